@@ -1,0 +1,13 @@
+"""Errors a user can cause: shown as one line naming what is wrong and what to do."""
+
+
+class CellcensusError(Exception):
+    """A mistake in input or parameters; the CLI prints it without a traceback."""
+
+
+class InputDataError(CellcensusError):
+    """Input files break the SCHEMA.md contract in a way that stops processing."""
+
+
+class DisclosureError(CellcensusError):
+    """A release was refused by the disclosure policy or the privacy budget."""

@@ -1,0 +1,27 @@
+"""Real public reference data shipped with the package (Belgium, Statbel), with provenance.
+
+Every table comes back with `area_code` as a 5-character string (Statbel NIS code), the
+identifier used across cellcensus. See `data/belgium/PROVENANCE.md` for sources and licence.
+"""
+
+from cellcensus.reference.belgium import (
+    CITATION,
+    census_age_sex,
+    census_population,
+    commuting_matrix,
+    country_outline,
+    crosswalk_2019,
+    municipalities,
+    register_population,
+)
+
+__all__ = [
+    "CITATION",
+    "census_age_sex",
+    "census_population",
+    "commuting_matrix",
+    "country_outline",
+    "crosswalk_2019",
+    "municipalities",
+    "register_population",
+]

@@ -1,0 +1,135 @@
+"""Loaders for the Belgian reference tables (census 2011, register, boundaries, commuting)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import pandas as pd
+import shapely
+from shapely.geometry import shape
+
+CITATION = "Source: Statbel (Directorate-general Statistics - Statistics Belgium)"
+
+_DATA = files("cellcensus.reference") / "data" / "belgium"
+
+
+def _csv(name: str, **kwargs: Any) -> pd.DataFrame:
+    with (_DATA / name).open("rb") as handle:
+        return pd.read_csv(handle, **kwargs)
+
+
+@cache
+def _census_population() -> pd.DataFrame:
+    frame = _csv("be_census2011_population_by_municipality.csv", dtype={"nis_code": str})
+    return frame.rename(columns={"nis_code": "area_code"})
+
+
+def census_population() -> pd.DataFrame:
+    """Census 2011 population per municipality (589 rows, total 11,000,638).
+
+    Columns: area_code, name_nl, name_fr, nuts1..3, population, male, female and six age groups.
+    """
+    return _census_population().copy()
+
+
+@cache
+def _census_age_sex() -> pd.DataFrame:
+    frame = _csv("be_census2011_population_lau_sex_age5.csv", dtype={"nis_code": str})
+    frame = frame.rename(columns={"nis_code": "area_code"})
+    return frame[["area_code", "sex", "age_5y", "population"]]
+
+
+def census_age_sex() -> pd.DataFrame:
+    """Census 2011 population by municipality x sex (F/M) x 5-year age band (long form).
+
+    Columns: area_code, sex, age_5y (e.g. ``Y10-14``, ``Y_GE100``), population. Zero cells absent.
+    """
+    return _census_age_sex().copy()
+
+
+@cache
+def _register_population() -> pd.DataFrame:
+    frame = _csv(
+        "be_register_population_1jan_2011_2015_by_municipality.csv",
+        dtype={"nis_code": str, "arrondissement_nis": str, "province_nis": str, "region_nis": str},
+    )
+    return frame.rename(columns={"nis_code": "area_code"})
+
+
+def register_population(year: int) -> pd.DataFrame:
+    """Register population on 1 January of `year` (2011 or 2015) per municipality."""
+    frame = _register_population()
+    if year not in set(frame["year"]):
+        raise ValueError(f"register population is shipped for 2011 and 2015, not {year}")
+    return frame[frame["year"] == year].drop(columns="year").reset_index(drop=True)
+
+
+@cache
+def _municipalities() -> pd.DataFrame:
+    with (_DATA / "be_municipalities_2011_589_wgs84.geojson").open("rb") as handle:
+        collection = json.load(handle)
+    rows = []
+    for feature in collection["features"]:
+        props = feature["properties"]
+        rows.append(
+            {
+                "area_code": str(props["CD_MUNTY_REFNIS"]),
+                "name_nl": props["TX_MUNTY_DESCR_NL"],
+                "name_fr": props["TX_MUNTY_DESCR_FR"],
+                "arrondissement": str(props["CD_DSTR_REFNIS"]),
+                # Brussels-Capital has no province: its region stands in for one.
+                "province": str(props["CD_PROV_REFNIS"] or props["CD_RGN_REFNIS"]),
+                "region": str(props["CD_RGN_REFNIS"]),
+                "area_km2": float(props["area_gis_km2"]),
+                "geometry": shape(feature["geometry"]),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("area_code").reset_index(drop=True)
+
+
+def municipalities() -> pd.DataFrame:
+    """The 589 municipalities of 2011 with parent codes, area and shapely geometry (WGS84).
+
+    Columns: area_code, name_nl, name_fr, arrondissement, province, region, area_km2, geometry.
+    Brussels-Capital municipalities have province code "4000" (no province).
+    """
+    return _municipalities().copy()
+
+
+@cache
+def country_outline() -> shapely.Geometry:
+    """Belgium as one (multi)polygon in WGS84: the union of the municipalities."""
+    return shapely.union_all(_municipalities()["geometry"].to_numpy())
+
+
+@cache
+def _crosswalk() -> pd.DataFrame:
+    frame = _csv("be_nis_crosswalk_2011_589_to_2019_581.csv", dtype={"nis_2011": str, "nis_2019": str})
+    frame = frame.rename(columns={"nis_2011": "area_code"})
+    frame["arrondissement_2019"] = frame["nis_2019"].str[:2] + "000"
+    return frame[["area_code", "nis_2019", "arrondissement_2019"]]
+
+
+def crosswalk_2019() -> pd.DataFrame:
+    """2011 municipality -> 2019 municipality and 2019 arrondissement (the commuting codes)."""
+    return _crosswalk().copy()
+
+
+@cache
+def _commuting() -> pd.DataFrame:
+    wide = _csv("be_census2011_commuting_arrondissements_2019codes.csv", dtype={"NIS": str})
+    long = wide.melt(id_vars="NIS", var_name="work_arrondissement", value_name="workers")
+    long = long.rename(columns={"NIS": "home_arrondissement"})
+    long["workers"] = long["workers"].astype("int64")
+    return long.reset_index(drop=True)
+
+
+def commuting_matrix() -> pd.DataFrame:
+    """Census 2011 commuting between arrondissements (2019 codes), long form.
+
+    Columns: home_arrondissement, work_arrondissement, workers (43 x 43 rows, total 4,304,172).
+    """
+    return _commuting().copy()

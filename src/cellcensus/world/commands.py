@@ -1,0 +1,7 @@
+"""Commands of the world layer."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this layer's commands to the `cellcensus` app."""
