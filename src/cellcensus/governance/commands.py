@@ -1,7 +1,165 @@
-"""Commands of the governance layer."""
+"""Commands of the governance layer: `cellcensus assess` and `cellcensus cases`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.table import Table
+
+from cellcensus.console import console, user_errors
+from cellcensus.governance.assessment import (
+    Answers,
+    Assessment,
+    assess,
+    load_answers,
+    load_decision_tree,
+)
+from cellcensus.governance.assessment.answers import answers_to_yaml
+from cellcensus.governance.assessment.interview import Terminal, interview
+from cellcensus.governance.assessment.report import write_reports
+from cellcensus.governance.assessment.tree import DecisionTree
+from cellcensus.governance.cases import CaseStudy, filter_cases, find_case, load_cases
+
+cases_app = typer.Typer(
+    help="Real case studies of sharing private data for public statistics.",
+    no_args_is_help=False,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the `cellcensus` app."""
+    app.command("assess")(assess_command)
+    app.add_typer(cases_app, name="cases")
+
+
+@user_errors
+def assess_command(
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers",
+            help="Answers file (YAML); without it the questions are asked interactively.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for assessment.md, .html and .json.")
+    ] = Path("assessment"),
+    tree_file: Annotated[
+        Path | None,
+        typer.Option("--tree", help="A decision tree file other than the one shipped."),
+    ] = None,
+) -> None:
+    """Assess the benefits and risks of sharing data, and recommend a business model."""
+    tree = load_decision_tree(tree_file)
+    chosen = load_answers(answers, tree) if answers else interview(tree, _terminal())
+    result = assess(tree, chosen, load_cases())
+    written = write_reports(result, out)
+    if answers is None:
+        written.append(_save_answers(chosen, tree, out))
+    _print_summary(result, written)
+
+
+def _terminal() -> Terminal:
+    return Terminal(
+        ask=lambda prompt: console.input(prompt, markup=False),
+        say=lambda text: console.print(text, markup=False, highlight=False),
+    )
+
+
+def _save_answers(chosen: Answers, tree: DecisionTree, out: Path) -> Path:
+    path = out / "answers.yaml"
+    path.write_text(answers_to_yaml(chosen, tree), encoding="utf-8")
+    return path
+
+
+def _print_summary(result: Assessment, written: list[Path]) -> None:
+    recommendation = result.recommendation
+    console.print()
+    console.print(f"[bold]{result.title}[/]")
+    console.print(
+        f"Benefit score {result.benefit_score}/100, risk score {result.risk_score}/100: "
+        f"[bold]{result.quadrant.title}[/]. {result.quadrant.advice}"
+    )
+    console.print(f"Recommended business model: [bold green]{recommendation.title}[/]")
+    for reason in recommendation.reasons[:2]:
+        console.print(f"  - {reason}", markup=False)
+    console.print(f"Runner-up: {recommendation.runner_up_title}")
+    high = ", ".join(risk.title for risk in result.high_risks) or "none"
+    console.print(f"High risks: {high}")
+    console.print("Written: " + ", ".join(str(path) for path in written), markup=False)
+
+
+@cases_app.callback(invoke_without_command=True)
+@user_errors
+def cases_command(
+    context: typer.Context,
+    country: Annotated[str | None, typer.Option("--country", help="Part of a country name.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Business model, e.g. moving_algorithms.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option("--source", help="Data source, e.g. telecom.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the case studies, filtered by country, business model or data source."""
+    if context.invoked_subcommand is not None:
+        return
+    cases = filter_cases(load_cases(), country=country, model=model, source=source)
+    if as_json:
+        typer.echo(json.dumps([case.model_dump(mode="json") for case in cases], indent=2))
+        return
+    console.print(_cases_table(cases))
+
+
+def _cases_table(cases: list[CaseStudy]) -> Table:
+    table = Table(title=f"{len(cases)} case studies")
+    for column in ("id", "country", "years", "business model", "source", "title"):
+        table.add_column(column)
+    for case in cases:
+        table.add_row(
+            case.id,
+            ", ".join(case.countries),
+            "-".join(str(year) for year in (min(case.years), max(case.years))),
+            case.business_model,
+            case.source_type,
+            case.title,
+        )
+    return table
+
+
+@cases_app.command("show")
+@user_errors
+def show_case_command(
+    case_id: Annotated[str, typer.Argument(help="The case id, as listed by `cellcensus cases`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one case study with its sources."""
+    case = find_case(load_cases(), case_id)
+    if as_json:
+        typer.echo(json.dumps(case.model_dump(mode="json"), indent=2))
+        return
+    for line in case_lines(case):
+        console.print(line, markup=False, highlight=False)
+
+
+def case_lines(case: CaseStudy) -> list[str]:
+    """A case study as lines of text for the terminal."""
+    lines = [
+        case.title,
+        f"  id: {case.id}",
+        f"  countries: {', '.join(case.countries)}; years: {', '.join(map(str, case.years))}",
+        f"  data holder: {case.data_holder}",
+        f"  partners: {', '.join(case.partners) or '-'}",
+        f"  source: {case.source_type}; domains: {', '.join(case.statistical_domains)}",
+        f"  business model: {case.business_model} ({' '.join(case.business_model_note.split())})",
+        f"  motivations: {', '.join(case.motivations) or 'not documented in the sources'}",
+        f"  outcome: {' '.join(case.outcome.split())}",
+    ]
+    lines += [f"  safeguard: {item}" for item in case.privacy_safeguards]
+    lines += [f"  risk met: {item}" for item in case.risks_met]
+    lines += [f"  source: {source.title} <{source.url}>" for source in case.sources]
+    return lines

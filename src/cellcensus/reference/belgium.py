@@ -18,7 +18,8 @@ _DATA = files("cellcensus.reference") / "data" / "belgium"
 
 def _csv(name: str, **kwargs: Any) -> pd.DataFrame:
     with (_DATA / name).open("rb") as handle:
-        return pd.read_csv(handle, **kwargs)
+        frame: pd.DataFrame = pd.read_csv(handle, **kwargs)
+        return frame
 
 
 @cache
@@ -107,7 +108,9 @@ def country_outline() -> shapely.Geometry:
 
 @cache
 def _crosswalk() -> pd.DataFrame:
-    frame = _csv("be_nis_crosswalk_2011_589_to_2019_581.csv", dtype={"nis_2011": str, "nis_2019": str})
+    frame = _csv(
+        "be_nis_crosswalk_2011_589_to_2019_581.csv", dtype={"nis_2011": str, "nis_2019": str}
+    )
     frame = frame.rename(columns={"nis_2011": "area_code"})
     frame["arrondissement_2019"] = frame["nis_2019"].str[:2] + "000"
     return frame[["area_code", "nis_2019", "arrondissement_2019"]]

@@ -1,7 +1,81 @@
 """Commands of the world layer."""
 
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cellcensus.console import console, user_errors
+from cellcensus.errors import CellcensusError
+from cellcensus.world.params import WorldParams
+from cellcensus.world.synthesis import WorldSummary, synthesize
+
+_DEFAULTS = WorldParams()
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the `cellcensus` app."""
+    app.command(name="synth")(synth)
+
+
+@user_errors
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (new or a world).")],
+    scale: Annotated[
+        float, typer.Option(help="Sampling fraction of the census population, in (0, 1].")
+    ] = _DEFAULTS.scale,
+    days: Annotated[int, typer.Option(help="Days of network events (1-366).")] = _DEFAULTS.days,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = (
+        _DEFAULTS.seed
+    ),
+    market_share: Annotated[
+        float, typer.Option(help="Share of persons who subscribe to the operator, in (0, 1].")
+    ] = _DEFAULTS.market_share,
+    start: Annotated[
+        str, typer.Option(help="First local day, YYYY-MM-DD.")
+    ] = _DEFAULTS.start.isoformat(),
+) -> None:
+    """Generate a synthetic Belgium: network events, cells and ground truth (SCHEMA.md)."""
+    params = WorldParams(
+        scale=scale, days=days, seed=seed, market_share=market_share, start=_parse_day(start)
+    )
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("loading the census", total=1.0)
+
+        def progress(step: str, fraction: float) -> None:
+            bar.update(task, description=step, completed=fraction)
+
+        summary = synthesize(out=out, params=params, progress=progress)
+    console.print(_summary_table(summary, params))
+
+
+def _parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CellcensusError(f"--start {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def _summary_table(summary: WorldSummary, params: WorldParams) -> Table:
+    table = Table(title=f"Synthetic Belgium in {summary.out}", show_header=False)
+    table.add_column("what")
+    table.add_column("how many", justify="right")
+    table.add_row("period", f"{params.start.isoformat()} to {params.end.isoformat()}")
+    table.add_row("persons", f"{summary.persons:,}")
+    table.add_row("workers", f"{summary.workers:,}")
+    table.add_row("devices", f"{summary.devices:,}")
+    table.add_row("sites (one cell each)", f"{summary.sites:,}")
+    table.add_row("events", f"{summary.events:,}")
+    return table

@@ -1,0 +1,269 @@
+"""What every algorithm of the catalogue declares: its manifest and its computation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cellcensus.errors import CellcensusError
+
+COUNT = "device_count"
+"""The count column of every release: distinct devices (or device-nights), maybe fractional."""
+
+EVENTS_SCHEMA = ibis.schema(
+    {
+        "device_id": "int64",
+        "timestamp": "timestamp('UTC')",
+        "local_date": "date",
+        "local_hour": "int8",
+        "cell_id": "string",
+        "event_type": "string",
+        "mcc": "int32",
+        "mnc": "int32",
+        "tac": "string",
+    }
+)
+"""The store's pseudonymised events, as every algorithm reads them."""
+
+ALLOCATION_SCHEMA = ibis.schema({"cell_id": "string", "area_code": "string", "weight": "float64"})
+"""Cell -> area allocation: each cell's weights sum to 1."""
+
+
+class Certification(StrEnum):
+    """How far an algorithm has been vetted; analysts run only `certified` by default."""
+
+    DRAFT = "draft"
+    CONTRIB = "contrib"
+    CERTIFIED = "certified"
+
+
+class KeyDomain(StrEnum):
+    """Where the public values of an output key come from (the disclosure layer's key set)."""
+
+    AREA = "area"
+    """Every area code of the allocation level the job runs at."""
+    DATE = "date"
+    """Every local date of the period."""
+    SLOT = "slot"
+    """Every time slot of a day: 0 .. 1440 // slot_minutes - 1 (needs `slot_minutes`)."""
+    CATEGORY = "category"
+    """A fixed list of values declared in the manifest."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key column of a release and its public domain.
+
+    Attributes:
+        name: Column name.
+        domain: Where its values come from.
+        values: The values of a `CATEGORY` key (empty otherwise).
+    """
+
+    name: str
+    domain: KeyDomain
+    values: tuple[str, ...] = ()
+
+
+AREA_KEY = Key("area_code", KeyDomain.AREA)
+
+
+class Parameters(BaseModel):
+    """Base of every algorithm's parameter model: frozen, no unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PeriodParameters(Parameters):
+    """Parameters of an algorithm run over a period of local dates (both ends inclusive)."""
+
+    start: dt.date | None = Field(default=None, description="First local date (default: all).")
+    end: dt.date | None = Field(default=None, description="Last local date (default: all).")
+
+    @model_validator(mode="after")
+    def _period_ordered(self) -> PeriodParameters:
+        if self.start and self.end and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+
+@dataclass(frozen=True)
+class StoreTables:
+    """The store's tables as the algorithms see them (Ibis, any backend).
+
+    Attributes:
+        events: Pseudonymised events, `EVENTS_SCHEMA`.
+        cells: Network topology, one row per cell version (SCHEMA.md cells).
+        allocation: cell_id, area_code, weight (each cell's weights sum to 1).
+    """
+
+    events: ir.Table
+    cells: ir.Table
+    allocation: ir.Table
+
+
+def _no_bound(_params: Any) -> float | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The public description of an algorithm: what a steward certifies.
+
+    Attributes:
+        name: Identifier used in jobs and the API.
+        version: Semantic version; a change of computation bumps it.
+        certification: Vetting level.
+        summary: One line on what it computes.
+        parameters: Pydantic model of the typed, bounded parameters.
+        keys: Key columns of the released table, in order; `device_count` follows them.
+        privacy_unit: What one contribution bound is stated for, in words.
+        contribution_bound: Most one device adds to the release (sum of |device_count|
+            changes) within one privacy unit, at the most permissive allowed parameters.
+        reference: Literature the method follows.
+        unit_keys: Key columns that identify a privacy unit: the bound holds for each of
+            their values separately (e.g. each date and slot). Empty: the whole release.
+        bound_for: The (tighter) bound for given parsed parameters; default: the static one.
+        examples: Parameter sets the conformance suite runs (besides the defaults), valid on
+            the conformance world (14 days from Monday 7 March 2011).
+    """
+
+    name: str
+    version: str
+    certification: Certification
+    summary: str
+    parameters: type[Parameters]
+    keys: tuple[Key, ...]
+    privacy_unit: str
+    contribution_bound: float
+    reference: str
+    unit_keys: tuple[str, ...] = ()
+    bound_for: Callable[[Any], float | None] = _no_bound
+    examples: tuple[dict[str, Any], ...] = field(default=())
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        """Names of the key columns, in order."""
+        return tuple(key.name for key in self.keys)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Columns of the released table: the keys, then `device_count`."""
+        return (*self.key_names, COUNT)
+
+    def parse(self, values: dict[str, Any]) -> Parameters:
+        """Validate raw parameter values, naming the parameter that is wrong."""
+        try:
+            return self.parameters.model_validate(values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "parameters"
+            raise CellcensusError(
+                f"{self.name}: parameter '{where}': {first['msg']} (got {first.get('input')!r})"
+            ) from None
+
+    def bound(self, params: Parameters) -> float:
+        """The contribution bound per privacy unit for these parsed parameters."""
+        specific = self.bound_for(params)
+        return self.contribution_bound if specific is None else specific
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """JSON schema of the parameters (feeds the API and `cellcensus algorithms`)."""
+        return self.parameters.model_json_schema()
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest as plain data (`cellcensus algorithms --json`, the API's catalogue)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "certification": str(self.certification),
+            "summary": self.summary,
+            "keys": [
+                {"name": key.name, "domain": str(key.domain), "values": list(key.values)}
+                for key in self.keys
+            ],
+            "outputs": list(self.outputs),
+            "privacy_unit": self.privacy_unit,
+            "unit_keys": list(self.unit_keys),
+            "contribution_bound": self.contribution_bound,
+            "reference": self.reference,
+            "parameters": self.parameters_schema(),
+        }
+
+
+Compute = Callable[[StoreTables, Any], ir.Table]
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A manifest with its computation, a function from store tables and parameters to counts."""
+
+    manifest: Manifest
+    compute: Compute
+
+    def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
+        """Build the Ibis expression for validated parameters (nothing runs yet)."""
+        return self.compute(tables, self.manifest.parse(values))
+
+    def public_keys(
+        self, values: dict[str, Any], *, areas: Sequence[str], dates: Sequence[dt.date]
+    ) -> pd.DataFrame:
+        """Every key combination a release may hold: the disclosure layer's public key set.
+
+        Args:
+            values: The job's raw parameters (for the slots of the day, when keyed by slot).
+            areas: Every area code of the job's allocation level.
+            dates: Every local date of the job's period.
+
+        Returns:
+            One row per key combination, columns `manifest.key_names`, sorted.
+        """
+        params = self.manifest.parse(values)
+        domains = [_domain(key, params, areas=areas, dates=dates) for key in self.manifest.keys]
+        rows = list(itertools.product(*domains))
+        return pd.DataFrame(rows, columns=list(self.manifest.key_names))
+
+
+def _domain(
+    key: Key, params: Parameters, *, areas: Sequence[str], dates: Sequence[dt.date]
+) -> list[Any]:
+    if key.domain is KeyDomain.AREA:
+        return sorted(areas)
+    if key.domain is KeyDomain.DATE:
+        return sorted(dates)
+    if key.domain is KeyDomain.SLOT:
+        return list(range(1440 // int(params.slot_minutes)))  # type: ignore[attr-defined]
+    return list(key.values)
+
+
+def in_period(table: ir.Table, params: PeriodParameters, column: str = "local_date") -> ir.Table:
+    """Rows of `table` whose `column` falls in the parameters' period."""
+    if params.start is not None:
+        table = table.filter(table[column] >= params.start)
+    if params.end is not None:
+        table = table.filter(table[column] <= params.end)
+    return table
+
+
+def night_of(events: ir.Table, *, night_start_hour: int) -> ir.Value:
+    """The night an event belongs to: the local date of the evening that started it."""
+    return ibis.ifelse(
+        events.local_hour >= night_start_hour,
+        events.local_date,
+        events.local_date - ibis.interval(days=1),
+    )
+
+
+def first_per_group(table: ir.Table, group: Sequence[str], order: Sequence[Any]) -> ir.Table:
+    """The first row of each group in a total order (ties must be broken by `order`)."""
+    rank = ibis.row_number().over(group_by=list(group), order_by=list(order))
+    return table.mutate(_rank=rank).filter(ibis._._rank == 0).drop("_rank")

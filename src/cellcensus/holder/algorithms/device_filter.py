@@ -1,0 +1,163 @@
+"""Device filter: which devices the statistics count, and how many each rule removes.
+
+Every other algorithm runs its events through `kept_events` first. Rules, in the order a
+removed device is counted under (one reason per device):
+
+1. ``m2m_tac``: the handset's TAC is on the machine-to-machine list (e.g. from the GSMA TAC
+   database's device type "module"), because meters, cars and alarms are not people.
+2. ``m2m_behaviour``: never a call or an SMS over the period and never more than
+   `m2m_max_cells` distinct cells (a static data-only SIM: a meter, a router, a tablet at
+   home), when `m2m_behaviour` is on.
+3. ``seen_too_little``: seen on fewer than `min_days` distinct days or with fewer than
+   `min_events` events, too little to place reliably.
+
+Which subscribers are in scope at all (the holder's own, inbound roamers, or both) is
+decided by the home network's MCC. As an algorithm, `device_filter` releases the number of
+devices per reason (and ``kept``), so every statistic can state what it left out.
+
+Reference: Eurostat Multi-MNO project, methodological framework for the processing of MNO
+data (device activity statistics and event cleaning, 2023-2025); Vanhoof et al. (2018) on
+minimum observation requirements.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import ibis
+import ibis.expr.types as ir
+from pydantic import Field, StringConstraints
+
+from cellcensus.holder.algorithms.base import (
+    COUNT,
+    Algorithm,
+    Certification,
+    Key,
+    KeyDomain,
+    Manifest,
+    Parameters,
+    PeriodParameters,
+    StoreTables,
+    in_period,
+)
+
+INTERACTIVE_EVENTS = ("call_out", "call_in", "sms_out", "sms_in")
+REASONS = ("m2m_tac", "m2m_behaviour", "seen_too_little", "kept")
+
+Tac = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")]
+
+
+class Subscribers(StrEnum):
+    """Whose devices an algorithm counts."""
+
+    DOMESTIC = "domestic"
+    """The holder's own subscribers (home network MCC)."""
+    INBOUND = "inbound"
+    """Inbound roamers (any other MCC)."""
+    ALL = "all"
+    """Both."""
+
+
+class DeviceFilterParameters(Parameters):
+    """Which devices are counted: shared by every algorithm of the catalogue."""
+
+    home_mcc: int = Field(
+        default=206, ge=200, le=799, description="MCC of the holder's network (206: Belgium)."
+    )
+    m2m_tacs: tuple[Tac, ...] = Field(
+        default=(), max_length=100_000, description="TACs of machine-to-machine modules."
+    )
+    m2m_behaviour: bool = Field(default=True, description="Drop static SIMs without calls/SMS.")
+    m2m_max_cells: int = Field(
+        default=1, ge=1, le=10, description="Most distinct cells of a behavioural M2M SIM."
+    )
+    min_days: int = Field(default=1, ge=1, le=366, description="Least distinct days seen.")
+    min_events: int = Field(default=1, ge=1, le=1_000_000, description="Least events seen.")
+
+
+def in_scope(events: ir.Table, subscribers: Subscribers, *, home_mcc: int) -> ir.Table:
+    """Events of the subscribers in scope (by the MCC of their home network)."""
+    if subscribers is Subscribers.DOMESTIC:
+        return events.filter(events.mcc == home_mcc)
+    if subscribers is Subscribers.INBOUND:
+        return events.filter(events.mcc != home_mcc)
+    return events
+
+
+def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """One row per device: device_id, reason (one of `REASONS`)."""
+    interactive = events.event_type.isin(INTERACTIVE_EVENTS).fill_null(False)
+    listed = events.tac.isin(list(filters.m2m_tacs) or [""]).fill_null(False)
+    stats = events.group_by("device_id").agg(
+        n_events=events.count(),
+        n_days=events.local_date.nunique(),
+        n_cells=events.cell_id.nunique(),
+        n_interactive=interactive.cast("int64").sum(),
+        n_listed=listed.cast("int64").sum(),
+    )
+    behaves_m2m = ibis.literal(filters.m2m_behaviour) & (
+        (stats.n_interactive == 0) & (stats.n_cells <= filters.m2m_max_cells)
+    )
+    too_little = (stats.n_days < filters.min_days) | (stats.n_events < filters.min_events)
+    reason = ibis.cases(
+        (stats.n_listed > 0, "m2m_tac"),
+        (behaves_m2m, "m2m_behaviour"),
+        (too_little, "seen_too_little"),
+        else_="kept",
+    )
+    return stats.select("device_id", reason=reason)
+
+
+def kept_events(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """The events of devices that pass every filter."""
+    kept = device_reasons(events, filters)
+    kept = kept.filter(kept.reason == "kept").select("device_id")
+    return events.semi_join(kept, "device_id")
+
+
+def prepared_events(
+    tables: StoreTables,
+    params: PeriodParameters,
+    *,
+    subscribers: Subscribers,
+    filters: DeviceFilterParameters,
+) -> ir.Table:
+    """The events an algorithm works on: in the period, in scope, of kept devices."""
+    events = in_period(tables.events, params)
+    events = in_scope(events, subscribers, home_mcc=filters.home_mcc)
+    return kept_events(events, filters)
+
+
+class DeviceFilterAlgorithmParameters(PeriodParameters):
+    """Parameters of the `device_filter` release."""
+
+    subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
+    filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+
+
+def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:
+    """Devices per filter reason (``kept`` for those that pass every filter)."""
+    events = in_period(tables.events, params)
+    events = in_scope(events, params.subscribers, home_mcc=params.filters.home_mcc)
+    reasons = device_reasons(events, params.filters)
+    return reasons.group_by("reason").agg(**{COUNT: reasons.count().cast("float64")})
+
+
+device_filter = Algorithm(
+    manifest=Manifest(
+        name="device_filter",
+        version="1.0.0",
+        certification=Certification.CERTIFIED,
+        summary="Devices removed by each filter (M2M by TAC and behaviour, seen too little).",
+        parameters=DeviceFilterAlgorithmParameters,
+        keys=(Key("reason", KeyDomain.CATEGORY, REASONS),),
+        privacy_unit="device over the period",
+        contribution_bound=1.0,
+        reference="Eurostat Multi-MNO methodological framework (2023-2025), event cleaning",
+        examples=(
+            {"subscribers": "domestic", "filters": {"m2m_tacs": ["35000001"], "min_days": 3}},
+        ),
+    ),
+    compute=compute,
+)

@@ -1,0 +1,212 @@
+"""Meaningful places of a device: home (by named literature rules), work, other places.
+
+Every function takes events already prepared (period, scope, device filter) and returns one
+row per device and place cell: device_id, cell_id, share, where a device's shares of one kind
+of place sum to 1 (a rule may give a device several home cells, each with an equal share).
+Ties always go to the smallest cell id, so results depend on neither engine nor row order.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import ibis
+import ibis.expr.types as ir
+from pydantic import Field
+
+from cellcensus.holder.algorithms.base import Parameters, StoreTables, first_per_group, night_of
+
+
+class HomeRule(StrEnum):
+    """Home detection rules found in the literature (Vanhoof et al. 2018; Multi-MNO)."""
+
+    MOST_DISTINCT_NIGHTS = "most_distinct_nights"
+    """The cell seen on the most distinct nights."""
+    MOST_NIGHT_ACTIVITY = "most_night_activity"
+    """The cell with the most night-time events."""
+    MULTI_MNO = "multi_mno"
+    """Multi-MNO home label: every cell holding a large share of the device's night-time
+    permanence (distinct night hours) or of its nights; the device is shared among them."""
+    ANCHOR_POINT = "anchor_point"
+    """Anchor point over months: the cell that is the monthly most-distinct-nights home in
+    the most months."""
+
+
+HOME_RULES = tuple(HomeRule)
+
+
+class NightParameters(Parameters):
+    """When night is (local time)."""
+
+    night_start_hour: int = Field(default=20, ge=16, le=23, description="Local hour night starts.")
+    night_end_hour: int = Field(default=7, ge=0, le=10, description="Local hour night ends.")
+
+
+class HomeParameters(NightParameters):
+    """Which home rule, and how much observation it needs."""
+
+    rule: HomeRule = Field(default=HomeRule.MOST_DISTINCT_NIGHTS, description="Home rule.")
+    min_nights: int = Field(default=2, ge=1, le=366, description="Least distinct nights seen.")
+    home_ps_share: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="multi_mno: least share of night hours."
+    )
+    home_nights_share: float = Field(
+        default=0.8, gt=0.0, le=1.0, description="multi_mno: least share of nights."
+    )
+    min_months: int = Field(
+        default=1, ge=1, le=24, description="anchor_point: least months with a monthly home."
+    )
+
+
+class WorkParameters(Parameters):
+    """When and how often a work place is visited (local time, Monday to Friday)."""
+
+    work_start_hour: int = Field(default=9, ge=5, le=12, description="Local hour work starts.")
+    work_end_hour: int = Field(default=17, ge=13, le=22, description="Local hour work ends.")
+    min_work_days: int = Field(
+        default=3, ge=1, le=366, description="Least distinct working days at the work cell."
+    )
+
+
+def night_events(events: ir.Table, params: NightParameters) -> ir.Table:
+    """Night-time events with their `night` (the local date of the evening)."""
+    events = events.filter(
+        (events.local_hour >= params.night_start_hour)
+        | (events.local_hour < params.night_end_hour)
+    )
+    return events.mutate(night=night_of(events, night_start_hour=params.night_start_hour))
+
+
+def home_cells(events: ir.Table, params: HomeParameters) -> ir.Table:
+    """Home cells by `params.rule`: device_id, cell_id, share (devices seen enough)."""
+    nights = night_events(events, params)
+    rule = {
+        HomeRule.MOST_DISTINCT_NIGHTS: _most_distinct_nights,
+        HomeRule.MOST_NIGHT_ACTIVITY: _most_night_activity,
+        HomeRule.MULTI_MNO: _multi_mno,
+        HomeRule.ANCHOR_POINT: _anchor_point,
+    }[params.rule]
+    homes = rule(nights, params)
+    return homes.semi_join(_eligible(nights, params), "device_id")
+
+
+def _eligible(nights: ir.Table, params: HomeParameters) -> ir.Table:
+    per_device = nights.group_by("device_id").agg(total_nights=nights.night.nunique())
+    return per_device.filter(per_device.total_nights >= params.min_nights).select("device_id")
+
+
+def _with_share_one(table: ir.Table) -> ir.Table:
+    return table.select("device_id", "cell_id", share=ibis.literal(1.0))
+
+
+def _distinct_nights(nights: ir.Table, group: list[str]) -> ir.Table:
+    seen = nights.select(*group, "night").distinct()
+    return seen.group_by(group).agg(nights=seen.count())
+
+
+def _most_distinct_nights(nights: ir.Table, _params: HomeParameters) -> ir.Table:
+    per_cell = _distinct_nights(nights, ["device_id", "cell_id"])
+    best = first_per_group(per_cell, ["device_id"], [ibis.desc("nights"), ibis.asc("cell_id")])
+    return _with_share_one(best)
+
+
+def _most_night_activity(nights: ir.Table, _params: HomeParameters) -> ir.Table:
+    per_cell = nights.group_by("device_id", "cell_id").agg(events=nights.count())
+    best = first_per_group(per_cell, ["device_id"], [ibis.desc("events"), ibis.asc("cell_id")])
+    return _with_share_one(best)
+
+
+def _multi_mno(nights: ir.Table, params: HomeParameters) -> ir.Table:
+    slots = nights.select("device_id", "cell_id", "night", "local_hour").distinct()
+    per_cell = slots.group_by("device_id", "cell_id").agg(
+        ps=slots.count(), nights=slots.night.nunique()
+    )
+    device_slots = slots.select("device_id", "night", "local_hour").distinct()
+    totals = device_slots.group_by("device_id").agg(
+        total_ps=device_slots.count(), total_nights=device_slots.night.nunique()
+    )
+    scored = per_cell.join(totals, "device_id")
+    home = scored.filter(
+        (scored.ps >= params.home_ps_share * scored.total_ps)
+        | (scored.nights >= params.home_nights_share * scored.total_nights)
+    )
+    count = home.cell_id.count().over(ibis.window(group_by="device_id"))
+    return home.select("device_id", "cell_id", share=1.0 / count.cast("float64"))
+
+
+def _anchor_point(nights: ir.Table, params: HomeParameters) -> ir.Table:
+    nights = nights.mutate(month=nights.night.year() * 100 + nights.night.month())
+    monthly = _distinct_nights(nights, ["device_id", "month", "cell_id"])
+    monthly = first_per_group(
+        monthly, ["device_id", "month"], [ibis.desc("nights"), ibis.asc("cell_id")]
+    )
+    per_cell = monthly.group_by("device_id", "cell_id").agg(
+        months=monthly.count(), nights=monthly.nights.sum()
+    )
+    months = monthly.group_by("device_id").agg(n_months=monthly.count())
+    enough = months.filter(months.n_months >= params.min_months).select("device_id")
+    order = [ibis.desc("months"), ibis.desc("nights"), ibis.asc("cell_id")]
+    best = first_per_group(per_cell, ["device_id"], order)
+    return _with_share_one(best.semi_join(enough, "device_id"))
+
+
+def same_site_cells(tables: StoreTables, places: ir.Table) -> ir.Table:
+    """device_id, cell_id of the place cells and of every cell on the same antenna site."""
+    own = places.select("device_id", "cell_id")
+    if "site_id" not in tables.cells.columns:
+        return own
+    sites = tables.cells.select("cell_id", "site_id").filter(ibis._.site_id.notnull()).distinct()
+    place_sites = own.join(sites, "cell_id").select("device_id", "site_id").distinct()
+    siblings = place_sites.join(sites, "site_id").select("device_id", "cell_id")
+    return own.union(siblings).distinct()
+
+
+def work_cells(
+    tables: StoreTables, events: ir.Table, homes: ir.Table, params: WorkParameters
+) -> ir.Table:
+    """Work cells: device_id, cell_id, share (=1).
+
+    The work cell is the cell seen on the most distinct weekdays during working hours, other
+    than the home cells and the cells of their antenna sites, if seen on at least
+    `min_work_days` such days.
+    """
+    weekday = events.local_date.day_of_week.index() < 5
+    hours = (events.local_hour >= params.work_start_hour) & (
+        events.local_hour < params.work_end_hour
+    )
+    work = events.filter(weekday & hours).select("device_id", "cell_id", "local_date").distinct()
+    work = work.anti_join(same_site_cells(tables, homes), ["device_id", "cell_id"])
+    per_cell = work.group_by("device_id", "cell_id").agg(days=work.count())
+    per_cell = per_cell.filter(per_cell.days >= params.min_work_days)
+    best = first_per_group(per_cell, ["device_id"], [ibis.desc("days"), ibis.asc("cell_id")])
+    return _with_share_one(best)
+
+
+def other_places(
+    tables: StoreTables,
+    events: ir.Table,
+    anchors: ir.Table,
+    *,
+    min_days_share: float,
+    max_places: int,
+) -> ir.Table:
+    """Other meaningful places: device_id, cell_id, share (=1 each), at most `max_places`.
+
+    Cells other than the anchors (home, work and their sites) seen on at least
+    `min_days_share` of the device's observed days (and on at least two days), the most
+    frequent first.
+    """
+    days = events.select("device_id", "cell_id", "local_date").distinct()
+    totals = days.select("device_id", "local_date").distinct()
+    totals = totals.group_by("device_id").agg(total_days=totals.count())
+    per_cell = days.group_by("device_id", "cell_id").agg(days=days.count())
+    per_cell = per_cell.anti_join(same_site_cells(tables, anchors), ["device_id", "cell_id"])
+    scored = per_cell.join(totals, "device_id")
+    frequent = scored.filter(
+        (scored.days >= 2) & (scored.days >= min_days_share * scored.total_days)
+    )
+    rank = ibis.row_number().over(
+        group_by="device_id", order_by=[ibis.desc("days"), ibis.asc("cell_id")]
+    )
+    ranked = frequent.mutate(_rank=rank)
+    return _with_share_one(ranked.filter(ranked._rank < max_places))

@@ -1,0 +1,124 @@
+"""Trips: daily origin-destination flows between consecutive stays.
+
+Method: each kept device's events of a local day, in time order, form runs of consecutive
+events at one cell. A run is a stay when its first and last events are at least
+`min_stay_minutes` apart; other runs are passages and are ignored, and consecutive stays at
+the same cell merge. A trip is a move from one stay to the next at a different cell; a device
+contributes its first `max_trips_per_day` trips of each day. Each trip is spread over
+(origin area, destination area) by the product of both cells' allocation weights, and a
+device counts at most once per day and area pair, so one device adds at most
+`max_trips_per_day` to each day of the release. Trips within one area stay on the diagonal.
+Trips spanning midnight are cut at the day boundary (days are processed independently).
+
+Reference: Eurostat Multi-MNO project, continuous time segmentation (stays and moves, 2024);
+Jiang et al. (2013), "A review of urban computing for mobile phone traces", UrbComp '13;
+FlowKit's ``trips_od_matrix``.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+from pydantic import Field
+
+from cellcensus.holder.algorithms.areas import distinct_device_count, spread
+from cellcensus.holder.algorithms.base import (
+    Algorithm,
+    Certification,
+    Key,
+    KeyDomain,
+    Manifest,
+    PeriodParameters,
+    StoreTables,
+)
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterParameters,
+    Subscribers,
+    prepared_events,
+)
+
+MAX_TRIPS_PER_DAY = 20
+
+
+class TripsParameters(PeriodParameters):
+    """Parameters of `trips_od`."""
+
+    min_stay_minutes: int = Field(
+        default=30, ge=1, le=720, description="Least minutes between a stay's first and last event."
+    )
+    max_trips_per_day: int = Field(
+        default=10, ge=1, le=MAX_TRIPS_PER_DAY, description="Most trips counted per device-day."
+    )
+    subscribers: Subscribers = Field(default=Subscribers.DOMESTIC, description="Whose devices.")
+    filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+
+
+def stays(events: ir.Table, *, min_stay_minutes: int) -> ir.Table:
+    """device_id, local_date, cell_id, start, end of each stay (runs long enough)."""
+    day = ["device_id", "local_date"]
+    order = [events.timestamp, events.cell_id]
+    previous = events.cell_id.lag().over(ibis.window(group_by=day, order_by=order))
+    events = events.mutate(new_run=(events.cell_id != previous).fill_null(True).cast("int64"))
+    run = events.new_run.sum().over(
+        ibis.window(group_by=day, order_by=[events.timestamp, events.cell_id], rows=(None, 0))
+    )
+    events = events.mutate(run=run)
+    runs = events.group_by([*day, "run", "cell_id"]).agg(
+        start=events.timestamp.epoch_seconds().min(), end=events.timestamp.epoch_seconds().max()
+    )
+    return runs.filter(runs.end - runs.start >= 60 * min_stay_minutes).drop("run")
+
+
+def trips(events: ir.Table, params: TripsParameters) -> ir.Table:
+    """device_id, local_date, origin_cell, destination_cell of each counted trip."""
+    found = stays(events, min_stay_minutes=params.min_stay_minutes)
+    day = ibis.window(group_by=["device_id", "local_date"], order_by=["start", "cell_id"])
+    found = found.mutate(origin_cell=found.cell_id.lag().over(day))
+    moves = found.filter(found.origin_cell.notnull() & (found.origin_cell != found.cell_id))
+    rank = ibis.row_number().over(
+        group_by=["device_id", "local_date"], order_by=["start", "cell_id"]
+    )
+    moves = moves.mutate(_rank=rank)
+    moves = moves.filter(moves._rank < params.max_trips_per_day)
+    return moves.select(
+        "device_id", "local_date", "origin_cell", destination_cell=moves.cell_id
+    ).distinct()
+
+
+def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
+    """Distinct devices per day and (origin area, destination area) making such a trip."""
+    events = prepared_events(tables, params, subscribers=params.subscribers, filters=params.filters)
+    found = trips(events, params).mutate(share=ibis.literal(1.0))
+    found = spread(found, tables.allocation, cell="origin_cell", area="origin", share="share")
+    found = found.mutate(share=found._weight).drop("_weight")
+    found = spread(found, tables.allocation, cell="destination_cell", area="destination",
+                   share="share")
+    return distinct_device_count(found, ["local_date", "origin", "destination"])
+
+
+def bound(params: TripsParameters) -> float:
+    """At most `max_trips_per_day` per device and day."""
+    return float(params.max_trips_per_day)
+
+
+trips_od = Algorithm(
+    manifest=Manifest(
+        name="trips_od",
+        version="1.0.0",
+        certification=Certification.CERTIFIED,
+        summary="Daily origin-destination matrix of trips between consecutive stays.",
+        parameters=TripsParameters,
+        keys=(
+            Key("local_date", KeyDomain.DATE),
+            Key("origin", KeyDomain.AREA),
+            Key("destination", KeyDomain.AREA),
+        ),
+        privacy_unit="device-day",
+        contribution_bound=float(MAX_TRIPS_PER_DAY),
+        reference="Eurostat Multi-MNO continuous time segmentation (2024); FlowKit trips_od_matrix",
+        unit_keys=("local_date",),
+        bound_for=bound,
+        examples=({"min_stay_minutes": 10, "max_trips_per_day": 2, "subscribers": "all"},),
+    ),
+    compute=compute,
+)

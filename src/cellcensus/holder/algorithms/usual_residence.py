@@ -1,0 +1,124 @@
+"""Usual residence: devices per area by their home, under a named home detection rule.
+
+Method: nights run from `night_start_hour` to `night_end_hour` local time and belong to the
+date of their evening. Devices seen on fewer than `min_nights` distinct nights are left out.
+The home cell is chosen by one of the rules of the literature (see `HomeRule`):
+``most_distinct_nights`` (default), ``most_night_activity``, ``multi_mno`` (Multi-MNO home
+label by permanence and frequency shares; a device may have several home cells and is shared
+equally among them) or ``anchor_point`` (monthly homes, the most frequent over months). Ties
+go to the smallest cell id. A home cell's devices are shared among areas by the cell's
+allocation weights, so one device adds at most 1 to the whole release.
+
+`usual_residence_sensitivity` shows how much the answer depends on the rule: for each other
+rule, the devices by (area under the chosen rule, area under the other rule); the diagonal
+holds the devices both rules place in the same area.
+
+Reference: Vanhoof, Reis, Ploetz & Smoreda (2018), "Assessing the quality of home detection
+from mobile phone data for official statistics", Journal of Official Statistics 34(4);
+Ahas et al. (2010), "Using mobile positioning data to model locations meaningful to users of
+mobile phones", Journal of Urban Technology 17(1) (anchor points); Eurostat Multi-MNO project,
+usual environment labelling (2024).
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+from pydantic import Field
+
+from cellcensus.holder.algorithms.areas import count_by, spread, transitions
+from cellcensus.holder.algorithms.base import (
+    AREA_KEY,
+    Algorithm,
+    Certification,
+    Key,
+    KeyDomain,
+    Manifest,
+    PeriodParameters,
+    StoreTables,
+)
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterParameters,
+    Subscribers,
+    prepared_events,
+)
+from cellcensus.holder.algorithms.places import HOME_RULES, HomeParameters, home_cells
+
+
+class UsualResidenceParameters(HomeParameters, PeriodParameters):
+    """Parameters of `usual_residence` and `usual_residence_sensitivity`."""
+
+    filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+
+
+def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
+    """Home cells of the holder's kept subscribers: device_id, cell_id, share."""
+    events = prepared_events(
+        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
+    )
+    return home_cells(events, params)
+
+
+def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
+    """Distinct devices per area whose usual residence is there (fractional by allocation)."""
+    located = spread(homes(tables, params), tables.allocation, share="share")
+    return count_by(located, ["area_code"])
+
+
+def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
+    """Devices by area under the chosen rule and under each other rule."""
+    events = prepared_events(
+        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
+    )
+    chosen = home_cells(events, params)
+    parts = []
+    for rule in HOME_RULES:
+        if rule is params.rule:
+            continue
+        other = home_cells(events, params.model_copy(update={"rule": rule}))
+        matrix = transitions(
+            chosen, other, tables.allocation, origin="area_code", destination="alternative_area"
+        )
+        parts.append(matrix.mutate(alternative_rule=ibis.literal(str(rule))))
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.union(part, distinct=False)
+    return union.select("alternative_rule", "area_code", "alternative_area", "device_count")
+
+
+usual_residence = Algorithm(
+    manifest=Manifest(
+        name="usual_residence",
+        version="2.0.0",
+        certification=Certification.CERTIFIED,
+        summary="Devices per area by usual residence, under a named home detection rule.",
+        parameters=UsualResidenceParameters,
+        keys=(AREA_KEY,),
+        privacy_unit="device over the period",
+        contribution_bound=1.0,
+        reference="Vanhoof et al. (2018), J. Official Statistics 34(4), 935-960",
+        examples=tuple({"rule": str(rule)} for rule in HOME_RULES[1:])
+        + ({"start": "2011-03-10", "end": "2011-03-16", "min_nights": 3},),
+    ),
+    compute=compute,
+)
+
+usual_residence_sensitivity = Algorithm(
+    manifest=Manifest(
+        name="usual_residence_sensitivity",
+        version="1.0.0",
+        certification=Certification.CERTIFIED,
+        summary="Devices by home area under the chosen rule and under each other rule.",
+        parameters=UsualResidenceParameters,
+        keys=(
+            Key("alternative_rule", KeyDomain.CATEGORY, tuple(str(rule) for rule in HOME_RULES)),
+            AREA_KEY,
+            Key("alternative_area", KeyDomain.AREA),
+        ),
+        privacy_unit="device over the period",
+        contribution_bound=float(len(HOME_RULES) - 1),
+        reference="Vanhoof et al. (2018), J. Official Statistics 34(4), 935-960",
+        examples=({"rule": "multi_mno"},),
+    ),
+    compute=compute_sensitivity,
+)

@@ -1,0 +1,104 @@
+"""The HTTP service: `create_app(settings)` builds the FastAPI application over one store.
+
+Start-up opens (and migrates) the state database, reads the signing key, re-queues or fails
+jobs a previous run left unfinished, and starts the worker pool; shutdown stops the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cellcensus import __version__
+from cellcensus.holder.api import problems
+from cellcensus.holder.api.deps import ServiceContext
+from cellcensus.holder.api.limits import BodySizeLimit, RateLimiter
+from cellcensus.holder.api.routes import audit, certification, jobs, public, steward
+from cellcensus.holder.api.settings import ServiceSettings, signing_key
+from cellcensus.holder.api.tokens import TokenIssuer
+from cellcensus.holder.api.users import Users
+from cellcensus.holder.enclave.service import EnclaveService, ServiceLimits
+from cellcensus.holder.enclave.state import open_state
+from cellcensus.holder.enclave.worker import WorkerPool
+
+DESCRIPTION = """\
+The cellcensus safe environment: NSO analysts run certified algorithms on the operator's
+network data and receive only disclosure-protected aggregates; the operator's steward governs
+users, scopes, budgets, policies, certification and approvals; auditors verify the
+hash-chained audit log. Jobs: `POST /jobs` (202 + Location) -> `GET /jobs/{id}` ->
+`GET /jobs/{id}/result`. Errors are RFC 9457 problem documents.
+"""
+log = logging.getLogger("cellcensus.api")
+
+
+def build_context(settings: ServiceSettings) -> ServiceContext:
+    """Open the state database and wire the service's parts (nothing starts yet)."""
+    state = open_state(settings.resolved_database_url)
+    limits = ServiceLimits(timeout_s=settings.job_timeout_s, memory_mb=settings.job_memory_mb,
+                           max_attempts=settings.max_attempts)
+    service = EnclaveService(store=settings.store, state=state, engine=settings.engine,  # type: ignore[arg-type]
+                             limits=limits)
+    issuer = TokenIssuer(key=signing_key(settings), issuer=settings.issuer,
+                         audience=settings.audience, minutes=settings.token_minutes)
+    return ServiceContext(
+        settings=settings, service=service, users=Users(state), issuer=issuer,
+        pool=WorkerPool(service, workers=settings.workers), limiter=RateLimiter(),
+        login_limiter=RateLimiter(),
+    )
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The FastAPI application of the service over `settings.store`."""
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        recovered = ctx.service.recover()
+        ctx.service.audit.append(actor="service", action="service.started",
+                                 details={"version": __version__, "recovered_jobs": recovered})
+        ctx.pool.start()
+        try:
+            yield
+        finally:
+            ctx.pool.stop()
+            ctx.service.audit.append(actor="service", action="service.stopped")
+
+    app = FastAPI(title="cellcensus safe environment", version=__version__,
+                  description=DESCRIPTION, lifespan=lifespan)
+    app.state.context = ctx
+    problems.install(app)
+    for module in (certification, public, jobs, steward, audit):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """ASGI middleware: no caching of API answers, no content sniffing, no framing."""
+
+    HEADERS = (
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the headers to every HTTP response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

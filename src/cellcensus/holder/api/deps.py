@@ -1,0 +1,104 @@
+"""What every route may depend on: the service context and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cellcensus.holder.api.limits import RateLimiter, retry_after
+from cellcensus.holder.api.problems import ApiError
+from cellcensus.holder.api.settings import ServiceSettings
+from cellcensus.holder.api.tokens import Claims, TokenError, TokenIssuer, is_revoked
+from cellcensus.holder.api.users import Role, User, Users
+from cellcensus.holder.enclave.service import EnclaveService
+from cellcensus.holder.enclave.worker import WorkerPool
+
+BEARER = {"WWW-Authenticate": 'Bearer realm="cellcensus"'}
+INVALID = {"WWW-Authenticate": 'Bearer realm="cellcensus", error="invalid_token"'}
+bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
+
+
+@dataclass
+class ServiceContext:
+    """Everything the routes share, built once by `create_app`."""
+
+    settings: ServiceSettings
+    service: EnclaveService
+    users: Users
+    issuer: TokenIssuer
+    pool: WorkerPool
+    limiter: RateLimiter
+    login_limiter: RateLimiter
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user: User
+    claims: Claims
+
+    @property
+    def name(self) -> str:
+        """User name."""
+        return self.user.username
+
+
+def context(request: Request) -> ServiceContext:
+    """The app's service context."""
+    found: ServiceContext = request.app.state.context
+    return found
+
+
+Context = Annotated[ServiceContext, Depends(context)]
+
+
+def principal(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller behind a valid bearer token, within its request rate."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "send an access token: Authorization: Bearer TOKEN (POST /auth/token)",
+                       headers=BEARER)
+    try:
+        claims = ctx.issuer.decode(credentials.credentials)
+    except TokenError as error:
+        raise ApiError(401, str(error), headers=INVALID) from None
+    user = ctx.users.get(claims.username)
+    if user is None or not user.active or user.role.value != claims.role:
+        raise ApiError(401, "the access token's user is no longer active; log in again",
+                       headers=INVALID)
+    if is_revoked(ctx.service.state, claims.jti):
+        raise ApiError(401, "the access token was revoked; log in again", headers=INVALID)
+    limit = user.requests_per_minute or ctx.settings.requests_per_minute
+    wait = ctx.limiter.allow(user.username, limit=limit)
+    if wait:
+        raise ApiError(429, f"more than {limit} requests per minute; slow down",
+                       headers=retry_after(wait))
+    return Principal(user=user, claims=claims)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only callers with one of `roles`."""
+    names = ", ".join(item.value for item in roles)
+
+    def check(caller: Caller) -> Principal:
+        if caller.user.role not in roles:
+            raise ApiError(403, f"this needs the role {names}; you are {caller.user.role.value}")
+        return caller
+
+    return check
+
+
+Analyst = Annotated[Principal, Depends(role(Role.ANALYST))]
+Steward = Annotated[Principal, Depends(role(Role.STEWARD))]
+Reader = Annotated[Principal, Depends(role(Role.AUDITOR, Role.STEWARD))]
+AnalystOrSteward = Annotated[Principal, Depends(role(Role.ANALYST, Role.STEWARD))]

@@ -1,0 +1,129 @@
+"""A release in the format the analyst asks for: JSON (wire format), CSV, GeoJSON, Parquet.
+
+Every format carries the provenance: inside the document for JSON, GeoJSON (a foreign member)
+and Parquet (schema metadata), and in the ``Cellcensus-Provenance`` header for CSV.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+from shapely.geometry import mapping
+
+from cellcensus.release import Release
+
+
+class ResultFormat(StrEnum):
+    """Formats of `GET /jobs/{id}/result`."""
+
+    JSON = "json"
+    CSV = "csv"
+    GEOJSON = "geojson"
+    PARQUET = "parquet"
+
+
+MEDIA_TYPES = {
+    ResultFormat.JSON: "application/json",
+    ResultFormat.CSV: "text/csv; charset=utf-8",
+    ResultFormat.GEOJSON: "application/geo+json",
+    ResultFormat.PARQUET: "application/vnd.apache.parquet",
+}
+_BY_ACCEPT = {
+    "text/csv": ResultFormat.CSV,
+    "application/geo+json": ResultFormat.GEOJSON,
+    "application/vnd.apache.parquet": ResultFormat.PARQUET,
+    "application/json": ResultFormat.JSON,
+}
+
+
+def negotiate(requested: ResultFormat | None, accept: str) -> ResultFormat:
+    """The `format` query parameter if given, else the first known type in Accept, else JSON."""
+    if requested is not None:
+        return requested
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in _BY_ACCEPT:
+            return _BY_ACCEPT[media]
+    return ResultFormat.JSON
+
+
+def render(
+    body: str, fmt: ResultFormat, *, geometries: dict[str, Any] | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The release JSON `body` as bytes of `fmt`, with extra response headers."""
+    if fmt is ResultFormat.JSON:
+        return body.encode(), {}
+    release = Release.from_json(body)
+    provenance = json.dumps(json.loads(body)["provenance"], sort_keys=True)
+    if fmt is ResultFormat.CSV:
+        return release.table.to_csv(index=False).encode(), {"Cellcensus-Provenance": provenance}
+    if fmt is ResultFormat.PARQUET:
+        return _parquet(release, body), {}
+    return _geojson(release, body, geometries or {}), {}
+
+
+def _parquet(release: Release, body: str) -> bytes:
+    document = json.loads(body)
+    table = pa.Table.from_pandas(release.table, preserve_index=False)
+    table = table.replace_schema_metadata({
+        **(table.schema.metadata or {}),
+        b"cellcensus.provenance": json.dumps(document["provenance"], sort_keys=True).encode(),
+        b"cellcensus.published": json.dumps(document["published"], sort_keys=True).encode(),
+    })
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _geojson(release: Release, body: str, geometries: dict[str, Any]) -> bytes:
+    document = json.loads(body)
+    features = [
+        {
+            "type": "Feature",
+            "id": row["area_code"],
+            "properties": row,
+            "geometry": geometries.get(str(row["area_code"])),
+        }
+        for row in document["table"]
+    ]
+    collection = {
+        "type": "FeatureCollection",
+        "features": features,
+        "provenance": document["provenance"],
+        "published": document["published"],
+    }
+    return json.dumps(collection).encode()
+
+
+def area_geometries(store: Path, level: str) -> dict[str, Any]:
+    """GeoJSON geometries of the areas of `level`, from ``STORE/areas/LEVEL.geojson``.
+
+    The file is a FeatureCollection whose features carry ``area_code`` in their properties.
+    Without it, features are released with ``geometry: null`` (valid GeoJSON) and the
+    analyst joins the boundaries they hold.
+    """
+    path = Path(store) / "areas" / f"{level}.geojson"
+    if not path.is_file():
+        return {}
+    return _read_geometries(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _read_geometries(path: str, _mtime: int) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:  # noqa: PTH123 - cached by path string
+        collection = json.load(handle)
+    found = {}
+    for feature in collection.get("features", []):
+        code = str(feature.get("properties", {}).get("area_code", ""))
+        if code and feature.get("geometry") is not None:
+            geometry = shapely.geometry.shape(feature["geometry"])
+            found[code] = mapping(shapely.set_precision(geometry, 1e-6))
+    return found

@@ -1,0 +1,100 @@
+"""Routes anyone may call: health, the catalogue, the transparency log, and login."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from cellcensus import __version__
+from cellcensus.holder.api import schemas
+from cellcensus.holder.api.deps import Context
+from cellcensus.holder.api.limits import retry_after
+from cellcensus.holder.api.problems import ApiError, responses
+from cellcensus.holder.api.users import USERNAME_PATTERN
+from cellcensus.holder.enclave.transparency import render_page, transparency_log
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=schemas.Health, tags=["public"])
+def health(ctx: Context) -> schemas.Health:
+    """Liveness, package version and database schema version."""
+    return schemas.Health(
+        status="ok", version=__version__, schema_version=ctx.service.state.schema_version()
+    )
+
+
+@router.get("/algorithms", response_model=schemas.Catalogue, tags=["public"])
+def algorithms(ctx: Context) -> schemas.Catalogue:
+    """The runnable algorithms (with their parameter schemas) and the store's area levels."""
+    entries = ctx.service.catalogue.entries().values()
+    return schemas.Catalogue(
+        algorithms=[schemas.AlgorithmOut(**entry.to_dict()) for entry in entries],
+        levels=ctx.service.levels(),
+    )
+
+
+@router.get(
+    "/algorithms/{name}", response_model=schemas.AlgorithmOut, tags=["public"],
+    responses=responses(404),
+)
+def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
+    """One algorithm of the catalogue."""
+    entries = ctx.service.catalogue.entries()
+    if name not in entries:
+        raise ApiError(404, f"no algorithm {name[:64]!r}; GET /algorithms lists them")
+    return schemas.AlgorithmOut(**entries[name].to_dict())
+
+
+@router.get("/transparency", response_model=schemas.TransparencyLog, tags=["public"])
+def transparency(
+    ctx: Context, limit: int = Query(default=1000, ge=1, le=10000)
+) -> schemas.TransparencyLog:
+    """Every job (who, what, parameters, epsilon, when, outcome), never results."""
+    seq, digest = ctx.service.audit.head()
+    entries = transparency_log(ctx.service.book, limit=limit)
+    return schemas.TransparencyLog(
+        jobs=[schemas.TransparencyEntry(**entry) for entry in entries],
+        audit_head_seq=seq, audit_head_hash=digest,
+    )
+
+
+@router.get("/transparency/page", response_class=HTMLResponse, tags=["public"])
+def transparency_page(ctx: Context) -> HTMLResponse:
+    """The transparency log as a web page."""
+    entries = transparency_log(ctx.service.book, limit=1000)
+    return HTMLResponse(render_page(entries, head=ctx.service.audit.head()))
+
+
+@router.post(
+    "/auth/token", response_model=schemas.TokenResponse, tags=["auth"],
+    responses=responses(401, 429),
+)
+def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
+    """Exchange a user's name and password for a short-lived bearer token."""
+    client = request.client.host if request.client else "unknown"
+    key = f"{body.username[:64]}@{client}"
+    wait = ctx.login_limiter.allow(key, limit=ctx.settings.login_attempts_per_minute)
+    if wait:
+        raise ApiError(429, "too many login attempts; wait and retry", headers=retry_after(wait))
+    user = None
+    if _is_username(body.username):
+        user = ctx.users.authenticate(body.username, body.password)
+    if user is None:
+        ctx.service.audit.append(actor=body.username[:64] if _is_username(body.username) else "?",
+                                 action="login.failed", target=f"client:{client}")
+        raise ApiError(401, "unknown user name or wrong password",
+                       headers={"WWW-Authenticate": 'Bearer realm="cellcensus"'})
+    ctx.service.audit.append(actor=user.username, action="login", target=f"client:{client}")
+    token, claims = ctx.issuer.issue(user, state=ctx.service.state)
+    seconds = int((claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds())
+    return schemas.TokenResponse(
+        access_token=token, expires_in=seconds, expires_at=claims.expires_at.isoformat(),
+        role=claims.role, scopes=list(claims.scopes),
+    )
+
+
+def _is_username(text: str) -> bool:
+    return USERNAME_PATTERN.fullmatch(text) is not None

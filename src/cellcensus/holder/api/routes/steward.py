@@ -1,0 +1,159 @@
+"""Stewards' routes: users, scopes, budgets, policies, and the approval queue."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from cellcensus.holder.api import schemas
+from cellcensus.holder.api.deps import Context, Steward
+from cellcensus.holder.api.problems import ApiError, responses
+from cellcensus.holder.api.routes.jobs import JobId, job_out
+from cellcensus.holder.api.tokens import revoke_all
+from cellcensus.holder.api.users import Role, User
+from cellcensus.holder.enclave.audit import append_entry
+from cellcensus.holder.enclave.jobs import JobStatus
+
+router = APIRouter(tags=["steward"])
+Username = Annotated[str, Path(pattern=schemas.USERNAME)]
+PolicyKey = Annotated[str, Path(pattern=r"^(\*|[a-z][a-z0-9_]{0,63})$")]
+COMMON = (401, 403, 422, 429)
+
+
+def user_out(user: User) -> schemas.UserOut:
+    """A user as the API shows it."""
+    return schemas.UserOut(**user.to_dict())
+
+
+def _require_user(ctx: Context, username: str) -> User:
+    user = ctx.users.get(username)
+    if user is None:
+        raise ApiError(404, f"no user {username!r}")
+    return user
+
+
+@router.get("/users", response_model=schemas.UserList, responses=responses(*COMMON))
+def list_users(ctx: Context, caller: Steward) -> schemas.UserList:
+    """Every registered user."""
+    return schemas.UserList(users=[user_out(user) for user in ctx.users.list()])
+
+
+@router.post(
+    "/users", status_code=201, response_model=schemas.UserOut, responses=responses(*COMMON, 409)
+)
+def create_user(ctx: Context, caller: Steward, body: schemas.UserCreate) -> schemas.UserOut:
+    """Register an analyst, steward or auditor."""
+    if ctx.users.get(body.username) is not None:
+        raise ApiError(409, f"user {body.username!r} already exists")
+    user = ctx.users.add(username=body.username, role=Role(body.role), password=body.password,
+                         actor=caller.name)
+    return user_out(user)
+
+
+@router.get(
+    "/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404)
+)
+def get_user(ctx: Context, caller: Steward, username: Username) -> schemas.UserOut:
+    """One user."""
+    return user_out(_require_user(ctx, username))
+
+
+@router.patch(
+    "/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404)
+)
+def update_user(
+    ctx: Context, caller: Steward, username: Username, body: schemas.UserPatch
+) -> schemas.UserOut:
+    """Activate or deactivate a user (revoking its tokens), or set its quotas."""
+    _require_user(ctx, username)
+    changes = body.model_dump(exclude_none=True)
+    user = ctx.users.update(username, actor=caller.name, **changes)
+    if changes.get("active") is False:
+        revoke_all(ctx.service.state, username, actor=caller.name)
+    return user_out(user)
+
+
+@router.put(
+    "/users/{username}/scopes", response_model=schemas.UserOut,
+    responses=responses(*COMMON, 404),
+)
+def set_scopes(
+    ctx: Context, caller: Steward, username: Username, body: schemas.ScopesUpdate
+) -> schemas.UserOut:
+    """Replace a user's scopes (``ALGORITHM:LEVEL:PERIOD``, ``*`` for any)."""
+    _require_user(ctx, username)
+    return user_out(ctx.users.set_scopes(username, body.scopes, actor=caller.name))
+
+
+@router.put(
+    "/users/{username}/budget", response_model=schemas.BudgetOut,
+    responses=responses(*COMMON, 404),
+)
+def set_budget(
+    ctx: Context, caller: Steward, username: Username, body: schemas.BudgetUpdate
+) -> schemas.BudgetOut:
+    """Set an analyst's total privacy budget for a project."""
+    user = _require_user(ctx, username)
+    if user.role is not Role.ANALYST:
+        raise ApiError(422, f"{username} is a {user.role.value}; budgets are for analysts")
+    service = ctx.service
+    with service.state.lock:
+        service.ledger.set_budget(analyst=username, project=body.project, epsilon=body.epsilon,
+                                  delta=body.delta)
+    with service.state.write() as conn:
+        append_entry(conn, actor=caller.name, action="budget.set", target=f"user:{username}",
+                     details=body.model_dump())
+    from cellcensus.holder.enclave.budget import budget_left
+
+    epsilon, delta = budget_left(service.ledger, analyst=username, project=body.project)
+    return schemas.BudgetOut(project=body.project, epsilon_left=epsilon, delta_left=delta)
+
+
+@router.get("/policies", response_model=schemas.PolicyList, responses=responses(*COMMON))
+def list_policies(ctx: Context, caller: Steward) -> schemas.PolicyList:
+    """Every stored release policy (``*`` is the default)."""
+    stored = ctx.service.policies.all()
+    return schemas.PolicyList(
+        policies=[schemas.PolicyOut(algorithm=name, **body) for name, body in sorted(stored.items())]
+    )
+
+
+@router.put(
+    "/policies/{algorithm}", response_model=schemas.PolicyOut, responses=responses(*COMMON)
+)
+def set_policy(
+    ctx: Context, caller: Steward, algorithm: PolicyKey, body: schemas.PolicyIn
+) -> schemas.PolicyOut:
+    """Set the release policy of an algorithm (``*``: of every algorithm without its own)."""
+    policy = ctx.service.policies.set(algorithm, body.model_dump(), steward=caller.name)
+    return schemas.PolicyOut(algorithm=algorithm, **policy.to_dict())
+
+
+@router.get("/approvals", response_model=schemas.ApprovalList, responses=responses(*COMMON))
+def approvals(ctx: Context, caller: Steward) -> schemas.ApprovalList:
+    """Releases held for approval, with the checked output to review."""
+    held = ctx.service.book.list(status=JobStatus.AWAITING_APPROVAL, limit=1000)
+    items = []
+    for job in held:
+        body = ctx.service.book.release_body(job.id)
+        items.append(schemas.Approval(job=job_out(job), release=json.loads(body or "{}")))
+    return schemas.ApprovalList(approvals=items)
+
+
+@router.post(
+    "/approvals/{job_id}", response_model=schemas.JobOut, responses=responses(*COMMON, 404, 409)
+)
+def decide(
+    ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision
+) -> schemas.JobOut:
+    """Approve (release) or reject a held release, with a reason."""
+    job = ctx.service.book.get(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id}")
+    if job.status is not JobStatus.AWAITING_APPROVAL:
+        raise ApiError(409, f"job {job_id} is {job.status.value}, not awaiting approval")
+    decided = ctx.service.decide(job_id, steward=caller.name, approve=body.approve,
+                                 reason=body.reason)
+    return job_out(decided)

@@ -1,0 +1,327 @@
+"""Request and response bodies of the API (they generate its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+IDENTIFIER = r"^[a-z][a-z0-9_]{0,63}$"
+LEVEL = r"^[a-z][a-z0-9_]{0,31}$"
+PROJECT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+USERNAME = r"^[a-z][a-z0-9_.-]{1,63}$"
+JOB_ID = r"^[0-9a-f]{32}$"
+
+
+def _encodable(text: str) -> str:
+    """Refuse text that cannot be stored as UTF-8 (lone surrogates) or holds NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
+class Strict(BaseModel):
+    """Base of request bodies: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Health(BaseModel):
+    """Liveness and versions."""
+
+    status: str
+    version: str
+    schema_version: int
+
+
+class LoginRequest(Strict):
+    """Credentials of a registered user."""
+
+    username: Text = Field(max_length=64)
+    password: Text = Field(max_length=256)
+
+
+class TokenResponse(BaseModel):
+    """A short-lived bearer token."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_at: str
+    role: str
+    scopes: list[str]
+
+
+class JobCreate(Strict):
+    """A job request."""
+
+    algorithm: str = Field(pattern=IDENTIFIER, description="Catalogue algorithm name.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Algorithm parameters.")
+    level: str = Field(default="municipality", pattern=LEVEL, description="Area level.")
+    project: str = Field(default="default", pattern=PROJECT, description="Budget account.")
+
+
+class JobLinks(BaseModel):
+    """Where to go next."""
+
+    self: str
+    result: str | None = None
+
+
+class JobOut(BaseModel):
+    """A job as its analyst (or a steward) sees it."""
+
+    id: str
+    analyst: str
+    status: str
+    stage: str
+    algorithm: str
+    version: str
+    code_hash: str
+    level: str
+    project: str
+    parameters: dict[str, Any]
+    epsilon: float
+    delta: float
+    cached: bool
+    cached_from: str | None
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    links: JobLinks
+
+
+class JobList(BaseModel):
+    """Jobs, newest first."""
+
+    jobs: list[JobOut]
+
+
+class AlgorithmOut(BaseModel):
+    """A runnable algorithm of the catalogue."""
+
+    name: str
+    version: str
+    certification: str
+    code_hash: str
+    summary: str
+    outputs: list[str]
+    parameters_schema: dict[str, Any]
+    origin: str
+
+
+class Catalogue(BaseModel):
+    """The catalogue and the area levels of the store."""
+
+    algorithms: list[AlgorithmOut]
+    levels: list[str]
+
+
+class BudgetOut(BaseModel):
+    """Privacy budget left in one project."""
+
+    project: str
+    epsilon_left: float
+    delta_left: float
+
+
+class QuotaOut(BaseModel):
+    """Quotas and what is used of them."""
+
+    jobs_per_day: int
+    jobs_today: int
+    requests_per_minute: int
+
+
+class Me(BaseModel):
+    """The caller: role, scopes, budget and quotas."""
+
+    username: str
+    role: str
+    scopes: list[str]
+    budget: list[BudgetOut]
+    quota: QuotaOut
+
+
+class UserCreate(Strict):
+    """A new user."""
+
+    username: str = Field(pattern=USERNAME)
+    role: str = Field(pattern=r"^(analyst|steward|auditor)$")
+    password: Text = Field(min_length=12, max_length=256)
+
+
+class UserPatch(Strict):
+    """Changes to a user (omitted fields stay)."""
+
+    active: bool | None = None
+    jobs_per_day: int | None = Field(default=None, ge=0, le=100000)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=100000)
+
+
+class UserOut(BaseModel):
+    """A registered user."""
+
+    username: str
+    role: str
+    active: bool
+    created_at: str
+    scopes: list[str]
+    jobs_per_day: int | None
+    requests_per_minute: int | None
+
+
+class UserList(BaseModel):
+    """Every user."""
+
+    users: list[UserOut]
+
+
+class ScopesUpdate(Strict):
+    """The complete new list of scopes of a user."""
+
+    scopes: list[Annotated[str, Field(max_length=200)]] = Field(max_length=200)
+
+
+class BudgetUpdate(Strict):
+    """A project's total privacy budget for one analyst."""
+
+    project: str = Field(default="default", pattern=PROJECT)
+    epsilon: float = Field(ge=0, le=1000)
+    delta: float = Field(default=0.0, ge=0, le=1)
+
+
+class PolicyIn(Strict):
+    """A release policy."""
+
+    disclosure: dict[str, Any] = Field(default_factory=dict)
+    require_approval: bool = False
+    allowed_certifications: list[str] = Field(default_factory=lambda: ["certified"], max_length=3)
+
+
+class PolicyOut(BaseModel):
+    """A stored release policy."""
+
+    algorithm: str
+    disclosure: dict[str, Any]
+    require_approval: bool
+    allowed_certifications: list[str]
+
+
+class PolicyList(BaseModel):
+    """Every stored policy; ``*`` applies where no algorithm has its own."""
+
+    policies: list[PolicyOut]
+
+
+class Decision(Strict):
+    """The steward's decision on a held release."""
+
+    approve: bool
+    reason: Text = Field(min_length=1, max_length=2000)
+
+
+class Approval(BaseModel):
+    """A held release and the output the steward checks."""
+
+    job: JobOut
+    release: dict[str, Any]
+
+
+class ApprovalList(BaseModel):
+    """Releases waiting for the steward."""
+
+    approvals: list[Approval]
+
+
+class SubmissionIn(Strict):
+    """A Python module in the algorithm form."""
+
+    source: Text = Field(min_length=1, max_length=200_000)
+
+
+class SubmissionOut(BaseModel):
+    """A submitted module's state in the certification workflow."""
+
+    id: str
+    name: str
+    version: str
+    sha256: str
+    status: str
+    report: dict[str, Any] | None
+    submitted_by: str
+    submitted_at: str
+    certified_by: str | None
+    certified_at: str | None
+
+
+class SubmissionList(BaseModel):
+    """Submissions, newest first."""
+
+    submissions: list[SubmissionOut]
+
+
+class AuditEntryOut(BaseModel):
+    """One entry of the audit log."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    """A page of the audit log; ask again with ``after=next_after``."""
+
+    entries: list[AuditEntryOut]
+    next_after: int
+
+
+class AuditVerdictOut(BaseModel):
+    """Whether the audit chain checks, and the first bad entry."""
+
+    ok: bool
+    entries: int
+    first_bad: int | None
+    reason: str
+    head_seq: int
+    head_hash: str
+
+
+class TransparencyEntry(BaseModel):
+    """One job on the public log: who ran what, when, at what privacy cost; never results."""
+
+    job_id: str
+    analyst: str
+    project: str
+    algorithm: str
+    version: str
+    code_hash: str
+    level: str
+    parameters: dict[str, Any]
+    epsilon: float
+    delta: float
+    submitted_at: str
+    finished_at: str | None
+    outcome: str
+    cached_from: str | None
+
+
+class TransparencyLog(BaseModel):
+    """Every job, newest first, with the head of the audit chain to keep."""
+
+    jobs: list[TransparencyEntry]
+    audit_head_seq: int
+    audit_head_hash: str

@@ -1,0 +1,151 @@
+"""Settings of the HTTP service: one frozen object, every field documented in docs/service.md.
+
+Each field can be set by an environment variable ``CELLCENSUS_<FIELD NAME IN CAPITALS>`` (the
+`serve` command's options override them). The JWT signing key is never a setting: it is read
+from `key_file` (which must be readable by its owner only) or from ``CELLCENSUS_JWT_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from cellcensus.errors import CellcensusError
+
+KEY_ENV = "CELLCENSUS_JWT_KEY"
+ENV_PREFIX = "CELLCENSUS_"
+MIN_KEY_BYTES = 32
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service runs.
+
+    Attributes:
+        store: The holder's store folder the jobs run on.
+        database_url: SQLAlchemy URL of the state database (default: SQLite in
+            ``STORE/enclave/state.db``; ``postgresql+psycopg://...`` for PostgreSQL).
+        key_file: File holding the JWT signing key (default ``STORE/enclave/jwt.key``,
+            created with mode 0600 when missing).
+        issuer: The ``iss`` claim of issued tokens, checked on every request.
+        audience: The ``aud`` claim of issued tokens, checked on every request.
+        token_minutes: Lifetime of an access token.
+        engine: Where algorithms run: ``duckdb`` or ``spark``.
+        workers: Jobs computed at the same time (0: jobs stay queued).
+        job_timeout_s: Wall-clock limit of one job.
+        job_memory_mb: Address-space limit of one job's worker process.
+        max_attempts: Runs a job gets when the service restarts under it.
+        max_body_bytes: Largest request body accepted (algorithm sources included).
+        requests_per_minute: Requests one user may make per minute (default quota).
+        jobs_per_day: Jobs one analyst may submit per UTC day (default quota).
+        login_attempts_per_minute: Failed logins allowed per user name and client per minute.
+    """
+
+    store: Path
+    database_url: str = ""
+    key_file: Path | None = None
+    issuer: str = "cellcensus"
+    audience: str = "cellcensus-api"
+    token_minutes: int = 15
+    engine: str = "duckdb"
+    workers: int = 2
+    job_timeout_s: float = 600.0
+    job_memory_mb: int = 4096
+    max_attempts: int = 2
+    max_body_bytes: int = 256 * 1024
+    requests_per_minute: int = 600
+    jobs_per_day: int = 200
+    login_attempts_per_minute: int = 10
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("duckdb", "spark"):
+            raise CellcensusError(f"engine must be duckdb or spark, got {self.engine!r}")
+        for name in ("token_minutes", "max_body_bytes", "requests_per_minute", "jobs_per_day"):
+            if getattr(self, name) <= 0:
+                raise CellcensusError(f"setting {name} must be positive")
+        if self.workers < 0 or self.max_attempts < 1:
+            raise CellcensusError("workers must be >= 0 and max_attempts >= 1")
+
+    @property
+    def state_dir(self) -> Path:
+        """Folder of the service's own files beside the store."""
+        return self.store / "enclave"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the state folder."""
+        if self.database_url:
+            return self.database_url
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.state_dir / 'state.db'}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        """The signing key file, defaulting to ``STORE/enclave/jwt.key``."""
+        return self.key_file or self.state_dir / "jwt.key"
+
+    @classmethod
+    def from_env(cls, *, store: Path, **overrides: Any) -> ServiceSettings:
+        """Settings from ``CELLCENSUS_*`` variables, then explicit `overrides` (not None)."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = os.environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and field.name != "store":
+                values[field.name] = _convert(field.name, raw)
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(store=store, **values)
+
+    def with_(self, **changes: Any) -> ServiceSettings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str) -> Any:
+    kind = {field.name: field.type for field in fields(ServiceSettings)}[name]
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise CellcensusError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from None
+    if kind == "Path | None":
+        return Path(raw)
+    return raw
+
+
+def signing_key(settings: ServiceSettings) -> bytes:
+    """The JWT signing key: from the environment, else the key file (created if missing).
+
+    Raises:
+        CellcensusError: the key file is readable by others than its owner, or too short.
+    """
+    from_env = os.environ.get(KEY_ENV)
+    if from_env:
+        key = from_env.encode()
+    else:
+        key = _key_from_file(settings.resolved_key_file)
+    if len(key) < MIN_KEY_BYTES:
+        raise CellcensusError(
+            f"the JWT signing key must have at least {MIN_KEY_BYTES} bytes; make a new one "
+            f"with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    return key
+
+
+def _key_from_file(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CellcensusError(
+            f"JWT key file {path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
+        )
+    return path.read_bytes().strip()

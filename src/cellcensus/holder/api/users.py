@@ -1,0 +1,236 @@
+"""Registered users, their roles, passwords, scopes and quotas.
+
+Roles: ``analyst`` runs permitted algorithms and reads its own jobs and budget; ``steward``
+governs users, scopes, budgets, policies, certification and approvals; ``auditor`` reads the
+audit and transparency logs. Passwords are kept as scrypt hashes (standard library).
+
+A scope is readable: ``ALGORITHM:LEVEL:PERIOD``, e.g.
+``usual_residence:municipality:2011-03-01..2011-03-31``; ``*`` stands for any algorithm, any
+level or any period. A scope allows exactly its level: a ``province`` scope does not allow a
+finer ``municipality`` release.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.audit import append_entry
+from cellcensus.holder.enclave.state import State, now, scopes, users
+
+USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+SCOPE_PATTERN = re.compile(
+    r"^(?P<algorithm>\*|[a-z][a-z0-9_]{0,63}):(?P<level>\*|[a-z][a-z0-9_]{0,31}):"
+    r"(?P<period>\*|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$"
+)
+MIN_PASSWORD = 12
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+class Role(StrEnum):
+    """What a user may do."""
+
+    ANALYST = "analyst"
+    STEWARD = "steward"
+    AUDITOR = "auditor"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Permission to run one algorithm at one area level over one period."""
+
+    algorithm: str
+    level: str
+    start: dt.date | None
+    end: dt.date | None
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """Read ``ALGORITHM:LEVEL:PERIOD``, naming what is wrong."""
+        match = SCOPE_PATTERN.match(text)
+        if match is None:
+            raise CellcensusError(
+                f"scope {text[:80]!r} is not ALGORITHM:LEVEL:PERIOD, e.g. "
+                "usual_residence:municipality:2011-03-01..2011-03-31 (* for any)"
+            )
+        period = match["period"]
+        if period == "*":
+            return cls(match["algorithm"], match["level"], None, None)
+        first, last = (dt.date.fromisoformat(part) for part in period.split(".."))
+        if first > last:
+            raise CellcensusError(f"scope {text!r}: period starts after it ends")
+        return cls(match["algorithm"], match["level"], first, last)
+
+    def allows(self, *, algorithm: str, level: str, period: tuple[dt.date, dt.date]) -> bool:
+        """Whether a job of `algorithm` at `level` over `period` falls within this scope."""
+        if self.algorithm not in ("*", algorithm) or self.level not in ("*", level):
+            return False
+        if self.start is None or self.end is None:
+            return True
+        return self.start <= period[0] and period[1] <= self.end
+
+
+@dataclass(frozen=True)
+class User:
+    """A registered user (without the password hash)."""
+
+    username: str
+    role: Role
+    active: bool
+    created_at: str
+    scopes: tuple[str, ...]
+    jobs_per_day: int | None
+    requests_per_minute: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "username": self.username,
+            "role": self.role.value,
+            "active": self.active,
+            "created_at": self.created_at,
+            "scopes": list(self.scopes),
+            "jobs_per_day": self.jobs_per_day,
+            "requests_per_minute": self.requests_per_minute,
+        }
+
+
+def hash_password(password: str) -> str:
+    """An scrypt hash with a random salt, as ``scrypt$n$r$p$salt$hash``."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + "$".join(encoded)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether `password` matches `stored` (constant-time comparison)."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        computed = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p)
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def check_new_user(username: str, password: str) -> None:
+    """Refuse malformed user names and short passwords."""
+    if not USERNAME_PATTERN.match(username):
+        raise CellcensusError(
+            f"user name {username[:70]!r} must be 2-64 characters: lowercase letters, digits, "
+            "_ . -, starting with a letter"
+        )
+    if len(password) < MIN_PASSWORD:
+        raise CellcensusError(f"password must have at least {MIN_PASSWORD} characters")
+
+
+class Users:
+    """Users in the state database; every change is audited."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def add(self, *, username: str, role: Role, password: str, actor: str) -> User:
+        """Register a user."""
+        check_new_user(username, password)
+        with self.state.write() as conn:
+            if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
+                raise CellcensusError(f"user {username!r} already exists")
+            conn.execute(
+                users.insert().values(
+                    username=username, role=role.value, password_hash=hash_password(password),
+                    active=True, created_at=now(),
+                )
+            )
+            append_entry(conn, actor=actor, action="user.created", target=f"user:{username}",
+                         details={"role": role.value})
+        return self.require(username)
+
+    def get(self, username: str) -> User | None:
+        """The user called `username`, if registered."""
+        with self.state.read() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+            if row is None:
+                return None
+            granted = conn.execute(
+                sa.select(scopes.c.scope).where(scopes.c.username == username).order_by(scopes.c.scope)
+            ).scalars().all()
+        return User(
+            username=row.username, role=Role(row.role), active=bool(row.active),
+            created_at=row.created_at, scopes=tuple(granted), jobs_per_day=row.jobs_per_day,
+            requests_per_minute=row.requests_per_minute,
+        )
+
+    def require(self, username: str) -> User:
+        """The user called `username`, or LookupError."""
+        user = self.get(username)
+        if user is None:
+            raise LookupError(f"no user {username!r}")
+        return user
+
+    def list(self) -> list[User]:
+        """Every user, by name."""
+        with self.state.read() as conn:
+            names = conn.execute(sa.select(users.c.username).order_by(users.c.username)).scalars()
+            found = list(names)
+        return [self.require(name) for name in found]
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with these credentials, else None (same cost either way)."""
+        with self.state.read() as conn:
+            stored = conn.execute(
+                sa.select(users.c.password_hash, users.c.active).where(users.c.username == username)
+            ).first()
+        if stored is None:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        if not verify_password(password, stored.password_hash) or not stored.active:
+            return None
+        return self.get(username)
+
+    def set_scopes(self, username: str, granted: list[str], *, actor: str) -> User:
+        """Replace the scopes of `username` (each checked)."""
+        parsed = sorted({text for text in granted if Scope.parse(text)})
+        self.require(username)
+        with self.state.write() as conn:
+            conn.execute(scopes.delete().where(scopes.c.username == username))
+            for text in parsed:
+                conn.execute(scopes.insert().values(username=username, scope=text))
+            append_entry(conn, actor=actor, action="user.scopes", target=f"user:{username}",
+                         details={"scopes": parsed})
+        return self.require(username)
+
+    def update(self, username: str, *, actor: str, **values: Any) -> User:
+        """Change `active`, `jobs_per_day` or `requests_per_minute` of a user."""
+        allowed = {"active", "jobs_per_day", "requests_per_minute"}
+        changes = {key: value for key, value in values.items() if key in allowed}
+        self.require(username)
+        with self.state.write() as conn:
+            conn.execute(users.update().where(users.c.username == username).values(**changes))
+            append_entry(conn, actor=actor, action="user.updated", target=f"user:{username}",
+                         details=changes)
+        return self.require(username)
+
+    def allowed(
+        self, user: User, *, algorithm: str, level: str, period: tuple[dt.date, dt.date]
+    ) -> bool:
+        """Whether one of the user's scopes covers the job."""
+        return any(
+            Scope.parse(text).allows(algorithm=algorithm, level=level, period=period)
+            for text in user.scopes
+        )

@@ -1,0 +1,352 @@
+"""The privacy-loss ledger: a budget per analyst and project, charged before each release.
+
+Every differentially private release spends privacy loss (epsilon, delta) that adds up over
+releases (basic composition). The steward sets each analyst's budget per project; the enclave
+charges a job *before* computing it, and the ledger refuses when the budget would be exceeded,
+saying what is left. Charges are idempotent per job id, never refunded and never deleted, and
+nothing in this API lets an analyst lower what has been spent.
+
+Storage is plain SQLAlchemy Core on `ledger_metadata` (SQLite by default, PostgreSQL-ready).
+The check and the spending are one conditional UPDATE (``spent + cost <= budget``), which the
+database serialises, so two concurrent releases cannot overspend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from cellcensus.errors import DisclosureError
+
+ledger_metadata = sa.MetaData()
+"""Tables of the ledger; create them with the service's other tables or let the ledger do it."""
+
+_NAME = 200
+_TOLERANCE = 1e-9  # floating-point slack when comparing spent + cost with the budget
+
+privacy_budget = sa.Table(
+    "privacy_budget",
+    ledger_metadata,
+    sa.Column("analyst", sa.String(_NAME), primary_key=True),
+    sa.Column("project", sa.String(_NAME), primary_key=True),
+    sa.Column("epsilon", sa.Double, nullable=False),
+    sa.Column("delta", sa.Double, nullable=False),
+    sa.Column("spent_epsilon", sa.Double, nullable=False),
+    sa.Column("spent_delta", sa.Double, nullable=False),
+    sa.Column("set_by", sa.String(_NAME), nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+privacy_budget_change = sa.Table(
+    "privacy_budget_change",
+    ledger_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("analyst", sa.String(_NAME), nullable=False),
+    sa.Column("project", sa.String(_NAME), nullable=False),
+    sa.Column("epsilon", sa.Double, nullable=False),
+    sa.Column("delta", sa.Double, nullable=False),
+    sa.Column("set_by", sa.String(_NAME), nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+privacy_charge = sa.Table(
+    "privacy_charge",
+    ledger_metadata,
+    sa.Column("job_id", sa.String(_NAME), primary_key=True),
+    sa.Column("analyst", sa.String(_NAME), nullable=False, index=True),
+    sa.Column("project", sa.String(_NAME), nullable=False),
+    sa.Column("epsilon", sa.Double, nullable=False),
+    sa.Column("delta", sa.Double, nullable=False),
+    sa.Column("charged_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class Role(StrEnum):
+    """Who is calling: only a steward may set budgets."""
+
+    STEWARD = "steward"
+    ANALYST = "analyst"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An amount of privacy loss (a total, or what is left of it)."""
+
+    epsilon: float
+    delta: float
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The receipt of privacy loss spent by one job; `protect` requires it for DP releases."""
+
+    job_id: str
+    analyst: str
+    project: str
+    epsilon: float
+    delta: float
+    charged_at: dt.datetime
+
+
+class PrivacyLedger:
+    """Budgets and charges of privacy loss, per analyst and project, in a database.
+
+    Args:
+        engine: SQLAlchemy engine; the ledger's tables are created if missing.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        ledger_metadata.create_all(engine)
+
+    @classmethod
+    def at(cls, *, path: Path) -> PrivacyLedger:
+        """A ledger in an SQLite file (created if missing), waiting up to 30 s on locks."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+        return cls(engine)
+
+    def set_budget(
+        self,
+        *,
+        analyst: str,
+        project: str,
+        epsilon: float,
+        delta: float = 0.0,
+        by: str,
+        role: Role,
+    ) -> Budget:
+        """Set the total privacy loss `analyst` may spend in `project` (steward only).
+
+        What was spent stays spent: lowering a budget below it leaves nothing to spend.
+
+        Args:
+            analyst: Analyst the budget is for.
+            project: Project the budget is for.
+            epsilon: Total epsilon, >= 0.
+            delta: Total delta, in [0, 1).
+            by: Name of the steward, recorded with the change.
+            role: Role of the caller; anything but `Role.STEWARD` is refused.
+
+        Returns:
+            What is left to spend under the new budget.
+
+        Raises:
+            DisclosureError: The caller is not a steward, or a value is out of range.
+        """
+        if role is not Role.STEWARD:
+            raise DisclosureError(
+                f"only a data steward can set privacy budgets ({by!r} acts as {role.value})"
+            )
+        _check_names(analyst=analyst, project=project, by=by)
+        _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)
+        now = _now()
+        values = {"epsilon": epsilon, "delta": delta, "set_by": by, "set_at": now}
+        with self.engine.begin() as connection:
+            _upsert_budget(connection, analyst=analyst, project=project, values=values)
+            connection.execute(
+                sa.insert(privacy_budget_change).values(analyst=analyst, project=project, **values)
+            )
+        return self.remaining(analyst=analyst, project=project)
+
+    def budget(self, *, analyst: str, project: str) -> Budget | None:
+        """The total budget of `analyst` in `project`, or None if the steward set none."""
+        with self.engine.connect() as connection:
+            row = _budget_row(connection, analyst=analyst, project=project)
+        return None if row is None else Budget(epsilon=row.epsilon, delta=row.delta)
+
+    def remaining(self, *, analyst: str, project: str) -> Budget:
+        """What `analyst` may still spend in `project` (zero if no budget is set)."""
+        with self.engine.connect() as connection:
+            row = _budget_row(connection, analyst=analyst, project=project)
+        if row is None:
+            return Budget(epsilon=0.0, delta=0.0)
+        return Budget(
+            epsilon=max(0.0, row.epsilon - row.spent_epsilon),
+            delta=max(0.0, row.delta - row.spent_delta),
+        )
+
+    def charge(
+        self, *, job_id: str, analyst: str, project: str, epsilon: float, delta: float = 0.0
+    ) -> Charge:
+        """Spend (epsilon, delta) for `job_id`, before the job is computed.
+
+        Idempotent: charging a job id again returns the first charge and spends nothing.
+
+        Returns:
+            The receipt to pass to `protect`.
+
+        Raises:
+            DisclosureError: No budget is set, the budget would be exceeded (the message says
+                what is left), or the job id was charged with other values.
+        """
+        _check_names(analyst=analyst, project=project, job_id=job_id)
+        _check_loss(epsilon=epsilon, delta=delta, allow_zero=False)
+        request = Charge(
+            job_id=job_id,
+            analyst=analyst,
+            project=project,
+            epsilon=epsilon,
+            delta=delta,
+            charged_at=_now(),
+        )
+        previous = self._charge_of(job_id)
+        if previous is not None:
+            return _same_job(previous, request)
+        try:
+            with self.engine.begin() as connection:
+                if not _spend(connection, request):
+                    raise self._refusal(request)
+                connection.execute(sa.insert(privacy_charge).values(**_charge_values(request)))
+        except sa.exc.IntegrityError:
+            previous = self._charge_of(job_id)  # the same job was charged concurrently
+            if previous is None:
+                raise
+            return _same_job(previous, request)
+        return request
+
+    def charges(self, *, analyst: str, project: str) -> list[Charge]:
+        """Every charge of `analyst` in `project`, oldest first."""
+        query = (
+            sa.select(privacy_charge)
+            .where(privacy_charge.c.analyst == analyst, privacy_charge.c.project == project)
+            .order_by(privacy_charge.c.charged_at, privacy_charge.c.job_id)
+        )
+        with self.engine.connect() as connection:
+            return [_charge_from(row) for row in connection.execute(query)]
+
+    def _charge_of(self, job_id: str) -> Charge | None:
+        query = sa.select(privacy_charge).where(privacy_charge.c.job_id == job_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _charge_from(row)
+
+    def _refusal(self, request: Charge) -> DisclosureError:
+        total = self.budget(analyst=request.analyst, project=request.project)
+        where = f"analyst {request.analyst!r} in project {request.project!r}"
+        if total is None:
+            return DisclosureError(
+                f"no privacy budget is set for {where}: ask the data steward to set one "
+                f"(job {request.job_id} was not run)"
+            )
+        left = self.remaining(analyst=request.analyst, project=request.project)
+        return DisclosureError(
+            f"privacy budget exceeded for {where}: job {request.job_id} needs "
+            f"epsilon={request.epsilon:g}, delta={request.delta:g} but only "
+            f"epsilon={left.epsilon:g}, delta={left.delta:g} is left of "
+            f"epsilon={total.epsilon:g}, delta={total.delta:g}; the job was not run "
+            "(ask the data steward for more budget)"
+        )
+
+
+def _spend(connection: sa.Connection, request: Charge) -> bool:
+    """Add the charge to the spent totals if it fits, atomically; False if it does not."""
+    table = privacy_budget.c
+    statement = (
+        sa.update(privacy_budget)
+        .where(
+            table.analyst == request.analyst,
+            table.project == request.project,
+            table.spent_epsilon + request.epsilon <= table.epsilon + _TOLERANCE,
+            table.spent_delta + request.delta <= table.delta + _TOLERANCE,
+        )
+        .values(
+            spent_epsilon=table.spent_epsilon + request.epsilon,
+            spent_delta=table.spent_delta + request.delta,
+        )
+    )
+    return connection.execute(statement).rowcount == 1
+
+
+def _upsert_budget(
+    connection: sa.Connection, *, analyst: str, project: str, values: dict[str, Any]
+) -> None:
+    key = (privacy_budget.c.analyst == analyst) & (privacy_budget.c.project == project)
+    if connection.execute(sa.update(privacy_budget).where(key).values(**values)).rowcount:
+        return
+    connection.execute(
+        sa.insert(privacy_budget).values(
+            analyst=analyst, project=project, spent_epsilon=0.0, spent_delta=0.0, **values
+        )
+    )
+
+
+def _budget_row(connection: sa.Connection, *, analyst: str, project: str) -> Any:
+    query = sa.select(privacy_budget).where(
+        privacy_budget.c.analyst == analyst, privacy_budget.c.project == project
+    )
+    return connection.execute(query).first()
+
+
+def _same_job(previous: Charge, request: Charge) -> Charge:
+    same = (previous.analyst, previous.project, previous.epsilon, previous.delta) == (
+        request.analyst,
+        request.project,
+        request.epsilon,
+        request.delta,
+    )
+    if not same:
+        raise DisclosureError(
+            f"job {request.job_id} was already charged epsilon={previous.epsilon:g}, "
+            f"delta={previous.delta:g} for analyst {previous.analyst!r} in project "
+            f"{previous.project!r}; a job id cannot be charged twice with other values"
+        )
+    return previous
+
+
+def _charge_values(charge: Charge) -> dict[str, Any]:
+    return {
+        "job_id": charge.job_id,
+        "analyst": charge.analyst,
+        "project": charge.project,
+        "epsilon": charge.epsilon,
+        "delta": charge.delta,
+        "charged_at": charge.charged_at,
+    }
+
+
+def _charge_from(row: Any) -> Charge:
+    charged_at = row.charged_at
+    if charged_at.tzinfo is None:  # SQLite drops the zone; values are always written in UTC
+        charged_at = charged_at.replace(tzinfo=dt.UTC)
+    return Charge(
+        job_id=row.job_id,
+        analyst=row.analyst,
+        project=row.project,
+        epsilon=row.epsilon,
+        delta=row.delta,
+        charged_at=charged_at,
+    )
+
+
+def _check_names(**names: str) -> None:
+    for name, value in names.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > _NAME:
+            raise DisclosureError(
+                f"{name} must be a non-empty name of at most {_NAME} characters, got {value!r}"
+            )
+
+
+def _check_loss(*, epsilon: float, delta: float, allow_zero: bool) -> None:
+    for name, value in (("epsilon", epsilon), ("delta", delta)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            raise DisclosureError(f"{name} must be a finite number >= 0, got {value!r}")
+    if delta >= 1:
+        raise DisclosureError(f"delta must be < 1, got {delta}")
+    if not allow_zero and epsilon <= 0:
+        raise DisclosureError(f"a charge must spend epsilon > 0, got {epsilon}")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,172 @@
+"""Differentially private counts: OpenDP noise over every released cell, then post-processing.
+
+Measurement: the measured cells form one vector; OpenDP's Laplace (L1) or Gaussian (L2)
+measurement adds noise to all of them at once. By default only the finest level (the leaves,
+the complete public key set) is measured: one device adds at most L (the algorithm's declared
+contribution bound) to it, so its L1 and L2 sensitivities are L. With ``measure_totals`` every
+coarser level's totals are measured too: over k levels the L1 sensitivity is k*L and the L2
+sensitivity sqrt(k)*L. The noise scale is the smallest for which OpenDP's own privacy map
+certifies the policy's epsilon (and delta) at that sensitivity.
+
+Post-processing (costs no privacy): with measured totals, all levels are reconciled by
+ordinary least squares (Hay et al., VLDB 2010) into leaf estimates whose sums are the best
+linear unbiased estimates of every total. Then negative leaves are set to 0 and the totals
+recomputed as sums of leaves, so the released levels add up and nothing is negative (the
+clipping biases cells near zero upwards; those are suppressed by the threshold anyway).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import opendp.prelude as dp
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.disclosure.hierarchy import Layout
+from cellcensus.holder.disclosure.policy import DifferentialPrivacy, Mechanism
+
+FloatArray = npt.NDArray[np.float64]
+
+MAX_RECONCILED_LEAVES = 3000
+"""Least-squares reconciliation is dense: hierarchies of at most this many leaves."""
+
+_GRANULARITY = -40
+"""OpenDP rounds inputs to multiples of 2**k; k=-40 costs ~1e-11 relative epsilon."""
+
+_CI95_PER_SD: dict[Mechanism, float] = {
+    "laplace": math.log(20.0) / math.sqrt(2.0),  # Laplace: P(|X| > b ln 20) = 5 %
+    "gaussian": 1.959963984540054,
+}
+
+
+@dataclass(frozen=True)
+class NoisyCounts:
+    """Noisy, reconciled, non-negative values of every cell of a layout.
+
+    Attributes:
+        values: Released estimate of each cell (leaves first), before suppression/rounding.
+        ci95: Half-width of the 95 % interval of the noise in each cell's estimate.
+        scale: Noise scale of each measured coordinate (Laplace b or Gaussian sigma).
+        epsilon: Privacy loss certified by OpenDP for one device.
+        delta: Delta certified by OpenDP (0 for Laplace).
+    """
+
+    values: FloatArray
+    ci95: FloatArray
+    scale: float
+    epsilon: float
+    delta: float
+
+
+def noisy_counts(
+    *, leaves: FloatArray, layout: Layout, dp_policy: DifferentialPrivacy, contribution_bound: float
+) -> NoisyCounts:
+    """Measure the cells with OpenDP noise and post-process (reconcile, clip, sum).
+
+    Args:
+        leaves: Exact counts of the leaf cells, in layout order.
+        layout: The cells released (leaves and coarser totals).
+        dp_policy: Epsilon, delta, mechanism, and whether coarser totals are measured.
+        contribution_bound: Most one device adds to all leaves together (L1).
+
+    Returns:
+        The estimates and their published error.
+    """
+    if not math.isfinite(contribution_bound) or contribution_bound <= 0:
+        raise CellcensusError(f"contribution_bound must be > 0, got {contribution_bound}")
+    n_measured = layout.n_levels if dp_policy.measure_totals else 1
+    exact = layout.totals(leaves) if n_measured > 1 else leaves
+    measurement, scale = _measurement(
+        size=len(exact), n_levels=n_measured, dp_policy=dp_policy, bound=contribution_bound
+    )
+    noisy = np.asarray(measurement(exact.tolist()), dtype=np.float64)
+    epsilon, delta = _privacy_loss(
+        measurement, n_levels=n_measured, dp_policy=dp_policy, bound=contribution_bound
+    )
+    sd = scale * (math.sqrt(2.0) if dp_policy.mechanism == "laplace" else 1.0)
+    if n_measured > 1:
+        estimate, sd_cells = _reconcile(noisy=noisy, layout=layout, sd=sd)
+    else:
+        estimate = layout.totals(np.clip(noisy, 0.0, None))
+        sd_cells = sd * np.sqrt(layout.totals(np.ones(len(leaves))))
+    return NoisyCounts(
+        values=estimate,
+        ci95=sd_cells * _CI95_PER_SD[dp_policy.mechanism],
+        scale=scale,
+        epsilon=epsilon,
+        delta=delta,
+    )
+
+
+def _measurement(
+    *, size: int, n_levels: int, dp_policy: DifferentialPrivacy, bound: float
+) -> tuple[Any, float]:
+    scale = _scale(
+        size=size,
+        d_in=_sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound),
+        mechanism=dp_policy.mechanism,
+        epsilon=dp_policy.epsilon,
+        delta=dp_policy.delta,
+    )
+    return _make(size=size, mechanism=dp_policy.mechanism, delta=dp_policy.delta)(scale), scale
+
+
+def _privacy_loss(
+    measurement: Any, *, n_levels: int, dp_policy: DifferentialPrivacy, bound: float
+) -> tuple[float, float]:
+    loss = measurement.map(_sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound))
+    if dp_policy.mechanism == "laplace":
+        return float(loss), 0.0
+    return float(loss[0]), float(loss[1])
+
+
+def _sensitivity(*, n_levels: int, dp_policy: DifferentialPrivacy, bound: float) -> float:
+    """Sensitivity of the vector of all levels: L1 k*L (Laplace), L2 sqrt(k)*L (Gaussian)."""
+    return bound * (n_levels if dp_policy.mechanism == "laplace" else math.sqrt(n_levels))
+
+
+@lru_cache(maxsize=256)
+def _scale(*, size: int, d_in: float, mechanism: Mechanism, epsilon: float, delta: float) -> float:
+    """Smallest noise scale whose OpenDP privacy map meets (epsilon, delta) at `d_in`."""
+    d_out: Any = epsilon if mechanism == "laplace" else (epsilon, delta)
+    return float(
+        dp.binary_search_param(
+            _make(size=size, mechanism=mechanism, delta=delta), d_in=d_in, d_out=d_out
+        )
+    )
+
+
+def _make(*, size: int, mechanism: Mechanism, delta: float) -> Callable[[float], Any]:
+    """Constructor of the measurement for a noise scale (OpenDP's vector measurements)."""
+    dp.enable_features("contrib")
+    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False), size=size)
+    if mechanism == "laplace":
+        return lambda scale: dp.m.make_laplace(
+            domain, dp.l1_distance(T=float), scale=scale, k=_GRANULARITY
+        )
+
+    def gaussian(scale: float) -> Any:
+        zcdp = dp.m.make_gaussian(domain, dp.l2_distance(T=float), scale=scale, k=_GRANULARITY)
+        return dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(zcdp), delta)
+
+    return gaussian
+
+
+def _reconcile(*, noisy: FloatArray, layout: Layout, sd: float) -> tuple[FloatArray, FloatArray]:
+    """Consistent, non-negative estimates of every cell, and each one's noise sd."""
+    if layout.n_leaves > MAX_RECONCILED_LEAVES:
+        raise CellcensusError(
+            f"hierarchy has {layout.n_leaves} leaves; reconciliation handles at most "
+            f"{MAX_RECONCILED_LEAVES}: release a coarser level or no totals"
+        )
+    matrix = layout.aggregation_matrix()
+    inverse = np.linalg.inv(matrix.T @ matrix)
+    leaves = inverse @ (matrix.T @ noisy)
+    variance = ((matrix @ inverse) * matrix).sum(axis=1)
+    return layout.totals(np.clip(leaves, 0.0, None)), sd * np.sqrt(variance)

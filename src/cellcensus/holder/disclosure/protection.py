@@ -1,0 +1,178 @@
+"""`protect`: the one function every release goes through before it leaves the enclave.
+
+Order of protections (see docs/disclosure.md):
+
+1. complete the algorithm's exact counts over the public key set (absent keys count 0), and
+   add the coarser levels' totals when a hierarchy is released;
+2. differential privacy, when the policy asks for it: OpenDP noise on every cell, then
+   reconciliation across levels and non-negativity (post-processing);
+3. primary suppression of device counts at or below the threshold (before any scaling; with
+   DP, on the noisy counts, so that the suppression pattern is itself private), then
+   secondary suppression where a withheld cell could be recovered from a published total;
+4. consistent rounding of what is published.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from cellcensus.errors import CellcensusError, DisclosureError
+from cellcensus.holder.disclosure.hierarchy import FloatArray, Hierarchy, Layout, layout
+from cellcensus.holder.disclosure.ledger import Charge
+from cellcensus.holder.disclosure.noise import noisy_counts
+from cellcensus.holder.disclosure.policy import DisclosurePolicy
+from cellcensus.holder.disclosure.rounding import consistent_round
+from cellcensus.holder.disclosure.suppression import primary_suppression, secondary_suppression
+
+_CHARGE_SLACK = 1e-12
+
+
+def protect(
+    raw: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    policy: DisclosurePolicy,
+    key: str = "area_code",
+    contribution_bound: float | None = None,
+    hierarchy: Hierarchy | None = None,
+    charge: Charge | None = None,
+    rounding_key: bytes | None = None,
+) -> pd.DataFrame:
+    """Protect an algorithm's exact counts for release.
+
+    Args:
+        raw: The algorithm's exact output: `key` and ``device_count`` (fractional counts
+            allowed; absent keys count 0).
+        keys: Every key that may appear (e.g. all municipalities, or all area x hour keys),
+            released whether or not any device is there, so that a row's presence leaks
+            nothing.
+        policy: The disclosure policy to apply.
+        key: Name of the key column.
+        contribution_bound: Most one device adds to all counts together (the manifest's
+            ``contribution_bound``); required when the policy adds noise.
+        hierarchy: Parents of each key; when given, every coarser level's totals are released
+            too (rows tagged by a ``level`` column), consistent with the keys' counts.
+        charge: The ledger's receipt for this release; required when the policy adds noise,
+            and must cover the policy's epsilon and delta.
+        rounding_key: Holder secret keying the rounding grid of each cell; None rounds half
+            up (consistent, but on a public grid).
+
+    Returns:
+        One row per cell, sorted by level then key: (``level``,) `key`, ``device_count``
+        (nullable integer, null where suppressed) and, with DP, ``ci95``: the half-width of
+        the 95 % interval of the noise in that cell (rounding adds at most the base).
+
+    Raises:
+        CellcensusError: Malformed counts or keys outside the public key set.
+        DisclosureError: A DP policy without a covering ledger charge or contribution bound.
+    """
+    public, counts = _complete(raw, keys=keys, key=key)
+    cells = layout(leaves=public, leaf_level=key, hierarchy=hierarchy)
+    values, ci95 = _estimate(
+        counts,
+        cells=cells,
+        policy=policy,
+        contribution_bound=contribution_bound,
+        charge=charge,
+    )
+    hidden = primary_suppression(values=values, min_count=policy.min_count)
+    if policy.secondary_suppression and hierarchy is not None:
+        hidden = secondary_suppression(values=values, suppressed=hidden, children=cells.children)
+    ids = [f"{level}:{code}" for level, code in zip(cells.level, cells.code, strict=True)]
+    rounded = consistent_round(
+        values=values, cells=ids, base=policy.rounding_base, secret=rounding_key
+    )
+    return _table(
+        cells=cells,
+        key=key,
+        released=np.where(hidden, np.nan, rounded),
+        ci95=ci95,
+        with_level=hierarchy is not None,
+    )
+
+
+def _complete(raw: pd.DataFrame, *, keys: Sequence[str], key: str) -> tuple[list[str], FloatArray]:
+    """The sorted public key set and each key's exact count (0 where absent), checked."""
+    missing = [column for column in (key, "device_count") if column not in raw.columns]
+    if missing:
+        raise CellcensusError(
+            f"algorithm output lacks column(s) {missing}; it has {list(raw.columns)}"
+        )
+    public = sorted({str(value) for value in keys})
+    position = {code: index for index, code in enumerate(public)}
+    codes = [str(value) for value in raw[key].tolist()]
+    unknown = sorted(set(codes) - position.keys())
+    if unknown:
+        # A key outside the public set would reveal itself by its presence: refuse.
+        raise CellcensusError(f"algorithm output has keys outside the public key set: {unknown}")
+    if len(set(codes)) < len(codes):
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        raise CellcensusError(f"algorithm output repeats {key} {repeated[:5]}")
+    values = pd.to_numeric(raw["device_count"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = [code for code, value in zip(codes, values, strict=True) if not value >= 0.0]
+    if bad or not np.isfinite(values).all():
+        raise CellcensusError(
+            f"algorithm output has a missing, infinite or negative device_count for {key} "
+            f"{(bad or codes)[:5]}"
+        )
+    counts = np.zeros(len(public))
+    counts[[position[code] for code in codes]] = values
+    return public, counts
+
+
+def _estimate(
+    leaves: FloatArray,
+    *,
+    cells: Layout,
+    policy: DisclosurePolicy,
+    contribution_bound: float | None,
+    charge: Charge | None,
+) -> tuple[FloatArray, FloatArray | None]:
+    """Exact totals without DP; noisy, reconciled ones (and their ci95) with DP."""
+    if policy.dp is None:
+        return cells.totals(leaves), None
+    _check_charge(charge, policy=policy)
+    if contribution_bound is None:
+        raise DisclosureError(
+            "a differentially private release needs the algorithm's "
+            "contribution_bound (its manifest declares it)"
+        )
+    noisy = noisy_counts(
+        leaves=leaves, layout=cells, dp_policy=policy.dp, contribution_bound=contribution_bound
+    )
+    return noisy.values, noisy.ci95
+
+
+def _check_charge(charge: Charge | None, *, policy: DisclosurePolicy) -> None:
+    if charge is None:
+        raise DisclosureError(
+            f"this policy spends epsilon={policy.epsilon:g} per release: charge the job to the "
+            "privacy-loss ledger first (PrivacyLedger.charge) and pass its receipt"
+        )
+    if charge.epsilon + _CHARGE_SLACK < policy.epsilon or charge.delta + _CHARGE_SLACK < (
+        policy.delta
+    ):
+        raise DisclosureError(
+            f"job {charge.job_id} was charged epsilon={charge.epsilon:g}, "
+            f"delta={charge.delta:g}, less than the policy spends (epsilon={policy.epsilon:g}, "
+            f"delta={policy.delta:g})"
+        )
+
+
+def _table(
+    *, cells: Layout, key: str, released: FloatArray, ci95: FloatArray | None, with_level: bool
+) -> pd.DataFrame:
+    columns: dict[str, object] = {}
+    if with_level:
+        columns["level"] = list(cells.level)
+    columns[key] = list(cells.code)
+    columns["device_count"] = pd.array(
+        [None if math.isnan(value) else round(value) for value in released], dtype="Int64"
+    )
+    if ci95 is not None:
+        columns["ci95"] = np.round(ci95, 2)
+    return pd.DataFrame(columns)

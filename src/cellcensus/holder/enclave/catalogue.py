@@ -1,0 +1,140 @@
+"""What analysts may run: the built-in registry plus submissions the steward certified.
+
+Every entry carries the SHA-256 of its code: the source file of a built-in module, the pinned
+source of a certified submission. Jobs record it, so a release names the exact code that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import Algorithm, get_algorithm, registered_algorithms
+from cellcensus.holder.enclave.certification import Submissions
+from cellcensus.holder.enclave.conformance import load_submitted
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One runnable algorithm as the service sees it.
+
+    Attributes:
+        name: Algorithm name used in jobs.
+        version: Semantic version.
+        certification: Level that decides who may run it (the steward's for submissions).
+        code_hash: SHA-256 of the code that runs.
+        summary: One line on what it computes.
+        outputs: Released columns.
+        parameters_schema: JSON schema of the parameters.
+        submission_id: The certified submission, for submitted algorithms.
+    """
+
+    name: str
+    version: str
+    certification: str
+    code_hash: str
+    summary: str
+    outputs: tuple[str, ...]
+    parameters_schema: dict[str, Any]
+    submission_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready public description."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "certification": self.certification,
+            "code_hash": self.code_hash,
+            "summary": self.summary,
+            "outputs": list(self.outputs),
+            "parameters_schema": self.parameters_schema,
+            "origin": "submission" if self.submission_id else "built-in",
+        }
+
+
+@cache
+def builtin_code_hash(name: str) -> str:
+    """SHA-256 of the source file of the module that defines built-in algorithm `name`."""
+    algorithm = get_algorithm(name)
+    module = sys.modules[algorithm.compute.__module__]
+    path = inspect.getsourcefile(module)
+    if path is None:
+        return hashlib.sha256(name.encode()).hexdigest()
+    with open(path, "rb") as handle:  # noqa: PTH123 - path is a str from inspect
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _builtin_entry(algorithm: Algorithm) -> CatalogueEntry:
+    manifest = algorithm.manifest
+    return CatalogueEntry(
+        name=manifest.name,
+        version=manifest.version,
+        certification=manifest.certification.value,
+        code_hash=builtin_code_hash(manifest.name),
+        summary=manifest.summary,
+        outputs=tuple(manifest.outputs),
+        parameters_schema=manifest.parameters_schema(),
+    )
+
+
+class Catalogue:
+    """Resolves algorithm names to entries and, in workers, to code."""
+
+    def __init__(self, submissions: Submissions) -> None:
+        self.submissions = submissions
+
+    def entries(self) -> dict[str, CatalogueEntry]:
+        """All runnable algorithms by name (built-ins cannot be shadowed)."""
+        found = {name: _builtin_entry(a) for name, a in registered_algorithms().items()}
+        for submission, _source in self.submissions.certified():
+            report = submission.report or {}
+            manifest = report.get("manifest", {})
+            found.setdefault(
+                submission.name,
+                CatalogueEntry(
+                    name=submission.name,
+                    version=submission.version,
+                    certification="certified",
+                    code_hash=submission.sha256,
+                    summary=str(manifest.get("summary", "")),
+                    outputs=tuple(manifest.get("outputs", ("area_code", "device_count"))),
+                    parameters_schema=dict(manifest.get("parameters_schema", {})),
+                    submission_id=submission.id,
+                ),
+            )
+        return found
+
+    def get(self, name: str) -> CatalogueEntry:
+        """The entry called `name`, or an error listing the known ones."""
+        entries = self.entries()
+        if name not in entries:
+            known = ", ".join(sorted(entries))
+            raise CellcensusError(f"unknown algorithm {name[:64]!r}; known algorithms: {known}")
+        return entries[name]
+
+    def normalize(self, entry: CatalogueEntry, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Validate parameters and return them in canonical form (defaults filled in)."""
+        if entry.submission_id is None:
+            parsed = get_algorithm(entry.name).manifest.parse(parameters)
+            return dict(parsed.model_dump(mode="json"))
+        try:
+            jsonschema.validate(parameters, entry.parameters_schema)
+        except jsonschema.ValidationError as error:
+            where = ".".join(str(part) for part in error.absolute_path) or "parameters"
+            raise CellcensusError(f"{entry.name}: parameter '{where}': {error.message}") from None
+        return dict(json.loads(json.dumps(parameters, sort_keys=True)))
+
+    def load(self, entry: CatalogueEntry) -> Algorithm:
+        """The code of `entry` (submissions are checked against their pinned hash)."""
+        if entry.submission_id is None:
+            return get_algorithm(entry.name)
+        source = self.submissions.source(entry.submission_id)
+        return load_submitted(source, sha256=entry.code_hash)

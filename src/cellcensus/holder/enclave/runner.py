@@ -1,0 +1,79 @@
+"""Run an algorithm as a recorded job and release only what the disclosure policy allows.
+
+The embedded default: `Enclave.run` submits the job to the same job table, ledger and audit
+log as the HTTP service (`EnclaveService`), and computes it in this process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cellcensus.holder.disclosure import DisclosurePolicy
+from cellcensus.holder.enclave.compute import PUBLISHED_FACTS, compute_release, open_tables
+from cellcensus.holder.enclave.service import EnclaveService, JobRequest
+from cellcensus.holder.enclave.state import open_state
+from cellcensus.holder.engines import Engine
+from cellcensus.release import Release
+
+__all__ = ["PUBLISHED_FACTS", "Enclave", "compute_release", "open_tables"]
+
+
+def default_state_url(store: Path) -> str:
+    """The SQLite state database kept beside a store: ``STORE/enclave/state.db``."""
+    folder = Path(store) / "enclave"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'state.db'}"
+
+
+class Enclave:
+    """The holder's runner: one store, a job table, a disclosure policy per release.
+
+    Args:
+        store: The holder's store folder.
+        policy: Default disclosure policy (a steward's stored policy overrides it).
+        engine: Where algorithms run: ``duckdb`` or ``spark``.
+        state_url: SQLAlchemy URL of the state database (default: SQLite in the store).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Path,
+        policy: DisclosurePolicy | None = None,
+        engine: Engine = "duckdb",
+        state_url: str | None = None,
+    ) -> None:
+        self.service = EnclaveService(
+            store=Path(store),
+            state=open_state(state_url or default_state_url(Path(store))),
+            engine=engine,
+            default_policy=policy,
+        )
+        self.store = self.service.store
+        self.engine: Engine = engine
+
+    @property
+    def policy(self) -> DisclosurePolicy:
+        """The default disclosure policy."""
+        return self.service.policies.default.disclosure
+
+    def run(
+        self,
+        *,
+        algorithm: str,
+        parameters: dict[str, Any],
+        analyst: str,
+        level: str = "municipality",
+    ) -> Release:
+        """Run `algorithm` for `analyst` and return the protected release.
+
+        An identical earlier request returns its release again, without running or charging
+        anything.
+
+        Raises:
+            CellcensusError: unknown or uncertified algorithm, or bad parameters; the job is
+                recorded as refused or failed and nothing is released.
+        """
+        request = JobRequest(algorithm=algorithm, parameters=parameters, level=level)
+        return self.service.run_inline(analyst=analyst, request=request)

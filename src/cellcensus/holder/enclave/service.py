@@ -1,0 +1,287 @@
+"""The enclave as a service: submissions, releases, approvals and recovery over the job table.
+
+`EnclaveService` is what both the in-process runner (`Enclave.run`) and the HTTP API use. It
+never runs analyst-facing code itself in the API process: the API hands queued jobs to the
+worker pool (`holder.enclave.worker`), which computes in subprocesses and reports back here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cellcensus.errors import CellcensusError, DisclosureError
+from cellcensus.holder.disclosure import DisclosurePolicy
+from cellcensus.holder.enclave.audit import AuditLog
+from cellcensus.holder.enclave.budget import Ledger, budget_left, open_ledger
+from cellcensus.holder.enclave.catalogue import Catalogue
+from cellcensus.holder.enclave.certification import Submissions
+from cellcensus.holder.enclave.compute import area_levels, check_level, compute_release
+from cellcensus.holder.enclave.jobs import Job, JobBook, JobStatus, NewJob, Submission
+from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosure_policy
+from cellcensus.holder.enclave.state import State
+from cellcensus.holder.engines import Engine
+from cellcensus.holder.store.layout import Store
+from cellcensus.release import Release
+
+DEFAULT_PROJECT = "default"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What an analyst asks for.
+
+    Attributes:
+        algorithm: Catalogue name.
+        parameters: The algorithm's parameters (validated against its manifest).
+        level: Area level of the release (an allocation of the store).
+        project: Budget and quota account the job is charged to.
+    """
+
+    algorithm: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    level: str = "municipality"
+    project: str = DEFAULT_PROJECT
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Resource limits of each job's worker.
+
+    Attributes:
+        timeout_s: Wall-clock seconds before a job is killed and failed.
+        memory_mb: Address-space limit of the worker process (MiB).
+        max_attempts: Runs a job gets when the service restarts under it.
+    """
+
+    timeout_s: float = 600.0
+    memory_mb: int = 4096
+    max_attempts: int = 2
+
+
+class EnclaveService:
+    """Jobs, releases, policies, certification and audit over one store and one database."""
+
+    def __init__(
+        self,
+        *,
+        store: Path,
+        state: State,
+        engine: Engine = "duckdb",
+        default_policy: DisclosurePolicy | None = None,
+        limits: ServiceLimits | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.store_root = Path(store)
+        self.state = state
+        self.engine: Engine = engine
+        self.limits = limits or ServiceLimits()
+        self.audit = AuditLog(state)
+        self.book = JobBook(state)
+        self.policies = Policies(state, default=default_policy)
+        self.submissions = Submissions(state)
+        self.catalogue = Catalogue(self.submissions)
+        self.ledger = ledger or open_ledger(state.engine)
+
+    @property
+    def store(self) -> Store:
+        """The store the jobs run on."""
+        return Store(self.store_root)
+
+    def levels(self) -> list[str]:
+        """Area levels with an allocation in the store."""
+        return area_levels(self.store)
+
+    def period(self) -> tuple[dt.date, dt.date]:
+        """First and last day of the store's data (from its metadata)."""
+        period = self.store.metadata()["period"]
+        return dt.date.fromisoformat(period["start"]), dt.date.fromisoformat(period["end"])
+
+    def job_period(self, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
+        """The days a job reads: its ``start``/``end`` parameters within the store's period."""
+        first, last = self.period()
+        start = parameters.get("start") or first.isoformat()
+        end = parameters.get("end") or last.isoformat()
+        return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+
+    def prepare(self, *, analyst: str, request: JobRequest) -> NewJob:
+        """Validate a request into a job: algorithm allowed, level known, parameters valid."""
+        entry = self.catalogue.get(request.algorithm)
+        policy = self.policies.for_algorithm(entry.name)
+        if entry.certification not in policy.allowed_certifications:
+            raise CellcensusError(
+                f"algorithm {entry.name!r} is {entry.certification}, not certified; only "
+                f"{', '.join(policy.allowed_certifications)} algorithms may run"
+            )
+        check_level(self.store, request.level)
+        return NewJob(
+            analyst=analyst,
+            project=request.project,
+            algorithm=entry.name,
+            version=entry.version,
+            code_hash=entry.code_hash,
+            level=request.level,
+            parameters=self.catalogue.normalize(entry, request.parameters),
+            policy=policy.to_dict(),
+            epsilon=policy.epsilon,
+            delta=policy.delta,
+        )
+
+    def submit(self, *, analyst: str, request: JobRequest) -> Submission:
+        """Validate and queue a job (or reuse an identical one); refusals are audited."""
+        try:
+            new = self.prepare(analyst=analyst, request=request)
+        except CellcensusError as error:
+            self.audit.append(
+                actor=analyst, action="job.refused", target=f"algorithm:{request.algorithm[:64]}",
+                details={"reason": str(error)[:500]},
+            )
+            raise
+        return self.enqueue(new)
+
+    def enqueue(self, new: NewJob) -> Submission:
+        """Queue a prepared job, refusing early when its budget is already spent."""
+        if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
+            left, _ = budget_left(self.ledger, analyst=new.analyst, project=new.project)
+            if left < new.epsilon:
+                raise DisclosureError(
+                    f"privacy budget of project {new.project!r} exhausted: this release costs "
+                    f"epsilon {new.epsilon}, {left:.4g} left; ask the steward for more"
+                )
+        return self.book.submit(new)
+
+    def worker_spec(self, job: Job) -> dict[str, Any]:
+        """Everything a worker subprocess needs to compute `job` (no database access)."""
+        entry = self.catalogue.get(job.algorithm)
+        if (entry.version, entry.code_hash) != (job.version, job.code_hash):
+            raise CellcensusError(
+                f"algorithm {job.algorithm} changed since the job was submitted "
+                f"(now {entry.version}); resubmit"
+            )
+        source = None
+        if entry.submission_id is not None:
+            source = self.submissions.source(entry.submission_id)
+        return {
+            "kind": "job",
+            "job_id": job.id,
+            "store": str(self.store_root),
+            "engine": self.engine,
+            "algorithm": job.algorithm,
+            "version": job.version,
+            "code_hash": job.code_hash,
+            "source": source,
+            "level": job.level,
+            "parameters": job.parameters,
+            "policy": job.policy,
+            "memory_mb": self.limits.memory_mb,
+            "timeout_s": self.limits.timeout_s,
+        }
+
+    def computed(self, job: Job, release_body: str) -> None:
+        """A worker produced `job`'s checked output: release it or hold it for the steward."""
+        if job.policy.get("require_approval"):
+            self.book.hold_for_approval(job.id, release_body)
+            return
+        self._release(job, body=release_body, from_status=JobStatus.RUNNING, actor="service")
+
+    def decide(self, job_id: str, *, steward: str, approve: bool, reason: str) -> Job:
+        """The steward approves (releases) or rejects a held release."""
+        job = self.book.get(job_id)
+        if job is None or job.status is not JobStatus.AWAITING_APPROVAL:
+            raise CellcensusError(f"job {job_id} is not awaiting approval")
+        if not approve:
+            self.book.reject(job_id, steward=steward, reason=reason)
+        else:
+            self.book.record_approval(job_id, steward=steward, reason=reason)
+            self._release(job, body=None, from_status=JobStatus.AWAITING_APPROVAL, actor=steward)
+        found = self.book.get(job_id)
+        assert found is not None
+        return found
+
+    def _release(self, job: Job, *, body: str | None, from_status: JobStatus, actor: str) -> None:
+        """Charge the ledger once, then write the release and mark it released atomically."""
+        if not self.book.begin_release(job.id, from_status=from_status, actor=actor):
+            return
+        try:
+            with self.state.lock:
+                self.ledger.charge(
+                    job_id=job.id, analyst=job.analyst, project=job.project,
+                    epsilon=job.epsilon, delta=job.delta,
+                )
+        except DisclosureError as error:
+            self.book.fail(job.id, error=str(error), actor=actor)
+            return
+        text = body if body is not None else self.book.release_body(job.id)
+        assert text is not None
+        release = Release.from_json(text)
+        details = {
+            "epsilon": job.epsilon,
+            "delta": job.delta,
+            "n_keys": len(release.table),
+            "n_suppressed": release.n_suppressed,
+        }
+        self.book.finish_release(job.id, release_body=body, actor=actor, details=details)
+
+    def release_of(self, job: Job) -> str:
+        """The released JSON of a released job (cached jobs share the original's)."""
+        if job.status is not JobStatus.RELEASED or job.release_id is None:
+            raise CellcensusError(f"job {job.id} is {job.status.value}; nothing is released")
+        body = self.book.release_body(job.release_id)
+        if body is None:
+            raise CellcensusError(f"release of job {job.id} is missing from the archive")
+        return body
+
+    def recover(self) -> list[str]:
+        """After a restart: re-queue or fail jobs that were interrupted."""
+        return self.book.recover(max_attempts=self.limits.max_attempts)
+
+    def run_inline(self, *, analyst: str, request: JobRequest) -> Release:
+        """Submit and compute in this process (the embedded default), recording everything.
+
+        Raises:
+            CellcensusError: refused request, failed computation, or a release held for
+                the steward's approval.
+        """
+        submission = self.submit(analyst=analyst, request=request)
+        job = submission.job
+        if job.status is JobStatus.RELEASED:
+            return Release.from_json(self.release_of(job))
+        claimed = self.book.claim(job.id)
+        if claimed is None:
+            raise CellcensusError(f"an identical job {job.id} is already {job.status.value}")
+        release = self._compute_inline(claimed)
+        self.computed(claimed, release.to_json())
+        return self._released_or_raise(claimed.id, release)
+
+    def _compute_inline(self, job: Job) -> Release:
+        entry = self.catalogue.get(job.algorithm)
+        try:
+            return compute_release(
+                store=self.store_root,
+                algorithm=self.catalogue.load(entry),
+                parameters=job.parameters,
+                level=job.level,
+                policy=disclosure_policy(job.policy["disclosure"]),
+                engine=self.engine,
+                job_id=job.id,
+                progress=lambda stage: self.book.set_stage(job.id, stage),
+            )
+        except Exception as error:
+            self.book.fail(job.id, error=str(error))
+            raise
+
+    def _released_or_raise(self, job_id: str, release: Release) -> Release:
+        final = self.book.get(job_id)
+        assert final is not None
+        if final.status is JobStatus.RELEASED:
+            return release
+        if final.status is JobStatus.AWAITING_APPROVAL:
+            raise CellcensusError(f"job {job_id} is held for the steward's approval")
+        raise CellcensusError(f"job {job_id} {final.status.value}: {final.error}")
+
+
+def policy_of(job: Job) -> ReleasePolicy:
+    """The release policy recorded with `job`."""
+    return ReleasePolicy.from_dict(job.policy)

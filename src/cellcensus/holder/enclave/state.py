@@ -1,0 +1,259 @@
+"""The enclave's state in a database: users, scopes, jobs, releases, policies, audit.
+
+SQLAlchemy Core over SQLite by default (one file beside the store) or PostgreSQL by URL. The
+schema is versioned by a small explicit migration table (`schema_migrations`) and an ordered
+list of migration functions run at start-up, each in its own transaction; see docs/service.md
+for why this is not Alembic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from cellcensus.errors import CellcensusError
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("jobs_per_day", sa.Integer, nullable=True),
+    sa.Column("requests_per_minute", sa.Integer, nullable=True),
+)
+
+scopes = sa.Table(
+    "scopes",
+    metadata,
+    sa.Column("username", sa.String(64), sa.ForeignKey("users.username"), primary_key=True),
+    sa.Column("scope", sa.String(200), primary_key=True),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
+    sa.Column("issued_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("analyst", sa.String(64), nullable=False, index=True),
+    sa.Column("project", sa.String(64), nullable=False),
+    sa.Column("algorithm", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("level", sa.String(32), nullable=False),
+    sa.Column("parameters", sa.JSON, nullable=False),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(24), nullable=False, index=True),
+    sa.Column("stage", sa.String(100), nullable=False, default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("epsilon", sa.Float, nullable=False, default=0.0),
+    sa.Column("delta", sa.Float, nullable=False, default=0.0),
+    sa.Column("release_id", sa.String(32), nullable=True),
+    sa.Column("cached_from", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("decision_reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False, index=True),
+    sa.Column("started_at", sa.String(40), nullable=True),
+    sa.Column("finished_at", sa.String(40), nullable=True),
+)
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("algorithm", sa.String(64), primary_key=True),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("report", sa.JSON, nullable=True),
+    sa.Column("submitted_by", sa.String(64), nullable=False),
+    sa.Column("submitted_at", sa.String(40), nullable=False),
+    sa.Column("certified_by", sa.String(64), nullable=True),
+    sa.Column("certified_at", sa.String(40), nullable=True),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+Migration = Callable[[sa.Connection], None]
+
+
+def _create_core(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[users, scopes, tokens, jobs, releases, policies, audit])
+
+
+def _create_submissions(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[submissions])
+
+
+MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
+    (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
+    (2, "algorithm submissions (certification workflow)", _create_submissions),
+)
+
+
+def _ensure_ledger(state: State) -> None:
+    """Create the privacy-loss ledger's tables if missing (the ledger owns their schema)."""
+    try:
+        from cellcensus.holder.disclosure.ledger import ledger_metadata
+    except ImportError:
+        return
+    with state.write() as conn:
+        ledger_metadata.create_all(conn, checkfirst=True)
+
+
+def now() -> str:
+    """The current UTC time as an ISO 8601 string (sorts as text)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class State:
+    """A migrated database and the lock that serialises this process's writes.
+
+    SQLite allows one writer at a time; taking a process-wide lock before each write
+    transaction avoids "database is locked" errors between the API threads and the workers.
+    """
+
+    engine: sa.Engine
+    lock: threading.RLock
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction, committed on success and rolled back on error."""
+        with self.lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only connection."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+        with self.read() as conn:
+            found = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
+        return int(found or 0)
+
+
+def open_state(url: str) -> State:
+    """Connect to the state database at `url` and bring its schema up to date.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///store/enclave/state.db`` or
+            ``postgresql+psycopg://user@host/cellcensus``.
+
+    Raises:
+        CellcensusError: the URL is malformed, or the database was migrated by a newer
+            cellcensus than this one.
+    """
+    try:
+        engine = sa.create_engine(url, **_engine_options(url))
+    except (sa.exc.ArgumentError, ImportError) as error:
+        raise CellcensusError(f"cannot open state database {url!r}: {error}") from None
+    state = State(engine=engine, lock=threading.RLock())
+    migrate(state)
+    _ensure_ledger(state)
+    return state
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if not url.startswith("sqlite"):
+        return {"pool_pre_ping": True}
+    return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def migrate(state: State) -> list[int]:
+    """Apply every migration not yet applied, in order; return the versions applied."""
+    with state.write() as conn:
+        metadata.create_all(conn, tables=[schema_migrations])
+    current = state.schema_version()
+    latest = MIGRATIONS[-1][0]
+    if current > latest:
+        raise CellcensusError(
+            f"state database is at schema version {current}, newer than this cellcensus "
+            f"(knows up to {latest}); upgrade cellcensus"
+        )
+    applied = []
+    for version, name, migration in MIGRATIONS:
+        if version <= current:
+            continue
+        with state.write() as conn:
+            migration(conn)
+            conn.execute(
+                schema_migrations.insert().values(version=version, name=name, applied_at=now())
+            )
+        applied.append(version)
+    return applied

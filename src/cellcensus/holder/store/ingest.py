@@ -1,0 +1,624 @@
+"""Ingestion: a delivery's files -> a validated, pseudonymised, day-partitioned store.
+
+The work happens in DuckDB, in one pass over the input plus one over the (small) distinct
+subscriber identifiers:
+
+1. every check that can refuse the delivery runs on file headers and footers first;
+2. distinct user_ids are pseudonymised in Python (keyed HMAC, `pseudonym.py`) and joined back;
+3. each row gets its local date and hour, and the first reason to quarantine it, if any;
+4. day by day, valid rows are sorted by device, time (then the other columns, which puts exact
+   duplicates side by side), duplicates are flagged against their predecessor, and the rest is
+   written as the day's Parquet file;
+5. rejected rows go to the delivery's quarantine partition, with the pseudonym, never the id.
+
+Everything is written into a staging folder inside the store and moved into place at the end,
+so a failed ingest leaves the store as it was, and a re-ingest replaces the days of its period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from cellcensus.errors import InputDataError
+from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
+from cellcensus.holder.store.local_time import (
+    MICROS_PER_DAY,
+    MICROS_PER_HOUR,
+    OffsetChange,
+    local_micros_sql,
+    offset_changes,
+)
+from cellcensus.holder.store.metadata import (
+    DEFAULT_TIMEZONE,
+    check_metadata,
+    check_period,
+    period_of,
+    read_metadata,
+)
+from cellcensus.holder.store.normalise import (
+    CELL_DATES,
+    CELL_NUMBERS,
+    cell_select,
+    event_select,
+)
+from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
+from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
+from cellcensus.holder.store.sources import (
+    CELL_REQUIRED,
+    EVENT_REQUIRED,
+    TableFiles,
+    find_table,
+    scan_sql,
+    sql_string,
+)
+
+EVENT_TYPES: tuple[str, ...] = (
+    "call_out",
+    "call_in",
+    "sms_out",
+    "sms_in",
+    "data",
+    "location_update",
+)
+"""The event types of the contract; any other value is quarantined."""
+
+ProgressCallback = Callable[[str, float], None]
+"""Receives a step's description and the fraction of the ingest done (0 to 1)."""
+
+PSEUDONYM_BATCH = 1_000_000
+"""Distinct identifiers pseudonymised per batch (bounds the Python strings held at once)."""
+
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
+"""How the store's files are written."""
+
+
+def ingest_dataset(
+    *,
+    dataset: Path,
+    store: Path,
+    key_file: Path,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest a dataset folder in the SCHEMA.md layout (events/, cells, metadata.json).
+
+    Args:
+        dataset: The delivery folder.
+        store: The store folder (created if missing).
+        key_file: The holder's pseudonymisation key (created on first use).
+        progress: Called with a step description and the fraction done.
+
+    Returns:
+        The account of the ingest (also written to ``store/ingest_report.json``).
+
+    Raises:
+        InputDataError: If the delivery breaks the contract in a way that stops ingestion; the
+            store is then left as it was.
+    """
+    dataset = Path(dataset)
+    if not dataset.is_dir():
+        raise InputDataError(
+            f"dataset {dataset} is not a folder; give the delivery folder holding events/, "
+            "cells.parquet and metadata.json"
+        )
+    metadata_path = dataset / "metadata.json"
+    metadata = read_metadata(path=metadata_path)
+    period = period_of(metadata=metadata, source=str(metadata_path))
+    events = dataset / "events"
+    if not events.exists():
+        raise InputDataError(
+            f"dataset {dataset} has no events/ folder; put the event files (Parquet or CSV) there"
+        )
+    return ingest(
+        events=events,
+        cells=_cells_location(dataset),
+        store=store,
+        key_file=key_file,
+        period=period,
+        metadata=metadata,
+        progress=progress,
+    )
+
+
+def _cells_location(dataset: Path) -> Path:
+    for name in ("cells.parquet", "cells.csv", "cells.csv.gz", "cells"):
+        if (dataset / name).exists():
+            return dataset / name
+    raise InputDataError(
+        f"dataset {dataset} has no cells.parquet (or cells.csv); add the cells table"
+    )
+
+
+def ingest(
+    *,
+    events: Path,
+    cells: Path,
+    store: Path,
+    key_file: Path,
+    period: tuple[date, date],
+    metadata: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest event and cell files into a store: validate, pseudonymise, partition by day.
+
+    Args:
+        events: An events file (``.parquet``, ``.csv``, ``.csv.gz``) or a folder of them,
+            possibly hive-partitioned.
+        cells: The cells file or folder.
+        store: The store folder (created if missing).
+        key_file: The holder's pseudonymisation key (created on first use).
+        period: First and last local day of the delivery (inclusive).
+        metadata: Holder facts to keep beside the data (timezone, market_share,
+            sampling_fraction, ...); without them local dates are in Europe/Brussels.
+        progress: Called with a step description and the fraction done.
+
+    Returns:
+        The account of the ingest (also written to ``store/ingest_report.json``).
+
+    Raises:
+        InputDataError: If the input breaks the contract in a way that stops ingestion (a
+            missing file or column, a file that is not what its name says); the store is
+            then left as it was.
+    """
+    began = time.perf_counter()
+    say = progress or _quiet
+    start, end = period
+    check_period(start=start, end=end, source="period")
+    facts = (
+        {"timezone": DEFAULT_TIMEZONE}
+        if metadata is None
+        else check_metadata(metadata=metadata, source="metadata", period_required=False)
+    )
+    facts["period"] = {"start": start.isoformat(), "end": end.isoformat()}
+    changes = offset_changes(timezone=str(facts["timezone"]), start=start, end=end)
+
+    say("checking the input files", 0.0)
+    event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
+    cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
+    key = load_or_create_key(key_file=Path(key_file))
+
+    target = Store(store)
+    with _staging(target.root) as staging:
+        config = {
+            "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
+            "temp_directory": str(staging / "spill"),
+        }
+        with duckdb.connect(":memory:", config=config) as con:
+            con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
+            run = _Run(con=con, staging=staging, start=start, end=end, changes=changes, say=say)
+            run.load_cells(cell_files)
+            run.load_events(event_files)
+            run.pseudonymise(key, table=event_files)
+            del key
+            counts = run.classify_and_write(table=event_files)
+        report = IngestReport(
+            rows_read=counts.rows_read,
+            rows_stored=counts.rows_stored,
+            rows_quarantined_by_reason=counts.quarantined,
+            days=[day.isoformat() for day in counts.stored_by_day],
+            distinct_devices=counts.distinct_devices,
+            period_start=start.isoformat(),
+            period_end=end.isoformat(),
+            rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
+            seconds=round(time.perf_counter() - began, 3),
+        )
+        (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
+        (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
+        say("moving the new days into place", 0.98)
+        _commit(staging=staging, store=target, start=start, end=end)
+    say("done", 1.0)
+    return report
+
+
+def _quiet(step: str, fraction: float) -> None:
+    """Progress callback that reports nothing."""
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+class _Counts:
+    """What `_Run.classify_and_write` counted."""
+
+    def __init__(self) -> None:
+        self.rows_read = 0
+        self.rows_stored = 0
+        self.quarantined: dict[str, int] = dict.fromkeys(QUARANTINE_REASONS, 0)
+        self.stored_by_day: dict[date, int] = {}
+        self.distinct_devices = 0
+
+
+class _Run:
+    """One ingest inside one DuckDB connection; tables live in memory (spilling to staging)."""
+
+    def __init__(
+        self,
+        *,
+        con: duckdb.DuckDBPyConnection,
+        staging: Path,
+        start: date,
+        end: date,
+        changes: list[OffsetChange],
+        say: ProgressCallback,
+    ) -> None:
+        self.con = con
+        self.staging = staging
+        self.start = start
+        self.end = end
+        self.changes = changes
+        self.say = say
+
+    def _run(self, query: str, *, table: TableFiles | None = None) -> duckdb.DuckDBPyConnection:
+        """Execute `query`; a DuckDB failure while reading `table` is the input's fault."""
+        try:
+            return self.con.execute(query)
+        except duckdb.Error as error:
+            if table is None:
+                raise
+            raise _unreadable(table, error) from None
+
+    def _scalar(self, query: str) -> int:
+        row = self.con.execute(query).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def load_cells(self, table: TableFiles) -> None:
+        """Read, type and check the cells table; write ``cells.parquet``; build validity."""
+        self.say("reading the cells", 0.02)
+        selects = []
+        for scan in scan_sql(table=table):
+            types = self._types(scan, table=table)
+            selects.append(cell_select(scan=scan, types=types, source=str(table.location)))
+        self._run(f"CREATE TEMP TABLE cells_in AS {' UNION ALL '.join(selects)}", table=table)
+        self._check_cells(table)
+        columns = ", ".join(CELL_COLUMNS)
+        self._run(
+            f"COPY (SELECT {columns} FROM cells_in ORDER BY cell_id, valid_from NULLS FIRST) "
+            f"TO {sql_string(self.staging / 'cells.parquet')} ({PARQUET_OPTIONS})"
+        )
+        # One row per cell and local day of the period: is any version of the cell valid?
+        self._run(
+            f"""
+            CREATE TEMP TABLE cell_day AS
+            SELECT c.cell_id, CAST(d.day AS DATE) AS local_date,
+                   bool_or(coalesce(c.valid_from <= CAST(d.day AS DATE), true)
+                           AND coalesce(CAST(d.day AS DATE) <= c.valid_to, true)) AS valid
+            FROM cells_in AS c
+            CROSS JOIN generate_series(DATE '{self.start}', DATE '{self.end}',
+                                       INTERVAL 1 DAY) AS d(day)
+            GROUP BY ALL
+            """
+        )
+
+    def _types(self, scan: str, *, table: TableFiles) -> dict[str, str]:
+        rows = self._run(f"DESCRIBE SELECT * FROM {scan}", table=table).fetchall()
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    def _check_cells(self, table: TableFiles) -> None:
+        where = table.location
+        for column in ("cell_id", "latitude", "longitude"):
+            count = self._scalar(f"SELECT count(*) FROM cells_in WHERE {column} IS NULL")
+            if count:
+                raise InputDataError(
+                    f"cells: {count} row(s) of {where} have no {column}; every cell needs "
+                    "cell_id, latitude and longitude"
+                )
+        for column in (*CELL_NUMBERS, *CELL_DATES):
+            bad = self._run(
+                f"SELECT cell_id, {column}__raw FROM cells_in "
+                f"WHERE {column} IS NULL AND {column}__raw IS NOT NULL LIMIT 1"
+            ).fetchall()
+            if bad:
+                kind = "a number" if column in CELL_NUMBERS else "a date (YYYY-MM-DD)"
+                raise InputDataError(
+                    f"cells: {column} {bad[0][1]!r} of cell {bad[0][0]!r} in {where} is not "
+                    f"{kind}; fix the cells table"
+                )
+        outside = self._run(
+            "SELECT cell_id, latitude, longitude FROM cells_in "
+            "WHERE NOT (latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180) LIMIT 1"
+        ).fetchall()
+        if outside:
+            cell, latitude, longitude = outside[0]
+            raise InputDataError(
+                f"cells: cell {cell!r} in {where} has latitude {latitude}, longitude {longitude}, "
+                "outside WGS84 degrees; give positions in WGS84"
+            )
+        backwards = self._run(
+            "SELECT cell_id, valid_from, valid_to FROM cells_in WHERE valid_from > valid_to LIMIT 1"
+        ).fetchall()
+        if backwards:
+            cell, valid_from, valid_to = backwards[0]
+            raise InputDataError(
+                f"cells: cell {cell!r} in {where} is valid from {valid_from} to {valid_to}, "
+                "which ends before it starts; fix valid_from/valid_to"
+            )
+
+    def load_events(self, table: TableFiles) -> None:
+        """Expose the event files as one normalised relation ``events_in``.
+
+        Parquet is scanned where it lies (twice: distinct ids, then rows); CSV is parsed once
+        into memory, and its lines that cannot be split into fields are kept for the
+        quarantine as file:line only.
+        """
+        self.say("reading the events", 0.05)
+        selects = []
+        plain = scan_sql(table=table)
+        rejecting = scan_sql(table=table, rejects="csv_rejects")
+        for scan, scan_with_rejects in zip(plain, rejecting, strict=True):
+            types = self._types(scan, table=table)
+            source = str(table.location)
+            selects.append(event_select(scan=scan_with_rejects, types=types, source=source))
+        kind = "TEMP TABLE" if table.csv else "TEMP VIEW"
+        self._run(f"CREATE {kind} events_in AS {' UNION ALL '.join(selects)}", table=table)
+        rejected = []
+        for index in range(len(table.csv)):
+            errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
+            if self._exists(errors) and self._exists(scans):
+                rejected.append(
+                    f"SELECT DISTINCT s.file_path || ':' || e.line AS source "
+                    f"FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)"
+                )
+        union = " UNION ALL ".join(rejected) or "SELECT CAST(NULL AS VARCHAR) AS source LIMIT 0"
+        self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source FROM ({union})")
+
+    def _exists(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def pseudonymise(self, key: bytes, *, table: TableFiles) -> None:
+        """Table ``pseudonyms`` (user_id, device_id): one HMAC per distinct identifier."""
+        self.say("pseudonymising subscribers", 0.15)
+        schema = pa.schema([("user_id", pa.string()), ("device_id", pa.int64())])
+        batches = []
+        try:
+            reader = self.con.sql(
+                "SELECT DISTINCT user_id FROM events_in WHERE user_id IS NOT NULL"
+            ).to_arrow_reader(PSEUDONYM_BATCH)
+            for batch in reader:
+                ids = batch.column(0).cast(pa.string())
+                devices = pseudonymise(user_ids=ids.to_pylist(), key=key)
+                batches.append(pa.record_batch([ids, pa.array(devices)], schema=schema))
+        except duckdb.Error as error:
+            raise _unreadable(table, error) from None
+        mapping = pa.Table.from_batches(batches, schema=schema)
+        self.con.register("pseudonyms_arrow", mapping)
+        self._run("CREATE TEMP TABLE pseudonyms AS SELECT * FROM pseudonyms_arrow")
+        self.con.unregister("pseudonyms_arrow")
+
+    def classify_and_write(self, *, table: TableFiles) -> _Counts:
+        """Give every row its reason (or none), write the day files and the quarantine."""
+        self.say("validating rows", 0.3)
+        local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
+        event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
+        self._run(
+            f"""
+            CREATE TEMP TABLE classified AS
+            WITH located AS (
+                SELECT *, {local_us} AS local_us
+                FROM (SELECT *, epoch_us(ts) AS epoch FROM events_in)
+            ), dated AS (
+                SELECT *,
+                    DATE '1970-01-01' + CAST(local_us // {MICROS_PER_DAY} AS INTEGER)
+                        AS local_date,
+                    CAST((local_us % {MICROS_PER_DAY}) // {MICROS_PER_HOUR} AS TINYINT)
+                        AS local_hour
+                FROM located
+            )
+            SELECT
+                p.device_id, d.ts, d.local_date, d.local_hour, d.cell_id, d.event_type,
+                d.mcc, d.mnc, d.tac,
+                CASE
+                    WHEN d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL
+                        OR (d.ts IS NULL AND d.ts_text IS NULL)
+                        OR (d.mcc IS NULL AND d.mcc_text IS NULL)
+                        OR (d.mnc IS NULL AND d.mnc_text IS NULL) THEN 'null_field'
+                    WHEN d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL
+                        OR NOT coalesce(regexp_full_match(d.tac, '[0-9]{{8}}'), true)
+                        THEN 'malformed_value'
+                    WHEN d.event_type NOT IN ({event_types}) THEN 'unknown_event_type'
+                    WHEN d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'
+                        THEN 'outside_period'
+                    WHEN c.valid IS NULL THEN 'unknown_cell'
+                    WHEN NOT c.valid THEN 'cell_not_valid'
+                END AS reason,
+                d.ts_text, d.mcc_text, d.mnc_text
+            FROM dated AS d
+            LEFT JOIN pseudonyms AS p ON p.user_id = d.user_id
+            LEFT JOIN cell_day AS c ON c.cell_id = d.cell_id AND c.local_date = d.local_date
+            """,
+            table=table,
+        )
+        counts = _Counts()
+        malformed_rows = self._scalar("SELECT count(*) FROM malformed_rows")
+        counts.rows_read = self._scalar("SELECT count(*) FROM classified") + malformed_rows
+        counts.quarantined["malformed_row"] = malformed_rows
+        for reason, count in self._run(
+            "SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY reason"
+        ).fetchall():
+            counts.quarantined[str(reason)] = int(count)
+        counts.distinct_devices = self._scalar(
+            "SELECT count(DISTINCT device_id) FROM classified WHERE reason IS NULL"
+        )
+        self._run("CREATE TEMP TABLE duplicates AS SELECT * FROM classified LIMIT 0")
+        days = self._run(
+            "SELECT DISTINCT local_date FROM classified WHERE reason IS NULL ORDER BY 1"
+        ).fetchall()
+        for index, (day,) in enumerate(days):
+            self.say(f"writing {day}", 0.35 + 0.55 * index / len(days))
+            stored, duplicated = self._write_day(day)
+            counts.stored_by_day[day] = stored
+            counts.rows_stored += stored
+            counts.quarantined["duplicate"] += duplicated
+
+        self.say("writing the quarantine", 0.92)
+        self._write_quarantine()
+        accounted = counts.rows_stored + sum(counts.quarantined.values())
+        if accounted != counts.rows_read:
+            raise AssertionError(
+                f"ingest lost rows: {counts.rows_read} read, {accounted} stored or quarantined"
+            )
+        return counts
+
+    def _write_day(self, day: date) -> tuple[int, int]:
+        """Write one day's valid rows, sorted; exact duplicates go to table ``duplicates``.
+
+        Sorting by every column puts identical rows side by side; a row equal to its
+        predecessor is a duplicate. "Predecessor" is the table's order, which DuckDB keeps
+        for an ordered CREATE TABLE AS, a window with an empty OVER () and a filtered COPY
+        (its documented order preservation; `preserve_insertion_order` is on).
+        """
+        self._run(
+            f"""
+            CREATE OR REPLACE TEMP TABLE day_rows AS
+            SELECT * FROM classified
+            WHERE reason IS NULL AND local_date = DATE '{day}'
+            ORDER BY device_id, ts, cell_id, event_type, mcc, mnc, tac NULLS FIRST
+            """
+        )
+        # device_id is never NULL here, so the first row (no predecessor) is never a duplicate.
+        same = " AND ".join(
+            f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()"
+            for column in ("device_id", "ts", "cell_id", "event_type", "mcc", "mnc", "tac")
+        )
+        self._run(
+            f"CREATE OR REPLACE TEMP TABLE day_flagged AS "
+            f"SELECT *, coalesce({same}, false) AS duplicate FROM day_rows"
+        )
+        folder = self.staging / "events" / f"date={day.isoformat()}"
+        folder.mkdir(parents=True)
+        columns = ", ".join("ts AS timestamp" if c == "timestamp" else c for c in EVENT_COLUMNS)
+        self._run(
+            f"COPY (SELECT {columns} FROM day_flagged WHERE NOT duplicate) "
+            f"TO {sql_string(folder / 'part-0.parquet')} ({PARQUET_OPTIONS})"
+        )
+        row = self._run(
+            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) "
+            "FROM day_flagged"
+        ).fetchone()
+        assert row is not None
+        stored, duplicated = int(row[0]), int(row[1])
+        if duplicated:
+            self._run(
+                "INSERT INTO duplicates SELECT * EXCLUDE (duplicate) "
+                "REPLACE ('duplicate' AS reason) FROM day_flagged WHERE duplicate"
+            )
+        return stored, duplicated
+
+    def _write_quarantine(self) -> None:
+        """Write rejected rows with their reason; raw user_ids are never among them."""
+        self._run(
+            """
+            CREATE TEMP TABLE quarantined AS
+            SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date, cell_id,
+                   event_type, mcc, mcc_text, mnc, mnc_text, tac, reason,
+                   CAST(NULL AS VARCHAR) AS source
+            FROM (SELECT * FROM classified WHERE reason IS NOT NULL
+                  UNION ALL SELECT * FROM duplicates)
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   'malformed_row', source
+            FROM malformed_rows
+            """
+        )
+        if not self._scalar("SELECT count(*) FROM quarantined"):
+            return
+        # A shifted or garbled row can carry a subscriber identifier in another field: any
+        # text equal to a known user_id is blanked, so the quarantine holds no raw identifier.
+        texts = ("timestamp_text", "cell_id", "event_type", "mcc_text", "mnc_text", "tac")
+        values = " UNION ".join(f"SELECT {text} AS value FROM quarantined" for text in texts)
+        self._run(
+            f"""
+            CREATE TEMP TABLE leaked AS
+            SELECT DISTINCT v.value FROM ({values}) AS v
+            JOIN pseudonyms AS p ON p.user_id = v.value
+            """
+        )
+        columns = self._run("SELECT * FROM quarantined LIMIT 0").description or []
+        scrubbed = ", ".join(
+            f"CASE WHEN {name} IN (SELECT value FROM leaked) THEN '[user_id removed]' "
+            f"ELSE {name} END AS {name}"
+            if name in texts
+            else name
+            for name in (str(column[0]) for column in columns)
+        )
+        partition = f"period={self.start.isoformat()}_{self.end.isoformat()}"
+        target = self.staging / "quarantine" / partition / "part-0.parquet"
+        target.parent.mkdir(parents=True)
+        self._run(
+            f"COPY (SELECT {scrubbed} FROM quarantined ORDER BY reason, local_date, timestamp) "
+            f"TO {sql_string(target)} ({PARQUET_OPTIONS})"
+        )
+
+
+def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
+    text = str(error).strip()
+    detail = text.splitlines()[0] if text else type(error).__name__
+    return InputDataError(f"{table.what}: cannot read {table.location} ({detail}); check the files")
+
+
+@contextlib.contextmanager
+def _staging(root: Path) -> Iterator[Path]:
+    """A fresh staging folder inside `root`; removed afterwards, as is a `root` it created."""
+    if root.exists() and not root.is_dir():
+        raise InputDataError(f"store {root} is a file; give a folder for the store")
+    created = [folder for folder in (root, *root.parents) if not folder.exists()]
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first: only what this ingest created, if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:
+    """Move the staged files into the store, replacing the period's days; undo on failure."""
+    replaced = staging / "replaced"
+    moves: list[tuple[Path, Path]] = []
+
+    def move(source: Path, destination: Path) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(destination)
+        moves.append((source, destination))
+
+    try:
+        day = start
+        while day <= end:
+            old = store.events_dir / f"date={day.isoformat()}"
+            if old.exists():
+                move(old, replaced / "events" / old.name)
+            day += timedelta(days=1)
+        staged_events = staging / "events"
+        if staged_events.is_dir():
+            for folder in sorted(staged_events.iterdir()):
+                move(folder, store.events_dir / folder.name)
+        partition = store.quarantine_path(start=start, end=end).parent
+        if partition.exists():
+            move(partition, replaced / "quarantine" / partition.name)
+        staged_partition = staging / "quarantine" / partition.name
+        if staged_partition.exists():
+            move(staged_partition, partition)
+        for name in ("cells.parquet", "metadata.json", "ingest_report.json"):
+            if (store.root / name).exists():
+                move(store.root / name, replaced / name)
+            move(staging / name, store.root / name)
+    except BaseException:
+        for source, destination in reversed(moves):
+            destination.rename(source)
+        raise

@@ -1,0 +1,200 @@
+"""The holder's store: one folder with a fixed layout, and readers for its parts.
+
+```
+STORE/events/date=YYYY-MM-DD/part-0.parquet   pseudonymised events of one local day, sorted
+                                              by device_id, timestamp
+STORE/cells.parquet                           the network topology, all versions, typed
+STORE/metadata.json                           holder facts of the last delivery
+STORE/allocation/LEVEL.parquet                cell_id, area_code, weight (cell -> area)
+STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that delivery, with reason
+STORE/ingest_report.json                      the account of the last ingest
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.store.report import IngestReport
+
+LEVEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+"""An area level names a file, so it is a short lowercase identifier."""
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "device_id",
+    "timestamp",
+    "local_date",
+    "local_hour",
+    "cell_id",
+    "event_type",
+    "mcc",
+    "mnc",
+    "tac",
+)
+"""The columns of a stored day file, in order."""
+
+CELL_COLUMNS: tuple[str, ...] = (
+    "cell_id",
+    "site_id",
+    "latitude",
+    "longitude",
+    "azimuth_deg",
+    "beam_width_deg",
+    "range_m",
+    "technology",
+    "valid_from",
+    "valid_to",
+)
+"""The columns of ``cells.parquet``, in order."""
+
+_DAY_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+class Store:
+    """A holder's store folder: the paths of its parts and readers for them.
+
+    Args:
+        root: The store folder (it need not exist yet).
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Store) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    @property
+    def events_dir(self) -> Path:
+        """Folder of the day partitions (``date=YYYY-MM-DD/part-0.parquet``)."""
+        return self.root / "events"
+
+    @property
+    def cells_path(self) -> Path:
+        """The typed cells table, all versions."""
+        return self.root / "cells.parquet"
+
+    @property
+    def metadata_path(self) -> Path:
+        """The holder facts copied from the delivery's ``metadata.json``."""
+        return self.root / "metadata.json"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Folder of rejected rows, one ``period=START_END`` partition per delivery."""
+        return self.root / "quarantine"
+
+    @property
+    def report_path(self) -> Path:
+        """The account of the last ingest."""
+        return self.root / "ingest_report.json"
+
+    @property
+    def allocation_dir(self) -> Path:
+        """Folder of the cell -> area allocations, one file per area level."""
+        return self.root / "allocation"
+
+    def allocation_path(self, level: str = "municipality") -> Path:
+        """The allocation of cells to the areas of `level`.
+
+        Args:
+            level: Area level, a lowercase identifier such as ``municipality`` or ``grid_1km``.
+
+        Raises:
+            CellcensusError: If `level` is not a lowercase identifier.
+        """
+        if not LEVEL_PATTERN.match(level):
+            raise CellcensusError(
+                f"area level {level[:40]!r} is not a level name (lowercase letters, digits, _)"
+            )
+        return self.allocation_dir / f"{level}.parquet"
+
+    def day_path(self, day: date) -> Path:
+        """The events file of one local day."""
+        return self.events_dir / f"date={day.isoformat()}" / "part-0.parquet"
+
+    def quarantine_path(self, *, start: date, end: date) -> Path:
+        """The quarantine file of the delivery for the period `start`-`end`."""
+        return self.quarantine_dir / f"period={start.isoformat()}_{end.isoformat()}" / (
+            "part-0.parquet"
+        )
+
+    def days(self) -> list[date]:
+        """The local days that hold events, in order."""
+        if not self.events_dir.is_dir():
+            return []
+        found = []
+        for folder in self.events_dir.iterdir():
+            match = _DAY_FOLDER.match(folder.name)
+            if match and (folder / "part-0.parquet").is_file():
+                found.append(date.fromisoformat(match.group(1)))
+        return sorted(found)
+
+    def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
+        """The day files, all of them or those of `days` that exist, in day order."""
+        wanted = set(days) if days is not None else None
+        return [
+            self.day_path(day) for day in self.days() if wanted is None or day in wanted
+        ]
+
+    def metadata(self) -> dict[str, Any]:
+        """The holder facts of the last delivery (period, timezone, market_share, ...).
+
+        Raises:
+            CellcensusError: If nothing was ingested into this store yet.
+        """
+        self._require(self.metadata_path)
+        document: dict[str, Any] = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        return document
+
+    def read_events(self, *, days: Iterable[date] | None = None) -> pd.DataFrame:
+        """Stored events of `days` (default: all) as a DataFrame; for small stores and tests."""
+        files = self.event_files(days=days)
+        if not files:
+            return pd.DataFrame({column: [] for column in EVENT_COLUMNS})
+        frames = [pq.read_table(path).to_pandas() for path in files]
+        return pd.concat(frames, ignore_index=True)
+
+    def read_cells(self) -> pd.DataFrame:
+        """The cells table (all versions)."""
+        self._require(self.cells_path)
+        return pq.read_table(self.cells_path).to_pandas()
+
+    def read_allocation(self, level: str = "municipality") -> pd.DataFrame:
+        """The allocation of `level`: cell_id, area_code, weight."""
+        path = self.allocation_path(level)
+        self._require(path, what=f"a {level} allocation")
+        return pq.read_table(path).to_pandas()
+
+    def read_quarantine(self) -> pd.DataFrame:
+        """Every quarantined row of every delivery, with its reason."""
+        files = sorted(self.quarantine_dir.glob("period=*/part-0.parquet"))
+        if not files:
+            return pd.DataFrame({"reason": []})
+        return pd.concat([pq.read_table(path).to_pandas() for path in files], ignore_index=True)
+
+    def ingest_report(self) -> IngestReport:
+        """The account of the last ingest into this store."""
+        self._require(self.report_path)
+        return IngestReport.from_json(self.report_path.read_text(encoding="utf-8"))
+
+    def _require(self, path: Path, *, what: str | None = None) -> None:
+        if not path.is_file():
+            raise CellcensusError(
+                f"store {self.root} has no {what or path.name}; "
+                "run `cellcensus ingest --store` on it first"
+            )

@@ -1,0 +1,200 @@
+"""SQL that turns one input scan, whatever its column types, into the contract's typed columns.
+
+Parquet files arrive with their writer's types (timestamps typed or as text, mcc as int or
+string), CSV files as text. Each scan gets a SELECT producing the same typed columns, plus, for
+values that do not parse, their text (kept for the quarantine, which must show what was wrong).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from cellcensus.errors import InputDataError
+
+_INTEGER = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
+_DECIMAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$")
+_TIMESTAMP = re.compile(r"^TIMESTAMP(_S|_MS|_NS)?$")
+_NESTED = re.compile(r"^(STRUCT|MAP|UNION)\b|\[\d*\]$")
+
+EARLIEST = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+LATEST = "TIMESTAMPTZ '2200-01-01 00:00:00+00'"
+"""Timestamps outside [1970, 2200) are not network events: they count as malformed."""
+
+NORMALISED_EVENT_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "ts",
+    "ts_text",
+    "cell_id",
+    "event_type",
+    "mcc",
+    "mcc_text",
+    "mnc",
+    "mnc_text",
+    "tac",
+)
+
+
+def _all_null(found: str | None) -> bool:
+    """A column that is missing, or whose writer knew only NULLs (Parquet's null type)."""
+    return found is None or found.strip('"') == "NULL"
+
+
+def quote(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _type_error(*, source: str, column: str, found: str, expected: str) -> InputDataError:
+    return InputDataError(
+        f"{source}: column {column} has type {found}; expected {expected} (see SCHEMA.md); "
+        "re-export it with that type"
+    )
+
+
+def _text(*, types: Mapping[str, str], column: str, source: str, pad: int = 0) -> str:
+    """A string column as VARCHAR; empty text counts as missing."""
+    found = types.get(column)
+    if found is None or _all_null(found):
+        return "CAST(NULL AS VARCHAR)"
+    name = quote(column)
+    if found == "VARCHAR":
+        return f"NULLIF({name}, '')"
+    if _NESTED.search(found):
+        raise _type_error(source=source, column=column, found=found, expected="a string")
+    text = f"CAST({name} AS VARCHAR)"
+    if pad and _INTEGER.match(found):
+        return f"lpad({text}, {pad}, '0')"
+    return f"NULLIF({text}, '')"
+
+
+def _timestamp(*, types: Mapping[str, str], column: str, source: str) -> str:
+    """A timestamp column as TIMESTAMPTZ; text without an offset, and naive types, are UTC."""
+    found = types[column]
+    name = quote(column)
+    if _all_null(found):
+        return "CAST(NULL AS TIMESTAMPTZ)"
+    if found == "TIMESTAMP WITH TIME ZONE":
+        return name
+    if _TIMESTAMP.match(found):
+        return f"CAST({name} AS TIMESTAMPTZ)"
+    if found == "VARCHAR":
+        return f"TRY_CAST({name} AS TIMESTAMPTZ)"
+    raise _type_error(
+        source=source, column=column, found=found, expected="a timestamp or ISO-8601 text"
+    )
+
+
+def _integer(*, types: Mapping[str, str], column: str, source: str) -> str:
+    """An integer code column as INTEGER (NULL where the value is not an integer)."""
+    found = types[column]
+    name = quote(column)
+    if _all_null(found):
+        return "CAST(NULL AS INTEGER)"
+    if _INTEGER.match(found):
+        return f"TRY_CAST({name} AS INTEGER)"
+    if _DECIMAL.match(found):
+        return f"CASE WHEN {name} = floor({name}) THEN TRY_CAST({name} AS INTEGER) END"
+    if found == "VARCHAR":
+        return f"TRY_CAST(NULLIF(trim({name}), '') AS INTEGER)"
+    raise _type_error(source=source, column=column, found=found, expected="an integer")
+
+
+def _raw(*, types: Mapping[str, str], column: str) -> str:
+    name = quote(column)
+    if _all_null(types[column]):
+        return "CAST(NULL AS VARCHAR)"
+    return f"NULLIF({name}, '')" if types[column] == "VARCHAR" else name
+
+
+def event_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
+    """SELECT of the normalised event columns (`NORMALISED_EVENT_COLUMNS`) from one scan.
+
+    ``ts``, ``mcc`` and ``mnc`` are NULL where the input is missing or malformed;
+    ``ts_text``, ``mcc_text`` and ``mnc_text`` hold the input text only where it is malformed,
+    so that "missing" and "malformed" stay apart.
+
+    Args:
+        scan: A FROM-able SQL expression (a read_parquet or read_csv call).
+        types: Column name -> DuckDB type of the scan.
+        source: The input's name for messages.
+
+    Raises:
+        InputDataError: If a column has a type that cannot hold its contract value.
+    """
+    inner = ", ".join(
+        [
+            f"{_text(types=types, column='user_id', source=source)} AS user_id",
+            f"{_timestamp(types=types, column='timestamp', source=source)} AS ts_parsed",
+            f"{_raw(types=types, column='timestamp')} AS ts_raw",
+            f"{_text(types=types, column='cell_id', source=source)} AS cell_id",
+            f"{_text(types=types, column='event_type', source=source)} AS event_type",
+            f"{_integer(types=types, column='mcc', source=source)} AS mcc_parsed",
+            f"{_raw(types=types, column='mcc')} AS mcc_raw",
+            f"{_integer(types=types, column='mnc', source=source)} AS mnc_parsed",
+            f"{_raw(types=types, column='mnc')} AS mnc_raw",
+            f"{_text(types=types, column='tac', source=source, pad=8)} AS tac",
+        ]
+    )
+    ts_ok = f"(ts_parsed >= {EARLIEST} AND ts_parsed < {LATEST})"
+    outer = [
+        "user_id",
+        f"CASE WHEN {ts_ok} THEN ts_parsed END AS ts",
+        f"CASE WHEN ts_raw IS NOT NULL AND NOT coalesce({ts_ok}, false) "
+        "THEN CAST(ts_raw AS VARCHAR) END AS ts_text",
+        "cell_id",
+        "event_type",
+    ]
+    for code in ("mcc", "mnc"):
+        valid = f"({code}_parsed BETWEEN 0 AND 999)"
+        outer += [
+            f"CASE WHEN {valid} THEN {code}_parsed END AS {code}",
+            f"CASE WHEN {code}_raw IS NOT NULL AND NOT coalesce({valid}, false) "
+            f"THEN CAST({code}_raw AS VARCHAR) END AS {code}_text",
+        ]
+    outer.append("tac")
+    return f"SELECT {', '.join(outer)} FROM (SELECT {inner} FROM {scan})"
+
+
+CELL_TEXT = ("cell_id", "site_id", "technology")
+CELL_NUMBERS = ("latitude", "longitude", "azimuth_deg", "beam_width_deg", "range_m")
+CELL_DATES = ("valid_from", "valid_to")
+
+
+def cell_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
+    """SELECT of the typed cell columns from one scan, with ``<column>__raw`` text beside each
+    converted column (to report values that do not parse).
+
+    Raises:
+        InputDataError: If a column has a type that cannot hold its contract value.
+    """
+    columns = []
+    for column in CELL_TEXT:
+        columns.append(f"{_text(types=types, column=column, source=source)} AS {column}")
+    for column in (*CELL_NUMBERS, *CELL_DATES):
+        found = types.get(column)
+        name = quote(column)
+        kind = "DOUBLE" if column in CELL_NUMBERS else "DATE"
+        if found is None or _all_null(found):
+            columns += [f"CAST(NULL AS {kind}) AS {column}", f"CAST(NULL AS VARCHAR) AS {column}__raw"]
+            continue
+        text = f"NULLIF(trim(CAST({name} AS VARCHAR)), '')"
+        if column in CELL_NUMBERS:
+            if _INTEGER.match(found) or _DECIMAL.match(found):
+                typed = f"CAST({name} AS DOUBLE)"
+            elif found == "VARCHAR":
+                typed = f"TRY_CAST({text} AS DOUBLE)"
+            else:
+                raise _type_error(source=source, column=column, found=found, expected="a number")
+        elif found == "DATE":
+            typed = name
+        elif found.startswith("TIMESTAMP"):
+            typed = f"CAST({name} AS DATE)"
+        elif found == "VARCHAR":
+            typed = (
+                f"coalesce(TRY_CAST({text} AS DATE), CAST(TRY_CAST({text} AS TIMESTAMP) AS DATE))"
+            )
+        else:
+            raise _type_error(source=source, column=column, found=found, expected="a date")
+        columns += [f"{typed} AS {column}", f"{text} AS {column}__raw"]
+    return f"SELECT {', '.join(columns)} FROM {scan}"

@@ -1,0 +1,141 @@
+"""Keyed pseudonyms: subscriber identifiers become device ids before anything is written.
+
+A pseudonym is HMAC-SHA256(key, user_id as UTF-8) truncated to its first 8 bytes, read as a
+big-endian signed int64, so the algorithms group by a machine integer instead of a string.
+Truncation keeps 64 bits: by the birthday bound the chance that any two of n subscribers share a
+pseudonym is about n^2 / 2^65, i.e. 3e-6 for 10 million subscribers and 3e-4 for 100 million,
+and a collision would merge two devices' events in one day's counts, far below the noise the
+disclosure layer adds. Without the key, a pseudonym cannot be linked back to a number by
+hashing candidate numbers, which is why the key never leaves the holder's machine and is never
+printed or logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from cellcensus.errors import CellcensusError
+
+KEY_BYTES = 32
+"""Length of the secret key: 256 bits, as long as a SHA-256 output."""
+
+KEY_FILE_ENV = "CELLCENSUS_KEY_FILE"
+"""Environment variable naming the key file; it overrides `default_key_file`'s home default."""
+
+
+def default_key_file() -> Path:
+    """The key file to use when none is given.
+
+    Returns:
+        ``$CELLCENSUS_KEY_FILE`` if set, else ``~/.config/cellcensus/pseudonym.key``.
+    """
+    configured = os.environ.get(KEY_FILE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".config" / "cellcensus" / "pseudonym.key"
+
+
+def load_or_create_key(*, key_file: Path) -> bytes:
+    """Read the holder's secret key, creating it on first use.
+
+    A new key is 32 random bytes from the operating system, written with mode 0600; folders
+    created on the way get mode 0700. Creation is atomic (written aside, then hard-linked into
+    place), so two ingests starting together end up with the same key.
+
+    Args:
+        key_file: Where the key lives.
+
+    Returns:
+        The 32-byte key.
+
+    Raises:
+        CellcensusError: If the file is not a 32-byte key or other users may read it.
+    """
+    key_file = key_file.expanduser()
+    if not key_file.exists():
+        _create_key(key_file=key_file)
+    try:
+        mode = key_file.stat().st_mode
+        key = key_file.read_bytes()
+    except OSError as error:
+        raise CellcensusError(
+            f"cannot read the pseudonymisation key file {key_file} ({error.strerror}); "
+            "check its permissions"
+        ) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CellcensusError(
+            f"the pseudonymisation key file {key_file} is accessible to other users "
+            f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {key_file}`"
+        )
+    if len(key) != KEY_BYTES:
+        raise CellcensusError(
+            f"the pseudonymisation key file {key_file} holds {len(key)} bytes, not a "
+            f"{KEY_BYTES}-byte key; restore it from its backup (another key gives other "
+            "pseudonyms) or point --key-file at a new path to start a new key"
+        )
+    return key
+
+
+def _create_key(*, key_file: Path) -> None:
+    parents = (key_file.parent, *key_file.parent.parents)
+    missing = [folder for folder in parents if not folder.exists()]
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)
+    aside = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+    descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        os.write(descriptor, os.urandom(KEY_BYTES))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(aside, key_file)
+    except FileExistsError:
+        pass  # another process created the key first: use theirs
+    finally:
+        aside.unlink()
+
+
+def pseudonymise(*, user_ids: Sequence[str], key: bytes) -> npt.NDArray[np.int64]:
+    """Pseudonyms of distinct subscriber identifiers (call it once per distinct id).
+
+    Args:
+        user_ids: Subscriber identifiers as the operator knows them.
+        key: The holder's 32-byte secret key.
+
+    Returns:
+        One int64 device id per identifier, in the same order.
+    """
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    digests = []
+    for user_id in user_ids:
+        mac = keyed.copy()  # the key's padded inner and outer states are computed only once
+        mac.update(user_id.encode("utf-8"))
+        digests.append(mac.digest()[:8])
+    return np.frombuffer(b"".join(digests), dtype=">i8").astype(np.int64)
+
+
+def device_id(*, user_id: str, key: bytes) -> int:
+    """The pseudonym of one subscriber identifier (for checks and tests).
+
+    Args:
+        user_id: A subscriber identifier.
+        key: The holder's secret key.
+
+    Returns:
+        The signed 64-bit device id the store holds for `user_id`.
+    """
+    digest = hmac.digest(key, user_id.encode("utf-8"), "sha256")
+    return int.from_bytes(digest[:8], "big", signed=True)

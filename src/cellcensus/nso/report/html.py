@@ -1,0 +1,534 @@
+"""The HTML report: one self-contained file (images embedded), readable offline and in print.
+
+Written with f-strings and `html.escape`: every value that comes from data (names, codes,
+descriptions) is escaped; the only markup is the report's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.estimation import expansion_factor
+from cellcensus.nso.report.figures import DPI, ERROR_MAP_PNG, MAPS_PNG, SCATTER_PNG
+from cellcensus.nso.validation import Agreement
+from cellcensus.reference.belgium import CITATION
+
+REPORT_FILE = "report.html"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the report says about how its numbers were made.
+
+    Attributes:
+        dataset: What the input data is, in a few words (e.g. "synthetic Belgium, seed 7").
+        period_start: First day of the observation period (a date or an ISO string).
+        period_end: Last day of the observation period (a date or an ISO string).
+        market_share: Operator's share of the resident population, in (0, 1].
+        sampling_fraction: Share of the operator's subscribers in the data, in (0, 1].
+        n_devices_released_total: Sum of the released (unsuppressed) device counts.
+        suppression_threshold: Counts of this many devices or fewer were withheld.
+        algorithm_name: Name of the certified algorithm that produced the release.
+        algorithm_version: Its version.
+        job_id: The enclave job that produced the release.
+        scale: Share of the real population that the synthetic world simulates (None: not
+            shown).
+        night_window: Hours counted as night by the usual-residence algorithm.
+        synthetic: Whether the data is simulated (adds the limitation that implies).
+        title: Title of the report.
+        citation: Source of the census and boundaries.
+        generated_at: When the report was made (None to leave it out).
+    """
+
+    dataset: str
+    period_start: date | str
+    period_end: date | str
+    market_share: float
+    sampling_fraction: float
+    n_devices_released_total: int
+    suppression_threshold: float
+    algorithm_name: str
+    algorithm_version: str
+    job_id: str
+    scale: float | None = None
+    night_window: str = "20:00–07:00"
+    synthetic: bool = True
+    title: str = "Population of Belgian municipalities estimated from mobile phone data"
+    citation: str = CITATION
+    generated_at: datetime | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """A PNG to embed in the report.
+
+    Attributes:
+        path: The PNG file.
+        caption: Caption shown under it (plain text).
+        alt: Text alternative for readers who cannot see it.
+    """
+
+    path: Path
+    caption: str
+    alt: str
+
+
+def write_report(
+    *,
+    out_dir: Path,
+    metrics: Mapping[str, Agreement | Mapping[str, float | int]],
+    estimates: pd.DataFrame,
+    context: ReportContext,
+    figures: Sequence[ReportFigure] | None = None,
+    n_largest: int = 15,
+) -> Path:
+    """Write ``report.html`` into `out_dir`: figures, agreement, largest errors, method.
+
+    Args:
+        out_dir: Directory to write into (created if needed).
+        metrics: Agreement per comparison, e.g. ``{"Municipalities": agreement(...)}``, as
+            `Agreement` objects or their `Agreement.to_dict` form.
+        estimates: One row per area: ``area_code`` (column or index), ``name`` (or
+            ``area_name``), ``estimate`` (NaN where suppressed) and ``census`` (or
+            ``census_2011``), as `cellcensus.nso.validation.compare_with_census` returns.
+        context: How the numbers were made.
+        figures: PNGs to embed (base64, so the file stands alone). None: those of
+            `standard_figures` found in `out_dir`.
+        n_largest: Rows of each table of largest errors.
+
+    Returns:
+        The path of the written report.
+
+    Raises:
+        CellcensusError: If `estimates` lacks a column, a metrics dict is incomplete, or a
+            figure file is missing.
+    """
+    table = _with_errors(estimates)
+    if figures is None:
+        figures = standard_figures(out_dir)
+    agreements = {
+        label: _as_agreement(label=label, value=value) for label, value in metrics.items()
+    }
+    body = "\n".join(
+        (
+            _header(context),
+            _summary(table=table, context=context),
+            *(_figure(figure) for figure in figures),
+            _metrics_section(agreements),
+            _largest_errors(table=table, n_largest=n_largest),
+            _method(context),
+            _parameters(context),
+            _limitations(context),
+            _all_areas(table),
+            _sources(context),
+        )
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / REPORT_FILE
+    path.write_text(_page(title=context.title, body=body), encoding="utf-8")
+    return path
+
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("area_name", "name_nl"),
+    "census": ("census_2011", "population"),
+}
+"""Other names accepted for the columns of the estimates table."""
+
+_STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
+    (
+        MAPS_PNG,
+        "Population density per municipality: estimated from mobile phone data (left) and "
+        "counted by the 2011 census (right), with the same classes and colours.",
+        "Two maps of Belgium coloured by population density, side by side.",
+    ),
+    (
+        SCATTER_PNG,
+        "Each dot is a municipality; on the diagonal, estimate and census agree. Both axes are "
+        "logarithmic.",
+        "Scatter plot of estimated against census population per municipality.",
+    ),
+    (
+        ERROR_MAP_PNG,
+        "Where the estimate is above (red) or below (blue) the census.",
+        "Map of Belgium coloured by the relative difference between estimate and census.",
+    ),
+)
+
+
+def standard_figures(out_dir: Path) -> list[ReportFigure]:
+    """The figures of `cellcensus.nso.report.figures` under their standard names in `out_dir`.
+
+    Args:
+        out_dir: Where the PNGs were written (``maps.png``, ``scatter.png``,
+            ``relative_error_map.png``); absent ones are skipped.
+
+    Returns:
+        The figures that exist, with their captions, in reading order.
+    """
+    return [
+        ReportFigure(path=out_dir / name, caption=caption, alt=alt)
+        for name, caption, alt in _STANDARD_FIGURES
+        if (out_dir / name).is_file()
+    ]
+
+
+_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("pearson_r", "Pearson correlation r", "1 is perfect agreement."),
+    (
+        "log_pearson_r",
+        "Correlation of logarithms",
+        "Gives small municipalities as much weight as large ones.",
+    ),
+    ("ape_median", "Median absolute error", "Half of the municipalities are off by less."),
+    ("ape_p90", "90th percentile of absolute error", "Nine in ten are off by less."),
+    (
+        "weighted_ape",
+        "Population-weighted absolute error",
+        "Share of persons counted in the wrong municipality.",
+    ),
+    ("n_areas", "Areas compared", ""),
+    ("n_suppressed", "Areas suppressed (no estimate)", ""),
+)
+
+_CSS = """
+:root { --ink: #222; --muted: #666; --rule: #d8d8d8; --accent: #225ea8; }
+* { box-sizing: border-box; }
+body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: var(--ink);
+  max-width: 1120px; margin: 0 auto; padding: 2rem 1.5rem 4rem; line-height: 1.5; }
+h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; padding-bottom: .2rem;
+  border-bottom: 2px solid var(--accent); }
+.subtitle { color: var(--muted); margin: 0 0 1.5rem; }
+.lead { font-size: 1.05rem; }
+figure { margin: 1.5rem auto; page-break-inside: avoid; break-inside: avoid; }
+figure img { width: 100%; height: auto; border: 1px solid var(--rule); }
+figcaption { color: var(--muted); font-size: .9rem; margin-top: .3rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .92rem; }
+th, td { padding: .3rem .7rem; border-bottom: 1px solid var(--rule); text-align: left;
+  vertical-align: top; }
+th { background: #f3f5f8; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.note { color: var(--muted); font-size: .85rem; }
+.pair { display: flex; gap: 1.5rem; flex-wrap: wrap; }
+.pair > div { flex: 1 1 420px; }
+.pair table { width: 100%; font-size: .85rem; }
+.pair th, .pair td { padding: .25rem .4rem; }
+h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
+ol li, ul li { margin-bottom: .35rem; }
+details summary { cursor: pointer; color: var(--accent); margin: .5rem 0; }
+.sources { color: var(--muted); font-size: .88rem; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 10pt; }
+  h2 { page-break-after: avoid; break-after: avoid; }
+  table, figure { page-break-inside: avoid; break-inside: avoid; }
+  th { background: none; }
+  details:not([open]) { display: none; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+def _page(*, title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _with_errors(estimates: pd.DataFrame) -> pd.DataFrame:
+    table = estimates
+    if "area_code" not in table.columns and table.index.name == "area_code":
+        table = table.reset_index()
+    renames = {}
+    for column, aliases in _ALIASES.items():
+        found = [alias for alias in (column, *aliases) if alias in table.columns]
+        if found:
+            renames[found[0]] = column
+    table = table.rename(columns=renames)
+    required = ("area_code", "name", "estimate", "census")
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise CellcensusError(
+            f"estimates table lacks column(s) {missing}; it has {list(estimates.columns)}; "
+            "build it with cellcensus.nso.validation.compare_with_census"
+        )
+    table = table[list(required)].copy()
+    table["area_code"] = table["area_code"].astype(str)
+    table["estimate"] = table["estimate"].astype("float64")
+    table["census"] = table["census"].astype("float64")
+    table["error"] = table["estimate"] - table["census"]
+    table["relative_error"] = table["error"] / table["census"].where(table["census"] > 0)
+    return table
+
+
+def _as_agreement(*, label: str, value: Agreement | Mapping[str, float | int]) -> Agreement:
+    if isinstance(value, Agreement):
+        return value
+    names = [item.name for item in fields(Agreement)]
+    missing = [name for name in names if name not in value]
+    if missing:
+        raise CellcensusError(f"metrics {label!r} lacks {missing}")
+    return Agreement(**{name: value[name] for name in names})  # type: ignore[arg-type]
+
+
+def _header(context: ReportContext) -> str:
+    made = (
+        f" · generated {escape(context.generated_at.strftime('%Y-%m-%d %H:%M'))}"
+        if context.generated_at
+        else ""
+    )
+    return (
+        f"<header><h1>{escape(context.title)}</h1>\n"
+        f'<p class="subtitle">{escape(context.dataset)} · '
+        f"{_period(context)}{made}</p></header>"
+    )
+
+
+def _summary(*, table: pd.DataFrame, context: ReportContext) -> str:
+    released = table["estimate"].notna()
+    total_estimate = table.loc[released, "estimate"].sum()
+    total_census = table.loc[released, "census"].sum()
+    difference = (total_estimate - total_census) / total_census if total_census else math.nan
+    factor = expansion_factor(
+        market_share=context.market_share, sampling_fraction=context.sampling_fraction
+    )
+    return (
+        '<section><h2>Summary</h2>\n<p class="lead">'
+        f"Counting the phones that spend their nights in each municipality gives an estimate "
+        f"of its resident population for {int(released.sum()):,} of {len(table):,} "
+        f"municipalities ({int((~released).sum()):,} had too few devices and were withheld). "
+        f"The {context.n_devices_released_total:,} devices released stand for "
+        f"{_number(total_estimate)} residents at {_factor(factor)} persons per device, "
+        f"against {_number(total_census)} in the 2011 census for the same municipalities "
+        f"({_signed_percent(difference)}).</p></section>"
+    )
+
+
+def _figure(figure: ReportFigure) -> str:
+    if not figure.path.is_file():
+        raise CellcensusError(f"figure {figure.path} does not exist: draw it before the report")
+    data = figure.path.read_bytes()
+    if data[:8] != _PNG_SIGNATURE:
+        raise CellcensusError(f"figure {figure.path} is not a PNG file")
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        f'<figure style="max-width: {_css_width(data)}px">'
+        f'<img src="data:image/png;base64,{encoded}" alt="{escape(figure.alt)}">'
+        f"<figcaption>{escape(figure.caption)}</figcaption></figure>"
+    )
+
+
+def _css_width(png: bytes) -> int:
+    """Width at which the PNG shows at its natural size: figures are drawn at `DPI`."""
+    pixels = int.from_bytes(png[16:20], "big")
+    return round(pixels * 96 / DPI)
+
+
+def _metrics_section(agreements: Mapping[str, Agreement]) -> str:
+    head = "".join(f'<th class="num">{escape(label)}</th>' for label in agreements)
+    rows = []
+    for key, label, note in _METRIC_ROWS:
+        cells = "".join(
+            f'<td class="num">{_metric(key, getattr(agreement, key))}</td>'
+            for agreement in agreements.values()
+        )
+        rows.append(f'<tr><th>{escape(label)}</th>{cells}<td class="note">{escape(note)}</td></tr>')
+    return (
+        "<section><h2>Agreement with the 2011 census</h2>\n"
+        "<p>Errors are absolute differences between estimate and census, as a share of the "
+        "census population.</p>\n"
+        f"<table><thead><tr><th>Measure</th>{head}<th></th></tr></thead>\n"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+def _metric(key: str, value: float) -> str:
+    if key.startswith("n_"):
+        return f"{int(value):,}"
+    if math.isnan(value):
+        return "–"
+    if "ape" in key:
+        return f"{value:.1%}"
+    return f"{value:.4f}"
+
+
+def _largest_errors(*, table: pd.DataFrame, n_largest: int) -> str:
+    released = table[table["estimate"].notna()]
+    by_persons = released.loc[released["error"].abs().sort_values(ascending=False).index]
+    by_share = released.loc[
+        released["relative_error"].abs().sort_values(ascending=False, na_position="last").index
+    ]
+    return (
+        '<section><h2>Largest differences</h2>\n<div class="pair">'
+        f"<div><h3>In persons</h3>{_area_table(by_persons.head(n_largest))}</div>"
+        f"<div><h3>Relative to the census</h3>{_area_table(by_share.head(n_largest))}</div>"
+        "</div></section>"
+    )
+
+
+def _area_table(rows: pd.DataFrame) -> str:
+    body = "".join(
+        "<tr>"
+        f"<td>{escape(str(row['name']))}</td>"
+        f'<td class="num">{escape(str(row["area_code"]))}</td>'
+        f'<td class="num">{_number(row["census"])}</td>'
+        f'<td class="num">{_number(row["estimate"], missing="suppressed")}</td>'
+        f'<td class="num">{_signed_number(row["error"])}</td>'
+        f'<td class="num">{_signed_percent(row["relative_error"])}</td>'
+        "</tr>"
+        for row in rows.to_dict("records")
+    )
+    return (
+        '<table><thead><tr><th>Municipality</th><th class="num">Code</th>'
+        '<th class="num">Census 2011</th><th class="num">Estimate</th>'
+        '<th class="num">Difference</th><th class="num">Relative</th></tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _method(context: ReportContext) -> str:
+    factor = expansion_factor(
+        market_share=context.market_share, sampling_fraction=context.sampling_fraction
+    )
+    world = (
+        "A synthetic country stands in for reality: a simulated population of Belgium with "
+        "homes, daily movements and mobile phones, and a simulated mobile network that records "
+        "what an operator records (which cell a phone used, and when)."
+        if context.synthetic
+        else "The operator's own network records (which cell a phone used, and when)."
+    )
+    steps = (
+        world,
+        "The records were loaded into a store inside the operator's firewall. Phone numbers "
+        "and other identifiers were replaced by pseudonyms (a keyed hash) on the way in; "
+        "nobody outside the operator saw a single record.",
+        "For every phone, its usual residence is the cell where it was seen on the most "
+        f"distinct nights ({escape(context.night_window)}) during the period; each cell is "
+        "assigned to a municipality.",
+        "Per municipality, the operator counted distinct phones resident there, with the "
+        f"certified algorithm {escape(context.algorithm_name)} version "
+        f"{escape(context.algorithm_version)} (job {escape(context.job_id)}). Counts of "
+        f"{context.suppression_threshold:g} phones or fewer were withheld before anything else "
+        "was done with them. Only these protected counts left the operator.",
+        "The statistics office multiplied every count by one national factor, "
+        f"1 / (market share × sampling fraction) = 1 / ({context.market_share:g} × "
+        f"{context.sampling_fraction:g}) = {_factor(factor)} persons per phone.",
+        "The estimates were compared, municipality by municipality, with the 2011 census.",
+    )
+    items = "".join(f"<li>{step}</li>" for step in steps)
+    return f"<section><h2>What was done</h2>\n<ol>{items}</ol></section>"
+
+
+def _parameters(context: ReportContext) -> str:
+    rows = (
+        ("Data", escape(context.dataset)),
+        ("Period", _period(context)),
+        *(
+            [("Scale of the synthetic world (share of the population)", f"{context.scale:g}")]
+            if context.scale is not None
+            else []
+        ),
+        ("Market share", f"{context.market_share:g}"),
+        ("Sampling fraction", f"{context.sampling_fraction:g}"),
+        (
+            "Persons per device",
+            _factor(
+                expansion_factor(
+                    market_share=context.market_share,
+                    sampling_fraction=context.sampling_fraction,
+                )
+            ),
+        ),
+        ("Devices released (total)", f"{context.n_devices_released_total:,}"),
+        ("Suppressed when", f"{context.suppression_threshold:g} devices or fewer"),
+        (
+            "Algorithm",
+            f"{escape(context.algorithm_name)} {escape(context.algorithm_version)}",
+        ),
+        ("Enclave job", escape(context.job_id)),
+    )
+    body = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
+    return f"<section><h2>Parameters</h2>\n<table><tbody>{body}</tbody></table></section>"
+
+
+def _limitations(context: ReportContext) -> str:
+    items = [
+        "One national factor assumes that the operator has the same market share in every "
+        "municipality and every age group, that each person carries exactly one phone, and "
+        "that every phone's home is found. In reality market shares differ between regions, "
+        "young children and many elderly people have no phone, and some people carry two.",
+        "Where people sleep is not always where they live: students, shift workers, people "
+        "with a second home and people who travel during the period are placed wrongly, and a "
+        "cell near a border may serve two municipalities.",
+        f"Municipalities with {context.suppression_threshold:g} phones or fewer have no "
+        "estimate; "
+        "totals in this report leave them out, on both sides of every comparison.",
+        "The census describes 1 January 2011. Populations change: between 2011 and 2015 the "
+        "register population of a typical municipality changed by about 2 %, so real data from "
+        "a later period cannot agree more closely than that.",
+        "No margin of error is given for the estimates.",
+    ]
+    if context.synthetic:
+        items.insert(
+            0,
+            "The data are synthetic, built to resemble Belgium. Good agreement here shows that "
+            "the method and the software work as intended when their assumptions hold; it does "
+            "not show how accurate real mobile phone data would be.",
+        )
+    body = "".join(f"<li>{item}</li>" for item in items)
+    return f"<section><h2>Limitations</h2>\n<ul>{body}</ul></section>"
+
+
+def _all_areas(table: pd.DataFrame) -> str:
+    ordered = table.sort_values("area_code")
+    return (
+        "<section><h2>All municipalities</h2>\n<details><summary>Show the table "
+        f"({len(ordered):,} rows)</summary>{_area_table(ordered)}</details></section>"
+    )
+
+
+def _sources(context: ReportContext) -> str:
+    return (
+        '<section class="sources"><h2>Sources</h2>\n'
+        f"<p>Census 2011 population and municipality boundaries. {escape(context.citation)}. "
+        "Estimates: computed by the statistics office from counts released by the data "
+        "holder; no individual record left the holder.</p></section>"
+    )
+
+
+def _period(context: ReportContext) -> str:
+    start, end = (
+        day.isoformat() if isinstance(day, date) else str(day)
+        for day in (context.period_start, context.period_end)
+    )
+    return f"{escape(start)} to {escape(end)}"
+
+
+def _number(value: float, decimals: int = 0, missing: str = "–") -> str:
+    return missing if math.isnan(value) else f"{value:,.{decimals}f}"
+
+
+def _factor(value: float) -> str:
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _signed_number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:+,.0f}".replace("-", "−")
+
+
+def _signed_percent(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:+.1%}".replace("-", "−")

@@ -1,0 +1,235 @@
+import base64
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.report.figures import SCATTER_PNG, scatter_log
+from cellcensus.nso.report.html import ReportContext, ReportFigure, write_report
+from cellcensus.nso.validation import Agreement, agreement
+
+METRICS = Agreement(
+    pearson_r=0.987654,
+    log_pearson_r=0.912345,
+    ape_median=0.1234,
+    ape_p90=0.3456,
+    weighted_ape=0.0789,
+    n_areas=3,
+    n_suppressed=1,
+)
+
+
+def context(**changes: object) -> ReportContext:
+    values: dict[str, object] = {
+        "dataset": "synthetic Belgium <seed 7>",
+        "period_start": date(2024, 3, 1),
+        "period_end": date(2024, 3, 31),
+        "scale": 0.01,
+        "market_share": 0.4,
+        "sampling_fraction": 0.5,
+        "n_devices_released_total": 12_345,
+        "suppression_threshold": 15,
+        "algorithm_name": "usual_residence",
+        "algorithm_version": "1.2.0",
+        "job_id": "job-42",
+    }
+    return ReportContext(**(values | changes))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def estimates() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "area_code": ["11002", "21004", "62063", "99999"],
+            "name": ["Antwerpen", "Bruxelles / Brussel", "Liège", "<script>alert(1)</script> & Co"],
+            "estimate": [550_000.0, np.nan, 180_000.0, 1_000.0],
+            "census": [500_000.0, 160_000.0, 200_000.0, 800.0],
+        }
+    )
+
+
+def read_report(path: Path) -> str:
+    assert path.name == "report.html"
+    return path.read_text(encoding="utf-8")
+
+
+def test_report_shows_metrics_and_the_largest_errors(
+    tmp_path: Path, estimates: pd.DataFrame
+) -> None:
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": METRICS},
+            estimates=estimates,
+            context=context(),
+        )
+    )
+
+    for shown in ("0.9877", "0.9123", "12.3%", "34.6%", "7.9%", "Municipalities"):
+        assert shown in html
+    assert "+50,000" in html and "+10.0%" in html  # Antwerpen
+    assert "−20,000" in html and "−10.0%" in html  # Liège, with a true minus sign
+    assert html.index("Antwerpen") < html.index("Liège")  # sorted by size of the error
+
+
+def test_report_escapes_names_and_descriptions(tmp_path: Path, estimates: pd.DataFrame) -> None:
+    html = read_report(
+        write_report(
+            out_dir=tmp_path, metrics={"m": METRICS}, estimates=estimates, context=context()
+        )
+    )
+
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
+    assert "synthetic Belgium &lt;seed 7&gt;" in html
+
+
+def test_report_embeds_images_and_needs_no_network(tmp_path: Path, estimates: pd.DataFrame) -> None:
+    census = estimates.set_index("area_code")["census"]
+    estimate = estimates.set_index("area_code")["estimate"]
+    png = scatter_log(
+        estimate=estimate,
+        census=census,
+        out=tmp_path / "scatter.png",
+        metrics=agreement(estimate=estimate, reference=census),
+    )
+    figure = ReportFigure(path=png, caption="Estimate <vs> census", alt="A scatter plot")
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path / "report",
+            metrics={"m": METRICS},
+            estimates=estimates,
+            context=context(),
+            figures=[figure],
+        )
+    )
+
+    assert f"data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" in html
+    assert "Estimate &lt;vs&gt; census" in html
+    assert "http://" not in html and "https://" not in html
+    assert "@media print" in html
+
+
+def test_report_explains_method_period_source_and_limitations(
+    tmp_path: Path, estimates: pd.DataFrame
+) -> None:
+    html = read_report(
+        write_report(
+            out_dir=tmp_path, metrics={"m": METRICS}, estimates=estimates, context=context()
+        )
+    )
+
+    for shown in (
+        "2024-03-01 to 2024-03-31",
+        "Statbel (Directorate-general Statistics - Statistics Belgium)",
+        "20:00–07:00",
+        "15 phones or fewer",
+        "= 5 persons per phone",  # 1 / (0.4 x 0.5)
+        "usual_residence version 1.2.0",
+        "job-42",
+        "12,345",
+        "Limitations",
+        "The data are synthetic",
+    ):
+        assert shown in html, shown
+    real = read_report(
+        write_report(
+            out_dir=tmp_path / "real",
+            metrics={"m": METRICS},
+            estimates=estimates,
+            context=context(synthetic=False),
+        )
+    )
+    assert "The data are synthetic" not in real
+
+
+def test_metrics_in_dict_form_are_accepted_and_checked(
+    tmp_path: Path, estimates: pd.DataFrame
+) -> None:
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Arrondissements": METRICS.to_dict()},
+            estimates=estimates,
+            context=context(),
+        )
+    )
+    assert "0.9877" in html and "Arrondissements" in html
+
+    incomplete = {"pearson_r": 0.9}
+    with pytest.raises(CellcensusError, match="ape_median"):
+        write_report(
+            out_dir=tmp_path, metrics={"x": incomplete}, estimates=estimates, context=context()
+        )
+
+
+def test_missing_inputs_are_reported_clearly(tmp_path: Path, estimates: pd.DataFrame) -> None:
+    with pytest.raises(CellcensusError, match="census"):
+        write_report(
+            out_dir=tmp_path,
+            metrics={"m": METRICS},
+            estimates=estimates.drop(columns="census"),
+            context=context(),
+        )
+    with pytest.raises(CellcensusError, match="does not exist"):
+        write_report(
+            out_dir=tmp_path,
+            metrics={"m": METRICS},
+            estimates=estimates,
+            context=context(),
+            figures=[ReportFigure(path=tmp_path / "none.png", caption="", alt="")],
+        )
+
+
+def test_standard_figures_in_the_folder_are_embedded_by_default(tmp_path: Path) -> None:
+    table = pd.DataFrame(
+        {
+            "area_name": ["Antwerpen", "Gent"],
+            "estimate": [510_000.0, 240_000.0],
+            "census_2011": [498_473, 248_358],
+        },
+        index=pd.Index(["11002", "44021"], name="area_code"),
+    )
+    census = table["census_2011"].astype(float)
+    metrics = agreement(estimate=table["estimate"], reference=census)
+    scatter_log(
+        estimate=table["estimate"], census=census, out=tmp_path / SCATTER_PNG, metrics=metrics
+    )
+    (tmp_path / "unrelated.png").write_bytes(b"not a figure of the report")
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"usual_residence": metrics},
+            estimates=table,
+            context=context(period_start="2024-03-01", period_end="2024-03-31"),
+        )
+    )
+
+    assert html.count("data:image/png;base64,") == 1
+    assert "Each dot is a municipality" in html
+    assert "Gent" in html and "−8,358" in html
+    assert "2024-03-01 to 2024-03-31" in html
+
+
+def test_scale_is_shown_only_when_given(tmp_path: Path, estimates: pd.DataFrame) -> None:
+    with_scale = read_report(
+        write_report(
+            out_dir=tmp_path / "a", metrics={"m": METRICS}, estimates=estimates, context=context()
+        )
+    )
+    without = read_report(
+        write_report(
+            out_dir=tmp_path / "b",
+            metrics={"m": METRICS},
+            estimates=estimates,
+            context=context(scale=None),
+        )
+    )
+
+    assert "Scale of the synthetic world" in with_scale and "0.01" in with_scale
+    assert "Scale of the synthetic world" not in without

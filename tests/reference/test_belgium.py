@@ -1,0 +1,57 @@
+import pytest
+
+from cellcensus import reference
+
+
+def test_census_totals_match_the_published_figures():
+    census = reference.census_population()
+    assert len(census) == 589
+    assert census["population"].sum() == 11_000_638
+    smallest = census.loc[census["population"].idxmin()]
+    assert (smallest["name_nl"], smallest["population"]) == ("Herstappe", 85)
+    assert (census["male"] + census["female"] == census["population"]).all()
+
+
+def test_age_sex_table_adds_up_to_the_census():
+    long = reference.census_age_sex()
+    per_area = long.groupby("area_code")["population"].sum()
+    census = reference.census_population().set_index("area_code")["population"]
+    assert per_area.reindex(census.index).eq(census).all()
+
+
+def test_boundaries_match_census_codes_one_to_one():
+    areas = reference.municipalities()
+    census = reference.census_population()
+    assert set(areas["area_code"]) == set(census["area_code"])
+    assert areas["geometry"].map(lambda g: g.is_valid).all()
+    assert areas.loc[areas["region"] == "4000", "province"].eq("4000").all()
+    assert len(areas.loc[areas["region"] == "4000"]) == 19
+
+
+def test_commuting_matrix_total_and_own_arrondissement_share():
+    flows = reference.commuting_matrix()
+    assert flows["workers"].sum() == 4_304_172
+    own = flows[flows["home_arrondissement"] == flows["work_arrondissement"]]["workers"].sum()
+    assert own / flows["workers"].sum() == pytest.approx(0.6296, abs=1e-4)
+    brussels_jobs = flows[flows["work_arrondissement"] == "21000"]["workers"].sum()
+    assert brussels_jobs == 695_183
+
+
+def test_crosswalk_gives_every_municipality_a_commuting_arrondissement():
+    crosswalk = reference.crosswalk_2019()
+    arrondissements = set(reference.commuting_matrix()["home_arrondissement"])
+    assert len(crosswalk) == 589
+    assert set(crosswalk["arrondissement_2019"]) <= arrondissements
+
+
+def test_register_years_and_refusal_of_others():
+    assert reference.register_population(2015)["population"].sum() == 11_209_044
+    with pytest.raises(ValueError, match="2011 and 2015"):
+        reference.register_population(2020)
+
+
+def test_provenance_ships_beside_the_data():
+    from importlib.resources import files
+
+    text = (files("cellcensus.reference") / "data" / "belgium" / "PROVENANCE.md").read_text()
+    assert "Statbel" in text and "licence" in text

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cellcensus.world import commands
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    # The world's commands alone: the main CLI also imports layers still being built.
+    application = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    commands.register(application)
+
+    @application.command()
+    def version() -> None:  # a second command keeps `synth` a named subcommand
+        """Print nothing."""
+
+    return application
+
+
+@pytest.mark.parametrize(
+    ("arguments", "name"),
+    [
+        (["--scale", "-1"], "scale"),
+        (["--days", "0"], "days"),
+        (["--market-share", "2"], "market_share"),
+    ],
+)
+def test_bad_parameters_give_a_one_line_error(
+    app: typer.Typer, tmp_path: Path, arguments: list[str], name: str
+) -> None:
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "w"), *arguments])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error:") and name in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_out_pointing_at_a_file_gives_a_one_line_error(app: typer.Typer, tmp_path: Path) -> None:
+    a_file = tmp_path / "events.csv"
+    a_file.write_text("x")
+    result = CliRunner().invoke(app, ["synth", "--out", str(a_file), "--scale", "0.001"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "is a file" in lines[0]
+
+
+def test_synth_writes_a_world_and_prints_a_summary(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    result = CliRunner().invoke(
+        app, ["synth", "--out", str(out), "--scale", "0.001", "--days", "1", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "world.json").is_file()
+    for word in ("persons", "devices", "sites", "events"):
+        assert word in result.stdout
