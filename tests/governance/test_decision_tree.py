@@ -30,7 +30,13 @@ ISSUE_RISKS = {
 def test_tree_is_versioned_and_covers_every_topic(tree: DecisionTree) -> None:
     assert tree.tree_version.count(".") == 2
     assert {section.id for section in tree.sections} == {
-        "purpose", "data", "motivations", "capacity", "legal", "risks", "safeguards"
+        "purpose",
+        "data",
+        "motivations",
+        "capacity",
+        "legal",
+        "risks",
+        "safeguards",
     }
     assert {q.section for q in tree.questions} == {section.id for section in tree.sections}
     assert {risk.id for risk in tree.risks} == ISSUE_RISKS
@@ -38,8 +44,12 @@ def test_tree_is_versioned_and_covers_every_topic(tree: DecisionTree) -> None:
     assert sorted(model.id for model in tree.business_models) == sorted(BUSINESS_MODELS)
     six_rs = {option.id for option in tree.question("motivations").options}
     assert six_rs == {
-        "research_and_insights", "revenue", "responsibility",
-        "reciprocity", "reputation", "regulatory_compliance",
+        "research_and_insights",
+        "revenue",
+        "responsibility",
+        "reciprocity",
+        "reputation",
+        "regulatory_compliance",
     }
     assert {"sdg_indicator", "timeliness"} <= set(tree.question("public_value").option_ids)
     assert "not_assessed" in tree.question("data_invisibles").option_ids
@@ -47,8 +57,13 @@ def test_tree_is_versioned_and_covers_every_topic(tree: DecisionTree) -> None:
 
 def test_safeguards_map_to_cellcensus_features(tree: DecisionTree) -> None:
     provided = {s.id: s.cellcensus_feature for s in tree.safeguards if s.cellcensus_feature}
-    for required in ("pseudonymisation", "thresholds", "differential_privacy",
-                     "certified_algorithms", "audit"):
+    for required in (
+        "pseudonymisation",
+        "thresholds",
+        "differential_privacy",
+        "certified_algorithms",
+        "audit",
+    ):
         assert provided[required].startswith("holder.")
 
 
@@ -67,27 +82,31 @@ def _broken_tree(tmp_path: Path, change: str, into: str) -> Path:
 
 
 def test_rule_on_unknown_question_is_refused_with_its_name(tmp_path: Path) -> None:
-    path = _broken_tree(tmp_path, "{question: urgency, answer_in: [days]}",
-                        "{question: hurry, answer_in: [days]}")
-    with pytest.raises(CellcensusError, match="rule 'emergency_without_pipeline'.*'hurry'"):
+    path = _broken_tree(
+        tmp_path, "{question: urgency, answer_in: [days]}", "{question: hurry, answer_in: [days]}"
+    )
+    with pytest.raises(CellcensusError, match=r"rule 'emergency_without_pipeline'.*'hurry'"):
         load_decision_tree(path)
 
 
 def test_unknown_risk_in_an_option_is_refused(tmp_path: Path) -> None:
-    path = _broken_tree(tmp_path, "risks: {misuse: 2}\n        models: {in_house_production: 2}",
-                        "risks: {fraud: 2}\n        models: {in_house_production: 2}")
-    with pytest.raises(CellcensusError, match="question 'purpose' option.*'fraud' is unknown"):
+    path = _broken_tree(
+        tmp_path,
+        "risks: {misuse: 2}\n        models: {in_house_production: 2}",
+        "risks: {fraud: 2}\n        models: {in_house_production: 2}",
+    )
+    with pytest.raises(CellcensusError, match=r"question 'purpose' option.*'fraud' is unknown"):
         load_decision_tree(path)
 
 
 def test_schema_breach_names_the_field(tmp_path: Path) -> None:
     path = _broken_tree(tmp_path, 'tree_version: "1.0.0"', 'tree_version: "one"')
-    with pytest.raises(CellcensusError, match="tree.yaml: at tree_version"):
+    with pytest.raises(CellcensusError, match=r"tree.yaml: at tree_version"):
         load_decision_tree(path)
 
 
 def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     path = tmp_path / "tree.yaml"
     path.write_text("title: [unclosed\n", encoding="utf-8")
-    with pytest.raises(CellcensusError, match="not valid YAML .*line"):
+    with pytest.raises(CellcensusError, match=r"not valid YAML .*line"):
         load_decision_tree(path)

@@ -62,7 +62,10 @@ def test_disaster_response_relies_on_the_operators_analysts(
     assert result.recommendation.runner_up_id == "moving_algorithms"
     assert "emergency_without_pipeline" in _applied(result)
     assert "no pipeline is installed" in result.recommendation.reasons[0]
-    assert {risk.risk_id for risk in result.high_risks} == {"re_identification", "non_representative"}
+    assert {risk.risk_id for risk in result.high_risks} == {
+        "re_identification",
+        "non_representative",
+    }
     assert result.quadrant.id == "proceed_with_safeguards"
 
 

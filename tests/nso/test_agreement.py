@@ -7,7 +7,14 @@ import pytest
 from scipy import stats
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.validation import Agreement, agreement, compare_with_census
+from cellcensus.nso.validation import (
+    Agreement,
+    agreement,
+    compare_with_census,
+    error_by_size_class,
+    holdout_split,
+    interval_coverage,
+)
 
 CODES = ["11001", "11002", "21001", "62063"]
 
@@ -128,6 +135,9 @@ def test_to_dict_has_every_measure() -> None:
         "weighted_ape": 0.0,
         "n_areas": 4,
         "n_suppressed": 0,
+        "log_r2": pytest.approx(1.0),
+        "log_slope": pytest.approx(1.0),
+        "relative_bias": 0.0,
     }
     assert Agreement(**result.to_dict()) == result  # type: ignore[arg-type]
 
@@ -166,3 +176,69 @@ def test_compare_with_census_names_areas_in_their_language() -> None:
     assert table["error"].iloc[0] == pytest.approx(100.0)
     assert table["relative_error"].iloc[0] == pytest.approx(0.1)
     assert math.isnan(table["relative_error"].iloc[2])  # census 0
+
+
+def test_log_slope_and_r2_measure_size_dependent_error() -> None:
+    reference = series([100, 1_000, 10_000, 100_000])
+    estimate = reference**0.9 * 3  # small areas over, large ones under
+
+    result = agreement(estimate=estimate, reference=reference)
+
+    assert result.log_slope == pytest.approx(0.9)
+    assert result.log_r2 == pytest.approx(1.0)
+    assert result.relative_bias == pytest.approx(estimate.sum() / reference.sum() - 1)
+
+
+def test_error_by_size_class_groups_areas_by_reference_population() -> None:
+    codes = [f"{10000 + i}" for i in range(6)]
+    reference = series([500, 1_500, 3_000, 4_000, 30_000, 80_000], codes=codes)
+    estimate = series([600, np.nan, 3_300, 4_400, 30_300, 80_000], codes=codes)
+
+    table = error_by_size_class(estimate=estimate, reference=reference)
+
+    assert table["size_class"].tolist() == [
+        "under 2,000",
+        "2,000 – 5,000",
+        "5,000 – 10,000",
+        "10,000 – 20,000",
+        "20,000 – 50,000",
+        "50,000 and over",
+    ]
+    assert table["n_areas"].tolist() == [1, 2, 0, 0, 1, 1]
+    assert table["n_suppressed"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert table.loc[0, "ape_median"] == pytest.approx(0.2)
+    assert table.loc[1, "weighted_ape"] == pytest.approx(0.1)
+    assert table.loc[4, "relative_bias"] == pytest.approx(0.01)
+    assert math.isnan(table["ape_median"].iloc[2])
+    with pytest.raises(CellcensusError, match="increasing"):
+        error_by_size_class(estimate=estimate, reference=reference, breaks=(0, 10, 5))
+
+
+def test_interval_coverage_counts_areas_whose_reference_is_inside() -> None:
+    reference = series([100, 200, 400, 800])
+    lower = series([90, 210, np.nan, 700])
+    upper = series([110, 230, np.nan, 800])
+
+    assert interval_coverage(lower=lower, upper=upper, reference=reference) == pytest.approx(2 / 3)
+    assert math.isnan(
+        interval_coverage(lower=lower * np.nan, upper=upper * np.nan, reference=reference)
+    )
+
+
+def test_holdout_split_is_random_stratified_disjoint_and_reproducible() -> None:
+    codes = [f"{10000 + i}" for i in range(40)]
+    strata = pd.Series(["a"] * 10 + ["b"] * 10 + ["c"] * 19 + ["d"], index=codes)
+
+    calibration, validation = holdout_split(codes=codes, fraction=0.5, seed=3, strata=strata)
+    again, _ = holdout_split(codes=codes, fraction=0.5, seed=3, strata=strata)
+    other, _ = holdout_split(codes=codes, fraction=0.5, seed=4, strata=strata)
+
+    assert set(calibration).isdisjoint(validation)
+    assert set(calibration) | set(validation) == set(codes)
+    assert list(calibration) == list(again) and list(calibration) != list(other)
+    per_stratum = strata[list(calibration)].value_counts()
+    assert per_stratum["a"] == 5 and per_stratum["b"] == 5 and 9 <= per_stratum["c"] <= 10
+    with pytest.raises(CellcensusError, match="fraction"):
+        holdout_split(codes=codes, fraction=1.0)
+    with pytest.raises(CellcensusError, match="strata"):
+        holdout_split(codes=codes, strata=strata.iloc[1:])

@@ -80,8 +80,11 @@ def test_nso_side_never_imports_the_holder() -> None:
     code = (
         "import sys\n"
         "import cellcensus.nso.estimation, cellcensus.nso.validation\n"
+        "import cellcensus.nso.expansion, cellcensus.nso.power_law, cellcensus.nso.calibration\n"
+        "import cellcensus.nso.uncertainty, cellcensus.nso.production\n"
+        "import cellcensus.nso.dissemination, cellcensus.nso.simulation\n"
         "import cellcensus.nso.report.figures, cellcensus.nso.report.html\n"
-        "import cellcensus.nso.report.publish\n"
+        "import cellcensus.nso.report.publish, cellcensus.nso.report.quality\n"
         "leaked = sorted(m for m in sys.modules if m.startswith('cellcensus.holder'))\n"
         "assert not leaked, leaked\n"
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cellcensus.console import console, user_errors
 from cellcensus.governance.assessment import (
@@ -64,7 +65,7 @@ def assess_command(
 
 def _terminal() -> Terminal:
     return Terminal(
-        ask=lambda prompt: console.input(prompt, markup=False),
+        ask=lambda prompt: console.input(Text(prompt)),
         say=lambda text: console.print(text, markup=False, highlight=False),
     )
 
@@ -96,7 +97,9 @@ def _print_summary(result: Assessment, written: list[Path]) -> None:
 @user_errors
 def cases_command(
     context: typer.Context,
-    country: Annotated[str | None, typer.Option("--country", help="Part of a country name.")] = None,
+    country: Annotated[
+        str | None, typer.Option("--country", help="Part of a country name.")
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Business model, e.g. moving_algorithms.")
     ] = None,
@@ -117,8 +120,9 @@ def cases_command(
 
 def _cases_table(cases: list[CaseStudy]) -> Table:
     table = Table(title=f"{len(cases)} case studies")
-    for column in ("id", "country", "years", "business model", "source", "title"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    for column in ("country", "years", "business model", "source", "title"):
+        table.add_column(column, overflow="fold")
     for case in cases:
         table.add_row(
             case.id,

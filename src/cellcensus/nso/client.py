@@ -1,10 +1,27 @@
-"""The NSO's view of the enclave: submit a job, receive a release. Nothing else crosses."""
+"""The NSO's view of the enclave: submit a job, receive a release. Nothing else crosses.
+
+Two clients with the same `run(algorithm=, parameters=) -> Release`: `InProcessClient` for the
+embedded default (the enclave in this process), `HttpClient` for the enclave as a service
+(`cellcensus serve`), which also submits, waits with progress, and fetches a release as a
+pandas (or GeoPandas) frame that carries its provenance.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
+from types import TracebackType
 from typing import Any, Protocol
 
+import httpx
+import pandas as pd
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cellcensus.console import err_console
+from cellcensus.errors import CellcensusError
 from cellcensus.release import Release
+
+FINAL = ("released", "failed", "rejected")
 
 
 class Runner(Protocol):
@@ -28,3 +45,193 @@ class InProcessClient:
     def run(self, *, algorithm: str, parameters: dict[str, Any] | None = None) -> Release:
         """Run `algorithm` in the enclave and return what it released."""
         return self._runner(algorithm=algorithm, parameters=parameters or {}, analyst=self.analyst)
+
+
+class ServiceError(CellcensusError):
+    """The service refused a request; the message is its problem document's detail."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"service answered {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class HttpClient:
+    """An analyst's client of the enclave service (synchronous, for scripts and notebooks).
+
+    Args:
+        base_url: The service, e.g. ``http://127.0.0.1:8000``.
+        username: Analyst name; with `password`, the client logs in and logs in again when
+            its short-lived token expires.
+        password: The analyst's password.
+        token: A bearer token to use instead of logging in.
+        level: Area level of the jobs (default ``municipality``).
+        project: Budget account of the jobs.
+        progress: Show a spinner with the job's stage while waiting.
+        timeout_s: Timeout of each HTTP request.
+        transport: An httpx transport (tests use an ASGI one).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        level: str = "municipality",
+        project: str = "default",
+        progress: bool = True,
+        timeout_s: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout_s, transport=transport)
+        self._credentials = (username, password) if username and password else None
+        self._token = token
+        self.level = level
+        self.project = project
+        self.progress = progress
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def login(self) -> str:
+        """Get a fresh token with the stored credentials."""
+        if self._credentials is None:
+            raise CellcensusError("no credentials: pass username and password, or a token")
+        username, password = self._credentials
+        answer = self._http.post("/auth/token", json={"username": username, "password": password})
+        self._token = str(_checked(answer).json()["access_token"])
+        return self._token
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._token is None:
+            self.login()
+        answer = self._http.request(method, path, headers=self._headers(), **kwargs)
+        if answer.status_code == 401 and self._credentials is not None:
+            self.login()  # the short-lived token expired: log in again, once
+            answer = self._http.request(method, path, headers=self._headers(), **kwargs)
+        return _checked(answer)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def submit(
+        self,
+        *,
+        algorithm: str,
+        parameters: dict[str, Any] | None = None,
+        level: str | None = None,
+        project: str | None = None,
+    ) -> str:
+        """Submit a job and return its id (an identical earlier job's release is reused)."""
+        body = {
+            "algorithm": algorithm,
+            "parameters": parameters or {},
+            "level": level or self.level,
+            "project": project or self.project,
+        }
+        return str(self._request("POST", "/jobs", json=body).json()["id"])
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The job as the service describes it (status, stage, links, ...)."""
+        found: dict[str, Any] = self._request("GET", f"/jobs/{job_id}").json()
+        return found
+
+    def wait(
+        self, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """Poll until the job is released; show its stage meanwhile.
+
+        Raises:
+            CellcensusError: the job failed or was rejected, or `timeout_s` passed.
+        """
+        deadline = time.monotonic() + timeout_s
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(
+            *columns, console=err_console, transient=True, disable=not self.progress
+        ) as bar:
+            task = bar.add_task(f"job {job_id[:8]}", total=None)
+            while True:
+                job = self.status(job_id)
+                bar.update(task, description=f"job {job_id[:8]}: {job['stage']}")
+                if job["status"] in FINAL:
+                    return _finished(job)
+                if time.monotonic() > deadline:
+                    raise CellcensusError(f"job {job_id} still {job['status']} after {timeout_s} s")
+                time.sleep(poll_s)
+
+    def fetch(self, job_id: str) -> Release:
+        """The release of a released job, with its provenance."""
+        answer = self._request("GET", f"/jobs/{job_id}/result", params={"format": "json"})
+        return Release.from_json(answer.text)
+
+    def fetch_frame(self, job_id: str, *, geo: bool = False) -> pd.DataFrame:
+        """The released table as a DataFrame (GeoDataFrame with ``geo``); provenance in attrs.
+
+        ``frame.attrs["provenance"]`` and ``frame.attrs["published"]`` carry what the release
+        says about itself. With ``geo``, geometries come from the service (null where it has
+        none) and GeoPandas must be installed.
+        """
+        if not geo:
+            release = self.fetch(job_id)
+            frame = release.table.copy()
+            frame.attrs["provenance"] = asdict(release.provenance)
+            frame.attrs["published"] = dict(release.published)
+            return frame
+        return self._geo_frame(job_id)
+
+    def _geo_frame(self, job_id: str) -> pd.DataFrame:
+        try:
+            import geopandas  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        except ImportError:
+            raise CellcensusError(
+                "fetch_frame(geo=True) needs GeoPandas: pip install geopandas"
+            ) from None
+        answer = self._request("GET", f"/jobs/{job_id}/result", params={"format": "geojson"})
+        collection = answer.json()
+        frame: pd.DataFrame = geopandas.GeoDataFrame.from_features(
+            collection["features"], crs="EPSG:4326"
+        )
+        frame.attrs["provenance"] = collection["provenance"]
+        frame.attrs["published"] = collection["published"]
+        return frame
+
+    def fetch_bytes(self, job_id: str, *, fmt: str) -> bytes:
+        """The release as CSV, GeoJSON, Parquet or JSON bytes, to save as a file."""
+        return self._request("GET", f"/jobs/{job_id}/result", params={"format": fmt}).content
+
+    def run(self, *, algorithm: str, parameters: dict[str, Any] | None = None) -> Release:
+        """Submit, wait, fetch: the same call as `InProcessClient.run`."""
+        job_id = self.submit(algorithm=algorithm, parameters=parameters)
+        self.wait(job_id)
+        return self.fetch(job_id)
+
+
+def _checked(answer: httpx.Response) -> httpx.Response:
+    if answer.status_code < 400:
+        return answer
+    try:
+        detail = str(answer.json().get("detail", answer.text))
+    except ValueError:
+        detail = answer.text[:500]
+    raise ServiceError(answer.status_code, detail)
+
+
+def _finished(job: dict[str, Any]) -> dict[str, Any]:
+    if job["status"] == "released":
+        return job
+    reason = job.get("error") or job.get("stage") or "no reason given"
+    raise CellcensusError(f"job {job['id']} {job['status']}: {reason}")

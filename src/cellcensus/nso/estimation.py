@@ -4,6 +4,10 @@ The holder releases, per area, the number of distinct devices whose usual reside
 Those devices are a sample of the population: only the operator's subscribers, and of them only
 the share that the holder's data covers. Expansion multiplies each count by the number of
 persons one resident device stands for.
+
+This module holds the simplest estimator (one national factor) and the reading of a released
+table; the corrected estimators are in `cellcensus.nso.expansion`, calibration in
+`cellcensus.nso.calibration`, and `cellcensus.nso.production.estimate_all` runs them all.
 """
 
 from __future__ import annotations
@@ -83,6 +87,24 @@ def expand_national(
     )
 
 
+def released_devices(*, table: pd.DataFrame) -> pd.Series:
+    """The released device counts as floats indexed by area_code (a string).
+
+    Args:
+        table: A released table: ``area_code`` and ``device_count`` (null where suppressed).
+
+    Returns:
+        Device counts (float64, NaN where suppressed), index ``area_code`` of strings.
+
+    Raises:
+        CellcensusError: If a column is missing, an area repeats, or a count is negative or
+            not a number.
+    """
+    devices = _released_devices(table)
+    devices.index = pd.Index(table["area_code"].astype(str).to_numpy(), name="area_code")
+    return devices.rename("device_count")
+
+
 def _check_share(*, name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CellcensusError(f"{name} must be a number in (0, 1], got {value!r}")
@@ -104,9 +126,10 @@ def _released_devices(released: pd.DataFrame) -> pd.Series:
         )
     try:
         devices = pd.to_numeric(released["device_count"], errors="raise").astype("float64")
+        devices = devices.reset_index(drop=True)
     except (TypeError, ValueError) as error:
         raise CellcensusError(f"released device_count is not numeric: {error}") from None
-    negative = released["area_code"][devices < 0]
+    negative = released["area_code"].reset_index(drop=True)[devices < 0]
     if not negative.empty:
         raise CellcensusError(
             f"released device_count is negative for area_code {list(negative.astype(str))[:5]}"

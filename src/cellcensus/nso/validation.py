@@ -1,4 +1,4 @@
-"""Agreement between population estimates and a reference (the census).
+"""Agreement between population estimates and a reference (the census), and hold-out tools.
 
 All measures are computed over the areas the reference covers, aligned on ``area_code``.
 Absolute percentage errors are fractions (0.1 means 10 %).
@@ -6,6 +6,9 @@ Absolute percentage errors are fractions (0.1 means 10 %).
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,6 +33,12 @@ class Agreement:
         n_areas: Number of areas compared (reference and estimate both present).
         n_suppressed: Number of areas of the reference without an estimate (suppressed by the
             holder or not released).
+        log_r2: Share of the variance of ``log r`` explained by ``log e`` (the square of
+            `log_pearson_r`).
+        log_slope: Slope of the least-squares line of ``log e`` on ``log r``: 1 when the
+            relative error does not depend on the size of the area, below 1 when small areas
+            are overestimated and large ones underestimated.
+        relative_bias: ``sum e / sum r - 1`` over the compared areas: the error of the total.
     """
 
     pearson_r: float
@@ -39,6 +48,9 @@ class Agreement:
     weighted_ape: float
     n_areas: int
     n_suppressed: int
+    log_r2: float = math.nan
+    log_slope: float = math.nan
+    relative_bias: float = math.nan
 
     def to_dict(self) -> dict[str, float | int]:
         """The measures as a plain dict (JSON-ready, NaN kept as float NaN)."""
@@ -62,20 +74,149 @@ def agreement(*, estimate: pd.Series, reference: pd.Series) -> Agreement:
     """
     ref = _clean(series=reference, name="reference").dropna()
     est = _clean(series=estimate, name="estimate").reindex(ref.index)
-    compared = est.notna()
-    e = est[compared].to_numpy(dtype="float64")
-    r = ref[compared].to_numpy(dtype="float64")
+    return _measure(est=est.to_numpy(dtype="float64"), ref=ref.to_numpy(dtype="float64"))
+
+
+def _measure(*, est: np.ndarray, ref: np.ndarray) -> Agreement:
+    """The measures of aligned arrays; NaN estimates are suppressed areas."""
+    compared = ~np.isnan(est)
+    e, r = est[compared], ref[compared]
     ape = _absolute_percentage_errors(e=e, r=r)
     positive = (e > 0) & (r > 0)
+    log_e, log_r = np.log(e[positive]), np.log(r[positive])
+    log_r_value = _pearson(x=log_e, y=log_r)
+    total = r.sum()
     return Agreement(
         pearson_r=_pearson(x=e, y=r),
-        log_pearson_r=_pearson(x=np.log(e[positive]), y=np.log(r[positive])),
-        ape_median=float(np.median(ape)) if ape.size else float("nan"),
-        ape_p90=float(np.quantile(ape, 0.9)) if ape.size else float("nan"),
-        weighted_ape=float(np.abs(e - r).sum() / r.sum()) if r.sum() > 0 else float("nan"),
+        log_pearson_r=log_r_value,
+        ape_median=float(np.median(ape)) if ape.size else math.nan,
+        ape_p90=float(np.quantile(ape, 0.9)) if ape.size else math.nan,
+        weighted_ape=float(np.abs(e - r).sum() / total) if total > 0 else math.nan,
         n_areas=int(compared.sum()),
         n_suppressed=int((~compared).sum()),
+        log_r2=log_r_value**2,
+        log_slope=_slope(x=log_r, y=log_e),
+        relative_bias=float(e.sum() / total - 1.0) if total > 0 else math.nan,
     )
+
+
+SIZE_CLASS_BREAKS: tuple[float, ...] = (0, 2_000, 5_000, 10_000, 20_000, 50_000, math.inf)
+"""Default limits of the area size classes (reference population); lower limit included."""
+
+
+def error_by_size_class(
+    *, estimate: pd.Series, reference: pd.Series, breaks: Sequence[float] = SIZE_CLASS_BREAKS
+) -> pd.DataFrame:
+    """Errors per class of area size: do small areas fare worse than large ones?
+
+    Args:
+        estimate: Estimated population indexed by area_code; NaN where suppressed.
+        reference: Reference population indexed by area_code; it defines the classes.
+        breaks: Increasing class limits of the reference population; a class includes its
+            lower limit. The last limit may be ``math.inf``.
+
+    Returns:
+        One row per class, smallest first: ``size_class`` (a label such as
+        ``"2,000 – 5,000"``), ``n_areas`` (compared), ``n_suppressed``, ``ape_median``,
+        ``ape_p90``, ``weighted_ape`` and ``relative_bias`` (NaN where a class has no area).
+
+    Raises:
+        CellcensusError: If the breaks are not increasing, or a series is invalid.
+    """
+    limits = np.asarray(breaks, dtype="float64")
+    if limits.size < 2 or not np.all(np.diff(limits) > 0):
+        raise CellcensusError(f"size class breaks must be increasing numbers, got {breaks}")
+    ref = _clean(series=reference, name="reference").dropna()
+    r = ref.to_numpy(dtype="float64")
+    e = _clean(series=estimate, name="estimate").reindex(ref.index).to_numpy(dtype="float64")
+    rows = []
+    for low, high in itertools.pairwise(limits):
+        inside = (r >= low) & (r < high)
+        measured = _measure(est=e[inside], ref=r[inside])
+        rows.append(
+            {
+                "size_class": _class_label(low=low, high=high),
+                "n_areas": measured.n_areas,
+                "n_suppressed": measured.n_suppressed,
+                "ape_median": measured.ape_median,
+                "ape_p90": measured.ape_p90,
+                "weighted_ape": measured.weighted_ape,
+                "relative_bias": measured.relative_bias,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def interval_coverage(*, lower: pd.Series, upper: pd.Series, reference: pd.Series) -> float:
+    """Share of areas whose reference value lies inside their interval.
+
+    Args:
+        lower: Lower interval limits indexed by area_code (NaN where there is no estimate).
+        upper: Upper interval limits, same index.
+        reference: Reference values indexed by area_code.
+
+    Returns:
+        The share (fraction) over areas with an interval and a reference; NaN if none.
+    """
+    ref = _clean(series=reference, name="reference").dropna()
+    low = lower.astype("float64").set_axis(lower.index.astype(str)).reindex(ref.index)
+    high = upper.astype("float64").set_axis(upper.index.astype(str)).reindex(ref.index)
+    known = low.notna() & high.notna()
+    if not known.any():
+        return math.nan
+    inside = (ref[known] >= low[known]) & (ref[known] <= high[known])
+    return float(inside.mean())
+
+
+def holdout_split(
+    *,
+    codes: Sequence[str] | pd.Index,
+    fraction: float = 0.5,
+    seed: int = 0,
+    strata: pd.Series | None = None,
+) -> tuple[pd.Index, pd.Index]:
+    """Split areas at random into a calibration set and a validation set.
+
+    Within each stratum (e.g. arrondissement), ``round(fraction * n)`` areas go to
+    calibration, at least one when the stratum has two areas or more, so that every stratum
+    can be calibrated and validated.
+
+    Args:
+        codes: The area codes to split.
+        fraction: Share of areas in the calibration set, in (0, 1).
+        seed: Seed of the random split (the same seed gives the same split).
+        strata: Stratum of each area, indexed by area_code; None for one stratum.
+
+    Returns:
+        ``(calibration, validation)``: two disjoint indexes of area codes, together `codes`.
+
+    Raises:
+        CellcensusError: If `fraction` is not in (0, 1) or a code has no stratum.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise CellcensusError(f"hold-out fraction must be in (0, 1), got {fraction}")
+    index = pd.Index([str(code) for code in codes], name="area_code")
+    groups = (
+        pd.Series("all", index=index)
+        if strata is None
+        else strata.set_axis(strata.index.astype(str)).reindex(index)
+    )
+    if groups.isna().any():
+        raise CellcensusError(
+            f"hold-out strata lack area_code {list(index[groups.isna().to_numpy()])[:5]}"
+        )
+    rng = np.random.default_rng(seed)
+    chosen: list[str] = []
+    for _, members in groups.groupby(groups, sort=True):
+        size = len(members)
+        take = (
+            min(size - 1, max(1, round(fraction * size)))
+            if size > 1
+            else int(rng.random() < fraction)
+        )
+        chosen.extend(rng.choice(members.index.to_numpy(), size=take, replace=False).tolist())
+    calibration = index[index.isin(chosen)]
+    return calibration, index[~index.isin(chosen)]
 
 
 def compare_with_census(*, expanded: pd.DataFrame, census: pd.DataFrame) -> pd.DataFrame:
@@ -155,6 +296,20 @@ def _clean(*, series: pd.Series, name: str) -> pd.Series:
 def _absolute_percentage_errors(*, e: np.ndarray, r: np.ndarray) -> np.ndarray:
     defined = r > 0
     return np.asarray(np.abs(e[defined] - r[defined]) / r[defined], dtype="float64")
+
+
+def _slope(*, x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 2 or np.ptp(x) == 0:
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def _class_label(*, low: float, high: float) -> str:
+    if math.isinf(high):
+        return f"{low:,.0f} and over"
+    if low <= 0:
+        return f"under {high:,.0f}"
+    return f"{low:,.0f} – {high:,.0f}"
 
 
 def _pearson(*, x: np.ndarray, y: np.ndarray) -> float:

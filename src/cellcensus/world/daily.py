@@ -2,58 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from cellcensus.world.activity import daily_places, day_clock
+from cellcensus.world.clock import day_clock
 from cellcensus.world.country import SyntheticCountry
-from cellcensus.world.employment import NOT_WORKING
-from cellcensus.world.events import day_events
-from cellcensus.world.identifiers import cell_ids
-from cellcensus.world.params import WorldParams
+from cellcensus.world.devices import DeviceKind
+from cellcensus.world.events import in_time_order, serving_cells
+from cellcensus.world.faults import inject_faults
+from cellcensus.world.holidays import is_school_holiday
+from cellcensus.world.machines import machine_events
+from cellcensus.world.params import EVENT_TYPES, WorldParams
+from cellcensus.world.places import Column, PoiKind
+from cellcensus.world.roaming import destination_weights
+from cellcensus.world.sampling import gravity_areas
+from cellcensus.world.schedule import person_places, visitor_places
+from cellcensus.world.sessions import CarriedDevices, carried_events, mean_session_size
+from cellcensus.world.spells import SpellProcess, spells_on
 from cellcensus.world.streams import Stream, random_stream
 from cellcensus.world.tables import events_table, presence_table
 
-
-@dataclass(frozen=True)
-class DailyInputs:
-    """What every day needs from the country, as arrays built once.
-
-    Attributes:
-        user_ids: Identifier of each device.
-        tacs: Handset TAC of each device.
-        cell_ids: Identifier of each cell.
-        working: For each tracked person, whether the person works.
-        device_rows: Each device's owner, as a row of the tracked persons.
-        device_place_cells: (devices, 3) serving cell of each device's owner's places.
-        sample_rows: Each person of the presence sample, as a row of the tracked persons.
-    """
-
-    user_ids: pa.StringArray
-    tacs: pa.StringArray
-    cell_ids: pa.StringArray
-    working: NDArray[np.bool_]
-    device_rows: NDArray[np.intp]
-    device_place_cells: NDArray[np.int32]
-    sample_rows: NDArray[np.intp]
-
-    @classmethod
-    def of(cls, country: SyntheticCountry) -> DailyInputs:
-        """Gather the daily inputs of a country."""
-        subscribers = country.subscribers
-        return cls(
-            user_ids=pa.array(subscribers.user_id, type=pa.string()),
-            tacs=pa.array(subscribers.tac, type=pa.string()),
-            cell_ids=pa.array(cell_ids(country.network.size), type=pa.string()),
-            working=country.employment.work_area[country.tracked] != NOT_WORKING,
-            device_rows=np.searchsorted(country.tracked, subscribers.person),
-            device_place_cells=country.place_cells[subscribers.person],
-            sample_rows=np.searchsorted(country.tracked, country.presence_sample),
-        )
+DATA = EVENT_TYPES.index("data")
+SMS_OUT = EVENT_TYPES.index("sms_out")
+FAMILY_VISIT_SHARE = 0.5
+"""Share of domestic overnight stays spent with family or friends (by distance) rather than
+at a tourist destination (assumption)."""
+FAMILY_DISTANCE_KM = 40.0
 
 
 @dataclass(frozen=True)
@@ -62,53 +41,215 @@ class SimulatedDay:
 
     Attributes:
         day: The local calendar date.
-        events: The network events, sorted by timestamp.
+        events: The network events, sorted by timestamp (faulty rows at the end).
         presence: Hourly presence of the sampled persons.
+        faults: Faulty rows injected, by kind.
     """
 
     day: date
     events: pa.Table
     presence: pa.Table
+    faults: dict[str, int]
 
 
-def simulate_day(
-    *, country: SyntheticCountry, inputs: DailyInputs, params: WorldParams, index: int
-) -> SimulatedDay:
-    """Simulate day `index` of the period from its own random streams.
+@dataclass
+class DayMaker:
+    """Simulates the days of a country, each from its own random streams.
 
-    The streams are keyed by the calendar date, not by the position in the period, so a day
-    is the same in every world of the same seed and scale that contains it: a longer period
-    extends a shorter one instead of replacing it.
-
-    Args:
-        country: The world.
-        inputs: The country's daily inputs.
-        params: The world's parameters.
-        index: Day of the period, from 0.
-
-    Returns:
-        The day's events and presence.
+    A day's streams are keyed by its calendar date, and multi-day spells by their start date,
+    and a day changes nothing shared: days may be simulated in any order, or at the same time
+    in several threads, and come out the same.
     """
-    clock = day_clock(params.start + timedelta(days=index))
-    day_number = clock.day.toordinal()
-    places = daily_places(
-        clock=clock,
-        working=inputs.working,
-        params=params,
-        rng=random_stream(seed=params.seed, stream=Stream.ACTIVITY, index=day_number),
+
+    country: SyntheticCountry
+    carried: CarriedDevices = field(init=False)
+    user_ids: pa.Array = field(init=False)
+    sample_rows: NDArray[np.intp] = field(init=False)
+    machine_devices: NDArray[np.int32] = field(init=False)
+    processes: dict[str, SpellProcess] = field(init=False)
+
+    def __post_init__(self) -> None:
+        country = self.country
+        self.carried = _carried(country)
+        self.user_ids = pa.array(country.devices.user_id, type=pa.string())
+        self.sample_rows = np.searchsorted(country.agents.person, country.presence_sample)
+        self.machine_devices = country.devices.of_kind(DeviceKind.M2M).astype(np.int32)
+        self.processes = _processes(country)
+
+    def simulate(self, day: date) -> SimulatedDay:
+        """Simulate one day.
+
+        Args:
+            day: The local day (inside the period).
+
+        Returns:
+            The day's events and presence.
+        """
+        country, params = self.country, self.country.params
+        clock = day_clock(day)
+        ordinal = day.toordinal()
+        activity = random_stream(seed=params.seed, stream=Stream.ACTIVITY, index=ordinal)
+        # The day's own copy: it writes the day's trip and stay destinations into it.
+        places = country.agents.places.copy()
+        persons = person_places(
+            agents=country.agents,
+            places=places,
+            clock=clock,
+            params=params,
+            stays=spells_on(self.processes["overnight"], day),
+            abroad=spells_on(self.processes["abroad"], day),
+            plan_trips=lambda rows: _trips(country, rows, activity),
+            rng=activity,
+        )
+        place_of = np.concatenate([persons, visitor_places(stays=country.stays, clock=clock)])
+        carried = carried_events(
+            carried=self.carried,
+            clock=clock,
+            place_of=place_of,
+            places=places,
+            phone_off=spells_on(self.processes["phone_off"], day),
+            params=params,
+            rng=random_stream(seed=params.seed, stream=Stream.EVENTS, index=ordinal),
+        )
+        machines = machine_events(
+            machines=country.machines,
+            clock=clock,
+            roads=country.roads,
+            road_offset=country.road_offset,
+            rng=random_stream(seed=params.seed, stream=Stream.MACHINE_EVENTS, index=ordinal),
+        )
+        location = np.concatenate([carried.location, machines.location])
+        event_type = np.concatenate(
+            [carried.event_type, np.where(machines.sms, SMS_OUT, DATA).astype(np.uint8)]
+        )
+        cell = serving_cells(
+            location=location,
+            event_type=event_type,
+            locations=country.locations,
+            network=country.network,
+            sites_on=country.network.sites_on(day),
+            rng=random_stream(seed=params.seed, stream=Stream.RADIO, index=ordinal),
+        )
+        del location
+        events = in_time_order(
+            device=np.concatenate([carried.device, self.machine_devices[machines.machine]]),
+            timestamp=np.concatenate([carried.timestamp, machines.timestamp]),
+            cell=cell,
+            event_type=event_type,
+        )
+        table = events_table(events=events, country=country, user_ids=self.user_ids)
+        faults: dict[str, int] = {}
+        if params.faults.any:
+            rng = random_stream(seed=params.seed, stream=Stream.FAULTS, index=ordinal)
+            table, faults = inject_faults(table=table, params=params, rng=rng)
+        presence = presence_table(
+            country=country,
+            clock=clock,
+            schedule=persons[self.sample_rows],
+            places=places[self.sample_rows],
+        )
+        return SimulatedDay(day=day, events=table, presence=presence, faults=faults)
+
+
+def _carried(country: SyntheticCountry) -> CarriedDevices:
+    devices, params = country.devices, country.params
+    device = np.flatnonzero(devices.agent >= 0)
+    rng = random_stream(seed=params.seed, stream=Stream.SIGNALLING)
+    period = max(params.location_update_minutes, 1) * 60_000_000
+    data_only = devices.data_only[device]
+    return CarriedDevices(
+        device=device,
+        agent=devices.agent[device],
+        rate=devices.rate[device],
+        session_size=np.where(data_only, params.session_events[2], mean_session_size(params)),
+        data_only=data_only,
+        background=devices.background[device],
+        signalling_phase_us=(rng.random(device.size) * period).astype(np.int64),
     )
-    events = day_events(
-        clock=clock,
-        daily_events=country.subscribers.daily_events,
-        places=places[inputs.device_rows],
-        place_cells=inputs.device_place_cells,
-        params=params,
-        rng=random_stream(seed=params.seed, stream=Stream.EVENTS, index=day_number),
-    )
-    return SimulatedDay(
-        day=clock.day,
-        events=events_table(
-            events=events, user_ids=inputs.user_ids, tacs=inputs.tacs, cell_ids=inputs.cell_ids
+
+
+def _processes(country: SyntheticCountry) -> dict[str, SpellProcess]:
+    params = country.params
+    residents_devices = int(np.count_nonzero(country.devices.person >= 0))
+
+    def travel(per_year: float) -> Callable[[int], float]:
+        def probability(day: int) -> float:
+            holiday = is_school_holiday(date.fromordinal(day))
+            return per_year / 365.0 * (params.holiday_travel_factor if holiday else 1.0)
+
+        return probability
+
+    processes = {
+        "phone_off": SpellProcess(
+            stream=Stream.PHONE_OFF,
+            seed=params.seed,
+            members=residents_devices,
+            probability=lambda _day: params.phone_off_per_year / 365.0,
+            mean_days=params.phone_off_days,
+            longest=14,
+            leave_hours=(0, 23),
+            return_hours=(0, 23),
         ),
-        presence=presence_table(country=country, clock=clock, places=places[inputs.sample_rows]),
+        "overnight": SpellProcess(
+            stream=Stream.OVERNIGHT,
+            seed=params.seed,
+            members=country.agents.persons,
+            probability=travel(params.overnight_trips_per_year),
+            mean_days=params.overnight_nights,
+            longest=7,
+            leave_hours=(9, 18),
+            return_hours=(10, 20),
+            destinations=lambda rows, rng: _stay_destinations(country, rows, rng),
+        ),
+        "abroad": SpellProcess(
+            stream=Stream.ABROAD,
+            seed=params.seed,
+            members=country.agents.persons,
+            probability=travel(params.abroad_trips_per_year),
+            mean_days=params.abroad_nights,
+            longest=21,
+            leave_hours=(5, 20),
+            return_hours=(8, 23),
+        ),
+    }
+    return processes
+
+
+def _home_areas(country: SyntheticCountry, rows: NDArray[np.intp]) -> NDArray[np.intp]:
+    home = country.agents.places[rows, Column.HOME]
+    areas: NDArray[np.intp] = country.locations.area[home].astype(np.intp)
+    return areas
+
+
+def _trips(
+    country: SyntheticCountry, rows: NDArray[np.intp], rng: np.random.Generator
+) -> NDArray[np.int32]:
+    """A leisure place in a farther area for each tripper (distance decay)."""
+    area = gravity_areas(
+        territory=country.territory,
+        origin=_home_areas(country, rows),
+        distance_km=country.params.trip_distance_km,
+        rng=rng,
     )
+    return country.pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
+
+
+def _stay_destinations(
+    country: SyntheticCountry, rows: NDArray[np.intp], rng: np.random.Generator
+) -> NDArray[np.int32]:
+    """Half the stays go to family and friends (distance decay), half to tourist places."""
+    family = gravity_areas(
+        territory=country.territory,
+        origin=_home_areas(country, rows),
+        distance_km=FAMILY_DISTANCE_KM,
+        rng=rng,
+    )
+    weights = destination_weights(country.territory)
+    tourist = rng.choice(weights.size, size=rows.size, p=weights)
+    area = np.where(rng.random(rows.size) < FAMILY_VISIT_SHARE, family, tourist)
+    return country.pois.pick(kind=PoiKind.LEISURE, areas=area.astype(np.intp), rng=rng)
+
+
+def period_days(params: WorldParams) -> list[date]:
+    """The local days of the period, in order."""
+    return [params.start + timedelta(days=index) for index in range(params.days)]

@@ -12,7 +12,7 @@ from cellcensus.world.categorical import cumulative_rows, draw_categories
 from cellcensus.world.params import WorldParams
 from cellcensus.world.population import Residents, age_sex_table
 from cellcensus.world.streams import Stream, random_stream
-from cellcensus.world.territory import Territory, sample_points
+from cellcensus.world.territory import Territory
 
 NOT_WORKING = -1
 """`work_area` of a person who does not work."""
@@ -38,15 +38,17 @@ class Commuting:
 
 @dataclass(frozen=True)
 class Employment:
-    """Each person's work place.
+    """Each person's work place and working hours.
 
     Attributes:
         work_area: Index of the work area, or `NOT_WORKING`.
-        work_xy: Work point in metres (the home point for persons who do not work).
+        start_hour: Local hour the person's working day starts (day shift).
+        night_shift: Whether the person works nights instead.
     """
 
     work_area: NDArray[np.intp]
-    work_xy: NDArray[np.float64]
+    start_hour: NDArray[np.int8]
+    night_shift: NDArray[np.bool_]
 
     @property
     def workers(self) -> int:
@@ -105,11 +107,12 @@ def _working_age_population(
 
 
 def assign_work(*, territory: Territory, residents: Residents, params: WorldParams) -> Employment:
-    """Decide who works and draw a work area and work point for each worker.
+    """Decide who works, where (the area) and when.
 
     A person of working age works with the probability of the home arrondissement; the work
     arrondissement is drawn from the home arrondissement's row of the commuting matrix, and
-    the work area inside it in proportion to census population.
+    the work area inside it in proportion to census population. Each worker's day starts at
+    a personal hour; a share of workers work nights.
 
     Args:
         territory: The areas.
@@ -143,9 +146,10 @@ def assign_work(*, territory: Territory, residents: Residents, params: WorldPara
     )
     work_area = np.full(residents.size, NOT_WORKING, dtype=np.intp)
     work_area[workers] = chosen_area
-    work_xy = residents.home_xy.copy()
-    work_xy[workers] = sample_points(territory=territory, areas=chosen_area, rng=rng)
-    return Employment(work_area=work_area, work_xy=work_xy)
+    first, last = params.work_start_hours
+    start_hour = rng.integers(first, last + 1, size=residents.size).astype(np.int8)
+    night_shift = works & (rng.random(residents.size) < params.night_shift_share)
+    return Employment(work_area=work_area, start_hour=start_hour, night_shift=night_shift)
 
 
 def _rows_with_weight(table: NDArray[np.float64]) -> NDArray[np.float64]:

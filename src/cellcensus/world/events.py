@@ -1,4 +1,4 @@
-"""Network events of one day: Poisson counts per device and hour, at the serving cell."""
+"""From where devices are to the network's view: serving cells, time order, no exact copies."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cellcensus.world.activity import MICROSECONDS_PER_HOUR, DayClock
-from cellcensus.world.categorical import cumulative_rows, draw_categories
-from cellcensus.world.params import WorldParams
+from cellcensus.world.evidence import TECHNOLOGY_REQUESTS
+from cellcensus.world.network import SECTORS, RadioNetwork
+from cellcensus.world.places import Locations
+from cellcensus.world.radio import CANDIDATES, CUMULATIVE_SCALE
+
+INDEX_BITS = 26
+"""Bits of the event index in a packed sort key (up to 67 million events a day)."""
+OFFSET_BITS = 63 - INDEX_BITS
+"""Bits of the time offset in a packed sort key (1.4e11 us: more than a 25-hour day)."""
 
 
 @dataclass(frozen=True)
@@ -34,70 +40,60 @@ class DayEvents:
         return int(self.timestamp.size)
 
 
-def hourly_rates(*, clock: DayClock, params: WorldParams) -> NDArray[np.float64]:
-    """Share of a device's daily events expected in each hour slot of the day.
-
-    The shares sum to 1 on a 24-hour day (a bit less on the 23-hour day, a bit more on the
-    25-hour one: the lost or repeated hour is lived or not) times the weekend multiplier.
-    """
-    profile = np.asarray(params.hourly_activity, dtype=np.float64)
-    shares: NDArray[np.float64] = profile[clock.local_hour] / profile.sum()
-    return shares * (params.weekend_activity if clock.is_weekend else 1.0)
-
-
-def day_events(
+def serving_cells(
     *,
-    clock: DayClock,
-    daily_events: NDArray[np.float64],
-    places: NDArray[np.uint8],
-    place_cells: NDArray[np.int32],
-    params: WorldParams,
+    location: NDArray[np.int32],
+    event_type: NDArray[np.uint8],
+    locations: Locations,
+    network: RadioNetwork,
+    sites_on: NDArray[np.bool_],
     rng: np.random.Generator,
-) -> DayEvents:
-    """Draw the events of every device for one day.
+) -> NDArray[np.int32]:
+    """The cell serving each event: a candidate sector of its location, then a technology.
 
-    Each device emits a Poisson number of events in each hour slot, with mean its daily rate
-    times the hour's share; each event gets a uniform instant in its hour, the cell serving
-    the place where the device's owner is during that hour, and a type from the mix.
+    The sector is drawn with the location's shares (ping-pong between candidates); if its
+    site is off that day, the best candidate on a site that is on serves instead (one always
+    is). The technology is the one the event type asks for, or the best older one the site
+    carries.
 
     Args:
-        clock: The day's hour slots.
-        daily_events: Mean events per day of each device.
-        places: (devices, slots) `Place` of each device's owner in each slot.
-        place_cells: (devices, 3) serving cell of each device at home, work and other place.
-        params: The world's parameters.
+        location: Location of each event.
+        event_type: Type of each event.
+        locations: The locations' candidates.
+        network: The sites and cells.
+        sites_on: Which sites are on during the day.
         rng: The day's random generator.
 
     Returns:
-        The events, sorted by timestamp.
+        The cell of each event.
     """
-    devices, slots = places.shape
-    counts = rng.poisson(daily_events[:, None] * hourly_rates(clock=clock, params=params)[None, :])
-    flat = np.repeat(np.arange(devices * slots, dtype=np.int64), counts.ravel())
-    device = (flat // slots).astype(np.int32)
-    slot = (flat % slots).astype(np.intp)
-    timestamp = clock.slot_start[slot] + rng.integers(0, MICROSECONDS_PER_HOUR, size=flat.size)
-    cell = place_cells[device, places[device, slot]]
-    event_type = draw_categories(
-        cumulative=cumulative_rows(np.asarray([params.event_type_shares], dtype=np.float64)),
-        rows=np.zeros(flat.size, dtype=np.intp),
-        rng=rng,
-    ).astype(np.uint8)
-    order = chronological_order(timestamp)
-    return DayEvents(
-        device=device[order],
-        timestamp=timestamp[order],
-        cell=cell[order],
-        event_type=event_type[order],
-    )
+    draw = rng.integers(0, CUMULATIVE_SCALE, size=location.size, dtype=np.uint16)
+    row = location.astype(np.int64) * CANDIDATES
+    cumulative = locations.cumulative.ravel()
+    pick = row.copy()
+    for column in range(CANDIDATES - 1):
+        pick += draw >= cumulative[row + column]
+    del draw, row
+    sector = locations.sector.ravel()[pick]
+    del pick
+    off = np.flatnonzero(~sites_on[sector // SECTORS])
+    if off.size:
+        candidates = locations.sector[location[off]]
+        usable = sites_on[candidates // SECTORS]
+        sector[off] = candidates[np.arange(off.size), np.argmax(usable, axis=1)]
+    thresholds = np.cumsum(np.asarray(TECHNOLOGY_REQUESTS), axis=1)
+    chance = rng.random(location.size, dtype=np.float32)
+    technology = (chance >= thresholds[:, 0].astype(np.float32)[event_type]).astype(np.int64)
+    technology += chance >= thresholds[:, 1].astype(np.float32)[event_type]
+    cell: NDArray[np.int32] = network.sector_cell.ravel()[sector.astype(np.int64) * 3 + technology]
+    return cell
 
 
 def chronological_order(timestamp: NDArray[np.int64]) -> NDArray[np.intp]:
     """The order that sorts events by time, ties kept in their original order.
 
-    Equivalent to a stable argsort, but about four times faster: a quicksort, then the rare
-    runs of equal timestamps (whose order a quicksort leaves to chance) are put back in their
-    original order.
+    Equivalent to a stable argsort but several times faster: time offset and index are
+    packed into one integer and sorted as values (a vectorised sort), not as indices.
 
     Args:
         timestamp: Event times.
@@ -105,15 +101,66 @@ def chronological_order(timestamp: NDArray[np.int64]) -> NDArray[np.intp]:
     Returns:
         Indices that sort `timestamp`.
     """
-    order = np.argsort(timestamp)
-    ordered = timestamp[order]
-    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if tied.size == 0:
-        return order
-    in_tie = np.zeros(order.size, dtype=bool)
-    in_tie[tied] = True
-    in_tie[tied + 1] = True
-    positions = np.flatnonzero(in_tie)
-    fixed = np.lexsort((order[positions], ordered[positions]))
-    order[positions] = order[positions][fixed]
-    return order
+    key = _packed_keys(timestamp)
+    if key is None:
+        return np.argsort(timestamp, kind="stable")
+    key.sort()
+    key &= 2**INDEX_BITS - 1
+    return key.view(np.intp)
+
+
+def _packed_keys(timestamp: NDArray[np.int64]) -> NDArray[np.int64] | None:
+    """``offset << INDEX_BITS | index`` of each event, or None if they do not fit."""
+    if timestamp.size == 0 or timestamp.size >= 2**INDEX_BITS:
+        return None
+    offset: NDArray[np.int64] = timestamp - timestamp.min()
+    if int(offset.max()) >= 2**OFFSET_BITS:
+        return None
+    offset <<= INDEX_BITS
+    offset |= np.arange(timestamp.size, dtype=np.int64)
+    return offset
+
+
+CELL_BITS = 20
+TYPE_BITS = 3
+
+
+def in_time_order(
+    *,
+    device: NDArray[np.int32],
+    timestamp: NDArray[np.int64],
+    cell: NDArray[np.int32],
+    event_type: NDArray[np.uint8],
+) -> DayEvents:
+    """The events sorted by time (ties in input order), exact copies dropped.
+
+    An export holds no two identical rows unless it is faulty; ingestion counts copies as
+    defects, so the clean world must not make any by chance. Device, cell and type travel
+    packed in one integer, so sorting moves one array instead of four (permuting is the
+    costly part: every element is a cache miss).
+    """
+    payload = device.astype(np.int64) << (CELL_BITS + TYPE_BITS)
+    payload |= cell.astype(np.int64) << TYPE_BITS
+    payload |= event_type
+    key = _packed_keys(timestamp)
+    if key is None:
+        order = np.argsort(timestamp, kind="stable")
+        timestamp, payload = timestamp[order], payload[order]
+    else:
+        start = int(timestamp.min())
+        key.sort()
+        payload = payload[key & (2**INDEX_BITS - 1)]
+        key >>= INDEX_BITS
+        key += start
+        timestamp = key
+    copy = np.flatnonzero((timestamp[1:] == timestamp[:-1]) & (payload[1:] == payload[:-1]))
+    if copy.size:
+        keep = np.ones(timestamp.size, dtype=bool)
+        keep[copy + 1] = False
+        timestamp, payload = timestamp[keep], payload[keep]
+    return DayEvents(
+        device=(payload >> (CELL_BITS + TYPE_BITS)).astype(np.int32),
+        timestamp=timestamp,
+        cell=((payload >> TYPE_BITS) & (2**CELL_BITS - 1)).astype(np.int32),
+        event_type=(payload & (2**TYPE_BITS - 1)).astype(np.uint8),
+    )

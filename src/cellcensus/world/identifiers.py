@@ -33,5 +33,5 @@ def site_ids(sites: int) -> NDArray[np.str_]:
 
 
 def cell_ids(cells: int) -> NDArray[np.str_]:
-    """Identifiers of cells 0..n-1: ``C00001`` onwards."""
-    return numbered("C", np.arange(1, cells + 1), 5)
+    """Identifiers of cells 0..n-1: ``C000001`` onwards."""
+    return numbered("C", np.arange(1, cells + 1), 6)

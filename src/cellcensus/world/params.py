@@ -1,30 +1,88 @@
-"""Parameters of the synthetic country: what is sampled, how people move, how phones talk."""
+"""Parameters of the synthetic country: what is sampled, how people move, how phones talk.
+
+Every default is a published figure or a stated assumption; ``docs/world.md`` lists each with
+its source (the keys of `evidence.SOURCES`).
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 from cellcensus.errors import CellcensusError
+from cellcensus.world import evidence
 
-EVENT_TYPES = ("call_out", "call_in", "sms_out", "sms_in", "data")
-"""Event types the devices emit (a subset of SCHEMA.md's; no location updates yet)."""
+EVENT_TYPES = ("call_out", "call_in", "sms_out", "sms_in", "data", "location_update")
+"""Event types the devices emit, in the order of their codes (SCHEMA.md's list)."""
 
-DEFAULT_EVENT_TYPE_SHARES: tuple[float, ...] = (0.13, 0.13, 0.095, 0.095, 0.55)
-"""Share of each of `EVENT_TYPES`: data sessions dominate, as in present-day CDR/xDR feeds."""
+SESSION_KINDS = ("call", "sms", "data")
+"""Kinds of interactive sessions: a call (call_out/call_in), an SMS exchange, a data session."""
 
-# fmt: off
-DEFAULT_HOURLY_ACTIVITY: tuple[float, ...] = (
-    # 00-06: a quiet night, but never silent (background data, late messages).
-    1.5, 0.8, 0.5, 0.4, 0.4, 0.6, 1.5,
-    # 07-19: ramp up with the morning commute, a plateau, a peak in the early evening.
-    3.0, 4.5, 5.0, 5.2, 5.4, 5.6, 5.4, 5.2, 5.2, 5.4, 5.8, 6.0, 6.0,
-    # 20-23: evenings are busy, then calm down.
-    5.5, 5.0, 4.0, 2.8,
-)
-# fmt: on
-"""Relative activity per local hour (0-23); about a quarter of events fall at night (20-07)."""
+TECHNOLOGIES = ("2G", "3G", "4G")
+"""Radio technologies, oldest first; every site has 2G."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultRates:
+    """Share of a day's events given each defect of real exports (all zero: a clean export).
+
+    Each name is the reason `cellcensus` ingestion quarantines such a row for, so that the
+    injected counts in ``truth/faults.json`` can be checked against an ingest report.
+
+    Attributes:
+        duplicate: Exact copies of an event, appended to the day.
+        unknown_cell: A cell identifier that is not in ``cells``.
+        null_field: One required field (user, time, cell, type, MCC or MNC) left empty.
+        outside_period: A timestamp moved outside the delivery's period.
+        malformed_value: A TAC that is not 8 digits, an MCC out of range, or a time in 2250.
+        unknown_event_type: An event type outside the contract's list.
+    """
+
+    duplicate: float = 0.0
+    unknown_cell: float = 0.0
+    null_field: float = 0.0
+    outside_period: float = 0.0
+    malformed_value: float = 0.0
+    unknown_event_type: float = 0.0
+
+    def __post_init__(self) -> None:
+        for kind, rate in self.rates().items():
+            if not 0 <= rate <= 0.1:
+                raise CellcensusError(f"fault rate {kind}={rate!r} must be in [0, 0.1]")
+
+    def rates(self) -> dict[str, float]:
+        """Each fault kind and its rate, in a fixed order."""
+        return {item.name: float(getattr(self, item.name)) for item in fields(self)}
+
+    @property
+    def any(self) -> bool:
+        """Whether any fault is injected."""
+        return any(rate > 0 for rate in self.rates().values())
+
+    @classmethod
+    def parse(cls, text: str) -> FaultRates:
+        """Read ``RATE`` (every kind) or ``kind=RATE,kind=RATE`` (the others zero).
+
+        Raises:
+            CellcensusError: If the text names an unknown kind or a rate is not a number.
+        """
+        kinds = [item.name for item in fields(cls)]
+        try:
+            if "=" not in text:
+                return cls(**dict.fromkeys(kinds, float(text)))
+            pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+            values = {name.strip(): float(rate) for name, rate in pairs}
+        except ValueError:
+            raise CellcensusError(
+                f"--faults {text!r} is not RATE or kind=RATE,...; kinds: {', '.join(kinds)}"
+            ) from None
+        unknown = sorted(set(values) - set(kinds))
+        if unknown:
+            raise CellcensusError(
+                f"--faults names unknown kinds {unknown}; use some of {', '.join(kinds)}"
+            )
+        return cls(**values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,64 +91,146 @@ class WorldParams:
 
     Attributes:
         scale: Sampling fraction of the census 2011 population, in (0, 1]: each municipality
-            gets ``round(population * scale)`` persons.
+            gets ``round(population * scale)`` persons. Visitors and machines scale alike.
         days: Number of days of network events, 1-366.
         seed: Seed of every random draw; the same seed gives byte-identical files.
-        market_share: Probability that a person subscribes to the operator, in (0, 1].
-        start: First local calendar day (default Monday 7 March 2011, in the census year;
-            periods longer than 20 days cross the DST change of 27 March, which is handled).
-        sites: Antenna sites of the operator, independent of `scale`: the network exists
-            whatever the sample. About 3,500 is one Belgian operator's macro grid.
-        site_population_weight: Share of the sites (beyond one per municipality) placed in
-            proportion to population (capacity); the rest follow land area (coverage), so
-            cities are dense and the Ardennes sparse.
+        start: First local calendar day (default Monday 7 March 2011, in the census year; it
+            is the carnival school holiday; periods longer than 20 days cross the DST change).
+        market_share: The holder's share of the phone owners of Belgium (its share of the
+            market). ``metadata.json`` reports the realised share of all residents instead.
+        regional_share_factors: (region code, factor): the holder's share in a region relative
+            to the national one, rescaled so that the national share stays `market_share`.
+        phone_ownership: (youngest age, share) steps: who owns a mobile phone, by age.
+        secondary_sim_share: Share of adult phone owners with a second SIM (work phone,
+            tablet or dongle), of any operator.
+        secondary_data_only: Share of second SIMs that only carry data (tablets, dongles).
+        secondary_activity: Activity of a second SIM relative to its owner's first.
+        smartphone_share: Share of phones that are smartphones, which add background data.
+        background_data_per_day: Background data events per day of a smartphone, at any hour.
+        m2m_per_subscriber: The holder's machine-to-machine SIMs per resident subscriber.
+        phone_off_per_year: How often a device is switched off (or lost) for days, per year.
+        phone_off_days: Mean length of such a spell, in days.
+        sites: Antenna sites of the holder, independent of `scale` (the network exists
+            whatever the sample).
+        site_population_weight: Share of the sites (beyond one per municipality) placed for
+            capacity, where people live; the rest follow land area (coverage).
+        technology_shares: (technology, share of sites carrying it); 2G is on every site.
+        beam_width_deg: Horizontal half-power beam width of each of a site's three sectors.
+        path_loss_exponent: Exponent of the distance in the path loss.
+        shadowing_db: Standard deviation of the log-normal shadowing (dB).
+        serving_softness_db: How strongly the best cell wins: a cell this many dB weaker
+            serves e^-1 as often (overlap and ping-pong between neighbours).
+        site_change_share: Share of sites added or removed during the period.
         working_ages: Youngest and oldest age at which a person can work (inclusive).
-        work_attendance: Probability that a worker is at work on a given weekday (leave,
-            sickness, part-time and home working keep the others at home).
-        work_hours: Local hours ``[start, end)`` spent at work on a working day.
-        night_hours: Local hours ``[start, end)`` (wrapping midnight) everybody spends at home.
-        other_in_home_area: Probability that a person's "other" place (shops, family, sport)
-            lies in the home municipality rather than in a nearby one.
-        other_distance_km: Scale of the exponential distance decay when the other place lies
-            in another municipality.
-        outing_probability: Probability that a person visits the other place on a given day.
-        outing_hours: Shortest and longest visit to the other place, in hours (inclusive).
-        event_rate_median: Median events per device and day.
-        event_rate_floor: Events per day that every device makes at least. The per-device
-            rate is ``floor + lognormal`` so that even the quietest device averages about one
-            event per night (about two for the median device): home detection needs night
-            events, and real devices keep a background of data sessions.
-        event_rate_sigma: Log-scale spread of the lognormal part: the heavy tail (the top
-            10% of devices make about 35% of the events with the defaults).
-        weekend_activity: Multiplier of the event rate on Saturdays and Sundays.
-        hourly_activity: Relative activity per local hour 0-23 (more by day than by night).
-        event_type_shares: Share of each of `EVENT_TYPES` among events; sums to 1.
+        work_attendance: Probability that a worker is at work on a working day.
+        work_start_hours: Earliest and latest local hour a worker's day starts.
+        work_duration_hours: Hours at the work place, breaks included.
+        night_shift_share: Share of workers who work nights (22:00-06:00).
+        school_ages: Ages that go to school or college on school days (if not working).
+        school_hours: Local hours ``[start, end)`` at school.
+        night_hours: Local hours ``[start, end)`` (wrapping midnight) that count as night,
+            when nobody starts an outing; also the report's night.
+        evening_outing_probability: Probability of an evening outing on a working day.
+        weekend_outing_probability: Probability of a daytime outing on a free day.
+        daytime_outing_probability: Probability of a daytime outing for a person who does
+            not work or study, on a working day.
+        outing_hours: Shortest and longest outing, in hours (inclusive).
+        other_places: Regular other places of each person (shops, family, sport).
+        other_in_home_area: Probability that such a place lies in the home municipality.
+        other_distance_km: Scale of the exponential distance decay of other places.
+        trip_probability: (working day, free day) probability that an outing is a trip to a
+            farther municipality instead of a regular place.
+        trip_distance_km: Scale of the exponential distance decay of trips.
+        overnight_trips_per_year: Domestic overnight stays away from home per person a year.
+        overnight_nights: Mean nights of a domestic stay.
+        abroad_trips_per_year: Stays abroad per person a year (no events in Belgium).
+        abroad_nights: Mean nights of a stay abroad.
+        holiday_travel_factor: Multiplier of stays starting during school holidays.
+        migration_rate_per_year: Share of persons who move to another municipality per year.
+        migration_distance_km: Scale of the exponential distance decay of moves.
+        roamer_arrivals_per_day: Foreign visitors arriving per day in the whole of Belgium
+            (before `scale` and the holder's share).
+        roamer_nights: Mean nights of a visitor who stays overnight.
+        roamer_day_visit_share: Share of visitors who leave the day they come.
+        roamer_activity: Activity of a roaming phone relative to a resident's.
+        event_rate_median: Median interactive events (calls, SMS, data sessions) per device
+            and day, before the age multiplier.
+        event_rate_sigma: Log-scale spread of the per-device rate (the heavy tail).
+        weekend_activity: Multiplier of the event rate on weekends and public holidays.
+        hourly_activity: Relative activity per local hour 0-23 on working days.
+        hourly_activity_weekend: The same on Saturdays, Sundays and public holidays.
+        session_shares: Share of interactive sessions that are calls, SMS exchanges, data.
+        session_events: Mean events per session of each kind (at least 1).
+        session_gap_minutes: Mean minutes between the events of a session of each kind.
+        location_update_minutes: Periodic location update interval in minutes; 0 = no
+            signalling events (a CDR export).
         presence_persons: At most this many persons (a simple random sample) get hourly
             presence ground truth, which keeps ``truth/presence`` small.
+        faults: Defects to inject into the events (none by default).
     """
 
     scale: float = 0.03
     days: int = 7
     seed: int = 1
-    market_share: float = 0.4
     start: date = date(2011, 3, 7)
-    sites: int = 3500
+    market_share: float = 0.4
+    regional_share_factors: tuple[tuple[str, float], ...] = evidence.REGIONAL_SHARE_FACTORS
+    phone_ownership: tuple[tuple[int, float], ...] = evidence.PHONE_OWNERSHIP
+    secondary_sim_share: float = 0.12
+    secondary_data_only: float = 0.5
+    secondary_activity: float = 0.35
+    smartphone_share: float = 0.35
+    background_data_per_day: float = 6.0
+    m2m_per_subscriber: float = 0.06
+    phone_off_per_year: float = 2.0
+    phone_off_days: float = 3.0
+    sites: int = 4000
     site_population_weight: float = 0.75
+    technology_shares: tuple[tuple[str, float], ...] = (("2G", 1.0), ("3G", 0.8), ("4G", 0.0))
+    beam_width_deg: float = 65.0
+    path_loss_exponent: float = 3.5
+    shadowing_db: float = 6.0
+    serving_softness_db: float = 2.5
+    site_change_share: float = 0.01
     working_ages: tuple[int, int] = (18, 64)
     work_attendance: float = 0.9
-    work_hours: tuple[int, int] = (9, 17)
-    night_hours: tuple[int, int] = (20, 7)
-    other_in_home_area: float = 0.4
-    other_distance_km: float = 10.0
-    outing_probability: float = 0.5
+    work_start_hours: tuple[int, int] = (7, 9)
+    work_duration_hours: int = 9
+    night_shift_share: float = 0.05
+    school_ages: tuple[int, int] = (3, 21)
+    school_hours: tuple[int, int] = (8, 16)
+    night_hours: tuple[int, int] = (22, 6)
+    evening_outing_probability: float = 0.3
+    weekend_outing_probability: float = 0.6
+    daytime_outing_probability: float = 0.35
     outing_hours: tuple[int, int] = (1, 4)
-    event_rate_median: float = 8.0
-    event_rate_floor: float = 4.0
-    event_rate_sigma: float = 1.2
+    other_places: int = 3
+    other_in_home_area: float = 0.5
+    other_distance_km: float = 8.0
+    trip_probability: tuple[float, float] = (0.04, 0.15)
+    trip_distance_km: float = 35.0
+    overnight_trips_per_year: float = 2.0
+    overnight_nights: float = 2.0
+    abroad_trips_per_year: float = 1.2
+    abroad_nights: float = 6.0
+    holiday_travel_factor: float = 2.5
+    migration_rate_per_year: float = 0.047
+    migration_distance_km: float = 15.0
+    roamer_arrivals_per_day: float = 30_000.0
+    roamer_nights: float = 2.2
+    roamer_day_visit_share: float = 0.3
+    roamer_activity: float = 0.6
+    event_rate_median: float = 5.0
+    event_rate_sigma: float = 1.1
     weekend_activity: float = 0.85
-    hourly_activity: tuple[float, ...] = field(default=DEFAULT_HOURLY_ACTIVITY)
-    event_type_shares: tuple[float, ...] = field(default=DEFAULT_EVENT_TYPE_SHARES)
+    hourly_activity: tuple[float, ...] = field(default=evidence.HOURLY_ACTIVITY_WEEKDAY)
+    hourly_activity_weekend: tuple[float, ...] = field(default=evidence.HOURLY_ACTIVITY_WEEKEND)
+    session_shares: tuple[float, float, float] = (0.35, 0.35, 0.3)
+    session_events: tuple[float, float, float] = (1.4, 2.6, 3.0)
+    session_gap_minutes: tuple[float, float, float] = (3.0, 1.5, 2.0)
+    location_update_minutes: int = 0
     presence_persons: int = 20_000
+    faults: FaultRates = field(default_factory=FaultRates)
 
     def __post_init__(self) -> None:
         for name, ok, rule in self._rules():
@@ -100,61 +240,146 @@ class WorldParams:
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """Each parameter's name, whether its value is allowed, and the rule it must follow."""
-        share = "must be in [0, 1]"
-        low, high = self.working_ages
-        shortest, longest = self.outing_hours
+        return [
+            *self._sampling_rules(),
+            *self._phone_rules(),
+            *self._network_rules(),
+            *self._mobility_rules(),
+            *self._travel_rules(),
+            *self._event_rules(),
+        ]
+
+    def _sampling_rules(self) -> list[tuple[str, bool, str]]:
         return [
             ("scale", 0 < self.scale <= 1, "must be in (0, 1]"),
             ("days", 1 <= self.days <= 366, "must be between 1 and 366"),
             ("seed", 0 <= self.seed < 2**63, "must be a non-negative integer"),
-            ("market_share", 0 < self.market_share <= 1, "must be in (0, 1]"),
             ("start", isinstance(self.start, date), "must be a date"),
-            ("sites", self.sites >= 589, "must be at least 589 (one per municipality)"),
-            ("site_population_weight", 0 <= self.site_population_weight <= 1, share),
+            ("presence_persons", self.presence_persons >= 0, "must be >= 0"),
+            ("faults", isinstance(self.faults, FaultRates), "must be a FaultRates"),
+        ]
+
+    def _phone_rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("market_share", 0 < self.market_share <= 1, "must be in (0, 1]"),
             (
-                "working_ages",
-                0 <= low <= high,
-                "must be (youngest, oldest) with youngest <= oldest",
-            ),
-            ("work_attendance", 0 <= self.work_attendance <= 1, share),
-            (
-                "work_hours",
-                _is_window(self.work_hours),
-                "must be local hours (start, end), start < end",
+                "regional_share_factors",
+                all(factor > 0 for _, factor in self.regional_share_factors),
+                "must be (region code, positive factor) pairs",
             ),
             (
-                "night_hours",
-                _is_hours(self.night_hours),
-                "must be two local hours 0-23 (start, end)",
+                "phone_ownership",
+                _is_steps(self.phone_ownership)
+                and all(0 <= s <= 1 for _, s in self.phone_ownership),
+                "must be (youngest age, share in [0, 1]) steps starting at age 0",
             ),
-            ("other_in_home_area", 0 <= self.other_in_home_area <= 1, share),
+            ("secondary_sim_share", _is_share(self.secondary_sim_share), _SHARE),
+            ("secondary_data_only", _is_share(self.secondary_data_only), _SHARE),
+            ("secondary_activity", self.secondary_activity > 0, "must be positive"),
+            ("smartphone_share", _is_share(self.smartphone_share), _SHARE),
+            ("background_data_per_day", self.background_data_per_day >= 0, "must be >= 0"),
+            ("m2m_per_subscriber", 0 <= self.m2m_per_subscriber <= 2, "must be in [0, 2]"),
+            ("phone_off_per_year", 0 <= self.phone_off_per_year <= 50, "must be in [0, 50]"),
+            ("phone_off_days", 1 <= self.phone_off_days <= 14, "must be in [1, 14]"),
+        ]
+
+    def _network_rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("sites", 589 <= self.sites <= 100_000, "must be 589-100,000 (one per municipality)"),
+            ("site_population_weight", _is_share(self.site_population_weight), _SHARE),
+            (
+                "technology_shares",
+                _is_technologies(self.technology_shares),
+                f"must give a share in [0, 1] to each of {TECHNOLOGIES}, with 2G at 1",
+            ),
+            ("beam_width_deg", 10 <= self.beam_width_deg <= 180, "must be in [10, 180]"),
+            ("path_loss_exponent", 2 <= self.path_loss_exponent <= 6, "must be in [2, 6]"),
+            ("shadowing_db", 0 <= self.shadowing_db <= 20, "must be in [0, 20]"),
+            ("serving_softness_db", 0 < self.serving_softness_db <= 20, "must be in (0, 20]"),
+            ("site_change_share", 0 <= self.site_change_share <= 0.1, "must be in [0, 0.1]"),
+        ]
+
+    def _mobility_rules(self) -> list[tuple[str, bool, str]]:
+        low, high = self.working_ages
+        first, last = self.work_start_hours
+        shortest, longest = self.outing_hours
+        return [
+            ("working_ages", 0 <= low <= high, "must be (youngest, oldest), youngest <= oldest"),
+            ("work_attendance", _is_share(self.work_attendance), _SHARE),
+            ("work_start_hours", 0 <= first <= last <= 23, "must be (earliest, latest) in 0-23"),
+            ("work_duration_hours", 1 <= self.work_duration_hours <= 14, "must be 1-14"),
+            ("night_shift_share", _is_share(self.night_shift_share), _SHARE),
+            ("school_ages", 0 <= self.school_ages[0] <= self.school_ages[1], "must be ordered"),
+            ("school_hours", _is_window(self.school_hours), "must be (start, end), start < end"),
+            ("night_hours", _is_hours(self.night_hours), "must be two local hours 0-23"),
+            ("evening_outing_probability", _is_share(self.evening_outing_probability), _SHARE),
+            ("weekend_outing_probability", _is_share(self.weekend_outing_probability), _SHARE),
+            ("daytime_outing_probability", _is_share(self.daytime_outing_probability), _SHARE),
+            ("outing_hours", 1 <= shortest <= longest <= 12, "must be (shortest, longest) 1-12"),
+            ("other_places", 1 <= self.other_places <= 3, "must be 1-3"),
+            ("other_in_home_area", _is_share(self.other_in_home_area), _SHARE),
             ("other_distance_km", self.other_distance_km > 0, "must be positive"),
-            ("outing_probability", 0 <= self.outing_probability <= 1, share),
-            ("outing_hours", 1 <= shortest <= longest <= 24, "must be (shortest, longest) in 1-24"),
-            (
-                "event_rate_floor",
-                0 < self.event_rate_floor < self.event_rate_median,
-                "must be positive and below event_rate_median",
-            ),
+            ("trip_probability", all(_is_share(p) for p in self.trip_probability), _SHARE),
+            ("trip_distance_km", self.trip_distance_km > 0, "must be positive"),
+        ]
+
+    def _travel_rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("overnight_trips_per_year", 0 <= self.overnight_trips_per_year <= 50, "0-50"),
+            ("overnight_nights", 1 <= self.overnight_nights <= 7, "must be in [1, 7]"),
+            ("abroad_trips_per_year", 0 <= self.abroad_trips_per_year <= 20, "0-20"),
+            ("abroad_nights", 1 <= self.abroad_nights <= 14, "must be in [1, 14]"),
+            ("holiday_travel_factor", self.holiday_travel_factor > 0, "must be positive"),
+            ("migration_rate_per_year", _is_share(self.migration_rate_per_year), _SHARE),
+            ("migration_distance_km", self.migration_distance_km > 0, "must be positive"),
+            ("roamer_arrivals_per_day", self.roamer_arrivals_per_day >= 0, "must be >= 0"),
+            ("roamer_nights", 1 <= self.roamer_nights <= 7, "must be in [1, 7]"),
+            ("roamer_day_visit_share", _is_share(self.roamer_day_visit_share), _SHARE),
+            ("roamer_activity", self.roamer_activity > 0, "must be positive"),
+        ]
+
+    def _event_rules(self) -> list[tuple[str, bool, str]]:
+        return [
+            ("event_rate_median", self.event_rate_median > 0, "must be positive"),
             ("event_rate_sigma", 0 < self.event_rate_sigma <= 3, "must be in (0, 3]"),
             ("weekend_activity", self.weekend_activity > 0, "must be positive"),
+            ("hourly_activity", _is_profile(self.hourly_activity), _PROFILE),
+            ("hourly_activity_weekend", _is_profile(self.hourly_activity_weekend), _PROFILE),
             (
-                "hourly_activity",
-                _is_profile(self.hourly_activity),
-                "must be 24 non-negative weights, not all zero",
+                "session_shares",
+                _is_shares(self.session_shares, len(SESSION_KINDS)),
+                f"must be non-negative shares of {SESSION_KINDS} summing to 1",
             ),
             (
-                "event_type_shares",
-                _is_shares(self.event_type_shares),
-                f"must be non-negative shares of {EVENT_TYPES} summing to 1",
+                "session_events",
+                len(self.session_events) == 3 and all(1 <= n <= 50 for n in self.session_events),
+                "must be three means in [1, 50]",
             ),
-            ("presence_persons", self.presence_persons >= 0, "must be >= 0"),
+            (
+                "session_gap_minutes",
+                len(self.session_gap_minutes) == 3
+                and all(0 < g <= 60 for g in self.session_gap_minutes),
+                "must be three means in (0, 60]",
+            ),
+            (
+                "location_update_minutes",
+                self.location_update_minutes == 0 or 6 <= self.location_update_minutes <= 1440,
+                "must be 0 (off) or 6-1440",
+            ),
         ]
 
     @property
     def end(self) -> date:
         """Last local calendar day of the period (inclusive)."""
         return date.fromordinal(self.start.toordinal() + self.days - 1)
+
+
+_SHARE = "must be in [0, 1]"
+_PROFILE = "must be 24 non-negative weights, not all zero"
+
+
+def _is_share(value: float) -> bool:
+    return 0 <= value <= 1
 
 
 def _is_window(hours: tuple[int, int]) -> bool:
@@ -169,9 +394,19 @@ def _is_profile(weights: tuple[float, ...]) -> bool:
     return len(weights) == 24 and min(weights) >= 0 and sum(weights) > 0
 
 
-def _is_shares(shares: tuple[float, ...]) -> bool:
+def _is_steps(steps: tuple[tuple[int, float], ...]) -> bool:
+    ages = [age for age, _ in steps]
+    return bool(ages) and ages[0] == 0 and ages == sorted(set(ages))
+
+
+def _is_technologies(shares: tuple[tuple[str, float], ...]) -> bool:
+    named = dict(shares)
     return (
-        len(shares) == len(EVENT_TYPES)
-        and min(shares) >= 0
-        and math.isclose(sum(shares), 1.0, abs_tol=1e-9)
+        sorted(named) == sorted(TECHNOLOGIES)
+        and named["2G"] == 1.0
+        and all(0 <= share <= 1 for share in named.values())
     )
+
+
+def _is_shares(shares: tuple[float, ...], count: int) -> bool:
+    return len(shares) == count and min(shares) >= 0 and math.isclose(sum(shares), 1.0)

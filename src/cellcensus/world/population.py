@@ -1,4 +1,4 @@
-"""Persons: a home municipality, an age and a sex, a home point and an "other" place."""
+"""Persons: a home municipality, an age and a sex, from the census 2011."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cellcensus.reference import belgium
 from cellcensus.world.categorical import cumulative_rows, draw_categories
 from cellcensus.world.params import WorldParams
 from cellcensus.world.streams import Stream, random_stream
-from cellcensus.world.territory import Territory, sample_points
+from cellcensus.world.territory import Territory
 
 SEXES = np.array(["F", "M"])
 """Sex codes as census_age_sex writes them; a person's `sex` indexes this array."""
@@ -27,17 +27,11 @@ class Residents:
         home_area: Index of the home area (census municipality) in the territory.
         age: Age in completed years.
         sex: Index into `SEXES`.
-        home_xy: Home point in metres.
-        other_area: Area of the person's regular "other" place (shops, family, sport).
-        other_xy: That place's point in metres.
     """
 
     home_area: NDArray[np.intp]
     age: NDArray[np.int16]
     sex: NDArray[np.int8]
-    home_xy: NDArray[np.float64]
-    other_area: NDArray[np.intp]
-    other_xy: NDArray[np.float64]
 
     @property
     def size(self) -> int:
@@ -52,11 +46,11 @@ def persons_per_area(*, territory: Territory, scale: float) -> NDArray[np.int64]
 
 
 def build_residents(*, territory: Territory, params: WorldParams) -> Residents:
-    """Create the persons of every area with their age, sex, home and other place.
+    """Create the persons of every area with their age and sex.
 
     Args:
         territory: The areas and their census population.
-        params: The world's parameters (scale, seed, other-place model).
+        params: The world's parameters (scale, seed).
 
     Returns:
         The persons, ordered by home area.
@@ -70,17 +64,7 @@ def build_residents(*, territory: Territory, params: WorldParams) -> Residents:
         )
     home_area = np.repeat(np.arange(territory.size), counts)
     age, sex = _draw_age_sex(territory=territory, home_area=home_area, rng=rng)
-    home_xy = sample_points(territory=territory, areas=home_area, rng=rng)
-    other_area = _draw_other_area(territory=territory, home_area=home_area, params=params, rng=rng)
-    other_xy = sample_points(territory=territory, areas=other_area, rng=rng)
-    return Residents(
-        home_area=home_area,
-        age=age,
-        sex=sex,
-        home_xy=home_xy,
-        other_area=other_area,
-        other_xy=other_xy,
-    )
+    return Residents(home_area=home_area, age=age, sex=sex)
 
 
 def age_sex_table(
@@ -126,26 +110,3 @@ def _draw_age_sex(
     # Within a 5-year band every age is equally likely.
     age = youngest[group] + rng.integers(0, 5, size=group.size, dtype=np.int16)
     return age.astype(np.int16), sex[group]
-
-
-def _draw_other_area(
-    *,
-    territory: Territory,
-    home_area: NDArray[np.intp],
-    params: WorldParams,
-    rng: np.random.Generator,
-) -> NDArray[np.intp]:
-    """The area of each person's other place: home area, or a nearby one by distance decay.
-
-    A gravity model: area j attracts in proportion to its population times
-    ``exp(-distance / other_distance_km)`` from the home area's centroid.
-    """
-    delta = territory.centroids[:, None, :] - territory.centroids[None, :, :]
-    distance_km = np.hypot(delta[..., 0], delta[..., 1]) / 1000.0
-    attraction = territory.population[None, :].astype(np.float64) * np.exp(
-        -distance_km / params.other_distance_km
-    )
-    np.fill_diagonal(attraction, 0.0)
-    nearby = draw_categories(cumulative=cumulative_rows(attraction), rows=home_area, rng=rng)
-    stays_home = rng.random(home_area.size) < params.other_in_home_area
-    return np.where(stays_home, home_area, nearby)

@@ -18,6 +18,20 @@ class Stream(IntEnum):
     ACTIVITY = 6
     EVENTS = 7
     PRESENCE_SAMPLE = 8
+    SETTLEMENTS = 9
+    PLACES = 10
+    OWNERSHIP = 11
+    MACHINES = 12
+    ROAMING = 13
+    MIGRATION = 14
+    RADIO = 15
+    PHONE_OFF = 16
+    OVERNIGHT = 17
+    ABROAD = 18
+    OUTINGS = 19
+    MACHINE_EVENTS = 20
+    FAULTS = 21
+    SIGNALLING = 22
 
 
 def random_stream(*, seed: int, stream: Stream, index: int = 0) -> np.random.Generator:

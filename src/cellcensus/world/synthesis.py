@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -12,12 +14,23 @@ from typing import Any
 import numpy as np
 
 from cellcensus import __version__
-from cellcensus.world.activity import TIMEZONE
-from cellcensus.world.country import Progress, SyntheticCountry, build_country
-from cellcensus.world.daily import DailyInputs, SimulatedDay, simulate_day
+from cellcensus.errors import CellcensusError
+from cellcensus.world.clock import TIMEZONE
+from cellcensus.world.country import Progress, SyntheticCountry, build_country, holder_residents
+from cellcensus.world.daily import DayMaker, period_days
+from cellcensus.world.devices import DEVICE_KIND_NAMES
+from cellcensus.world.employment import NOT_WORKING
+from cellcensus.world.evidence import BELGIUM_MCC, HOLDER
 from cellcensus.world.params import EVENT_TYPES, WorldParams
-from cellcensus.world.subscription import MCC, MNC
-from cellcensus.world.tables import cells_table, devices_table, persons_table
+from cellcensus.world.tables import (
+    cells_table,
+    devices_table,
+    machines_table,
+    migrations_table,
+    persons_table,
+    roamer_stays_table,
+    tacs_table,
+)
 from cellcensus.world.writer import (
     WORLD_FILE,
     day_partition,
@@ -26,7 +39,6 @@ from cellcensus.world.writer import (
     write_parquet,
 )
 
-OPERATOR = "synthetic-operator"
 BUILD_SHARE = 0.1
 """Share of the progress bar given to building the country; the days share the rest."""
 
@@ -39,11 +51,16 @@ class WorldSummary:
         out: The dataset folder.
         persons: Persons in the world.
         workers: Persons with a work area.
-        devices: Devices (subscribers) of the operator.
-        sites: Antenna sites (one cell each).
-        events: Network events over the whole period.
+        devices: Devices of the holder's network (all kinds).
+        sites: Antenna sites.
+        events: Network events over the whole period (faulty rows included).
         events_by_day: Events per local calendar day.
         presence_persons: Persons with hourly presence ground truth.
+        cells: Cells (three sectors per site, one per technology).
+        devices_by_kind: Devices of each kind (primary, secondary, m2m, roamer).
+        migrations: Persons who move to another municipality during the period.
+        roamer_stays: Visits of inbound roamers overlapping the period.
+        faults: Faulty rows injected, by kind (all zero without faults).
     """
 
     out: Path
@@ -54,19 +71,31 @@ class WorldSummary:
     events: int
     events_by_day: dict[date, int]
     presence_persons: int
+    cells: int = 0
+    devices_by_kind: dict[str, int] = dataclasses.field(default_factory=dict)
+    migrations: int = 0
+    roamer_stays: int = 0
+    faults: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def synthesize(*, out: Path, params: WorldParams, progress: Progress | None = None) -> WorldSummary:
+def synthesize(
+    *,
+    out: Path,
+    params: WorldParams,
+    progress: Progress | None = None,
+    threads: int | None = None,
+) -> WorldSummary:
     """Generate a synthetic Belgium and write it to `out` in the SCHEMA.md contract.
 
-    Memory stays bounded by two days of events: days are generated one at a time, each from
-    its own random stream, and a day is written in the background while the next one is
-    generated. The files are byte-identical for a seed.
+    Days are simulated and written by `threads` threads, each day from its own random
+    streams; memory stays bounded by the days in flight (one per thread). The files are
+    byte-identical for a seed, whatever the number of threads.
 
     Args:
         out: Dataset folder: new, empty, or a previous world (which is replaced).
         params: The world's parameters.
         progress: Optional callback receiving a step description and the completed fraction.
+        threads: Days simulated at the same time (default: two, or one on a single core).
 
     Returns:
         The realised totals.
@@ -79,67 +108,122 @@ def synthesize(*, out: Path, params: WorldParams, progress: Progress | None = No
     # Written first so that an interrupted run still leaves a folder recognised as a world.
     write_json({"generator": "cellcensus.world", "status": "incomplete"}, out / WORLD_FILE)
     country = build_country(params=params, progress=report)
-    write_parquet(cells_table(country), out / "cells.parquet")
-    write_parquet(persons_table(country), out / "truth" / "persons.parquet")
-    write_parquet(devices_table(country), out / "truth" / "devices.parquet")
-    write_json(_metadata(country=country, params=params), out / "metadata.json")
-    events_by_day = _write_days(country=country, params=params, out=out, report=report)
-    summary = WorldSummary(
-        out=out,
-        persons=country.residents.size,
-        workers=country.employment.workers,
-        devices=country.subscribers.size,
-        sites=country.network.size,
-        events=sum(events_by_day.values()),
-        events_by_day=events_by_day,
-        presence_persons=int(country.presence_sample.size),
+    _write_static(country=country, out=out)
+    workers = threads if threads is not None else min(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise CellcensusError(f"threads={workers} must be at least 1")
+    events_by_day, faults = _write_days(
+        country=country, params=params, out=out, report=report, threads=workers
     )
+    summary = _summary(country=country, out=out, events_by_day=events_by_day, faults=faults)
+    write_json({"injected_rows": faults}, out / "truth" / "faults.json")
     write_json(_world_document(summary=summary, params=params), out / WORLD_FILE)
     report("done", 1.0)
     return summary
 
 
+def _write_static(*, country: SyntheticCountry, out: Path) -> None:
+    write_parquet(cells_table(country), out / "cells.parquet")
+    truth = out / "truth"
+    write_parquet(persons_table(country), truth / "persons.parquet")
+    write_parquet(devices_table(country), truth / "devices.parquet")
+    write_parquet(migrations_table(country), truth / "migrations.parquet")
+    write_parquet(roamer_stays_table(country), truth / "roamer_stays.parquet")
+    write_parquet(machines_table(country), truth / "machines.parquet")
+    write_parquet(tacs_table(country), truth / "tacs.parquet")
+    write_json(_metadata(country), out / "metadata.json")
+
+
+def _summary(
+    *,
+    country: SyntheticCountry,
+    out: Path,
+    events_by_day: dict[date, int],
+    faults: dict[str, int],
+) -> WorldSummary:
+    kinds = np.bincount(country.devices.kind, minlength=len(DEVICE_KIND_NAMES))
+    return WorldSummary(
+        out=out,
+        persons=country.residents.size,
+        workers=int(np.count_nonzero(country.employment.work_area != NOT_WORKING)),
+        devices=country.devices.size,
+        sites=country.network.size,
+        events=sum(events_by_day.values()),
+        events_by_day=events_by_day,
+        presence_persons=int(country.presence_sample.size),
+        cells=country.network.cells,
+        devices_by_kind={
+            name: int(count) for name, count in zip(DEVICE_KIND_NAMES, kinds, strict=True)
+        },
+        migrations=country.migrations.size,
+        roamer_stays=country.stays.size,
+        faults=faults,
+    )
+
+
 def _write_days(
-    *, country: SyntheticCountry, params: WorldParams, out: Path, report: Progress
-) -> dict[date, int]:
-    """Simulate the days in order, writing each one while the next is simulated."""
-    inputs = DailyInputs.of(country)
-    events_by_day: dict[date, int] = {}
-    # One writer thread and at most one pending write: Parquet encoding overlaps the next
-    # day's draws (both release the GIL) while memory stays bounded at two days.
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        pending: Future[None] | None = None
-        for index in range(params.days):
+    *, country: SyntheticCountry, params: WorldParams, out: Path, report: Progress, threads: int
+) -> tuple[dict[date, int], dict[str, int]]:
+    """Simulate and write the days, `threads` at a time, and count their events."""
+    maker = DayMaker(country)
+    days = period_days(params)
+    written: dict[date, tuple[int, dict[str, int]]] = {}
+    # Heavy numpy and Parquet work releases the GIL, so threads overlap; at most `threads`
+    # days are in flight, which bounds memory.
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: deque[Future[tuple[date, int, dict[str, int]]]] = deque()
+        for index, day in enumerate(days):
+            if len(pending) == threads:
+                _collect(pending.popleft(), written)
             fraction = BUILD_SHARE + (1 - BUILD_SHARE) * index / params.days
             report(f"events of day {index + 1} of {params.days}", fraction)
-            simulated = simulate_day(country=country, inputs=inputs, params=params, index=index)
-            events_by_day[simulated.day] = simulated.events.num_rows
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(_write_day, simulated, out)
-        if pending is not None:
-            pending.result()
-    return events_by_day
+            pending.append(pool.submit(_simulate_and_write, maker, day, out))
+        while pending:
+            _collect(pending.popleft(), written)
+    faults = dict.fromkeys(params.faults.rates(), 0)
+    for _, day_faults in written.values():
+        for kind, count in day_faults.items():
+            faults[kind] += count
+    return {day: written[day][0] for day in days}, faults
 
 
-def _write_day(simulated: SimulatedDay, out: Path) -> None:
+def _collect(
+    future: Future[tuple[date, int, dict[str, int]]],
+    written: dict[date, tuple[int, dict[str, int]]],
+) -> None:
+    day, events, faults = future.result()
+    written[day] = (events, faults)
+
+
+def _simulate_and_write(maker: DayMaker, day: date, out: Path) -> tuple[date, int, dict[str, int]]:
+    simulated = maker.simulate(day)
     write_parquet(
-        simulated.events, day_partition(out / "events", simulated.day), sorted_times="timestamp"
+        simulated.events,
+        day_partition(out / "events", simulated.day),
+        sorted_times="timestamp",
+        plain=("user_id",),
     )
     write_parquet(simulated.presence, day_partition(out / "truth" / "presence", simulated.day))
+    return simulated.day, simulated.events.num_rows, simulated.faults
 
 
-def _metadata(*, country: SyntheticCountry, params: WorldParams) -> dict[str, Any]:
-    """The holder's facts about the delivery (SCHEMA.md "A dataset folder")."""
-    home_area = country.residents.home_area[country.subscribers.person]
+def _metadata(country: SyntheticCountry) -> dict[str, Any]:
+    """The holder's facts about the delivery (SCHEMA.md "A dataset folder").
+
+    ``market_share`` is the realised share of all residents (phone owners or not) with a
+    primary device of the holder, which is what an expansion from devices to residents needs.
+    """
+    params = country.params
+    subscribers = holder_residents(country)
+    home_area = country.residents.home_area[subscribers]
     regions, counts = np.unique(country.territory.regions[home_area], return_counts=True)
     return {
-        "operator": OPERATOR,
-        "mcc": MCC,
-        "mnc": MNC,
+        "operator": HOLDER.name,
+        "mcc": BELGIUM_MCC,
+        "mnc": HOLDER.mnc,
         "period": {"start": params.start.isoformat(), "end": params.end.isoformat()},
         "timezone": TIMEZONE,
-        "market_share": params.market_share,
+        "market_share": subscribers.size / country.residents.size,
         "sampling_fraction": params.scale,
         "subscribers_by_region": {
             str(region): int(count) for region, count in zip(regions, counts, strict=True)
@@ -149,10 +233,7 @@ def _metadata(*, country: SyntheticCountry, params: WorldParams) -> dict[str, An
 
 def _world_document(*, summary: WorldSummary, params: WorldParams) -> dict[str, Any]:
     """world.json: the parameters and realised totals (no timings, so that it is stable)."""
-    parameters = {
-        name: value.isoformat() if isinstance(value, date) else value
-        for name, value in dataclasses.asdict(params).items()
-    }
+    parameters = {name: _plain(value) for name, value in dataclasses.asdict(params).items()}
     return {
         "generator": "cellcensus.world",
         "version": __version__,
@@ -163,10 +244,25 @@ def _world_document(*, summary: WorldSummary, params: WorldParams) -> dict[str, 
             "persons": summary.persons,
             "workers": summary.workers,
             "devices": summary.devices,
+            "devices_by_kind": summary.devices_by_kind,
             "sites": summary.sites,
-            "cells": summary.sites,
+            "cells": summary.cells,
             "events": summary.events,
             "presence_persons": summary.presence_persons,
+            "migrations": summary.migrations,
+            "roamer_stays": summary.roamer_stays,
+            "faults": summary.faults,
         },
         "events_by_day": {day.isoformat(): count for day, count in summary.events_by_day.items()},
     }
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value as JSON: dates as ISO text, tuples as lists."""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value

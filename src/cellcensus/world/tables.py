@@ -1,59 +1,81 @@
-"""The world's objects as Arrow tables in the SCHEMA.md contract."""
+"""The world's objects as Arrow tables in the SCHEMA.md contract (and its ground truth)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from cellcensus.world.activity import DayClock
+from cellcensus.world.clock import DayClock
 from cellcensus.world.country import SyntheticCountry
+from cellcensus.world.devices import DEVICE_KIND_NAMES, NO_INDEX, DeviceKind
 from cellcensus.world.employment import NOT_WORKING
 from cellcensus.world.events import DayEvents
+from cellcensus.world.evidence import MACHINE_PROFILES, ROAMING_ORIGINS
+from cellcensus.world.handsets import DEVICE_TYPE_NAMES
 from cellcensus.world.identifiers import cell_ids, person_ids, site_ids
-from cellcensus.world.network import TECHNOLOGY
-from cellcensus.world.params import EVENT_TYPES
+from cellcensus.world.network import OPEN, TECHNOLOGY_RANGE
+from cellcensus.world.params import EVENT_TYPES, TECHNOLOGIES
+from cellcensus.world.places import AWAY
 from cellcensus.world.population import SEXES
-from cellcensus.world.subscription import MCC, MNC
 from cellcensus.world.writer import (
     CELLS_SCHEMA,
     DEVICES_SCHEMA,
     EVENTS_SCHEMA,
+    MACHINES_SCHEMA,
+    MIGRATIONS_SCHEMA,
     PERSONS_SCHEMA,
     PRESENCE_SCHEMA,
+    ROAMER_STAYS_SCHEMA,
+    TACS_SCHEMA,
 )
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def _person_ids(persons: NDArray[np.intp]) -> pa.StringArray:
     return pa.array(person_ids(persons), type=pa.string())
 
 
+def _area_codes(country: SyntheticCountry) -> pa.StringArray:
+    return pa.array(country.territory.area_codes, type=pa.string())
+
+
+def _dates(ordinals: NDArray[np.int32], open_value: int) -> pa.Date32Array:
+    is_open = np.abs(ordinals) == open_value
+    days = np.where(is_open, 0, ordinals.astype(np.int64) - EPOCH_ORDINAL).astype(np.int32)
+    return pa.array(days, type=pa.date32(), mask=is_open)
+
+
 def cells_table(country: SyntheticCountry) -> pa.Table:
-    """One omnidirectional 4G cell per site, valid for the whole period."""
+    """One row per cell: its site's position, its sector's direction, technology, validity."""
     network = country.network
-    count = network.size
-    no_value = pa.nulls(count, type=pa.float64())
-    no_date = pa.nulls(count, type=pa.date32())
+    site, sector, technology = network.cell_layout()
+    count = site.size
+    ranges = network.site_range_m[site] * np.asarray(TECHNOLOGY_RANGE)[technology]
     return pa.table(
         [
             pa.array(cell_ids(count), type=pa.string()),
-            pa.array(site_ids(count), type=pa.string()),
-            pa.array(network.site_lonlat[:, 1]),
-            pa.array(network.site_lonlat[:, 0]),
-            no_value,
-            no_value,
-            no_value,
-            pa.array([TECHNOLOGY] * count, type=pa.string()),
-            no_date,
-            no_date,
+            pa.array(site_ids(network.size), type=pa.string()).take(pa.array(site)),
+            pa.array(network.site_lonlat[site, 1]),
+            pa.array(network.site_lonlat[site, 0]),
+            pa.array(np.round(network.azimuth_deg[sector], 1)),
+            pa.array(np.full(count, network.beam_width_deg)),
+            pa.array(np.round(ranges, -1)),
+            pa.array(np.asarray(TECHNOLOGIES)[technology], type=pa.string()),
+            _dates(network.valid_from[site], OPEN),
+            _dates(network.valid_to[site], OPEN),
         ],
         schema=CELLS_SCHEMA,
     )
 
 
 def persons_table(country: SyntheticCountry) -> pa.Table:
-    """Ground truth of every person: home and work area, age and sex."""
-    codes = pa.array(country.territory.area_codes, type=pa.string())
+    """Every person: home area (at the period's start), work area, age and sex."""
+    codes = _area_codes(country)
     residents = country.residents
     work_area = country.employment.work_area
     works = work_area != NOT_WORKING
@@ -71,24 +93,23 @@ def persons_table(country: SyntheticCountry) -> pa.Table:
 
 
 def devices_table(country: SyntheticCountry) -> pa.Table:
-    """Ground truth of every device: its owner; all are primary devices of residents."""
-    subscribers = country.subscribers
-    count = subscribers.size
+    """Every device of the holder's network: owner (none for machines and visitors), kind."""
+    devices = country.devices
+    owned = devices.person != NO_INDEX
+    owners = pa.array(person_ids(np.where(owned, devices.person, 0)), type=pa.string())
     return pa.table(
         [
-            pa.array(subscribers.user_id, type=pa.string()),
-            _person_ids(subscribers.person),
-            pa.array(["primary"] * count, type=pa.string()),
-            _constant(MCC, count),
-            _constant(MNC, count),
+            pa.array(devices.user_id, type=pa.string()),
+            pc.if_else(pa.array(owned), owners, pa.scalar(None, pa.string())),
+            pa.array(DEVICE_KIND_NAMES, type=pa.string()).take(pa.array(devices.kind)),
+            pa.array(devices.mcc),
+            pa.array(devices.mnc),
         ],
         schema=DEVICES_SCHEMA,
     )
 
 
-def events_table(
-    *, events: DayEvents, user_ids: pa.StringArray, tacs: pa.StringArray, cell_ids: pa.StringArray
-) -> pa.Table:
+def events_table(*, events: DayEvents, country: SyntheticCountry, user_ids: pa.Array) -> pa.Table:
     """One day's events in the contract's columns, string columns dictionary-encoded.
 
     Dictionary arrays spare the writer hashing millions of strings; `write_parquet` stores
@@ -96,37 +117,47 @@ def events_table(
 
     Args:
         events: The day's events, as indices.
+        country: The world.
         user_ids: Identifier of each device.
-        tacs: Handset TAC of each device.
-        cell_ids: Identifier of each cell.
 
     Returns:
         The events table.
     """
+    devices = country.devices
     device = pa.array(events.device)
     columns = [
         pa.DictionaryArray.from_arrays(device, user_ids),
         pa.array(events.timestamp, type=pa.timestamp("us", tz="UTC")),
-        pa.DictionaryArray.from_arrays(pa.array(events.cell), cell_ids),
+        pa.DictionaryArray.from_arrays(
+            pa.array(events.cell), pa.array(cell_ids(country.network.cells), type=pa.string())
+        ),
         pa.DictionaryArray.from_arrays(
             pa.array(events.event_type.astype(np.int8)), pa.array(EVENT_TYPES, type=pa.string())
         ),
-        _constant(MCC, events.size),
-        _constant(MNC, events.size),
-        tacs.take(device),
+        pa.array(devices.mcc[events.device]),
+        pa.array(devices.mnc[events.device]),
+        pa.DictionaryArray.from_arrays(
+            pa.array(devices.model[events.device]),
+            pa.array(country.catalogue.tac, type=pa.string()),
+        ),
     ]
     return pa.table(columns, names=EVENTS_SCHEMA.names)
 
 
 def presence_table(
-    *, country: SyntheticCountry, clock: DayClock, places: NDArray[np.uint8]
+    *,
+    country: SyntheticCountry,
+    clock: DayClock,
+    schedule: NDArray[np.uint8],
+    places: NDArray[np.int32],
 ) -> pa.Table:
-    """Hourly ground truth of where the sampled persons were during one day.
+    """Hourly truth of where the sampled persons were during one day (null: abroad).
 
     Args:
         country: The world.
         clock: The day's hour slots.
-        places: (sampled persons, slots) `Place` of each sampled person.
+        schedule: (sampled persons, slots) where each sampled person is (a place column).
+        places: (sampled persons, PLACE_COLUMNS) their locations that day.
 
     Returns:
         One row per sampled person and hour slot, ordered by person then hour.
@@ -134,17 +165,77 @@ def presence_table(
     sample = country.presence_sample
     slots = clock.slots
     row = np.repeat(np.arange(sample.size), slots)
-    area = country.place_areas[sample[row], places.ravel()]
-    codes = pa.array(country.territory.area_codes, type=pa.string())
+    column = schedule.ravel()
+    away = column == AWAY
+    location = places[row, np.where(away, 0, column)]
+    area = country.locations.area[location].astype(np.int64)
     return pa.table(
         [
             _person_ids(sample).take(pa.array(row)),
             pa.array(np.tile(clock.slot_start, sample.size), type=pa.timestamp("us", tz="UTC")),
-            codes.take(pa.array(area)),
+            _area_codes(country).take(pa.array(area, mask=away)),
         ],
         schema=PRESENCE_SCHEMA,
     )
 
 
-def _constant(value: int, count: int) -> pa.Int32Array:
-    return pa.array(np.full(count, value, dtype=np.int32))
+def migrations_table(country: SyntheticCountry) -> pa.Table:
+    """Every move of the period: who, on which local day, from and to which area."""
+    moves = country.migrations
+    codes = _area_codes(country)
+    return pa.table(
+        [
+            _person_ids(moves.person),
+            _dates(moves.day, OPEN),
+            codes.take(pa.array(moves.from_area)),
+            codes.take(pa.array(moves.to_area)),
+        ],
+        schema=MIGRATIONS_SCHEMA,
+    )
+
+
+def roamer_stays_table(country: SyntheticCountry) -> pa.Table:
+    """Every visit overlapping the period: the visitor's number, country, stay and area."""
+    stays = country.stays
+    countries = pa.array([origin.country for origin in ROAMING_ORIGINS], type=pa.string())
+    timestamp = pa.timestamp("us", tz="UTC")
+    return pa.table(
+        [
+            pa.array(stays.user_id, type=pa.string()),
+            pa.array(stays.mcc),
+            pa.array(stays.mnc),
+            countries.take(pa.array(stays.origin)),
+            pa.array(stays.arrival_us, type=timestamp),
+            pa.array(stays.departure_us, type=timestamp),
+            pa.array(stays.nights.astype(np.int32)),
+            _area_codes(country).take(pa.array(stays.area)),
+        ],
+        schema=ROAMER_STAYS_SCHEMA,
+    )
+
+
+def machines_table(country: SyntheticCountry) -> pa.Table:
+    """Every M2M SIM: its number, what machine it is, and whether it moves."""
+    devices = country.devices
+    machine = devices.machine[devices.kind == DeviceKind.M2M]
+    profile = country.machines.profile[machine]
+    return pa.table(
+        [
+            pa.array(devices.user_id[devices.kind == DeviceKind.M2M], type=pa.string()),
+            pa.array([p.kind for p in MACHINE_PROFILES], type=pa.string()).take(pa.array(profile)),
+            pa.array(country.machines.moving[machine]),
+        ],
+        schema=MACHINES_SCHEMA,
+    )
+
+
+def tacs_table(country: SyntheticCountry) -> pa.Table:
+    """The device models: TAC and device type (``module`` = machine-to-machine)."""
+    catalogue = country.catalogue
+    return pa.table(
+        [
+            pa.array(catalogue.tac, type=pa.string()),
+            pa.array(DEVICE_TYPE_NAMES, type=pa.string()).take(pa.array(catalogue.device_type)),
+        ],
+        schema=TACS_SCHEMA,
+    )

@@ -1,9 +1,14 @@
-"""The country the world is built on: Belgium's 589 municipalities of 2011, in metres."""
+"""The country the world is built on: Belgium's 589 municipalities of 2011, in metres.
+
+People do not live uniformly inside a municipality: most live in its village and town centres
+(the 2,359 municipalities merged in 1977, about one per 13 km2), the rest scattered. `Settlements`
+holds those centres, and `settled_points` draws homes, work places and antenna sites around them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import pyproj
@@ -42,6 +47,26 @@ class Territory:
     def size(self) -> int:
         """Number of areas."""
         return int(self.area_codes.size)
+
+    @property
+    def density(self) -> NDArray[np.float64]:
+        """Census residents per km2 of each area."""
+        density: NDArray[np.float64] = self.population / np.maximum(self.area_km2, 0.01)
+        return density
+
+    @cached_property
+    def distances_km(self) -> NDArray[np.float64]:
+        """(areas, areas) distance between area centroids, in km."""
+        delta = self.centroids[:, None, :] - self.centroids[None, :, :]
+        distance: NDArray[np.float64] = np.hypot(delta[..., 0], delta[..., 1]) / 1000.0
+        return distance
+
+    def codes_matching(self, prefixes: tuple[str, ...]) -> NDArray[np.bool_]:
+        """Which areas have a NIS code starting with one of `prefixes`."""
+        match: NDArray[np.bool_] = np.zeros(self.size, dtype=bool)
+        for prefix in prefixes:
+            match |= np.char.startswith(self.area_codes, prefix)
+        return match
 
 
 @cache
@@ -104,7 +129,7 @@ def sample_points(
 def _inside(polygon: shapely.Geometry, count: int, rng: np.random.Generator) -> NDArray[np.float64]:
     xmin, ymin, xmax, ymax = shapely.bounds(polygon)
     fill = max(shapely.area(polygon) / ((xmax - xmin) * (ymax - ymin)), 0.05)
-    found: list[NDArray[np.float64]] = []
+    found: list[NDArray[np.float64]] = [np.empty((0, 2), dtype=np.float64)]
     missing = count
     while missing > 0:
         # Oversample by the expected rejection rate so that one round almost always suffices.
@@ -116,3 +141,130 @@ def _inside(polygon: shapely.Geometry, count: int, rng: np.random.Generator) -> 
         found.append(hits)
         missing -= len(hits)
     return np.concatenate(found)
+
+
+KM2_PER_CENTRE = 13.0
+"""Land per village or town centre: 30,528 km2 over the 2,359 pre-1977 municipalities."""
+DENSITY_UNIFORM = 4000.0
+"""Residents per km2 above which an area is built up throughout (points drawn uniformly)."""
+
+
+@dataclass(frozen=True)
+class Settlements:
+    """The village and town centres of every area, around which people live and work.
+
+    Attributes:
+        area: Area of each centre (centres are grouped by area, in area order).
+        xy: Centre position in metres.
+        weight: Share of the area's clustered population living around the centre.
+        spread_m: Standard deviation of the distance to the centre, in metres.
+        first: Index of each area's first centre (and, last, the number of centres).
+        dispersed: Per area, the share of points drawn uniformly instead of around a centre.
+    """
+
+    area: NDArray[np.intp]
+    xy: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    spread_m: NDArray[np.float64]
+    first: NDArray[np.intp]
+    dispersed: NDArray[np.float64]
+
+
+def build_settlements(*, territory: Territory, rng: np.random.Generator) -> Settlements:
+    """Place the centres of each area: one per 13 km2, the first (the main town) largest.
+
+    Centre weights fall as 1/rank (a Zipf law of town sizes); denser areas are more uniformly
+    built up (all of Brussels is).
+
+    Args:
+        territory: The areas.
+        rng: The random generator.
+
+    Returns:
+        The settlements.
+    """
+    counts = np.maximum(1, np.rint(territory.area_km2 / KM2_PER_CENTRE)).astype(np.int64)
+    area = np.repeat(np.arange(territory.size), counts)
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+    rank = np.arange(area.size) - first[area]
+    weight: NDArray[np.float64] = 1.0 / (rank.astype(np.float64) + 1.0)
+    weight = weight / np.bincount(area, weights=weight)[area]
+    spread = 0.3 * np.sqrt(territory.area_km2[area] / counts[area]) * 1000.0
+    dispersed = 0.2 + 0.8 * np.minimum(1.0, territory.density / DENSITY_UNIFORM)
+    return Settlements(
+        area=area.astype(np.intp),
+        xy=sample_points(territory=territory, areas=area.astype(np.intp), rng=rng),
+        weight=weight,
+        spread_m=spread,
+        first=first,
+        dispersed=dispersed,
+    )
+
+
+def settled_points(
+    *,
+    territory: Territory,
+    settlements: Settlements,
+    areas: NDArray[np.intp],
+    rng: np.random.Generator,
+    concentration: float = 1.0,
+) -> NDArray[np.float64]:
+    """Draw one point in each given area: around its centres, or scattered.
+
+    Args:
+        territory: The areas.
+        settlements: Their centres.
+        areas: For each point wanted, the index of its area.
+        rng: The random generator.
+        concentration: Above 1, fewer scattered points and tighter clusters (work places
+            gather in town centres more than homes do).
+
+    Returns:
+        (len(areas), 2) coordinates in metres, in the order of `areas`.
+    """
+    points = np.empty((areas.size, 2), dtype=np.float64)
+    order = np.argsort(areas, kind="stable")
+    counts = np.bincount(areas, minlength=territory.size)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for area in np.flatnonzero(counts):
+        wanted = order[offsets[area] : offsets[area + 1]]
+        points[wanted] = _settled_in(
+            territory=territory,
+            settlements=settlements,
+            area=int(area),
+            count=int(counts[area]),
+            rng=rng,
+            concentration=concentration,
+        )
+    return points
+
+
+def _settled_in(
+    *,
+    territory: Territory,
+    settlements: Settlements,
+    area: int,
+    count: int,
+    rng: np.random.Generator,
+    concentration: float,
+) -> NDArray[np.float64]:
+    polygon = territory.polygons[area]
+    dispersed = settlements.dispersed[area] ** concentration
+    scattered = rng.random(count) < dispersed
+    points = np.empty((count, 2), dtype=np.float64)
+    points[scattered] = _inside(polygon, int(scattered.sum()), rng)
+    centres = slice(settlements.first[area], settlements.first[area + 1])
+    weight = settlements.weight[centres]
+    missing = np.flatnonzero(~scattered)
+    for _ in range(4):
+        if missing.size == 0:
+            break
+        centre = rng.choice(weight.size, size=missing.size, p=weight)
+        spread = settlements.spread_m[centres][centre] / concentration
+        xy = settlements.xy[centres][centre] + rng.normal(size=(missing.size, 2)) * spread[:, None]
+        inside = shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])
+        points[missing[inside]] = xy[inside]
+        missing = missing[~inside]
+    if missing.size:
+        points[missing] = _inside(polygon, int(missing.size), rng)
+    return points

@@ -59,6 +59,30 @@ DEVICES_SCHEMA = pa.schema(
 PRESENCE_SCHEMA = pa.schema(
     [("person_id", pa.string()), ("hour", pa.timestamp("us", tz="UTC")), ("area", pa.string())]
 )
+MIGRATIONS_SCHEMA = pa.schema(
+    [
+        ("person_id", pa.string()),
+        ("date", pa.date32()),
+        ("from_area", pa.string()),
+        ("to_area", pa.string()),
+    ]
+)
+ROAMER_STAYS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("mcc", pa.int32()),
+        ("mnc", pa.int32()),
+        ("country", pa.string()),
+        ("arrival", pa.timestamp("us", tz="UTC")),
+        ("departure", pa.timestamp("us", tz="UTC")),
+        ("nights", pa.int32()),
+        ("area", pa.string()),
+    ]
+)
+MACHINES_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("machine", pa.string()), ("moving", pa.bool_())]
+)
+TACS_SCHEMA = pa.schema([("tac", pa.string()), ("device_type", pa.string())])
 
 ROW_GROUP_ROWS = 1_000_000
 """Fixed row group size: part of what makes the files byte-identical from run to run."""
@@ -97,7 +121,13 @@ def prepare_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def write_parquet(table: pa.Table, path: Path, *, sorted_times: str | None = None) -> None:
+def write_parquet(
+    table: pa.Table,
+    path: Path,
+    *,
+    sorted_times: str | None = None,
+    plain: tuple[str, ...] = (),
+) -> None:
     """Write one Parquet file with fixed settings (compression, row groups, encodings).
 
     Dictionary-typed string columns are written as plain Parquet strings: the Arrow schema is
@@ -106,10 +136,14 @@ def write_parquet(table: pa.Table, path: Path, *, sorted_times: str | None = Non
     Args:
         table: The table.
         path: The file to write; its folder is created.
-        sorted_times: A sorted timestamp column to delta-encode (a third of the plain size).
+        sorted_times: A sorted timestamp column to delta-encode (a third of the plain size);
+            it alone gets statistics, which are costly to compute on strings.
+        plain: Columns with too many distinct values for a dictionary (subscriber ids).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    dictionary_columns = [name for name in table.column_names if name != sorted_times]
+    dictionary_columns = [
+        name for name in table.column_names if name != sorted_times and name not in plain
+    ]
     pq.write_table(
         table,
         path,
@@ -117,7 +151,7 @@ def write_parquet(table: pa.Table, path: Path, *, sorted_times: str | None = Non
         row_group_size=ROW_GROUP_ROWS,
         use_dictionary=dictionary_columns,
         column_encoding={sorted_times: "DELTA_BINARY_PACKED"} if sorted_times else None,
-        write_statistics=True,
+        write_statistics=[sorted_times] if sorted_times else True,
         store_schema=False,
     )
 

@@ -1,25 +1,132 @@
-import pandas as pd
+import json
+
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.disclosure import DisclosurePolicy, protect
+from cellcensus.holder.disclosure import (
+    DEFAULT_POLICIES,
+    FALLBACK_POLICY,
+    DifferentialPrivacy,
+    DisclosurePolicy,
+    load_policies,
+    policy_for,
+)
+from cellcensus.holder.disclosure.policy import DEFAULT_EPSILON, MIN_COUNT_FLOOR
 
 
-def test_counts_at_or_below_threshold_are_suppressed_and_keys_completed():
-    raw = pd.DataFrame({"area_code": ["a", "b", "c"], "device_count": [15.0, 15.2, 100.4]})
-    out = protect(raw, keys=["a", "b", "c", "d"], policy=DisclosurePolicy(min_count=15))
-    assert list(out.area_code) == ["a", "b", "c", "d"]
-    assert out.device_count.isna().tolist() == [True, False, False, True]
-    assert out.device_count.iloc[1] == 15
-    assert out.device_count.iloc[2] == 100
+def test_default_policy_thresholds_at_15_rounds_to_5_and_adds_noise():
+    policy = policy_for(algorithm="usual_residence")
+    assert policy.min_count == 15
+    assert policy.rounding_base == 5
+    assert policy.dp == DifferentialPrivacy(epsilon=DEFAULT_EPSILON)
+    assert policy.epsilon == DEFAULT_EPSILON
+    assert policy.delta == 0.0
 
 
-def test_key_outside_public_set_is_refused():
-    raw = pd.DataFrame({"area_code": ["zz"], "device_count": [50.0]})
-    with pytest.raises(CellcensusError, match="public key set"):
-        protect(raw, keys=["a"], policy=DisclosurePolicy())
+def test_unknown_algorithm_gets_the_strict_fallback():
+    assert policy_for(algorithm="not_in_catalogue") == FALLBACK_POLICY
+    assert FALLBACK_POLICY.dp is not None
 
 
-def test_negative_threshold_is_refused():
-    with pytest.raises(CellcensusError, match="min_count"):
-        DisclosurePolicy(min_count=-1)
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"min_count": -1}, "min_count"),
+        ({"min_count": MIN_COUNT_FLOOR - 1}, "min_count must be between 10"),
+        ({"min_count": float("nan")}, "min_count"),
+        ({"rounding_base": 2}, "rounding_base must be between 5 and 100 when no noise"),
+        ({"rounding_base": 2.5}, "rounding_base must be an integer"),
+        ({"secondary_suppression": "yes"}, "secondary_suppression"),
+    ],
+)
+def test_policy_floors_are_enforced(fields, message):
+    with pytest.raises(CellcensusError, match=message):
+        DisclosurePolicy(**fields)
+
+
+def test_small_rounding_base_is_allowed_only_with_noise():
+    assert DisclosurePolicy(rounding_base=1, dp=DifferentialPrivacy()).rounding_base == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"epsilon": 0}, "epsilon must be in"),
+        ({"epsilon": 6.0}, "epsilon must be in"),
+        ({"epsilon": True}, "epsilon must be a finite number"),
+        ({"delta": 1e-7}, "delta must be 0 for the Laplace"),
+        ({"mechanism": "gaussian"}, "delta must be in"),
+        ({"mechanism": "gaussian", "delta": 1e-3}, "delta must be in"),
+        ({"mechanism": "exponential"}, "mechanism must be one of"),
+    ],
+)
+def test_dp_bounds_are_enforced(fields, message):
+    with pytest.raises(CellcensusError, match=message):
+        DifferentialPrivacy(**fields)
+
+
+def test_policy_round_trips_through_its_dict():
+    policy = DisclosurePolicy(
+        min_count=20, dp=DifferentialPrivacy(epsilon=0.3, delta=1e-7, mechanism="gaussian")
+    )
+    recorded = policy.to_dict()
+    assert recorded["dp"] == {
+        "epsilon": 0.3,
+        "delta": 1e-7,
+        "mechanism": "gaussian",
+        "measure_totals": False,
+    }
+    assert json.loads(json.dumps(recorded)) == recorded
+    assert DisclosurePolicy.from_dict(recorded) == policy
+
+
+def test_override_merges_dp_and_keeps_the_rest():
+    policy = DEFAULT_POLICIES["usual_residence"].override({"min_count": 25, "dp": {"epsilon": 0.2}})
+    assert policy.min_count == 25
+    assert policy.rounding_base == 5
+    assert policy.dp == DifferentialPrivacy(epsilon=0.2)
+
+
+def test_override_can_switch_noise_off_but_not_below_the_floors():
+    assert DEFAULT_POLICIES["usual_residence"].override({"dp": None}).dp is None
+    with pytest.raises(CellcensusError, match=r"steward\.yaml: min_count must be between"):
+        DEFAULT_POLICIES["usual_residence"].override({"min_count": 5}, source="steward.yaml")
+
+
+def test_override_rejects_unknown_fields_naming_them():
+    with pytest.raises(CellcensusError, match=r"unknown field\(s\) \['min_cuont'\]"):
+        FALLBACK_POLICY.override({"min_cuont": 20})
+    with pytest.raises(CellcensusError, match=r"dp: unknown field\(s\) \['eps'\]"):
+        FALLBACK_POLICY.override({"dp": {"eps": 1}})
+
+
+def test_steward_overrides_load_from_yaml(tmp_path):
+    path = tmp_path / "policies.yaml"
+    path.write_text(
+        "usual_residence:\n  min_count: 20\n  dp: {epsilon: 0.25}\n"
+        "present_population:\n  rounding_base: 10\n"
+    )
+    policies = load_policies(path=path)
+    assert policies["usual_residence"].min_count == 20
+    assert policies["usual_residence"].epsilon == 0.25
+    assert policies["present_population"].rounding_base == 10
+    assert policies["present_population"].dp == FALLBACK_POLICY.dp
+    assert policy_for(algorithm="present_population", policies=policies).rounding_base == 10
+
+
+def test_steward_overrides_load_from_json(tmp_path):
+    path = tmp_path / "policies.json"
+    path.write_text(json.dumps({"usual_residence": {"secondary_suppression": False}}))
+    assert load_policies(path=path)["usual_residence"].secondary_suppression is False
+
+
+def test_steward_file_errors_name_the_file_and_algorithm(tmp_path):
+    path = tmp_path / "policies.yaml"
+    path.write_text("usual_residence:\n  min_count: 3\n")
+    with pytest.raises(CellcensusError, match=r"policies.yaml: usual_residence: min_count"):
+        load_policies(path=path)
+    path.write_text("- a list\n")
+    with pytest.raises(CellcensusError, match="expected a mapping"):
+        load_policies(path=path)
+    with pytest.raises(CellcensusError, match="cannot read"):
+        load_policies(path=tmp_path / "missing.yaml")

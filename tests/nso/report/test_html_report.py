@@ -1,5 +1,5 @@
 import base64
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.figures import SCATTER_PNG, scatter_log
 from cellcensus.nso.report.html import ReportContext, ReportFigure, write_report
 from cellcensus.nso.validation import Agreement, agreement
@@ -233,3 +234,64 @@ def test_scale_is_shown_only_when_given(tmp_path: Path, estimates: pd.DataFrame)
 
     assert "Scale of the synthetic world" in with_scale and "0.01" in with_scale
     assert "Scale of the synthetic world" not in without
+
+
+def test_with_an_estimation_the_report_is_a_statistical_release(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    table = realistic_result.estimates().reset_index()
+    table["name"] = table["area_code"]
+    published = realistic_result.published
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=context(
+                market_share=published["market_share"],
+                sampling_fraction=published["sampling_fraction"],
+                generated_at=datetime(2011, 4, 2, 9, 30),
+            ),
+            estimation=realistic_result,
+        )
+    )
+
+    for shown in (
+        "Estimators compared",
+        "Raking to margins (default)",
+        "National factor",
+        "Power law (Deville et al. 2014)",
+        "Accuracy by size of municipality",
+        "50,000 and over",
+        "Uncertainty",
+        "Laplace noise, epsilon 0.5",
+        "Relevance",
+        "Accuracy and reliability",
+        "Timeliness and punctuality",
+        "1 day after the end of the observation period",
+        "Coherence and comparability",
+        "Accessibility and clarity",
+        "SDMX-CSV",
+        "is unbiased when",
+        "= 25 persons per phone",
+        "divide the weighted error by",
+        "Interval",  # interval column of the area tables
+    ):
+        assert shown in html, shown
+    assert "No margin of error is given" not in html
+    assert "The intervals cover sampling" in html
+    assert "http://" not in html and "https://" not in html
+    assert "@page" in html and "@media print" in html
+
+
+def test_metrics_from_an_older_metrics_json_are_still_accepted(
+    tmp_path: Path, estimates: pd.DataFrame
+) -> None:
+    old = {key: value for key, value in METRICS.to_dict().items() if key != "log_slope"}
+
+    html = read_report(
+        write_report(out_dir=tmp_path, metrics={"old": old}, estimates=estimates, context=context())
+    )
+
+    assert "0.9877" in html

@@ -1,3 +1,4 @@
+import json
 from datetime import date
 from pathlib import Path
 
@@ -5,9 +6,16 @@ import numpy as np
 import pandas as pd
 
 from cellcensus.nso.estimation import expand_national
-from cellcensus.nso.report.figures import ERROR_MAP_PNG, MAPS_PNG, SCATTER_PNG
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.figures import (
+    ERROR_MAP_PNG,
+    ESTIMATORS_PNG,
+    INTERVALS_PNG,
+    MAPS_PNG,
+    SCATTER_PNG,
+)
 from cellcensus.nso.report.html import ReportContext
-from cellcensus.nso.report.publish import ESTIMATES_CSV, publish_report
+from cellcensus.nso.report.publish import ESTIMATES_CSV, publish_release, publish_report
 from cellcensus.nso.validation import compare_with_census
 from cellcensus.reference import belgium
 
@@ -48,3 +56,34 @@ def test_publish_report_from_a_release_of_belgium(tmp_path: Path) -> None:
     written = pd.read_csv(tmp_path / ESTIMATES_CSV, dtype={"area_code": str})
     assert len(written) == 589
     assert written["estimate"].isna().sum() == 1  # Herstappe: 85 people, about 2 devices
+
+
+def test_publish_release_writes_the_whole_statistical_release(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    published = realistic_result.published
+    context = ReportContext(
+        dataset="simulated release with realistic biases",
+        period_start=published["period"]["start"],
+        period_end=published["period"]["end"],
+        market_share=published["market_share"],
+        sampling_fraction=published["sampling_fraction"],
+        n_devices_released_total=int(realistic_result.best.table["released_devices"].sum()),
+        suppression_threshold=15,
+        algorithm_name="usual_residence",
+        algorithm_version="simulated",
+        job_id="simulated-12",
+    )
+
+    written = publish_release(out_dir=tmp_path, result=realistic_result, context=context)
+
+    html = written.report.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 5
+    for name in (MAPS_PNG, SCATTER_PNG, ERROR_MAP_PNG, ESTIMATORS_PNG, INTERVALS_PNG):
+        assert (tmp_path / name).is_file(), name
+    metrics = json.loads(written.metrics.read_text())
+    assert metrics == json.loads(json.dumps(realistic_result.metrics_json()))
+    estimates = pd.read_csv(written.estimates, dtype={"area_code": str})
+    assert {"estimate", "census", "ci_lower", "ci_upper"} <= set(estimates.columns)
+    for path in (written.outputs.csv, written.outputs.geojson, written.outputs.sdmx_csv):
+        assert path.is_file()

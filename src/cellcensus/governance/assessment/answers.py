@@ -158,6 +158,9 @@ def check_answer(question: Question, value: Any) -> tuple[str, ...]:
             )
     if len(set(values)) != len(values):
         raise CellcensusError(f"{where} lists the same answer twice")
+    exclusive = [item for item in values if question.option(item).exclusive]
+    if exclusive and len(values) > 1:
+        raise CellcensusError(f"{where}: '{exclusive[0]}' cannot be combined with other answers")
     return tuple(values)
 
 

@@ -108,8 +108,9 @@ def _risks(assessment: Assessment) -> str:
         shown = [risk for risk in stage.risks if risk.level != "low"]
         parts.append(f"<h3>{escape(stage.title)}</h3>")
         parts.append(
-            _table(headers, [_risk_row(r) for r in shown]) if shown else "<p>No medium or "
-            "high risk.</p>"
+            _table(headers, [_risk_row(r) for r in shown])
+            if shown
+            else "<p>No medium or high risk.</p>"
         )
     return "".join(parts)
 

@@ -43,8 +43,11 @@ class Interview:
     def run(self) -> dict[str, tuple[str, ...]]:
         """Ask every question in turn; return the chosen option ids per answered question."""
         self.terminal.say(KEYS)
+        shown = -1
         while self.position < len(self.tree.questions):
-            self._show_question()
+            if self.position != shown:
+                self._show_question()
+                shown = self.position
             self._handle(self.read("answer> "))
         return self.chosen
 
@@ -151,7 +154,11 @@ def parse_choice(question: Question, reply: str) -> tuple[str, ...]:
     if question.kind == "single" and len(parts) != 1:
         raise ValueError("This question takes one answer.")
     numbers = list(dict.fromkeys(int(part) for part in parts))
-    return tuple(question.options[number - 1].id for number in numbers)
+    options = [question.options[number - 1] for number in numbers]
+    exclusive = [option for option in options if option.exclusive]
+    if exclusive and len(options) > 1:
+        raise ValueError(f"'{exclusive[0].label}' cannot be combined with other answers.")
+    return tuple(option.id for option in options)
 
 
 def interview(tree: DecisionTree, terminal: Terminal) -> Answers:

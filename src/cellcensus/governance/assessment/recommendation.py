@@ -92,8 +92,14 @@ def _runner_up_reason(best: ModelScore, runner_up: ModelScore) -> str:
         rules = [part.text for part in runner_up.contributions if part.rule_id is not None]
         return "Every other model is excluded: " + " ".join(rules)
     summary = f"{runner_up.points} points against {best.points} for {best.title.lower()}"
-    against = [part for part in runner_up.contributions if part.points < 0]
-    if not against:
-        return f"{summary}; it gains less from these answers."
-    worst = min(against, key=lambda part: part.points)
-    return f"{summary}; the strongest point against it: {worst.text} ({worst.points})."
+    for_best = {part.text: part.points for part in best.contributions}
+    for_runner_up = {part.text: part.points for part in runner_up.contributions}
+    gaps = {
+        text: for_best.get(text, 0) - for_runner_up.get(text, 0)
+        for text in for_best.keys() | for_runner_up.keys()
+    }
+    deciding = max(sorted(gaps), key=lambda text: gaps[text])
+    return (
+        f"{summary}; what separates them most: {deciding} "
+        f"({for_best.get(deciding, 0):+d} against {for_runner_up.get(deciding, 0):+d})."
+    )

@@ -50,9 +50,7 @@ def applied_rules(tree: DecisionTree, answers: Answers) -> list[Rule]:
     ]
 
 
-def contributions(
-    tree: DecisionTree, answers: Answers
-) -> Iterator[tuple[Effects, Contribution]]:
+def contributions(tree: DecisionTree, answers: Answers) -> Iterator[tuple[Effects, Contribution]]:
     """Every source of points (answers then rules) with the wording that explains it.
 
     The contribution's `points` is left at 0: callers read the points they need from the

@@ -71,6 +71,7 @@ class Option(Effects):
     label: str = Field(min_length=2)
     help: str = ""
     safeguard: str | None = None
+    exclusive: bool = Field(default=False, description="Cannot be combined with other answers.")
     case_features: CaseFeatures = Field(default_factory=CaseFeatures)
 
 

@@ -68,17 +68,22 @@ def transitions(
     that moved between cells is spread by the product of both cells' weights. Each device
     present in both tables adds exactly 1 in total.
     """
-    pairs = before.select(
-        "device_id", cell_a=before.cell_id, share_a=before.share
-    ).join(after.select("device_id", cell_b=after.cell_id, share_b=after.share), "device_id")
+    pairs = before.select("device_id", cell_a=before.cell_id, share_a=before.share).join(
+        after.select("device_id", cell_b=after.cell_id, share_b=after.share), "device_id"
+    )
     pairs = pairs.mutate(share=pairs.share_a * pairs.share_b)
     same = pairs.filter(pairs.cell_a == pairs.cell_b)
     stayed = spread(same, allocation, cell="cell_a", area=origin, share="share")
     stayed = stayed.mutate(**{destination: stayed[origin]})
     moved = pairs.filter(pairs.cell_a != pairs.cell_b)
     moved = spread(moved, allocation, cell="cell_a", area=origin, share="share")
-    moved = spread(moved.mutate(share=moved._weight).drop("_weight"), allocation,
-                   cell="cell_b", area=destination, share="share")
+    moved = spread(
+        moved.mutate(share=moved._weight).drop("_weight"),
+        allocation,
+        cell="cell_b",
+        area=destination,
+        share="share",
+    )
     columns = ["device_id", origin, destination, "_weight"]
     rows = stayed.select(columns).union(moved.select(columns), distinct=False)
     return count_by(rows, [origin, destination])

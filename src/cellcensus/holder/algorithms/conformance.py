@@ -20,18 +20,20 @@ Each check raises `ConformanceError` (an AssertionError) saying what failed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from functools import cache
+from functools import cached_property
 from typing import Any
 
 import annotated_types
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from ibis.backends import BaseBackend
 from pydantic import BaseModel
 
@@ -68,12 +70,25 @@ class World:
     cells: pd.DataFrame
     allocation: pd.DataFrame
 
+    @cached_property
+    def arrow(self) -> dict[str, pa.Table]:
+        """The tables as Arrow, in the store's schemas (converted once)."""
+        return {
+            "events": pa.Table.from_pandas(
+                self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
+            ),
+            "cells": pa.Table.from_pandas(self.cells, preserve_index=False),
+            "allocation": pa.Table.from_pandas(
+                self.allocation, schema=ALLOCATION_SCHEMA.to_pyarrow(), preserve_index=False
+            ),
+        }
+
     def tables(self) -> StoreTables:
         """The world as Ibis memtables (run on any backend with ``con.to_pandas``)."""
         return StoreTables(
-            events=ibis.memtable(self.events, schema=EVENTS_SCHEMA),
-            cells=ibis.memtable(self.cells),
-            allocation=ibis.memtable(self.allocation, schema=ALLOCATION_SCHEMA),
+            events=ibis.memtable(self.arrow["events"]),
+            cells=ibis.memtable(self.arrow["cells"]),
+            allocation=ibis.memtable(self.arrow["allocation"]),
         )
 
     @property
@@ -96,9 +111,7 @@ class World:
         return World(
             events=self.events.sample(frac=1.0, random_state=seed).reset_index(drop=True),
             cells=self.cells.sample(frac=1.0, random_state=seed).reset_index(drop=True),
-            allocation=self.allocation.sample(frac=1.0, random_state=seed).reset_index(
-                drop=True
-            ),
+            allocation=self.allocation.sample(frac=1.0, random_state=seed).reset_index(drop=True),
         )
 
 
@@ -111,7 +124,9 @@ def events_frame(rows: Sequence[tuple[int, dt.datetime, str, str, int, str]]) ->
         rows, columns=["device_id", "local_time", "cell_id", "event_type", "mcc", "tac"]
     )
     local = pd.to_datetime(frame.pop("local_time"))
-    frame.insert(1, "timestamp", (local - pd.Timedelta(hours=UTC_OFFSET_HOURS)).dt.tz_localize("UTC"))
+    frame.insert(
+        1, "timestamp", (local - pd.Timedelta(hours=UTC_OFFSET_HOURS)).dt.tz_localize("UTC")
+    )
     frame.insert(2, "local_date", local.dt.date)
     frame.insert(3, "local_hour", local.dt.hour.astype("int8"))
     frame.insert(7, "mnc", np.where(frame["mcc"] == HOME_MCC, 1, 10).astype("int32"))
@@ -239,22 +254,64 @@ def parameter_sets(algorithm: Algorithm) -> list[dict[str, Any]]:
     return sets
 
 
+class Runner:
+    """Runs algorithms on worlds on one Ibis backend.
+
+    On DuckDB the world's tables are registered under fixed names and each (algorithm,
+    parameters) is compiled to SQL once, then run on every world (base, shuffled, attacked):
+    compiling costs more than running on a small world. Other backends run memtables.
+    """
+
+    def __init__(self, con: BaseBackend) -> None:
+        self.con = con
+        self.fast = con.name == "duckdb"
+        self._sql: dict[str, str] = {}
+
+    def run(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
+        """The algorithm's exact output on `world`, normalised (see `normalised`)."""
+        if not self.fast:
+            frame = self.con.to_pandas(algorithm.expression(world.tables(), values))
+            return normalised(frame, algorithm)
+        for name, table in world.arrow.items():
+            self.con.con.register(f"conformance_{name}", table)
+        key = json.dumps([algorithm.manifest.name, values], sort_keys=True, default=str)
+        if key not in self._sql:
+            tables = StoreTables(
+                *(
+                    self.con.table(f"conformance_{name}")
+                    for name in ("events", "cells", "allocation")
+                )
+            )
+            expression = algorithm.expression(tables, values)
+            self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
+            self._sql[key] = str(self.con.compile(expression))
+        return normalised(self.con.con.execute(self._sql[key]).fetch_df(), algorithm)
+
+
 def run(
-    algorithm: Algorithm, world: World, values: dict[str, Any], con: BaseBackend
+    algorithm: Algorithm, world: World, values: dict[str, Any], con: BaseBackend | Runner
 ) -> pd.DataFrame:
     """The algorithm's exact output on `world`, rows sorted by key, dates as `datetime.date`."""
-    frame = con.to_pandas(algorithm.expression(world.tables(), values))
-    return normalised(frame, algorithm)
+    return as_runner(con).run(algorithm, world, values)
+
+
+def as_runner(con: BaseBackend | Runner) -> Runner:
+    """`con` itself if it is a Runner, else a new Runner on it."""
+    return con if isinstance(con, Runner) else Runner(con)
 
 
 def normalised(frame: pd.DataFrame, algorithm: Algorithm) -> pd.DataFrame:
     """Rows sorted by the keys, date keys as `datetime.date`, counts as float."""
     frame = frame.copy()
     for key in algorithm.manifest.keys:
-        if key.domain is KeyDomain.DATE and key.name in frame:
+        if key.name not in frame:
+            continue
+        if key.domain is KeyDomain.DATE:
             frame[key.name] = pd.to_datetime(frame[key.name]).dt.date
-        if key.domain is KeyDomain.SLOT and key.name in frame:
+        elif key.domain is KeyDomain.SLOT:
             frame[key.name] = frame[key.name].astype("int64")
+        else:
+            frame[key.name] = frame[key.name].astype(object)
     if COUNT in frame:
         frame[COUNT] = frame[COUNT].astype("float64")
     keys = [name for name in algorithm.manifest.key_names if name in frame]
@@ -340,12 +397,13 @@ def check_parameters_refused(algorithm: Algorithm) -> None:
         raise _fail(algorithm, f"accepted an out-of-range {where}: {values}")
 
 
-def check_schema(algorithm: Algorithm, world: World, con: BaseBackend) -> None:
+def check_schema(algorithm: Algorithm, world: World, con: BaseBackend | Runner) -> None:
     """Declared columns and key types; unique, non-null keys in the key set; counts >= 0."""
+    runner = as_runner(con)
     for values in parameter_sets(algorithm):
         expression = algorithm.expression(world.tables(), values)
         _check_types(algorithm, expression.schema())
-        frame = run(algorithm, world, values, con)
+        frame = runner.run(algorithm, world, values)
         if tuple(frame.columns) != algorithm.manifest.outputs:
             raise _fail(algorithm, f"columns {tuple(frame.columns)} for {values}")
         _check_rows(algorithm, frame, values, world)
@@ -382,9 +440,7 @@ def _check_rows(
         raise _fail(algorithm, f"key outside the public key set for {values}: {example}")
 
 
-def _same(
-    algorithm: Algorithm, left: pd.DataFrame, right: pd.DataFrame, what: str
-) -> None:
+def _same(algorithm: Algorithm, left: pd.DataFrame, right: pd.DataFrame, what: str) -> None:
     try:
         pd.testing.assert_frame_equal(
             left, right, check_dtype=False, check_exact=False, rtol=TOLERANCE, atol=TOLERANCE
@@ -393,35 +449,55 @@ def _same(
         raise _fail(algorithm, f"{what}: {error}") from None
 
 
-def check_deterministic(algorithm: Algorithm, world: World, con: BaseBackend) -> None:
+def check_deterministic(algorithm: Algorithm, world: World, con: BaseBackend | Runner) -> None:
     """The same result on a second run and on input rows in another order."""
+    runner = as_runner(con)
+    shuffled_world = world.shuffled(seed=7)
     for values in parameter_sets(algorithm):
-        first = run(algorithm, world, values, con)
-        _same(algorithm, first, run(algorithm, world, values, con), f"second run of {values}")
-        shuffled = run(algorithm, world.shuffled(seed=7), values, con)
+        first = runner.run(algorithm, world, values)
+        _same(algorithm, first, runner.run(algorithm, world, values), f"second run of {values}")
+        shuffled = runner.run(algorithm, shuffled_world, values)
         _same(algorithm, first, shuffled, f"shuffled input for {values}")
 
 
-@cache
-def _adversary(n_events: int, mcc: int) -> pd.DataFrame:
-    return adversary_events(n_events=n_events, device_id=9_999_999, mcc=mcc)
+_ATTACKED: dict[tuple[int, int, int], tuple[World, World]] = {}
+
+
+def attacked_world(world: World, *, n_events: int, mcc: int) -> World:
+    """`world` plus one adversarial device (cached: building a million events takes time)."""
+    key = (id(world), n_events, mcc)
+    if key not in _ATTACKED:
+        adversary = adversary_events(n_events=n_events, device_id=9_999_999, mcc=mcc)
+        _ATTACKED[key] = (world, world.with_events(adversary))
+    return _ATTACKED[key][1]
 
 
 def check_contribution_bound(
-    algorithm: Algorithm, world: World, con: BaseBackend, *, n_events: int = 1_000_000
+    algorithm: Algorithm,
+    world: World,
+    con: BaseBackend | Runner,
+    *,
+    n_events: int = 1_000_000,
+    n_events_other_sets: int = 20_000,
 ) -> None:
-    """One adversarial device moves the release by at most the bound per privacy unit."""
+    """One adversarial device moves the release by at most the bound per privacy unit.
+
+    The adversary (a domestic one, then an inbound roamer) has `n_events` events for the
+    first parameter set and `n_events_other_sets` for the others (same shape, cheaper).
+    """
     manifest = algorithm.manifest
-    for values in parameter_sets(algorithm):
+    runner = as_runner(con)
+    for number, values in enumerate(parameter_sets(algorithm)):
         bound = manifest.bound(manifest.parse(values))
-        base = run(algorithm, world, values, con)
+        base = runner.run(algorithm, world, values)
+        size = n_events if number == 0 else min(n_events, n_events_other_sets)
         for mcc in (HOME_MCC, 208):
-            attacked = world.with_events(_adversary(n_events, mcc))
-            change = _change(algorithm, base, run(algorithm, attacked, values, con))
+            attacked = attacked_world(world, n_events=size, mcc=mcc)
+            change = _change(algorithm, base, runner.run(algorithm, attacked, values))
             if change > bound + 1e-6:
                 raise _fail(
                     algorithm,
-                    f"one device (mcc {mcc}, {n_events} events) changed the release by "
+                    f"one device (mcc {mcc}, {size} events) changed the release by "
                     f"{change:g} > bound {bound:g} for {values}",
                 )
 
@@ -437,13 +513,15 @@ def _change(algorithm: Algorithm, base: pd.DataFrame, attacked: pd.DataFrame) ->
     return float(both.groupby(units)["change"].sum().max()) if len(both) else 0.0
 
 
-def check_engines_agree(algorithm: Algorithm, world: World, engines: dict[str, BaseBackend]) -> None:
+def check_engines_agree(
+    algorithm: Algorithm, world: World, engines: dict[str, BaseBackend | Runner]
+) -> None:
     """Every engine gives the same result as the first one."""
-    (first_name, first), *others = engines.items()
+    (first_name, first), *others = ((name, as_runner(con)) for name, con in engines.items())
     for values in parameter_sets(algorithm):
-        expected = run(algorithm, world, values, first)
-        for name, con in others:
-            got = run(algorithm, world, values, con)
+        expected = first.run(algorithm, world, values)
+        for name, runner in others:
+            got = runner.run(algorithm, world, values)
             _same(algorithm, expected, got, f"{name} differs from {first_name} for {values}")
 
 
@@ -467,12 +545,14 @@ def check_algorithm(
         ConformanceError: the first check that fails, saying what and for which parameters.
     """
     world = world or conformance_world()
-    engines = engines or {"duckdb": ibis.duckdb.connect()}
-    con = next(iter(engines.values()))
+    runners = {
+        name: Runner(con) for name, con in (engines or {"duckdb": ibis.duckdb.connect()}).items()
+    }
+    runner = next(iter(runners.values()))
     check_manifest(algorithm)
     check_parameters_refused(algorithm)
-    check_schema(algorithm, world, con)
-    check_deterministic(algorithm, world, con)
-    check_contribution_bound(algorithm, world, con, n_events=adversary_events)
-    if len(engines) > 1:
-        check_engines_agree(algorithm, world, engines)
+    check_schema(algorithm, world, runner)
+    check_deterministic(algorithm, world, runner)
+    check_contribution_bound(algorithm, world, runner, n_events=adversary_events)
+    if len(runners) > 1:
+        check_engines_agree(algorithm, world, dict(runners))

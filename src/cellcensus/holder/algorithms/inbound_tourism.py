@@ -82,7 +82,9 @@ def night_cells(events: ir.Table, params: InboundTourismParameters) -> ir.Table:
 
 def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     """Devices, nights and arrivals of inbound roamers per area."""
-    events = prepared_events(tables, params, subscribers=Subscribers.INBOUND, filters=params.filters)
+    events = prepared_events(
+        tables, params, subscribers=Subscribers.INBOUND, filters=params.filters
+    )
     if params.countries:
         events = events.filter(events.mcc.isin(list(params.countries)))
     located = spread(night_cells(events, params), tables.allocation)

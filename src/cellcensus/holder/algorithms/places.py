@@ -71,8 +71,7 @@ class WorkParameters(Parameters):
 def night_events(events: ir.Table, params: NightParameters) -> ir.Table:
     """Night-time events with their `night` (the local date of the evening)."""
     events = events.filter(
-        (events.local_hour >= params.night_start_hour)
-        | (events.local_hour < params.night_end_hour)
+        (events.local_hour >= params.night_start_hour) | (events.local_hour < params.night_end_hour)
     )
     return events.mutate(night=night_of(events, night_start_hour=params.night_start_hour))
 

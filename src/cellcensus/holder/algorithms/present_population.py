@@ -81,8 +81,7 @@ def carried_positions(observed: ir.Table, *, slot_minutes: int, carry_slots: int
     per_day = 1440 // slot_minutes
     following = observed.g.lead().over(ibis.window(group_by="device_id", order_by="g"))
     observed = observed.mutate(next_g=following)
-    offsets = ibis.memtable({"k": list(range(carry_slots + 1))}, schema={"k": "int64"})
-    spans = observed.cross_join(offsets)
+    spans = observed.mutate(k=ibis.range(0, carry_slots + 1).unnest())
     spans = spans.filter(
         (spans.k == 0) | spans.next_g.isnull() | (spans.g + spans.k < spans.next_g)
     )

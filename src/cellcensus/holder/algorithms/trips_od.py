@@ -91,8 +91,9 @@ def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     found = trips(events, params).mutate(share=ibis.literal(1.0))
     found = spread(found, tables.allocation, cell="origin_cell", area="origin", share="share")
     found = found.mutate(share=found._weight).drop("_weight")
-    found = spread(found, tables.allocation, cell="destination_cell", area="destination",
-                   share="share")
+    found = spread(
+        found, tables.allocation, cell="destination_cell", area="destination", share="share"
+    )
     return distinct_device_count(found, ["local_date", "origin", "destination"])
 
 

@@ -75,7 +75,9 @@ def places(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table:
         max_places=params.max_other_places,
     )
     kinds = [home, work, other]
-    tagged = [table.mutate(place=ibis.literal(kind)) for kind, table in zip(PLACES, kinds, strict=True)]
+    tagged = [
+        table.mutate(place=ibis.literal(kind)) for kind, table in zip(PLACES, kinds, strict=True)
+    ]
     union = tagged[0]
     for table in tagged[1:]:
         union = union.union(table, distinct=False)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cellcensus import __version__
@@ -38,15 +40,30 @@ log = logging.getLogger("cellcensus.api")
 def build_context(settings: ServiceSettings) -> ServiceContext:
     """Open the state database and wire the service's parts (nothing starts yet)."""
     state = open_state(settings.resolved_database_url)
-    limits = ServiceLimits(timeout_s=settings.job_timeout_s, memory_mb=settings.job_memory_mb,
-                           max_attempts=settings.max_attempts)
-    service = EnclaveService(store=settings.store, state=state, engine=settings.engine,  # type: ignore[arg-type]
-                             limits=limits)
-    issuer = TokenIssuer(key=signing_key(settings), issuer=settings.issuer,
-                         audience=settings.audience, minutes=settings.token_minutes)
+    limits = ServiceLimits(
+        timeout_s=settings.job_timeout_s,
+        memory_mb=settings.job_memory_mb,
+        max_attempts=settings.max_attempts,
+    )
+    service = EnclaveService(
+        store=settings.store,
+        state=state,
+        engine=settings.engine,  # type: ignore[arg-type]
+        limits=limits,
+    )
+    issuer = TokenIssuer(
+        key=signing_key(settings),
+        issuer=settings.issuer,
+        audience=settings.audience,
+        minutes=settings.token_minutes,
+    )
     return ServiceContext(
-        settings=settings, service=service, users=Users(state), issuer=issuer,
-        pool=WorkerPool(service, workers=settings.workers), limiter=RateLimiter(),
+        settings=settings,
+        service=service,
+        users=Users(state),
+        issuer=issuer,
+        pool=WorkerPool(service, workers=settings.workers, warm=settings.warm_worker),
+        limiter=RateLimiter(),
         login_limiter=RateLimiter(),
     )
 
@@ -58,8 +75,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         recovered = ctx.service.recover()
-        ctx.service.audit.append(actor="service", action="service.started",
-                                 details={"version": __version__, "recovered_jobs": recovered})
+        ctx.service.audit.append(
+            actor="service",
+            action="service.started",
+            details={"version": __version__, "recovered_jobs": recovered},
+        )
         ctx.pool.start()
         try:
             yield
@@ -67,15 +87,47 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             ctx.pool.stop()
             ctx.service.audit.append(actor="service", action="service.stopped")
 
-    app = FastAPI(title="cellcensus safe environment", version=__version__,
-                  description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="cellcensus safe environment",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.context = ctx
     problems.install(app)
     for module in (certification, public, jobs, steward, audit):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, with every validation error documented as a problem document."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema["paths"].values():
+            for operation in path.values():
+                _document_problems(operation)
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _document_problems(operation: dict[str, Any]) -> None:
+    answers = operation.setdefault("responses", {})
+    statuses = ["422"] + (["413"] if "requestBody" in operation else [])
+    for status in statuses:
+        answers[status] = {
+            "description": problems.TITLES[int(status)],
+            "content": {
+                problems.PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
 
 
 class SecurityHeaders:

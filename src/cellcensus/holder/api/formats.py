@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
@@ -62,6 +63,9 @@ def render(
     if fmt is ResultFormat.JSON:
         return body.encode(), {}
     release = Release.from_json(body)
+    release = Release(
+        table=_ordered(release.table), provenance=release.provenance, published=release.published
+    )
     provenance = json.dumps(json.loads(body)["provenance"], sort_keys=True)
     if fmt is ResultFormat.CSV:
         return release.table.to_csv(index=False).encode(), {"Cellcensus-Provenance": provenance}
@@ -70,14 +74,22 @@ def render(
     return _geojson(release, body, geometries or {}), {}
 
 
+def _ordered(table: pd.DataFrame) -> pd.DataFrame:
+    """Key columns first, then the count and its interval (the wire format sorts names)."""
+    last = [name for name in ("device_count", "ci95") if name in table.columns]
+    return table[[name for name in table.columns if name not in last] + last]
+
+
 def _parquet(release: Release, body: str) -> bytes:
     document = json.loads(body)
     table = pa.Table.from_pandas(release.table, preserve_index=False)
-    table = table.replace_schema_metadata({
-        **(table.schema.metadata or {}),
-        b"cellcensus.provenance": json.dumps(document["provenance"], sort_keys=True).encode(),
-        b"cellcensus.published": json.dumps(document["published"], sort_keys=True).encode(),
-    })
+    table = table.replace_schema_metadata(
+        {
+            **(table.schema.metadata or {}),
+            b"cellcensus.provenance": json.dumps(document["provenance"], sort_keys=True).encode(),
+            b"cellcensus.published": json.dumps(document["published"], sort_keys=True).encode(),
+        }
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()

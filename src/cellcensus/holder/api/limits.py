@@ -67,16 +67,26 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         detail = f"request body larger than {self.max_bytes} bytes; send less"
-        body = json.dumps({
-            "type": "about:blank", "title": TITLES[413], "status": 413, "detail": detail,
-            "instance": scope.get("path", ""),
-        }).encode()
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", PROBLEM_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": TITLES[413],
+                "status": 413,
+                "detail": detail,
+                "instance": scope.get("path", ""),
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

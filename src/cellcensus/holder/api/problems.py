@@ -70,11 +70,16 @@ def problem(
 ) -> JSONResponse:
     """A problem response."""
     body = Problem(
-        title=TITLES.get(status, "Error"), status=status, detail=detail, instance=instance,
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=instance,
         errors=errors,
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, headers=headers,
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        headers=headers,
         media_type=PROBLEM_TYPE,
     )
 
@@ -115,7 +120,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        detail = error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "")
+        detail = (
+            error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "")
+        )
         headers = dict(error.headers or {})
         return problem(error.status_code, detail, instance=request.url.path, headers=headers)
 
@@ -123,7 +130,9 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s on %s", reference, request.url.path)
-        detail = f"an unexpected error occurred (reference {reference}); the operator has the details"
+        detail = (
+            f"an unexpected error occurred (reference {reference}); the operator has the details"
+        )
         return problem(500, detail, instance=request.url.path)
 
 

@@ -2,7 +2,7 @@
 
 Each field can be set by an environment variable ``CELLCENSUS_<FIELD NAME IN CAPITALS>`` (the
 `serve` command's options override them). The JWT signing key is never a setting: it is read
-from `key_file` (which must be readable by its owner only) or from ``CELLCENSUS_JWT_KEY``.
+from `jwt_key_file` (which must be readable by its owner only) or from ``CELLCENSUS_JWT_KEY``.
 """
 
 from __future__ import annotations
@@ -29,13 +29,15 @@ class ServiceSettings:
         store: The holder's store folder the jobs run on.
         database_url: SQLAlchemy URL of the state database (default: SQLite in
             ``STORE/enclave/state.db``; ``postgresql+psycopg://...`` for PostgreSQL).
-        key_file: File holding the JWT signing key (default ``STORE/enclave/jwt.key``,
+        jwt_key_file: File holding the JWT signing key (default ``STORE/enclave/jwt.key``,
             created with mode 0600 when missing).
         issuer: The ``iss`` claim of issued tokens, checked on every request.
         audience: The ``aud`` claim of issued tokens, checked on every request.
         token_minutes: Lifetime of an access token.
         engine: Where algorithms run: ``duckdb`` or ``spark``.
         workers: Jobs computed at the same time (0: jobs stay queued).
+        warm_worker: Keep a worker process started ahead, so a job starts without waiting for
+            Python's imports (a few seconds); costs one idle process (~250 MB).
         job_timeout_s: Wall-clock limit of one job.
         job_memory_mb: Address-space limit of one job's worker process.
         max_attempts: Runs a job gets when the service restarts under it.
@@ -47,12 +49,13 @@ class ServiceSettings:
 
     store: Path
     database_url: str = ""
-    key_file: Path | None = None
+    jwt_key_file: Path | None = None
     issuer: str = "cellcensus"
     audience: str = "cellcensus-api"
     token_minutes: int = 15
     engine: str = "duckdb"
     workers: int = 2
+    warm_worker: bool = True
     job_timeout_s: float = 600.0
     job_memory_mb: int = 4096
     max_attempts: int = 2
@@ -86,7 +89,7 @@ class ServiceSettings:
     @property
     def resolved_key_file(self) -> Path:
         """The signing key file, defaulting to ``STORE/enclave/jwt.key``."""
-        return self.key_file or self.state_dir / "jwt.key"
+        return self.jwt_key_file or self.state_dir / "jwt.key"
 
     @classmethod
     def from_env(cls, *, store: Path, **overrides: Any) -> ServiceSettings:
@@ -115,6 +118,8 @@ def _convert(name: str, raw: str) -> Any:
         raise CellcensusError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number") from None
     if kind == "Path | None":
         return Path(raw)
+    if kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw
 
 
@@ -125,10 +130,7 @@ def signing_key(settings: ServiceSettings) -> bytes:
         CellcensusError: the key file is readable by others than its owner, or too short.
     """
     from_env = os.environ.get(KEY_ENV)
-    if from_env:
-        key = from_env.encode()
-    else:
-        key = _key_from_file(settings.resolved_key_file)
+    key = from_env.encode() if from_env else _key_from_file(settings.resolved_key_file)
     if len(key) < MIN_KEY_BYTES:
         raise CellcensusError(
             f"the JWT signing key must have at least {MIN_KEY_BYTES} bytes; make a new one "

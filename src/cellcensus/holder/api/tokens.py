@@ -55,18 +55,34 @@ class TokenIssuer:
         expires = issued + dt.timedelta(minutes=self.minutes)
         jti = uuid.uuid4().hex
         payload = {
-            "iss": self.issuer, "aud": self.audience, "sub": user.username,
-            "role": user.role.value, "scopes": list(user.scopes), "iat": issued,
-            "nbf": issued, "exp": expires, "jti": jti,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user.username,
+            "role": user.role.value,
+            "scopes": list(user.scopes),
+            "iat": issued,
+            "nbf": issued,
+            "exp": expires,
+            "jti": jti,
         }
         token = jwt.encode(payload, self.key, algorithm=ALGORITHM)
         with state.write() as conn:
-            conn.execute(tokens.insert().values(
-                jti=jti, username=user.username, issued_at=issued.isoformat(),
-                expires_at=expires.isoformat(), revoked=False,
-            ))
-            append_entry(conn, actor=user.username, action="token.issued", target=f"token:{jti}",
-                         details={"expires_at": expires.isoformat(), "scopes": list(user.scopes)})
+            conn.execute(
+                tokens.insert().values(
+                    jti=jti,
+                    username=user.username,
+                    issued_at=issued.isoformat(),
+                    expires_at=expires.isoformat(),
+                    revoked=False,
+                )
+            )
+            append_entry(
+                conn,
+                actor=user.username,
+                action="token.issued",
+                target=f"token:{jti}",
+                details={"expires_at": expires.isoformat(), "scopes": list(user.scopes)},
+            )
         return token, Claims(user.username, user.role.value, tuple(user.scopes), jti, expires)
 
     def decode(self, token: str) -> Claims:
@@ -78,8 +94,12 @@ class TokenIssuer:
         """
         try:
             payload: dict[str, Any] = jwt.decode(
-                token, self.key, algorithms=[ALGORITHM], audience=self.audience,
-                issuer=self.issuer, leeway=LEEWAY_S,
+                token,
+                self.key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_S,
                 options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
             )
         except jwt.ExpiredSignatureError:
@@ -100,8 +120,11 @@ def _claims(payload: dict[str, Any]) -> Claims:
     if not isinstance(scopes, list) or not all(isinstance(item, str) for item in scopes):
         raise TokenError("the access token is invalid")
     return Claims(
-        username=str(payload["sub"]), role=str(payload["role"]), scopes=tuple(scopes),
-        jti=str(payload["jti"]), expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
+        username=str(payload["sub"]),
+        role=str(payload["role"]),
+        scopes=tuple(scopes),
+        jti=str(payload["jti"]),
+        expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
     )
 
 
@@ -118,6 +141,11 @@ def revoke_all(state: State, username: str, *, actor: str) -> int:
         result = conn.execute(
             tokens.update().where(tokens.c.username == username).values(revoked=True)
         )
-        append_entry(conn, actor=actor, action="token.revoked", target=f"user:{username}",
-                     details={"count": result.rowcount, "at": now()})
+        append_entry(
+            conn,
+            actor=actor,
+            action="token.revoked",
+            target=f"user:{username}",
+            details={"count": result.rowcount, "at": now()},
+        )
         return int(result.rowcount)

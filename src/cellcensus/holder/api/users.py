@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -140,25 +141,53 @@ def check_new_user(username: str, password: str) -> None:
 
 
 class Users:
-    """Users in the state database; every change is audited."""
+    """Users in the state database; every change is audited.
 
-    def __init__(self, state: State) -> None:
+    Lookups by name are cached for `ttl_s` seconds (changes made through this object clear
+    the cache at once), so authenticating a request rarely touches the database.
+    """
+
+    def __init__(self, state: State, *, ttl_s: float = 2.0) -> None:
         self.state = state
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, User | None]] = {}
+
+    def cached(self, username: str) -> User | None:
+        """`get`, answered from a short-lived cache."""
+        hit = self._cache.get(username)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
+            return hit[1]
+        user = self.get(username)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[username] = (time.monotonic(), user)
+        return user
 
     def add(self, *, username: str, role: Role, password: str, actor: str) -> User:
         """Register a user."""
+        self._cache.pop(username, None)
         check_new_user(username, password)
         with self.state.write() as conn:
-            if conn.execute(sa.select(users.c.username).where(users.c.username == username)).first():
+            if conn.execute(
+                sa.select(users.c.username).where(users.c.username == username)
+            ).first():
                 raise CellcensusError(f"user {username!r} already exists")
             conn.execute(
                 users.insert().values(
-                    username=username, role=role.value, password_hash=hash_password(password),
-                    active=True, created_at=now(),
+                    username=username,
+                    role=role.value,
+                    password_hash=hash_password(password),
+                    active=True,
+                    created_at=now(),
                 )
             )
-            append_entry(conn, actor=actor, action="user.created", target=f"user:{username}",
-                         details={"role": role.value})
+            append_entry(
+                conn,
+                actor=actor,
+                action="user.created",
+                target=f"user:{username}",
+                details={"role": role.value},
+            )
         return self.require(username)
 
     def get(self, username: str) -> User | None:
@@ -167,12 +196,22 @@ class Users:
             row = conn.execute(sa.select(users).where(users.c.username == username)).first()
             if row is None:
                 return None
-            granted = conn.execute(
-                sa.select(scopes.c.scope).where(scopes.c.username == username).order_by(scopes.c.scope)
-            ).scalars().all()
+            granted = (
+                conn.execute(
+                    sa.select(scopes.c.scope)
+                    .where(scopes.c.username == username)
+                    .order_by(scopes.c.scope)
+                )
+                .scalars()
+                .all()
+            )
         return User(
-            username=row.username, role=Role(row.role), active=bool(row.active),
-            created_at=row.created_at, scopes=tuple(granted), jobs_per_day=row.jobs_per_day,
+            username=row.username,
+            role=Role(row.role),
+            active=bool(row.active),
+            created_at=row.created_at,
+            scopes=tuple(granted),
+            jobs_per_day=row.jobs_per_day,
             requests_per_minute=row.requests_per_minute,
         )
 
@@ -183,7 +222,7 @@ class Users:
             raise LookupError(f"no user {username!r}")
         return user
 
-    def list(self) -> list[User]:
+    def everyone(self) -> list[User]:
         """Every user, by name."""
         with self.state.read() as conn:
             names = conn.execute(sa.select(users.c.username).order_by(users.c.username)).scalars()
@@ -205,25 +244,35 @@ class Users:
 
     def set_scopes(self, username: str, granted: list[str], *, actor: str) -> User:
         """Replace the scopes of `username` (each checked)."""
+        self._cache.pop(username, None)
         parsed = sorted({text for text in granted if Scope.parse(text)})
         self.require(username)
         with self.state.write() as conn:
             conn.execute(scopes.delete().where(scopes.c.username == username))
             for text in parsed:
                 conn.execute(scopes.insert().values(username=username, scope=text))
-            append_entry(conn, actor=actor, action="user.scopes", target=f"user:{username}",
-                         details={"scopes": parsed})
+            append_entry(
+                conn,
+                actor=actor,
+                action="user.scopes",
+                target=f"user:{username}",
+                details={"scopes": parsed},
+            )
         return self.require(username)
 
     def update(self, username: str, *, actor: str, **values: Any) -> User:
         """Change `active`, `jobs_per_day` or `requests_per_minute` of a user."""
+        self._cache.pop(username, None)
         allowed = {"active", "jobs_per_day", "requests_per_minute"}
         changes = {key: value for key, value in values.items() if key in allowed}
         self.require(username)
+        if not changes:
+            return self.require(username)
         with self.state.write() as conn:
             conn.execute(users.update().where(users.c.username == username).values(**changes))
-            append_entry(conn, actor=actor, action="user.updated", target=f"user:{username}",
-                         details=changes)
+            append_entry(
+                conn, actor=actor, action="user.updated", target=f"user:{username}", details=changes
+            )
         return self.require(username)
 
     def allowed(

@@ -148,11 +148,19 @@ class PrivacyLedger:
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)
         now = _now()
         values = {"epsilon": epsilon, "delta": delta, "set_by": by, "set_at": now}
-        with self.engine.begin() as connection:
-            _upsert_budget(connection, analyst=analyst, project=project, values=values)
-            connection.execute(
-                sa.insert(privacy_budget_change).values(analyst=analyst, project=project, **values)
-            )
+        for attempt in range(2):  # a concurrent first budget of the same pair: retry once
+            try:
+                with self.engine.begin() as connection:
+                    _upsert_budget(connection, analyst=analyst, project=project, values=values)
+                    connection.execute(
+                        sa.insert(privacy_budget_change).values(
+                            analyst=analyst, project=project, **values
+                        )
+                    )
+                break
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
         return self.remaining(analyst=analyst, project=project)
 
     def budget(self, *, analyst: str, project: str) -> Budget | None:

@@ -82,13 +82,11 @@ def noisy_counts(
         raise CellcensusError(f"contribution_bound must be > 0, got {contribution_bound}")
     n_measured = layout.n_levels if dp_policy.measure_totals else 1
     exact = layout.totals(leaves) if n_measured > 1 else leaves
-    measurement, scale = _measurement(
+    mechanism = _calibrated(
         size=len(exact), n_levels=n_measured, dp_policy=dp_policy, bound=contribution_bound
     )
-    noisy = np.asarray(measurement(exact.tolist()), dtype=np.float64)
-    epsilon, delta = _privacy_loss(
-        measurement, n_levels=n_measured, dp_policy=dp_policy, bound=contribution_bound
-    )
+    noisy = np.asarray(mechanism.measurement(exact.tolist()), dtype=np.float64)
+    scale = mechanism.scale
     sd = scale * (math.sqrt(2.0) if dp_policy.mechanism == "laplace" else 1.0)
     if n_measured > 1:
         estimate, sd_cells = _reconcile(noisy=noisy, layout=layout, sd=sd)
@@ -99,31 +97,43 @@ def noisy_counts(
         values=estimate,
         ci95=sd_cells * _CI95_PER_SD[dp_policy.mechanism],
         scale=scale,
-        epsilon=epsilon,
-        delta=delta,
+        epsilon=mechanism.epsilon,
+        delta=mechanism.delta,
     )
 
 
-def _measurement(
+def laplace_scale(*, epsilon: float, contribution_bound: float) -> float:
+    """Laplace scale OpenDP calibrates for one count of sensitivity `contribution_bound`."""
+    return _scale(size=1, d_in=contribution_bound, mechanism="laplace", epsilon=epsilon, delta=0.0)
+
+
+@dataclass(frozen=True)
+class _Calibrated:
+    """An OpenDP measurement, its noise scale, and the privacy loss its map certifies."""
+
+    measurement: Any
+    scale: float
+    epsilon: float
+    delta: float
+
+
+@lru_cache(maxsize=256)
+def _calibrated(
     *, size: int, n_levels: int, dp_policy: DifferentialPrivacy, bound: float
-) -> tuple[Any, float]:
+) -> _Calibrated:
+    d_in = _sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound)
     scale = _scale(
         size=size,
-        d_in=_sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound),
+        d_in=d_in,
         mechanism=dp_policy.mechanism,
         epsilon=dp_policy.epsilon,
         delta=dp_policy.delta,
     )
-    return _make(size=size, mechanism=dp_policy.mechanism, delta=dp_policy.delta)(scale), scale
-
-
-def _privacy_loss(
-    measurement: Any, *, n_levels: int, dp_policy: DifferentialPrivacy, bound: float
-) -> tuple[float, float]:
-    loss = measurement.map(_sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound))
+    measurement = _make(size=size, mechanism=dp_policy.mechanism, delta=dp_policy.delta)(scale)
+    loss = measurement.map(d_in)
     if dp_policy.mechanism == "laplace":
-        return float(loss), 0.0
-    return float(loss[0]), float(loss[1])
+        return _Calibrated(measurement, scale, float(loss), 0.0)
+    return _Calibrated(measurement, scale, float(loss[0]), float(loss[1]))
 
 
 def _sensitivity(*, n_levels: int, dp_policy: DifferentialPrivacy, bound: float) -> float:

@@ -30,7 +30,7 @@ EPSILON_CEILING = 5.0
 """Most privacy loss (epsilon) a single release may spend."""
 DELTA_CEILING = 1e-6
 """Largest delta a single release may spend (Gaussian mechanism only)."""
-DEFAULT_EPSILON = 0.5
+DEFAULT_EPSILON = 0.4
 """Per-release epsilon of the default policies (see docs/disclosure.md for why)."""
 
 

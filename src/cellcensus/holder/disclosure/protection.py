@@ -103,6 +103,8 @@ def _complete(raw: pd.DataFrame, *, keys: Sequence[str], key: str) -> tuple[list
             f"algorithm output lacks column(s) {missing}; it has {list(raw.columns)}"
         )
     public = sorted({str(value) for value in keys})
+    if not public:
+        raise CellcensusError("the public key set is empty: there is nothing to release")
     position = {code: index for index, code in enumerate(public)}
     codes = [str(value) for value in raw[key].tolist()]
     unknown = sorted(set(codes) - position.keys())

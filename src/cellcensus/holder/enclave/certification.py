@@ -125,15 +125,24 @@ class Submissions:
         submission_id = uuid.uuid4().hex
         digest = source_hash(source)
         row = {
-            "id": submission_id, "name": name, "version": version, "sha256": digest,
-            "source": source, "status": SubmissionStatus.DRAFT.value,
-            "submitted_by": analyst, "submitted_at": now(),
+            "id": submission_id,
+            "name": name,
+            "version": version,
+            "sha256": digest,
+            "source": source,
+            "status": SubmissionStatus.DRAFT.value,
+            "submitted_by": analyst,
+            "submitted_at": now(),
         }
         with self.state.write() as conn:
             conn.execute(submissions.insert().values(**row))
-            append_entry(conn, actor=analyst, action="algorithm.submitted",
-                         target=f"submission:{submission_id}",
-                         details={"name": name, "version": version, "sha256": digest})
+            append_entry(
+                conn,
+                actor=analyst,
+                action="algorithm.submitted",
+                target=f"submission:{submission_id}",
+                details={"name": name, "version": version, "sha256": digest},
+            )
         return self.get(submission_id)
 
     def get(self, submission_id: str) -> AlgorithmSubmission:
@@ -155,7 +164,7 @@ class Submissions:
                 ).scalar_one()
             )
 
-    def list(self, *, submitted_by: str | None = None) -> list[AlgorithmSubmission]:
+    def recent(self, *, submitted_by: str | None = None) -> list[AlgorithmSubmission]:
         """Submissions, newest first, optionally of one analyst."""
         query = sa.select(submissions).order_by(submissions.c.submitted_at.desc())
         if submitted_by is not None:
@@ -180,16 +189,22 @@ class Submissions:
         if current.status in (SubmissionStatus.CERTIFIED, SubmissionStatus.SUPERSEDED):
             raise CellcensusError(f"submission {submission_id} is already {current.status}")
         passed = bool(report.get("passed")) and report.get("sha256") == current.sha256
-        status = SubmissionStatus.CONFORMANCE_PASSED if passed else SubmissionStatus.CONFORMANCE_FAILED
+        status = (
+            SubmissionStatus.CONFORMANCE_PASSED if passed else SubmissionStatus.CONFORMANCE_FAILED
+        )
         with self.state.write() as conn:
             conn.execute(
                 submissions.update()
                 .where(submissions.c.id == submission_id)
                 .values(status=status.value, report=report)
             )
-            append_entry(conn, actor=steward, action="algorithm.conformance",
-                         target=f"submission:{submission_id}",
-                         details={"passed": passed, "sha256": current.sha256})
+            append_entry(
+                conn,
+                actor=steward,
+                action="algorithm.conformance",
+                target=f"submission:{submission_id}",
+                details={"passed": passed, "sha256": current.sha256},
+            )
         return self.get(submission_id)
 
     def certify(self, submission_id: str, *, steward: str) -> AlgorithmSubmission:
@@ -203,18 +218,30 @@ class Submissions:
         with self.state.write() as conn:
             conn.execute(
                 submissions.update()
-                .where((submissions.c.name == current.name)
-                       & (submissions.c.status == SubmissionStatus.CERTIFIED.value))
+                .where(
+                    (submissions.c.name == current.name)
+                    & (submissions.c.status == SubmissionStatus.CERTIFIED.value)
+                )
                 .values(status=SubmissionStatus.SUPERSEDED.value)
             )
             conn.execute(
                 submissions.update()
                 .where(submissions.c.id == submission_id)
-                .values(status=SubmissionStatus.CERTIFIED.value, certified_by=steward,
-                        certified_at=now())
+                .values(
+                    status=SubmissionStatus.CERTIFIED.value,
+                    certified_by=steward,
+                    certified_at=now(),
+                )
             )
-            append_entry(conn, actor=steward, action="algorithm.certified",
-                         target=f"submission:{submission_id}",
-                         details={"name": current.name, "version": current.version,
-                                  "sha256": current.sha256})
+            append_entry(
+                conn,
+                actor=steward,
+                action="algorithm.certified",
+                target=f"submission:{submission_id}",
+                details={
+                    "name": current.name,
+                    "version": current.version,
+                    "sha256": current.sha256,
+                },
+            )
         return self.get(submission_id)

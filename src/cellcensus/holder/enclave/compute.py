@@ -1,26 +1,38 @@
-"""The pure computation of a release: store tables -> algorithm -> disclosure policy.
+"""The pure computation of a release: store tables -> algorithm -> disclosure protection.
 
 Nothing here records anything: the in-process runner and the service's worker subprocesses
 both call `compute_release`, and the caller decides what is recorded and released.
+
+An algorithm's output has one or more key columns (its manifest's `keys`); the public key set
+is the product of their domains (every area of the level, every date of the period, every
+slot of a day, every declared category), so that a row's presence leaks nothing. Several keys
+are protected as one composite key and split back afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import itertools
+import os
+import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.algorithms import Algorithm, StoreTables
-from cellcensus.holder.disclosure import DisclosurePolicy, protect
+from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
+from cellcensus.holder.disclosure import Charge, DisclosurePolicy, protect
 from cellcensus.holder.engines import Engine, connect
-from cellcensus.holder.store.layout import Store
+from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.release import Provenance, Release
 
 PUBLISHED_FACTS = ("market_share", "sampling_fraction", "period", "subscribers_by_region")
-LEVEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+COMPOSITE = "__cell__"
+SEPARATOR = "\x1f"
 
 Progress = Callable[[str], None]
 
@@ -71,38 +83,158 @@ def published_facts(store: Store) -> dict[str, Any]:
     return {name: metadata[name] for name in PUBLISHED_FACTS if name in metadata}
 
 
+def rounding_secret(store: Path) -> bytes:
+    """The holder's secret keying the consistent-rounding grid (``STORE/enclave/rounding.key``).
+
+    Created with mode 0600 on first use; refused if others can read it.
+    """
+    path = Path(store) / "enclave" / "rounding.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise CellcensusError(f"rounding key {path} is readable by others; run: chmod 600 {path}")
+    return path.read_bytes().strip()
+
+
+def job_period(store: Store, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
+    """The days a job reads: its ``start``/``end`` parameters, else the store's period."""
+    period = store.metadata()["period"]
+    start = parameters.get("start") or period["start"]
+    end = parameters.get("end") or period["end"]
+    return dt.date.fromisoformat(str(start)[:10]), dt.date.fromisoformat(str(end)[:10])
+
+
+def key_domain(
+    key: Key, *, tables: StoreTables, parsed: Parameters, period: tuple[dt.date, dt.date]
+) -> list[Any]:
+    """The public values of one key column."""
+    if key.domain is KeyDomain.AREA:
+        return sorted(tables.allocation.select("area_code").distinct().to_pandas()["area_code"])
+    if key.domain is KeyDomain.DATE:
+        days = (period[1] - period[0]).days + 1
+        return [period[0] + dt.timedelta(days=offset) for offset in range(days)]
+    if key.domain is KeyDomain.SLOT:
+        minutes = getattr(parsed, "slot_minutes", None)
+        if not isinstance(minutes, int):
+            raise CellcensusError(f"key {key.name} counts slots but there is no slot_minutes")
+        return list(range(1440 // minutes))
+    return list(key.values)
+
+
+def protect_release(
+    raw: pd.DataFrame,
+    *,
+    domains: dict[str, list[Any]],
+    policy: DisclosurePolicy,
+    contribution_bound: float,
+    charge: Charge | None,
+    rounding_key: bytes | None,
+) -> pd.DataFrame:
+    """Protect `raw` over the product of the key domains; one row per public key."""
+    names = list(domains)
+    if len(names) == 1:
+        return protect(
+            raw,
+            keys=[str(v) for v in domains[names[0]]],
+            policy=policy,
+            key=names[0],
+            contribution_bound=contribution_bound,
+            charge=charge,
+            rounding_key=rounding_key,
+        )
+    missing = [name for name in names if name not in raw.columns]
+    if missing:
+        raise CellcensusError(f"algorithm output lacks key column(s) {missing}")
+    combined = raw.assign(**{COMPOSITE: _joined(raw[name] for name in names)})
+    public = [
+        SEPARATOR.join(str(v) for v in values) for values in itertools.product(*domains.values())
+    ]
+    table = protect(
+        combined[[COMPOSITE, "device_count"]],
+        keys=public,
+        policy=policy,
+        key=COMPOSITE,
+        contribution_bound=contribution_bound,
+        charge=charge,
+        rounding_key=rounding_key,
+    )
+    parts = table[COMPOSITE].str.split(SEPARATOR, expand=True)
+    parts.columns = names
+    return pd.concat([parts, table.drop(columns=COMPOSITE)], axis=1)
+
+
+def _joined(columns: Any) -> pd.Series:
+    strings: list[pd.Series] = [column.astype(str) for column in columns]
+    joined: pd.Series = strings[0]
+    for column in strings[1:]:
+        joined = joined + SEPARATOR + column
+    return joined
+
+
 def compute_release(
     *,
-    store: Path,
+    store: Path | str,
     algorithm: Algorithm,
     parameters: dict[str, Any],
     level: str,
     policy: DisclosurePolicy,
     engine: Engine,
     job_id: str,
+    charge: Charge | None = None,
     progress: Progress | None = None,
     memory_limit: str = "4GB",
 ) -> Release:
     """Run `algorithm` on the store and protect its output; record nothing.
 
+    Args:
+        store: The holder's store folder.
+        algorithm: What to run (already checked for certification by the caller).
+        parameters: Raw parameters (validated by the manifest here).
+        level: Area level of the allocation.
+        policy: Disclosure policy to apply.
+        engine: ``duckdb`` or ``spark``.
+        job_id: Recorded in the provenance.
+        charge: The ledger's receipt; required when the policy adds noise.
+        progress: Called with the name of each stage.
+        memory_limit: DuckDB memory limit (spills to disk beyond it).
+
     Raises:
         CellcensusError: bad parameters, unknown area level, or output outside the key set.
+        DisclosureError: a noisy policy without a covering charge.
     """
     say = progress or (lambda _stage: None)
-    parsed = algorithm.manifest.parse(parameters).model_dump(mode="json")
+    parsed = algorithm.manifest.parse(parameters)
     say("opening store")
-    opened = Store(store)
+    opened = Store(Path(store))
     tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
     say("computing")
     raw = algorithm.expression(tables, parameters).to_pandas()
     say("protecting")
-    keys = tables.allocation.select("area_code").distinct().to_pandas()["area_code"]
-    table = protect(raw, keys=list(keys), policy=policy)
+    period = job_period(opened, parsed.model_dump(mode="json"))
+    domains = {
+        key.name: key_domain(key, tables=tables, parsed=parsed, period=period)
+        for key in algorithm.manifest.keys
+    }
+    table = protect_release(
+        raw,
+        domains=domains,
+        policy=policy,
+        contribution_bound=algorithm.manifest.bound(parsed),
+        charge=charge,
+        rounding_key=rounding_secret(Path(store)),
+    )
     provenance = Provenance(
         job_id=job_id,
         algorithm=algorithm.manifest.name,
         version=algorithm.manifest.version,
-        parameters=parsed,
+        parameters=parsed.model_dump(mode="json"),
         policy=policy.to_dict(),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         engine=engine,

@@ -1,10 +1,10 @@
 """The job table: every job's life from submission to release, one database row each.
 
-A job moves ``queued -> running -> releasing -> released``, or stops at ``failed`` or
-``rejected``; a release that needs a steward waits at ``awaiting_approval``. A release is
-written in the same transaction that marks its job ``released``, so a crash can never leave
-half a release: on restart a ``running`` job is re-queued (or failed after too many attempts)
-and a ``releasing`` job, whose budget may already be charged, is failed and never released.
+A job moves ``queued -> running -> released``, or stops at ``failed`` or ``rejected``; a
+release that needs a steward waits at ``awaiting_approval``. A release is written in the same
+transaction that marks its job ``released``, so a crash can never leave half a release: on
+restart a ``running`` job is re-queued (or failed after too many attempts). Its privacy loss
+was charged before it was computed, idempotently per job id, so a re-run spends nothing more.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class JobStatus(StrEnum):
 
     QUEUED = "queued"
     RUNNING = "running"
-    RELEASING = "releasing"
     AWAITING_APPROVAL = "awaiting_approval"
     RELEASED = "released"
     FAILED = "failed"
@@ -38,7 +37,6 @@ class JobStatus(StrEnum):
 ACTIVE = (
     JobStatus.QUEUED,
     JobStatus.RUNNING,
-    JobStatus.RELEASING,
     JobStatus.AWAITING_APPROVAL,
 )
 
@@ -95,10 +93,13 @@ class NewJob:
     delta: float
 
     def request_hash(self) -> str:
-        """Identical requests (same analyst, project, code, parameters, policy) share it."""
+        """Identical requests (same code, parameters, level and policy) share it.
+
+        Neither the analyst nor the project is part of it: a release, once out, is shared
+        with whoever asks the identical question. Computing it again would draw fresh noise,
+        and two noisy answers to one question leak more than one.
+        """
         body = {
-            "analyst": self.analyst,
-            "project": self.project,
             "algorithm": self.algorithm,
             "version": self.version,
             "code_hash": self.code_hash,
@@ -131,7 +132,7 @@ class JobBook:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         return None if row is None else Job.from_row(row)
 
-    def list(
+    def recent(
         self, *, analyst: str | None = None, status: JobStatus | None = None, limit: int = 100
     ) -> list[Job]:
         """Jobs, newest first, optionally of one analyst or status."""
@@ -157,29 +158,36 @@ class JobBook:
             return _latest(conn, request_hash, (*ACTIVE, JobStatus.RELEASED))
 
     def submit(self, new: NewJob) -> Submission:
-        """Queue a job, or reuse an identical one in flight, or reuse its cached release."""
+        """Queue a job, or reuse identical work: in flight (followed) or released (cached).
+
+        The same analyst's identical job in flight is returned as is. Another analyst's
+        becomes the leader of a new *follower* job, released together with it.
+        """
         request_hash = new.request_hash()
         with self.state.write() as conn:
-            active = _latest(conn, request_hash, ACTIVE)
-            if active is not None:
-                return Submission(job=active, cached=False, reused=True)
+            mine = _latest(conn, request_hash, ACTIVE, analyst=new.analyst)
+            if mine is not None:
+                return Submission(job=mine, cached=False, reused=True)
+            leader = _latest(conn, request_hash, ACTIVE, leaders_only=True)
             done = _latest(conn, request_hash, (JobStatus.RELEASED,))
             job_id = uuid.uuid4().hex
             row = _new_row(job_id, new, request_hash)
             if done is not None:
                 row.update(_cached_fields(done))
+            elif leader is not None:
+                row.update(_follower_fields(leader))
             conn.execute(jobs.insert().values(**row))
-            action = "job.cached" if done is not None else "job.submitted"
+            action = "job.submitted" if row["cached_from"] is None else "job.cached"
             _audit_job(conn, new.analyst, action, job_id, _summary(row))
             job = Job.from_row(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
-        return Submission(job=job, cached=done is not None, reused=False)
+        return Submission(job=job, cached=done is not None, reused=leader is not None)
 
     def claim_next(self) -> Job | None:
         """Mark the oldest queued job running and return it (None when the queue is empty)."""
         with self.state.read() as conn:
             row = conn.execute(
                 sa.select(jobs.c.id)
-                .where(jobs.c.status == JobStatus.QUEUED.value)
+                .where((jobs.c.status == JobStatus.QUEUED.value) & jobs.c.cached_from.is_(None))
                 .order_by(jobs.c.created_at)
                 .limit(1)
             ).first()
@@ -189,8 +197,13 @@ class JobBook:
         """Mark queued job `job_id` running (None if someone else took it first)."""
         with self.state.write() as conn:
             changed = _move(
-                conn, job_id, (JobStatus.QUEUED,), JobStatus.RUNNING,
-                stage="starting", started_at=now(), attempts=jobs.c.attempts + 1,
+                conn,
+                job_id,
+                (JobStatus.QUEUED,),
+                JobStatus.RUNNING,
+                stage="starting",
+                started_at=now(),
+                attempts=jobs.c.attempts + 1,
             )
             if not changed:
                 return None
@@ -209,68 +222,104 @@ class JobBook:
     def hold_for_approval(self, job_id: str, release_body: str) -> bool:
         """Store the checked output unreleased and queue it for the steward."""
         with self.state.write() as conn:
-            if not _move(conn, job_id, (JobStatus.RUNNING,), JobStatus.AWAITING_APPROVAL,
-                         stage="awaiting steward approval"):
+            if not _move(
+                conn,
+                job_id,
+                (JobStatus.RUNNING,),
+                JobStatus.AWAITING_APPROVAL,
+                stage="awaiting steward approval",
+            ):
                 return False
             _insert_release(conn, job_id, release_body)
             _audit_job(conn, "service", "job.awaiting_approval", job_id, {})
         return True
 
-    def begin_release(self, job_id: str, *, from_status: JobStatus, actor: str) -> bool:
-        """Mark the job `releasing` (committed before any budget is charged)."""
-        with self.state.write() as conn:
-            moved = _move(conn, job_id, (from_status,), JobStatus.RELEASING, stage="releasing")
-            if moved:
-                _audit_job(conn, actor, "job.releasing", job_id, {})
-            return moved
-
     def finish_release(
-        self, job_id: str, *, release_body: str | None, actor: str, details: dict[str, Any]
+        self,
+        job_id: str,
+        *,
+        release_body: str | None,
+        from_status: JobStatus,
+        actor: str,
+        details: dict[str, Any],
+        decision_reason: str | None = None,
     ) -> None:
         """Write the release (if not held already) and mark the job released, atomically."""
+        decided = (
+            {"decided_by": actor, "decision_reason": decision_reason} if decision_reason else {}
+        )
         with self.state.write() as conn:
-            if release_body is not None:
-                _insert_release(conn, job_id, release_body)
             moved = _move(
-                conn, job_id, (JobStatus.RELEASING,), JobStatus.RELEASED,
-                stage="released", finished_at=now(), release_id=job_id,
+                conn,
+                job_id,
+                (from_status,),
+                JobStatus.RELEASED,
+                stage="released",
+                finished_at=now(),
+                release_id=job_id,
+                **decided,
             )
             if not moved:
-                raise CellcensusError(f"job {job_id} is no longer releasing; nothing released")
+                raise CellcensusError(
+                    f"job {job_id} is no longer {from_status.value}; not released"
+                )
+            if release_body is not None:
+                _insert_release(conn, job_id, release_body)
             _audit_job(conn, actor, "job.released", job_id, details)
+            _settle_followers(
+                conn,
+                job_id,
+                JobStatus.RELEASED,
+                release_id=job_id,
+                stage="released (identical job)",
+            )
 
     def fail(self, job_id: str, *, error: str, detail: str = "", actor: str = "service") -> bool:
         """Mark an unfinished job failed with a reason the analyst may read."""
         with self.state.write() as conn:
             moved = _move(
-                conn, job_id, ACTIVE, JobStatus.FAILED,
-                stage="failed", error=error[:2000], finished_at=now(),
+                conn,
+                job_id,
+                ACTIVE,
+                JobStatus.FAILED,
+                stage="failed",
+                error=error[:2000],
+                finished_at=now(),
             )
             if moved:
                 _audit_job(conn, actor, "job.failed", job_id, {"error": error, "detail": detail})
+                _settle_followers(
+                    conn,
+                    job_id,
+                    JobStatus.FAILED,
+                    stage="failed",
+                    error=f"identical job {job_id} failed: {error}"[:2000],
+                )
             return moved
 
     def reject(self, job_id: str, *, steward: str, reason: str) -> bool:
         """The steward refuses a held release: it is never released."""
         with self.state.write() as conn:
             moved = _move(
-                conn, job_id, (JobStatus.AWAITING_APPROVAL,), JobStatus.REJECTED,
-                stage="rejected by steward", decided_by=steward, decision_reason=reason,
+                conn,
+                job_id,
+                (JobStatus.AWAITING_APPROVAL,),
+                JobStatus.REJECTED,
+                stage="rejected by steward",
+                decided_by=steward,
+                decision_reason=reason,
                 finished_at=now(),
             )
             if moved:
                 _audit_job(conn, steward, "job.rejected", job_id, {"reason": reason})
+                _settle_followers(
+                    conn,
+                    job_id,
+                    JobStatus.REJECTED,
+                    stage="rejected by steward",
+                    decision_reason=reason,
+                )
             return moved
-
-    def record_approval(self, job_id: str, *, steward: str, reason: str) -> None:
-        """Note who approved a held release and why (before it is released)."""
-        with self.state.write() as conn:
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id)
-                .values(decided_by=steward, decision_reason=reason)
-            )
-            _audit_job(conn, steward, "job.approved", job_id, {"reason": reason})
 
     def release_body(self, release_id: str) -> str | None:
         """The stored release JSON (wire format), if any."""
@@ -285,7 +334,7 @@ class JobBook:
         with self.state.write() as conn:
             stuck = conn.execute(
                 sa.select(jobs.c.id, jobs.c.status, jobs.c.attempts).where(
-                    jobs.c.status.in_([JobStatus.RUNNING.value, JobStatus.RELEASING.value])
+                    jobs.c.status == JobStatus.RUNNING.value
                 )
             ).all()
             for row in stuck:
@@ -294,28 +343,40 @@ class JobBook:
         return touched
 
 
-def _recover_one(conn: sa.Connection, row: sa.Row[Any], *, max_attempts: int) -> None:
-    if row.status == JobStatus.RUNNING.value and row.attempts < max_attempts:
+def _recover_one(conn: sa.Connection, row: Any, *, max_attempts: int) -> None:
+    if row.attempts < max_attempts:
         _move(conn, row.id, (JobStatus.RUNNING,), JobStatus.QUEUED, stage="re-queued after restart")
         _audit_job(conn, "service", "job.requeued", row.id, {"attempts": row.attempts})
         return
-    reason = (
-        "interrupted while releasing (service restarted); nothing was released"
-        if row.status == JobStatus.RELEASING.value
-        else f"interrupted {row.attempts} times (service restarted); not retried again"
+    reason = f"interrupted {row.attempts} times (service restarted); not retried again"
+    _move(
+        conn,
+        row.id,
+        (JobStatus.RUNNING,),
+        JobStatus.FAILED,
+        stage="failed",
+        error=reason,
+        finished_at=now(),
     )
-    _move(conn, row.id, (JobStatus(row.status),), JobStatus.FAILED, stage="failed",
-          error=reason, finished_at=now())
     _audit_job(conn, "service", "job.failed", row.id, {"error": reason})
 
 
-def _latest(conn: sa.Connection, request_hash: str, statuses: tuple[JobStatus, ...]) -> Job | None:
-    row = conn.execute(
-        sa.select(jobs)
-        .where((jobs.c.request_hash == request_hash) & jobs.c.status.in_([s.value for s in statuses]))
-        .order_by(jobs.c.created_at)
-        .limit(1)
-    ).first()
+def _latest(
+    conn: sa.Connection,
+    request_hash: str,
+    statuses: tuple[JobStatus, ...],
+    *,
+    analyst: str | None = None,
+    leaders_only: bool = False,
+) -> Job | None:
+    query = sa.select(jobs).where(
+        (jobs.c.request_hash == request_hash) & jobs.c.status.in_([s.value for s in statuses])
+    )
+    if analyst is not None:
+        query = query.where(jobs.c.analyst == analyst)
+    if leaders_only:
+        query = query.where(jobs.c.cached_from.is_(None))
+    row = conn.execute(query.order_by(jobs.c.created_at).limit(1)).first()
     return None if row is None else Job.from_row(row)
 
 
@@ -336,6 +397,7 @@ def _new_row(job_id: str, new: NewJob, request_hash: str) -> dict[str, Any]:
         "attempts": 0,
         "epsilon": new.epsilon,
         "delta": new.delta,
+        "cached_from": None,
         "created_at": now(),
     }
 
@@ -352,9 +414,41 @@ def _cached_fields(done: Job) -> dict[str, Any]:
     }
 
 
+def _follower_fields(leader: Job) -> dict[str, Any]:
+    return {
+        "stage": f"waiting for identical job {leader.id}",
+        "cached_from": leader.id,
+        "epsilon": 0.0,
+        "delta": 0.0,
+    }
+
+
+def _settle_followers(
+    conn: sa.Connection, leader_id: str, status: JobStatus, **values: Any
+) -> None:
+    """Followers of a job end as it ends: released with its release, or failed with it."""
+    followers = conn.execute(
+        sa.select(jobs.c.id, jobs.c.analyst).where(
+            (jobs.c.cached_from == leader_id) & (jobs.c.status == JobStatus.QUEUED.value)
+        )
+    ).all()
+    for follower in followers:
+        _move(conn, follower.id, (JobStatus.QUEUED,), status, finished_at=now(), **values)
+        _audit_job(conn, "service", f"job.{status.value}", follower.id, {"leader": leader_id})
+
+
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("algorithm", "version", "code_hash", "level", "project", "parameters", "epsilon",
-            "delta", "cached_from")
+    keys = (
+        "algorithm",
+        "version",
+        "code_hash",
+        "level",
+        "project",
+        "parameters",
+        "epsilon",
+        "delta",
+        "cached_from",
+    )
     return {key: row.get(key) for key in keys}
 
 

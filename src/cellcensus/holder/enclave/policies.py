@@ -1,19 +1,20 @@
 """Release policies set by the steward: disclosure rules, approval, certification levels.
 
-One policy per algorithm, falling back to the ``*`` policy, falling back to the service's
-default. Every change is audited.
+One policy per algorithm, falling back to the ``*`` policy, falling back to the disclosure
+layer's default for the algorithm (`policy_for`), or to the policy the enclave was built with.
+The disclosure layer enforces its floors on every policy. Every change is audited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Certification
-from cellcensus.holder.disclosure import DisclosurePolicy
+from cellcensus.holder.disclosure import DisclosurePolicy, policy_for
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.state import State, now, policies
 
@@ -37,12 +38,12 @@ class ReleasePolicy:
     @property
     def epsilon(self) -> float:
         """Privacy loss one release costs (0 when the policy adds no noise)."""
-        return float(getattr(self.disclosure, "epsilon", 0.0) or 0.0)
+        return float(self.disclosure.epsilon)
 
     @property
     def delta(self) -> float:
         """Delta of approximate differential privacy (0 when pure or no noise)."""
-        return float(getattr(self.disclosure, "delta", 0.0) or 0.0)
+        return float(self.disclosure.delta)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as stored and as shown on the API."""
@@ -69,17 +70,8 @@ class ReleasePolicy:
 
 
 def disclosure_policy(values: dict[str, Any]) -> DisclosurePolicy:
-    """A DisclosurePolicy from a dict, refusing unknown fields by name."""
-    names = {field.name for field in fields(DisclosurePolicy)}
-    unknown = set(values) - names
-    if unknown:
-        raise CellcensusError(
-            f"disclosure: unknown field(s) {sorted(unknown)}; known: {sorted(names)}"
-        )
-    try:
-        return DisclosurePolicy(**values)
-    except TypeError as error:
-        raise CellcensusError(f"disclosure: {error}") from None
+    """A DisclosurePolicy from plain data, refusing unknown fields and broken floors by name."""
+    return DisclosurePolicy.from_dict(values, source="disclosure")
 
 
 class Policies:
@@ -87,7 +79,11 @@ class Policies:
 
     def __init__(self, state: State, *, default: DisclosurePolicy | None = None) -> None:
         self.state = state
-        self.default = ReleasePolicy(disclosure=default or DisclosurePolicy())
+        self.override = default
+
+    def default_for(self, algorithm: str) -> ReleasePolicy:
+        """The policy of `algorithm` when the steward stored none."""
+        return ReleasePolicy(disclosure=self.override or policy_for(algorithm=algorithm))
 
     def for_algorithm(self, algorithm: str) -> ReleasePolicy:
         """The policy that applies to `algorithm` now."""
@@ -100,15 +96,13 @@ class Policies:
                 ).all()
             )
         body = rows.get(algorithm, rows.get(DEFAULT_KEY))
-        return self.default if body is None else ReleasePolicy.from_dict(body)
+        return self.default_for(algorithm) if body is None else ReleasePolicy.from_dict(body)
 
     def all(self) -> dict[str, dict[str, Any]]:
         """Every stored policy by algorithm (``*`` is the default)."""
         with self.state.read() as conn:
             rows = conn.execute(sa.select(policies.c.algorithm, policies.c.body)).all()
-        stored = {str(name): dict(body) for name, body in rows}
-        stored.setdefault(DEFAULT_KEY, self.default.to_dict())
-        return stored
+        return {str(name): dict(body) for name, body in rows}
 
     def set(self, algorithm: str, body: dict[str, Any], *, steward: str) -> ReleasePolicy:
         """Replace the policy of `algorithm` (``*`` for all), audited."""
@@ -122,7 +116,10 @@ class Policies:
                 )
             )
             append_entry(
-                conn, actor=steward, action="policy.set", target=f"policy:{algorithm}",
+                conn,
+                actor=steward,
+                action="policy.set",
+                target=f"policy:{algorithm}",
                 details=stored,
             )
         return policy

@@ -11,12 +11,15 @@ from typing import Any
 
 from cellcensus.holder.disclosure import DisclosurePolicy
 from cellcensus.holder.enclave.compute import PUBLISHED_FACTS, compute_release, open_tables
-from cellcensus.holder.enclave.service import EnclaveService, JobRequest
+from cellcensus.holder.enclave.service import DEFAULT_PROJECT, EnclaveService, JobRequest
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.engines import Engine
 from cellcensus.release import Release
 
 __all__ = ["PUBLISHED_FACTS", "Enclave", "compute_release", "open_tables"]
+
+EMBEDDED_EPSILON = 2.0
+"""Budget the embedded enclave grants an analyst without one (see `Enclave`)."""
 
 
 def default_state_url(store: Path) -> str:
@@ -31,9 +34,14 @@ class Enclave:
 
     Args:
         store: The holder's store folder.
-        policy: Default disclosure policy (a steward's stored policy overrides it).
+        policy: Disclosure policy of every algorithm (default: the disclosure layer's policy
+            of each algorithm; a steward's stored policy overrides either).
         engine: Where algorithms run: ``duckdb`` or ``spark``.
         state_url: SQLAlchemy URL of the state database (default: SQLite in the store).
+        embedded_epsilon: Privacy budget granted, by the holder acting as its own steward, to
+            an analyst who has none when it first runs a job (embedded use: one process
+            plays both parties). None grants nothing: budgets must be set explicitly, as
+            the HTTP service requires.
     """
 
     def __init__(
@@ -43,6 +51,7 @@ class Enclave:
         policy: DisclosurePolicy | None = None,
         engine: Engine = "duckdb",
         state_url: str | None = None,
+        embedded_epsilon: float | None = EMBEDDED_EPSILON,
     ) -> None:
         self.service = EnclaveService(
             store=Path(store),
@@ -52,11 +61,16 @@ class Enclave:
         )
         self.store = self.service.store
         self.engine: Engine = engine
+        self.policy = policy
+        self.embedded_epsilon = embedded_epsilon
 
-    @property
-    def policy(self) -> DisclosurePolicy:
-        """The default disclosure policy."""
-        return self.service.policies.default.disclosure
+    def grant_budget(
+        self, *, analyst: str, epsilon: float, delta: float = 0.0, project: str = DEFAULT_PROJECT
+    ) -> None:
+        """Set an analyst's privacy budget, acting as the holder's steward (embedded use)."""
+        self.service.set_budget(
+            analyst=analyst, project=project, epsilon=epsilon, delta=delta, steward="holder"
+        )
 
     def run(
         self,
@@ -76,4 +90,12 @@ class Enclave:
                 recorded as refused or failed and nothing is released.
         """
         request = JobRequest(algorithm=algorithm, parameters=parameters, level=level)
+        ledger = self.service.ledger
+        if (
+            self.embedded_epsilon
+            and ledger.budget(analyst=analyst, project=request.project) is None
+        ):
+            self.grant_budget(
+                analyst=analyst, epsilon=self.embedded_epsilon, project=request.project
+            )
         return self.service.run_inline(analyst=analyst, request=request)

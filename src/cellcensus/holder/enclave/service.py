@@ -13,17 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from cellcensus.errors import CellcensusError, DisclosureError
-from cellcensus.holder.disclosure import DisclosurePolicy
-from cellcensus.holder.enclave.audit import AuditLog
-from cellcensus.holder.enclave.budget import Ledger, budget_left, open_ledger
+from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
+from cellcensus.holder.disclosure import Role as LedgerRole
+from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue
 from cellcensus.holder.enclave.certification import Submissions
-from cellcensus.holder.enclave.compute import area_levels, check_level, compute_release
+from cellcensus.holder.enclave.compute import (
+    area_levels,
+    check_level,
+    compute_release,
+    job_period,
+)
 from cellcensus.holder.enclave.jobs import Job, JobBook, JobStatus, NewJob, Submission
 from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosure_policy
 from cellcensus.holder.enclave.state import State
 from cellcensus.holder.engines import Engine
-from cellcensus.holder.store.layout import Store
+from cellcensus.holder.store import Store
 from cellcensus.release import Release
 
 DEFAULT_PROJECT = "default"
@@ -72,7 +77,6 @@ class EnclaveService:
         engine: Engine = "duckdb",
         default_policy: DisclosurePolicy | None = None,
         limits: ServiceLimits | None = None,
-        ledger: Ledger | None = None,
     ) -> None:
         self.store_root = Path(store)
         self.state = state
@@ -83,7 +87,8 @@ class EnclaveService:
         self.policies = Policies(state, default=default_policy)
         self.submissions = Submissions(state)
         self.catalogue = Catalogue(self.submissions)
-        self.ledger = ledger or open_ledger(state.engine)
+        with state.lock:
+            self.ledger = PrivacyLedger(state.engine)
 
     @property
     def store(self) -> Store:
@@ -94,17 +99,66 @@ class EnclaveService:
         """Area levels with an allocation in the store."""
         return area_levels(self.store)
 
-    def period(self) -> tuple[dt.date, dt.date]:
-        """First and last day of the store's data (from its metadata)."""
-        period = self.store.metadata()["period"]
-        return dt.date.fromisoformat(period["start"]), dt.date.fromisoformat(period["end"])
-
     def job_period(self, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
-        """The days a job reads: its ``start``/``end`` parameters within the store's period."""
-        first, last = self.period()
-        start = parameters.get("start") or first.isoformat()
-        end = parameters.get("end") or last.isoformat()
-        return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+        """The days a job reads: its ``start``/``end`` parameters, else the store's period."""
+        return job_period(self.store, parameters)
+
+    def set_budget(
+        self, *, analyst: str, project: str, epsilon: float, delta: float, steward: str
+    ) -> tuple[float, float]:
+        """Set an analyst's project budget (audited); return what is left of it."""
+        with self.state.lock:
+            left = self.ledger.set_budget(
+                analyst=analyst,
+                project=project,
+                epsilon=epsilon,
+                delta=delta,
+                by=steward,
+                role=LedgerRole.STEWARD,
+            )
+        with self.state.write() as conn:
+            append_entry(
+                conn,
+                actor=steward,
+                action="budget.set",
+                target=f"user:{analyst}",
+                details={"project": project, "epsilon": epsilon, "delta": delta},
+            )
+        return left.epsilon, left.delta
+
+    def budget_left(self, *, analyst: str, project: str) -> tuple[float, float]:
+        """(epsilon, delta) `analyst` may still spend in `project`."""
+        left = self.ledger.remaining(analyst=analyst, project=project)
+        return left.epsilon, left.delta
+
+    def charge(self, job: Job) -> Charge | None:
+        """Charge a job's privacy loss before it is computed (idempotent per job id).
+
+        Raises:
+            DisclosureError: no budget set, or not enough left.
+        """
+        if job.epsilon <= 0:
+            return None
+        with self.state.lock:
+            receipt = self.ledger.charge(
+                job_id=job.id,
+                analyst=job.analyst,
+                project=job.project,
+                epsilon=job.epsilon,
+                delta=job.delta,
+            )
+        self.audit.append(
+            actor="service",
+            action="budget.charged",
+            target=f"job:{job.id}",
+            details={
+                "epsilon": receipt.epsilon,
+                "delta": receipt.delta,
+                "project": job.project,
+                "analyst": job.analyst,
+            },
+        )
+        return receipt
 
     def prepare(self, *, analyst: str, request: JobRequest) -> NewJob:
         """Validate a request into a job: algorithm allowed, level known, parameters valid."""
@@ -135,7 +189,9 @@ class EnclaveService:
             new = self.prepare(analyst=analyst, request=request)
         except CellcensusError as error:
             self.audit.append(
-                actor=analyst, action="job.refused", target=f"algorithm:{request.algorithm[:64]}",
+                actor=analyst,
+                action="job.refused",
+                target=f"algorithm:{request.algorithm[:64]}",
                 details={"reason": str(error)[:500]},
             )
             raise
@@ -144,7 +200,7 @@ class EnclaveService:
     def enqueue(self, new: NewJob) -> Submission:
         """Queue a prepared job, refusing early when its budget is already spent."""
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
-            left, _ = budget_left(self.ledger, analyst=new.analyst, project=new.project)
+            left, _ = self.budget_left(analyst=new.analyst, project=new.project)
             if left < new.epsilon:
                 raise DisclosureError(
                     f"privacy budget of project {new.project!r} exhausted: this release costs "
@@ -152,7 +208,7 @@ class EnclaveService:
                 )
         return self.book.submit(new)
 
-    def worker_spec(self, job: Job) -> dict[str, Any]:
+    def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:
         """Everything a worker subprocess needs to compute `job` (no database access)."""
         entry = self.catalogue.get(job.algorithm)
         if (entry.version, entry.code_hash) != (job.version, job.code_hash):
@@ -175,6 +231,7 @@ class EnclaveService:
             "level": job.level,
             "parameters": job.parameters,
             "policy": job.policy,
+            "charge": None if charge is None else _charge_dict(charge),
             "memory_mb": self.limits.memory_mb,
             "timeout_s": self.limits.timeout_s,
         }
@@ -191,38 +248,43 @@ class EnclaveService:
         job = self.book.get(job_id)
         if job is None or job.status is not JobStatus.AWAITING_APPROVAL:
             raise CellcensusError(f"job {job_id} is not awaiting approval")
-        if not approve:
-            self.book.reject(job_id, steward=steward, reason=reason)
+        if approve:
+            self._release(
+                job,
+                body=None,
+                from_status=JobStatus.AWAITING_APPROVAL,
+                actor=steward,
+                reason=reason,
+            )
         else:
-            self.book.record_approval(job_id, steward=steward, reason=reason)
-            self._release(job, body=None, from_status=JobStatus.AWAITING_APPROVAL, actor=steward)
+            self.book.reject(job_id, steward=steward, reason=reason)
         found = self.book.get(job_id)
         assert found is not None
         return found
 
-    def _release(self, job: Job, *, body: str | None, from_status: JobStatus, actor: str) -> None:
-        """Charge the ledger once, then write the release and mark it released atomically."""
-        if not self.book.begin_release(job.id, from_status=from_status, actor=actor):
-            return
-        try:
-            with self.state.lock:
-                self.ledger.charge(
-                    job_id=job.id, analyst=job.analyst, project=job.project,
-                    epsilon=job.epsilon, delta=job.delta,
-                )
-        except DisclosureError as error:
-            self.book.fail(job.id, error=str(error), actor=actor)
-            return
+    def _release(
+        self, job: Job, *, body: str | None, from_status: JobStatus, actor: str, reason: str = ""
+    ) -> None:
+        """Write the release and mark the job released, in one transaction."""
         text = body if body is not None else self.book.release_body(job.id)
-        assert text is not None
+        if text is None:
+            raise CellcensusError(f"job {job.id} has no computed output to release")
         release = Release.from_json(text)
         details = {
             "epsilon": job.epsilon,
             "delta": job.delta,
             "n_keys": len(release.table),
             "n_suppressed": release.n_suppressed,
+            "reason": reason,
         }
-        self.book.finish_release(job.id, release_body=body, actor=actor, details=details)
+        self.book.finish_release(
+            job.id,
+            release_body=body,
+            from_status=from_status,
+            actor=actor,
+            details=details,
+            decision_reason=reason or None,
+        )
 
     def release_of(self, job: Job) -> str:
         """The released JSON of a released job (cached jobs share the original's)."""
@@ -248,14 +310,23 @@ class EnclaveService:
         job = submission.job
         if job.status is JobStatus.RELEASED:
             return Release.from_json(self.release_of(job))
+        if job.cached_from is not None:
+            raise CellcensusError(
+                f"an identical job {job.cached_from} is in progress; its release will be yours"
+            )
         claimed = self.book.claim(job.id)
         if claimed is None:
             raise CellcensusError(f"an identical job {job.id} is already {job.status.value}")
-        release = self._compute_inline(claimed)
+        try:
+            charge = self.charge(claimed)
+        except DisclosureError as error:
+            self.book.fail(claimed.id, error=str(error))
+            raise
+        release = self._compute_inline(claimed, charge)
         self.computed(claimed, release.to_json())
         return self._released_or_raise(claimed.id, release)
 
-    def _compute_inline(self, job: Job) -> Release:
+    def _compute_inline(self, job: Job, charge: Charge | None) -> Release:
         entry = self.catalogue.get(job.algorithm)
         try:
             return compute_release(
@@ -266,6 +337,7 @@ class EnclaveService:
                 policy=disclosure_policy(job.policy["disclosure"]),
                 engine=self.engine,
                 job_id=job.id,
+                charge=charge,
                 progress=lambda stage: self.book.set_stage(job.id, stage),
             )
         except Exception as error:
@@ -285,3 +357,19 @@ class EnclaveService:
 def policy_of(job: Job) -> ReleasePolicy:
     """The release policy recorded with `job`."""
     return ReleasePolicy.from_dict(job.policy)
+
+
+def _charge_dict(charge: Charge) -> dict[str, Any]:
+    return {
+        "job_id": charge.job_id,
+        "analyst": charge.analyst,
+        "project": charge.project,
+        "epsilon": charge.epsilon,
+        "delta": charge.delta,
+        "charged_at": charge.charged_at.isoformat(),
+    }
+
+
+def charge_from_dict(values: dict[str, Any]) -> Charge:
+    """The ledger receipt a worker receives in its spec."""
+    return Charge(**{**values, "charged_at": dt.datetime.fromisoformat(values["charged_at"])})

@@ -14,8 +14,17 @@ from typing import Any
 
 from cellcensus.holder.enclave.jobs import Job, JobBook
 
-COLUMNS = ("submitted_at", "analyst", "algorithm", "version", "level", "parameters",
-           "epsilon", "outcome", "finished_at")
+COLUMNS = (
+    "submitted_at",
+    "analyst",
+    "algorithm",
+    "version",
+    "level",
+    "parameters",
+    "epsilon",
+    "outcome",
+    "finished_at",
+)
 
 
 def public_entry(job: Job) -> dict[str, Any]:
@@ -40,14 +49,16 @@ def public_entry(job: Job) -> dict[str, Any]:
 
 def transparency_log(book: JobBook, *, limit: int = 1000) -> list[dict[str, Any]]:
     """The public entries of the latest `limit` jobs, newest first."""
-    return [public_entry(job) for job in book.list(limit=limit)]
+    return [public_entry(job) for job in book.recent(limit=limit)]
 
 
 def render_page(entries: list[dict[str, Any]], *, head: tuple[int, str]) -> str:
     """The log as a small self-contained HTML page (everything escaped)."""
     header = "".join(f"<th>{html.escape(name)}</th>" for name in COLUMNS)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(entry[name]))}</td>" for name in COLUMNS) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape(_cell(entry[name]))}</td>" for name in COLUMNS)
+        + "</tr>"
         for entry in entries
     )
     return (

@@ -9,7 +9,9 @@ final line, can release anything. A worker killed or crashed mid-job therefore r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -21,9 +23,15 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cellcensus.errors import CellcensusError
+
+log = logging.getLogger("cellcensus.enclave")
+
+if TYPE_CHECKING:
+    from cellcensus.holder.enclave.jobs import Job
+    from cellcensus.holder.enclave.service import EnclaveService
 
 
 @dataclass(frozen=True)
@@ -41,31 +49,94 @@ class WorkerOutcome:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A started worker subprocess, waiting for its spec on stdin."""
+
+    process: subprocess.Popen[str]
+    stderr: IO[str]
+
+
+def start_worker() -> WorkerProcess:
+    """Start a worker subprocess (it imports the catalogue, then waits for a spec)."""
+    stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed with the outcome
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
+    return WorkerProcess(process=process, stderr=stderr)
+
+
+class WarmWorkers:
+    """Keeps one worker started ahead, so a job does not wait for Python's imports."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: WorkerProcess | None = None
+        self._closed = False
+
+    def take(self) -> WorkerProcess:
+        """A started worker (the warm one if alive); start the next one in the background."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+        if ready is None or ready.process.poll() is not None:
+            ready = start_worker()
+        threading.Thread(target=self._refill, daemon=True).start()
+        return ready
+
+    def prepare(self) -> None:
+        """Start the first worker ahead, in the background."""
+        threading.Thread(target=self._refill, daemon=True).start()
+
+    def _refill(self) -> None:
+        with self._lock:
+            if self._ready is None and not self._closed:
+                self._ready = start_worker()
+
+    def close(self) -> None:
+        """Kill the worker kept ahead."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = self._ready, None
+        if ready is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(ready.process.pid, signal.SIGKILL)
+            ready.process.wait()
+            ready.stderr.close()
+
+
 def run_in_subprocess(
-    spec: dict[str, Any], *, timeout_s: float, on_stage: Callable[[str], None]
+    spec: dict[str, Any],
+    *,
+    timeout_s: float,
+    on_stage: Callable[[str], None],
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+    warm: WarmWorkers | None = None,
 ) -> WorkerOutcome:
-    """Run one spec in a fresh worker process; kill it after `timeout_s` seconds."""
-    with tempfile.TemporaryFile(mode="w+") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            start_new_session=True,
-        )
+    """Run one spec in a worker process; kill it after `timeout_s` seconds."""
+    worker = warm.take() if warm is not None else start_worker()
+    process = worker.process
+    with worker.stderr:
+        if on_start is not None:
+            on_start(process)
         final: dict[str, Any] = {}
         reader = threading.Thread(
             target=_read_lines, args=(process.stdout, on_stage, final), daemon=True
         )
         reader.start()
         assert process.stdin is not None
-        process.stdin.write(json.dumps(spec))
-        process.stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # killed already (service stopping)
+            process.stdin.write(json.dumps(spec))
+            process.stdin.close()
         timed_out = _wait(process, timeout_s)
         reader.join(timeout=5)
-        stderr.seek(0)
-        return _outcome(final, process.returncode, timed_out, timeout_s, stderr.read()[-4000:])
+        worker.stderr.seek(0)
+        detail = worker.stderr.read()[-4000:]
+        return _outcome(final, process.returncode, timed_out, timeout_s, detail)
 
 
 def _wait(process: subprocess.Popen[str], timeout_s: float) -> bool:
@@ -126,7 +197,7 @@ def emit(**message: Any) -> None:
 def execute(spec: dict[str, Any]) -> dict[str, Any]:
     """Compute what `spec` asks for in this process (called inside the worker)."""
     if spec["kind"] == "conformance":
-        return {"report": conformance_report(spec["source"], sha256=spec["sha256"])}
+        return {"report": conformance_of(spec["source"], sha256=spec["sha256"])}
     return {"release": compute_job(spec).to_json()}
 
 
@@ -137,6 +208,7 @@ def compute_job(spec: dict[str, Any]) -> Any:
     from cellcensus.holder.enclave.compute import compute_release
     from cellcensus.holder.enclave.conformance import load_submitted
     from cellcensus.holder.enclave.policies import disclosure_policy
+    from cellcensus.holder.enclave.service import charge_from_dict
 
     if spec["source"] is not None:
         algorithm = load_submitted(spec["source"], sha256=spec["code_hash"])
@@ -146,6 +218,7 @@ def compute_job(spec: dict[str, Any]) -> Any:
             raise CellcensusError(f"code of {spec['algorithm']} changed since submission")
     if algorithm.manifest.version != spec["version"]:
         raise CellcensusError(f"{spec['algorithm']} is no longer version {spec['version']}")
+    charge = None if spec["charge"] is None else charge_from_dict(spec["charge"])
     return compute_release(
         store=spec["store"],
         algorithm=algorithm,
@@ -154,34 +227,28 @@ def compute_job(spec: dict[str, Any]) -> Any:
         policy=disclosure_policy(spec["policy"]["disclosure"]),
         engine=spec["engine"],
         job_id=spec["job_id"],
+        charge=charge,
         progress=lambda stage: emit(stage=stage),
         memory_limit=f"{max(256, int(spec['memory_mb']) // 2)}MB",
     )
 
 
-def conformance_report(source: str, *, sha256: str) -> dict[str, Any]:
+def conformance_of(source: str, *, sha256: str) -> dict[str, Any]:
     """Load a submitted module and run the conformance suite on it."""
-    from cellcensus.holder.enclave.conformance import (
-        check_algorithm,
-        load_submitted,
-        manifest_summary,
-    )
+    from cellcensus.holder.enclave.conformance import conformance_report, load_submitted
 
     emit(stage="loading module")
     algorithm = load_submitted(source, sha256=sha256)
     emit(stage="running conformance checks")
-    checks = check_algorithm(algorithm)
-    return {
-        "sha256": sha256,
-        "passed": all(check.passed for check in checks),
-        "checks": [vars(check) for check in checks],
-        "manifest": manifest_summary(algorithm),
-    }
+    return conformance_report(algorithm, sha256=sha256)
 
 
 def main() -> int:
     """Entry point of the worker subprocess."""
-    spec = json.loads(sys.stdin.read())
+    text = sys.stdin.read()
+    if not text.strip():
+        return 0  # a warm worker whose service went away
+    spec = json.loads(text)
     limit_resources(memory_mb=int(spec["memory_mb"]), timeout_s=float(spec["timeout_s"]))
     try:
         emit(**execute(spec))
@@ -192,8 +259,10 @@ def main() -> int:
         emit(error=f"the job exceeded its memory limit of {spec['memory_mb']} MiB")
         return 1
     except Exception:
-        emit(error="internal error in the worker; the steward can read the details in the "
-             "audit log", detail=traceback.format_exc()[-4000:])
+        emit(
+            error="internal error in the worker; the steward can read the details in the audit log",
+            detail=traceback.format_exc()[-4000:],
+        )
         return 1
     return 0
 
@@ -201,19 +270,26 @@ def main() -> int:
 class WorkerPool:
     """Threads that hand queued jobs to worker subprocesses, a few at a time."""
 
-    def __init__(self, service: Any, *, workers: int, poll_s: float = 0.5) -> None:
+    def __init__(
+        self, service: EnclaveService, *, workers: int, warm: bool = True, poll_s: float = 0.5
+    ) -> None:
         self.service = service
         self.workers = workers
         self.poll_s = poll_s
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._running: set[subprocess.Popen[str]] = set()
+        self._warm = WarmWorkers() if workers and warm else None
 
     def start(self) -> None:
         """Start the dispatch threads (none when `workers` is 0: jobs then stay queued)."""
+        if self._warm is not None:
+            self._warm.prepare()
         for number in range(self.workers):
-            thread = threading.Thread(target=self._loop, name=f"cellcensus-worker-{number}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._loop, name=f"cellcensus-worker-{number}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -222,36 +298,62 @@ class WorkerPool:
         self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop taking jobs; running subprocesses are left to their own limits."""
+        """Stop taking jobs and kill running workers; their jobs are re-queued at next start."""
         self._stop.set()
         self._wake.set()
+        if self._warm is not None:
+            self._warm.close()
+        for process in list(self._running):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            job = self.service.book.claim_next()
-            if job is None:
-                self._wake.wait(self.poll_s)
-                self._wake.clear()
-                continue
-            self.run_job(job)
+            try:
+                job = self.service.book.claim_next()
+                if job is None:
+                    self._wake.wait(self.poll_s)
+                    self._wake.clear()
+                    continue
+                self.run_job(job)
+            except Exception:  # a dispatch thread must outlive any one job
+                log.exception("worker pool error")
+                time.sleep(self.poll_s)
 
-    def run_job(self, job: Any) -> None:
-        """Compute one claimed job in a subprocess and report the outcome to the service."""
+    def run_job(self, job: Job) -> None:
+        """Charge, compute one claimed job in a subprocess, and report back to the service."""
         try:
-            spec = self.service.worker_spec(job)
+            charge = self.service.charge(job)
+            spec = self.service.worker_spec(job, charge=charge)
         except CellcensusError as error:
             self.service.book.fail(job.id, error=str(error))
             return
+        started: list[subprocess.Popen[str]] = []
+
+        def track(process: subprocess.Popen[str]) -> None:
+            started.append(process)
+            self._running.add(process)
+            if self._stop.is_set():
+                os.killpg(process.pid, signal.SIGKILL)
+
         outcome = run_in_subprocess(
             spec,
             timeout_s=self.service.limits.timeout_s,
             on_stage=lambda stage: self.service.book.set_stage(job.id, stage),
+            on_start=track,
+            warm=self._warm,
         )
+        for process in started:
+            self._running.discard(process)
+        if self._stop.is_set():
+            return  # shutting down: the job stays running and is re-queued at next start
         if outcome.result is None or "release" not in outcome.result:
-            self.service.book.fail(job.id, error=outcome.error or "no release", detail=outcome.detail)
+            self.service.book.fail(
+                job.id, error=outcome.error or "no release", detail=outcome.detail
+            )
             return
         self.service.computed(job, outcome.result["release"])
 

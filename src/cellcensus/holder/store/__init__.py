@@ -4,7 +4,7 @@ Inside the operator's firewall. Raw subscriber identifiers are replaced by keyed
 before anything is written; every input row is either stored or quarantined with a reason.
 """
 
-from cellcensus.holder.store.ingest import EVENT_TYPES, ingest, ingest_dataset
+from cellcensus.holder.store.ingestion import EVENT_TYPES, ingest, ingest_dataset
 from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
 from cellcensus.holder.store.metadata import REQUIRED_METADATA
 from cellcensus.holder.store.pseudonym import default_key_file, device_id, load_or_create_key

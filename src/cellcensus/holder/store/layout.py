@@ -129,8 +129,10 @@ class Store:
 
     def quarantine_path(self, *, start: date, end: date) -> Path:
         """The quarantine file of the delivery for the period `start`-`end`."""
-        return self.quarantine_dir / f"period={start.isoformat()}_{end.isoformat()}" / (
-            "part-0.parquet"
+        return (
+            self.quarantine_dir
+            / f"period={start.isoformat()}_{end.isoformat()}"
+            / ("part-0.parquet")
         )
 
     def days(self) -> list[date]:
@@ -147,9 +149,7 @@ class Store:
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""
         wanted = set(days) if days is not None else None
-        return [
-            self.day_path(day) for day in self.days() if wanted is None or day in wanted
-        ]
+        return [self.day_path(day) for day in self.days() if wanted is None or day in wanted]
 
     def metadata(self) -> dict[str, Any]:
         """The holder facts of the last delivery (period, timezone, market_share, ...).

@@ -89,8 +89,10 @@ def local_micros_sql(*, epoch_us: str, changes: list[OffsetChange]) -> str:
         f"WHEN {epoch_us} >= {change.since_us} THEN {change.offset_us}"
         for change in reversed(changes[1:])
     )
-    offset = f"CASE {branches} ELSE {changes[0].offset_us} END" if branches else (
-        str(changes[0].offset_us)
+    offset = (
+        f"CASE {branches} ELSE {changes[0].offset_us} END"
+        if branches
+        else (str(changes[0].offset_us))
     )
     return f"({epoch_us} + {offset})"
 

@@ -67,7 +67,9 @@ def check_metadata(
         InputDataError: Naming the key and what to write.
     """
     if not isinstance(metadata, Mapping):
-        raise InputDataError(f"{source} must hold a JSON object with {', '.join(REQUIRED_METADATA)}")
+        raise InputDataError(
+            f"{source} must hold a JSON object with {', '.join(REQUIRED_METADATA)}"
+        )
     required = [key for key in REQUIRED_METADATA if period_required or key != "period"]
     missing = [key for key in required if key not in metadata]
     if missing:

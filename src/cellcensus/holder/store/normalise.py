@@ -176,7 +176,10 @@ def cell_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
         name = quote(column)
         kind = "DOUBLE" if column in CELL_NUMBERS else "DATE"
         if found is None or _all_null(found):
-            columns += [f"CAST(NULL AS {kind}) AS {column}", f"CAST(NULL AS VARCHAR) AS {column}__raw"]
+            columns += [
+                f"CAST(NULL AS {kind}) AS {column}",
+                f"CAST(NULL AS VARCHAR) AS {column}__raw",
+            ]
             continue
         text = f"NULLIF(trim(CAST({name} AS VARCHAR)), '')"
         if column in CELL_NUMBERS:

@@ -34,7 +34,6 @@ CSV_DELIMITERS = (",", ";", "\t", "|")
 _HEADER_BYTES = 1 << 20
 
 
-
 @dataclass(frozen=True)
 class CsvGroup:
     """CSV files sharing a delimiter (one DuckDB scan)."""
@@ -186,9 +185,7 @@ def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> str:
         if head == PARQUET_MAGIC or (not gzipped and head[:2] == GZIP_MAGIC):
             kind = "Parquet" if head == PARQUET_MAGIC else "gzip-compressed"
             real = ".parquet" if head == PARQUET_MAGIC else ".csv.gz"
-            raise InputDataError(
-                f"{what}: {path} is a {kind} file named .csv; rename it to {real}"
-            )
+            raise InputDataError(f"{what}: {path} is a {kind} file named .csv; rename it to {real}")
         opener = gzip.open if gzipped else open
         with opener(path, "rb") as stream:
             first = stream.readline(_HEADER_BYTES)
@@ -221,9 +218,7 @@ def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> str:
     return best[1]
 
 
-def _require_columns(
-    *, path: Path, what: str, found: list[str], required: tuple[str, ...]
-) -> None:
+def _require_columns(*, path: Path, what: str, found: list[str], required: tuple[str, ...]) -> None:
     missing = [name for name in required if name not in found]
     if missing:
         plural = "s" if len(missing) > 1 else ""

@@ -68,6 +68,8 @@ DPI = 150
 MAPS_PNG = "maps.png"
 SCATTER_PNG = "scatter.png"
 ERROR_MAP_PNG = "relative_error_map.png"
+ESTIMATORS_PNG = "estimators.png"
+INTERVALS_PNG = "intervals.png"
 """Standard file names of the figures (the report picks these up from its folder)."""
 
 _MISSING_FACE = "#e6e6e6"
@@ -387,6 +389,134 @@ def scatter_log(
     )
     figure.suptitle(
         f"Estimate against census, per {area_name}", fontsize=14, color=_TEXT, fontweight="bold"
+    )
+    _note(figure=figure, note=note)
+    return _save(figure=figure, out=out)
+
+
+def estimator_chart(
+    *,
+    comparison: pd.DataFrame,
+    out: Path,
+    default: str | None = None,
+    note: str | None = None,
+) -> Path:
+    """Bars of the errors of every estimator, on all areas and on the hold-out half.
+
+    Args:
+        comparison: One row per estimator (index: name) with ``label``, ``weighted_ape``,
+            ``ape_median``, ``holdout_weighted_ape`` and ``holdout_ape_median``, as
+            `cellcensus.nso.production.EstimationResult.comparison` returns.
+        out: PNG file to write.
+        default: Name of the default estimator, drawn in the accent colour.
+        note: Source line printed under the chart.
+
+    Returns:
+        `out`.
+
+    Raises:
+        CellcensusError: If a column is missing.
+    """
+    needed = ("label", "weighted_ape", "ape_median", "holdout_weighted_ape", "holdout_ape_median")
+    missing = [column for column in needed if column not in comparison.columns]
+    if missing:
+        raise CellcensusError(f"estimator comparison lacks column(s) {missing}")
+    rows = comparison.iloc[::-1]
+    figure = Figure(figsize=(10.0, 1.2 + 0.55 * len(rows)))
+    figure.subplots_adjust(left=0.25, right=0.98, top=0.84, bottom=0.2, wspace=0.08)
+    panels = (
+        ("Population-weighted error", "weighted_ape", "holdout_weighted_ape"),
+        ("Median error of a municipality", "ape_median", "holdout_ape_median"),
+    )
+    positions = np.arange(len(rows))
+    for index, (title, full, held) in enumerate(panels):
+        axes = figure.add_subplot(1, 2, index + 1)
+        accent = ["#225ea8" if name == default else "#7fa7d1" for name in rows.index]
+        axes.barh(positions + 0.18, rows[full].to_numpy(), height=0.36, color=accent)
+        axes.barh(
+            positions - 0.18, rows[held].to_numpy(), height=0.36, color="#f0a868", label="hold-out"
+        )
+        axes.set_yticks(positions, rows["label"].tolist() if index == 0 else [""] * len(rows))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
+        axes.set_title(title, fontsize=11, color=_TEXT)
+        axes.grid(True, axis="x", color="#eeeeee")
+        axes.set_axisbelow(True)
+        axes.spines[["top", "right"]].set_visible(False)
+    handles = [
+        Patch(facecolor="#7fa7d1", label="fitted on all calibration areas"),
+        Patch(facecolor="#225ea8", label="default estimator"),
+        Patch(facecolor="#f0a868", label="hold-out: fitted on half, judged on the other half"),
+    ]
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        ncols=3,
+        frameon=False,
+        fontsize=8.5,
+        bbox_to_anchor=(0.5, 0.02),
+    )
+    figure.suptitle(
+        "Error against the census, by estimator", fontsize=14, color=_TEXT, fontweight="bold"
+    )
+    _note(figure=figure, note=note)
+    return _save(figure=figure, out=out)
+
+
+def interval_chart(
+    *, table: pd.DataFrame, out: Path, level: float = 0.95, note: str | None = None
+) -> Path:
+    """Relative error and interval of every area against its census size.
+
+    Args:
+        table: One row per area with ``estimate``, ``ci_lower``, ``ci_upper`` and
+            ``census`` (NaN estimates are left out).
+        out: PNG file to write.
+        level: Confidence level of the intervals (for the legend).
+        note: Source line printed under the chart.
+
+    Returns:
+        `out`.
+
+    Raises:
+        CellcensusError: If a column is missing.
+    """
+    needed = ("estimate", "ci_lower", "ci_upper", "census")
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise CellcensusError(f"interval table lacks column(s) {missing}")
+    rows = table[table["estimate"].notna() & (table["census"] > 0)]
+    census = rows["census"].to_numpy(dtype="float64")
+    error = (rows["estimate"].to_numpy(dtype="float64") - census) / census
+    low = (rows["ci_lower"].to_numpy(dtype="float64") - census) / census
+    high = (rows["ci_upper"].to_numpy(dtype="float64") - census) / census
+    inside = (low <= 0) & (high >= 0)
+    figure = Figure(figsize=(9.0, 5.6))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.2)
+    axes = figure.add_subplot(1, 1, 1)
+    for mask, colour, label in (
+        (inside, "#225ea8", "interval covers the census"),
+        (~inside, "#b2182b", "interval misses the census"),
+    ):
+        axes.vlines(census[mask], low[mask], high[mask], color=colour, alpha=0.35, lw=0.8)
+        axes.scatter(census[mask], error[mask], s=7, color=colour, lw=0, label=label)
+    axes.axhline(0.0, color="#555555", lw=0.9)
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axes.yaxis.set_major_formatter(
+        FuncFormatter(lambda value, _: _signed_percent(value) if value else "0%")
+    )
+    axes.set_xlabel("Population, 2011 census", color=_TEXT)
+    axes.set_ylabel("(estimate − census) / census", color=_TEXT)
+    axes.grid(True, color="#eeeeee")
+    axes.set_axisbelow(True)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(loc="upper right", frameon=False, fontsize=9)
+    share = float(inside.mean()) if inside.size else math.nan
+    figure.suptitle(
+        f"{level:.0%} intervals: {share:.1%} of municipalities covered",
+        fontsize=14,
+        color=_TEXT,
+        fontweight="bold",
     )
     _note(figure=figure, note=note)
     return _save(figure=figure, out=out)

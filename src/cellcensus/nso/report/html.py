@@ -8,17 +8,31 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.estimation import expansion_factor
-from cellcensus.nso.report.figures import DPI, ERROR_MAP_PNG, MAPS_PNG, SCATTER_PNG
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report import quality
+from cellcensus.nso.report.figures import (
+    DPI,
+    ERROR_MAP_PNG,
+    ESTIMATORS_PNG,
+    INTERVALS_PNG,
+    MAPS_PNG,
+    SCATTER_PNG,
+)
+from cellcensus.nso.report.numbers import factor as _factor
+from cellcensus.nso.report.numbers import number as _number
+from cellcensus.nso.report.numbers import signed_number as _signed_number
+from cellcensus.nso.report.numbers import signed_percent as _signed_percent
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference.belgium import CITATION
 
@@ -91,8 +105,14 @@ def write_report(
     context: ReportContext,
     figures: Sequence[ReportFigure] | None = None,
     n_largest: int = 15,
+    estimation: EstimationResult | None = None,
 ) -> Path:
-    """Write ``report.html`` into `out_dir`: figures, agreement, largest errors, method.
+    """Write ``report.html`` into `out_dir`: a statistical release with figures and method.
+
+    Without `estimation` the report describes the national factor only; with it, it becomes
+    the full release: the default estimator's figures with intervals, estimators compared,
+    accuracy by size, uncertainty, the quality dimensions of the ESS framework and the
+    limitations of each method.
 
     Args:
         out_dir: Directory to write into (created if needed).
@@ -105,6 +125,9 @@ def write_report(
         figures: PNGs to embed (base64, so the file stands alone). None: those of
             `standard_figures` found in `out_dir`.
         n_largest: Rows of each table of largest errors.
+        estimation: Output of `cellcensus.nso.production.estimate_all`; `estimates` should
+            then hold its default estimator's figures (``estimation.estimates()``), whose
+            interval columns are added (matched on area_code) when `estimates` lacks them.
 
     Returns:
         The path of the written report.
@@ -113,7 +136,7 @@ def write_report(
         CellcensusError: If `estimates` lacks a column, a metrics dict is incomplete, or a
             figure file is missing.
     """
-    table = _with_errors(estimates)
+    table = _with_errors(estimates, estimation=estimation)
     if figures is None:
         figures = standard_figures(out_dir)
     agreements = {
@@ -122,13 +145,14 @@ def write_report(
     body = "\n".join(
         (
             _header(context),
-            _summary(table=table, context=context),
+            _summary(table=table, context=context, estimation=estimation),
             *(_figure(figure) for figure in figures),
             _metrics_section(agreements),
+            *_estimation_sections(estimation=estimation, context=context),
             _largest_errors(table=table, n_largest=n_largest),
-            _method(context),
+            _method(context, estimation=estimation),
             _parameters(context),
-            _limitations(context),
+            _limitations(context, estimation=estimation),
             _all_areas(table),
             _sources(context),
         )
@@ -138,6 +162,9 @@ def write_report(
     path.write_text(_page(title=context.title, body=body), encoding="utf-8")
     return path
 
+
+_INTERVAL_COLUMNS = ("ci_lower", "ci_upper")
+"""Interval columns shown in the area tables when present."""
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("area_name", "name_nl"),
@@ -163,6 +190,18 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
         "Where the estimate is above (red) or below (blue) the census.",
         "Map of Belgium coloured by the relative difference between estimate and census.",
     ),
+    (
+        ESTIMATORS_PNG,
+        "Error of every estimator against the census: fitted on all calibration areas, and "
+        "fitted on half of the municipalities and judged on the other half (hold-out).",
+        "Bar chart of the population-weighted and median errors of each estimator.",
+    ),
+    (
+        INTERVALS_PNG,
+        "Each line is a municipality's interval around its relative error; where a line "
+        "crosses zero, the interval contains the census value.",
+        "Chart of relative errors with their intervals against municipality size.",
+    ),
 )
 
 
@@ -171,7 +210,8 @@ def standard_figures(out_dir: Path) -> list[ReportFigure]:
 
     Args:
         out_dir: Where the PNGs were written (``maps.png``, ``scatter.png``,
-            ``relative_error_map.png``); absent ones are skipped.
+            ``relative_error_map.png``, ``estimators.png``, ``intervals.png``); absent ones
+            are skipped.
 
     Returns:
         The figures that exist, with their captions, in reading order.
@@ -228,7 +268,18 @@ h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
 ol li, ul li { margin-bottom: .35rem; }
 details summary { cursor: pointer; color: var(--accent); margin: .5rem 0; }
 .sources { color: var(--muted); font-size: .88rem; }
+tr.default td { font-weight: 600; background: #eef3fa; }
+.wide { overflow-x: auto; }
+.wide table { font-size: .8rem; }
+.wide th, .wide td { padding: .25rem .4rem; }
+.wide th.num { white-space: normal; }
+table.quality th { width: 14rem; }
+ul.assumptions { color: var(--muted); font-size: .9rem; margin: .2rem 0 .4rem; }
+@page { size: A4; margin: 15mm 12mm; }
 @media print {
+  .wide { overflow: visible; }
+  .wide table { font-size: 7pt; }
+  tr.default td { background: none; }
   body { max-width: none; padding: 0; font-size: 10pt; }
   h2 { page-break-after: avoid; break-after: avoid; }
   table, figure { page-break-inside: avoid; break-inside: avoid; }
@@ -249,7 +300,9 @@ def _page(*, title: str, body: str) -> str:
     )
 
 
-def _with_errors(estimates: pd.DataFrame) -> pd.DataFrame:
+def _with_errors(
+    estimates: pd.DataFrame, *, estimation: EstimationResult | None = None
+) -> pd.DataFrame:
     table = estimates
     if "area_code" not in table.columns and table.index.name == "area_code":
         table = table.reset_index()
@@ -266,8 +319,12 @@ def _with_errors(estimates: pd.DataFrame) -> pd.DataFrame:
             f"estimates table lacks column(s) {missing}; it has {list(estimates.columns)}; "
             "build it with cellcensus.nso.validation.compare_with_census"
         )
-    table = table[list(required)].copy()
+    bounds = [c for c in _INTERVAL_COLUMNS if c in table.columns]
+    table = table[[*required, *bounds]].copy()
     table["area_code"] = table["area_code"].astype(str)
+    if estimation is not None and not bounds:
+        intervals = estimation.best.table[list(_INTERVAL_COLUMNS)]
+        table = table.join(intervals, on="area_code")
     table["estimate"] = table["estimate"].astype("float64")
     table["census"] = table["census"].astype("float64")
     table["error"] = table["estimate"] - table["census"]
@@ -279,10 +336,12 @@ def _as_agreement(*, label: str, value: Agreement | Mapping[str, float | int]) -
     if isinstance(value, Agreement):
         return value
     names = [item.name for item in fields(Agreement)]
-    missing = [name for name in names if name not in value]
+    required = [item.name for item in fields(Agreement) if item.default is MISSING]
+    missing = [name for name in required if name not in value]
     if missing:
         raise CellcensusError(f"metrics {label!r} lacks {missing}")
-    return Agreement(**{name: value[name] for name in names})  # type: ignore[arg-type]
+    given = {name: value[name] for name in names if name in value}
+    return Agreement(**given)  # type: ignore[arg-type]
 
 
 def _header(context: ReportContext) -> str:
@@ -298,10 +357,14 @@ def _header(context: ReportContext) -> str:
     )
 
 
-def _summary(*, table: pd.DataFrame, context: ReportContext) -> str:
+def _summary(
+    *, table: pd.DataFrame, context: ReportContext, estimation: EstimationResult | None
+) -> str:
     released = table["estimate"].notna()
     total_estimate = table.loc[released, "estimate"].sum()
     total_census = table.loc[released, "census"].sum()
+    if estimation is not None:
+        return quality.summary_section(estimation)
     difference = (total_estimate - total_census) / total_census if total_census else math.nan
     factor = expansion_factor(
         market_share=context.market_share, sampling_fraction=context.sampling_fraction
@@ -381,26 +444,49 @@ def _largest_errors(*, table: pd.DataFrame, n_largest: int) -> str:
 
 
 def _area_table(rows: pd.DataFrame) -> str:
+    with_interval = set(_INTERVAL_COLUMNS) <= set(rows.columns)
     body = "".join(
         "<tr>"
         f"<td>{escape(str(row['name']))}</td>"
         f'<td class="num">{escape(str(row["area_code"]))}</td>'
         f'<td class="num">{_number(row["census"])}</td>'
         f'<td class="num">{_number(row["estimate"], missing="suppressed")}</td>'
-        f'<td class="num">{_signed_number(row["error"])}</td>'
+        + (f'<td class="num">{_interval(row)}</td>' if with_interval else "")
+        + f'<td class="num">{_signed_number(row["error"])}</td>'
         f'<td class="num">{_signed_percent(row["relative_error"])}</td>'
         "</tr>"
         for row in rows.to_dict("records")
     )
+    interval_head = '<th class="num">Interval</th>' if with_interval else ""
     return (
         '<table><thead><tr><th>Municipality</th><th class="num">Code</th>'
-        '<th class="num">Census 2011</th><th class="num">Estimate</th>'
+        f'<th class="num">Census 2011</th><th class="num">Estimate</th>{interval_head}'
         '<th class="num">Difference</th><th class="num">Relative</th></tr></thead>'
         f"<tbody>{body}</tbody></table>"
     )
 
 
-def _method(context: ReportContext) -> str:
+def _interval(row: Mapping[Hashable, Any]) -> str:
+    low, high = float(row["ci_lower"]), float(row["ci_upper"])
+    if math.isnan(low) or math.isnan(high):
+        return "–"
+    return f"{_number(low)} – {_number(high)}"
+
+
+def _estimation_sections(
+    *, estimation: EstimationResult | None, context: ReportContext
+) -> tuple[str, ...]:
+    if estimation is None:
+        return ()
+    return (
+        quality.estimators_section(estimation),
+        quality.size_class_section(estimation),
+        quality.uncertainty_section(estimation),
+        quality.quality_section(result=estimation, generated=context.generated_at),
+    )
+
+
+def _method(context: ReportContext, *, estimation: EstimationResult | None = None) -> str:
     factor = expansion_factor(
         market_share=context.market_share, sampling_fraction=context.sampling_fraction
     )
@@ -426,11 +512,21 @@ def _method(context: ReportContext) -> str:
         "was done with them. Only these protected counts left the operator.",
         "The statistics office multiplied every count by one national factor, "
         f"1 / (market share × sampling fraction) = 1 / ({context.market_share:g} × "
-        f"{context.sampling_fraction:g}) = {_factor(factor)} persons per phone.",
+        f"{context.sampling_fraction:g}) = {_factor(factor)} persons per phone"
+        + (
+            ", then corrected it in the ways below (the estimators compared above):"
+            f'<ol type="a">{_items(quality.estimation_method_items(estimation))}</ol>'
+            if estimation is not None
+            else "."
+        ),
         "The estimates were compared, municipality by municipality, with the 2011 census.",
     )
-    items = "".join(f"<li>{step}</li>" for step in steps)
+    items = _items(steps)
     return f"<section><h2>What was done</h2>\n<ol>{items}</ol></section>"
+
+
+def _items(texts: Sequence[str]) -> str:
+    return "".join(f"<li>{text}</li>" for text in texts)
 
 
 def _parameters(context: ReportContext) -> str:
@@ -465,7 +561,7 @@ def _parameters(context: ReportContext) -> str:
     return f"<section><h2>Parameters</h2>\n<table><tbody>{body}</tbody></table></section>"
 
 
-def _limitations(context: ReportContext) -> str:
+def _limitations(context: ReportContext, *, estimation: EstimationResult | None = None) -> str:
     items = [
         "One national factor assumes that the operator has the same market share in every "
         "municipality and every age group, that each person carries exactly one phone, and "
@@ -480,8 +576,11 @@ def _limitations(context: ReportContext) -> str:
         "The census describes 1 January 2011. Populations change: between 2011 and 2015 the "
         "register population of a typical municipality changed by about 2 %, so real data from "
         "a later period cannot agree more closely than that.",
-        "No margin of error is given for the estimates.",
     ]
+    if estimation is None:
+        items.append("No margin of error is given for the estimates.")
+    else:
+        items.extend(quality.estimation_limitations(estimation))
     if context.synthetic:
         items.insert(
             0,
@@ -516,19 +615,3 @@ def _period(context: ReportContext) -> str:
         for day in (context.period_start, context.period_end)
     )
     return f"{escape(start)} to {escape(end)}"
-
-
-def _number(value: float, decimals: int = 0, missing: str = "–") -> str:
-    return missing if math.isnan(value) else f"{value:,.{decimals}f}"
-
-
-def _factor(value: float) -> str:
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
-
-
-def _signed_number(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:+,.0f}".replace("-", "−")
-
-
-def _signed_percent(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:+.1%}".replace("-", "−")

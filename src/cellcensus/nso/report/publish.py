@@ -1,28 +1,125 @@
-"""One call from a comparison table to the finished report: figures, metrics, HTML, CSV."""
+"""One call to the finished release: figures, metrics, output files and the HTML report.
+
+`publish_report` turns a comparison table (one estimator) into the report;
+`publish_release` turns a whole `EstimationResult` into the statistical release.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.dissemination import OutputFiles, write_outputs
+from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.figures import (
     ERROR_MAP_PNG,
+    ESTIMATORS_PNG,
+    INTERVALS_PNG,
     MAPS_PNG,
     SCATTER_PNG,
+    estimator_chart,
+    interval_chart,
     relative_error_map,
     scatter_log,
     side_by_side_maps,
 )
 from cellcensus.nso.report.html import ReportContext, standard_figures, write_report
-from cellcensus.nso.validation import Agreement, agreement
+from cellcensus.nso.validation import Agreement, agreement, compare_with_census
+from cellcensus.reference import belgium
 
 ESTIMATES_CSV = "estimates.csv"
+METRICS_JSON = "metrics.json"
+
+
+@dataclass(frozen=True)
+class PublishedRelease:
+    """What `publish_release` wrote.
+
+    Attributes:
+        report: ``report.html``.
+        metrics: ``metrics.json``.
+        estimates: ``estimates.csv`` (default estimator beside the census, with intervals).
+        outputs: The official table in every format, all estimators, their comparison.
+    """
+
+    report: Path
+    metrics: Path
+    estimates: Path
+    outputs: OutputFiles
+
+
+def publish_release(
+    *,
+    out_dir: Path,
+    result: EstimationResult,
+    context: ReportContext,
+    areas: pd.DataFrame | None = None,
+    census: pd.DataFrame | None = None,
+) -> PublishedRelease:
+    """Write the whole statistical release of an estimation into `out_dir`.
+
+    Draws the maps, scatter and error map of the default estimator, the estimator comparison
+    and the interval chart; writes ``metrics.json``, ``estimates.csv``, the official table
+    as CSV, Parquet, GeoJSON and SDMX-CSV, and ``report.html``.
+
+    Args:
+        out_dir: Folder to write into (created).
+        result: Output of `cellcensus.nso.production.estimate_all`.
+        context: How the numbers were made (for the report).
+        areas: Municipalities with ``area_km2``, ``geometry`` and parent codes (default:
+            Belgian municipalities 2011).
+        census: Census with ``area_code``, ``population`` and names (default: Belgian
+            census 2011).
+
+    Returns:
+        The paths written.
+    """
+    area_table = areas if areas is not None else belgium.municipalities()
+    census_table = census if census is not None else belgium.census_population()
+    best = result.best.table.reset_index()
+    comparison = compare_with_census(expanded=best, census=census_table)
+    comparison = comparison.merge(
+        best[["area_code", "std_error", "ci_lower", "ci_upper"]], on="area_code", how="left"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = out_dir / METRICS_JSON
+    metrics_path.write_text(json.dumps(result.metrics_json(), indent=2, sort_keys=True) + "\n")
+    note = f"Census 2011 and municipality boundaries. {context.citation}."
+    estimator_chart(
+        comparison=result.comparison(),
+        out=out_dir / ESTIMATORS_PNG,
+        default=result.default,
+        note=note,
+    )
+    interval_chart(
+        table=comparison, out=out_dir / INTERVALS_PNG, level=result.options.level, note=note
+    )
+    report = publish_report(
+        out_dir=out_dir,
+        areas=area_table,
+        comparison=comparison,
+        context=context,
+        estimation=result,
+    )
+    return PublishedRelease(
+        report=report,
+        metrics=metrics_path,
+        estimates=out_dir / ESTIMATES_CSV,
+        outputs=write_outputs(result=result, out_dir=out_dir, areas=area_table),
+    )
 
 
 def publish_report(
-    *, out_dir: Path, areas: pd.DataFrame, comparison: pd.DataFrame, context: ReportContext
+    *,
+    out_dir: Path,
+    areas: pd.DataFrame,
+    comparison: pd.DataFrame,
+    context: ReportContext,
+    estimation: EstimationResult | None = None,
 ) -> Path:
     """Draw the figures, measure agreement and write the report into `out_dir`.
 
@@ -33,6 +130,8 @@ def publish_report(
             returns.
         comparison: Output of `cellcensus.nso.validation.compare_with_census`.
         context: How the numbers were made.
+        estimation: The estimation behind `comparison`, for the full statistical release
+            (see `cellcensus.nso.report.html.write_report`).
 
     Returns:
         The path of ``report.html``.
@@ -75,6 +174,7 @@ def publish_report(
         estimates=comparison,
         context=context,
         figures=standard_figures(out_dir),
+        estimation=estimation,
     )
 
 

@@ -31,6 +31,10 @@ def verify_audit(ctx: Context, caller: Reader) -> schemas.AuditVerdictOut:
     """Recompute the hash chain and name the first bad entry, if any."""
     verdict = ctx.service.audit.verify()
     return schemas.AuditVerdictOut(
-        ok=verdict.ok, entries=verdict.entries, first_bad=verdict.first_bad,
-        reason=verdict.reason, head_seq=verdict.head[0], head_hash=verdict.head[1],
+        ok=verdict.ok,
+        entries=verdict.entries,
+        first_bad=verdict.first_bad,
+        reason=verdict.reason,
+        head_seq=verdict.head[0],
+        head_hash=verdict.head[1],
     )

@@ -34,17 +34,23 @@ def _visible(ctx: Context, caller: Principal, submission_id: str) -> AlgorithmSu
 
 
 @router.post(
-    "", status_code=201, response_model=schemas.SubmissionOut,
+    "",
+    status_code=201,
+    response_model=schemas.SubmissionOut,
     responses=responses(*COMMON, 413),
 )
 def submit_algorithm(
     ctx: Context, caller: Analyst, body: schemas.SubmissionIn
 ) -> schemas.SubmissionOut:
     """Submit a Python module in the algorithm form; it is stored as a draft with its hash."""
-    reserved = {name for name, entry in ctx.service.catalogue.entries().items()
-                if entry.submission_id is None}
-    found = ctx.service.submissions.submit(source=body.source, analyst=caller.name,
-                                           reserved=reserved)
+    reserved = {
+        name
+        for name, entry in ctx.service.catalogue.entries().items()
+        if entry.submission_id is None
+    }
+    found = ctx.service.submissions.submit(
+        source=body.source, analyst=caller.name, reserved=reserved
+    )
     return submission_out(found)
 
 
@@ -52,7 +58,7 @@ def submit_algorithm(
 def list_submissions(ctx: Context, caller: AnalystOrSteward) -> schemas.SubmissionList:
     """Your submissions (a steward sees all), newest first."""
     mine = None if caller.user.role is Role.STEWARD else caller.name
-    found = ctx.service.submissions.list(submitted_by=mine)
+    found = ctx.service.submissions.recent(submitted_by=mine)
     return schemas.SubmissionList(submissions=[submission_out(item) for item in found])
 
 
@@ -67,7 +73,8 @@ def get_submission(
 
 
 @router.post(
-    "/{submission_id}/conformance", response_model=schemas.SubmissionOut,
+    "/{submission_id}/conformance",
+    response_model=schemas.SubmissionOut,
     responses=responses(*COMMON, 404),
 )
 def run_conformance(
@@ -82,19 +89,23 @@ def run_conformance(
         "memory_mb": ctx.settings.job_memory_mb,
         "timeout_s": ctx.settings.job_timeout_s,
     }
-    outcome = run_in_subprocess(spec, timeout_s=ctx.settings.job_timeout_s,
-                                on_stage=lambda _stage: None)
+    outcome = run_in_subprocess(
+        spec, timeout_s=ctx.settings.job_timeout_s, on_stage=lambda _stage: None
+    )
     report: dict[str, Any] = (
-        dict(outcome.result["report"]) if outcome.result and "report" in outcome.result
+        dict(outcome.result["report"])
+        if outcome.result and "report" in outcome.result
         else {"sha256": submission.sha256, "passed": False, "error": outcome.error, "checks": []}
     )
-    found = ctx.service.submissions.record_conformance(submission_id, report=report,
-                                                       steward=caller.name)
+    found = ctx.service.submissions.record_conformance(
+        submission_id, report=report, steward=caller.name
+    )
     return submission_out(found)
 
 
 @router.post(
-    "/{submission_id}/certify", response_model=schemas.SubmissionOut,
+    "/{submission_id}/certify",
+    response_model=schemas.SubmissionOut,
     responses=responses(*COMMON, 404),
 )
 def certify(ctx: Context, caller: Steward, submission_id: SubmissionId) -> schemas.SubmissionOut:

@@ -9,11 +9,16 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Principal
-from cellcensus.holder.api.formats import MEDIA_TYPES, ResultFormat, area_geometries, negotiate, render
+from cellcensus.holder.api.formats import (
+    MEDIA_TYPES,
+    ResultFormat,
+    area_geometries,
+    negotiate,
+    render,
+)
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import Role, Scope
-from cellcensus.holder.enclave.budget import budget_left
 from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, JobRequest
 
@@ -27,25 +32,41 @@ def job_out(job: Job) -> schemas.JobOut:
     if job.status is JobStatus.RELEASED:
         links.result = f"/jobs/{job.id}/result"
     return schemas.JobOut(
-        id=job.id, analyst=job.analyst, status=job.status.value, stage=job.stage,
-        algorithm=job.algorithm, version=job.version, code_hash=job.code_hash, level=job.level,
-        project=job.project, parameters=job.parameters, epsilon=job.epsilon, delta=job.delta,
-        cached=job.cached_from is not None, cached_from=job.cached_from, error=job.error,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        id=job.id,
+        analyst=job.analyst,
+        status=job.status.value,
+        stage=job.stage,
+        algorithm=job.algorithm,
+        version=job.version,
+        code_hash=job.code_hash,
+        level=job.level,
+        project=job.project,
+        parameters=job.parameters,
+        epsilon=job.epsilon,
+        delta=job.delta,
+        cached=job.cached_from is not None,
+        cached_from=job.cached_from,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
         links=links,
     )
 
 
 @router.post(
-    "/jobs", status_code=202, response_model=schemas.JobOut,
+    "/jobs",
+    status_code=202,
+    response_model=schemas.JobOut,
     responses=responses(401, 403, 413, 422, 429),
 )
 def submit_job(
     ctx: Context, caller: Analyst, body: schemas.JobCreate, response: Response
 ) -> schemas.JobOut:
     """Submit a job: 202 with Location of the job to poll (identical requests reuse work)."""
-    request = JobRequest(algorithm=body.algorithm, parameters=body.parameters, level=body.level,
-                         project=body.project)
+    request = JobRequest(
+        algorithm=body.algorithm, parameters=body.parameters, level=body.level, project=body.project
+    )
     try:
         new = ctx.service.prepare(analyst=caller.name, request=request)
     except Exception as error:
@@ -61,22 +82,36 @@ def submit_job(
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
-    ctx.service.audit.append(actor=caller.name, action="job.refused",
-                             target=f"algorithm:{body.algorithm}",
-                             details={"reason": reason[:500], "level": body.level})
+    ctx.service.audit.append(
+        actor=caller.name,
+        action="job.refused",
+        target=f"algorithm:{body.algorithm}",
+        details={"reason": reason[:500], "level": body.level},
+    )
 
 
 def _check_scope(ctx: Context, caller: Principal, new: NewJob) -> None:
     period = ctx.service.job_period(new.parameters)
-    wanted = {"algorithm": new.algorithm, "level": new.level, "period": period}
-    in_token = any(Scope.parse(text).allows(**wanted) for text in caller.claims.scopes)
-    if not (in_token and ctx.users.allowed(caller.user, **wanted)):
+    in_token = any(
+        Scope.parse(text).allows(algorithm=new.algorithm, level=new.level, period=period)
+        for text in caller.claims.scopes
+    )
+    granted = ctx.users.allowed(
+        caller.user, algorithm=new.algorithm, level=new.level, period=period
+    )
+    if not (in_token and granted):
         span = f"{period[0]}..{period[1]}"
-        ctx.service.audit.append(actor=caller.name, action="job.forbidden",
-                                 target=f"algorithm:{new.algorithm}",
-                                 details={"level": new.level, "period": span})
-        raise ApiError(403, f"your scopes do not allow {new.algorithm}:{new.level}:{span}; "
-                       "ask the steward for this scope")
+        ctx.service.audit.append(
+            actor=caller.name,
+            action="job.forbidden",
+            target=f"algorithm:{new.algorithm}",
+            details={"level": new.level, "period": span},
+        )
+        raise ApiError(
+            403,
+            f"your scopes do not allow {new.algorithm}:{new.level}:{span}; "
+            "ask the steward for this scope",
+        )
 
 
 def _check_quota(ctx: Context, caller: Principal) -> None:
@@ -88,8 +123,11 @@ def _check_quota(ctx: Context, caller: Principal) -> None:
     )
     if used >= limit:
         wait = (midnight + dt.timedelta(days=1) - dt.datetime.now(dt.UTC)).total_seconds()
-        raise ApiError(429, f"daily quota of {limit} jobs used; retry tomorrow (UTC)",
-                       headers=retry_after(wait))
+        raise ApiError(
+            429,
+            f"daily quota of {limit} jobs used; retry tomorrow (UTC)",
+            headers=retry_after(wait),
+        )
 
 
 @router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 429))
@@ -98,7 +136,7 @@ def list_jobs(
 ) -> schemas.JobList:
     """Your jobs, newest first (a steward sees everyone's)."""
     analyst = None if caller.user.role is Role.STEWARD else caller.name
-    found = ctx.service.book.list(analyst=analyst, limit=limit)
+    found = ctx.service.book.recent(analyst=analyst, limit=limit)
     return schemas.JobList(jobs=[job_out(job) for job in found])
 
 
@@ -131,19 +169,23 @@ def get_result(
     ctx: Context,
     caller: Analyst,
     job_id: JobId,
-    format: ResultFormat | None = Query(default=None, description="Default: from Accept."),  # noqa: A002
-    accept: str = Header(default="application/json"),
+    format: Annotated[
+        ResultFormat | None, Query(description="Default: from the Accept header.")
+    ] = None,
+    accept: Annotated[str, Header()] = "application/json",
 ) -> Response:
     """The released table with its provenance: JSON, CSV, GeoJSON or Parquet."""
     job = _visible_job(ctx, caller, job_id)
     if job.status is not JobStatus.RELEASED:
-        raise ApiError(409, f"job {job.id} is {job.status.value} ({job.stage}); nothing to fetch "
-                       f"yet: poll GET /jobs/{job.id}")
+        raise ApiError(
+            409,
+            f"job {job.id} is {job.status.value} ({job.stage}); nothing to fetch "
+            f"yet: poll GET /jobs/{job.id}",
+        )
     body = ctx.service.release_of(job)
     chosen = negotiate(format, accept)
     geometries = (
-        area_geometries(ctx.settings.store, job.level)
-        if chosen is ResultFormat.GEOJSON else None
+        area_geometries(ctx.settings.store, job.level) if chosen is ResultFormat.GEOJSON else None
     )
     content, headers = render(body, chosen, geometries=geometries)
     headers["Content-Disposition"] = f'attachment; filename="{job.id}.{chosen.value}"'
@@ -153,18 +195,26 @@ def get_result(
 @router.get("/me", response_model=schemas.Me, responses=responses(401, 429))
 def me(ctx: Context, caller: Analyst) -> schemas.Me:
     """Your role, scopes, privacy budget left per project, and quotas."""
-    projects = sorted({DEFAULT_PROJECT} | {job.project for job in
-                                           ctx.service.book.list(analyst=caller.name, limit=1000)})
+    projects = sorted(
+        {DEFAULT_PROJECT}
+        | {job.project for job in ctx.service.book.recent(analyst=caller.name, limit=1000)}
+    )
     budget = []
     for project in projects:
-        epsilon, delta = budget_left(ctx.service.ledger, analyst=caller.name, project=project)
+        epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)
         budget.append(schemas.BudgetOut(project=project, epsilon_left=epsilon, delta_left=delta))
     midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     quota = schemas.QuotaOut(
         jobs_per_day=caller.user.jobs_per_day or ctx.settings.jobs_per_day,
         jobs_today=ctx.service.book.count_since(
-            analyst=caller.name, since=midnight.isoformat(timespec="microseconds")),
+            analyst=caller.name, since=midnight.isoformat(timespec="microseconds")
+        ),
         requests_per_minute=caller.user.requests_per_minute or ctx.settings.requests_per_minute,
     )
-    return schemas.Me(username=caller.name, role=caller.user.role.value,
-                      scopes=list(caller.user.scopes), budget=budget, quota=quota)
+    return schemas.Me(
+        username=caller.name,
+        role=caller.user.role.value,
+        scopes=list(caller.user.scopes),
+        budget=budget,
+        quota=quota,
+    )

@@ -37,7 +37,9 @@ def algorithms(ctx: Context) -> schemas.Catalogue:
 
 
 @router.get(
-    "/algorithms/{name}", response_model=schemas.AlgorithmOut, tags=["public"],
+    "/algorithms/{name}",
+    response_model=schemas.AlgorithmOut,
+    tags=["public"],
     responses=responses(404),
 )
 def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
@@ -57,7 +59,8 @@ def transparency(
     entries = transparency_log(ctx.service.book, limit=limit)
     return schemas.TransparencyLog(
         jobs=[schemas.TransparencyEntry(**entry) for entry in entries],
-        audit_head_seq=seq, audit_head_hash=digest,
+        audit_head_seq=seq,
+        audit_head_hash=digest,
     )
 
 
@@ -69,7 +72,9 @@ def transparency_page(ctx: Context) -> HTMLResponse:
 
 
 @router.post(
-    "/auth/token", response_model=schemas.TokenResponse, tags=["auth"],
+    "/auth/token",
+    response_model=schemas.TokenResponse,
+    tags=["auth"],
     responses=responses(401, 429),
 )
 def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
@@ -83,16 +88,25 @@ def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas
     if _is_username(body.username):
         user = ctx.users.authenticate(body.username, body.password)
     if user is None:
-        ctx.service.audit.append(actor=body.username[:64] if _is_username(body.username) else "?",
-                                 action="login.failed", target=f"client:{client}")
-        raise ApiError(401, "unknown user name or wrong password",
-                       headers={"WWW-Authenticate": 'Bearer realm="cellcensus"'})
+        ctx.service.audit.append(
+            actor=body.username[:64] if _is_username(body.username) else "?",
+            action="login.failed",
+            target=f"client:{client}",
+        )
+        raise ApiError(
+            401,
+            "unknown user name or wrong password",
+            headers={"WWW-Authenticate": 'Bearer realm="cellcensus"'},
+        )
     ctx.service.audit.append(actor=user.username, action="login", target=f"client:{client}")
     token, claims = ctx.issuer.issue(user, state=ctx.service.state)
     seconds = int((claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds())
     return schemas.TokenResponse(
-        access_token=token, expires_in=seconds, expires_at=claims.expires_at.isoformat(),
-        role=claims.role, scopes=list(claims.scopes),
+        access_token=token,
+        expires_in=seconds,
+        expires_at=claims.expires_at.isoformat(),
+        role=claims.role,
+        scopes=list(claims.scopes),
     )
 
 

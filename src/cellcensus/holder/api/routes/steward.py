@@ -13,7 +13,6 @@ from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.jobs import JobId, job_out
 from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import Role, User
-from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.jobs import JobStatus
 
 router = APIRouter(tags=["steward"])
@@ -37,7 +36,7 @@ def _require_user(ctx: Context, username: str) -> User:
 @router.get("/users", response_model=schemas.UserList, responses=responses(*COMMON))
 def list_users(ctx: Context, caller: Steward) -> schemas.UserList:
     """Every registered user."""
-    return schemas.UserList(users=[user_out(user) for user in ctx.users.list()])
+    return schemas.UserList(users=[user_out(user) for user in ctx.users.everyone()])
 
 
 @router.post(
@@ -47,14 +46,13 @@ def create_user(ctx: Context, caller: Steward, body: schemas.UserCreate) -> sche
     """Register an analyst, steward or auditor."""
     if ctx.users.get(body.username) is not None:
         raise ApiError(409, f"user {body.username!r} already exists")
-    user = ctx.users.add(username=body.username, role=Role(body.role), password=body.password,
-                         actor=caller.name)
+    user = ctx.users.add(
+        username=body.username, role=Role(body.role), password=body.password, actor=caller.name
+    )
     return user_out(user)
 
 
-@router.get(
-    "/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404)
-)
+@router.get("/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404))
 def get_user(ctx: Context, caller: Steward, username: Username) -> schemas.UserOut:
     """One user."""
     return user_out(_require_user(ctx, username))
@@ -72,11 +70,13 @@ def update_user(
     user = ctx.users.update(username, actor=caller.name, **changes)
     if changes.get("active") is False:
         revoke_all(ctx.service.state, username, actor=caller.name)
+        ctx.revocations.clear()
     return user_out(user)
 
 
 @router.put(
-    "/users/{username}/scopes", response_model=schemas.UserOut,
+    "/users/{username}/scopes",
+    response_model=schemas.UserOut,
     responses=responses(*COMMON, 404),
 )
 def set_scopes(
@@ -88,7 +88,8 @@ def set_scopes(
 
 
 @router.put(
-    "/users/{username}/budget", response_model=schemas.BudgetOut,
+    "/users/{username}/budget",
+    response_model=schemas.BudgetOut,
     responses=responses(*COMMON, 404),
 )
 def set_budget(
@@ -98,16 +99,13 @@ def set_budget(
     user = _require_user(ctx, username)
     if user.role is not Role.ANALYST:
         raise ApiError(422, f"{username} is a {user.role.value}; budgets are for analysts")
-    service = ctx.service
-    with service.state.lock:
-        service.ledger.set_budget(analyst=username, project=body.project, epsilon=body.epsilon,
-                                  delta=body.delta)
-    with service.state.write() as conn:
-        append_entry(conn, actor=caller.name, action="budget.set", target=f"user:{username}",
-                     details=body.model_dump())
-    from cellcensus.holder.enclave.budget import budget_left
-
-    epsilon, delta = budget_left(service.ledger, analyst=username, project=body.project)
+    epsilon, delta = ctx.service.set_budget(
+        analyst=username,
+        project=body.project,
+        epsilon=body.epsilon,
+        delta=body.delta,
+        steward=caller.name,
+    )
     return schemas.BudgetOut(project=body.project, epsilon_left=epsilon, delta_left=delta)
 
 
@@ -116,13 +114,13 @@ def list_policies(ctx: Context, caller: Steward) -> schemas.PolicyList:
     """Every stored release policy (``*`` is the default)."""
     stored = ctx.service.policies.all()
     return schemas.PolicyList(
-        policies=[schemas.PolicyOut(algorithm=name, **body) for name, body in sorted(stored.items())]
+        policies=[
+            schemas.PolicyOut(algorithm=name, **body) for name, body in sorted(stored.items())
+        ]
     )
 
 
-@router.put(
-    "/policies/{algorithm}", response_model=schemas.PolicyOut, responses=responses(*COMMON)
-)
+@router.put("/policies/{algorithm}", response_model=schemas.PolicyOut, responses=responses(*COMMON))
 def set_policy(
     ctx: Context, caller: Steward, algorithm: PolicyKey, body: schemas.PolicyIn
 ) -> schemas.PolicyOut:
@@ -134,7 +132,7 @@ def set_policy(
 @router.get("/approvals", response_model=schemas.ApprovalList, responses=responses(*COMMON))
 def approvals(ctx: Context, caller: Steward) -> schemas.ApprovalList:
     """Releases held for approval, with the checked output to review."""
-    held = ctx.service.book.list(status=JobStatus.AWAITING_APPROVAL, limit=1000)
+    held = ctx.service.book.recent(status=JobStatus.AWAITING_APPROVAL, limit=1000)
     items = []
     for job in held:
         body = ctx.service.book.release_body(job.id)
@@ -145,15 +143,14 @@ def approvals(ctx: Context, caller: Steward) -> schemas.ApprovalList:
 @router.post(
     "/approvals/{job_id}", response_model=schemas.JobOut, responses=responses(*COMMON, 404, 409)
 )
-def decide(
-    ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision
-) -> schemas.JobOut:
+def decide(ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision) -> schemas.JobOut:
     """Approve (release) or reject a held release, with a reason."""
     job = ctx.service.book.get(job_id)
     if job is None:
         raise ApiError(404, f"no job {job_id}")
     if job.status is not JobStatus.AWAITING_APPROVAL:
         raise ApiError(409, f"job {job_id} is {job.status.value}, not awaiting approval")
-    decided = ctx.service.decide(job_id, steward=caller.name, approve=body.approve,
-                                 reason=body.reason)
+    decided = ctx.service.decide(
+        job_id, steward=caller.name, approve=body.approve, reason=body.reason
+    )
     return job_out(decided)

@@ -286,17 +286,27 @@ class _Run:
             f"COPY (SELECT {columns} FROM cells_in ORDER BY cell_id, valid_from NULLS FIRST) "
             f"TO {sql_string(self.staging / 'cells.parquet')} ({PARQUET_OPTIONS})"
         )
-        # One row per cell and local day of the period: is any version of the cell valid?
+        # Rows carry a cell as an ENUM (a small integer: cheap to sort, a string again on
+        # output), got from the join on cell_id that also says whether the cell is valid.
+        self._run("CREATE TYPE cell_key AS ENUM (SELECT DISTINCT cell_id FROM cells_in)")
+        # Per cell: valid on every local day of the period (most cells), or the list of days
+        # on which some version of it is valid; events then join on cell_id alone.
         self._run(
             f"""
-            CREATE TEMP TABLE cell_day AS
-            SELECT c.cell_id, CAST(d.day AS DATE) AS local_date,
-                   bool_or(coalesce(c.valid_from <= CAST(d.day AS DATE), true)
-                           AND coalesce(CAST(d.day AS DATE) <= c.valid_to, true)) AS valid
-            FROM cells_in AS c
-            CROSS JOIN generate_series(DATE '{self.start}', DATE '{self.end}',
-                                       INTERVAL 1 DAY) AS d(day)
-            GROUP BY ALL
+            CREATE TEMP TABLE cell_status AS
+            WITH cell_day AS (
+                SELECT c.cell_id, CAST(d.day AS DATE) AS local_date,
+                       bool_or(coalesce(c.valid_from <= CAST(d.day AS DATE), true)
+                               AND coalesce(CAST(d.day AS DATE) <= c.valid_to, true)) AS valid
+                FROM cells_in AS c
+                CROSS JOIN generate_series(DATE '{self.start}', DATE '{self.end}',
+                                           INTERVAL 1 DAY) AS d(day)
+                GROUP BY ALL
+            )
+            SELECT cell_id, CAST(cell_id AS cell_key) AS cell, bool_and(valid) AS always_valid,
+                   CASE WHEN NOT bool_and(valid)
+                        THEN list(local_date) FILTER (WHERE valid) END AS valid_days
+            FROM cell_day GROUP BY cell_id
             """
         )
 
@@ -306,6 +316,8 @@ class _Run:
 
     def _check_cells(self, table: TableFiles) -> None:
         where = table.location
+        if not self._scalar("SELECT count(*) FROM cells_in"):
+            raise InputDataError(f"cells: {where} holds no cells; deliver the cells table")
         for column in ("cell_id", "latitude", "longitude"):
             count = self._scalar(f"SELECT count(*) FROM cells_in WHERE {column} IS NULL")
             if count:
@@ -402,7 +414,9 @@ class _Run:
         """Give every row its reason (or none), write the day files and the quarantine."""
         self.say("validating rows", 0.3)
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
-        event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
+        event_codes = " ".join(f"WHEN {sql_string(name)} THEN {code}" for code, name in enumerate(EVENT_TYPES))
+        # Valid rows keep compact codes (device_id, cell ENUM, event code, tac as an integer),
+        # which sort fast; rejected rows also keep the text they came with.
         self._run(
             f"""
             CREATE TEMP TABLE classified AS
@@ -414,30 +428,39 @@ class _Run:
                     DATE '1970-01-01' + CAST(local_us // {MICROS_PER_DAY} AS INTEGER)
                         AS local_date,
                     CAST((local_us % {MICROS_PER_DAY}) // {MICROS_PER_HOUR} AS TINYINT)
-                        AS local_hour
+                        AS local_hour,
+                    CAST(CASE event_type {event_codes} END AS UTINYINT) AS event
                 FROM located
+            ), reasoned AS (
+                SELECT d.*, p.device_id, c.cell,
+                    CASE
+                        WHEN d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL
+                            OR (d.ts IS NULL AND d.ts_text IS NULL)
+                            OR (d.mcc IS NULL AND d.mcc_text IS NULL)
+                            OR (d.mnc IS NULL AND d.mnc_text IS NULL) THEN 'null_field'
+                        WHEN d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL
+                            OR NOT coalesce(regexp_full_match(d.tac, '[0-9]{{8}}'), true)
+                            THEN 'malformed_value'
+                        WHEN d.event IS NULL THEN 'unknown_event_type'
+                        WHEN d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'
+                            THEN 'outside_period'
+                        WHEN c.cell IS NULL THEN 'unknown_cell'
+                        WHEN c.always_valid THEN NULL
+                        WHEN NOT coalesce(list_contains(c.valid_days, d.local_date), false)
+                            THEN 'cell_not_valid'
+                    END AS reason
+                FROM dated AS d
+                LEFT JOIN pseudonyms AS p ON p.user_id = d.user_id
+                LEFT JOIN cell_status AS c ON c.cell_id = d.cell_id
             )
             SELECT
-                p.device_id, d.ts, d.local_date, d.local_hour, d.cell_id, d.event_type,
-                d.mcc, d.mnc, d.tac,
-                CASE
-                    WHEN d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL
-                        OR (d.ts IS NULL AND d.ts_text IS NULL)
-                        OR (d.mcc IS NULL AND d.mcc_text IS NULL)
-                        OR (d.mnc IS NULL AND d.mnc_text IS NULL) THEN 'null_field'
-                    WHEN d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL
-                        OR NOT coalesce(regexp_full_match(d.tac, '[0-9]{{8}}'), true)
-                        THEN 'malformed_value'
-                    WHEN d.event_type NOT IN ({event_types}) THEN 'unknown_event_type'
-                    WHEN d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'
-                        THEN 'outside_period'
-                    WHEN c.valid IS NULL THEN 'unknown_cell'
-                    WHEN NOT c.valid THEN 'cell_not_valid'
-                END AS reason,
-                d.ts_text, d.mcc_text, d.mnc_text
-            FROM dated AS d
-            LEFT JOIN pseudonyms AS p ON p.user_id = d.user_id
-            LEFT JOIN cell_day AS c ON c.cell_id = d.cell_id AND c.local_date = d.local_date
+                device_id, ts, local_date, local_hour, cell, event, mcc, mnc,
+                CASE WHEN reason IS NULL THEN CAST(tac AS INTEGER) END AS tac, reason,
+                CASE WHEN reason IS NOT NULL THEN cell_id END AS cell_text,
+                CASE WHEN reason IS NOT NULL THEN event_type END AS event_text,
+                CASE WHEN reason IS NOT NULL THEN tac END AS tac_text,
+                ts_text, mcc_text, mnc_text
+            FROM reasoned
             """,
             table=table,
         )
@@ -452,7 +475,10 @@ class _Run:
         counts.distinct_devices = self._scalar(
             "SELECT count(DISTINCT device_id) FROM classified WHERE reason IS NULL"
         )
-        self._run("CREATE TEMP TABLE duplicates AS SELECT * FROM classified LIMIT 0")
+        self._run(
+            "CREATE TEMP TABLE duplicates AS SELECT device_id, ts, local_date, local_hour, "
+            "cell, event, mcc, mnc, tac FROM classified LIMIT 0"
+        )
         days = self._run(
             "SELECT DISTINCT local_date FROM classified WHERE reason IS NULL ORDER BY 1"
         ).fetchall()
@@ -480,53 +506,53 @@ class _Run:
         for an ordered CREATE TABLE AS, a window with an empty OVER () and a filtered COPY
         (its documented order preservation; `preserve_insertion_order` is on).
         """
+        key = ("device_id", "ts", "cell", "event", "mcc", "mnc", "tac")
         self._run(
             f"""
             CREATE OR REPLACE TEMP TABLE day_rows AS
-            SELECT * FROM classified
+            SELECT {", ".join(key)}, local_hour FROM classified
             WHERE reason IS NULL AND local_date = DATE '{day}'
-            ORDER BY device_id, ts, cell_id, event_type, mcc, mnc, tac NULLS FIRST
+            ORDER BY {", ".join(key)} NULLS FIRST
             """
         )
         # device_id is never NULL here, so the first row (no predecessor) is never a duplicate.
         same = " AND ".join(
-            f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()"
-            for column in ("device_id", "ts", "cell_id", "event_type", "mcc", "mnc", "tac")
+            f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()" for column in key
         )
-        self._run(
-            f"CREATE OR REPLACE TEMP TABLE day_flagged AS "
-            f"SELECT *, coalesce({same}, false) AS duplicate FROM day_rows"
+        flagged = (
+            f"SELECT *, DATE '{day}' AS local_date, coalesce({same}, false) AS duplicate "
+            "FROM day_rows"
         )
+        columns = ", ".join(_STORED_AS.get(column, column) for column in EVENT_COLUMNS)
         folder = self.staging / "events" / f"date={day.isoformat()}"
         folder.mkdir(parents=True)
-        columns = ", ".join("ts AS timestamp" if c == "timestamp" else c for c in EVENT_COLUMNS)
-        self._run(
-            f"COPY (SELECT {columns} FROM day_flagged WHERE NOT duplicate) "
+        written = self._run(
+            f"COPY (SELECT {columns} FROM ({flagged}) WHERE NOT duplicate) "
             f"TO {sql_string(folder / 'part-0.parquet')} ({PARQUET_OPTIONS})"
-        )
-        row = self._run(
-            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) "
-            "FROM day_flagged"
         ).fetchone()
-        assert row is not None
-        stored, duplicated = int(row[0]), int(row[1])
+        stored = int(written[0]) if written else 0
+        duplicated = self._scalar("SELECT count(*) FROM day_rows") - stored
         if duplicated:
             self._run(
-                "INSERT INTO duplicates SELECT * EXCLUDE (duplicate) "
-                "REPLACE ('duplicate' AS reason) FROM day_flagged WHERE duplicate"
+                f"INSERT INTO duplicates BY NAME SELECT * EXCLUDE (duplicate) "
+                f"FROM ({flagged}) WHERE duplicate"
             )
         return stored, duplicated
 
     def _write_quarantine(self) -> None:
         """Write rejected rows with their reason; raw user_ids are never among them."""
         self._run(
-            """
+            f"""
             CREATE TEMP TABLE quarantined AS
-            SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date, cell_id,
-                   event_type, mcc, mcc_text, mnc, mnc_text, tac, reason,
-                   CAST(NULL AS VARCHAR) AS source
-            FROM (SELECT * FROM classified WHERE reason IS NOT NULL
-                  UNION ALL SELECT * FROM duplicates)
+            SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date,
+                   cell_text AS cell_id, event_text AS event_type, mcc, mcc_text, mnc,
+                   mnc_text, tac_text AS tac, reason, CAST(NULL AS VARCHAR) AS source
+            FROM classified WHERE reason IS NOT NULL
+            UNION ALL
+            SELECT device_id, ts, NULL, local_date, {_DECODED["cell_id"]},
+                   {_DECODED["event_type"]}, mcc, NULL, mnc, NULL, {_DECODED["tac"]},
+                   'duplicate', NULL
+            FROM duplicates
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                    'malformed_row', source
@@ -561,6 +587,17 @@ class _Run:
             f"COPY (SELECT {scrubbed} FROM quarantined ORDER BY reason, local_date, timestamp) "
             f"TO {sql_string(target)} ({PARQUET_OPTIONS})"
         )
+
+
+_EVENT_NAMES = "[" + ", ".join(sql_string(name) for name in EVENT_TYPES) + "]"
+_DECODED = {
+    "timestamp": "ts",
+    "cell_id": "CAST(cell AS VARCHAR)",
+    "event_type": f"{_EVENT_NAMES}[event + 1]",
+    "tac": "lpad(CAST(tac AS VARCHAR), 8, '0')",
+}
+"""Stored columns from the compact codes that valid rows carry through the sort."""
+_STORED_AS = {name: f"{expression} AS {name}" for name, expression in _DECODED.items()}
 
 
 def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:

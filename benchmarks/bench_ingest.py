@@ -1,0 +1,157 @@
+"""Time `ingest_dataset` against a plain DuckDB Parquet copy of the same events.
+
+Usage: python benchmarks/bench_ingest.py [--rows 10000000] [--devices 300000] [--days 7]
+       [--repeat 2] [--cache /tmp/cellcensus-bench-ingest]
+
+The synthetic delivery (random devices, cells and times over a week spanning the spring DST
+change, with 0.5% unknown cells, 0.2% exact duplicates and 0.1% rows with a missing field) is
+generated once and cached. Baseline and ingest run alternately, `--repeat` times each, and
+the best time of each is compared: the target is an ingest within 3x of the plain copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+START = date(2011, 3, 21)
+CELLS = 12_000
+
+
+def generate(*, folder: Path, rows: int, devices: int, days: int) -> None:
+    """A dataset folder in the SCHEMA.md layout, events hive-partitioned by UTC day."""
+    if (folder / "metadata.json").is_file():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "events").mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    span_us = days * 86_400 * 1_000_000
+    con.execute(
+        f"""
+        CREATE TABLE events AS
+        SELECT
+            CASE WHEN hash(i, 9) % 1000 = 0 THEN NULL
+                 ELSE '3247' || lpad(CAST(hash(i, 1) % {devices} AS VARCHAR), 7, '0')
+            END AS user_id,
+            TIMESTAMPTZ '{START} 00:00:00+01' - INTERVAL 1 HOUR
+                + to_microseconds(CAST(hash(i, 2) % {span_us} AS BIGINT)) AS timestamp,
+            CASE WHEN hash(i, 8) % 200 = 0 THEN 'X' || CAST(hash(i, 3) % 100 AS VARCHAR)
+                 ELSE 'C' || lpad(CAST(hash(i, 3) % {CELLS} AS VARCHAR), 5, '0')
+            END AS cell_id,
+            (['call_out', 'call_in', 'sms_out', 'sms_in', 'data', 'location_update'])
+                [1 + CAST(hash(i, 4) % 6 AS INTEGER)] AS event_type,
+            CASE WHEN hash(i, 5) % 50 = 0 THEN 208 ELSE 206 END AS mcc,
+            10 AS mnc,
+            '35' || lpad(CAST(hash(i, 6) % 5000 AS VARCHAR), 6, '0') AS tac
+        FROM range({rows}) AS t(i)
+        """
+    )
+    con.execute(f"INSERT INTO events SELECT * FROM events USING SAMPLE {rows // 500} ROWS")
+    con.execute(
+        f"COPY (SELECT *, CAST(timestamp AS DATE) AS date FROM events ORDER BY timestamp) "
+        f"TO '{folder / 'events'}' (FORMAT parquet, PARTITION_BY (date))"
+    )
+    con.execute(
+        f"""
+        COPY (SELECT 'C' || lpad(CAST(i AS VARCHAR), 5, '0') AS cell_id,
+                     'S' || CAST(i // 3 AS VARCHAR) AS site_id,
+                     49.5 + (hash(i, 10) % 10000) / 10000.0 * 2 AS latitude,
+                     2.6 + (hash(i, 11) % 10000) / 10000.0 * 3.5 AS longitude,
+                     CAST(NULL AS DOUBLE) AS azimuth_deg, CAST(NULL AS DOUBLE) AS beam_width_deg,
+                     CAST(NULL AS DOUBLE) AS range_m, '4G' AS technology,
+                     CAST(NULL AS DATE) AS valid_from, CAST(NULL AS DATE) AS valid_to
+              FROM range({CELLS}) AS t(i))
+        TO '{folder / "cells.parquet"}' (FORMAT parquet)
+        """
+    )
+    end = START + timedelta(days=days - 1)
+    metadata = {
+        "operator": "bench",
+        "mcc": 206,
+        "mnc": 10,
+        "period": {"start": START.isoformat(), "end": end.isoformat()},
+        "timezone": "Europe/Brussels",
+        "market_share": 0.4,
+        "sampling_fraction": 1.0,
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
+
+
+def timed(run: Callable[[Path], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (all threads) of one run in a scratch folder."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run(Path(scratch))
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--devices", type=int, default=300_000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-ingest"))
+    args = parser.parse_args()
+
+    from cellcensus.holder.store import ingest_dataset
+
+    dataset = args.cache / f"rows{args.rows}-devices{args.devices}-days{args.days}"
+    started = time.perf_counter()
+    generate(folder=dataset, rows=args.rows, devices=args.devices, days=args.days)
+    print(f"dataset {dataset} ready in {time.perf_counter() - started:.1f} s")
+    glob = f"{dataset / 'events'}/**/*.parquet"
+
+    def copy(codec: str) -> Callable[[Path], object]:
+        def run(scratch: Path) -> object:
+            return duckdb.connect().execute(
+                f"COPY (SELECT * FROM read_parquet('{glob}')) "
+                f"TO '{scratch / 'copy.parquet'}' (FORMAT parquet, COMPRESSION {codec})"
+            )
+
+        return run
+
+    reports = []
+
+    def ingest(scratch: Path) -> object:
+        report = ingest_dataset(
+            dataset=dataset, store=scratch / "store", key_file=scratch / "key" / "pseudonym.key"
+        )
+        reports.append(report)
+        return report
+
+    runs = {"copy_snappy": copy("snappy"), "copy_zstd": copy("zstd"), "ingest": ingest}
+    wall = dict.fromkeys(runs, float("inf"))
+    cpu = dict.fromkeys(runs, float("inf"))
+    for _ in range(args.repeat):  # interleaved, so that a busy machine hurts all alike
+        for name, run in runs.items():
+            seconds, cpu_seconds = timed(run)
+            wall[name] = min(wall[name], seconds)
+            cpu[name] = min(cpu[name], cpu_seconds)
+    report = reports[-1]
+    rows = report.rows_read
+    print(f"rows read {rows:,}, stored {report.rows_stored:,}, quarantined:")
+    for reason, count in report.rows_quarantined_by_reason.items():
+        if count:
+            print(f"  {reason:<20} {count:>10,}")
+    print(f"best of {args.repeat}: wall-clock and CPU seconds (all threads); ratio to copy_snappy")
+    print(f"{'step':<12} {'wall s':>8} {'rows/s':>12} {'x copy':>7} {'cpu s':>8} {'x copy':>7}")
+    for name in runs:
+        print(
+            f"{name:<12} {wall[name]:>8.2f} {rows / wall[name]:>12,.0f} "
+            f"{wall[name] / wall['copy_snappy']:>7.2f} {cpu[name]:>8.2f} "
+            f"{cpu[name] / cpu['copy_snappy']:>7.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Commands of the service: `serve`, `users ...` (bootstrap and admin), `audit verify`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cellcensus.console import console, err_console, user_errors
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.api.settings import ServiceSettings
+from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.enclave.audit import AuditLog
+from cellcensus.holder.enclave.state import State, open_state
+
+PASSWORD_ENV = "CELLCENSUS_PASSWORD"
+
+StoreOption = Annotated[Path, typer.Option(help="The holder's store folder.")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(help="State database URL (default: SQLite in STORE/enclave/state.db)."),
+]
+
+
+def _state(store: Path, database_url: str | None) -> State:
+    if not store.is_dir():
+        raise CellcensusError(f"--store {store} is not a folder; give the holder's store")
+    settings = ServiceSettings.from_env(store=store, database_url=database_url)
+    return open_state(settings.resolved_database_url)
+
+
+def _password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise CellcensusError(f"cannot read --password-file {password_file}: {error}") from None
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def serve(
+    store: StoreOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database_url: DatabaseOption = None,
+    workers: Annotated[int | None, typer.Option(help="Jobs computed at once.")] = None,
+    jwt_key_file: Annotated[
+        Path | None, typer.Option(help="JWT signing key file (mode 0600).")
+    ] = None,
+) -> None:
+    """Start the safe environment's HTTP service over a store."""
+    import uvicorn
+
+    from cellcensus.holder.api.app import create_app
+
+    if not store.is_dir():
+        raise CellcensusError(f"--store {store} is not a folder; give the holder's store")
+    settings = ServiceSettings.from_env(
+        store=store, database_url=database_url, workers=workers, jwt_key_file=jwt_key_file
+    )
+    app = create_app(settings)
+    console.print(f"cellcensus service on http://{host}:{port} (store {store})")
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+def add_user(
+    username: Annotated[str, typer.Argument(help="New user name.")],
+    store: StoreOption,
+    role: Annotated[Role, typer.Option(help="analyst, steward or auditor.")] = Role.ANALYST,
+    password_file: Annotated[
+        Path | None, typer.Option(help=f"Read the password from a file (else ${PASSWORD_ENV}).")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Register a user (the first steward is created this way)."""
+    state = _state(store, database_url)
+    user = Users(state).add(
+        username=username, role=role, password=_password(password_file), actor="cli"
+    )
+    console.print(f"created {user.role.value} {user.username}")
+
+
+def grant(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    scopes: Annotated[list[str], typer.Argument(help="ALGORITHM:LEVEL:PERIOD scopes.")],
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Replace a user's scopes, e.g. usual_residence:municipality:2011-03-01..2011-03-31."""
+    state = _state(store, database_url)
+    users = Users(state)
+    try:
+        user = users.set_scopes(username, scopes, actor="cli")
+    except LookupError as error:
+        raise CellcensusError(str(error)) from None
+    console.print(f"{user.username}: {', '.join(user.scopes) or 'no scopes'}")
+
+
+def budget(
+    username: Annotated[str, typer.Argument(help="Analyst.")],
+    store: StoreOption,
+    epsilon: Annotated[float, typer.Option(help="Total epsilon of the project.")],
+    delta: Annotated[float, typer.Option(help="Total delta of the project.")] = 0.0,
+    project: Annotated[str, typer.Option(help="Project.")] = "default",
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set an analyst's privacy budget for a project."""
+    from cellcensus.holder.enclave.service import EnclaveService
+
+    state = _state(store, database_url)
+    service = EnclaveService(store=store, state=state)
+    left = service.set_budget(
+        analyst=username, project=project, epsilon=epsilon, delta=delta, steward="cli"
+    )
+    console.print(f"{username}/{project}: epsilon {left[0]:g} left, delta {left[1]:g}")
+
+
+def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
+    """List registered users, their roles and scopes."""
+    table = Table("user", "role", "active", "scopes")
+    for user in Users(_state(store, database_url)).everyone():
+        table.add_row(user.username, user.role.value, str(user.active), "\n".join(user.scopes))
+    console.print(table)
+
+
+def verify(
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+    head: Annotated[
+        str | None, typer.Option(help="A published head SEQ:HASH that must still be there.")
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain; name the first bad entry (exit 1 if any)."""
+    expected = _parse_head(head) if head else None
+    verdict = AuditLog(_state(store, database_url)).verify(head=expected)
+    if verdict.ok:
+        seq, digest = verdict.head
+        console.print(f"audit log ok: {verdict.entries} entries, head {seq}:{digest}")
+        return
+    err_console.print(
+        f"[bold red]audit log broken at entry {verdict.first_bad}:[/] {verdict.reason}",
+        highlight=False,
+    )
+    raise typer.Exit(code=1)
+
+
+def _parse_head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise CellcensusError(f"--head {text!r} is not SEQ:HASH (a number, a colon, 64 hex)")
+    return int(seq), digest
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve`, `users` and `audit` to the `cellcensus` app."""
+    app.command(name="serve")(user_errors(serve))
+    users_app = typer.Typer(help="Users of the service: add, grant scopes, budgets, list.")
+    users_app.command(name="add")(user_errors(add_user))
+    users_app.command(name="grant")(user_errors(grant))
+    users_app.command(name="budget")(user_errors(budget))
+    users_app.command(name="list")(user_errors(list_users))
+    app.add_typer(users_app, name="users")
+    audit_app = typer.Typer(help="The hash-chained audit log.")
+    audit_app.command(name="verify")(user_errors(verify))
+    app.add_typer(audit_app, name="audit")

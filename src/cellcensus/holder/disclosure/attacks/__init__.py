@@ -1,0 +1,7 @@
+"""Attacks on released aggregates, run against unprotected and protected releases.
+
+Each module implements one attack from the literature at small scale on synthetic data:
+`differencing` (overlapping releases), `trajectory_recovery` (Xu et al., WWW 2017) and
+`membership_inference` (Pyrgelis et al., NDSS 2018). `tests/attacks` asserts that each one
+succeeds on exact aggregates and fails on cellcensus releases; `report` prints the figures.
+"""

@@ -1,0 +1,313 @@
+"""Calibration of area estimates to known totals: ratio, GREG (linear) and raking.
+
+The area estimates are adjusted by a weight ``g`` per area so that, over the calibration
+areas, they add up exactly to known totals (margins): the register population of each
+arrondissement, of each class of areas, or any auxiliary total. Small areas borrow strength
+from the margins they belong to. This is the calibration of Deville & Särndal (1992),
+"Calibration estimators in survey sampling", JASA 87(418), applied with the areas as units
+and their first estimates as design weights:
+
+- ``ratio``: one partition; every area of a group gets the group's ratio of known total to
+  estimated total (post-stratification).
+- ``linear`` (GREG): ``g = 1 + x'lambda``; one step, may give negative weights in extreme
+  cases.
+- ``raking``: ``g = exp(x'lambda)``; always positive; with several partitions it is
+  iterative proportional fitting.
+
+The weight is a function of the area's auxiliaries ``x``, so areas outside the calibration
+set (the validation half of a hold-out, areas whose reference is unknown) get the weight of
+their groups too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.expansion import Expansion
+
+CalibrationMethod = Literal["ratio", "linear", "raking"]
+"""How the weights depend on the auxiliaries; see the module docstring."""
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A calibrated expansion and the evidence that the margins hold.
+
+    Attributes:
+        expansion: The calibrated estimates (its factor is the base factor times ``g``).
+        g_weights: The weight of each released area, indexed by area_code.
+        margins: One row per margin cell: ``margin`` (partition or covariate name),
+            ``group``, ``target`` (known total over the calibration areas), ``initial`` and
+            ``calibrated`` (estimated totals over the same areas, before and after).
+        iterations: Newton steps taken (0 for the closed-form ratio).
+        method: The calibration method.
+    """
+
+    expansion: Expansion
+    g_weights: pd.Series
+    margins: pd.DataFrame
+    iterations: int
+    method: CalibrationMethod
+
+
+def calibrate(
+    *,
+    expansion: Expansion,
+    reference: pd.Series,
+    partitions: Mapping[str, pd.Series],
+    covariates: pd.DataFrame | None = None,
+    method: CalibrationMethod = "raking",
+    name: str | None = None,
+    tolerance: float = 1e-10,
+    max_iterations: int = 100,
+) -> Calibration:
+    """Calibrate `expansion` so that its totals over the calibration areas match the reference.
+
+    Args:
+        expansion: The estimates to calibrate.
+        reference: Known population of the calibration areas, indexed by area_code; areas
+            absent or NaN are not in the calibration set (they are still weighted).
+        partitions: Named groupings of the areas (area_code -> group code), e.g.
+            ``{"arrondissement": ...}``; every released area needs a group in each. The
+            targets are the reference totals of each group over the calibration areas.
+        covariates: Numeric auxiliaries per area_code (e.g. share of children); the target
+            of a column is ``sum(reference * column)`` over the calibration areas.
+        method: ``"ratio"`` (exactly one partition, no covariates), ``"linear"`` or
+            ``"raking"``.
+        name: Name of the calibrated estimator (default ``"<method>_calibrated"``).
+        tolerance: Largest relative gap between a calibrated total and its target.
+        max_iterations: Most Newton steps.
+
+    Returns:
+        The calibration. Released areas in a group without calibration areas keep weight 1
+        for that group.
+
+    Raises:
+        CellcensusError: If an input is inconsistent, or the targets cannot be met (raking
+            cannot reach a negative or unreachable total).
+    """
+    _check_method(method=method, partitions=partitions, covariates=covariates)
+    released = expansion.estimate.dropna().index
+    design = _design(index=released, partitions=partitions, covariates=covariates)
+    ref = reference.astype("float64").set_axis(reference.index.astype(str)).reindex(released)
+    in_set = ref.notna().to_numpy()
+    x_all = design.to_numpy(dtype="float64")
+    x_cal = x_all[in_set]
+    d = expansion.estimate.reindex(released).to_numpy(dtype="float64")[in_set]
+    targets = ref.to_numpy()[in_set] @ x_cal
+    support = np.abs(x_cal).sum(axis=0) > 0
+    lambdas = np.zeros(x_all.shape[1])
+    iterations = 0
+    if support.any():
+        solve = _SOLVERS[method]
+        lambdas[support], iterations = solve(
+            d, x_cal[:, support], targets[support], tolerance, max_iterations
+        )
+    g = pd.Series(_G[method](x_all @ lambdas), index=released)
+    calibrated = expansion.rescaled(
+        by=g,
+        name=name or f"{method}_calibrated",
+        parameters={"calibration_cells": float(support.sum())},
+        assumptions={
+            "margins": "The known totals (margins) are right, and within a margin group the "
+            "first estimate errs by the same proportion in every area.",
+        },
+    )
+    margins = _margin_table(
+        design=design.loc[in_set],
+        targets=targets,
+        initial=d,
+        calibrated=d * g.to_numpy()[in_set],
+    )
+    return Calibration(
+        expansion=calibrated,
+        g_weights=g,
+        margins=margins,
+        iterations=iterations,
+        method=method,
+    )
+
+
+def density_classes(*, estimate: pd.Series, area_km2: pd.Series, n_classes: int = 5) -> pd.Series:
+    """Classes of areas by estimated population density (quantiles), for a calibration margin.
+
+    The classes come from the estimate, not the reference, so that they can be formed for
+    areas whose reference is unknown (and leak nothing in a hold-out).
+
+    Args:
+        estimate: Estimated population indexed by area_code (NaN areas get no class).
+        area_km2: Land area per area_code.
+        n_classes: Number of classes of about equal numbers of areas.
+
+    Returns:
+        Class labels ``"d1"`` (sparsest) to ``"d<n>"`` indexed by area_code.
+
+    Raises:
+        CellcensusError: If `n_classes` is below 1.
+    """
+    if n_classes < 1:
+        raise CellcensusError(f"n_classes must be at least 1, got {n_classes}")
+    km2 = area_km2.astype("float64").set_axis(area_km2.index.astype(str))
+    density = (estimate / km2.reindex(estimate.index)).dropna()
+    ranks = density.rank(method="first")
+    numbers = (ranks / len(density) * n_classes).apply(math.ceil).clip(1, n_classes)
+    return "d" + numbers.astype(int).astype(str)
+
+
+def _check_method(
+    *,
+    method: str,
+    partitions: Mapping[str, pd.Series],
+    covariates: pd.DataFrame | None,
+) -> None:
+    if method not in _SOLVERS:
+        raise CellcensusError(
+            f"calibration method must be one of {sorted(_SOLVERS)}, got {method!r}"
+        )
+    if method == "ratio" and (len(partitions) != 1 or covariates is not None):
+        raise CellcensusError(
+            "ratio calibration takes exactly one partition and no covariates; use "
+            "'linear' or 'raking' for several margins"
+        )
+    if not partitions and (covariates is None or covariates.empty):
+        raise CellcensusError("calibration needs at least one partition or covariate")
+
+
+def _design(
+    *, index: pd.Index, partitions: Mapping[str, pd.Series], covariates: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One column per group of each partition (0/1) and per covariate."""
+    columns: list[pd.DataFrame] = []
+    for margin, groups in partitions.items():
+        keyed = groups.dropna().astype(str)
+        keyed.index = keyed.index.astype(str)
+        aligned = keyed.reindex(index)
+        if aligned.isna().any():
+            missing = list(index[aligned.isna().to_numpy()])[:5]
+            raise CellcensusError(f"partition {margin!r} has no group for area_code {missing}")
+        dummies = pd.get_dummies(aligned, dtype="float64")
+        dummies.columns = pd.MultiIndex.from_product([[margin], dummies.columns.astype(str)])
+        columns.append(dummies)
+    if covariates is not None and not covariates.empty:
+        values = covariates.astype("float64").set_axis(covariates.index.astype(str))
+        aligned_values = values.reindex(index)
+        if aligned_values.isna().any().any():
+            raise CellcensusError("covariates lack a value for a released area")
+        aligned_values.columns = pd.MultiIndex.from_product(
+            [["covariate"], aligned_values.columns.astype(str)]
+        )
+        columns.append(aligned_values)
+    return pd.concat(columns, axis=1)
+
+
+def _solve_ratio(
+    d: FloatArray, x: FloatArray, targets: FloatArray, tolerance: float, max_iterations: int
+) -> tuple[FloatArray, int]:
+    """Closed form: ``g = target / estimate`` per group, as ``lambda = g - 1`` (linear g)."""
+    del tolerance, max_iterations
+    estimated = d @ x
+    if np.any(estimated <= 0):
+        raise CellcensusError("ratio calibration: a group's estimated total is zero")
+    return targets / estimated - 1.0, 0
+
+
+def _solve_newton(
+    g: Callable[[FloatArray], FloatArray],
+    g_prime: Callable[[FloatArray], FloatArray],
+) -> Callable[[FloatArray, FloatArray, FloatArray, float, int], tuple[FloatArray, int]]:
+    def solve(
+        d: FloatArray, x: FloatArray, targets: FloatArray, tolerance: float, max_iterations: int
+    ) -> tuple[FloatArray, int]:
+        lambdas = np.zeros(x.shape[1])
+        scale = np.maximum(np.abs(targets), 1.0)
+        gap = targets - (d * g(x @ lambdas)) @ x
+        for iteration in range(1, max_iterations + 1):
+            jacobian = (x * (d * g_prime(x @ lambdas))[:, None]).T @ x
+            step = np.asarray(np.linalg.lstsq(jacobian, gap, rcond=None)[0], dtype=np.float64)
+            lambdas, gap = _line_search(d=d, x=x, targets=targets, lambdas=lambdas, step=step, g=g)
+            if np.max(np.abs(gap) / scale) < tolerance:
+                return lambdas, iteration
+        raise CellcensusError(
+            f"calibration did not converge in {max_iterations} steps (largest relative gap "
+            f"{np.max(np.abs(gap) / scale):.2e}); the margins may be inconsistent or out of "
+            "reach of positive weights"
+        )
+
+    return solve
+
+
+def _line_search(
+    *,
+    d: FloatArray,
+    x: FloatArray,
+    targets: FloatArray,
+    lambdas: FloatArray,
+    step: FloatArray,
+    g: Callable[[FloatArray], FloatArray],
+) -> tuple[FloatArray, FloatArray]:
+    """Halve the Newton step until the gap to the targets shrinks (raking can overshoot)."""
+    current = np.linalg.norm(targets - (d * g(x @ lambdas)) @ x)
+    size = 1.0
+    for _ in range(40):
+        trial = lambdas + size * step
+        with np.errstate(over="ignore"):
+            gap = targets - (d * g(x @ trial)) @ x
+        if np.all(np.isfinite(gap)) and np.linalg.norm(gap) <= current:
+            return trial, gap
+        size /= 2
+    return lambdas, targets - (d * g(x @ lambdas)) @ x
+
+
+def _linear(u: FloatArray) -> FloatArray:
+    return 1.0 + u
+
+
+def _ones(u: FloatArray) -> FloatArray:
+    return np.ones_like(u)
+
+
+def _exp(u: FloatArray) -> FloatArray:
+    return np.exp(np.clip(u, -50, 50))
+
+
+_G: Mapping[str, Callable[[FloatArray], FloatArray]] = {
+    "ratio": _linear,
+    "linear": _linear,
+    "raking": _exp,
+}
+_SOLVERS: Mapping[
+    str, Callable[[FloatArray, FloatArray, FloatArray, float, int], tuple[FloatArray, int]]
+] = {
+    "ratio": _solve_ratio,
+    "linear": _solve_newton(_linear, _ones),
+    "raking": _solve_newton(_exp, _exp),
+}
+
+
+def _margin_table(
+    *,
+    design: pd.DataFrame,
+    targets: FloatArray,
+    initial: FloatArray,
+    calibrated: FloatArray,
+) -> pd.DataFrame:
+    x = design.to_numpy(dtype="float64")
+    return pd.DataFrame(
+        {
+            "margin": design.columns.get_level_values(0),
+            "group": design.columns.get_level_values(1),
+            "target": targets,
+            "initial": initial @ x,
+            "calibrated": calibrated @ x,
+        }
+    )

@@ -1,0 +1,295 @@
+"""Output files in the formats statisticians use: CSV, Parquet, GeoJSON and SDMX-CSV.
+
+The official table holds the default estimator's figures with codes, names and parent codes
+of each area, the standard error and interval, and a status (``estimated`` or
+``suppressed``). Suppressed areas stay in every file with an empty value, so that a reader
+sees they exist and why they have no figure.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.production import EstimationResult
+from cellcensus.reference import belgium
+
+OFFICIAL_STEM = "usual_residents"
+"""File name stem of the official table (``usual_residents.csv``, ``.parquet``, ...)."""
+
+SDMX_DATAFLOW = "CELLCENSUS:DF_POP_MNO(1.0.0)"
+"""SDMX dataflow id (AGENCY:ID(VERSION)) written in the STRUCTURE_ID column."""
+
+SDMX_INDICATOR = "POP_USUAL_RES"
+"""Code of the indicator: usual resident population."""
+
+_COORDINATE_DECIMALS = 6
+"""Decimals of GeoJSON coordinates (about 0.1 m)."""
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """The files `write_outputs` wrote.
+
+    Attributes:
+        csv: The official table as CSV (UTF-8, comma separated, point decimals).
+        parquet: The same as Parquet.
+        geojson: The same as GeoJSON features with the area boundaries (WGS84).
+        sdmx_csv: The same as SDMX-CSV 2.0 observations.
+        all_estimators: Every estimator's estimates in long form (CSV).
+        comparison: Estimators side by side (CSV).
+    """
+
+    csv: Path
+    parquet: Path
+    geojson: Path
+    sdmx_csv: Path
+    all_estimators: Path
+    comparison: Path
+
+
+def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The default estimator's estimates with the codes and names of the areas.
+
+    Args:
+        result: Output of `cellcensus.nso.production.estimate_all`.
+        areas: ``area_code`` and optionally ``name_nl``, ``name_fr``, ``name``,
+            ``arrondissement``, ``province``, ``region`` (default: Belgian municipalities).
+
+    Returns:
+        One row per area: ``area_code``, the names and parent codes present, ``estimate``
+        (persons, rounded to units), ``std_error``, ``ci_lower``, ``ci_upper`` (rounded),
+        ``released_devices``, ``status`` and ``estimator``.
+    """
+    frame = areas if areas is not None else belgium.municipalities()
+    keep = [
+        c
+        for c in ("area_code", "name", "name_nl", "name_fr", "arrondissement", "province", "region")
+        if c in frame.columns
+    ]
+    described = frame[keep].assign(area_code=frame["area_code"].astype(str))
+    best = result.best.table.reset_index()
+    rounded = best[["estimate", "std_error", "ci_lower", "ci_upper"]].round(0)
+    table = described.merge(
+        pd.concat([best[["area_code", "released_devices"]], rounded], axis=1),
+        on="area_code",
+        how="outer",
+    )
+    table["status"] = np.where(table["estimate"].notna(), "estimated", "suppressed")
+    table["estimator"] = result.default
+    ordered = [
+        *keep,
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "released_devices",
+        "status",
+        "estimator",
+    ]
+    return table[ordered].sort_values("area_code").reset_index(drop=True)
+
+
+def write_geojson(*, table: pd.DataFrame, areas: pd.DataFrame, out: Path) -> Path:
+    """Write `table` as GeoJSON features with the boundaries of `areas`.
+
+    Args:
+        table: One row per area with ``area_code``; its columns become properties (NaN
+            becomes null).
+        areas: ``area_code`` and ``geometry`` (shapely, WGS84).
+        out: File to write.
+
+    Returns:
+        `out`.
+
+    Raises:
+        CellcensusError: If `areas` lacks a column or a row of `table` has no geometry.
+    """
+    if not {"area_code", "geometry"} <= set(areas.columns):
+        raise CellcensusError("areas table needs 'area_code' and 'geometry' for GeoJSON")
+    shapes = areas.set_index(areas["area_code"].astype(str))["geometry"]
+    missing = sorted(set(table["area_code"].astype(str)) - set(shapes.index))
+    if missing:
+        raise CellcensusError(f"no boundary for area_code {missing[:5]}")
+    rounded = shapely.transform(
+        shapes.to_numpy(), lambda coords: np.round(coords, _COORDINATE_DECIMALS)
+    )
+    geometry = dict(zip(shapes.index, shapely.to_geojson(rounded), strict=True))
+    features = ",\n".join(
+        '{"type": "Feature", "properties": '
+        + json.dumps({key: _plain(value) for key, value in row.items()}, ensure_ascii=False)
+        + ', "geometry": '
+        + geometry[str(row["area_code"])]
+        + "}"
+        for row in table.to_dict(orient="records")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        '{"type": "FeatureCollection", "features": [\n' + features + "\n]}\n", encoding="utf-8"
+    )
+    return out
+
+
+def write_sdmx_csv(
+    *,
+    table: pd.DataFrame,
+    out: Path,
+    period_start: date | str,
+    period_end: date | str,
+    dataflow: str = SDMX_DATAFLOW,
+    indicator: str = SDMX_INDICATOR,
+) -> Path:
+    """Write `table` as SDMX-CSV 2.0 observations (one row per area).
+
+    Columns: ``STRUCTURE`` (``dataflow``), ``STRUCTURE_ID`` (`dataflow`), ``ACTION``
+    (``I``, information), the dimensions ``REF_AREA``, ``INDICATOR`` and ``TIME_PERIOD`` (an
+    ISO 8601 interval such as ``2011-03-01/P28D``), ``OBS_VALUE`` (persons, empty when
+    suppressed), the attributes ``UNIT_MEASURE`` (``PS``: persons), ``UNIT_MULT`` (0),
+    ``OBS_STATUS`` (``E``: estimated value) and ``CONF_STATUS`` (``F`` free, ``C``
+    confidential), and the custom columns ``STD_ERROR``, ``CI_LOWER``, ``CI_UPPER`` and
+    ``ESTIMATOR``.
+
+    Args:
+        table: `official_table` output.
+        out: File to write.
+        period_start: First day of the observation period.
+        period_end: Last day (inclusive).
+        dataflow: Dataflow identification ``AGENCY:ID(VERSION)``.
+        indicator: Indicator code.
+
+    Returns:
+        `out`.
+    """
+    start, end = (_day(value) for value in (period_start, period_end))
+    if end < start:
+        raise CellcensusError(f"period ends ({end}) before it starts ({start})")
+    period = f"{start.isoformat()}/P{(end - start).days + 1}D"
+    header = [
+        "STRUCTURE",
+        "STRUCTURE_ID",
+        "ACTION",
+        "REF_AREA",
+        "INDICATOR",
+        "TIME_PERIOD",
+        "OBS_VALUE",
+        "UNIT_MEASURE",
+        "UNIT_MULT",
+        "OBS_STATUS",
+        "CONF_STATUS",
+        "STD_ERROR",
+        "CI_LOWER",
+        "CI_UPPER",
+        "ESTIMATOR",
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(header)
+        for row in table.to_dict(orient="records"):
+            known = not _missing(row["estimate"])
+            writer.writerow(
+                [
+                    "dataflow",
+                    dataflow,
+                    "I",
+                    row["area_code"],
+                    indicator,
+                    period,
+                    _integer(row["estimate"]),
+                    "PS",
+                    0,
+                    "E" if known else "",
+                    "F" if known else "C",
+                    _integer(row.get("std_error")),
+                    _integer(row.get("ci_lower")),
+                    _integer(row.get("ci_upper")),
+                    row.get("estimator", ""),
+                ]
+            )
+    return out
+
+
+def write_outputs(
+    *,
+    result: EstimationResult,
+    out_dir: Path,
+    areas: pd.DataFrame | None = None,
+    dataflow: str = SDMX_DATAFLOW,
+) -> OutputFiles:
+    """Write the official table in every format, with all estimators and their comparison.
+
+    Args:
+        result: Output of `cellcensus.nso.production.estimate_all`.
+        out_dir: Folder to write into (created).
+        areas: Areas with names, parent codes and geometry (default: Belgian municipalities).
+        dataflow: SDMX dataflow identification.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        CellcensusError: If the release's published facts lack the period (for SDMX).
+    """
+    frame = areas if areas is not None else belgium.municipalities()
+    period = result.published.get("period")
+    if not isinstance(period, dict) or not {"start", "end"} <= set(period):
+        raise CellcensusError(
+            "the release does not publish its period {'start', 'end'}; SDMX needs it"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = official_table(result=result, areas=frame)
+    csv_path = out_dir / f"{OFFICIAL_STEM}.csv"
+    table.to_csv(csv_path, index=False)
+    parquet_path = out_dir / f"{OFFICIAL_STEM}.parquet"
+    table.to_parquet(parquet_path, index=False)
+    all_path = out_dir / "estimators.csv"
+    result.long_table().to_csv(all_path, index=False)
+    comparison_path = out_dir / "estimator_comparison.csv"
+    result.comparison().to_csv(comparison_path)
+    return OutputFiles(
+        csv=csv_path,
+        parquet=parquet_path,
+        geojson=write_geojson(table=table, areas=frame, out=out_dir / f"{OFFICIAL_STEM}.geojson"),
+        sdmx_csv=write_sdmx_csv(
+            table=table,
+            out=out_dir / f"{OFFICIAL_STEM}.sdmx.csv",
+            period_start=str(period["start"]),
+            period_end=str(period["end"]),
+            dataflow=dataflow,
+        ),
+        all_estimators=all_path,
+        comparison=comparison_path,
+    )
+
+
+def _day(value: date | str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise CellcensusError(f"period date {value!r} is not YYYY-MM-DD") from None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _integer(value: Any) -> str:
+    return "" if _missing(value) else str(round(float(value)))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if _missing(value) else value

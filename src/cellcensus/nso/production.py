@@ -1,0 +1,699 @@
+"""Statistical production: from one release to estimates by every estimator, with quality.
+
+`estimate_all` runs every expansion and calibration estimator on a release, attaches an
+interval to every estimate, validates each estimator against the census (all areas, and a
+hold-out: fitted on a random half of the municipalities, judged on the other half), and
+picks the default estimator. Its `EstimationResult` feeds ``metrics.json``, the output files
+(`cellcensus.nso.dissemination`) and the report (`cellcensus.nso.report`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.calibration import CalibrationMethod, calibrate, density_classes
+from cellcensus.nso.estimation import released_devices
+from cellcensus.nso.expansion import (
+    DEFAULT_OWNERSHIP_BY_AGE,
+    Expansion,
+    age_coverage_correction,
+    coverage_by_age,
+    devices_per_person_correction,
+    national_expansion,
+    regional_expansion,
+)
+from cellcensus.nso.power_law import power_law_expansion
+from cellcensus.nso.uncertainty import (
+    DeclaredNoise,
+    count_variance,
+    declared_noise,
+    intervals,
+    model_error,
+)
+from cellcensus.nso.validation import (
+    Agreement,
+    agreement,
+    error_by_size_class,
+    holdout_split,
+    interval_coverage,
+)
+from cellcensus.reference import belgium
+from cellcensus.release import Release
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """What an estimator is, for tables and the report.
+
+    Attributes:
+        name: Stable identifier (key of ``metrics.json``).
+        label: Short human name.
+        description: One sentence on what it does.
+        supervised: Whether it is fitted on per-area reference values (then its hold-out
+            result is the honest one).
+    """
+
+    name: str
+    label: str
+    description: str
+    supervised: bool
+
+
+ESTIMATORS: tuple[EstimatorInfo, ...] = (
+    EstimatorInfo(
+        "national",
+        "National factor",
+        "Every count times 1 / (market share × sampling fraction).",
+        supervised=False,
+    ),
+    EstimatorInfo(
+        "regional",
+        "Regional factors",
+        "Every count times its region's population over the holder's subscribers there.",
+        supervised=False,
+    ),
+    EstimatorInfo(
+        "devices_per_person",
+        "Devices per person",
+        "Regional (or national) factor divided by the resident devices per subscriber.",
+        supervised=False,
+    ),
+    EstimatorInfo(
+        "age_coverage",
+        "Age coverage",
+        "Devices per person, corrected for each area's share of residents of phone-owning age.",
+        supervised=False,
+    ),
+    EstimatorInfo(
+        "power_law",
+        "Power law (Deville et al. 2014)",
+        "Population density as a power of device density, fitted on calibration areas.",
+        supervised=True,
+    ),
+    EstimatorInfo(
+        "ratio_calibrated",
+        "Ratio to margins",
+        "Age coverage, scaled so that each margin group adds up to its known total.",
+        supervised=True,
+    ),
+    EstimatorInfo(
+        "greg_calibrated",
+        "GREG to margins",
+        "Age coverage, linearly calibrated to margin groups and density classes.",
+        supervised=True,
+    ),
+    EstimatorInfo(
+        "raking_calibrated",
+        "Raking to margins",
+        "Age coverage, raked to margin groups and density classes.",
+        supervised=True,
+    ),
+)
+"""Every estimator `estimate_all` runs, in the order of the report."""
+
+ESTIMATOR_INFO: Mapping[str, EstimatorInfo] = MappingProxyType({e.name: e for e in ESTIMATORS})
+
+
+@dataclass(frozen=True)
+class EstimationOptions:
+    """Choices of `estimate_all`; the defaults are those of the report.
+
+    Attributes:
+        ownership_by_age: Phone ownership by lower age limit, for the age coverage correction.
+        devices_per_subscriber: Resident devices per subscriber if known; None to estimate
+            it from the release.
+        margin_level: Column of the areas table whose groups are the calibration margins
+            (``arrondissement``, ``province`` or ``region``).
+        n_density_classes: Density classes raked to as a second margin (0 for none).
+        holdout_fraction: Share of areas in the calibration half of the hold-out.
+        seed: Seed of the hold-out split.
+        level: Confidence level of the intervals.
+        sensitivity: Most one device adds to the release (for noise derived from epsilon).
+        default: Estimator reported as the official one; None picks the one whose hold-out
+            estimates are closest to the calibration reference on the validation half
+            (population-weighted), so that the census plays no part in the choice.
+    """
+
+    ownership_by_age: Mapping[int, float] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_OWNERSHIP_BY_AGE))
+    )
+    devices_per_subscriber: float | None = None
+    margin_level: str = "province"
+    n_density_classes: int = 5
+    holdout_fraction: float = 0.5
+    seed: int = 0
+    level: float = 0.95
+    sensitivity: float = 1.0
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class EstimatorOutcome:
+    """One estimator's estimates, intervals and quality.
+
+    Attributes:
+        info: What the estimator is.
+        table: Indexed by area_code: ``released_devices``, ``estimate``, ``std_error``,
+            ``ci_lower``, ``ci_upper``, ``factor`` (fitted on all calibration areas).
+        holdout_table: The same columns, fitted on the calibration half only.
+        agreement: Estimates against the census over all areas.
+        holdout: Hold-out estimates against the census over the validation half.
+        coverage: Share of areas whose census value is inside the interval (all areas).
+        holdout_coverage: The same over the validation half, hold-out intervals.
+        model_error: Relative model error ``tau`` in the intervals (all calibration areas).
+        by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas.
+        parameters: Constants given or fitted.
+        assumptions: Under which the estimator is unbiased.
+        selection_score: Population-weighted error of the hold-out estimates against the
+            calibration reference on the validation half: how the default is chosen without
+            looking at the census.
+    """
+
+    info: EstimatorInfo
+    table: pd.DataFrame
+    holdout_table: pd.DataFrame
+    agreement: Agreement
+    holdout: Agreement
+    coverage: float
+    holdout_coverage: float
+    model_error: float
+    by_size_class: pd.DataFrame
+    parameters: Mapping[str, float]
+    assumptions: tuple[str, ...]
+    selection_score: float = math.nan
+
+    @property
+    def name(self) -> str:
+        """The estimator's identifier."""
+        return self.info.name
+
+    @property
+    def median_relative_ci(self) -> float:
+        """Median of the interval half-width relative to the estimate (precision)."""
+        table = self.table[self.table["estimate"] > 0]
+        if table.empty:
+            return math.nan
+        half = (table["ci_upper"] - table["ci_lower"]) / 2 / table["estimate"]
+        return float(half.median())
+
+    def metrics(self) -> dict[str, Any]:
+        """The estimator's block of ``metrics.json`` (NaN written as null)."""
+        return _json_ready(
+            {
+                "label": self.info.label,
+                "supervised": self.info.supervised,
+                "agreement": self.agreement.to_dict(),
+                "holdout": self.holdout.to_dict(),
+                "interval_coverage": self.coverage,
+                "holdout_interval_coverage": self.holdout_coverage,
+                "median_relative_ci": self.median_relative_ci,
+                "model_error": self.model_error,
+                "selection_score": self.selection_score,
+                "parameters": dict(self.parameters),
+                "by_size_class": self.by_size_class.to_dict(orient="records"),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class EstimationResult:
+    """Every estimator's outcome on one release, and the default among them.
+
+    Attributes:
+        algorithm: The release's algorithm (e.g. ``usual_residence``): the key of the default
+            estimator's block in ``metrics.json``.
+        default: Name of the default (official) estimator.
+        outcomes: Outcome per estimator name, in report order.
+        skipped: Estimators that could not run, with the reason.
+        census: The validation reference per area_code.
+        calibration_reference: The known totals used for fitting, per area_code.
+        calibration_areas: Areas of the hold-out's calibration half.
+        validation_areas: Areas of its validation half.
+        noise: The noise the release declared.
+        published: The holder facts of the release.
+        options: The choices made.
+        released_at: When the enclave made the release (ISO 8601, from its provenance).
+    """
+
+    algorithm: str
+    default: str
+    outcomes: Mapping[str, EstimatorOutcome]
+    skipped: Mapping[str, str]
+    census: pd.Series
+    calibration_reference: pd.Series
+    calibration_areas: pd.Index
+    validation_areas: pd.Index
+    noise: DeclaredNoise
+    published: Mapping[str, Any]
+    options: EstimationOptions
+    released_at: str = ""
+
+    @property
+    def best(self) -> EstimatorOutcome:
+        """The default estimator's outcome."""
+        return self.outcomes[self.default]
+
+    def comparison(self) -> pd.DataFrame:
+        """Estimators side by side: one row each, indexed by name."""
+        rows = []
+        for outcome in self.outcomes.values():
+            full, held = outcome.agreement, outcome.holdout
+            rows.append(
+                {
+                    "estimator": outcome.name,
+                    "label": outcome.info.label,
+                    "supervised": outcome.info.supervised,
+                    "pearson_r": full.pearson_r,
+                    "log_r2": full.log_r2,
+                    "log_slope": full.log_slope,
+                    "ape_median": full.ape_median,
+                    "ape_p90": full.ape_p90,
+                    "weighted_ape": full.weighted_ape,
+                    "relative_bias": full.relative_bias,
+                    "holdout_ape_median": held.ape_median,
+                    "holdout_weighted_ape": held.weighted_ape,
+                    "holdout_log_slope": held.log_slope,
+                    "interval_coverage": outcome.coverage,
+                    "holdout_interval_coverage": outcome.holdout_coverage,
+                    "median_relative_ci": outcome.median_relative_ci,
+                }
+            )
+        return pd.DataFrame(rows).set_index("estimator")
+
+    def metrics_json(self) -> dict[str, Any]:
+        """The content of ``metrics.json``, NaN written as null.
+
+        Returns:
+            Under the algorithm's name, the default estimator's agreement with the census
+            (the keys of `Agreement` plus ``estimator`` and ``interval_coverage``); under
+            ``estimators``, one block per estimator (`EstimatorOutcome.metrics`); under
+            ``skipped_estimators``, why an estimator did not run.
+        """
+        block: dict[str, Any] = {
+            **self.best.agreement.to_dict(),
+            "estimator": self.default,
+            "interval_coverage": self.best.coverage,
+        }
+        return _json_ready(
+            {
+                self.algorithm: block,
+                "estimators": {name: o.metrics() for name, o in self.outcomes.items()},
+                "skipped_estimators": dict(self.skipped),
+            }
+        )
+
+    def estimates(self, name: str | None = None) -> pd.DataFrame:
+        """One estimator's table beside the census (default: the default estimator).
+
+        Args:
+            name: An estimator name.
+
+        Returns:
+            Indexed by area_code: the outcome's table columns and ``census``.
+
+        Raises:
+            CellcensusError: If the estimator is unknown or was skipped.
+        """
+        chosen = name or self.default
+        if chosen not in self.outcomes:
+            raise CellcensusError(
+                f"no estimates for {chosen!r}; estimators run: {sorted(self.outcomes)}"
+            )
+        table = self.outcomes[chosen].table.copy()
+        table["census"] = self.census.reindex(table.index)
+        return table
+
+    def long_table(self) -> pd.DataFrame:
+        """Every estimator's estimates in long form: one row per estimator and area."""
+        parts = [
+            outcome.table.reset_index().assign(estimator=name)
+            for name, outcome in self.outcomes.items()
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+
+def estimate_all(
+    *,
+    release: Release,
+    census: pd.DataFrame | None = None,
+    calibration_reference: pd.DataFrame | None = None,
+    areas: pd.DataFrame | None = None,
+    age_structure: pd.DataFrame | None = None,
+    options: EstimationOptions | None = None,
+) -> EstimationResult:
+    """Estimate the population of every area with every estimator, with intervals and quality.
+
+    Args:
+        release: What the enclave released (``area_code``, ``device_count``, optional
+            noise columns) with its published facts (``market_share``,
+            ``sampling_fraction``, optional ``subscribers_by_region``).
+        census: Validation reference: ``area_code`` and ``population`` (default: Belgian
+            census 2011).
+        calibration_reference: Known totals used to fit and calibrate: ``area_code`` and
+            ``population`` (default: Belgian register on 1 January 2011, so that the census
+            stays an independent check).
+        areas: ``area_code``, ``region``, ``area_km2`` and the `EstimationOptions.margin_level`
+            column (default: Belgian municipalities 2011).
+        age_structure: Long ``area_code``, ``age_5y``, ``population`` (default: Belgian
+            census 2011 by age and sex).
+        options: Choices (default `EstimationOptions()`).
+
+    Returns:
+        The outcome of every estimator that could run, and the default one.
+
+    Raises:
+        CellcensusError: If the release lacks a published fact, a table lacks a column, or
+            the requested default estimator did not run.
+    """
+    options = options or EstimationOptions()
+    if options.default is not None and options.default not in ESTIMATOR_INFO:
+        raise CellcensusError(
+            f"default estimator {options.default!r} is not one of {sorted(ESTIMATOR_INFO)}"
+        )
+    inputs = _Inputs.of(
+        release=release,
+        census=census,
+        calibration_reference=calibration_reference,
+        areas=areas,
+        age_structure=age_structure,
+        options=options,
+    )
+    calibration_areas, validation_areas = holdout_split(
+        codes=inputs.reference.index,
+        fraction=options.holdout_fraction,
+        seed=options.seed,
+        strata=inputs.areas[options.margin_level],
+    )
+    full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
+    held, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(calibration_areas))
+    outcomes = {
+        name: _outcome(
+            inputs=inputs,
+            full=full[name],
+            held=held[name],
+            calibration_areas=calibration_areas,
+            validation_areas=validation_areas,
+        )
+        for name in full
+    }
+    return EstimationResult(
+        algorithm=release.provenance.algorithm,
+        default=_default(outcomes=outcomes, requested=options.default, skipped=skipped),
+        outcomes=outcomes,
+        skipped=skipped,
+        census=inputs.census,
+        calibration_reference=inputs.reference,
+        calibration_areas=calibration_areas,
+        validation_areas=validation_areas,
+        noise=inputs.noise,
+        published=dict(release.published),
+        options=options,
+        released_at=release.provenance.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything the estimators read, aligned on area_code strings."""
+
+    devices: pd.Series
+    census: pd.Series
+    reference: pd.Series
+    areas: pd.DataFrame
+    coverage: pd.DataFrame
+    noise: DeclaredNoise
+    variance: pd.Series
+    market_share: float
+    sampling_fraction: float
+    subscribers_by_region: Mapping[str, float] | None
+    options: EstimationOptions
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        release: Release,
+        census: pd.DataFrame | None,
+        calibration_reference: pd.DataFrame | None,
+        areas: pd.DataFrame | None,
+        age_structure: pd.DataFrame | None,
+        options: EstimationOptions,
+    ) -> _Inputs:
+        published = release.published
+        for fact in ("market_share", "sampling_fraction"):
+            if fact not in published:
+                raise CellcensusError(
+                    f"the release does not publish {fact!r}; the holder must publish it "
+                    "beside the counts (SCHEMA.md, metadata.json)"
+                )
+        market_share = float(published["market_share"])
+        sampling_fraction = float(published["sampling_fraction"])
+        devices = released_devices(table=release.table)
+        noise = declared_noise(release=release, sensitivity=options.sensitivity)
+        area_table = _keyed(
+            areas if areas is not None else belgium.municipalities(),
+            name="areas",
+            columns=("region", "area_km2", options.margin_level),
+        )
+        by_region = published.get("subscribers_by_region")
+        return cls(
+            devices=devices,
+            census=_population(census, name="census", default=belgium.census_population),
+            reference=_population(
+                calibration_reference,
+                name="calibration_reference",
+                default=lambda: belgium.register_population(2011),
+            ),
+            areas=area_table,
+            coverage=coverage_by_age(
+                age_population=(
+                    age_structure if age_structure is not None else belgium.census_age_sex()
+                ),
+                ownership_by_age=options.ownership_by_age,
+            ),
+            noise=noise,
+            variance=count_variance(
+                devices=devices,
+                noise=noise,
+                selection_probability=market_share * sampling_fraction,
+            ),
+            market_share=market_share,
+            sampling_fraction=sampling_fraction,
+            subscribers_by_region=(
+                {str(k): float(v) for k, v in by_region.items()} if by_region else None
+            ),
+            options=options,
+        )
+
+
+_Fitted = dict[str, tuple[Expansion, int]]
+"""Expansion per estimator name, with the number of constants fitted on per-area references."""
+
+
+def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[str, str]]:
+    """Run every estimator, fitting what needs fitting on `reference` (NaN: not used)."""
+    fitted: _Fitted = {}
+    skipped: dict[str, str] = {}
+    national = national_expansion(
+        devices=inputs.devices,
+        market_share=inputs.market_share,
+        sampling_fraction=inputs.sampling_fraction,
+    )
+    fitted["national"] = (national, 0)
+    base, groups = national, None
+    if inputs.subscribers_by_region:
+        regional = _regional(inputs=inputs)
+        fitted["regional"] = (regional, 0)
+        base, groups = regional, inputs.areas["region"]
+    else:
+        skipped["regional"] = "the release does not publish subscribers_by_region"
+    per_person = devices_per_person_correction(
+        base=base,
+        subscribers=_subscribers(inputs=inputs),
+        known_ratio=inputs.options.devices_per_subscriber,
+    )
+    fitted["devices_per_person"] = (per_person, 0)
+    covered = age_coverage_correction(base=per_person, coverage=inputs.coverage, groups=groups)
+    fitted["age_coverage"] = (covered, 0)
+    fitted["power_law"] = (
+        power_law_expansion(
+            devices=inputs.devices, area_km2=inputs.areas["area_km2"], reference=reference
+        ),
+        2,
+    )
+    for method in ("ratio", "linear", "raking"):
+        name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
+        fitted[name] = _calibrated(inputs=inputs, base=covered, reference=reference, method=method)
+    return fitted, skipped
+
+
+def _regional(*, inputs: _Inputs) -> Expansion:
+    regions = inputs.areas["region"]
+    population = inputs.reference.groupby(regions.reindex(inputs.reference.index)).sum()
+    return regional_expansion(
+        devices=inputs.devices,
+        regions=regions,
+        region_population={str(k): float(v) for k, v in population.items()},
+        subscribers_by_region=inputs.subscribers_by_region or {},
+    )
+
+
+def _subscribers(*, inputs: _Inputs) -> float:
+    """Subscribers in the data: published per region, else implied by the market share."""
+    if inputs.subscribers_by_region:
+        return float(sum(inputs.subscribers_by_region.values()))
+    total = float(inputs.reference.sum())
+    return inputs.market_share * inputs.sampling_fraction * total
+
+
+def _calibrated(
+    *, inputs: _Inputs, base: Expansion, reference: pd.Series, method: CalibrationMethod
+) -> tuple[Expansion, int]:
+    level = inputs.options.margin_level
+    partitions = {level: inputs.areas[level]}
+    if method != "ratio" and inputs.options.n_density_classes > 0:
+        partitions["density"] = density_classes(
+            estimate=base.estimate,
+            area_km2=inputs.areas["area_km2"],
+            n_classes=inputs.options.n_density_classes,
+        )
+    name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
+    result = calibrate(
+        expansion=base, reference=reference, partitions=partitions, method=method, name=name
+    )
+    return result.expansion, int(result.expansion.parameters["calibration_cells"])
+
+
+def _outcome(
+    *,
+    inputs: _Inputs,
+    full: tuple[Expansion, int],
+    held: tuple[Expansion, int],
+    calibration_areas: pd.Index,
+    validation_areas: pd.Index,
+) -> EstimatorOutcome:
+    expansion, n_fitted = full
+    level = inputs.options.level
+    tau = model_error(
+        expansion=expansion,
+        variance=inputs.variance,
+        reference=inputs.reference,
+        level=level,
+        n_parameters=n_fitted,
+    )
+    table = _table(expansion=expansion, variance=inputs.variance, tau=tau, level=level)
+    held_expansion, held_fitted = held
+    held_tau = model_error(
+        expansion=held_expansion,
+        variance=inputs.variance,
+        reference=inputs.reference.reindex(calibration_areas),
+        level=level,
+        n_parameters=held_fitted,
+    )
+    held_table = _table(
+        expansion=held_expansion, variance=inputs.variance, tau=held_tau, level=level
+    )
+    validation = inputs.census.reindex(validation_areas).dropna()
+    return EstimatorOutcome(
+        info=ESTIMATOR_INFO[expansion.name],
+        table=table,
+        holdout_table=held_table,
+        agreement=agreement(estimate=table["estimate"], reference=inputs.census),
+        holdout=agreement(estimate=held_table["estimate"], reference=validation),
+        coverage=interval_coverage(
+            lower=table["ci_lower"], upper=table["ci_upper"], reference=inputs.census
+        ),
+        holdout_coverage=interval_coverage(
+            lower=held_table["ci_lower"], upper=held_table["ci_upper"], reference=validation
+        ),
+        model_error=tau,
+        by_size_class=error_by_size_class(estimate=table["estimate"], reference=inputs.census),
+        parameters=dict(expansion.parameters),
+        assumptions=tuple(expansion.assumptions.values()),
+        selection_score=agreement(
+            estimate=held_table["estimate"],
+            reference=inputs.reference.reindex(validation_areas).dropna(),
+        ).weighted_ape,
+    )
+
+
+def _table(*, expansion: Expansion, variance: pd.Series, tau: float, level: float) -> pd.DataFrame:
+    bounds = intervals(expansion=expansion, variance=variance, tau=tau, level=level)
+    bounds.insert(0, "released_devices", expansion.devices)
+    bounds["factor"] = expansion.factor
+    return bounds.rename_axis("area_code")
+
+
+def _default(
+    *, outcomes: Mapping[str, EstimatorOutcome], requested: str | None, skipped: Mapping[str, str]
+) -> str:
+    if requested is not None:
+        if requested not in outcomes:
+            reason = skipped.get(requested, "no such estimator")
+            raise CellcensusError(
+                f"default estimator {requested!r} did not run ({reason}); choose one of "
+                f"{sorted(outcomes)}"
+            )
+        return requested
+    scores = {
+        name: outcome.selection_score
+        for name, outcome in outcomes.items()
+        if not math.isnan(outcome.selection_score)
+    }
+    if not scores:
+        return next(iter(outcomes))
+    return min(scores, key=lambda name: scores[name])
+
+
+def _keyed(table: pd.DataFrame, *, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    missing = [c for c in ("area_code", *columns) if c not in table.columns]
+    if missing:
+        raise CellcensusError(f"{name} table lacks column(s) {missing}; it has {list(table)}")
+    keyed = table.assign(area_code=table["area_code"].astype(str)).set_index("area_code")
+    for column in columns:
+        if column != "area_km2":
+            keyed[column] = keyed[column].astype(str)
+    return keyed
+
+
+def _population(
+    table: pd.DataFrame | None, *, name: str, default: Callable[[], pd.DataFrame]
+) -> pd.Series:
+    frame = default() if table is None else table
+    missing = [c for c in ("area_code", "population") if c not in frame.columns]
+    if missing:
+        raise CellcensusError(f"{name} table lacks column(s) {missing}; it has {list(frame)}")
+    series = pd.Series(
+        frame["population"].astype("float64").to_numpy(),
+        index=pd.Index(frame["area_code"].astype(str).to_numpy(), name="area_code"),
+        name=name,
+    )
+    if series.index.duplicated().any():
+        raise CellcensusError(f"{name} table repeats an area_code")
+    return series
+
+
+def _json_ready(value: Mapping[str, Any]) -> dict[str, Any]:
+    """NaN and infinities become None, numpy scalars plain Python numbers."""
+    return {str(key): _plain(item) for key, item in value.items()}
+
+
+def _plain(value: Any) -> Any:
+    """NaN and infinities become None, numpy scalars plain Python numbers."""
+    if isinstance(value, Mapping):
+        return _json_ready(value)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

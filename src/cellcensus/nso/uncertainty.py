@@ -1,0 +1,278 @@
+"""Uncertainty of area estimates, from the released counts and the noise the release declares.
+
+The statistics office cannot bootstrap over devices (they never leave the enclave), so the
+variance of an estimate is built from what it does see:
+
+1. Sampling: each resident is in the released data with probability
+   ``p = market_share * sampling_fraction``; a count ``D`` then has variance ``D (1 - p)``
+   (binomial). When the real selection is less random than that (a synthetic world with
+   exactly ``scale * population`` persons per area), this overstates the variance a little.
+2. Disclosure noise: the variance the release declares, per area, from (in this order) a
+   ``noise_sd`` or ``noise_variance`` column, ``ci95_low``/``ci95_high`` (or ``ci95_lower``/
+   ``ci95_upper``) columns, a numeric ``ci95`` column (half-width), or the differential
+   privacy mechanism recorded in the release's policy; plus ``base² / 12`` for rounding to
+   a base.
+3. Model error: what the first two leave unexplained (homes detected in the wrong area,
+   uneven market shares). It is a relative standard deviation ``tau`` chosen on the
+   calibration areas so that the intervals cover their reference at the nominal rate
+   (a split-conformal calibration), and 0 when no reference is given.
+
+The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
+interval is normal, cut at zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.expansion import Expansion
+from cellcensus.release import Release
+
+_CI95_Z = NormalDist().inv_cdf(0.975)
+_LOW_HIGH_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ci95_low", "ci95_high"),
+    ("ci95_lower", "ci95_upper"),
+)
+
+
+@dataclass(frozen=True)
+class DeclaredNoise:
+    """The noise a release declares on its counts.
+
+    Attributes:
+        variance: Variance of the added noise per area_code (0 where none).
+        rounding_base: Released counts are multiples of this (1 when not rounded).
+        source: Where the figures come from, in words (for the report).
+    """
+
+    variance: pd.Series
+    rounding_base: float
+    source: str
+
+    @property
+    def rounding_variance(self) -> float:
+        """Variance of the rounding error, ``base² / 12`` (0 for a base of 1 or less)."""
+        return self.rounding_base**2 / 12.0 if self.rounding_base > 1 else 0.0
+
+
+def declared_noise(*, release: Release, sensitivity: float = 1.0) -> DeclaredNoise:
+    """Read the noise a release declares: a column of the table, or its privacy policy.
+
+    Args:
+        release: The release.
+        sensitivity: Most one device adds to the released table (the algorithm's
+            contribution bound; 1 for usual residence), used only when the noise has to be
+            derived from the policy's epsilon.
+
+    Returns:
+        The declared noise per area_code.
+
+    Raises:
+        CellcensusError: If a declared column is not numeric or the policy is garbled.
+    """
+    table = release.table
+    index = pd.Index(table["area_code"].astype(str).to_numpy(), name="area_code")
+    policy: Mapping[str, Any] = release.provenance.policy or {}
+    base = float(policy.get("rounding_base") or 1)
+    column_variance = _column_variance(table)
+    if column_variance is not None:
+        variance, source = column_variance
+        return DeclaredNoise(
+            variance=pd.Series(variance.to_numpy(), index=index).fillna(0.0),
+            rounding_base=base,
+            source=source,
+        )
+    dp = policy.get("dp")
+    value, source = _policy_variance(dp=dp, sensitivity=sensitivity)
+    return DeclaredNoise(
+        variance=pd.Series(value, index=index, dtype="float64"), rounding_base=base, source=source
+    )
+
+
+def count_variance(
+    *, devices: pd.Series, noise: DeclaredNoise, selection_probability: float
+) -> pd.Series:
+    """Variance of each released count around its expectation: sampling, noise, rounding.
+
+    Args:
+        devices: Released device counts indexed by area_code (NaN where suppressed).
+        noise: The declared noise.
+        selection_probability: Probability that a resident is in the data,
+            ``market_share * sampling_fraction``, in (0, 1].
+
+    Returns:
+        Variance per area_code (NaN where suppressed).
+
+    Raises:
+        CellcensusError: If the probability is outside (0, 1].
+    """
+    if not 0.0 < selection_probability <= 1.0:
+        raise CellcensusError(
+            f"selection probability must be in (0, 1], got {selection_probability}"
+        )
+    sampling = devices.clip(lower=0.0) * (1.0 - selection_probability)
+    added = noise.variance.reindex(devices.index).fillna(0.0) + noise.rounding_variance
+    return (sampling + added).where(devices.notna())
+
+
+def model_error(
+    *,
+    expansion: Expansion,
+    variance: pd.Series,
+    reference: pd.Series,
+    level: float = 0.95,
+    n_parameters: int = 0,
+) -> float:
+    """Relative standard deviation ``tau`` of the error that sampling and noise leave out.
+
+    For each calibration area, the smallest ``tau`` whose interval would cover its reference
+    is found; ``tau`` is their ``level`` quantile (with the finite-sample correction of
+    split-conformal prediction), inflated by ``n / (n - n_parameters)`` for the areas'
+    estimates having been fitted to the same references.
+
+    Args:
+        expansion: The estimates.
+        variance: Variance of each released count (`count_variance`).
+        reference: Known population of the calibration areas (absent or NaN: not used).
+        level: Coverage the intervals should reach.
+        n_parameters: Constants fitted on the same reference (calibration cells, power-law
+            coefficients).
+
+    Returns:
+        ``tau`` (0 when no area has a reference).
+    """
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    sampling = expansion.gradient**2 * variance.reindex(expansion.estimate.index)
+    frame = pd.DataFrame({"estimate": _by_code(expansion.estimate), "sampling": _by_code(sampling)})
+    frame["reference"] = _by_code(reference).reindex(frame.index)
+    frame = frame.dropna()
+    frame = frame[frame["estimate"] > 0]
+    n = len(frame)
+    if n == 0:
+        return 0.0
+    needed = ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(
+        lower=0.0
+    ) / frame["estimate"] ** 2
+    rank = min(1.0, math.ceil((n + 1) * level) / n)
+    tau2 = float(np.quantile(needed.to_numpy(), rank, method="higher"))
+    inflation = n / (n - n_parameters) if n > n_parameters else 1.0
+    return math.sqrt(tau2 * inflation)
+
+
+def intervals(
+    *, expansion: Expansion, variance: pd.Series, tau: float = 0.0, level: float = 0.95
+) -> pd.DataFrame:
+    """Standard error and interval of every estimate.
+
+    Args:
+        expansion: The estimates.
+        variance: Variance of each released count (`count_variance`).
+        tau: Relative model error (`model_error`).
+        level: Confidence level of the interval, in (0, 1).
+
+    Returns:
+        Indexed by area_code: ``estimate``, ``std_error``, ``ci_lower`` (at least 0) and
+        ``ci_upper``; NaN where suppressed.
+
+    Raises:
+        CellcensusError: If `level` is not in (0, 1) or `tau` is negative.
+    """
+    if not 0.0 < level < 1.0:
+        raise CellcensusError(f"confidence level must be in (0, 1), got {level}")
+    if tau < 0 or not math.isfinite(tau):
+        raise CellcensusError(f"model error tau must be a non-negative number, got {tau}")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    estimate = expansion.estimate
+    aligned = variance.reindex(estimate.index)
+    std_error = np.sqrt(expansion.gradient**2 * aligned + (tau * estimate) ** 2)
+    return pd.DataFrame(
+        {
+            "estimate": estimate,
+            "std_error": std_error,
+            "ci_lower": (estimate - z * std_error).clip(lower=0.0),
+            "ci_upper": estimate + z * std_error,
+        }
+    )
+
+
+def _column_variance(table: pd.DataFrame) -> tuple[pd.Series, str] | None:
+    """Noise variance from the table's own columns, if it declares one."""
+    for column, power in (("noise_sd", 2), ("noise_variance", 1)):
+        if column in table.columns:
+            return _numeric(table[column], column) ** power, f"column {column!r} of the release"
+    for low, high in _LOW_HIGH_COLUMNS:
+        if {low, high} <= set(table.columns):
+            width = _numeric(table[high], high) - _numeric(table[low], low)
+            return (width / (2 * _CI95_Z)) ** 2, f"columns {low!r} and {high!r} of the release"
+    if "ci95" in table.columns:
+        return _ci95_variance(table["ci95"]), "column 'ci95' of the release"
+    return None
+
+
+def _ci95_variance(column: pd.Series) -> pd.Series:
+    """A ``ci95`` column: a half-width, or a pair ``[low, high]`` per row."""
+    sample = column.dropna()
+    if len(sample) and isinstance(sample.iloc[0], list | tuple | np.ndarray):
+        pairs = column.map(
+            lambda pair: (
+                (float(pair[1]) - float(pair[0]))
+                if isinstance(pair, list | tuple | np.ndarray)
+                else math.nan
+            )
+        )
+        return (pairs / (2 * _CI95_Z)) ** 2
+    return (_numeric(column, "ci95") / _CI95_Z) ** 2
+
+
+def _policy_variance(*, dp: Any, sensitivity: float) -> tuple[float, str]:
+    """Noise variance implied by a differential privacy policy ``{"epsilon", "mechanism"}``."""
+    if not dp:
+        return 0.0, "no noise declared"
+    if not isinstance(dp, Mapping) or "epsilon" not in dp:
+        raise CellcensusError(f"release policy 'dp' must give an epsilon, got {dp!r}")
+    epsilon = float(dp["epsilon"])
+    mechanism = str(dp.get("mechanism", "laplace"))
+    if mechanism == "laplace":
+        scale = sensitivity / epsilon
+        return 2 * scale**2, f"Laplace noise, epsilon {epsilon:g}, sensitivity {sensitivity:g}"
+    if mechanism == "gaussian":
+        delta = float(dp.get("delta") or 0.0)
+        if not 0.0 < delta < 1.0:
+            raise CellcensusError(f"Gaussian noise needs a delta in (0, 1), got {delta}")
+        rho = _zcdp_rho(epsilon=epsilon, delta=delta)
+        return sensitivity**2 / (2 * rho), (
+            f"Gaussian noise, epsilon {epsilon:g}, delta {delta:g}, sensitivity {sensitivity:g} "
+            "(upper bound)"
+        )
+    raise CellcensusError(f"unknown noise mechanism {mechanism!r} in the release policy")
+
+
+def _zcdp_rho(*, epsilon: float, delta: float) -> float:
+    """Largest rho with ``rho + 2 sqrt(rho log(1/delta)) <= epsilon`` (Bun & Steinke 2016).
+
+    The holder may use a tighter conversion (a larger rho, less noise), so the variance
+    derived from it is an upper bound.
+    """
+    log_term = math.log(1 / delta)
+    root = -math.sqrt(log_term) + math.sqrt(log_term + epsilon)
+    return root**2
+
+
+def _by_code(series: pd.Series) -> pd.Series:
+    """`series` as floats indexed by area_code strings."""
+    return series.astype("float64").set_axis(series.index.astype(str))
+
+
+def _numeric(column: pd.Series, name: str) -> pd.Series:
+    try:
+        return pd.to_numeric(column, errors="raise").astype("float64").reset_index(drop=True)
+    except (TypeError, ValueError) as error:
+        raise CellcensusError(f"release column {name!r} is not numeric: {error}") from None

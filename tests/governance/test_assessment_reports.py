@@ -1,0 +1,68 @@
+"""`cellcensus assess --answers`: Markdown, HTML and JSON reports, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import typer
+from typer.testing import CliRunner
+
+from cellcensus.governance import commands
+from cellcensus.governance.assessment import Assessment
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    commands.register(app)
+    return app
+
+
+def test_assess_with_answers_writes_three_reports(examples_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        _app(),
+        ["assess", "--answers", str(examples_dir / "commercial_resale.yaml"), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Low public value, high risk" in result.stdout
+    assert sorted(path.name for path in out.iterdir()) == [
+        "assessment.html",
+        "assessment.json",
+        "assessment.md",
+    ]
+    restored = Assessment.model_validate(json.loads((out / "assessment.json").read_text()))
+    assert restored.quadrant.id == "do_not_share"
+    markdown = (out / "assessment.md").read_text(encoding="utf-8")
+    for heading in (
+        "## Recommended business model: In-house production by the company",
+        "## Risks along the value chain",
+        "### Using",
+        "## Safeguards called for",
+        "## Actions",
+        "## Closest case studies",
+        "## Answers",
+    ):
+        assert heading in markdown
+    assert "1. **Data stewards" in markdown
+    html = (out / "assessment.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    svg = html[html.index("<svg") : html.index("</svg>") + len("</svg>")]
+    assert ElementTree.fromstring(svg).tag.endswith("svg")
+    assert "Operator and data broker" in html and "cellcensus cases show" in html
+
+
+def test_invalid_answers_file_is_one_line_naming_the_question(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    text = (examples_dir / "belgium_residents.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace("urgency: months", "urgency: yesterday"), encoding="utf-8")
+    result = CliRunner().invoke(
+        _app(), ["assess", "--answers", str(broken), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2
+    assert "question 'urgency'" in result.stderr and "'yesterday' is not an answer" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,219 @@
+"""The service in process (TestClient): jobs, formats, caching, approvals, governance."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from cellcensus.release import Release
+
+JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
+
+
+def submit(service, headers, body=None):
+    answer = service.client.post("/jobs", json=body or JOB, headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["location"] == f"/jobs/{answer.json()['id']}"
+    return answer.json()
+
+
+def test_health_and_openapi(service):
+    assert service.client.get("/health").json()["status"] == "ok"
+    spec = service.client.get("/openapi.json").json()
+    assert "/jobs" in spec["paths"] and "Problem" in spec["components"]["schemas"]
+
+
+def test_job_runs_and_result_comes_in_every_format(service):
+    headers = service.auth("alice")
+    job = submit(service, headers)
+    done = service.wait(job["id"], headers)
+    assert done["status"] == "released", done
+    assert done["links"]["result"] == f"/jobs/{job['id']}/result"
+    url = done["links"]["result"]
+    release = Release.from_json(service.client.get(url, headers=headers).text)
+    assert list(release.table.area_code) == ["11001", "11002", "21004"]
+    assert release.provenance.job_id == job["id"]
+    csv = service.client.get(url, params={"format": "csv"}, headers=headers)
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("area_code,device_count")
+    assert json.loads(csv.headers["cellcensus-provenance"])["algorithm"] == "usual_residence"
+    geo = service.client.get(url, headers={**headers, "Accept": "application/geo+json"}).json()
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 3
+    parquet = service.client.get(url, params={"format": "parquet"}, headers=headers)
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert b"cellcensus.provenance" in table.schema.metadata
+
+
+def test_identical_request_reuses_release_without_spending_budget(service):
+    headers = service.auth("alice")
+    first = service.wait(submit(service, headers)["id"], headers)
+    left = service.client.get("/me", headers=headers).json()["budget"][0]["epsilon_left"]
+    second = submit(service, headers)
+    assert second["status"] == "released" and second["cached_from"] == first["id"]
+    assert second["epsilon"] == 0.0
+    again = service.client.get("/me", headers=headers).json()["budget"][0]["epsilon_left"]
+    assert again == left < 2.0
+    body_1 = service.client.get(f"/jobs/{first['id']}/result", headers=headers).text
+    body_2 = service.client.get(f"/jobs/{second['id']}/result", headers=headers).text
+    assert body_1 == body_2
+
+
+def test_result_before_release_is_a_conflict_problem(service):
+    headers = service.auth("alice")
+    steward = service.auth("steward")
+    policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
+    assert service.client.put("/policies/*", json=policy, headers=steward).status_code == 200
+    job = submit(service, headers)
+    held = service.wait(job["id"], headers)
+    assert held["status"] == "awaiting_approval"
+    answer = service.client.get(f"/jobs/{job['id']}/result", headers=headers)
+    assert answer.status_code == 409
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "awaiting_approval" in answer.json()["detail"]
+
+
+def test_steward_approves_or_rejects_held_releases(service):
+    alice, bob, steward = (service.auth(name) for name in ("alice", "bob", "steward"))
+    policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
+    service.client.put("/policies/usual_residence", json=policy, headers=steward)
+    kept = service.wait(submit(service, alice)["id"], alice)
+    other = {**JOB, "parameters": {"min_nights": 3}}
+    dropped = service.wait(submit(service, bob, other)["id"], bob)
+    queue = service.client.get("/approvals", headers=steward).json()["approvals"]
+    assert {item["job"]["id"] for item in queue} == {kept["id"], dropped["id"]}
+    assert all(len(item["release"]["table"]) == 3 for item in queue)
+    decide = service.client.post
+    ok = decide(
+        f"/approvals/{kept['id']}", json={"approve": True, "reason": "fine"}, headers=steward
+    )
+    assert ok.json()["status"] == "released"
+    no = decide(
+        f"/approvals/{dropped['id']}",
+        json={"approve": False, "reason": "too fine"},
+        headers=steward,
+    )
+    assert no.json()["status"] == "rejected"
+    assert service.client.get(f"/jobs/{kept['id']}/result", headers=alice).status_code == 200
+    assert service.client.get(f"/jobs/{dropped['id']}/result", headers=bob).status_code == 409
+    again = decide(
+        f"/approvals/{kept['id']}", json={"approve": True, "reason": "x"}, headers=steward
+    )
+    assert again.status_code == 409
+
+
+def test_budget_exhausted_is_refused_with_what_is_left(service):
+    headers = service.auth("alice")
+    steward = service.auth("steward")
+    answer = service.client.put("/users/alice/budget", json={"epsilon": 0.1}, headers=steward)
+    assert answer.json()["epsilon_left"] == pytest.approx(0.1)
+    refused = service.client.post("/jobs", json=JOB, headers=headers)
+    assert refused.status_code == 403
+    assert "budget" in refused.json()["detail"]
+
+
+def test_another_analysts_identical_request_shares_the_release(service):
+    alice, bob = service.auth("alice"), service.auth("bob")
+    first = service.wait(submit(service, alice)["id"], alice)
+    second = submit(service, bob)
+    assert second["status"] == "released" and second["cached_from"] == first["id"]
+    body = service.client.get(f"/jobs/{second['id']}/result", headers=bob).json()
+    assert body["provenance"]["job_id"] == first["id"]
+
+
+def test_transparency_log_lists_jobs_but_never_results(service):
+    headers = service.auth("alice")
+    job = service.wait(submit(service, headers)["id"], headers)
+    public = service.client.get("/transparency").json()
+    entry = next(item for item in public["jobs"] if item["job_id"] == job["id"])
+    assert entry["analyst"] == "alice" and entry["epsilon"] > 0
+    assert entry["outcome"] == "released"
+    text = json.dumps(public)
+    assert "device_count" not in text and "11001" not in text
+    page = service.client.get("/transparency/page")
+    assert "usual_residence" in page.text and "<table>" in page.text
+
+
+def test_audit_chain_is_readable_by_auditors_and_verifies(service):
+    headers = service.auth("alice")
+    service.wait(submit(service, headers)["id"], headers)
+    auditor = service.auth("auditor")
+    entries = service.client.get("/audit", headers=auditor).json()["entries"]
+    actions = {entry["action"] for entry in entries}
+    assert {"login", "token.issued", "job.submitted", "budget.charged", "job.released"} <= actions
+    verdict = service.client.get("/audit/verify", headers=auditor).json()
+    assert verdict["ok"] and verdict["first_bad"] is None
+    assert service.client.get("/audit", headers=headers).status_code == 403
+
+
+def test_steward_manages_users_and_scopes(service):
+    steward = service.auth("steward")
+    created = service.client.post(
+        "/users",
+        headers=steward,
+        json={"username": "carol", "role": "analyst", "password": "a long password!"},
+    )
+    assert created.status_code == 201
+    scopes = ["usual_residence:province:*"]
+    answer = service.client.put("/users/carol/scopes", json={"scopes": scopes}, headers=steward)
+    assert answer.json()["scopes"] == scopes
+    bad = service.client.put("/users/carol/scopes", json={"scopes": ["all"]}, headers=steward)
+    assert bad.status_code == 422 and "ALGORITHM:LEVEL:PERIOD" in bad.json()["detail"]
+    off = service.client.patch("/users/carol", json={"active": False}, headers=steward)
+    assert off.json()["active"] is False
+
+
+def test_deactivated_user_token_stops_working(service):
+    alice = service.auth("alice")
+    steward = service.auth("steward")
+    assert service.client.get("/me", headers=alice).status_code == 200
+    service.client.patch("/users/alice", json={"active": False}, headers=steward)
+    assert service.client.get("/me", headers=alice).status_code == 401
+
+
+def test_quota_of_jobs_per_day(service):
+    steward = service.auth("steward")
+    service.client.patch("/users/alice", json={"jobs_per_day": 1}, headers=steward)
+    alice = service.auth("alice")
+    submit(service, alice)
+    answer = service.client.post(
+        "/jobs", json={**JOB, "parameters": {"min_nights": 3}}, headers=alice
+    )
+    assert answer.status_code == 429 and "retry-after" in answer.headers
+
+
+def test_rate_limit_per_minute(service):
+    steward = service.auth("steward")
+    service.client.patch("/users/alice", json={"requests_per_minute": 3}, headers=steward)
+    alice = service.auth("alice")
+    codes = [service.client.get("/me", headers=alice).status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+
+
+def test_request_body_size_is_limited(service):
+    alice = service.auth("alice")
+    big = {"source": "x" * (service.settings.max_body_bytes + 10)}
+    answer = service.client.post("/algorithms/submissions", json=big, headers=alice)
+    assert answer.status_code == 413
+    assert answer.json()["title"] == "Request too large"
+
+
+def test_errors_are_problem_documents(service):
+    answer = service.client.post("/auth/token", json={"username": "x"})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    body = answer.json()
+    assert body["status"] == 422 and "password" in body["detail"]
+    wrong = service.client.post("/auth/token", json={"username": "alice", "password": "nope"})
+    assert wrong.status_code == 401 and wrong.json()["title"] == "Not authenticated"
+
+
+def test_catalogue_lists_algorithms_with_schemas_and_levels(service):
+    catalogue = service.client.get("/algorithms").json()
+    names = {item["name"] for item in catalogue["algorithms"]}
+    assert "usual_residence" in names
+    assert catalogue["levels"] == ["municipality", "province"]
+    one = service.client.get("/algorithms/usual_residence").json()
+    assert "min_nights" in json.dumps(one["parameters_schema"])

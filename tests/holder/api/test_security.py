@@ -1,0 +1,197 @@
+"""Security: every forged, expired, misdirected or out-of-scope request is refused, no leaks."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from urllib.parse import quote
+
+import jwt
+
+from cellcensus.holder.api.settings import signing_key
+
+JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
+
+
+def claims(service, **changes):
+    now = dt.datetime.now(dt.UTC)
+    body = {
+        "iss": service.settings.issuer,
+        "aud": service.settings.audience,
+        "sub": "alice",
+        "role": "analyst",
+        "scopes": ["*:*:*"],
+        "iat": now,
+        "nbf": now,
+        "exp": now + dt.timedelta(minutes=5),
+        "jti": "0" * 32,
+    }
+    body.update(changes)
+    return body
+
+
+def forged(service, *, key=None, **changes):
+    return jwt.encode(claims(service, **changes), key or signing_key(service.settings), "HS256")
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def refused(answer, status):
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    text = answer.text
+    assert "device_count" not in text and "Traceback" not in text
+    return answer.json()["detail"]
+
+
+def test_no_token_is_refused(service):
+    detail = refused(service.client.post("/jobs", json=JOB), 401)
+    assert "Bearer" in detail
+    assert refused(service.client.get("/me", headers={"Authorization": "Basic eDp5"}), 401)
+
+
+def test_expired_token_is_refused(service):
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    token = forged(service, iat=past, nbf=past, exp=past + dt.timedelta(minutes=5))
+    assert "expired" in refused(service.client.get("/me", headers=bearer(token)), 401)
+
+
+def test_token_not_yet_valid_is_refused(service):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    token = forged(service, nbf=later, exp=later + dt.timedelta(minutes=5))
+    assert "not valid yet" in refused(service.client.get("/me", headers=bearer(token)), 401)
+
+
+def test_wrong_audience_and_issuer_are_refused(service):
+    for change, word in (({"aud": "another-api"}, "audience"), ({"iss": "mallory"}, "issuer")):
+        token = forged(service, **change)
+        assert word in refused(service.client.get("/me", headers=bearer(token)), 401)
+
+
+def test_alg_none_is_refused(service):
+    def part(data):
+        text = json.dumps(data, default=lambda value: int(value.timestamp())).encode()
+        return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+    token = part({"alg": "none", "typ": "JWT"}) + "." + part(claims(service)) + "."
+    assert refused(service.client.get("/me", headers=bearer(token)), 401) == (
+        "the access token is invalid"
+    )
+
+
+def test_token_signed_with_another_key_is_refused(service):
+    token = forged(service, key=b"k" * 48)
+    assert refused(service.client.get("/me", headers=bearer(token)), 401)
+
+
+def test_validly_signed_token_unknown_to_the_service_is_refused(service):
+    # Right key, but never issued (jti unknown): a leaked key alone does not make tokens.
+    assert "revoked" in refused(service.client.get("/me", headers=bearer(forged(service))), 401)
+
+
+def test_tampered_role_claim_is_refused(service):
+    token = service.token("alice")
+    header, payload, signature = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    data["role"] = "steward"
+    changed = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    answer = service.client.get("/users", headers=bearer(f"{header}.{changed}.{signature}"))
+    refused(answer, 401)
+
+
+def test_scope_for_another_algorithm_a_finer_level_or_period_is_refused(service):
+    steward = service.auth("steward")
+    service.client.put(
+        "/users/alice/scopes",
+        headers=steward,
+        json={"scopes": ["usual_residence:province:2011-03-08..2011-03-13"]},
+    )
+    alice = service.auth("alice")
+    cases = [
+        {"algorithm": "present_population", "parameters": {}, "level": "province"},
+        {"algorithm": "usual_residence", "parameters": {}, "level": "municipality"},
+        {
+            "algorithm": "usual_residence",
+            "parameters": {"start": "2011-03-07"},
+            "level": "province",
+        },
+    ]
+    for body in cases:
+        detail = refused(service.client.post("/jobs", json=body, headers=alice), 403)
+        assert "scopes do not allow" in detail
+    ok = {
+        "algorithm": "usual_residence",
+        "level": "province",
+        "parameters": {"start": "2011-03-08", "end": "2011-03-13"},
+    }
+    assert service.client.post("/jobs", json=ok, headers=alice).status_code == 202
+
+
+def test_roles_are_enforced(service):
+    alice, auditor, steward = (service.auth(name) for name in ("alice", "auditor", "steward"))
+    assert "role steward" in refused(service.client.get("/users", headers=alice), 403)
+    assert refused(service.client.get("/audit", headers=alice), 403)
+    assert refused(service.client.post("/jobs", json=JOB, headers=auditor), 403)
+    assert refused(service.client.post("/jobs", json=JOB, headers=steward), 403)
+    assert refused(
+        service.client.put("/users/alice/budget", json={"epsilon": 99}, headers=alice), 403
+    )
+
+
+def test_another_analysts_job_is_not_found(service):
+    alice, bob = service.auth("alice"), service.auth("bob")
+    job = service.client.post("/jobs", json=JOB, headers=alice).json()
+    for path in (f"/jobs/{job['id']}", f"/jobs/{job['id']}/result"):
+        detail = refused(service.client.get(path, headers=bob), 404)
+        assert "alice" not in detail
+    assert all(
+        item["id"] != job["id"] for item in service.client.get("/jobs", headers=bob).json()["jobs"]
+    )
+
+
+INJECTIONS = [
+    "' OR '1'='1",
+    "1; DROP TABLE jobs; --",
+    "../../etc/passwd",
+    "..%2F..%2Fetc",
+    "\x00",
+    "municipality/../../x",
+    "$(touch /tmp/pwned)",
+    "<script>alert(1)</script>",
+    "a" * 5000,
+]
+
+
+def test_injection_in_every_parameter_is_refused(service):
+    alice = service.auth("alice")
+    for value in INJECTIONS:
+        check_injection(service, alice, value)
+    tables = service.client.get("/transparency").json()["jobs"]
+    assert tables == []
+
+
+def check_injection(service, alice, value):
+    bodies = [
+        {**JOB, "algorithm": value},
+        {**JOB, "level": value},
+        {**JOB, "project": value},
+        {**JOB, "parameters": {"min_nights": value}},
+        {**JOB, "parameters": {"rule": value}},
+        {**JOB, "parameters": {"start": value}},
+        {**JOB, "parameters": {value[:100]: 1}},
+        {**JOB, "parameters": {"filters": {"home_mcc": value}}},
+    ]
+    for body in bodies:
+        answer = service.client.post("/jobs", json=body, headers=alice)
+        refused(answer, 422)
+    quoted = quote(value, safe="")
+    for path in (f"/jobs/{quoted}", f"/jobs/{quoted}/result", f"/algorithms/submissions/{quoted}"):
+        answer = service.client.get(path, headers=alice)
+        assert answer.status_code in (404, 422), (path, answer.status_code)
+    answer = service.client.get(
+        "/jobs/" + "a" * 32 + "/result", params={"format": value}, headers=alice
+    )
+    refused(answer, 422)

@@ -1,0 +1,44 @@
+"""Every setting is documented (as Datasette checks), and settings come from the environment."""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.api.settings import ServiceSettings, signing_key
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "service.md"
+
+
+def test_every_setting_is_documented():
+    text = DOCS.read_text()
+    missing = [field.name for field in fields(ServiceSettings) if f"`{field.name}`" not in text]
+    assert not missing, f"document these settings in docs/service.md: {missing}"
+
+
+def test_settings_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLCENSUS_WORKERS", "5")
+    monkeypatch.setenv("CELLCENSUS_WARM_WORKER", "false")
+    settings = ServiceSettings.from_env(store=tmp_path, token_minutes=3)
+    assert (settings.workers, settings.warm_worker, settings.token_minutes) == (5, False, 3)
+    monkeypatch.setenv("CELLCENSUS_WORKERS", "many")
+    with pytest.raises(CellcensusError, match="CELLCENSUS_WORKERS"):
+        ServiceSettings.from_env(store=tmp_path)
+
+
+def test_signing_key_file_is_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("CELLCENSUS_JWT_KEY", raising=False)
+    settings = ServiceSettings(store=tmp_path, jwt_key_file=tmp_path / "jwt.key")
+    key = signing_key(settings)
+    assert len(key) >= 32
+    assert stat.S_IMODE((tmp_path / "jwt.key").stat().st_mode) == 0o600
+    (tmp_path / "jwt.key").chmod(0o644)
+    with pytest.raises(CellcensusError, match="chmod 600"):
+        signing_key(settings)
+    monkeypatch.setenv("CELLCENSUS_JWT_KEY", "short")
+    with pytest.raises(CellcensusError, match="at least 32 bytes"):
+        signing_key(settings)

@@ -1,0 +1,173 @@
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateTable
+
+from cellcensus.errors import DisclosureError
+from cellcensus.holder.disclosure import PrivacyLedger, Role, ledger_metadata
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "ledger.sqlite"
+
+
+@pytest.fixture
+def ledger(path):
+    ledger = PrivacyLedger.at(path=path)
+    ledger.set_budget(analyst="ana", project="census", epsilon=1.0, by="sam", role=Role.STEWARD)
+    return ledger
+
+
+def test_only_a_steward_sets_budgets(ledger):
+    with pytest.raises(DisclosureError, match="only a data steward"):
+        ledger.set_budget(
+            analyst="ana", project="census", epsilon=100.0, by="ana", role=Role.ANALYST
+        )
+    assert ledger.budget(analyst="ana", project="census").epsilon == 1.0
+
+
+def test_budget_is_spent_over_several_releases_then_refused_saying_what_is_left(ledger):
+    for job in range(3):
+        ledger.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.3)
+    assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.1)
+    with pytest.raises(DisclosureError, match=r"needs epsilon=0.3.*only epsilon=0.1.*left"):
+        ledger.charge(job_id="job-3", analyst="ana", project="census", epsilon=0.3)
+    assert [charge.job_id for charge in ledger.charges(analyst="ana", project="census")] == [
+        "job-0",
+        "job-1",
+        "job-2",
+    ]
+
+
+def test_exact_budget_can_be_spent_despite_floating_point(ledger):
+    for job in range(10):
+        ledger.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.1)
+    assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.0)
+
+
+def test_charge_is_idempotent_per_job(ledger):
+    first = ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.4)
+    again = ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.4)
+    assert again == first
+    assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.6)
+    with pytest.raises(DisclosureError, match="cannot be charged twice with other values"):
+        ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.1)
+
+
+def test_no_budget_means_refusal(ledger):
+    with pytest.raises(DisclosureError, match=r"no privacy budget is set.*'bob'"):
+        ledger.charge(job_id="job-1", analyst="bob", project="census", epsilon=0.1)
+    with pytest.raises(DisclosureError, match="no privacy budget"):
+        ledger.charge(job_id="job-2", analyst="ana", project="other", epsilon=0.1)
+
+
+def test_budgets_are_per_analyst_and_project(ledger):
+    ledger.set_budget(analyst="ana", project="tourism", epsilon=2.0, by="sam", role=Role.STEWARD)
+    ledger.charge(job_id="job-1", analyst="ana", project="tourism", epsilon=1.5)
+    assert ledger.remaining(analyst="ana", project="census").epsilon == 1.0
+    assert ledger.remaining(analyst="ana", project="tourism").epsilon == pytest.approx(0.5)
+
+
+def test_ledger_survives_a_restart(ledger, path):
+    ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.75)
+    ledger.engine.dispose()
+    reopened = PrivacyLedger(sa.create_engine(f"sqlite:///{path}"))
+    assert reopened.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.25)
+    with pytest.raises(DisclosureError, match="exceeded"):
+        reopened.charge(job_id="job-2", analyst="ana", project="census", epsilon=0.5)
+    assert reopened.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.75)
+
+
+def test_steward_raising_a_budget_keeps_what_was_spent(ledger):
+    ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.75)
+    left = ledger.set_budget(
+        analyst="ana", project="census", epsilon=2.0, by="sam", role=Role.STEWARD
+    )
+    assert left.epsilon == pytest.approx(1.25)
+    lowered = ledger.set_budget(
+        analyst="ana", project="census", epsilon=0.5, by="sam", role=Role.STEWARD
+    )
+    assert lowered.epsilon == 0.0
+
+
+def test_budget_changes_are_recorded(ledger):
+    ledger.set_budget(analyst="ana", project="census", epsilon=3.0, by="kim", role=Role.STEWARD)
+    table = ledger_metadata.tables["privacy_budget_change"]
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(sa.select(table.c.epsilon, table.c.set_by)).all()
+    assert [tuple(row) for row in rows] == [(1.0, "sam"), (3.0, "kim")]
+
+
+def test_concurrent_releases_cannot_overspend(ledger: PrivacyLedger, path: Path) -> None:
+    ledger.set_budget(analyst="ana", project="census", epsilon=0.5, by="sam", role=Role.STEWARD)
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def release(job: int) -> None:
+        own = PrivacyLedger.at(path=path)  # one engine per "process"
+        start.wait()
+        try:
+            own.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.3)
+            outcomes.append("charged")
+        except DisclosureError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=release, args=(job,)) for job in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["charged", "refused", "refused", "refused"]
+    assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.2)
+
+
+def test_concurrent_charges_of_one_job_spend_once(ledger, path):
+    start = threading.Barrier(3)
+
+    def release() -> None:
+        own = PrivacyLedger.at(path=path)
+        start.wait()
+        own.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.3)
+
+    threads = [threading.Thread(target=release) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"epsilon": -1.0}, {"epsilon": float("inf")}, {"epsilon": 0.0}, {"delta": 1.0}],
+)
+def test_bad_charges_are_refused(ledger, fields):
+    values = {"epsilon": 0.1, "delta": 0.0, **fields}
+    with pytest.raises(DisclosureError):
+        ledger.charge(job_id="job-1", analyst="ana", project="census", **values)
+
+
+def test_tables_are_on_the_exported_metadata_and_portable_to_postgresql():
+    assert set(ledger_metadata.tables) == {
+        "privacy_budget",
+        "privacy_budget_change",
+        "privacy_charge",
+    }
+    for table in ledger_metadata.sorted_tables:
+        ddl = str(CreateTable(table).compile(dialect=postgresql.dialect()))
+        assert "CREATE TABLE" in ddl
+
+
+def test_ledger_tables_create_beside_other_service_tables(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'service.sqlite'}")
+    service = sa.MetaData()
+    sa.Table("job", service, sa.Column("job_id", sa.String(64), primary_key=True))
+    service.create_all(engine)
+    ledger_metadata.create_all(engine)
+    ledger = PrivacyLedger(engine)
+    ledger.set_budget(analyst="ana", project="p", epsilon=1.0, by="sam", role=Role.STEWARD)
+    assert set(sa.inspect(engine).get_table_names()) >= {"job", "privacy_charge"}

@@ -1,0 +1,24 @@
+"""Fixtures of the enclave tests: a fresh state database per test."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
+
+from tiny_store import build_store  # type: ignore[import-not-found]
+
+from cellcensus.holder.enclave.state import State, open_state
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> State:
+    return open_state(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(build_store(tmp_path_factory.mktemp("enclave-store")))

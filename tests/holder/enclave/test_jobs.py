@@ -1,0 +1,105 @@
+"""Jobs in the state database: caching, de-duplication, approval, recovery, budget."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from cellcensus.errors import CellcensusError, DisclosureError
+from cellcensus.holder.enclave import Enclave, EnclaveService, JobRequest, JobStatus
+
+REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
+
+
+@pytest.fixture
+def service(state, store):
+    made = EnclaveService(store=store, state=state, limits=None)
+    made.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    return made
+
+
+def charges(state, job_id):
+    with state.read() as conn:
+        return conn.execute(
+            sa.text("SELECT count(*) FROM privacy_charge WHERE job_id = :j"), {"j": job_id}
+        ).scalar()
+
+
+def test_identical_run_returns_the_cached_release_without_a_second_charge(service, state):
+    first = service.run_inline(analyst="alice", request=REQUEST)
+    left = service.budget_left(analyst="alice", project="default")
+    second = service.run_inline(analyst="alice", request=REQUEST)
+    assert second.provenance.job_id == first.provenance.job_id
+    assert service.budget_left(analyst="alice", project="default") == left
+    assert charges(state, first.provenance.job_id) == 1
+    jobs = service.book.recent()
+    assert [job.cached_from for job in jobs] == [first.provenance.job_id, None]
+
+
+def test_identical_job_in_flight_is_reused(service):
+    one = service.submit(analyst="alice", request=REQUEST)
+    two = service.submit(analyst="alice", request=REQUEST)
+    assert two.reused and two.job.id == one.job.id
+    service.set_budget(analyst="bob", project="default", epsilon=1.0, delta=0.0, steward="s")
+    other = service.submit(analyst="bob", request=REQUEST).job
+    assert other.id != one.job.id and other.cached_from == one.job.id  # follows alice's
+    assert service.book.claim_next().id == one.job.id
+    assert service.book.claim_next() is None  # followers are never computed
+    service.book.fail(one.job.id, error="boom")
+    assert service.book.get(other.id).status is JobStatus.FAILED
+
+
+def test_interrupted_job_is_requeued_then_failed_never_released(service):
+    job = service.submit(analyst="alice", request=REQUEST).job
+    for expected in (JobStatus.QUEUED, JobStatus.FAILED):
+        assert service.book.claim_next().id == job.id
+        assert service.recover() == [job.id]
+        assert service.book.get(job.id).status is expected
+    assert service.book.get(job.id).release_id is None
+    with pytest.raises(CellcensusError, match="nothing is released"):
+        service.release_of(service.book.get(job.id))
+
+
+def test_refused_requests_are_audited(service):
+    with pytest.raises(CellcensusError, match="min_nights"):
+        service.submit(analyst="alice", request=JobRequest("usual_residence", {"min_nights": 0}))
+    with pytest.raises(CellcensusError, match="no province2"):
+        service.submit(
+            analyst="alice", request=JobRequest("usual_residence", {}, level="province2")
+        )
+    actions = [entry.action for entry in service.audit.entries()]
+    assert actions.count("job.refused") == 2
+
+
+def test_no_budget_is_refused_before_queueing(service):
+    with pytest.raises(DisclosureError, match="budget"):
+        service.submit(analyst="carol", request=REQUEST)
+    assert service.book.recent(analyst="carol") == []
+
+
+def test_held_release_is_released_only_on_approval(service):
+    service.policies.set(
+        "*",
+        {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True},
+        steward="s",
+    )
+    with pytest.raises(CellcensusError, match="held for the steward"):
+        service.run_inline(analyst="alice", request=REQUEST)
+    job = service.book.recent()[0]
+    assert job.status is JobStatus.AWAITING_APPROVAL
+    decided = service.decide(job.id, steward="s", approve=True, reason="checked")
+    assert decided.status is JobStatus.RELEASED and decided.decided_by == "s"
+    assert service.release_of(decided)
+
+
+def test_enclave_run_keeps_the_in_process_call(store, tmp_path):
+    enclave = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}")
+    release = enclave.run(algorithm="usual_residence", parameters={}, analyst="demo")
+    assert enclave.service.budget_left(analyst="demo", project="default")[0] < 2.0
+    assert list(release.table.area_code) == ["11001", "11002", "21004"]
+    assert release.published["market_share"] == 0.4
+    with pytest.raises(CellcensusError, match="unknown algorithm"):
+        enclave.run(algorithm="nope", parameters={}, analyst="demo")
+    strict = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 's.db'}", embedded_epsilon=None)
+    with pytest.raises(DisclosureError, match="budget"):
+        strict.run(algorithm="usual_residence", parameters={}, analyst="demo")

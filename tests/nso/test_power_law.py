@@ -1,0 +1,60 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.power_law import MIN_CALIBRATION_AREAS, fit_power_law, power_law_expansion
+
+RNG = np.random.default_rng(4)
+N = 60
+CODES = pd.Index([f"{10000 + i}" for i in range(N)], name="area_code")
+KM2 = pd.Series(RNG.uniform(5, 100, N), index=CODES)
+DEVICES = pd.Series(RNG.uniform(20, 20_000, N).round(), index=CODES)
+
+
+def population(alpha: float, beta: float) -> pd.Series:
+    return KM2 * alpha * (DEVICES / KM2) ** beta
+
+
+def test_an_exact_power_law_is_recovered() -> None:
+    law = fit_power_law(devices=DEVICES, area_km2=KM2, reference=population(30.0, 0.9))
+
+    assert law.alpha == pytest.approx(30.0)
+    assert law.beta == pytest.approx(0.9)
+    assert law.r2 == pytest.approx(1.0)
+    assert law.n_areas == N
+
+
+def test_the_fit_on_half_the_areas_predicts_the_other_half() -> None:
+    truth = population(25.0, 0.95)
+    noisy = truth * RNG.lognormal(0, 0.02, N)
+    calibration = noisy.where(np.arange(N) % 2 == 0)  # NaN: not in the calibration set
+
+    expanded = power_law_expansion(devices=DEVICES, area_km2=KM2, reference=calibration)
+
+    held_out = np.arange(N) % 2 == 1
+    relative = (expanded.estimate[held_out] - truth[held_out]).abs() / truth[held_out]
+    assert relative.median() < 0.03
+    assert expanded.parameters["n_areas"] == N // 2
+    np.testing.assert_allclose(
+        expanded.gradient, expanded.parameters["beta"] * expanded.estimate / DEVICES
+    )
+
+
+def test_suppressed_areas_stay_without_estimate() -> None:
+    counts = DEVICES.copy()
+    counts.iloc[:3] = np.nan
+
+    expanded = power_law_expansion(devices=counts, area_km2=KM2, reference=population(30, 0.9))
+
+    assert expanded.estimate.iloc[:3].isna().all()
+    assert expanded.estimate.iloc[3:].notna().all()
+
+
+def test_too_few_calibration_areas_or_missing_areas_are_refused() -> None:
+    few = population(30, 0.9).iloc[: MIN_CALIBRATION_AREAS - 1]
+    with pytest.raises(CellcensusError, match="at least 10"):
+        fit_power_law(devices=DEVICES, area_km2=KM2, reference=few)
+    law = fit_power_law(devices=DEVICES, area_km2=KM2, reference=population(30, 0.9))
+    with pytest.raises(CellcensusError, match="area_km2"):
+        law.expand(devices=DEVICES, area_km2=KM2.iloc[1:])

@@ -1,0 +1,160 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.expansion import national_expansion
+from cellcensus.nso.uncertainty import (
+    DeclaredNoise,
+    count_variance,
+    declared_noise,
+    intervals,
+    model_error,
+)
+from cellcensus.release import Provenance, Release
+
+CODES = ["11001", "11002", "11003"]
+
+
+def release(policy: dict[str, object] | None = None, **columns: object) -> Release:
+    table = pd.DataFrame({"area_code": CODES, "device_count": [100, None, 400], **columns})
+    provenance = Provenance(
+        job_id="j",
+        algorithm="usual_residence",
+        version="1",
+        parameters={},
+        policy=policy or {},
+        created_at="2024-04-01T00:00:00+00:00",
+        engine="duckdb",
+    )
+    return Release(table=table, provenance=provenance)
+
+
+def test_laplace_policy_gives_two_b_squared_and_rounding_base_squared_over_twelve() -> None:
+    noise = declared_noise(
+        release=release({"rounding_base": 5, "dp": {"epsilon": 0.5, "mechanism": "laplace"}})
+    )
+
+    np.testing.assert_allclose(noise.variance, [8.0, 8.0, 8.0])  # b = 1 / 0.5
+    assert noise.rounding_variance == pytest.approx(25 / 12)
+    assert "Laplace" in noise.source and "0.5" in noise.source
+
+
+def test_sensitivity_scales_the_laplace_noise() -> None:
+    noise = declared_noise(release=release({"dp": {"epsilon": 1.0}}), sensitivity=3.0)
+
+    assert noise.variance.iloc[0] == pytest.approx(18.0)
+
+
+def test_gaussian_policy_gives_the_zcdp_bound() -> None:
+    noise = declared_noise(
+        release=release({"dp": {"epsilon": 1.0, "delta": 1e-6, "mechanism": "gaussian"}})
+    )
+
+    log_term = math.log(1e6)
+    rho = (math.sqrt(log_term + 1.0) - math.sqrt(log_term)) ** 2
+    assert rho + 2 * math.sqrt(rho * log_term) == pytest.approx(1.0)
+    assert noise.variance.iloc[0] == pytest.approx(1 / (2 * rho))
+
+
+@pytest.mark.parametrize(
+    ("columns", "variance"),
+    [
+        ({"noise_sd": [2.0, 2.0, 3.0]}, [4.0, 4.0, 9.0]),
+        ({"noise_variance": [5.0, 5.0, 5.0]}, [5.0, 5.0, 5.0]),
+        ({"ci95_low": [90.0, None, 380.0], "ci95_high": [110.0, None, 420.0]}, None),
+        ({"ci95": [1.959964, 1.959964, 3.919928]}, [1.0, 1.0, 4.0]),
+        ({"ci95": [[98.04, 101.96], None, [396.08, 403.92]]}, [1.0, 0.0, 4.0]),
+    ],
+)
+def test_a_declared_noise_column_takes_precedence_over_the_policy(
+    columns: dict[str, object], variance: list[float] | None
+) -> None:
+    noise = declared_noise(release=release({"dp": {"epsilon": 0.01}}, **columns))
+
+    if variance is None:
+        sd = np.array([20.0, 0.0, 40.0]) / (2 * 1.959964)
+        variance = list(sd**2)
+    np.testing.assert_allclose(noise.variance, variance, rtol=1e-4)
+    assert "column" in noise.source
+
+
+def test_no_noise_declared_and_bad_declarations() -> None:
+    assert declared_noise(release=release()).source == "no noise declared"
+    with pytest.raises(CellcensusError, match="noise_sd"):
+        declared_noise(release=release(noise_sd=["a", "b", "c"]))
+    with pytest.raises(CellcensusError, match="mechanism"):
+        declared_noise(release=release({"dp": {"epsilon": 1, "mechanism": "exponential"}}))
+
+
+def test_count_variance_adds_binomial_sampling_noise_and_rounding() -> None:
+    devices = pd.Series([100.0, np.nan, 400.0], index=CODES)
+    noise = DeclaredNoise(variance=pd.Series(8.0, index=CODES), rounding_base=5, source="test")
+
+    variance = count_variance(devices=devices, noise=noise, selection_probability=0.2)
+
+    np.testing.assert_allclose(variance, [80 + 8 + 25 / 12, np.nan, 320 + 8 + 25 / 12])
+    with pytest.raises(CellcensusError, match="selection probability"):
+        count_variance(devices=devices, noise=noise, selection_probability=0.0)
+
+
+def test_intervals_scale_the_count_variance_by_the_factor() -> None:
+    devices = pd.Series([100.0, np.nan, 400.0], index=CODES)
+    expansion = national_expansion(devices=devices, market_share=0.5, sampling_fraction=0.2)
+    variance = pd.Series([100.0, np.nan, 400.0], index=CODES)
+
+    table = intervals(expansion=expansion, variance=variance, tau=0.0, level=0.95)
+    with_model = intervals(expansion=expansion, variance=variance, tau=0.1, level=0.95)
+
+    np.testing.assert_allclose(table["std_error"], [100.0, np.nan, 200.0])
+    np.testing.assert_allclose(table["ci_upper"], [1000 + 195.9964, np.nan, 4000 + 391.9928])
+    assert with_model["std_error"].iloc[0] == pytest.approx(math.hypot(100, 100))
+    with pytest.raises(CellcensusError, match="level"):
+        intervals(expansion=expansion, variance=variance, level=95)
+
+
+def test_intervals_are_cut_at_zero() -> None:
+    devices = pd.Series([1.0], index=["A"])
+    expansion = national_expansion(devices=devices, market_share=1.0, sampling_fraction=1.0)
+
+    table = intervals(expansion=expansion, variance=pd.Series([25.0], index=["A"]))
+
+    assert table["ci_lower"].iloc[0] == 0.0
+
+
+def test_model_error_is_small_when_sampling_explains_the_errors() -> None:
+    rng = np.random.default_rng(2)
+    truth = pd.Series(rng.uniform(5_000, 50_000, 400))
+    devices = pd.Series(rng.binomial(truth.astype(int), 0.04).astype(float))
+    expansion = national_expansion(devices=devices, market_share=0.4, sampling_fraction=0.1)
+    variance = devices * 0.96
+
+    tau = model_error(expansion=expansion, variance=variance, reference=truth)
+
+    assert tau < 0.02  # against 2-7 % sampling error: the chance misses at the margin
+    table = intervals(expansion=expansion, variance=variance, tau=tau)
+    inside = (table["ci_lower"] <= truth) & (truth <= table["ci_upper"])
+    assert inside.mean() >= 0.93
+
+
+def test_model_error_widens_intervals_to_cover_errors_beyond_sampling() -> None:
+    rng = np.random.default_rng(3)
+    truth = pd.Series(rng.uniform(5_000, 50_000, 600))
+    misplaced = truth * rng.lognormal(0, 0.08, 600)  # 8 % model error
+    devices = pd.Series(rng.binomial(misplaced.astype(int), 0.04).astype(float))
+    expansion = national_expansion(devices=devices, market_share=0.4, sampling_fraction=0.1)
+    variance = devices * 0.96
+    fit, check = truth.iloc[:300], truth.iloc[300:]
+
+    tau = model_error(expansion=expansion, variance=variance, reference=fit)
+
+    assert 0.05 < tau < 0.12
+    table = intervals(expansion=expansion, variance=variance, tau=tau).iloc[300:]
+    inside = (table["ci_lower"] <= check) & (check <= table["ci_upper"])
+    assert inside.mean() >= 0.9
+    sampling_only = intervals(expansion=expansion, variance=variance).iloc[300:]
+    narrow = (sampling_only["ci_lower"] <= check) & (check <= sampling_only["ci_upper"])
+    assert narrow.mean() < 0.7
+    assert model_error(expansion=expansion, variance=variance, reference=pd.Series()) == 0.0
