@@ -6,7 +6,6 @@ NSO half holds only an `InProcessClient` and sees nothing but the release.
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +22,17 @@ from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo import build_allocation
 from cellcensus.holder.store import default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
-from cellcensus.nso.estimation import expand_national
-from cellcensus.nso.report.figures import scatter_log, side_by_side_maps
-from cellcensus.nso.report.html import ReportContext, write_report
-from cellcensus.nso.validation import Agreement, agreement
+from cellcensus.nso.production import EstimationResult, estimate_all
+from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.report.publish import publish_release
+from cellcensus.nso.validation import Agreement
 from cellcensus.reference import census_population, municipalities
+from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
 ALGORITHM = "usual_residence"
+RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "bayesian"}
 
 
 @dataclass(frozen=True)
@@ -87,66 +88,51 @@ def run_demo(
     step("Enclave: running usual_residence")
     enclave = Enclave(store=store)
     client = InProcessClient(runner=enclave.run, analyst="demo-analyst")
-    release = client.run(algorithm=ALGORITHM)
+    release = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
+    synthetic = (dataset / "world.json").is_file()
 
-    step("NSO: estimating and validating against the census")
+    step("NSO: estimating, calibrating and validating against the census")
+    result = estimate_all(release=release, areas=areas)
+    step("NSO: writing figures and report")
+    context = _report_context(release=release, dataset=dataset, synthetic=synthetic)
+    publish_release(out_dir=out, result=result, context=context, areas=areas)
+    estimates = _estimates_table(result=result)
+    estimates.to_csv(out / "estimates.csv", index=False)
+    return DemoResult(out=out, metrics=result.best.agreement, estimates=estimates)
+
+
+def _estimates_table(*, result: EstimationResult) -> pd.DataFrame:
+    """One row per municipality: the default estimator beside the census 2011."""
     census = census_population().set_index("area_code")
-    published = release.published
-    estimates = expand_national(
-        released=release.table,
-        market_share=float(published["market_share"]),
-        sampling_fraction=float(published["sampling_fraction"]),
-    ).set_index("area_code")
+    best = result.best.table
     table = pd.DataFrame(
         {
             "area_name": census["name_nl"],
-            "released_devices": estimates["released_devices"],
-            "estimate": estimates["estimate"].round(0),
+            "released_devices": best["released_devices"].reindex(census.index),
+            "estimate": best["estimate"].reindex(census.index).round(0),
+            "ci_lower": best["ci_lower"].reindex(census.index).round(0),
+            "ci_upper": best["ci_upper"].reindex(census.index).round(0),
             "census_2011": census["population"],
         }
-    ).rename_axis("area_code")
-    metrics = agreement(estimate=table["estimate"], reference=table["census_2011"])
-
-    step("NSO: writing figures and report")
-    _write_outputs(out=out, table=table, metrics=metrics, areas=areas, release_info=release)
-    return DemoResult(out=out, metrics=metrics, estimates=table.reset_index())
+    )
+    return table.rename_axis("area_code").reset_index()
 
 
-def _write_outputs(
-    *, out: Path, table: pd.DataFrame, metrics: Agreement, areas: pd.DataFrame, release_info: Any
-) -> None:
-    table.reset_index().to_csv(out / "estimates.csv", index=False)
-    (out / "metrics.json").write_text(
-        json.dumps({ALGORITHM: metrics.to_dict()}, indent=2, sort_keys=True) + "\n"
-    )
-    area_km2 = areas.set_index("area_code")["area_km2"]
-    side_by_side_maps(
-        areas=areas,
-        estimate_density=table["estimate"] / area_km2,
-        census_density=table["census_2011"] / area_km2,
-        out=out / "maps.png",
-    )
-    scatter_log(
-        estimate=table["estimate"],
-        census=table["census_2011"],
-        out=out / "scatter.png",
-        metrics=metrics,
-    )
-    provenance = release_info.provenance
-    published = release_info.published
-    context = ReportContext(
-        dataset=str(out / "dataset"),
+def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> ReportContext:
+    provenance, published = release.provenance, release.published
+    return ReportContext(
+        dataset=str(dataset),
         period_start=published["period"]["start"],
         period_end=published["period"]["end"],
         market_share=float(published["market_share"]),
         sampling_fraction=float(published["sampling_fraction"]),
-        n_devices_released_total=int(table["released_devices"].sum()),
+        n_devices_released_total=int(release.table["device_count"].sum()),
         suppression_threshold=float(provenance.policy["min_count"]),
         algorithm_name=provenance.algorithm,
         algorithm_version=provenance.version,
         job_id=provenance.job_id,
+        synthetic=synthetic,
     )
-    write_report(out_dir=out, metrics={ALGORITHM: metrics}, estimates=table, context=context)
 
 
 def _stepper(progress: Progress | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from cellcensus.world import WorldParams, WorldSummary, synthesize
 from cellcensus.world.country import SyntheticCountry, build_country
 
-SMALL = WorldParams(scale=0.002, days=2, seed=7)
+SMALL = WorldParams(scale=0.002, days=3, seed=7, start=date(2011, 3, 11))
+"""Friday 11 to Sunday 13 March 2011: a working day and a weekend, sites switched on/off."""
 
 
 @pytest.fixture(scope="session")

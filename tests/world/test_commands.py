@@ -60,3 +60,25 @@ def test_synth_writes_a_world_and_prints_a_summary(app: typer.Typer, tmp_path: P
     assert (out / "world.json").is_file()
     for word in ("persons", "devices", "sites", "events"):
         assert word in result.stdout
+
+
+def test_synth_with_faults_and_report(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    result = CliRunner().invoke(
+        app,
+        ["synth", "--out", str(out), "--scale", "0.0005", "--days", "1", "--faults",
+         "duplicate=0.01", "--report", "--threads", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for words in ("faulty rows injected", "Realism", "M2M", "sites per km2"):
+        assert words in result.stdout
+    assert (out / "truth" / "faults.json").is_file()
+
+
+def test_bad_faults_give_a_one_line_error(app: typer.Typer, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["synth", "--out", str(tmp_path / "w"), "--faults", "dupes=0.1"]
+    )
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "dupes" in lines[0]

@@ -4,9 +4,15 @@ from datetime import date
 
 import numpy as np
 
-from cellcensus.world.activity import Place, day_clock
-from cellcensus.world.events import chronological_order, day_events, hourly_rates
-from cellcensus.world.params import WorldParams
+from cellcensus.world.country import SyntheticCountry
+from cellcensus.world.events import (
+    chronological_order,
+    in_time_order,
+    pack_events,
+    serving_cells,
+)
+from cellcensus.world.network import SECTORS
+from cellcensus.world.sessions import segment_ids
 
 
 def test_chronological_order_is_a_stable_sort() -> None:
@@ -16,36 +22,48 @@ def test_chronological_order_is_a_stable_sort() -> None:
         assert np.array_equal(chronological_order(timestamp), np.argsort(timestamp, kind="stable"))
 
 
-def test_hourly_rates_sum_to_one_day_and_favour_daytime() -> None:
-    params = WorldParams()
-    weekday = hourly_rates(clock=day_clock(date(2011, 3, 8)), params=params)
-    assert np.isclose(weekday.sum(), 1.0)
-    sunday = hourly_rates(clock=day_clock(date(2011, 3, 13)), params=params)
-    assert np.isclose(sunday.sum(), params.weekend_activity)
-    assert weekday[14] > 5 * weekday[3]
+def test_segment_ids_is_a_fast_repeat() -> None:
+    counts = np.array([0, 3, 0, 0, 2, 1, 0])
+    assert np.array_equal(segment_ids(counts), np.repeat(np.arange(counts.size), counts))
 
 
-def test_events_are_sorted_in_the_day_and_at_the_cell_of_the_place() -> None:
-    clock = day_clock(date(2011, 3, 8))
-    devices = 2000
-    places = np.zeros((devices, clock.slots), dtype=np.uint8)
-    places[:, 10:15] = Place.WORK
-    place_cells = np.column_stack(
-        [np.arange(devices), np.arange(devices) + devices, np.arange(devices) + 2 * devices]
-    ).astype(np.int32)
-    events = day_events(
-        clock=clock,
-        daily_events=np.full(devices, 24.0),
-        places=places,
-        place_cells=place_cells,
-        params=WorldParams(),
-        rng=np.random.default_rng(1),
+def test_in_time_order_sorts_and_drops_exact_copies() -> None:
+    device = np.array([3, 1, 1, 2, 1], dtype=np.int32)
+    timestamp = np.array([50, 10, 10, 10, 5], dtype=np.int64)
+    cell = np.array([7, 4, 4, 4, 4], dtype=np.int32)
+    event_type = np.array([0, 4, 4, 4, 4], dtype=np.uint8)
+    payload = pack_events(device=device, cell=cell, event_type=event_type)
+    events = in_time_order(
+        payloads=[payload[:2], payload[2:]], times=[timestamp[:2], timestamp[2:]]
     )
-    assert np.all(np.diff(events.timestamp) >= 0)
-    assert events.timestamp.min() >= clock.slot_start[0]
-    assert events.timestamp.max() < clock.slot_start[-1] + 3_600_000_000
-    slot = (events.timestamp - clock.slot_start[0]) // 3_600_000_000
-    expected = np.where((slot >= 10) & (slot < 15), events.device + devices, events.device)
-    assert np.array_equal(events.cell, expected)
-    assert 20 < events.size / devices < 28
-    assert set(np.unique(events.event_type)) == {0, 1, 2, 3, 4}
+    assert list(events.timestamp) == [5, 10, 10, 50]
+    assert list(events.device) == [1, 1, 2, 3]
+    assert list(events.cell) == [4, 4, 4, 7]
+    assert list(events.event_type) == [4, 4, 4, 0]
+
+
+def test_serving_cells_use_only_sites_that_are_on(small_country: SyntheticCountry) -> None:
+    network, locations = small_country.network, small_country.locations
+    rng = np.random.default_rng(8)
+    location = rng.integers(0, locations.size, size=200_000).astype(np.int32)
+    event_type = rng.integers(0, 6, size=location.size).astype(np.uint8)
+    sites_on = network.sites_on(date(2011, 3, 12)).copy()
+    # Switch off the best candidate's site of a tenth of the places.
+    off = np.unique(locations.sector[location[:20_000], 0] // SECTORS)
+    sites_on[off] = False
+    sites_on[network.permanent] = True
+    cell = serving_cells(
+        location=location,
+        event_type=event_type,
+        locations=locations,
+        network=network,
+        sites_on=sites_on,
+        rng=rng,
+    )
+    site, sector, technology = network.cell_layout()
+    assert sites_on[site[cell]].all()
+    candidates = locations.sector[location]
+    assert (candidates == sector[cell][:, None]).any(axis=1).all()
+    data = event_type == 4
+    # Data asks for the newest technology, voice for 2G or 3G.
+    assert technology[cell[data]].mean() > technology[cell[~data]].mean()

@@ -1,38 +1,70 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 
 from cellcensus.world.country import SyntheticCountry
-from cellcensus.world.network import sites_per_area
+from cellcensus.world.network import OPEN, SECTORS, sites_per_area
+from cellcensus.world.params import WorldParams
 from cellcensus.world.territory import belgium_territory
 
 
 def test_every_area_has_a_site_and_the_total_is_exact() -> None:
     territory = belgium_territory()
-    counts = sites_per_area(territory=territory, sites=3500, population_weight=0.75)
-    assert counts.sum() == 3500
-    assert counts.min() >= 1
+    capacity, coverage = sites_per_area(territory=territory, sites=4000, population_weight=0.75)
+    assert capacity.sum() + coverage.sum() == 4000
+    assert coverage.min() >= 1
 
 
-def test_sites_are_dense_in_brussels_and_sparse_in_the_ardennes() -> None:
-    territory = belgium_territory()
-    counts = sites_per_area(territory=territory, sites=3500, population_weight=0.75)
-    brussels = np.char.startswith(territory.area_codes, "21")
-    luxembourg = np.char.startswith(territory.area_codes, "8")
-    density_brussels = counts[brussels].sum() / territory.area_km2[brussels].sum()
-    density_luxembourg = counts[luxembourg].sum() / territory.area_km2[luxembourg].sum()
-    assert density_brussels > 10 * density_luxembourg
-
-
-def test_serving_cell_is_the_nearest_site(small_country: SyntheticCountry) -> None:
+def test_sites_are_dense_in_brussels_and_sparse_in_the_ardennes(
+    small_country: SyntheticCountry,
+) -> None:
+    territory = small_country.territory
     network = small_country.network
-    points = small_country.residents.home_xy[:500]
-    served = network.serving_cells(points)
-    distance = np.hypot(
-        points[:, None, 0] - network.site_xy[None, :, 0],
-        points[:, None, 1] - network.site_xy[None, :, 1],
-    )
-    assert np.array_equal(served, distance.argmin(axis=1))
+    counts = np.bincount(network.site_area, minlength=territory.size)
+    brussels = territory.regions == "4000"
+    luxembourg = np.char.startswith(territory.area_codes, "8")
+    per_km2_brussels = counts[brussels].sum() / territory.area_km2[brussels].sum()
+    per_km2_luxembourg = counts[luxembourg].sum() / territory.area_km2[luxembourg].sum()
+    assert per_km2_brussels > 1.0  # a site every few hundred metres
+    assert per_km2_luxembourg < 0.1  # one every several km
+    # Nominal ranges follow: small cells in cities, large ones in the countryside.
+    assert np.median(network.site_range_m[brussels[network.site_area]]) < 1000
+    assert np.median(network.site_range_m[luxembourg[network.site_area]]) > 2500
+
+
+def test_three_sectors_per_site_and_technologies(small_country: SyntheticCountry) -> None:
+    network = small_country.network
+    azimuth = network.azimuth_deg.reshape(-1, SECTORS)
+    assert np.allclose(np.diff(azimuth, axis=1), 120)
+    carries = network.site_technologies
+    assert carries[:, 0].all()  # 2G everywhere
+    assert 0.75 < carries[:, 1].mean() < 0.85  # 3G on 80% of sites
+    site, sector, technology = network.cell_layout()
+    assert site.size == network.cells == carries.sum() * SECTORS
+    assert np.array_equal(sector // SECTORS, site)
+    # A request for 3G on a 2G-only site gets its 2G cell, of the same sector.
+    served = network.sector_cell[:, 1]
+    assert np.array_equal(sector[served], np.arange(network.size * SECTORS))
+    expected = np.where(carries[sector[served] // SECTORS, 1], 1, 0)
+    assert np.array_equal(technology[served], expected)
+
+
+def test_a_few_sites_change_inside_the_period(
+    small_country: SyntheticCountry, small_params: WorldParams
+) -> None:
+    network = small_country.network
+    added = network.valid_from != -OPEN
+    removed = network.valid_to != OPEN
+    assert added.sum() + removed.sum() == round(0.01 * network.size)
+    first, last = small_params.start.toordinal(), small_params.end.toordinal()
+    assert np.all((network.valid_from[added] > first) & (network.valid_from[added] <= last))
+    assert np.all((network.valid_to[removed] >= first) & (network.valid_to[removed] < last))
+    assert not (added & removed).any()
+    on_first = network.sites_on(small_params.start)
+    on_last = network.sites_on(small_params.start + timedelta(days=small_params.days - 1))
+    assert not on_first[added].any() and not on_last[removed].any()
 
 
 def test_sites_lie_in_belgium_in_wgs84(small_country: SyntheticCountry) -> None:

@@ -7,8 +7,10 @@ import shapely
 from cellcensus.reference import belgium
 from cellcensus.world.country import SyntheticCountry
 from cellcensus.world.params import WorldParams
+from cellcensus.world.places import Column, PoiKind
 from cellcensus.world.population import SEXES
 from cellcensus.world.synthesis import WorldSummary
+from cellcensus.world.territory import settled_points
 
 
 def test_persons_per_municipality_are_rounded_census_population(
@@ -35,15 +37,39 @@ def test_age_and_sex_follow_the_census(small_country: SyntheticCountry) -> None:
     assert abs(np.mean(residents.age <= 14) - children) < 0.02
 
 
-def test_home_points_lie_in_the_home_municipality(small_country: SyntheticCountry) -> None:
-    residents = small_country.residents
-    polygons = small_country.territory.polygons[residents.home_area]
-    inside = shapely.contains_xy(polygons, residents.home_xy[:, 0], residents.home_xy[:, 1])
-    assert inside.all()
+def test_settled_points_lie_in_their_area_and_cluster(small_country: SyntheticCountry) -> None:
+    territory = small_country.territory
+    rng = np.random.default_rng(3)
+    rural = int(np.flatnonzero(territory.area_codes == "83031")[0])  # La Roche-en-Ardenne
+    areas = np.full(4000, rural, dtype=np.intp)
+    settled = settled_points(
+        territory=territory, settlements=small_country.settlements, areas=areas, rng=rng
+    )
+    polygon = territory.polygons[rural]
+    assert shapely.contains_xy(polygon, settled[:, 0], settled[:, 1]).all()
+    # Clustered around villages: much closer to each other than uniform points are.
+    uniform_spread = np.sqrt(territory.area_km2[rural]) * 1000
+    nearest_centre = np.min(
+        np.hypot(
+            *(settled[:, None, :] - small_country.settlements.xy[None, :, :]).transpose(2, 0, 1)
+        ),
+        axis=1,
+    )
+    assert np.median(nearest_centre) < 0.25 * uniform_spread
 
 
-def test_other_places_are_near_home(small_country: SyntheticCountry) -> None:
-    residents = small_country.residents
-    distance_km = np.hypot(*(residents.other_xy - residents.home_xy).T) / 1000
-    assert np.median(distance_km) < 10
-    assert 0.3 < np.mean(residents.other_area == residents.home_area) < 0.5
+def test_places_of_tracked_persons(small_country: SyntheticCountry) -> None:
+    agents = small_country.agents
+    locations = small_country.locations
+    rows = np.arange(agents.persons)
+    home_area = small_country.residents.home_area[agents.person]
+    assert np.array_equal(locations.area[agents.places[rows, Column.HOME]], home_area)
+    other = locations.area[agents.places[rows, Column.OTHER_1]]
+    assert 0.4 < np.mean(other == home_area) < 0.75
+    workers = np.flatnonzero(agents.worker)
+    work_area = small_country.employment.work_area[agents.person[workers]]
+    assert np.array_equal(locations.area[agents.places[workers, Column.WORK]], work_area)
+    pois = small_country.pois
+    workplace = agents.places[workers, Column.WORK] - pois.offset
+    assert np.all(workplace < pois.count[PoiKind.WORKPLACE].sum())
+    assert not (agents.worker & agents.pupil).any()

@@ -4,7 +4,6 @@ import json
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,8 +11,7 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.world import WorldParams, WorldSummary, synthesize
-from cellcensus.world.activity import Place, in_hours
-from cellcensus.world.country import SyntheticCountry
+from cellcensus.world.clock import in_hours
 
 EVENTS_CONTRACT = pa.schema(
     [
@@ -27,6 +25,7 @@ EVENTS_CONTRACT = pa.schema(
     ]
 )
 EVENT_TYPES = {"call_out", "call_in", "sms_out", "sms_in", "data", "location_update"}
+DAYS = ("2011-03-11", "2011-03-12", "2011-03-13")
 
 
 def _events(folder: Path) -> pd.DataFrame:
@@ -43,12 +42,15 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_folder_layout_follows_the_contract(world_folder: Path) -> None:
-    for day in ("2011-03-07", "2011-03-08"):
+    for day in DAYS:
         assert (world_folder / "events" / f"date={day}" / "part-0.parquet").is_file()
         assert (world_folder / "truth" / "presence" / f"date={day}" / "part-0.parquet").is_file()
     for name in ("cells.parquet", "metadata.json", "world.json"):
         assert (world_folder / name).is_file()
-    for name in ("persons.parquet", "devices.parquet"):
+    for name in (
+        "persons.parquet", "devices.parquet", "migrations.parquet", "roamer_stays.parquet",
+        "machines.parquet", "tacs.parquet", "faults.json",
+    ):  # fmt: skip
         assert (world_folder / "truth" / name).is_file()
 
 
@@ -56,23 +58,38 @@ def test_metadata_says_what_the_holder_knows(world_folder: Path, small_params: W
     metadata = json.loads((world_folder / "metadata.json").read_text())
     assert metadata["operator"] == "synthetic-operator"
     assert (metadata["mcc"], metadata["mnc"]) == (206, 1)
-    assert metadata["period"] == {"start": "2011-03-07", "end": "2011-03-08"}
+    assert metadata["period"] == {"start": DAYS[0], "end": DAYS[-1]}
     assert metadata["timezone"] == "Europe/Brussels"
-    assert metadata["market_share"] == small_params.market_share
     assert metadata["sampling_fraction"] == small_params.scale
-    devices = pq.read_table(world_folder / "truth" / "devices.parquet").num_rows
-    assert sum(metadata["subscribers_by_region"].values()) == devices
+    devices = pq.read_table(world_folder / "truth" / "devices.parquet").to_pandas()
+    persons = pq.read_table(world_folder / "truth" / "persons.parquet").to_pandas()
+    primary = devices[devices["kind"] == "primary"]
+    assert metadata["market_share"] == pytest.approx(len(primary) / len(persons))
+    # The share of residents: the market share of phone owners times ownership (~85%).
+    assert 0.3 < metadata["market_share"] < small_params.market_share
+    region = persons.set_index("person_id")["home_area"].map(_region_of())
+    by_region = region.loc[primary["person_id"]].value_counts().to_dict()
+    assert metadata["subscribers_by_region"] == by_region
+
+
+def _region_of() -> dict[str, str]:
+    from cellcensus.reference import belgium
+
+    areas = belgium.municipalities()
+    return dict(zip(areas["area_code"], areas["region"], strict=True))
 
 
 def test_world_json_holds_parameters_and_totals(small_world: WorldSummary) -> None:
     document = json.loads((small_world.out / "world.json").read_text())
     assert document["status"] == "complete"
     assert document["parameters"]["scale"] == 0.002
-    assert document["parameters"]["start"] == "2011-03-07"
+    assert document["parameters"]["start"] == DAYS[0]
+    assert document["parameters"]["faults"]["duplicate"] == 0
     totals = document["totals"]
     assert totals["persons"] == small_world.persons
-    assert totals["devices"] == small_world.devices
-    assert totals["sites"] == small_world.sites == 3500
+    assert totals["devices"] == small_world.devices == sum(totals["devices_by_kind"].values())
+    assert totals["sites"] == small_world.sites == 4000
+    assert totals["cells"] == small_world.cells
     assert totals["events"] == small_world.events == len(_events(small_world.out))
 
 
@@ -82,120 +99,89 @@ def test_events_schema_is_exactly_the_contract(world_folder: Path) -> None:
 
 
 def test_cells_and_truth_schemas(world_folder: Path) -> None:
-    cells = pq.read_table(world_folder / "cells.parquet")
-    assert cells.column_names == [
+    cells = pq.read_table(world_folder / "cells.parquet").to_pandas()
+    assert list(cells.columns) == [
         "cell_id", "site_id", "latitude", "longitude", "azimuth_deg", "beam_width_deg",
         "range_m", "technology", "valid_from", "valid_to",
     ]  # fmt: skip
-    assert cells.schema.field("valid_from").type == pa.date32()
-    assert cells.column("azimuth_deg").null_count == cells.num_rows
-    assert set(cells.column("technology").to_pylist()) == {"4G"}
-    assert cells.column("cell_id").to_pylist()[0] == "C00001"
+    assert cells["cell_id"].is_unique and cells["cell_id"].iloc[0] == "C000001"
+    assert set(cells["technology"]) == {"2G", "3G"}
+    assert (cells.groupby("site_id")["azimuth_deg"].nunique() == 3).all()
+    assert cells["beam_width_deg"].eq(65).all() and cells["range_m"].gt(0).all()
+    changed = cells["valid_from"].notna() | cells["valid_to"].notna()
+    assert 0 < changed.mean() < 0.05
     persons = pq.read_table(world_folder / "truth" / "persons.parquet")
     assert persons.column_names == ["person_id", "home_area", "work_area", "age", "sex"]
-    devices = pq.read_table(world_folder / "truth" / "devices.parquet")
-    assert devices.column_names == ["user_id", "person_id", "kind", "mcc", "mnc"]
-    assert set(devices.column("kind").to_pylist()) == {"primary"}
+    devices = pq.read_table(world_folder / "truth" / "devices.parquet").to_pandas()
+    assert list(devices.columns) == ["user_id", "person_id", "kind", "mcc", "mnc"]
+    assert set(devices["kind"]) == {"primary", "secondary", "m2m", "roamer"}
+    assert devices.loc[devices["kind"].isin(["m2m", "roamer"]), "person_id"].isna().all()
+    assert devices.loc[devices["kind"].isin(["primary", "secondary"]), "person_id"].notna().all()
     presence = pq.read_table(world_folder / "truth" / "presence")
     assert presence.schema.field("hour").type == pa.timestamp("us", tz="UTC")
 
 
-def test_events_are_valid_sorted_and_in_their_local_day(world_folder: Path) -> None:
-    cells = set(pq.read_table(world_folder / "cells.parquet").column("cell_id").to_pylist())
+def test_events_are_valid_sorted_in_their_day_and_on_cells_valid_that_day(
+    world_folder: Path,
+) -> None:
+    cells = pq.read_table(world_folder / "cells.parquet").to_pandas().set_index("cell_id")
     devices = pq.read_table(world_folder / "truth" / "devices.parquet").to_pandas()
+    tacs = set(pq.read_table(world_folder / "truth" / "tacs.parquet").column("tac").to_pylist())
     for path in sorted((world_folder / "events").rglob("*.parquet")):
         events = pq.read_table(path).to_pandas()
         day = date.fromisoformat(path.parent.name.removeprefix("date="))
         assert events["timestamp"].is_monotonic_increasing
         local = events["timestamp"].dt.tz_convert("Europe/Brussels").dt.date
         assert (local == day).all()
-        assert set(events["cell_id"]) <= cells
+        assert set(events["cell_id"]) <= set(cells.index)
+        used = cells.loc[events["cell_id"].unique()]
+        assert (used["valid_from"].isna() | (used["valid_from"] <= day)).all()
+        assert (used["valid_to"].isna() | (used["valid_to"] >= day)).all()
         assert set(events["user_id"]) <= set(devices["user_id"])
         assert set(events["event_type"]) <= EVENT_TYPES
-        assert (events["mcc"] == 206).all() and (events["mnc"] == 1).all()
-        assert events["tac"].str.fullmatch(r"\d{8}").all()
+        assert set(events["tac"]) <= tacs
+        assert not events.duplicated().any()
     assert devices["user_id"].is_unique
-    assert devices["user_id"].str.fullmatch(r"3247\d{8}").all()
 
 
-def test_devices_follow_the_market_share(
-    small_world: WorldSummary, small_params: WorldParams
-) -> None:
-    share = small_params.market_share
-    expected = share * small_world.persons
-    tolerance = 4 * np.sqrt(small_world.persons * share * (1 - share))
-    assert abs(small_world.devices - expected) < tolerance
-
-
-def test_night_events_fall_at_the_home_cell(
-    world_folder: Path, small_country: SyntheticCountry
-) -> None:
+def test_mcc_and_mnc_are_the_devices_home_network(world_folder: Path) -> None:
     events = _events(world_folder)
-    hour = events["timestamp"].dt.tz_convert("Europe/Brussels").dt.hour.to_numpy()
-    night = events[in_hours(hour, (20, 7))]
-    subscribers = small_country.subscribers
-    home_cell = small_country.place_cells[subscribers.person, Place.HOME]
-    cell_of_user = dict(
-        zip(subscribers.user_id, [f"C{cell + 1:05d}" for cell in home_cell], strict=True)
+    devices = pq.read_table(world_folder / "truth" / "devices.parquet").to_pandas()
+    merged = (
+        events[["user_id", "mcc", "mnc"]]
+        .drop_duplicates()
+        .merge(devices, on="user_id", suffixes=("", "_truth"))
     )
-    assert len(night) > 0
-    assert (night["cell_id"] == night["user_id"].map(cell_of_user)).all()
+    assert (merged["mcc"] == merged["mcc_truth"]).all()
+    assert (merged["mnc"] == merged["mnc_truth"]).all()
+    foreign = merged[merged["mcc"] != 206]
+    assert (foreign["kind"] == "roamer").all() and len(foreign) > 0
 
 
-def test_most_devices_are_seen_at_night(world_folder: Path, small_world: WorldSummary) -> None:
-    events = _events(world_folder)
-    local = events["timestamp"].dt.tz_convert("Europe/Brussels")
-    first_night = local.dt.day.eq(7) & (local.dt.hour >= 20) | local.dt.day.eq(8) & (
-        local.dt.hour < 7
-    )
-    assert events.loc[first_night, "user_id"].nunique() > 0.8 * small_world.devices
-
-
-def test_activity_is_heavy_tailed_and_higher_by_day(world_folder: Path) -> None:
-    events = _events(world_folder)
-    per_device = np.sort(events["user_id"].value_counts().to_numpy())[::-1]
-    top_decile = per_device[: per_device.size // 10].sum() / per_device.sum()
-    assert top_decile > 0.3
-    hour = events["timestamp"].dt.tz_convert("Europe/Brussels").dt.hour.to_numpy()
-    night = in_hours(hour, (20, 7))
-    night_rate = night.sum() / 11
-    day_rate = (~night).sum() / 13
-    assert day_rate > 2 * night_rate
-
-
-def test_presence_truth_is_hourly_and_home_at_night(world_folder: Path) -> None:
+def test_presence_truth_is_hourly_for_the_sample(world_folder: Path) -> None:
     presence = pq.read_table(world_folder / "truth" / "presence").to_pandas()
     persons = pq.read_table(world_folder / "truth" / "persons.parquet").to_pandas()
     sampled = presence["person_id"].nunique()
     assert sampled == min(20_000, len(persons))
-    assert len(presence) == sampled * 48
+    assert len(presence) == sampled * 72
     home = presence["person_id"].map(persons.set_index("person_id")["home_area"])
     hour = presence["hour"].dt.tz_convert("Europe/Brussels").dt.hour.to_numpy()
-    night = in_hours(hour, (20, 7))
-    assert (presence["area"][night] == home[night]).all()
-    assert (presence["area"][~night] != home[~night]).any()
+    night = in_hours(hour, (1, 5))
+    at_home = presence["area"][night] == home[night]
+    assert 0.9 < at_home.mean() < 1.0  # the rest: away for the night, moved, night shifts
+    assert presence["area"].isna().mean() < 0.05  # abroad
+    assert (presence["area"][~night] != home[~night]).mean() > 0.1
 
 
-def test_same_seed_gives_identical_files_and_another_seed_differs(
+def test_same_seed_gives_identical_files_whatever_the_threads(
     world_folder: Path, small_params: WorldParams, tmp_path: Path
 ) -> None:
-    again = synthesize(out=tmp_path / "again", params=small_params)
+    again = synthesize(out=tmp_path / "again", params=small_params, threads=1)
     assert _files(again.out) == _files(world_folder)
     other = WorldParams(scale=small_params.scale, days=1, seed=small_params.seed + 1)
     different = synthesize(out=tmp_path / "other", params=other)
-    day = "events/date=2011-03-07/part-0.parquet"
+    day = "truth/persons.parquet"
     assert _files(different.out)[day] != _files(world_folder)[day]
-
-
-def test_a_day_is_the_same_in_every_period_that_contains_it(
-    world_folder: Path, small_params: WorldParams, tmp_path: Path
-) -> None:
-    later = WorldParams(
-        scale=small_params.scale, days=1, seed=small_params.seed, start=date(2011, 3, 8)
-    )
-    summary = synthesize(out=tmp_path / "later", params=later)
-    day = "events/date=2011-03-08/part-0.parquet"
-    assert _files(summary.out)[day] == _files(world_folder)[day]
 
 
 def test_too_small_a_scale_is_refused(tmp_path: Path) -> None:
@@ -205,8 +191,8 @@ def test_too_small_a_scale_is_refused(tmp_path: Path) -> None:
 
 def test_a_previous_world_is_replaced(tmp_path: Path) -> None:
     out = tmp_path / "world"
-    synthesize(out=out, params=WorldParams(scale=0.001, days=2, presence_persons=10))
-    synthesize(out=out, params=WorldParams(scale=0.001, days=1, presence_persons=10))
+    synthesize(out=out, params=WorldParams(scale=0.0005, days=2, presence_persons=10))
+    synthesize(out=out, params=WorldParams(scale=0.0005, days=1, presence_persons=10))
     assert [path.name for path in (out / "events").iterdir()] == ["date=2011-03-07"]
 
 
@@ -225,7 +211,7 @@ def test_output_that_is_a_file_or_a_foreign_folder_is_refused(tmp_path: Path) ->
 
 
 def test_a_period_across_the_spring_dst_change(tmp_path: Path) -> None:
-    params = WorldParams(scale=0.001, days=2, start=date(2011, 3, 26), presence_persons=50)
+    params = WorldParams(scale=0.0005, days=2, start=date(2011, 3, 26), presence_persons=50)
     summary = synthesize(out=tmp_path / "dst", params=params)
     presence = pq.read_table(summary.out / "truth" / "presence").to_pandas()
     hours_per_person = presence.groupby("person_id").size()
@@ -234,3 +220,13 @@ def test_a_period_across_the_spring_dst_change(tmp_path: Path) -> None:
     local = events["timestamp"].dt.tz_convert("Europe/Brussels")
     assert (local.dt.date == date(2011, 3, 27)).all()
     assert not (local.dt.hour == 2).any()
+
+
+def test_signalling_makes_the_data_denser(tmp_path: Path) -> None:
+    base = WorldParams(scale=0.0005, days=1, presence_persons=10)
+    plain = synthesize(out=tmp_path / "cdr", params=base)
+    signalling = WorldParams(scale=0.0005, days=1, presence_persons=10, location_update_minutes=60)
+    dense = synthesize(out=tmp_path / "lu", params=signalling)
+    updates = _events(dense.out)
+    assert (updates["event_type"] == "location_update").sum() > 10 * plain.devices
+    assert dense.events > 2 * plain.events

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
-from cellcensus.world.params import WorldParams
+from cellcensus.world.params import FaultRates, WorldParams
+from cellcensus.world.report import Figure, realism_report
 from cellcensus.world.synthesis import WorldSummary, synthesize
 
 _DEFAULTS = WorldParams()
@@ -39,10 +40,37 @@ def synth(
     start: Annotated[
         str, typer.Option(help="First local day, YYYY-MM-DD.")
     ] = _DEFAULTS.start.isoformat(),
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Inject export defects: RATE for every kind, or kind=RATE,... (kinds: "
+            "duplicate, unknown_cell, null_field, outside_period, malformed_value, "
+            "unknown_event_type); counts go to truth/faults.json."
+        ),
+    ] = None,
+    location_updates: Annotated[
+        int,
+        typer.Option(
+            "--location-updates",
+            help="Minutes between periodic location updates (signalling); 0 = CDR only.",
+        ),
+    ] = _DEFAULTS.location_update_minutes,
+    threads: Annotated[
+        int | None, typer.Option(help="Days simulated at once (output is the same).")
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Print a realism summary against published figures.")
+    ] = False,
 ) -> None:
     """Generate a synthetic Belgium: network events, cells and ground truth (SCHEMA.md)."""
     params = WorldParams(
-        scale=scale, days=days, seed=seed, market_share=market_share, start=_parse_day(start)
+        scale=scale,
+        days=days,
+        seed=seed,
+        market_share=market_share,
+        start=_parse_day(start),
+        faults=FaultRates.parse(faults) if faults else FaultRates(),
+        location_update_minutes=location_updates,
     )
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -57,8 +85,10 @@ def synth(
         def progress(step: str, fraction: float) -> None:
             bar.update(task, description=step, completed=fraction)
 
-        summary = synthesize(out=out, params=params, progress=progress)
+        summary = synthesize(out=out, params=params, progress=progress, threads=threads)
     console.print(_summary_table(summary, params))
+    if report:
+        console.print(_report_table(realism_report(out)))
 
 
 def _parse_day(text: str) -> date:
@@ -76,6 +106,23 @@ def _summary_table(summary: WorldSummary, params: WorldParams) -> Table:
     table.add_row("persons", f"{summary.persons:,}")
     table.add_row("workers", f"{summary.workers:,}")
     table.add_row("devices", f"{summary.devices:,}")
-    table.add_row("sites (one cell each)", f"{summary.sites:,}")
+    for kind, count in summary.devices_by_kind.items():
+        table.add_row(f"  {kind}", f"{count:,}")
+    table.add_row("sites / cells", f"{summary.sites:,} / {summary.cells:,}")
+    table.add_row(
+        "movers / visits of roamers", f"{summary.migrations:,} / {summary.roamer_stays:,}"
+    )
     table.add_row("events", f"{summary.events:,}")
+    injected = sum(summary.faults.values())
+    if injected:
+        table.add_row("faulty rows injected", f"{injected:,}")
+    return table
+
+
+def _report_table(figures: list[Figure]) -> Table:
+    table = Table(title="Realism: the world beside published figures (docs/world.md)")
+    for column in ("measure", "world", "published", "source"):
+        table.add_column(column)
+    for figure in figures:
+        table.add_row(figure.measure, figure.world, figure.published, figure.source)
     return table

@@ -10,10 +10,10 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from cellcensus.world.clock import day_clock
+from cellcensus.world.clock import DayClock, day_clock
 from cellcensus.world.country import SyntheticCountry
 from cellcensus.world.devices import DeviceKind
-from cellcensus.world.events import in_time_order, serving_cells
+from cellcensus.world.events import in_time_order, pack_events, serving_cells
 from cellcensus.world.faults import inject_faults
 from cellcensus.world.holidays import is_school_holiday
 from cellcensus.world.machines import machine_events
@@ -25,7 +25,7 @@ from cellcensus.world.schedule import person_places, visitor_places
 from cellcensus.world.sessions import CarriedDevices, carried_events, mean_session_size
 from cellcensus.world.spells import SpellProcess, spells_on
 from cellcensus.world.streams import Stream, random_stream
-from cellcensus.world.tables import events_table, presence_table
+from cellcensus.world.tables import DeviceCodes, events_table, presence_table
 
 DATA = EVENT_TYPES.index("data")
 SMS_OUT = EVENT_TYPES.index("sms_out")
@@ -33,6 +33,11 @@ FAMILY_VISIT_SHARE = 0.5
 """Share of domestic overnight stays spent with family or friends (by distance) rather than
 at a tourist destination (assumption)."""
 FAMILY_DISTANCE_KM = 40.0
+MACHINES_PART = 1_000_000
+"""Sub-stream of the machines' serving cells (the chunks of carried devices come first)."""
+CHUNK_DEVICES = 200_000
+"""Devices whose events are drawn together: bounds a day's temporary arrays. Fixed, so
+that the random streams (one per chunk) do not depend on the machine."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class DayMaker:
 
     country: SyntheticCountry
     carried: CarriedDevices = field(init=False)
-    user_ids: pa.Array = field(init=False)
+    codes: DeviceCodes = field(init=False)
     sample_rows: NDArray[np.intp] = field(init=False)
     machine_devices: NDArray[np.int32] = field(init=False)
     processes: dict[str, SpellProcess] = field(init=False)
@@ -71,7 +76,7 @@ class DayMaker:
     def __post_init__(self) -> None:
         country = self.country
         self.carried = _carried(country)
-        self.user_ids = pa.array(country.devices.user_id, type=pa.string())
+        self.codes = DeviceCodes.of(country)
         self.sample_rows = np.searchsorted(country.agents.person, country.presence_sample)
         self.machine_devices = country.devices.of_kind(DeviceKind.M2M).astype(np.int32)
         self.processes = _processes(country)
@@ -101,16 +106,67 @@ class DayMaker:
             plan_trips=lambda rows: _trips(country, rows, activity),
             rng=activity,
         )
-        place_of = np.concatenate([persons, visitor_places(stays=country.stays, clock=clock)])
-        carried = carried_events(
-            carried=self.carried,
+        presence = presence_table(
+            country=country,
             clock=clock,
-            place_of=place_of,
-            places=places,
-            phone_off=spells_on(self.processes["phone_off"], day),
-            params=params,
-            rng=random_stream(seed=params.seed, stream=Stream.EVENTS, index=ordinal),
+            schedule=persons[self.sample_rows],
+            places=places[self.sample_rows],
         )
+        place_of = np.concatenate([persons, visitor_places(stays=country.stays, clock=clock)])
+        del persons
+        payloads, times = self._carried_events(clock=clock, place_of=place_of, places=places)
+        del place_of, places
+        payload, timestamp = self._machine_events(clock=clock)
+        payloads.append(payload)
+        times.append(timestamp)
+        events = in_time_order(payloads=payloads, times=times)
+        table = events_table(events=events, codes=self.codes)
+        del events
+        faults: dict[str, int] = {}
+        if params.faults.any:
+            rng = random_stream(seed=params.seed, stream=Stream.FAULTS, index=ordinal)
+            table, faults = inject_faults(table=table, params=params, rng=rng)
+        return SimulatedDay(day=day, events=table, presence=presence, faults=faults)
+
+    def _carried_events(
+        self, *, clock: DayClock, place_of: NDArray[np.uint8], places: NDArray[np.int32]
+    ) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]]:
+        """Packed events and times of the carried devices, a chunk of devices at a time."""
+        country, params = self.country, self.country.params
+        ordinal = clock.day.toordinal()
+        phone_off = spells_on(self.processes["phone_off"], clock.day)
+        sites_on = country.network.sites_on(clock.day)
+        payloads: list[NDArray[np.int64]] = []
+        times: list[NDArray[np.int64]] = []
+        for part, start in enumerate(range(0, self.carried.size, CHUNK_DEVICES)):
+            stop = min(start + CHUNK_DEVICES, self.carried.size)
+            events = carried_events(
+                carried=self.carried.part(start, stop),
+                clock=clock,
+                place_of=place_of,
+                places=places,
+                phone_off=phone_off.within(start, stop),
+                params=params,
+                rng=random_stream(seed=params.seed, stream=Stream.EVENTS, index=ordinal, part=part),
+            )
+            cell = serving_cells(
+                location=events.location,
+                event_type=events.event_type,
+                locations=country.locations,
+                network=country.network,
+                sites_on=sites_on,
+                rng=random_stream(seed=params.seed, stream=Stream.RADIO, index=ordinal, part=part),
+            )
+            payloads.append(
+                pack_events(device=events.device, cell=cell, event_type=events.event_type)
+            )
+            times.append(events.timestamp)
+        return payloads, times
+
+    def _machine_events(self, *, clock: DayClock) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Packed events and times of the machines."""
+        country, params = self.country, self.country.params
+        ordinal = clock.day.toordinal()
         machines = machine_events(
             machines=country.machines,
             clock=clock,
@@ -118,37 +174,21 @@ class DayMaker:
             road_offset=country.road_offset,
             rng=random_stream(seed=params.seed, stream=Stream.MACHINE_EVENTS, index=ordinal),
         )
-        location = np.concatenate([carried.location, machines.location])
-        event_type = np.concatenate(
-            [carried.event_type, np.where(machines.sms, SMS_OUT, DATA).astype(np.uint8)]
-        )
+        event_type = np.where(machines.sms, SMS_OUT, DATA).astype(np.uint8)
         cell = serving_cells(
-            location=location,
+            location=machines.location,
             event_type=event_type,
             locations=country.locations,
             network=country.network,
-            sites_on=country.network.sites_on(day),
-            rng=random_stream(seed=params.seed, stream=Stream.RADIO, index=ordinal),
+            sites_on=country.network.sites_on(clock.day),
+            rng=random_stream(
+                seed=params.seed, stream=Stream.RADIO, index=ordinal, part=MACHINES_PART
+            ),
         )
-        del location
-        events = in_time_order(
-            device=np.concatenate([carried.device, self.machine_devices[machines.machine]]),
-            timestamp=np.concatenate([carried.timestamp, machines.timestamp]),
-            cell=cell,
-            event_type=event_type,
+        payload = pack_events(
+            device=self.machine_devices[machines.machine], cell=cell, event_type=event_type
         )
-        table = events_table(events=events, country=country, user_ids=self.user_ids)
-        faults: dict[str, int] = {}
-        if params.faults.any:
-            rng = random_stream(seed=params.seed, stream=Stream.FAULTS, index=ordinal)
-            table, faults = inject_faults(table=table, params=params, rng=rng)
-        presence = presence_table(
-            country=country,
-            clock=clock,
-            schedule=persons[self.sample_rows],
-            places=places[self.sample_rows],
-        )
-        return SimulatedDay(day=day, events=table, presence=presence, faults=faults)
+        return payload, machines.timestamp
 
 
 def _carried(country: SyntheticCountry) -> CarriedDevices:

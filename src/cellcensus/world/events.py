@@ -125,30 +125,49 @@ CELL_BITS = 20
 TYPE_BITS = 3
 
 
-def in_time_order(
-    *,
-    device: NDArray[np.int32],
-    timestamp: NDArray[np.int64],
-    cell: NDArray[np.int32],
-    event_type: NDArray[np.uint8],
-) -> DayEvents:
-    """The events sorted by time (ties in input order), exact copies dropped.
-
-    An export holds no two identical rows unless it is faulty; ingestion counts copies as
-    defects, so the clean world must not make any by chance. Device, cell and type travel
-    packed in one integer, so sorting moves one array instead of four (permuting is the
-    costly part: every element is a cache miss).
-    """
+def pack_events(
+    *, device: NDArray[np.int32], cell: NDArray[np.int32], event_type: NDArray[np.uint8]
+) -> NDArray[np.int64]:
+    """Device, cell and type of each event in one integer (what sorting moves around)."""
     payload = device.astype(np.int64) << (CELL_BITS + TYPE_BITS)
     payload |= cell.astype(np.int64) << TYPE_BITS
     payload |= event_type
+    return payload
+
+
+def in_time_order(
+    *, payloads: list[NDArray[np.int64]], times: list[NDArray[np.int64]]
+) -> DayEvents:
+    """The events of all parts sorted by time (ties in input order), exact copies dropped.
+
+    An export holds no two identical rows unless it is faulty; ingestion counts copies as
+    defects, so the clean world must not make any by chance. Device, cell and type travel
+    packed in one integer (`pack_events`), so sorting moves one array instead of four
+    (permuting is the costly part: every element is a cache miss). The parts are emptied
+    as they are merged, to keep the peak memory low.
+
+    Args:
+        payloads: Packed device, cell and type of the events, in parts.
+        times: Time of each event, in the same parts.
+
+    Returns:
+        The sorted events.
+    """
+    timestamp = np.concatenate(times)
+    times.clear()
     key = _packed_keys(timestamp)
     if key is None:
         order = np.argsort(timestamp, kind="stable")
-        timestamp, payload = timestamp[order], payload[order]
+        timestamp = timestamp[order]
+        payload = np.concatenate(payloads)[order]
+        payloads.clear()
+        del order
     else:
         start = int(timestamp.min())
+        del timestamp
         key.sort()
+        payload = np.concatenate(payloads)
+        payloads.clear()
         payload = payload[key & (2**INDEX_BITS - 1)]
         key >>= INDEX_BITS
         key += start

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from cellcensus.world.clock import MICROSECONDS_PER_HOUR, MICROSECONDS_PER_SECOND, DayClock
 from cellcensus.world.evidence import M2M_JITTER_SECONDS, MACHINE_PROFILES
+from cellcensus.world.holidays import DayKind
 from cellcensus.world.roads import Roads
 
 OPENING_HOURS = (8, 20)
@@ -147,7 +148,10 @@ def machine_events(
     tick = np.arange(machine.size) - np.repeat(np.cumsum(ticks) - ticks, ticks)
     scheduled = first[machine] + tick * period[machine]
     jitter = rng.normal(scale=M2M_JITTER_SECONDS * MICROSECONDS_PER_SECOND, size=machine.size)
-    timestamp = np.clip(scheduled + jitter.astype(np.int64), clock.start, clock.end - 1)
+    timestamp = scheduled + jitter.astype(np.int64)
+    # A report jittered across midnight is reflected back into its day.
+    timestamp = np.where(timestamp < clock.start, 2 * clock.start - timestamp, timestamp)
+    timestamp = np.where(timestamp >= clock.end, 2 * (clock.end - 1) - timestamp, timestamp)
     slot = (timestamp - clock.start) // MICROSECONDS_PER_HOUR
     hour = clock.local_hour[np.minimum(slot, clock.slots - 1)]
     location = machines.location[machine].copy()
@@ -179,7 +183,7 @@ def _open(
     """Payment terminals report only during opening hours, and not on Sundays or holidays."""
     terminal = np.array([p.kind == "payment terminal" for p in MACHINE_PROFILES])
     is_terminal = terminal[machines.profile[machine]]
-    closed_day = clock.kind == 2
+    closed_day = clock.kind == DayKind.SUNDAY_OR_HOLIDAY
     within = (hour >= OPENING_HOURS[0]) & (hour < OPENING_HOURS[1]) & (not closed_day)
     opened: NDArray[np.bool_] = ~is_terminal | within
     return opened
@@ -191,7 +195,7 @@ def _on_duty(
     """Vehicles drive from their start hour for `DUTY_HOURS`, except Sundays and holidays."""
     start = machines.duty_start[machine].astype(np.int64)
     duty: NDArray[np.bool_] = (hour >= start) & (hour < start + DUTY_HOURS)
-    return duty & (clock.kind != 2)
+    return duty & (clock.kind != DayKind.SUNDAY_OR_HOLIDAY)
 
 
 def _route_points(

@@ -58,6 +58,18 @@ class CarriedDevices:
         """Number of devices."""
         return int(self.device.size)
 
+    def part(self, start: int, stop: int) -> CarriedDevices:
+        """The devices ``start`` to ``stop`` (exclusive)."""
+        return CarriedDevices(
+            device=self.device[start:stop],
+            agent=self.agent[start:stop],
+            rate=self.rate[start:stop],
+            session_size=self.session_size[start:stop],
+            data_only=self.data_only[start:stop],
+            background=self.background[start:stop],
+            signalling_phase_us=self.signalling_phase_us[start:stop],
+        )
+
 
 @dataclass(frozen=True)
 class DeviceEvents:

@@ -70,6 +70,19 @@ class Spells:
             destination=np.concatenate([p.destination for p in parts]),
         )
 
+    def within(self, start: int, stop: int) -> Spells:
+        """The spells of members ``start <= member < stop``, renumbered from `start`."""
+        inside = (self.member >= start) & (self.member < stop)
+        chosen = self.select(inside)
+        return Spells(
+            member=chosen.member - start,
+            first_day=chosen.first_day,
+            last_day=chosen.last_day,
+            leave_hour=chosen.leave_hour,
+            return_hour=chosen.return_hour,
+            destination=chosen.destination,
+        )
+
     def hours_of(self, day: int, slots_hour: NDArray[np.int64]) -> NDArray[np.bool_]:
         """(spells, slots) whether each spell covers each hour slot of `day`.
 

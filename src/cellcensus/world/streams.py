@@ -34,8 +34,10 @@ class Stream(IntEnum):
     SIGNALLING = 22
 
 
-def random_stream(*, seed: int, stream: Stream, index: int = 0) -> np.random.Generator:
-    """A generator seeded by (seed, stream, index), independent of every other combination.
+def random_stream(
+    *, seed: int, stream: Stream, index: int = 0, part: int = 0
+) -> np.random.Generator:
+    """A generator seeded by (seed, stream, index, part), independent of every other one.
 
     Deriving each day's generator from the day itself (not from the previous day's state) keeps
     days reproducible on their own: a day is the same whether or not earlier days were made.
@@ -44,8 +46,9 @@ def random_stream(*, seed: int, stream: Stream, index: int = 0) -> np.random.Gen
         seed: The world's seed.
         stream: The purpose of the draws.
         index: A sub-stream, e.g. the day's ordinal number.
+        part: A sub-sub-stream, e.g. a chunk of devices within the day.
 
     Returns:
         A PCG64 generator.
     """
-    return np.random.default_rng(np.random.SeedSequence([seed, int(stream), index]))
+    return np.random.default_rng(np.random.SeedSequence([seed, int(stream), index, part]))

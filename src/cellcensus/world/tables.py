@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -109,37 +110,73 @@ def devices_table(country: SyntheticCountry) -> pa.Table:
     )
 
 
-def events_table(*, events: DayEvents, country: SyntheticCountry, user_ids: pa.Array) -> pa.Table:
-    """One day's events in the contract's columns, string columns dictionary-encoded.
+@dataclass(frozen=True)
+class DeviceCodes:
+    """What an event's columns take from its device, as small codes into dictionaries.
 
-    Dictionary arrays spare the writer hashing millions of strings; `write_parquet` stores
-    them as plain Parquet strings, so a reader sees exactly `EVENTS_SCHEMA`.
+    Attributes:
+        user_ids: Identifier of each device.
+        cell_ids: Identifier of each cell.
+        mcc: Per device, its code in `mcc_values`.
+        mcc_values: The distinct MCCs.
+        mnc: Per device, its code in `mnc_values`.
+        mnc_values: The distinct MNCs.
+        tacs: The catalogue's TACs.
+        model: Per device, its model (index into `tacs`).
+    """
+
+    user_ids: pa.StringArray
+    cell_ids: pa.StringArray
+    mcc: NDArray[np.int8]
+    mcc_values: pa.Int32Array
+    mnc: NDArray[np.int16]
+    mnc_values: pa.Int32Array
+    tacs: pa.StringArray
+    model: NDArray[np.int16]
+
+    @classmethod
+    def of(cls, country: SyntheticCountry) -> DeviceCodes:
+        """The codes of a country's devices."""
+        devices = country.devices
+        mcc_values, mcc = np.unique(devices.mcc, return_inverse=True)
+        mnc_values, mnc = np.unique(devices.mnc, return_inverse=True)
+        return cls(
+            user_ids=pa.array(devices.user_id, type=pa.string()),
+            cell_ids=pa.array(cell_ids(country.network.cells), type=pa.string()),
+            mcc=mcc.astype(np.int8),
+            mcc_values=pa.array(mcc_values.astype(np.int32)),
+            mnc=mnc.astype(np.int16),
+            mnc_values=pa.array(mnc_values.astype(np.int32)),
+            tacs=pa.array(country.catalogue.tac, type=pa.string()),
+            model=devices.model.astype(np.int16),
+        )
+
+
+def events_table(*, events: DayEvents, codes: DeviceCodes) -> pa.Table:
+    """One day's events in the contract's columns, all but time dictionary-encoded.
+
+    Dictionary arrays spare the writer hashing millions of values and keep a day small in
+    memory; `write_parquet` does not store the Arrow schema, so a reader sees exactly
+    `EVENTS_SCHEMA` (strings and integers).
 
     Args:
         events: The day's events, as indices.
-        country: The world.
-        user_ids: Identifier of each device.
+        codes: The devices' codes.
 
     Returns:
         The events table.
     """
-    devices = country.devices
-    device = pa.array(events.device)
+    device = events.device
     columns = [
-        pa.DictionaryArray.from_arrays(device, user_ids),
+        pa.DictionaryArray.from_arrays(pa.array(device), codes.user_ids),
         pa.array(events.timestamp, type=pa.timestamp("us", tz="UTC")),
-        pa.DictionaryArray.from_arrays(
-            pa.array(events.cell), pa.array(cell_ids(country.network.cells), type=pa.string())
-        ),
+        pa.DictionaryArray.from_arrays(pa.array(events.cell), codes.cell_ids),
         pa.DictionaryArray.from_arrays(
             pa.array(events.event_type.astype(np.int8)), pa.array(EVENT_TYPES, type=pa.string())
         ),
-        pa.array(devices.mcc[events.device]),
-        pa.array(devices.mnc[events.device]),
-        pa.DictionaryArray.from_arrays(
-            pa.array(devices.model[events.device]),
-            pa.array(country.catalogue.tac, type=pa.string()),
-        ),
+        pa.DictionaryArray.from_arrays(pa.array(codes.mcc[device]), codes.mcc_values),
+        pa.DictionaryArray.from_arrays(pa.array(codes.mnc[device]), codes.mnc_values),
+        pa.DictionaryArray.from_arrays(pa.array(codes.model[device]), codes.tacs),
     ]
     return pa.table(columns, names=EVENTS_SCHEMA.names)
 

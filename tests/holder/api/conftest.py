@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,9 +56,28 @@ class Service:
         raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
+@pytest.fixture(scope="session")
+def template_state(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state folder with the users and budgets, made once and copied for each test."""
+    folder = tmp_path_factory.mktemp("template-state")
+    add_users(settings_for(tiny_store, folder))
+    return folder
+
+
 @pytest.fixture
-def service(tiny_store: Path, tmp_path: Path) -> Iterator[Service]:
-    settings = settings_for(tiny_store, tmp_path / "state")
-    add_users(settings)
+def service(tiny_store: Path, template_state: Path, tmp_path: Path) -> Iterator[Service]:
+    """The app with one worker: submitted jobs run."""
+    shutil.copytree(template_state, tmp_path / "state")
+    yield from _service(settings_for(tiny_store, tmp_path / "state"))
+
+
+@pytest.fixture
+def idle_service(tiny_store: Path, template_state: Path, tmp_path: Path) -> Iterator[Service]:
+    """The app without workers: submitted jobs stay queued (for tests of refusals)."""
+    shutil.copytree(template_state, tmp_path / "state")
+    yield from _service(settings_for(tiny_store, tmp_path / "state", workers=0))
+
+
+def _service(settings: ServiceSettings) -> Iterator[Service]:
     with TestClient(create_app(settings)) as client:
         yield Service(client=client, settings=settings)

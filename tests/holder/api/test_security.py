@@ -8,10 +8,17 @@ import json
 from urllib.parse import quote
 
 import jwt
+import pytest
 
 from cellcensus.holder.api.settings import signing_key
 
 JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
+
+
+@pytest.fixture
+def service(idle_service):
+    """No workers: these tests are about refusals, accepted jobs need not run."""
+    return idle_service
 
 
 def claims(service, **changes):

@@ -141,3 +141,4 @@ def add_users(settings: ServiceSettings) -> None:
     service = EnclaveService(store=settings.store, state=state)
     service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="test")
     service.set_budget(analyst="bob", project="default", epsilon=2.0, delta=0.0, steward="test")
+    state.engine.dispose()

@@ -103,3 +103,14 @@ def test_enclave_run_keeps_the_in_process_call(store, tmp_path):
     strict = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 's.db'}", embedded_epsilon=None)
     with pytest.raises(DisclosureError, match="budget"):
         strict.run(algorithm="usual_residence", parameters={}, analyst="demo")
+
+
+def test_release_with_several_keys_covers_their_whole_public_product(store, tmp_path):
+    enclave = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'k.db'}")
+    release = enclave.run(
+        algorithm="present_population", parameters={"slot_minutes": 1440}, analyst="demo"
+    )
+    table = release.table
+    assert list(table.columns[:3]) == ["local_date", "slot", "area_code"]
+    assert len(table) == 7 * 1 * 3  # every date x slot x area, present or not
+    assert table["slot"].dtype == "int64"

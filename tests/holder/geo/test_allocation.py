@@ -1,73 +1,215 @@
+"""Cell coverage (Voronoi) and cell -> area allocation, against answers known by construction."""
+
+from __future__ import annotations
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from cellcensus.holder.geo import allocate, to_metric, voronoi_coverage
+from cellcensus.holder.geo import (
+    ALLOCATION_COLUMNS,
+    allocate,
+    build_allocation,
+    current_cells,
+    to_metric,
+    to_wgs84,
+    voronoi_coverage,
+)
+from cellcensus.holder.store import Store
 from cellcensus.reference import country_outline, municipalities
+
+# A point in the middle of Belgium, in EPSG:3812 metres: hand-made shapes are built around it.
+ORIGIN = to_metric([shapely.Point(4.5, 50.6)])[0]
+
+
+def _wgs84(shapes):
+    """Shapes drawn in metres around ORIGIN, as WGS84 (densified so borders stay put)."""
+    moved = [shapely.affinity.translate(shape, ORIGIN.x, ORIGIN.y) for shape in shapes]
+    return list(to_wgs84(shapely.segmentize(np.array(moved), 50)))
+
+
+def _km2(geometries):
+    return shapely.area(to_metric(np.asarray(geometries))) / 1e6
 
 
 def test_a_cell_straddling_two_areas_three_to_one_gets_those_weights():
-    # Metric footprint 4 km wide; area A holds 3 km of it, area B 1 km.
-    footprint = shapely.box(0, 0, 4000, 1000)
-    coverage = pd.DataFrame(
-        {"cell_id": ["c"], "site": [shapely.Point(2000, 500)], "geometry": [footprint]}
+    # A 4 km x 1 km region: 3 km of it in area A, 1 km in area B.
+    coverage = pd.DataFrame({"cell_id": ["c"], "geometry": _wgs84([shapely.box(0, 0, 4000, 1000)])})
+    areas = pd.DataFrame(
+        {
+            "area_code": ["A", "B"],
+            "geometry": _wgs84(
+                [shapely.box(-5000, -5000, 3000, 5000), shapely.box(3000, -5000, 9000, 5000)]
+            ),
+        }
     )
-    # Areas are given in WGS84: build them in metres and invert the projection by search.
-    areas_metric = [shapely.box(-5000, -5000, 3000, 5000), shapely.box(3000, -5000, 9000, 5000)]
-    areas = pd.DataFrame({"area_code": ["A", "B"], "geometry": _to_wgs84(areas_metric)})
     result = allocate(coverage=coverage, areas=areas)
+    assert tuple(result.columns) == ALLOCATION_COLUMNS
     weights = dict(zip(result.area_code, result.weight, strict=True))
-    assert weights == pytest.approx({"A": 0.75, "B": 0.25}, abs=1e-3)
+    assert weights == pytest.approx({"A": 0.75, "B": 0.25}, abs=1e-4)
     assert result.overlap_km2.sum() == pytest.approx(4.0, rel=1e-3)
 
 
-def test_a_cell_outside_every_area_goes_whole_to_the_nearest():
+def test_a_cell_whose_region_misses_every_area_goes_whole_to_the_nearest():
+    site = to_wgs84([shapely.Point(ORIGIN.x + 20_000, ORIGIN.y)])[0]
     coverage = pd.DataFrame(
-        {"cell_id": ["far"], "site": [shapely.Point(20_000, 0)], "geometry": [shapely.Polygon()]}
+        {
+            "cell_id": ["far"],
+            "longitude": [site.x],
+            "latitude": [site.y],
+            "geometry": [shapely.Polygon()],
+        }
     )
-    areas_metric = [shapely.box(0, 0, 1000, 1000), shapely.box(15_000, 0, 16_000, 1000)]
-    areas = pd.DataFrame({"area_code": ["near0", "near15"], "geometry": _to_wgs84(areas_metric)})
+    areas = pd.DataFrame(
+        {
+            "area_code": ["near0", "near15"],
+            "geometry": _wgs84(
+                [shapely.box(0, 0, 1000, 1000), shapely.box(15_000, 0, 16_000, 1000)]
+            ),
+        }
+    )
     result = allocate(coverage=coverage, areas=areas)
-    assert result[["area_code", "weight"]].to_dict("records") == [
-        {"area_code": "near15", "weight": 1.0}
+    assert result[["cell_id", "area_code", "weight", "overlap_km2"]].to_dict("records") == [
+        {"cell_id": "far", "area_code": "near15", "weight": 1.0, "overlap_km2": 0.0}
+    ]
+
+
+def test_voronoi_splits_a_square_country_between_its_sites():
+    # Country 10 x 10 km; sites at x = 2.5 km and 7.5 km: each serves half. Cells A1, A2 share
+    # the first site (one position given twice, which must not break the tessellation).
+    country = _wgs84([shapely.box(0, 0, 10_000, 10_000)])[0]
+    sites = to_wgs84(
+        shapely.points([[ORIGIN.x + 2500, ORIGIN.y + 5000], [ORIGIN.x + 7500, ORIGIN.y + 5000]])
+    )
+    cells = pd.DataFrame(
+        {
+            "cell_id": ["A1", "A2", "B"],
+            "longitude": [sites[0].x, sites[0].x, sites[1].x],
+            "latitude": [sites[0].y, sites[0].y, sites[1].y],
+        }
+    )
+    coverage = voronoi_coverage(cells=cells, country=country)
+    assert list(coverage.cell_id) == ["A1", "A2", "B"]
+    assert _km2(coverage.geometry) == pytest.approx([50, 50, 50], rel=1e-3)
+    assert shapely.equals(coverage.geometry[0], coverage.geometry[1])
+    west = to_wgs84([shapely.Point(ORIGIN.x + 1000, ORIGIN.y + 5000)])[0]
+    assert coverage.geometry[0].contains(west) and not coverage.geometry[2].contains(west)
+
+    halves = pd.DataFrame(
+        {
+            "area_code": ["W", "E"],
+            "geometry": _wgs84(
+                [shapely.box(0, 0, 5000, 10_000), shapely.box(5000, 0, 10_000, 10_000)]
+            ),
+        }
+    )
+    result = allocate(coverage=coverage, areas=halves)
+    assert result[["cell_id", "area_code"]].to_dict("records") == [
+        {"cell_id": "A1", "area_code": "W"},
+        {"cell_id": "A2", "area_code": "W"},
+        {"cell_id": "B", "area_code": "E"},
+    ]
+    assert result.weight.to_list() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_a_site_outside_the_country_gets_an_empty_region_and_the_nearest_area():
+    country = _wgs84([shapely.box(0, 0, 10_000, 10_000)])[0]
+    sites = to_wgs84(
+        shapely.points([[ORIGIN.x + 5000, ORIGIN.y + 5000], [ORIGIN.x + 80_000, ORIGIN.y + 5000]])
+    )
+    cells = pd.DataFrame(
+        {
+            "cell_id": ["in", "out"],
+            "longitude": [p.x for p in sites],
+            "latitude": [p.y for p in sites],
+        }
+    )
+    coverage = voronoi_coverage(cells=cells, country=country).set_index("cell_id")
+    assert coverage.loc["out", "geometry"].is_empty
+    assert _km2([coverage.loc["in", "geometry"]])[0] == pytest.approx(100, rel=1e-3)
+    areas = pd.DataFrame({"area_code": ["only"], "geometry": [country]})
+    result = allocate(coverage=coverage.reset_index(), areas=areas)
+    assert result[["cell_id", "area_code", "weight"]].to_dict("records") == [
+        {"cell_id": "in", "area_code": "only", "weight": 1.0},
+        {"cell_id": "out", "area_code": "only", "weight": 1.0},
+    ]
+
+
+def test_a_single_site_serves_the_whole_country():
+    country = _wgs84([shapely.box(0, 0, 10_000, 10_000)])[0]
+    cells = pd.DataFrame({"cell_id": ["solo"], "longitude": [4.5], "latitude": [50.6]})
+    coverage = voronoi_coverage(cells=cells, country=country)
+    assert shapely.equals_exact(coverage.geometry[0], country, tolerance=1e-9) or (
+        _km2(coverage.geometry)[0] == pytest.approx(100, rel=1e-6)
+    )
+
+
+def test_the_latest_version_of_a_moved_cell_is_used():
+    cells = pd.DataFrame(
+        {
+            "cell_id": ["m", "m", "n"],
+            "longitude": [4.0, 5.0, 4.5],
+            "latitude": [50.5, 50.5, 50.8],
+            "valid_from": [None, pd.Timestamp("2011-03-23").date(), None],
+        }
+    )
+    current = current_cells(cells)
+    assert current[["cell_id", "longitude"]].to_dict("records") == [
+        {"cell_id": "m", "longitude": 5.0},
+        {"cell_id": "n", "longitude": 4.5},
     ]
 
 
 @pytest.mark.slow
 def test_voronoi_allocation_on_belgium_covers_every_municipality():
     areas = municipalities()
-    rng = np.random.default_rng(0)
     outline = country_outline()
-    lon = rng.uniform(2.6, 6.3, 6000)
-    lat = rng.uniform(49.5, 51.5, 6000)
+    rng = np.random.default_rng(0)
+    lon = rng.uniform(2.5, 6.5, 5000)
+    lat = rng.uniform(49.4, 51.6, 5000)
     inside = shapely.contains_xy(outline, lon, lat)
+    lon, lat = lon[inside][:2000], lat[inside][:2000]
     cells = pd.DataFrame(
-        {
-            "cell_id": [f"c{i}" for i in range(inside.sum())],
-            "longitude": lon[inside],
-            "latitude": lat[inside],
-        }
+        {"cell_id": [f"c{i}" for i in range(len(lon))], "longitude": lon, "latitude": lat}
     )
-    cells = pd.concat(
-        [cells, cells.head(5).assign(cell_id=lambda d: d.cell_id + "b")]
-    )  # shared sites
+    shared = cells.head(5).assign(cell_id=lambda frame: frame.cell_id + "b")  # same sites
+    cells = pd.concat([cells, shared], ignore_index=True)
+
     coverage = voronoi_coverage(cells=cells, country=outline)
     result = allocate(coverage=coverage, areas=areas)
+
     sums = result.groupby("cell_id").weight.sum()
-    assert len(sums) == len(cells)
+    assert len(sums) == len(cells) == 2005
     assert np.allclose(sums, 1.0)
     assert set(result.area_code) == set(areas.area_code)
-    # Footprints tile the country: their overlaps add up to Belgium's area (30,528 km2).
-    assert result.overlap_km2.sum() == pytest.approx(areas.area_km2.sum(), rel=0.01)
+    assert (result.weight > 0).all()
+    pairs = result.set_index(["cell_id", "area_code"]).weight
+    for cell in shared.cell_id:
+        assert pairs.loc[cell].to_dict() == pairs.loc[cell[:-1]].to_dict()
+    # Regions tile the country: overlaps add up to Belgium's area (30,528 km2), once per cell
+    # of the shared sites too.
+    once = result[~result.cell_id.isin(shared.cell_id)]
+    assert once.overlap_km2.sum() == pytest.approx(areas.area_km2.sum(), rel=0.005)
 
 
-def _to_wgs84(shapes):
-    from pyproj import Transformer
-
-    back = Transformer.from_crs("EPSG:3812", "EPSG:4326", always_xy=True)
-    # Densify so the curved projection does not move the borders by more than centimetres.
-    dense = shapely.segmentize(np.array(shapes), 50)
-    out = shapely.transform(dense, lambda xy: np.column_stack(back.transform(xy[:, 0], xy[:, 1])))
-    assert np.allclose(shapely.area(to_metric(out)), shapely.area(dense), rtol=1e-4)
-    return list(out)
+def test_build_allocation_writes_the_store_file(tmp_path):
+    store = Store(tmp_path)
+    cells = pd.DataFrame(
+        {
+            "cell_id": ["A", "B", "C"],
+            "latitude": [50.8466, 50.8466, 51.0543],
+            "longitude": [4.3528, 4.3528, 3.7174],
+            "valid_from": [None, None, None],
+        }
+    )
+    cells.to_parquet(store.cells_path)
+    path = build_allocation(store=tmp_path, areas=municipalities())
+    assert path == store.allocation_path("municipality")
+    table = pq.read_table(path)
+    assert table.schema.names == list(ALLOCATION_COLUMNS)
+    allocation = store.read_allocation()
+    assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
+    assert set(allocation.cell_id) == {"A", "B", "C"}
+    assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from cellcensus.holder.algorithms.base import COUNT
+from cellcensus.holder.algorithms.base import COUNT, one
 
 
 def allocation_as(allocation: ir.Table, *, cell: str, area: str, weight: str) -> ir.Table:
@@ -50,7 +50,7 @@ def count_by(spread_rows: ir.Table, keys: list[str]) -> ir.Table:
 def distinct_device_count(spread_rows: ir.Table, keys: list[str]) -> ir.Table:
     """Distinct devices per key: each device's weights on a key are capped at 1, then summed."""
     per_device = spread_rows.group_by(["device_id", *keys]).agg(_weight=spread_rows._weight.sum())
-    capped = per_device.mutate(_weight=ibis.least(per_device._weight, 1.0))
+    capped = per_device.mutate(_weight=ibis.least(per_device._weight, one()))
     return count_by(capped, keys)
 
 

@@ -96,6 +96,11 @@ class PeriodParameters(Parameters):
         return self
 
 
+def as_is(table: ir.Table) -> ir.Table:
+    """No materialisation: the engine plans the whole expression at once (DuckDB)."""
+    return table
+
+
 @dataclass(frozen=True)
 class StoreTables:
     """The store's tables as the algorithms see them (Ibis, any backend).
@@ -104,11 +109,16 @@ class StoreTables:
         events: Pseudonymised events, `EVENTS_SCHEMA`.
         cells: Network topology, one row per cell version (SCHEMA.md cells).
         allocation: cell_id, area_code, weight (each cell's weights sum to 1).
+        materialize: Called by algorithms on an intermediate table that later steps read
+            several times (kept events, home cells): on Spark it computes and caches it
+            once (see `staging.SparkStaging`), since Spark re-plans a shared subquery at
+            every use; on DuckDB it returns the table unchanged.
     """
 
     events: ir.Table
     cells: ir.Table
     allocation: ir.Table
+    materialize: Callable[[ir.Table], ir.Table] = as_is
 
 
 def _no_bound(_params: Any) -> float | None:
@@ -261,6 +271,11 @@ def night_of(events: ir.Table, *, night_start_hour: int) -> ir.Value:
         events.local_date,
         events.local_date - ibis.interval(days=1),
     )
+
+
+def one() -> ir.FloatingValue:
+    """The float 1 (a bare ``1.0`` literal is a DECIMAL on Spark, which then rounds products)."""
+    return ibis.literal(1, type="int64").cast("float64")
 
 
 def first_per_group(table: ir.Table, group: Sequence[str], order: Sequence[Any]) -> ir.Table:

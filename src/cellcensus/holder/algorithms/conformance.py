@@ -19,6 +19,7 @@ Each check raises `ConformanceError` (an AssertionError) saying what failed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -47,6 +48,7 @@ from cellcensus.holder.algorithms.base import (
     Parameters,
     StoreTables,
 )
+from cellcensus.holder.algorithms.staging import SparkStaging
 
 START = dt.date(2011, 3, 7)
 DAYS = 14
@@ -270,8 +272,7 @@ class Runner:
     def run(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
         """The algorithm's exact output on `world`, normalised (see `normalised`)."""
         if not self.fast:
-            frame = self.con.to_pandas(algorithm.expression(world.tables(), values))
-            return normalised(frame, algorithm)
+            return self._run_slow(algorithm, world, values)
         for name, table in world.arrow.items():
             self.con.con.register(f"conformance_{name}", table)
         key = json.dumps([algorithm.manifest.name, values], sort_keys=True, default=str)
@@ -286,6 +287,24 @@ class Runner:
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))
         return normalised(self.con.con.execute(self._sql[key]).fetch_df(), algorithm)
+
+
+    def _run_slow(
+        self, algorithm: Algorithm, world: World, values: dict[str, Any]
+    ) -> pd.DataFrame:
+        tables = world.tables()
+        staging = None
+        if self.con.name == "pyspark":
+            from cellcensus.holder.engines import spark_session
+
+            staging = SparkStaging(self.con, spark_session())
+            tables = dataclasses.replace(tables, materialize=staging)
+        try:
+            frame = self.con.to_pandas(algorithm.expression(tables, values))
+        finally:
+            if staging is not None:
+                staging.release()
+        return normalised(frame, algorithm)
 
 
 def run(

@@ -126,7 +126,7 @@ def prepared_events(
     """The events an algorithm works on: in the period, in scope, of kept devices."""
     events = in_period(tables.events, params)
     events = in_scope(events, subscribers, home_mcc=filters.home_mcc)
-    return kept_events(events, filters)
+    return tables.materialize(kept_events(events, filters))
 
 
 class DeviceFilterAlgorithmParameters(PeriodParameters):

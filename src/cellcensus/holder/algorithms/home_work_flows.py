@@ -50,7 +50,7 @@ def compute(tables: StoreTables, params: HomeWorkFlowsParameters) -> ir.Table:
     events = prepared_events(
         tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
     )
-    home = home_cells(events, params)
+    home = tables.materialize(home_cells(events, params))
     work = work_cells(tables, events, home, params)
     pairs = home.select("device_id", home_cell=home.cell_id, share=home.share).join(
         work.select("device_id", work_cell=work.cell_id), "device_id"

@@ -66,7 +66,7 @@ def period_homes(
     """Home cells of kept domestic devices from the events of one period."""
     events = in_period(tables.events, PeriodParameters(start=start, end=end))
     events = in_scope(events, Subscribers.DOMESTIC, home_mcc=params.filters.home_mcc)
-    return home_cells(kept_events(events, params.filters), params)
+    return tables.materialize(home_cells(kept_events(events, params.filters), params))
 
 
 def compute(tables: StoreTables, params: InternalMigrationParameters) -> ir.Table:

@@ -14,7 +14,13 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import Field
 
-from cellcensus.holder.algorithms.base import Parameters, StoreTables, first_per_group, night_of
+from cellcensus.holder.algorithms.base import (
+    Parameters,
+    StoreTables,
+    first_per_group,
+    night_of,
+    one,
+)
 
 
 class HomeRule(StrEnum):
@@ -95,7 +101,7 @@ def _eligible(nights: ir.Table, params: HomeParameters) -> ir.Table:
 
 
 def _with_share_one(table: ir.Table) -> ir.Table:
-    return table.select("device_id", "cell_id", share=ibis.literal(1.0))
+    return table.select("device_id", "cell_id", share=one())
 
 
 def _distinct_nights(nights: ir.Table, group: list[str]) -> ir.Table:
@@ -130,7 +136,7 @@ def _multi_mno(nights: ir.Table, params: HomeParameters) -> ir.Table:
         | (scored.nights >= params.home_nights_share * scored.total_nights)
     )
     count = home.cell_id.count().over(ibis.window(group_by="device_id"))
-    return home.select("device_id", "cell_id", share=1.0 / count.cast("float64"))
+    return home.select("device_id", "cell_id", share=one() / count.cast("float64"))
 
 
 def _anchor_point(nights: ir.Table, params: HomeParameters) -> ir.Table:

@@ -30,6 +30,7 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     PeriodParameters,
     StoreTables,
+    one,
 )
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterParameters,
@@ -88,7 +89,7 @@ def trips(events: ir.Table, params: TripsParameters) -> ir.Table:
 def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     """Distinct devices per day and (origin area, destination area) making such a trip."""
     events = prepared_events(tables, params, subscribers=params.subscribers, filters=params.filters)
-    found = trips(events, params).mutate(share=ibis.literal(1.0))
+    found = trips(events, params).mutate(share=one())
     found = spread(found, tables.allocation, cell="origin_cell", area="origin", share="share")
     found = found.mutate(share=found._weight).drop("_weight")
     found = spread(

@@ -64,8 +64,8 @@ def places(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table:
     events = prepared_events(
         tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
     )
-    home = home_cells(events, params)
-    work = work_cells(tables, events, home, params)
+    home = tables.materialize(home_cells(events, params))
+    work = tables.materialize(work_cells(tables, events, home, params))
     anchors = home.union(work, distinct=False)
     other = other_places(
         tables,

@@ -70,7 +70,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
     events = prepared_events(
         tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
     )
-    chosen = home_cells(events, params)
+    chosen = tables.materialize(home_cells(events, params))
     parts = []
     for rule in HOME_RULES:
         if rule is params.rule:

@@ -167,6 +167,9 @@ def protect_release(
     )
     parts = table[COMPOSITE].str.split(SEPARATOR, expand=True)
     parts.columns = names
+    for name, values in domains.items():
+        if values and all(isinstance(value, int) for value in values):
+            parts[name] = parts[name].astype("int64")  # slots: back from the composite text
     return pd.concat([parts, table.drop(columns=COMPOSITE)], axis=1)
 
 

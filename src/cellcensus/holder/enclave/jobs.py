@@ -34,6 +34,8 @@ class JobStatus(StrEnum):
     REJECTED = "rejected"
 
 
+FINISHED = (JobStatus.RELEASED, JobStatus.FAILED, JobStatus.REJECTED)
+
 ACTIVE = (
     JobStatus.QUEUED,
     JobStatus.RUNNING,
@@ -123,14 +125,25 @@ class Submission:
 class JobBook:
     """Reads and moves jobs in the state database; every move is audited in its transaction."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, *, cache_size: int = 1024) -> None:
         self.state = state
+        self.cache_size = cache_size
+        # Finished jobs and releases never change: fetching a cached result needs no query.
+        self._finished: dict[str, Job] = {}
+        self._bodies: dict[str, str] = {}
 
     def get(self, job_id: str) -> Job | None:
         """The job with id `job_id`, if any."""
+        if job_id in self._finished:
+            return self._finished[job_id]
         with self.state.read() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
-        return None if row is None else Job.from_row(row)
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        if job.status in FINISHED:
+            _remember(self._finished, job_id, job, self.cache_size)
+        return job
 
     def recent(
         self, *, analyst: str | None = None, status: JobStatus | None = None, limit: int = 100
@@ -323,10 +336,15 @@ class JobBook:
 
     def release_body(self, release_id: str) -> str | None:
         """The stored release JSON (wire format), if any."""
+        if release_id in self._bodies:
+            return self._bodies[release_id]
         with self.state.read() as conn:
-            return conn.execute(
+            body = conn.execute(
                 sa.select(releases.c.body).where(releases.c.id == release_id)
             ).scalar()
+        if body is not None:
+            _remember(self._bodies, release_id, str(body), self.cache_size)
+        return None if body is None else str(body)
 
     def recover(self, *, max_attempts: int) -> list[str]:
         """After a restart: re-queue or fail interrupted jobs; never release them."""
@@ -341,6 +359,12 @@ class JobBook:
                 _recover_one(conn, row, max_attempts=max_attempts)
                 touched.append(str(row.id))
         return touched
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any, size: int) -> None:
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))  # oldest first (dicts keep insertion order)
+    cache[key] = value
 
 
 def _recover_one(conn: sa.Connection, row: Any, *, max_attempts: int) -> None:

@@ -1,4 +1,9 @@
-"""Allocation of cells to areas: each cell's share of each area, by footprint overlap."""
+"""Allocation of cells to areas: each cell's share of each area, by the overlap of its region.
+
+A device seen on a cell is counted in the areas the cell's region overlaps, in proportion to
+the overlap (the uniform-prior allocation of the Eurostat Multi-MNO pipeline). Overlaps are
+computed in metres (EPSG:3812); the weights of a cell add up to 1.
+"""
 
 from __future__ import annotations
 
@@ -6,71 +11,162 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import shapely
 
-from cellcensus.holder.geo.coverage import to_metric, voronoi_coverage
+from cellcensus.holder.geo.coverage import voronoi_coverage
+from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
-from cellcensus.reference import country_outline
 
-ALLOCATION_COLUMNS = ("cell_id", "area_code", "weight", "overlap_km2")
+ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
+"""Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
+
+MIN_SHARE = 1e-6
+"""Overlaps below this share of a cell's region (10 m2 of a 10 km2 region) are slivers of
+digitisation and reprojection, not coverage; they are dropped before normalising."""
+
+_SCHEMA = pa.schema(
+    [
+        ("cell_id", pa.string()),
+        ("area_code", pa.string()),
+        ("weight", pa.float64()),
+        ("overlap_km2", pa.float64()),
+    ]
+)
 
 
 def allocate(*, coverage: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
-    """Weights of each cell over areas, proportional to the overlap of footprint and area.
+    """Weights of each cell over the areas its region overlaps.
 
     Args:
-        coverage: cell_id, site, geometry in the metric CRS (from a coverage model).
-        areas: area_code, geometry in WGS84 (e.g. `reference.municipalities()`).
+        coverage: cell_id and geometry (WGS84 polygon of the region the cell serves), and
+            optionally longitude, latitude of its site (from `voronoi_coverage`).
+        areas: area_code and geometry (WGS84 polygons), e.g. `reference.municipalities()`.
 
     Returns:
-        cell_id, area_code, weight (sums to 1 per cell), overlap_km2. A cell whose footprint
-        misses every area goes whole (weight 1, overlap 0) to the area nearest to it.
+        cell_id, area_code, weight, overlap_km2, sorted. A cell's weights are the shares of its
+        region's overlap with each area and sum to 1. A cell whose region overlaps no area
+        (an empty region, or a site abroad) goes whole (weight 1, overlap 0) to the area
+        nearest its site (or its region).
+
+    Raises:
+        ValueError: If a column is missing, or a cell with an empty region has no site.
     """
-    footprints = coverage["geometry"].to_numpy()
+    for frame, columns, what in (
+        (coverage, ("cell_id", "geometry"), "coverage"),
+        (areas, ("area_code", "geometry"), "areas"),
+    ):
+        missing = [column for column in columns if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{what} lacks column(s) {', '.join(missing)}")
+    if coverage.empty:
+        return _frame(cell_id=[], area_code=[], weight=[], overlap_km2=[])
+    area_codes = areas["area_code"].astype(str).to_numpy()
     area_shapes = to_metric(areas["geometry"].to_numpy())
-    cell_at, area_at = shapely.STRtree(area_shapes).query(footprints, predicate="intersects")
-    overlap = shapely.area(shapely.intersection(footprints[cell_at], area_shapes[area_at]))
-    pairs = pd.DataFrame(
-        {
-            "cell_id": coverage["cell_id"].to_numpy()[cell_at],
-            "area_code": areas["area_code"].to_numpy()[area_at],
-            "overlap_km2": overlap / 1e6,
-        }
+    invalid = ~shapely.is_valid(area_shapes)
+    if invalid.any():
+        area_shapes[invalid] = shapely.make_valid(area_shapes[invalid])
+    tree = shapely.STRtree(area_shapes)
+
+    # Cells of one site share one region: compute each distinct region once.
+    geometries = coverage["geometry"].to_numpy()
+    region_of_cell, first_cell = _distinct(geometries)
+    regions = to_metric(geometries[first_cell])
+    region_at, area_at = tree.query(regions, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(regions[region_at], area_shapes[area_at]))
+    region_area = shapely.area(regions)
+    keep = overlap > MIN_SHARE * region_area[region_at]
+    region_at, area_at, overlap = region_at[keep], area_at[keep], overlap[keep]
+
+    covered = np.zeros(len(regions), dtype=bool)
+    covered[region_at] = True
+    orphans = np.flatnonzero(~covered)
+    if len(orphans):
+        where = _site_points(coverage=coverage, first_cell=first_cell[orphans])
+        nearest = tree.query_nearest(to_metric(where), return_distance=False, all_matches=False)
+        orphan_at, orphan_area = nearest[0], nearest[1]
+        region_at = np.concatenate([region_at, orphans[orphan_at]])
+        area_at = np.concatenate([area_at, orphan_area])
+        overlap = np.concatenate([overlap, np.zeros(len(orphan_at))])
+
+    per_region = pd.DataFrame(
+        {"region": region_at, "area_code": area_codes[area_at], "overlap_km2": overlap / 1e6}
     )
-    pairs = pairs[pairs["overlap_km2"] > 0]
-    pairs = pd.concat([pairs, _nearest_for_orphans(coverage, areas, area_shapes, pairs)])
-    total = pairs.groupby("cell_id")["overlap_km2"].transform("sum")
-    pairs["weight"] = np.where(total > 0, pairs["overlap_km2"] / total.where(total > 0, 1), 1.0)
-    ordered = pairs.sort_values(["cell_id", "area_code"]).reset_index(drop=True)
-    return ordered[list(ALLOCATION_COLUMNS)]
+    total = per_region.groupby("region")["overlap_km2"].transform("sum").to_numpy()
+    per_region["weight"] = np.divide(
+        per_region["overlap_km2"].to_numpy(), total, out=np.ones(len(total)), where=total > 0
+    )
+    cells = pd.DataFrame(
+        {"cell_id": coverage["cell_id"].astype(str).to_numpy(), "region": region_of_cell}
+    )
+    allocation = cells.merge(per_region, on="region", how="inner")
+    allocation = allocation.sort_values(["cell_id", "area_code"], kind="stable")
+    return allocation[list(ALLOCATION_COLUMNS)].reset_index(drop=True)
 
 
-def _nearest_for_orphans(
-    coverage: pd.DataFrame, areas: pd.DataFrame, area_shapes: np.ndarray, pairs: pd.DataFrame
-) -> pd.DataFrame:
-    orphans = coverage[~coverage["cell_id"].isin(pairs["cell_id"])]
-    if orphans.empty:
-        return pairs.iloc[0:0]
-    nearest = shapely.STRtree(area_shapes).nearest(orphans["site"].to_numpy())
-    return pd.DataFrame(
-        {
-            "cell_id": orphans["cell_id"].to_numpy(),
-            "area_code": areas["area_code"].to_numpy()[nearest],
-            "overlap_km2": 0.0,
-        }
-    )
+def _distinct(geometries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each geometry, the index of its distinct value; and the first row of each value."""
+    keys = shapely.to_wkb(geometries)
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
+    first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+    assert len(first) == len(uniques)
+    return np.asarray(codes), first
+
+
+def _site_points(*, coverage: pd.DataFrame, first_cell: np.ndarray) -> np.ndarray:
+    """Where to look for the nearest area: the site, else a point of the region."""
+    rows = coverage.iloc[first_cell]
+    if {"longitude", "latitude"} <= set(coverage.columns):
+        points = shapely.points(
+            rows["longitude"].to_numpy(dtype=float), rows["latitude"].to_numpy(dtype=float)
+        )
+    else:
+        points = np.full(len(rows), None, dtype=object)
+    lacking = shapely.is_missing(points) | shapely.is_empty(points)
+    geometries = rows["geometry"].to_numpy()
+    points[lacking] = shapely.point_on_surface(geometries[lacking])
+    unknown = shapely.is_empty(points) | shapely.is_missing(points)
+    if unknown.any():
+        cell = rows["cell_id"].to_numpy()[unknown][0]
+        raise ValueError(f"cell {cell!r} has an empty region and no site position")
+    return np.asarray(points, dtype=object)
+
+
+def country_of(areas: pd.DataFrame) -> shapely.Geometry:
+    """The union of `areas` (WGS84): fast when they tile without overlaps, exact otherwise."""
+    shapes = areas["geometry"].to_numpy()
+    union = shapely.coverage_union_all(shapes)
+    total = float(shapely.area(shapes).sum())
+    if shapely.is_valid(union) and abs(float(shapely.area(union)) - total) <= 1e-9 * total:
+        return union
+    return shapely.union_all(shapes)
 
 
 def build_allocation(
     *, store: Store | Path, areas: pd.DataFrame, level: str = "municipality"
 ) -> Path:
-    """Compute the Voronoi allocation of the store's cells to `areas` and save it in the store."""
+    """Allocate the store's cells to `areas` (Voronoi coverage) and save it in the store.
+
+    Args:
+        store: The store (or its folder), holding ``cells.parquet`` from an ingest.
+        areas: area_code and geometry (WGS84) of the areas of `level`.
+        level: The area level, which names the file (``allocation/{level}.parquet``).
+
+    Returns:
+        The path of the allocation file.
+    """
     store = store if isinstance(store, Store) else Store(store)
-    cells = pd.read_parquet(store.cells_path, columns=["cell_id", "latitude", "longitude"])
-    cells = cells.drop_duplicates("cell_id", keep="last").reset_index(drop=True)
-    coverage = voronoi_coverage(cells=cells, country=country_outline())
+    cells = store.read_cells()
+    coverage = voronoi_coverage(cells=cells, country=country_of(areas))
     allocation = allocate(coverage=coverage, areas=areas)
     path = store.allocation_path(level)
     path.parent.mkdir(parents=True, exist_ok=True)
-    allocation.to_parquet(path, index=False)
+    aside = path.with_name(f".{path.name}.tmp")
+    pq.write_table(pa.Table.from_pandas(allocation, schema=_SCHEMA, preserve_index=False), aside)
+    aside.replace(path)
     return path
+
+
+def _frame(**columns: list[object]) -> pd.DataFrame:
+    return pd.DataFrame(columns)[list(ALLOCATION_COLUMNS)]

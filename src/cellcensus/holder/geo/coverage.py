@@ -1,7 +1,11 @@
-"""Cell coverage: where each cell serves, as polygons in a metric projection.
+"""Where each cell serves: Voronoi regions of the antenna sites, clipped to the country.
 
-The default model is the Voronoi tessellation of antenna sites clipped to the country: every
-point is served by its nearest site. Cells of one site share the site's polygon.
+A first-order coverage model (as in the Eurostat Multi-MNO pipeline's fallback and most
+published work with CDRs): every point of the country is served by its nearest site. Cells of
+one site (sectors, technologies) share the site's position, so they share its region; sites are
+found by position, which also keeps duplicate positions from breaking the tessellation. The
+tessellation is computed in metres (EPSG:3812), not in degrees, where a degree of longitude is
+only two thirds of a degree of latitude at Belgian latitudes.
 """
 
 from __future__ import annotations
@@ -9,51 +13,112 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
-METRIC_CRS = "EPSG:3812"  # Belgian Lambert 2008: metres, equal enough for areas in Belgium
-_TO_METRIC = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
+from cellcensus.holder.geo.projection import to_metric, to_wgs84
+
+POSITION_DECIMALS = 6
+"""Positions are compared to 1e-6 degree (about 0.1 m): closer antennas count as one site."""
+
+ENVELOPE_MARGIN_M = 50_000.0
+"""How far beyond the country and the sites the Voronoi regions are extended before clipping."""
 
 
-def to_metric(geometry: np.ndarray) -> np.ndarray:
-    """Project WGS84 geometries (an array) to the metric CRS."""
+def current_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell_id: the version with the latest ``valid_from`` (all if no column).
 
-    def project(coords: np.ndarray) -> np.ndarray:
-        x, y = _TO_METRIC.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
+    Args:
+        cells: The cells table (cell_id, latitude, longitude, and optionally valid_from).
 
-    return np.asarray(shapely.transform(geometry, project))
+    Returns:
+        The cells, one per cell_id, in cell_id order.
+    """
+    _require(cells, ("cell_id", "latitude", "longitude"), what="cells")
+    frame = cells.copy()
+    if "valid_from" in frame.columns:
+        frame["_order"] = pd.to_datetime(frame["valid_from"]).fillna(pd.Timestamp.min)
+        frame = frame.sort_values(["cell_id", "_order"], kind="stable").drop(columns="_order")
+    frame = frame.drop_duplicates("cell_id", keep="last")
+    return frame.sort_values("cell_id", kind="stable").reset_index(drop=True)
 
 
 def voronoi_coverage(*, cells: pd.DataFrame, country: shapely.Geometry) -> pd.DataFrame:
-    """Voronoi footprint of each cell's site, clipped to `country` (WGS84 in, metres out).
+    """The region each cell serves: its site's Voronoi region, clipped to the country.
 
     Args:
-        cells: cell_id, latitude, longitude (one row per cell; versions already resolved).
-        country: The country outline in WGS84.
+        cells: Cells with cell_id, latitude and longitude (WGS84); several versions of a cell
+            are allowed, the one with the latest ``valid_from`` is used.
+        country: The country (WGS84 polygon or multipolygon).
 
     Returns:
-        cell_id, site (point) and geometry (footprint), in EPSG:3812; a cell whose site lies
-        outside the country gets an empty footprint.
+        One row per cell: cell_id, longitude, latitude (its site), geometry (WGS84 polygon,
+        shared by the cells of a site; empty when the site's region misses the country).
     """
-    x, y = _TO_METRIC.transform(cells["longitude"].to_numpy(), cells["latitude"].to_numpy())
-    positions = pd.DataFrame({"x": np.round(x, 1), "y": np.round(y, 1)})
-    sites = positions.drop_duplicates().reset_index(drop=True)
-    site_points = shapely.points(sites["x"].to_numpy(), sites["y"].to_numpy())
-    outline = to_metric(np.array([country]))[0]
-    envelope = shapely.box(*shapely.buffer(outline, 50_000).bounds)
-    polygons = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(site_points), extend_to=envelope)
+    current = current_cells(cells)
+    columns = ["cell_id", "longitude", "latitude", "geometry"]
+    if current.empty:
+        return pd.DataFrame({column: [] for column in columns})
+    positions = np.column_stack(
+        [current["longitude"].to_numpy(dtype=float), current["latitude"].to_numpy(dtype=float)]
     )
-    # voronoi_polygons does not keep input order: match each polygon to the site inside it.
-    site_of, polygon_of = shapely.STRtree(polygons).query(site_points, predicate="intersects")
-    footprint = pd.Series(polygons[polygon_of], index=site_of).groupby(level=0).first()
-    clipped = shapely.intersection(footprint.sort_index().to_numpy(), outline)
-    site_index = positions.merge(sites.reset_index(), on=["x", "y"], how="left")["index"]
+    # One site per position (to 1e-6 degree); the site is the first cell's exact position.
+    _, first_cell, site_of_cell = np.unique(
+        positions.round(POSITION_DECIMALS), axis=0, return_index=True, return_inverse=True
+    )
+    sites = positions[first_cell]
+    site_of_cell = site_of_cell.reshape(-1)
+    points = to_metric(shapely.points(sites))
+    country_m = to_metric([country])[0]
+    regions = _voronoi(points=points, country=country_m)
+    clipped = _clip(regions=regions, country=country_m)
+    geometry = to_wgs84(clipped)
     return pd.DataFrame(
         {
-            "cell_id": cells["cell_id"].to_numpy(),
-            "site": shapely.points(x, y),
-            "geometry": clipped[site_index.to_numpy()],
+            "cell_id": current["cell_id"].astype(str).to_numpy(),
+            "longitude": sites[site_of_cell, 0],
+            "latitude": sites[site_of_cell, 1],
+            "geometry": geometry[site_of_cell],
         }
     )
+
+
+def _voronoi(*, points: np.ndarray, country: shapely.Geometry) -> np.ndarray:
+    """Voronoi regions of distinct `points`, in their order, reaching beyond `country`."""
+    xmin, ymin, xmax, ymax = shapely.total_bounds(np.append(points, country))
+    envelope = shapely.box(
+        xmin - ENVELOPE_MARGIN_M,
+        ymin - ENVELOPE_MARGIN_M,
+        xmax + ENVELOPE_MARGIN_M,
+        ymax + ENVELOPE_MARGIN_M,
+    )
+    if len(points) == 1:
+        return np.array([envelope], dtype=object)
+    diagram = shapely.voronoi_polygons(
+        shapely.multipoints(points), extend_to=envelope, ordered=True
+    )
+    regions = shapely.get_parts(diagram)
+    if len(regions) != len(points):  # collinear or degenerate input: match by location
+        tree = shapely.STRtree(regions)
+        point_index, region_index = tree.query(points, predicate="intersects")
+        matched = np.full(len(points), None, dtype=object)
+        for point, region in zip(point_index, region_index, strict=True):
+            if matched[point] is None:
+                matched[point] = regions[region]
+        regions = matched
+    return np.asarray(regions, dtype=object)
+
+
+def _clip(*, regions: np.ndarray, country: shapely.Geometry) -> np.ndarray:
+    """Regions intersected with the country; regions wholly inside are kept as they are."""
+    shapely.prepare(country)
+    inside = shapely.contains_properly(country, regions)
+    clipped = regions.copy()
+    border = ~inside
+    if border.any():
+        clipped[border] = shapely.intersection(regions[border], country)
+    return clipped
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], *, what: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {', '.join(missing)}")

@@ -174,7 +174,7 @@ def ingest(
     say = progress or _quiet
     start, end = period
     check_period(start=start, end=end, source="period")
-    facts = (
+    facts: dict[str, Any] = (
         {"timezone": DEFAULT_TIMEZONE}
         if metadata is None
         else check_metadata(metadata=metadata, source="metadata", period_required=False)
@@ -189,7 +189,7 @@ def ingest(
 
     target = Store(store)
     with _staging(target.root) as staging:
-        config = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
             "temp_directory": str(staging / "spill"),
         }
@@ -318,13 +318,6 @@ class _Run:
         where = table.location
         if not self._scalar("SELECT count(*) FROM cells_in"):
             raise InputDataError(f"cells: {where} holds no cells; deliver the cells table")
-        for column in ("cell_id", "latitude", "longitude"):
-            count = self._scalar(f"SELECT count(*) FROM cells_in WHERE {column} IS NULL")
-            if count:
-                raise InputDataError(
-                    f"cells: {count} row(s) of {where} have no {column}; every cell needs "
-                    "cell_id, latitude and longitude"
-                )
         for column in (*CELL_NUMBERS, *CELL_DATES):
             bad = self._run(
                 f"SELECT cell_id, {column}__raw FROM cells_in "
@@ -335,6 +328,13 @@ class _Run:
                 raise InputDataError(
                     f"cells: {column} {bad[0][1]!r} of cell {bad[0][0]!r} in {where} is not "
                     f"{kind}; fix the cells table"
+                )
+        for column in ("cell_id", "latitude", "longitude"):
+            count = self._scalar(f"SELECT count(*) FROM cells_in WHERE {column} IS NULL")
+            if count:
+                raise InputDataError(
+                    f"cells: {count} row(s) of {where} have no {column}; every cell needs "
+                    "cell_id, latitude and longitude"
                 )
         outside = self._run(
             "SELECT cell_id, latitude, longitude FROM cells_in "
@@ -414,9 +414,14 @@ class _Run:
         """Give every row its reason (or none), write the day files and the quarantine."""
         self.say("validating rows", 0.3)
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
-        event_codes = " ".join(f"WHEN {sql_string(name)} THEN {code}" for code, name in enumerate(EVENT_TYPES))
-        # Valid rows keep compact codes (device_id, cell ENUM, event code, tac as an integer),
-        # which sort fast; rejected rows also keep the text they came with.
+        event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
+        self._run(f"CREATE TYPE event_key AS ENUM ({event_types})")
+        event_codes = " ".join(
+            f"WHEN {sql_string(name)} THEN CAST({sql_string(name)} AS event_key)"
+            for name in EVENT_TYPES
+        )
+        # Valid rows carry cells and event types as ENUMs (small integers, which sort fast and
+        # are written to Parquet as plain strings); rejected rows keep the text they came with.
         self._run(
             f"""
             CREATE TEMP TABLE classified AS
@@ -429,7 +434,7 @@ class _Run:
                         AS local_date,
                     CAST((local_us % {MICROS_PER_DAY}) // {MICROS_PER_HOUR} AS TINYINT)
                         AS local_hour,
-                    CAST(CASE event_type {event_codes} END AS UTINYINT) AS event
+                    CASE event_type {event_codes} END AS event
                 FROM located
             ), reasoned AS (
                 SELECT d.*, p.device_id, c.cell,
@@ -455,7 +460,7 @@ class _Run:
             )
             SELECT
                 device_id, ts, local_date, local_hour, cell, event, mcc, mnc,
-                CASE WHEN reason IS NULL THEN CAST(tac AS INTEGER) END AS tac, reason,
+                CASE WHEN reason IS NULL THEN tac END AS tac, reason,
                 CASE WHEN reason IS NOT NULL THEN cell_id END AS cell_text,
                 CASE WHEN reason IS NOT NULL THEN event_type END AS event_text,
                 CASE WHEN reason IS NOT NULL THEN tac END AS tac_text,
@@ -549,9 +554,8 @@ class _Run:
                    mnc_text, tac_text AS tac, reason, CAST(NULL AS VARCHAR) AS source
             FROM classified WHERE reason IS NOT NULL
             UNION ALL
-            SELECT device_id, ts, NULL, local_date, {_DECODED["cell_id"]},
-                   {_DECODED["event_type"]}, mcc, NULL, mnc, NULL, {_DECODED["tac"]},
-                   'duplicate', NULL
+            SELECT device_id, ts, NULL, local_date, CAST(cell AS VARCHAR),
+                   CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL
             FROM duplicates
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
@@ -589,15 +593,12 @@ class _Run:
         )
 
 
-_EVENT_NAMES = "[" + ", ".join(sql_string(name) for name in EVENT_TYPES) + "]"
-_DECODED = {
-    "timestamp": "ts",
-    "cell_id": "CAST(cell AS VARCHAR)",
-    "event_type": f"{_EVENT_NAMES}[event + 1]",
-    "tac": "lpad(CAST(tac AS VARCHAR), 8, '0')",
+_STORED_AS = {
+    "timestamp": "ts AS timestamp",
+    "cell_id": "cell AS cell_id",  # an ENUM: DuckDB writes it as a plain Parquet string
+    "event_type": "event AS event_type",
 }
-"""Stored columns from the compact codes that valid rows carry through the sort."""
-_STORED_AS = {name: f"{expression} AS {name}" for name, expression in _DECODED.items()}
+"""Stored columns from the columns that valid rows carry through the sort."""
 
 
 def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:

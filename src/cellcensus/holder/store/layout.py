@@ -166,26 +166,25 @@ class Store:
         files = self.event_files(days=days)
         if not files:
             return pd.DataFrame({column: [] for column in EVENT_COLUMNS})
-        frames = [pq.read_table(path).to_pandas() for path in files]
-        return pd.concat(frames, ignore_index=True)
+        return pd.concat([_read(path) for path in files], ignore_index=True)
 
     def read_cells(self) -> pd.DataFrame:
         """The cells table (all versions)."""
         self._require(self.cells_path)
-        return pq.read_table(self.cells_path).to_pandas()
+        return _read(self.cells_path)
 
     def read_allocation(self, level: str = "municipality") -> pd.DataFrame:
         """The allocation of `level`: cell_id, area_code, weight."""
         path = self.allocation_path(level)
         self._require(path, what=f"a {level} allocation")
-        return pq.read_table(path).to_pandas()
+        return _read(path)
 
     def read_quarantine(self) -> pd.DataFrame:
         """Every quarantined row of every delivery, with its reason."""
         files = sorted(self.quarantine_dir.glob("period=*/part-0.parquet"))
         if not files:
             return pd.DataFrame({"reason": []})
-        return pd.concat([pq.read_table(path).to_pandas() for path in files], ignore_index=True)
+        return pd.concat([_read(path) for path in files], ignore_index=True)
 
     def ingest_report(self) -> IngestReport:
         """The account of the last ingest into this store."""
@@ -198,3 +197,9 @@ class Store:
                 f"store {self.root} has no {what or path.name}; "
                 "run `cellcensus ingest --store` on it first"
             )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """One Parquet file as a DataFrame (without partition columns from its folder name)."""
+    frame: pd.DataFrame = pq.read_table(path).to_pandas()
+    return frame

@@ -162,8 +162,10 @@ CELL_DATES = ("valid_from", "valid_to")
 
 
 def cell_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
-    """SELECT of the typed cell columns from one scan, with ``<column>__raw`` text beside each
-    converted column (to report values that do not parse).
+    """SELECT of the typed cell columns from one scan, with the text beside converted ones.
+
+    Each converted column gets a ``<column>__raw`` twin holding its input text, so that values
+    that do not parse can be reported.
 
     Raises:
         InputDataError: If a column has a type that cannot hold its contract value.

@@ -36,10 +36,11 @@ _HEADER_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class CsvGroup:
-    """CSV files sharing a delimiter (one DuckDB scan)."""
+    """CSV files sharing a delimiter and a header (one DuckDB scan)."""
 
     files: tuple[Path, ...]
     delimiter: str
+    header: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,23 @@ def find_table(*, location: Path, what: str, required: tuple[str, ...]) -> Table
             )
         files = [location]
     by_schema: dict[str, list[Path]] = {}
-    by_delimiter: dict[str, list[Path]] = {}
+    by_header: dict[tuple[str, tuple[str, ...]], list[Path]] = {}
     for path in files:
         if _format(path) == "parquet":
             schema = check_parquet(path=path, what=what, required=required)
             signature = ";".join(f"{field.name}:{field.type}" for field in schema)
             by_schema.setdefault(signature, []).append(path)
         else:
-            delimiter = check_csv(path=path, what=what, required=required)
-            by_delimiter.setdefault(delimiter, []).append(path)
+            delimiter, header = check_csv(path=path, what=what, required=required)
+            by_header.setdefault((delimiter, header), []).append(path)
     return TableFiles(
         what=what,
         location=location,
         parquet=tuple(tuple(group) for group in by_schema.values()),
-        csv=tuple(CsvGroup(files=tuple(group), delimiter=d) for d, group in by_delimiter.items()),
+        csv=tuple(
+            CsvGroup(files=tuple(group), delimiter=delimiter, header=header)
+            for (delimiter, header), group in by_header.items()
+        ),
     )
 
 
@@ -164,11 +168,12 @@ def check_parquet(*, path: Path, what: str, required: tuple[str, ...]) -> pa.Sch
     return schema
 
 
-def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> str:
+def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """Check that `path` is a (gzip) CSV file whose header has the `required` columns.
 
     Returns:
-        The delimiter among ``, ; TAB |`` that splits the header into the required columns.
+        The delimiter among ``, ; TAB |`` that splits the header into the required columns,
+        and the header's column names.
 
     Raises:
         InputDataError: Naming the file (and column) and what to do.
@@ -215,7 +220,7 @@ def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> str:
             best = (found, delimiter, names)
     assert best is not None
     _require_columns(path=path, what=what, found=best[2], required=required)
-    return best[1]
+    return best[1], tuple(best[2])
 
 
 def _require_columns(*, path: Path, what: str, found: list[str], required: tuple[str, ...]) -> None:
@@ -240,7 +245,8 @@ def _first_line(error: BaseException) -> str:
 def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
     """SQL scans of the table's files: one per Parquet schema group, one per CSV group.
 
-    Parquet files are read with their own types; CSV files as text (``all_varchar``), with
+    Parquet files are read with their own types; CSV files (one header per scan, since
+    DuckDB keeps rejects only without union_by_name) as text (``all_varchar``), with
     malformed lines collected in DuckDB's reject tables named ``{rejects}_errors_i`` and
     ``{rejects}_scans_i`` when `rejects` is given (otherwise they raise).
 
@@ -252,10 +258,13 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
         for group in table.parquet
     ]
     for index, group in enumerate(table.csv):
+        # Every column as text, declared from the header: a line with more fields than the
+        # header is then an error (kept as a reject), not a reason to invent a column.
+        columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in group.header)
         options = [
             "header=true",
-            "all_varchar=true",
-            "union_by_name=true",
+            "auto_detect=false",
+            f"columns={{{columns}}}",
             "hive_partitioning=false",
             f"delim={sql_string(group.delimiter)}",
             "quote='\"'",

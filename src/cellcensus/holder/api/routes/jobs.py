@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
 
 from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Principal
@@ -165,7 +166,7 @@ def get_job(ctx: Context, caller: AnalystOrSteward, job_id: JobId) -> schemas.Jo
         **responses(401, 403, 404, 409, 422, 429),
     },
 )
-def get_result(
+async def get_result(
     ctx: Context,
     caller: Analyst,
     job_id: JobId,
@@ -174,7 +175,11 @@ def get_result(
     ] = None,
     accept: Annotated[str, Header()] = "application/json",
 ) -> Response:
-    """The released table with its provenance: JSON, CSV, GeoJSON or Parquet."""
+    """The released table with its provenance: JSON, CSV, GeoJSON or Parquet.
+
+    Async: a finished job and its release are answered from memory once read (they never
+    change), so serving a cached result blocks nothing.
+    """
     job = _visible_job(ctx, caller, job_id)
     if job.status is not JobStatus.RELEASED:
         raise ApiError(
@@ -187,7 +192,10 @@ def get_result(
     geometries = (
         area_geometries(ctx.settings.store, job.level) if chosen is ResultFormat.GEOJSON else None
     )
-    content, headers = render(body, chosen, geometries=geometries)
+    if chosen is ResultFormat.JSON:  # served as stored: no work to move off the event loop
+        content, headers = render(body, chosen)
+    else:
+        content, headers = await run_in_threadpool(render, body, chosen, geometries=geometries)
     headers["Content-Disposition"] = f'attachment; filename="{job.id}.{chosen.value}"'
     return Response(content=content, media_type=MEDIA_TYPES[chosen], headers=headers)
 

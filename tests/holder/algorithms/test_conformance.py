@@ -1,0 +1,167 @@
+"""Every registered algorithm passes the conformance suite (DuckDB; Spark agreement below)."""
+
+import dataclasses
+
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import Certification, get_algorithm, registered_algorithms
+from cellcensus.holder.algorithms import conformance as suite
+from cellcensus.holder.algorithms.conformance import ConformanceError
+
+NAMES = sorted(registered_algorithms())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest(name):
+    suite.check_manifest(get_algorithm(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_range_parameters_are_refused_by_name(name):
+    suite.check_parameters_refused(get_algorithm(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schema_as_declared(name, world, duckdb_runner):
+    suite.check_schema(get_algorithm(name), world, duckdb_runner)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_deterministic(name, world, duckdb_runner):
+    suite.check_deterministic(get_algorithm(name), world, duckdb_runner)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contribution_bound_holds_against_a_million_event_device(name, world, duckdb_runner):
+    suite.check_contribution_bound(get_algorithm(name), world, duckdb_runner, n_events=1_000_000)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", NAMES)
+def test_spark_gives_the_same_results_as_duckdb(name, world, duckdb_runner, spark_runner):
+    algorithm = get_algorithm(name)
+    first = suite.parameter_sets(algorithm)[:1]
+    only_first = dataclasses.replace(
+        algorithm, manifest=dataclasses.replace(algorithm.manifest, examples=())
+    )
+    if first == [{}]:
+        algorithm = only_first
+    else:
+        algorithm = dataclasses.replace(
+            algorithm, manifest=dataclasses.replace(algorithm.manifest, examples=tuple(first))
+        )
+    suite.check_engines_agree(algorithm, world, {"duckdb": duckdb_runner, "spark": spark_runner})
+
+
+def test_the_conformance_world_exercises_every_algorithm(world, duckdb_runner):
+    # A check that passes on empty output proves nothing: every parameter set gives rows.
+    for name in NAMES:
+        algorithm = get_algorithm(name)
+        for values in suite.parameter_sets(algorithm):
+            assert len(duckdb_runner.run(algorithm, world, values)) > 0, (name, values)
+
+
+# The suite itself must catch broken algorithms.
+
+
+def _broken(name, compute):
+    algorithm = get_algorithm("usual_residence")
+    manifest = dataclasses.replace(algorithm.manifest, name=name, examples=())
+    return dataclasses.replace(algorithm, manifest=manifest, compute=compute)
+
+
+def test_suite_catches_a_device_counted_once_per_event(world, duckdb_runner):
+    def per_event(tables, params):
+        located = tables.events.join(tables.allocation, "cell_id")
+        return located.group_by("area_code").agg(device_count=located.weight.sum())
+
+    with pytest.raises(ConformanceError, match="changed the release by"):
+        suite.check_contribution_bound(_broken("per_event", per_event), world, duckdb_runner,
+                                       n_events=1000)
+
+
+def test_suite_catches_undeclared_columns(world, duckdb_runner):
+    def extra(tables, params):
+        counts = get_algorithm("usual_residence").compute(tables, params)
+        return counts.mutate(extra=1)
+
+    with pytest.raises(ConformanceError, match="columns"):
+        suite.check_schema(_broken("extra_column", extra), world, duckdb_runner)
+
+
+def test_suite_catches_an_order_dependent_result(world, duckdb_runner):
+    import ibis
+
+    def first_row(tables, params):
+        events = tables.events.mutate(n=ibis.row_number())
+        first = events.filter(events.n < 100).join(tables.allocation, "cell_id")
+        return first.group_by("area_code").agg(device_count=first.weight.sum())
+
+    with pytest.raises(ConformanceError, match="shuffled"):
+        suite.check_deterministic(_broken("order_dependent", first_row), world, duckdb_runner)
+
+
+def test_suite_catches_an_unbounded_parameter():
+    from pydantic import Field
+
+    from cellcensus.holder.algorithms.base import Parameters
+
+    class Loose(Parameters):
+        min_nights: int = Field(default=2, ge=1)
+
+    algorithm = get_algorithm("usual_residence")
+    loose = dataclasses.replace(
+        algorithm,
+        manifest=dataclasses.replace(algorithm.manifest, parameters=Loose, examples=()),
+    )
+    suite.check_parameters_refused(loose)  # ge=1 is refused by name
+    with pytest.raises(CellcensusError, match="'min_nights'"):
+        loose.manifest.parse({"min_nights": 0})
+
+
+def test_third_party_algorithms_come_in_as_drafts(monkeypatch):
+    from cellcensus.holder.algorithms import registry
+
+    claimed = dataclasses.replace(
+        get_algorithm("usual_residence"),
+        manifest=dataclasses.replace(
+            get_algorithm("usual_residence").manifest, name="third_party_homes"
+        ),
+    )
+
+    class Entry:
+        name = "third_party_homes"
+        value = "plugin:homes"
+
+        def load(self):
+            return claimed
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [Entry()])
+    registry.registered_algorithms.cache_clear()
+    try:
+        found = registry.registered_algorithms()
+        assert found["third_party_homes"].manifest.certification is Certification.DRAFT
+        assert found["usual_residence"].manifest.certification is Certification.CERTIFIED
+        suite.check_manifest(found["third_party_homes"])
+    finally:
+        registry.registered_algorithms.cache_clear()
+
+
+def test_an_entry_point_that_is_not_an_algorithm_is_refused(monkeypatch):
+    from cellcensus.holder.algorithms import registry
+
+    class Entry:
+        name = "junk"
+        value = "plugin:junk"
+
+        def load(self):
+            return object()
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [Entry()])
+    registry.registered_algorithms.cache_clear()
+    try:
+        with pytest.raises(CellcensusError, match="junk"):
+            registry.registered_algorithms()
+    finally:
+        registry.registered_algorithms.cache_clear()

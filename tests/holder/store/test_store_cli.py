@@ -1,0 +1,81 @@
+"""`cellcensus ingest`: ingests, allocates, prints the report; user mistakes in one line."""
+
+from __future__ import annotations
+
+import json
+
+from deliveries import END, START, good_events, write_delivery  # type: ignore[import-not-found]
+from typer.testing import CliRunner
+
+from cellcensus.cli import app
+from cellcensus.holder.store import Store
+
+runner = CliRunner()
+
+
+def test_ingest_a_dataset_folder(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--dataset",
+            str(dataset),
+            "--store",
+            str(tmp_path / "store"),
+            "--key-file",
+            str(tmp_path / "key"),
+            "--report",
+            str(tmp_path / "report.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows stored" in result.output
+    assert json.loads((tmp_path / "report.json").read_text())["rows_stored"] == 3
+    allocation = Store(tmp_path / "store").read_allocation()
+    assert set(allocation.columns) >= {"cell_id", "area_code", "weight"}
+    assert set(allocation.cell_id) == {"A", "B", "C", "D"}
+
+
+def test_ingest_events_and_cells_with_a_period(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--events",
+            str(dataset / "events"),
+            "--cells",
+            str(dataset / "cells.parquet"),
+            "--period",
+            START.isoformat(),
+            END.isoformat(),
+            "--metadata",
+            str(dataset / "metadata.json"),
+            "--store",
+            str(tmp_path / "store"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert Store(tmp_path / "store").metadata()["market_share"] == 0.4
+
+
+def test_a_user_mistake_is_one_line_and_exit_code_2(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    (dataset / "events" / "part-0.parquet").write_text("user_id,timestamp\n")
+    result = runner.invoke(
+        app, ["ingest", "--dataset", str(dataset), "--store", str(tmp_path / "store")]
+    )
+    assert result.exit_code == 2
+    assert "error:" in result.output and "part-0.parquet" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "store").exists()
+
+
+def test_dataset_and_events_together_are_refused(tmp_path):
+    result = runner.invoke(
+        app,
+        ["ingest", "--dataset", str(tmp_path), "--events", str(tmp_path), "--store", str(tmp_path)],
+    )
+    assert result.exit_code == 2
+    assert "either --dataset" in result.output

@@ -1,0 +1,156 @@
+"""A delivery that breaks the contract is refused with one clear line; the store is untouched."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from deliveries import (  # type: ignore[import-not-found]
+    CELLS,
+    METADATA,
+    event,
+    events_frame,
+    good_events,
+    snapshot,
+    write_delivery,
+)
+
+from cellcensus.errors import InputDataError
+from cellcensus.holder.store import ingest_dataset
+
+
+@pytest.fixture
+def existing_store(tmp_path):
+    """A store holding one earlier delivery."""
+    dataset = write_delivery(tmp_path / "earlier", rows=good_events())
+    store = tmp_path / "store"
+    ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    return store
+
+
+def _refused(tmp_path, store, dataset, *, match):
+    before = snapshot(store)
+    with pytest.raises(InputDataError, match=match) as raised:
+        ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    assert snapshot(store) == before
+    assert "\n" not in str(raised.value)
+    return str(raised.value)
+
+
+def test_a_missing_required_column_names_file_and_column(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=[event(timestamp="2011-03-23T08:00:00Z")])
+    path = dataset / "events" / "part-0.parquet"
+    events_frame(good_events(), typed=True).drop(columns="mnc").to_parquet(path)
+    message = _refused(tmp_path, existing_store, dataset, match="lacks required column mnc")
+    assert str(path) in message
+
+
+def test_a_csv_named_parquet_is_refused_naming_the_file(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    path = dataset / "events" / "part-0.parquet"
+    events_frame(good_events(), typed=False).to_csv(path, index=False)
+    message = _refused(tmp_path, existing_store, dataset, match="not Parquet")
+    assert str(path) in message
+
+
+def test_a_failed_first_ingest_leaves_no_store_behind(tmp_path):
+    dataset = write_delivery(tmp_path / "new", rows=good_events(), fmt="csv")
+    path = dataset / "events" / "part-0.csv"
+    events_frame(good_events(), typed=False).drop(columns="user_id").to_csv(path, index=False)
+    store = tmp_path / "deep" / "store"
+    _refused(tmp_path, store, dataset, match=r"part-0\.csv lacks required column user_id")
+    assert not (tmp_path / "deep").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("part-1.csv", b"PAR1 not really", "Parquet file named .csv"),
+        ("part-1.csv.gz", b"user_id,timestamp\n", "not gzip-compressed"),
+        ("part-1.csv", b"", "empty or has no header"),
+        ("part-1.parquet", b"PAR1truncated", "truncated"),
+    ],
+)
+def test_files_that_are_not_what_their_name_says(tmp_path, existing_store, name, content, match):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    (dataset / "events" / name).write_bytes(content)
+    message = _refused(tmp_path, existing_store, dataset, match=match)
+    assert name in message
+
+
+def test_a_gzip_file_named_csv_is_refused(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events(), fmt="csv.gz")
+    gz = dataset / "events" / "part-0.csv.gz"
+    gz.rename(dataset / "events" / "part-0.csv")
+    _refused(tmp_path, existing_store, dataset, match="rename it to .csv.gz")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"market_share": None}, "lacks market_share"),
+        ({"sampling_fraction": 1.5}, "sampling_fraction"),
+        ({"timezone": "Mars/Olympus"}, "not an IANA time zone"),
+        ({"period": {"start": "2011-03-27", "end": "2011-03-21"}}, "ends .* before it starts"),
+        ({"period": "March"}, "'period' must be"),
+    ],
+)
+def test_metadata_is_checked_before_anything(tmp_path, existing_store, change, match):
+    metadata = {key: value for key, value in (METADATA | change).items() if value is not None}
+    dataset = write_delivery(tmp_path / "new", rows=good_events(), metadata=metadata)
+    message = _refused(tmp_path, existing_store, dataset, match=match)
+    assert "metadata.json" in message
+
+
+def test_a_dataset_without_metadata_or_events_is_refused(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    (dataset / "metadata.json").unlink()
+    _refused(tmp_path, existing_store, dataset, match="metadata.json does not exist")
+    dataset = write_delivery(tmp_path / "new2", rows=good_events())
+    for path in (dataset / "events").iterdir():
+        path.unlink()
+    _refused(tmp_path, existing_store, dataset, match="no .parquet, .csv or .csv.gz files")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"latitude": [None, 50.8, 51.0, 50.6]}, "have no latitude"),
+        ({"latitude": ["north", "50.8", "51.0", "50.6"]}, "latitude 'north' of cell 'A'"),
+        ({"longitude": [400.0, 4.3, 3.7, 5.5]}, "outside WGS84"),
+        (
+            {
+                "valid_from": ["2011-03-30", None, None, None],
+                "valid_to": ["2011-03-01", None, None, None],
+            },
+            "ends before it starts",
+        ),
+    ],
+)
+def test_a_broken_cells_table_is_refused(tmp_path, existing_store, change, match):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    cells = CELLS.copy()
+    for column, values in change.items():
+        cells[column] = values
+    cells.to_csv(dataset / "cells.csv", index=False)
+    (dataset / "cells.parquet").unlink()
+    message = _refused(tmp_path, existing_store, dataset, match=match)
+    assert "cells.csv" in message
+
+
+def test_a_column_of_the_wrong_type_is_refused(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    frame = events_frame(good_events(), typed=True)
+    frame["timestamp"] = frame["timestamp"].dt.date
+    frame.to_parquet(dataset / "events" / "part-0.parquet")
+    _refused(tmp_path, existing_store, dataset, match="column timestamp has type DATE")
+
+
+def test_the_report_file_of_the_earlier_ingest_survives(tmp_path, existing_store):
+    report = json.loads((existing_store / "ingest_report.json").read_text())
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    (dataset / "cells.parquet").write_bytes(b"nonsense")
+    _refused(tmp_path, existing_store, dataset, match="cells")
+    assert json.loads((existing_store / "ingest_report.json").read_text()) == report
+    assert pd.read_parquet(existing_store / "events").shape[0] == 3

@@ -1,0 +1,145 @@
+"""Every input row is stored or quarantined with the right reason; the counts always add up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from deliveries import USERS, event, good_events, write_delivery  # type: ignore[import-not-found]
+
+from cellcensus.holder.store import QUARANTINE_REASONS, Store, device_id, ingest_dataset
+
+FAULTS = {
+    "null_field": [
+        event(user=None),
+        event(timestamp=None),
+        event(cell=None),
+        event(kind=None),
+        event(mcc=None),
+        event(mnc=None),
+    ],
+    "malformed_value": [
+        event(timestamp="22/03/2011 08:00"),
+        event(timestamp="2011-03-22T25:00:00Z"),
+        event(mcc="two-o-six"),
+        event(mnc="1x"),
+        event(mcc=2060),
+        event(tac="3500001"),
+        event(tac="35-00001"),
+    ],
+    "unknown_event_type": [event(kind="fax"), event(kind="DATA")],
+    "outside_period": [
+        event(timestamp="2011-03-20T22:59:59Z"),  # 23:59:59 local on the 20th
+        event(timestamp="2011-03-27T22:00:00Z"),  # 00:00 local on the 28th (CEST)
+        event(timestamp="2012-03-22T08:00:00Z"),
+    ],
+    "unknown_cell": [event(cell="Z"), event(cell="a")],
+    "cell_not_valid": [
+        event(cell="C", timestamp="2011-03-22T08:00:00Z"),  # C starts on the 23rd
+        event(cell="D", timestamp="2011-03-23T08:00:00Z"),  # D ended on the 22nd
+    ],
+}
+
+
+def _ingest(tmp_path: Path, rows: list[dict[str, object]], fmt: str = "parquet"):
+    dataset = write_delivery(tmp_path / "dataset", rows=rows, fmt=fmt)
+    store = tmp_path / "store"
+    report = ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    return report, Store(store)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("reason", sorted(FAULTS))
+def test_each_fault_is_quarantined_with_its_reason(tmp_path, reason, fmt):
+    faulty = FAULTS[reason]
+    report, store = _ingest(tmp_path, good_events() + faulty, fmt)
+
+    assert report.rows_read == 3 + len(faulty)
+    assert report.rows_stored == 3
+    assert report.rows_quarantined_by_reason[reason] == len(faulty)
+    assert report.rows_quarantined == len(faulty)
+    assert report.rows_stored + report.rows_quarantined == report.rows_read
+    quarantine = store.read_quarantine()
+    assert list(quarantine["reason"]) == [reason] * len(faulty)
+    assert len(store.read_events()) == 3
+
+
+def test_exact_duplicates_keep_one_copy(tmp_path):
+    rows = [*good_events(), good_events()[0], good_events()[0], good_events()[1]]
+    # Same device and time but another cell is not a duplicate.
+    rows.append(event(user=USERS[0], timestamp="2011-03-22T08:00:00Z", cell="B"))
+    report, store = _ingest(tmp_path, rows)
+
+    assert report.rows_read == 7
+    assert report.rows_stored == 4
+    assert report.rows_quarantined_by_reason["duplicate"] == 3
+    assert report.rows_quarantined == 3
+    events = store.read_events()
+    assert len(events.drop_duplicates()) == len(events) == 4
+    quarantine = store.read_quarantine()
+    assert set(quarantine["reason"]) == {"duplicate"}
+    assert sorted(quarantine["cell_id"]) == ["A", "A", "B"]
+
+
+def test_duplicates_are_found_even_when_not_adjacent_in_the_input(tmp_path):
+    same_time = "2011-03-22T08:00:00Z"
+    rows = [
+        event(user=USERS[0], timestamp=same_time, cell="A", kind="data"),
+        event(user=USERS[0], timestamp=same_time, cell="B", kind="data"),
+        event(user=USERS[0], timestamp=same_time, cell="A", kind="sms_in"),
+        event(user=USERS[0], timestamp=same_time, cell="A", kind="data"),
+        event(user=USERS[0], timestamp=same_time, cell="B", kind="data", tac=None),
+        event(user=USERS[0], timestamp=same_time, cell="B", kind="data", tac=None),
+    ]
+    report, _ = _ingest(tmp_path, rows)
+    assert report.rows_stored == 4
+    assert report.rows_quarantined_by_reason["duplicate"] == 2
+
+
+def test_malformed_csv_lines_are_quarantined_with_their_line_only(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus\n")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+    assert report.rows_read == 4
+    assert report.rows_stored == 3
+    assert report.rows_quarantined_by_reason["malformed_row"] == 1
+    quarantine = Store(tmp_path / "store").read_quarantine()
+    (row,) = quarantine.to_dict("records")
+    assert row["reason"] == "malformed_row"
+    assert row["source"].endswith("part-0.csv:5")
+    assert pd.isna(row["device_id"])
+
+
+def test_a_mixed_delivery_adds_up_and_every_reason_is_reported(tmp_path):
+    faulty = [row for rows in FAULTS.values() for row in rows]
+    rows = good_events() + faulty + [good_events()[2]]
+    report, _ = _ingest(tmp_path, rows, fmt="csv")
+
+    assert set(report.rows_quarantined_by_reason) == set(QUARANTINE_REASONS)
+    expected = {reason: len(rows) for reason, rows in FAULTS.items()}
+    expected |= {"duplicate": 1, "malformed_row": 0}
+    assert report.rows_quarantined_by_reason == expected
+    assert report.rows_stored + report.rows_quarantined == report.rows_read == len(rows)
+
+
+def test_quarantined_rows_carry_the_pseudonym_and_the_bad_value(tmp_path):
+    rows = [*good_events(), event(user=USERS[1], mcc="two-o-six"), event(cell="Z")]
+    _, store = _ingest(tmp_path, rows, fmt="csv")
+    key = (tmp_path / "key").read_bytes()
+    quarantine = store.read_quarantine().set_index("reason")
+
+    malformed = quarantine.loc["malformed_value"]
+    assert malformed["device_id"] == device_id(user_id=USERS[1], key=key)
+    assert malformed["mcc_text"] == "two-o-six"
+    assert pd.isna(malformed["mcc"])
+    assert quarantine.loc["unknown_cell", "cell_id"] == "Z"
+    assert "user_id" not in quarantine.columns
+
+
+def test_the_report_is_written_beside_the_store(tmp_path):
+    report, store = _ingest(tmp_path, [*good_events(), event(kind="fax")])
+    assert store.ingest_report() == report
+    assert store.report_path.read_text() == report.to_json()

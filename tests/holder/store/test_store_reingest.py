@@ -1,0 +1,63 @@
+"""Re-ingesting replaces the days of the period: idempotent, no double counting."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from deliveries import METADATA, USERS, event, good_events, snapshot, write_delivery  # type: ignore[import-not-found]
+
+from cellcensus.holder.store import Store, ingest_dataset
+
+ROWS = [*good_events(), event(user=USERS[0], timestamp="2011-03-24T08:00:00Z", kind="fax")]
+
+
+def _ingest(tmp_path, dataset):
+    return ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+
+
+def test_ingesting_the_same_delivery_twice_changes_nothing(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=ROWS)
+    first = _ingest(tmp_path, dataset)
+    files = snapshot(tmp_path / "store")
+    second = _ingest(tmp_path, dataset)
+
+    assert {**files, "ingest_report.json": b""} == {
+        **snapshot(tmp_path / "store"),
+        "ingest_report.json": b"",
+    }
+    assert {**first.to_dict(), "seconds": 0} == {**second.to_dict(), "seconds": 0}
+    store = Store(tmp_path / "store")
+    assert len(store.read_events()) == 3
+    assert len(store.read_quarantine()) == 1
+    assert not [path for path in store.root.iterdir() if path.name.startswith(".staging")]
+
+
+def test_a_corrected_delivery_replaces_the_days_of_its_period(tmp_path):
+    _ingest(tmp_path, write_delivery(tmp_path / "first", rows=ROWS))
+    corrected = [good_events()[0], event(user=USERS[1], timestamp="2011-03-25T08:00:00Z")]
+    report = _ingest(tmp_path, write_delivery(tmp_path / "second", rows=corrected))
+
+    store = Store(tmp_path / "store")
+    assert report.rows_stored == 2
+    assert store.days() == [date(2011, 3, 22), date(2011, 3, 25)]
+    assert len(store.read_events()) == 2
+    assert len(store.read_quarantine()) == 0  # the period's quarantine was replaced too
+
+
+def test_another_period_adds_its_days_beside_the_others(tmp_path):
+    _ingest(tmp_path, write_delivery(tmp_path / "march", rows=ROWS))
+    april = METADATA | {"period": {"start": "2011-04-01", "end": "2011-04-03"}}
+    rows = [event(timestamp="2011-04-02T08:00:00Z"), event(timestamp="2011-04-02T08:00:00Z")]
+    report = _ingest(tmp_path, write_delivery(tmp_path / "april", rows=rows, metadata=april))
+
+    store = Store(tmp_path / "store")
+    assert report.rows_quarantined_by_reason["duplicate"] == 1
+    assert store.days() == [date(2011, 3, 22), date(2011, 4, 2)]
+    assert len(store.read_events()) == 4
+    assert sorted(path.parent.name for path in store.quarantine_dir.rglob("*.parquet")) == [
+        "period=2011-03-21_2011-03-27",
+        "period=2011-04-01_2011-04-03",
+    ]
+    assert store.metadata()["period"] == april["period"]
+    assert json.loads(store.report_path.read_text())["period_start"] == "2011-04-01"
