@@ -1,12 +1,14 @@
 """Time `ingest_dataset` against a plain DuckDB Parquet copy of the same events.
 
 Usage: python benchmarks/bench_ingest.py [--rows 10000000] [--devices 300000] [--days 7]
-       [--repeat 2] [--cache /tmp/cellcensus-bench-ingest]
+       [--repeat 2] [--cache /tmp/cellcensus-bench-ingest] [--sites 4000]
 
 The synthetic delivery (random devices, cells and times over a week spanning the spring DST
 change, with 0.5% unknown cells, 0.2% exact duplicates and 0.1% rows with a missing field) is
 generated once and cached. Baseline and ingest run alternately, `--repeat` times each, and
 the best time of each is compared: the target is an ingest within 3x of the plain copy.
+Then the cell -> municipality allocation is timed for `--sites` random sites in Belgium with
+three cells each (Voronoi coverage, then allocation to the 589 municipalities).
 """
 
 from __future__ import annotations
@@ -94,6 +96,43 @@ def timed(run: Callable[[Path], object]) -> tuple[float, float]:
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def bench_allocation(*, sites: int) -> None:
+    """Time voronoi_coverage and allocate on Belgium for `sites` random sites (3 cells each)."""
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from cellcensus.holder.geo import allocate, country_of, voronoi_coverage
+    from cellcensus.reference import municipalities
+
+    areas = municipalities()
+    started = time.perf_counter()
+    country = country_of(areas)
+    outline_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(1)
+    lon, lat = rng.uniform(2.5, 6.5, 4 * sites), rng.uniform(49.4, 51.6, 4 * sites)
+    inside = shapely.contains_xy(country, lon, lat)
+    lon, lat = lon[inside][:sites], lat[inside][:sites]
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"c{i}" for i in range(3 * len(lon))],
+            "longitude": np.tile(lon, 3),
+            "latitude": np.tile(lat, 3),
+        }
+    )
+    started = time.perf_counter()
+    coverage = voronoi_coverage(cells=cells, country=country)
+    coverage_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    allocation = allocate(coverage=coverage, areas=areas)
+    allocate_seconds = time.perf_counter() - started
+    print(
+        f"allocation: {len(lon):,} sites, {len(cells):,} cells x {len(areas)} municipalities: "
+        f"outline {outline_seconds:.2f} s, coverage {coverage_seconds:.2f} s, "
+        f"allocate {allocate_seconds:.2f} s ({len(allocation):,} cell-area pairs)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -101,6 +140,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-ingest"))
+    parser.add_argument("--sites", type=int, default=4000)
     args = parser.parse_args()
 
     from cellcensus.holder.store import ingest_dataset
@@ -151,6 +191,7 @@ def main() -> None:
             f"{wall[name] / wall['copy_snappy']:>7.2f} {cpu[name]:>8.2f} "
             f"{cpu[name] / cpu['copy_snappy']:>7.2f}"
         )
+    bench_allocation(sites=args.sites)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -15,24 +14,17 @@ from cellcensus.world.country import SyntheticCountry
 from cellcensus.world.devices import DeviceKind
 from cellcensus.world.events import in_time_order, pack_events, serving_cells
 from cellcensus.world.faults import inject_faults
-from cellcensus.world.holidays import is_school_holiday
 from cellcensus.world.machines import machine_events
 from cellcensus.world.params import EVENT_TYPES, WorldParams
-from cellcensus.world.places import Column, PoiKind
-from cellcensus.world.roaming import destination_weights
-from cellcensus.world.sampling import gravity_areas
 from cellcensus.world.schedule import person_places, visitor_places
 from cellcensus.world.sessions import CarriedDevices, carried_events, mean_session_size
 from cellcensus.world.spells import SpellProcess, spells_on
 from cellcensus.world.streams import Stream, random_stream
 from cellcensus.world.tables import DeviceCodes, events_table, presence_table
+from cellcensus.world.travel import spell_processes, trip_destinations
 
 DATA = EVENT_TYPES.index("data")
 SMS_OUT = EVENT_TYPES.index("sms_out")
-FAMILY_VISIT_SHARE = 0.5
-"""Share of domestic overnight stays spent with family or friends (by distance) rather than
-at a tourist destination (assumption)."""
-FAMILY_DISTANCE_KM = 40.0
 MACHINES_PART = 1_000_000
 """Sub-stream of the machines' serving cells (the chunks of carried devices come first)."""
 CHUNK_DEVICES = 200_000
@@ -79,7 +71,7 @@ class DayMaker:
         self.codes = DeviceCodes.of(country)
         self.sample_rows = np.searchsorted(country.agents.person, country.presence_sample)
         self.machine_devices = country.devices.of_kind(DeviceKind.M2M).astype(np.int32)
-        self.processes = _processes(country)
+        self.processes = spell_processes(country)
 
     def simulate(self, day: date) -> SimulatedDay:
         """Simulate one day.
@@ -103,7 +95,7 @@ class DayMaker:
             params=params,
             stays=spells_on(self.processes["overnight"], day),
             abroad=spells_on(self.processes["abroad"], day),
-            plan_trips=lambda rows: _trips(country, rows, activity),
+            plan_trips=lambda rows: trip_destinations(country, rows, activity),
             rng=activity,
         )
         presence = presence_table(
@@ -206,88 +198,6 @@ def _carried(country: SyntheticCountry) -> CarriedDevices:
         background=devices.background[device],
         signalling_phase_us=(rng.random(device.size) * period).astype(np.int64),
     )
-
-
-def _processes(country: SyntheticCountry) -> dict[str, SpellProcess]:
-    params = country.params
-    residents_devices = int(np.count_nonzero(country.devices.person >= 0))
-
-    def travel(per_year: float) -> Callable[[int], float]:
-        def probability(day: int) -> float:
-            holiday = is_school_holiday(date.fromordinal(day))
-            return per_year / 365.0 * (params.holiday_travel_factor if holiday else 1.0)
-
-        return probability
-
-    processes = {
-        "phone_off": SpellProcess(
-            stream=Stream.PHONE_OFF,
-            seed=params.seed,
-            members=residents_devices,
-            probability=lambda _day: params.phone_off_per_year / 365.0,
-            mean_days=params.phone_off_days,
-            longest=14,
-            leave_hours=(0, 23),
-            return_hours=(0, 23),
-        ),
-        "overnight": SpellProcess(
-            stream=Stream.OVERNIGHT,
-            seed=params.seed,
-            members=country.agents.persons,
-            probability=travel(params.overnight_trips_per_year),
-            mean_days=params.overnight_nights,
-            longest=7,
-            leave_hours=(9, 18),
-            return_hours=(10, 20),
-            destinations=lambda rows, rng: _stay_destinations(country, rows, rng),
-        ),
-        "abroad": SpellProcess(
-            stream=Stream.ABROAD,
-            seed=params.seed,
-            members=country.agents.persons,
-            probability=travel(params.abroad_trips_per_year),
-            mean_days=params.abroad_nights,
-            longest=21,
-            leave_hours=(5, 20),
-            return_hours=(8, 23),
-        ),
-    }
-    return processes
-
-
-def _home_areas(country: SyntheticCountry, rows: NDArray[np.intp]) -> NDArray[np.intp]:
-    home = country.agents.places[rows, Column.HOME]
-    areas: NDArray[np.intp] = country.locations.area[home].astype(np.intp)
-    return areas
-
-
-def _trips(
-    country: SyntheticCountry, rows: NDArray[np.intp], rng: np.random.Generator
-) -> NDArray[np.int32]:
-    """A leisure place in a farther area for each tripper (distance decay)."""
-    area = gravity_areas(
-        territory=country.territory,
-        origin=_home_areas(country, rows),
-        distance_km=country.params.trip_distance_km,
-        rng=rng,
-    )
-    return country.pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
-
-
-def _stay_destinations(
-    country: SyntheticCountry, rows: NDArray[np.intp], rng: np.random.Generator
-) -> NDArray[np.int32]:
-    """Half the stays go to family and friends (distance decay), half to tourist places."""
-    family = gravity_areas(
-        territory=country.territory,
-        origin=_home_areas(country, rows),
-        distance_km=FAMILY_DISTANCE_KM,
-        rng=rng,
-    )
-    weights = destination_weights(country.territory)
-    tourist = rng.choice(weights.size, size=rows.size, p=weights)
-    area = np.where(rng.random(rows.size) < FAMILY_VISIT_SHARE, family, tourist)
-    return country.pois.pick(kind=PoiKind.LEISURE, areas=area.astype(np.intp), rng=rng)
 
 
 def period_days(params: WorldParams) -> list[date]:

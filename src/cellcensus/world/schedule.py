@@ -15,8 +15,8 @@ from datetime import timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from cellcensus.world.agents import Agents
 from cellcensus.world.clock import MICROSECONDS_PER_HOUR, DayClock, in_hours
-from cellcensus.world.country import Agents
 from cellcensus.world.holidays import DayKind, day_kind
 from cellcensus.world.params import WorldParams
 from cellcensus.world.places import AWAY, Column

@@ -39,6 +39,9 @@ from cellcensus.world.writer import (
     write_parquet,
 )
 
+PLAIN_EVENT_COLUMNS = ("user_id", "mcc", "mnc")
+"""Event columns written without a Parquet dictionary: too many distinct values (user ids), or
+cheaper plain (integers that compress to nothing anyway)."""
 BUILD_SHARE = 0.1
 """Share of the progress bar given to building the country; the days share the rest."""
 
@@ -201,7 +204,7 @@ def _simulate_and_write(maker: DayMaker, day: date, out: Path) -> tuple[date, in
         simulated.events,
         day_partition(out / "events", simulated.day),
         sorted_times="timestamp",
-        plain=("user_id",),
+        plain=PLAIN_EVENT_COLUMNS,
     )
     write_parquet(simulated.presence, day_partition(out / "truth" / "presence", simulated.day))
     return simulated.day, simulated.events.num_rows, simulated.faults

@@ -77,8 +77,9 @@ def test_suite_catches_a_device_counted_once_per_event(world, duckdb_runner):
         return located.group_by("area_code").agg(device_count=located.weight.sum())
 
     with pytest.raises(ConformanceError, match="changed the release by"):
-        suite.check_contribution_bound(_broken("per_event", per_event), world, duckdb_runner,
-                                       n_events=1000)
+        suite.check_contribution_bound(
+            _broken("per_event", per_event), world, duckdb_runner, n_events=1000
+        )
 
 
 def test_suite_catches_undeclared_columns(world, duckdb_runner):

@@ -1,90 +1,136 @@
-import datetime as dt
-
-import ibis
-import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.algorithms import StoreTables, get_algorithm
-from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters, home_cells
+from cellcensus.holder.algorithms import get_algorithm
 
-D = dt.date(2011, 3, 7)
-
-
-def event(device: int, day: int, hour: int, cell: str) -> dict[str, object]:
-    return {
-        "device_id": device,
-        "local_date": D + dt.timedelta(days=day),
-        "local_hour": hour,
-        "cell_id": cell,
-    }
-
-
-def tables(events: list[dict[str, object]], con=None) -> StoreTables:
-    con = con or ibis.duckdb.connect()
-    frame = pd.DataFrame(events).astype({"local_hour": "int8", "device_id": "int64"})
-    allocation = pd.DataFrame(
-        {
-            "cell_id": ["A", "B", "B", "C"],
-            "area_code": ["1", "1", "2", "2"],
-            "weight": [1, 0.5, 0.5, 1],
-        }
-    )
-    cells = pd.DataFrame({"cell_id": ["A", "B", "C"]})
-    return StoreTables(
-        events=con.create_table("events", frame, overwrite=True),
-        cells=con.create_table("cells", cells, overwrite=True),
-        allocation=con.create_table("allocation", allocation, overwrite=True),
-    )
-
+from .conftest import D, as_dict, ev, hand_world
 
 # Device 1: home A (3 nights) though B seen once and C by day.
 # Device 2: 2 nights at B and 2 at C: the tie goes to the smaller cell id, B.
 # Device 3: one night only, left out with min_nights=2.
 # Device 4: 06:00 belongs to the previous night, 07:00 is day: home A on nights 0 and 1.
-WORLD = [
-    *(event(1, d, 22, "A") for d in range(3)),
-    event(1, 3, 23, "B"),
-    *(event(1, d, 12, "C") for d in range(5)),
-    event(2, 0, 21, "B"),
-    event(2, 2, 5, "B"),
-    event(2, 3, 21, "C"),
-    event(2, 5, 3, "C"),
-    event(3, 0, 23, "C"),
-    event(3, 0, 23, "C"),
-    event(4, 1, 6, "A"),
-    event(4, 1, 21, "A"),
-    event(4, 3, 7, "C"),
-    event(4, 3, 8, "C"),
-]
+# Device 5: a roamer sleeping at C: never a resident.
+WORLD = hand_world(
+    [
+        *(ev(1, d, 22, "A") for d in range(3)),
+        ev(1, 3, 23, "B"),
+        *(ev(1, d, 12, "C") for d in range(5)),
+        ev(2, 0, 21, "B"),
+        ev(2, 2, 5, "B"),
+        ev(2, 3, 21, "C"),
+        ev(2, 5, 3, "C"),
+        ev(3, 0, 23, "C"),
+        ev(3, 0, 23, "C"),
+        ev(4, 1, 6, "A"),
+        ev(4, 1, 21, "A"),
+        ev(4, 3, 7, "C"),
+        ev(4, 3, 8, "C"),
+        *(ev(5, d, 22, "C", mcc=208) for d in range(4)),
+    ]
+)
 
 
-def test_home_cell_is_most_distinct_nights_with_deterministic_ties():
-    homes = home_cells(tables(WORLD), UsualResidenceParameters(min_nights=2)).to_pandas()
-    assert dict(zip(homes.device_id, homes.cell_id, strict=True)) == {1: "A", 2: "B", 4: "A"}
-    assert dict(zip(homes.device_id, homes.nights, strict=True)) == {1: 3, 2: 2, 4: 2}
-
-
-def test_counts_are_shared_by_allocation_weights():
-    algorithm = get_algorithm("usual_residence")
-    counts = algorithm.expression(tables(WORLD), {"min_nights": 2}).to_pandas()
-    result = dict(zip(counts.area_code, counts.device_count, strict=True))
+def test_counts_are_shared_by_allocation_weights(release):
+    counts = as_dict(release("usual_residence", WORLD, min_nights=2), "area_code")
     # Devices 1 and 4 at A (area 1), device 2 at B (half in each area).
-    assert result == pytest.approx({"1": 2.5, "2": 0.5})
-    assert sum(result.values()) == pytest.approx(3.0)  # each device adds exactly 1
+    assert counts == pytest.approx({"1": 2.5, "2": 0.5})
 
 
-def test_min_nights_one_keeps_single_night_devices():
-    counts = get_algorithm("usual_residence").expression(tables(WORLD), {"min_nights": 1})
-    total = counts.to_pandas().device_count.sum()
-    assert total == pytest.approx(4.0)
+def test_min_nights_one_keeps_single_night_devices(release):
+    counts = as_dict(release("usual_residence", WORLD, min_nights=1), "area_code")
+    assert counts == pytest.approx({"1": 2.5, "2": 1.5})  # device 3 at C
 
 
-def test_period_restricts_nights():
-    # Only nights 3..5: device 1 has one night (B) -> out at min_nights 2; device 2 has two at C.
-    params = {"min_nights": 2, "start": D + dt.timedelta(days=3), "end": D + dt.timedelta(days=5)}
-    homes = home_cells(tables(WORLD), UsualResidenceParameters(**params)).to_pandas()
-    assert dict(zip(homes.device_id, homes.cell_id, strict=True)) == {2: "C"}
+def test_period_restricts_the_nights(release):
+    # Local dates 3..5: device 1 has one night (B) -> out; device 2 two nights at C.
+    counts = release(
+        "usual_residence", WORLD, min_nights=2, start=D.replace(day=10), end=D.replace(day=12)
+    )
+    assert as_dict(counts, "area_code") == pytest.approx({"2": 1.0})
+
+
+# Device 7 sleeps at A on 3 nights with one event, at B on 2 nights with many events:
+# most distinct nights says A, most night activity says B.
+# Multi-MNO: A holds 3/5 of the nights and of the night hours, B 2/5: with shares of 0.4
+# both are home cells (the device is split), with 0.8 none is.
+RULES_WORLD = hand_world(
+    [
+        *(ev(7, d, 22, "A") for d in range(3)),
+        *(ev(7, d, hour, "B", minute) for d in (3, 4) for hour in (21, 23) for minute in (0, 30)),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"rule": "most_distinct_nights"},
+        {"rule": "most_night_activity"},
+        {"rule": "multi_mno", "home_ps_share": 0.4, "home_nights_share": 0.4},
+        {"rule": "anchor_point"},
+    ],
+)
+def test_every_rule_counts_the_device_once(release, values):
+    counts = as_dict(release("usual_residence", RULES_WORLD, **values), "area_code")
+    assert sum(counts.values()) == pytest.approx(1.0)
+
+
+def test_rules_disagree_as_documented(release):
+    nights = as_dict(
+        release("usual_residence", RULES_WORLD, rule="most_distinct_nights"), "area_code"
+    )
+    activity = as_dict(
+        release("usual_residence", RULES_WORLD, rule="most_night_activity"), "area_code"
+    )
+    split = as_dict(
+        release(
+            "usual_residence",
+            RULES_WORLD,
+            rule="multi_mno",
+            home_ps_share=0.4,
+            home_nights_share=0.4,
+        ),
+        "area_code",
+    )
+    assert nights == pytest.approx({"1": 1.0})  # A
+    assert activity == pytest.approx({"1": 0.5, "2": 0.5})  # B
+    assert split == pytest.approx({"1": 0.75, "2": 0.25})  # half A, half B
+    strict = release("usual_residence", RULES_WORLD, rule="multi_mno")
+    assert strict.empty  # no cell holds 80% of the nights
+
+
+def test_anchor_point_takes_the_most_frequent_monthly_home(release):
+    # March: 6 nights at A (area 1), 1 at C; April and May: 2 nights at C (area 2) each.
+    # Most distinct nights says A (6 against 5); the monthly homes are A, C, C: anchor C.
+    rows = [*(ev(8, d, 22, "A") for d in range(6)), ev(8, 7, 22, "C")]
+    rows += [ev(8, d, 23, "C") for d in (30, 31, 60, 61)]
+    world = hand_world(rows)
+    anchor = as_dict(release("usual_residence", world, rule="anchor_point"), "area_code")
+    assert anchor == pytest.approx({"2": 1.0})
+    nights = as_dict(release("usual_residence", world), "area_code")
+    assert nights == pytest.approx({"1": 1.0})
+    needs_four = release("usual_residence", world, rule="anchor_point", min_months=4)
+    assert needs_four.empty
+
+
+def test_sensitivity_shows_devices_changing_area_between_rules(release):
+    table = release("usual_residence_sensitivity", RULES_WORLD)
+    by_rule = {
+        rule: as_dict(group, "area_code", "alternative_area")
+        for rule, group in table.groupby("alternative_rule")
+    }
+    # Most distinct nights (A, area 1) against most night activity (B: areas 1 and 2).
+    assert by_rule["most_night_activity"] == pytest.approx({("1", "1"): 0.5, ("1", "2"): 0.5})
+    assert by_rule["anchor_point"] == pytest.approx({("1", "1"): 1.0})
+    assert "multi_mno" not in by_rule  # no home under the strict Multi-MNO shares
+
+
+def test_same_cell_under_two_rules_stays_on_the_diagonal(release):
+    # Device 9 sleeps only at B (split 1/2): every rule agrees, so no device changes area.
+    world = hand_world([ev(9, d, 22, "B") for d in range(4)])
+    table = release("usual_residence_sensitivity", world)
+    assert (table.area_code == table.alternative_area).all()
+    assert table.device_count.sum() == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize(
@@ -92,6 +138,8 @@ def test_period_restricts_nights():
     [
         ({"min_nights": 0}, "min_nights"),
         ({"night_start_hour": 30}, "night_start_hour"),
+        ({"rule": "most_pings"}, "rule"),
+        ({"filters": {"home_mcc": 99}}, "filters.home_mcc"),
         ({"bogus": 1}, "bogus"),
         ({"start": "2011-03-10", "end": "2011-03-01"}, "after"),
     ],
@@ -104,15 +152,3 @@ def test_out_of_range_parameters_are_refused_by_name(values, named):
 def test_unknown_algorithm_lists_known_ones():
     with pytest.raises(CellcensusError, match="usual_residence"):
         get_algorithm("nope")
-
-
-@pytest.mark.spark
-def test_spark_gives_the_same_release_as_duckdb():
-    from cellcensus.holder.engines import connect
-
-    algorithm = get_algorithm("usual_residence")
-    results = []
-    for engine in ("duckdb", "spark"):
-        counts = algorithm.expression(tables(WORLD, connect(engine)), {"min_nights": 2})
-        results.append(counts.to_pandas().sort_values("area_code").reset_index(drop=True))
-    pd.testing.assert_frame_equal(results[0], results[1], check_dtype=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.parquet as pq
 from deliveries import USERS, event, good_events, write_delivery  # type: ignore[import-not-found]
 
@@ -10,13 +12,13 @@ from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.reference import municipalities
 
 
-def _texts(path):
+def _texts(path: Path) -> set[str]:
     """Every value of a Parquet file as text (pages are compressed: bytes alone can hide)."""
     table = pq.read_table(path)
     return {str(value) for column in table.columns for value in column.to_pylist()}
 
 
-def test_no_file_of_the_store_holds_a_raw_user_id(tmp_path):
+def test_no_file_of_the_store_holds_a_raw_user_id(tmp_path: Path) -> None:
     rows = [
         *good_events(),
         event(user=USERS[0], kind="fax"),  # quarantined with a pseudonym

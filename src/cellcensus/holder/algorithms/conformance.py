@@ -87,6 +87,11 @@ class World:
 
     def tables(self) -> StoreTables:
         """The world as Ibis memtables (run on any backend with ``con.to_pandas``)."""
+        return self._memtables
+
+    @cached_property
+    def _memtables(self) -> StoreTables:
+        # The same memtables every time: a backend registers each one once.
         return StoreTables(
             events=ibis.memtable(self.arrow["events"]),
             cells=ibis.memtable(self.arrow["cells"]),
@@ -288,10 +293,7 @@ class Runner:
             self._sql[key] = str(self.con.compile(expression))
         return normalised(self.con.con.execute(self._sql[key]).fetch_df(), algorithm)
 
-
-    def _run_slow(
-        self, algorithm: Algorithm, world: World, values: dict[str, Any]
-    ) -> pd.DataFrame:
+    def _run_slow(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
         tables = world.tables()
         staging = None
         if self.con.name == "pyspark":
@@ -430,7 +432,7 @@ def check_schema(algorithm: Algorithm, world: World, con: BaseBackend | Runner) 
 
 def _check_types(algorithm: Algorithm, schema: ibis.Schema) -> None:
     for key in algorithm.manifest.keys:
-        kind = schema[key.name] if key.name in schema else None
+        kind = schema.get(key.name, None)
         expected = {
             KeyDomain.DATE: "date",
             KeyDomain.SLOT: "integer",

@@ -97,8 +97,10 @@ usual_residence = Algorithm(
         privacy_unit="device over the period",
         contribution_bound=1.0,
         reference="Vanhoof et al. (2018), J. Official Statistics 34(4), 935-960",
-        examples=tuple({"rule": str(rule)} for rule in HOME_RULES[1:])
-        + ({"start": "2011-03-10", "end": "2011-03-16", "min_nights": 3},),
+        examples=(
+            *({"rule": str(rule)} for rule in HOME_RULES[1:]),
+            {"start": "2011-03-10", "end": "2011-03-16", "min_nights": 3},
+        ),
     ),
     compute=compute,
 )

@@ -1,7 +1,7 @@
 """Ingestion: a delivery's files -> a validated, pseudonymised, day-partitioned store.
 
-The work happens in DuckDB, in one pass over the input plus one over the (small) distinct
-subscriber identifiers:
+The work happens in DuckDB (Parquet input is read twice, for the distinct user_ids and then for
+the rows; CSV is parsed once into memory), with Python only for the keyed HMAC:
 
 1. every check that can refuse the delivery runs on file headers and footers first;
 2. distinct user_ids are pseudonymised in Python (keyed HMAC, `pseudonym.py`) and joined back;
@@ -288,7 +288,9 @@ class _Run:
         )
         # Rows carry a cell as an ENUM (a small integer: cheap to sort, a string again on
         # output), got from the join on cell_id that also says whether the cell is valid.
-        self._run("CREATE TYPE cell_key AS ENUM (SELECT DISTINCT cell_id FROM cells_in)")
+        self._run(
+            "CREATE TYPE cell_key AS ENUM (SELECT DISTINCT cell_id FROM cells_in ORDER BY cell_id)"
+        )
         # Per cell: valid on every local day of the period (most cells), or the list of days
         # on which some version of it is valid; events then join on cell_id alone.
         self._run(
@@ -547,7 +549,7 @@ class _Run:
     def _write_quarantine(self) -> None:
         """Write rejected rows with their reason; raw user_ids are never among them."""
         self._run(
-            f"""
+            """
             CREATE TEMP TABLE quarantined AS
             SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date,
                    cell_text AS cell_id, event_text AS event_type, mcc, mcc_text, mnc,

@@ -1,0 +1,103 @@
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import registered_algorithms
+from cellcensus.holder.algorithms.commands import parse_parameters, register
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
+
+from tiny_store import build_store  # type: ignore[import-not-found]
+
+app = typer.Typer()
+register(app)
+cli = CliRunner()
+
+
+def test_algorithms_lists_the_catalogue():
+    result = cli.invoke(app, ["algorithms"])
+    assert result.exit_code == 0, result.output
+    for name in registered_algorithms():
+        assert name in result.output
+
+
+def test_algorithms_json_has_keys_bounds_and_schemas():
+    result = cli.invoke(app, ["algorithms", "--json"])
+    assert result.exit_code == 0, result.output
+    described = {entry["name"]: entry for entry in json.loads(result.output)}
+    assert set(described) == set(registered_algorithms())
+    flows = described["home_work_flows"]
+    assert [key["name"] for key in flows["keys"]] == ["home_area", "work_area"]
+    assert flows["contribution_bound"] == 1.0
+    assert "min_work_days" in flows["parameters"]["properties"]
+
+
+def test_parameters_parse_as_json_with_nested_names():
+    parsed = parse_parameters(
+        [
+            "min_nights=3",
+            "rule=multi_mno",
+            "filters.min_days=2",
+            'filters.m2m_tacs=["35000001"]',
+            "start=2011-03-07",
+        ]
+    )
+    assert parsed == {
+        "min_nights": 3,
+        "rule": "multi_mno",
+        "start": "2011-03-07",
+        "filters": {"min_days": 2, "m2m_tacs": ["35000001"]},
+    }
+    with pytest.raises(CellcensusError, match="NAME=VALUE"):
+        parse_parameters(["min_nights"])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return build_store(tmp_path_factory.mktemp("store"))
+
+
+def test_run_writes_the_release(store, tmp_path):
+    out = tmp_path / "homes.csv"
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            "usual_residence",
+            "--store",
+            str(store),
+            "--param",
+            "min_nights=2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, dtype={"area_code": str})
+    assert list(table.columns)[:2] == ["area_code", "device_count"]
+    assert table.device_count.sum() > 0
+
+
+def test_run_refuses_a_bad_parameter_by_name(store, tmp_path):
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            "usual_residence",
+            "--store",
+            str(store),
+            "--param",
+            "min_nights=0",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "min_nights" in result.output
+    assert not (tmp_path / "x.csv").exists()

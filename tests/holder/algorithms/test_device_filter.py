@@ -1,0 +1,70 @@
+import pytest
+
+from cellcensus.holder.algorithms.conformance import M2M_TAC
+
+from .conftest import as_dict, ev, hand_world
+
+WORLD = hand_world(
+    [
+        # 1: a phone on three days at two cells: kept.
+        *(ev(1, d, 22, cell) for d in range(3) for cell in ("A", "C")),
+        # 2: a listed M2M module, even though it "calls".
+        *(ev(2, d, 12, "A", tac=M2M_TAC) for d in range(3)),
+        # 3: data only, one cell, five days: a meter.
+        *(ev(3, d, h, "C", kind="data") for d in range(5) for h in (0, 6, 12, 18)),
+        # 4: data only but at two cells.
+        *(ev(4, d, 12, cell, kind="data") for d in range(3) for cell in ("A", "D")),
+        # 5: one call on one day.
+        ev(5, 2, 12, "D"),
+        # 6: an inbound roamer.
+        *(ev(6, d, 22, "D", mcc=234) for d in range(3)),
+    ]
+)
+
+
+def test_each_device_is_counted_under_its_first_reason(release):
+    counts = as_dict(
+        release(
+            "device_filter",
+            WORLD,
+            subscribers="domestic",
+            filters={"m2m_tacs": [M2M_TAC], "min_days": 2},
+        ),
+        "reason",
+    )
+    assert counts == {"m2m_tac": 1, "m2m_behaviour": 1, "seen_too_little": 1, "kept": 2}
+
+
+def test_filters_are_parameters(release):
+    counts = as_dict(
+        release(
+            "device_filter",
+            WORLD,
+            subscribers="all",
+            filters={"m2m_behaviour": False, "min_events": 4},
+        ),
+        "reason",
+    )
+    # No TAC list, no behaviour rule: only the devices with fewer than 4 events go (2, 5, 6).
+    assert counts == {"seen_too_little": 3, "kept": 3}
+    wider = as_dict(release("device_filter", WORLD, filters={"m2m_max_cells": 2}), "reason")
+    assert wider == {"m2m_behaviour": 2, "kept": 4}
+
+
+def test_scope_by_home_network(release):
+    inbound = as_dict(release("device_filter", WORLD, subscribers="inbound"), "reason")
+    assert inbound == {"kept": 1}
+    other_home = as_dict(
+        release("device_filter", WORLD, subscribers="domestic", filters={"home_mcc": 234}),
+        "reason",
+    )
+    assert other_home == {"kept": 1}
+
+
+def test_algorithms_leave_filtered_devices_out(release):
+    # Only the phone (1) and the meter (3) are seen at night; the roamer (6) is not resident.
+    # The phone's nights tie between A and C: A, area 1.
+    homes = release("usual_residence", WORLD, min_nights=1)
+    assert as_dict(homes, "area_code") == pytest.approx({"1": 1.0})
+    unfiltered = release("usual_residence", WORLD, min_nights=1, filters={"m2m_behaviour": False})
+    assert as_dict(unfiltered, "area_code") == pytest.approx({"1": 1.0, "2": 1.0})

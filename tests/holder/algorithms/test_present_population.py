@@ -1,0 +1,91 @@
+import datetime as dt
+
+import pytest
+
+from .conftest import D, as_dict, ev, hand_world
+
+NEXT = D + dt.timedelta(days=1)
+
+WORLD = hand_world(
+    [
+        # 1: seen at A at 08:05, at C at 10:30, then silent.
+        ev(1, 0, 8, "A", 5),
+        ev(1, 0, 10, "C", 30),
+        # 2: seen at B (areas 1 and 2) at 23:30, then silent until the next evening.
+        ev(2, 0, 23, "B", 30),
+        ev(2, 1, 20, "D"),
+        # 3: two events in slot 12: the last one (C) is its position.
+        ev(3, 0, 12, "A", 10),
+        ev(3, 0, 12, "C", 50),
+    ]
+)
+
+
+def hourly(release, **values):
+    frame = release("present_population", WORLD, slot_minutes=60, **values)
+    return as_dict(frame, "local_date", "slot", "area_code")
+
+
+def test_last_known_position_is_carried_forward_up_to_the_limit(release):
+    counts = hourly(release, max_carry_minutes=60)
+    assert counts == pytest.approx(
+        {
+            (D, 8, "1"): 1.0, (D, 9, "1"): 1.0,  # carried one slot
+            (D, 10, "2"): 1.0, (D, 11, "2"): 1.0,
+            (D, 12, "2"): 1.0, (D, 13, "2"): 1.0,
+            (D, 23, "1"): 0.5, (D, 23, "2"): 0.5,  # B is split
+            (NEXT, 0, "1"): 0.5, (NEXT, 0, "2"): 0.5,  # across midnight
+            (NEXT, 20, "3"): 1.0, (NEXT, 21, "3"): 1.0,
+        }
+    )  # fmt: skip
+
+
+def test_no_carry_counts_only_observed_slots(release):
+    counts = hourly(release, max_carry_minutes=0)
+    assert set(counts) == {
+        (D, 8, "1"), (D, 10, "2"), (D, 12, "2"), (D, 23, "1"), (D, 23, "2"), (NEXT, 20, "3")
+    }  # fmt: skip
+
+
+def test_carry_stops_at_the_next_observation_and_at_the_end_of_the_data(release):
+    day_2 = D + dt.timedelta(days=2)
+    world = hand_world([ev(2, 0, 23, "B", 30), ev(2, 1, 20, "D"), ev(9, 2, 12, "A")])
+    frame = release("present_population", world, max_carry_minutes=1440)
+    by_area = frame.groupby("area_code").device_count.sum().to_dict()
+    # B: 23:00 on day 0 and 00:00-19:00 on day 1 (seen at D at 20:00) = 21 slots, half each.
+    assert by_area["2"] == pytest.approx(10.5)
+    # D: 20:00-23:00 on day 1 and 00:00-20:00 on day 2 (24 slots carried) = 25 slots.
+    assert by_area["3"] == pytest.approx(25.0)
+    # Device 9 (A): 12:00-23:00 on day 2; nothing is invented on day 3, which has no data.
+    assert by_area["1"] == pytest.approx(10.5 + 12.0)
+    assert frame.local_date.max() == day_2
+
+
+def test_each_device_counts_at_most_once_per_slot(release):
+    counts = hourly(release, max_carry_minutes=1440)
+    per_slot = {}
+    for (day, slot, _area), value in counts.items():
+        per_slot[day, slot] = per_slot.get((day, slot), 0.0) + value
+    assert max(per_slot.values()) <= 3.0 + 1e-9
+
+
+def test_quarter_hour_and_daily_slots(release):
+    quarter = release("present_population", WORLD, slot_minutes=15, max_carry_minutes=0)
+    slots = as_dict(quarter, "local_date", "slot", "area_code")
+    assert slots[D, 8 * 4 + 0, "1"] == 1.0  # 08:05
+    assert slots[D, 10 * 4 + 2, "2"] == 1.0  # 10:30
+    assert slots[D, 12 * 4 + 3, "2"] == 1.0  # 12:50, C
+    assert slots[D, 12 * 4 + 0, "1"] == 1.0  # 12:10, A
+    days = release("present_population", WORLD, slot_minutes=1440, max_carry_minutes=0)
+    # The last position of each day: 1 at C, 2 at B, 3 at C on day 0; 2 at D on day 1.
+    assert as_dict(days, "local_date", "area_code") == pytest.approx(
+        {(D, "1"): 0.5, (D, "2"): 2.5, (NEXT, "3"): 1.0}
+    )
+
+
+def test_roamers_can_be_counted_apart(release):
+    world = hand_world([ev(1, 0, 9, "A"), ev(2, 0, 9, "C", mcc=208)])
+    inbound = release("present_population", world, subscribers="inbound", max_carry_minutes=0)
+    assert as_dict(inbound, "local_date", "slot", "area_code") == {(D, 9, "2"): 1.0}
+    everyone = release("present_population", world, max_carry_minutes=0)
+    assert everyone.device_count.sum() == 2.0
