@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "holder" / "api"))
 
-from tiny_store import PASSWORD, build_store  # noqa: E402
+from tiny_store import PASSWORD, build_store  # type: ignore[import-not-found]  # noqa: E402
 
 from cellcensus.holder.api.users import Role, Users  # noqa: E402
 from cellcensus.holder.enclave.service import EnclaveService  # noqa: E402
@@ -119,7 +119,7 @@ def release_for_everyone(base: str, analysts: int) -> list[tuple[dict[str, str],
 async def analyst(
     base: str, headers: dict[str, str], path: str, until: float, budget: int
 ) -> list[float]:
-    latencies = []
+    latencies: list[float] = []
     async with httpx.AsyncClient(base_url=base, headers=headers) as client:
         while time.monotonic() < until and len(latencies) < budget:
             started = time.perf_counter()

@@ -213,16 +213,30 @@ class Manifest:
 Compute = Callable[[StoreTables, Any], ir.Table]
 
 
+Finish = Callable[[pd.DataFrame, StoreTables, Any], pd.DataFrame]
+
+
 @dataclass(frozen=True)
 class Algorithm:
     """A manifest with its computation, a function from store tables and parameters to counts."""
 
     manifest: Manifest
     compute: Compute
+    finish: Finish | None = None
 
     def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
         """Build the Ibis expression for validated parameters (nothing runs yet)."""
         return self.compute(tables, self.manifest.parse(values))
+
+    def run(self, tables: StoreTables, values: dict[str, Any]) -> pd.DataFrame:
+        """Compute on the tables' engine, then apply `finish` to the (small) aggregate.
+
+        `finish` is for steps that are iterative rather than relational, such as the
+        Bayesian spatial estimator; it sees only aggregates, so engines still agree.
+        """
+        params = self.manifest.parse(values)
+        raw = self.compute(tables, params).to_pandas()
+        return raw if self.finish is None else self.finish(raw, tables, params)
 
     def public_keys(
         self, values: dict[str, Any], *, areas: Sequence[str], dates: Sequence[dt.date]

@@ -391,11 +391,11 @@ def out_of_range_cases(
 def _bad_values(annotation: Any, metadata: list[Any]) -> Iterator[Any]:
     for constraint in metadata:
         if isinstance(constraint, annotated_types.Ge):
-            yield constraint.ge - 1
+            yield typing.cast(Any, constraint.ge) - 1
         elif isinstance(constraint, annotated_types.Gt):
             yield constraint.gt
         elif isinstance(constraint, annotated_types.Le):
-            yield constraint.le + 1
+            yield typing.cast(Any, constraint.le) + 1
         elif isinstance(constraint, annotated_types.Lt):
             yield constraint.lt
     if typing.get_origin(annotation) is typing.Literal or (

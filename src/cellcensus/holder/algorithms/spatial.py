@@ -81,5 +81,5 @@ def bayesian_counts(
 
 
 def _per_area(joined: pd.DataFrame) -> pd.DataFrame:
-    grouped = joined.groupby("area_code", as_index=False)["device_count"].sum()
-    return grouped.sort_values("area_code").reset_index(drop=True)
+    grouped = joined.groupby("area_code")["device_count"].sum()
+    return grouped.sort_index().reset_index()

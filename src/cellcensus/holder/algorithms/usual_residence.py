@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 from pydantic import Field
 
 from cellcensus.holder.algorithms.areas import count_by, spread, transitions
@@ -43,12 +44,18 @@ from cellcensus.holder.algorithms.device_filter import (
     prepared_events,
 )
 from cellcensus.holder.algorithms.places import HOME_RULES, HomeParameters, home_cells
+from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
 
 
 class UsualResidenceParameters(HomeParameters, PeriodParameters):
     """Parameters of `usual_residence` and `usual_residence_sensitivity`."""
 
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+    spatial_estimator: SpatialEstimator = Field(
+        default="allocation",
+        description="From home cells to areas: 'allocation' (footprint shares) or 'bayesian' "
+        "(Ricciato & Coluccia maximum likelihood; see holder/algorithms/spatial.py).",
+    )
 
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -60,9 +67,25 @@ def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
 
 
 def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
-    """Distinct devices per area whose usual residence is there (fractional by allocation)."""
-    located = spread(homes(tables, params), tables.allocation, share="share")
-    return count_by(located, ["area_code"])
+    """Distinct devices per area whose usual residence is there (fractional by allocation).
+
+    With the Bayesian estimator the expression stops at devices per home cell; `finish`
+    turns those into areas.
+    """
+    located = homes(tables, params)
+    if params.spatial_estimator == "bayesian":
+        return located.group_by("cell_id").agg(device_count=located.share.sum())
+    return count_by(spread(located, tables.allocation, share="share"), ["area_code"])
+
+
+def finish(
+    raw: pd.DataFrame, tables: StoreTables, params: UsualResidenceParameters
+) -> pd.DataFrame:
+    """Apply the Bayesian spatial estimator to devices per home cell (allocation: as is)."""
+    if params.spatial_estimator != "bayesian":
+        return raw
+    allocation = tables.allocation.to_pandas()
+    return bayesian_counts(cell_counts=raw, allocation=allocation)
 
 
 def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -103,6 +126,7 @@ usual_residence = Algorithm(
         ),
     ),
     compute=compute,
+    finish=finish,
 )
 
 usual_residence_sensitivity = Algorithm(

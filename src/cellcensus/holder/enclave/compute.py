@@ -218,7 +218,7 @@ def compute_release(
     opened = Store(Path(store))
     tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
     say("computing")
-    raw = algorithm.expression(tables, parameters).to_pandas()
+    raw = algorithm.run(tables, parameters)
     say("protecting")
     period = job_period(opened, parsed.model_dump(mode="json"))
     domains = {
