@@ -7,6 +7,7 @@ import typer
 from cellcensus import demo
 from cellcensus.governance import commands as governance_commands
 from cellcensus.holder import commands as holder_commands
+from cellcensus.holder.algorithms import commands as algorithm_commands
 from cellcensus.holder.api import commands as service_commands
 from cellcensus.world import commands as world_commands
 
@@ -18,5 +19,12 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for layer in (world_commands, holder_commands, service_commands, demo, governance_commands):
+for layer in (
+    world_commands,
+    holder_commands,
+    algorithm_commands,
+    service_commands,
+    demo,
+    governance_commands,
+):
     layer.register(app)

@@ -32,7 +32,7 @@ from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
 ALGORITHM = "usual_residence"
-RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "bayesian"}
+RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "allocation"}
 
 
 @dataclass(frozen=True)

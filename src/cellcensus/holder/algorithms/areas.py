@@ -37,6 +37,10 @@ def spread(
         share: Column of `located` holding the row's share of its device (None: 1).
     """
     alloc = allocation_as(allocation, cell="_cell", area=area, weight="_alloc_weight")
+    # `view()` makes `located` a relation of its own: joining a table that selected window
+    # functions straight off a join would otherwise extend that join, and Ibis would then
+    # evaluate the windows over the joined (duplicated) rows.
+    located = located.view()
     joined = located.join(alloc, located[cell] == alloc._cell).drop("_cell")
     weight = joined._alloc_weight if share is None else joined._alloc_weight * joined[share]
     return joined.mutate(_weight=weight).drop("_alloc_weight")

@@ -85,16 +85,30 @@ def in_scope(events: ir.Table, subscribers: Subscribers, *, home_mcc: int) -> ir
     return events
 
 
-def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
-    """One row per device: device_id, reason (one of `REASONS`)."""
+def daily_summaries(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """Per device, local date and cell: events, calls/SMS, events with an M2M TAC.
+
+    The daily device summary the filters (and long periods) are built from: one row per
+    (device, day, cell) instead of one per event.
+    """
     interactive = events.event_type.isin(INTERACTIVE_EVENTS).fill_null(False)
     listed = events.tac.isin(list(filters.m2m_tacs) or [""]).fill_null(False)
-    stats = events.group_by("device_id").agg(
+    return events.group_by(["device_id", "local_date", "cell_id"]).agg(
         n_events=events.count(),
-        n_days=events.local_date.nunique(),
-        n_cells=events.cell_id.nunique(),
         n_interactive=interactive.cast("int64").sum(),
         n_listed=listed.cast("int64").sum(),
+    )
+
+
+def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """One row per device: device_id, reason (one of `REASONS`)."""
+    daily = daily_summaries(events, filters)
+    stats = daily.group_by("device_id").agg(
+        n_events=daily.n_events.sum(),
+        n_days=daily.local_date.nunique(),
+        n_cells=daily.cell_id.nunique(),
+        n_interactive=daily.n_interactive.sum(),
+        n_listed=daily.n_listed.sum(),
     )
     behaves_m2m = ibis.literal(filters.m2m_behaviour) & (
         (stats.n_interactive == 0) & (stats.n_cells <= filters.m2m_max_cells)
@@ -109,11 +123,22 @@ def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Tabl
     return stats.select("device_id", reason=reason)
 
 
+def kept_devices(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """device_id of every device that passes every filter."""
+    reasons = device_reasons(events, filters)
+    return reasons.filter(reasons.reason == "kept").select("device_id")
+
+
 def kept_events(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
     """The events of devices that pass every filter."""
-    kept = device_reasons(events, filters)
-    kept = kept.filter(kept.reason == "kept").select("device_id")
-    return events.semi_join(kept, "device_id")
+    return events.semi_join(kept_devices(events, filters), "device_id")
+
+
+def scoped_events(
+    tables: StoreTables, params: PeriodParameters, *, subscribers: Subscribers, home_mcc: int
+) -> ir.Table:
+    """Events in the period and of the subscribers in scope (not yet device-filtered)."""
+    return in_scope(in_period(tables.events, params), subscribers, home_mcc=home_mcc)
 
 
 def prepared_events(
@@ -124,8 +149,7 @@ def prepared_events(
     filters: DeviceFilterParameters,
 ) -> ir.Table:
     """The events an algorithm works on: in the period, in scope, of kept devices."""
-    events = in_period(tables.events, params)
-    events = in_scope(events, subscribers, home_mcc=filters.home_mcc)
+    events = scoped_events(tables, params, subscribers=subscribers, home_mcc=filters.home_mcc)
     return tables.materialize(kept_events(events, filters))
 
 

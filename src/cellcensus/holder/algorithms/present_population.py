@@ -23,9 +23,10 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import count_by, spread
+from cellcensus.holder.algorithms.areas import spread
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
+    COUNT,
     Algorithm,
     Certification,
     Key,
@@ -33,14 +34,17 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     PeriodParameters,
     StoreTables,
-    first_per_group,
     in_period,
 )
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterParameters,
     Subscribers,
-    prepared_events,
+    kept_devices,
+    scoped_events,
 )
+
+LEVEL_DUST = 1e-9
+"""Running sums below this are rounding remainders of added and removed weights, not devices."""
 
 
 class PresentPopulationParameters(PeriodParameters):
@@ -58,7 +62,8 @@ def observed_slots(events: ir.Table, slot_minutes: int) -> ir.Table:
     """One row per device and slot with events: device_id, local_date, slot, g, cell_id.
 
     `g` numbers slots continuously over dates (days since 1970 times slots per day plus
-    slot), so that carrying forward crosses midnight.
+    slot), so that carrying forward crosses midnight. The cell is that of the slot's last
+    event (ties in time: the largest cell id), found by aggregation, not by sorting.
     """
     per_day = 1440 // slot_minutes
     minute = events.local_hour.cast("int64") * 60 + events.timestamp.minute().cast("int64")
@@ -66,51 +71,65 @@ def observed_slots(events: ir.Table, slot_minutes: int) -> ir.Table:
     events = events.mutate(
         slot=slot, g=events.local_date.epoch_days().cast("int64") * per_day + slot
     )
-    last = first_per_group(
-        events, ["device_id", "g"], [ibis.desc("timestamp"), ibis.desc("cell_id")]
+    last = ibis.struct({"t": events.timestamp, "c": events.cell_id})
+    return events.group_by(["device_id", "g", "local_date", "slot"]).agg(
+        cell_id=events.cell_id.argmax(last)
     )
-    return last.select("device_id", "local_date", "slot", "g", "cell_id")
 
 
-def carried_positions(observed: ir.Table, *, slot_minutes: int, carry_slots: int) -> ir.Table:
-    """Each device's position in every slot it is observed in or carried to.
+def presence_spans(observed: ir.Table, *, carry_slots: int) -> ir.Table:
+    """Each observation's span of slots: device_id, cell_id, g, end (exclusive).
 
-    Returns:
-        device_id, local_date, slot, cell_id: one row per device and slot.
+    A device stays at its observed cell from `g` until its next observation or for
+    `carry_slots` more slots, whichever comes first.
     """
-    per_day = 1440 // slot_minutes
     following = observed.g.lead().over(ibis.window(group_by="device_id", order_by="g"))
-    observed = observed.mutate(next_g=following)
-    spans = observed.mutate(k=ibis.range(0, carry_slots + 1).unnest())
-    spans = spans.filter(
-        (spans.k == 0) | spans.next_g.isnull() | (spans.g + spans.k < spans.next_g)
-    )
-    ahead = spans.slot + spans.k
-    next_day = ahead >= per_day
-    return spans.select(
-        "device_id",
-        "cell_id",
-        local_date=ibis.ifelse(
-            next_day, spans.local_date + ibis.interval(days=1), spans.local_date
-        ),
-        slot=ibis.ifelse(next_day, ahead - per_day, ahead),
-    )
+    limit = observed.g + (carry_slots + 1)
+    end = ibis.ifelse(following.isnull(), limit, ibis.least(following, limit))
+    return observed.select("device_id", "cell_id", "g", end=end)
+
+
+def area_levels(spans: ir.Table, allocation: ir.Table) -> ir.Table:
+    """Devices per area from each slot on: area_code, g, level, until (next change).
+
+    A sweep over slots: every span adds a device to its cell at `g` and removes it at `end`;
+    the changes per cell are spread over areas by the allocation weights, and the running
+    sum per area is the count until the next change. This never builds one row per device
+    and slot.
+    """
+    starts = spans.group_by(["cell_id", "g"]).agg(change=spans.count())
+    ends = spans.group_by(["cell_id", spans.end.name("end")]).agg(change=-spans.count())
+    ends = ends.select("cell_id", g=ends.end, change=ends.change)
+    per_cell = starts.union(ends, distinct=False)
+    per_cell = per_cell.group_by(["cell_id", "g"]).agg(change=per_cell.change.sum().cast("float64"))
+    located = spread(per_cell, allocation, share="change")
+    deltas = located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
+    order = ibis.window(group_by="area_code", order_by="g", rows=(None, 0))
+    levels = deltas.mutate(level=deltas.delta.sum().over(order))
+    following = levels.g.lead().over(ibis.window(group_by="area_code", order_by="g"))
+    levels = levels.mutate(until=following)
+    # Rounding dust of the running sum where no device is left is not a count.
+    return levels.filter(levels.level > LEVEL_DUST).drop("delta")
 
 
 def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Table:
     """Distinct devices per local date, slot and area."""
-    events = prepared_events(tables, params, subscribers=params.subscribers, filters=params.filters)
+    home_mcc = params.filters.home_mcc
+    events = scoped_events(tables, params, subscribers=params.subscribers, home_mcc=home_mcc)
     observed = observed_slots(events, params.slot_minutes)
-    carry_slots = params.max_carry_minutes // params.slot_minutes
-    positions = carried_positions(
-        observed, slot_minutes=params.slot_minutes, carry_slots=carry_slots
-    )
-    # Carrying past the last day of data (or of the period) would invent a day: keep the
-    # dates that have events.
+    observed = observed.semi_join(kept_devices(events, params.filters), "device_id")
+    spans = presence_spans(observed, carry_slots=params.max_carry_minutes // params.slot_minutes)
+    levels = area_levels(spans, tables.allocation)
+    # A level holds until the next change (which always comes: every span ends).
+    slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
+    slots = slots.mutate(g=slots.g + slots.k)
+    per_day = 1440 // params.slot_minutes
+    # Only dates with events: carrying past the last day of data would invent a day.
     dates = in_period(tables.events, params).select("local_date").distinct()
-    positions = positions.semi_join(dates, "local_date")
-    located = spread(positions, tables.allocation)
-    return count_by(located, ["local_date", "slot", "area_code"])
+    dates = dates.mutate(day=dates.local_date.epoch_days().cast("int64"))
+    slots = slots.mutate(day=slots.g // per_day, slot=slots.g % per_day)
+    slots = slots.join(dates, "day")
+    return slots.select("local_date", "slot", "area_code", **{COUNT: slots.level})
 
 
 present_population = Algorithm(
