@@ -1,7 +1,6 @@
 """The demo end to end on a small world, and its refusal of bad parameters."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -36,7 +35,7 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory) -> Path:
+def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
     result = runner.invoke(
         app, ["demo", "--out", str(out), "--scale", "0.005", "--days", "3", "--seed", "5"]

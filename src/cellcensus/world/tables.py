@@ -37,6 +37,19 @@ from cellcensus.world.writer import (
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+def string_array(values: NDArray[np.str_]) -> pa.StringArray:
+    """An Arrow string array in one piece.
+
+    ``pa.array`` splits large numpy string arrays into chunks; a chunked dictionary would be
+    concatenated again by every `pa.DictionaryArray.from_arrays` (seconds a day at national
+    scale).
+    """
+    array = pa.array(values, type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
 def _person_ids(persons: NDArray[np.intp]) -> pa.StringArray:
     return pa.array(person_ids(persons), type=pa.string())
 
@@ -141,8 +154,8 @@ class DeviceCodes:
         mcc_values, mcc = np.unique(devices.mcc, return_inverse=True)
         mnc_values, mnc = np.unique(devices.mnc, return_inverse=True)
         return cls(
-            user_ids=pa.array(devices.user_id, type=pa.string()),
-            cell_ids=pa.array(cell_ids(country.network.cells), type=pa.string()),
+            user_ids=string_array(devices.user_id),
+            cell_ids=string_array(cell_ids(country.network.cells)),
             mcc=mcc.astype(np.int8),
             mcc_values=pa.array(mcc_values.astype(np.int32)),
             mnc=mnc.astype(np.int16),
