@@ -1,6 +1,6 @@
 """Device filter: which devices the statistics count, and how many each rule removes.
 
-Every other algorithm runs its events through `kept_events` first. Rules, in the order a
+Every other algorithm keeps only the devices that pass (`Scope.keep`). Rules, in the order a
 removed device is counted under (one reason per device):
 
 1. ``m2m_tac``: the handset's TAC is on the machine-to-machine list (e.g. from the GSMA TAC
@@ -22,7 +22,9 @@ minimum observation requirements.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated
 
 import ibis
@@ -123,34 +125,42 @@ def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Tabl
     return stats.select("device_id", reason=reason)
 
 
-def kept_devices(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
-    """device_id of every device that passes every filter."""
-    reasons = device_reasons(events, filters)
-    return reasons.filter(reasons.reason == "kept").select("device_id")
+FILTER_COLUMNS = ("device_id", "local_date", "cell_id", "event_type", "tac", "mcc")
 
 
-def kept_events(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
-    """The events of devices that pass every filter."""
-    return events.semi_join(kept_devices(events, filters), "device_id")
+@dataclass(frozen=True)
+class Scope:
+    """The devices and events an algorithm counts: period, subscribers, device filter.
 
+    Each step of an algorithm starts its own pipeline over the store's events with
+    `events` (its own columns and row filters first, then period and scope), aggregates, and
+    only then drops filtered devices with `keep`. Pipelines therefore never share an
+    event-sized intermediate table, which DuckDB would otherwise materialise (a month of
+    events does not fit in memory) and Spark would recompute.
+    """
 
-def scoped_events(
-    tables: StoreTables, params: PeriodParameters, *, subscribers: Subscribers, home_mcc: int
-) -> ir.Table:
-    """Events in the period and of the subscribers in scope (not yet device-filtered)."""
-    return in_scope(in_period(tables.events, params), subscribers, home_mcc=home_mcc)
+    tables: StoreTables
+    period: PeriodParameters
+    subscribers: Subscribers
+    filters: DeviceFilterParameters
 
+    def events(self, *columns: str) -> ir.Table:
+        """The store's events in the period and scope, with `columns` (and mcc) only."""
+        chosen = list(dict.fromkeys([*columns, "local_date", "mcc"]))
+        events = self.tables.events.select(chosen)
+        return in_scope(
+            in_period(events, self.period), self.subscribers, home_mcc=self.filters.home_mcc
+        )
 
-def prepared_events(
-    tables: StoreTables,
-    params: PeriodParameters,
-    *,
-    subscribers: Subscribers,
-    filters: DeviceFilterParameters,
-) -> ir.Table:
-    """The events an algorithm works on: in the period, in scope, of kept devices."""
-    events = scoped_events(tables, params, subscribers=subscribers, home_mcc=filters.home_mcc)
-    return tables.materialize(kept_events(events, filters))
+    @cached_property
+    def kept(self) -> ir.Table:
+        """device_id of every device in scope that passes every filter (materialised)."""
+        reasons = device_reasons(self.events(*FILTER_COLUMNS), self.filters)
+        return self.tables.materialize(reasons.filter(reasons.reason == "kept").select("device_id"))
+
+    def keep(self, table: ir.Table) -> ir.Table:
+        """Rows of `table` (with a device_id) of kept devices."""
+        return table.semi_join(self.kept, "device_id")
 
 
 class DeviceFilterAlgorithmParameters(PeriodParameters):
@@ -162,9 +172,8 @@ class DeviceFilterAlgorithmParameters(PeriodParameters):
 
 def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:
     """Devices per filter reason (``kept`` for those that pass every filter)."""
-    events = in_period(tables.events, params)
-    events = in_scope(events, params.subscribers, home_mcc=params.filters.home_mcc)
-    reasons = device_reasons(events, params.filters)
+    scope = Scope(tables, params, params.subscribers, params.filters)
+    reasons = device_reasons(scope.events(*FILTER_COLUMNS), params.filters)
     return reasons.group_by("reason").agg(**{COUNT: reasons.count().cast("float64")})
 
 

@@ -26,15 +26,13 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    prepared_events,
-)
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
     HomeParameters,
     WorkParameters,
     home_cells,
+    needs_hours,
+    night_summary,
     work_cells,
 )
 
@@ -47,11 +45,11 @@ class HomeWorkFlowsParameters(HomeParameters, WorkParameters, PeriodParameters):
 
 def compute(tables: StoreTables, params: HomeWorkFlowsParameters) -> ir.Table:
     """Devices by (home area, work area)."""
-    events = prepared_events(
-        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
+    scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
+    home = tables.materialize(
+        home_cells(night_summary(scope, params, hours=needs_hours(params)), params)
     )
-    home = tables.materialize(home_cells(events, params))
-    work = work_cells(tables, events, home, params)
+    work = work_cells(scope, home, params)
     pairs = home.select("device_id", home_cell=home.cell_id, share=home.share).join(
         work.select("device_id", work_cell=work.cell_id), "device_id"
     )

@@ -41,12 +41,8 @@ from cellcensus.holder.algorithms.base import (
     StoreTables,
     first_per_group,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    prepared_events,
-)
-from cellcensus.holder.algorithms.places import NightParameters, night_events
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
+from cellcensus.holder.algorithms.places import NIGHT_COLUMNS, NightParameters, summarise_nights
 
 INDICATORS = ("devices", "nights", "arrivals")
 MAX_NIGHTS = 366
@@ -66,10 +62,13 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 
 
-def night_cells(events: ir.Table, params: InboundTourismParameters) -> ir.Table:
-    """device_id, night, cell_id, arrival: each counted night of each roamer."""
-    nights = night_events(events, params)
-    per_cell = nights.group_by("device_id", "night", "cell_id").agg(events=nights.count())
+def night_cells(per_cell: ir.Table, params: InboundTourismParameters) -> ir.Table:
+    """device_id, night, cell_id, arrival: each counted night of each roamer.
+
+    Args:
+        per_cell: The roamers' night summary (device_id, night, cell_id, events).
+        params: The parameters.
+    """
     best = first_per_group(
         per_cell, ["device_id", "night"], [ibis.desc("events"), ibis.asc("cell_id")]
     )
@@ -82,12 +81,12 @@ def night_cells(events: ir.Table, params: InboundTourismParameters) -> ir.Table:
 
 def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     """Devices, nights and arrivals of inbound roamers per area."""
-    events = prepared_events(
-        tables, params, subscribers=Subscribers.INBOUND, filters=params.filters
-    )
+    scope = Scope(tables, params, Subscribers.INBOUND, params.filters)
+    events = scope.events(*NIGHT_COLUMNS)
     if params.countries:
         events = events.filter(events.mcc.isin(list(params.countries)))
-    located = spread(night_cells(events, params), tables.allocation)
+    nights = scope.keep(summarise_nights(events, params))
+    located = spread(night_cells(nights, params), tables.allocation)
     nights = count_by(located, ["area_code"]).mutate(indicator=ibis.literal("nights"))
     devices = distinct_device_count(located, ["area_code"]).mutate(
         indicator=ibis.literal("devices")

@@ -29,15 +29,14 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     PeriodParameters,
     StoreTables,
-    in_period,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    in_scope,
-    kept_events,
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
+from cellcensus.holder.algorithms.places import (
+    HomeParameters,
+    home_cells,
+    needs_hours,
+    night_summary,
 )
-from cellcensus.holder.algorithms.places import HomeParameters, home_cells
 
 
 class InternalMigrationParameters(HomeParameters):
@@ -64,9 +63,10 @@ def period_homes(
     tables: StoreTables, params: InternalMigrationParameters, start: dt.date, end: dt.date
 ) -> ir.Table:
     """Home cells of kept domestic devices from the events of one period."""
-    events = in_period(tables.events, PeriodParameters(start=start, end=end))
-    events = in_scope(events, Subscribers.DOMESTIC, home_mcc=params.filters.home_mcc)
-    return tables.materialize(home_cells(kept_events(events, params.filters), params))
+    period = PeriodParameters(start=start, end=end)
+    scope = Scope(tables, period, Subscribers.DOMESTIC, params.filters)
+    nights = night_summary(scope, params, hours=needs_hours(params))
+    return tables.materialize(home_cells(nights, params))
 
 
 def compute(tables: StoreTables, params: InternalMigrationParameters) -> ir.Table:

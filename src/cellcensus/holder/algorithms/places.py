@@ -1,8 +1,9 @@
 """Meaningful places of a device: home (by named literature rules), work, other places.
 
-Every function takes events already prepared (period, scope, device filter) and returns one
-row per device and place cell: device_id, cell_id, share, where a device's shares of one kind
-of place sum to 1 (a rule may give a device several home cells, each with an equal share).
+Home rules work on the night summary (per device, night and cell: events and distinct night
+hours); work and other places read the scope's events themselves. Each returns one row per
+device and place cell: device_id, cell_id, share, where a device's shares of one kind of place
+sum to 1 (a rule may give a device several home cells, each with an equal share).
 Ties always go to the smallest cell id, so results depend on neither engine nor row order.
 """
 
@@ -21,6 +22,7 @@ from cellcensus.holder.algorithms.base import (
     night_of,
     one,
 )
+from cellcensus.holder.algorithms.device_filter import Scope
 
 
 class HomeRule(StrEnum):
@@ -32,7 +34,8 @@ class HomeRule(StrEnum):
     """The cell with the most night-time events."""
     MULTI_MNO = "multi_mno"
     """Multi-MNO home label: every cell holding a large share of the device's night-time
-    permanence (distinct night hours) or of its nights; the device is shared among them."""
+    permanence (distinct night hours at the cell, summed over cells) or of its nights; the
+    device is shared among them."""
     ANCHOR_POINT = "anchor_point"
     """Anchor point over months: the cell that is the monthly most-distinct-nights home in
     the most months."""
@@ -74,6 +77,9 @@ class WorkParameters(Parameters):
     )
 
 
+NIGHT_COLUMNS = ("device_id", "local_date", "local_hour", "cell_id")
+
+
 def night_events(events: ir.Table, params: NightParameters) -> ir.Table:
     """Night-time events with their `night` (the local date of the evening)."""
     events = events.filter(
@@ -82,9 +88,31 @@ def night_events(events: ir.Table, params: NightParameters) -> ir.Table:
     return events.mutate(night=night_of(events, night_start_hour=params.night_start_hour))
 
 
-def home_cells(events: ir.Table, params: HomeParameters) -> ir.Table:
-    """Home cells by `params.rule`: device_id, cell_id, share (devices seen enough)."""
+def summarise_nights(events: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
+    """Per device, night and cell: events (and distinct night hours): the night summary.
+
+    Distinct hours cost a second grouping of the night events, so only the rules that need
+    them (`multi_mno`) ask for them.
+    """
     nights = night_events(events, params)
+    counts = {"events": nights.count()}
+    if hours:
+        counts["hours"] = nights.local_hour.nunique()
+    return nights.group_by(["device_id", "night", "cell_id"]).agg(**counts)
+
+
+def night_summary(scope: Scope, params: NightParameters, *, hours: bool = False) -> ir.Table:
+    """The night summary of the scope's kept devices."""
+    return scope.keep(summarise_nights(scope.events(*NIGHT_COLUMNS), params, hours=hours))
+
+
+def needs_hours(params: HomeParameters) -> bool:
+    """Whether the home rule needs the night summary's distinct hours."""
+    return params.rule is HomeRule.MULTI_MNO
+
+
+def home_cells(nights: ir.Table, params: HomeParameters) -> ir.Table:
+    """Home cells by `params.rule` from a night summary: device_id, cell_id, share."""
     rule = {
         HomeRule.MOST_DISTINCT_NIGHTS: _most_distinct_nights,
         HomeRule.MOST_NIGHT_ACTIVITY: _most_night_activity,
@@ -104,31 +132,24 @@ def _with_share_one(table: ir.Table) -> ir.Table:
     return table.select("device_id", "cell_id", share=one())
 
 
-def _distinct_nights(nights: ir.Table, group: list[str]) -> ir.Table:
-    seen = nights.select(*group, "night").distinct()
-    return seen.group_by(group).agg(nights=seen.count())
-
-
 def _most_distinct_nights(nights: ir.Table, _params: HomeParameters) -> ir.Table:
-    per_cell = _distinct_nights(nights, ["device_id", "cell_id"])
+    per_cell = nights.group_by("device_id", "cell_id").agg(nights=nights.count())
     best = first_per_group(per_cell, ["device_id"], [ibis.desc("nights"), ibis.asc("cell_id")])
     return _with_share_one(best)
 
 
 def _most_night_activity(nights: ir.Table, _params: HomeParameters) -> ir.Table:
-    per_cell = nights.group_by("device_id", "cell_id").agg(events=nights.count())
+    per_cell = nights.group_by("device_id", "cell_id").agg(events=nights.events.sum())
     best = first_per_group(per_cell, ["device_id"], [ibis.desc("events"), ibis.asc("cell_id")])
     return _with_share_one(best)
 
 
 def _multi_mno(nights: ir.Table, params: HomeParameters) -> ir.Table:
-    slots = nights.select("device_id", "cell_id", "night", "local_hour").distinct()
-    per_cell = slots.group_by("device_id", "cell_id").agg(
-        ps=slots.count(), nights=slots.night.nunique()
+    per_cell = nights.group_by("device_id", "cell_id").agg(
+        ps=nights.hours.sum(), nights=nights.count()
     )
-    device_slots = slots.select("device_id", "night", "local_hour").distinct()
-    totals = device_slots.group_by("device_id").agg(
-        total_ps=device_slots.count(), total_nights=device_slots.night.nunique()
+    totals = nights.group_by("device_id").agg(
+        total_ps=nights.hours.sum(), total_nights=nights.night.nunique()
     )
     scored = per_cell.join(totals, "device_id")
     home = scored.filter(
@@ -141,7 +162,7 @@ def _multi_mno(nights: ir.Table, params: HomeParameters) -> ir.Table:
 
 def _anchor_point(nights: ir.Table, params: HomeParameters) -> ir.Table:
     nights = nights.mutate(month=nights.night.year() * 100 + nights.night.month())
-    monthly = _distinct_nights(nights, ["device_id", "month", "cell_id"])
+    monthly = nights.group_by("device_id", "month", "cell_id").agg(nights=nights.count())
     monthly = first_per_group(
         monthly, ["device_id", "month"], [ibis.desc("nights"), ibis.asc("cell_id")]
     )
@@ -166,21 +187,22 @@ def same_site_cells(tables: StoreTables, places: ir.Table) -> ir.Table:
     return own.union(siblings).distinct()
 
 
-def work_cells(
-    tables: StoreTables, events: ir.Table, homes: ir.Table, params: WorkParameters
-) -> ir.Table:
+def work_cells(scope: Scope, homes: ir.Table, params: WorkParameters) -> ir.Table:
     """Work cells: device_id, cell_id, share (=1).
 
     The work cell is the cell seen on the most distinct weekdays during working hours, other
     than the home cells and the cells of their antenna sites, if seen on at least
     `min_work_days` such days.
     """
+    events = scope.events(*NIGHT_COLUMNS)
     weekday = events.local_date.day_of_week.index() < 5
     hours = (events.local_hour >= params.work_start_hour) & (
         events.local_hour < params.work_end_hour
     )
     work = events.filter(weekday & hours).select("device_id", "cell_id", "local_date").distinct()
-    work = work.anti_join(same_site_cells(tables, homes), ["device_id", "cell_id"])
+    work = scope.keep(work).anti_join(
+        same_site_cells(scope.tables, homes), ["device_id", "cell_id"]
+    )
     per_cell = work.group_by("device_id", "cell_id").agg(days=work.count())
     per_cell = per_cell.filter(per_cell.days >= params.min_work_days)
     best = first_per_group(per_cell, ["device_id"], [ibis.desc("days"), ibis.asc("cell_id")])
@@ -188,12 +210,7 @@ def work_cells(
 
 
 def other_places(
-    tables: StoreTables,
-    events: ir.Table,
-    anchors: ir.Table,
-    *,
-    min_days_share: float,
-    max_places: int,
+    scope: Scope, anchors: ir.Table, *, min_days_share: float, max_places: int
 ) -> ir.Table:
     """Other meaningful places: device_id, cell_id, share (=1 each), at most `max_places`.
 
@@ -201,11 +218,12 @@ def other_places(
     `min_days_share` of the device's observed days (and on at least two days), the most
     frequent first.
     """
-    days = events.select("device_id", "cell_id", "local_date").distinct()
+    events = scope.events("device_id", "cell_id", "local_date")
+    days = scope.keep(events.select("device_id", "cell_id", "local_date").distinct())
     totals = days.select("device_id", "local_date").distinct()
     totals = totals.group_by("device_id").agg(total_days=totals.count())
     per_cell = days.group_by("device_id", "cell_id").agg(days=days.count())
-    per_cell = per_cell.anti_join(same_site_cells(tables, anchors), ["device_id", "cell_id"])
+    per_cell = per_cell.anti_join(same_site_cells(scope.tables, anchors), ["device_id", "cell_id"])
     scored = per_cell.join(totals, "device_id")
     frequent = scored.filter(
         (scored.days >= 2) & (scored.days >= min_days_share * scored.total_days)

@@ -38,9 +38,8 @@ from cellcensus.holder.algorithms.base import (
 )
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterParameters,
+    Scope,
     Subscribers,
-    kept_devices,
-    scoped_events,
 )
 
 LEVEL_DUST = 1e-9
@@ -58,23 +57,33 @@ class PresentPopulationParameters(PeriodParameters):
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 
 
-def observed_slots(events: ir.Table, slot_minutes: int) -> ir.Table:
-    """One row per device and slot with events: device_id, local_date, slot, g, cell_id.
+CELL_RANKS = 2**24
+"""More cells than any network has: a cell's rank fits below this in the ordering key."""
+
+
+def cell_ranks(cells: ir.Table) -> ir.Table:
+    """cell_id, rank: each cell's place in the order of cell ids (a small table)."""
+    ids = cells.select("cell_id").distinct()
+    return ids.mutate(rank=ibis.row_number().over(order_by="cell_id").cast("int64"))
+
+
+def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.Table:
+    """One row per device and slot with events: device_id, g, cell_id.
 
     `g` numbers slots continuously over dates (days since 1970 times slots per day plus
     slot), so that carrying forward crosses midnight. The cell is that of the slot's last
-    event (ties in time: the largest cell id), found by aggregation, not by sorting.
+    event (ties within the same second: the largest cell id), found by an arg-max over one
+    integer key (seconds and cell rank), not by sorting events.
     """
     per_day = 1440 // slot_minutes
     minute = events.local_hour.cast("int64") * 60 + events.timestamp.minute().cast("int64")
     slot = minute // slot_minutes
-    events = events.mutate(
-        slot=slot, g=events.local_date.epoch_days().cast("int64") * per_day + slot
+    events = events.mutate(g=events.local_date.epoch_days().cast("int64") * per_day + slot)
+    events = events.left_join(cell_ranks(cells), "cell_id").select(
+        "device_id", "g", "timestamp", "cell_id", "rank"
     )
-    last = ibis.struct({"t": events.timestamp, "c": events.cell_id})
-    return events.group_by(["device_id", "g", "local_date", "slot"]).agg(
-        cell_id=events.cell_id.argmax(last)
-    )
+    key = events.timestamp.epoch_seconds().cast("int64") * CELL_RANKS + events.rank.fill_null(0)
+    return events.group_by(["device_id", "g"]).agg(cell_id=events.cell_id.argmax(key))
 
 
 def presence_spans(observed: ir.Table, *, carry_slots: int) -> ir.Table:
@@ -97,11 +106,10 @@ def area_levels(spans: ir.Table, allocation: ir.Table) -> ir.Table:
     sum per area is the count until the next change. This never builds one row per device
     and slot.
     """
-    starts = spans.group_by(["cell_id", "g"]).agg(change=spans.count())
-    ends = spans.group_by(["cell_id", spans.end.name("end")]).agg(change=-spans.count())
-    ends = ends.select("cell_id", g=ends.end, change=ends.change)
-    per_cell = starts.union(ends, distinct=False)
-    per_cell = per_cell.group_by(["cell_id", "g"]).agg(change=per_cell.change.sum().cast("float64"))
+    # Both ends of each span from one pass (`g < end` always): +1 at g, -1 at end.
+    points = spans.select("cell_id", start=spans.g, g=ibis.array([spans.g, spans.end]).unnest())
+    change = ibis.ifelse(points.g == points.start, 1, -1)
+    per_cell = points.group_by(["cell_id", "g"]).agg(change=change.sum().cast("float64"))
     located = spread(per_cell, allocation, share="change")
     deltas = located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
     order = ibis.window(group_by="area_code", order_by="g", rows=(None, 0))
@@ -114,10 +122,9 @@ def area_levels(spans: ir.Table, allocation: ir.Table) -> ir.Table:
 
 def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Table:
     """Distinct devices per local date, slot and area."""
-    home_mcc = params.filters.home_mcc
-    events = scoped_events(tables, params, subscribers=params.subscribers, home_mcc=home_mcc)
-    observed = observed_slots(events, params.slot_minutes)
-    observed = observed.semi_join(kept_devices(events, params.filters), "device_id")
+    scope = Scope(tables, params, params.subscribers, params.filters)
+    events = scope.events("device_id", "timestamp", "local_date", "local_hour", "cell_id")
+    observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
     spans = presence_spans(observed, carry_slots=params.max_carry_minutes // params.slot_minutes)
     levels = area_levels(spans, tables.allocation)
     # A level holds until the next change (which always comes: every span ends).

@@ -32,11 +32,7 @@ from cellcensus.holder.algorithms.base import (
     StoreTables,
     one,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    prepared_events,
-)
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 
 MAX_TRIPS_PER_DAY = 20
 
@@ -88,8 +84,9 @@ def trips(events: ir.Table, params: TripsParameters) -> ir.Table:
 
 def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     """Distinct devices per day and (origin area, destination area) making such a trip."""
-    events = prepared_events(tables, params, subscribers=params.subscribers, filters=params.filters)
-    found = trips(events, params).mutate(share=one())
+    scope = Scope(tables, params, params.subscribers, params.filters)
+    events = scope.events("device_id", "timestamp", "local_date", "cell_id")
+    found = scope.keep(trips(events, params)).mutate(share=one())
     found = spread(found, tables.allocation, cell="origin_cell", area="origin", share="share")
     found = found.mutate(share=found._weight).drop("_weight")
     found = spread(

@@ -30,15 +30,13 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    prepared_events,
-)
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
     HomeParameters,
     WorkParameters,
     home_cells,
+    needs_hours,
+    night_summary,
     other_places,
     work_cells,
 )
@@ -61,15 +59,14 @@ class UsualEnvironmentParameters(HomeParameters, WorkParameters, PeriodParameter
 
 def places(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table:
     """device_id, place, cell_id, share: every meaningful place of every kept device."""
-    events = prepared_events(
-        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
+    scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
+    home = tables.materialize(
+        home_cells(night_summary(scope, params, hours=needs_hours(params)), params)
     )
-    home = tables.materialize(home_cells(events, params))
-    work = tables.materialize(work_cells(tables, events, home, params))
+    work = tables.materialize(work_cells(scope, home, params))
     anchors = home.union(work, distinct=False)
     other = other_places(
-        tables,
-        events,
+        scope,
         anchors,
         min_days_share=params.min_days_share,
         max_places=params.max_other_places,

@@ -38,12 +38,14 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
 )
-from cellcensus.holder.algorithms.device_filter import (
-    DeviceFilterParameters,
-    Subscribers,
-    prepared_events,
+from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
+from cellcensus.holder.algorithms.places import (
+    HOME_RULES,
+    HomeParameters,
+    home_cells,
+    needs_hours,
+    night_summary,
 )
-from cellcensus.holder.algorithms.places import HOME_RULES, HomeParameters, home_cells
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
 
 
@@ -60,10 +62,8 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     """Home cells of the holder's kept subscribers: device_id, cell_id, share."""
-    events = prepared_events(
-        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
-    )
-    return home_cells(events, params)
+    scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
+    return home_cells(night_summary(scope, params, hours=needs_hours(params)), params)
 
 
 def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -90,15 +90,14 @@ def finish(
 
 def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     """Devices by area under the chosen rule and under each other rule."""
-    events = prepared_events(
-        tables, params, subscribers=Subscribers.DOMESTIC, filters=params.filters
-    )
-    chosen = tables.materialize(home_cells(events, params))
+    scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
+    nights = tables.materialize(night_summary(scope, params, hours=True))
+    chosen = tables.materialize(home_cells(nights, params))
     parts = []
     for rule in HOME_RULES:
         if rule is params.rule:
             continue
-        other = home_cells(events, params.model_copy(update={"rule": rule}))
+        other = home_cells(nights, params.model_copy(update={"rule": rule}))
         matrix = transitions(
             chosen, other, tables.allocation, origin="area_code", destination="alternative_area"
         )
