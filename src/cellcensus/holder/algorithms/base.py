@@ -34,8 +34,10 @@ EVENTS_SCHEMA = ibis.schema(
 )
 """The store's pseudonymised events, as every algorithm reads them."""
 
-ALLOCATION_SCHEMA = ibis.schema({"cell_id": "string", "area_code": "string", "weight": "float64"})
-"""Cell -> area allocation: each cell's weights sum to 1."""
+ALLOCATION_SCHEMA = ibis.schema(
+    {"cell_id": "string", "area_code": "string", "weight": "float64", "overlap_km2": "float64"}
+)
+"""Cell -> area allocation: each cell's weights sum to 1; overlap_km2 is footprint ∩ area."""
 
 
 class Certification(StrEnum):

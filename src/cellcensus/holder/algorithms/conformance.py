@@ -74,14 +74,20 @@ class World:
 
     @cached_property
     def arrow(self) -> dict[str, pa.Table]:
-        """The tables as Arrow, in the store's schemas (converted once)."""
+        """The tables as Arrow, in the store's schemas (converted once).
+
+        A hand-made allocation without `overlap_km2` gets the weights (cells of 1 km²).
+        """
+        allocation = self.allocation
+        if "overlap_km2" not in allocation:
+            allocation = allocation.assign(overlap_km2=allocation["weight"])
         return {
             "events": pa.Table.from_pandas(
                 self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
             ),
             "cells": pa.Table.from_pandas(self.cells, preserve_index=False),
             "allocation": pa.Table.from_pandas(
-                self.allocation, schema=ALLOCATION_SCHEMA.to_pyarrow(), preserve_index=False
+                allocation, schema=ALLOCATION_SCHEMA.to_pyarrow(), preserve_index=False
             ),
         }
 
@@ -291,7 +297,8 @@ class Runner:
             expression = algorithm.expression(tables, values)
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))
-        return normalised(self.con.con.execute(self._sql[key]).fetch_df(), algorithm)
+        frame = self.con.con.execute(self._sql[key]).fetch_df()
+        return normalised(finished(algorithm, frame, world.tables(), values), algorithm)
 
     def _run_slow(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
         tables = world.tables()
@@ -306,7 +313,16 @@ class Runner:
         finally:
             if staging is not None:
                 staging.release()
-        return normalised(frame, algorithm)
+        return normalised(finished(algorithm, frame, world.tables(), values), algorithm)
+
+
+def finished(
+    algorithm: Algorithm, frame: pd.DataFrame, tables: StoreTables, values: dict[str, Any]
+) -> pd.DataFrame:
+    """`frame` after the algorithm's `finish` step (if it has one), as `Algorithm.run` does."""
+    if algorithm.finish is None:
+        return frame
+    return algorithm.finish(frame, tables, algorithm.manifest.parse(values))
 
 
 def run(
@@ -422,8 +438,8 @@ def check_schema(algorithm: Algorithm, world: World, con: BaseBackend | Runner) 
     """Declared columns and key types; unique, non-null keys in the key set; counts >= 0."""
     runner = as_runner(con)
     for values in parameter_sets(algorithm):
-        expression = algorithm.expression(world.tables(), values)
-        _check_types(algorithm, expression.schema())
+        if algorithm.finish is None:  # else the expression is not the release yet
+            _check_types(algorithm, algorithm.expression(world.tables(), values).schema())
         frame = runner.run(algorithm, world, values)
         if tuple(frame.columns) != algorithm.manifest.outputs:
             raise _fail(algorithm, f"columns {tuple(frame.columns)} for {values}")

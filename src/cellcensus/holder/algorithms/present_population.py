@@ -62,7 +62,11 @@ CELL_RANKS = 2**24
 
 
 def cell_ranks(cells: ir.Table) -> ir.Table:
-    """cell_id, rank: each cell's place in the order of cell ids (a small table)."""
+    """cell_id, rank: each cell's place in the order of cell ids (a small table).
+
+    Events at a cell missing from the cells table are not placed (the store quarantines
+    them at ingestion).
+    """
     ids = cells.select("cell_id").distinct()
     return ids.mutate(rank=ibis.row_number().over(order_by="cell_id").cast("int64"))
 
@@ -79,10 +83,10 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     minute = events.local_hour.cast("int64") * 60 + events.timestamp.minute().cast("int64")
     slot = minute // slot_minutes
     events = events.mutate(g=events.local_date.epoch_days().cast("int64") * per_day + slot)
-    events = events.left_join(cell_ranks(cells), "cell_id").select(
+    events = events.join(cell_ranks(cells), "cell_id").select(
         "device_id", "g", "timestamp", "cell_id", "rank"
     )
-    key = events.timestamp.epoch_seconds().cast("int64") * CELL_RANKS + events.rank.fill_null(0)
+    key = events.timestamp.epoch_seconds().cast("int64") * CELL_RANKS + events["rank"]
     return events.group_by(["device_id", "g"]).agg(cell_id=events.cell_id.argmax(key))
 
 
