@@ -7,6 +7,7 @@ NSO half holds only an `InProcessClient` and sees nothing but the release.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,13 +136,15 @@ def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> Repo
     )
 
 
-def _stepper(progress: Progress | None) -> Any:
-    task = progress.add_task("Starting", total=None) if progress else None
+def _stepper(progress: Progress | None) -> Callable[[str], None]:
+    """A function that shows each step of the chain on `progress` (or does nothing)."""
+    if progress is None:
+        return lambda description: None
+    task = progress.add_task("Starting", total=None)
 
     def step(description: str) -> None:
-        if progress is not None and task is not None:
-            progress.update(task, description=description)
-            progress.console.log(description)
+        progress.update(task, description=description)
+        progress.console.log(description)
 
     return step
 
