@@ -53,7 +53,7 @@ def bayesian_counts(
     Returns:
         area_code, device_count for every area with any footprint.
     """
-    pairs = allocation[allocation["overlap_km2"] > 0]
+    cell_counts, pairs = _by_footprint(cell_counts, allocation[allocation["overlap_km2"] > 0])
     areas, area_index = np.unique(pairs["area_code"].to_numpy(), return_inverse=True)
     cells, cell_index = np.unique(pairs["cell_id"].to_numpy(), return_inverse=True)
     overlap = pairs["overlap_km2"].to_numpy(dtype="float64")
@@ -78,6 +78,30 @@ def bayesian_counts(
         if converged:
             break
     return pd.DataFrame({"area_code": areas, "device_count": u})
+
+
+def _by_footprint(
+    cell_counts: pd.DataFrame, pairs: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Counts and footprints with the cells of one footprint merged (under its first cell).
+
+    Cells of one sector (2G, 3G, ...) share a footprint: in P(i | j) they are one emitter,
+    whose devices split among technologies by handset, not by place.
+    """
+    ordered = pairs.sort_values(["cell_id", "area_code"], kind="stable")
+    part = ordered["area_code"].astype(str) + ":" + ordered["overlap_km2"].round(9).astype(str)
+    signature = part.groupby(ordered["cell_id"]).agg("|".join)
+    owner = (
+        pd.Series(signature.index.to_numpy(), index=signature.to_numpy())
+        .groupby(level=0)
+        .transform("min")
+    )
+    owner.index = signature.index
+    merged = cell_counts.assign(
+        cell_id=cell_counts["cell_id"].map(owner).fillna(cell_counts["cell_id"])
+    )
+    counts = merged.groupby("cell_id", as_index=False).agg(device_count=("device_count", "sum"))
+    return counts, pairs[pairs["cell_id"].isin(set(owner.to_numpy()))]
 
 
 def _per_area(joined: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from cellcensus.holder.geo.allocation import (
     allocate,
     build_allocation,
     country_of,
+    footprint_allocation,
 )
 from cellcensus.holder.geo.coverage import current_cells, voronoi_coverage
 from cellcensus.holder.geo.projection import METRIC_CRS, to_metric, to_wgs84
@@ -15,6 +16,7 @@ __all__ = [
     "allocate",
     "build_allocation",
     "country_of",
+    "footprint_allocation",
     "current_cells",
     "to_metric",
     "to_wgs84",

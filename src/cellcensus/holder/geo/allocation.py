@@ -8,19 +8,43 @@ computed in metres (EPSG:3812); the weights of a cell add up to 1.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
+from scipy.spatial import cKDTree
 
 from cellcensus.holder.geo.coverage import voronoi_coverage
+from cellcensus.holder.geo.footprint import (
+    FootprintModel,
+    RadioModel,
+    Sectors,
+    Tiles,
+    grid_tiles,
+    network_sectors,
+    serving_probabilities,
+)
 from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
 """Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
+
+CoverageModel = Literal["voronoi", "sector", "signal"]
+"""How cells cover the ground: site Voronoi (`coverage`), or a grid footprint (`footprint`)."""
+
+DEFAULT_COVERAGE: CoverageModel = "sector"
+
+DEFAULT_TILE_M = 250.0
+"""Side of the grid tiles on which footprints are evaluated: finer than the smallest
+municipality (Saint-Josse-ten-Noode, 1.1 km2) and than urban site spacing."""
+
+GRID_LEVEL = "inspire_1km"
+"""The area level of the INSPIRE 1 km grid: area codes are its standard tile identifiers."""
 
 MIN_SHARE = 1e-6
 """Overlaps below this share of a cell's region (10 m2 of a 10 km2 region) are slivers of
@@ -143,23 +167,123 @@ def country_of(areas: pd.DataFrame) -> shapely.Geometry:
     return shapely.union_all(shapes)
 
 
+def footprint_allocation(
+    *,
+    cells: pd.DataFrame,
+    areas: pd.DataFrame,
+    model: FootprintModel = "signal",
+    tile_m: float = DEFAULT_TILE_M,
+    radio: RadioModel | None = None,
+    grid_m: float | None = None,
+) -> pd.DataFrame:
+    """Weights of each cell over areas from its footprint on a grid (see `footprint`).
+
+    A cell's weight in an area is the share of its footprint (the sum over tiles of the
+    probability that it serves the tile) lying in the area; overlap_km2 is that footprint in
+    km2 (the expected served area), so sum over cells of a tile's overlap is the tile's area.
+
+    Args:
+        cells: The cells table.
+        areas: area_code and geometry (WGS84) of the areas the tiles fall in.
+        model: ``sector`` (sector-aware Voronoi) or ``signal`` (signal strength).
+        tile_m: Side of the tiles the footprint is evaluated on.
+        radio: Parameters of the signal model.
+        grid_m: Allocate to the INSPIRE grid of this resolution (e.g. 1000) instead of to
+            `areas`: area codes are the standard tile ids, ``CRS3035RES1000mN...E...``.
+
+    Returns:
+        cell_id, area_code, weight, overlap_km2, sorted; weights sum to 1 per cell.
+    """
+    tiles = grid_tiles(areas, size_m=tile_m)
+    if grid_m is not None:
+        tiles = Tiles(
+            x=tiles.x, y=tiles.y, area_code=inspire_ids(tiles.x, tiles.y, grid_m), size_m=tile_m
+        )
+    sectors = network_sectors(cells)
+    if len(sectors.cell_id) == 0 or len(tiles.x) == 0:
+        return _frame(cell_id=[], area_code=[], weight=[], overlap_km2=[])
+    served = serving_probabilities(
+        sectors=sectors, tiles=tiles, model=model, radio=radio or RadioModel()
+    )
+    per_sector = pd.DataFrame(
+        {
+            "sector": served["sector"].to_numpy(),
+            "area_code": tiles.area_code[served["tile"].to_numpy()],
+            "overlap_km2": served["probability"].to_numpy() * tiles.km2,
+        }
+    )
+    per_sector = per_sector.groupby(["sector", "area_code"], as_index=False).agg(
+        overlap_km2=("overlap_km2", "sum")
+    )
+    per_sector = pd.concat([per_sector, _orphan_sectors(sectors, tiles, per_sector)])
+    total = per_sector.groupby("sector")["overlap_km2"].transform("sum").to_numpy()
+    per_sector["weight"] = np.divide(
+        per_sector["overlap_km2"].to_numpy(), total, out=np.ones(len(total)), where=total > 0
+    )
+    cell_sectors = pd.DataFrame({"cell_id": sectors.cell_id, "sector": sectors.cell_sector})
+    allocation = cell_sectors.merge(per_sector, on="sector", how="inner")
+    allocation = allocation.sort_values(["cell_id", "area_code"], kind="stable")
+    return allocation[list(ALLOCATION_COLUMNS)].reset_index(drop=True)
+
+
+def _orphan_sectors(sectors: Sectors, tiles: Tiles, per_sector: pd.DataFrame) -> pd.DataFrame:
+    """Sectors serving no tile (abroad, always outshone): whole to the nearest tile's area."""
+    orphans = np.setdiff1d(np.arange(len(sectors.site)), per_sector["sector"].to_numpy())
+    site = sectors.site[orphans]
+    _, nearest = cKDTree(np.column_stack([tiles.x, tiles.y])).query(
+        np.column_stack([sectors.site_x[site], sectors.site_y[site]]), k=1
+    )
+    return pd.DataFrame(
+        {
+            "sector": orphans,
+            "area_code": tiles.area_code[np.asarray(nearest, dtype=np.intp)],
+            "overlap_km2": np.zeros(len(orphans)),
+        }
+    )
+
+
+def inspire_ids(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], resolution_m: float
+) -> npt.NDArray[np.object_]:
+    """INSPIRE grid cell identifiers (EPSG:3035, lower-left corner) of the points x, y."""
+    size = int(resolution_m)
+    north = (np.floor(y / size) * size).astype(np.int64)
+    east = (np.floor(x / size) * size).astype(np.int64)
+    return np.array(
+        [f"CRS3035RES{size}mN{n}E{e}" for n, e in zip(north, east, strict=True)], dtype=object
+    )
+
+
 def build_allocation(
-    *, store: Store | Path, areas: pd.DataFrame, level: str = "municipality"
+    *,
+    store: Store | Path,
+    areas: pd.DataFrame,
+    level: str = "municipality",
+    coverage: CoverageModel = DEFAULT_COVERAGE,
+    grid_m: float | None = None,
 ) -> Path:
-    """Allocate the store's cells to `areas` (Voronoi coverage) and save it in the store.
+    """Allocate the store's cells to `areas` and save it in the store.
 
     Args:
         store: The store (or its folder), holding ``cells.parquet`` from an ingest.
-        areas: area_code and geometry (WGS84) of the areas of `level`.
+        areas: area_code and geometry (WGS84) of the areas of `level` (with `grid_m`: the
+            areas whose tiles make up the grid's extent).
         level: The area level, which names the file (``allocation/{level}.parquet``).
+        coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
+        grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).
 
     Returns:
         The path of the allocation file.
     """
     store = store if isinstance(store, Store) else Store(store)
     cells = store.read_cells()
-    coverage = voronoi_coverage(cells=cells, country=country_of(areas))
-    allocation = allocate(coverage=coverage, areas=areas)
+    if coverage == "voronoi" and grid_m is None:
+        allocation = allocate(
+            coverage=voronoi_coverage(cells=cells, country=country_of(areas)), areas=areas
+        )
+    else:
+        model: FootprintModel = "sector" if coverage == "sector" else "signal"
+        allocation = footprint_allocation(cells=cells, areas=areas, model=model, grid_m=grid_m)
     path = store.allocation_path(level)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")

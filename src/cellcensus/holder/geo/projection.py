@@ -40,3 +40,20 @@ def to_metric(geometries: npt.ArrayLike) -> npt.NDArray[np.object_]:
 def to_wgs84(geometries: npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Geometries in EPSG:3812 metres -> WGS84 (longitude, latitude)."""
     return _project(geometries, source=METRIC_CRS, target=WGS84)
+
+
+GRID_CRS = "EPSG:3035"
+"""ETRS89-LAEA Europe: the CRS of the INSPIRE statistical grid (equal area, metres)."""
+
+
+def to_grid(geometries: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Geometries in WGS84 (longitude, latitude) -> EPSG:3035 metres."""
+    return _project(geometries, source=WGS84, target=GRID_CRS)
+
+
+def project_points(
+    longitude: npt.NDArray[np.float64], latitude: npt.NDArray[np.float64], *, crs: str = GRID_CRS
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """WGS84 positions -> x, y in `crs` (EPSG:3035 by default)."""
+    x, y = _transformer(WGS84, crs).transform(longitude, latitude)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)

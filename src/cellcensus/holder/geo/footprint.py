@@ -1,0 +1,283 @@
+"""Cell footprints on a grid: the probability that each cell serves each small tile.
+
+Two models beside the site Voronoi of `coverage`, both evaluated at the centres of square
+tiles of the ETRS89-LAEA grid (EPSG:3035, the INSPIRE grid) that fall inside the areas:
+
+``sector``
+    Sector-aware Voronoi: a tile is served by its nearest site, and of that site by the sector
+    whose main beam points closest to the tile (a site's sectors split its region by azimuth).
+
+``signal``
+    A signal-strength model in the spirit of Eurostat's mobloc and the Multi-MNO cell
+    footprints. The received power from a sector is a log-distance path loss plus the 3GPP
+    horizontal antenna pattern (3GPP TR 36.814: ``-min(12 (phi / phi_3dB)^2, A_m)``); which
+    sector serves is decided by the strongest signal under log-normal shadowing. The argmax
+    of powers perturbed by independent Gumbel noise of scale ``b`` is exactly a softmax of the
+    powers with temperature ``b``; the Gumbel that matches a Gaussian shadowing of standard
+    deviation ``sigma`` has ``b = sigma * sqrt(6) / pi``. So the serving probability of
+    sector ``s`` on a tile is ``softmax_s(power_s / b)`` over the sectors of the tile's
+    nearest sites: mobloc's "dominance", with the temperature tied to a physical figure.
+
+Cells of one sector (technologies, carriers) share its footprint. Only what SCHEMA.md's cells
+table carries is used (position, azimuth, beam width), none of the operator's radio planning.
+
+References: Tennekes & Gootzen (2022), "Bayesian location estimation of mobile devices using a
+signal strength model", Journal of Spatial Information Science 25; 3GPP TR 36.814 (2010), table
+A.2.1.1-2; Ricciato & Coluccia (2023), IEEE TMC (the use of P(cell | tile) for estimation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
+
+from cellcensus.holder.geo.coverage import current_cells
+from cellcensus.holder.geo.projection import GRID_CRS, project_points, to_grid
+
+FootprintModel = Literal["sector", "signal"]
+
+DEFAULT_BEAM_WIDTH_DEG = 65.0
+"""Half-power beam width assumed for a directional cell that does not state one (the usual
+three-sector macro antenna)."""
+
+MIN_DISTANCE_M = 30.0
+"""Distances below this count as this: the near field of an antenna, where path loss is flat."""
+
+
+@dataclass(frozen=True)
+class RadioModel:
+    """Parameters of the ``signal`` footprint model (defaults: typical macro-cell values).
+
+    Attributes:
+        path_loss_exponent: Exponent of distance in the path loss (3.5: suburban macro cells).
+        shadowing_db: Standard deviation of log-normal shadowing (6 dB: 3GPP urban macro, LOS
+            and NLOS between 4 and 8 dB).
+        front_to_back_db: Attenuation of a sector antenna behind it (3GPP: 20 dB).
+        nearest_sites: Sites whose sectors compete for a tile.
+        min_probability: Serving probabilities below this are dropped (then renormalised).
+    """
+
+    path_loss_exponent: float = 3.5
+    shadowing_db: float = 6.0
+    front_to_back_db: float = 20.0
+    nearest_sites: int = 8
+    min_probability: float = 1e-3
+
+    @property
+    def temperature_db(self) -> float:
+        """Softmax temperature: the Gumbel scale matching the shadowing's variance."""
+        return self.shadowing_db * math.sqrt(6) / math.pi
+
+
+@dataclass(frozen=True)
+class Tiles:
+    """Grid tiles inside the areas: centres in EPSG:3035 metres and the area holding each.
+
+    Attributes:
+        x: Easting of each tile's centre.
+        y: Northing of each tile's centre.
+        area_code: The area containing the centre.
+        size_m: Side of a tile.
+    """
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    area_code: npt.NDArray[np.object_]
+    size_m: float
+
+    @property
+    def km2(self) -> float:
+        """Area of one tile."""
+        return (self.size_m / 1000) ** 2
+
+
+@dataclass(frozen=True)
+class Sectors:
+    """The distinct sectors of a network, and the sector of each cell.
+
+    Attributes:
+        cell_id: The cells (current version of each).
+        cell_sector: Index of each cell's sector.
+        site: Index of each sector's site.
+        azimuth_deg: Main beam direction of each sector (NaN: omnidirectional).
+        beam_width_deg: Half-power beam width of each sector.
+        site_x, site_y: Site positions in EPSG:3035 metres.
+    """
+
+    cell_id: npt.NDArray[np.object_]
+    cell_sector: npt.NDArray[np.intp]
+    site: npt.NDArray[np.intp]
+    azimuth_deg: npt.NDArray[np.float64]
+    beam_width_deg: npt.NDArray[np.float64]
+    site_x: npt.NDArray[np.float64]
+    site_y: npt.NDArray[np.float64]
+
+
+def grid_tiles(areas: pd.DataFrame, *, size_m: float) -> Tiles:
+    """The tiles of the EPSG:3035 grid of side `size_m` whose centre lies in an area.
+
+    Args:
+        areas: area_code and geometry (WGS84 polygons).
+        size_m: Tile side in metres (the grid is aligned on multiples of it, as INSPIRE's).
+
+    Returns:
+        The tiles, row by row from the south-west.
+    """
+    shapes = to_grid(areas["geometry"].to_numpy())
+    xmin, ymin, xmax, ymax = shapely.total_bounds(shapes)
+    xs = np.arange(math.floor(xmin / size_m), math.ceil(xmax / size_m)) * size_m + size_m / 2
+    ys = np.arange(math.floor(ymin / size_m), math.ceil(ymax / size_m)) * size_m + size_m / 2
+    gx, gy = np.meshgrid(xs, ys)
+    x, y = gx.ravel(), gy.ravel()
+    tree = shapely.STRtree(shapes)
+    point_at, area_at = tree.query(shapely.points(x, y), predicate="within")
+    # A centre on a shared border belongs to the first area found.
+    point_at, first = np.unique(point_at, return_index=True)
+    codes = areas["area_code"].astype(str).to_numpy()
+    return Tiles(
+        x=x[point_at], y=y[point_at], area_code=codes[area_at[first]], size_m=float(size_m)
+    )
+
+
+def network_sectors(cells: pd.DataFrame) -> Sectors:
+    """Group the current cells into sectors: one per site position and azimuth."""
+    current = current_cells(cells)
+    lon = current["longitude"].to_numpy(dtype=float)
+    lat = current["latitude"].to_numpy(dtype=float)
+    azimuth = _column(current, "azimuth_deg", default=np.nan)
+    beam = _column(current, "beam_width_deg", default=DEFAULT_BEAM_WIDTH_DEG)
+    beam = np.where(np.isnan(beam) | (beam <= 0), DEFAULT_BEAM_WIDTH_DEG, beam)
+    keys = pd.DataFrame({"lon": lon.round(6), "lat": lat.round(6), "az": azimuth.round(1)})
+    sector_of_cell, first_cell = _factorize(keys)
+    site_keys = keys.iloc[first_cell][["lon", "lat"]]
+    site_of_sector, first_sector = _factorize(site_keys)
+    site_x, site_y = project_points(lon[first_cell][first_sector], lat[first_cell][first_sector])
+    return Sectors(
+        cell_id=current["cell_id"].astype(str).to_numpy(dtype=object),
+        cell_sector=sector_of_cell,
+        site=site_of_sector,
+        azimuth_deg=azimuth[first_cell],
+        beam_width_deg=beam[first_cell],
+        site_x=site_x,
+        site_y=site_y,
+    )
+
+
+def serving_probabilities(
+    *, sectors: Sectors, tiles: Tiles, model: FootprintModel, radio: RadioModel
+) -> pd.DataFrame:
+    """P(sector serves | tile) for the pairs that matter.
+
+    Returns:
+        tile, sector, probability: per tile the probabilities sum to 1.
+    """
+    nearest = min(radio.nearest_sites if model == "signal" else 1, len(sectors.site_x))
+    tree = cKDTree(np.column_stack([sectors.site_x, sectors.site_y]))
+    _, site = tree.query(np.column_stack([tiles.x, tiles.y]), k=nearest)
+    site = np.asarray(site, dtype=np.intp).reshape(len(tiles.x), nearest)
+    tile, sector = _candidate_sectors(sectors=sectors, site=site)
+    dx = tiles.x[tile] - sectors.site_x[sectors.site[sector]]
+    dy = tiles.y[tile] - sectors.site_y[sectors.site[sector]]
+    gain = _antenna_gain(sectors=sectors, sector=sector, dx=dx, dy=dy, radio=radio)
+    if model == "sector":  # nearest site; its best-pointed sector
+        return _best_per_tile(tile=tile, sector=sector, score=gain)
+    distance = np.maximum(np.hypot(dx, dy), MIN_DISTANCE_M)
+    power = gain - 10 * radio.path_loss_exponent * np.log10(distance)
+    return _softmax_per_tile(
+        tile=tile, sector=sector, score=power / radio.temperature_db, floor=radio.min_probability
+    )
+
+
+def _candidate_sectors(
+    *, sectors: Sectors, site: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every (tile, sector) pair of the sectors of each tile's candidate sites, by tile."""
+    order = np.argsort(sectors.site, kind="stable")
+    per_site = np.bincount(sectors.site, minlength=len(sectors.site_x))
+    start = np.concatenate([[0], np.cumsum(per_site)[:-1]])
+    flat_site = site.ravel()
+    counts = per_site[flat_site]
+    tile = np.repeat(np.repeat(np.arange(site.shape[0]), site.shape[1]), counts)
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    sector = order[np.repeat(start[flat_site], counts) + offset]
+    return tile.astype(np.intp), sector.astype(np.intp)
+
+
+def _antenna_gain(
+    *,
+    sectors: Sectors,
+    sector: npt.NDArray[np.intp],
+    dx: npt.NDArray[np.float64],
+    dy: npt.NDArray[np.float64],
+    radio: RadioModel,
+) -> npt.NDArray[np.float64]:
+    """3GPP horizontal pattern of each sector towards each tile (0 for omnidirectional)."""
+    bearing = np.degrees(np.arctan2(dx, dy)) % 360
+    azimuth = sectors.azimuth_deg[sector]
+    off_axis = (bearing - azimuth + 180) % 360 - 180
+    attenuation = np.minimum(
+        12 * (off_axis / sectors.beam_width_deg[sector]) ** 2, radio.front_to_back_db
+    )
+    return np.where(np.isnan(azimuth), 0.0, -attenuation)
+
+
+def _best_per_tile(
+    *, tile: npt.NDArray[np.intp], sector: npt.NDArray[np.intp], score: npt.NDArray[np.float64]
+) -> pd.DataFrame:
+    order = np.lexsort((-score, tile))
+    first = np.unique(tile[order], return_index=True)[1]
+    best = order[first]
+    return pd.DataFrame(
+        {"tile": tile[best], "sector": sector[best], "probability": np.ones(len(best))}
+    )
+
+
+def _softmax_per_tile(
+    *,
+    tile: npt.NDArray[np.intp],
+    sector: npt.NDArray[np.intp],
+    score: npt.NDArray[np.float64],
+    floor: float,
+) -> pd.DataFrame:
+    """Softmax of `score` within each tile (rows grouped by tile), small values dropped."""
+    starts = np.flatnonzero(np.r_[True, tile[1:] != tile[:-1]])
+    top = np.maximum.reduceat(score, starts)
+    size = np.diff(np.r_[starts, len(tile)])
+    weight = np.exp(score - np.repeat(top, size))
+    probability = weight / np.repeat(np.add.reduceat(weight, starts), size)
+    keep = probability >= floor
+    tile, sector, probability = tile[keep], sector[keep], probability[keep]
+    total = np.bincount(tile, weights=probability)
+    return pd.DataFrame({"tile": tile, "sector": sector, "probability": probability / total[tile]})
+
+
+def _column(frame: pd.DataFrame, name: str, *, default: float) -> npt.NDArray[np.float64]:
+    if name not in frame.columns:
+        return np.full(len(frame), default)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+
+
+def _factorize(keys: pd.DataFrame) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Each row's distinct key (numbered by first appearance) and each key's first row."""
+    codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(codes, return_index=True)[1]
+    return codes.astype(np.intp), first.astype(np.intp)
+
+
+__all__ = [
+    "GRID_CRS",
+    "FootprintModel",
+    "RadioModel",
+    "Sectors",
+    "Tiles",
+    "grid_tiles",
+    "network_sectors",
+    "serving_probabilities",
+]

@@ -1,0 +1,166 @@
+"""Grid footprints (sector-aware Voronoi, signal strength) against answers known by geometry."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import shapely
+
+from cellcensus.holder.geo import build_allocation, footprint_allocation
+from cellcensus.holder.geo.footprint import (
+    RadioModel,
+    grid_tiles,
+    network_sectors,
+    serving_probabilities,
+)
+from cellcensus.holder.store import Store
+from cellcensus.reference import municipalities
+
+# A point in the middle of Belgium in EPSG:3035 metres, on the 1 km grid: shapes are built
+# around it, in metres, and handed over in WGS84 as every caller does.
+ORIGIN_X, ORIGIN_Y = 3_930_000.0, 3_080_000.0
+TO_WGS84 = pyproj.Transformer.from_crs("EPSG:3035", "EPSG:4326", always_xy=True)
+
+
+def _areas(**boxes: tuple[float, float, float, float]) -> pd.DataFrame:
+    """Areas from boxes in metres around ORIGIN (densified so borders stay straight)."""
+    shapes = [
+        shapely.affinity.translate(shapely.box(*box), ORIGIN_X, ORIGIN_Y) for box in boxes.values()
+    ]
+    dense = shapely.segmentize(np.array(shapes), 100)
+    wgs84 = shapely.transform(dense, lambda xy: np.column_stack(TO_WGS84.transform(*xy.T)))
+    return pd.DataFrame({"area_code": list(boxes), "geometry": list(wgs84)})
+
+
+def _cells(*cells: tuple[str, float, float, float | None]) -> pd.DataFrame:
+    """Cells (id, x, y metres around ORIGIN, azimuth or None for omnidirectional)."""
+    ids, xs, ys, azimuths = zip(*cells, strict=True)
+    lon, lat = TO_WGS84.transform(np.array(xs) + ORIGIN_X, np.array(ys) + ORIGIN_Y)
+    return pd.DataFrame(
+        {
+            "cell_id": list(ids),
+            "longitude": lon,
+            "latitude": lat,
+            "azimuth_deg": [np.nan if a is None else a for a in azimuths],
+            "beam_width_deg": 65.0,
+        }
+    )
+
+
+def _weights(allocation: pd.DataFrame, cell: str) -> dict[str, float]:
+    rows = allocation[allocation.cell_id == cell]
+    return dict(zip(rows.area_code, rows.weight, strict=True))
+
+
+def test_a_site_splits_its_region_between_sectors_by_azimuth():
+    # One three-sector site at the centre of a 20 km square cut into a north and a south half.
+    # Sector 0 (beam north) covers bearings -60..60: all of it lies north. Sector 120 covers
+    # 60..180: the triangle 60..90 (0.5 * L * L / tan 60) north of the site, and the whole
+    # south-east quadrant (L * L) south of it; sector 240 mirrors it.
+    half = 10_000.0
+    areas = _areas(N=(-half, 0, half, half), S=(-half, -half, half, 0))
+    cells = _cells(("a0", 0, 0, 0.0), ("a120", 0, 0, 120.0), ("a240", 0, 0, 240.0))
+    allocation = footprint_allocation(cells=cells, areas=areas, model="sector", tile_m=100)
+    north = 0.5 / math.tan(math.radians(60))
+    assert _weights(allocation, "a0") == pytest.approx({"N": 1.0})
+    for cell in ("a120", "a240"):
+        assert _weights(allocation, cell) == pytest.approx(
+            {"N": north / (north + 1), "S": 1 / (north + 1)}, abs=0.01
+        )
+    assert allocation.groupby("area_code").overlap_km2.sum().to_dict() == pytest.approx(
+        {"N": 200.0, "S": 200.0}, rel=1e-3
+    )
+
+
+def test_cells_of_one_sector_share_its_footprint_and_the_nearest_site_wins():
+    # Two omnidirectional sites 4 km apart on the border of two areas: each takes its half.
+    areas = _areas(W=(-10_000, -5_000, 0, 5_000), E=(0, -5_000, 10_000, 5_000))
+    cells = _cells(("w2g", -2_000, 0, None), ("w3g", -2_000, 0, None), ("e", 2_000, 0, None))
+    allocation = footprint_allocation(cells=cells, areas=areas, model="sector", tile_m=100)
+    assert _weights(allocation, "w2g") == _weights(allocation, "w3g") == {"W": 1.0}
+    assert _weights(allocation, "e") == {"E": 1.0}
+
+
+def test_signal_model_is_symmetric_and_prefers_the_antenna_pointing_at_a_tile():
+    areas = _areas(W=(-10_000, -5_000, 0, 5_000), E=(0, -5_000, 10_000, 5_000))
+    # Mirror-image omnidirectional sites: mirror-image weights, half of each tile's serving
+    # probability for the tiles on the axis.
+    omni = _cells(("w", -2_000, 0, None), ("e", 2_000, 0, None))
+    allocation = footprint_allocation(cells=omni, areas=areas, model="signal", tile_m=250)
+    west, east = _weights(allocation, "w"), _weights(allocation, "e")
+    assert west["W"] == pytest.approx(east["E"], abs=1e-9)
+    assert 0.6 < west["W"] < 1.0  # shadowing spills some of each footprint over the border
+    # Two sectors at the same distance from the centre, one facing it, one facing away:
+    # the facing one serves the tiles near the centre.
+    facing = _cells(("towards", -2_000, 0, 90.0), ("away", 2_000, 0, 90.0))
+    sectors = network_sectors(facing)
+    tiles = grid_tiles(areas, size_m=250)
+    served = serving_probabilities(sectors=sectors, tiles=tiles, model="signal", radio=RadioModel())
+    assert np.allclose(served.groupby("tile").probability.sum(), 1.0)
+    near_centre = np.flatnonzero(np.hypot(tiles.x - ORIGIN_X, tiles.y - ORIGIN_Y) < 300)
+    at_centre = served[served.tile.isin(near_centre)]
+    by_cell = at_centre.groupby("sector").probability.mean()
+    towards = sectors.cell_sector[list(sectors.cell_id).index("towards")]
+    assert by_cell[towards] > 0.9
+
+
+def test_sharper_shadowing_concentrates_the_footprint():
+    areas = _areas(W=(-10_000, -5_000, 0, 5_000), E=(0, -5_000, 10_000, 5_000))
+    omni = _cells(("w", -2_000, 0, None), ("e", 2_000, 0, None))
+    spill = {
+        shadowing: 1 - _weights(
+            footprint_allocation(
+                cells=omni,
+                areas=areas,
+                model="signal",
+                radio=RadioModel(shadowing_db=shadowing),
+            ),
+            "w",
+        )["W"]
+        for shadowing in (2.0, 6.0, 10.0)
+    }
+    assert spill[2.0] < spill[6.0] < spill[10.0]
+
+
+def test_inspire_grid_allocation_uses_standard_tile_ids():
+    areas = _areas(A=(0, 0, 3_000, 2_000))
+    cells = _cells(("c", 1_500, 1_000, None))
+    allocation = footprint_allocation(cells=cells, areas=areas, model="sector", grid_m=1000)
+    expected = {
+        f"CRS3035RES1000mN{int(ORIGIN_Y) + dy}E{int(ORIGIN_X) + dx}": 1 / 6
+        for dx in (0, 1000, 2000)
+        for dy in (0, 1000)
+    }
+    assert _weights(allocation, "c") == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coverage", ["sector", "signal"])
+def test_footprints_on_belgium_cover_every_municipality(tmp_path, coverage):
+    areas = municipalities()
+    rng = np.random.default_rng(1)
+    inside = areas.geometry.sample(600, replace=True, random_state=1).to_numpy()
+    points = shapely.point_on_surface(inside)
+    jitter = rng.normal(scale=0.01, size=(len(points), 2))
+    lon, lat = shapely.get_x(points) + jitter[:, 0], shapely.get_y(points) + jitter[:, 1]
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"c{i:04d}" for i in range(3 * len(points))],
+            "longitude": np.repeat(lon, 3),
+            "latitude": np.repeat(lat, 3),
+            "azimuth_deg": np.tile([0.0, 120.0, 240.0], len(points)),
+        }
+    )
+    store = Store(tmp_path)
+    cells.to_parquet(store.cells_path)
+    build_allocation(store=store, areas=areas, coverage=coverage)
+    allocation = store.read_allocation()
+    assert set(allocation.cell_id) == set(cells.cell_id)
+    assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
+    assert set(allocation.area_code) == set(areas.area_code)
+    # Footprints tile the country: their km2 add up to Belgium's 30,528 km2 (to the grid).
+    assert allocation.overlap_km2.sum() == pytest.approx(areas.area_km2.sum(), rel=0.005)
