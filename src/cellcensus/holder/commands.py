@@ -1,4 +1,4 @@
-"""Commands of the holder layer: ``cellcensus ingest``."""
+"""Commands of the holder layer: ``cellcensus ingest`` and ``cellcensus store ...``."""
 
 from __future__ import annotations
 
@@ -13,12 +13,48 @@ from rich.table import Table
 
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError, InputDataError
-from cellcensus.holder.store import IngestReport, default_key_file, ingest, ingest_dataset
+from cellcensus.holder.geo import (
+    DEFAULT_COVERAGE,
+    GRID_LEVEL,
+    CoverageModel,
+    build_allocation,
+    read_areas,
+)
+from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
+from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
+from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
+from cellcensus.reference import municipalities
+
+store_app = typer.Typer(
+    name="store",
+    help="Look after the holder's store: retention purges, key rotation, what it holds.",
+    no_args_is_help=True,
+)
+
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Pseudonymisation key (created on first use); default $CELLCENSUS_KEY_FILE "
+        "or ~/.config/cellcensus/pseudonym.key.",
+    ),
+]
+CoverageOption = Annotated[
+    CoverageModel,
+    typer.Option("--coverage", help="Coverage model: voronoi, sector (default) or signal."),
+]
+# --store has no default: a purge must never fall on a folder the user did not name.
+StoreOption = Annotated[Path, typer.Option("--store", help="The holder's store folder.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's commands to the `cellcensus` app."""
     app.command(name="ingest")(ingest_command)
+    store_app.command(name="purge")(purge_command)
+    store_app.command(name="rotate-key")(rotate_key_command)
+    store_app.command(name="info")(info_command)
+    store_app.command(name="allocate")(allocate_command)
+    app.add_typer(store_app, name="store")
 
 
 @user_errors
@@ -51,26 +87,17 @@ def ingest_command(
             help="Holder facts JSON (timezone, market_share, ...) to keep (with --events).",
         ),
     ] = None,
-    key_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--key-file",
-            help="Pseudonymisation key (created on first use); default $CELLCENSUS_KEY_FILE "
-            "or ~/.config/cellcensus/pseudonym.key.",
-        ),
-    ] = None,
+    key_file: KeyFileOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write the ingest report here (JSON).")
     ] = None,
+    coverage: CoverageOption = DEFAULT_COVERAGE,
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
     Invalid rows go to the store's quarantine with a reason; subscriber ids become keyed
     pseudonyms; events are stored as one Parquet file per local day.
     """
-    from cellcensus.holder.geo import build_allocation
-    from cellcensus.reference import municipalities
-
     key = key_file or default_key_file()
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -105,7 +132,9 @@ def ingest_command(
                 progress=progress,
             )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
-        build_allocation(store=store, areas=municipalities(), level="municipality")
+        build_allocation(
+            store=store, areas=municipalities(), level="municipality", coverage=coverage
+        )
         bar.update(task, completed=1.0)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
@@ -147,4 +176,138 @@ def report_table(report: IngestReport, *, store: Path) -> Table:
     table.add_row("days stored", span)
     table.add_row("distinct devices", f"{report.distinct_devices:,}")
     table.add_row("seconds", f"{report.seconds:.1f}")
+    return table
+
+
+@user_errors
+def purge_command(
+    before: Annotated[
+        str,
+        typer.Option("--before", help="First local day to keep, YYYY-MM-DD; older days go."),
+    ],
+    store: StoreOption,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be deleted.")
+    ] = False,
+) -> None:
+    """Delete the store's event days (and quarantined rows) before a day; record the purge.
+
+    Each day goes whole or not at all; the purge is appended to the store's purges.jsonl.
+    """
+    record = purge(store=store, before=_date(before, option="--before"), dry_run=dry_run)
+    console.print(purge_table(record, store=store, dry_run=dry_run))
+
+
+@user_errors
+def rotate_key_command(
+    valid_from: Annotated[
+        str,
+        typer.Option("--from", help="First local day of the new key, YYYY-MM-DD."),
+    ],
+    store: StoreOption,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Add a new pseudonymisation key for days from a date on; older days keep their key.
+
+    Refused if the store already holds days from that date on. The key is written with mode
+    0600 beside the key file and never shown.
+    """
+    day = _date(valid_from, option="--from")
+    if not store.is_dir():
+        raise CellcensusError(f"store {store} does not exist; give the store folder")
+    stored = Store(store).days()
+    path = rotate_key(key_file=key_file or default_key_file(), valid_from=day, stored_days=stored)
+    console.print(
+        f"New pseudonymisation key for local days from {day} on: {path} (mode 0600). "
+        "Days before keep their key; back this file up with the others.",
+        highlight=False,
+    )
+
+
+@user_errors
+def allocate_command(
+    store: StoreOption,
+    coverage: CoverageOption = DEFAULT_COVERAGE,
+    areas: Annotated[
+        Path | None,
+        typer.Option("--areas", help="GeoJSON of polygons (default: the 589 municipalities)."),
+    ] = None,
+    code_property: Annotated[
+        str, typer.Option("--code-property", help="Property of --areas holding the area code.")
+    ] = "code",
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="Name of the area level (default: municipality)."),
+    ] = None,
+    grid: Annotated[
+        bool,
+        typer.Option("--grid", help=f"Allocate to the INSPIRE 1 km grid (level {GRID_LEVEL})."),
+    ] = False,
+) -> None:
+    """Allocate the store's cells to an area level: municipalities, any GeoJSON, or the grid.
+
+    Algorithms then take ``level=NAME``; each cell's weights over the areas sum to 1.
+    """
+    shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
+    name = level or (GRID_LEVEL if grid else "municipality" if areas is None else areas.stem)
+    path = build_allocation(
+        store=store,
+        areas=shapes,
+        level=name,
+        coverage=coverage,
+        grid_m=1000.0 if grid else None,
+    )
+    allocation = Store(store).read_allocation(name)
+    console.print(
+        f"Allocated {allocation['cell_id'].nunique():,} cells to "
+        f"{allocation['area_code'].nunique():,} areas of level {name} ({coverage}): {path}",
+        highlight=False,
+    )
+
+
+@user_errors
+def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
+    """Show what the store holds: days, rows, quarantine, purges and the key periods."""
+    summary = store_summary(store)
+    table = Table(title=f"Store {store}", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    days = summary["days"]
+    table.add_row("days stored", f"{len(days)} ({days[0]} to {days[-1]})" if days else "0")
+    table.add_row("event rows", f"{summary['event_rows']:,}")
+    for period, rows in summary["quarantine_rows_by_period"].items():
+        table.add_row(f"quarantined rows, {period}", f"{rows:,}")
+    last = summary["last_purge"]
+    purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
+    table.add_row("purges", purges)
+    table.add_row("key periods", _key_periods(key_file or default_key_file()))
+    console.print(table)
+
+
+def _key_periods(key_file: Path) -> str:
+    """The key periods of `key_file`, from file names only (no key is read or created)."""
+    if not key_file.expanduser().exists():
+        return "no key yet"
+    starts = [f"from {day}" for day in rotation_days(key_file)]
+    return ", ".join(["first key", *starts])
+
+
+def _date(text: str, *, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CellcensusError(f"{option} {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def purge_table(record: PurgeRecord, *, store: Path, dry_run: bool) -> Table:
+    """A purge's account as a Rich table."""
+    verb = "Would purge" if dry_run else "Purged"
+    table = Table(title=f"{verb} {store} before {record.before}", show_header=False)
+    table.add_column("what")
+    table.add_column("how many", justify="right")
+    days = record.days
+    table.add_row("days deleted", f"{len(days)} ({days[0]} to {days[-1]})" if days else "0")
+    table.add_row("event rows deleted", f"{record.event_rows_deleted:,}")
+    table.add_row("quarantined rows deleted", f"{record.quarantine_rows_deleted:,}")
+    table.add_row("recorded in", "nothing (dry run)" if dry_run else "purges.jsonl")
     return table

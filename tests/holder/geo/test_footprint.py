@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,7 +10,9 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
+from typer.testing import CliRunner
 
+from cellcensus.cli import app
 from cellcensus.holder.geo import build_allocation, footprint_allocation
 from cellcensus.holder.geo.footprint import (
     RadioModel,
@@ -23,6 +26,7 @@ from cellcensus.reference import municipalities
 # A point in the middle of Belgium in EPSG:3035 metres, on the 1 km grid: shapes are built
 # around it, in metres, and handed over in WGS84 as every caller does.
 ORIGIN_X, ORIGIN_Y = 3_930_000.0, 3_080_000.0
+runner = CliRunner()
 TO_WGS84 = pyproj.Transformer.from_crs("EPSG:3035", "EPSG:4326", always_xy=True)
 
 
@@ -112,7 +116,8 @@ def test_sharper_shadowing_concentrates_the_footprint():
     areas = _areas(W=(-10_000, -5_000, 0, 5_000), E=(0, -5_000, 10_000, 5_000))
     omni = _cells(("w", -2_000, 0, None), ("e", 2_000, 0, None))
     spill = {
-        shadowing: 1 - _weights(
+        shadowing: 1
+        - _weights(
             footprint_allocation(
                 cells=omni,
                 areas=areas,
@@ -164,3 +169,54 @@ def test_footprints_on_belgium_cover_every_municipality(tmp_path, coverage):
     assert set(allocation.area_code) == set(areas.area_code)
     # Footprints tile the country: their km2 add up to Belgium's 30,528 km2 (to the grid).
     assert allocation.overlap_km2.sum() == pytest.approx(areas.area_km2.sum(), rel=0.005)
+
+
+def _geojson(areas: pd.DataFrame, path, *, code: str = "code"):
+    features = [
+        {
+            "type": "Feature",
+            "properties": {code: area_code},
+            "geometry": json.loads(shapely.to_geojson(shape)),
+        }
+        for area_code, shape in zip(areas.area_code, areas.geometry, strict=True)
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_store_allocate_command_takes_any_geojson_and_the_grid(tmp_path):
+    areas = _areas(N=(-5_000, 0, 5_000, 5_000), S=(-5_000, -5_000, 5_000, 0))
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    _cells(("a0", 0, 0, 0.0), ("a180", 0, 0, 180.0)).to_parquet(store.cells_path)
+    zones = _geojson(areas, tmp_path / "zones.geojson", code="zone")
+    result = runner.invoke(
+        app,
+        ["store", "allocate", "--store", str(store.root), "--areas", str(zones)]
+        + ["--code-property", "zone", "--coverage", "sector"],
+    )
+    assert result.exit_code == 0, result.output
+    allocation = store.read_allocation("zones")
+    assert _weights(allocation, "a0") == pytest.approx({"N": 1.0})
+    assert _weights(allocation, "a180") == pytest.approx({"S": 1.0})
+
+    result = runner.invoke(app, ["store", "allocate", "--store", str(store.root), "--grid"])
+    assert result.exit_code == 0, result.output
+    grid = store.read_allocation("inspire_1km")
+    assert grid.area_code.str.fullmatch(r"CRS3035RES1000mN\d{7}E\d{7}").all()
+    assert np.allclose(grid.groupby("cell_id").weight.sum(), 1.0)
+
+
+def test_store_allocate_names_a_missing_code_property(tmp_path):
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    _cells(("a0", 0, 0, 0.0)).to_parquet(store.cells_path)
+    zones = _geojson(_areas(A=(0, 0, 1_000, 1_000)), tmp_path / "zones.geojson")
+    result = runner.invoke(
+        app,
+        ["store", "allocate", "--store", str(store.root), "--areas", str(zones)]
+        + ["--code-property", "nis"],
+    )
+    assert result.exit_code != 0
+    assert "has no property 'nis'" in result.output
+    assert "Traceback" not in result.output

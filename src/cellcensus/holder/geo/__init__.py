@@ -2,22 +2,30 @@
 
 from cellcensus.holder.geo.allocation import (
     ALLOCATION_COLUMNS,
+    DEFAULT_COVERAGE,
+    GRID_LEVEL,
+    CoverageModel,
     allocate,
     build_allocation,
     country_of,
     footprint_allocation,
+    read_areas,
 )
 from cellcensus.holder.geo.coverage import current_cells, voronoi_coverage
 from cellcensus.holder.geo.projection import METRIC_CRS, to_metric, to_wgs84
 
 __all__ = [
     "ALLOCATION_COLUMNS",
+    "DEFAULT_COVERAGE",
+    "GRID_LEVEL",
     "METRIC_CRS",
+    "CoverageModel",
     "allocate",
     "build_allocation",
     "country_of",
-    "footprint_allocation",
     "current_cells",
+    "footprint_allocation",
+    "read_areas",
     "to_metric",
     "to_wgs84",
     "voronoi_coverage",

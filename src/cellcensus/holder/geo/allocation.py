@@ -7,6 +7,7 @@ computed in metres (EPSG:3812); the weights of a cell add up to 1.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import shapely
 from scipy.spatial import cKDTree
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.geo.coverage import voronoi_coverage
 from cellcensus.holder.geo.footprint import (
     FootprintModel,
@@ -294,3 +296,41 @@ def build_allocation(
 
 def _frame(**columns: list[object]) -> pd.DataFrame:
     return pd.DataFrame(columns)[list(ALLOCATION_COLUMNS)]
+
+
+def read_areas(path: Path, *, code_property: str = "code") -> pd.DataFrame:
+    """Areas from a GeoJSON FeatureCollection of (multi)polygons in WGS84.
+
+    Args:
+        path: The GeoJSON file.
+        code_property: The feature property that holds each area's code.
+
+    Returns:
+        area_code (text) and geometry, one row per feature.
+
+    Raises:
+        CellcensusError: The file is not GeoJSON polygons with that code property.
+    """
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        features = document["features"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CellcensusError(
+            f"--areas {path}: not a GeoJSON FeatureCollection ({error})"
+        ) from None
+    codes, shapes = [], []
+    for number, feature in enumerate(features):
+        code = (feature.get("properties") or {}).get(code_property)
+        if code is None:
+            raise CellcensusError(
+                f"--areas {path}: feature {number} has no property {code_property!r}; "
+                "name the code property with --code-property"
+            )
+        shape = shapely.from_geojson(json.dumps(feature["geometry"]))
+        if shape.geom_type not in ("Polygon", "MultiPolygon"):
+            raise CellcensusError(f"--areas {path}: feature {number} is a {shape.geom_type}")
+        codes.append(str(code))
+        shapes.append(shape)
+    if len(set(codes)) != len(codes):
+        raise CellcensusError(f"--areas {path}: area codes repeat; each area needs its own")
+    return pd.DataFrame({"area_code": codes, "geometry": shapes})

@@ -185,9 +185,14 @@ def serving_probabilities(
     tile, sector = _candidate_sectors(sectors=sectors, site=site)
     dx = tiles.x[tile] - sectors.site_x[sectors.site[sector]]
     dy = tiles.y[tile] - sectors.site_y[sectors.site[sector]]
-    gain = _antenna_gain(sectors=sectors, sector=sector, dx=dx, dy=dy, radio=radio)
-    if model == "sector":  # nearest site; its best-pointed sector
-        return _best_per_tile(tile=tile, sector=sector, score=gain)
+    off_axis = _off_axis(sectors=sectors, sector=sector, dx=dx, dy=dy)
+    if model == "sector":  # nearest site; the sector pointing closest (in beam widths)
+        score = -np.nan_to_num(np.abs(off_axis) / sectors.beam_width_deg[sector])
+        return _best_per_tile(tile=tile, sector=sector, score=score)
+    attenuation = np.minimum(
+        12 * (off_axis / sectors.beam_width_deg[sector]) ** 2, radio.front_to_back_db
+    )
+    gain = np.where(np.isnan(off_axis), 0.0, -attenuation)  # 3GPP pattern; omni: 0 dB
     distance = np.maximum(np.hypot(dx, dy), MIN_DISTANCE_M)
     power = gain - 10 * radio.path_loss_exponent * np.log10(distance)
     return _softmax_per_tile(
@@ -210,22 +215,17 @@ def _candidate_sectors(
     return tile.astype(np.intp), sector.astype(np.intp)
 
 
-def _antenna_gain(
+def _off_axis(
     *,
     sectors: Sectors,
     sector: npt.NDArray[np.intp],
     dx: npt.NDArray[np.float64],
     dy: npt.NDArray[np.float64],
-    radio: RadioModel,
 ) -> npt.NDArray[np.float64]:
-    """3GPP horizontal pattern of each sector towards each tile (0 for omnidirectional)."""
+    """Angle between each sector's main beam and the tile, in -180..180 (NaN: omni)."""
     bearing = np.degrees(np.arctan2(dx, dy)) % 360
-    azimuth = sectors.azimuth_deg[sector]
-    off_axis = (bearing - azimuth + 180) % 360 - 180
-    attenuation = np.minimum(
-        12 * (off_axis / sectors.beam_width_deg[sector]) ** 2, radio.front_to_back_db
-    )
-    return np.where(np.isnan(azimuth), 0.0, -attenuation)
+    result: npt.NDArray[np.float64] = (bearing - sectors.azimuth_deg[sector] + 180) % 360 - 180
+    return result
 
 
 def _best_per_tile(

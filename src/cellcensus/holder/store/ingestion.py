@@ -4,7 +4,9 @@ The work happens in DuckDB (Parquet input is read twice, for the distinct user_i
 the rows; CSV is parsed once into memory), with Python only for the keyed HMAC:
 
 1. every check that can refuse the delivery runs on file headers and footers first;
-2. distinct user_ids are pseudonymised in Python (keyed HMAC, `pseudonym.py`) and joined back;
+2. distinct user_ids are pseudonymised in Python (keyed HMAC, `pseudonym.py`) with the key of
+   each row's local day (`key_rotation.py`; usually one key for the whole period) and joined
+   back;
 3. each row gets its local date and hour, and the first reason to quarantine it, if any;
 4. day by day, valid rows are sorted by device, time (then the other columns, which puts exact
    duplicates side by side), duplicates are flagged against their predecessor, and the rest is
@@ -28,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from cellcensus.errors import InputDataError
+from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
 from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
 from cellcensus.holder.store.local_time import (
     MICROS_PER_DAY,
@@ -52,7 +57,7 @@ from cellcensus.holder.store.normalise import (
     cell_select,
     event_select,
 )
-from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
+from cellcensus.holder.store.pseudonym import pseudonymise
 from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
 from cellcensus.holder.store.sources import (
     CELL_REQUIRED,
@@ -156,7 +161,8 @@ def ingest(
             possibly hive-partitioned.
         cells: The cells file or folder.
         store: The store folder (created if missing).
-        key_file: The holder's pseudonymisation key (created on first use).
+        key_file: The holder's first pseudonymisation key (created on first use); keys rotated
+            from a later day sit beside it, and each local day uses the key valid on it.
         period: First and last local day of the delivery (inclusive).
         metadata: Holder facts to keep beside the data (timezone, market_share,
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
@@ -185,7 +191,7 @@ def ingest(
     say("checking the input files", 0.0)
     event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
-    key = load_or_create_key(key_file=Path(key_file))
+    keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
 
     target = Store(store)
     with _staging(target.root) as staging:
@@ -198,8 +204,8 @@ def ingest(
             run = _Run(con=con, staging=staging, start=start, end=end, changes=changes, say=say)
             run.load_cells(cell_files)
             run.load_events(event_files)
-            run.pseudonymise(key, table=event_files)
-            del key
+            run.pseudonymise(keys, table=event_files)
+            del keys
             counts = run.classify_and_write(table=event_files)
         report = IngestReport(
             rows_read=counts.rows_read,
@@ -258,6 +264,7 @@ class _Run:
         self.end = end
         self.changes = changes
         self.say = say
+        self.keys: list[PeriodKey] = []
 
     def _run(self, query: str, *, table: TableFiles | None = None) -> duckdb.DuckDBPyConnection:
         """Execute `query`; a DuckDB failure while reading `table` is the input's fault."""
@@ -392,19 +399,37 @@ class _Run:
         ).fetchone()
         return bool(row and row[0])
 
-    def pseudonymise(self, key: bytes, *, table: TableFiles) -> None:
-        """Table ``pseudonyms`` (user_id, device_id): one HMAC per distinct identifier."""
+    def _local_date_sql(self, ts: str) -> str:
+        """SQL for the local calendar date of the timestamp expression `ts`."""
+        local_us = local_micros_sql(epoch_us=f"epoch_us({ts})", changes=self.changes)
+        return f"(DATE '1970-01-01' + CAST({local_us} // {MICROS_PER_DAY} AS INTEGER))"
+
+    def _key_index_sql(self, local_date: str) -> str:
+        return key_index_sql(local_date=local_date, keys=self.keys, start=self.start, end=self.end)
+
+    def pseudonymise(self, keys: list[PeriodKey], *, table: TableFiles) -> None:
+        """Table ``pseudonyms`` (user_id, key_index, device_id): one HMAC per id and key.
+
+        Each distinct identifier is pseudonymised with the key of each period it has rows in
+        (one key, and no date arithmetic, when no rotation falls in the delivery's period).
+        """
         self.say("pseudonymising subscribers", 0.15)
-        schema = pa.schema([("user_id", pa.string()), ("device_id", pa.int64())])
+        self.keys = keys
+        key_index = self._key_index_sql(self._local_date_sql("ts"))
+        schema = pa.schema(
+            [("user_id", pa.string()), ("key_index", pa.int32()), ("device_id", pa.int64())]
+        )
+        query = (
+            f"SELECT DISTINCT user_id, CAST({key_index} AS INTEGER) AS key_index "
+            "FROM events_in WHERE user_id IS NOT NULL"
+        )
         batches = []
         try:
-            reader = self.con.sql(
-                "SELECT DISTINCT user_id FROM events_in WHERE user_id IS NOT NULL"
-            ).to_arrow_reader(PSEUDONYM_BATCH)
-            for batch in reader:
+            for batch in self.con.sql(query).to_arrow_reader(PSEUDONYM_BATCH):
                 ids = batch.column(0).cast(pa.string())
-                devices = pseudonymise(user_ids=ids.to_pylist(), key=key)
-                batches.append(pa.record_batch([ids, pa.array(devices)], schema=schema))
+                indexes = batch.column(1)
+                devices = _pseudonyms(ids.to_pylist(), indexes.to_numpy(), keys=keys)
+                batches.append(pa.record_batch([ids, indexes, pa.array(devices)], schema=schema))
         except duckdb.Error as error:
             raise _unreadable(table, error) from None
         mapping = pa.Table.from_batches(batches, schema=schema)
@@ -457,7 +482,9 @@ class _Run:
                             THEN 'cell_not_valid'
                     END AS reason
                 FROM dated AS d
-                LEFT JOIN pseudonyms AS p ON p.user_id = d.user_id
+                LEFT JOIN pseudonyms AS p
+                    ON p.user_id = d.user_id
+                    AND p.key_index = {self._key_index_sql("d.local_date")}
                 LEFT JOIN cell_status AS c ON c.cell_id = d.cell_id
             )
             SELECT
@@ -593,6 +620,21 @@ class _Run:
             f"COPY (SELECT {scrubbed} FROM quarantined ORDER BY reason, local_date, timestamp) "
             f"TO {sql_string(target)} ({PARQUET_OPTIONS})"
         )
+
+
+def _pseudonyms(
+    user_ids: list[str], key_indexes: npt.NDArray[np.int32], *, keys: list[PeriodKey]
+) -> npt.NDArray[np.int64]:
+    """Pseudonym of each identifier under the key its row names (an index into `keys`)."""
+    if len(keys) == 1:
+        return pseudonymise(user_ids=user_ids, key=keys[0].key)
+    devices = np.empty(len(user_ids), dtype=np.int64)
+    for index, period_key in enumerate(keys):
+        rows = np.flatnonzero(key_indexes == index)
+        if rows.size:
+            chosen = [user_ids[row] for row in rows]
+            devices[rows] = pseudonymise(user_ids=chosen, key=period_key.key)
+    return devices
 
 
 _STORED_AS = {

@@ -8,6 +8,8 @@ STORE/metadata.json                           holder facts of the last delivery
 STORE/allocation/LEVEL.parquet                cell_id, area_code, weight (cell -> area)
 STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that delivery, with reason
 STORE/ingest_report.json                      the account of the last ingest
+STORE/purges.jsonl                            append-only record of retention purges, one
+                                              JSON object a line (see `retention.py`)
 ```
 """
 
@@ -104,6 +106,22 @@ class Store:
         return self.root / "ingest_report.json"
 
     @property
+    def purges_path(self) -> Path:
+        """The append-only record of retention purges (JSON lines)."""
+        return self.root / "purges.jsonl"
+
+    def purges(self) -> list[dict[str, Any]]:
+        """Every purge recorded in this store, oldest first (empty if none)."""
+        if not self.purges_path.is_file():
+            return []
+        lines = self.purges_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def quarantine_files(self) -> list[Path]:
+        """The quarantine file of every delivery, in order of the partition name."""
+        return sorted(self.quarantine_dir.glob("period=*/part-0.parquet"))
+
+    @property
     def allocation_dir(self) -> Path:
         """Folder of the cell -> area allocations, one file per area level."""
         return self.root / "allocation"
@@ -181,7 +199,7 @@ class Store:
 
     def read_quarantine(self) -> pd.DataFrame:
         """Every quarantined row of every delivery, with its reason."""
-        files = sorted(self.quarantine_dir.glob("period=*/part-0.parquet"))
+        files = self.quarantine_files()
         if not files:
             return pd.DataFrame({"reason": []})
         return pd.concat([_read(path) for path in files], ignore_index=True)

@@ -62,7 +62,22 @@ def load_or_create_key(*, key_file: Path) -> bytes:
     """
     key_file = key_file.expanduser()
     if not key_file.exists():
-        _create_key(key_file=key_file)
+        create_key(key_file=key_file)
+    return read_key(key_file=key_file)
+
+
+def read_key(*, key_file: Path) -> bytes:
+    """Read an existing key file, refusing one that others may read or of the wrong size.
+
+    Args:
+        key_file: Where the key lives.
+
+    Returns:
+        The 32-byte key.
+
+    Raises:
+        CellcensusError: If the file is unreadable, not a 32-byte key or open to other users.
+    """
     try:
         mode = key_file.stat().st_mode
         key = key_file.read_bytes()
@@ -85,7 +100,12 @@ def load_or_create_key(*, key_file: Path) -> bytes:
     return key
 
 
-def _create_key(*, key_file: Path) -> None:
+def create_key(*, key_file: Path) -> None:
+    """Write a new random key to `key_file` (mode 0600), unless another process got there first.
+
+    Args:
+        key_file: Where the key goes; missing folders are created with mode 0700.
+    """
     parents = (key_file.parent, *key_file.parent.parents)
     missing = [folder for folder in parents if not folder.exists()]
     for folder in reversed(missing):
