@@ -94,7 +94,12 @@ def build_store(root: Path) -> Path:
     _cells().to_parquet(root / "cells.parquet", index=False)
     (root / "allocation").mkdir(exist_ok=True)
     allocation = pd.DataFrame(
-        {"cell_id": list(AREAS), "area_code": list(AREAS.values()), "weight": 1.0}
+        {
+            "cell_id": list(AREAS),
+            "area_code": list(AREAS.values()),
+            "weight": 1.0,
+            "overlap_km2": 4.0,
+        }
     )
     allocation.to_parquet(root / "allocation" / "municipality.parquet", index=False)
     province = allocation.assign(area_code=allocation["area_code"].str[0] + "0000")

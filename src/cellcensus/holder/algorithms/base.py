@@ -215,6 +215,10 @@ class Manifest:
 Compute = Callable[[StoreTables, Any], ir.Table]
 
 
+# A step on the (small) aggregate that is iterative rather than relational. When the
+# expression returns counts per cell (`cell_id`, `device_count`), `finish` turns them into the
+# release's keys; under differential privacy the enclave noises the counts per cell first and
+# runs `finish` on the noisy counts (post-processing; see enclave.compute.private_finish).
 Finish = Callable[[pd.DataFrame, StoreTables, Any], pd.DataFrame]
 
 

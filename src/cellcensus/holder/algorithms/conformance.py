@@ -44,6 +44,7 @@ from cellcensus.holder.algorithms.base import (
     COUNT,
     EVENTS_SCHEMA,
     Algorithm,
+    Key,
     KeyDomain,
     Parameters,
     StoreTables,
@@ -524,19 +525,36 @@ def check_contribution_bound(
     """
     manifest = algorithm.manifest
     runner = as_runner(con)
+    unfinished = dataclasses.replace(algorithm, finish=None)
     for number, values in enumerate(parameter_sets(algorithm)):
         bound = manifest.bound(manifest.parse(values))
-        base = runner.run(algorithm, world, values)
+        base = runner.run(unfinished, world, values)
+        measured = noised_stage(algorithm, base)
         size = n_events if number == 0 else min(n_events, n_events_other_sets)
         for mcc in (HOME_MCC, 208):
             attacked = attacked_world(world, n_events=size, mcc=mcc)
-            change = _change(algorithm, base, runner.run(algorithm, attacked, values))
+            change = _change(measured, base, runner.run(unfinished, attacked, values))
             if change > bound + 1e-6:
                 raise _fail(
                     algorithm,
                     f"one device (mcc {mcc}, {size} events) changed the release by "
                     f"{change:g} > bound {bound:g} for {values}",
                 )
+
+
+def noised_stage(algorithm: Algorithm, output: pd.DataFrame) -> Algorithm:
+    """What the noise is added to: the output, or, before a `finish` step, counts per cell.
+
+    When an algorithm's expression returns counts per cell (``cell_id``), the enclave noises
+    them and runs `finish` on the noisy counts (`enclave.compute.private_finish`), so that
+    is where the bound must hold. `output` is the expression's output (before `finish`).
+    """
+    if algorithm.finish is None or "cell_id" not in output.columns:
+        return algorithm
+    manifest = dataclasses.replace(
+        algorithm.manifest, keys=(Key("cell_id", KeyDomain.CATEGORY),), unit_keys=()
+    )
+    return dataclasses.replace(algorithm, manifest=manifest, finish=None)
 
 
 def _change(algorithm: Algorithm, base: pd.DataFrame, attacked: pd.DataFrame) -> float:

@@ -20,7 +20,7 @@ from cellcensus.holder.disclosure.policy import (
     load_policies,
     policy_for,
 )
-from cellcensus.holder.disclosure.protection import protect
+from cellcensus.holder.disclosure.protection import measure, protect
 
 __all__ = [
     "DEFAULT_POLICIES",
@@ -35,6 +35,7 @@ __all__ = [
     "belgian_hierarchy",
     "ledger_metadata",
     "load_policies",
+    "measure",
     "policy_for",
     "protect",
 ]

@@ -6,9 +6,13 @@ charges a job *before* computing it, and the ledger refuses when the budget woul
 saying what is left. Charges are idempotent per job id, never refunded and never deleted, and
 nothing in this API lets an analyst lower what has been spent.
 
-Storage is plain SQLAlchemy Core on `ledger_metadata` (SQLite by default, PostgreSQL-ready).
-The check and the spending are one conditional UPDATE (``spent + cost <= budget``), which the
-database serialises, so two concurrent releases cannot overspend.
+Storage is plain SQLAlchemy Core on `ledger_metadata` (SQLite by default, or PostgreSQL; the
+tests run on both). The check and the spending are one conditional UPDATE
+(``spent + cost <= budget``) that the database serialises, so two concurrent releases cannot
+overspend: SQLite lets one writer at a time; PostgreSQL locks the budget row for the first
+UPDATE, and the second, once it gets the lock, re-evaluates its condition on the row the first
+committed (READ COMMITTED), so it is refused if the rest no longer fits. No separate
+``SELECT ... FOR UPDATE`` is needed because nothing is read before the write decides.
 """
 
 from __future__ import annotations
@@ -323,6 +327,9 @@ def _charge_from(row: Any) -> Charge:
     charged_at = row.charged_at
     if charged_at.tzinfo is None:  # SQLite drops the zone; values are always written in UTC
         charged_at = charged_at.replace(tzinfo=dt.UTC)
+    # PostgreSQL answers in the session's time zone (the server's TimeZone): same instant,
+    # but the receipt always says UTC, whichever database holds the ledger.
+    charged_at = charged_at.astimezone(dt.UTC)
     return Charge(
         job_id=row.job_id,
         analyst=row.analyst,

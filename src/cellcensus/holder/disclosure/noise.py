@@ -39,7 +39,7 @@ MAX_RECONCILED_LEAVES = 3000
 _GRANULARITY = -40
 """OpenDP rounds inputs to multiples of 2**k; k=-40 costs ~1e-11 relative epsilon."""
 
-_CI95_PER_SD: dict[Mechanism, float] = {
+CI95_PER_SD: dict[Mechanism, float] = {
     "laplace": math.log(20.0) / math.sqrt(2.0),  # Laplace: P(|X| > b ln 20) = 5 %
     "gaussian": 1.959963984540054,
 }
@@ -95,7 +95,7 @@ def noisy_counts(
         sd_cells = sd * np.sqrt(layout.totals(np.ones(len(leaves))))
     return NoisyCounts(
         values=estimate,
-        ci95=sd_cells * _CI95_PER_SD[dp_policy.mechanism],
+        ci95=sd_cells * CI95_PER_SD[dp_policy.mechanism],
         scale=scale,
         epsilon=mechanism.epsilon,
         delta=mechanism.delta,

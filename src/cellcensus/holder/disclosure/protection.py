@@ -10,6 +10,13 @@ Order of protections (see docs/disclosure.md):
    DP, on the noisy counts, so that the suppression pattern is itself private), then
    secondary suppression where a withheld cell could be recovered from a published total;
 4. consistent rounding of what is published.
+
+An algorithm whose last step is not a sum of per-device contributions (the Bayesian spatial
+estimator redistributes everyone's counts, so one device can move an area by more than its
+bound) is protected in two calls: `measure` adds the noise to its intermediate counts (per
+cell), where the bound holds; the step runs on those noisy counts (post-processing, which
+spends no privacy); then `protect` with ``measured_ci95`` suppresses and rounds its output,
+adding no noise twice.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import pandas as pd
 from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.disclosure.hierarchy import FloatArray, Hierarchy, Layout, layout
 from cellcensus.holder.disclosure.ledger import Charge
-from cellcensus.holder.disclosure.noise import noisy_counts
+from cellcensus.holder.disclosure.noise import CI95_PER_SD, noisy_counts
 from cellcensus.holder.disclosure.policy import DisclosurePolicy
 from cellcensus.holder.disclosure.rounding import consistent_round
 from cellcensus.holder.disclosure.suppression import primary_suppression, secondary_suppression
@@ -41,6 +48,7 @@ def protect(
     hierarchy: Hierarchy | None = None,
     charge: Charge | None = None,
     rounding_key: bytes | None = None,
+    measured_ci95: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Protect an algorithm's exact counts for release.
 
@@ -60,6 +68,9 @@ def protect(
             and must cover the policy's epsilon and delta.
         rounding_key: Holder secret keying the rounding grid of each cell; None rounds half
             up (consistent, but on a public grid).
+        measured_ci95: `raw` is already differentially private (post-processed from
+            `measure`'s output): no noise is added; this is the noise's ci95 of each key, in
+            the sorted order of `keys`. The charge is still required.
 
     Returns:
         One row per cell, sorted by level then key: (``level``,) `key`, ``device_count``
@@ -72,13 +83,19 @@ def protect(
     """
     public, counts = _complete(raw, keys=keys, key=key)
     cells = layout(leaves=public, leaf_level=key, hierarchy=hierarchy)
-    values, ci95 = _estimate(
-        counts,
-        cells=cells,
-        policy=policy,
-        contribution_bound=contribution_bound,
-        charge=charge,
-    )
+    ci95: FloatArray | None
+    if measured_ci95 is not None:
+        values, ci95 = _measured(
+            counts, cells=cells, policy=policy, charge=charge, ci95=measured_ci95
+        )
+    else:
+        values, ci95 = _estimate(
+            counts,
+            cells=cells,
+            policy=policy,
+            contribution_bound=contribution_bound,
+            charge=charge,
+        )
     hidden = primary_suppression(values=values, min_count=policy.min_count)
     if policy.secondary_suppression and hierarchy is not None:
         hidden = secondary_suppression(values=values, suppressed=hidden, children=cells.children)
@@ -147,6 +164,55 @@ def _estimate(
         leaves=leaves, layout=cells, dp_policy=policy.dp, contribution_bound=contribution_bound
     )
     return noisy.values, noisy.ci95
+
+
+def measure(
+    raw: pd.DataFrame,
+    *,
+    keys: Sequence[str],
+    policy: DisclosurePolicy,
+    key: str,
+    contribution_bound: float,
+    charge: Charge | None,
+) -> tuple[pd.DataFrame, FloatArray]:
+    """Noisy counts of every key, nothing suppressed or rounded, for in-enclave post-processing.
+
+    The output feeds a step that runs inside the enclave before `protect` (module docstring).
+
+    Returns:
+        `key`, ``device_count`` (noisy, non-negative) for every key, sorted; and the noise's
+        standard deviation per key.
+
+    Raises:
+        DisclosureError: The policy adds no noise, or the charge does not cover it.
+    """
+    if policy.dp is None:
+        raise DisclosureError("measure adds differential privacy noise; this policy has none")
+    public, counts = _complete(raw, keys=keys, key=key)
+    cells = layout(leaves=public, leaf_level=key, hierarchy=None)
+    _check_charge(charge, policy=policy)
+    noisy = noisy_counts(
+        leaves=counts, layout=cells, dp_policy=policy.dp, contribution_bound=contribution_bound
+    )
+    sd = noisy.ci95 / CI95_PER_SD[policy.dp.mechanism]
+    return pd.DataFrame({key: public, "device_count": noisy.values}), sd
+
+
+def _measured(
+    leaves: FloatArray,
+    *,
+    cells: Layout,
+    policy: DisclosurePolicy,
+    charge: Charge | None,
+    ci95: Sequence[float],
+) -> tuple[FloatArray, FloatArray]:
+    """Values already made private by `measure` and post-processing, with their ci95."""
+    if policy.dp is None:
+        raise DisclosureError("measured counts need a policy with differential privacy")
+    _check_charge(charge, policy=policy)
+    if cells.n_levels > 1 or len(ci95) != len(leaves):
+        raise CellcensusError("measured counts take one ci95 per key and no hierarchy")
+    return leaves, np.asarray(ci95, dtype=np.float64)
 
 
 def _check_charge(charge: Charge | None, *, policy: DisclosurePolicy) -> None:

@@ -12,6 +12,7 @@ are protected as one composite key and split back afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import os
 import secrets
@@ -20,11 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
-from cellcensus.holder.disclosure import Charge, DisclosurePolicy, protect
+from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import LEVEL_PATTERN
@@ -32,6 +34,8 @@ from cellcensus.release import Provenance, Release
 
 PUBLISHED_FACTS = ("market_share", "sampling_fraction", "period", "subscribers_by_region")
 COMPOSITE = "__cell__"
+BOOTSTRAP_DRAWS = 20
+"""Draws of the parametric bootstrap of a post-processed release's noise error."""
 SEPARATOR = "\x1f"
 
 Progress = Callable[[str], None]
@@ -136,8 +140,12 @@ def protect_release(
     contribution_bound: float,
     charge: Charge | None,
     rounding_key: bytes | None,
+    measured_ci95: list[float] | None = None,
 ) -> pd.DataFrame:
-    """Protect `raw` over the product of the key domains; one row per public key."""
+    """Protect `raw` over the product of the key domains; one row per public key.
+
+    `measured_ci95`: `raw` is already private (see `private_finish`), one ci95 per key.
+    """
     names = list(domains)
     if len(names) == 1:
         return protect(
@@ -148,7 +156,10 @@ def protect_release(
             contribution_bound=contribution_bound,
             charge=charge,
             rounding_key=rounding_key,
+            measured_ci95=measured_ci95,
         )
+    if measured_ci95 is not None:
+        raise CellcensusError("a post-processed release must have a single key column")
     missing = [name for name in names if name not in raw.columns]
     if missing:
         raise CellcensusError(f"algorithm output lacks key column(s) {missing}")
@@ -171,6 +182,57 @@ def protect_release(
         if values and all(isinstance(value, int) for value in values):
             parts[name] = parts[name].astype("int64")  # slots: back from the composite text
     return pd.concat([parts, table.drop(columns=COMPOSITE)], axis=1)
+
+
+def private_finish(
+    algorithm: Algorithm,
+    tables: StoreTables,
+    parsed: Parameters,
+    *,
+    policy: DisclosurePolicy,
+    charge: Charge | None,
+    seed: str,
+    domains: dict[str, list[Any]],
+) -> tuple[pd.DataFrame, list[float] | None]:
+    """Noise on the algorithm's counts per cell, then its `finish` step on the noisy counts.
+
+    `finish` (e.g. the Bayesian spatial estimator) is not a sum of per-device contributions,
+    so the noise goes where the contribution bound holds: the counts per cell, over every
+    cell of the allocation. What `finish` makes of them is post-processing. Its error is
+    found by a parametric bootstrap: `finish` again on the noisy counts with fresh noise of
+    the same scale (normal approximation), which reads nothing but the noisy counts.
+
+    Returns:
+        The finished counts, and the ci95 of each key of the (single) key domain, sorted;
+        or, when the expression does not return counts per cell, its output and None (the
+        usual protection applies).
+    """
+    assert algorithm.finish is not None
+    (key, values), *others = domains.items()
+    if others:
+        raise CellcensusError("a post-processed release must have a single key column")
+    exact = algorithm.compute(tables, parsed).to_pandas()
+    if "cell_id" not in exact.columns:  # this parameter set needs no finishing
+        return algorithm.finish(exact, tables, parsed), None
+    cells = tables.allocation.select("cell_id").distinct().to_pandas()["cell_id"]
+    noisy, sd = measure(
+        exact,
+        keys=[str(cell) for cell in cells],
+        policy=policy,
+        key="cell_id",
+        contribution_bound=algorithm.manifest.bound(parsed),
+        charge=charge,
+    )
+    finished = algorithm.finish(noisy, tables, parsed)
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8]))
+    draws = []
+    for _ in range(BOOTSTRAP_DRAWS):
+        again = noisy["device_count"] + rng.normal(0.0, sd)
+        redone = algorithm.finish(noisy.assign(device_count=again.clip(lower=0.0)), tables, parsed)
+        draws.append(redone.set_index(key)["device_count"])
+    spread = pd.concat(draws, axis=1).std(axis=1)
+    ci95 = 1.96 * spread.reindex(sorted(str(value) for value in values)).fillna(0.0)
+    return finished, [float(value) for value in ci95]
 
 
 def _joined(columns: Any) -> pd.Series:
@@ -218,13 +280,19 @@ def compute_release(
     opened = Store(Path(store))
     tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
     say("computing")
-    raw = algorithm.run(tables, parameters)
-    say("protecting")
     period = job_period(opened, parsed.model_dump(mode="json"))
     domains = {
         key.name: key_domain(key, tables=tables, parsed=parsed, period=period)
         for key in algorithm.manifest.keys
     }
+    ci95 = None
+    if algorithm.finish is not None and policy.dp is not None:
+        raw, ci95 = private_finish(
+            algorithm, tables, parsed, policy=policy, charge=charge, seed=job_id, domains=domains
+        )
+    else:
+        raw = algorithm.run(tables, parameters)
+    say("protecting")
     table = protect_release(
         raw,
         domains=domains,
@@ -232,6 +300,7 @@ def compute_release(
         contribution_bound=algorithm.manifest.bound(parsed),
         charge=charge,
         rounding_key=rounding_secret(Path(store)),
+        measured_ci95=ci95,
     )
     provenance = Provenance(
         job_id=job_id,
