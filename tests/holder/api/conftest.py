@@ -65,17 +65,48 @@ def template_state(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def service(tiny_store: Path, template_state: Path, tmp_path: Path) -> Iterator[Service]:
-    """The app with one worker: submitted jobs run."""
-    shutil.copytree(template_state, tmp_path / "state")
-    yield from _service(settings_for(tiny_store, tmp_path / "state"))
+def backend() -> str:
+    """The state database of `service` and `idle_service`: SQLite unless a test parametrizes
+    it (``@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])``)."""
+    return "sqlite"
 
 
 @pytest.fixture
-def idle_service(tiny_store: Path, template_state: Path, tmp_path: Path) -> Iterator[Service]:
+def service(
+    tiny_store: Path, template_state: Path, tmp_path: Path, backend: str, request: Any
+) -> Iterator[Service]:
+    """The app with one worker: submitted jobs run."""
+    settings = _settings(tiny_store, template_state, tmp_path, backend, request)
+    yield from _service(settings)
+
+
+@pytest.fixture
+def idle_service(
+    tiny_store: Path, template_state: Path, tmp_path: Path, backend: str, request: Any
+) -> Iterator[Service]:
     """The app without workers: submitted jobs stay queued (for tests of refusals)."""
-    shutil.copytree(template_state, tmp_path / "state")
-    yield from _service(settings_for(tiny_store, tmp_path / "state", workers=0))
+    settings = _settings(tiny_store, template_state, tmp_path, backend, request, workers=0)
+    yield from _service(settings)
+
+
+def _settings(
+    tiny_store: Path,
+    template_state: Path,
+    tmp_path: Path,
+    backend: str,
+    request: Any,
+    **changes: object,
+) -> ServiceSettings:
+    if backend == "sqlite":  # a copy of the template: users made once per session
+        shutil.copytree(template_state, tmp_path / "state")
+        copy: ServiceSettings = settings_for(tiny_store, tmp_path / "state", **changes)
+        return copy
+    url = str(request.getfixturevalue("postgres_url"))  # a fresh PostgreSQL database
+    settings: ServiceSettings = settings_for(
+        tiny_store, tmp_path / "state", database_url=url, **changes
+    )
+    add_users(settings)
+    return settings
 
 
 def _service(settings: ServiceSettings) -> Iterator[Service]:

@@ -12,6 +12,10 @@ from cellcensus.release import Release
 
 JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
 
+# The tests that touch most of the state (users, tokens, jobs, ledger, audit) run on both
+# backends; "postgresql" starts a private server (tests/holder/conftest.py).
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+
 
 def submit(service, headers, body=None):
     answer = service.client.post("/jobs", json=body or JOB, headers=headers)
@@ -27,6 +31,7 @@ def test_health_and_openapi(idle_service):
     assert "/jobs" in spec["paths"] and "Problem" in spec["components"]["schemas"]
 
 
+@BOTH_BACKENDS
 def test_job_runs_and_result_comes_in_every_format(service):
     headers = service.auth("alice")
     job = submit(service, headers)
@@ -48,6 +53,7 @@ def test_job_runs_and_result_comes_in_every_format(service):
     assert b"cellcensus.provenance" in table.schema.metadata
 
 
+@BOTH_BACKENDS
 def test_identical_request_reuses_release_without_spending_budget(service):
     headers = service.auth("alice")
     first = service.wait(submit(service, headers)["id"], headers)
@@ -81,6 +87,7 @@ def test_result_before_release_is_a_conflict_problem(service):
     assert "awaiting_approval" in answer.json()["detail"]
 
 
+@BOTH_BACKENDS
 def test_steward_approves_or_rejects_held_releases(service):
     alice, bob, steward = (service.auth(name) for name in ("alice", "bob", "steward"))
     policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
@@ -110,6 +117,7 @@ def test_steward_approves_or_rejects_held_releases(service):
     assert again.status_code == 409
 
 
+@BOTH_BACKENDS
 def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     service = idle_service
     headers = service.auth("alice")
@@ -121,6 +129,7 @@ def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     assert "budget" in refused.json()["detail"]
 
 
+@BOTH_BACKENDS
 def test_released_job_is_on_the_transparency_log_and_in_the_audit_chain(service):
     headers = service.auth("alice")
     job = service.wait(submit(service, headers)["id"], headers)
@@ -141,6 +150,7 @@ def test_released_job_is_on_the_transparency_log_and_in_the_audit_chain(service)
     assert service.client.get("/audit", headers=headers).status_code == 403
 
 
+@BOTH_BACKENDS
 def test_steward_manages_users_and_scopes(idle_service):
     service = idle_service
     steward = service.auth("steward")
@@ -159,6 +169,7 @@ def test_steward_manages_users_and_scopes(idle_service):
     assert off.json()["active"] is False
 
 
+@BOTH_BACKENDS
 def test_deactivated_user_token_stops_working(idle_service):
     service = idle_service
     alice = service.auth("alice")
@@ -168,6 +179,7 @@ def test_deactivated_user_token_stops_working(idle_service):
     assert service.client.get("/me", headers=alice).status_code == 401
 
 
+@BOTH_BACKENDS
 def test_quota_of_jobs_per_day(idle_service):
     service = idle_service
     steward = service.auth("steward")

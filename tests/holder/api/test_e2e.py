@@ -41,9 +41,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, store: Path, state: Path) -> None:
+    def __init__(self, store: Path, state: Path, url: str = "") -> None:
         self.store, self.state = store, state
-        self.url = f"sqlite:///{state / 'state.db'}"
+        self.url = url or f"sqlite:///{state / 'state.db'}"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -84,8 +84,11 @@ class LiveServer:
 
 
 @pytest.fixture
-def live(tiny_store: Path, tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tiny_store, tmp_path)
+def live(
+    tiny_store: Path, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    url = "" if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    server = LiveServer(tiny_store, tmp_path, url)
     runner = CliRunner()
     env = {"CELLCENSUS_PASSWORD": PASSWORD}
     added = runner.invoke(
@@ -138,6 +141,7 @@ def charges_of(url: str, job_id: str) -> int:
     return int(found or 0)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_kill_9_mid_job_then_restart(live):
     noisy = {**EXACT, "dp": {"epsilon": 0.5}, "rounding_base": 1}
     with HttpClient(

@@ -14,6 +14,10 @@ from cellcensus.holder.api.settings import signing_key
 
 JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
 
+# The tests that touch most of the state (users, tokens, jobs, ledger, audit) run on both
+# backends; "postgresql" starts a private server (tests/holder/conftest.py).
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+
 
 @pytest.fixture
 def service(idle_service):
@@ -94,6 +98,7 @@ def test_token_signed_with_another_key_is_refused(service):
     assert refused(service.client.get("/me", headers=bearer(token)), 401)
 
 
+@BOTH_BACKENDS
 def test_validly_signed_token_unknown_to_the_service_is_refused(service):
     # Right key, but never issued (jti unknown): a leaked key alone does not make tokens.
     assert "revoked" in refused(service.client.get("/me", headers=bearer(forged(service))), 401)
@@ -137,6 +142,7 @@ def test_scope_for_another_algorithm_a_finer_level_or_period_is_refused(service)
     assert service.client.post("/jobs", json=ok, headers=alice).status_code == 202
 
 
+@BOTH_BACKENDS
 def test_roles_are_enforced(service):
     alice, auditor, steward = (service.auth(name) for name in ("alice", "auditor", "steward"))
     assert "role steward" in refused(service.client.get("/users", headers=alice), 403)
@@ -148,6 +154,7 @@ def test_roles_are_enforced(service):
     )
 
 
+@BOTH_BACKENDS
 def test_another_analysts_job_is_not_found(service):
     alice, bob = service.auth("alice"), service.auth("bob")
     job = service.client.post("/jobs", json=JOB, headers=alice).json()

@@ -1,3 +1,4 @@
+import datetime as dt
 import threading
 from pathlib import Path
 
@@ -16,10 +17,24 @@ def path(tmp_path):
 
 
 @pytest.fixture
-def ledger(path):
-    ledger = PrivacyLedger.at(path=path)
+def url(state_url, path):
+    """Where the ledger lives: an SQLite file or a fresh PostgreSQL database (both run)."""
+    return f"sqlite:///{path}" if state_url.startswith("sqlite") else state_url
+
+
+def open_ledger(url: str, path: Path) -> PrivacyLedger:
+    """A ledger with its own engine, as another process would open it."""
+    if url.startswith("sqlite"):
+        return PrivacyLedger.at(path=path)
+    return PrivacyLedger(sa.create_engine(url))
+
+
+@pytest.fixture
+def ledger(url, path):
+    ledger = open_ledger(url, path)
     ledger.set_budget(analyst="ana", project="census", epsilon=1.0, by="sam", role=Role.STEWARD)
-    return ledger
+    yield ledger
+    ledger.engine.dispose()
 
 
 def test_only_a_steward_sets_budgets(ledger):
@@ -53,6 +68,7 @@ def test_charge_is_idempotent_per_job(ledger):
     first = ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.4)
     again = ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.4)
     assert again == first
+    assert again.charged_at.tzinfo is dt.UTC  # whatever the database server's time zone
     assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.6)
     with pytest.raises(DisclosureError, match="cannot be charged twice with other values"):
         ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.1)
@@ -72,10 +88,10 @@ def test_budgets_are_per_analyst_and_project(ledger):
     assert ledger.remaining(analyst="ana", project="tourism").epsilon == pytest.approx(0.5)
 
 
-def test_ledger_survives_a_restart(ledger, path):
+def test_ledger_survives_a_restart(ledger, url):
     ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.75)
     ledger.engine.dispose()
-    reopened = PrivacyLedger(sa.create_engine(f"sqlite:///{path}"))
+    reopened = PrivacyLedger(sa.create_engine(url))
     assert reopened.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.25)
     with pytest.raises(DisclosureError, match="exceeded"):
         reopened.charge(job_id="job-2", analyst="ana", project="census", epsilon=0.5)
@@ -102,19 +118,21 @@ def test_budget_changes_are_recorded(ledger):
     assert [tuple(row) for row in rows] == [(1.0, "sam"), (3.0, "kim")]
 
 
-def test_concurrent_releases_cannot_overspend(ledger: PrivacyLedger, path: Path) -> None:
+def test_concurrent_releases_cannot_overspend(ledger: PrivacyLedger, url: str, path: Path) -> None:
     ledger.set_budget(analyst="ana", project="census", epsilon=0.5, by="sam", role=Role.STEWARD)
     start = threading.Barrier(4)
     outcomes: list[str] = []
 
     def release(job: int) -> None:
-        own = PrivacyLedger.at(path=path)  # one engine per "process"
+        own = open_ledger(url, path)  # one engine per "process"
         start.wait()
         try:
             own.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.3)
             outcomes.append("charged")
         except DisclosureError:
             outcomes.append("refused")
+        finally:
+            own.engine.dispose()
 
     threads = [threading.Thread(target=release, args=(job,)) for job in range(4)]
     for thread in threads:
@@ -125,13 +143,16 @@ def test_concurrent_releases_cannot_overspend(ledger: PrivacyLedger, path: Path)
     assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.2)
 
 
-def test_concurrent_charges_of_one_job_spend_once(ledger, path):
+def test_concurrent_charges_of_one_job_spend_once(ledger, url, path):
     start = threading.Barrier(3)
 
     def release() -> None:
-        own = PrivacyLedger.at(path=path)
+        own = open_ledger(url, path)
         start.wait()
-        own.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.3)
+        try:
+            own.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.3)
+        finally:
+            own.engine.dispose()
 
     threads = [threading.Thread(target=release) for _ in range(3)]
     for thread in threads:
@@ -139,6 +160,38 @@ def test_concurrent_charges_of_one_job_spend_once(ledger, path):
     for thread in threads:
         thread.join()
     assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.7)
+
+
+def test_many_concurrent_releases_spend_exactly_the_budget(ledger, url, path):
+    """Eight "processes" race for five releases' worth of budget, several rounds."""
+
+    def release(job: str, project: str, start: threading.Barrier, outcomes: list[str]) -> None:
+        own = open_ledger(url, path)
+        start.wait()
+        try:
+            own.charge(job_id=job, analyst="ana", project=project, epsilon=0.1)
+            outcomes.append("charged")
+        except DisclosureError:
+            outcomes.append("refused")
+        finally:
+            own.engine.dispose()
+
+    for round_ in range(3):
+        project = f"round-{round_}"
+        ledger.set_budget(analyst="ana", project=project, epsilon=0.5, by="sam", role=Role.STEWARD)
+        start = threading.Barrier(8)
+        outcomes: list[str] = []
+        threads = [
+            threading.Thread(target=release, args=(f"{project}-{job}", project, start, outcomes))
+            for job in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count("charged") == 5 and outcomes.count("refused") == 3
+        left = ledger.remaining(analyst="ana", project=project).epsilon
+        assert left == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
-"""Fixtures of the enclave tests: a fresh state database per test."""
+"""Fixtures of the enclave tests: a fresh state database per test, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,11 @@ from cellcensus.holder.enclave.state import State, open_state
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> State:
-    return open_state(f"sqlite:///{tmp_path / 'state.db'}")
+def state(state_url: str) -> Iterator[State]:
+    """The migrated state database; each test using it runs on both backends."""
+    opened = open_state(state_url)
+    yield opened
+    opened.engine.dispose()
 
 
 @pytest.fixture(scope="session")

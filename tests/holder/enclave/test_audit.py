@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
+import pytest
 import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
 from cellcensus.holder.api.commands import register
 from cellcensus.holder.enclave.audit import GENESIS, AuditLog
-from cellcensus.holder.enclave.state import audit
+from cellcensus.holder.enclave.state import audit, open_state
 
 
 def filled(state, n=5):
@@ -89,3 +91,33 @@ def test_cli_verify_names_the_first_bad_entry(state, tmp_path):
         conn.execute(sa.text("UPDATE audit SET actor = 'mallory' WHERE seq = 4"))
     bad = CliRunner().invoke(app, ["audit", "verify", "--store", str(store), "--database-url", url])
     assert bad.exit_code == 1 and "entry 4" in bad.output
+
+
+def test_appends_from_two_processes_keep_one_chain(state):
+    """Two services (or the service and a CLI command) on one database append in turn."""
+    if state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite state is one process per database (docs/service.md)")
+    url = state.engine.url
+    others = [open_state(url.render_as_string(hide_password=False)) for _ in range(2)]
+    start = threading.Barrier(len(others))
+    failures: list[BaseException] = []
+
+    def append_many(other):
+        log = AuditLog(other)
+        start.wait()
+        try:
+            for index in range(25):
+                log.append(actor="steward", action="policy.set", target=f"policy:{index}")
+        except BaseException as error:  # collected: a thread's exception would be lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=append_many, args=(other,)) for other in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in others:
+        other.engine.dispose()
+    assert failures == []
+    verdict = AuditLog(state).verify()
+    assert verdict.ok and verdict.entries == 50, verdict

@@ -114,3 +114,16 @@ def test_release_with_several_keys_covers_their_whole_public_product(store, tmp_
     assert list(table.columns[:3]) == ["local_date", "slot", "area_code"]
     assert len(table) == 7 * 1 * 3  # every date x slot x area, present or not
     assert table["slot"].dtype == "int64"
+
+
+def test_names_wider_than_their_columns_are_refused_clearly(service, state):
+    """PostgreSQL enforces column widths (SQLite does not): refuse before the database does."""
+    long_project = JobRequest("usual_residence", {"min_nights": 2}, project="p" * 65)
+    with pytest.raises(CellcensusError, match=r"project 'ppp.*at most 64 characters"):
+        service.submit(analyst="alice", request=long_project)
+    with pytest.raises(CellcensusError, match=r"analyst .*at most 64 characters"):
+        service.submit(analyst="a" * 65, request=REQUEST)
+    source = "Manifest(name='wide_version', version='1.0." + "9" * 40 + "')"
+    with pytest.raises(CellcensusError, match="at most 32 characters"):
+        service.submissions.submit(source=source, analyst="alice", reserved=set())
+    assert [entry.actor for entry in service.audit.entries()][-1] == "a" * 64

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.disclosure.ledger import ledger_metadata
+from cellcensus.holder.enclave import state as state_module
 from cellcensus.holder.enclave.state import (
     MIGRATIONS,
     metadata,
     migrate,
+    now,
     open_state,
     schema_migrations,
+    users,
 )
 
 
@@ -42,3 +48,98 @@ def test_database_from_a_newer_cellcensus_is_refused(state, tmp_path):
 def test_bad_url_is_a_clear_error():
     with pytest.raises(CellcensusError, match="cannot open state database"):
         open_state("nosuchdb://x")
+
+
+def at_version(url, version, *, with_ledger=False):
+    """A database as an older cellcensus left it: migrations up to `version`, a user."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_migrations])
+        for number, name, migration in MIGRATIONS:
+            if number <= version:
+                migration(conn)
+                conn.execute(
+                    schema_migrations.insert().values(version=number, name=name, applied_at="x")
+                )
+        if with_ledger:  # before version 3, the ledger's tables were made unversioned
+            ledger_metadata.create_all(conn)
+        conn.execute(
+            users.insert().values(
+                username="kept", role="analyst", password_hash="h", active=True, created_at=now()
+            )
+        )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("with_ledger", [False, True], ids=["bare", "unversioned-ledger"])
+def test_database_at_the_previous_version_is_migrated_keeping_its_data(state_url, with_ledger):
+    latest = MIGRATIONS[-1][0]
+    at_version(state_url, latest - 1, with_ledger=with_ledger)
+    opened = open_state(state_url)
+    assert opened.schema_version() == latest
+    with opened.read() as conn:
+        assert conn.execute(sa.select(users.c.username)).scalars().all() == ["kept"]
+        versions = conn.execute(sa.select(schema_migrations.c.version)).scalars().all()
+    assert sorted(versions) == [number for number, _, _ in MIGRATIONS]
+    assert set(ledger_metadata.tables) <= set(sa.inspect(opened.engine).get_table_names())
+    opened.engine.dispose()
+
+
+def test_every_version_upgrades_to_the_latest(state_url):
+    at_version(state_url, 1)
+    opened = open_state(state_url)
+    assert opened.schema_version() == MIGRATIONS[-1][0]
+    assert migrate(opened) == []
+    opened.engine.dispose()
+
+
+def test_failed_migration_leaves_the_previous_version(state_url, monkeypatch):
+    """PostgreSQL's DDL is transactional: a failing migration leaves no trace."""
+    if state_url.startswith("sqlite"):
+        pytest.skip("Python's sqlite3 driver commits DDL at once; SQLite migrations re-run")
+    opened = open_state(state_url)
+    latest = MIGRATIONS[-1][0]
+
+    def broken(conn):
+        sa.Table("half_made", sa.MetaData(), sa.Column("x", sa.Integer)).create(conn)
+        raise RuntimeError("migration failed half-way")
+
+    monkeypatch.setattr(state_module, "MIGRATIONS", (*MIGRATIONS, (latest + 1, "broken", broken)))
+    with pytest.raises(RuntimeError, match="half-way"):
+        migrate(opened)
+    assert opened.schema_version() == latest
+    assert "half_made" not in sa.inspect(opened.engine).get_table_names()
+    opened.engine.dispose()
+
+
+def test_two_processes_starting_at_once_migrate_once(state_url):
+    if state_url.startswith("sqlite"):
+        pytest.skip("SQLite state is one process per database (docs/service.md)")
+    start = threading.Barrier(3)
+    failures: list[BaseException] = []
+
+    def start_service():
+        start.wait()
+        try:
+            open_state(state_url).engine.dispose()
+        except BaseException as error:  # collected: a thread's exception would be lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=start_service) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    opened = open_state(state_url)
+    with opened.read() as conn:
+        versions = conn.execute(sa.select(schema_migrations.c.version)).scalars().all()
+    assert sorted(versions) == [number for number, _, _ in MIGRATIONS]
+    opened.engine.dispose()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    url = f"postgresql+psycopg://nobody@/cellcensus?host={tmp_path}&connect_timeout=2"
+    pytest.importorskip("psycopg")
+    with pytest.raises(CellcensusError, match="cannot open state database"):
+        open_state(url)

@@ -27,6 +27,8 @@ from cellcensus.reference import municipalities
 # around it, in metres, and handed over in WGS84 as every caller does.
 ORIGIN_X, ORIGIN_Y = 3_930_000.0, 3_080_000.0
 runner = CliRunner()
+ALLOCATE = ["store", "allocate", "--store"]
+SECTOR_ZONES = ["--code-property", "zone", "--coverage", "sector"]
 TO_WGS84 = pyproj.Transformer.from_crs("EPSG:3035", "EPSG:4326", always_xy=True)
 
 
@@ -192,8 +194,7 @@ def test_store_allocate_command_takes_any_geojson_and_the_grid(tmp_path):
     zones = _geojson(areas, tmp_path / "zones.geojson", code="zone")
     result = runner.invoke(
         app,
-        ["store", "allocate", "--store", str(store.root), "--areas", str(zones)]
-        + ["--code-property", "zone", "--coverage", "sector"],
+        [*ALLOCATE, str(store.root), "--areas", str(zones), *SECTOR_ZONES],
     )
     assert result.exit_code == 0, result.output
     allocation = store.read_allocation("zones")
@@ -214,8 +215,7 @@ def test_store_allocate_names_a_missing_code_property(tmp_path):
     zones = _geojson(_areas(A=(0, 0, 1_000, 1_000)), tmp_path / "zones.geojson")
     result = runner.invoke(
         app,
-        ["store", "allocate", "--store", str(store.root), "--areas", str(zones)]
-        + ["--code-property", "nis"],
+        [*ALLOCATE, str(store.root), "--areas", str(zones), "--code-property", "nis"],
     )
     assert result.exit_code != 0
     assert "has no property 'nis'" in result.output

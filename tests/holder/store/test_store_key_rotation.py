@@ -33,7 +33,7 @@ runner = CliRunner()
 
 def _delivery(folder: Path, *, start: str, end: str, rows: list[dict[str, object]]) -> Path:
     metadata = {**METADATA, "period": {"start": start, "end": end}}
-    return write_delivery(folder, rows=rows, metadata=metadata)
+    return Path(write_delivery(folder, rows=rows, metadata=metadata))
 
 
 def _early(tmp_path: Path) -> Path:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from cellcensus.holder.enclave.state import State, audit, now
 
 GENESIS = "0" * 64
+AUDIT_LOCK_KEY = 0x63656E73  # PostgreSQL advisory lock serialising appends ("cens")
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,15 @@ class AuditLog:
 def append_entry(
     conn: sa.Connection, *, actor: str, action: str, target: str, details: dict[str, Any]
 ) -> AuditEntry:
-    """Append inside an open write transaction (so it commits with the change it records)."""
+    """Append inside an open write transaction (so it commits with the change it records).
+
+    On PostgreSQL the transaction first takes an advisory lock held until it ends, so two
+    processes on one database (the service and a ``cellcensus users ...`` command) append one
+    after the other instead of both reading the same head; this process's writes are already
+    serialised by `State.write`, and SQLite lets one writer at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
     last_seq, last_hash = _head(conn)
     fields: dict[str, Any] = {
         "seq": last_seq + 1,

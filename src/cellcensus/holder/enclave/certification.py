@@ -72,6 +72,9 @@ class AlgorithmSubmission:
         }
 
 
+_VERSION_LENGTH = 32  # width of submissions.version and jobs.version: PostgreSQL enforces it
+
+
 def declared_manifest(source: str) -> tuple[str, str]:
     """Name and version from the source's ``Manifest(name=..., version=...)`` literal.
 
@@ -106,8 +109,11 @@ def _called_name(func: ast.expr) -> str:
 def _checked(name: str, version: str) -> tuple[str, str]:
     if not NAME_PATTERN.match(name):
         raise CellcensusError(f"source: algorithm name {name[:70]!r} must be lowercase a-z0-9_")
-    if not VERSION_PATTERN.match(version):
-        raise CellcensusError(f"source: version {version[:40]!r} must be MAJOR.MINOR.PATCH")
+    if not VERSION_PATTERN.match(version) or len(version) > _VERSION_LENGTH:
+        raise CellcensusError(
+            f"source: version {version[:40]!r} must be MAJOR.MINOR.PATCH of at most "
+            f"{_VERSION_LENGTH} characters"
+        )
     return name, version
 
 

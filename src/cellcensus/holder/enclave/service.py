@@ -32,6 +32,17 @@ from cellcensus.holder.store import Store
 from cellcensus.release import Release
 
 DEFAULT_PROJECT = "default"
+ACCOUNT_LENGTH = 64  # width of jobs.analyst and jobs.project (PostgreSQL enforces it)
+
+
+def _check_account(*, analyst: str, project: str) -> None:
+    """Refuse an empty or over-long analyst or project name, naming it."""
+    for name, value in (("analyst", analyst), ("project", project)):
+        if not value.strip() or len(value) > ACCOUNT_LENGTH:
+            raise CellcensusError(
+                f"{name} {value[:70]!r} must be a non-empty name of at most "
+                f"{ACCOUNT_LENGTH} characters"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,7 @@ class EnclaveService:
 
     def prepare(self, *, analyst: str, request: JobRequest) -> NewJob:
         """Validate a request into a job: algorithm allowed, level known, parameters valid."""
+        _check_account(analyst=analyst, project=request.project)
         entry = self.catalogue.get(request.algorithm)
         policy = self.policies.for_algorithm(entry.name)
         if entry.certification not in policy.allowed_certifications:
@@ -189,7 +201,7 @@ class EnclaveService:
             new = self.prepare(analyst=analyst, request=request)
         except CellcensusError as error:
             self.audit.append(
-                actor=analyst,
+                actor=analyst[:ACCOUNT_LENGTH],
                 action="job.refused",
                 target=f"algorithm:{request.algorithm[:64]}",
                 details={"reason": str(error)[:500]},

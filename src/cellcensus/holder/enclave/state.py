@@ -145,20 +145,28 @@ def _create_submissions(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[submissions])
 
 
+def _create_ledger(conn: sa.Connection) -> None:
+    """The privacy-loss ledger's tables (the ledger owns their definition).
+
+    Databases made before this migration already have them (they were created unversioned
+    at each start), hence ``checkfirst``.
+    """
+    from cellcensus.holder.disclosure.ledger import ledger_metadata  # the ledger owns its tables
+
+    ledger_metadata.create_all(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
     (2, "algorithm submissions (certification workflow)", _create_submissions),
+    (3, "privacy-loss ledger: budgets, budget changes, charges", _create_ledger),
 )
+"""Every schema change, in order: (version, what it does, the function that does it).
 
+Append a new entry for each change; never edit or remove one that was released. Each runs
+in its own transaction with its version's row in `schema_migrations`."""
 
-def _ensure_ledger(state: State) -> None:
-    """Create the privacy-loss ledger's tables if missing (the ledger owns their schema)."""
-    try:
-        from cellcensus.holder.disclosure.ledger import ledger_metadata
-    except ImportError:
-        return
-    with state.write() as conn:
-        ledger_metadata.create_all(conn, checkfirst=True)
+_MIGRATION_LOCK_KEY = 0x63636D67  # PostgreSQL advisory lock: one process migrates at a time
 
 
 def now() -> str:
@@ -192,8 +200,7 @@ class State:
     def schema_version(self) -> int:
         """The highest migration applied."""
         with self.read() as conn:
-            found = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
-        return int(found or 0)
+            return _version(conn)
 
 
 def open_state(url: str) -> State:
@@ -212,8 +219,11 @@ def open_state(url: str) -> State:
     except (sa.exc.ArgumentError, ImportError) as error:
         raise CellcensusError(f"cannot open state database {url!r}: {error}") from None
     state = State(engine=engine, lock=threading.RLock())
-    migrate(state)
-    _ensure_ledger(state)
+    try:
+        migrate(state)
+    except sa.exc.OperationalError as error:
+        engine.dispose()
+        raise CellcensusError(f"cannot open state database {url!r}: {error.orig}") from None
     return state
 
 
@@ -242,24 +252,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(state: State) -> list[int]:
-    """Apply every migration not yet applied, in order; return the versions applied."""
+    """Apply every migration not yet applied, in order; return the versions applied.
+
+    Each migration runs in its own transaction together with its `schema_migrations` row,
+    so a failed one leaves the database at the previous version. On PostgreSQL (whose DDL is
+    transactional) each transaction first takes an advisory lock and then reads the version,
+    so two processes starting at once apply each migration once.
+
+    Raises:
+        CellcensusError: the database was migrated by a newer cellcensus.
+    """
     with state.write() as conn:
+        _lock_schema(conn)
         metadata.create_all(conn, tables=[schema_migrations])
-    current = state.schema_version()
     latest = MIGRATIONS[-1][0]
-    if current > latest:
-        raise CellcensusError(
-            f"state database is at schema version {current}, newer than this cellcensus "
-            f"(knows up to {latest}); upgrade cellcensus"
-        )
     applied = []
     for version, name, migration in MIGRATIONS:
-        if version <= current:
-            continue
         with state.write() as conn:
+            _lock_schema(conn)
+            current = _version(conn)
+            if current > latest:
+                raise CellcensusError(
+                    f"state database is at schema version {current}, newer than this "
+                    f"cellcensus (knows up to {latest}); upgrade cellcensus"
+                )
+            if version <= current:
+                continue
             migration(conn)
             conn.execute(
                 schema_migrations.insert().values(version=version, name=name, applied_at=now())
             )
         applied.append(version)
     return applied
+
+
+def _version(conn: sa.Connection) -> int:
+    found = conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar()
+    return int(found or 0)
+
+
+def _lock_schema(conn: sa.Connection) -> None:
+    """On PostgreSQL, wait for other processes' migrations (held until the transaction ends)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
