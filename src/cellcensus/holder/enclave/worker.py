@@ -29,6 +29,11 @@ from cellcensus.errors import CellcensusError
 
 log = logging.getLogger("cellcensus.enclave")
 
+SUBMITTED_JOB_FAILED = (
+    "the submitted algorithm failed; the steward can read the details in the audit log"
+)
+"""What an analyst reads when a job of submitted code fails (its message is not released)."""
+
 if TYPE_CHECKING:
     from cellcensus.holder.enclave.jobs import Job
     from cellcensus.holder.enclave.service import EnclaveService
@@ -253,7 +258,12 @@ def main() -> int:
     try:
         emit(**execute(spec))
     except CellcensusError as error:
-        emit(error=str(error))
+        if spec["kind"] == "job" and spec.get("source") is not None:
+            # A submitted algorithm's own message could carry what it read in the store:
+            # the analyst gets a fixed text, the steward the message (audit log).
+            emit(error=SUBMITTED_JOB_FAILED, detail=str(error)[-4000:])
+        else:
+            emit(error=str(error))
         return 1
     except MemoryError:
         emit(error=f"the job exceeded its memory limit of {spec['memory_mb']} MiB")
