@@ -1,6 +1,12 @@
 import pytest
 
 from cellcensus.holder.algorithms.conformance import M2M_TAC
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterAlgorithmParameters,
+    MultiSimParameters,
+    Scope,
+    multi_sim_hints,
+)
 
 from .conftest import as_dict, ev, hand_world
 
@@ -68,3 +74,28 @@ def test_algorithms_leave_filtered_devices_out(release):
     assert as_dict(homes, "area_code") == pytest.approx({"1": 1.0})
     unfiltered = release("usual_residence", WORLD, min_nights=1, filters={"m2m_behaviour": False})
     assert as_dict(unfiltered, "area_code") == pytest.approx({"1": 1.0, "2": 1.0})
+
+
+TWO_SIMS = hand_world(
+    [
+        # 7 and 8: one person's two SIMs, together at three sites (S1, S2, S3); 8 is quieter.
+        *(ev(7, d, h, cell) for d in range(2) for h, cell in ((8, "A"), (12, "C"), (18, "D"))),
+        *(ev(8, 0, h, cell) for h, cell in ((8, "B"), (12, "C"), (18, "D"))),
+        # 9 sleeps where 7 sleeps (site S1) but spends the day elsewhere: a housemate.
+        *(ev(9, d, h, cell) for d in range(2) for h, cell in ((8, "A"), (12, "D"), (18, "C"))),
+    ]
+)  # fmt: skip
+
+
+def hinted(runner, world, **values):
+    params = DeviceFilterAlgorithmParameters()
+    scope = Scope(world.tables(), params, params.subscribers, params.filters)
+    hints = multi_sim_hints(scope, MultiSimParameters(**values))
+    return set(runner.con.to_pandas(hints)["device_id"])
+
+
+def test_second_sims_are_hinted_and_still_kept(duckdb_runner, release):
+    assert hinted(duckdb_runner, TWO_SIMS) == {8}
+    assert as_dict(release("device_filter", TWO_SIMS), "reason") == {"kept": 3}
+    # 9 shares a site with 7 in 2 of their 6 hours together: a hint only when asked for.
+    assert hinted(duckdb_runner, TWO_SIMS, agreement=0.3, min_sites=1) == {8, 9}

@@ -36,3 +36,20 @@ def test_countries_and_night_cap(release):
     capped = indicators(release("inbound_tourism", WORLD, max_nights=1))
     assert capped["nights"] == pytest.approx({"1": 1.5, "2": 0.5})
     assert capped["arrivals"] == pytest.approx({"1": 1.5, "2": 0.5})
+
+
+SILENT = hand_world(
+    [
+        # 7 (Germany): seen on day 0 (last at A) and day 1, never at night: one night at A.
+        ev(7, 0, 11, "D", mcc=262), ev(7, 0, 15, "A", mcc=262), ev(7, 1, 10, "C", mcc=262),
+        # 8 (Germany): seen on days 0 and 2 only: no night is known.
+        ev(8, 0, 15, "A", mcc=262), ev(8, 2, 15, "A", mcc=262),
+    ]
+)  # fmt: skip
+
+
+def test_a_silent_night_between_two_days_seen_counts(release):
+    got = indicators(release("inbound_tourism", SILENT))
+    assert got["nights"] == pytest.approx({"1": 1.0})
+    assert got["arrivals"] == pytest.approx({"1": 1.0})
+    assert "nights" not in indicators(release("inbound_tourism", SILENT, impute_nights=False))

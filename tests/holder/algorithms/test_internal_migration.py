@@ -38,3 +38,24 @@ def test_periods_must_not_overlap():
 
     with pytest.raises(CellcensusError, match="earlier period must end"):
         get_algorithm("internal_migration").manifest.parse({**PERIODS, "after_start": "2011-03-13"})
+
+
+STAYERS = hand_world(
+    [
+        # 5 sleeps at A, then at B, a cell of the same site: ping-pong, not a move.
+        *(ev(5, d, 22, "A") for d in range(4)),
+        *(ev(5, d, 22, "B") for d in range(7, 11)),
+        # 6 sleeps mostly at C, two nights at D, then only at D: D was a night place before.
+        *(ev(6, d, 22, "C") for d in range(4)),
+        *(ev(6, d, 22, "D") for d in (4, 5, *range(7, 11))),
+    ]
+)
+
+
+def test_a_home_that_was_a_night_place_in_the_other_period_is_no_move(release):
+    matrix = as_dict(release("internal_migration", STAYERS, **PERIODS), "origin", "destination")
+    assert matrix == pytest.approx({("1", "1"): 1.0, ("2", "2"): 1.0})
+    allowed = release("internal_migration", STAYERS, **PERIODS, max_visit_nights=2)
+    assert as_dict(allowed, "origin", "destination") == pytest.approx(
+        {("1", "1"): 1.0, ("2", "3"): 1.0}
+    )

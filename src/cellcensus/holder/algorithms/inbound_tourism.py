@@ -3,7 +3,11 @@
 Method: inbound roamers are devices whose home network's MCC is not the holder's (optionally
 only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
 a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
-id); a device's first `max_nights` nights count. Per area, spreading each night cell by its
+id). A roamer seen on two consecutive days spent the night between them in the country even
+when its phone was silent that night: with `impute_nights` (default) that night counts too,
+at the cell of the roamer's last event of the first day (a visitor's phone is silent on about
+one night in five, which would otherwise go uncounted). A device's first `max_nights` nights
+count. Per area, spreading each night cell by its
 allocation weights:
 
 - ``nights``: nights spent (device-nights);
@@ -59,19 +63,52 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
     max_nights: int = Field(
         default=92, ge=1, le=MAX_NIGHTS, description="Most nights counted per device."
     )
+    impute_nights: bool = Field(
+        default=True,
+        description="Count a silent night between two consecutive days seen (at the last cell).",
+    )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 
 
-def night_cells(per_cell: ir.Table, params: InboundTourismParameters) -> ir.Table:
+def silent_nights(events: ir.Table, observed: ir.Table) -> ir.Table:
+    """device_id, night, cell_id: nights between two consecutive days seen, without an event.
+
+    Args:
+        events: The roamers' events (device_id, timestamp, local_date, cell_id).
+        observed: The nights seen at night (device_id, night).
+
+    Returns:
+        Night `d` of each device seen on local dates `d` and `d + 1` but not in night `d`'s
+        hours, at the cell of its last event of `d` (ties: the largest cell id).
+    """
+    last = first_per_group(
+        events.select("device_id", "local_date", "timestamp", "cell_id"),
+        ["device_id", "local_date"],
+        [ibis.desc("timestamp"), ibis.desc("cell_id")],
+    )
+    days = events.select("device_id", "local_date").distinct()
+    following = days.select("device_id", local_date=days.local_date - ibis.interval(days=1))
+    silent = last.semi_join(following, ["device_id", "local_date"])
+    silent = silent.select("device_id", night=silent.local_date, cell_id=silent.cell_id)
+    return silent.anti_join(observed, ["device_id", "night"])
+
+
+def night_cells(
+    per_cell: ir.Table, params: InboundTourismParameters, silent: ir.Table | None = None
+) -> ir.Table:
     """device_id, night, cell_id, arrival: each counted night of each roamer.
 
     Args:
         per_cell: The roamers' night summary (device_id, night, cell_id, events).
         params: The parameters.
+        silent: Nights to count without night-time events (device_id, night, cell_id), as
+            from `silent_nights`.
     """
     best = first_per_group(
         per_cell, ["device_id", "night"], [ibis.desc("events"), ibis.asc("cell_id")]
-    )
+    ).select("device_id", "night", "cell_id")
+    if silent is not None:
+        best = best.union(silent.select("device_id", "night", "cell_id"), distinct=False)
     order = ibis.window(group_by="device_id", order_by="night")
     best = best.mutate(previous=best.night.lag().over(order), _rank=ibis.row_number().over(order))
     best = best.filter(best._rank < params.max_nights)
@@ -82,11 +119,15 @@ def night_cells(per_cell: ir.Table, params: InboundTourismParameters) -> ir.Tabl
 def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     """Devices, nights and arrivals of inbound roamers per area."""
     scope = Scope(tables, params, Subscribers.INBOUND, params.filters)
-    events = scope.events(*NIGHT_COLUMNS)
+    events = scope.events(*NIGHT_COLUMNS, "timestamp")
     if params.countries:
         events = events.filter(events.mcc.isin(list(params.countries)))
     nights = scope.keep(summarise_nights(events, params))
-    located = spread(night_cells(nights, params), tables.allocation)
+    silent = None
+    if params.impute_nights:
+        observed = nights.select("device_id", "night").distinct()
+        silent = scope.keep(silent_nights(events, observed))
+    located = spread(night_cells(nights, params, silent), tables.allocation)
     nights = count_by(located, ["area_code"]).mutate(indicator=ibis.literal("nights"))
     devices = distinct_device_count(located, ["area_code"]).mutate(
         indicator=ibis.literal("devices")
@@ -110,7 +151,7 @@ def bound(params: InboundTourismParameters) -> float:
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.0.0",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,
@@ -119,7 +160,11 @@ inbound_tourism = Algorithm(
         contribution_bound=3.0 * MAX_NIGHTS,
         reference="Eurostat Multi-MNO inbound tourism (2024); Ahas et al. (2008)",
         bound_for=bound,
-        examples=({"countries": [208], "max_nights": 3}, {"max_nights": 1}),
+        examples=(
+            {"countries": [208], "max_nights": 3},
+            {"max_nights": 1},
+            {"impute_nights": False},
+        ),
     ),
     compute=compute,
 )

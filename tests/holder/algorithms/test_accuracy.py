@@ -1,0 +1,350 @@
+"""Accuracy of the certified algorithms against the synthetic world's ground truth.
+
+One synthetic Belgium (0.15 % of the population, four weeks outside school holidays) is
+generated, ingested (pseudonymised) and allocated to municipalities with the default sector
+coverage once per session; each test runs one algorithm on the store and compares it with
+``truth/`` at a stated tolerance. The tests play the holder: they map truth user ids to store
+device ids with the holder's key.
+
+The world's migration rate is raised from Belgium's 4.7 % to 100 % a year so that four weeks
+hold enough movers to measure (about 50 of the holder's devices move between the two
+periods); persons who move during the period are left out where their home is ambiguous.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cellcensus.holder.algorithms import usual_residence
+from cellcensus.holder.algorithms.base import StoreTables
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterAlgorithmParameters,
+    MultiSimParameters,
+    Scope,
+    Subscribers,
+    multi_sim_hints,
+    multi_sim_pairs,
+)
+from cellcensus.holder.algorithms.internal_migration import (
+    InternalMigrationParameters,
+    cell_sites,
+    period_nights,
+    stayers,
+)
+from cellcensus.holder.algorithms.places import home_cells
+from cellcensus.holder.algorithms.registry import get_algorithm
+from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.geo import build_allocation
+from cellcensus.holder.store import Store, ingest_dataset
+from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
+from cellcensus.reference import belgium, municipalities
+from cellcensus.world import WorldParams, synthesize
+
+pytestmark = pytest.mark.slow  # one four-week world, generated, ingested, allocated: 30-60 s
+
+START = dt.date(2011, 3, 14)  # a Monday after the carnival holidays; Easter ones start 11 April
+DAYS = 28
+END = START + dt.timedelta(days=DAYS - 1)
+PARAMS = WorldParams(scale=0.0015, days=DAYS, seed=7, start=START, migration_rate_per_year=1.0)
+TIMEZONE = "Europe/Brussels"
+PEOPLE = ("primary", "secondary")
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The world's ground truth, with each device's store id."""
+
+    folder: Path
+    persons: pd.DataFrame
+    devices: pd.DataFrame
+    migrations: pd.DataFrame
+
+    def frame(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / name, columns=columns)
+
+
+@dataclass(frozen=True)
+class AccuracyWorld:
+    store: Store
+    truth: Truth
+
+    def tables(self, level: str = "municipality") -> StoreTables:
+        return open_tables(self.store, level=level)
+
+
+@pytest.fixture(scope="session")
+def accuracy_world(tmp_path_factory: pytest.TempPathFactory) -> AccuracyWorld:
+    root = tmp_path_factory.mktemp("accuracy")
+    synthesize(out=root / "dataset", params=PARAMS)
+    key_file = root / "holder.key"
+    ingest_dataset(dataset=root / "dataset", store=root / "store", key_file=key_file)
+    store = Store(root / "store")
+    build_allocation(store=store, areas=municipalities())
+    _arrondissement_allocation(store)
+    folder = root / "dataset" / "truth"
+    devices = pd.read_parquet(folder / "devices.parquet")
+    key = load_or_create_key(key_file=key_file)
+    devices["device_id"] = pseudonymise(user_ids=devices["user_id"].tolist(), key=key)
+    migrations = pd.read_parquet(folder / "migrations.parquet")
+    migrations["date"] = pd.to_datetime(migrations["date"]).dt.date
+    truth = Truth(
+        folder=folder,
+        persons=pd.read_parquet(folder / "persons.parquet"),
+        devices=devices,
+        migrations=migrations,
+    )
+    return AccuracyWorld(store=store, truth=truth)
+
+
+def _arrondissement_allocation(store: Store) -> None:
+    """The municipality allocation summed to the 2019 arrondissements (unions of them)."""
+    municipal = pq.read_table(store.allocation_path("municipality"))
+    frame = municipal.to_pandas()
+    frame["area_code"] = frame["area_code"].map(_arrondissements())
+    summed = frame.groupby(["cell_id", "area_code"], as_index=False, sort=True).sum()
+    table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
+    pq.write_table(table.cast(municipal.schema), store.allocation_path("arrondissement"))
+
+
+def _arrondissements() -> pd.Series:
+    links: pd.Series = belgium.crosswalk_2019().set_index("area_code")["arrondissement_2019"]
+    return links
+
+
+def top_area(tables: StoreTables) -> pd.Series:
+    """Each cell's area of largest allocation weight (ties: the smallest area code)."""
+    allocation = tables.allocation.to_pandas()
+    ordered = allocation.sort_values(["cell_id", "weight", "area_code"], ascending=[1, 0, 1])
+    areas: pd.Series = ordered.drop_duplicates("cell_id").set_index("cell_id")["area_code"]
+    return areas
+
+
+def pearson(a: pd.Series, b: pd.Series) -> float:
+    return float(np.corrcoef(a.to_numpy(float), b.to_numpy(float))[0, 1])
+
+
+def paired(truth: pd.Series, released: pd.Series) -> pd.DataFrame:
+    """Both series on the union of their keys (0 where one has none)."""
+    return pd.concat([truth.rename("truth"), released.rename("released")], axis=1).fillna(0.0)
+
+
+# --- usual residence ------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 83 % (bar 90 %): cells straddle municipalities (1.5 areas per cell under "
+    "sector coverage); of the misses, 69 % have the true municipality in the home cell at "
+    "weight ~0.2 and 31 % a home cell whose footprint misses it (a farther site serves the "
+    "home under shadowing). Every home rule gives 83-86 %, a vote over all night cells by "
+    "allocation weight 86 %: the limit is cell resolution, not the home rule.",
+)
+def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(accuracy_world):
+    tables = accuracy_world.tables()
+    params = usual_residence.UsualResidenceParameters(min_nights=5)
+    homes = usual_residence.homes(tables, params).to_pandas()
+    homes = homes.sort_values(["device_id", "share", "cell_id"], ascending=[1, 0, 1])
+    homes = homes.drop_duplicates("device_id")
+    truth = accuracy_world.truth
+    movers = set(truth.migrations["person_id"])
+    devices = truth.devices[truth.devices["kind"].isin(PEOPLE)]
+    devices = devices[~devices["person_id"].isin(movers)]
+    placed = devices.merge(homes, on="device_id").merge(truth.persons, on="person_id")
+    placed["area"] = placed["cell_id"].map(top_area(tables))
+    assert len(placed) > 4000
+    correct = float((placed["area"] == placed["home_area"]).mean())
+    assert correct >= 0.90, f"home municipality right for {correct:.1%} of devices"
+
+
+# --- present population --------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured r = 0.967 (bar 0.98) over 7 x 24 hours x 589 municipalities; day hours "
+    "r = 0.98, night hours r = 0.95: the error is where devices sit still at home, the same "
+    "cell-to-municipality resolution that caps usual_residence at 83 %, not the carrying "
+    "forward (a 3 h carry gives 0.94) nor machines (filtering M2M TACs changes nothing).",
+)
+def test_present_population_follows_true_presence_per_municipality_and_hour(accuracy_world):
+    """Devices per municipality and hour of the first week against the holder's subscribers.
+
+    The truth counts the persons with a primary SIM of the holder (the algorithm counts
+    devices: comparing with all persons would measure the regional market shares, which the
+    NSO's expansion corrects, rather than the algorithm).
+    """
+    week_end = START + dt.timedelta(days=6)
+    released = get_algorithm("present_population").run(
+        accuracy_world.tables(),
+        {"slot_minutes": 60, "subscribers": "domestic", "start": START, "end": week_end},
+    )
+    released["local_date"] = pd.to_datetime(released["local_date"]).dt.date
+    truth = accuracy_world.truth
+    subscribers = set(truth.devices.loc[truth.devices["kind"] == "primary", "person_id"])
+    presence = truth.frame("presence", columns=["person_id", "hour", "area"]).dropna()
+    presence = presence[presence["person_id"].isin(subscribers)]
+    local = presence["hour"].dt.tz_convert(TIMEZONE)
+    presence = presence.assign(local_date=local.dt.date, slot=local.dt.hour)
+    presence = presence[presence["local_date"] <= week_end]
+    keys = ["local_date", "slot", "area_code"]
+    true_counts = presence.rename(columns={"area": "area_code"}).groupby(keys).size()
+    both = paired(true_counts, released.set_index(keys)["device_count"])
+    assert len(both) > 0.8 * 7 * 24 * 589
+    r = pearson(both["truth"], both["released"])
+    assert r >= 0.98, f"r = {r:.3f}"
+
+
+# --- home-work flows -------------------------------------------------------------------------
+
+
+def test_home_work_flows_follow_true_commuting_between_arrondissements(accuracy_world):
+    released = (
+        get_algorithm("home_work_flows")
+        .run(accuracy_world.tables("arrondissement"), {})
+        .set_index(["home_area", "work_area"])["device_count"]
+    )
+    persons = accuracy_world.truth.persons.dropna(subset=["work_area"])
+    links = _arrondissements()
+    flows = pd.DataFrame(
+        {
+            "home_area": persons["home_area"].map(links),
+            "work_area": persons["work_area"].map(links),
+        }
+    ).value_counts()
+    both = paired(flows, released)
+    assert released.sum() > 3000
+    r = pearson(both["truth"], both["released"])
+    assert r >= 0.95, f"r = {r:.3f}"
+
+
+# --- inbound tourism -------------------------------------------------------------------------
+
+
+def true_roamer_nights(stays: pd.DataFrame, first: dt.date, last: dt.date) -> pd.DataFrame:
+    """One row per night (local date of its evening) a visitor spent, in [first, last]."""
+    arrival = stays["arrival"].dt.tz_convert(TIMEZONE).dt.date
+    rows = [
+        (user_id, day + dt.timedelta(days=k), area)
+        for user_id, day, nights, area in zip(
+            stays["user_id"], arrival, stays["nights"], stays["area"], strict=True
+        )
+        for k in range(nights)
+    ]
+    nights = pd.DataFrame(rows, columns=["user_id", "night", "area"])
+    return nights[(nights["night"] >= first) & (nights["night"] <= last)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 20-31 % too few nights in each of the 5 provinces with >= 50 true "
+    "nights (bar 10 %; 30-42 % before impute_nights counted silent nights between two days "
+    "seen). A night no event reveals cannot be counted: visitors never seen in the period "
+    "hold 8 % of the true nights, and nights at either end of a stay whose arrival evening "
+    "and next day, or last morning, are silent another 18 % (roamer activity 0.6 of a "
+    "resident's). The shortfall is a detection rate for the NSO's expansion, not a location "
+    "error.",
+)
+def test_inbound_tourism_nights_per_province_within_ten_percent(accuracy_world):
+    """Nights spent by foreign visitors per province (Brussels as one), in provinces with
+    at least 50 true nights; the truth counts the nights of evenings the period sees (its
+    first morning's night to its last evening's)."""
+    released = get_algorithm("inbound_tourism").run(accuracy_world.tables(), {})
+    nights = released[released["indicator"] == "nights"]
+    province = municipalities().set_index("area_code")["province"].fillna("Brussels")
+    estimated = nights.groupby(nights["area_code"].map(province))["device_count"].sum()
+    stays = accuracy_world.truth.frame("roamer_stays.parquet")
+    true_nights = true_roamer_nights(stays, START - dt.timedelta(days=1), END)
+    true_counts = true_nights["area"].map(province).value_counts()
+    both = paired(true_counts, estimated)
+    both = both[both["truth"] >= 50]
+    assert len(both) >= 4
+    error = both["released"] / both["truth"] - 1
+    assert error.abs().max() <= 0.10, error.round(3).to_dict()
+
+
+# --- internal migration ----------------------------------------------------------------------
+
+BEFORE = (START, START + dt.timedelta(days=11))  # 12 nights
+AFTER = (START + dt.timedelta(days=16), END)  # 12 nights, after a gap of four days
+
+
+def test_internal_migration_finds_movers_with_precision_and_recall_of_four_in_five(
+    accuracy_world,
+):
+    """Devices whose home municipality changed against the persons who moved in between.
+
+    Movers are devices whose earlier and later homes (the algorithm's home cells, kept or
+    reset by its stayer rule, at their largest-weight municipality) differ. Persons who moved
+    during either period are left out (their home in that period is ambiguous).
+    """
+    tables = accuracy_world.tables()
+    params = InternalMigrationParameters(
+        before_start=BEFORE[0],
+        before_end=BEFORE[1],
+        after_start=AFTER[0],
+        after_end=AFTER[1],
+        min_nights=5,
+    )
+    released = get_algorithm("internal_migration").run(tables, params.model_dump())
+    nights = (period_nights(tables, params, *BEFORE), period_nights(tables, params, *AFTER))
+    periods = (home_cells(nights[0], params), home_cells(nights[1], params))
+    stayed = stayers(periods, nights, cell_sites(tables), params.max_visit_nights)
+    before, after = (period.to_pandas() for period in periods)
+    homes = before.merge(after, on="device_id", suffixes=("_before", "_after"))
+    assert homes["device_id"].is_unique  # the default rule gives one home cell
+    area = top_area(tables)
+    truth = accuracy_world.truth
+    moves = truth.migrations
+    between = moves[(moves["date"] > BEFORE[1]) & (moves["date"] <= AFTER[0])]
+    during = set(moves["person_id"]) - set(between["person_id"])
+    devices = truth.devices[truth.devices["kind"].isin(PEOPLE)]
+    devices = devices[~devices["person_id"].isin(during)]
+    found = devices.merge(homes, on="device_id")
+    found["moved"] = found["person_id"].isin(between["person_id"])
+    changed = found["cell_id_before"].map(area) != found["cell_id_after"].map(area)
+    found["detected"] = changed & ~found["device_id"].isin(set(stayed.to_pandas()["device_id"]))
+    hits = int((found["moved"] & found["detected"]).sum())
+    precision = hits / max(int(found["detected"].sum()), 1)
+    recall = hits / int(found["moved"].sum())
+    assert found["moved"].sum() >= 30
+    assert precision >= 0.8, f"precision {precision:.2f}"
+    assert recall >= 0.8, f"recall {recall:.2f}"
+    # The release agrees: its off-diagonal mass is about the detected movers (spread over
+    # areas, with the movers between cells of one area and those of the other device kinds)
+    off_diagonal = released.loc[released["origin"] != released["destination"], "device_count"]
+    # (without the stayer rule, ping-pong between cells would put about four times as many).
+    assert found["detected"].sum() <= off_diagonal.sum() <= 2 * found["detected"].sum()
+
+
+# --- multi-SIM hints -------------------------------------------------------------------------
+
+
+def test_multi_sim_hints_pair_the_devices_of_one_person(accuracy_world):
+    """Hinted pairs against the persons with two SIMs of the holder.
+
+    Measured: 83 % of the pairs are one person's, 45 % of such persons are found (a data-only
+    second SIM is rarely seen in the same hours as the first). Bars: 75 % and 35 %.
+    """
+    tables = accuracy_world.tables()
+    params = DeviceFilterAlgorithmParameters(subscribers=Subscribers.DOMESTIC)
+    scope = Scope(tables, params, params.subscribers, params.filters)
+    kept = scope.keep(scope.events("device_id", "local_date", "local_hour", "cell_id"))
+    pairs = multi_sim_pairs(kept, tables.cells, MultiSimParameters()).to_pandas()
+    hints = set(multi_sim_hints(scope, MultiSimParameters()).to_pandas()["device_id"])
+    devices = accuracy_world.truth.devices
+    owner = devices.dropna(subset=["person_id"]).set_index("device_id")["person_id"]
+    same = pairs["device_a"].map(owner) == pairs["device_b"].map(owner)
+    two_sims = int((owner.value_counts() > 1).sum())
+    assert len(pairs) >= 50
+    assert same.mean() >= 0.75, f"precision {same.mean():.2f}"
+    assert same.sum() / two_sims >= 0.35, f"recall {same.sum() / two_sims:.2f}"
+    # One device counted per pair (a device in two pairs is counted once).
+    assert len(pairs) >= len(hints) >= 0.9 * len(pairs)
