@@ -1,0 +1,64 @@
+"""Independent implementations of certified rules, to time the catalogue against.
+
+Each module implements the default rules of `usual_residence` and `present_population` in
+another engine (Polars, pandas) from the store's Parquet files, without Ibis. They are
+benchmarks' baselines, not certified code: `tests/benchmarks/test_baselines.py` checks that
+they give the certified algorithms' pre-disclosure output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from cellcensus.holder.store import Store
+
+INTERACTIVE_EVENTS = ("call_out", "call_in", "sms_out", "sms_in")
+CELL_RANKS = 2**24
+LEVEL_DUST = 1e-9
+
+
+@dataclass(frozen=True)
+class StoreFiles:
+    """The Parquet files a rule reads: day files of events, cells, allocation."""
+
+    events: list[Path]
+    cells: Path
+    allocation: Path
+
+    @classmethod
+    def of(cls, store: Store, *, level: str = "municipality") -> StoreFiles:
+        """The files of `store` at area `level`."""
+        events = sorted(store.events_dir.glob("**/*.parquet"))
+        return cls(events=events, cells=store.cells_path, allocation=store.allocation_path(level))
+
+
+def differences(
+    expected: pd.DataFrame, actual: pd.DataFrame, *, keys: list[str], tolerance: float = 1e-6
+) -> str | None:
+    """Why `actual` is not `expected` (same keys, counts within `tolerance`), or None.
+
+    Counts are sums of floating allocation weights, added in an engine-dependent order, so
+    they are compared within a tolerance, not bit for bit.
+    """
+    left = expected[[*keys, "device_count"]].copy()
+    right = actual[[*keys, "device_count"]].copy()
+    for frame in (left, right):
+        for key in keys:
+            if key == "local_date":
+                frame[key] = pd.to_datetime(frame[key]).dt.strftime("%Y-%m-%d")
+            else:
+                frame[key] = frame[key].astype(str)
+    merged = left.merge(right, on=keys, how="outer", suffixes=("_expected", "_actual"))
+    missing = merged["device_count_actual"].isna() | merged["device_count_expected"].isna()
+    if missing.any():
+        return (
+            f"{int(missing.sum())} keys in only one of the results, e.g. {merged[missing].head(3)}"
+        )
+    gap = (merged["device_count_expected"] - merged["device_count_actual"]).abs()
+    if len(gap) and float(gap.max()) > tolerance:
+        worst = merged.iloc[int(gap.to_numpy().argmax())]
+        return f"counts differ by up to {float(gap.max()):.3g}, e.g. {worst.to_dict()}"
+    return None
