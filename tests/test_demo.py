@@ -68,6 +68,63 @@ def test_demo_writes_the_release_and_measures_agreement(demo_out):
     assert estimates["census_2011"].sum() == 11_000_638
     for name in ("report.html", "maps.png", "scatter.png"):
         assert (demo_out / name).stat().st_size > 10_000
+    # One writer: the ids and estimates of the report's table are those of the file.
+    assert estimates["area_code"].str.fullmatch(r"\d{5}").all()
+    assert estimates["estimate"].notna().sum() == metrics["n_areas"]
+
+
+@pytest.mark.slow
+def test_demo_metrics_have_a_block_per_estimator_and_per_algorithm(demo_out):
+    metrics = json.loads((demo_out / "metrics.json").read_text())
+    assert {"usual_residence", "estimators", "present_population", "home_work_flows"} <= set(
+        metrics
+    )
+    default = metrics["usual_residence"]["estimator"]
+    assert default in metrics["estimators"]
+    sources = metrics["estimators"][default]["error_sources"]
+    # The release declares Laplace noise: it adds error beside sampling, less than it.
+    assert 0 < sources["median_relative_se_noise"] < sources["median_relative_se_sampling"]
+    assert 0 < sources["noise_variance_share"] < 1
+
+
+@pytest.mark.slow
+def test_demo_present_population_fills_brussels_by_day(demo_out):
+    present = json.loads((demo_out / "metrics.json").read_text())["present_population"]
+    assert (present["night_hour"], present["day_hour"]) == (3, 11)
+    # Monday warms up (no position carried in from Sunday): Tuesday and Wednesday count.
+    assert present["weekdays"] == ["2011-03-08", "2011-03-09"]
+    # Census 2011: 695,183 jobs for 368,077 resident workers in Brussels-Capital.
+    assert present["census_brussels_jobs_per_resident_worker"] == pytest.approx(1.8887, abs=1e-4)
+    # The synthetic world's true ratio at 11:00 is 1.18 (the census bound is 1.29), so the
+    # issue's 1.3 cannot be reached honestly. Measured on this world (2 weekdays, 0.5 %):
+    # 1.11, 5 % below the truth; on the default world 1.15 against 1.17.
+    assert present["brussels_day_night_ratio"] > 1.03
+    ratio = present["brussels_day_night_ratio"] / present["truth_brussels_day_night_ratio"]
+    assert abs(ratio - 1) < 0.15
+    assert present["brussels_areas_compared"] >= 15
+    # Per municipality and hour against the true presence: measured r = 0.99.
+    assert present["truth_pearson_r"] > 0.9
+    for name in ("present_population_maps.png", "present_population_brussels.png"):
+        assert (demo_out / name).stat().st_size > 10_000
+    hourly = pd.read_csv(demo_out / "present_population.csv", dtype={"area_code": str})
+    assert set(hourly["slot"]) == set(range(24))
+
+
+@pytest.mark.slow
+def test_demo_home_work_flows_agree_with_census_commuting(demo_out):
+    flows = json.loads((demo_out / "metrics.json").read_text())["home_work_flows"]
+    assert flows["level"] == "arrondissement"
+    assert flows["n_pairs"] + flows["n_suppressed"] == 43 * 43
+    assert flows["census_share_within_arrondissement"] == pytest.approx(0.6296, abs=1e-4)
+    # Measured on this world (3 days, 0.5 %): r = 0.97 over 32 released flows.
+    assert flows["n_pairs"] >= 20
+    assert flows["pearson_r"] > 0.9
+    assert (demo_out / "commuting_scatter.png").stat().st_size > 10_000
+    html = (demo_out / "report.html").read_text(encoding="utf-8")
+    assert "Present population by hour" in html
+    assert "Commuting between arrondissements" in html
+    assert "Sources of error" in html
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
 
 
 @pytest.mark.slow

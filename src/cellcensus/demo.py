@@ -9,10 +9,13 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,19 +24,30 @@ from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo import build_allocation
-from cellcensus.holder.store import default_key_file, ingest_dataset
+from cellcensus.holder.store import Store, default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
-from cellcensus.nso.production import EstimationResult, estimate_all
+from cellcensus.nso.mobility import (
+    Commuting,
+    PresentPopulation,
+    estimate_commuting,
+    estimate_present_population,
+    presence_counts,
+)
+from cellcensus.nso.production import estimate_all
 from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
-from cellcensus.reference import census_population, municipalities
+from cellcensus.reference import belgium, municipalities
 from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
 ALGORITHM = "usual_residence"
 RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "allocation"}
+PRESENT_PARAMETERS: dict[str, Any] = {"slot_minutes": 60, "subscribers": "domestic"}
+"""Hourly present population of the holder's own subscribers (roamers are not residents)."""
+FLOWS_LEVEL = "arrondissement"
+"""Area level of the home-work flows: the arrondissements of 2019, as the census commuting."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,8 @@ class DemoResult:
     out: Path
     metrics: Agreement
     estimates: pd.DataFrame
+    present: PresentPopulation | None = None
+    commuting: Commuting | None = None
 
 
 def prepare_output(out: Path) -> None:
@@ -85,38 +101,91 @@ def run_demo(
     step("Holder: allocating cells to municipalities")
     areas = municipalities()
     build_allocation(store=store, areas=areas)
+    _parent_allocation(store=Store(store), level=FLOWS_LEVEL)
 
     step("Enclave: running usual_residence")
     enclave = Enclave(store=store)
     client = InProcessClient(runner=enclave.run, analyst="demo-analyst")
     release = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
+    step("Enclave: running present_population (hourly, weekdays)")
+    present_release = client.run(
+        algorithm="present_population",
+        parameters={**PRESENT_PARAMETERS, **_present_period(release.published.get("period") or {})},
+    )
+    step("Enclave: running home_work_flows (arrondissements)")
+    flows_release = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
     synthetic = (dataset / "world.json").is_file()
 
     step("NSO: estimating, calibrating and validating against the census")
     result = estimate_all(release=release, areas=areas)
+    present = estimate_present_population(
+        release=present_release, residents=result, areas=areas, truth=_presence_truth(dataset)
+    )
+    commuting = estimate_commuting(release=flows_release, residents=result)
     step("NSO: writing figures and report")
     context = _report_context(release=release, dataset=dataset, synthetic=synthetic)
-    publish_release(out_dir=out, result=result, context=context, areas=areas)
-    estimates = _estimates_table(result=result)
-    estimates.to_csv(out / "estimates.csv", index=False)
-    return DemoResult(out=out, metrics=result.best.agreement, estimates=estimates)
-
-
-def _estimates_table(*, result: EstimationResult) -> pd.DataFrame:
-    """One row per municipality: the default estimator beside the census 2011."""
-    census = census_population().set_index("area_code")
-    best = result.best.table
-    table = pd.DataFrame(
-        {
-            "area_name": census["name_nl"],
-            "released_devices": best["released_devices"].reindex(census.index),
-            "estimate": best["estimate"].reindex(census.index).round(0),
-            "ci_lower": best["ci_lower"].reindex(census.index).round(0),
-            "ci_upper": best["ci_upper"].reindex(census.index).round(0),
-            "census_2011": census["population"],
-        }
+    published = publish_release(
+        out_dir=out,
+        result=result,
+        context=context,
+        areas=areas,
+        present=present,
+        commuting=commuting,
     )
-    return table.rename_axis("area_code").reset_index()
+    estimates = pd.read_csv(published.estimates, dtype={"area_code": str})
+    return DemoResult(
+        out=out,
+        metrics=result.best.agreement,
+        estimates=estimates,
+        present=present,
+        commuting=commuting,
+    )
+
+
+def _parent_allocation(*, store: Store, level: str) -> None:
+    """The municipality allocation summed to the arrondissements of 2019 (holder side).
+
+    Every 2019 arrondissement is a union of 2011 municipalities, so a cell's share of an
+    arrondissement is the sum of its shares of the municipalities in it: no geometry needed.
+    """
+    municipal = pq.read_table(store.allocation_path("municipality"))
+    frame = municipal.to_pandas()
+    links = belgium.crosswalk_2019().set_index("area_code")["arrondissement_2019"]
+    frame["area_code"] = frame["area_code"].astype(str).map(links)
+    if frame["area_code"].isna().any():
+        raise CellcensusError("the municipality allocation has codes outside the 2011 list")
+    summed = frame.groupby(["cell_id", "area_code"], as_index=False, sort=True).sum()
+    path = store.allocation_path(level)
+    aside = path.with_name(f".{path.name}.tmp")
+    table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
+    pq.write_table(table.cast(municipal.schema), aside)
+    aside.replace(path)
+
+
+def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, str]:
+    """The first weekdays of the period for the present population, after a warm-up day.
+
+    The first day of a release warms up (positions are not carried in from before it), so
+    the period asked for starts one day before `weekdays` weekdays (Monday to Friday).
+    """
+    if not period.get("start"):
+        return {}
+    start = date.fromisoformat(str(period["start"])[:10])
+    last = date.fromisoformat(str(period.get("end") or period["start"])[:10])
+    first = start + timedelta(days=1)
+    while first.weekday() >= 5 and first < last:
+        first += timedelta(days=1)
+    friday = first + timedelta(days=max(4 - first.weekday(), 0))
+    end = min(first + timedelta(days=weekdays - 1), friday, last)
+    return {"start": (first - timedelta(days=1)).isoformat(), "end": max(end, start).isoformat()}
+
+
+def _presence_truth(dataset: Path) -> pd.DataFrame | None:
+    """A synthetic world's true hourly presence per area (None for real data)."""
+    folder = dataset / "truth" / "presence"
+    if not folder.is_dir():
+        return None
+    return presence_counts(presence=pd.read_parquet(folder, columns=["hour", "area"]))
 
 
 def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> ReportContext:
@@ -189,4 +258,18 @@ def register(app: typer.Typer) -> None:
                 out=out, params=params, dataset=dataset, key_file=key_file, progress=progress
             )
         console.print(_metrics_table(result.metrics))
+        if result.present is not None:
+            console.print(
+                "Brussels-Capital day/night ratio "
+                f"({result.present.day_hour:02d}:00 / {result.present.night_hour:02d}:00): "
+                f"{result.present.day_night_ratio():.2f} "
+                f"(census, all workers at work: {result.present.census_day_night_ratio:.2f})"
+            )
+        flows = result.commuting
+        if flows is not None:
+            console.print(
+                f"Home-work flows vs census, arrondissements: r = "
+                f"{flows.agreement.pearson_r:.3f}, working in home arrondissement "
+                f"{flows.share_within:.1%} (census {flows.census_share_within:.2%})"
+            )
         console.print(f"Report: {result.out / 'report.html'}")

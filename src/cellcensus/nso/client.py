@@ -27,8 +27,10 @@ FINAL = ("released", "failed", "rejected")
 class Runner(Protocol):
     """Anything that runs a catalogue algorithm for an analyst and returns its release."""
 
-    def __call__(self, *, algorithm: str, parameters: dict[str, Any], analyst: str) -> Release:
-        """Run one job."""
+    def __call__(
+        self, *, algorithm: str, parameters: dict[str, Any], analyst: str, level: str
+    ) -> Release:
+        """Run one job at an area level (an allocation of the store, e.g. ``municipality``)."""
         ...
 
 
@@ -42,9 +44,17 @@ class InProcessClient:
         self._runner = runner
         self.analyst = analyst
 
-    def run(self, *, algorithm: str, parameters: dict[str, Any] | None = None) -> Release:
-        """Run `algorithm` in the enclave and return what it released."""
-        return self._runner(algorithm=algorithm, parameters=parameters or {}, analyst=self.analyst)
+    def run(
+        self,
+        *,
+        algorithm: str,
+        parameters: dict[str, Any] | None = None,
+        level: str = "municipality",
+    ) -> Release:
+        """Run `algorithm` in the enclave at area `level` and return what it released."""
+        return self._runner(
+            algorithm=algorithm, parameters=parameters or {}, analyst=self.analyst, level=level
+        )
 
 
 class ServiceError(CellcensusError):
@@ -213,9 +223,15 @@ class HttpClient:
         """The release as CSV, GeoJSON, Parquet or JSON bytes, to save as a file."""
         return self._request("GET", f"/jobs/{job_id}/result", params={"format": fmt}).content
 
-    def run(self, *, algorithm: str, parameters: dict[str, Any] | None = None) -> Release:
+    def run(
+        self,
+        *,
+        algorithm: str,
+        parameters: dict[str, Any] | None = None,
+        level: str | None = None,
+    ) -> Release:
         """Submit, wait, fetch: the same call as `InProcessClient.run`."""
-        job_id = self.submit(algorithm=algorithm, parameters=parameters)
+        job_id = self.submit(algorithm=algorithm, parameters=parameters, level=level)
         self.wait(job_id)
         return self.fetch(job_id)
 

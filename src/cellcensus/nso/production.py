@@ -175,6 +175,10 @@ class EstimatorOutcome:
         selection_score: Population-weighted error of the hold-out estimates against the
             calibration reference on the validation half: how the default is chosen without
             looking at the census.
+        error_sources: Indexed by area_code: the standard error each source adds to the
+            estimate, in persons: ``sampling`` (who is in the data), ``noise`` (the
+            disclosure noise and rounding the release declares) and ``model`` (the model
+            error ``tau``); NaN where suppressed.
     """
 
     info: EstimatorInfo
@@ -189,6 +193,7 @@ class EstimatorOutcome:
     parameters: Mapping[str, float]
     assumptions: tuple[str, ...]
     selection_score: float = math.nan
+    error_sources: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -203,6 +208,30 @@ class EstimatorOutcome:
             return math.nan
         half = (table["ci_upper"] - table["ci_lower"]) / 2 / table["estimate"]
         return float(half.median())
+
+    def error_summary(self) -> dict[str, float]:
+        """How much each source of error weighs, over the released areas.
+
+        Returns:
+            ``median_relative_se_sampling``, ``..._noise`` and ``..._model``: median standard
+            error of each source as a share of the estimate; ``noise_variance_share``: share
+            of the total variance (summed over areas) due to the disclosure noise;
+            ``noise_to_sampling_se``: median ratio of the noise to the sampling error.
+        """
+        names = ("sampling", "noise", "model")
+        parts = self.error_sources
+        if parts.empty or not set(names) <= set(parts.columns):
+            return {}
+        estimate = self.table["estimate"].reindex(parts.index)
+        usable = parts[(estimate > 0) & parts["sampling"].notna()]
+        relative = usable.div(estimate.reindex(usable.index), axis=0)
+        variance = (usable[list(names)] ** 2).sum()
+        total = float(variance.sum())
+        ratio = (usable["noise"] / usable["sampling"].where(usable["sampling"] > 0)).dropna()
+        summary = {f"median_relative_se_{name}": float(relative[name].median()) for name in names}
+        summary["noise_variance_share"] = float(variance["noise"] / total) if total else math.nan
+        summary["noise_to_sampling_se"] = float(ratio.median()) if len(ratio) else math.nan
+        return summary
 
     def metrics(self) -> dict[str, Any]:
         """The estimator's block of ``metrics.json`` (NaN written as null)."""
@@ -219,6 +248,7 @@ class EstimatorOutcome:
                 "selection_score": self.selection_score,
                 "parameters": dict(self.parameters),
                 "by_size_class": self.by_size_class.to_dict(orient="records"),
+                "error_sources": self.error_summary(),
             }
         )
 
@@ -622,7 +652,26 @@ def _outcome(
             estimate=held_table["estimate"],
             reference=inputs.reference.reindex(validation_areas).dropna(),
         ).weighted_ape,
+        error_sources=_error_sources(inputs=inputs, expansion=expansion, tau=tau),
     )
+
+
+def _error_sources(*, inputs: _Inputs, expansion: Expansion, tau: float) -> pd.DataFrame:
+    """Standard error of each estimate from sampling, disclosure noise and model error."""
+    devices = inputs.devices.reindex(expansion.estimate.index)
+    probability = inputs.market_share * inputs.sampling_fraction
+    noise = inputs.noise
+    added = noise.variance.reindex(devices.index).fillna(0.0) + noise.rounding_variance
+    gradient = expansion.gradient.abs()
+    released = devices.notna()
+    frame = pd.DataFrame(
+        {
+            "sampling": gradient * np.sqrt(devices.clip(lower=0.0) * (1.0 - probability)),
+            "noise": (gradient * np.sqrt(added)).where(released),
+            "model": (tau * expansion.estimate).abs().where(released),
+        }
+    )
+    return frame.rename_axis("area_code")
 
 
 def _table(*, expansion: Expansion, variance: pd.Series, tau: float, level: float) -> pd.DataFrame:
@@ -679,6 +728,11 @@ def _population(
     if series.index.duplicated().any():
         raise CellcensusError(f"{name} table repeats an area_code")
     return series
+
+
+def json_ready(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping ready for ``metrics.json``: NaN and infinities None, numpy scalars plain."""
+    return _json_ready(value)
 
 
 def _json_ready(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cellcensus.nso.estimation import expand_national
 from cellcensus.nso.production import EstimationResult
@@ -15,7 +16,12 @@ from cellcensus.nso.report.figures import (
     SCATTER_PNG,
 )
 from cellcensus.nso.report.html import ReportContext
-from cellcensus.nso.report.publish import ESTIMATES_CSV, publish_release, publish_report
+from cellcensus.nso.report.publish import (
+    ESTIMATES_COLUMNS,
+    ESTIMATES_CSV,
+    publish_release,
+    publish_report,
+)
 from cellcensus.nso.validation import compare_with_census
 from cellcensus.reference import belgium
 
@@ -54,8 +60,12 @@ def test_publish_report_from_a_release_of_belgium(tmp_path: Path) -> None:
     for name in (MAPS_PNG, SCATTER_PNG, ERROR_MAP_PNG, ESTIMATES_CSV):
         assert (tmp_path / name).is_file()
     written = pd.read_csv(tmp_path / ESTIMATES_CSV, dtype={"area_code": str})
+    assert tuple(written.columns) == ESTIMATES_COLUMNS
     assert len(written) == 589
     assert written["estimate"].isna().sum() == 1  # Herstappe: 85 people, about 2 devices
+    # No intervals were given: the columns are there, empty.
+    assert written["ci_lower"].isna().all()
+    assert written["census_2011"].sum() == census["population"].sum()
 
 
 def test_publish_release_writes_the_whole_statistical_release(
@@ -84,6 +94,77 @@ def test_publish_release_writes_the_whole_statistical_release(
     metrics = json.loads(written.metrics.read_text())
     assert metrics == json.loads(json.dumps(realistic_result.metrics_json()))
     estimates = pd.read_csv(written.estimates, dtype={"area_code": str})
-    assert {"estimate", "census", "ci_lower", "ci_upper"} <= set(estimates.columns)
+    assert list(estimates.columns) == [
+        "area_code",
+        "area_name",
+        "released_devices",
+        "estimate",
+        "ci_lower",
+        "ci_upper",
+        "census_2011",
+    ]
+    best = realistic_result.best.table
+    keyed = estimates.set_index("area_code")
+    assert np.allclose(
+        keyed["ci_upper"].dropna(), best["ci_upper"].reindex(keyed.index).dropna().round(0)
+    )
+    released = keyed["estimate"].notna()
+    assert released.sum() > 500
+    assert (keyed.loc[released, "ci_lower"] <= keyed.loc[released, "estimate"]).all()
+    assert keyed.loc[~released, ["ci_lower", "ci_upper"]].isna().all().all()
     for path in (written.outputs.csv, written.outputs.geojson, written.outputs.sdmx_csv):
         assert path.is_file()
+
+
+def test_publish_release_adds_present_population_and_commuting(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _flows_release, _present_release
+
+    from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
+    from cellcensus.nso.report.figures import FLOWS_PNG, PRESENT_HOURLY_PNG, PRESENT_MAPS_PNG
+
+    present = estimate_present_population(
+        release=_present_release(realistic_result, day_gain=1.4), residents=realistic_result
+    )
+    commuting = estimate_commuting(
+        release=_flows_release(belgium.commuting_matrix(), share=0.02),
+        residents=realistic_result,
+    )
+    context = ReportContext(
+        dataset="simulated",
+        period_start="2011-03-07",
+        period_end="2011-03-13",
+        market_share=0.4,
+        sampling_fraction=0.1,
+        n_devices_released_total=1,
+        suppression_threshold=15,
+        algorithm_name="usual_residence",
+        algorithm_version="simulated",
+        job_id="simulated-12",
+    )
+
+    written = publish_release(
+        out_dir=tmp_path,
+        result=realistic_result,
+        context=context,
+        present=present,
+        commuting=commuting,
+    )
+
+    metrics = json.loads(written.metrics.read_text())
+    # The residents' blocks are unchanged; one block per algorithm is added.
+    for key, value in realistic_result.metrics_json().items():
+        assert metrics[key] == json.loads(json.dumps(value))
+    assert metrics["present_population"]["brussels_day_night_ratio"] == pytest.approx(1.4, 0.01)
+    assert metrics["home_work_flows"]["pearson_r"] > 0.99
+    html = written.report.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 8
+    assert "Present population by hour" in html and "Commuting between arrondissements" in html
+    assert "Sources of error" in html and "Disclosure noise and rounding" in html
+    for name in (PRESENT_MAPS_PNG, PRESENT_HOURLY_PNG, FLOWS_PNG):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert [path.name for path in written.mobility] == [
+        "present_population.csv",
+        "commuting_flows.csv",
+    ]

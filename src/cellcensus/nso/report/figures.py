@@ -70,6 +70,9 @@ SCATTER_PNG = "scatter.png"
 ERROR_MAP_PNG = "relative_error_map.png"
 ESTIMATORS_PNG = "estimators.png"
 INTERVALS_PNG = "intervals.png"
+PRESENT_MAPS_PNG = "present_population_maps.png"
+PRESENT_HOURLY_PNG = "present_population_brussels.png"
+FLOWS_PNG = "commuting_scatter.png"
 """Standard file names of the figures (the report picks these up from its folder)."""
 
 _MISSING_FACE = "#e6e6e6"
@@ -190,6 +193,8 @@ def draw_side_by_side_maps(
     inset_region: str | None = BRUSSELS_REGION,
     missing_label: str = "Suppressed (too few devices)",
     note: str | None = None,
+    titles: tuple[str, str] = ("Based on mobile phone data", "Based on 2011 census"),
+    title: str = "Population density by municipality",
 ) -> Figure:
     """Draw the two density maps with shared classes; see `side_by_side_maps`.
 
@@ -200,21 +205,16 @@ def draw_side_by_side_maps(
     colours = _resampled(DENSITY_COLOURS, len(breaks) - 1)
     figure = Figure(figsize=(12.0, 6.6))
     figure.subplots_adjust(left=0.01, right=0.99, top=0.86, bottom=0.17, wspace=0.02)
-    panels = (
-        ("Based on mobile phone data", estimate_density),
-        ("Based on 2011 census", census_density),
-    )
+    panels = ((titles[0], estimate_density), (titles[1], census_density))
     missing = False
-    for index, (title, density) in enumerate(panels):
+    for index, (panel_title, density) in enumerate(panels):
         axes = figure.add_subplot(1, 2, index + 1)
         classes = classify(values=density.reindex(shapes.codes), breaks=breaks)
         _choropleth(axes=axes, shapes=shapes, classes=classes, colours=colours)
         _inset(axes=axes, shapes=shapes, classes=classes, colours=colours, region=inset_region)
-        axes.set_title(title, fontsize=13, color=_TEXT, pad=6)
+        axes.set_title(panel_title, fontsize=13, color=_TEXT, pad=6)
         missing = missing or bool(classes.isna().any())
-    figure.suptitle(
-        "Population density by municipality", fontsize=16, color=_TEXT, fontweight="bold"
-    )
+    figure.suptitle(title, fontsize=16, color=_TEXT, fontweight="bold")
     labels = class_labels(breaks=breaks, fmt=lambda value: f"{value:,.0f}")
     _legend(
         figure=figure,
@@ -237,6 +237,8 @@ def side_by_side_maps(
     inset_region: str | None = BRUSSELS_REGION,
     missing_label: str = "Suppressed (too few devices)",
     note: str | None = None,
+    titles: tuple[str, str] = ("Based on mobile phone data", "Based on 2011 census"),
+    title: str = "Population density by municipality",
 ) -> Path:
     """Two choropleth maps of population density, mobile phone data beside the census.
 
@@ -255,6 +257,8 @@ def side_by_side_maps(
             default); None, or an absent ``region`` column, for no inset.
         missing_label: Legend entry of the hatched areas.
         note: Source line printed under the maps.
+        titles: Titles of the left and right maps.
+        title: Title of the figure.
 
     Returns:
         `out`.
@@ -267,6 +271,8 @@ def side_by_side_maps(
         inset_region=inset_region,
         missing_label=missing_label,
         note=note,
+        titles=titles,
+        title=title,
     )
     return _save(figure=figure, out=out)
 
@@ -517,6 +523,140 @@ def interval_chart(
         fontsize=14,
         color=_TEXT,
         fontweight="bold",
+    )
+    _note(figure=figure, note=note)
+    return _save(figure=figure, out=out)
+
+
+def hourly_chart(
+    *,
+    series: dict[str, pd.Series],
+    out: Path,
+    title: str,
+    marks: Sequence[int] = (),
+    note: str | None = None,
+) -> Path:
+    """Lines of a quantity by hour of the day, relative to its value at the first mark.
+
+    Args:
+        series: Label to values indexed by hour (0-23); each is divided by its value at
+            ``marks[0]`` (or its mean when there is no mark), so that shapes compare.
+        out: PNG file to write.
+        title: Title of the chart.
+        marks: Hours marked by a vertical line (e.g. the night and day hours of the maps).
+        note: Source line printed under the chart.
+
+    Returns:
+        `out`.
+    """
+    figure = Figure(figsize=(9.0, 4.8))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.86, bottom=0.2)
+    axes = figure.add_subplot(1, 1, 1)
+    colours = ("#225ea8", "#f0a868", "#41b6c4", "#b2182b")
+    for (label, values), colour in zip(series.items(), itertools.cycle(colours), strict=False):
+        values = values.astype("float64").sort_index()
+        base = values.get(marks[0], math.nan) if marks else float(values.mean())
+        if not base or math.isnan(base):
+            continue
+        axes.plot(
+            values.index, values / base, color=colour, lw=2.0, marker="o", ms=3.5, label=label
+        )
+    for hour in marks:
+        axes.axvline(hour, color="#999999", lw=0.8, ls="--")
+    axes.axhline(1.0, color="#555555", lw=0.8)
+    axes.set_xticks(range(0, 24, 3), [f"{hour:02d}:00" for hour in range(0, 24, 3)])
+    axes.set_xlim(-0.5, 23.5)
+    reference = f"{marks[0]:02d}:00" if marks else "the daily mean"
+    axes.set_ylabel(f"Persons present, relative to {reference}", color=_TEXT)
+    axes.grid(True, color="#eeeeee")
+    axes.set_axisbelow(True)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(loc="upper left", frameon=False, fontsize=9)
+    figure.suptitle(title, fontsize=14, color=_TEXT, fontweight="bold")
+    _note(figure=figure, note=note)
+    return _save(figure=figure, out=out)
+
+
+def flow_scatter(
+    *,
+    estimate: pd.Series,
+    census: pd.Series,
+    within: pd.Series,
+    out: Path,
+    metrics: Agreement,
+    note: str | None = None,
+) -> Path:
+    """Estimated against census commuting flows, one point per pair of areas, log axes.
+
+    Args:
+        estimate: Estimated commuters per pair (NaN where suppressed).
+        census: Census commuters per pair, same index.
+        within: True where home and work area are the same (drawn in another colour).
+        out: PNG file to write.
+        metrics: Agreement of the flows, printed on the chart.
+        note: Source line printed under the chart.
+
+    Returns:
+        `out`.
+    """
+    pair = pd.DataFrame(
+        {
+            "census": census.astype("float64"),
+            "estimate": estimate.astype("float64").reindex(census.index),
+            "within": within.reindex(census.index).fillna(False).astype(bool),
+        }
+    )
+    pair = pair[(pair["census"] > 0) & (pair["estimate"] > 0)]
+    figure = Figure(figsize=(7.0, 7.0))
+    figure.subplots_adjust(left=0.14, right=0.96, top=0.9, bottom=0.13)
+    axes = figure.add_subplot(1, 1, 1)
+    values = pair[["census", "estimate"]]
+    low = float(values.min().min()) / 1.5 if len(pair) else 10.0
+    high = float(values.max().max()) * 1.5 if len(pair) else 1e6
+    span = np.array([low, high])
+    axes.plot(span, span, color="#555555", lw=1.0, label="estimate = census")
+    for mask, colour, label in (
+        (~pair["within"], "#225ea8", "between two arrondissements"),
+        (pair["within"], "#f0a868", "within one arrondissement"),
+    ):
+        axes.scatter(
+            pair.loc[mask, "census"],
+            pair.loc[mask, "estimate"],
+            s=14,
+            color=colour,
+            alpha=0.75,
+            lw=0,
+            label=label,
+        )
+    axes.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), aspect="equal")
+    thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    axes.xaxis.set_major_formatter(thousands)
+    axes.yaxis.set_major_formatter(thousands)
+    axes.set_xlabel("Commuters, 2011 census", color=_TEXT)
+    axes.set_ylabel("Commuters estimated from mobile phone data", color=_TEXT)
+    axes.grid(True, which="major", color="#eeeeee", lw=0.8)
+    axes.set_axisbelow(True)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.legend(loc="lower right", frameon=False, fontsize=9)
+    text = "\n".join(
+        (
+            f"Pearson r = {metrics.pearson_r:.4f}",
+            f"r of logarithms = {metrics.log_pearson_r:.4f}",
+            f"{metrics.n_areas:,} flows compared, {metrics.n_suppressed:,} suppressed",
+        )
+    )
+    axes.text(
+        0.03,
+        0.97,
+        text,
+        transform=axes.transAxes,
+        va="top",
+        fontsize=9.5,
+        color=_TEXT,
+        bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "#cccccc"},
+    )
+    figure.suptitle(
+        "Home-work flows between arrondissements", fontsize=14, color=_TEXT, fontweight="bold"
     )
     _note(figure=figure, note=note)
     return _save(figure=figure, out=out)

@@ -106,6 +106,7 @@ def write_report(
     figures: Sequence[ReportFigure] | None = None,
     n_largest: int = 15,
     estimation: EstimationResult | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Write ``report.html`` into `out_dir`: a statistical release with figures and method.
 
@@ -128,6 +129,8 @@ def write_report(
         estimation: Output of `cellcensus.nso.production.estimate_all`; `estimates` should
             then hold its default estimator's figures (``estimation.estimates()``), whose
             interval columns are added (matched on area_code) when `estimates` lacks them.
+        extra_sections: Further HTML sections (e.g. present population and commuting, see
+            `cellcensus.nso.report.mobility`), placed after the estimation sections.
 
     Returns:
         The path of the written report.
@@ -149,6 +152,7 @@ def write_report(
             *(_figure(figure) for figure in figures),
             _metrics_section(agreements),
             *_estimation_sections(estimation=estimation, context=context),
+            *extra_sections,
             _largest_errors(table=table, n_largest=n_largest),
             _method(context, estimation=estimation),
             _parameters(context),
@@ -379,6 +383,15 @@ def _summary(
         f"against {_number(total_census)} in the 2011 census for the same municipalities "
         f"({_signed_percent(difference)}).</p></section>"
     )
+
+
+def figure_html(figure: ReportFigure) -> str:
+    """A PNG as an HTML ``<figure>`` with the image embedded (base64) and its caption.
+
+    Raises:
+        CellcensusError: If the file is missing or not a PNG.
+    """
+    return _figure(figure)
 
 
 def _figure(figure: ReportFigure) -> str:

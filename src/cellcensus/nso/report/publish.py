@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.dissemination import OutputFiles, write_outputs
-from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.mobility import Commuting, PresentPopulation, mobility_metrics
+from cellcensus.nso.production import EstimationResult, json_ready
 from cellcensus.nso.report.figures import (
     ERROR_MAP_PNG,
     ESTIMATORS_PNG,
@@ -28,11 +30,29 @@ from cellcensus.nso.report.figures import (
     side_by_side_maps,
 )
 from cellcensus.nso.report.html import ReportContext, standard_figures, write_report
+from cellcensus.nso.report.mobility import (
+    commuting_section,
+    draw_mobility_figures,
+    present_population_section,
+)
 from cellcensus.nso.validation import Agreement, agreement, compare_with_census
 from cellcensus.reference import belgium
 
 ESTIMATES_CSV = "estimates.csv"
 METRICS_JSON = "metrics.json"
+PRESENT_POPULATION_CSV = "present_population.csv"
+COMMUTING_CSV = "commuting_flows.csv"
+
+ESTIMATES_COLUMNS: tuple[str, ...] = (
+    "area_code",
+    "area_name",
+    "released_devices",
+    "estimate",
+    "ci_lower",
+    "ci_upper",
+    "census_2011",
+)
+"""Columns of ``estimates.csv``, in order: the contract of the demo's output."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +64,14 @@ class PublishedRelease:
         metrics: ``metrics.json``.
         estimates: ``estimates.csv`` (default estimator beside the census, with intervals).
         outputs: The official table in every format, all estimators, their comparison.
+        mobility: ``present_population.csv`` and ``commuting_flows.csv`` when written.
     """
 
     report: Path
     metrics: Path
     estimates: Path
     outputs: OutputFiles
+    mobility: tuple[Path, ...] = ()
 
 
 def publish_release(
@@ -59,12 +81,15 @@ def publish_release(
     context: ReportContext,
     areas: pd.DataFrame | None = None,
     census: pd.DataFrame | None = None,
+    present: PresentPopulation | None = None,
+    commuting: Commuting | None = None,
 ) -> PublishedRelease:
     """Write the whole statistical release of an estimation into `out_dir`.
 
     Draws the maps, scatter and error map of the default estimator, the estimator comparison
     and the interval chart; writes ``metrics.json``, ``estimates.csv``, the official table
-    as CSV, Parquet, GeoJSON and SDMX-CSV, and ``report.html``.
+    as CSV, Parquet, GeoJSON and SDMX-CSV, and ``report.html``. With `present` and
+    `commuting`, also their figures, sections, ``metrics.json`` blocks and tables.
 
     Args:
         out_dir: Folder to write into (created).
@@ -74,6 +99,8 @@ def publish_release(
             Belgian municipalities 2011).
         census: Census with ``area_code``, ``population`` and names (default: Belgian
             census 2011).
+        present: Present population by hour (`cellcensus.nso.mobility`), or None.
+        commuting: Home-work flows between arrondissements, or None.
 
     Returns:
         The paths written.
@@ -87,8 +114,20 @@ def publish_release(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = out_dir / METRICS_JSON
-    metrics_path.write_text(json.dumps(result.metrics_json(), indent=2, sort_keys=True) + "\n")
+    metrics = {
+        **result.metrics_json(),
+        **json_ready(mobility_metrics(present=present, commuting=commuting)),
+    }
+    metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     note = f"Census 2011 and municipality boundaries. {context.citation}."
+    draw_mobility_figures(
+        out_dir=out_dir, areas=area_table, present=present, commuting=commuting, note=note
+    )
+    sections = []
+    if present is not None:
+        sections.append(present_population_section(present=present, out_dir=out_dir))
+    if commuting is not None:
+        sections.append(commuting_section(commuting=commuting, out_dir=out_dir))
     estimator_chart(
         comparison=result.comparison(),
         out=out_dir / ESTIMATORS_PNG,
@@ -104,13 +143,59 @@ def publish_release(
         comparison=comparison,
         context=context,
         estimation=result,
+        extra_sections=sections,
     )
     return PublishedRelease(
         report=report,
         metrics=metrics_path,
         estimates=out_dir / ESTIMATES_CSV,
         outputs=write_outputs(result=result, out_dir=out_dir, areas=area_table),
+        mobility=_write_mobility(out_dir=out_dir, present=present, commuting=commuting),
     )
+
+
+def estimates_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The content of ``estimates.csv``: `ESTIMATES_COLUMNS`, one row per area.
+
+    Args:
+        comparison: `cellcensus.nso.validation.compare_with_census` output, with
+            ``ci_lower`` and ``ci_upper`` when the estimates have intervals.
+
+    Returns:
+        Estimates and interval bounds rounded to persons (NaN where suppressed or unknown),
+        census as integers.
+    """
+    table = comparison.reset_index(drop=True)
+    missing = pd.Series(float("nan"), index=table.index)
+    frame = pd.DataFrame(
+        {
+            "area_code": table["area_code"].astype(str),
+            "area_name": table["name"],
+            "released_devices": table["released_devices"].astype("float64"),
+            "estimate": table["estimate"].astype("float64").round(0),
+            "ci_lower": table.get("ci_lower", missing).astype("float64").round(0),
+            "ci_upper": table.get("ci_upper", missing).astype("float64").round(0),
+            "census_2011": table["census"].round(0).astype("Int64"),
+        }
+    )
+    return frame[list(ESTIMATES_COLUMNS)]
+
+
+def _write_mobility(
+    *, out_dir: Path, present: PresentPopulation | None, commuting: Commuting | None
+) -> tuple[Path, ...]:
+    written = []
+    if present is not None:
+        path = out_dir / PRESENT_POPULATION_CSV
+        table = present.long.sort_values(["local_date", "slot", "area_code"])
+        table.assign(estimate=table["estimate"].round(0)).to_csv(path, index=False)
+        written.append(path)
+    if commuting is not None:
+        path = out_dir / COMMUTING_CSV
+        flows = commuting.flows
+        flows.assign(estimate=flows["estimate"].round(0)).to_csv(path, index=False)
+        written.append(path)
+    return tuple(written)
 
 
 def publish_report(
@@ -120,6 +205,7 @@ def publish_report(
     comparison: pd.DataFrame,
     context: ReportContext,
     estimation: EstimationResult | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Draw the figures, measure agreement and write the report into `out_dir`.
 
@@ -132,6 +218,7 @@ def publish_report(
         context: How the numbers were made.
         estimation: The estimation behind `comparison`, for the full statistical release
             (see `cellcensus.nso.report.html.write_report`).
+        extra_sections: Further HTML sections of the report (present population, commuting).
 
     Returns:
         The path of ``report.html``.
@@ -150,7 +237,7 @@ def publish_report(
         )
     note = f"Census 2011 and municipality boundaries. {context.citation}."
     out_dir.mkdir(parents=True, exist_ok=True)
-    comparison.to_csv(out_dir / ESTIMATES_CSV, index=False)
+    estimates_table(comparison).to_csv(out_dir / ESTIMATES_CSV, index=False)
     side_by_side_maps(
         areas=areas,
         estimate_density=estimate / area_km2,
@@ -175,6 +262,7 @@ def publish_report(
         context=context,
         figures=standard_figures(out_dir),
         estimation=estimation,
+        extra_sections=extra_sections,
     )
 
 

@@ -196,8 +196,77 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"<p>The intervals of the default estimator contain the census value for "
         f"{percent(best.coverage)} of municipalities, and for {percent(best.holdout_coverage)} "
         "in the hold-out half. Half of the intervals are narrower than "
-        f"±{percent(best.median_relative_ci)} of the estimate.</p></section>"
+        f"±{percent(best.median_relative_ci)} of the estimate.</p>\n"
+        f"{error_sources_table(result)}</section>"
     )
+
+
+ERROR_SOURCE_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("under 5,000", 0.0, 5_000.0),
+    ("5,000 – 20,000", 5_000.0, 20_000.0),
+    ("20,000 and over", 20_000.0, math.inf),
+)
+"""Size classes (census residents) of the table of error sources."""
+
+
+def error_sources_table(result: EstimationResult) -> str:
+    """What each source adds to the default estimator's standard errors, by size of area.
+
+    The disclosure noise (declared by the release) beside the sampling error and the model
+    error: median standard error as a share of the estimate, and the share of the summed
+    variance.
+
+    Args:
+        result: The estimation.
+
+    Returns:
+        A heading, a sentence and a table (empty when the sources are not known).
+    """
+    best = result.best
+    parts = best.error_sources
+    summary = best.error_summary()
+    if parts.empty or not summary:
+        return ""
+    estimate = best.table["estimate"].reindex(parts.index)
+    usable = (estimate > 0) & parts["sampling"].notna()
+    relative = parts[usable].div(estimate[usable], axis=0)
+    census = result.census.reindex(relative.index)
+    variance = (parts[usable] ** 2).sum()
+    total = float(variance.sum())
+    labels = (
+        ("sampling", "Sampling (who is in the data)"),
+        ("noise", "Disclosure noise and rounding"),
+        ("model", "Model error"),
+    )
+    head = "".join(f'<th class="num">{escape(name)}</th>' for name, _, _ in ERROR_SOURCE_CLASSES)
+    rows = []
+    for column, label in labels:
+        medians = (
+            float(relative.loc[(census >= low) & (census < high), column].median())
+            for _, low, high in ERROR_SOURCE_CLASSES
+        )
+        cells = "".join(f'<td class="num">{percent(value)}</td>' for value in medians)
+        share = float(variance[column] / total) if total else math.nan
+        rows.append(
+            f"<tr><td>{escape(label)}</td>"
+            f'<td class="num">{percent(float(relative[column].median()))}</td>{cells}'
+            f'<td class="num">{percent(share)}</td></tr>'
+        )
+    return (
+        "<h3>Sources of error</h3>\n"
+        "<p>Median standard error that each source adds, as a share of the estimate, by "
+        "census size of municipality; the last column is each source's share of the "
+        "variance summed over all municipalities. The disclosure noise is "
+        f"{_times(summary['noise_to_sampling_se'])} the sampling error in the median "
+        "municipality.</p>\n"
+        '<table class="sources-of-error"><thead><tr><th>Source</th>'
+        f'<th class="num">All</th>{head}<th class="num">Share of variance</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _times(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f} times"
 
 
 def estimation_method_items(result: EstimationResult) -> list[str]:

@@ -1,0 +1,474 @@
+"""Present population by hour and home-work flows, expanded to persons and validated.
+
+Both start from a release of the enclave and from the residents' `EstimationResult`, whose
+default estimator gives each area its persons per released device; the mobility counts are
+expanded with those same factors, so that they speak of persons as the resident figures do.
+
+- `estimate_present_population`: ``present_population`` (hourly, municipalities), expanded
+  with the residents' factors and scaled, hour by hour, so that the phones located at that
+  hour stand for every resident (phones silent beyond the carry-forward limit are located
+  at no hour, and more of them at night), averaged over the weekdays of the release after
+  its first day (no position is carried into the
+  first night from before the period, so its early hours undercount). Checked against the
+  census commuting of Brussels-Capital (jobs against resident workers) and, when the data
+  are synthetic, against the true hourly presence.
+- `estimate_commuting`: ``home_work_flows`` released between arrondissements (2019 codes,
+  those of the census commuting table), expanded with the home arrondissement's factor and
+  compared with the census 2011 commuting matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.validation import Agreement, agreement
+from cellcensus.reference import belgium
+from cellcensus.release import Release
+
+BRUSSELS_REGION = "4000"
+"""Region code of Brussels-Capital."""
+BRUSSELS_ARRONDISSEMENT = "21000"
+"""Arrondissement code of Brussels-Capital (the region is one arrondissement)."""
+NIGHT_HOUR = 3
+"""Local hour shown as night (03:00-04:00)."""
+DAY_HOUR = 11
+"""Local hour shown as day (11:00-12:00)."""
+
+
+def area_factors(residents: EstimationResult) -> pd.Series:
+    """Persons per released device of each area under the residents' default estimator.
+
+    Args:
+        residents: The residents' estimation.
+
+    Returns:
+        Indexed by area_code; where the area's count was suppressed, the ratio of all
+        estimated residents to all released devices.
+    """
+    table = residents.best.table
+    devices = table["released_devices"].astype("float64")
+    estimate = table["estimate"].astype("float64")
+    ratio = estimate / devices.where(devices > 0)
+    known = ratio.notna() & np.isfinite(ratio) & (ratio > 0)
+    overall = float(estimate[known].sum() / devices[known].sum()) if known.any() else math.nan
+    return ratio.where(known, overall).rename("factor")
+
+
+@dataclass(frozen=True)
+class PresentPopulation:
+    """Present population per municipality and hour, expanded to persons.
+
+    Attributes:
+        long: One row per local_date, slot and area_code: ``devices`` (released, NaN where
+            suppressed) and ``estimate`` (persons).
+        weekday: Mean over the weekdays of `long`'s estimates: area_code by slot (0-23).
+        weekdays: The dates averaged.
+        regions: Region code of every area_code.
+        night_hour: Hour shown as night.
+        day_hour: Hour shown as day.
+        census_jobs: Jobs located in Brussels-Capital (census 2011 commuting).
+        census_resident_workers: Workers resident in Brussels-Capital (idem).
+        census_population: Residents of Brussels-Capital (census 2011).
+        truth: Where the data are synthetic: true persons present (of a sample) per
+            local_date, slot and area_code, column ``persons``; else None.
+        source: The release: algorithm, version and job.
+    """
+
+    long: pd.DataFrame
+    weekday: pd.DataFrame
+    weekdays: tuple[str, ...]
+    regions: pd.Series
+    night_hour: int
+    day_hour: int
+    census_jobs: float
+    census_resident_workers: float
+    census_population: float
+    truth: pd.DataFrame | None = None
+    source: str = ""
+
+    def region_areas(self, region: str = BRUSSELS_REGION) -> pd.Index:
+        """Areas of `region` with an estimate at every hour of the weekday means.
+
+        The others are left out of the region's totals, so that what is summed does not
+        change from hour to hour as counts are withheld.
+        """
+        inside = (self.regions.reindex(self.weekday.index) == region).to_numpy()
+        complete = self.weekday.notna().all(axis=1).to_numpy()
+        return self.weekday.index[inside & complete]
+
+    def region_hourly(self, region: str = BRUSSELS_REGION) -> pd.Series:
+        """Estimated persons present in `region` per hour of a weekday (see `region_areas`)."""
+        return self.weekday.loc[self.region_areas(region)].sum(min_count=1)
+
+    def day_night_ratio(self, region: str = BRUSSELS_REGION) -> float:
+        """Persons present in `region` at the day hour over those present at the night hour."""
+        hourly = self.region_hourly(region)
+        return _ratio(hourly.get(self.day_hour, math.nan), hourly.get(self.night_hour, math.nan))
+
+    def truth_hourly(self, region: str = BRUSSELS_REGION) -> pd.Series | None:
+        """True persons (of the sample) present in `region` per weekday hour, if known."""
+        if self.truth is None:
+            return None
+        truth = self.truth[self.truth["local_date"].isin(self.weekdays)]
+        inside = truth["area_code"].isin(self.region_areas(region)).to_numpy()
+        days = max(len(self.weekdays), 1)
+        hourly: pd.Series = truth[inside].groupby("slot")["persons"].sum() / days
+        return hourly
+
+    @property
+    def census_job_ratio(self) -> float:
+        """Jobs in Brussels-Capital per resident worker (census 2011)."""
+        return _ratio(self.census_jobs, self.census_resident_workers)
+
+    @property
+    def census_day_night_ratio(self) -> float:
+        """Daytime over night-time population of Brussels-Capital implied by the census.
+
+        ``(residents + jobs - resident workers) / residents``: every worker at work, nobody
+        else moving; an upper bound of what a weekday hour can show.
+        """
+        extra = self.census_jobs - self.census_resident_workers
+        return _ratio(self.census_population + extra, self.census_population)
+
+    def truth_agreement(self) -> Agreement | None:
+        """Estimates against the true presence per municipality and hour (r is what counts).
+
+        The truth follows a sample of persons, so only correlations and the log slope are
+        meaningful, not the errors in persons.
+        """
+        if self.truth is None:
+            return None
+        keys = ["local_date", "slot", "area_code"]
+        kept = self.long[self.long["local_date"].isin(self.weekdays)]
+        estimate = kept.set_index(keys)["estimate"]
+        truth = self.truth.set_index(keys)["persons"].astype("float64")
+        truth = truth.reindex(estimate.index).fillna(0.0)
+        flat = pd.Index(["|".join(map(str, key)) for key in estimate.index])
+        return agreement(
+            estimate=pd.Series(estimate.to_numpy(), index=flat),
+            reference=pd.Series(truth.to_numpy(), index=flat),
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """The ``present_population`` block of ``metrics.json``."""
+        block: dict[str, Any] = {
+            "night_hour": self.night_hour,
+            "day_hour": self.day_hour,
+            "weekdays": list(self.weekdays),
+            "brussels_day_night_ratio": self.day_night_ratio(),
+            "brussels_night_persons": float(self.region_hourly().get(self.night_hour, math.nan)),
+            "brussels_day_persons": float(self.region_hourly().get(self.day_hour, math.nan)),
+            "brussels_areas_compared": len(self.region_areas()),
+            "census_brussels_jobs_per_resident_worker": self.census_job_ratio,
+            "census_brussels_day_night_ratio": self.census_day_night_ratio,
+            "n_suppressed": int(self.long["devices"].isna().sum()),
+            "n_keys": len(self.long),
+        }
+        truth = self.truth_hourly()
+        if truth is not None:
+            block["truth_brussels_day_night_ratio"] = _ratio(
+                truth.get(self.day_hour, math.nan), truth.get(self.night_hour, math.nan)
+            )
+        measured = self.truth_agreement()
+        if measured is not None:
+            block["truth_pearson_r"] = measured.pearson_r
+            block["truth_log_pearson_r"] = measured.log_pearson_r
+            block["truth_n_keys"] = measured.n_areas
+        return block
+
+
+def estimate_present_population(
+    *,
+    release: Release,
+    residents: EstimationResult,
+    areas: pd.DataFrame | None = None,
+    truth: pd.DataFrame | None = None,
+    night_hour: int = NIGHT_HOUR,
+    day_hour: int = DAY_HOUR,
+    warm_up_days: int = 1,
+) -> PresentPopulation:
+    """Expand a ``present_population`` release (hourly, municipalities) to persons.
+
+    Args:
+        release: ``local_date``, ``slot`` (local hour), ``area_code``, ``device_count``.
+        residents: The residents' estimation of the same period and areas.
+        areas: ``area_code`` and ``region`` (default: Belgian municipalities 2011).
+        truth: Optional ``local_date``, ``slot``, ``area_code``, ``persons``: the true
+            presence (synthetic data only), see `presence_counts`.
+        night_hour: Hour shown as night.
+        day_hour: Hour shown as day.
+        warm_up_days: First dates of the release left out of the means (when later ones
+            exist): the algorithm carries no position in from before the period, so the
+            first night counts only the phones active since midnight.
+
+    Returns:
+        The present population, per date and hour, and averaged over weekdays.
+
+    Raises:
+        CellcensusError: If the release lacks a column or is not hourly.
+    """
+    table = release.table
+    missing = [c for c in ("local_date", "slot", "area_code", "device_count") if c not in table]
+    if missing:
+        raise CellcensusError(f"present_population release lacks column(s) {missing}")
+    if int(table["slot"].max()) > 23:
+        raise CellcensusError("present_population release is not hourly: ask slot_minutes=60")
+    area_table = areas if areas is not None else belgium.municipalities()
+    regions = pd.Series(
+        area_table["region"].astype(str).to_numpy(),
+        index=pd.Index(area_table["area_code"].astype(str).to_numpy(), name="area_code"),
+    )
+    long = pd.DataFrame(
+        {
+            "local_date": table["local_date"].astype(str).str[:10].to_numpy(),
+            "slot": table["slot"].astype("int64").to_numpy(),
+            "area_code": table["area_code"].astype(str).to_numpy(),
+            "devices": pd.to_numeric(table["device_count"], errors="coerce")
+            .astype("float64")
+            .to_numpy(),
+        }
+    )
+    factors = area_factors(residents)
+    persons = long["devices"] * factors.reindex(long["area_code"]).to_numpy()
+    residents_estimate = residents.best.table["estimate"].astype("float64")
+    long["estimate"] = persons * _hour_scale(
+        long=long.assign(persons=persons), residents=residents_estimate
+    )
+    dates = pd.to_datetime(pd.Series(sorted(long["local_date"].unique())))
+    if len(dates) > warm_up_days:
+        dates = dates.iloc[warm_up_days:]
+    weekdays = tuple(sorted(d.strftime("%Y-%m-%d") for d in dates[dates.dt.day_of_week < 5]))
+    chosen = long[long["local_date"].isin(weekdays)] if weekdays else long
+    weekday = chosen.pivot_table(
+        index="area_code", columns="slot", values="estimate", aggfunc="mean", dropna=False
+    )
+    weekday = weekday.reindex(regions.index)
+    jobs, workers = _brussels_commuting()
+    census = belgium.census_population()
+    in_brussels = regions.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
+    return PresentPopulation(
+        long=long,
+        weekday=weekday,
+        weekdays=weekdays,
+        regions=regions,
+        night_hour=night_hour,
+        day_hour=day_hour,
+        census_jobs=jobs,
+        census_resident_workers=workers,
+        census_population=float(census.loc[in_brussels, "population"].sum()),
+        truth=truth,
+        source=_source(release),
+    )
+
+
+def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
+    """Per row of `long`, the factor that makes its hour stand for every resident.
+
+    Phones silent for longer than the carry-forward limit are located at no hour, and which
+    ones are silent changes with the hour (many at night, few by day). Over the areas with
+    a count at every hour of the date (and a resident estimate), each hour's persons are
+    scaled to add up to those areas' estimated residents: what is compared between hours is
+    then where people are, not how many phones were heard.
+    """
+    wide = long.pivot_table(
+        index="area_code", columns=["local_date", "slot"], values="persons", dropna=False
+    )
+    scale = pd.Series(np.nan, index=wide.columns)
+    for local_date in wide.columns.get_level_values(0).unique():
+        day = wide[local_date]
+        complete = day.notna().all(axis=1) & residents.reindex(day.index).notna()
+        located = day[complete].sum()
+        total = float(residents.reindex(day.index[complete]).sum())
+        scale[local_date] = (total / located.where(located > 0)).to_numpy()
+    keys = pd.MultiIndex.from_arrays([long["local_date"], long["slot"]])
+    return pd.Series(scale.reindex(keys).to_numpy(), index=long.index)
+
+
+def presence_counts(*, presence: pd.DataFrame, timezone: str = "Europe/Brussels") -> pd.DataFrame:
+    """Hourly truth of a synthetic world as counts per local date, hour and area.
+
+    Args:
+        presence: One row per person and hour: ``hour`` (UTC start of the hour) and ``area``
+            (area code; null when abroad).
+        timezone: Local time zone of the slots.
+
+    Returns:
+        ``local_date``, ``slot``, ``area_code``, ``persons``.
+    """
+    # Group first (abroad rows, with a null area, drop out), convert the few keys after.
+    sizes: pd.Series = presence.groupby(["hour", "area"], observed=True).size()
+    counts = sizes.rename("persons").reset_index()
+    local = pd.Series(pd.to_datetime(counts["hour"], utc=True)).dt.tz_convert(timezone)
+    return pd.DataFrame(
+        {
+            "local_date": local.dt.strftime("%Y-%m-%d").to_numpy(),
+            "slot": local.dt.hour.astype("int64").to_numpy(),
+            "area_code": counts["area"].astype(str).to_numpy(),
+            "persons": counts["persons"].astype("int64").to_numpy(),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Commuting:
+    """Home-work flows between arrondissements, expanded, beside the census 2011.
+
+    Attributes:
+        flows: One row per (home, work) arrondissement pair of the census matrix:
+            ``home_area``, ``work_area``, ``devices`` (released, NaN where suppressed),
+            ``estimate`` (persons) and ``census`` (workers).
+        agreement: Estimated flows against the census flows, pair by pair (suppressed pairs
+            left out and counted as suppressed).
+        log_agreement_pairs: Pairs in the log correlation (both sides above zero).
+        source: The release: algorithm, version and job.
+    """
+
+    flows: pd.DataFrame
+    agreement: Agreement
+    log_agreement_pairs: int
+    source: str = ""
+
+    @property
+    def share_within(self) -> float:
+        """Share of the estimated commuters who work in their home arrondissement."""
+        return _within(self.flows, "estimate")
+
+    @property
+    def census_share_within(self) -> float:
+        """The same share in the census 2011, over every pair (62.96 %)."""
+        return _within(self.flows, "census", released_only=False)
+
+    def metrics(self) -> dict[str, Any]:
+        """The ``home_work_flows`` block of ``metrics.json``."""
+        released = self.flows["estimate"].notna()
+        return {
+            "level": "arrondissement",
+            "pearson_r": self.agreement.pearson_r,
+            "log_pearson_r": self.agreement.log_pearson_r,
+            "log_slope": self.agreement.log_slope,
+            "weighted_ape": self.agreement.weighted_ape,
+            "relative_bias": self.agreement.relative_bias,
+            "n_pairs": self.agreement.n_areas,
+            "n_suppressed": self.agreement.n_suppressed,
+            "share_within_arrondissement": self.share_within,
+            "census_share_within_arrondissement": self.census_share_within,
+            "census_share_within_released_pairs": _within(self.flows, "census"),
+            "estimated_commuters": float(self.flows.loc[released, "estimate"].sum()),
+            "census_commuters_in_released_pairs": float(self.flows.loc[released, "census"].sum()),
+        }
+
+
+def estimate_commuting(
+    *,
+    release: Release,
+    residents: EstimationResult,
+    census: pd.DataFrame | None = None,
+    crosswalk: pd.DataFrame | None = None,
+) -> Commuting:
+    """Expand a ``home_work_flows`` release between arrondissements and compare with census.
+
+    Args:
+        release: ``home_area``, ``work_area`` (arrondissement codes of 2019, as the census
+            commuting table) and ``device_count``.
+        residents: The residents' estimation (municipalities of 2011).
+        census: Long commuting matrix ``home_arrondissement``, ``work_arrondissement``,
+            ``workers`` (default: Belgian census 2011).
+        crosswalk: ``area_code`` (2011 municipality) and ``arrondissement_2019`` (default:
+            the Belgian crosswalk), to aggregate the residents' factors.
+
+    Returns:
+        The expanded flows beside the census, and their agreement.
+
+    Raises:
+        CellcensusError: If the release lacks a column.
+    """
+    table = release.table
+    missing = [c for c in ("home_area", "work_area", "device_count") if c not in table]
+    if missing:
+        raise CellcensusError(f"home_work_flows release lacks column(s) {missing}")
+    matrix = census if census is not None else belgium.commuting_matrix()
+    links = crosswalk if crosswalk is not None else belgium.crosswalk_2019()
+    best = residents.best.table
+    parent = links.set_index(links["area_code"].astype(str))["arrondissement_2019"].astype(str)
+    released = best["estimate"].notna() & (best["released_devices"] > 0)
+    group = parent.reindex(best.index)
+    persons = best.loc[released, "estimate"].groupby(group[released]).sum()
+    devices = best.loc[released, "released_devices"].groupby(group[released]).sum()
+    overall = float(persons.sum() / devices.sum()) if devices.sum() > 0 else math.nan
+    factor = (persons / devices).astype("float64")
+    released_flows = pd.DataFrame(
+        {
+            "home_area": table["home_area"].astype(str).to_numpy(),
+            "work_area": table["work_area"].astype(str).to_numpy(),
+            "devices": pd.to_numeric(table["device_count"], errors="coerce")
+            .astype("float64")
+            .to_numpy(),
+        }
+    )
+    flows = pd.DataFrame(
+        {
+            "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
+            "work_area": matrix["work_arrondissement"].astype(str).to_numpy(),
+            "census": matrix["workers"].astype("float64").to_numpy(),
+        }
+    ).merge(released_flows, on=["home_area", "work_area"], how="left")
+    flows["estimate"] = (
+        flows["devices"] * factor.reindex(flows["home_area"]).fillna(overall).to_numpy()
+    )
+    flows = flows[["home_area", "work_area", "devices", "estimate", "census"]]
+    keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
+    measured = agreement(
+        estimate=pd.Series(flows["estimate"].to_numpy(), index=keys),
+        reference=pd.Series(flows["census"].to_numpy(), index=keys),
+    )
+    both = int(((flows["estimate"] > 0) & (flows["census"] > 0)).sum())
+    return Commuting(
+        flows=flows, agreement=measured, log_agreement_pairs=both, source=_source(release)
+    )
+
+
+def _source(release: Release) -> str:
+    provenance = release.provenance
+    return f"{provenance.algorithm} {provenance.version} (job {provenance.job_id})"
+
+
+def _brussels_commuting() -> tuple[float, float]:
+    """Jobs in, and workers resident in, Brussels-Capital (census 2011 commuting)."""
+    matrix = belgium.commuting_matrix()
+    jobs = matrix.loc[matrix["work_arrondissement"] == BRUSSELS_ARRONDISSEMENT, "workers"].sum()
+    workers = matrix.loc[matrix["home_arrondissement"] == BRUSSELS_ARRONDISSEMENT, "workers"].sum()
+    return float(jobs), float(workers)
+
+
+def _within(flows: pd.DataFrame, column: str, *, released_only: bool = True) -> float:
+    """Share of `column`'s total on the diagonal (over the released pairs, or all)."""
+    released = flows[flows["estimate"].notna()] if released_only else flows
+    total = float(released[column].sum())
+    diagonal = float(released.loc[released["home_area"] == released["work_area"], column].sum())
+    return diagonal / total if total > 0 else math.nan
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if math.isnan(numerator) or math.isnan(denominator) or denominator <= 0:
+        return math.nan
+    return float(numerator / denominator)
+
+
+def mobility_metrics(
+    *, present: PresentPopulation | None, commuting: Commuting | None
+) -> Mapping[str, Any]:
+    """The ``present_population`` and ``home_work_flows`` blocks of ``metrics.json``."""
+    blocks: dict[str, Any] = {}
+    if present is not None:
+        blocks["present_population"] = present.metrics()
+    if commuting is not None:
+        blocks["home_work_flows"] = commuting.metrics()
+    return blocks

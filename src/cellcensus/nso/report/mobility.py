@@ -1,0 +1,237 @@
+"""Report sections of the present population by hour and of the home-work flows.
+
+`draw_mobility_figures` draws their PNGs; `present_population_section` and `commuting_section`
+return the HTML sections (every value from data escaped), which
+`cellcensus.nso.report.html.write_report` places after the residents' sections.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from cellcensus.nso.mobility import Commuting, PresentPopulation
+from cellcensus.nso.report.figures import (
+    FLOWS_PNG,
+    PRESENT_HOURLY_PNG,
+    PRESENT_MAPS_PNG,
+    flow_scatter,
+    hourly_chart,
+    side_by_side_maps,
+)
+from cellcensus.nso.report.html import ReportFigure, figure_html
+from cellcensus.nso.report.numbers import decimal, number, percent, signed_percent
+
+REGION_NAMES = {"2000": "Flemish Region", "3000": "Walloon Region", "4000": "Brussels-Capital"}
+"""Names of the Belgian regions (codes of Statbel)."""
+
+
+def draw_mobility_figures(
+    *,
+    out_dir: Path,
+    areas: pd.DataFrame,
+    present: PresentPopulation | None,
+    commuting: Commuting | None,
+    note: str,
+) -> list[Path]:
+    """Draw the maps by hour, the Brussels curve and the flows scatter that apply.
+
+    Args:
+        out_dir: Folder of the PNGs.
+        areas: Municipalities with ``area_code``, ``area_km2``, ``geometry``, ``region``.
+        present: The present population, or None.
+        commuting: The home-work flows, or None.
+        note: Source line under each figure.
+
+    Returns:
+        The PNGs written.
+    """
+    written: list[Path] = []
+    if present is not None:
+        keyed = areas.set_index(areas["area_code"].astype(str))
+        area_km2 = keyed["area_km2"].astype("float64")
+        night, day = present.night_hour, present.day_hour
+        written.append(
+            side_by_side_maps(
+                areas=areas,
+                estimate_density=present.weekday[night] / area_km2.reindex(present.weekday.index),
+                census_density=present.weekday[day] / area_km2.reindex(present.weekday.index),
+                out=out_dir / PRESENT_MAPS_PNG,
+                note=note,
+                titles=(f"Weekday night, {night:02d}:00", f"Weekday day, {day:02d}:00"),
+                title="Present population density by municipality",
+            )
+        )
+        series = {"Brussels-Capital, mobile phone data": present.region_hourly()}
+        truth = present.truth_hourly()
+        if truth is not None:
+            series["Brussels-Capital, true presence (synthetic world)"] = truth
+        written.append(
+            hourly_chart(
+                series=series,
+                out=out_dir / PRESENT_HOURLY_PNG,
+                title="Persons present in Brussels-Capital by hour of a weekday",
+                marks=(night, day),
+                note=note,
+            )
+        )
+    if commuting is not None:
+        flows = commuting.flows
+        keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
+        written.append(
+            flow_scatter(
+                estimate=pd.Series(flows["estimate"].to_numpy(), index=keys),
+                census=pd.Series(flows["census"].to_numpy(), index=keys),
+                within=pd.Series((flows["home_area"] == flows["work_area"]).to_numpy(), keys),
+                out=out_dir / FLOWS_PNG,
+                metrics=commuting.agreement,
+                note=note,
+            )
+        )
+    return written
+
+
+def present_population_section(*, present: PresentPopulation, out_dir: Path) -> str:
+    """The present population section: Brussels by day and night, maps, regions, truth.
+
+    Args:
+        present: The present population.
+        out_dir: Where `draw_mobility_figures` wrote the PNGs.
+
+    Returns:
+        The section.
+    """
+    night, day = present.night_hour, present.day_hour
+    hourly = present.region_hourly()
+    ratio = present.day_night_ratio()
+    truth_text = ""
+    truth = present.truth_hourly()
+    measured = present.truth_agreement()
+    if truth is not None and measured is not None:
+        true_ratio = truth.get(day, math.nan) / truth.get(night, math.nan)
+        truth_text = (
+            " In the synthetic world the true ratio is "
+            f"{decimal(true_ratio, 2)}; per municipality and hour, the estimates correlate "
+            f"with the true presence at r = {decimal(measured.pearson_r, 3)} (logarithms: "
+            f"{decimal(measured.log_pearson_r, 3)}, {measured.n_areas:,} municipality-hours)."
+        )
+    rows = []
+    for region, name in REGION_NAMES.items():
+        series = present.region_hourly(region)
+        low, high = series.get(night, math.nan), series.get(day, math.nan)
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td class='num'>{number(low)}</td>"
+            f"<td class='num'>{number(high)}</td>"
+            f"<td class='num'>{signed_percent(high / low - 1 if low else math.nan)}</td></tr>"
+        )
+    table = (
+        "<table><thead><tr><th>Region</th>"
+        f"<th class='num'>Present at {night:02d}:00</th><th class='num'>At {day:02d}:00</th>"
+        "<th class='num'>Change</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    figures = (
+        ReportFigure(
+            path=out_dir / PRESENT_MAPS_PNG,
+            caption=(
+                f"Persons present per km², mean of {len(present.weekdays)} weekdays: at "
+                f"{night:02d}:00 (left) and {day:02d}:00 (right), same classes and colours."
+            ),
+            alt="Two maps of Belgium coloured by the density of persons present at night "
+            "and by day.",
+        ),
+        ReportFigure(
+            path=out_dir / PRESENT_HOURLY_PNG,
+            caption=(
+                f"Persons present in Brussels-Capital by hour, relative to {night:02d}:00; "
+                "dashed lines mark the hours of the maps."
+            ),
+            alt="Line chart of the population present in Brussels-Capital by hour.",
+        ),
+    )
+    shown = "".join(figure_html(figure) for figure in figures if figure.path.is_file())
+    return (
+        "<section><h2>Present population by hour</h2>\n"
+        "<p>Where people are, hour by hour, rather than where they live. The holder counted "
+        "its own subscribers' phones per municipality and hour (last known cell, carried "
+        f"forward while the phone is silent) with {escape(present.source)}; the counts are "
+        "multiplied by each municipality's persons per device from the resident estimate, "
+        "scaled hour by hour so that the phones located at that hour stand for every "
+        "resident (more phones are silent, and located nowhere, at night), and averaged "
+        "over the weekdays of the release after its first day (whose night starts with no "
+        "position carried in). Regional totals leave out the municipalities whose count was "
+        "withheld at some hour.</p>\n"
+        f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
+        f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
+        f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>. The 2011 census counts "
+        f"{number(present.census_jobs)} jobs in the region for "
+        f"{number(present.census_resident_workers)} resident workers "
+        f"({decimal(present.census_job_ratio, 2)} jobs per resident worker); if every worker "
+        "were at work and nobody else moved, the daytime population would be "
+        f"{decimal(present.census_day_night_ratio, 2)} times the residents.{truth_text}</p>\n"
+        "<p>A phone's last known position is carried forward while it is silent (up to "
+        "12 hours), so phones that fall silent after work still count where they were last "
+        "seen for a while: the curve falls back later in the evening than people do.</p>\n"
+        f"{shown}{table}</section>"
+    )
+
+
+def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
+    """The home-work flows section: agreement with the census 2011 commuting matrix.
+
+    Args:
+        commuting: The flows.
+        out_dir: Where `draw_mobility_figures` wrote the PNG.
+
+    Returns:
+        The section.
+    """
+    measured = commuting.agreement
+    metrics = commuting.metrics()
+    rows = (
+        ("Pearson correlation r of the flows", decimal(measured.pearson_r)),
+        ("Correlation of logarithms", decimal(measured.log_pearson_r)),
+        ("Log-log slope", decimal(measured.log_slope, 3)),
+        (
+            "Working in their home arrondissement",
+            f"{percent(commuting.share_within)} "
+            f"(census: {percent(commuting.census_share_within, 2)})",
+        ),
+        (
+            "Commuters in the released flows",
+            f"{number(metrics['estimated_commuters'])} (census: "
+            f"{number(metrics['census_commuters_in_released_pairs'])})",
+        ),
+        (
+            "Flows compared / suppressed",
+            f"{measured.n_areas:,} / {measured.n_suppressed:,} of {len(commuting.flows):,}",
+        ),
+    )
+    body = "".join(
+        f"<tr><th>{label}</th><td class='num'>{value}</td></tr>" for label, value in rows
+    )
+    figure = ReportFigure(
+        path=out_dir / FLOWS_PNG,
+        caption="Each dot is a pair of arrondissements (home, work); on the diagonal, estimate "
+        "and census agree. Both axes are logarithmic; suppressed flows are not shown.",
+        alt="Scatter plot of estimated against census commuting flows between arrondissements.",
+    )
+    shown = figure_html(figure) if figure.path.is_file() else ""
+    return (
+        "<section><h2>Commuting between arrondissements</h2>\n"
+        "<p>The holder found each phone's home cell (nights) and work cell (weekday working "
+        f"hours) and released the flows between the {_count_areas(commuting)} arrondissements "
+        f"with {escape(commuting.source)}. Each flow is multiplied by the persons per device "
+        "of its home arrondissement (from the resident estimate) and compared with the "
+        "census 2011 commuting matrix (arrondissements of 2019). The census counts workers "
+        "by place of work, including those who work at home; the phones count only those "
+        "seen at a work place other than home.</p>\n"
+        f"<table><tbody>{body}</tbody></table>{shown}</section>"
+    )
+
+
+def _count_areas(commuting: Commuting) -> str:
+    return f"{commuting.flows['home_area'].nunique():,}"

@@ -1,0 +1,256 @@
+"""Present population by hour and home-work flows: expansion, Brussels, census commuting."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.nso.mobility import (
+    BRUSSELS_REGION,
+    area_factors,
+    estimate_commuting,
+    estimate_present_population,
+    mobility_metrics,
+    presence_counts,
+)
+from cellcensus.nso.production import EstimationResult
+from cellcensus.reference import belgium
+from cellcensus.release import Provenance, Release
+
+DATES = ("2011-03-07", "2011-03-08", "2011-03-09", "2011-03-12")
+"""Monday (the warm-up day), Tuesday, Wednesday and a Saturday (not a weekday)."""
+
+
+def _release(table: pd.DataFrame, algorithm: str) -> Release:
+    provenance = Provenance(
+        job_id=f"job-{algorithm}",
+        algorithm=algorithm,
+        version="1.0.0",
+        parameters={},
+        policy={"min_count": 15.0},
+        created_at="2011-03-20T00:00:00",
+        engine="duckdb",
+    )
+    return Release(table=table, provenance=provenance, published={})
+
+
+def _present_release(
+    result: EstimationResult, *, day_gain: float, saturday_gain: float = 1.0
+) -> Release:
+    """Every area's resident devices at every hour; from 09 to 17 Brussels times `day_gain`,
+    the rest of the country losing the persons Brussels gains."""
+    devices = result.best.table["released_devices"]
+    estimate = result.best.table["estimate"]
+    regions = belgium.municipalities().set_index("area_code")["region"].astype(str)
+    brussels = (regions.reindex(devices.index) == BRUSSELS_REGION).to_numpy()
+    inside, total = float(estimate[brussels].sum()), float(estimate.sum())
+    rows = []
+    for local_date in DATES:
+        for slot in range(24):
+            gain = pd.Series(1.0, index=devices.index)
+            if 9 <= slot <= 17:
+                factor = saturday_gain if local_date == "2011-03-12" else day_gain
+                gain[brussels] = factor
+                gain[~brussels] = (total - factor * inside) / (total - inside)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "local_date": local_date,
+                        "slot": slot,
+                        "area_code": devices.index,
+                        "device_count": (devices * gain).round().astype("Int64").to_numpy(),
+                    }
+                )
+            )
+    return _release(pd.concat(rows, ignore_index=True), "present_population")
+
+
+def test_area_factors_are_persons_per_device_of_the_default_estimator(unbiased_result):
+    factors = area_factors(unbiased_result)
+    table = unbiased_result.best.table
+    released = table["released_devices"] > 0
+    expected = table.loc[released, "estimate"] / table.loc[released, "released_devices"]
+    assert np.allclose(factors[expected.index], expected)
+    # Suppressed areas get the overall ratio, not NaN.
+    assert factors.notna().all()
+
+
+def test_brussels_day_night_ratio_follows_the_release(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.5, saturday_gain=0.5)
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    assert present.weekdays == ("2011-03-08", "2011-03-09")
+    assert present.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+    # Night: the residents, persons per device as the resident estimate.
+    night = present.region_hourly()[present.night_hour]
+    residents = unbiased_result.best.table["estimate"].reindex(present.region_areas()).sum()
+    assert night == pytest.approx(residents, rel=0.01)
+    # The others lose what Brussels gains.
+    assert present.day_night_ratio("2000") < 0.99
+
+
+def test_each_hour_stands_for_every_resident(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.5)
+    table = release.table
+    # At 11:00, a third of the phones are silent, everywhere alike: nobody moved.
+    eleven = table["slot"] == 11
+    table.loc[eleven, "device_count"] = table.loc[eleven, "device_count"] * 2 // 3
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    assert present.day_night_ratio() == pytest.approx(1.5, rel=0.02)
+    assert present.weekday.loc[present.region_areas("2000")].sum()[11] == pytest.approx(
+        present.weekday.loc[present.region_areas("2000")].sum()[10], rel=0.01
+    )
+
+
+def test_the_first_night_of_the_release_is_left_out(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.5)
+    table = release.table
+    brussels = belgium.municipalities().query("region == @BRUSSELS_REGION")["area_code"]
+    first_night = (
+        (table["local_date"] == DATES[0]) & (table["slot"] < 6) & table["area_code"].isin(brussels)
+    )
+    table.loc[first_night, "device_count"] = table.loc[first_night, "device_count"] // 4
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+    counted = estimate_present_population(
+        release=release, residents=unbiased_result, warm_up_days=0
+    )
+
+    assert present.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+    assert counted.day_night_ratio() > 1.7
+
+
+def test_an_area_withheld_at_one_hour_is_left_out_of_every_hour(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.5)
+    table = release.table
+    biggest = unbiased_result.best.table["estimate"].idxmax()  # Antwerpen: not Brussels
+    brussels = belgium.municipalities().query("region == @BRUSSELS_REGION")["area_code"]
+    withheld = (table["area_code"] == brussels.iloc[0]) & (table["slot"] == 3)
+    table.loc[withheld, "device_count"] = pd.NA
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    assert brussels.iloc[0] not in present.region_areas()
+    assert len(present.region_areas()) == len(brussels) - 1
+    assert biggest not in present.region_areas()
+    assert present.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+
+
+def test_present_population_metrics_name_the_census_and_the_truth(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.3)
+    present_table = release.table
+    truth = present_table.assign(
+        persons=present_table["device_count"].astype("float64").fillna(0.0) * 0.5
+    )[["local_date", "slot", "area_code", "persons"]]
+
+    present = estimate_present_population(release=release, residents=unbiased_result, truth=truth)
+    block = json.loads(json.dumps(mobility_metrics(present=present, commuting=None)))[
+        "present_population"
+    ]
+
+    assert block["census_brussels_jobs_per_resident_worker"] == pytest.approx(695_183 / 368_077)
+    assert 1.2 < block["census_brussels_day_night_ratio"] < 1.4
+    assert block["brussels_day_night_ratio"] == pytest.approx(1.3, rel=0.01)
+    assert block["truth_brussels_day_night_ratio"] == pytest.approx(1.3, rel=0.01)
+    assert block["truth_pearson_r"] > 0.99
+
+
+def test_a_release_that_is_not_hourly_is_refused(unbiased_result):
+    release = _present_release(unbiased_result, day_gain=1.0)
+    release.table["slot"] = release.table["slot"] * 4
+    with pytest.raises(CellcensusError, match="slot_minutes=60"):
+        estimate_present_population(release=release, residents=unbiased_result)
+
+
+def test_presence_counts_are_in_local_time_and_leave_out_persons_abroad():
+    presence = pd.DataFrame(
+        {
+            "person_id": ["a", "b", "c", "a"],
+            "hour": pd.to_datetime(
+                [
+                    "2011-03-06 23:00",
+                    "2011-03-06 23:00",
+                    "2011-03-06 23:00",
+                    "2011-03-07 10:00",
+                ],
+                utc=True,
+            ),
+            "area": ["21004", "21004", None, "11002"],
+        }
+    )
+
+    counts = presence_counts(presence=presence).sort_values("slot")
+
+    assert counts.to_dict(orient="records") == [
+        {"local_date": "2011-03-07", "slot": 0, "area_code": "21004", "persons": 2},
+        {"local_date": "2011-03-07", "slot": 11, "area_code": "11002", "persons": 1},
+    ]
+
+
+def _flows_release(matrix: pd.DataFrame, *, share: float, seed: int = 0) -> Release:
+    rng = np.random.default_rng(seed)
+    devices = rng.binomial(matrix["workers"].to_numpy(), share)
+    counts = pd.array(devices, dtype="Int64")
+    counts[devices <= 15] = pd.NA
+    table = pd.DataFrame(
+        {
+            "home_area": matrix["home_arrondissement"],
+            "work_area": matrix["work_arrondissement"],
+            "device_count": counts,
+        }
+    )
+    return _release(table, "home_work_flows")
+
+
+def test_commuting_flows_sampled_from_the_census_agree_with_it(unbiased_result):
+    matrix = belgium.commuting_matrix()
+    release = _flows_release(matrix, share=0.02)
+
+    commuting = estimate_commuting(release=release, residents=unbiased_result)
+    block = commuting.metrics()
+
+    assert block["census_share_within_arrondissement"] == pytest.approx(0.6296, abs=5e-5)
+    assert block["pearson_r"] > 0.99
+    assert block["log_pearson_r"] > 0.9
+    # Expanded with the residents' persons per device (about 1 / (0.4 x 0.1) = 25), a 2 %
+    # sample is half the census: the expansion is applied, not skipped.
+    assert block["relative_bias"] == pytest.approx(0.02 * 25 - 1, abs=0.1)
+    assert block["n_pairs"] + block["n_suppressed"] == 43 * 43
+    assert block["share_within_arrondissement"] == pytest.approx(
+        block["census_share_within_released_pairs"], abs=0.01
+    )
+
+
+def test_commuting_flows_that_are_not_the_census_do_not_agree_with_it(unbiased_result):
+    matrix = belgium.commuting_matrix()
+    shuffled = matrix.assign(
+        workers=np.random.default_rng(3).permutation(matrix["workers"].to_numpy())
+    )
+    release = _flows_release(shuffled, share=0.02)
+
+    commuting = estimate_commuting(release=release, residents=unbiased_result)
+
+    assert commuting.agreement.pearson_r < 0.5
+    assert not math.isclose(commuting.share_within, commuting.census_share_within, abs_tol=0.1)
+
+
+def test_error_sources_separate_the_declared_noise_from_sampling(unbiased_result):
+    best = unbiased_result.best
+    parts = best.error_sources
+    assert list(parts.columns) == ["sampling", "noise", "model"]
+    released = best.table["estimate"].notna()
+    assert (parts.loc[released, "noise"] > 0).all()
+    assert parts.loc[~released].isna().all().all()
+    summary = best.error_summary()
+    assert 0 < summary["noise_variance_share"] < 1
+    assert summary["median_relative_se_noise"] > 0
+    # sampling² + noise² + model² is the variance behind the intervals.
+    total = np.sqrt((parts.loc[released] ** 2).sum(axis=1))
+    assert np.allclose(total, best.table.loc[released, "std_error"], rtol=1e-6)
+    assert "error_sources" in best.metrics()
