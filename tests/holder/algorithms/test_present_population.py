@@ -2,6 +2,8 @@ import datetime as dt
 
 import pytest
 
+from cellcensus.holder.algorithms.conformance import HOME_MCC, PHONE_TAC
+
 from .conftest import D, as_dict, ev, hand_world
 
 NEXT = D + dt.timedelta(days=1)
@@ -89,3 +91,17 @@ def test_roamers_can_be_counted_apart(release):
     assert as_dict(inbound, "local_date", "slot", "area_code") == {(D, 9, "2"): 1.0}
     everyone = release("present_population", world, max_carry_minutes=0)
     assert everyone.device_count.sum() == 2.0
+
+
+def test_the_last_event_of_a_slot_wins_even_a_fraction_of_a_second_later(release):
+    # 14:59:58.6 at D, then 14:59:59.4 at A: rounding both to 59 s would tie and let the
+    # cell order pick D; whole seconds by truncation (as on Spark) keep A, the later one.
+    late = dt.datetime.combine(D, dt.time(14, 59, 58, 600_000))
+    world = hand_world(
+        [
+            (4, late, "D", "call_out", HOME_MCC, PHONE_TAC),
+            (4, late + dt.timedelta(milliseconds=800), "A", "call_out", HOME_MCC, PHONE_TAC),
+        ]
+    )
+    frame = release("present_population", world, slot_minutes=60, max_carry_minutes=0)
+    assert as_dict(frame, "local_date", "slot", "area_code") == {(D, 14, "1"): 1.0}

@@ -90,7 +90,9 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     slot = minute // slot_minutes
     events = events.mutate(g=events.local_date.epoch_days().cast("int64") * per_day + slot)
     events = events.join(cell_ranks(cells), "cell_id").select("device_id", "g", "timestamp", "rank")
-    key = events.timestamp.epoch_seconds().cast("int64") * CELL_RANKS + events["rank"]
+    # Whole seconds by truncation, as Spark's unix_timestamp does (a cast would round).
+    second = events.timestamp.epoch_seconds().floor().cast("int64")
+    key = second * CELL_RANKS + events["rank"]
     latest = events.group_by(["device_id", "g"]).agg(key=key.max())
     return latest.select("device_id", "g", rank=latest.key % CELL_RANKS)
 
@@ -153,7 +155,7 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.0.0",
+        version="1.0.1",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, last known position carried forward.",
         parameters=PresentPopulationParameters,

@@ -60,9 +60,8 @@ def stays(events: ir.Table, *, min_stay_minutes: int) -> ir.Table:
         ibis.window(group_by=day, order_by=[events.timestamp, events.cell_id], rows=(None, 0))
     )
     events = events.mutate(run=run)
-    runs = events.group_by([*day, "run", "cell_id"]).agg(
-        start=events.timestamp.epoch_seconds().min(), end=events.timestamp.epoch_seconds().max()
-    )
+    second = events.timestamp.epoch_seconds().floor()  # whole seconds on every engine
+    runs = events.group_by([*day, "run", "cell_id"]).agg(start=second.min(), end=second.max())
     return runs.filter(runs.end - runs.start >= 60 * min_stay_minutes).drop("run")
 
 
@@ -103,7 +102,7 @@ def bound(params: TripsParameters) -> float:
 trips_od = Algorithm(
     manifest=Manifest(
         name="trips_od",
-        version="1.0.0",
+        version="1.0.1",
         certification=Certification.CERTIFIED,
         summary="Daily origin-destination matrix of trips between consecutive stays.",
         parameters=TripsParameters,
