@@ -23,7 +23,7 @@ from rich.table import Table
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.geo import build_allocation
+from cellcensus.holder.geo import DEFAULT_COVERAGE, build_allocation, default_prior
 from cellcensus.holder.store import Store, default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
@@ -100,7 +100,7 @@ def run_demo(
     ingest_dataset(dataset=dataset, store=store, key_file=key_file or default_key_file())
     step("Holder: allocating cells to municipalities")
     areas = municipalities()
-    build_allocation(store=store, areas=areas)
+    build_allocation(store=store, areas=areas, prior=default_prior(DEFAULT_COVERAGE))
     _parent_allocation(store=Store(store), level=FLOWS_LEVEL)
 
     step("Enclave: running usual_residence")

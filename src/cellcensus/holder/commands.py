@@ -16,8 +16,10 @@ from cellcensus.errors import CellcensusError, InputDataError
 from cellcensus.holder.geo import (
     DEFAULT_COVERAGE,
     GRID_LEVEL,
+    AllocationPrior,
     CoverageModel,
     build_allocation,
+    default_prior,
     read_areas,
 )
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
@@ -42,6 +44,14 @@ KeyFileOption = Annotated[
 CoverageOption = Annotated[
     CoverageModel,
     typer.Option("--coverage", help="Coverage model: voronoi, sector (default) or signal."),
+]
+PriorOption = Annotated[
+    AllocationPrior | None,
+    typer.Option(
+        "--prior",
+        help="Where a cell's devices are assumed to be in its footprint: population "
+        "(register density, the default with sector and signal) or area (uniform).",
+    ),
 ]
 # --store has no default: a purge must never fall on a folder the user did not name.
 StoreOption = Annotated[Path, typer.Option("--store", help="The holder's store folder.")]
@@ -92,6 +102,7 @@ def ingest_command(
         Path | None, typer.Option("--report", help="Also write the ingest report here (JSON).")
     ] = None,
     coverage: CoverageOption = DEFAULT_COVERAGE,
+    prior: PriorOption = None,
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
@@ -133,7 +144,11 @@ def ingest_command(
             )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
         build_allocation(
-            store=store, areas=municipalities(), level="municipality", coverage=coverage
+            store=store,
+            areas=municipalities(),
+            level="municipality",
+            coverage=coverage,
+            prior=prior or default_prior(coverage),
         )
         bar.update(task, completed=1.0)
     if report is not None:
@@ -228,6 +243,7 @@ def rotate_key_command(
 def allocate_command(
     store: StoreOption,
     coverage: CoverageOption = DEFAULT_COVERAGE,
+    prior: PriorOption = None,
     areas: Annotated[
         Path | None,
         typer.Option("--areas", help="GeoJSON of polygons (default: the 589 municipalities)."),
@@ -256,11 +272,13 @@ def allocate_command(
         level=name,
         coverage=coverage,
         grid_m=1000.0 if grid else None,
+        prior=prior or default_prior(coverage),
     )
     allocation = Store(store).read_allocation(name)
     console.print(
         f"Allocated {allocation['cell_id'].nunique():,} cells to "
-        f"{allocation['area_code'].nunique():,} areas of level {name} ({coverage}): {path}",
+        f"{allocation['area_code'].nunique():,} areas of level {name} "
+        f"({coverage}, {prior or default_prior(coverage)} prior): {path}",
         highlight=False,
     )
 

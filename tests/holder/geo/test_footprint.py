@@ -220,3 +220,43 @@ def test_store_allocate_names_a_missing_code_property(tmp_path):
     assert result.exit_code != 0
     assert "has no property 'nis'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_population_prior_splits_a_cell_by_people_not_by_ground():
+    # One omnidirectional site on the border of two equal squares: by area it is half in each.
+    # The west square holds 9 people per 1 the east one holds (two population areas that
+    # are not the allocation's areas: the west one spans W and the east one's half).
+    areas = _areas(W=(-4_000, -2_000, 0, 2_000), E=(0, -2_000, 4_000, 2_000))
+    cells = _cells(("c", 0, 0, None))
+    by_area = footprint_allocation(cells=cells, areas=areas, model="sector", tile_m=100)
+    assert _weights(by_area, "c") == pytest.approx({"W": 0.5, "E": 0.5}, abs=1e-9)
+    population = _areas(P=(-4_000, -2_000, 0, 2_000), Q=(0, -2_000, 4_000, 2_000))
+    population["population"] = [9_000, 1_000]
+    by_people = footprint_allocation(
+        cells=cells, areas=areas, model="sector", tile_m=100, population=population
+    )
+    assert _weights(by_people, "c") == pytest.approx({"W": 0.9, "E": 0.1}, abs=1e-9)
+    # The footprint itself does not move: overlap_km2 stays the ground served.
+    assert by_people.overlap_km2.tolist() == pytest.approx(by_area.overlap_km2.tolist())
+
+
+def test_a_footprint_where_no_one_is_known_keeps_the_area_weights():
+    areas = _areas(W=(-4_000, -2_000, 0, 2_000), E=(0, -2_000, 4_000, 2_000))
+    cells = _cells(("c", 0, 0, None))
+    elsewhere = _areas(P=(50_000, 50_000, 60_000, 60_000))
+    elsewhere["population"] = [1_000]
+    allocation = footprint_allocation(
+        cells=cells, areas=areas, model="sector", tile_m=100, population=elsewhere
+    )
+    assert _weights(allocation, "c") == pytest.approx({"W": 0.5, "E": 0.5}, abs=1e-9)
+
+
+def test_the_population_prior_needs_a_grid_footprint(tmp_path):
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    _cells(("a0", 0, 0, 0.0)).to_parquet(store.cells_path)
+    result = runner.invoke(
+        app, [*ALLOCATE, str(store.root), "--coverage", "voronoi", "--prior", "population"]
+    )
+    assert result.exit_code != 0
+    assert "--coverage sector or signal" in result.output

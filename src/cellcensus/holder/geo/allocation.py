@@ -29,9 +29,11 @@ from cellcensus.holder.geo.footprint import (
     grid_tiles,
     network_sectors,
     serving_probabilities,
+    tile_density,
 )
 from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
+from cellcensus.reference import municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
 """Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
@@ -40,6 +42,15 @@ CoverageModel = Literal["voronoi", "sector", "signal"]
 """How cells cover the ground: site Voronoi (`coverage`), or a grid footprint (`footprint`)."""
 
 DEFAULT_COVERAGE: CoverageModel = "sector"
+
+AllocationPrior = Literal["area", "population"]
+"""Where in its footprint a cell's devices are assumed to be: spread by area (uniform), or
+by population density (a dasymetric prior: the register population of each municipality)."""
+
+PRIOR_REGISTER_YEAR = 2015
+"""The register count behind the population prior: a later date than the census 2011 the
+estimates are validated against (Belgium's 2011 census is itself register-based, so the two
+are not independent; the prior only splits a cell between the areas it covers)."""
 
 DEFAULT_TILE_M = 250.0
 """Side of the grid tiles on which footprints are evaluated: finer than the smallest
@@ -177,12 +188,16 @@ def footprint_allocation(
     tile_m: float = DEFAULT_TILE_M,
     radio: RadioModel | None = None,
     grid_m: float | None = None,
+    population: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Weights of each cell over areas from its footprint on a grid (see `footprint`).
 
     A cell's weight in an area is the share of its footprint (the sum over tiles of the
     probability that it serves the tile) lying in the area; overlap_km2 is that footprint in
     km2 (the expected served area), so sum over cells of a tile's overlap is the tile's area.
+    With `population`, each tile counts in the weights by its population density instead of
+    its area (a cell whose footprint holds no one keeps the area weights); overlap_km2 stays
+    geometric.
 
     Args:
         cells: The cells table.
@@ -192,11 +207,14 @@ def footprint_allocation(
         radio: Parameters of the signal model.
         grid_m: Allocate to the INSPIRE grid of this resolution (e.g. 1000) instead of to
             `areas`: area codes are the standard tile ids, ``CRS3035RES1000mN...E...``.
+        population: area_code, geometry and population of the areas whose density is the
+            prior (see `tile_density`), or None for the uniform prior.
 
     Returns:
         cell_id, area_code, weight, overlap_km2, sorted; weights sum to 1 per cell.
     """
     tiles = grid_tiles(areas, size_m=tile_m)
+    density = None if population is None else tile_density(tiles, population)
     if grid_m is not None:
         tiles = Tiles(
             x=tiles.x, y=tiles.y, area_code=inspire_ids(tiles.x, tiles.y, grid_m), size_m=tile_m
@@ -207,25 +225,37 @@ def footprint_allocation(
     served = serving_probabilities(
         sectors=sectors, tiles=tiles, model=model, radio=radio or RadioModel()
     )
+    tile = served["tile"].to_numpy()
+    overlap = served["probability"].to_numpy() * tiles.km2
     per_sector = pd.DataFrame(
         {
             "sector": served["sector"].to_numpy(),
-            "area_code": tiles.area_code[served["tile"].to_numpy()],
-            "overlap_km2": served["probability"].to_numpy() * tiles.km2,
+            "area_code": tiles.area_code[tile],
+            "overlap_km2": overlap,
+            "people": overlap if density is None else overlap * density[tile],
         }
     )
-    per_sector = per_sector.groupby(["sector", "area_code"], as_index=False).agg(
-        overlap_km2=("overlap_km2", "sum")
-    )
+    per_sector = per_sector.groupby(["sector", "area_code"], as_index=False)[
+        ["overlap_km2", "people"]
+    ].sum()
     per_sector = pd.concat([per_sector, _orphan_sectors(sectors, tiles, per_sector)])
-    total = per_sector.groupby("sector")["overlap_km2"].transform("sum").to_numpy()
-    per_sector["weight"] = np.divide(
-        per_sector["overlap_km2"].to_numpy(), total, out=np.ones(len(total)), where=total > 0
-    )
+    per_sector["weight"] = _shares(per_sector, "people", fallback="overlap_km2")
     cell_sectors = pd.DataFrame({"cell_id": sectors.cell_id, "sector": sectors.cell_sector})
     allocation = cell_sectors.merge(per_sector, on="sector", how="inner")
     allocation = allocation.sort_values(["cell_id", "area_code"], kind="stable")
     return allocation[list(ALLOCATION_COLUMNS)].reset_index(drop=True)
+
+
+def _shares(per_sector: pd.DataFrame, column: str, *, fallback: str) -> npt.NDArray[np.float64]:
+    """Each row's share of its sector's `column`; of `fallback` where that sums to 0."""
+    by_sector = per_sector.groupby("sector")
+    total = by_sector[column].transform("sum").to_numpy()
+    use = np.where(total > 0, per_sector[column].to_numpy(), per_sector[fallback].to_numpy())
+    total = np.where(total > 0, total, by_sector[fallback].transform("sum").to_numpy())
+    shares: npt.NDArray[np.float64] = np.divide(
+        use, total, out=np.ones(len(total)), where=total > 0
+    )
+    return shares
 
 
 def _orphan_sectors(sectors: Sectors, tiles: Tiles, per_sector: pd.DataFrame) -> pd.DataFrame:
@@ -240,6 +270,7 @@ def _orphan_sectors(sectors: Sectors, tiles: Tiles, per_sector: pd.DataFrame) ->
             "sector": orphans,
             "area_code": tiles.area_code[np.asarray(nearest, dtype=np.intp)],
             "overlap_km2": np.zeros(len(orphans)),
+            "people": np.zeros(len(orphans)),
         }
     )
 
@@ -263,6 +294,7 @@ def build_allocation(
     level: str = "municipality",
     coverage: CoverageModel = DEFAULT_COVERAGE,
     grid_m: float | None = None,
+    prior: AllocationPrior = "area",
 ) -> Path:
     """Allocate the store's cells to `areas` and save it in the store.
 
@@ -273,25 +305,47 @@ def build_allocation(
         level: The area level, which names the file (``allocation/{level}.parquet``).
         coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
         grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).
+        prior: ``area`` (uniform) or ``population`` (register density; grid models only).
 
     Returns:
         The path of the allocation file.
+
+    Raises:
+        CellcensusError: If the population prior is asked of the Voronoi model.
     """
     store = store if isinstance(store, Store) else Store(store)
     cells = store.read_cells()
+    if coverage == "voronoi" and prior == "population":
+        raise CellcensusError(
+            "the population prior needs a grid footprint: use --coverage sector or signal"
+        )
     if coverage == "voronoi" and grid_m is None:
         allocation = allocate(
             coverage=voronoi_coverage(cells=cells, country=country_of(areas)), areas=areas
         )
     else:
         model: FootprintModel = "sector" if coverage == "sector" else "signal"
-        allocation = footprint_allocation(cells=cells, areas=areas, model=model, grid_m=grid_m)
+        population = register_population_areas() if prior == "population" else None
+        allocation = footprint_allocation(
+            cells=cells, areas=areas, model=model, grid_m=grid_m, population=population
+        )
     path = store.allocation_path(level)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
     pq.write_table(pa.Table.from_pandas(allocation, schema=_SCHEMA, preserve_index=False), aside)
     aside.replace(path)
     return path
+
+
+def default_prior(coverage: CoverageModel) -> AllocationPrior:
+    """The population prior where the coverage model has a grid to carry it, else area."""
+    return "area" if coverage == "voronoi" else "population"
+
+
+def register_population_areas(year: int = PRIOR_REGISTER_YEAR) -> pd.DataFrame:
+    """Municipalities (area_code, geometry) with their register population: the prior."""
+    counts = register_population(year)[["area_code", "population"]]
+    return municipalities()[["area_code", "geometry"]].merge(counts, on="area_code")
 
 
 def _frame(**columns: list[object]) -> pd.DataFrame:

@@ -146,6 +146,30 @@ def grid_tiles(areas: pd.DataFrame, *, size_m: float) -> Tiles:
     )
 
 
+def tile_density(tiles: Tiles, population: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """People per km2 at each tile: that of the populated area its centre lies in, else 0.
+
+    Args:
+        tiles: The tiles.
+        population: area_code, geometry (WGS84) and population of areas with a known count
+            (e.g. municipalities with their register population); they need not be the
+            areas the tiles are allocated to.
+
+    Returns:
+        The density at each tile, uniform within each populated area.
+    """
+    shapes = to_grid(population["geometry"].to_numpy())
+    km2 = shapely.area(shapes) / 1e6
+    density = population["population"].to_numpy(dtype=float) / np.where(km2 > 0, km2, np.inf)
+    point_at, area_at = shapely.STRtree(shapes).query(
+        shapely.points(tiles.x, tiles.y), predicate="within"
+    )
+    point_at, first = np.unique(point_at, return_index=True)
+    found = np.zeros(len(tiles.x))
+    found[point_at] = density[area_at[first]]
+    return found
+
+
 def network_sectors(cells: pd.DataFrame) -> Sectors:
     """Group the current cells into sectors: one per site position and azimuth."""
     current = current_cells(cells)
