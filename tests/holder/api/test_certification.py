@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import threading
+import time
 
 import pytest
+from fastapi.testclient import TestClient
+from tiny_store import PASSWORD, settings_for  # type: ignore[import-not-found]
+
+from cellcensus.holder.api import create_app
+from cellcensus.holder.enclave.audit import AuditLog
+from cellcensus.holder.enclave.state import open_state
 
 pytestmark = pytest.mark.slow
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 MODULE = '''
 """First cell: each device counted once, in the area of the smallest cell id it used."""
@@ -49,6 +59,7 @@ BAD = MODULE.replace(
 ).replace('"first_cell"', '"event_cell"')
 
 
+@BOTH_BACKENDS
 def test_submit_check_certify_then_run(service):
     alice, steward = service.auth("alice"), service.auth("steward")
     post = service.client.post
@@ -77,6 +88,7 @@ def test_submit_check_certify_then_run(service):
     assert done["code_hash"] == draft["sha256"]
 
 
+@BOTH_BACKENDS
 def test_failing_submission_cannot_be_certified(service):
     alice, steward = service.auth("alice"), service.auth("steward")
     post = service.client.post
@@ -89,6 +101,7 @@ def test_failing_submission_cannot_be_certified(service):
     assert refused.status_code == 422
 
 
+@BOTH_BACKENDS
 def test_submissions_are_checked_without_running_them(service):
     alice = service.auth("alice")
     post = service.client.post
@@ -101,3 +114,87 @@ def test_submissions_are_checked_without_running_them(service):
     builtin = MODULE.replace('"first_cell"', '"usual_residence"')
     taken = post("/algorithms/submissions", json={"source": builtin}, headers=alice)
     assert taken.status_code == 422 and "built-in" in taken.json()["detail"]
+
+
+LIMIT_S, MEMORY_MB = 15, 3072  # imports take 1 GiB of address space, DuckDB's threads more
+HOSTILE = {
+    "loops_in_compute": (
+        MODULE.replace("    events = tables.events\n", "    while True:\n        pass\n"),
+        f"time limit of {LIMIT_S} s",
+    ),
+    "exhausts_memory": (
+        MODULE + "\nblocks = []\nwhile True:\n    blocks.append(bytearray(50 * 1024 * 1024))\n",
+        f"memory limit of {MEMORY_MB} MiB",
+    ),
+    "kills_its_interpreter": (MODULE + "\nimport os\nos._exit(0)\n", "exited without a result"),
+}
+
+
+@pytest.fixture
+def limited(tiny_store, template_state, tmp_path):
+    """The service with small conformance limits (the job limits) so hostile runs end soon."""
+    shutil.copytree(template_state, tmp_path / "state")
+    settings = settings_for(
+        tiny_store, tmp_path / "state", job_timeout_s=LIMIT_S, job_memory_mb=MEMORY_MB
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client, settings
+
+
+@pytest.mark.parametrize("behaviour", sorted(HOSTILE))
+def test_hostile_submission_fails_conformance_and_the_service_carries_on(limited, behaviour):
+    client, settings = limited
+    source, expected = HOSTILE[behaviour]
+
+    def auth(name):
+        login = client.post("/auth/token", json={"username": name, "password": PASSWORD})
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+    alice, steward = auth("alice"), auth("steward")
+    draft = client.post("/algorithms/submissions", json={"source": source}, headers=alice)
+    assert draft.status_code == 201, draft.text
+    url = f"/algorithms/submissions/{draft.json()['id']}"
+    answer = {}
+    run = threading.Thread(
+        target=lambda: answer.update(done=client.post(f"{url}/conformance", headers=steward))
+    )
+    run.start()
+    while run.is_alive():  # the service keeps answering while the submission misbehaves
+        started = time.monotonic()
+        assert client.get("/health").status_code == 200
+        assert time.monotonic() - started < 2
+        run.join(timeout=0.5)
+    checked = answer["done"]
+    assert checked.status_code == 200, checked.text
+    result = checked.json()
+    assert result["status"] == "conformance_failed"
+    assert result["report"]["passed"] is False and expected in result["report"]["error"]
+    assert client.post(f"{url}/certify", headers=steward).status_code == 422
+    state = open_state(settings.resolved_database_url)
+    assert AuditLog(state).verify().ok
+    state.engine.dispose()
+
+
+def test_analysts_read_only_the_outline_of_a_conformance_report(service):
+    """Submitted code runs on the operator's machine: what it writes reaches only the steward."""
+    leaky = MODULE.replace(  # as if it had read something it should not have
+        "    events = tables.events\n", "    raise RuntimeError('s3cr3t-from-the-store')\n"
+    )
+    alice, steward = service.auth("alice"), service.auth("steward")
+    post, get = service.client.post, service.client.get
+    draft = post("/algorithms/submissions", json={"source": leaky}, headers=alice).json()
+    url = f"/algorithms/submissions/{draft['id']}"
+    checked = post(f"{url}/conformance", headers=steward).json()
+    assert checked["status"] == "conformance_failed"
+    assert "s3cr3t" in checked["report"]["checks"][-1]["detail"]  # the steward sees why
+    assert "s3cr3t" in get(url, headers=steward).text
+    mine, listed = get(url, headers=alice), get("/algorithms/submissions", headers=alice)
+    assert mine.status_code == listed.status_code == 200
+    assert "s3cr3t" not in mine.text and "s3cr3t" not in listed.text
+    outline = mine.json()["report"]
+    assert outline["passed"] is False and "steward" in outline["note"]
+    assert outline["checks"] == [
+        {"name": "manifest", "passed": True},
+        {"name": "parameters_refused", "passed": True},
+        {"name": "schema", "passed": False},
+    ]

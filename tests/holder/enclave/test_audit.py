@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import threading
 
-import pytest
 import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
@@ -95,8 +94,6 @@ def test_cli_verify_names_the_first_bad_entry(state, tmp_path):
 
 def test_appends_from_two_processes_keep_one_chain(state):
     """Two services (or the service and a CLI command) on one database append in turn."""
-    if state.engine.dialect.name == "sqlite":
-        pytest.skip("SQLite state is one process per database (docs/service.md)")
     url = state.engine.url
     others = [open_state(url.render_as_string(hide_password=False)) for _ in range(2)]
     start = threading.Barrier(len(others))

@@ -94,9 +94,7 @@ def test_every_version_upgrades_to_the_latest(state_url):
 
 
 def test_failed_migration_leaves_the_previous_version(state_url, monkeypatch):
-    """PostgreSQL's DDL is transactional: a failing migration leaves no trace."""
-    if state_url.startswith("sqlite"):
-        pytest.skip("Python's sqlite3 driver commits DDL at once; SQLite migrations re-run")
+    """DDL is transactional (on SQLite too, as each migration begins IMMEDIATE): no trace."""
     opened = open_state(state_url)
     latest = MIGRATIONS[-1][0]
 
@@ -113,8 +111,6 @@ def test_failed_migration_leaves_the_previous_version(state_url, monkeypatch):
 
 
 def test_two_processes_starting_at_once_migrate_once(state_url):
-    if state_url.startswith("sqlite"):
-        pytest.skip("SQLite state is one process per database (docs/service.md)")
     start = threading.Barrier(3)
     failures: list[BaseException] = []
 

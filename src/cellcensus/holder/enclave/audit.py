@@ -133,10 +133,11 @@ def append_entry(
 ) -> AuditEntry:
     """Append inside an open write transaction (so it commits with the change it records).
 
-    On PostgreSQL the transaction first takes an advisory lock held until it ends, so two
-    processes on one database (the service and a ``cellcensus users ...`` command) append one
-    after the other instead of both reading the same head; this process's writes are already
-    serialised by `State.write`, and SQLite lets one writer at a time.
+    Two processes on one database (the service and a ``cellcensus users ...`` command, or two
+    services) append one after the other instead of both reading the same head: on PostgreSQL
+    the transaction first takes an advisory lock held until it ends; on SQLite a `State.write`
+    transaction began with ``BEGIN IMMEDIATE``, so it already holds the write lock. This
+    process's writes are also serialised by `State.write`'s lock.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))

@@ -24,6 +24,8 @@ from cellcensus.holder.algorithms import conformance as suite
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
+CHECK_NAMES = ("manifest", "parameters_refused", "schema", "deterministic", "contribution_bound")
+"""The conformance checks, in the order they run."""
 ADVERSARY_EVENTS = 100_000
 """Events of the adversarial device in the service's bound check (the test suite uses 1e6)."""
 
@@ -47,6 +49,8 @@ def load_submitted(source: str, *, sha256: str) -> Algorithm:
     sys.modules[name] = module  # pydantic resolves annotations through sys.modules
     try:
         exec(compile(source, f"<submission {sha256[:12]}>", "exec"), module.__dict__)
+    except MemoryError:
+        raise  # the worker reports its memory limit
     except Exception as error:
         raise CellcensusError(f"submitted module fails to import: {error!r}") from None
     found = [value for value in vars(module).values() if isinstance(value, Algorithm)]
@@ -75,16 +79,42 @@ def conformance_report(algorithm: Algorithm, *, sha256: str) -> dict[str, Any]:
     for name, check in checks:
         try:
             check()
+        except MemoryError:
+            raise  # the worker reports its memory limit
         except Exception as error:
-            results.append({"name": name, "passed": False, "detail": str(error)[:2000]})
+            detail = str(error)[:2000] or type(error).__name__
+            results.append({"name": name, "passed": False, "detail": detail})
             break
         results.append({"name": name, "passed": True, "detail": "ok"})
+    assert tuple(name for name, _ in checks) == CHECK_NAMES
     passed = len(results) == len(checks) and all(item["passed"] for item in results)
     return {
         "sha256": sha256,
         "passed": passed,
         "checks": results,
         "manifest": manifest_summary(algorithm),
+    }
+
+
+def analyst_report(report: dict[str, Any]) -> dict[str, Any]:
+    """What the submitting analyst may read of a conformance report.
+
+    Everything else in a report was written by the submitted code or its worker: check
+    details, the import error, the manifest. That code ran on the operator's machine and
+    could have read what it should not (the store), so only the steward reads the full report
+    (as only the steward reads a failed job's details). The analyst gets whether it passed and
+    which of the known checks passed.
+    """
+    checks = [
+        {"name": check["name"], "passed": check.get("passed") is True}
+        for check in report.get("checks", [])
+        if isinstance(check, dict) and check.get("name") in CHECK_NAMES
+    ]
+    return {
+        "sha256": report.get("sha256"),
+        "passed": report.get("passed") is True,
+        "checks": checks,
+        "note": "the data steward can read the full report",
     }
 
 

@@ -9,10 +9,12 @@ for why this is not Alembic.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,21 +176,36 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
+_WRITE_OPTION = "cellcensus_write"
+"""Execution option marking `State.write` connections (SQLite: their BEGIN is IMMEDIATE)."""
+
+
 @dataclass
 class State:
     """A migrated database and the lock that serialises this process's writes.
 
     SQLite allows one writer at a time; taking a process-wide lock before each write
     transaction avoids "database is locked" errors between the API threads and the workers.
+    Across processes, each SQLite write transaction starts with ``BEGIN IMMEDIATE`` (see
+    `_begin_sqlite_write`), so it holds the database's write lock before its first read.
     """
 
     engine: sa.Engine
     lock: threading.RLock
+    _writer: sa.Engine = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._writer = self.engine.execution_options(**{_WRITE_OPTION: True})
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:
-        """A write transaction, committed on success and rolled back on error."""
-        with self.lock, self.engine.begin() as conn:
+        """A write transaction, committed on success and rolled back on error.
+
+        On SQLite it takes the database's write lock at its start (waiting up to the busy
+        timeout for another process's), so what it reads stays current until it commits:
+        two processes cannot both read the same audit head or schema version.
+        """
+        with self.lock, self._writer.begin() as conn:
             yield conn
 
     @contextmanager
@@ -218,6 +235,8 @@ def open_state(url: str) -> State:
         engine = sa.create_engine(url, **_engine_options(url))
     except (sa.exc.ArgumentError, ImportError) as error:
         raise CellcensusError(f"cannot open state database {url!r}: {error}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "begin", _begin_sqlite_write)
     state = State(engine=engine, lock=threading.RLock())
     try:
         migrate(state)
@@ -245,19 +264,53 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")  # persistent: a no-op once the file is WAL
+    _set_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; an fsync per checkpoint
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch the file to WAL (persistent: a no-op once it is WAL), retrying while locked.
+
+    Switching needs an exclusive lock and SQLite does not wait for it with the busy handler,
+    so processes opening a new database at once would otherwise fail "database is locked".
+    """
+    deadline = time.monotonic() + 30
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def _begin_sqlite_write(conn: sa.Connection) -> None:
+    """Start a `State.write` transaction on SQLite with ``BEGIN IMMEDIATE``.
+
+    Python's `sqlite3` driver begins a (deferred) transaction only before the first
+    INSERT/UPDATE/DELETE, so the reads before it (the audit head, the schema version) ran
+    outside any transaction: two processes could both read the same head and then both
+    append after it. ``BEGIN IMMEDIATE`` takes the write lock first (waiting up to the busy
+    timeout), so a write transaction's reads see the latest commit and nobody else can write
+    until it ends. It also makes a migration's DDL part of its transaction. Other
+    connections (reads, the ledger's own transactions) keep the driver's default.
+    """
+    if conn.get_execution_options().get(_WRITE_OPTION):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def migrate(state: State) -> list[int]:
     """Apply every migration not yet applied, in order; return the versions applied.
 
     Each migration runs in its own transaction together with its `schema_migrations` row,
-    so a failed one leaves the database at the previous version. On PostgreSQL (whose DDL is
-    transactional) each transaction first takes an advisory lock and then reads the version,
-    so two processes starting at once apply each migration once.
+    so a failed one leaves the database at the previous version. Each transaction first takes
+    a lock (PostgreSQL: an advisory lock; SQLite: the write lock, by ``BEGIN IMMEDIATE``) and
+    then reads the version, so two processes starting at once apply each migration once.
 
     Raises:
         CellcensusError: the database was migrated by a newer cellcensus.

@@ -5,10 +5,18 @@ address space (``resource.setrlimit(RLIMIT_AS)``) and CPU time, and writes JSON 
 ``{"stage": ...}`` while it works, then ``{"release": ...}``, ``{"report": ...}`` or
 ``{"error": ...}``. It never touches the state database: only the service, after reading the
 final line, can release anything. A worker killed or crashed mid-job therefore releases nothing.
+
+The same workers run the conformance suite on submitted (untrusted) code, so the service side
+trusts nothing about a worker's behaviour: it reads at most `MAX_OUTPUT_CHARS` of stdout (then
+kills the worker), keeps only the tail of stderr (a pipe, never a file that could fill the
+disk), ignores malformed lines, honours at most `MAX_STAGES` stage messages, and when the worker
+ends (or is killed at its time limit) kills its whole process group, so nothing it started
+outlives it.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -22,10 +30,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.sandbox import confine
 
 log = logging.getLogger("cellcensus.enclave")
 
@@ -33,6 +42,18 @@ SUBMITTED_JOB_FAILED = (
     "the submitted algorithm failed; the steward can read the details in the audit log"
 )
 """What an analyst reads when a job of submitted code fails (its message is not released)."""
+
+MAX_OUTPUT_CHARS = 256 * 1024 * 1024
+"""Most a worker may write on stdout (stages and result, in characters); beyond, it is killed."""
+MAX_STAGES = 1000
+"""Stage messages honoured per worker (each is a database write); later ones are ignored."""
+STAGE_CHARS = 100  # width of jobs.stage
+STDERR_TAIL = 4000  # characters of a worker's stderr kept for the audit log
+CONFORMANCE_FILE_MB = 64
+"""Largest file a conformance run may write (``RLIMIT_FSIZE``): its world is in memory."""
+CONFORMANCE_OUTPUT_CHARS = 16 * 1024 * 1024
+"""Most a conformance run may write on stdout (a report is a few KiB)."""
+_CHUNK = 1 << 20
 
 if TYPE_CHECKING:
     from cellcensus.holder.enclave.jobs import Job
@@ -59,21 +80,24 @@ class WorkerProcess:
     """A started worker subprocess, waiting for its spec on stdin."""
 
     process: subprocess.Popen[str]
-    stderr: IO[str]
 
 
 def start_worker() -> WorkerProcess:
-    """Start a worker subprocess (it imports the catalogue, then waits for a spec)."""
-    stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed with the outcome
+    """Start a worker subprocess (it imports the catalogue, then waits for a spec).
+
+    It leads a new session (and process group), so killing the group kills whatever it
+    started too.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=stderr,
+        stderr=subprocess.PIPE,
         text=True,
+        errors="replace",
         start_new_session=True,
     )
-    return WorkerProcess(process=process, stderr=stderr)
+    return WorkerProcess(process=process)
 
 
 class WarmWorkers:
@@ -111,7 +135,7 @@ class WarmWorkers:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(ready.process.pid, signal.SIGKILL)
             ready.process.wait()
-            ready.stderr.close()
+            _close_pipes(ready.process)
 
 
 def run_in_subprocess(
@@ -121,75 +145,210 @@ def run_in_subprocess(
     on_stage: Callable[[str], None],
     on_start: Callable[[subprocess.Popen[str]], None] | None = None,
     warm: WarmWorkers | None = None,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
 ) -> WorkerOutcome:
-    """Run one spec in a worker process; kill it after `timeout_s` seconds."""
+    """Run one spec in a worker process; kill it after `timeout_s` seconds.
+
+    Whatever the worker does (loops, exhausts its memory, exits at once, floods its output,
+    forks), this returns an outcome within about `timeout_s` seconds, and the worker and
+    everything it started are gone.
+    """
     worker = warm.take() if warm is not None else start_worker()
     process = worker.process
-    with worker.stderr:
-        if on_start is not None:
-            on_start(process)
-        final: dict[str, Any] = {}
-        reader = threading.Thread(
-            target=_read_lines, args=(process.stdout, on_stage, final), daemon=True
+    if on_start is not None:
+        on_start(process)
+    output = _Output(limit=max_output_chars)
+    reader = threading.Thread(target=_read_lines, args=(process, on_stage, output), daemon=True)
+    errors: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL // _STDERR_BLOCK + 1)
+    drain = threading.Thread(target=_read_tail, args=(process.stderr, errors), daemon=True)
+    reader.start()
+    drain.start()
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError, OSError):  # killed already (service stopping)
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
+    timed_out = _wait(process, timeout_s)
+    reader.join(timeout=5)
+    drain.join(timeout=5)
+    _close_pipes(process)
+    detail = "".join(errors)[-STDERR_TAIL:]
+    what = "the conformance run" if spec.get("kind") == "conformance" else "the job"
+    if output.overflow:
+        limit_mb = max_output_chars / (1024 * 1024)
+        return WorkerOutcome(None, f"{what} wrote more than {limit_mb:g} MiB of output", detail)
+    return _outcome(output.final, process.returncode, timed_out, timeout_s, detail, what=what)
+
+
+def run_conformance(
+    source: str, *, sha256: str, memory_mb: int, timeout_s: float
+) -> dict[str, Any]:
+    """The conformance report of a submitted module, computed in a worker subprocess.
+
+    The module is untrusted: it runs only in the worker, under its time and memory limits.
+    Whatever it does (loops, exhausts memory, exits or crashes the interpreter, floods its
+    output, forks), the result is a report; one the worker could not produce says why in
+    ``error`` and has ``passed`` false.
+    """
+    with tempfile.TemporaryDirectory(prefix="cellcensus-conformance-") as scratch:
+        spec = {
+            "kind": "conformance",
+            "source": source,
+            "sha256": sha256,
+            "memory_mb": memory_mb,
+            "timeout_s": timeout_s,
+            "scratch": scratch,
+        }
+        outcome = run_in_subprocess(
+            spec,
+            timeout_s=timeout_s,
+            on_stage=lambda _stage: None,
+            max_output_chars=CONFORMANCE_OUTPUT_CHARS,
         )
-        reader.start()
-        assert process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):  # killed already (service stopping)
-            process.stdin.write(json.dumps(spec))
-            process.stdin.close()
-        timed_out = _wait(process, timeout_s)
-        reader.join(timeout=5)
-        worker.stderr.seek(0)
-        detail = worker.stderr.read()[-4000:]
-        return _outcome(final, process.returncode, timed_out, timeout_s, detail)
+    report = outcome.result.get("report") if outcome.result else None
+    if isinstance(report, dict):
+        return report
+    if outcome.detail:
+        log.info("conformance run of %s failed: %s", sha256[:12], outcome.detail[-1000:])
+    error = outcome.error or "the conformance run sent no report"
+    return {"sha256": sha256, "passed": False, "error": error, "checks": []}
 
 
 def _wait(process: subprocess.Popen[str], timeout_s: float) -> bool:
-    try:
-        process.wait(timeout=timeout_s)
-        return False
-    except subprocess.TimeoutExpired:
+    """Wait for the worker to end (killing it at `timeout_s`), then kill its process group.
+
+    The worker is waited for without being reaped, so its process-group id cannot be reused
+    by an unrelated process before the group (anything the worker forked and left running)
+    is killed. Returns whether it timed out.
+    """
+    timed_out = not _ended(process.pid, time.monotonic() + timeout_s)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return True
+    process.wait()
+    return timed_out
+
+
+def _ended(pid: int, deadline: float) -> bool:
+    """Whether child `pid` ended before `deadline` (left unreaped, a zombie)."""
+    delay = 0.0005
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True  # reaped already
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 0.05)
+
+
+def _close_pipes(process: subprocess.Popen[str]) -> None:
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+@dataclass
+class _Output:
+    """What the reader thread collected from a worker's stdout."""
+
+    limit: int
+    final: dict[str, Any] = field(default_factory=dict)
+    stages: int = 0
+    overflow: bool = False
 
 
 def _read_lines(
-    stream: IO[str] | None, on_stage: Callable[[str], None], final: dict[str, Any]
+    process: subprocess.Popen[str], on_stage: Callable[[str], None], output: _Output
 ) -> None:
+    """Read protocol lines in bounded chunks; kill the worker once it writes too much."""
+    stream = process.stdout
     assert stream is not None
-    for line in stream:
-        try:
-            message = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "stage" in message:
-            on_stage(str(message["stage"]))
-        else:
-            final.update(message)
+    total, parts = 0, []
+    with contextlib.suppress(OSError, ValueError):  # pipe closed under us
+        while chunk := stream.readline(_CHUNK):
+            total += len(chunk)
+            if total > output.limit:
+                output.overflow = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                return
+            parts.append(chunk)
+            if chunk.endswith("\n"):
+                _take("".join(parts), on_stage, output)
+                parts = []
+    if parts:
+        _take("".join(parts), on_stage, output)
+
+
+def _take(line: str, on_stage: Callable[[str], None], output: _Output) -> None:
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        return
+    if not isinstance(message, dict):
+        return
+    if "stage" not in message:
+        output.final.update(message)
+        return
+    if output.stages >= MAX_STAGES:
+        return
+    output.stages += 1
+    try:
+        on_stage(str(message["stage"])[:STAGE_CHARS])
+    except Exception:  # the reader must keep draining the pipe
+        log.exception("could not record a worker's stage")
+
+
+_STDERR_BLOCK = 1024
+
+
+def _read_tail(stream: IO[str] | None, tail: collections.deque[str]) -> None:
+    """Drain a worker's stderr, keeping only its last blocks."""
+    assert stream is not None
+    with contextlib.suppress(OSError, ValueError):
+        while block := stream.read(_STDERR_BLOCK):
+            tail.append(block)
 
 
 def _outcome(
-    final: dict[str, Any], returncode: int, timed_out: bool, timeout_s: float, stderr: str
+    final: dict[str, Any],
+    returncode: int,
+    timed_out: bool,
+    timeout_s: float,
+    stderr: str,
+    *,
+    what: str = "the job",
 ) -> WorkerOutcome:
     if timed_out:
-        return WorkerOutcome(None, f"the job exceeded its time limit of {timeout_s:g} s", stderr)
+        return WorkerOutcome(None, f"{what} exceeded its time limit of {timeout_s:g} s", stderr)
     if "error" in final:
         return WorkerOutcome(None, str(final["error"]), str(final.get("detail", "")) + stderr)
     if returncode == 0 and ("release" in final or "report" in final):
         return WorkerOutcome(final, None, stderr)
-    reason = f"the worker died (exit code {returncode})"
+    if returncode == 0:
+        return WorkerOutcome(None, f"the worker of {what} exited without a result", stderr)
+    reason = f"the worker of {what} died (exit code {returncode})"
     if returncode == -signal.SIGKILL or returncode == -signal.SIGSEGV:
         reason += "; it may have exceeded its memory limit"
     return WorkerOutcome(None, reason, stderr)
 
 
-def limit_resources(*, memory_mb: int, timeout_s: float) -> None:
-    """Cap this process's address space and CPU time (POSIX rlimits)."""
+def limit_resources(*, memory_mb: int, timeout_s: float, file_mb: int | None = None) -> None:
+    """Cap this process's address space, CPU time and (optionally) file size (POSIX rlimits).
+
+    No core dumps either: a crashing worker must not fill the disk.
+    """
     memory = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     seconds = int(timeout_s) + 5
     resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if file_mb is not None:
+        size = file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     signal.alarm(seconds)  # a worker orphaned by a killed service still ends on its own
 
 
@@ -254,9 +413,24 @@ def main() -> int:
     if not text.strip():
         return 0  # a warm worker whose service went away
     spec = json.loads(text)
-    limit_resources(memory_mb=int(spec["memory_mb"]), timeout_s=float(spec["timeout_s"]))
+    limit_resources(
+        memory_mb=int(spec["memory_mb"]),
+        timeout_s=float(spec["timeout_s"]),
+        file_mb=CONFORMANCE_FILE_MB if spec["kind"] == "conformance" else None,
+    )
     try:
-        emit(**execute(spec))
+        if spec["kind"] == "conformance":
+            try:  # submitted code: no store, no state database, no network
+                scratch = spec.get("scratch") or tempfile.mkdtemp(prefix="cellcensus-conformance-")
+                sandbox = confine(scratch)
+            except OSError as error:
+                emit(error=f"could not confine the conformance run: {error}")
+                return 1
+            result = execute(spec)
+            result["report"]["sandbox"] = sandbox
+            emit(**result)
+        else:
+            emit(**execute(spec))
     except CellcensusError as error:
         if spec["kind"] == "job" and spec.get("source") is not None:
             # A submitted algorithm's own message could carry what it read in the store:
@@ -266,15 +440,23 @@ def main() -> int:
             emit(error=str(error))
         return 1
     except MemoryError:
-        emit(error=f"the job exceeded its memory limit of {spec['memory_mb']} MiB")
+        emit(error=_over_memory(spec))
         return 1
-    except Exception:
+    except Exception as error:
+        if type(error).__name__ == "OutOfMemoryException":  # DuckDB's, under RLIMIT_AS
+            emit(error=_over_memory(spec), detail=str(error)[-4000:])
+            return 1
         emit(
             error="internal error in the worker; the steward can read the details in the audit log",
             detail=traceback.format_exc()[-4000:],
         )
         return 1
     return 0
+
+
+def _over_memory(spec: dict[str, Any]) -> str:
+    what = "the conformance run" if spec["kind"] == "conformance" else "the job"
+    return f"{what} exceeded its memory limit of {spec['memory_mb']} MiB"
 
 
 class WorkerPool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path
 
@@ -11,16 +11,20 @@ from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Princ
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import Role
 from cellcensus.holder.enclave.certification import AlgorithmSubmission
-from cellcensus.holder.enclave.worker import run_in_subprocess
+from cellcensus.holder.enclave.conformance import analyst_report
+from cellcensus.holder.enclave.worker import run_conformance as conformance_in_worker
 
 router = APIRouter(prefix="/algorithms/submissions", tags=["certification"])
 SubmissionId = Annotated[str, Path(pattern=schemas.JOB_ID)]
 COMMON = (401, 403, 422, 429)
 
 
-def submission_out(submission: AlgorithmSubmission) -> schemas.SubmissionOut:
-    """A submission as the API shows it."""
-    return schemas.SubmissionOut(**submission.to_dict())
+def submission_out(submission: AlgorithmSubmission, caller: Principal) -> schemas.SubmissionOut:
+    """A submission as the API shows it to `caller` (analysts: the report's outline only)."""
+    values = submission.to_dict()
+    if caller.user.role is not Role.STEWARD and values["report"] is not None:
+        values["report"] = analyst_report(values["report"])
+    return schemas.SubmissionOut(**values)
 
 
 def _visible(ctx: Context, caller: Principal, submission_id: str) -> AlgorithmSubmission:
@@ -51,7 +55,7 @@ def submit_algorithm(
     found = ctx.service.submissions.submit(
         source=body.source, analyst=caller.name, reserved=reserved
     )
-    return submission_out(found)
+    return submission_out(found, caller)
 
 
 @router.get("", response_model=schemas.SubmissionList, responses=responses(*COMMON))
@@ -59,7 +63,7 @@ def list_submissions(ctx: Context, caller: AnalystOrSteward) -> schemas.Submissi
     """Your submissions (a steward sees all), newest first."""
     mine = None if caller.user.role is Role.STEWARD else caller.name
     found = ctx.service.submissions.recent(submitted_by=mine)
-    return schemas.SubmissionList(submissions=[submission_out(item) for item in found])
+    return schemas.SubmissionList(submissions=[submission_out(item, caller) for item in found])
 
 
 @router.get(
@@ -69,7 +73,7 @@ def get_submission(
     ctx: Context, caller: AnalystOrSteward, submission_id: SubmissionId
 ) -> schemas.SubmissionOut:
     """One submission with its conformance report."""
-    return submission_out(_visible(ctx, caller, submission_id))
+    return submission_out(_visible(ctx, caller, submission_id), caller)
 
 
 @router.post(
@@ -80,27 +84,23 @@ def get_submission(
 def run_conformance(
     ctx: Context, caller: Steward, submission_id: SubmissionId
 ) -> schemas.SubmissionOut:
-    """Run the conformance suite on the submission, in a worker subprocess with limits."""
+    """Run the conformance suite on the submission, in a worker subprocess with limits.
+
+    The submitted code never runs in the service: a submission that hangs, exhausts its
+    memory or kills its interpreter ends as ``conformance_failed`` with the reason in the
+    report's ``error``.
+    """
     submission = _visible(ctx, caller, submission_id)
-    spec = {
-        "kind": "conformance",
-        "source": ctx.service.submissions.source(submission_id),
-        "sha256": submission.sha256,
-        "memory_mb": ctx.settings.job_memory_mb,
-        "timeout_s": ctx.settings.job_timeout_s,
-    }
-    outcome = run_in_subprocess(
-        spec, timeout_s=ctx.settings.job_timeout_s, on_stage=lambda _stage: None
-    )
-    report: dict[str, Any] = (
-        dict(outcome.result["report"])
-        if outcome.result and "report" in outcome.result
-        else {"sha256": submission.sha256, "passed": False, "error": outcome.error, "checks": []}
+    report = conformance_in_worker(
+        ctx.service.submissions.source(submission_id),
+        sha256=submission.sha256,
+        memory_mb=ctx.settings.job_memory_mb,
+        timeout_s=ctx.settings.job_timeout_s,
     )
     found = ctx.service.submissions.record_conformance(
         submission_id, report=report, steward=caller.name
     )
-    return submission_out(found)
+    return submission_out(found, caller)
 
 
 @router.post(
@@ -111,4 +111,5 @@ def run_conformance(
 def certify(ctx: Context, caller: Steward, submission_id: SubmissionId) -> schemas.SubmissionOut:
     """Certify the exact hash that passed conformance; only that code runs afterwards."""
     _visible(ctx, caller, submission_id)
-    return submission_out(ctx.service.submissions.certify(submission_id, steward=caller.name))
+    certified = ctx.service.submissions.certify(submission_id, steward=caller.name)
+    return submission_out(certified, caller)

@@ -1,0 +1,137 @@
+"""Confining a worker that runs untrusted code: Linux Landlock, no privileges needed.
+
+A conformance run executes a submitted module. Time and memory are limited by rlimits
+(`worker.limit_resources`); this limits what it can reach. After `confine`, the process (and
+anything it starts) can read only Python's own files, the installed packages and cellcensus's
+code, can write only in a fresh private temporary folder, cannot open TCP connections or
+bind ports (Landlock ABI 4+), cannot signal processes or reach abstract unix sockets outside
+its domain (ABI 6+), and cannot ptrace the service. So a submission cannot read the store,
+the state database or the token key, or write to them.
+
+Landlock is in Linux since 5.13 (ABI 1; TCP rules since 6.7). Where the kernel lacks it,
+`confine` returns ``"none"`` and the run goes on with rlimits only; the conformance report
+says which sandbox applied (``sandbox``), so the steward knows.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+_CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same numbers on every arch
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_PR_SET_NO_NEW_PRIVS = 38
+
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+_FS_ABI1 = (1 << 13) - 1  # execute ... make_sym
+_REFER, _TRUNCATE = 1 << 13, 1 << 14  # ABI 2, ABI 3
+_FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE
+_READ = _EXECUTE | _READ_FILE | _READ_DIR
+_NET_ALL = 0b11  # bind_tcp, connect_tcp (ABI 4)
+_SCOPE_ALL = 0b11  # abstract unix sockets, signals (ABI 6)
+
+SYSTEM_READ_ONLY = (
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/lib",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/usr/share/zoneinfo",
+    "/dev/null",
+    "/dev/urandom",
+    "/proc/self",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/sys/devices/system/cpu",
+    "/sys/fs/cgroup",
+)
+"""System files an interpreter and its native libraries read (shared libraries, CPU count)."""
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, 0 when it has none (or not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    version = int(
+        _libc().syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)
+    )
+    return max(version, 0)
+
+
+def python_read_only() -> set[str]:
+    """Folders holding the interpreter, the installed packages and cellcensus's code.
+
+    Not the working directory (`sys.path` may start with it): the store may be beneath it.
+    """
+    import cellcensus
+
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, *cellcensus.__path__}
+    found |= {entry for entry in sys.path if "-packages" in entry}
+    found.discard("")
+    return found | {str(Path(entry).resolve()) for entry in found}
+
+
+def confine(scratch: str) -> str:
+    """Confine this process; return the sandbox applied (``"landlock ABI n"`` or ``"none"``).
+
+    Sets ``TMPDIR`` to `scratch` (an empty folder the caller removes afterwards), the only
+    place it may then write.
+
+    Raises:
+        OSError: Landlock is there but refused the rules (the caller should stop).
+    """
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
+    abi = landlock_abi()
+    if abi < 1:
+        return "none"
+    libc = _libc()
+    handled_fs = _FS_ABI1 | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
+    fields: tuple[int, ...] = (handled_fs,)
+    if abi >= 4:
+        fields += (_NET_ALL,)
+    if abi >= 6:
+        fields += (_SCOPE_ALL,)
+    attr = struct.pack(f"={len(fields)}Q", *fields)
+    ruleset = int(libc.syscall(_CREATE_RULESET, attr, ctypes.c_size_t(len(attr)), 0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for path in sorted(python_read_only() | set(SYSTEM_READ_ONLY)):
+            _allow(libc, ruleset, path, _READ & handled_fs)
+        _allow(libc, ruleset, scratch, handled_fs)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if libc.syscall(_RESTRICT_SELF, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return f"landlock ABI {abi}"
+
+
+def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
+    try:
+        handle = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # not on this system
+    try:
+        if not Path(path).is_dir():
+            access &= _FILE_RIGHTS
+        rule = struct.pack("=Qi", access, handle)
+        if libc.syscall(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, 0) != 0:
+            raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
+    finally:
+        os.close(handle)
