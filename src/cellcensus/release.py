@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,16 @@ class Provenance:
     policy: dict[str, Any]
     created_at: str
     engine: str
+
+
+PROVENANCE_SUFFIX = ".provenance.json"
+"""Suffix of the sidecar that carries a CSV release's provenance (``NAME.provenance.json``)."""
+RELEASE_SUFFIXES = (".csv", ".json")
+
+
+def provenance_path(table: Path) -> Path:
+    """The provenance sidecar of a release table: ``out/x.csv`` -> ``out/x.provenance.json``."""
+    return table.with_suffix(PROVENANCE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,39 @@ class Release:
             },
             sort_keys=True,
         )
+
+    def provenance_document(self) -> dict[str, Any]:
+        """What a release file carries besides its table: ``provenance`` and ``published``."""
+        return {"provenance": asdict(self.provenance), "published": self.published}
+
+    def write(self, path: Path) -> list[Path]:
+        """Write the release to `path` (``.json``, or ``.csv`` with its provenance sidecar).
+
+        A ``.json`` file is the wire format (table, provenance and published facts in one
+        document). A ``.csv`` file holds the table only, so `provenance_document` is written
+        beside it to ``NAME.provenance.json`` first: a CSV release never exists without its
+        provenance (algorithm and version, parameters, policy with the epsilon and delta
+        spent, time, job id, engine), as the HTTP service sends it in the
+        ``Cellcensus-Provenance`` header.
+
+        Returns:
+            The files written: the table, then its sidecar (CSV).
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in RELEASE_SUFFIXES:
+            raise ValueError(f"{path}: a release is written as .csv or .json, not {suffix!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            path.write_text(self.to_json(), encoding="utf-8")
+            return [path]
+        sidecar = provenance_path(path)
+        sidecar.write_text(
+            json.dumps(self.provenance_document(), indent=2, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
+        self.table.to_csv(path, index=False)
+        return [path, sidecar]
 
     @classmethod
     def from_json(cls, text: str) -> Release:

@@ -51,6 +51,7 @@ from cellcensus.holder.algorithms.conformance import (
 )
 from cellcensus.holder.algorithms.registry import registered_algorithms
 from cellcensus.holder.api import create_app
+from cellcensus.holder.api.formats import geojson_keys
 from cellcensus.holder.disclosure import DisclosurePolicy, policy_for
 from cellcensus.holder.enclave import Enclave, EnclaveService, open_state
 from cellcensus.holder.enclave.compute import job_period, key_domain, open_tables
@@ -305,6 +306,12 @@ def cli_outcomes(
                     # The same request again: the same release, nothing charged again.
                     assert after == before, f"{name}: a repeated request was charged again"
                     outcome.other_tables["cli-csv"] = pd.read_csv(path, dtype=str)
+                    sidecar = path.with_suffix(".provenance.json")
+                    assert sidecar.is_file(), f"{name}: the CSV release has no {sidecar.name}"
+                    document = json.loads(sidecar.read_text())
+                    outcome.other_provenance["cli-csv"] = document["provenance"]
+                    assert outcome.release is not None
+                    assert document["published"] == outcome.release.published, name
             outcomes[(name, kind)] = outcome
     return outcomes
 
@@ -365,7 +372,7 @@ def http_user(steward: Http) -> None:
 
 
 def fetch_formats(analyst: Http, job_id: str, outcome: Outcome) -> None:
-    """The release as JSON, and the same release as CSV, Parquet and (areas) GeoJSON."""
+    """The release as JSON, and the same release as CSV, Parquet and GeoJSON (or its 406)."""
     body = analyst.call("GET", f"/jobs/{job_id}/result", params={"format": "json"})
     assert body.status_code == 200, body.text
     outcome.release = Release.from_json(body.text)
@@ -379,8 +386,12 @@ def fetch_formats(analyst: Http, job_id: str, outcome: Outcome) -> None:
     outcome.other_tables["http-parquet"] = table.to_pandas()
     metadata = table.schema.metadata or {}
     outcome.other_provenance["http-parquet"] = json.loads(metadata[b"cellcensus.provenance"])
-    if "area_code" in outcome.release.table.columns:
-        geo = analyst.call("GET", f"/jobs/{job_id}/result", params={"format": "geojson"})
+    geo = analyst.call("GET", f"/jobs/{job_id}/result", params={"format": "geojson"})
+    if geojson_keys(list(outcome.release.table.columns)) is None:
+        # No area to place a row on: a problem naming the formats to ask for, never a 500.
+        assert geo.status_code == 406, geo.text
+        assert "format=json, csv or parquet" in geo.json()["detail"]
+    else:
         assert geo.status_code == 200, geo.text
         collection = geo.json()
         outcome.other_tables["http-geojson"] = pd.DataFrame(

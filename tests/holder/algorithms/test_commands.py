@@ -101,3 +101,28 @@ def test_run_refuses_a_bad_parameter_by_name(store, tmp_path):
     assert result.exit_code == 2
     assert "min_nights" in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_run_writes_a_csv_release_with_its_provenance_beside_it(store, tmp_path):
+    out = tmp_path / "releases" / "homes.csv"
+    run = ["run", "usual_residence", "--store", str(store), "--param", "min_nights=2"]
+    result = cli.invoke(app, [*run, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    sidecar = tmp_path / "releases" / "homes.provenance.json"
+    assert sidecar.is_file(), sorted(path.name for path in out.parent.iterdir())
+    document = json.loads(sidecar.read_text())
+    provenance = document["provenance"]
+    assert provenance["algorithm"] == "usual_residence"
+    assert provenance["version"] == registered_algorithms()["usual_residence"].manifest.version
+    assert provenance["parameters"]["min_nights"] == 2
+    assert provenance["policy"]["dp"]["epsilon"] > 0  # the privacy loss this release spent
+    assert provenance["policy"]["min_count"] >= 10
+    assert provenance["created_at"] and provenance["engine"] == "duckdb"
+    assert len(provenance["job_id"]) == 32 and provenance["job_id"] in result.output
+    assert document["published"]["market_share"] == 0.4
+    # The same release as JSON carries the same provenance in the document.
+    again = tmp_path / "homes.json"
+    result = cli.invoke(app, [*run, "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(again.read_text())["provenance"] == provenance
+    assert not (tmp_path / "homes.provenance.json").exists()  # JSON needs no sidecar

@@ -56,7 +56,13 @@ def algorithms_command(
 def run_command(
     algorithm: Annotated[str, typer.Argument(help="Algorithm name (see `cellcensus algorithms`).")],
     store: Annotated[Path, typer.Option("--store", help="The holder's store folder.")],
-    out: Annotated[Path, typer.Option("--out", help="Release file: .csv (table) or .json.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Release file: .json, or .csv (table) with NAME.provenance.json beside it.",
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -86,14 +92,11 @@ def run_command(
         release = enclave.run(
             algorithm=algorithm, parameters=parameters, analyst=analyst, level=level
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        release.table.to_csv(out, index=False)
-    else:
-        out.write_text(release.to_json())
+    written = release.write(out)  # a CSV gets its provenance beside it (NAME.provenance.json)
     console.print(
         f"released {len(release.table)} rows ({release.n_suppressed} suppressed) of "
-        f"{algorithm} {chosen.manifest.version}, job {release.provenance.job_id} -> {out}"
+        f"{algorithm} {chosen.manifest.version}, job {release.provenance.job_id} -> "
+        + ", ".join(str(path) for path in written)
     )
 
 

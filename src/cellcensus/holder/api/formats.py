@@ -2,12 +2,18 @@
 
 Every format carries the provenance: inside the document for JSON, GeoJSON (a foreign member)
 and Parquet (schema metadata), and in the ``Cellcensus-Provenance`` header for CSV.
+
+GeoJSON needs a place for each row: a table of areas (an ``area_code`` column) gives one
+feature per row with the area's geometry; an origin-destination table (a pair of area columns
+in `FLOW_KEYS`) gives one line per row from the centroid of the origin area to the centroid of
+the destination area. Any other table has no GeoJSON representation (`NoGeoJSONError`).
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -37,12 +43,32 @@ MEDIA_TYPES = {
     ResultFormat.GEOJSON: "application/geo+json",
     ResultFormat.PARQUET: "application/vnd.apache.parquet",
 }
+FLOW_KEYS = (("origin", "destination"), ("home_area", "work_area"))
+"""Pairs of area columns (from, to) of origin-destination releases, drawn as lines."""
 _BY_ACCEPT = {
     "text/csv": ResultFormat.CSV,
     "application/geo+json": ResultFormat.GEOJSON,
     "application/vnd.apache.parquet": ResultFormat.PARQUET,
     "application/json": ResultFormat.JSON,
 }
+
+
+class NoGeoJSONError(ValueError):
+    """The release has no area column to place its rows on a map."""
+
+
+def geojson_keys(columns: Sequence[str]) -> tuple[str, ...] | None:
+    """The area column(s) a GeoJSON feature is placed by, or None when there are none.
+
+    ``("area_code",)`` for a table of areas, a pair of `FLOW_KEYS` for an origin-destination
+    table (a line between the two areas' centroids).
+    """
+    if "area_code" in columns:
+        return ("area_code",)
+    for pair in FLOW_KEYS:
+        if all(name in columns for name in pair):
+            return pair
+    return None
 
 
 def negotiate(requested: ResultFormat | None, accept: str) -> ResultFormat:
@@ -71,7 +97,14 @@ def render(
         return release.table.to_csv(index=False).encode(), {"Cellcensus-Provenance": provenance}
     if fmt is ResultFormat.PARQUET:
         return _parquet(release, body), {}
-    return _geojson(release, body, geometries or {}), {}
+    placed_by = geojson_keys(list(release.table.columns))
+    if placed_by is None:
+        raise NoGeoJSONError(
+            f"release of {release.provenance.algorithm} has no area column (area_code, or "
+            f"{' or '.join('/'.join(pair) for pair in FLOW_KEYS)}) to place its rows on a map: "
+            "there is no GeoJSON of it; ask for format=json, csv or parquet"
+        )
+    return _geojson(body, geometries or {}, placed_by=placed_by), {}
 
 
 def _ordered(table: pd.DataFrame) -> pd.DataFrame:
@@ -95,17 +128,31 @@ def _parquet(release: Release, body: str) -> bytes:
     return sink.getvalue()
 
 
-def _geojson(release: Release, body: str, geometries: dict[str, Any]) -> bytes:
+def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...]) -> bytes:
     document = json.loads(body)
-    features = [
-        {
-            "type": "Feature",
-            "id": row["area_code"],
-            "properties": row,
-            "geometry": geometries.get(str(row["area_code"])),
-        }
-        for row in document["table"]
-    ]
+    if placed_by == ("area_code",):
+        features = [
+            {
+                "type": "Feature",
+                "id": row["area_code"],
+                "properties": row,
+                "geometry": geometries.get(str(row["area_code"])),
+            }
+            for row in document["table"]
+        ]
+    else:
+        origin, destination = placed_by
+        centroids = _centroids(geometries)
+        features = [
+            {
+                "type": "Feature",
+                "properties": row,
+                "geometry": _line(
+                    centroids.get(str(row[origin])), centroids.get(str(row[destination]))
+                ),
+            }
+            for row in document["table"]
+        ]
     collection = {
         "type": "FeatureCollection",
         "features": features,
@@ -113,6 +160,23 @@ def _geojson(release: Release, body: str, geometries: dict[str, Any]) -> bytes:
         "published": document["published"],
     }
     return json.dumps(collection).encode()
+
+
+def _centroids(geometries: dict[str, Any]) -> dict[str, list[float]]:
+    """Each area's centroid, to 1e-6 like the geometries."""
+    found = {}
+    for code, geometry in geometries.items():
+        centroid = shapely.geometry.shape(geometry).centroid
+        if not centroid.is_empty:
+            found[code] = [round(centroid.x, 6), round(centroid.y, 6)]
+    return found
+
+
+def _line(start: list[float] | None, end: list[float] | None) -> dict[str, Any] | None:
+    """A flow from `start` to `end` (zero-length within one area); null if either is unknown."""
+    if start is None or end is None:
+        return None
+    return {"type": "LineString", "coordinates": [start, end]}
 
 
 def area_geometries(store: Path, level: str) -> dict[str, Any]:

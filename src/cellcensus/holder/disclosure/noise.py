@@ -3,10 +3,15 @@
 Measurement: the measured cells form one vector; OpenDP's Laplace (L1) or Gaussian (L2)
 measurement adds noise to all of them at once. By default only the finest level (the leaves,
 the complete public key set) is measured: one device adds at most L (the algorithm's declared
-contribution bound) to it, so its L1 and L2 sensitivities are L. With ``measure_totals`` every
-coarser level's totals are measured too: over k levels the L1 sensitivity is k*L and the L2
-sensitivity sqrt(k)*L. The noise scale is the smallest for which OpenDP's own privacy map
-certifies the policy's epsilon (and delta) at that sensitivity.
+contribution bound) to it, so its L1 and L2 sensitivities are L. When the bound is declared
+per privacy unit (per local date and time slot for present population, per day for trips)
+and the release spans U such units, one device adds at most L to each of them, in disjoint
+cells: the release's L1 sensitivity is U*L and its L2 sensitivity sqrt(U)*L, and the noise is
+calibrated to that, so that the policy's epsilon is the privacy loss of the whole release
+(not of one slot). With ``measure_totals`` every coarser level's totals are measured too:
+over k levels the L1 sensitivity is k*U*L and the L2 sensitivity sqrt(k*U)*L. The noise scale
+is the smallest for which OpenDP's own privacy map certifies the policy's epsilon (and delta)
+at that sensitivity.
 
 Post-processing (costs no privacy): with measured totals, all levels are reconciled by
 ordinary least squares (Hay et al., VLDB 2010) into leaf estimates whose sums are the best
@@ -65,7 +70,12 @@ class NoisyCounts:
 
 
 def noisy_counts(
-    *, leaves: FloatArray, layout: Layout, dp_policy: DifferentialPrivacy, contribution_bound: float
+    *,
+    leaves: FloatArray,
+    layout: Layout,
+    dp_policy: DifferentialPrivacy,
+    contribution_bound: float,
+    units: int = 1,
 ) -> NoisyCounts:
     """Measure the cells with OpenDP noise and post-process (reconcile, clip, sum).
 
@@ -73,17 +83,25 @@ def noisy_counts(
         leaves: Exact counts of the leaf cells, in layout order.
         layout: The cells released (leaves and coarser totals).
         dp_policy: Epsilon, delta, mechanism, and whether coarser totals are measured.
-        contribution_bound: Most one device adds to all leaves together (L1).
+        contribution_bound: Most one device adds to the leaves of one privacy unit (L1).
+        units: Privacy units the leaves span (e.g. dates x slots); the bound holds in each,
+            so one device adds at most ``units * contribution_bound`` to all leaves together.
 
     Returns:
         The estimates and their published error.
     """
     if not math.isfinite(contribution_bound) or contribution_bound <= 0:
         raise CellcensusError(f"contribution_bound must be > 0, got {contribution_bound}")
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise CellcensusError(f"units must be a whole number >= 1, got {units!r}")
     n_measured = layout.n_levels if dp_policy.measure_totals else 1
     exact = layout.totals(leaves) if n_measured > 1 else leaves
     mechanism = _calibrated(
-        size=len(exact), n_levels=n_measured, dp_policy=dp_policy, bound=contribution_bound
+        size=len(exact),
+        n_levels=n_measured,
+        dp_policy=dp_policy,
+        bound=contribution_bound,
+        units=units,
     )
     noisy = np.asarray(mechanism.measurement(exact.tolist()), dtype=np.float64)
     scale = mechanism.scale
@@ -117,11 +135,26 @@ class _Calibrated:
     delta: float
 
 
+def release_sensitivity(
+    *, contribution_bound: float, units: int, mechanism: Mechanism, n_levels: int = 1
+) -> float:
+    """Sensitivity of a release of `units` privacy units over `n_levels` measured levels.
+
+    One device adds at most `contribution_bound` (L1, so also L2) to each unit of each level,
+    in cells no other unit or level shares: L1 ``n_levels * units * L`` (Laplace), L2
+    ``sqrt(n_levels * units) * L`` (Gaussian).
+    """
+    pieces = n_levels * units
+    return contribution_bound * (pieces if mechanism == "laplace" else math.sqrt(pieces))
+
+
 @lru_cache(maxsize=256)
 def _calibrated(
-    *, size: int, n_levels: int, dp_policy: DifferentialPrivacy, bound: float
+    *, size: int, n_levels: int, dp_policy: DifferentialPrivacy, bound: float, units: int
 ) -> _Calibrated:
-    d_in = _sensitivity(n_levels=n_levels, dp_policy=dp_policy, bound=bound)
+    d_in = release_sensitivity(
+        contribution_bound=bound, units=units, mechanism=dp_policy.mechanism, n_levels=n_levels
+    )
     scale = _scale(
         size=size,
         d_in=d_in,
@@ -134,11 +167,6 @@ def _calibrated(
     if dp_policy.mechanism == "laplace":
         return _Calibrated(measurement, scale, float(loss), 0.0)
     return _Calibrated(measurement, scale, float(loss[0]), float(loss[1]))
-
-
-def _sensitivity(*, n_levels: int, dp_policy: DifferentialPrivacy, bound: float) -> float:
-    """Sensitivity of the vector of all levels: L1 k*L (Laplace), L2 sqrt(k)*L (Gaussian)."""
-    return bound * (n_levels if dp_policy.mechanism == "laplace" else math.sqrt(n_levels))
 
 
 @lru_cache(maxsize=256)

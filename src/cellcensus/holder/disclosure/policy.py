@@ -194,8 +194,16 @@ class DisclosurePolicy:
             raise CellcensusError(f"{source}: {error}") from None
 
 
+_MANY_UNITS = DisclosurePolicy(dp=DifferentialPrivacy(mechanism="gaussian", delta=DELTA_CEILING))
+"""For releases where one device adds to U cells (every slot of every date): Gaussian noise
+grows with sqrt(U) (L2 sensitivity), Laplace with U (L1), at the same epsilon."""
+
 DEFAULT_POLICIES: Mapping[str, DisclosurePolicy] = MappingProxyType(
-    {"usual_residence": DisclosurePolicy(dp=DifferentialPrivacy())}
+    {
+        "usual_residence": DisclosurePolicy(dp=DifferentialPrivacy()),
+        "present_population": _MANY_UNITS,
+        "trips_od": _MANY_UNITS,
+    }
 )
 """Each certified algorithm's default policy; algorithms not listed get `FALLBACK_POLICY`."""
 

@@ -45,6 +45,7 @@ def protect(
     policy: DisclosurePolicy,
     key: str = "area_code",
     contribution_bound: float | None = None,
+    units: int = 1,
     hierarchy: Hierarchy | None = None,
     charge: Charge | None = None,
     rounding_key: bytes | None = None,
@@ -60,8 +61,12 @@ def protect(
             nothing.
         policy: The disclosure policy to apply.
         key: Name of the key column.
-        contribution_bound: Most one device adds to all counts together (the manifest's
-            ``contribution_bound``); required when the policy adds noise.
+        contribution_bound: Most one device adds to the counts of one privacy unit (the
+            manifest's ``contribution_bound``); required when the policy adds noise.
+        units: Privacy units the keys span (the product of the sizes of the manifest's
+            ``unit_keys`` domains, e.g. dates x slots; 1 when the bound is for the whole
+            release). The noise is calibrated to ``units * contribution_bound`` (L1), so that
+            the policy's epsilon is the privacy loss of the whole release.
         hierarchy: Parents of each key; when given, every coarser level's totals are released
             too (rows tagged by a ``level`` column), consistent with the keys' counts.
         charge: The ledger's receipt for this release; required when the policy adds noise,
@@ -94,6 +99,7 @@ def protect(
             cells=cells,
             policy=policy,
             contribution_bound=contribution_bound,
+            units=units,
             charge=charge,
         )
     hidden = primary_suppression(values=values, min_count=policy.min_count)
@@ -149,6 +155,7 @@ def _estimate(
     cells: Layout,
     policy: DisclosurePolicy,
     contribution_bound: float | None,
+    units: int,
     charge: Charge | None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Exact totals without DP; noisy, reconciled ones (and their ci95) with DP."""
@@ -161,7 +168,11 @@ def _estimate(
             "contribution_bound (its manifest declares it)"
         )
     noisy = noisy_counts(
-        leaves=leaves, layout=cells, dp_policy=policy.dp, contribution_bound=contribution_bound
+        leaves=leaves,
+        layout=cells,
+        dp_policy=policy.dp,
+        contribution_bound=contribution_bound,
+        units=units,
     )
     return noisy.values, noisy.ci95
 
@@ -174,10 +185,12 @@ def measure(
     key: str,
     contribution_bound: float,
     charge: Charge | None,
+    units: int = 1,
 ) -> tuple[pd.DataFrame, FloatArray]:
     """Noisy counts of every key, nothing suppressed or rounded, for in-enclave post-processing.
 
     The output feeds a step that runs inside the enclave before `protect` (module docstring).
+    `contribution_bound` and `units` are as in `protect`.
 
     Returns:
         `key`, ``device_count`` (noisy, non-negative) for every key, sorted; and the noise's
@@ -192,7 +205,11 @@ def measure(
     cells = layout(leaves=public, leaf_level=key, hierarchy=None)
     _check_charge(charge, policy=policy)
     noisy = noisy_counts(
-        leaves=counts, layout=cells, dp_policy=policy.dp, contribution_bound=contribution_bound
+        leaves=counts,
+        layout=cells,
+        dp_policy=policy.dp,
+        contribution_bound=contribution_bound,
+        units=units,
     )
     sd = noisy.ci95 / CI95_PER_SD[policy.dp.mechanism]
     return pd.DataFrame({key: public, "device_count": noisy.values}), sd

@@ -7,6 +7,11 @@ An algorithm's output has one or more key columns (its manifest's `keys`); the p
 is the product of their domains (every area of the level, every date of the period, every
 slot of a day, every declared category), so that a row's presence leaks nothing. Several keys
 are protected as one composite key and split back afterwards.
+
+The noise is calibrated to the whole release: an algorithm whose contribution bound holds
+per privacy unit (its manifest's `unit_keys`, e.g. per date and slot) releases as many units
+as the product of those keys' domains, and one device may add up to the bound in each of
+them (`privacy_units`).
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import math
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +138,19 @@ def key_domain(
     return list(key.values)
 
 
+def privacy_units(unit_keys: Sequence[str], domains: dict[str, list[Any]]) -> int:
+    """How many privacy units a release spans: the product of its unit keys' domain sizes.
+
+    A manifest's contribution bound holds per value of its `unit_keys` (e.g. 1 per local
+    date and slot for present population); a release over D dates of S slots lets one device
+    contribute in all D x S of them. 1 when the bound is for the whole release.
+    """
+    missing = [name for name in unit_keys if name not in domains]
+    if missing:
+        raise CellcensusError(f"unit keys {missing} are not keys of the release ({list(domains)})")
+    return math.prod(max(len(domains[name]), 1) for name in unit_keys)
+
+
 def protect_release(
     raw: pd.DataFrame,
     *,
@@ -141,10 +160,12 @@ def protect_release(
     charge: Charge | None,
     rounding_key: bytes | None,
     measured_ci95: list[float] | None = None,
+    units: int = 1,
 ) -> pd.DataFrame:
     """Protect `raw` over the product of the key domains; one row per public key.
 
     `measured_ci95`: `raw` is already private (see `private_finish`), one ci95 per key.
+    `units`: privacy units the release spans (`privacy_units`); the bound holds in each.
     """
     names = list(domains)
     if len(names) == 1:
@@ -154,6 +175,7 @@ def protect_release(
             policy=policy,
             key=names[0],
             contribution_bound=contribution_bound,
+            units=units,
             charge=charge,
             rounding_key=rounding_key,
             measured_ci95=measured_ci95,
@@ -173,6 +195,7 @@ def protect_release(
         policy=policy,
         key=COMPOSITE,
         contribution_bound=contribution_bound,
+        units=units,
         charge=charge,
         rounding_key=rounding_key,
     )
@@ -222,6 +245,7 @@ def private_finish(
         key="cell_id",
         contribution_bound=algorithm.manifest.bound(parsed),
         charge=charge,
+        units=privacy_units(algorithm.manifest.unit_keys, domains),
     )
     finished = algorithm.finish(noisy, tables, parsed)
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8]))
@@ -301,6 +325,7 @@ def compute_release(
         charge=charge,
         rounding_key=rounding_secret(Path(store)),
         measured_ci95=ci95,
+        units=privacy_units(algorithm.manifest.unit_keys, domains),
     )
     provenance = Provenance(
         job_id=job_id,

@@ -20,6 +20,8 @@ __all__ = ["PUBLISHED_FACTS", "Enclave", "compute_release", "open_tables"]
 
 EMBEDDED_EPSILON = 2.0
 """Budget the embedded enclave grants an analyst without one (see `Enclave`)."""
+EMBEDDED_DELTA = 1e-5
+"""Delta granted with it: ten Gaussian releases at the largest delta a policy may spend."""
 
 
 def default_state_url(store: Path) -> str:
@@ -96,6 +98,9 @@ class Enclave:
             and ledger.budget(analyst=analyst, project=request.project) is None
         ):
             self.grant_budget(
-                analyst=analyst, epsilon=self.embedded_epsilon, project=request.project
+                analyst=analyst,
+                epsilon=self.embedded_epsilon,
+                delta=EMBEDDED_DELTA,
+                project=request.project,
             )
         return self.service.run_inline(analyst=analyst, request=request)

@@ -12,6 +12,7 @@ from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Principal
 from cellcensus.holder.api.formats import (
     MEDIA_TYPES,
+    NoGeoJSONError,
     ResultFormat,
     area_geometries,
     negotiate,
@@ -163,7 +164,7 @@ def get_job(ctx: Context, caller: AnalystOrSteward, job_id: JobId) -> schemas.Jo
             "description": "The release in the requested format.",
             "content": {media: {} for media in MEDIA_TYPES.values()},
         },
-        **responses(401, 403, 404, 409, 422, 429),
+        **responses(401, 403, 404, 406, 409, 422, 429),
     },
 )
 async def get_result(
@@ -176,6 +177,9 @@ async def get_result(
     accept: Annotated[str, Header()] = "application/json",
 ) -> Response:
     """The released table with its provenance: JSON, CSV, GeoJSON or Parquet.
+
+    GeoJSON places a table of areas on the areas' geometries and an origin-destination table
+    on lines between area centroids; a table without an area column answers 406.
 
     Async: a finished job and its release are answered from memory once read (they never
     change), so serving a cached result blocks nothing.
@@ -195,7 +199,10 @@ async def get_result(
     if chosen is ResultFormat.JSON:  # served as stored: no work to move off the event loop
         content, headers = render(body, chosen)
     else:
-        content, headers = await run_in_threadpool(render, body, chosen, geometries=geometries)
+        try:
+            content, headers = await run_in_threadpool(render, body, chosen, geometries=geometries)
+        except NoGeoJSONError as error:
+            raise ApiError(406, f"job {job.id}: {error}") from None
     headers["Content-Disposition"] = f'attachment; filename="{job.id}.{chosen.value}"'
     return Response(content=content, media_type=MEDIA_TYPES[chosen], headers=headers)
 

@@ -1,0 +1,112 @@
+"""GeoJSON of every kind of release: areas, origin-destination lines, or a clear 406."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from cellcensus.holder.api.formats import NoGeoJSONError, ResultFormat, geojson_keys, render
+from cellcensus.release import Provenance, Release
+
+SQUARES = {
+    "11001": {"type": "Polygon", "coordinates": [[[4, 50], [5, 50], [5, 51], [4, 51], [4, 50]]]},
+    "21004": {"type": "Polygon", "coordinates": [[[6, 50], [8, 50], [8, 52], [6, 52], [6, 50]]]},
+}
+
+
+def body(table: pd.DataFrame, algorithm: str) -> str:
+    provenance = Provenance(
+        job_id="0" * 32,
+        algorithm=algorithm,
+        version="1.0.0",
+        parameters={},
+        policy={"dp": {"epsilon": 0.4}},
+        created_at="2026-11-28T10:00:00+00:00",
+        engine="duckdb",
+    )
+    return Release(table=table, provenance=provenance, published={"market_share": 0.4}).to_json()
+
+
+def test_origin_destination_release_is_lines_between_area_centroids():
+    flows = pd.DataFrame(
+        {
+            "home_area": ["11001", "11001", "21004"],
+            "work_area": ["21004", "11001", "99999"],
+            "device_count": [40, 120, 25],
+        }
+    )
+    content, _ = render(body(flows, "home_work_flows"), ResultFormat.GEOJSON, geometries=SQUARES)
+    collection = json.loads(content)
+    assert collection["type"] == "FeatureCollection"
+    assert collection["provenance"]["algorithm"] == "home_work_flows"
+    features = collection["features"]
+    assert [f["properties"]["device_count"] for f in features] == [40, 120, 25]
+    assert features[0]["geometry"] == {
+        "type": "LineString",
+        "coordinates": [[4.5, 50.5], [7.0, 51.0]],
+    }
+    # Within one area: a zero-length line; an area without geometry: no geometry.
+    assert features[1]["geometry"]["coordinates"] == [[4.5, 50.5], [4.5, 50.5]]
+    assert features[2]["geometry"] is None
+
+
+def test_trips_od_columns_are_placed_by_origin_and_destination():
+    assert geojson_keys(["local_date", "origin", "destination", "device_count"]) == (
+        "origin",
+        "destination",
+    )
+    assert geojson_keys(["local_date", "slot", "area_code", "device_count"]) == ("area_code",)
+    trips = pd.DataFrame(
+        {
+            "local_date": ["2011-03-07"],
+            "origin": ["21004"],
+            "destination": ["11001"],
+            "device_count": [30],
+        }
+    )
+    content, _ = render(body(trips, "trips_od"), ResultFormat.GEOJSON, geometries=SQUARES)
+    (feature,) = json.loads(content)["features"]
+    assert feature["geometry"]["coordinates"] == [[7.0, 51.0], [4.5, 50.5]]
+    assert feature["properties"]["local_date"] == "2011-03-07"
+
+
+def test_release_without_area_column_has_no_geojson_and_says_what_to_ask_for():
+    reasons = pd.DataFrame({"reason": ["kept", "machine"], "device_count": [200, 20]})
+    with pytest.raises(NoGeoJSONError, match=r"device_filter .* format=json, csv or parquet"):
+        render(body(reasons, "device_filter"), ResultFormat.GEOJSON, geometries={})
+    # The other formats of the same release are fine.
+    content, headers = render(body(reasons, "device_filter"), ResultFormat.CSV)
+    assert content.decode().splitlines()[0] == "reason,device_count"
+    assert json.loads(headers["Cellcensus-Provenance"])["algorithm"] == "device_filter"
+
+
+def test_http_geojson_of_flows_and_406_problem_without_areas(service):
+    steward = service.auth("steward")
+    granted = service.client.put("/users/alice/scopes", json={"scopes": ["*:*:*"]}, headers=steward)
+    assert granted.status_code == 200, granted.text
+    headers = service.auth("alice")  # a token issued after the grant carries the scope
+    results = {}
+    for algorithm in ("home_work_flows", "device_filter"):
+        answer = service.client.post(
+            "/jobs", json={"algorithm": algorithm, "parameters": {}}, headers=headers
+        )
+        assert answer.status_code == 202, answer.text
+        done = service.wait(answer.json()["id"], headers)
+        assert done["status"] == "released", done
+        results[algorithm] = service.client.get(
+            done["links"]["result"], params={"format": "geojson"}, headers=headers
+        )
+    flows = results["home_work_flows"]
+    assert flows.status_code == 200, flows.text
+    assert flows.headers["content-type"].startswith("application/geo+json")
+    features = flows.json()["features"]
+    assert features and {"home_area", "work_area"} <= set(features[0]["properties"])
+    refused = results["device_filter"]
+    assert refused.status_code == 406, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    problem = refused.json()
+    assert problem["status"] == 406 and problem["title"] == "Not acceptable"
+    assert "geojson" in problem["detail"].lower()
+    assert "format=json, csv or parquet" in problem["detail"]

@@ -1,0 +1,147 @@
+"""The epsilon of a release is the privacy loss of the whole release, not of one of its slots.
+
+`present_population` declares its contribution bound per (local date, slot) and `trips_od`
+per local date: over a release of U such units one device can add the bound to every one of
+them, so the noise must be calibrated to U times the bound (L1; sqrt(U) times for L2). With
+the per-unit bound alone, the published epsilon would understate the loss U times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import opendp.prelude as dp
+import pandas as pd
+import pytest
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.registry import get_algorithm
+from cellcensus.holder.disclosure import Charge, DisclosurePolicy, protect
+from cellcensus.holder.disclosure.hierarchy import layout
+from cellcensus.holder.disclosure.noise import noisy_counts, release_sensitivity
+from cellcensus.holder.disclosure.policy import DifferentialPrivacy
+from cellcensus.holder.enclave import Enclave
+from cellcensus.holder.enclave.compute import privacy_units
+
+DAYS = 7  # the tiny store: 7 days of March 2011, municipalities 11001, 11002, 21004
+LN20 = math.log(20.0)  # Laplace: ci95 = scale * ln 20
+
+
+def assert_ci95(table: pd.DataFrame, expected: float) -> None:
+    """Every cell's published ci95 is `expected` (rounded to 0.01 as released)."""
+    values = table["ci95"].astype(float).to_numpy()
+    assert len(values) and np.allclose(values, expected, atol=0.011), (set(values), expected)
+
+
+@pytest.fixture
+def enclave(store, tmp_path):
+    return Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}")
+
+
+def test_present_population_noise_covers_every_date_and_slot(enclave):
+    # Daily slots over the 7 days: U = 7 units of bound 1.
+    daily = enclave.run(
+        algorithm="present_population", parameters={"slot_minutes": 1440}, analyst="a"
+    )
+    epsilon = daily.provenance.policy["dp"]["epsilon"]
+    assert daily.provenance.policy["dp"]["mechanism"] == "laplace"
+    assert len(daily.table) == DAYS * 1 * 3
+    # Laplace scale U * L / epsilon (7 / 0.4 = 17.5 devices), not L / epsilon (2.5).
+    expected = round(DAYS * 1.0 / epsilon * LN20, 2)
+    assert_ci95(daily.table, expected)
+    # Hourly slots over two days: U = 2 x 24 = 48 units.
+    hourly = enclave.run(
+        algorithm="present_population",
+        parameters={"slot_minutes": 60, "start": "2011-03-08", "end": "2011-03-09"},
+        analyst="a",
+    )
+    assert len(hourly.table) == 2 * 24 * 3
+    expected = round(48 * 1.0 / epsilon * LN20, 2)
+    assert_ci95(hourly.table, expected)
+
+
+def test_trips_od_noise_covers_every_day_at_the_parameters_bound(enclave):
+    release = enclave.run(algorithm="trips_od", parameters={"max_trips_per_day": 2}, analyst="a")
+    epsilon = release.provenance.policy["dp"]["epsilon"]
+    assert len(release.table) == DAYS * 3 * 3
+    # 2 trips per device and day, over 7 days: sensitivity 14.
+    expected = round(DAYS * 2.0 / epsilon * LN20, 2)
+    assert_ci95(release.table, expected)
+
+
+def test_a_whole_release_bound_is_noised_once(enclave):
+    # usual_residence's bound is for the whole release (no unit keys): U = 1.
+    release = enclave.run(algorithm="usual_residence", parameters={"min_nights": 2}, analyst="a")
+    epsilon = release.provenance.policy["dp"]["epsilon"]
+    assert_ci95(release.table, round(LN20 / epsilon, 2))
+
+
+def test_opendp_certifies_the_policy_epsilon_for_a_device_in_every_unit():
+    units, bound, epsilon = 48, 1.0, 0.4
+    cells = layout(leaves=[f"k{index:03d}" for index in range(units * 3)], leaf_level="key")
+    noisy = noisy_counts(
+        leaves=np.full(units * 3, 50.0),
+        layout=cells,
+        dp_policy=DifferentialPrivacy(epsilon=epsilon),
+        contribution_bound=bound,
+        units=units,
+    )
+    assert noisy.scale == pytest.approx(units * bound / epsilon, rel=1e-6)
+    # An independent OpenDP Laplace measurement of that scale, at the distance between two
+    # releases that differ by one device present in all 48 slots: the loss is epsilon.
+    dp.enable_features("contrib")
+    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False), size=units * 3)
+    laplace = dp.m.make_laplace(domain, dp.l1_distance(T=float), scale=noisy.scale, k=-40)
+    assert laplace.map(units * bound) <= epsilon * (1 + 1e-9)
+    # ... and 48 times the policy's epsilon at the per-slot scale the enclave used before.
+    before = dp.m.make_laplace(domain, dp.l1_distance(T=float), scale=bound / epsilon, k=-40)
+    assert before.map(units * bound) == pytest.approx(units * epsilon, rel=1e-6)
+
+
+def test_gaussian_release_scales_with_the_square_root_of_the_units():
+    gaussian = DifferentialPrivacy(epsilon=0.4, delta=1e-7, mechanism="gaussian")
+    assert release_sensitivity(
+        contribution_bound=2.0, units=16, mechanism="gaussian"
+    ) == pytest.approx(8.0)
+    assert release_sensitivity(contribution_bound=2.0, units=16, mechanism="laplace") == 32.0
+    cells = layout(leaves=[f"k{index:02d}" for index in range(32)], leaf_level="key")
+    leaves = np.full(32, 50.0)
+    spread = noisy_counts(
+        leaves=leaves, layout=cells, dp_policy=gaussian, contribution_bound=2.0, units=16
+    )
+    once = noisy_counts(leaves=leaves, layout=cells, dp_policy=gaussian, contribution_bound=8.0)
+    assert spread.scale == pytest.approx(once.scale, rel=1e-9)
+    assert spread.epsilon <= 0.4 * (1 + 1e-9) and spread.delta <= 1e-7
+
+
+def test_privacy_units_are_the_product_of_the_unit_keys_domains():
+    manifest = get_algorithm("present_population").manifest
+    domains = {"local_date": list(range(14)), "slot": list(range(24)), "area_code": ["a", "b"]}
+    assert privacy_units(manifest.unit_keys, domains) == 14 * 24
+    assert privacy_units(get_algorithm("trips_od").manifest.unit_keys, domains) == 14
+    assert privacy_units((), domains) == 1
+    with pytest.raises(CellcensusError, match="unit keys"):
+        privacy_units(("hour",), domains)
+
+
+def test_protect_refuses_a_malformed_unit_count():
+    raw = pd.DataFrame({"area_code": ["a"], "device_count": [30.0]})
+    policy = DisclosurePolicy(dp=DifferentialPrivacy())
+    with pytest.raises(CellcensusError, match="units"):
+        protect(
+            raw,
+            keys=["a", "b"],
+            policy=policy,
+            contribution_bound=1.0,
+            units=0,
+            charge=Charge(
+                job_id="j",
+                analyst="a",
+                project="p",
+                epsilon=policy.epsilon,
+                delta=0.0,
+                charged_at=dt.datetime.now(dt.UTC),
+            ),
+        )

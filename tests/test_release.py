@@ -1,0 +1,50 @@
+"""Release files: the wire JSON, or a CSV table with its provenance sidecar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cellcensus.release import Provenance, Release, provenance_path
+
+
+def release() -> Release:
+    provenance = Provenance(
+        job_id="ab" * 16,
+        algorithm="present_population",
+        version="1.0.1",
+        parameters={"slot_minutes": 60},
+        policy={"min_count": 15, "dp": {"epsilon": 0.4, "delta": 0.0}},
+        created_at="2026-11-28T10:00:00+00:00",
+        engine="duckdb",
+    )
+    table = pd.DataFrame({"area_code": ["11001", "11002"], "device_count": [20, None]})
+    return Release(table=table, provenance=provenance, published={"market_share": 0.4})
+
+
+def test_csv_release_is_written_with_its_provenance_sidecar(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "present.csv"
+    written = release().write(out)
+    sidecar = tmp_path / "out" / "present.provenance.json"
+    assert written == [out, sidecar] and provenance_path(out) == sidecar
+    assert pd.read_csv(out, dtype={"area_code": str}).area_code.tolist() == ["11001", "11002"]
+    document = json.loads(sidecar.read_text())
+    wire = json.loads(release().to_json())
+    assert document == {"provenance": wire["provenance"], "published": wire["published"]}
+    assert document["provenance"]["policy"]["dp"]["epsilon"] == 0.4
+    assert document["provenance"]["job_id"] == "ab" * 16
+
+
+def test_json_release_is_one_document(tmp_path: Path) -> None:
+    out = tmp_path / "present.json"
+    assert release().write(out) == [out]
+    assert Release.from_json(out.read_text()).provenance == release().provenance
+    assert not (tmp_path / "present.provenance.json").exists()
+
+
+def test_other_suffixes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.csv or \.json"):
+        release().write(tmp_path / "present.xlsx")
