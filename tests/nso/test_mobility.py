@@ -11,9 +11,11 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.mobility import (
     BRUSSELS_REGION,
     area_factors,
+    arrondissements,
     estimate_commuting,
     estimate_present_population,
     mobility_metrics,
+    parent_areas,
     presence_counts,
 )
 from cellcensus.nso.production import EstimationResult
@@ -91,6 +93,35 @@ def test_brussels_day_night_ratio_follows_the_release(unbiased_result):
     assert night == pytest.approx(residents, rel=0.01)
     # The others lose what Brussels gains.
     assert present.day_night_ratio("2000") < 0.99
+
+
+def test_a_release_by_arrondissement_is_expanded_with_its_municipalities(unbiased_result):
+    # The municipal release summed to arrondissements, as the holder releases it.
+    municipal = _present_release(unbiased_result, day_gain=1.5, saturday_gain=0.5).table
+    parent = arrondissements()
+    table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
+    table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
+    areas = parent_areas(belgium.municipalities(), parent)
+    release = _release(table, "present_population")
+
+    present = estimate_present_population(
+        release=release, residents=unbiased_result, areas=areas, parent=parent
+    )
+
+    assert len(areas) == 43
+    assert areas["area_km2"].sum() == pytest.approx(belgium.municipalities().area_km2.sum())
+    assert present.region_areas().tolist() == ["21000"]  # Brussels-Capital is one
+    assert present.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+    # Each arrondissement's night: its municipalities' residents.
+    residents = unbiased_result.best.table["estimate"].groupby(parent).sum()
+    night = present.weekday[present.night_hour]
+    assert night.to_numpy() == pytest.approx(residents.reindex(night.index).to_numpy(), rel=0.01)
+    # Its factor: its municipalities' persons over their released devices.
+    factors = area_factors(unbiased_result, parent=parent)
+    table = unbiased_result.best.table
+    ghent = parent[parent == "44000"].index
+    expected = table.loc[ghent, "estimate"].sum() / table.loc[ghent, "released_devices"].sum()
+    assert factors["44000"] == pytest.approx(expected)
 
 
 def test_each_hour_stands_for_every_resident(unbiased_result):

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,9 @@ def test_a_simulated_release_looks_like_the_enclaves(unbiased: SimulatedRelease)
         "delta": 0.0,
         "mechanism": "laplace",
     }
+    # Dated when it was made, as the enclave dates its releases, not in the simulated 2011.
+    made = datetime.fromisoformat(release.provenance.created_at)
+    assert made.tzinfo is not None and datetime.now(UTC) - made < timedelta(hours=1)
 
 
 def test_truth_is_the_census_and_devices_follow_the_market_share(

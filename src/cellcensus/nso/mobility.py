@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
@@ -43,28 +44,60 @@ DAY_HOUR = 11
 """Local hour shown as day (11:00-12:00)."""
 
 
-def area_factors(residents: EstimationResult) -> pd.Series:
+def arrondissements(crosswalk: pd.DataFrame | None = None) -> pd.Series:
+    """The 2019 arrondissement of each 2011 municipality (default: the Belgian crosswalk)."""
+    links = crosswalk if crosswalk is not None else belgium.crosswalk_2019()
+    codes = links["arrondissement_2019"].astype(str).to_numpy()
+    return pd.Series(codes, index=pd.Index(links["area_code"].astype(str), name="area_code"))
+
+
+def area_factors(residents: EstimationResult, *, parent: pd.Series | None = None) -> pd.Series:
     """Persons per released device of each area under the residents' default estimator.
 
     Args:
         residents: The residents' estimation.
+        parent: The area (e.g. arrondissement) of each of the residents' areas, to give the
+            factors of those larger areas (their persons over their released devices).
 
     Returns:
         Indexed by area_code; where the area's count was suppressed, the ratio of all
-        estimated residents to all released devices.
+        estimated residents to all released devices (also in ``attrs["overall"]``).
     """
     table = residents.best.table
     devices = table["released_devices"].astype("float64")
     estimate = table["estimate"].astype("float64")
-    ratio = estimate / devices.where(devices > 0)
-    known = ratio.notna() & np.isfinite(ratio) & (ratio > 0)
+    known = estimate.notna() & devices.gt(0) & estimate.gt(0)
     overall = float(estimate[known].sum() / devices[known].sum()) if known.any() else math.nan
-    return ratio.where(known, overall).rename("factor")
+    if parent is not None:
+        group = parent.reindex(table.index)[known]
+        estimate = estimate[known].groupby(group).sum()
+        devices = devices[known].groupby(group).sum()
+    ratio = estimate / devices.where(devices > 0)
+    fine = ratio.notna() & np.isfinite(ratio) & (ratio > 0)
+    factors = ratio.where(fine, overall).astype("float64").rename("factor")
+    factors.attrs["overall"] = overall
+    return factors
+
+
+def parent_areas(areas: pd.DataFrame, parent: pd.Series) -> pd.DataFrame:
+    """`areas` (area_code, region, area_km2, geometry) merged into their parents' areas."""
+    keyed = areas.assign(area_code=parent.reindex(areas["area_code"].astype(str)).to_numpy())
+    groups = keyed.groupby("area_code", sort=True)
+    return pd.DataFrame(
+        {
+            "area_code": list(groups.groups),
+            "region": groups["region"].first().astype(str).to_numpy(),
+            "area_km2": groups["area_km2"].sum().to_numpy(),
+            "geometry": [
+                shapely.coverage_union_all(frame["geometry"].to_numpy()) for _, frame in groups
+            ],
+        }
+    )
 
 
 @dataclass(frozen=True)
 class PresentPopulation:
-    """Present population per municipality and hour, expanded to persons.
+    """Present population per area and hour, expanded to persons.
 
     Attributes:
         long: One row per local_date, slot and area_code: ``devices`` (released, NaN where
@@ -80,6 +113,8 @@ class PresentPopulation:
         truth: Where the data are synthetic: true persons present (of a sample) per
             local_date, slot and area_code, column ``persons``; else None.
         source: The release: algorithm, version and job.
+        areas: The release's areas (area_code, region, area_km2, geometry), for maps.
+        level: What those areas are (municipality, arrondissement), for the words.
     """
 
     long: pd.DataFrame
@@ -93,6 +128,8 @@ class PresentPopulation:
     census_population: float
     truth: pd.DataFrame | None = None
     source: str = ""
+    areas: pd.DataFrame | None = None
+    level: str = "municipality"
 
     def region_areas(self, region: str = BRUSSELS_REGION) -> pd.Index:
         """Areas of `region` with an estimate at every hour of the weekday means.
@@ -194,13 +231,16 @@ def estimate_present_population(
     night_hour: int = NIGHT_HOUR,
     day_hour: int = DAY_HOUR,
     warm_up_days: int = 1,
+    parent: pd.Series | None = None,
+    level: str = "municipality",
 ) -> PresentPopulation:
-    """Expand a ``present_population`` release (hourly, municipalities) to persons.
+    """Expand a ``present_population`` release (hourly) to persons.
 
     Args:
         release: ``local_date``, ``slot`` (local hour), ``area_code``, ``device_count``.
-        residents: The residents' estimation of the same period and areas.
-        areas: ``area_code`` and ``region`` (default: Belgian municipalities 2011).
+        residents: The residents' estimation of the same period.
+        areas: ``area_code`` and ``region`` of the release's areas, and ``area_km2`` and
+            ``geometry`` to map them (default: Belgian municipalities 2011).
         truth: Optional ``local_date``, ``slot``, ``area_code``, ``persons``: the true
             presence (synthetic data only), see `presence_counts`.
         night_hour: Hour shown as night.
@@ -208,6 +248,9 @@ def estimate_present_population(
         warm_up_days: First dates of the release left out of the means (when later ones
             exist): the algorithm carries no position in from before the period, so the
             first night counts only the phones active since midnight.
+        parent: When the release's areas are larger than the residents' (e.g.
+            arrondissements), the release area of each of the residents' areas.
+        level: What the release's areas are, for the words of the report.
 
     Returns:
         The present population, per date and hour, and averaged over weekdays.
@@ -236,9 +279,13 @@ def estimate_present_population(
             .to_numpy(),
         }
     )
-    factors = area_factors(residents)
+    factors = area_factors(residents, parent=parent)
     persons = long["devices"] * factors.reindex(long["area_code"]).to_numpy()
     residents_estimate = residents.best.table["estimate"].astype("float64")
+    if parent is not None:
+        residents_estimate = residents_estimate.groupby(
+            parent.reindex(residents_estimate.index)
+        ).sum(min_count=1)
     long["estimate"] = persons * _hour_scale(
         long=long.assign(persons=persons), residents=residents_estimate
     )
@@ -253,7 +300,9 @@ def estimate_present_population(
     weekday = weekday.reindex(regions.index)
     jobs, workers = _brussels_commuting()
     census = belgium.census_population()
-    in_brussels = regions.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
+    municipal = belgium.municipalities()
+    region_of = pd.Series(municipal["region"].astype(str).to_numpy(), index=municipal["area_code"])
+    in_brussels = region_of.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
     return PresentPopulation(
         long=long,
         weekday=weekday,
@@ -266,6 +315,8 @@ def estimate_present_population(
         census_population=float(census.loc[in_brussels, "population"].sum()),
         truth=truth,
         source=_source(release),
+        areas=area_table,
+        level=level,
     )
 
 
@@ -395,15 +446,8 @@ def estimate_commuting(
     if missing:
         raise CellcensusError(f"home_work_flows release lacks column(s) {missing}")
     matrix = census if census is not None else belgium.commuting_matrix()
-    links = crosswalk if crosswalk is not None else belgium.crosswalk_2019()
-    best = residents.best.table
-    parent = links.set_index(links["area_code"].astype(str))["arrondissement_2019"].astype(str)
-    released = best["estimate"].notna() & (best["released_devices"] > 0)
-    group = parent.reindex(best.index)
-    persons = best.loc[released, "estimate"].groupby(group[released]).sum()
-    devices = best.loc[released, "released_devices"].groupby(group[released]).sum()
-    overall = float(persons.sum() / devices.sum()) if devices.sum() > 0 else math.nan
-    factor = (persons / devices).astype("float64")
+    factor = area_factors(residents, parent=arrondissements(crosswalk))
+    overall = float(factor.attrs["overall"])
     released_flows = pd.DataFrame(
         {
             "home_area": table["home_area"].astype(str).to_numpy(),

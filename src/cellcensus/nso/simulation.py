@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 import numpy as np
@@ -299,6 +300,7 @@ def _provenance(*, disclosure: SimulatedDisclosure, seed: int) -> Provenance:
             "secondary_suppression": False,
             "dp": dp,
         },
-        created_at="2011-03-29T00:00:00+00:00",
+        # Made now, like a release of the enclave: the period is simulated, this time is not.
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         engine="simulation",
     )

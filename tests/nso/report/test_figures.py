@@ -16,10 +16,12 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.report.figures import (
     DENSITY_BREAKS,
     DENSITY_COLOURS,
+    _metrics_text,
     class_labels,
     classify,
     draw_side_by_side_maps,
     geometry_path,
+    percent_tick,
     project,
     relative_error_map,
     scatter_log,
@@ -202,3 +204,22 @@ def test_real_belgian_maps_are_drawn(tmp_path: Path) -> None:
     assert png_size(out) == (1800, 990)
     assert out.stat().st_size > 100_000  # 589 coloured municipalities, not an empty frame
     assert not math.isnan(estimate.sum())
+
+
+def test_the_scatter_box_gives_the_log_log_slope() -> None:
+    measured = agreement(
+        estimate=pd.Series([110.0, 1_050.0, 9_800.0], index=["a", "b", "c"]),
+        reference=pd.Series([100.0, 1_000.0, 10_000.0], index=["a", "b", "c"]),
+    )
+
+    text = _metrics_text(measured)
+
+    assert f"log-log slope = {measured.log_slope:.3f}" in text.splitlines()
+
+
+def test_percent_ticks_keep_the_decimals_they_need() -> None:
+    # Ticks every 2.5 % were labelled 0%, 2%, 5%, 8%: two labels did not match their tick.
+    assert [percent_tick(step * 0.025) for step in range(5)] == ["0%", "2.5%", "5%", "7.5%", "10%"]
+    assert percent_tick(0.5, signed=True) == "+50%"
+    assert percent_tick(-0.2, signed=True) == "\N{MINUS SIGN}20%"
+    assert percent_tick(0.0, signed=True) == "0%"

@@ -1,5 +1,6 @@
 import base64
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,9 @@ def test_report_explains_method_period_source_and_limitations(
         "12,345",
         "Limitations",
         "The data are synthetic",
+        # Brussels is suppressed: 3 of 4 areas, 700,800 of 860,800 census residents.
+        "<th>Coverage</th><td>3 of 4 municipalities have an estimate, 81.4% of the 2011 "
+        "census population</td>",
     ):
         assert shown in html, shown
     real = read_report(
@@ -242,6 +246,7 @@ def test_with_an_estimation_the_report_is_a_statistical_release(
     table = realistic_result.estimates().reset_index()
     table["name"] = table["area_code"]
     published = realistic_result.published
+    result = replace(realistic_result, released_at="2011-03-29T00:00:00+00:00")
 
     html = read_report(
         write_report(
@@ -251,9 +256,9 @@ def test_with_an_estimation_the_report_is_a_statistical_release(
             context=context(
                 market_share=published["market_share"],
                 sampling_fraction=published["sampling_fraction"],
-                generated_at=datetime(2011, 4, 2, 9, 30),
+                generated_at=datetime(2011, 4, 2, 9, 30, tzinfo=UTC),
             ),
-            estimation=realistic_result,
+            estimation=result,
         )
     )
 
@@ -269,7 +274,9 @@ def test_with_an_estimation_the_report_is_a_statistical_release(
         "Relevance",
         "Accuracy and reliability",
         "Timeliness and punctuality",
-        "1 day after the end of the observation period",
+        "Not measurable here: the data are simulated",  # not days since 2011
+        "made this report 4 days later",
+        "generated 2011-04-02 09:30 UTC",
         "Coherence and comparability",
         "Accessibility and clarity",
         "SDMX-CSV",
@@ -295,3 +302,54 @@ def test_metrics_from_an_older_metrics_json_are_still_accepted(
     )
 
     assert "0.9877" in html
+
+
+def test_agreement_table_gives_the_log_log_fit_and_the_error_of_the_total(
+    tmp_path: Path, estimates: pd.DataFrame
+) -> None:
+    measured = replace(METRICS, log_r2=0.8321, log_slope=0.9712, relative_bias=-0.0234)
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path, metrics={"m": measured}, estimates=estimates, context=context()
+        )
+    )
+
+    table = html.split("<h2>Agreement with the 2011 census</h2>")[1].split("</section>")[0]
+    for label, value in (
+        ("Log-log R²", "0.8321"),
+        ("Log-log slope", "0.9712"),
+        ("Error of the total", "−2.3%"),
+    ):
+        assert f'<th>{label}</th><td class="num">{value}</td>' in table, label
+
+
+def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResult) -> None:
+    table = realistic_result.estimates().reset_index()
+    table["name"] = table["area_code"]
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=context(),
+            estimation=realistic_result,
+        )
+    )
+
+    css = html.split("<style>")[1].split("</style>")[0]
+    print_css = css.split("@media print")[1]
+    # One root size in print, so text in rem (lead paragraphs, tables) is not larger than
+    # the body text; headings and the sentence before a table stay with what follows.
+    assert "html { font-size: 10pt; }" in print_css
+    assert "h2, h3 { page-break-after: avoid; break-after: avoid; }" in print_css
+    assert "p:has(+ table, + .wide, + h3)" in print_css
+    # The closed table of all areas is not printed: the printed copy says where it is.
+    assert "details:not([open]) + p.print-only { display: block;" in print_css
+    assert f"Not printed: the table of all {len(table):,} municipalities" in html
+    # The default's assumptions follow the lettered list of estimators, not an item of it.
+    method = html.split("<h2>What was done</h2>")[1].split("</section>")[0]
+    lettered = method.split('<ol type="a">')[1].split("</ol>")[0]
+    assert "is unbiased when" not in lettered
+    assert "</ol><p>The default estimator, Raking to margins, is unbiased when:</p>" in method

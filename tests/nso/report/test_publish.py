@@ -1,5 +1,7 @@
 import json
-from datetime import date
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -85,10 +87,19 @@ def test_publish_release_writes_the_whole_statistical_release(
         job_id="simulated-12",
     )
 
-    written = publish_release(out_dir=tmp_path, result=realistic_result, context=context)
+    # Released by the holder minutes ago, as in the demo; the report is dated when written.
+    just_released = datetime.now(UTC) - timedelta(minutes=5)
+    result = replace(realistic_result, released_at=just_released.isoformat(timespec="seconds"))
+
+    written = publish_release(out_dir=tmp_path, result=result, context=context)
 
     html = written.report.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 5
+    assert re.search(r" · generated \d{4}-\d\d-\d\d \d\d:\d\d UTC</p>", html)
+    assert re.search(r"made this report \d+ minutes later", html), "processing time"
+    assert "days later" not in html and "days after" not in html
+    # Herstappe (85 residents) is suppressed: the share is not rounded up to 100.0%.
+    assert "588 of 589 municipalities have an estimate, over 99.9% of the 2011 census" in html
     for name in (MAPS_PNG, SCATTER_PNG, ERROR_MAP_PNG, ESTIMATORS_PNG, INTERVALS_PNG):
         assert (tmp_path / name).is_file(), name
     metrics = json.loads(written.metrics.read_text())

@@ -443,7 +443,7 @@ def estimator_chart(
             positions - 0.18, rows[held].to_numpy(), height=0.36, color="#f0a868", label="hold-out"
         )
         axes.set_yticks(positions, rows["label"].tolist() if index == 0 else [""] * len(rows))
-        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.0%}"))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: percent_tick(value)))
         axes.set_title(title, fontsize=11, color=_TEXT)
         axes.grid(True, axis="x", color="#eeeeee")
         axes.set_axisbelow(True)
@@ -508,9 +508,7 @@ def interval_chart(
     axes.axhline(0.0, color="#555555", lw=0.9)
     axes.set_xscale("log")
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    axes.yaxis.set_major_formatter(
-        FuncFormatter(lambda value, _: _signed_percent(value) if value else "0%")
-    )
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: percent_tick(value, signed=True)))
     axes.set_xlabel("Population, 2011 census", color=_TEXT)
     axes.set_ylabel("(estimate − census) / census", color=_TEXT)
     axes.grid(True, color="#eeeeee")
@@ -642,6 +640,7 @@ def flow_scatter(
         (
             f"Pearson r = {metrics.pearson_r:.4f}",
             f"r of logarithms = {metrics.log_pearson_r:.4f}",
+            f"log-log slope = {metrics.log_slope:.3f}",
             f"{metrics.n_areas:,} flows compared, {metrics.n_suppressed:,} suppressed",
         )
     )
@@ -821,12 +820,30 @@ def _metrics_text(metrics: Agreement) -> str:
         (
             f"Pearson r = {metrics.pearson_r:.4f}",
             f"r of logarithms = {metrics.log_pearson_r:.4f}",
+            f"log-log slope = {metrics.log_slope:.3f}",
             f"APE median = {metrics.ape_median:.1%}",
             f"APE 90th percentile = {metrics.ape_p90:.1%}",
             f"Population-weighted APE = {metrics.weighted_ape:.1%}",
             f"{metrics.n_areas:,} areas compared, {metrics.n_suppressed:,} suppressed",
         )
     )
+
+
+def percent_tick(value: float, *, signed: bool = False) -> str:
+    """A tick label in percent with as many decimals as the tick needs (2.5%, not 2%).
+
+    Args:
+        value: The tick as a fraction.
+        signed: Whether to show ``+`` before positive values (a true minus sign always).
+
+    Returns:
+        ``"2.5%"``, ``"+10%"``, ``"−20%"`` or ``"0%"``.
+    """
+    hundredths = round(value * 100, 6)
+    if hundredths == 0:
+        return "0%"
+    text = f"{hundredths:+g}%" if signed else f"{hundredths:g}%"
+    return text.replace("-", "\N{MINUS SIGN}")
 
 
 def _signed_percent(value: float) -> str:

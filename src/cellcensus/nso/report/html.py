@@ -155,7 +155,7 @@ def write_report(
             *extra_sections,
             _largest_errors(table=table, n_largest=n_largest),
             _method(context, estimation=estimation),
-            _parameters(context),
+            _parameters(context, table=table),
             _limitations(context, estimation=estimation),
             _all_areas(table),
             _sources(context),
@@ -241,6 +241,18 @@ _METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
         "Population-weighted absolute error",
         "Share of persons counted in the wrong municipality.",
     ),
+    (
+        "log_r2",
+        "Log-log R²",
+        "Share of the variance of log census explained by log estimate.",
+    ),
+    (
+        "log_slope",
+        "Log-log slope",
+        "1 when the relative error does not depend on size; below 1 when small areas are "
+        "overestimated and large ones underestimated.",
+    ),
+    ("relative_bias", "Error of the total", "Sum of estimates against sum of census values."),
     ("n_areas", "Areas compared", ""),
     ("n_suppressed", "Areas suppressed (no estimate)", ""),
 )
@@ -279,16 +291,22 @@ tr.default td { font-weight: 600; background: #eef3fa; }
 .wide th.num { white-space: normal; }
 table.quality th { width: 14rem; }
 ul.assumptions { color: var(--muted); font-size: .9rem; margin: .2rem 0 .4rem; }
+table.by-size td:first-child { white-space: nowrap; }
+p.print-only { display: none; }
 @page { size: A4; margin: 15mm 12mm; }
 @media print {
+  html { font-size: 10pt; }
   .wide { overflow: visible; }
   .wide table { font-size: 7pt; }
   tr.default td { background: none; }
-  body { max-width: none; padding: 0; font-size: 10pt; }
-  h2 { page-break-after: avoid; break-after: avoid; }
+  body { max-width: none; padding: 0; font-size: 1rem; }
+  h2, h3 { page-break-after: avoid; break-after: avoid; }
+  section > p:has(+ table, + .wide, + h3) { page-break-after: avoid; break-after: avoid;
+    break-inside: avoid; }
   table, figure { page-break-inside: avoid; break-inside: avoid; }
   th { background: none; }
   details:not([open]) { display: none; }
+  details:not([open]) + p.print-only { display: block; color: var(--muted); }
   a { color: inherit; text-decoration: none; }
 }
 """
@@ -350,7 +368,7 @@ def _as_agreement(*, label: str, value: Agreement | Mapping[str, float | int]) -
 
 def _header(context: ReportContext) -> str:
     made = (
-        f" · generated {escape(context.generated_at.strftime('%Y-%m-%d %H:%M'))}"
+        f" · generated {escape(context.generated_at.strftime('%Y-%m-%d %H:%M %Z').strip())}"
         if context.generated_at
         else ""
     )
@@ -437,6 +455,8 @@ def _metric(key: str, value: float) -> str:
         return f"{int(value):,}"
     if math.isnan(value):
         return "–"
+    if key == "relative_bias":
+        return _signed_percent(value)
     if "ape" in key:
         return f"{value:.1%}"
     return f"{value:.4f}"
@@ -495,7 +515,9 @@ def _estimation_sections(
         quality.estimators_section(estimation),
         quality.size_class_section(estimation),
         quality.uncertainty_section(estimation),
-        quality.quality_section(result=estimation, generated=context.generated_at),
+        quality.quality_section(
+            result=estimation, generated=context.generated_at, synthetic=context.synthetic
+        ),
     )
 
 
@@ -529,6 +551,7 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
         + (
             ", then corrected it in the ways below (the estimators compared above):"
             f'<ol type="a">{_items(quality.estimation_method_items(estimation))}</ol>'
+            f"{quality.default_assumptions(estimation)}"
             if estimation is not None
             else "."
         ),
@@ -542,10 +565,11 @@ def _items(texts: Sequence[str]) -> str:
     return "".join(f"<li>{text}</li>" for text in texts)
 
 
-def _parameters(context: ReportContext) -> str:
+def _parameters(context: ReportContext, *, table: pd.DataFrame) -> str:
     rows = (
         ("Data", escape(context.dataset)),
         ("Period", _period(context)),
+        ("Coverage", _coverage(table)),
         *(
             [("Scale of the synthetic world (share of the population)", f"{context.scale:g}")]
             if context.scale is not None
@@ -572,6 +596,16 @@ def _parameters(context: ReportContext) -> str:
     )
     body = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
     return f"<section><h2>Parameters</h2>\n<table><tbody>{body}</tbody></table></section>"
+
+
+def _coverage(table: pd.DataFrame) -> str:
+    """Areas with an estimate, and the share of the census population they hold."""
+    released = table["estimate"].notna()
+    total = float(table["census"].sum())
+    share = float(table.loc[released, "census"].sum()) / total if total > 0 else math.nan
+    shown = "over 99.9%" if 0.999 < share < 1 else f"{share:.1%}"
+    population = "" if math.isnan(share) else f", {shown} of the 2011 census population"
+    return f"{int(released.sum()):,} of {len(table):,} municipalities have an estimate{population}"
 
 
 def _limitations(context: ReportContext, *, estimation: EstimationResult | None = None) -> str:
@@ -609,7 +643,10 @@ def _all_areas(table: pd.DataFrame) -> str:
     ordered = table.sort_values("area_code")
     return (
         "<section><h2>All municipalities</h2>\n<details><summary>Show the table "
-        f"({len(ordered):,} rows)</summary>{_area_table(ordered)}</details></section>"
+        f"({len(ordered):,} rows)</summary>{_area_table(ordered)}</details>"
+        f'<p class="print-only">Not printed: the table of all {len(ordered):,} '
+        "municipalities is in the screen version of this report (open it before printing "
+        "to print it) and in the output files of the release.</p></section>"
     )
 
 

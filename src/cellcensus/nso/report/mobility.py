@@ -51,18 +51,19 @@ def draw_mobility_figures(
     """
     written: list[Path] = []
     if present is not None:
-        keyed = areas.set_index(areas["area_code"].astype(str))
+        mapped = present.areas if present.areas is not None else areas
+        keyed = mapped.set_index(mapped["area_code"].astype(str))
         area_km2 = keyed["area_km2"].astype("float64")
         night, day = present.night_hour, present.day_hour
         written.append(
             side_by_side_maps(
-                areas=areas,
+                areas=mapped,
                 estimate_density=present.weekday[night] / area_km2.reindex(present.weekday.index),
                 census_density=present.weekday[day] / area_km2.reindex(present.weekday.index),
                 out=out_dir / PRESENT_MAPS_PNG,
                 note=note,
                 titles=(f"Weekday night, {night:02d}:00", f"Weekday day, {day:02d}:00"),
-                title="Present population density by municipality",
+                title=f"Present population density by {present.level}",
             )
         )
         series = {"Brussels-Capital, mobile phone data": present.region_hourly()}
@@ -105,6 +106,7 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         The section.
     """
     night, day = present.night_hour, present.day_hour
+    level, plural = present.level, _plural(present.level)
     hourly = present.region_hourly()
     ratio = present.day_night_ratio()
     truth_text = ""
@@ -114,9 +116,9 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         true_ratio = truth.get(day, math.nan) / truth.get(night, math.nan)
         truth_text = (
             " In the synthetic world the true ratio is "
-            f"{decimal(true_ratio, 2)}; per municipality and hour, the estimates correlate "
+            f"{decimal(true_ratio, 2)}; per {level} and hour, the estimates correlate "
             f"with the true presence at r = {decimal(measured.pearson_r, 3)} (logarithms: "
-            f"{decimal(measured.log_pearson_r, 3)}, {measured.n_areas:,} municipality-hours)."
+            f"{decimal(measured.log_pearson_r, 3)}, {measured.n_areas:,} {level}-hours)."
         )
     rows = []
     for region, name in REGION_NAMES.items():
@@ -156,14 +158,17 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
     return (
         "<section><h2>Present population by hour</h2>\n"
         "<p>Where people are, hour by hour, rather than where they live. The holder counted "
-        "its own subscribers' phones per municipality and hour (last known cell, carried "
+        f"its own subscribers' phones per {level} and hour (last known cell, carried "
         f"forward while the phone is silent) with {escape(present.source)}; the counts are "
-        "multiplied by each municipality's persons per device from the resident estimate, "
+        f"multiplied by each {level}'s persons per device from the resident estimate, "
         "scaled hour by hour so that the phones located at that hour stand for every "
         "resident (more phones are silent, and located nowhere, at night), and averaged "
         "over the weekdays of the release after its first day (whose night starts with no "
-        "position carried in). Regional totals leave out the municipalities whose count was "
-        "withheld at some hour.</p>\n"
+        f"position carried in). Regional totals leave out the {plural} whose count was "
+        "withheld at some hour. Each phone is present in every hour of every day of the "
+        "release, so the noise that protects it is calibrated to all those hours at once "
+        "(docs/disclosure.md): that is why the hours are released for larger areas than "
+        "the residents.</p>\n"
         f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
         f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
         f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>. The 2011 census counts "
@@ -231,6 +236,11 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "seen at a work place other than home.</p>\n"
         f"<table><tbody>{body}</tbody></table>{shown}</section>"
     )
+
+
+def _plural(level: str) -> str:
+    """The plural of an area level: municipalities, arrondissements."""
+    return level[:-1] + "ies" if level.endswith("y") else level + "s"
 
 
 def _count_areas(commuting: Commuting) -> str:

@@ -16,13 +16,18 @@ def factor(value: float) -> str:
 
 
 def signed_number(value: float) -> str:
-    """``+1,234`` or ``−1,234`` (true minus sign), ``–`` for NaN."""
-    return "–" if math.isnan(value) else f"{value:+,.0f}".replace("-", "−")
+    """``+1,234`` or ``−1,234`` (true minus sign), ``0`` when it rounds to zero, ``–`` for NaN."""
+    return "–" if math.isnan(value) else _unsigned_zero(f"{value:+,.0f}").replace("-", "−")
 
 
 def signed_percent(value: float) -> str:
-    """``+1.2%`` or ``−1.2%`` (true minus sign), ``–`` for NaN."""
-    return "–" if math.isnan(value) else f"{value:+.1%}".replace("-", "−")
+    """``+1.2%`` or ``−1.2%`` (true minus sign), ``0.0%`` when it rounds to zero, ``–`` for NaN."""
+    return "–" if math.isnan(value) else _unsigned_zero(f"{value:+.1%}").replace("-", "−")
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.0%`` and ``+0`` lose their sign: a rounded zero is neither above nor below."""
+    return text[1:] if text[1:].strip("0.,%") == "" else text
 
 
 def percent(value: float, decimals: int = 1) -> str:

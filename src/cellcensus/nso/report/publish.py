@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -89,7 +90,9 @@ def publish_release(
     Draws the maps, scatter and error map of the default estimator, the estimator comparison
     and the interval chart; writes ``metrics.json``, ``estimates.csv``, the official table
     as CSV, Parquet, GeoJSON and SDMX-CSV, and ``report.html``. With `present` and
-    `commuting`, also their figures, sections, ``metrics.json`` blocks and tables.
+    `commuting`, also their figures, sections, ``metrics.json`` blocks and tables. A release
+    is dated: without ``context.generated_at`` the report is dated now (UTC), which also
+    gives its timeliness row the processing time since the holder's release.
 
     Args:
         out_dir: Folder to write into (created).
@@ -105,6 +108,8 @@ def publish_release(
     Returns:
         The paths written.
     """
+    if context.generated_at is None:
+        context = replace(context, generated_at=datetime.now(UTC).replace(microsecond=0))
     area_table = areas if areas is not None else belgium.municipalities()
     census_table = census if census is not None else belgium.census_population()
     best = result.best.table.reset_index()

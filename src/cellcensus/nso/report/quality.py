@@ -8,7 +8,7 @@ Statistical System quality framework (Regulation (EC) No 223/2009, Article 12).
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 
 from cellcensus.nso.production import ESTIMATOR_INFO, EstimationResult
@@ -146,7 +146,8 @@ def size_class_section(result: EstimationResult) -> str:
         "population; the last column gives the national factor's weighted error for "
         "comparison. Small municipalities have few devices, so their estimates are less "
         "precise.</p>\n"
-        '<table><thead><tr><th>Residents (census)</th><th class="num">Compared</th>'
+        '<table class="by-size"><thead><tr><th>Residents (census)</th>'
+        '<th class="num">Compared</th>'
         '<th class="num">Suppressed</th><th class="num">Median error</th>'
         '<th class="num">90th percentile</th><th class="num">Weighted error</th>'
         '<th class="num">Total</th><th class="num">National factor, weighted</th></tr>'
@@ -276,33 +277,47 @@ def estimation_method_items(result: EstimationResult) -> list[str]:
         result: The estimation.
 
     Returns:
-        One item per estimator that ran, then the default estimator's assumptions.
+        One item per estimator that ran, the default marked.
     """
-    items = [
+    return [
         f"<strong>{escape(outcome.info.label)}</strong>: {escape(outcome.info.description)}"
         + (" <strong>Default.</strong>" if name == result.default else "")
         for name, outcome in result.outcomes.items()
     ]
+
+
+def default_assumptions(result: EstimationResult) -> str:
+    """When the default estimator is unbiased: a sentence and a list (HTML).
+
+    Args:
+        result: The estimation.
+
+    Returns:
+        The paragraph and list, to follow the list of estimators.
+    """
     assumptions = "".join(f"<li>{escape(text)}</li>" for text in result.best.assumptions)
-    items.append(
-        f"The default estimator, {escape(result.best.info.label)}, is unbiased when:"
+    return (
+        f"<p>The default estimator, {escape(result.best.info.label)}, is unbiased when:</p>"
         f'<ul class="assumptions">{assumptions}</ul>'
     )
-    return items
 
 
-def quality_section(*, result: EstimationResult, generated: date | datetime | None) -> str:
+def quality_section(
+    *, result: EstimationResult, generated: date | datetime | None, synthetic: bool = False
+) -> str:
     """The release's quality along the dimensions of the ESS quality framework.
 
     Args:
         result: The estimation.
-        generated: When the report was made (for timeliness); None if not known.
+        generated: When the report was made (for timeliness); None if not known. A naive
+            datetime is taken as local time.
+        synthetic: Whether the data are simulated: their observation period is then a label,
+            not when they were collected, so timeliness is stated as processing time.
 
     Returns:
         The section.
     """
     best = result.best
-    period = result.published.get("period") or {}
     rows = (
         (
             "Relevance",
@@ -323,7 +338,7 @@ def quality_section(*, result: EstimationResult, generated: date | datetime | No
         ),
         (
             "Timeliness and punctuality",
-            _timeliness(period=period, result=result, generated=generated),
+            timeliness(result=result, generated=generated, synthetic=synthetic),
         ),
         (
             "Coherence and comparability",
@@ -376,26 +391,119 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     return items
 
 
-def _timeliness(
-    *, period: object, result: EstimationResult, generated: date | datetime | None
+def timeliness(
+    *, result: EstimationResult, generated: date | datetime | None, synthetic: bool = False
 ) -> str:
-    end = period.get("end") if isinstance(period, dict) else None
-    released = _day(result.released_at)
-    end_day = _day(str(end)) if end else None
-    parts = []
-    if end_day is not None and released is not None:
-        parts.append(
-            f"The release was made {_count((released - end_day).days, 'day', 'days')} after "
-            f"the end of the observation period ({end_day.isoformat()})"
+    """The timeliness and punctuality of the release, in the sense of the ESS framework.
+
+    Timeliness is the time from the end of the reference period to the release. For real
+    data that is the holder's release time minus the period's last day, then the statistics
+    office's processing time to this report. Simulated data are dated to match the census
+    they are compared with but were made by the run itself, so the time from their period
+    to the release means nothing: only the processing time is stated.
+
+    Args:
+        result: The estimation (its release time and published period).
+        generated: When the report was made; None if not known. A naive datetime is taken as
+            local time; a date has no time of day.
+        synthetic: Whether the data are simulated.
+
+    Returns:
+        A few sentences (plain HTML, values escaped).
+    """
+    period = result.published.get("period")
+    period = period if isinstance(period, dict) else {}
+    start, end = (_day(str(period.get(key) or "")) for key in ("start", "end"))
+    released = _moment(result.released_at)
+    made = _moment(generated)
+    sentences = []
+    if synthetic:
+        dated = (
+            f", dated {start.isoformat()} to {end.isoformat()} to match the census they are "
+            "compared with rather than collected then"
+            if start is not None and end is not None
+            else ""
         )
-    if generated is not None and end_day is not None:
-        made = generated.date() if isinstance(generated, datetime) else generated
-        parts.append(f"this report {_count((made - end_day).days, 'day', 'days')} after it")
-    text = "; ".join(parts) + "." if parts else "Release dates not recorded."
-    return (
-        f"{text} Counts can be produced as soon as the period's network data are in the "
-        "operator's store; no survey fieldwork is needed."
+        sentences.append(
+            f"Not measurable here: the data are simulated{dated}, so the time from their "
+            "observation period to the release says nothing about timeliness; what this run "
+            "measures is processing time."
+        )
+    elif end is not None and released is not None:
+        lag = (released[0].date() - end).days
+        sentences.append(
+            f"The holder released the counts {_count(lag, 'day', 'days')} after the end of "
+            f"the observation period ({end.isoformat()})."
+            if lag >= 0
+            else f"The release is dated {released[0].date().isoformat()}, before the end of "
+            f"the observation period ({end.isoformat()}): its time stamps are inconsistent."
+        )
+    processing = _processing(released=released, made=made)
+    if processing:
+        sentences.append(processing)
+    if not sentences:
+        sentences.append("Release dates not recorded.")
+    sentences.append(
+        "With real data, counts can be produced as soon as the period's network records are "
+        "in the operator's store; no survey fieldwork is needed. Punctuality cannot be "
+        "assessed: no release calendar is recorded with the release."
     )
+    return " ".join(sentences)
+
+
+def _processing(
+    *, released: tuple[datetime, bool] | None, made: tuple[datetime, bool] | None
+) -> str:
+    """When the holder released the counts, and how long after it the report was made."""
+    if released is None:
+        return ""
+    moment, precise = released
+    when = moment.strftime("%Y-%m-%d %H:%M %Z").strip() if precise else moment.date().isoformat()
+    text = f"The holder released the counts on {escape(when)}"
+    if made is None:
+        return text + "."
+    later, made_precise = made
+    if precise and made_precise:
+        if later < moment:
+            return f"{text}; this report is dated before it, so one of the two dates is wrong."
+        return (
+            f"{text}, and the statistics office made this report {_duration(later - moment)} later."
+        )
+    days = (later.date() - moment.date()).days
+    if days < 0:
+        return f"{text}; this report is dated before it, so one of the two dates is wrong."
+    after = "the same day" if days == 0 else f"{_count(days, 'day', 'days')} later"
+    return f"{text}, and the statistics office made this report {after}."
+
+
+def _moment(value: str | date | datetime | None) -> tuple[datetime, bool] | None:
+    """An aware datetime (naive ones are local time) and whether it has a time of day."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            parsed: date | datetime = (
+                datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+            )
+        except ValueError:
+            return None
+    else:
+        parsed = value
+    if isinstance(parsed, datetime):
+        return parsed.astimezone(UTC), True
+    return datetime.combine(parsed, time(), tzinfo=UTC), False
+
+
+def _duration(span: timedelta) -> str:
+    """A time span in words: minutes under two hours, hours under two days, else days."""
+    minutes = round(span.total_seconds() / 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 120:
+        return _count(minutes, "minute", "minutes")
+    if minutes < 48 * 60:
+        return _count(round(minutes / 60), "hour", "hours")
+    return _count(round(minutes / (24 * 60)), "day", "days")
 
 
 def _count(value: int | float, one: str, many: str) -> str:

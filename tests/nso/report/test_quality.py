@@ -1,0 +1,83 @@
+"""The quality section's timeliness row: true for simulated and for real data."""
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.quality import quality_section, timeliness
+
+DEMO_RELEASE = "2026-11-28T10:13:58+00:00"
+"""When the demo's enclave released its counts: years after the simulated 2011 period."""
+
+
+def released(result: EstimationResult, at: str, end: str = "2011-03-28") -> EstimationResult:
+    published = {**result.published, "period": {"start": "2011-03-01", "end": end}}
+    return replace(result, released_at=at, published=published)
+
+
+def test_simulated_data_state_processing_time_not_years_since_2011(
+    realistic_result: EstimationResult,
+) -> None:
+    result = released(realistic_result, DEMO_RELEASE)
+
+    text = timeliness(
+        result=result, generated=datetime(2026, 11, 28, 10, 16, 30, tzinfo=UTC), synthetic=True
+    )
+
+    assert "days after" not in text and "5,7" not in text
+    assert "Not measurable here: the data are simulated, dated 2011-03-01 to 2011-03-28" in text
+    assert "The holder released the counts on 2026-11-28 10:13 UTC" in text
+    assert "made this report 3 minutes later" in text
+    assert "no release calendar" in text
+
+
+def test_the_quality_table_of_a_simulated_release_has_the_true_row(
+    realistic_result: EstimationResult,
+) -> None:
+    html = quality_section(
+        result=released(realistic_result, DEMO_RELEASE), generated=None, synthetic=True
+    )
+
+    row = html.split("<th>Timeliness and punctuality</th><td>")[1].split("</td>")[0]
+    assert row.startswith("Not measurable here")
+    assert "The holder released the counts on 2026-11-28 10:13 UTC." in row
+    assert "days after" not in row
+
+
+def test_real_data_count_days_from_the_end_of_the_period_to_the_release(
+    realistic_result: EstimationResult,
+) -> None:
+    result = released(realistic_result, "2011-04-04T08:00:00+00:00")
+
+    text = timeliness(result=result, generated=datetime(2011, 4, 4, 11, 0, tzinfo=UTC))
+
+    assert text.startswith(
+        "The holder released the counts 7 days after the end of the observation period "
+        "(2011-03-28)."
+    )
+    assert "made this report 3 hours later" in text
+    assert "simulated" not in text
+
+
+def test_dates_without_time_and_inconsistent_dates_are_said_plainly(
+    realistic_result: EstimationResult,
+) -> None:
+    same_day = timeliness(
+        result=released(realistic_result, "2011-04-04"), generated=date(2011, 4, 4)
+    )
+    before_end = timeliness(
+        result=released(realistic_result, "2011-03-20T00:00:00+00:00"), generated=None
+    )
+    report_first = timeliness(
+        result=released(realistic_result, "2011-04-04T08:00:00+00:00"),
+        generated=datetime(2011, 4, 4, 7, 0, tzinfo=UTC),
+    )
+    unknown = timeliness(result=replace(realistic_result, released_at=""), generated=None)
+
+    assert (
+        "released the counts on 2011-04-04, and the statistics office made this report "
+        "the same day" in same_day
+    )
+    assert "before the end of the observation period (2011-03-28)" in before_end
+    assert "this report is dated before it" in report_first
+    assert unknown.startswith("Release dates not recorded.")
