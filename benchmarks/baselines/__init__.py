@@ -3,7 +3,10 @@
 Each module implements the default rules of `usual_residence` and `present_population` in
 another engine (Polars, pandas) from the store's Parquet files, without Ibis. They are
 benchmarks' baselines, not certified code: `tests/benchmarks/test_baselines.py` checks that
-they give the certified algorithms' pre-disclosure output.
+they give the certified algorithms' pre-disclosure output. They read the latest version of
+each cell's weights (`latest_versions`), which is what the certified rules use on a network
+without changes; on a versioned network the present population's counts around a change date
+differ (the certified rule uses the weights of each day: holder/algorithms/areas.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cellcensus.holder.store import Store
 
@@ -33,6 +39,14 @@ class StoreFiles:
         """The files of `store` at area `level`."""
         events = sorted(store.events_dir.glob("**/*.parquet"))
         return cls(events=events, cells=store.cells_path, allocation=store.allocation_path(level))
+
+
+def latest_versions(path: Path) -> pa.Table:
+    """cell_id, area_code, weight of the allocation file: the latest version of each cell."""
+    if "valid_to" not in pq.read_schema(path).names:
+        return pq.read_table(path, columns=["cell_id", "area_code", "weight"])
+    table = pq.read_table(path, columns=["cell_id", "area_code", "weight", "valid_to"])
+    return table.filter(pc.is_null(table.column("valid_to"))).drop_columns(["valid_to"])
 
 
 def differences(

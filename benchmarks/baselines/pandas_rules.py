@@ -22,7 +22,7 @@ from cellcensus.holder.algorithms.places import HomeRule
 from cellcensus.holder.algorithms.present_population import PresentPopulationParameters
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
 
-from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles
+from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles, latest_versions
 
 FILTER_KEYS = ["device_id", "day", "cell"]
 
@@ -103,7 +103,7 @@ def kept_devices(parts: list[pd.DataFrame], filters: DeviceFilterParameters) -> 
 
 def allocation_by_rank(files: StoreFiles, cells: pa.Array) -> pd.DataFrame:
     """rank, area_code, weight (cells of the allocation that are in the cells table)."""
-    table = pq.read_table(files.allocation, columns=["cell_id", "area_code", "weight"])
+    table = latest_versions(files.allocation)
     frame = pd.DataFrame(
         {
             "rank": pc.index_in(table.column("cell_id"), value_set=cells).to_numpy(

@@ -15,7 +15,7 @@ from cellcensus.holder.algorithms.places import HomeRule
 from cellcensus.holder.algorithms.present_population import PresentPopulationParameters
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
 
-from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles
+from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles, latest_versions
 
 
 def scan_events(files: StoreFiles) -> pl.LazyFrame:
@@ -84,7 +84,7 @@ def usual_residence(files: StoreFiles, params: UsualResidenceParameters) -> pl.D
     totals = summary.group_by("device_id").agg(total=pl.col("night").n_unique())
     eligible = totals.filter(pl.col("total") >= params.min_nights).select("device_id")
     homes = homes.join(eligible, on="device_id", how="semi")
-    allocation = pl.scan_parquet(files.allocation).select("cell_id", "area_code", "weight")
+    allocation = pl.DataFrame(latest_versions(files.allocation)).lazy()
     located = homes.join(allocation, on="cell_id")
     counts = located.group_by("area_code").agg(device_count=pl.col("weight").sum())
     return counts.collect(engine="streaming")
@@ -130,11 +130,7 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         ]
     )
     per_rank = points.group_by("rank", "g").agg(pl.col("change").sum().cast(pl.Float64))
-    allocation = (
-        pl.scan_parquet(files.allocation)
-        .select("cell_id", "area_code", "weight")
-        .join(ranks, on="cell_id")
-    )
+    allocation = pl.DataFrame(latest_versions(files.allocation)).lazy().join(ranks, on="cell_id")
     located = per_rank.join(allocation, on="rank")
     deltas = located.group_by("area_code", "g").agg(
         delta=(pl.col("weight") * pl.col("change")).sum()

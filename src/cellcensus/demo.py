@@ -23,14 +23,16 @@ from rich.table import Table
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.geo import DEFAULT_COVERAGE, build_allocation, default_prior
+from cellcensus.holder.geo import build_allocation
 from cellcensus.holder.store import Store, default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
     Commuting,
     PresentPopulation,
+    arrondissements,
     estimate_commuting,
     estimate_present_population,
+    parent_areas,
     presence_counts,
 )
 from cellcensus.nso.production import estimate_all
@@ -100,17 +102,18 @@ def run_demo(
     ingest_dataset(dataset=dataset, store=store, key_file=key_file or default_key_file())
     step("Holder: allocating cells to municipalities")
     areas = municipalities()
-    build_allocation(store=store, areas=areas, prior=default_prior(DEFAULT_COVERAGE))
+    build_allocation(store=store, areas=areas)
     _parent_allocation(store=Store(store), level=FLOWS_LEVEL)
 
     step("Enclave: running usual_residence")
     enclave = Enclave(store=store)
     client = InProcessClient(runner=enclave.run, analyst="demo-analyst")
     release = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
-    step("Enclave: running present_population (hourly, weekdays)")
+    step("Enclave: running present_population (hourly, weekdays, arrondissements)")
     present_release = client.run(
         algorithm="present_population",
         parameters={**PRESENT_PARAMETERS, **_present_period(release.published.get("period") or {})},
+        level=FLOWS_LEVEL,
     )
     step("Enclave: running home_work_flows (arrondissements)")
     flows_release = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
@@ -118,8 +121,14 @@ def run_demo(
 
     step("NSO: estimating, calibrating and validating against the census")
     result = estimate_all(release=release, areas=areas)
+    parent = arrondissements()
     present = estimate_present_population(
-        release=present_release, residents=result, areas=areas, truth=_presence_truth(dataset)
+        release=present_release,
+        residents=result,
+        areas=parent_areas(areas, parent),
+        truth=_presence_truth(dataset, parent=parent),
+        parent=parent,
+        level=FLOWS_LEVEL,
     )
     commuting = estimate_commuting(release=flows_release, residents=result)
     step("NSO: writing figures and report")
@@ -154,7 +163,9 @@ def _parent_allocation(*, store: Store, level: str) -> None:
     frame["area_code"] = frame["area_code"].astype(str).map(links)
     if frame["area_code"].isna().any():
         raise CellcensusError("the municipality allocation has codes outside the 2011 list")
-    summed = frame.groupby(["cell_id", "area_code"], as_index=False, sort=True).sum()
+    # Per version of each cell's weights (valid_from, valid_to: null when open).
+    keys = [key for key in ("cell_id", "valid_from", "valid_to", "area_code") if key in frame]
+    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False).sum()
     path = store.allocation_path(level)
     aside = path.with_name(f".{path.name}.tmp")
     table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
@@ -180,12 +191,16 @@ def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, s
     return {"start": (first - timedelta(days=1)).isoformat(), "end": max(end, start).isoformat()}
 
 
-def _presence_truth(dataset: Path) -> pd.DataFrame | None:
-    """A synthetic world's true hourly presence per area (None for real data)."""
+def _presence_truth(dataset: Path, *, parent: pd.Series) -> pd.DataFrame | None:
+    """A synthetic world's true hourly presence per parent area (None for real data)."""
     folder = dataset / "truth" / "presence"
     if not folder.is_dir():
         return None
-    return presence_counts(presence=pd.read_parquet(folder, columns=["hour", "area"]))
+    counts = presence_counts(presence=pd.read_parquet(folder, columns=["hour", "area"]))
+    counts["area_code"] = parent.reindex(counts["area_code"].astype(str)).to_numpy()
+    keys = ["local_date", "slot", "area_code"]
+    summed: pd.DataFrame = counts.groupby(keys, as_index=False, sort=True)[["persons"]].sum()
+    return summed
 
 
 def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> ReportContext:

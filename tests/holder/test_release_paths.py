@@ -92,6 +92,7 @@ def kinds_for(route: str, name: str) -> tuple[str, ...]:
 EXACT = DisclosurePolicy(min_count=15, rounding_base=5, secondary_suppression=True, dp=None)
 ANALYST = "route_analyst"
 BUDGET = 500.0
+DELTA_BUDGET = 1e-3  # the Gaussian releases (present_population, trips_od) spend delta
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 SLIVER_AREA = "A5"
 
@@ -261,7 +262,7 @@ def cli_outcomes(
     out_dir = tmp_path_factory.mktemp("cli-releases")
     service = EnclaveService(store=store, state=open_state(default_state_url(store)))
     service.set_budget(
-        analyst=ANALYST, project="default", epsilon=BUDGET, delta=0.0, steward="test"
+        analyst=ANALYST, project="default", epsilon=BUDGET, delta=DELTA_BUDGET, steward="test"
     )
     runner = CliRunner()
     outcomes: Outcomes = {}
@@ -330,7 +331,7 @@ def python_outcomes(
             policy=None if kind == "default" else EXACT,
             embedded_epsilon=None,
         )
-        enclave.grant_budget(analyst=ANALYST, epsilon=BUDGET)
+        enclave.grant_budget(analyst=ANALYST, epsilon=BUDGET, delta=DELTA_BUDGET)
         client = InProcessClient(runner=enclave.run, analyst=ANALYST)
         for name, case in cases.items():
             before, _ = enclave.service.budget_left(analyst=ANALYST, project="default")
@@ -367,7 +368,9 @@ def http_user(steward: Http) -> None:
     assert created.status_code == 201, created.text
     scoped = steward.call("PUT", f"/users/{ANALYST}/scopes", json={"scopes": ["*:*:*"]})
     assert scoped.status_code == 200, scoped.text
-    funded = steward.call("PUT", f"/users/{ANALYST}/budget", json={"epsilon": BUDGET})
+    funded = steward.call(
+        "PUT", f"/users/{ANALYST}/budget", json={"epsilon": BUDGET, "delta": DELTA_BUDGET}
+    )
     assert funded.status_code == 200, funded.text
 
 

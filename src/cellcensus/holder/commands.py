@@ -148,7 +148,7 @@ def ingest_command(
             areas=municipalities(),
             level="municipality",
             coverage=coverage,
-            prior=prior or default_prior(coverage),
+            prior=prior,
         )
         bar.update(task, completed=1.0)
     if report is not None:
@@ -272,7 +272,7 @@ def allocate_command(
         level=name,
         coverage=coverage,
         grid_m=1000.0 if grid else None,
-        prior=prior or default_prior(coverage),
+        prior=prior,
     )
     allocation = Store(store).read_allocation(name)
     console.print(

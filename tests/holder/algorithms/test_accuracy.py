@@ -109,7 +109,9 @@ def _arrondissement_allocation(store: Store) -> None:
     municipal = pq.read_table(store.allocation_path("municipality"))
     frame = municipal.to_pandas()
     frame["area_code"] = frame["area_code"].map(_arrondissements())
-    summed = frame.groupby(["cell_id", "area_code"], as_index=False, sort=True).sum()
+    # Per version of each cell's weights (valid_from, valid_to: null when open).
+    keys = [key for key in ("cell_id", "valid_from", "valid_to", "area_code") if key in frame]
+    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False).sum()
     table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
     pq.write_table(table.cast(municipal.schema), store.allocation_path("arrondissement"))
 

@@ -10,6 +10,7 @@ import shapely
 
 from cellcensus.holder.geo import (
     ALLOCATION_COLUMNS,
+    VERSIONED_COLUMNS,
     allocate,
     build_allocation,
     current_cells,
@@ -208,7 +209,8 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     path = build_allocation(store=tmp_path, areas=municipalities())
     assert path == store.allocation_path("municipality")
     table = pq.read_table(path)
-    assert table.schema.names == list(ALLOCATION_COLUMNS)
+    assert table.schema.names == list(VERSIONED_COLUMNS)  # one version: null dates
+    assert table.column("valid_from").null_count == table.num_rows
     allocation = store.read_allocation()
     assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
     assert set(allocation.cell_id) == {"A", "B", "C"}

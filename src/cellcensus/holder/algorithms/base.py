@@ -35,9 +35,18 @@ EVENTS_SCHEMA = ibis.schema(
 """The store's pseudonymised events, as every algorithm reads them."""
 
 ALLOCATION_SCHEMA = ibis.schema(
-    {"cell_id": "string", "area_code": "string", "weight": "float64", "overlap_km2": "float64"}
+    {
+        "cell_id": "string",
+        "area_code": "string",
+        "weight": "float64",
+        "overlap_km2": "float64",
+        "valid_from": "date",
+        "valid_to": "date",
+    }
 )
-"""Cell -> area allocation: each cell's weights sum to 1; overlap_km2 is footprint ∩ area."""
+"""Cell -> area allocation: each cell's weights sum to 1 per version; overlap_km2 is
+footprint ∩ area; valid_from, valid_to (inclusive, null = open) bound each version of a
+cell's weights (see `areas` for which version a row uses)."""
 
 
 class Certification(StrEnum):
@@ -110,7 +119,8 @@ class StoreTables:
     Attributes:
         events: Pseudonymised events, `EVENTS_SCHEMA`.
         cells: Network topology, one row per cell version (SCHEMA.md cells).
-        allocation: cell_id, area_code, weight (each cell's weights sum to 1).
+        allocation: cell_id, area_code, weight (each cell's weights sum to 1), and the
+            validity of each version of a cell's weights (valid_from, valid_to).
         materialize: Called by algorithms on an intermediate table that later steps read
             several times (kept events, home cells): on Spark it computes and caches it
             once (see `staging.SparkStaging`), since Spark re-plans a shared subquery at

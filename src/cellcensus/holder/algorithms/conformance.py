@@ -77,11 +77,15 @@ class World:
     def arrow(self) -> dict[str, pa.Table]:
         """The tables as Arrow, in the store's schemas (converted once).
 
-        A hand-made allocation without `overlap_km2` gets the weights (cells of 1 km²).
+        A hand-made allocation without `overlap_km2` gets the weights (cells of 1 km²);
+        one without validity dates holds for all time (null dates).
         """
         allocation = self.allocation
         if "overlap_km2" not in allocation:
             allocation = allocation.assign(overlap_km2=allocation["weight"])
+        for column in ("valid_from", "valid_to"):
+            if column not in allocation:
+                allocation = allocation.assign(**{column: None})
         return {
             "events": pa.Table.from_pandas(
                 self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ibis.expr.types as ir
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import count_by, spread
+from cellcensus.holder.algorithms.areas import allocation_on, count_by, spread
 from cellcensus.holder.algorithms.base import (
     Algorithm,
     Certification,
@@ -53,16 +53,18 @@ def compute(tables: StoreTables, params: HomeWorkFlowsParameters) -> ir.Table:
     pairs = home.select("device_id", home_cell=home.cell_id, share=home.share).join(
         work.select("device_id", work_cell=work.cell_id), "device_id"
     )
-    pairs = spread(pairs, tables.allocation, cell="home_cell", area="home_area", share="share")
+    # Places over the period: the weights valid on its last day (see `areas`).
+    allocation = allocation_on(tables.allocation, params.end)
+    pairs = spread(pairs, allocation, cell="home_cell", area="home_area", share="share")
     pairs = pairs.mutate(share=pairs._weight).drop("_weight")
-    pairs = spread(pairs, tables.allocation, cell="work_cell", area="work_area", share="share")
+    pairs = spread(pairs, allocation, cell="work_cell", area="work_area", share="share")
     return count_by(pairs, ["home_area", "work_area"])
 
 
 home_work_flows = Algorithm(
     manifest=Manifest(
         name="home_work_flows",
-        version="1.0.0",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Commuting matrix: devices by home area and work area.",
         parameters=HomeWorkFlowsParameters,

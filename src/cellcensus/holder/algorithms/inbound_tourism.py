@@ -127,7 +127,8 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     if params.impute_nights:
         observed = nights.select("device_id", "night").distinct()
         silent = scope.keep(silent_nights(events, observed))
-    located = spread(night_cells(nights, params, silent), tables.allocation)
+    # A night by the weights valid on the date of its evening.
+    located = spread(night_cells(nights, params, silent), tables.allocation, day="night")
     nights = count_by(located, ["area_code"]).mutate(indicator=ibis.literal("nights"))
     devices = distinct_device_count(located, ["area_code"]).mutate(
         indicator=ibis.literal("devices")
@@ -151,7 +152,7 @@ def bound(params: InboundTourismParameters) -> float:
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,

@@ -34,7 +34,7 @@ import datetime as dt
 import ibis.expr.types as ir
 from pydantic import Field, model_validator
 
-from cellcensus.holder.algorithms.areas import transitions
+from cellcensus.holder.algorithms.areas import allocation_on, transitions
 from cellcensus.holder.algorithms.base import (
     Algorithm,
     Certification,
@@ -143,13 +143,21 @@ def compute(tables: StoreTables, params: InternalMigrationParameters) -> ir.Tabl
     # A stayer keeps its earlier home in the later period (if it has a later home at all).
     kept_home = before.semi_join(stayed, "device_id").semi_join(after, "device_id")
     after = after.anti_join(stayed, "device_id").union(kept_home, distinct=False)
-    return transitions(before, after, tables.allocation, origin="origin", destination="destination")
+    # Each period's homes by the weights valid on its last day (see `areas`).
+    return transitions(
+        before,
+        after,
+        allocation_on(tables.allocation, params.before_end),
+        after_allocation=allocation_on(tables.allocation, params.after_end),
+        origin="origin",
+        destination="destination",
+    )
 
 
 internal_migration = Algorithm(
     manifest=Manifest(
         name="internal_migration",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Devices by usual residence area in an earlier and a later period.",
         parameters=InternalMigrationParameters,

@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import spread
+from cellcensus.holder.algorithms.areas import spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     COUNT,
@@ -109,13 +109,39 @@ def presence_spans(observed: ir.Table, *, carry_slots: int) -> ir.Table:
     return observed.select("device_id", "rank", "g", end=end)
 
 
-def area_levels(spans: ir.Table, cells: ir.Table, allocation: ir.Table) -> ir.Table:
+def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
+    """Changes that move a cell's devices to its new weights: cell_id, g, change, day.
+
+    At the first slot of each day a version of a cell's weights starts, the devices then at
+    the cell (the sum of its earlier changes) leave the areas of the version before (day
+    before) and enter those of the new one (that day): a span that runs across the date
+    counts by the weights of each day it covers.
+    """
+    starts = allocation.filter(allocation.valid_from.notnull())
+    starts = starts.select(
+        _cell=starts.cell_id, _day=starts.valid_from.epoch_days().cast("int64")
+    ).distinct()
+    starts = starts.mutate(_g=starts._day * per_day)
+    joined = per_cell.join(starts, [per_cell.cell_id == starts._cell, per_cell.g < starts._g])
+    levels = joined.group_by(cell_id=joined.cell_id, g=joined._g, day=joined._day).agg(
+        level=joined.change.sum()
+    )
+    levels = levels.filter(levels.level != 0)
+    leave = levels.select("cell_id", "g", change=-levels.level, day=levels.day - 1)
+    enter = levels.select("cell_id", "g", change=levels.level, day=levels.day)
+    return leave.union(enter, distinct=False)
+
+
+def area_levels(
+    spans: ir.Table, cells: ir.Table, allocation: ir.Table, *, per_day: int
+) -> ir.Table:
     """Devices per area from each slot on: area_code, g, level, until (next change).
 
     A sweep over slots: every span adds a device to its cell at `g` and removes it at `end`;
-    the changes per cell are spread over areas by the allocation weights, and the running
-    sum per area is the count until the next change. This never builds one row per device
-    and slot.
+    the changes per cell are spread over areas by the allocation weights valid on the day
+    of the change (`per_day` slots a day; with a versioned allocation, `version_changes`
+    moves the devices present when a cell's weights change), and the running sum per area
+    is the count until the next change. This never builds one row per device and slot.
     """
     # Both ends of each span (`g < end` always): +1 at g, -1 at end.
     starts = spans.select("rank", "g", change=ibis.literal(1, type="int64"))
@@ -123,7 +149,13 @@ def area_levels(spans: ir.Table, cells: ir.Table, allocation: ir.Table) -> ir.Ta
     points = starts.union(ends, distinct=False)
     per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
     per_cell = per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
-    located = spread(per_cell, allocation, share="change")
+    if versioned(allocation):
+        per_cell = per_cell.mutate(day=per_cell.g // per_day)
+        changes = version_changes(per_cell, allocation, per_day=per_day)
+        per_cell = per_cell.union(changes.select(per_cell.columns), distinct=False)
+        located = spread(per_cell, allocation, share="change", day="day")
+    else:
+        located = spread(per_cell, allocation, share="change")
     deltas = located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
     order = ibis.window(group_by="area_code", order_by="g", rows=(None, 0))
     levels = deltas.mutate(level=deltas.delta.sum().over(order))
@@ -139,7 +171,9 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     events = scope.events("device_id", "timestamp", "local_date", "local_hour", "cell_id")
     observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
     spans = presence_spans(observed, carry_slots=params.max_carry_minutes // params.slot_minutes)
-    levels = area_levels(spans, tables.cells, tables.allocation)
+    levels = area_levels(
+        spans, tables.cells, tables.allocation, per_day=1440 // params.slot_minutes
+    )
     # A level holds until the next change (which always comes: every span ends).
     slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
     slots = slots.mutate(g=slots.g + slots.k)
@@ -155,7 +189,7 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.0.1",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, last known position carried forward.",
         parameters=PresentPopulationParameters,

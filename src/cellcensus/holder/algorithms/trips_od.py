@@ -86,10 +86,19 @@ def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     scope = Scope(tables, params, params.subscribers, params.filters)
     events = scope.events("device_id", "timestamp", "local_date", "cell_id")
     found = scope.keep(trips(events, params)).mutate(share=one())
-    found = spread(found, tables.allocation, cell="origin_cell", area="origin", share="share")
+    # Both ends of a trip by the weights valid on its day.
+    allocation = tables.allocation
+    found = spread(
+        found, allocation, cell="origin_cell", area="origin", share="share", day="local_date"
+    )
     found = found.mutate(share=found._weight).drop("_weight")
     found = spread(
-        found, tables.allocation, cell="destination_cell", area="destination", share="share"
+        found,
+        allocation,
+        cell="destination_cell",
+        area="destination",
+        share="share",
+        day="local_date",
     )
     return distinct_device_count(found, ["local_date", "origin", "destination"])
 
@@ -102,7 +111,7 @@ def bound(params: TripsParameters) -> float:
 trips_od = Algorithm(
     manifest=Manifest(
         name="trips_od",
-        version="1.0.1",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Daily origin-destination matrix of trips between consecutive stays.",
         parameters=TripsParameters,

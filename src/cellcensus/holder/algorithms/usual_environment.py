@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import distinct_device_count, spread
+from cellcensus.holder.algorithms.areas import allocation_on, distinct_device_count, spread
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     Algorithm,
@@ -83,7 +83,9 @@ def places(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table:
 
 def compute(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table:
     """Distinct devices per kind of place and area."""
-    located = spread(places(tables, params), tables.allocation, share="share")
+    # Places over the period: the weights valid on its last day (see `areas`).
+    allocation = allocation_on(tables.allocation, params.end)
+    located = spread(places(tables, params), allocation, share="share")
     return distinct_device_count(located, ["place", "area_code"])
 
 
@@ -95,7 +97,7 @@ def bound(params: UsualEnvironmentParameters) -> float:
 usual_environment = Algorithm(
     manifest=Manifest(
         name="usual_environment",
-        version="1.0.0",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by kind of meaningful place: home, work, other.",
         parameters=UsualEnvironmentParameters,

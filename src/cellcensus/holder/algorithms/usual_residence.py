@@ -27,7 +27,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import count_by, spread, transitions
+from cellcensus.holder.algorithms.areas import allocation_on, count_by, spread, transitions
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     Algorithm,
@@ -75,7 +75,9 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     located = homes(tables, params)
     if params.spatial_estimator == "bayesian":
         return located.group_by("cell_id").agg(device_count=located.share.sum())
-    return count_by(spread(located, tables.allocation, share="share"), ["area_code"])
+    # A home over the period: the weights valid on its last day (see `areas`).
+    allocation = allocation_on(tables.allocation, params.end)
+    return count_by(spread(located, allocation, share="share"), ["area_code"])
 
 
 def finish(
@@ -84,7 +86,7 @@ def finish(
     """Apply the Bayesian spatial estimator to devices per home cell (allocation: as is)."""
     if params.spatial_estimator != "bayesian":
         return raw
-    allocation = tables.allocation.to_pandas()
+    allocation = allocation_on(tables.allocation, params.end).to_pandas()
     return bayesian_counts(cell_counts=raw, allocation=allocation)
 
 
@@ -93,13 +95,14 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
     scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
     nights = tables.materialize(night_summary(scope, params, hours=True))
     chosen = tables.materialize(home_cells(nights, params))
+    allocation = allocation_on(tables.allocation, params.end)
     parts = []
     for rule in HOME_RULES:
         if rule is params.rule:
             continue
         other = home_cells(nights, params.model_copy(update={"rule": rule}))
         matrix = transitions(
-            chosen, other, tables.allocation, origin="area_code", destination="alternative_area"
+            chosen, other, allocation, origin="area_code", destination="alternative_area"
         )
         parts.append(matrix.mutate(alternative_rule=ibis.literal(str(rule))))
     union = parts[0]
@@ -111,7 +114,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
 usual_residence = Algorithm(
     manifest=Manifest(
         name="usual_residence",
-        version="2.0.0",
+        version="2.1.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by usual residence, under a named home detection rule.",
         parameters=UsualResidenceParameters,
@@ -131,7 +134,7 @@ usual_residence = Algorithm(
 usual_residence_sensitivity = Algorithm(
     manifest=Manifest(
         name="usual_residence_sensitivity",
-        version="1.0.0",
+        version="1.1.0",
         certification=Certification.CERTIFIED,
         summary="Devices by home area under the chosen rule and under each other rule.",
         parameters=UsualResidenceParameters,

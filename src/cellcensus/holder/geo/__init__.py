@@ -4,6 +4,7 @@ from cellcensus.holder.geo.allocation import (
     ALLOCATION_COLUMNS,
     DEFAULT_COVERAGE,
     GRID_LEVEL,
+    VERSIONED_COLUMNS,
     AllocationPrior,
     CoverageModel,
     allocate,
@@ -12,8 +13,14 @@ from cellcensus.holder.geo.allocation import (
     default_prior,
     footprint_allocation,
     read_areas,
+    versioned_allocation,
 )
-from cellcensus.holder.geo.coverage import current_cells, voronoi_coverage
+from cellcensus.holder.geo.coverage import (
+    NetworkState,
+    current_cells,
+    network_states,
+    voronoi_coverage,
+)
 from cellcensus.holder.geo.projection import METRIC_CRS, to_metric, to_wgs84
 
 __all__ = [
@@ -21,16 +28,20 @@ __all__ = [
     "DEFAULT_COVERAGE",
     "GRID_LEVEL",
     "METRIC_CRS",
+    "VERSIONED_COLUMNS",
     "AllocationPrior",
     "CoverageModel",
+    "NetworkState",
     "allocate",
     "build_allocation",
     "country_of",
     "current_cells",
     "default_prior",
     "footprint_allocation",
+    "network_states",
     "read_areas",
     "to_metric",
     "to_wgs84",
+    "versioned_allocation",
     "voronoi_coverage",
 ]

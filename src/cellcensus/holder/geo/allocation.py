@@ -3,11 +3,19 @@
 A device seen on a cell is counted in the areas the cell's region overlaps, in proportion to
 the overlap (the uniform-prior allocation of the Eurostat Multi-MNO pipeline). Overlaps are
 computed in metres (EPSG:3812); the weights of a cell add up to 1.
+
+The allocation is versioned with the network (`versioned_allocation`): the cells table has
+validity periods, and a site that appears, moves or goes changes the footprints of its
+neighbours too, so the whole network is allocated again as it stood in each distinct network
+state (between two consecutive change dates). A cell gets a new version of its weights from
+the first day they differ; see docs/geography.md for the rules and the cost.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +28,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.geo.coverage import voronoi_coverage
+from cellcensus.holder.geo.coverage import network_states, voronoi_coverage
 from cellcensus.holder.geo.footprint import (
     FootprintModel,
     RadioModel,
@@ -37,6 +45,17 @@ from cellcensus.reference import municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
 """Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
+
+VERSIONED_COLUMNS: tuple[str, ...] = (*ALLOCATION_COLUMNS, "valid_from", "valid_to")
+"""Columns of a versioned allocation (the store's file): the local dates (both inclusive,
+null = open) between which a version of a cell's weights holds; weight sums to 1 per cell
+and version. A cell's versions tile the whole time line (the first is open at the start, the
+last at the end, each ends the day before the next starts), so exactly one holds on any day."""
+
+SAME_WEIGHT = 1e-12
+"""Weights of a cell in two network states closer than this (and overlaps closer than this
+many km2) are the same version: a state recomputed with an unchanged neighbourhood gives the
+same weights up to rounding."""
 
 CoverageModel = Literal["voronoi", "sector", "signal"]
 """How cells cover the ground: site Voronoi (`coverage`), or a grid footprint (`footprint`)."""
@@ -69,6 +88,8 @@ _SCHEMA = pa.schema(
         ("area_code", pa.string()),
         ("weight", pa.float64()),
         ("overlap_km2", pa.float64()),
+        ("valid_from", pa.date32()),
+        ("valid_to", pa.date32()),
     ]
 )
 
@@ -213,18 +234,49 @@ def footprint_allocation(
     Returns:
         cell_id, area_code, weight, overlap_km2, sorted; weights sum to 1 per cell.
     """
+    allocator = _footprint_allocator(
+        areas=areas, model=model, tile_m=tile_m, radio=radio, grid_m=grid_m, population=population
+    )
+    return allocator(cells)
+
+
+def _footprint_allocator(
+    *,
+    areas: pd.DataFrame,
+    model: FootprintModel,
+    tile_m: float,
+    radio: RadioModel | None,
+    grid_m: float | None,
+    population: pd.DataFrame | None,
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """`footprint_allocation` of any cells table, with the tiles and prior computed once."""
     tiles = grid_tiles(areas, size_m=tile_m)
     density = None if population is None else tile_density(tiles, population)
     if grid_m is not None:
         tiles = Tiles(
             x=tiles.x, y=tiles.y, area_code=inspire_ids(tiles.x, tiles.y, grid_m), size_m=tile_m
         )
+
+    def allocate_cells(cells: pd.DataFrame) -> pd.DataFrame:
+        return _footprint_weights(
+            cells=cells, tiles=tiles, density=density, model=model, radio=radio or RadioModel()
+        )
+
+    return allocate_cells
+
+
+def _footprint_weights(
+    *,
+    cells: pd.DataFrame,
+    tiles: Tiles,
+    density: npt.NDArray[np.float64] | None,
+    model: FootprintModel,
+    radio: RadioModel,
+) -> pd.DataFrame:
     sectors = network_sectors(cells)
     if len(sectors.cell_id) == 0 or len(tiles.x) == 0:
         return _frame(cell_id=[], area_code=[], weight=[], overlap_km2=[])
-    served = serving_probabilities(
-        sectors=sectors, tiles=tiles, model=model, radio=radio or RadioModel()
-    )
+    served = serving_probabilities(sectors=sectors, tiles=tiles, model=model, radio=radio)
     tile = served["tile"].to_numpy()
     overlap = served["probability"].to_numpy() * tiles.km2
     per_sector = pd.DataFrame(
@@ -294,7 +346,7 @@ def build_allocation(
     level: str = "municipality",
     coverage: CoverageModel = DEFAULT_COVERAGE,
     grid_m: float | None = None,
-    prior: AllocationPrior = "area",
+    prior: AllocationPrior | None = None,
 ) -> Path:
     """Allocate the store's cells to `areas` and save it in the store.
 
@@ -305,36 +357,126 @@ def build_allocation(
         level: The area level, which names the file (``allocation/{level}.parquet``).
         coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
         grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).
-        prior: ``area`` (uniform) or ``population`` (register density; grid models only).
+        prior: ``area`` (uniform) or ``population`` (register density; grid models only);
+            None: `default_prior` of the coverage model.
 
     Returns:
-        The path of the allocation file.
+        The path of the allocation file (`VERSIONED_COLUMNS`: see `versioned_allocation`).
 
     Raises:
         CellcensusError: If the population prior is asked of the Voronoi model.
     """
     store = store if isinstance(store, Store) else Store(store)
-    cells = store.read_cells()
-    if coverage == "voronoi" and prior == "population":
-        raise CellcensusError(
-            "the population prior needs a grid footprint: use --coverage sector or signal"
-        )
-    if coverage == "voronoi" and grid_m is None:
-        allocation = allocate(
-            coverage=voronoi_coverage(cells=cells, country=country_of(areas)), areas=areas
-        )
-    else:
-        model: FootprintModel = "sector" if coverage == "sector" else "signal"
-        population = register_population_areas() if prior == "population" else None
-        allocation = footprint_allocation(
-            cells=cells, areas=areas, model=model, grid_m=grid_m, population=population
-        )
+    allocation = versioned_allocation(
+        cells=store.read_cells(),
+        areas=areas,
+        coverage=coverage,
+        grid_m=grid_m,
+        prior=prior or default_prior(coverage),
+    )
     path = store.allocation_path(level)
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
     pq.write_table(pa.Table.from_pandas(allocation, schema=_SCHEMA, preserve_index=False), aside)
     aside.replace(path)
     return path
+
+
+def versioned_allocation(
+    *,
+    cells: pd.DataFrame,
+    areas: pd.DataFrame,
+    coverage: CoverageModel = DEFAULT_COVERAGE,
+    grid_m: float | None = None,
+    prior: AllocationPrior = "area",
+) -> pd.DataFrame:
+    """The allocation of every state of the network, as versions of each cell's weights.
+
+    The network is allocated once per distinct state (`network_states`: k change dates
+    make k + 1 states), because a cell that appears, moves or goes reshapes its neighbours'
+    footprints too. The grid tiles and the population prior are computed once for all
+    states. A cell's weights make a new version only from the first state where they differ
+    (by more than `SAME_WEIGHT`) from its previous one, so a cell far from every change has
+    one version. Versions then tile the time line (see `VERSIONED_COLUMNS`). A network
+    without validity dates gives one state and the unversioned allocation, with null dates.
+
+    Args:
+        cells: The cells table, one row per cell version (SCHEMA.md).
+        areas: area_code and geometry (WGS84), as for `build_allocation`.
+        coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
+        grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).
+        prior: ``area`` (uniform) or ``population`` (grid models only).
+
+    Returns:
+        `VERSIONED_COLUMNS`, sorted by cell_id, valid_from (nulls first), area_code.
+
+    Raises:
+        CellcensusError: If the population prior is asked of the Voronoi model.
+    """
+    if coverage == "voronoi" and prior == "population":
+        raise CellcensusError(
+            "the population prior needs a grid footprint: use --coverage sector or signal"
+        )
+    allocate_state: Callable[[pd.DataFrame], pd.DataFrame]
+    if coverage == "voronoi" and grid_m is None:
+        country = country_of(areas)
+
+        def allocate_state(state: pd.DataFrame) -> pd.DataFrame:
+            return allocate(coverage=voronoi_coverage(cells=state, country=country), areas=areas)
+
+    else:
+        model: FootprintModel = "sector" if coverage == "sector" else "signal"
+        population = register_population_areas() if prior == "population" else None
+        allocate_state = _footprint_allocator(
+            areas=areas,
+            model=model,
+            tile_m=DEFAULT_TILE_M,
+            radio=None,
+            grid_m=grid_m,
+            population=population,
+        )
+    versions = [
+        allocate_state(state.cells).assign(_state=number, valid_from=state.valid_from)
+        for number, state in enumerate(network_states(cells))
+    ]
+    return _as_versions(versions)
+
+
+def _as_versions(states: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-state allocations (with _state, their order, and valid_from) as cell versions."""
+    if not states:
+        return pd.DataFrame({column: [] for column in VERSIONED_COLUMNS})
+    if len(states) == 1:  # one state: the unversioned allocation, open at both ends
+        frame = states[0].assign(valid_from=None, valid_to=None)
+        return frame[list(VERSIONED_COLUMNS)].reset_index(drop=True)
+    frame = pd.concat(states, ignore_index=True)
+    frame = frame.sort_values(["cell_id", "_state", "area_code"], kind="stable")
+    # A cell's weights in a state, as one comparable value: its areas, rounded weights and
+    # overlaps (the Bayesian estimator reads those too).
+    weight = np.round(frame["weight"].to_numpy() / SAME_WEIGHT).astype(np.int64)
+    overlap = np.round(frame["overlap_km2"].to_numpy() / SAME_WEIGHT).astype(np.int64)
+    frame["_part"] = (
+        frame["area_code"].astype(str) + "=" + weight.astype(str) + ":" + overlap.astype(str)
+    )
+    keys = ["cell_id", "_state"]
+    signature = frame.groupby(keys, sort=True)["_part"].agg("|".join).reset_index()
+    previous = signature.groupby("cell_id")["_part"].shift()
+    signature["_new"] = signature["_part"] != previous
+    starts = signature[signature["_new"]].drop(columns=["_part", "_new"])
+    frame = frame.merge(starts, on=keys, how="inner")
+    # Tile the time line: the first version opens at the start, each runs to the next's start.
+    firsts = frame.drop_duplicates(keys)[[*keys, "valid_from"]].copy()
+    firsts["_next"] = firsts.groupby("cell_id")["valid_from"].shift(-1)
+    first = firsts.groupby("cell_id").cumcount() == 0
+    firsts.loc[first.to_numpy(), "valid_from"] = None
+    firsts["valid_to"] = [
+        None if pd.isna(day) else day - dt.timedelta(days=1) for day in firsts["_next"]
+    ]
+    frame = frame.drop(columns="valid_from").merge(
+        firsts[[*keys, "valid_from", "valid_to"]], on=keys, how="inner"
+    )
+    frame = frame.sort_values(["cell_id", "_state", "area_code"], kind="stable")
+    return frame[list(VERSIONED_COLUMNS)].reset_index(drop=True)
 
 
 def default_prior(coverage: CoverageModel) -> AllocationPrior:

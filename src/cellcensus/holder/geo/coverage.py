@@ -10,6 +10,9 @@ only two thirds of a degree of latitude at Belgian latitudes.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -39,6 +42,67 @@ def current_cells(cells: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values(["cell_id", "_order"], kind="stable").drop(columns="_order")
     frame = frame.drop_duplicates("cell_id", keep="last")
     return frame.sort_values("cell_id", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The network as it stood between two consecutive change dates of the cells table.
+
+    Attributes:
+        valid_from: First local date of the state (None: open, since the beginning).
+        valid_to: Last local date of the state, inclusive (None: open, until further notice).
+        cells: The cells valid then, one version per cell_id (as `current_cells` gives).
+    """
+
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    cells: pd.DataFrame
+
+
+def network_states(cells: pd.DataFrame) -> list[NetworkState]:
+    """The distinct states of the network, in date order.
+
+    A state changes on each date some cell version starts (``valid_from``) and on the day
+    after one ends (``valid_to`` is inclusive, as at ingestion); k distinct change dates make
+    k + 1 states, the first open at the start and the last open at the end. On a day two
+    versions of a cell are both valid, the one with the latest ``valid_from`` counts. States
+    where no cell is valid are left out. A table without validity dates is one state, the
+    cells of `current_cells`.
+
+    Args:
+        cells: The cells table (cell_id, latitude, longitude; optionally valid_from, valid_to).
+
+    Returns:
+        The states, each with its cells.
+    """
+    _require(cells, ("cell_id", "latitude", "longitude"), what="cells")
+    starts = _dates(cells, "valid_from")
+    ends = _dates(cells, "valid_to")
+    changes = sorted(
+        {day.date() for day in starts.dropna()}
+        | {(day + pd.Timedelta(days=1)).date() for day in ends.dropna()}
+    )
+    if not changes:
+        return [NetworkState(valid_from=None, valid_to=None, cells=current_cells(cells))]
+    bounds: list[dt.date | None] = [None, *changes]
+    states = []
+    for first, following in zip(bounds, [*changes, None], strict=True):
+        # Validity is constant within a state: look at its first day (the last, if open).
+        day = pd.Timestamp(first if first is not None else changes[0] - dt.timedelta(days=1))
+        valid = (starts.isna() | (starts <= day)) & (ends.isna() | (day <= ends))
+        if not valid.any():
+            continue
+        last = None if following is None else following - dt.timedelta(days=1)
+        states.append(
+            NetworkState(valid_from=first, valid_to=last, cells=current_cells(cells[valid]))
+        )
+    return states
+
+
+def _dates(cells: pd.DataFrame, column: str) -> pd.Series:
+    if column not in cells.columns:
+        return pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns]")
+    return pd.to_datetime(cells[column]).dt.normalize()
 
 
 def voronoi_coverage(*, cells: pd.DataFrame, country: shapely.Geometry) -> pd.DataFrame:

@@ -5,7 +5,8 @@ STORE/events/date=YYYY-MM-DD/part-0.parquet   pseudonymised events of one local 
                                               by device_id, timestamp
 STORE/cells.parquet                           the network topology, all versions, typed
 STORE/metadata.json                           holder facts of the last delivery
-STORE/allocation/LEVEL.parquet                cell_id, area_code, weight (cell -> area)
+STORE/allocation/LEVEL.parquet                cell_id, area_code, weight, overlap_km2 of
+                                              each version of a cell (valid_from, valid_to)
 STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that delivery, with reason
 STORE/ingest_report.json                      the account of the last ingest
 STORE/purges.jsonl                            append-only record of retention purges, one
@@ -192,7 +193,7 @@ class Store:
         return _read(self.cells_path)
 
     def read_allocation(self, level: str = "municipality") -> pd.DataFrame:
-        """The allocation of `level`: cell_id, area_code, weight."""
+        """The allocation of `level`: weights of each cell version over areas."""
         path = self.allocation_path(level)
         self._require(path, what=f"a {level} allocation")
         return _read(path)
