@@ -383,16 +383,7 @@ def scatter_log(
     axes.grid(True, which="major", color="#eeeeee", lw=0.8)
     axes.spines[["top", "right"]].set_visible(False)
     axes.legend(loc="lower right", frameon=False, fontsize=9)
-    axes.text(
-        0.03,
-        0.97,
-        _metrics_text(metrics),
-        transform=axes.transAxes,
-        va="top",
-        fontsize=9.5,
-        color=_TEXT,
-        bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "#cccccc"},
-    )
+    _corner_box(axes, _metrics_text(metrics))
     figure.suptitle(
         f"Estimate against census, per {area_name}", fontsize=14, color=_TEXT, fontweight="bold"
     )
@@ -644,16 +635,7 @@ def flow_scatter(
             f"{metrics.n_areas:,} flows compared, {metrics.n_suppressed:,} suppressed",
         )
     )
-    axes.text(
-        0.03,
-        0.97,
-        text,
-        transform=axes.transAxes,
-        va="top",
-        fontsize=9.5,
-        color=_TEXT,
-        bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "#cccccc"},
-    )
+    _corner_box(axes, text)
     figure.suptitle(
         "Home-work flows between arrondissements", fontsize=14, color=_TEXT, fontweight="bold"
     )
@@ -805,6 +787,20 @@ def _legend(
         handlelength=1.6,
         handleheight=1.1,
         columnspacing=1.4,
+    )
+
+
+def _corner_box(axes: Axes, text: str) -> None:
+    """`text` in a framed box in the top-left corner of `axes` (the figures' metrics)."""
+    axes.text(
+        0.03,
+        0.97,
+        text,
+        transform=axes.transAxes,
+        va="top",
+        fontsize=9.5,
+        color=_TEXT,
+        bbox={"boxstyle": "round,pad=0.5", "facecolor": "white", "edgecolor": "#cccccc"},
     )
 
 
