@@ -1,7 +1,10 @@
 """Time `ingest_dataset` against a plain DuckDB Parquet copy of the same events.
 
 Usage: python benchmarks/bench_ingest.py [--rows 10000000] [--devices 300000] [--days 7]
-       [--repeat 2] [--cache /tmp/cellcensus-bench-ingest] [--sites 4000]
+       [--repeat 2] [--cache /tmp/cellcensus-bench-ingest] [--sites 4000] [--dataset DIR]
+
+With `--dataset`, the delivery is that folder instead (e.g. a world from `cellcensus synth
+--scale 0.1 --days 30`, whose 131 M events are the issue's measure).
 
 The synthetic delivery (random devices, cells and times over a week spanning the spring DST
 change, with 0.5% unknown cells, 0.2% exact duplicates and 0.1% rows with a missing field) is
@@ -141,13 +144,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-ingest"))
     parser.add_argument("--sites", type=int, default=4000)
+    parser.add_argument("--dataset", type=Path, default=None, help="An existing dataset folder.")
     args = parser.parse_args()
 
     from cellcensus.holder.store import ingest_dataset
 
-    dataset = args.cache / f"rows{args.rows}-devices{args.devices}-days{args.days}"
+    dataset = args.dataset or args.cache / f"rows{args.rows}-devices{args.devices}-days{args.days}"
     started = time.perf_counter()
-    generate(folder=dataset, rows=args.rows, devices=args.devices, days=args.days)
+    if args.dataset is None:
+        generate(folder=dataset, rows=args.rows, devices=args.devices, days=args.days)
     print(f"dataset {dataset} ready in {time.perf_counter() - started:.1f} s")
     glob = f"{dataset / 'events'}/**/*.parquet"
 
