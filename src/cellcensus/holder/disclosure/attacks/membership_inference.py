@@ -48,8 +48,18 @@ class MembershipOutcome:
 
 
 @dataclass(frozen=True)
-class _Game:
-    regions: IntArray  # (devices, slots): region of each device in each slot
+class MembershipGame:
+    """The population, the target and the groups the challenger releases.
+
+    Attributes:
+        regions: Region of each device of the population in each slot, shape
+            (devices, slots); -1 where the device is in no released region.
+        target: Row of the target device in `regions`.
+        group_size: Devices per released group.
+        n_regions: Regions of interest released per slot.
+    """
+
+    regions: IntArray
     target: int
     group_size: int
     n_regions: int
@@ -76,6 +86,28 @@ def membership_attack(
     """
     rng = np.random.default_rng(seed)
     game = _world(rng=rng, population=population, group_size=group_size)
+    return play_membership_game(
+        game, protection=protection, rng=rng, n_train=n_train, n_test=n_test
+    )
+
+
+def play_membership_game(
+    game: MembershipGame,
+    *,
+    protection: Protection,
+    rng: np.random.Generator,
+    n_train: int,
+    n_test: int,
+) -> MembershipOutcome:
+    """Train on `n_train` simulated releases of `game`, score `n_test` challenges.
+
+    Args:
+        game: The population, target and group size.
+        protection: How each group's counts (slots x regions) are released.
+        rng: Random generator of the groups (the noise comes from OpenDP).
+        n_train: Releases the adversary trains on (half with the target).
+        n_test: Challenge releases (half with the target).
+    """
     train, train_labels = _releases(game, protection=protection, n=n_train, rng=rng)
     test, test_labels = _releases(game, protection=protection, n=n_test, rng=rng)
     weights = _fit_logistic(train, train_labels)
@@ -94,14 +126,14 @@ def roc_auc(*, scores: FloatArray, labels: IntArray) -> float:
     return float((greater + 0.5 * ties) / (len(positive) * len(negative)))
 
 
-def _world(*, rng: np.random.Generator, population: int, group_size: int) -> _Game:
+def _world(*, rng: np.random.Generator, population: int, group_size: int) -> MembershipGame:
     grid, region_side = Grid(side=16), 4
     hourly = synthetic_trajectories(grid=grid, n_devices=population, rng=rng)
     slots = hourly[:, ::SLOT_HOURS]
     x, y = slots % grid.side // region_side, slots // grid.side // region_side
     n_per_row = grid.side // region_side
     movers = np.flatnonzero((hourly != hourly[:, :1]).any(axis=1))
-    return _Game(
+    return MembershipGame(
         regions=(y * n_per_row + x).astype(np.int64),
         target=int(rng.choice(movers)),
         group_size=group_size,
@@ -110,7 +142,7 @@ def _world(*, rng: np.random.Generator, population: int, group_size: int) -> _Ga
 
 
 def _releases(
-    game: _Game, *, protection: Protection, n: int, rng: np.random.Generator
+    game: MembershipGame, *, protection: Protection, n: int, rng: np.random.Generator
 ) -> tuple[FloatArray, IntArray]:
     labels = np.arange(n, dtype=np.int64) % 2
     rows = [
@@ -119,7 +151,7 @@ def _releases(
     return np.nan_to_num(np.array(rows), nan=0.0), labels
 
 
-def _aggregate(game: _Game, *, with_target: bool, rng: np.random.Generator) -> FloatArray:
+def _aggregate(game: MembershipGame, *, with_target: bool, rng: np.random.Generator) -> FloatArray:
     others = np.delete(np.arange(game.regions.shape[0]), game.target)
     group = rng.choice(others, size=game.group_size - int(with_target), replace=False)
     if with_target:
@@ -127,7 +159,8 @@ def _aggregate(game: _Game, *, with_target: bool, rng: np.random.Generator) -> F
     slots = game.regions.shape[1]
     counts = np.zeros((slots, game.n_regions))
     for slot in range(slots):
-        counts[slot] = np.bincount(game.regions[group, slot], minlength=game.n_regions)
+        where = game.regions[group, slot]
+        counts[slot] = np.bincount(where[where >= 0], minlength=game.n_regions)
     return counts
 
 

@@ -40,15 +40,21 @@ def threshold_release(*, min_count: float = 15.0) -> Protection:
 
 
 def cellcensus_release(
-    *, policy: DisclosurePolicy, contribution_bound: float, rounding_key: bytes
+    *,
+    policy: DisclosurePolicy,
+    contribution_bound: float,
+    rounding_key: bytes,
+    units: int = 1,
 ) -> Protection:
     """Release through `protect`, as the enclave does (one ledger charge per release).
 
     Args:
         policy: The disclosure policy.
-        contribution_bound: Most one device adds to all cells of a release (one area per
-            slot: the number of slots).
+        contribution_bound: Most one device adds to the cells of one privacy unit (with
+            ``units=1``, to all cells of a release: one area per slot, the number of slots).
         rounding_key: The holder's secret for consistent rounding.
+        units: Privacy units the release spans (`enclave.compute.privacy_units`: dates x
+            slots for present population); the noise is calibrated to all of them.
     """
 
     def release(counts: FloatArray) -> FloatArray:
@@ -59,6 +65,7 @@ def cellcensus_release(
             keys=keys,
             policy=policy,
             contribution_bound=contribution_bound,
+            units=units,
             charge=_simulated_charge(policy) if policy.dp else None,
             rounding_key=rounding_key,
         )
@@ -70,9 +77,19 @@ def cellcensus_release(
     return release
 
 
-def noise_only_release(*, epsilon: float, contribution_bound: float) -> Protection:
-    """OpenDP Laplace noise on every cell, clipped at 0: no threshold, no rounding."""
-    dp_policy = DifferentialPrivacy(epsilon=epsilon)
+def noise_only_release(
+    *,
+    epsilon: float,
+    contribution_bound: float,
+    units: int = 1,
+    dp_policy: DifferentialPrivacy | None = None,
+) -> Protection:
+    """OpenDP noise on every cell, clipped at 0: no threshold, no rounding.
+
+    Laplace at `epsilon` unless `dp_policy` is given (e.g. the Gaussian of present
+    population), calibrated to `units` privacy units of `contribution_bound` each.
+    """
+    dp_policy = dp_policy or DifferentialPrivacy(epsilon=epsilon)
 
     def release(counts: FloatArray) -> FloatArray:
         cells = layout(leaves=_keys(counts.shape), leaf_level="area_code")
@@ -81,6 +98,7 @@ def noise_only_release(*, epsilon: float, contribution_bound: float) -> Protecti
             layout=cells,
             dp_policy=dp_policy,
             contribution_bound=contribution_bound,
+            units=units,
         )
         return noisy.values.reshape(counts.shape)
 

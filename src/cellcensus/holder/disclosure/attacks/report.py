@@ -1,11 +1,13 @@
 """Run every attack against every kind of release and print the figures as a table.
 
 ``python -m cellcensus.holder.disclosure.attacks`` prints the table recorded in
-docs/disclosure.md (a minute or so: the DP releases draw OpenDP noise cell by cell).
+docs/disclosure.md (a minute or two: the DP releases draw OpenDP noise cell by cell), the
+grid simulation's rows first, then the synthetic world's (`world_attack_figures`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,11 +28,25 @@ from cellcensus.holder.disclosure.attacks.releases import (
     threshold_release,
 )
 from cellcensus.holder.disclosure.attacks.trajectory_recovery import trajectory_attack
+from cellcensus.holder.disclosure.attacks.world import (
+    MEMBERSHIP_DAYS,
+    RELEASED_ALGORITHM,
+    WORLD,
+    PresenceTruth,
+    membership_regions,
+    presence_truth,
+    present_population_calibration,
+    present_population_release,
+    strongest_adversary_auc,
+    world_membership_attack,
+    world_trajectory_attack,
+)
 from cellcensus.holder.disclosure.noise import laplace_scale
 from cellcensus.holder.disclosure.policy import DisclosurePolicy, policy_for
 
 SLOTS = 12
 """Time slots of the membership game's releases (one region per device and slot)."""
+WORLD_DATES = [WORLD.start + dt.timedelta(days=day) for day in range(WORLD.days)]
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,58 @@ def attack_figures(
         *_trajectories(chosen, seed=seed),
         *_membership(chosen, seed=seed),
     ]
+
+
+def world_attack_figures(*, seed: int = 2017) -> list[AttackFigure]:
+    """Trajectory recovery and membership inference on the synthetic world (`attacks.world`).
+
+    Hourly counts per municipality released as `present_population` is: its default policy,
+    noise calibrated to every date and slot of the release.
+
+    Args:
+        seed: Seed of the persons drawn and of the games (the world's own seed is fixed).
+    """
+    truth = presence_truth()
+    return [*_world_trajectories(truth, seed=seed), *_world_membership(truth, seed=seed)]
+
+
+def _world_releases(dates: list[dt.date]) -> dict[str, Protection]:
+    policy, bound, units = present_population_calibration(dates=dates)
+    return {
+        "exact": exact_release(),
+        "threshold only (FlowKit)": threshold_release(min_count=policy.min_count),
+        "noise only (DP)": noise_only_release(
+            epsilon=policy.epsilon, contribution_bound=bound, units=units, dp_policy=policy.dp
+        ),
+        "cellcensus": present_population_release(dates=dates, rounding_key=b"attack-report"),
+    }
+
+
+def _world_trajectories(truth: PresenceTruth, *, seed: int) -> Iterator[AttackFigure]:
+    for name, protection in _world_releases(truth.dates).items():
+        outcome = world_trajectory_attack(truth, protection=protection, seed=seed)
+        yield AttackFigure(
+            "trajectory recovery (world)",
+            name,
+            "accuracy",
+            outcome.accuracy,
+            f"population baseline {outcome.baseline:.3f}",
+        )
+
+
+def _world_membership(truth: PresenceTruth, *, seed: int) -> Iterator[AttackFigure]:
+    dates = truth.dates[:MEMBERSHIP_DAYS]
+    for name, protection in _world_releases(dates).items():
+        outcome = world_membership_attack(truth, protection=protection, seed=seed)
+        yield AttackFigure("membership inference (world)", name, "AUC", outcome.auc, "bar 0.60")
+    cells = HOURS * MEMBERSHIP_DAYS * len(membership_regions())
+    yield AttackFigure(
+        "membership inference (world)",
+        "cellcensus, strongest adversary (exact)",
+        "AUC",
+        strongest_adversary_auc(dates=dates, cells=cells),
+        "bar 0.60",
+    )
 
 
 def _differencing(policy: DisclosurePolicy, *, seed: int) -> Iterator[AttackFigure]:
@@ -135,4 +203,11 @@ def main() -> None:
     policy = policy_for(algorithm="usual_residence")
     console = Console()
     console.print(f"Default policy: {policy.to_dict()}")
-    print_figures(attack_figures(policy=policy), console=console)
+    figures = attack_figures(policy=policy)
+    world_policy, bound, units = present_population_calibration(dates=WORLD_DATES)
+    console.print(
+        f"World rows: {RELEASED_ALGORITHM} default policy {world_policy.to_dict()}, "
+        f"contribution bound {bound:g} per unit, {units} units (dates x slots) "
+        "for trajectories, 24 for membership"
+    )
+    print_figures([*figures, *world_attack_figures()], console=console)

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from cellcensus.holder.disclosure.attacks.mobility import (
+    HOURS,
     FloatArray,
     Grid,
     IntArray,
@@ -69,17 +70,44 @@ def trajectory_attack(
     accuracy, baseline = [], []
     for _ in range(worlds):
         truth = synthetic_trajectories(grid=grid, n_devices=n_devices, rng=rng)
-        counts = hourly_counts(trajectories=truth, n_areas=grid.n_areas)
-        recovered = recover_trajectories(
-            released=protection(counts), coordinates=grid.coordinates(), n_devices=n_devices
+        right, guessed = attack_trajectories(
+            truth=truth, coordinates=grid.coordinates(), protection=protection, rng=rng
         )
-        accuracy.append(recovery_accuracy(recovered=recovered, truth=truth))
-        baseline.append(population_baseline(counts=counts, truth=truth, rng=rng))
+        accuracy.append(right)
+        baseline.append(guessed)
     return TrajectoryOutcome(
         accuracy=float(np.mean(accuracy)),
         baseline=float(np.mean(baseline)),
         n_devices=n_devices,
         worlds=worlds,
+    )
+
+
+def attack_trajectories(
+    *,
+    truth: IntArray,
+    coordinates: FloatArray,
+    protection: Protection,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Release the hourly counts of `truth`, recover trajectories, score them.
+
+    Args:
+        truth: Area index of each device at each hour, shape (devices, hours).
+        coordinates: (x, y) of each area, one row per area.
+        protection: How the hourly counts (hours x areas) are released.
+        rng: Random generator of the baseline's random linking.
+
+    Returns:
+        The attack's recovery accuracy and the population baseline's.
+    """
+    counts = hourly_counts(trajectories=truth, n_areas=len(coordinates))
+    recovered = recover_trajectories(
+        released=protection(counts), coordinates=coordinates, n_devices=truth.shape[0]
+    )
+    return (
+        recovery_accuracy(recovered=recovered, truth=truth),
+        population_baseline(counts=counts, truth=truth, rng=rng),
     )
 
 
@@ -89,7 +117,8 @@ def recover_trajectories(
     """Link hourly locations into `n_devices` trajectories (Xu et al.'s night/day costs).
 
     Args:
-        released: Released counts, shape (hours, areas); NaN where withheld.
+        released: Released counts, shape (hours, areas); NaN where withheld. Hours run
+            from local midnight, over one day or several (night is hour % 24).
         coordinates: (x, y) of each area.
         n_devices: Number of trajectories to build.
 
@@ -105,7 +134,7 @@ def recover_trajectories(
             recovered[:, :hour],
             candidates=candidates,
             coordinates=coordinates,
-            night=hour in NIGHT_HOURS,
+            night=hour % HOURS in NIGHT_HOURS,
         )
         rows, columns = linear_sum_assignment(cost)
         recovered[rows, hour] = candidates[columns]
