@@ -110,7 +110,7 @@ def test_steward_overrides_load_from_yaml(tmp_path):
     assert policies["usual_residence"].min_count == 20
     assert policies["usual_residence"].epsilon == 0.25
     assert policies["present_population"].rounding_base == 10
-    assert policies["present_population"].dp == FALLBACK_POLICY.dp
+    assert policies["present_population"].dp == DEFAULT_POLICIES["present_population"].dp
     assert policy_for(algorithm="present_population", policies=policies).rounding_base == 10
 
 

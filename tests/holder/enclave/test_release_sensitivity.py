@@ -18,7 +18,7 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.registry import get_algorithm
-from cellcensus.holder.disclosure import Charge, DisclosurePolicy, protect
+from cellcensus.holder.disclosure import DEFAULT_POLICIES, Charge, DisclosurePolicy, protect
 from cellcensus.holder.disclosure.hierarchy import layout
 from cellcensus.holder.disclosure.noise import noisy_counts, release_sensitivity
 from cellcensus.holder.disclosure.policy import DifferentialPrivacy
@@ -37,7 +37,28 @@ def assert_ci95(table: pd.DataFrame, expected: float) -> None:
 
 @pytest.fixture
 def enclave(store, tmp_path):
-    return Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}")
+    """A steward's Laplace policy for every algorithm: its scale is U L / epsilon exactly."""
+    laplace = DisclosurePolicy(dp=DifferentialPrivacy())
+    return Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}", policy=laplace)
+
+
+def test_the_default_many_unit_release_is_gaussian_and_grows_with_the_root_of_the_units(
+    store, tmp_path
+):
+    enclave = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'd.db'}")
+    hourly = enclave.run(
+        algorithm="present_population",
+        parameters={"slot_minutes": 60, "start": "2011-03-08", "end": "2011-03-09"},
+        analyst="a",
+    )
+    policy = DEFAULT_POLICIES["present_population"].dp
+    assert policy is not None and hourly.provenance.policy["dp"]["mechanism"] == "gaussian"
+    cells = layout(leaves=[f"k{index:03d}" for index in range(3)], leaf_level="key")
+    one_unit = noisy_counts(
+        leaves=np.full(3, 50.0), layout=cells, dp_policy=policy, contribution_bound=1.0
+    )
+    # 48 units: sqrt(48) times the noise of one, where Laplace would take 48 times.
+    assert_ci95(hourly.table, round(float(one_unit.ci95[0]) * math.sqrt(48), 2))
 
 
 def test_present_population_noise_covers_every_date_and_slot(enclave):
