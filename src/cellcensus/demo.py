@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,7 +21,7 @@ from rich.table import Table
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.geo import build_allocation
+from cellcensus.holder.geo import build_allocation, roll_up_allocation
 from cellcensus.holder.store import Store, default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
@@ -39,7 +37,7 @@ from cellcensus.nso.production import estimate_all
 from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
-from cellcensus.reference import belgium, municipalities
+from cellcensus.reference import municipalities
 from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
@@ -103,7 +101,7 @@ def run_demo(
     step("Holder: allocating cells to municipalities")
     areas = municipalities()
     build_allocation(store=store, areas=areas)
-    _parent_allocation(store=Store(store), level=FLOWS_LEVEL)
+    roll_up_allocation(store=Store(store), parent=arrondissements(), level=FLOWS_LEVEL)
 
     step("Enclave: running usual_residence")
     enclave = Enclave(store=store)
@@ -149,28 +147,6 @@ def run_demo(
         present=present,
         commuting=commuting,
     )
-
-
-def _parent_allocation(*, store: Store, level: str) -> None:
-    """The municipality allocation summed to the arrondissements of 2019 (holder side).
-
-    Every 2019 arrondissement is a union of 2011 municipalities, so a cell's share of an
-    arrondissement is the sum of its shares of the municipalities in it: no geometry needed.
-    """
-    municipal = pq.read_table(store.allocation_path("municipality"))
-    frame = municipal.to_pandas()
-    links = belgium.crosswalk_2019().set_index("area_code")["arrondissement_2019"]
-    frame["area_code"] = frame["area_code"].astype(str).map(links)
-    if frame["area_code"].isna().any():
-        raise CellcensusError("the municipality allocation has codes outside the 2011 list")
-    # Per version of each cell's weights (valid_from, valid_to: null when open).
-    keys = [key for key in ("cell_id", "valid_from", "valid_to", "area_code") if key in frame]
-    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False).sum()
-    path = store.allocation_path(level)
-    aside = path.with_name(f".{path.name}.tmp")
-    table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
-    pq.write_table(table.cast(municipal.schema), aside)
-    aside.replace(path)
 
 
 def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, str]:

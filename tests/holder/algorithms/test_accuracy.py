@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from cellcensus.holder.algorithms import usual_residence
@@ -42,7 +40,7 @@ from cellcensus.holder.algorithms.internal_migration import (
 from cellcensus.holder.algorithms.places import home_cells
 from cellcensus.holder.algorithms.registry import get_algorithm
 from cellcensus.holder.enclave.compute import open_tables
-from cellcensus.holder.geo import build_allocation
+from cellcensus.holder.geo import build_allocation, roll_up_allocation
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
 from cellcensus.reference import belgium, municipalities
@@ -88,7 +86,7 @@ def accuracy_world(tmp_path_factory: pytest.TempPathFactory) -> AccuracyWorld:
     ingest_dataset(dataset=root / "dataset", store=root / "store", key_file=key_file)
     store = Store(root / "store")
     build_allocation(store=store, areas=municipalities())
-    _arrondissement_allocation(store)
+    roll_up_allocation(store=store, parent=_arrondissements(), level="arrondissement")
     folder = root / "dataset" / "truth"
     devices = pd.read_parquet(folder / "devices.parquet")
     key = load_or_create_key(key_file=key_file)
@@ -102,18 +100,6 @@ def accuracy_world(tmp_path_factory: pytest.TempPathFactory) -> AccuracyWorld:
         migrations=migrations,
     )
     return AccuracyWorld(store=store, truth=truth)
-
-
-def _arrondissement_allocation(store: Store) -> None:
-    """The municipality allocation summed to the 2019 arrondissements (unions of them)."""
-    municipal = pq.read_table(store.allocation_path("municipality"))
-    frame = municipal.to_pandas()
-    frame["area_code"] = frame["area_code"].map(_arrondissements())
-    # Per version of each cell's weights (valid_from, valid_to: null when open).
-    keys = [key for key in ("cell_id", "valid_from", "valid_to", "area_code") if key in frame]
-    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False).sum()
-    table = pa.Table.from_pandas(summed[municipal.schema.names], preserve_index=False)
-    pq.write_table(table.cast(municipal.schema), store.allocation_path("arrondissement"))
 
 
 def _arrondissements() -> pd.Series:

@@ -8,12 +8,14 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.geo import (
     ALLOCATION_COLUMNS,
     VERSIONED_COLUMNS,
     allocate,
     build_allocation,
     current_cells,
+    roll_up_allocation,
     to_metric,
     to_wgs84,
     voronoi_coverage,
@@ -215,3 +217,33 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
     assert set(allocation.cell_id) == {"A", "B", "C"}
     assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]
+
+
+def test_roll_up_sums_each_cell_version_into_its_parent_areas(tmp_path):
+    store = Store(tmp_path)
+    moved = pd.Timestamp("2011-03-10").date()
+    rows = pd.DataFrame(
+        {
+            "cell_id": ["A", "A", "A", "A"],
+            "area_code": ["11001", "11002", "21004", "11001"],
+            "weight": [0.25, 0.25, 0.5, 1.0],
+            "overlap_km2": [1.0, 2.0, 3.0, 4.0],
+            "valid_from": [None, None, None, moved],
+            "valid_to": [moved - pd.Timedelta(days=1)] * 3 + [None],
+        }
+    )
+    store.allocation_path("municipality").parent.mkdir(parents=True)
+    rows.to_parquet(store.allocation_path("municipality"))
+    parent = pd.Series({"11001": "11000", "11002": "11000", "21004": "21000"})
+
+    roll_up_allocation(store=store, parent=parent, level="arrondissement")
+
+    rolled = store.read_allocation("arrondissement")
+    assert list(rolled.columns) == list(VERSIONED_COLUMNS)
+    first = rolled[rolled.valid_to.notna()].set_index("area_code")
+    assert first.weight.to_dict() == {"11000": 0.5, "21000": 0.5}
+    assert first.overlap_km2.to_dict() == {"11000": 3.0, "21000": 3.0}
+    later = rolled[rolled.valid_from.notna()]
+    assert later[["area_code", "weight"]].values.tolist() == [["11000", 1.0]]
+    with pytest.raises(CellcensusError, match="without a parent"):
+        roll_up_allocation(store=store, parent=parent.iloc[:2], level="arrondissement")

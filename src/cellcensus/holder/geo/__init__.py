@@ -13,6 +13,7 @@ from cellcensus.holder.geo.allocation import (
     default_prior,
     footprint_allocation,
     read_areas,
+    roll_up_allocation,
     versioned_allocation,
 )
 from cellcensus.holder.geo.coverage import (
@@ -40,6 +41,7 @@ __all__ = [
     "footprint_allocation",
     "network_states",
     "read_areas",
+    "roll_up_allocation",
     "to_metric",
     "to_wgs84",
     "versioned_allocation",

@@ -374,10 +374,45 @@ def build_allocation(
         grid_m=grid_m,
         prior=prior or default_prior(coverage),
     )
-    path = store.allocation_path(level)
+    return _save(allocation, path=store.allocation_path(level))
+
+
+def roll_up_allocation(
+    *, store: Store, parent: pd.Series, level: str, source: str = "municipality"
+) -> Path:
+    """Sum the allocation of `source` into larger areas made of whole `source` areas.
+
+    A cell's share of a union of areas is the sum of its shares of them: no geometry needed.
+
+    Args:
+        store: The store holding the allocation of `source`.
+        parent: The larger area (e.g. 2019 arrondissement) of each `source` area code.
+        level: The level to write (``allocation/{level}.parquet``).
+        source: The level summed.
+
+    Returns:
+        The path of the allocation file, versioned as its source.
+
+    Raises:
+        CellcensusError: If an area of `source` has no parent.
+    """
+    frame = store.read_allocation(source)
+    frame["area_code"] = frame["area_code"].astype(str).map(parent)
+    if frame["area_code"].isna().any():
+        raise CellcensusError(f"the {source} allocation has area codes without a parent area")
+    keys = ["cell_id", "valid_from", "valid_to", "area_code"]  # per version of each cell
+    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False)[
+        ["weight", "overlap_km2"]
+    ].sum()
+    return _save(summed, path=store.allocation_path(level))
+
+
+def _save(allocation: pd.DataFrame, *, path: Path) -> Path:
+    """Write an allocation file atomically (aside, then renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.Table.from_pandas(allocation, schema=_SCHEMA, preserve_index=False), aside)
+    table = pa.Table.from_pandas(allocation[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
+    pq.write_table(table, aside)
     aside.replace(path)
     return path
 
