@@ -26,6 +26,9 @@ class Provenance:
     policy: dict[str, Any]
     created_at: str
     engine: str
+    privacy_units: int = 1
+    """Units the release spans (e.g. dates x slots), in each of which one device adds at most
+    the manifest's contribution bound; the noise is calibrated to all of them at once."""
 
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -81,7 +84,7 @@ class Release:
         document). A ``.csv`` file holds the table only, so `provenance_document` is written
         beside it to ``NAME.provenance.json`` first: a CSV release never exists without its
         provenance (algorithm and version, parameters, policy with the epsilon and delta
-        spent, time, job id, engine), as the HTTP service sends it in the
+        spent, privacy units, time, job id, engine), as the HTTP service sends it in the
         ``Cellcensus-Provenance`` header.
 
         Returns:

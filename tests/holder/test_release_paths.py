@@ -547,6 +547,16 @@ def check_provenance(
         assert provenance["job_id"] == job_id, f"{where}: release of another job"
     assert provenance["engine"] == "duckdb", where
     assert provenance["created_at"], where
+    assert provenance["privacy_units"] == units_spanned(case), (
+        f"{where}: {case.name} says it spans {provenance['privacy_units']} privacy units"
+    )
+
+
+def units_spanned(case: Case) -> int:
+    """Distinct values of the manifest's unit keys among the public keys (1 without any)."""
+    names = case.algorithm.manifest.key_names
+    positions = [names.index(name) for name in case.algorithm.manifest.unit_keys]
+    return len({tuple(key[i] for i in positions) for key in case.public}) if positions else 1
 
 
 def noise_visible(case: Case, released: Mapping[Key, float | None]) -> int:

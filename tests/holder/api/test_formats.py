@@ -1,4 +1,5 @@
-"""GeoJSON of every kind of release: areas, origin-destination lines, or a clear 406."""
+"""Formats of a release: GeoJSON of areas or origin-destination lines (or a clear 406), CSV
+with its provenance and published facts in headers."""
 
 from __future__ import annotations
 
@@ -80,6 +81,31 @@ def test_release_without_area_column_has_no_geojson_and_says_what_to_ask_for():
     content, headers = render(body(reasons, "device_filter"), ResultFormat.CSV)
     assert content.decode().splitlines()[0] == "reason,device_count"
     assert json.loads(headers["Cellcensus-Provenance"])["algorithm"] == "device_filter"
+    assert json.loads(headers["Cellcensus-Published"]) == {"market_share": 0.4}
+
+
+def test_geojson_feature_ids_tell_features_apart():
+    by_area = pd.DataFrame({"area_code": ["11001", "21004"], "device_count": [50, 60]})
+    content, _ = render(body(by_area, "usual_residence"), ResultFormat.GEOJSON, geometries=SQUARES)
+    assert [f["id"] for f in json.loads(content)["features"]] == ["11001", "21004"]
+
+    hourly = pd.DataFrame(
+        {
+            "local_date": ["2011-03-07"] * 4,
+            "slot": [7, 7, 8, 8],
+            "area_code": ["11001", "21004"] * 2,
+            "device_count": [50, 60, 55, 65],
+        }
+    )
+    content, _ = render(
+        body(hourly, "present_population"), ResultFormat.GEOJSON, geometries=SQUARES
+    )
+    features = json.loads(content)["features"]
+    ids = [f["id"] for f in features]
+    assert len(set(ids)) == 4
+    for feature in features:
+        assert feature["id"].count("/") == 2 and feature["properties"]["area_code"] in feature["id"]
+    assert features[0]["geometry"] == SQUARES["11001"]
 
 
 def test_http_geojson_of_flows_and_406_problem_without_areas(service):

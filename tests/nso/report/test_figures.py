@@ -144,6 +144,19 @@ def test_both_maps_share_the_same_classes_and_colours(toy_areas: pd.DataFrame) -
     assert "Suppressed (too few devices)" in [t.get_text() for t in legend.get_texts()]
 
 
+def test_the_legend_says_what_the_density_counts(toy_areas: pd.DataFrame) -> None:
+    density = pd.Series([5000.0, 150.0, 60.0, 20.0], index=toy_areas["area_code"])
+
+    figure = draw_side_by_side_maps(
+        areas=toy_areas,
+        estimate_density=density,
+        census_density=density,
+        legend_title="Persons present per km²",
+    )
+
+    assert figure.legends[0].get_title().get_text() == "Persons present per km²"
+
+
 def test_equal_values_get_equal_colours_on_both_maps(toy_areas: pd.DataFrame) -> None:
     density = pd.Series([5000.0, 150.0, 60.0, 20.0], index=toy_areas["area_code"])
 

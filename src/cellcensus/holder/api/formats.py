@@ -1,7 +1,8 @@
 """A release in the format the analyst asks for: JSON (wire format), CSV, GeoJSON, Parquet.
 
-Every format carries the provenance: inside the document for JSON, GeoJSON (a foreign member)
-and Parquet (schema metadata), and in the ``Cellcensus-Provenance`` header for CSV.
+Every format carries the provenance and the holder's published facts: inside the document for
+JSON, GeoJSON (foreign members) and Parquet (schema metadata), and in the
+``Cellcensus-Provenance`` and ``Cellcensus-Published`` headers for CSV.
 
 GeoJSON needs a place for each row: a table of areas (an ``area_code`` column) gives one
 feature per row with the area's geometry; an origin-destination table (a pair of area columns
@@ -92,9 +93,13 @@ def render(
     release = Release(
         table=_ordered(release.table), provenance=release.provenance, published=release.published
     )
-    provenance = json.dumps(json.loads(body)["provenance"], sort_keys=True)
     if fmt is ResultFormat.CSV:
-        return release.table.to_csv(index=False).encode(), {"Cellcensus-Provenance": provenance}
+        document = json.loads(body)
+        headers = {
+            f"Cellcensus-{name.title()}": json.dumps(document[name], sort_keys=True)
+            for name in ("provenance", "published")
+        }
+        return release.table.to_csv(index=False).encode(), headers
     if fmt is ResultFormat.PARQUET:
         return _parquet(release, body), {}
     placed_by = geojson_keys(list(release.table.columns))
@@ -134,11 +139,13 @@ def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...
         features = [
             {
                 "type": "Feature",
-                "id": row["area_code"],
+                "id": feature_id,
                 "properties": row,
                 "geometry": geometries.get(str(row["area_code"])),
             }
-            for row in document["table"]
+            for feature_id, row in zip(
+                _feature_ids(document["table"]), document["table"], strict=True
+            )
         ]
     else:
         origin, destination = placed_by
@@ -160,6 +167,19 @@ def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...
         "published": document["published"],
     }
     return json.dumps(collection).encode()
+
+
+def _feature_ids(rows: list[dict[str, Any]]) -> list[str]:
+    """The area code where each area appears once, else every key joined (date/slot/area).
+
+    Feature ids must tell features apart: a release by area and hour holds each area once per
+    slot.
+    """
+    codes = [str(row["area_code"]) for row in rows]
+    if len(set(codes)) == len(codes):
+        return codes
+    keys = [name for name in rows[0] if name not in ("device_count", "ci95")]
+    return ["/".join(str(row[name]) for name in keys) for row in rows]
 
 
 def _centroids(geometries: dict[str, Any]) -> dict[str, list[float]]:

@@ -317,6 +317,7 @@ def compute_release(
     else:
         raw = algorithm.run(tables, parameters)
     say("protecting")
+    units = privacy_units(algorithm.manifest.unit_keys, domains)
     table = protect_release(
         raw,
         domains=domains,
@@ -325,7 +326,7 @@ def compute_release(
         charge=charge,
         rounding_key=rounding_secret(Path(store)),
         measured_ci95=ci95,
-        units=privacy_units(algorithm.manifest.unit_keys, domains),
+        units=units,
     )
     provenance = Provenance(
         job_id=job_id,
@@ -335,5 +336,6 @@ def compute_release(
         policy=policy.to_dict(),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         engine=engine,
+        privacy_units=units,
     )
     return Release(table=table, provenance=provenance, published=published_facts(opened))

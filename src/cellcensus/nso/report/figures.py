@@ -195,6 +195,7 @@ def draw_side_by_side_maps(
     note: str | None = None,
     titles: tuple[str, str] = ("Based on mobile phone data", "Based on 2011 census"),
     title: str = "Population density by municipality",
+    legend_title: str = "Inhabitants per km²",
 ) -> Figure:
     """Draw the two density maps with shared classes; see `side_by_side_maps`.
 
@@ -220,7 +221,7 @@ def draw_side_by_side_maps(
         figure=figure,
         colours=colours,
         labels=labels,
-        title="Inhabitants per km²",
+        title=legend_title,
         missing_label=missing_label if missing else None,
     )
     _note(figure=figure, note=note)
@@ -239,6 +240,7 @@ def side_by_side_maps(
     note: str | None = None,
     titles: tuple[str, str] = ("Based on mobile phone data", "Based on 2011 census"),
     title: str = "Population density by municipality",
+    legend_title: str = "Inhabitants per km²",
 ) -> Path:
     """Two choropleth maps of population density, mobile phone data beside the census.
 
@@ -259,6 +261,7 @@ def side_by_side_maps(
         note: Source line printed under the maps.
         titles: Titles of the left and right maps.
         title: Title of the figure.
+        legend_title: Title of the shared legend (what the density counts).
 
     Returns:
         `out`.
@@ -273,6 +276,7 @@ def side_by_side_maps(
         note=note,
         titles=titles,
         title=title,
+        legend_title=legend_title,
     )
     return _save(figure=figure, out=out)
 

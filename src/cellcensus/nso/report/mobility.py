@@ -64,6 +64,7 @@ def draw_mobility_figures(
                 note=note,
                 titles=(f"Weekday night, {night:02d}:00", f"Weekday day, {day:02d}:00"),
                 title=f"Present population density by {present.level}",
+                legend_title="Persons present per km²",
             )
         )
         series = {"Brussels-Capital, mobile phone data": present.region_hourly()}
