@@ -33,12 +33,29 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
     raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
 
 
+LOCAL_SPARK = {
+    "spark.master": "local[2]",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.enabled": "false",
+}
+"""Settings of a session started from plain Python (local mode on this machine)."""
+SPARK_ENVIRONMENT = {
+    "SPARK_MASTER": "spark.master",
+    "SPARK_EXECUTOR_MEMORY": "spark.executor.memory",
+    "SPARK_SHUFFLE_PARTITIONS": "spark.sql.shuffle.partitions",
+}
+"""Environment variables that override a setting, submitted or not."""
+
+
 @cache
 def spark_session() -> Any:
-    """The process's Spark session, configured for cellcensus (UTC, quiet, few partitions).
+    """The process's Spark session, configured for cellcensus.
 
-    Environment: SPARK_MASTER (default ``local[2]``), SPARK_EXECUTOR_MEMORY, and
-    SPARK_SHUFFLE_PARTITIONS (default 8; raise it on a real cluster).
+    Under ``spark-submit`` (a cluster: YARN, Kubernetes, standalone) the submitted
+    configuration is kept (master, executor memory, partitions, UI), so a cluster runs
+    cellcensus the way its operators run every Spark job (docs/spark.md); from plain Python,
+    `LOCAL_SPARK`. `SPARK_ENVIRONMENT` variables override either. The session time zone is
+    always UTC: the algorithms' local times are computed from UTC timestamps.
     """
     try:
         from pyspark.sql import SparkSession
@@ -46,15 +63,16 @@ def spark_session() -> Any:
         raise CellcensusError(
             "the Spark engine needs PySpark: pip install 'cellcensus[spark]'"
         ) from error
-    builder = (
-        SparkSession.builder.appName("cellcensus")
-        .master(os.environ.get("SPARK_MASTER", "local[2]"))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8"))
-    )
-    if "SPARK_EXECUTOR_MEMORY" in os.environ:
-        builder = builder.config("spark.executor.memory", os.environ["SPARK_EXECUTOR_MEMORY"])
+    # spark-submit starts the JVM before Python and hands PySpark its port: its --master and
+    # --conf are then already set.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    settings = {} if submitted else dict(LOCAL_SPARK)
+    settings |= {
+        key: os.environ[name] for name, key in SPARK_ENVIRONMENT.items() if name in os.environ
+    }
+    builder = SparkSession.builder.appName("cellcensus").config("spark.sql.session.timeZone", "UTC")
+    for key, value in settings.items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

@@ -1,0 +1,56 @@
+"""The Spark session honours spark-submit's configuration, and local defaults elsewhere.
+
+Each case starts its own JVM in a subprocess (the session is one per process), as an operator
+would: `spark-submit --master ...` on a cluster, plain Python on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+SCRIPT = """
+from cellcensus.holder.engines import spark_session
+conf = spark_session().sparkContext.getConf()
+print("MASTER", conf.get("spark.master"))
+print("PARTITIONS", conf.get("spark.sql.shuffle.partitions"))
+print("TIMEZONE", conf.get("spark.sql.session.timeZone"))
+"""
+
+
+def settings(command: list[str], env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    script = tmp_path / "session.py"
+    script.write_text(SCRIPT)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    bindir = str(Path(sys.executable).parent)
+    clean["PATH"] = bindir + os.pathsep + clean.get("PATH", "")
+    done = subprocess.run(
+        [*command, str(script)],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+
+
+def test_spark_submit_configuration_is_kept(tmp_path: Path) -> None:
+    submit = str(Path(sys.executable).parent / "spark-submit")
+    found = settings(
+        [submit, "--master", "local[1]", "--conf", "spark.sql.shuffle.partitions=3"],
+        {},
+        tmp_path,
+    )
+    assert found == {"MASTER": "local[1]", "PARTITIONS": "3", "TIMEZONE": "UTC"}
+
+
+def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -> None:
+    found = settings([sys.executable], {"SPARK_SHUFFLE_PARTITIONS": "5"}, tmp_path)
+    assert found == {"MASTER": "local[2]", "PARTITIONS": "5", "TIMEZONE": "UTC"}
