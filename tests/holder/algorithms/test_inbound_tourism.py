@@ -1,6 +1,12 @@
+import datetime as dt
+import math
+
 import pytest
 
-from .conftest import as_dict, ev, hand_world
+from .conftest import D, as_dict, ev, hand_world
+
+# Only what the events show: no night across silent days, no expected or weighted nights.
+COUNTED = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
 
 WORLD = hand_world(
     [
@@ -24,16 +30,16 @@ def indicators(frame):
 
 
 def test_devices_nights_and_arrivals_per_area(release):
-    got = indicators(release("inbound_tourism", WORLD))
+    got = indicators(release("inbound_tourism", WORLD, **COUNTED))
     assert got["nights"] == pytest.approx({"1": 2.5, "2": 1.5})
     assert got["devices"] == pytest.approx({"1": 1.5, "2": 1.5})
     assert got["arrivals"] == pytest.approx({"1": 1.5, "2": 1.5})
 
 
 def test_countries_and_night_cap(release):
-    french = indicators(release("inbound_tourism", WORLD, countries=[208]))
+    french = indicators(release("inbound_tourism", WORLD, countries=[208], **COUNTED))
     assert french["nights"] == pytest.approx({"1": 2.0, "2": 1.0})
-    capped = indicators(release("inbound_tourism", WORLD, max_nights=1))
+    capped = indicators(release("inbound_tourism", WORLD, max_nights=1, **COUNTED))
     assert capped["nights"] == pytest.approx({"1": 1.5, "2": 0.5})
     assert capped["arrivals"] == pytest.approx({"1": 1.5, "2": 0.5})
 
@@ -49,7 +55,74 @@ SILENT = hand_world(
 
 
 def test_a_silent_night_between_two_days_seen_counts(release):
-    got = indicators(release("inbound_tourism", SILENT))
+    got = indicators(release("inbound_tourism", SILENT, **COUNTED))
     assert got["nights"] == pytest.approx({"1": 1.0})
     assert got["arrivals"] == pytest.approx({"1": 1.0})
-    assert "nights" not in indicators(release("inbound_tourism", SILENT, impute_nights=False))
+    off = release("inbound_tourism", SILENT, **{**COUNTED, "impute_nights": False})
+    assert "nights" not in indicators(off)
+
+
+def test_nights_across_silent_days_count_up_to_max_silent_days(release):
+    # 8 is seen on days 0 (last at A) and 2: one silent day, two nights at A.
+    one_day = indicators(release("inbound_tourism", SILENT, **{**COUNTED, "max_silent_days": 1}))
+    assert one_day["nights"] == pytest.approx({"1": 3.0})  # 7's night and 8's two
+    assert one_day["arrivals"] == pytest.approx({"1": 2.0})
+    assert one_day["devices"] == pytest.approx({"1": 2.0})
+    gap = hand_world([ev(8, 0, 15, "A", mcc=262), ev(8, 4, 15, "C", mcc=262)])
+    for days, nights in ((2, None), (3, 4.0)):
+        got = indicators(release("inbound_tourism", gap, **{**COUNTED, "max_silent_days": days}))
+        assert got.get("nights", {}).get("1") == nights
+
+
+# 9 (Spain): three events over days 2 and 3, night 2 seen at A: 1 event a day after the first.
+STAY_EVENTS = [ev(9, 2, 21, "A", mcc=214), ev(9, 2, 23, "A", mcc=214), ev(9, 3, 10, "C", mcc=214)]
+STAY = hand_world(STAY_EVENTS)
+
+
+def test_expected_nights_at_the_ends_of_a_stay(release):
+    period = {"start": D, "end": D + dt.timedelta(days=6)}
+    got = indicators(release("inbound_tourism", STAY, **period, max_weight=1))
+    silent = math.exp(-0.9 * 1.0)  # end_share x events a day
+    ends = silent / (1 - silent)
+    assert got["nights"] == pytest.approx({"1": 1 + 2 * ends})
+    assert got["devices"] == pytest.approx({"1": 1.0})  # expected nights are not devices
+    assert got["arrivals"] == pytest.approx({"1": 1.0})
+    capped = indicators(
+        release("inbound_tourism", STAY, **period, max_weight=1, max_end_nights=0.5)
+    )
+    assert capped["nights"] == pytest.approx({"1": 2.0})
+    # None after the period's last night: its end is night 2's evening.
+    last = {"start": D, "end": D + dt.timedelta(days=2), "max_weight": 1}
+    assert indicators(release("inbound_tourism", STAY, **last))["nights"] == pytest.approx(
+        {"1": 1 + ends}
+    )
+
+
+def test_without_a_period_no_expected_night_falls_after_the_data(release):
+    # Seen on nights 2 and 3; night 3 is the last the data holds (its last day is day 3).
+    to_the_end = hand_world([*STAY_EVENTS, ev(9, 3, 22, "A", mcc=214)])
+    silent = math.exp(-0.9 * 3 / 2)  # 4 events over 2 days, the first not counted
+    ends = silent / (1 - silent)
+    got = indicators(release("inbound_tourism", to_the_end, max_weight=1))
+    assert got["nights"] == pytest.approx({"1": 2 + ends})  # before the stay only
+    longer = {"end": D + dt.timedelta(days=6), "max_weight": 1}
+    got = indicators(release("inbound_tourism", to_the_end, **longer))
+    assert got["nights"] == pytest.approx({"1": 2 + 2 * ends})
+
+
+def test_horvitz_thompson_weight_of_a_stay_and_its_cap(release):
+    no_ends = {"max_end_nights": 0}
+    seen = 1 - math.exp(-0.3 * 1.0)  # one night, 1 event a day, night_share 0.3
+    got = indicators(release("inbound_tourism", STAY, **no_ends, max_weight=5))
+    assert got["nights"] == pytest.approx({"1": 1 / seen})
+    assert got["arrivals"] == pytest.approx({"1": 1 / seen})
+    assert got["devices"] == pytest.approx({"1": 1.0})
+    capped = indicators(release("inbound_tourism", STAY, **no_ends, max_weight=2))
+    assert capped["nights"] == pytest.approx({"1": 2.0})
+    # An active roamer (17 events over two days: 8 a day) is likely seen: weight near 1.
+    busy = hand_world(
+        [ev(9, 2, h, "A", mcc=214) for h in range(8, 24)] + [ev(9, 3, 9, "A", mcc=214)]
+    )
+    got = indicators(release("inbound_tourism", busy, **no_ends))
+    assert got["nights"] == pytest.approx({"1": 1 / (1 - math.exp(-0.3 * 8))})
+    assert got["nights"]["1"] < 1.1

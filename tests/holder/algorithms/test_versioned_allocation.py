@@ -103,7 +103,9 @@ def test_inbound_tourism_places_each_night_by_the_weights_of_its_evening(release
         VERSIONED,
     )
     counts = as_dict(
-        release("inbound_tourism", world, impute_nights=False), "area_code", "indicator"
+        release("inbound_tourism", world, impute_nights=False, max_end_nights=0, max_weight=1),
+        "area_code",
+        "indicator",
     )
     assert counts["2", "nights"] == pytest.approx(1.0)
     assert counts["3", "nights"] == pytest.approx(1.0)

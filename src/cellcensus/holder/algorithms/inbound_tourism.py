@@ -3,25 +3,42 @@
 Method: inbound roamers are devices whose home network's MCC is not the holder's (optionally
 only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
 a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
-id). A roamer seen on two consecutive days spent the night between them in the country even
-when its phone was silent that night: with `impute_nights` (default) that night counts too,
-at the cell of the roamer's last event of the first day (a visitor's phone is silent on about
-one night in five, which would otherwise go uncounted). A device's first `max_nights` nights
-count. Per area, spreading each night cell by its
-allocation weights:
+id). A device's first `max_nights` counted nights count. Per area, spreading each night cell by
+its allocation weights:
 
 - ``nights``: nights spent (device-nights);
-- ``devices``: distinct devices that spent at least one night there (a device's weights in an
-  area are capped at 1);
+- ``devices``: distinct devices that spent at least one counted night there (a device's
+  weights in an area are capped at 1);
 - ``arrivals``: arrivals in the country, counted in the area of the first night of each run of
   consecutive nights (a device seen again after a night away arrives again).
 
-One device adds at most `max_nights` to each indicator, so at most 3 x `max_nights` in all.
+A night no event reveals would go uncounted (a visitor's phone is far less active than a
+resident's); three corrections, each a parameter, recover what the roamer's own events let
+one expect (measured on a synthetic Belgium of four weeks: docs/algorithms/inbound_tourism.md):
+
+1. Silent nights between days seen (`impute_nights`, `max_silent_days`): a roamer seen on
+   days `d` and `d'` with at most `max_silent_days` silent days between them spent nights
+   `d` .. `d'` - 1 in the country; those without a night-time event count, at the cell of its
+   last event of `d`.
+2. The ends of a stay (`end_share`, `max_end_nights`): a roamer making `r` events a day (over
+   the days from its first to its last day seen, the first event not counted: the
+   observation starts with it) misses its arrival evening and next day, or its last morning,
+   with chance ``q = exp(-end_share * r)``; before its first counted night and after its last
+   it gets ``q / (1 - q)`` expected nights (at most `max_end_nights`) at that night's cell.
+   None is added outside the period.
+3. Stays never seen (`night_share`, `max_weight`): a stay of `n` nights is seen at night at
+   least once with chance ``1 - exp(-night_share * r) ** n``; each night and arrival of the
+   roamer weighs its inverse (Horvitz and Thompson 1952), at most `max_weight`, so the roamers
+   that are seen stand for the similar ones that are not.
+
+One device adds at most `max_nights` to ``devices``, `max_weight` x `max_nights` to
+``arrivals`` and `max_weight` x (`max_nights` + 2 x `max_end_nights`) to ``nights``.
 Day trippers (no night) are not tourists in this definition (UNWTO: overnight visitors).
 
-Reference: Eurostat Multi-MNO project, inbound tourism indicators (2024); Ahas et al. (2008),
-"Evaluating passive mobile positioning data for tourism surveys: an Estonian case study",
-Tourism Management 29(3).
+Reference: Eurostat Multi-MNO project, inbound tourism indicators (2024; trips join stays up to
+`max_trip_gap_h` apart); Ahas et al. (2008), "Evaluating passive mobile positioning data for
+tourism surveys: an Estonian case study", Tourism Management 29(3); Horvitz & Thompson (1952),
+"A generalization of sampling without replacement from a finite universe", JASA 47(260).
 """
 
 from __future__ import annotations
@@ -44,12 +61,16 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
     first_per_group,
+    one,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import NIGHT_COLUMNS, NightParameters, summarise_nights
 
 INDICATORS = ("devices", "nights", "arrivals")
 MAX_NIGHTS = 366
+MAX_SILENT_DAYS = 6
+MAX_END_NIGHTS = 3.0
+MAX_WEIGHT = 5.0
 
 Mcc = Annotated[int, Field(ge=200, le=799)]
 
@@ -65,31 +86,82 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
     )
     impute_nights: bool = Field(
         default=True,
-        description="Count a silent night between two consecutive days seen (at the last cell).",
+        description="Count the silent nights between two days seen (at the last cell).",
+    )
+    max_silent_days: int = Field(
+        default=2,
+        ge=0,
+        le=MAX_SILENT_DAYS,
+        description="impute_nights: most days without an event between the two days seen.",
+    )
+    night_share: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="Share of a roamer's daily events made in night hours.",
+    )
+    end_share: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=2.0,
+        description="Share of a day's events whose absence hides the first or last night.",
+    )
+    max_end_nights: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=MAX_END_NIGHTS,
+        description="Most expected silent nights added before and after a roamer's counted ones.",
+    )
+    max_weight: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=MAX_WEIGHT,
+        description="Most weight of a night: 1 / chance a stay is seen (1: no expansion).",
     )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 
 
-def silent_nights(events: ir.Table, observed: ir.Table) -> ir.Table:
-    """device_id, night, cell_id: nights between two consecutive days seen, without an event.
+def daily_activity(events: ir.Table) -> ir.Table:
+    """device_id, local_date, events, cell_id: each day a roamer is seen, with its last cell.
 
-    Args:
-        events: The roamers' events (device_id, timestamp, local_date, cell_id).
-        observed: The nights seen at night (device_id, night).
-
-    Returns:
-        Night `d` of each device seen on local dates `d` and `d + 1` but not in night `d`'s
-        hours, at the cell of its last event of `d` (ties: the largest cell id).
+    The last cell is that of the day's last event (ties: the largest cell id).
     """
     last = first_per_group(
         events.select("device_id", "local_date", "timestamp", "cell_id"),
         ["device_id", "local_date"],
         [ibis.desc("timestamp"), ibis.desc("cell_id")],
-    )
-    days = events.select("device_id", "local_date").distinct()
-    following = days.select("device_id", local_date=days.local_date - ibis.interval(days=1))
-    silent = last.semi_join(following, ["device_id", "local_date"])
-    silent = silent.select("device_id", night=silent.local_date, cell_id=silent.cell_id)
+    ).select("device_id", "local_date", "cell_id")
+    counts = events.group_by("device_id", "local_date").agg(events=events.count())
+    return counts.join(last, ["device_id", "local_date"])
+
+
+def silent_nights(days: ir.Table, observed: ir.Table, *, max_silent_days: int = 0) -> ir.Table:
+    """device_id, night, cell_id: nights between two days seen, without a night-time event.
+
+    Args:
+        days: The days each roamer is seen (device_id, local_date, cell_id), as from
+            `daily_activity`.
+        observed: The nights seen at night (device_id, night).
+        max_silent_days: Most days without an event between the two days seen.
+
+    Returns:
+        Nights `d` .. `d'` - 1 of each device seen on local dates `d` and `d'` (its next day
+        seen, at most `max_silent_days` + 1 days later) but not in those nights' hours, at the
+        cell of its last event of `d`.
+    """
+    order = ibis.window(group_by="device_id", order_by="local_date")
+    day_number = days.local_date.epoch_days().cast("int64")
+    gaps = days.mutate(_gap=day_number.lead().over(order) - day_number)
+    gaps = gaps.filter(gaps._gap.notnull() & (gaps._gap <= max_silent_days + 1))
+    parts = [
+        gaps.filter(gaps._gap > k).select(
+            "device_id", night=gaps.local_date + ibis.interval(days=k), cell_id=gaps.cell_id
+        )
+        for k in range(max_silent_days + 1)
+    ]
+    silent = parts[0]
+    for part in parts[1:]:
+        silent = silent.union(part, distinct=False)
     return silent.anti_join(observed, ["device_id", "night"])
 
 
@@ -116,6 +188,77 @@ def night_cells(
     return best.select("device_id", "night", "cell_id", arrival=arrival)
 
 
+def event_rate(days: ir.Table) -> ir.Table:
+    """device_id, rate: a roamer's events per day, from its first to its last day seen."""
+    span = days.group_by("device_id").agg(
+        events=days.events.sum(),
+        first=days.local_date.min().epoch_days().cast("int64"),
+        last=days.local_date.max().epoch_days().cast("int64"),
+    )
+    days_spanned = (span["last"] - span["first"] + 1).cast("float64")
+    return span.select("device_id", rate=(span.events - 1).cast("float64") / days_spanned)
+
+
+def silence(rate: ir.FloatingValue, share: float) -> ir.FloatingValue:
+    """``exp(-share * rate)``: the chance of no event in a window holding `share` of a day's.
+
+    For a roamer making `rate` events a day at random (Poisson).
+    """
+    return (rate * _float(-share)).exp()
+
+
+def expanded_nights(
+    counted: ir.Table, days: ir.Table, params: InboundTourismParameters
+) -> ir.Table:
+    """device_id, night, cell_id, arrival, share: counted nights and expected missed ones.
+
+    Ends of a stay: before its first counted night (after its last), a roamer gets, at that
+    night's cell, the expected silent nights ``q / (1 - q)`` (the mean of a geometric count
+    of missed nights before the first one seen), with `q` its silence over `end_share` of a
+    day, at most `max_end_nights`, none before `start` - 1 or after `end` (without them, the
+    first and last days any roamer is seen: the data's period).
+
+    Stays never seen: every night (and arrival) of a roamer weighs ``1 / (1 - p ** n)``, `p` its
+    silence over a night (`night_share` of a day) and `n` its nights (counted and expected):
+    the inverse chance that a stay that long is seen on at least one night (Horvitz and
+    Thompson 1952), at most `max_weight`.
+    """
+    per_device = counted.group_by("device_id").agg(
+        nights=counted.count(), first=counted.night.min(), last=counted.night.max()
+    )
+    per_device = per_device.join(event_rate(days), "device_id")
+    q = silence(per_device.rate, params.end_share)
+    most = params.max_end_nights
+    # q / (1 - q) >= most exactly when q * (1 + most) >= most (and q = 1 divides by 0).
+    expected = ibis.ifelse(q * (1 + most) < most, q / (1 - q), _float(most))
+    start = days.local_date.min() if params.start is None else ibis.literal(params.start)
+    end = days.local_date.max() if params.end is None else ibis.literal(params.end)
+    per_device = per_device.mutate(
+        before=ibis.ifelse(per_device["first"] >= start, expected, _float(0)),
+        after=ibis.ifelse(per_device["last"] < end, expected, _float(0)),
+    )
+    length = per_device.nights.cast("float64") + per_device.before + per_device.after
+    seen = 1 - silence(per_device.rate, params.night_share).pow(length)
+    weight = ibis.ifelse(seen * params.max_weight > 1, 1 / seen, _float(params.max_weight))
+    per_device = per_device.mutate(weight=weight).view()
+    nights = counted.join(per_device.select("device_id", "weight"), "device_id")
+    rows = nights.select("device_id", "night", "cell_id", "arrival", share=nights.weight)
+    for edge, side in (("first", "before"), ("last", "after")):
+        end = counted.join(
+            per_device,
+            [counted.device_id == per_device.device_id, counted.night == per_device[edge]],
+        )
+        end = end.select(
+            end.device_id,
+            end.night,
+            end.cell_id,
+            arrival=ibis.literal(False),
+            share=end[side] * end.weight,
+        )
+        rows = rows.union(end.filter(end.share > 0), distinct=False)
+    return rows
+
+
 def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     """Devices, nights and arrivals of inbound roamers per area."""
     scope = Scope(tables, params, Subscribers.INBOUND, params.filters)
@@ -123,17 +266,23 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     if params.countries:
         events = events.filter(events.mcc.isin(list(params.countries)))
     nights = scope.keep(summarise_nights(events, params))
+    days = scope.keep(daily_activity(events))
     silent = None
     if params.impute_nights:
         observed = nights.select("device_id", "night").distinct()
-        silent = scope.keep(silent_nights(events, observed))
+        silent = silent_nights(days, observed, max_silent_days=params.max_silent_days)
+    counted = tables.materialize(night_cells(nights, params, silent))
     # A night by the weights valid on the date of its evening.
-    located = spread(night_cells(nights, params, silent), tables.allocation, day="night")
-    nights = count_by(located, ["area_code"]).mutate(indicator=ibis.literal("nights"))
+    located = spread(counted, tables.allocation, day="night")
+    spent = counted.mutate(share=one())
+    if params.max_end_nights > 0 or params.max_weight > 1:
+        spent = expanded_nights(counted, days, params)
+    spent = spread(spent, tables.allocation, share="share", day="night")
+    nights = count_by(spent, ["area_code"]).mutate(indicator=ibis.literal("nights"))
     devices = distinct_device_count(located, ["area_code"]).mutate(
         indicator=ibis.literal("devices")
     )
-    arrivals = count_by(located.filter(located.arrival), ["area_code"]).mutate(
+    arrivals = count_by(spent.filter(spent.arrival), ["area_code"]).mutate(
         indicator=ibis.literal("arrivals")
     )
     columns = ["area_code", "indicator", COUNT]
@@ -144,27 +293,37 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     )
 
 
+def _float(value: float) -> ir.FloatingValue:
+    """A float literal that stays a double on Spark (not a DECIMAL, see `one`)."""
+    return ibis.literal(value, type="float64")
+
+
 def bound(params: InboundTourismParameters) -> float:
-    """At most `max_nights` per indicator."""
-    return 3.0 * params.max_nights
+    """Devices, weighted arrivals, weighted counted and expected nights (module docstring)."""
+    return params.max_nights + params.max_weight * (
+        2 * params.max_nights + 2 * params.max_end_nights
+    )
 
 
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.2.0",
+        version="1.3.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,
         keys=(AREA_KEY, Key("indicator", KeyDomain.CATEGORY, INDICATORS)),
         privacy_unit="device over the period",
-        contribution_bound=3.0 * MAX_NIGHTS,
-        reference="Eurostat Multi-MNO inbound tourism (2024); Ahas et al. (2008)",
+        contribution_bound=MAX_NIGHTS + MAX_WEIGHT * (2 * MAX_NIGHTS + 2 * MAX_END_NIGHTS),
+        reference="Eurostat Multi-MNO inbound tourism (2024); Ahas et al. (2008); "
+        "Horvitz & Thompson (1952)",
         bound_for=bound,
         examples=(
             {"countries": [208], "max_nights": 3},
             {"max_nights": 1},
             {"impute_nights": False},
+            {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1},
+            {"start": "2011-03-08", "end": "2011-03-18", "max_end_nights": 3, "max_weight": 5},
         ),
     ),
     compute=compute,
