@@ -1,16 +1,20 @@
 """Ingestion: a delivery's files -> a validated, pseudonymised, day-partitioned store.
 
 The work happens in DuckDB (Parquet input is read twice, for the distinct user_ids and then for
-the rows; CSV is parsed once into memory), with Python only for the keyed HMAC:
+the rows; CSV is parsed once into a table, which spills to disk past the memory limit), with
+Python only for the keyed HMAC:
 
 1. every check that can refuse the delivery runs on file headers and footers first;
 2. distinct user_ids are pseudonymised in Python (keyed HMAC, `pseudonym.py`) with the key of
    each row's local day (`key_rotation.py`; usually one key for the whole period) and joined
    back;
-3. each row gets its local date and hour, and the first reason to quarantine it, if any;
-4. day by day, valid rows are sorted by device, time (then the other columns, which puts exact
-   duplicates side by side), duplicates are flagged against their predecessor, and the rest is
-   written as the day's Parquet file;
+3. in one streaming pass, each row gets its local date and hour and the first reason to
+   quarantine it, if any, and is written to a staged Parquet partition: one per local day for
+   valid rows, one for rejected rows (so nothing the size of the period is held in memory);
+4. day by day, a day's valid rows are read back and sorted by device, time (then the other
+   columns, which puts exact duplicates side by side), duplicates are flagged against their
+   predecessor, and the rest is written as the day's Parquet file; peak memory follows the
+   largest day, not the period, and stays under `memory_limit` (DuckDB spills beyond it);
 5. rejected rows go to the delivery's quarantine partition, with the pseudonym, never the id.
 
 Everything is written into a staging folder inside the store and moved into place at the end,
@@ -87,6 +91,15 @@ PSEUDONYM_BATCH = 1_000_000
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd"
 """How the store's files are written."""
 
+STAGED_OPTIONS = "FORMAT parquet, COMPRESSION lz4_raw"
+"""How the classified rows are staged between the two passes (read once, then deleted)."""
+
+REJECTED = "rejected"
+"""The staged partition of rows that go to the quarantine (the others are named by day)."""
+
+MEMORY_LIMIT = "4GB"
+"""DuckDB's memory limit during ingest (it spills to the staging folder beyond it)."""
+
 
 def ingest_dataset(
     *,
@@ -94,6 +107,7 @@ def ingest_dataset(
     store: Path,
     key_file: Path,
     progress: ProgressCallback | None = None,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> IngestReport:
     """Ingest a dataset folder in the SCHEMA.md layout (events/, cells, metadata.json).
 
@@ -102,6 +116,7 @@ def ingest_dataset(
         store: The store folder (created if missing).
         key_file: The holder's pseudonymisation key (created on first use).
         progress: Called with a step description and the fraction done.
+        memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -132,6 +147,7 @@ def ingest_dataset(
         period=period,
         metadata=metadata,
         progress=progress,
+        memory_limit=memory_limit,
     )
 
 
@@ -153,6 +169,7 @@ def ingest(
     period: tuple[date, date],
     metadata: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> IngestReport:
     """Ingest event and cell files into a store: validate, pseudonymise, partition by day.
 
@@ -167,6 +184,7 @@ def ingest(
         metadata: Holder facts to keep beside the data (timezone, market_share,
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
         progress: Called with a step description and the fraction done.
+        memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -198,6 +216,7 @@ def ingest(
         config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
             "temp_directory": str(staging / "spill"),
+            "memory_limit": memory_limit,
         }
         with duckdb.connect(":memory:", config=config) as con:
             con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
@@ -246,7 +265,7 @@ class _Counts:
 
 
 class _Run:
-    """One ingest inside one DuckDB connection; tables live in memory (spilling to staging)."""
+    """One ingest inside one DuckDB connection, spilling to staging past its memory limit."""
 
     def __init__(
         self,
@@ -317,6 +336,9 @@ class _Run:
                         THEN list(local_date) FILTER (WHERE valid) END AS valid_days
             FROM cell_day GROUP BY cell_id
             """
+        )
+        self._run(
+            "CREATE TEMP TABLE cell_codes AS SELECT enum_code(cell) AS code, cell FROM cell_status"
         )
 
     def _types(self, scan: str, *, table: TableFiles) -> dict[str, str]:
@@ -440,6 +462,50 @@ class _Run:
     def classify_and_write(self, *, table: TableFiles) -> _Counts:
         """Give every row its reason (or none), write the day files and the quarantine."""
         self.say("validating rows", 0.3)
+        counts = _Counts()
+        classified = self.staging / "classified"
+        read = self._stage_classified(table=table, folder=classified)
+        malformed_rows = self._scalar("SELECT count(*) FROM malformed_rows")
+        counts.rows_read = read + malformed_rows
+        counts.quarantined["malformed_row"] = malformed_rows
+        self._load_rejected(classified / f"part={REJECTED}")
+        for reason, count in self._run(
+            "SELECT reason, count(*) FROM rejected GROUP BY reason"
+        ).fetchall():
+            counts.quarantined[str(reason)] = int(count)
+        self._run(
+            "CREATE TEMP TABLE duplicates (device_id BIGINT, ts TIMESTAMPTZ, local_date DATE, "
+            "local_hour TINYINT, cell cell_key, event event_key, mcc INTEGER, mnc INTEGER, "
+            "tac VARCHAR)"
+        )
+        days = _staged_days(classified)
+        for index, day in enumerate(days):
+            self.say(f"writing {day}", 0.35 + 0.55 * index / len(days))
+            stored, duplicated = self._write_day(day, staged=classified / f"part={day}")
+            counts.stored_by_day[day] = stored
+            counts.rows_stored += stored
+            counts.quarantined["duplicate"] += duplicated
+        if days:
+            day_files = sql_string(self.staging / "events" / "*" / "*.parquet")
+            counts.distinct_devices = self._scalar(
+                f"SELECT count(DISTINCT device_id) FROM read_parquet({day_files})"
+            )
+
+        self.say("writing the quarantine", 0.92)
+        self._write_quarantine()
+        accounted = counts.rows_stored + sum(counts.quarantined.values())
+        if accounted != counts.rows_read:
+            raise AssertionError(
+                f"ingest lost rows: {counts.rows_read} read, {accounted} stored or quarantined"
+            )
+        return counts
+
+    def _stage_classified(self, *, table: TableFiles, folder: Path) -> int:
+        """Classify every row in one streaming pass, staged by local day (rejected apart).
+
+        Returns:
+            The number of rows read (malformed CSV lines apart).
+        """
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
         event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
         self._run(f"CREATE TYPE event_key AS ENUM ({event_types})")
@@ -447,11 +513,15 @@ class _Run:
             f"WHEN {sql_string(name)} THEN CAST({sql_string(name)} AS event_key)"
             for name in EVENT_TYPES
         )
-        # Valid rows carry cells and event types as ENUMs (small integers, which sort fast and
-        # are written to Parquet as plain strings); rejected rows keep the text they came with.
-        self._run(
+        # Staged rows carry cells and event types as their ENUM codes (small integers, cheap
+        # to write and to sort); what only rejected rows need (their reason, local date and the
+        # text they came with) is packed in one JSON text column, NULL for valid rows (cheaper
+        # to write than as many mostly-NULL columns). Staged rows are sorted later, so their
+        # order may go: the write then runs in parallel.
+        self._run("SET preserve_insertion_order = false")
+        written = self._run(
             f"""
-            CREATE TEMP TABLE classified AS
+            COPY (
             WITH located AS (
                 SELECT *, {local_us} AS local_us
                 FROM (SELECT *, epoch_us(ts) AS epoch FROM events_in)
@@ -488,67 +558,66 @@ class _Run:
                 LEFT JOIN cell_status AS c ON c.cell_id = d.cell_id
             )
             SELECT
-                device_id, ts, local_date, local_hour, cell, event, mcc, mnc,
-                CASE WHEN reason IS NULL THEN tac END AS tac, reason,
-                CASE WHEN reason IS NOT NULL THEN cell_id END AS cell_text,
-                CASE WHEN reason IS NOT NULL THEN event_type END AS event_text,
-                CASE WHEN reason IS NOT NULL THEN tac END AS tac_text,
-                ts_text, mcc_text, mnc_text
+                device_id, ts, local_hour, enum_code(cell) AS cell, enum_code(event) AS event,
+                mcc, mnc, tac,
+                CASE WHEN reason IS NOT NULL THEN CAST(to_json(struct_pack(
+                    reason, local_date, cell_id, event_type, ts_text, mcc_text, mnc_text
+                )) AS VARCHAR) END AS rejected,
+                CASE WHEN reason IS NULL THEN CAST(local_date AS VARCHAR)
+                     ELSE '{REJECTED}' END AS part
             FROM reasoned
+            ) TO {sql_string(folder)} ({STAGED_OPTIONS}, PARTITION_BY (part))
             """,
             table=table,
-        )
-        counts = _Counts()
-        malformed_rows = self._scalar("SELECT count(*) FROM malformed_rows")
-        counts.rows_read = self._scalar("SELECT count(*) FROM classified") + malformed_rows
-        counts.quarantined["malformed_row"] = malformed_rows
-        for reason, count in self._run(
-            "SELECT reason, count(*) FROM classified WHERE reason IS NOT NULL GROUP BY reason"
-        ).fetchall():
-            counts.quarantined[str(reason)] = int(count)
-        counts.distinct_devices = self._scalar(
-            "SELECT count(DISTINCT device_id) FROM classified WHERE reason IS NULL"
-        )
-        self._run(
-            "CREATE TEMP TABLE duplicates AS SELECT device_id, ts, local_date, local_hour, "
-            "cell, event, mcc, mnc, tac FROM classified LIMIT 0"
-        )
-        days = self._run(
-            "SELECT DISTINCT local_date FROM classified WHERE reason IS NULL ORDER BY 1"
-        ).fetchall()
-        for index, (day,) in enumerate(days):
-            self.say(f"writing {day}", 0.35 + 0.55 * index / len(days))
-            stored, duplicated = self._write_day(day)
-            counts.stored_by_day[day] = stored
-            counts.rows_stored += stored
-            counts.quarantined["duplicate"] += duplicated
+        ).fetchone()
+        self._run("SET preserve_insertion_order = true")
+        return int(written[0]) if written else 0
 
-        self.say("writing the quarantine", 0.92)
-        self._write_quarantine()
-        accounted = counts.rows_stored + sum(counts.quarantined.values())
-        if accounted != counts.rows_read:
-            raise AssertionError(
-                f"ingest lost rows: {counts.rows_read} read, {accounted} stored or quarantined"
+    def _load_rejected(self, folder: Path) -> None:
+        """Relation ``rejected``: the staged rows that go to the quarantine (maybe none)."""
+        if not folder.is_dir():
+            self._run(
+                """
+                CREATE TEMP TABLE rejected (
+                    device_id BIGINT, ts TIMESTAMPTZ, local_date DATE, mcc INTEGER,
+                    mnc INTEGER, reason VARCHAR, cell_text VARCHAR, event_text VARCHAR,
+                    tac_text VARCHAR, ts_text VARCHAR, mcc_text VARCHAR, mnc_text VARCHAR)
+                """
             )
-        return counts
+            return
+        self._run(
+            f"""
+            CREATE TEMP VIEW rejected AS
+            SELECT device_id, ts, CAST(rejected ->> 'local_date' AS DATE) AS local_date,
+                   mcc, mnc, rejected ->> 'reason' AS reason, rejected ->> 'cell_id' AS cell_text,
+                   rejected ->> 'event_type' AS event_text, tac AS tac_text,
+                   rejected ->> 'ts_text' AS ts_text, rejected ->> 'mcc_text' AS mcc_text,
+                   rejected ->> 'mnc_text' AS mnc_text
+            FROM read_parquet({sql_string(folder / "*.parquet")})
+            """
+        )
 
-    def _write_day(self, day: date) -> tuple[int, int]:
+    def _write_day(self, day: date, *, staged: Path) -> tuple[int, int]:
         """Write one day's valid rows, sorted; exact duplicates go to table ``duplicates``.
 
         Sorting by every column puts identical rows side by side; a row equal to its
         predecessor is a duplicate. "Predecessor" is the table's order, which DuckDB keeps
         for an ordered CREATE TABLE AS, a window with an empty OVER () and a filtered COPY
-        (its documented order preservation; `preserve_insertion_order` is on).
+        (its documented order preservation; `preserve_insertion_order` is on). The day's
+        staged rows are deleted once written.
         """
         key = ("device_id", "ts", "cell", "event", "mcc", "mnc", "tac")
         self._run(
             f"""
             CREATE OR REPLACE TEMP TABLE day_rows AS
-            SELECT {", ".join(key)}, local_hour FROM classified
-            WHERE reason IS NULL AND local_date = DATE '{day}'
+            SELECT s.device_id, s.ts, c.cell, {_EVENT_OF_CODE} AS event, s.mcc, s.mnc, s.tac,
+                   s.local_hour
+            FROM read_parquet({sql_string(staged / "*.parquet")}) AS s
+            JOIN cell_codes AS c ON c.code = s.cell
             ORDER BY {", ".join(key)} NULLS FIRST
             """
         )
+        shutil.rmtree(staged)
         # device_id is never NULL here, so the first row (no predecessor) is never a duplicate.
         same = " AND ".join(
             f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()" for column in key
@@ -571,6 +640,7 @@ class _Run:
                 f"INSERT INTO duplicates BY NAME SELECT * EXCLUDE (duplicate) "
                 f"FROM ({flagged}) WHERE duplicate"
             )
+        self._run("DROP TABLE day_rows")
         return stored, duplicated
 
     def _write_quarantine(self) -> None:
@@ -581,7 +651,7 @@ class _Run:
             SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date,
                    cell_text AS cell_id, event_text AS event_type, mcc, mcc_text, mnc,
                    mnc_text, tac_text AS tac, reason, CAST(NULL AS VARCHAR) AS source
-            FROM classified WHERE reason IS NOT NULL
+            FROM rejected
             UNION ALL
             SELECT device_id, ts, NULL, local_date, CAST(cell AS VARCHAR),
                    CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL
@@ -622,6 +692,19 @@ class _Run:
         )
 
 
+def _staged_days(classified: Path) -> list[date]:
+    """The local days that have valid rows among the staged partitions, in order."""
+    if not classified.is_dir():
+        return []
+    prefix = "part="
+    names = (folder.name for folder in classified.iterdir() if folder.is_dir())
+    return sorted(
+        date.fromisoformat(name[len(prefix) :])
+        for name in names
+        if name.startswith(prefix) and name != f"{prefix}{REJECTED}"
+    )
+
+
 def _pseudonyms(
     user_ids: list[str], key_indexes: npt.NDArray[np.int32], *, keys: list[PeriodKey]
 ) -> npt.NDArray[np.int64]:
@@ -636,6 +719,16 @@ def _pseudonyms(
             devices[rows] = pseudonymise(user_ids=chosen, key=period_key.key)
     return devices
 
+
+_EVENT_OF_CODE = (
+    "CASE s.event "
+    + " ".join(
+        f"WHEN {code} THEN CAST({sql_string(name)} AS event_key)"
+        for code, name in enumerate(EVENT_TYPES)
+    )
+    + " END"
+)
+"""SQL for the event type (ENUM) of a staged row's event code."""
 
 _STORED_AS = {
     "timestamp": "ts AS timestamp",
