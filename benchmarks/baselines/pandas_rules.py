@@ -172,8 +172,8 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         minute = frame["local_hour"].to_numpy().astype("int64") * 60
         if slot_minutes % 60:
             minute += (micros // 60_000_000) % 60
-        # DuckDB's CAST(epoch(ts) AS BIGINT) rounds the seconds to the nearest.
-        seconds = (micros + 500_000) // 1_000_000
+        # Whole seconds by truncation, as the certified rule counts them.
+        seconds = micros // 1_000_000
         observed = pd.DataFrame(
             {
                 "device_id": frame["device_id"].to_numpy(),

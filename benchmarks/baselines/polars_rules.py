@@ -111,8 +111,8 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
     if slot_minutes % 60:
         minute = minute + pl.col("timestamp").dt.minute().cast(pl.Int64)
     g = pl.col("local_date").cast(pl.Int64) * per_day + minute // slot_minutes
-    # DuckDB's CAST(epoch(ts) AS BIGINT) rounds the seconds to the nearest.
-    seconds = (pl.col("timestamp").dt.epoch("us") + 500_000) // 1_000_000
+    # Whole seconds by truncation, as the certified rule counts them.
+    seconds = pl.col("timestamp").dt.epoch("us") // 1_000_000
     key = seconds * CELL_RANKS + pl.col("rank")
     observed = (
         events.join(ranks, on="cell_id")

@@ -104,24 +104,42 @@ def in_scope(events: ir.Table, subscribers: Subscribers, *, home_mcc: int) -> ir
     return events
 
 
-def daily_summaries(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+def daily_summaries(
+    events: ir.Table,
+    filters: DeviceFilterParameters,
+    *,
+    by: tuple[str, ...] = ("device_id", "local_date", "cell_id"),
+    **extra: ir.Scalar,
+) -> ir.Table:
     """Per device, local date and cell: events, calls/SMS, events with an M2M TAC.
 
     The daily device summary the filters (and long periods) are built from: one row per
-    (device, day, cell) instead of one per event.
+    (device, day, cell) instead of one per event. A step that needs a finer grouping of the
+    same events (`by`, e.g. with the hour) or more aggregates (`extra`) asks for them here,
+    so that one pass over the events yields both the filter's summary and its own.
     """
     interactive = events.event_type.isin(INTERACTIVE_EVENTS).fill_null(False)
-    listed = events.tac.isin(list(filters.m2m_tacs) or [""]).fill_null(False)
-    return events.group_by(["device_id", "local_date", "cell_id"]).agg(
+    # Without a TAC list no event is listed (a stored TAC is 8 digits or null): the TAC
+    # column, a string per event, is then not read at all.
+    n_listed = ibis.literal(0, type="int64")
+    if filters.m2m_tacs:
+        n_listed = events.tac.isin(list(filters.m2m_tacs)).fill_null(False).cast("int64").sum()
+    return events.group_by(list(by)).agg(
         n_events=events.count(),
         n_interactive=interactive.cast("int64").sum(),
-        n_listed=listed.cast("int64").sum(),
+        n_listed=n_listed,
+        **extra,
     )
 
 
-def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
-    """One row per device: device_id, reason (one of `REASONS`)."""
-    daily = daily_summaries(events, filters)
+def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """One row per device: device_id, reason (one of `REASONS`).
+
+    Args:
+        daily: A daily summary (`daily_summaries`): device_id, local_date, cell_id,
+            n_events, n_interactive, n_listed, grouped by those keys or finer.
+        filters: The device filter.
+    """
     stats = daily.group_by("device_id").agg(
         n_events=daily.n_events.sum(),
         n_days=daily.local_date.nunique(),
@@ -140,6 +158,12 @@ def device_reasons(events: ir.Table, filters: DeviceFilterParameters) -> ir.Tabl
         else_="kept",
     )
     return stats.select("device_id", reason=reason)
+
+
+def kept_devices(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+    """device_id of every device of a daily summary that passes every filter."""
+    reasons = device_reasons(daily, filters)
+    return reasons.filter(reasons.reason == "kept").select("device_id")
 
 
 FILTER_COLUMNS = ("device_id", "local_date", "cell_id", "event_type", "tac", "mcc")
@@ -172,12 +196,21 @@ class Scope:
     @cached_property
     def kept(self) -> ir.Table:
         """device_id of every device in scope that passes every filter (materialised)."""
-        reasons = device_reasons(self.events(*FILTER_COLUMNS), self.filters)
-        return self.tables.materialize(reasons.filter(reasons.reason == "kept").select("device_id"))
+        daily = daily_summaries(self.events(*FILTER_COLUMNS), self.filters)
+        return self.tables.materialize(kept_devices(daily, self.filters))
 
     def keep(self, table: ir.Table) -> ir.Table:
         """Rows of `table` (with a device_id) of kept devices."""
         return table.semi_join(self.kept, "device_id")
+
+    def keep_by(self, table: ir.Table, daily: ir.Table) -> ir.Table:
+        """Rows of `table` of the devices that pass the filters, judged on `daily`.
+
+        `daily` is a daily summary of the scope's events (`daily_summaries`, maybe finer and
+        with more aggregates) that the step built from the same pass over the events as
+        `table`: the filter then costs no pass of its own.
+        """
+        return table.semi_join(kept_devices(daily, self.filters), "device_id")
 
 
 class DeviceFilterAlgorithmParameters(PeriodParameters):
@@ -266,7 +299,9 @@ def multi_sim_hints(scope: Scope, params: MultiSimParameters) -> ir.Table:
 def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:
     """Devices per filter reason (``kept`` for those that pass every filter)."""
     scope = Scope(tables, params, params.subscribers, params.filters)
-    reasons = device_reasons(scope.events(*FILTER_COLUMNS), params.filters)
+    reasons = device_reasons(
+        daily_summaries(scope.events(*FILTER_COLUMNS), params.filters), params.filters
+    )
     return reasons.group_by("reason").agg(**{COUNT: reasons.count().cast("float64")})
 
 

@@ -22,7 +22,7 @@ from cellcensus.holder.algorithms.base import (
     night_of,
     one,
 )
-from cellcensus.holder.algorithms.device_filter import Scope
+from cellcensus.holder.algorithms.device_filter import FILTER_COLUMNS, Scope, daily_summaries
 
 
 class HomeRule(StrEnum):
@@ -102,8 +102,58 @@ def summarise_nights(events: ir.Table, params: NightParameters, *, hours: bool =
 
 
 def night_summary(scope: Scope, params: NightParameters, *, hours: bool = False) -> ir.Table:
-    """The night summary of the scope's kept devices."""
-    return scope.keep(summarise_nights(scope.events(*NIGHT_COLUMNS), params, hours=hours))
+    """The night summary of the scope's kept devices.
+
+    One pass over the scope's events groups them by device, local date and cell into the
+    device filter's daily summary, with each day's evening (night of that date) and morning
+    (night of the day before) events beside it; the filter and the nights are both read off
+    that summary, so the events are grouped once, not once for the filter and again for the
+    nights.
+    """
+    daily = scope.tables.materialize(daily_nights(scope, params, hours=hours))
+    return scope.keep_by(nights_of_days(daily, params, hours=hours), daily)
+
+
+def daily_nights(scope: Scope, params: NightParameters, *, hours: bool = False) -> ir.Table:
+    """The scope's daily summary with its evening and morning parts (see `night_summary`).
+
+    Per device, local date and cell: the filter's counts, ``evening`` and ``morning`` (night
+    events from `night_start_hour` on, and before `night_end_hour`), and with `hours` their
+    distinct hours (``evening_hours``, ``morning_hours``).
+    """
+    events = scope.events(*NIGHT_COLUMNS, *FILTER_COLUMNS)
+    hour = events.local_hour
+    evening = hour >= params.night_start_hour
+    morning = hour < params.night_end_hour
+    extra = {
+        "evening": evening.cast("int64").sum(),
+        "morning": morning.cast("int64").sum(),
+    }
+    if hours:
+        extra["evening_hours"] = hour.nunique(where=evening)
+        extra["morning_hours"] = hour.nunique(where=morning)
+    return daily_summaries(events, scope.filters, **extra)
+
+
+def nights_of_days(daily: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
+    """The night summary (device_id, night, cell_id, events[, hours]) from `daily_nights`.
+
+    A night joins the evening of its date to the morning of the next date; its distinct
+    hours are those of both parts (an evening hour is never a morning hour).
+    """
+    parts = []
+    for part, shift in (("evening", 0), ("morning", 1)):
+        rows = daily.filter(daily[part] > 0)
+        columns = {"events": rows[part]}
+        if hours:
+            columns["hours"] = rows[f"{part}_hours"]
+        night = rows.local_date - ibis.interval(days=1) if shift else rows.local_date
+        parts.append(rows.select("device_id", "cell_id", night=night, **columns))
+    both = parts[0].union(parts[1], distinct=False)
+    sums = {"events": both.events.sum()}
+    if hours:
+        sums["hours"] = both.hours.sum()
+    return both.group_by(["device_id", "night", "cell_id"]).agg(**sums)
 
 
 def needs_hours(params: HomeParameters) -> bool:
