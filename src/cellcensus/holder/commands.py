@@ -23,6 +23,7 @@ from cellcensus.holder.geo import (
     read_areas,
 )
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
+from cellcensus.holder.store.ingestion import MEMORY_LIMIT
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.reference import municipalities
@@ -103,6 +104,13 @@ def ingest_command(
     ] = None,
     coverage: CoverageOption = DEFAULT_COVERAGE,
     prior: PriorOption = None,
+    memory_limit: Annotated[
+        str,
+        typer.Option(
+            "--memory-limit",
+            help="DuckDB's memory limit during ingest (e.g. 4GB); it spills to disk beyond it.",
+        ),
+    ] = MEMORY_LIMIT,
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
@@ -127,7 +135,13 @@ def ingest_command(
                 raise CellcensusError(
                     "give either --dataset, or --events with --cells and --period, not both"
                 )
-            result = ingest_dataset(dataset=dataset, store=store, key_file=key, progress=progress)
+            result = ingest_dataset(
+                dataset=dataset,
+                store=store,
+                key_file=key,
+                progress=progress,
+                memory_limit=memory_limit,
+            )
         else:
             if events is None or cells is None or period is None:
                 raise CellcensusError(
@@ -141,6 +155,7 @@ def ingest_command(
                 period=(_day(period[0]), _day(period[1])),
                 metadata=_metadata(metadata) if metadata is not None else None,
                 progress=progress,
+                memory_limit=memory_limit,
             )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
         build_allocation(

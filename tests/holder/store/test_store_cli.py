@@ -79,3 +79,52 @@ def test_dataset_and_events_together_are_refused(tmp_path):
     )
     assert result.exit_code == 2
     assert "either --dataset" in result.output
+
+
+def test_ingest_under_a_small_memory_limit_stores_the_same_rows(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    reports = []
+    for limit in ("4GB", "64MB"):
+        report = tmp_path / f"report-{limit}.json"
+        result = runner.invoke(
+            app,
+            [
+                "ingest",
+                "--dataset",
+                str(dataset),
+                "--store",
+                str(tmp_path / f"store-{limit}"),
+                "--key-file",
+                str(tmp_path / "key"),
+                "--memory-limit",
+                limit,
+                "--report",
+                str(report),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(report.read_text()))
+    assert reports[0]["rows_stored"] == reports[1]["rows_stored"] == 3
+    assert reports[0]["rows_quarantined_by_reason"] == reports[1]["rows_quarantined_by_reason"]
+
+
+def test_a_memory_limit_that_is_not_a_size_is_refused_before_anything_is_written(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--dataset",
+            str(dataset),
+            "--store",
+            str(tmp_path / "store"),
+            "--key-file",
+            str(tmp_path / "key"),
+            "--memory-limit",
+            "lots",
+        ],
+    )
+    assert result.exit_code != 0
+    assert "memory limit 'lots' is not a size" in result.output
+    assert "4GB" in result.output
+    assert not (tmp_path / "store").exists()

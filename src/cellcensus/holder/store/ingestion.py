@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import time
 import uuid
@@ -38,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from cellcensus.errors import InputDataError
+from cellcensus.errors import CellcensusError, InputDataError
 from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
 from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
 from cellcensus.holder.store.local_time import (
@@ -99,6 +100,8 @@ REJECTED = "rejected"
 
 MEMORY_LIMIT = "4GB"
 """DuckDB's memory limit during ingest (it spills to the staging folder beyond it)."""
+
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 
 
 def ingest_dataset(
@@ -196,6 +199,7 @@ def ingest(
     """
     began = time.perf_counter()
     say = progress or _quiet
+    check_memory_limit(memory_limit)
     start, end = period
     check_period(start=start, end=end, source="period")
     facts: dict[str, Any] = (
@@ -689,6 +693,15 @@ class _Run:
         self._run(
             f"COPY (SELECT {scrubbed} FROM quarantined ORDER BY reason, local_date, timestamp) "
             f"TO {sql_string(target)} ({PARQUET_OPTIONS})"
+        )
+
+
+def check_memory_limit(memory_limit: str) -> None:
+    """Refuse a memory limit DuckDB would not take, before anything is read or written."""
+    if not _MEMORY_SIZE.fullmatch(memory_limit.strip()):
+        raise CellcensusError(
+            f"memory limit {memory_limit!r} is not a size; write it as a number and a unit, "
+            f"e.g. 4GB or 512MB"
         )
 
 
