@@ -224,6 +224,7 @@ def ingest(
         }
         with duckdb.connect(":memory:", config=config) as con:
             con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
+            con.execute("SET enable_progress_bar = false")  # progress is `progress`'s, not stdout's
             run = _Run(con=con, staging=staging, start=start, end=end, changes=changes, say=say)
             run.load_cells(cell_files)
             run.load_events(event_files)
