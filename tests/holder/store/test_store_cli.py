@@ -13,22 +13,15 @@ from cellcensus.holder.store import Store
 runner = CliRunner()
 
 
+def _ingest(dataset, tmp_path, store: str, *options: str):
+    """`cellcensus ingest --dataset` into tmp_path/store with tmp_path/key, plus `options`."""
+    command = ["ingest", "--dataset", str(dataset), "--store", str(tmp_path / store)]
+    return runner.invoke(app, [*command, "--key-file", str(tmp_path / "key"), *options])
+
+
 def test_ingest_a_dataset_folder(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events())
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            "--dataset",
-            str(dataset),
-            "--store",
-            str(tmp_path / "store"),
-            "--key-file",
-            str(tmp_path / "key"),
-            "--report",
-            str(tmp_path / "report.json"),
-        ],
-    )
+    result = _ingest(dataset, tmp_path, "store", "--report", str(tmp_path / "report.json"))
     assert result.exit_code == 0, result.output
     assert "rows stored" in result.output
     assert json.loads((tmp_path / "report.json").read_text())["rows_stored"] == 3
@@ -86,21 +79,8 @@ def test_ingest_under_a_small_memory_limit_stores_the_same_rows(tmp_path):
     reports = []
     for limit in ("4GB", "64MB"):
         report = tmp_path / f"report-{limit}.json"
-        result = runner.invoke(
-            app,
-            [
-                "ingest",
-                "--dataset",
-                str(dataset),
-                "--store",
-                str(tmp_path / f"store-{limit}"),
-                "--key-file",
-                str(tmp_path / "key"),
-                "--memory-limit",
-                limit,
-                "--report",
-                str(report),
-            ],
+        result = _ingest(
+            dataset, tmp_path, f"store-{limit}", "--memory-limit", limit, "--report", str(report)
         )
         assert result.exit_code == 0, result.output
         reports.append(json.loads(report.read_text()))
@@ -110,20 +90,7 @@ def test_ingest_under_a_small_memory_limit_stores_the_same_rows(tmp_path):
 
 def test_a_memory_limit_that_is_not_a_size_is_refused_before_anything_is_written(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events())
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            "--dataset",
-            str(dataset),
-            "--store",
-            str(tmp_path / "store"),
-            "--key-file",
-            str(tmp_path / "key"),
-            "--memory-limit",
-            "lots",
-        ],
-    )
+    result = _ingest(dataset, tmp_path, "store", "--memory-limit", "lots")
     assert result.exit_code != 0
     assert "memory limit 'lots' is not a size" in result.output
     assert "4GB" in result.output
