@@ -37,6 +37,11 @@ def test_contribution_bound_holds_against_a_million_event_device(name, world, du
     suite.check_contribution_bound(get_algorithm(name), world, duckdb_runner, n_events=1_000_000)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_day_by_day_gives_the_result_of_the_whole_period(name, world, duckdb_runner):
+    suite.check_day_by_day(get_algorithm(name), world, duckdb_runner.con)
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("name", NAMES)
 def test_spark_gives_the_same_results_as_duckdb(name, world, duckdb_runner, spark_runner):
@@ -131,6 +136,29 @@ def test_suite_catches_an_order_dependent_result(world, duckdb_runner):
 
     with pytest.raises(ConformanceError, match="shuffled"):
         suite.check_deterministic(_broken("order_dependent", first_row), world, duckdb_runner)
+
+
+def test_suite_catches_a_step_that_is_not_per_day(world, duckdb_runner):
+    # Distinct cells per device over the whole period is not a union of days: counted day
+    # by day, a device's cells seen on several days count several times.
+    from cellcensus.holder.algorithms.device_filter import (
+        DeviceFilterParameters,
+        Scope,
+        Subscribers,
+    )
+
+    def cells_per_device(tables, params):
+        scope = Scope(tables, params, Subscribers.ALL, DeviceFilterParameters())
+        pairs = scope.daily(
+            lambda events: events.select("device_id", "cell_id").distinct(),
+            "device_id",
+            "cell_id",
+        )
+        located = pairs.join(tables.allocation, "cell_id")
+        return located.group_by("area_code").agg(device_count=located.weight.sum())
+
+    with pytest.raises(ConformanceError, match="day by day differs"):
+        suite.check_day_by_day(_broken("not_per_day", cells_per_device), world, duckdb_runner.con)
 
 
 def test_suite_catches_an_unbounded_parameter():

@@ -125,12 +125,17 @@ class StoreTables:
             several times (kept events, home cells): on Spark it computes and caches it
             once (see `staging.SparkStaging`), since Spark re-plans a shared subquery at
             every use; on DuckDB it returns the table unchanged.
+        days: The local dates the events hold, when the per-day steps are to aggregate one
+            date at a time (`device_filter.Scope.daily`): DuckDB's hash tables then hold a
+            day, not the period, and a month costs thirty days. Empty: each step is one
+            aggregation over the period (Spark, whose shuffles already bound it).
     """
 
     events: ir.Table
     cells: ir.Table
     allocation: ir.Table
     materialize: Callable[[ir.Table], ir.Table] = as_is
+    days: tuple[dt.date, ...] = ()
 
 
 def _no_bound(_params: Any) -> float | None:

@@ -109,6 +109,11 @@ class World:
             allocation=ibis.memtable(self.arrow["allocation"]),
         )
 
+    @cached_property
+    def days(self) -> tuple[dt.date, ...]:
+        """Every local date the events hold (a store's day partitions)."""
+        return tuple(sorted(set(self.events["local_date"])))
+
     @property
     def dates(self) -> list[dt.date]:
         """Local dates of the world's period."""
@@ -278,11 +283,14 @@ class Runner:
     On DuckDB the world's tables are registered under fixed names and each (algorithm,
     parameters) is compiled to SQL once, then run on every world (base, shuffled, attacked):
     compiling costs more than running on a small world. Other backends run memtables.
+    DuckDB aggregates day by day (`StoreTables.days`) unless `by_day` is false, as it does
+    on a store (`enclave.compute.open_tables`).
     """
 
-    def __init__(self, con: BaseBackend) -> None:
+    def __init__(self, con: BaseBackend, *, by_day: bool = True) -> None:
         self.con = con
         self.fast = con.name == "duckdb"
+        self.by_day = by_day and self.fast
         self._sql: dict[str, str] = {}
 
     def run(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
@@ -291,14 +299,13 @@ class Runner:
             return self._run_slow(algorithm, world, values)
         for name, table in world.arrow.items():
             self.con.con.register(f"conformance_{name}", table)
-        key = json.dumps([algorithm.manifest.name, values], sort_keys=True, default=str)
+        days = world.days if self.by_day else ()
+        key = json.dumps([algorithm.manifest.name, values, days], sort_keys=True, default=str)
         if key not in self._sql:
-            tables = StoreTables(
-                *(
-                    self.con.table(f"conformance_{name}")
-                    for name in ("events", "cells", "allocation")
-                )
+            events, cells, allocation = (
+                self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
             )
+            tables = StoreTables(events, cells, allocation, days=days)
             expression = algorithm.expression(tables, values)
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))
@@ -584,6 +591,18 @@ def check_engines_agree(
             _same(algorithm, expected, got, f"{name} differs from {first_name} for {values}")
 
 
+def check_day_by_day(algorithm: Algorithm, world: World, con: BaseBackend) -> None:
+    """The same result aggregated day by day as over the whole period at once."""
+    by_day, at_once = Runner(con), Runner(con, by_day=False)
+    for values in parameter_sets(algorithm):
+        _same(
+            algorithm,
+            at_once.run(algorithm, world, values),
+            by_day.run(algorithm, world, values),
+            f"day by day differs from the whole period for {values}",
+        )
+
+
 def check_algorithm(
     algorithm: Algorithm,
     *,
@@ -613,5 +632,7 @@ def check_algorithm(
     check_schema(algorithm, world, runner)
     check_deterministic(algorithm, world, runner)
     check_contribution_bound(algorithm, world, runner, n_events=adversary_events)
+    if runner.by_day:
+        check_day_by_day(algorithm, world, runner.con)
     if len(runners) > 1:
         check_engines_agree(algorithm, world, dict(runners))

@@ -39,6 +39,7 @@ minimum observation requirements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -140,17 +141,24 @@ def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table
             n_events, n_interactive, n_listed, grouped by those keys or finer.
         filters: The device filter.
     """
+    # Distinct days and cells cost a hash table of device-days and device-cells each: the
+    # days are counted only when a least number is asked for, and the cells only for the
+    # devices with no call or SMS (the only ones that may behave as machines).
+    days = {"n_days": daily.local_date.nunique()} if filters.min_days > 1 else {}
     stats = daily.group_by("device_id").agg(
         n_events=daily.n_events.sum(),
-        n_days=daily.local_date.nunique(),
-        n_cells=daily.cell_id.nunique(),
         n_interactive=daily.n_interactive.sum(),
         n_listed=daily.n_listed.sum(),
+        **days,
     )
-    behaves_m2m = ibis.literal(filters.m2m_behaviour) & (
-        (stats.n_interactive == 0) & (stats.n_cells <= filters.m2m_max_cells)
-    )
-    too_little = (stats.n_days < filters.min_days) | (stats.n_events < filters.min_events)
+    behaves_m2m = ibis.literal(False)
+    if filters.m2m_behaviour:
+        static = static_devices(daily, stats, filters.m2m_max_cells)
+        stats = stats.left_join(static, "device_id").drop("device_id_right")
+        behaves_m2m = stats.static.notnull()
+    too_little = stats.n_events < filters.min_events
+    if days:
+        too_little |= stats.n_days < filters.min_days
     reason = ibis.cases(
         (stats.n_listed > 0, "m2m_tac"),
         (behaves_m2m, "m2m_behaviour"),
@@ -158,6 +166,15 @@ def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table
         else_="kept",
     )
     return stats.select("device_id", reason=reason)
+
+
+def static_devices(daily: ir.Table, stats: ir.Table, max_cells: int) -> ir.Table:
+    """device_id, static (true) of the devices with no call or SMS seen at few cells."""
+    silent = stats.filter(stats.n_interactive == 0).select("device_id")
+    cells = daily.semi_join(silent, "device_id")
+    per_device = cells.group_by("device_id").agg(n_cells=cells.cell_id.nunique())
+    few = per_device.filter(per_device.n_cells <= max_cells)
+    return few.select("device_id", static=ibis.literal(True))
 
 
 def kept_devices(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
@@ -193,10 +210,30 @@ class Scope:
             in_period(events, self.period), self.subscribers, home_mcc=self.filters.home_mcc
         )
 
+    def daily(self, step: Callable[[ir.Table], ir.Table], *columns: str) -> ir.Table:
+        """`step` over the scope's events (with `columns`), one local date at a time.
+
+        `step` is a per-day aggregation: it groups by the local date (or something finer
+        within a day), so the union of its results on each date is its result on the period.
+        Dates are taken one at a time where the tables list them (`StoreTables.days`).
+        """
+        events = self.events(*columns)
+        start, end = self.period.start, self.period.end
+        days = [
+            day
+            for day in self.tables.days
+            if (start is None or day >= start) and (end is None or day <= end)
+        ]
+        if len(days) < 2:
+            return step(events)
+        parts = [step(events.filter(events.local_date == day)) for day in days]
+        return ibis.union(*parts, distinct=False)
+
     @cached_property
     def kept(self) -> ir.Table:
         """device_id of every device in scope that passes every filter (materialised)."""
-        daily = daily_summaries(self.events(*FILTER_COLUMNS), self.filters)
+        daily = self.daily(lambda events: daily_summaries(events, self.filters), *FILTER_COLUMNS)
+        daily = self.tables.materialize(daily)  # read twice by `device_reasons`
         return self.tables.materialize(kept_devices(daily, self.filters))
 
     def keep(self, table: ir.Table) -> ir.Table:
@@ -299,9 +336,8 @@ def multi_sim_hints(scope: Scope, params: MultiSimParameters) -> ir.Table:
 def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:
     """Devices per filter reason (``kept`` for those that pass every filter)."""
     scope = Scope(tables, params, params.subscribers, params.filters)
-    reasons = device_reasons(
-        daily_summaries(scope.events(*FILTER_COLUMNS), params.filters), params.filters
-    )
+    daily = scope.daily(lambda events: daily_summaries(events, params.filters), *FILTER_COLUMNS)
+    reasons = device_reasons(daily, params.filters)
     return reasons.group_by("reason").agg(**{COUNT: reasons.count().cast("float64")})
 
 

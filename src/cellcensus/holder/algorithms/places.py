@@ -121,18 +121,21 @@ def daily_nights(scope: Scope, params: NightParameters, *, hours: bool = False) 
     events from `night_start_hour` on, and before `night_end_hour`), and with `hours` their
     distinct hours (``evening_hours``, ``morning_hours``).
     """
-    events = scope.events(*NIGHT_COLUMNS, *FILTER_COLUMNS)
-    hour = events.local_hour
-    evening = hour >= params.night_start_hour
-    morning = hour < params.night_end_hour
-    extra = {
-        "evening": evening.cast("int64").sum(),
-        "morning": morning.cast("int64").sum(),
-    }
-    if hours:
-        extra["evening_hours"] = hour.nunique(where=evening)
-        extra["morning_hours"] = hour.nunique(where=morning)
-    return daily_summaries(events, scope.filters, **extra)
+
+    def summary(events: ir.Table) -> ir.Table:
+        hour = events.local_hour
+        evening = hour >= params.night_start_hour
+        morning = hour < params.night_end_hour
+        extra = {
+            "evening": evening.cast("int64").sum(),
+            "morning": morning.cast("int64").sum(),
+        }
+        if hours:
+            extra["evening_hours"] = hour.nunique(where=evening)
+            extra["morning_hours"] = hour.nunique(where=morning)
+        return daily_summaries(events, scope.filters, **extra)
+
+    return scope.daily(summary, *NIGHT_COLUMNS, *FILTER_COLUMNS)
 
 
 def nights_of_days(daily: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
@@ -244,13 +247,16 @@ def work_cells(scope: Scope, homes: ir.Table, params: WorkParameters) -> ir.Tabl
     than the home cells and the cells of their antenna sites, if seen on at least
     `min_work_days` such days.
     """
-    events = scope.events(*NIGHT_COLUMNS)
-    weekday = events.local_date.day_of_week.index() < 5
-    hours = (events.local_hour >= params.work_start_hour) & (
-        events.local_hour < params.work_end_hour
-    )
-    work = events.filter(weekday & hours).select("device_id", "cell_id", "local_date").distinct()
-    work = scope.keep(work).anti_join(
+
+    def working_days(events: ir.Table) -> ir.Table:
+        weekday = events.local_date.day_of_week.index() < 5
+        hours = (events.local_hour >= params.work_start_hour) & (
+            events.local_hour < params.work_end_hour
+        )
+        work = events.filter(weekday & hours)
+        return work.select("device_id", "cell_id", "local_date").distinct()
+
+    work = scope.keep(scope.daily(working_days, *NIGHT_COLUMNS)).anti_join(
         same_site_cells(scope.tables, homes), ["device_id", "cell_id"]
     )
     per_cell = work.group_by("device_id", "cell_id").agg(days=work.count())
@@ -268,8 +274,8 @@ def other_places(
     `min_days_share` of the device's observed days (and on at least two days), the most
     frequent first.
     """
-    events = scope.events("device_id", "cell_id", "local_date")
-    days = scope.keep(events.select("device_id", "cell_id", "local_date").distinct())
+    columns = ("device_id", "cell_id", "local_date")
+    days = scope.keep(scope.daily(lambda events: events.select(columns).distinct(), *columns))
     totals = days.select("device_id", "local_date").distinct()
     totals = totals.group_by("device_id").agg(total_days=totals.count())
     per_cell = days.group_by("device_id", "cell_id").agg(days=days.count())

@@ -168,8 +168,16 @@ def area_levels(
 def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Table:
     """Distinct devices per local date, slot and area."""
     scope = Scope(tables, params, params.subscribers, params.filters)
-    events = scope.events("device_id", "timestamp", "local_date", "local_hour", "cell_id")
-    observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
+    observed = scope.keep(
+        scope.daily(
+            lambda events: observed_slots(events, tables.cells, params.slot_minutes),
+            "device_id",
+            "timestamp",
+            "local_date",
+            "local_hour",
+            "cell_id",
+        )
+    )
     spans = presence_spans(observed, carry_slots=params.max_carry_minutes // params.slot_minutes)
     levels = area_levels(
         spans, tables.cells, tables.allocation, per_day=1440 // params.slot_minutes

@@ -84,8 +84,10 @@ def trips(events: ir.Table, params: TripsParameters) -> ir.Table:
 def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     """Distinct devices per day and (origin area, destination area) making such a trip."""
     scope = Scope(tables, params, params.subscribers, params.filters)
-    events = scope.events("device_id", "timestamp", "local_date", "cell_id")
-    found = scope.keep(trips(events, params)).mutate(share=one())
+    found = scope.daily(
+        lambda events: trips(events, params), "device_id", "timestamp", "local_date", "cell_id"
+    )
+    found = scope.keep(found).mutate(share=one())
     # Both ends of a trip by the weights valid on its day.
     allocation = tables.allocation
     found = spread(

@@ -62,7 +62,8 @@ def open_tables(
     events = con.read_parquet(str(where))
     cells = con.read_parquet(str(store.cells_path))
     allocation = con.read_parquet(str(store.allocation_path(level)))
-    return StoreTables(events=events, cells=cells, allocation=allocation)
+    days = tuple(store.days()) if engine == "duckdb" else ()
+    return StoreTables(events=events, cells=cells, allocation=allocation, days=days)
 
 
 def area_levels(store: Store) -> list[str]:
