@@ -22,6 +22,7 @@ from cellcensus.holder.geo import (
     default_prior,
     read_areas,
 )
+from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
@@ -274,11 +275,23 @@ def allocate_command(
         bool,
         typer.Option("--grid", help=f"Allocate to the INSPIRE 1 km grid (level {GRID_LEVEL})."),
     ] = False,
+    tile_footprint: Annotated[
+        bool,
+        typer.Option(
+            "--tile-footprint",
+            help="Also keep the network's footprint on 250 m tiles, for usual_residence's "
+            "posterior estimator (municipalities).",
+        ),
+    ] = False,
 ) -> None:
     """Allocate the store's cells to an area level: municipalities, any GeoJSON, or the grid.
 
     Algorithms then take ``level=NAME``; each cell's weights over the areas sum to 1.
     """
+    if tile_footprint and (areas is not None or grid):
+        raise CellcensusError(
+            "--tile-footprint labels tiles with municipalities: leave out --areas and --grid"
+        )
     shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
     name = level or (GRID_LEVEL if grid else "municipality" if areas is None else areas.stem)
     path = build_allocation(
@@ -296,6 +309,9 @@ def allocate_command(
         f"({coverage}, {prior or default_prior(coverage)} prior): {path}",
         highlight=False,
     )
+    if tile_footprint:
+        folder = build_tile_footprint(Store(store))
+        console.print(f"Tile footprint (signal model, 250 m tiles): {folder}", highlight=False)
 
 
 @user_errors

@@ -260,3 +260,40 @@ def test_the_population_prior_needs_a_grid_footprint(tmp_path):
     )
     assert result.exit_code != 0
     assert "--coverage sector or signal" in result.output
+
+
+@pytest.mark.slow
+def test_store_allocate_keeps_the_tile_footprint_of_belgium(tmp_path):
+    areas = municipalities()
+    points = shapely.point_on_surface(areas.geometry.sample(300, random_state=2).to_numpy())
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"c{i:04d}" for i in range(3 * len(points))],
+            "longitude": np.repeat(shapely.get_x(points), 3),
+            "latitude": np.repeat(shapely.get_y(points), 3),
+            "azimuth_deg": np.tile([0.0, 120.0, 240.0], len(points)),
+        }
+    )
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    cells.to_parquet(store.cells_path)
+    result = runner.invoke(app, [*ALLOCATE, str(store.root), "--tile-footprint"])
+    assert result.exit_code == 0, result.output
+    folder = store.root / "footprint"
+    sectors = pd.read_parquet(folder / "cells.parquet")
+    serving = pd.read_parquet(folder / "serving.parquet")
+    tiles = pd.read_parquet(folder / "tiles.parquet")
+    assert set(sectors.cell_id) == set(cells.cell_id)
+    assert sectors.sector.nunique() == len(cells)  # three azimuths per site: three sectors
+    assert np.allclose(serving.groupby("tile").probability.sum(), 1.0)
+    assert serving.probability.min() >= 1e-3
+    assert set(serving.tile) == set(tiles.tile)
+    assert set(tiles.area_code) == set(areas.area_code)
+    # 250 m tiles: 16 per km² of Belgium's 30,528 km², to the grid.
+    assert len(tiles) == pytest.approx(16 * areas.area_km2.sum(), rel=0.01)
+    prior = tiles.groupby("area_code").log_prior.first()
+    assert prior["21004"] > prior["82036"] + 3  # Brussels city vs rural Vaux-sur-Sûre
+
+    result = runner.invoke(app, [*ALLOCATE, str(store.root), "--grid", "--tile-footprint"])
+    assert result.exit_code != 0
+    assert "leave out --areas and --grid" in result.output

@@ -112,6 +112,25 @@ def as_is(table: ir.Table) -> ir.Table:
     return table
 
 
+FOOTPRINT_TABLES = ("cells", "serving", "tiles")
+"""The tables of a `TileFootprint`, in order."""
+
+
+@dataclass(frozen=True)
+class TileFootprint:
+    """The network's footprint on tiles (`holder.geo.tile_footprint`), for `posterior`.
+
+    Attributes:
+        cells: cell_id, sector: the antenna sector of each cell.
+        serving: sector, tile, probability: P(sector | tile), at least 1e-3.
+        tiles: tile, area_code, log_prior: each tile's area and log prior density.
+    """
+
+    cells: ir.Table
+    serving: ir.Table
+    tiles: ir.Table
+
+
 @dataclass(frozen=True)
 class StoreTables:
     """The store's tables as the algorithms see them (Ibis, any backend).
@@ -129,6 +148,7 @@ class StoreTables:
             date at a time (`device_filter.Scope.daily`): DuckDB's hash tables then hold a
             day, not the period, and a month costs thirty days. Empty: each step is one
             aggregation over the period (Spark, whose shuffles already bound it).
+        footprint: The tile footprint, where the store holds one (else None).
     """
 
     events: ir.Table
@@ -136,6 +156,7 @@ class StoreTables:
     allocation: ir.Table
     materialize: Callable[[ir.Table], ir.Table] = as_is
     days: tuple[dt.date, ...] = ()
+    footprint: TileFootprint | None = None
 
 
 def _no_bound(_params: Any) -> float | None:

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import math
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -32,6 +32,7 @@ from typing import Any
 
 import annotated_types
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,11 +44,13 @@ from cellcensus.holder.algorithms.base import (
     ALLOCATION_SCHEMA,
     COUNT,
     EVENTS_SCHEMA,
+    FOOTPRINT_TABLES,
     Algorithm,
     Key,
     KeyDomain,
     Parameters,
     StoreTables,
+    TileFootprint,
 )
 from cellcensus.holder.algorithms.staging import SparkStaging
 
@@ -72,6 +75,8 @@ class World:
     events: pd.DataFrame
     cells: pd.DataFrame
     allocation: pd.DataFrame
+    footprint: dict[str, pd.DataFrame] | None = None
+    """The tile footprint's tables by name (``cells``, ``serving``, ``tiles``), if any."""
 
     @cached_property
     def arrow(self) -> dict[str, pa.Table]:
@@ -86,7 +91,11 @@ class World:
         for column in ("valid_from", "valid_to"):
             if column not in allocation:
                 allocation = allocation.assign(**{column: None})
-        return {
+        footprint = {
+            f"footprint_{name}": pa.Table.from_pandas(frame, preserve_index=False)
+            for name, frame in (self.footprint or {}).items()
+        }
+        return footprint | {
             "events": pa.Table.from_pandas(
                 self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
             ),
@@ -107,7 +116,13 @@ class World:
             events=ibis.memtable(self.arrow["events"]),
             cells=ibis.memtable(self.arrow["cells"]),
             allocation=ibis.memtable(self.arrow["allocation"]),
+            footprint=self._footprint(lambda name: ibis.memtable(self.arrow[name])),
         )
+
+    def _footprint(self, table: Callable[[str], ir.Table]) -> TileFootprint | None:
+        if self.footprint is None:
+            return None
+        return TileFootprint(*(table(f"footprint_{name}") for name in FOOTPRINT_TABLES))
 
     @cached_property
     def days(self) -> tuple[dt.date, ...]:
@@ -127,14 +142,22 @@ class World:
     def with_events(self, extra: pd.DataFrame) -> World:
         """The same world with more events."""
         events = pd.concat([self.events, extra], ignore_index=True)
-        return World(events=events, cells=self.cells, allocation=self.allocation)
+        return dataclasses.replace(self, events=events)
 
     def shuffled(self, seed: int) -> World:
         """The same world with every table's rows in another order."""
+
+        def shuffled(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+        footprint = self.footprint and {
+            name: shuffled(frame) for name, frame in self.footprint.items()
+        }
         return World(
-            events=self.events.sample(frac=1.0, random_state=seed).reset_index(drop=True),
-            cells=self.cells.sample(frac=1.0, random_state=seed).reset_index(drop=True),
-            allocation=self.allocation.sample(frac=1.0, random_state=seed).reset_index(drop=True),
+            events=shuffled(self.events),
+            cells=shuffled(self.cells),
+            allocation=shuffled(self.allocation),
+            footprint=footprint,
         )
 
 
@@ -300,12 +323,16 @@ class Runner:
         for name, table in world.arrow.items():
             self.con.con.register(f"conformance_{name}", table)
         days = world.days if self.by_day else ()
-        key = json.dumps([algorithm.manifest.name, values, days], sort_keys=True, default=str)
+        with_footprint = world.footprint is not None
+        key = json.dumps(
+            [algorithm.manifest.name, values, days, with_footprint], sort_keys=True, default=str
+        )
         if key not in self._sql:
             events, cells, allocation = (
                 self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
             )
-            tables = StoreTables(events, cells, allocation, days=days)
+            footprint = world._footprint(lambda name: self.con.table(f"conformance_{name}"))
+            tables = StoreTables(events, cells, allocation, days=days, footprint=footprint)
             expression = algorithm.expression(tables, values)
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-SpatialEstimator = Literal["allocation", "bayesian"]
+SpatialEstimator = Literal["allocation", "bayesian", "posterior"]
 
 
 def allocation_counts(*, cell_counts: pd.DataFrame, allocation: pd.DataFrame) -> pd.DataFrame:

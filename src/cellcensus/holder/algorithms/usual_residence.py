@@ -27,9 +27,11 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, count_by, spread, transitions
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
+    COUNT,
     Algorithm,
     Certification,
     Key,
@@ -46,6 +48,7 @@ from cellcensus.holder.algorithms.places import (
     needs_hours,
     night_summary,
 )
+from cellcensus.holder.algorithms.posterior import posterior_shares
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
 
 
@@ -55,15 +58,22 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
     spatial_estimator: SpatialEstimator = Field(
         default="allocation",
-        description="From home cells to areas: 'allocation' (footprint shares) or 'bayesian' "
-        "(Ricciato & Coluccia maximum likelihood; see holder/algorithms/spatial.py).",
+        description="From home cells to areas: 'allocation' (footprint shares), 'bayesian' "
+        "(Ricciato & Coluccia maximum likelihood; see holder/algorithms/spatial.py) or "
+        "'posterior' (each device's tile posterior from its night cells; needs the store's "
+        "tile footprint, see holder/algorithms/posterior.py).",
     )
 
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     """Home cells of the holder's kept subscribers: device_id, cell_id, share."""
+    return home_cells(nights(tables, params), params)
+
+
+def nights(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
+    """The night summary of the holder's kept subscribers (see `night_summary`)."""
     scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
-    return home_cells(night_summary(scope, params, hours=needs_hours(params)), params)
+    return night_summary(scope, params, hours=needs_hours(params))
 
 
 def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -72,11 +82,24 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     With the Bayesian estimator the expression stops at devices per home cell; `finish`
     turns those into areas.
     """
-    located = homes(tables, params)
+    summary = nights(tables, params)
+    located = home_cells(summary, params)
     if params.spatial_estimator == "bayesian":
         return located.group_by("cell_id").agg(device_count=located.share.sum())
     # A home over the period: the weights valid on its last day (see `areas`).
     allocation = allocation_on(tables.allocation, params.end)
+    if params.spatial_estimator == "posterior":
+        if tables.footprint is None:
+            raise CellcensusError(
+                "the posterior estimator needs the store's tile footprint at municipality "
+                "level: run `cellcensus allocate --store STORE --tile-footprint` first"
+            )
+        located = tables.materialize(located)
+        placed, unplaced = posterior_shares(summary, located, tables.footprint)
+        rest = count_by(spread(unplaced, allocation, share="share"), ["area_code"])
+        counts = placed.group_by("area_code").agg(**{COUNT: placed.share.sum()})
+        both = counts.union(rest, distinct=False)
+        return both.group_by("area_code").agg(**{COUNT: both[COUNT].sum()})
     return count_by(spread(located, allocation, share="share"), ["area_code"])
 
 
@@ -114,7 +137,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
 usual_residence = Algorithm(
     manifest=Manifest(
         name="usual_residence",
-        version="2.1.0",
+        version="2.2.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by usual residence, under a named home detection rule.",
         parameters=UsualResidenceParameters,

@@ -32,8 +32,10 @@ import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
+from cellcensus.holder.algorithms.base import FOOTPRINT_TABLES, TileFootprint
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect
+from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.release import Provenance, Release
@@ -63,7 +65,14 @@ def open_tables(
     cells = con.read_parquet(str(store.cells_path))
     allocation = con.read_parquet(str(store.allocation_path(level)))
     days = tuple(store.days()) if engine == "duckdb" else ()
-    return StoreTables(events=events, cells=cells, allocation=allocation, days=days)
+    footprint = None
+    if level == FOOTPRINT_LEVEL and has_footprint(store):
+        footprint = TileFootprint(
+            *(con.read_parquet(str(footprint_path(store, name))) for name in FOOTPRINT_TABLES)
+        )
+    return StoreTables(
+        events=events, cells=cells, allocation=allocation, days=days, footprint=footprint
+    )
 
 
 def area_levels(store: Store) -> list[str]:
