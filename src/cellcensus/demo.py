@@ -22,6 +22,7 @@ from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo import build_allocation, roll_up_allocation
+from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, default_key_file, ingest_dataset
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
@@ -43,7 +44,8 @@ from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
 ALGORITHM = "usual_residence"
-RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "allocation"}
+RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "posterior"}
+"""Homes placed on tiles by each device's night cells (docs/algorithms/usual_residence.md)."""
 PRESENT_PARAMETERS: dict[str, Any] = {"slot_minutes": 60, "subscribers": "domestic"}
 """Hourly present population of the holder's own subscribers (roamers are not residents)."""
 FLOWS_LEVEL = "arrondissement"
@@ -102,6 +104,7 @@ def run_demo(
     areas = municipalities()
     build_allocation(store=store, areas=areas)
     roll_up_allocation(store=Store(store), parent=arrondissements(), level=FLOWS_LEVEL)
+    build_tile_footprint(Store(store), areas=areas)
 
     step("Enclave: running usual_residence")
     enclave = Enclave(store=store)
@@ -192,6 +195,7 @@ def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> Repo
         algorithm_name=provenance.algorithm,
         algorithm_version=provenance.version,
         job_id=provenance.job_id,
+        spatial_estimator=str(provenance.parameters.get("spatial_estimator", "allocation")),
         synthetic=synthetic,
     )
 

@@ -58,6 +58,8 @@ class ReportContext:
         scale: Share of the real population that the synthetic world simulates (None: not
             shown).
         night_window: Hours counted as night by the usual-residence algorithm.
+        spatial_estimator: How home cells became municipalities (``allocation``,
+            ``bayesian`` or ``posterior``, the algorithm's parameter).
         synthetic: Whether the data is simulated (adds the limitation that implies).
         title: Title of the report.
         citation: Source of the census and boundaries.
@@ -76,10 +78,23 @@ class ReportContext:
     job_id: str
     scale: float | None = None
     night_window: str = "20:00–07:00"
+    spatial_estimator: str = "allocation"
     synthetic: bool = True
     title: str = "Population of Belgian municipalities estimated from mobile phone data"
     citation: str = CITATION
     generated_at: datetime | None = field(default=None)
+
+
+SPATIAL_STEPS = {
+    "allocation": "each cell is shared among the municipalities it covers, in proportion to "
+    "the people living in its coverage.",
+    "bayesian": "the phones per cell were turned into phones per municipality by a "
+    "maximum-likelihood estimate from the cells' coverage (Ricciato & Coluccia).",
+    "posterior": "each phone was then placed within that cell's coverage, on 250 m squares, "
+    "by the other cells it used at night and where people live (Tennekes & Gootzen), and "
+    "shared among municipalities accordingly.",
+}
+"""The method step from home cells to municipalities, by spatial estimator."""
 
 
 @dataclass(frozen=True)
@@ -538,8 +553,8 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
         "and other identifiers were replaced by pseudonyms (a keyed hash) on the way in; "
         "nobody outside the operator saw a single record.",
         "For every phone, its usual residence is the cell where it was seen on the most "
-        f"distinct nights ({escape(context.night_window)}) during the period; each cell is "
-        "assigned to a municipality.",
+        f"distinct nights ({escape(context.night_window)}) during the period; "
+        + SPATIAL_STEPS.get(context.spatial_estimator, SPATIAL_STEPS["allocation"]),
         "Per municipality, the operator counted distinct phones resident there, with the "
         f"certified algorithm {escape(context.algorithm_name)} version "
         f"{escape(context.algorithm_version)} (job {escape(context.job_id)}). Counts of "
