@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.holder.algorithms import usual_residence
+from cellcensus.holder.algorithms.areas import allocation_on, spread
 from cellcensus.holder.algorithms.base import StoreTables
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterAlgorithmParameters,
@@ -139,7 +140,7 @@ def paired(truth: pd.Series, released: pd.Series) -> pd.DataFrame:
     "home under shadowing). Every home rule gives 83-86 %, a vote over all night cells by "
     "allocation weight 86 %: the limit is cell resolution, not the home rule. A posterior "
     "over the home cell's 250 m tiles from the device's five cells of most nights (signal "
-    "footprint, docs/geography.md), the `posterior` estimator, gives 89.1 % (test below).",
+    "footprint, docs/geography.md), the `posterior` estimator, gives 88.5 % (test below).",
 )
 def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(accuracy_world):
     tables = accuracy_world.tables()
@@ -159,15 +160,18 @@ def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(a
 
 
 def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accuracy_world):
-    # Measured 89.1 % against 84.5 % by the home cell's allocation (docs/geography.md).
+    # Measured 88.5 % against 84.5 % by the home cell's allocation (docs/geography.md).
     tables = accuracy_world.tables()
     params = usual_residence.UsualResidenceParameters(min_nights=5)
     nights = usual_residence.nights(tables, params)
     homes = home_cells(nights, params)
     assert tables.footprint is not None
     placed, unplaced = posterior_shares(nights, homes, tables.footprint)
-    shares = placed.to_pandas()
-    assert unplaced.count().to_pandas() == 0
+    # A home cell serving no tile at CANDIDATE_MIN or more keeps its allocation weights.
+    assert unplaced.count().to_pandas() < 0.01 * homes.count().to_pandas()
+    rest = spread(unplaced, allocation_on(tables.allocation, None), share="share")
+    rest = rest.select("device_id", "area_code", share="_weight")
+    shares = placed.union(rest, distinct=False).to_pandas()
     shares = shares.sort_values(["device_id", "share", "area_code"], ascending=[1, 0, 1])
     best = shares.drop_duplicates("device_id").set_index("device_id")["area_code"]
     by_cell = homes.to_pandas().sort_values(["device_id", "share", "cell_id"], ascending=[1, 0, 1])
