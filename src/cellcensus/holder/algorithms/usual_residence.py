@@ -92,7 +92,7 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
         if tables.footprint is None:
             raise CellcensusError(
                 "the posterior estimator needs the store's tile footprint at municipality "
-                "level: run `cellcensus allocate --store STORE --tile-footprint` first"
+                "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
             )
         located = tables.materialize(located)
         placed, unplaced = posterior_shares(summary, located, tables.footprint)
