@@ -30,7 +30,7 @@ import pandas as pd
 
 from cellcensus.holder.algorithms.areas import allocation_on, spread
 from cellcensus.holder.algorithms.places import home_cells
-from cellcensus.holder.algorithms.posterior import posterior_shares
+from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
 from cellcensus.holder.algorithms.usual_residence import nights as night_table
 from cellcensus.holder.enclave.compute import open_tables
@@ -106,11 +106,7 @@ def main() -> None:
         agreement(shares, home, stayed),
     )
     started = time.perf_counter()
-    placed, unplaced = posterior_shares(nights, homes, tables.footprint)
-    rest = spread(unplaced, allocation, share="share").select(
-        "device_id", "area_code", share="_weight"
-    )
-    shares = placed.union(rest, distinct=False).to_pandas()
+    shares = posterior_areas(nights, homes, tables.footprint, allocation).to_pandas()
     report(
         f"tile posterior ({time.perf_counter() - started:.0f} s)", agreement(shares, home, stayed)
     )

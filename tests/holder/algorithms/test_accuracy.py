@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.holder.algorithms import usual_residence
-from cellcensus.holder.algorithms.areas import allocation_on, spread
+from cellcensus.holder.algorithms.areas import allocation_on
 from cellcensus.holder.algorithms.base import StoreTables
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterAlgorithmParameters,
@@ -39,7 +39,7 @@ from cellcensus.holder.algorithms.internal_migration import (
     stayers,
 )
 from cellcensus.holder.algorithms.places import home_cells
-from cellcensus.holder.algorithms.posterior import posterior_shares
+from cellcensus.holder.algorithms.posterior import posterior_areas, posterior_shares
 from cellcensus.holder.algorithms.registry import get_algorithm
 from cellcensus.holder.enclave.compute import open_tables
 from cellcensus.holder.geo import build_allocation, roll_up_allocation
@@ -166,12 +166,11 @@ def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accur
     nights = usual_residence.nights(tables, params)
     homes = home_cells(nights, params)
     assert tables.footprint is not None
-    placed, unplaced = posterior_shares(nights, homes, tables.footprint)
+    _, unplaced = posterior_shares(nights, homes, tables.footprint)
     # A home cell serving no tile at CANDIDATE_MIN or more keeps its allocation weights.
     assert unplaced.count().to_pandas() < 0.01 * homes.count().to_pandas()
-    rest = spread(unplaced, allocation_on(tables.allocation, None), share="share")
-    rest = rest.select("device_id", "area_code", share="_weight")
-    shares = placed.union(rest, distinct=False).to_pandas()
+    allocation = allocation_on(tables.allocation, None)
+    shares = posterior_areas(nights, homes, tables.footprint, allocation).to_pandas()
     shares = shares.sort_values(["device_id", "share", "area_code"], ascending=[1, 0, 1])
     best = shares.drop_duplicates("device_id").set_index("device_id")["area_code"]
     by_cell = homes.to_pandas().sort_values(["device_id", "share", "cell_id"], ascending=[1, 0, 1])

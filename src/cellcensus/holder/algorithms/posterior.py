@@ -28,6 +28,7 @@ import math
 import ibis
 import ibis.expr.types as ir
 
+from cellcensus.holder.algorithms.areas import spread
 from cellcensus.holder.algorithms.base import TileFootprint
 
 TOP_SECTORS = 5
@@ -41,6 +42,19 @@ SECTORS = 2**24
 
 CANDIDATE_MIN = 0.2
 """Tiles the home cell serves less often than this are left out (no loss measured)."""
+
+
+def posterior_areas(
+    nights: ir.Table, homes: ir.Table, footprint: TileFootprint, allocation: ir.Table
+) -> ir.Table:
+    """device_id, area_code, share of every home, by the tile posterior where possible.
+
+    A home whose cell serves no tile is shared by `allocation` (one version per cell, as
+    from `areas.allocation_on`).
+    """
+    placed, unplaced = posterior_shares(nights, homes, footprint)
+    rest = spread(unplaced, allocation, share="share")
+    return placed.union(rest.select("device_id", "area_code", share="_weight"), distinct=False)
 
 
 def posterior_shares(

@@ -48,7 +48,7 @@ from cellcensus.holder.algorithms.places import (
     needs_hours,
     night_summary,
 )
-from cellcensus.holder.algorithms.posterior import posterior_shares
+from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
 
 
@@ -83,6 +83,8 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     turns those into areas.
     """
     summary = nights(tables, params)
+    if params.spatial_estimator == "posterior":
+        summary = tables.materialize(summary)  # read by the home rule and the posterior
     located = home_cells(summary, params)
     if params.spatial_estimator == "bayesian":
         return located.group_by("cell_id").agg(device_count=located.share.sum())
@@ -95,11 +97,8 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
                 "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
             )
         located = tables.materialize(located)
-        placed, unplaced = posterior_shares(summary, located, tables.footprint)
-        rest = count_by(spread(unplaced, allocation, share="share"), ["area_code"])
-        counts = placed.group_by("area_code").agg(**{COUNT: placed.share.sum()})
-        both = counts.union(rest, distinct=False)
-        return both.group_by("area_code").agg(**{COUNT: both[COUNT].sum()})
+        shares = posterior_areas(summary, located, tables.footprint, allocation)
+        return shares.group_by("area_code").agg(**{COUNT: shares.share.sum()})
     return count_by(spread(located, allocation, share="share"), ["area_code"])
 
 
