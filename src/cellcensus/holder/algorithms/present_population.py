@@ -97,16 +97,41 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     return latest.select("device_id", "g", rank=latest.key % CELL_RANKS)
 
 
-def presence_spans(observed: ir.Table, *, carry_slots: int) -> ir.Table:
+def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
+    """Each observation with the device's next one on the same day (a per-day step).
+
+    Returns device_id, rank, g, following (the next observed slot that day, else null)
+    and opens (whether it is the device's first observation of the day). Windows over one
+    day of a device's slots sort a day, not the period.
+    """
+    window = ibis.window(group_by=["device_id", observed.g // per_day], order_by="g")
+    return observed.mutate(
+        following=observed.g.lead().over(window), opens=observed.g.lag().over(window).isnull()
+    )
+
+
+def presence_spans(days: ir.Table, *, carry_slots: int, per_day: int) -> ir.Table:
     """Each observation's span of slots: device_id, rank, g, end (exclusive).
 
     A device stays at its observed cell from `g` until its next observation or for
-    `carry_slots` more slots, whichever comes first.
+    `carry_slots` more slots, whichever comes first. `days` comes from `day_observations`:
+    the last observation of a day runs on to the device's first of the next day, if any
+    (a carry never reaches further, as it lasts at most a day), which a join of the days'
+    last and first observations finds without sorting the period.
     """
-    following = observed.g.lead().over(ibis.window(group_by="device_id", order_by="g"))
-    limit = observed.g + (carry_slots + 1)
-    end = ibis.ifelse(following.isnull(), limit, ibis.least(following, limit))
-    return observed.select("device_id", "rank", "g", end=end)
+    opening = days.filter(days.opens)
+    opening = opening.select(
+        _device=opening.device_id, _day=opening.g // per_day - 1, _next=opening.g
+    )
+    last = days.filter(days.following.isnull())
+    last = last.left_join(
+        opening, [last.device_id == opening._device, last.g // per_day == opening._day]
+    ).select("device_id", "rank", "g", following=opening._next)
+    within = days.filter(days.following.notnull()).select("device_id", "rank", "g", "following")
+    spans = within.union(last, distinct=False)
+    limit = spans.g + (carry_slots + 1)
+    end = ibis.ifelse(spans.following.isnull(), limit, ibis.least(spans.following, limit))
+    return spans.select("device_id", "rank", "g", end=end)
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -168,9 +193,12 @@ def area_levels(
 def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Table:
     """Distinct devices per local date, slot and area."""
     scope = Scope(tables, params, params.subscribers, params.filters)
-    observed = scope.keep(
+    per_day = 1440 // params.slot_minutes
+    days = scope.keep(
         scope.daily(
-            lambda events: observed_slots(events, tables.cells, params.slot_minutes),
+            lambda events: day_observations(
+                observed_slots(events, tables.cells, params.slot_minutes), per_day=per_day
+            ),
             "device_id",
             "timestamp",
             "local_date",
@@ -178,14 +206,12 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
             "cell_id",
         )
     )
-    spans = presence_spans(observed, carry_slots=params.max_carry_minutes // params.slot_minutes)
-    levels = area_levels(
-        spans, tables.cells, tables.allocation, per_day=1440 // params.slot_minutes
-    )
+    carry_slots = params.max_carry_minutes // params.slot_minutes
+    spans = presence_spans(days, carry_slots=carry_slots, per_day=per_day)
+    levels = area_levels(spans, tables.cells, tables.allocation, per_day=per_day)
     # A level holds until the next change (which always comes: every span ends).
     slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
     slots = slots.mutate(g=slots.g + slots.k)
-    per_day = 1440 // params.slot_minutes
     # Only dates with events: carrying past the last day of data would invent a day.
     dates = in_period(tables.events, params).select("local_date").distinct()
     dates = dates.mutate(day=dates.local_date.epoch_days().cast("int64"))
