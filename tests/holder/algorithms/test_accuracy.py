@@ -200,7 +200,9 @@ def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accur
     "hours x 589 municipalities; day hours "
     "r = 0.98, night hours r = 0.95: the error is where devices sit still at home, the same "
     "cell-to-municipality resolution that caps usual_residence at 84.5 %, not the carrying "
-    "forward (a 3 h carry gives 0.94) nor machines (filtering M2M TACs changes nothing).",
+    "forward (a 3 h carry gives 0.94) nor machines (filtering M2M TACs changes nothing). The "
+    "Bayesian estimator over the 250 m tile footprint gives 0.971 (test below): one cell per "
+    "device and slot leaves little for a better spatial estimator to use.",
 )
 def test_present_population_follows_true_presence_per_municipality_and_hour(accuracy_world):
     """Devices per municipality and hour of the first week against the holder's subscribers.
@@ -209,10 +211,22 @@ def test_present_population_follows_true_presence_per_municipality_and_hour(accu
     devices: comparing with all persons would measure the regional market shares, which the
     NSO's expansion corrects, rather than the algorithm).
     """
+    r = presence_agreement(accuracy_world)
+    assert r >= 0.98, f"r = {r:.3f}"
+
+
+def test_the_bayesian_estimator_follows_true_presence_as_closely(accuracy_world):
+    """One update (the posterior under the register prior) measured r = 0.971 (allocation 0.970)."""
+    r = presence_agreement(accuracy_world, spatial_estimator="bayesian")
+    assert r >= 0.965, f"r = {r:.3f}"
+
+
+def presence_agreement(accuracy_world: AccuracyWorld, **values: object) -> float:
+    """r of devices per municipality and hour of the first week with the true subscribers."""
     week_end = START + dt.timedelta(days=6)
     released = get_algorithm("present_population").run(
         accuracy_world.tables(),
-        {"slot_minutes": 60, "subscribers": "domestic", "start": START, "end": week_end},
+        {"slot_minutes": 60, "subscribers": "domestic", "start": START, "end": week_end, **values},
     )
     released["local_date"] = pd.to_datetime(released["local_date"]).dt.date
     truth = accuracy_world.truth
@@ -226,8 +240,7 @@ def test_present_population_follows_true_presence_per_municipality_and_hour(accu
     true_counts = presence.rename(columns={"area": "area_code"}).groupby(keys).size()
     both = paired(true_counts, released.set_index(keys)["device_count"])
     assert len(both) > 0.8 * 7 * 24 * 589
-    r = pearson(both["truth"], both["released"])
-    assert r >= 0.98, f"r = {r:.3f}"
+    return pearson(both["truth"], both["released"])
 
 
 # --- home-work flows -------------------------------------------------------------------------

@@ -3,15 +3,19 @@ noise on its counts per cell, the step on the noisy counts, and an honest ci95."
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_store import AREAS, CELLS  # type: ignore[import-not-found]
 
 from cellcensus.errors import DisclosureError
 from cellcensus.holder.algorithms.registry import get_algorithm
 from cellcensus.holder.disclosure import DisclosurePolicy, measure
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.geo.tile_footprint import footprint_path
 from cellcensus.holder.store import Store
 
 BAYESIAN = {"spatial_estimator": "bayesian"}
@@ -52,3 +56,45 @@ def test_measure_refuses_a_policy_without_noise():
             contribution_bound=1.0,
             charge=None,
         )
+
+
+def _with_footprint(store, folder):
+    """A copy of the tiny store with a tile footprint: one tile per cell, in the cell's area."""
+    copy = shutil.copytree(store, folder)
+    cells = pd.DataFrame({"cell_id": list(CELLS), "sector": np.arange(len(CELLS))})
+    tables = {
+        "cells": cells,
+        "serving": pd.DataFrame({"sector": cells.sector, "tile": cells.sector, "probability": 1.0}),
+        "tiles": pd.DataFrame(
+            {"tile": cells.sector, "area_code": [AREAS[c] for c in CELLS], "log_prior": 0.0}
+        ),
+    }
+    for name, table in tables.items():
+        path = footprint_path(Store(copy), name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(path)
+    return copy
+
+
+def test_bayesian_present_population_is_noised_per_cell_and_slot(store, tmp_path):
+    store = _with_footprint(store, tmp_path / "store")
+    enclave = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}")
+    daily = {"slot_minutes": 1440}
+    bayesian = {**daily, "spatial_estimator": "bayesian"}
+    release = enclave.run(algorithm="present_population", parameters=bayesian, analyst="a")
+    allocated = enclave.run(algorithm="present_population", parameters=daily, analyst="a")
+    keys = ["local_date", "slot", "area_code"]
+    table = release.table.set_index(keys)
+    assert table.index.equals(allocated.table.set_index(keys).index)  # every date x slot x area
+    assert len(table) == 7 * 3
+    # One tile per cell: the estimator places each cell's devices in its area, as the
+    # allocation does, so both estimate the same counts. The noise went on the two cells of
+    # each area rather than on the area: the bootstrap's ci95 must be about sqrt 2 larger.
+    exact = get_algorithm("present_population").run(open_tables(Store(store)), bayesian)
+    exact = exact.set_index(keys)["device_count"].reindex(table.index).fillna(0.0)
+    ratio = (table["ci95"] / allocated.table["ci95"].to_numpy()).median()
+    assert 1.1 < ratio < 1.8
+    # Within 1.5 x ci95 (about 3 sd) plus rounding: a rare miss in 21 keys is not a failure.
+    shown = table["device_count"].dropna().astype(float)
+    gap = (shown - exact.reindex(shown.index)).abs()
+    assert (gap <= 1.5 * table["ci95"].reindex(shown.index) + 5).mean() >= 0.9

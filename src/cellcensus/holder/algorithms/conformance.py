@@ -583,14 +583,16 @@ def check_contribution_bound(
 def noised_stage(algorithm: Algorithm, output: pd.DataFrame) -> Algorithm:
     """What the noise is added to: the output, or, before a `finish` step, counts per cell.
 
-    When an algorithm's expression returns counts per cell (``cell_id``), the enclave noises
-    them and runs `finish` on the noisy counts (`enclave.compute.private_finish`), so that
-    is where the bound must hold. `output` is the expression's output (before `finish`).
+    When an algorithm's expression returns counts per cell (``cell_id``, in place of the
+    area key), the enclave noises them and runs `finish` on the noisy counts
+    (`enclave.compute.private_finish`), so that is where the bound must hold, per privacy
+    unit as before. `output` is the expression's output (before `finish`).
     """
     if algorithm.finish is None or "cell_id" not in output.columns:
         return algorithm
+    others = tuple(key for key in algorithm.manifest.keys if key.domain is not KeyDomain.AREA)
     manifest = dataclasses.replace(
-        algorithm.manifest, keys=(Key("cell_id", KeyDomain.CATEGORY),), unit_keys=()
+        algorithm.manifest, keys=(*others, Key("cell_id", KeyDomain.CATEGORY))
     )
     return dataclasses.replace(algorithm, manifest=manifest, finish=None)
 

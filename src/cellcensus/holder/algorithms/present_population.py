@@ -5,14 +5,16 @@ time go to the largest cell id). A device silent in a slot keeps its last known 
 carried forward for at most `max_carry_minutes` (in whole slots:
 ``max_carry_minutes // slot_minutes`` slots after the last observed one), across midnight
 too; after that it is not counted until it is seen again. Positions are spread over areas by
-the allocation weights (Voronoi or sector coverage), so a device adds at most 1 to each slot.
+the allocation weights (Voronoi or sector coverage), so a device adds at most 1 to each slot;
+or, with ``spatial_estimator="bayesian"``, counted per cell and slot and placed on areas by the
+estimator of Ricciato & Coluccia over the tile footprint (`spatial.tile_bayesian_counts`).
 Slots follow local time: slot ``s`` of a local date starts ``s * slot_minutes`` minutes after
 local midnight (assumes a time zone whose offset is a whole number of hours, as in Europe).
 
 Reference: Ricciato, Widhalm, Craglia & Pantisano (2015), "Estimating population density
 distribution from network-based mobile phone data", JRC technical report EUR 27361; Eurostat
 Multi-MNO project, present population estimation (2024); FlowKit's ``spatial_aggregate`` of
-``most_recent_location``.
+``most_recent_location``; Ricciato & Coluccia (2023), IEEE Transactions on Mobile Computing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import spread, versioned
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.areas import on_day, spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     COUNT,
@@ -41,6 +45,7 @@ from cellcensus.holder.algorithms.device_filter import (
     Scope,
     Subscribers,
 )
+from cellcensus.holder.algorithms.spatial import area_footprint, tile_bayesian_counts
 
 LEVEL_DUST = 1e-9
 """Running sums below this are rounding remainders of added and removed weights, not devices."""
@@ -55,6 +60,18 @@ class PresentPopulationParameters(PeriodParameters):
     )
     subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+    spatial_estimator: Literal["allocation", "bayesian"] = Field(
+        default="allocation",
+        description="From cells to areas: 'allocation' (footprint shares) or 'bayesian' "
+        "(Ricciato & Coluccia per slot over the coverage model's 250 m tiles, from the "
+        "register prior; needs the store's tile footprint, see holder/algorithms/spatial.py).",
+    )
+    iterations: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Updates of the bayesian estimator (1: the posterior under the prior).",
+    )
 
 
 CELL_RANKS = 2**24
@@ -157,23 +174,25 @@ def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -
     return leave.union(enter, distinct=False)
 
 
-def area_levels(
-    spans: ir.Table, cells: ir.Table, allocation: ir.Table, *, per_day: int
-) -> ir.Table:
-    """Devices per area from each slot on: area_code, g, level, until (next change).
+def cell_changes(spans: ir.Table, cells: ir.Table) -> ir.Table:
+    """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
 
-    A sweep over slots: every span adds a device to its cell at `g` and removes it at `end`;
-    the changes per cell are spread over areas by the allocation weights valid on the day
-    of the change (`per_day` slots a day; with a versioned allocation, `version_changes`
-    moves the devices present when a cell's weights change), and the running sum per area
-    is the count until the next change. This never builds one row per device and slot.
+    Both ends of each span (`g < end` always): +1 at g, -1 at end.
     """
-    # Both ends of each span (`g < end` always): +1 at g, -1 at end.
     starts = spans.select("rank", "g", change=ibis.literal(1, type="int64"))
     ends = spans.select("rank", g=spans.end, change=ibis.literal(-1, type="int64"))
     points = starts.union(ends, distinct=False)
     per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
-    per_cell = per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
+    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
+
+
+def area_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
+    """The changes per cell spread over areas: area_code, g, delta.
+
+    The weights are those valid on the day of the change (`per_day` slots a day); with a
+    versioned allocation, `version_changes` moves the devices present when a cell's weights
+    change.
+    """
     if versioned(allocation):
         per_cell = per_cell.mutate(day=per_cell.g // per_day)
         changes = version_changes(per_cell, allocation, per_day=per_day)
@@ -181,10 +200,18 @@ def area_levels(
         located = spread(per_cell, allocation, share="change", day="day")
     else:
         located = spread(per_cell, allocation, share="change")
-    deltas = located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
-    order = ibis.window(group_by="area_code", order_by="g", rows=(None, 0))
+    return located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
+
+
+def running_levels(deltas: ir.Table, key: str) -> ir.Table:
+    """Devices per `key` from each slot on: `key`, g, level, until (the next change).
+
+    A sweep over slots: the running sum of the changes is the count until the next change.
+    This never builds one row per device and slot.
+    """
+    order = ibis.window(group_by=key, order_by="g", rows=(None, 0))
     levels = deltas.mutate(level=deltas.delta.sum().over(order))
-    following = levels.g.lead().over(ibis.window(group_by="area_code", order_by="g"))
+    following = levels.g.lead().over(ibis.window(group_by=key, order_by="g"))
     levels = levels.mutate(until=following)
     # Rounding dust of the running sum where no device is left is not a count.
     return levels.filter(levels.level > LEVEL_DUST).drop("delta")
@@ -208,7 +235,15 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     )
     carry_slots = params.max_carry_minutes // params.slot_minutes
     spans = presence_spans(days, carry_slots=carry_slots, per_day=per_day)
-    levels = area_levels(spans, tables.cells, tables.allocation, per_day=per_day)
+    per_cell = cell_changes(spans, tables.cells)
+    if params.spatial_estimator == "bayesian":
+        # Devices per cell and slot: `finish` places them on areas.
+        key = "cell_id"
+        deltas = per_cell.group_by(["cell_id", "g"]).agg(delta=per_cell.change.sum())
+    else:
+        key = "area_code"
+        deltas = area_changes(per_cell, tables.allocation, per_day=per_day)
+    levels = running_levels(deltas, key)
     # A level holds until the next change (which always comes: every span ends).
     slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
     slots = slots.mutate(g=slots.g + slots.k)
@@ -217,13 +252,45 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     dates = dates.mutate(day=dates.local_date.epoch_days().cast("int64"))
     slots = slots.mutate(day=slots.g // per_day, slot=slots.g % per_day)
     slots = slots.join(dates, "day")
-    return slots.select("local_date", "slot", "area_code", **{COUNT: slots.level})
+    return slots.select("local_date", "slot", key, **{COUNT: slots.level})
+
+
+def finish(
+    raw: pd.DataFrame, tables: StoreTables, params: PresentPopulationParameters
+) -> pd.DataFrame:
+    """Place each slot's devices per cell on areas by the Bayesian estimator.
+
+    A cell the footprint does not know keeps the allocation weights of its date.
+    """
+    if params.spatial_estimator != "bayesian":
+        return raw
+    if tables.footprint is None:
+        raise CellcensusError(
+            "the bayesian estimator needs the store's tile footprint at municipality level: "
+            "run `cellcensus store allocate --store STORE --tile-footprint` first"
+        )
+    placed, unknown = tile_bayesian_counts(
+        cell_counts=raw,
+        footprint=area_footprint(tables.footprint),
+        by=["local_date", "slot"],
+        iterations=params.iterations,
+    )
+    parts = [placed]
+    if len(unknown):
+        allocation = tables.allocation.to_pandas()
+        for day, counts in unknown.groupby("local_date"):
+            spread = counts.merge(on_day(allocation, str(day)), on="cell_id")
+            parts.append(spread.assign(device_count=spread[COUNT] * spread["weight"]))
+    keys = ["local_date", "slot", "area_code"]
+    every = pd.concat([part[[*keys, COUNT]] for part in parts], ignore_index=True)
+    every = every[every[COUNT] > 0]  # areas no slot's devices reach, as in the allocation
+    return every.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})
 
 
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, last known position carried forward.",
         parameters=PresentPopulationParameters,
@@ -239,4 +306,5 @@ present_population = Algorithm(
         ),
     ),
     compute=compute,
+    finish=finish,
 )

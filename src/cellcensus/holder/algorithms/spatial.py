@@ -14,16 +14,33 @@ expectation-maximisation update
 started from the allocation estimate. It keeps the total (sum_j u_j = sum_i n_i) and uses only
 the released network's geometry and the counts themselves: no census or other prior.
 
+`tile_bayesian_counts` (present population's ``bayesian``) takes its serving probabilities from
+the coverage model instead: the store's tile footprint (`holder.geo.tile_footprint`) gives
+P(sector | t) on 250 m tiles t and the register density prior(t); per area,
+
+    P(i | j) = sum_{t in j} prior(t) P(i | t) / sum_{t in j} prior(t)
+
+(the density within an area follows the register), and the update starts from the prior, so
+that its first step is the Bayesian posterior of each cell's devices over the tiles, summed per
+area. Further steps fit the prior to the counts. With few devices per cell they fit noise:
+on the accuracy world (0.15 % of Belgium, present population per municipality and hour)
+r = 0.971 after one step, 0.964 after three and 0.961 after ten; allocation gives 0.970.
+
 Reference: F. Ricciato, A. Coluccia, "On the estimation of spatial density from mobile network
 operator data", IEEE Transactions on Mobile Computing (2023), arXiv:2009.05410.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+
+from cellcensus.holder.algorithms.base import TileFootprint
 
 SpatialEstimator = Literal["allocation", "bayesian", "posterior"]
 
@@ -39,49 +56,159 @@ def bayesian_counts(
     *,
     cell_counts: pd.DataFrame,
     allocation: pd.DataFrame,
+    by: Sequence[str] = (),
     max_iterations: int = 200,
     tolerance: float = 1e-6,
 ) -> pd.DataFrame:
     """Maximum-likelihood device counts per area from counts per cell (see module docstring).
 
     Args:
-        cell_counts: cell_id, device_count.
+        cell_counts: cell_id, device_count (and the `by` columns).
         allocation: cell_id, area_code, weight, overlap_km2 (footprint ∩ area).
+        by: Columns of `cell_counts` that split it into independent estimations (e.g. the
+            date and slot of present population): one update of all of them at once.
         max_iterations: Upper bound on EM updates.
         tolerance: Stop when no area's count moves by more than this fraction of a device.
 
     Returns:
-        area_code, device_count for every area with any footprint.
+        The `by` columns, area_code, device_count for every group and every area with any
+        footprint.
     """
-    cell_counts, pairs = _by_footprint(cell_counts, allocation[allocation["overlap_km2"] > 0])
+    by = list(by)
+    cell_counts, pairs = _by_footprint(cell_counts, allocation[allocation["overlap_km2"] > 0], by)
     areas, area_index = np.unique(pairs["area_code"].to_numpy(), return_inverse=True)
     cells, cell_index = np.unique(pairs["cell_id"].to_numpy(), return_inverse=True)
     overlap = pairs["overlap_km2"].to_numpy(dtype="float64")
-    serving = overlap / np.bincount(area_index, weights=overlap)[area_index]  # P(i | j)
-    observed = (
-        cell_counts.set_index("cell_id")["device_count"].reindex(cells, fill_value=0.0)
-    ).to_numpy(dtype="float64")
-    start = allocation_counts(cell_counts=cell_counts, allocation=pairs)
-    density = start.set_index("area_code")["device_count"].reindex(areas, fill_value=0.0)
-    u = density.to_numpy(dtype="float64")
+    shape = (len(cells), len(areas))
+    serving = sparse.csr_array(  # P(i | j)
+        (overlap / np.bincount(area_index, weights=overlap)[area_index], (cell_index, area_index)),
+        shape=shape,
+    )
+    weights = sparse.csr_array(
+        (pairs["weight"].to_numpy(dtype="float64"), (cell_index, area_index)), shape=shape
+    )
+    groups, observed = _observed(cell_counts, by, "cell_id", cells)
+    u = (weights.T @ observed.T).T  # the allocation estimate as the start
     for _ in range(max_iterations):
-        expected = np.bincount(cell_index, weights=serving * u[area_index], minlength=len(cells))
-        ratio = np.divide(
-            observed[cell_index],
-            expected[cell_index],
-            out=np.zeros_like(serving),
-            where=expected[cell_index] > 0,
-        )
-        updated = u * np.bincount(area_index, weights=serving * ratio, minlength=len(areas))
-        converged = np.max(np.abs(updated - u)) < tolerance
+        expected = (serving @ u.T).T
+        ratio = np.divide(observed, expected, out=np.zeros_like(expected), where=expected > 0)
+        updated = u * (serving.T @ ratio.T).T
+        converged = np.max(np.abs(updated - u), initial=0.0) < tolerance
         u = updated
         if converged:
             break
-    return pd.DataFrame({"area_code": areas, "device_count": u})
+    return _in_rows(groups, areas, u)
+
+
+def _observed(
+    cell_counts: pd.DataFrame, by: list[str], column: str, cells: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The groups (sorted `by` values) and their counts per `column` (cells): a matrix."""
+    if by:
+        groups = cell_counts[by].drop_duplicates().sort_values(by).reset_index(drop=True)
+        row = groups.reset_index().merge(cell_counts, on=by)
+    else:
+        groups = pd.DataFrame(index=[0])
+        row = cell_counts.assign(index=0)
+    position = pd.Index(cells).get_indexer(row[column])
+    inside = position >= 0  # cells without a footprint in any area are not placed
+    observed = np.zeros((len(groups), len(cells)))
+    np.add.at(
+        observed,
+        (row["index"].to_numpy()[inside], position[inside]),
+        row["device_count"].to_numpy(dtype="float64")[inside],
+    )
+    return groups, observed
+
+
+def _in_rows(groups: pd.DataFrame, areas: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """A groups x areas matrix of counts as rows: the `groups` columns, area_code, count."""
+    out = groups.loc[groups.index.repeat(len(areas))].reset_index(drop=True)
+    out["area_code"] = np.tile(areas, len(groups))
+    out["device_count"] = counts.ravel()
+    return out
+
+
+@dataclass(frozen=True)
+class AreaFootprint:
+    """The tile footprint summed per area (see the module docstring).
+
+    Attributes:
+        sectors: The sector of each cell (indexed by cell_id).
+        serving: P(sector | area), sectors x areas, each area's column summing to 1.
+        sector_ids: The sectors of the rows of `serving`.
+        areas: The area codes of its columns.
+        prior: The register population of each area (the sum of its tiles' densities).
+    """
+
+    sectors: pd.Series
+    serving: sparse.csr_array
+    sector_ids: np.ndarray
+    areas: np.ndarray
+    prior: np.ndarray
+
+
+def area_footprint(footprint: TileFootprint) -> AreaFootprint:
+    """Sum the store's tile footprint per area (in its engine; the result is small)."""
+    tiles = footprint.tiles.mutate(density=footprint.tiles.log_prior.exp())
+    joined = footprint.serving.join(tiles, "tile")
+    mass = (
+        joined.group_by("sector", "area_code")
+        .agg(mass=(joined.probability * joined.density).sum())
+        .to_pandas()
+    )
+    prior = tiles.group_by("area_code").agg(prior=tiles.density.sum()).to_pandas()
+    areas, area_index = np.unique(mass["area_code"].to_numpy(), return_inverse=True)
+    sector_ids, sector_index = np.unique(mass["sector"].to_numpy(), return_inverse=True)
+    values = mass["mass"].to_numpy(dtype="float64")
+    # Normalised per area (the footprint's floor leaves a little mass unserved): the
+    # update then keeps each slot's total.
+    values = values / np.bincount(area_index, weights=values)[area_index]
+    cells = footprint.cells.to_pandas()
+    return AreaFootprint(
+        sectors=cells.set_index("cell_id")["sector"],
+        serving=sparse.csr_array(
+            (values, (sector_index, area_index)), shape=(len(sector_ids), len(areas))
+        ),
+        sector_ids=sector_ids,
+        areas=areas,
+        prior=prior.set_index("area_code")["prior"].reindex(areas).to_numpy(dtype="float64"),
+    )
+
+
+def tile_bayesian_counts(
+    *, cell_counts: pd.DataFrame, footprint: AreaFootprint, by: Sequence[str], iterations: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Device counts per area from counts per cell, started from the prior (module docstring).
+
+    Args:
+        cell_counts: The `by` columns, cell_id, device_count.
+        footprint: The store's `area_footprint`.
+        by: Columns that split the counts into independent estimations (date and slot).
+        iterations: Updates; the first gives the Bayesian posterior under the prior.
+
+    Returns:
+        The `by` columns, area_code, device_count of every group and area; and the rows of
+        `cell_counts` whose cell the footprint does not know (to be allocated otherwise).
+    """
+    by = list(by)
+    position = footprint.sectors.index.get_indexer(pd.Index(cell_counts["cell_id"]))
+    known = position >= 0
+    unknown = cell_counts[~known]
+    counts = cell_counts[known].assign(sector=footprint.sectors.to_numpy()[position[known]])
+    groups, observed = _observed(counts, by, "sector", footprint.sector_ids)
+    share = footprint.prior / footprint.prior.sum()
+    u = observed.sum(axis=1, keepdims=True) * share[np.newaxis, :]
+    serving = footprint.serving
+    for _ in range(iterations):
+        expected = (serving @ u.T).T
+        ratio = np.divide(observed, expected, out=np.zeros_like(expected), where=expected > 0)
+        u = u * (serving.T @ ratio.T).T
+    return _in_rows(groups, footprint.areas, u), unknown
 
 
 def _by_footprint(
-    cell_counts: pd.DataFrame, pairs: pd.DataFrame
+    cell_counts: pd.DataFrame, pairs: pd.DataFrame, by: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counts and footprints with the cells of one footprint merged (under its first cell).
 
@@ -100,7 +227,9 @@ def _by_footprint(
     merged = cell_counts.assign(
         cell_id=cell_counts["cell_id"].map(owner).fillna(cell_counts["cell_id"])
     )
-    counts = merged.groupby("cell_id", as_index=False).agg(device_count=("device_count", "sum"))
+    counts = merged.groupby([*by, "cell_id"], as_index=False).agg(
+        device_count=("device_count", "sum")
+    )
     return counts, pairs[pairs["cell_id"].isin(set(owner.to_numpy()))]
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
-from cellcensus.holder.algorithms.base import FOOTPRINT_TABLES, TileFootprint
+from cellcensus.holder.algorithms.base import AREA_KEY, FOOTPRINT_TABLES, TileFootprint
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect
 from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
@@ -190,31 +190,22 @@ def protect_release(
             rounding_key=rounding_key,
             measured_ci95=measured_ci95,
         )
-    if measured_ci95 is not None:
-        raise CellcensusError("a post-processed release must have a single key column")
     missing = [name for name in names if name not in raw.columns]
     if missing:
         raise CellcensusError(f"algorithm output lacks key column(s) {missing}")
     combined = raw.assign(**{COMPOSITE: _joined(raw[name] for name in names)})
-    public = [
-        SEPARATOR.join(str(v) for v in values) for values in itertools.product(*domains.values())
-    ]
     table = protect(
         combined[[COMPOSITE, "device_count"]],
-        keys=public,
+        keys=_composite(list(domains.values())),
         policy=policy,
         key=COMPOSITE,
         contribution_bound=contribution_bound,
         units=units,
         charge=charge,
         rounding_key=rounding_key,
+        measured_ci95=measured_ci95,
     )
-    parts = table[COMPOSITE].str.split(SEPARATOR, expand=True)
-    parts.columns = names
-    for name, values in domains.items():
-        if values and all(isinstance(value, int) for value in values):
-            parts[name] = parts[name].astype("int64")  # slots: back from the composite text
-    return pd.concat([parts, table.drop(columns=COMPOSITE)], axis=1)
+    return _split(table, names, domains)
 
 
 def private_finish(
@@ -230,43 +221,61 @@ def private_finish(
     """Noise on the algorithm's counts per cell, then its `finish` step on the noisy counts.
 
     `finish` (e.g. the Bayesian spatial estimator) is not a sum of per-device contributions,
-    so the noise goes where the contribution bound holds: the counts per cell, over every
-    cell of the allocation. What `finish` makes of them is post-processing. Its error is
-    found by a parametric bootstrap: `finish` again on the noisy counts with fresh noise of
-    the same scale (normal approximation), which reads nothing but the noisy counts.
+    so the noise goes where the contribution bound holds: the counts per cell (and per value
+    of the release's other keys, e.g. date and slot), over every cell of the allocation.
+    What `finish` makes of them is post-processing. Its error is found by a parametric
+    bootstrap: `finish` again on the noisy counts with fresh noise of the same scale (normal
+    approximation), which reads nothing but the noisy counts.
 
     Returns:
-        The finished counts, and the ci95 of each key of the (single) key domain, sorted;
-        or, when the expression does not return counts per cell, its output and None (the
-        usual protection applies).
+        The finished counts, and the ci95 of each public key (the composite of the key
+        columns, sorted as `protect_release` sorts them); or, when the expression does not
+        return counts per cell, its output and None (the usual protection applies).
     """
     assert algorithm.finish is not None
-    (key, values), *others = domains.items()
-    if others:
-        raise CellcensusError("a post-processed release must have a single key column")
     exact = algorithm.compute(tables, parsed).to_pandas()
     if "cell_id" not in exact.columns:  # this parameter set needs no finishing
         return algorithm.finish(exact, tables, parsed), None
-    cells = tables.allocation.select("cell_id").distinct().to_pandas()["cell_id"]
+    cells = tables.allocation.select("cell_id").distinct().to_pandas()["cell_id"].tolist()
+    others = {name: values for name, values in domains.items() if name != AREA_KEY.name}
+    measured = [*others, "cell_id"]
     noisy, sd = measure(
-        exact,
-        keys=[str(cell) for cell in cells],
+        exact.assign(**{COMPOSITE: _joined(exact[name] for name in measured)}),
+        keys=_composite([*others.values(), cells]),
         policy=policy,
-        key="cell_id",
+        key=COMPOSITE,
         contribution_bound=algorithm.manifest.bound(parsed),
         charge=charge,
         units=privacy_units(algorithm.manifest.unit_keys, domains),
     )
+    noisy = _split(noisy, measured, domains)
     finished = algorithm.finish(noisy, tables, parsed)
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8]))
     draws = []
     for _ in range(BOOTSTRAP_DRAWS):
         again = noisy["device_count"] + rng.normal(0.0, sd)
         redone = algorithm.finish(noisy.assign(device_count=again.clip(lower=0.0)), tables, parsed)
-        draws.append(redone.set_index(key)["device_count"])
+        draws.append(redone.set_index(_joined(redone[name] for name in domains))["device_count"])
     spread = pd.concat(draws, axis=1).std(axis=1)
-    ci95 = 1.96 * spread.reindex(sorted(str(value) for value in values)).fillna(0.0)
+    ci95 = 1.96 * spread.reindex(sorted(_composite(list(domains.values())))).fillna(0.0)
     return finished, [float(value) for value in ci95]
+
+
+def _composite(domains: list[list[Any]]) -> list[str]:
+    """Every combination of the domains' values, as composite keys."""
+    return [SEPARATOR.join(str(v) for v in values) for values in itertools.product(*domains)]
+
+
+def _split(table: pd.DataFrame, names: list[str], domains: dict[str, list[Any]]) -> pd.DataFrame:
+    """The composite key of `table` split back into its columns (slots back to integers)."""
+    if len(names) == 1:
+        return table.rename(columns={COMPOSITE: names[0]})
+    parts = table[COMPOSITE].str.split(SEPARATOR, expand=True)
+    parts.columns = names
+    for name, values in domains.items():
+        if name in parts and values and all(isinstance(value, int) for value in values):
+            parts[name] = parts[name].astype("int64")
+    return pd.concat([parts, table.drop(columns=COMPOSITE)], axis=1)
 
 
 def _joined(columns: Any) -> pd.Series:

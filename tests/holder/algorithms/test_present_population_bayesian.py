@@ -1,0 +1,130 @@
+"""present_population with the Bayesian estimator over the tile footprint (Ricciato & Coluccia)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import conformance as suite
+from cellcensus.holder.algorithms import get_algorithm
+from cellcensus.holder.algorithms.spatial import AreaFootprint, tile_bayesian_counts
+
+from .conftest import as_dict, ev, hand_world
+from .test_posterior import HAND_FOOTPRINT, conformance_footprint
+
+BAYESIAN = {"spatial_estimator": "bayesian"}
+ONE_SLOT = {**BAYESIAN, "max_carry_minutes": 0}
+
+
+def _footprint(log_prior: list[float]) -> dict[str, pd.DataFrame]:
+    footprint = dict(HAND_FOOTPRINT)
+    footprint["tiles"] = HAND_FOOTPRINT["tiles"].assign(log_prior=log_prior)
+    return footprint
+
+
+def test_one_update_is_each_devices_posterior_over_the_tiles_under_the_prior(release):
+    # Tile 1 (area 1) is three times as dense as the others: a device at cell B (sector 1)
+    # is on tile t with probability prior(t) P(B | t) / sum over tiles.
+    log_prior = [0.0, np.log(3.0), 0.0, 0.0, 0.0]
+    world = dataclasses.replace(hand_world([ev(1, 0, 10, "B")]), footprint=_footprint(log_prior))
+    placed = as_dict(release("present_population", world, **ONE_SLOT), "area_code")
+    tiles = HAND_FOOTPRINT["tiles"].assign(prior=np.exp(log_prior))
+    serving = HAND_FOOTPRINT["serving"].merge(tiles, on="tile")
+    on_b = serving[serving.sector == 1]
+    posterior = (on_b.prior * on_b.probability).groupby(on_b.area_code).sum()
+    posterior /= posterior.sum()
+    assert placed == pytest.approx(posterior.to_dict(), abs=1e-12)
+    assert placed["1"] == pytest.approx(3.0 / 4.2)  # by hand: (0.3 + 3 x 0.9) / 4.2
+    allocated = as_dict(release("present_population", hand_world([ev(1, 0, 10, "B")])), "area_code")
+    assert allocated == {"1": 0.5, "2": 0.5}  # the allocation halves B whatever the density
+
+
+def test_updates_fit_a_wrong_prior_to_the_counts():
+    # 30 areas, 60 sectors, serving probabilities at random; counts are those expected of a
+    # known density. The flat prior is wrong; the updates move it towards the truth.
+    rng = np.random.default_rng(5)
+    n_areas, n_sectors = 30, 60
+    mass = rng.uniform(size=(n_sectors, n_areas)) * (rng.uniform(size=(n_sectors, n_areas)) < 0.2)
+    mass[rng.integers(n_sectors, size=n_areas), np.arange(n_areas)] += 1.0  # every area served
+    serving = mass / mass.sum(axis=0, keepdims=True)
+    truth = rng.lognormal(4, 1, n_areas)
+    counts = serving @ truth
+    footprint = AreaFootprint(
+        sectors=pd.Series(np.arange(n_sectors), index=[f"c{i}" for i in range(n_sectors)]),
+        serving=sparse.csr_array(serving),
+        sector_ids=np.arange(n_sectors),
+        areas=np.array([f"a{i:02d}" for i in range(n_areas)]),
+        prior=np.ones(n_areas),
+    )
+    cell_counts = pd.DataFrame(
+        {"slot": 0, "cell_id": footprint.sectors.index, "device_count": counts}
+    )
+
+    def error(iterations: int) -> float:
+        placed, unknown = tile_bayesian_counts(
+            cell_counts=cell_counts, footprint=footprint, by=["slot"], iterations=iterations
+        )
+        assert unknown.empty
+        assert placed.device_count.sum() == pytest.approx(counts.sum())
+        return float(np.abs(placed.device_count.to_numpy() - truth).sum() / truth.sum())
+
+    assert error(100) < 0.5 * error(1)
+    assert error(100) < 0.15
+
+
+def test_a_cell_outside_the_footprint_keeps_its_allocation_weights(release):
+    footprint = dict(HAND_FOOTPRINT)
+    footprint["cells"] = HAND_FOOTPRINT["cells"][lambda frame: frame.cell_id != "D"]
+    rows = [ev(1, 0, 10, "D"), ev(2, 0, 10, "A")]
+    world = dataclasses.replace(hand_world(rows), footprint=footprint)
+    placed = as_dict(release("present_population", world, **ONE_SLOT), "area_code")
+    assert placed["3"] == pytest.approx(1.0, abs=1e-12)
+    assert sum(placed.values()) == pytest.approx(2.0, abs=1e-12)
+
+
+def test_without_a_footprint_the_bayesian_estimator_is_refused_naming_the_command(release):
+    with pytest.raises(CellcensusError, match="--tile-footprint"):
+        release("present_population", hand_world([ev(1, 0, 10, "B")]), **BAYESIAN)
+
+
+@pytest.fixture(scope="module")
+def bayesian_world(world):
+    return dataclasses.replace(world, footprint=conformance_footprint(world))
+
+
+def _bayesian_algorithm():
+    algorithm = get_algorithm("present_population")
+    manifest = dataclasses.replace(algorithm.manifest, examples=(BAYESIAN,))
+    return dataclasses.replace(algorithm, manifest=manifest)
+
+
+def test_bayesian_passes_the_conformance_checks_and_keeps_each_slots_total(
+    bayesian_world, duckdb_runner
+):
+    algorithm = _bayesian_algorithm()
+    suite.check_schema(algorithm, bayesian_world, duckdb_runner)
+    suite.check_deterministic(algorithm, bayesian_world, duckdb_runner)
+    suite.check_day_by_day(algorithm, bayesian_world, duckdb_runner.con)
+    keys = ["local_date", "slot"]
+    placed = duckdb_runner.run(algorithm, bayesian_world, BAYESIAN).groupby(keys).device_count
+    allocated = duckdb_runner.run(algorithm, bayesian_world, {}).groupby(keys).device_count
+    pd.testing.assert_series_equal(placed.sum(), allocated.sum(), atol=1e-9)
+
+
+def test_bayesian_respects_the_bound_where_the_noise_goes(bayesian_world, duckdb_runner):
+    # The enclave noises the counts per cell and slot, which the expression returns before
+    # `finish`: the bound holds there.
+    algorithm = _bayesian_algorithm()
+    suite.check_contribution_bound(algorithm, bayesian_world, duckdb_runner, n_events=20_000)
+
+
+@pytest.mark.spark
+def test_bayesian_gives_the_same_result_on_spark(bayesian_world, duckdb_runner, spark_runner):
+    suite.check_engines_agree(
+        _bayesian_algorithm(), bayesian_world, {"duckdb": duckdb_runner, "spark": spark_runner}
+    )
