@@ -39,8 +39,6 @@ minimum observation requirements.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -147,22 +145,14 @@ def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table
     # days are counted only when a least number is asked for, and the cells only for the
     # devices with no call or SMS (the only ones that may behave as machines).
     days = {"n_days": daily.local_date.nunique()} if filters.min_days > 1 else {}
-    # At most one cell (the default): the smallest and the largest cell agree, found in the
-    # same pass; `daily` is then read once, so DuckDB need not keep it (device x day x cell).
-    one_cell = filters.m2m_behaviour and filters.m2m_max_cells == 1
-    ends = {"_least": daily.cell_id.min(), "_most": daily.cell_id.max()} if one_cell else {}
     stats = daily.group_by("device_id").agg(
         n_events=daily.n_events.sum(),
         n_interactive=daily.n_interactive.sum(),
         n_listed=daily.n_listed.sum(),
         **days,
-        **ends,
     )
     behaves_m2m = ibis.literal(False)
-    if one_cell:
-        same = (stats._least == stats._most) | stats._least.isnull()
-        behaves_m2m = (stats.n_interactive == 0) & same
-    elif filters.m2m_behaviour:
+    if filters.m2m_behaviour:
         static = static_devices(daily, stats, filters.m2m_max_cells)
         stats = stats.left_join(static, "device_id").drop("device_id_right")
         behaves_m2m = stats.static.notnull()
@@ -228,61 +218,23 @@ class Scope:
         Dates are taken one at a time where the tables list them (`StoreTables.days`).
         """
         events = self.events(*columns)
-        days = self._days()
+        start, end = self.period.start, self.period.end
+        days = [
+            day
+            for day in self.tables.days
+            if (start is None or day >= start) and (end is None or day <= end)
+        ]
         if len(days) < 2:
             return step(events)
         parts = [step(events.filter(events.local_date == day)) for day in days]
         return ibis.union(*parts, distinct=False)
 
-    def daily_with_next(
-        self,
-        step: Callable[[ir.Table, ir.Table], ir.Table],
-        *columns: str,
-        next_columns: tuple[str, ...],
-    ) -> ir.Table:
-        """`step(today, tomorrow)` over the scope's events, one local date at a time.
-
-        As `daily`, for steps that also read the date after: `tomorrow` holds the events
-        (with `next_columns`) of the local date after `today`'s, none after the period's
-        last. Without a list of days, `step(events, events)` runs once: the step matches
-        each date to the next. `next_columns` must differ from `columns`: the same filter of
-        the same table is one subquery, which DuckDB would materialise (a day of events).
-        """
-        if set(next_columns) == set(columns):
-            raise ValueError("next_columns must differ from columns (see the docstring)")
-        events, following = self.events(*columns), self.events(*next_columns)
-        days = self._days()
-        if len(days) < 2:
-            return step(events, following)
-        parts = [
-            step(
-                events.filter(events.local_date == day),
-                following.filter(following.local_date == day + dt.timedelta(days=1)),
-            )
-            for day in days
-        ]
-        return ibis.union(*parts, distinct=False)
-
-    def _days(self) -> list[dt.date]:
-        """The tables' days within the period."""
-        start, end = self.period.start, self.period.end
-        return [
-            day
-            for day in self.tables.days
-            if (start is None or day >= start) and (end is None or day <= end)
-        ]
-
     @cached_property
     def kept(self) -> ir.Table:
         """device_id of every device in scope that passes every filter (materialised)."""
         daily = self.daily(lambda events: daily_summaries(events, self.filters), *FILTER_COLUMNS)
-        if self.filters.m2m_behaviour and self.filters.m2m_max_cells > 1:
-            daily = self.tables.materialize(daily)  # read twice by `device_reasons`
-        kept = self.tables.materialize(kept_devices(daily, self.filters))
-        # Named, it is one subquery that DuckDB computes once for all the per-day steps that
-        # read it; Ibis would repeat an unnamed one in each of them.
-        scope = f"{self.period!r} {self.subscribers} {self.filters!r}"
-        return kept.alias(f"kept_{hashlib.sha256(scope.encode()).hexdigest()[:12]}")
+        daily = self.tables.materialize(daily)  # read twice by `device_reasons`
+        return self.tables.materialize(kept_devices(daily, self.filters))
 
     def keep(self, table: ir.Table) -> ir.Table:
         """Rows of `table` (with a device_id) of kept devices."""

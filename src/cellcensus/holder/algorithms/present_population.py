@@ -19,7 +19,6 @@ Multi-MNO project, present population estimation (2024); FlowKit's ``spatial_agg
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 import ibis
@@ -89,17 +88,6 @@ def cell_ranks(cells: ir.Table) -> ir.Table:
     return ids.mutate(rank=ibis.row_number().over(order_by="cell_id").cast("int64"))
 
 
-def slot_index(events: ir.Table, slot_minutes: int) -> ir.IntegerValue:
-    """Each event's slot, numbered continuously over dates (see `observed_slots`)."""
-    minute = events.local_hour.cast("int64") * 60
-    if slot_minutes % 60:
-        # Slots shorter than an hour need the minute; whole-hour slots do not (the offset
-        # of local time is a whole number of hours), which saves a time zone computation.
-        minute = minute + events.timestamp.minute().cast("int64")
-    slot = minute // slot_minutes
-    return events.local_date.epoch_days().cast("int64") * (1440 // slot_minutes) + slot
-
-
 def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.Table:
     """One row per device and slot with events: device_id, g, rank (of the slot's cell).
 
@@ -110,7 +98,14 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     A plain maximum over one integer key costs less than an arg-max or a sort of events;
     the cell id is put back on the small per-cell table later.
     """
-    events = events.mutate(g=slot_index(events, slot_minutes))
+    per_day = 1440 // slot_minutes
+    minute = events.local_hour.cast("int64") * 60
+    if slot_minutes % 60:
+        # Slots shorter than an hour need the minute; whole-hour slots do not (the offset
+        # of local time is a whole number of hours), which saves a time zone computation.
+        minute = minute + events.timestamp.minute().cast("int64")
+    slot = minute // slot_minutes
+    events = events.mutate(g=events.local_date.epoch_days().cast("int64") * per_day + slot)
     events = events.join(cell_ranks(cells), "cell_id").select("device_id", "g", "timestamp", "rank")
     # Whole seconds by truncation, as Spark's unix_timestamp does (a cast would round).
     second = events.timestamp.epoch_seconds().floor().cast("int64")
@@ -119,56 +114,41 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     return latest.select("device_id", "g", rank=latest.key % CELL_RANKS)
 
 
-def day_changes(
-    today: ir.Table,
-    tomorrow: ir.Table,
-    *,
-    cells: ir.Table,
-    keep: Callable[[ir.Table], ir.Table],
-    slot_minutes: int,
-    carry_slots: int,
-) -> ir.Table:
-    """Devices arriving (+) and leaving (-) each cell's rank at each slot: rank, g, change.
+def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
+    """Each observation with the device's next one on the same day (a per-day step).
 
-    A per-day step over the spans that start on one date (`today`'s events): a device stays
-    at its observed cell from its slot `g` until its next observation or for `carry_slots`
-    more slots, whichever comes first. The next observation of the date's last one is the
-    device's first slot of the next date (`tomorrow`'s events); a carry never reaches
-    further, as it lasts at most a day. Both ends of each span (`g < end`) are one unnested
-    point each, +1 at g and -1 at end, so that nothing of the period is sorted or kept.
-    `keep` drops the devices the filters remove.
+    Returns device_id, rank, g, following (the next observed slot that day, else null)
+    and opens (whether it is the device's first observation of the day). Windows over one
+    day of a device's slots sort a day, not the period.
     """
-    per_day = 1440 // slot_minutes
-    observed = keep(observed_slots(today, cells, slot_minutes))
-    observed = observed.mutate(day=observed.g // per_day, opening=ibis.literal(False))
-    upcoming = tomorrow.mutate(_g=slot_index(tomorrow, slot_minutes))
-    upcoming = upcoming.group_by(device_id=upcoming.device_id, _date=upcoming.local_date).agg(
-        g=upcoming._g.min()
+    window = ibis.window(group_by=["device_id", observed.g // per_day], order_by="g")
+    return observed.mutate(
+        following=observed.g.lead().over(window), opens=observed.g.lag().over(window).isnull()
     )
-    upcoming = upcoming.select(
-        "device_id",
-        "g",
-        rank=ibis.null("int64"),
-        day=upcoming.g // per_day - 1,
-        opening=ibis.literal(True),
+
+
+def presence_spans(days: ir.Table, *, carry_slots: int, per_day: int) -> ir.Table:
+    """Each observation's span of slots: device_id, rank, g, end (exclusive).
+
+    A device stays at its observed cell from `g` until its next observation or for
+    `carry_slots` more slots, whichever comes first. `days` comes from `day_observations`:
+    the last observation of a day runs on to the device's first of the next day, if any
+    (a carry never reaches further, as it lasts at most a day), which a join of the days'
+    last and first observations finds without sorting the period.
+    """
+    opening = days.filter(days.opens)
+    opening = opening.select(
+        _device=opening.device_id, _day=opening.g // per_day - 1, _next=opening.g
     )
-    # Each date's observations with the next date's first: a window over the two finds
-    # every next observation, without a join (whose tables DuckDB would hold for every
-    # date at once).
-    both = observed.union(upcoming, distinct=False)
-    window = ibis.window(group_by=["device_id", "day"], order_by="g")
-    spans = both.mutate(following=both.g.lead().over(window))
-    spans = spans.filter(~spans.opening)
+    last = days.filter(days.following.isnull())
+    last = last.left_join(
+        opening, [last.device_id == opening._device, last.g // per_day == opening._day]
+    ).select("device_id", "rank", "g", following=opening._next)
+    within = days.filter(days.following.notnull()).select("device_id", "rank", "g", "following")
+    spans = within.union(last, distinct=False)
     limit = spans.g + (carry_slots + 1)
     end = ibis.ifelse(spans.following.isnull(), limit, ibis.least(spans.following, limit))
-    # Starts as odd and ends as even numbers: one array, unnested on every engine.
-    points = spans.select("rank", point=ibis.array([spans.g * 2 + 1, end * 2]).unnest())
-    points = points.select(
-        "rank",
-        g=points.point // 2,
-        change=ibis.ifelse(points.point % 2 == 1, 1, -1).cast("int64"),
-    )
-    return points.group_by(["rank", "g"]).agg(change=points.change.sum())
+    return spans.select("device_id", "rank", "g", end=end)
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -194,10 +174,16 @@ def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -
     return leave.union(enter, distinct=False)
 
 
-def cell_changes(per_rank: ir.Table, cells: ir.Table) -> ir.Table:
-    """The changes of each day's `day_changes` summed per cell and slot: cell_id, g, change."""
-    summed = per_rank.group_by(["rank", "g"]).agg(change=per_rank.change.sum().cast("float64"))
-    return summed.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
+def cell_changes(spans: ir.Table, cells: ir.Table) -> ir.Table:
+    """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
+
+    Both ends of each span (`g < end` always): +1 at g, -1 at end.
+    """
+    starts = spans.select("rank", "g", change=ibis.literal(1, type="int64"))
+    ends = spans.select("rank", g=spans.end, change=ibis.literal(-1, type="int64"))
+    points = starts.union(ends, distinct=False)
+    per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
+    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
 
 
 def area_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -235,23 +221,21 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     """Distinct devices per local date, slot and area."""
     scope = Scope(tables, params, params.subscribers, params.filters)
     per_day = 1440 // params.slot_minutes
-    per_rank = scope.daily_with_next(
-        lambda today, tomorrow: day_changes(
-            today,
-            tomorrow,
-            cells=tables.cells,
-            keep=scope.keep,
-            slot_minutes=params.slot_minutes,
-            carry_slots=params.max_carry_minutes // params.slot_minutes,
-        ),
-        "device_id",
-        "timestamp",
-        "local_date",
-        "local_hour",
-        "cell_id",
-        next_columns=("device_id", "timestamp", "local_date", "local_hour"),
+    days = scope.keep(
+        scope.daily(
+            lambda events: day_observations(
+                observed_slots(events, tables.cells, params.slot_minutes), per_day=per_day
+            ),
+            "device_id",
+            "timestamp",
+            "local_date",
+            "local_hour",
+            "cell_id",
+        )
     )
-    per_cell = cell_changes(per_rank, tables.cells)
+    carry_slots = params.max_carry_minutes // params.slot_minutes
+    spans = presence_spans(days, carry_slots=carry_slots, per_day=per_day)
+    per_cell = cell_changes(spans, tables.cells)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"
