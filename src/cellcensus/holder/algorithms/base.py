@@ -10,8 +10,10 @@ from enum import StrEnum
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dtypes
 import ibis.expr.types as ir
 import pandas as pd
+from ibis.common.exceptions import IbisError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cellcensus.errors import CellcensusError
@@ -309,6 +311,26 @@ def _domain(
     if key.domain is KeyDomain.SLOT:
         return list(range(1440 // int(params.slot_minutes)))  # type: ignore[attr-defined]
     return list(key.values)
+
+
+@ibis.udf.scalar.builtin(name="epoch")  # type: ignore[untyped-decorator]
+def _duckdb_epoch(timestamp: dtypes.Timestamp(timezone="UTC")) -> dtypes.float64:  # type: ignore[valid-type, empty-body]
+    """DuckDB's ``epoch`` of a zoned timestamp: seconds since 1970."""
+
+
+def whole_seconds(timestamp: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole seconds since 1970 (truncated, as Spark's unix_timestamp), on every engine.
+
+    On DuckDB, `epoch` reads the zoned timestamp itself. Ibis's `epoch_seconds` first casts
+    it to a plain timestamp, and that time zone conversion per event costs three times the
+    rest (measured on 76 M events).
+    """
+    try:
+        engine = timestamp._find_backend(use_default=False).name
+    except IbisError:  # an unbound expression: the portable form
+        engine = None
+    seconds = _duckdb_epoch(timestamp) if engine == "duckdb" else timestamp.epoch_seconds()
+    return seconds.floor().cast("int64")
 
 
 def in_period(table: ir.Table, params: PeriodParameters, column: str = "local_date") -> ir.Table:

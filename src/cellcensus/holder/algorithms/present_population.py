@@ -39,6 +39,7 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
     in_period,
+    whole_seconds,
 )
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterParameters,
@@ -107,8 +108,7 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
     slot = minute // slot_minutes
     events = events.mutate(g=events.local_date.epoch_days().cast("int64") * per_day + slot)
     events = events.join(cell_ranks(cells), "cell_id").select("device_id", "g", "timestamp", "rank")
-    # Whole seconds by truncation, as Spark's unix_timestamp does (a cast would round).
-    second = events.timestamp.epoch_seconds().floor().cast("int64")
+    second = whole_seconds(events.timestamp)
     key = second * CELL_RANKS + events["rank"]
     latest = events.group_by(["device_id", "g"]).agg(key=key.max())
     return latest.select("device_id", "g", rank=latest.key % CELL_RANKS)

@@ -31,6 +31,7 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
     one,
+    whole_seconds,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 
@@ -60,7 +61,7 @@ def stays(events: ir.Table, *, min_stay_minutes: int) -> ir.Table:
         ibis.window(group_by=day, order_by=[events.timestamp, events.cell_id], rows=(None, 0))
     )
     events = events.mutate(run=run)
-    second = events.timestamp.epoch_seconds().floor()  # whole seconds on every engine
+    second = whole_seconds(events.timestamp)
     runs = events.group_by([*day, "run", "cell_id"]).agg(start=second.min(), end=second.max())
     return runs.filter(runs.end - runs.start >= 60 * min_stay_minutes).drop("run")
 
