@@ -97,8 +97,10 @@ def test_demo_present_population_fills_brussels_by_day(demo_out):
     assert present["census_brussels_jobs_per_resident_worker"] == pytest.approx(1.8887, abs=1e-4)
     # The synthetic world's true ratio at 11:00 is 1.18 (the census bound is 1.29), so the
     # issue's 1.3 cannot be reached honestly. Measured on this world (2 weekdays, 0.5 %,
-    # Gaussian noise calibrated to all 72 hours of the release): 1.15 against 1.18.
-    assert present["brussels_day_night_ratio"] > 1.03
+    # Gaussian noise calibrated to all 72 hours of the release): 1.17 against 1.18, with a
+    # standard deviation of 0.04 over eight runs (the noise on some 450 devices at night).
+    # Both bounds sit about 4 standard deviations away.
+    assert present["brussels_day_night_ratio"] > 1.0
     ratio = present["brussels_day_night_ratio"] / present["truth_brussels_day_night_ratio"]
     assert abs(ratio - 1) < 0.15
     assert present["census_brussels_day_night_ratio"] == pytest.approx(1.29, abs=0.01)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 import pytest
 
-from cellcensus.holder.algorithms import get_algorithm
+from cellcensus.holder.algorithms import Algorithm, get_algorithm
 from cellcensus.holder.algorithms.conformance import (
     HOME_MCC,
     PHONE_TAC,
@@ -53,9 +55,72 @@ def ev(
     return (device, at(day, hour, minute), cell, kind, mcc, tac)
 
 
+# Hand footprint on the hand world's cells (conftest): cell B straddles areas 1 and 2, and
+# its tiles near A (area 1) and near C (area 2) say which side a device of B sleeps on.
+HAND_FOOTPRINT = {
+    "cells": pd.DataFrame({"cell_id": ["A", "B", "C", "D"], "sector": [0, 1, 2, 3]}),
+    "serving": pd.DataFrame(
+        [
+            (0, 0, 0.7),
+            (0, 1, 0.3),
+            (1, 1, 0.9),
+            (1, 0, 0.1),
+            (2, 1, 0.9),
+            (2, 2, 0.1),
+            (3, 2, 0.7),
+            (3, 1, 0.3),
+            (4, 3, 1.0),
+        ],
+        columns=["tile", "sector", "probability"],
+    ),
+    "tiles": pd.DataFrame(
+        {"tile": [0, 1, 2, 3, 4], "area_code": ["1", "1", "2", "2", "3"], "log_prior": 0.0}
+    ),
+}
+
+
 def hand_world(rows: Sequence[tuple[Any, ...]], allocation: pd.DataFrame = ALLOCATION) -> World:
     """A world from hand-written event rows, on the four cells above."""
     return World(events=events_frame(rows), cells=CELLS, allocation=allocation)
+
+
+def conformance_footprint(world: World) -> dict[str, pd.DataFrame]:
+    """A footprint for the conformance world: a tile per (cell, area) of its allocation.
+
+    The tile's own cell serves it with probability 0.6, the other cells of its area share
+    the rest. Cell C11 is left out, so one home cell keeps its allocation weights.
+    """
+    allocation = world.allocation.reset_index(drop=True)
+    rows = []
+    for tile, (cell, area) in enumerate(zip(allocation.cell_id, allocation.area_code, strict=True)):
+        others = sorted(set(allocation.cell_id[allocation.area_code == area]) - {cell})
+        rows.append((tile, cell, 0.6 if others else 1.0))
+        rows += [(tile, other, 0.4 / len(others)) for other in others]
+    serving = pd.DataFrame(rows, columns=["tile", "cell_id", "probability"])
+    cells = pd.DataFrame({"cell_id": sorted(set(world.cells.cell_id) - {"C11"})})
+    cells["sector"] = np.arange(len(cells), dtype="int64")
+    serving = serving.merge(cells, on="cell_id")[["sector", "tile", "probability"]]
+    tiles = pd.DataFrame(
+        {
+            "tile": np.arange(len(allocation), dtype="int64"),
+            "area_code": allocation.area_code,
+            "log_prior": np.log1p(np.arange(len(allocation)) % 3),
+        }
+    )
+    return {"cells": cells, "serving": serving, "tiles": tiles}
+
+
+@pytest.fixture(scope="session")
+def footprint_world(world: World) -> World:
+    """The conformance world with a tile footprint (`conformance_footprint`)."""
+    return dataclasses.replace(world, footprint=conformance_footprint(world))
+
+
+def with_examples(name: str, *examples: dict[str, Any]) -> Algorithm:
+    """The registered algorithm with these parameter sets as its only examples."""
+    algorithm = get_algorithm(name)
+    manifest = dataclasses.replace(algorithm.manifest, examples=examples)
+    return dataclasses.replace(algorithm, manifest=manifest)
 
 
 @pytest.fixture(scope="session")

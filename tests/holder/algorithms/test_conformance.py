@@ -9,6 +9,8 @@ from cellcensus.holder.algorithms import Certification, get_algorithm, registere
 from cellcensus.holder.algorithms import conformance as suite
 from cellcensus.holder.algorithms.conformance import ConformanceError
 
+from .conftest import with_examples
+
 NAMES = sorted(registered_algorithms())
 
 
@@ -67,18 +69,11 @@ def test_the_conformance_world_exercises_every_algorithm(world, duckdb_runner):
             assert len(duckdb_runner.run(algorithm, world, values)) > 0, (name, values)
 
 
-def _with_examples(name, *examples):
-    algorithm = get_algorithm(name)
-    return dataclasses.replace(
-        algorithm, manifest=dataclasses.replace(algorithm.manifest, examples=examples)
-    )
-
-
 BAYESIAN = {"spatial_estimator": "bayesian"}
 
 
 def test_bayesian_residence_is_deterministic_and_keyed_by_area(world, duckdb_runner):
-    algorithm = _with_examples("usual_residence", BAYESIAN)
+    algorithm = with_examples("usual_residence", BAYESIAN)
     suite.check_schema(algorithm, world, duckdb_runner)
     suite.check_deterministic(algorithm, world, duckdb_runner)
     total = duckdb_runner.run(algorithm, world, BAYESIAN).device_count.sum()
@@ -88,7 +83,7 @@ def test_bayesian_residence_is_deterministic_and_keyed_by_area(world, duckdb_run
 def test_bayesian_residence_respects_the_bound_where_the_noise_goes(world, duckdb_runner):
     # The enclave noises the counts per home cell and runs the estimator on them: the bound
     # holds there. On the areas it would not: the estimator redistributes other devices too.
-    algorithm = _with_examples("usual_residence", BAYESIAN)
+    algorithm = with_examples("usual_residence", BAYESIAN)
     suite.check_contribution_bound(algorithm, world, duckdb_runner, n_events=20_000)
     attacked = suite.attacked_world(world, n_events=20_000, mcc=suite.HOME_MCC)
     before = duckdb_runner.run(algorithm, world, BAYESIAN).set_index("area_code")

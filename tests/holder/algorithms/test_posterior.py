@@ -10,34 +10,10 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
-from cellcensus.holder.algorithms import get_algorithm
 
-from .conftest import as_dict, ev, hand_world
+from .conftest import HAND_FOOTPRINT, as_dict, ev, hand_world, with_examples
 
 POSTERIOR = {"spatial_estimator": "posterior"}
-
-# Hand footprint on the hand world's cells (conftest): cell B straddles areas 1 and 2, and
-# its tiles near A (area 1) and near C (area 2) say which side a device of B sleeps on.
-HAND_FOOTPRINT = {
-    "cells": pd.DataFrame({"cell_id": ["A", "B", "C", "D"], "sector": [0, 1, 2, 3]}),
-    "serving": pd.DataFrame(
-        [
-            (0, 0, 0.7),
-            (0, 1, 0.3),
-            (1, 1, 0.9),
-            (1, 0, 0.1),
-            (2, 1, 0.9),
-            (2, 2, 0.1),
-            (3, 2, 0.7),
-            (3, 1, 0.3),
-            (4, 3, 1.0),
-        ],
-        columns=["tile", "sector", "probability"],
-    ),
-    "tiles": pd.DataFrame(
-        {"tile": [0, 1, 2, 3, 4], "area_code": ["1", "1", "2", "2", "3"], "log_prior": 0.0}
-    ),
-}
 
 
 def _nights(device: int, cell: str, nights: range) -> list[tuple[object, ...]]:
@@ -84,65 +60,28 @@ def test_without_a_footprint_the_posterior_is_refused_naming_the_command(release
         release("usual_residence", _hand_world(footprint=None), **POSTERIOR)
 
 
-def conformance_footprint(world: suite.World) -> dict[str, pd.DataFrame]:
-    """A footprint for the conformance world: a tile per (cell, area) of its allocation.
-
-    The tile's own cell serves it with probability 0.6, the other cells of its area share
-    the rest. Cell C11 is left out, so one home cell keeps its allocation weights.
-    """
-    allocation = world.allocation.reset_index(drop=True)
-    rows = []
-    for tile, (cell, area) in enumerate(zip(allocation.cell_id, allocation.area_code, strict=True)):
-        others = sorted(set(allocation.cell_id[allocation.area_code == area]) - {cell})
-        rows.append((tile, cell, 0.6 if others else 1.0))
-        rows += [(tile, other, 0.4 / len(others)) for other in others]
-    serving = pd.DataFrame(rows, columns=["tile", "cell_id", "probability"])
-    cells = pd.DataFrame({"cell_id": sorted(set(world.cells.cell_id) - {"C11"})})
-    cells["sector"] = np.arange(len(cells), dtype="int64")
-    serving = serving.merge(cells, on="cell_id")[["sector", "tile", "probability"]]
-    tiles = pd.DataFrame(
-        {
-            "tile": np.arange(len(allocation), dtype="int64"),
-            "area_code": allocation.area_code,
-            "log_prior": np.log1p(np.arange(len(allocation)) % 3),
-        }
-    )
-    return {"cells": cells, "serving": serving, "tiles": tiles}
-
-
-@pytest.fixture(scope="module")
-def posterior_world(world):
-    return dataclasses.replace(world, footprint=conformance_footprint(world))
-
-
-def _posterior_algorithm():
-    algorithm = get_algorithm("usual_residence")
-    manifest = dataclasses.replace(algorithm.manifest, examples=(POSTERIOR,))
-    return dataclasses.replace(algorithm, manifest=manifest)
-
-
 def _only_posterior(algorithm):
     # parameter_sets gives the defaults and the examples: keep the posterior set alone.
     return [values for values in suite.parameter_sets(algorithm) if values == POSTERIOR]
 
 
-def test_posterior_passes_the_conformance_checks(posterior_world, duckdb_runner):
-    algorithm = _posterior_algorithm()
+def test_posterior_passes_the_conformance_checks(footprint_world, duckdb_runner):
+    algorithm = with_examples("usual_residence", POSTERIOR)
     assert _only_posterior(algorithm) == [POSTERIOR]
-    suite.check_schema(algorithm, posterior_world, duckdb_runner)
-    suite.check_deterministic(algorithm, posterior_world, duckdb_runner)
-    suite.check_contribution_bound(algorithm, posterior_world, duckdb_runner, n_events=50_000)
-    suite.check_day_by_day(algorithm, posterior_world, duckdb_runner.con)
-    placed = duckdb_runner.run(algorithm, posterior_world, POSTERIOR)
-    allocated = duckdb_runner.run(algorithm, posterior_world, {})
+    suite.check_schema(algorithm, footprint_world, duckdb_runner)
+    suite.check_deterministic(algorithm, footprint_world, duckdb_runner)
+    suite.check_contribution_bound(algorithm, footprint_world, duckdb_runner, n_events=50_000)
+    suite.check_day_by_day(algorithm, footprint_world, duckdb_runner.con)
+    placed = duckdb_runner.run(algorithm, footprint_world, POSTERIOR)
+    allocated = duckdb_runner.run(algorithm, footprint_world, {})
     assert placed.device_count.sum() == pytest.approx(allocated.device_count.sum(), abs=1e-9)
     assert not np.allclose(placed.device_count, allocated.device_count)
 
 
 @pytest.mark.spark
-def test_posterior_gives_the_same_result_on_spark(posterior_world, duckdb_runner, spark_runner):
+def test_posterior_gives_the_same_result_on_spark(footprint_world, duckdb_runner, spark_runner):
     suite.check_engines_agree(
-        _posterior_algorithm(),
-        posterior_world,
+        with_examples("usual_residence", POSTERIOR),
+        footprint_world,
         {"duckdb": duckdb_runner, "spark": spark_runner},
     )

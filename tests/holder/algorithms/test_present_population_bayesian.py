@@ -11,11 +11,9 @@ from scipy import sparse
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
-from cellcensus.holder.algorithms import get_algorithm
 from cellcensus.holder.algorithms.spatial import AreaFootprint, tile_bayesian_counts
 
-from .conftest import as_dict, ev, hand_world
-from .test_posterior import HAND_FOOTPRINT, conformance_footprint
+from .conftest import HAND_FOOTPRINT, as_dict, ev, hand_world, with_examples
 
 BAYESIAN = {"spatial_estimator": "bayesian"}
 ONE_SLOT = {**BAYESIAN, "max_carry_minutes": 0}
@@ -92,39 +90,30 @@ def test_without_a_footprint_the_bayesian_estimator_is_refused_naming_the_comman
         release("present_population", hand_world([ev(1, 0, 10, "B")]), **BAYESIAN)
 
 
-@pytest.fixture(scope="module")
-def bayesian_world(world):
-    return dataclasses.replace(world, footprint=conformance_footprint(world))
-
-
-def _bayesian_algorithm():
-    algorithm = get_algorithm("present_population")
-    manifest = dataclasses.replace(algorithm.manifest, examples=(BAYESIAN,))
-    return dataclasses.replace(algorithm, manifest=manifest)
-
-
 def test_bayesian_passes_the_conformance_checks_and_keeps_each_slots_total(
-    bayesian_world, duckdb_runner
+    footprint_world, duckdb_runner
 ):
-    algorithm = _bayesian_algorithm()
-    suite.check_schema(algorithm, bayesian_world, duckdb_runner)
-    suite.check_deterministic(algorithm, bayesian_world, duckdb_runner)
-    suite.check_day_by_day(algorithm, bayesian_world, duckdb_runner.con)
+    algorithm = with_examples("present_population", BAYESIAN)
+    suite.check_schema(algorithm, footprint_world, duckdb_runner)
+    suite.check_deterministic(algorithm, footprint_world, duckdb_runner)
+    suite.check_day_by_day(algorithm, footprint_world, duckdb_runner.con)
     keys = ["local_date", "slot"]
-    placed = duckdb_runner.run(algorithm, bayesian_world, BAYESIAN).groupby(keys).device_count
-    allocated = duckdb_runner.run(algorithm, bayesian_world, {}).groupby(keys).device_count
+    placed = duckdb_runner.run(algorithm, footprint_world, BAYESIAN).groupby(keys).device_count
+    allocated = duckdb_runner.run(algorithm, footprint_world, {}).groupby(keys).device_count
     pd.testing.assert_series_equal(placed.sum(), allocated.sum(), atol=1e-9)
 
 
-def test_bayesian_respects_the_bound_where_the_noise_goes(bayesian_world, duckdb_runner):
+def test_bayesian_respects_the_bound_where_the_noise_goes(footprint_world, duckdb_runner):
     # The enclave noises the counts per cell and slot, which the expression returns before
     # `finish`: the bound holds there.
-    algorithm = _bayesian_algorithm()
-    suite.check_contribution_bound(algorithm, bayesian_world, duckdb_runner, n_events=20_000)
+    algorithm = with_examples("present_population", BAYESIAN)
+    suite.check_contribution_bound(algorithm, footprint_world, duckdb_runner, n_events=20_000)
 
 
 @pytest.mark.spark
-def test_bayesian_gives_the_same_result_on_spark(bayesian_world, duckdb_runner, spark_runner):
+def test_bayesian_gives_the_same_result_on_spark(footprint_world, duckdb_runner, spark_runner):
     suite.check_engines_agree(
-        _bayesian_algorithm(), bayesian_world, {"duckdb": duckdb_runner, "spark": spark_runner}
+        with_examples("present_population", BAYESIAN),
+        footprint_world,
+        {"duckdb": duckdb_runner, "spark": spark_runner},
     )

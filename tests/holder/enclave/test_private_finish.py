@@ -34,15 +34,16 @@ def test_bayesian_release_is_noised_per_cell_and_declares_its_error(store, tmp_p
     assert (shown > 15).all()
     # Released values sit within their declared 95% error (plus rounding) of the exact
     # estimator in most areas: the error is neither hidden nor wildly overstated.
+    # (Within 1.5 x ci95, about 3 sd, plus rounding: three areas leave no room for a miss.)
     gap = (shown - exact["device_count"].reindex(shown.index).fillna(0.0)).abs()
-    within = gap <= table["ci95"].reindex(shown.index) + 5
-    assert within.mean() >= 0.8
+    assert (gap <= 1.5 * table["ci95"].reindex(shown.index) + 5).all()
     # Each area of the tiny store is the sum of two cells, each with Laplace noise of scale
     # 1 / epsilon (sd = scale * sqrt 2): the bootstrap's ci95 must find about 1.96 * sd * sqrt 2.
     dp = release.provenance.policy["dp"]
     assert dp["mechanism"] == "laplace"
     expected = 1.96 * np.sqrt(2) * np.sqrt(2) / dp["epsilon"]
-    assert table["ci95"].between(0.6 * expected, 1.5 * expected).all()
+    # (20 bootstrap draws estimate it within about 16 %: the bounds sit 3 of those away.)
+    assert table["ci95"].between(0.5 * expected, 1.5 * expected).all()
 
 
 def test_measure_refuses_a_policy_without_noise():
