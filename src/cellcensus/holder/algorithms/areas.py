@@ -27,7 +27,6 @@ import datetime as dt
 
 import ibis
 import ibis.expr.types as ir
-import pandas as pd
 
 from cellcensus.holder.algorithms.base import COUNT, one
 
@@ -59,16 +58,6 @@ def allocation_on(allocation: ir.Table, day: dt.date | None) -> ir.Table:
         (allocation.valid_from.isnull() | (allocation.valid_from <= on))
         & (allocation.valid_to.isnull() | (on <= allocation.valid_to))
     )
-
-
-def on_day(allocation: pd.DataFrame, day: dt.date | str) -> pd.DataFrame:
-    """`allocation_on` for an allocation read into pandas (e.g. by a `finish` step)."""
-    if not {"valid_from", "valid_to"} <= set(allocation.columns):
-        return allocation
-    start = pd.to_datetime(allocation["valid_from"])
-    end = pd.to_datetime(allocation["valid_to"])
-    on = pd.Timestamp(day)
-    return allocation[(start.isna() | (start <= on)) & (end.isna() | (on <= end))]
 
 
 def spread(

@@ -19,6 +19,7 @@ Multi-MNO project, present population estimation (2024); FlowKit's ``spatial_agg
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 import ibis
@@ -27,7 +28,7 @@ import pandas as pd
 from pydantic import Field
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.algorithms.areas import on_day, spread, versioned
+from cellcensus.holder.algorithms.areas import allocation_on, spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     COUNT,
@@ -276,11 +277,10 @@ def finish(
         iterations=params.iterations,
     )
     parts = [placed]
-    if len(unknown):
-        allocation = tables.allocation.to_pandas()
-        for day, counts in unknown.groupby("local_date"):
-            spread = counts.merge(on_day(allocation, str(day)), on="cell_id")
-            parts.append(spread.assign(device_count=spread[COUNT] * spread["weight"]))
+    for day, counts in unknown.groupby("local_date"):
+        on = allocation_on(tables.allocation, dt.date.fromisoformat(str(day)[:10])).to_pandas()
+        spread = counts.merge(on, on="cell_id")
+        parts.append(spread.assign(device_count=spread[COUNT] * spread["weight"]))
     keys = ["local_date", "slot", "area_code"]
     every = pd.concat([part[[*keys, COUNT]] for part in parts], ignore_index=True)
     every = every[every[COUNT] > 0]  # areas no slot's devices reach, as in the allocation

@@ -90,14 +90,24 @@ def bayesian_counts(
     groups, observed = _observed(cell_counts, by, "cell_id", cells)
     u = (weights.T @ observed.T).T  # the allocation estimate as the start
     for _ in range(max_iterations):
-        expected = (serving @ u.T).T
-        ratio = np.divide(observed, expected, out=np.zeros_like(expected), where=expected > 0)
-        updated = u * (serving.T @ ratio.T).T
+        updated = _update(u, serving, observed)
         converged = np.max(np.abs(updated - u), initial=0.0) < tolerance
         u = updated
         if converged:
             break
     return _in_rows(groups, areas, u)
+
+
+def _update(u: np.ndarray, serving: sparse.csr_array, observed: np.ndarray) -> np.ndarray:
+    """One EM update of the densities `u` (groups x areas), all groups at once.
+
+    u_j <- u_j * sum_i P(i | j) n_i / sum_l P(i | l) u_l, with `serving` P(i | j) (cells x
+    areas) and `observed` n_i (groups x cells).
+    """
+    expected = (serving @ u.T).T
+    ratio = np.divide(observed, expected, out=np.zeros_like(expected), where=expected > 0)
+    updated: np.ndarray = u * (serving.T @ ratio.T).T
+    return updated
 
 
 def _observed(
@@ -199,11 +209,8 @@ def tile_bayesian_counts(
     groups, observed = _observed(counts, by, "sector", footprint.sector_ids)
     share = footprint.prior / footprint.prior.sum()
     u = observed.sum(axis=1, keepdims=True) * share[np.newaxis, :]
-    serving = footprint.serving
     for _ in range(iterations):
-        expected = (serving @ u.T).T
-        ratio = np.divide(observed, expected, out=np.zeros_like(expected), where=expected > 0)
-        u = u * (serving.T @ ratio.T).T
+        u = _update(u, footprint.serving, observed)
     return _in_rows(groups, footprint.areas, u), unknown
 
 
