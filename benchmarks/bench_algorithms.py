@@ -9,13 +9,12 @@ cached. Each algorithm runs end to end on the store's Parquet events (DuckDB rea
 files, the result is collected) and is compared with the floor: ``GROUP BY device_id, cell_id,
 local_date`` over the same events in the same run, the least any per-device algorithm must do.
 Target: each algorithm within 4x of the floor. With --spark, the same work (and the floor) on
-PySpark local mode, intermediate stages cached by `SparkStaging`.
+PySpark local mode, intermediate stages cached by `staging.SparkStaging`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from typing import Any
 import ibis.expr.types as ir
 
 from cellcensus.holder.algorithms import StoreTables, get_algorithm
-from cellcensus.holder.algorithms.staging import SparkStaging
 from cellcensus.holder.enclave.compute import open_tables
 from cellcensus.holder.store import Store
 
@@ -70,18 +68,10 @@ def run_engine(engine: str, store: Store, names: list[str], repeat: int) -> dict
         algorithm = get_algorithm(name)
 
         def work(algorithm: Any = algorithm) -> None:
-            staged = tables
-            staging = None
-            if engine == "spark":
-                from cellcensus.holder.engines import connect, spark_session
-
-                staging = SparkStaging(connect("spark"), spark_session())
-                staged = dataclasses.replace(tables, materialize=staging)
             try:
-                algorithm.expression(staged, {}).to_pandas()
+                algorithm.expression(tables, {}).to_pandas()
             finally:
-                if staging is not None:
-                    staging.release()
+                tables.release()  # the stages `open_tables` set up (`staging`)
 
         results[name] = best_of(repeat, work)
     return results

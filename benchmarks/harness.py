@@ -160,7 +160,6 @@ def floor_sql(algorithm: str, events: str, *, spark: bool = False) -> str:
 
 def step_work(algorithm: str, implementation: str, engine: str, store: Store) -> Callable[[], Any]:
     """Set up one step (imports, connections) and return the work to time."""
-    import pandas as pd
 
     files = StoreFiles.of(store)
     params = get_algorithm(algorithm).manifest.parse({})
@@ -178,25 +177,11 @@ def step_work(algorithm: str, implementation: str, engine: str, store: Store) ->
         sql = floor_sql(algorithm, f"parquet.`{store.events_dir}`", spark=True)
         return lambda: session.sql(sql).toPandas()
     if implementation == "certified":
-        import dataclasses
-
         from cellcensus.holder.enclave.compute import open_tables
 
         tables = open_tables(store, engine="spark" if engine == "spark" else "duckdb")
         certified = get_algorithm(algorithm)
-        if engine == "duckdb":
-            return lambda: certified.run(tables, {})
-        from cellcensus.holder.algorithms.staging import SparkStaging
-        from cellcensus.holder.engines import connect, spark_session
-
-        def on_spark() -> pd.DataFrame:
-            staging = SparkStaging(connect("spark"), spark_session())
-            try:
-                return certified.run(dataclasses.replace(tables, materialize=staging), {})
-            finally:
-                staging.release()
-
-        return on_spark
+        return lambda: certified.run(tables, {})  # stages on the engine, released after
     if implementation == "polars":
         from benchmarks.baselines import polars_rules
 

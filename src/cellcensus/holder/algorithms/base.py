@@ -143,13 +143,14 @@ class StoreTables:
         allocation: cell_id, area_code, weight (each cell's weights sum to 1), and the
             validity of each version of a cell's weights (valid_from, valid_to).
         materialize: Called by algorithms on an intermediate table that later steps read
-            several times (kept events, home cells): on Spark it computes and caches it
-            once (see `staging.SparkStaging`), since Spark re-plans a shared subquery at
-            every use; on DuckDB it returns the table unchanged.
+            several times (kept devices, home cells), and on each date's part of a per-day
+            step: it computes the table now, on its own (`staging`). The default returns
+            the table unchanged, so the engine plans the whole expression at once.
         days: The local dates the events hold, when the per-day steps are to aggregate one
-            date at a time (`device_filter.Scope.daily`): DuckDB's hash tables then hold a
-            day, not the period, and a month costs thirty days. Empty: each step is one
-            aggregation over the period (Spark, whose shuffles already bound it).
+            date at a time (`device_filter.Scope.daily`): with a staging `materialize`,
+            each date is its own query and memory holds a day, not the period, so a month
+            costs thirty days. Empty: each step is one aggregation over the period (Spark,
+            whose shuffles already bound it).
         footprint: The tile footprint, where the store holds one (else None).
     """
 
@@ -159,6 +160,12 @@ class StoreTables:
     materialize: Callable[[ir.Table], ir.Table] = as_is
     days: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
+
+    def release(self) -> None:
+        """Free what `materialize` staged (the tables stay readable until then)."""
+        release = getattr(self.materialize, "release", None)
+        if release is not None:
+            release()
 
 
 def _no_bound(_params: Any) -> float | None:
@@ -279,7 +286,10 @@ class Algorithm:
         Bayesian spatial estimator; it sees only aggregates, so engines still agree.
         """
         params = self.manifest.parse(values)
-        raw = self.compute(tables, params).to_pandas()
+        try:
+            raw = self.compute(tables, params).to_pandas()
+        finally:
+            tables.release()  # the stages of this computation
         return raw if self.finish is None else self.finish(raw, tables, params)
 
     def public_keys(

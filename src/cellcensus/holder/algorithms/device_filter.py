@@ -215,7 +215,8 @@ class Scope:
 
         `step` is a per-day aggregation: it groups by the local date (or something finer
         within a day), so the union of its results on each date is its result on the period.
-        Dates are taken one at a time where the tables list them (`StoreTables.days`).
+        Dates are taken one at a time where the tables list them (`StoreTables.days`), each
+        date's result staged on its own (`StoreTables.materialize`).
         """
         events = self.events(*columns)
         start, end = self.period.start, self.period.end
@@ -226,7 +227,9 @@ class Scope:
         ]
         if len(days) < 2:
             return step(events)
-        parts = [step(events.filter(events.local_date == day)) for day in days]
+        parts = [
+            self.tables.materialize(step(events.filter(events.local_date == day))) for day in days
+        ]
         return ibis.union(*parts, distinct=False)
 
     @cached_property

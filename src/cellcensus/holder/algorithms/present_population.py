@@ -128,28 +128,77 @@ def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
     )
 
 
-def presence_spans(days: ir.Table, *, carry_slots: int, per_day: int) -> ir.Table:
-    """Each observation's span of slots: device_id, rank, g, end (exclusive).
+PART = "part"
+"""Which kind of row of `day_parts` a row is: `CHANGES`, `LAST` or `OPENS`."""
+CHANGES, LAST, OPENS = "changes", "last", "opens"
+
+
+def day_parts(days: ir.Table, *, carry_slots: int) -> ir.Table:
+    """A day's presence spans as changes per cell rank, and its open ends (a per-day step).
 
     A device stays at its observed cell from `g` until its next observation or for
-    `carry_slots` more slots, whichever comes first. `days` comes from `day_observations`:
-    the last observation of a day runs on to the device's first of the next day, if any
-    (a carry never reaches further, as it lasts at most a day), which a join of the days'
-    last and first observations finds without sorting the period.
+    `carry_slots` more slots, whichever comes first. Within a day the next observation is
+    known (`days` comes from `day_observations`); the span of a day's last observation runs
+    on to the device's first observation of the next day, if it comes soon enough, which
+    `presence_changes` finds once every day is done.
+
+    Returns part, device_id, rank, g, change, rows of three parts:
+        `CHANGES` (rank, g, change): +1 where each span starts, -1 where each span that
+            ends within its day ends, summed per cell rank and slot (small);
+        `LAST` (device_id, rank, g): each device's last observation of the day;
+        `OPENS` (device_id, g): each device's first observation of the day.
     """
+    within = days.filter(days.following.notnull())
+    ends = within.select(
+        "rank",
+        g=ibis.least(within.following, within.g + (carry_slots + 1)),
+        change=ibis.literal(-1, type="int64"),
+    )
+    points = days.select("rank", "g", change=ibis.literal(1, type="int64")).union(
+        ends, distinct=False
+    )
+    changes = points.group_by(["rank", "g"]).agg(change=points.change.sum())
+    nobody = ibis.null().cast(days.device_id.type())
+    none = ibis.null().cast("int64")
+    last = days.filter(days.following.isnull())
     opening = days.filter(days.opens)
+    return ibis.union(
+        changes.select(
+            ibis.literal(CHANGES).name(PART), nobody.name("device_id"), "rank", "g", "change"
+        ),
+        last.select(ibis.literal(LAST).name(PART), "device_id", "rank", "g", none.name("change")),
+        opening.select(
+            ibis.literal(OPENS).name(PART), "device_id", none.name("rank"), "g", none.name("change")
+        ),
+        distinct=False,
+    )
+
+
+def presence_changes(
+    parts: ir.Table, cells: ir.Table, *, carry_slots: int, per_day: int
+) -> ir.Table:
+    """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
+
+    `parts` comes from `day_parts` over the period. The span of each day's last observation
+    ends at the device's first observation of the next day or after `carry_slots` more
+    slots, whichever comes first (a carry never reaches further, as it lasts at most a
+    day): a join of the days' last and first observations, no sort of the period.
+    """
+    opening = parts.filter(parts[PART] == OPENS)
     opening = opening.select(
         _device=opening.device_id, _day=opening.g // per_day - 1, _next=opening.g
     )
-    last = days.filter(days.following.isnull())
+    last = parts.filter(parts[PART] == LAST)
     last = last.left_join(
         opening, [last.device_id == opening._device, last.g // per_day == opening._day]
-    ).select("device_id", "rank", "g", following=opening._next)
-    within = days.filter(days.following.notnull()).select("device_id", "rank", "g", "following")
-    spans = within.union(last, distinct=False)
-    limit = spans.g + (carry_slots + 1)
-    end = ibis.ifelse(spans.following.isnull(), limit, ibis.least(spans.following, limit))
-    return spans.select("device_id", "rank", "g", end=end)
+    )
+    limit = last.g + (carry_slots + 1)
+    end = ibis.ifelse(last._next.isnull(), limit, ibis.least(last._next, limit))
+    ends = last.select("rank", g=end, change=ibis.literal(-1, type="int64"))
+    changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
+    points = changes.union(ends, distinct=False)
+    per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
+    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -173,18 +222,6 @@ def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -
     leave = levels.select("cell_id", "g", change=-levels.level, day=levels.day - 1)
     enter = levels.select("cell_id", "g", change=levels.level, day=levels.day)
     return leave.union(enter, distinct=False)
-
-
-def cell_changes(spans: ir.Table, cells: ir.Table) -> ir.Table:
-    """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
-
-    Both ends of each span (`g < end` always): +1 at g, -1 at end.
-    """
-    starts = spans.select("rank", "g", change=ibis.literal(1, type="int64"))
-    ends = spans.select("rank", g=spans.end, change=ibis.literal(-1, type="int64"))
-    points = starts.union(ends, distinct=False)
-    per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
-    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
 
 
 def area_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -222,21 +259,15 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     """Distinct devices per local date, slot and area."""
     scope = Scope(tables, params, params.subscribers, params.filters)
     per_day = 1440 // params.slot_minutes
-    days = scope.keep(
-        scope.daily(
-            lambda events: day_observations(
-                observed_slots(events, tables.cells, params.slot_minutes), per_day=per_day
-            ),
-            "device_id",
-            "timestamp",
-            "local_date",
-            "local_hour",
-            "cell_id",
-        )
-    )
     carry_slots = params.max_carry_minutes // params.slot_minutes
-    spans = presence_spans(days, carry_slots=carry_slots, per_day=per_day)
-    per_cell = cell_changes(spans, tables.cells)
+
+    def day(events: ir.Table) -> ir.Table:
+        observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
+        return day_parts(day_observations(observed, per_day=per_day), carry_slots=carry_slots)
+
+    columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
+    parts = tables.materialize(scope.daily(day, *columns))  # each part is read on its own
+    per_cell = presence_changes(parts, tables.cells, carry_slots=carry_slots, per_day=per_day)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"

@@ -1,13 +1,20 @@
-"""Materialising intermediate tables on Spark, so shared steps are computed once.
+"""Materialising intermediate tables, so that shared and per-day steps are computed once.
 
-An algorithm is one Ibis expression. DuckDB plans shared subexpressions (common table
-expressions) once; Spark inlines them and recomputes them at every use, which turns an
-algorithm that reads the kept events in three places into three passes over the month.
-Algorithms therefore pass such intermediate tables through `StoreTables.materialize`; on
-Spark, `SparkStaging` computes each one once, keeps it in executor memory (spilling to disk)
-under a temporary view, and `release` frees them.
+An algorithm is one Ibis expression, but some of its intermediate tables are better computed
+on their own (`StoreTables.materialize`):
 
-(Caching a SQL *view* with ``CACHE TABLE`` does not work here: Spark never matches the cache
+- a table read in several places (the kept devices, the home cells): Spark inlines a shared
+  subquery and recomputes it at every use, which turns an algorithm that reads the kept
+  events in three places into three passes over the month;
+- a per-day step (`device_filter.Scope.daily`): one query per date holds one day's hash
+  tables and window sinks, where a union of every date's branch in one DuckDB query holds
+  them all at once, so memory would grow with the period.
+
+`DuckDBStaging` runs each such table as its own query into a temporary table (which DuckDB
+spills to disk past its memory limit); `SparkStaging` computes it once and caches it in
+executor memory (spilling to disk) under a temporary view. `release` frees them.
+
+(Caching a SQL *view* with ``CACHE TABLE`` does not work on Spark: it never matches the cache
 of a view whose query has common table expressions, which Ibis emits. The data frame is
 cached instead, and the view names the cached data frame.)
 """
@@ -19,6 +26,37 @@ from typing import Any
 
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
+
+
+def stage_name() -> str:
+    """A fresh name for a staged table."""
+    return f"cellcensus_stage_{uuid.uuid4().hex}"
+
+
+class DuckDBStaging:
+    """`StoreTables.materialize` for DuckDB: run each stage now, into a temporary table.
+
+    Use as ``StoreTables(..., materialize=staging)``; the tables last as long as the
+    connection, or until `release`.
+    """
+
+    def __init__(self, con: BaseBackend) -> None:
+        """Stage on the Ibis DuckDB backend `con`."""
+        self.con = con
+        self.names: list[str] = []
+
+    def __call__(self, table: ir.Table) -> ir.Table:
+        """Compute `table` now, store it, and return an expression reading the stored rows."""
+        name = stage_name()
+        staged = self.con.create_table(name, table, temp=True)  # type: ignore[attr-defined]
+        self.names.append(name)
+        return staged
+
+    def release(self) -> None:
+        """Drop every staged table."""
+        for name in self.names:
+            self.con.drop_table(name, force=True)  # type: ignore[attr-defined]
+        self.names.clear()
 
 
 class SparkStaging:
@@ -36,7 +74,7 @@ class SparkStaging:
 
     def __call__(self, table: ir.Table) -> ir.Table:
         """Compute `table` now, cache it, and return an expression reading the cache."""
-        name = f"cellcensus_stage_{uuid.uuid4().hex}"
+        name = stage_name()
         self.con._run_pre_execute_hooks(table)  # registers the expression's memtables
         frame = self.session.sql(str(self.con.compile(table))).cache()
         frame.count()  # compute it now, once

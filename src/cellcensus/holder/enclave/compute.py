@@ -33,8 +33,9 @@ import pandas as pd
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
 from cellcensus.holder.algorithms.base import AREA_KEY, FOOTPRINT_TABLES, TileFootprint
+from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
-from cellcensus.holder.engines import Engine, connect
+from cellcensus.holder.engines import Engine, connect, spark_session
 from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import LEVEL_PATTERN
@@ -56,9 +57,15 @@ def open_tables(
     level: str = "municipality",
     memory_limit: str = "4GB",
 ) -> StoreTables:
-    """Open the store's tables through Ibis on `engine`."""
+    """Open the store's tables through Ibis on `engine`, staging stages on it (`staging`).
+
+    Call `StoreTables.release` when done with the results, to free the staged tables.
+    """
     check_level(store, level)
     con = connect(engine, memory_limit=memory_limit) if engine == "duckdb" else connect(engine)
+    staging: DuckDBStaging | SparkStaging = (
+        DuckDBStaging(con) if engine == "duckdb" else SparkStaging(con, spark_session())
+    )
     # DuckDB reads the day files by glob; Spark discovers the date= partitions itself.
     where = store.events_dir if engine == "spark" else store.events_dir / "**" / "*.parquet"
     events = con.read_parquet(str(where))
@@ -71,7 +78,12 @@ def open_tables(
             *(con.read_parquet(str(footprint_path(store, name))) for name in FOOTPRINT_TABLES)
         )
     return StoreTables(
-        events=events, cells=cells, allocation=allocation, days=days, footprint=footprint
+        events=events,
+        cells=cells,
+        allocation=allocation,
+        materialize=staging,
+        days=days,
+        footprint=footprint,
     )
 
 
@@ -329,12 +341,21 @@ def compute_release(
         for key in algorithm.manifest.keys
     }
     ci95 = None
-    if algorithm.finish is not None and policy.dp is not None:
-        raw, ci95 = private_finish(
-            algorithm, tables, parsed, policy=policy, charge=charge, seed=job_id, domains=domains
-        )
-    else:
-        raw = algorithm.run(tables, parameters)
+    try:
+        if algorithm.finish is not None and policy.dp is not None:
+            raw, ci95 = private_finish(
+                algorithm,
+                tables,
+                parsed,
+                policy=policy,
+                charge=charge,
+                seed=job_id,
+                domains=domains,
+            )
+        else:
+            raw = algorithm.run(tables, parameters)
+    finally:
+        tables.release()
     say("protecting")
     units = privacy_units(algorithm.manifest.unit_keys, domains)
     table = protect_release(
