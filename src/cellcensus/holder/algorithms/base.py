@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -160,6 +160,17 @@ class StoreTables:
     materialize: Callable[[ir.Table], ir.Table] = as_is
     days: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
+
+    def materialize_each(self, parts: Sequence[ir.Table]) -> ir.Table:
+        """The union of `parts` (not distinct), each computed as its own query.
+
+        Where `materialize` can append to what it staged (`staging.DuckDBStaging.each`),
+        the parts go into one table; otherwise each part is materialised.
+        """
+        each = getattr(self.materialize, "each", None)
+        if each is not None:
+            return cast(ir.Table, each(parts))
+        return ibis.union(*(self.materialize(part) for part in parts), distinct=False)
 
     def release(self) -> None:
         """Free what `materialize` staged (the tables stay readable until then)."""

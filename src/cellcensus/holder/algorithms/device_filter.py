@@ -227,10 +227,9 @@ class Scope:
         ]
         if len(days) < 2:
             return step(events)
-        parts = [
-            self.tables.materialize(step(events.filter(events.local_date == day))) for day in days
-        ]
-        return ibis.union(*parts, distinct=False)
+        return self.tables.materialize_each(
+            [step(events.filter(events.local_date == day)) for day in days]
+        )
 
     @cached_property
     def kept(self) -> ir.Table:

@@ -22,8 +22,10 @@ cached instead, and the view names the cached data frame.)
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
 
@@ -46,10 +48,31 @@ class DuckDBStaging:
         self.names: list[str] = []
 
     def __call__(self, table: ir.Table) -> ir.Table:
-        """Compute `table` now, store it, and return an expression reading the stored rows."""
+        """Compute `table` now, store it, and return an expression reading the stored rows.
+
+        A table staged already (a per-day step's result) is returned as it is.
+        """
+        op = table.op()
+        if isinstance(op, ops.DatabaseTable) and op.name in self.names:
+            return table
         name = stage_name()
         staged = self.con.create_table(name, table, temp=True)  # type: ignore[attr-defined]
         self.names.append(name)
+        return staged
+
+    def each(self, parts: Iterable[ir.Table]) -> ir.Table:
+        """Compute each part as its own query, into one table (their union, not distinct).
+
+        One table rather than a union of tables: a union read twice by a later query would
+        be copied whole by DuckDB (a common table expression used twice).
+        """
+        first, *others = parts
+        staged = self(first)
+        name = self.names[-1]
+        for part in others:
+            self.con._run_pre_execute_hooks(part)  # registers the part's memtables
+            query = self.con.compile(part)  # type: ignore[attr-defined]
+            self.con.raw_sql(f"INSERT INTO {name} BY NAME {query}").fetchall()  # type: ignore[attr-defined]
         return staged
 
     def release(self) -> None:
