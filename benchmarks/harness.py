@@ -17,7 +17,8 @@ events, it times for each algorithm (default parameters):
   disclosure control;
 - ``floor``: the least that algorithm must do, as one bare DuckDB GROUP BY of the events it
   reads (usual_residence: the domestic night events by device, cell and night;
-  present_population: all events by device, local date, hour and cell), reduced to one row;
+  present_population: all events by device, local date, hour and cell, one query per date
+  as the certified run does), reduced to one row;
 - ``polars``: the same rule in Polars (lazy, streaming engine), `baselines/polars_rules.py`;
 - ``pandas``: the same rule in pandas, day file by day file, `baselines/pandas_rules.py`;
 - with ``--engines duckdb,spark``: the certified algorithm and the floor on PySpark local
@@ -160,6 +161,7 @@ def floor_sql(algorithm: str, events: str, *, spark: bool = False) -> str:
 
 def step_work(algorithm: str, implementation: str, engine: str, store: Store) -> Callable[[], Any]:
     """Set up one step (imports, connections) and return the work to time."""
+    import pandas as pd
 
     files = StoreFiles.of(store)
     params = get_algorithm(algorithm).manifest.parse({})
@@ -168,8 +170,16 @@ def step_work(algorithm: str, implementation: str, engine: str, store: Store) ->
 
         con = duckdb.connect()
         con.execute("SET memory_limit='4GB'")  # as the certified run (`open_tables`)
-        sql = floor_sql(algorithm, f"read_parquet('{store.events_dir / '**' / '*.parquet'}')")
-        return lambda: con.sql(sql).df()
+        if algorithm == "usual_residence":  # a night spans two dates
+            sql = floor_sql(algorithm, f"read_parquet('{store.events_dir / '**' / '*.parquet'}')")
+            return lambda: con.sql(sql).df()
+        # Grouped by date: one query per date, as the certified run (`Scope.daily`), which
+        # holds a day's groups where the whole period's would spill past DuckDB's 4 GB.
+        days = [
+            floor_sql(algorithm, f"read_parquet('{folder / '*.parquet'}')")
+            for folder in sorted(store.events_dir.glob("date=*"))
+        ]
+        return lambda: pd.concat([con.sql(sql).df() for sql in days]).sum().to_frame().T
     if implementation == "floor":
         from cellcensus.holder.engines import spark_session
 
