@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -17,6 +17,7 @@ from ibis.common.exceptions import IbisError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.staging import Inline, Staging
 
 COUNT = "device_count"
 """The count column of every release: distinct devices (or device-nights), maybe fractional."""
@@ -109,11 +110,6 @@ class PeriodParameters(Parameters):
         return self
 
 
-def as_is(table: ir.Table) -> ir.Table:
-    """No materialisation: the engine plans the whole expression at once (DuckDB)."""
-    return table
-
-
 FOOTPRINT_TABLES = ("cells", "serving", "tiles")
 """The tables of a `TileFootprint`, in order."""
 
@@ -143,9 +139,9 @@ class StoreTables:
         allocation: cell_id, area_code, weight (each cell's weights sum to 1), and the
             validity of each version of a cell's weights (valid_from, valid_to).
         materialize: Called by algorithms on an intermediate table that later steps read
-            several times (kept devices, home cells), and on each date's part of a per-day
-            step: it computes the table now, on its own (`staging`). The default returns
-            the table unchanged, so the engine plans the whole expression at once.
+            several times (kept devices, home cells), and (`each`) on the dates' parts of
+            a per-day step: it computes them now, each on its own (`staging`). The default
+            (`staging.Inline`) leaves them in the expression, planned at once.
         days: The local dates the events hold, when the per-day steps are to aggregate one
             date at a time (`device_filter.Scope.daily`): with a staging `materialize`,
             each date is its own query and memory holds a day, not the period, so a month
@@ -157,26 +153,13 @@ class StoreTables:
     events: ir.Table
     cells: ir.Table
     allocation: ir.Table
-    materialize: Callable[[ir.Table], ir.Table] = as_is
+    materialize: Staging = field(default_factory=Inline)
     days: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
 
-    def materialize_each(self, parts: Sequence[ir.Table]) -> ir.Table:
-        """The union of `parts` (not distinct), each computed as its own query.
-
-        Where `materialize` can append to what it staged (`staging.DuckDBStaging.each`),
-        the parts go into one table; otherwise each part is materialised.
-        """
-        each = getattr(self.materialize, "each", None)
-        if each is not None:
-            return cast(ir.Table, each(parts))
-        return ibis.union(*(self.materialize(part) for part in parts), distinct=False)
-
     def release(self) -> None:
         """Free what `materialize` staged (the tables stay readable until then)."""
-        release = getattr(self.materialize, "release", None)
-        if release is not None:
-            release()
+        self.materialize.release()
 
 
 def _no_bound(_params: Any) -> float | None:

@@ -216,7 +216,7 @@ class Scope:
         `step` is a per-day aggregation: it groups by the local date (or something finer
         within a day), so the union of its results on each date is its result on the period.
         Dates are taken one at a time where the tables list them (`StoreTables.days`), each
-        date's result staged on its own (`StoreTables.materialize`).
+        date's result computed on its own (`StoreTables.materialize`).
         """
         events = self.events(*columns)
         start, end = self.period.start, self.period.end
@@ -227,7 +227,7 @@ class Scope:
         ]
         if len(days) < 2:
             return step(events)
-        return self.tables.materialize_each(
+        return self.tables.materialize.each(
             [step(events.filter(events.local_date == day)) for day in days]
         )
 

@@ -22,12 +22,44 @@ cached instead, and the view names the cached data frame.)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 from ibis.backends import BaseBackend
+
+
+class Staging(Protocol):
+    """How `StoreTables.materialize` computes intermediate tables on its own."""
+
+    def __call__(self, table: ir.Table) -> ir.Table:
+        """`table`, computed once (or as it is, where nothing is staged)."""
+        ...
+
+    def each(self, parts: Sequence[ir.Table]) -> ir.Table:
+        """The union of `parts` (not distinct), each computed as its own query."""
+        ...
+
+    def release(self) -> None:
+        """Free what was staged."""
+        ...
+
+
+class Inline:
+    """No staging: the engine plans the whole expression at once (the default)."""
+
+    def __call__(self, table: ir.Table) -> ir.Table:
+        """`table` unchanged."""
+        return table
+
+    def each(self, parts: Sequence[ir.Table]) -> ir.Table:
+        """The union of `parts`, one expression."""
+        return ibis.union(*parts, distinct=False)
+
+    def release(self) -> None:
+        """Nothing to free."""
 
 
 def stage_name() -> str:
@@ -60,7 +92,7 @@ class DuckDBStaging:
         self.names.append(name)
         return staged
 
-    def each(self, parts: Iterable[ir.Table]) -> ir.Table:
+    def each(self, parts: Sequence[ir.Table]) -> ir.Table:
         """Compute each part as its own query, into one table (their union, not distinct).
 
         One table rather than a union of tables: a union read twice by a later query would
@@ -104,6 +136,10 @@ class SparkStaging:
         frame.createOrReplaceTempView(name)
         self.frames[name] = frame
         return self.con.table(name)
+
+    def each(self, parts: Sequence[ir.Table]) -> ir.Table:
+        """The union of `parts`, each cached on its own."""
+        return ibis.union(*(self(part) for part in parts), distinct=False)
 
     def release(self) -> None:
         """Drop every cached stage (frees executor memory)."""
