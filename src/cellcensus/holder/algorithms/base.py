@@ -270,8 +270,19 @@ class Algorithm:
     finish: Finish | None = None
 
     def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
-        """Build the Ibis expression for validated parameters (nothing runs yet)."""
+        """Build the Ibis expression for validated parameters.
+
+        Only the stages `tables.materialize` computes on their own run while it is built.
+        """
         return self.compute(tables, self.manifest.parse(values))
+
+    def exact(self, tables: StoreTables, params: Parameters) -> pd.DataFrame:
+        """The expression's result for parsed parameters, collected; its stages released."""
+        try:
+            result: pd.DataFrame = self.compute(tables, params).to_pandas()
+        finally:
+            tables.release()
+        return result
 
     def run(self, tables: StoreTables, values: dict[str, Any]) -> pd.DataFrame:
         """Compute on the tables' engine, then apply `finish` to the (small) aggregate.
@@ -280,10 +291,7 @@ class Algorithm:
         Bayesian spatial estimator; it sees only aggregates, so engines still agree.
         """
         params = self.manifest.parse(values)
-        try:
-            raw = self.compute(tables, params).to_pandas()
-        finally:
-            tables.release()  # the stages of this computation
+        raw = self.exact(tables, params)
         return raw if self.finish is None else self.finish(raw, tables, params)
 
     def public_keys(

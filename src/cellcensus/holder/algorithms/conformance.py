@@ -327,12 +327,7 @@ class Runner:
             [algorithm.manifest.name, values, days, with_footprint], sort_keys=True, default=str
         )
         if key not in self._sql:
-            events, cells, allocation = (
-                self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
-            )
-            footprint = world._footprint(lambda name: self.con.table(f"conformance_{name}"))
-            tables = StoreTables(events, cells, allocation, days=days, footprint=footprint)
-            expression = algorithm.expression(tables, values)
+            expression = algorithm.expression(self._tables(world, days=days), values)
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))
         frame = self.con.con.execute(self._sql[key]).fetch_df()
@@ -346,23 +341,21 @@ class Runner:
         Each date's part of every per-day step, and every shared stage, is its own query.
         """
         self._register(world)
-        events, cells, allocation = (
-            self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
-        )
-        footprint = world._footprint(lambda name: self.con.table(f"conformance_{name}"))
-        staging = DuckDBStaging(self.con)
-        tables = StoreTables(
-            events, cells, allocation, materialize=staging, days=world.days, footprint=footprint
-        )
-        try:
-            frame = algorithm.expression(tables, values).to_pandas()
-        finally:
-            tables.release()
+        tables = self._tables(world, days=world.days, materialize=DuckDBStaging(self.con))
+        frame = algorithm.exact(tables, algorithm.manifest.parse(values))
         return normalised(finished(algorithm, frame, world.tables(), values), algorithm)
 
     def _register(self, world: World) -> None:
         for name, table in world.arrow.items():
             self.con.con.register(f"conformance_{name}", table)
+
+    def _tables(self, world: World, **options: Any) -> StoreTables:
+        """The registered world's tables (after `_register`), with StoreTables `options`."""
+        events, cells, allocation = (
+            self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
+        )
+        footprint = world._footprint(lambda name: self.con.table(f"conformance_{name}"))
+        return StoreTables(events, cells, allocation, footprint=footprint, **options)
 
     def _run_slow(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
         tables = world.tables()

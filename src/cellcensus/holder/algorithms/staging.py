@@ -100,7 +100,7 @@ class DuckDBStaging:
         """
         first, *others = parts
         staged = self(first)
-        name = self.names[-1]
+        name = staged.op().name  # type: ignore[attr-defined]
         for part in others:
             self.con._run_pre_execute_hooks(part)  # registers the part's memtables
             query = self.con.compile(part)  # type: ignore[attr-defined]

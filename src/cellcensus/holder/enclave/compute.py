@@ -59,7 +59,7 @@ def open_tables(
 ) -> StoreTables:
     """Open the store's tables through Ibis on `engine`, staging stages on it (`staging`).
 
-    Call `StoreTables.release` when done with the results, to free the staged tables.
+    `Algorithm.run` and `Algorithm.exact` free the staged tables once the result is collected.
     """
     check_level(store, level)
     con = connect(engine, memory_limit=memory_limit) if engine == "duckdb" else connect(engine)
@@ -245,7 +245,7 @@ def private_finish(
         return counts per cell, its output and None (the usual protection applies).
     """
     assert algorithm.finish is not None
-    exact = algorithm.compute(tables, parsed).to_pandas()
+    exact = algorithm.exact(tables, parsed)
     if "cell_id" not in exact.columns:  # this parameter set needs no finishing
         return algorithm.finish(exact, tables, parsed), None
     cells = tables.allocation.select("cell_id").distinct().to_pandas()["cell_id"].tolist()
@@ -341,21 +341,12 @@ def compute_release(
         for key in algorithm.manifest.keys
     }
     ci95 = None
-    try:
-        if algorithm.finish is not None and policy.dp is not None:
-            raw, ci95 = private_finish(
-                algorithm,
-                tables,
-                parsed,
-                policy=policy,
-                charge=charge,
-                seed=job_id,
-                domains=domains,
-            )
-        else:
-            raw = algorithm.run(tables, parameters)
-    finally:
-        tables.release()
+    if algorithm.finish is not None and policy.dp is not None:
+        raw, ci95 = private_finish(
+            algorithm, tables, parsed, policy=policy, charge=charge, seed=job_id, domains=domains
+        )
+    else:
+        raw = algorithm.run(tables, parameters)
     say("protecting")
     units = privacy_units(algorithm.manifest.unit_keys, domains)
     table = protect_release(
