@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import ibis
@@ -17,6 +18,7 @@ from ibis.common.exceptions import IbisError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.spatial import AreaFootprint, area_footprint
 from cellcensus.holder.algorithms.staging import Inline, Staging
 
 COUNT = "device_count"
@@ -127,6 +129,11 @@ class TileFootprint:
     cells: ir.Table
     serving: ir.Table
     tiles: ir.Table
+
+    @cached_property
+    def per_area(self) -> AreaFootprint:
+        """The footprint summed per area (`spatial.area_footprint`), computed once."""
+        return area_footprint(self)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from cellcensus.holder.algorithms.device_filter import (
     Scope,
     Subscribers,
 )
-from cellcensus.holder.algorithms.spatial import area_footprint, tile_bayesian_counts
+from cellcensus.holder.algorithms.spatial import tile_bayesian_counts
 
 LEVEL_DUST = 1e-9
 """Running sums below this are rounding remainders of added and removed weights, not devices."""
@@ -303,7 +303,7 @@ def finish(
         )
     placed, unknown = tile_bayesian_counts(
         cell_counts=raw,
-        footprint=area_footprint(tables.footprint),
+        footprint=tables.footprint.per_area,
         by=["local_date", "slot"],
         iterations=params.iterations,
     )

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from cellcensus.holder.algorithms.base import TileFootprint
+if TYPE_CHECKING:  # base gives TileFootprint its per-area sums from here
+    from cellcensus.holder.algorithms.base import TileFootprint
 
 SpatialEstimator = Literal["allocation", "bayesian", "posterior"]
 
@@ -193,7 +194,7 @@ def tile_bayesian_counts(
 
     Args:
         cell_counts: The `by` columns, cell_id, device_count.
-        footprint: The store's `area_footprint`.
+        footprint: The store's footprint per area (`TileFootprint.per_area`).
         by: Columns that split the counts into independent estimations (date and slot).
         iterations: Updates; the first gives the Bayesian posterior under the prior.
 
