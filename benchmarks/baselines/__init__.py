@@ -3,10 +3,10 @@
 Each module implements the default rules of `usual_residence` and `present_population` in
 another engine (Polars, pandas) from the store's Parquet files, without Ibis. They are
 benchmarks' baselines, not certified code: `tests/benchmarks/test_baselines.py` checks that
-they give the certified algorithms' pre-disclosure output. They read the latest version of
-each cell's weights (`latest_versions`), which is what the certified rules use on a network
-without changes; on a versioned network the present population's counts around a change date
-differ (the certified rule uses the weights of each day: holder/algorithms/areas.py).
+they give the certified algorithms' pre-disclosure output. On a versioned network (sites
+switched on or off within the period) usual residence uses the latest version of each cell's
+weights (`latest_versions`) and present population the weights of each day
+(`allocation_versions`), as the certified rules do (holder/algorithms/areas.py).
 """
 
 from __future__ import annotations
@@ -47,6 +47,23 @@ def latest_versions(path: Path) -> pa.Table:
         return pq.read_table(path, columns=["cell_id", "area_code", "weight"])
     table = pq.read_table(path, columns=["cell_id", "area_code", "weight", "valid_to"])
     return table.filter(pc.is_null(table.column("valid_to"))).drop_columns(["valid_to"])
+
+
+def allocation_versions(path: Path) -> pa.Table:
+    """cell_id, area_code, weight, first_day, last_day: every version of each cell's weights.
+
+    Validity as days since 1970-01-01, both ends inclusive; null where open.
+    """
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, columns=["cell_id", "area_code", "weight"])
+    for end, column in (("first_day", "valid_from"), ("last_day", "valid_to")):
+        if column in names:
+            dates = pq.read_table(path, columns=[column]).column(column)
+            days = pc.cast(pc.cast(dates, pa.date32()), pa.int32())
+        else:
+            days = pa.nulls(len(table), pa.int32())
+        table = table.append_column(end, pc.cast(days, pa.int64()))
+    return table
 
 
 def differences(

@@ -22,7 +22,14 @@ from cellcensus.holder.algorithms.places import HomeRule
 from cellcensus.holder.algorithms.present_population import PresentPopulationParameters
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
 
-from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles, latest_versions
+from . import (
+    CELL_RANKS,
+    INTERACTIVE_EVENTS,
+    LEVEL_DUST,
+    StoreFiles,
+    allocation_versions,
+    latest_versions,
+)
 
 FILTER_KEYS = ["device_id", "day", "cell"]
 
@@ -101,19 +108,46 @@ def kept_devices(parts: list[pd.DataFrame], filters: DeviceFilterParameters) -> 
     return stats.index[~(m2m_tac | behaves_m2m | too_little)]
 
 
-def allocation_by_rank(files: StoreFiles, cells: pa.Array) -> pd.DataFrame:
-    """rank, area_code, weight (cells of the allocation that are in the cells table)."""
-    table = latest_versions(files.allocation)
-    frame = pd.DataFrame(
-        {
-            "rank": pc.index_in(table.column("cell_id"), value_set=cells).to_numpy(
-                zero_copy_only=False
-            ),
-            "area_code": table.column("area_code").to_pandas(),
-            "weight": table.column("weight").to_numpy(),
-        }
+def allocation_by_rank(table: pa.Table, cells: pa.Array) -> pd.DataFrame:
+    """The allocation `table` with cell ranks for ids (cells that are in the cells table)."""
+    rank = pc.index_in(table.column("cell_id"), value_set=cells)
+    frame = table.drop_columns(["cell_id"]).to_pandas().assign(rank=rank.to_numpy(False))
+    ranked: pd.DataFrame = frame.dropna(subset=["rank"]).astype({"rank": "int64"})
+    return ranked
+
+
+def on_day_weights(per_rank: pd.DataFrame, allocation: pd.DataFrame, per_day: int) -> pd.DataFrame:
+    """Each cell's changes (rank, g, change) on the areas of the weights of their day.
+
+    Where a new version of a cell's weights starts, the devices at the cell then leave the
+    areas of the day before and enter those of the new version.
+    """
+    per_rank = per_rank.assign(day=per_rank["g"] // per_day)
+    starts = allocation.loc[allocation["first_day"].notna(), ["rank", "first_day"]]
+    starts = starts.drop_duplicates().astype("int64")
+    starts["start"] = starts["first_day"] * per_day
+    before = per_rank.merge(starts, on="rank")
+    before = before[before["g"] < before["start"]]
+    present = before.groupby(["rank", "start", "first_day"], as_index=False)["change"].sum()
+    present = present[present["change"] != 0]
+    moves = [
+        pd.DataFrame(
+            {
+                "rank": present["rank"],
+                "g": present["start"],
+                "change": sign * present["change"],
+                "day": present["first_day"] + shift,
+            }
+        )
+        for sign, shift in ((-1, -1), (1, 0))
+    ]
+    changes = pd.concat([per_rank, *moves], ignore_index=True)
+    located = changes.merge(allocation, on="rank")
+    day = located["day"]
+    valid = (located["first_day"].isna() | (located["first_day"] <= day)) & (
+        located["last_day"].isna() | (day <= located["last_day"])
     )
-    return frame.dropna(subset=["rank"]).astype({"rank": "int64"})
+    return located[valid]
 
 
 def usual_residence(files: StoreFiles, params: UsualResidenceParameters) -> pd.DataFrame:
@@ -146,7 +180,11 @@ def usual_residence(files: StoreFiles, params: UsualResidenceParameters) -> pd.D
     totals = summary.drop_duplicates(["device_id", "day"]).groupby("device_id").size()
     eligible = totals.index[totals >= params.min_nights]
     homes = homes[homes["device_id"].isin(eligible)]
-    located = homes.merge(allocation_by_rank(files, cells), left_on="cell", right_on="rank")
+    located = homes.merge(
+        allocation_by_rank(latest_versions(files.allocation), cells),
+        left_on="cell",
+        right_on="rank",
+    )
     return located.groupby("area_code", as_index=False).agg(device_count=("weight", "sum"))
 
 
@@ -202,8 +240,11 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
             "change": np.concatenate([np.ones(len(g)), -np.ones(len(g))]),
         }
     )
-    per_rank = points.groupby(["rank", "g"], as_index=False, sort=False)["change"].sum()
-    located = per_rank.merge(allocation_by_rank(files, cells), on="rank")
+    per_rank = points.groupby(["rank", "g"], as_index=False, sort=False).agg(
+        change=("change", "sum")
+    )
+    allocation = allocation_by_rank(allocation_versions(files.allocation), cells)
+    located = on_day_weights(per_rank, allocation, per_day)
     located["delta"] = located["weight"] * located["change"]
     deltas = located.groupby(["area_code", "g"], as_index=False)["delta"].sum()  # sorted
     deltas["level"] = deltas.groupby("area_code")["delta"].cumsum()

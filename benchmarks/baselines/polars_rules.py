@@ -15,7 +15,14 @@ from cellcensus.holder.algorithms.places import HomeRule
 from cellcensus.holder.algorithms.present_population import PresentPopulationParameters
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
 
-from . import CELL_RANKS, INTERACTIVE_EVENTS, LEVEL_DUST, StoreFiles, latest_versions
+from . import (
+    CELL_RANKS,
+    INTERACTIVE_EVENTS,
+    LEVEL_DUST,
+    StoreFiles,
+    allocation_versions,
+    latest_versions,
+)
 
 
 def scan_events(files: StoreFiles) -> pl.LazyFrame:
@@ -130,8 +137,10 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         ]
     )
     per_rank = points.group_by("rank", "g").agg(pl.col("change").sum().cast(pl.Float64))
-    allocation = pl.DataFrame(latest_versions(files.allocation)).lazy().join(ranks, on="cell_id")
-    located = per_rank.join(allocation, on="rank")
+    allocation = (
+        pl.DataFrame(allocation_versions(files.allocation)).lazy().join(ranks, on="cell_id")
+    )
+    located = on_day_weights(per_rank, allocation, per_day)
     deltas = located.group_by("area_code", "g").agg(
         delta=(pl.col("weight") * pl.col("change")).sum()
     )
@@ -147,3 +156,37 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         "local_date", "slot", "area_code", device_count=pl.col("level")
     )
     return result.collect(engine="streaming")
+
+
+def on_day_weights(per_rank: pl.LazyFrame, allocation: pl.LazyFrame, per_day: int) -> pl.LazyFrame:
+    """Each cell's changes (rank, g, change) on the areas of the weights of their day.
+
+    Where a new version of a cell's weights starts, the devices at the cell then leave the
+    areas of the day before and enter those of the new version.
+    """
+    per_rank = per_rank.with_columns(day=pl.col("g") // per_day)
+    starts = (
+        allocation.filter(pl.col("first_day").is_not_null())
+        .select("rank", "first_day")
+        .unique()
+        .with_columns(start=pl.col("first_day") * per_day)
+    )
+    present = (
+        per_rank.join(starts, on="rank")
+        .filter(pl.col("g") < pl.col("start"))
+        .group_by("rank", "start", "first_day")
+        .agg(level=pl.col("change").sum())
+        .filter(pl.col("level") != 0)
+    )
+    moves = pl.concat(
+        [
+            present.select("rank", g="start", change=-pl.col("level"), day=pl.col("first_day") - 1),
+            present.select("rank", g="start", change="level", day="first_day"),
+        ]
+    )
+    changes = pl.concat([per_rank.select("rank", "g", "change", "day"), moves])
+    day = pl.col("day")
+    valid = (pl.col("first_day").is_null() | (pl.col("first_day") <= day)) & (
+        pl.col("last_day").is_null() | (day <= pl.col("last_day"))
+    )
+    return changes.join(allocation, on="rank").filter(valid)

@@ -5,17 +5,20 @@ conformance world, written as a store's Parquet files, each baseline must give t
 algorithm's pre-disclosure output (same keys, counts within 1e-6).
 """
 
+import dataclasses
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
 import ibis
+import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from cellcensus.holder.algorithms import get_algorithm
-from cellcensus.holder.algorithms.conformance import Runner, conformance_world
+from cellcensus.holder.algorithms.conformance import Runner, World, conformance_world
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -42,8 +45,11 @@ def world():
 
 @pytest.fixture(scope="module")
 def files(world, tmp_path_factory):
-    """The conformance world as a store's files: events by UTC day, cells, allocation."""
-    root = tmp_path_factory.mktemp("store")
+    return store_files(world, tmp_path_factory.mktemp("store"))
+
+
+def store_files(world: World, root: Path) -> StoreFiles:
+    """`world` as a store's files: events by UTC day, cells, allocation."""
     tables = world.arrow
     events = tables["events"]
     days = pc.cast(pc.cast(events.column("timestamp"), "timestamp[us]"), "date32")
@@ -86,3 +92,61 @@ def test_differences_notices_a_changed_count_and_a_missing_key(world, runner):
     changed.loc[0, "device_count"] += 0.01
     assert "differ" in differences(expected, changed, keys=["area_code"])
     assert "only one" in differences(expected, expected.iloc[1:], keys=["area_code"])
+
+
+def _versions(
+    cell: str, change: dt.date, before: dict[str, float], after: dict[str, float]
+) -> pd.DataFrame:
+    """Two versions of `cell`'s weights: `before` until the day before `change`, then `after`."""
+    until = change - dt.timedelta(days=1)
+    rows: list[tuple[str, str, float, dt.date | None, dt.date | None]] = [
+        (cell, area, weight, None, until) for area, weight in before.items()
+    ]
+    rows += [(cell, area, weight, change, None) for area, weight in after.items()]
+    return pd.DataFrame(rows, columns=["cell_id", "area_code", "weight", "valid_from", "valid_to"])
+
+
+@pytest.fixture(scope="module")
+def versioned(world, tmp_path_factory):
+    """The conformance world with two cells whose weights change within the period."""
+    allocation = world.allocation[~world.allocation["cell_id"].isin(["C02", "C04"])]
+    allocation = pd.concat(
+        [
+            allocation.assign(valid_from=None, valid_to=None),
+            _versions("C02", dt.date(2011, 3, 12), {"A1": 0.5, "A2": 0.5}, {"A2": 1.0}),
+            _versions("C04", dt.date(2011, 3, 16), {"A2": 0.75, "A3": 0.25}, {"A1": 1.0}),
+        ],
+        ignore_index=True,
+    )
+    changed = dataclasses.replace(world, allocation=allocation)
+    return changed, store_files(changed, tmp_path_factory.mktemp("versioned"))
+
+
+@pytest.mark.parametrize("module", [polars_rules, pandas_rules], ids=["polars", "pandas"])
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("usual_residence", {}),
+        ("present_population", {}),
+        ("present_population", {"max_carry_minutes": 1440}),
+    ],
+)
+def test_baseline_uses_the_weights_of_each_day_on_a_changing_network(
+    module, name, values, versioned, runner
+):
+    world, files = versioned
+    algorithm = get_algorithm(name)
+    expected = runner.run(algorithm, world, values)
+    # The change moves counts: the latest weights for every day would not do.
+    latest = runner.run(algorithm, dataclasses.replace(world, allocation=_latest(world)), values)
+    if name == "present_population":
+        assert differences(expected, latest, keys=KEYS[name]) is not None
+    actual = getattr(module, name)(files, algorithm.manifest.parse(values))
+    if not hasattr(actual, "merge"):
+        actual = actual.to_pandas()
+    assert differences(expected, actual, keys=KEYS[name]) is None
+
+
+def _latest(world: World) -> pd.DataFrame:
+    allocation = world.allocation
+    return allocation[allocation["valid_to"].isna()].drop(columns=["valid_from", "valid_to"])
