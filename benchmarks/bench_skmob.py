@@ -101,7 +101,9 @@ def sample_store(store: Store, events: int, out: Path) -> int:
     (out / "events").mkdir(parents=True)
     con.execute(
         "COPY (SELECT * FROM events SEMI JOIN chosen USING (device_id)) "
-        f"TO '{out / 'events'}' (FORMAT parquet, PARTITION_BY (date))"
+        f"TO '{out / 'events'}' "
+        # part-0.parquet in each date= folder, as the store lays its days out.
+        "(FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{i}')"
     )
     for name in ("metadata.json", "cells.parquet"):
         (out / name).write_bytes((store.root / name).read_bytes())

@@ -136,7 +136,14 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
             spans.select("rank", g=pl.col("end"), change=pl.lit(-1, pl.Int64)),
         ]
     )
-    per_rank = points.group_by("rank", "g").agg(pl.col("change").sum().cast(pl.Float64))
+    # Collected (cells x slots at most): the weights' versions read it twice, and a lazy
+    # frame read twice is computed twice, events and all.
+    per_rank = (
+        points.group_by("rank", "g")
+        .agg(pl.col("change").sum().cast(pl.Float64))
+        .collect(engine="streaming")
+        .lazy()
+    )
     allocation = (
         pl.DataFrame(allocation_versions(files.allocation)).lazy().join(ranks, on="cell_id")
     )

@@ -165,6 +165,10 @@ class Store:
                 found.append(date.fromisoformat(match.group(1)))
         return sorted(found)
 
+    def event_rows(self) -> int:
+        """The number of stored events, from the day files' Parquet footers (no rows read)."""
+        return sum(pq.ParquetFile(path).metadata.num_rows for path in self.event_files())
+
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""
         wanted = set(days) if days is not None else None
