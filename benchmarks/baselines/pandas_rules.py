@@ -193,6 +193,7 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
     slot_minutes = params.slot_minutes
     per_day = 1440 // slot_minutes
     carry = params.max_carry_minutes // slot_minutes
+    back = params.max_backfill_minutes // slot_minutes
     filters = params.filters
     cells = cell_ids(files)
     summaries, observed_parts, all_days = [], [], []
@@ -229,14 +230,19 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
     device = observed["device_id"].to_numpy()
     g = observed["g"].to_numpy()
     rank = observed["key"].to_numpy() % CELL_RANKS
-    end = g + carry + 1
+    # Each slot between two observations goes to the nearer (the earlier at equal distance),
+    # reaching at most `carry` slots forward and `back` slots back.
     same_device = np.append(device[1:] == device[:-1], False)
     following = np.append(g[1:], 0)
-    end = np.where(same_device, np.minimum(following, end), end)
+    nearer = np.maximum((g + following) // 2, following - (back + 1))
+    end = np.where(same_device, np.minimum(g + carry, nearer) + 1, g + carry + 1)
+    after_one = np.insert(same_device[:-1], 0, False)
+    previous_end = np.insert(end[:-1], 0, 0)
+    start = np.where(after_one, np.maximum(g - back, previous_end), g - back)
     points = pd.DataFrame(
         {
             "rank": np.concatenate([rank, rank]),
-            "g": np.concatenate([g, end]),
+            "g": np.concatenate([start, end]),
             "change": np.concatenate([np.ones(len(g)), -np.ones(len(g))]),
         }
     )

@@ -3,7 +3,8 @@
 One lazy query per rule over all day files, collected by the streaming engine. Same rules
 as the certified algorithms (see their module docstrings): the device filter, the
 most-distinct-nights home with at least `min_nights` nights, and the last known position
-per slot carried for at most `max_carry_minutes`, spread over areas by the allocation.
+per slot carried for at most `max_carry_minutes` and back for at most `max_backfill_minutes`
+(the nearer observation wins), spread over areas by the allocation.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
     slot_minutes = params.slot_minutes
     per_day = 1440 // slot_minutes
     carry = params.max_carry_minutes // slot_minutes
+    back = params.max_backfill_minutes // slot_minutes
     filters = params.filters
     everything = in_period(scan_events(files), params.start, params.end)
     events = in_scope(everything, params.subscribers, filters.home_mcc)
@@ -128,12 +130,21 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         .select("device_id", "g", rank=pl.col("key") % CELL_RANKS)
         .join(kept, on="device_id", how="semi")
     )
-    following = pl.col("g").shift(-1).over("device_id", order_by="g")
-    spans = observed.with_columns(end=pl.min_horizontal(following, pl.col("g") + carry + 1))
+    g = pl.col("g")
+    following = g.shift(-1).over("device_id", order_by="g")
+    previous = g.shift(1).over("device_id", order_by="g")
+    spans = observed.with_columns(
+        end=pl.when(following.is_null())
+        .then(g + carry + 1)
+        .otherwise(span_end(g, following, carry, back)),
+        start=pl.when(previous.is_null())
+        .then(g - back)
+        .otherwise(pl.max_horizontal(g - back, span_end(previous, g, carry, back))),
+    )
     points = pl.concat(
         [
-            spans.select("rank", "g", change=pl.lit(1, pl.Int64)),
-            spans.select("rank", g=pl.col("end"), change=pl.lit(-1, pl.Int64)),
+            spans.select("rank", g="start", change=pl.lit(1, pl.Int64)),
+            spans.select("rank", g="end", change=pl.lit(-1, pl.Int64)),
         ]
     )
     # Collected (cells x slots at most): the weights' versions read it twice, and a lazy
@@ -163,6 +174,12 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
         "local_date", "slot", "area_code", device_count=pl.col("level")
     )
     return result.collect(engine="streaming")
+
+
+def span_end(g: pl.Expr, after: pl.Expr, carry: int, back: int) -> pl.Expr:
+    """End of the span of an observation at `g` when the next is at `after` (nearer wins)."""
+    nearer = pl.max_horizontal((g + after) // 2, after - (back + 1))
+    return pl.min_horizontal(g + carry, nearer) + 1
 
 
 def on_day_weights(per_rank: pl.LazyFrame, allocation: pl.LazyFrame, per_day: int) -> pl.LazyFrame:

@@ -33,7 +33,13 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
         {},
         {"slot_minutes": 15, "max_carry_minutes": 60},
         {"slot_minutes": 1440, "max_carry_minutes": 0, "subscribers": "inbound"},
-        {"start": "2011-03-09", "end": "2011-03-12", "max_carry_minutes": 1440},
+        {
+            "start": "2011-03-09",
+            "end": "2011-03-12",
+            "max_carry_minutes": 1440,
+            "max_backfill_minutes": 0,
+        },
+        {"max_carry_minutes": 180, "max_backfill_minutes": 1260},
     ],
 }
 
@@ -128,7 +134,7 @@ def versioned(world, tmp_path_factory):
     [
         ("usual_residence", {}),
         ("present_population", {}),
-        ("present_population", {"max_carry_minutes": 1440}),
+        ("present_population", {"max_carry_minutes": 1440, "max_backfill_minutes": 0}),
     ],
 )
 def test_baseline_uses_the_weights_of_each_day_on_a_changing_network(

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.conformance import HOME_MCC, PHONE_TAC
 
 from .conftest import D, as_dict, ev, hand_world
@@ -23,13 +24,13 @@ WORLD = hand_world(
 )
 
 
-def hourly(release, **values):
-    frame = release("present_population", WORLD, slot_minutes=60, **values)
+def hourly(release, world=WORLD, **values):
+    frame = release("present_population", world, slot_minutes=60, **values)
     return as_dict(frame, "local_date", "slot", "area_code")
 
 
 def test_last_known_position_is_carried_forward_up_to_the_limit(release):
-    counts = hourly(release, max_carry_minutes=60)
+    counts = hourly(release, max_carry_minutes=60, max_backfill_minutes=0)
     assert counts == pytest.approx(
         {
             (D, 8, "1"): 1.0, (D, 9, "1"): 1.0,  # carried one slot
@@ -43,7 +44,7 @@ def test_last_known_position_is_carried_forward_up_to_the_limit(release):
 
 
 def test_no_carry_counts_only_observed_slots(release):
-    counts = hourly(release, max_carry_minutes=0)
+    counts = hourly(release, max_carry_minutes=0, max_backfill_minutes=0)
     assert set(counts) == {
         (D, 8, "1"), (D, 10, "2"), (D, 12, "2"), (D, 23, "1"), (D, 23, "2"), (NEXT, 20, "3")
     }  # fmt: skip
@@ -52,7 +53,7 @@ def test_no_carry_counts_only_observed_slots(release):
 def test_carry_stops_at_the_next_observation_and_at_the_end_of_the_data(release):
     day_2 = D + dt.timedelta(days=2)
     world = hand_world([ev(2, 0, 23, "B", 30), ev(2, 1, 20, "D"), ev(9, 2, 12, "A")])
-    frame = release("present_population", world, max_carry_minutes=1440)
+    frame = release("present_population", world, max_carry_minutes=1440, max_backfill_minutes=0)
     by_area = frame.groupby("area_code").device_count.sum().to_dict()
     # B: 23:00 on day 0 and 00:00-19:00 on day 1 (seen at D at 20:00) = 21 slots, half each.
     assert by_area["2"] == pytest.approx(10.5)
@@ -63,8 +64,9 @@ def test_carry_stops_at_the_next_observation_and_at_the_end_of_the_data(release)
     assert frame.local_date.max() == day_2
 
 
-def test_each_device_counts_at_most_once_per_slot(release):
-    counts = hourly(release, max_carry_minutes=1440)
+@pytest.mark.parametrize(("carry", "back"), [(1440, 0), (720, 720), (60, 1380)])
+def test_each_device_counts_at_most_once_per_slot(release, carry, back):
+    counts = hourly(release, max_carry_minutes=carry, max_backfill_minutes=back)
     per_slot = {}
     for (day, slot, _area), value in counts.items():
         per_slot[day, slot] = per_slot.get((day, slot), 0.0) + value
@@ -72,13 +74,17 @@ def test_each_device_counts_at_most_once_per_slot(release):
 
 
 def test_quarter_hour_and_daily_slots(release):
-    quarter = release("present_population", WORLD, slot_minutes=15, max_carry_minutes=0)
+    quarter = release(
+        "present_population", WORLD, slot_minutes=15, max_carry_minutes=0, max_backfill_minutes=0
+    )
     slots = as_dict(quarter, "local_date", "slot", "area_code")
     assert slots[D, 8 * 4 + 0, "1"] == 1.0  # 08:05
     assert slots[D, 10 * 4 + 2, "2"] == 1.0  # 10:30
     assert slots[D, 12 * 4 + 3, "2"] == 1.0  # 12:50, C
     assert slots[D, 12 * 4 + 0, "1"] == 1.0  # 12:10, A
-    days = release("present_population", WORLD, slot_minutes=1440, max_carry_minutes=0)
+    days = release(
+        "present_population", WORLD, slot_minutes=1440, max_carry_minutes=0, max_backfill_minutes=0
+    )
     # The last position of each day: 1 at C, 2 at B, 3 at C on day 0; 2 at D on day 1.
     assert as_dict(days, "local_date", "area_code") == pytest.approx(
         {(D, "1"): 0.5, (D, "2"): 2.5, (NEXT, "3"): 1.0}
@@ -87,9 +93,10 @@ def test_quarter_hour_and_daily_slots(release):
 
 def test_roamers_can_be_counted_apart(release):
     world = hand_world([ev(1, 0, 9, "A"), ev(2, 0, 9, "C", mcc=208)])
-    inbound = release("present_population", world, subscribers="inbound", max_carry_minutes=0)
+    only_seen = {"max_carry_minutes": 0, "max_backfill_minutes": 0}
+    inbound = release("present_population", world, subscribers="inbound", **only_seen)
     assert as_dict(inbound, "local_date", "slot", "area_code") == {(D, 9, "2"): 1.0}
-    everyone = release("present_population", world, max_carry_minutes=0)
+    everyone = release("present_population", world, **only_seen)
     assert everyone.device_count.sum() == 2.0
 
 
@@ -103,5 +110,44 @@ def test_the_last_event_of_a_slot_wins_even_a_fraction_of_a_second_later(release
             (4, late + dt.timedelta(milliseconds=800), "A", "call_out", HOME_MCC, PHONE_TAC),
         ]
     )
-    frame = release("present_population", world, slot_minutes=60, max_carry_minutes=0)
+    frame = release(
+        "present_population", world, slot_minutes=60, max_carry_minutes=0, max_backfill_minutes=0
+    )
     assert as_dict(frame, "local_date", "slot", "area_code") == {(D, 14, "1"): 1.0}
+
+
+def test_a_silent_slot_takes_the_nearer_observation(release):
+    # Seen at A (area 1) at 08:00 and at C (area 2) at 14:00, on the only day with data.
+    world = hand_world([ev(1, 0, 8, "A"), ev(1, 0, 14, "C")])
+    counts = hourly(release, world, max_carry_minutes=720, max_backfill_minutes=720)
+    # 00-07 back from 08:00; 09-11 nearer 08:00 (11:00 is as near to both: the earlier
+    # wins); 12-13 nearer 14:00; 15-23 carried forward.
+    assert counts == {(D, slot, "1" if slot < 12 else "2"): 1.0 for slot in range(24)}
+    short = hourly(release, world, max_carry_minutes=60, max_backfill_minutes=120)
+    # One slot forward and two back from each; 10:00 and 11:00 are out of reach of both.
+    assert short == {
+        **{(D, slot, "1"): 1.0 for slot in (6, 7, 8, 9)},
+        **{(D, slot, "2"): 1.0 for slot in (12, 13, 14, 15)},
+    }
+
+
+def test_a_silent_night_splits_between_the_evening_and_the_morning(release):
+    # Device 2: at B (areas 1 and 2, half each) at 23:30, next seen at D (area 3) at 20:00
+    # the next day: 21 slots between, the first 10 nearer 23:00 (and the 11th, as near to
+    # both: 23:00 + 10 = 09:00), the other 10 nearer 20:00.
+    world = hand_world([ev(2, 0, 23, "B", 30), ev(2, 1, 20, "D")])
+    counts = hourly(release, world, max_carry_minutes=720, max_backfill_minutes=720)
+    at_b = {key: value for key, value in counts.items() if key[2] == "1"}
+    at_d = {key: value for key, value in counts.items() if key[2] == "3"}
+    # Back 12 slots from 23:00 (11:00-22:00), 23:00, then 00:00-09:00 the next day.
+    assert sorted(at_b) == sorted(
+        [(D, slot, "1") for slot in range(11, 24)] + [(NEXT, slot, "1") for slot in range(10)]
+    )
+    assert set(at_b.values()) == {0.5}
+    # 10:00-19:00 back from 20:00, 20:00, and 21:00-23:00 carried (no data after that day).
+    assert sorted(at_d) == [(NEXT, slot, "3") for slot in range(10, 24)]
+
+
+def test_carrying_forward_and_back_together_are_at_most_a_day(release):
+    with pytest.raises(CellcensusError, match="max_backfill_minutes is 1500: at most 1440"):
+        hourly(release, max_carry_minutes=1440, max_backfill_minutes=60)

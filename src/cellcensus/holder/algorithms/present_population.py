@@ -1,15 +1,22 @@
 """Present population: distinct devices per area and time slot (15 min, 30 min, hour, day).
 
 Method: a device's position in a slot is the cell of its last event in that slot (ties on
-time go to the largest cell id). A device silent in a slot keeps its last known position,
-carried forward for at most `max_carry_minutes` (in whole slots:
-``max_carry_minutes // slot_minutes`` slots after the last observed one), across midnight
-too; after that it is not counted until it is seen again. Positions are spread over areas by
+time go to the largest cell id). A device silent in a slot takes the position of its
+observed slot nearest in time: the last one, carried forward for at most `max_carry_minutes`,
+or the next one, carried back for at most `max_backfill_minutes` (in whole slots:
+``minutes // slot_minutes``), across midnight too; at equal distance the last one. Beyond
+both it is not counted. Positions are spread over areas by
 the allocation weights (Voronoi or sector coverage), so a device adds at most 1 to each slot;
 or, with ``spatial_estimator="bayesian"``, counted per cell and slot and placed on areas by the
 estimator of Ricciato & Coluccia over the tile footprint (`spatial.tile_bayesian_counts`).
 Slots follow local time: slot ``s`` of a local date starts ``s * slot_minutes`` minutes after
 local midnight (assumes a time zone whose offset is a whole number of hours, as in Europe).
+
+Carrying back matters at night: a phone silent from the evening is more often where its
+first event of the morning is (at home) than where its last event of the day was (at work or
+on the way). On the accuracy world (docs/algorithms/present_population.md) it takes r against
+true presence per municipality and hour from 0.970 to 0.986, at night from 0.948 to 0.985.
+``max_backfill_minutes=0`` gives the last known position only (version 1.2).
 
 Reference: Ricciato, Widhalm, Craglia & Pantisano (2015), "Estimating population density
 distribution from network-based mobile phone data", JRC technical report EUR 27361; Eurostat
@@ -25,7 +32,7 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, spread, versioned
@@ -60,6 +67,12 @@ class PresentPopulationParameters(PeriodParameters):
     max_carry_minutes: int = Field(
         default=720, ge=0, le=1440, description="Longest a last known position is carried."
     )
+    max_backfill_minutes: int = Field(
+        default=720,
+        ge=0,
+        le=1440,
+        description="Longest a next known position is carried back (0: the last one only).",
+    )
     subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
     spatial_estimator: Literal["allocation", "bayesian"] = Field(
@@ -74,6 +87,17 @@ class PresentPopulationParameters(PeriodParameters):
         le=100,
         description="Updates of the bayesian estimator (1: the posterior under the prior).",
     )
+
+    @model_validator(mode="after")
+    def _spans_within_a_day(self) -> PresentPopulationParameters:
+        # Days are stitched to the next day only (`presence_changes`).
+        if self.max_carry_minutes + self.max_backfill_minutes > 1440:
+            raise ValueError(
+                f"max_carry_minutes + max_backfill_minutes is "
+                f"{self.max_carry_minutes + self.max_backfill_minutes}: at most 1440 "
+                "(a day), so lower one of them"
+            )
+        return self
 
 
 CELL_RANKS = 2**24
@@ -116,16 +140,27 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
 
 
 def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
-    """Each observation with the device's next one on the same day (a per-day step).
+    """Each observation with the device's previous and next ones on the same day (per day).
 
-    Returns device_id, rank, g, following (the next observed slot that day, else null)
-    and opens (whether it is the device's first observation of the day). Windows over one
-    day of a device's slots sort a day, not the period.
+    Returns device_id, rank, g, previous and following (the device's observed slots before
+    and after on that day, else null). Windows over one day of a device's slots sort a day,
+    not the period.
     """
     window = ibis.window(group_by=["device_id", observed.g // per_day], order_by="g")
     return observed.mutate(
-        following=observed.g.lead().over(window), opens=observed.g.lag().over(window).isnull()
+        previous=observed.g.lag().over(window), following=observed.g.lead().over(window)
     )
+
+
+def span_end(g: ir.IntegerValue, after: ir.IntegerValue, *, carry: int, back: int) -> ir.Value:
+    """Where the span of an observation at `g` ends when the device is next seen at `after`.
+
+    Each slot between them goes to the nearer observation (at equal distance the earlier),
+    the earlier one reaching at most `carry` slots forward and the later one `back` slots
+    back; a slot neither reaches counts for neither.
+    """
+    nearer = ibis.greatest((g + after) // 2, after - (back + 1))
+    return ibis.least(g + carry, nearer) + 1
 
 
 PART = "part"
@@ -133,70 +168,81 @@ PART = "part"
 CHANGES, LAST, OPENS = "changes", "last", "opens"
 
 
-def day_parts(days: ir.Table, *, carry_slots: int) -> ir.Table:
+def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
     """A day's presence spans as changes per cell rank, and its open ends (a per-day step).
 
-    A device stays at its observed cell from `g` until its next observation or for
-    `carry_slots` more slots, whichever comes first. Within a day the next observation is
-    known (`days` comes from `day_observations`); the span of a day's last observation runs
-    on to the device's first observation of the next day, if it comes soon enough, which
-    `presence_changes` finds once every day is done.
+    A device is at each observed cell over a span around its slot `g`: from `g` on until
+    the slots nearer its next observation (at most `carry_slots` more), and back over the
+    slots nearer it than the previous observation (at most `back_slots`). Within a day the
+    neighbouring observations are known (`days` comes from `day_observations`); the span
+    after a day's last observation and before its first depend on the days around, which
+    `presence_changes` joins once every day is done.
 
     Returns part, device_id, rank, g, change, rows of three parts:
-        `CHANGES` (rank, g, change): +1 where each span starts, -1 where each span that
-            ends within its day ends, summed per cell rank and slot (small);
+        `CHANGES` (rank, g, change): +1 where each span with an earlier observation that day
+            starts, -1 where each span with a later one ends, summed per cell rank and slot
+            (small);
         `LAST` (device_id, rank, g): each device's last observation of the day;
-        `OPENS` (device_id, g): each device's first observation of the day.
+        `OPENS` (device_id, rank, g): each device's first observation of the day.
     """
+    spans = {"carry": carry_slots, "back": back_slots}
     within = days.filter(days.following.notnull())
     ends = within.select(
-        "rank",
-        g=ibis.least(within.following, within.g + (carry_slots + 1)),
-        change=ibis.literal(-1, type="int64"),
+        "rank", g=span_end(within.g, within.following, **spans), change=ibis.literal(-1, "int64")
     )
-    points = days.select("rank", "g", change=ibis.literal(1, type="int64")).union(
-        ends, distinct=False
-    )
+    later = days.filter(days.previous.notnull())
+    start = ibis.greatest(later.g - back_slots, span_end(later.previous, later.g, **spans))
+    starts = later.select("rank", g=start, change=ibis.literal(1, type="int64"))
+    points = starts.union(ends, distinct=False)
     changes = points.group_by(["rank", "g"]).agg(change=points.change.sum())
     nobody = ibis.null().cast(days.device_id.type())
     none = ibis.null().cast("int64")
     last = days.filter(days.following.isnull())
-    opening = days.filter(days.opens)
+    opening = days.filter(days.previous.isnull())
     return ibis.union(
         changes.select(
             ibis.literal(CHANGES).name(PART), nobody.name("device_id"), "rank", "g", "change"
         ),
         last.select(ibis.literal(LAST).name(PART), "device_id", "rank", "g", none.name("change")),
         opening.select(
-            ibis.literal(OPENS).name(PART), "device_id", none.name("rank"), "g", none.name("change")
+            ibis.literal(OPENS).name(PART), "device_id", "rank", "g", none.name("change")
         ),
         distinct=False,
     )
 
 
 def presence_changes(
-    parts: ir.Table, cells: ir.Table, *, carry_slots: int, per_day: int
+    parts: ir.Table, cells: ir.Table, *, carry_slots: int, back_slots: int, per_day: int
 ) -> ir.Table:
     """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
 
     `parts` comes from `day_parts` over the period. The span of each day's last observation
-    ends at the device's first observation of the next day or after `carry_slots` more
-    slots, whichever comes first (a carry never reaches further, as it lasts at most a
-    day): a join of the days' last and first observations, no sort of the period.
+    and that of the next day's first meet where `span_end` puts it; a last observation with
+    no first one on the next day is carried `carry_slots`, and a first one with no last one
+    the day before `back_slots` back. Spans never reach past the next day, as carrying
+    forward and back together last at most a day (`PresentPopulationParameters`): a join
+    of the days' last and first observations, no sort of the period.
     """
+    spans = {"carry": carry_slots, "back": back_slots}
     opening = parts.filter(parts[PART] == OPENS)
     opening = opening.select(
-        _device=opening.device_id, _day=opening.g // per_day - 1, _next=opening.g
+        _device=opening.device_id, _day=opening.g // per_day - 1, _next=opening.g, _rank="rank"
     )
     last = parts.filter(parts[PART] == LAST)
-    last = last.left_join(
-        opening, [last.device_id == opening._device, last.g // per_day == opening._day]
+    last = last.select("device_id", "rank", "g", day=last.g // per_day)
+    pairs = last.outer_join(opening, [last.device_id == opening._device, last.day == opening._day])
+    seen = pairs.filter(pairs.g.notnull())
+    following = span_end(seen.g, seen._next, **spans)
+    end = ibis.ifelse(seen._next.isnull(), seen.g + (carry_slots + 1), following)
+    ends = seen.select("rank", g=end, change=ibis.literal(-1, type="int64"))
+    opened = pairs.filter(pairs._next.notnull())
+    reach = opened._next - back_slots
+    start = ibis.ifelse(
+        opened.g.isnull(), reach, ibis.greatest(reach, span_end(opened.g, opened._next, **spans))
     )
-    limit = last.g + (carry_slots + 1)
-    end = ibis.ifelse(last._next.isnull(), limit, ibis.least(last._next, limit))
-    ends = last.select("rank", g=end, change=ibis.literal(-1, type="int64"))
+    starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
-    points = changes.union(ends, distinct=False)
+    points = ibis.union(changes, ends, starts, distinct=False)
     per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
     return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
 
@@ -259,15 +305,18 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     """Distinct devices per local date, slot and area."""
     scope = Scope(tables, params, params.subscribers, params.filters)
     per_day = 1440 // params.slot_minutes
-    carry_slots = params.max_carry_minutes // params.slot_minutes
+    spans = {
+        "carry_slots": params.max_carry_minutes // params.slot_minutes,
+        "back_slots": params.max_backfill_minutes // params.slot_minutes,
+    }
 
     def day(events: ir.Table) -> ir.Table:
         observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
-        return day_parts(day_observations(observed, per_day=per_day), carry_slots=carry_slots)
+        return day_parts(day_observations(observed, per_day=per_day), **spans)
 
     columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
     parts = tables.materialize(scope.daily(day, *columns))  # each part is read on its own
-    per_cell = presence_changes(parts, tables.cells, carry_slots=carry_slots, per_day=per_day)
+    per_cell = presence_changes(parts, tables.cells, **spans, per_day=per_day)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"
@@ -321,7 +370,7 @@ def finish(
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.2.0",
+        version="1.3.0",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, last known position carried forward.",
         parameters=PresentPopulationParameters,
@@ -333,7 +382,13 @@ present_population = Algorithm(
         examples=(
             {"slot_minutes": 15, "max_carry_minutes": 60},
             {"slot_minutes": 1440, "max_carry_minutes": 0, "subscribers": "inbound"},
-            {"start": "2011-03-09", "end": "2011-03-12", "max_carry_minutes": 1440},
+            {
+                "start": "2011-03-09",
+                "end": "2011-03-12",
+                "max_carry_minutes": 1440,
+                "max_backfill_minutes": 0,
+            },
+            {"max_carry_minutes": 180, "max_backfill_minutes": 1260},
         ),
     ),
     compute=compute,
