@@ -178,9 +178,11 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         f"({decimal(present.census_job_ratio, 2)} jobs per resident worker); if every worker "
         "were at work and nobody else moved, the daytime population would be "
         f"{decimal(present.census_day_night_ratio, 2)} times the residents.{truth_text}</p>\n"
-        "<p>A phone's last known position is carried forward while it is silent (up to "
-        "12 hours), so phones that fall silent after work still count where they were last "
-        "seen for a while: the curve falls back later in the evening than people do.</p>\n"
+        "<p>A silent phone counts where it was seen nearest in time, before or after (up to "
+        "12 hours either way): a phone silent from the evening to the morning counts where "
+        "it was last seen for the first half of the night and where it is next seen for the "
+        "second, so the curve moves between day and night places more gradually than "
+        "people do.</p>\n"
         f"{shown}{table}</section>"
     )
 
