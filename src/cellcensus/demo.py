@@ -155,7 +155,7 @@ def run_demo(
 def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, str]:
     """The first weekdays of the period for the present population, after a warm-up day.
 
-    The first day of a release warms up (positions are not carried in from before it), so
+    The first day of a release warms up (no position comes in from before it), so
     the period asked for starts one day before `weekdays` weekdays (Monday to Friday).
     """
     if not period.get("start"):

@@ -6,10 +6,10 @@ expanded with those same factors, so that they speak of persons as the resident 
 
 - `estimate_present_population`: ``present_population`` (hourly, municipalities), expanded
   with the residents' factors and scaled, hour by hour, so that the phones located at that
-  hour stand for every resident (phones silent beyond the carry-forward limit are located
+  hour stand for every resident (phones silent beyond the carrying limits are located
   at no hour, and more of them at night), averaged over the weekdays of the release after
-  its first day (no position is carried into the
-  first night from before the period, so its early hours undercount). Checked against the
+  its first day (no position comes into its first night from before the period, so its
+  early hours may undercount). Checked against the
   census commuting of Brussels-Capital (jobs against resident workers) and, when the data
   are synthetic, against the true hourly presence.
 - `estimate_commuting`: ``home_work_flows`` released between arrondissements (2019 codes,
@@ -246,8 +246,8 @@ def estimate_present_population(
         night_hour: Hour shown as night.
         day_hour: Hour shown as day.
         warm_up_days: First dates of the release left out of the means (when later ones
-            exist): the algorithm carries no position in from before the period, so the
-            first night counts only the phones active since midnight.
+            exist): no position comes in from before the period, so the first night
+            counts only the phones active since midnight or placed back from the morning.
         parent: When the release's areas are larger than the residents' (e.g.
             arrondissements), the release area of each of the residents' areas.
         level: What the release's areas are, for the words of the report.
@@ -323,7 +323,7 @@ def estimate_present_population(
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
     """Per row of `long`, the factor that makes its hour stand for every resident.
 
-    Phones silent for longer than the carry-forward limit are located at no hour, and which
+    Phones silent for longer than the carrying limits are located at no hour, and which
     ones are silent changes with the hour (many at night, few by day). Over the areas with
     a count at every hour of the date (and a resident estimate), each hour's persons are
     scaled to add up to those areas' estimated residents: what is compared between hours is

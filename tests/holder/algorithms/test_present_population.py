@@ -149,5 +149,8 @@ def test_a_silent_night_splits_between_the_evening_and_the_morning(release):
 
 
 def test_carrying_forward_and_back_together_are_at_most_a_day(release):
-    with pytest.raises(CellcensusError, match="max_backfill_minutes is 1500: at most 1440"):
+    with pytest.raises(CellcensusError, match="reach 25 slots of 60 minutes together"):
         hourly(release, max_carry_minutes=1440, max_backfill_minutes=60)
+    # Daily slots: carrying a day forward leaves nothing to carry back (720 // 1440 = 0).
+    daily = release("present_population", WORLD, slot_minutes=1440, max_carry_minutes=1440)
+    assert set(daily["local_date"]) == {D, NEXT}

@@ -16,7 +16,7 @@ from cellcensus.holder.algorithms.spatial import AreaFootprint, tile_bayesian_co
 from .conftest import HAND_FOOTPRINT, as_dict, ev, hand_world, with_examples
 
 BAYESIAN = {"spatial_estimator": "bayesian"}
-ONE_SLOT = {**BAYESIAN, "max_carry_minutes": 0}
+ONE_SLOT = {**BAYESIAN, "max_carry_minutes": 0, "max_backfill_minutes": 0}
 
 
 def _footprint(log_prior: list[float]) -> dict[str, pd.DataFrame]:

@@ -91,11 +91,15 @@ class PresentPopulationParameters(PeriodParameters):
     @model_validator(mode="after")
     def _spans_within_a_day(self) -> PresentPopulationParameters:
         # Days are stitched to the next day only (`presence_changes`).
-        if self.max_carry_minutes + self.max_backfill_minutes > 1440:
+        slots = self.max_carry_minutes // self.slot_minutes + (
+            self.max_backfill_minutes // self.slot_minutes
+        )
+        if slots > 1440 // self.slot_minutes:
             raise ValueError(
-                f"max_carry_minutes + max_backfill_minutes is "
-                f"{self.max_carry_minutes + self.max_backfill_minutes}: at most 1440 "
-                "(a day), so lower one of them"
+                f"max_carry_minutes ({self.max_carry_minutes}) and max_backfill_minutes "
+                f"({self.max_backfill_minutes}) reach {slots} slots of {self.slot_minutes} "
+                "minutes together: at most a day, so lower one of them (e.g. "
+                "max_backfill_minutes=0 to carry only forward)"
             )
         return self
 
