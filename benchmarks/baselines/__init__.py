@@ -54,12 +54,13 @@ def allocation_versions(path: Path) -> pa.Table:
 
     Validity as days since 1970-01-01, both ends inclusive; null where open.
     """
-    names = pq.read_schema(path).names
-    table = pq.read_table(path, columns=["cell_id", "area_code", "weight"])
-    for end, column in (("first_day", "valid_from"), ("last_day", "valid_to")):
-        if column in names:
-            dates = pq.read_table(path, columns=[column]).column(column)
-            days = pc.cast(pc.cast(dates, pa.date32()), pa.int32())
+    validity = {"first_day": "valid_from", "last_day": "valid_to"}
+    present = [column for column in validity.values() if column in pq.read_schema(path).names]
+    read = pq.read_table(path, columns=["cell_id", "area_code", "weight", *present])
+    table = read.select(["cell_id", "area_code", "weight"])
+    for end, column in validity.items():
+        if column in present:
+            days = pc.cast(pc.cast(read.column(column), pa.date32()), pa.int32())
         else:
             days = pa.nulls(len(table), pa.int32())
         table = table.append_column(end, pc.cast(days, pa.int64()))

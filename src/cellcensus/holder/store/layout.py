@@ -167,7 +167,7 @@ class Store:
 
     def event_rows(self) -> int:
         """The number of stored events, from the day files' Parquet footers (no rows read)."""
-        return sum(pq.ParquetFile(path).metadata.num_rows for path in self.event_files())
+        return sum(row_count(path) for path in self.event_files())
 
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""
@@ -220,6 +220,11 @@ class Store:
                 f"store {self.root} has no {what or path.name}; "
                 "run `cellcensus ingest --store` on it first"
             )
+
+
+def row_count(path: Path) -> int:
+    """Rows of a Parquet file, from its footer (nothing else is read)."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _read(path: Path) -> pd.DataFrame:

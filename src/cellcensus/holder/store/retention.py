@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.store.layout import Store
+from cellcensus.holder.store.layout import Store, row_count
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
     target = Store(store)
     _require_store(target)
     days = [day for day in target.days() if day < before]
-    rows_by_day = {day.isoformat(): _row_count(target.day_path(day)) for day in days}
+    rows_by_day = {day.isoformat(): row_count(target.day_path(day)) for day in days}
     found = (_quarantine_cut(path, before) for path in target.quarantine_files())
     cuts = [cut for cut in found if cut is not None]
     record = PurgeRecord(
@@ -114,11 +114,6 @@ def _require_store(store: Store) -> None:
         raise CellcensusError(
             f"{store.root} is not a store (no metadata.json, no events/); give the store folder"
         )
-
-
-def _row_count(path: Path) -> int:
-    """Rows of a Parquet file, from its footer (nothing else is read)."""
-    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _quarantine_cut(path: Path, before: date) -> _QuarantineCut | None:
@@ -209,11 +204,11 @@ def store_summary(store: Path) -> dict[str, Any]:
     target = Store(store)
     _require_store(target)
     days = target.days()
-    quarantine = {path.parent.name: _row_count(path) for path in target.quarantine_files()}
+    quarantine = {path.parent.name: row_count(path) for path in target.quarantine_files()}
     purges = target.purges()
     return {
         "days": [day.isoformat() for day in days],
-        "event_rows": sum(_row_count(target.day_path(day)) for day in days),
+        "event_rows": target.event_rows(),
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,
