@@ -24,7 +24,8 @@ from cellcensus.holder.geo import (
 )
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
-from cellcensus.holder.store.ingestion import MEMORY_LIMIT
+from cellcensus.holder.store.device_days import summarise
+from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.reference import municipalities
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
     store_app.command(name="rotate-key")(rotate_key_command)
     store_app.command(name="info")(info_command)
     store_app.command(name="allocate")(allocate_command)
+    store_app.command(name="summarise")(summarise_command)
     app.add_typer(store_app, name="store")
 
 
@@ -315,6 +317,30 @@ def allocate_command(
 
 
 @user_errors
+def summarise_command(
+    store: StoreOption,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 4GB.")
+    ] = MEMORY_LIMIT,
+) -> None:
+    """Write the device-day summary of every stored day that lacks a fresh one.
+
+    The ingest writes them; this is for a store that predates them or whose summaries were
+    removed. Jobs read them for the device filter only when every stored day has one.
+    """
+    target = Store(store)
+    if not target.days():
+        raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
+    check_memory_limit(memory_limit)
+    done = summarise(target, memory_limit=memory_limit)
+    console.print(
+        f"Summarised {len(done)} day(s); {len(target.days()) - len(done)} already were: "
+        f"{target.device_days_dir}",
+        highlight=False,
+    )
+
+
+@user_errors
 def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     """Show what the store holds: days, rows, quarantine, purges and the key periods."""
     summary = store_summary(store)
@@ -324,6 +350,7 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     days = summary["days"]
     table.add_row("days stored", f"{len(days)} ({days[0]} to {days[-1]})" if days else "0")
     table.add_row("event rows", f"{summary['event_rows']:,}")
+    table.add_row("device-day summaries", "fresh" if summary["device_days_fresh"] else "no")
     for period, rows in summary["quarantine_rows_by_period"].items():
         table.add_row(f"quarantined rows, {period}", f"{rows:,}")
     last = summary["last_purge"]

@@ -44,6 +44,21 @@ def test_day_by_day_gives_the_result_of_the_whole_period(name, world, duckdb_run
     suite.check_day_by_day(get_algorithm(name), world, duckdb_runner.con)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_device_day_summaries_give_the_result_of_the_events(name, world, duckdb_runner):
+    suite.check_device_days(get_algorithm(name), world, duckdb_runner)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", ["device_filter", "usual_residence"])
+def test_spark_reads_device_day_summaries_as_duckdb(name, world, duckdb_runner, spark_runner):
+    # device_filter lists TACs and cells from the summaries; usual_residence then reads
+    # the night events only.
+    summarised = dataclasses.replace(world, summarised=True)
+    engines = {"duckdb": duckdb_runner, "spark": spark_runner}
+    suite.check_engines_agree(get_algorithm(name), summarised, engines)
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("name", NAMES)
 def test_spark_gives_the_same_results_as_duckdb(name, world, duckdb_runner, spark_runner):
@@ -154,6 +169,23 @@ def test_suite_catches_a_step_that_is_not_per_day(world, duckdb_runner):
 
     with pytest.raises(ConformanceError, match="day by day differs"):
         suite.check_day_by_day(_broken("not_per_day", cells_per_device), world, duckdb_runner.con)
+
+
+def test_suite_catches_summaries_read_as_devices(world, duckdb_runner):
+    import ibis
+
+    # A summary has a row per device and day: counting its rows counts devices once a day.
+    def devices(tables, params):
+        seen = tables.events if tables.device_days is None else tables.device_days
+        seen = seen.select("device_id")
+        if tables.device_days is None:
+            seen = seen.distinct()
+        return seen.aggregate(
+            device_count=seen.count().cast("float64"), area_code=ibis.literal(world.areas[0])
+        )
+
+    with pytest.raises(ConformanceError, match="device-day summaries change"):
+        suite.check_device_days(_broken("summary_rows", devices), world, duckdb_runner)
 
 
 def test_suite_catches_an_unbounded_parameter():

@@ -155,6 +155,9 @@ class StoreTables:
             costs thirty days. Empty: each step is one aggregation over the period (Spark,
             whose shuffles already bound it).
         footprint: The tile footprint, where the store holds one (else None).
+        device_days: The store's device-day summaries (`device_filter.device_day_summary`,
+            one row per device and local date), where every stored day has a fresh one:
+            the device filter then reads them instead of every event of the period.
     """
 
     events: ir.Table
@@ -163,6 +166,7 @@ class StoreTables:
     materialize: Staging = field(default_factory=Inline)
     days: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
+    device_days: ir.Table | None = None
 
     def release(self) -> None:
         """Free what `materialize` staged (the tables stay readable until then)."""

@@ -12,6 +12,8 @@ world (`conformance_world`):
 - the contribution bound holds on adversarial data: adding one device with a huge number of
   events (a million by default) over every cell, day and hour changes the release by at most
   the declared bound within each privacy unit, for a domestic and for a roaming adversary;
+- the device filter gives the same results from the store's device-day summaries as from
+  the events;
 - DuckDB and PySpark (local mode) give the same results.
 
 Each check raises `ConformanceError` (an AssertionError) saying what failed.
@@ -53,6 +55,7 @@ from cellcensus.holder.algorithms.base import (
     TileFootprint,
 )
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
+from cellcensus.holder.store.device_days import summary_of
 
 START = dt.date(2011, 3, 7)
 DAYS = 14
@@ -77,6 +80,9 @@ class World:
     allocation: pd.DataFrame
     footprint: dict[str, pd.DataFrame] | None = None
     """The tile footprint's tables by name (``cells``, ``serving``, ``tiles``), if any."""
+    summarised: bool = False
+    """Whether the device filter reads device-day summaries of the events, as on a store
+    whose days all have one (`holder.store.device_days`)."""
 
     @cached_property
     def arrow(self) -> dict[str, pa.Table]:
@@ -95,10 +101,13 @@ class World:
             f"footprint_{name}": pa.Table.from_pandas(frame, preserve_index=False)
             for name, frame in (self.footprint or {}).items()
         }
+        events = pa.Table.from_pandas(
+            self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
+        )
+        if self.summarised:
+            footprint["device_days"] = summary_of(events)
         return footprint | {
-            "events": pa.Table.from_pandas(
-                self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
-            ),
+            "events": events,
             "cells": pa.Table.from_pandas(self.cells, preserve_index=False),
             "allocation": pa.Table.from_pandas(
                 allocation, schema=ALLOCATION_SCHEMA.to_pyarrow(), preserve_index=False
@@ -117,7 +126,11 @@ class World:
             cells=ibis.memtable(self.arrow["cells"]),
             allocation=ibis.memtable(self.arrow["allocation"]),
             footprint=self._footprint(lambda name: ibis.memtable(self.arrow[name])),
+            device_days=self._device_days(lambda name: ibis.memtable(self.arrow[name])),
         )
+
+    def _device_days(self, table: Callable[[str], ir.Table]) -> ir.Table | None:
+        return table("device_days") if self.summarised else None
 
     def _footprint(self, table: Callable[[str], ir.Table]) -> TileFootprint | None:
         if self.footprint is None:
@@ -322,9 +335,9 @@ class Runner:
             return self._run_slow(algorithm, world, values)
         self._register(world)
         days = world.days if self.by_day else ()
-        with_footprint = world.footprint is not None
+        shape = [world.footprint is not None, world.summarised]
         key = json.dumps(
-            [algorithm.manifest.name, values, days, with_footprint], sort_keys=True, default=str
+            [algorithm.manifest.name, values, days, shape], sort_keys=True, default=str
         )
         if key not in self._sql:
             expression = algorithm.expression(self._tables(world, days=days), values)
@@ -351,11 +364,18 @@ class Runner:
 
     def _tables(self, world: World, **options: Any) -> StoreTables:
         """The registered world's tables (after `_register`), with StoreTables `options`."""
-        events, cells, allocation = (
-            self.con.table(f"conformance_{name}") for name in ("events", "cells", "allocation")
+        events, cells, allocation = map(self._registered, ("events", "cells", "allocation"))
+        return StoreTables(
+            events,
+            cells,
+            allocation,
+            footprint=world._footprint(self._registered),
+            device_days=world._device_days(self._registered),
+            **options,
         )
-        footprint = world._footprint(lambda name: self.con.table(f"conformance_{name}"))
-        return StoreTables(events, cells, allocation, footprint=footprint, **options)
+
+    def _registered(self, name: str) -> ir.Table:
+        return self.con.table(f"conformance_{name}")
 
     def _run_slow(self, algorithm: Algorithm, world: World, values: dict[str, Any]) -> pd.DataFrame:
         tables = world.tables()
@@ -654,6 +674,19 @@ def check_day_by_day(algorithm: Algorithm, world: World, con: BaseBackend) -> No
             _same(algorithm, whole, result, f"{how} differs from the whole period for {values}")
 
 
+def check_device_days(algorithm: Algorithm, world: World, con: BaseBackend | Runner) -> None:
+    """The same result with the filter reading device-day summaries as from the events."""
+    runner = as_runner(con)
+    summarised = dataclasses.replace(world, summarised=True)
+    for values in parameter_sets(algorithm):
+        _same(
+            algorithm,
+            runner.run(algorithm, world, values),
+            runner.run(algorithm, summarised, values),
+            f"device-day summaries change the result for {values}",
+        )
+
+
 def check_algorithm(
     algorithm: Algorithm,
     *,
@@ -683,6 +716,7 @@ def check_algorithm(
     check_schema(algorithm, world, runner)
     check_deterministic(algorithm, world, runner)
     check_contribution_bound(algorithm, world, runner, n_events=adversary_events)
+    check_device_days(algorithm, world, runner)
     if runner.by_day:
         check_day_by_day(algorithm, world, runner.con)
     if len(runners) > 1:

@@ -64,6 +64,8 @@ from cellcensus.holder.algorithms.base import (
 
 INTERACTIVE_EVENTS = ("call_out", "call_in", "sms_out", "sms_in")
 REASONS = ("m2m_tac", "m2m_behaviour", "seen_too_little", "kept")
+MAX_M2M_CELLS = 10
+"""The most distinct cells a behavioural M2M SIM may be set to use (`m2m_max_cells`)."""
 
 Tac = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")]
 
@@ -90,7 +92,10 @@ class DeviceFilterParameters(Parameters):
     )
     m2m_behaviour: bool = Field(default=True, description="Drop static SIMs without calls/SMS.")
     m2m_max_cells: int = Field(
-        default=1, ge=1, le=10, description="Most distinct cells of a behavioural M2M SIM."
+        default=1,
+        ge=1,
+        le=MAX_M2M_CELLS,
+        description="Most distinct cells of a behavioural M2M SIM.",
     )
     min_days: int = Field(default=1, ge=1, le=366, description="Least distinct days seen.")
     min_events: int = Field(default=1, ge=1, le=1_000_000, description="Least events seen.")
@@ -133,13 +138,47 @@ def daily_summaries(
     )
 
 
-def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+def device_day_counts(
+    device_days: ir.Table, filters: DeviceFilterParameters
+) -> tuple[ir.Table, ir.Table]:
+    """The filter's inputs from device-day summaries: (daily counts, silent days' cells).
+
+    A summary (`holder.store.device_days`) has one row per device, local date and home
+    network: device_id, local_date, mcc, n_events, n_interactive (calls and SMS), tacs (the
+    day's distinct TACs) and cells (on a day without a call or an SMS, its first
+    `MAX_M2M_CELLS` + 1 distinct cells in order, else null). The counts (device_id,
+    local_date, n_events, n_interactive, n_listed) and the cells (device_id, cell_id) are
+    what `device_reasons` reads, and give the same reasons as the events summarised: a
+    device silent over a period is silent on each of its days, and a day with more cells
+    than a behavioural M2M SIM may use keeps more than that many.
+    """
+    listed = ibis.literal(0, type="int64")
+    if filters.m2m_tacs:
+        tacs = device_days.select("device_id", "local_date", tac=device_days.tacs.unnest())
+        hits = tacs.filter(tacs.tac.isin(list(filters.m2m_tacs)))
+        hits = hits.group_by(["device_id", "local_date"]).agg(n_listed=hits.count())
+        device_days = device_days.left_join(hits, ["device_id", "local_date"])
+        listed = device_days.n_listed.fill_null(0)
+    counts = device_days.select(
+        "device_id", "local_date", "n_events", "n_interactive", n_listed=listed
+    )
+    silent = device_days.filter(device_days.cells.notnull())
+    cells = silent.select("device_id", cell_id=silent.cells.unnest())
+    return counts, cells
+
+
+def device_reasons(
+    daily: ir.Table, filters: DeviceFilterParameters, *, cells: ir.Table | None = None
+) -> ir.Table:
     """One row per device: device_id, reason (one of `REASONS`).
 
     Args:
-        daily: A daily summary (`daily_summaries`): device_id, local_date, cell_id,
-            n_events, n_interactive, n_listed, grouped by those keys or finer.
+        daily: A daily summary (`daily_summaries`): device_id, local_date, n_events,
+            n_interactive, n_listed (and cell_id unless `cells` is given), grouped by
+            device and date or finer.
         filters: The device filter.
+        cells: device_id, cell_id rows of the cells each device was seen at, for the
+            behavioural M2M rule (default: `daily`'s).
     """
     # Distinct days and cells cost a hash table of device-days and device-cells each: the
     # days are counted only when a least number is asked for, and the cells only for the
@@ -153,7 +192,7 @@ def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table
     )
     behaves_m2m = ibis.literal(False)
     if filters.m2m_behaviour:
-        static = static_devices(daily, stats, filters.m2m_max_cells)
+        static = static_devices(daily if cells is None else cells, stats, filters.m2m_max_cells)
         stats = stats.left_join(static, "device_id").drop("device_id_right")
         behaves_m2m = stats.static.notnull()
     too_little = stats.n_events < filters.min_events
@@ -168,18 +207,23 @@ def device_reasons(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table
     return stats.select("device_id", reason=reason)
 
 
-def static_devices(daily: ir.Table, stats: ir.Table, max_cells: int) -> ir.Table:
-    """device_id, static (true) of the devices with no call or SMS seen at few cells."""
+def static_devices(seen: ir.Table, stats: ir.Table, max_cells: int) -> ir.Table:
+    """device_id, static (true) of the devices with no call or SMS seen at few cells.
+
+    `seen` holds device_id, cell_id rows (repeats allowed) of where devices were seen.
+    """
     silent = stats.filter(stats.n_interactive == 0).select("device_id")
-    cells = daily.semi_join(silent, "device_id")
+    cells = seen.semi_join(silent, "device_id")
     per_device = cells.group_by("device_id").agg(n_cells=cells.cell_id.nunique())
     few = per_device.filter(per_device.n_cells <= max_cells)
     return few.select("device_id", static=ibis.literal(True))
 
 
-def kept_devices(daily: ir.Table, filters: DeviceFilterParameters) -> ir.Table:
+def kept_devices(
+    daily: ir.Table, filters: DeviceFilterParameters, *, cells: ir.Table | None = None
+) -> ir.Table:
     """device_id of every device of a daily summary that passes every filter."""
-    reasons = device_reasons(daily, filters)
+    reasons = device_reasons(daily, filters, cells=cells)
     return reasons.filter(reasons.reason == "kept").select("device_id")
 
 
@@ -231,12 +275,35 @@ class Scope:
             [step(events.filter(events.local_date == day)) for day in days]
         )
 
+    @property
+    def summarised(self) -> bool:
+        """Whether the filter reads the store's device-day summaries, not the events."""
+        return self.tables.device_days is not None
+
+    @cached_property
+    def reasons(self) -> ir.Table:
+        """device_id, reason of every device in scope (`device_reasons`).
+
+        From the store's device-day summaries where it has them (`StoreTables.device_days`),
+        else from one pass over the scope's events.
+        """
+        cells = None
+        if self.tables.device_days is not None:
+            days = in_period(self.tables.device_days, self.period)
+            days = in_scope(days, self.subscribers, home_mcc=self.filters.home_mcc)
+            daily, cells = device_day_counts(days, self.filters)
+        else:
+            daily = self.daily(
+                lambda events: daily_summaries(events, self.filters), *FILTER_COLUMNS
+            )
+        daily = self.tables.materialize(daily)  # read twice by `device_reasons`
+        return device_reasons(daily, self.filters, cells=cells)
+
     @cached_property
     def kept(self) -> ir.Table:
         """device_id of every device in scope that passes every filter (materialised)."""
-        daily = self.daily(lambda events: daily_summaries(events, self.filters), *FILTER_COLUMNS)
-        daily = self.tables.materialize(daily)  # read twice by `device_reasons`
-        return self.tables.materialize(kept_devices(daily, self.filters))
+        reasons = self.reasons
+        return self.tables.materialize(reasons.filter(reasons.reason == "kept").select("device_id"))
 
     def keep(self, table: ir.Table) -> ir.Table:
         """Rows of `table` (with a device_id) of kept devices."""
@@ -337,9 +404,7 @@ def multi_sim_hints(scope: Scope, params: MultiSimParameters) -> ir.Table:
 
 def compute(tables: StoreTables, params: DeviceFilterAlgorithmParameters) -> ir.Table:
     """Devices per filter reason (``kept`` for those that pass every filter)."""
-    scope = Scope(tables, params, params.subscribers, params.filters)
-    daily = scope.daily(lambda events: daily_summaries(events, params.filters), *FILTER_COLUMNS)
-    reasons = device_reasons(daily, params.filters)
+    reasons = Scope(tables, params, params.subscribers, params.filters).reasons
     return reasons.group_by("reason").agg(**{COUNT: reasons.count().cast("float64")})
 
 

@@ -38,6 +38,7 @@ from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, prot
 from cellcensus.holder.engines import Engine, connect, spark_session
 from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.release import Provenance, Release
 
@@ -71,8 +72,9 @@ def open_tables(
 
     On DuckDB, a store of at least `per_day_from` events runs per-day steps one date at a
     time (`StoreTables.days`); a smaller one runs them over the period at once, which is
-    faster where it fits in memory. `Algorithm.run` and `Algorithm.exact` free the staged
-    tables once the result is collected.
+    faster where it fits in memory. The device filter reads the store's device-day summaries
+    where every stored day has a fresh one (`holder.store.device_days`). `Algorithm.run`
+    and `Algorithm.exact` free the staged tables once the result is collected.
     """
     check_level(store, level)
     con = connect(engine, memory_limit=memory_limit) if engine == "duckdb" else connect(engine)
@@ -86,6 +88,12 @@ def open_tables(
     allocation = con.read_parquet(str(store.allocation_path(level)))
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
     days = tuple(store.days()) if per_day else ()
+    device_days = None
+    if fresh_device_days(store):
+        summaries = store.device_days_dir
+        device_days = con.read_parquet(
+            str(summaries if engine == "spark" else summaries / "**" / "*.parquet")
+        )
     footprint = None
     if level == FOOTPRINT_LEVEL and has_footprint(store):
         footprint = TileFootprint(
@@ -98,6 +106,7 @@ def open_tables(
         materialize=staging,
         days=days,
         footprint=footprint,
+        device_days=device_days,
     )
 
 

@@ -40,6 +40,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from cellcensus.errors import CellcensusError, InputDataError
+from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
 from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
 from cellcensus.holder.store.local_time import (
@@ -244,8 +245,10 @@ def ingest(
         )
         (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
         (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
-        say("moving the new days into place", 0.98)
+        say("moving the new days into place", 0.97)
         _commit(staging=staging, store=target, start=start, end=end)
+    say("summarising each day's devices for the device filter", 0.98)
+    summarise(target, days=counts.stored_by_day, memory_limit=memory_limit)
     say("done", 1.0)
     return report
 

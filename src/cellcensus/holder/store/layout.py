@@ -7,6 +7,8 @@ STORE/cells.parquet                           the network topology, all versions
 STORE/metadata.json                           holder facts of the last delivery
 STORE/allocation/LEVEL.parquet                cell_id, area_code, weight, overlap_km2 of
                                               each version of a cell (valid_from, valid_to)
+STORE/device_days/date=YYYY-MM-DD/part-0.parquet  one row per device of that day: what the
+                                              device filter needs (see `device_days.py`)
 STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that delivery, with reason
 STORE/ingest_report.json                      the account of the last ingest
 STORE/purges.jsonl                            append-only record of retention purges, one
@@ -146,6 +148,19 @@ class Store:
         """The events file of one local day."""
         return self.events_dir / f"date={day.isoformat()}" / "part-0.parquet"
 
+    @property
+    def device_days_dir(self) -> Path:
+        """Folder of the device-day summaries (``date=YYYY-MM-DD/part-0.parquet``)."""
+        return self.root / "device_days"
+
+    def device_day_path(self, day: date) -> Path:
+        """The device-day summary of one local day."""
+        return self.device_days_dir / f"date={day.isoformat()}" / "part-0.parquet"
+
+    def device_day_days(self) -> list[date]:
+        """The local days that have a device-day summary, in order."""
+        return _partition_days(self.device_days_dir)
+
     def quarantine_path(self, *, start: date, end: date) -> Path:
         """The quarantine file of the delivery for the period `start`-`end`."""
         return (
@@ -156,14 +171,7 @@ class Store:
 
     def days(self) -> list[date]:
         """The local days that hold events, in order."""
-        if not self.events_dir.is_dir():
-            return []
-        found = []
-        for folder in self.events_dir.iterdir():
-            match = _DAY_FOLDER.match(folder.name)
-            if match and (folder / "part-0.parquet").is_file():
-                found.append(date.fromisoformat(match.group(1)))
-        return sorted(found)
+        return _partition_days(self.events_dir)
 
     def event_rows(self) -> int:
         """The number of stored events, from the day files' Parquet footers (no rows read)."""
@@ -220,6 +228,18 @@ class Store:
                 f"store {self.root} has no {what or path.name}; "
                 "run `cellcensus ingest --store` on it first"
             )
+
+
+def _partition_days(folder: Path) -> list[date]:
+    """The days of the ``date=YYYY-MM-DD/part-0.parquet`` partitions in `folder`, in order."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for partition in folder.iterdir():
+        match = _DAY_FOLDER.match(partition.name)
+        if match and (partition / "part-0.parquet").is_file():
+            found.append(date.fromisoformat(match.group(1)))
+    return sorted(found)
 
 
 def row_count(path: Path) -> int:

@@ -2,7 +2,8 @@
 
 A purge before DATE deletes
 
-- every day partition ``events/date=D`` with D < DATE (whole folders: a day is kept or gone);
+- every day partition ``events/date=D`` with D < DATE (whole folders: a day is kept or gone),
+  and its device-day summary ``device_days/date=D``;
 - every quarantined row whose local day is before DATE, and every quarantined row of a
   delivery whose whole period ends before DATE (rows without a local day, such as malformed
   CSV lines, can only go with their delivery). A delivery's quarantine file is removed when
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.store.device_days import fresh
 from cellcensus.holder.store.layout import Store, row_count
 
 
@@ -176,6 +178,9 @@ def _apply(
         for day in days:
             folder = store.day_path(day).parent
             move(folder, aside / "events" / folder.name)
+            summary = store.device_day_path(day).parent
+            if summary.exists():
+                move(summary, aside / "device_days" / summary.name)
         for cut in cuts:
             move(cut.partition, aside / "quarantine" / cut.partition.name)
             if cut.kept is not None:
@@ -209,6 +214,7 @@ def store_summary(store: Path) -> dict[str, Any]:
     return {
         "days": [day.isoformat() for day in days],
         "event_rows": target.event_rows(),
+        "device_days_fresh": fresh(target),
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,

@@ -1,0 +1,130 @@
+"""Device-day summaries: what the device filter needs of each stored day, kept beside it.
+
+Every algorithm counts only the devices that pass the device filter, and the filter looks at
+all of a device's events over the period (calls and SMS, cells, TACs, days seen). Read from
+the events, that is a pass over every event at every job. The store therefore keeps, per
+local day, one row per device and home network (`SUMMARY_SQL`; read by
+`device_filter.device_day_counts`):
+
+```
+STORE/device_days/date=YYYY-MM-DD/part-0.parquet
+```
+
+The ingest writes them for the days it stores (`summarise`; ``cellcensus store summarise``
+for a store that has none). A summary records the rows and bytes of the day file it was made
+from; `open_tables` uses the summaries only when every stored day has one made from the day
+file now in place (`fresh`), and otherwise reads the events, so a replaced day never meets a
+stale summary. Retention purges a day's summary with its events.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cellcensus.holder.algorithms.device_filter import INTERACTIVE_EVENTS, MAX_M2M_CELLS
+from cellcensus.holder.store.layout import Store, row_count
+from cellcensus.holder.store.sources import sql_string
+
+SOURCE_ROWS = b"cellcensus.source_rows"
+SOURCE_BYTES = b"cellcensus.source_bytes"
+"""Keys of a summary's Parquet metadata naming the day file it was made from."""
+
+_INTERACTIVE = ", ".join(f"'{event}'" for event in INTERACTIVE_EVENTS)
+SUMMARY_SQL = f"""
+WITH per_cell AS (
+    SELECT device_id, local_date, mcc, cell_id, tac, count(*) AS n_events,
+           count(*) FILTER (WHERE event_type IN ({_INTERACTIVE})) AS n_interactive
+    FROM {{events}}
+    GROUP BY ALL
+)
+SELECT device_id, local_date, mcc,
+       sum(n_events)::BIGINT AS n_events,
+       sum(n_interactive)::BIGINT AS n_interactive,
+       list_sort(list_distinct(array_agg(tac))) AS tacs,
+       CASE WHEN sum(n_interactive) = 0
+            THEN list_sort(list_distinct(array_agg(cell_id)))[1:{MAX_M2M_CELLS + 1}]
+       END AS cells
+FROM per_cell
+GROUP BY ALL
+ORDER BY device_id, mcc
+"""
+"""Per device, local date and home network (mcc): events, calls and SMS, the distinct TACs
+(sorted, nulls left out) and, on a day without calls or SMS, the first `MAX_M2M_CELLS` + 1
+distinct cells in order (enough to tell whether a device uses more cells than a behavioural
+M2M SIM may). Grouping by cell and TAC first, then listing, costs a third of distinct
+aggregates."""
+
+
+def summary_of(events: pa.Table) -> pa.Table:
+    """The device-day summary of events in the store's schema (for tests and hand worlds)."""
+    with duckdb.connect() as con:
+        con.register("summarised_events", events)
+        return con.sql(SUMMARY_SQL.format(events="summarised_events")).to_arrow_table()
+
+
+def _source(store: Store, day: date) -> dict[bytes, bytes]:
+    path = store.day_path(day)
+    return {
+        SOURCE_ROWS: str(row_count(path)).encode(),
+        SOURCE_BYTES: str(path.stat().st_size).encode(),
+    }
+
+
+def is_fresh(store: Store, day: date) -> bool:
+    """Whether `day` has a summary made from the day file now in the store."""
+    path = store.device_day_path(day)
+    if not path.is_file():
+        return False
+    recorded = pq.read_schema(path).metadata or {}
+    return all(recorded.get(key) == value for key, value in _source(store, day).items())
+
+
+def fresh(store: Store) -> bool:
+    """Whether every stored day has a fresh summary (and there is at least one day)."""
+    days = store.days()
+    return bool(days) and all(is_fresh(store, day) for day in days)
+
+
+def summarise(
+    store: Store,
+    *,
+    days: Iterable[date] | None = None,
+    memory_limit: str = "4GB",
+    progress: Callable[[date], None] | None = None,
+) -> list[date]:
+    """Write the summary of each stored day (of `days`) that has no fresh one.
+
+    Summaries of days no longer stored are removed. Each file is written beside its place
+    and renamed into it, so a reader sees a whole summary or none.
+
+    Returns:
+        The days summarised now.
+    """
+    stored = store.days()
+    for day in store.device_day_days():
+        if day not in stored:
+            shutil.rmtree(store.device_day_path(day).parent)
+    wanted = stored if days is None else sorted(set(days) & set(stored))
+    stale = [day for day in wanted if not is_fresh(store, day)]
+    if not stale:
+        return []
+    with duckdb.connect(config={"memory_limit": memory_limit}) as con:
+        con.execute("SET enable_progress_bar = false")  # no bar on the ingest's stdout
+        for day in stale:
+            if progress is not None:
+                progress(day)
+            source = _source(store, day)
+            events = f"read_parquet({sql_string(store.day_path(day))})"
+            table = con.sql(SUMMARY_SQL.format(events=events)).to_arrow_table()
+            path = store.device_day_path(day)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            aside = path.with_name(f".{path.name}.tmp")
+            pq.write_table(table.replace_schema_metadata(source), aside, compression="zstd")
+            aside.replace(path)
+    return stale

@@ -1,0 +1,193 @@
+"""Device-day summaries: written at ingest, used only while fresh, purged with their day."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deliveries import USERS, event, write_delivery  # type: ignore[import-not-found]
+from typer.testing import CliRunner
+
+from cellcensus.cli import app
+from cellcensus.holder.algorithms.base import (
+    ALLOCATION_SCHEMA,
+    EVENTS_SCHEMA,
+    PeriodParameters,
+    StoreTables,
+)
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterParameters,
+    Scope,
+    Subscribers,
+)
+from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.store import Store, ingest_dataset
+from cellcensus.holder.store.device_days import fresh, is_fresh, summarise, summary_of
+from cellcensus.holder.store.retention import purge
+
+runner = CliRunner()
+
+ROWS = [
+    event(user=USERS[0], timestamp="2011-03-21T08:00:00Z", cell="A", tac="35000001"),
+    event(user=USERS[0], timestamp="2011-03-21T09:00:00Z", cell="B", tac="35999999"),
+    event(user=USERS[0], timestamp="2011-03-21T10:00:00Z", cell="B", kind="call_out"),
+    event(user=USERS[1], timestamp="2011-03-21T08:00:00Z", cell="A", tac=None),
+    event(user=USERS[1], timestamp="2011-03-21T09:00:00Z", cell="D", tac=None),
+    event(user=USERS[1], timestamp="2011-03-22T08:00:00Z", cell="A", tac=None),
+    event(user=USERS[2], timestamp="2011-03-24T08:00:00Z", cell="C", kind="sms_in"),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    dataset = write_delivery(tmp_path / "dataset", rows=ROWS)
+    ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    store = Store(tmp_path / "store")
+    allocation = pd.DataFrame(
+        {"cell_id": list("ABCD"), "area_code": ["21004"] * 4, "weight": 1.0, "overlap_km2": 1.0}
+    )
+    allocation = allocation.assign(valid_from=None, valid_to=None)
+    store.allocation_dir.mkdir()
+    table = pa.Table.from_pandas(allocation, schema=ALLOCATION_SCHEMA.to_pyarrow())
+    pq.write_table(table, store.allocation_path("municipality"))
+    return store
+
+
+def test_the_ingest_summarises_each_stored_day_from_its_events(store):
+    assert store.device_day_days() == store.days() == [date(2011, 3, d) for d in (21, 22, 24)]
+    assert fresh(store)
+    first = pd.read_parquet(store.device_day_path(date(2011, 3, 21)))
+    first = first.sort_values("n_events", ascending=False).reset_index(drop=True)
+    # USERS[0]: three events, one call, two TACs; USERS[1]: two data events, no TAC.
+    assert first["n_events"].tolist() == [3, 2]
+    assert first["n_interactive"].tolist() == [1, 0]
+    assert list(first.loc[0, "tacs"]) == ["35000001", "35999999"]
+    assert list(first.loc[1, "tacs"]) == []
+    assert first.loc[0, "cells"] is None  # a day with a call keeps no cells
+    assert list(first.loc[1, "cells"]) == ["A", "D"]
+    stored = store.read_events(days=[date(2011, 3, 21)])
+    assert set(first["device_id"]) == set(stored["device_id"])
+
+
+def test_open_tables_reads_summaries_only_while_every_day_has_a_fresh_one(store, tmp_path):
+    assert open_tables(store).device_days is not None
+    # A day file replaced by hand (here: another day's file) no longer matches its summary.
+    other = store.day_path(date(2011, 3, 22)).read_bytes()
+    store.day_path(date(2011, 3, 21)).write_bytes(other)
+    assert not is_fresh(store, date(2011, 3, 21)) and is_fresh(store, date(2011, 3, 22))
+    assert open_tables(store).device_days is None
+
+    result = runner.invoke(app, ["store", "summarise", "--store", str(store.root)])
+    assert result.exit_code == 0, result.output
+    assert "Summarised 1 day(s); 2 already were" in result.output
+    assert fresh(store) and open_tables(store).device_days is not None
+
+
+def test_a_purge_removes_the_summaries_of_the_purged_days(store):
+    purge(store=store.root, before=date(2011, 3, 22))
+    assert store.device_day_days() == store.days() == [date(2011, 3, 22), date(2011, 3, 24)]
+    assert fresh(store)
+
+
+def test_summarising_drops_summaries_of_days_no_longer_stored(store):
+    folder = store.day_path(date(2011, 3, 24)).parent
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    assert summarise(store) == []
+    assert store.device_day_days() == [date(2011, 3, 21), date(2011, 3, 22)]
+
+
+def test_store_info_says_whether_the_summaries_are_fresh(store, monkeypatch, tmp_path):
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "key"))
+    result = runner.invoke(app, ["store", "info", "--store", str(store.root)])
+    assert result.exit_code == 0, result.output
+    assert "device-day summaries" in result.output and "fresh" in result.output
+
+
+# --- the filter from summaries equals the filter from events ---------------------------------
+
+M2M_TAC = "35000001"
+DAY = dt.date(2011, 3, 7)
+
+
+def _events() -> pd.DataFrame:
+    """Devices at the edges of the filter's rules (two days, data unless said)."""
+    rows: list[tuple[object, ...]] = []
+
+    def add(
+        device: int,
+        day: int,
+        cell: str,
+        *,
+        kind: str = "data",
+        tac: str | None = "35123456",
+        mcc: int = 206,
+    ) -> None:
+        at = dt.datetime.combine(DAY + dt.timedelta(days=day), dt.time(10), dt.UTC)
+        at += dt.timedelta(minutes=len(rows))
+        date_ = DAY + dt.timedelta(days=day)
+        rows.append((device, at, date_, 11, cell, kind, mcc, 1, tac))
+
+    for number in range(12):  # 1: silent, 12 cells on one day (more than the summary lists)
+        add(1, 0, f"C{number:02d}")
+    for day, cells in ((0, ("C00", "C01")), (1, ("C01", "C02"))):  # 2: silent, 3 cells in all
+        for cell in cells:
+            add(2, day, cell)
+    add(3, 0, "C00")  # 3: a listed TAC beside its usual one, on one day
+    add(3, 0, "C01", tac=M2M_TAC)
+    add(3, 1, "C00", kind="call_out")
+    add(4, 0, "C00", tac=None)  # 4: no TAC known, a call, one day
+    add(4, 0, "C00", kind="call_in", tac=None)
+    add(5, 0, "C03", mcc=208)  # 5: a French roamer, silent at one cell
+    add(5, 1, "C03", mcc=208)
+    columns = list(EVENTS_SCHEMA.names)
+    return pd.DataFrame(rows, columns=columns)
+
+
+FILTERS = {
+    "defaults": ({}, {1: "kept", 2: "kept", 3: "kept", 4: "kept", 5: "m2m_behaviour"}),
+    "ten cells": (
+        {"m2m_max_cells": 10},
+        {1: "kept", 2: "m2m_behaviour", 3: "kept", 4: "kept", 5: "m2m_behaviour"},
+    ),
+    "three cells, TAC list": (
+        {"m2m_max_cells": 3, "m2m_tacs": [M2M_TAC]},
+        {1: "kept", 2: "m2m_behaviour", 3: "m2m_tac", 4: "kept", 5: "m2m_behaviour"},
+    ),
+    "two days, two events": (
+        {"m2m_behaviour": False, "min_days": 2, "min_events": 2},
+        {1: "seen_too_little", 2: "kept", 3: "kept", 4: "seen_too_little", 5: "kept"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_the_filter_gives_the_same_reasons_from_summaries_as_from_events(name):
+    import ibis
+
+    values, expected = FILTERS[name]
+    events = pa.Table.from_pandas(
+        _events(), schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
+    )
+    cells = ibis.memtable(pd.DataFrame({"cell_id": [f"C{n:02d}" for n in range(12)]}))
+    allocation = ibis.memtable(
+        pd.DataFrame({"cell_id": ["C00"], "area_code": ["1"], "weight": [1.0]})
+    )
+    from_events = StoreTables(ibis.memtable(events), cells, allocation)
+    from_summaries = dataclasses.replace(from_events, device_days=ibis.memtable(summary_of(events)))
+    con = ibis.duckdb.connect()
+    filters = DeviceFilterParameters(**values)
+    reasons = {}
+    for how, tables in (("events", from_events), ("summaries", from_summaries)):
+        scope = Scope(tables, PeriodParameters(), Subscribers.ALL, filters)
+        frame = con.to_pandas(scope.reasons)
+        reasons[how] = dict(zip(frame["device_id"], frame["reason"], strict=True))
+    assert reasons["events"] == expected
+    assert reasons["summaries"] == expected
