@@ -191,3 +191,10 @@ def test_the_filter_gives_the_same_reasons_from_summaries_as_from_events(name):
         reasons[how] = dict(zip(frame["device_id"], frame["reason"], strict=True))
     assert reasons["events"] == expected
     assert reasons["summaries"] == expected
+
+
+def test_summarise_refuses_a_folder_without_events_in_one_line(tmp_path):
+    result = runner.invoke(app, ["store", "summarise", "--store", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "holds no events" in result.output and "cellcensus ingest" in result.output
+    assert "Traceback" not in result.output
