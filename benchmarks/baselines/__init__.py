@@ -11,7 +11,7 @@ weights (`latest_versions`) and present population the weights of each day
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.device_days import fresh
 
 INTERACTIVE_EVENTS = ("call_out", "call_in", "sms_out", "sms_in")
 CELL_RANKS = 2**24
@@ -33,12 +34,21 @@ class StoreFiles:
     events: list[Path]
     cells: Path
     allocation: Path
+    device_days: list[Path] = field(default_factory=list)
+    """The store's device-day summaries, where every day has a fresh one (else none): the
+    device filter then reads them, as the certified algorithms do."""
 
     @classmethod
     def of(cls, store: Store, *, level: str = "municipality") -> StoreFiles:
         """The files of `store` at area `level`."""
         events = sorted(store.events_dir.glob("**/*.parquet"))
-        return cls(events=events, cells=store.cells_path, allocation=store.allocation_path(level))
+        summaries = [store.device_day_path(day) for day in store.days()] if fresh(store) else []
+        return cls(
+            events=events,
+            cells=store.cells_path,
+            allocation=store.allocation_path(level),
+            device_days=summaries,
+        )
 
 
 def latest_versions(path: Path) -> pa.Table:

@@ -49,8 +49,36 @@ def in_scope(events: pl.LazyFrame, subscribers: Subscribers, home_mcc: int) -> p
     return events
 
 
-def kept_devices(events: pl.LazyFrame, filters: DeviceFilterParameters) -> pl.LazyFrame:
-    """device_id of the devices that pass the device filter."""
+def kept_devices(
+    files: StoreFiles,
+    events: pl.LazyFrame,
+    filters: DeviceFilterParameters,
+    *,
+    start: object,
+    end: object,
+    subscribers: Subscribers,
+) -> pl.LazyFrame:
+    """device_id of the devices that pass the device filter, from the store's device-day
+    summaries where it has them, else from `events` (the scope's)."""
+    if not files.device_days:
+        return kept_by_events(events, filters)
+    days = pl.scan_parquet([str(path) for path in files.device_days], hive_partitioning=False)
+    days = in_scope(in_period(days, start, end), subscribers, filters.home_mcc)
+    listed = pl.col("tacs").list.set_intersection(list(filters.m2m_tacs)).list.len() > 0
+    stats = days.group_by("device_id").agg(
+        n_events=pl.col("n_events").sum(),
+        n_days=pl.col("local_date").n_unique(),
+        n_interactive=pl.col("n_interactive").sum(),
+        n_listed=listed.any(),
+    )
+    cells = days.select("device_id", "cells").explode("cells").drop_nulls("cells")
+    cells = cells.group_by("device_id").agg(n_cells=pl.col("cells").n_unique())
+    stats = stats.join(cells, on="device_id", how="left")
+    return _passing(stats.with_columns(pl.col("n_listed").cast(pl.Int64)), filters)
+
+
+def kept_by_events(events: pl.LazyFrame, filters: DeviceFilterParameters) -> pl.LazyFrame:
+    """device_id of the devices of `events` that pass the device filter."""
     interactive = pl.col("event_type").is_in(INTERACTIVE_EVENTS).fill_null(False)
     listed = pl.col("tac").is_in(list(filters.m2m_tacs) or [""]).fill_null(False)
     stats = events.group_by("device_id").agg(
@@ -60,6 +88,11 @@ def kept_devices(events: pl.LazyFrame, filters: DeviceFilterParameters) -> pl.La
         n_interactive=interactive.cast(pl.Int64).sum(),
         n_listed=listed.cast(pl.Int64).sum(),
     )
+    return _passing(stats, filters)
+
+
+def _passing(stats: pl.LazyFrame, filters: DeviceFilterParameters) -> pl.LazyFrame:
+    """device_id of the devices whose per-device figures pass every filter."""
     m2m_tac = pl.col("n_listed") > 0
     behaves_m2m = (
         pl.lit(filters.m2m_behaviour)
@@ -77,7 +110,9 @@ def usual_residence(files: StoreFiles, params: UsualResidenceParameters) -> pl.D
     filters = params.filters
     events = in_period(scan_events(files), params.start, params.end)
     events = in_scope(events, Subscribers.DOMESTIC, filters.home_mcc)
-    kept = kept_devices(events, filters)
+    kept = kept_devices(
+        files, events, filters, start=params.start, end=params.end, subscribers=Subscribers.DOMESTIC
+    )
     hour = pl.col("local_hour")
     evening = hour >= params.night_start_hour
     nights = events.filter(evening | (hour < params.night_end_hour)).select(
@@ -107,7 +142,9 @@ def present_population(files: StoreFiles, params: PresentPopulationParameters) -
     filters = params.filters
     everything = in_period(scan_events(files), params.start, params.end)
     events = in_scope(everything, params.subscribers, filters.home_mcc)
-    kept = kept_devices(events, filters)
+    kept = kept_devices(
+        files, events, filters, start=params.start, end=params.end, subscribers=params.subscribers
+    )
     ranks = (
         pl.scan_parquet(files.cells)
         .select("cell_id")

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cellcensus.holder.algorithms import get_algorithm
-from cellcensus.holder.algorithms.conformance import Runner, World, conformance_world
+from cellcensus.holder.algorithms.conformance import M2M_TAC, Runner, World, conformance_world
+from cellcensus.holder.store.device_days import summary_of
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -28,7 +29,11 @@ from benchmarks.baselines import StoreFiles, differences, pandas_rules, polars_r
 
 KEYS = {"usual_residence": ["area_code"], "present_population": ["local_date", "slot", "area_code"]}
 PARAMETERS: dict[str, list[dict[str, Any]]] = {
-    "usual_residence": [{}, {"min_nights": 1, "night_start_hour": 22}],
+    "usual_residence": [
+        {},
+        {"min_nights": 1, "night_start_hour": 22},
+        {"filters": {"m2m_tacs": [M2M_TAC], "m2m_max_cells": 3, "min_days": 2}},
+    ],
     "present_population": [
         {},
         {"slot_minutes": 15, "max_carry_minutes": 60},
@@ -52,6 +57,14 @@ def world():
 @pytest.fixture(scope="module")
 def files(world, tmp_path_factory):
     return store_files(world, tmp_path_factory.mktemp("store"))
+
+
+@pytest.fixture(scope="module")
+def summarised(files, world, tmp_path_factory):
+    """The same files with device-day summaries of the events, which the filter then reads."""
+    path = tmp_path_factory.mktemp("device_days") / "part-0.parquet"
+    pq.write_table(summary_of(world.arrow["events"]), path)
+    return dataclasses.replace(files, device_days=[path])
 
 
 def store_files(world: World, root: Path) -> StoreFiles:
@@ -89,6 +102,16 @@ def test_baseline_gives_the_certified_result(module, name, values, world, files,
     actual = getattr(module, name)(files, algorithm.manifest.parse(values))
     if not hasattr(actual, "merge"):
         actual = actual.to_pandas()
+    assert differences(expected, actual, keys=KEYS[name]) is None
+
+
+@pytest.mark.parametrize(("name", "values"), CASES)
+def test_polars_reads_device_day_summaries_to_the_certified_result(
+    name, values, world, summarised, runner
+):
+    algorithm = get_algorithm(name)
+    expected = runner.run(algorithm, world, values)
+    actual = getattr(polars_rules, name)(summarised, algorithm.manifest.parse(values)).to_pandas()
     assert differences(expected, actual, keys=KEYS[name]) is None
 
 
