@@ -108,21 +108,22 @@ def night_summary(scope: Scope, params: NightParameters, *, hours: bool = False)
     device filter's daily summary, with each day's evening (night of that date) and morning
     (night of the day before) events beside it; the filter and the nights are both read off
     that summary, so the events are grouped once, not once for the filter and again for the
-    nights. Where the store keeps device-day summaries the filter reads those, and the pass
-    reads the night events only.
+    nights. Where the filter reads the store's device-day summaries instead, the night events
+    alone are grouped by device, night and cell over the period in one aggregation (a night
+    crosses midnight, so this is not a per-date step): the least any night rule must do.
     """
+    if scope.summarised:
+        return scope.keep(summarise_nights(scope.events(*NIGHT_COLUMNS), params, hours=hours))
     daily = scope.tables.materialize(daily_nights(scope, params, hours=hours))
-    nights = nights_of_days(daily, params, hours=hours)
-    return scope.keep(nights) if scope.summarised else scope.keep_by(nights, daily)
+    return scope.keep_by(nights_of_days(daily, params, hours=hours), daily)
 
 
 def daily_nights(scope: Scope, params: NightParameters, *, hours: bool = False) -> ir.Table:
     """The scope's daily summary with its evening and morning parts (see `night_summary`).
 
-    Per device, local date and cell: ``evening`` and ``morning`` (night events from
-    `night_start_hour` on, and before `night_end_hour`), with `hours` their distinct hours
-    (``evening_hours``, ``morning_hours``), and the filter's counts unless the scope reads
-    them from device-day summaries (then only night events are grouped).
+    Per device, local date and cell: the filter's counts, ``evening`` and ``morning`` (night
+    events from `night_start_hour` on, and before `night_end_hour`), and with `hours` their
+    distinct hours (``evening_hours``, ``morning_hours``).
     """
 
     def summary(events: ir.Table) -> ir.Table:
@@ -136,13 +137,9 @@ def daily_nights(scope: Scope, params: NightParameters, *, hours: bool = False) 
         if hours:
             extra["evening_hours"] = hour.nunique(where=evening)
             extra["morning_hours"] = hour.nunique(where=morning)
-        if scope.summarised:
-            nights = events.filter(evening | morning)
-            return nights.group_by(["device_id", "local_date", "cell_id"]).agg(**extra)
         return daily_summaries(events, scope.filters, **extra)
 
-    columns = NIGHT_COLUMNS if scope.summarised else (*NIGHT_COLUMNS, *FILTER_COLUMNS)
-    return scope.daily(summary, *columns)
+    return scope.daily(summary, *NIGHT_COLUMNS, *FILTER_COLUMNS)
 
 
 def nights_of_days(daily: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
