@@ -89,6 +89,19 @@ def test_open_tables_reads_summaries_only_while_every_day_has_a_fresh_one(store,
     assert fresh(store) and open_tables(store).device_days is not None
 
 
+def test_a_corrected_delivery_gets_the_summaries_of_its_new_days(store, tmp_path):
+    # The same rows but a call instead of a data event on the 22nd: the day's new summary
+    # must say so (the ingest rebuilds the summaries of every day it writes).
+    rows = [dict(row) for row in ROWS]
+    rows[5]["event_type"] = "call_in"
+    dataset = write_delivery(tmp_path / "corrected", rows=rows)
+    ingest_dataset(dataset=dataset, store=store.root, key_file=tmp_path / "key")
+    day = pd.read_parquet(store.device_day_path(date(2011, 3, 22)))
+    assert day["n_interactive"].tolist() == [1]
+    assert day["cells"].isna().all()
+    assert fresh(store)
+
+
 def test_a_purge_removes_the_summaries_of_the_purged_days(store):
     purge(store=store.root, before=date(2011, 3, 22))
     assert store.device_day_days() == store.days() == [date(2011, 3, 22), date(2011, 3, 24)]

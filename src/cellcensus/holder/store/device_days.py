@@ -96,12 +96,15 @@ def summarise(
     *,
     days: Iterable[date] | None = None,
     memory_limit: str = "4GB",
+    rebuild: bool = False,
     progress: Callable[[date], None] | None = None,
 ) -> list[date]:
     """Write the summary of each stored day (of `days`) that has no fresh one.
 
-    Summaries of days no longer stored are removed. Each file is written beside its place
-    and renamed into it, so a reader sees a whole summary or none.
+    With `rebuild`, every one of `days` is summarised again: the ingest does so for the days
+    it has just written, whose new file could match the old one's rows and bytes. Summaries
+    of days no longer stored are removed. Each file is written beside its place and renamed
+    into it, so a reader sees a whole summary or none.
 
     Returns:
         The days summarised now.
@@ -111,7 +114,7 @@ def summarise(
         if day not in stored:
             shutil.rmtree(store.device_day_path(day).parent)
     wanted = stored if days is None else sorted(set(days) & set(stored))
-    stale = [day for day in wanted if not is_fresh(store, day)]
+    stale = [day for day in wanted if rebuild or not is_fresh(store, day)]
     if not stale:
         return []
     with duckdb.connect(config={"memory_limit": memory_limit}) as con:

@@ -248,7 +248,7 @@ def ingest(
         say("moving the new days into place", 0.97)
         _commit(staging=staging, store=target, start=start, end=end)
     say("summarising each day's devices for the device filter", 0.98)
-    summarise(target, days=counts.stored_by_day, memory_limit=memory_limit)
+    summarise(target, days=counts.stored_by_day, memory_limit=memory_limit, rebuild=True)
     say("done", 1.0)
     return report
 
