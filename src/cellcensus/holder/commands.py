@@ -322,17 +322,22 @@ def summarise_command(
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB's memory limit, e.g. 4GB.")
     ] = MEMORY_LIMIT,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Summarise every day again, fresh or not.")
+    ] = False,
 ) -> None:
     """Write the device-day summary of every stored day that lacks a fresh one.
 
-    The ingest writes them; this is for a store that predates them or whose summaries were
-    removed. Jobs read them for the device filter only when every stored day has one.
+    The ingest writes them; this is for a store that predates them, whose ingest stopped
+    before they were written, or whose day files were changed by hand (--rebuild: a summary
+    is known fresh by its day file's rows and bytes only). Jobs read them for the device
+    filter only when every stored day, and no other, has a fresh one.
     """
     target = Store(store)
     if not target.days():
         raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
     check_memory_limit(memory_limit)
-    done = summarise(target, memory_limit=memory_limit)
+    done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
     console.print(
         f"Summarised {len(done)} day(s); {len(target.days()) - len(done)} already were: "
         f"{target.device_days_dir}",

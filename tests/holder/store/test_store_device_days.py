@@ -15,6 +15,7 @@ from deliveries import USERS, event, write_delivery  # type: ignore[import-not-f
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.base import (
     ALLOCATION_SCHEMA,
     EVENTS_SCHEMA,
@@ -108,13 +109,36 @@ def test_a_purge_removes_the_summaries_of_the_purged_days(store):
     assert fresh(store)
 
 
-def test_summarising_drops_summaries_of_days_no_longer_stored(store):
+def test_a_summary_without_its_day_is_not_read_and_summarising_drops_it(store):
+    # Jobs read the summaries' folder whole: one of a day without events would add devices.
     folder = store.day_path(date(2011, 3, 24)).parent
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()
+    assert not fresh(store) and open_tables(store).device_days is None
     assert summarise(store) == []
     assert store.device_day_days() == [date(2011, 3, 21), date(2011, 3, 22)]
+    assert fresh(store)
+
+
+def test_a_purge_removes_summaries_before_the_cutoff_even_without_their_day(store):
+    folder = store.day_path(date(2011, 3, 21)).parent
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    purge(store=store.root, before=date(2011, 3, 23))
+    assert store.device_day_days() == [date(2011, 3, 24)]
+
+
+def test_summaries_made_for_another_cell_limit_are_not_fresh(store, monkeypatch):
+    from cellcensus.holder.store import device_days
+
+    monkeypatch.setattr(device_days, "MAX_M2M_CELLS", 12)
+    assert not fresh(store)
+    result = runner.invoke(app, ["store", "summarise", "--store", str(store.root), "--rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Summarised 3 day(s); 0 already were" in result.output
+    assert fresh(store)
 
 
 def test_store_info_says_whether_the_summaries_are_fresh(store, monkeypatch, tmp_path):
@@ -211,3 +235,20 @@ def test_summarise_refuses_a_folder_without_events_in_one_line(tmp_path):
     assert result.exit_code != 0
     assert "holds no events" in result.output and "cellcensus ingest" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_ingest_whose_summaries_fail_keeps_the_delivery_and_says_what_to_run(
+    tmp_path, monkeypatch
+):
+    from cellcensus.holder.store import ingestion
+
+    def full_disk(*args: object, **kwargs: object) -> list[date]:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ingestion, "summarise", full_disk)
+    dataset = write_delivery(tmp_path / "dataset", rows=ROWS)
+    with pytest.raises(CellcensusError, match="store summarise --store"):
+        ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    store = Store(tmp_path / "store")
+    assert store.days() == [date(2011, 3, d) for d in (21, 22, 24)]
+    assert not fresh(store)

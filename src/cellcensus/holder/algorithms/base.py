@@ -155,9 +155,10 @@ class StoreTables:
             costs thirty days. Empty: each step is one aggregation over the period (Spark,
             whose shuffles already bound it).
         footprint: The tile footprint, where the store holds one (else None).
-        device_days: The store's device-day summaries (`device_filter.device_day_summary`,
-            one row per device and local date), where every stored day has a fresh one:
-            the device filter then reads them instead of every event of the period.
+        device_days: The store's device-day summaries (`holder.store.device_days`, one row
+            per device, local date and home network), where every stored day has a fresh
+            one: the device filter then reads them (`device_filter.device_day_counts`)
+            instead of every event of the period.
     """
 
     events: ir.Table

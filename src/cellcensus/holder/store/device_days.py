@@ -11,10 +11,13 @@ STORE/device_days/date=YYYY-MM-DD/part-0.parquet
 ```
 
 The ingest writes them for the days it stores (`summarise`; ``cellcensus store summarise``
-for a store that has none). A summary records the rows and bytes of the day file it was made
-from; `open_tables` uses the summaries only when every stored day has one made from the day
-file now in place (`fresh`), and otherwise reads the events, so a replaced day never meets a
-stale summary. Retention purges a day's summary with its events.
+for a store that has none). The ingest moves a replaced day's summary aside with its events
+and summarises the new day after; a summary records the rows and bytes of the day file it was
+made from, and `open_tables` uses the summaries only when every stored day, and no other, has
+one matching its day file (`fresh`), and otherwise reads the events. A day file replaced by
+hand with one of the same rows and bytes is the case no fingerprint short of reading the file
+catches: ``cellcensus store summarise --rebuild`` redoes them all. Retention purges a day's
+summary with its events.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from cellcensus.holder.store.sources import sql_string
 SOURCE_ROWS = b"cellcensus.source_rows"
 SOURCE_BYTES = b"cellcensus.source_bytes"
 """Keys of a summary's Parquet metadata naming the day file it was made from."""
+CELLS_KEPT = b"cellcensus.cells_kept"
+"""Key of the number of a silent day's cells a summary lists: summaries made for another
+`MAX_M2M_CELLS` are not fresh."""
 
 _INTERACTIVE = ", ".join(f"'{event}'" for event in INTERACTIVE_EVENTS)
 SUMMARY_SQL = f"""
@@ -73,6 +79,7 @@ def _source(store: Store, day: date) -> dict[bytes, bytes]:
     return {
         SOURCE_ROWS: str(row_count(path)).encode(),
         SOURCE_BYTES: str(path.stat().st_size).encode(),
+        CELLS_KEPT: str(MAX_M2M_CELLS + 1).encode(),
     }
 
 
@@ -86,9 +93,16 @@ def is_fresh(store: Store, day: date) -> bool:
 
 
 def fresh(store: Store) -> bool:
-    """Whether every stored day has a fresh summary (and there is at least one day)."""
+    """Whether every stored day has a fresh summary and no other day has one.
+
+    A summary of a day without events would add its devices to the filter (jobs read the
+    summaries' folder whole), so one makes the store's summaries unusable until `summarise`
+    removes it.
+    """
     days = store.days()
-    return bool(days) and all(is_fresh(store, day) for day in days)
+    if not days or store.device_day_days() != days:
+        return False
+    return all(is_fresh(store, day) for day in days)
 
 
 def summarise(
@@ -101,10 +115,9 @@ def summarise(
 ) -> list[date]:
     """Write the summary of each stored day (of `days`) that has no fresh one.
 
-    With `rebuild`, every one of `days` is summarised again: the ingest does so for the days
-    it has just written, whose new file could match the old one's rows and bytes. Summaries
-    of days no longer stored are removed. Each file is written beside its place and renamed
-    into it, so a reader sees a whole summary or none.
+    With `rebuild`, every one of `days` is summarised again, fresh or not. Summaries of days
+    no longer stored are removed. Each file is written beside its place and renamed into it,
+    so a reader sees a whole summary or none.
 
     Returns:
         The days summarised now.

@@ -197,6 +197,8 @@ def ingest(
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
             missing file or column, a file that is not what its name says); the store is
             then left as it was.
+        CellcensusError: If the delivery was stored but its device-day summaries could not
+            be written (the store is consistent: jobs read the events until they are).
     """
     began = time.perf_counter()
     say = progress or _quiet
@@ -248,7 +250,14 @@ def ingest(
         say("moving the new days into place", 0.97)
         _commit(staging=staging, store=target, start=start, end=end)
     say("summarising each day's devices for the device filter", 0.98)
-    summarise(target, days=counts.stored_by_day, memory_limit=memory_limit, rebuild=True)
+    try:
+        summarise(target, days=counts.stored_by_day, memory_limit=memory_limit)
+    except (duckdb.Error, OSError) as error:
+        raise CellcensusError(
+            f"the delivery is stored, but its device-day summaries could not be written "
+            f"({error}); jobs read the events until `cellcensus store summarise --store "
+            f"{target.root}` writes them"
+        ) from error
     say("done", 1.0)
     return report
 
@@ -795,6 +804,9 @@ def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:
             old = store.events_dir / f"date={day.isoformat()}"
             if old.exists():
                 move(old, replaced / "events" / old.name)
+            summary = store.device_day_path(day).parent  # made from the day replaced
+            if summary.exists():
+                move(summary, replaced / "device_days" / summary.name)
             day += timedelta(days=1)
         staged_events = staging / "events"
         if staged_events.is_dir():

@@ -7,8 +7,9 @@ STORE/cells.parquet                           the network topology, all versions
 STORE/metadata.json                           holder facts of the last delivery
 STORE/allocation/LEVEL.parquet                cell_id, area_code, weight, overlap_km2 of
                                               each version of a cell (valid_from, valid_to)
-STORE/device_days/date=YYYY-MM-DD/part-0.parquet  one row per device of that day: what the
-                                              device filter needs (see `device_days.py`)
+STORE/device_days/date=YYYY-MM-DD/part-0.parquet  one row per device and home network of
+                                              that day: what the device filter needs
+                                              (see `device_days.py`)
 STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that delivery, with reason
 STORE/ingest_report.json                      the account of the last ingest
 STORE/purges.jsonl                            append-only record of retention purges, one

@@ -178,8 +178,10 @@ def _apply(
         for day in days:
             folder = store.day_path(day).parent
             move(folder, aside / "events" / folder.name)
-            summary = store.device_day_path(day).parent
-            if summary.exists():
+        cutoff = date.fromisoformat(record.before)
+        for day in store.device_day_days():  # also those of days whose events are gone
+            if day < cutoff:
+                summary = store.device_day_path(day).parent
                 move(summary, aside / "device_days" / summary.name)
         for cut in cuts:
             move(cut.partition, aside / "quarantine" / cut.partition.name)
