@@ -97,7 +97,7 @@ class World:
         for column in ("valid_from", "valid_to"):
             if column not in allocation:
                 allocation = allocation.assign(**{column: None})
-        footprint = {
+        optional = {
             f"footprint_{name}": pa.Table.from_pandas(frame, preserve_index=False)
             for name, frame in (self.footprint or {}).items()
         }
@@ -105,8 +105,8 @@ class World:
             self.events, schema=EVENTS_SCHEMA.to_pyarrow(), preserve_index=False
         )
         if self.summarised:
-            footprint["device_days"] = summary_of(events)
-        return footprint | {
+            optional["device_days"] = summary_of(events)
+        return optional | {
             "events": events,
             "cells": pa.Table.from_pandas(self.cells, preserve_index=False),
             "allocation": pa.Table.from_pandas(

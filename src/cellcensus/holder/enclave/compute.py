@@ -81,19 +81,14 @@ def open_tables(
     staging: DuckDBStaging | SparkStaging = (
         DuckDBStaging(con) if engine == "duckdb" else SparkStaging(con, spark_session())
     )
-    # DuckDB reads the day files by glob; Spark discovers the date= partitions itself.
-    where = store.events_dir if engine == "spark" else store.events_dir / "**" / "*.parquet"
-    events = con.read_parquet(str(where))
+    events = con.read_parquet(_partitioned(store.events_dir, engine))
     cells = con.read_parquet(str(store.cells_path))
     allocation = con.read_parquet(str(store.allocation_path(level)))
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
     days = tuple(store.days()) if per_day else ()
     device_days = None
     if fresh_device_days(store):
-        summaries = store.device_days_dir
-        device_days = con.read_parquet(
-            str(summaries if engine == "spark" else summaries / "**" / "*.parquet")
-        )
+        device_days = con.read_parquet(_partitioned(store.device_days_dir, engine))
     footprint = None
     if level == FOOTPRINT_LEVEL and has_footprint(store):
         footprint = TileFootprint(
@@ -108,6 +103,12 @@ def open_tables(
         footprint=footprint,
         device_days=device_days,
     )
+
+
+def _partitioned(folder: Path, engine: Engine) -> str:
+    """What `engine` reads for a folder of ``date=`` partitions."""
+    # DuckDB reads the day files by glob; Spark discovers the date= partitions itself.
+    return str(folder if engine == "spark" else folder / "**" / "*.parquet")
 
 
 def area_levels(store: Store) -> list[str]:

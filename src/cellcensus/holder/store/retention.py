@@ -3,7 +3,7 @@
 A purge before DATE deletes
 
 - every day partition ``events/date=D`` with D < DATE (whole folders: a day is kept or gone),
-  and its device-day summary ``device_days/date=D``;
+  and every device-day summary ``device_days/date=D`` with D < DATE;
 - every quarantined row whose local day is before DATE, and every quarantined row of a
   delivery whose whole period ends before DATE (rows without a local day, such as malformed
   CSV lines, can only go with their delivery). A delivery's quarantine file is removed when
@@ -90,6 +90,8 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
     target = Store(store)
     _require_store(target)
     days = [day for day in target.days() if day < before]
+    # Summaries go by their own dates: one whose day's events are already gone goes too.
+    summaries = [day for day in target.device_day_days() if day < before]
     rows_by_day = {day.isoformat(): row_count(target.day_path(day)) for day in days}
     found = (_quarantine_cut(path, before) for path in target.quarantine_files())
     cuts = [cut for cut in found if cut is not None]
@@ -104,7 +106,9 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
     )
     if not dry_run:
         with _aside(target.root) as aside:
-            _apply(store=target, days=days, cuts=cuts, record=record, aside=aside)
+            folders = [target.day_path(day).parent for day in days]
+            folders += [target.device_day_path(day).parent for day in summaries]
+            _apply(store=target, folders=folders, cuts=cuts, record=record, aside=aside)
     return record
 
 
@@ -157,7 +161,12 @@ def _aside(root: Path) -> Iterator[Path]:
 
 
 def _apply(
-    *, store: Store, days: list[date], cuts: list[_QuarantineCut], record: PurgeRecord, aside: Path
+    *,
+    store: Store,
+    folders: list[Path],
+    cuts: list[_QuarantineCut],
+    record: PurgeRecord,
+    aside: Path,
 ) -> None:
     """Move the purged files aside, record the purge; on any failure move everything back."""
     moves: list[tuple[Path, Path]] = []
@@ -175,14 +184,8 @@ def _apply(
             staged.parent.mkdir(parents=True)
             pq.write_table(cut.kept, staged, compression="zstd")
     try:
-        for day in days:
-            folder = store.day_path(day).parent
-            move(folder, aside / "events" / folder.name)
-        cutoff = date.fromisoformat(record.before)
-        for day in store.device_day_days():  # also those of days whose events are gone
-            if day < cutoff:
-                summary = store.device_day_path(day).parent
-                move(summary, aside / "device_days" / summary.name)
+        for folder in folders:  # events/date=D and device_days/date=D
+            move(folder, aside / folder.parent.name / folder.name)
         for cut in cuts:
             move(cut.partition, aside / "quarantine" / cut.partition.name)
             if cut.kept is not None:
