@@ -41,6 +41,13 @@ def test_min_nights_one_keeps_single_night_devices(release):
     assert counts == pytest.approx({"1": 2.5, "2": 1.5})  # device 3 at C
 
 
+def test_min_nights_counts_distinct_nights_across_cells(release):
+    # Devices 1 (3 nights at A, 1 at B) and 2 (2 at B, 2 at C) have 4 nights though no cell
+    # holds 4 of them; device 4 has 2.
+    counts = as_dict(release("usual_residence", WORLD, min_nights=4), "area_code")
+    assert counts == pytest.approx({"1": 1.5, "2": 0.5})
+
+
 def test_period_restricts_the_nights(release):
     # Local dates 3..5: device 1 has one night (B) -> out; device 2 two nights at C.
     counts = release(

@@ -173,34 +173,42 @@ def needs_hours(params: HomeParameters) -> bool:
 
 def home_cells(nights: ir.Table, params: HomeParameters) -> ir.Table:
     """Home cells by `params.rule` from a night summary: device_id, cell_id, share."""
-    rule = {
-        HomeRule.MOST_DISTINCT_NIGHTS: _most_distinct_nights,
-        HomeRule.MOST_NIGHT_ACTIVITY: _most_night_activity,
-        HomeRule.MULTI_MNO: _multi_mno,
-        HomeRule.ANCHOR_POINT: _anchor_point,
-    }[params.rule]
-    homes = rule(nights, params)
-    return homes.semi_join(_eligible(nights, params), "device_id")
+    per_cell = nights.group_by("device_id", "cell_id").agg(
+        nights=nights.count(), events=nights.events.sum()
+    )
+    if params.rule is HomeRule.MOST_DISTINCT_NIGHTS:
+        homes = _best_cell(per_cell, "nights")
+    elif params.rule is HomeRule.MOST_NIGHT_ACTIVITY:
+        homes = _best_cell(per_cell, "events")
+    elif params.rule is HomeRule.MULTI_MNO:
+        homes = _multi_mno(nights, params)
+    else:
+        homes = _anchor_point(nights, params)
+    return homes.semi_join(_eligible(nights, per_cell, params), "device_id")
 
 
-def _eligible(nights: ir.Table, params: HomeParameters) -> ir.Table:
-    per_device = nights.group_by("device_id").agg(total_nights=nights.night.nunique())
-    return per_device.filter(per_device.total_nights >= params.min_nights).select("device_id")
+def _eligible(nights: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.Table:
+    """Devices seen on at least `min_nights` distinct nights.
+
+    A device with that many nights at one cell is; only the others have their distinct
+    nights counted, which spares most devices a distinct count over the night summary.
+    """
+    most = per_cell.group_by("device_id").agg(most=per_cell.nights.max())
+    sure = most.filter(most.most >= params.min_nights).select("device_id")
+    unsure = most.filter(most.most < params.min_nights)
+    few = nights.semi_join(unsure, "device_id")
+    counted = few.group_by("device_id").agg(total=few.night.nunique())
+    enough = counted.filter(counted.total >= params.min_nights).select("device_id")
+    return sure.union(enough, distinct=False)
 
 
 def _with_share_one(table: ir.Table) -> ir.Table:
     return table.select("device_id", "cell_id", share=one())
 
 
-def _most_distinct_nights(nights: ir.Table, _params: HomeParameters) -> ir.Table:
-    per_cell = nights.group_by("device_id", "cell_id").agg(nights=nights.count())
-    best = first_per_group(per_cell, ["device_id"], [ibis.desc("nights"), ibis.asc("cell_id")])
-    return _with_share_one(best)
-
-
-def _most_night_activity(nights: ir.Table, _params: HomeParameters) -> ir.Table:
-    per_cell = nights.group_by("device_id", "cell_id").agg(events=nights.events.sum())
-    best = first_per_group(per_cell, ["device_id"], [ibis.desc("events"), ibis.asc("cell_id")])
+def _best_cell(per_cell: ir.Table, by: str) -> ir.Table:
+    """Each device's cell of most `by` (ties: the smallest cell id), with share 1."""
+    best = first_per_group(per_cell, ["device_id"], [ibis.desc(by), ibis.asc("cell_id")])
     return _with_share_one(best)
 
 
