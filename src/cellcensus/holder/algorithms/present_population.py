@@ -220,8 +220,6 @@ def presence_changes(
 ) -> ir.Table:
     """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
 
-    Several rows may share a cell and slot: their changes add up.
-
     `parts` comes from `day_parts` over the period. The span of each day's last observation
     and that of the next day's first meet where `span_end` puts it; a last observation with
     no first one on the next day is carried `carry_slots`, and a first one with no last one
@@ -249,10 +247,8 @@ def presence_changes(
     starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
     points = ibis.union(changes, ends, starts, distinct=False)
-    # Not summed per cell and slot here: nearly every cell has a change in every slot, so
-    # that grouping would hold as many groups as rows; summed per area it holds few.
-    points = points.join(cell_ranks(cells), "rank")
-    return points.select("cell_id", "g", change=points.change.cast("float64"))
+    per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
+    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
