@@ -139,8 +139,9 @@ def paired(truth: pd.Series, released: pd.Series) -> pd.DataFrame:
     "weight ~0.2 and 31 % a home cell whose footprint misses it (a farther site serves the "
     "home under shadowing). Every home rule gives 83-86 %, a vote over all night cells by "
     "allocation weight 86 %: the limit is cell resolution, not the home rule. A posterior "
-    "over the home cell's 250 m tiles from the device's five cells of most nights (signal "
-    "footprint, docs/geography.md), the `posterior` estimator, gives 88.5 % (test below).",
+    "over 250 m tiles (those of the home cell and of the device's two cells of most "
+    "nights) from its five cells of most nights (signal footprint, docs/geography.md), the "
+    "`posterior` estimator, gives 89.0 % (test below).",
 )
 def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(accuracy_world):
     tables = accuracy_world.tables()
@@ -160,7 +161,8 @@ def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(a
 
 
 def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accuracy_world):
-    # Measured 88.5 % against 84.5 % by the home cell's allocation (docs/geography.md).
+    # Measured 89.0 % against 84.5 % by the home cell's allocation (docs/geography.md); 88.5 %
+    # with the home cell's tiles alone as candidates.
     tables = accuracy_world.tables()
     params = usual_residence.UsualResidenceParameters(min_nights=5)
     nights = usual_residence.nights(tables, params)
@@ -185,7 +187,7 @@ def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accur
     posterior = float((best.reindex(devices["device_id"]).to_numpy() == home).mean())
     cell_area = by_cell.reindex(devices["device_id"]).map(top_area(tables)).to_numpy()
     allocation = float((cell_area == home).mean())
-    assert posterior >= 0.88, f"posterior: home municipality right for {posterior:.1%}"
+    assert posterior >= 0.885, f"posterior: home municipality right for {posterior:.1%}"
     assert posterior >= allocation + 0.03, (posterior, allocation)
     # Each device's shares sum to its one home.
     assert np.allclose(shares.groupby("device_id")["share"].sum(), 1.0)

@@ -47,6 +47,19 @@ def test_other_night_cells_say_which_side_of_the_home_cell_a_device_sleeps(relea
     assert sum(placed.values()) == pytest.approx(3.0, abs=1e-9)
 
 
+def test_the_tiles_of_the_other_sectors_of_most_nights_are_candidates_too(release):
+    # Device 5 sleeps 3 nights at C and 3 at D: its home cell is C (ties: the smaller id),
+    # which serves tile 3 (area 2) at 0.7 and tile 2 below the 0.2 cut. D serves tile 4
+    # (area 3) alone. With C's tiles alone the device would be all in area 2.
+    rows = [*_nights(5, "C", range(3)), *_nights(5, "D", range(3, 6))]
+    world = dataclasses.replace(hand_world(rows), footprint=HAND_FOOTPRINT)
+    placed = as_dict(release("usual_residence", world, **POSTERIOR), "area_code")
+    # Scores up to a constant: tile 3, 3 ln 0.7 (D at its floor); tile 4, 3 ln 1 (C at it).
+    in_3 = 1 / (1 + np.exp(3 * np.log(0.7)))
+    assert placed["3"] == pytest.approx(in_3, abs=1e-9)
+    assert placed["2"] == pytest.approx(1 - in_3, abs=1e-9)
+
+
 def test_a_home_cell_outside_the_footprint_keeps_its_allocation_weights(release):
     footprint = dict(HAND_FOOTPRINT)
     footprint["cells"] = HAND_FOOTPRINT["cells"][lambda frame: frame.cell_id != "D"]

@@ -97,7 +97,7 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
                 "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
             )
         located = tables.materialize(located)
-        shares = posterior_areas(summary, located, tables.footprint, allocation)
+        shares = posterior_areas(summary, located, tables.footprint, allocation, tables.materialize)
         return shares.group_by("area_code").agg(**{COUNT: shares.share.sum()})
     return count_by(spread(located, allocation, share="share"), ["area_code"])
 
