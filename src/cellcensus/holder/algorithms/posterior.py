@@ -113,9 +113,10 @@ def posterior_shares(
 
 
 def _night_sectors(nights: ir.Table, sectors: ir.Table, home_sectors: ir.Table) -> ir.Table:
-    """device_id, sector, n: nights at the device's sectors of most nights and at its homes.
+    """device_id, sector, n, rank: nights at the device's sectors of most nights and homes.
 
-    A home sector always counts, so every candidate tile has a likelihood term.
+    `rank` is a sector's place in the device's order of most nights (from 0). A home
+    sector always counts, so every candidate tile has a likelihood term.
     """
     per_sector = (
         nights.join(sectors, "cell_id").group_by("device_id", "sector").agg(n=ibis._.count())
@@ -123,10 +124,11 @@ def _night_sectors(nights: ir.Table, sectors: ir.Table, home_sectors: ir.Table) 
     rank = ibis.row_number().over(
         group_by="device_id", order_by=[ibis.desc("n"), ibis.asc("sector")]
     )
-    top = per_sector.mutate(_rank=rank).filter(ibis._._rank < TOP_SECTORS).drop("_rank")
-    homes = per_sector.semi_join(
+    ranked = per_sector.mutate(rank=rank)
+    top = ranked.filter(ranked["rank"] < TOP_SECTORS)
+    homes = ranked.semi_join(
         home_sectors,
-        [per_sector.device_id == home_sectors.device_id, per_sector.sector == home_sectors.home],
+        [ranked.device_id == home_sectors.device_id, ranked.sector == home_sectors.home],
     )
     return top.union(homes, distinct=True)
 
@@ -135,15 +137,12 @@ def _candidates(home_sectors: ir.Table, used: ir.Table, likely: ir.Table) -> ir.
     """Candidate tiles per device and home sector: device_id, home, tile.
 
     The tiles of the home sector and of the device's `CANDIDATE_SECTORS` sectors of most
-    nights (each at `CANDIDATE_MIN` or more). A home can be served best by a sector pointing
-    elsewhere (shadowing): its own tiles then miss the true home, which the device's other
-    night sectors may cover.
+    nights (the first ranks of `used`, from `_night_sectors`), each at `CANDIDATE_MIN` or
+    more. A home can be served best by a sector pointing elsewhere (shadowing): its own
+    tiles then miss the true home, which the device's other night sectors may cover.
     """
-    rank = ibis.row_number().over(
-        group_by="device_id", order_by=[ibis.desc("n"), ibis.asc("sector")]
-    )
-    top = used.mutate(_rank=rank).filter(ibis._._rank < CANDIDATE_SECTORS)
-    others = home_sectors.join(top.select("device_id", "sector"), "device_id")
+    top = used.filter(used["rank"] < CANDIDATE_SECTORS).select("device_id", "sector")
+    others = home_sectors.join(top, "device_id")
     sectors = ibis.union(
         home_sectors.select("device_id", "home", sector="home"),
         others.select("device_id", "home", "sector"),
