@@ -131,38 +131,13 @@ def paired(truth: pd.Series, released: pd.Series) -> pd.DataFrame:
 # --- usual residence ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 84.5 % (bar 90 %; 83 % before the population prior): cells straddle "
-    "municipalities (1.5 areas per cell under "
-    "sector coverage); of the misses, 69 % have the true municipality in the home cell at "
-    "weight ~0.2 and 31 % a home cell whose footprint misses it (a farther site serves the "
-    "home under shadowing). Every home rule gives 83-86 %, a vote over all night cells by "
-    "allocation weight 86 %: the limit is cell resolution, not the home rule. A posterior "
-    "over 250 m tiles (those of the home cell and of the device's two cells of most "
-    "nights) from its five cells of most nights (signal footprint, docs/geography.md), the "
-    "`posterior` estimator, gives 89.0 % (test below).",
-)
 def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(accuracy_world):
-    tables = accuracy_world.tables()
-    params = usual_residence.UsualResidenceParameters(min_nights=5)
-    homes = usual_residence.homes(tables, params).to_pandas()
-    homes = homes.sort_values(["device_id", "share", "cell_id"], ascending=[1, 0, 1])
-    homes = homes.drop_duplicates("device_id")
-    truth = accuracy_world.truth
-    movers = set(truth.migrations["person_id"])
-    devices = truth.devices[truth.devices["kind"].isin(PEOPLE)]
-    devices = devices[~devices["person_id"].isin(movers)]
-    placed = devices.merge(homes, on="device_id").merge(truth.persons, on="person_id")
-    placed["area"] = placed["cell_id"].map(top_area(tables))
-    assert len(placed) > 4000
-    correct = float((placed["area"] == placed["home_area"]).mean())
-    assert correct >= 0.90, f"home municipality right for {correct:.1%} of devices"
+    """The device's most likely municipality by the tile posterior, against its true home.
 
-
-def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accuracy_world):
-    # Measured 89.0 % against 84.5 % by the home cell's allocation (docs/geography.md); 88.5 %
-    # with the home cell's tiles alone as candidates.
+    Measured 90.3 % (docs/geography.md): 84.5 % by the home cell's allocation weights (cells
+    straddle municipalities, and every home rule gives 83-86 %), 89.0 % by the posterior with
+    nights counted as independent, 88.5 % with the home cell's tiles alone as candidates.
+    """
     tables = accuracy_world.tables()
     params = usual_residence.UsualResidenceParameters(min_nights=5)
     nights = usual_residence.nights(tables, params)
@@ -187,8 +162,8 @@ def test_the_tile_posterior_places_more_devices_in_their_home_municipality(accur
     posterior = float((best.reindex(devices["device_id"]).to_numpy() == home).mean())
     cell_area = by_cell.reindex(devices["device_id"]).map(top_area(tables)).to_numpy()
     allocation = float((cell_area == home).mean())
-    assert posterior >= 0.885, f"posterior: home municipality right for {posterior:.1%}"
-    assert posterior >= allocation + 0.03, (posterior, allocation)
+    assert posterior >= 0.90, f"posterior: home municipality right for {posterior:.1%}"
+    assert posterior >= allocation + 0.05, (posterior, allocation)
     # Each device's shares sum to its one home.
     assert np.allclose(shares.groupby("device_id")["share"].sum(), 1.0)
 

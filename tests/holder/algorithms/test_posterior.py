@@ -10,6 +10,7 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
+from cellcensus.holder.algorithms.posterior import EVIDENCE_POWER
 
 from .conftest import HAND_FOOTPRINT, as_dict, ev, hand_world, with_examples
 
@@ -35,8 +36,10 @@ def test_other_night_cells_say_which_side_of_the_home_cell_a_device_sleeps(relea
     allocated = as_dict(release("usual_residence", world), "area_code")
     assert allocated == pytest.approx({"1": 1.0, "2": 1.0, "3": 1.0})  # B halved: 0.5 + 0.5
     placed = as_dict(release("usual_residence", world, **POSTERIOR), "area_code")
-    # Device 1's likelihood on B's tiles: 4 ln P(B|t) + 2 ln P(A|t), floored at 1e-3.
-    score = np.array([4 * np.log(p_b) + 2 * np.log(max(p_a, 1e-3)) for p_b, p_a in
+    # Device 1's likelihood on B's tiles: 4^k ln P(B|t) + 2^k ln P(A|t), floored at 1e-3,
+    # its nights weighing by the power k.
+    b, a = 4**EVIDENCE_POWER, 2**EVIDENCE_POWER
+    score = np.array([b * np.log(p_b) + a * np.log(max(p_a, 1e-3)) for p_b, p_a in
                       [(0.3, 0.7), (0.9, 0.1), (0.9, 0.0), (0.3, 0.0)]])  # fmt: skip
     weights = np.exp(score - score.max())
     on_side = weights[:2].sum() / weights.sum()
@@ -54,8 +57,9 @@ def test_the_tiles_of_the_other_sectors_of_most_nights_are_candidates_too(releas
     rows = [*_nights(5, "C", range(3)), *_nights(5, "D", range(3, 6))]
     world = dataclasses.replace(hand_world(rows), footprint=HAND_FOOTPRINT)
     placed = as_dict(release("usual_residence", world, **POSTERIOR), "area_code")
-    # Scores up to a constant: tile 3, 3 ln 0.7 (D at its floor); tile 4, 3 ln 1 (C at it).
-    in_3 = 1 / (1 + np.exp(3 * np.log(0.7)))
+    # Scores up to a constant: tile 3, 3^k ln 0.7 (D at its floor); tile 4, 3^k ln 1 (C at
+    # its floor), with k the power nights weigh by.
+    in_3 = 1 / (1 + np.exp(3**EVIDENCE_POWER * np.log(0.7)))
     assert placed["3"] == pytest.approx(in_3, abs=1e-9)
     assert placed["2"] == pytest.approx(1 - in_3, abs=1e-9)
 
