@@ -134,9 +134,10 @@ def paired(truth: pd.Series, released: pd.Series) -> pd.DataFrame:
 def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(accuracy_world):
     """The device's most likely municipality by the tile posterior, against its true home.
 
-    Measured 90.3 % (docs/geography.md): 84.5 % by the home cell's allocation weights (cells
+    Measured 90.4 % (docs/geography.md): 84.5 % by the home cell's allocation weights (cells
     straddle municipalities, and every home rule gives 83-86 %), 89.0 % by the posterior with
-    nights counted as independent, 88.5 % with the home cell's tiles alone as candidates.
+    nights counted as independent over five sectors, 88.5 % with the home cell's tiles alone
+    as candidates.
     """
     tables = accuracy_world.tables()
     params = usual_residence.UsualResidenceParameters(min_nights=5)
