@@ -29,10 +29,8 @@ import numpy as np
 import pandas as pd
 
 from cellcensus.holder.algorithms.areas import allocation_on, spread
-from cellcensus.holder.algorithms.places import home_cells
 from cellcensus.holder.algorithms.posterior import posterior_areas
-from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters
-from cellcensus.holder.algorithms.usual_residence import nights as night_table
+from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters, homes_and_nights
 from cellcensus.holder.enclave.compute import open_tables
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint, has_footprint
 from cellcensus.holder.store import Store
@@ -92,8 +90,7 @@ def main() -> None:
     tables = open_tables(store)
     assert tables.footprint is not None
     params = UsualResidenceParameters(min_nights=args.min_nights)
-    nights = night_table(tables, params)
-    homes = home_cells(nights, params)
+    homes, nights = homes_and_nights(tables, params)
     home, stayed = true_homes(args.world, args.key_file or args.world / "key")
     allocation = allocation_on(tables.allocation, params.end)
     started = time.perf_counter()

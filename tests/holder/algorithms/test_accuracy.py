@@ -141,8 +141,7 @@ def test_usual_residence_places_nine_devices_in_ten_in_their_home_municipality(a
     """
     tables = accuracy_world.tables()
     params = usual_residence.UsualResidenceParameters(min_nights=5)
-    nights = usual_residence.nights(tables, params)
-    homes = home_cells(nights, params)
+    homes, nights = usual_residence.homes_and_nights(tables, params)
     assert tables.footprint is not None
     _, unplaced = posterior_shares(nights, homes, tables.footprint)
     # A home cell serving no tile at CANDIDATE_MIN or more keeps its allocation weights.

@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 
 from cellcensus.errors import CellcensusError
@@ -46,6 +48,24 @@ def test_min_nights_counts_distinct_nights_across_cells(release):
     # holds 4 of them; device 4 has 2.
     counts = as_dict(release("usual_residence", WORLD, min_nights=4), "area_code")
     assert counts == pytest.approx({"1": 1.5, "2": 0.5})
+
+
+def test_distinct_nights_are_counted_across_the_windows_of_the_night_sets(release):
+    # Nights are bit sets of 63 nights from the epoch (`places.NIGHT_WINDOW`); D's window
+    # ends after night 16. Device 8: A on nights 10-23 (7 in each window), B on 24-35 (12):
+    # A. Device 9: A on nights 0 and 63, B on 1 and 64 (the same bits of two windows): four
+    # distinct nights, though no cell holds four; the tie goes to A.
+    assert (D - dt.date(1970, 1, 1)).days % 63 == 46
+    world = hand_world(
+        [
+            *(ev(8, d, 22, "A") for d in range(10, 24)),
+            *(ev(8, d, 22, "B") for d in range(24, 36)),
+            *(ev(9, d, 22, "A") for d in (0, 63)),
+            *(ev(9, d, 22, "B") for d in (1, 64)),
+        ]
+    )
+    counts = as_dict(release("usual_residence", world, min_nights=4), "area_code")
+    assert counts == pytest.approx({"1": 2.0})
 
 
 def test_period_restricts_the_nights(release):

@@ -1,7 +1,10 @@
 """Meaningful places of a device: home (by named literature rules), work, other places.
 
 Home rules work on the night summary (per device, night and cell: events and distinct night
-hours); work and other places read the scope's events themselves. Each returns one row per
+hours), or, for the rules that count nights and events per cell, on the night sets (per
+device and cell: the nights seen as bits of an integer, and the events), which need one
+grouping of the night events where the summary needs two; work and other places read the
+scope's events themselves. Each returns one row per
 device and place cell: device_id, cell_id, share, where a device's shares of one kind of place
 sum to 1 (a rule may give a device several home cells, each with an equal share).
 Ties always go to the smallest cell id, so results depend on neither engine nor row order.
@@ -86,6 +89,65 @@ def night_events(events: ir.Table, params: NightParameters) -> ir.Table:
         (events.local_hour >= params.night_start_hour) | (events.local_hour < params.night_end_hour)
     )
     return events.mutate(night=night_of(events, night_start_hour=params.night_start_hour))
+
+
+@ibis.udf.agg.builtin  # type: ignore[untyped-decorator]
+def bit_or(value: int) -> int:  # type: ignore[empty-body]
+    """The bitwise OR of a group's values (DuckDB and Spark SQL name it alike)."""
+
+
+@ibis.udf.scalar.builtin  # type: ignore[untyped-decorator]
+def bit_count(value: int) -> int:  # type: ignore[empty-body]
+    """How many bits of an integer are set (DuckDB and Spark SQL name it alike)."""
+
+
+NIGHT_WINDOW = 63
+"""Nights per bit set of `night_sets`: a window's nights fit one signed 64-bit integer."""
+
+SET_RULES = (HomeRule.MOST_DISTINCT_NIGHTS, HomeRule.MOST_NIGHT_ACTIVITY)
+"""Home rules that need only each device's nights and events per cell (`night_sets`)."""
+
+
+def night_sets(nights: ir.Table, events: ir.IntegerValue) -> ir.Table:
+    """The nights a device was seen at each cell, as bit sets: one row per `NIGHT_WINDOW` nights.
+
+    Returns device_id, cell_id, window, seen (bit k set: night k of the window) and events
+    (the `events` aggregate of the rows). Distinct nights are then counts of set bits, per
+    cell or over a device's cells once their sets are OR-ed: one grouping by device and cell
+    instead of one by device, cell and night and another over its rows.
+
+    Args:
+        nights: Rows with device_id, cell_id and `night` (night events or a night summary).
+        events: The events of a group of `nights` rows (a count of night events, the sum of
+            a summary's `events`).
+    """
+    day = nights.night.epoch_days().cast("int64")
+    bit = ibis.literal(1).cast("int64") << (day % NIGHT_WINDOW)
+    return nights.group_by("device_id", "cell_id", window=day // NIGHT_WINDOW).agg(
+        seen=bit_or(bit), events=events
+    )
+
+
+def night_counts(sets: ir.Table) -> ir.Table:
+    """device_id, cell_id, nights (distinct), events: per device and cell, from `night_sets`."""
+    return sets.group_by("device_id", "cell_id").agg(
+        nights=bit_count(sets.seen).sum(), events=sets.events.sum()
+    )
+
+
+def nights_seen(scope: Scope, params: NightParameters) -> ir.Table:
+    """The `night_sets` of the scope's kept devices, staged.
+
+    Where the filter reads the store's device-day summaries, the sets come straight from the
+    night events: the least a rule that counts nights per cell must do, and less than the
+    night summary (one row per device and cell, not per night as well). Otherwise from the
+    night summary, whose daily pass the filter shares.
+    """
+    if scope.summarised:
+        rows = night_events(scope.events(*NIGHT_COLUMNS), params)
+        return scope.keep(scope.tables.materialize(night_sets(rows, rows.count())))
+    nights = night_summary(scope, params)
+    return scope.tables.materialize(night_sets(nights, nights.events.sum()))
 
 
 def summarise_nights(events: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
@@ -173,31 +235,37 @@ def needs_hours(params: HomeParameters) -> bool:
 
 def home_cells(nights: ir.Table, params: HomeParameters) -> ir.Table:
     """Home cells by `params.rule` from a night summary: device_id, cell_id, share."""
-    per_cell = nights.group_by("device_id", "cell_id").agg(
-        nights=nights.count(), events=nights.events.sum()
-    )
-    if params.rule is HomeRule.MOST_DISTINCT_NIGHTS:
-        homes = _best_cell(per_cell, "nights")
-    elif params.rule is HomeRule.MOST_NIGHT_ACTIVITY:
-        homes = _best_cell(per_cell, "events")
-    elif params.rule is HomeRule.MULTI_MNO:
+    sets = night_sets(nights, nights.events.sum())
+    if params.rule in SET_RULES:
+        return homes_of_sets(sets, params)
+    if params.rule is HomeRule.MULTI_MNO:
         homes = _multi_mno(nights, params)
     else:
         homes = _anchor_point(nights, params)
-    return homes.semi_join(_eligible(nights, per_cell, params), "device_id")
+    return homes.semi_join(_eligible(sets, night_counts(sets), params), "device_id")
 
 
-def _eligible(nights: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.Table:
+def homes_of_sets(sets: ir.Table, params: HomeParameters) -> ir.Table:
+    """Home cells by a rule of `SET_RULES` from `night_sets`: device_id, cell_id, share."""
+    if params.rule not in SET_RULES:
+        raise ValueError(f"rule {params.rule} needs the night summary, not night sets")
+    per_cell = night_counts(sets)
+    by = "nights" if params.rule is HomeRule.MOST_DISTINCT_NIGHTS else "events"
+    return _best_cell(per_cell, by).semi_join(_eligible(sets, per_cell, params), "device_id")
+
+
+def _eligible(sets: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.Table:
     """Devices seen on at least `min_nights` distinct nights.
 
-    A device with that many nights at one cell is; only the others have their distinct
-    nights counted, which spares most devices a distinct count over the night summary.
+    A device with that many nights at one cell is; only the others have their cells' sets
+    of nights joined, which spares most devices the work.
     """
     most = per_cell.group_by("device_id").agg(most=per_cell.nights.max())
     sure = most.filter(most.most >= params.min_nights).select("device_id")
     unsure = most.filter(most.most < params.min_nights)
-    few = nights.semi_join(unsure, "device_id")
-    counted = few.group_by("device_id").agg(total=few.night.nunique())
+    few = sets.semi_join(unsure, "device_id")
+    joined = few.group_by("device_id", "window").agg(seen=bit_or(few.seen))
+    counted = joined.group_by("device_id").agg(total=bit_count(joined.seen).sum())
     enough = counted.filter(counted.total >= params.min_nights).select("device_id")
     return sure.union(enough, distinct=False)
 

@@ -71,7 +71,7 @@ def posterior_areas(
     """device_id, area_code, share of every home, by the tile posterior where possible.
 
     A home whose cell serves no tile is shared by `allocation` (one version per cell, as
-    from `areas.allocation_on`). `stage` as in `posterior_shares`.
+    from `areas.allocation_on`). `nights` and `stage` as in `posterior_shares`.
     """
     placed, unplaced = posterior_shares(nights, homes, footprint, stage)
     rest = spread(unplaced, allocation, share="share")
@@ -87,7 +87,8 @@ def posterior_shares(
     """Each device's shares of areas by the tile posterior.
 
     Args:
-        nights: The night summary (device_id, night, cell_id, ...) of the placed devices.
+        nights: Distinct nights per device and cell (device_id, cell_id, nights, as from
+            `places.night_counts`) of the placed devices.
         homes: Home cells: device_id, cell_id, share.
         footprint: The store's tile footprint.
         stage: Computes an intermediate table on its own (`StoreTables.materialize`): the
@@ -130,9 +131,8 @@ def _night_sectors(nights: ir.Table, sectors: ir.Table, home_sectors: ir.Table) 
     `rank` is a sector's place in the device's order of most nights (from 0). A home
     sector always counts, so every candidate tile has a likelihood term.
     """
-    per_sector = (
-        nights.join(sectors, "cell_id").group_by("device_id", "sector").agg(n=ibis._.count())
-    )
+    at = nights.join(sectors, "cell_id")
+    per_sector = at.group_by("device_id", "sector").agg(n=at.nights.sum())
     rank = ibis.row_number().over(
         group_by="device_id", order_by=[ibis.desc("n"), ibis.asc("sector")]
     )

@@ -43,10 +43,15 @@ from cellcensus.holder.algorithms.base import (
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
     HOME_RULES,
+    SET_RULES,
     HomeParameters,
     home_cells,
+    homes_of_sets,
     needs_hours,
+    night_counts,
+    night_sets,
     night_summary,
+    nights_seen,
 )
 from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
@@ -67,13 +72,26 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     """Home cells of the holder's kept subscribers: device_id, cell_id, share."""
-    return home_cells(nights(tables, params), params)
+    return homes_and_nights(tables, params)[0]
 
 
-def nights(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
-    """The night summary of the holder's kept subscribers (see `night_summary`)."""
+def homes_and_nights(
+    tables: StoreTables, params: UsualResidenceParameters
+) -> tuple[ir.Table, ir.Table]:
+    """Home cells, and the distinct nights per device and cell they come from.
+
+    The rules that count nights and events per cell read the night sets (`nights_seen`);
+    the others the night summary.
+
+    Returns:
+        (device_id, cell_id, share) and (device_id, cell_id, nights, events).
+    """
     scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
-    return night_summary(scope, params, hours=needs_hours(params))
+    if params.rule in SET_RULES:
+        sets = nights_seen(scope, params)
+        return homes_of_sets(sets, params), night_counts(sets)
+    summary = night_summary(scope, params, hours=needs_hours(params))
+    return home_cells(summary, params), night_counts(night_sets(summary, summary.events.sum()))
 
 
 def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -82,10 +100,7 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     With the Bayesian estimator the expression stops at devices per home cell; `finish`
     turns those into areas.
     """
-    summary = nights(tables, params)
-    if params.spatial_estimator == "posterior":
-        summary = tables.materialize(summary)  # read by the home rule and the posterior
-    located = home_cells(summary, params)
+    located, counts = homes_and_nights(tables, params)
     if params.spatial_estimator == "bayesian":
         return located.group_by("cell_id").agg(device_count=located.share.sum())
     # A home over the period: the weights valid on its last day (see `areas`).
@@ -97,7 +112,8 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
                 "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
             )
         located = tables.materialize(located)
-        shares = posterior_areas(summary, located, tables.footprint, allocation, tables.materialize)
+        counts = tables.materialize(counts)  # read by the candidates and the likelihood
+        shares = posterior_areas(counts, located, tables.footprint, allocation, tables.materialize)
         return shares.group_by("area_code").agg(**{COUNT: shares.share.sum()})
     return count_by(spread(located, allocation, share="share"), ["area_code"])
 
@@ -136,7 +152,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
 usual_residence = Algorithm(
     manifest=Manifest(
         name="usual_residence",
-        version="2.2.0",
+        version="2.3.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by usual residence, under a named home detection rule.",
         parameters=UsualResidenceParameters,
