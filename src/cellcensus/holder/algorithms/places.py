@@ -4,9 +4,9 @@ Home rules work on the night summary (per device, night and cell: events and dis
 hours), or, for the rules that count nights and events per cell, on the night sets (per
 device and cell: the nights seen as bits of an integer, and the events), which need one
 grouping of the night events where the summary needs two; work and other places read the
-scope's events themselves. Each returns one row per
-device and place cell: device_id, cell_id, share, where a device's shares of one kind of place
-sum to 1 (a rule may give a device several home cells, each with an equal share).
+scope's events themselves. Each returns one row per device and place cell: device_id,
+cell_id, share, where a device's shares of one kind of place sum to 1 (a rule may give a
+device several home cells, each with an equal share).
 Ties always go to the smallest cell id, so results depend on neither engine nor row order.
 """
 
