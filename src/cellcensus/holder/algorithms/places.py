@@ -235,23 +235,26 @@ def needs_hours(params: HomeParameters) -> bool:
 
 def home_cells(nights: ir.Table, params: HomeParameters) -> ir.Table:
     """Home cells by `params.rule` from a night summary: device_id, cell_id, share."""
-    sets = night_sets(nights, nights.events.sum())
-    if params.rule in SET_RULES:
-        return homes_of_sets(sets, params)
-    if params.rule is HomeRule.MULTI_MNO:
+    return homes_of(night_sets(nights, nights.events.sum()), params, nights)
+
+
+def homes_of(sets: ir.Table, params: HomeParameters, nights: ir.Table | None = None) -> ir.Table:
+    """Home cells by `params.rule` from `night_sets`: device_id, cell_id, share.
+
+    The rules outside `SET_RULES` read the night summary `nights` as well.
+    """
+    per_cell = night_counts(sets)
+    if params.rule is HomeRule.MOST_DISTINCT_NIGHTS:
+        homes = _best_cell(per_cell, "nights")
+    elif params.rule is HomeRule.MOST_NIGHT_ACTIVITY:
+        homes = _best_cell(per_cell, "events")
+    elif nights is None:
+        raise ValueError(f"rule {params.rule} needs the night summary as well as night sets")
+    elif params.rule is HomeRule.MULTI_MNO:
         homes = _multi_mno(nights, params)
     else:
         homes = _anchor_point(nights, params)
-    return homes.semi_join(_eligible(sets, night_counts(sets), params), "device_id")
-
-
-def homes_of_sets(sets: ir.Table, params: HomeParameters) -> ir.Table:
-    """Home cells by a rule of `SET_RULES` from `night_sets`: device_id, cell_id, share."""
-    if params.rule not in SET_RULES:
-        raise ValueError(f"rule {params.rule} needs the night summary, not night sets")
-    per_cell = night_counts(sets)
-    by = "nights" if params.rule is HomeRule.MOST_DISTINCT_NIGHTS else "events"
-    return _best_cell(per_cell, by).semi_join(_eligible(sets, per_cell, params), "device_id")
+    return homes.semi_join(_eligible(sets, per_cell, params), "device_id")
 
 
 def _eligible(sets: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.Table:
@@ -264,8 +267,8 @@ def _eligible(sets: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.
     sure = most.filter(most.most >= params.min_nights).select("device_id")
     unsure = most.filter(most.most < params.min_nights)
     few = sets.semi_join(unsure, "device_id")
-    joined = few.group_by("device_id", "window").agg(seen=bit_or(few.seen))
-    counted = joined.group_by("device_id").agg(total=bit_count(joined.seen).sum())
+    merged = few.group_by("device_id", "window").agg(seen=bit_or(few.seen))
+    counted = merged.group_by("device_id").agg(total=bit_count(merged.seen).sum())
     enough = counted.filter(counted.total >= params.min_nights).select("device_id")
     return sure.union(enough, distinct=False)
 

@@ -46,7 +46,7 @@ from cellcensus.holder.algorithms.places import (
     SET_RULES,
     HomeParameters,
     home_cells,
-    homes_of_sets,
+    homes_of,
     needs_hours,
     night_counts,
     night_sets,
@@ -88,10 +88,11 @@ def homes_and_nights(
     """
     scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
     if params.rule in SET_RULES:
-        sets = nights_seen(scope, params)
-        return homes_of_sets(sets, params), night_counts(sets)
-    summary = night_summary(scope, params, hours=needs_hours(params))
-    return home_cells(summary, params), night_counts(night_sets(summary, summary.events.sum()))
+        summary, sets = None, nights_seen(scope, params)
+    else:
+        summary = night_summary(scope, params, hours=needs_hours(params))
+        sets = tables.materialize(night_sets(summary, summary.events.sum()))
+    return homes_of(sets, params, summary), night_counts(sets)
 
 
 def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
