@@ -154,3 +154,21 @@ def test_carrying_forward_and_back_together_are_at_most_a_day(release):
     # Daily slots: carrying a day forward leaves nothing to carry back (720 // 1440 = 0).
     daily = release("present_population", WORLD, slot_minutes=1440, max_carry_minutes=1440)
     assert set(daily["local_date"]) == {D, NEXT}
+
+
+def test_a_device_staying_at_one_cell_is_counted_only_within_reach(release):
+    # Seen at A (area 1) at 08:00, 14:00 and 22:00, then at 06:00 the next day: the spans
+    # of observations at the same cell join only where they reach each other.
+    world = hand_world([ev(1, 0, 8, "A"), ev(1, 0, 14, "A"), ev(1, 0, 22, "A"), ev(1, 1, 6, "A")])
+    joined = hourly(release, world, max_carry_minutes=720, max_backfill_minutes=720)
+    # From the start of the data to 06:00 + 12 slots carried forward on the next day.
+    assert joined == {
+        **{(D, slot, "1"): 1.0 for slot in range(24)},
+        **{(NEXT, slot, "1"): 1.0 for slot in range(19)},
+    }
+    apart = hourly(release, world, max_carry_minutes=60, max_backfill_minutes=120)
+    # Two slots back and one forward from each: 10-11, 16-19 and 00-03 are out of reach.
+    assert apart == {
+        **{(D, slot, "1"): 1.0 for slot in (6, 7, 8, 9, 12, 13, 14, 15, 20, 21, 22, 23)},
+        **{(NEXT, slot, "1"): 1.0 for slot in (4, 5, 6, 7)},
+    }

@@ -167,6 +167,22 @@ def span_end(g: ir.IntegerValue, after: ir.IntegerValue, *, carry: int, back: in
     return ibis.least(g + carry, nearer) + 1
 
 
+def stays(
+    g: ir.IntegerValue,
+    after: ir.IntegerValue,
+    same_cell: ir.BooleanValue,
+    *,
+    carry: int,
+    back: int,
+) -> ir.BooleanValue:
+    """Whether a device observed at `g` and next at `after` stays present at one cell.
+
+    Then the span of the first ends where that of the second starts (no slot between them is
+    beyond reach of both), at the same cell: the -1 and the +1 cancel, and neither is written.
+    """
+    return same_cell & (after - g <= carry + back + 1)
+
+
 PART = "part"
 """Which kind of row of `day_parts` a row is: `CHANGES`, `LAST` or `OPENS`."""
 CHANGES, LAST, OPENS = "changes", "last", "opens"
@@ -216,9 +232,9 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
 
 
 def presence_changes(
-    parts: ir.Table, cells: ir.Table, *, carry_slots: int, back_slots: int, per_day: int
+    parts: ir.Table, *, carry_slots: int, back_slots: int, per_day: int
 ) -> ir.Table:
-    """Devices arriving (+) and leaving (-) each cell at each slot: cell_id, g, change.
+    """Devices arriving (+) and leaving (-) each cell at each slot: rank, g, change.
 
     `parts` comes from `day_parts` over the period. The span of each day's last observation
     and that of the next day's first meet where `span_end` puts it; a last observation with
@@ -226,6 +242,9 @@ def presence_changes(
     the day before `back_slots` back. Spans never reach past the next day, as carrying
     forward and back together last at most a day (`PresentPopulationParameters`): a join
     of the days' last and first observations, no sort of the period.
+
+    The changes are not summed per cell and slot (several rows may share both): what
+    follows sums them per area, a far smaller table than the cells' slots.
     """
     spans = {"carry": carry_slots, "back": back_slots}
     opening = parts.filter(parts[PART] == OPENS)
@@ -235,20 +254,21 @@ def presence_changes(
     last = parts.filter(parts[PART] == LAST)
     last = last.select("device_id", "rank", "g", day=last.g // per_day)
     pairs = last.outer_join(opening, [last.device_id == opening._device, last.day == opening._day])
-    seen = pairs.filter(pairs.g.notnull())
+    # Null where either side is missing: then both the end and the start are written.
+    stayed = stays(pairs.g, pairs._next, pairs._rank == pairs["rank"], **spans).fill_null(False)
+    pairs = pairs.mutate(_stayed=stayed)
+    seen = pairs.filter(pairs.g.notnull() & ~pairs._stayed)
     following = span_end(seen.g, seen._next, **spans)
     end = ibis.ifelse(seen._next.isnull(), seen.g + (carry_slots + 1), following)
     ends = seen.select("rank", g=end, change=ibis.literal(-1, type="int64"))
-    opened = pairs.filter(pairs._next.notnull())
+    opened = pairs.filter(pairs._next.notnull() & ~pairs._stayed)
     reach = opened._next - back_slots
     start = ibis.ifelse(
         opened.g.isnull(), reach, ibis.greatest(reach, span_end(opened.g, opened._next, **spans))
     )
     starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
-    points = ibis.union(changes, ends, starts, distinct=False)
-    per_rank = points.group_by(["rank", "g"]).agg(change=points.change.sum().cast("float64"))
-    return per_rank.join(cell_ranks(cells), "rank").select("cell_id", "g", "change")
+    return ibis.union(changes, ends, starts, distinct=False)
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -274,20 +294,26 @@ def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -
     return leave.union(enter, distinct=False)
 
 
-def area_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
-    """The changes per cell spread over areas: area_code, g, delta.
+def area_changes(
+    changes: ir.Table, allocation: ir.Table, cells: ir.Table, *, per_day: int
+) -> ir.Table:
+    """The changes per cell rank spread over areas: area_code, g, delta.
 
     The weights are those valid on the day of the change (`per_day` slots a day); with a
     versioned allocation, `version_changes` moves the devices present when a cell's weights
-    change.
+    change. The allocation is keyed by cell rank (in its `cell_id` column) so that the
+    changes, many more rows than cells, need no join to the cell ids.
     """
-    if versioned(allocation):
+    by_rank = allocation.join(cell_ranks(cells), "cell_id").drop("cell_id")
+    by_rank = by_rank.rename(cell_id="rank")
+    per_cell = changes.select(cell_id=changes["rank"], g=changes.g, change=changes.change)
+    if versioned(by_rank):
         per_cell = per_cell.mutate(day=per_cell.g // per_day)
-        changes = version_changes(per_cell, allocation, per_day=per_day)
-        per_cell = per_cell.union(changes.select(per_cell.columns), distinct=False)
-        located = spread(per_cell, allocation, share="change", day="day")
+        moved = version_changes(per_cell, by_rank, per_day=per_day)
+        per_cell = per_cell.union(moved.select(per_cell.columns), distinct=False)
+        located = spread(per_cell, by_rank, share="change", day="day")
     else:
-        located = spread(per_cell, allocation, share="change")
+        located = spread(per_cell, by_rank, share="change")
     return located.group_by(["area_code", "g"]).agg(delta=located._weight.sum())
 
 
@@ -320,14 +346,15 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
 
     columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
     parts = tables.materialize(scope.daily(day, *columns))  # each part is read on its own
-    per_cell = presence_changes(parts, tables.cells, **spans, per_day=per_day)
+    changes = presence_changes(parts, **spans, per_day=per_day)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"
-        deltas = per_cell.group_by(["cell_id", "g"]).agg(delta=per_cell.change.sum())
+        per_rank = changes.group_by(["rank", "g"]).agg(delta=changes.change.sum())
+        deltas = per_rank.join(cell_ranks(tables.cells), "rank").drop("rank")
     else:
         key = "area_code"
-        deltas = area_changes(per_cell, tables.allocation, per_day=per_day)
+        deltas = area_changes(changes, tables.allocation, tables.cells, per_day=per_day)
     levels = running_levels(deltas, key)
     # A level holds until the next change (which always comes: every span ends).
     slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
@@ -374,7 +401,7 @@ def finish(
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.3.0",
+        version="1.3.1",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, a silent one at its nearest position.",
         parameters=PresentPopulationParameters,
