@@ -68,6 +68,16 @@ def test_distinct_nights_are_counted_across_the_windows_of_the_night_sets(releas
     assert counts == pytest.approx({"1": 2.0})
 
 
+@pytest.mark.parametrize("days", [62, 63])
+def test_the_first_and_last_nights_of_the_period_both_count(release, days):
+    # Device 1 at A on the morning of the first date (the night before it) and the evening
+    # of the last: two nights. 62 dates hold 63 nights, one bit set counted from the first
+    # night (`places.one_set_from`); 63 dates hold 64, sets of 63 nights from 1970.
+    world = hand_world([ev(1, 0, 5, "A"), ev(1, days - 1, 22, "A"), ev(2, days - 1, 12, "B")])
+    counts = as_dict(release("usual_residence", world, min_nights=2), "area_code")
+    assert counts == pytest.approx({"1": 1.0})
+
+
 def test_period_restricts_the_nights(release):
     # Local dates 3..5: device 1 has one night (B) -> out; device 2 two nights at C.
     counts = release(

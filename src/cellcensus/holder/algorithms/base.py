@@ -154,6 +154,9 @@ class StoreTables:
             each date is its own query and memory holds a day, not the period, so a month
             costs thirty days. Empty: each step is one aggregation over the period (Spark,
             whose shuffles already bound it).
+        dates: The local dates the events hold, where known (the store's day partitions),
+            whatever `days` is: the night sets of a period that fits one bit set are
+            counted from its first night (`places.night_sets`).
         footprint: The tile footprint, where the store holds one (else None).
         device_days: The store's device-day summaries (`holder.store.device_days`, one row
             per device, local date and home network), where every stored day has a fresh
@@ -166,6 +169,7 @@ class StoreTables:
     allocation: ir.Table
     materialize: Staging = field(default_factory=Inline)
     days: tuple[dt.date, ...] = ()
+    dates: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
     device_days: ir.Table | None = None
 

@@ -125,6 +125,7 @@ class World:
             events=ibis.memtable(self.arrow["events"]),
             cells=ibis.memtable(self.arrow["cells"]),
             allocation=ibis.memtable(self.arrow["allocation"]),
+            dates=self.days,
             footprint=self._footprint(lambda name: ibis.memtable(self.arrow[name])),
             device_days=self._device_days(lambda name: ibis.memtable(self.arrow[name])),
         )
@@ -369,6 +370,7 @@ class Runner:
             events,
             cells,
             allocation,
+            dates=world.days,
             footprint=world._footprint(self._registered),
             device_days=world._device_days(self._registered),
             **options,

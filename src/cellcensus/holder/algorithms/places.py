@@ -12,6 +12,7 @@ Ties always go to the smallest cell id, so results depend on neither engine nor 
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 
 import ibis
@@ -108,28 +109,61 @@ SET_RULES = (HomeRule.MOST_DISTINCT_NIGHTS, HomeRule.MOST_NIGHT_ACTIVITY)
 """Home rules that need only each device's nights and events per cell (`night_sets`)."""
 
 
-def night_sets(nights: ir.Table, events: ir.IntegerValue) -> ir.Table:
-    """The nights a device was seen at each cell, as bit sets: one row per `NIGHT_WINDOW` nights.
+def night_sets(
+    nights: ir.Table, events: ir.IntegerValue, first_night: dt.date | None = None
+) -> ir.Table:
+    """The nights a device was seen at each cell, as bit sets of `NIGHT_WINDOW` nights.
 
-    Returns device_id, cell_id, window, seen (bit k set: night k of the window) and events
-    (the `events` aggregate of the rows). Distinct nights are then counts of set bits, per
-    cell or over a device's cells once their sets are OR-ed: one grouping by device and cell
-    instead of one by device, cell and night and another over its rows.
+    Returns device_id, cell_id, seen and events (the `events` aggregate of the rows), and,
+    without `first_night`, window: one row per window of 63 nights from 1970-01-01 (bit k
+    of window w: night 63 w + k). With `first_night`, the first night of a period whose
+    nights fit one set (`one_set_from`), bit k is night `first_night` + k and each device
+    and cell has one row. Distinct nights are then counts of set bits, per cell or over a
+    device's cells once their sets are OR-ed: one grouping by device and cell instead of
+    one by device, cell and night and another over its rows.
 
     Args:
         nights: Rows with device_id, cell_id and `night` (night events or a night summary).
         events: The events of a group of `nights` rows (a count of night events, the sum of
             a summary's `events`).
+        first_night: Where the bits start when the nights fit one set, else None.
     """
     day = nights.night.epoch_days().cast("int64")
-    bit = ibis.literal(1).cast("int64") << (day % NIGHT_WINDOW)
+    one = ibis.literal(1).cast("int64")  # Spark shifts an INT modulo 32
+    if first_night is not None:
+        since = day - (first_night - dt.date(1970, 1, 1)).days
+        return nights.group_by("device_id", "cell_id").agg(seen=bit_or(one << since), events=events)
     return nights.group_by("device_id", "cell_id", window=day // NIGHT_WINDOW).agg(
-        seen=bit_or(bit), events=events
+        seen=bit_or(one << (day % NIGHT_WINDOW)), events=events
     )
+
+
+def one_set_from(scope: Scope) -> dt.date | None:
+    """The first night of the scope's period, if all its nights fit one set, else None.
+
+    The period is its parameters' ``start`` and ``end``, else the dates the store holds
+    (`StoreTables.dates`); its nights run from the evening before its first date to the
+    evening of its last. A month fits: its sets need no window, and a device's nights at a
+    cell are one row, not one per window it crosses.
+    """
+    dates = scope.tables.dates
+    first = scope.period.start or (dates[0] if dates else None)
+    last = scope.period.end or (dates[-1] if dates else None)
+    if first is None or last is None:
+        return None
+    first_night = first - dt.timedelta(days=1)
+    return first_night if (last - first_night).days < NIGHT_WINDOW else None
+
+
+def _windows(sets: ir.Table) -> list[str]:
+    """The sets' window column, if they have one (`night_sets`)."""
+    return ["window"] if "window" in sets.columns else []
 
 
 def night_counts(sets: ir.Table) -> ir.Table:
     """device_id, cell_id, nights (distinct), events: per device and cell, from `night_sets`."""
+    if not _windows(sets):
+        return sets.select("device_id", "cell_id", nights=bit_count(sets.seen), events="events")
     return sets.group_by("device_id", "cell_id").agg(
         nights=bit_count(sets.seen).sum(), events=sets.events.sum()
     )
@@ -143,11 +177,13 @@ def nights_seen(scope: Scope, params: NightParameters) -> ir.Table:
     night summary (one row per device and cell, not per night as well). Otherwise from the
     night summary, whose daily pass the filter shares.
     """
+    first_night = one_set_from(scope)
     if scope.summarised:
         rows = night_events(scope.events(*NIGHT_COLUMNS), params)
-        return scope.keep(scope.tables.materialize(night_sets(rows, rows.count())))
+        sets = night_sets(rows, rows.count(), first_night)
+        return scope.keep(scope.tables.materialize(sets))
     nights = night_summary(scope, params)
-    return scope.tables.materialize(night_sets(nights, nights.events.sum()))
+    return scope.tables.materialize(night_sets(nights, nights.events.sum(), first_night))
 
 
 def summarise_nights(events: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:
@@ -267,7 +303,7 @@ def _eligible(sets: ir.Table, per_cell: ir.Table, params: HomeParameters) -> ir.
     sure = most.filter(most.most >= params.min_nights).select("device_id")
     unsure = most.filter(most.most < params.min_nights)
     few = sets.semi_join(unsure, "device_id")
-    merged = few.group_by("device_id", "window").agg(seen=bit_or(few.seen))
+    merged = few.group_by("device_id", *_windows(few)).agg(seen=bit_or(few.seen))
     counted = merged.group_by("device_id").agg(total=bit_count(merged.seen).sum())
     enough = counted.filter(counted.total >= params.min_nights).select("device_id")
     return sure.union(enough, distinct=False)
@@ -278,8 +314,15 @@ def _with_share_one(table: ir.Table) -> ir.Table:
 
 
 def _best_cell(per_cell: ir.Table, by: str) -> ir.Table:
-    """Each device's cell of most `by` (ties: the smallest cell id), with share 1."""
-    best = first_per_group(per_cell, ["device_id"], [ibis.desc(by), ibis.asc("cell_id")])
+    """Each device's cell of most `by` (ties: the smallest cell id), with share 1.
+
+    Grouped, not ranked: the most per device, then the least cell id among the cells that
+    hold it (half the time of a row number over each device's cells).
+    """
+    per_cell = per_cell.view()  # a relation of its own, whatever chain it ends
+    most = per_cell.group_by("device_id").agg(_most=per_cell[by].max())
+    top = per_cell.join(most, ["device_id", per_cell[by] == most._most])
+    best = top.group_by("device_id").agg(cell_id=top.cell_id.min())
     return _with_share_one(best)
 
 

@@ -243,8 +243,9 @@ def presence_changes(
     forward and back together last at most a day (`PresentPopulationParameters`): a join
     of the days' last and first observations, no sort of the period.
 
-    The changes are not summed per cell and slot (several rows may share both): what
-    follows sums them per area, a far smaller table than the cells' slots.
+    The changes are not summed per cell and slot (several rows may share both): the caller
+    sums them per area (a far smaller table than the cells' slots), or per cell for the
+    Bayesian estimator.
     """
     spans = {"carry": carry_slots, "back": back_slots}
     opening = parts.filter(parts[PART] == OPENS)
@@ -350,7 +351,7 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"
-        per_rank = changes.group_by(["rank", "g"]).agg(delta=changes.change.sum())
+        per_rank = changes.group_by(["rank", "g"]).agg(delta=changes.change.sum().cast("float64"))
         deltas = per_rank.join(cell_ranks(tables.cells), "rank").drop("rank")
     else:
         key = "area_code"

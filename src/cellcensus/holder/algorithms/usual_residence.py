@@ -52,6 +52,7 @@ from cellcensus.holder.algorithms.places import (
     night_sets,
     night_summary,
     nights_seen,
+    one_set_from,
 )
 from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
@@ -91,7 +92,8 @@ def homes_and_nights(
         summary, sets = None, nights_seen(scope, params)
     else:
         summary = night_summary(scope, params, hours=needs_hours(params))
-        sets = tables.materialize(night_sets(summary, summary.events.sum()))
+        sets = night_sets(summary, summary.events.sum(), one_set_from(scope))
+        sets = tables.materialize(sets)
     return homes_of(sets, params, summary), night_counts(sets)
 
 

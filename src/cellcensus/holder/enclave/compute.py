@@ -85,7 +85,8 @@ def open_tables(
     cells = con.read_parquet(str(store.cells_path))
     allocation = con.read_parquet(str(store.allocation_path(level)))
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
-    days = tuple(store.days()) if per_day else ()
+    dates = tuple(store.days())
+    days = dates if per_day else ()
     device_days = None
     if fresh_device_days(store):
         device_days = con.read_parquet(_partitioned(store.device_days_dir, engine))
@@ -100,6 +101,7 @@ def open_tables(
         allocation=allocation,
         materialize=staging,
         days=days,
+        dates=dates,
         footprint=footprint,
         device_days=device_days,
     )
