@@ -155,7 +155,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
 usual_residence = Algorithm(
     manifest=Manifest(
         name="usual_residence",
-        version="2.3.0",
+        version="2.3.1",
         certification=Certification.CERTIFIED,
         summary="Devices per area by usual residence, under a named home detection rule.",
         parameters=UsualResidenceParameters,
