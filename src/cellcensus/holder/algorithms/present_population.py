@@ -144,15 +144,18 @@ def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.T
 
 
 def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
-    """Each observation with the device's previous and next ones on the same day (per day).
+    """Each observation with the device's next one on the same day (per day).
 
-    Returns device_id, rank, g, previous and following (the device's observed slots before
-    and after on that day, else null). Windows over one day of a device's slots sort a day,
-    not the period.
+    Returns device_id, rank, g, following and following_rank (the device's next observed
+    slot that day and its cell's rank, else null), and first (whether it is the device's
+    first observation that day). Windows over one day of a device's slots sort a day, not
+    the period.
     """
     window = ibis.window(group_by=["device_id", observed.g // per_day], order_by="g")
     return observed.mutate(
-        previous=observed.g.lag().over(window), following=observed.g.lead().over(window)
+        following=observed.g.lead().over(window),
+        following_rank=observed["rank"].lead().over(window),
+        first=ibis.row_number().over(window) == 0,
     )
 
 
@@ -194,9 +197,11 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
     A device is at each observed cell over a span around its slot `g`: from `g` on until
     the slots nearer its next observation (at most `carry_slots` more), and back over the
     slots nearer it than the previous observation (at most `back_slots`). Within a day the
-    neighbouring observations are known (`days` comes from `day_observations`); the span
-    after a day's last observation and before its first depend on the days around, which
-    `presence_changes` joins once every day is done.
+    neighbouring observations are known (`days` comes from `day_observations`): each one
+    and the next give where the first's span ends and the next one's starts, which cancel
+    where the device stays at one cell (`stays`). The span after a day's last observation
+    and before its first depend on the days around, which `presence_changes` joins once
+    every day is done.
 
     Returns part, device_id, rank, g, change, rows of three parts:
         `CHANGES` (rank, g, change): +1 where each span with an earlier observation that day
@@ -206,19 +211,20 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
         `OPENS` (device_id, rank, g): each device's first observation of the day.
     """
     spans = {"carry": carry_slots, "back": back_slots}
-    within = days.filter(days.following.notnull())
-    ends = within.select(
-        "rank", g=span_end(within.g, within.following, **spans), change=ibis.literal(-1, "int64")
+    same_cell = days.following_rank == days["rank"]
+    moves = days.filter(
+        days.following.notnull() & ~stays(days.g, days.following, same_cell, **spans)
     )
-    later = days.filter(days.previous.notnull())
-    start = ibis.greatest(later.g - back_slots, span_end(later.previous, later.g, **spans))
-    starts = later.select("rank", g=start, change=ibis.literal(1, type="int64"))
+    end = span_end(moves.g, moves.following, **spans)
+    ends = moves.select("rank", g=end, change=ibis.literal(-1, "int64"))
+    start = ibis.greatest(moves.following - back_slots, end)
+    starts = moves.select(rank=moves.following_rank, g=start, change=ibis.literal(1, "int64"))
     points = starts.union(ends, distinct=False)
     changes = points.group_by(["rank", "g"]).agg(change=points.change.sum())
     nobody = ibis.null().cast(days.device_id.type())
     none = ibis.null().cast("int64")
     last = days.filter(days.following.isnull())
-    opening = days.filter(days.previous.isnull())
+    opening = days.filter(days.first)
     return ibis.union(
         changes.select(
             ibis.literal(CHANGES).name(PART), nobody.name("device_id"), "rank", "g", "change"
