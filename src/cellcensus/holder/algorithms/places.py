@@ -177,13 +177,20 @@ def nights_seen(scope: Scope, params: NightParameters) -> ir.Table:
     night summary (one row per device and cell, not per night as well). Otherwise from the
     night summary, whose daily pass the filter shares.
     """
-    first_night = one_set_from(scope)
     if scope.summarised:
         rows = night_events(scope.events(*NIGHT_COLUMNS), params)
-        sets = night_sets(rows, rows.count(), first_night)
+        sets = night_sets(rows, rows.count(), one_set_from(scope))
         return scope.keep(scope.tables.materialize(sets))
-    nights = night_summary(scope, params)
-    return scope.tables.materialize(night_sets(nights, nights.events.sum(), first_night))
+    return summary_sets(night_summary(scope, params), scope)
+
+
+def summary_sets(nights: ir.Table, scope: Scope) -> ir.Table:
+    """The `night_sets` of a night summary of `scope` (`night_summary`), staged.
+
+    Staged so that every home rule reading them (and the posterior's counts) shares one build.
+    """
+    sets = night_sets(nights, nights.events.sum(), one_set_from(scope))
+    return scope.tables.materialize(sets)
 
 
 def summarise_nights(events: ir.Table, params: NightParameters, *, hours: bool = False) -> ir.Table:

@@ -45,14 +45,12 @@ from cellcensus.holder.algorithms.places import (
     HOME_RULES,
     SET_RULES,
     HomeParameters,
-    home_cells,
     homes_of,
     needs_hours,
     night_counts,
-    night_sets,
     night_summary,
     nights_seen,
-    one_set_from,
+    summary_sets,
 )
 from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.spatial import SpatialEstimator, bayesian_counts
@@ -92,8 +90,7 @@ def homes_and_nights(
         summary, sets = None, nights_seen(scope, params)
     else:
         summary = night_summary(scope, params, hours=needs_hours(params))
-        sets = night_sets(summary, summary.events.sum(), one_set_from(scope))
-        sets = tables.materialize(sets)
+        sets = summary_sets(summary, scope)
     return homes_of(sets, params, summary), night_counts(sets)
 
 
@@ -135,13 +132,14 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
     """Devices by area under the chosen rule and under each other rule."""
     scope = Scope(tables, params, Subscribers.DOMESTIC, params.filters)
     nights = tables.materialize(night_summary(scope, params, hours=True))
-    chosen = tables.materialize(home_cells(nights, params))
+    sets = summary_sets(nights, scope)  # read by every rule
+    chosen = tables.materialize(homes_of(sets, params, nights))
     allocation = allocation_on(tables.allocation, params.end)
     parts = []
     for rule in HOME_RULES:
         if rule is params.rule:
             continue
-        other = home_cells(nights, params.model_copy(update={"rule": rule}))
+        other = homes_of(sets, params.model_copy(update={"rule": rule}), nights)
         matrix = transitions(
             chosen, other, allocation, origin="area_code", destination="alternative_area"
         )
