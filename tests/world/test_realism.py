@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from cellcensus.world import WorldParams, WorldSummary
 from cellcensus.world.clock import in_hours
 from cellcensus.world.country import SyntheticCountry
 from cellcensus.world.evidence import TOURIST_DESTINATIONS
+from cellcensus.world.places import Column, PoiKind
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,28 @@ def test_inbound_roamers_go_to_tourist_places(small_country: SyntheticCountry) -
     origins = np.bincount(stays.origin)
     assert origins[:4].sum() > 0.6 * stays.size  # the neighbours first
     assert 1.0 < stays.nights[stays.nights > 0].mean() < 4.0
+
+
+def test_each_visitor_sleeps_at_a_place_of_its_own_in_its_area(
+    small_country: SyntheticCountry,
+) -> None:
+    """Accommodations are not the area's few leisure places: at small scales those are one
+    or two per municipality, and their cells would carry all its visitors."""
+    stays, locations = small_country.stays, small_country.locations
+    home = stays.places[:, Column.HOME]
+    assert np.unique(home).size == stays.size
+    for column in (Column.NEW_HOME, Column.WORK, Column.TRIP, Column.STAY):
+        assert (stays.places[:, column] == home).all()
+    assert (locations.area[home] == stays.area).all()
+    polygons = small_country.territory.polygons[stays.area]
+    x, y = stays.accommodation_xy.T
+    assert (
+        np.mean([shapely.contains_xy(p, a, b) for p, a, b in zip(polygons, x, y, strict=True)])
+        > 0.99
+    )
+    busiest = np.bincount(stays.area).argmax()
+    cells = np.unique(locations.sector[home[stays.area == busiest], 0])
+    assert cells.size > small_country.pois.count[PoiKind.LEISURE, busiest]
 
 
 def test_migrants_live_in_their_new_home_after_moving(

@@ -95,20 +95,27 @@ def build_country(*, params: WorldParams, progress: Progress | None = None) -> S
     report("placing homes and places", 0.04)
     rng = random_stream(seed=params.seed, stream=Stream.PLACES)
     home_xy, new_home_xy, pois, roads = _positions(people=people, params=params, rng=rng)
-    stays = draw_stays(territory=people.territory, pois=pois, params=params)
-    agents = build_agents(people=people, pois=pois, stays=stays, params=params, rng=rng)
     road_offset = pois.offset + pois.size
+    stays = draw_stays(
+        territory=people.territory,
+        settlements=people.settlements,
+        pois=pois,
+        params=params,
+        offset=road_offset + roads.point_xy.shape[0],
+    )
+    agents = build_agents(people=people, pois=pois, stays=stays, params=params, rng=rng)
     machines = _machines(people=people, agents=agents, pois=pois, params=params)
     report("finding serving cells", 0.06)
     locations = _locations(
         network=network,
-        xy=np.concatenate([home_xy, new_home_xy, pois.xy, roads.point_xy]),
+        xy=np.concatenate([home_xy, new_home_xy, pois.xy, roads.point_xy, stays.accommodation_xy]),
         areas=np.concatenate(
             [
                 _home_areas(people),
                 people.migrations.to_area[np.isin(people.migrations.person, people.tracked)],
                 pois.area,
                 roads.point_area,
+                stays.area,
             ]
         ),
         params=params,

@@ -1,9 +1,9 @@
 """Where people can be: homes, points of interest and road points, with their serving cells.
 
-Every place an agent (a person or a visitor) can be at is a *location*: its own home, a point
-of interest shared with others (a workplace, a school, a shop or sight, a hotel), or a road
-point. Locations are numbered in one table whose serving cells are computed once, so a day
-only looks them up.
+Every place an agent (a person or a visitor) can be at is a *location*: its own home (a
+visitor's accommodation), a point of interest shared with others (a workplace, a school, a
+shop or sight), or a road point. Locations are numbered in one table whose serving cells are
+computed once, so a day only looks them up.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class PoiKind(IntEnum):
 
 
 PERSONS_PER_POI = {PoiKind.WORKPLACE: 25.0, PoiKind.SCHOOL: 250.0, PoiKind.LEISURE: 150.0}
-"""Workers per workplace, pupils per school, residents per shop/sight/hotel (assumption)."""
+"""Workers per workplace, pupils per school, residents per shop or sight (assumption)."""
 POI_CONCENTRATION = {PoiKind.WORKPLACE: 2.0, PoiKind.SCHOOL: 1.5, PoiKind.LEISURE: 2.0}
 """How much each kind gathers in town centres (see `settled_points`)."""
 

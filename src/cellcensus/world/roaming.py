@@ -5,6 +5,11 @@ scale and the holder's share of roaming traffic, taken equal to its market share
 mostly from the neighbouring countries (tourism-belgium), stay a few nights or only the day,
 in Brussels, Bruges, on the coast, in the Ardennes, the art cities or anywhere (business and
 family visits). Each arrival day has its own random stream.
+
+A visitor's accommodation is a place of its own, drawn like a leisure place (gathered in town
+centres): a municipality's leisure places number its simulated residents / 150, so at small
+scales one or two of them would hold all its visitors, and wherever their cell straddles a
+border, every visitor of the municipality with it.
 """
 
 from __future__ import annotations
@@ -18,15 +23,23 @@ from numpy.typing import NDArray
 from cellcensus.world.clock import MICROSECONDS_PER_HOUR, day_clock
 from cellcensus.world.evidence import ROAMING_ORIGINS, TOURIST_DESTINATIONS
 from cellcensus.world.params import WorldParams
-from cellcensus.world.places import PLACE_COLUMNS, Column, PoiKind, PointsOfInterest
+from cellcensus.world.places import (
+    PLACE_COLUMNS,
+    POI_CONCENTRATION,
+    Column,
+    PoiKind,
+    PointsOfInterest,
+)
 from cellcensus.world.sampling import gravity_areas
 from cellcensus.world.streams import Stream, random_stream
-from cellcensus.world.territory import Territory
+from cellcensus.world.territory import Settlements, Territory, settled_points
 
 LONGEST_STAY = 14
 """Most nights a visitor stays."""
 SIGHTSEEING_KM = 6.0
 """Distance decay of the sights a visitor sees outside the accommodation's municipality."""
+SIGHTS = (Column.OTHER_1, Column.OTHER_2, Column.OTHER_3)
+"""The place columns of a visitor's sights; the others hold its accommodation."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class RoamerStays:
         nights: Nights spent.
         area: Area of the accommodation (or of the visit, for day visitors).
         places: (visitors, PLACE_COLUMNS) locations: accommodation, then sights.
+        accommodation_xy: (visitors, 2) where each one's accommodation is, in metres: the
+            locations its `places` number from the offset `draw_stays` was given.
     """
 
     origin: NDArray[np.int16]
@@ -52,6 +67,7 @@ class RoamerStays:
     nights: NDArray[np.int16]
     area: NDArray[np.intp]
     places: NDArray[np.int32]
+    accommodation_xy: NDArray[np.float64]
 
     @property
     def size(self) -> int:
@@ -82,13 +98,22 @@ def destination_weights(territory: Territory) -> NDArray[np.float64]:
     return shares
 
 
-def draw_stays(*, territory: Territory, pois: PointsOfInterest, params: WorldParams) -> RoamerStays:
+def draw_stays(
+    *,
+    territory: Territory,
+    settlements: Settlements,
+    pois: PointsOfInterest,
+    params: WorldParams,
+    offset: int,
+) -> RoamerStays:
     """The visits overlapping the period (arrivals up to `LONGEST_STAY` days before it).
 
     Args:
         territory: The areas.
-        pois: The points of interest (hotels and sights are leisure POIs).
+        settlements: The areas' centres (accommodations gather there).
+        pois: The points of interest (sights are leisure POIs).
         params: The world's parameters.
+        offset: Location index of the first visit's accommodation.
 
     Returns:
         The visits.
@@ -111,6 +136,16 @@ def draw_stays(*, territory: Territory, pois: PointsOfInterest, params: WorldPar
     start_us = day_clock(params.start).start
     keep = (stays["arrival_us"] < end_us) & (stays["departure_us"] > start_us)
     stays = {name: values[keep] for name, values in stays.items()}
+    accommodation = settled_points(
+        territory=territory,
+        settlements=settlements,
+        areas=stays["area"].astype(np.intp),
+        rng=random_stream(seed=params.seed, stream=Stream.ROAMING, part=1),
+        concentration=POI_CONCENTRATION[PoiKind.LEISURE],
+    )
+    places = stays["places"].astype(np.int32)
+    at_accommodation = [column for column in Column if column not in SIGHTS]
+    places[:, at_accommodation] = (offset + np.arange(len(places), dtype=np.int32))[:, None]
     return RoamerStays(
         origin=stays["origin"].astype(np.int16),
         mnc=stays["mnc"].astype(np.int32),
@@ -119,7 +154,8 @@ def draw_stays(*, territory: Territory, pois: PointsOfInterest, params: WorldPar
         departure_us=stays["departure_us"],
         nights=stays["nights"].astype(np.int16),
         area=stays["area"].astype(np.intp),
-        places=stays["places"].astype(np.int32),
+        places=places,
+        accommodation_xy=accommodation,
     )
 
 
@@ -168,12 +204,9 @@ def _visit_places(
     pois: PointsOfInterest,
     rng: np.random.Generator,
 ) -> NDArray[np.int32]:
-    """Accommodation in the area, two sights there and one in a nearby area."""
+    """Two sights in the area and one in a nearby area (`draw_stays` adds the accommodation)."""
     area = area.astype(np.intp)
-    places = np.empty((area.size, PLACE_COLUMNS), dtype=np.int32)
-    accommodation = pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
-    for column in Column:
-        places[:, column] = accommodation
+    places = np.zeros((area.size, PLACE_COLUMNS), dtype=np.int32)
     places[:, Column.OTHER_1] = pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
     places[:, Column.OTHER_2] = pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
     nearby = gravity_areas(territory=territory, origin=area, distance_km=SIGHTSEEING_KM, rng=rng)
