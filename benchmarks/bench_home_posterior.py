@@ -17,24 +17,40 @@ the two ways from home cells to municipalities with where the devices' owners re
 Printed per way: the share of devices (persons who did not move) whose largest share is their
 home municipality, and against the true homes per municipality the weighted APE, the median
 APE and the Pearson r of logs.
+
+With ``--true-prior`` it also runs the tile posterior with the density of the devices' true
+homes per tile as its prior instead of the register's (rebuilt from the world's parameters):
+a bound on what any prior, however learned, could give.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
+from pyproj import Transformer
 
 from cellcensus.holder.algorithms.areas import allocation_on, spread
+from cellcensus.holder.algorithms.base import TileFootprint
 from cellcensus.holder.algorithms.posterior import posterior_areas
 from cellcensus.holder.algorithms.usual_residence import UsualResidenceParameters, homes_and_nights
 from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.geo.allocation import DEFAULT_TILE_M
+from cellcensus.holder.geo.footprint import grid_tiles
+from cellcensus.holder.geo.projection import GRID_CRS
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
+from cellcensus.reference import municipalities
+from cellcensus.world import WorldParams
+from cellcensus.world.country import tracked_homes
+from cellcensus.world.identifiers import person_ids
+from cellcensus.world.territory import PROJECTED_CRS
 
 PEOPLE = ("primary", "secondary")
 
@@ -52,6 +68,30 @@ def true_homes(world: Path, key_file: Path) -> tuple[pd.Series, set[int]]:
     stayed = set(devices.loc[~devices["person_id"].isin(movers), "device_id"])
     area: pd.Series = devices.set_index("device_id")["home_area"]
     return area, stayed
+
+
+def true_prior(world: Path, footprint: TileFootprint) -> TileFootprint:
+    """`footprint` with the density of the holder's devices' true homes as each tile's prior.
+
+    Tiles without such a home get 0.05 of one, so that they stay possible.
+    """
+    document = json.loads((world / "dataset" / "world.json").read_text(encoding="utf-8"))
+    tracked, home_xy = tracked_homes(WorldParams.from_document(document["parameters"]))
+    devices = pd.read_parquet(world / "dataset" / "truth" / "devices.parquet")
+    owners = set(devices.loc[devices["kind"].isin(PEOPLE), "person_id"])
+    mine = np.isin(person_ids(tracked), list(owners))
+    x, y = Transformer.from_crs(PROJECTED_CRS, GRID_CRS, always_xy=True).transform(
+        home_xy[mine, 0], home_xy[mine, 1]
+    )
+    tiles = grid_tiles(municipalities(), size_m=DEFAULT_TILE_M)
+    cell = pd.MultiIndex.from_arrays([tiles.x // DEFAULT_TILE_M, tiles.y // DEFAULT_TILE_M])
+    found = cell.get_indexer(pd.MultiIndex.from_arrays([x // DEFAULT_TILE_M, y // DEFAULT_TILE_M]))
+    homes = np.bincount(found[found >= 0], minlength=len(tiles.x))
+    prior = footprint.tiles.to_pandas()
+    prior["log_prior"] = np.log(homes[prior["tile"].to_numpy()] + 0.05)
+    return TileFootprint(
+        cells=footprint.cells, serving=footprint.serving, tiles=ibis.memtable(prior)
+    )
 
 
 def agreement(shares: pd.DataFrame, home: pd.Series, stayed: set[int]) -> dict[str, float]:
@@ -81,6 +121,7 @@ def main() -> None:
     parser.add_argument("--world", type=Path, required=True)
     parser.add_argument("--key-file", type=Path)
     parser.add_argument("--min-nights", type=int, default=2)
+    parser.add_argument("--true-prior", action="store_true", help="Also with true homes as prior.")
     args = parser.parse_args()
     store = Store(args.world / "store")
     if not has_footprint(store):
@@ -103,10 +144,16 @@ def main() -> None:
         agreement(shares, home, stayed),
     )
     started = time.perf_counter()
-    shares = posterior_areas(nights, homes, tables.footprint, allocation).to_pandas()
+    shares = posterior_areas(
+        nights, homes, tables.footprint, allocation, tables.materialize
+    ).to_pandas()
     report(
         f"tile posterior ({time.perf_counter() - started:.0f} s)", agreement(shares, home, stayed)
     )
+    if args.true_prior:
+        bound = true_prior(args.world, tables.footprint)
+        shares = posterior_areas(nights, homes, bound, allocation, tables.materialize).to_pandas()
+        report("tile posterior, true prior", agreement(shares, home, stayed))
 
 
 def report(name: str, figures: dict[str, float]) -> None:

@@ -1,17 +1,23 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.world import WorldParams, WorldSummary, synthesize
 from cellcensus.world.clock import in_hours
+from cellcensus.world.country import SyntheticCountry, tracked_homes
+from cellcensus.world.params import FaultRates
+from cellcensus.world.places import Column
 
 EVENTS_CONTRACT = pa.schema(
     [
@@ -230,3 +236,27 @@ def test_signalling_makes_the_data_denser(tmp_path: Path) -> None:
     updates = _events(dense.out)
     assert (updates["event_type"] == "location_update").sum() > 10 * plain.devices
     assert dense.events > 2 * plain.events
+
+
+def test_world_json_gives_back_the_parameters_the_world_was_made_with(
+    small_world: WorldSummary, small_params: WorldParams
+) -> None:
+    document = json.loads((small_world.out / "world.json").read_text(encoding="utf-8"))
+    assert WorldParams.from_document(document["parameters"]) == small_params
+    faulty = WorldParams(scale=0.002, days=2, faults=FaultRates(duplicate=0.01))
+    parameters = json.loads(json.dumps(dataclasses.asdict(faulty), default=str))
+    assert WorldParams.from_document(parameters) == faulty
+
+
+def test_tracked_homes_are_the_homes_the_country_places(
+    small_params: WorldParams, small_country: SyntheticCountry
+) -> None:
+    tracked, home_xy = tracked_homes(small_params)
+    residents = small_country.residents
+    areas = residents.home_area[tracked]
+    assert len(home_xy) == tracked.size
+    homes = small_country.agents.places[: small_country.agents.persons, Column.HOME]
+    assert (small_country.locations.area[homes] == areas).all()
+    polygons = small_country.territory.polygons[areas]
+    inside = [shapely.contains_xy(p, x, y) for p, (x, y) in zip(polygons, home_xy, strict=True)]
+    assert np.mean(inside) > 0.99

@@ -153,6 +153,18 @@ def build_country(*, params: WorldParams, progress: Progress | None = None) -> S
     )
 
 
+def tracked_homes(params: WorldParams) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The tracked persons (resident indices) and where their homes are (`PROJECTED_CRS`).
+
+    The same homes as `build_country` places (the same random streams), without the rest of
+    the country: for measuring an estimator against where devices truly sleep.
+    """
+    people = build_people(params)
+    rng = random_stream(seed=params.seed, stream=Stream.PLACES)
+    home_xy, *_ = _positions(people=people, params=params, rng=rng)
+    return people.tracked, home_xy
+
+
 def _home_areas(people: People) -> NDArray[np.intp]:
     home: NDArray[np.intp] = people.residents.home_area[people.tracked]
     return home

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from datetime import date
+from typing import Any
 
 from cellcensus.errors import CellcensusError
 from cellcensus.world import evidence
@@ -372,6 +373,19 @@ class WorldParams:
     def end(self) -> date:
         """Last local calendar day of the period (inclusive)."""
         return date.fromordinal(self.start.toordinal() + self.days - 1)
+
+    @classmethod
+    def from_document(cls, parameters: dict[str, Any]) -> WorldParams:
+        """The parameters a world was made with, from the ``parameters`` of its world.json."""
+        values = {name: _tuples(value) for name, value in parameters.items()}
+        values["start"] = date.fromisoformat(values["start"])
+        values["faults"] = FaultRates(**values["faults"])
+        return cls(**values)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists as the tuples the parameters hold."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 _SHARE = "must be in [0, 1]"
