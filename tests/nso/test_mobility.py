@@ -250,12 +250,43 @@ def test_commuting_flows_sampled_from_the_census_agree_with_it(unbiased_result):
     assert block["pearson_r"] > 0.99
     assert block["log_pearson_r"] > 0.9
     # Expanded with the residents' persons per device (about 1 / (0.4 x 0.1) = 25), a 2 %
-    # sample is half the census: the expansion is applied, not skipped.
-    assert block["relative_bias"] == pytest.approx(0.02 * 25 - 1, abs=0.1)
+    # sample is half the census: the expansion is applied, not skipped ...
+    expanded = block["expanded_persons_with_a_work_place"]
+    assert expanded / block["census_commuters_in_released_pairs"] == pytest.approx(0.5, abs=0.1)
+    # ... and the calibration to each home arrondissement's workers gives back the level,
+    # the released flows taking the workers of the suppressed ones (4.6 % more).
+    suppressed = commuting.flows["estimate"].isna()
+    taken = commuting.flows.loc[suppressed, "census"].sum()
+    assert block["relative_bias"] == pytest.approx(
+        taken / block["census_commuters_in_released_pairs"], rel=1e-6
+    )
     assert block["n_pairs"] + block["n_suppressed"] == 43 * 43
     assert block["share_within_arrondissement"] == pytest.approx(
         block["census_share_within_released_pairs"], abs=0.01
     )
+
+
+def test_calibration_to_resident_workers_keeps_the_split_the_phones_show(unbiased_result):
+    """Pupils and others with a weekday place near home: as many again as the workers, all
+    within their home arrondissement. The calibration brings each home arrondissement's
+    flows to its workers; the excess on the diagonal stays for the report to show."""
+    matrix = belgium.commuting_matrix()
+    staying = matrix["home_arrondissement"] == matrix["work_arrondissement"]
+    rows = matrix.groupby("home_arrondissement")["workers"].transform("sum")
+    local = matrix.assign(workers=matrix["workers"] + np.where(staying, rows, 0))
+    release = _flows_release(local, share=0.02)
+
+    commuting = estimate_commuting(release=release, residents=unbiased_result)
+
+    flows = commuting.flows.dropna(subset=["estimate"])
+    per_home = flows.groupby("home_area")[["estimate", "census"]].sum()
+    census = matrix.groupby("home_arrondissement")["workers"].sum()
+    assert np.allclose(per_home["estimate"], census.reindex(per_home.index), rtol=1e-9)
+    expanded = commuting.metrics()["expanded_persons_with_a_work_place"]
+    assert expanded > 0.9 * census.sum()  # 2 x 2 % x 25: the census, before calibration
+    # Twice the workers, all extra on the diagonal: within share (0.63 + 1) / 2.
+    assert commuting.share_within == pytest.approx((0.6296 + 1) / 2, abs=0.02)
+    assert commuting.agreement.pearson_r > 0.9
 
 
 def test_commuting_flows_that_are_not_the_census_do_not_agree_with_it(unbiased_result):

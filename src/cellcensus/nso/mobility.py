@@ -13,8 +13,12 @@ expanded with those same factors, so that they speak of persons as the resident 
   census commuting of Brussels-Capital (jobs against resident workers) and, when the data
   are synthetic, against the true hourly presence.
 - `estimate_commuting`: ``home_work_flows`` released between arrondissements (2019 codes,
-  those of the census commuting table), expanded with the home arrondissement's factor and
-  compared with the census 2011 commuting matrix.
+  those of the census commuting table), expanded with the home arrondissement's factor,
+  calibrated to the resident workers of each home arrondissement and compared with the census
+  2011 commuting matrix. The phones' work place is any place visited on weekdays in working
+  hours, so the expanded flows count pupils, students and others with a daily routine as
+  well as workers (on the synthetic world about half the devices with a work place are
+  workers'): their level is not the workers', their split over work places is.
 """
 
 from __future__ import annotations
@@ -375,7 +379,9 @@ class Commuting:
     Attributes:
         flows: One row per (home, work) arrondissement pair of the census matrix:
             ``home_area``, ``work_area``, ``devices`` (released, NaN where suppressed),
-            ``estimate`` (persons) and ``census`` (workers).
+            ``expanded`` (persons with that home and weekday place), ``estimate`` (workers:
+            the expanded flows scaled so that each home arrondissement's released flows add
+            up to its resident workers) and ``census`` (workers).
         agreement: Estimated flows against the census flows, pair by pair (suppressed pairs
             left out and counted as suppressed).
         log_agreement_pairs: Pairs in the log correlation (both sides above zero).
@@ -413,6 +419,7 @@ class Commuting:
             "census_share_within_arrondissement": self.census_share_within,
             "census_share_within_released_pairs": _within(self.flows, "census"),
             "estimated_commuters": float(self.flows.loc[released, "estimate"].sum()),
+            "expanded_persons_with_a_work_place": float(self.flows.loc[released, "expanded"].sum()),
             "census_commuters_in_released_pairs": float(self.flows.loc[released, "census"].sum()),
         }
 
@@ -423,8 +430,15 @@ def estimate_commuting(
     residents: EstimationResult,
     census: pd.DataFrame | None = None,
     crosswalk: pd.DataFrame | None = None,
+    workers: pd.Series | None = None,
 ) -> Commuting:
     """Expand a ``home_work_flows`` release between arrondissements and compare with census.
+
+    The flows are expanded with the persons per device of their home arrondissement, then
+    scaled so that each home arrondissement's released flows add up to its resident workers
+    (a known margin, as the register population is for residents; suppressed flows count
+    as none): what the phones tell is how the workers split over work places, not how many
+    there are, since a weekday place is also a school or a daily errand.
 
     Args:
         release: ``home_area``, ``work_area`` (arrondissement codes of 2019, as the census
@@ -434,6 +448,9 @@ def estimate_commuting(
             ``workers`` (default: Belgian census 2011).
         crosswalk: ``area_code`` (2011 municipality) and ``arrondissement_2019`` (default:
             the Belgian crosswalk), to aggregate the residents' factors.
+        workers: Resident workers per home arrondissement (default: the census matrix's
+            totals by home arrondissement). A home arrondissement without one keeps its
+            expanded flows.
 
     Returns:
         The expanded flows beside the census, and their agreement.
@@ -464,10 +481,15 @@ def estimate_commuting(
             "census": matrix["workers"].astype("float64").to_numpy(),
         }
     ).merge(released_flows, on=["home_area", "work_area"], how="left")
-    flows["estimate"] = (
+    flows["expanded"] = (
         flows["devices"] * factor.reindex(flows["home_area"]).fillna(overall).to_numpy()
     )
-    flows = flows[["home_area", "work_area", "devices", "estimate", "census"]]
+    if workers is None:
+        workers = flows.groupby("home_area")["census"].sum()
+    expanded = flows.groupby("home_area")["expanded"].sum(min_count=1)
+    scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
+    flows["estimate"] = flows["expanded"] * scale.reindex(flows["home_area"]).fillna(1.0).to_numpy()
+    flows = flows[["home_area", "work_area", "devices", "expanded", "estimate", "census"]]
     keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
     measured = agreement(
         estimate=pd.Series(flows["estimate"].to_numpy(), index=keys),

@@ -211,7 +211,12 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         (
             "Commuters in the released flows",
             f"{number(metrics['estimated_commuters'])} (census: "
-            f"{number(metrics['census_commuters_in_released_pairs'])})",
+            f"{number(metrics['census_commuters_in_released_pairs'])} in these flows, "
+            f"{number(float(commuting.flows['census'].sum()))} in all)",
+        ),
+        (
+            "Persons with a weekday place, before calibration",
+            number(metrics["expanded_persons_with_a_work_place"]),
         ),
         (
             "Flows compared / suppressed",
@@ -233,10 +238,16 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "<p>The holder found each phone's home cell (nights) and work cell (weekday working "
         f"hours) and released the flows between the {_count_areas(commuting)} arrondissements "
         f"with {escape(commuting.source)}. Each flow is multiplied by the persons per device "
-        "of its home arrondissement (from the resident estimate) and compared with the "
-        "census 2011 commuting matrix (arrondissements of 2019). The census counts workers "
-        "by place of work, including those who work at home; the phones count only those "
-        "seen at a work place other than home.</p>\n"
+        "of its home arrondissement (from the resident estimate), then scaled so that the "
+        "flows from each home arrondissement add up to its resident workers (suppressed "
+        "flows count as none, so the released ones carry their workers), and compared "
+        "with the census 2011 commuting matrix (arrondissements of 2019). A phone's work "
+        "place is any place it visits on weekdays in working hours: a school or a daily "
+        "errand as well as a job, so the phones tell how workers split over work places, "
+        "not how many there are, and pupils and others who stay near home raise the share "
+        "working in the home arrondissement. The census counts workers by place of work, "
+        "including those who work at home; the phones count only those seen at a work place "
+        "other than home.</p>\n"
         f"<table><tbody>{body}</tbody></table>{shown}</section>"
     )
 
