@@ -289,6 +289,13 @@ def test_calibration_to_resident_workers_keeps_the_split_the_phones_show(unbiase
     assert commuting.agreement.pearson_r > 0.9
 
 
+def test_workers_by_other_codes_are_refused_not_ignored(unbiased_result):
+    release = _flows_release(belgium.commuting_matrix(), share=0.02)
+    workers = pd.Series([1000.0, 2000.0], index=[11, 12])  # not arrondissement codes of 2019
+    with pytest.raises(CellcensusError, match="share no code"):
+        estimate_commuting(release=release, residents=unbiased_result, workers=workers)
+
+
 def test_commuting_flows_that_are_not_the_census_do_not_agree_with_it(unbiased_result):
     matrix = belgium.commuting_matrix()
     shuffled = matrix.assign(
