@@ -487,13 +487,13 @@ def estimate_commuting(
     if workers is None:
         workers = flows.groupby("home_area")["census"].sum()
     expanded = flows.groupby("home_area")["expanded"].sum(min_count=1)
+    workers = workers.set_axis(workers.index.astype(str))
     known = expanded.dropna().index
-    if len(known) and not known.isin(workers.index.astype(str)).any():
+    if len(known) and not known.isin(workers.index).any():
         raise CellcensusError(
             "workers per home arrondissement share no code with the released flows "
             f"(e.g. {known[0]!r}): index them by the 2019 arrondissement codes, as strings"
         )
-    workers = workers.set_axis(workers.index.astype(str))
     scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
     flows["estimate"] = flows["expanded"] * scale.reindex(flows["home_area"]).fillna(1.0).to_numpy()
     flows = flows[["home_area", "work_area", "devices", "expanded", "estimate", "census"]]

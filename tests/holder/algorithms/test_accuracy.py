@@ -260,7 +260,7 @@ def true_roamer_nights(stays: pd.DataFrame, first: dt.date, last: dt.date) -> pd
     reason="measured -11.7 % to +6.9 % in the 5 provinces with >= 50 true nights (bar 10 %; "
     "-31 % to -19 % counting only what the events show; all provinces +4 %): Antwerp +4.5 %, "
     "West Flanders +5.8 %, Brussels +5.5 %, East Flanders +6.9 %, Luxembourg -11.7 %. Each "
-    "correction is an expectation from a roamer's own activity and is right in total (889 "
+    "correction is an expectation from a roamer's own activity and is close in total (889 "
     "true nights: 675 seen, 701 with the silent days, 774 with the ends of stays, 925 with "
     "the weights), not province by province: Luxembourg's 92 true nights are too few for a "
     "10 % bar (docs/algorithms/inbound_tourism.md), and a world with five times the visitors "

@@ -22,8 +22,8 @@ def test_a_small_store_runs_the_period_at_once_and_a_large_one_day_by_day(store:
     opened = Store(store)
     small = open_tables(opened)
     large = open_tables(opened, per_day_from=opened.event_rows())
-    assert small.days == ()
-    assert large.days == tuple(opened.days()) and len(large.days) == 7
+    assert not small.per_day and large.per_day
+    assert small.dates == large.dates == tuple(opened.days()) and len(large.dates) == 7
     for name in ("usual_residence", "present_population"):
         algorithm = get_algorithm(name)
         at_once, by_day = algorithm.run(small, {}), algorithm.run(large, {})

@@ -149,14 +149,14 @@ class StoreTables:
             several times (kept devices, home cells), and (`each`) on the dates' parts of
             a per-day step: it computes them now, each on its own (`staging`). The default
             (`staging.Inline`) leaves them in the expression, planned at once.
-        days: The local dates the events hold, when the per-day steps are to aggregate one
-            date at a time (`device_filter.Scope.daily`): with a staging `materialize`,
-            each date is its own query and memory holds a day, not the period, so a month
-            costs thirty days. Empty: each step is one aggregation over the period (Spark,
-            whose shuffles already bound it).
-        dates: The local dates the events hold, where known (the store's day partitions),
-            whatever `days` is: the night sets of a period that fits one bit set are
-            counted from its first night (`places.night_sets`).
+        per_day: Whether the per-day steps aggregate one of `dates` at a time
+            (`device_filter.Scope.daily`): with a staging `materialize`, each date is its own
+            query and memory holds a day, not the period, so a month costs thirty days.
+            False: each step is one aggregation over the period (Spark, whose shuffles
+            already bound it).
+        dates: The local dates the events hold, where known (the store's day partitions):
+            the dates of the per-day steps, and the night sets of a period that fits one bit
+            set are counted from its first night (`places.night_sets`).
         footprint: The tile footprint, where the store holds one (else None).
         device_days: The store's device-day summaries (`holder.store.device_days`, one row
             per device, local date and home network), where every stored day has a fresh
@@ -168,7 +168,7 @@ class StoreTables:
     cells: ir.Table
     allocation: ir.Table
     materialize: Staging = field(default_factory=Inline)
-    days: tuple[dt.date, ...] = ()
+    per_day: bool = False
     dates: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
     device_days: ir.Table | None = None

@@ -320,7 +320,7 @@ class Runner:
     On DuckDB the world's tables are registered under fixed names and each (algorithm,
     parameters) is compiled to SQL once, then run on every world (base, shuffled, attacked):
     compiling costs more than running on a small world. Other backends run memtables.
-    DuckDB aggregates day by day (`StoreTables.days`) unless `by_day` is false, as it does
+    DuckDB aggregates day by day (`StoreTables.per_day`) unless `by_day` is false, as it does
     on a store (`enclave.compute.open_tables`).
     """
 
@@ -341,7 +341,7 @@ class Runner:
             [algorithm.manifest.name, values, days, shape], sort_keys=True, default=str
         )
         if key not in self._sql:
-            expression = algorithm.expression(self._tables(world, days=days), values)
+            expression = algorithm.expression(self._tables(world, per_day=self.by_day), values)
             self.con._run_pre_execute_hooks(expression)  # registers the expression's memtables
             self._sql[key] = str(self.con.compile(expression))
         frame = self.con.con.execute(self._sql[key]).fetch_df()
@@ -355,7 +355,7 @@ class Runner:
         Each date's part of every per-day step, and every shared stage, is its own query.
         """
         self._register(world)
-        tables = self._tables(world, days=world.days, materialize=DuckDBStaging(self.con))
+        tables = self._tables(world, per_day=True, materialize=DuckDBStaging(self.con))
         frame = algorithm.exact(tables, algorithm.manifest.parse(values))
         return normalised(finished(algorithm, frame, world.tables(), values), algorithm)
 

@@ -259,14 +259,16 @@ class Scope:
 
         `step` is a per-day aggregation: it groups by the local date (or something finer
         within a day), so the union of its results on each date is its result on the period.
-        Dates are taken one at a time where the tables list them (`StoreTables.days`), each
+        Dates are taken one at a time where the tables ask for it (`StoreTables.per_day`), each
         date's result computed on its own (`StoreTables.materialize`).
         """
         events = self.events(*columns)
         start, end = self.period.start, self.period.end
+        if not self.tables.per_day:
+            return step(events)
         days = [
             day
-            for day in self.tables.days
+            for day in self.tables.dates
             if (start is None or day >= start) and (end is None or day <= end)
         ]
         if len(days) < 2:

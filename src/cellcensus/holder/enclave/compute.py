@@ -71,7 +71,7 @@ def open_tables(
     """Open the store's tables through Ibis on `engine`, staging stages on it (`staging`).
 
     On DuckDB, a store of at least `per_day_from` events runs per-day steps one date at a
-    time (`StoreTables.days`); a smaller one runs them over the period at once, which is
+    time (`StoreTables.per_day`); a smaller one runs them over the period at once, which is
     faster where it fits in memory. The device filter reads the store's device-day summaries
     where every stored day has a fresh one (`holder.store.device_days`). `Algorithm.run`
     and `Algorithm.exact` free the staged tables once the result is collected.
@@ -85,8 +85,6 @@ def open_tables(
     cells = con.read_parquet(str(store.cells_path))
     allocation = con.read_parquet(str(store.allocation_path(level)))
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
-    dates = tuple(store.days())
-    days = dates if per_day else ()
     device_days = None
     if fresh_device_days(store):
         device_days = con.read_parquet(_partitioned(store.device_days_dir, engine))
@@ -100,8 +98,8 @@ def open_tables(
         cells=cells,
         allocation=allocation,
         materialize=staging,
-        days=days,
-        dates=dates,
+        per_day=per_day,
+        dates=tuple(store.days()),
         footprint=footprint,
         device_days=device_days,
     )
