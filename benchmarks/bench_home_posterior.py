@@ -5,7 +5,8 @@ Usage:
 
 DIR holds a synthetic world's ``dataset/`` (with ``truth/``) and its ``store/`` with the
 municipality allocation, as `cellcensus demo --out DIR` leaves them (key file: the demo's
-``--key-file``; default ``DIR/key``); the store's tile footprint is built if it is missing.
+``--key-file``; default ``DIR/holder.key``, where the demo keeps it); the store's tile
+footprint is built if it is missing.
 For the devices `usual_residence` places (default parameters but `--min-nights`), it compares
 the two ways from home cells to municipalities with where the devices' owners really live
 (the spatial step alone), and times each on the engine:
@@ -132,7 +133,7 @@ def main() -> None:
     assert tables.footprint is not None
     params = UsualResidenceParameters(min_nights=args.min_nights)
     homes, nights = homes_and_nights(tables, params)
-    home, stayed = true_homes(args.world, args.key_file or args.world / "key")
+    home, stayed = true_homes(args.world, args.key_file or args.world / "holder.key")
     allocation = allocation_on(tables.allocation, params.end)
     started = time.perf_counter()
     by_cell = spread(homes, allocation, share="share").select(

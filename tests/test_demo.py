@@ -34,6 +34,27 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path):
     assert target.read_text() == "not a folder"
 
 
+@pytest.mark.slow
+def test_demo_without_weekdays_enough_for_a_work_place_releases_no_flows(tmp_path, monkeypatch):
+    """Two weekdays: no device can have a work place (3 needed), so no flows are released
+    (they would be noise alone), and the demo keeps its key in its folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CELLCENSUS_KEY_FILE", raising=False)
+    out = tmp_path / "out"
+    args = ["demo", "--out", str(out), "--scale", "0.002", "--days", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = " ".join(result.output.split())  # as the console wrapped it
+    assert "Home-work flows skipped: 2 weekday(s) in the period" in printed
+    assert "synthetic truth: " in printed  # the day/night ratio beside the world's
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "home_work_flows" not in metrics and "present_population" in metrics
+    assert not (out / "commuting_scatter.png").exists()
+    assert "Commuting between arrondissements" not in (out / "report.html").read_text()
+    assert (out / "holder.key").is_file()
+    assert not (tmp_path / "home").exists()
+
+
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"

@@ -20,10 +20,11 @@ from rich.table import Table
 
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo import build_allocation, roll_up_allocation
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint
-from cellcensus.holder.store import Store, default_key_file, ingest_dataset
+from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
     Commuting,
@@ -50,6 +51,9 @@ PRESENT_PARAMETERS: dict[str, Any] = {"slot_minutes": 60, "subscribers": "domest
 """Hourly present population of the holder's own subscribers (roamers are not residents)."""
 FLOWS_LEVEL = "arrondissement"
 """Area level of the home-work flows: the arrondissements of 2019, as the census commuting."""
+KEY_FILE = "holder.key"
+"""The holder's pseudonymisation key in the demo's folder (git ignores ``*.key``): a demo
+leaves nothing outside its folder."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def run_demo(
 
     step("Holder: ingesting and pseudonymising")
     store = out / "store"
-    ingest_dataset(dataset=dataset, store=store, key_file=key_file or default_key_file())
+    ingest_dataset(dataset=dataset, store=store, key_file=key_file or out / KEY_FILE)
     step("Holder: allocating cells to municipalities")
     areas = municipalities()
     build_allocation(store=store, areas=areas)
@@ -116,8 +120,14 @@ def run_demo(
         parameters={**PRESENT_PARAMETERS, **_present_period(release.published.get("period") or {})},
         level=FLOWS_LEVEL,
     )
-    step("Enclave: running home_work_flows (arrondissements)")
-    flows_release = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
+    flows_release = None
+    period = release.published.get("period") or {}
+    weekdays, needed = _weekdays(period), _min_work_days()
+    if weekdays >= needed:
+        step("Enclave: running home_work_flows (arrondissements)")
+        flows_release = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
+    else:  # no device could have a work place: the release would hold noise only
+        step(f"Home-work flows skipped: {weekdays} weekday(s) in the period, {needed} needed")
     synthetic = (dataset / "world.json").is_file()
 
     step("NSO: estimating, calibrating and validating against the census")
@@ -131,7 +141,9 @@ def run_demo(
         parent=parent,
         level=FLOWS_LEVEL,
     )
-    commuting = estimate_commuting(release=flows_release, residents=result)
+    commuting = None
+    if flows_release is not None:
+        commuting = estimate_commuting(release=flows_release, residents=result)
     step("NSO: writing figures and report")
     context = _report_context(release=release, dataset=dataset, synthetic=synthetic)
     published = publish_release(
@@ -150,6 +162,21 @@ def run_demo(
         present=present,
         commuting=commuting,
     )
+
+
+def _weekdays(period: dict[str, Any]) -> int:
+    """Mondays to Fridays in a release's period (none if it states no period)."""
+    if not period.get("start"):
+        return 0
+    first = date.fromisoformat(str(period["start"])[:10])
+    last = date.fromisoformat(str(period.get("end") or period["start"])[:10])
+    days = (first + timedelta(days=k) for k in range((last - first).days + 1))
+    return sum(day.weekday() < 5 for day in days)
+
+
+def _min_work_days() -> int:
+    """The weekdays at one place `home_work_flows` needs, by default, to call it work."""
+    return HomeWorkFlowsParameters().min_work_days
 
 
 def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, str]:
@@ -213,6 +240,12 @@ def _stepper(progress: Progress | None) -> Callable[[str], None]:
     return step
 
 
+def _truth_ratio(present: PresentPopulation) -> str:
+    """The world's own day/night ratio for the console, where its true presence is known."""
+    truth = present.truth_day_night_ratio()
+    return "" if truth is None else f"; synthetic truth: {truth:.2f}"
+
+
 def _metrics_table(metrics: Agreement) -> Table:
     table = Table(title="Usual residents vs census 2011, per municipality")
     table.add_column("metric")
@@ -242,7 +275,8 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(help="Use this dataset folder instead of synthesising.")
         ] = None,
         key_file: Annotated[
-            Path | None, typer.Option(help="Holder's pseudonymisation key file.")
+            Path | None,
+            typer.Option(help=f"Holder's pseudonymisation key file [default: OUT/{KEY_FILE}]."),
         ] = None,
     ) -> None:
         """Estimate usual residents per Belgian municipality from mobile data, vs census 2011."""
@@ -258,7 +292,8 @@ def register(app: typer.Typer) -> None:
                 "Brussels-Capital day/night ratio "
                 f"({result.present.day_hour:02d}:00 / {result.present.night_hour:02d}:00): "
                 f"{result.present.day_night_ratio():.2f} "
-                f"(census, all workers at work: {result.present.census_day_night_ratio:.2f})"
+                f"(census, all workers at work: {result.present.census_day_night_ratio:.2f}"
+                f"{_truth_ratio(result.present)})"
             )
         flows = result.commuting
         if flows is not None:

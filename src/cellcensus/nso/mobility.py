@@ -164,6 +164,13 @@ class PresentPopulation:
         hourly: pd.Series = truth[inside].groupby("slot")["persons"].sum() / days
         return hourly
 
+    def truth_day_night_ratio(self, region: str = BRUSSELS_REGION) -> float | None:
+        """`day_night_ratio` of the true presence, if known."""
+        truth = self.truth_hourly(region)
+        if truth is None:
+            return None
+        return _ratio(truth.get(self.day_hour, math.nan), truth.get(self.night_hour, math.nan))
+
     @property
     def census_job_ratio(self) -> float:
         """Jobs in Brussels-Capital per resident worker (census 2011)."""
@@ -213,11 +220,9 @@ class PresentPopulation:
             "n_suppressed": int(self.long["devices"].isna().sum()),
             "n_keys": len(self.long),
         }
-        truth = self.truth_hourly()
+        truth = self.truth_day_night_ratio()
         if truth is not None:
-            block["truth_brussels_day_night_ratio"] = _ratio(
-                truth.get(self.day_hour, math.nan), truth.get(self.night_hour, math.nan)
-            )
+            block["truth_brussels_day_night_ratio"] = truth
         measured = self.truth_agreement()
         if measured is not None:
             block["truth_pearson_r"] = measured.pearson_r

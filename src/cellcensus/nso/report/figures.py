@@ -543,7 +543,7 @@ def hourly_chart(
         `out`.
     """
     figure = Figure(figsize=(9.0, 4.8))
-    figure.subplots_adjust(left=0.1, right=0.97, top=0.86, bottom=0.2)
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.8, bottom=0.2)
     axes = figure.add_subplot(1, 1, 1)
     colours = ("#225ea8", "#f0a868", "#41b6c4", "#b2182b")
     for (label, values), colour in zip(series.items(), itertools.cycle(colours), strict=False):
@@ -564,7 +564,8 @@ def hourly_chart(
     axes.grid(True, color="#eeeeee")
     axes.set_axisbelow(True)
     axes.spines[["top", "right"]].set_visible(False)
-    axes.legend(loc="upper left", frameon=False, fontsize=9)
+    # Above the axes: inside, the lines of a busy hour run through it.
+    axes.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2, frameon=False, fontsize=9)
     figure.suptitle(title, fontsize=14, color=_TEXT, fontweight="bold")
     _note(figure=figure, note=note)
     return _save(figure=figure, out=out)
