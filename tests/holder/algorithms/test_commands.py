@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import registered_algorithms
-from cellcensus.holder.algorithms.commands import parse_parameters, register
+from cellcensus.holder.algorithms.commands import parameter_rows, parse_parameters, register
+from cellcensus.holder.algorithms.registry import get_algorithm
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
@@ -25,6 +26,24 @@ def test_algorithms_lists_the_catalogue():
     assert result.exit_code == 0, result.output
     for name in registered_algorithms():
         assert name in result.output
+
+
+def test_algorithms_name_lists_its_parameters_as_run_takes_them():
+    result = cli.invoke(app, ["algorithms", "usual_residence"])
+    assert result.exit_code == 0, result.output
+    assert "filters.min_days" in result.output  # nested, by the dotted name --param takes
+    rows = {
+        row[0]: row for row in parameter_rows(get_algorithm("usual_residence").manifest.parameters)
+    }
+    assert rows["min_nights"][1:4] == ("int", "2", ">= 1, <= 366")
+    assert rows["rule"][1].split(" | ")[:2] == ["most_distinct_nights", "most_night_activity"]
+    assert rows["filters.m2m_behaviour"][2] == "true"
+    assert rows["filters.min_events"][3] == ">= 1, <= 1000000"
+    assert rows["home_ps_share"][3] == "> 0, <= 1"
+    assert rows["start"][1:3] == ("date or none", "")
+    unknown = cli.invoke(app, ["algorithms", "usual_residnce"])
+    assert unknown.exit_code == 2
+    assert "known algorithms: device_filter" in unknown.output
 
 
 def test_algorithms_json_has_keys_bounds_and_schemas():

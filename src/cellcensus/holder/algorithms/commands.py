@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
+from pydantic import BaseModel
 from rich.table import Table
 
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.base import Algorithm
 from cellcensus.holder.algorithms.registry import get_algorithm, registered_algorithms
 
 OUTPUT_SUFFIXES = (".csv", ".json")
@@ -24,19 +27,30 @@ def register(app: typer.Typer) -> None:
 
 @user_errors
 def algorithms_command(
+    name: Annotated[
+        str | None, typer.Argument(help="An algorithm: list its parameters instead.")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the full manifests (with JSON schemas).")
     ] = False,
 ) -> None:
-    """List the algorithm catalogue: name, version, certification, keys, parameters."""
-    algorithms = registered_algorithms()
+    """List the algorithm catalogue, or one algorithm's parameters."""
+    algorithms = registered_algorithms() if name is None else {name: get_algorithm(name)}
     if as_json:
         described = [algorithm.manifest.describe() for algorithm in algorithms.values()]
         console.print_json(json.dumps(described, default=str))
-        return
+    elif name is None:
+        console.print(_catalogue_table(algorithms))
+        console.print("An algorithm's parameters: cellcensus algorithms NAME")
+    else:
+        console.print(_parameters_table(algorithms[name]))
+
+
+def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
+    """One row per algorithm: what it is, what it releases, what one device adds at most."""
     table = Table(title="cellcensus algorithms")
     table.add_column("name", no_wrap=True)
-    for column in ("version", "level", "keys", "bound", "parameters"):
+    for column in ("version", "certification", "keys", "bound per device"):
         table.add_column(column)
     for algorithm in algorithms.values():
         manifest = algorithm.manifest
@@ -47,9 +61,83 @@ def algorithms_command(
             str(manifest.certification),
             ", ".join(manifest.key_names),
             f"{manifest.contribution_bound:g}{unit}",
-            ", ".join(manifest.parameters.model_fields),
         )
-    console.print(table)
+    return table
+
+
+def _parameters_table(algorithm: Algorithm) -> Table:
+    """One row per parameter, nested ones by dotted name, as ``--param`` takes them."""
+    manifest = algorithm.manifest
+    table = Table(title=f"{manifest.name} {manifest.version}: --param NAME=VALUE")
+    table.add_column("name", no_wrap=True)
+    for column in ("type", "default", "allowed"):
+        table.add_column(column)
+    table.add_column("description", overflow="fold")
+    for row in parameter_rows(manifest.parameters):
+        table.add_row(*row)
+    return table
+
+
+def parameter_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, ...]]:
+    """name, type, default, allowed values, description of each parameter of `model`."""
+    rows: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            rows += parameter_rows(kind, f"{prefix}{name}.")
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append(
+            (
+                prefix + name,
+                _type_name(kind),
+                "" if default is None else _value_text(default),
+                _allowed(field.metadata),
+                field.description or "",
+            )
+        )
+    return rows
+
+
+def _type_name(kind: Any) -> str:
+    """A parameter's type in words: int, date or none, one of a | b, list of str."""
+    args = [arg for arg in get_args(kind) if arg is not type(None)]
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return " | ".join(str(member.value) for member in kind)
+    if get_origin(kind) is Literal:
+        return " | ".join(str(arg) for arg in args)
+    if get_origin(kind) is tuple:
+        return f"list of {_type_name(args[0])}"
+    if get_origin(kind) is Annotated:
+        return _type_name(args[0])
+    if len(args) < len(get_args(kind)):  # X | None
+        return f"{_type_name(args[0])} or none"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _value_text(value: Any) -> str:
+    """A default as ``--param`` would take it (JSON where that differs from Python)."""
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, bool | tuple | list):
+        return json.dumps(value, default=str)
+    return _number(value) if isinstance(value, float) else str(value)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _allowed(metadata: list[Any]) -> str:
+    """Bounds of a number (">= 1, <= 366") from its field's constraints."""
+    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    bounds = [
+        f"{sign} {_number(getattr(item, bound))}"
+        for item in metadata
+        for bound, sign in signs.items()
+        if getattr(item, bound, None) is not None
+    ]
+    return ", ".join(bounds)
 
 
 @user_errors
