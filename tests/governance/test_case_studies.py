@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from urllib.parse import urlparse
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 import typer
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from cellcensus.errors import CellcensusError
@@ -113,3 +115,15 @@ def test_cases_show(app: typer.Typer) -> None:
     assert "Positium" in shown.stdout and "https://www.eestipank.ee/" in shown.stdout
     missing = runner.invoke(app, ["cases", "show", "atlantis"])
     assert missing.exit_code == 2 and "no case study 'atlantis'" in missing.stderr
+
+
+def test_cases_table_fits_80_columns_with_ids_countries_and_models_whole() -> None:
+    cases = load_cases()
+    terminal = Console(width=80, record=True, file=io.StringIO())
+    terminal.print(commands._cases_table(cases))
+    lines = terminal.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(lines)
+    for case in cases:  # whole words, the id above all: `cases show` takes it
+        for word in (case.id, *case.countries, case.business_model, case.source_type):
+            assert word in text, word

@@ -119,18 +119,16 @@ def cases_command(
 
 
 def _cases_table(cases: list[CaseStudy]) -> Table:
-    table = Table(title=f"{len(cases)} case studies")
-    table.add_column("id", no_wrap=True)
-    for column in ("country", "years", "business model", "source", "title"):
-        table.add_column(column, overflow="fold")
+    """One row per case: its id (for `cases show`) over its title; where, when and how."""
+    table = Table(title=f"{len(cases)} case studies", show_lines=True)
+    widest = max((len(case.id) for case in cases), default=0)  # an id stays whole, to copy
+    table.add_column("case (id, title)", overflow="fold", min_width=widest)
+    table.add_column("where, when, how", overflow="fold")
     for case in cases:
+        years = "-".join(dict.fromkeys(str(year) for year in (min(case.years), max(case.years))))
         table.add_row(
-            case.id,
-            ", ".join(case.countries),
-            "-".join(str(year) for year in (min(case.years), max(case.years))),
-            case.business_model,
-            case.source_type,
-            case.title,
+            Text.assemble((case.id, "bold"), "\n", case.title),
+            f"{', '.join(case.countries)} {years}\n{case.business_model}\n{case.source_type}",
         )
     return table
 
