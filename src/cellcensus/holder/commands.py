@@ -27,6 +27,7 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
+from cellcensus.holder.store.layout import require_store_folder
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.reference import municipalities
 
@@ -246,8 +247,7 @@ def rotate_key_command(
     0600 beside the key file and never shown.
     """
     day = _date(valid_from, option="--from")
-    if not store.is_dir():
-        raise CellcensusError(f"store {store} does not exist; give the store folder")
+    require_store_folder(store)
     stored = Store(store).days()
     path = rotate_key(key_file=key_file or default_key_file(), valid_from=day, stored_days=stored)
     console.print(

@@ -231,6 +231,18 @@ class Store:
             )
 
 
+def require_store_folder(root: Path) -> None:
+    """Refuse a store folder that does not exist, before anything is created in or beside it.
+
+    Raises:
+        CellcensusError: Naming the folder (a mistyped --store would otherwise be created).
+    """
+    if not root.exists():
+        raise CellcensusError(f"store {root} does not exist; give the store folder")
+    if not root.is_dir():
+        raise CellcensusError(f"store {root} is a file; give the store folder")
+
+
 def _partition_days(folder: Path) -> list[date]:
     """The days of the ``date=YYYY-MM-DD/part-0.parquet`` partitions in `folder`, in order."""
     if not folder.is_dir():
