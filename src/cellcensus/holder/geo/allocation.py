@@ -457,7 +457,7 @@ def versioned_allocation(
     without validity dates gives one state and the unversioned allocation, with null dates.
 
     Args:
-        cells: The cells table, one row per cell version (SCHEMA.md).
+        cells: The cells table, one row per cell version (docs/schema.md).
         areas: area_code and geometry (WGS84), as for `build_allocation`.
         coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
         grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).

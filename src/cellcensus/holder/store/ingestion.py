@@ -113,7 +113,7 @@ def ingest_dataset(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
 ) -> IngestReport:
-    """Ingest a dataset folder in the SCHEMA.md layout (events/, cells, metadata.json).
+    """Ingest a dataset folder in the docs/schema.md layout (events/, cells, metadata.json).
 
     Args:
         dataset: The delivery folder.
@@ -130,11 +130,7 @@ def ingest_dataset(
             store is then left as it was.
     """
     dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise InputDataError(
-            f"dataset {dataset} is not a folder; give the delivery folder holding events/, "
-            "cells.parquet and metadata.json"
-        )
+    check_dataset_folder(dataset)
     metadata_path = dataset / "metadata.json"
     metadata = read_metadata(path=metadata_path)
     period = period_of(metadata=metadata, source=str(metadata_path))
@@ -153,6 +149,19 @@ def ingest_dataset(
         progress=progress,
         memory_limit=memory_limit,
     )
+
+
+def check_dataset_folder(dataset: Path) -> None:
+    """Refuse a delivery folder that is missing or a file, before anything is written.
+
+    Raises:
+        InputDataError: Saying which, and what the folder must hold.
+    """
+    holding = "give the delivery folder holding events/, cells.parquet and metadata.json"
+    if not dataset.exists():
+        raise InputDataError(f"dataset {dataset} does not exist; {holding}")
+    if not dataset.is_dir():
+        raise InputDataError(f"dataset {dataset} is not a folder; {holding}")
 
 
 def _cells_location(dataset: Path) -> Path:
