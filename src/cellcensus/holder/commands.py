@@ -41,8 +41,8 @@ KeyFileOption = Annotated[
     Path | None,
     typer.Option(
         "--key-file",
-        help="Pseudonymisation key (created on first use); default $CELLCENSUS_KEY_FILE "
-        "or ~/.config/cellcensus/pseudonym.key.",
+        help="Pseudonymisation key (created for a new store; a store refuses any other key "
+        "than its own); default $CELLCENSUS_KEY_FILE or ~/.config/cellcensus/pseudonym.key.",
     ),
 ]
 CoverageOption = Annotated[
@@ -362,6 +362,7 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
     table.add_row("key periods", _key_periods(key_file or default_key_file()))
+    table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
 
 
@@ -371,6 +372,17 @@ def _key_periods(key_file: Path) -> str:
         return "no key yet"
     starts = [f"from {day}" for day in rotation_days(key_file)]
     return ", ".join(["first key", *starts])
+
+
+def _fingerprints(periods: list[dict[str, Any]]) -> str:
+    """The store's recorded key periods with their keys' fingerprints (never the keys)."""
+    if not periods:
+        return "none recorded"
+    named = []
+    for period in periods:
+        start = period["valid_from"]
+        named.append(f"{'first key' if start is None else f'from {start}'} {period['fingerprint']}")
+    return ", ".join(named)
 
 
 def _date(text: str, *, option: str) -> date:

@@ -14,6 +14,8 @@ STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that deliver
 STORE/ingest_report.json                      the account of the last ingest
 STORE/purges.jsonl                            append-only record of retention purges, one
                                               JSON object a line (see `retention.py`)
+STORE/keys.json                               fingerprint of the pseudonymisation key of each
+                                              key period (see `key_record.py`)
 ```
 """
 

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.device_days import fresh
+from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import Store, require_store_folder, row_count
 
 
@@ -222,4 +223,11 @@ def store_summary(store: Path) -> dict[str, Any]:
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,
+        "key_periods": [
+            {
+                "valid_from": period.valid_from and period.valid_from.isoformat(),
+                "fingerprint": period.fingerprint,
+            }
+            for period in read_key_record(target)
+        ],
     }
