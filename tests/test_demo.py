@@ -55,6 +55,24 @@ def test_demo_without_weekdays_enough_for_a_work_place_releases_no_flows(tmp_pat
     assert not (tmp_path / "home").exists()
 
 
+def test_a_missing_dataset_folder_is_refused_as_missing(tmp_path):
+    missing = tmp_path / "nonexistent"
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--dataset", str(missing)])
+    assert result.exit_code == 2
+    assert f"dataset {missing} does not exist" in result.output
+    assert "has no metadata.json" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dataset_without_metadata_points_to_the_contract(tmp_path):
+    dataset = tmp_path / "delivery"
+    dataset.mkdir()
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--dataset", str(dataset)])
+    assert result.exit_code == 2
+    assert "has no metadata.json" in result.output
+    assert "docs/schema.md in the cellcensus repository" in " ".join(result.output.split())
+
+
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"

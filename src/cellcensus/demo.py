@@ -19,12 +19,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cellcensus.console import console, user_errors
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo import build_allocation, roll_up_allocation
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
+from cellcensus.holder.store.ingestion import check_dataset_folder
 from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
     Commuting,
@@ -91,8 +92,10 @@ def run_demo(
     progress: Progress | None = None,
 ) -> DemoResult:
     """Run the whole chain and write report.html, the PNGs, metrics.json and estimates.csv."""
-    if dataset is not None and not (dataset / "metadata.json").is_file():
-        raise CellcensusError(f"--dataset {dataset} has no metadata.json; see SCHEMA.md")
+    if dataset is not None:
+        check_dataset_folder(dataset)
+        if not (dataset / "metadata.json").is_file():
+            raise CellcensusError(f"--dataset {dataset} has no metadata.json; see {SCHEMA_DOC}")
     prepare_output(out)
     step = _stepper(progress)
 

@@ -1,12 +1,15 @@
 """Errors a user can cause: shown as one line naming what is wrong and what to do."""
 
+SCHEMA_DOC = "docs/schema.md in the cellcensus repository"
+"""Where messages send users for the input contract (a pip install has no docs/ folder)."""
+
 
 class CellcensusError(Exception):
     """A mistake in input or parameters; the CLI prints it without a traceback."""
 
 
 class InputDataError(CellcensusError):
-    """Input files break the SCHEMA.md contract in a way that stops processing."""
+    """Input files break the docs/schema.md contract in a way that stops processing."""
 
 
 class DisclosureError(CellcensusError):

@@ -27,6 +27,7 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
+from cellcensus.holder.store.layout import require_store_folder
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.reference import municipalities
 
@@ -40,8 +41,8 @@ KeyFileOption = Annotated[
     Path | None,
     typer.Option(
         "--key-file",
-        help="Pseudonymisation key (created on first use); default $CELLCENSUS_KEY_FILE "
-        "or ~/.config/cellcensus/pseudonym.key.",
+        help="Pseudonymisation key (created for a new store; a store refuses any other key "
+        "than its own); default $CELLCENSUS_KEY_FILE or ~/.config/cellcensus/pseudonym.key.",
     ),
 ]
 CoverageOption = Annotated[
@@ -246,8 +247,7 @@ def rotate_key_command(
     0600 beside the key file and never shown.
     """
     day = _date(valid_from, option="--from")
-    if not store.is_dir():
-        raise CellcensusError(f"store {store} does not exist; give the store folder")
+    require_store_folder(store)
     stored = Store(store).days()
     path = rotate_key(key_file=key_file or default_key_file(), valid_from=day, stored_days=stored)
     console.print(
@@ -362,6 +362,7 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
     table.add_row("key periods", _key_periods(key_file or default_key_file()))
+    table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
 
 
@@ -371,6 +372,17 @@ def _key_periods(key_file: Path) -> str:
         return "no key yet"
     starts = [f"from {day}" for day in rotation_days(key_file)]
     return ", ".join(["first key", *starts])
+
+
+def _fingerprints(periods: list[dict[str, Any]]) -> str:
+    """The store's recorded key periods with their keys' fingerprints (never the keys)."""
+    if not periods:
+        return "none recorded"
+    named = []
+    for period in periods:
+        start = period["valid_from"]
+        named.append(f"{'first key' if start is None else f'from {start}'} {period['fingerprint']}")
+    return ", ".join(named)
 
 
 def _date(text: str, *, option: str) -> date:

@@ -142,7 +142,7 @@ def regional_expansion(
     """One factor per region: the region's population over its subscribers in the data.
 
     The holder publishes ``subscribers_by_region`` (resident persons with a primary device in
-    the delivery, SCHEMA.md); the statistics office knows each region's population (register
+    the delivery, docs/schema.md); the statistics office knows each region's population (register
     or census). Their ratio is the number of persons one subscriber in the data stands for,
     which absorbs both the regional market share and the sampling fraction.
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.nso.calibration import CalibrationMethod, calibrate, density_classes
 from cellcensus.nso.estimation import released_devices
 from cellcensus.nso.expansion import (
@@ -482,7 +482,7 @@ class _Inputs:
             if fact not in published:
                 raise CellcensusError(
                     f"the release does not publish {fact!r}; the holder must publish it "
-                    "beside the counts (SCHEMA.md, metadata.json)"
+                    f"beside the counts (metadata.json, see {SCHEMA_DOC})"
                 )
         market_share = float(published["market_share"])
         sampling_fraction = float(published["sampling_fraction"])

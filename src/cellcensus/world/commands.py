@@ -62,7 +62,10 @@ def synth(
         bool, typer.Option("--report", help="Print a realism summary against published figures.")
     ] = False,
 ) -> None:
-    """Generate a synthetic Belgium: network events, cells and ground truth (SCHEMA.md)."""
+    """Generate a synthetic Belgium: network events, cells and ground truth.
+
+    The dataset folder follows the input contract, docs/schema.md in the cellcensus repository.
+    """
     params = WorldParams(
         scale=scale,
         days=days,

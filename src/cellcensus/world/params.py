@@ -15,7 +15,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.world import evidence
 
 EVENT_TYPES = ("call_out", "call_in", "sms_out", "sms_in", "data", "location_update")
-"""Event types the devices emit, in the order of their codes (SCHEMA.md's list)."""
+"""Event types the devices emit, in the order of their codes (docs/schema.md's list)."""
 
 SESSION_KINDS = ("call", "sms", "data")
 """Kinds of interactive sessions: a call (call_out/call_in), an SMS exchange, a data session."""

@@ -88,7 +88,7 @@ def synthesize(
     progress: Progress | None = None,
     threads: int | None = None,
 ) -> WorldSummary:
-    """Generate a synthetic Belgium and write it to `out` in the SCHEMA.md contract.
+    """Generate a synthetic Belgium and write it to `out` in the docs/schema.md contract.
 
     Days are simulated and written by `threads` threads, each day from its own random
     streams; memory stays bounded by the days in flight (one per thread). The files are
@@ -211,7 +211,7 @@ def _simulate_and_write(maker: DayMaker, day: date, out: Path) -> tuple[date, in
 
 
 def _metadata(country: SyntheticCountry) -> dict[str, Any]:
-    """The holder's facts about the delivery (SCHEMA.md "A dataset folder").
+    """The holder's facts about the delivery (docs/schema.md "A dataset folder").
 
     ``market_share`` is the realised share of all residents (phone owners or not) with a
     primary device of the holder, which is what an expansion from devices to residents needs.

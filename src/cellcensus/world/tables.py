@@ -1,4 +1,4 @@
-"""The world's objects as Arrow tables in the SCHEMA.md contract (and its ground truth)."""
+"""The world's objects as Arrow tables in the docs/schema.md contract (and its ground truth)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writing a world as a dataset folder in the SCHEMA.md contract, byte-identical for a seed."""
+"""Writing a world as a dataset folder in the docs/schema.md contract, byte-identical for a seed."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -21,6 +22,7 @@ from cellcensus.holder.geo import (
     voronoi_coverage,
 )
 from cellcensus.holder.store import Store
+from cellcensus.nso.mobility import arrondissements
 from cellcensus.reference import country_outline, municipalities
 
 # A point in the middle of Belgium, in EPSG:3812 metres: hand-made shapes are built around it.
@@ -217,6 +219,40 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
     assert set(allocation.cell_id) == {"A", "B", "C"}
     assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]
+
+
+def _undated_cells(validity: str) -> pa.Table:
+    """Three cells whose validity columns are absent, null-typed, or dates that are all null."""
+    cells = pa.table(
+        {
+            "cell_id": ["A", "B", "C"],
+            "latitude": [50.8466, 50.8466, 51.0543],
+            "longitude": [4.3528, 4.3528, 3.7174],
+        }
+    )
+    if validity == "absent":
+        return cells
+    kind = pa.null() if validity == "null" else pa.date32()
+    return cells.append_column("valid_from", pa.nulls(3, kind)).append_column(
+        "valid_to", pa.nulls(3, kind)
+    )
+
+
+@pytest.mark.parametrize("validity", ["absent", "null", "null dates"])
+def test_roll_up_of_a_network_without_validity_dates_keeps_them_dates(tmp_path, validity):
+    store = Store(tmp_path)
+    pq.write_table(_undated_cells(validity), store.cells_path)
+    build_allocation(store=store, areas=municipalities(), coverage="voronoi")
+
+    path = roll_up_allocation(store=store, parent=arrondissements(), level="arrondissement")
+
+    table = pq.read_table(path)
+    assert table.schema.field("valid_from").type == pa.date32()
+    assert table.schema.field("valid_to").type == pa.date32()
+    assert table.column("valid_from").null_count == table.num_rows
+    rolled = store.read_allocation("arrondissement")
+    assert np.allclose(rolled.groupby("cell_id").weight.sum(), 1.0)
+    assert set(rolled.area_code) <= set(arrondissements())
 
 
 def test_roll_up_sums_each_cell_version_into_its_parent_areas(tmp_path):

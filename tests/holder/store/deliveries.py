@@ -1,4 +1,4 @@
-"""Tiny hand-made deliveries in the SCHEMA.md contract, for the store tests.
+"""Tiny hand-made deliveries in the docs/schema.md contract, for the store tests.
 
 Four cells in Belgium: A and B share a site in Brussels, C (Ghent) is valid only from
 2011-03-23, D (Liège) only until 2011-03-22. The period is the week of 2011-03-21 to 2011-03-27,

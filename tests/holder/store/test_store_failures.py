@@ -154,3 +154,45 @@ def test_the_report_file_of_the_earlier_ingest_survives(tmp_path, existing_store
     _refused(tmp_path, existing_store, dataset, match="cells")
     assert json.loads((existing_store / "ingest_report.json").read_text()) == report
     assert pd.read_parquet(existing_store / "events").shape[0] == 3
+
+
+def _without_mnc(dataset):
+    events_frame(good_events(), typed=True).drop(columns="mnc").to_parquet(
+        dataset / "events" / "part-0.parquet"
+    )
+
+
+def _timestamp_as_date(dataset):
+    frame = events_frame(good_events(), typed=True)
+    frame["timestamp"] = frame["timestamp"].dt.date
+    frame.to_parquet(dataset / "events" / "part-0.parquet")
+
+
+def _without_market_share(dataset):
+    metadata = {key: value for key, value in METADATA.items() if key != "market_share"}
+    (dataset / "metadata.json").write_text(json.dumps(metadata), encoding="utf-8")
+
+
+def _without_metadata(dataset):
+    (dataset / "metadata.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "breach",
+    [_without_mnc, _timestamp_as_date, _without_market_share, _without_metadata],
+    ids=["missing column", "wrong type", "missing metadata key", "no metadata.json"],
+)
+def test_a_breach_of_the_contract_points_to_its_document(tmp_path, existing_store, breach):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    breach(dataset)
+    message = _refused(tmp_path, existing_store, dataset, match="docs/schema.md")
+    assert "docs/schema.md in the cellcensus repository" in message
+
+
+@pytest.mark.parametrize("what", ["missing", "file"])
+def test_a_dataset_that_is_no_folder_is_refused_saying_which(tmp_path, existing_store, what):
+    dataset = tmp_path / "delivery"
+    if what == "file":
+        dataset.write_text("not a delivery")
+    expected = "does not exist" if what == "missing" else "is not a folder"
+    _refused(tmp_path, existing_store, dataset, match=f"dataset {dataset} {expected}")

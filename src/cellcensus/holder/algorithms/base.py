@@ -142,7 +142,7 @@ class StoreTables:
 
     Attributes:
         events: Pseudonymised events, `EVENTS_SCHEMA`.
-        cells: Network topology, one row per cell version (SCHEMA.md cells).
+        cells: Network topology, one row per cell version (docs/schema.md cells).
         allocation: cell_id, area_code, weight (each cell's weights sum to 1), and the
             validity of each version of a cell's weights (valid_from, valid_to).
         materialize: Called by algorithms on an intermediate table that later steps read

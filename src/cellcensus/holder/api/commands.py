@@ -15,6 +15,7 @@ from cellcensus.holder.api.settings import ServiceSettings
 from cellcensus.holder.api.users import Role, Users
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
+from cellcensus.holder.store.layout import require_store_folder
 
 PASSWORD_ENV = "CELLCENSUS_PASSWORD"
 
@@ -26,8 +27,7 @@ DatabaseOption = Annotated[
 
 
 def _state(store: Path, database_url: str | None) -> State:
-    if not store.is_dir():
-        raise CellcensusError(f"--store {store} is not a folder; give the holder's store")
+    require_store_folder(store)
     settings = ServiceSettings.from_env(store=store, database_url=database_url)
     return open_state(settings.resolved_database_url)
 
@@ -58,8 +58,7 @@ def serve(
 
     from cellcensus.holder.api.app import create_app
 
-    if not store.is_dir():
-        raise CellcensusError(f"--store {store} is not a folder; give the holder's store")
+    require_store_folder(store)
     settings = ServiceSettings.from_env(
         store=store, database_url=database_url, workers=workers, jwt_key_file=jwt_key_file
     )

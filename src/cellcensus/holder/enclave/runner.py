@@ -14,6 +14,7 @@ from cellcensus.holder.enclave.compute import PUBLISHED_FACTS, compute_release, 
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, EnclaveService, JobRequest
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.engines import Engine
+from cellcensus.holder.store.layout import require_store_folder
 from cellcensus.release import Release
 
 __all__ = ["PUBLISHED_FACTS", "Enclave", "compute_release", "open_tables"]
@@ -55,6 +56,7 @@ class Enclave:
         state_url: str | None = None,
         embedded_epsilon: float | None = EMBEDDED_EPSILON,
     ) -> None:
+        require_store_folder(Path(store))  # before the state database is created inside it
         self.service = EnclaveService(
             store=Path(store),
             state=open_state(state_url or default_state_url(Path(store))),

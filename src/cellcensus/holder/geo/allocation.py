@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 from scipy.spatial import cKDTree
@@ -397,21 +398,41 @@ def roll_up_allocation(
         CellcensusError: If an area of `source` has no parent.
     """
     frame = store.read_allocation(source)
-    frame["area_code"] = frame["area_code"].astype(str).map(parent)
-    if frame["area_code"].isna().any():
+    # Summed in Arrow, typed by _SCHEMA: a pandas group-by turns an all-null date column (a
+    # network without validity dates) into float NaN, which cannot be written as dates.
+    table = pa.Table.from_pandas(frame[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
+    codes = table.column("area_code").to_pandas().astype(str).map(parent)
+    if codes.isna().any():
         raise CellcensusError(f"the {source} allocation has area codes without a parent area")
+    table = table.set_column(
+        _SCHEMA.get_field_index("area_code"), "area_code", pa.array(codes, type=pa.string())
+    )
     keys = ["cell_id", "valid_from", "valid_to", "area_code"]  # per version of each cell
-    summed = frame.groupby(keys, as_index=False, sort=True, dropna=False)[
-        ["weight", "overlap_km2"]
-    ].sum()
-    return _save(summed, path=store.allocation_path(level))
+    summed = table.group_by(keys, use_threads=False).aggregate(
+        [("weight", "sum"), ("overlap_km2", "sum")]
+    )
+    summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
+    return _write(_sorted_versions(summed).select(_SCHEMA.names), path=store.allocation_path(level))
+
+
+def _sorted_versions(table: pa.Table) -> pa.Table:
+    """Rows by cell_id, valid_from (nulls first), area_code, as `versioned_allocation` sorts."""
+    # A sort key of its own puts nulls first on every pyarrow the project supports.
+    dated = table.append_column("dated", pc.is_valid(table.column("valid_from")))
+    order = [(key, "ascending") for key in ("cell_id", "dated", "valid_from", "area_code")]
+    return dated.sort_by(order).drop_columns(["dated"])
 
 
 def _save(allocation: pd.DataFrame, *, path: Path) -> Path:
-    """Write an allocation file atomically (aside, then renamed)."""
+    """Write an allocation frame atomically (aside, then renamed)."""
+    table = pa.Table.from_pandas(allocation[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
+    return _write(table, path=path)
+
+
+def _write(table: pa.Table, *, path: Path) -> Path:
+    """Write an allocation table atomically (aside, then renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
-    table = pa.Table.from_pandas(allocation[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
     pq.write_table(table, aside)
     aside.replace(path)
     return path
@@ -436,7 +457,7 @@ def versioned_allocation(
     without validity dates gives one state and the unversioned allocation, with null dates.
 
     Args:
-        cells: The cells table, one row per cell version (SCHEMA.md).
+        cells: The cells table, one row per cell version (docs/schema.md).
         areas: area_code and geometry (WGS84), as for `build_allocation`.
         coverage: The coverage model: ``voronoi``, ``sector`` or ``signal``.
         grid_m: Allocate to the INSPIRE grid of this resolution (grid models only).

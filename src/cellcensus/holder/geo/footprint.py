@@ -18,7 +18,7 @@ tiles of the ETRS89-LAEA grid (EPSG:3035, the INSPIRE grid) that fall inside the
     sector ``s`` on a tile is ``softmax_s(power_s / b)`` over the sectors of the tile's
     nearest sites: mobloc's "dominance", with the temperature tied to a physical figure.
 
-Cells of one sector (technologies, carriers) share its footprint. Only what SCHEMA.md's cells
+Cells of one sector (technologies, carriers) share its footprint. Only what docs/schema.md's cells
 table carries is used (position, azimuth, beam width), none of the operator's radio planning.
 
 References: Tennekes & Gootzen (2022), "Bayesian location estimation of mobile devices using a

@@ -41,6 +41,12 @@ import pyarrow as pa
 
 from cellcensus.errors import CellcensusError, InputDataError
 from cellcensus.holder.store.device_days import summarise
+from cellcensus.holder.store.key_record import (
+    RECORD_NAME,
+    check_key_file,
+    check_keys,
+    write_key_record,
+)
 from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
 from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
 from cellcensus.holder.store.local_time import (
@@ -113,12 +119,12 @@ def ingest_dataset(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
 ) -> IngestReport:
-    """Ingest a dataset folder in the SCHEMA.md layout (events/, cells, metadata.json).
+    """Ingest a dataset folder in the docs/schema.md layout (events/, cells, metadata.json).
 
     Args:
         dataset: The delivery folder.
         store: The store folder (created if missing).
-        key_file: The holder's pseudonymisation key (created on first use).
+        key_file: The holder's pseudonymisation key (created for a new store only).
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
 
@@ -130,11 +136,7 @@ def ingest_dataset(
             store is then left as it was.
     """
     dataset = Path(dataset)
-    if not dataset.is_dir():
-        raise InputDataError(
-            f"dataset {dataset} is not a folder; give the delivery folder holding events/, "
-            "cells.parquet and metadata.json"
-        )
+    check_dataset_folder(dataset)
     metadata_path = dataset / "metadata.json"
     metadata = read_metadata(path=metadata_path)
     period = period_of(metadata=metadata, source=str(metadata_path))
@@ -153,6 +155,19 @@ def ingest_dataset(
         progress=progress,
         memory_limit=memory_limit,
     )
+
+
+def check_dataset_folder(dataset: Path) -> None:
+    """Refuse a delivery folder that is missing or a file, before anything is written.
+
+    Raises:
+        InputDataError: Saying which, and what the folder must hold.
+    """
+    holding = "give the delivery folder holding events/, cells.parquet and metadata.json"
+    if not dataset.exists():
+        raise InputDataError(f"dataset {dataset} does not exist; {holding}")
+    if not dataset.is_dir():
+        raise InputDataError(f"dataset {dataset} is not a folder; {holding}")
 
 
 def _cells_location(dataset: Path) -> Path:
@@ -182,8 +197,9 @@ def ingest(
             possibly hive-partitioned.
         cells: The cells file or folder.
         store: The store folder (created if missing).
-        key_file: The holder's first pseudonymisation key (created on first use); keys rotated
-            from a later day sit beside it, and each local day uses the key valid on it.
+        key_file: The holder's first pseudonymisation key (created for a new store only);
+            keys rotated from a later day sit beside it, and each local day uses the key valid
+            on it, which must be the one the store holds for that day (`key_record.py`).
         period: First and last local day of the delivery (inclusive).
         metadata: Holder facts to keep beside the data (timezone, market_share,
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
@@ -197,8 +213,10 @@ def ingest(
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
             missing file or column, a file that is not what its name says); the store is
             then left as it was.
-        CellcensusError: If the delivery was stored but its device-day summaries could not
-            be written (the store is consistent: jobs read the events until they are).
+        CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
+            not the store's key (nothing is written then); or if the delivery was stored but
+            its device-day summaries could not be written (the store is consistent: jobs read
+            the events until they are).
     """
     began = time.perf_counter()
     say = progress or _quiet
@@ -216,9 +234,10 @@ def ingest(
     say("checking the input files", 0.0)
     event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
-    keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
-
     target = Store(store)
+    check_key_file(key_file=Path(key_file), store=target)
+    keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
+    key_periods = check_keys(store=target, keys=keys, key_file=Path(key_file), start=start, end=end)
     with _staging(target.root) as staging:
         config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
@@ -247,6 +266,7 @@ def ingest(
         )
         (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
         (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
+        write_key_record(key_periods, path=staging / RECORD_NAME)
         say("moving the new days into place", 0.97)
         _commit(staging=staging, store=target, start=start, end=end)
     say("summarising each day's devices for the device filter", 0.98)
@@ -818,7 +838,7 @@ def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:
         staged_partition = staging / "quarantine" / partition.name
         if staged_partition.exists():
             move(staged_partition, partition)
-        for name in ("cells.parquet", "metadata.json", "ingest_report.json"):
+        for name in ("cells.parquet", "metadata.json", "ingest_report.json", RECORD_NAME):
             if (store.root / name).exists():
                 move(store.root / name, replaced / name)
             move(staging / name, store.root / name)

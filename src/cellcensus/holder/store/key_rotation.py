@@ -75,8 +75,9 @@ def rotation_days(key_file: Path) -> list[date]:
 def keys_for_period(*, key_file: Path, start: date, end: date) -> list[PeriodKey]:
     """The keys that apply to some local day from `start` to `end`, in order of their start.
 
-    The first key is created on first use, as before rotation existed; rotated keys are only
-    read, never created here.
+    The first key is created if missing (ingest first refuses that for a store that already
+    holds pseudonyms: `key_record.check_key_file`); rotated keys are only read, never created
+    here.
 
     Args:
         key_file: The first key's file.

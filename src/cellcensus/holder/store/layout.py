@@ -14,6 +14,8 @@ STORE/quarantine/period=START_END/part-0.parquet   rejected rows of that deliver
 STORE/ingest_report.json                      the account of the last ingest
 STORE/purges.jsonl                            append-only record of retention purges, one
                                               JSON object a line (see `retention.py`)
+STORE/keys.json                               fingerprint of the pseudonymisation key of each
+                                              key period (see `key_record.py`)
 ```
 """
 
@@ -229,6 +231,18 @@ class Store:
                 f"store {self.root} has no {what or path.name}; "
                 "run `cellcensus ingest --store` on it first"
             )
+
+
+def require_store_folder(root: Path) -> None:
+    """Refuse a store folder that does not exist, before anything is created in or beside it.
+
+    Raises:
+        CellcensusError: Naming the folder (a mistyped --store would otherwise be created).
+    """
+    if not root.exists():
+        raise CellcensusError(f"store {root} does not exist; give the store folder")
+    if not root.is_dir():
+        raise CellcensusError(f"store {root} is a file; give the store folder")
 
 
 def _partition_days(folder: Path) -> list[date]:

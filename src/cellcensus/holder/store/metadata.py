@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cellcensus.errors import InputDataError
+from cellcensus.errors import SCHEMA_DOC, InputDataError
 from cellcensus.holder.store.local_time import zone
 
 REQUIRED_METADATA: tuple[str, ...] = ("period", "timezone", "market_share", "sampling_fraction")
-"""Keys a delivery's metadata.json must have (see SCHEMA.md)."""
+"""Keys a delivery's metadata.json must have (see docs/schema.md)."""
 
 DEFAULT_TIMEZONE = "Europe/Brussels"
 """The zone of local dates when a delivery comes without metadata."""
@@ -41,7 +41,7 @@ def read_metadata(*, path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InputDataError(
             f"{path} does not exist; a dataset folder needs a metadata.json with "
-            f"{', '.join(REQUIRED_METADATA)} (see SCHEMA.md)"
+            f"{', '.join(REQUIRED_METADATA)} (see {SCHEMA_DOC})"
         )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -75,7 +75,7 @@ def check_metadata(
     if missing:
         key = missing[0]
         raise InputDataError(
-            f"{source} lacks {', '.join(missing)}; add {key!r}: {_HINTS[key]} (see SCHEMA.md)"
+            f"{source} lacks {', '.join(missing)}; add {key!r}: {_HINTS[key]} (see {SCHEMA_DOC})"
         )
     if "period" in metadata:
         period_of(metadata=metadata, source=source)

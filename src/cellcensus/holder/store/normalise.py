@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from cellcensus.errors import InputDataError
+from cellcensus.errors import SCHEMA_DOC, InputDataError
 
 _INTEGER = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
 _DECIMAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$")
@@ -47,7 +47,7 @@ def quote(name: str) -> str:
 
 def _type_error(*, source: str, column: str, found: str, expected: str) -> InputDataError:
     return InputDataError(
-        f"{source}: column {column} has type {found}; expected {expected} (see SCHEMA.md); "
+        f"{source}: column {column} has type {found}; expected {expected} (see {SCHEMA_DOC}); "
         "re-export it with that type"
     )
 

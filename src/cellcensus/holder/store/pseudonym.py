@@ -128,6 +128,26 @@ def create_key(*, key_file: Path) -> None:
         aside.unlink()
 
 
+FINGERPRINT_LABEL = b"cellcensus key fingerprint\x00"
+"""What `key_fingerprint` authenticates: it ends in a NUL byte, unlike a subscriber number, so
+a fingerprint is never some subscriber's pseudonym."""
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short public name of a key: HMAC-SHA256 of a fixed label under it, 16 hex digits.
+
+    Two keys with the same fingerprint are the same key (but for a 2^-64 chance); the
+    fingerprint tells nothing of the key, so stores and messages may carry it.
+
+    Args:
+        key: A 32-byte pseudonymisation key.
+
+    Returns:
+        The first 8 bytes of the HMAC, as hex.
+    """
+    return hmac.digest(key, FINGERPRINT_LABEL, "sha256")[:8].hex()
+
+
 def pseudonymise(*, user_ids: Sequence[str], key: bytes) -> npt.NDArray[np.int64]:
     """Pseudonyms of distinct subscriber identifiers (call it once per distinct id).
 

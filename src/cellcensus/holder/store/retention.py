@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.device_days import fresh
-from cellcensus.holder.store.layout import Store, row_count
+from cellcensus.holder.store.key_record import read_key_record
+from cellcensus.holder.store.layout import Store, require_store_folder, row_count
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,7 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
 
 def _require_store(store: Store) -> None:
     """Refuse a path that is not a store, before anything is touched."""
-    if not store.root.is_dir():
-        raise CellcensusError(f"store {store.root} does not exist; give the store folder")
+    require_store_folder(store.root)
     if not store.metadata_path.is_file() and not store.events_dir.is_dir():
         raise CellcensusError(
             f"{store.root} is not a store (no metadata.json, no events/); give the store folder"
@@ -223,4 +223,11 @@ def store_summary(store: Path) -> dict[str, Any]:
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,
+        "key_periods": [
+            {
+                "valid_from": period.valid_from and period.valid_from.isoformat(),
+                "fingerprint": period.fingerprint,
+            }
+            for period in read_key_record(target)
+        ],
     }

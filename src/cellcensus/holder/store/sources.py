@@ -1,4 +1,4 @@
-"""Input files in the SCHEMA.md contract: finding them, checking them, reading them typed.
+"""Input files in the docs/schema.md contract: finding them, checking them, reading them typed.
 
 Every check that can refuse a delivery (a missing file or column, a file that is not what its
 extension says) runs here, on headers and footers only, before the store is touched.
@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cellcensus.errors import InputDataError
+from cellcensus.errors import SCHEMA_DOC, InputDataError
 
 EVENT_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "cell_id", "event_type", "mcc", "mnc")
 EVENT_OPTIONAL: tuple[str, ...] = ("tac",)
@@ -229,7 +229,7 @@ def _require_columns(*, path: Path, what: str, found: list[str], required: tuple
         plural = "s" if len(missing) > 1 else ""
         raise InputDataError(
             f"{what}: {path} lacks required column{plural} {', '.join(missing)} "
-            f"(it has {', '.join(found[:12]) or 'none'}); export the columns of SCHEMA.md"
+            f"(it has {', '.join(found[:12]) or 'none'}); export the columns of {SCHEMA_DOC}"
         )
 
 
