@@ -15,6 +15,7 @@ from typing import Any
 from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
 from cellcensus.holder.disclosure import Role as LedgerRole
+from cellcensus.holder.disclosure.ledger import amount_left
 from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue
 from cellcensus.holder.enclave.certification import Submissions
@@ -212,11 +213,13 @@ class EnclaveService:
     def enqueue(self, new: NewJob) -> Submission:
         """Queue a prepared job, refusing early when its budget is already spent."""
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
-            left, _ = self.budget_left(analyst=new.analyst, project=new.project)
-            if left < new.epsilon:
+            left = self.ledger.remaining(analyst=new.analyst, project=new.project)
+            if not left.covers(epsilon=new.epsilon, delta=new.delta):
                 raise DisclosureError(
                     f"privacy budget of project {new.project!r} exhausted: this release costs "
-                    f"epsilon {new.epsilon}, {left:.4g} left; ask the steward for more"
+                    f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
+                    f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
+                    f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
                 )
         return self.book.submit(new)
 
