@@ -36,6 +36,7 @@ from cellcensus.holder.algorithms.base import AREA_KEY, FOOTPRINT_TABLES, TileFo
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect, spark_session
+from cellcensus.holder.geo.allocation import GRID_LEVEL
 from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
@@ -129,8 +130,18 @@ def check_level(store: Store, level: str) -> None:
         known = ", ".join(area_levels(store)) or "none"
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
-            "(run `cellcensus ingest` first)"
+            f"(run `{allocate_command(store, level)}` first)"
         )
+
+
+def allocate_command(store: Store, level: str) -> str:
+    """The command that allocates the store's cells to `level`."""
+    # Ingestion allocates municipalities only; every other level is allocated on its own.
+    if level == "municipality":
+        return "cellcensus ingest"
+    if level == GRID_LEVEL:
+        return f"cellcensus store allocate --store {store.root} --grid"
+    return f"cellcensus store allocate --store {store.root} --level {level} --areas AREAS.geojson"
 
 
 def published_facts(store: Store) -> dict[str, Any]:
