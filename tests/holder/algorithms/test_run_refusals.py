@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from cellcensus.holder.algorithms.commands import register
+from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
+from cellcensus.holder.store import Store
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
@@ -41,3 +44,48 @@ def test_a_level_without_allocation_names_the_command_that_allocates_it(store, t
     assert f"cellcensus store allocate --store {store} --level arrondissement --areas" in output
     assert "cellcensus ingest" not in output
     assert not (tmp_path / "x.csv").exists()
+
+
+def with_footprint(store: Path) -> Path:
+    """The store with tile footprint tables (empty: checks read only that they are there)."""
+    frames = {
+        "cells": pd.DataFrame({"cell_id": ["C1"], "sector": [1]}),
+        "serving": pd.DataFrame({"sector": [1], "tile": [1], "probability": [1.0]}),
+        "tiles": pd.DataFrame({"tile": [1], "area_code": ["11001"], "log_prior": [0.0]}),
+    }
+    for name, frame in frames.items():
+        path = footprint_path(Store(store), name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+    assert has_footprint(Store(store))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "estimator"),
+    [("usual_residence", "posterior"), ("present_population", "bayesian")],
+)
+def test_a_footprint_estimator_at_another_level_says_it_serves_municipalities_only(
+    store, tmp_path, algorithm, estimator
+):
+    with_footprint(store)
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            algorithm,
+            "--store",
+            str(store),
+            "--level",
+            "province",
+            "--param",
+            f"spatial_estimator={estimator}",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code != 0
+    assert f"the {estimator} estimator only supports the municipality level" in output
+    assert "not province" in output and "spatial_estimator=allocation" in output
+    assert "--tile-footprint" not in output

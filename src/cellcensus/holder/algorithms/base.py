@@ -114,6 +114,24 @@ class PeriodParameters(Parameters):
 
 FOOTPRINT_TABLES = ("cells", "serving", "tiles")
 """The tables of a `TileFootprint`, in order."""
+FOOTPRINT_LEVEL = "municipality"
+"""The area level the footprint's tiles are labelled with: the only level it serves."""
+TILE_FOOTPRINT_COMMAND = "cellcensus store allocate --store STORE --tile-footprint"
+"""What keeps the tile footprint in a store."""
+
+
+def footprint_refusal(estimator: str, *, level: str) -> CellcensusError:
+    """Why `estimator`, which reads the tile footprint, has none at `level`."""
+    if level != FOOTPRINT_LEVEL:
+        return CellcensusError(
+            f"the {estimator} estimator only supports the {FOOTPRINT_LEVEL} level (the tile "
+            f"footprint places its tiles in {FOOTPRINT_LEVEL}s), not {level}: use "
+            f"spatial_estimator=allocation at {level} level"
+        )
+    return CellcensusError(
+        f"the {estimator} estimator needs the store's tile footprint: run "
+        f"`{TILE_FOOTPRINT_COMMAND}` first"
+    )
 
 
 @dataclass(frozen=True)
@@ -157,11 +175,13 @@ class StoreTables:
         dates: The local dates the events hold, where known (the store's day partitions):
             the dates of the per-day steps, and the night sets of a period that fits one bit
             set are counted from its first night (`places.night_sets`).
-        footprint: The tile footprint, where the store holds one (else None).
+        footprint: The tile footprint, where the store holds one and `level` is the one it
+            serves, `FOOTPRINT_LEVEL` (else None).
         device_days: The store's device-day summaries (`holder.store.device_days`, one row
             per device, local date and home network), where every stored day has a fresh
             one: the device filter then reads them (`device_filter.device_day_counts`)
             instead of every event of the period.
+        level: The area level of `allocation`.
     """
 
     events: ir.Table
@@ -172,6 +192,7 @@ class StoreTables:
     dates: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
     device_days: ir.Table | None = None
+    level: str = FOOTPRINT_LEVEL
 
     def release(self) -> None:
         """Free what `materialize` staged (the tables stay readable until then)."""

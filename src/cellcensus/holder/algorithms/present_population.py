@@ -34,7 +34,6 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field, model_validator
 
-from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -46,6 +45,7 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     PeriodParameters,
     StoreTables,
+    footprint_refusal,
     in_period,
     whole_seconds,
 )
@@ -384,10 +384,7 @@ def finish(
     if params.spatial_estimator != "bayesian":
         return raw
     if tables.footprint is None:
-        raise CellcensusError(
-            "the bayesian estimator needs the store's tile footprint at municipality level: "
-            "run `cellcensus store allocate --store STORE --tile-footprint` first"
-        )
+        raise footprint_refusal("bayesian", level=tables.level)
     placed, unknown = tile_bayesian_counts(
         cell_counts=raw,
         footprint=tables.footprint.per_area,

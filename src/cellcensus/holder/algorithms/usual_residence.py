@@ -27,7 +27,6 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field
 
-from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, count_by, spread, transitions
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -39,6 +38,7 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     PeriodParameters,
     StoreTables,
+    footprint_refusal,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
@@ -107,10 +107,7 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     allocation = allocation_on(tables.allocation, params.end)
     if params.spatial_estimator == "posterior":
         if tables.footprint is None:
-            raise CellcensusError(
-                "the posterior estimator needs the store's tile footprint at municipality "
-                "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
-            )
+            raise footprint_refusal("posterior", level=tables.level)
         located = tables.materialize(located)
         counts = tables.materialize(counts)  # read by the candidates and the likelihood
         shares = posterior_areas(counts, located, tables.footprint, allocation, tables.materialize)

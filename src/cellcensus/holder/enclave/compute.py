@@ -32,12 +32,17 @@ import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
-from cellcensus.holder.algorithms.base import AREA_KEY, FOOTPRINT_TABLES, TileFootprint
+from cellcensus.holder.algorithms.base import (
+    AREA_KEY,
+    FOOTPRINT_LEVEL,
+    FOOTPRINT_TABLES,
+    TileFootprint,
+)
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect, spark_session
 from cellcensus.holder.geo.allocation import GRID_LEVEL
-from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
+from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.layout import LEVEL_PATTERN
@@ -103,6 +108,7 @@ def open_tables(
         dates=tuple(store.days()),
         footprint=footprint,
         device_days=device_days,
+        level=level,
     )
 
 
