@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from cellcensus.holder.algorithms.commands import register
+from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 
@@ -89,3 +90,31 @@ def test_a_footprint_estimator_at_another_level_says_it_serves_municipalities_on
     assert f"the {estimator} estimator only supports the municipality level" in output
     assert "not province" in output and "spatial_estimator=allocation" in output
     assert "--tile-footprint" not in output
+
+
+def spent(store: Path, analyst: str) -> tuple[int, int]:
+    """(charges, jobs) the enclave recorded for `analyst`."""
+    service = Enclave(store=store).service
+    charges = service.ledger.charges(analyst=analyst, project="default")
+    return len(charges), len(service.book.recent(analyst=analyst))
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [
+        ("spatial_estimator=posterior", "the posterior estimator needs the store's tile footprint"),
+        ("start=2011-03-20", "holds none of the days in store"),
+    ],
+)
+def test_what_the_store_cannot_serve_is_refused_each_time_at_no_cost(
+    store, tmp_path, option, refusal
+):
+    out = tmp_path / "x.csv"
+    for _ in range(2):  # a retry costs nothing either
+        code, output = run(store, out, "--param", option, "--analyst", "r")
+        assert code != 0 and refusal in output
+    assert spent(store, "r") == (0, 0)
+    assert not out.exists()
+    code, output = run(store, out, "--analyst", "r")  # the store serves the default
+    assert code == 0, output
+    assert spent(store, "r") == (1, 1)

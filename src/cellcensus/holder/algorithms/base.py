@@ -120,6 +120,25 @@ TILE_FOOTPRINT_COMMAND = "cellcensus store allocate --store STORE --tile-footpri
 """What keeps the tile footprint in a store."""
 
 
+@dataclass(frozen=True)
+class StoreLayout:
+    """What a store holds besides its events: all a job is checked against before its charge.
+
+    Attributes:
+        level: The job's area level (one the store has an allocation for).
+        footprint: Whether the store holds the tile footprint.
+    """
+
+    level: str
+    footprint: bool
+
+
+def check_footprint(estimator: str, layout: StoreLayout) -> None:
+    """Refuse `estimator`, which reads the tile footprint, where the layout has none to read."""
+    if layout.level != FOOTPRINT_LEVEL or not layout.footprint:
+        raise footprint_refusal(estimator, level=layout.level)
+
+
 def footprint_refusal(estimator: str, *, level: str) -> CellcensusError:
     """Why `estimator`, which reads the tile footprint, has none at `level`."""
     if level != FOOTPRINT_LEVEL:
@@ -290,6 +309,10 @@ class Manifest:
 
 Compute = Callable[[StoreTables, Any], ir.Table]
 
+# What the parsed parameters need of the store's layout (`StoreLayout`), checked before the
+# job is charged: raises CellcensusError naming what is missing. It must not read events.
+Precondition = Callable[[Any, StoreLayout], None]
+
 
 # A step on the (small) aggregate that is iterative rather than relational. When the
 # expression returns counts per cell (`cell_id`, `device_count`), `finish` turns them into the
@@ -305,6 +328,12 @@ class Algorithm:
     manifest: Manifest
     compute: Compute
     finish: Finish | None = None
+    precondition: Precondition | None = None
+
+    def check(self, values: dict[str, Any], layout: StoreLayout) -> None:
+        """Refuse parameters the store's layout cannot serve (no event is read)."""
+        if self.precondition is not None:
+            self.precondition(self.manifest.parse(values), layout)
 
     def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
         """Build the Ibis expression for validated parameters.

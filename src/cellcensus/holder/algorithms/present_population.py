@@ -44,7 +44,9 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_footprint,
     footprint_refusal,
     in_period,
     whole_seconds,
@@ -374,6 +376,12 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     return slots.select("local_date", "slot", key, **{COUNT: slots.level})
 
 
+def precondition(params: PresentPopulationParameters, layout: StoreLayout) -> None:
+    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "bayesian":
+        check_footprint("bayesian", layout)
+
+
 def finish(
     raw: pd.DataFrame, tables: StoreTables, params: PresentPopulationParameters
 ) -> pd.DataFrame:
@@ -428,4 +436,5 @@ present_population = Algorithm(
     ),
     compute=compute,
     finish=finish,
+    precondition=precondition,
 )

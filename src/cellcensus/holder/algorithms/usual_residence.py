@@ -37,7 +37,9 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_footprint,
     footprint_refusal,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
@@ -67,6 +69,12 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
         "'posterior' (each device's tile posterior from its night cells; needs the store's "
         "tile footprint, see holder/algorithms/posterior.py).",
     )
+
+
+def precondition(params: UsualResidenceParameters, layout: StoreLayout) -> None:
+    """The posterior estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "posterior":
+        check_footprint("posterior", layout)
 
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -165,6 +173,7 @@ usual_residence = Algorithm(
     ),
     compute=compute,
     finish=finish,
+    precondition=precondition,
 )
 
 usual_residence_sensitivity = Algorithm(

@@ -36,6 +36,7 @@ from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     FOOTPRINT_LEVEL,
     FOOTPRINT_TABLES,
+    StoreLayout,
     TileFootprint,
 )
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
@@ -137,6 +138,34 @@ def check_level(store: Store, level: str) -> None:
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
             f"(run `{allocate_command(store, level)}` first)"
+        )
+
+
+def check_job(
+    store: Store, algorithm: Algorithm | None, *, parameters: dict[str, Any], level: str
+) -> None:
+    """Refuse a job the store cannot serve, from its layout alone, before it is charged.
+
+    The level must be allocated, the period must hold some of the store's days, and the
+    algorithm's precondition must hold (e.g. the tile footprint its estimator reads). None of
+    this reads an event, so a refusal here reveals nothing and costs no budget. `algorithm`
+    is None for submitted code, which never runs in the service process.
+    """
+    check_level(store, level)
+    check_period(store, parameters)
+    if algorithm is not None:
+        algorithm.check(parameters, StoreLayout(level=level, footprint=has_footprint(store)))
+
+
+def check_period(store: Store, parameters: dict[str, Any]) -> None:
+    """Refuse a period that holds none of the days the store holds (nothing to count)."""
+    start, end = job_period(store, parameters)
+    days = store.days()
+    if not any(start <= day <= end for day in days):
+        held = f"{days[0]} to {days[-1]}" if days else "none"
+        raise CellcensusError(
+            f"the period {start} to {end} holds none of the days in store {store.root} "
+            f"({held}): choose start and end among them"
         )
 
 
@@ -374,6 +403,7 @@ def compute_release(
     parsed = algorithm.manifest.parse(parameters)
     say("opening store")
     opened = Store(Path(store))
+    check_job(opened, algorithm, parameters=parameters, level=level)  # the store may change
     tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
     say("computing")
     period = job_period(opened, parsed.model_dump(mode="json"))
