@@ -30,3 +30,17 @@ def test_a_job_the_store_cannot_serve_is_refused_at_no_cost(service, body, refus
     refused = [entry for entry in audit if entry["action"] == "job.refused"]
     assert len(refused) == 2 and refusal in refused[0]["details"]["reason"]
 
+
+def test_scopes_naming_no_algorithm_or_level_are_refused(idle_service):
+    steward = idle_service.auth("steward")
+    put = idle_service.client.put
+    for scope, refusal in (
+        ("usual_residnce:municipality:*", "unknown algorithm 'usual_residnce'"),
+        ("usual_residence:municipalty:*", "unknown area level 'municipalty'"),
+    ):
+        answer = put("/users/bob/scopes", json={"scopes": [scope]}, headers=steward)
+        assert answer.status_code == 422 and refusal in answer.json()["detail"]
+    kept = idle_service.client.get("/users/bob", headers=steward).json()["scopes"]
+    assert kept == ["usual_residence:*:*"]
+    ahead = put("/users/bob/scopes", json={"scopes": ["*:region:*"]}, headers=steward)
+    assert ahead.status_code == 200 and ahead.json()["scopes"] == ["*:region:*"]
