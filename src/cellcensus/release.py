@@ -63,10 +63,18 @@ class Release:
         return int(self.table["device_count"].isna().sum())
 
     def to_json(self) -> str:
-        """Serialise for the wire (HTTP) or for the holder's release archive."""
+        """Serialise for the wire (HTTP) or for the holder's release archive.
+
+        ``columns`` keeps the table's column order and types, which the records lose (their
+        keys are sorted, and a count column with suppressed cells would read back as floats).
+        """
+        columns = [
+            {"name": str(name), "dtype": str(dtype)} for name, dtype in self.table.dtypes.items()
+        ]
         return json.dumps(
             {
                 "table": json.loads(self.table.to_json(orient="records")),
+                "columns": columns,
                 "provenance": asdict(self.provenance),
                 "published": self.published,
             },
@@ -103,14 +111,33 @@ class Release:
             json.dumps(self.provenance_document(), indent=2, sort_keys=True) + "\n",
             encoding="utf-8",
         )
-        self.table.to_csv(path, index=False)
+        path.write_text(self.to_csv(), encoding="utf-8")
         return [path, sidecar]
+
+    def to_csv(self) -> str:
+        """The table as CSV text: what `write` puts in a .csv file and the service sends."""
+        return str(self.table.to_csv(index=False))
 
     @classmethod
     def from_json(cls, text: str) -> Release:
         """Read a release serialised by `to_json`."""
         data = json.loads(text)
         table = pd.read_json(io.StringIO(json.dumps(data["table"])), orient="records", dtype=False)
+        if "columns" in data:  # releases archived before it keep the types read from JSON
+            table = _typed(table, data["columns"])
         return cls(
             table=table, provenance=Provenance(**data["provenance"]), published=data["published"]
         )
+
+
+def _typed(table: pd.DataFrame, columns: list[dict[str, str]]) -> pd.DataFrame:
+    """`table` in the column order and types `to_json` recorded (dates as JSON gave them)."""
+    names = [column["name"] for column in columns]
+    if table.empty:
+        table = pd.DataFrame(columns=names)
+    types = {
+        column["name"]: column["dtype"]
+        for column in columns
+        if not column["dtype"].startswith("datetime")  # the records hold epoch milliseconds
+    }
+    return table[names].astype(types)

@@ -114,6 +114,43 @@ class PeriodParameters(Parameters):
 
 FOOTPRINT_TABLES = ("cells", "serving", "tiles")
 """The tables of a `TileFootprint`, in order."""
+FOOTPRINT_LEVEL = "municipality"
+"""The area level the footprint's tiles are labelled with: the only level it serves."""
+TILE_FOOTPRINT_COMMAND = "cellcensus store allocate --store STORE --tile-footprint"
+"""What keeps the tile footprint in a store."""
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """What a store holds besides its events: all a job is checked against before its charge.
+
+    Attributes:
+        level: The job's area level (one the store has an allocation for).
+        footprint: Whether the store holds the tile footprint.
+    """
+
+    level: str
+    footprint: bool
+
+
+def check_footprint(estimator: str, layout: StoreLayout) -> None:
+    """Refuse `estimator`, which reads the tile footprint, where the layout has none to read."""
+    if layout.level != FOOTPRINT_LEVEL or not layout.footprint:
+        raise footprint_refusal(estimator, level=layout.level)
+
+
+def footprint_refusal(estimator: str, *, level: str) -> CellcensusError:
+    """Why `estimator`, which reads the tile footprint, has none at `level`."""
+    if level != FOOTPRINT_LEVEL:
+        return CellcensusError(
+            f"the {estimator} estimator only supports the {FOOTPRINT_LEVEL} level (the tile "
+            f"footprint places its tiles in {FOOTPRINT_LEVEL}s), not {level}: use "
+            f"spatial_estimator=allocation at {level} level"
+        )
+    return CellcensusError(
+        f"the {estimator} estimator needs the store's tile footprint: run "
+        f"`{TILE_FOOTPRINT_COMMAND}` first"
+    )
 
 
 @dataclass(frozen=True)
@@ -157,11 +194,13 @@ class StoreTables:
         dates: The local dates the events hold, where known (the store's day partitions):
             the dates of the per-day steps, and the night sets of a period that fits one bit
             set are counted from its first night (`places.night_sets`).
-        footprint: The tile footprint, where the store holds one (else None).
+        footprint: The tile footprint, where the store holds one and `level` is the one it
+            serves, `FOOTPRINT_LEVEL` (else None).
         device_days: The store's device-day summaries (`holder.store.device_days`, one row
             per device, local date and home network), where every stored day has a fresh
             one: the device filter then reads them (`device_filter.device_day_counts`)
             instead of every event of the period.
+        level: The area level of `allocation`.
     """
 
     events: ir.Table
@@ -172,6 +211,7 @@ class StoreTables:
     dates: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
     device_days: ir.Table | None = None
+    level: str = FOOTPRINT_LEVEL
 
     def release(self) -> None:
         """Free what `materialize` staged (the tables stay readable until then)."""
@@ -269,6 +309,10 @@ class Manifest:
 
 Compute = Callable[[StoreTables, Any], ir.Table]
 
+# What the parsed parameters need of the store's layout (`StoreLayout`), checked before the
+# job is charged: raises CellcensusError naming what is missing. It must not read events.
+Precondition = Callable[[Any, StoreLayout], None]
+
 
 # A step on the (small) aggregate that is iterative rather than relational. When the
 # expression returns counts per cell (`cell_id`, `device_count`), `finish` turns them into the
@@ -284,6 +328,12 @@ class Algorithm:
     manifest: Manifest
     compute: Compute
     finish: Finish | None = None
+    precondition: Precondition | None = None
+
+    def check(self, values: dict[str, Any], layout: StoreLayout) -> None:
+        """Refuse parameters the store's layout cannot serve (no event is read)."""
+        if self.precondition is not None:
+            self.precondition(self.manifest.parse(values), layout)
 
     def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
         """Build the Ibis expression for validated parameters.

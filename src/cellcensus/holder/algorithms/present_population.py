@@ -34,7 +34,6 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field, model_validator
 
-from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -45,7 +44,10 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_footprint,
+    footprint_refusal,
     in_period,
     whole_seconds,
 )
@@ -374,6 +376,12 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     return slots.select("local_date", "slot", key, **{COUNT: slots.level})
 
 
+def precondition(params: PresentPopulationParameters, layout: StoreLayout) -> None:
+    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "bayesian":
+        check_footprint("bayesian", layout)
+
+
 def finish(
     raw: pd.DataFrame, tables: StoreTables, params: PresentPopulationParameters
 ) -> pd.DataFrame:
@@ -384,10 +392,7 @@ def finish(
     if params.spatial_estimator != "bayesian":
         return raw
     if tables.footprint is None:
-        raise CellcensusError(
-            "the bayesian estimator needs the store's tile footprint at municipality level: "
-            "run `cellcensus store allocate --store STORE --tile-footprint` first"
-        )
+        raise footprint_refusal("bayesian", level=tables.level)
     placed, unknown = tile_bayesian_counts(
         cell_counts=raw,
         footprint=tables.footprint.per_area,
@@ -431,4 +436,5 @@ present_population = Algorithm(
     ),
     compute=compute,
     finish=finish,
+    precondition=precondition,
 )

@@ -27,7 +27,6 @@ import ibis.expr.types as ir
 import pandas as pd
 from pydantic import Field
 
-from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, count_by, spread, transitions
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -38,7 +37,10 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_footprint,
+    footprint_refusal,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
@@ -67,6 +69,12 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
         "'posterior' (each device's tile posterior from its night cells; needs the store's "
         "tile footprint, see holder/algorithms/posterior.py).",
     )
+
+
+def precondition(params: UsualResidenceParameters, layout: StoreLayout) -> None:
+    """The posterior estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "posterior":
+        check_footprint("posterior", layout)
 
 
 def homes(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
@@ -107,10 +115,7 @@ def compute(tables: StoreTables, params: UsualResidenceParameters) -> ir.Table:
     allocation = allocation_on(tables.allocation, params.end)
     if params.spatial_estimator == "posterior":
         if tables.footprint is None:
-            raise CellcensusError(
-                "the posterior estimator needs the store's tile footprint at municipality "
-                "level: run `cellcensus store allocate --store STORE --tile-footprint` first"
-            )
+            raise footprint_refusal("posterior", level=tables.level)
         located = tables.materialize(located)
         counts = tables.materialize(counts)  # read by the candidates and the likelihood
         shares = posterior_areas(counts, located, tables.footprint, allocation, tables.materialize)
@@ -168,6 +173,7 @@ usual_residence = Algorithm(
     ),
     compute=compute,
     finish=finish,
+    precondition=precondition,
 )
 
 usual_residence_sensitivity = Algorithm(

@@ -12,7 +12,7 @@ from rich.table import Table
 from cellcensus.console import console, err_console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.api.settings import ServiceSettings
-from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.api.users import Role, User, Users, check_scopes
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
 from cellcensus.holder.store.layout import require_store_folder
@@ -91,13 +91,25 @@ def grant(
     database_url: DatabaseOption = None,
 ) -> None:
     """Replace a user's scopes, e.g. usual_residence:municipality:2011-03-01..2011-03-31."""
+    from cellcensus.holder.enclave.service import EnclaveService
+
     state = _state(store, database_url)
     users = Users(state)
-    try:
-        user = users.set_scopes(username, scopes, actor="cli")
-    except LookupError as error:
-        raise CellcensusError(str(error)) from None
+    _require_user(users, username)
+    service = EnclaveService(store=store, state=state)
+    warnings = check_scopes(scopes, algorithms=service.catalogue.entries(), store=service.store)
+    user = users.set_scopes(username, scopes, actor="cli")
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"{user.username}: {', '.join(user.scopes) or 'no scopes'}")
+
+
+def _require_user(users: Users, username: str) -> User:
+    """The user called `username`, or an error saying nobody is."""
+    user = users.get(username)
+    if user is None:
+        raise CellcensusError(f"no user {username!r}; add it first with `cellcensus users add`")
+    return user
 
 
 def budget(
@@ -112,6 +124,9 @@ def budget(
     from cellcensus.holder.enclave.service import EnclaveService
 
     state = _state(store, database_url)
+    user = _require_user(Users(state), username)
+    if user.role is not Role.ANALYST:
+        raise CellcensusError(f"{username} is a {user.role.value}; budgets are for analysts")
     service = EnclaveService(store=store, state=state)
     left = service.set_budget(
         analyst=username, project=project, epsilon=epsilon, delta=delta, steward="cli"

@@ -99,7 +99,7 @@ def render(
             f"Cellcensus-{name.title()}": json.dumps(document[name], sort_keys=True)
             for name in ("provenance", "published")
         }
-        return release.table.to_csv(index=False).encode(), headers
+        return release.to_csv().encode(), headers
     if fmt is ResultFormat.PARQUET:
         return _parquet(release, body), {}
     placed_by = geojson_keys(list(release.table.columns))

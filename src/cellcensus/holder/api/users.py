@@ -19,6 +19,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -27,7 +28,10 @@ import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave.audit import append_entry
+from cellcensus.holder.enclave.compute import allocate_command, area_levels
 from cellcensus.holder.enclave.state import State, now, scopes, users
+from cellcensus.holder.geo.allocation import NAMED_LEVELS
+from cellcensus.holder.store import Store
 
 USERNAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 SCOPE_PATTERN = re.compile(
@@ -104,6 +108,39 @@ class User:
             "jobs_per_day": self.jobs_per_day,
             "requests_per_minute": self.requests_per_minute,
         }
+
+
+def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: Store) -> list[str]:
+    """Refuse scopes naming an algorithm or a level that does not exist; return warnings.
+
+    A level is known when the store has an allocation for it, or when it is one of the
+    project's `NAMED_LEVELS`: granting one of those ahead of its allocation is allowed, with
+    a warning, as jobs at it are refused until it is allocated. Any other name is refused, as
+    a misspelling would otherwise grant nothing and say nothing.
+    """
+    allocated = area_levels(store)
+    warnings = []
+    for text in granted:
+        scope = Scope.parse(text)
+        if scope.algorithm != "*" and scope.algorithm not in algorithms:
+            raise CellcensusError(
+                f"scope {text!r}: unknown algorithm {scope.algorithm!r}; known algorithms: "
+                f"{', '.join(sorted(algorithms))}"
+            )
+        if scope.level == "*" or scope.level in allocated:
+            continue
+        if scope.level not in NAMED_LEVELS:
+            known = ", ".join(sorted({*allocated, *NAMED_LEVELS}))
+            raise CellcensusError(
+                f"scope {text!r}: unknown area level {scope.level!r}; known levels: {known} "
+                f"(a level of your own exists once allocated: "
+                f"`{allocate_command(store, scope.level)}`)"
+            )
+        warnings.append(
+            f"scope {text!r}: store {store.root} has no {scope.level} allocation yet; jobs at "
+            f"it are refused until `{allocate_command(store, scope.level)}`"
+        )
+    return warnings
 
 
 def hash_password(password: str) -> str:

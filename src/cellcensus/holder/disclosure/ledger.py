@@ -32,7 +32,8 @@ ledger_metadata = sa.MetaData()
 """Tables of the ledger; create them with the service's other tables or let the ledger do it."""
 
 _NAME = 200
-_TOLERANCE = 1e-9  # floating-point slack when comparing spent + cost with the budget
+TOLERANCE = 1e-9
+"""Floating-point slack when comparing spent + cost with the budget (2.0 - 4 x 0.4 is 0.3999...)."""
 
 privacy_budget = sa.Table(
     "privacy_budget",
@@ -84,6 +85,21 @@ class Budget:
 
     epsilon: float
     delta: float
+
+    def covers(self, *, epsilon: float, delta: float) -> bool:
+        """Whether this much left pays for a release of (epsilon, delta): the ledger's rule."""
+        return epsilon <= self.epsilon + TOLERANCE and delta <= self.delta + TOLERANCE
+
+
+def amount_left(left: float, cost: float) -> str:
+    """`left` with as many digits as it takes not to read as `cost` (a refusal must show it)."""
+    if left >= cost:
+        return f"{left:g}"
+    for digits in range(4, 18):
+        text = f"{left:.{digits}g}"
+        if text != f"{cost:.{digits}g}":
+            return text
+    return repr(left)
 
 
 @dataclass(frozen=True)
@@ -251,7 +267,8 @@ class PrivacyLedger:
         return DisclosureError(
             f"privacy budget exceeded for {where}: job {request.job_id} needs "
             f"epsilon={request.epsilon:g}, delta={request.delta:g} but only "
-            f"epsilon={left.epsilon:g}, delta={left.delta:g} is left of "
+            f"epsilon={amount_left(left.epsilon, request.epsilon)}, "
+            f"delta={amount_left(left.delta, request.delta)} is left of "
             f"epsilon={total.epsilon:g}, delta={total.delta:g}; the job was not run "
             "(ask the data steward for more budget)"
         )
@@ -265,8 +282,8 @@ def _spend(connection: sa.Connection, request: Charge) -> bool:
         .where(
             table.analyst == request.analyst,
             table.project == request.project,
-            table.spent_epsilon + request.epsilon <= table.epsilon + _TOLERANCE,
-            table.spent_delta + request.delta <= table.delta + _TOLERANCE,
+            table.spent_epsilon + request.epsilon <= table.epsilon + TOLERANCE,
+            table.spent_delta + request.delta <= table.delta + TOLERANCE,
         )
         .values(
             spent_epsilon=table.spent_epsilon + request.epsilon,

@@ -32,11 +32,18 @@ import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
-from cellcensus.holder.algorithms.base import AREA_KEY, FOOTPRINT_TABLES, TileFootprint
+from cellcensus.holder.algorithms.base import (
+    AREA_KEY,
+    FOOTPRINT_LEVEL,
+    FOOTPRINT_TABLES,
+    StoreLayout,
+    TileFootprint,
+)
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.engines import Engine, connect, spark_session
-from cellcensus.holder.geo.tile_footprint import FOOTPRINT_LEVEL, footprint_path, has_footprint
+from cellcensus.holder.geo.allocation import GRID_LEVEL
+from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.layout import LEVEL_PATTERN
@@ -102,6 +109,7 @@ def open_tables(
         dates=tuple(store.days()),
         footprint=footprint,
         device_days=device_days,
+        level=level,
     )
 
 
@@ -129,8 +137,46 @@ def check_level(store: Store, level: str) -> None:
         known = ", ".join(area_levels(store)) or "none"
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
-            "(run `cellcensus ingest` first)"
+            f"(run `{allocate_command(store, level)}` first)"
         )
+
+
+def check_job(
+    store: Store, algorithm: Algorithm | None, *, parameters: dict[str, Any], level: str
+) -> None:
+    """Refuse a job the store cannot serve, from its layout alone, before it is charged.
+
+    The level must be allocated, the period must hold some of the store's days, and the
+    algorithm's precondition must hold (e.g. the tile footprint its estimator reads). None of
+    this reads an event, so a refusal here reveals nothing and costs no budget. `algorithm`
+    is None for submitted code, which never runs in the service process.
+    """
+    check_level(store, level)
+    check_period(store, parameters)
+    if algorithm is not None:
+        algorithm.check(parameters, StoreLayout(level=level, footprint=has_footprint(store)))
+
+
+def check_period(store: Store, parameters: dict[str, Any]) -> None:
+    """Refuse a period that holds none of the days the store holds (nothing to count)."""
+    start, end = job_period(store, parameters)
+    days = store.days()
+    if not any(start <= day <= end for day in days):
+        held = f"{days[0]} to {days[-1]}" if days else "none"
+        raise CellcensusError(
+            f"the period {start} to {end} holds none of the days in store {store.root} "
+            f"({held}): choose start and end among them"
+        )
+
+
+def allocate_command(store: Store, level: str) -> str:
+    """The command that allocates the store's cells to `level`."""
+    # Ingestion allocates municipalities only; every other level is allocated on its own.
+    if level == "municipality":
+        return "cellcensus ingest"
+    if level == GRID_LEVEL:
+        return f"cellcensus store allocate --store {store.root} --grid"
+    return f"cellcensus store allocate --store {store.root} --level {level} --areas AREAS.geojson"
 
 
 def published_facts(store: Store) -> dict[str, Any]:
@@ -357,6 +403,7 @@ def compute_release(
     parsed = algorithm.manifest.parse(parameters)
     say("opening store")
     opened = Store(Path(store))
+    check_job(opened, algorithm, parameters=parameters, level=level)  # the store may change
     tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
     say("computing")
     period = job_period(opened, parsed.model_dump(mode="json"))

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from cellcensus.errors import CellcensusError, DisclosureError
+from cellcensus.holder.algorithms import Algorithm, get_algorithm
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
 from cellcensus.holder.disclosure import Role as LedgerRole
+from cellcensus.holder.disclosure.ledger import amount_left
 from cellcensus.holder.enclave.audit import AuditLog, append_entry
-from cellcensus.holder.enclave.catalogue import Catalogue
+from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
 from cellcensus.holder.enclave.compute import (
     area_levels,
-    check_level,
+    check_job,
     compute_release,
     job_period,
 )
@@ -172,7 +174,11 @@ class EnclaveService:
         return receipt
 
     def prepare(self, *, analyst: str, request: JobRequest) -> NewJob:
-        """Validate a request into a job: algorithm allowed, level known, parameters valid."""
+        """Validate a request into a job: algorithm allowed, parameters valid, store able.
+
+        The store's layout is checked here (`compute.check_job`), before any charge, so a job
+        it cannot serve is refused at no cost.
+        """
         _check_account(analyst=analyst, project=request.project)
         entry = self.catalogue.get(request.algorithm)
         policy = self.policies.for_algorithm(entry.name)
@@ -181,7 +187,8 @@ class EnclaveService:
                 f"algorithm {entry.name!r} is {entry.certification}, not certified; only "
                 f"{', '.join(policy.allowed_certifications)} algorithms may run"
             )
-        check_level(self.store, request.level)
+        parameters = self.catalogue.normalize(entry, request.parameters)
+        check_job(self.store, _built_in(entry), parameters=parameters, level=request.level)
         return NewJob(
             analyst=analyst,
             project=request.project,
@@ -189,7 +196,7 @@ class EnclaveService:
             version=entry.version,
             code_hash=entry.code_hash,
             level=request.level,
-            parameters=self.catalogue.normalize(entry, request.parameters),
+            parameters=parameters,
             policy=policy.to_dict(),
             epsilon=policy.epsilon,
             delta=policy.delta,
@@ -212,11 +219,13 @@ class EnclaveService:
     def enqueue(self, new: NewJob) -> Submission:
         """Queue a prepared job, refusing early when its budget is already spent."""
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
-            left, _ = self.budget_left(analyst=new.analyst, project=new.project)
-            if left < new.epsilon:
+            left = self.ledger.remaining(analyst=new.analyst, project=new.project)
+            if not left.covers(epsilon=new.epsilon, delta=new.delta):
                 raise DisclosureError(
                     f"privacy budget of project {new.project!r} exhausted: this release costs "
-                    f"epsilon {new.epsilon}, {left:.4g} left; ask the steward for more"
+                    f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
+                    f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
+                    f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
                 )
         return self.book.submit(new)
 
@@ -329,6 +338,8 @@ class EnclaveService:
         claimed = self.book.claim(job.id)
         if claimed is None:
             raise CellcensusError(f"an identical job {job.id} is already {job.status.value}")
+        # Charged before the events are read and never refunded: what fails from here on
+        # may depend on the data (what the store's layout refuses was refused in `prepare`).
         try:
             charge = self.charge(claimed)
         except DisclosureError as error:
@@ -364,6 +375,11 @@ class EnclaveService:
         if final.status is JobStatus.AWAITING_APPROVAL:
             raise CellcensusError(f"job {job_id} is held for the steward's approval")
         raise CellcensusError(f"job {job_id} {final.status.value}: {final.error}")
+
+
+def _built_in(entry: CatalogueEntry) -> Algorithm | None:
+    """The code of a built-in entry; None for a submission (its code runs in workers only)."""
+    return get_algorithm(entry.name) if entry.submission_id is None else None
 
 
 def policy_of(job: Job) -> ReleasePolicy:

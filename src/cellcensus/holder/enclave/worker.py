@@ -516,7 +516,11 @@ class WorkerPool:
                 time.sleep(self.poll_s)
 
     def run_job(self, job: Job) -> None:
-        """Charge, compute one claimed job in a subprocess, and report back to the service."""
+        """Charge, compute one claimed job in a subprocess, and report back to the service.
+
+        The charge stands whatever happens next: a failure once the events are read may
+        depend on the data. What the store's layout cannot serve was refused at submission.
+        """
         try:
             charge = self.service.charge(job)
             spec = self.service.worker_spec(job, charge=charge)

@@ -78,6 +78,9 @@ municipality (Saint-Josse-ten-Noode, 1.1 km2) and than urban site spacing."""
 
 GRID_LEVEL = "inspire_1km"
 """The area level of the INSPIRE 1 km grid: area codes are its standard tile identifiers."""
+NAMED_LEVELS = ("municipality", "arrondissement", "province", "region", GRID_LEVEL)
+"""The levels of the project: Belgium's nesting areas and the grid. A level of any other name
+comes from the holder's own GeoJSON and exists once the store has an allocation for it."""
 
 MIN_SHARE = 1e-6
 """Overlaps below this share of a cell's region (10 m2 of a 10 km2 region) are slivers of

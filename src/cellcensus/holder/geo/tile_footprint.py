@@ -36,9 +36,6 @@ from cellcensus.holder.geo.footprint import (
 from cellcensus.holder.store import Store
 from cellcensus.reference import municipalities
 
-FOOTPRINT_LEVEL = "municipality"
-"""The area level the tiles are labelled with."""
-
 SHADOWING_DB = 6.0
 """Shadowing of the footprint (dB): what `bench_home_posterior.py` measured best."""
 

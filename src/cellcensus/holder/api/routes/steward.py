@@ -12,7 +12,7 @@ from cellcensus.holder.api.deps import Context, Steward
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.jobs import JobId, job_out
 from cellcensus.holder.api.tokens import revoke_all
-from cellcensus.holder.api.users import Role, User
+from cellcensus.holder.api.users import Role, User, check_scopes
 from cellcensus.holder.enclave.jobs import JobStatus
 
 router = APIRouter(tags=["steward"])
@@ -82,8 +82,13 @@ def update_user(
 def set_scopes(
     ctx: Context, caller: Steward, username: Username, body: schemas.ScopesUpdate
 ) -> schemas.UserOut:
-    """Replace a user's scopes (``ALGORITHM:LEVEL:PERIOD``, ``*`` for any)."""
+    """Replace a user's scopes (``ALGORITHM:LEVEL:PERIOD``, ``*`` for any).
+
+    A scope naming an unknown algorithm or area level is refused (422); one of the project's
+    levels the store has not allocated yet is allowed (its jobs are refused until it is).
+    """
     _require_user(ctx, username)
+    check_scopes(body.scopes, algorithms=ctx.service.catalogue.entries(), store=ctx.service.store)
     return user_out(ctx.users.set_scopes(username, body.scopes, actor=caller.name))
 
 

@@ -1,0 +1,120 @@
+"""`cellcensus run` refusals that name their cause and the command that removes it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cellcensus.holder.algorithms.commands import register
+from cellcensus.holder.enclave import Enclave
+from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
+from cellcensus.holder.store import Store
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
+
+from tiny_store import build_store  # type: ignore[import-not-found]
+
+app = typer.Typer()
+register(app)
+cli = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A fresh tiny store (its own job table and ledger): municipality and province only."""
+    return Path(build_store(tmp_path / "store"))
+
+
+def run(store: Path, out: Path, *options: str) -> tuple[int, str]:
+    """Run usual_residence through the CLI; its exit code and output on one line."""
+    result = cli.invoke(
+        app, ["run", "usual_residence", "--store", str(store), "--out", str(out), *options]
+    )
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_level_without_allocation_names_the_command_that_allocates_it(store, tmp_path):
+    code, output = run(store, tmp_path / "x.csv", "--level", "arrondissement")
+    assert code != 0
+    assert "no arrondissement allocation" in output
+    assert f"cellcensus store allocate --store {store} --level arrondissement --areas" in output
+    assert "cellcensus ingest" not in output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def with_footprint(store: Path) -> Path:
+    """The store with tile footprint tables (empty: checks read only that they are there)."""
+    frames = {
+        "cells": pd.DataFrame({"cell_id": ["C1"], "sector": [1]}),
+        "serving": pd.DataFrame({"sector": [1], "tile": [1], "probability": [1.0]}),
+        "tiles": pd.DataFrame({"tile": [1], "area_code": ["11001"], "log_prior": [0.0]}),
+    }
+    for name, frame in frames.items():
+        path = footprint_path(Store(store), name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+    assert has_footprint(Store(store))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "estimator"),
+    [("usual_residence", "posterior"), ("present_population", "bayesian")],
+)
+def test_a_footprint_estimator_at_another_level_says_it_serves_municipalities_only(
+    store, tmp_path, algorithm, estimator
+):
+    with_footprint(store)
+    result = cli.invoke(
+        app,
+        [
+            "run",
+            algorithm,
+            "--store",
+            str(store),
+            "--level",
+            "province",
+            "--param",
+            f"spatial_estimator={estimator}",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ],
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code != 0
+    assert f"the {estimator} estimator only supports the municipality level" in output
+    assert "not province" in output and "spatial_estimator=allocation" in output
+    assert "--tile-footprint" not in output
+
+
+def spent(store: Path, analyst: str) -> tuple[int, int]:
+    """(charges, jobs) the enclave recorded for `analyst`."""
+    service = Enclave(store=store).service
+    charges = service.ledger.charges(analyst=analyst, project="default")
+    return len(charges), len(service.book.recent(analyst=analyst))
+
+
+@pytest.mark.parametrize(
+    ("option", "refusal"),
+    [
+        ("spatial_estimator=posterior", "the posterior estimator needs the store's tile footprint"),
+        ("start=2011-03-20", "holds none of the days in store"),
+    ],
+)
+def test_what_the_store_cannot_serve_is_refused_each_time_at_no_cost(
+    store, tmp_path, option, refusal
+):
+    out = tmp_path / "x.csv"
+    for _ in range(2):  # a retry costs nothing either
+        code, output = run(store, out, "--param", option, "--analyst", "r")
+        assert code != 0 and refusal in output
+    assert spent(store, "r") == (0, 0)
+    assert not out.exists()
+    code, output = run(store, out, "--analyst", "r")  # the store serves the default
+    assert code == 0, output
+    assert spent(store, "r") == (1, 1)

@@ -1,0 +1,46 @@
+"""POST /jobs refuses what the store cannot serve before anything is charged, as the CLI does."""
+
+from __future__ import annotations
+
+import pytest
+
+POSTERIOR = {"algorithm": "usual_residence", "parameters": {"spatial_estimator": "posterior"}}
+LATE = {"algorithm": "usual_residence", "parameters": {"start": "2011-03-20"}}
+PROVINCE_POSTERIOR = {**POSTERIOR, "level": "province"}
+
+
+@pytest.mark.parametrize(
+    ("body", "refusal"),
+    [
+        (POSTERIOR, "the posterior estimator needs the store's tile footprint"),
+        (LATE, "holds none of the days in store"),
+        (PROVINCE_POSTERIOR, "only supports the municipality level"),
+    ],
+)
+def test_a_job_the_store_cannot_serve_is_refused_at_no_cost(service, body, refusal):
+    headers = service.auth("bob")  # scopes usual_residence at any level and period
+    for _ in range(2):
+        answer = service.client.post("/jobs", json=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert refusal in answer.json()["detail"]
+    me = service.client.get("/me", headers=headers).json()
+    assert me["budget"][0]["epsilon_left"] == pytest.approx(2.0)
+    assert service.client.get("/jobs", headers=headers).json()["jobs"] == []
+    audit = service.client.get("/audit", headers=service.auth("auditor")).json()["entries"]
+    refused = [entry for entry in audit if entry["action"] == "job.refused"]
+    assert len(refused) == 2 and refusal in refused[0]["details"]["reason"]
+
+
+def test_scopes_naming_no_algorithm_or_level_are_refused(idle_service):
+    steward = idle_service.auth("steward")
+    put = idle_service.client.put
+    for scope, refusal in (
+        ("usual_residnce:municipality:*", "unknown algorithm 'usual_residnce'"),
+        ("usual_residence:municipalty:*", "unknown area level 'municipalty'"),
+    ):
+        answer = put("/users/bob/scopes", json={"scopes": [scope]}, headers=steward)
+        assert answer.status_code == 422 and refusal in answer.json()["detail"]
+    kept = idle_service.client.get("/users/bob", headers=steward).json()["scopes"]
+    assert kept == ["usual_residence:*:*"]
+    ahead = put("/users/bob/scopes", json={"scopes": ["*:region:*"]}, headers=steward)
+    assert ahead.status_code == 200 and ahead.json()["scopes"] == ["*:region:*"]

@@ -1,0 +1,69 @@
+"""`cellcensus users grant` and `users budget` refuse what names nothing that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from tiny_store import PASSWORD  # type: ignore[import-not-found]
+from typer.testing import CliRunner
+
+from cellcensus.holder.api.commands import register
+from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.enclave.state import open_state
+
+KEPT = "usual_residence:municipality:*"
+
+
+@pytest.fixture
+def users_cli(tiny_store: Path, tmp_path: Path):
+    """Run `cellcensus users ...` on the tiny store with a fresh state; alice holds KEPT."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    state = open_state(url)
+    users = Users(state)
+    users.add(username="alice", role=Role.ANALYST, password=PASSWORD, actor="test")
+    users.add(username="steward", role=Role.STEWARD, password=PASSWORD, actor="test")
+    users.set_scopes("alice", [KEPT], actor="test")
+    app = typer.Typer()
+    register(app)
+
+    def invoke(*args: str) -> tuple[int, str]:
+        where = ["--store", str(tiny_store), "--database-url", url]
+        result = CliRunner().invoke(app, ["users", *args, *where])
+        return result.exit_code, " ".join(result.output.split())
+
+    yield invoke, users
+    state.engine.dispose()
+
+
+def test_a_misspelt_algorithm_is_refused_and_the_scopes_kept(users_cli):
+    invoke, users = users_cli
+    code, output = invoke("grant", "alice", "usual_residnce:municipality:*")
+    assert code != 0
+    assert "unknown algorithm 'usual_residnce'" in output and "usual_residence" in output
+    assert users.get("alice").scopes == (KEPT,)
+
+
+def test_an_unknown_level_is_refused_and_a_named_one_not_allocated_is_granted_with_a_warning(
+    users_cli,
+):
+    invoke, users = users_cli
+    code, output = invoke("grant", "alice", "usual_residence:municipalty:*")
+    assert code != 0 and "unknown area level 'municipalty'" in output
+    assert users.get("alice").scopes == (KEPT,)
+    code, output = invoke("grant", "alice", "usual_residence:arrondissement:*", "*:province:*")
+    assert code == 0, output
+    assert "warning" in output and "no arrondissement allocation yet" in output
+    assert "province allocation" not in output  # the tiny store has one
+    assert users.get("alice").scopes == ("*:province:*", "usual_residence:arrondissement:*")
+
+
+def test_a_budget_for_nobody_or_for_a_steward_is_refused(users_cli):
+    invoke, _ = users_cli
+    code, output = invoke("budget", "nobody", "--epsilon", "1", "--project", "p")
+    assert code != 0 and "no user 'nobody'" in output
+    code, output = invoke("budget", "steward", "--epsilon", "1")
+    assert code != 0 and "budgets are for analysts" in output
+    code, output = invoke("budget", "alice", "--epsilon", "1", "--project", "p")
+    assert code == 0 and "alice/p: epsilon 1 left" in output

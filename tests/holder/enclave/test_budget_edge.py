@@ -1,0 +1,51 @@
+"""The service's early budget check and the ledger agree at the edge of a budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from cellcensus.errors import DisclosureError
+from cellcensus.holder.enclave import EnclaveService, JobRequest, JobStatus
+
+
+@pytest.fixture
+def service(state, store):
+    return EnclaveService(store=store, state=state)
+
+
+def spend(service: EnclaveService, times: int, epsilon: float) -> None:
+    """Charge `times` earlier releases of `epsilon` to alice (as if they had run)."""
+    for number in range(times):
+        service.ledger.charge(
+            job_id=f"earlier-{number}", analyst="alice", project="default", epsilon=epsilon
+        )
+
+
+def request(min_nights: int) -> JobRequest:
+    return JobRequest(algorithm="usual_residence", parameters={"min_nights": min_nights})
+
+
+def test_the_release_that_spends_exactly_the_rest_is_queued_and_charged(service):
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    cost = service.prepare(analyst="alice", request=request(1)).epsilon
+    times = round(2.0 / cost) - 1
+    spend(service, times, cost)  # 2.0 - 4 x 0.4 is 0.3999...: the rest is exactly one release
+    job = service.submit(analyst="alice", request=request(2)).job
+    assert job.status is JobStatus.QUEUED
+    claimed = service.book.claim(job.id)
+    assert claimed is not None and service.charge(claimed) is not None
+    assert service.budget_left(analyst="alice", project="default")[0] == pytest.approx(0.0)
+
+
+def test_a_refusal_never_reads_as_if_the_cost_were_left(service):
+    cost = service.prepare(analyst="alice", request=request(1)).epsilon
+    service.set_budget(
+        analyst="alice", project="default", epsilon=2 * cost - 1e-6, delta=0.0, steward="s"
+    )
+    spend(service, 1, cost)
+    with pytest.raises(DisclosureError, match="exhausted") as refused:
+        service.submit(analyst="alice", request=request(2))
+    message = str(refused.value)
+    assert f"epsilon {cost:g}, delta 0; epsilon {cost - 1e-6:.7g}" in message
+    assert f"{cost:g} left" not in message
+    assert service.book.recent(analyst="alice") == []
