@@ -200,7 +200,11 @@ class BudgetUpdate(Strict):
 
 
 class PolicyIn(Strict):
-    """A release policy."""
+    """Changes to an algorithm's default release policy.
+
+    Fields left out keep the default; ``disclosure.dp`` merges field by field, and ``null``
+    removes the noise.
+    """
 
     disclosure: dict[str, Any] = Field(default_factory=dict)
     require_approval: bool = False
@@ -208,7 +212,7 @@ class PolicyIn(Strict):
 
 
 class PolicyOut(BaseModel):
-    """A stored release policy."""
+    """A release policy in force (`/policies/{algorithm}`), or stored changes (`/policies`)."""
 
     algorithm: str
     disclosure: dict[str, Any]

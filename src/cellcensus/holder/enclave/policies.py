@@ -1,13 +1,16 @@
 """Release policies set by the steward: disclosure rules, approval, certification levels.
 
-One policy per algorithm, falling back to the ``*`` policy, falling back to the disclosure
-layer's default for the algorithm (`policy_for`), or to the policy the enclave was built with.
-The disclosure layer enforces its floors on every policy. Every change is audited.
+The steward stores changes, not whole policies: an algorithm's own changes, else the ``*``
+changes, applied to that algorithm's default (the disclosure layer's `policy_for`, or the
+policy the enclave was built with), ``dp`` merged field by field. So a change of threshold
+keeps the noise, and ``*`` keeps each algorithm's mechanism (Gaussian where one device counts
+in many cells); only ``"dp": null`` removes noise, and says so. The disclosure layer enforces
+its floors on every policy. Every change is audited.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,6 +72,13 @@ class ReleasePolicy:
         )
 
 
+def policy_with(default: DisclosurePolicy, changes: dict[str, Any]) -> ReleasePolicy:
+    """`default` with a steward's `changes` (a stored or submitted policy body) applied."""
+    complete = ReleasePolicy.from_dict({**changes, "disclosure": {}})  # checks the other fields
+    disclosure = default.override(changes.get("disclosure", {}), source="disclosure")
+    return replace(complete, disclosure=disclosure)
+
+
 def disclosure_policy(values: dict[str, Any]) -> DisclosurePolicy:
     """A DisclosurePolicy from plain data, refusing unknown fields and broken floors by name."""
     return DisclosurePolicy.from_dict(values, source="disclosure")
@@ -81,12 +91,12 @@ class Policies:
         self.state = state
         self.override = default
 
-    def default_for(self, algorithm: str) -> ReleasePolicy:
-        """The policy of `algorithm` when the steward stored none."""
-        return ReleasePolicy(disclosure=self.override or policy_for(algorithm=algorithm))
+    def default_for(self, algorithm: str) -> DisclosurePolicy:
+        """The disclosure policy of `algorithm` before any change of the steward's."""
+        return self.override or policy_for(algorithm=algorithm)
 
     def for_algorithm(self, algorithm: str) -> ReleasePolicy:
-        """The policy that applies to `algorithm` now."""
+        """The policy that applies to `algorithm` now: its default with the stored changes."""
         with self.state.read() as conn:
             rows = dict(
                 conn.execute(
@@ -95,19 +105,24 @@ class Policies:
                     )
                 ).all()
             )
-        body = rows.get(algorithm, rows.get(DEFAULT_KEY))
-        return self.default_for(algorithm) if body is None else ReleasePolicy.from_dict(body)
+        changes = rows.get(algorithm, rows.get(DEFAULT_KEY)) or {}
+        return policy_with(self.default_for(algorithm), dict(changes))
 
     def all(self) -> dict[str, dict[str, Any]]:
-        """Every stored policy by algorithm (``*`` is the default)."""
+        """Every stored change by algorithm (``*``: for every algorithm without its own)."""
         with self.state.read() as conn:
             rows = conn.execute(sa.select(policies.c.algorithm, policies.c.body)).all()
         return {str(name): dict(body) for name, body in rows}
 
     def set(self, algorithm: str, body: dict[str, Any], *, steward: str) -> ReleasePolicy:
-        """Replace the policy of `algorithm` (``*`` for all), audited."""
-        policy = ReleasePolicy.from_dict(body)
-        stored = policy.to_dict()
+        """Replace the changes to `algorithm`'s policy (``*`` for all), audited.
+
+        Returns:
+            The policy that now applies to `algorithm` (for ``*``: to an algorithm without
+            a default of its own).
+        """
+        policy = policy_with(self.default_for(algorithm), body)  # refuses what breaks a floor
+        stored = {**policy.to_dict(), "disclosure": dict(body.get("disclosure", {}))}
         with self.state.write() as conn:
             conn.execute(policies.delete().where(policies.c.algorithm == algorithm))
             conn.execute(

@@ -116,7 +116,10 @@ def set_budget(
 
 @router.get("/policies", response_model=schemas.PolicyList, responses=responses(*COMMON))
 def list_policies(ctx: Context, caller: Steward) -> schemas.PolicyList:
-    """Every stored release policy (``*`` is the default)."""
+    """The steward's stored changes to the default policies (``*``: for all without their own).
+
+    `GET /policies/{algorithm}` gives the policy in force.
+    """
     stored = ctx.service.policies.all()
     return schemas.PolicyList(
         policies=[
@@ -125,13 +128,33 @@ def list_policies(ctx: Context, caller: Steward) -> schemas.PolicyList:
     )
 
 
+@router.get("/policies/{algorithm}", response_model=schemas.PolicyOut, responses=responses(*COMMON))
+def get_policy(ctx: Context, caller: Steward, algorithm: PolicyKey) -> schemas.PolicyOut:
+    """The policy in force for an algorithm: its default with the steward's changes."""
+    _known_policy_key(ctx, algorithm)
+    policy = ctx.service.policies.for_algorithm(algorithm)
+    return schemas.PolicyOut(algorithm=algorithm, **policy.to_dict())
+
+
 @router.put("/policies/{algorithm}", response_model=schemas.PolicyOut, responses=responses(*COMMON))
 def set_policy(
     ctx: Context, caller: Steward, algorithm: PolicyKey, body: schemas.PolicyIn
 ) -> schemas.PolicyOut:
-    """Set the release policy of an algorithm (``*``: of every algorithm without its own)."""
-    policy = ctx.service.policies.set(algorithm, body.model_dump(), steward=caller.name)
+    """Change the release policy of an algorithm (``*``: of every algorithm without its own).
+
+    The fields given change the algorithm's default; the others keep it, noise included
+    (``"dp": null`` removes it). The answer is the policy now in force.
+    """
+    _known_policy_key(ctx, algorithm)
+    changes = body.model_dump(exclude_unset=True)
+    policy = ctx.service.policies.set(algorithm, changes, steward=caller.name)
     return schemas.PolicyOut(algorithm=algorithm, **policy.to_dict())
+
+
+def _known_policy_key(ctx: Context, algorithm: str) -> None:
+    """Refuse a policy for an algorithm the catalogue does not hold (a typo binds nothing)."""
+    if algorithm != "*":
+        ctx.service.catalogue.get(algorithm)
 
 
 @router.get("/approvals", response_model=schemas.ApprovalList, responses=responses(*COMMON))
