@@ -157,7 +157,8 @@ def run_demo(
         present=present,
         commuting=commuting,
     )
-    estimates = pd.read_csv(published.estimates, dtype={"area_code": str})
+    types: dict[str, str] = {"area_code": "str", "released_devices": "Int64"}
+    estimates = pd.read_csv(published.estimates, dtype=types)
     return DemoResult(
         out=out,
         metrics=result.best.agreement,
