@@ -161,3 +161,27 @@ def test_run_says_when_it_reuses_an_identical_release_computed_on_another_engine
     assert "nothing was computed" in said
     assert "spark did not run" in said
     assert json.loads((tmp_path / "spark.json").read_text())["provenance"]["engine"] == "duckdb"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params"),
+    [
+        ("usual_residence", []),
+        ("present_population", ["--param", "slot_minutes=60"]),
+        ("home_work_flows", []),  # suppressed counts: missing, not NaN floats
+    ],
+)
+def test_a_release_reads_back_the_same_from_its_csv_and_its_json(
+    store, tmp_path, algorithm, params
+):
+    from cellcensus.release import Release
+
+    run = ["run", algorithm, "--store", str(store), *params]
+    for suffix in (".json", ".csv"):
+        result = cli.invoke(app, [*run, "--out", str(tmp_path / f"release{suffix}")])
+        assert result.exit_code == 0, result.output
+    from_json = Release.read(tmp_path / "release.json")
+    from_csv = Release.read(tmp_path / "release.csv")
+    pd.testing.assert_frame_equal(from_csv.table, from_json.table)
+    assert from_csv.provenance == from_json.provenance
+    assert from_csv.published == from_json.published
