@@ -185,3 +185,11 @@ def test_a_release_reads_back_the_same_from_its_csv_and_its_json(
     pd.testing.assert_frame_equal(from_csv.table, from_json.table)
     assert from_csv.provenance == from_json.provenance
     assert from_csv.published == from_json.published
+
+
+def test_run_help_names_the_spark_settings():
+    result = cli.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    for name in ("SPARK_MASTER", "SPARK_EXECUTOR_MEMORY", "SPARK_SHUFFLE_PARTITIONS"):
+        assert name in said

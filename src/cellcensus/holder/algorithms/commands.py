@@ -16,12 +16,18 @@ from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.base import Algorithm
 from cellcensus.holder.algorithms.registry import get_algorithm, registered_algorithms
+from cellcensus.holder.engines import SPARK_ENVIRONMENT
 from cellcensus.release import Release
 
 if TYPE_CHECKING:
     from cellcensus.holder.enclave import Enclave
 
 OUTPUT_SUFFIXES = (".csv", ".json")
+ENGINE_HELP = (
+    "duckdb or spark. Spark runs in local mode (local[2]) unless started by spark-submit; "
+    f"the environment variables {', '.join(SPARK_ENVIRONMENT)} set its master, executor "
+    "memory and shuffle partitions (docs/spark.md)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -164,7 +170,7 @@ def run_command(
             "text; nested names with dots (filters.min_days=3).",
         ),
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "duckdb",
     level: Annotated[
         str, typer.Option("--level", help="Area level of the allocation.")
     ] = "municipality",
