@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cellcensus.errors import CellcensusError
 from cellcensus.release import Provenance, Release, provenance_path
 
 
@@ -33,7 +34,11 @@ def test_csv_release_is_written_with_its_provenance_sidecar(tmp_path: Path) -> N
     assert pd.read_csv(out, dtype={"area_code": str}).area_code.tolist() == ["11001", "11002"]
     document = json.loads(sidecar.read_text())
     wire = json.loads(release().to_json())
-    assert document == {"provenance": wire["provenance"], "published": wire["published"]}
+    assert document == {
+        "provenance": wire["provenance"],
+        "published": wire["published"],
+        "columns": wire["columns"],
+    }
     assert document["provenance"]["policy"]["dp"]["epsilon"] == 0.4
     assert document["provenance"]["job_id"] == "ab" * 16
 
@@ -48,3 +53,31 @@ def test_json_release_is_one_document(tmp_path: Path) -> None:
 def test_other_suffixes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.csv or \.json"):
         release().write(tmp_path / "present.xlsx")
+
+
+def test_read_gives_back_the_release_from_either_file(tmp_path: Path) -> None:
+    written = release()
+    written.write(tmp_path / "present.csv")
+    written.write(tmp_path / "present.json")
+    for name in ("present.csv", "present.json"):
+        back = Release.read(tmp_path / name)
+        assert back.provenance == written.provenance and back.published == written.published
+        assert back.table["area_code"].tolist() == ["11001", "11002"]  # text, not numbers
+        pd.testing.assert_frame_equal(back.table, written.table)
+
+
+def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
+    table = tmp_path / "homes.csv"
+    table.write_text("area_code,device_count\n11001,20\n")
+    with pytest.raises(CellcensusError, match=r"homes\.provenance\.json is missing"):
+        Release.read(table)
+    provenance_path(table).write_text('{"job": 1}')
+    with pytest.raises(CellcensusError, match=r"homes\.provenance\.json: not a cellcensus release"):
+        Release.read(table)
+    (tmp_path / "other.json").write_text("[1, 2]")
+    with pytest.raises(CellcensusError, match=r"other\.json: not a cellcensus release"):
+        Release.read(tmp_path / "other.json")
+    with pytest.raises(CellcensusError, match="no such release file"):
+        Release.read(tmp_path / "absent.json")
+    with pytest.raises(CellcensusError, match=r"\.csv or \.json"):
+        Release.read(tmp_path / "homes.parquet")

@@ -41,7 +41,6 @@ from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import municipalities
-from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
@@ -148,7 +147,7 @@ def run_demo(
     if flows_release is not None:
         commuting = estimate_commuting(release=flows_release, residents=result)
     step("NSO: writing figures and report")
-    context = _report_context(release=release, dataset=dataset, synthetic=synthetic)
+    context = ReportContext.from_release(release, dataset=str(dataset), synthetic=synthetic)
     published = publish_release(
         out_dir=out,
         result=result,
@@ -157,7 +156,8 @@ def run_demo(
         present=present,
         commuting=commuting,
     )
-    estimates = pd.read_csv(published.estimates, dtype={"area_code": str})
+    types: dict[str, str] = {"area_code": "str", "released_devices": "Int64"}
+    estimates = pd.read_csv(published.estimates, dtype=types)
     return DemoResult(
         out=out,
         metrics=result.best.agreement,
@@ -210,24 +210,6 @@ def _presence_truth(dataset: Path, *, parent: pd.Series) -> pd.DataFrame | None:
     keys = ["local_date", "slot", "area_code"]
     summed: pd.DataFrame = counts.groupby(keys, as_index=False, sort=True)[["persons"]].sum()
     return summed
-
-
-def _report_context(*, release: Release, dataset: Path, synthetic: bool) -> ReportContext:
-    provenance, published = release.provenance, release.published
-    return ReportContext(
-        dataset=str(dataset),
-        period_start=published["period"]["start"],
-        period_end=published["period"]["end"],
-        market_share=float(published["market_share"]),
-        sampling_fraction=float(published["sampling_fraction"]),
-        n_devices_released_total=int(release.table["device_count"].sum()),
-        suppression_threshold=float(provenance.policy["min_count"]),
-        algorithm_name=provenance.algorithm,
-        algorithm_version=provenance.version,
-        job_id=provenance.job_id,
-        spatial_estimator=str(provenance.parameters.get("spatial_estimator", "allocation")),
-        synthetic=synthetic,
-    )
 
 
 def _stepper(progress: Progress | None) -> Callable[[str], None]:

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
+
+from cellcensus.errors import CellcensusError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,22 +73,33 @@ class Release:
         ``columns`` keeps the table's column order and types, which the records lose (their
         keys are sorted, and a count column with suppressed cells would read back as floats).
         """
-        columns = [
-            {"name": str(name), "dtype": str(dtype)} for name, dtype in self.table.dtypes.items()
-        ]
         return json.dumps(
             {
                 "table": json.loads(self.table.to_json(orient="records")),
-                "columns": columns,
+                "columns": self.columns(),
                 "provenance": asdict(self.provenance),
                 "published": self.published,
             },
             sort_keys=True,
         )
 
+    def columns(self) -> list[dict[str, str]]:
+        """The table's column names and types, in order, as the release files record them."""
+        return [
+            {"name": str(name), "dtype": str(dtype)} for name, dtype in self.table.dtypes.items()
+        ]
+
     def provenance_document(self) -> dict[str, Any]:
-        """What a release file carries besides its table: ``provenance`` and ``published``."""
-        return {"provenance": asdict(self.provenance), "published": self.published}
+        """What a release file carries besides its table.
+
+        ``provenance``, ``published`` and the table's ``columns``, whose types a CSV cannot
+        keep (text or number, whole or not).
+        """
+        return {
+            "provenance": asdict(self.provenance),
+            "published": self.published,
+            "columns": self.columns(),
+        }
 
     def write(self, path: Path) -> list[Path]:
         """Write the release to `path` (``.json``, or ``.csv`` with its provenance sidecar).
@@ -119,6 +135,42 @@ class Release:
         return str(self.table.to_csv(index=False))
 
     @classmethod
+    def read(cls, path: Path | str) -> Release:
+        """Read a release file as `write` (and ``cellcensus run --out``) wrote it.
+
+        ``NAME.json`` is the whole release; ``NAME.csv`` is its table, read with the
+        provenance, published facts and column types of ``NAME.provenance.json`` beside it.
+
+        Raises:
+            CellcensusError: the file or its sidecar is missing, or is not a release.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in RELEASE_SUFFIXES:
+            raise CellcensusError(f"{path}: a release is a .csv or .json file, not {suffix!r}")
+        if suffix == ".json":
+            return _parsed(path, lambda: cls.from_json(_text(path)))
+        sidecar = provenance_path(path)
+        if not sidecar.is_file():
+            raise CellcensusError(
+                f"{path}: its provenance {sidecar.name} is missing; a CSV release is read "
+                "with the sidecar `cellcensus run --out` wrote beside it"
+            )
+        document = _parsed(sidecar, lambda: json.loads(_text(sidecar)))
+        return _parsed(sidecar, lambda: cls._from_csv(_text(path), document))
+
+    @classmethod
+    def _from_csv(cls, text: str, document: dict[str, Any]) -> Release:
+        # Every column as text first: area codes keep their leading zeros.
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        columns = document.get("columns") or _untyped(list(table.columns))
+        return cls(
+            table=_typed(table, columns),
+            provenance=Provenance(**document["provenance"]),
+            published=document["published"],
+        )
+
+    @classmethod
     def from_json(cls, text: str) -> Release:
         """Read a release serialised by `to_json`."""
         data = json.loads(text)
@@ -128,6 +180,34 @@ class Release:
         return cls(
             table=table, provenance=Provenance(**data["provenance"]), published=data["published"]
         )
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CellcensusError(f"{path}: no such release file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CellcensusError(f"{path}: cannot be read as a release ({error})") from None
+
+
+def _parsed(path: Path, read: Callable[[], T]) -> T:
+    """What `read` gives, or an error naming `path` where it is not a release."""
+    try:
+        return read()
+    except CellcensusError:
+        raise
+    except (ValueError, KeyError, TypeError) as error:
+        raise CellcensusError(
+            f"{path}: not a cellcensus release ({type(error).__name__}: {error}); read the "
+            "file `cellcensus run --out` wrote"
+        ) from None
+
+
+def _untyped(names: list[str]) -> list[dict[str, str]]:
+    """Types of a sidecar that recorded none: keys as text, counts and intervals as numbers."""
+    numbers = {"device_count": "Int64", "ci95": "float64"}
+    return [{"name": name, "dtype": numbers.get(name, "str")} for name in names]
 
 
 def _typed(table: pd.DataFrame, columns: list[dict[str, str]]) -> pd.DataFrame:

@@ -21,6 +21,7 @@ conf = spark_session().sparkContext.getConf()
 print("MASTER", conf.get("spark.master"))
 print("PARTITIONS", conf.get("spark.sql.shuffle.partitions"))
 print("TIMEZONE", conf.get("spark.sql.session.timeZone"))
+print("PROGRESS", conf.get("spark.ui.showConsoleProgress", "unset"))
 """
 
 
@@ -48,9 +49,20 @@ def test_spark_submit_configuration_is_kept(tmp_path: Path) -> None:
         {},
         tmp_path,
     )
-    assert found == {"MASTER": "local[1]", "PARTITIONS": "3", "TIMEZONE": "UTC"}
+    assert found == {
+        "MASTER": "local[1]",
+        "PARTITIONS": "3",
+        "TIMEZONE": "UTC",
+        "PROGRESS": "unset",
+    }
 
 
 def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -> None:
     found = settings([sys.executable], {"SPARK_SHUFFLE_PARTITIONS": "5"}, tmp_path)
-    assert found == {"MASTER": "local[2]", "PARTITIONS": "5", "TIMEZONE": "UTC"}
+    # No stage progress bars over the CLI's spinner.
+    assert found == {
+        "MASTER": "local[2]",
+        "PARTITIONS": "5",
+        "TIMEZONE": "UTC",
+        "PROGRESS": "false",
+    }

@@ -88,3 +88,36 @@ def test_sdmx_refuses_a_period_that_ends_before_it_starts(
         write_sdmx_csv(
             table=table, out=tmp_path / "x.csv", period_start="March", period_end="2011-03-01"
         )
+
+
+def test_released_devices_stay_whole_counts_in_every_format(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    from cellcensus.nso.report.publish import estimates_table
+    from cellcensus.nso.validation import compare_with_census
+    from cellcensus.reference import belgium
+
+    files = write_outputs(result=realistic_result, out_dir=tmp_path)
+    suppressed = realistic_result.best.table["released_devices"].isna()
+    assert suppressed.any()  # the missing counts must stay missing, not become 0
+
+    def texts(path: Path) -> list[str]:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return [row["released_devices"] for row in csv.DictReader(handle)]
+
+    comparison = compare_with_census(
+        expanded=realistic_result.best.table.reset_index(), census=belgium.census_population()
+    )
+    estimates = estimates_table(comparison)
+    estimates.to_csv(tmp_path / "estimates.csv", index=False)
+    for path in (files.csv, files.all_estimators, tmp_path / "estimates.csv"):
+        values = texts(path)
+        assert all(value == "" or value.isdigit() for value in values), path.name
+        assert values.count("") == suppressed.sum() * (len(values) // len(suppressed)), path.name
+    assert str(estimates["released_devices"].dtype) == "Int64"
+    parquet = pd.read_parquet(files.parquet)
+    assert str(parquet["released_devices"].dtype) == "Int64"
+    assert parquet["released_devices"].isna().sum() == suppressed.sum()
+    features = json.loads(files.geojson.read_text(encoding="utf-8"))["features"]
+    counts = [feature["properties"]["released_devices"] for feature in features]
+    assert {type(count) for count in counts} == {int, type(None)}

@@ -37,6 +37,8 @@ LOCAL_SPARK = {
     "spark.master": "local[2]",
     "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
+    # The CLI shows its own progress: Spark's stage bars would write over it.
+    "spark.ui.showConsoleProgress": "false",
 }
 """Settings of a session started from plain Python (local mode on this machine)."""
 SPARK_ENVIRONMENT = {

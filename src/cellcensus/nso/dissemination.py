@@ -69,7 +69,8 @@ def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = Non
     Returns:
         One row per area: ``area_code``, the names and parent codes present, ``estimate``
         (persons, rounded to units), ``std_error``, ``ci_lower``, ``ci_upper`` (rounded),
-        ``released_devices``, ``status`` and ``estimator``.
+        ``released_devices`` (``Int64``, missing where suppressed), ``status`` and
+        ``estimator``.
     """
     frame = areas if areas is not None else belgium.municipalities()
     keep = [
@@ -80,8 +81,9 @@ def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = Non
     described = frame[keep].assign(area_code=frame["area_code"].astype(str))
     best = result.best.table.reset_index()
     rounded = best[["estimate", "std_error", "ci_lower", "ci_upper"]].round(0)
+    devices = as_counts(best["released_devices"])
     table = described.merge(
-        pd.concat([best[["area_code", "released_devices"]], rounded], axis=1),
+        pd.concat([best[["area_code"]], devices, rounded], axis=1),
         on="area_code",
         how="outer",
     )
@@ -98,6 +100,15 @@ def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = Non
         "estimator",
     ]
     return table[ordered].sort_values("area_code").reset_index(drop=True)
+
+
+def as_counts(values: pd.Series) -> pd.Series:
+    """Counts (released devices, census persons) as nullable integers, missing where unknown.
+
+    Releases carry whole counts (``Int64``, missing where suppressed); the estimators compute
+    with floats, which would write ``25.0`` and a double column.
+    """
+    return values.astype("float64").round(0).astype("Int64")
 
 
 def write_geojson(*, table: pd.DataFrame, areas: pd.DataFrame, out: Path) -> Path:
@@ -253,7 +264,8 @@ def write_outputs(
     parquet_path = out_dir / f"{OFFICIAL_STEM}.parquet"
     table.to_parquet(parquet_path, index=False)
     all_path = out_dir / "estimators.csv"
-    result.long_table().to_csv(all_path, index=False)
+    long = result.long_table()
+    long.assign(released_devices=as_counts(long["released_devices"])).to_csv(all_path, index=False)
     comparison_path = out_dir / "estimator_comparison.csv"
     result.comparison().to_csv(comparison_path)
     return OutputFiles(

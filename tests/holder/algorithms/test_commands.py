@@ -145,3 +145,51 @@ def test_run_writes_a_csv_release_with_its_provenance_beside_it(store, tmp_path)
     assert result.exit_code == 0, result.output
     assert json.loads(again.read_text())["provenance"] == provenance
     assert not (tmp_path / "homes.provenance.json").exists()  # JSON needs no sidecar
+
+
+def test_run_says_when_it_reuses_an_identical_release_computed_on_another_engine(store, tmp_path):
+    run = ["run", "usual_residence", "--store", str(store), "--param", "min_nights=4"]
+    first = cli.invoke(app, [*run, "--out", str(tmp_path / "duckdb.json")])
+    assert first.exit_code == 0, first.output
+    assert "reused" not in first.output
+    job_id = json.loads((tmp_path / "duckdb.json").read_text())["provenance"]["job_id"]
+    # The engine is not part of a request: Spark never starts, and the CLI says so.
+    again = cli.invoke(app, [*run, "--engine", "spark", "--out", str(tmp_path / "spark.json")])
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.output.split())
+    assert f"reused the release of job {job_id} (computed on duckdb on" in said
+    assert "nothing was computed" in said
+    assert "spark did not run" in said
+    assert json.loads((tmp_path / "spark.json").read_text())["provenance"]["engine"] == "duckdb"
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params"),
+    [
+        ("usual_residence", []),
+        ("present_population", ["--param", "slot_minutes=60"]),
+        ("home_work_flows", []),  # suppressed counts: missing, not NaN floats
+    ],
+)
+def test_a_release_reads_back_the_same_from_its_csv_and_its_json(
+    store, tmp_path, algorithm, params
+):
+    from cellcensus.release import Release
+
+    run = ["run", algorithm, "--store", str(store), *params]
+    for suffix in (".json", ".csv"):
+        result = cli.invoke(app, [*run, "--out", str(tmp_path / f"release{suffix}")])
+        assert result.exit_code == 0, result.output
+    from_json = Release.read(tmp_path / "release.json")
+    from_csv = Release.read(tmp_path / "release.csv")
+    pd.testing.assert_frame_equal(from_csv.table, from_json.table)
+    assert from_csv.provenance == from_json.provenance
+    assert from_csv.published == from_json.published
+
+
+def test_run_help_names_the_spark_settings():
+    result = cli.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    for name in ("SPARK_MASTER", "SPARK_EXECUTOR_MEMORY", "SPARK_SHUFFLE_PARTITIONS"):
+        assert name in said

@@ -297,3 +297,32 @@ def test_store_allocate_keeps_the_tile_footprint_of_belgium(tmp_path):
     result = runner.invoke(app, [*ALLOCATE, str(store.root), "--grid", "--tile-footprint"])
     assert result.exit_code != 0
     assert "leave out --areas and --grid" in result.output
+
+
+def test_allocated_levels_keep_the_boundaries_the_service_maps_with(tmp_path):
+    from cellcensus.holder.api.formats import area_geometries
+    from cellcensus.holder.geo import roll_up_allocation
+
+    areas = _areas(N=(-5_000, 0, 5_000, 5_000), S=(-5_000, -5_000, 5_000, 0))
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    _cells(("a0", 0, 0, 0.0), ("a180", 0, 0, 180.0)).to_parquet(store.cells_path)
+    zones = _geojson(areas, tmp_path / "zones.geojson", code="zone")
+    for options in (["--areas", str(zones), *SECTOR_ZONES], ["--grid"]):
+        result = runner.invoke(app, [*ALLOCATE, str(store.root), *options])
+        assert result.exit_code == 0, result.output
+
+    shapes = area_geometries(store.root, "zones")
+    assert set(shapes) == {"N", "S"}
+    for code, shape in zip(areas.area_code, areas.geometry, strict=True):
+        assert shapely.hausdorff_distance(shapely.geometry.shape(shapes[code]), shape) < 1e-5
+    squares = area_geometries(store.root, "inspire_1km")
+    assert set(squares) == set(store.read_allocation("inspire_1km").area_code)
+    one = shapely.geometry.shape(next(iter(squares.values())))
+    assert one.geom_type == "Polygon" and 1e-4 < one.area < 3e-4  # 1 km2 at 50.8 N, in deg2
+    # A level summed from whole zones is mapped by their union.
+    roll_up_allocation(
+        store=store, parent=pd.Series({"N": "ALL", "S": "ALL"}), level="all", source="zones"
+    )
+    union = shapely.geometry.shape(area_geometries(store.root, "all")["ALL"])
+    assert shapely.hausdorff_distance(union, shapely.union_all(areas.geometry.to_numpy())) < 1e-5

@@ -353,3 +353,32 @@ def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResu
     lettered = method.split('<ol type="a">')[1].split("</ol>")[0]
     assert "is unbiased when" not in lettered
     assert "</ol><p>The default estimator, Raking to margins, is unbiased when:</p>" in method
+
+
+def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
+    from cellcensus.release import Release
+
+    release: Release = unbiased.release
+    made = ReportContext.from_release(release, dataset="simulated Belgium", scale=0.1)
+    table, provenance = release.table, release.provenance
+    assert made == ReportContext(
+        dataset="simulated Belgium",
+        period_start="2011-03-01",
+        period_end="2011-03-28",
+        market_share=release.published["market_share"],
+        sampling_fraction=release.published["sampling_fraction"],
+        n_devices_released_total=int(table["device_count"].sum()),
+        suppression_threshold=provenance.policy["min_count"],
+        algorithm_name="usual_residence",
+        algorithm_version="simulated",
+        job_id=provenance.job_id,
+        scale=0.1,
+        synthetic=False,
+    )
+    nights = replace(provenance, parameters={"night_start_hour": 22, "night_end_hour": 6})
+    assert ReportContext.from_release(
+        replace(release, provenance=nights), dataset="d"
+    ).night_window == ("22:00–06:00")
+    no_period = replace(release, published={"market_share": 0.4, "sampling_fraction": 0.1})
+    with pytest.raises(CellcensusError, match="does not say its period start, period end"):
+        ReportContext.from_release(no_period, dataset="d")

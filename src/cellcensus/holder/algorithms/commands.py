@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
@@ -15,8 +16,18 @@ from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.base import Algorithm
 from cellcensus.holder.algorithms.registry import get_algorithm, registered_algorithms
+from cellcensus.holder.engines import SPARK_ENVIRONMENT
+from cellcensus.release import Release
+
+if TYPE_CHECKING:
+    from cellcensus.holder.enclave import Enclave
 
 OUTPUT_SUFFIXES = (".csv", ".json")
+ENGINE_HELP = (
+    "duckdb or spark. Spark runs in local mode (local[2]) unless started by spark-submit; "
+    f"the environment variables {', '.join(SPARK_ENVIRONMENT)} set its master, executor "
+    "memory and shuffle partitions (docs/spark.md)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -159,15 +170,13 @@ def run_command(
             "text; nested names with dots (filters.min_days=3).",
         ),
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb or spark.")] = "duckdb",
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "duckdb",
     level: Annotated[
         str, typer.Option("--level", help="Area level of the allocation.")
     ] = "municipality",
     analyst: Annotated[str, typer.Option("--analyst", help="Who the job is for.")] = "holder",
 ) -> None:
     """Run one algorithm through the enclave (a recorded job); write only what is released."""
-    from cellcensus.holder.enclave import Enclave
-
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise CellcensusError(f"--out {out}: use a .csv or .json file name")
     if engine not in ("duckdb", "spark"):
@@ -175,17 +184,46 @@ def run_command(
     chosen = get_algorithm(algorithm)
     parameters = parse_parameters(param or [])
     chosen.manifest.parse(parameters)  # refuse bad parameters before opening anything
+    from cellcensus.holder.enclave import Enclave
+
     enclave = Enclave(store=store, engine="spark" if engine == "spark" else "duckdb")
+    started = dt.datetime.now(dt.UTC)
     with console.status(f"running {algorithm} on {engine}"):
         release = enclave.run(
             algorithm=algorithm, parameters=parameters, analyst=analyst, level=level
         )
     written = release.write(out)  # a CSV gets its provenance beside it (NAME.provenance.json)
+    if submitted_before(enclave, release, started):
+        console.print(reuse_notice(release, engine=engine), highlight=False)
     console.print(
         f"released {len(release.table)} rows ({release.n_suppressed} suppressed) of "
         f"{algorithm} {chosen.manifest.version}, job {release.provenance.job_id} -> "
         + ", ".join(str(path) for path in written)
     )
+
+
+def submitted_before(enclave: Enclave, release: Release, moment: dt.datetime) -> bool:
+    """Whether the job that computed `release` was submitted before `moment`: reused.
+
+    The enclave answers an identical request (same algorithm, version, parameters, level and
+    policy; the engine is not part of it) with the release it already made: a second
+    computation would draw fresh noise and spend the privacy budget again.
+    """
+    job = enclave.service.book.get(release.provenance.job_id)
+    return job is not None and dt.datetime.fromisoformat(job.created_at) < moment
+
+
+def reuse_notice(release: Release, *, engine: str) -> str:
+    """What the user must know when `cellcensus run` computed nothing."""
+    provenance = release.provenance
+    notice = (
+        f"reused the release of job {provenance.job_id} (computed on {provenance.engine} on "
+        f"{provenance.created_at}) for this identical request: nothing was computed and no "
+        "privacy budget was spent"
+    )
+    if provenance.engine != engine:
+        notice += f"; {engine} did not run (to compare engines, see docs/spark.md)"
+    return notice
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.geo.boundaries import grid_squares, roll_up_boundaries, save_boundaries
 from cellcensus.holder.geo.coverage import network_states, voronoi_coverage
 from cellcensus.holder.geo.footprint import (
     FootprintModel,
@@ -352,7 +353,10 @@ def build_allocation(
     grid_m: float | None = None,
     prior: AllocationPrior | None = None,
 ) -> Path:
-    """Allocate the store's cells to `areas` and save it in the store.
+    """Allocate the store's cells to `areas` and save it, with their boundaries, in the store.
+
+    The boundaries (the grid's squares with `grid_m`) go to ``STORE/areas/LEVEL.geojson``
+    (`boundaries`), where the service's GeoJSON releases find them.
 
     Args:
         store: The store (or its folder), holding ``cells.parquet`` from an ingest.
@@ -378,6 +382,8 @@ def build_allocation(
         grid_m=grid_m,
         prior=prior or default_prior(coverage),
     )
+    shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
+    save_boundaries(store, areas=shapes, level=level)
     return _save(allocation, path=store.allocation_path(level))
 
 
@@ -387,6 +393,7 @@ def roll_up_allocation(
     """Sum the allocation of `source` into larger areas made of whole `source` areas.
 
     A cell's share of a union of areas is the sum of its shares of them: no geometry needed.
+    The larger areas' boundaries are the unions of their parts' where `source` has some.
 
     Args:
         store: The store holding the allocation of `source`.
@@ -415,6 +422,7 @@ def roll_up_allocation(
         [("weight", "sum"), ("overlap_km2", "sum")]
     )
     summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
+    roll_up_boundaries(store, parent=parent, level=level, source=source)
     return _write(_sorted_versions(summed).select(_SCHEMA.names), path=store.allocation_path(level))
 
 

@@ -51,6 +51,11 @@ def to_grid(geometries: npt.ArrayLike) -> npt.NDArray[np.object_]:
     return _project(geometries, source=WGS84, target=GRID_CRS)
 
 
+def from_grid(geometries: npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Geometries in EPSG:3035 metres -> WGS84 (longitude, latitude)."""
+    return _project(geometries, source=GRID_CRS, target=WGS84)
+
+
 def project_points(
     longitude: npt.NDArray[np.float64], latitude: npt.NDArray[np.float64], *, crs: str = GRID_CRS
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

@@ -35,6 +35,7 @@ from cellcensus.nso.report.numbers import signed_number as _signed_number
 from cellcensus.nso.report.numbers import signed_percent as _signed_percent
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference.belgium import CITATION
+from cellcensus.release import Release
 
 REPORT_FILE = "report.html"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,6 +84,57 @@ class ReportContext:
     title: str = "Population of Belgian municipalities estimated from mobile phone data"
     citation: str = CITATION
     generated_at: datetime | None = field(default=None)
+
+    @classmethod
+    def from_release(
+        cls, release: Release, *, dataset: str, synthetic: bool = False, **more: Any
+    ) -> ReportContext:
+        """The context of a report on `release`: everything the release itself says.
+
+        Args:
+            release: The holder's release (e.g. `Release.read` of ``cellcensus run --out``).
+            dataset: What the input data is, in a few words.
+            synthetic: Whether the data is simulated.
+            more: Other fields (``scale``, ``title``, ``citation``, ``generated_at``).
+
+        Raises:
+            CellcensusError: the release does not publish its period, market share or
+                sampling fraction, or its policy has no threshold.
+        """
+        provenance, published = release.provenance, release.published
+        period = published.get("period") or {}
+        facts = {"period start": period.get("start"), "period end": period.get("end")}
+        facts |= {name: published.get(name) for name in ("market_share", "sampling_fraction")}
+        facts["policy's min_count"] = provenance.policy.get("min_count")
+        missing = [name for name, value in facts.items() if value is None]
+        if missing:
+            raise CellcensusError(
+                f"release of job {provenance.job_id} does not say its {', '.join(missing)}: "
+                "a report cannot be made of it"
+            )
+        parameters = provenance.parameters
+        return cls(
+            dataset=dataset,
+            period_start=period["start"],
+            period_end=period["end"],
+            market_share=float(published["market_share"]),
+            sampling_fraction=float(published["sampling_fraction"]),
+            n_devices_released_total=int(release.table["device_count"].sum()),
+            suppression_threshold=float(provenance.policy["min_count"]),
+            algorithm_name=provenance.algorithm,
+            algorithm_version=provenance.version,
+            job_id=provenance.job_id,
+            night_window=_night_window(parameters),
+            spatial_estimator=str(parameters.get("spatial_estimator", "allocation")),
+            synthetic=synthetic,
+            **more,
+        )
+
+
+def _night_window(parameters: Mapping[str, Any]) -> str:
+    """The night hours of a usual-residence release's parameters (its defaults if not given)."""
+    start, end = parameters.get("night_start_hour", 20), parameters.get("night_end_hour", 7)
+    return f"{int(start):02d}:00–{int(end):02d}:00"
 
 
 SPATIAL_STEPS = {

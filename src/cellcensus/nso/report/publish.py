@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.dissemination import OutputFiles, write_outputs
+from cellcensus.nso.dissemination import OutputFiles, as_counts, write_outputs
 from cellcensus.nso.mobility import Commuting, PresentPopulation, mobility_metrics
 from cellcensus.nso.production import EstimationResult, json_ready
 from cellcensus.nso.report.figures import (
@@ -167,8 +167,8 @@ def estimates_table(comparison: pd.DataFrame) -> pd.DataFrame:
             ``ci_lower`` and ``ci_upper`` when the estimates have intervals.
 
     Returns:
-        Estimates and interval bounds rounded to persons (NaN where suppressed or unknown),
-        census as integers.
+        Released devices as nullable integers and estimates and interval bounds rounded to
+        persons (all missing where suppressed or unknown), census as integers.
     """
     table = comparison.reset_index(drop=True)
     missing = pd.Series(float("nan"), index=table.index)
@@ -176,7 +176,7 @@ def estimates_table(comparison: pd.DataFrame) -> pd.DataFrame:
         {
             "area_code": table["area_code"].astype(str),
             "area_name": table["name"],
-            "released_devices": table["released_devices"].astype("float64"),
+            "released_devices": as_counts(table["released_devices"]),
             "estimate": table["estimate"].astype("float64").round(0),
             "ci_lower": table.get("ci_lower", missing).astype("float64").round(0),
             "ci_upper": table.get("ci_upper", missing).astype("float64").round(0),
@@ -193,11 +193,13 @@ def _write_mobility(
     if present is not None:
         path = out_dir / PRESENT_POPULATION_CSV
         table = present.long.sort_values(["local_date", "slot", "area_code"])
+        table = table.assign(devices=as_counts(table["devices"]))
         table.assign(estimate=table["estimate"].round(0)).to_csv(path, index=False)
         written.append(path)
     if commuting is not None:
         path = out_dir / COMMUTING_CSV
         flows = commuting.flows
+        flows = flows.assign(devices=as_counts(flows["devices"]), census=as_counts(flows["census"]))
         flows.assign(estimate=flows["estimate"].round(0)).to_csv(path, index=False)
         written.append(path)
     return tuple(written)
