@@ -107,6 +107,12 @@ def test_geojson_feature_ids_tell_features_apart():
         assert feature["id"].count("/") == 2 and feature["properties"]["area_code"] in feature["id"]
     assert features[0]["geometry"] == SQUARES["11001"]
 
+    flows = pd.DataFrame(
+        {"home_area": ["11001", "21004"], "work_area": ["21004", "21004"], "device_count": [5, 9]}
+    )
+    content, _ = render(body(flows, "home_work_flows"), ResultFormat.GEOJSON, geometries=SQUARES)
+    assert [f["id"] for f in json.loads(content)["features"]] == ["11001/21004", "21004/21004"]
+
 
 def test_http_geojson_of_flows_and_406_problem_without_areas(service):
     steward = service.auth("steward")

@@ -144,7 +144,7 @@ def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...
                 "geometry": geometries.get(str(row["area_code"])),
             }
             for feature_id, row in zip(
-                _feature_ids(document["table"]), document["table"], strict=True
+                _feature_ids(document["table"], placed_by), document["table"], strict=True
             )
         ]
     else:
@@ -153,12 +153,15 @@ def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...
         features = [
             {
                 "type": "Feature",
+                "id": feature_id,
                 "properties": row,
                 "geometry": _line(
                     centroids.get(str(row[origin])), centroids.get(str(row[destination]))
                 ),
             }
-            for row in document["table"]
+            for feature_id, row in zip(
+                _feature_ids(document["table"], placed_by), document["table"], strict=True
+            )
         ]
     collection = {
         "type": "FeatureCollection",
@@ -169,13 +172,14 @@ def _geojson(body: str, geometries: dict[str, Any], *, placed_by: tuple[str, ...
     return json.dumps(collection).encode()
 
 
-def _feature_ids(rows: list[dict[str, Any]]) -> list[str]:
-    """The area code where each area appears once, else every key joined (date/slot/area).
+def _feature_ids(rows: list[dict[str, Any]], placed_by: tuple[str, ...]) -> list[str]:
+    """The codes placing each row (area, or origin/destination) if unique, else every key.
 
-    Feature ids must tell features apart: a release by area and hour holds each area once per
-    slot.
+    Every key is joined with "/" (date/slot/area). Feature ids must tell features apart: a
+    release by area and hour holds each area once per slot, one of trips per date each pair
+    once per date.
     """
-    codes = [str(row["area_code"]) for row in rows]
+    codes = ["/".join(str(row[name]) for name in placed_by) for row in rows]
     if len(set(codes)) == len(codes):
         return codes
     keys = [name for name in rows[0] if name not in ("device_count", "ci95")]
