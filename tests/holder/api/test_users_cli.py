@@ -67,3 +67,19 @@ def test_a_budget_for_nobody_or_for_a_steward_is_refused(users_cli):
     assert code != 0 and "budgets are for analysts" in output
     code, output = invoke("budget", "alice", "--epsilon", "1", "--project", "p")
     assert code == 0 and "alice/p: epsilon 1 left" in output
+
+
+@pytest.mark.parametrize(
+    ("scope", "refusal"),
+    [
+        ("usual_residence:municipality:2011-13-01..2011-03-31", "2011-13-01 is not a date"),
+        ("usual_residence:municipality:2011-03-31..2011-03-01", "starts (2011-03-31) after"),
+    ],
+)
+def test_a_scope_with_a_bad_period_is_refused_without_a_traceback(users_cli, scope, refusal):
+    invoke, users = users_cli
+    code, output = invoke("grant", "alice", scope)
+    assert code == 2, output
+    assert refusal in output and "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD" in output
+    assert "Traceback" not in output
+    assert users.get("alice").scopes == (KEPT,)
