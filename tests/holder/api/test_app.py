@@ -129,6 +129,20 @@ def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     assert "budget" in refused.json()["detail"]
 
 
+def test_me_lists_every_project_with_a_budget_before_any_job(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    grant = {"epsilon": 2, "delta": 1e-5, "project": "census-2011"}
+    answer = service.client.put("/users/alice/budget", json=grant, headers=steward)
+    assert answer.status_code == 200, answer.text
+    budget = service.client.get("/me", headers=service.auth("alice")).json()["budget"]
+    assert [item["project"] for item in budget] == ["census-2011", "default"]
+    assert budget[0]["epsilon_left"] == pytest.approx(2.0)
+    assert budget[0]["delta_left"] == pytest.approx(1e-5)
+    others = service.client.get("/me", headers=service.auth("bob")).json()["budget"]
+    assert [item["project"] for item in others] == ["default"]
+
+
 @BOTH_BACKENDS
 def test_released_job_is_on_the_transparency_log_and_in_the_audit_chain(service):
     headers = service.auth("alice")

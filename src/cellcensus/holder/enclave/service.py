@@ -144,6 +144,10 @@ class EnclaveService:
         left = self.ledger.remaining(analyst=analyst, project=project)
         return left.epsilon, left.delta
 
+    def budget_projects(self, *, analyst: str) -> list[str]:
+        """The projects `analyst` has a budget in (set by a steward, spent or not)."""
+        return self.ledger.projects(analyst=analyst)
+
     def charge(self, job: Job) -> Charge | None:
         """Charge a job's privacy loss before it is computed (idempotent per job id).
 
