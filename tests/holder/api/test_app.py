@@ -127,6 +127,9 @@ def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     refused = service.client.post("/jobs", json=JOB, headers=headers)
     assert refused.status_code == 403
     assert "budget" in refused.json()["detail"]
+    audit = service.client.get("/audit", headers=service.auth("auditor")).json()["entries"]
+    recorded = [entry for entry in audit if entry["action"] == "job.refused"]
+    assert [entry["details"]["reason"] for entry in recorded] == [refused.json()["detail"]]
 
 
 def test_me_lists_every_project_with_a_budget_before_any_job(idle_service):

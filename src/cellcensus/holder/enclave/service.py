@@ -211,26 +211,42 @@ class EnclaveService:
         try:
             new = self.prepare(analyst=analyst, request=request)
         except CellcensusError as error:
-            self.audit.append(
-                actor=analyst[:ACCOUNT_LENGTH],
-                action="job.refused",
-                target=f"algorithm:{request.algorithm[:64]}",
-                details={"reason": str(error)[:500]},
-            )
+            self.audit_refusal(analyst=analyst, algorithm=request.algorithm, reason=str(error))
             raise
         return self.enqueue(new)
 
+    def audit_refusal(self, *, analyst: str, algorithm: str, reason: str, **details: str) -> None:
+        """Record a refused submission as ``job.refused``, with why."""
+        self.audit.append(
+            actor=analyst[:ACCOUNT_LENGTH],
+            action="job.refused",
+            target=f"algorithm:{algorithm[:64]}",
+            details={"reason": reason[:500], **details},
+        )
+
     def enqueue(self, new: NewJob) -> Submission:
-        """Queue a prepared job, refusing early when its budget is already spent."""
+        """Queue a prepared job, refusing early (audited) when its budget is already spent.
+
+        Both the CLI (`submit`) and the API (after its scope and quota checks) come here, so
+        a refusal for budget is recorded whichever way the job was asked for.
+        """
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
             left = self.ledger.remaining(analyst=new.analyst, project=new.project)
             if not left.covers(epsilon=new.epsilon, delta=new.delta):
-                raise DisclosureError(
+                refusal = DisclosureError(
                     f"privacy budget of project {new.project!r} exhausted: this release costs "
                     f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
                     f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
                     f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
                 )
+                self.audit_refusal(
+                    analyst=new.analyst,
+                    algorithm=new.algorithm,
+                    reason=str(refusal),
+                    level=new.level,
+                    project=new.project,
+                )
+                raise refusal
         return self.book.submit(new)
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:

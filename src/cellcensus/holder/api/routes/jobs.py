@@ -84,11 +84,8 @@ def submit_job(
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
-    ctx.service.audit.append(
-        actor=caller.name,
-        action="job.refused",
-        target=f"algorithm:{body.algorithm}",
-        details={"reason": reason[:500], "level": body.level},
+    ctx.service.audit_refusal(
+        analyst=caller.name, algorithm=body.algorithm, reason=reason, level=body.level
     )
 
 
