@@ -16,7 +16,7 @@ from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.algorithms import Algorithm, get_algorithm
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
 from cellcensus.holder.disclosure import Role as LedgerRole
-from cellcensus.holder.disclosure.ledger import amount_left
+from cellcensus.holder.disclosure.ledger import Budget, amount_left
 from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
@@ -233,12 +233,7 @@ class EnclaveService:
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
             left = self.ledger.remaining(analyst=new.analyst, project=new.project)
             if not left.covers(epsilon=new.epsilon, delta=new.delta):
-                refusal = DisclosureError(
-                    f"privacy budget of project {new.project!r} exhausted: this release costs "
-                    f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
-                    f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
-                    f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
-                )
+                refusal = self._budget_refusal(new, left)
                 self.audit_refusal(
                     analyst=new.analyst,
                     algorithm=new.algorithm,
@@ -248,6 +243,44 @@ class EnclaveService:
                 )
                 raise refusal
         return self.book.submit(new)
+
+    def _budget_refusal(self, new: NewJob, left: Budget) -> DisclosureError:
+        """Why `left` does not pay for `new`, and what the analyst or the steward can do."""
+        total = self.ledger.budget(analyst=new.analyst, project=new.project)
+        if total is None:
+            return self._no_budget(new)
+        if left.covers(epsilon=new.epsilon, delta=0.0):  # the ledger's rule, epsilon alone
+            # Only delta is short: typically a budget set without --delta (it defaults to 0)
+            # and a release with Gaussian noise, which needs some.
+            needed = total.delta - left.delta + new.delta
+            return DisclosureError(
+                f"this release needs delta {new.delta:g} and project {new.project!r} has "
+                f"delta {amount_left(left.delta, new.delta)} left of {total.delta:g} (epsilon "
+                f"is enough); the steward grants delta with `cellcensus users budget "
+                f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
+                f"--delta {needed:g}` (or PUT /users/{new.analyst}/budget)"
+            )
+        return DisclosureError(
+            f"privacy budget of project {new.project!r} exhausted: this release costs "
+            f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
+            f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
+            f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
+        )
+
+    def _no_budget(self, new: NewJob) -> DisclosureError:
+        """The refusal of a job in a project where the analyst has no budget at all."""
+        others = self.ledger.projects(analyst=new.analyst)
+        if others:
+            return DisclosureError(
+                f"no privacy budget for project {new.project!r}; you have budgets in: "
+                f"{', '.join(others)} (submit to one of them, or ask the steward for a "
+                f"budget in {new.project!r})"
+            )
+        return DisclosureError(
+            f"no privacy budget for project {new.project!r}; you have budgets in: none: ask "
+            f"the steward (`cellcensus users budget {new.analyst} --project {new.project} "
+            "--epsilon E --delta D`)"
+        )
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:
         """Everything a worker subprocess needs to compute `job` (no database access)."""
