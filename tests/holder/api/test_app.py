@@ -238,6 +238,37 @@ def test_errors_are_problem_documents(idle_service):
     assert wrong.status_code == 401 and wrong.json()["title"] == "Not authenticated"
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "refusal"),
+    [
+        (b'{"username": "alice", "pass', "application/json", "is not valid JSON (at character 22"),
+        (b"username=alice&password=x", "application/x-www-form-urlencoded", "not JSON"),
+        (b"[1, 2]", "application/json", "the body is not a JSON object"),
+        (b"", "application/json", "the body is empty"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_says_so(idle_service, body, content_type, refusal):
+    answer = idle_service.client.post(
+        "/auth/token", content=body, headers={"Content-Type": content_type}
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    detail = answer.json()["detail"]
+    assert detail.startswith("the body") and refusal in detail, detail
+    assert "send a JSON object with username, password" in detail
+    assert [error["field"] for error in answer.json()["errors"]] == ["body"]
+
+
+def test_a_truncated_job_names_the_fields_of_a_job(idle_service):
+    headers = {**idle_service.auth("alice"), "Content-Type": "application/json"}
+    answer = idle_service.client.post("/jobs", content=b'{"algorithm": ', headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith(
+        "the body is not valid JSON (at character 14: expecting value): send a JSON object "
+        "with algorithm and optionally parameters, level, project"
+    )
+
+
 def test_catalogue_lists_algorithms_with_schemas_and_levels(idle_service):
     service = idle_service
     catalogue = service.client.get("/algorithms").json()
