@@ -187,6 +187,21 @@ def test_steward_manages_users_and_scopes(idle_service):
 
 
 @BOTH_BACKENDS
+def test_the_last_active_steward_cannot_be_deactivated(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    refused = service.client.patch("/users/steward", json={"active": False}, headers=steward)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "steward is the only active steward" in refused.json()["detail"]
+    assert service.client.get("/users/steward", headers=steward).json()["active"] is True
+    second = {"username": "carol", "role": "steward", "password": "a long password!"}
+    assert service.client.post("/users", json=second, headers=steward).status_code == 201
+    off = service.client.patch("/users/steward", json={"active": False}, headers=steward)
+    assert off.status_code == 200 and off.json()["active"] is False
+
+
+@BOTH_BACKENDS
 def test_deactivated_user_token_stops_working(idle_service):
     service = idle_service
     alice = service.auth("alice")

@@ -10,7 +10,7 @@ from tiny_store import PASSWORD  # type: ignore[import-not-found]
 from typer.testing import CliRunner
 
 from cellcensus.holder.api.commands import register
-from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.api.users import LastStewardError, Role, Users
 from cellcensus.holder.enclave.state import open_state
 
 KEPT = "usual_residence:municipality:*"
@@ -83,3 +83,16 @@ def test_a_scope_with_a_bad_period_is_refused_without_a_traceback(users_cli, sco
     assert refusal in output and "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD" in output
     assert "Traceback" not in output
     assert users.get("alice").scopes == (KEPT,)
+
+
+def test_the_last_active_steward_is_kept_and_a_deactivated_user_activated_again(users_cli):
+    invoke, users = users_cli
+    with pytest.raises(LastStewardError, match="only active steward"):
+        users.update("steward", active=False, actor="test")
+    assert users.get("steward").active
+    users.update("alice", active=False, actor="test")
+    code, output = invoke("activate", "alice")
+    assert code == 0 and "alice: active analyst" in output
+    assert users.get("alice").active
+    code, output = invoke("activate", "nobody")
+    assert code == 2 and "no user 'nobody'" in output

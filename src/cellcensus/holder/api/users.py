@@ -158,6 +158,33 @@ def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: 
     return warnings
 
 
+class LastStewardError(CellcensusError):
+    """A change would leave no active steward to govern users, budgets and approvals."""
+
+
+def _keep_a_steward(conn: sa.Connection, username: str) -> None:
+    """Refuse deactivating `username` if it is the last active steward.
+
+    Read in the write transaction that deactivates, so two stewards deactivating each other
+    at once cannot both pass.
+    """
+    active_stewards = (
+        conn.execute(
+            sa.select(users.c.username).where(
+                users.c.role == Role.STEWARD.value, users.c.active.is_(True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if list(active_stewards) == [username]:
+        raise LastStewardError(
+            f"{username} is the only active steward: deactivating it would leave nobody to "
+            "govern users, budgets and approvals; add or activate another steward first "
+            "(`cellcensus users add NAME --role steward`, `cellcensus users activate NAME`)"
+        )
+
+
 def hash_password(password: str) -> str:
     """An scrypt hash with a random salt, as ``scrypt$n$r$p$salt$hash``."""
     salt = secrets.token_bytes(16)
@@ -321,6 +348,8 @@ class Users:
         if not changes:
             return self.require(username)
         with self.state.write() as conn:
+            if changes.get("active") is False:
+                _keep_a_steward(conn, username)
             conn.execute(users.update().where(users.c.username == username).values(**changes))
             append_entry(
                 conn, actor=actor, action="user.updated", target=f"user:{username}", details=changes
