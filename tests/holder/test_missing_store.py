@@ -16,6 +16,7 @@ COMMANDS = {
     "users grant": ["users", "grant", "ana", "usual_residence:municipality:2011-03"],
     "users budget": ["users", "budget", "ana", "--epsilon", "1"],
     "users list": ["users", "list"],
+    "users activate": ["users", "activate", "ana"],
     "audit verify": ["audit", "verify"],
     "store rotate-key": ["store", "rotate-key", "--from", "2030-01-01"],
     "store purge": ["store", "purge", "--before", "2011-03-01"],

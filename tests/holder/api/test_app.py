@@ -127,6 +127,23 @@ def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     refused = service.client.post("/jobs", json=JOB, headers=headers)
     assert refused.status_code == 403
     assert "budget" in refused.json()["detail"]
+    audit = service.client.get("/audit", headers=service.auth("auditor")).json()["entries"]
+    recorded = [entry for entry in audit if entry["action"] == "job.refused"]
+    assert [entry["details"]["reason"] for entry in recorded] == [refused.json()["detail"]]
+
+
+def test_me_lists_every_project_with_a_budget_before_any_job(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    grant = {"epsilon": 2, "delta": 1e-5, "project": "census-2011"}
+    answer = service.client.put("/users/alice/budget", json=grant, headers=steward)
+    assert answer.status_code == 200, answer.text
+    budget = service.client.get("/me", headers=service.auth("alice")).json()["budget"]
+    assert [item["project"] for item in budget] == ["census-2011", "default"]
+    assert budget[0]["epsilon_left"] == pytest.approx(2.0)
+    assert budget[0]["delta_left"] == pytest.approx(1e-5)
+    others = service.client.get("/me", headers=service.auth("bob")).json()["budget"]
+    assert [item["project"] for item in others] == ["default"]
 
 
 @BOTH_BACKENDS
@@ -167,6 +184,21 @@ def test_steward_manages_users_and_scopes(idle_service):
     assert bad.status_code == 422 and "ALGORITHM:LEVEL:PERIOD" in bad.json()["detail"]
     off = service.client.patch("/users/carol", json={"active": False}, headers=steward)
     assert off.json()["active"] is False
+
+
+@BOTH_BACKENDS
+def test_the_last_active_steward_cannot_be_deactivated(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    refused = service.client.patch("/users/steward", json={"active": False}, headers=steward)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "steward is the only active steward" in refused.json()["detail"]
+    assert service.client.get("/users/steward", headers=steward).json()["active"] is True
+    second = {"username": "carol", "role": "steward", "password": "a long password!"}
+    assert service.client.post("/users", json=second, headers=steward).status_code == 201
+    off = service.client.patch("/users/steward", json={"active": False}, headers=steward)
+    assert off.status_code == 200 and off.json()["active"] is False
 
 
 @BOTH_BACKENDS
@@ -219,6 +251,37 @@ def test_errors_are_problem_documents(idle_service):
     assert body["status"] == 422 and "password" in body["detail"]
     wrong = service.client.post("/auth/token", json={"username": "alice", "password": "nope"})
     assert wrong.status_code == 401 and wrong.json()["title"] == "Not authenticated"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "refusal"),
+    [
+        (b'{"username": "alice", "pass', "application/json", "is not valid JSON (at character 22"),
+        (b"username=alice&password=x", "application/x-www-form-urlencoded", "not JSON"),
+        (b"[1, 2]", "application/json", "the body is not a JSON object"),
+        (b"", "application/json", "the body is empty"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_says_so(idle_service, body, content_type, refusal):
+    answer = idle_service.client.post(
+        "/auth/token", content=body, headers={"Content-Type": content_type}
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    detail = answer.json()["detail"]
+    assert detail.startswith("the body") and refusal in detail, detail
+    assert "send a JSON object with username, password" in detail
+    assert [error["field"] for error in answer.json()["errors"]] == ["body"]
+
+
+def test_a_truncated_job_names_the_fields_of_a_job(idle_service):
+    headers = {**idle_service.auth("alice"), "Content-Type": "application/json"}
+    answer = idle_service.client.post("/jobs", content=b'{"algorithm": ', headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith(
+        "the body is not valid JSON (at character 14: expecting value): send a JSON object "
+        "with algorithm and optionally parameters, level, project"
+    )
 
 
 def test_catalogue_lists_algorithms_with_schemas_and_levels(idle_service):

@@ -44,3 +44,23 @@ def test_scopes_naming_no_algorithm_or_level_are_refused(idle_service):
     assert kept == ["usual_residence:*:*"]
     ahead = put("/users/bob/scopes", json={"scopes": ["*:region:*"]}, headers=steward)
     assert ahead.status_code == 200 and ahead.json()["scopes"] == ["*:region:*"]
+
+
+@pytest.mark.parametrize(
+    ("period", "refusal"),
+    [
+        ("2011-13-01..2011-03-31", "2011-13-01 is not a date (month must be in 1..12)"),
+        ("2011-03-31..2011-03-01", "the period starts (2011-03-31) after it ends (2011-03-01)"),
+    ],
+)
+def test_a_scope_with_a_bad_period_is_a_problem_document(idle_service, period, refusal):
+    steward = idle_service.auth("steward")
+    scope = f"usual_residence:municipality:{period}"
+    answer = idle_service.client.put(
+        "/users/alice/scopes", json={"scopes": [scope]}, headers=steward
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    detail = answer.json()["detail"]
+    assert refusal in detail and scope in detail
+    assert "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD" in detail

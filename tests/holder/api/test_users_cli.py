@@ -10,7 +10,7 @@ from tiny_store import PASSWORD  # type: ignore[import-not-found]
 from typer.testing import CliRunner
 
 from cellcensus.holder.api.commands import register
-from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.api.users import LastStewardError, Role, Users
 from cellcensus.holder.enclave.state import open_state
 
 KEPT = "usual_residence:municipality:*"
@@ -67,3 +67,32 @@ def test_a_budget_for_nobody_or_for_a_steward_is_refused(users_cli):
     assert code != 0 and "budgets are for analysts" in output
     code, output = invoke("budget", "alice", "--epsilon", "1", "--project", "p")
     assert code == 0 and "alice/p: epsilon 1 left" in output
+
+
+@pytest.mark.parametrize(
+    ("scope", "refusal"),
+    [
+        ("usual_residence:municipality:2011-13-01..2011-03-31", "2011-13-01 is not a date"),
+        ("usual_residence:municipality:2011-03-31..2011-03-01", "starts (2011-03-31) after"),
+    ],
+)
+def test_a_scope_with_a_bad_period_is_refused_without_a_traceback(users_cli, scope, refusal):
+    invoke, users = users_cli
+    code, output = invoke("grant", "alice", scope)
+    assert code == 2, output
+    assert refusal in output and "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD" in output
+    assert "Traceback" not in output
+    assert users.get("alice").scopes == (KEPT,)
+
+
+def test_the_last_active_steward_is_kept_and_a_deactivated_user_activated_again(users_cli):
+    invoke, users = users_cli
+    with pytest.raises(LastStewardError, match="only active steward"):
+        users.update("steward", active=False, actor="test")
+    assert users.get("steward").active
+    users.update("alice", active=False, actor="test")
+    code, output = invoke("activate", "alice")
+    assert code == 0 and "alice: active analyst" in output
+    assert users.get("alice").active
+    code, output = invoke("activate", "nobody")
+    assert code == 2 and "no user 'nobody'" in output

@@ -49,3 +49,38 @@ def test_a_refusal_never_reads_as_if_the_cost_were_left(service):
     assert f"epsilon {cost:g}, delta 0; epsilon {cost - 1e-6:.7g}" in message
     assert f"{cost:g} left" not in message
     assert service.book.recent(analyst="alice") == []
+
+
+GAUSSIAN = JobRequest(algorithm="present_population", project="census-2011")
+
+
+def test_a_project_without_budget_names_the_projects_that_have_one(service):
+    with pytest.raises(DisclosureError) as refused:
+        service.submit(analyst="alice", request=GAUSSIAN)
+    assert str(refused.value).startswith(
+        "no privacy budget for project 'census-2011'; you have budgets in: none: ask the steward"
+    )
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    with pytest.raises(DisclosureError) as refused:
+        service.submit(analyst="alice", request=GAUSSIAN)
+    assert "no privacy budget for project 'census-2011'; you have budgets in: default" in str(
+        refused.value
+    )
+
+
+def test_a_budget_without_delta_says_the_release_needs_delta_and_how_to_grant_it(service):
+    service.set_budget(analyst="alice", project="census-2011", epsilon=2, delta=0, steward="s")
+    cost = service.prepare(analyst="alice", request=GAUSSIAN)
+    with pytest.raises(DisclosureError) as refused:
+        service.submit(analyst="alice", request=GAUSSIAN)
+    message = str(refused.value)
+    assert "exhausted" not in message
+    assert f"this release needs delta {cost.delta:g}" in message
+    command = (
+        f"cellcensus users budget alice --project census-2011 --epsilon 2 --delta {cost.delta:g}"
+    )
+    assert command in message
+    service.set_budget(  # what the message says to run
+        analyst="alice", project="census-2011", epsilon=2, delta=cost.delta, steward="s"
+    )
+    assert service.submit(analyst="alice", request=GAUSSIAN).job.status is JobStatus.QUEUED

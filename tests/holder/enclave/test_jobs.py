@@ -77,6 +77,20 @@ def test_no_budget_is_refused_before_queueing(service):
     assert service.book.recent(analyst="carol") == []
 
 
+def test_a_refusal_for_budget_is_audited(service):
+    service.set_budget(analyst="alice", project="default", epsilon=0.01, delta=0.0, steward="s")
+    with pytest.raises(DisclosureError, match="budget") as refused:
+        service.submit(analyst="alice", request=REQUEST)
+    entry = service.audit.entries()[-1]
+    assert (entry.actor, entry.action, entry.target) == (
+        "alice",
+        "job.refused",
+        "algorithm:usual_residence",
+    )
+    assert entry.details["reason"] == str(refused.value)
+    assert entry.details["project"] == "default"
+
+
 def test_held_release_is_released_only_on_approval(service):
     service.policies.set(
         "*",

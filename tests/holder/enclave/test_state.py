@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import stat
 import threading
 
 import pytest
@@ -139,3 +142,44 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     pytest.importorskip("psycopg")
     with pytest.raises(CellcensusError, match="cannot open state database"):
         open_state(url)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def modes(database):
+    paths = [database, database.with_name(f"{database.name}-wal")]
+    paths.append(database.with_name(f"{database.name}-shm"))
+    return {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths}
+
+
+def add_steward(state):
+    with state.write() as conn:
+        conn.execute(
+            users.insert().values(
+                username="steward", role="steward", password_hash="x", active=True, created_at=now()
+            )
+        )
+
+
+def test_a_new_state_database_is_readable_by_its_owner_only(tmp_path, umask_022):
+    database = tmp_path / "enclave" / "state.db"
+    database.parent.mkdir()
+    state = open_state(f"sqlite:///{database}")
+    add_steward(state)  # the -wal and -shm files exist while a connection is open
+    assert modes(database) == {"state.db": 0o600, "state.db-wal": 0o600, "state.db-shm": 0o600}
+    state.engine.dispose()
+
+
+def test_an_older_state_database_readable_by_others_is_made_private(tmp_path, umask_022):
+    database = tmp_path / "state.db"
+    sqlite3.connect(database).close()  # as SQLite made it before: 0644 under umask 022
+    assert stat.S_IMODE(database.stat().st_mode) == 0o644
+    state = open_state(f"sqlite:///{database}")
+    add_steward(state)
+    assert set(modes(database).values()) == {0o600}
+    state.engine.dispose()

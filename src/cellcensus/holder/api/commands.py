@@ -134,6 +134,18 @@ def budget(
     console.print(f"{username}/{project}: epsilon {left[0]:g} left, delta {left[1]:g}")
 
 
+def activate(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Activate a user again (deactivating is `PATCH /users/NAME`); it logs in afresh."""
+    users = Users(_state(store, database_url))
+    _require_user(users, username)
+    user = users.update(username, active=True, actor="cli")
+    console.print(f"{user.username}: active {user.role.value}")
+
+
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
     """List registered users, their roles and scopes."""
     table = Table("user", "role", "active", "scopes")
@@ -173,8 +185,11 @@ def _parse_head(text: str) -> tuple[int, str]:
 def register(app: typer.Typer) -> None:
     """Add `serve`, `users` and `audit` to the `cellcensus` app."""
     app.command(name="serve")(user_errors(serve))
-    users_app = typer.Typer(help="Users of the service: add, grant scopes, budgets, list.")
+    users_app = typer.Typer(
+        help="Users of the service: add, grant scopes, budgets, activate again, list."
+    )
     users_app.command(name="add")(user_errors(add_user))
+    users_app.command(name="activate")(user_errors(activate))
     users_app.command(name="grant")(user_errors(grant))
     users_app.command(name="budget")(user_errors(budget))
     users_app.command(name="list")(user_errors(list_users))

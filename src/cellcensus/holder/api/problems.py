@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -115,7 +116,9 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [_field_error(item) for item in error.errors()]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        detail = f"field '{first['field']}': {first['message']}"
+        detail = _unreadable_body(request, error.errors())
+        if detail is None:
+            detail = f"field '{first['field']}': {first['message']}"
         return problem(422, detail, instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -137,5 +140,49 @@ def install(app: FastAPI) -> None:
 
 
 def _field_error(item: Any) -> dict[str, Any]:
+    if item.get("type") == "json_invalid":  # its location is a character position, no field
+        return {"field": "body", "message": f"not valid JSON: {_json_error(item)}"}
     location = [str(part) for part in item.get("loc", ()) if part not in ("body",)]
     return {"field": ".".join(location) or "body", "message": str(item.get("msg", "invalid"))}
+
+
+def _unreadable_body(request: Request, items: Sequence[Any]) -> str | None:
+    """Say so when the body as a whole is not a JSON object (else None: a field is wrong)."""
+    for item in items:
+        location = tuple(item.get("loc", ()))
+        if not location or location[0] != "body":
+            continue
+        if item.get("type") == "json_invalid":
+            return f"the body is not valid JSON ({_json_error(item)}): send {_expected(request)}"
+        if len(location) > 1:
+            continue
+        if item.get("type") == "missing":
+            return f"the body is empty: send {_expected(request)}"
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind and not kind.endswith("json"):
+            return f"the body is {kind}, not JSON: send {_expected(request)}"
+        return f"the body is not a JSON object: send {_expected(request)}"
+    return None
+
+
+def _json_error(item: Any) -> str:
+    position = tuple(item.get("loc", ()))[1:]
+    reason = str(item.get("ctx", {}).get("error", "")).lower()
+    where = f"at character {position[0]}" if position else "unreadable"
+    return f"{where}: {reason}" if reason else where
+
+
+def _expected(request: Request) -> str:
+    """The JSON object the matched route reads, with its fields when its body is a model."""
+    route = request.scope.get("route")
+    body_field = getattr(route, "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    fields: dict[str, Any] = getattr(model, "model_fields", None) or {}
+    required = [name for name, info in fields.items() if info.is_required()]
+    optional = [name for name, info in fields.items() if not info.is_required()]
+    wanted = "a JSON object"
+    if required:
+        wanted += f" with {', '.join(required)}"
+    if optional:
+        wanted += f"{' and' if required else ' with'} optionally {', '.join(optional)}"
+    return f"{wanted} (Content-Type: application/json)"

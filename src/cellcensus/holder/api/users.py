@@ -38,6 +38,7 @@ SCOPE_PATTERN = re.compile(
     r"^(?P<algorithm>\*|[a-z][a-z0-9_]{0,63}):(?P<level>\*|[a-z][a-z0-9_]{0,31}):"
     r"(?P<period>\*|\d{4}-\d{2}-\d{2}\.\.\d{4}-\d{2}-\d{2})$"
 )
+SCOPE_FORM = "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD"
 MIN_PASSWORD = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -71,9 +72,12 @@ class Scope:
         period = match["period"]
         if period == "*":
             return cls(match["algorithm"], match["level"], None, None)
-        first, last = (dt.date.fromisoformat(part) for part in period.split(".."))
+        first, last = (_scope_date(text, part) for part in period.split(".."))
         if first > last:
-            raise CellcensusError(f"scope {text!r}: period starts after it ends")
+            raise CellcensusError(
+                f"scope {text!r}: the period starts ({first}) after it ends ({last}); "
+                f"expected {SCOPE_FORM} with the first date not after the last"
+            )
         return cls(match["algorithm"], match["level"], first, last)
 
     def allows(self, *, algorithm: str, level: str, period: tuple[dt.date, dt.date]) -> bool:
@@ -83,6 +87,17 @@ class Scope:
         if self.start is None or self.end is None:
             return True
         return self.start <= period[0] and period[1] <= self.end
+
+
+def _scope_date(scope: str, text: str) -> dt.date:
+    """One end of a scope's period; the pattern checked its shape, not that it is a date."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise CellcensusError(
+            f"scope {scope[:80]!r}: {text} is not a date ({error}); expected {SCOPE_FORM}, "
+            "e.g. usual_residence:municipality:2011-03-01..2011-03-31 (* for any part)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,33 @@ def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: 
             f"it are refused until `{allocate_command(store, scope.level)}`"
         )
     return warnings
+
+
+class LastStewardError(CellcensusError):
+    """A change would leave no active steward to govern users, budgets and approvals."""
+
+
+def _keep_a_steward(conn: sa.Connection, username: str) -> None:
+    """Refuse deactivating `username` if it is the last active steward.
+
+    Read in the write transaction that deactivates, so two stewards deactivating each other
+    at once cannot both pass.
+    """
+    active_stewards = (
+        conn.execute(
+            sa.select(users.c.username).where(
+                users.c.role == Role.STEWARD.value, users.c.active.is_(True)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if list(active_stewards) == [username]:
+        raise LastStewardError(
+            f"{username} is the only active steward: deactivating it would leave nobody to "
+            "govern users, budgets and approvals; add or activate another steward first "
+            "(`cellcensus users add NAME --role steward`, `cellcensus users activate NAME`)"
+        )
 
 
 def hash_password(password: str) -> str:
@@ -306,6 +348,8 @@ class Users:
         if not changes:
             return self.require(username)
         with self.state.write() as conn:
+            if changes.get("active") is False:
+                _keep_a_steward(conn, username)
             conn.execute(users.update().where(users.c.username == username).values(**changes))
             append_entry(
                 conn, actor=actor, action="user.updated", target=f"user:{username}", details=changes

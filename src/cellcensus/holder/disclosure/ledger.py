@@ -189,6 +189,16 @@ class PrivacyLedger:
             row = _budget_row(connection, analyst=analyst, project=project)
         return None if row is None else Budget(epsilon=row.epsilon, delta=row.delta)
 
+    def projects(self, *, analyst: str) -> list[str]:
+        """The projects in which the steward set `analyst` a budget, by name."""
+        query = (
+            sa.select(privacy_budget.c.project)
+            .where(privacy_budget.c.analyst == analyst)
+            .order_by(privacy_budget.c.project)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query).scalars())
+
     def remaining(self, *, analyst: str, project: str) -> Budget:
         """What `analyst` may still spend in `project` (zero if no budget is set)."""
         with self.engine.connect() as connection:

@@ -16,7 +16,7 @@ from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.algorithms import Algorithm, get_algorithm
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
 from cellcensus.holder.disclosure import Role as LedgerRole
-from cellcensus.holder.disclosure.ledger import amount_left
+from cellcensus.holder.disclosure.ledger import Budget, amount_left
 from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
@@ -144,6 +144,10 @@ class EnclaveService:
         left = self.ledger.remaining(analyst=analyst, project=project)
         return left.epsilon, left.delta
 
+    def budget_projects(self, *, analyst: str) -> list[str]:
+        """The projects `analyst` has a budget in (set by a steward, spent or not)."""
+        return self.ledger.projects(analyst=analyst)
+
     def charge(self, job: Job) -> Charge | None:
         """Charge a job's privacy loss before it is computed (idempotent per job id).
 
@@ -207,27 +211,76 @@ class EnclaveService:
         try:
             new = self.prepare(analyst=analyst, request=request)
         except CellcensusError as error:
-            self.audit.append(
-                actor=analyst[:ACCOUNT_LENGTH],
-                action="job.refused",
-                target=f"algorithm:{request.algorithm[:64]}",
-                details={"reason": str(error)[:500]},
-            )
+            self.audit_refusal(analyst=analyst, algorithm=request.algorithm, reason=str(error))
             raise
         return self.enqueue(new)
 
+    def audit_refusal(self, *, analyst: str, algorithm: str, reason: str, **details: str) -> None:
+        """Record a refused submission as ``job.refused``, with why."""
+        self.audit.append(
+            actor=analyst[:ACCOUNT_LENGTH],
+            action="job.refused",
+            target=f"algorithm:{algorithm[:64]}",
+            details={"reason": reason[:500], **details},
+        )
+
     def enqueue(self, new: NewJob) -> Submission:
-        """Queue a prepared job, refusing early when its budget is already spent."""
+        """Queue a prepared job, refusing early (audited) when its budget is already spent.
+
+        Both the CLI (`submit`) and the API (after its scope and quota checks) come here, so
+        a refusal for budget is recorded whichever way the job was asked for.
+        """
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
             left = self.ledger.remaining(analyst=new.analyst, project=new.project)
             if not left.covers(epsilon=new.epsilon, delta=new.delta):
-                raise DisclosureError(
-                    f"privacy budget of project {new.project!r} exhausted: this release costs "
-                    f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
-                    f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
-                    f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
+                refusal = self._budget_refusal(new, left)
+                self.audit_refusal(
+                    analyst=new.analyst,
+                    algorithm=new.algorithm,
+                    reason=str(refusal),
+                    level=new.level,
+                    project=new.project,
                 )
+                raise refusal
         return self.book.submit(new)
+
+    def _budget_refusal(self, new: NewJob, left: Budget) -> DisclosureError:
+        """Why `left` does not pay for `new`, and what the analyst or the steward can do."""
+        total = self.ledger.budget(analyst=new.analyst, project=new.project)
+        if total is None:
+            return self._no_budget(new)
+        if left.covers(epsilon=new.epsilon, delta=0.0):  # the ledger's rule, epsilon alone
+            # Only delta is short: typically a budget set without --delta (it defaults to 0)
+            # and a release with Gaussian noise, which needs some.
+            needed = total.delta - left.delta + new.delta
+            return DisclosureError(
+                f"this release needs delta {new.delta:g} and project {new.project!r} has "
+                f"delta {amount_left(left.delta, new.delta)} left of {total.delta:g} (epsilon "
+                f"is enough); the steward grants delta with `cellcensus users budget "
+                f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
+                f"--delta {needed:g}` (or PUT /users/{new.analyst}/budget)"
+            )
+        return DisclosureError(
+            f"privacy budget of project {new.project!r} exhausted: this release costs "
+            f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
+            f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
+            f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
+        )
+
+    def _no_budget(self, new: NewJob) -> DisclosureError:
+        """The refusal of a job in a project where the analyst has no budget at all."""
+        others = self.ledger.projects(analyst=new.analyst)
+        if others:
+            return DisclosureError(
+                f"no privacy budget for project {new.project!r}; you have budgets in: "
+                f"{', '.join(others)} (submit to one of them, or ask the steward for a "
+                f"budget in {new.project!r})"
+            )
+        return DisclosureError(
+            f"no privacy budget for project {new.project!r}; you have budgets in: none: ask "
+            f"the steward (`cellcensus users budget {new.analyst} --project {new.project} "
+            "--epsilon E --delta D`)"
+        )
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:
         """Everything a worker subprocess needs to compute `job` (no database access)."""

@@ -9,18 +9,23 @@ for why this is not Alembic.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
 
+log = logging.getLogger("cellcensus.state")
 metadata = sa.MetaData()
 
 schema_migrations = sa.Table(
@@ -236,6 +241,7 @@ def open_state(url: str) -> State:
     except (sa.exc.ArgumentError, ImportError) as error:
         raise CellcensusError(f"cannot open state database {url!r}: {error}") from None
     if engine.dialect.name == "sqlite":
+        _private_sqlite_file(engine.url.database)
         sa.event.listen(engine, "begin", _begin_sqlite_write)
     state = State(engine=engine, lock=threading.RLock())
     try:
@@ -244,6 +250,39 @@ def open_state(url: str) -> State:
         engine.dispose()
         raise CellcensusError(f"cannot open state database {url!r}: {error.orig}") from None
     return state
+
+
+def _private_sqlite_file(database: str | None) -> None:
+    """Create the SQLite file with mode 0600, or take group and others' access from it.
+
+    It holds password hashes and held releases, like the keys beside it (0600). SQLite
+    creates the -wal and -shm files with the main file's mode, so creating that one first
+    (an empty file is an empty database) keeps all three private whatever the umask; files
+    made before are made private here too, as far as their owner may change them.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # no such folder, or not ours to write in: SQLite says so when it connects
+    for path in (Path(database), Path(f"{database}-wal"), Path(f"{database}-shm")):
+        _make_private(path)
+
+
+def _make_private(path: Path) -> None:
+    """Take group and others' access from an existing file (a warning if not allowed)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        log.warning("cannot make %s readable by its owner only: %s", path, error)
 
 
 def _engine_options(url: str) -> dict[str, Any]:

@@ -84,11 +84,8 @@ def submit_job(
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
-    ctx.service.audit.append(
-        actor=caller.name,
-        action="job.refused",
-        target=f"algorithm:{body.algorithm}",
-        details={"reason": reason[:500], "level": body.level},
+    ctx.service.audit_refusal(
+        analyst=caller.name, algorithm=body.algorithm, reason=reason, level=body.level
     )
 
 
@@ -210,10 +207,8 @@ async def get_result(
 @router.get("/me", response_model=schemas.Me, responses=responses(401, 429))
 def me(ctx: Context, caller: Analyst) -> schemas.Me:
     """Your role, scopes, privacy budget left per project, and quotas."""
-    projects = sorted(
-        {DEFAULT_PROJECT}
-        | {job.project for job in ctx.service.book.recent(analyst=caller.name, limit=1000)}
-    )
+    # Every project the steward gave a budget in, whether or not a job ran there yet.
+    projects = sorted({DEFAULT_PROJECT, *ctx.service.budget_projects(analyst=caller.name)})
     budget = []
     for project in projects:
         epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)

@@ -12,7 +12,7 @@ from cellcensus.holder.api.deps import Context, Steward
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.jobs import JobId, job_out
 from cellcensus.holder.api.tokens import revoke_all
-from cellcensus.holder.api.users import Role, User, check_scopes
+from cellcensus.holder.api.users import LastStewardError, Role, User, check_scopes
 from cellcensus.holder.enclave.jobs import JobStatus
 
 router = APIRouter(tags=["steward"])
@@ -59,15 +59,21 @@ def get_user(ctx: Context, caller: Steward, username: Username) -> schemas.UserO
 
 
 @router.patch(
-    "/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404)
+    "/users/{username}", response_model=schemas.UserOut, responses=responses(*COMMON, 404, 409)
 )
 def update_user(
     ctx: Context, caller: Steward, username: Username, body: schemas.UserPatch
 ) -> schemas.UserOut:
-    """Activate or deactivate a user (revoking its tokens), or set its quotas."""
+    """Activate or deactivate a user (revoking its tokens), or set its quotas.
+
+    Deactivating the last active steward is refused (409): nobody could govern any more.
+    """
     _require_user(ctx, username)
     changes = body.model_dump(exclude_none=True)
-    user = ctx.users.update(username, actor=caller.name, **changes)
+    try:
+        user = ctx.users.update(username, actor=caller.name, **changes)
+    except LastStewardError as error:
+        raise ApiError(409, str(error)) from None
     if changes.get("active") is False:
         revoke_all(ctx.service.state, username, actor=caller.name)
         ctx.revocations.clear()
