@@ -35,7 +35,8 @@ def test_no_file_of_the_store_holds_a_raw_user_id(tmp_path: Path) -> None:
     assert report.rows_quarantined == 6
 
     files = [path for path in (tmp_path / "store").rglob("*") if path.is_file()]
-    assert {path.suffix for path in files} == {".parquet", ".json"}
+    # Text files (JSON, the areas' boundaries as GeoJSON) are read as bytes like the rest.
+    assert {path.suffix for path in files} == {".parquet", ".json", ".geojson"}
     values: set[str] = set()
     for path in files:
         content = path.read_bytes()
