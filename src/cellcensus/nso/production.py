@@ -136,7 +136,8 @@ class EstimationOptions:
         holdout_fraction: Share of areas in the calibration half of the hold-out.
         seed: Seed of the hold-out split.
         level: Confidence level of the intervals.
-        sensitivity: Most one device adds to the release (for noise derived from epsilon).
+        contribution_bound: Most one device adds to one privacy unit of the release (the
+            algorithm's bound), for noise derived from epsilon when no column declares it.
         default: Estimator reported as the official one; None picks the one whose hold-out
             estimates are closest to the calibration reference on the validation half
             (population-weighted), so that the census plays no part in the choice.
@@ -151,7 +152,7 @@ class EstimationOptions:
     holdout_fraction: float = 0.5
     seed: int = 0
     level: float = 0.95
-    sensitivity: float = 1.0
+    contribution_bound: float = 1.0
     default: str | None = None
 
 
@@ -487,7 +488,7 @@ class _Inputs:
         market_share = float(published["market_share"])
         sampling_fraction = float(published["sampling_fraction"])
         devices = released_devices(table=release.table)
-        noise = declared_noise(release=release, sensitivity=options.sensitivity)
+        noise = declared_noise(release=release, contribution_bound=options.contribution_bound)
         area_table = _keyed(
             areas if areas is not None else belgium.municipalities(),
             name="areas",
