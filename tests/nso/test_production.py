@@ -201,3 +201,24 @@ def test_estimates_table_puts_the_census_beside_the_default(
     assert len(long) == 589 * len(realistic_result.outcomes)
     assert not math.isnan(float(long["estimate"].sum()))
     assert isinstance(long, pd.DataFrame)
+
+
+def test_no_interval_is_calibrated_on_its_own_areas_reference(unbiased: SimulatedRelease) -> None:
+    # Register values of the validation half far off: before cross-fitting they widened
+    # every interval through one tau; now that half's intervals use the other half's tau.
+    register = belgium.register_population(2011)
+    plain = estimate_all(release=unbiased.release, calibration_reference=register)
+    validation = plain.validation_areas
+    inside = register["area_code"].astype(str).isin(validation)
+    shifted = register.assign(
+        population=register["population"].where(~inside, 1.5 * register["population"])
+    )
+
+    moved = estimate_all(release=unbiased.release, calibration_reference=shifted)
+
+    before, after = plain.outcomes["national"], moved.outcomes["national"]
+    kept = before.table.index.isin(validation)
+    assert after.table.loc[kept, "std_error"].to_numpy() == pytest.approx(
+        before.table.loc[kept, "std_error"].to_numpy(), rel=1e-12, nan_ok=True
+    )
+    assert after.model_error[0] > 2 * before.model_error[0] + 0.1  # fitted on the far half

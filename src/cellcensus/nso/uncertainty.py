@@ -17,7 +17,10 @@ variance of an estimate is built from what it does see:
 3. Model error: what the first two leave unexplained (homes detected in the wrong area,
    uneven market shares). It is a relative standard deviation ``tau`` chosen on the
    calibration areas so that the intervals cover their reference at the nominal rate
-   (a split-conformal calibration), and 0 when no reference is given.
+   (a split-conformal calibration), and 0 when no reference is given. Cross-fitted
+   (`cross_fitted_model_error`): each half of the areas gets the ``tau`` fitted on the
+   other half, so that no interval is calibrated on its own area's reference and its
+   coverage is measured out of sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
 interval is normal, cut at zero.
@@ -26,7 +29,7 @@ interval is normal, cut at zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
@@ -177,15 +180,58 @@ def model_error(
     return math.sqrt(tau2 * inflation)
 
 
+def cross_fitted_model_error(
+    *,
+    expansion: Expansion,
+    variance: pd.Series,
+    reference: pd.Series,
+    folds: Sequence[pd.Index],
+    level: float = 0.95,
+    n_parameters: int = 0,
+) -> pd.Series:
+    """``tau`` of each area, fitted on the areas outside its fold (`model_error`).
+
+    Args:
+        expansion: The estimates.
+        variance: Variance of each released count (`count_variance`).
+        reference: Known population of the calibration areas.
+        folds: Disjoint sets of area codes (e.g. the two halves of a random split).
+        level: Coverage the intervals should reach.
+        n_parameters: Constants fitted on the same reference.
+
+    Returns:
+        ``tau`` indexed like the estimates; an area in no fold gets the ``tau`` of every
+        reference.
+    """
+
+    def fitted_on(known: pd.Series) -> float:
+        return model_error(
+            expansion=expansion,
+            variance=variance,
+            reference=known,
+            level=level,
+            n_parameters=n_parameters,
+        )
+
+    codes = expansion.estimate.index.astype(str)
+    known = _by_code(reference)
+    tau = pd.Series(fitted_on(known), index=expansion.estimate.index, dtype="float64")
+    for fold in folds:
+        inside = fold.astype(str)
+        tau[codes.isin(inside)] = fitted_on(known[~known.index.isin(inside)])
+    return tau
+
+
 def intervals(
-    *, expansion: Expansion, variance: pd.Series, tau: float = 0.0, level: float = 0.95
+    *, expansion: Expansion, variance: pd.Series, tau: float | pd.Series = 0.0, level: float = 0.95
 ) -> pd.DataFrame:
     """Standard error and interval of every estimate.
 
     Args:
         expansion: The estimates.
         variance: Variance of each released count (`count_variance`).
-        tau: Relative model error (`model_error`).
+        tau: Relative model error (`model_error`), one value or one per area
+            (`cross_fitted_model_error`).
         level: Confidence level of the interval, in (0, 1).
 
     Returns:
@@ -197,12 +243,14 @@ def intervals(
     """
     if not 0.0 < level < 1.0:
         raise CellcensusError(f"confidence level must be in (0, 1), got {level}")
-    if tau < 0 or not math.isfinite(tau):
+    values = np.atleast_1d(np.asarray(tau, dtype="float64"))
+    if (values < 0).any() or not np.isfinite(values).all():
         raise CellcensusError(f"model error tau must be a non-negative number, got {tau}")
     z = NormalDist().inv_cdf(0.5 + level / 2)
     estimate = expansion.estimate
     aligned = variance.reindex(estimate.index)
-    std_error = np.sqrt(expansion.gradient**2 * aligned + (tau * estimate) ** 2)
+    relative = tau.reindex(estimate.index) if isinstance(tau, pd.Series) else tau
+    std_error = np.sqrt(expansion.gradient**2 * aligned + (relative * estimate) ** 2)
     return pd.DataFrame(
         {
             "estimate": estimate,

@@ -179,11 +179,14 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"√(D × (1 − {probability:.4g})) from one possible sample to another.",
         f"Disclosure protection declared by the release: {escape(noise.source)}; {rounding}.",
         "Model error: what sampling and noise leave unexplained (homes placed in a "
-        "neighbouring municipality, uneven coverage), estimated on the calibration areas so "
-        "that intervals cover their reference at the nominal rate: "
+        "neighbouring municipality, uneven coverage), set so that intervals cover the "
+        "calibration reference at the nominal rate. It is cross-fitted: the municipalities "
+        "are split at random into two halves, and each half gets the model error measured "
+        "on the other, so that no interval is calibrated on its own municipality: "
         + (
-            f"{percent(best.model_error)} of the estimate for the default estimator."
-            if best.model_error > 0
+            f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate for "
+            "the default estimator."
+            if max(best.model_error, default=0.0) > 0
             else "none was needed for the default estimator, whose differences from the "
             "reference sampling and noise already explain."
         ),
@@ -195,8 +198,10 @@ def uncertainty_section(result: EstimationResult) -> str:
         "(in the tables and output files). They combine three sources:</p>\n"
         f"<ul>{body}</ul>\n"
         f"<p>The intervals of the default estimator contain the census value for "
-        f"{percent(best.coverage)} of municipalities, and for {percent(best.holdout_coverage)} "
-        "in the hold-out half. Half of the intervals are narrower than "
+        f"{percent(best.coverage)} of municipalities (out of sample: each half's model error "
+        f"comes from the other half), and for {percent(best.holdout_coverage)} in the "
+        "hold-out half, where the estimator too was fitted on the other half only. Half of "
+        "the intervals are narrower than "
         f"±{percent(best.median_relative_ci)} of the estimate.</p>\n"
         f"{error_sources_table(result)}</section>"
     )
@@ -373,10 +378,16 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     Returns:
         One sentence or two per limitation.
     """
+    register = result.reference_agreement
     items = [
         "The intervals cover sampling, the declared disclosure noise and a model error "
         "measured on the calibration areas. They do not cover errors shared by every "
         "municipality, such as a wrong published market share where no margin corrects it.",
+        "The calibration reference (the register of 1 January 2011) agrees with the census "
+        f"within {percent(register.ape_median, 2)} for the median municipality, so "
+        "calibrating to it is close to calibrating to the census: the census is not an "
+        "independent check of the level of the calibrated figures, only of how the phones "
+        "spread them over municipalities (the noise of the spatial pattern).",
         "Calibrated figures inherit the errors of the totals they are calibrated to (the "
         "register of 1 January 2011 by default), and assume that within each margin group "
         "the first estimate errs by the same proportion everywhere.",
