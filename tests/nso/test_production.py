@@ -21,7 +21,7 @@ from cellcensus.nso.production import (
     estimate_all,
 )
 from cellcensus.nso.simulation import SimulatedRelease, simulate_release
-from cellcensus.nso.validation import Agreement
+from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 
 WEIGHTED_APE_BAR = 0.03
@@ -175,6 +175,22 @@ def test_the_default_is_chosen_without_the_census(unbiased_result: EstimationRes
     assert unbiased_result.options.default is None
     chosen = min(unbiased_result.outcomes.values(), key=lambda o: o.selection_score)
     assert unbiased_result.default == chosen.name
+
+
+def test_the_default_is_chosen_on_another_split_than_the_one_reported(
+    unbiased_result: EstimationResult,
+) -> None:
+    chosen_on = set(unbiased_result.selection_split[1])
+    reported_on = set(unbiased_result.validation_areas)
+
+    assert chosen_on != reported_on
+    # Two independent draws of half the areas share about half of them.
+    assert 0.35 < len(chosen_on & reported_on) / len(reported_on) < 0.65
+    # The national factor fits nothing: its score is its error on the selection half.
+    national = unbiased_result.outcomes["national"]
+    register = unbiased_result.calibration_reference.reindex(sorted(chosen_on))
+    expected = agreement(estimate=national.table["estimate"], reference=register)
+    assert national.selection_score == pytest.approx(expected.weighted_ape, rel=1e-12)
 
 
 def test_unknown_default_or_missing_facts_are_refused(unbiased: SimulatedRelease) -> None:

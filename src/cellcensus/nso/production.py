@@ -3,15 +3,17 @@
 `estimate_all` runs every expansion and calibration estimator on a release, attaches an
 interval to every estimate, validates each estimator against the census (all areas, and a
 hold-out: fitted on a random half of the municipalities, judged on the other half), and
-picks the default estimator. Its `EstimationResult` feeds ``metrics.json``, the output files
-(`cellcensus.nso.dissemination`) and the report (`cellcensus.nso.report`).
+picks the default estimator on another, independent random split (so that the hold-out
+error reported for it is not the one it was chosen for). Its `EstimationResult` feeds
+``metrics.json``, the output files (`cellcensus.nso.dissemination`) and the report
+(`cellcensus.nso.report`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -135,13 +137,15 @@ class EstimationOptions:
             (``arrondissement``, ``province`` or ``region``).
         n_density_classes: Density classes raked to as a second margin (0 for none).
         holdout_fraction: Share of areas in the calibration half of the hold-out.
-        seed: Seed of the hold-out split.
+        seed: Seed of the split the default estimator is chosen on; the hold-out split
+            reported (and the halves of the cross-fitted model error) uses ``seed + 1``.
         level: Confidence level of the intervals.
         contribution_bound: Most one device adds to one privacy unit of the release (the
             algorithm's bound), for noise derived from epsilon when no column declares it.
         default: Estimator reported as the official one; None picks the one whose hold-out
-            estimates are closest to the calibration reference on the validation half
-            (population-weighted), so that the census plays no part in the choice.
+            estimates are closest to the calibration reference on the validation half of
+            the selection split (population-weighted), so that the census plays no part in
+            the choice and the reported hold-out split is not the one it was chosen on.
     """
 
     ownership_by_age: Mapping[int, float] = field(
@@ -176,9 +180,9 @@ class EstimatorOutcome:
         by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas.
         parameters: Constants given or fitted.
         assumptions: Under which the estimator is unbiased.
-        selection_score: Population-weighted error of the hold-out estimates against the
-            calibration reference on the validation half: how the default is chosen without
-            looking at the census.
+        selection_score: Population-weighted error against the calibration reference on
+            the validation half of the selection split, fitted on its other half: how the
+            default is chosen without looking at the census, nor at the reported split.
         error_sources: Indexed by area_code: the standard error each source adds to the
             estimate, in persons: ``sampling`` (who is in the data), ``noise`` (the
             disclosure noise and rounding the release declares) and ``model`` (the model
@@ -269,8 +273,10 @@ class EstimationResult:
         skipped: Estimators that could not run, with the reason.
         census: The validation reference per area_code.
         calibration_reference: The known totals used for fitting, per area_code.
-        calibration_areas: Areas of the hold-out's calibration half.
+        calibration_areas: Areas of the reported hold-out's calibration half.
         validation_areas: Areas of its validation half.
+        selection_split: Calibration and validation halves of the split the default was
+            chosen on (another seed).
         noise: The noise the release declared.
         published: The holder facts of the release.
         options: The choices made.
@@ -285,6 +291,7 @@ class EstimationResult:
     calibration_reference: pd.Series
     calibration_areas: pd.Index
     validation_areas: pd.Index
+    selection_split: tuple[pd.Index, pd.Index]
     noise: DeclaredNoise
     published: Mapping[str, Any]
     options: EstimationOptions
@@ -430,14 +437,11 @@ def estimate_all(
         age_structure=age_structure,
         options=options,
     )
-    calibration_areas, validation_areas = holdout_split(
-        codes=inputs.reference.index,
-        fraction=options.holdout_fraction,
-        seed=options.seed,
-        strata=inputs.areas[options.margin_level],
-    )
+    selection = _split(inputs=inputs, seed=options.seed)
+    calibration_areas, validation_areas = _split(inputs=inputs, seed=options.seed + 1)
     full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
     held, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(calibration_areas))
+    chosen_on, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(selection[0]))
     outcomes = {
         name: _outcome(
             inputs=inputs,
@@ -448,6 +452,15 @@ def estimate_all(
         )
         for name in full
     }
+    outcomes = {
+        name: replace(
+            outcome,
+            selection_score=_selection_score(
+                inputs=inputs, expansion=chosen_on[name][0], validation=selection[1]
+            ),
+        )
+        for name, outcome in outcomes.items()
+    }
     return EstimationResult(
         algorithm=release.provenance.algorithm,
         default=_default(outcomes=outcomes, requested=options.default, skipped=skipped),
@@ -457,6 +470,7 @@ def estimate_all(
         calibration_reference=inputs.reference,
         calibration_areas=calibration_areas,
         validation_areas=validation_areas,
+        selection_split=selection,
         noise=inputs.noise,
         published=dict(release.published),
         options=options,
@@ -664,12 +678,25 @@ def _outcome(
         by_size_class=error_by_size_class(estimate=table["estimate"], reference=inputs.census),
         parameters=dict(expansion.parameters),
         assumptions=tuple(expansion.assumptions.values()),
-        selection_score=agreement(
-            estimate=held_table["estimate"],
-            reference=inputs.reference.reindex(validation_areas).dropna(),
-        ).weighted_ape,
         error_sources=_error_sources(inputs=inputs, expansion=expansion, tau=tau),
     )
+
+
+def _split(*, inputs: _Inputs, seed: int) -> tuple[pd.Index, pd.Index]:
+    """A random half of the areas with a reference, within each margin group, and the rest."""
+    options = inputs.options
+    return holdout_split(
+        codes=inputs.reference.index,
+        fraction=options.holdout_fraction,
+        seed=seed,
+        strata=inputs.areas[options.margin_level],
+    )
+
+
+def _selection_score(*, inputs: _Inputs, expansion: Expansion, validation: pd.Index) -> float:
+    """Weighted error against the calibration reference on a validation half (not the census)."""
+    reference = inputs.reference.reindex(validation).dropna()
+    return agreement(estimate=expansion.estimate, reference=reference).weighted_ape
 
 
 def _error_sources(*, inputs: _Inputs, expansion: Expansion, tau: pd.Series) -> pd.DataFrame:

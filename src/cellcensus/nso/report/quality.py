@@ -103,9 +103,11 @@ def estimators_section(result: EstimationResult) -> str:
         f"municipalities ({len(result.calibration_areas):,}, drawn within each "
         f"{escape(result.options.margin_level)}) and judged on the other half "
         f"({len(result.validation_areas):,}), whose reference values it never saw; for "
-        "estimators fitted on areas, that is the honest figure. The default estimator is the "
-        "one whose hold-out estimates came closest to the calibration reference, not to the "
-        "census. <em>Total</em>: error of the sum over the compared municipalities.</p>\n"
+        "estimators fitted on areas, that is the figure to go by. The default estimator was "
+        "chosen on a second random split, drawn independently of this one, as the one whose "
+        "held-out estimates came closest to the calibration reference (not the census), so "
+        "that its hold-out error here is not the one it was picked for. <em>Total</em>: "
+        "error of the sum over the compared municipalities.</p>\n"
         f'<div class="wide"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
         f"</table></div>{f'<ul>{skipped}</ul>' if skipped else ''}</section>"
     )
