@@ -49,9 +49,10 @@ def summary_section(result: EstimationResult) -> str:
         "and were withheld). Together they "
         f"count {number(total)} residents, against {number(total_census)} in the 2011 census "
         f"({signed_percent(difference)}). Half of the municipalities are within "
-        f"{percent(best.agreement.ape_median)} of the census; "
-        f"{percent(best.agreement.weighted_ape)} of persons are placed in the wrong "
-        f"municipality. Every figure comes with a {result.options.level:.0%} interval, which "
+        f"{percent(best.agreement.ape_median)} of the census; the absolute differences sum "
+        f"to {percent(best.agreement.weighted_ape)} of the census population "
+        "(population-weighted APE). Every figure comes with a "
+        f"{result.options.level:.0%} interval, which "
         f"contains the census value for {percent(best.coverage)} of municipalities.{gain}</p>"
         "</section>"
     )
@@ -147,7 +148,9 @@ def size_class_section(result: EstimationResult) -> str:
         f"<p>Errors of the default estimator ({escape(result.best.info.label)}) by census "
         "population; the last column gives the national factor's weighted error for "
         "comparison. Small municipalities have few devices, so their estimates are less "
-        "precise.</p>\n"
+        "precise; and since only counts whose noisy value exceeded the threshold are "
+        "published, the published estimates of small municipalities are also biased upward "
+        "(those whose noise happened to be negative were more often withheld).</p>\n"
         '<table class="by-size"><thead><tr><th>Residents (census)</th>'
         '<th class="num">Compared</th>'
         '<th class="num">Suppressed</th><th class="num">Median error</th>'
@@ -294,7 +297,7 @@ def estimation_method_items(result: EstimationResult) -> list[str]:
 
 
 def default_assumptions(result: EstimationResult) -> str:
-    """When the default estimator is unbiased: a sentence and a list (HTML).
+    """When the default estimator is approximately unbiased: a sentence and a list (HTML).
 
     Args:
         result: The estimation.
@@ -304,7 +307,8 @@ def default_assumptions(result: EstimationResult) -> str:
     """
     assumptions = "".join(f"<li>{escape(text)}</li>" for text in result.best.assumptions)
     return (
-        f"<p>The default estimator, {escape(result.best.info.label)}, is unbiased when:</p>"
+        f"<p>The default estimator, {escape(result.best.info.label)}, is approximately "
+        "unbiased when:</p>"
         f'<ul class="assumptions">{assumptions}</ul>'
     )
 
@@ -335,7 +339,8 @@ def quality_section(
         (
             "Accuracy and reliability",
             f"Against the 2011 census: median error {percent(best.agreement.ape_median)}, "
-            f"population-weighted error {percent(best.agreement.weighted_ape)}, log-log slope "
+            "sum of absolute differences as a share of the census population "
+            f"(population-weighted APE) {percent(best.agreement.weighted_ape)}, log-log slope "
             f"{decimal(best.agreement.log_slope, 3)}; on the hold-out half "
             f"{percent(best.holdout.ape_median)} and {percent(best.holdout.weighted_ape)}. "
             f"{result.options.level:.0%} intervals cover the census for "
@@ -350,7 +355,9 @@ def quality_section(
         (
             "Coherence and comparability",
             "Calibrated estimators add up exactly to the known totals of each "
-            f"{escape(result.options.margin_level)} (register); the total of all "
+            f"{escape(result.options.margin_level)} (register) only together with the register "
+            "population of the withheld municipalities: the published estimates alone fall "
+            "short of each total by that population. The total of the published "
             "municipalities differs from the census by "
             f"{signed_percent(best.agreement.relative_bias)}. The algorithm, its version and "
             "the disclosure policy are recorded with the release, so later releases made the "
