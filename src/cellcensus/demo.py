@@ -147,7 +147,12 @@ def run_demo(
     if flows_release is not None:
         commuting = estimate_commuting(release=flows_release, residents=result)
     step("NSO: writing figures and report")
-    context = ReportContext.from_release(release, dataset=str(dataset), synthetic=synthetic)
+    context = ReportContext.from_release(
+        release,
+        dataset=str(dataset),
+        synthetic=synthetic,
+        uses=[used for used in (present_release, flows_release) if used is not None],
+    )
     published = publish_release(
         out_dir=out,
         result=result,

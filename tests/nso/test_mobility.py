@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,9 @@ import pytest
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.mobility import (
     BRUSSELS_REGION,
+    DAY_HOUR,
+    NIGHT_HOUR,
+    PresentPopulation,
     area_factors,
     arrondissements,
     estimate_commuting,
@@ -323,3 +327,54 @@ def test_error_sources_separate_the_declared_noise_from_sampling(unbiased_result
     total = np.sqrt((parts.loc[released] ** 2).sum(axis=1))
     assert np.allclose(total, best.table.loc[released, "std_error"], rtol=1e-6)
     assert "error_sources" in best.metrics()
+
+
+def _noisy_present_release(exact: Release, *, scale: float, rng: np.random.Generator) -> Release:
+    """`exact` protected as the holder protects it: Laplace noise, then the threshold on the
+    noisy count, then rounding to 5; ``ci95`` is the noise's b ln 20."""
+    devices = exact.table["device_count"].astype("float64").to_numpy()
+    noisy = devices + rng.laplace(0.0, scale, size=devices.size)
+    released = pd.array(np.rint(noisy / 5) * 5, dtype="Float64")
+    released[noisy <= 15] = pd.NA
+    table = exact.table.assign(device_count=released.astype("Int64"), ci95=scale * math.log(20))
+    policy = {"min_count": 15.0, "rounding_base": 5, "dp": {"epsilon": 0.4, "mechanism": "laplace"}}
+    provenance = replace(exact.provenance, policy=policy)
+    return Release(table=table, provenance=provenance, published={})
+
+
+def test_the_day_night_ratio_interval_covers_the_true_ratio_in_95_percent_of_draws(
+    unbiased_result,
+) -> None:
+    # Arrondissements (Brussels-Capital is one), a warm-up day and two weekdays, the two
+    # hours compared; Laplace noise of scale 400 devices per count.
+    municipal = _present_release(unbiased_result, day_gain=1.5).table
+    municipal = municipal[
+        municipal["local_date"].isin(DATES[:3]) & municipal["slot"].isin([NIGHT_HOUR, DAY_HOUR])
+    ]
+    parent = arrondissements()
+    table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
+    table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
+    exact = _release(table, "present_population")
+    areas = parent_areas(belgium.municipalities(), parent)
+
+    def present(release: Release) -> PresentPopulation:
+        return estimate_present_population(
+            release=release, residents=unbiased_result, areas=areas, parent=parent
+        )
+
+    truth = present(exact).day_night_ratio()
+    rng = np.random.default_rng(2011)
+    ratios, covered, widths = [], [], []
+    for _ in range(400):
+        estimated = present(_noisy_present_release(exact, scale=400.0, rng=rng))
+        low, high = estimated.day_night_ratio_ci95()
+        ratios.append(estimated.day_night_ratio())
+        covered.append(low <= truth <= high)
+        widths.append((high - low) / 2)
+
+    # 400 draws: the binomial sd of the coverage is 1.1 points; allow 3.
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.033)
+    # The half-width is the spread of the ratio over draws (within 10 %), not just wide.
+    assert np.mean(widths) == pytest.approx(1.96 * np.std(ratios), rel=0.10)
+    assert truth == pytest.approx(1.5, rel=0.01)
+    assert estimated.metrics()["brussels_day_night_ratio_ci95"] == [low, high]

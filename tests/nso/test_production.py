@@ -21,7 +21,7 @@ from cellcensus.nso.production import (
     estimate_all,
 )
 from cellcensus.nso.simulation import SimulatedRelease, simulate_release
-from cellcensus.nso.validation import Agreement
+from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 
 WEIGHTED_APE_BAR = 0.03
@@ -177,6 +177,22 @@ def test_the_default_is_chosen_without_the_census(unbiased_result: EstimationRes
     assert unbiased_result.default == chosen.name
 
 
+def test_the_default_is_chosen_on_another_split_than_the_one_reported(
+    unbiased_result: EstimationResult,
+) -> None:
+    chosen_on = set(unbiased_result.selection_split[1])
+    reported_on = set(unbiased_result.validation_areas)
+
+    assert chosen_on != reported_on
+    # Two independent draws of half the areas share about half of them.
+    assert 0.35 < len(chosen_on & reported_on) / len(reported_on) < 0.65
+    # The national factor fits nothing: its score is its error on the selection half.
+    national = unbiased_result.outcomes["national"]
+    register = unbiased_result.calibration_reference.reindex(sorted(chosen_on))
+    expected = agreement(estimate=national.table["estimate"], reference=register)
+    assert national.selection_score == pytest.approx(expected.weighted_ape, rel=1e-12)
+
+
 def test_unknown_default_or_missing_facts_are_refused(unbiased: SimulatedRelease) -> None:
     with pytest.raises(CellcensusError, match="default estimator 'best'"):
         estimate_all(release=unbiased.release, options=EstimationOptions(default="best"))
@@ -201,3 +217,24 @@ def test_estimates_table_puts_the_census_beside_the_default(
     assert len(long) == 589 * len(realistic_result.outcomes)
     assert not math.isnan(float(long["estimate"].sum()))
     assert isinstance(long, pd.DataFrame)
+
+
+def test_no_interval_is_calibrated_on_its_own_areas_reference(unbiased: SimulatedRelease) -> None:
+    # Register values of the validation half far off: before cross-fitting they widened
+    # every interval through one tau; now that half's intervals use the other half's tau.
+    register = belgium.register_population(2011)
+    plain = estimate_all(release=unbiased.release, calibration_reference=register)
+    validation = plain.validation_areas
+    inside = register["area_code"].astype(str).isin(validation)
+    shifted = register.assign(
+        population=register["population"].where(~inside, 1.5 * register["population"])
+    )
+
+    moved = estimate_all(release=unbiased.release, calibration_reference=shifted)
+
+    before, after = plain.outcomes["national"], moved.outcomes["national"]
+    kept = before.table.index.isin(validation)
+    assert after.table.loc[kept, "std_error"].to_numpy() == pytest.approx(
+        before.table.loc[kept, "std_error"].to_numpy(), rel=1e-12, nan_ok=True
+    )
+    assert after.model_error[0] > 2 * before.model_error[0] + 0.1  # fitted on the far half

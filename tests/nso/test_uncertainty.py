@@ -1,3 +1,5 @@
+import dataclasses
+import datetime as dt
 import math
 
 import numpy as np
@@ -5,6 +7,11 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.disclosure.hierarchy import layout
+from cellcensus.holder.disclosure.ledger import Charge
+from cellcensus.holder.disclosure.noise import noisy_counts
+from cellcensus.holder.disclosure.policy import DifferentialPrivacy, DisclosurePolicy
+from cellcensus.holder.disclosure.protection import protect
 from cellcensus.nso.expansion import national_expansion
 from cellcensus.nso.uncertainty import (
     DeclaredNoise,
@@ -42,21 +49,86 @@ def test_laplace_policy_gives_two_b_squared_and_rounding_base_squared_over_twelv
     assert "Laplace" in noise.source and "0.5" in noise.source
 
 
-def test_sensitivity_scales_the_laplace_noise() -> None:
-    noise = declared_noise(release=release({"dp": {"epsilon": 1.0}}), sensitivity=3.0)
+def test_contribution_bound_scales_the_laplace_noise() -> None:
+    noise = declared_noise(release=release({"dp": {"epsilon": 1.0}}), contribution_bound=3.0)
 
     assert noise.variance.iloc[0] == pytest.approx(18.0)
 
 
-def test_gaussian_policy_gives_the_zcdp_bound() -> None:
-    noise = declared_noise(
-        release=release({"dp": {"epsilon": 1.0, "delta": 1e-6, "mechanism": "gaussian"}})
+MECHANISMS = [
+    pytest.param({"epsilon": 0.4, "delta": 0.0, "mechanism": "laplace"}, id="laplace"),
+    pytest.param({"epsilon": 0.4, "delta": 1e-6, "mechanism": "gaussian"}, id="gaussian"),
+]
+
+
+def _holder_release(dp: dict[str, object], *, units: int) -> tuple[Release, float]:
+    """1,000 areas protected by the holder's own `protect`, and its noise's true variance."""
+    policy = DisclosurePolicy(min_count=15, rounding_base=1, dp=DifferentialPrivacy(**dp))  # type: ignore[arg-type]
+    codes = [f"{i:05d}" for i in range(1000)]
+    raw = pd.DataFrame({"area_code": codes, "device_count": np.linspace(0, 5000, len(codes))})
+    charge = Charge(
+        job_id="j",
+        analyst="a",
+        project="p",
+        epsilon=0.4,
+        delta=1e-6,
+        charged_at=dt.datetime(2011, 3, 1, tzinfo=dt.UTC),
+    )
+    table = protect(
+        raw, keys=codes, policy=policy, contribution_bound=1.0, units=units, charge=charge
+    )
+    scale = noisy_counts(
+        leaves=raw["device_count"].to_numpy(),
+        layout=layout(leaves=codes, leaf_level="area_code", hierarchy=None),
+        dp_policy=policy.dp,  # type: ignore[arg-type]
+        contribution_bound=1.0,
+        units=units,
+    ).scale
+    if dp["mechanism"] == "laplace":
+        assert scale == pytest.approx(units / 0.4, rel=1e-6)  # b = U L / epsilon
+    true_variance = 2 * scale**2 if dp["mechanism"] == "laplace" else scale**2
+    provenance = Provenance(
+        job_id="j",
+        algorithm="usual_residence",
+        version="1",
+        parameters={},
+        policy=policy.to_dict(),
+        created_at="2011-04-01T00:00:00+00:00",
+        engine="duckdb",
+        privacy_units=units,
+    )
+    return Release(table=table, provenance=provenance), true_variance
+
+
+@pytest.mark.parametrize("dp", MECHANISMS)
+@pytest.mark.parametrize("units", [1, 24])
+def test_noise_variance_read_from_a_holder_release_is_the_mechanisms(
+    dp: dict[str, object], units: int
+) -> None:
+    # Laplace's ci95 is b ln 20 = 2.118 sd: reading it as 1.96 sd overstated the variance
+    # by 16.8 %; without the ci95 column, the policy needs U privacy units, not 1.
+    holder_release, true_variance = _holder_release(dp, units=units)
+    from_policy = Release(
+        table=holder_release.table.drop(columns="ci95"), provenance=holder_release.provenance
     )
 
-    log_term = math.log(1e6)
-    rho = (math.sqrt(log_term + 1.0) - math.sqrt(log_term)) ** 2
-    assert rho + 2 * math.sqrt(rho * log_term) == pytest.approx(1.0)
-    assert noise.variance.iloc[0] == pytest.approx(1 / (2 * rho))
+    from_column = declared_noise(release=holder_release).variance
+    derived = declared_noise(release=from_policy).variance
+
+    assert from_column.to_numpy() == pytest.approx(true_variance, rel=0.01)
+    assert derived.to_numpy() == pytest.approx(true_variance, rel=0.01)
+
+
+def test_a_bayesian_release_ci95_is_a_normal_bootstrap_interval() -> None:
+    holder_release, _ = _holder_release(MECHANISMS[0].values[0], units=1)  # type: ignore[arg-type]
+    provenance = dataclasses.replace(
+        holder_release.provenance, parameters={"spatial_estimator": "bayesian"}
+    )
+    table = holder_release.table.assign(ci95=1.959964)
+
+    noise = declared_noise(release=Release(table=table, provenance=provenance))
+
+    assert noise.variance.to_numpy() == pytest.approx(1.0, rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +144,8 @@ def test_gaussian_policy_gives_the_zcdp_bound() -> None:
 def test_a_declared_noise_column_takes_precedence_over_the_policy(
     columns: dict[str, object], variance: list[float] | None
 ) -> None:
-    noise = declared_noise(release=release({"dp": {"epsilon": 0.01}}, **columns))
+    gaussian = {"epsilon": 0.01, "delta": 1e-6, "mechanism": "gaussian"}
+    noise = declared_noise(release=release({"dp": gaussian}, **columns))
 
     if variance is None:
         sd = np.array([20.0, 0.0, 40.0]) / (2 * 1.959964)

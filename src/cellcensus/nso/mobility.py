@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.uncertainty import declared_noise
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Release
@@ -46,6 +48,7 @@ NIGHT_HOUR = 3
 """Local hour shown as night (03:00-04:00)."""
 DAY_HOUR = 11
 """Local hour shown as day (11:00-12:00)."""
+_CI95_Z = NormalDist().inv_cdf(0.975)
 
 
 def arrondissements(crosswalk: pd.DataFrame | None = None) -> pd.Series:
@@ -119,6 +122,9 @@ class PresentPopulation:
         source: The release: algorithm, version and job.
         areas: The release's areas (area_code, region, area_km2, geometry), for maps.
         level: What those areas are (municipality, arrondissement), for the words.
+        noise: Indexed like `long`: ``variance``, the declared noise and rounding variance
+            of each released count, and ``scaled``, whether the count is in its hour's
+            scale (`_scaled_rows`); None when not known.
     """
 
     long: pd.DataFrame
@@ -134,6 +140,7 @@ class PresentPopulation:
     source: str = ""
     areas: pd.DataFrame | None = None
     level: str = "municipality"
+    noise: pd.DataFrame | None = None
 
     def region_areas(self, region: str = BRUSSELS_REGION) -> pd.Index:
         """Areas of `region` with an estimate at every hour of the weekday means.
@@ -153,6 +160,47 @@ class PresentPopulation:
         """Persons present in `region` at the day hour over those present at the night hour."""
         hourly = self.region_hourly(region)
         return _ratio(hourly.get(self.day_hour, math.nan), hourly.get(self.night_hour, math.nan))
+
+    def day_night_ratio_ci95(self, region: str = BRUSSELS_REGION) -> tuple[float, float]:
+        """Approximate 95 % interval of `day_night_ratio` from the declared noise.
+
+        Delta method: the ratio divides two hourly sums, each a mean over the weekdays of
+        the region's estimates; their noise variances add over weekdays and over the counts
+        each depends on (its own, and every scaled count through the hour's scale). The two
+        hours are different counts, with independent noise. Sampling and model error are
+        not in it. NaN when the noise is not known.
+        """
+        ratio = self.day_night_ratio(region)
+        if self.noise is None or math.isnan(ratio):
+            return math.nan, math.nan
+        night = float(self.region_hourly(region).get(self.night_hour, math.nan))
+        day_variance = self._hourly_noise_variance(region, self.day_hour)
+        night_variance = self._hourly_noise_variance(region, self.night_hour)
+        half = _CI95_Z * math.sqrt(day_variance + ratio**2 * night_variance) / night
+        return ratio - half, ratio + half
+
+    def _hourly_noise_variance(self, region: str, hour: int) -> float:
+        """Noise variance of `region_hourly`'s value at `hour` (a mean over weekdays).
+
+        On a date, the region's estimate is ``R * x_reg / x_scaled`` (persons ``x`` scaled
+        so that the scaled areas hold their residents ``R``), so a count ``D_a`` moves it by
+        ``m_a (1[a in region] - q 1[a scaled])``, with ``m_a`` its persons per device and
+        ``q`` the region's share of ``R``.
+        """
+        assert self.noise is not None
+        dates = self.weekdays or tuple(sorted(self.long["local_date"].unique()))
+        rows = self.long["local_date"].isin(dates) & (self.long["slot"] == hour)
+        hours = self.long[rows].assign(**self.noise[rows])
+        inside = hours["area_code"].isin(self.region_areas(region))
+        total = 0.0
+        for _, day in hours.groupby("local_date"):
+            within = inside.reindex(day.index).to_numpy()
+            per_device = (day["estimate"] / day["devices"].where(day["devices"] > 0)).fillna(0.0)
+            scaled = day["scaled"].to_numpy(dtype=bool)
+            share = day.loc[within, "estimate"].sum() / day.loc[scaled, "estimate"].sum()
+            gradient = per_device * (within - share * scaled)
+            total += float((gradient**2 * day["variance"]).sum())
+        return total / len(dates) ** 2
 
     def truth_hourly(self, region: str = BRUSSELS_REGION) -> pd.Series | None:
         """True persons (of the sample) present in `region` per weekday hour, if known."""
@@ -212,6 +260,7 @@ class PresentPopulation:
             "day_hour": self.day_hour,
             "weekdays": list(self.weekdays),
             "brussels_day_night_ratio": self.day_night_ratio(),
+            "brussels_day_night_ratio_ci95": list(self.day_night_ratio_ci95()),
             "brussels_night_persons": float(self.region_hourly().get(self.night_hour, math.nan)),
             "brussels_day_persons": float(self.region_hourly().get(self.day_hour, math.nan)),
             "brussels_areas_compared": len(self.region_areas()),
@@ -298,6 +347,14 @@ def estimate_present_population(
     long["estimate"] = persons * _hour_scale(
         long=long.assign(persons=persons), residents=residents_estimate
     )
+    declared = declared_noise(release=release)
+    noise = pd.DataFrame(
+        {
+            "variance": declared.variance.to_numpy() + declared.rounding_variance,
+            "scaled": _scaled_rows(long=long, residents=residents_estimate),
+        },
+        index=long.index,
+    )
     dates = pd.to_datetime(pd.Series(sorted(long["local_date"].unique())))
     if len(dates) > warm_up_days:
         dates = dates.iloc[warm_up_days:]
@@ -326,7 +383,16 @@ def estimate_present_population(
         source=_source(release),
         areas=area_table,
         level=level,
+        noise=noise,
     )
+
+
+def _scaled_rows(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
+    """Rows in their hour's scale (`_hour_scale`): counted every hour of the date, resident."""
+    released = long["devices"].notna()
+    complete = released.groupby([long["local_date"], long["area_code"]]).transform("all")
+    has_residents = residents.reindex(long["area_code"]).notna().to_numpy()
+    return complete & has_residents
 
 
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:

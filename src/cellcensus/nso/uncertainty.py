@@ -11,11 +11,16 @@ variance of an estimate is built from what it does see:
    ``noise_sd`` or ``noise_variance`` column, ``ci95_low``/``ci95_high`` (or ``ci95_lower``/
    ``ci95_upper``) columns, a numeric ``ci95`` column (half-width), or the differential
    privacy mechanism recorded in the release's policy; plus ``base² / 12`` for rounding to
-   a base.
+   a base. A 95 % half-width is turned into a standard deviation by the mechanism the
+   provenance names: the holder publishes ``b ln 20`` for Laplace noise of scale ``b``
+   (whose sd is ``b sqrt 2``), ``1.96 sigma`` for Gaussian noise.
 3. Model error: what the first two leave unexplained (homes detected in the wrong area,
    uneven market shares). It is a relative standard deviation ``tau`` chosen on the
    calibration areas so that the intervals cover their reference at the nominal rate
-   (a split-conformal calibration), and 0 when no reference is given.
+   (a split-conformal calibration), and 0 when no reference is given. Cross-fitted
+   (`cross_fitted_model_error`): each half of the areas gets the ``tau`` fitted on the
+   other half, so that no interval is calibrated on its own area's reference and its
+   coverage is measured out of sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
 interval is normal, cut at zero.
@@ -24,19 +29,23 @@ interval is normal, cut at zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import opendp.prelude as odp
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.expansion import Expansion
-from cellcensus.release import Release
+from cellcensus.release import Provenance, Release
 
 _CI95_Z = NormalDist().inv_cdf(0.975)
+_LAPLACE_CI95_PER_SD = math.log(20.0) / math.sqrt(2.0)
+"""Laplace noise: P(|X| > b ln 20) = 5 % and sd = b sqrt 2, so ci95 = 2.118 sd (not 1.96)."""
 _LOW_HIGH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ci95_low", "ci95_high"),
     ("ci95_lower", "ci95_upper"),
@@ -63,14 +72,16 @@ class DeclaredNoise:
         return self.rounding_base**2 / 12.0 if self.rounding_base > 1 else 0.0
 
 
-def declared_noise(*, release: Release, sensitivity: float = 1.0) -> DeclaredNoise:
+def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> DeclaredNoise:
     """Read the noise a release declares: a column of the table, or its privacy policy.
 
     Args:
         release: The release.
-        sensitivity: Most one device adds to the released table (the algorithm's
-            contribution bound; 1 for usual residence), used only when the noise has to be
-            derived from the policy's epsilon.
+        contribution_bound: Most one device adds to one privacy unit of the release (the
+            algorithm's contribution bound; 1 for usual residence), used only when the
+            noise has to be derived from the policy's epsilon. Over the provenance's
+            ``privacy_units`` U the holder calibrates to the L1 sensitivity ``U L``
+            (Laplace) or the L2 sensitivity ``sqrt(U) L`` (Gaussian), and so does this.
 
     Returns:
         The declared noise per area_code.
@@ -82,7 +93,7 @@ def declared_noise(*, release: Release, sensitivity: float = 1.0) -> DeclaredNoi
     index = pd.Index(table["area_code"].astype(str).to_numpy(), name="area_code")
     policy: Mapping[str, Any] = release.provenance.policy or {}
     base = float(policy.get("rounding_base") or 1)
-    column_variance = _column_variance(table)
+    column_variance = _column_variance(table, per_sd=ci95_per_sd(release.provenance))
     if column_variance is not None:
         variance, source = column_variance
         return DeclaredNoise(
@@ -91,7 +102,9 @@ def declared_noise(*, release: Release, sensitivity: float = 1.0) -> DeclaredNoi
             source=source,
         )
     dp = policy.get("dp")
-    value, source = _policy_variance(dp=dp, sensitivity=sensitivity)
+    value, source = _policy_variance(
+        dp=dp, bound=contribution_bound, units=release.provenance.privacy_units
+    )
     return DeclaredNoise(
         variance=pd.Series(value, index=index, dtype="float64"), rounding_base=base, source=source
     )
@@ -167,15 +180,58 @@ def model_error(
     return math.sqrt(tau2 * inflation)
 
 
+def cross_fitted_model_error(
+    *,
+    expansion: Expansion,
+    variance: pd.Series,
+    reference: pd.Series,
+    folds: Sequence[pd.Index],
+    level: float = 0.95,
+    n_parameters: int = 0,
+) -> pd.Series:
+    """``tau`` of each area, fitted on the areas outside its fold (`model_error`).
+
+    Args:
+        expansion: The estimates.
+        variance: Variance of each released count (`count_variance`).
+        reference: Known population of the calibration areas.
+        folds: Disjoint sets of area codes (e.g. the two halves of a random split).
+        level: Coverage the intervals should reach.
+        n_parameters: Constants fitted on the same reference.
+
+    Returns:
+        ``tau`` indexed like the estimates; an area in no fold gets the ``tau`` of every
+        reference.
+    """
+
+    def fitted_on(known: pd.Series) -> float:
+        return model_error(
+            expansion=expansion,
+            variance=variance,
+            reference=known,
+            level=level,
+            n_parameters=n_parameters,
+        )
+
+    codes = expansion.estimate.index.astype(str)
+    known = _by_code(reference)
+    tau = pd.Series(fitted_on(known), index=expansion.estimate.index, dtype="float64")
+    for fold in folds:
+        inside = fold.astype(str)
+        tau[codes.isin(inside)] = fitted_on(known[~known.index.isin(inside)])
+    return tau
+
+
 def intervals(
-    *, expansion: Expansion, variance: pd.Series, tau: float = 0.0, level: float = 0.95
+    *, expansion: Expansion, variance: pd.Series, tau: float | pd.Series = 0.0, level: float = 0.95
 ) -> pd.DataFrame:
     """Standard error and interval of every estimate.
 
     Args:
         expansion: The estimates.
         variance: Variance of each released count (`count_variance`).
-        tau: Relative model error (`model_error`).
+        tau: Relative model error (`model_error`), one value or one per area
+            (`cross_fitted_model_error`).
         level: Confidence level of the interval, in (0, 1).
 
     Returns:
@@ -187,12 +243,14 @@ def intervals(
     """
     if not 0.0 < level < 1.0:
         raise CellcensusError(f"confidence level must be in (0, 1), got {level}")
-    if tau < 0 or not math.isfinite(tau):
+    values = np.atleast_1d(np.asarray(tau, dtype="float64"))
+    if (values < 0).any() or not np.isfinite(values).all():
         raise CellcensusError(f"model error tau must be a non-negative number, got {tau}")
     z = NormalDist().inv_cdf(0.5 + level / 2)
     estimate = expansion.estimate
     aligned = variance.reindex(estimate.index)
-    std_error = np.sqrt(expansion.gradient**2 * aligned + (tau * estimate) ** 2)
+    relative = tau.reindex(estimate.index) if isinstance(tau, pd.Series) else tau
+    std_error = np.sqrt(expansion.gradient**2 * aligned + (relative * estimate) ** 2)
     return pd.DataFrame(
         {
             "estimate": estimate,
@@ -203,7 +261,21 @@ def intervals(
     )
 
 
-def _column_variance(table: pd.DataFrame) -> tuple[pd.Series, str] | None:
+def ci95_per_sd(provenance: Provenance) -> float:
+    """Half-width of a released 95 % noise interval per standard deviation of the noise.
+
+    The holder computes ``ci95`` from the mechanism its policy names (provenance
+    ``policy.dp.mechanism``): ``b ln 20 = 2.118 sd`` for Laplace, ``1.96 sd`` for Gaussian.
+    An estimator run on noisy per-cell counts (``spatial_estimator: bayesian``) gets a
+    bootstrap ``1.96 sd`` (normal approximation) whatever the mechanism.
+    """
+    dp = provenance.policy.get("dp") if provenance.policy else None
+    mechanism = str(dp.get("mechanism", "laplace")) if isinstance(dp, Mapping) else None
+    bootstrapped = provenance.parameters.get("spatial_estimator") == "bayesian"
+    return _LAPLACE_CI95_PER_SD if mechanism == "laplace" and not bootstrapped else _CI95_Z
+
+
+def _column_variance(table: pd.DataFrame, *, per_sd: float) -> tuple[pd.Series, str] | None:
     """Noise variance from the table's own columns, if it declares one."""
     for column, power in (("noise_sd", 2), ("noise_variance", 1)):
         if column in table.columns:
@@ -211,13 +283,13 @@ def _column_variance(table: pd.DataFrame) -> tuple[pd.Series, str] | None:
     for low, high in _LOW_HIGH_COLUMNS:
         if {low, high} <= set(table.columns):
             width = _numeric(table[high], high) - _numeric(table[low], low)
-            return (width / (2 * _CI95_Z)) ** 2, f"columns {low!r} and {high!r} of the release"
+            return (width / (2 * per_sd)) ** 2, f"columns {low!r} and {high!r} of the release"
     if "ci95" in table.columns:
-        return _ci95_variance(table["ci95"]), "column 'ci95' of the release"
+        return _ci95_variance(table["ci95"], per_sd=per_sd), "column 'ci95' of the release"
     return None
 
 
-def _ci95_variance(column: pd.Series) -> pd.Series:
+def _ci95_variance(column: pd.Series, *, per_sd: float) -> pd.Series:
     """A ``ci95`` column: a half-width, or a pair ``[low, high]`` per row."""
     sample = column.dropna()
     if len(sample) and isinstance(sample.iloc[0], list | tuple | np.ndarray):
@@ -228,12 +300,16 @@ def _ci95_variance(column: pd.Series) -> pd.Series:
                 else math.nan
             )
         )
-        return (pairs / (2 * _CI95_Z)) ** 2
-    return (_numeric(column, "ci95") / _CI95_Z) ** 2
+        return (pairs / (2 * per_sd)) ** 2
+    return (_numeric(column, "ci95") / per_sd) ** 2
 
 
-def _policy_variance(*, dp: Any, sensitivity: float) -> tuple[float, str]:
-    """Noise variance implied by a differential privacy policy ``{"epsilon", "mechanism"}``."""
+def _policy_variance(*, dp: Any, bound: float, units: int) -> tuple[float, str]:
+    """Noise variance of a differential privacy policy ``{"epsilon", "delta", "mechanism"}``.
+
+    Calibrated as the holder calibrates it: to the L1 sensitivity ``units * bound`` for
+    Laplace, the L2 sensitivity ``sqrt(units) * bound`` for Gaussian (docs/disclosure.md).
+    """
     if not dp:
         return 0.0, "no noise declared"
     if not isinstance(dp, Mapping) or "epsilon" not in dp:
@@ -241,29 +317,41 @@ def _policy_variance(*, dp: Any, sensitivity: float) -> tuple[float, str]:
     epsilon = float(dp["epsilon"])
     mechanism = str(dp.get("mechanism", "laplace"))
     if mechanism == "laplace":
+        sensitivity = units * bound
         scale = sensitivity / epsilon
-        return 2 * scale**2, f"Laplace noise, epsilon {epsilon:g}, sensitivity {sensitivity:g}"
+        return 2 * scale**2, (
+            f"Laplace noise, epsilon {epsilon:g}, L1 sensitivity {sensitivity:g} "
+            f"({units} privacy units)"
+        )
     if mechanism == "gaussian":
         delta = float(dp.get("delta") or 0.0)
         if not 0.0 < delta < 1.0:
             raise CellcensusError(f"Gaussian noise needs a delta in (0, 1), got {delta}")
-        rho = _zcdp_rho(epsilon=epsilon, delta=delta)
-        return sensitivity**2 / (2 * rho), (
-            f"Gaussian noise, epsilon {epsilon:g}, delta {delta:g}, sensitivity {sensitivity:g} "
-            "(upper bound)"
+        sensitivity = math.sqrt(units) * bound
+        sigma = gaussian_sigma(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
+        return sigma**2, (
+            f"Gaussian noise, epsilon {epsilon:g}, delta {delta:g}, L2 sensitivity "
+            f"{sensitivity:g} ({units} privacy units)"
         )
     raise CellcensusError(f"unknown noise mechanism {mechanism!r} in the release policy")
 
 
-def _zcdp_rho(*, epsilon: float, delta: float) -> float:
-    """Largest rho with ``rho + 2 sqrt(rho log(1/delta)) <= epsilon`` (Bun & Steinke 2016).
+@lru_cache(maxsize=64)
+def gaussian_sigma(*, epsilon: float, delta: float, sensitivity: float) -> float:
+    """Smallest Gaussian sigma that OpenDP certifies (epsilon, delta)-DP at `sensitivity`.
 
-    The holder may use a tighter conversion (a larger rho, less noise), so the variance
-    derived from it is an upper bound.
+    The same search as the holder's (zero-concentrated DP converted to approximate DP by
+    OpenDP's optimal conversion), so the variance is the one it added; the textbook bound
+    ``rho + 2 sqrt(rho log(1/delta)) <= epsilon`` would overstate it by half at epsilon 0.4.
     """
-    log_term = math.log(1 / delta)
-    root = -math.sqrt(log_term) + math.sqrt(log_term + epsilon)
-    return root**2
+    odp.enable_features("contrib")
+    domain = odp.atom_domain(T=float, nan=False)
+
+    def measurement(scale: float) -> Any:
+        zcdp = odp.m.make_gaussian(domain, odp.absolute_distance(T=float), scale=scale)
+        return odp.c.make_fix_delta(odp.c.make_zCDP_to_approxDP(zcdp), delta)
+
+    return float(odp.binary_search_param(measurement, d_in=sensitivity, d_out=(epsilon, delta)))
 
 
 def _by_code(series: pd.Series) -> pd.Series:

@@ -28,8 +28,10 @@ class Agreement:
         ape_median: Median absolute percentage error ``|e - r| / r`` (fraction), over areas
             with ``r > 0``.
         ape_p90: 90th percentile of the absolute percentage error (fraction).
-        weighted_ape: ``sum |e - r| / sum r``: the population-weighted absolute percentage
-            error, i.e. the share of persons placed in the wrong area.
+        weighted_ape: ``sum |e - r| / sum r``: the sum of absolute differences as a share
+            of the reference population (population-weighted APE). Not the share of persons
+            placed in the wrong area: errors of opposite sign in one area cancel, and
+            sampling and noise count too.
         n_areas: Number of areas compared (reference and estimate both present).
         n_suppressed: Number of areas of the reference without an estimate (suppressed by the
             holder or not released).

@@ -10,7 +10,12 @@ import pytest
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.figures import SCATTER_PNG, scatter_log
-from cellcensus.nso.report.html import ReportContext, ReportFigure, write_report
+from cellcensus.nso.report.html import (
+    ReleaseProtection,
+    ReportContext,
+    ReportFigure,
+    write_report,
+)
 from cellcensus.nso.validation import Agreement, agreement
 
 METRICS = Agreement(
@@ -280,7 +285,7 @@ def test_with_an_estimation_the_report_is_a_statistical_release(
         "Coherence and comparability",
         "Accessibility and clarity",
         "SDMX-CSV",
-        "is unbiased when",
+        "is approximately unbiased when",
         "= 25 persons per phone",
         "divide the weighted error by",
         "Interval",  # interval column of the area tables
@@ -351,8 +356,11 @@ def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResu
     # The default's assumptions follow the lettered list of estimators, not an item of it.
     method = html.split("<h2>What was done</h2>")[1].split("</section>")[0]
     lettered = method.split('<ol type="a">')[1].split("</ol>")[0]
-    assert "is unbiased when" not in lettered
-    assert "</ol><p>The default estimator, Raking to margins, is unbiased when:</p>" in method
+    assert "unbiased when" not in lettered
+    assert (
+        "</ol><p>The default estimator, Raking to margins, is approximately unbiased when:</p>"
+        in method
+    )
 
 
 def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
@@ -374,6 +382,16 @@ def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
         job_id=provenance.job_id,
         scale=0.1,
         synthetic=False,
+        protections=(
+            ReleaseProtection(
+                algorithm="usual_residence",
+                job_id=provenance.job_id,
+                min_count=15.0,
+                rounding_base=5,
+                mechanism="laplace",
+                epsilon=0.5,
+            ),
+        ),
     )
     nights = replace(provenance, parameters={"night_start_hour": 22, "night_end_hour": 6})
     assert ReportContext.from_release(
@@ -382,3 +400,47 @@ def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
     no_period = replace(release, published={"market_share": 0.4, "sampling_fraction": 0.1})
     with pytest.raises(CellcensusError, match="does not say its period start, period end"):
         ReportContext.from_release(no_period, dataset="d")
+
+
+def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
+    tmp_path: Path, unbiased, realistic_result: EstimationResult
+) -> None:
+    release = unbiased.release
+    gaussian = {"epsilon": 0.3, "delta": 1e-7, "mechanism": "gaussian"}
+    flows = replace(
+        release,
+        provenance=replace(
+            release.provenance,
+            algorithm="home_work_flows",
+            policy={**release.provenance.policy, "dp": gaussian},
+        ),
+    )
+    made = ReportContext.from_release(release, dataset="d", synthetic=True, uses=[flows])
+    table = realistic_result.estimates().reset_index().assign(name="x")
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=made,
+            estimation=realistic_result,
+        )
+    )
+
+    method = html.split("<h2>What was done</h2>")[1].split("</section>")[0]
+    assert "before anything else" not in html
+    assert (
+        "random noise was added to every count (Laplace noise, ε = 0.5); counts whose noisy "
+        "value was 15 phones or fewer were withheld" in method
+    )
+    assert "rounded to multiples of 5" in method
+    assert "Gaussian noise, ε = 0.3, δ = 1e-07" in method
+    assert "the sum of their losses, ε = 0.8 and δ = 1e-07 (basic composition" in method
+    assert "placed in the wrong" not in html and "counted in the wrong" not in html
+    assert "(population-weighted APE)" in html
+    limitations = html.split("<h2>Limitations</h2>")[1]
+    assert "selection on the noisy count" in limitations
+    assert "within 0.14% for the median municipality" in limitations
+    assert "only together with the register population of the withheld" in html
+    assert "biased upward" in html.split("Accuracy by size of municipality")[1]

@@ -42,6 +42,52 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
+class ReleaseProtection:
+    """How one release the report uses was protected, as its provenance records it.
+
+    Attributes:
+        algorithm: The release's algorithm.
+        job_id: Its enclave job.
+        min_count: Noisy counts of this many devices or fewer were withheld.
+        rounding_base: Published counts are multiples of this.
+        mechanism: ``laplace`` or ``gaussian``; None when no noise was added.
+        epsilon: Privacy loss of the release (0 without noise).
+        delta: Its delta (0 for Laplace).
+    """
+
+    algorithm: str
+    job_id: str
+    min_count: float
+    rounding_base: int = 1
+    mechanism: str | None = None
+    epsilon: float = 0.0
+    delta: float = 0.0
+
+    @classmethod
+    def of(cls, release: Release) -> ReleaseProtection:
+        """The protection recorded in `release`'s provenance policy."""
+        provenance = release.provenance
+        policy = provenance.policy or {}
+        dp = policy.get("dp") or {}
+        return cls(
+            algorithm=provenance.algorithm,
+            job_id=provenance.job_id,
+            min_count=float(policy.get("min_count") or 0),
+            rounding_base=int(policy.get("rounding_base") or 1),
+            mechanism=str(dp.get("mechanism", "laplace")) if dp else None,
+            epsilon=float(dp.get("epsilon") or 0.0) if dp else 0.0,
+            delta=float(dp.get("delta") or 0.0) if dp else 0.0,
+        )
+
+    def noise(self) -> str:
+        """The mechanism in words: ``Laplace noise, ε = 0.4`` (δ when there is one)."""
+        if self.mechanism is None:
+            return "no noise"
+        delta = f", δ = {self.delta:g}" if self.delta > 0 else ""
+        return f"{self.mechanism.capitalize()} noise, ε = {self.epsilon:g}{delta}"
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """What the report says about how its numbers were made.
 
@@ -65,6 +111,8 @@ class ReportContext:
         title: Title of the report.
         citation: Source of the census and boundaries.
         generated_at: When the report was made (None to leave it out).
+        protections: How each release the report uses was protected, the resident counts'
+            first (from their provenance; empty when not known).
     """
 
     dataset: str
@@ -84,10 +132,17 @@ class ReportContext:
     title: str = "Population of Belgian municipalities estimated from mobile phone data"
     citation: str = CITATION
     generated_at: datetime | None = field(default=None)
+    protections: tuple[ReleaseProtection, ...] = ()
 
     @classmethod
     def from_release(
-        cls, release: Release, *, dataset: str, synthetic: bool = False, **more: Any
+        cls,
+        release: Release,
+        *,
+        dataset: str,
+        synthetic: bool = False,
+        uses: Sequence[Release] = (),
+        **more: Any,
     ) -> ReportContext:
         """The context of a report on `release`: everything the release itself says.
 
@@ -95,6 +150,8 @@ class ReportContext:
             release: The holder's release (e.g. `Release.read` of ``cellcensus run --out``).
             dataset: What the input data is, in a few words.
             synthetic: Whether the data is simulated.
+            uses: The other releases the report uses (present population, flows), whose
+                privacy loss adds to `release`'s.
             more: Other fields (``scale``, ``title``, ``citation``, ``generated_at``).
 
         Raises:
@@ -127,6 +184,7 @@ class ReportContext:
             night_window=_night_window(parameters),
             spatial_estimator=str(parameters.get("spatial_estimator", "allocation")),
             synthetic=synthetic,
+            protections=tuple(ReleaseProtection.of(used) for used in (release, *uses)),
             **more,
         )
 
@@ -306,7 +364,8 @@ _METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     (
         "weighted_ape",
         "Population-weighted absolute error",
-        "Share of persons counted in the wrong municipality.",
+        "Sum of absolute differences as a share of the census population "
+        "(population-weighted APE).",
     ),
     (
         "log_r2",
@@ -609,9 +668,10 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
         + SPATIAL_STEPS.get(context.spatial_estimator, SPATIAL_STEPS["allocation"]),
         "Per municipality, the operator counted distinct phones resident there, with the "
         f"certified algorithm {escape(context.algorithm_name)} version "
-        f"{escape(context.algorithm_version)} (job {escape(context.job_id)}). Counts of "
-        f"{context.suppression_threshold:g} phones or fewer were withheld before anything else "
-        "was done with them. Only these protected counts left the operator.",
+        f"{escape(context.algorithm_version)} (job {escape(context.job_id)}). "
+        + _protection_steps(context)
+        + " Only these protected counts left the operator."
+        + _privacy_loss(context.protections),
         "The statistics office multiplied every count by one national factor, "
         f"1 / (market share × sampling fraction) = 1 / ({context.market_share:g} × "
         f"{context.sampling_fraction:g}) = {_factor(factor)} persons per phone"
@@ -626,6 +686,46 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
     )
     items = _items(steps)
     return f"<section><h2>What was done</h2>\n<ol>{items}</ol></section>"
+
+
+def _protection_steps(context: ReportContext) -> str:
+    """The disclosure protection of the resident counts, in the order it was applied."""
+    threshold = f"{context.suppression_threshold:g} phones or fewer"
+    if not context.protections:
+        return f"Counts of {threshold} (after any noise the policy adds) were withheld."
+    first = context.protections[0]
+    rounded = (
+        f"the others were rounded to multiples of {first.rounding_base}"
+        if first.rounding_base > 1
+        else "the others were published as they were"
+    )
+    if first.mechanism is None:
+        return f"Counts of {threshold} were withheld and {rounded}; no noise was added."
+    return (
+        f"They were protected in this order: random noise was added to every count "
+        f"({escape(first.noise())}); counts whose noisy value was {threshold} were withheld "
+        "(the threshold applies to the noisy count, so which counts are withheld is "
+        f"protected too); {rounded}."
+    )
+
+
+def _privacy_loss(protections: Sequence[ReleaseProtection]) -> str:
+    """Each noisy release's epsilon and delta, and their sum (basic composition)."""
+    noisy = [used for used in protections if used.mechanism is not None]
+    if not noisy:
+        return ""
+    each = "; ".join(
+        f"{escape(used.algorithm)} (job {escape(used.job_id)}): {escape(used.noise())}"
+        for used in noisy
+    )
+    epsilon = sum(used.epsilon for used in noisy)
+    delta = sum(used.delta for used in noisy)
+    count = "release" if len(noisy) == 1 else "releases"
+    return (
+        f" This report uses {len(noisy)} noisy {count}: {each}. The total privacy loss is "
+        f"the sum of their losses, ε = {epsilon:g} and δ = {delta:g} (basic composition, a "
+        "bound on what they reveal together about one phone)."
+    )
 
 
 def _items(texts: Sequence[str]) -> str:
@@ -687,6 +787,11 @@ def _limitations(context: ReportContext, *, estimation: EstimationResult | None 
         f"Municipalities with {context.suppression_threshold:g} phones or fewer have no "
         "estimate; "
         "totals in this report leave them out, on both sides of every comparison.",
+        "Only municipalities whose noisy count exceeded the threshold are published, so "
+        "those just above it are overestimated on average: among municipalities with the "
+        "same true count, those whose noise happened to be positive are the ones published "
+        "(selection on the noisy count). This affects the smallest published "
+        "municipalities, and no interval accounts for it.",
         "The census describes 1 January 2011. Populations change: between 2011 and 2015 the "
         "register population of a typical municipality changed by about 2 %, so real data from "
         "a later period cannot agree more closely than that.",

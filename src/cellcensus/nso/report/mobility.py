@@ -172,7 +172,8 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "the residents.</p>\n"
         f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
         f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
-        f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>. The 2011 census counts "
+        f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>{_ratio_interval(present)}. "
+        "The 2011 census counts "
         f"{number(present.census_jobs)} jobs in the region for "
         f"{number(present.census_resident_workers)} resident workers "
         f"({decimal(present.census_job_ratio, 2)} jobs per resident worker); if every worker "
@@ -184,6 +185,18 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "second, so the curve moves between day and night places more gradually than "
         "people do.</p>\n"
         f"{shown}{table}</section>"
+    )
+
+
+def _ratio_interval(present: PresentPopulation) -> str:
+    """The day/night ratio's approximate 95 % interval from the declared noise, in words."""
+    low, high = present.day_night_ratio_ci95()
+    if math.isnan(low):
+        return ""
+    return (
+        f" (approximate 95% interval {decimal(low, 2)} to {decimal(high, 2)}, from the "
+        "disclosure noise and rounding the release declares, by the delta method; sampling "
+        "and model error are not in it)"
     )
 
 

@@ -49,9 +49,10 @@ def summary_section(result: EstimationResult) -> str:
         "and were withheld). Together they "
         f"count {number(total)} residents, against {number(total_census)} in the 2011 census "
         f"({signed_percent(difference)}). Half of the municipalities are within "
-        f"{percent(best.agreement.ape_median)} of the census; "
-        f"{percent(best.agreement.weighted_ape)} of persons are placed in the wrong "
-        f"municipality. Every figure comes with a {result.options.level:.0%} interval, which "
+        f"{percent(best.agreement.ape_median)} of the census; the absolute differences sum "
+        f"to {percent(best.agreement.weighted_ape)} of the census population "
+        "(population-weighted APE). Every figure comes with a "
+        f"{result.options.level:.0%} interval, which "
         f"contains the census value for {percent(best.coverage)} of municipalities.{gain}</p>"
         "</section>"
     )
@@ -103,9 +104,11 @@ def estimators_section(result: EstimationResult) -> str:
         f"municipalities ({len(result.calibration_areas):,}, drawn within each "
         f"{escape(result.options.margin_level)}) and judged on the other half "
         f"({len(result.validation_areas):,}), whose reference values it never saw; for "
-        "estimators fitted on areas, that is the honest figure. The default estimator is the "
-        "one whose hold-out estimates came closest to the calibration reference, not to the "
-        "census. <em>Total</em>: error of the sum over the compared municipalities.</p>\n"
+        "estimators fitted on areas, that is the figure to go by. The default estimator was "
+        "chosen on a second random split, drawn independently of this one, as the one whose "
+        "held-out estimates came closest to the calibration reference (not the census), so "
+        "that its hold-out error here is not the one it was picked for. <em>Total</em>: "
+        "error of the sum over the compared municipalities.</p>\n"
         f'<div class="wide"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
         f"</table></div>{f'<ul>{skipped}</ul>' if skipped else ''}</section>"
     )
@@ -145,7 +148,9 @@ def size_class_section(result: EstimationResult) -> str:
         f"<p>Errors of the default estimator ({escape(result.best.info.label)}) by census "
         "population; the last column gives the national factor's weighted error for "
         "comparison. Small municipalities have few devices, so their estimates are less "
-        "precise.</p>\n"
+        "precise; and since only counts whose noisy value exceeded the threshold are "
+        "published, the published estimates of small municipalities are also biased upward "
+        "(those whose noise happened to be negative were more often withheld).</p>\n"
         '<table class="by-size"><thead><tr><th>Residents (census)</th>'
         '<th class="num">Compared</th>'
         '<th class="num">Suppressed</th><th class="num">Median error</th>'
@@ -179,11 +184,14 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"√(D × (1 − {probability:.4g})) from one possible sample to another.",
         f"Disclosure protection declared by the release: {escape(noise.source)}; {rounding}.",
         "Model error: what sampling and noise leave unexplained (homes placed in a "
-        "neighbouring municipality, uneven coverage), estimated on the calibration areas so "
-        "that intervals cover their reference at the nominal rate: "
+        "neighbouring municipality, uneven coverage), set so that intervals cover the "
+        "calibration reference at the nominal rate. It is cross-fitted: the municipalities "
+        "are split at random into two halves, and each half gets the model error measured "
+        "on the other, so that no interval is calibrated on its own municipality: "
         + (
-            f"{percent(best.model_error)} of the estimate for the default estimator."
-            if best.model_error > 0
+            f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate for "
+            "the default estimator."
+            if max(best.model_error, default=0.0) > 0
             else "none was needed for the default estimator, whose differences from the "
             "reference sampling and noise already explain."
         ),
@@ -195,8 +203,10 @@ def uncertainty_section(result: EstimationResult) -> str:
         "(in the tables and output files). They combine three sources:</p>\n"
         f"<ul>{body}</ul>\n"
         f"<p>The intervals of the default estimator contain the census value for "
-        f"{percent(best.coverage)} of municipalities, and for {percent(best.holdout_coverage)} "
-        "in the hold-out half. Half of the intervals are narrower than "
+        f"{percent(best.coverage)} of municipalities (out of sample: each half's model error "
+        f"comes from the other half), and for {percent(best.holdout_coverage)} in the "
+        "hold-out half, where the estimator too was fitted on the other half only. Half of "
+        "the intervals are narrower than "
         f"±{percent(best.median_relative_ci)} of the estimate.</p>\n"
         f"{error_sources_table(result)}</section>"
     )
@@ -287,7 +297,7 @@ def estimation_method_items(result: EstimationResult) -> list[str]:
 
 
 def default_assumptions(result: EstimationResult) -> str:
-    """When the default estimator is unbiased: a sentence and a list (HTML).
+    """When the default estimator is approximately unbiased: a sentence and a list (HTML).
 
     Args:
         result: The estimation.
@@ -297,7 +307,8 @@ def default_assumptions(result: EstimationResult) -> str:
     """
     assumptions = "".join(f"<li>{escape(text)}</li>" for text in result.best.assumptions)
     return (
-        f"<p>The default estimator, {escape(result.best.info.label)}, is unbiased when:</p>"
+        f"<p>The default estimator, {escape(result.best.info.label)}, is approximately "
+        "unbiased when:</p>"
         f'<ul class="assumptions">{assumptions}</ul>'
     )
 
@@ -328,7 +339,8 @@ def quality_section(
         (
             "Accuracy and reliability",
             f"Against the 2011 census: median error {percent(best.agreement.ape_median)}, "
-            f"population-weighted error {percent(best.agreement.weighted_ape)}, log-log slope "
+            "sum of absolute differences as a share of the census population "
+            f"(population-weighted APE) {percent(best.agreement.weighted_ape)}, log-log slope "
             f"{decimal(best.agreement.log_slope, 3)}; on the hold-out half "
             f"{percent(best.holdout.ape_median)} and {percent(best.holdout.weighted_ape)}. "
             f"{result.options.level:.0%} intervals cover the census for "
@@ -343,7 +355,9 @@ def quality_section(
         (
             "Coherence and comparability",
             "Calibrated estimators add up exactly to the known totals of each "
-            f"{escape(result.options.margin_level)} (register); the total of all "
+            f"{escape(result.options.margin_level)} (register) only together with the register "
+            "population of the withheld municipalities: the published estimates alone fall "
+            "short of each total by that population. The total of the published "
             "municipalities differs from the census by "
             f"{signed_percent(best.agreement.relative_bias)}. The algorithm, its version and "
             "the disclosure policy are recorded with the release, so later releases made the "
@@ -373,10 +387,16 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     Returns:
         One sentence or two per limitation.
     """
+    register = result.reference_agreement
     items = [
         "The intervals cover sampling, the declared disclosure noise and a model error "
         "measured on the calibration areas. They do not cover errors shared by every "
         "municipality, such as a wrong published market share where no margin corrects it.",
+        "The calibration reference (the register of 1 January 2011) agrees with the census "
+        f"within {percent(register.ape_median, 2)} for the median municipality, so "
+        "calibrating to it is close to calibrating to the census: the census is not an "
+        "independent check of the level of the calibrated figures, only of how the phones "
+        "spread them over municipalities (the noise of the spatial pattern).",
         "Calibrated figures inherit the errors of the totals they are calibrated to (the "
         "register of 1 January 2011 by default), and assume that within each margin group "
         "the first estimate errs by the same proportion everywhere.",
