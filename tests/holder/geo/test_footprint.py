@@ -186,12 +186,19 @@ def _geojson(areas: pd.DataFrame, path, *, code: str = "code"):
     return path
 
 
-def test_store_allocate_command_takes_any_geojson_and_the_grid(tmp_path):
+def _two_zone_store(tmp_path):
+    """Zones N and S split by a site whose two sectors face north and south: areas, store,
+    the zones' GeoJSON file."""
     areas = _areas(N=(-5_000, 0, 5_000, 5_000), S=(-5_000, -5_000, 5_000, 0))
     store = Store(tmp_path / "store")
     store.root.mkdir()
     _cells(("a0", 0, 0, 0.0), ("a180", 0, 0, 180.0)).to_parquet(store.cells_path)
     zones = _geojson(areas, tmp_path / "zones.geojson", code="zone")
+    return areas, store, zones
+
+
+def test_store_allocate_command_takes_any_geojson_and_the_grid(tmp_path):
+    _, store, zones = _two_zone_store(tmp_path)
     result = runner.invoke(
         app,
         [*ALLOCATE, str(store.root), "--areas", str(zones), *SECTOR_ZONES],
@@ -303,11 +310,7 @@ def test_allocated_levels_keep_the_boundaries_the_service_maps_with(tmp_path):
     from cellcensus.holder.api.formats import area_geometries
     from cellcensus.holder.geo import roll_up_allocation
 
-    areas = _areas(N=(-5_000, 0, 5_000, 5_000), S=(-5_000, -5_000, 5_000, 0))
-    store = Store(tmp_path / "store")
-    store.root.mkdir()
-    _cells(("a0", 0, 0, 0.0), ("a180", 0, 0, 180.0)).to_parquet(store.cells_path)
-    zones = _geojson(areas, tmp_path / "zones.geojson", code="zone")
+    areas, store, zones = _two_zone_store(tmp_path)
     for options in (["--areas", str(zones), *SECTOR_ZONES], ["--grid"]):
         result = runner.invoke(app, [*ALLOCATE, str(store.root), *options])
         assert result.exit_code == 0, result.output
