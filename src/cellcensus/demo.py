@@ -116,14 +116,14 @@ def run_demo(
     enclave = Enclave(store=store)
     client = InProcessClient(runner=enclave.run, analyst="demo-analyst")
     release = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
+    period = _period_days(release.published.get("period") or {})
     step("Enclave: running present_population (hourly, weekdays, arrondissements)")
     present_release = client.run(
         algorithm="present_population",
-        parameters={**PRESENT_PARAMETERS, **_present_period(release.published.get("period") or {})},
+        parameters={**PRESENT_PARAMETERS, **_present_period(period)},
         level=FLOWS_LEVEL,
     )
     flows_release = None
-    period = release.published.get("period") or {}
     weekdays, needed = _weekdays(period), _min_work_days()
     if weekdays >= needed:
         step("Enclave: running home_work_flows (arrondissements)")
@@ -172,12 +172,19 @@ def run_demo(
     )
 
 
-def _weekdays(period: dict[str, Any]) -> int:
-    """Mondays to Fridays in a release's period (none if it states no period)."""
+def _period_days(period: dict[str, Any]) -> tuple[date, date] | None:
+    """First and last day of a release's published period (None if it states none)."""
     if not period.get("start"):
-        return 0
+        return None
     first = date.fromisoformat(str(period["start"])[:10])
-    last = date.fromisoformat(str(period.get("end") or period["start"])[:10])
+    return first, date.fromisoformat(str(period.get("end") or period["start"])[:10])
+
+
+def _weekdays(period: tuple[date, date] | None) -> int:
+    """Mondays to Fridays in a period (none without one)."""
+    if period is None:
+        return 0
+    first, last = period
     days = (first + timedelta(days=k) for k in range((last - first).days + 1))
     return sum(day.weekday() < 5 for day in days)
 
@@ -187,16 +194,15 @@ def _min_work_days() -> int:
     return HomeWorkFlowsParameters().min_work_days
 
 
-def _present_period(period: dict[str, Any], *, weekdays: int = 3) -> dict[str, str]:
+def _present_period(period: tuple[date, date] | None, *, weekdays: int = 3) -> dict[str, str]:
     """The first weekdays of the period for the present population, after a warm-up day.
 
     The first day of a release warms up (no position comes in from before it), so
     the period asked for starts one day before `weekdays` weekdays (Monday to Friday).
     """
-    if not period.get("start"):
+    if period is None:
         return {}
-    start = date.fromisoformat(str(period["start"])[:10])
-    last = date.fromisoformat(str(period.get("end") or period["start"])[:10])
+    start, last = period
     first = start + timedelta(days=1)
     while first.weekday() >= 5 and first < last:
         first += timedelta(days=1)
