@@ -10,7 +10,7 @@ its floors on every policy. Every change is audited.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,26 +57,30 @@ class ReleasePolicy:
         }
 
     @classmethod
-    def from_dict(cls, body: dict[str, Any]) -> ReleasePolicy:
-        """Validate a stored or submitted policy, naming what is wrong."""
+    def from_dict(
+        cls, body: dict[str, Any], *, default: DisclosurePolicy | None = None
+    ) -> ReleasePolicy:
+        """Validate a policy, naming what is wrong.
+
+        Args:
+            body: A whole policy (a job's), or with `default` a steward's changes to it.
+            default: The disclosure policy ``body["disclosure"]`` changes, ``dp`` merged
+                field by field (None: `body` holds a whole policy).
+        """
         allowed = tuple(body.get("allowed_certifications", [Certification.CERTIFIED.value]))
         known = {level.value for level in Certification}
         if not set(allowed) <= known:
             raise CellcensusError(
                 f"allowed_certifications: unknown level in {list(allowed)}; use {sorted(known)}"
             )
+        changes = body.get("disclosure", {})
         return cls(
-            disclosure=disclosure_policy(body.get("disclosure", {})),
+            disclosure=disclosure_policy(changes)
+            if default is None
+            else default.override(changes, source="disclosure"),
             require_approval=bool(body.get("require_approval", False)),
             allowed_certifications=allowed,
         )
-
-
-def policy_with(default: DisclosurePolicy, changes: dict[str, Any]) -> ReleasePolicy:
-    """`default` with a steward's `changes` (a stored or submitted policy body) applied."""
-    complete = ReleasePolicy.from_dict({**changes, "disclosure": {}})  # checks the other fields
-    disclosure = default.override(changes.get("disclosure", {}), source="disclosure")
-    return replace(complete, disclosure=disclosure)
 
 
 def disclosure_policy(values: dict[str, Any]) -> DisclosurePolicy:
@@ -106,7 +110,7 @@ class Policies:
                 ).all()
             )
         changes = rows.get(algorithm, rows.get(DEFAULT_KEY)) or {}
-        return policy_with(self.default_for(algorithm), dict(changes))
+        return ReleasePolicy.from_dict(dict(changes), default=self.default_for(algorithm))
 
     def all(self) -> dict[str, dict[str, Any]]:
         """Every stored change by algorithm (``*``: for every algorithm without its own)."""
@@ -121,7 +125,8 @@ class Policies:
             The policy that now applies to `algorithm` (for ``*``: to an algorithm without
             a default of its own).
         """
-        policy = policy_with(self.default_for(algorithm), body)  # refuses what breaks a floor
+        # Refuses what breaks a floor.
+        policy = ReleasePolicy.from_dict(body, default=self.default_for(algorithm))
         stored = {**policy.to_dict(), "disclosure": dict(body.get("disclosure", {}))}
         with self.state.write() as conn:
             conn.execute(policies.delete().where(policies.c.algorithm == algorithm))
