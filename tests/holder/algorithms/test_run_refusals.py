@@ -104,17 +104,54 @@ def spent(store: Path, analyst: str) -> tuple[int, int]:
     [
         ("spatial_estimator=posterior", "the posterior estimator needs the store's tile footprint"),
         ("start=2011-03-20", "holds none of the days in store"),
+        ("min_nights=9", "holds 7 of the store's days, at most 8 nights: fewer than min_nights"),
+        ("start=2011-03-12", "at most 3 nights: fewer than min_nights (4)"),
     ],
 )
 def test_what_the_store_cannot_serve_is_refused_each_time_at_no_cost(
     store, tmp_path, option, refusal
 ):
     out = tmp_path / "x.csv"
+    options = ["--param", option] + (["--param", "min_nights=4"] if "start" in option else [])
     for _ in range(2):  # a retry costs nothing either
-        code, output = run(store, out, "--param", option, "--analyst", "r")
+        code, output = run(store, out, *options, "--analyst", "r")
         assert code != 0 and refusal in output
     assert spent(store, "r") == (0, 0)
     assert not out.exists()
     code, output = run(store, out, "--analyst", "r")  # the store serves the default
     assert code == 0, output
     assert spent(store, "r") == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params", "refusal"),
+    [
+        (
+            "home_work_flows",
+            ["start=2011-03-11", "end=2011-03-13"],  # Friday to Sunday
+            "holds 3 of the store's days, at most 1 weekday: fewer than min_work_days (3)",
+        ),
+        (
+            "internal_migration",
+            [
+                "before_start=2011-03-07",
+                "before_end=2011-03-09",
+                "after_start=2011-03-12",
+                "after_end=2011-03-20",
+                "min_nights=4",
+            ],
+            "the later period (2011-03-12 to 2011-03-20) holds 2 of the store's days, at most "
+            "3 nights: fewer than min_nights (4)",
+        ),
+    ],
+)
+def test_a_period_too_short_for_any_device_to_qualify_is_refused_at_no_cost(
+    store, tmp_path, algorithm, params, refusal
+):
+    out = tmp_path / "x.csv"
+    options = [option for param in params for option in ("--param", param)]
+    command = ["run", algorithm, "--store", str(store), "--out", str(out), "--analyst", "r"]
+    result = cli.invoke(app, [*command, *options])
+    assert result.exit_code != 0 and refusal in " ".join(result.output.split())
+    assert spent(store, "r") == (0, 0)
+    assert not out.exists()

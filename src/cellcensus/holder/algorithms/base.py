@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -127,10 +127,46 @@ class StoreLayout:
     Attributes:
         level: The job's area level (one the store has an allocation for).
         footprint: Whether the store holds the tile footprint.
+        days: The local dates the store holds events for (public: the store's period).
     """
 
     level: str
     footprint: bool
+    days: tuple[dt.date, ...]
+
+    def days_within(self, start: dt.date | None, end: dt.date | None) -> list[dt.date]:
+        """The store's days from `start` to `end` (both inclusive; None: unbounded)."""
+        return [d for d in self.days if (start is None or d >= start) and (end is None or d <= end)]
+
+
+def check_days(
+    layout: StoreLayout,
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    least: int,
+    parameter: str,
+    unit: Literal["nights", "weekdays"] = "nights",
+    period: str = "the period",
+) -> None:
+    """Refuse a period whose stored days hold fewer nights (weekdays) than `parameter` asks.
+
+    No device could then qualify and the release would be empty: it is refused before its
+    charge. n days span at most n + 1 nights (each dated by its evening, the first one's
+    evening the day before), and hold the weekdays among them.
+    """
+    days = layout.days_within(start, end)
+    if unit == "nights":
+        held = len(days) + 1 if days else 0
+    else:
+        held = sum(day.weekday() < 5 for day in days)
+    if held < least:
+        counted = f"{held} {unit[:-1] if held == 1 else unit}"
+        raise CellcensusError(
+            f"{period} ({start or 'the first stored day'} to {end or 'the last'}) holds "
+            f"{len(days)} of the store's days, at most {counted}: fewer than {parameter} "
+            f"({least}), so no device could qualify; choose a longer period or lower {parameter}"
+        )
 
 
 def check_footprint(estimator: str, layout: StoreLayout) -> None:

@@ -24,7 +24,9 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_days,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
@@ -61,6 +63,19 @@ def compute(tables: StoreTables, params: HomeWorkFlowsParameters) -> ir.Table:
     return count_by(pairs, ["home_area", "work_area"])
 
 
+def precondition(params: HomeWorkFlowsParameters, layout: StoreLayout) -> None:
+    """The period spans `min_nights` nights and `min_work_days` weekdays."""
+    check_days(layout, params.start, params.end, least=params.min_nights, parameter="min_nights")
+    check_days(
+        layout,
+        params.start,
+        params.end,
+        least=params.min_work_days,
+        parameter="min_work_days",
+        unit="weekdays",
+    )
+
+
 home_work_flows = Algorithm(
     manifest=Manifest(
         name="home_work_flows",
@@ -75,4 +90,5 @@ home_work_flows = Algorithm(
         examples=({"min_work_days": 1, "work_start_hour": 10, "work_end_hour": 16},),
     ),
     compute=compute,
+    precondition=precondition,
 )

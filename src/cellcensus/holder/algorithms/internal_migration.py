@@ -42,7 +42,9 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_days,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import (
@@ -154,6 +156,17 @@ def compute(tables: StoreTables, params: InternalMigrationParameters) -> ir.Tabl
     )
 
 
+def precondition(params: InternalMigrationParameters, layout: StoreLayout) -> None:
+    """Each period spans `min_nights` nights: a device needs a home in both."""
+    for period, start, end in (
+        ("the earlier period", params.before_start, params.before_end),
+        ("the later period", params.after_start, params.after_end),
+    ):
+        check_days(
+            layout, start, end, least=params.min_nights, parameter="min_nights", period=period
+        )
+
+
 internal_migration = Algorithm(
     manifest=Manifest(
         name="internal_migration",
@@ -190,4 +203,5 @@ internal_migration = Algorithm(
         ),
     ),
     compute=compute,
+    precondition=precondition,
 )

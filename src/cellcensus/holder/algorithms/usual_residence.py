@@ -39,6 +39,7 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreLayout,
     StoreTables,
+    check_days,
     check_footprint,
     footprint_refusal,
 )
@@ -71,8 +72,14 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
     )
 
 
+def enough_nights(params: UsualResidenceParameters, layout: StoreLayout) -> None:
+    """The period spans at least `min_nights` nights."""
+    check_days(layout, params.start, params.end, least=params.min_nights, parameter="min_nights")
+
+
 def precondition(params: UsualResidenceParameters, layout: StoreLayout) -> None:
-    """The posterior estimator reads the tile footprint, at the level its tiles serve."""
+    """Enough nights; the posterior estimator reads the tile footprint."""
+    enough_nights(params, layout)
     if params.spatial_estimator == "posterior":
         check_footprint("posterior", layout)
 
@@ -194,4 +201,5 @@ usual_residence_sensitivity = Algorithm(
         examples=({"rule": "multi_mno"},),
     ),
     compute=compute_sensitivity,
+    precondition=enough_nights,
 )

@@ -147,14 +147,16 @@ def check_job(
     """Refuse a job the store cannot serve, from its layout alone, before it is charged.
 
     The level must be allocated, the period must hold some of the store's days, and the
-    algorithm's precondition must hold (e.g. the tile footprint its estimator reads). None of
+    algorithm's precondition must hold (e.g. the tile footprint its estimator reads, enough
+    nights in its period for its `min_nights`). None of
     this reads an event, so a refusal here reveals nothing and costs no budget. `algorithm`
     is None for submitted code, which never runs in the service process.
     """
     check_level(store, level)
     check_period(store, parameters)
     if algorithm is not None:
-        algorithm.check(parameters, StoreLayout(level=level, footprint=has_footprint(store)))
+        layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
+        algorithm.check(parameters, layout)
 
 
 def check_period(store: Store, parameters: dict[str, Any]) -> None:
