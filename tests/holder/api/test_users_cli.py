@@ -1,4 +1,4 @@
-"""`cellcensus users grant` and `users budget` refuse what names nothing that exists."""
+"""`cellcensus users`: grants and budgets refuse what names nothing that exists; (de)activation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from tiny_store import PASSWORD  # type: ignore[import-not-found]
 from typer.testing import CliRunner
 
 from cellcensus.holder.api.commands import register
-from cellcensus.holder.api.users import LastStewardError, Role, Users
+from cellcensus.holder.api.tokens import TokenIssuer, is_revoked
+from cellcensus.holder.api.users import Role, Users
 from cellcensus.holder.enclave.state import open_state
 
 KEPT = "usual_residence:municipality:*"
@@ -87,10 +88,14 @@ def test_a_scope_with_a_bad_period_is_refused_without_a_traceback(users_cli, sco
 
 def test_the_last_active_steward_is_kept_and_a_deactivated_user_activated_again(users_cli):
     invoke, users = users_cli
-    with pytest.raises(LastStewardError, match="only active steward"):
-        users.update("steward", active=False, actor="test")
+    code, output = invoke("deactivate", "steward")
+    assert code == 2 and "steward is the only active steward" in output
     assert users.get("steward").active
-    users.update("alice", active=False, actor="test")
+    issuer = TokenIssuer(key=b"k" * 32, issuer="i", audience="a", minutes=5)
+    _, claims = issuer.issue(users.require("alice"), state=users.state)
+    code, output = invoke("deactivate", "alice")
+    assert code == 0 and "alice: inactive analyst, 1 token(s) revoked" in output
+    assert not users.get("alice").active and is_revoked(users.state, claims.jti)
     code, output = invoke("activate", "alice")
     assert code == 0 and "alice: active analyst" in output
     assert users.get("alice").active

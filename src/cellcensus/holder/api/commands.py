@@ -12,6 +12,7 @@ from rich.table import Table
 from cellcensus.console import console, err_console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.api.settings import ServiceSettings
+from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import Role, User, Users, check_scopes
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
@@ -139,11 +140,28 @@ def activate(
     store: StoreOption,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Activate a user again (deactivating is `PATCH /users/NAME`); it logs in afresh."""
+    """Activate a user again; it logs in afresh."""
     users = Users(_state(store, database_url))
     _require_user(users, username)
     user = users.update(username, active=True, actor="cli")
     console.print(f"{user.username}: active {user.role.value}")
+
+
+def deactivate(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Deactivate a user and revoke its tokens, as `PATCH /users/NAME` does (not the last steward).
+
+    A running service stops accepting them within two seconds (its caches' lifetime).
+    """
+    state = _state(store, database_url)
+    users = Users(state)
+    _require_user(users, username)
+    user = users.update(username, active=False, actor="cli")
+    revoked = revoke_all(state, username, actor="cli")
+    console.print(f"{user.username}: inactive {user.role.value}, {revoked} token(s) revoked")
 
 
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
@@ -186,9 +204,10 @@ def register(app: typer.Typer) -> None:
     """Add `serve`, `users` and `audit` to the `cellcensus` app."""
     app.command(name="serve")(user_errors(serve))
     users_app = typer.Typer(
-        help="Users of the service: add, grant scopes, budgets, activate again, list."
+        help="Users of the service: add, grant scopes, budgets, deactivate, activate, list."
     )
     users_app.command(name="add")(user_errors(add_user))
+    users_app.command(name="deactivate")(user_errors(deactivate))
     users_app.command(name="activate")(user_errors(activate))
     users_app.command(name="grant")(user_errors(grant))
     users_app.command(name="budget")(user_errors(budget))
