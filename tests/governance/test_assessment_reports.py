@@ -66,3 +66,29 @@ def test_invalid_answers_file_is_one_line_naming_the_question(
     assert "question 'urgency'" in result.stderr and "'yesterday' is not an answer" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_out_that_is_a_file_is_refused_before_any_question(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("kept", encoding="utf-8")
+    answers = ["--answers", str(examples_dir / "belgium_residents.yaml")]
+    for route in (answers, []):  # the answers file, and the interview (no input given)
+        result = CliRunner().invoke(_app(), ["assess", *route, "--out", str(taken)], input="")
+        assert result.exit_code == 2, result.output
+        assert "is a file; give a directory" in result.stderr
+        assert "Name of the data use" not in result.stdout
+    assert taken.read_text(encoding="utf-8") == "kept"
+
+
+def test_reports_that_cannot_be_written_are_one_line(examples_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("", encoding="utf-8")
+    out = tmp_path / "blocked" / "report"  # its parent is a file: no directory can be made
+    result = CliRunner().invoke(
+        _app(),
+        ["assess", "--answers", str(examples_dir / "belgium_residents.yaml"), "--out", str(out)],
+    )
+    assert result.exit_code == 2
+    assert f"{out}: cannot write the reports" in result.stderr
+    assert not isinstance(result.exception, OSError)

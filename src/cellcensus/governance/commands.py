@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cellcensus.console import console, user_errors
+from cellcensus.errors import CellcensusError
 from cellcensus.governance.assessment import (
     Answers,
     Assessment,
@@ -55,12 +56,19 @@ def assess_command(
 ) -> None:
     """Assess the benefits and risks of sharing data, and recommend a business model."""
     tree = load_decision_tree(tree_file)
+    _check_out(out)
     chosen = load_answers(answers, tree) if answers else interview(tree, _terminal())
     result = assess(tree, chosen, load_cases())
     written = write_reports(result, out)
     if answers is None:
         written.append(_save_answers(chosen, tree, out))
     _print_summary(result, written)
+
+
+def _check_out(out: Path) -> None:
+    # Before the interview: a person should not answer every question to learn this.
+    if out.exists() and not out.is_dir():
+        raise CellcensusError(f"--out {out} is a file; give a directory for the reports")
 
 
 def _terminal() -> Terminal:
