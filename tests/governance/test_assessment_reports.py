@@ -92,3 +92,10 @@ def test_reports_that_cannot_be_written_are_one_line(examples_dir: Path, tmp_pat
     assert result.exit_code == 2
     assert f"{out}: cannot write the reports" in result.stderr
     assert not isinstance(result.exception, OSError)
+
+
+def test_error_shows_a_bracketed_path_as_given(tmp_path: Path) -> None:
+    missing = tmp_path / "[draft] answers.yaml"
+    result = CliRunner().invoke(_app(), ["assess", "--answers", str(missing)])
+    assert result.exit_code == 2
+    assert f"{missing}: no such file" in result.stderr
