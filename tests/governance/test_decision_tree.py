@@ -121,3 +121,9 @@ def test_unknown_business_model_as_a_key_is_named(tmp_path: Path) -> None:
     expected = r"at questions\.0\.options\.0\.models: 'moving_algorithm' is not allowed as a key: "
     with pytest.raises(CellcensusError, match=expected + r"Input should be 'in_house_production'"):
         load_decision_tree(path)
+
+
+def test_risk_levels_out_of_order_are_refused(tmp_path: Path) -> None:
+    path = _broken_tree(tmp_path, "    medium: 2 ", "    medium: 5 ")
+    with pytest.raises(CellcensusError, match=r"scoring\.risk_levels: medium \(5\) must be below"):
+        load_decision_tree(path)
