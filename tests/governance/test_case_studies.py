@@ -127,3 +127,12 @@ def test_cases_table_fits_80_columns_with_ids_countries_and_models_whole() -> No
     for case in cases:  # whole words, the id above all: `cases show` takes it
         for word in (case.id, *case.countries, case.business_model, case.source_type):
             assert word in text, word
+
+
+def test_cases_show_keeps_every_link_whole(app: typer.Typer, cases: list[CaseStudy]) -> None:
+    case = next(case for case in cases if case.id == "ghana-gss-vodafone-flowminder")
+    assert max(len(source.url) for source in case.sources) > 80  # longer than the terminal
+    shown = CliRunner().invoke(app, ["cases", "show", case.id])
+    assert shown.exit_code == 0
+    for source in case.sources:
+        assert f"<{source.url}>" in shown.stdout

@@ -152,8 +152,8 @@ def show_case_command(
     if as_json:
         typer.echo(json.dumps(case.model_dump(mode="json"), indent=2))
         return
-    for line in case_lines(case):
-        console.print(line, markup=False, highlight=False)
+    for line in case_lines(case):  # unwrapped by Rich, so that every link can be copied whole
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def case_lines(case: CaseStudy) -> list[str]:
