@@ -136,3 +136,12 @@ def test_cases_show_keeps_every_link_whole(app: typer.Typer, cases: list[CaseStu
     assert shown.exit_code == 0
     for source in case.sources:
         assert f"<{source.url}>" in shown.stdout
+
+
+def test_cases_count_one_and_none(app: typer.Typer) -> None:
+    runner = CliRunner()
+    one = runner.invoke(app, ["cases", "--country", "Belgium"])
+    assert one.exit_code == 0 and one.stdout.splitlines()[0].strip() == "1 case study"
+    none = runner.invoke(app, ["cases", "--country", "Atlantis"])
+    assert none.exit_code == 0
+    assert none.stdout.startswith("No case study matches these filters")

@@ -123,12 +123,16 @@ def cases_command(
     if as_json:
         typer.echo(json.dumps([case.model_dump(mode="json") for case in cases], indent=2))
         return
+    if not cases:
+        console.print("No case study matches these filters; `cellcensus cases` lists them all.")
+        return
     console.print(_cases_table(cases))
 
 
 def _cases_table(cases: list[CaseStudy]) -> Table:
     """One row per case: its id (for `cases show`) over its title; where, when and how."""
-    table = Table(title=f"{len(cases)} case studies", show_lines=True)
+    title = "1 case study" if len(cases) == 1 else f"{len(cases)} case studies"
+    table = Table(title=title, show_lines=True)
     widest = max((len(case.id) for case in cases), default=0)  # an id stays whole, to copy
     table.add_column("case (id, title)", overflow="fold", min_width=widest)
     table.add_column("where, when, how", overflow="fold")
