@@ -99,3 +99,17 @@ def test_error_shows_a_bracketed_path_as_given(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), ["assess", "--answers", str(missing)])
     assert result.exit_code == 2
     assert f"{missing}: no such file" in result.stderr
+
+
+def test_summary_prints_a_bracketed_title_as_written(examples_dir: Path, tmp_path: Path) -> None:
+    text = (examples_dir / "belgium_residents.yaml").read_text(encoding="utf-8")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(
+        text.replace("title: Statistics office", "title: Pilot [phase 2] of the statistics office"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        _app(), ["assess", "--answers", str(answers), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Pilot [phase 2] of the statistics office" in result.stdout

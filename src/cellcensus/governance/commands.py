@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -85,19 +86,21 @@ def _save_answers(chosen: Answers, tree: DecisionTree, out: Path) -> Path:
 
 
 def _print_summary(result: Assessment, written: list[Path]) -> None:
+    # The title is the user's and the rest the tree's: escaped, so brackets print as typed.
     recommendation = result.recommendation
+    quadrant = result.quadrant
     console.print()
-    console.print(f"[bold]{result.title}[/]")
+    console.print(f"[bold]{escape(result.title)}[/]")
     console.print(
         f"Benefit score {result.benefit_score}/100, risk score {result.risk_score}/100: "
-        f"[bold]{result.quadrant.title}[/]. {result.quadrant.advice}"
+        f"[bold]{escape(quadrant.title)}[/]. {escape(quadrant.advice)}"
     )
-    console.print(f"Recommended business model: [bold green]{recommendation.title}[/]")
+    console.print(f"Recommended business model: [bold green]{escape(recommendation.title)}[/]")
     for reason in recommendation.reasons[:2]:
         console.print(f"  - {reason}", markup=False)
-    console.print(f"Runner-up: {recommendation.runner_up_title}")
+    console.print(f"Runner-up: {recommendation.runner_up_title}", markup=False)
     high = ", ".join(risk.title for risk in result.high_risks) or "none"
-    console.print(f"High risks: {high}")
+    console.print(f"High risks: {high}", markup=False)
     console.print("Written: " + ", ".join(str(path) for path in written), markup=False)
 
 
