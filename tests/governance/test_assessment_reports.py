@@ -10,7 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from cellcensus.governance import commands
-from cellcensus.governance.assessment import Assessment
+from cellcensus.governance.assessment import Assessment, DecisionTree, assess, load_answers
+from cellcensus.governance.assessment.svg import quadrant_chart
 
 
 def _app() -> typer.Typer:
@@ -113,3 +114,18 @@ def test_summary_prints_a_bracketed_title_as_written(examples_dir: Path, tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert "Pilot [phase 2] of the statistics office" in result.stdout
+
+
+def test_quadrant_dot_never_covers_a_corner_label(examples_dir: Path, tree: DecisionTree) -> None:
+    base = assess(tree, load_answers(examples_dir / "belgium_residents.yaml", tree), [])
+    for benefit, risk in [(0, 0), (7, 73), (100, 100), (0, 100), (100, 0), (97, 3)]:
+        scores = {"benefit_score": benefit, "risk_score": risk}
+        svg = ElementTree.fromstring(quadrant_chart(base.model_copy(update=scores)))
+        dot = next(el for el in svg.iter() if el.tag.endswith("circle"))
+        top, bottom = float(dot.get("cy", "")) - 8, float(dot.get("cy", "")) + 8
+        corners = [el for el in svg.iter() if "value," in (el.text or "")]
+        assert len(corners) == 4
+        for label in corners:  # a label's glyphs span its font size above the baseline
+            baseline = float(label.get("y", ""))
+            glyphs_top = baseline - float(label.get("font-size", ""))
+            assert bottom < glyphs_top or top > baseline, label.text
