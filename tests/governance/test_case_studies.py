@@ -79,6 +79,8 @@ def test_misnamed_or_invalid_case_file_is_named(tmp_path: Path) -> None:
 def test_filters(cases: list[CaseStudy]) -> None:
     nepal = filter_cases(cases, country="nepal")
     assert [case.id for case in nepal] == ["flowminder-ncell-nepal-earthquake"]
+    ivory_coast = filter_cases(cases, country="Cote d'Ivoire")  # as typed without the accent
+    assert [case.id for case in ivory_coast] == ["orange-d4d-cote-divoire"]
     moving = filter_cases(cases, model="moving-algorithms", source="telecom")
     assert "opal-senegal-colombia" in {case.id for case in moving}
     assert all(case.business_model == "moving_algorithms" for case in moving)
