@@ -10,7 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from cellcensus.governance import commands
-from cellcensus.governance.assessment import Assessment
+from cellcensus.governance.assessment import Assessment, DecisionTree, assess, load_answers
+from cellcensus.governance.assessment.svg import quadrant_chart
 
 
 def _app() -> typer.Typer:
@@ -66,3 +67,65 @@ def test_invalid_answers_file_is_one_line_naming_the_question(
     assert "question 'urgency'" in result.stderr and "'yesterday' is not an answer" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_out_that_is_a_file_is_refused_before_any_question(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("kept", encoding="utf-8")
+    answers = ["--answers", str(examples_dir / "belgium_residents.yaml")]
+    for route in (answers, []):  # the answers file, and the interview (no input given)
+        result = CliRunner().invoke(_app(), ["assess", *route, "--out", str(taken)], input="")
+        assert result.exit_code == 2, result.output
+        assert "is a file; give a directory" in result.stderr
+        assert "Name of the data use" not in result.stdout
+    assert taken.read_text(encoding="utf-8") == "kept"
+
+
+def test_reports_that_cannot_be_written_are_one_line(examples_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("", encoding="utf-8")
+    out = tmp_path / "blocked" / "report"  # its parent is a file: no directory can be made
+    result = CliRunner().invoke(
+        _app(),
+        ["assess", "--answers", str(examples_dir / "belgium_residents.yaml"), "--out", str(out)],
+    )
+    assert result.exit_code == 2
+    assert f"{out}: cannot write the reports" in result.stderr
+    assert not isinstance(result.exception, OSError)
+
+
+def test_error_shows_a_bracketed_path_as_given(tmp_path: Path) -> None:
+    missing = tmp_path / "[draft] answers.yaml"
+    result = CliRunner().invoke(_app(), ["assess", "--answers", str(missing)])
+    assert result.exit_code == 2
+    assert f"{missing}: no such file" in result.stderr
+
+
+def test_summary_prints_a_bracketed_title_as_written(examples_dir: Path, tmp_path: Path) -> None:
+    text = (examples_dir / "belgium_residents.yaml").read_text(encoding="utf-8")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(
+        text.replace("title: Statistics office", "title: Pilot [phase 2] of the statistics office"),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        _app(), ["assess", "--answers", str(answers), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Pilot [phase 2] of the statistics office" in result.stdout
+
+
+def test_quadrant_dot_never_covers_a_corner_label(examples_dir: Path, tree: DecisionTree) -> None:
+    base = assess(tree, load_answers(examples_dir / "belgium_residents.yaml", tree), [])
+    for benefit, risk in [(0, 0), (7, 73), (100, 100), (0, 100), (100, 0), (97, 3)]:
+        scores = {"benefit_score": benefit, "risk_score": risk}
+        svg = ElementTree.fromstring(quadrant_chart(base.model_copy(update=scores)))
+        dot = next(el for el in svg.iter() if el.tag.endswith("circle"))
+        top, bottom = float(dot.get("cy", "")) - 8, float(dot.get("cy", "")) + 8
+        corners = [el for el in svg.iter() if "value," in (el.text or "")]
+        assert len(corners) == 4
+        for label in corners:  # a label's glyphs span its font size above the baseline
+            baseline = float(label.get("y", ""))
+            glyphs_top = baseline - float(label.get("font-size", ""))
+            assert bottom < glyphs_top or top > baseline, label.text

@@ -79,6 +79,8 @@ def test_misnamed_or_invalid_case_file_is_named(tmp_path: Path) -> None:
 def test_filters(cases: list[CaseStudy]) -> None:
     nepal = filter_cases(cases, country="nepal")
     assert [case.id for case in nepal] == ["flowminder-ncell-nepal-earthquake"]
+    ivory_coast = filter_cases(cases, country="Cote d'Ivoire")  # as typed without the accent
+    assert [case.id for case in ivory_coast] == ["orange-d4d-cote-divoire"]
     moving = filter_cases(cases, model="moving-algorithms", source="telecom")
     assert "opal-senegal-colombia" in {case.id for case in moving}
     assert all(case.business_model == "moving_algorithms" for case in moving)
@@ -127,3 +129,21 @@ def test_cases_table_fits_80_columns_with_ids_countries_and_models_whole() -> No
     for case in cases:  # whole words, the id above all: `cases show` takes it
         for word in (case.id, *case.countries, case.business_model, case.source_type):
             assert word in text, word
+
+
+def test_cases_show_keeps_every_link_whole(app: typer.Typer, cases: list[CaseStudy]) -> None:
+    case = next(case for case in cases if case.id == "ghana-gss-vodafone-flowminder")
+    assert max(len(source.url) for source in case.sources) > 80  # longer than the terminal
+    shown = CliRunner().invoke(app, ["cases", "show", case.id])
+    assert shown.exit_code == 0
+    for source in case.sources:
+        assert f"<{source.url}>" in shown.stdout
+
+
+def test_cases_count_one_and_none(app: typer.Typer) -> None:
+    runner = CliRunner()
+    one = runner.invoke(app, ["cases", "--country", "Belgium"])
+    assert one.exit_code == 0 and one.stdout.splitlines()[0].strip() == "1 case study"
+    none = runner.invoke(app, ["cases", "--country", "Atlantis"])
+    assert none.exit_code == 0
+    assert none.stdout.startswith("No case study matches these filters")

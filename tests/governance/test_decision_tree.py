@@ -110,3 +110,20 @@ def test_yaml_syntax_error_gives_the_line(tmp_path: Path) -> None:
     path.write_text("title: [unclosed\n", encoding="utf-8")
     with pytest.raises(CellcensusError, match=r"not valid YAML .*line"):
         load_decision_tree(path)
+
+
+def test_unknown_business_model_as_a_key_is_named(tmp_path: Path) -> None:
+    path = _broken_tree(
+        tmp_path,
+        "models: {moving_algorithms: 2, remote_access: 1}",
+        "models: {moving_algorithm: 2, remote_access: 1}",
+    )
+    expected = r"at questions\.0\.options\.0\.models: 'moving_algorithm' is not allowed as a key: "
+    with pytest.raises(CellcensusError, match=expected + r"Input should be 'in_house_production'"):
+        load_decision_tree(path)
+
+
+def test_risk_levels_out_of_order_are_refused(tmp_path: Path) -> None:
+    path = _broken_tree(tmp_path, "    medium: 2 ", "    medium: 5 ")
+    with pytest.raises(CellcensusError, match=r"scoring\.risk_levels: medium \(5\) must be below"):
+        load_decision_tree(path)

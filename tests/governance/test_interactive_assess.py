@@ -101,6 +101,21 @@ def test_quitting_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_ctrl_c_abandons_with_the_same_line_as_quitting(tmp_path: Path) -> None:
+    child = _spawn(tmp_path / "out")
+    child.expect("Name of the data use")
+    child.sendline("")
+    child.expect("Country")
+    child.sendline("")
+    child.expect("answer> ")
+    child.sendintr()
+    child.expect("assessment abandoned; nothing was written")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert not (tmp_path / "out").exists()
+
+
 def test_scripted_interview_refuses_mixed_none_and_back_at_the_start(tree: DecisionTree) -> None:
     said: list[str] = []
     replies = iter(["", "", "b", "1"])

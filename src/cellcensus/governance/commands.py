@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from cellcensus.console import console, user_errors
+from cellcensus.errors import CellcensusError
 from cellcensus.governance.assessment import (
     Answers,
     Assessment,
@@ -55,12 +57,19 @@ def assess_command(
 ) -> None:
     """Assess the benefits and risks of sharing data, and recommend a business model."""
     tree = load_decision_tree(tree_file)
+    _check_out(out)
     chosen = load_answers(answers, tree) if answers else interview(tree, _terminal())
     result = assess(tree, chosen, load_cases())
     written = write_reports(result, out)
     if answers is None:
         written.append(_save_answers(chosen, tree, out))
     _print_summary(result, written)
+
+
+def _check_out(out: Path) -> None:
+    # Before the interview: a person should not answer every question to learn this.
+    if out.exists() and not out.is_dir():
+        raise CellcensusError(f"--out {out} is a file; give a directory for the reports")
 
 
 def _terminal() -> Terminal:
@@ -77,19 +86,21 @@ def _save_answers(chosen: Answers, tree: DecisionTree, out: Path) -> Path:
 
 
 def _print_summary(result: Assessment, written: list[Path]) -> None:
+    # The title is the user's and the rest the tree's: escaped, so brackets print as typed.
     recommendation = result.recommendation
+    quadrant = result.quadrant
     console.print()
-    console.print(f"[bold]{result.title}[/]")
+    console.print(f"[bold]{escape(result.title)}[/]")
     console.print(
         f"Benefit score {result.benefit_score}/100, risk score {result.risk_score}/100: "
-        f"[bold]{result.quadrant.title}[/]. {result.quadrant.advice}"
+        f"[bold]{escape(quadrant.title)}[/]. {escape(quadrant.advice)}"
     )
-    console.print(f"Recommended business model: [bold green]{recommendation.title}[/]")
+    console.print(f"Recommended business model: [bold green]{escape(recommendation.title)}[/]")
     for reason in recommendation.reasons[:2]:
         console.print(f"  - {reason}", markup=False)
-    console.print(f"Runner-up: {recommendation.runner_up_title}")
+    console.print(f"Runner-up: {recommendation.runner_up_title}", markup=False)
     high = ", ".join(risk.title for risk in result.high_risks) or "none"
-    console.print(f"High risks: {high}")
+    console.print(f"High risks: {high}", markup=False)
     console.print("Written: " + ", ".join(str(path) for path in written), markup=False)
 
 
@@ -115,12 +126,16 @@ def cases_command(
     if as_json:
         typer.echo(json.dumps([case.model_dump(mode="json") for case in cases], indent=2))
         return
+    if not cases:
+        console.print("No case study matches these filters; `cellcensus cases` lists them all.")
+        return
     console.print(_cases_table(cases))
 
 
 def _cases_table(cases: list[CaseStudy]) -> Table:
     """One row per case: its id (for `cases show`) over its title; where, when and how."""
-    table = Table(title=f"{len(cases)} case studies", show_lines=True)
+    title = "1 case study" if len(cases) == 1 else f"{len(cases)} case studies"
+    table = Table(title=title, show_lines=True)
     widest = max((len(case.id) for case in cases), default=0)  # an id stays whole, to copy
     table.add_column("case (id, title)", overflow="fold", min_width=widest)
     table.add_column("where, when, how", overflow="fold")
@@ -144,8 +159,8 @@ def show_case_command(
     if as_json:
         typer.echo(json.dumps(case.model_dump(mode="json"), indent=2))
         return
-    for line in case_lines(case):
-        console.print(line, markup=False, highlight=False)
+    for line in case_lines(case):  # unwrapped by Rich, so that every link can be copied whole
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def case_lines(case: CaseStudy) -> list[str]:

@@ -55,8 +55,12 @@ def validation_message(error: ValidationError) -> str:
         "at <location>: <message>", the location dotted as in the YAML file.
     """
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "top level"
+    parts = [str(part) for part in first["loc"]]
     message = first["msg"].removeprefix("Value error, ")
+    if parts[-2:-1] and parts[-1] == "[key]":  # pydantic's mark after a mapping's wrong key
+        *parts, key, _ = parts
+        message = f"'{key}' is not allowed as a key: {message}"
+    location = ".".join(parts) or "top level"
     return f"at {location}: {message}"
 
 

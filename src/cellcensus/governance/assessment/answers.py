@@ -128,7 +128,10 @@ def _check_answers(raw: dict[Any, Any], tree: DecisionTree) -> dict[str, tuple[s
             chosen[str(key)] = check_answer(tree.question(str(key)), value)
     for question in tree.questions:
         if question.required and question.id not in chosen:
-            raise CellcensusError(f"question '{question.id}' ({question.text}) must be answered")
+            raise CellcensusError(
+                f"question '{question.id}' ({question.text}) must be answered; "
+                f"choose from {', '.join(question.option_ids)}"
+            )
     return chosen
 
 

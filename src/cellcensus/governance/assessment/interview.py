@@ -16,6 +16,7 @@ from cellcensus.governance.assessment.tree import DecisionTree, Question
 
 KEYS = "Type the number of an answer, ? for help, b to go back, s to skip, q to quit."
 DEFAULT_TITLE = "Interactive assessment"
+ABANDONED = "assessment abandoned; nothing was written"
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,15 @@ class Interview:
         return self.chosen
 
     def read(self, prompt: str) -> str:
-        """Ask for one line; the end of input stops the interview."""
+        """Ask for one line; the end of input or Ctrl-C stops the interview."""
         try:
             return self.terminal.ask(prompt).strip()
         except EOFError:
             raise CellcensusError(
                 "input ended before the last question; nothing was written"
             ) from None
+        except KeyboardInterrupt:
+            raise CellcensusError(ABANDONED) from None
 
     def _show_question(self) -> None:
         question = self.question
@@ -87,7 +90,7 @@ class Interview:
         elif command in {"s", "skip"}:
             self._skip()
         elif command in {"q", "quit"}:
-            raise CellcensusError("assessment abandoned; nothing was written")
+            raise CellcensusError(ABANDONED)
         elif command == "":
             self._keep_current()
         else:

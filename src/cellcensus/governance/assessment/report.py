@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cellcensus.errors import CellcensusError
 from cellcensus.governance.assessment.html_page import to_html
 from cellcensus.governance.assessment.result import Assessment, RiskFinding
 from cellcensus.governance.assessment.svg import quadrant_chart
@@ -170,13 +171,19 @@ def write_reports(assessment: Assessment, directory: Path) -> list[Path]:
 
     Returns:
         The files written.
+
+    Raises:
+        CellcensusError: The directory cannot be created or written to.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     outputs = {
         directory / f"{REPORT_NAME}.md": to_markdown(assessment),
         directory / f"{REPORT_NAME}.html": to_html(assessment, chart=quadrant_chart(assessment)),
         directory / f"{REPORT_NAME}.json": to_json(assessment),
     }
-    for path, text in outputs.items():
-        path.write_text(text, encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for path, text in outputs.items():
+            path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CellcensusError(f"{directory}: cannot write the reports ({error.strerror})") from None
     return list(outputs)

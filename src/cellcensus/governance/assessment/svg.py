@@ -6,11 +6,13 @@ from cellcensus.governance.assessment.result import Assessment
 
 SIZE = 320
 MARGIN = 40
+LABEL_GAP = 10  # corner labels sit outside the square, where the dot never covers them
+LABEL_SIZE = 10
 CORNERS = (
-    ("high value, low risk", 0.02, 0.06),
-    ("high value, high risk", 0.98, 0.06),
-    ("low value, low risk", 0.02, 0.97),
-    ("low value, high risk", 0.98, 0.97),
+    ("high value, low risk", 0, MARGIN - LABEL_GAP),
+    ("high value, high risk", 1, MARGIN - LABEL_GAP),
+    ("low value, low risk", 0, SIZE - MARGIN + LABEL_GAP + LABEL_SIZE),
+    ("low value, high risk", 1, SIZE - MARGIN + LABEL_GAP + LABEL_SIZE),
 )
 
 
@@ -34,9 +36,9 @@ def quadrant_chart(assessment: Assessment) -> str:
     inner = SIZE - 2 * MARGIN
     risk_line, benefit_line = _x(assessment.risk_threshold), _y(assessment.benefit_threshold)
     labels = "".join(
-        f'<text x="{MARGIN + inner * fx:.0f}" y="{MARGIN + inner * fy:.0f}" font-size="10" '
-        f'fill="#555" text-anchor="{"start" if fx < 0.5 else "end"}">{text}</text>'
-        for text, fx, fy in CORNERS
+        f'<text x="{MARGIN + inner * fx:.0f}" y="{y}" font-size="{LABEL_SIZE}" '
+        f'fill="#555" text-anchor="{"end" if fx else "start"}">{text}</text>'
+        for text, fx, y in CORNERS
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" '
@@ -51,7 +53,7 @@ def quadrant_chart(assessment: Assessment) -> str:
         f"{labels}"
         f'<circle cx="{_x(assessment.risk_score):.0f}" cy="{_y(assessment.benefit_score):.0f}" '
         'r="8" fill="#c0392b"/>'
-        f'<text x="{SIZE / 2:.0f}" y="{SIZE - 10}" font-size="12" text-anchor="middle">'
+        f'<text x="{SIZE / 2:.0f}" y="{SIZE - 4}" font-size="12" text-anchor="middle">'
         "risk score →</text>"
         f'<text x="14" y="{SIZE / 2:.0f}" font-size="12" text-anchor="middle" '
         f'transform="rotate(-90 14 {SIZE / 2:.0f})">benefit score →</text>'

@@ -196,6 +196,12 @@ class RiskLevels(TreeModel):
     medium: int = Field(ge=1)
     high: int = Field(ge=1)
 
+    @model_validator(mode="after")
+    def _medium_below_high(self) -> RiskLevels:
+        if self.medium >= self.high:
+            raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        return self
+
 
 class Scoring(TreeModel):
     """Thresholds that turn points into levels and quadrants (scores are 0 to 100)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -105,8 +106,14 @@ def _known_value(kind: str, value: str | None, known: Sequence[str]) -> str | No
 
 
 def _in_country(case: CaseStudy, country: str) -> bool:
-    wanted = country.strip().lower()
-    return any(wanted in name.lower() for name in case.countries)
+    wanted = _folded(country.strip())
+    return any(wanted in _folded(name) for name in case.countries)
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents: 'cote' finds Côte d'Ivoire, as typed on any keyboard."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
 
 @dataclass(frozen=True)
