@@ -1,30 +1,106 @@
-"""The `cellcensus` command line: one entry point, commands contributed by each layer."""
+"""The `cellcensus` command line: one entry point, commands contributed by each layer.
+
+A layer is imported when one of its commands runs, not to list them: `cellcensus --help` or
+`cellcensus cases` need not load the engines, the synthetic world and the service (seconds).
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
 
-from cellcensus import demo
-from cellcensus.governance import commands as governance_commands
-from cellcensus.holder import commands as holder_commands
-from cellcensus.holder.algorithms import commands as algorithm_commands
-from cellcensus.holder.api import commands as service_commands
-from cellcensus.world import commands as world_commands
+import typer
+from typer import _click as click  # the Click that Typer carries (its own, not the package)
+from typer.core import TyperCommand, TyperGroup
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": (
+        "cellcensus.world.commands",
+        "Generate a synthetic Belgium: network events, cells and ground truth.",
+    ),
+    "ingest": (
+        "cellcensus.holder.commands",
+        "Ingest a delivery into the holder's store and allocate its cells to municipalities.",
+    ),
+    "store": (
+        "cellcensus.holder.commands",
+        "Look after the holder's store: retention purges, key rotation, what it holds.",
+    ),
+    "algorithms": (
+        "cellcensus.holder.algorithms.commands",
+        "List the algorithm catalogue, or one algorithm's parameters.",
+    ),
+    "run": (
+        "cellcensus.holder.algorithms.commands",
+        "Run one algorithm through the enclave (a recorded job); write only what is released.",
+    ),
+    "serve": (
+        "cellcensus.holder.api.commands",
+        "Start the safe environment's HTTP service over a store.",
+    ),
+    "users": (
+        "cellcensus.holder.api.commands",
+        "Users of the service: add, grant scopes, budgets, deactivate, activate, list.",
+    ),
+    "audit": ("cellcensus.holder.api.commands", "The hash-chained audit log."),
+    "demo": (
+        "cellcensus.demo",
+        "Estimate usual residents per Belgian municipality from mobile data, vs census 2011.",
+    ),
+    "assess": (
+        "cellcensus.governance.commands",
+        "Assess the benefits and risks of sharing data, and recommend a business model.",
+    ),
+    "cases": (
+        "cellcensus.governance.commands",
+        "Real case studies of sharing private data for public statistics.",
+    ),
+}
+"""Each command's layer (a module with `register(app)`) and its line in the help."""
+
+
+def layer_commands(module: str) -> TyperGroup:
+    """The commands a layer registers, as a Click group."""
+    app = typer.Typer()
+    importlib.import_module(module).register(app)
+    return typer.main.get_group(app)
+
+
+class LayeredGroup(TyperGroup):
+    """The root group: lists COMMANDS from their help lines, imports a layer to run one."""
+
+    listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, in the help's order."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command from its layer; while the help is written, its help line only."""
+        if cmd_name not in COMMANDS:
+            return None
+        module, short_help = COMMANDS[cmd_name]
+        if self.listing:
+            return TyperCommand(name=cmd_name, help=short_help)
+        return layer_commands(module).commands[cmd_name]
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The help, listing the commands without importing their layers."""
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(
     name="cellcensus",
-    help="Official statistics from mobile network data, computed where the data is.",
+    cls=LayeredGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-for layer in (
-    world_commands,
-    holder_commands,
-    algorithm_commands,
-    service_commands,
-    demo,
-    governance_commands,
-):
-    layer.register(app)
+
+@app.callback()
+def main() -> None:
+    """Official statistics from mobile network data, computed where the data is."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 import yaml
 
 from cellcensus.governance.assessment import DecisionTree
@@ -24,11 +25,15 @@ def _keys_for(tree: DecisionTree, answers: dict[str, object], question_id: str) 
     return ",".join(str(question.option_ids.index(str(option)) + 1) for option in chosen)
 
 
-def _spawn(out: Path) -> pexpect.spawn:
+ASSESS = ("cellcensus.governance.assessment",)
+"""The interview's own module; `("cellcensus", "assess")` is the same through the CLI."""
+
+
+def _spawn(out: Path, command: tuple[str, ...] = ASSESS) -> pexpect.spawn:
     env = {**os.environ, "TERM": "dumb", "NO_COLOR": "1", "COLUMNS": "200"}
     return pexpect.spawn(
         sys.executable,
-        ["-m", "cellcensus.governance.assessment", "--out", str(out)],
+        ["-m", *command, "--out", str(out)],
         env=env,
         encoding="utf-8",
         timeout=TIMEOUT,
@@ -101,8 +106,12 @@ def test_quitting_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_ctrl_c_abandons_with_the_same_line_as_quitting(tmp_path: Path) -> None:
-    child = _spawn(tmp_path / "out")
+@pytest.mark.parametrize("command", [ASSESS, ("cellcensus", "assess")])
+def test_ctrl_c_abandons_with_the_same_line_as_quitting(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # Through the CLI too: a library that starts a thread on import once swallowed Ctrl-C.
+    child = _spawn(tmp_path / "out", command)
     child.expect("Name of the data use")
     child.sendline("")
     child.expect("Country")

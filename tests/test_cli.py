@@ -1,0 +1,45 @@
+"""The root command lists every layer's commands without importing the layers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cellcensus.cli import COMMANDS, app, layer_commands
+
+LAYERS = sorted({module for module, _ in COMMANDS.values()})
+
+
+@pytest.mark.parametrize("module", LAYERS)
+def test_the_listed_commands_are_those_each_layer_registers_with_their_own_help(module):
+    registered = layer_commands(module).commands
+    listed = {name: line for name, (layer, line) in COMMANDS.items() if layer == module}
+    assert set(registered) == set(listed)
+    for name, command in registered.items():
+        assert (command.help or "").strip().splitlines()[0] == listed[name], name
+
+
+def test_listing_and_a_governance_command_load_no_engine():
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from cellcensus.cli import app\n"
+        "for args in (['--help'], ['cases', '--country', 'Belgium']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "print(sorted({'pandas', 'ibis', 'duckdb', 'opendp', 'fastapi'} & set(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_a_command_runs_through_its_layer_and_an_unknown_one_is_named():
+    result = CliRunner().invoke(app, ["algorithms", "--json"])
+    assert result.exit_code == 0 and '"usual_residence"' in result.output
+    result = CliRunner().invoke(app, ["sotre"])
+    assert result.exit_code == 2 and "No such command 'sotre'" in result.output
