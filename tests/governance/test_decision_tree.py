@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -7,7 +9,8 @@ import pytest
 import yaml
 
 from cellcensus.errors import CellcensusError
-from cellcensus.governance.assessment import DecisionTree, load_decision_tree
+from cellcensus.governance.assessment import Answers, DecisionTree, load_decision_tree
+from cellcensus.governance.assessment.scoring import risk_findings
 from cellcensus.governance.assessment.tree import default_tree_path
 from cellcensus.governance.schemas import load_schema, schema_files
 from cellcensus.governance.vocabulary import BUSINESS_MODELS, VALUE_CHAIN_STAGES
@@ -42,7 +45,7 @@ def test_tree_is_versioned_and_covers_every_topic(tree: DecisionTree) -> None:
     assert {risk.id for risk in tree.risks} == ISSUE_RISKS
     assert {risk.stage for risk in tree.risks} == set(VALUE_CHAIN_STAGES)
     assert sorted(model.id for model in tree.business_models) == sorted(BUSINESS_MODELS)
-    six_rs = {option.id for option in tree.question("motivations").options}
+    six_rs = {option.id for option in tree.question("motivations").options} - {"not_known"}
     assert six_rs == {
         "research_and_insights",
         "revenue",
@@ -100,7 +103,7 @@ def test_unknown_risk_in_an_option_is_refused(tmp_path: Path) -> None:
 
 
 def test_schema_breach_names_the_field(tmp_path: Path) -> None:
-    path = _broken_tree(tmp_path, 'tree_version: "1.0.0"', 'tree_version: "one"')
+    path = _broken_tree(tmp_path, 'tree_version: "1.1.0"', 'tree_version: "one"')
     with pytest.raises(CellcensusError, match=r"tree.yaml: at tree_version"):
         load_decision_tree(path)
 
@@ -127,3 +130,31 @@ def test_risk_levels_out_of_order_are_refused(tmp_path: Path) -> None:
     path = _broken_tree(tmp_path, "    medium: 2 ", "    medium: 5 ")
     with pytest.raises(CellcensusError, match=r"scoring\.risk_levels: medium \(5\) must be below"):
         load_decision_tree(path)
+
+
+def test_a_tree_where_skipping_counts_as_the_safest_answer_is_refused(tmp_path: Path) -> None:
+    path = _broken_tree(tmp_path, "    skip_as: [not_known]\n", "")  # the first: beneficiaries
+    with pytest.raises(CellcensusError, match=r"question 'beneficiaries': skipping it counts 0"):
+        load_decision_tree(path)
+
+
+def _raw_risk_points(tree: DecisionTree, answers: Answers) -> int:
+    return sum(finding.raw_points for finding in risk_findings(tree, answers))
+
+
+@pytest.mark.parametrize("name", ["belgium_residents", "disaster_response", "commercial_resale"])
+def test_leaving_a_question_out_counts_more_risk_than_its_safest_answer(
+    tree: DecisionTree, example: Callable[[str], Answers], name: str
+) -> None:
+    """Prudence for risks: an unanswered risk question is not assumed to be safe."""
+    answers = example(name)
+    for question in tree.questions:
+        points = [sum(option.risks.values()) for option in question.options]
+        if question.required or len(set(points)) < 2:
+            continue
+        safest = question.options[points.index(min(points))]
+        chosen = {**answers.chosen, question.id: (safest.id,)}
+        answered = _raw_risk_points(tree, replace(answers, chosen=chosen))
+        del chosen[question.id]
+        skipped = _raw_risk_points(tree, replace(answers, chosen=chosen))
+        assert skipped > answered, question.id

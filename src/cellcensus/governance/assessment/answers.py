@@ -2,7 +2,7 @@
 
 An answers file looks like::
 
-    tree_version: "1.0.0"
+    tree_version: "1.1.0"
     title: Statistics office and operator - usual residents per municipality
     country: Belgium
     answers:

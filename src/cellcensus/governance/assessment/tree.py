@@ -316,6 +316,23 @@ def _check_question(tree: DecisionTree, question: Question) -> None:
         _check_effects(tree, f"{where} option '{option.id}'", option)
         if option.safeguard is not None:
             _check_known(f"{where} option '{option.id}'", [option.safeguard], safeguard_ids)
+    _check_prudent_skip(question)
+
+
+def _check_prudent_skip(question: Question) -> None:
+    """Skipping a question whose answers differ in risk counts more than its safest answer.
+
+    Otherwise leaving risky questions out would lower the risk score (prudence for risks).
+    """
+    points = {option.id: sum(option.risks.values()) for option in question.options}
+    if question.required or len(set(points.values())) < 2:
+        return
+    skipped = sum(points[option] for option in question.skip_as)
+    if skipped <= min(points.values()):
+        raise ValueError(
+            f"question '{question.id}': skipping it counts {skipped} risk points, no more than "
+            f"its safest answer: give it a skip_as answer with more (e.g. 'Not known yet')"
+        )
 
 
 def _check_catalogues(tree: DecisionTree) -> None:
