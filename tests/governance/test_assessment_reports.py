@@ -7,6 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import typer
+import yaml
 from typer.testing import CliRunner
 
 from cellcensus.governance import commands
@@ -20,7 +21,9 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_assess_with_answers_writes_three_reports(examples_dir: Path, tmp_path: Path) -> None:
+def test_assess_with_answers_writes_three_reports_and_the_answers(
+    examples_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "report"
     result = CliRunner().invoke(
         _app(),
@@ -29,6 +32,7 @@ def test_assess_with_answers_writes_three_reports(examples_dir: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "Low public value, high risk" in result.stdout
     assert sorted(path.name for path in out.iterdir()) == [
+        "answers.yaml",
         "assessment.html",
         "assessment.json",
         "assessment.md",
@@ -129,3 +133,21 @@ def test_quadrant_dot_never_covers_a_corner_label(examples_dir: Path, tree: Deci
             baseline = float(label.get("y", ""))
             glyphs_top = baseline - float(label.get("font-size", ""))
             assert bottom < glyphs_top or top > baseline, label.text
+
+
+def test_the_reports_folder_keeps_the_answers_of_its_reports(examples_dir: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    for name in ("disaster_response", "belgium_residents"):  # a later run into one folder
+        result = CliRunner().invoke(
+            _app(), ["assess", "--answers", str(examples_dir / f"{name}.yaml"), "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((out / "answers.yaml").read_text(encoding="utf-8"))
+    expected = yaml.safe_load((examples_dir / "belgium_residents.yaml").read_text("utf-8"))
+    assert saved["title"] == expected["title"]
+    assert json.loads((out / "assessment.json").read_text("utf-8"))["title"] == expected["title"]
+    mine = out / "answers.yaml"  # replayed in place: the file read is left as written
+    mine.write_text("# my notes\n" + mine.read_text("utf-8"), encoding="utf-8")
+    result = CliRunner().invoke(_app(), ["assess", "--answers", str(mine), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert mine.read_text("utf-8").startswith("# my notes")

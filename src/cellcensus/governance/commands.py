@@ -61,8 +61,11 @@ def assess_command(
     chosen = load_answers(answers, tree) if answers else interview(tree, _terminal())
     result = assess(tree, chosen, load_cases())
     written = write_reports(result, out)
-    if answers is None:
-        written.append(_save_answers(chosen, tree, out))
+    # The reports' folder keeps the answers they come from (an earlier session's would
+    # mislead), except where the answers file read is that very file.
+    saved = out / "answers.yaml"
+    if answers is None or not (saved.exists() and saved.samefile(answers)):
+        written.append(_save_answers(chosen, tree, saved))
     _print_summary(result, written)
 
 
@@ -79,8 +82,7 @@ def _terminal() -> Terminal:
     )
 
 
-def _save_answers(chosen: Answers, tree: DecisionTree, out: Path) -> Path:
-    path = out / "answers.yaml"
+def _save_answers(chosen: Answers, tree: DecisionTree, path: Path) -> Path:
     path.write_text(answers_to_yaml(chosen, tree), encoding="utf-8")
     return path
 
