@@ -48,7 +48,8 @@ def assess_command(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Directory for assessment.md, .html and .json.")
+        Path,
+        typer.Option("--out", help="Directory for assessment.md, .html, .json and answers.yaml."),
     ] = Path("assessment"),
     tree_file: Annotated[
         Path | None,
