@@ -96,7 +96,10 @@ def _integer(*, types: Mapping[str, str], column: str, source: str) -> str:
     if _DECIMAL.match(found):
         return f"CASE WHEN {name} = floor({name}) THEN TRY_CAST({name} AS INTEGER) END"
     if found == "VARCHAR":
-        return f"TRY_CAST(NULLIF(trim({name}), '') AS INTEGER)"
+        # Digits only (a float export's ".0" allowed): a cast would round "206.5" to 207 and
+        # read "2e2" or "0x10" as numbers, turning a garbled code into another network's.
+        digits = f"regexp_extract({name}, '^\\s*([0-9]+)(\\.0*)?\\s*$', 1)"
+        return f"TRY_CAST(NULLIF({digits}, '') AS INTEGER)"
     raise _type_error(source=source, column=column, found=found, expected="an integer")
 
 
