@@ -126,6 +126,7 @@ def test_a_dataset_without_metadata_or_events_is_refused(tmp_path, existing_stor
             },
             "ends before it starts",
         ),
+        ({"cell_id": ["A", "A", "C", "D"]}, "cell 'A' has 2 different rows valid from the start"),
     ],
 )
 def test_a_broken_cells_table_is_refused(tmp_path, existing_store, change, match):

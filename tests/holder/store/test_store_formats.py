@@ -144,6 +144,13 @@ def test_codes_as_text_with_spaces_or_a_float_exports_zero_fraction_are_read(tmp
     assert set(events["mnc"]) == {10}
 
 
+def test_a_cell_row_delivered_twice_is_kept_once(tmp_path):
+    cells = pd.concat([CELLS, CELLS.iloc[[0]]], ignore_index=True)
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), cells=cells)
+    ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert sorted(Store(tmp_path / "store").read_cells()["cell_id"]) == ["A", "B", "C", "D"]
+
+
 def test_parquet_with_naive_timestamps_and_integer_tac(tmp_path):
     frame = events_frame(good_events(), typed=True)
     frame["timestamp"] = frame["timestamp"].dt.tz_localize(None)

@@ -346,7 +346,8 @@ class _Run:
         self._check_cells(table)
         columns = ", ".join(CELL_COLUMNS)
         self._run(
-            f"COPY (SELECT {columns} FROM cells_in ORDER BY cell_id, valid_from NULLS FIRST) "
+            f"COPY (SELECT DISTINCT {columns} FROM cells_in "
+            f"ORDER BY cell_id, valid_from NULLS FIRST) "
             f"TO {sql_string(self.staging / 'cells.parquet')} ({PARQUET_OPTIONS})"
         )
         # Rows carry a cell as an ENUM (a small integer: cheap to sort, a string again on
@@ -414,6 +415,7 @@ class _Run:
                 f"cells: cell {cell!r} in {where} has latitude {latitude}, longitude {longitude}, "
                 "outside WGS84 degrees; give positions in WGS84"
             )
+        self._check_versions(table)
         backwards = self._run(
             "SELECT cell_id, valid_from, valid_to FROM cells_in WHERE valid_from > valid_to LIMIT 1"
         ).fetchall()
@@ -422,6 +424,21 @@ class _Run:
             raise InputDataError(
                 f"cells: cell {cell!r} in {where} is valid from {valid_from} to {valid_to}, "
                 "which ends before it starts; fix valid_from/valid_to"
+            )
+
+    def _check_versions(self, table: TableFiles) -> None:
+        """Refuse two different rows of one cell from one day: which holds would be a guess."""
+        columns = ", ".join(CELL_COLUMNS)
+        clash = self._run(
+            f"SELECT cell_id, valid_from, count(*) FROM (SELECT DISTINCT {columns} FROM cells_in) "
+            "GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL LIMIT 1"
+        ).fetchall()
+        if clash:
+            cell, valid_from, count = clash[0]
+            since = valid_from or "the start"
+            raise InputDataError(
+                f"cells: cell {cell!r} has {count} different rows valid from {since} in "
+                f"{table.location}; give one row per cell and validity period"
             )
 
     def load_events(self, table: TableFiles) -> None:
