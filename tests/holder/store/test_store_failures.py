@@ -79,6 +79,17 @@ def test_files_that_are_not_what_their_name_says(tmp_path, existing_store, name,
     assert name in message
 
 
+def test_a_file_of_another_format_among_the_events_is_refused_not_skipped(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    (dataset / "events" / "part-1.csv.bz2").write_bytes(b"BZh9 rows of another day")
+    (dataset / "events" / "_SUCCESS").write_bytes(b"")  # a job's marker, not data
+    message = _refused(tmp_path, existing_store, dataset, match="neither .parquet nor .csv")
+    assert "part-1.csv.bz2" in message
+    (dataset / "events" / "part-1.csv.bz2").unlink()
+    report = ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
+    assert report.rows_stored == len(good_events())
+
+
 def test_a_gzip_file_named_csv_is_refused(tmp_path, existing_store):
     dataset = write_delivery(tmp_path / "new", rows=good_events(), fmt="csv.gz")
     gz = dataset / "events" / "part-0.csv.gz"
