@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deliveries import (  # type: ignore[import-not-found]
     CELLS,
@@ -157,6 +159,17 @@ def test_a_column_of_the_wrong_type_is_refused(tmp_path, existing_store):
     frame["timestamp"] = frame["timestamp"].dt.date
     frame.to_parquet(dataset / "events" / "part-0.parquet")
     _refused(tmp_path, existing_store, dataset, match="column timestamp has type DATE")
+
+
+@pytest.mark.parametrize("kind", [pa.float64(), pa.decimal128(22, 3)])
+def test_identifiers_as_fractional_numbers_are_refused(tmp_path, existing_store, kind):
+    # As text, 32470000001.0 is another subscriber than the 32470000001 of other deliveries.
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    table = pa.Table.from_pandas(events_frame(good_events(), typed=True), preserve_index=False)
+    users = pa.array([int(user) for user in table.column("user_id").to_pylist()]).cast(kind)
+    table = table.set_column(table.schema.get_field_index("user_id"), "user_id", users)
+    pq.write_table(table, dataset / "events" / "part-0.parquet")
+    _refused(tmp_path, existing_store, dataset, match="column user_id has type (DOUBLE|DECIMAL)")
 
 
 def test_the_report_file_of_the_earlier_ingest_survives(tmp_path, existing_store):

@@ -16,6 +16,8 @@ _INTEGER = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
 _DECIMAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$")
 _TIMESTAMP = re.compile(r"^TIMESTAMP(_S|_MS|_NS)?$")
 _NESTED = re.compile(r"^(STRUCT|MAP|UNION)\b|\[\d*\]$")
+_FRACTIONAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL\(\d+,\s*[1-9]\d*\))$")
+"""Number types whose text carries a fraction ("32470000001.0"): not an identifier's text."""
 
 EARLIEST = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 LATEST = "TIMESTAMPTZ '2200-01-01 00:00:00+00'"
@@ -60,7 +62,7 @@ def _text(*, types: Mapping[str, str], column: str, source: str, pad: int = 0) -
     name = quote(column)
     if found == "VARCHAR":
         return f"NULLIF({name}, '')"
-    if _NESTED.search(found):
+    if _NESTED.search(found) or _FRACTIONAL.match(found):
         raise _type_error(source=source, column=column, found=found, expected="a string")
     text = f"CAST({name} AS VARCHAR)"
     if pad and _INTEGER.match(found):
