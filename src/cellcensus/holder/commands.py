@@ -208,6 +208,12 @@ def report_table(report: IngestReport, *, store: Path) -> Table:
     days = report.days
     span = f"{len(days)} ({days[0]} to {days[-1]})" if days else "0"
     table.add_row("days stored", span)
+    if report.days_replaced:
+        table.add_row("days replaced", f"{len(report.days_replaced)}")
+    emptied = report.days_emptied
+    if emptied:
+        # Held before, absent from the delivery: a period set too wide deletes them.
+        table.add_row("  now without events", f"{len(emptied)} ({emptied[0]} to {emptied[-1]})")
     table.add_row("distinct devices", f"{report.distinct_devices:,}")
     table.add_row("seconds", f"{report.seconds:.1f}")
     return table

@@ -238,6 +238,7 @@ def ingest(
     check_key_file(key_file=Path(key_file), store=target)
     keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
     key_periods = check_keys(store=target, keys=keys, key_file=Path(key_file), start=start, end=end)
+    replaced = [day.isoformat() for day in target.days() if start <= day <= end]
     with _staging(target.root) as staging:
         config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
@@ -263,6 +264,7 @@ def ingest(
             period_end=end.isoformat(),
             rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
             seconds=round(time.perf_counter() - began, 3),
+            days_replaced=replaced,
         )
         (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
         (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
