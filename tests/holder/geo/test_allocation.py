@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.compute import check_level
 from cellcensus.holder.geo import (
     ALLOCATION_COLUMNS,
     VERSIONED_COLUMNS,
@@ -222,6 +223,27 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     assert np.allclose(allocation.groupby("cell_id").weight.sum(), 1.0)
     assert set(allocation.cell_id) == {"A", "B", "C"}
     assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]
+
+
+def test_an_allocation_of_cells_since_changed_is_refused_until_made_again(tmp_path):
+    store = Store(tmp_path)
+    cells = pd.DataFrame(
+        {"cell_id": ["A", "B"], "latitude": [50.8466, 51.0543], "longitude": [4.3528, 3.7174]}
+    )
+    cells.to_parquet(store.cells_path)
+    build_allocation(store=store, areas=municipalities(), coverage="voronoi")
+    parent = arrondissements()
+    roll_up_allocation(store=store, parent=parent, level="arrondissement")
+    cells.to_parquet(store.cells_path)  # the same cells written again by a later ingest
+    check_level(store, "arrondissement")
+
+    cells.assign(latitude=[50.8466, 51.2]).to_parquet(store.cells_path)  # B moved
+    for level in ("municipality", "arrondissement"):
+        assert store.allocation_made_from_other_cells(level)
+        with pytest.raises(CellcensusError, match=f"the {level} allocation .* another cells"):
+            check_level(store, level)
+    build_allocation(store=store, areas=municipalities(), coverage="voronoi")
+    check_level(store, "municipality")
 
 
 def _undated_cells(validity: str) -> pa.Table:

@@ -44,6 +44,7 @@ from cellcensus.holder.geo.footprint import (
 )
 from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.reference import municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
@@ -385,7 +386,7 @@ def build_allocation(
     )
     shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
     save_boundaries(store, areas=shapes, level=level)
-    return _save(allocation, path=store.allocation_path(level))
+    return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
 
 
 def roll_up_allocation(
@@ -424,7 +425,12 @@ def roll_up_allocation(
     )
     summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
     roll_up_boundaries(store, parent=parent, level=level, source=source)
-    return _write(_sorted_versions(summed).select(_SCHEMA.names), path=store.allocation_path(level))
+    made_from = (pq.read_schema(store.allocation_path(source)).metadata or {}).get(CELLS_DIGEST_KEY)
+    return _write(
+        _sorted_versions(summed).select(_SCHEMA.names),
+        path=store.allocation_path(level),
+        cells=made_from.decode() if made_from else None,
+    )
 
 
 def _sorted_versions(table: pa.Table) -> pa.Table:
@@ -435,14 +441,16 @@ def _sorted_versions(table: pa.Table) -> pa.Table:
     return dated.sort_by(order).drop_columns(["dated"])
 
 
-def _save(allocation: pd.DataFrame, *, path: Path) -> Path:
+def _save(allocation: pd.DataFrame, *, path: Path, cells: str) -> Path:
     """Write an allocation frame atomically (aside, then renamed)."""
     table = pa.Table.from_pandas(allocation[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
-    return _write(table, path=path)
+    return _write(table, path=path, cells=cells)
 
 
-def _write(table: pa.Table, *, path: Path) -> Path:
-    """Write an allocation table atomically (aside, then renamed)."""
+def _write(table: pa.Table, *, path: Path, cells: str | None) -> Path:
+    """Write an allocation table atomically, recording the digest of the `cells` it is of."""
+    if cells is not None:
+        table = table.replace_schema_metadata({CELLS_DIGEST_KEY: cells.encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, aside)
