@@ -27,7 +27,7 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
-from cellcensus.holder.store.layout import require_store_folder
+from cellcensus.holder.store.layout import LEVEL_PATTERN, require_store_folder
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.reference import municipalities
 
@@ -174,6 +174,24 @@ def ingest_command(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(result.to_json(), encoding="utf-8")
     console.print(report_table(result, store=store))
+    _say_stale_allocations(Store(store))
+
+
+def _say_stale_allocations(store: Store) -> None:
+    """Name the levels allocated before the cells changed: their jobs are refused until redone."""
+    levels = sorted(path.stem for path in store.allocation_dir.glob("*.parquet"))
+    stale = [
+        level
+        for level in levels
+        if LEVEL_PATTERN.match(level) and store.allocation_made_from_other_cells(level)
+    ]
+    if stale:
+        console.print(
+            f"The cells changed since the {', '.join(stale)} allocation(s): jobs at those "
+            f"levels are refused until `cellcensus store allocate --store {store.root} "
+            "--level LEVEL ...` makes them again.",
+            highlight=False,
+        )
 
 
 def _day(text: str) -> date:
@@ -208,6 +226,12 @@ def report_table(report: IngestReport, *, store: Path) -> Table:
     days = report.days
     span = f"{len(days)} ({days[0]} to {days[-1]})" if days else "0"
     table.add_row("days stored", span)
+    if report.days_replaced:
+        table.add_row("days replaced", f"{len(report.days_replaced)}")
+    emptied = report.days_emptied
+    if emptied:
+        # Held before, absent from the delivery: a period set too wide deletes them.
+        table.add_row("  now without events", f"{len(emptied)} ({emptied[0]} to {emptied[-1]})")
     table.add_row("distinct devices", f"{report.distinct_devices:,}")
     table.add_row("seconds", f"{report.seconds:.1f}")
     return table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -10,12 +12,14 @@ import pytest
 import shapely
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.compute import check_level
 from cellcensus.holder.geo import (
     ALLOCATION_COLUMNS,
     VERSIONED_COLUMNS,
     allocate,
     build_allocation,
     current_cells,
+    read_areas,
     roll_up_allocation,
     to_metric,
     to_wgs84,
@@ -221,6 +225,27 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]
 
 
+def test_an_allocation_of_cells_since_changed_is_refused_until_made_again(tmp_path):
+    store = Store(tmp_path)
+    cells = pd.DataFrame(
+        {"cell_id": ["A", "B"], "latitude": [50.8466, 51.0543], "longitude": [4.3528, 3.7174]}
+    )
+    cells.to_parquet(store.cells_path)
+    build_allocation(store=store, areas=municipalities(), coverage="voronoi")
+    parent = arrondissements()
+    roll_up_allocation(store=store, parent=parent, level="arrondissement")
+    cells.to_parquet(store.cells_path)  # the same cells written again by a later ingest
+    check_level(store, "arrondissement")
+
+    cells.assign(latitude=[50.8466, 51.2]).to_parquet(store.cells_path)  # B moved
+    for level in ("municipality", "arrondissement"):
+        assert store.allocation_made_from_other_cells(level)
+        with pytest.raises(CellcensusError, match=f"the {level} allocation .* another cells"):
+            check_level(store, level)
+    build_allocation(store=store, areas=municipalities(), coverage="voronoi")
+    check_level(store, "municipality")
+
+
 def _undated_cells(validity: str) -> pa.Table:
     """Three cells whose validity columns are absent, null-typed, or dates that are all null."""
     cells = pa.table(
@@ -283,3 +308,38 @@ def test_roll_up_sums_each_cell_version_into_its_parent_areas(tmp_path):
     assert later[["area_code", "weight"]].values.tolist() == [["11000", 1.0]]
     with pytest.raises(CellcensusError, match="without a parent"):
         roll_up_allocation(store=store, parent=parent.iloc[:2], level="arrondissement")
+
+
+def _feature(geometry: object) -> dict[str, object]:
+    return {"type": "Feature", "properties": {"code": "Z1"}, "geometry": geometry}
+
+
+SQUARE = [[[4.0, 50.5], [5.0, 50.5], [5.0, 51.0], [4.0, 51.0], [4.0, 50.5]]]
+LAMBERT_SQUARE = [[[140e3, 160e3], [160e3, 160e3], [160e3, 180e3], [140e3, 180e3], [140e3, 160e3]]]
+
+
+@pytest.mark.parametrize(
+    ("features", "match"),
+    [
+        ([], "holds no features"),
+        ([_feature(None)], "feature 0 has no geometry"),
+        ([_feature({"type": "Polygon", "coordinates": [[[4.0, 50.0]]]})], "no readable geometry"),
+        ([_feature({"type": "Point", "coordinates": [4.0, 50.0]})], "is a Point"),
+        ([_feature({"type": "Polygon", "coordinates": LAMBERT_SQUARE})], "reproject the file"),
+    ],
+)
+def test_areas_that_cannot_be_allocated_to_are_refused_in_one_line(tmp_path, features, match):
+    path = tmp_path / "areas.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(CellcensusError, match=match) as refused:
+        read_areas(path)
+    assert "\n" not in str(refused.value)
+
+
+def test_areas_in_wgs84_are_read_with_their_codes(tmp_path):
+    path = tmp_path / "areas.geojson"
+    feature = _feature({"type": "Polygon", "coordinates": SQUARE})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    areas = read_areas(path)
+    assert list(areas["area_code"]) == ["Z1"]
+    assert areas["geometry"][0].bounds == (4.0, 50.5, 5.0, 51.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deliveries import END, START, good_events, write_delivery  # type: ignore[import-not-found]
+from deliveries import END, START, event, good_events, write_delivery  # type: ignore[import-not-found]
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
@@ -95,3 +95,15 @@ def test_a_memory_limit_that_is_not_a_size_is_refused_before_anything_is_written
     assert "memory limit 'lots' is not a size" in result.output
     assert "4GB" in result.output
     assert not (tmp_path / "store").exists()
+
+
+def test_ingest_says_which_stored_days_a_delivery_left_without_events(tmp_path):
+    assert (
+        _ingest(write_delivery(tmp_path / "a", rows=good_events()), tmp_path, "store").exit_code
+        == 0
+    )
+    later = [event(timestamp="2011-03-25T08:00:00Z")]
+    result = _ingest(write_delivery(tmp_path / "b", rows=later), tmp_path, "store")
+    assert result.exit_code == 0, result.output
+    assert "now without events" in result.output
+    assert "2011-03-22 to 2011-03-22" in result.output

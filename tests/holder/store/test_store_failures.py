@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deliveries import (  # type: ignore[import-not-found]
     CELLS,
@@ -79,6 +81,17 @@ def test_files_that_are_not_what_their_name_says(tmp_path, existing_store, name,
     assert name in message
 
 
+def test_a_file_of_another_format_among_the_events_is_refused_not_skipped(tmp_path, existing_store):
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    (dataset / "events" / "part-1.csv.bz2").write_bytes(b"BZh9 rows of another day")
+    (dataset / "events" / "_SUCCESS").write_bytes(b"")  # a job's marker, not data
+    message = _refused(tmp_path, existing_store, dataset, match="neither .parquet nor .csv")
+    assert "part-1.csv.bz2" in message
+    (dataset / "events" / "part-1.csv.bz2").unlink()
+    report = ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
+    assert report.rows_stored == len(good_events())
+
+
 def test_a_gzip_file_named_csv_is_refused(tmp_path, existing_store):
     dataset = write_delivery(tmp_path / "new", rows=good_events(), fmt="csv.gz")
     gz = dataset / "events" / "part-0.csv.gz"
@@ -126,6 +139,7 @@ def test_a_dataset_without_metadata_or_events_is_refused(tmp_path, existing_stor
             },
             "ends before it starts",
         ),
+        ({"cell_id": ["A", "A", "C", "D"]}, "cell 'A' has 2 different rows valid from the start"),
     ],
 )
 def test_a_broken_cells_table_is_refused(tmp_path, existing_store, change, match):
@@ -145,6 +159,17 @@ def test_a_column_of_the_wrong_type_is_refused(tmp_path, existing_store):
     frame["timestamp"] = frame["timestamp"].dt.date
     frame.to_parquet(dataset / "events" / "part-0.parquet")
     _refused(tmp_path, existing_store, dataset, match="column timestamp has type DATE")
+
+
+@pytest.mark.parametrize("kind", [pa.float64(), pa.decimal128(22, 3)])
+def test_identifiers_as_fractional_numbers_are_refused(tmp_path, existing_store, kind):
+    # As text, 32470000001.0 is another subscriber than the 32470000001 of other deliveries.
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    table = pa.Table.from_pandas(events_frame(good_events(), typed=True), preserve_index=False)
+    users = pa.array([int(user) for user in table.column("user_id").to_pylist()]).cast(kind)
+    table = table.set_column(table.schema.get_field_index("user_id"), "user_id", users)
+    pq.write_table(table, dataset / "events" / "part-0.parquet")
+    _refused(tmp_path, existing_store, dataset, match="column user_id has type (DOUBLE|DECIMAL)")
 
 
 def test_the_report_file_of_the_earlier_ingest_survives(tmp_path, existing_store):

@@ -134,6 +134,23 @@ def test_timestamps_as_text_with_offsets_and_naive_timestamps_are_utc(tmp_path):
     assert set(events["local_hour"]) == {9}
 
 
+def test_codes_as_text_with_spaces_or_a_float_exports_zero_fraction_are_read(tmp_path):
+    rows = [event(mcc=" 206 ", mnc="10.0"), event(mcc="206.", mnc="010", cell="B")]
+    dataset = write_delivery(tmp_path / "dataset", rows=rows, fmt="csv")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert report.rows_stored == 2
+    events = Store(tmp_path / "store").read_events()
+    assert set(events["mcc"]) == {206}
+    assert set(events["mnc"]) == {10}
+
+
+def test_a_cell_row_delivered_twice_is_kept_once(tmp_path):
+    cells = pd.concat([CELLS, CELLS.iloc[[0]]], ignore_index=True)
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), cells=cells)
+    ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert sorted(Store(tmp_path / "store").read_cells()["cell_id"]) == ["A", "B", "C", "D"]
+
+
 def test_parquet_with_naive_timestamps_and_integer_tac(tmp_path):
     frame = events_frame(good_events(), typed=True)
     frame["timestamp"] = frame["timestamp"].dt.tz_localize(None)

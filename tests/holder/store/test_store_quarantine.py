@@ -25,6 +25,10 @@ FAULTS = {
         event(mcc="two-o-six"),
         event(mnc="1x"),
         event(mcc=2060),
+        event(mcc="206.5"),  # text that would round to a code
+        event(mnc="1.6"),
+        event(mcc="2e2"),
+        event(mnc="0x10"),
         event(tac="3500001"),
         event(tac="35-00001"),
     ],

@@ -26,7 +26,8 @@ def test_ingesting_the_same_delivery_twice_changes_nothing(tmp_path):
         **snapshot(tmp_path / "store"),
         "ingest_report.json": b"",
     }
-    assert {**first.to_dict(), "seconds": 0} == {**second.to_dict(), "seconds": 0}
+    replaced = {"seconds": 0, "days_replaced": ["2011-03-22"]}
+    assert {**first.to_dict(), **replaced} == {**second.to_dict(), "seconds": 0}
     store = Store(tmp_path / "store")
     assert len(store.read_events()) == 3
     assert len(store.read_quarantine()) == 1
@@ -61,3 +62,14 @@ def test_another_period_adds_its_days_beside_the_others(tmp_path):
     ]
     assert store.metadata()["period"] == april["period"]
     assert json.loads(store.report_path.read_text())["period_start"] == "2011-04-01"
+
+
+def test_the_report_names_the_days_a_delivery_replaced_and_those_it_emptied(tmp_path):
+    first = _ingest(tmp_path, write_delivery(tmp_path / "first", rows=ROWS))
+    assert first.days_replaced == []
+    later = [event(user=USERS[1], timestamp="2011-03-25T08:00:00Z")]
+    report = _ingest(tmp_path, write_delivery(tmp_path / "second", rows=later))
+
+    assert report.days_replaced == ["2011-03-22"]
+    assert report.days_emptied == ["2011-03-22"]
+    assert Store(tmp_path / "store").days() == [date(2011, 3, 25)]

@@ -139,6 +139,12 @@ def check_level(store: Store, level: str) -> None:
             f"no {level} allocation in store {store.root}; known levels: {known} "
             f"(run `{allocate_command(store, level)}` first)"
         )
+    if store.allocation_made_from_other_cells(level):
+        raise CellcensusError(
+            f"the {level} allocation of store {store.root} was made from another cells table "
+            f"than the store's (a later ingest changed it); run `{allocate_command(store, level)}` "
+            "again"
+        )
 
 
 def check_job(

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 from scipy.spatial import cKDTree
+from shapely.errors import GEOSException
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.geo.boundaries import grid_squares, roll_up_boundaries, save_boundaries
@@ -43,6 +44,7 @@ from cellcensus.holder.geo.footprint import (
 )
 from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.reference import municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
@@ -384,7 +386,7 @@ def build_allocation(
     )
     shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
     save_boundaries(store, areas=shapes, level=level)
-    return _save(allocation, path=store.allocation_path(level))
+    return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
 
 
 def roll_up_allocation(
@@ -423,7 +425,12 @@ def roll_up_allocation(
     )
     summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
     roll_up_boundaries(store, parent=parent, level=level, source=source)
-    return _write(_sorted_versions(summed).select(_SCHEMA.names), path=store.allocation_path(level))
+    made_from = (pq.read_schema(store.allocation_path(source)).metadata or {}).get(CELLS_DIGEST_KEY)
+    return _write(
+        _sorted_versions(summed).select(_SCHEMA.names),
+        path=store.allocation_path(level),
+        cells=made_from.decode() if made_from else None,
+    )
 
 
 def _sorted_versions(table: pa.Table) -> pa.Table:
@@ -434,14 +441,16 @@ def _sorted_versions(table: pa.Table) -> pa.Table:
     return dated.sort_by(order).drop_columns(["dated"])
 
 
-def _save(allocation: pd.DataFrame, *, path: Path) -> Path:
+def _save(allocation: pd.DataFrame, *, path: Path, cells: str) -> Path:
     """Write an allocation frame atomically (aside, then renamed)."""
     table = pa.Table.from_pandas(allocation[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
-    return _write(table, path=path)
+    return _write(table, path=path, cells=cells)
 
 
-def _write(table: pa.Table, *, path: Path) -> Path:
-    """Write an allocation table atomically (aside, then renamed)."""
+def _write(table: pa.Table, *, path: Path, cells: str | None) -> Path:
+    """Write an allocation table atomically, recording the digest of the `cells` it is of."""
+    if cells is not None:
+        table = table.replace_schema_metadata({CELLS_DIGEST_KEY: cells.encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, aside)
@@ -576,24 +585,47 @@ def read_areas(path: Path, *, code_property: str = "code") -> pd.DataFrame:
     """
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-        features = document["features"]
+        features = list(document["features"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CellcensusError(
             f"--areas {path}: not a GeoJSON FeatureCollection ({error})"
         ) from None
+    if not features:
+        raise CellcensusError(f"--areas {path}: holds no features; give the areas' polygons")
     codes, shapes = [], []
     for number, feature in enumerate(features):
+        if not isinstance(feature, dict):
+            raise CellcensusError(f"--areas {path}: feature {number} is not a GeoJSON Feature")
         code = (feature.get("properties") or {}).get(code_property)
         if code is None:
             raise CellcensusError(
                 f"--areas {path}: feature {number} has no property {code_property!r}; "
                 "name the code property with --code-property"
             )
-        shape = shapely.from_geojson(json.dumps(feature["geometry"]))
-        if shape.geom_type not in ("Polygon", "MultiPolygon"):
-            raise CellcensusError(f"--areas {path}: feature {number} is a {shape.geom_type}")
         codes.append(str(code))
-        shapes.append(shape)
+        shapes.append(_area_shape(feature, where=f"--areas {path}: feature {number}"))
     if len(set(codes)) != len(codes):
         raise CellcensusError(f"--areas {path}: area codes repeat; each area needs its own")
     return pd.DataFrame({"area_code": codes, "geometry": shapes})
+
+
+def _area_shape(feature: dict[str, Any], *, where: str) -> shapely.Geometry:
+    """A feature's (multi)polygon, refused unless readable and in WGS84 degrees."""
+    geometry = feature.get("geometry")
+    if geometry is None:
+        raise CellcensusError(f"{where} has no geometry; areas must be polygons")
+    try:
+        shape = shapely.from_geojson(json.dumps(geometry))
+    except (GEOSException, TypeError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0]
+        raise CellcensusError(f"{where} has no readable geometry ({detail})") from None
+    if shape.geom_type not in ("Polygon", "MultiPolygon"):
+        raise CellcensusError(f"{where} is a {shape.geom_type}; areas must be polygons")
+    west, south, east, north = shape.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        # A projected file (e.g. Belgian Lambert 72) would put every cell outside every area.
+        raise CellcensusError(
+            f"{where} has coordinates outside WGS84 degrees ({west:.0f}, {south:.0f}); "
+            "reproject the file to WGS84 (EPSG:4326)"
+        )
+    return shape

@@ -238,6 +238,7 @@ def ingest(
     check_key_file(key_file=Path(key_file), store=target)
     keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
     key_periods = check_keys(store=target, keys=keys, key_file=Path(key_file), start=start, end=end)
+    replaced = [day.isoformat() for day in target.days() if start <= day <= end]
     with _staging(target.root) as staging:
         config: dict[str, str | bool | int | float | list[str]] = {
             "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
@@ -263,6 +264,7 @@ def ingest(
             period_end=end.isoformat(),
             rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
             seconds=round(time.perf_counter() - began, 3),
+            days_replaced=replaced,
         )
         (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
         (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
@@ -346,7 +348,8 @@ class _Run:
         self._check_cells(table)
         columns = ", ".join(CELL_COLUMNS)
         self._run(
-            f"COPY (SELECT {columns} FROM cells_in ORDER BY cell_id, valid_from NULLS FIRST) "
+            f"COPY (SELECT DISTINCT {columns} FROM cells_in "
+            f"ORDER BY cell_id, valid_from NULLS FIRST) "
             f"TO {sql_string(self.staging / 'cells.parquet')} ({PARQUET_OPTIONS})"
         )
         # Rows carry a cell as an ENUM (a small integer: cheap to sort, a string again on
@@ -414,6 +417,7 @@ class _Run:
                 f"cells: cell {cell!r} in {where} has latitude {latitude}, longitude {longitude}, "
                 "outside WGS84 degrees; give positions in WGS84"
             )
+        self._check_versions(table)
         backwards = self._run(
             "SELECT cell_id, valid_from, valid_to FROM cells_in WHERE valid_from > valid_to LIMIT 1"
         ).fetchall()
@@ -422,6 +426,21 @@ class _Run:
             raise InputDataError(
                 f"cells: cell {cell!r} in {where} is valid from {valid_from} to {valid_to}, "
                 "which ends before it starts; fix valid_from/valid_to"
+            )
+
+    def _check_versions(self, table: TableFiles) -> None:
+        """Refuse two different rows of one cell from one day: which holds would be a guess."""
+        columns = ", ".join(CELL_COLUMNS)
+        clash = self._run(
+            f"SELECT cell_id, valid_from, count(*) FROM (SELECT DISTINCT {columns} FROM cells_in) "
+            "GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL LIMIT 1"
+        ).fetchall()
+        if clash:
+            cell, valid_from, count = clash[0]
+            since = valid_from or "the start"
+            raise InputDataError(
+                f"cells: cell {cell!r} has {count} different rows valid from {since} in "
+                f"{table.location}; give one row per cell and validity period"
             )
 
     def load_events(self, table: TableFiles) -> None:

@@ -6,7 +6,8 @@ STORE/events/date=YYYY-MM-DD/part-0.parquet   pseudonymised events of one local 
 STORE/cells.parquet                           the network topology, all versions, typed
 STORE/metadata.json                           holder facts of the last delivery
 STORE/allocation/LEVEL.parquet                cell_id, area_code, weight, overlap_km2 of
-                                              each version of a cell (valid_from, valid_to)
+                                              each version of a cell (valid_from, valid_to),
+                                              and the digest of the cells it was made from
 STORE/device_days/date=YYYY-MM-DD/part-0.parquet  one row per device and home network of
                                               that day: what the device filter needs
                                               (see `device_days.py`)
@@ -21,6 +22,7 @@ STORE/keys.json                               fingerprint of the pseudonymisatio
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -29,10 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.report import IngestReport
+
+CELLS_DIGEST_KEY = b"cellcensus.cells_digest"
+"""Key of an allocation file's Parquet metadata naming the cells it was made from."""
 
 LEVEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """An area level names a file, so it is a short lowercase identifier."""
@@ -146,6 +152,27 @@ class Store:
                 f"area level {level[:40]!r} is not a level name (lowercase letters, digits, _)"
             )
         return self.allocation_dir / f"{level}.parquet"
+
+    def cells_digest(self) -> str:
+        """A digest of the cells table's rows: an allocation records the one it was made from."""
+        self._require(self.cells_path)
+        rows = pq.read_table(self.cells_path).sort_by("cell_id")  # stable: versions keep order
+        rows = rows.replace_schema_metadata(None).combine_chunks()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, rows.schema) as stream:  # Arrow's own bytes: fast, exact
+            stream.write_table(rows)
+        return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+
+    def allocation_made_from_other_cells(self, level: str) -> bool:
+        """Whether the allocation of `level` records other cells than the store's now.
+
+        A later ingest replaces ``cells.parquet`` (new, moved or retired cells): an allocation
+        made before no longer covers the network. One without a record (written before the
+        record existed, or by hand) is taken as current.
+        """
+        metadata = pq.read_schema(self.allocation_path(level)).metadata or {}
+        made_from = metadata.get(CELLS_DIGEST_KEY)
+        return made_from is not None and made_from.decode() != self.cells_digest()
 
     def day_path(self, day: date) -> Path:
         """The events file of one local day."""

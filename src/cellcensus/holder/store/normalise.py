@@ -16,6 +16,8 @@ _INTEGER = re.compile(r"^U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)$")
 _DECIMAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$")
 _TIMESTAMP = re.compile(r"^TIMESTAMP(_S|_MS|_NS)?$")
 _NESTED = re.compile(r"^(STRUCT|MAP|UNION)\b|\[\d*\]$")
+_FRACTIONAL = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL\(\d+,\s*[1-9]\d*\))$")
+"""Number types whose text carries a fraction ("32470000001.0"): not an identifier's text."""
 
 EARLIEST = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 LATEST = "TIMESTAMPTZ '2200-01-01 00:00:00+00'"
@@ -60,7 +62,7 @@ def _text(*, types: Mapping[str, str], column: str, source: str, pad: int = 0) -
     name = quote(column)
     if found == "VARCHAR":
         return f"NULLIF({name}, '')"
-    if _NESTED.search(found):
+    if _NESTED.search(found) or _FRACTIONAL.match(found):
         raise _type_error(source=source, column=column, found=found, expected="a string")
     text = f"CAST({name} AS VARCHAR)"
     if pad and _INTEGER.match(found):
@@ -96,7 +98,10 @@ def _integer(*, types: Mapping[str, str], column: str, source: str) -> str:
     if _DECIMAL.match(found):
         return f"CASE WHEN {name} = floor({name}) THEN TRY_CAST({name} AS INTEGER) END"
     if found == "VARCHAR":
-        return f"TRY_CAST(NULLIF(trim({name}), '') AS INTEGER)"
+        # Digits only (a float export's ".0" allowed): a cast would round "206.5" to 207 and
+        # read "2e2" or "0x10" as numbers, turning a garbled code into another network's.
+        digits = f"regexp_extract({name}, '^\\s*([0-9]+)(\\.0*)?\\s*$', 1)"
+        return f"TRY_CAST(NULLIF({digits}, '') AS INTEGER)"
     raise _type_error(source=source, column=column, found=found, expected="an integer")
 
 

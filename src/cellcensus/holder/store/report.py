@@ -45,6 +45,8 @@ class IngestReport:
         period_end: Last local day of the delivery (ISO, inclusive).
         rows_stored_by_day: Stored rows per local date (ISO).
         seconds: Wall-clock duration of the ingest.
+        days_replaced: Local dates (ISO) of the period that the store held before, whose
+            events this delivery replaced; those not among `days` now hold none.
     """
 
     rows_read: int
@@ -56,6 +58,12 @@ class IngestReport:
     period_end: str
     rows_stored_by_day: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    days_replaced: list[str] = field(default_factory=list)
+
+    @property
+    def days_emptied(self) -> list[str]:
+        """Days the store held before whose events are gone: the delivery has none of them."""
+        return [day for day in self.days_replaced if day not in self.days]
 
     @property
     def rows_quarantined(self) -> int:

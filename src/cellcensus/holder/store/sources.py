@@ -76,8 +76,9 @@ def find_table(*, location: Path, what: str, required: tuple[str, ...]) -> Table
         The files, grouped for reading.
 
     Raises:
-        InputDataError: If there are no such files, or one is unreadable, is not what its
-            extension says, or lacks a required column.
+        InputDataError: If there are no such files, or a folder holds a file of another
+            format, or one is unreadable, is not what its extension says, or lacks a
+            required column.
     """
     if not location.exists():
         raise InputDataError(f"{what}: {location} does not exist; give a file or a folder")
@@ -86,9 +87,9 @@ def find_table(*, location: Path, what: str, required: tuple[str, ...]) -> Table
             path
             for path in location.rglob("*")
             if path.is_file()
-            and _format(path) is not None
             and not any(part.startswith((".", "_")) for part in path.relative_to(location).parts)
         )
+        _refuse_other_files(files, what=what)
         if not files:
             raise InputDataError(
                 f"{what}: no .parquet, .csv or .csv.gz files under {location}; "
@@ -120,6 +121,20 @@ def find_table(*, location: Path, what: str, required: tuple[str, ...]) -> Table
             for (delimiter, header), group in by_header.items()
         ),
     )
+
+
+def _refuse_other_files(files: list[Path], *, what: str) -> None:
+    """Refuse a file of another format among the table's: skipping it would lose its rows.
+
+    Hidden files and those starting with ``_`` (``_SUCCESS``, checksums) are not data.
+    """
+    others = [path for path in files if _format(path) is None]
+    if others:
+        more = f" (and {len(others) - 1} other file(s))" if len(others) > 1 else ""
+        raise InputDataError(
+            f"{what}: {others[0]}{more} is neither .parquet nor .csv/.csv.gz; export it in "
+            "one of those formats, or move it out of the folder if it holds no rows"
+        )
 
 
 def _format(path: Path) -> str | None:
