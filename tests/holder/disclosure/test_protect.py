@@ -119,6 +119,27 @@ def test_dp_noise_differs_between_releases_and_is_centred(charge_for):
     assert first.std() == pytest.approx(2.5 * np.sqrt(2), rel=0.2)
 
 
+def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
+    """Which cells are withheld is post-processing of the noise, not a fact of exact counts.
+
+    Laplace scale 2.5: a cell of 15 devices is released when its noise is > 0 (p = 0.5), one
+    of 16 withheld when its noise is <= -1 (p = 0.5 exp(-0.4) = 0.335). Over 400 cells each
+    the shares' standard errors are 0.025 and 0.024: the bounds sit 3.5 of them or more away.
+    """
+    policy = DisclosurePolicy(rounding_base=1, dp=DifferentialPrivacy())
+    raw = table({f"{i:04d}": 15.0 if i < 400 else 16.0 for i in range(800)})
+    out = protect(
+        raw,
+        keys=list(raw.area_code),
+        policy=policy,
+        contribution_bound=1.0,
+        charge=charge_for(policy),
+    )
+    withheld = out.device_count.isna().to_numpy()
+    assert 0.41 < withheld[:400].mean() < 0.59
+    assert 0.25 < withheld[400:].mean() < 0.42
+
+
 def test_contribution_bound_scales_the_noise(charge_for):
     policy = policy_for(algorithm="usual_residence")
     raw = table({"a": 500.0})
