@@ -74,6 +74,21 @@ def test_repeated_keys_and_missing_columns_are_refused():
         protect(raw.drop(columns="device_count"), keys=["a"], policy=NO_NOISE)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        table({"a": 20.0, "zz-found": 50.0}),  # a key outside the public set
+        table({"a": 20.0, "b-found": float("inf")}),  # a row the algorithm could not count
+        pd.DataFrame({"area_code": ["a", "b-found", "b-found"], "device_count": [20.0, 1, 2]}),
+    ],
+)
+def test_refusals_do_not_name_the_keys_of_the_output(raw):
+    """A refusal reaches the analyst: which keys the exact output holds must not be in it."""
+    with pytest.raises(CellcensusError, match="algorithm output") as refusal:
+        protect(raw, keys=["a", "b-found", "c"], policy=NO_NOISE)
+    assert "found" not in str(refusal.value)
+
+
 def test_dp_release_needs_a_ledger_charge_and_a_contribution_bound(charge_for):
     policy = policy_for(algorithm="usual_residence")
     raw = table({"a": 500.0})
