@@ -5,6 +5,11 @@ knows everyone's locations and trains a logistic regression on 200 simulated rel
 scores 600 challenges. Exact counts give AUC 0.92-0.96 across seeds. Under the default
 policy the expected AUC is about 0.5; with 600 challenges the standard error of the AUC is
 0.024, so the issue's 0.6 bar sits 4 standard errors above it.
+
+Groups this small never pass the threshold (every cell is withheld, AUC exactly 0.5 with or
+without noise), so the noise is attacked on its own: calibrated, AUC 0.46-0.55 over six runs
+(expected 0.5); far too small (epsilon 5 and the bound of one slot), 0.98, which shows the
+game would see noise that does not cover the release.
 """
 
 import numpy as np
@@ -16,7 +21,12 @@ from cellcensus.holder.disclosure.attacks.membership_inference import (
     roc_auc,
     worst_case_auc,
 )
-from cellcensus.holder.disclosure.attacks.releases import cellcensus_release, exact_release
+from cellcensus.holder.disclosure.attacks.releases import (
+    cellcensus_release,
+    exact_release,
+    noise_only_release,
+    threshold_release,
+)
 from cellcensus.holder.disclosure.noise import laplace_scale
 
 SEED = 2018
@@ -33,6 +43,15 @@ def test_adversary_is_near_guessing_on_cellcensus_releases():
     release = cellcensus_release(policy=policy, contribution_bound=SLOTS, rounding_key=b"secret")
     outcome = membership_attack(protection=release, seed=SEED)
     assert outcome.auc <= 0.6
+
+
+def test_noise_alone_hides_membership_and_too_little_noise_does_not():
+    # The threshold hides every cell here, so the cellcensus test above does not test the noise.
+    assert membership_attack(protection=threshold_release(), seed=SEED).auc == 0.5
+    calibrated = noise_only_release(epsilon=0.4, contribution_bound=SLOTS)
+    assert membership_attack(protection=calibrated, seed=SEED).auc <= 0.6
+    weak = noise_only_release(epsilon=5.0, contribution_bound=1.0)
+    assert membership_attack(protection=weak, seed=SEED).auc > 0.85
 
 
 def test_strongest_adversary_stays_under_the_bar_at_the_default_policy():

@@ -14,13 +14,21 @@ Gaussian epsilon 0.4, delta 1e-6, noise calibrated to 1 date x 24 slots = 24 uni
 52): AUC 0.46-0.52. Even the strongest adversary, who knows every other person's counts,
 gets at most 0.526 (computed exactly); with 600 challenges the AUC's standard error is
 0.024, so the 0.6 bar sits 3 standard errors above that.
+(c) Groups of 25 never pass the threshold: every cell is withheld and (b) would hold without
+any noise (AUC exactly 0.5). So the noise is attacked alone: calibrated as in (b), AUC
+0.47-0.51 (expected 0.5); far too small (Laplace epsilon 5, the bound of one slot), 0.95,
+which shows the game would see noise that does not cover the release.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from cellcensus.holder.disclosure.attacks.releases import exact_release
+from cellcensus.holder.disclosure.attacks.releases import (
+    exact_release,
+    noise_only_release,
+    threshold_release,
+)
 from cellcensus.holder.disclosure.attacks.world import (
     MEMBERSHIP_DAYS,
     PresenceTruth,
@@ -53,6 +61,18 @@ def test_membership_is_plain_in_exact_aggregates_and_hidden_in_releases(truth: P
     protected = world_membership_attack(truth, protection=release, seed=SEED)
     assert protected.n_test == 600
     assert protected.auc <= 0.6
+
+
+def test_noise_alone_hides_membership_and_too_little_noise_does_not(truth: PresenceTruth):
+    # The threshold hides every cell here, so the test above does not test the noise.
+    assert world_membership_attack(truth, protection=threshold_release(), seed=SEED).auc == 0.5
+    policy, bound, units = present_population_calibration(dates=truth.dates[:MEMBERSHIP_DAYS])
+    calibrated = noise_only_release(
+        epsilon=policy.epsilon, contribution_bound=bound, units=units, dp_policy=policy.dp
+    )
+    assert world_membership_attack(truth, protection=calibrated, seed=SEED).auc <= 0.6
+    weak = noise_only_release(epsilon=5.0, contribution_bound=bound)
+    assert world_membership_attack(truth, protection=weak, seed=SEED).auc > 0.8
 
 
 def test_strongest_adversary_against_the_hourly_release_stays_under_the_bar(

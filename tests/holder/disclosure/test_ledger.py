@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 from cellcensus.errors import DisclosureError
-from cellcensus.holder.disclosure import PrivacyLedger, Role, ledger_metadata
+from cellcensus.holder.disclosure import Budget, PrivacyLedger, Role, ledger_metadata
 
 
 @pytest.fixture
@@ -62,6 +62,18 @@ def test_exact_budget_can_be_spent_despite_floating_point(ledger):
     for job in range(10):
         ledger.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.1)
     assert ledger.remaining(analyst="ana", project="census").epsilon == pytest.approx(0.0)
+
+
+def test_a_budget_of_zero_admits_no_loss_however_small(ledger):
+    # The budget of the fixture has delta 0: a Gaussian release at a tiny delta (policies
+    # allow any delta in (0, 1e-6]) must not slip through the floating-point slack.
+    with pytest.raises(DisclosureError, match="delta=0 is left"):
+        ledger.charge(job_id="job-1", analyst="ana", project="census", epsilon=0.1, delta=1e-10)
+    ledger.set_budget(analyst="bo", project="census", epsilon=0.0, by="sam", role=Role.STEWARD)
+    with pytest.raises(DisclosureError, match="epsilon=0, delta=0 is left"):
+        ledger.charge(job_id="job-2", analyst="bo", project="census", epsilon=1e-10)
+    assert ledger.remaining(analyst="ana", project="census") == Budget(epsilon=1.0, delta=0.0)
+    assert not Budget(epsilon=1.0, delta=0.0).covers(epsilon=0.1, delta=1e-10)
 
 
 def test_charge_is_idempotent_per_job(ledger):

@@ -74,6 +74,21 @@ def test_repeated_keys_and_missing_columns_are_refused():
         protect(raw.drop(columns="device_count"), keys=["a"], policy=NO_NOISE)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        table({"a": 20.0, "zz-found": 50.0}),  # a key outside the public set
+        table({"a": 20.0, "b-found": float("inf")}),  # a row the algorithm could not count
+        pd.DataFrame({"area_code": ["a", "b-found", "b-found"], "device_count": [20.0, 1, 2]}),
+    ],
+)
+def test_refusals_do_not_name_the_keys_of_the_output(raw):
+    """A refusal reaches the analyst: which keys the exact output holds must not be in it."""
+    with pytest.raises(CellcensusError, match="algorithm output") as refusal:
+        protect(raw, keys=["a", "b-found", "c"], policy=NO_NOISE)
+    assert "found" not in str(refusal.value)
+
+
 def test_dp_release_needs_a_ledger_charge_and_a_contribution_bound(charge_for):
     policy = policy_for(algorithm="usual_residence")
     raw = table({"a": 500.0})
@@ -117,6 +132,27 @@ def test_dp_noise_differs_between_releases_and_is_centred(charge_for):
     assert (first != second).mean() > 0.5
     assert first.mean() == pytest.approx(200.0, abs=0.75)  # sd of the mean ~ 0.18
     assert first.std() == pytest.approx(2.5 * np.sqrt(2), rel=0.2)
+
+
+def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
+    """Which cells are withheld is post-processing of the noise, not a fact of exact counts.
+
+    Laplace scale 2.5: a cell of 15 devices is released when its noise is > 0 (p = 0.5), one
+    of 16 withheld when its noise is <= -1 (p = 0.5 exp(-0.4) = 0.335). Over 400 cells each
+    the shares' standard errors are 0.025 and 0.024: the bounds sit 3.5 of them or more away.
+    """
+    policy = DisclosurePolicy(rounding_base=1, dp=DifferentialPrivacy())
+    raw = table({f"{i:04d}": 15.0 if i < 400 else 16.0 for i in range(800)})
+    out = protect(
+        raw,
+        keys=list(raw.area_code),
+        policy=policy,
+        contribution_bound=1.0,
+        charge=charge_for(policy),
+    )
+    withheld = out.device_count.isna().to_numpy()
+    assert 0.41 < withheld[:400].mean() < 0.59
+    assert 0.25 < withheld[400:].mean() < 0.42
 
 
 def test_contribution_bound_scales_the_noise(charge_for):

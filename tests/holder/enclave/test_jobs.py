@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import sqlalchemy as sa
 
@@ -58,6 +60,22 @@ def test_interrupted_job_is_requeued_then_failed_never_released(service):
     assert service.book.get(job.id).release_id is None
     with pytest.raises(CellcensusError, match="nothing is released"):
         service.release_of(service.book.get(job.id))
+
+
+def test_a_job_that_fails_once_charged_stays_charged_and_releases_nothing(state, store, tmp_path):
+    copy = shutil.copytree(store, tmp_path / "store")
+    key = copy / "enclave" / "rounding.key"
+    key.parent.mkdir(exist_ok=True)
+    key.write_text("00" * 32)
+    key.chmod(0o644)  # refused once the counts are computed: a failure after the charge
+    service = EnclaveService(store=copy, state=state, limits=None)
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    with pytest.raises(CellcensusError, match="readable by others"):
+        service.run_inline(analyst="alice", request=REQUEST)
+    (job,) = service.book.recent()
+    assert job.status is JobStatus.FAILED and job.release_id is None
+    assert charges(state, job.id) == 1  # no refund: the failure came after the events were read
+    assert service.budget_left(analyst="alice", project="default") == pytest.approx((1.6, 0.0))
 
 
 def test_refused_requests_are_audited(service):

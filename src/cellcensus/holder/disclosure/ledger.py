@@ -33,7 +33,8 @@ ledger_metadata = sa.MetaData()
 
 _NAME = 200
 TOLERANCE = 1e-9
-"""Floating-point slack when comparing spent + cost with the budget (2.0 - 4 x 0.4 is 0.3999...)."""
+"""Relative floating-point slack when comparing spent + cost with the budget (2.0 - 4 x 0.4
+is 0.3999...): relative to the amounts compared, so that a budget of 0 admits no cost at all."""
 
 privacy_budget = sa.Table(
     "privacy_budget",
@@ -88,7 +89,11 @@ class Budget:
 
     def covers(self, *, epsilon: float, delta: float) -> bool:
         """Whether this much left pays for a release of (epsilon, delta): the ledger's rule."""
-        return epsilon <= self.epsilon + TOLERANCE and delta <= self.delta + TOLERANCE
+        return _fits(epsilon, self.epsilon) and _fits(delta, self.delta)
+
+
+def _fits(cost: float, left: float) -> bool:
+    return cost <= left + TOLERANCE * (left + cost)
 
 
 def amount_left(left: float, cost: float) -> str:
@@ -292,8 +297,10 @@ def _spend(connection: sa.Connection, request: Charge) -> bool:
         .where(
             table.analyst == request.analyst,
             table.project == request.project,
-            table.spent_epsilon + request.epsilon <= table.epsilon + TOLERANCE,
-            table.spent_delta + request.delta <= table.delta + TOLERANCE,
+            table.spent_epsilon + request.epsilon
+            <= table.epsilon + TOLERANCE * (table.epsilon + request.epsilon),
+            table.spent_delta + request.delta
+            <= table.delta + TOLERANCE * (table.delta + request.delta),
         )
         .values(
             spent_epsilon=table.spent_epsilon + request.epsilon,

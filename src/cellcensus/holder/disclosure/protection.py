@@ -130,19 +130,24 @@ def _complete(raw: pd.DataFrame, *, keys: Sequence[str], key: str) -> tuple[list
         raise CellcensusError("the public key set is empty: there is nothing to release")
     position = {code: index for index, code in enumerate(public)}
     codes = [str(value) for value in raw[key].tolist()]
-    unknown = sorted(set(codes) - position.keys())
+    # Refusals reach the analyst: they count the faulty rows but never name their keys, since
+    # which keys the exact output holds (or could not count) is what completion hides.
+    unknown = set(codes) - position.keys()
     if unknown:
         # A key outside the public set would reveal itself by its presence: refuse.
-        raise CellcensusError(f"algorithm output has keys outside the public key set: {unknown}")
+        raise CellcensusError(
+            f"algorithm output has {len(unknown)} {key} value(s) outside the public key set"
+        )
     if len(set(codes)) < len(codes):
-        repeated = sorted({code for code in codes if codes.count(code) > 1})
-        raise CellcensusError(f"algorithm output repeats {key} {repeated[:5]}")
+        raise CellcensusError(
+            f"algorithm output repeats {key} values ({len(codes) - len(set(codes))} rows)"
+        )
     values = pd.to_numeric(raw["device_count"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = [code for code, value in zip(codes, values, strict=True) if not value >= 0.0]
-    if bad or not np.isfinite(values).all():
+    bad = ~np.isfinite(values) | (values < 0.0)
+    if bad.any():
         raise CellcensusError(
             f"algorithm output has a missing, infinite or negative device_count for {key} "
-            f"{(bad or codes)[:5]}"
+            f"in {int(bad.sum())} row(s)"
         )
     counts = np.zeros(len(public))
     counts[[position[code] for code in codes]] = values
