@@ -187,10 +187,15 @@ def allocate_command(store: Store, level: str) -> str:
     return f"cellcensus store allocate --store {store.root} --level {level} --areas AREAS.geojson"
 
 
-def published_facts(store: Store) -> dict[str, Any]:
-    """Holder facts released beside every table (market share, sampling fraction, period)."""
+def published_facts(store: Store, period: tuple[dt.date, dt.date]) -> dict[str, Any]:
+    """Holder facts released beside every table: market share, sampling fraction, period.
+
+    The period is that of the job (`job_period`), not of the store's last delivery.
+    """
     metadata = store.metadata()
-    return {name: metadata[name] for name in PUBLISHED_FACTS if name in metadata}
+    facts = {name: metadata[name] for name in PUBLISHED_FACTS if name in metadata}
+    facts["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
+    return facts
 
 
 def rounding_secret(store: Path) -> bytes:
@@ -214,10 +219,17 @@ def rounding_secret(store: Path) -> bytes:
 
 
 def job_period(store: Store, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
-    """The days a job reads: its ``start``/``end`` parameters, else the store's period."""
+    """The days a job reads: its ``start``/``end`` parameters, else the store's first or last day.
+
+    Not the last delivery's period (``metadata.json``): after weekly deliveries a job without
+    dates reads every stored day, and its scope, key domain and published period must say so.
+    """
+    days = store.days()
     period = store.metadata()["period"]
-    start = parameters.get("start") or period["start"]
-    end = parameters.get("end") or period["end"]
+    first = days[0] if days else period["start"]
+    last = days[-1] if days else period["end"]
+    start = parameters.get("start") or first
+    end = parameters.get("end") or last
     return dt.date.fromisoformat(str(start)[:10]), dt.date.fromisoformat(str(end)[:10])
 
 
@@ -448,4 +460,4 @@ def compute_release(
         engine=engine,
         privacy_units=units,
     )
-    return Release(table=table, provenance=provenance, published=published_facts(opened))
+    return Release(table=table, provenance=provenance, published=published_facts(opened, period))
