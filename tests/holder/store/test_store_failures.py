@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 
 import pandas as pd
@@ -20,6 +21,7 @@ from deliveries import (  # type: ignore[import-not-found]
 
 from cellcensus.errors import InputDataError
 from cellcensus.holder.store import ingest_dataset
+from cellcensus.holder.store.ingestion import LOCK_NAME
 
 
 @pytest.fixture
@@ -221,3 +223,18 @@ def test_a_dataset_that_is_no_folder_is_refused_saying_which(tmp_path, existing_
         dataset.write_text("not a delivery")
     expected = "does not exist" if what == "missing" else "is not a folder"
     _refused(tmp_path, existing_store, dataset, match=f"dataset {dataset} {expected}")
+
+
+def test_an_ingest_removes_what_a_killed_one_left_and_two_never_write_at_once(
+    tmp_path, existing_store
+):
+    left = existing_store / ".staging-0123" / "spill"  # a killed ingest's spill files
+    left.mkdir(parents=True)
+    (left / "duckdb_temp_block-0.block").write_text("32470000001")  # a raw id, as spilled
+    with (existing_store / LOCK_NAME).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another ingest at work
+        dataset = write_delivery(tmp_path / "new", rows=good_events())
+        _refused(tmp_path, existing_store, dataset, match="another ingest is writing to store")
+    ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
+    assert not list(existing_store.glob(".staging-*"))
+    assert not (existing_store / LOCK_NAME).exists()

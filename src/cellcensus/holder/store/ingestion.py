@@ -24,6 +24,7 @@ so a failed ingest leaves the store as it was, and a re-ingest replaces the days
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import re
 import shutil
@@ -105,6 +106,8 @@ STAGED_OPTIONS = "FORMAT parquet, COMPRESSION lz4_raw"
 REJECTED = "rejected"
 """The staged partition of rows that go to the quarantine (the others are named by day)."""
 
+LOCK_NAME = ".ingest.lock"
+"""File an ingest locks (``flock``) in the store: one ingest writes to a store at a time."""
 MEMORY_LIMIT = "4GB"
 """DuckDB's memory limit during ingest (it spills to the staging folder beyond it)."""
 
@@ -811,20 +814,49 @@ def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
 
 @contextlib.contextmanager
 def _staging(root: Path) -> Iterator[Path]:
-    """A fresh staging folder inside `root`; removed afterwards, as is a `root` it created."""
+    """A fresh staging folder inside `root`, this ingest holding the store's lock.
+
+    Staging folders left by an ingest that was killed are removed first: their spill files
+    may hold raw identifiers. Removed afterwards, as is a `root` this ingest created.
+    """
     if root.exists() and not root.is_dir():
         raise InputDataError(f"store {root} is a file; give a folder for the store")
     created = [folder for folder in (root, *root.parents) if not folder.exists()]
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".staging-{uuid.uuid4().hex}"
-    staging.mkdir()
     try:
-        yield staging
+        with _locked(root):
+            staging = root / f".staging-{uuid.uuid4().hex}"
+            staging.mkdir()
+            try:
+                yield staging
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
         for folder in created:  # deepest first: only what this ingest created, if still empty
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the store's ingest lock, after removing what killed ingests left.
+
+    The lock file goes when the ingest ends, so a store at rest holds none.
+    """
+    path = root / LOCK_NAME
+    with path.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputDataError(
+                f"another ingest is writing to store {root}; run this one when it has ended"
+            ) from None
+        try:
+            for left in root.glob(".staging-*"):
+                shutil.rmtree(left, ignore_errors=True)
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
 
 def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:
