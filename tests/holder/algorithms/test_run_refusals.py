@@ -12,12 +12,17 @@ from typer.testing import CliRunner
 
 from cellcensus.holder.algorithms.commands import register
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
+from cellcensus.holder.geo.tile_footprint import (
+    build_tile_footprint,
+    footprint_path,
+    has_footprint,
+)
 from cellcensus.holder.store import Store
+from cellcensus.reference import municipalities
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
-from tiny_store import build_store  # type: ignore[import-not-found]
+from tiny_store import AREAS, build_store  # type: ignore[import-not-found]
 
 app = typer.Typer()
 register(app)
@@ -155,3 +160,19 @@ def test_a_period_too_short_for_any_device_to_qualify_is_refused_at_no_cost(
     assert result.exit_code != 0 and refusal in " ".join(result.output.split())
     assert spent(store, "r") == (0, 0)
     assert not out.exists()
+
+
+def test_a_footprint_of_cells_since_moved_is_refused_until_made_again(store, tmp_path):
+    areas = municipalities()
+    build_tile_footprint(Store(store), areas=areas[areas.area_code.isin(set(AREAS.values()))])
+    out = tmp_path / "x.csv"
+    cells = pd.read_parquet(Store(store).cells_path)
+    cells.to_parquet(Store(store).cells_path)  # the same cells written again: still current
+    assert has_footprint(Store(store))
+    moved = cells.assign(latitude=cells.latitude + 0.01 * (cells.index == 0))
+    moved.to_parquet(Store(store).cells_path)  # a later ingest moved a cell
+    code, output = run(store, out, "--param", "spatial_estimator=posterior", "--analyst", "r")
+    assert code != 0 and "needs the store's tile footprint" in output
+    assert spent(store, "r") == (0, 0)
+    build_tile_footprint(Store(store), areas=areas[areas.area_code.isin(set(AREAS.values()))])
+    assert has_footprint(Store(store))

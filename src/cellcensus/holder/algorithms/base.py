@@ -184,8 +184,8 @@ def footprint_refusal(estimator: str, *, level: str) -> CellcensusError:
             f"spatial_estimator=allocation at {level} level"
         )
     return CellcensusError(
-        f"the {estimator} estimator needs the store's tile footprint: run "
-        f"`{TILE_FOOTPRINT_COMMAND}` first"
+        f"the {estimator} estimator needs the store's tile footprint of its current cells: run "
+        f"`{TILE_FOOTPRINT_COMMAND}` (again after an ingest that changed the cells)"
     )
 
 

@@ -34,6 +34,7 @@ from cellcensus.holder.geo.footprint import (
     tile_density,
 )
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.reference import municipalities
 
 SHADOWING_DB = 6.0
@@ -49,8 +50,18 @@ def footprint_path(store: Store, table: str) -> Path:
 
 
 def has_footprint(store: Store) -> bool:
-    """Whether the store holds a tile footprint."""
-    return all(footprint_path(store, table).exists() for table in FOOTPRINT_TABLES)
+    """Whether the store holds a tile footprint made from its current cells.
+
+    A later ingest that changes ``cells.parquet`` leaves the footprint of the old network:
+    the estimators that read it wait for `build_tile_footprint` to make it again. A footprint
+    without a record of its cells (written before the record existed) is taken as current.
+    """
+    if not all(footprint_path(store, table).exists() for table in FOOTPRINT_TABLES):
+        return False
+    made_from = (pq.read_schema(footprint_path(store, "cells")).metadata or {}).get(
+        CELLS_DIGEST_KEY
+    )
+    return made_from is None or made_from.decode() == store.cells_digest()
 
 
 def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = None) -> Path:
@@ -89,10 +100,13 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
             }
         ),
     }
+    made_from = {CELLS_DIGEST_KEY: store.cells_digest().encode()}
     for name, frame in tables.items():
         path = footprint_path(store, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.tmp")
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), aside)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **made_from})
+        pq.write_table(table, aside)
         aside.replace(path)
     return footprint_path(store, "tiles").parent
