@@ -22,7 +22,11 @@ from cellcensus.holder.geo import (
     default_prior,
     read_areas,
 )
-from cellcensus.holder.geo.tile_footprint import build_tile_footprint
+from cellcensus.holder.geo.tile_footprint import (
+    build_tile_footprint,
+    footprint_path,
+    has_footprint,
+)
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
@@ -190,6 +194,14 @@ def _say_stale_allocations(store: Store) -> None:
             f"The cells changed since the {', '.join(stale)} allocation(s): jobs at those "
             f"levels are refused until `cellcensus store allocate --store {store.root} "
             "--level LEVEL ...` makes them again.",
+            highlight=False,
+        )
+    footprint = footprint_path(store, "cells")
+    if footprint.exists() and not has_footprint(store):
+        console.print(
+            "The cells changed since the tile footprint was made: the posterior and Bayesian "
+            f"estimators are refused until `cellcensus store allocate --store {store.root} "
+            "--tile-footprint` makes it again.",
             highlight=False,
         )
 

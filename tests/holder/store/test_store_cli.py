@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 
-from deliveries import END, START, event, good_events, write_delivery  # type: ignore[import-not-found]
+from deliveries import (  # type: ignore[import-not-found]
+    CELLS,
+    END,
+    START,
+    event,
+    good_events,
+    write_delivery,
+)
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
+from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store
+from cellcensus.reference import municipalities
 
 runner = CliRunner()
 
@@ -107,3 +116,18 @@ def test_ingest_says_which_stored_days_a_delivery_left_without_events(tmp_path):
     assert result.exit_code == 0, result.output
     assert "now without events" in result.output
     assert "2011-03-22 to 2011-03-22" in result.output
+
+
+def test_ingest_names_what_the_new_cells_leave_to_make_again(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    assert _ingest(dataset, tmp_path, "store").exit_code == 0
+    store = Store(tmp_path / "store")
+    areas = municipalities()
+    build_tile_footprint(store, areas=areas[areas.area_code.isin(["21004", "44021", "62063"])])
+    moved = CELLS.assign(latitude=CELLS.latitude + 0.01 * (CELLS.cell_id == "C"))
+    dataset = write_delivery(tmp_path / "moved", rows=good_events(), cells=moved)
+    result = _ingest(dataset, tmp_path, "store")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "The cells changed since the tile footprint was made" in output
+    assert "--tile-footprint` makes it again" in output
