@@ -126,7 +126,7 @@ class StoreLayout:
 
     Attributes:
         level: The job's area level (one the store has an allocation for).
-        footprint: Whether the store holds the tile footprint.
+        footprint: Whether the store holds a tile footprint of its current cells.
         days: The local dates the store holds events for (public: the store's period).
     """
 

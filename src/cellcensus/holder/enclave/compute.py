@@ -154,9 +154,9 @@ def check_job(
 
     The level must be allocated, the period must hold some of the store's days, and the
     algorithm's precondition must hold (e.g. the tile footprint its estimator reads, enough
-    nights in its period for its `min_nights`). None of
-    this reads an event, so a refusal here reveals nothing and costs no budget. `algorithm`
-    is None for submitted code, which never runs in the service process.
+    nights in its period for its `min_nights`). None of this reads an event, so a refusal
+    here reveals nothing and costs no budget. `algorithm` is None for submitted code, which
+    never runs in the service process.
     """
     check_level(store, level)
     check_period(store, parameters)
