@@ -139,7 +139,7 @@ def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
 
     Laplace scale 2.5: a cell of 15 devices is released when its noise is > 0 (p = 0.5), one
     of 16 withheld when its noise is <= -1 (p = 0.5 exp(-0.4) = 0.335). Over 400 cells each
-    the shares' standard errors are 0.025 and 0.024: the bounds sit 3.5 of them or more away.
+    the shares' standard errors are 0.025 and 0.024: the bounds sit 3.9 of them or more away.
     """
     policy = DisclosurePolicy(rounding_base=1, dp=DifferentialPrivacy())
     raw = table({f"{i:04d}": 15.0 if i < 400 else 16.0 for i in range(800)})
@@ -151,8 +151,8 @@ def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
         charge=charge_for(policy),
     )
     withheld = out.device_count.isna().to_numpy()
-    assert 0.41 < withheld[:400].mean() < 0.59
-    assert 0.25 < withheld[400:].mean() < 0.42
+    assert 0.40 < withheld[:400].mean() < 0.60
+    assert 0.24 < withheld[400:].mean() < 0.43
 
 
 def test_contribution_bound_scales_the_noise(charge_for):
