@@ -14,11 +14,13 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.expansion import Expansion
 from cellcensus.nso.production import (
     ESTIMATORS,
     EstimationOptions,
     EstimationResult,
     estimate_all,
+    negative_estimates,
 )
 from cellcensus.nso.simulation import SimulatedRelease, simulate_release
 from cellcensus.nso.validation import Agreement, agreement
@@ -238,3 +240,20 @@ def test_no_interval_is_calibrated_on_its_own_areas_reference(unbiased: Simulate
         before.table.loc[kept, "std_error"].to_numpy(), rel=1e-12, nan_ok=True
     )
     assert after.model_error[0] > 2 * before.model_error[0] + 0.1  # fitted on the far half
+
+
+def test_an_estimator_with_a_negative_population_is_left_out_with_its_reason() -> None:
+    """A linear calibration's weights can go below 0 (tiny worlds, heavy noise): the demo
+    once failed on such an estimate instead of leaving the estimator out."""
+    areas = pd.Index(["11001", "11002"], name="area_code")
+
+    def fitted(estimate: list[float]) -> tuple[Expansion, int]:
+        values = pd.Series(estimate, index=areas)
+        ones = pd.Series(1.0, index=areas)
+        return Expansion("x", devices=ones, estimate=values, factor=values, gradient=values), 0
+
+    full = {"greg_calibrated": fitted([120.0, 80.0]), "raking_calibrated": fitted([90.0, 80.0])}
+    held = {"greg_calibrated": fitted([130.0, -4.0]), "raking_calibrated": fitted([90.0, 70.0])}
+    reasons = negative_estimates(full, held)
+    assert list(reasons) == ["greg_calibrated"]
+    assert "negative estimates for 1 area(s), e.g. 11002" in reasons["greg_calibrated"]

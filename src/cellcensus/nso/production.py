@@ -442,6 +442,10 @@ def estimate_all(
     full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
     held, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(calibration_areas))
     chosen_on, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(selection[0]))
+    for name, reason in negative_estimates(full, held, chosen_on).items():
+        skipped[name] = reason
+        for fits in (full, held, chosen_on):
+            del fits[name]
     outcomes = {
         name: _outcome(
             inputs=inputs,
@@ -554,6 +558,24 @@ class _Inputs:
 
 _Fitted = dict[str, tuple[Expansion, int]]
 """Expansion per estimator name, with the number of constants fitted on per-area references."""
+
+
+def negative_estimates(*fits: _Fitted) -> dict[str, str]:
+    """Why each estimator that gave a negative population in any of `fits` is left out.
+
+    A linear (GREG) calibration's weight 1 + x'lambda goes below 0 where an area holds few
+    devices against its margin (tiny worlds, heavy noise): such an estimate is no population.
+    """
+    reasons: dict[str, str] = {}
+    for fitted in fits:
+        for name, (expansion, _) in fitted.items():
+            below = expansion.estimate.index[expansion.estimate < 0]
+            if len(below) and name not in reasons:
+                reasons[name] = (
+                    f"negative estimates for {len(below)} area(s), e.g. {below[0]} (its "
+                    "calibration weights went below 0); raking keeps them positive"
+                )
+    return reasons
 
 
 def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[str, str]]:
