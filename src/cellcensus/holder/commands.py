@@ -178,11 +178,14 @@ def ingest_command(
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(result.to_json(), encoding="utf-8")
     console.print(report_table(result, store=store))
-    _say_stale_allocations(Store(store))
+    _say_what_new_cells_left_stale(Store(store))
 
 
-def _say_stale_allocations(store: Store) -> None:
-    """Name the levels allocated before the cells changed: their jobs are refused until redone."""
+def _say_what_new_cells_left_stale(store: Store) -> None:
+    """Name what was made from the cells before they changed: allocations, the tile footprint.
+
+    The jobs that read them are refused until they are made again.
+    """
     levels = sorted(path.stem for path in store.allocation_dir.glob("*.parquet"))
     stale = [
         level

@@ -445,7 +445,7 @@ def estimate_all(
     for name, reason in negative_estimates(full, held, chosen_on).items():
         skipped[name] = reason
         for fits in (full, held, chosen_on):
-            del fits[name]
+            fits.pop(name, None)
     outcomes = {
         name: _outcome(
             inputs=inputs,

@@ -58,10 +58,7 @@ def has_footprint(store: Store) -> bool:
     """
     if not all(footprint_path(store, table).exists() for table in FOOTPRINT_TABLES):
         return False
-    made_from = (pq.read_schema(footprint_path(store, "cells")).metadata or {}).get(
-        CELLS_DIGEST_KEY
-    )
-    return made_from is None or made_from.decode() == store.cells_digest()
+    return not store.made_from_other_cells(footprint_path(store, "cells"))
 
 
 def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = None) -> Path:

@@ -38,7 +38,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.report import IngestReport
 
 CELLS_DIGEST_KEY = b"cellcensus.cells_digest"
-"""Key of an allocation file's Parquet metadata naming the cells it was made from."""
+"""Key of the Parquet metadata naming the cells a file was made from (allocations, footprint)."""
 
 LEVEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """An area level names a file, so it is a short lowercase identifier."""
@@ -163,16 +163,20 @@ class Store:
             stream.write_table(rows)
         return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
 
-    def allocation_made_from_other_cells(self, level: str) -> bool:
-        """Whether the allocation of `level` records other cells than the store's now.
+    def made_from_other_cells(self, path: Path) -> bool:
+        """Whether the Parquet file at `path` records other cells than the store's now.
 
-        A later ingest replaces ``cells.parquet`` (new, moved or retired cells): an allocation
-        made before no longer covers the network. One without a record (written before the
-        record existed, or by hand) is taken as current.
+        A later ingest replaces ``cells.parquet`` (new, moved or retired cells): what was made
+        from the cells before (an allocation, the tile footprint) no longer covers the
+        network. A file without a record (written before the record existed, or by hand) is
+        taken as current.
         """
-        metadata = pq.read_schema(self.allocation_path(level)).metadata or {}
-        made_from = metadata.get(CELLS_DIGEST_KEY)
+        made_from = (pq.read_schema(path).metadata or {}).get(CELLS_DIGEST_KEY)
         return made_from is not None and made_from.decode() != self.cells_digest()
+
+    def allocation_made_from_other_cells(self, level: str) -> bool:
+        """Whether the allocation of `level` records other cells than the store's now."""
+        return self.made_from_other_cells(self.allocation_path(level))
 
     def day_path(self, day: date) -> Path:
         """The events file of one local day."""
