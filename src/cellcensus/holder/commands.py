@@ -31,8 +31,9 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
-from cellcensus.holder.store.layout import LEVEL_PATTERN, require_store_folder
+from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
+from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
 
 store_app = typer.Typer(
@@ -286,9 +287,13 @@ def rotate_key_command(
     0600 beside the key file and never shown.
     """
     day = _date(valid_from, option="--from")
-    require_store_folder(store)
-    stored = Store(store).days()
-    path = rotate_key(key_file=key_file or default_key_file(), valid_from=day, stored_days=stored)
+    target = Store(store)
+    # Held while the new key is made, so no ingest adds days from `day` on with the old key.
+    with writing(target, writer="key rotation"):
+        stored = target.days()
+        path = rotate_key(
+            key_file=key_file or default_key_file(), valid_from=day, stored_days=stored
+        )
     console.print(
         f"New pseudonymisation key for local days from {day} on: {path} (mode 0600). "
         "Days before keep their key; back this file up with the others.",
@@ -376,7 +381,8 @@ def summarise_command(
     if not target.days():
         raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
     check_memory_limit(memory_limit)
-    done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
+    with writing(target, writer="summarise"):
+        done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
     console.print(
         f"Summarised {len(done)} day(s); {len(target.days()) - len(done)} already were: "
         f"{target.device_days_dir}",
