@@ -170,8 +170,7 @@ def _killed_purge(store: Store, kill: str) -> None:
     script = textwrap.dedent(
         """
         import os, shutil, signal
-        from collections.abc import Iterator
-from datetime import date
+        from datetime import date
         from pathlib import Path
         from cellcensus.holder.store.retention import purge
         """
