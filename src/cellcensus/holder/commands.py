@@ -38,7 +38,8 @@ from cellcensus.reference import municipalities
 
 store_app = typer.Typer(
     name="store",
-    help="Look after the holder's store: retention purges, key rotation, what it holds.",
+    help="Look after the holder's store: retention purges, key rotation, what it holds. "
+    "One command writes to a store at a time; another is refused until it has ended.",
     no_args_is_help=True,
 )
 
@@ -266,7 +267,9 @@ def purge_command(
 ) -> None:
     """Delete the store's event days (and quarantined rows) before a day; record the purge.
 
-    Each day goes whole or not at all; the purge is appended to the store's purges.jsonl.
+    Each day goes whole or not at all; the purge is appended to the store's purges.jsonl. A
+    purge that was killed midway is finished, and recorded, by the next command that writes
+    to the store. Refused while another command writes to it (an ingest, say).
     """
     record = purge(store=store, before=_date(before, option="--before"), dry_run=dry_run)
     console.print(purge_table(record, store=store, dry_run=dry_run))

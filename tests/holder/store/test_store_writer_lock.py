@@ -253,3 +253,20 @@ def test_a_purge_that_fails_before_its_record_still_leaves_the_store_as_it_was(
     _next_ingest(tmp_path, store)
     assert store.purges() == []  # a failed purge is undone, not finished later
     assert date(2011, 3, 21) in store.days()
+
+
+def test_a_killed_purge_that_cannot_be_finished_stops_every_writer_until_it_can(tmp_path):
+    store = _store(tmp_path)
+    _killed_purge(store, "before the record")
+    store.purges_path.mkdir()  # the record cannot be appended to a folder
+    with pytest.raises(CellcensusError) as refused:
+        _next_ingest(tmp_path, store)
+    message = str(refused.value)
+    assert f"store {store.root} holds a purge before 2011-03-24, started at" in message
+    assert "process" in message and "intent.json" in message and "\n" not in message
+    assert date(2011, 3, 28) not in store.days()
+
+    store.purges_path.rmdir()
+    _next_ingest(tmp_path, store)
+    assert [entry["finished_by"] for entry in store.purges()] == ["ingest"]
+    _nothing_of_the_purged_days_left(store)

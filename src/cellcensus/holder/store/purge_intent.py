@@ -122,9 +122,10 @@ def _finish(store: Store, aside: Path, *, writer: str) -> None:
         _record(store, intent.record, finished_at=finished, finished_by=writer)
     except OSError as error:
         raise CellcensusError(
-            f"store {store.root} holds a purge before {intent.record['before']} that was "
-            f"interrupted and cannot be finished ({error}); fix that, then run any writer "
-            f"again (its intent is in {aside / INTENT_NAME})"
+            f"store {store.root} holds a purge before {intent.record['before']}, started at "
+            f"{intent.record['purged_at']} by {intent.started_by}, that was interrupted and "
+            f"cannot be finished ({error}); fix that and run a writer again (its intent: "
+            f"{aside / INTENT_NAME})"
         ) from error
     _remove(aside)
 

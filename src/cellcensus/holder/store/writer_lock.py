@@ -65,7 +65,7 @@ def _lock(path: Path, *, store: Store, writer: str) -> Iterator[None]:
         except BlockingIOError:
             os.close(descriptor)
             raise StoreBusyError(
-                f"store {store.root} is locked by another writer ({_holder(path)}); run this "
+                f"store {store.root} is locked by another writer{_holder(path)}; run this "
                 f"{writer} when it has ended"
             ) from None
         if _still_in_place(path, descriptor):
@@ -92,7 +92,8 @@ def _still_in_place(path: Path, descriptor: int) -> bool:
 
 
 def _holder(path: Path) -> str:
-    """The writer named in the lock file (it may not have written itself in yet)."""
+    """`` (WRITER, process PID, since TIME)`` as the lock file names it; empty if not yet."""
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        return path.read_text(encoding="utf-8").strip() or "not named yet"
-    return "not named yet"
+        named = path.read_text(encoding="utf-8").strip()
+        return f" ({named})" if named else ""
+    return ""
