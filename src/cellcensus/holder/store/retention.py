@@ -20,7 +20,6 @@ the store as it was.
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from dataclasses import asdict, dataclass
@@ -61,10 +60,6 @@ class PurgeRecord:
     event_rows_deleted_by_day: dict[str, int]
     quarantine_rows_deleted: int
     quarantine_periods_removed: list[str]
-
-    def to_json_line(self) -> str:
-        """The record as one line of JSON, newline included."""
-        return json.dumps(asdict(self), sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
