@@ -20,8 +20,9 @@ from typer.testing import CliRunner
 
 from cellcensus.cli import app
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.store import Store, ingest_dataset, ingestion
+from cellcensus.holder.store import Store, ingest_dataset, ingestion, writer_lock
 from cellcensus.holder.store.retention import purge
+from cellcensus.holder.store.writer_lock import writing
 
 runner = CliRunner()
 
@@ -270,3 +271,25 @@ def test_a_killed_purge_that_cannot_be_finished_stops_every_writer_until_it_can(
     _next_ingest(tmp_path, store)
     assert [entry["finished_by"] for entry in store.purges()] == ["ingest"]
     _nothing_of_the_purged_days_left(store)
+
+
+def test_a_lock_file_removed_as_it_is_taken_is_not_the_lock_held(tmp_path, monkeypatch):
+    store = _store(tmp_path)
+    lock_path = store.root / writer_lock.LOCK_NAME
+    flock = writer_lock.fcntl.flock
+    calls = []
+
+    def flock_as_the_holder_before_ends(descriptor: int, operation: int) -> None:
+        flock(descriptor, operation)
+        if not calls:  # the holder before removes the file just as it is locked here
+            lock_path.unlink()
+        calls.append(operation)
+
+    monkeypatch.setattr(writer_lock.fcntl, "flock", flock_as_the_holder_before_ends)
+    with writing(store, writer="purge"):
+        assert len(calls) == 2  # locked again, on the file now in place
+        assert lock_path.read_text().startswith("purge, process")
+        monkeypatch.undo()
+        with pytest.raises(writer_lock.StoreBusyError, match=r"another writer \(purge, process"):
+            purge(store=store.root, before=CUTOFF)
+    assert not lock_path.exists()
