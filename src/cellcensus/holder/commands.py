@@ -38,7 +38,7 @@ from cellcensus.reference import municipalities
 
 store_app = typer.Typer(
     name="store",
-    help="Look after the holder's store: retention purges, key rotation, what it holds. "
+    help="Look after the holder's store: retention purges, key rotation, what it holds.\n\n"
     "One command writes to a store at a time; another is refused until it has ended.",
     no_args_is_help=True,
 )
