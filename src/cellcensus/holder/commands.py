@@ -31,13 +31,15 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
-from cellcensus.holder.store.layout import LEVEL_PATTERN, require_store_folder
+from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
+from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
 
 store_app = typer.Typer(
     name="store",
-    help="Look after the holder's store: retention purges, key rotation, what it holds.",
+    help="Look after the holder's store: retention purges, key rotation, what it holds.\n\n"
+    "One command writes to a store at a time; another is refused until it has ended.",
     no_args_is_help=True,
 )
 
@@ -265,7 +267,9 @@ def purge_command(
 ) -> None:
     """Delete the store's event days (and quarantined rows) before a day; record the purge.
 
-    Each day goes whole or not at all; the purge is appended to the store's purges.jsonl.
+    Each day goes whole or not at all; the purge is appended to the store's purges.jsonl. A
+    purge that was killed midway is finished, and recorded, by the next command that writes
+    to the store. Refused while another command writes to it (an ingest, say).
     """
     record = purge(store=store, before=_date(before, option="--before"), dry_run=dry_run)
     console.print(purge_table(record, store=store, dry_run=dry_run))
@@ -286,9 +290,13 @@ def rotate_key_command(
     0600 beside the key file and never shown.
     """
     day = _date(valid_from, option="--from")
-    require_store_folder(store)
-    stored = Store(store).days()
-    path = rotate_key(key_file=key_file or default_key_file(), valid_from=day, stored_days=stored)
+    target = Store(store)
+    # Held while the new key is made, so no ingest adds days from `day` on with the old key.
+    with writing(target, writer="key rotation"):
+        stored = target.days()
+        path = rotate_key(
+            key_file=key_file or default_key_file(), valid_from=day, stored_days=stored
+        )
     console.print(
         f"New pseudonymisation key for local days from {day} on: {path} (mode 0600). "
         "Days before keep their key; back this file up with the others.",
@@ -376,7 +384,8 @@ def summarise_command(
     if not target.days():
         raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
     check_memory_limit(memory_limit)
-    done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
+    with writing(target, writer="summarise"):
+        done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
     console.print(
         f"Summarised {len(done)} day(s); {len(target.days()) - len(done)} already were: "
         f"{target.device_days_dir}",

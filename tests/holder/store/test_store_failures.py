@@ -21,7 +21,7 @@ from deliveries import (  # type: ignore[import-not-found]
 
 from cellcensus.errors import InputDataError
 from cellcensus.holder.store import ingest_dataset
-from cellcensus.holder.store.ingestion import LOCK_NAME
+from cellcensus.holder.store.writer_lock import LOCK_NAME, StoreBusyError
 
 
 @pytest.fixture
@@ -232,9 +232,12 @@ def test_an_ingest_removes_what_a_killed_one_left_and_two_never_write_at_once(
     left.mkdir(parents=True)
     (left / "duckdb_temp_block-0.block").write_text("32470000001")  # a raw id, as spilled
     with (existing_store / LOCK_NAME).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another ingest at work
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another writer at work
         dataset = write_delivery(tmp_path / "new", rows=good_events())
-        _refused(tmp_path, existing_store, dataset, match="another ingest is writing to store")
+        before = snapshot(existing_store)
+        with pytest.raises(StoreBusyError, match=f"store {existing_store} is locked by another"):
+            ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
+        assert snapshot(existing_store) == before
     ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
     assert not list(existing_store.glob(".staging-*"))
     assert not (existing_store / LOCK_NAME).exists()

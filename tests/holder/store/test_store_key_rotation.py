@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
+import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from cellcensus.holder.store.key_rotation import (
     rotated_key_file,
     rotation_days,
 )
+from cellcensus.holder.store.pseudonym import read_key
 
 ROTATION = date(2011, 3, 24)
 runner = CliRunner()
@@ -150,6 +154,58 @@ def test_a_new_key_is_private_and_rotations_only_go_forward(tmp_path):
     with pytest.raises(CellcensusError, match="already holds 1 day"):
         rotate_key(key_file=key_file, valid_from=date(2011, 4, 3), stored_days=stored)
     assert rotation_days(key_file) == [ROTATION]
+
+
+# A real SIGKILL of a rotation in a subprocess, before or after its key is linked into place.
+ROTATION_KILLS = {
+    "before the key is in place": """
+        def killing_link(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.link = killing_link
+    """,
+    "after the key is in place": """
+        unlink = Path.unlink
+        def killing_unlink(self, *args, **kwargs):
+            if self.name.endswith(".tmp"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return unlink(self, *args, **kwargs)
+        Path.unlink = killing_unlink
+    """,
+}
+
+
+@pytest.mark.parametrize("kill", list(ROTATION_KILLS))
+def test_a_killed_rotation_is_whole_or_absent_and_the_next_removes_what_it_left(tmp_path, kill):
+    key_file, store = tmp_path / "keys" / "pseudonym.key", tmp_path / "store"
+    _ingest(_early(tmp_path), store, key_file)
+    files = snapshot(store)
+    script = textwrap.dedent(
+        """
+        import os, signal
+        from datetime import date
+        from pathlib import Path
+        from cellcensus.holder.store.key_rotation import rotate_key
+        """
+    )
+    script += textwrap.dedent(ROTATION_KILLS[kill])
+    script += (
+        f"rotate_key(key_file=Path({str(key_file)!r}), valid_from=date(2011, 3, 24), "
+        "stored_days=[])\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+
+    in_place = kill == "after the key is in place"
+    assert rotation_days(key_file) == ([ROTATION] if in_place else [])  # never half made
+    if in_place:
+        assert len(read_key(key_file=rotated_key_file(key_file, valid_from=ROTATION))) == 32
+    assert snapshot(store) == files  # a rotation writes nothing into the store
+    assert len(list(key_file.parent.glob(".*.tmp"))) == 1  # what the kill left: no old key
+
+    later = date(2011, 4, 1)
+    rotate_key(key_file=key_file, valid_from=later, stored_days=Store(store).days())
+    assert rotation_days(key_file) == ([ROTATION, later] if in_place else [later])
+    assert not list(key_file.parent.glob(".*.tmp"))
 
 
 def test_a_rotated_key_readable_by_others_is_refused_at_ingest(tmp_path):

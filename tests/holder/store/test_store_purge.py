@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def test_purge_deletes_the_days_before_and_keeps_the_rest_untouched(tmp_path):
     assert str(quarantine.loc[quarantine.reason == "unknown_event_type", "local_date"].iloc[0]) == (
         "2011-03-26"
     )
-    assert store.purges() == [json.loads(record.to_json_line())]
+    assert store.purges() == [asdict(record)]
     assert not [path for path in store.root.iterdir() if path.name.startswith(".purge")]
 
 

@@ -45,6 +45,7 @@ from cellcensus.holder.geo.footprint import (
 from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
+from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
@@ -377,16 +378,19 @@ def build_allocation(
         CellcensusError: If the population prior is asked of the Voronoi model.
     """
     store = store if isinstance(store, Store) else Store(store)
-    allocation = versioned_allocation(
-        cells=store.read_cells(),
-        areas=areas,
-        coverage=coverage,
-        grid_m=grid_m,
-        prior=prior or default_prior(coverage),
-    )
-    shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
-    save_boundaries(store, areas=shapes, level=level)
-    return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
+    # Locked from reading the cells to recording their digest: an ingest in between would
+    # have the allocation record cells it was not made from.
+    with writing(store, writer="allocation"):
+        allocation = versioned_allocation(
+            cells=store.read_cells(),
+            areas=areas,
+            coverage=coverage,
+            grid_m=grid_m,
+            prior=prior or default_prior(coverage),
+        )
+        shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
+        save_boundaries(store, areas=shapes, level=level)
+        return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
 
 
 def roll_up_allocation(
@@ -409,28 +413,31 @@ def roll_up_allocation(
     Raises:
         CellcensusError: If an area of `source` has no parent.
     """
-    frame = store.read_allocation(source)
-    # Summed in Arrow, typed by _SCHEMA: a pandas group-by turns an all-null date column (a
-    # network without validity dates) into float NaN, which cannot be written as dates.
-    table = pa.Table.from_pandas(frame[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
-    codes = table.column("area_code").to_pandas().astype(str).map(parent)
-    if codes.isna().any():
-        raise CellcensusError(f"the {source} allocation has area codes without a parent area")
-    table = table.set_column(
-        _SCHEMA.get_field_index("area_code"), "area_code", pa.array(codes, type=pa.string())
-    )
-    keys = ["cell_id", "valid_from", "valid_to", "area_code"]  # per version of each cell
-    summed = table.group_by(keys, use_threads=False).aggregate(
-        [("weight", "sum"), ("overlap_km2", "sum")]
-    )
-    summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
-    roll_up_boundaries(store, parent=parent, level=level, source=source)
-    made_from = (pq.read_schema(store.allocation_path(source)).metadata or {}).get(CELLS_DIGEST_KEY)
-    return _write(
-        _sorted_versions(summed).select(_SCHEMA.names),
-        path=store.allocation_path(level),
-        cells=made_from.decode() if made_from else None,
-    )
+    with writing(store, writer="allocation"):
+        frame = store.read_allocation(source)
+        # Summed in Arrow, typed by _SCHEMA: a pandas group-by turns an all-null date column (a
+        # network without validity dates) into float NaN, which cannot be written as dates.
+        table = pa.Table.from_pandas(frame[_SCHEMA.names], schema=_SCHEMA, preserve_index=False)
+        codes = table.column("area_code").to_pandas().astype(str).map(parent)
+        if codes.isna().any():
+            raise CellcensusError(f"the {source} allocation has area codes without a parent area")
+        table = table.set_column(
+            _SCHEMA.get_field_index("area_code"), "area_code", pa.array(codes, type=pa.string())
+        )
+        keys = ["cell_id", "valid_from", "valid_to", "area_code"]  # per version of each cell
+        summed = table.group_by(keys, use_threads=False).aggregate(
+            [("weight", "sum"), ("overlap_km2", "sum")]
+        )
+        summed = summed.rename_columns([*keys, "weight", "overlap_km2"])
+        roll_up_boundaries(store, parent=parent, level=level, source=source)
+        made_from = (pq.read_schema(store.allocation_path(source)).metadata or {}).get(
+            CELLS_DIGEST_KEY
+        )
+        return _write(
+            _sorted_versions(summed).select(_SCHEMA.names),
+            path=store.allocation_path(level),
+            cells=made_from.decode() if made_from else None,
+        )
 
 
 def _sorted_versions(table: pa.Table) -> pa.Table:

@@ -35,6 +35,7 @@ from cellcensus.holder.geo.footprint import (
 )
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
+from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
 
 SHADOWING_DB = 6.0
@@ -72,38 +73,45 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
         The footprint folder.
     """
     store = store if isinstance(store, Store) else Store(store)
-    tiles = grid_tiles(municipalities() if areas is None else areas, size_m=DEFAULT_TILE_M)
-    density = tile_density(tiles, register_population_areas())
-    sectors = network_sectors(store.read_cells())
-    served = serving_probabilities(
-        sectors=sectors, tiles=tiles, model="signal", radio=RadioModel(shadowing_db=SHADOWING_DB)
-    )
-    tables = {
-        "cells": pd.DataFrame(
-            {"cell_id": sectors.cell_id.astype(str), "sector": sectors.cell_sector.astype("int64")}
-        ),
-        "serving": pd.DataFrame(
-            {
-                "sector": served["sector"].to_numpy(dtype="int64"),
-                "tile": served["tile"].to_numpy(dtype="int64"),
-                "probability": served["probability"].to_numpy(dtype="float64"),
-            }
-        ),
-        "tiles": pd.DataFrame(
-            {
-                "tile": np.arange(len(tiles.x), dtype="int64"),
-                "area_code": tiles.area_code.astype(str),
-                "log_prior": np.log(np.maximum(density, MIN_DENSITY)),
-            }
-        ),
-    }
-    made_from = {CELLS_DIGEST_KEY: store.cells_digest().encode()}
-    for name, frame in tables.items():
-        path = footprint_path(store, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        aside = path.with_name(f".{path.name}.tmp")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **made_from})
-        pq.write_table(table, aside)
-        aside.replace(path)
+    with writing(store, writer="allocation"):
+        tiles = grid_tiles(municipalities() if areas is None else areas, size_m=DEFAULT_TILE_M)
+        density = tile_density(tiles, register_population_areas())
+        sectors = network_sectors(store.read_cells())
+        served = serving_probabilities(
+            sectors=sectors,
+            tiles=tiles,
+            model="signal",
+            radio=RadioModel(shadowing_db=SHADOWING_DB),
+        )
+        tables = {
+            "cells": pd.DataFrame(
+                {
+                    "cell_id": sectors.cell_id.astype(str),
+                    "sector": sectors.cell_sector.astype("int64"),
+                }
+            ),
+            "serving": pd.DataFrame(
+                {
+                    "sector": served["sector"].to_numpy(dtype="int64"),
+                    "tile": served["tile"].to_numpy(dtype="int64"),
+                    "probability": served["probability"].to_numpy(dtype="float64"),
+                }
+            ),
+            "tiles": pd.DataFrame(
+                {
+                    "tile": np.arange(len(tiles.x), dtype="int64"),
+                    "area_code": tiles.area_code.astype(str),
+                    "log_prior": np.log(np.maximum(density, MIN_DENSITY)),
+                }
+            ),
+        }
+        made_from = {CELLS_DIGEST_KEY: store.cells_digest().encode()}
+        for name, frame in tables.items():
+            path = footprint_path(store, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            aside = path.with_name(f".{path.name}.tmp")
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **made_from})
+            pq.write_table(table, aside)
+            aside.replace(path)
     return footprint_path(store, "tiles").parent

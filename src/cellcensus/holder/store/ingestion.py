@@ -24,7 +24,6 @@ so a failed ingest leaves the store as it was, and a re-ingest replaces the days
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import re
 import shutil
@@ -80,6 +79,7 @@ from cellcensus.holder.store.sources import (
     scan_sql,
     sql_string,
 )
+from cellcensus.holder.store.writer_lock import writing
 
 EVENT_TYPES: tuple[str, ...] = (
     "call_out",
@@ -106,8 +106,6 @@ STAGED_OPTIONS = "FORMAT parquet, COMPRESSION lz4_raw"
 REJECTED = "rejected"
 """The staged partition of rows that go to the quarantine (the others are named by day)."""
 
-LOCK_NAME = ".ingest.lock"
-"""File an ingest locks (``flock``) in the store: one ingest writes to a store at a time."""
 MEMORY_LIMIT = "4GB"
 """DuckDB's memory limit during ingest (it spills to the staging folder beyond it)."""
 
@@ -238,53 +236,50 @@ def ingest(
     event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
     target = Store(store)
-    check_key_file(key_file=Path(key_file), store=target)
-    keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
-    key_periods = check_keys(store=target, keys=keys, key_file=Path(key_file), start=start, end=end)
-    replaced = [day.isoformat() for day in target.days() if start <= day <= end]
-    with _staging(target.root) as staging:
-        config: dict[str, str | bool | int | float | list[str]] = {
-            "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
-            "temp_directory": str(staging / "spill"),
-            "memory_limit": memory_limit,
-        }
-        with duckdb.connect(":memory:", config=config) as con:
-            con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
-            con.execute("SET enable_progress_bar = false")  # progress is `progress`'s, not stdout's
-            run = _Run(con=con, staging=staging, start=start, end=end, changes=changes, say=say)
-            run.load_cells(cell_files)
-            run.load_events(event_files)
-            run.pseudonymise(keys, table=event_files)
-            del keys
-            counts = run.classify_and_write(table=event_files)
-        report = IngestReport(
-            rows_read=counts.rows_read,
-            rows_stored=counts.rows_stored,
-            rows_quarantined_by_reason=counts.quarantined,
-            days=[day.isoformat() for day in counts.stored_by_day],
-            distinct_devices=counts.distinct_devices,
-            period_start=start.isoformat(),
-            period_end=end.isoformat(),
-            rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
-            seconds=round(time.perf_counter() - began, 3),
-            days_replaced=replaced,
+    with _store_folder(target.root), writing(target, writer="ingest"):
+        check_key_file(key_file=Path(key_file), store=target)
+        keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
+        key_periods = check_keys(
+            store=target, keys=keys, key_file=Path(key_file), start=start, end=end
         )
-        (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
-        (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
-        write_key_record(key_periods, path=staging / RECORD_NAME)
-        say("moving the new days into place", 0.97)
-        _commit(staging=staging, store=target, start=start, end=end)
-    say("summarising each day's devices for the device filter", 0.98)
+        replaced = [day.isoformat() for day in target.days() if start <= day <= end]
+        with _staging(target.root) as staging:
+            run = _Run(staging=staging, start=start, end=end, changes=changes, say=say)
+            counts = run.classify(cell_files, event_files, keys=keys, memory_limit=memory_limit)
+            del keys
+            report = IngestReport(
+                rows_read=counts.rows_read,
+                rows_stored=counts.rows_stored,
+                rows_quarantined_by_reason=counts.quarantined,
+                days=[day.isoformat() for day in counts.stored_by_day],
+                distinct_devices=counts.distinct_devices,
+                period_start=start.isoformat(),
+                period_end=end.isoformat(),
+                rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
+                seconds=round(time.perf_counter() - began, 3),
+                days_replaced=replaced,
+            )
+            (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
+            (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
+            write_key_record(key_periods, path=staging / RECORD_NAME)
+            say("moving the new days into place", 0.97)
+            _commit(staging=staging, store=target, start=start, end=end)
+        say("summarising each day's devices for the device filter", 0.98)
+        _summarise_stored(target, days=list(counts.stored_by_day), memory_limit=memory_limit)
+    say("done", 1.0)
+    return report
+
+
+def _summarise_stored(store: Store, *, days: list[date], memory_limit: str) -> None:
+    """Summarise the days just stored; a failure leaves the delivery stored and says so."""
     try:
-        summarise(target, days=counts.stored_by_day, memory_limit=memory_limit)
+        summarise(store, days=days, memory_limit=memory_limit)
     except (duckdb.Error, OSError) as error:
         raise CellcensusError(
             f"the delivery is stored, but its device-day summaries could not be written "
             f"({error}); jobs read the events until `cellcensus store summarise --store "
-            f"{target.root}` writes them"
+            f"{store.root}` writes them"
         ) from error
-    say("done", 1.0)
-    return report
 
 
 def _quiet(step: str, fraction: float) -> None:
@@ -309,23 +304,40 @@ class _Counts:
 class _Run:
     """One ingest inside one DuckDB connection, spilling to staging past its memory limit."""
 
+    con: duckdb.DuckDBPyConnection
+
     def __init__(
         self,
         *,
-        con: duckdb.DuckDBPyConnection,
         staging: Path,
         start: date,
         end: date,
         changes: list[OffsetChange],
         say: ProgressCallback,
     ) -> None:
-        self.con = con
         self.staging = staging
         self.start = start
         self.end = end
         self.changes = changes
         self.say = say
         self.keys: list[PeriodKey] = []
+
+    def classify(
+        self, cells: TableFiles, events: TableFiles, *, keys: list[PeriodKey], memory_limit: str
+    ) -> _Counts:
+        """Load, pseudonymise and classify the delivery in a DuckDB connection of its own."""
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "preserve_insertion_order": True,  # the day files rely on it (see `_write_day`)
+            "temp_directory": str(self.staging / "spill"),
+            "memory_limit": memory_limit,
+        }
+        with duckdb.connect(":memory:", config=config) as self.con:
+            self.con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
+            self.con.execute("SET enable_progress_bar = false")  # progress: `say`'s, not stdout's
+            self.load_cells(cells)
+            self.load_events(events)
+            self.pseudonymise(keys, table=events)
+            return self.classify_and_write(table=events)
 
     def _run(self, query: str, *, table: TableFiles | None = None) -> duckdb.DuckDBPyConnection:
         """Execute `query`; a DuckDB failure while reading `table` is the input's fault."""
@@ -813,24 +825,14 @@ def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
 
 
 @contextlib.contextmanager
-def _staging(root: Path) -> Iterator[Path]:
-    """A fresh staging folder inside `root`, this ingest holding the store's lock.
-
-    Staging folders left by an ingest that was killed are removed first: their spill files
-    may hold raw identifiers. Removed afterwards, as is a `root` this ingest created.
-    """
+def _store_folder(root: Path) -> Iterator[None]:
+    """The store folder, created if missing and removed again if the ingest leaves it empty."""
     if root.exists() and not root.is_dir():
         raise InputDataError(f"store {root} is a file; give a folder for the store")
     created = [folder for folder in (root, *root.parents) if not folder.exists()]
     root.mkdir(parents=True, exist_ok=True)
     try:
-        with _locked(root):
-            staging = root / f".staging-{uuid.uuid4().hex}"
-            staging.mkdir()
-            try:
-                yield staging
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+        yield
     finally:
         for folder in created:  # deepest first: only what this ingest created, if still empty
             with contextlib.suppress(OSError):
@@ -838,25 +840,14 @@ def _staging(root: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Hold the store's ingest lock, after removing what killed ingests left.
-
-    The lock file goes when the ingest ends, so a store at rest holds none.
-    """
-    path = root / LOCK_NAME
-    with path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputDataError(
-                f"another ingest is writing to store {root}; run this one when it has ended"
-            ) from None
-        try:
-            for left in root.glob(".staging-*"):
-                shutil.rmtree(left, ignore_errors=True)
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+def _staging(root: Path) -> Iterator[Path]:
+    """A fresh staging folder inside `root`, removed afterwards whatever happens."""
+    staging = root / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:

@@ -22,7 +22,12 @@ from datetime import date
 from pathlib import Path
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.store.pseudonym import create_key, load_or_create_key, read_key
+from cellcensus.holder.store.pseudonym import (
+    create_key,
+    load_or_create_key,
+    read_key,
+    remove_killed_asides,
+)
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -110,7 +115,8 @@ def rotate_key(*, key_file: Path, valid_from: date, stored_days: list[date]) -> 
     """Add a new random key that applies from the local day `valid_from` on.
 
     The first key is created too if it is missing, so that the days before `valid_from` have
-    a fixed key. The new key is written with mode 0600 and never returned or shown.
+    a fixed key. The new key is written with mode 0600 and never returned or shown. A rotation
+    killed midway made its key whole or not at all; what it left aside is removed here.
 
     Args:
         key_file: The first key's file.
@@ -125,6 +131,7 @@ def rotate_key(*, key_file: Path, valid_from: date, stored_days: list[date]) -> 
             holds days from `valid_from` on (they carry the current key's pseudonyms).
     """
     key_file = key_file.expanduser()
+    remove_killed_asides(key_file)
     rotations = rotation_days(key_file)
     if rotations and valid_from <= rotations[-1]:
         raise CellcensusError(

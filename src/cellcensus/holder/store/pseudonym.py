@@ -128,6 +128,28 @@ def create_key(*, key_file: Path) -> None:
         aside.unlink()
 
 
+def remove_killed_asides(key_file: Path) -> None:
+    """Remove what a killed `create_key` left aside for `key_file` or a key rotated from it.
+
+    An aside is named by its process: one of a process no longer running is a key never put
+    in place, or a second name of one that was; secret bytes are not left lying about.
+    """
+    for aside in key_file.parent.glob(f".{key_file.name}*.tmp"):
+        _, _, pid = aside.name.removesuffix(".tmp").rpartition(".")
+        if pid.isdigit() and not _running(int(pid)):
+            aside.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 FINGERPRINT_LABEL = b"cellcensus key fingerprint\x00"
 """What `key_fingerprint` authenticates: it ends in a NUL byte, unlike a subscriber number, so
 a fingerprint is never some subscriber's pseudonym."""

@@ -9,20 +9,19 @@ A purge before DATE deletes
   CSV lines, can only go with their delivery). A delivery's quarantine file is removed when
   nothing of it is left, otherwise rewritten without the purged rows.
 
-Everything to delete is first moved aside inside the store (renames on one file system), then
-the purge is appended to ``purges.jsonl`` (when, before which day, which days, rows deleted),
-and only then are the moved files deleted. A failure before the record is written moves
-everything back, so a purge either happens and is recorded, or leaves the store as it was.
+A purge holds the store's writer lock (`writer_lock.py`). It writes its intent (the record,
+the moves) durably first (`purge_intent.py`), then moves everything to delete aside inside the
+store (renames on one file system), appends the purge to ``purges.jsonl`` (when, before which
+day, which days, rows deleted), and only then deletes the moved files. A failure before the
+record is written moves everything back; a purge killed after its intent is finished, and
+recorded, by the next writer of the store. So a purge is either done and recorded, or leaves
+the store as it was.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,6 +35,8 @@ from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.device_days import fresh
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import Store, require_store_folder, row_count
+from cellcensus.holder.store.purge_intent import KEPT, PurgeIntent, carry_out, started_by, sync
+from cellcensus.holder.store.writer_lock import writing
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,6 @@ class PurgeRecord:
     event_rows_deleted_by_day: dict[str, int]
     quarantine_rows_deleted: int
     quarantine_periods_removed: list[str]
-
-    def to_json_line(self) -> str:
-        """The record as one line of JSON, newline included."""
-        return json.dumps(asdict(self), sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
@@ -90,11 +87,37 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
     """
     target = Store(store)
     _require_store(target)
-    days = [day for day in target.days() if day < before]
+    if dry_run:
+        return _plan(target, before).record
+    with writing(target, writer="purge"):
+        plan = _plan(target, before)
+        aside = target.root / f".purge-{uuid.uuid4().hex}"
+        aside.mkdir()
+        try:
+            intent = _intent(target, aside, plan)
+        except BaseException:
+            shutil.rmtree(aside)
+            raise
+        carry_out(target, aside, intent)
+    return plan.record
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a purge deletes: its record, whole folders, and cuts of quarantine files."""
+
+    record: PurgeRecord
+    folders: list[Path]
+    cuts: list[_QuarantineCut]
+
+
+def _plan(store: Store, before: date) -> _Plan:
+    """What a purge before `before` deletes, from the store as it is now."""
+    days = [day for day in store.days() if day < before]
     # Summaries go by their own dates: one whose day's events are already gone goes too.
-    summaries = [day for day in target.device_day_days() if day < before]
-    rows_by_day = {day.isoformat(): row_count(target.day_path(day)) for day in days}
-    found = (_quarantine_cut(path, before) for path in target.quarantine_files())
+    summaries = [day for day in store.device_day_days() if day < before]
+    rows_by_day = {day.isoformat(): row_count(store.day_path(day)) for day in days}
+    found = (_quarantine_cut(path, before) for path in store.quarantine_files())
     cuts = [cut for cut in found if cut is not None]
     record = PurgeRecord(
         purged_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -105,12 +128,9 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
         quarantine_rows_deleted=sum(cut.rows_deleted for cut in cuts),
         quarantine_periods_removed=[cut.partition.name for cut in cuts if cut.kept is None],
     )
-    if not dry_run:
-        with _aside(target.root) as aside:
-            folders = [target.day_path(day).parent for day in days]
-            folders += [target.device_day_path(day).parent for day in summaries]
-            _apply(store=target, folders=folders, cuts=cuts, record=record, aside=aside)
-    return record
+    folders = [store.day_path(day).parent for day in days]
+    folders += [store.device_day_path(day).parent for day in summaries]
+    return _Plan(record=record, folders=folders, cuts=cuts)
 
 
 def _require_store(store: Store) -> None:
@@ -149,60 +169,23 @@ def _period_end(partition: str) -> date | None:
         return None
 
 
-@contextlib.contextmanager
-def _aside(root: Path) -> Iterator[Path]:
-    """A folder inside the store for what is being purged; deleted at the end either way."""
-    aside = root / f".purge-{uuid.uuid4().hex}"
-    aside.mkdir()
-    try:
-        yield aside
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
+def _intent(store: Store, aside: Path, plan: _Plan) -> PurgeIntent:
+    """The purge's moves into `aside`; rewritten quarantine files are written there first.
 
-
-def _apply(
-    *,
-    store: Store,
-    folders: list[Path],
-    cuts: list[_QuarantineCut],
-    record: PurgeRecord,
-    aside: Path,
-) -> None:
-    """Move the purged files aside, record the purge; on any failure move everything back."""
-    moves: list[tuple[Path, Path]] = []
-
-    def move(source: Path, destination: Path) -> None:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        source.rename(destination)
-        moves.append((source, destination))
-
-    # Rewritten quarantine files are written first, beside the rest, so no move can fail on
-    # a half-written file.
-    for cut in cuts:
+    They are written, and made durable, before the intent: the intent then only moves
+    complete files, and a kill before it leaves nothing but copies.
+    """
+    moves = [(folder, aside / folder.parent.name / folder.name) for folder in plan.folders]
+    for cut in plan.cuts:
+        moves.append((cut.partition, aside / "quarantine" / cut.partition.name))
         if cut.kept is not None:
-            staged = aside / "kept" / cut.partition.name / "part-0.parquet"
-            staged.parent.mkdir(parents=True)
-            pq.write_table(cut.kept, staged, compression="zstd")
-    try:
-        for folder in folders:  # events/date=D and device_days/date=D
-            move(folder, aside / folder.parent.name / folder.name)
-        for cut in cuts:
-            move(cut.partition, aside / "quarantine" / cut.partition.name)
-            if cut.kept is not None:
-                move(aside / "kept" / cut.partition.name, cut.partition)
-        _append(store.purges_path, record.to_json_line())
-    except BaseException:
-        for source, destination in reversed(moves):
-            destination.rename(source)
-        raise
-
-
-def _append(path: Path, line: str) -> None:
-    """Append one line and make it durable before the purged files are deleted."""
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+            staged = aside / KEPT / cut.partition.name
+            staged.mkdir(parents=True)
+            pq.write_table(cut.kept, staged / "part-0.parquet", compression="zstd")
+            sync(staged / "part-0.parquet")
+            moves.append((staged, cut.partition))
+    relative = [(str(s.relative_to(store.root)), str(d.relative_to(store.root))) for s, d in moves]
+    return PurgeIntent(record=asdict(plan.record), moves=relative, started_by=started_by())
 
 
 def store_summary(store: Path) -> dict[str, Any]:
