@@ -571,9 +571,13 @@ def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.Da
 
 def _check_key(column: pd.Series, *, name: str, domain: list[Any]) -> None:
     """Refuse a key column of another type than its values, or with values off its domain."""
-    if not (pd.api.types.is_integer_dtype(column) or pd.api.types.is_object_dtype(column)):
+    kinds: tuple[type, ...]
+    if pd.api.types.is_integer_dtype(column):
+        kinds = (int, np.integer)
+    elif pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
+        kinds = (str, dt.date)
+    else:
         raise CellcensusError(f"the output's key {name} is not strings, integers or dates")
-    kinds = (str, dt.date) if pd.api.types.is_object_dtype(column) else (int, np.integer)
     odd = sum(not isinstance(value, kinds) or isinstance(value, dt.datetime) for value in column)
     if odd:
         raise CellcensusError(f"the output's key {name} has {odd} value(s) of another type")
