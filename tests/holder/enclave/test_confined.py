@@ -218,3 +218,14 @@ def test_protected_counts_differ_from_the_exact_ones(store, tmp_path):
     protected, exact = protected_counts(copy), exact_counts(copy)
     assert protected.keys() == exact.keys()
     assert all(protected[area] != exact[area] for area in exact), (protected, exact)
+
+
+def test_the_embedded_runner_computes_submitted_code_in_a_worker(holder):
+    """`Enclave.run` computes in its own process, but never a submission's code."""
+    service, store = holder
+    certify(service, HOSTILE["patches_protect_in_compute"])
+    release = service.run_inline(analyst="alice", request=JobRequest(algorithm="first_cell"))
+    table = release.table
+    assert dict(zip(table["area_code"], table["device_count"], strict=True)) == protected_counts(
+        store
+    )

@@ -366,6 +366,14 @@ def private_finish(
     return finished, [float(value) for value in ci95]
 
 
+def _kind(domain: list[Any]) -> type:
+    """The type of a key domain's values: dates, slot integers, or strings (areas, categories)."""
+    for kind in (dt.date, int):
+        if domain and all(isinstance(value, kind) for value in domain):
+            return kind
+    return str
+
+
 def _composite(domains: list[list[Any]]) -> list[str]:
     """Every combination of the domains' values, as composite keys."""
     return [SEPARATOR.join(str(v) for v in values) for values in itertools.product(*domains)]
@@ -570,14 +578,15 @@ def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.Da
 
 
 def _check_key(column: pd.Series, *, name: str, domain: list[Any]) -> None:
-    """Refuse a key column of another type than its values, or with values off its domain."""
-    kinds: tuple[type, ...]
-    if pd.api.types.is_integer_dtype(column):
-        kinds = (int, np.integer)
-    elif pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column):
-        kinds = (str, dt.date)
-    else:
-        raise CellcensusError(f"the output's key {name} is not strings, integers or dates")
+    """Refuse a key column of another type than its domain's, or with values off its domain."""
+    kind = _kind(domain)
+    integers = pd.api.types.is_integer_dtype(column)
+    objects = pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)
+    if not (integers if kind is int else objects):
+        raise CellcensusError(
+            f"the output's key {name} is not of its domain's type ({kind.__name__})"
+        )
+    kinds = (int, np.integer) if kind is int else (kind,)
     odd = sum(not isinstance(value, kinds) or isinstance(value, dt.datetime) for value in column)
     if odd:
         raise CellcensusError(f"the output's key {name} has {odd} value(s) of another type")
