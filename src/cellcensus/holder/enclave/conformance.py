@@ -3,8 +3,9 @@
 `load_submitted` turns a submitted module's source into its `Algorithm`, refusing any source
 whose SHA-256 is not the pinned one. `conformance_report` runs the catalogue's own
 conformance suite (`holder.algorithms.conformance`, the one every built-in passes) check by
-check, so the steward sees which check failed and why. Both run inside a worker subprocess,
-never in the service process.
+check, so the steward sees which check failed and why. Both run only in confined processes
+(`sandbox.confine`): a conformance worker, or the child that computes a job
+(`enclave.confined`); never in the service process, nor in a worker that protects a release.
 """
 
 from __future__ import annotations
