@@ -153,7 +153,17 @@ def test_a_module_replacing_the_protection_still_gets_a_protected_release(holder
     assert counts(body) != exact_counts(store)
 
 
-def test_a_module_writing_the_result_line_itself_releases_nothing(holder):
+WRITES = {
+    "on_its_stdout": "import os, sys; print(LINE, flush=True); os._exit(0)",
+    "on_its_parent's_stdout": (
+        "import os; os.write(os.open(f'/proc/{os.getppid()}/fd/1', os.O_WRONLY), "
+        "(LINE + '\\n').encode()); os._exit(0)"
+    ),
+}
+
+
+@pytest.mark.parametrize("where", sorted(WRITES))
+def test_a_module_writing_the_result_line_itself_releases_nothing(holder, where):
     service, store = holder
     forged = {
         "columns": [
@@ -177,7 +187,7 @@ def test_a_module_writing_the_result_line_itself_releases_nothing(holder):
         ],
     }
     line = json.dumps({"release": json.dumps(forged)})
-    source = _in_compute(MODULE, f"import os, sys; print({line!r}, flush=True); os._exit(0)")
+    source = _in_compute(MODULE, WRITES[where].replace("LINE", repr(line)))
     certify(service, source)
     status, body = run_job(service)
     assert (status, body) == ("failed", None)

@@ -29,7 +29,6 @@ from cellcensus.holder.enclave.compute import (
 from cellcensus.holder.enclave.jobs import Job, JobBook, JobStatus, NewJob, Submission
 from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosure_policy
 from cellcensus.holder.enclave.state import State
-from cellcensus.holder.enclave.worker import run_in_subprocess
 from cellcensus.holder.engines import Engine
 from cellcensus.holder.store import Store
 from cellcensus.release import Release
@@ -430,6 +429,10 @@ class EnclaveService:
 
         Submitted code never runs in this process (nor in the worker: `enclave.confined`).
         """
+        # Imported here: the package imports this module, and `python -m ...worker` must
+        # find the worker not yet imported.
+        from cellcensus.holder.enclave.worker import run_in_subprocess
+
         try:
             spec = self.worker_spec(job, charge=charge)
         except CellcensusError as error:
