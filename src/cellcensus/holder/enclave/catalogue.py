@@ -129,7 +129,8 @@ class Catalogue:
         except jsonschema.ValidationError as error:
             where = ".".join(str(part) for part in error.absolute_path) or "parameters"
             raise CellcensusError(f"{entry.name}: parameter '{where}': {error.message}") from None
-        return dict(json.loads(json.dumps(with_defaults(parameters, entry.parameters_schema))))
+        given = with_defaults(parameters, entry.parameters_schema)
+        return dict(json.loads(json.dumps(given, sort_keys=True)))
 
     def load(self, entry: CatalogueEntry) -> Algorithm:
         """The code of a built-in `entry`.
@@ -144,7 +145,7 @@ class Catalogue:
 
 
 def with_defaults(parameters: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """`parameters` with the defaults `schema` declares for those not given, sorted.
+    """`parameters` with the defaults `schema` declares for those not given.
 
     What a submitted model would have filled in: the job records it, and its period
     (``start``, ``end``) and slots (``slot_minutes``) set the release's public keys.
@@ -157,4 +158,4 @@ def with_defaults(parameters: dict[str, Any], schema: dict[str, Any]) -> dict[st
             for name, spec in properties.items()
             if isinstance(spec, dict) and "default" in spec
         }
-    return dict(sorted({**defaults, **parameters}.items()))
+    return {**defaults, **parameters}

@@ -16,6 +16,7 @@ them (`privacy_units`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -366,14 +367,6 @@ def private_finish(
     return finished, [float(value) for value in ci95]
 
 
-def _kind(domain: list[Any]) -> type:
-    """The type of a key domain's values: dates, slot integers, or strings (areas, categories)."""
-    for kind in (dt.date, int):
-        if domain and all(isinstance(value, kind) for value in domain):
-            return kind
-    return str
-
-
 def _composite(domains: list[list[Any]]) -> list[str]:
     """Every combination of the domains' values, as composite keys."""
     return [SEPARATOR.join(str(v) for v in values) for values in itertools.product(*domains)]
@@ -450,28 +443,59 @@ def compute_release(
     else:
         raw = algorithm.run(tables, parameters)
     say("protecting")
-    units = privacy_units(algorithm.manifest.unit_keys, domains)
+    return _protected(
+        raw,
+        store=opened,
+        domains=domains,
+        unit_keys=algorithm.manifest.unit_keys,
+        bound=algorithm.manifest.bound(parsed),
+        measured_ci95=ci95,
+        provenance=Provenance(
+            job_id=job_id,
+            algorithm=algorithm.manifest.name,
+            version=algorithm.manifest.version,
+            parameters=parsed.model_dump(mode="json"),
+            policy=policy.to_dict(),
+            created_at=_now(),
+            engine=engine,
+        ),
+        policy=policy,
+        charge=charge,
+        period=period,
+    )
+
+
+def _protected(
+    raw: pd.DataFrame,
+    *,
+    store: Store,
+    domains: dict[str, list[Any]],
+    unit_keys: Sequence[str],
+    bound: float,
+    measured_ci95: list[float] | None,
+    provenance: Provenance,
+    policy: DisclosurePolicy,
+    charge: Charge | None,
+    period: tuple[dt.date, dt.date],
+) -> Release:
+    """The release of `raw` protected over its key domains, with its privacy units recorded."""
+    units = privacy_units(unit_keys, domains)
     table = protect_release(
         raw,
         domains=domains,
         policy=policy,
-        contribution_bound=algorithm.manifest.bound(parsed),
+        contribution_bound=bound,
         charge=charge,
-        rounding_key=rounding_secret(Path(store)),
-        measured_ci95=ci95,
+        rounding_key=rounding_secret(store.root),
+        measured_ci95=measured_ci95,
         units=units,
     )
-    provenance = Provenance(
-        job_id=job_id,
-        algorithm=algorithm.manifest.name,
-        version=algorithm.manifest.version,
-        parameters=parsed.model_dump(mode="json"),
-        policy=policy.to_dict(),
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        engine=engine,
-        privacy_units=units,
-    )
-    return Release(table=table, provenance=provenance, published=published_facts(opened, period))
+    provenance = dataclasses.replace(provenance, privacy_units=units)
+    return Release(table=table, provenance=provenance, published=published_facts(store, period))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def compute_submitted_release(
@@ -521,27 +545,26 @@ def compute_submitted_release(
     say("computing")
     raw = checked_output(exact(), domains=domains)
     say("protecting")
-    units = privacy_units(manifest.unit_keys, domains)
-    table = protect_release(
+    return _protected(
         raw,
+        store=opened,
         domains=domains,
+        unit_keys=manifest.unit_keys,
+        bound=manifest.contribution_bound,
+        measured_ci95=None,
+        provenance=Provenance(
+            job_id=job_id,
+            algorithm=manifest.name,
+            version=manifest.version,
+            parameters=parameters,
+            policy=policy.to_dict(),
+            created_at=_now(),
+            engine="duckdb",  # the confined child's
+        ),
         policy=policy,
-        contribution_bound=manifest.contribution_bound,
         charge=charge,
-        rounding_key=rounding_secret(Path(store)),
-        units=units,
+        period=period,
     )
-    provenance = Provenance(
-        job_id=job_id,
-        algorithm=manifest.name,
-        version=manifest.version,
-        parameters=parameters,
-        policy=policy.to_dict(),
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        engine="duckdb",  # the confined child's
-        privacy_units=units,
-    )
-    return Release(table=table, provenance=provenance, published=published_facts(opened, period))
 
 
 def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.DataFrame:
@@ -596,3 +619,11 @@ def _check_key(column: pd.Series, *, name: str, domain: list[Any]) -> None:
         raise CellcensusError(
             f"the output has {outside} {name} value(s) outside the public key domain"
         )
+
+
+def _kind(domain: list[Any]) -> type:
+    """The type of a key domain's values: dates, slot integers, or strings (areas, categories)."""
+    for kind in (dt.date, int):
+        if domain and all(isinstance(value, kind) for value in domain):
+            return kind
+    return str

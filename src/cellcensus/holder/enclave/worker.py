@@ -6,6 +6,9 @@ address space (``resource.setrlimit(RLIMIT_AS)``) and CPU time, and writes JSON 
 ``{"error": ...}``. It never touches the state database: only the service, after reading the
 final line, can release anything. A worker killed or crashed mid-job therefore releases nothing.
 
+A job of submitted code is computed in a confined child of its worker (`enclave.confined`):
+the worker, which protects the release, never executes submitted code.
+
 The same workers run the conformance suite on submitted (untrusted) code, so the service side
 trusts nothing about a worker's behaviour: it reads at most `MAX_OUTPUT_CHARS` of stdout (then
 kills the worker), keeps only the tail of stderr (a pipe, never a file that could fill the
