@@ -18,6 +18,7 @@ from cellcensus.holder.enclave.manifests import (
     FINISH_REFUSED,
     RecordedManifest,
 )
+from cellcensus.holder.enclave.state import submissions as submissions_table
 
 DESCRIBED: dict[str, Any] = {
     "name": "first_cell",
@@ -148,4 +149,15 @@ def test_certification_records_the_manifest(state):
     report = {"sha256": draft.sha256, "passed": True, "manifest": DESCRIBED}
     submissions.record_conformance(draft.id, report=report, steward="steward")
     submissions.certify(draft.id, steward="steward")
+    assert submissions.manifest(draft.id) == recorded()
+
+
+def test_a_submission_certified_before_manifests_were_recorded_uses_its_report(state):
+    submissions = Submissions(state)
+    draft = submissions.submit(source=SOURCE, analyst="alice", reserved=set())
+    report = {"sha256": draft.sha256, "passed": True, "manifest": DESCRIBED}
+    submissions.record_conformance(draft.id, report=report, steward="steward")
+    submissions.certify(draft.id, steward="steward")
+    with state.write() as conn:
+        conn.execute(submissions_table.update().values(manifest=None))
     assert submissions.manifest(draft.id) == recorded()

@@ -43,8 +43,9 @@ from cellcensus.holder.store import Store
 
 OUTPUT = "exact.arrow"
 """The file, in the scratch folder, the child writes its exact output to."""
-OUTPUT_FILE_MB = 1024
-"""Largest file the child may write (``RLIMIT_FSIZE``): its output, DuckDB's spill files."""
+OUTPUT_FILE_MB = 16 * 1024
+"""Largest file the child may write (``RLIMIT_FSIZE``): its output and DuckDB's spill file,
+which on a large store outgrows the memory limit as a built-in job's does."""
 STORE_PRIVATE = ("enclave",)
 """Store entries the child may not read: the state database and the rounding key."""
 NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
