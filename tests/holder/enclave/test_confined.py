@@ -198,6 +198,7 @@ def test_a_module_cannot_write_into_the_store_or_the_state_database(holder):
     database = store / "enclave" / "state.db"
     attempts = (
         f"open({str(store / 'planted.txt')!r}, 'w').write('x')",
+        f"open({str(store / 'events' / 'planted.txt')!r}, 'w').write('x')",
         f"open({str(store / 'enclave' / 'rounding.key')!r}, 'w').write('00' * 32)",
         f"sqlite3.connect({str(database)!r}).execute('CREATE TABLE planted (x)').connection"
         ".commit()",
@@ -216,6 +217,7 @@ def test_a_module_cannot_write_into_the_store_or_the_state_database(holder):
     assert status == "released" and body is not None
     assert counts(body) == protected_counts(store)
     assert not (store / "planted.txt").exists()
+    assert not (store / "events" / "planted.txt").exists()
     assert (store / "enclave" / "rounding.key").read_bytes() == key
     with sqlite3.connect(database) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
