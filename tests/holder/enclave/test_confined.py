@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from cellcensus.holder.algorithms import registered_algorithms
@@ -71,27 +72,31 @@ def holder(store: Path, tmp_path: Path) -> tuple[EnclaveService, Path]:
     return service, copy
 
 
-def certify(service: EnclaveService, source: str) -> None:
-    """Submit and certify `source`, its manifest the one of the benign module."""
+def certify(service: EnclaveService, source: str, *, benign: str = MODULE) -> None:
+    """Submit and certify `source`, its manifest the one of the `benign` module."""
     submissions = service.submissions
     draft = submissions.submit(
         source=source, analyst="alice", reserved=set(registered_algorithms())
     )
-    benign = load_submitted(MODULE, sha256=source_hash(MODULE))
+    algorithm = load_submitted(benign, sha256=source_hash(benign))
     report = {
         "sha256": draft.sha256,
         "passed": True,
         "checks": [],
-        "manifest": manifest_summary(benign),
+        "manifest": manifest_summary(algorithm),
     }
     submissions.record_conformance(draft.id, report=report, steward="steward")
     submissions.certify(draft.id, steward="steward")
-    service.policies.set("first_cell", {"disclosure": POLICY}, steward="steward")
+    name = algorithm.manifest.name
+    service.policies.set(name, {"disclosure": POLICY}, steward="steward")
 
 
-def run_job(service: EnclaveService) -> tuple[str, dict[str, Any] | None]:
-    """Run one job of first_cell as the worker pool does; its status and released body."""
-    job = service.submit(analyst="alice", request=JobRequest(algorithm="first_cell")).job
+def run_job(
+    service: EnclaveService, algorithm: str = "first_cell", parameters: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """Run one job as the worker pool does; its status and released body."""
+    request = JobRequest(algorithm=algorithm, parameters=parameters or {})
+    job = service.submit(analyst="alice", request=request).job
     claimed = service.book.claim(job.id)
     assert claimed is not None
     WorkerPool(service, workers=0, warm=False).run_job(claimed)
@@ -135,6 +140,59 @@ def test_a_benign_submission_releases_its_protected_counts(holder):
     assert counts(body) == protected_counts(store)
     assert counts(body) != exact_counts(store)
     assert body["provenance"]["parameters"] == {"min_events": 1}
+
+
+DAILY = """
+from cellcensus.holder.algorithms.base import (
+    AREA_KEY, Algorithm, Certification, Key, KeyDomain, Manifest, PeriodParameters, in_period,
+)
+
+
+def compute(tables, params):
+    events = in_period(tables.events, params)
+    seen = events.group_by(["device_id", "local_date"]).agg(cell_id=events.cell_id.min())
+    located = seen.join(tables.allocation, "cell_id")
+    return located.group_by(["local_date", "area_code"]).agg(device_count=located.weight.sum())
+
+
+daily_first_cell = Algorithm(
+    manifest=Manifest(
+        name="daily_first_cell",
+        version="0.1.0",
+        certification=Certification.DRAFT,
+        summary="Devices per date and area of their smallest cell id that day.",
+        parameters=PeriodParameters,
+        keys=(Key("local_date", KeyDomain.DATE), AREA_KEY),
+        privacy_unit="device and date",
+        unit_keys=("local_date",),
+        contribution_bound=1.0,
+        reference="A submission keyed by date.",
+    ),
+    compute=compute,
+)
+"""
+
+
+def test_a_benign_submission_keyed_by_date_releases_what_it_released_before(holder):
+    service, store = holder
+    certify(service, DAILY, benign=DAILY)
+    parameters = {"start": "2011-03-08", "end": "2011-03-10"}
+    status, body = run_job(service, "daily_first_cell", parameters)
+    assert status == "released" and body is not None
+    before = compute_release(
+        store=store,
+        algorithm=load_submitted(DAILY, sha256=source_hash(DAILY)),
+        parameters=parameters,
+        level="municipality",
+        policy=DisclosurePolicy.from_dict(POLICY),
+        engine="duckdb",
+        job_id="reference",
+    )
+    released = pd.DataFrame(body["table"])
+    assert len(released) == 3 * 3  # every date of the period by every area
+    expected = before.table.assign(local_date=before.table["local_date"].astype(str))
+    assert released.to_dict("records") == expected.to_dict("records")
+    assert body["provenance"]["privacy_units"] == before.provenance.privacy_units == 3
 
 
 HOSTILE = {

@@ -82,10 +82,22 @@ def test_an_output_within_its_domains_is_kept():
     assert checked["device_count"].tolist() == [3.0, 4.0]
 
 
-def test_a_date_key_may_be_dates():
-    domains = {"local_date": [dt.date(2011, 3, 7), dt.date(2011, 3, 8)]}
-    table = pd.DataFrame({"local_date": [dt.date(2011, 3, 8)], "device_count": [2]})
-    assert len(checked_output(table, domains=domains)) == 1
+DATES = {"local_date": [dt.date(2011, 3, 7), dt.date(2011, 3, 8)]}
+
+
+@pytest.mark.parametrize(
+    "values", [[dt.date(2011, 3, 8)], pd.to_datetime(["2011-03-08"]).astype("datetime64[s]")]
+)
+def test_a_date_key_may_be_dates_or_timestamps_at_midnight(values):
+    table = pd.DataFrame({"local_date": values, "device_count": [2]})
+    checked = checked_output(table, domains=DATES)
+    assert checked["local_date"].tolist() == [dt.date(2011, 3, 8)]
+
+
+def test_a_date_key_with_a_time_is_refused():
+    table = pd.DataFrame({"local_date": pd.to_datetime(["2011-03-08 10:00"]), "device_count": [2]})
+    with pytest.raises(CellcensusError, match="times that are not dates"):
+        checked_output(table, domains=DATES)
 
 
 @pytest.mark.parametrize(

@@ -583,8 +583,12 @@ def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.Da
             f"the output lacks column(s) {missing} and has {extra} column(s) outside its "
             f"manifest; it must have exactly {expected}"
         )
-    for name, domain in domains.items():
-        _check_key(raw[name], name=name, domain=domain)
+    raw = raw.assign(
+        **{
+            name: _checked_key(raw[name], name=name, domain=domain)
+            for name, domain in domains.items()
+        }
+    )
     repeated = int(raw.duplicated(subset=list(domains)).sum())
     if repeated:
         raise CellcensusError(f"the output repeats key combinations ({repeated} rows)")
@@ -600,9 +604,17 @@ def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.Da
     return raw[expected].assign(**{COUNT: values})
 
 
-def _check_key(column: pd.Series, *, name: str, domain: list[Any]) -> None:
-    """Refuse a key column of another type than its domain's, or with values off its domain."""
+def _checked_key(column: pd.Series, *, name: str, domain: list[Any]) -> pd.Series:
+    """A key column checked against its domain: of its type, within its values.
+
+    Dates may come as timestamps at midnight (what DuckDB's dates become in pandas); they
+    are returned as dates, as the domain holds them.
+    """
     kind = _kind(domain)
+    if kind is dt.date and pd.api.types.is_datetime64_dtype(column):
+        if column.isna().any() or (column != column.dt.normalize()).any():
+            raise CellcensusError(f"the output's key {name} has times that are not dates")
+        column = pd.Series(column.dt.date, index=column.index, dtype=object)
     integers = pd.api.types.is_integer_dtype(column)
     objects = pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)
     if not (integers if kind is int else objects):
@@ -619,6 +631,7 @@ def _check_key(column: pd.Series, *, name: str, domain: list[Any]) -> None:
         raise CellcensusError(
             f"the output has {outside} {name} value(s) outside the public key domain"
         )
+    return column
 
 
 def _kind(domain: list[Any]) -> type:
