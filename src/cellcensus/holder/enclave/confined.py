@@ -18,6 +18,7 @@ only confined.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import stat
@@ -109,17 +110,19 @@ def _run_child(spec: dict[str, Any], *, cwd: str, timeout_s: float) -> tuple[int
     drain = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
     drain.start()
     assert process.stdin is not None
-    try:
+    with contextlib.suppress(BrokenPipeError):  # it ended already: its exit code says why
         process.stdin.write(json.dumps(spec))
         process.stdin.close()
+    try:
         process.wait(timeout=timeout_s + 5)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
         raise CellcensusError(f"the submitted computation exceeded {timeout_s:g} s") from None
-    except BrokenPipeError:
-        process.wait()
-    drain.join(timeout=5)
+    finally:
+        drain.join(timeout=5)
+        assert process.stderr is not None
+        process.stderr.close()
     return process.returncode, "".join(tail)[-_STDERR_TAIL:]
 
 
