@@ -21,17 +21,21 @@ from cellcensus.holder.enclave.worker import (
 SPEC = {"kind": "conformance", "source": "x = 1\n", "sha256": "0" * 64}
 
 
-def test_a_job_over_its_time_limit_is_killed():
+def test_a_job_over_its_time_limit_is_killed(tmp_path):
     outcome = run_in_subprocess(
-        {**SPEC, "memory_mb": 4096, "timeout_s": 60}, timeout_s=0.2, on_stage=lambda _stage: None
+        {**SPEC, "memory_mb": 4096, "timeout_s": 60, "scratch": str(tmp_path)},
+        timeout_s=0.2,
+        on_stage=lambda _stage: None,
     )
     assert outcome.result is None and "time limit" in (outcome.error or "")
 
 
 @pytest.mark.slow
-def test_a_job_over_its_memory_limit_fails():
+def test_a_job_over_its_memory_limit_fails(tmp_path):
     outcome = run_in_subprocess(
-        {**SPEC, "memory_mb": 64, "timeout_s": 60}, timeout_s=60, on_stage=lambda _stage: None
+        {**SPEC, "memory_mb": 64, "timeout_s": 60, "scratch": str(tmp_path)},
+        timeout_s=60,
+        on_stage=lambda _stage: None,
     )
     assert outcome.result is None and outcome.error
 
@@ -77,9 +81,14 @@ def test_hostile_submission_fails_conformance_in_bounded_time(behaviour):
 
 
 @pytest.mark.slow
-def test_stderr_flood_keeps_only_its_tail():
+def test_stderr_flood_keeps_only_its_tail(tmp_path):
     source = "import sys\nwhile True:\n    sys.stderr.write('y' * 65536)\n"
-    spec = {"kind": "conformance", "source": source, "sha256": source_hash(source)}
+    spec = {
+        "kind": "conformance",
+        "source": source,
+        "sha256": source_hash(source),
+        "scratch": str(tmp_path),
+    }
     outcome = run_in_subprocess(
         {**spec, "memory_mb": MEMORY_MB, "timeout_s": 60}, timeout_s=8, on_stage=lambda _: None
     )
@@ -122,14 +131,19 @@ def test_processes_a_submission_starts_do_not_outlive_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_stage_messages_are_bounded_and_never_break_the_reader() -> None:
+def test_stage_messages_are_bounded_and_never_break_the_reader(tmp_path: Path) -> None:
     source = (
         "import json, sys\n"
         "for n in range(5000):\n"
         "    print(json.dumps({'stage': str(n) * 100}))\n"
         "raise SystemExit(0)\n"
     )
-    spec = {"kind": "conformance", "source": source, "sha256": source_hash(source)}
+    spec = {
+        "kind": "conformance",
+        "source": source,
+        "sha256": source_hash(source),
+        "scratch": str(tmp_path),
+    }
     stages: list[str] = []
 
     def record(stage: str) -> None:

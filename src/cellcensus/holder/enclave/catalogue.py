@@ -19,7 +19,6 @@ import jsonschema
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, get_algorithm, registered_algorithms
 from cellcensus.holder.enclave.certification import Submissions
-from cellcensus.holder.enclave.conformance import load_submitted
 
 
 @dataclass(frozen=True)
@@ -130,11 +129,33 @@ class Catalogue:
         except jsonschema.ValidationError as error:
             where = ".".join(str(part) for part in error.absolute_path) or "parameters"
             raise CellcensusError(f"{entry.name}: parameter '{where}': {error.message}") from None
-        return dict(json.loads(json.dumps(parameters, sort_keys=True)))
+        given = with_defaults(parameters, entry.parameters_schema)
+        return dict(json.loads(json.dumps(given, sort_keys=True)))
 
     def load(self, entry: CatalogueEntry) -> Algorithm:
-        """The code of `entry` (submissions are checked against their pinned hash)."""
-        if entry.submission_id is None:
-            return get_algorithm(entry.name)
-        source = self.submissions.source(entry.submission_id)
-        return load_submitted(source, sha256=entry.code_hash)
+        """The code of a built-in `entry`.
+
+        Raises:
+            CellcensusError: `entry` is a submission: its code runs only in a confined child
+                of a worker (`enclave.confined`), never where releases are protected.
+        """
+        if entry.submission_id is not None:
+            raise CellcensusError(f"{entry.name} is submitted code: it runs only confined")
+        return get_algorithm(entry.name)
+
+
+def with_defaults(parameters: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`parameters` with the defaults `schema` declares for those not given.
+
+    What a submitted model would have filled in: the job records it, and its period
+    (``start``, ``end``) and slots (``slot_minutes``) set the release's public keys.
+    """
+    properties = schema.get("properties")
+    defaults = {}
+    if isinstance(properties, dict):
+        defaults = {
+            name: spec["default"]
+            for name, spec in properties.items()
+            if isinstance(spec, dict) and "default" in spec
+        }
+    return {**defaults, **parameters}

@@ -2,10 +2,12 @@
 
 An analyst submits a Python module in the algorithm form; it is stored as ``draft`` with its
 SHA-256. The steward runs the conformance suite on it inside the service (in a worker
-subprocess); if it passes, the steward certifies that exact hash. Jobs of a certified
-submission load the stored source only after checking it still has the pinned hash. The
-service process itself never executes submitted code: it reads the name and version from the
-source's syntax tree.
+subprocess); if it passes, the steward certifies that exact hash, and its manifest is recorded
+(`manifests.RecordedManifest`). Jobs of a certified submission load the stored source only
+after checking it still has the pinned hash, and only in a confined child of the worker
+(`enclave.confined`): the worker protects the output with the recorded manifest, never with
+the module's. Neither the service process nor the worker executes submitted code: the service
+reads the name and version from the source's syntax tree.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ import sqlalchemy as sa
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.conformance import NAME_PATTERN, VERSION_PATTERN, source_hash
+from cellcensus.holder.enclave.manifests import (
+    BOUND_FOR_REFUSED,
+    FINISH_REFUSED,
+    RecordedManifest,
+)
 from cellcensus.holder.enclave.state import State, now, submissions
 
 
@@ -51,8 +58,10 @@ class AlgorithmSubmission:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> AlgorithmSubmission:
-        """Build from a `submissions` row (ignores the source column)."""
-        values = {key: value for key, value in row._mapping.items() if key != "source"}
+        """Build from a `submissions` row (ignores the source and manifest columns)."""
+        values = {
+            key: value for key, value in row._mapping.items() if key not in ("source", "manifest")
+        }
         values["status"] = SubmissionStatus(values["status"])
         return cls(**values)
 
@@ -79,12 +88,14 @@ def declared_manifest(source: str) -> tuple[str, str]:
     """Name and version from the source's ``Manifest(name=..., version=...)`` literal.
 
     Raises:
-        CellcensusError: a syntax error (with its line), or no literal name and version.
+        CellcensusError: a syntax error (with its line), no literal name and version, or a
+            finish step or callable bound (`refuse_declared_code`).
     """
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
         raise CellcensusError(f"source: syntax error at line {error.lineno}: {error.msg}") from None
+    refuse_declared_code(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _called_name(node.func) == "Manifest":
             literal = {
@@ -98,6 +109,24 @@ def declared_manifest(source: str) -> tuple[str, str]:
         "source: no Manifest(name='...', version='...') with literal strings found; "
         "follow the algorithm form of holder/algorithms/usual_residence.py"
     )
+
+
+def refuse_declared_code(tree: ast.AST) -> None:
+    """Refuse an ``Algorithm(finish=...)`` or ``Manifest(bound_for=...)`` in the source.
+
+    Certification refuses them too, from what the conformance run saw (`manifests`): this
+    only says so before the steward's run, for what the source spells out.
+    """
+    refused = {
+        ("Algorithm", "finish"): FINISH_REFUSED,
+        ("Manifest", "bound_for"): BOUND_FOR_REFUSED,
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                reason = refused.get((_called_name(node.func), str(keyword.arg)))
+                if reason is not None:
+                    raise CellcensusError(f"source: {reason}")
 
 
 def _called_name(func: ast.expr) -> str:
@@ -213,14 +242,36 @@ class Submissions:
             )
         return self.get(submission_id)
 
+    def manifest(self, submission_id: str) -> RecordedManifest:
+        """The manifest that protects the output of a certified submission's jobs.
+
+        Submissions certified before manifests were recorded fall back on their conformance
+        report's, checked the same way.
+        """
+        with self.state.read() as conn:
+            row = conn.execute(
+                sa.select(submissions).where(submissions.c.id == submission_id)
+            ).one()
+        described = row.manifest
+        if described is None:
+            described = (row.report or {}).get("manifest")
+        return RecordedManifest.from_dict(described, name=row.name, version=row.version)
+
     def certify(self, submission_id: str, *, steward: str) -> AlgorithmSubmission:
-        """Certify the exact hash that passed conformance; earlier versions are superseded."""
+        """Certify the exact hash that passed conformance; earlier versions are superseded.
+
+        Its manifest, as the conformance run described it, is checked and recorded: jobs
+        protect their output with it (`manifests.RecordedManifest`).
+        """
         current = self.get(submission_id)
         if current.status is not SubmissionStatus.CONFORMANCE_PASSED:
             raise CellcensusError(
                 f"submission {submission_id} is {current.status}; run conformance first "
                 "(only a passed submission can be certified)"
             )
+        recorded = RecordedManifest.from_dict(
+            (current.report or {}).get("manifest"), name=current.name, version=current.version
+        )
         with self.state.write() as conn:
             conn.execute(
                 submissions.update()
@@ -237,6 +288,7 @@ class Submissions:
                     status=SubmissionStatus.CERTIFIED.value,
                     certified_by=steward,
                     certified_at=now(),
+                    manifest=recorded.to_dict(),
                 )
             )
             append_entry(

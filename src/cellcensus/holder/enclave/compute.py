@@ -16,6 +16,7 @@ them (`privacy_units`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -25,6 +26,7 @@ import secrets
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
+    COUNT,
     FOOTPRINT_LEVEL,
     FOOTPRINT_TABLES,
     StoreLayout,
@@ -41,6 +44,7 @@ from cellcensus.holder.algorithms.base import (
 )
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
+from cellcensus.holder.enclave.manifests import RecordedManifest
 from cellcensus.holder.engines import Engine, connect, spark_session
 from cellcensus.holder.geo.allocation import GRID_LEVEL
 from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
@@ -234,9 +238,9 @@ def job_period(store: Store, parameters: dict[str, Any]) -> tuple[dt.date, dt.da
 
 
 def key_domain(
-    key: Key, *, tables: StoreTables, parsed: Parameters, period: tuple[dt.date, dt.date]
+    key: Key, *, tables: StoreTables, parsed: object, period: tuple[dt.date, dt.date]
 ) -> list[Any]:
-    """The public values of one key column."""
+    """The public values of one key column (`parsed`: the parameters, as attributes)."""
     if key.domain is KeyDomain.AREA:
         return sorted(tables.allocation.select("area_code").distinct().to_pandas()["area_code"])
     if key.domain is KeyDomain.DATE:
@@ -439,25 +443,200 @@ def compute_release(
     else:
         raw = algorithm.run(tables, parameters)
     say("protecting")
-    units = privacy_units(algorithm.manifest.unit_keys, domains)
+    return _protected(
+        raw,
+        store=opened,
+        domains=domains,
+        unit_keys=algorithm.manifest.unit_keys,
+        bound=algorithm.manifest.bound(parsed),
+        measured_ci95=ci95,
+        provenance=Provenance(
+            job_id=job_id,
+            algorithm=algorithm.manifest.name,
+            version=algorithm.manifest.version,
+            parameters=parsed.model_dump(mode="json"),
+            policy=policy.to_dict(),
+            created_at=_now(),
+            engine=engine,
+        ),
+        policy=policy,
+        charge=charge,
+        period=period,
+    )
+
+
+def _protected(
+    raw: pd.DataFrame,
+    *,
+    store: Store,
+    domains: dict[str, list[Any]],
+    unit_keys: Sequence[str],
+    bound: float,
+    measured_ci95: list[float] | None,
+    provenance: Provenance,
+    policy: DisclosurePolicy,
+    charge: Charge | None,
+    period: tuple[dt.date, dt.date],
+) -> Release:
+    """The release of `raw` protected over its key domains, with its privacy units recorded."""
+    units = privacy_units(unit_keys, domains)
     table = protect_release(
         raw,
         domains=domains,
         policy=policy,
-        contribution_bound=algorithm.manifest.bound(parsed),
+        contribution_bound=bound,
         charge=charge,
-        rounding_key=rounding_secret(Path(store)),
-        measured_ci95=ci95,
+        rounding_key=rounding_secret(store.root),
+        measured_ci95=measured_ci95,
         units=units,
     )
-    provenance = Provenance(
-        job_id=job_id,
-        algorithm=algorithm.manifest.name,
-        version=algorithm.manifest.version,
-        parameters=parsed.model_dump(mode="json"),
-        policy=policy.to_dict(),
-        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        engine=engine,
-        privacy_units=units,
+    provenance = dataclasses.replace(provenance, privacy_units=units)
+    return Release(table=table, provenance=provenance, published=published_facts(store, period))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def compute_submitted_release(
+    *,
+    store: Path | str,
+    manifest: RecordedManifest,
+    exact: Callable[[], pd.DataFrame],
+    parameters: dict[str, Any],
+    level: str,
+    policy: DisclosurePolicy,
+    job_id: str,
+    charge: Charge | None = None,
+    progress: Progress | None = None,
+) -> Release:
+    """Protect a submitted algorithm's exact output with its recorded manifest; record nothing.
+
+    Nothing of the submitted module runs here: `exact` returns the table its confined child
+    computed (`confined.exact_output`), and the keys, their domains, the bound and the
+    privacy unit come from the manifest recorded at certification.
+
+    Args:
+        store: The holder's store folder.
+        manifest: The submission's recorded manifest.
+        exact: Runs the submitted computation elsewhere and returns its exact output.
+        parameters: The job's parameters (checked against the schema, defaults filled in).
+        level: Area level of the allocation.
+        policy: Disclosure policy to apply.
+        job_id: Recorded in the provenance.
+        charge: The ledger's receipt; required when the policy adds noise.
+        progress: Called with the name of each stage.
+
+    Raises:
+        CellcensusError: the store cannot serve the job, or the output does not fit the
+            manifest (`checked_output`).
+    """
+    say = progress or (lambda _stage: None)
+    say("opening store")
+    opened = Store(Path(store))
+    check_job(opened, None, parameters=parameters, level=level)  # the store may change
+    tables = open_tables(opened, level=level, memory_limit="256MB")  # the allocation only
+    period = job_period(opened, parameters)
+    given = SimpleNamespace(**parameters)
+    domains = {
+        key.name: key_domain(key, tables=tables, parsed=given, period=period)
+        for key in manifest.keys
+    }
+    say("computing")
+    raw = checked_output(exact(), domains=domains)
+    say("protecting")
+    return _protected(
+        raw,
+        store=opened,
+        domains=domains,
+        unit_keys=manifest.unit_keys,
+        bound=manifest.contribution_bound,
+        measured_ci95=None,
+        provenance=Provenance(
+            job_id=job_id,
+            algorithm=manifest.name,
+            version=manifest.version,
+            parameters=parameters,
+            policy=policy.to_dict(),
+            created_at=_now(),
+            engine="duckdb",  # the confined child's
+        ),
+        policy=policy,
+        charge=charge,
+        period=period,
     )
-    return Release(table=table, provenance=provenance, published=published_facts(opened, period))
+
+
+def checked_output(raw: pd.DataFrame, *, domains: dict[str, list[Any]]) -> pd.DataFrame:
+    """Submitted code's exact output, refused unless it fits the public key domains.
+
+    The key columns and `device_count`, nothing else; each key's values of a key type
+    (strings, integers, dates) and within its public domain; each key combination once;
+    counts numbers, finite and non-negative. Refusals count the faulty rows or columns but
+    never name their values: which keys the exact output holds is what protection hides.
+    """
+    expected = [*domains, COUNT]
+    missing = [name for name in expected if name not in raw.columns]
+    extra = len(set(raw.columns) - set(expected))
+    if missing or extra:
+        raise CellcensusError(
+            f"the output lacks column(s) {missing} and has {extra} column(s) outside its "
+            f"manifest; it must have exactly {expected}"
+        )
+    raw = raw.assign(
+        **{
+            name: _checked_key(raw[name], name=name, domain=domain)
+            for name, domain in domains.items()
+        }
+    )
+    repeated = int(raw.duplicated(subset=list(domains)).sum())
+    if repeated:
+        raise CellcensusError(f"the output repeats key combinations ({repeated} rows)")
+    counts = raw[COUNT]
+    if not pd.api.types.is_numeric_dtype(counts) or pd.api.types.is_bool_dtype(counts):
+        raise CellcensusError(f"the output's {COUNT} is not a number column")
+    values = counts.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = int((~np.isfinite(values) | (values < 0.0)).sum())
+    if bad:
+        raise CellcensusError(
+            f"the output has a missing, infinite or negative {COUNT} in {bad} row(s)"
+        )
+    return raw[expected].assign(**{COUNT: values})
+
+
+def _checked_key(column: pd.Series, *, name: str, domain: list[Any]) -> pd.Series:
+    """A key column checked against its domain: of its type, within its values.
+
+    Dates may come as timestamps at midnight (what DuckDB's dates become in pandas); they
+    are returned as dates, as the domain holds them.
+    """
+    kind = _kind(domain)
+    if kind is dt.date and pd.api.types.is_datetime64_dtype(column):
+        if column.isna().any() or (column != column.dt.normalize()).any():
+            raise CellcensusError(f"the output's key {name} has times that are not dates")
+        column = pd.Series(column.dt.date, index=column.index, dtype=object)
+    integers = pd.api.types.is_integer_dtype(column)
+    objects = pd.api.types.is_string_dtype(column) or pd.api.types.is_object_dtype(column)
+    if not (integers if kind is int else objects):
+        raise CellcensusError(
+            f"the output's key {name} is not of its domain's type ({kind.__name__})"
+        )
+    kinds = (int, np.integer) if kind is int else (kind,)
+    odd = sum(not isinstance(value, kinds) or isinstance(value, dt.datetime) for value in column)
+    if odd:
+        raise CellcensusError(f"the output's key {name} has {odd} value(s) of another type")
+    public = {str(value) for value in domain}
+    outside = sum(str(value) not in public for value in column)
+    if outside:
+        raise CellcensusError(
+            f"the output has {outside} {name} value(s) outside the public key domain"
+        )
+    return column
+
+
+def _kind(domain: list[Any]) -> type:
+    """The type of a key domain's values: dates, slot integers, or strings (areas, categories)."""
+    for kind in (dt.date, int):
+        if domain and all(isinstance(value, kind) for value in domain):
+            return kind
+    return str

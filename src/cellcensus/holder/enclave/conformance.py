@@ -3,8 +3,9 @@
 `load_submitted` turns a submitted module's source into its `Algorithm`, refusing any source
 whose SHA-256 is not the pinned one. `conformance_report` runs the catalogue's own
 conformance suite (`holder.algorithms.conformance`, the one every built-in passes) check by
-check, so the steward sees which check failed and why. Both run inside a worker subprocess,
-never in the service process.
+check, so the steward sees which check failed and why. Both run only in confined processes
+(`sandbox.confine`): a conformance worker, or the child that computes a job
+(`enclave.confined`); never in the service process, nor in a worker that protects a release.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import ibis
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm
 from cellcensus.holder.algorithms import conformance as suite
+from cellcensus.holder.algorithms.base import Manifest
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
@@ -28,6 +30,7 @@ CHECK_NAMES = ("manifest", "parameters_refused", "schema", "deterministic", "con
 """The conformance checks, in the order they run."""
 ADVERSARY_EVENTS = 100_000
 """Events of the adversarial device in the service's bound check (the test suite uses 1e6)."""
+_DEFAULT_BOUND_FOR = Manifest.__dataclass_fields__["bound_for"].default
 
 
 def source_hash(source: str) -> str:
@@ -119,7 +122,13 @@ def analyst_report(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def manifest_summary(algorithm: Algorithm) -> dict[str, Any]:
-    """The public description recorded with a submission once it has been loaded."""
+    """The public description recorded with a submission once it has been loaded.
+
+    It says whether the algorithm has a finish step or a callable bound: certification
+    refuses both (`manifests.refuse_code`).
+    """
     described: dict[str, Any] = algorithm.manifest.describe()
     described["parameters_schema"] = described.pop("parameters")
+    described["finish"] = algorithm.finish is not None
+    described["bound_for"] = algorithm.manifest.bound_for is not _DEFAULT_BOUND_FOR
     return described

@@ -6,7 +6,8 @@ anything it starts) can read only Python's own files, the installed packages and
 code, can write only in a fresh private temporary folder, cannot open TCP connections or
 bind ports (Landlock ABI 4+), cannot signal processes or reach abstract unix sockets outside
 its domain (ABI 6+), and cannot ptrace the service. So a submission cannot read the store,
-the state database or the token key, or write to them.
+the state database or the token key, or write to them. A job of submitted code is confined
+the same way, with read access to the store's tables (`enclave.confined`).
 
 Landlock is in Linux since 5.13 (ABI 1; TCP rules since 6.7). Where the kernel lacks it,
 `confine` returns ``"none"`` and the run goes on with rlimits only; the conformance report
@@ -20,6 +21,7 @@ import os
 import struct
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same numbers on every arch
@@ -84,11 +86,12 @@ def python_read_only() -> set[str]:
     return found | {str(Path(entry).resolve()) for entry in found}
 
 
-def confine(scratch: str) -> str:
+def confine(scratch: str, *, read_only: Sequence[str] = ()) -> str:
     """Confine this process; return the sandbox applied (``"landlock ABI n"`` or ``"none"``).
 
     Sets ``TMPDIR`` to `scratch` (an empty folder the caller removes afterwards), the only
-    place it may then write.
+    place it may then write. `read_only`: further files or folders it may read (a job of
+    submitted code reads the store's tables).
 
     Raises:
         OSError: Landlock is there but refused the rules (the caller should stop).
@@ -110,7 +113,7 @@ def confine(scratch: str) -> str:
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for path in sorted(python_read_only() | set(SYSTEM_READ_ONLY)):
+        for path in sorted(python_read_only() | set(SYSTEM_READ_ONLY) | set(read_only)):
             _allow(libc, ruleset, path, _READ & handled_fs)
         _allow(libc, ruleset, scratch, handled_fs)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

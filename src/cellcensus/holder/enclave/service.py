@@ -290,9 +290,10 @@ class EnclaveService:
                 f"algorithm {job.algorithm} changed since the job was submitted "
                 f"(now {entry.version}); resubmit"
             )
-        source = None
+        source = manifest = None
         if entry.submission_id is not None:
             source = self.submissions.source(entry.submission_id)
+            manifest = self.submissions.manifest(entry.submission_id).to_dict()
         return {
             "kind": "job",
             "job_id": job.id,
@@ -302,6 +303,7 @@ class EnclaveService:
             "version": job.version,
             "code_hash": job.code_hash,
             "source": source,
+            "manifest": manifest,
             "level": job.level,
             "parameters": job.parameters,
             "policy": job.policy,
@@ -404,6 +406,8 @@ class EnclaveService:
 
     def _compute_inline(self, job: Job, charge: Charge | None) -> Release:
         entry = self.catalogue.get(job.algorithm)
+        if entry.submission_id is not None:
+            return self._compute_in_worker(job, charge)
         try:
             return compute_release(
                 store=self.store_root,
@@ -419,6 +423,31 @@ class EnclaveService:
         except Exception as error:
             self.book.fail(job.id, error=str(error))
             raise
+
+    def _compute_in_worker(self, job: Job, charge: Charge | None) -> Release:
+        """Compute a job of submitted code in a worker subprocess, as the pool does.
+
+        Submitted code never runs in this process (nor in the worker: `enclave.confined`).
+        """
+        # Imported here: the package imports this module, and `python -m ...worker` must
+        # find the worker not yet imported.
+        from cellcensus.holder.enclave.worker import run_in_subprocess
+
+        try:
+            spec = self.worker_spec(job, charge=charge)
+        except CellcensusError as error:
+            self.book.fail(job.id, error=str(error))
+            raise
+        outcome = run_in_subprocess(
+            spec,
+            timeout_s=self.limits.timeout_s,
+            on_stage=lambda stage: self.book.set_stage(job.id, stage),
+        )
+        if outcome.result is None or "release" not in outcome.result:
+            reason = outcome.error or "no release"
+            self.book.fail(job.id, error=reason, detail=outcome.detail)
+            raise CellcensusError(reason)
+        return Release.from_json(outcome.result["release"])
 
     def _released_or_raise(self, job_id: str, release: Release) -> Release:
         final = self.book.get(job_id)

@@ -126,6 +126,7 @@ submissions = sa.Table(
     sa.Column("submitted_at", sa.String(40), nullable=False),
     sa.Column("certified_by", sa.String(64), nullable=True),
     sa.Column("certified_at", sa.String(40), nullable=True),
+    sa.Column("manifest", sa.JSON, nullable=True),  # what protects its jobs' output
 )
 
 audit = sa.Table(
@@ -163,10 +164,23 @@ def _create_ledger(conn: sa.Connection) -> None:
     ledger_metadata.create_all(conn, checkfirst=True)
 
 
+def _add_submission_manifest(conn: sa.Connection) -> None:
+    """The manifest recorded at certification (`manifests.RecordedManifest`).
+
+    A database created at this version already has the column (migration 2 makes the table
+    as defined now), hence the check.
+    """
+    if "manifest" not in {column["name"] for column in sa.inspect(conn).get_columns("submissions")}:
+        column = sa.Column("manifest", sa.JSON, nullable=True)
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE submissions ADD COLUMN manifest {kind}"))
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
     (2, "algorithm submissions (certification workflow)", _create_submissions),
     (3, "privacy-loss ledger: budgets, budget changes, charges", _create_ledger),
+    (4, "the manifest recorded with a certified submission", _add_submission_manifest),
 )
 """Every schema change, in order: (version, what it does, the function that does it).
 

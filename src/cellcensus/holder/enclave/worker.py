@@ -6,6 +6,9 @@ address space (``resource.setrlimit(RLIMIT_AS)``) and CPU time, and writes JSON 
 ``{"error": ...}``. It never touches the state database: only the service, after reading the
 final line, can release anything. A worker killed or crashed mid-job therefore releases nothing.
 
+A job of submitted code is computed in a confined child of its worker (`enclave.confined`):
+the worker, which protects the release, never executes submitted code.
+
 The same workers run the conformance suite on submitted (untrusted) code, so the service side
 trusts nothing about a worker's behaviour: it reads at most `MAX_OUTPUT_CHARS` of stdout (then
 kills the worker), keeps only the tail of stderr (a pipe, never a file that could fill the
@@ -31,6 +34,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from cellcensus.errors import CellcensusError
@@ -370,16 +374,14 @@ def compute_job(spec: dict[str, Any]) -> Any:
     from cellcensus.holder.algorithms import get_algorithm
     from cellcensus.holder.enclave.catalogue import builtin_code_hash
     from cellcensus.holder.enclave.compute import compute_release
-    from cellcensus.holder.enclave.conformance import load_submitted
     from cellcensus.holder.enclave.policies import disclosure_policy
     from cellcensus.holder.enclave.service import charge_from_dict
 
     if spec["source"] is not None:
-        algorithm = load_submitted(spec["source"], sha256=spec["code_hash"])
-    else:
-        algorithm = get_algorithm(spec["algorithm"])
-        if builtin_code_hash(spec["algorithm"]) != spec["code_hash"]:
-            raise CellcensusError(f"code of {spec['algorithm']} changed since submission")
+        return compute_submitted_job(spec)
+    algorithm = get_algorithm(spec["algorithm"])
+    if builtin_code_hash(spec["algorithm"]) != spec["code_hash"]:
+        raise CellcensusError(f"code of {spec['algorithm']} changed since submission")
     if algorithm.manifest.version != spec["version"]:
         raise CellcensusError(f"{spec['algorithm']} is no longer version {spec['version']}")
     charge = None if spec["charge"] is None else charge_from_dict(spec["charge"])
@@ -394,6 +396,52 @@ def compute_job(spec: dict[str, Any]) -> Any:
         charge=charge,
         progress=lambda stage: emit(stage=stage),
         memory_limit=f"{max(256, int(spec['memory_mb']) // 2)}MB",
+    )
+
+
+def compute_submitted_job(spec: dict[str, Any]) -> Any:
+    """The protected release of a job of submitted code, which never runs in this process.
+
+    Its module runs in a confined child that hands back only its exact output
+    (`confined.exact_output`); this process checks that table against the manifest recorded
+    at certification and protects it, so the module can neither change the protection nor
+    write this worker's result line.
+    """
+    from cellcensus.holder.enclave.compute import compute_submitted_release
+    from cellcensus.holder.enclave.confined import exact_output
+    from cellcensus.holder.enclave.conformance import source_hash
+    from cellcensus.holder.enclave.manifests import RecordedManifest
+    from cellcensus.holder.enclave.policies import disclosure_policy
+    from cellcensus.holder.enclave.service import charge_from_dict
+
+    if source_hash(spec["source"]) != spec["code_hash"]:
+        raise CellcensusError("submitted source does not match its pinned SHA-256; refused")
+    manifest = RecordedManifest.from_dict(
+        spec["manifest"], name=spec["algorithm"], version=spec["version"]
+    )
+
+    def exact() -> Any:
+        return exact_output(
+            source=spec["source"],
+            sha256=spec["code_hash"],
+            store=Path(spec["store"]),
+            level=spec["level"],
+            parameters=spec["parameters"],
+            memory_mb=int(spec["memory_mb"]),
+            timeout_s=float(spec["timeout_s"]),
+        )
+
+    charge = None if spec["charge"] is None else charge_from_dict(spec["charge"])
+    return compute_submitted_release(
+        store=spec["store"],
+        manifest=manifest,
+        exact=exact,
+        parameters=spec["parameters"],
+        level=spec["level"],
+        policy=disclosure_policy(spec["policy"]["disclosure"]),
+        job_id=spec["job_id"],
+        charge=charge,
+        progress=lambda stage: emit(stage=stage),
     )
 
 

@@ -1,0 +1,200 @@
+"""The computation of a submitted algorithm's job, in a confined child of the worker.
+
+The worker that protects a release must never execute submitted code: a module imported
+there could replace the protection, or write the worker's result line itself. So for a job
+of a certified submission the worker (service code only) starts this module as a child
+(``python -m cellcensus.holder.enclave.confined``), which confines itself
+(`sandbox.confine`: it may read Python's files and the store's tables, write only in a
+scratch folder, reach no network; not the state database, not the rounding key), loads the
+submitted module, computes its exact output on DuckDB and writes it as an Arrow IPC file in
+the scratch folder. Its stdout goes nowhere. The worker reads back that table and nothing
+else, checks it against the manifest recorded at certification and protects it
+(`compute.compute_submitted_release`).
+
+Where the kernel has no Landlock, the child refuses to run: submitted code reads the store
+only confined.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms.base import StoreLayout
+from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.enclave.conformance import load_submitted
+from cellcensus.holder.enclave.manifests import FINISH_REFUSED
+from cellcensus.holder.enclave.sandbox import confine
+from cellcensus.holder.enclave.worker import limit_resources
+from cellcensus.holder.geo.tile_footprint import has_footprint
+from cellcensus.holder.store import Store
+
+OUTPUT = "exact.arrow"
+"""The file, in the scratch folder, the child writes its exact output to."""
+OUTPUT_FILE_MB = 16 * 1024
+"""Largest file the child may write (``RLIMIT_FSIZE``): its output and DuckDB's spill file,
+which on a large store outgrows the memory limit as a built-in job's does."""
+STORE_PRIVATE = ("enclave",)
+"""Store entries the child may not read: the state database and the rounding key."""
+NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
+_STDERR_TAIL = 4000
+_MAX_SPEC_CHARS = 64 * 1024 * 1024
+
+
+def readable_tables(store: Path) -> list[str]:
+    """What the child may read of the store: every entry but `STORE_PRIVATE`."""
+    return sorted(str(entry) for entry in store.iterdir() if entry.name not in STORE_PRIVATE)
+
+
+def exact_output(
+    *,
+    source: str,
+    sha256: str,
+    store: Path,
+    level: str,
+    parameters: dict[str, Any],
+    memory_mb: int,
+    timeout_s: float,
+) -> pd.DataFrame:
+    """The submitted computation's exact output, computed in a confined child.
+
+    Raises:
+        CellcensusError: the child failed, timed out or wrote no readable table (the message,
+            with the tail of its stderr, is for the steward's audit log).
+    """
+    with tempfile.TemporaryDirectory(prefix="cellcensus-submitted-") as scratch:
+        spec = {
+            "source": source,
+            "sha256": sha256,
+            "store": str(store),
+            "read_only": readable_tables(store),
+            "level": level,
+            "parameters": parameters,
+            "memory_mb": memory_mb,
+            "timeout_s": timeout_s,
+            "scratch": scratch,
+        }
+        returncode, stderr = _run_child(spec, cwd=scratch, timeout_s=timeout_s)
+        if returncode != 0:
+            raise CellcensusError(
+                f"the submitted computation failed (exit code {returncode}): {stderr}"
+            )
+        return read_output(Path(scratch) / OUTPUT)
+
+
+def _run_child(spec: dict[str, Any], *, cwd: str, timeout_s: float) -> tuple[int, str]:
+    """Run the child on `spec`; its exit code and the tail of its stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cellcensus.holder.enclave.confined"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # never the worker's protocol stream
+        stderr=subprocess.PIPE,
+        cwd=cwd,  # DuckDB spills beneath it
+        text=True,
+        errors="replace",
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL // 1024 + 1)
+    drain = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
+    drain.start()
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it ended already: its exit code says why
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
+    try:
+        process.wait(timeout=timeout_s + 5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise CellcensusError(f"the submitted computation exceeded {timeout_s:g} s") from None
+    finally:
+        drain.join(timeout=5)
+        assert process.stderr is not None
+        process.stderr.close()
+    return process.returncode, "".join(tail)[-_STDERR_TAIL:]
+
+
+def _drain(stream: Any, tail: collections.deque[str]) -> None:
+    """Read the child's stderr to its end, keeping only the last blocks."""
+    try:
+        while block := stream.read(1024):
+            tail.append(block)
+    except (OSError, ValueError):
+        return
+
+
+def read_output(path: Path) -> pd.DataFrame:
+    """The table the child wrote, read without following links (it controls the folder)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        raise CellcensusError("the submitted computation wrote no output table") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise CellcensusError("the submitted computation's output is not a file")
+        try:
+            table = pa.ipc.open_file(handle).read_all()
+            table.validate(full=True)
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise CellcensusError(
+                f"the submitted computation's output is not an Arrow table: {error}"
+            ) from None
+    exact: pd.DataFrame = table.to_pandas()
+    return exact
+
+
+def write_output(exact: pd.DataFrame, path: Path) -> None:
+    """Write the exact output as an Arrow IPC file (in the child)."""
+    table = pa.Table.from_pandas(exact, preserve_index=False)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def compute_exact(spec: dict[str, Any]) -> pd.DataFrame:
+    """Load the submitted module and collect its exact output (in the confined child)."""
+    algorithm = load_submitted(spec["source"], sha256=spec["sha256"])
+    if algorithm.finish is not None:
+        raise CellcensusError(FINISH_REFUSED)
+    store = Store(Path(spec["store"]))
+    layout = StoreLayout(
+        level=spec["level"], footprint=has_footprint(store), days=tuple(store.days())
+    )
+    algorithm.check(spec["parameters"], layout)
+    memory_limit = f"{max(256, int(spec['memory_mb']) // 2)}MB"
+    tables = open_tables(store, engine="duckdb", level=spec["level"], memory_limit=memory_limit)
+    return algorithm.exact(tables, algorithm.manifest.parse(spec["parameters"]))
+
+
+def main() -> int:
+    """Entry point of the child: confine, then compute and write the output table.
+
+    Everything it imports is imported before it confines itself; the submitted module is
+    executed only after.
+    """
+    spec = json.loads(sys.stdin.read(_MAX_SPEC_CHARS))
+    limit_resources(
+        memory_mb=int(spec["memory_mb"]),
+        timeout_s=float(spec["timeout_s"]),
+        file_mb=OUTPUT_FILE_MB,
+    )
+    if confine(spec["scratch"], read_only=spec["read_only"]) == "none":
+        sys.stderr.write(NOT_CONFINED + "\n")
+        return 3
+    write_output(compute_exact(spec), Path(spec["scratch"]) / OUTPUT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
