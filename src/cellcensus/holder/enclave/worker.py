@@ -469,8 +469,7 @@ def main() -> int:
     try:
         if spec["kind"] == "conformance":
             try:  # submitted code: no store, no state database, no network
-                scratch = spec.get("scratch") or tempfile.mkdtemp(prefix="cellcensus-conformance-")
-                sandbox = confine(scratch)
+                sandbox = confine(spec["scratch"])  # the caller removes it afterwards
             except OSError as error:
                 emit(error=f"could not confine the conformance run: {error}")
                 return 1
