@@ -75,6 +75,24 @@ def spark_session() -> Any:
     builder = SparkSession.builder.appName("cellcensus").config("spark.sql.session.timeZone", "UTC")
     for key, value in settings.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except RuntimeError as error:
+        if "JAVA_GATEWAY_EXITED" not in str(error):
+            raise
+        raise CellcensusError(
+            "Spark could not start its Java process (its own message is above): the Spark "
+            "engine needs Java 17, as `java` on PATH or a JDK in JAVA_HOME"
+        ) from error
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def start(engine: Engine) -> None:
+    """Start `engine` now, so that an engine that cannot start fails a job before its charge.
+
+    DuckDB is embedded and always starts; Spark starts the process's session (its JVM),
+    which the job then uses.
+    """
+    if engine == "spark":
+        spark_session()
