@@ -81,8 +81,10 @@ def spark_session() -> Any:
         if "JAVA_GATEWAY_EXITED" not in str(error):
             raise
         raise CellcensusError(
-            "Spark could not start its Java process (its own message is above): the Spark "
-            "engine needs Java 17, as `java` on PATH or a JDK in JAVA_HOME"
+            "Spark could not start (its own message is above): the Spark engine needs Java 17 "
+            "(`java` on PATH or a JDK in JAVA_HOME) and a master it can use (here "
+            f"{settings.get('spark.master', 'the submitted one')!r}; SPARK_MASTER sets it, "
+            "docs/spark.md)"
         ) from error
     session.sparkContext.setLogLevel("ERROR")
     return session

@@ -397,7 +397,7 @@ class EnclaveService:
         try:
             start(self.engine)
             charge = self.charge(claimed)
-        except CellcensusError as error:
+        except Exception as error:
             self.book.fail(claimed.id, error=str(error))
             raise
         release = self._compute_inline(claimed, charge)
