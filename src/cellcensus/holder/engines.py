@@ -6,6 +6,8 @@ Algorithms are Ibis expressions, so the same code runs on either; only the conne
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from functools import cache
 from typing import Any, Literal
 
@@ -75,6 +77,55 @@ def spark_session() -> Any:
     builder = SparkSession.builder.appName("cellcensus").config("spark.sql.session.timeZone", "UTC")
     for key, value in settings.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except RuntimeError as error:
+        if "JAVA_GATEWAY_EXITED" not in str(error):
+            raise
+        raise CellcensusError(
+            "Spark could not start (its own message is on standard error): the Spark engine "
+            "needs Java 17 (`java` on PATH or a JDK in JAVA_HOME) and a master it can use (here "
+            f"{settings.get('spark.master', 'the submitted one')!r}; SPARK_MASTER sets it, "
+            "docs/spark.md)"
+        ) from error
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def start(engine: Engine) -> None:
+    """Start `engine` now, so that an engine that cannot start fails a job before its charge.
+
+    DuckDB is embedded and always starts; Spark starts the process's session (its JVM),
+    which the job then uses.
+    """
+    if engine == "spark":
+        spark_session()
+
+
+STARTS_SPARK = """
+import sys
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.engines import start
+try:
+    start("spark")
+except CellcensusError as error:
+    sys.exit(str(error))
+"""
+
+
+def check_spark_starts(*, timeout_s: float = 300) -> None:
+    """Start Spark once in a subprocess, as each job's worker will; refuse if it cannot.
+
+    The service charges a job before its worker starts the engine: with no Java or an
+    unusable master, every job would fail after its charge.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", STARTS_SPARK],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    if done.returncode != 0:
+        said = " ".join(done.stderr.strip().splitlines()[-4:])
+        raise CellcensusError(f"the service's engine, spark, does not start: {said}")

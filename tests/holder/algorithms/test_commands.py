@@ -191,5 +191,11 @@ def test_run_help_names_the_spark_settings():
     result = cli.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.replace("│", " ").split())
-    for name in ("SPARK_MASTER", "SPARK_EXECUTOR_MEMORY", "SPARK_SHUFFLE_PARTITIONS"):
+    names = (
+        "SPARK_MASTER",
+        "SPARK_DRIVER_MEMORY",
+        "SPARK_EXECUTOR_MEMORY",
+        "SPARK_SHUFFLE_PARTITIONS",
+    )
+    for name in names:
         assert name in said

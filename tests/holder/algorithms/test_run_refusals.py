@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -176,3 +178,23 @@ def test_a_footprint_of_cells_since_moved_is_refused_until_made_again(store, tmp
     assert spent(store, "r") == (0, 0)
     build_tile_footprint(Store(store), areas=areas[areas.area_code.isin(set(AREAS.values()))])
     assert has_footprint(Store(store))
+
+
+@pytest.mark.spark
+def test_spark_without_java_is_one_line_and_spends_no_budget(store, tmp_path):
+    # The session is one per process: a subprocess, so that no JVM is already running.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    command = [sys.executable, "-m", "cellcensus", "run", "usual_residence", "--engine", "spark"]
+    done = subprocess.run(
+        [*command, "--store", str(store), "--out", str(tmp_path / "x.csv")],
+        env=clean | {"JAVA_HOME": str(tmp_path / "no-jdk")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "needs Java 17" in " ".join(done.stderr.split())
+    left = Enclave(store=store).service.budget_left(analyst="holder", project="default")
+    assert left == (2.0, 1e-5)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -42,3 +45,22 @@ def test_signing_key_file_is_private(tmp_path, monkeypatch):
     monkeypatch.setenv("CELLCENSUS_JWT_KEY", "short")
     with pytest.raises(CellcensusError, match="at least 32 bytes"):
         signing_key(settings)
+
+
+@pytest.mark.spark
+def test_a_spark_service_whose_engine_cannot_start_does_not_start(tmp_path):
+    # Its jobs would each be charged before their worker found that Spark does not start.
+    (tmp_path / "store").mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "cellcensus", "serve", "--store", str(tmp_path / "store")],
+        env=clean | {"CELLCENSUS_ENGINE": "spark", "JAVA_HOME": str(tmp_path / "no-jdk")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2, said
+    assert "the service's engine, spark, does not start" in said
+    assert "needs Java 17" in said and "Traceback" not in said

@@ -26,7 +26,8 @@ OUTPUT_SUFFIXES = (".csv", ".json")
 ENGINE_HELP = (
     "duckdb or spark. Spark runs in local mode (local[2]) unless started by spark-submit; "
     f"the environment variables {', '.join(SPARK_ENVIRONMENT)} set its master, executor "
-    "memory and shuffle partitions (docs/spark.md)."
+    "memory and shuffle partitions; in local mode Spark's own SPARK_DRIVER_MEMORY sets the "
+    "memory of the one JVM that does the work (docs/spark.md)."
 )
 
 

@@ -16,6 +16,7 @@ from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import Role, User, Users, check_scopes
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
+from cellcensus.holder.engines import check_spark_starts
 from cellcensus.holder.store.layout import require_store_folder
 
 PASSWORD_ENV = "CELLCENSUS_PASSWORD"
@@ -63,6 +64,9 @@ def serve(
     settings = ServiceSettings.from_env(
         store=store, database_url=database_url, workers=workers, jwt_key_file=jwt_key_file
     )
+    if settings.engine == "spark":
+        with console.status("starting Spark once, as the job workers will"):
+            check_spark_starts()
     app = create_app(settings)
     console.print(f"cellcensus service on http://{host}:{port} (store {store})")
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)

@@ -29,8 +29,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+from ibis.backends import BaseBackend
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
@@ -42,7 +44,7 @@ from cellcensus.holder.algorithms.base import (
     StoreLayout,
     TileFootprint,
 )
-from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
+from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging, stage_name
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.enclave.manifests import RecordedManifest
 from cellcensus.holder.engines import Engine, connect, spark_session
@@ -92,17 +94,17 @@ def open_tables(
     staging: DuckDBStaging | SparkStaging = (
         DuckDBStaging(con) if engine == "duckdb" else SparkStaging(con, spark_session())
     )
-    events = con.read_parquet(_partitioned(store.events_dir, engine))
-    cells = con.read_parquet(str(store.cells_path))
-    allocation = con.read_parquet(str(store.allocation_path(level)))
+    events = _read(con, _partitioned(store.events_dir, engine), engine)
+    cells = _read(con, store.cells_path, engine)
+    allocation = _read(con, store.allocation_path(level), engine)
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
     device_days = None
     if fresh_device_days(store):
-        device_days = con.read_parquet(_partitioned(store.device_days_dir, engine))
+        device_days = _read(con, _partitioned(store.device_days_dir, engine), engine)
     footprint = None
     if level == FOOTPRINT_LEVEL and has_footprint(store):
         footprint = TileFootprint(
-            *(con.read_parquet(str(footprint_path(store, name))) for name in FOOTPRINT_TABLES)
+            *(_read(con, footprint_path(store, name), engine) for name in FOOTPRINT_TABLES)
         )
     return StoreTables(
         events=events,
@@ -117,10 +119,24 @@ def open_tables(
     )
 
 
-def _partitioned(folder: Path, engine: Engine) -> str:
+def _partitioned(folder: Path, engine: Engine) -> Path:
     """What `engine` reads for a folder of ``date=`` partitions."""
     # DuckDB reads the day files by glob; Spark discovers the date= partitions itself.
-    return str(folder if engine == "spark" else folder / "**" / "*.parquet")
+    return folder if engine == "spark" else folder / "**" / "*.parquet"
+
+
+def _read(con: BaseBackend, path: Path, engine: Engine) -> ir.Table:
+    """The Parquet file or folder `path` of the store as a table of `con`.
+
+    Spark reads a path without a scheme from the cluster's default file system (HDFS on
+    YARN), so it is given the ``file://`` URI of the store's local folder; Ibis's own
+    `read_parquet` would strip the scheme again.
+    """
+    if engine == "duckdb":
+        return con.read_parquet(str(path))
+    name = stage_name()
+    spark_session().read.parquet(path.absolute().as_uri()).createOrReplaceTempView(name)
+    return con.table(name)
 
 
 def area_levels(store: Store) -> list[str]:

@@ -29,7 +29,7 @@ from cellcensus.holder.enclave.compute import (
 from cellcensus.holder.enclave.jobs import Job, JobBook, JobStatus, NewJob, Submission
 from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosure_policy
 from cellcensus.holder.enclave.state import State
-from cellcensus.holder.engines import Engine
+from cellcensus.holder.engines import Engine, start
 from cellcensus.holder.store import Store
 from cellcensus.release import Release
 
@@ -394,10 +394,12 @@ class EnclaveService:
         if claimed is None:
             raise CellcensusError(f"an identical job {job.id} is already {job.status.value}")
         # Charged before the events are read and never refunded: what fails from here on
-        # may depend on the data (what the store's layout refuses was refused in `prepare`).
+        # may depend on the data (what the store's layout refuses was refused in `prepare`,
+        # an engine that cannot start is refused here).
         try:
+            start(self.engine)
             charge = self.charge(claimed)
-        except DisclosureError as error:
+        except Exception as error:
             self.book.fail(claimed.id, error=str(error))
             raise
         release = self._compute_inline(claimed, charge)
