@@ -282,6 +282,23 @@ def test_a_module_cannot_write_into_the_store_or_the_state_database(holder):
     assert "planted" not in tables
 
 
+def test_a_module_reads_only_the_tables_algorithms_read(holder):
+    service, store = holder
+    (store / "quarantine").mkdir(exist_ok=True)
+    private = [store / "quarantine" / "rows.csv", store / "ingest_report.json"]
+    private[0].write_text("user_id,reason\n32470000001,malformed timestamp\n")
+    private[1].touch()
+    reads = "".join(
+        f"    try:\n        open({str(path)!r}).read()\n    except OSError:\n        pass\n"
+        f"    else:\n        raise RuntimeError('read {path.name}')\n"
+        for path in private
+    )
+    certify(service, _in_compute(MODULE, reads.strip()))
+    status, body = run_job(service)
+    assert status == "released" and body is not None  # neither file could be read
+    assert counts(body) == protected_counts(store)
+
+
 def test_protected_counts_differ_from_the_exact_ones(store, tmp_path):
     """The premise of the tests above: protection visibly moves every count here."""
     copy = Path(shutil.copytree(store, tmp_path / "store"))

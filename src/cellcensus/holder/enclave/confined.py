@@ -5,9 +5,9 @@ there could replace the protection, or write the worker's result line itself. So
 of a certified submission the worker (service code only) starts this module as a child
 (``python -m cellcensus.holder.enclave.confined``), which confines itself
 (`sandbox.confine`: it may read Python's files and the store's tables, write only in a
-scratch folder, reach no network; not the state database, not the rounding key), loads the
-submitted module, computes its exact output on DuckDB and writes it as an Arrow IPC file in
-the scratch folder. Its stdout goes nowhere. The worker reads back that table and nothing
+scratch folder, reach no network; not the quarantine, the state database or the rounding
+key), loads the submitted module, computes its exact output on DuckDB and writes it as an
+Arrow IPC file in the scratch folder. Its stdout goes nowhere. The worker reads back that table and nothing
 else, checks it against the manifest recorded at certification and protects it
 (`compute.compute_submitted_release`).
 
@@ -47,16 +47,24 @@ OUTPUT = "exact.arrow"
 OUTPUT_FILE_MB = 16 * 1024
 """Largest file the child may write (``RLIMIT_FSIZE``): its output and DuckDB's spill file,
 which on a large store outgrows the memory limit as a built-in job's does."""
-STORE_PRIVATE = ("enclave",)
-"""Store entries the child may not read: the state database and the rounding key."""
+STORE_TABLES = (
+    "events",
+    "device_days",
+    "cells.parquet",
+    "allocation",
+    "footprint",
+    "metadata.json",
+)
+"""Store entries the child may read: what `open_tables` opens. Not the quarantine (malformed
+rows as delivered), the reports and records, the key record or the enclave's state."""
 NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
 _STDERR_TAIL = 4000
 _MAX_SPEC_CHARS = 64 * 1024 * 1024
 
 
 def readable_tables(store: Path) -> list[str]:
-    """What the child may read of the store: every entry but `STORE_PRIVATE`."""
-    return sorted(str(entry) for entry in store.iterdir() if entry.name not in STORE_PRIVATE)
+    """What the child may read of the store: those of `STORE_TABLES` it has."""
+    return [str(store / name) for name in STORE_TABLES if (store / name).exists()]
 
 
 def exact_output(
