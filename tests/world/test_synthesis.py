@@ -164,6 +164,15 @@ def test_mcc_and_mnc_are_the_devices_home_network(world_folder: Path) -> None:
     assert (foreign["kind"] == "roamer").all() and len(foreign) > 0
 
 
+def test_roamers_are_seen_only_between_their_arrival_and_departure(world_folder: Path) -> None:
+    events = _events(world_folder)
+    stays = pq.read_table(world_folder / "truth" / "roamer_stays.parquet").to_pandas()
+    seen = events.merge(stays, on="user_id")
+    assert len(seen) > 0
+    assert (seen["timestamp"] >= seen["arrival"]).all()
+    assert (seen["timestamp"] < seen["departure"]).all()
+
+
 def test_presence_truth_is_hourly_for_the_sample(world_folder: Path) -> None:
     presence = pq.read_table(world_folder / "truth" / "presence").to_pandas()
     persons = pq.read_table(world_folder / "truth" / "persons.parquet").to_pandas()
