@@ -211,6 +211,17 @@ def test_a_previous_world_is_replaced(tmp_path: Path) -> None:
     assert [path.name for path in (out / "events").iterdir()] == ["date=2011-03-07"]
 
 
+def test_a_refused_run_leaves_the_previous_world_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    synthesize(out=out, params=WorldParams(scale=0.0005, days=1, presence_persons=10))
+    before = _files(out)
+    with pytest.raises(CellcensusError, match="threads"):
+        synthesize(out=out, params=WorldParams(scale=0.0005, days=1), threads=0)
+    with pytest.raises(CellcensusError, match="scale"):
+        synthesize(out=out, params=WorldParams(scale=1e-7, days=1))
+    assert _files(out) == before
+
+
 def test_output_that_is_a_file_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:
     params = WorldParams(scale=0.001, days=1)
     a_file = tmp_path / "file.txt"
