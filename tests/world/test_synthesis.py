@@ -222,6 +222,18 @@ def test_a_refused_run_leaves_the_previous_world_as_it_was(tmp_path: Path) -> No
     assert _files(out) == before
 
 
+def test_an_interrupted_world_is_no_delivery(tmp_path: Path) -> None:
+    def interrupt(step: str, _fraction: float) -> None:
+        if step.startswith("events of day 2"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "world"
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(out=out, params=WorldParams(scale=0.0005, days=3), progress=interrupt)
+    assert json.loads((out / "world.json").read_text())["status"] == "incomplete"
+    assert not (out / "metadata.json").exists()
+
+
 def test_output_that_is_a_file_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:
     params = WorldParams(scale=0.001, days=1)
     a_file = tmp_path / "file.txt"

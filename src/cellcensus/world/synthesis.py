@@ -124,6 +124,8 @@ def synthesize(
     )
     summary = _summary(country=country, out=out, events_by_day=events_by_day, faults=faults)
     write_json({"injected_rows": faults}, out / "truth" / "faults.json")
+    # Last, with world.json: without it an interrupted world is no delivery that ingest takes.
+    write_json(_metadata(country), out / "metadata.json")
     write_json(_world_document(summary=summary, params=params), out / WORLD_FILE)
     report("done", 1.0)
     return summary
@@ -138,7 +140,6 @@ def _write_static(*, country: SyntheticCountry, out: Path) -> None:
     write_parquet(roamer_stays_table(country), truth / "roamer_stays.parquet")
     write_parquet(machines_table(country), truth / "machines.parquet")
     write_parquet(tacs_table(country), truth / "tacs.parquet")
-    write_json(_metadata(country), out / "metadata.json")
 
 
 def _summary(
