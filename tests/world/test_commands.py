@@ -73,6 +73,8 @@ def test_synth_with_faults_and_report(app: typer.Typer, tmp_path: Path) -> None:
     for words in ("faulty rows injected", "Realism", "M2M", "sites per km2"):
         assert words in result.stdout
     assert (out / "truth" / "faults.json").is_file()
+    # A one-day world switches no site on or off, whatever site_change_share says.
+    assert "0% of sites" in result.stdout
 
 
 def test_bad_faults_give_a_one_line_error(app: typer.Typer, tmp_path: Path) -> None:

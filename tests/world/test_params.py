@@ -41,6 +41,12 @@ def test_defaults_are_valid_and_start_on_a_monday() -> None:
         ({"location_update_minutes": 3}, "location_update_minutes"),
         ({"presence_persons": -1}, "presence_persons"),
         ({"other_places": 4}, "other_places"),
+        ({"regional_share_factors": (("Flanders", 1.1),)}, "regional_share_factors"),
+        ({"trip_probability": (0.1,)}, "trip_probability"),
+        ({"outing_hours": (3,)}, "outing_hours"),
+        ({"working_ages": (18, 64, 70)}, "working_ages"),
+        ({"work_start_hours": (8,)}, "work_start_hours"),
+        ({"school_ages": (3,)}, "school_ages"),
     ],
 )
 def test_bad_parameters_raise_one_line_naming_the_parameter(

@@ -164,6 +164,15 @@ def test_mcc_and_mnc_are_the_devices_home_network(world_folder: Path) -> None:
     assert (foreign["kind"] == "roamer").all() and len(foreign) > 0
 
 
+def test_roamers_are_seen_only_between_their_arrival_and_departure(world_folder: Path) -> None:
+    events = _events(world_folder)
+    stays = pq.read_table(world_folder / "truth" / "roamer_stays.parquet").to_pandas()
+    seen = events.merge(stays, on="user_id")
+    assert len(seen) > 0
+    assert (seen["timestamp"] >= seen["arrival"]).all()
+    assert (seen["timestamp"] < seen["departure"]).all()
+
+
 def test_presence_truth_is_hourly_for_the_sample(world_folder: Path) -> None:
     presence = pq.read_table(world_folder / "truth" / "presence").to_pandas()
     persons = pq.read_table(world_folder / "truth" / "persons.parquet").to_pandas()
@@ -200,6 +209,29 @@ def test_a_previous_world_is_replaced(tmp_path: Path) -> None:
     synthesize(out=out, params=WorldParams(scale=0.0005, days=2, presence_persons=10))
     synthesize(out=out, params=WorldParams(scale=0.0005, days=1, presence_persons=10))
     assert [path.name for path in (out / "events").iterdir()] == ["date=2011-03-07"]
+
+
+def test_a_refused_run_leaves_the_previous_world_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "world"
+    synthesize(out=out, params=WorldParams(scale=0.0005, days=1, presence_persons=10))
+    before = _files(out)
+    with pytest.raises(CellcensusError, match="threads"):
+        synthesize(out=out, params=WorldParams(scale=0.0005, days=1), threads=0)
+    with pytest.raises(CellcensusError, match="scale"):
+        synthesize(out=out, params=WorldParams(scale=1e-7, days=1))
+    assert _files(out) == before
+
+
+def test_an_interrupted_world_is_no_delivery(tmp_path: Path) -> None:
+    def interrupt(step: str, _fraction: float) -> None:
+        if step.startswith("events of day 2"):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "world"
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(out=out, params=WorldParams(scale=0.0005, days=3), progress=interrupt)
+    assert json.loads((out / "world.json").read_text())["status"] == "incomplete"
+    assert not (out / "metadata.json").exists()
 
 
 def test_output_that_is_a_file_or_a_foreign_folder_is_refused(tmp_path: Path) -> None:

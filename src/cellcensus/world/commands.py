@@ -35,7 +35,11 @@ def synth(
         _DEFAULTS.seed
     ),
     market_share: Annotated[
-        float, typer.Option(help="Share of persons who subscribe to the operator, in (0, 1].")
+        float,
+        typer.Option(
+            help="The operator's share of phone owners, in (0, 1]; metadata.json gives the "
+            "share of all residents it realises."
+        ),
     ] = _DEFAULTS.market_share,
     start: Annotated[
         str, typer.Option(help="First local day, YYYY-MM-DD.")

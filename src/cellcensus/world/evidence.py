@@ -113,6 +113,9 @@ AGE_ACTIVITY: tuple[tuple[int, float], ...] = (
 """(youngest age, multiplier of the interactive event rate): teenagers text most, the oldest
 call least (assumption consistent with seshadri-2008's skew and candia-2008)."""
 
+REGIONS = ("2000", "3000", "4000")
+"""Statbel codes of the Flemish, Walloon and Brussels-Capital regions."""
+
 REGIONAL_SHARE_FACTORS: tuple[tuple[str, float], ...] = (
     ("2000", 1.06), ("3000", 0.95), ("4000", 0.82),
 )

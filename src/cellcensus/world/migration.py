@@ -27,7 +27,7 @@ class Migrations:
 
     Attributes:
         person: The person who moves.
-        day: Ordinal of the local day of the move (the first night in the new home).
+        day: Ordinal of the local day of the move (at the new home from its 00:00).
         from_area: Area of the old home.
         to_area: Area of the new home.
     """

@@ -265,8 +265,11 @@ class WorldParams:
             ("market_share", 0 < self.market_share <= 1, "must be in (0, 1]"),
             (
                 "regional_share_factors",
-                all(factor > 0 for _, factor in self.regional_share_factors),
-                "must be (region code, positive factor) pairs",
+                all(
+                    code in evidence.REGIONS and factor > 0
+                    for code, factor in self.regional_share_factors
+                ),
+                f"must be (region code, positive factor) pairs, codes among {evidence.REGIONS}",
             ),
             (
                 "phone_ownership",
@@ -301,26 +304,43 @@ class WorldParams:
         ]
 
     def _mobility_rules(self) -> list[tuple[str, bool, str]]:
-        low, high = self.working_ages
-        first, last = self.work_start_hours
-        shortest, longest = self.outing_hours
         return [
-            ("working_ages", 0 <= low <= high, "must be (youngest, oldest), youngest <= oldest"),
+            (
+                "working_ages",
+                _is_range(self.working_ages, 0, math.inf),
+                "must be (youngest, oldest), youngest <= oldest",
+            ),
             ("work_attendance", _is_share(self.work_attendance), _SHARE),
-            ("work_start_hours", 0 <= first <= last <= 23, "must be (earliest, latest) in 0-23"),
+            (
+                "work_start_hours",
+                _is_range(self.work_start_hours, 0, 23),
+                "must be (earliest, latest) in 0-23",
+            ),
             ("work_duration_hours", 1 <= self.work_duration_hours <= 14, "must be 1-14"),
             ("night_shift_share", _is_share(self.night_shift_share), _SHARE),
-            ("school_ages", 0 <= self.school_ages[0] <= self.school_ages[1], "must be ordered"),
+            (
+                "school_ages",
+                _is_range(self.school_ages, 0, math.inf),
+                "must be (youngest, oldest), youngest <= oldest",
+            ),
             ("school_hours", _is_window(self.school_hours), "must be (start, end), start < end"),
             ("night_hours", _is_hours(self.night_hours), "must be two local hours 0-23"),
             ("evening_outing_probability", _is_share(self.evening_outing_probability), _SHARE),
             ("weekend_outing_probability", _is_share(self.weekend_outing_probability), _SHARE),
             ("daytime_outing_probability", _is_share(self.daytime_outing_probability), _SHARE),
-            ("outing_hours", 1 <= shortest <= longest <= 12, "must be (shortest, longest) 1-12"),
+            (
+                "outing_hours",
+                _is_range(self.outing_hours, 1, 12),
+                "must be (shortest, longest) in 1-12",
+            ),
             ("other_places", 1 <= self.other_places <= 3, "must be 1-3"),
             ("other_in_home_area", _is_share(self.other_in_home_area), _SHARE),
             ("other_distance_km", self.other_distance_km > 0, "must be positive"),
-            ("trip_probability", all(_is_share(p) for p in self.trip_probability), _SHARE),
+            (
+                "trip_probability",
+                len(self.trip_probability) == 2 and all(map(_is_share, self.trip_probability)),
+                "must be (working day, free day) probabilities in [0, 1]",
+            ),
             ("trip_distance_km", self.trip_distance_km > 0, "must be positive"),
         ]
 
@@ -394,6 +414,11 @@ _PROFILE = "must be 24 non-negative weights, not all zero"
 
 def _is_share(value: float) -> bool:
     return 0 <= value <= 1
+
+
+def _is_range(pair: tuple[int, ...], lowest: float, highest: float) -> bool:
+    """Two values, in order, within [lowest, highest]."""
+    return len(pair) == 2 and lowest <= pair[0] <= pair[1] <= highest
 
 
 def _is_window(hours: tuple[int, int]) -> bool:

@@ -70,7 +70,7 @@ def realism_report(folder: Path) -> list[Figure]:
         *_activity(con),
         *_rhythm(con),
         *_devices(con, document, parameters),
-        *_network(folder, parameters),
+        *_network(folder),
         *_mobility(folder, document, parameters),
     ]
     con.close()
@@ -189,16 +189,19 @@ def _devices(
     ]
 
 
-def _network(folder: Path, parameters: dict[str, Any]) -> list[Figure]:
+def _network(folder: Path) -> list[Figure]:
     con = _connect()
     sites = con.execute(
         "SELECT DISTINCT site_id, longitude, latitude FROM "
         f"read_parquet('{folder / 'cells.parquet'}')"
     ).fetchnumpy()
     cells = con.execute(
-        f"SELECT count(*) FROM read_parquet('{folder / 'cells.parquet'}')"
+        "SELECT count(*), count(DISTINCT site_id) FILTER "
+        "(WHERE valid_from IS NOT NULL OR valid_to IS NOT NULL) "
+        f"FROM read_parquet('{folder / 'cells.parquet'}')"
     ).fetchone()
     con.close()
+    cell_count, changed = cells if cells else (0, 0)
     areas = belgium.municipalities()
     tree = shapely.STRtree(areas["geometry"].to_numpy())
     points = shapely.points(sites["longitude"], sites["latitude"])
@@ -213,7 +216,7 @@ def _network(folder: Path, parameters: dict[str, Any]) -> list[Figure]:
     return [
         Figure(
             "sites of the holder / cells",
-            f"{sites['site_id'].size:,} / {int(cells[0]) if cells else 0:,}",
+            f"{sites['site_id'].size:,} / {cell_count:,}",
             "some thousands (Mobistar: 4,611 masts; ~7,000 sites in all)",
             "datanews-2011",
         ),
@@ -225,7 +228,7 @@ def _network(folder: Path, parameters: dict[str, Any]) -> list[Figure]:
         ),
         Figure(
             "sites switched on or off during the period",
-            f"{parameters['site_change_share']:.0%} of sites",
+            f"{changed / max(sites['site_id'].size, 1):.0%} of sites",
             "a few",
             "assumption",
         ),

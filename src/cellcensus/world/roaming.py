@@ -50,8 +50,8 @@ class RoamerStays:
         origin: Index into `ROAMING_ORIGINS`.
         mnc: Network code of the visitor's home operator.
         user_id: The visitor's number (international format), unique.
-        arrival_us: Arrival time, microseconds since the epoch (UTC).
-        departure_us: Departure time.
+        arrival_us: Start of the hour of arrival, microseconds since the epoch (UTC).
+        departure_us: End of the hour of departure.
         nights: Nights spent.
         area: Area of the accommodation (or of the visit, for day visitors).
         places: (visitors, PLACE_COLUMNS) locations: accommodation, then sights.
@@ -185,12 +185,15 @@ def _arrivals(
     area = rng.choice(territory.size, size=count, p=weights)
     places = _visit_places(area=area, territory=territory, pois=pois, rng=rng)
     midnight = day_clock(day).start
+    # Visitors are placed hour by hour: the stay covers the whole hours they are in, so that
+    # an event in the arrival or departure hour lies inside it.
+    arrival = np.floor(arrival_hour)
+    departure = np.ceil(nights * 24 + departure_hour)
     return {
         "origin": origin,
         "mnc": mnc,
-        "arrival_us": midnight + (arrival_hour * MICROSECONDS_PER_HOUR).astype(np.int64),
-        "departure_us": midnight
-        + ((nights * 24 + departure_hour) * MICROSECONDS_PER_HOUR).astype(np.int64),
+        "arrival_us": midnight + arrival.astype(np.int64) * MICROSECONDS_PER_HOUR,
+        "departure_us": midnight + departure.astype(np.int64) * MICROSECONDS_PER_HOUR,
         "nights": nights,
         "area": area,
         "places": places,

@@ -33,6 +33,7 @@ from cellcensus.world.tables import (
 )
 from cellcensus.world.writer import (
     WORLD_FILE,
+    check_folder,
     day_partition,
     prepare_folder,
     write_json,
@@ -107,19 +108,24 @@ def synthesize(
         CellcensusError: If `out` is a file or a non-empty folder that is not a world.
     """
     report = progress or (lambda _step, _fraction: None)
-    prepare_folder(out)
-    # Written first so that an interrupted run still leaves a folder recognised as a world.
-    write_json({"generator": "cellcensus.world", "status": "incomplete"}, out / WORLD_FILE)
-    country = build_country(params=params, progress=report)
-    _write_static(country=country, out=out)
     workers = threads if threads is not None else min(2, os.cpu_count() or 1)
     if workers < 1:
         raise CellcensusError(f"threads={workers} must be at least 1")
+    # A previous world is only cleared once the new country is built: a refused parameter
+    # leaves it as it was.
+    check_folder(out)
+    country = build_country(params=params, progress=report)
+    prepare_folder(out)
+    # Written first so that an interrupted run still leaves a folder recognised as a world.
+    write_json({"generator": "cellcensus.world", "status": "incomplete"}, out / WORLD_FILE)
+    _write_static(country=country, out=out)
     events_by_day, faults = _write_days(
         country=country, params=params, out=out, report=report, threads=workers
     )
     summary = _summary(country=country, out=out, events_by_day=events_by_day, faults=faults)
     write_json({"injected_rows": faults}, out / "truth" / "faults.json")
+    # Last, with world.json: without it an interrupted world is no delivery that ingest takes.
+    write_json(_metadata(country), out / "metadata.json")
     write_json(_world_document(summary=summary, params=params), out / WORLD_FILE)
     report("done", 1.0)
     return summary
@@ -134,7 +140,6 @@ def _write_static(*, country: SyntheticCountry, out: Path) -> None:
     write_parquet(roamer_stays_table(country), truth / "roamer_stays.parquet")
     write_parquet(machines_table(country), truth / "machines.parquet")
     write_parquet(tacs_table(country), truth / "tacs.parquet")
-    write_json(_metadata(country), out / "metadata.json")
 
 
 def _summary(

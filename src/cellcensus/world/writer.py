@@ -92,8 +92,8 @@ GENERATED = ("events", "truth", "cells.parquet", "metadata.json")
 """What a world writes besides `WORLD_FILE`, and all that is removed when one is overwritten."""
 
 
-def prepare_folder(out: Path) -> None:
-    """Make `out` ready for a world: create it, or clear a previous world written there.
+def check_folder(out: Path) -> None:
+    """Refuse an output that a world may not be written to, changing nothing.
 
     Args:
         out: The dataset folder.
@@ -106,12 +106,24 @@ def prepare_folder(out: Path) -> None:
             f"output {out} is a file; give the path of a new folder, an empty one, "
             "or a previous world to overwrite"
         )
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / WORLD_FILE).is_file():
-            raise CellcensusError(
-                f"output folder {out} is not empty and holds no {WORLD_FILE}, so it is not a "
-                "previous world; choose a new or empty folder (nothing was changed)"
-            )
+    if out.is_dir() and any(out.iterdir()) and not (out / WORLD_FILE).is_file():
+        raise CellcensusError(
+            f"output folder {out} is not empty and holds no {WORLD_FILE}, so it is not a "
+            "previous world; choose a new or empty folder (nothing was changed)"
+        )
+
+
+def prepare_folder(out: Path) -> None:
+    """Make `out` ready for a world: create it, or clear a previous world written there.
+
+    Args:
+        out: The dataset folder.
+
+    Raises:
+        CellcensusError: If `out` is a file, or a non-empty folder that is not a world.
+    """
+    check_folder(out)
+    if out.is_dir():
         for name in GENERATED:
             path = out / name
             if path.is_dir():
