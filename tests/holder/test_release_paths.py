@@ -55,7 +55,7 @@ from cellcensus.holder.api.formats import geojson_keys
 from cellcensus.holder.disclosure import DisclosurePolicy, policy_for
 from cellcensus.holder.enclave import Enclave, EnclaveService, open_state
 from cellcensus.holder.enclave.compute import job_period, key_domain, open_tables
-from cellcensus.holder.enclave.conformance import source_hash
+from cellcensus.holder.enclave.conformance import load_submitted, manifest_summary, source_hash
 from cellcensus.holder.enclave.policies import ReleasePolicy
 from cellcensus.holder.enclave.runner import default_state_url
 from cellcensus.holder.enclave.worker import SUBMITTED_JOB_FAILED, run_in_subprocess
@@ -670,11 +670,8 @@ def compute(tables, params):
     located = tables.events.select("device_id", "cell_id").distinct().join(
         tables.allocation, "cell_id"
     )
-    return located.group_by("area_code").agg(device_count=located.weight.sum())
-
-
-def finish(raw, tables, params):
-    raise CellcensusError("exact counts: " + raw.to_json(orient="records"))
+    exact = located.group_by("area_code").agg(device_count=located.weight.sum())
+    raise CellcensusError("exact counts: " + exact.to_pandas().to_json(orient="records"))
 
 
 leaky = Algorithm(
@@ -690,13 +687,13 @@ leaky = Algorithm(
         reference="A test of the error route.",
     ),
     compute=compute,
-    finish=finish,
 )
 '''
 
 
 def test_a_submitted_algorithm_cannot_release_through_its_error_message(store: Path) -> None:
     """A job's error reaches the analyst (GET /jobs/{id}): submitted code's text must not."""
+    leaky_hash = source_hash(LEAKY_MODULE)
     spec = {
         "kind": "job",
         "job_id": "0" * 32,
@@ -704,8 +701,9 @@ def test_a_submitted_algorithm_cannot_release_through_its_error_message(store: P
         "engine": "duckdb",
         "algorithm": "leaky",
         "version": "0.1.0",
-        "code_hash": source_hash(LEAKY_MODULE),
+        "code_hash": leaky_hash,
         "source": LEAKY_MODULE,
+        "manifest": manifest_summary(load_submitted(LEAKY_MODULE, sha256=leaky_hash)),
         "level": "municipality",
         "parameters": {},
         "policy": exact_policy_body(),
