@@ -7,11 +7,16 @@ would: `spark-submit --master ...` on a cluster, plain Python on one machine.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "api"))
+
+from tiny_store import build_store  # type: ignore[import-not-found]
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -25,15 +30,19 @@ print("PROGRESS", conf.get("spark.ui.showConsoleProgress", "unset"))
 """
 
 
+def without_spark_settings() -> dict[str, str]:
+    """This environment without Spark's variables, this Python's programs first on PATH."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    bindir = str(Path(sys.executable).parent)
+    return clean | {"PATH": bindir + os.pathsep + clean.get("PATH", "")}
+
+
 def settings(command: list[str], env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     script = tmp_path / "session.py"
     script.write_text(SCRIPT)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
-    bindir = str(Path(sys.executable).parent)
-    clean["PATH"] = bindir + os.pathsep + clean.get("PATH", "")
     done = subprocess.run(
         [*command, str(script)],
-        env=clean | env,
+        env=without_spark_settings() | env,
         capture_output=True,
         text=True,
         timeout=240,
@@ -66,3 +75,22 @@ def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -
         "TIMEZONE": "UTC",
         "PROGRESS": "false",
     }
+
+
+def test_a_local_run_shows_no_spark_log_below_errors(tmp_path: Path) -> None:
+    store = build_store(tmp_path / "store")
+    out = tmp_path / "homes.csv"
+    run = ["run", "usual_residence", "--engine", "spark", "--store", str(store), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "cellcensus", *run],
+        env=without_spark_settings(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.is_file()
+    # Spark's own start (log4j's WARN lines, the shell's "Setting default log level") is
+    # silent; only the JVM's note on its incubator modules is not Spark's to silence.
+    assert not re.search(r"\bWARN\b|Setting default log level|log4j", done.stderr), done.stderr

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 import ibis
@@ -51,6 +52,21 @@ SPARK_ENVIRONMENT = {
 """Environment variables that override a setting, submitted or not."""
 
 
+SPARK_LOG = Path(__file__).with_name("spark_log4j2.properties")
+"""Spark's log configuration in local mode: errors only, from the JVM's start."""
+
+
+def quiet_start() -> dict[str, str]:
+    """The local driver's option that logs errors only, unless the operator configures Spark.
+
+    `setLogLevel` acts once the session exists, after Spark's start has logged its warnings;
+    an operator's SPARK_CONF_DIR holds their own log4j2.properties and driver options.
+    """
+    if "SPARK_CONF_DIR" in os.environ:
+        return {}
+    return {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={SPARK_LOG.as_uri()}"}
+
+
 @cache
 def spark_session() -> Any:
     """The process's Spark session, configured for cellcensus.
@@ -58,8 +74,9 @@ def spark_session() -> Any:
     Under ``spark-submit`` (a cluster: YARN, Kubernetes, standalone) the submitted
     configuration is kept (master, executor memory, partitions, UI), so a cluster runs
     cellcensus the way its operators run every Spark job (docs/spark.md); from plain Python,
-    `LOCAL_SPARK`. `SPARK_ENVIRONMENT` variables override either. The session time zone is
-    always UTC: the algorithms' local times are computed from UTC timestamps.
+    `LOCAL_SPARK`, quiet from the start. `SPARK_ENVIRONMENT` variables override either. The
+    session time zone is always UTC: the algorithms' local times are computed from UTC
+    timestamps.
     """
     try:
         from pyspark.sql import SparkSession
@@ -70,7 +87,7 @@ def spark_session() -> Any:
     # spark-submit starts the JVM before Python and hands PySpark its port: its --master and
     # --conf are then already set.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
-    settings = {} if submitted else dict(LOCAL_SPARK)
+    settings = {} if submitted else LOCAL_SPARK | quiet_start()
     settings |= {
         key: os.environ[name] for name, key in SPARK_ENVIRONMENT.items() if name in os.environ
     }
