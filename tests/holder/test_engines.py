@@ -22,9 +22,10 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SCRIPT = """
 from cellcensus.holder.engines import spark_session
-conf = spark_session().sparkContext.getConf()
+session = spark_session()
+conf = session.sparkContext.getConf()
 print("MASTER", conf.get("spark.master"))
-print("PARTITIONS", conf.get("spark.sql.shuffle.partitions"))
+print("PARTITIONS", session.conf.get("spark.sql.shuffle.partitions"))
 print("TIMEZONE", conf.get("spark.sql.session.timeZone"))
 print("PROGRESS", conf.get("spark.ui.showConsoleProgress", "unset"))
 """
@@ -64,6 +65,13 @@ def test_spark_submit_configuration_is_kept(tmp_path: Path) -> None:
         "TIMEZONE": "UTC",
         "PROGRESS": "unset",
     }
+
+
+def test_spark_submit_on_one_machine_gets_the_local_partitions(tmp_path: Path) -> None:
+    # Not Spark's 200, which are for a cluster (docs/spark.md).
+    submit = str(Path(sys.executable).parent / "spark-submit")
+    found = settings([submit, "--master", "local[1]"], {}, tmp_path)
+    assert (found["MASTER"], found["PARTITIONS"]) == ("local[1]", "8")
 
 
 def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -> None:

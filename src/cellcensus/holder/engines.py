@@ -106,7 +106,21 @@ def spark_session() -> Any:
             "docs/spark.md)"
         ) from error
     session.sparkContext.setLogLevel("ERROR")
+    if submitted:
+        partition_locally(session)
     return session
+
+
+def partition_locally(session: Any) -> None:
+    """Give a submitted local master the local shuffle partitions, unless it was given some.
+
+    Spark's default of 200 suits a cluster, where adaptive execution coalesces them after
+    each shuffle; on one machine their tasks make a small store's job several times slower.
+    """
+    conf = session.sparkContext.getConf()
+    key = "spark.sql.shuffle.partitions"
+    if conf.get("spark.master", "").startswith("local") and not conf.contains(key):
+        session.conf.set(key, LOCAL_SPARK[key])
 
 
 def start(engine: Engine) -> None:
