@@ -72,6 +72,8 @@ def test_spark_submit_on_one_machine_gets_the_local_partitions(tmp_path: Path) -
     submit = str(Path(sys.executable).parent / "spark-submit")
     found = settings([submit, "--master", "local[1]"], {}, tmp_path)
     assert (found["MASTER"], found["PARTITIONS"]) == ("local[1]", "8")
+    found = settings([submit, "--master", "local[1]"], {"SPARK_SHUFFLE_PARTITIONS": "5"}, tmp_path)
+    assert found["PARTITIONS"] == "5"
 
 
 def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -> None:
