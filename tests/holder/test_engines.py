@@ -85,6 +85,7 @@ def test_plain_python_runs_local_and_the_environment_overrides(tmp_path: Path) -
         "TIMEZONE": "UTC",
         "PROGRESS": "false",
     }
+    assert settings([sys.executable], {}, tmp_path)["PARTITIONS"] == "8"
 
 
 def test_a_local_run_shows_no_spark_log_below_errors(tmp_path: Path) -> None:

@@ -38,7 +38,6 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
 
 LOCAL_SPARK = {
     "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
     # The CLI shows its own progress: Spark's stage bars would write over it.
     "spark.ui.showConsoleProgress": "false",
@@ -50,6 +49,8 @@ SPARK_ENVIRONMENT = {
     "SPARK_SHUFFLE_PARTITIONS": "spark.sql.shuffle.partitions",
 }
 """Environment variables that override a setting, submitted or not."""
+LOCAL_SHUFFLE_PARTITIONS = "8"
+"""Shuffle partitions of a local master, unless set (a cluster keeps Spark's default)."""
 
 
 SPARK_LOG = Path(__file__).with_name("spark_log4j2.properties")
@@ -74,7 +75,8 @@ def spark_session() -> Any:
     Under ``spark-submit`` (a cluster: YARN, Kubernetes, standalone) the submitted
     configuration is kept (master, executor memory, partitions, UI), so a cluster runs
     cellcensus the way its operators run every Spark job (docs/spark.md); from plain Python,
-    `LOCAL_SPARK`, quiet from the start. `SPARK_ENVIRONMENT` variables override either. The
+    `LOCAL_SPARK`, quiet from the start. `SPARK_ENVIRONMENT` variables override either. A
+    local master, submitted or not, gets `LOCAL_SHUFFLE_PARTITIONS` unless they were set. The
     session time zone is always UTC: the algorithms' local times are computed from UTC
     timestamps.
     """
@@ -106,13 +108,12 @@ def spark_session() -> Any:
             "docs/spark.md)"
         ) from error
     session.sparkContext.setLogLevel("ERROR")
-    if submitted:
-        partition_locally(session)
+    partition_locally(session)
     return session
 
 
 def partition_locally(session: Any) -> None:
-    """Give a submitted local master the local shuffle partitions, unless it was given some.
+    """Give a local master `LOCAL_SHUFFLE_PARTITIONS`, unless it was given some.
 
     Spark's default of 200 suits a cluster, where adaptive execution coalesces them after
     each shuffle; on one machine their tasks make a small store's job several times slower.
@@ -120,7 +121,7 @@ def partition_locally(session: Any) -> None:
     conf = session.sparkContext.getConf()
     key = "spark.sql.shuffle.partitions"
     if conf.get("spark.master", "").startswith("local") and not conf.contains(key):
-        session.conf.set(key, LOCAL_SPARK[key])
+        session.conf.set(key, LOCAL_SHUFFLE_PARTITIONS)
 
 
 def start(engine: Engine) -> None:
