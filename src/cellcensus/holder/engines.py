@@ -54,11 +54,11 @@ LOCAL_SHUFFLE_PARTITIONS = "8"
 
 
 SPARK_LOG = Path(__file__).with_name("spark_log4j2.properties")
-"""Spark's log configuration in local mode: errors only, from the JVM's start."""
+"""Spark's log configuration from plain Python: errors only, from the JVM's start."""
 
 
 def quiet_start() -> dict[str, str]:
-    """The local driver's option that logs errors only, unless the operator configures Spark.
+    """The driver's option that logs errors only, unless the operator configures Spark.
 
     `setLogLevel` acts once the session exists, after Spark's start has logged its warnings;
     an operator's SPARK_CONF_DIR holds their own log4j2.properties and driver options.
