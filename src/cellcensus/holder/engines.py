@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 import ibis
@@ -37,7 +38,6 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
 
 LOCAL_SPARK = {
     "spark.master": "local[2]",
-    "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
     # The CLI shows its own progress: Spark's stage bars would write over it.
     "spark.ui.showConsoleProgress": "false",
@@ -49,6 +49,23 @@ SPARK_ENVIRONMENT = {
     "SPARK_SHUFFLE_PARTITIONS": "spark.sql.shuffle.partitions",
 }
 """Environment variables that override a setting, submitted or not."""
+LOCAL_SHUFFLE_PARTITIONS = "8"
+"""Shuffle partitions of a local master, unless set (a cluster keeps Spark's default)."""
+
+
+SPARK_LOG = Path(__file__).with_name("spark_log4j2.properties")
+"""Spark's log configuration from plain Python: errors only, from the JVM's start."""
+
+
+def quiet_start() -> dict[str, str]:
+    """The driver's option that logs errors only, unless the operator configures Spark.
+
+    `setLogLevel` acts once the session exists, after Spark's start has logged its warnings;
+    an operator's SPARK_CONF_DIR holds their own log4j2.properties and driver options.
+    """
+    if "SPARK_CONF_DIR" in os.environ:
+        return {}
+    return {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={SPARK_LOG.as_uri()}"}
 
 
 @cache
@@ -58,8 +75,10 @@ def spark_session() -> Any:
     Under ``spark-submit`` (a cluster: YARN, Kubernetes, standalone) the submitted
     configuration is kept (master, executor memory, partitions, UI), so a cluster runs
     cellcensus the way its operators run every Spark job (docs/spark.md); from plain Python,
-    `LOCAL_SPARK`. `SPARK_ENVIRONMENT` variables override either. The session time zone is
-    always UTC: the algorithms' local times are computed from UTC timestamps.
+    `LOCAL_SPARK`, quiet from the start. `SPARK_ENVIRONMENT` variables override either. A
+    local master, submitted or not, gets `LOCAL_SHUFFLE_PARTITIONS` unless they were set. The
+    session time zone is always UTC: the algorithms' local times are computed from UTC
+    timestamps.
     """
     try:
         from pyspark.sql import SparkSession
@@ -70,7 +89,7 @@ def spark_session() -> Any:
     # spark-submit starts the JVM before Python and hands PySpark its port: its --master and
     # --conf are then already set.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
-    settings = {} if submitted else dict(LOCAL_SPARK)
+    settings = {} if submitted else LOCAL_SPARK | quiet_start()
     settings |= {
         key: os.environ[name] for name, key in SPARK_ENVIRONMENT.items() if name in os.environ
     }
@@ -89,7 +108,20 @@ def spark_session() -> Any:
             "docs/spark.md)"
         ) from error
     session.sparkContext.setLogLevel("ERROR")
+    partition_locally(session)
     return session
+
+
+def partition_locally(session: Any) -> None:
+    """Give a local master `LOCAL_SHUFFLE_PARTITIONS`, unless it was given some.
+
+    Spark's default of 200 suits a cluster, where adaptive execution coalesces them after
+    each shuffle; on one machine their tasks make a small store's job several times slower.
+    """
+    conf = session.sparkContext.getConf()
+    key = "spark.sql.shuffle.partitions"
+    if conf.get("spark.master", "").startswith("local") and not conf.contains(key):
+        session.conf.set(key, LOCAL_SHUFFLE_PARTITIONS)
 
 
 def start(engine: Engine) -> None:

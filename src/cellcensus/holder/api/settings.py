@@ -39,7 +39,8 @@ class ServiceSettings:
         warm_worker: Keep a worker process started ahead, so a job starts without waiting for
             Python's imports (a few seconds); costs one idle process (~250 MB).
         job_timeout_s: Wall-clock limit of one job.
-        job_memory_mb: Address-space limit of one job's worker process.
+        job_memory_mb: Address-space limit of one job's worker process (on Spark, of its
+            Python only: Spark's JVM starts before the limit, bounded by its own heap).
         max_attempts: Runs a job gets when the service restarts under it.
         max_body_bytes: Largest request body accepted (algorithm sources included).
         requests_per_minute: Requests one user may make per minute (default quota).

@@ -70,7 +70,8 @@ class ServiceLimits:
 
     Attributes:
         timeout_s: Wall-clock seconds before a job is killed and failed.
-        memory_mb: Address-space limit of the worker process (MiB).
+        memory_mb: Address-space limit of the worker process (MiB); on Spark, not of the
+            JVM it starts first.
         max_attempts: Runs a job gets when the service restarts under it.
     """
 

@@ -1,7 +1,8 @@
 """The worker pool: each job runs in its own subprocess, with a timeout and a memory limit.
 
 ``python -m cellcensus.holder.enclave.worker`` reads one spec (JSON) on stdin, limits its own
-address space (``resource.setrlimit(RLIMIT_AS)``) and CPU time, and writes JSON lines on stdout:
+address space (``resource.setrlimit(RLIMIT_AS)``) and CPU time (a job on Spark starts Spark's JVM
+first, outside those limits: its heap bounds it), and writes JSON lines on stdout:
 ``{"stage": ...}`` while it works, then ``{"release": ...}``, ``{"report": ...}`` or
 ``{"error": ...}``. It never touches the state database: only the service, after reading the
 final line, can release anything. A worker killed or crashed mid-job therefore releases nothing.
@@ -39,6 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave.sandbox import confine
+from cellcensus.holder.engines import start
 
 log = logging.getLogger("cellcensus.enclave")
 
@@ -461,12 +463,18 @@ def main() -> int:
     if not text.strip():
         return 0  # a warm worker whose service went away
     spec = json.loads(text)
-    limit_resources(
-        memory_mb=int(spec["memory_mb"]),
-        timeout_s=float(spec["timeout_s"]),
-        file_mb=CONFORMANCE_FILE_MB if spec["kind"] == "conformance" else None,
-    )
     try:
+        if runs_on_spark(spec):
+            # Before the limits, which the JVM would inherit: it reserves its whole heap
+            # (spark.driver.memory) and more as address space at start, and spends CPU time on
+            # many threads. Its heap bounds it, and the job's wall-clock limit still ends it.
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            start("spark")
+        limit_resources(
+            memory_mb=int(spec["memory_mb"]),
+            timeout_s=float(spec["timeout_s"]),
+            file_mb=CONFORMANCE_FILE_MB if spec["kind"] == "conformance" else None,
+        )
         if spec["kind"] == "conformance":
             try:  # submitted code: no store, no state database, no network
                 sandbox = confine(spec["scratch"])  # the caller removes it afterwards
@@ -499,6 +507,11 @@ def main() -> int:
         )
         return 1
     return 0
+
+
+def runs_on_spark(spec: dict[str, Any]) -> bool:
+    """Whether `spec` is a job of the built-in catalogue on Spark (submitted code: DuckDB)."""
+    return spec["kind"] == "job" and spec["engine"] == "spark" and spec["source"] is None
 
 
 def _over_memory(spec: dict[str, Any]) -> str:
