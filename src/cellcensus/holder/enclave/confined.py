@@ -7,9 +7,9 @@ of a certified submission the worker (service code only) starts this module as a
 (`sandbox.confine`: it may read Python's files and the store's tables, write only in a
 scratch folder, reach no network; not the quarantine, the state database or the rounding
 key), loads the submitted module, computes its exact output on DuckDB and writes it as an
-Arrow IPC file in the scratch folder. Its stdout goes nowhere. The worker reads back that table and nothing
-else, checks it against the manifest recorded at certification and protects it
-(`compute.compute_submitted_release`).
+Arrow IPC file in the scratch folder. Its stdout goes nowhere. The worker reads back that
+table and nothing else, checks it against the manifest recorded at certification and
+protects it (`compute.compute_submitted_release`).
 
 Where the kernel has no Landlock, the child refuses to run: submitted code reads the store
 only confined.
