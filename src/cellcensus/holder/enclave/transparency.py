@@ -14,16 +14,51 @@ from typing import Any
 
 from cellcensus.holder.enclave.jobs import Job, JobBook
 
-COLUMNS = (
-    "submitted_at",
-    "analyst",
-    "algorithm",
-    "version",
-    "level",
-    "parameters",
-    "epsilon",
-    "outcome",
-    "finished_at",
+# Column headings in plain words, for a member of the public reading the page.
+HEADINGS = (
+    "Submitted (UTC)",
+    "Analyst",
+    "Algorithm",
+    "Version",
+    "Area level",
+    "Parameters",
+    "Privacy cost",
+    "Outcome",
+    "Finished (UTC)",
+)
+
+# Class of each column's cells: parameters are JSON, set in a small monospace font.
+KINDS = ("time", "text", "text", "text", "text", "params", "text", "text", "time")
+
+OUTCOMES = {
+    "queued": "waiting to run",
+    "running": "running",
+    "awaiting_approval": "awaiting a data steward's approval",
+    "released": "released",
+    "failed": "failed, nothing released",
+    "rejected": "rejected by a data steward, nothing released",
+}
+
+STYLE = (
+    "body{font-family:sans-serif;margin:2em auto;max-width:80em;padding:0 1em;color:#222;"
+    "line-height:1.45}code{overflow-wrap:anywhere}.wide{overflow-x:auto}"
+    "table{border-collapse:collapse}caption{text-align:left;color:#555;padding:.3em 0}"
+    "td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;"
+    "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}td.params{font-family:monospace;"
+    "font-size:.8em;overflow-wrap:anywhere;min-width:12em}"
+    "@media print{body{margin:0;max-width:none}.wide{overflow:visible}"
+    "tr{break-inside:avoid}th{background:none}}"
+)
+
+INTRO = (
+    "<p>Every job run on the mobile network data in this safe environment, newest first: "
+    "who asked, which algorithm and version, with which parameters, at which area level, "
+    "what privacy it cost, when, and how it ended. Results are never shown here.</p>"
+    "<p><strong>Privacy cost</strong> is the share of the privacy budget a job spent "
+    "(differential privacy): &epsilon; (epsilon) measures how much one person's data can "
+    "change a result &ndash; the smaller, the better protected; &delta; (delta) is the small "
+    "chance that this guarantee does not hold. A job that reuses an earlier identical "
+    "result spends nothing.</p>"
 )
 
 
@@ -54,24 +89,71 @@ def transparency_log(book: JobBook, *, limit: int = 1000) -> list[dict[str, Any]
 
 def render_page(entries: list[dict[str, Any]], *, head: tuple[int, str]) -> str:
     """The log as a small self-contained HTML page (everything escaped)."""
-    header = "".join(f"<th>{html.escape(name)}</th>" for name in COLUMNS)
-    rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(_cell(entry[name]))}</td>" for name in COLUMNS)
-        + "</tr>"
-        for entry in entries
-    )
+    seq, digest = head
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<title>cellcensus transparency log</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em}</style></head><body>"
-        "<h1>Transparency log</h1><p>Every job run in this safe environment: who, which "
-        "algorithm and version, parameters, privacy budget spent, when, outcome. Results are "
-        f"never shown here. Audit chain head: entry {head[0]}, hash "
-        f"<code>{html.escape(head[1])}</code>.</p>"
-        f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></body></html>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>cellcensus transparency log</title><style>{STYLE}</style></head><body>"
+        f"<h1>Transparency log</h1>{INTRO}{_jobs(entries)}"
+        f"<h2>Checking the log</h2>{_chain(seq, digest)}</body></html>"
     )
+
+
+def _chain(seq: int, digest: str) -> str:
+    explained = (
+        "<p>Every event is also written to an audit log in which each entry carries the "
+        "fingerprint of the one before, so that no entry can be changed or removed unnoticed. "
+    )
+    if seq == 0:
+        return f"{explained}It is still empty.</p>"
+    return (
+        f"{explained}Its latest entry is number {seq}, with fingerprint (SHA-256) "
+        f"<code>{html.escape(digest)}</code>. Note both down: an auditor can later check "
+        "that the audit log still contains this entry.</p>"
+    )
+
+
+def _jobs(entries: list[dict[str, Any]]) -> str:
+    if not entries:
+        return "<p>No job has been run yet, so nothing has been released.</p>"
+    header = "".join(f"<th scope='col'>{name}</th>" for name in HEADINGS)
+    rows = "".join(f"<tr>{_row(entry)}</tr>" for entry in entries)
+    return (
+        f"<div class='wide'><table><caption>{len(entries)} jobs, newest first</caption>"
+        f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _row(entry: dict[str, Any]) -> str:
+    cells = (
+        _time(entry["submitted_at"]),
+        entry["analyst"],
+        entry["algorithm"],
+        entry["version"],
+        entry["level"],
+        _cell(entry["parameters"]),
+        _cost(entry),
+        OUTCOMES.get(entry["outcome"], entry["outcome"]),
+        _time(entry["finished_at"]),
+    )
+    return "".join(
+        f"<td class='{kind}'>{html.escape(str(cell))}</td>"
+        for kind, cell in zip(KINDS, cells, strict=True)
+    )
+
+
+def _cost(entry: dict[str, Any]) -> str:
+    if entry["cached_from"]:
+        return "none (reuses an earlier identical result)"
+    if not entry["epsilon"]:
+        return "none"
+    cost = f"ε = {entry['epsilon']:g}"
+    return f"{cost}, δ = {entry['delta']:g}" if entry["delta"] else cost
+
+
+def _time(stamp: str | None) -> str:
+    """ISO time to the minute: `2026-03-07T10:15:42.1+00:00` -> `2026-03-07 10:15`."""
+    return stamp[:16].replace("T", " ") if stamp else ""
 
 
 def _cell(value: Any) -> str:

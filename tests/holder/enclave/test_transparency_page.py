@@ -1,0 +1,127 @@
+"""The public transparency page, as a member of the public would read it."""
+
+from __future__ import annotations
+
+import dataclasses
+from html.parser import HTMLParser
+
+from cellcensus.holder.enclave.jobs import Job, JobStatus
+from cellcensus.holder.enclave.transparency import public_entry, render_page
+
+JOB = Job(
+    id="job-7f3a9c",
+    analyst="alice",
+    project="census-2011",
+    algorithm="usual_residence",
+    version="1.2.0",
+    code_hash="c0de" * 16,
+    level="municipality",
+    parameters={"min_nights": 2},
+    policy={},
+    request_hash="feed" * 16,
+    status=JobStatus.RELEASED,
+    stage="done",
+    attempts=1,
+    epsilon=0.5,
+    delta=1e-6,
+    release_id="release-1b2c",
+    cached_from=None,
+    error=None,
+    decided_by=None,
+    decision_reason=None,
+    created_at="2026-03-07T10:15:42.123456+00:00",
+    started_at="2026-03-07T10:15:43+00:00",
+    finished_at="2026-03-07T10:16:05.5+00:00",
+)
+HEAD = (42, "9f" * 32)
+VOID = {"meta", "br", "img"}
+
+
+class Page(HTMLParser):
+    """Checks nesting and collects what the tests look at."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.errors: list[str] = []
+        self.attributes: list[tuple[str, dict[str, str | None]]] = []
+        self.headers: list[str] = []
+        self.cells: list[str] = []
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.attributes.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open.pop() != tag:
+            self.errors.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self.open and self.open[-1] == "th":
+            self.headers.append(data)
+        elif self.open and self.open[-1] == "td":
+            self.cells.append(data)
+
+    def has(self, tag: str, **wanted: str) -> bool:
+        return any(
+            name == tag and all(attrs.get(key) == value for key, value in wanted.items())
+            for name, attrs in self.attributes
+        )
+
+
+def page_of(jobs: list[Job], head: tuple[int, str] = HEAD) -> Page:
+    page = Page(render_page([public_entry(job) for job in jobs], head=head))
+    assert not page.errors and not page.open
+    return page
+
+
+def test_page_fits_a_phone_and_its_table_scrolls_on_its_own():
+    page = page_of([JOB])
+    assert page.has("html", lang="en")
+    assert page.has("meta", name="viewport", content="width=device-width, initial-scale=1")
+    assert page.has("div", **{"class": "wide"})
+    assert ".wide{overflow-x:auto}" in "".join(page.text)
+
+
+def test_columns_and_values_are_in_plain_words():
+    held = dataclasses.replace(JOB, status=JobStatus.AWAITING_APPROVAL, finished_at=None)
+    page = page_of([JOB, held])
+    assert all("_" not in header for header in page.headers)
+    assert "Privacy cost" in page.headers
+    assert "ε = 0.5, δ = 1e-06" in page.cells
+    assert "2026-03-07 10:15" in page.cells
+    assert "awaiting a data steward's approval" in page.cells
+    assert not any("awaiting_approval" in cell for cell in page.cells)
+
+
+def test_a_reused_result_says_why_it_cost_nothing():
+    reused = dataclasses.replace(JOB, epsilon=0.0, delta=0.0, cached_from="job-1a2b3c")
+    page = page_of([reused])
+    assert "none (reuses an earlier identical result)" in page.cells
+    assert "job-1a2b3c" not in "".join(page.text)
+
+
+def test_no_internal_identifiers_are_shown():
+    text = "".join(page_of([JOB]).text)
+    for secret in (JOB.id, JOB.code_hash, JOB.request_hash, JOB.release_id, JOB.project):
+        assert secret not in text
+
+
+def test_parameters_are_escaped():
+    hostile = dataclasses.replace(JOB, parameters={"label": "<script>alert(1)</script>"})
+    page = page_of([hostile])
+    assert not page.has("script")
+    assert any("<script>" in cell for cell in page.cells)
+
+
+def test_an_empty_log_says_so_instead_of_an_empty_table():
+    page = page_of([], head=(0, "0" * 64))
+    text = " ".join(page.text)
+    assert not page.has("table")
+    assert "No job has been run yet" in text
+    assert "0" * 64 not in text and "still empty" in text
