@@ -16,6 +16,7 @@ from cellcensus.holder.enclave.jobs import Job, JobBook
 
 # Column headings in plain words, for a member of the public reading the page.
 HEADINGS = (
+    "Job",
     "Submitted (UTC)",
     "Analyst",
     "Algorithm",
@@ -27,8 +28,8 @@ HEADINGS = (
     "Finished (UTC)",
 )
 
-# Class of each column's cells: parameters are JSON, set in a small monospace font.
-KINDS = ("time", "text", "text", "text", "text", "params", "text", "text", "time")
+# Class of each column's cells: job ids and parameters are set in a small monospace font.
+KINDS = ("code", "time", "text", "text", "text", "text", "params", "text", "text", "time")
 
 OUTCOMES = {
     "queued": "waiting to run",
@@ -44,8 +45,8 @@ STYLE = (
     "line-height:1.45}code{overflow-wrap:anywhere}.wide{overflow-x:auto}"
     "table{border-collapse:collapse}caption{text-align:left;color:#555;padding:.3em 0}"
     "td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;"
-    "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}td.params{font-family:monospace;"
-    "font-size:.8em;overflow-wrap:anywhere;min-width:12em}"
+    "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}td.params,td.code{font-family:monospace;"
+    "font-size:.8em;overflow-wrap:anywhere}td.params{min-width:12em}"
     "@media print{body{margin:0;max-width:none}.wide{overflow:visible}"
     "tr{break-inside:avoid}th{background:none}}"
 )
@@ -58,7 +59,8 @@ INTRO = (
     "(differential privacy): &epsilon; (epsilon) measures how much one person's data can "
     "change a result &ndash; the smaller, the better protected; &delta; (delta) is the small "
     "chance that this guarantee does not hold. A job that reuses an earlier identical "
-    "result spends nothing.</p>"
+    "result spends nothing. A statistical release names the job it comes from: look its "
+    "number up in the first column.</p>"
 )
 
 
@@ -126,6 +128,7 @@ def _jobs(entries: list[dict[str, Any]]) -> str:
 
 def _row(entry: dict[str, Any]) -> str:
     cells = (
+        entry["job_id"],
         _time(entry["submitted_at"]),
         entry["analyst"],
         entry["algorithm"],
