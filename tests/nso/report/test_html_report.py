@@ -1,6 +1,7 @@
 import base64
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -349,7 +350,7 @@ def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResu
     # the body text; headings and the sentence before a table stay with what follows.
     assert "html { font-size: 10pt; }" in print_css
     assert "h2, h3 { page-break-after: avoid; break-after: avoid; }" in print_css
-    assert "p:has(+ table, + .wide, + h3)" in print_css
+    assert "p:has(+ .scroll, + .wide, + h3)" in print_css
     # The closed table of all areas is not printed: the printed copy says where it is.
     assert "details:not([open]) + p.print-only { display: block;" in print_css
     assert f"Not printed: the table of all {len(table):,} municipalities" in html
@@ -444,3 +445,48 @@ def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
     assert "within 0.14% for the median municipality" in limitations
     assert "only together with the register population of the withheld" in html
     assert "biased upward" in html.split("Accuracy by size of municipality")[1]
+
+
+class Nesting(HTMLParser):
+    """For each table, the classes of the elements around it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[tuple[str, str]] = []
+        self.around_tables: list[list[str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.around_tables.append([cls for _, cls in self.open])
+        if tag not in ("meta", "img", "br"):
+            self.open.append((tag, dict(attrs).get("class") or ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open.pop()[0] == tag
+
+
+def test_every_table_scrolls_on_its_own_on_a_phone(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    table = realistic_result.estimates().reset_index()
+    table["name"] = table["area_code"]
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=context(),
+            estimation=realistic_result,
+        )
+    )
+
+    nesting = Nesting()
+    nesting.feed(html)
+    assert len(nesting.around_tables) >= 8 and not nesting.open
+    for classes in nesting.around_tables:
+        assert {"scroll", "wide"} & set(classes), classes
+    css = html.split("<style>")[1].split("</style>")[0]
+    assert ".wide, .scroll { overflow-x: auto; }" in css
+    # On a phone the labels of the quality table do not take half of the width.
+    assert "@media (max-width: 40rem) { table.quality th { width: auto; } }" in css

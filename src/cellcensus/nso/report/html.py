@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date, datetime
@@ -411,23 +412,24 @@ ol li, ul li { margin-bottom: .35rem; }
 details summary { cursor: pointer; color: var(--accent); margin: .5rem 0; }
 .sources { color: var(--muted); font-size: .88rem; }
 tr.default td { font-weight: 600; background: #eef3fa; }
-.wide { overflow-x: auto; }
+.wide, .scroll { overflow-x: auto; }
 .wide table { font-size: .8rem; }
 .wide th, .wide td { padding: .25rem .4rem; }
 .wide th.num { white-space: normal; }
 table.quality th { width: 14rem; }
+@media (max-width: 40rem) { table.quality th { width: auto; } }
 ul.assumptions { color: var(--muted); font-size: .9rem; margin: .2rem 0 .4rem; }
 table.by-size td:first-child { white-space: nowrap; }
 p.print-only { display: none; }
 @page { size: A4; margin: 15mm 12mm; }
 @media print {
   html { font-size: 10pt; }
-  .wide { overflow: visible; }
+  .wide, .scroll { overflow: visible; }
   .wide table { font-size: 7pt; }
   tr.default td { background: none; }
   body { max-width: none; padding: 0; font-size: 1rem; }
   h2, h3 { page-break-after: avoid; break-after: avoid; }
-  section > p:has(+ table, + .wide, + h3) { page-break-after: avoid; break-after: avoid;
+  section > p:has(+ .scroll, + .wide, + h3) { page-break-after: avoid; break-after: avoid;
     break-inside: avoid; }
   table, figure { page-break-inside: avoid; break-inside: avoid; }
   th { background: none; }
@@ -438,13 +440,22 @@ p.print-only { display: none; }
 """
 
 
+# A table not already in a scrolling `.wide` block; the report's tables never nest.
+_BARE_TABLE = re.compile(r'(?<!<div class="wide">)<table[ >].*?</table>', re.DOTALL)
+
+
+def _scrolling(body: str) -> str:
+    """Each table in a block that scrolls sideways on its own, not the whole page, on a phone."""
+    return _BARE_TABLE.sub(lambda table: f'<div class="scroll">{table.group()}</div>', body)
+
+
 def _page(*, title: str, body: str) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
+        f"<body>\n{_scrolling(body)}\n</body>\n</html>\n"
     )
 
 
