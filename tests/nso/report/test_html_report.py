@@ -488,5 +488,8 @@ def test_every_table_scrolls_on_its_own_on_a_phone(
         assert {"scroll", "wide"} & set(classes), classes
     css = html.split("<style>")[1].split("</style>")[0]
     assert ".wide, .scroll { overflow-x: auto; }" in css
+    # A flex item is never narrower than its content unless told: else the side-by-side
+    # tables of the largest differences stay wider than a phone even in their blocks.
+    assert ".pair > div { flex: 1 1 420px; min-width: 0; }" in css
     # On a phone the labels of the quality table do not take half of the width.
     assert "@media (max-width: 40rem) { table.quality th { width: auto; } }" in css
