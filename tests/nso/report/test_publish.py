@@ -173,6 +173,8 @@ def test_publish_release_adds_present_population_and_commuting(
     assert html.count("data:image/png;base64,") == 8
     assert "Present population by hour" in html and "Commuting between arrondissements" in html
     assert "Sources of error" in html and "Disclosure noise and rounding" in html
+    # The release is read outside the repository: no path into it a reader cannot open.
+    assert "docs/" not in html and ".md" not in html
     for name in (PRESENT_MAPS_PNG, PRESENT_HOURLY_PNG, FLOWS_PNG):
         assert (tmp_path / name).stat().st_size > 10_000, name
     assert [path.name for path in written.mobility] == [

@@ -167,9 +167,8 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "over the weekdays of the release after its first day (whose night knows no "
         f"position from before the period). Regional totals leave out the {plural} whose count was "
         "withheld at some hour. Each phone is present in every hour of every day of the "
-        "release, so the noise that protects it is calibrated to all those hours at once "
-        "(docs/disclosure.md): that is why the hours are released for larger areas than "
-        "the residents.</p>\n"
+        "release, so the noise that protects it is calibrated to all those hours at once: "
+        "that is why the hours are released for larger areas than the residents.</p>\n"
         f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
         f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
         f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>{_ratio_interval(present)}. "
