@@ -74,8 +74,8 @@ class Page(HTMLParser):
         )
 
 
-def page_of(jobs: list[Job], head: tuple[int, str] = HEAD) -> Page:
-    page = Page(render_page([public_entry(job) for job in jobs], head=head))
+def page_of(jobs: list[Job], head: tuple[int, str] = HEAD, limit: int = 1000) -> Page:
+    page = Page(render_page([public_entry(job) for job in jobs], head=head, limit=limit))
     assert not page.errors and not page.open
     return page
 
@@ -127,3 +127,10 @@ def test_an_empty_log_says_so_instead_of_an_empty_table():
     assert not page.has("table")
     assert "No job has been run yet" in text
     assert "0" * 64 not in text and "still empty" in text
+
+
+def test_a_full_page_says_that_older_jobs_are_not_shown():
+    jobs = [dataclasses.replace(JOB, id=f"job-{number}") for number in range(3)]
+    assert "3 jobs, newest first" in " ".join(page_of(jobs, limit=4).text)
+    full = " ".join(page_of(jobs, limit=3).text)
+    assert "The latest 3 jobs, newest first; older jobs are not shown here" in full

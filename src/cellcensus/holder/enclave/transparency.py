@@ -14,6 +14,8 @@ from typing import Any
 
 from cellcensus.holder.enclave.jobs import Job, JobBook
 
+PAGE_LIMIT = 1000  # jobs on the web page; the JSON log gives up to 10,000
+
 # Column headings in plain words, for a member of the public reading the page.
 HEADINGS = (
     "Job",
@@ -89,14 +91,20 @@ def transparency_log(book: JobBook, *, limit: int = 1000) -> list[dict[str, Any]
     return [public_entry(job) for job in book.recent(limit=limit)]
 
 
-def render_page(entries: list[dict[str, Any]], *, head: tuple[int, str]) -> str:
-    """The log as a small self-contained HTML page (everything escaped)."""
+def render_page(
+    entries: list[dict[str, Any]], *, head: tuple[int, str], limit: int = PAGE_LIMIT
+) -> str:
+    """The log as a small self-contained HTML page (everything escaped).
+
+    `entries` are the latest `limit` jobs at most: when there are that many, older ones may
+    exist and the page says it does not show them.
+    """
     seq, digest = head
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>cellcensus transparency log</title><style>{STYLE}</style></head><body>"
-        f"<h1>Transparency log</h1>{INTRO}{_jobs(entries)}"
+        f"<h1>Transparency log</h1>{INTRO}{_jobs(entries, limit=limit)}"
         f"<h2>Checking the log</h2>{_chain(seq, digest)}</body></html>"
     )
 
@@ -115,13 +123,16 @@ def _chain(seq: int, digest: str) -> str:
     )
 
 
-def _jobs(entries: list[dict[str, Any]]) -> str:
+def _jobs(entries: list[dict[str, Any]], *, limit: int) -> str:
     if not entries:
         return "<p>No job has been run yet, so nothing has been released.</p>"
     header = "".join(f"<th scope='col'>{name}</th>" for name in HEADINGS)
     rows = "".join(f"<tr>{_row(entry)}</tr>" for entry in entries)
+    caption = f"{len(entries):,} jobs, newest first"
+    if len(entries) >= limit:
+        caption = f"The latest {caption}; older jobs are not shown here"
     return (
-        f"<div class='wide'><table><caption>{len(entries)} jobs, newest first</caption>"
+        f"<div class='wide'><table><caption>{caption}</caption>"
         f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table></div>"
     )
 

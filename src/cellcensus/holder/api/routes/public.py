@@ -13,7 +13,7 @@ from cellcensus.holder.api.deps import Context
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
-from cellcensus.holder.enclave.transparency import render_page, transparency_log
+from cellcensus.holder.enclave.transparency import PAGE_LIMIT, render_page, transparency_log
 
 router = APIRouter()
 
@@ -67,8 +67,8 @@ def transparency(
 @router.get("/transparency/page", response_class=HTMLResponse, tags=["public"])
 def transparency_page(ctx: Context) -> HTMLResponse:
     """The transparency log as a web page."""
-    entries = transparency_log(ctx.service.book, limit=1000)
-    return HTMLResponse(render_page(entries, head=ctx.service.audit.head()))
+    entries = transparency_log(ctx.service.book, limit=PAGE_LIMIT)
+    return HTMLResponse(render_page(entries, head=ctx.service.audit.head(), limit=PAGE_LIMIT))
 
 
 @router.post(
