@@ -134,3 +134,19 @@ def test_a_full_page_says_that_older_jobs_are_not_shown():
     assert "3 jobs, newest first" in " ".join(page_of(jobs, limit=4).text)
     full = " ".join(page_of(jobs, limit=3).text)
     assert "The latest 3 jobs, newest first; older jobs are not shown here" in full
+
+
+def test_parameters_read_one_per_line_in_words():
+    asked = {
+        "slot_minutes": 15,
+        "filters": {"min_days": 3, "exclude_m2m": True},
+        "areas": ["21004", "21001"],
+    }
+    page = page_of([dataclasses.replace(JOB, parameters=asked)])
+    assert {"areas: 21004, 21001", "filters, exclude m2m: yes", "filters, min days: 3"} <= set(
+        page.cells
+    )
+    assert "slot minutes: 15" in page.cells
+    text = "".join(page.cells)
+    assert "{" not in text and "slot_minutes" not in text and "min_days" not in text
+    assert "the algorithm's defaults" in page_of([dataclasses.replace(JOB, parameters={})]).cells

@@ -30,7 +30,7 @@ HEADINGS = (
     "Finished (UTC)",
 )
 
-# Class of each column's cells: job ids and parameters are set in a small monospace font.
+# Class of each column's cells: job ids are set in a small monospace font, parameters wrap.
 KINDS = ("code", "time", "text", "text", "text", "text", "params", "text", "text", "time")
 
 OUTCOMES = {
@@ -47,8 +47,9 @@ STYLE = (
     "line-height:1.45}code{overflow-wrap:anywhere}.wide{overflow-x:auto}"
     "table{border-collapse:collapse}caption{text-align:left;color:#555;padding:.3em 0}"
     "td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;"
-    "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}td.params,td.code{font-family:monospace;"
-    "font-size:.8em;overflow-wrap:anywhere}td.params{min-width:12em}"
+    "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}"
+    "td.code{font-family:monospace;font-size:.8em;overflow-wrap:anywhere}"
+    "td.params{min-width:12em;overflow-wrap:anywhere}"
     "@media print{body{margin:0;max-width:none}.wide{overflow:visible}"
     "tr{break-inside:avoid}th{background:none}}"
 )
@@ -140,20 +141,20 @@ def _jobs(entries: list[dict[str, Any]], *, limit: int) -> str:
 
 def _row(entry: dict[str, Any]) -> str:
     cells = (
-        entry["job_id"],
-        _time(entry["submitted_at"]),
-        entry["analyst"],
-        entry["algorithm"],
-        entry["version"],
-        entry["level"],
-        _cell(entry["parameters"]),
-        _cost(entry),
-        OUTCOMES.get(entry["outcome"], entry["outcome"]),
-        _time(entry["finished_at"]),
+        [entry["job_id"]],
+        [_time(entry["submitted_at"])],
+        [entry["analyst"]],
+        [entry["algorithm"]],
+        [entry["version"]],
+        [entry["level"]],
+        _parameters(entry["parameters"]),
+        [_cost(entry)],
+        [OUTCOMES.get(entry["outcome"], entry["outcome"])],
+        [_time(entry["finished_at"])],
     )
     return "".join(
-        f"<td class='{kind}'>{html.escape(str(cell))}</td>"
-        for kind, cell in zip(KINDS, cells, strict=True)
+        f"<td class='{kind}'>{'<br>'.join(html.escape(str(line)) for line in lines)}</td>"
+        for kind, lines in zip(KINDS, cells, strict=True)
     )
 
 
@@ -171,9 +172,30 @@ def _time(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else ""
 
 
-def _cell(value: Any) -> str:
+def _parameters(value: Any, within: str = "") -> list[str]:
+    """One line per parameter the analyst set, `name: value`, nested names joined by ", "."""
     if value is None:
-        return ""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return []
+    if not isinstance(value, dict):
+        return [str(value)]
+    if not value and not within:
+        return ["the algorithm's defaults"]
+    lines = []
+    for name, setting in sorted(value.items()):
+        label = f"{within}{str(name).replace('_', ' ')}"
+        if isinstance(setting, dict):
+            lines.extend(_parameters(setting, within=f"{label}, "))
+        elif isinstance(setting, list):
+            lines.append(f"{label}: {', '.join(map(_plain, setting))}")
+        else:
+            lines.append(f"{label}: {_plain(setting)}")
+    return lines
+
+
+def _plain(value: Any) -> str:
+    """A parameter's value as written by hand: yes/no, none, numbers and text as they are."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    return json.dumps(value) if isinstance(value, dict) else str(value)
