@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from urllib.parse import quote
 
 import jwt
 import pytest
+from fastapi.testclient import TestClient
 
+from cellcensus.holder.api import create_app
+from cellcensus.holder.api.limits import RateLimiter
 from cellcensus.holder.api.settings import signing_key
 
 JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
@@ -209,3 +213,56 @@ def check_injection(service, alice, value):
         "/jobs/" + "a" * 32 + "/result", params={"format": value}, headers=alice
     )
     refused(answer, 422)
+
+
+@pytest.fixture
+def strict_logins(service):
+    """A second app over the same state, allowing 5 login attempts per client a minute."""
+    settings = service.settings.with_(login_attempts_per_client_per_minute=5)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_one_client_cannot_spray_a_password_over_many_user_names(strict_logins):
+    guesses = [
+        strict_logins.post("/auth/token", json={"username": name, "password": "Summer2011!!!"})
+        for name in ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+    ]
+    assert [answer.status_code for answer in guesses] == [401] * 5 + [429] * 2
+    assert "too many login attempts" in refused(guesses[-1], 429)
+    assert int(guesses[-1].headers["Retry-After"]) >= 1
+    audit = strict_logins.app.state.context.service.audit
+    failed = [entry for entry in audit.entries(limit=5000) if entry.action == "login.failed"]
+    assert len(failed) == 5  # refused attempts write nothing
+
+
+def test_login_limits_forget_user_names_no_longer_tried():
+    limiter = RateLimiter(window_s=0.05)
+    for number in range(1000):  # names an attacker makes up, each tried once
+        limiter.allow(f"user:made-up-{number}@203.0.113.9", limit=10)
+    time.sleep(0.1)
+    limiter.allow("user:alice@198.51.100.7", limit=10)
+    assert len(limiter) == 1
+
+
+def test_a_failed_login_records_no_user_name_nobody_has(service):
+    typed = "correcthorsebatterystaple"  # a password typed in the user name's field
+    service.client.post("/auth/token", json={"username": typed, "password": "anything at all"})
+    service.client.post("/auth/token", json={"username": "alice", "password": "not her password"})
+    entries = service.client.get(
+        "/audit", params={"limit": 5000}, headers=service.auth("auditor")
+    ).json()["entries"]
+    assert [entry["actor"] for entry in entries if entry["action"] == "login.failed"] == [
+        "?",
+        "alice",
+    ]
+    assert typed not in json.dumps(entries)
+
+
+@pytest.mark.parametrize("expression", ["-" * 100_000 + "1", "1+" * 90_000 + "1"])
+def test_a_submission_nesting_too_deep_for_the_parser_is_refused(service, expression):
+    source = f"VALUE = {expression}\n"
+    answer = service.client.post(
+        "/algorithms/submissions", json={"source": source}, headers=service.auth("alice")
+    )
+    assert "nest too deeply" in refused(answer, 422)

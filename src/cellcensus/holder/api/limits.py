@@ -20,11 +20,13 @@ class RateLimiter:
         self.window_s = window_s
         self._events: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
 
     def allow(self, key: str, *, limit: int) -> float:
         """Record an event; 0 if allowed, else seconds until one is."""
         moment = time.monotonic()
         with self._lock:
+            self._forget_idle(moment)
             events = self._events[key]
             while events and events[0] <= moment - self.window_s:
                 events.popleft()
@@ -32,6 +34,25 @@ class RateLimiter:
                 return max(0.1, events[0] + self.window_s - moment)
             events.append(moment)
             return 0.0
+
+    def __len__(self) -> int:
+        """Keys tracked."""
+        with self._lock:
+            return len(self._events)
+
+    def _forget_idle(self, moment: float) -> None:
+        """Drop the keys without an event in the window, at most once a window.
+
+        Keys are made of what clients send (user names at login): unswept, names tried once
+        and never again would pile up in memory.
+        """
+        if moment - self._swept < self.window_s:
+            return
+        self._swept = moment
+        cutoff = moment - self.window_s
+        idle = [key for key, events in self._events.items() if not events or events[-1] <= cutoff]
+        for key in idle:
+            del self._events[key]
 
     def count(self, key: str) -> int:
         """Events of `key` in the current window."""

@@ -95,6 +95,10 @@ def declared_manifest(source: str) -> tuple[str, str]:
         tree = ast.parse(source)
     except SyntaxError as error:
         raise CellcensusError(f"source: syntax error at line {error.lineno}: {error.msg}") from None
+    except (RecursionError, MemoryError):  # how Python's parser refuses too deep a nesting
+        raise CellcensusError(
+            "source: expressions nest too deeply for Python's parser; split them into steps"
+        ) from None
     refuse_declared_code(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _called_name(node.func) == "Manifest":

@@ -80,16 +80,13 @@ def transparency_page(ctx: Context) -> HTMLResponse:
 def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
     """Exchange a user's name and password for a short-lived bearer token."""
     client = request.client.host if request.client else "unknown"
-    key = f"{body.username[:64]}@{client}"
-    wait = ctx.login_limiter.allow(key, limit=ctx.settings.login_attempts_per_minute)
-    if wait:
-        raise ApiError(429, "too many login attempts; wait and retry", headers=retry_after(wait))
+    _limit_logins(ctx, username=body.username, client=client)
     user = None
     if _is_username(body.username):
         user = ctx.users.authenticate(body.username, body.password)
     if user is None:
         ctx.service.audit.append(
-            actor=body.username[:64] if _is_username(body.username) else "?",
+            actor=_failed_login_actor(ctx, body.username),
             action="login.failed",
             target=f"client:{client}",
         )
@@ -108,6 +105,35 @@ def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas
         role=claims.role,
         scopes=list(claims.scopes),
     )
+
+
+def _limit_logins(ctx: Context, *, username: str, client: str) -> None:
+    """Refuse a login beyond the client's rates.
+
+    One rate across user names (one password sprayed over many names), one per name
+    (guessing its password).
+    """
+    settings = ctx.settings
+    limits = (
+        (f"client:{client}", settings.login_attempts_per_client_per_minute),
+        (f"user:{username}@{client}", settings.login_attempts_per_minute),
+    )
+    for key, limit in limits:
+        wait = ctx.login_limiter.allow(key, limit=limit)
+        if wait:
+            raise ApiError(
+                429, "too many login attempts; wait and retry", headers=retry_after(wait)
+            )
+
+
+def _failed_login_actor(ctx: Context, username: str) -> str:
+    """The user a failed login tried, or "?" when nobody has that name.
+
+    What was typed as a user name is often a password: it must not stay in the audit log,
+    which cannot be edited.
+    """
+    known = _is_username(username) and ctx.users.cached(username) is not None
+    return username if known else "?"
 
 
 def _is_username(text: str) -> bool:
