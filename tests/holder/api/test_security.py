@@ -266,3 +266,18 @@ def test_a_submission_nesting_too_deep_for_the_parser_is_refused(service, expres
         "/algorithms/submissions", json={"source": source}, headers=service.auth("alice")
     )
     assert "nest too deeply" in refused(answer, 422)
+
+
+def test_answers_to_analysts_do_not_name_the_stores_folder(service):
+    store = str(service.settings.store.resolve())
+    bob = service.auth("bob")  # usual_residence at any level
+    refusal = service.client.post(
+        "/jobs", json={**JOB, "level": "region"}, headers=bob
+    )  # no region allocation: the message says how the holder makes one
+    assert "--store STORE" in refused(refusal, 422)
+    assert store not in refusal.text
+    job = service.client.post("/jobs", json=JOB, headers=bob).json()
+    book = service.client.app.state.context.service.book
+    book.fail(job["id"], error=f"no events in store {store}/events for 2011-03-09")
+    shown = service.client.get(f"/jobs/{job['id']}", headers=bob).json()
+    assert shown["error"] == "no events in store STORE/events for 2011-03-09"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -19,7 +20,7 @@ from cellcensus.holder.api.formats import (
     render,
 )
 from cellcensus.holder.api.limits import retry_after
-from cellcensus.holder.api.problems import ApiError, responses
+from cellcensus.holder.api.problems import ApiError, responses, without_store_path
 from cellcensus.holder.api.users import Role, Scope
 from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, JobRequest
@@ -28,8 +29,8 @@ router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex digits).")]
 
 
-def job_out(job: Job) -> schemas.JobOut:
-    """A job as the API shows it."""
+def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
+    """A job as the API shows it (its error without the path of the `store`)."""
     links = schemas.JobLinks(self=f"/jobs/{job.id}")
     if job.status is JobStatus.RELEASED:
         links.result = f"/jobs/{job.id}/result"
@@ -48,7 +49,7 @@ def job_out(job: Job) -> schemas.JobOut:
         delta=job.delta,
         cached=job.cached_from is not None,
         cached_from=job.cached_from,
-        error=job.error,
+        error=None if job.error is None else without_store_path(job.error, store),
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -80,7 +81,7 @@ def submit_job(
     if submission.job.status is JobStatus.QUEUED:
         ctx.pool.wake()
     response.headers["Location"] = f"/jobs/{submission.job.id}"
-    return job_out(submission.job)
+    return job_out(submission.job, store=ctx.settings.store)
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
@@ -136,7 +137,7 @@ def list_jobs(
     """Your jobs, newest first (a steward sees everyone's)."""
     analyst = None if caller.user.role is Role.STEWARD else caller.name
     found = ctx.service.book.recent(analyst=analyst, limit=limit)
-    return schemas.JobList(jobs=[job_out(job) for job in found])
+    return schemas.JobList(jobs=[job_out(job, store=ctx.settings.store) for job in found])
 
 
 def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
@@ -151,7 +152,7 @@ def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
 )
 def get_job(ctx: Context, caller: AnalystOrSteward, job_id: JobId) -> schemas.JobOut:
     """A job's status and stage; ``links.result`` appears once it is released."""
-    return job_out(_visible_job(ctx, caller, job_id))
+    return job_out(_visible_job(ctx, caller, job_id), store=ctx.settings.store)
 
 
 @router.get(
