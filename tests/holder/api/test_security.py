@@ -108,6 +108,12 @@ def test_validly_signed_token_unknown_to_the_service_is_refused(service):
     assert "revoked" in refused(service.client.get("/me", headers=bearer(forged(service))), 401)
 
 
+def test_a_leaked_key_and_ones_own_token_id_make_no_token_for_another_user(service):
+    own = jwt.decode(service.token("alice"), options={"verify_signature": False})
+    as_steward = forged(service, sub="steward", role="steward", jti=own["jti"])
+    assert "revoked" in refused(service.client.get("/users", headers=bearer(as_steward)), 401)
+
+
 def test_tampered_role_claim_is_refused(service):
     token = service.token("alice")
     header, payload, signature = token.split(".")
