@@ -287,3 +287,18 @@ def test_answers_to_analysts_do_not_name_the_stores_folder(service):
     book.fail(job["id"], error=f"no events in store {store}/events for 2011-03-09")
     shown = service.client.get(f"/jobs/{job['id']}", headers=bob).json()
     assert shown["error"] == "no events in store STORE/events for 2011-03-09"
+
+
+def test_algorithm_submissions_per_analyst_and_day_are_limited(service):
+    settings = service.settings.with_(submissions_per_day=2)
+    source = 'from x import Manifest\nManifest(name="first_cell", version="0.1.{}")\n'
+    with TestClient(create_app(settings)) as client:
+        alice = {"Authorization": f"Bearer {service.token('alice')}"}
+        answers = [
+            client.post("/algorithms/submissions", json={"source": source.format(n)}, headers=alice)
+            for n in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [201, 201, 429]
+        assert "daily quota of 2 algorithm submissions" in refused(answers[-1], 429)
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        assert len(client.get("/algorithms/submissions", headers=alice).json()["submissions"]) == 2

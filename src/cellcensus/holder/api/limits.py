@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES
+from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES, ApiError
 
 
 class RateLimiter:
@@ -154,3 +155,19 @@ def _replay(body: bytes, original: Receive) -> Receive:
 def retry_after(seconds: float) -> dict[str, Any]:
     """Headers telling a client when to retry."""
     return {"Retry-After": str(max(1, int(seconds + 0.999)))}
+
+
+def utc_midnight() -> dt.datetime:
+    """The start of the current UTC day, from which daily quotas count."""
+    return dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def refuse_beyond_daily_quota(*, used: int, limit: int, what: str) -> None:
+    """Answer 429 until the next UTC day once `used` reached `limit` (of `what`, plural)."""
+    if used >= limit:
+        wait = (utc_midnight() + dt.timedelta(days=1) - dt.datetime.now(dt.UTC)).total_seconds()
+        raise ApiError(
+            429,
+            f"daily quota of {limit} {what} used; retry tomorrow (UTC)",
+            headers=retry_after(wait),
+        )

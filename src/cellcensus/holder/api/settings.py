@@ -45,6 +45,7 @@ class ServiceSettings:
         max_body_bytes: Largest request body accepted (algorithm sources included).
         requests_per_minute: Requests one user may make per minute (default quota).
         jobs_per_day: Jobs one analyst may submit per UTC day (default quota).
+        submissions_per_day: Algorithm sources one analyst may submit per UTC day.
         login_attempts_per_minute: Login attempts allowed per user name and client address
             per minute.
         login_attempts_per_client_per_minute: Login attempts allowed per client address per
@@ -69,6 +70,7 @@ class ServiceSettings:
     max_body_bytes: int = 256 * 1024
     requests_per_minute: int = 600
     jobs_per_day: int = 200
+    submissions_per_day: int = 20
     login_attempts_per_minute: int = 10
     login_attempts_per_client_per_minute: int = 30
     forwarded_allow_ips: str = ""
@@ -81,6 +83,7 @@ class ServiceSettings:
             "max_body_bytes",
             "requests_per_minute",
             "jobs_per_day",
+            "submissions_per_day",
             "login_attempts_per_minute",
             "login_attempts_per_client_per_minute",
         ):

@@ -203,6 +203,14 @@ class Submissions:
                 ).scalar_one()
             )
 
+    def count_since(self, *, analyst: str, since: str) -> int:
+        """Submissions of `analyst` since the ISO time `since` (for daily quotas)."""
+        query = sa.select(sa.func.count()).where(
+            (submissions.c.submitted_by == analyst) & (submissions.c.submitted_at >= since)
+        )
+        with self.state.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def recent(self, *, submitted_by: str | None = None) -> list[AlgorithmSubmission]:
         """Submissions, newest first, optionally of one analyst."""
         query = sa.select(submissions).order_by(submissions.c.submitted_at.desc())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import pathlib
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from cellcensus.holder.api.formats import (
     negotiate,
     render,
 )
-from cellcensus.holder.api.limits import retry_after
+from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
 from cellcensus.holder.api.problems import ApiError, responses, without_store_path
 from cellcensus.holder.api.users import Role, Scope
 from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
@@ -117,17 +116,9 @@ def _check_scope(ctx: Context, caller: Principal, new: NewJob) -> None:
 def _check_quota(ctx: Context, caller: Principal) -> None:
     limit = caller.user.jobs_per_day
     limit = ctx.settings.jobs_per_day if limit is None else limit
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    used = ctx.service.book.count_since(
-        analyst=caller.name, since=midnight.isoformat(timespec="microseconds")
-    )
-    if used >= limit:
-        wait = (midnight + dt.timedelta(days=1) - dt.datetime.now(dt.UTC)).total_seconds()
-        raise ApiError(
-            429,
-            f"daily quota of {limit} jobs used; retry tomorrow (UTC)",
-            headers=retry_after(wait),
-        )
+    since = utc_midnight().isoformat(timespec="microseconds")
+    used = ctx.service.book.count_since(analyst=caller.name, since=since)
+    refuse_beyond_daily_quota(used=used, limit=limit, what="jobs")
 
 
 @router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 429))
@@ -214,7 +205,7 @@ def me(ctx: Context, caller: Analyst) -> schemas.Me:
     for project in projects:
         epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)
         budget.append(schemas.BudgetOut(project=project, epsilon_left=epsilon, delta_left=delta))
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = utc_midnight()
     quota = schemas.QuotaOut(
         jobs_per_day=caller.user.jobs_per_day or ctx.settings.jobs_per_day,
         jobs_today=ctx.service.book.count_since(
