@@ -302,3 +302,13 @@ def test_algorithm_submissions_per_analyst_and_day_are_limited(service):
         assert "daily quota of 2 algorithm submissions" in refused(answers[-1], 429)
         assert int(answers[-1].headers["Retry-After"]) >= 1
         assert len(client.get("/algorithms/submissions", headers=alice).json()["submissions"]) == 2
+
+
+def test_requests_without_a_token_are_limited_per_client(service):
+    settings = service.settings.with_(requests_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        paths = ["/transparency", "/transparency/page", "/algorithms", "/algorithms/x"]
+        statuses = [client.get(path).status_code for path in paths]
+        assert statuses == [200, 200, 200, 429]
+        assert "requests per minute" in refused(client.get("/transparency"), 429)
+        assert client.get("/health").status_code == 200  # monitoring is not held back

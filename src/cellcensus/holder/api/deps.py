@@ -109,6 +109,20 @@ async def principal(
 Caller = Annotated[Principal, Depends(principal)]
 
 
+async def anonymous_rate(ctx: Context, request: Request) -> None:
+    """Hold a client without a token to `requests_per_minute` (its address for a name)."""
+    client = request.client.host if request.client else "unknown"
+    limit = ctx.settings.requests_per_minute
+    wait = ctx.limiter.allow(f"client:{client}", limit=limit)
+    if wait:
+        raise ApiError(
+            429, f"more than {limit} requests per minute; slow down", headers=retry_after(wait)
+        )
+
+
+Anonymous = Depends(anonymous_rate)
+
+
 def role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only callers with one of `roles`."""
     names = ", ".join(item.value for item in roles)

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from cellcensus import __version__
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Context
+from cellcensus.holder.api.deps import Anonymous, Context
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
@@ -26,7 +26,13 @@ def health(ctx: Context) -> schemas.Health:
     )
 
 
-@router.get("/algorithms", response_model=schemas.Catalogue, tags=["public"])
+@router.get(
+    "/algorithms",
+    response_model=schemas.Catalogue,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def algorithms(ctx: Context) -> schemas.Catalogue:
     """The runnable algorithms (with their parameter schemas) and the store's area levels."""
     entries = ctx.service.catalogue.entries().values()
@@ -40,7 +46,8 @@ def algorithms(ctx: Context) -> schemas.Catalogue:
     "/algorithms/{name}",
     response_model=schemas.AlgorithmOut,
     tags=["public"],
-    responses=responses(404),
+    dependencies=[Anonymous],
+    responses=responses(404, 429),
 )
 def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
     """One algorithm of the catalogue."""
@@ -50,7 +57,13 @@ def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
     return schemas.AlgorithmOut(**entries[name].to_dict())
 
 
-@router.get("/transparency", response_model=schemas.TransparencyLog, tags=["public"])
+@router.get(
+    "/transparency",
+    response_model=schemas.TransparencyLog,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def transparency(
     ctx: Context, limit: int = Query(default=1000, ge=1, le=10000)
 ) -> schemas.TransparencyLog:
@@ -64,7 +77,13 @@ def transparency(
     )
 
 
-@router.get("/transparency/page", response_class=HTMLResponse, tags=["public"])
+@router.get(
+    "/transparency/page",
+    response_class=HTMLResponse,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def transparency_page(ctx: Context) -> HTMLResponse:
     """The transparency log as a web page."""
     entries = transparency_log(ctx.service.book, limit=PAGE_LIMIT)
