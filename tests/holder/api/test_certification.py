@@ -198,3 +198,28 @@ def test_analysts_read_only_the_outline_of_a_conformance_report(service):
         {"name": "parameters_refused", "passed": True},
         {"name": "schema", "passed": False},
     ]
+
+
+def test_submitted_code_cannot_read_the_services_secrets_in_its_environment(service, monkeypatch):
+    secrets = {
+        "CELLCENSUS_JWT_KEY": "jwt-key-" + "k" * 40,
+        "CELLCENSUS_PASSWORD": "a stewards password",
+        "PGPASSWORD": "the state databases password",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    names = sorted(secrets)
+    reader = "import os\n" + MODULE.replace(
+        "    events = tables.events\n",
+        f"    raise RuntimeError(repr({{name: os.environ.get(name) for name in {names!r}}}))\n",
+    )
+    alice, steward = service.auth("alice"), service.auth("steward")
+    draft = service.client.post(
+        "/algorithms/submissions", json={"source": reader}, headers=alice
+    ).json()
+    checked = service.client.post(
+        f"/algorithms/submissions/{draft['id']}/conformance", headers=steward
+    ).json()
+    seen = checked["report"]["checks"][-1]["detail"]
+    assert "'CELLCENSUS_JWT_KEY': None" in seen  # the code ran and read nothing
+    assert not any(value in seen for value in secrets.values())

@@ -180,3 +180,41 @@ def wait_final(client: HttpClient, job_id: str) -> str:
             return status
         time.sleep(0.2)
     raise AssertionError("job never finished after the restart")
+
+
+def test_a_client_cannot_name_itself_in_x_forwarded_for(live):
+    # No proxy is configured: a client of the loopback service that sends another address
+    # per attempt is still one client, limited as such and audited at its own address.
+    statuses = [
+        httpx.post(
+            f"{live.base}/auth/token",
+            json={"username": "alice", "password": f"guess number {attempt}"},
+            headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+        ).status_code
+        for attempt in range(12)
+    ]
+    assert statuses == [401] * 10 + [429] * 2
+    failed = [
+        entry
+        for entry in AuditLog(open_state(live.url)).entries(limit=5000)
+        if entry.action == "login.failed"
+    ]
+    assert {entry.target for entry in failed} == {"client:127.0.0.1"}
+
+
+def test_a_proxy_the_operator_names_is_believed(live, monkeypatch):
+    live.kill()
+    monkeypatch.setenv("CELLCENSUS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+    live.start()
+    answer = httpx.post(
+        f"{live.base}/auth/token",
+        json={"username": "alice", "password": "a wrong password"},
+        headers={"X-Forwarded-For": "203.0.113.5"},
+    )
+    assert answer.status_code == 401
+    failed = [
+        entry
+        for entry in AuditLog(open_state(live.url)).entries(limit=5000)
+        if entry.action == "login.failed"
+    ]
+    assert [entry.target for entry in failed] == ["client:203.0.113.5"]

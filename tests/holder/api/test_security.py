@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from urllib.parse import quote
 
 import jwt
 import pytest
+from fastapi.testclient import TestClient
 
+from cellcensus.holder.api import create_app
+from cellcensus.holder.api.limits import RateLimiter
 from cellcensus.holder.api.settings import signing_key
 
 JOB = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
@@ -102,6 +106,12 @@ def test_token_signed_with_another_key_is_refused(service):
 def test_validly_signed_token_unknown_to_the_service_is_refused(service):
     # Right key, but never issued (jti unknown): a leaked key alone does not make tokens.
     assert "revoked" in refused(service.client.get("/me", headers=bearer(forged(service))), 401)
+
+
+def test_a_leaked_key_and_ones_own_token_id_make_no_token_for_another_user(service):
+    own = jwt.decode(service.token("alice"), options={"verify_signature": False})
+    as_steward = forged(service, sub="steward", role="steward", jti=own["jti"])
+    assert "revoked" in refused(service.client.get("/users", headers=bearer(as_steward)), 401)
 
 
 def test_tampered_role_claim_is_refused(service):
@@ -209,3 +219,96 @@ def check_injection(service, alice, value):
         "/jobs/" + "a" * 32 + "/result", params={"format": value}, headers=alice
     )
     refused(answer, 422)
+
+
+@pytest.fixture
+def strict_logins(service):
+    """A second app over the same state, allowing 5 login attempts per client a minute."""
+    settings = service.settings.with_(login_attempts_per_client_per_minute=5)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_one_client_cannot_spray_a_password_over_many_user_names(strict_logins):
+    guesses = [
+        strict_logins.post("/auth/token", json={"username": name, "password": "Summer2011!!!"})
+        for name in ("alice", "bob", "carol", "dave", "erin", "frank", "grace")
+    ]
+    assert [answer.status_code for answer in guesses] == [401] * 5 + [429] * 2
+    assert "too many login attempts" in refused(guesses[-1], 429)
+    assert int(guesses[-1].headers["Retry-After"]) >= 1
+    audit = strict_logins.app.state.context.service.audit
+    failed = [entry for entry in audit.entries(limit=5000) if entry.action == "login.failed"]
+    assert len(failed) == 5  # refused attempts write nothing
+
+
+def test_login_limits_forget_user_names_no_longer_tried():
+    limiter = RateLimiter(window_s=0.05)
+    for number in range(1000):  # names an attacker makes up, each tried once
+        limiter.allow(f"user:made-up-{number}@203.0.113.9", limit=10)
+    time.sleep(0.1)
+    limiter.allow("user:alice@198.51.100.7", limit=10)
+    assert len(limiter) == 1
+
+
+def test_a_failed_login_records_no_user_name_nobody_has(service):
+    typed = "correcthorsebatterystaple"  # a password typed in the user name's field
+    service.client.post("/auth/token", json={"username": typed, "password": "anything at all"})
+    service.client.post("/auth/token", json={"username": "alice", "password": "not her password"})
+    entries = service.client.get(
+        "/audit", params={"limit": 5000}, headers=service.auth("auditor")
+    ).json()["entries"]
+    assert [entry["actor"] for entry in entries if entry["action"] == "login.failed"] == [
+        "?",
+        "alice",
+    ]
+    assert typed not in json.dumps(entries)
+
+
+@pytest.mark.parametrize("expression", ["-" * 100_000 + "1", "1+" * 90_000 + "1"])
+def test_a_submission_nesting_too_deep_for_the_parser_is_refused(service, expression):
+    source = f"VALUE = {expression}\n"
+    answer = service.client.post(
+        "/algorithms/submissions", json={"source": source}, headers=service.auth("alice")
+    )
+    assert "nest too deeply" in refused(answer, 422)
+
+
+def test_answers_to_analysts_do_not_name_the_stores_folder(service):
+    store = str(service.settings.store.resolve())
+    bob = service.auth("bob")  # usual_residence at any level
+    refusal = service.client.post(
+        "/jobs", json={**JOB, "level": "region"}, headers=bob
+    )  # no region allocation: the message says how the holder makes one
+    assert "--store STORE" in refused(refusal, 422)
+    assert store not in refusal.text
+    job = service.client.post("/jobs", json=JOB, headers=bob).json()
+    book = service.client.app.state.context.service.book
+    book.fail(job["id"], error=f"no events in store {store}/events for 2011-03-09")
+    shown = service.client.get(f"/jobs/{job['id']}", headers=bob).json()
+    assert shown["error"] == "no events in store STORE/events for 2011-03-09"
+
+
+def test_algorithm_submissions_per_analyst_and_day_are_limited(service):
+    settings = service.settings.with_(submissions_per_day=2)
+    source = 'from x import Manifest\nManifest(name="first_cell", version="0.1.{}")\n'
+    with TestClient(create_app(settings)) as client:
+        alice = {"Authorization": f"Bearer {service.token('alice')}"}
+        answers = [
+            client.post("/algorithms/submissions", json={"source": source.format(n)}, headers=alice)
+            for n in range(3)
+        ]
+        assert [answer.status_code for answer in answers] == [201, 201, 429]
+        assert "daily quota of 2 algorithm submissions" in refused(answers[-1], 429)
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        assert len(client.get("/algorithms/submissions", headers=alice).json()["submissions"]) == 2
+
+
+def test_requests_without_a_token_are_limited_per_client(service):
+    settings = service.settings.with_(requests_per_minute=3)
+    with TestClient(create_app(settings)) as client:
+        paths = ["/transparency", "/transparency/page", "/algorithms", "/algorithms/x"]
+        statuses = [client.get(path).status_code for path in paths]
+        assert statuses == [200, 200, 200, 429]
+        assert "requests per minute" in refused(client.get("/transparency"), 429)
+        assert client.get("/health").status_code == 200  # monitoring is not held back

@@ -95,7 +95,7 @@ def test_the_last_active_steward_is_kept_and_a_deactivated_user_activated_again(
     _, claims = issuer.issue(users.require("alice"), state=users.state)
     code, output = invoke("deactivate", "alice")
     assert code == 0 and "alice: inactive analyst, 1 token(s) revoked" in output
-    assert not users.get("alice").active and is_revoked(users.state, claims.jti)
+    assert not users.get("alice").active and is_revoked(users.state, claims.jti, username="alice")
     code, output = invoke("activate", "alice")
     assert code == 0 and "alice: active analyst" in output
     assert users.get("alice").active

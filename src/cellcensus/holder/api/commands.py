@@ -69,7 +69,19 @@ def serve(
             check_spark_starts()
     app = create_app(settings)
     console.print(f"cellcensus service on http://{host}:{port} (store {store})")
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any client of a loopback
+    # service (a tunnel, a proxy passing the header on) could then name itself per request
+    # and escape the login limits. Only the proxies the operator names are believed.
+    proxies = settings.forwarded_allow_ips
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        server_header=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 def add_user(

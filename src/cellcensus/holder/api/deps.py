@@ -36,15 +36,16 @@ class ServiceContext:
     login_limiter: RateLimiter
     revocations: dict[str, tuple[float, bool]] = field(default_factory=dict)
 
-    def revoked(self, jti: str, *, ttl_s: float = 2.0) -> bool:
-        """Whether token `jti` is revoked or unknown (cached for `ttl_s` seconds)."""
-        hit = self.revocations.get(jti)
+    def revoked(self, claims: Claims, *, ttl_s: float = 2.0) -> bool:
+        """Whether the token is revoked or unknown as its user's (cached for `ttl_s` seconds)."""
+        key = f"{claims.jti}:{claims.username}"
+        hit = self.revocations.get(key)
         if hit is not None and time.monotonic() - hit[0] < ttl_s:
             return hit[1]
-        answer = is_revoked(self.service.state, jti)
+        answer = is_revoked(self.service.state, claims.jti, username=claims.username)
         if len(self.revocations) > 100_000:
             self.revocations.clear()
-        self.revocations[jti] = (time.monotonic(), answer)
+        self.revocations[key] = (time.monotonic(), answer)
         return answer
 
 
@@ -94,7 +95,7 @@ async def principal(
         raise ApiError(
             401, "the access token's user is no longer active; log in again", headers=INVALID
         )
-    if ctx.revoked(claims.jti):
+    if ctx.revoked(claims):
         raise ApiError(401, "the access token was revoked; log in again", headers=INVALID)
     limit = user.requests_per_minute or ctx.settings.requests_per_minute
     wait = ctx.limiter.allow(user.username, limit=limit)
@@ -106,6 +107,20 @@ async def principal(
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+async def anonymous_rate(ctx: Context, request: Request) -> None:
+    """Hold a client without a token to `requests_per_minute` (its address for a name)."""
+    client = request.client.host if request.client else "unknown"
+    limit = ctx.settings.requests_per_minute
+    wait = ctx.limiter.allow(f"client:{client}", limit=limit)
+    if wait:
+        raise ApiError(
+            429, f"more than {limit} requests per minute; slow down", headers=retry_after(wait)
+        )
+
+
+Anonymous = Depends(anonymous_rate)
 
 
 def role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES
+from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES, ApiError
 
 
 class RateLimiter:
@@ -20,11 +21,13 @@ class RateLimiter:
         self.window_s = window_s
         self._events: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
 
     def allow(self, key: str, *, limit: int) -> float:
         """Record an event; 0 if allowed, else seconds until one is."""
         moment = time.monotonic()
         with self._lock:
+            self._forget_idle(moment)
             events = self._events[key]
             while events and events[0] <= moment - self.window_s:
                 events.popleft()
@@ -32,6 +35,25 @@ class RateLimiter:
                 return max(0.1, events[0] + self.window_s - moment)
             events.append(moment)
             return 0.0
+
+    def __len__(self) -> int:
+        """Keys tracked."""
+        with self._lock:
+            return len(self._events)
+
+    def _forget_idle(self, moment: float) -> None:
+        """Drop the keys without an event in the window, at most once a window.
+
+        Keys are made of what clients send (user names at login): unswept, names tried once
+        and never again would pile up in memory.
+        """
+        if moment - self._swept < self.window_s:
+            return
+        self._swept = moment
+        cutoff = moment - self.window_s
+        idle = [key for key, events in self._events.items() if not events or events[-1] <= cutoff]
+        for key in idle:
+            del self._events[key]
 
     def count(self, key: str) -> int:
         """Events of `key` in the current window."""
@@ -133,3 +155,19 @@ def _replay(body: bytes, original: Receive) -> Receive:
 def retry_after(seconds: float) -> dict[str, Any]:
     """Headers telling a client when to retry."""
     return {"Retry-After": str(max(1, int(seconds + 0.999)))}
+
+
+def utc_midnight() -> dt.datetime:
+    """The start of the current UTC day, from which daily quotas count."""
+    return dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def refuse_beyond_daily_quota(*, used: int, limit: int, what: str) -> None:
+    """Answer 429 until the next UTC day once `used` reached `limit` (of `what`, plural)."""
+    if used >= limit:
+        wait = (utc_midnight() + dt.timedelta(days=1) - dt.datetime.now(dt.UTC)).total_seconds()
+        raise ApiError(
+            429,
+            f"daily quota of {limit} {what} used; retry tomorrow (UTC)",
+            headers=retry_after(wait),
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,15 +103,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError) -> JSONResponse:
-        return problem(error.status, error.detail, instance=request.url.path, headers=error.headers)
+        detail = _outside(request, error.detail)
+        return problem(error.status, detail, instance=request.url.path, headers=error.headers)
 
     @app.exception_handler(DisclosureError)
     async def _disclosure(request: Request, error: DisclosureError) -> JSONResponse:
-        return problem(403, str(error), instance=request.url.path)
+        return problem(403, _outside(request, str(error)), instance=request.url.path)
 
     @app.exception_handler(CellcensusError)
     async def _user_error(request: Request, error: CellcensusError) -> JSONResponse:
-        return problem(422, str(error), instance=request.url.path)
+        return problem(422, _outside(request, str(error)), instance=request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -137,6 +139,24 @@ def install(app: FastAPI) -> None:
             f"an unexpected error occurred (reference {reference}); the operator has the details"
         )
         return problem(500, detail, instance=request.url.path)
+
+
+def without_store_path(text: str, store: Path) -> str:
+    """`text` with the store's location on the holder's disk written ``STORE``.
+
+    Messages meant for the holder's command line name the store's folder; where the holder
+    keeps its data is not for the clients of the service to learn.
+    """
+    spellings = {str(store.absolute()), str(store.resolve())}
+    if len(store.parts) > 1:  # a relative path of one word would replace ordinary words
+        spellings.add(str(store))
+    for spelling in sorted(spellings, key=len, reverse=True):
+        text = text.replace(spelling, "STORE")
+    return text
+
+
+def _outside(request: Request, text: str) -> str:
+    return without_store_path(text, request.app.state.context.settings.store)
 
 
 def _field_error(item: Any) -> dict[str, Any]:

@@ -45,7 +45,14 @@ class ServiceSettings:
         max_body_bytes: Largest request body accepted (algorithm sources included).
         requests_per_minute: Requests one user may make per minute (default quota).
         jobs_per_day: Jobs one analyst may submit per UTC day (default quota).
-        login_attempts_per_minute: Failed logins allowed per user name and client per minute.
+        submissions_per_day: Algorithm sources one analyst may submit per UTC day.
+        login_attempts_per_minute: Login attempts allowed per user name and client address
+            per minute.
+        login_attempts_per_client_per_minute: Login attempts allowed per client address per
+            minute, whatever the user names tried.
+        forwarded_allow_ips: Addresses of the reverse proxies whose ``X-Forwarded-For`` names
+            the client (comma-separated, ``*`` for any); empty: no proxy is believed and the
+            client is the connection's peer.
     """
 
     store: Path
@@ -63,12 +70,23 @@ class ServiceSettings:
     max_body_bytes: int = 256 * 1024
     requests_per_minute: int = 600
     jobs_per_day: int = 200
+    submissions_per_day: int = 20
     login_attempts_per_minute: int = 10
+    login_attempts_per_client_per_minute: int = 30
+    forwarded_allow_ips: str = ""
 
     def __post_init__(self) -> None:
         if self.engine not in ("duckdb", "spark"):
             raise CellcensusError(f"engine must be duckdb or spark, got {self.engine!r}")
-        for name in ("token_minutes", "max_body_bytes", "requests_per_minute", "jobs_per_day"):
+        for name in (
+            "token_minutes",
+            "max_body_bytes",
+            "requests_per_minute",
+            "jobs_per_day",
+            "submissions_per_day",
+            "login_attempts_per_minute",
+            "login_attempts_per_client_per_minute",
+        ):
             if getattr(self, name) <= 0:
                 raise CellcensusError(f"setting {name} must be positive")
         if self.workers < 0 or self.max_attempts < 1:

@@ -128,10 +128,16 @@ def _claims(payload: dict[str, Any]) -> Claims:
     )
 
 
-def is_revoked(state: State, jti: str) -> bool:
-    """Whether the token `jti` is unknown to the service or was revoked."""
+def is_revoked(state: State, jti: str, *, username: str) -> bool:
+    """Whether the token `jti` was not issued to `username` by the service, or was revoked.
+
+    The user is part of the question: with a leaked key, the `jti` of one's own token must
+    not make a token for another user.
+    """
     with state.read() as conn:
-        row = conn.execute(sa.select(tokens.c.revoked).where(tokens.c.jti == jti)).first()
+        row = conn.execute(
+            sa.select(tokens.c.revoked).where(tokens.c.jti == jti, tokens.c.username == username)
+        ).first()
     return row is None or bool(row.revoked)
 
 

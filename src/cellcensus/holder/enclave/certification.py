@@ -95,6 +95,10 @@ def declared_manifest(source: str) -> tuple[str, str]:
         tree = ast.parse(source)
     except SyntaxError as error:
         raise CellcensusError(f"source: syntax error at line {error.lineno}: {error.msg}") from None
+    except (RecursionError, MemoryError):  # how Python's parser refuses too deep a nesting
+        raise CellcensusError(
+            "source: expressions nest too deeply for Python's parser; split them into steps"
+        ) from None
     refuse_declared_code(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _called_name(node.func) == "Manifest":
@@ -198,6 +202,14 @@ class Submissions:
                     sa.select(submissions.c.source).where(submissions.c.id == submission_id)
                 ).scalar_one()
             )
+
+    def count_since(self, *, analyst: str, since: str) -> int:
+        """Submissions of `analyst` since the ISO time `since` (for daily quotas)."""
+        query = sa.select(sa.func.count()).where(
+            (submissions.c.submitted_by == analyst) & (submissions.c.submitted_at >= since)
+        )
+        with self.state.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def recent(self, *, submitted_by: str | None = None) -> list[AlgorithmSubmission]:
         """Submissions, newest first, optionally of one analyst."""

@@ -88,6 +88,21 @@ class WorkerProcess:
     process: subprocess.Popen[str]
 
 
+# The service's own variables (its settings, the JWT key, a steward's password) and libpq's
+# (a database password): a worker reads its spec on stdin and has no database, and submitted
+# code that runs beneath it could read its environment.
+SERVICE_ONLY_ENVIRONMENT = ("CELLCENSUS_", "PG")
+
+
+def worker_environment() -> dict[str, str]:
+    """The service's environment without what only the service may know."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(SERVICE_ONLY_ENVIRONMENT)
+    }
+
+
 def start_worker() -> WorkerProcess:
     """Start a worker subprocess (it imports the catalogue, then waits for a spec).
 
@@ -102,6 +117,7 @@ def start_worker() -> WorkerProcess:
         text=True,
         errors="replace",
         start_new_session=True,
+        env=worker_environment(),
     )
     return WorkerProcess(process=process)
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Principal, Steward
+from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import Role
 from cellcensus.holder.enclave.certification import AlgorithmSubmission
@@ -47,6 +48,11 @@ def submit_algorithm(
     ctx: Context, caller: Analyst, body: schemas.SubmissionIn
 ) -> schemas.SubmissionOut:
     """Submit a Python module in the algorithm form; it is stored as a draft with its hash."""
+    used = ctx.service.submissions.count_since(
+        analyst=caller.name, since=utc_midnight().isoformat(timespec="microseconds")
+    )
+    limit = ctx.settings.submissions_per_day
+    refuse_beyond_daily_quota(used=used, limit=limit, what="algorithm submissions")
     reserved = {
         name
         for name, entry in ctx.service.catalogue.entries().items()

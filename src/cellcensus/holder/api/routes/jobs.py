@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import pathlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -18,8 +18,8 @@ from cellcensus.holder.api.formats import (
     negotiate,
     render,
 )
-from cellcensus.holder.api.limits import retry_after
-from cellcensus.holder.api.problems import ApiError, responses
+from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
+from cellcensus.holder.api.problems import ApiError, responses, without_store_path
 from cellcensus.holder.api.users import Role, Scope
 from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, JobRequest
@@ -28,8 +28,8 @@ router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex digits).")]
 
 
-def job_out(job: Job) -> schemas.JobOut:
-    """A job as the API shows it."""
+def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
+    """A job as the API shows it (its error without the path of the `store`)."""
     links = schemas.JobLinks(self=f"/jobs/{job.id}")
     if job.status is JobStatus.RELEASED:
         links.result = f"/jobs/{job.id}/result"
@@ -48,7 +48,7 @@ def job_out(job: Job) -> schemas.JobOut:
         delta=job.delta,
         cached=job.cached_from is not None,
         cached_from=job.cached_from,
-        error=job.error,
+        error=None if job.error is None else without_store_path(job.error, store),
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -80,7 +80,7 @@ def submit_job(
     if submission.job.status is JobStatus.QUEUED:
         ctx.pool.wake()
     response.headers["Location"] = f"/jobs/{submission.job.id}"
-    return job_out(submission.job)
+    return job_out(submission.job, store=ctx.settings.store)
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
@@ -116,17 +116,9 @@ def _check_scope(ctx: Context, caller: Principal, new: NewJob) -> None:
 def _check_quota(ctx: Context, caller: Principal) -> None:
     limit = caller.user.jobs_per_day
     limit = ctx.settings.jobs_per_day if limit is None else limit
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    used = ctx.service.book.count_since(
-        analyst=caller.name, since=midnight.isoformat(timespec="microseconds")
-    )
-    if used >= limit:
-        wait = (midnight + dt.timedelta(days=1) - dt.datetime.now(dt.UTC)).total_seconds()
-        raise ApiError(
-            429,
-            f"daily quota of {limit} jobs used; retry tomorrow (UTC)",
-            headers=retry_after(wait),
-        )
+    since = utc_midnight().isoformat(timespec="microseconds")
+    used = ctx.service.book.count_since(analyst=caller.name, since=since)
+    refuse_beyond_daily_quota(used=used, limit=limit, what="jobs")
 
 
 @router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 429))
@@ -136,7 +128,7 @@ def list_jobs(
     """Your jobs, newest first (a steward sees everyone's)."""
     analyst = None if caller.user.role is Role.STEWARD else caller.name
     found = ctx.service.book.recent(analyst=analyst, limit=limit)
-    return schemas.JobList(jobs=[job_out(job) for job in found])
+    return schemas.JobList(jobs=[job_out(job, store=ctx.settings.store) for job in found])
 
 
 def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
@@ -151,7 +143,7 @@ def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
 )
 def get_job(ctx: Context, caller: AnalystOrSteward, job_id: JobId) -> schemas.JobOut:
     """A job's status and stage; ``links.result`` appears once it is released."""
-    return job_out(_visible_job(ctx, caller, job_id))
+    return job_out(_visible_job(ctx, caller, job_id), store=ctx.settings.store)
 
 
 @router.get(
@@ -213,7 +205,7 @@ def me(ctx: Context, caller: Analyst) -> schemas.Me:
     for project in projects:
         epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)
         budget.append(schemas.BudgetOut(project=project, epsilon_left=epsilon, delta_left=delta))
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = utc_midnight()
     quota = schemas.QuotaOut(
         jobs_per_day=caller.user.jobs_per_day or ctx.settings.jobs_per_day,
         jobs_today=ctx.service.book.count_since(

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from cellcensus import __version__
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Context
+from cellcensus.holder.api.deps import Anonymous, Context
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
@@ -26,7 +26,13 @@ def health(ctx: Context) -> schemas.Health:
     )
 
 
-@router.get("/algorithms", response_model=schemas.Catalogue, tags=["public"])
+@router.get(
+    "/algorithms",
+    response_model=schemas.Catalogue,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def algorithms(ctx: Context) -> schemas.Catalogue:
     """The runnable algorithms (with their parameter schemas) and the store's area levels."""
     entries = ctx.service.catalogue.entries().values()
@@ -40,7 +46,8 @@ def algorithms(ctx: Context) -> schemas.Catalogue:
     "/algorithms/{name}",
     response_model=schemas.AlgorithmOut,
     tags=["public"],
-    responses=responses(404),
+    dependencies=[Anonymous],
+    responses=responses(404, 429),
 )
 def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
     """One algorithm of the catalogue."""
@@ -50,7 +57,13 @@ def algorithm(ctx: Context, name: str) -> schemas.AlgorithmOut:
     return schemas.AlgorithmOut(**entries[name].to_dict())
 
 
-@router.get("/transparency", response_model=schemas.TransparencyLog, tags=["public"])
+@router.get(
+    "/transparency",
+    response_model=schemas.TransparencyLog,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def transparency(
     ctx: Context, limit: int = Query(default=1000, ge=1, le=10000)
 ) -> schemas.TransparencyLog:
@@ -64,7 +77,13 @@ def transparency(
     )
 
 
-@router.get("/transparency/page", response_class=HTMLResponse, tags=["public"])
+@router.get(
+    "/transparency/page",
+    response_class=HTMLResponse,
+    tags=["public"],
+    dependencies=[Anonymous],
+    responses=responses(429),
+)
 def transparency_page(ctx: Context) -> HTMLResponse:
     """The transparency log as a web page."""
     entries = transparency_log(ctx.service.book, limit=PAGE_LIMIT)
@@ -80,16 +99,13 @@ def transparency_page(ctx: Context) -> HTMLResponse:
 def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
     """Exchange a user's name and password for a short-lived bearer token."""
     client = request.client.host if request.client else "unknown"
-    key = f"{body.username[:64]}@{client}"
-    wait = ctx.login_limiter.allow(key, limit=ctx.settings.login_attempts_per_minute)
-    if wait:
-        raise ApiError(429, "too many login attempts; wait and retry", headers=retry_after(wait))
+    _limit_logins(ctx, username=body.username, client=client)
     user = None
     if _is_username(body.username):
         user = ctx.users.authenticate(body.username, body.password)
     if user is None:
         ctx.service.audit.append(
-            actor=body.username[:64] if _is_username(body.username) else "?",
+            actor=_failed_login_actor(ctx, body.username),
             action="login.failed",
             target=f"client:{client}",
         )
@@ -108,6 +124,35 @@ def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas
         role=claims.role,
         scopes=list(claims.scopes),
     )
+
+
+def _limit_logins(ctx: Context, *, username: str, client: str) -> None:
+    """Refuse a login beyond the client's rates.
+
+    One rate across user names (one password sprayed over many names), one per name
+    (guessing its password).
+    """
+    settings = ctx.settings
+    limits = (
+        (f"client:{client}", settings.login_attempts_per_client_per_minute),
+        (f"user:{username}@{client}", settings.login_attempts_per_minute),
+    )
+    for key, limit in limits:
+        wait = ctx.login_limiter.allow(key, limit=limit)
+        if wait:
+            raise ApiError(
+                429, "too many login attempts; wait and retry", headers=retry_after(wait)
+            )
+
+
+def _failed_login_actor(ctx: Context, username: str) -> str:
+    """The user a failed login tried, or "?" when nobody has that name.
+
+    What was typed as a user name is often a password: it must not stay in the audit log,
+    which cannot be edited.
+    """
+    known = _is_username(username) and ctx.users.cached(username) is not None
+    return username if known else "?"
 
 
 def _is_username(text: str) -> bool:

@@ -170,7 +170,11 @@ def approvals(ctx: Context, caller: Steward) -> schemas.ApprovalList:
     items = []
     for job in held:
         body = ctx.service.book.release_body(job.id)
-        items.append(schemas.Approval(job=job_out(job), release=json.loads(body or "{}")))
+        items.append(
+            schemas.Approval(
+                job=job_out(job, store=ctx.settings.store), release=json.loads(body or "{}")
+            )
+        )
     return schemas.ApprovalList(approvals=items)
 
 
@@ -187,4 +191,4 @@ def decide(ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision)
     decided = ctx.service.decide(
         job_id, steward=caller.name, approve=body.approve, reason=body.reason
     )
-    return job_out(decided)
+    return job_out(decided, store=ctx.settings.store)
