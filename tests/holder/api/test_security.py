@@ -312,3 +312,11 @@ def test_requests_without_a_token_are_limited_per_client(service):
         assert statuses == [200, 200, 200, 429]
         assert "requests per minute" in refused(client.get("/transparency"), 429)
         assert client.get("/health").status_code == 200  # monitoring is not held back
+
+
+def test_pages_that_run_a_cdns_scripts_are_off_unless_asked_for(service):
+    assert service.client.get("/docs").status_code == 404
+    assert service.client.get("/redoc").status_code == 404
+    assert service.client.get("/openapi.json").json()["info"]["title"]
+    with TestClient(create_app(service.settings.with_(interactive_docs=True))) as client:
+        assert "cdn.jsdelivr.net" in client.get("/docs").text

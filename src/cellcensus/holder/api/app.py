@@ -92,6 +92,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if settings.interactive_docs else None,
+        redoc_url="/redoc" if settings.interactive_docs else None,
     )
     app.state.context = ctx
     problems.install(app)

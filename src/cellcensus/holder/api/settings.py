@@ -53,6 +53,10 @@ class ServiceSettings:
         forwarded_allow_ips: Addresses of the reverse proxies whose ``X-Forwarded-For`` names
             the client (comma-separated, ``*`` for any); empty: no proxy is believed and the
             client is the connection's peer.
+        interactive_docs: Serve ``/docs`` and ``/redoc``, pages whose scripts come from a
+            public CDN (jsDelivr). Off by default: a browser on them runs third-party code
+            beside the API and its tokens, and a safe environment may have no Internet.
+            ``/openapi.json`` is always served.
     """
 
     store: Path
@@ -74,6 +78,7 @@ class ServiceSettings:
     login_attempts_per_minute: int = 10
     login_attempts_per_client_per_minute: int = 30
     forwarded_allow_ips: str = ""
+    interactive_docs: bool = False
 
     def __post_init__(self) -> None:
         if self.engine not in ("duckdb", "spark"):
