@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -45,7 +46,7 @@ MIN_PASSWORD = 12
 # One of the OWASP Password Storage Cheat Sheet's equivalent scrypt minimums (N=2^17 r=8 p=1,
 # ..., N=2^14 r=8 p=5, N=2^13 r=8 p=10): 16 MiB per hash (128 * r * N), not 2^17's 128 MiB, as
 # logins at once share a 2-core host with jobs; it also fits hashlib's default 32 MiB maxmem.
-_SCRYPT = {"n": 2**14, "r": 8, "p": 5}
+SCRYPT = {"n": 2**14, "r": 8, "p": 5}
 
 
 class Role(StrEnum):
@@ -193,9 +194,9 @@ def _keep_a_steward(conn: sa.Connection, username: str) -> None:
 def hash_password(password: str) -> str:
     """An scrypt hash with a random salt, as ``scrypt$n$r$p$salt$hash``."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
     encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + "$".join(encoded)
+    return "scrypt${n}${r}${p}$".format(**SCRYPT) + "$".join(encoded)
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -211,11 +212,17 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def outdated(stored: str) -> bool:
-    """Whether `stored` was hashed with other parameters than today's `_SCRYPT`."""
-    return stored.split("$")[1:4] != [str(_SCRYPT[name]) for name in ("n", "r", "p")]
+    """Whether `stored` was hashed with other parameters than today's `SCRYPT`."""
+    return stored.split("$")[1:4] != [str(SCRYPT[name]) for name in ("n", "r", "p")]
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check a password against when nobody has the name, at a wrong password's cost.
+
+    Made at first use, not at import: every `cellcensus` command imports this module.
+    """
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_new_user(username: str, password: str) -> None:
@@ -334,7 +341,7 @@ class Users:
                 sa.select(users.c.password_hash, users.c.active).where(users.c.username == username)
             ).first()
         if stored is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, _dummy_hash())
             return None
         if not verify_password(password, stored.password_hash) or not stored.active:
             return None
@@ -356,7 +363,7 @@ class Users:
                     actor=username,
                     action="user.password_rehashed",
                     target=f"user:{username}",
-                    details={"scrypt": dict(_SCRYPT)},
+                    details={"scrypt": dict(SCRYPT)},
                 )
 
     def change_password(self, username: str, *, current: str, new: str, keep_token: str) -> None:
