@@ -14,6 +14,7 @@ from tiny_store import PASSWORD  # type: ignore[import-not-found]
 from cellcensus.holder.api import create_app
 from cellcensus.holder.api.users import hash_password, verify_password
 from cellcensus.holder.enclave.state import users
+from cellcensus.nso.client import HttpClient, ServiceError
 
 NEW = "a new passphrase for alice"
 
@@ -99,6 +100,24 @@ def test_a_steward_sets_a_new_password_for_a_user_who_lost_theirs(service):
     assert login(service, "alice", NEW).status_code == 200
     resets = [e for e in audit_of(service) if e.action == "user.password_reset"]
     assert [(e.actor, e.target) for e in resets] == [("steward", "user:alice")]
+
+
+def test_the_python_client_changes_the_password_and_logs_out(service):
+    other = service.token("alice")
+    with HttpClient(
+        base_url="http://testserver",
+        username="alice",
+        password=PASSWORD,
+        progress=False,
+        transport=service.client._transport,  # the app in process, as TestClient calls it
+    ) as nso:
+        with pytest.raises(ServiceError, match="current password is wrong"):
+            nso.change_password("not alice's password", NEW)
+        nso.change_password(PASSWORD, NEW)
+        token = nso.login()  # with the new password
+        nso.logout()
+        assert service.client.get("/me", headers=bearer(token)).status_code == 401
+    assert service.client.get("/me", headers=bearer(other)).status_code == 401
 
 
 @pytest.mark.parametrize(
