@@ -17,6 +17,7 @@ from cellcensus.holder.enclave.state import users
 from cellcensus.nso.client import HttpClient, ServiceError
 
 NEW = "a new passphrase for alice"
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def change(service, token, current, new):
     return service.client.post("/auth/password", json=body, headers=bearer(token))
 
 
+@BOTH_BACKENDS
 def test_a_user_changes_their_password_and_their_other_sessions_end(service):
     kept, other = service.token("alice"), service.token("alice")
     assert change(service, kept, PASSWORD, NEW).status_code == 204
@@ -164,6 +166,7 @@ def old_hash(password):
     return f"scrypt$16384$8$1${encoded}"
 
 
+@BOTH_BACKENDS
 def test_an_old_hash_still_logs_in_and_is_replaced_by_a_strong_one(service, service_scrypt):
     state = service.client.app.state.context.service.state
     with state.write() as conn:
