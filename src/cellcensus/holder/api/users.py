@@ -351,11 +351,12 @@ class Users:
 
     def _rehash(self, username: str, password: str, old_hash: str) -> None:
         """Replace an outdated hash of the password just verified, unless it changed since."""
+        hashed = hash_password(password)  # before the write lock, held by nobody for long
         with self.state.write() as conn:
             changed = conn.execute(
                 users.update()
                 .where(users.c.username == username, users.c.password_hash == old_hash)
-                .values(password_hash=hash_password(password))
+                .values(password_hash=hashed)
             )
             if changed.rowcount:
                 append_entry(
