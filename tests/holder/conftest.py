@@ -25,7 +25,31 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from cellcensus.holder.api import users as users_module
+
 BACKENDS = ("sqlite", "postgresql")
+SERVICE_SCRYPT = dict(users_module.SCRYPT)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Hash the tests' passwords with scrypt at N=2^10, p=1, not the service's OWASP setting.
+
+    The tests log users in hundreds of times; at the service's setting each login would cost
+    a quarter of a second of one of the two cores. `service_scrypt` restores the setting for
+    the tests of hashing itself. (Servers the tests start in a subprocess keep the service's
+    setting and rehash these users' passwords at their first login.)
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users_module, "SCRYPT", {"n": 2**10, "r": 8, "p": 1})
+        yield
+
+
+@pytest.fixture
+def service_scrypt(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The service's own scrypt setting, in force for the test."""
+    monkeypatch.setattr(users_module, "SCRYPT", SERVICE_SCRYPT)
+    return SERVICE_SCRYPT
 
 
 def _binary(name: str) -> str | None:

@@ -126,6 +126,23 @@ class HttpClient:
         self._token = str(_checked(answer).json()["access_token"])
         return self._token
 
+    def change_password(self, current: str, new: str) -> None:
+        """Change the user's password; the service revokes the user's other tokens.
+
+        The client logs in with `new` from now on.
+        """
+        self._request(
+            "POST", "/auth/password", json={"current_password": current, "new_password": new}
+        )
+        if self._credentials is not None:
+            self._credentials = (self._credentials[0], new)
+
+    def logout(self) -> None:
+        """Revoke the client's token at the service (the next request logs in again)."""
+        if self._token is not None:
+            _checked(self._http.post("/auth/logout", headers=self._headers()))
+            self._token = None
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self._token is None:
             self.login()

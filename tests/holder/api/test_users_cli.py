@@ -101,3 +101,20 @@ def test_the_last_active_steward_is_kept_and_a_deactivated_user_activated_again(
     assert users.get("alice").active
     code, output = invoke("activate", "nobody")
     assert code == 2 and "no user 'nobody'" in output
+
+
+def test_a_new_password_for_a_user_who_lost_theirs_revokes_its_tokens(users_cli, monkeypatch):
+    invoke, users = users_cli
+    issuer = TokenIssuer(key=b"k" * 32, issuer="i", audience="a", minutes=5)
+    _, claims = issuer.issue(users.require("alice"), state=users.state)
+    monkeypatch.setenv("CELLCENSUS_PASSWORD", "a new passphrase for alice")
+    code, output = invoke("password", "alice")
+    assert code == 0 and "alice: new password set, 1 token(s) revoked" in output, output
+    assert is_revoked(users.state, claims.jti, username="alice")
+    assert users.authenticate("alice", PASSWORD) is None
+    assert users.authenticate("alice", "a new passphrase for alice") is not None
+    monkeypatch.setenv("CELLCENSUS_PASSWORD", "short")
+    code, output = invoke("password", "alice")
+    assert code != 0 and "at least 12 characters" in output and "Traceback" not in output
+    code, output = invoke("password", "nobody")
+    assert code != 0 and "no user 'nobody'" in output

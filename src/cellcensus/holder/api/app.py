@@ -19,7 +19,7 @@ from cellcensus import __version__
 from cellcensus.holder.api import problems
 from cellcensus.holder.api.deps import ServiceContext
 from cellcensus.holder.api.limits import BodySizeLimit, RateLimiter
-from cellcensus.holder.api.routes import audit, certification, jobs, public, steward
+from cellcensus.holder.api.routes import account, audit, certification, jobs, public, steward
 from cellcensus.holder.api.settings import ServiceSettings, signing_key
 from cellcensus.holder.api.tokens import TokenIssuer
 from cellcensus.holder.api.users import Users
@@ -97,7 +97,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.context = ctx
     problems.install(app)
-    for module in (certification, public, jobs, steward, audit):
+    for module in (certification, public, account, jobs, steward, audit):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

@@ -180,6 +180,25 @@ def deactivate(
     console.print(f"{user.username}: inactive {user.role.value}, {revoked} token(s) revoked")
 
 
+def set_password(
+    username: Annotated[str, typer.Argument(help="User name.")],
+    store: StoreOption,
+    password_file: Annotated[
+        Path | None, typer.Option(help=f"Read the password from a file (else ${PASSWORD_ENV}).")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set a new password for a user who lost theirs and revoke its tokens.
+
+    As `PUT /users/NAME/password`; a running service stops accepting the tokens within two
+    seconds (its caches' lifetime).
+    """
+    users = Users(_state(store, database_url))
+    _require_user(users, username)
+    revoked = users.reset_password(username, _password(password_file), actor="cli")
+    console.print(f"{username}: new password set, {revoked} token(s) revoked")
+
+
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
     """List registered users, their roles and scopes."""
     table = Table("user", "role", "active", "scopes")
@@ -220,11 +239,15 @@ def register(app: typer.Typer) -> None:
     """Add `serve`, `users` and `audit` to the `cellcensus` app."""
     app.command(name="serve")(user_errors(serve))
     users_app = typer.Typer(
-        help="Users of the service: add, grant scopes, budgets, deactivate, activate, list."
+        help=(
+            "Users of the service: add, grant scopes, budgets, set a password, deactivate, "
+            "activate, list."
+        )
     )
     users_app.command(name="add")(user_errors(add_user))
     users_app.command(name="deactivate")(user_errors(deactivate))
     users_app.command(name="activate")(user_errors(activate))
+    users_app.command(name="password")(user_errors(set_password))
     users_app.command(name="grant")(user_errors(grant))
     users_app.command(name="budget")(user_errors(budget))
     users_app.command(name="list")(user_errors(list_users))

@@ -159,6 +159,19 @@ class UserCreate(Strict):
     password: Text = Field(min_length=12, max_length=256)
 
 
+class PasswordChange(Strict):
+    """The caller's current password and the new one (the rules of a new user's)."""
+
+    current_password: Text = Field(max_length=256)
+    new_password: Text = Field(min_length=12, max_length=256)
+
+
+class PasswordReset(Strict):
+    """A user's new password, set by a steward (the rules of a new user's)."""
+
+    password: Text = Field(min_length=12, max_length=256)
+
+
 class UserPatch(Strict):
     """Changes to a user (omitted fields stay)."""
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import sqlalchemy as sa
 
-from cellcensus.holder.api.users import User
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.state import State, now, tokens
+
+if TYPE_CHECKING:  # users.py revokes tokens when a password changes
+    from cellcensus.holder.api.users import User
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "scopes", "iat", "nbf", "exp", "jti")
@@ -144,14 +146,39 @@ def is_revoked(state: State, jti: str, *, username: str) -> bool:
 def revoke_all(state: State, username: str, *, actor: str) -> int:
     """Revoke every token of `username` (e.g. when the user is deactivated)."""
     with state.write() as conn:
-        result = conn.execute(
-            tokens.update().where(tokens.c.username == username).values(revoked=True)
+        return revoke_tokens(conn, username, actor=actor)
+
+
+def revoke_tokens(
+    conn: sa.Connection, username: str, *, actor: str, keep: str | None = None
+) -> int:
+    """Revoke the tokens of `username` but the one `keep`, in an open write transaction."""
+    chosen = tokens.c.username == username
+    if keep is not None:
+        chosen &= tokens.c.jti != keep
+    result = conn.execute(tokens.update().where(chosen).values(revoked=True))
+    append_entry(
+        conn,
+        actor=actor,
+        action="token.revoked",
+        target=f"user:{username}",
+        details={"count": result.rowcount, "at": now()},
+    )
+    return int(result.rowcount)
+
+
+def revoke(state: State, claims: Claims) -> None:
+    """Revoke one token (its user logs out)."""
+    with state.write() as conn:
+        conn.execute(
+            tokens.update()
+            .where(tokens.c.jti == claims.jti, tokens.c.username == claims.username)
+            .values(revoked=True)
         )
         append_entry(
             conn,
-            actor=actor,
+            actor=claims.username,
             action="token.revoked",
-            target=f"user:{username}",
-            details={"count": result.rowcount, "at": now()},
+            target=f"token:{claims.jti}",
+            details={"reason": "logout", "at": now()},
         )
-        return int(result.rowcount)

@@ -2,7 +2,8 @@
 
 Roles: ``analyst`` runs permitted algorithms and reads its own jobs and budget; ``steward``
 governs users, scopes, budgets, policies, certification and approvals; ``auditor`` reads the
-audit and transparency logs. Passwords are kept as scrypt hashes (standard library).
+audit and transparency logs. Passwords are kept as scrypt hashes (standard library); a hash
+made with older parameters is verified by them and replaced at the user's next login.
 
 A scope is readable: ``ALGORITHM:LEVEL:PERIOD``, e.g.
 ``usual_residence:municipality:2011-03-01..2011-03-31``; ``*`` stands for any algorithm, any
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -27,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.api.tokens import revoke_tokens
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.compute import allocate_command, area_levels
 from cellcensus.holder.enclave.state import State, now, scopes, users
@@ -40,7 +43,10 @@ SCOPE_PATTERN = re.compile(
 )
 SCOPE_FORM = "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD"
 MIN_PASSWORD = 12
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# One of the OWASP Password Storage Cheat Sheet's equivalent scrypt minimums (N=2^17 r=8 p=1,
+# ..., N=2^14 r=8 p=5, N=2^13 r=8 p=10): 16 MiB per hash (128 * r * N), not 2^17's 128 MiB, as
+# logins at once share a 2-core host with jobs; it also fits hashlib's default 32 MiB maxmem.
+SCRYPT = {"n": 2**14, "r": 8, "p": 5}
 
 
 class Role(StrEnum):
@@ -188,13 +194,13 @@ def _keep_a_steward(conn: sa.Connection, username: str) -> None:
 def hash_password(password: str) -> str:
     """An scrypt hash with a random salt, as ``scrypt$n$r$p$salt$hash``."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
     encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
-    return "scrypt${n}${r}${p}$".format(**_SCRYPT) + "$".join(encoded)
+    return "scrypt${n}${r}${p}$".format(**SCRYPT) + "$".join(encoded)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether `password` matches `stored` (constant-time comparison)."""
+    """Whether `password` matches `stored`, by the parameters stored with it (constant time)."""
     try:
         _, n, r, p, salt, digest = stored.split("$")
         computed = hashlib.scrypt(
@@ -205,7 +211,18 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed, base64.b64decode(digest))
 
 
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+def outdated(stored: str) -> bool:
+    """Whether `stored` was hashed with other parameters than today's `SCRYPT`."""
+    return stored.split("$")[1:4] != [str(SCRYPT[name]) for name in ("n", "r", "p")]
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check a password against when nobody has the name, at a wrong password's cost.
+
+    Made at first use, not at import: every `cellcensus` command imports this module.
+    """
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def check_new_user(username: str, password: str) -> None:
@@ -215,8 +232,17 @@ def check_new_user(username: str, password: str) -> None:
             f"user name {username[:70]!r} must be 2-64 characters: lowercase letters, digits, "
             "_ . -, starting with a letter"
         )
+    check_password(password)
+
+
+def check_password(password: str) -> None:
+    """Refuse a password a new user could not have."""
     if len(password) < MIN_PASSWORD:
         raise CellcensusError(f"password must have at least {MIN_PASSWORD} characters")
+
+
+class WrongPasswordError(CellcensusError):
+    """The current password given to change it is not the user's."""
 
 
 class Users:
@@ -315,11 +341,81 @@ class Users:
                 sa.select(users.c.password_hash, users.c.active).where(users.c.username == username)
             ).first()
         if stored is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, _dummy_hash())
             return None
         if not verify_password(password, stored.password_hash) or not stored.active:
             return None
+        if outdated(stored.password_hash):
+            self._rehash(username, password, stored.password_hash)
         return self.get(username)
+
+    def _rehash(self, username: str, password: str, old_hash: str) -> None:
+        """Replace an outdated hash of the password just verified, unless it changed since."""
+        hashed = hash_password(password)  # before the write lock, held by nobody for long
+        with self.state.write() as conn:
+            changed = conn.execute(
+                users.update()
+                .where(users.c.username == username, users.c.password_hash == old_hash)
+                .values(password_hash=hashed)
+            )
+            if changed.rowcount:
+                append_entry(
+                    conn,
+                    actor=username,
+                    action="user.password_rehashed",
+                    target=f"user:{username}",
+                    details={"scrypt": dict(SCRYPT)},
+                )
+
+    def change_password(self, username: str, *, current: str, new: str, keep_token: str) -> None:
+        """Set the password of `username`, who gave the `current` one; revoke its other tokens.
+
+        Raises:
+            WrongPasswordError: `current` is not the user's password.
+            CellcensusError: `new` breaks the rules of a new user's password.
+        """
+        check_password(new)
+        with self.state.read() as conn:
+            stored = conn.execute(
+                sa.select(users.c.password_hash).where(users.c.username == username)
+            ).scalar_one()
+        if not verify_password(current, stored):
+            with self.state.write() as conn:
+                append_entry(
+                    conn,
+                    actor=username,
+                    action="user.password_change_failed",
+                    target=f"user:{username}",
+                    details={},
+                )
+            raise WrongPasswordError("the current password is wrong; nothing was changed")
+        self._set_password(
+            username, new, actor=username, action="user.password_changed", keep_token=keep_token
+        )
+
+    def reset_password(self, username: str, password: str, *, actor: str) -> int:
+        """A steward sets the password of `username` (who lost it); revoke all its tokens."""
+        check_password(password)
+        self.require(username)
+        return self._set_password(username, password, actor=actor, action="user.password_reset")
+
+    def _set_password(
+        self,
+        username: str,
+        password: str,
+        *,
+        actor: str,
+        action: str,
+        keep_token: str | None = None,
+    ) -> int:
+        """Store the hash and revoke tokens in one transaction; the number revoked."""
+        hashed = hash_password(password)
+        with self.state.write() as conn:
+            conn.execute(
+                users.update().where(users.c.username == username).values(password_hash=hashed)
+            )
+            append_entry(conn, actor=actor, action=action, target=f"user:{username}", details={})
+            return revoke_tokens(conn, username, actor=actor, keep=keep_token)
 
     def set_scopes(self, username: str, granted: list[str], *, actor: str) -> User:
         """Replace the scopes of `username` (each checked)."""

@@ -99,7 +99,7 @@ def transparency_page(ctx: Context) -> HTMLResponse:
 def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
     """Exchange a user's name and password for a short-lived bearer token."""
     client = request.client.host if request.client else "unknown"
-    _limit_logins(ctx, username=body.username, client=client)
+    limit_logins(ctx, username=body.username, client=client)
     user = None
     if _is_username(body.username):
         user = ctx.users.authenticate(body.username, body.password)
@@ -126,7 +126,7 @@ def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas
     )
 
 
-def _limit_logins(ctx: Context, *, username: str, client: str) -> None:
+def limit_logins(ctx: Context, *, username: str, client: str) -> None:
     """Refuse a login beyond the client's rates.
 
     One rate across user names (one password sprayed over many names), one per name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Context, Steward
@@ -78,6 +78,29 @@ def update_user(
         revoke_all(ctx.service.state, username, actor=caller.name)
         ctx.revocations.clear()
     return user_out(user)
+
+
+@router.put(
+    "/users/{username}/password",
+    status_code=204,
+    responses=responses(*COMMON, 404, 409),
+)
+def reset_password(
+    ctx: Context, caller: Steward, username: Username, body: schemas.PasswordReset
+) -> Response:
+    """Set a new password for a user who lost theirs, revoking all its tokens.
+
+    A steward's own password is changed with ``POST /auth/password``, which asks for the
+    current one (409 here): a stolen steward token must not take over the account.
+    """
+    _require_user(ctx, username)
+    if username == caller.name:
+        raise ApiError(
+            409, "change your own password with POST /auth/password, giving the current one"
+        )
+    ctx.users.reset_password(username, body.password, actor=caller.name)
+    ctx.revocations.clear()
+    return Response(status_code=204)
 
 
 @router.put(
