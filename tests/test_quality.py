@@ -1,5 +1,6 @@
 """The code base stays lint-, format- and type-clean: checked with the tests, not beside them."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,3 +32,62 @@ def test_ruff_format_is_clean():
 def test_mypy_is_clean():
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+ONLY_XDIST = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # no other plugin: the workers start fast
+GROUPED_SUITE = """
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def accuracy_world():
+    return None
+
+
+def record(kind, i):
+    folder = Path(os.environ["WORKERS_SEEN"])
+    (folder / f"{kind}-{i}").write_text(os.environ.get("PYTEST_XDIST_WORKER", "none"))
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("i", range(4))
+def test_spark(i):
+    record("spark", i)
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_world(i, accuracy_world):
+    record("world", i)
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_plain(i):
+    record("plain", i)
+"""
+
+
+def test_loadgroup_keeps_spark_and_each_costly_fixture_on_one_worker(tmp_path):
+    """The README's `-n 2 --dist loadgroup` with this suite's conftest: the Spark tests share
+    one worker (one JVM), the tests of a costly shared fixture another, the rest spread."""
+    suite, seen = tmp_path / "suite", tmp_path / "seen"
+    suite.mkdir()
+    seen.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\nmarkers =\n    spark: Spark\n")
+    (suite / "test_grouped.py").write_text(GROUPED_SUITE)
+    command = [sys.executable, "-m", "pytest", "-p", "xdist", "-p", "tests.conftest"]
+    result = subprocess.run(
+        [*command, "-q", "-n", "2", "--dist", "loadgroup", str(suite)],
+        cwd=suite,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "WORKERS_SEEN": str(seen), **ONLY_XDIST},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers: dict[str, set[str]] = {}
+    for path in seen.iterdir():
+        workers.setdefault(path.name.split("-")[0], set()).add(path.read_text())
+    assert len(workers["spark"]) == 1 and len(workers["world"]) == 1, workers
+    assert workers["spark"] | workers["world"] == {"gw0", "gw1"}

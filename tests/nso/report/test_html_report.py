@@ -330,19 +330,27 @@ def test_agreement_table_gives_the_log_log_fit_and_the_error_of_the_total(
         assert f'<th>{label}</th><td class="num">{value}</td>' in table, label
 
 
-def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResult) -> None:
+@pytest.fixture(scope="module")
+def realistic_report(
+    tmp_path_factory: pytest.TempPathFactory, realistic_result: EstimationResult
+) -> tuple[str, int]:
+    """The report of the realistic release, and its number of areas: read, never changed."""
     table = realistic_result.estimates().reset_index()
     table["name"] = table["area_code"]
-
     html = read_report(
         write_report(
-            out_dir=tmp_path,
+            out_dir=tmp_path_factory.mktemp("realistic-report"),
             metrics={"Municipalities": realistic_result.best.agreement},
             estimates=table[["area_code", "name", "estimate", "census"]],
             context=context(),
             estimation=realistic_result,
         )
     )
+    return html, len(table)
+
+
+def test_the_report_prints_well(realistic_report: tuple[str, int]) -> None:
+    html, n_areas = realistic_report
 
     css = html.split("<style>")[1].split("</style>")[0]
     print_css = css.split("@media print")[1]
@@ -353,7 +361,7 @@ def test_the_report_prints_well(tmp_path: Path, realistic_result: EstimationResu
     assert "p:has(+ .scroll, + .wide, + h3)" in print_css
     # The closed table of all areas is not printed: the printed copy says where it is.
     assert "details:not([open]) + p.print-only { display: block;" in print_css
-    assert f"Not printed: the table of all {len(table):,} municipalities" in html
+    assert f"Not printed: the table of all {n_areas:,} municipalities" in html
     # The default's assumptions follow the lettered list of estimators, not an item of it.
     method = html.split("<h2>What was done</h2>")[1].split("</section>")[0]
     lettered = method.split('<ol type="a">')[1].split("</ol>")[0]
@@ -465,21 +473,8 @@ class Nesting(HTMLParser):
         assert self.open.pop()[0] == tag
 
 
-def test_every_table_scrolls_on_its_own_on_a_phone(
-    tmp_path: Path, realistic_result: EstimationResult
-) -> None:
-    table = realistic_result.estimates().reset_index()
-    table["name"] = table["area_code"]
-
-    html = read_report(
-        write_report(
-            out_dir=tmp_path,
-            metrics={"Municipalities": realistic_result.best.agreement},
-            estimates=table[["area_code", "name", "estimate", "census"]],
-            context=context(),
-            estimation=realistic_result,
-        )
-    )
+def test_every_table_scrolls_on_its_own_on_a_phone(realistic_report: tuple[str, int]) -> None:
+    html, _ = realistic_report
 
     nesting = Nesting()
     nesting.feed(html)
