@@ -39,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "users": (
         "cellcensus.holder.api.commands",
-        "Users of the service: add, grant scopes, budgets, deactivate, activate, list.",
+        "Users of the service: add, grant scopes, budgets, set a password, deactivate, "
+        "activate, list.",
     ),
     "audit": ("cellcensus.holder.api.commands", "The hash-chained audit log."),
     "demo": (
