@@ -1,4 +1,4 @@
-"""Suite-wide settings: one xdist worker per Spark session and per costly shared fixture."""
+"""Suite-wide settings: each costly shared fixture built on one xdist worker."""
 
 from __future__ import annotations
 
@@ -11,20 +11,17 @@ xdist group, so `--dist loadgroup` builds it on one worker instead of on each.""
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group Spark tests so `pytest -n 2 --dist loadgroup` starts Spark on one worker only,
-    and the tests of each costly shared fixture so it is built once."""
+    """Group the tests of each costly shared fixture so `pytest -n 2 --dist loadgroup` builds
+    it once.
+
+    The Spark tests are not grouped: on one worker they were the suite's longest chain (24 min
+    against 16 spread over both, each worker then starting a JVM of its own).
+    """
     for item in items:
-        group = xdist_group(item)
+        used = getattr(item, "fixturenames", ())
+        group = next((name for name in SHARED_ON_ONE_WORKER if name in used), None)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
-
-
-def xdist_group(item: pytest.Item) -> str | None:
-    """The one group of `item`: Spark first (a second JVM costs more than a second fixture)."""
-    if item.get_closest_marker("spark"):
-        return "spark"
-    used = getattr(item, "fixturenames", ())
-    return next((name for name in SHARED_ON_ONE_WORKER if name in used), None)
 
 
 @pytest.fixture(autouse=True)
