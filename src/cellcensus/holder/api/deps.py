@@ -97,23 +97,26 @@ async def principal(
         )
     if ctx.revoked(claims):
         raise ApiError(401, "the access token was revoked; log in again", headers=INVALID)
-    limit = user.requests_per_minute or ctx.settings.requests_per_minute
-    wait = ctx.limiter.allow(user.username, limit=limit)
-    if wait:
-        raise ApiError(
-            429, f"more than {limit} requests per minute; slow down", headers=retry_after(wait)
-        )
+    _hold_to_rate(ctx, user.username, user.requests_per_minute or ctx.settings.requests_per_minute)
     return Principal(user=user, claims=claims)
 
 
 Caller = Annotated[Principal, Depends(principal)]
 
 
+def client_address(request: Request) -> str:
+    """The address of the client of `request` (a proxy's only when not believed)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def anonymous_rate(ctx: Context, request: Request) -> None:
     """Hold a client without a token to `requests_per_minute` (its address for a name)."""
-    client = request.client.host if request.client else "unknown"
-    limit = ctx.settings.requests_per_minute
-    wait = ctx.limiter.allow(f"client:{client}", limit=limit)
+    _hold_to_rate(ctx, f"client:{client_address(request)}", ctx.settings.requests_per_minute)
+
+
+def _hold_to_rate(ctx: ServiceContext, key: str, limit: int) -> None:
+    """Record a request of `key`; 429 beyond `limit` requests per minute."""
+    wait = ctx.limiter.allow(key, limit=limit)
     if wait:
         raise ApiError(
             429, f"more than {limit} requests per minute; slow down", headers=retry_after(wait)

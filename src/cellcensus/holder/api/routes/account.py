@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Caller, Context
+from cellcensus.holder.api.deps import Caller, Context, client_address
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.public import limit_logins
 from cellcensus.holder.api.tokens import revoke
@@ -23,7 +23,7 @@ def change_password(
     The token of this request stays valid. A wrong current password answers 403 and counts
     as a failed login attempt: a stolen token must not become a way to guess the password.
     """
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     limit_logins(ctx, username=caller.name, client=client)
     try:
         ctx.users.change_password(

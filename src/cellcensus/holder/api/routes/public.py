@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from cellcensus import __version__
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Anonymous, Context
+from cellcensus.holder.api.deps import Anonymous, Context, client_address
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
@@ -98,7 +98,7 @@ def transparency_page(ctx: Context) -> HTMLResponse:
 )
 def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
     """Exchange a user's name and password for a short-lived bearer token."""
-    client = request.client.host if request.client else "unknown"
+    client = client_address(request)
     limit_logins(ctx, username=body.username, client=client)
     user = None
     if _is_username(body.username):
