@@ -132,6 +132,7 @@ def test_an_empty_log_says_so_instead_of_an_empty_table():
 def test_a_full_page_says_that_older_jobs_are_not_shown():
     jobs = [dataclasses.replace(JOB, id=f"job-{number}") for number in range(3)]
     assert "3 jobs, newest first" in " ".join(page_of(jobs, limit=4).text)
+    assert "1 job, newest first" in " ".join(page_of(jobs[:1]).text)
     full = " ".join(page_of(jobs, limit=3).text)
     assert "The latest 3 jobs, newest first; older jobs are not shown here" in full
 
@@ -141,11 +142,15 @@ def test_parameters_read_one_per_line_in_words():
         "slot_minutes": 15,
         "filters": {"min_days": 3, "exclude_m2m": True},
         "areas": ["21004", "21001"],
+        "countries": [],
     }
     page = page_of([dataclasses.replace(JOB, parameters=asked)])
-    assert {"areas: 21004, 21001", "filters, exclude m2m: yes", "filters, min days: 3"} <= set(
-        page.cells
-    )
+    assert {
+        "areas: 21004, 21001",
+        "countries: none",
+        "filters, exclude m2m: yes",
+        "filters, min days: 3",
+    } <= set(page.cells)
     assert "slot minutes: 15" in page.cells
     text = "".join(page.cells)
     assert "{" not in text and "slot_minutes" not in text and "min_days" not in text

@@ -25,6 +25,7 @@ from cellcensus.holder.api.tokens import TokenIssuer
 from cellcensus.holder.api.users import Users
 from cellcensus.holder.enclave.service import EnclaveService, ServiceLimits
 from cellcensus.holder.enclave.state import open_state
+from cellcensus.holder.enclave.transparency import STYLE_SOURCE
 from cellcensus.holder.enclave.worker import WorkerPool
 
 DESCRIPTION = """\
@@ -132,14 +133,28 @@ def _document_problems(operation: dict[str, Any]) -> None:
         }
 
 
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src {STYLE_SOURCE}; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+"""A browser runs no script and loads nothing on the service's pages, and styles the
+transparency page with its own style sheet only: should escaping ever miss, an injected script
+or form still does nothing."""
+
+UNGUARDED_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+"""FastAPI's interactive documentation (off unless `interactive_docs`), which runs scripts from
+a public CDN: the policy would stop them."""
+
+
 class SecurityHeaders:
-    """ASGI middleware: no caching of API answers, no content sniffing, no framing."""
+    """ASGI middleware: no caching, no content sniffing, no framing, no scripts."""
 
     HEADERS = (
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
     )
+    POLICY = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -150,9 +165,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        guarded = scope["path"] not in UNGUARDED_PAGES
+        headers = [*self.HEADERS, *(self.POLICY if guarded else ())]
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

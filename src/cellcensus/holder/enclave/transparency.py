@@ -8,6 +8,8 @@ outsiders can later check the log was not truncated.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from typing import Any
@@ -53,6 +55,9 @@ STYLE = (
     "@media print{body{margin:0;max-width:none}.wide{overflow:visible}"
     "tr{break-inside:avoid}th{background:none}}"
 )
+_STYLE_DIGEST = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
+STYLE_SOURCE = f"'sha256-{_STYLE_DIGEST}'"
+"""The page's one style sheet as a Content-Security-Policy source: nothing else may style it."""
 
 INTRO = (
     "<p>Every job run on the mobile network data in this safe environment, newest first: "
@@ -130,7 +135,7 @@ def _jobs(entries: list[dict[str, Any]], *, limit: int) -> str:
         return "<p>No job has been run yet, so nothing has been released.</p>"
     header = "".join(f"<th scope='col'>{name}</th>" for name in HEADINGS)
     rows = "".join(f"<tr>{_row(entry)}</tr>" for entry in entries)
-    caption = f"{len(entries):,} jobs, newest first"
+    caption = f"{len(entries):,} job{'' if len(entries) == 1 else 's'}, newest first"
     if len(entries) >= limit:
         caption = f"The latest {caption}; older jobs are not shown here"
     return (
@@ -186,7 +191,7 @@ def _parameters(value: Any, within: str = "") -> list[str]:
         if isinstance(setting, dict):
             lines.extend(_parameters(setting, within=f"{label}, "))
         elif isinstance(setting, list):
-            lines.append(f"{label}: {', '.join(map(_plain, setting))}")
+            lines.append(f"{label}: {', '.join(map(_plain, setting)) or 'none'}")
         else:
             lines.append(f"{label}: {_plain(setting)}")
     return lines

@@ -1,0 +1,74 @@
+"""The transparency page as a member of the public sees it: in a real browser (the system's
+headless Chromium through Playwright), served with the app's own answer and headers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_app import submit  # type: ignore[import-not-found]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a chromium binary on PATH")
+
+PAGE_URL = "https://service.example/transparency/page"
+INJECT = """() => {
+  const script = document.createElement('script');
+  script.textContent = 'window.injected = true';
+  const style = document.createElement('style');
+  style.textContent = 'body { color: rgb(255, 0, 0) }';
+  document.body.append(script, style);
+  return window.injected === true;
+}"""
+"""What a script or style that escaping had missed would do on the page."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def show(browser: Any, answer: Any) -> tuple[Any, list[str]]:
+    """A browser page of `answer` (status, headers and body as the app sent them)."""
+    page = browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    page.route(
+        PAGE_URL,
+        lambda route: route.fulfill(
+            status=answer.status_code, headers=dict(answer.headers), body=answer.content
+        ),
+    )
+    page.goto(PAGE_URL)
+    return page, console
+
+
+def test_the_transparency_page_shows_jobs_styled_and_runs_nothing_injected(service, browser):
+    headers = service.auth("alice")
+    job = service.wait(submit(service, headers)["id"], headers)
+    page, console = show(browser, service.client.get("/transparency/page"))
+
+    row = page.locator("tr", has_text=job["id"]).inner_text()
+    assert "usual_residence" in row and "released" in row and "alice" in row
+    heading = page.eval_on_selector("th", "th => getComputedStyle(th).backgroundColor")
+    assert heading == "rgb(243, 245, 248)"  # the page's own style sheet applies
+    assert not [text for text in console if "Content Security Policy" in text], console
+
+    assert page.evaluate(INJECT) is False
+    assert page.eval_on_selector("body", "b => getComputedStyle(b).color") == "rgb(34, 34, 34)"
+    refused = [text for text in console if "Content Security Policy" in text]
+    assert len(refused) == 2, console  # the script and the style, each refused
+
+
+def test_without_the_policy_the_same_injection_runs(service, browser):
+    # The check above can fail: the same page without the app's policy runs what is injected.
+    answer = service.client.get("/transparency/page")
+    del answer.headers["content-security-policy"]
+    page, _ = show(browser, answer)
+    assert page.evaluate(INJECT) is True
