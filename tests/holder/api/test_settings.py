@@ -33,6 +33,12 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
         ServiceSettings.from_env(store=tmp_path)
 
 
+def test_a_token_lives_a_day_at_most(tmp_path):
+    assert ServiceSettings(store=tmp_path, token_minutes=24 * 60).token_minutes == 1440
+    with pytest.raises(CellcensusError, match="token_minutes is 1441: at most 1440"):
+        ServiceSettings(store=tmp_path, token_minutes=24 * 60 + 1)
+
+
 def test_signing_key_file_is_private(tmp_path, monkeypatch):
     monkeypatch.delenv("CELLCENSUS_JWT_KEY", raising=False)
     settings = ServiceSettings(store=tmp_path, jwt_key_file=tmp_path / "jwt.key")

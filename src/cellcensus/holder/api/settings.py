@@ -19,6 +19,8 @@ from cellcensus.errors import CellcensusError
 KEY_ENV = "CELLCENSUS_JWT_KEY"
 ENV_PREFIX = "CELLCENSUS_"
 MIN_KEY_BYTES = 32
+MAX_TOKEN_MINUTES = 24 * 60
+"""Longest lifetime of an access token (minutes)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,11 @@ class ServiceSettings:
         ):
             if getattr(self, name) <= 0:
                 raise CellcensusError(f"setting {name} must be positive")
+        if self.token_minutes > MAX_TOKEN_MINUTES:
+            raise CellcensusError(
+                f"setting token_minutes is {self.token_minutes}: at most {MAX_TOKEN_MINUTES} "
+                "(a day): a token that leaks works until it expires or its user is deactivated"
+            )
         if self.workers < 0 or self.max_attempts < 1:
             raise CellcensusError("workers must be >= 0 and max_attempts >= 1")
 
