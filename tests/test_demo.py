@@ -2,7 +2,9 @@
 
 import json
 import random
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -174,7 +176,7 @@ def test_demo_home_work_flows_agree_with_census_commuting(demo_out):
 
 
 @pytest.mark.slow
-def test_no_raw_identifier_reaches_the_store_or_the_release(demo_out):
+def test_no_raw_identifier_reaches_the_store_or_the_release(demo_out, tmp_path):
     devices = pd.read_parquet(demo_out / "dataset" / "truth" / "devices.parquet")
     raw_ids = set(devices["user_id"].sample(200, random_state=0))
     holder_and_nso = [p for p in demo_out.rglob("*") if p.is_file() and "dataset" not in p.parts]
@@ -182,9 +184,29 @@ def test_no_raw_identifier_reaches_the_store_or_the_release(demo_out):
     for path in holder_and_nso:
         data = path.read_bytes()
         if path.suffix == ".parquet":
-            text = pd.read_parquet(path).astype(str).to_csv()
-            data += text.encode()
+            data += parquet_text(path, tmp_path / "text.csv")
         assert not ids_in(data, raw_ids), f"raw user_id in {path}"
+
+
+def parquet_text(path: Path, scratch: Path) -> bytes:
+    """Every value of a Parquet file as text (its bytes hold them compressed), as CSV: DuckDB
+    writes the serving table of the footprint in seconds where pandas took minutes."""
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT * FROM read_parquet('{path}')) TO '{scratch}' (HEADER)")
+    return scratch.read_bytes()
+
+
+def test_parquet_text_shows_every_value(tmp_path):
+    frame = pd.DataFrame(
+        {"imsi": [324712345678], "msisdn": ["+32 470 12 34 56"], "share": [324712345678.0]}
+    )
+    frame.to_parquet(tmp_path / "ids.parquet")
+    text = parquet_text(tmp_path / "ids.parquet", tmp_path / "ids.csv")
+    assert ids_in(text, {"324712345678", "+32 470 12 34 56"}) == {
+        "324712345678",
+        "+32 470 12 34 56",
+    }
+    assert text.count(b"324712345678") == 2
 
 
 def ids_in(data: bytes, ids: set[str]) -> set[str]:
