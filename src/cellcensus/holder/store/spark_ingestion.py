@@ -31,7 +31,7 @@ from cellcensus.holder.store.ingestion import (
 )
 from cellcensus.holder.store.key_rotation import PeriodKey
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
-from cellcensus.holder.store.sources import TableFiles
+from cellcensus.holder.store.sources import TableFiles, sql_string
 
 _INTEGER = ("tinyint", "smallint", "int", "bigint")
 _FRACTIONAL = ("float", "double")
@@ -39,6 +39,19 @@ _TIMESTAMP_TEXT_RANGE = (
     "(ts_parsed >= TIMESTAMP '1970-01-01 00:00:00' AND ts_parsed < TIMESTAMP '2200-01-01 00:00:00')"
 )
 """Timestamps outside [1970, 2200) are not network events (as `normalise.event_select`)."""
+
+_TIMESTAMP_TEXT = (
+    r"^\s*\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?"
+    r"(Z|[+-]\d{2}(:?\d{2}(:\d{2})?)?| [A-Za-z][A-Za-z_/+-]*)?\s*\z"
+)
+"""The timestamp texts DuckDB reads; Spark alone would also take "2011", "2011-03",
+"2011-03-22T08", "+2011-...", "...08:00:00GMT" and "08:00:00 +01:00"."""
+
+_WITHOUT_SECONDS = r"^(\s*\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2})(?![:\d])"
+"""A time without seconds ("08:00Z"), which DuckDB reads and Spark does not."""
+
+_CODE_TEXT = r"^\s*([0-9]+)(\.0*)?\s*$"
+"""Digits only (a float export's ".0" allowed), as `normalise._integer`."""
 
 _TAC = r"^[0-9]{8}\z"
 """A TAC is eight digits (``\\z``: Java's ``$`` would also take a trailing line break)."""
@@ -66,6 +79,8 @@ class SparkRun(_Run):
         # The staged files carry instants as Parquet's UTC microsecond timestamps, which
         # DuckDB reads back as TIMESTAMPTZ (Spark's default, INT96, it would read as naive).
         session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        # The pseudonyms cross between the driver's Python and Spark as Arrow, not row by row.
+        session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
         frames = []
         for group in table.parquet:
             scan = _guarded(table, lambda g=group: session.read.parquet(*(p.as_uri() for p in g)))
@@ -97,9 +112,9 @@ class SparkRun(_Run):
         pairs = self.events.where("user_id IS NOT NULL").selectExpr(
             "user_id", f"CAST({self._key_index_sql('local_date')} AS INT) AS key_index"
         )
-        found = _guarded(table, lambda: pairs.distinct().toArrow())
-        ids = found.column("user_id").cast(pa.string()).combine_chunks()
-        indexes = found.column("key_index").cast(pa.int32()).combine_chunks()
+        found = _guarded(table, lambda: pairs.distinct().toPandas())
+        ids = pa.array(found["user_id"], type=pa.string())
+        indexes = pa.array(found["key_index"], type=pa.int32())
         devices = [
             pa.array(
                 _pseudonyms(
@@ -123,6 +138,7 @@ class SparkRun(_Run):
         self.con.unregister("pseudonyms_arrow")
         session = spark_session()
         self.mapping = session.createDataFrame(mapping.to_pandas(), schema=_MAPPING_SCHEMA)
+        del found, mapping
 
     def _stage_classified(self, *, table: TableFiles, folder: Path) -> int:
         """Classify every row on Spark and stage it as the DuckDB pass does.
@@ -209,8 +225,11 @@ class SparkRun(_Run):
                 .parquet(folder.as_uri())
             ),
         )
+        if not any(folder.glob("*/*.parquet")):
+            return 0  # an empty delivery: Spark writes no file
         return self._scalar(
-            f"SELECT count(*) FROM read_parquet('{folder}/*/*.parquet', hive_partitioning=false)"
+            f"SELECT count(*) FROM read_parquet({sql_string(folder / '*' / '*.parquet')}, "
+            "hive_partitioning=false)"
         )
 
 
@@ -261,6 +280,11 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         ]
     outer.append("tac")
     return inner, outer
+
+
+def _sql_text(text: str) -> str:
+    """A Spark SQL string literal (whose parser reads backslash escapes)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _column(name: str) -> str:
@@ -316,7 +340,11 @@ def _timestamp(types: dict[str, str], column: str, source: str) -> str:
     if found == "timestamp_ntz":
         return f"CAST({name} AS TIMESTAMP)"  # the session's time zone, UTC
     if found == "string":
-        return f"try_cast({name} AS TIMESTAMP)"
+        text = f"regexp_replace({name}, {_sql_text(_WITHOUT_SECONDS)}, '$1:00')"
+        return (
+            f"CASE WHEN {name} RLIKE {_sql_text(_TIMESTAMP_TEXT)} "
+            f"THEN try_cast({text} AS TIMESTAMP) END"
+        )
     raise _type_error(
         source=source, column=column, found=found, expected="a timestamp or ISO-8601 text"
     )
@@ -332,7 +360,7 @@ def _integer(types: dict[str, str], column: str, source: str) -> str:
     if _is_decimal(found):
         return f"CASE WHEN {name} = floor({name}) THEN try_cast({name} AS INT) END"
     if found == "string":
-        digits = f"regexp_extract({name}, '^\\\\s*([0-9]+)(\\\\.0*)?\\\\s*$', 1)"
+        digits = f"regexp_extract({name}, {_sql_text(_CODE_TEXT)}, 1)"
         return f"try_cast(NULLIF({digits}, '') AS INT)"
     raise _type_error(source=source, column=column, found=found, expected="an integer")
 
