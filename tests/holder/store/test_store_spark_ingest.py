@@ -165,7 +165,9 @@ def test_a_delivery_with_bad_rows_gives_the_same_store_on_both_engines(
     assert_same_store(duckdb, spark)
 
 
-def test_typed_parquet_gives_the_same_store_on_both_engines(tmp_path: Path) -> None:
+def test_typed_hive_partitioned_parquet_gives_the_same_store_on_both_engines(
+    tmp_path: Path,
+) -> None:
     rows = [
         *good_events(),
         good_events()[1],
@@ -178,7 +180,11 @@ def test_typed_parquet_gives_the_same_store_on_both_engines(tmp_path: Path) -> N
     frame = events_frame(rows, typed=True)
     frame["timestamp"] = frame["timestamp"].dt.tz_localize(None)  # naive: UTC
     frame["tac"] = frame["tac"].astype("int64")
-    frame.to_parquet(dataset / "events" / "part-0.parquet", index=False)
+    (dataset / "events" / "part-0.parquet").unlink()
+    for day, part in frame.groupby(frame["timestamp"].dt.date):  # hive-partitioned by UTC day
+        folder = dataset / "events" / f"date={day}"
+        folder.mkdir()
+        part.to_parquet(folder / "part-0.parquet", index=False)
     duckdb, spark = _both(dataset, tmp_path)
     assert duckdb.ingest_report().rows_stored == 5
     assert_same_store(duckdb, spark)

@@ -282,12 +282,14 @@ def ingest(
 
 
 def _run_on(engine: Engine, *, events: TableFiles) -> type[_Run]:
-    """The ingest for `engine`; Spark's refuses CSV events here, before the store is touched."""
+    """The ingest for `engine`; Spark's refuses CSV events and starts before anything is written."""
     if engine == "duckdb":
         return _Run
+    from cellcensus.holder.engines import start
     from cellcensus.holder.store.spark_ingestion import SparkRun, refuse_csv
 
     refuse_csv(events)
+    start("spark")
     return SparkRun
 
 

@@ -83,7 +83,7 @@ class SparkRun(_Run):
         session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
         frames = []
         for group in table.parquet:
-            scan = _guarded(table, lambda g=group: session.read.parquet(*(p.as_uri() for p in g)))
+            scan = _guarded(table, lambda g=group: session.read.parquet(*map(_file_uri, g)))
             types = {field.name: field.dataType.simpleString() for field in scan.schema.fields}
             typed, normalised = event_columns(types, source=str(table.location))
             frames.append(scan.selectExpr(*typed).selectExpr(*normalised))
@@ -222,7 +222,7 @@ class SparkRun(_Run):
             lambda: (
                 staged.write.partitionBy("part")
                 .option("compression", "zstd")
-                .parquet(folder.as_uri())
+                .parquet(_file_uri(folder))
             ),
         )
         if not any(folder.glob("*/*.parquet")):
@@ -280,6 +280,15 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         ]
     outer.append("tac")
     return inner, outer
+
+
+def _file_uri(path: Path) -> str:
+    """The path as Hadoop reads it, not percent-encoded as by `Path.as_uri`.
+
+    ``as_uri`` writes the ``=`` of a hive-partitioned delivery's ``date=...`` folders as
+    ``%3D``, which Spark then looks for literally.
+    """
+    return f"file://{path.absolute()}"
 
 
 def _sql_text(text: str) -> str:
