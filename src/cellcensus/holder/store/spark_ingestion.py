@@ -136,8 +136,7 @@ class SparkRun(_Run):
         self.con.register("pseudonyms_arrow", mapping)
         self._run("CREATE TEMP TABLE pseudonyms AS SELECT * FROM pseudonyms_arrow")
         self.con.unregister("pseudonyms_arrow")
-        session = spark_session()
-        self.mapping = session.createDataFrame(mapping.to_pandas(), schema=_MAPPING_SCHEMA)
+        self.mapping = _spark_frame(mapping, schema=_MAPPING_SCHEMA)
         del found, mapping
 
     def _stage_classified(self, *, table: TableFiles, folder: Path) -> int:
@@ -280,6 +279,21 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         ]
     outer.append("tac")
     return inner, outer
+
+
+def _spark_frame(table: pa.Table, *, schema: str) -> Any:
+    """A Spark DataFrame of an Arrow table, sent as Arrow (not row by row).
+
+    PySpark 4 takes the table itself; 3.5 takes pandas, whose columns must then be NumPy
+    backed (pandas 3's Arrow-backed strings make PySpark 3.5 fall back to rows).
+    """
+    import pyspark
+
+    session = spark_session()
+    if int(pyspark.__version__.split(".")[0]) >= 4:
+        return session.createDataFrame(table, schema=schema)
+    frame = table.to_pandas()
+    return session.createDataFrame(frame.astype({"user_id": object}), schema=schema)
 
 
 def _file_uri(path: Path) -> str:
