@@ -393,6 +393,8 @@ def _raw(types: dict[str, str], column: str) -> str:
     name = _column(column)
     if _all_null(found):
         return "CAST(NULL AS STRING)"
+    if found == "timestamp":  # an instant, whose text DuckDB ends with its UTC offset
+        return f"concat(CAST({name} AS STRING), '+00')"
     return f"NULLIF({name}, '')" if found == "string" else name
 
 
