@@ -19,6 +19,10 @@ Python only for the keyed HMAC:
 
 Everything is written into a staging folder inside the store and moved into place at the end,
 so a failed ingest leaves the store as it was, and a re-ingest replaces the days of its period.
+
+With ``engine="spark"`` the passes over the event rows (reading them for step 2, step 3) run on
+Spark (`spark_ingestion.py`, Parquet events only); the rest is this module's, so both engines
+write the same store.
 """
 
 from __future__ import annotations
