@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/bench_ingest.py [--rows 10000000] [--devices 300000] [--days 7]
        [--repeat 2] [--cache /tmp/cellcensus-bench-ingest] [--sites 4000] [--dataset DIR]
+       [--engine duckdb|spark]
 
 With `--dataset`, the delivery is that folder instead (e.g. a world from `cellcensus synth
 --scale 0.1 --days 30`, whose 131 M events are the issue's measure).
@@ -10,6 +11,10 @@ The synthetic delivery (random devices, cells and times over a week spanning the
 change, with 0.5% unknown cells, 0.2% exact duplicates and 0.1% rows with a missing field) is
 generated once and cached. Baseline and ingest run alternately, `--repeat` times each, and
 the best time of each is compared: the target is an ingest within 3x of the plain copy.
+With `--engine spark` the ingest's per-row pass runs on Spark (local mode unless SPARK_MASTER
+says otherwise); the session starts before the runs, so no run pays for the JVM's start. The
+peak resident memory of this process and its children (Spark's JVM), summed, is sampled
+throughout the runs.
 Then the cell -> municipality allocation is timed for `--sites` random sites in Belgium with
 three cells each (Voronoi coverage, then allocation to the 589 municipalities).
 """
@@ -18,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -91,6 +98,45 @@ def generate(*, folder: Path, rows: int, devices: int, days: int) -> None:
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2))
 
 
+class PeakMemory:
+    """Peak resident memory of this process and its descendants together, sampled (Linux)."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(every_s,), daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in _tree(os.getpid())))
+
+
+def _tree(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in task.read_text().split():
+            found += _tree(int(child))
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0
+    )
+
+
 def timed(run: Callable[[Path], object]) -> tuple[float, float]:
     """Wall-clock and CPU seconds (all threads) of one run in a scratch folder."""
     with tempfile.TemporaryDirectory(dir="/tmp") as scratch:
@@ -145,7 +191,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-ingest"))
     parser.add_argument("--sites", type=int, default=4000)
     parser.add_argument("--dataset", type=Path, default=None, help="An existing dataset folder.")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
     args = parser.parse_args()
+    if args.engine == "spark":
+        from cellcensus.holder.engines import spark_session
+
+        spark_session()
 
     from cellcensus.holder.store import ingest_dataset
 
@@ -169,7 +220,10 @@ def main() -> None:
 
     def ingest(scratch: Path) -> object:
         report = ingest_dataset(
-            dataset=dataset, store=scratch / "store", key_file=scratch / "key" / "pseudonym.key"
+            dataset=dataset,
+            store=scratch / "store",
+            key_file=scratch / "key" / "pseudonym.key",
+            engine=args.engine,
         )
         reports.append(report)
         return report
@@ -177,11 +231,14 @@ def main() -> None:
     runs = {"copy_snappy": copy("snappy"), "copy_zstd": copy("zstd"), "ingest": ingest}
     wall = dict.fromkeys(runs, float("inf"))
     cpu = dict.fromkeys(runs, float("inf"))
+    peak_kib = dict.fromkeys(runs, 0)
     for _ in range(args.repeat):  # interleaved, so that a busy machine hurts all alike
         for name, run in runs.items():
-            seconds, cpu_seconds = timed(run)
+            with PeakMemory() as memory:
+                seconds, cpu_seconds = timed(run)
             wall[name] = min(wall[name], seconds)
             cpu[name] = min(cpu[name], cpu_seconds)
+            peak_kib[name] = max(peak_kib[name], memory.peak_kib)
     report = reports[-1]
     rows = report.rows_read
     print(f"rows read {rows:,}, stored {report.rows_stored:,}, quarantined:")
@@ -196,6 +253,11 @@ def main() -> None:
             f"{wall[name] / wall['copy_snappy']:>7.2f} {cpu[name]:>8.2f} "
             f"{cpu[name] / cpu['copy_snappy']:>7.2f}"
         )
+    print(
+        f"ingest on {args.engine}: peak resident memory of the process and its children "
+        f"{peak_kib['ingest'] / 1024:,.0f} MiB (copy_zstd: {peak_kib['copy_zstd'] / 1024:,.0f}"
+        " MiB); CPU seconds are this process's, not Spark's JVM's"
+    )
     bench_allocation(sites=args.sites)
 
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cellcensus.console import console, user_errors
 from cellcensus.errors import CellcensusError, InputDataError
+from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.geo import (
     DEFAULT_COVERAGE,
     GRID_LEVEL,
@@ -121,12 +122,23 @@ def ingest_command(
             help="DuckDB's memory limit during ingest (e.g. 4GB); it spills to disk beyond it.",
         ),
     ] = MEMORY_LIMIT,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="duckdb, or spark for the row checks on Spark (Parquet events only; "
+            "docs/spark.md); both write the same store.",
+        ),
+    ] = "duckdb",
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
     Invalid rows go to the store's quarantine with a reason; subscriber ids become keyed
     pseudonyms; events are stored as one Parquet file per local day.
     """
+    if engine not in ENGINES:
+        raise CellcensusError(f"--engine {engine!r}: choose {' or '.join(ENGINES)}")
+    on: Engine = "spark" if engine == "spark" else "duckdb"
     key = key_file or default_key_file()
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -151,6 +163,7 @@ def ingest_command(
                 key_file=key,
                 progress=progress,
                 memory_limit=memory_limit,
+                engine=on,
             )
         else:
             if events is None or cells is None or period is None:
@@ -166,6 +179,7 @@ def ingest_command(
                 metadata=_metadata(metadata) if metadata is not None else None,
                 progress=progress,
                 memory_limit=memory_limit,
+                engine=on,
             )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
         build_allocation(

@@ -19,6 +19,10 @@ Python only for the keyed HMAC:
 
 Everything is written into a staging folder inside the store and moved into place at the end,
 so a failed ingest leaves the store as it was, and a re-ingest replaces the days of its period.
+
+With ``engine="spark"`` the passes over the event rows (reading them for step 2, step 3) run on
+Spark (`spark_ingestion.py`, Parquet events only); the rest is this module's, so both engines
+write the same store.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from cellcensus.errors import CellcensusError, InputDataError
+from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.key_record import (
     RECORD_NAME,
@@ -119,6 +124,7 @@ def ingest_dataset(
     key_file: Path,
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
+    engine: Engine = "duckdb",
 ) -> IngestReport:
     """Ingest a dataset folder in the docs/schema.md layout (events/, cells, metadata.json).
 
@@ -128,6 +134,8 @@ def ingest_dataset(
         key_file: The holder's pseudonymisation key (created for a new store only).
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
+            only; `spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -155,6 +163,7 @@ def ingest_dataset(
         metadata=metadata,
         progress=progress,
         memory_limit=memory_limit,
+        engine=engine,
     )
 
 
@@ -190,6 +199,7 @@ def ingest(
     metadata: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
+    engine: Engine = "duckdb",
 ) -> IngestReport:
     """Ingest event and cell files into a store: validate, pseudonymise, partition by day.
 
@@ -206,14 +216,16 @@ def ingest(
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
+            only; `spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
 
     Raises:
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
-            missing file or column, a file that is not what its name says); the store is
-            then left as it was.
+            missing file or column, a file that is not what its name says, CSV events on
+            Spark); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key (nothing is written then); or if the delivery was stored but
             its device-day summaries could not be written (the store is consistent: jobs read
@@ -222,6 +234,8 @@ def ingest(
     began = time.perf_counter()
     say = progress or _quiet
     check_memory_limit(memory_limit)
+    if engine not in ENGINES:
+        raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     start, end = period
     check_period(start=start, end=end, source="period")
     facts: dict[str, Any] = (
@@ -235,6 +249,7 @@ def ingest(
     say("checking the input files", 0.0)
     event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
+    run_on = _run_on(engine, events=event_files)
     target = Store(store)
     with _store_folder(target.root), writing(target, writer="ingest"):
         check_key_file(key_file=Path(key_file), store=target)
@@ -244,7 +259,7 @@ def ingest(
         )
         replaced = [day.isoformat() for day in target.days() if start <= day <= end]
         with _staging(target.root) as staging:
-            run = _Run(staging=staging, start=start, end=end, changes=changes, say=say)
+            run = run_on(staging=staging, start=start, end=end, changes=changes, say=say)
             counts = run.classify(cell_files, event_files, keys=keys, memory_limit=memory_limit)
             del keys
             report = IngestReport(
@@ -268,6 +283,18 @@ def ingest(
         _summarise_stored(target, days=list(counts.stored_by_day), memory_limit=memory_limit)
     say("done", 1.0)
     return report
+
+
+def _run_on(engine: Engine, *, events: TableFiles) -> type[_Run]:
+    """The ingest for `engine`; Spark's refuses CSV events and starts before anything is written."""
+    if engine == "duckdb":
+        return _Run
+    from cellcensus.holder.engines import start
+    from cellcensus.holder.store.spark_ingestion import SparkRun, refuse_csv
+
+    refuse_csv(events)
+    start("spark")
+    return SparkRun
 
 
 def _summarise_stored(store: Store, *, days: list[date], memory_limit: str) -> None:
@@ -334,6 +361,8 @@ class _Run:
         with duckdb.connect(":memory:", config=config) as self.con:
             self.con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
             self.con.execute("SET enable_progress_bar = false")  # progress: `say`'s, not stdout's
+            event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
+            self._run(f"CREATE TYPE event_key AS ENUM ({event_types})")
             self.load_cells(cells)
             self.load_events(events)
             self.pseudonymise(keys, table=events)
@@ -578,8 +607,6 @@ class _Run:
             The number of rows read (malformed CSV lines apart).
         """
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
-        event_types = ", ".join(sql_string(name) for name in EVENT_TYPES)
-        self._run(f"CREATE TYPE event_key AS ENUM ({event_types})")
         event_codes = " ".join(
             f"WHEN {sql_string(name)} THEN CAST({sql_string(name)} AS event_key)"
             for name in EVENT_TYPES

@@ -1,0 +1,247 @@
+"""`ingest --engine spark` writes the store a DuckDB ingest writes for the same delivery.
+
+Every file of the two stores is compared: the day files row for row in their order, with
+their Parquet schema; the quarantine (sorted: its order among equal reasons, days and times
+is not defined), the device-day summaries, the cells, the metadata and the report's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from deliveries import (  # type: ignore[import-not-found]
+    METADATA,
+    USERS,
+    event,
+    events_frame,
+    good_events,
+    snapshot,
+    write_delivery,
+)
+from test_store_quarantine import FAULTS  # type: ignore[import-not-found]
+
+from cellcensus.errors import InputDataError
+from cellcensus.holder.disclosure.policy import DisclosurePolicy
+from cellcensus.holder.enclave import Enclave
+from cellcensus.holder.store import Store, ingest_dataset
+from cellcensus.holder.store.key_record import RECORD_NAME
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
+import tiny_store  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.spark
+
+SPARK_TEST_SETTINGS = {
+    # Tiny data: one shuffle partition and no code generation make each query several times
+    # faster in local mode (as the algorithms' Spark tests); results do not depend on them.
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _small_spark() -> Iterator[None]:
+    from cellcensus.holder.engines import spark_session
+
+    session = spark_session()
+    before = {name: session.conf.get(name, None) for name in SPARK_TEST_SETTINGS}
+    for name, value in SPARK_TEST_SETTINGS.items():
+        session.conf.set(name, value)
+    yield
+    for name, value in before.items():
+        if value is None:
+            session.conf.unset(name)
+        else:
+            session.conf.set(name, value)
+
+
+def _both(dataset: Path, tmp_path: Path) -> tuple[Store, Store]:
+    """The delivery ingested on each engine, with the same key."""
+    key = tmp_path / "key"
+    stores = []
+    for engine in ("duckdb", "spark"):
+        store = tmp_path / f"store-{engine}"
+        ingest_dataset(dataset=dataset, store=store, key_file=key, engine=engine)
+        stores.append(Store(store))
+    return stores[0], stores[1]
+
+
+def _files(store: Store) -> list[str]:
+    return sorted(
+        str(path.relative_to(store.root)) for path in store.root.rglob("*") if path.is_file()
+    )
+
+
+def _report(store: Store) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(store.report_path.read_text(encoding="utf-8"))
+    document.pop("seconds")
+    return document
+
+
+def assert_same_store(duckdb: Store, spark: Store) -> None:
+    assert _files(duckdb) == _files(spark)
+    for name in _files(duckdb):
+        if not name.endswith(".parquet"):
+            continue
+        expected, got = pq.read_table(duckdb.root / name), pq.read_table(spark.root / name)
+        assert got.schema.equals(expected.schema, check_metadata=False), name
+        if name.startswith("quarantine/"):
+            columns = expected.column_names
+            expected, got = expected.sort_by(_keys(columns)), got.sort_by(_keys(columns))
+        assert got.equals(expected), name
+    for name in ("metadata.json", RECORD_NAME):
+        if (duckdb.root / name).exists():
+            assert (spark.root / name).read_bytes() == (duckdb.root / name).read_bytes()
+    assert _report(spark) == _report(duckdb)
+
+
+def _keys(columns: list[str]) -> list[tuple[str, str]]:
+    return [(column, "ascending") for column in columns]
+
+
+TIMESTAMP_TEXTS = (
+    # Read alike by both engines: stored, or malformed on both.
+    "2011-03-22 08:00:00",
+    "2011-03-22T09:00:00+01",
+    "2011-03-22T09:00:00+0100",
+    "2011-03-23",
+    " 2011-03-22 08:00:01 ",
+    "2011-03-22T08:00:00.123456789Z",
+    "2011-03-22 08:00:02 UTC",
+    "2011-03-22T08:00:00 Europe/Brussels",
+    "2011-3-22 8:00:03",
+    "20110322T080000Z",
+    "2011-03-22T08:00:60Z",
+    # Spark's own reading differs from DuckDB's on these.
+    "2011-03",
+    "2011",
+    "2011-03-22T08:01Z",
+    "2011-03-22T08:00:00GMT",
+    "+2011-03-22T08:00:00Z",
+    "2011-03-22 08:00:00 +01:00",
+    "2011-03-22T08",
+)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
+    """Every quarantine reason, duplicates, a user_id in another field, several days."""
+    tmp_path = tmp_path_factory.mktemp("mixed")
+    rows = [
+        *good_events(),
+        *(row for rows in FAULTS.values() for row in rows),
+        good_events()[2],
+        good_events()[0],
+        event(user=USERS[1], cell=USERS[2]),  # an identifier where a cell should be
+        event(user=USERS[2], timestamp="2011-03-25T23:30:00Z", cell="C", kind="sms_out"),
+        event(user=USERS[0], timestamp="2011-03-27T01:30:00Z", cell="B", tac=None),  # DST
+        event(user=USERS[1], timestamp="2011-03-24T10:00:00+01:00", cell="A", mnc=" 10 "),
+        *(
+            event(user=USERS[index % 3], timestamp=text)
+            for index, text in enumerate(TIMESTAMP_TEXTS)
+        ),
+    ]
+    return _both(write_delivery(tmp_path / "dataset", rows=rows), tmp_path)
+
+
+def test_a_delivery_with_bad_rows_gives_the_same_store_on_both_engines(
+    mixed: tuple[Store, Store],
+) -> None:
+    duckdb, spark = mixed
+    report = duckdb.ingest_report()
+    assert report.rows_quarantined_by_reason["duplicate"] == 3
+    assert report.rows_quarantined_by_reason["unknown_cell"] == 3
+    assert len(duckdb.days()) == 5
+    assert_same_store(duckdb, spark)
+
+
+def test_typed_hive_partitioned_parquet_gives_the_same_store_on_both_engines(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        *good_events(),
+        good_events()[1],
+        event(user=USERS[2], timestamp="2011-03-23T07:00:00Z", cell="C", mcc=208),
+        event(user=USERS[0], timestamp="2011-03-21T22:59:59Z", cell="B", kind="call_in"),
+        event(user=USERS[1], timestamp="2011-03-29T10:00:00Z"),  # outside the period
+        event(user=USERS[1], cell="Z", kind="location_update"),
+    ]
+    dataset = write_delivery(tmp_path / "dataset", rows=rows)
+    frame = events_frame(rows, typed=True)
+    frame["timestamp"] = frame["timestamp"].dt.tz_localize(None)  # naive: UTC
+    frame["tac"] = frame["tac"].astype("int64")
+    (dataset / "events" / "part-0.parquet").unlink()
+    for day, part in frame.groupby(frame["timestamp"].dt.date):  # hive-partitioned by UTC day
+        folder = dataset / "events" / f"date={day}"
+        folder.mkdir()
+        part.to_parquet(folder / "part-0.parquet", index=False)
+    duckdb, spark = _both(dataset, tmp_path)
+    assert duckdb.ingest_report().rows_stored == 5
+    assert_same_store(duckdb, spark)
+
+
+def test_csv_events_are_refused_on_spark_and_the_store_is_untouched(tmp_path: Path) -> None:
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    store = tmp_path / "store"
+    ingest_dataset(
+        dataset=write_delivery(tmp_path / "first", rows=good_events()),
+        store=store,
+        key_file=tmp_path / "key",
+    )
+    before = snapshot(store)
+    with pytest.raises(InputDataError, match=r"CSV.*--engine duckdb"):
+        ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key", engine="spark")
+    assert snapshot(store) == before
+
+
+def test_a_release_from_either_ingest_is_the_same(tmp_path: Path) -> None:
+    """The tiny service store's events as a raw delivery: a release needs counts to publish."""
+    dataset = tmp_path / "dataset"
+    (dataset / "events").mkdir(parents=True)
+    events = pd.concat([tiny_store._day_events(day) for day in range(tiny_store.DAYS)])
+    events["user_id"] = "3247" + events["device_id"].astype(str)
+    # Instants before 1970 or from 2200 are malformed: the quarantine keeps their text.
+    outside = events.head(2).assign(
+        timestamp=pd.to_datetime(["1969-12-31 23:59:59.5", "2201-01-01 00:00:00.12"], utc=True)
+    )
+    events = pd.concat([events, outside])
+    events[list(event())].to_parquet(dataset / "events" / "part-0.parquet", index=False)
+    tiny_store._cells().to_parquet(dataset / "cells.parquet", index=False)
+    last = tiny_store.START + timedelta(days=tiny_store.DAYS - 1)
+    period = {"start": tiny_store.START.isoformat(), "end": last.isoformat()}
+    (dataset / "metadata.json").write_text(json.dumps(METADATA | {"period": period}))
+    allocation = pd.DataFrame(
+        {
+            "cell_id": list(tiny_store.AREAS),
+            "area_code": list(tiny_store.AREAS.values()),
+            "weight": 1.0,
+            "overlap_km2": 4.0,
+        }
+    )
+    stores = _both(dataset, tmp_path)
+    assert stores[0].ingest_report().rows_quarantined_by_reason["malformed_value"] == 2
+    assert_same_store(*stores)
+    releases = []
+    for store in stores:
+        store.allocation_path().parent.mkdir()
+        allocation.to_parquet(store.allocation_path(), index=False)
+        # Threshold and rounding without noise: a release that depends on the store only.
+        enclave = Enclave(
+            store=store.root,
+            policy=DisclosurePolicy(),
+            state_url=f"sqlite:///{store.root / 'state.db'}",
+        )
+        release = enclave.run(algorithm="usual_residence", parameters={}, analyst="holder")
+        releases.append(release.table)
+    assert releases[0]["device_count"].sum() > 0
+    pd.testing.assert_frame_equal(releases[0], releases[1])
