@@ -1,4 +1,5 @@
-"""Fixtures shared by the holder tests: a throwaway PostgreSQL server for the state tests.
+"""Fixtures shared by the holder tests: a throwaway PostgreSQL server for the state tests,
+cheap password hashes, and a Spark session set for tiny data.
 
 The service keeps its state (users, tokens, jobs, releases, audit, privacy-loss ledger) in
 SQLite by default or PostgreSQL by URL. `postgres_cluster` starts a private PostgreSQL server
@@ -21,6 +22,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -164,3 +166,30 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+SPARK_TEST_SETTINGS = {
+    # Tiny data: one shuffle partition and no code generation make each query several times
+    # faster in local mode; results do not depend on these.
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+}
+
+
+@pytest.fixture(scope="session")
+def small_spark() -> Iterator[Any]:
+    """The process's Spark session with `SPARK_TEST_SETTINGS`, restored afterwards."""
+    from cellcensus.holder.engines import spark_session
+
+    session = spark_session()
+    before = {name: session.conf.get(name, None) for name in SPARK_TEST_SETTINGS}
+    for name, value in SPARK_TEST_SETTINGS.items():
+        session.conf.set(name, value)
+    yield session
+    for name, value in before.items():
+        if value is None:
+            session.conf.unset(name)
+        else:
+            session.conf.set(name, value)

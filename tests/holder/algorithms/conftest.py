@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ibis
@@ -150,28 +150,8 @@ def as_dict(frame: pd.DataFrame, *keys: str) -> dict[Any, float]:
     return dict(zip(labels, frame["device_count"], strict=True))
 
 
-SPARK_TEST_SETTINGS = {
-    # Tiny data: one shuffle partition and no code generation make each query several times
-    # faster in local mode; results do not depend on these.
-    "spark.sql.shuffle.partitions": "1",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.adaptive.enabled": "false",
-}
-
-
 @pytest.fixture(scope="session")
-def spark_runner() -> Iterator[Runner]:
-    from cellcensus.holder.engines import connect, spark_session
+def spark_runner(small_spark: Any) -> Runner:
+    from cellcensus.holder.engines import connect
 
-    con = connect("spark")
-    session = spark_session()
-    before = {name: session.conf.get(name, None) for name in SPARK_TEST_SETTINGS}
-    for name, value in SPARK_TEST_SETTINGS.items():
-        session.conf.set(name, value)
-    yield Runner(con)
-    for name, value in before.items():
-        if value is None:
-            session.conf.unset(name)
-        else:
-            session.conf.set(name, value)
+    return Runner(connect("spark"))

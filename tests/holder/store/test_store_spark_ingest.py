@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,30 +38,10 @@ import tiny_store  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.spark
 
-SPARK_TEST_SETTINGS = {
-    # Tiny data: one shuffle partition and no code generation make each query several times
-    # faster in local mode (as the algorithms' Spark tests); results do not depend on them.
-    "spark.sql.shuffle.partitions": "1",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.adaptive.enabled": "false",
-}
-
 
 @pytest.fixture(scope="module", autouse=True)
-def _small_spark() -> Iterator[None]:
-    from cellcensus.holder.engines import spark_session
-
-    session = spark_session()
-    before = {name: session.conf.get(name, None) for name in SPARK_TEST_SETTINGS}
-    for name, value in SPARK_TEST_SETTINGS.items():
-        session.conf.set(name, value)
-    yield
-    for name, value in before.items():
-        if value is None:
-            session.conf.unset(name)
-        else:
-            session.conf.set(name, value)
+def _small_spark(small_spark: Any) -> None:
+    """Spark set for tiny data, as for the algorithms' Spark tests."""
 
 
 def _both(dataset: Path, tmp_path: Path) -> tuple[Store, Store]:

@@ -141,12 +141,23 @@ def event_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
             f"{_text(types=types, column='tac', source=source, pad=8)} AS tac",
         ]
     )
-    ts_ok = f"(ts_parsed >= {EARLIEST} AND ts_parsed < {LATEST})"
+    outer = normalised_columns(ts_ok=f"(ts_parsed >= {EARLIEST} AND ts_parsed < {LATEST})")
+    return f"SELECT {', '.join(outer)} FROM (SELECT {inner} FROM {scan})"
+
+
+def normalised_columns(*, ts_ok: str) -> list[str]:
+    """The normalised event columns from the typed (``*_parsed``) and raw (``*_raw``) ones.
+
+    The SQL is read by DuckDB and by Spark alike (``STRING`` is DuckDB's VARCHAR).
+
+    Args:
+        ts_ok: SQL that is true where ``ts_parsed`` is a network event's time.
+    """
     outer = [
         "user_id",
         f"CASE WHEN {ts_ok} THEN ts_parsed END AS ts",
         f"CASE WHEN ts_raw IS NOT NULL AND NOT coalesce({ts_ok}, false) "
-        "THEN CAST(ts_raw AS VARCHAR) END AS ts_text",
+        "THEN CAST(ts_raw AS STRING) END AS ts_text",
         "cell_id",
         "event_type",
     ]
@@ -155,10 +166,9 @@ def event_select(*, scan: str, types: Mapping[str, str], source: str) -> str:
         outer += [
             f"CASE WHEN {valid} THEN {code}_parsed END AS {code}",
             f"CASE WHEN {code}_raw IS NOT NULL AND NOT coalesce({valid}, false) "
-            f"THEN CAST({code}_raw AS VARCHAR) END AS {code}_text",
+            f"THEN CAST({code}_raw AS STRING) END AS {code}_text",
         ]
-    outer.append("tac")
-    return f"SELECT {', '.join(outer)} FROM (SELECT {inner} FROM {scan})"
+    return [*outer, "tac"]
 
 
 CELL_TEXT = ("cell_id", "site_id", "technology")

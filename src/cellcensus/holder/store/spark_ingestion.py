@@ -31,6 +31,7 @@ from cellcensus.holder.store.ingestion import (
 )
 from cellcensus.holder.store.key_rotation import PeriodKey
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
+from cellcensus.holder.store.normalise import normalised_columns
 from cellcensus.holder.store.sources import TableFiles, sql_string
 
 _INTEGER = ("tinyint", "smallint", "int", "bigint")
@@ -261,24 +262,7 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         f"{_raw(types, 'mnc')} AS mnc_raw",
         f"{_text(types, 'tac', source, pad=8)} AS tac",
     ]
-    ts_ok = _TIMESTAMP_TEXT_RANGE
-    outer = [
-        "user_id",
-        f"CASE WHEN {ts_ok} THEN ts_parsed END AS ts",
-        f"CASE WHEN ts_raw IS NOT NULL AND NOT coalesce({ts_ok}, false) "
-        "THEN CAST(ts_raw AS STRING) END AS ts_text",
-        "cell_id",
-        "event_type",
-    ]
-    for code in ("mcc", "mnc"):
-        valid = f"({code}_parsed BETWEEN 0 AND 999)"
-        outer += [
-            f"CASE WHEN {valid} THEN {code}_parsed END AS {code}",
-            f"CASE WHEN {code}_raw IS NOT NULL AND NOT coalesce({valid}, false) "
-            f"THEN CAST({code}_raw AS STRING) END AS {code}_text",
-        ]
-    outer.append("tac")
-    return inner, outer
+    return inner, normalised_columns(ts_ok=_TIMESTAMP_TEXT_RANGE)
 
 
 def _spark_frame(table: pa.Table, *, schema: str) -> Any:
