@@ -104,6 +104,20 @@ def test_a_steward_sets_a_new_password_for_a_user_who_lost_theirs(service):
     assert [(e.actor, e.target) for e in resets] == [("steward", "user:alice")]
 
 
+@BOTH_BACKENDS
+def test_after_a_reset_the_user_chooses_a_password_before_anything_else(service):
+    steward = service.auth("steward")
+    service.client.put("/users/alice/password", json={"password": NEW}, headers=steward)
+    assert service.client.get("/users/alice", headers=steward).json()["must_change_password"]
+    token = login(service, "alice", NEW).json()["access_token"]
+    refused = service.client.get("/me", headers=bearer(token))
+    assert refused.status_code == 403
+    assert "choose your own first (POST /auth/password" in refused.json()["detail"]
+    assert change(service, token, NEW, "alice's own passphrase").status_code == 204
+    assert service.client.get("/me", headers=bearer(token)).status_code == 200
+    assert not service.client.get("/users/alice", headers=steward).json()["must_change_password"]
+
+
 def test_the_python_client_changes_the_password_and_logs_out(service):
     other = service.token("alice")
     with HttpClient(

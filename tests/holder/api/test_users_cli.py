@@ -110,6 +110,8 @@ def test_a_new_password_for_a_user_who_lost_theirs_revokes_its_tokens(users_cli,
     monkeypatch.setenv("CELLCENSUS_PASSWORD", "a new passphrase for alice")
     code, output = invoke("password", "alice")
     assert code == 0 and "alice: new password set, 1 token(s) revoked" in output, output
+    assert "must choose their own" in output
+    assert users.require("alice").must_change_password
     assert is_revoked(users.state, claims.jti, username="alice")
     assert users.authenticate("alice", PASSWORD) is None
     assert users.authenticate("alice", "a new passphrase for alice") is not None

@@ -88,6 +88,18 @@ def test_database_at_the_previous_version_is_migrated_keeping_its_data(state_url
     opened.engine.dispose()
 
 
+def test_users_from_before_version_5_need_not_change_their_password(state_url):
+    at_version(state_url, 4)
+    engine = sa.create_engine(state_url)
+    with engine.begin() as conn:  # migration 1 makes the users table as defined now
+        conn.execute(sa.text("ALTER TABLE users DROP COLUMN must_change_password"))
+    engine.dispose()
+    opened = open_state(state_url)
+    with opened.read() as conn:
+        assert conn.execute(sa.select(users.c.must_change_password)).scalars().all() == [False]
+    opened.engine.dispose()
+
+
 def test_every_version_upgrades_to_the_latest(state_url):
     at_version(state_url, 1)
     opened = open_state(state_url)

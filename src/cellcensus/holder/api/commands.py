@@ -191,19 +191,29 @@ def set_password(
     """Set a new password for a user who lost theirs and revoke its tokens.
 
     As `PUT /users/NAME/password`; a running service stops accepting the tokens within two
-    seconds (its caches' lifetime).
+    seconds (its caches' lifetime). The user must choose their own password at the next login
+    before anything else.
     """
     users = Users(_state(store, database_url))
     _require_user(users, username)
     revoked = users.reset_password(username, _password(password_file), actor="cli")
-    console.print(f"{username}: new password set, {revoked} token(s) revoked")
+    console.print(
+        f"{username}: new password set, {revoked} token(s) revoked; {username} must choose "
+        "their own at the next login"
+    )
 
 
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
     """List registered users, their roles and scopes."""
-    table = Table("user", "role", "active", "scopes")
+    table = Table("user", "role", "active", "scopes", "must change password")
     for user in Users(_state(store, database_url)).everyone():
-        table.add_row(user.username, user.role.value, str(user.active), "\n".join(user.scopes))
+        table.add_row(
+            user.username,
+            user.role.value,
+            str(user.active),
+            "\n".join(user.scopes),
+            "yes" if user.must_change_password else "",
+        )
     console.print(table)
 
 

@@ -71,7 +71,7 @@ async def context(request: Request) -> ServiceContext:
 Context = Annotated[ServiceContext, Depends(context)]
 
 
-async def principal(
+async def account_holder(
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -99,6 +99,21 @@ async def principal(
         raise ApiError(401, "the access token was revoked; log in again", headers=INVALID)
     _hold_to_rate(ctx, user.username, user.requests_per_minute or ctx.settings.requests_per_minute)
     return Principal(user=user, claims=claims)
+
+
+AccountHolder = Annotated[Principal, Depends(account_holder)]
+"""A caller who may also be due to change a password: for the account's own routes."""
+
+
+async def principal(caller: AccountHolder) -> Principal:
+    """`account_holder`, unless a steward set the caller's password and it was not changed."""
+    if caller.user.must_change_password:
+        raise ApiError(
+            403,
+            "a steward set your password: choose your own first (POST /auth/password, or "
+            "change_password in the NSO client), then repeat this request",
+        )
+    return caller
 
 
 Caller = Annotated[Principal, Depends(principal)]

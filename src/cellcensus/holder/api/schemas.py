@@ -190,6 +190,7 @@ class UserOut(BaseModel):
     scopes: list[str]
     jobs_per_day: int | None
     requests_per_minute: int | None
+    must_change_password: bool = False
 
 
 class UserList(BaseModel):

@@ -117,6 +117,7 @@ class User:
     scopes: tuple[str, ...]
     jobs_per_day: int | None
     requests_per_minute: int | None
+    must_change_password: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -128,6 +129,7 @@ class User:
             "scopes": list(self.scopes),
             "jobs_per_day": self.jobs_per_day,
             "requests_per_minute": self.requests_per_minute,
+            "must_change_password": self.must_change_password,
         }
 
 
@@ -318,6 +320,7 @@ class Users:
             scopes=tuple(granted),
             jobs_per_day=row.jobs_per_day,
             requests_per_minute=row.requests_per_minute,
+            must_change_password=bool(row.must_change_password),
         )
 
     def require(self, username: str) -> User:
@@ -394,10 +397,15 @@ class Users:
         )
 
     def reset_password(self, username: str, password: str, *, actor: str) -> int:
-        """A steward sets the password of `username` (who lost it); revoke all its tokens."""
+        """A steward sets the password of `username` (who lost it); revoke all its tokens.
+
+        The steward knows that password, so the user must change it before anything else.
+        """
         check_password(password)
         self.require(username)
-        return self._set_password(username, password, actor=actor, action="user.password_reset")
+        return self._set_password(
+            username, password, actor=actor, action="user.password_reset", must_change=True
+        )
 
     def _set_password(
         self,
@@ -407,13 +415,17 @@ class Users:
         actor: str,
         action: str,
         keep_token: str | None = None,
+        must_change: bool = False,
     ) -> int:
         """Store the hash and revoke tokens in one transaction; the number revoked."""
         hashed = hash_password(password)
         with self.state.write() as conn:
             conn.execute(
-                users.update().where(users.c.username == username).values(password_hash=hashed)
+                users.update()
+                .where(users.c.username == username)
+                .values(password_hash=hashed, must_change_password=must_change)
             )
+            self._cache.pop(username, None)
             append_entry(conn, actor=actor, action=action, target=f"user:{username}", details={})
             return revoke_tokens(conn, username, actor=actor, keep=keep_token)
 

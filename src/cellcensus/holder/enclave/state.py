@@ -46,6 +46,8 @@ users = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("jobs_per_day", sa.Integer, nullable=True),
     sa.Column("requests_per_minute", sa.Integer, nullable=True),
+    # Set when a steward sets the password: the user must choose a new one before anything else.
+    sa.Column("must_change_password", sa.Boolean, nullable=False, default=False),
 )
 
 scopes = sa.Table(
@@ -176,11 +178,28 @@ def _add_submission_manifest(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE submissions ADD COLUMN manifest {kind}"))
 
 
+def _add_must_change_password(conn: sa.Connection) -> None:
+    """Whether a user must change a password a steward set (false for every existing user).
+
+    A database created at this version already has the column (as in migration 4).
+    """
+    if "must_change_password" not in {
+        column["name"] for column in sa.inspect(conn).get_columns("users")
+    }:
+        kind = sa.Boolean().compile(dialect=conn.dialect)
+        conn.execute(
+            sa.text(
+                f"ALTER TABLE users ADD COLUMN must_change_password {kind} NOT NULL DEFAULT FALSE"
+            )
+        )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
     (2, "algorithm submissions (certification workflow)", _create_submissions),
     (3, "privacy-loss ledger: budgets, budget changes, charges", _create_ledger),
     (4, "the manifest recorded with a certified submission", _add_submission_manifest),
+    (5, "users who must change a password a steward set", _add_must_change_password),
 )
 """Every schema change, in order: (version, what it does, the function that does it).
 

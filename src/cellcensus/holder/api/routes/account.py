@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Caller, Context, client_address
+from cellcensus.holder.api.deps import AccountHolder, Context, client_address
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.public import limit_logins
 from cellcensus.holder.api.tokens import revoke
@@ -16,7 +16,7 @@ router = APIRouter(tags=["auth"])
 
 @router.post("/auth/password", status_code=204, responses=responses(401, 403, 422, 429))
 def change_password(
-    ctx: Context, caller: Caller, body: schemas.PasswordChange, request: Request
+    ctx: Context, caller: AccountHolder, body: schemas.PasswordChange, request: Request
 ) -> Response:
     """Change your password, giving the current one; your other tokens are revoked.
 
@@ -39,7 +39,7 @@ def change_password(
 
 
 @router.post("/auth/logout", status_code=204, responses=responses(401, 429))
-def logout(ctx: Context, caller: Caller) -> Response:
+def logout(ctx: Context, caller: AccountHolder) -> Response:
     """Revoke the token of this request (log in again for a new one)."""
     revoke(ctx.service.state, caller.claims)
     ctx.revocations.clear()
