@@ -43,3 +43,22 @@ def test_a_command_runs_through_its_layer_and_an_unknown_one_is_named():
     assert result.exit_code == 0 and '"usual_residence"' in result.output
     result = CliRunner().invoke(app, ["sotre"])
     assert result.exit_code == 2 and "No such command 'sotre'" in result.output
+
+
+def _commands(group, path=()):
+    """Every command under `group` with its argument path, subcommands included."""
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+
+
+@pytest.mark.parametrize("module", LAYERS)
+def test_every_option_help_is_shown_whole(module):
+    # Rich reads "[...]" as markup: a help text holding brackets would lose them in --help.
+    runner = CliRunner(env={"COLUMNS": "1000"})
+    for path, command in _commands(layer_commands(module)):
+        shown = " ".join(runner.invoke(app, [*path, "--help"]).output.replace("│", " ").split())
+        for option in command.params:
+            text = " ".join((getattr(option, "help", None) or "").split())
+            assert text in shown, (path, option.name)

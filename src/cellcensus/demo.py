@@ -272,7 +272,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         key_file: Annotated[
             Path | None,
-            typer.Option(help=f"Holder's pseudonymisation key file [default: OUT/{KEY_FILE}]."),
+            typer.Option(help=f"Holder's pseudonymisation key file (default: OUT/{KEY_FILE})."),
         ] = None,
     ) -> None:
         """Estimate usual residents per Belgian municipality from mobile data, vs census 2011."""
