@@ -199,3 +199,19 @@ def test_run_help_names_the_spark_settings():
     )
     for name in names:
         assert name in said
+
+
+@pytest.mark.parametrize(
+    ("pair", "named", "listed"),
+    [
+        ("min_nigths=3", "'min_nigths'", "min_nights"),
+        ("filters.min_dayz=3", "'filters.min_dayz'", "filters.min_days"),
+    ],
+)
+def test_run_names_an_unknown_parameter_and_lists_the_known_ones(tmp_path, pair, named, listed):
+    # A misspelt name is refused before any store is opened, with the names to choose from.
+    out = tmp_path / "x.csv"
+    args = ["run", "usual_residence", "--store", str(tmp_path / "store"), "--out", str(out)]
+    result = cli.invoke(app, [*args, "--param", pair])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"no parameter {named}" in result.output and listed in result.output

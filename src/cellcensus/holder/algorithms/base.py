@@ -310,9 +310,24 @@ class Manifest:
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "parameters"
+            if first["type"] == "extra_forbidden":
+                known = ", ".join(self._parameter_names(first["loc"][:-1])) or "none"
+                raise CellcensusError(
+                    f"{self.name}: no parameter '{where}'; its parameters there: {known}"
+                ) from None
             raise CellcensusError(
                 f"{self.name}: parameter '{where}': {first['msg']} (got {first.get('input')!r})"
             ) from None
+
+    def _parameter_names(self, group: tuple[int | str, ...]) -> list[str]:
+        """The parameter names in `group` (a nested model's path; empty for the top level)."""
+        model: Any = self.parameters
+        for name in group:
+            model = model.model_fields[str(name)].annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                return []
+        prefix = "".join(f"{name}." for name in group)
+        return [prefix + name for name in model.model_fields]
 
     def bound(self, params: Parameters) -> float:
         """The contribution bound per privacy unit for these parsed parameters."""
