@@ -1,4 +1,5 @@
 import base64
+import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
@@ -485,6 +486,29 @@ def test_every_table_scrolls_on_its_own_on_a_phone(realistic_report: tuple[str, 
     assert ".wide, .scroll { overflow-x: auto; }" in css
     # A flex item is never narrower than its content unless told: else the side-by-side
     # tables of the largest differences stay wider than a phone even in their blocks.
-    assert ".pair > div { flex: 1 1 420px; min-width: 0; }" in css
+    assert ".pair > div { flex: 1 1 38rem; min-width: 0; }" in css
     # On a phone the labels of the quality table do not take half of the width.
     assert "@media (max-width: 40rem) { table.quality th { width: auto; } }" in css
+
+
+def test_the_largest_differences_show_every_column_on_a_desktop(
+    tmp_path: Path, realistic_report: tuple[str, int]
+) -> None:
+    # Side by side, the two tables of the largest differences were wider than their halves
+    # of a desktop page: their last columns (Relative, which orders one of them) scrolled
+    # out of sight.
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs a chromium binary on PATH")
+    page_file = tmp_path / "report.html"
+    page_file.write_text(realistic_report[0], encoding="utf-8")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(page_file.as_uri())
+        hidden = page.eval_on_selector_all(
+            ".pair table", "tables => tables.map(t => t.scrollWidth - t.parentElement.clientWidth)"
+        )
+        browser.close()
+    assert len(hidden) == 2 and max(hidden) <= 0, hidden

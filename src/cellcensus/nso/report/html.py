@@ -404,7 +404,7 @@ th { background: #f3f5f8; font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.note { color: var(--muted); font-size: .85rem; }
 .pair { display: flex; gap: 1.5rem; flex-wrap: wrap; }
-.pair > div { flex: 1 1 420px; min-width: 0; }
+.pair > div { flex: 1 1 38rem; min-width: 0; }
 .pair table { width: 100%; font-size: .85rem; }
 .pair th, .pair td { padding: .25rem .4rem; }
 h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
