@@ -215,3 +215,12 @@ def test_run_names_an_unknown_parameter_and_lists_the_known_ones(tmp_path, pair,
     result = cli.invoke(app, [*args, "--param", pair])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"no parameter {named}" in result.output and listed in result.output
+
+
+def test_run_help_names_the_levels_and_the_grid_level_as_allocated():
+    from cellcensus.holder.geo.allocation import GRID_LEVEL
+
+    result = cli.invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    said = " ".join(result.output.replace("│", " ").split())
+    assert f"{GRID_LEVEL} (`cellcensus store allocate --grid`)" in said
+    assert "municipality (allocated at ingest)" in said

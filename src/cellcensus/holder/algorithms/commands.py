@@ -173,7 +173,14 @@ def run_command(
     ] = None,
     engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "duckdb",
     level: Annotated[
-        str, typer.Option("--level", help="Area level of the allocation.")
+        str,
+        typer.Option(
+            "--level",
+            # The grid's level is written out: importing the geography here costs every
+            # command of the catalogue half a second (a test checks it is GRID_LEVEL).
+            help="Area level: municipality (allocated at ingest), inspire_1km (`cellcensus "
+            "store allocate --grid`), or the --level of another `cellcensus store allocate`.",
+        ),
     ] = "municipality",
     analyst: Annotated[str, typer.Option("--analyst", help="Who the job is for.")] = "holder",
 ) -> None:
