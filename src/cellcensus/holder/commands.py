@@ -409,7 +409,7 @@ def summarise_command(
 
 @user_errors
 def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
-    """Show what the store holds: days, rows, quarantine, purges and the key periods."""
+    """Show what the store holds: days, rows, quarantine, purges, area levels, key periods."""
     summary = store_summary(store)
     table = Table(title=f"Store {store}", show_header=False)
     table.add_column("what")
@@ -423,9 +423,17 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     last = summary["last_purge"]
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
+    table.add_row("area levels allocated", _area_levels(Store(store)))
     table.add_row("key periods", _key_periods(key_file or default_key_file()))
     table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
+
+
+def _area_levels(store: Store) -> str:
+    """The levels `cellcensus run --level` can take on this store: its allocations."""
+    paths = store.allocation_dir.glob("*.parquet") if store.allocation_dir.is_dir() else []
+    levels = sorted(path.stem for path in paths if LEVEL_PATTERN.match(path.stem))
+    return ", ".join(levels) or "none"
 
 
 def _key_periods(key_file: Path) -> str:

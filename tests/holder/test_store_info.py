@@ -1,0 +1,34 @@
+"""`cellcensus store info` names the area levels a run can take on the store."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cellcensus.cli import app
+
+sys.path.insert(0, str(Path(__file__).parent / "api"))
+
+from tiny_store import build_store  # type: ignore[import-not-found]
+
+
+def test_store_info_lists_the_allocated_area_levels(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "key"))
+    store = build_store(tmp_path / "store")
+    (store / "allocation" / "not a level.parquet").write_bytes(b"")
+    runner = CliRunner(env={"COLUMNS": "200"})
+
+    result = runner.invoke(app, ["store", "info", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "area levels allocated" in result.output
+    assert re.search(r"area levels allocated\W+municipality, province\W", result.output)
+    assert "not a level" not in result.output
+
+    for path in (store / "allocation").iterdir():
+        path.unlink()
+    result = runner.invoke(app, ["store", "info", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"area levels allocated\W+none\W", result.output), result.output
