@@ -120,3 +120,15 @@ def test_a_new_password_for_a_user_who_lost_theirs_revokes_its_tokens(users_cli,
     assert code != 0 and "at least 12 characters" in output and "Traceback" not in output
     code, output = invoke("password", "nobody")
     assert code != 0 and "no user 'nobody'" in output
+
+
+def test_a_password_prompt_without_input_says_where_a_password_can_come_from(
+    users_cli, monkeypatch
+):
+    # In a script, the prompt meets the end of its input: that is no password, said so.
+    monkeypatch.delenv("CELLCENSUS_PASSWORD", raising=False)
+    invoke, users = users_cli
+    code, output = invoke("add", "bob")
+    assert code == 2, output
+    assert "no password given" in output and "--password-file" in output
+    assert "CELLCENSUS_PASSWORD" in output and users.get("bob") is None

@@ -42,7 +42,13 @@ def _password(password_file: Path | None) -> str:
             raise CellcensusError(f"cannot read --password-file {password_file}: {error}") from None
     if os.environ.get(PASSWORD_ENV):
         return os.environ[PASSWORD_ENV]
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except typer.Abort:  # the input ended (a script, no terminal) or the user pressed Ctrl-C
+        raise CellcensusError(
+            f"no password given: type it at the prompt, or give --password-file FILE or set "
+            f"${PASSWORD_ENV}"
+        ) from None
 
 
 def serve(
