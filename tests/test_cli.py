@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -62,3 +63,13 @@ def test_every_option_help_is_shown_whole(module):
         for option in command.params:
             text = " ".join((getattr(option, "help", None) or "").split())
             assert text in shown, (path, option.name)
+
+
+def test_a_logged_step_shows_its_time_and_not_the_source_line():
+    from cellcensus.console import console
+
+    with console.capture() as captured:
+        console.log("Synthesising Belgium")
+    shown = captured.get()
+    assert re.match(r"\[\d\d:\d\d:\d\d\] Synthesising Belgium", shown)
+    assert ".py:" not in shown

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from cellcensus.errors import CellcensusError
 
-console = Console()
+console = Console(log_path=False)  # a step logged says when, not which source line
 err_console = Console(stderr=True)
 
 P = ParamSpec("P")
