@@ -224,3 +224,27 @@ def test_run_help_names_the_levels_and_the_grid_level_as_allocated():
     said = " ".join(result.output.replace("│", " ").split())
     assert f"{GRID_LEVEL} (`cellcensus store allocate --grid`)" in said
     assert "municipality (allocated at ingest)" in said
+
+
+def test_the_catalogue_hides_nothing_on_an_80_column_terminal():
+    result = cli.invoke(app, ["algorithms"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    # present_population's bound is per local_date/slot, every word of it shown (folded).
+    assert "/slot" in result.output
+
+
+def test_a_parameter_without_default_is_listed_as_required():
+    rows = {
+        row[0]: row
+        for row in parameter_rows(get_algorithm("internal_migration").manifest.parameters)
+    }
+    assert rows["before_start"][2] == "required"
+    assert not any("PydanticUndefined" in cell for row in rows.values() for cell in row)
+
+
+@pytest.mark.parametrize("name", sorted(registered_algorithms()))
+def test_an_algorithms_parameters_hide_nothing_on_an_80_column_terminal(name):
+    result = cli.invoke(app, ["algorithms", name], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output

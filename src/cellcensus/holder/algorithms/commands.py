@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from rich.table import Table
 
 from cellcensus.console import console, user_errors
@@ -62,8 +63,10 @@ def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
     """One row per algorithm: what it is, what it releases, what one device adds at most."""
     table = Table(title="cellcensus algorithms")
     table.add_column("name", no_wrap=True)
+    # One key a line, and folded rather than cut: on an 80-column terminal a key name cut
+    # short ("local_dat…") is no name at all.
     for column in ("version", "certification", "keys", "bound per device"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for algorithm in algorithms.values():
         manifest = algorithm.manifest
         unit = f" per {'/'.join(manifest.unit_keys)}" if manifest.unit_keys else ""
@@ -71,7 +74,7 @@ def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
             manifest.name,
             manifest.version,
             str(manifest.certification),
-            ", ".join(manifest.key_names),
+            "\n".join(manifest.key_names),
             f"{manifest.contribution_bound:g}{unit}",
         )
     return table
@@ -82,9 +85,8 @@ def _parameters_table(algorithm: Algorithm) -> Table:
     manifest = algorithm.manifest
     table = Table(title=f"{manifest.name} {manifest.version}: --param NAME=VALUE")
     table.add_column("name", no_wrap=True)
-    for column in ("type", "default", "allowed"):
-        table.add_column(column)
-    table.add_column("description", overflow="fold")
+    for column in ("type", "default", "allowed", "description"):
+        table.add_column(column, overflow="fold")  # a choice cut short cannot be typed
     for row in parameter_rows(manifest.parameters):
         table.add_row(*row)
     return table
@@ -98,17 +100,24 @@ def parameter_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, 
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             rows += parameter_rows(kind, f"{prefix}{name}.")
             continue
-        default = field.get_default(call_default_factory=True)
         rows.append(
             (
                 prefix + name,
                 _type_name(kind),
-                "" if default is None else _value_text(default),
+                _default_text(field),
                 _allowed(field.metadata),
                 field.description or "",
             )
         )
     return rows
+
+
+def _default_text(field: FieldInfo) -> str:
+    """A parameter's default as ``--param`` takes it; "required" where it has none."""
+    if field.is_required():
+        return "required"
+    default = field.get_default(call_default_factory=True)
+    return "" if default is None else _value_text(default)
 
 
 def _type_name(kind: Any) -> str:
