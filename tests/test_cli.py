@@ -65,6 +65,13 @@ def test_every_option_help_is_shown_whole(module):
             assert text in shown, (path, option.name)
 
 
+@pytest.mark.parametrize("module", LAYERS)
+def test_no_help_is_cut_short_on_an_80_column_terminal(module):
+    runner = CliRunner(env={"COLUMNS": "80"})
+    for path, _ in _commands(layer_commands(module)):
+        assert "…" not in runner.invoke(app, [*path, "--help"]).output, path
+
+
 def test_a_logged_step_shows_its_time_and_not_the_source_line():
     from cellcensus.console import console
 

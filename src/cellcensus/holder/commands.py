@@ -49,7 +49,8 @@ KeyFileOption = Annotated[
     typer.Option(
         "--key-file",
         help="Pseudonymisation key (created for a new store; a store refuses any other key "
-        "than its own); default $CELLCENSUS_KEY_FILE or ~/.config/cellcensus/pseudonym.key.",
+        "than its own); default: $CELLCENSUS_KEY_FILE, else pseudonym.key in "
+        "~/.config/cellcensus/.",
     ),
 ]
 CoverageOption = Annotated[
