@@ -20,9 +20,9 @@ Python only for the keyed HMAC:
 Everything is written into a staging folder inside the store and moved into place at the end,
 so a failed ingest leaves the store as it was, and a re-ingest replaces the days of its period.
 
-With ``engine="spark"`` the passes over the event rows (reading them for step 2, step 3) run on
-Spark (`spark_ingestion.py`, Parquet events only); the rest is this module's, so both engines
-write the same store.
+With ``engine="spark"`` the passes over the event rows (reading them for step 2, steps 3 and 4)
+run on Spark (`spark_ingestion.py`, Parquet events only); the rest is this module's, so both
+engines write the same store.
 """
 
 from __future__ import annotations
@@ -110,6 +110,10 @@ STAGED_OPTIONS = "FORMAT parquet, COMPRESSION lz4_raw"
 
 REJECTED = "rejected"
 """The staged partition of rows that go to the quarantine (the others are named by day)."""
+
+DAY_ORDER = ("device_id", "ts", "cell", "event", "mcc", "mnc", "tac")
+"""The order of a day file's rows (cells and event types by their codes, NULLs first): it
+puts exact duplicates side by side."""
 
 MEMORY_LIMIT = "4GB"
 """DuckDB's memory limit during ingest (it spills to the staging folder beyond it)."""
@@ -578,14 +582,12 @@ class _Run:
             "local_hour TINYINT, cell cell_key, event event_key, mcc INTEGER, mnc INTEGER, "
             "tac VARCHAR)"
         )
-        days = _staged_days(classified)
-        for index, day in enumerate(days):
-            self.say(f"writing {day}", 0.35 + 0.55 * index / len(days))
-            stored, duplicated = self._write_day(day, staged=classified / f"part={day}")
+        written = self._write_days(classified)
+        for day, (stored, duplicated) in written.items():
             counts.stored_by_day[day] = stored
             counts.rows_stored += stored
             counts.quarantined["duplicate"] += duplicated
-        if days:
+        if written:
             day_files = sql_string(self.staging / "events" / "*" / "*.parquet")
             counts.distinct_devices = self._scalar(
                 f"SELECT count(DISTINCT device_id) FROM read_parquet({day_files})"
@@ -695,6 +697,20 @@ class _Run:
             """
         )
 
+    def _write_days(self, classified: Path) -> dict[date, tuple[int, int]]:
+        """Write the day files of the staged valid rows, one day at a time (`_write_day`).
+
+        Returns:
+            Per day, in order: the rows stored and the duplicates, which are in table
+            ``duplicates``.
+        """
+        days = _staged_days(classified)
+        written = {}
+        for index, day in enumerate(days):
+            self.say(f"writing {day}", 0.35 + 0.55 * index / len(days))
+            written[day] = self._write_day(day, staged=classified / f"part={day}")
+        return written
+
     def _write_day(self, day: date, *, staged: Path) -> tuple[int, int]:
         """Write one day's valid rows, sorted; exact duplicates go to table ``duplicates``.
 
@@ -704,7 +720,6 @@ class _Run:
         (its documented order preservation; `preserve_insertion_order` is on). The day's
         staged rows are deleted once written.
         """
-        key = ("device_id", "ts", "cell", "event", "mcc", "mnc", "tac")
         self._run(
             f"""
             CREATE OR REPLACE TEMP TABLE day_rows AS
@@ -712,13 +727,13 @@ class _Run:
                    s.local_hour
             FROM read_parquet({sql_string(staged / "*.parquet")}) AS s
             JOIN cell_codes AS c ON c.code = s.cell
-            ORDER BY {", ".join(key)} NULLS FIRST
+            ORDER BY {", ".join(DAY_ORDER)} NULLS FIRST
             """
         )
         shutil.rmtree(staged)
         # device_id is never NULL here, so the first row (no predecessor) is never a duplicate.
         same = " AND ".join(
-            f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()" for column in key
+            f"{column} IS NOT DISTINCT FROM lag({column}) OVER ()" for column in DAY_ORDER
         )
         flagged = (
             f"SELECT *, DATE '{day}' AS local_date, coalesce({same}, false) AS duplicate "

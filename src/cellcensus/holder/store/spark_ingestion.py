@@ -4,32 +4,40 @@
 moved to Spark: the event files are read, typed, dated in local time, joined to their
 pseudonyms and cells and given their quarantine reason by Spark's executors, which write the
 staged partitions (one per local day, one of rejected rows) in the layout the DuckDB pass
-writes. The rest is shared: the checks on file headers and footers, the cells (a small table,
-read on the driver), the keyed HMAC (on the driver: only the distinct user_ids come back, and
-their pseudonyms go out as a broadcast join; the key never leaves the driver), the day files
-(each day's staged rows sorted and written by the driver's DuckDB, so the store's files are
-byte for byte the layout the readers expect), the quarantine, the report and the commit.
+writes; then, in one more job, sort, deduplicate and write every day's file (`_write_days`),
+whose rows, order, columns and types are those of the DuckDB ingest's. Only the duplicates
+come back to the driver, for the quarantine. The rest is shared: the checks on file headers
+and footers, the cells (a small table, read on the driver), the keyed HMAC (on the driver:
+only the distinct user_ids come back, and their pseudonyms go out as a broadcast join; the
+key never leaves the driver), the quarantine, the report and the commit.
 
 Executors run Spark SQL only (no Python UDFs), so they need no cellcensus.
 """
 
 from __future__ import annotations
 
+import shutil
+from datetime import date
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cellcensus.errors import SCHEMA_DOC, InputDataError
 from cellcensus.holder.engines import spark_session
 from cellcensus.holder.store.ingestion import (
+    DAY_ORDER,
     EVENT_TYPES,
     PSEUDONYM_BATCH,
     REJECTED,
     _pseudonyms,
     _Run,
+    _staged_days,
 )
 from cellcensus.holder.store.key_rotation import PeriodKey
+from cellcensus.holder.store.layout import EVENT_COLUMNS
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
 from cellcensus.holder.store.normalise import normalised_columns
 from cellcensus.holder.store.sources import TableFiles, sql_string
@@ -72,6 +80,7 @@ class SparkRun(_Run):
 
     events: Any
     mapping: Any
+    cells: Any
 
     def load_events(self, table: TableFiles) -> None:
         """The event files as one normalised Spark DataFrame (`normalise.event_select`'s)."""
@@ -145,14 +154,14 @@ class SparkRun(_Run):
 
         The staged columns are those `_Run._stage_classified` writes (cells and event types
         as their codes, the rejected rows' details as one JSON text), partitioned the same
-        way, so the driver's `_write_day` and `_load_rejected` read them unchanged.
+        way, so `_load_rejected` reads the rejected rows unchanged.
 
         Returns:
             The number of rows read.
         """
         from pyspark.sql import functions as F  # noqa: N812 (PySpark's convention)
 
-        cells = spark_session().createDataFrame(
+        self.cells = cells = spark_session().createDataFrame(
             self.con.execute(
                 "SELECT cell_id, CAST(enum_code(cell) AS INTEGER) AS code, always_valid, "
                 "valid_days FROM cell_status"
@@ -231,6 +240,93 @@ class SparkRun(_Run):
             f"SELECT count(*) FROM read_parquet({sql_string(folder / '*' / '*.parquet')}, "
             "hive_partitioning=false)"
         )
+
+    def _write_days(self, classified: Path) -> dict[date, tuple[int, int]]:
+        """Sort, deduplicate and write every day's file on the executors, in one Spark job.
+
+        Each day's staged rows go to one task (a range partitioning by day never splits a
+        day). There they are sorted as `_Run._write_day` sorts a day (cells and event types
+        by their codes, as DuckDB's ENUMs sort), and a row equal to its predecessor in its
+        device's day is a duplicate. Both kinds are written partitioned by day and kind, so
+        each day's one file of stored rows is in the DuckDB ingest's order. The driver
+        renames those files to their store names and reads back the duplicates only.
+
+        Returns:
+            Per day, in order: the rows stored and the duplicates, which are in table
+            ``duplicates``.
+        """
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F  # noqa: N812 (PySpark's convention)
+
+        days = _staged_days(classified)
+        if not days:
+            return {}
+        self.say(f"sorting and writing {len(days)} days", 0.35)
+        session = spark_session()
+        staged = session.read.option("basePath", _file_uri(classified)).parquet(
+            *(_file_uri(classified / f"part={day}") for day in days)
+        )
+        event_type = (
+            "CASE event "
+            + " ".join(f"WHEN {code} THEN '{name}'" for code, name in enumerate(EVENT_TYPES))
+            + " END"
+        )
+        rows = staged.selectExpr(
+            *DAY_ORDER, "local_hour", "CAST(CAST(part AS DATE) AS STRING) AS day"
+        ).join(F.broadcast(self.cells.selectExpr("code AS cell", "cell_id")), "cell")
+        device_day = Window.partitionBy("day", "device_id").orderBy(*DAY_ORDER[1:])
+        # ts is never NULL here, so a device's first row in a day is never a duplicate.
+        same = reduce(
+            lambda both, column: both & column,
+            (F.col(name).eqNullSafe(F.lag(name).over(device_day)) for name in DAY_ORDER[1:]),
+        )
+        # The first sort gives the window its groups without a shuffle; the second puts each
+        # day's stored rows before its duplicates, in the same order, which the writer needs.
+        flagged = (
+            rows.repartitionByRange(len(days), "day")
+            .sortWithinPartitions("day", *DAY_ORDER)
+            .withColumn("duplicate", same)
+            .sortWithinPartitions("day", "duplicate", *DAY_ORDER)
+        )
+        stored_as = {
+            "timestamp": "ts AS timestamp",
+            "local_date": "CAST(day AS DATE) AS local_date",
+            "event_type": f"{event_type} AS event_type",
+        }
+        written = self.staging / "days"
+        flagged.selectExpr(
+            *(stored_as.get(column, column) for column in EVENT_COLUMNS), "day", "duplicate"
+        ).write.partitionBy("day", "duplicate").option("compression", "zstd").parquet(
+            _file_uri(written)
+        )
+        for day in days:
+            shutil.rmtree(classified / f"part={day}")
+        return self._collect_days(written, days=days)
+
+    def _collect_days(self, written: Path, *, days: list[date]) -> dict[date, tuple[int, int]]:
+        """Move each day's file to its store name; the duplicates into table ``duplicates``."""
+        duplicates = sorted(written.glob("day=*/duplicate=true/*.parquet"))
+        if duplicates:
+            files = ", ".join(sql_string(path) for path in duplicates)
+            self._run(
+                "INSERT INTO duplicates SELECT device_id, timestamp, local_date, local_hour, "
+                "CAST(cell_id AS cell_key), CAST(event_type AS event_key), mcc, mnc, tac "
+                f"FROM read_parquet([{files}], hive_partitioning=false)"
+            )
+        duplicated = dict(
+            self._run("SELECT local_date, count(*) FROM duplicates GROUP BY local_date").fetchall()
+        )
+        counts = {}
+        for day in days:
+            parts = sorted((written / f"day={day}" / "duplicate=false").glob("*.parquet"))
+            if len(parts) != 1:
+                raise AssertionError(f"Spark wrote {len(parts)} files for {day}, not one")
+            folder = self.staging / "events" / f"date={day.isoformat()}"
+            folder.mkdir(parents=True)
+            target = parts[0].rename(folder / "part-0.parquet")
+            counts[day] = (pq.ParquetFile(target).metadata.num_rows, duplicated.get(day, 0))
+        shutil.rmtree(written)
+        return counts
 
 
 _MAPPING_SCHEMA = "user_id string, key_index int, device_id bigint"
