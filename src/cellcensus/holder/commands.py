@@ -32,7 +32,6 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
-from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
@@ -203,11 +202,8 @@ def _say_what_new_cells_left_stale(store: Store) -> None:
 
     The jobs that read them are refused until they are made again.
     """
-    levels = sorted(path.stem for path in store.allocation_dir.glob("*.parquet"))
     stale = [
-        level
-        for level in levels
-        if LEVEL_PATTERN.match(level) and store.allocation_made_from_other_cells(level)
+        level for level in store.area_levels() if store.allocation_made_from_other_cells(level)
     ]
     if stale:
         console.print(
@@ -424,17 +420,10 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     last = summary["last_purge"]
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
-    table.add_row("area levels allocated", _area_levels(Store(store)))
+    table.add_row("area levels allocated", ", ".join(Store(store).area_levels()) or "none")
     table.add_row("key periods", _key_periods(key_file or default_key_file()))
     table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
-
-
-def _area_levels(store: Store) -> str:
-    """The levels `cellcensus run --level` can take on this store: its allocations."""
-    paths = store.allocation_dir.glob("*.parquet") if store.allocation_dir.is_dir() else []
-    levels = sorted(path.stem for path in paths if LEVEL_PATTERN.match(path.stem))
-    return ", ".join(levels) or "none"
 
 
 def _key_periods(key_file: Path) -> str:

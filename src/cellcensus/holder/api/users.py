@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.api.tokens import revoke_tokens
 from cellcensus.holder.enclave.audit import append_entry
-from cellcensus.holder.enclave.compute import allocate_command, area_levels
+from cellcensus.holder.enclave.compute import allocate_command
 from cellcensus.holder.enclave.state import State, now, scopes, users
 from cellcensus.holder.geo.allocation import NAMED_LEVELS
 from cellcensus.holder.store import Store
@@ -141,7 +141,7 @@ def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: 
     a warning, as jobs at it are refused until it is allocated. Any other name is refused, as
     a misspelling would otherwise grant nothing and say nothing.
     """
-    allocated = area_levels(store)
+    allocated = store.area_levels()
     warnings = []
     for text in granted:
         scope = Scope.parse(text)

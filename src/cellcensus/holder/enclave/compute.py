@@ -139,14 +139,6 @@ def _read(con: BaseBackend, path: Path, engine: Engine) -> ir.Table:
     return con.table(name)
 
 
-def area_levels(store: Store) -> list[str]:
-    """The area levels the store has an allocation for (e.g. ``municipality``)."""
-    folder = store.allocation_dir
-    if not folder.is_dir():
-        return []
-    return sorted(path.stem for path in folder.glob("*.parquet") if LEVEL_PATTERN.match(path.stem))
-
-
 def check_level(store: Store, level: str) -> None:
     """Refuse an area level that is malformed or has no allocation in the store."""
     if not LEVEL_PATTERN.match(level):
@@ -154,7 +146,7 @@ def check_level(store: Store, level: str) -> None:
             f"area level {level[:40]!r} is not a level name (lowercase letters, digits, _)"
         )
     if not store.allocation_path(level).exists():
-        known = ", ".join(area_levels(store)) or "none"
+        known = ", ".join(store.area_levels()) or "none"
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
             f"(run `{allocate_command(store, level)}` first)"

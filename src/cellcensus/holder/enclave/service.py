@@ -21,7 +21,6 @@ from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
 from cellcensus.holder.enclave.compute import (
-    area_levels,
     check_job,
     compute_release,
     job_period,
@@ -111,7 +110,7 @@ class EnclaveService:
 
     def levels(self) -> list[str]:
         """Area levels with an allocation in the store."""
-        return area_levels(self.store)
+        return self.store.area_levels()
 
     def job_period(self, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
         """The days a job reads: its ``start``/``end`` parameters, else the store's period."""

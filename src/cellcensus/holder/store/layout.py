@@ -174,6 +174,13 @@ class Store:
         made_from = (pq.read_schema(path).metadata or {}).get(CELLS_DIGEST_KEY)
         return made_from is not None and made_from.decode() != self.cells_digest()
 
+    def area_levels(self) -> list[str]:
+        """The area levels the store has an allocation for (e.g. ``municipality``)."""
+        if not self.allocation_dir.is_dir():
+            return []
+        paths = self.allocation_dir.glob("*.parquet")
+        return sorted(path.stem for path in paths if LEVEL_PATTERN.match(path.stem))
+
     def allocation_made_from_other_cells(self, level: str) -> bool:
         """Whether the allocation of `level` records other cells than the store's now."""
         return self.made_from_other_cells(self.allocation_path(level))
