@@ -11,6 +11,7 @@ from urllib.parse import quote
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from tiny_store import PASSWORD  # type: ignore[import-not-found]
 
 from cellcensus.holder.api import create_app
 from cellcensus.holder.api.limits import RateLimiter
@@ -240,6 +241,37 @@ def test_one_client_cannot_spray_a_password_over_many_user_names(strict_logins):
     audit = strict_logins.app.state.context.service.audit
     failed = [entry for entry in audit.entries(limit=5000) if entry.action == "login.failed"]
     assert len(failed) == 5  # refused attempts write nothing
+
+
+def test_one_password_guessed_from_many_addresses_is_held_per_user_name(service):
+    settings = service.settings.with_(login_attempts_per_user_per_minute=4)
+    app = create_app(settings)
+    guess = {"username": "alice", "password": "Summer2011!!!"}
+    with TestClient(app, client=("203.0.113.1", 50000)) as first:
+        # A client of its own per guess: each stays far below its own limits.
+        clients = [TestClient(app, client=(f"203.0.113.{n}", 50000)) for n in range(2, 7)]
+        answers = [client.post("/auth/token", json=guess) for client in [first, *clients]]
+        assert [answer.status_code for answer in answers] == [401] * 4 + [429] * 2
+        assert "too many login attempts" in refused(answers[-1], 429)
+        other = TestClient(app, client=("203.0.113.9", 50000))
+        bob = other.post("/auth/token", json={"username": "bob", "password": PASSWORD})
+        assert bob.status_code == 200  # other users' logins are not held
+
+
+def test_made_up_tokens_count_against_the_clients_rate(service):
+    settings = service.settings.with_(requests_per_minute=5)
+    app = create_app(settings)
+    with TestClient(app, client=("203.0.113.1", 50000)) as client:
+        made_up = forged(service, key="not the service's key, long enough to sign with")
+        tries = [bearer(made_up), bearer("not.a.token"), {}, bearer(made_up), {}, bearer(made_up)]
+        answers = [client.get("/jobs", headers=headers) for headers in tries]
+        assert [answer.status_code for answer in answers] == [401] * 5 + [429]
+        assert "requests per minute" in refused(answers[-1], 429)
+        token = client.post("/auth/token", json={"username": "alice", "password": PASSWORD})
+        alice = bearer(token.json()["access_token"])
+        assert client.get("/jobs", headers=alice).status_code == 200  # her own rate
+        other = TestClient(app, client=("203.0.113.2", 50000))
+        assert other.get("/jobs", headers=bearer(made_up)).status_code == 401
 
 
 def test_login_limits_forget_user_names_no_longer_tried():

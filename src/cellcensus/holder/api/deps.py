@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -73,32 +73,41 @@ Context = Annotated[ServiceContext, Depends(context)]
 
 async def account_holder(
     ctx: Context,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller behind a valid bearer token, within its request rate.
 
     Async and answered from short-lived caches (user, revocation), so that authenticating a
-    request costs no thread hop and, most of the time, no database query.
+    request costs no thread hop and, most of the time, no database query. A request refused
+    for its token counts against its client address's rate, as one without a token would:
+    made-up tokens are no way around the limits.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(
-            401,
-            "send an access token: Authorization: Bearer TOKEN (POST /auth/token)",
-            headers=BEARER,
+        refuse_token(
+            ctx, request, "send an access token: Authorization: Bearer TOKEN (POST /auth/token)"
         )
     try:
         claims = ctx.issuer.decode(credentials.credentials)
     except TokenError as error:
-        raise ApiError(401, str(error), headers=INVALID) from None
+        refuse_token(ctx, request, str(error), headers=INVALID)
     user = ctx.users.cached(claims.username)
     if user is None or not user.active or user.role.value != claims.role:
-        raise ApiError(
-            401, "the access token's user is no longer active; log in again", headers=INVALID
+        refuse_token(
+            ctx, request, "the access token's user is no longer active; log in again", INVALID
         )
     if ctx.revoked(claims):
-        raise ApiError(401, "the access token was revoked; log in again", headers=INVALID)
+        refuse_token(ctx, request, "the access token was revoked; log in again", INVALID)
     _hold_to_rate(ctx, user.username, user.requests_per_minute or ctx.settings.requests_per_minute)
     return Principal(user=user, claims=claims)
+
+
+def refuse_token(
+    ctx: ServiceContext, request: Request, message: str, headers: dict[str, str] = BEARER
+) -> NoReturn:
+    """Answer 401 with `message`, or 429 once the client is beyond its anonymous rate."""
+    _hold_to_rate(ctx, f"client:{client_address(request)}", ctx.settings.requests_per_minute)
+    raise ApiError(401, message, headers=headers)
 
 
 AccountHolder = Annotated[Principal, Depends(account_holder)]

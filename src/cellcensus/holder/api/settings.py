@@ -52,6 +52,8 @@ class ServiceSettings:
             per minute.
         login_attempts_per_client_per_minute: Login attempts allowed per client address per
             minute, whatever the user names tried.
+        login_attempts_per_user_per_minute: Login attempts allowed per user name per minute,
+            whatever the client addresses.
         forwarded_allow_ips: Addresses of the reverse proxies whose ``X-Forwarded-For`` names
             the client (comma-separated, ``*`` for any); empty: no proxy is believed and the
             client is the connection's peer.
@@ -79,6 +81,7 @@ class ServiceSettings:
     submissions_per_day: int = 20
     login_attempts_per_minute: int = 10
     login_attempts_per_client_per_minute: int = 30
+    login_attempts_per_user_per_minute: int = 60
     forwarded_allow_ips: str = ""
     interactive_docs: bool = False
 
@@ -93,6 +96,7 @@ class ServiceSettings:
             "submissions_per_day",
             "login_attempts_per_minute",
             "login_attempts_per_client_per_minute",
+            "login_attempts_per_user_per_minute",
         ):
             if getattr(self, name) <= 0:
                 raise CellcensusError(f"setting {name} must be positive")

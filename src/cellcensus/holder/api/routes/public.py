@@ -130,12 +130,14 @@ def limit_logins(ctx: Context, *, username: str, client: str) -> None:
     """Refuse a login beyond the client's rates.
 
     One rate across user names (one password sprayed over many names), one per name
-    (guessing its password).
+    (guessing its password), and one per name across clients (guessing it from many
+    addresses at once).
     """
     settings = ctx.settings
     limits = (
         (f"client:{client}", settings.login_attempts_per_client_per_minute),
         (f"user:{username}@{client}", settings.login_attempts_per_minute),
+        (f"user:{username}", settings.login_attempts_per_user_per_minute),
     )
     for key, limit in limits:
         wait = ctx.login_limiter.allow(key, limit=limit)
