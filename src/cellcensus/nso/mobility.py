@@ -108,7 +108,8 @@ class PresentPopulation:
 
     Attributes:
         long: One row per local_date, slot and area_code: ``devices`` (released, NaN where
-            suppressed) and ``estimate`` (persons).
+            suppressed), ``estimate`` (persons), and its ``std_error``, ``ci_lower`` and
+            ``ci_upper`` (95 %, from sampling and the declared noise: `_present_intervals`).
         weekday: Mean over the weekdays of `long`'s estimates: area_code by slot (0-23).
         weekdays: The dates averaged.
         regions: Region code of every area_code.
@@ -123,8 +124,8 @@ class PresentPopulation:
         areas: The release's areas (area_code, region, area_km2, geometry), for maps.
         level: What those areas are (municipality, arrondissement), for the words.
         noise: Indexed like `long`: ``variance``, the declared noise and rounding variance
-            of each released count, and ``scaled``, whether the count is in its hour's
-            scale (`_scaled_rows`); None when not known.
+            of each released count, ``sampling``, its sampling variance, and ``scaled``,
+            whether the count is in its hour's scale (`_scaled_rows`); None when not known.
     """
 
     long: pd.DataFrame
@@ -202,6 +203,11 @@ class PresentPopulation:
             total += float((gradient**2 * day["variance"]).sum())
         return total / len(dates) ** 2
 
+    @property
+    def median_relative_std_error(self) -> float:
+        """Median standard error of the estimates above zero, as a share of the estimate."""
+        return _median_relative(self.long)
+
     def truth_hourly(self, region: str = BRUSSELS_REGION) -> pd.Series | None:
         """True persons (of the sample) present in `region` per weekday hour, if known."""
         if self.truth is None:
@@ -268,6 +274,7 @@ class PresentPopulation:
             "census_brussels_day_night_ratio": self.census_day_night_ratio,
             "n_suppressed": int(self.long["devices"].isna().sum()),
             "n_keys": len(self.long),
+            "median_relative_std_error": self.median_relative_std_error,
         }
         truth = self.truth_day_night_ratio()
         if truth is not None:
@@ -344,17 +351,19 @@ def estimate_present_population(
         residents_estimate = residents_estimate.groupby(
             parent.reindex(residents_estimate.index)
         ).sum(min_count=1)
-    long["estimate"] = persons * _hour_scale(
-        long=long.assign(persons=persons), residents=residents_estimate
-    )
+    hour_scale = _hour_scale(long=long.assign(persons=persons), residents=residents_estimate)
+    long["estimate"] = persons * hour_scale
     declared = declared_noise(release=release)
     noise = pd.DataFrame(
         {
             "variance": declared.variance.to_numpy() + declared.rounding_variance,
+            "sampling": long["devices"].clip(lower=0.0) * (1.0 - selection_probability(residents)),
             "scaled": _scaled_rows(long=long, residents=residents_estimate),
         },
         index=long.index,
     )
+    per_device = pd.Series(factors.reindex(long["area_code"]).to_numpy(), index=long.index)
+    long = long.join(_present_intervals(long=long, noise=noise, per_device=per_device * hour_scale))
     dates = pd.to_datetime(pd.Series(sorted(long["local_date"].unique())))
     if len(dates) > warm_up_days:
         dates = dates.iloc[warm_up_days:]
@@ -393,6 +402,48 @@ def _scaled_rows(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
     complete = released.groupby([long["local_date"], long["area_code"]]).transform("all")
     has_residents = residents.reindex(long["area_code"]).notna().to_numpy()
     return complete & has_residents
+
+
+def selection_probability(residents: EstimationResult) -> float:
+    """Probability that a person is in the data: market share times sampling fraction.
+
+    Both are the holder's published facts, which the residents' release carries.
+    """
+    published = residents.published
+    return float(published["market_share"]) * float(published["sampling_fraction"])
+
+
+def _present_intervals(
+    *, long: pd.DataFrame, noise: pd.DataFrame, per_device: pd.Series
+) -> pd.DataFrame:
+    """``std_error``, ``ci_lower`` and ``ci_upper`` (95 %) of each row's estimate.
+
+    Delta method on ``e_a = R m_a D_a / X``: a count ``D_a`` times its persons per device
+    ``m_a``, scaled so that the hour's scaled rows hold their residents ``R`` (``X``: their
+    persons before the scale). With ``u_b`` the persons per device after the scale and
+    ``q_a = e_a / R``, ``D_a`` moves it by ``u_a (1 - q_a s_a)`` and each other scaled
+    count ``D_b`` by ``-q_a u_b``; counts' sampling and noise are independent. Model error
+    (where the phones' people are not the residents) is not in it.
+    """
+    variance = noise["variance"] + noise["sampling"]
+    scaled = noise["scaled"].to_numpy(dtype=bool)
+    hour = [long["local_date"], long["slot"]]
+    own = (per_device**2 * variance).where(scaled, 0.0)
+    every = own.groupby(hour).transform("sum")
+    share = long["estimate"] / long["estimate"].where(scaled, 0.0).groupby(hour).transform("sum")
+    total = (per_device * (1.0 - share * scaled)) ** 2 * variance + share**2 * (every - own)
+    return _normal_interval(long["estimate"], np.sqrt(total))
+
+
+def _normal_interval(estimate: pd.Series, std_error: pd.Series) -> pd.DataFrame:
+    """``std_error`` and the 95 % normal interval, cut at zero."""
+    return pd.DataFrame(
+        {
+            "std_error": std_error,
+            "ci_lower": (estimate - _CI95_Z * std_error).clip(lower=0.0),
+            "ci_upper": estimate + _CI95_Z * std_error,
+        }
+    )
 
 
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
@@ -452,7 +503,9 @@ class Commuting:
             ``home_area``, ``work_area``, ``devices`` (released, NaN where suppressed),
             ``expanded`` (persons with that home and weekday place), ``estimate`` (workers:
             the expanded flows scaled so that each home arrondissement's released flows add
-            up to its resident workers) and ``census`` (workers).
+            up to its resident workers), its ``std_error``, ``ci_lower`` and ``ci_upper``
+            (95 %, from sampling and the declared noise: `_flow_intervals`) and ``census``
+            (workers).
         agreement: Estimated flows against the census flows, pair by pair (suppressed pairs
             left out and counted as suppressed).
         log_agreement_pairs: Pairs in the log correlation (both sides above zero).
@@ -474,6 +527,11 @@ class Commuting:
         """The same share in the census 2011, over every pair (62.96 %)."""
         return _within(self.flows, "census", released_only=False)
 
+    @property
+    def median_relative_std_error(self) -> float:
+        """Median standard error of the flows above zero, as a share of the estimate."""
+        return _median_relative(self.flows)
+
     def metrics(self) -> dict[str, Any]:
         """The ``home_work_flows`` block of ``metrics.json``."""
         released = self.flows["estimate"].notna()
@@ -492,6 +550,7 @@ class Commuting:
             "estimated_commuters": float(self.flows.loc[released, "estimate"].sum()),
             "expanded_persons_with_a_work_place": float(self.flows.loc[released, "expanded"].sum()),
             "census_commuters_in_released_pairs": float(self.flows.loc[released, "census"].sum()),
+            "median_relative_std_error": self.median_relative_std_error,
         }
 
 
@@ -545,6 +604,8 @@ def estimate_commuting(
             .to_numpy(),
         }
     )
+    declared = declared_noise(release=release)
+    released_flows["noise"] = declared.variance.to_numpy() + declared.rounding_variance
     flows = pd.DataFrame(
         {
             "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
@@ -566,8 +627,20 @@ def estimate_commuting(
             f"(e.g. {known[0]!r}): index them by the 2019 arrondissement codes, as strings"
         )
     scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
-    flows["estimate"] = flows["expanded"] * scale.reindex(flows["home_area"]).fillna(1.0).to_numpy()
-    flows = flows[["home_area", "work_area", "devices", "expanded", "estimate", "census"]]
+    home_scale = scale.reindex(flows["home_area"]).set_axis(flows.index)
+    flows["estimate"] = flows["expanded"] * home_scale.fillna(1.0)
+    sampling = flows["devices"].clip(lower=0.0) * (1.0 - selection_probability(residents))
+    per_device = factor.reindex(flows["home_area"]).fillna(overall).set_axis(flows.index)
+    flows = flows.join(
+        _flow_intervals(
+            flows,
+            variance=sampling + flows["noise"],
+            per_device=per_device * home_scale.fillna(1.0),
+            calibrated=home_scale.notna(),
+        )
+    )
+    columns = ["devices", "expanded", "estimate", "std_error", "ci_lower", "ci_upper", "census"]
+    flows = flows[["home_area", "work_area", *columns]]
     keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
     measured = agreement(
         estimate=pd.Series(flows["estimate"].to_numpy(), index=keys),
@@ -577,6 +650,27 @@ def estimate_commuting(
     return Commuting(
         flows=flows, agreement=measured, log_agreement_pairs=both, source=_source(release)
     )
+
+
+def _flow_intervals(
+    flows: pd.DataFrame, *, variance: pd.Series, per_device: pd.Series, calibrated: pd.Series
+) -> pd.DataFrame:
+    """``std_error``, ``ci_lower`` and ``ci_upper`` (95 %) of each flow's estimate.
+
+    A flow calibrated to its home's workers ``W`` is ``W D_f / S`` (``S``: the home's
+    released devices), so the delta method gives ``c² ((1 - p)² v_f + p² sum of the home's
+    other v)``, with ``c`` its persons per device, ``p = D_f / S`` and ``v`` each count's
+    sampling and noise variance; an uncalibrated one ``c² v_f``. Model error (a weekday
+    place that is no work place) is not in it.
+    """
+    released = flows["devices"].notna()
+    home = flows["home_area"]
+    total = flows["devices"].where(released).groupby(home).transform("sum")
+    every = variance.where(released).groupby(home).transform("sum")
+    share = flows["devices"] / total.where(total > 0)
+    tied = (1.0 - share) ** 2 * variance + share**2 * (every - variance)
+    spread = per_device**2 * tied.where(calibrated, variance)
+    return _normal_interval(flows["estimate"], np.sqrt(spread))
 
 
 def _source(release: Release) -> str:
@@ -598,6 +692,12 @@ def _within(flows: pd.DataFrame, column: str, *, released_only: bool = True) -> 
     total = float(released[column].sum())
     diagonal = float(released.loc[released["home_area"] == released["work_area"], column].sum())
     return diagonal / total if total > 0 else math.nan
+
+
+def _median_relative(table: pd.DataFrame) -> float:
+    """Median standard error as a share of its estimate, over the estimates above zero."""
+    positive = table["estimate"] > 0
+    return float((table.loc[positive, "std_error"] / table.loc[positive, "estimate"]).median())
 
 
 def _ratio(numerator: float, denominator: float) -> float:

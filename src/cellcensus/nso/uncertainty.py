@@ -84,13 +84,18 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
             (Laplace) or the L2 sensitivity ``sqrt(U) L`` (Gaussian), and so does this.
 
     Returns:
-        The declared noise per area_code.
+        The declared noise per area_code (per row of the table where it has no area_code,
+        as a release of flows).
 
     Raises:
         CellcensusError: If a declared column is not numeric or the policy is garbled.
     """
     table = release.table
-    index = pd.Index(table["area_code"].astype(str).to_numpy(), name="area_code")
+    index = (
+        pd.Index(table["area_code"].astype(str).to_numpy(), name="area_code")
+        if "area_code" in table.columns
+        else pd.RangeIndex(len(table), name="row")  # flows: one row per pair of areas
+    )
     policy: Mapping[str, Any] = release.provenance.policy or {}
     base = float(policy.get("rounding_base") or 1)
     column_variance = _column_variance(table, per_sd=ci95_per_sd(release.provenance))

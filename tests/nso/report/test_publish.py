@@ -181,3 +181,11 @@ def test_publish_release_adds_present_population_and_commuting(
         "present_population.csv",
         "commuting_flows.csv",
     ]
+    for path in written.mobility:  # every estimate with its interval, in persons
+        table = pd.read_csv(path)
+        known = table["estimate"].notna()
+        assert known.any()
+        assert table.loc[known, ["std_error", "ci_lower", "ci_upper"]].notna().all().all()
+        assert (table.loc[known, "ci_lower"] <= table.loc[known, "estimate"]).all()
+        assert (table.loc[known, "estimate"] <= table.loc[known, "ci_upper"]).all()
+        assert (table[["estimate", "ci_lower", "ci_upper"]].dropna() % 1 == 0).all().all()

@@ -183,6 +183,11 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "it was last seen for the first half of the night and where it is next seen for the "
         "second, so the curve moves between day and night places more gradually than "
         "people do.</p>\n"
+        f"<p>The table of every {level} and hour (present_population.csv) gives each estimate "
+        "with an approximate 95% interval from the sampling of phones and the disclosure "
+        "noise and rounding the release declares (median standard error "
+        f"{percent(present.median_relative_std_error)} of the estimate); the "
+        "error of the method itself, where silent phones are placed, is not in it.</p>\n"
         f"{shown}{table}</section>"
     )
 
@@ -260,6 +265,11 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "working in the home arrondissement. The census counts workers by place of work, "
         "including those who work at home; the phones count only those seen at a work place "
         "other than home.</p>\n"
+        "<p>The table of flows (commuting_flows.csv) gives each estimate with an approximate "
+        "95% interval from the sampling of phones and the disclosure noise and rounding the "
+        "release declares (median standard error "
+        f"{percent(commuting.median_relative_std_error)} of the estimate); "
+        "the error of reading a weekday place as a work place is not in it.</p>\n"
         f"<table><tbody>{body}</tbody></table>{shown}</section>"
     )
 

@@ -186,6 +186,10 @@ def estimates_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return frame[list(ESTIMATES_COLUMNS)]
 
 
+PERSONS_COLUMNS = ("estimate", "std_error", "ci_lower", "ci_upper")
+"""Columns in persons, written rounded to persons."""
+
+
 def _write_mobility(
     *, out_dir: Path, present: PresentPopulation | None, commuting: Commuting | None
 ) -> tuple[Path, ...]:
@@ -193,16 +197,20 @@ def _write_mobility(
     if present is not None:
         path = out_dir / PRESENT_POPULATION_CSV
         table = present.long.sort_values(["local_date", "slot", "area_code"])
-        table = table.assign(devices=as_counts(table["devices"]))
-        table.assign(estimate=table["estimate"].round(0)).to_csv(path, index=False)
+        _in_persons(table.assign(devices=as_counts(table["devices"]))).to_csv(path, index=False)
         written.append(path)
     if commuting is not None:
         path = out_dir / COMMUTING_CSV
         flows = commuting.flows
         flows = flows.assign(devices=as_counts(flows["devices"]), census=as_counts(flows["census"]))
-        flows.assign(estimate=flows["estimate"].round(0)).to_csv(path, index=False)
+        _in_persons(flows).to_csv(path, index=False)
         written.append(path)
     return tuple(written)
+
+
+def _in_persons(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with its `PERSONS_COLUMNS` rounded to persons."""
+    return table.assign(**{name: table[name].round(0) for name in PERSONS_COLUMNS})
 
 
 def publish_report(
