@@ -38,6 +38,7 @@ from cellcensus.nso.mobility import (
 )
 from cellcensus.nso.production import estimate_all
 from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import municipalities
@@ -291,11 +292,6 @@ def register(app: typer.Typer) -> None:
                 f"(census, all workers at work: {result.present.census_day_night_ratio:.2f}"
                 f"{_truth_ratio(result.present)})"
             )
-        flows = result.commuting
-        if flows is not None:
-            console.print(
-                f"Home-work flows vs census, arrondissements: r = "
-                f"{flows.agreement.pearson_r:.3f}, working in home arrondissement "
-                f"{flows.share_within:.1%} (census {flows.census_share_within:.2%})"
-            )
+        if result.commuting is not None:
+            console.print(commuting_summary(result.commuting))
         console.print(f"Report: {result.out / 'report.html'}")
