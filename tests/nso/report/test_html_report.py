@@ -1,4 +1,5 @@
 import base64
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -148,6 +149,7 @@ def test_report_explains_method_period_source_and_limitations(
         "census population</td>",
     ):
         assert shown in html, shown
+    assert re.findall(r"\d %", html) == []  # one style throughout: 2%, as every figure in it
     real = read_report(
         write_report(
             out_dir=tmp_path / "real",

@@ -804,7 +804,7 @@ def _limitations(context: ReportContext, *, estimation: EstimationResult | None 
         "(selection on the noisy count). This affects the smallest published "
         "municipalities, and no interval accounts for it.",
         "The census describes 1 January 2011. Populations change: between 2011 and 2015 the "
-        "register population of a typical municipality changed by about 2 %, so real data from "
+        "register population of a typical municipality changed by about 2%, so real data from "
         "a later period cannot agree more closely than that.",
     ]
     if estimation is None:
