@@ -40,6 +40,7 @@ import opendp.prelude as odp
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.notation import scientific
 from cellcensus.nso.expansion import Expansion
 from cellcensus.release import Provenance, Release
 
@@ -337,7 +338,7 @@ def _policy_variance(*, dp: Any, bound: float, units: int) -> tuple[float, str]:
         sensitivity = math.sqrt(units) * bound
         sigma = gaussian_sigma(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
         return sigma**2, (
-            f"Gaussian noise, epsilon {epsilon:g}, delta {delta:g}, L2 sensitivity "
+            f"Gaussian noise, epsilon {epsilon:g}, delta {scientific(delta)}, L2 sensitivity "
             f"{sensitivity:g} ({units} privacy units)"
         )
     raise CellcensusError(f"unknown noise mechanism {mechanism!r} in the release policy")
