@@ -18,7 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cellcensus.console import console, user_errors
+from cellcensus.console import console, live_progress, user_errors
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
@@ -279,7 +279,7 @@ def register(app: typer.Typer) -> None:
         """Estimate usual residents per Belgian municipality from mobile data, vs census 2011."""
         params = WorldParams(scale=scale, days=days, seed=seed)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
+        with live_progress(*columns) as progress:
             result = run_demo(
                 out=out, params=params, dataset=dataset, key_file=key_file, progress=progress
             )
