@@ -9,6 +9,19 @@ SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out")
 xdist group, so `--dist loadgroup` builds it on one worker instead of on each."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist sends the arguments to its workers
+def pytest_configure(config: pytest.Config) -> None:
+    """Give pytest the files and test ids of a command line grouped by folder.
+
+    pytest 9.1 loses a nested folder's conftest fixtures for files named after a file of an
+    enclosing folder (``api/a.py test_x.py api/b.py``: "fixture 'service' not found" in
+    ``api/b.py``; pytest-dev/pytest#14964); sorting by path keeps each folder's files
+    together, so any selection of files and ids finds its fixtures.
+    """
+    here = config.invocation_params.dir
+    config.args[:] = sorted(config.args, key=lambda arg: (here / arg.split("::")[0]).parts)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Group the tests of each costly shared fixture so `pytest -n 2 --dist loadgroup` builds

@@ -64,6 +64,7 @@ def test_a_missing_dataset_folder_is_refused_as_missing(tmp_path):
     missing = tmp_path / "nonexistent"
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out"), "--dataset", str(missing)])
     assert result.exit_code == 2
+    assert result.output.startswith("error: ")  # no blank line of a progress display first
     assert f"dataset {missing} does not exist" in result.output
     assert "has no metadata.json" not in result.output
     assert not (tmp_path / "out").exists()

@@ -9,11 +9,24 @@ from typing import ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, ProgressColumn
 
 from cellcensus.errors import CellcensusError
 
 console = Console(log_path=False)  # a step logged says when, not which source line
 err_console = Console(stderr=True)
+
+
+def live_progress(
+    *columns: ProgressColumn | str, on: Console = console, shown: bool = True
+) -> Progress:
+    """A progress display on a terminal, and none when the output goes to a file or a pipe.
+
+    Off a terminal Rich ends a display with an empty line (a blank line before the next
+    output, an error too), and a transient display shows nothing there anyway.
+    """
+    return Progress(*columns, console=on, transient=True, disable=not (shown and on.is_interactive))
+
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -18,7 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cellcensus.console import console, user_errors
+from cellcensus.console import console, live_progress, user_errors
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
@@ -38,6 +38,7 @@ from cellcensus.nso.mobility import (
 )
 from cellcensus.nso.production import estimate_all
 from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import municipalities
@@ -278,7 +279,7 @@ def register(app: typer.Typer) -> None:
         """Estimate usual residents per Belgian municipality from mobile data, vs census 2011."""
         params = WorldParams(scale=scale, days=days, seed=seed)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
+        with live_progress(*columns) as progress:
             result = run_demo(
                 out=out, params=params, dataset=dataset, key_file=key_file, progress=progress
             )
@@ -291,11 +292,6 @@ def register(app: typer.Typer) -> None:
                 f"(census, all workers at work: {result.present.census_day_night_ratio:.2f}"
                 f"{_truth_ratio(result.present)})"
             )
-        flows = result.commuting
-        if flows is not None:
-            console.print(
-                f"Home-work flows vs census, arrondissements: r = "
-                f"{flows.agreement.pearson_r:.3f}, working in home arrondissement "
-                f"{flows.share_within:.1%} (census {flows.census_share_within:.2%})"
-            )
+        if result.commuting is not None:
+            console.print(commuting_summary(result.commuting))
         console.print(f"Report: {result.out / 'report.html'}")

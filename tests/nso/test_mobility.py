@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from cellcensus.nso.mobility import (
     selection_probability,
 )
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.mobility import commuting_section, commuting_summary
 from cellcensus.reference import belgium
 from cellcensus.release import Provenance, Release
 
@@ -269,6 +271,22 @@ def test_commuting_flows_sampled_from_the_census_agree_with_it(unbiased_result):
     assert block["share_within_arrondissement"] == pytest.approx(
         block["census_share_within_released_pairs"], abs=0.01
     )
+
+
+def test_the_share_in_the_home_arrondissement_and_the_census_share_have_one_precision(
+    unbiased_result, tmp_path
+):
+    release = _flows_release(belgium.commuting_matrix(), share=0.02)
+    commuting = estimate_commuting(release=release, residents=unbiased_result)
+    for text in (
+        commuting_section(commuting=commuting, out_dir=tmp_path),
+        commuting_summary(commuting),
+    ):
+        shown = re.findall(r"(\d+(?:\.\d+)?)% \(census:? (\d+(?:\.\d+)?)%\)", text)
+        assert len(shown) == 1, text
+        share, census = shown[0]
+        assert census == f"{100 * commuting.census_share_within:.1f}"  # 63.0, not 62.96
+        assert len(share.partition(".")[2]) == len(census.partition(".")[2]), text
 
 
 def test_calibration_to_resident_workers_keeps_the_split_the_phones_show(unbiased_result):

@@ -151,7 +151,11 @@ def test_a_declared_noise_column_takes_precedence_over_the_policy(
         sd = np.array([20.0, 0.0, 40.0]) / (2 * 1.959964)
         variance = list(sd**2)
     np.testing.assert_allclose(noise.variance, variance, rtol=1e-4)
-    assert "column" in noise.source
+    # Said in the report's words: its readers see no column names.
+    assert (
+        noise.source.startswith("the ") and "of the noise, given beside each count" in noise.source
+    )
+    assert "column" not in noise.source and not any(name in noise.source for name in columns)
 
 
 def test_no_noise_declared_and_bad_declarations() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cellcensus.console import console, user_errors
+from cellcensus.console import console, live_progress, user_errors
 from cellcensus.errors import CellcensusError, InputDataError
 from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.geo import (
@@ -146,7 +146,7 @@ def ingest_command(
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with live_progress(*columns) as bar:
         task = bar.add_task("starting", total=1.0)
 
         def progress(step: str, fraction: float) -> None:

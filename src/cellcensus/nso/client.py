@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 import httpx
 import pandas as pd
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from cellcensus.console import err_console
+from cellcensus.console import err_console, live_progress
 from cellcensus.errors import CellcensusError
 from cellcensus.release import Release
 
@@ -187,9 +187,7 @@ class HttpClient:
         """
         deadline = time.monotonic() + timeout_s
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(
-            *columns, console=err_console, transient=True, disable=not self.progress
-        ) as bar:
+        with live_progress(*columns, on=err_console, shown=self.progress) as bar:
             task = bar.add_task(f"job {job_id[:8]}", total=None)
             while True:
                 job = self.status(job_id)

@@ -40,12 +40,14 @@ import opendp.prelude as odp
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.notation import scientific
 from cellcensus.nso.expansion import Expansion
 from cellcensus.release import Provenance, Release
 
 _CI95_Z = NormalDist().inv_cdf(0.975)
 _LAPLACE_CI95_PER_SD = math.log(20.0) / math.sqrt(2.0)
 """Laplace noise: P(|X| > b ln 20) = 5 % and sd = b sqrt 2, so ci95 = 2.118 sd (not 1.96)."""
+_BESIDE = ", given beside each count"
 _LOW_HIGH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ci95_low", "ci95_high"),
     ("ci95_lower", "ci95_upper"),
@@ -281,16 +283,22 @@ def ci95_per_sd(provenance: Provenance) -> float:
 
 
 def _column_variance(table: pd.DataFrame, *, per_sd: float) -> tuple[pd.Series, str] | None:
-    """Noise variance from the table's own columns, if it declares one."""
-    for column, power in (("noise_sd", 2), ("noise_variance", 1)):
+    """Noise variance from the table's own columns, if it declares one.
+
+    Its source is said in the report's words: the report's readers see no column names.
+    """
+    for column, power, what in (
+        ("noise_sd", 2, "standard deviation"),
+        ("noise_variance", 1, "variance"),
+    ):
         if column in table.columns:
-            return _numeric(table[column], column) ** power, f"column {column!r} of the release"
+            return _numeric(table[column], column) ** power, f"the {what} of the noise{_BESIDE}"
     for low, high in _LOW_HIGH_COLUMNS:
         if {low, high} <= set(table.columns):
             width = _numeric(table[high], high) - _numeric(table[low], low)
-            return (width / (2 * per_sd)) ** 2, f"columns {low!r} and {high!r} of the release"
+            return (width / (2 * per_sd)) ** 2, f"the 95% interval of the noise{_BESIDE}"
     if "ci95" in table.columns:
-        return _ci95_variance(table["ci95"], per_sd=per_sd), "column 'ci95' of the release"
+        return _ci95_variance(table["ci95"], per_sd=per_sd), f"the 95% margin of the noise{_BESIDE}"
     return None
 
 
@@ -335,7 +343,7 @@ def _policy_variance(*, dp: Any, bound: float, units: int) -> tuple[float, str]:
         sensitivity = math.sqrt(units) * bound
         sigma = gaussian_sigma(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
         return sigma**2, (
-            f"Gaussian noise, epsilon {epsilon:g}, delta {delta:g}, L2 sensitivity "
+            f"Gaussian noise, epsilon {epsilon:g}, delta {scientific(delta)}, L2 sensitivity "
             f"{sensitivity:g} ({units} privacy units)"
         )
     raise CellcensusError(f"unknown noise mechanism {mechanism!r} in the release policy")

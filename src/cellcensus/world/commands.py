@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cellcensus.console import console, user_errors
+from cellcensus.console import console, live_progress, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.world.params import FaultRates, WorldParams
 from cellcensus.world.report import Figure, realism_report
@@ -79,13 +79,11 @@ def synth(
         faults=FaultRates.parse(faults) if faults else FaultRates(),
         location_update_minutes=location_updates,
     )
-    with Progress(
+    with live_progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        console=console,
-        transient=True,
     ) as bar:
         task = bar.add_task("loading the census", total=1.0)
 

@@ -54,6 +54,24 @@ def test_a_level_without_allocation_names_the_command_that_allocates_it(store, t
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_a_grid_level_by_another_name_is_told_the_grid_level(store, tmp_path):
+    code, output = run(store, tmp_path / "x.csv", "--level", "grid")
+    assert code == 2
+    assert "the INSPIRE 1 km grid's level is inspire_1km" in output
+    assert f"`cellcensus store allocate --store {store} --grid`" in output
+
+
+def test_a_folder_that_is_not_a_store_is_refused_as_such_and_left_as_it_was(tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    code, output = run(folder, tmp_path / "x.csv")
+    assert code == 2
+    assert f"{folder} is not a store" in output
+    assert f"cellcensus ingest --dataset DELIVERY --store {folder}" in output
+    assert "allocation" not in output
+    assert list(folder.iterdir()) == []  # no enclave state kept in it
+
+
 def with_footprint(store: Path) -> Path:
     """The store with tile footprint tables (empty: checks read only that they are there)."""
     frames = {

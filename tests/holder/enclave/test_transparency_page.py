@@ -93,7 +93,7 @@ def test_columns_and_values_are_in_plain_words():
     page = page_of([JOB, held])
     assert all("_" not in header for header in page.headers)
     assert "Privacy cost" in page.headers
-    assert "ε = 0.5, δ = 1e-06" in page.cells
+    assert "ε = 0.5, δ = 10⁻⁶" in page.cells  # as in the report (cellcensus.notation)
     assert "2026-03-07 10:15" in page.cells
     assert "awaiting a data steward's approval" in page.cells
     assert not any("awaiting_approval" in cell for cell in page.cells)

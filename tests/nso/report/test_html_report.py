@@ -1,4 +1,5 @@
 import base64
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -148,6 +149,7 @@ def test_report_explains_method_period_source_and_limitations(
         "census population</td>",
     ):
         assert shown in html, shown
+    assert re.findall(r"\d %", html) == []  # one style throughout: 2%, as every figure in it
     real = read_report(
         write_report(
             out_dir=tmp_path / "real",
@@ -445,8 +447,8 @@ def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
         "value was 15 phones or fewer were withheld" in method
     )
     assert "rounded to multiples of 5" in method
-    assert "Gaussian noise, ε = 0.3, δ = 1e-07" in method
-    assert "the sum of their losses, ε = 0.8 and δ = 1e-07 (basic composition" in method
+    assert "Gaussian noise, ε = 0.3, δ = 10⁻⁷" in method
+    assert "the sum of their losses, ε = 0.8 and δ = 10⁻⁷ (basic composition" in method
     assert "placed in the wrong" not in html and "counted in the wrong" not in html
     assert "(population-weighted APE)" in html
     limitations = html.split("<h2>Limitations</h2>")[1]

@@ -202,7 +202,9 @@ def run_command(
     parameters = parse_parameters(param or [])
     chosen.manifest.parse(parameters)  # refuse bad parameters before opening anything
     from cellcensus.holder.enclave import Enclave
+    from cellcensus.holder.store.layout import require_store
 
+    require_store(store)  # before the enclave keeps its state in the folder
     enclave = Enclave(store=store, engine="spark" if engine == "spark" else "duckdb")
     started = dt.datetime.now(dt.UTC)
     with console.status(f"running {algorithm} on {engine}"):

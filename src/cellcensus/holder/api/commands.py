@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +53,30 @@ def _password(password_file: Path | None) -> str:
         ) from None
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse an address the service could not listen on, before it says where it listens.
+
+    Raises:
+        CellcensusError: Naming the address and what to do (uvicorn would log its own error
+            after the service's address was printed, and exit 3).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CellcensusError(
+                    f"port {port} on {host} is in use (another program, or a service already "
+                    f"running): give another --port, e.g. --port {port + 1}"
+                ) from None
+            raise CellcensusError(
+                f"cannot listen on {host} port {port}: {error.strerror or error}; give "
+                "another --host or --port"
+            ) from None
+
+
 def serve(
     store: StoreOption,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -67,6 +93,7 @@ def serve(
     from cellcensus.holder.api.app import create_app
 
     require_store_folder(store)
+    check_port_free(host, port)
     settings = ServiceSettings.from_env(
         store=store, database_url=database_url, workers=workers, jwt_key_file=jwt_key_file
     )

@@ -149,7 +149,7 @@ def check_level(store: Store, level: str) -> None:
         known = ", ".join(store.area_levels()) or "none"
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
-            f"(run `{allocate_command(store, level)}` first)"
+            f"({_allocation_hint(store, level)})"
         )
     if store.allocation_made_from_other_cells(level):
         raise CellcensusError(
@@ -187,6 +187,17 @@ def check_period(store: Store, parameters: dict[str, Any]) -> None:
             f"the period {start} to {end} holds none of the days in store {store.root} "
             f"({held}): choose start and end among them"
         )
+
+
+def _allocation_hint(store: Store, level: str) -> str:
+    """How to get an allocation at `level`, naming the grid's level to one who means it."""
+    hint = f"run `{allocate_command(store, level)}` first"
+    if "grid" in level and level != GRID_LEVEL:
+        return (
+            f"the INSPIRE 1 km grid's level is {GRID_LEVEL}, allocated by "
+            f"`{allocate_command(store, GRID_LEVEL)}`; for areas of your own, {hint}"
+        )
+    return hint
 
 
 def allocate_command(store: Store, level: str) -> str:

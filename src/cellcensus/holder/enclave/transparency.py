@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from cellcensus.holder.enclave.jobs import Job, JobBook
+from cellcensus.notation import scientific
 
 PAGE_LIMIT = 1000  # jobs on the web page; the JSON log gives up to 10,000
 
@@ -169,7 +170,7 @@ def _cost(entry: dict[str, Any]) -> str:
     if not entry["epsilon"]:
         return "none"
     cost = f"ε = {entry['epsilon']:g}"
-    return f"{cost}, δ = {entry['delta']:g}" if entry["delta"] else cost
+    return f"{cost}, δ = {scientific(entry['delta'])}" if entry["delta"] else cost
 
 
 def _time(stamp: str | None) -> str:

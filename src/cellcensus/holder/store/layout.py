@@ -283,6 +283,22 @@ def require_store_folder(root: Path) -> None:
         raise CellcensusError(f"store {root} is a file; give the store folder")
 
 
+def require_store(root: Path) -> None:
+    """Refuse a folder that no ingest has made a store, saying how to make one.
+
+    Raises:
+        CellcensusError: Naming the folder, what a store is and the command that makes one.
+    """
+    require_store_folder(root)
+    store = Store(root)
+    if not store.metadata_path.is_file() and not store.events_dir.is_dir():
+        raise CellcensusError(
+            f"{root} is not a store (no metadata.json, no events/): a store is the folder "
+            "`cellcensus ingest` fills with a delivery's pseudonymised events and cells; "
+            f"make one with `cellcensus ingest --dataset DELIVERY --store {root}`"
+        )
+
+
 def _partition_days(folder: Path) -> list[date]:
     """The days of the ``date=YYYY-MM-DD/part-0.parquet`` partitions in `folder`, in order."""
     if not folder.is_dir():

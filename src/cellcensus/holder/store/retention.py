@@ -31,10 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cellcensus.errors import CellcensusError
 from cellcensus.holder.store.device_days import fresh
 from cellcensus.holder.store.key_record import read_key_record
-from cellcensus.holder.store.layout import Store, require_store_folder, row_count
+from cellcensus.holder.store.layout import Store, require_store, row_count
 from cellcensus.holder.store.purge_intent import KEPT, PurgeIntent, carry_out, started_by, sync
 from cellcensus.holder.store.writer_lock import writing
 
@@ -86,7 +85,7 @@ def purge(*, store: Path, before: date, dry_run: bool = False) -> PurgeRecord:
         CellcensusError: If `store` is not an existing store.
     """
     target = Store(store)
-    _require_store(target)
+    require_store(target.root)
     if dry_run:
         return _plan(target, before).record
     with writing(target, writer="purge"):
@@ -131,15 +130,6 @@ def _plan(store: Store, before: date) -> _Plan:
     folders = [store.day_path(day).parent for day in days]
     folders += [store.device_day_path(day).parent for day in summaries]
     return _Plan(record=record, folders=folders, cuts=cuts)
-
-
-def _require_store(store: Store) -> None:
-    """Refuse a path that is not a store, before anything is touched."""
-    require_store_folder(store.root)
-    if not store.metadata_path.is_file() and not store.events_dir.is_dir():
-        raise CellcensusError(
-            f"{store.root} is not a store (no metadata.json, no events/); give the store folder"
-        )
 
 
 def _quarantine_cut(path: Path, before: date) -> _QuarantineCut | None:
@@ -195,7 +185,7 @@ def store_summary(store: Path) -> dict[str, Any]:
         CellcensusError: If `store` is not an existing store.
     """
     target = Store(store)
-    _require_store(target)
+    require_store(target.root)
     days = target.days()
     quarantine = {path.parent.name: row_count(path) for path in target.quarantine_files()}
     purges = target.purges()

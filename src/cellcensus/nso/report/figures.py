@@ -372,7 +372,7 @@ def scatter_log(
     low = float(min(pair.min().min(), 1e3)) / 1.5 if len(pair) else 10.0
     high = float(max(pair.max().max(), 1e4)) * 1.5 if len(pair) else 1e6
     span = np.array([low, high])
-    axes.fill_between(span, span * 0.9, span * 1.1, color="#dddddd", lw=0, label="± 10 %")
+    axes.fill_between(span, span * 0.9, span * 1.1, color="#dddddd", lw=0, label="± 10%")
     axes.plot(span, span, color="#555555", lw=1.0, label="estimate = census")
     axes.scatter(
         pair["census"], pair["estimate"], s=12, color="#225ea8", alpha=0.7, lw=0, label=area_name

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.notation import scientific
 from cellcensus.nso.estimation import expansion_factor
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report import quality
@@ -84,7 +85,7 @@ class ReleaseProtection:
         """The mechanism in words: ``Laplace noise, ε = 0.4`` (δ when there is one)."""
         if self.mechanism is None:
             return "no noise"
-        delta = f", δ = {self.delta:g}" if self.delta > 0 else ""
+        delta = f", δ = {scientific(self.delta)}" if self.delta > 0 else ""
         return f"{self.mechanism.capitalize()} noise, ε = {self.epsilon:g}{delta}"
 
 
@@ -734,8 +735,8 @@ def _privacy_loss(protections: Sequence[ReleaseProtection]) -> str:
     count = "release" if len(noisy) == 1 else "releases"
     return (
         f" This report uses {len(noisy)} noisy {count}: {each}. The total privacy loss is "
-        f"the sum of their losses, ε = {epsilon:g} and δ = {delta:g} (basic composition, a "
-        "bound on what they reveal together about one phone)."
+        f"the sum of their losses, ε = {epsilon:g} and δ = {scientific(delta)} (basic "
+        "composition, a bound on what they reveal together about one phone)."
     )
 
 
@@ -804,7 +805,7 @@ def _limitations(context: ReportContext, *, estimation: EstimationResult | None 
         "(selection on the noisy count). This affects the smallest published "
         "municipalities, and no interval accounts for it.",
         "The census describes 1 January 2011. Populations change: between 2011 and 2015 the "
-        "register population of a typical municipality changed by about 2 %, so real data from "
+        "register population of a typical municipality changed by about 2%, so real data from "
         "a later period cannot agree more closely than that.",
     ]
     if estimation is None:

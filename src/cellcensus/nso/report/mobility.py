@@ -204,6 +204,15 @@ def _ratio_interval(present: PresentPopulation) -> str:
     )
 
 
+def commuting_summary(commuting: Commuting) -> str:
+    """The flows' agreement with the census in one line, for the terminal."""
+    return (
+        f"Home-work flows vs census, arrondissements: r = "
+        f"{commuting.agreement.pearson_r:.3f}, working in home arrondissement "
+        f"{percent(commuting.share_within)} (census {percent(commuting.census_share_within)})"
+    )
+
+
 def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
     """The home-work flows section: agreement with the census 2011 commuting matrix.
 
@@ -222,8 +231,7 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         ("Log-log slope", decimal(measured.log_slope, 3)),
         (
             "Working in their home arrondissement",
-            f"{percent(commuting.share_within)} "
-            f"(census: {percent(commuting.census_share_within, 2)})",
+            f"{percent(commuting.share_within)} (census: {percent(commuting.census_share_within)})",
         ),
         (
             "Commuters in the released flows",

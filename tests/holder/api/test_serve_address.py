@@ -1,0 +1,33 @@
+"""`cellcensus serve` on an address it cannot listen on: one line, before any URL."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cellcensus.cli import app
+
+
+def test_serve_on_a_busy_port_says_so_and_names_another_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--store", str(tmp_path), "--port", str(port)])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, output
+    assert f"port {port} on 127.0.0.1 is in use" in output
+    assert f"give another --port, e.g. --port {port + 1}" in output
+    assert "cellcensus service on" not in output and "Traceback" not in output
+    assert list(tmp_path.iterdir()) == []  # nothing made in the store
+
+
+def test_serve_on_an_address_of_no_interface_says_so(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--store", str(tmp_path), "--host", "192.0.2.1", "--port", "8000"]
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, output
+    assert "cannot listen on 192.0.2.1 port 8000" in output and "--host or --port" in output
