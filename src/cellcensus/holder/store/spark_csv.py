@@ -94,7 +94,7 @@ class CsvLines:
         self.names = {str(path.absolute()): str(path) for path in group.files}
         self.lines = (
             session.read.option("lineSep", "\n")
-            .text(*(uri(path) for path in group.files))
+            .text([uri(path) for path in group.files])  # a list: its second argument is wholetext
             .selectExpr(
                 "_metadata.file_path AS file",
                 "_metadata.file_block_start AS block",
