@@ -138,8 +138,8 @@ def ingest_dataset(
         key_file: The holder's pseudonymisation key (created for a new store only).
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
-        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
-            only; `spark_ingestion.py`); both write the same store.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
+            (`spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -220,8 +220,8 @@ def ingest(
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
-        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
-            only; `spark_ingestion.py`); both write the same store.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
+            (`spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
