@@ -1,11 +1,12 @@
 """Ingestion's per-row pass on Spark: normalise, pseudonymise and classify every event row.
 
 `SparkRun` is the DuckDB ingest (`ingestion._Run`) with its passes over the delivery's rows
-moved to Spark: the event files are read, typed, dated in local time, joined to their
-pseudonyms and cells and given their quarantine reason by Spark's executors, which write the
-staged partitions (one per local day, one of rejected rows) in the layout the DuckDB pass
-writes; then, in one more job, sort, deduplicate and write every day's file (`_write_days`),
-whose rows, order, columns and types are those of the DuckDB ingest's. Only the duplicates
+moved to Spark: the event files are read (CSV lines split and numbered by `spark_csv`),
+typed, dated in local time, joined to their pseudonyms and cells and given their quarantine
+reason by Spark's executors, which write the staged partitions (one per local day, one of
+rejected rows) in the layout the DuckDB pass writes; then, in one more job, sort,
+deduplicate and write every day's file (`_write_days`), whose rows, order, columns and types
+are those of the DuckDB ingest's. Only the duplicates
 come back to the driver, for the quarantine. The rest is shared: the checks on file headers
 and footers, the cells (a small table, read on the driver), the keyed HMAC (on the driver:
 only the distinct user_ids come back, and their pseudonyms go out as a broadcast join; the
@@ -75,7 +76,11 @@ class SparkRun(_Run):
     cells: Any
 
     def load_events(self, table: TableFiles) -> None:
-        """The event files as one normalised Spark DataFrame (`normalise.event_select`'s)."""
+        """The event files as one normalised Spark DataFrame (`normalise.event_select`'s).
+
+        CSV lines are numbered first (one Spark job per group of files), which may refuse
+        the delivery; the malformed ones become table ``malformed_rows``, as on DuckDB.
+        """
         self.say("reading the events", 0.05)
         session = spark_session()
         # The staged files carry instants as Parquet's UTC microsecond timestamps, which
