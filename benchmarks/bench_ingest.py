@@ -123,7 +123,11 @@ class PeakMemory:
 def _tree(pid: int) -> list[int]:
     found = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
+        try:
+            children = task.read_text().split()
+        except OSError:  # the thread ended since the listing (the JVM's come and go)
+            continue
+        for child in children:
             found += _tree(int(child))
     return found
 

@@ -13,15 +13,16 @@ expression in Spark SQL (no Python UDFs) and numbered as the file's lines, for t
   every field past the header's is empty; a quoted field followed by other text, or a line
   that is not UTF-8, is malformed.
 
-A quoted field holding a line break cannot be numbered line by line (DuckDB fails on it), nor
-can a carriage return inside a line (DuckDB fails on it too): either refuses the delivery.
+A quoted field holding a line break (or never closed) cannot be numbered line by line, nor
+can a carriage return inside a line or a file mixing ``\r\n`` and ``\n`` line ends: each
+refuses the delivery (DuckDB fails on them too, but for a quote never closed).
 
 Lines are numbered without a shuffle: each line gets ``monotonically_increasing_id()`` (its
 task's number, then its place in the task) and its file split's start (``_metadata``). One
 aggregation gives each split's first id and line count; the driver adds up the counts of a
 file's earlier splits, so a line's number is its id plus its split's offset. The ids are the
-scan's, the same in every job over the same files. The same aggregation brings back the
-malformed lines' ids (DuckDB keeps those lines on its driver too) and the first refused one.
+scan's, the same in every job over the same files. A second job brings back the ids of the
+malformed lines (DuckDB keeps those lines on its driver too) and of those that refuse.
 """
 
 from __future__ import annotations
@@ -72,12 +73,16 @@ def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
         f"exists(slice(values, {width + 1}, greatest(size(values) - {width}, 1)), "
         "v -> v IS NOT NULL)"
     )
+    # A line without quotes always parses, and is split without the field regex.
+    plain = "instr(text, '\"') = 0"
+    fields = f"transform(split(text, {_sql_text(d)}, -1), f -> NULLIF(f, ''))"
     return {
         "refused": (
             "CASE WHEN instr(text, '\\r') > 0 THEN 'carriage return' "
-            f"WHEN text NOT RLIKE {whole} AND {quotes} % 2 = 1 THEN 'open quote' END"
+            f"WHEN NOT {plain} AND text NOT RLIKE {whole} AND {quotes} % 2 = 1 "
+            "THEN 'open quote' END"
         ),
-        "values": f"CASE WHEN text RLIKE {whole} THEN {values} END",
+        "values": (f"CASE WHEN {plain} THEN {fields} WHEN text RLIKE {whole} THEN {values} END"),
         "malformed": (
             f"text <> '' AND (values IS NULL OR text RLIKE '\\\\x{{FFFD}}' OR {surplus})"
         ),
