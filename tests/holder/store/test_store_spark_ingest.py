@@ -233,6 +233,7 @@ ODD_LINES = (
     f"{USERS[1]},2011-03-22T12:00:00Z,B,data,206,10,35000001,,",  # empty surplus fields
     f' {USERS[2]} , "2011-03-22T12:00:00Z" ,"A","da""ta",206,10,""',  # quotes and spaces
     f'{USERS[0]},2011-03-22T12:30:00Z,"A,B",data,206,10,35000001',  # a quoted delimiter
+    f'{USERS[1]},2011-03-22T12:45:00Z,"A"  "B",data,206,10,35000001',  # quoted parts: "A  B"
     "   ",  # spaces only: a row of one field
 )
 """Lines DuckDB's reader reads, some oddly."""

@@ -6,9 +6,9 @@ expression in Spark SQL (no Python UDFs) and numbered as the file's lines, for t
 
 - the first line is the header (checked on the driver, `sources.check_csv`); a blank line
   (``\n`` or ``\r\n``) is no row but counts in the numbering;
-- a field is quoted (``"..."``, a quote inside doubled, spaces around the quotes dropped) or
-  unquoted (anything but the delimiter, not starting with a quote, spaces kept); an empty
-  field is NULL;
+- a field is quoted (``"..."``, a quote inside doubled, spaces around the quotes dropped;
+  several quoted parts separated by spaces are one value, spaces kept) or unquoted (anything
+  but the delimiter, not starting with a quote, spaces kept); an empty field is NULL;
 - a line with fewer fields than the header gets NULLs; one with more is malformed unless
   every field past the header's is empty; a quoted field followed by other text, or a line
   that is not UTF-8, is malformed.
@@ -39,10 +39,11 @@ _TEXT = "regexp_replace(value, '\\r$', '')"
 """A line without its CRLF's carriage return (lines are split at ``\\n`` only)."""
 
 _UNQUOTED = (
-    "NULLIF(CASE WHEN f RLIKE {quoted} "
-    "THEN replace(regexp_extract(f, {quoted}, 1), '\"\"', '\"') ELSE f END, '')"
+    "NULLIF(CASE WHEN f RLIKE {quoted} THEN replace(regexp_replace("
+    "regexp_extract(f, {quoted}, 1), '\"( +)\"', '$1'), '\"\"', '\"') ELSE f END, '')"
 )
-"""A field's value: a quoted field's text between its quotes, doubled quotes made one."""
+"""A field's value: a quoted field's text between its quotes, its quoted parts joined by the
+spaces between them, doubled quotes made one."""
 
 
 def _sql_text(text: str) -> str:
@@ -62,7 +63,8 @@ def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
         width: The number of the header's columns.
     """
     d = r"\t" if delimiter == "\t" else re.escape(delimiter)
-    field = rf'(?: *"(?:[^"]|"")*" *|(?! *")[^{d}]*)'
+    part = r'"(?:[^"]|"")*"'
+    field = rf'(?: *{part}(?: +{part})* *|(?! *")[^{d}]*)'
     whole = _sql_text(f"^{field}(?:{d}{field})*\\z")
     each = _sql_text(f"{d}({field})(?={d}|\\z)")
     quoted = _sql_text(r'^ *"(.*)" *\z')
