@@ -282,11 +282,30 @@ def test_a_csv_delivery_with_malformed_lines_gives_the_same_store_on_both_engine
     assert_same_store(duckdb, spark)
 
 
-def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path) -> None:
-    """A quoted field holding a line break: DuckDB fails on it, Spark refuses it by its line."""
+UNNUMBERABLE = {
+    "a quoted line break": (
+        f'{USERS[0]},"2011-03-22\n08:00:00Z",A,data,206,10,35000001\n',
+        r"line 5 of \S+part-0\.csv has a quoted field",
+    ),
+    "a carriage return inside a line": (
+        f"{USERS[0]},2011-03-22T08:00:00Z,A\rB,data,206,10,35000001\n",
+        r"line 5 of \S+part-0\.csv holds a carriage return",
+    ),
+    "mixed line ends": (
+        f"{USERS[0]},2011-03-22T08:00:00Z,A,data,206,10,35000001\r\n",
+        r"part-0\.csv ends some lines with \\r\\n and others with \\n",
+    ),
+}
+"""Lines appended to an LF file that Spark cannot number as DuckDB would read them."""
+
+
+@pytest.mark.parametrize("name", sorted(UNNUMBERABLE))
+def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path, name: str) -> None:
+    """DuckDB's ingest fails on each too; Spark's names the file (and line)."""
+    line, message = UNNUMBERABLE[name]
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
-    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f'{USERS[0]},"2011-03-22\n08:00:00Z",A,data,206,10,35000001\n')
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8", newline="") as handle:
+        handle.write(line)
     store = tmp_path / "store"
     ingest_dataset(
         dataset=write_delivery(tmp_path / "first", rows=good_events()),
@@ -296,7 +315,7 @@ def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path) -> 
     before = snapshot(store)
     with pytest.raises(InputDataError):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
-    with pytest.raises(InputDataError, match=r"line 5 of \S+part-0\.csv has a quoted field"):
+    with pytest.raises(InputDataError, match=message):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key", engine="spark")
     assert snapshot(store) == before
 
