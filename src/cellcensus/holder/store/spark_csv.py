@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -84,7 +86,7 @@ def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
             f"WHEN NOT {plain} AND text NOT RLIKE {whole} AND {quotes} % 2 = 1 "
             "THEN 'open quote' END"
         ),
-        "values": (f"CASE WHEN {plain} THEN {fields} WHEN text RLIKE {whole} THEN {values} END"),
+        "values": f"CASE WHEN {plain} THEN {fields} WHEN text RLIKE {whole} THEN {values} END",
         "malformed": (
             f"text <> '' AND (values IS NULL OR text RLIKE '\\\\x{{FFFD}}' OR {surplus})"
         ),
@@ -94,7 +96,7 @@ def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
 class CsvLines:
     """The lines of one CSV group, numbered, with each line's fields or its fault."""
 
-    def __init__(self, session: Any, group: CsvGroup, *, uri: Any) -> None:
+    def __init__(self, session: Any, group: CsvGroup, *, uri: Callable[[Path], str]) -> None:
         sql = line_sql(group.delimiter, width=len(group.header))
         self.group = group
         self.session = session
