@@ -126,8 +126,8 @@ def ingest_command(
         str,
         typer.Option(
             "--engine",
-            help="duckdb, or spark for the row checks on Spark (Parquet events only; "
-            "docs/spark.md); both write the same store.",
+            help="duckdb, or spark for the row checks on Spark (docs/spark.md); both "
+            "write the same store.",
         ),
     ] = "duckdb",
 ) -> None:

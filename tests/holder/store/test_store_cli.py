@@ -134,12 +134,9 @@ def test_ingest_names_what_the_new_cells_leave_to_make_again(tmp_path):
     assert "--tile-footprint` makes it again" in output
 
 
-def test_ingest_names_the_engines_and_refuses_csv_on_spark(tmp_path):
+def test_ingest_names_the_engines(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     result = _ingest(dataset, tmp_path, "store", "--engine", "polars")
     assert result.exit_code == 2
     assert "--engine 'polars': choose duckdb or spark" in result.output
-    result = _ingest(dataset, tmp_path, "store", "--engine", "spark")
-    assert result.exit_code == 2
-    assert "CSV files, which the Spark engine does not ingest" in " ".join(result.output.split())
     assert not (tmp_path / "store").exists()

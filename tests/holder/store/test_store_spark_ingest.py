@@ -8,6 +8,7 @@ is not defined), the device-day summaries, the cells, the metadata and the repor
 
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from datetime import timedelta
@@ -132,11 +133,9 @@ TIMESTAMP_TEXTS = (
 )
 
 
-@pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
+def mixed_rows() -> list[dict[str, object]]:
     """Every quarantine reason, duplicates, a user_id in another field, several days."""
-    tmp_path = tmp_path_factory.mktemp("mixed")
-    rows = [
+    return [
         *good_events(),
         *(row for rows in FAULTS.values() for row in rows),
         good_events()[2],
@@ -150,7 +149,12 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
             for index, text in enumerate(TIMESTAMP_TEXTS)
         ),
     ]
-    return _both(write_delivery(tmp_path / "dataset", rows=rows), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Store]:
+    tmp_path = tmp_path_factory.mktemp("mixed")
+    return _both(write_delivery(tmp_path / "dataset", rows=mixed_rows()), tmp_path)
 
 
 def test_a_delivery_with_bad_rows_gives_the_same_store_on_both_engines(
@@ -216,8 +220,92 @@ def test_a_delivery_overlapping_stored_days_replaces_them_as_on_duckdb(tmp_path:
     assert_same_store(duckdb, spark)
 
 
-def test_csv_events_are_refused_on_spark_and_the_store_is_untouched(tmp_path: Path) -> None:
+MALFORMED_LINES = (
+    f"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus",  # a field too many
+    f'{USERS[1]},"2011-03-22T11:00:00Z"Z,A,data,206,10,35000001',  # text after a quote
+    f"{USERS[2]},2011-03-22T11:00:00Z,A,data,206,10,350\xff0001",  # not UTF-8
+)
+"""Lines DuckDB's reader rejects: each goes to the quarantine as file:line."""
+
+ODD_LINES = (
+    "",  # blank: no row, but a line
+    f"{USERS[0]},2011-03-22T12:00:00Z,A",  # too few fields: NULLs, a null_field row
+    f"{USERS[1]},2011-03-22T12:00:00Z,B,data,206,10,35000001,,",  # empty surplus fields
+    f' {USERS[2]} , "2011-03-22T12:00:00Z" ,"A","da""ta",206,10,""',  # quotes and spaces
+    f'{USERS[0]},2011-03-22T12:30:00Z,"A,B",data,206,10,35000001',  # a quoted delimiter
+    f'{USERS[1]},2011-03-22T12:45:00Z,"A"  "B",data,206,10,35000001',  # quoted parts: "A  B"
+    "   ",  # spaces only: a row of one field
+)
+"""Lines DuckDB's reader reads, some oddly."""
+
+
+def _csv_lines(rows: list[dict[str, object]], *, delimiter: str = ",") -> list[str]:
+    frame = events_frame(rows, typed=False)
+    text: str = frame.to_csv(index=False, sep=delimiter, lineterminator="\n")
+    return text.splitlines()
+
+
+def test_a_csv_delivery_with_malformed_lines_gives_the_same_store_on_both_engines(
+    tmp_path: Path, small_spark: Any
+) -> None:
+    """Hive-partitioned CSV files (LF; CRLF without a last line end; gzip with ";"), each read
+    in several splits, with every quarantine reason and lines DuckDB's reader rejects."""
+    rows = mixed_rows()
+    dataset = write_delivery(tmp_path / "dataset", rows=[])
+    events = dataset / "events"
+    (events / "part-0.parquet").unlink()
+    first, second = _csv_lines(rows[:30]), _csv_lines(rows[30:])
+    lf = [*first[:3], *MALFORMED_LINES, *ODD_LINES, *first[3:], MALFORMED_LINES[0], ""]
+    crlf = [*second[:4], MALFORMED_LINES[1], *second[4:]]
+    for name, lines, end in (("2011-03-22", lf, "\n"), ("2011-03-23", crlf, "\r\n")):
+        (events / f"date={name}").mkdir()
+        text = end.join(lines) + ("\n" if end == "\n" else "")
+        (events / f"date={name}" / "part-0.csv").write_bytes(
+            text.encode().replace(b"\xc3\xbf", b"\xff")  # the raw byte, not its UTF-8
+        )
+    (events / "date=2011-03-24").mkdir()
+    with gzip.open(events / "date=2011-03-24" / "part-0.csv.gz", "wt", newline="") as handle:
+        handle.write("\n".join(_csv_lines(good_events(), delimiter=";")) + "\n")
+    small_spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
+    try:
+        duckdb, spark = _both(dataset, tmp_path)
+    finally:
+        small_spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    expected = sorted(
+        f"{events / f'date={name}' / 'part-0.csv'}:{number}"
+        for name, lines in (("2011-03-22", lf), ("2011-03-23", crlf))
+        for number, line in enumerate(lines, start=1)
+        if line in MALFORMED_LINES
+    )
+    assert sorted(duckdb.read_quarantine()["source"].dropna()) == expected
+    assert duckdb.ingest_report().rows_quarantined_by_reason["malformed_row"] == 5
+    assert_same_store(duckdb, spark)
+
+
+UNNUMBERABLE = {
+    "a quoted line break": (
+        f'{USERS[0]},"2011-03-22\n08:00:00Z",A,data,206,10,35000001\n',
+        r"line 5 of \S+part-0\.csv has a quoted field",
+    ),
+    "a carriage return inside a line": (
+        f"{USERS[0]},2011-03-22T08:00:00Z,A\rB,data,206,10,35000001\n",
+        r"line 5 of \S+part-0\.csv holds a carriage return",
+    ),
+    "mixed line ends": (
+        f"{USERS[0]},2011-03-22T08:00:00Z,A,data,206,10,35000001\r\n",
+        r"part-0\.csv ends some lines with \\r\\n and others with \\n",
+    ),
+}
+"""Lines appended to an LF file that Spark cannot number as DuckDB would read them."""
+
+
+@pytest.mark.parametrize("name", sorted(UNNUMBERABLE))
+def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path, name: str) -> None:
+    """DuckDB's ingest fails on each too; Spark's names the file (and line)."""
+    line, message = UNNUMBERABLE[name]
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8", newline="") as handle:
+        handle.write(line)
     store = tmp_path / "store"
     ingest_dataset(
         dataset=write_delivery(tmp_path / "first", rows=good_events()),
@@ -225,7 +313,9 @@ def test_csv_events_are_refused_on_spark_and_the_store_is_untouched(tmp_path: Pa
         key_file=tmp_path / "key",
     )
     before = snapshot(store)
-    with pytest.raises(InputDataError, match=r"CSV.*--engine duckdb"):
+    with pytest.raises(InputDataError):
+        ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    with pytest.raises(InputDataError, match=message):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key", engine="spark")
     assert snapshot(store) == before
 

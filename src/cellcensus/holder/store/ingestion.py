@@ -21,8 +21,8 @@ Everything is written into a staging folder inside the store and moved into plac
 so a failed ingest leaves the store as it was, and a re-ingest replaces the days of its period.
 
 With ``engine="spark"`` the passes over the event rows (reading them for step 2, steps 3 and 4)
-run on Spark (`spark_ingestion.py`, Parquet events only); the rest is this module's, so both
-engines write the same store.
+run on Spark (`spark_ingestion.py`, CSV lines split and numbered by `spark_csv.py`); the rest
+is this module's, so both engines write the same store.
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ def ingest_dataset(
         key_file: The holder's pseudonymisation key (created for a new store only).
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
-        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
-            only; `spark_ingestion.py`); both write the same store.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
+            (`spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -220,16 +220,16 @@ def ingest(
             sampling_fraction, ...); without them local dates are in Europe/Brussels.
         progress: Called with a step description and the fraction done.
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
-        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"`` (Parquet events
-            only; `spark_ingestion.py`); both write the same store.
+        engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
+            (`spark_ingestion.py`); both write the same store.
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
 
     Raises:
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
-            missing file or column, a file that is not what its name says, CSV events on
-            Spark); the store is then left as it was.
+            missing file or column, a file that is not what its name says, a CSV line that
+            Spark cannot read line by line); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key (nothing is written then); or if the delivery was stored but
             its device-day summaries could not be written (the store is consistent: jobs read
@@ -253,7 +253,7 @@ def ingest(
     say("checking the input files", 0.0)
     event_files = find_table(location=Path(events), what="events", required=EVENT_REQUIRED)
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
-    run_on = _run_on(engine, events=event_files)
+    run_on = _run_on(engine)
     target = Store(store)
     with _store_folder(target.root), writing(target, writer="ingest"):
         check_key_file(key_file=Path(key_file), store=target)
@@ -289,14 +289,13 @@ def ingest(
     return report
 
 
-def _run_on(engine: Engine, *, events: TableFiles) -> type[_Run]:
-    """The ingest for `engine`; Spark's refuses CSV events and starts before anything is written."""
+def _run_on(engine: Engine) -> type[_Run]:
+    """The ingest for `engine`; Spark's starts before anything is written."""
     if engine == "duckdb":
         return _Run
     from cellcensus.holder.engines import start
-    from cellcensus.holder.store.spark_ingestion import SparkRun, refuse_csv
+    from cellcensus.holder.store.spark_ingestion import SparkRun
 
-    refuse_csv(events)
     start("spark")
     return SparkRun
 

@@ -1,11 +1,12 @@
 """Ingestion's per-row pass on Spark: normalise, pseudonymise and classify every event row.
 
 `SparkRun` is the DuckDB ingest (`ingestion._Run`) with its passes over the delivery's rows
-moved to Spark: the event files are read, typed, dated in local time, joined to their
-pseudonyms and cells and given their quarantine reason by Spark's executors, which write the
-staged partitions (one per local day, one of rejected rows) in the layout the DuckDB pass
-writes; then, in one more job, sort, deduplicate and write every day's file (`_write_days`),
-whose rows, order, columns and types are those of the DuckDB ingest's. Only the duplicates
+moved to Spark: the event files are read (CSV lines split and numbered by `spark_csv`),
+typed, dated in local time, joined to their pseudonyms and cells and given their quarantine
+reason by Spark's executors, which write the staged partitions (one per local day, one of
+rejected rows) in the layout the DuckDB pass writes; then, in one more job, sort,
+deduplicate and write every day's file (`_write_days`), whose rows, order, columns and types
+are those of the DuckDB ingest's. Only the duplicates
 come back to the driver, for the quarantine. The rest is shared: the checks on file headers
 and footers, the cells (a small table, read on the driver), the keyed HMAC (on the driver:
 only the distinct user_ids come back, and their pseudonyms go out as a broadcast join; the
@@ -41,6 +42,7 @@ from cellcensus.holder.store.layout import EVENT_COLUMNS
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
 from cellcensus.holder.store.normalise import normalised_columns
 from cellcensus.holder.store.sources import TableFiles, sql_string
+from cellcensus.holder.store.spark_csv import CsvLines
 
 _INTEGER = ("tinyint", "smallint", "int", "bigint")
 _FRACTIONAL = ("float", "double")
@@ -66,15 +68,6 @@ _TAC = r"^[0-9]{8}\z"
 """A TAC is eight digits (``\\z``: Java's ``$`` would also take a trailing line break)."""
 
 
-def refuse_csv(table: TableFiles) -> None:
-    """Refuse CSV events on Spark before anything is written: only Parquet is read there."""
-    if table.csv:
-        raise InputDataError(
-            f"{table.what}: {table.location} holds CSV files, which the Spark engine does not "
-            "ingest; ingest them with the default engine (--engine duckdb), or deliver Parquet"
-        )
-
-
 class SparkRun(_Run):
     """An ingest whose per-row pass runs on Spark (see the module's docstring)."""
 
@@ -83,7 +76,11 @@ class SparkRun(_Run):
     cells: Any
 
     def load_events(self, table: TableFiles) -> None:
-        """The event files as one normalised Spark DataFrame (`normalise.event_select`'s)."""
+        """The event files as one normalised Spark DataFrame (`normalise.event_select`'s).
+
+        CSV lines are numbered first (one Spark job per group of files), which may refuse
+        the delivery; the malformed ones become table ``malformed_rows``, as on DuckDB.
+        """
         self.say("reading the events", 0.05)
         session = spark_session()
         # The staged files carry instants as Parquet's UTC microsecond timestamps, which
@@ -91,9 +88,18 @@ class SparkRun(_Run):
         session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # The pseudonyms cross between the driver's Python and Spark as Arrow, not row by row.
         session.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+        scans = [
+            _guarded(table, lambda g=group: session.read.parquet(*map(_file_uri, g)))
+            for group in table.parquet
+        ]
+        malformed: list[str] = []
+        for group in table.csv:
+            lines = CsvLines(session, group, uri=_file_uri)
+            deltas, found = _guarded(table, lines.number)
+            malformed += found
+            scans.append(lines.rows(deltas))
         frames = []
-        for group in table.parquet:
-            scan = _guarded(table, lambda g=group: session.read.parquet(*map(_file_uri, g)))
+        for scan in scans:
             types = {field.name: field.dataType.simpleString() for field in scan.schema.fields}
             typed, normalised = event_columns(types, source=str(table.location))
             frames.append(scan.selectExpr(*typed).selectExpr(*normalised))
@@ -108,7 +114,9 @@ class SparkRun(_Run):
             "AS local_date",
             f"CAST(({local_us} % {MICROS_PER_DAY}) div {MICROS_PER_HOUR} AS TINYINT) AS local_hour",
         )
-        self._run("CREATE TEMP TABLE malformed_rows (source VARCHAR)")  # CSV only: none here
+        self.con.register("malformed_arrow", pa.table({"source": pa.array(malformed, pa.string())}))
+        self._run("CREATE TEMP TABLE malformed_rows AS SELECT source FROM malformed_arrow")
+        self.con.unregister("malformed_arrow")
 
     def pseudonymise(self, keys: list[PeriodKey], *, table: TableFiles) -> None:
         """Pseudonyms of the distinct (user_id, key) pairs, made here on the driver.
