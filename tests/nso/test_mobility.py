@@ -361,20 +361,27 @@ def _noisy_present_release(exact: Release, *, scale: float, rng: np.random.Gener
     return Release(table=table, provenance=provenance, published={})
 
 
-def test_the_day_night_ratio_interval_covers_the_true_ratio_in_95_percent_of_draws(
-    unbiased_result,
-) -> None:
-    # Arrondissements (Brussels-Capital is one), a warm-up day and two weekdays, the two
-    # hours compared; Laplace noise of scale 400 devices per count.
-    municipal = _present_release(unbiased_result, day_gain=1.5).table
+def _arrondissements_at_two_hours(
+    result: EstimationResult,
+) -> tuple[Release, pd.DataFrame, pd.Series]:
+    """`_present_release` by arrondissement (Brussels-Capital is one) on a warm-up day and
+    two weekdays, at the night and day hours: the release, the areas and their parents."""
+    municipal = _present_release(result, day_gain=1.5).table
     municipal = municipal[
         municipal["local_date"].isin(DATES[:3]) & municipal["slot"].isin([NIGHT_HOUR, DAY_HOUR])
     ]
     parent = arrondissements()
     table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
     table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
-    exact = _release(table, "present_population")
     areas = parent_areas(belgium.municipalities(), parent)
+    return _release(table, "present_population"), areas, parent
+
+
+def test_the_day_night_ratio_interval_covers_the_true_ratio_in_95_percent_of_draws(
+    unbiased_result,
+) -> None:
+    # Laplace noise of scale 400 devices per count.
+    exact, areas, parent = _arrondissements_at_two_hours(unbiased_result)
 
     def present(release: Release) -> PresentPopulation:
         return estimate_present_population(
@@ -413,21 +420,10 @@ def _sampled_and_noisy(
 def test_present_population_intervals_cover_each_area_and_hour_in_95_percent_of_draws(
     unbiased_result,
 ) -> None:
-    # Arrondissements, a warm-up day and two weekdays at two hours; the counts are drawn
-    # from a sample (about 1 in 25 persons: the residents' market share x sampling
-    # fraction) and get Laplace noise of scale 60 (sd 85, like the sampling's at 5,000
-    # devices), so that both parts of the interval matter.
-    municipal = _present_release(unbiased_result, day_gain=1.5).table
-    municipal = municipal[
-        municipal["local_date"].isin(DATES[:3]) & municipal["slot"].isin([NIGHT_HOUR, DAY_HOUR])
-    ]
-    parent = arrondissements()
-    table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
-    exact = _release(
-        table.groupby(["local_date", "slot", "area_code"], as_index=False).sum(),
-        "present_population",
-    )
-    areas = parent_areas(belgium.municipalities(), parent)
+    # The counts are drawn from a sample (about 1 in 25 persons: the residents' market
+    # share x sampling fraction) and get Laplace noise of scale 60 (sd 85, like the
+    # sampling's at 5,000 devices), so that both parts of the interval matter.
+    exact, areas, parent = _arrondissements_at_two_hours(unbiased_result)
 
     def present(release: Release) -> pd.DataFrame:
         estimated = estimate_present_population(
