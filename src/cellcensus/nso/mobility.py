@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -35,7 +34,7 @@ import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.uncertainty import declared_noise
+from cellcensus.nso.uncertainty import CI95_Z, declared_noise, normal_interval, sampling_variance
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Release
@@ -48,7 +47,6 @@ NIGHT_HOUR = 3
 """Local hour shown as night (03:00-04:00)."""
 DAY_HOUR = 11
 """Local hour shown as day (11:00-12:00)."""
-_CI95_Z = NormalDist().inv_cdf(0.975)
 
 
 def arrondissements(crosswalk: pd.DataFrame | None = None) -> pd.Series:
@@ -177,7 +175,7 @@ class PresentPopulation:
         night = float(self.region_hourly(region).get(self.night_hour, math.nan))
         day_variance = self._hourly_noise_variance(region, self.day_hour)
         night_variance = self._hourly_noise_variance(region, self.night_hour)
-        half = _CI95_Z * math.sqrt(day_variance + ratio**2 * night_variance) / night
+        half = CI95_Z * math.sqrt(day_variance + ratio**2 * night_variance) / night
         return ratio - half, ratio + half
 
     def _hourly_noise_variance(self, region: str, hour: int) -> float:
@@ -356,8 +354,8 @@ def estimate_present_population(
     declared = declared_noise(release=release)
     noise = pd.DataFrame(
         {
-            "variance": declared.variance.to_numpy() + declared.rounding_variance,
-            "sampling": long["devices"].clip(lower=0.0) * (1.0 - selection_probability(residents)),
+            "variance": declared.per_count().to_numpy(),
+            "sampling": sampling_variance(long["devices"], selection_probability(residents)),
             "scaled": _scaled_rows(long=long, residents=residents_estimate),
         },
         index=long.index,
@@ -432,18 +430,7 @@ def _present_intervals(
     every = own.groupby(hour).transform("sum")
     share = long["estimate"] / long["estimate"].where(scaled, 0.0).groupby(hour).transform("sum")
     total = (per_device * (1.0 - share * scaled)) ** 2 * variance + share**2 * (every - own)
-    return _normal_interval(long["estimate"], np.sqrt(total))
-
-
-def _normal_interval(estimate: pd.Series, std_error: pd.Series) -> pd.DataFrame:
-    """``std_error`` and the 95 % normal interval, cut at zero."""
-    return pd.DataFrame(
-        {
-            "std_error": std_error,
-            "ci_lower": (estimate - _CI95_Z * std_error).clip(lower=0.0),
-            "ci_upper": estimate + _CI95_Z * std_error,
-        }
-    )
+    return normal_interval(long["estimate"], np.sqrt(total))
 
 
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
@@ -605,7 +592,7 @@ def estimate_commuting(
         }
     )
     declared = declared_noise(release=release)
-    released_flows["noise"] = declared.variance.to_numpy() + declared.rounding_variance
+    released_flows["noise"] = declared.per_count().to_numpy()
     flows = pd.DataFrame(
         {
             "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
@@ -629,7 +616,7 @@ def estimate_commuting(
     scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
     home_scale = scale.reindex(flows["home_area"]).set_axis(flows.index)
     flows["estimate"] = flows["expanded"] * home_scale.fillna(1.0)
-    sampling = flows["devices"].clip(lower=0.0) * (1.0 - selection_probability(residents))
+    sampling = sampling_variance(flows["devices"], selection_probability(residents))
     per_device = factor.reindex(flows["home_area"]).fillna(overall).set_axis(flows.index)
     flows = flows.join(
         _flow_intervals(
@@ -670,7 +657,7 @@ def _flow_intervals(
     share = flows["devices"] / total.where(total > 0)
     tied = (1.0 - share) ** 2 * variance + share**2 * (every - variance)
     spread = per_device**2 * tied.where(calibrated, variance)
-    return _normal_interval(flows["estimate"], np.sqrt(spread))
+    return normal_interval(flows["estimate"], np.sqrt(spread))
 
 
 def _source(release: Release) -> str:

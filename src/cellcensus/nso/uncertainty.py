@@ -44,7 +44,7 @@ from cellcensus.notation import scientific
 from cellcensus.nso.expansion import Expansion
 from cellcensus.release import Provenance, Release
 
-_CI95_Z = NormalDist().inv_cdf(0.975)
+CI95_Z = NormalDist().inv_cdf(0.975)
 _LAPLACE_CI95_PER_SD = math.log(20.0) / math.sqrt(2.0)
 """Laplace noise: P(|X| > b ln 20) = 5 % and sd = b sqrt 2, so ci95 = 2.118 sd (not 1.96)."""
 _BESIDE = ", given beside each count"
@@ -72,6 +72,15 @@ class DeclaredNoise:
     def rounding_variance(self) -> float:
         """Variance of the rounding error, ``base² / 12`` (0 for a base of 1 or less)."""
         return self.rounding_base**2 / 12.0 if self.rounding_base > 1 else 0.0
+
+    def per_count(self, index: pd.Index | None = None) -> pd.Series:
+        """Variance of the noise and rounding of each count.
+
+        Per area_code of `index`, or per row of the release's table when `index` is None
+        (a long table, or flows).
+        """
+        noise = self.variance if index is None else self.variance.reindex(index)
+        return noise.fillna(0.0) + self.rounding_variance
 
 
 def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> DeclaredNoise:
@@ -117,6 +126,22 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
     )
 
 
+def sampling_variance(devices: pd.Series, selection_probability: float) -> pd.Series:
+    """Binomial variance of each count of devices: ``D (1 - p)`` (NaN where suppressed).
+
+    Each resident is in the data with probability ``p``, independently, so a count is
+    binomial, whose variance ``n p (1 - p)`` is estimated by the count ``D`` itself.
+
+    Raises:
+        CellcensusError: If the probability is outside (0, 1].
+    """
+    if not 0.0 < selection_probability <= 1.0:
+        raise CellcensusError(
+            f"selection probability must be in (0, 1], got {selection_probability}"
+        )
+    return devices.clip(lower=0.0) * (1.0 - selection_probability)
+
+
 def count_variance(
     *, devices: pd.Series, noise: DeclaredNoise, selection_probability: float
 ) -> pd.Series:
@@ -134,13 +159,8 @@ def count_variance(
     Raises:
         CellcensusError: If the probability is outside (0, 1].
     """
-    if not 0.0 < selection_probability <= 1.0:
-        raise CellcensusError(
-            f"selection probability must be in (0, 1], got {selection_probability}"
-        )
-    sampling = devices.clip(lower=0.0) * (1.0 - selection_probability)
-    added = noise.variance.reindex(devices.index).fillna(0.0) + noise.rounding_variance
-    return (sampling + added).where(devices.notna())
+    sampling = sampling_variance(devices, selection_probability)
+    return (sampling + noise.per_count(devices.index)).where(devices.notna())
 
 
 def model_error(
@@ -253,14 +273,24 @@ def intervals(
     values = np.atleast_1d(np.asarray(tau, dtype="float64"))
     if (values < 0).any() or not np.isfinite(values).all():
         raise CellcensusError(f"model error tau must be a non-negative number, got {tau}")
-    z = NormalDist().inv_cdf(0.5 + level / 2)
     estimate = expansion.estimate
     aligned = variance.reindex(estimate.index)
     relative = tau.reindex(estimate.index) if isinstance(tau, pd.Series) else tau
     std_error = np.sqrt(expansion.gradient**2 * aligned + (relative * estimate) ** 2)
+    bounds = normal_interval(estimate, std_error, level=level)
+    return pd.concat([estimate.rename("estimate"), bounds], axis=1)
+
+
+def normal_interval(
+    estimate: pd.Series, std_error: pd.Series, *, level: float = 0.95
+) -> pd.DataFrame:
+    """``std_error``, ``ci_lower`` and ``ci_upper``: the normal interval at `level`.
+
+    Cut at zero: counts of persons are not negative.
+    """
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     return pd.DataFrame(
         {
-            "estimate": estimate,
             "std_error": std_error,
             "ci_lower": (estimate - z * std_error).clip(lower=0.0),
             "ci_upper": estimate + z * std_error,
@@ -279,7 +309,7 @@ def ci95_per_sd(provenance: Provenance) -> float:
     dp = provenance.policy.get("dp") if provenance.policy else None
     mechanism = str(dp.get("mechanism", "laplace")) if isinstance(dp, Mapping) else None
     bootstrapped = provenance.parameters.get("spatial_estimator") == "bayesian"
-    return _LAPLACE_CI95_PER_SD if mechanism == "laplace" and not bootstrapped else _CI95_Z
+    return _LAPLACE_CI95_PER_SD if mechanism == "laplace" and not bootstrapped else CI95_Z
 
 
 def _column_variance(table: pd.DataFrame, *, per_sd: float) -> tuple[pd.Series, str] | None:
