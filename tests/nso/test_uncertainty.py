@@ -19,6 +19,9 @@ from cellcensus.nso.uncertainty import (
     declared_noise,
     intervals,
     model_error,
+    noisy_interval,
+    normal_interval,
+    normal_laplace_half_width,
 )
 from cellcensus.release import Provenance, Release
 
@@ -53,6 +56,23 @@ def test_contribution_bound_scales_the_laplace_noise() -> None:
     noise = declared_noise(release=release({"dp": {"epsilon": 1.0}}), contribution_bound=3.0)
 
     assert noise.variance.iloc[0] == pytest.approx(18.0)
+
+
+def test_only_laplace_noise_on_each_count_gives_a_laplace_scale() -> None:
+    laplace = declared_noise(release=release({"dp": {"epsilon": 1.0}}))
+    gaussian = declared_noise(
+        release=release({"dp": {"epsilon": 1.0, "delta": 1e-6, "mechanism": "gaussian"}})
+    )
+    counted = release({"dp": {"epsilon": 1.0}})
+    provenance = dataclasses.replace(
+        counted.provenance, parameters={"spatial_estimator": "bayesian"}
+    )
+    estimated = declared_noise(release=dataclasses.replace(counted, provenance=provenance))
+
+    np.testing.assert_allclose(laplace.laplace_scale(), [1.0, 1.0, 1.0])  # b = 1 / epsilon
+    assert not gaussian.laplace and (gaussian.laplace_scale() == 0).all()
+    # An estimator run on noisy counts spreads many counts' noise: no single Laplace term.
+    assert not estimated.laplace
 
 
 MECHANISMS = [
@@ -175,6 +195,43 @@ def test_count_variance_adds_binomial_sampling_noise_and_rounding() -> None:
     np.testing.assert_allclose(variance, [80 + 8 + 25 / 12, np.nan, 320 + 8 + 25 / 12])
     with pytest.raises(CellcensusError, match="selection probability"):
         count_variance(devices=devices, noise=noise, selection_probability=0.0)
+
+
+@pytest.mark.parametrize(
+    ("sd", "scale"), [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.3, 1.0), (5.0, 1.0)]
+)
+def test_normal_laplace_half_width_holds_95_percent_of_the_sum(sd: float, scale: float) -> None:
+    rng = np.random.default_rng(5)
+    draws = rng.normal(0.0, sd, 400_000) + rng.laplace(0.0, scale, 400_000)
+
+    half = normal_laplace_half_width(np.array([sd]), np.array([scale]))[0]
+
+    # 400,000 draws: the binomial sd of the share is 0.03 points; allow 0.2.
+    assert np.mean(np.abs(draws) <= half) == pytest.approx(0.95, abs=0.002)
+    if scale == 0.0:
+        assert half == pytest.approx(1.959964 * sd)
+    if sd == 0.0:
+        assert half == pytest.approx(scale * math.log(20.0))
+
+
+def test_noisy_intervals_cover_where_normal_ones_fall_short() -> None:
+    # Estimates whose error is mostly their own count's Laplace noise (sd 0.2 beside a
+    # Laplace scale of 1): the normal interval of the same standard error covers 93.7 %.
+    rng = np.random.default_rng(6)
+    n = 200_000
+    truth = pd.Series(np.full(n, 100.0))
+    estimate = truth + rng.normal(0.0, 0.2, n) + rng.laplace(0.0, 1.0, n)
+    std_error = pd.Series(np.full(n, math.sqrt(0.2**2 + 2.0)))
+
+    noisy = noisy_interval(estimate, std_error, laplace=pd.Series(np.ones(n)))
+    normal = normal_interval(estimate, std_error)
+
+    def coverage(bounds: pd.DataFrame) -> float:
+        return float(((bounds["ci_lower"] <= truth) & (truth <= bounds["ci_upper"])).mean())
+
+    assert coverage(noisy) == pytest.approx(0.95, abs=0.003)
+    assert coverage(normal) < 0.94
+    pd.testing.assert_series_equal(noisy["std_error"], std_error, check_names=False)
 
 
 def test_intervals_scale_the_count_variance_by_the_factor() -> None:

@@ -34,7 +34,7 @@ import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.uncertainty import CI95_Z, declared_noise, normal_interval, sampling_variance
+from cellcensus.nso.uncertainty import CI95_Z, declared_noise, noisy_interval, sampling_variance
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Release
@@ -355,6 +355,7 @@ def estimate_present_population(
     noise = pd.DataFrame(
         {
             "variance": declared.per_count().to_numpy(),
+            "laplace": declared.laplace_scale().to_numpy(),
             "sampling": sampling_variance(long["devices"], selection_probability(residents)),
             "scaled": _scaled_rows(long=long, residents=residents_estimate),
         },
@@ -420,8 +421,9 @@ def _present_intervals(
     ``m_a``, scaled so that the hour's scaled rows hold their residents ``R`` (``X``: their
     persons before the scale). With ``u_b`` the persons per device after the scale and
     ``q_a = e_a / R``, ``D_a`` moves it by ``u_a (1 - q_a s_a)`` and each other scaled
-    count ``D_b`` by ``-q_a u_b``; counts' sampling and noise are independent. Model error
-    (where the phones' people are not the residents) is not in it.
+    count ``D_b`` by ``-q_a u_b``; counts' sampling and noise are independent. The half-width
+    is the normal-Laplace quantile of ``D_a``'s own noise beside the rest (`noisy_interval`).
+    Model error (where the phones' people are not the residents) is not in it.
     """
     variance = noise["variance"] + noise["sampling"]
     scaled = noise["scaled"].to_numpy(dtype=bool)
@@ -429,8 +431,10 @@ def _present_intervals(
     own = (per_device**2 * variance).where(scaled, 0.0)
     every = own.groupby(hour).transform("sum")
     share = long["estimate"] / long["estimate"].where(scaled, 0.0).groupby(hour).transform("sum")
-    total = (per_device * (1.0 - share * scaled)) ** 2 * variance + share**2 * (every - own)
-    return normal_interval(long["estimate"], np.sqrt(total))
+    weight = per_device * (1.0 - share * scaled)
+    total = weight**2 * variance + share**2 * (every - own)
+    laplace = (weight * noise["laplace"]).abs()
+    return noisy_interval(long["estimate"], np.sqrt(total), laplace=laplace)
 
 
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:
@@ -593,6 +597,7 @@ def estimate_commuting(
     )
     declared = declared_noise(release=release)
     released_flows["noise"] = declared.per_count().to_numpy()
+    released_flows["laplace"] = declared.laplace_scale().to_numpy()
     flows = pd.DataFrame(
         {
             "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
@@ -647,8 +652,9 @@ def _flow_intervals(
     A flow calibrated to its home's workers ``W`` is ``W D_f / S`` (``S``: the home's
     released devices), so the delta method gives ``c² ((1 - p)² v_f + p² sum of the home's
     other v)``, with ``c`` its persons per device, ``p = D_f / S`` and ``v`` each count's
-    sampling and noise variance; an uncalibrated one ``c² v_f``. Model error (a weekday
-    place that is no work place) is not in it.
+    sampling and noise variance; an uncalibrated one ``c² v_f``. The half-width is the
+    normal-Laplace quantile of the flow's own noise, weighted ``c (1 - p)``, beside the rest
+    (`noisy_interval`). Model error (a weekday place that is no work place) is not in it.
     """
     released = flows["devices"].notna()
     home = flows["home_area"]
@@ -657,7 +663,9 @@ def _flow_intervals(
     share = flows["devices"] / total.where(total > 0)
     tied = (1.0 - share) ** 2 * variance + share**2 * (every - variance)
     spread = per_device**2 * tied.where(calibrated, variance)
-    return normal_interval(flows["estimate"], np.sqrt(spread))
+    weight = per_device * (1.0 - share).where(calibrated, 1.0)
+    laplace = (weight * flows["laplace"]).abs()
+    return noisy_interval(flows["estimate"], np.sqrt(spread), laplace=laplace)
 
 
 def _source(release: Release) -> str:

@@ -23,7 +23,12 @@ variance of an estimate is built from what it does see:
    coverage is measured out of sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
-interval is normal, cut at zero.
+interval is normal, cut at zero. The present population and flows, which have no model
+error term, take the normal-Laplace quantile instead (`noisy_interval`): there an estimate's
+own count's Laplace noise can outweigh the rest, and its tails are heavier than a normal's.
+
+Reference: Reed (2006), "The normal-Laplace distribution and its relatives", in Advances in
+Distribution Theory, Order Statistics, and Inference, Birkhäuser.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from typing import Any
 import numpy as np
 import opendp.prelude as odp
 import pandas as pd
+from scipy import special
 
 from cellcensus.errors import CellcensusError
 from cellcensus.notation import scientific
@@ -62,11 +68,13 @@ class DeclaredNoise:
         variance: Variance of the added noise per area_code (0 where none).
         rounding_base: Released counts are multiples of this (1 when not rounded).
         source: Where the figures come from, in words (for the report).
+        laplace: Whether the noise is Laplace (else normal, or none).
     """
 
     variance: pd.Series
     rounding_base: float
     source: str
+    laplace: bool = False
 
     @property
     def rounding_variance(self) -> float:
@@ -81,6 +89,11 @@ class DeclaredNoise:
         """
         noise = self.variance if index is None else self.variance.reindex(index)
         return noise.fillna(0.0) + self.rounding_variance
+
+    def laplace_scale(self) -> pd.Series:
+        """Scale ``b`` of each row's Laplace noise (variance ``2 b²``); 0 if not Laplace."""
+        scale = (self.variance.fillna(0.0) / 2.0).pow(0.5)
+        return scale if self.laplace else scale * 0.0
 
 
 def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> DeclaredNoise:
@@ -109,6 +122,7 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
     )
     policy: Mapping[str, Any] = release.provenance.policy or {}
     base = float(policy.get("rounding_base") or 1)
+    laplace = _laplace(release.provenance)
     column_variance = _column_variance(table, per_sd=ci95_per_sd(release.provenance))
     if column_variance is not None:
         variance, source = column_variance
@@ -116,13 +130,17 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
             variance=pd.Series(variance.to_numpy(), index=index).fillna(0.0),
             rounding_base=base,
             source=source,
+            laplace=laplace,
         )
     dp = policy.get("dp")
     value, source = _policy_variance(
         dp=dp, bound=contribution_bound, units=release.provenance.privacy_units
     )
     return DeclaredNoise(
-        variance=pd.Series(value, index=index, dtype="float64"), rounding_base=base, source=source
+        variance=pd.Series(value, index=index, dtype="float64"),
+        rounding_base=base,
+        source=source,
+        laplace=laplace,
     )
 
 
@@ -298,6 +316,84 @@ def normal_interval(
     )
 
 
+def noisy_interval(
+    estimate: pd.Series, std_error: pd.Series, *, laplace: pd.Series, level: float = 0.95
+) -> pd.DataFrame:
+    """`normal_interval` for an error that is normal plus one Laplace term.
+
+    Where an estimate's error is mostly its own count's Laplace noise, the normal interval
+    of the same standard error covers less than `level` (93.7 % at 95 % for Laplace alone:
+    its tails are heavier). Here the half-width solves ``P(|N + L| <= h) = level``.
+
+    Args:
+        estimate: The estimates.
+        std_error: Their standard errors, the Laplace term's variance ``2 b²`` included.
+        laplace: Scale ``b`` of the Laplace term in the estimate's units (the estimate's
+            own count's noise times its weight there), 0 where there is none.
+        level: Confidence level, in (0, 1).
+
+    Returns:
+        ``std_error``, ``ci_lower`` (at least 0) and ``ci_upper``.
+    """
+    scale = np.minimum(np.abs(laplace.to_numpy(dtype="float64")), std_error / math.sqrt(2.0))
+    normal = np.sqrt(np.maximum(std_error**2 - 2.0 * scale**2, 0.0))
+    half = normal_laplace_half_width(np.asarray(normal), scale, level=level)
+    return pd.DataFrame(
+        {
+            "std_error": std_error,
+            "ci_lower": (estimate - half).clip(lower=0.0),
+            "ci_upper": estimate + half,
+        }
+    )
+
+
+def normal_laplace_half_width(
+    sd: np.ndarray, scale: np.ndarray, *, level: float = 0.95
+) -> np.ndarray:
+    """Half-width ``h`` with ``P(|N + L| <= h) = level``, N ~ N(0, sd²), L ~ Laplace(scale).
+
+    Bisection on the normal-Laplace distribution function (Reed 2006), written in logs so
+    that neither term overflows. Between the half-widths of N and of L alone, at level
+    ``1 - (1 - level) / 2`` each, lies the answer (the union bound), so 60 halvings
+    pin it to ``2**-60`` of that span.
+    """
+    sd, scale = np.broadcast_arrays(np.asarray(sd, float), np.asarray(scale, float))
+    tail = (1.0 - level) / 2.0
+    high = NormalDist().inv_cdf(1.0 - tail / 2.0) * sd + scale * math.log(1.0 / tail)
+    low = np.zeros_like(high)
+    target = 1.0 - tail
+    for _ in range(60):
+        middle = (low + high) / 2.0
+        below = _normal_laplace_cdf(middle, sd, scale) < target
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+    return (low + high) / 2.0
+
+
+def _normal_laplace_cdf(y: np.ndarray, sd: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``P(N + L <= y)`` for y >= 0; either part may be 0 (then the other's own CDF).
+
+    ``Phi(z) - phi(z) (R(r - z) - R(r + z)) / 2`` with ``z = y / sd``, ``r = sd / scale``
+    and R the Mills ratio, taken as ``erfcx`` (no overflow for r large: little Laplace),
+    or in logs where ``r - z`` is negative (erfcx would overflow there).
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        laplace_only = 1.0 - 0.5 * np.exp(-y / scale)
+        z = y / sd
+        rate = sd / scale
+        density = np.exp(-(z**2) / 2.0) / math.sqrt(2.0 * math.pi)
+        mills = math.sqrt(math.pi / 2.0)
+        lower = np.where(
+            rate >= z,
+            density * mills * special.erfcx((rate - z) / math.sqrt(2.0)),
+            np.exp(rate**2 / 2.0 - y / scale + special.log_ndtr(z - rate)),
+        )
+        upper = density * mills * special.erfcx((rate + z) / math.sqrt(2.0))
+        both = special.ndtr(z) - 0.5 * (lower - upper)
+    cdf: np.ndarray = np.where(scale <= 0, special.ndtr(z), np.where(sd <= 0, laplace_only, both))
+    return cdf
+
+
 def ci95_per_sd(provenance: Provenance) -> float:
     """Half-width of a released 95 % noise interval per standard deviation of the noise.
 
@@ -306,10 +402,15 @@ def ci95_per_sd(provenance: Provenance) -> float:
     An estimator run on noisy per-cell counts (``spatial_estimator: bayesian``) gets a
     bootstrap ``1.96 sd`` (normal approximation) whatever the mechanism.
     """
+    return _LAPLACE_CI95_PER_SD if _laplace(provenance) else CI95_Z
+
+
+def _laplace(provenance: Provenance) -> bool:
+    """Whether each released count carries its own Laplace noise (`ci95_per_sd`)."""
     dp = provenance.policy.get("dp") if provenance.policy else None
     mechanism = str(dp.get("mechanism", "laplace")) if isinstance(dp, Mapping) else None
     bootstrapped = provenance.parameters.get("spatial_estimator") == "bayesian"
-    return _LAPLACE_CI95_PER_SD if mechanism == "laplace" and not bootstrapped else CI95_Z
+    return mechanism == "laplace" and not bootstrapped
 
 
 def _column_variance(table: pd.DataFrame, *, per_sd: float) -> tuple[pd.Series, str] | None:
