@@ -1,5 +1,6 @@
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -7,12 +8,18 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.dissemination import (
+    SDMX_COMMUTERS,
     SDMX_DATAFLOW,
+    SDMX_PRESENT,
     official_table,
+    write_commuting_sdmx,
     write_outputs,
+    write_present_population_sdmx,
     write_sdmx_csv,
 )
+from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
 from cellcensus.nso.production import EstimationResult
+from cellcensus.reference import belgium
 
 
 def test_every_format_holds_the_same_official_figures(
@@ -121,3 +128,62 @@ def test_released_devices_stay_whole_counts_in_every_format(
     features = json.loads(files.geojson.read_text(encoding="utf-8"))["features"]
     counts = [feature["properties"]["released_devices"] for feature in features]
     assert {type(count) for count in counts} == {int, type(None)}
+
+
+def test_present_population_sdmx_gives_each_hour_in_its_local_offset(
+    tmp_path: Path, unbiased_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _present_release
+
+    exact = _present_release(unbiased_result, day_gain=1.2)
+    table = exact.table[exact.table["slot"].isin([3, 11])].reset_index(drop=True)
+    summer = table[table["local_date"] == "2011-03-12"].assign(local_date="2011-03-28")
+    table = pd.concat([table, summer], ignore_index=True)  # the day after clocks went forward
+    table.loc[0, "device_count"] = pd.NA
+    release = replace(exact, table=table, published={"timezone": "Europe/Brussels"})
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    out = write_present_population_sdmx(present=present, out=tmp_path / "present.sdmx.csv")
+
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert len(rows) == len(table)
+    assert {row["INDICATOR"] for row in rows} == {SDMX_PRESENT}
+    periods = {row["TIME_PERIOD"] for row in rows}
+    assert "2011-03-08T03:00:00+01:00/PT1H" in periods
+    assert "2011-03-28T11:00:00+02:00/PT1H" in periods
+    long = present.long.set_index(["area_code", "local_date", "slot"])
+    for row in rows[:50]:
+        hour = row["TIME_PERIOD"][:13]
+        key = (row["REF_AREA"], hour[:10], int(hour[11:13]))
+        expected = long.loc[key, "estimate"]
+        if pd.isna(expected):
+            assert (row["OBS_VALUE"], row["CONF_STATUS"]) == ("", "C")
+        else:
+            assert int(row["OBS_VALUE"]) == round(expected)
+            assert int(row["CI_LOWER"]) <= int(row["OBS_VALUE"]) <= int(row["CI_UPPER"])
+    assert sum(row["CONF_STATUS"] == "C" for row in rows) >= 1
+
+
+def test_commuting_sdmx_names_home_and_work_over_the_flows_period(
+    tmp_path: Path, unbiased_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _flows_release
+
+    release = _flows_release(belgium.commuting_matrix(), share=0.02)
+    dated = replace(release, published={"period": {"start": "2011-03-01", "end": "2011-03-28"}})
+    commuting = estimate_commuting(release=dated, residents=unbiased_result)
+
+    out = write_commuting_sdmx(commuting=commuting, out=tmp_path / "flows.sdmx.csv")
+
+    rows = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert len(rows) == len(commuting.flows) == 43 * 43
+    assert set(rows["TIME_PERIOD"]) == {"2011-03-01/P28D"}
+    assert set(rows["INDICATOR"]) == {SDMX_COMMUTERS}
+    brussels = rows[(rows["REF_AREA"] == "23000") & (rows["COUNTERPART_AREA"] == "21000")]
+    flows = commuting.flows
+    pair = (flows["home_area"] == "23000") & (flows["work_area"] == "21000")
+    expected = float(flows.loc[pair, "estimate"].iloc[0])
+    assert int(brussels["OBS_VALUE"].iloc[0]) == round(expected)
+    with pytest.raises(CellcensusError, match="period"):
+        undated = estimate_commuting(release=release, residents=unbiased_result)
+        write_commuting_sdmx(commuting=undated, out=tmp_path / "undated.sdmx.csv")

@@ -11,16 +11,19 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import shapely
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.mobility import Commuting, PresentPopulation
 from cellcensus.nso.production import EstimationResult
 from cellcensus.reference import belgium
 
@@ -32,6 +35,12 @@ SDMX_DATAFLOW = "CELLCENSUS:DF_POP_MNO(1.0.0)"
 
 SDMX_INDICATOR = "POP_USUAL_RES"
 """Code of the indicator: usual resident population."""
+
+SDMX_PRESENT = "POP_PRESENT"
+"""Code of the indicator: persons present in an area during an hour."""
+
+SDMX_COMMUTERS = "COMMUTERS"
+"""Code of the indicator: workers living in one area and working in another (or the same)."""
 
 _COORDINATE_DECIMALS = 6
 """Decimals of GeoJSON coordinates (about 0.1 m)."""
@@ -181,53 +190,125 @@ def write_sdmx_csv(
     Returns:
         `out`.
     """
+    period = _period(period_start, period_end)
+    rows = [
+        {
+            **_observation(
+                row,
+                dataflow=dataflow,
+                dimensions={
+                    "REF_AREA": row["area_code"],
+                    "INDICATOR": indicator,
+                    "TIME_PERIOD": period,
+                },
+            ),
+            "ESTIMATOR": row.get("estimator", ""),
+        }
+        for row in table.to_dict(orient="records")
+    ]
+    return _write_observations(rows, out)
+
+
+def write_present_population_sdmx(
+    *, present: PresentPopulation, out: Path, dataflow: str = SDMX_DATAFLOW
+) -> Path:
+    """Write the present population as SDMX-CSV 2.0 observations, one per area and hour.
+
+    As `write_sdmx_csv`, with indicator `SDMX_PRESENT` and ``TIME_PERIOD`` the hour as an
+    ISO 8601 interval (``2011-03-08T03:00:00+01:00/PT1H``; local time without an offset
+    when the release does not publish its time zone).
+    """
+    zone = ZoneInfo(present.timezone) if present.timezone else None
+    rows = [
+        _observation(
+            row,
+            dataflow=dataflow,
+            dimensions={
+                "REF_AREA": row["area_code"],
+                "INDICATOR": SDMX_PRESENT,
+                "TIME_PERIOD": _hour(str(row["local_date"]), int(row["slot"]), zone),
+            },
+        )
+        for row in present.long.sort_values(["local_date", "slot", "area_code"]).to_dict(
+            orient="records"
+        )
+    ]
+    return _write_observations(rows, out)
+
+
+def write_commuting_sdmx(*, commuting: Commuting, out: Path, dataflow: str = SDMX_DATAFLOW) -> Path:
+    """Write the home-work flows as SDMX-CSV 2.0 observations, one per pair of areas.
+
+    As `write_sdmx_csv`, with indicator `SDMX_COMMUTERS`, ``REF_AREA`` the home area and
+    ``COUNTERPART_AREA`` the work area, over the release's period.
+
+    Raises:
+        CellcensusError: If the flows' period is not known.
+    """
+    if commuting.period is None:
+        raise CellcensusError("the flows' release publishes no period; SDMX needs it")
+    period = _period(*commuting.period)
+    rows = [
+        _observation(
+            row,
+            dataflow=dataflow,
+            dimensions={
+                "REF_AREA": row["home_area"],
+                "COUNTERPART_AREA": row["work_area"],
+                "INDICATOR": SDMX_COMMUTERS,
+                "TIME_PERIOD": period,
+            },
+        )
+        for row in commuting.flows.to_dict(orient="records")
+    ]
+    return _write_observations(rows, out)
+
+
+def _observation(
+    row: Mapping[Any, Any], *, dataflow: str, dimensions: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One SDMX-CSV observation of an estimate in persons with its interval."""
+    known = not _missing(row["estimate"])
+    return {
+        "STRUCTURE": "dataflow",
+        "STRUCTURE_ID": dataflow,
+        "ACTION": "I",
+        **dimensions,
+        "OBS_VALUE": _integer(row["estimate"]),
+        "UNIT_MEASURE": "PS",
+        "UNIT_MULT": 0,
+        "OBS_STATUS": "E" if known else "",
+        "CONF_STATUS": "F" if known else "C",
+        "STD_ERROR": _integer(row.get("std_error")),
+        "CI_LOWER": _integer(row.get("ci_lower")),
+        "CI_UPPER": _integer(row.get("ci_upper")),
+    }
+
+
+def _write_observations(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Write SDMX-CSV rows (CRLF line ends, as the standard's examples)."""
+    if not rows:
+        raise CellcensusError(f"no observation to write to {out.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def _period(period_start: date | str, period_end: date | str) -> str:
+    """The days from start to end (inclusive) as an ISO 8601 interval: ``start/PnD``."""
     start, end = (_day(value) for value in (period_start, period_end))
     if end < start:
         raise CellcensusError(f"period ends ({end}) before it starts ({start})")
-    period = f"{start.isoformat()}/P{(end - start).days + 1}D"
-    header = [
-        "STRUCTURE",
-        "STRUCTURE_ID",
-        "ACTION",
-        "REF_AREA",
-        "INDICATOR",
-        "TIME_PERIOD",
-        "OBS_VALUE",
-        "UNIT_MEASURE",
-        "UNIT_MULT",
-        "OBS_STATUS",
-        "CONF_STATUS",
-        "STD_ERROR",
-        "CI_LOWER",
-        "CI_UPPER",
-        "ESTIMATOR",
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(header)
-        for row in table.to_dict(orient="records"):
-            known = not _missing(row["estimate"])
-            writer.writerow(
-                [
-                    "dataflow",
-                    dataflow,
-                    "I",
-                    row["area_code"],
-                    indicator,
-                    period,
-                    _integer(row["estimate"]),
-                    "PS",
-                    0,
-                    "E" if known else "",
-                    "F" if known else "C",
-                    _integer(row.get("std_error")),
-                    _integer(row.get("ci_lower")),
-                    _integer(row.get("ci_upper")),
-                    row.get("estimator", ""),
-                ]
-            )
-    return out
+    return f"{start.isoformat()}/P{(end - start).days + 1}D"
+
+
+def _hour(local_date: str, hour: int, zone: ZoneInfo | None) -> str:
+    """A local hour as an ISO 8601 interval of one hour, with its UTC offset when known."""
+    start = datetime.combine(_day(local_date[:10]), time(hour), tzinfo=zone)
+    return f"{start.isoformat(timespec='seconds')}/PT1H"
 
 
 def write_outputs(

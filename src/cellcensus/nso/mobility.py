@@ -124,6 +124,7 @@ class PresentPopulation:
         noise: Indexed like `long`: ``variance``, the declared noise and rounding variance
             of each released count, ``sampling``, its sampling variance, and ``scaled``,
             whether the count is in its hour's scale (`_scaled_rows`); None when not known.
+        timezone: The time zone of the release's local hours, when it publishes it.
     """
 
     long: pd.DataFrame
@@ -140,6 +141,7 @@ class PresentPopulation:
     areas: pd.DataFrame | None = None
     level: str = "municipality"
     noise: pd.DataFrame | None = None
+    timezone: str | None = None
 
     def region_areas(self, region: str = BRUSSELS_REGION) -> pd.Index:
         """Areas of `region` with an estimate at every hour of the weekday means.
@@ -392,6 +394,7 @@ def estimate_present_population(
         areas=area_table,
         level=level,
         noise=noise,
+        timezone=release.published.get("timezone"),
     )
 
 
@@ -501,12 +504,14 @@ class Commuting:
             left out and counted as suppressed).
         log_agreement_pairs: Pairs in the log correlation (both sides above zero).
         source: The release: algorithm, version and job.
+        period: First and last day (ISO dates) the flows were observed, when known.
     """
 
     flows: pd.DataFrame
     agreement: Agreement
     log_agreement_pairs: int
     source: str = ""
+    period: tuple[str, str] | None = None
 
     @property
     def share_within(self) -> float:
@@ -640,7 +645,11 @@ def estimate_commuting(
     )
     both = int(((flows["estimate"] > 0) & (flows["census"] > 0)).sum())
     return Commuting(
-        flows=flows, agreement=measured, log_agreement_pairs=both, source=_source(release)
+        flows=flows,
+        agreement=measured,
+        log_agreement_pairs=both,
+        source=_source(release),
+        period=_published_period(release),
     )
 
 
@@ -666,6 +675,14 @@ def _flow_intervals(
     weight = per_device * (1.0 - share).where(calibrated, 1.0)
     laplace = (weight * flows["laplace"]).abs()
     return noisy_interval(flows["estimate"], np.sqrt(spread), laplace=laplace)
+
+
+def _published_period(release: Release) -> tuple[str, str] | None:
+    """The first and last day the release's job read (ISO dates), as its holder publishes."""
+    period = release.published.get("period")
+    if not isinstance(period, Mapping) or not (period.get("start") and period.get("end")):
+        return None
+    return str(period["start"])[:10], str(period["end"])[:10]
 
 
 def _source(release: Release) -> str:

@@ -38,6 +38,8 @@ def test_a_job_without_dates_covers_every_stored_day(tmp_path):
     dates = sorted({str(day)[:10] for day in release.table["local_date"]})
     assert dates == [(START + dt.timedelta(days=k)).isoformat() for k in range(7)]
     assert release.published["period"] == {"start": START.isoformat(), "end": LAST.isoformat()}
+    # Beside local dates and hours, the zone they are in (SDMX-CSV writes the UTC offset).
+    assert release.published["timezone"] == "Europe/Brussels"
     explicit = enclave.run(
         algorithm="usual_residence",
         parameters={"start": "2011-03-08", "end": "2011-03-12"},

@@ -179,10 +179,18 @@ def test_publish_release_adds_present_population_and_commuting(
         assert (tmp_path / name).stat().st_size > 10_000, name
     assert [path.name for path in written.mobility] == [
         "present_population.csv",
+        "present_population.parquet",
+        "present_population.sdmx.csv",
         "commuting_flows.csv",
-    ]
-    for path in written.mobility:  # every estimate with its interval, in persons
+        "commuting_flows.parquet",
+    ]  # the flows' release publishes no period: no SDMX-CSV for them
+    tables = [path for path in written.mobility if path.suffixes == [".csv"]]
+    for path in tables:  # every estimate with its interval, in persons
         table = pd.read_csv(path)
+        parquet = pd.read_parquet(path.with_suffix(".parquet"))
+        pd.testing.assert_series_equal(
+            table["estimate"], parquet["estimate"].astype("float64"), check_names=False
+        )
         known = table["estimate"].notna()
         assert known.any()
         assert table.loc[known, ["std_error", "ci_lower", "ci_upper"]].notna().all().all()

@@ -55,7 +55,14 @@ from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.release import Provenance, Release
 
-PUBLISHED_FACTS = ("market_share", "sampling_fraction", "period", "subscribers_by_region")
+PUBLISHED_FACTS = (
+    "market_share",
+    "sampling_fraction",
+    "period",
+    "timezone",
+    "subscribers_by_region",
+)
+"""Holder facts released beside every table; the time zone is that of its local dates and hours."""
 COMPOSITE = "__cell__"
 BOOTSTRAP_DRAWS = 20
 """Draws of the parametric bootstrap of a post-processed release's noise error."""
@@ -211,7 +218,7 @@ def allocate_command(store: Store, level: str) -> str:
 
 
 def published_facts(store: Store, period: tuple[dt.date, dt.date]) -> dict[str, Any]:
-    """Holder facts released beside every table: market share, sampling fraction, period.
+    """Holder facts released beside every table: market share, sampling fraction, period, time zone.
 
     The period is that of the job (`job_period`), not of the store's last delivery.
     """

@@ -15,7 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.dissemination import OutputFiles, as_counts, write_outputs
+from cellcensus.nso.dissemination import (
+    OutputFiles,
+    as_counts,
+    write_commuting_sdmx,
+    write_outputs,
+    write_present_population_sdmx,
+)
 from cellcensus.nso.mobility import Commuting, PresentPopulation, mobility_metrics
 from cellcensus.nso.production import EstimationResult, json_ready
 from cellcensus.nso.report.figures import (
@@ -41,8 +47,8 @@ from cellcensus.reference import belgium
 
 ESTIMATES_CSV = "estimates.csv"
 METRICS_JSON = "metrics.json"
-PRESENT_POPULATION_CSV = "present_population.csv"
-COMMUTING_CSV = "commuting_flows.csv"
+PRESENT_POPULATION_STEM = "present_population"
+COMMUTING_STEM = "commuting_flows"
 
 ESTIMATES_COLUMNS: tuple[str, ...] = (
     "area_code",
@@ -65,7 +71,8 @@ class PublishedRelease:
         metrics: ``metrics.json``.
         estimates: ``estimates.csv`` (default estimator beside the census, with intervals).
         outputs: The official table in every format, all estimators, their comparison.
-        mobility: ``present_population.csv`` and ``commuting_flows.csv`` when written.
+        mobility: ``present_population`` and ``commuting_flows`` as CSV, Parquet and
+            SDMX-CSV, when written.
     """
 
     report: Path
@@ -193,19 +200,33 @@ PERSONS_COLUMNS = ("estimate", "std_error", "ci_lower", "ci_upper")
 def _write_mobility(
     *, out_dir: Path, present: PresentPopulation | None, commuting: Commuting | None
 ) -> tuple[Path, ...]:
+    """Each mobility table as CSV, Parquet and SDMX-CSV, in persons.
+
+    The flows' SDMX-CSV needs their period: without it only CSV and Parquet.
+    """
     written = []
     if present is not None:
-        path = out_dir / PRESENT_POPULATION_CSV
         table = present.long.sort_values(["local_date", "slot", "area_code"])
-        _in_persons(table.assign(devices=as_counts(table["devices"]))).to_csv(path, index=False)
-        written.append(path)
+        table = _in_persons(table.assign(devices=as_counts(table["devices"])))
+        written += _write_table(table, out_dir / PRESENT_POPULATION_STEM)
+        sdmx = out_dir / f"{PRESENT_POPULATION_STEM}.sdmx.csv"
+        written.append(write_present_population_sdmx(present=present, out=sdmx))
     if commuting is not None:
-        path = out_dir / COMMUTING_CSV
         flows = commuting.flows
         flows = flows.assign(devices=as_counts(flows["devices"]), census=as_counts(flows["census"]))
-        _in_persons(flows).to_csv(path, index=False)
-        written.append(path)
+        written += _write_table(_in_persons(flows), out_dir / COMMUTING_STEM)
+        if commuting.period is not None:
+            sdmx = out_dir / f"{COMMUTING_STEM}.sdmx.csv"
+            written.append(write_commuting_sdmx(commuting=commuting, out=sdmx))
     return tuple(written)
+
+
+def _write_table(table: pd.DataFrame, stem: Path) -> list[Path]:
+    """`table` as ``stem.csv`` and ``stem.parquet``."""
+    csv_path, parquet_path = stem.with_suffix(".csv"), stem.with_suffix(".parquet")
+    table.to_csv(csv_path, index=False)
+    table.to_parquet(parquet_path, index=False)
+    return [csv_path, parquet_path]
 
 
 def _in_persons(table: pd.DataFrame) -> pd.DataFrame:
