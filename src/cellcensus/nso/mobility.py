@@ -34,7 +34,13 @@ import shapely
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.uncertainty import CI95_Z, declared_noise, noisy_interval, sampling_variance
+from cellcensus.nso.uncertainty import (
+    CI95_Z,
+    declared_noise,
+    noisy_interval,
+    normal_interval,
+    sampling_variance,
+)
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Release
@@ -107,8 +113,11 @@ class PresentPopulation:
     Attributes:
         long: One row per local_date, slot and area_code: ``devices`` (released, NaN where
             suppressed), ``estimate`` (persons), and its ``std_error``, ``ci_lower`` and
-            ``ci_upper`` (95 %, from sampling and the declared noise: `_present_intervals`).
+            ``ci_upper`` (95 %, from sampling and the declared noise: `_present_variances`).
         weekday: Mean over the weekdays of `long`'s estimates: area_code by slot (0-23).
+        weekday_table: The same as rows: area_code, slot, ``days`` (weekdays with an
+            estimate), ``estimate``, ``std_error``, ``ci_lower`` and ``ci_upper`` (95 %,
+            `_weekday_means`).
         weekdays: The dates averaged.
         regions: Region code of every area_code.
         night_hour: Hour shown as night.
@@ -129,6 +138,7 @@ class PresentPopulation:
 
     long: pd.DataFrame
     weekday: pd.DataFrame
+    weekday_table: pd.DataFrame
     weekdays: tuple[str, ...]
     regions: pd.Series
     night_hour: int
@@ -364,15 +374,19 @@ def estimate_present_population(
         index=long.index,
     )
     per_device = pd.Series(factors.reindex(long["area_code"]).to_numpy(), index=long.index)
-    long = long.join(_present_intervals(long=long, noise=noise, per_device=per_device * hour_scale))
+    parts = _present_variances(long=long, noise=noise, per_device=per_device * hour_scale)
+    long = long.join(
+        noisy_interval(
+            long["estimate"], (parts["sampling"] + parts["noise"]) ** 0.5, laplace=parts["laplace"]
+        )
+    )
     dates = pd.to_datetime(pd.Series(sorted(long["local_date"].unique())))
     if len(dates) > warm_up_days:
         dates = dates.iloc[warm_up_days:]
     weekdays = tuple(sorted(d.strftime("%Y-%m-%d") for d in dates[dates.dt.day_of_week < 5]))
-    chosen = long[long["local_date"].isin(weekdays)] if weekdays else long
-    weekday = chosen.pivot_table(
-        index="area_code", columns="slot", values="estimate", aggfunc="mean", dropna=False
-    )
+    chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
+    weekday_table = _weekday_means(long[chosen].join(parts))
+    weekday = weekday_table.pivot(index="area_code", columns="slot", values="estimate")
     weekday = weekday.reindex(regions.index)
     jobs, workers = _brussels_commuting()
     census = belgium.census_population()
@@ -382,6 +396,7 @@ def estimate_present_population(
     return PresentPopulation(
         long=long,
         weekday=weekday,
+        weekday_table=weekday_table,
         weekdays=weekdays,
         regions=regions,
         night_hour=night_hour,
@@ -415,29 +430,62 @@ def selection_probability(residents: EstimationResult) -> float:
     return float(published["market_share"]) * float(published["sampling_fraction"])
 
 
-def _present_intervals(
+def _present_variances(
     *, long: pd.DataFrame, noise: pd.DataFrame, per_device: pd.Series
 ) -> pd.DataFrame:
-    """``std_error``, ``ci_lower`` and ``ci_upper`` (95 %) of each row's estimate.
+    """Per row: its estimate's variance from ``sampling`` and from ``noise`` (and rounding).
+
+    Also ``laplace``, the scale of its own count's Laplace noise in persons
+    (`noisy_interval`).
 
     Delta method on ``e_a = R m_a D_a / X``: a count ``D_a`` times its persons per device
     ``m_a``, scaled so that the hour's scaled rows hold their residents ``R`` (``X``: their
     persons before the scale). With ``u_b`` the persons per device after the scale and
     ``q_a = e_a / R``, ``D_a`` moves it by ``u_a (1 - q_a s_a)`` and each other scaled
-    count ``D_b`` by ``-q_a u_b``; counts' sampling and noise are independent. The half-width
-    is the normal-Laplace quantile of ``D_a``'s own noise beside the rest (`noisy_interval`).
-    Model error (where the phones' people are not the residents) is not in it.
+    count ``D_b`` by ``-q_a u_b``; counts' sampling and noise are independent. Model error
+    (where the phones' people are not the residents) is not in it.
     """
-    variance = noise["variance"] + noise["sampling"]
     scaled = noise["scaled"].to_numpy(dtype=bool)
     hour = [long["local_date"], long["slot"]]
-    own = (per_device**2 * variance).where(scaled, 0.0)
-    every = own.groupby(hour).transform("sum")
     share = long["estimate"] / long["estimate"].where(scaled, 0.0).groupby(hour).transform("sum")
     weight = per_device * (1.0 - share * scaled)
-    total = weight**2 * variance + share**2 * (every - own)
-    laplace = (weight * noise["laplace"]).abs()
-    return noisy_interval(long["estimate"], np.sqrt(total), laplace=laplace)
+
+    def spread(variance: pd.Series) -> pd.Series:
+        own = (per_device**2 * variance).where(scaled, 0.0)
+        every = own.groupby(hour).transform("sum")
+        moved: pd.Series = weight**2 * variance + share**2 * (every - own)
+        return moved
+
+    return pd.DataFrame(
+        {
+            "sampling": spread(noise["sampling"]),
+            "noise": spread(noise["variance"]),
+            "laplace": (weight * noise["laplace"]).abs(),
+        }
+    )
+
+
+def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean estimate per area and hour over the days of `rows`, with its interval.
+
+    The same phones are sampled every day, so their sampling error is taken as shared by
+    the days (its standard deviation averages, it does not shrink), while each day's noise
+    is drawn anew (its variance divides by the days). The mean of several days' Laplace
+    noise is near normal: the interval is normal.
+    """
+    rows = rows[rows["estimate"].notna()]
+    grouped = rows.assign(sampling_sd=np.sqrt(rows["sampling"])).groupby(
+        ["area_code", "slot"], sort=True
+    )
+    table = grouped.agg(
+        days=("estimate", "size"),
+        estimate=("estimate", "mean"),
+        sampling_sd=("sampling_sd", "mean"),
+        noise=("noise", "sum"),
+    ).reset_index()
+    std_error = np.sqrt(table["sampling_sd"] ** 2 + table["noise"] / table["days"] ** 2)
+    bounds = normal_interval(table["estimate"], std_error)
+    return pd.concat([table[["area_code", "slot", "days", "estimate"]], bounds], axis=1)
 
 
 def _hour_scale(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:

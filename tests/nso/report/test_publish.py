@@ -181,6 +181,8 @@ def test_publish_release_adds_present_population_and_commuting(
         "present_population.csv",
         "present_population.parquet",
         "present_population.sdmx.csv",
+        "present_population_weekday.csv",
+        "present_population_weekday.parquet",
         "commuting_flows.csv",
         "commuting_flows.parquet",
     ]  # the flows' release publishes no period: no SDMX-CSV for them

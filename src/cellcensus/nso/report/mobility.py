@@ -188,7 +188,10 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "with an approximate 95% interval from the sampling of phones and the disclosure "
         "noise and rounding the release declares (median standard error "
         f"{percent(present.median_relative_std_error)} of the estimate); the "
-        "error of the method itself, where silent phones are placed, is not in it.</p>\n"
+        "error of the method itself, where silent phones are placed, is not in it. The "
+        "weekday means of the maps, with their intervals, are in "
+        "present_population_weekday.csv: the same phones are counted every day, so "
+        "averaging days reduces the disclosure noise but not the sampling error.</p>\n"
         f"{shown}{table}</section>"
     )
 

@@ -72,7 +72,8 @@ class PublishedRelease:
         estimates: ``estimates.csv`` (default estimator beside the census, with intervals).
         outputs: The official table in every format, all estimators, their comparison.
         mobility: ``present_population`` and ``commuting_flows`` as CSV, Parquet and
-            SDMX-CSV, when written.
+            SDMX-CSV, and ``present_population_weekday`` (the weekday means) as CSV and
+            Parquet, when written.
     """
 
     report: Path
@@ -211,6 +212,8 @@ def _write_mobility(
         written += _write_table(table, out_dir / PRESENT_POPULATION_STEM)
         sdmx = out_dir / f"{PRESENT_POPULATION_STEM}.sdmx.csv"
         written.append(write_present_population_sdmx(present=present, out=sdmx))
+        weekday = out_dir / f"{PRESENT_POPULATION_STEM}_weekday"
+        written += _write_table(_in_persons(present.weekday_table), weekday)
     if commuting is not None:
         flows = commuting.flows
         flows = flows.assign(devices=as_counts(flows["devices"]), census=as_counts(flows["census"]))
