@@ -266,11 +266,13 @@ def test_a_csv_delivery_with_malformed_lines_gives_the_same_store_on_both_engine
     (events / "date=2011-03-24").mkdir()
     with gzip.open(events / "date=2011-03-24" / "part-0.csv.gz", "wt", newline="") as handle:
         handle.write("\n".join(_csv_lines(good_events(), delimiter=";")) + "\n")
+    small_spark.catalog.clearCache()
     small_spark.conf.set("spark.sql.files.maxPartitionBytes", "512")
     try:
         duckdb, spark = _both(dataset, tmp_path)
     finally:
         small_spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert cache_is_empty(small_spark)  # the parsed lines, kept for the ingest's jobs, freed
     expected = sorted(
         f"{events / f'date={name}' / 'part-0.csv'}:{number}"
         for name, lines in (("2011-03-22", lf), ("2011-03-23", crlf))
@@ -300,7 +302,9 @@ UNNUMBERABLE = {
 
 
 @pytest.mark.parametrize("name", sorted(UNNUMBERABLE))
-def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path, name: str) -> None:
+def test_a_csv_line_spark_cannot_number_refuses_the_delivery(
+    tmp_path: Path, name: str, small_spark: Any
+) -> None:
     """DuckDB's ingest fails on each too; Spark's names the file (and line)."""
     line, message = UNNUMBERABLE[name]
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
@@ -315,9 +319,16 @@ def test_a_csv_line_spark_cannot_number_refuses_the_delivery(tmp_path: Path, nam
     before = snapshot(store)
     with pytest.raises(InputDataError):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    small_spark.catalog.clearCache()
     with pytest.raises(InputDataError, match=message):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key", engine="spark")
     assert snapshot(store) == before
+    assert cache_is_empty(small_spark)
+
+
+def cache_is_empty(session: Any) -> bool:
+    """Whether the session caches no data frame."""
+    return bool(session._jsparkSession.sharedState().cacheManager().isEmpty())
 
 
 def test_a_release_from_either_ingest_is_the_same(tmp_path: Path) -> None:

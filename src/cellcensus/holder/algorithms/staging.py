@@ -132,7 +132,11 @@ class SparkStaging:
         name = stage_name()
         self.con._run_pre_execute_hooks(table)  # registers the expression's memtables
         frame = self.session.sql(str(self.con.compile(table))).cache()
-        frame.count()  # compute it now, once
+        try:
+            frame.count()  # compute it now, once
+        except BaseException:
+            frame.unpersist()  # not in `frames`: its computed partitions would stay cached
+            raise
         frame.createOrReplaceTempView(name)
         self.frames[name] = frame
         return self.con.table(name)

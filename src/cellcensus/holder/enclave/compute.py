@@ -16,6 +16,7 @@ them (`privacy_units`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -24,7 +25,7 @@ import math
 import os
 import secrets
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -454,20 +455,27 @@ def compute_release(
     say("opening store")
     opened = Store(Path(store))
     check_job(opened, algorithm, parameters=parameters, level=level)  # the store may change
-    tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
-    say("computing")
-    period = job_period(opened, parsed.model_dump(mode="json"))
-    domains = {
-        key.name: key_domain(key, tables=tables, parsed=parsed, period=period)
-        for key in algorithm.manifest.keys
-    }
-    ci95 = None
-    if algorithm.finish is not None and policy.dp is not None:
-        raw, ci95 = private_finish(
-            algorithm, tables, parsed, policy=policy, charge=charge, seed=job_id, domains=domains
-        )
-    else:
-        raw = algorithm.run(tables, parameters)
+    with reading(opened):
+        tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
+        say("computing")
+        period = job_period(opened, parsed.model_dump(mode="json"))
+        domains = {
+            key.name: key_domain(key, tables=tables, parsed=parsed, period=period)
+            for key in algorithm.manifest.keys
+        }
+        ci95 = None
+        if algorithm.finish is not None and policy.dp is not None:
+            raw, ci95 = private_finish(
+                algorithm,
+                tables,
+                parsed,
+                policy=policy,
+                charge=charge,
+                seed=job_id,
+                domains=domains,
+            )
+        else:
+            raw = algorithm.run(tables, parameters)
     say("protecting")
     return _protected(
         raw,
@@ -489,6 +497,24 @@ def compute_release(
         charge=charge,
         period=period,
     )
+
+
+@contextlib.contextmanager
+def reading(store: Store) -> Iterator[None]:
+    """Turn an engine's failure to read one of the store's files into an error naming it.
+
+    The engine's own message (on Spark, a JVM stack trace with the store's absolute path),
+    which the job's error would otherwise carry to the analyst, stays as the error's cause.
+    """
+    try:
+        yield
+    except CellcensusError:
+        raise
+    except Exception as error:
+        damaged = store.file_named_in(str(error))
+        if damaged is None:
+            raise
+        raise store.unreadable(damaged) from error
 
 
 def _protected(

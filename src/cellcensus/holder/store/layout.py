@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -215,8 +216,38 @@ class Store:
         return _partition_days(self.events_dir)
 
     def event_rows(self) -> int:
-        """The number of stored events, from the day files' Parquet footers (no rows read)."""
-        return sum(row_count(path) for path in self.event_files())
+        """The number of stored events, from the day files' Parquet footers (no rows read).
+
+        Raises:
+            CellcensusError: A day file that is not readable Parquet (`unreadable`).
+        """
+        total = 0
+        for path in self.event_files():
+            try:
+                total += row_count(path)
+            except (pa.ArrowException, OSError) as error:
+                raise self.unreadable(path) from error
+        return total
+
+    def file_named_in(self, message: str) -> Path | None:
+        """The store's Parquet file that an engine's error `message` names, if it names one.
+
+        DuckDB names a file by the path it was given, Spark by its ``file://`` URI.
+        """
+        text = unquote(message)
+        for root in dict.fromkeys([str(self.root.absolute()), str(self.root)]):
+            found = re.search(re.escape(root) + r"/([^\s'\"]+?\.parquet)", text)
+            if found:
+                return self.root / found.group(1)
+        return None
+
+    def unreadable(self, path: Path) -> CellcensusError:
+        """The error for a file of the store that cannot be read: named within the store."""
+        return CellcensusError(
+            f"the store's file {path.relative_to(self.root)} could not be read (damaged, cut "
+            "short or not Parquet); the holder must restore it from a backup or rebuild it "
+            "(a day's files: ingest again the delivery that holds the day)"
+        )
 
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""

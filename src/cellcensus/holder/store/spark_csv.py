@@ -20,9 +20,10 @@ refuses the delivery (DuckDB fails on them too, but for a quote never closed).
 Lines are numbered without a shuffle: each line gets ``monotonically_increasing_id()`` (its
 task's number, then its place in the task) and its file split's start (``_metadata``). One
 aggregation gives each split's first id and line count; the driver adds up the counts of a
-file's earlier splits, so a line's number is its id plus its split's offset. The ids are the
-scan's, the same in every job over the same files. A second job brings back the ids of the
-malformed lines (DuckDB keeps those lines on its driver too) and of those that refuse.
+file's earlier splits, so a line's number is its id plus its split's offset. A second job
+brings back the ids of the malformed lines (DuckDB keeps those lines on its driver too) and of
+those that refuse. The split lines, ids included, are kept (memory, then the executors' disks)
+for these jobs and the ingest's two passes over the rows, so the text is read and split once.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class CsvLines:
     """The lines of one CSV group, numbered, with each line's fields or its fault."""
 
     def __init__(self, session: Any, group: CsvGroup, *, uri: Callable[[Path], str]) -> None:
+        from pyspark import StorageLevel
+
         sql = line_sql(group.delimiter, width=len(group.header))
         self.group = group
         self.session = session
@@ -122,7 +125,13 @@ class CsvLines:
                 "text",
             )
             .selectExpr("*", f"{sql['malformed']} AS malformed")
+            .drop("text")
+            .persist(StorageLevel.MEMORY_AND_DISK)  # read by four jobs; spilt past memory
         )
+
+    def release(self) -> None:
+        """Free the parsed lines kept for the jobs that read them."""
+        self.lines.unpersist()
 
     def number(self) -> tuple[Any, list[str]]:
         """Number the lines; refuse the files if a line cannot be read line by line.

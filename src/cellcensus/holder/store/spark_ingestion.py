@@ -33,6 +33,7 @@ from cellcensus.holder.store.ingestion import (
     EVENT_TYPES,
     PSEUDONYM_BATCH,
     REJECTED,
+    _Counts,
     _pseudonyms,
     _Run,
     _staged_days,
@@ -74,6 +75,23 @@ class SparkRun(_Run):
     events: Any
     mapping: Any
     cells: Any
+    csv_lines: list[CsvLines]
+
+    def classify(
+        self, cells: TableFiles, events: TableFiles, *, keys: list[PeriodKey], memory_limit: str
+    ) -> _Counts:
+        """`_Run.classify`, freeing the CSV lines its Spark jobs kept even if it fails."""
+        self.csv_lines = []
+        try:
+            return super().classify(cells, events, keys=keys, memory_limit=memory_limit)
+        finally:
+            self._release_csv_lines()
+
+    def _release_csv_lines(self) -> None:
+        """Free the kept CSV lines (`CsvLines`), whose storage memory the day sort can use."""
+        for lines in self.csv_lines:
+            lines.release()
+        self.csv_lines.clear()
 
     def load_events(self, table: TableFiles) -> None:
         """The event files as one normalised Spark DataFrame (`normalise.event_select`'s).
@@ -95,6 +113,7 @@ class SparkRun(_Run):
         malformed: list[str] = []
         for group in table.csv:
             lines = CsvLines(session, group, uri=_file_uri)
+            self.csv_lines.append(lines)
             deltas, found = _guarded(table, lines.number)
             malformed += found
             scans.append(lines.rows(deltas))
@@ -242,6 +261,7 @@ class SparkRun(_Run):
                 .parquet(_file_uri(folder))
             ),
         )
+        self._release_csv_lines()  # every pass over the rows is done
         if not any(folder.glob("*/*.parquet")):
             return 0  # an empty delivery: Spark writes no file
         return self._scalar(

@@ -1,0 +1,66 @@
+"""A job whose store holds a damaged day file: failed, charged, nothing released, file named.
+
+The damaged day is the fourth of seven: on Spark the job has computed and cached its
+device filter's stages before the events' scan reaches that file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave import EnclaveService, JobRequest, JobStatus
+from cellcensus.holder.enclave.state import State
+
+REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
+
+
+def damaged_copy(store: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of `store` whose fourth day file is cut in half; that file, within the store."""
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    day = sorted((copy / "events").iterdir())[3]
+    (damaged,) = day.glob("*.parquet")
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    return copy, str(damaged.relative_to(copy))
+
+
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_a_damaged_day_fails_the_job_charged_naming_the_file(
+    engine: str, state: State, store: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    session = request.getfixturevalue("small_spark") if engine == "spark" else None
+    if session is not None:
+        session.catalog.clearCache()
+    copy, damaged = damaged_copy(store, tmp_path)
+    service = EnclaveService(store=copy, state=state, engine=engine, limits=None)  # type: ignore[arg-type]
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    with pytest.raises(CellcensusError, match="could not be read") as failed:
+        service.run_inline(analyst="alice", request=REQUEST)
+    (job,) = service.book.recent()
+    assert job.status is JobStatus.FAILED and job.release_id is None
+    assert job.error == str(failed.value)
+    assert damaged in job.error  # named within the store, for the holder to restore
+    assert str(copy) not in job.error and "org.apache" not in job.error
+    assert charged(state, job.id) == 1  # no refund: the failure came after the charge
+    assert service.budget_left(analyst="alice", project="default") == pytest.approx((1.6, 0.0))
+    with state.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM releases")).scalar() == 0
+    if session is not None:
+        assert cache_is_empty(session)  # the stages computed before the failure were freed
+
+
+def charged(state: State, job_id: str) -> Any:
+    with state.read() as conn:
+        return conn.execute(
+            sa.text("SELECT count(*) FROM privacy_charge WHERE job_id = :j"), {"j": job_id}
+        ).scalar()
+
+
+def cache_is_empty(session: Any) -> bool:
+    return bool(session._jsparkSession.sharedState().cacheManager().isEmpty())
