@@ -72,6 +72,14 @@ def test_no_help_is_cut_short_on_an_80_column_terminal(module):
         assert "…" not in runner.invoke(app, [*path, "--help"]).output, path
 
 
+@pytest.mark.parametrize("module", LAYERS)
+def test_no_help_shows_docstring_markup(module):
+    # Rich prints a docstring's reStructuredText literals as they are: ``level=NAME``.
+    runner = CliRunner(env={"COLUMNS": "1000"})
+    for path, _ in _commands(layer_commands(module)):
+        assert "``" not in runner.invoke(app, [*path, "--help"]).output, path
+
+
 def test_a_logged_step_shows_its_time_and_not_the_source_line():
     from cellcensus.console import console
 

@@ -346,7 +346,8 @@ def allocate_command(
 ) -> None:
     """Allocate the store's cells to an area level: municipalities, any GeoJSON, or the grid.
 
-    Algorithms then take ``level=NAME``; each cell's weights over the areas sum to 1.
+    Jobs then take the level (`cellcensus run --level NAME`); each cell's weights over the
+    areas sum to 1.
     """
     if tile_footprint and (areas is not None or grid):
         raise CellcensusError(
