@@ -238,7 +238,10 @@ def set_password(
 
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
     """List registered users, their roles and scopes."""
-    table = Table("user", "role", "active", "scopes", "must change password")
+    table = Table("user", "role", "active")
+    # Folded, not cut: a scope's period is its last part, the one "…" would hide.
+    table.add_column("scopes", overflow="fold")
+    table.add_column("must change password")
     for user in Users(_state(store, database_url)).everyone():
         table.add_row(
             user.username,
