@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -88,3 +89,26 @@ def test_a_logged_step_shows_its_time_and_not_the_source_line():
     shown = captured.get()
     assert re.match(r"\[\d\d:\d\d:\d\d\] Synthesising Belgium", shown)
     assert ".py:" not in shown
+
+
+def _readme_commands() -> list[str]:
+    """The commands the README's table of commands shows, each as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    spans = re.findall(r"`((?:cellcensus |store )[^`]+)`", table)
+    return [span if span.startswith("cellcensus ") else f"cellcensus {span}" for span in spans]
+
+
+@pytest.mark.parametrize("written", _readme_commands())
+def test_each_command_the_readme_shows_names_its_required_options(written):
+    # Copied as written, a command without a required option fails with Click's usage error.
+    name, *words = written.split()[1:]
+    command = layer_commands(COMMANDS[name][0]).commands[name]
+    for word in words:  # down to the subcommand written, if any (`store info`)
+        if word not in getattr(command, "commands", {}):
+            break
+        command = command.commands[word]
+    required = [p.opts[0] for p in command.params if p.required and p.param_type_name == "option"]
+    missing = [option for option in required if option not in written]
+    assert not missing, f"README shows `{written}` without {missing}"
