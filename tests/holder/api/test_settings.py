@@ -33,6 +33,14 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
         ServiceSettings.from_env(store=tmp_path)
 
 
+def test_a_switch_set_to_neither_yes_nor_no_is_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLCENSUS_INTERACTIVE_DOCS", "on")
+    assert ServiceSettings.from_env(store=tmp_path).interactive_docs
+    monkeypatch.setenv("CELLCENSUS_INTERACTIVE_DOCS", "ture")
+    with pytest.raises(CellcensusError, match="CELLCENSUS_INTERACTIVE_DOCS='ture' is not a yes"):
+        ServiceSettings.from_env(store=tmp_path)
+
+
 def test_a_token_lives_a_day_at_most(tmp_path):
     assert ServiceSettings(store=tmp_path, token_minutes=24 * 60).token_minutes == 1440
     with pytest.raises(CellcensusError, match="token_minutes is 1441: at most 1440"):

@@ -154,8 +154,20 @@ def _convert(name: str, raw: str) -> Any:
     if kind == "Path | None":
         return Path(raw)
     if kind == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        # Refused, not read as false: a misspelt "ture" would silently switch a setting off.
+        word = raw.strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise CellcensusError(
+                f"{ENV_PREFIX}{name.upper()}={raw!r} is not a yes or no: write "
+                f"{' or '.join(TRUE_WORDS[:2])} to switch it on, {' or '.join(FALSE_WORDS[:2])} "
+                "to switch it off"
+            )
+        return word in TRUE_WORDS
     return raw
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
 def signing_key(settings: ServiceSettings) -> bytes:
