@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cellcensus.cli import COMMANDS, app, layer_commands
+from cellcensus.cli import COMMANDS, FIRST_STEPS, app, layer_commands
 
 LAYERS = sorted({module for module, _ in COMMANDS.values()})
 
@@ -112,3 +112,20 @@ def test_each_command_the_readme_shows_names_its_required_options(written):
     required = [p.opts[0] for p in command.params if p.required and p.param_type_name == "option"]
     missing = [option for option in required if option not in written]
     assert not missing, f"README shows `{written}` without {missing}"
+
+
+def test_the_help_shows_the_first_steps():
+    shown = " ".join(CliRunner(env={"COLUMNS": "1000"}).invoke(app, ["--help"]).output.split())
+    for step in FIRST_STEPS:
+        assert step in shown, step
+
+
+@pytest.mark.slow
+def test_the_first_steps_the_help_shows_run_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "pseudonym.key"))
+    for step in FIRST_STEPS[1:]:
+        result = CliRunner().invoke(app, step.split()[1:])
+        assert result.exit_code == 0, (step, result.output)
+    residents = (tmp_path / "residents.csv").read_text().splitlines()
+    assert residents[0].startswith("area_code,") and len(residents) == 1 + 589
