@@ -345,6 +345,11 @@ def test_json_that_is_not_a_feature_collection_is_refused_saying_what_it_lacks(t
     assert "\n" not in str(refused.value)
 
 
+def test_a_missing_areas_file_is_named_as_missing(tmp_path):
+    with pytest.raises(CellcensusError, match=r"areas\.geojson: no such file; give a GeoJSON"):
+        read_areas(tmp_path / "areas.geojson")
+
+
 def test_areas_in_wgs84_are_read_with_their_codes(tmp_path):
     path = tmp_path / "areas.geojson"
     feature = _feature({"type": "Polygon", "coordinates": SQUARE})

@@ -590,6 +590,10 @@ def read_areas(path: Path, *, code_property: str = "code") -> pd.DataFrame:
     Raises:
         CellcensusError: The file is not GeoJSON polygons with that code property.
     """
+    if not Path(path).is_file():
+        raise CellcensusError(
+            f"--areas {path}: no such file; give a GeoJSON file of the areas' polygons"
+        )
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
