@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from cellcensus.cli import COMMANDS, app, layer_commands
+from cellcensus.cli import COMMANDS, FIRST_STEPS, app, layer_commands
 
 LAYERS = sorted({module for module, _ in COMMANDS.values()})
 
@@ -72,6 +73,14 @@ def test_no_help_is_cut_short_on_an_80_column_terminal(module):
         assert "…" not in runner.invoke(app, [*path, "--help"]).output, path
 
 
+@pytest.mark.parametrize("module", LAYERS)
+def test_no_help_shows_docstring_markup(module):
+    # Rich prints a docstring's reStructuredText literals as they are: ``level=NAME``.
+    runner = CliRunner(env={"COLUMNS": "1000"})
+    for path, _ in _commands(layer_commands(module)):
+        assert "``" not in runner.invoke(app, [*path, "--help"]).output, path
+
+
 def test_a_logged_step_shows_its_time_and_not_the_source_line():
     from cellcensus.console import console
 
@@ -80,3 +89,43 @@ def test_a_logged_step_shows_its_time_and_not_the_source_line():
     shown = captured.get()
     assert re.match(r"\[\d\d:\d\d:\d\d\] Synthesising Belgium", shown)
     assert ".py:" not in shown
+
+
+def _readme_commands() -> list[str]:
+    """The commands the README's table of commands shows, each as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    spans = re.findall(r"`((?:cellcensus |store )[^`]+)`", table)
+    return [span if span.startswith("cellcensus ") else f"cellcensus {span}" for span in spans]
+
+
+@pytest.mark.parametrize("written", _readme_commands())
+def test_each_command_the_readme_shows_names_its_required_options(written):
+    # Copied as written, a command without a required option fails with Click's usage error.
+    name, *words = written.split()[1:]
+    command = layer_commands(COMMANDS[name][0]).commands[name]
+    for word in words:  # down to the subcommand written, if any (`store info`)
+        if word not in getattr(command, "commands", {}):
+            break
+        command = command.commands[word]
+    required = [p.opts[0] for p in command.params if p.required and p.param_type_name == "option"]
+    missing = [option for option in required if option not in written]
+    assert not missing, f"README shows `{written}` without {missing}"
+
+
+def test_the_help_shows_the_first_steps():
+    shown = " ".join(CliRunner(env={"COLUMNS": "1000"}).invoke(app, ["--help"]).output.split())
+    for step in FIRST_STEPS:
+        assert step in shown, step
+
+
+@pytest.mark.slow
+def test_the_first_steps_the_help_shows_run_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "pseudonym.key"))
+    for step in FIRST_STEPS[1:]:
+        result = CliRunner().invoke(app, step.split()[1:])
+        assert result.exit_code == 0, (step, result.output)
+    residents = (tmp_path / "residents.csv").read_text().splitlines()
+    assert residents[0].startswith("area_code,") and len(residents) == 1 + 589

@@ -93,10 +93,25 @@ class LayeredGroup(TyperGroup):
             self.listing = False
 
 
+FIRST_STEPS = (
+    "cellcensus demo",
+    "cellcensus synth --out world --scale 0.002 --days 2",
+    "cellcensus ingest --dataset world --store store",
+    "cellcensus run usual_residence --store store --out residents.csv",
+)
+"""The help's first steps: the whole chain, then its steps one by one (a tiny world)."""
+
 app = typer.Typer(
     name="cellcensus",
     cls=LayeredGroup,
     no_args_is_help=True,
+    epilog=(
+        f"Start with `{FIRST_STEPS[0]}` (the whole chain in about a minute: report in "
+        "cellcensus-demo/report.html), or take its steps one by one:\n\n"
+        + "\n\n".join(f"  {step}" for step in FIRST_STEPS[1:])
+        + "\n\nEach command's options: cellcensus COMMAND --help. Documentation: README.md "
+        "and docs/ in the cellcensus repository."
+    ),
     pretty_exceptions_enable=False,
     add_completion=False,
 )

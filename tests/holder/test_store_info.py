@@ -32,3 +32,13 @@ def test_store_info_lists_the_allocated_area_levels(tmp_path, monkeypatch):
     result = runner.invoke(app, ["store", "info", "--store", str(store)])
     assert result.exit_code == 0, result.output
     assert re.search(r"area levels allocated\W+none\W", result.output), result.output
+
+
+def test_store_info_names_the_key_file_its_key_periods_come_from(tmp_path, monkeypatch):
+    # Without --key-file that is the default file, which need not be the store's own key.
+    monkeypatch.chdir(tmp_path)  # a short name, on one line whatever the terminal's width
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", "default.key")
+    store = build_store(tmp_path / "store")
+    result = CliRunner().invoke(app, ["store", "info", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"key periods of default\.key\W", result.output), result.output

@@ -53,8 +53,9 @@ def test_suppressed_areas_stay_without_estimate() -> None:
 
 def test_too_few_calibration_areas_or_missing_areas_are_refused() -> None:
     few = population(30, 0.9).iloc[: MIN_CALIBRATION_AREAS - 1]
-    with pytest.raises(CellcensusError, match="at least 10"):
+    with pytest.raises(CellcensusError, match="at least 10") as refused:
         fit_power_law(devices=DEVICES, area_km2=KM2, reference=few)
+    assert "give a dataset with more devices or days" in str(refused.value)
     law = fit_power_law(devices=DEVICES, area_km2=KM2, reference=population(30, 0.9))
     with pytest.raises(CellcensusError, match="area_km2"):
         law.expand(devices=DEVICES, area_km2=KM2.iloc[1:])

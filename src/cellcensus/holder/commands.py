@@ -346,7 +346,8 @@ def allocate_command(
 ) -> None:
     """Allocate the store's cells to an area level: municipalities, any GeoJSON, or the grid.
 
-    Algorithms then take ``level=NAME``; each cell's weights over the areas sum to 1.
+    Jobs then take the level (`cellcensus run --level NAME`); each cell's weights over the
+    areas sum to 1.
     """
     if tile_footprint and (areas is not None or grid):
         raise CellcensusError(
@@ -421,7 +422,9 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
     table.add_row("area levels allocated", ", ".join(Store(store).area_levels()) or "none")
-    table.add_row("key periods", _key_periods(key_file or default_key_file()))
+    # Named: without --key-file it is the default file, which need not be this store's key.
+    key = key_file or default_key_file()
+    table.add_row(f"key periods of {key}", _key_periods(key))
     table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
 

@@ -99,7 +99,9 @@ def fit_power_law(*, devices: pd.Series, area_km2: pd.Series, reference: pd.Seri
     if int(usable.sum()) < MIN_CALIBRATION_AREAS:
         raise CellcensusError(
             f"the power law needs at least {MIN_CALIBRATION_AREAS} calibration areas with a "
-            f"released count and a reference; got {int(usable.sum())}"
+            f"released count and a reference; got {int(usable.sum())} (areas withheld as too "
+            "small have no count): give a dataset with more devices or days, or more "
+            "reference areas"
         )
     x = np.log((devices[usable] / km2[usable]).to_numpy())
     y = np.log((ref[usable] / km2[usable]).to_numpy())

@@ -54,6 +54,17 @@ def test_a_level_without_allocation_names_the_command_that_allocates_it(store, t
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_a_store_without_its_municipality_allocation_is_told_to_allocate_not_ingest(
+    store, tmp_path
+):
+    Store(store).allocation_path("municipality").unlink()  # as an ingest stopped before it
+    code, output = run(store, tmp_path / "x.csv")
+    assert code == 2
+    assert "no municipality allocation" in output
+    assert f"`cellcensus store allocate --store {store}`" in output
+    assert "cellcensus ingest" not in output  # the delivery need not be ingested again
+
+
 def test_a_grid_level_by_another_name_is_told_the_grid_level(store, tmp_path):
     code, output = run(store, tmp_path / "x.csv", "--level", "grid")
     assert code == 2

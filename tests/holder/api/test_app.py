@@ -31,6 +31,16 @@ def test_health_and_openapi(idle_service):
     assert "/jobs" in spec["paths"] and "Problem" in spec["components"]["schemas"]
 
 
+def test_the_bare_address_lists_entry_points_that_answer(idle_service):
+    index = idle_service.client.get("/")
+    assert index.status_code == 200
+    links = index.json()["links"]
+    assert {"health", "transparency_page", "openapi"} <= set(links)
+    for name, path in links.items():
+        answer = idle_service.client.request("POST" if name == "login" else "GET", path, json={})
+        assert answer.status_code != 404, (name, path)
+
+
 @BOTH_BACKENDS
 def test_job_runs_and_result_comes_in_every_format(service):
     headers = service.auth("alice")

@@ -33,6 +33,14 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
         ServiceSettings.from_env(store=tmp_path)
 
 
+def test_a_switch_set_to_neither_yes_nor_no_is_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLCENSUS_INTERACTIVE_DOCS", "on")
+    assert ServiceSettings.from_env(store=tmp_path).interactive_docs
+    monkeypatch.setenv("CELLCENSUS_INTERACTIVE_DOCS", "ture")
+    with pytest.raises(CellcensusError, match="CELLCENSUS_INTERACTIVE_DOCS='ture' is not a yes"):
+        ServiceSettings.from_env(store=tmp_path)
+
+
 def test_a_token_lives_a_day_at_most(tmp_path):
     assert ServiceSettings(store=tmp_path, token_minutes=24 * 60).token_minutes == 1440
     with pytest.raises(CellcensusError, match="token_minutes is 1441: at most 1440"):
@@ -49,8 +57,20 @@ def test_signing_key_file_is_private(tmp_path, monkeypatch):
     with pytest.raises(CellcensusError, match="chmod 600"):
         signing_key(settings)
     monkeypatch.setenv("CELLCENSUS_JWT_KEY", "short")
-    with pytest.raises(CellcensusError, match="at least 32 bytes"):
+    with pytest.raises(CellcensusError, match=r"\$CELLCENSUS_JWT_KEY holds 5 bytes.*at least 32"):
         signing_key(settings)
+
+
+def test_a_short_signing_key_file_is_named_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("CELLCENSUS_JWT_KEY", raising=False)
+    key_file = tmp_path / "jwt.key"
+    key_file.touch(mode=0o600)  # as a copy that failed leaves it
+    settings = ServiceSettings(store=tmp_path, jwt_key_file=key_file)
+    with pytest.raises(CellcensusError, match=f"JWT key file {key_file} holds 0 bytes") as error:
+        signing_key(settings)
+    assert "delete it (the service makes a new one)" in str(error.value)
+    key_file.unlink()
+    assert len(signing_key(settings)) >= 32
 
 
 @pytest.mark.spark

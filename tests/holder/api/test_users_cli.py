@@ -38,6 +38,16 @@ def users_cli(tiny_store: Path, tmp_path: Path):
     state.engine.dispose()
 
 
+def test_users_list_shows_each_scope_whole_on_an_80_column_terminal(users_cli):
+    invoke, _ = users_cli
+    scope = "usual_residence:municipality:2011-03-01..2011-03-31"
+    assert invoke("grant", "alice", scope)[0] == 0
+    code, output = invoke("list")
+    assert code == 0 and "alice" in output
+    assert "…" not in output
+    assert "2011-03-31" in output.replace("│", " ").replace(" ", "")
+
+
 def test_a_misspelt_algorithm_is_refused_and_the_scopes_kept(users_cli):
     invoke, users = users_cli
     code, output = invoke("grant", "alice", "usual_residnce:municipality:*")
@@ -117,7 +127,9 @@ def test_a_new_password_for_a_user_who_lost_theirs_revokes_its_tokens(users_cli,
     assert users.authenticate("alice", "a new passphrase for alice") is not None
     monkeypatch.setenv("CELLCENSUS_PASSWORD", "short")
     code, output = invoke("password", "alice")
-    assert code != 0 and "at least 12 characters" in output and "Traceback" not in output
+    assert code == 2 and "Traceback" not in output
+    assert "the password from $CELLCENSUS_PASSWORD has 5 characters" in output
+    assert "at least 12" in output
     code, output = invoke("password", "nobody")
     assert code != 0 and "no user 'nobody'" in output
 

@@ -137,6 +137,14 @@ def test_a_full_page_says_that_older_jobs_are_not_shown():
     assert "The latest 3 jobs, newest first; older jobs are not shown here" in full
 
 
+def test_the_period_reads_first_start_before_end():
+    asked = {"min_nights": 2, "end": "2011-03-13", "filters": {"min_days": 1}, "start": None}
+    page = page_of([dataclasses.replace(JOB, parameters=asked)])
+    text = " ".join(page.text)
+    order = ["start: none", "end: 2011-03-13", "filters, min days: 1", "min nights: 2"]
+    assert [text.index(line) for line in order] == sorted(text.index(line) for line in order)
+
+
 def test_parameters_read_one_per_line_in_words():
     asked = {
         "slot_minutes": 15,

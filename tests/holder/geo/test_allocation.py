@@ -336,6 +336,20 @@ def test_areas_that_cannot_be_allocated_to_are_refused_in_one_line(tmp_path, fea
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.parametrize("document", [{"operator": "x"}, [], {"features": "none"}])
+def test_json_that_is_not_a_feature_collection_is_refused_saying_what_it_lacks(tmp_path, document):
+    path = tmp_path / "metadata.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(CellcensusError, match='no "features" list') as refused:
+        read_areas(path)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_missing_areas_file_is_named_as_missing(tmp_path):
+    with pytest.raises(CellcensusError, match=r"areas\.geojson: no such file; give a GeoJSON"):
+        read_areas(tmp_path / "areas.geojson")
+
+
 def test_areas_in_wgs84_are_read_with_their_codes(tmp_path):
     path = tmp_path / "areas.geojson"
     feature = _feature({"type": "Polygon", "coordinates": SQUARE})

@@ -15,7 +15,7 @@ from cellcensus.console import console, err_console, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.api.settings import ServiceSettings
 from cellcensus.holder.api.tokens import revoke_all
-from cellcensus.holder.api.users import Role, User, Users, check_scopes
+from cellcensus.holder.api.users import MIN_PASSWORD, Role, User, Users, check_scopes
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
 from cellcensus.holder.engines import check_spark_starts
@@ -39,11 +39,12 @@ def _state(store: Path, database_url: str | None) -> State:
 def _password(password_file: Path | None) -> str:
     if password_file is not None:
         try:
-            return password_file.read_text(encoding="utf-8").strip()
+            given = password_file.read_text(encoding="utf-8").strip()
         except OSError as error:
             raise CellcensusError(f"cannot read --password-file {password_file}: {error}") from None
+        return _long_enough(given, source=f"--password-file {password_file}")
     if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
+        return _long_enough(os.environ[PASSWORD_ENV], source=f"${PASSWORD_ENV}")
     try:
         return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     except typer.Abort:  # the input ended (a script, no terminal) or the user pressed Ctrl-C
@@ -51,6 +52,16 @@ def _password(password_file: Path | None) -> str:
             f"no password given: type it at the prompt, or give --password-file FILE or set "
             f"${PASSWORD_ENV}"
         ) from None
+
+
+def _long_enough(password: str, *, source: str) -> str:
+    """`password`, refused with its source named when short: a forgotten variable is unseen."""
+    if len(password) < MIN_PASSWORD:
+        raise CellcensusError(
+            f"the password from {source} has {len(password)} characters; a password needs at "
+            f"least {MIN_PASSWORD}: set a longer one there"
+        )
+    return password
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -238,7 +249,10 @@ def set_password(
 
 def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
     """List registered users, their roles and scopes."""
-    table = Table("user", "role", "active", "scopes", "must change password")
+    table = Table("user", "role", "active")
+    # Folded, not cut: a scope's period is its last part, the one "…" would hide.
+    table.add_column("scopes", overflow="fold")
+    table.add_column("must change password")
     for user in Users(_state(store, database_url)).everyone():
         table.add_row(
             user.username,

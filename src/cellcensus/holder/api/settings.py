@@ -154,8 +154,20 @@ def _convert(name: str, raw: str) -> Any:
     if kind == "Path | None":
         return Path(raw)
     if kind == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        # Refused, not read as false: a misspelt "ture" would silently switch a setting off.
+        word = raw.strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise CellcensusError(
+                f"{ENV_PREFIX}{name.upper()}={raw!r} is not a yes or no: write "
+                f"{' or '.join(TRUE_WORDS[:2])} to switch it on, {' or '.join(FALSE_WORDS[:2])} "
+                "to switch it off"
+            )
+        return word in TRUE_WORDS
     return raw
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
 
 
 def signing_key(settings: ServiceSettings) -> bytes:
@@ -165,11 +177,20 @@ def signing_key(settings: ServiceSettings) -> bytes:
         CellcensusError: the key file is readable by others than its owner, or too short.
     """
     from_env = os.environ.get(KEY_ENV)
-    key = from_env.encode() if from_env else _key_from_file(settings.resolved_key_file)
+    path = settings.resolved_key_file
+    key = from_env.encode() if from_env else _key_from_file(path)
     if len(key) < MIN_KEY_BYTES:
+        # Named by where it came from: an empty file left by a failed copy looks like no key.
+        source = f"${KEY_ENV}" if from_env else f"JWT key file {path}"
+        remedy = (
+            "set it to a new one"
+            if from_env
+            else "delete it (the service makes a new one) or write a new one"
+        )
         raise CellcensusError(
-            f"the JWT signing key must have at least {MIN_KEY_BYTES} bytes; make a new one "
-            f"with: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            f"{source} holds {len(key)} bytes; a JWT signing key needs at least "
+            f"{MIN_KEY_BYTES}: {remedy}, made with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
     return key
 

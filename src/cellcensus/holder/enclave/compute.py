@@ -210,9 +210,9 @@ def _allocation_hint(store: Store, level: str) -> str:
 
 def allocate_command(store: Store, level: str) -> str:
     """The command that allocates the store's cells to `level`."""
-    # Ingestion allocates municipalities only; every other level is allocated on its own.
+    # The default level: what an ingest allocates, made again without the delivery.
     if level == "municipality":
-        return "cellcensus ingest"
+        return f"cellcensus store allocate --store {store.root}"
     if level == GRID_LEVEL:
         return f"cellcensus store allocate --store {store.root} --grid"
     return f"cellcensus store allocate --store {store.root} --level {level} --areas AREAS.geojson"

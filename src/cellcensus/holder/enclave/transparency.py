@@ -179,7 +179,10 @@ def _time(stamp: str | None) -> str:
 
 
 def _parameters(value: Any, within: str = "") -> list[str]:
-    """One line per parameter the analyst set, `name: value`, nested names joined by ", "."""
+    """One line per parameter the job ran with, `name: value`, nested names joined by ", ".
+
+    The period comes first, start before end; the others follow by name.
+    """
     if value is None:
         return []
     if not isinstance(value, dict):
@@ -187,7 +190,7 @@ def _parameters(value: Any, within: str = "") -> list[str]:
     if not value and not within:
         return ["the algorithm's defaults"]
     lines = []
-    for name, setting in sorted(value.items()):
+    for name, setting in sorted(value.items(), key=_period_first):
         label = f"{within}{str(name).replace('_', ' ')}"
         if isinstance(setting, dict):
             lines.extend(_parameters(setting, within=f"{label}, "))
@@ -196,6 +199,15 @@ def _parameters(value: Any, within: str = "") -> list[str]:
         else:
             lines.append(f"{label}: {_plain(setting)}")
     return lines
+
+
+PERIOD = ("start", "end")
+
+
+def _period_first(item: tuple[Any, Any]) -> tuple[int, str]:
+    """Sort key of a parameter: `start`, then `end`, then the others by name."""
+    name = str(item[0])
+    return (PERIOD.index(name) if name in PERIOD else len(PERIOD), name)
 
 
 def _plain(value: Any) -> str:

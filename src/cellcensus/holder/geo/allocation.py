@@ -590,13 +590,23 @@ def read_areas(path: Path, *, code_property: str = "code") -> pd.DataFrame:
     Raises:
         CellcensusError: The file is not GeoJSON polygons with that code property.
     """
+    if not Path(path).is_file():
+        raise CellcensusError(
+            f"--areas {path}: no such file; give a GeoJSON file of the areas' polygons"
+        )
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-        features = list(document["features"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError) as error:
         raise CellcensusError(
             f"--areas {path}: not a GeoJSON FeatureCollection ({error})"
         ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("features"), list):
+        # A KeyError would print only the key's name: ('features').
+        raise CellcensusError(
+            f'--areas {path}: not a GeoJSON FeatureCollection (no "features" list); '
+            "give a GeoJSON file of the areas' polygons"
+        )
+    features = document["features"]
     if not features:
         raise CellcensusError(f"--areas {path}: holds no features; give the areas' polygons")
     codes, shapes = [], []

@@ -18,6 +18,22 @@ from cellcensus.holder.enclave.transparency import PAGE_LIMIT, render_page, tran
 router = APIRouter()
 
 
+ENTRY_POINTS = {
+    "health": "/health",
+    "transparency_page": "/transparency/page",
+    "catalogue": "/algorithms",
+    "login": "/auth/token",
+    "openapi": "/openapi.json",
+}
+"""Where a client (or a browser opened on the service's address) goes from `GET /`."""
+
+
+@router.get("/", tags=["public"])
+def index() -> dict[str, object]:
+    """The service's entry points, so that its bare address answers with more than a 404."""
+    return {"service": "cellcensus", "version": __version__, "links": ENTRY_POINTS}
+
+
 @router.get("/health", response_model=schemas.Health, tags=["public"])
 def health(ctx: Context) -> schemas.Health:
     """Liveness, package version and database schema version."""
