@@ -246,9 +246,10 @@ def test_trips_follow_true_moves_between_arrondissements(accuracy_world):
 
     A true move is a change of arrondissement between two consecutive hours of a person's
     local day (distinct per person, day and pair, as the release counts devices). Measured:
-    r = 0.960 over the pairs; the release holds 11 % of the true moves (7 % to 18 % by
+    r = 0.970 over the pairs; the release holds 18 % of the true moves (14 % to 24 % by
     origin): a trip is seen only when the phone makes events at both ends of it on the day
-    (docs/algorithms/trips_od.md).
+    (docs/algorithms/trips_od.md). With stays per cell rather than per site, r = 0.960
+    and 11 %: a phone staying put is handed between its site's cells.
     """
     released = get_algorithm("trips_od").run(accuracy_world.tables("arrondissement"), {})
     released = released[released["origin"] != released["destination"]]
@@ -271,9 +272,9 @@ def test_trips_follow_true_moves_between_arrondissements(accuracy_world):
     both = paired(true_moves, estimated)
     assert len(both) > 500
     r = pearson(both["truth"], both["released"])
-    assert r >= 0.93, f"r = {r:.3f}"
+    assert r >= 0.95, f"r = {r:.3f}"
     share = both["released"].sum() / both["truth"].sum()
-    assert share >= 0.05, f"{share:.1%} of the true moves"
+    assert share >= 0.15, f"{share:.1%} of the true moves"
 
 
 # --- inbound tourism -------------------------------------------------------------------------

@@ -8,7 +8,8 @@ NEXT = D + dt.timedelta(days=1)
 
 WORLD = hand_world(
     [
-        # 1, day 0: stay at A (40 min), passage at B (one event), stay at C, back to A.
+        # 1, day 0: stay at A (40 min) ending at B (A's site: one stay, left from B), stay
+        # at C, back to A.
         ev(1, 0, 7, "A"), ev(1, 0, 7, "A", 40), ev(1, 0, 8, "B"),
         ev(1, 0, 9, "C"), ev(1, 0, 12, "C"), ev(1, 0, 18, "A"), ev(1, 0, 19, "A"),
         # 1, day 1: A -> C -> A -> C: the same area pair twice counts the device once.
@@ -26,7 +27,7 @@ def test_trips_between_consecutive_stays(release):
     counts = as_dict(release("trips_od", WORLD), "local_date", "origin", "destination")
     assert counts == pytest.approx(
         {
-            (D, "1", "2"): 1.5, (D, "2", "1"): 1.0, (D, "2", "2"): 0.5,
+            (D, "1", "2"): 1.0, (D, "2", "1"): 1.0, (D, "2", "2"): 1.0,
             (NEXT, "1", "2"): 1.0, (NEXT, "2", "1"): 1.0,
         }
     )  # fmt: skip
@@ -36,10 +37,25 @@ def test_shorter_stays_and_fewer_trips_per_day(release):
     short = as_dict(
         release("trips_od", WORLD, min_stay_minutes=10), "local_date", "origin", "destination"
     )
-    assert short[D, "1", "2"] == pytest.approx(2.5)  # device 3's A -> C now counts
+    assert short[D, "1", "2"] == pytest.approx(2.0)  # device 3's A -> C now counts
     first_only = as_dict(
         release("trips_od", WORLD, max_trips_per_day=1), "local_date", "origin", "destination"
     )
     assert first_only == pytest.approx(
-        {(D, "1", "2"): 1.5, (D, "2", "2"): 0.5, (NEXT, "1", "2"): 1.0}
+        {(D, "1", "2"): 1.0, (D, "2", "2"): 1.0, (NEXT, "1", "2"): 1.0}
     )
+
+
+def test_a_stay_goes_on_while_the_phone_is_handed_between_its_site_s_cells(release):
+    # Half an hour at site S1, alternating between its cells A and B (no cell holds the
+    # phone for 30 minutes), then a stay at C: one trip, from the stay's last cell (A).
+    alternating = hand_world(
+        [
+            ev(4, 0, 7, "A"), ev(4, 0, 7, "B", 15), ev(4, 0, 7, "A", 35),
+            ev(4, 0, 9, "C"), ev(4, 0, 10, "C"),
+        ]
+    )  # fmt: skip
+
+    counts = as_dict(release("trips_od", alternating), "local_date", "origin", "destination")
+
+    assert counts == pytest.approx({(D, "1", "2"): 1.0})
