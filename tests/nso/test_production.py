@@ -6,6 +6,7 @@ the truth for at least 90 % of municipalities. With the realistic biases switche
 corrected estimators stay within them and the naive national factor does not.
 """
 
+import dataclasses
 import json
 import math
 
@@ -257,3 +258,24 @@ def test_an_estimator_with_a_negative_population_is_left_out_with_its_reason() -
     reasons = negative_estimates(full, held)
     assert list(reasons) == ["greg_calibrated"]
     assert "negative estimates for 1 area(s), e.g. 11002" in reasons["greg_calibrated"]
+
+
+@pytest.mark.parametrize(
+    ("every", "where"), [(40, "fitted on half of the areas"), (80, "areas withheld")]
+)
+def test_the_power_law_is_skipped_on_too_few_released_areas_and_the_rest_runs(
+    unbiased: SimulatedRelease, every: int, where: str
+) -> None:
+    # 15 released areas: enough to fit the law on all of them, not on a half for
+    # validation; 8: not even on all of them. Either way, the other estimators run.
+    table = unbiased.release.table.copy()
+    released = np.arange(len(table)) % every == 0
+    table["device_count"] = table["device_count"].where(released)
+
+    result = estimate_all(release=dataclasses.replace(unbiased.release, table=table))
+
+    assert "power_law" not in result.outcomes
+    assert "at least 10 calibration areas" in result.skipped["power_law"]
+    assert where in result.skipped["power_law"]
+    assert {"national", "age_coverage", "raking_calibrated"} <= set(result.outcomes)
+    assert result.default in result.outcomes

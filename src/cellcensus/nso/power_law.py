@@ -19,6 +19,11 @@ import pandas as pd
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.expansion import Expansion
 
+
+class TooFewCalibrationAreasError(CellcensusError):
+    """The release has too few areas with a count and a reference to fit the law on."""
+
+
 MIN_CALIBRATION_AREAS = 10
 """Fewer areas than this with a device count and a reference cannot fit the power law."""
 
@@ -97,7 +102,7 @@ def fit_power_law(*, devices: pd.Series, area_km2: pd.Series, reference: pd.Seri
     km2 = area_km2.astype("float64").set_axis(area_km2.index.astype(str)).reindex(devices.index)
     usable = (devices > 0) & (ref > 0) & (km2 > 0)
     if int(usable.sum()) < MIN_CALIBRATION_AREAS:
-        raise CellcensusError(
+        raise TooFewCalibrationAreasError(
             f"the power law needs at least {MIN_CALIBRATION_AREAS} calibration areas with a "
             f"released count and a reference; got {int(usable.sum())} (areas withheld as too "
             "small have no count): give a dataset with more devices or days, or more "

@@ -32,7 +32,7 @@ from cellcensus.nso.expansion import (
     national_expansion,
     regional_expansion,
 )
-from cellcensus.nso.power_law import power_law_expansion
+from cellcensus.nso.power_law import TooFewCalibrationAreasError, power_law_expansion
 from cellcensus.nso.uncertainty import (
     DeclaredNoise,
     count_variance,
@@ -440,10 +440,18 @@ def estimate_all(
     selection = _split(inputs=inputs, seed=options.seed)
     calibration_areas, validation_areas = _split(inputs=inputs, seed=options.seed + 1)
     full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
-    held, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(calibration_areas))
-    chosen_on, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(selection[0]))
-    for name, reason in negative_estimates(full, held, chosen_on).items():
-        skipped[name] = reason
+    held, held_skipped = _fit_all(
+        inputs=inputs, reference=inputs.reference.reindex(calibration_areas)
+    )
+    chosen_on, chosen_skipped = _fit_all(
+        inputs=inputs, reference=inputs.reference.reindex(selection[0])
+    )
+    on_half = {
+        name: f"{reason} (fitted on half of the areas, for validation)"
+        for name, reason in {**chosen_skipped, **held_skipped}.items()
+    }
+    for name, reason in {**on_half, **negative_estimates(full, held, chosen_on)}.items():
+        skipped.setdefault(name, reason)
         for fits in (full, held, chosen_on):
             fits.pop(name, None)
     outcomes = {
@@ -603,12 +611,14 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     fitted["devices_per_person"] = (per_person, 0)
     covered = age_coverage_correction(base=per_person, coverage=inputs.coverage, groups=groups)
     fitted["age_coverage"] = (covered, 0)
-    fitted["power_law"] = (
-        power_law_expansion(
+    try:
+        law = power_law_expansion(
             devices=inputs.devices, area_km2=inputs.areas["area_km2"], reference=reference
-        ),
-        2,
-    )
+        )
+    except TooFewCalibrationAreasError as error:  # small data: the others still run
+        skipped["power_law"] = str(error)
+    else:
+        fitted["power_law"] = (law, 2)
     for method in ("ratio", "linear", "raking"):
         name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
         fitted[name] = _calibrated(inputs=inputs, base=covered, reference=reference, method=method)
