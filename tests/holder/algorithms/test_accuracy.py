@@ -29,12 +29,12 @@ from cellcensus.holder.algorithms.device_filter import (
     MultiSimParameters,
     Scope,
     Subscribers,
+    cell_sites,
     multi_sim_hints,
     multi_sim_pairs,
 )
 from cellcensus.holder.algorithms.internal_migration import (
     InternalMigrationParameters,
-    cell_sites,
     period_nights,
     stayers,
 )
@@ -351,7 +351,7 @@ def test_internal_migration_finds_movers_with_precision_and_recall_of_four_in_fi
     released = get_algorithm("internal_migration").run(tables, params.model_dump())
     nights = (period_nights(tables, params, *BEFORE), period_nights(tables, params, *AFTER))
     periods = (home_cells(nights[0], params), home_cells(nights[1], params))
-    stayed = stayers(periods, nights, cell_sites(tables), params.max_visit_nights)
+    stayed = stayers(periods, nights, cell_sites(tables.cells), params.max_visit_nights)
     before, after = (period.to_pandas() for period in periods)
     homes = before.merge(after, on="device_id", suffixes=("_before", "_after"))
     assert homes["device_id"].is_unique  # the default rule gives one home cell

@@ -46,7 +46,12 @@ from cellcensus.holder.algorithms.base import (
     StoreTables,
     check_days,
 )
-from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
+from cellcensus.holder.algorithms.device_filter import (
+    DeviceFilterParameters,
+    Scope,
+    Subscribers,
+    cell_sites,
+)
 from cellcensus.holder.algorithms.places import (
     HomeParameters,
     home_cells,
@@ -99,14 +104,6 @@ def period_homes(
     return tables.materialize(home_cells(nights, params))
 
 
-def cell_sites(tables: StoreTables) -> ir.Table:
-    """cell_id, site: each cell's antenna site (the cell itself where no site is known)."""
-    cells = tables.cells
-    if "site_id" not in cells.columns:
-        return cells.select("cell_id", site=cells.cell_id).distinct()
-    return cells.select("cell_id", site=cells.site_id.fill_null(cells.cell_id)).distinct()
-
-
 def home_site_nights(homes: ir.Table, nights: ir.Table, sites: ir.Table) -> ir.Table:
     """device_id, seen: the most nights of `nights` spent at a site of one of `homes`' cells."""
     home_sites = homes.join(sites, "cell_id").select("device_id", "site").distinct()
@@ -140,7 +137,10 @@ def compute(tables: StoreTables, params: InternalMigrationParameters) -> ir.Tabl
     before = tables.materialize(home_cells(nights_before, params))
     after = tables.materialize(home_cells(nights_after, params))
     stayed = stayers(
-        (before, after), (nights_before, nights_after), cell_sites(tables), params.max_visit_nights
+        (before, after),
+        (nights_before, nights_after),
+        cell_sites(tables.cells),
+        params.max_visit_nights,
     )
     # A stayer keeps its earlier home in the later period (if it has a later home at all).
     kept_home = before.semi_join(stayed, "device_id").semi_join(after, "device_id")
