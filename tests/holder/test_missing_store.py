@@ -34,6 +34,22 @@ def test_a_command_on_a_missing_store_says_so_and_creates_nothing(tmp_path, monk
     assert not missing.exists()
 
 
+SERVICE_COMMANDS = {name: COMMANDS[name] for name in ("serve", "users add", "users list")}
+
+
+@pytest.mark.parametrize("command", SERVICE_COMMANDS.values(), ids=SERVICE_COMMANDS.keys())
+def test_a_service_command_on_a_folder_that_is_no_store_says_so_and_creates_nothing(
+    tmp_path, command
+):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    env = {"CELLCENSUS_PASSWORD": "a long enough password", "COLUMNS": "200"}
+    result = CliRunner().invoke(app, [*command, "--store", str(folder)], env=env)
+    assert result.exit_code == 2, result.output
+    assert f"{folder} is not a store" in " ".join(result.output.split())
+    assert list(folder.iterdir()) == []  # no enclave/state.db in someone's folder
+
+
 def test_the_enclave_refuses_a_missing_store_before_creating_its_state(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(CellcensusError, match="does not exist"):

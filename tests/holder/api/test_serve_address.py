@@ -10,7 +10,14 @@ from typer.testing import CliRunner
 from cellcensus.cli import app
 
 
+def a_store(folder: Path) -> Path:
+    """An empty store: what ingest writes first (serve refuses a folder that is not a store)."""
+    (folder / "metadata.json").write_text("{}", encoding="utf-8")
+    return folder
+
+
 def test_serve_on_a_busy_port_says_so_and_names_another_port(tmp_path: Path) -> None:
+    a_store(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -21,10 +28,11 @@ def test_serve_on_a_busy_port_says_so_and_names_another_port(tmp_path: Path) -> 
     assert f"port {port} on 127.0.0.1 is in use" in output
     assert f"give another --port, e.g. --port {port + 1}" in output
     assert "cellcensus service on" not in output and "Traceback" not in output
-    assert list(tmp_path.iterdir()) == []  # nothing made in the store
+    assert [path.name for path in tmp_path.iterdir()] == ["metadata.json"]  # nothing made
 
 
 def test_serve_on_an_address_of_no_interface_says_so(tmp_path: Path) -> None:
+    a_store(tmp_path)
     result = CliRunner().invoke(
         app, ["serve", "--store", str(tmp_path), "--host", "192.0.2.1", "--port", "8000"]
     )

@@ -77,6 +77,7 @@ def test_a_short_signing_key_file_is_named_with_what_to_do(tmp_path, monkeypatch
 def test_a_spark_service_whose_engine_cannot_start_does_not_start(tmp_path):
     # Its jobs would each be charged before their worker found that Spark does not start.
     (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "metadata.json").write_text("{}", encoding="utf-8")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
     done = subprocess.run(
         [sys.executable, "-m", "cellcensus", "serve", "--store", str(tmp_path / "store")],

@@ -19,7 +19,7 @@ from cellcensus.holder.api.users import MIN_PASSWORD, Role, User, Users, check_s
 from cellcensus.holder.enclave.audit import AuditLog
 from cellcensus.holder.enclave.state import State, open_state
 from cellcensus.holder.engines import check_spark_starts
-from cellcensus.holder.store.layout import require_store_folder
+from cellcensus.holder.store.layout import require_store
 
 PASSWORD_ENV = "CELLCENSUS_PASSWORD"
 
@@ -31,7 +31,7 @@ DatabaseOption = Annotated[
 
 
 def _state(store: Path, database_url: str | None) -> State:
-    require_store_folder(store)
+    require_store(store)
     settings = ServiceSettings.from_env(store=store, database_url=database_url)
     return open_state(settings.resolved_database_url)
 
@@ -103,7 +103,7 @@ def serve(
 
     from cellcensus.holder.api.app import create_app
 
-    require_store_folder(store)
+    require_store(store)
     check_port_free(host, port)
     settings = ServiceSettings.from_env(
         store=store, database_url=database_url, workers=workers, jwt_key_file=jwt_key_file
