@@ -3,6 +3,7 @@
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -417,39 +418,60 @@ def _sampled_and_noisy(
     return _noisy_present_release(replace(exact, table=sampled), scale=scale, rng=rng)
 
 
+def _coverage_and_spread(draws: list[pd.DataFrame], truth: pd.Series) -> tuple[float, float]:
+    """Share of the draws' intervals that cover `truth`, and the median over keys of the
+    mean standard error over the spread of the estimates (1: the errors are as stated)."""
+    covered, errors, std_errors = [], [], []
+    for drawn in draws:
+        known = drawn[drawn["estimate"].notna()]
+        target = truth.reindex(known.index)
+        covered.append((known["ci_lower"] <= target) & (target <= known["ci_upper"]))
+        errors.append(known["estimate"] - target)
+        std_errors.append(known["std_error"])
+    keys = list(range(truth.index.nlevels))
+    spread = pd.concat(errors).groupby(level=keys).std()
+    ratio = (pd.concat(std_errors).groupby(level=keys).mean() / spread).median()
+    return float(pd.concat(covered).mean()), float(ratio)
+
+
+def _present_at_two_hours(
+    unbiased_result: EstimationResult,
+) -> tuple[Release, Callable[[Release], PresentPopulation]]:
+    """`_arrondissements_at_two_hours`'s release, and its estimation as a function."""
+    exact, areas, parent = _arrondissements_at_two_hours(unbiased_result)
+
+    def present(release: Release) -> PresentPopulation:
+        return estimate_present_population(
+            release=release, residents=unbiased_result, areas=areas, parent=parent
+        )
+
+    return exact, present
+
+
 def test_present_population_intervals_cover_each_area_and_hour_in_95_percent_of_draws(
     unbiased_result,
 ) -> None:
     # The counts are drawn from a sample (about 1 in 25 persons: the residents' market
     # share x sampling fraction) and get Laplace noise of scale 60 (sd 85, like the
     # sampling's at 5,000 devices), so that both parts of the interval matter.
-    exact, areas, parent = _arrondissements_at_two_hours(unbiased_result)
-
-    def present(release: Release) -> pd.DataFrame:
-        estimated = estimate_present_population(
-            release=release, residents=unbiased_result, areas=areas, parent=parent
-        )
-        return estimated.long.set_index(["local_date", "slot", "area_code"])
-
-    truth = present(exact)["estimate"]
+    exact, present = _present_at_two_hours(unbiased_result)
+    keys = ["local_date", "slot", "area_code"]
+    truth = present(exact).long.set_index(keys)["estimate"]
     probability = selection_probability(unbiased_result)
     rng = np.random.default_rng(2011)
-    covered, errors, std_errors = [], [], []
-    for _ in range(200):
-        drawn = present(_sampled_and_noisy(exact, probability=probability, scale=60.0, rng=rng))
-        known = drawn["estimate"].notna()
-        target = truth.reindex(drawn.index)[known]
-        covered.append((drawn["ci_lower"][known] <= target) & (target <= drawn["ci_upper"][known]))
-        errors.append(drawn["estimate"][known] - target)
-        std_errors.append(drawn["std_error"][known])
+    draws = [
+        present(
+            _sampled_and_noisy(exact, probability=probability, scale=60.0, rng=rng)
+        ).long.set_index(keys)
+        for _ in range(200)
+    ]
+
+    coverage, ratio = _coverage_and_spread(draws, truth)
 
     # 200 draws of 258 rows (correlated within a draw); allow 2 points.
-    assert pd.concat(covered).mean() == pytest.approx(0.95, abs=0.02)
+    assert coverage == pytest.approx(0.95, abs=0.02)
     # The standard errors are the spread of the estimates (within 10 %), not just wide.
-    spread = pd.concat(errors).groupby(level=[0, 1, 2]).std()
-    assert (pd.concat(std_errors).groupby(level=[0, 1, 2]).mean() / spread).median() == (
-        pytest.approx(1.0, abs=0.1)
-    )
+    assert ratio == pytest.approx(1.0, abs=0.1)
     assert probability == pytest.approx(0.04)
 
 
@@ -459,39 +481,29 @@ def test_weekday_mean_intervals_cover_in_95_percent_of_draws_with_the_phones_sha
     # The same persons' phones are counted every day (one sample per area and hour, shared
     # by the dates), each day's count getting its own Laplace noise (scale 60): the mean
     # over the weekdays keeps the sampling error and averages the noise.
-    exact, areas, parent = _arrondissements_at_two_hours(unbiased_result)
-
-    def weekday(release: Release) -> pd.DataFrame:
-        estimated = estimate_present_population(
-            release=release, residents=unbiased_result, areas=areas, parent=parent
-        )
-        assert estimated.weekdays == DATES[1:3]
-        return estimated.weekday_table.set_index(["area_code", "slot"])
-
-    truth = weekday(exact)["estimate"]
+    exact, present = _present_at_two_hours(unbiased_result)
+    assert present(exact).weekdays == DATES[1:3]
+    keys = ["area_code", "slot"]
+    truth = present(exact).weekday_table.set_index(keys)["estimate"]
     probability = selection_probability(unbiased_result)
     table = exact.table
-    expected = table["device_count"].astype("float64")
-    persons = (expected / probability).round().astype("int64")
-    first = table.groupby(["area_code", "slot"]).cumcount() == 0  # one draw per area and hour
+    persons = (table["device_count"].astype("float64") / probability).round().astype("int64")
+    first = table.groupby(keys).cumcount() == 0  # one draw per area and hour
     rng = np.random.default_rng(3)
-    covered, errors, std_errors = [], [], []
+    draws = []
     for _ in range(200):
         drawn = pd.Series(rng.binomial(persons.where(first, 0), probability), index=table.index)
         shared = drawn.where(first).groupby([table["area_code"], table["slot"]]).transform("max")
         sampled = replace(exact, table=table.assign(device_count=shared.astype("int64")))
-        means = weekday(_noisy_present_release(sampled, scale=60.0, rng=rng))
-        target = truth.reindex(means.index)
-        covered.append((means["ci_lower"] <= target) & (target <= means["ci_upper"]))
-        errors.append(means["estimate"] - target)
-        std_errors.append(means["std_error"])
+        released = _noisy_present_release(sampled, scale=60.0, rng=rng)
+        draws.append(present(released).weekday_table.set_index(keys))
 
-    assert (pd.concat(errors).groupby(level=[0, 1]).size() == 200).all()
+    coverage, ratio = _coverage_and_spread(draws, truth)
+
+    assert all(len(drawn) == len(truth) for drawn in draws)
     # 200 draws of 86 areas and hours (correlated within a draw); allow 2 points. Taking
     # the days' sampling as independent would cover 89 %, with standard errors 17 % short.
-    assert pd.concat(covered).mean() == pytest.approx(0.95, abs=0.02)
-    spread = pd.concat(errors).groupby(level=[0, 1]).std()
-    ratio = (pd.concat(std_errors).groupby(level=[0, 1]).mean() / spread).median()
+    assert coverage == pytest.approx(0.95, abs=0.02)
     assert ratio == pytest.approx(1.0, abs=0.1)
 
 
