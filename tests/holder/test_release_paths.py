@@ -710,6 +710,7 @@ def test_a_submitted_algorithm_cannot_release_through_its_error_message(store: P
         "charge": None,
         "memory_mb": 4096,
         "timeout_s": 120.0,
+        "reader": "analyst",
     }
     outcome = run_in_subprocess(spec, timeout_s=120.0, on_stage=lambda _stage: None)
     assert outcome.result is None

@@ -72,3 +72,17 @@ def test_without_the_policy_the_same_injection_runs(service, browser):
     del answer.headers["content-security-policy"]
     page, _ = show(browser, answer)
     assert page.evaluate(INJECT) is True
+
+
+def test_the_parameters_an_analyst_chose_show_and_the_defaults_unfold(service, browser):
+    headers = service.auth("alice")
+    body = {"algorithm": "usual_residence", "parameters": {"min_nights": 3}}
+    job = service.wait(submit(service, headers, body)["id"], headers)
+    page, _ = show(browser, service.client.get("/transparency/page"))
+
+    row = page.locator("tr", has_text=job["id"])
+    shown = row.locator("td.params").inner_text()
+    assert "min nights: 3" in shown and "more at their defaults" in shown
+    assert "night start hour" not in shown  # folded away
+    row.locator("summary").click()
+    assert "night start hour: 20" in row.locator("td.params").inner_text()

@@ -64,3 +64,23 @@ def test_a_scope_with_a_bad_period_is_a_problem_document(idle_service, period, r
     detail = answer.json()["detail"]
     assert refusal in detail and scope in detail
     assert "ALGORITHM:LEVEL:YYYY-MM-DD..YYYY-MM-DD" in detail
+
+
+@pytest.mark.parametrize(
+    ("level", "advice"),
+    [
+        ("arrondissement", "(ask the data holder to allocate the arrondissement level)"),
+        ("grid", "the INSPIRE 1 km grid's level is inspire_1km; for areas of your own, ask"),
+    ],
+)
+def test_a_level_without_allocation_tells_the_analyst_to_ask_the_holder(
+    idle_service, level, advice
+):
+    # The holder's command line names `cellcensus store allocate` (tests/holder/algorithms/
+    # test_run_refusals.py); an analyst of the service cannot run it.
+    body = {"algorithm": "usual_residence", "level": level}
+    answer = idle_service.client.post("/jobs", json=body, headers=idle_service.auth("bob"))
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert f"no {level} allocation in store STORE" in detail and advice in detail
+    assert "cellcensus" not in detail

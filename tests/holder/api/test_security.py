@@ -311,8 +311,8 @@ def test_answers_to_analysts_do_not_name_the_stores_folder(service):
     bob = service.auth("bob")  # usual_residence at any level
     refusal = service.client.post(
         "/jobs", json={**JOB, "level": "region"}, headers=bob
-    )  # no region allocation: the message says how the holder makes one
-    assert "--store STORE" in refused(refusal, 422)
+    )  # no region allocation: the message names the store that lacks it
+    assert "no region allocation in store STORE" in refused(refusal, 422)
     assert store not in refusal.text
     job = service.client.post("/jobs", json=JOB, headers=bob).json()
     book = service.client.app.state.context.service.book

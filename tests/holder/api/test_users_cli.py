@@ -48,6 +48,18 @@ def test_users_list_shows_each_scope_whole_on_an_80_column_terminal(users_cli):
     assert "2011-03-31" in output.replace("│", " ").replace(" ", "")
 
 
+def test_users_list_says_yes_or_no_in_every_column_of_a_flag(users_cli):
+    invoke, users = users_cli
+    assert invoke("deactivate", "alice")[0] == 0
+    users.reset_password("steward", PASSWORD, actor="test")  # must change it at next login
+    code, output = invoke("list")
+    cells = output.replace("│", " ").split()
+    assert code == 0 and "True" not in cells and "False" not in cells
+    alice, steward = cells.index("alice"), cells.index("steward")
+    assert cells[alice + 2 : alice + 3] == ["no"] and cells[alice + 4 :][:1] == ["no"]
+    assert cells[steward + 2 : steward + 3] == ["yes"] and cells[steward + 3 :][:1] == ["yes"]
+
+
 def test_a_misspelt_algorithm_is_refused_and_the_scopes_kept(users_cli):
     invoke, users = users_cli
     code, output = invoke("grant", "alice", "usual_residnce:municipality:*")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.enclave import Enclave, EnclaveService, JobRequest, JobStatus
+from cellcensus.holder.enclave.state import open_state
+from cellcensus.holder.enclave.worker import run_in_subprocess
+from cellcensus.holder.store.layout import Store
 
 REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
 
@@ -159,3 +163,19 @@ def test_names_wider_than_their_columns_are_refused_clearly(service, state):
     with pytest.raises(CellcensusError, match="at most 32 characters"):
         service.submissions.submit(source=source, analyst="alice", reserved=set())
     assert [entry.actor for entry in service.audit.entries()][-1] == "a" * 64
+
+
+def test_a_level_that_lost_its_allocation_before_the_run_tells_the_analyst_to_ask(store, tmp_path):
+    # Checked again when the worker runs the job: its error reaches the analyst too.
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    state = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    service = EnclaveService(store=copy, state=state, reader="analyst")
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    job = service.submit(analyst="alice", request=REQUEST).job
+    Store(copy).allocation_path("municipality").unlink()
+    spec = service.worker_spec(job, charge=None)
+    outcome = run_in_subprocess(spec, timeout_s=120.0, on_stage=lambda _stage: None)
+    assert outcome.result is None and outcome.error is not None
+    assert "ask the data holder to allocate the municipality level" in outcome.error
+    assert "cellcensus store allocate" not in outcome.error
+    state.engine.dispose()

@@ -6,7 +6,7 @@ import dataclasses
 from html.parser import HTMLParser
 
 from cellcensus.holder.enclave.jobs import Job, JobStatus
-from cellcensus.holder.enclave.transparency import public_entry, render_page
+from cellcensus.holder.enclave.transparency import Defaults, public_entry, render_page
 
 JOB = Job(
     id="job-7f3a9c",
@@ -47,6 +47,8 @@ class Page(HTMLParser):
         self.attributes: list[tuple[str, dict[str, str | None]]] = []
         self.headers: list[str] = []
         self.cells: list[str] = []
+        self.summaries: list[str] = []
+        self.folded: list[str] = []
         self.text: list[str] = []
         self.feed(text)
         self.close()
@@ -66,6 +68,10 @@ class Page(HTMLParser):
             self.headers.append(data)
         elif self.open and self.open[-1] == "td":
             self.cells.append(data)
+        elif self.open and self.open[-1] == "summary":
+            self.summaries.append(data)
+        elif self.open and self.open[-1] == "details":
+            self.folded.append(data)
 
     def has(self, tag: str, **wanted: str) -> bool:
         return any(
@@ -74,8 +80,14 @@ class Page(HTMLParser):
         )
 
 
-def page_of(jobs: list[Job], head: tuple[int, str] = HEAD, limit: int = 1000) -> Page:
-    page = Page(render_page([public_entry(job) for job in jobs], head=head, limit=limit))
+def page_of(
+    jobs: list[Job],
+    head: tuple[int, str] = HEAD,
+    limit: int = 1000,
+    defaults: Defaults | None = None,
+) -> Page:
+    entries = [public_entry(job) for job in jobs]
+    page = Page(render_page(entries, head=head, limit=limit, defaults=defaults))
     assert not page.errors and not page.open
     return page
 
@@ -163,3 +175,48 @@ def test_parameters_read_one_per_line_in_words():
     text = "".join(page.cells)
     assert "{" not in text and "slot_minutes" not in text and "min_days" not in text
     assert "the algorithm's defaults" in page_of([dataclasses.replace(JOB, parameters={})]).cells
+
+
+DEFAULTS = {
+    (JOB.algorithm, JOB.version): {
+        "start": None,
+        "min_nights": 2,
+        "rule": "most_distinct_nights",
+        "filters": {"min_days": 1, "exclude_m2m": True},
+    }
+}
+
+
+def test_the_chosen_parameters_stand_out_and_the_defaults_fold_under_their_count():
+    asked = {
+        "start": None,
+        "min_nights": 3,
+        "rule": "most_distinct_nights",
+        "filters": {"min_days": 1, "exclude_m2m": False},
+    }
+    page = page_of([dataclasses.replace(JOB, parameters=asked)], defaults=DEFAULTS)
+    assert {"filters, exclude m2m: no", "min nights: 3"} <= set(page.cells)
+    assert page.summaries == ["3 more at their defaults"]
+    assert page.folded == ["start: none", "filters, min days: 1", "rule: most_distinct_nights"]
+
+
+def test_a_job_at_every_default_says_so_and_still_lists_them():
+    untouched = {"min_nights": 2, "filters": {"min_days": 1}}
+    page = page_of([dataclasses.replace(JOB, parameters=untouched)], defaults=DEFAULTS)
+    assert page.summaries == ["the algorithm's defaults (2 parameters)"]
+    assert page.folded == ["filters, min days: 1", "min nights: 2"]
+    assert not [cell for cell in page.cells if cell.startswith(("min nights", "filters"))]
+
+
+def test_a_default_compares_by_value_and_kind():
+    asked = {"min_nights": 2.0, "filters": {"min_days": True}}
+    page = page_of([dataclasses.replace(JOB, parameters=asked)], defaults=DEFAULTS)
+    assert "filters, min days: yes" in page.cells  # True is not the default 1
+    assert page.folded == ["min nights: 2.0"]
+
+
+def test_without_the_defaults_of_the_jobs_version_every_parameter_shows():
+    older = dataclasses.replace(JOB, version="1.1.0", parameters={"min_nights": 2})
+    page = page_of([older], defaults=DEFAULTS)
+    assert "min nights: 2" in page.cells
+    assert not page.has("details")

@@ -51,6 +51,7 @@ def build_context(settings: ServiceSettings) -> ServiceContext:
         state=state,
         engine=settings.engine,  # type: ignore[arg-type]
         limits=limits,
+        reader="analyst",  # the service's clients cannot run the holder's commands
     )
     issuer = TokenIssuer(
         key=signing_key(settings),

@@ -257,11 +257,15 @@ def list_users(store: StoreOption, database_url: DatabaseOption = None) -> None:
         table.add_row(
             user.username,
             user.role.value,
-            str(user.active),
+            _yes_no(user.active),
             "\n".join(user.scopes),
-            "yes" if user.must_change_password else "",
+            _yes_no(user.must_change_password),
         )
     console.print(table)
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def verify(

@@ -15,6 +15,8 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import Algorithm, get_algorithm, registered_algorithms
@@ -132,6 +134,13 @@ class Catalogue:
         given = with_defaults(parameters, entry.parameters_schema)
         return dict(json.loads(json.dumps(given, sort_keys=True)))
 
+    def defaults(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Each algorithm's `parameter_defaults`, by its name and version."""
+        return {
+            (entry.name, entry.version): parameter_defaults(entry)
+            for entry in self.entries().values()
+        }
+
     def load(self, entry: CatalogueEntry) -> Algorithm:
         """The code of a built-in `entry`.
 
@@ -142,6 +151,28 @@ class Catalogue:
         if entry.submission_id is not None:
             raise CellcensusError(f"{entry.name} is submitted code: it runs only confined")
         return get_algorithm(entry.name)
+
+
+def parameter_defaults(entry: CatalogueEntry) -> dict[str, Any]:
+    """The value each parameter of `entry` takes when a job does not give it, as JSON.
+
+    A built-in's from its parameter model, nested models walked (a parameter a job must
+    give has none); a submission's from its schema's top-level `default`s.
+    """
+    if entry.submission_id is not None:
+        return with_defaults({}, entry.parameters_schema)
+    model = get_algorithm(entry.name).manifest.parameters
+    return dict(to_jsonable_python(_model_defaults(model)))
+
+
+def _model_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            found[name] = field.get_default(call_default_factory=True)
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            found[name] = _model_defaults(field.annotation)
+    return found
 
 
 def with_defaults(parameters: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Literal
 
 import ibis.expr.types as ir
 import numpy as np
@@ -147,7 +147,12 @@ def _read(con: BaseBackend, path: Path, engine: Engine) -> ir.Table:
     return con.table(name)
 
 
-def check_level(store: Store, level: str) -> None:
+Reader = Literal["holder", "analyst"]
+"""Who reads a refusal: the holder, who runs the store's commands, or an analyst of the
+service, who asks the holder for what the store lacks."""
+
+
+def check_level(store: Store, level: str, *, reader: Reader = "holder") -> None:
     """Refuse an area level that is malformed or has no allocation in the store."""
     if not LEVEL_PATTERN.match(level):
         raise CellcensusError(
@@ -157,18 +162,27 @@ def check_level(store: Store, level: str) -> None:
         known = ", ".join(store.area_levels()) or "none"
         raise CellcensusError(
             f"no {level} allocation in store {store.root}; known levels: {known} "
-            f"({_allocation_hint(store, level)})"
+            f"({_allocation_hint(store, level, reader)})"
         )
     if store.allocation_made_from_other_cells(level):
+        again = (
+            f"run `{allocate_command(store, level)}` again"
+            if reader == "holder"
+            else "ask the data holder to allocate it again"
+        )
         raise CellcensusError(
             f"the {level} allocation of store {store.root} was made from another cells table "
-            f"than the store's (a later ingest changed it); run `{allocate_command(store, level)}` "
-            "again"
+            f"than the store's (a later ingest changed it); {again}"
         )
 
 
 def check_job(
-    store: Store, algorithm: Algorithm | None, *, parameters: dict[str, Any], level: str
+    store: Store,
+    algorithm: Algorithm | None,
+    *,
+    parameters: dict[str, Any],
+    level: str,
+    reader: Reader = "holder",
 ) -> None:
     """Refuse a job the store cannot serve, from its layout alone, before it is charged.
 
@@ -176,9 +190,9 @@ def check_job(
     algorithm's precondition must hold (e.g. the tile footprint its estimator reads, enough
     nights in its period for its `min_nights`). None of this reads an event, so a refusal
     here reveals nothing and costs no budget. `algorithm` is None for submitted code, which
-    never runs in the service process.
+    never runs in the service process. A refusal tells `reader` what to do.
     """
-    check_level(store, level)
+    check_level(store, level, reader=reader)
     check_period(store, parameters)
     if algorithm is not None:
         layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
@@ -197,14 +211,19 @@ def check_period(store: Store, parameters: dict[str, Any]) -> None:
         )
 
 
-def _allocation_hint(store: Store, level: str) -> str:
-    """How to get an allocation at `level`, naming the grid's level to one who means it."""
-    hint = f"run `{allocate_command(store, level)}` first"
-    if "grid" in level and level != GRID_LEVEL:
-        return (
+def _allocation_hint(store: Store, level: str, reader: Reader) -> str:
+    """How `reader` gets an allocation at `level`, naming the grid's level to one who means it."""
+    if reader == "analyst":
+        hint = f"ask the data holder to allocate the {level} level"
+        grid = f"the INSPIRE 1 km grid's level is {GRID_LEVEL}"
+    else:
+        hint = f"run `{allocate_command(store, level)}` first"
+        grid = (
             f"the INSPIRE 1 km grid's level is {GRID_LEVEL}, allocated by "
-            f"`{allocate_command(store, GRID_LEVEL)}`; for areas of your own, {hint}"
+            f"`{allocate_command(store, GRID_LEVEL)}`"
         )
+    if "grid" in level and level != GRID_LEVEL:
+        return f"{grid}; for areas of your own, {hint}"
     return hint
 
 
@@ -431,6 +450,7 @@ def compute_release(
     charge: Charge | None = None,
     progress: Progress | None = None,
     memory_limit: str = "4GB",
+    reader: Reader = "holder",
 ) -> Release:
     """Run `algorithm` on the store and protect its output; record nothing.
 
@@ -445,6 +465,7 @@ def compute_release(
         charge: The ledger's receipt; required when the policy adds noise.
         progress: Called with the name of each stage.
         memory_limit: DuckDB memory limit (spills to disk beyond it).
+        reader: Who reads a refusal (`check_job`).
 
     Raises:
         CellcensusError: bad parameters, unknown area level, or output outside the key set.
@@ -454,7 +475,8 @@ def compute_release(
     parsed = algorithm.manifest.parse(parameters)
     say("opening store")
     opened = Store(Path(store))
-    check_job(opened, algorithm, parameters=parameters, level=level)  # the store may change
+    # The store may have changed since the job was submitted.
+    check_job(opened, algorithm, parameters=parameters, level=level, reader=reader)
     with reading(opened):
         tables = open_tables(opened, engine=engine, level=level, memory_limit=memory_limit)
         say("computing")
@@ -561,6 +583,7 @@ def compute_submitted_release(
     job_id: str,
     charge: Charge | None = None,
     progress: Progress | None = None,
+    reader: Reader = "holder",
 ) -> Release:
     """Protect a submitted algorithm's exact output with its recorded manifest; record nothing.
 
@@ -578,6 +601,7 @@ def compute_submitted_release(
         job_id: Recorded in the provenance.
         charge: The ledger's receipt; required when the policy adds noise.
         progress: Called with the name of each stage.
+        reader: Who reads a refusal (`check_job`).
 
     Raises:
         CellcensusError: the store cannot serve the job, or the output does not fit the
@@ -586,7 +610,8 @@ def compute_submitted_release(
     say = progress or (lambda _stage: None)
     say("opening store")
     opened = Store(Path(store))
-    check_job(opened, None, parameters=parameters, level=level)  # the store may change
+    # The store may have changed since the job was submitted.
+    check_job(opened, None, parameters=parameters, level=level, reader=reader)
     tables = open_tables(opened, level=level, memory_limit="256MB")  # the allocation only
     period = job_period(opened, parameters)
     given = SimpleNamespace(**parameters)

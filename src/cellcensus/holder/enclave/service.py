@@ -21,6 +21,7 @@ from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
 from cellcensus.holder.enclave.compute import (
+    Reader,
     check_job,
     compute_release,
     job_period,
@@ -80,7 +81,11 @@ class ServiceLimits:
 
 
 class EnclaveService:
-    """Jobs, releases, policies, certification and audit over one store and one database."""
+    """Jobs, releases, policies, certification and audit over one store and one database.
+
+    Its refusals speak to `reader`: the holder (its command line, the default) or an analyst
+    of the HTTP service, who cannot run the holder's commands.
+    """
 
     def __init__(
         self,
@@ -90,8 +95,10 @@ class EnclaveService:
         engine: Engine = "duckdb",
         default_policy: DisclosurePolicy | None = None,
         limits: ServiceLimits | None = None,
+        reader: Reader = "holder",
     ) -> None:
         self.store_root = Path(store)
+        self.reader: Reader = reader
         self.state = state
         self.engine: Engine = engine
         self.limits = limits or ServiceLimits()
@@ -192,7 +199,13 @@ class EnclaveService:
                 f"{', '.join(policy.allowed_certifications)} algorithms may run"
             )
         parameters = self.catalogue.normalize(entry, request.parameters)
-        check_job(self.store, _built_in(entry), parameters=parameters, level=request.level)
+        check_job(
+            self.store,
+            _built_in(entry),
+            parameters=parameters,
+            level=request.level,
+            reader=self.reader,
+        )
         return NewJob(
             analyst=analyst,
             project=request.project,
@@ -310,6 +323,7 @@ class EnclaveService:
             "charge": None if charge is None else _charge_dict(charge),
             "memory_mb": self.limits.memory_mb,
             "timeout_s": self.limits.timeout_s,
+            "reader": self.reader,
         }
 
     def computed(self, job: Job, release_body: str) -> None:
@@ -421,6 +435,7 @@ class EnclaveService:
                 job_id=job.id,
                 charge=charge,
                 progress=lambda stage: self.book.set_stage(job.id, stage),
+                reader=self.reader,
             )
         except Exception as error:
             self.book.fail(job.id, error=str(error))

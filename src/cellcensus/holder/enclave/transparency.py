@@ -12,10 +12,14 @@ import base64
 import hashlib
 import html
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cellcensus.holder.enclave.jobs import Job, JobBook
 from cellcensus.notation import scientific
+
+Setting = tuple[tuple[str, ...], Any]
+"""One parameter: its path of names in the nested parameters, and its value."""
 
 PAGE_LIMIT = 1000  # jobs on the web page; the JSON log gives up to 10,000
 
@@ -52,7 +56,7 @@ STYLE = (
     "td,th{border:1px solid #ccc;padding:.3em .6em;font-size:.9em;text-align:left;"
     "vertical-align:top}th{background:#f3f5f8}td.time{white-space:nowrap}"
     "td.code{font-family:monospace;font-size:.8em;overflow-wrap:anywhere}"
-    "td.params{min-width:12em;overflow-wrap:anywhere}"
+    "td.params{min-width:12em;overflow-wrap:anywhere}summary{color:#555;cursor:pointer}"
     "@media print{body{margin:0;max-width:none}.wide{overflow:visible}"
     "tr{break-inside:avoid}th{background:none}}"
 )
@@ -99,20 +103,30 @@ def transparency_log(book: JobBook, *, limit: int = 1000) -> list[dict[str, Any]
     return [public_entry(job) for job in book.recent(limit=limit)]
 
 
+Defaults = Mapping[tuple[str, str], dict[str, Any]]
+"""The defaults of each algorithm's parameters, by algorithm name and version."""
+
+
 def render_page(
-    entries: list[dict[str, Any]], *, head: tuple[int, str], limit: int = PAGE_LIMIT
+    entries: list[dict[str, Any]],
+    *,
+    head: tuple[int, str],
+    limit: int = PAGE_LIMIT,
+    defaults: Defaults | None = None,
 ) -> str:
     """The log as a small self-contained HTML page (everything escaped).
 
     `entries` are the latest `limit` jobs at most: when there are that many, older ones may
-    exist and the page says it does not show them.
+    exist and the page says it does not show them. A job's parameters at their `defaults`
+    (those of its algorithm's version) are folded away under their count.
     """
     seq, digest = head
+    jobs = _jobs(entries, limit=limit, defaults=defaults or {})
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>cellcensus transparency log</title><style>{STYLE}</style></head><body>"
-        f"<h1>Transparency log</h1>{INTRO}{_jobs(entries, limit=limit)}"
+        f"<h1>Transparency log</h1>{INTRO}{jobs}"
         f"<h2>Checking the log</h2>{_chain(seq, digest)}</body></html>"
     )
 
@@ -131,11 +145,11 @@ def _chain(seq: int, digest: str) -> str:
     )
 
 
-def _jobs(entries: list[dict[str, Any]], *, limit: int) -> str:
+def _jobs(entries: list[dict[str, Any]], *, limit: int, defaults: Defaults) -> str:
     if not entries:
         return "<p>No job has been run yet, so nothing has been released.</p>"
     header = "".join(f"<th scope='col'>{name}</th>" for name in HEADINGS)
-    rows = "".join(f"<tr>{_row(entry)}</tr>" for entry in entries)
+    rows = "".join(f"<tr>{_row(entry, defaults)}</tr>" for entry in entries)
     caption = f"{len(entries):,} job{'' if len(entries) == 1 else 's'}, newest first"
     if len(entries) >= limit:
         caption = f"The latest {caption}; older jobs are not shown here"
@@ -145,23 +159,27 @@ def _jobs(entries: list[dict[str, Any]], *, limit: int) -> str:
     )
 
 
-def _row(entry: dict[str, Any]) -> str:
+def _row(entry: dict[str, Any], defaults: Defaults) -> str:
+    known = defaults.get((entry["algorithm"], entry["version"]))
     cells = (
-        [entry["job_id"]],
-        [_time(entry["submitted_at"])],
-        [entry["analyst"]],
-        [entry["algorithm"]],
-        [entry["version"]],
-        [entry["level"]],
-        _parameters(entry["parameters"]),
-        [_cost(entry)],
-        [OUTCOMES.get(entry["outcome"], entry["outcome"])],
-        [_time(entry["finished_at"])],
+        _lines([entry["job_id"]]),
+        _lines([_time(entry["submitted_at"])]),
+        _lines([entry["analyst"]]),
+        _lines([entry["algorithm"]]),
+        _lines([entry["version"]]),
+        _lines([entry["level"]]),
+        _parameters(entry["parameters"], known),
+        _lines([_cost(entry)]),
+        _lines([OUTCOMES.get(entry["outcome"], entry["outcome"])]),
+        _lines([_time(entry["finished_at"])]),
     )
     return "".join(
-        f"<td class='{kind}'>{'<br>'.join(html.escape(str(line)) for line in lines)}</td>"
-        for kind, lines in zip(KINDS, cells, strict=True)
+        f"<td class='{kind}'>{cell}</td>" for kind, cell in zip(KINDS, cells, strict=True)
     )
+
+
+def _lines(lines: list[Any]) -> str:
+    return "<br>".join(html.escape(str(line)) for line in lines)
 
 
 def _cost(entry: dict[str, Any]) -> str:
@@ -178,27 +196,63 @@ def _time(stamp: str | None) -> str:
     return stamp[:16].replace("T", " ") if stamp else ""
 
 
-def _parameters(value: Any, within: str = "") -> list[str]:
-    """One line per parameter the job ran with, `name: value`, nested names joined by ", ".
+def _parameters(value: dict[str, Any], defaults: dict[str, Any] | None) -> str:
+    """The parameters the job chose, then those at their defaults folded under their count.
+
+    One `name: value` a line: the analyst's choices stand out and nothing is hidden. Without
+    the defaults of the job's algorithm version, every parameter is a line.
+    """
+    settings = list(_settings(value))
+    if not settings:
+        return _lines(["the algorithm's defaults"])
+    if defaults is None:
+        return _lines([_line(*setting) for setting in settings])
+    usual = dict(_settings(defaults))
+    chosen: list[str] = []
+    folded: list[str] = []
+    for path, setting in settings:
+        (folded if _same(path, setting, usual) else chosen).append(_line(path, setting))
+    if not folded:
+        return _lines(chosen)
+    summary = _folded(len(folded), all_of=not chosen)
+    return f"{_lines(chosen)}<details><summary>{summary}</summary>{_lines(folded)}</details>"
+
+
+def _folded(count: int, *, all_of: bool) -> str:
+    """What stands for `count` parameters at their defaults until unfolded."""
+    plural = count != 1
+    if all_of:
+        return f"the algorithm's defaults ({count} parameter{'s' if plural else ''})"
+    return f"{count} more at {'their defaults' if plural else 'its default'}"
+
+
+def _settings(value: dict[str, Any], within: tuple[str, ...] = ()) -> Iterator[Setting]:
+    """Each parameter as (its path of names, its value), nested groups walked.
 
     The period comes first, start before end; the others follow by name.
     """
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        return [str(value)]
-    if not value and not within:
-        return ["the algorithm's defaults"]
-    lines = []
     for name, setting in sorted(value.items(), key=_period_first):
-        label = f"{within}{str(name).replace('_', ' ')}"
+        path = (*within, str(name))
         if isinstance(setting, dict):
-            lines.extend(_parameters(setting, within=f"{label}, "))
-        elif isinstance(setting, list):
-            lines.append(f"{label}: {', '.join(map(_plain, setting)) or 'none'}")
+            yield from _settings(setting, path)
         else:
-            lines.append(f"{label}: {_plain(setting)}")
-    return lines
+            yield path, setting
+
+
+def _same(path: tuple[str, ...], setting: Any, defaults: dict[tuple[str, ...], Any]) -> bool:
+    """Whether `setting` is the default at `path` (`True` is not `1`, `1` is `1.0`)."""
+    if path not in defaults:
+        return False
+    default = defaults[path]
+    return setting == default and isinstance(setting, bool) == isinstance(default, bool)
+
+
+def _line(path: tuple[str, ...], setting: Any) -> str:
+    """`name: value`, nested names joined by ", " and written with spaces."""
+    label = ", ".join(name.replace("_", " ") for name in path)
+    if isinstance(setting, list):
+        return f"{label}: {', '.join(map(_plain, setting)) or 'none'}"
+    return f"{label}: {_plain(setting)}"
 
 
 PERIOD = ("start", "end")

@@ -414,6 +414,7 @@ def compute_job(spec: dict[str, Any]) -> Any:
         charge=charge,
         progress=lambda stage: emit(stage=stage),
         memory_limit=f"{max(256, int(spec['memory_mb']) // 2)}MB",
+        reader=spec["reader"],
     )
 
 
@@ -460,6 +461,7 @@ def compute_submitted_job(spec: dict[str, Any]) -> Any:
         job_id=spec["job_id"],
         charge=charge,
         progress=lambda stage: emit(stage=stage),
+        reader=spec["reader"],
     )
 
 

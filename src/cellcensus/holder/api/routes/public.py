@@ -103,7 +103,13 @@ def transparency(
 def transparency_page(ctx: Context) -> HTMLResponse:
     """The transparency log as a web page."""
     entries = transparency_log(ctx.service.book, limit=PAGE_LIMIT)
-    return HTMLResponse(render_page(entries, head=ctx.service.audit.head(), limit=PAGE_LIMIT))
+    page = render_page(
+        entries,
+        head=ctx.service.audit.head(),
+        limit=PAGE_LIMIT,
+        defaults=ctx.service.catalogue.defaults(),
+    )
+    return HTMLResponse(page)
 
 
 @router.post(
