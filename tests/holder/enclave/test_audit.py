@@ -81,6 +81,7 @@ def test_cli_verify_names_the_first_bad_entry(state, tmp_path):
     filled(state)
     store = tmp_path / "store"
     store.mkdir()
+    (store / "metadata.json").write_text("{}", encoding="utf-8")  # a store, if an empty one
     app = typer.Typer()
     register(app)
     url = str(state.engine.url)
