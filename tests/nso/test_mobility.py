@@ -392,17 +392,18 @@ def test_the_day_night_ratio_interval_covers_the_true_ratio_in_95_percent_of_dra
     truth = present(exact).day_night_ratio()
     rng = np.random.default_rng(2011)
     ratios, covered, widths = [], [], []
-    for _ in range(400):
+    for _ in range(200):
         estimated = present(_noisy_present_release(exact, scale=400.0, rng=rng))
         low, high = estimated.day_night_ratio_ci95()
         ratios.append(estimated.day_night_ratio())
         covered.append(low <= truth <= high)
         widths.append((high - low) / 2)
 
-    # 400 draws: the binomial sd of the coverage is 1.1 points; allow 3.
-    assert np.mean(covered) == pytest.approx(0.95, abs=0.033)
-    # The half-width is the spread of the ratio over draws (within 10 %), not just wide.
-    assert np.mean(widths) == pytest.approx(1.96 * np.std(ratios), rel=0.10)
+    # 200 draws: the binomial sd of the coverage is 1.5 points; allow 3.5.
+    assert np.mean(covered) == pytest.approx(0.95, abs=0.035)
+    # The half-width is the spread of the ratio over draws (within 12 %: the spread of 200
+    # draws is itself uncertain by 5 %), not just wide.
+    assert np.mean(widths) == pytest.approx(1.96 * np.std(ratios), rel=0.12)
     assert truth == pytest.approx(1.5, rel=0.01)
     assert estimated.metrics()["brussels_day_night_ratio_ci95"] == [low, high]
 

@@ -18,6 +18,7 @@ from cellcensus.holder.geo.footprint import (
     RadioModel,
     grid_tiles,
     network_sectors,
+    points_in_areas,
     serving_probabilities,
 )
 from cellcensus.holder.store import Store
@@ -131,6 +132,27 @@ def test_sharper_shadowing_concentrates_the_footprint():
         for shadowing in (2.0, 6.0, 10.0)
     }
     assert spill[2.0] < spill[6.0] < spill[10.0]
+
+
+def test_points_in_areas_finds_what_an_r_tree_finds_and_gives_overlaps_to_the_first():
+    rng = np.random.default_rng(3)
+    shapes = np.array(
+        [
+            shapely.box(0, 0, 2, 2),
+            shapely.box(2, 0, 4, 2),  # shares the border x = 2 with the first
+            shapely.Polygon([(1, 1), (3, 3), (1, 3)]),  # overlaps both
+            shapely.box(1.5, -0.8, 2.5, 0.5).buffer(0.3),  # curved, half outside
+        ]
+    )
+    x, y = rng.uniform(-1, 5, 20_000), rng.uniform(-1, 4, 20_000)
+    x[:3], y[:3] = (2.0, 0.0, 4.5), (1.9, 1.0, 1.0)  # on a border, on the edge, outside
+    point_at, area_at = points_in_areas(shapes, x, y)
+    hit_point, hit_area = shapely.STRtree(shapes).query(shapely.points(x, y), predicate="within")
+    first = pd.Series(hit_area).groupby(hit_point).min()
+    assert point_at.tolist() == first.index.tolist()
+    assert area_at.tolist() == first.tolist()
+    assert not {0, 1, 2} & set(point_at.tolist())  # a border is no area's inside
+    assert len(first) > 5_000 and (first == 2).any() and (first == 3).any()
 
 
 def test_inspire_grid_allocation_uses_standard_tile_ids():
