@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.release import Provenance, Release, provenance_path
+from cellcensus.release import Provenance, Release, provenance_path, published_period
 
 
 def release() -> Release:
@@ -81,3 +82,12 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
         Release.read(tmp_path / "absent.json")
     with pytest.raises(CellcensusError, match=r"\.csv or \.json"):
         Release.read(tmp_path / "homes.parquet")
+
+
+def test_the_published_period_is_read_as_dates_or_refused() -> None:
+    period = {"start": "2011-03-01", "end": "2011-03-28T23:59:59+01:00"}
+    assert published_period({"period": period}) == (dt.date(2011, 3, 1), dt.date(2011, 3, 28))
+    assert published_period({}) is None
+    assert published_period({"period": {"start": "2011-03-01"}}) is None
+    with pytest.raises(CellcensusError, match="is not two dates YYYY-MM-DD"):
+        published_period({"period": {"start": "March 2011", "end": "2011-03-28"}})

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,23 @@ RELEASE_SUFFIXES = (".csv", ".json")
 def provenance_path(table: Path) -> Path:
     """The provenance sidecar of a release table: ``out/x.csv`` -> ``out/x.provenance.json``."""
     return table.with_suffix(PROVENANCE_SUFFIX)
+
+
+def published_period(published: Mapping[str, Any]) -> tuple[date, date] | None:
+    """The first and last day a release's job read, as its holder publishes them (``period``).
+
+    None when the period is not published; a published day that is not a date is refused.
+    """
+    period = published.get("period")
+    if not isinstance(period, Mapping) or not (period.get("start") and period.get("end")):
+        return None
+    try:
+        start, end = (date.fromisoformat(str(period[key])[:10]) for key in ("start", "end"))
+    except ValueError:
+        raise CellcensusError(
+            f"the release's published period {dict(period)!r} is not two dates YYYY-MM-DD"
+        ) from None
+    return start, end
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.mobility import Commuting, PresentPopulation
 from cellcensus.nso.production import EstimationResult
 from cellcensus.reference import belgium
+from cellcensus.release import published_period
 
 OFFICIAL_STEM = "usual_residents"
 """File name stem of the official table (``usual_residents.csv``, ``.parquet``, ...)."""
@@ -333,8 +334,8 @@ def write_outputs(
         CellcensusError: If the release's published facts lack the period (for SDMX).
     """
     frame = areas if areas is not None else belgium.municipalities()
-    period = result.published.get("period")
-    if not isinstance(period, dict) or not {"start", "end"} <= set(period):
+    period = published_period(result.published)
+    if period is None:
         raise CellcensusError(
             "the release does not publish its period {'start', 'end'}; SDMX needs it"
         )
@@ -356,8 +357,8 @@ def write_outputs(
         sdmx_csv=write_sdmx_csv(
             table=table,
             out=out_dir / f"{OFFICIAL_STEM}.sdmx.csv",
-            period_start=str(period["start"]),
-            period_end=str(period["end"]),
+            period_start=period[0],
+            period_end=period[1],
             dataflow=dataflow,
         ),
         all_estimators=all_path,

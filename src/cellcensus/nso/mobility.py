@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,7 @@ from cellcensus.nso.uncertainty import (
 )
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
-from cellcensus.release import Release
+from cellcensus.release import Release, published_period
 
 BRUSSELS_REGION = "4000"
 """Region code of Brussels-Capital."""
@@ -114,10 +116,9 @@ class PresentPopulation:
         long: One row per local_date, slot and area_code: ``devices`` (released, NaN where
             suppressed), ``estimate`` (persons), and its ``std_error``, ``ci_lower`` and
             ``ci_upper`` (95 %, from sampling and the declared noise: `_present_variances`).
-        weekday: Mean over the weekdays of `long`'s estimates: area_code by slot (0-23).
-        weekday_table: The same as rows: area_code, slot, ``days`` (weekdays with an
-            estimate), ``estimate``, ``std_error``, ``ci_lower`` and ``ci_upper`` (95 %,
-            `_weekday_means`).
+        weekday_table: Mean over the weekdays of `long`'s estimates: area_code, slot,
+            ``days`` (weekdays with an estimate), ``estimate``, ``std_error``, ``ci_lower``
+            and ``ci_upper`` (95 %, `_weekday_means`); `weekday` is its pivot.
         weekdays: The dates averaged.
         regions: Region code of every area_code.
         night_hour: Hour shown as night.
@@ -137,7 +138,6 @@ class PresentPopulation:
     """
 
     long: pd.DataFrame
-    weekday: pd.DataFrame
     weekday_table: pd.DataFrame
     weekdays: tuple[str, ...]
     regions: pd.Series
@@ -152,6 +152,12 @@ class PresentPopulation:
     level: str = "municipality"
     noise: pd.DataFrame | None = None
     timezone: str | None = None
+
+    @cached_property
+    def weekday(self) -> pd.DataFrame:
+        """The weekday means as area_code (every one of `regions`) by slot (0-23)."""
+        table = self.weekday_table.pivot(index="area_code", columns="slot", values="estimate")
+        return table.reindex(self.regions.index)
 
     def region_areas(self, region: str = BRUSSELS_REGION) -> pd.Index:
         """Areas of `region` with an estimate at every hour of the weekday means.
@@ -386,8 +392,6 @@ def estimate_present_population(
     weekdays = tuple(sorted(d.strftime("%Y-%m-%d") for d in dates[dates.dt.day_of_week < 5]))
     chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
     weekday_table = _weekday_means(long[chosen].join(parts))
-    weekday = weekday_table.pivot(index="area_code", columns="slot", values="estimate")
-    weekday = weekday.reindex(regions.index)
     jobs, workers = _brussels_commuting()
     census = belgium.census_population()
     municipal = belgium.municipalities()
@@ -395,7 +399,6 @@ def estimate_present_population(
     in_brussels = region_of.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
     return PresentPopulation(
         long=long,
-        weekday=weekday,
         weekday_table=weekday_table,
         weekdays=weekdays,
         regions=regions,
@@ -552,14 +555,14 @@ class Commuting:
             left out and counted as suppressed).
         log_agreement_pairs: Pairs in the log correlation (both sides above zero).
         source: The release: algorithm, version and job.
-        period: First and last day (ISO dates) the flows were observed, when known.
+        period: First and last day the flows were observed, when known.
     """
 
     flows: pd.DataFrame
     agreement: Agreement
     log_agreement_pairs: int
     source: str = ""
-    period: tuple[str, str] | None = None
+    period: tuple[date, date] | None = None
 
     @property
     def share_within(self) -> float:
@@ -697,7 +700,7 @@ def estimate_commuting(
         agreement=measured,
         log_agreement_pairs=both,
         source=_source(release),
-        period=_published_period(release),
+        period=published_period(release.published),
     )
 
 
@@ -723,14 +726,6 @@ def _flow_intervals(
     weight = per_device * (1.0 - share).where(calibrated, 1.0)
     laplace = (weight * flows["laplace"]).abs()
     return noisy_interval(flows["estimate"], np.sqrt(spread), laplace=laplace)
-
-
-def _published_period(release: Release) -> tuple[str, str] | None:
-    """The first and last day the release's job read (ISO dates), as its holder publishes."""
-    period = release.published.get("period")
-    if not isinstance(period, Mapping) or not (period.get("start") and period.get("end")):
-        return None
-    return str(period["start"])[:10], str(period["end"])[:10]
 
 
 def _source(release: Release) -> str:

@@ -13,6 +13,7 @@ from html import escape
 
 from cellcensus.nso.production import ESTIMATOR_INFO, EstimationResult
 from cellcensus.nso.report.numbers import decimal, number, percent, signed_percent
+from cellcensus.release import published_period
 
 
 def summary_section(result: EstimationResult) -> str:
@@ -431,9 +432,7 @@ def timeliness(
     Returns:
         A few sentences (plain HTML, values escaped).
     """
-    period = result.published.get("period")
-    period = period if isinstance(period, dict) else {}
-    start, end = (_day(str(period.get(key) or "")) for key in ("start", "end"))
+    start, end = published_period(result.published) or (None, None)
     released = _moment(result.released_at)
     made = _moment(generated)
     sentences = []
@@ -529,13 +528,6 @@ def _duration(span: timedelta) -> str:
 def _count(value: int | float, one: str, many: str) -> str:
     number_of = int(value)
     return f"{number_of:,} {one if number_of == 1 else many}"
-
-
-def _day(value: str) -> date | None:
-    try:
-        return datetime.fromisoformat(value).date() if "T" in value else date.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _ratio(naive: float, best: float) -> str:
