@@ -219,43 +219,94 @@ def serving_probabilities(
     """P(sector serves | tile) for the pairs that matter.
 
     Returns:
-        tile, sector, probability: per tile the probabilities sum to 1.
+        tile, sector, probability: per tile the probabilities sum to 1; rows by tile, then
+        by the tile's nearest sites, then by sector.
     """
     nearest = min(radio.nearest_sites if model == "signal" else 1, len(sectors.site_x))
     tree = cKDTree(np.column_stack([sectors.site_x, sectors.site_y]))
     _, site = tree.query(np.column_stack([tiles.x, tiles.y]), k=nearest)
     site = np.asarray(site, dtype=np.intp).reshape(len(tiles.x), nearest)
-    tile, sector = _candidate_sectors(sectors=sectors, site=site)
-    dx = tiles.x[tile] - sectors.site_x[sectors.site[sector]]
-    dy = tiles.y[tile] - sectors.site_y[sectors.site[sector]]
+    members = _site_sectors(sectors)
+    parts = [
+        _served_tiles(
+            sectors=sectors,
+            tiles=tiles,
+            first=first,
+            candidates=members[site[first : first + TILE_CHUNK]],
+            model=model,
+            radio=radio,
+        )
+        for first in range(0, len(tiles.x), TILE_CHUNK)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else _served([], [], [])
+
+
+TILE_CHUNK = 65_536
+"""Tiles evaluated at once: their candidate arrays stay in the tens of megabytes."""
+
+
+def _site_sectors(sectors: Sectors) -> npt.NDArray[np.intp]:
+    """Each site's sectors, ascending, padded with -1: site by most sectors at a site."""
+    order = np.argsort(sectors.site, kind="stable")
+    per_site = np.bincount(sectors.site, minlength=len(sectors.site_x))
+    start = np.cumsum(per_site) - per_site
+    position = np.arange(len(order)) - np.repeat(start, per_site)
+    members = np.full((len(per_site), max(int(per_site.max(initial=0)), 1)), -1, dtype=np.intp)
+    members[sectors.site[order], position] = order
+    return members
+
+
+def _served_tiles(
+    *,
+    sectors: Sectors,
+    tiles: Tiles,
+    first: int,
+    candidates: npt.NDArray[np.intp],
+    model: FootprintModel,
+    radio: RadioModel,
+) -> pd.DataFrame:
+    """`serving_probabilities` of the tiles from `first` on, one per row of `candidates`.
+
+    `candidates` holds each tile's sectors: by nearest site, then the site's sectors, -1
+    where a site has fewer than the most.
+    """
+    candidates = candidates.reshape(len(candidates), -1)
+    valid = candidates >= 0
+    sector = np.where(valid, candidates, 0)
+    tile = first + np.arange(len(candidates))
+    dx = tiles.x[tile][:, None] - sectors.site_x[sectors.site[sector]]
+    dy = tiles.y[tile][:, None] - sectors.site_y[sectors.site[sector]]
     off_axis = _off_axis(sectors=sectors, sector=sector, dx=dx, dy=dy)
     if model == "sector":  # nearest site; the sector pointing closest (in beam widths)
         score = -np.nan_to_num(np.abs(off_axis) / sectors.beam_width_deg[sector])
-        return _best_per_tile(tile=tile, sector=sector, score=score)
+        best = np.argmax(np.where(valid, score, -np.inf), axis=1)
+        rows = np.arange(len(tile))
+        return _served(tile, sector[rows, best], np.ones(len(tile)))
     attenuation = np.minimum(
         12 * (off_axis / sectors.beam_width_deg[sector]) ** 2, radio.front_to_back_db
     )
     gain = np.where(np.isnan(off_axis), 0.0, -attenuation)  # 3GPP pattern; omni: 0 dB
     distance = np.maximum(np.hypot(dx, dy), MIN_DISTANCE_M)
     power = gain - 10 * radio.path_loss_exponent * np.log10(distance)
-    return _softmax_per_tile(
-        tile=tile, sector=sector, score=power / radio.temperature_db, floor=radio.min_probability
+    # Softmax over each tile's candidates; small values dropped, then renormalised.
+    score = np.where(valid, power / radio.temperature_db, -np.inf)
+    weight = np.exp(score - score.max(axis=1, keepdims=True))
+    probability = weight / weight.sum(axis=1, keepdims=True)
+    keep = valid & (probability >= radio.min_probability)
+    kept = np.where(keep, probability, 0.0)
+    probability = kept / kept.sum(axis=1, keepdims=True)
+    tile = np.broadcast_to(tile[:, None], sector.shape)
+    return _served(tile[keep], sector[keep], probability[keep])
+
+
+def _served(tile: npt.ArrayLike, sector: npt.ArrayLike, probability: npt.ArrayLike) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "tile": np.asarray(tile, dtype=np.intp),
+            "sector": np.asarray(sector, dtype=np.intp),
+            "probability": np.asarray(probability, dtype=np.float64),
+        }
     )
-
-
-def _candidate_sectors(
-    *, sectors: Sectors, site: npt.NDArray[np.intp]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Every (tile, sector) pair of the sectors of each tile's candidate sites, by tile."""
-    order = np.argsort(sectors.site, kind="stable")
-    per_site = np.bincount(sectors.site, minlength=len(sectors.site_x))
-    start = np.concatenate([[0], np.cumsum(per_site)[:-1]])
-    flat_site = site.ravel()
-    counts = per_site[flat_site]
-    tile = np.repeat(np.repeat(np.arange(site.shape[0]), site.shape[1]), counts)
-    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    sector = order[np.repeat(start[flat_site], counts) + offset]
-    return tile.astype(np.intp), sector.astype(np.intp)
 
 
 def _off_axis(
@@ -269,36 +320,6 @@ def _off_axis(
     bearing = np.degrees(np.arctan2(dx, dy)) % 360
     result: npt.NDArray[np.float64] = (bearing - sectors.azimuth_deg[sector] + 180) % 360 - 180
     return result
-
-
-def _best_per_tile(
-    *, tile: npt.NDArray[np.intp], sector: npt.NDArray[np.intp], score: npt.NDArray[np.float64]
-) -> pd.DataFrame:
-    order = np.lexsort((-score, tile))
-    first = np.unique(tile[order], return_index=True)[1]
-    best = order[first]
-    return pd.DataFrame(
-        {"tile": tile[best], "sector": sector[best], "probability": np.ones(len(best))}
-    )
-
-
-def _softmax_per_tile(
-    *,
-    tile: npt.NDArray[np.intp],
-    sector: npt.NDArray[np.intp],
-    score: npt.NDArray[np.float64],
-    floor: float,
-) -> pd.DataFrame:
-    """Softmax of `score` within each tile (rows grouped by tile), small values dropped."""
-    starts = np.flatnonzero(np.r_[True, tile[1:] != tile[:-1]])
-    top = np.maximum.reduceat(score, starts)
-    size = np.diff(np.r_[starts, len(tile)])
-    weight = np.exp(score - np.repeat(top, size))
-    probability = weight / np.repeat(np.add.reduceat(weight, starts), size)
-    keep = probability >= floor
-    tile, sector, probability = tile[keep], sector[keep], probability[keep]
-    total = np.bincount(tile, weights=probability)
-    return pd.DataFrame({"tile": tile, "sector": sector, "probability": probability / total[tile]})
 
 
 def _column(frame: pd.DataFrame, name: str, *, default: float) -> npt.NDArray[np.float64]:
