@@ -17,8 +17,8 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     ("args", "named"),
     [
-        (["--scale", "-1"], "scale"),
-        (["--days", "0"], "days"),
+        (["--scale", "-1"], "--scale -1.0: must be in (0, 1]"),
+        (["--days", "0"], "--days 0: must be between 1 and 366"),
     ],
 )
 def test_bad_parameters_give_one_line_errors(tmp_path, args, named):

@@ -277,7 +277,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Estimate usual residents per Belgian municipality from mobile data, vs census 2011."""
-        params = WorldParams(scale=scale, days=days, seed=seed)
+        params = WorldParams.from_options(scale=scale, days=days, seed=seed)
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with live_progress(*columns) as progress:
             result = run_demo(

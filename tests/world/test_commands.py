@@ -23,21 +23,22 @@ def app() -> typer.Typer:
 
 
 @pytest.mark.parametrize(
-    ("arguments", "name"),
+    ("arguments", "named"),
     [
-        (["--scale", "-1"], "scale"),
-        (["--days", "0"], "days"),
-        (["--market-share", "2"], "market_share"),
+        (["--scale", "-1"], "--scale -1.0: must be in (0, 1]"),
+        (["--days", "0"], "--days 0: must be between 1 and 366"),
+        (["--market-share", "2"], "--market-share 2.0: must be in (0, 1]"),
+        (["--location-updates", "3"], "--location-updates 3: must be 0 (off) or 6-1440"),
     ],
 )
 def test_bad_parameters_give_a_one_line_error(
-    app: typer.Typer, tmp_path: Path, arguments: list[str], name: str
+    app: typer.Typer, tmp_path: Path, arguments: list[str], named: str
 ) -> None:
+    # Named as the user typed them (the option), not as the parameters are kept.
     result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "w"), *arguments])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error:") and name in lines[0]
+    assert lines == [f"error: {named}"]
     assert "Traceback" not in result.output
 
 

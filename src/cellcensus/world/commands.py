@@ -70,7 +70,7 @@ def synth(
 
     The dataset folder follows the input contract, docs/schema.md in the cellcensus repository.
     """
-    params = WorldParams(
+    params = WorldParams.from_options(
         scale=scale,
         days=days,
         seed=seed,

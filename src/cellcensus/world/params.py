@@ -86,6 +86,18 @@ class FaultRates:
         return cls(**values)
 
 
+class WorldParameterError(CellcensusError):
+    """A world parameter out of its range: which one, its value and the rule it breaks."""
+
+    def __init__(self, name: str, value: Any, rule: str) -> None:
+        super().__init__(f"world parameter {name}={value!r} {rule}")
+        self.name, self.value, self.rule = name, value, rule
+
+
+OPTIONS = {"location_update_minutes": "--location-updates"}
+"""The command-line options of `synth` and `demo` not named after their parameter."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorldParams:
     """Everything that shapes a synthetic Belgium; the defaults are the documented model.
@@ -236,8 +248,22 @@ class WorldParams:
     def __post_init__(self) -> None:
         for name, ok, rule in self._rules():
             if not ok:
-                value = getattr(self, name)
-                raise CellcensusError(f"world parameter {name}={value!r} {rule}")
+                raise WorldParameterError(name, getattr(self, name), rule)
+
+    @classmethod
+    def from_options(cls, **values: Any) -> WorldParams:
+        """The parameters a command's options give; a refusal names the option, not the field.
+
+        Each value's option is its name in kebab case (``market_share``: ``--market-share``),
+        but for those in `OPTIONS`.
+        """
+        try:
+            return cls(**values)
+        except WorldParameterError as error:
+            if error.name not in values:
+                raise
+            option = OPTIONS.get(error.name, "--" + error.name.replace("_", "-"))
+            raise CellcensusError(f"{option} {error.value}: {error.rule}") from None
 
     def _rules(self) -> list[tuple[str, bool, str]]:
         """Each parameter's name, whether its value is allowed, and the rule it must follow."""
