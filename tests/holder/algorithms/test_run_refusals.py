@@ -204,6 +204,8 @@ def test_a_footprint_of_cells_since_moved_is_refused_until_made_again(store, tmp
     moved.to_parquet(Store(store).cells_path)  # a later ingest moved a cell
     code, output = run(store, out, "--param", "spatial_estimator=posterior", "--analyst", "r")
     assert code != 0 and "needs the store's tile footprint" in output
+    # The holder's command line names the command with this store's folder.
+    assert f"run `cellcensus store allocate --store {store} --tile-footprint`" in output
     assert spent(store, "r") == (0, 0)
     build_tile_footprint(Store(store), areas=areas[areas.area_code.isin(set(AREAS.values()))])
     assert has_footprint(Store(store))

@@ -12,7 +12,11 @@ PROVINCE_POSTERIOR = {**POSTERIOR, "level": "province"}
 @pytest.mark.parametrize(
     ("body", "refusal"),
     [
-        (POSTERIOR, "the posterior estimator needs the store's tile footprint"),
+        (
+            POSTERIOR,
+            "needs the store's tile footprint of its current cells (made again after "
+            "an ingest that changes the cells): ask the data holder to make it",
+        ),
         (LATE, "holds none of the days in store"),
         (PROVINCE_POSTERIOR, "only supports the municipality level"),
     ],

@@ -183,10 +183,26 @@ def footprint_refusal(estimator: str, *, level: str) -> CellcensusError:
             f"footprint places its tiles in {FOOTPRINT_LEVEL}s), not {level}: use "
             f"spatial_estimator=allocation at {level} level"
         )
-    return CellcensusError(
-        f"the {estimator} estimator needs the store's tile footprint of its current cells: run "
-        f"`{TILE_FOOTPRINT_COMMAND}` (again after an ingest that changed the cells)"
-    )
+    return MissingFootprintError(estimator)
+
+
+class MissingFootprintError(CellcensusError):
+    """An estimator that reads the tile footprint, on a store without one of its current cells.
+
+    Raised where the store is not known; `enclave.compute.check_job` says what to do with the
+    store's path, to the holder or to an analyst (`told`).
+    """
+
+    def __init__(self, estimator: str) -> None:
+        self.estimator = estimator
+        super().__init__(self.told(f"run `{TILE_FOOTPRINT_COMMAND}`"))
+
+    def told(self, action: str) -> str:
+        """The refusal, ending with what to do."""
+        return (
+            f"the {self.estimator} estimator needs the store's tile footprint of its current "
+            f"cells (made again after an ingest that changes the cells): {action}"
+        )
 
 
 @dataclass(frozen=True)

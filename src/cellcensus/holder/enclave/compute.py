@@ -42,6 +42,7 @@ from cellcensus.holder.algorithms.base import (
     COUNT,
     FOOTPRINT_LEVEL,
     FOOTPRINT_TABLES,
+    MissingFootprintError,
     StoreLayout,
     TileFootprint,
 )
@@ -196,7 +197,15 @@ def check_job(
     check_period(store, parameters)
     if algorithm is not None:
         layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
-        algorithm.check(parameters, layout)
+        try:
+            algorithm.check(parameters, layout)
+        except MissingFootprintError as error:
+            action = (
+                f"run `cellcensus store allocate --store {store.root} --tile-footprint`"
+                if reader == "holder"
+                else "ask the data holder to make it"
+            )
+            raise CellcensusError(error.told(action)) from None
 
 
 def check_period(store: Store, parameters: dict[str, Any]) -> None:
