@@ -1,6 +1,6 @@
 """Time the network's footprint on Belgium's 250 m tiles: tiles, prior, serving probabilities.
 
-Usage: python benchmarks/bench_footprint.py [--scale 0.002] [--json FILE]
+Usage: python benchmarks/bench_footprint.py [--scale 0.002] [--days 1] [--json FILE]
 
 A tiny synthetic world gives the operator's whole network (its sites do not scale with the
 population), ingested into a store as `cellcensus demo` does. The baseline, in the same run:
@@ -8,7 +8,7 @@ the tile centres placed in their municipality by an R-tree of the municipalities
 every centre (shapely's ``STRtree.query(points, predicate="within")``), which
 `points_in_areas` replaces; the two are checked to agree. Then the steps of
 `build_tile_footprint` and the whole of it and of `build_allocation` (the municipality
-weights of every network state).
+weights of every state the network goes through in `--days`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def r_tree(shapes: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray
     return point_at, area_at[first]
 
 
-def run(scale: float) -> dict[str, float]:
+def run(scale: float, days: int) -> dict[str, float]:
     shapes, x, y = tile_centres(DEFAULT_TILE_M)
     figures: dict[str, float] = {"grid_points": float(len(x))}
     figures["r_tree_s"], baseline = timed(lambda: r_tree(shapes, x, y), repeat=3)
@@ -81,7 +81,7 @@ def run(scale: float) -> dict[str, float]:
         raise SystemExit("points_in_areas and the R-tree disagree")
     with tempfile.TemporaryDirectory() as folder:
         dataset, store = Path(folder) / "dataset", Path(folder) / "store"
-        synthesize(out=dataset, params=WorldParams(scale=scale, days=1))
+        synthesize(out=dataset, params=WorldParams(scale=scale, days=days))
         ingest_dataset(dataset=dataset, store=store, key_file=Path(folder) / "holder.key")
         figures["grid_tiles_s"], tiles = timed(lambda: grid_tiles(municipalities(), size_m=250))
         figures["tiles"] = float(len(tiles.x))
@@ -108,9 +108,10 @@ def run(scale: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.002, help="world scale (the network)")
+    parser.add_argument("--days", type=int, default=1, help="days (the network's states)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
-    figures = run(args.scale)
+    figures = run(args.scale, args.days)
     ratio = figures["r_tree_s"] / figures["points_in_areas_s"]
     print(f"{figures['grid_points']:,.0f} grid points, {figures['tiles']:,.0f} tiles in Belgium")
     print(
