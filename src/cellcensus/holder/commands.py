@@ -416,6 +416,9 @@ def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
     table.add_row("days stored", f"{len(days)} ({days[0]} to {days[-1]})" if days else "0")
     table.add_row("event rows", f"{summary['event_rows']:,}")
     table.add_row("device-day summaries", "fresh" if summary["device_days_fresh"] else "no")
+    if summary["lost_days"]:  # jobs are refused until the day files are back
+        lost = summary["lost_days"]
+        table.add_row("[red]days whose events file is missing[/red]", ", ".join(lost))
     for period, rows in summary["quarantine_rows_by_period"].items():
         table.add_row(f"quarantined rows, {period}", f"{rows:,}")
     last = summary["last_purge"]

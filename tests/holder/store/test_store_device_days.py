@@ -12,11 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from deliveries import USERS, event, write_delivery  # type: ignore[import-not-found]
+from deliveries import METADATA, USERS, event, write_delivery  # type: ignore[import-not-found]
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import get_algorithm
 from cellcensus.holder.algorithms.base import (
     ALLOCATION_SCHEMA,
     EVENTS_SCHEMA,
@@ -28,7 +29,7 @@ from cellcensus.holder.algorithms.device_filter import (
     Scope,
     Subscribers,
 )
-from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.enclave.compute import check_job, open_tables
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.device_days import fresh, is_fresh, summarise, summary_of
 from cellcensus.holder.store.retention import purge
@@ -110,13 +111,43 @@ def test_a_purge_removes_the_summaries_of_the_purged_days(store):
     assert fresh(store)
 
 
-def test_a_summary_without_its_day_is_not_read_and_summarising_drops_it(store):
+def test_a_lost_day_file_refuses_jobs_and_summarising_until_it_is_back(
+    store, tmp_path, monkeypatch
+):
+    # A day file removed by hand: its summary is the only trace (every writer moves both).
+    lost = date(2011, 3, 24)
+    shutil.move(store.day_path(lost).parent, tmp_path / "aside")
+    assert store.lost_days() == [lost]
     # Jobs read the summaries' folder whole: one of a day without events would add devices.
-    shutil.rmtree(store.day_path(date(2011, 3, 24)).parent)
     assert not fresh(store) and open_tables(store).device_days is None
-    assert summarise(store) == []
-    assert store.device_day_days() == [date(2011, 3, 21), date(2011, 3, 22)]
-    assert fresh(store)
+    refusal = r"lost the events of 1 day\(s\): events/date=2011-03-24/part-0.parquet is missing"
+    with pytest.raises(CellcensusError, match=refusal):
+        summarise(store)
+    assert store.device_day_days() == [date(2011, 3, 21), date(2011, 3, 22), lost]  # kept
+    with pytest.raises(CellcensusError, match=refusal):
+        check_job(store, get_algorithm("usual_residence"), parameters={}, level="municipality")
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "key"))
+    info = runner.invoke(app, ["store", "info", "--store", str(store.root)])
+    assert "days whose events file is missing" in info.output and "2011-03-24" in info.output
+
+    shutil.move(tmp_path / "aside", store.day_path(lost).parent)
+    assert store.lost_days() == [] and fresh(store)
+    check_job(store, get_algorithm("usual_residence"), parameters={}, level="municipality")
+
+
+def test_an_ingest_is_refused_while_a_day_is_lost_unless_it_brings_the_day_again(store, tmp_path):
+    shutil.rmtree(store.day_path(date(2011, 3, 22)).parent)
+    april = {**METADATA, "period": {"start": "2011-04-04", "end": "2011-04-05"}}
+    rows = [event(user=USERS[0], timestamp="2011-04-04T08:00:00Z", cell="A")]
+    later = write_delivery(tmp_path / "april", rows=rows, metadata=april)
+    with pytest.raises(CellcensusError, match="lost the events of 1 day"):
+        ingest_dataset(dataset=later, store=store.root, key_file=tmp_path / "key")
+    assert store.days() == [date(2011, 3, 21), date(2011, 3, 24)]  # nothing written
+    # The delivery that holds the day, ingested again, restores it.
+    again = write_delivery(tmp_path / "again", rows=ROWS)
+    ingest_dataset(dataset=again, store=store.root, key_file=tmp_path / "key")
+    assert store.days() == [date(2011, 3, d) for d in (21, 22, 24)]
+    assert store.lost_days() == [] and fresh(store)
 
 
 def test_a_purge_removes_summaries_before_the_cutoff_even_without_their_day(store):

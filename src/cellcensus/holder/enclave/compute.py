@@ -194,6 +194,7 @@ def check_job(
     never runs in the service process. A refusal tells `reader` what to do.
     """
     check_level(store, level, reader=reader)
+    store.check_no_lost_days()
     check_period(store, parameters)
     if algorithm is not None:
         layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))

@@ -22,7 +22,6 @@ summary with its events.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable
 from datetime import date
 
@@ -96,8 +95,8 @@ def fresh(store: Store) -> bool:
     """Whether every stored day has a fresh summary and no other day has one.
 
     A summary of a day without events would add its devices to the filter (jobs read the
-    summaries' folder whole), so one makes the store's summaries unusable until `summarise`
-    removes it.
+    summaries' folder whole); it is the trace of a lost day file (`Store.lost_days`), which
+    jobs refuse.
     """
     days = store.days()
     if not days or store.device_day_days() != days:
@@ -115,17 +114,15 @@ def summarise(
 ) -> list[date]:
     """Write the summary of each stored day (of `days`) that has no fresh one.
 
-    With `rebuild`, every one of `days` is summarised again, fresh or not. Summaries of days
-    no longer stored are removed. Each file is written beside its place and renamed into it,
-    so a reader sees a whole summary or none.
+    With `rebuild`, every one of `days` is summarised again, fresh or not. A store that lost
+    a day file is refused (`Store.check_no_lost_days`). Each file is written beside its place
+    and renamed into it, so a reader sees a whole summary or none.
 
     Returns:
         The days summarised now.
     """
+    store.check_no_lost_days()  # its summary is the only trace of a lost day: keep it
     stored = store.days()
-    for day in store.device_day_days():
-        if day not in stored:
-            shutil.rmtree(store.device_day_path(day).parent)
     wanted = stored if days is None else sorted(set(days) & set(stored))
     stale = [day for day in wanted if rebuild or not is_fresh(store, day)]
     if not stale:

@@ -231,7 +231,8 @@ def ingest(
             missing file or column, a file that is not what its name says, a CSV line that
             Spark cannot read line by line); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
-            not the store's key (nothing is written then); or if the delivery was stored but
+            not the store's key, or the store lost a day file outside the delivery's period
+            (`Store.lost_days`; nothing is written then); or if the delivery was stored but
             its device-day summaries could not be written (the store is consistent: jobs read
             the events until they are).
     """
@@ -261,6 +262,8 @@ def ingest(
         key_periods = check_keys(
             store=target, keys=keys, key_file=Path(key_file), start=start, end=end
         )
+        if any(not start <= day <= end for day in target.lost_days()):
+            target.check_no_lost_days()  # a delivery of the lost days' period restores them
         replaced = [day.isoformat() for day in target.days() if start <= day <= end]
         with _staging(target.root) as staging:
             run = run_on(staging=staging, start=start, end=end, changes=changes, say=say)

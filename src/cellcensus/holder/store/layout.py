@@ -215,6 +215,30 @@ class Store:
         """The local days that hold events, in order."""
         return _partition_days(self.events_dir)
 
+    def lost_days(self) -> list[date]:
+        """Days whose events file is gone while their device-day summary is still there.
+
+        Every writer of the store moves a day's events and summary together (an ingest's
+        commit, a purge), so a summary without its day file means the file was removed or
+        moved by hand: a job would count the period without that day.
+        """
+        stored = set(self.days())
+        return [day for day in self.device_day_days() if day not in stored]
+
+    def check_no_lost_days(self) -> None:
+        """Refuse a store that lost a day's events (`lost_days`), naming the days."""
+        lost = self.lost_days()
+        if not lost:
+            return
+        files = ", ".join(str(self.day_path(day).relative_to(self.root)) for day in lost[:3])
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        raise CellcensusError(
+            f"the store {self.root} has lost the events of {len(lost)} day(s): {files}{more} "
+            "is missing while the day's device-day summary is there. Restore the file from a "
+            "backup or ingest again the delivery that holds the day; a job would count the "
+            "period without it"
+        )
+
     def event_rows(self) -> int:
         """The number of stored events, from the day files' Parquet footers (no rows read).
 

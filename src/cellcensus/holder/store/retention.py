@@ -193,6 +193,7 @@ def store_summary(store: Path) -> dict[str, Any]:
         "days": [day.isoformat() for day in days],
         "event_rows": target.event_rows(),
         "device_days_fresh": fresh(target),
+        "lost_days": [day.isoformat() for day in target.lost_days()],
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,
