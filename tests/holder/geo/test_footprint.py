@@ -13,7 +13,7 @@ import shapely
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
-from cellcensus.holder.geo import build_allocation, footprint_allocation
+from cellcensus.holder.geo import build_allocation, footprint, footprint_allocation
 from cellcensus.holder.geo.footprint import (
     RadioModel,
     grid_tiles,
@@ -113,6 +113,35 @@ def test_signal_model_is_symmetric_and_prefers_the_antenna_pointing_at_a_tile():
     by_cell = at_centre.groupby("sector").probability.mean()
     towards = sectors.cell_sector[list(sectors.cell_id).index("towards")]
     assert by_cell[towards] > 0.9
+
+
+@pytest.mark.parametrize("model", ["signal", "sector"])
+def test_serving_probabilities_do_not_depend_on_how_many_tiles_are_taken_at_once(
+    model, monkeypatch
+):
+    # Sites of one, two and three sectors (padded where fewer), one omnidirectional.
+    areas = _areas(A=(-6_000, -4_000, 6_000, 4_000))
+    cells = _cells(
+        ("a1", -3_000, 0, 0.0),
+        ("a2", -3_000, 0, 120.0),
+        ("a3", -3_000, 0, 240.0),
+        ("b1", 3_000, 1_000, 90.0),
+        ("b2", 3_000, 1_000, 270.0),
+        ("c", 0, -2_000, None),
+        ("d", 500, 2_500, 180.0),
+    )
+    sectors, tiles = network_sectors(cells), grid_tiles(areas, size_m=250)
+
+    def served() -> pd.DataFrame:
+        return serving_probabilities(sectors=sectors, tiles=tiles, model=model, radio=RadioModel())
+
+    whole = served()
+    monkeypatch.setattr(footprint, "CHUNK_PAIRS", 60)  # 5 or 20 tiles at once, the last fewer
+    pd.testing.assert_frame_equal(served(), whole)
+    assert whole.tile.is_monotonic_increasing and whole.tile.nunique() == len(tiles.x)
+    assert np.allclose(whole.groupby("tile").probability.sum(), 1.0)
+    if model == "signal":  # every sector serves somewhere; no padding is taken for one
+        assert sorted(whole.sector.unique()) == list(range(7))
 
 
 def test_sharper_shadowing_concentrates_the_footprint():

@@ -227,22 +227,23 @@ def serving_probabilities(
     _, site = tree.query(np.column_stack([tiles.x, tiles.y]), k=nearest)
     site = np.asarray(site, dtype=np.intp).reshape(len(tiles.x), nearest)
     members = _site_sectors(sectors)
+    chunk = max(CHUNK_PAIRS // (nearest * members.shape[1]), 1)  # tiles at once
     parts = [
         _served_tiles(
             sectors=sectors,
             tiles=tiles,
             first=first,
-            candidates=members[site[first : first + TILE_CHUNK]],
+            candidates=members[site[first : first + chunk]],
             model=model,
             radio=radio,
         )
-        for first in range(0, len(tiles.x), TILE_CHUNK)
+        for first in range(0, len(tiles.x), chunk)
     ]
     return pd.concat(parts, ignore_index=True) if parts else _served([], [], [])
 
 
-TILE_CHUNK = 65_536
-"""Tiles evaluated at once: their candidate arrays stay in the tens of megabytes."""
+CHUNK_PAIRS = 2**21
+"""Candidate (tile, sector) pairs evaluated at once: 16 MB per array of them."""
 
 
 def _site_sectors(sectors: Sectors) -> npt.NDArray[np.intp]:
