@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave import EnclaveService, JobRequest, JobStatus
+from cellcensus.holder.enclave.compute import reading
 from cellcensus.holder.enclave.state import State
+from cellcensus.holder.store import Store
 
 REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
 
@@ -64,3 +66,23 @@ def charged(state: State, job_id: str) -> Any:
 
 def cache_is_empty(session: Any) -> bool:
     return bool(session._jsparkSession.sharedState().cacheManager().isEmpty())
+
+
+def test_a_failed_read_is_named_by_what_the_file_is_now(store: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    day = sorted((copy / "events").glob("date=*/part-0.parquet"))[0]
+    named = str(day.relative_to(copy))
+
+    def failure() -> str:
+        with pytest.raises(CellcensusError) as failed, reading(Store(copy)):
+            raise OSError(f"IO Error: No files found that match the pattern {day}")
+        assert named in str(failed.value) and str(copy) not in str(failed.value)
+        return str(failed.value)
+
+    # Readable now: an ingest's commit replaced it while the job read it.
+    assert "changed while the job read it" in failure()
+    data = day.read_bytes()
+    day.write_bytes(data[: len(data) // 2])
+    assert "could not be read (damaged" in failure()
+    day.unlink()
+    assert "is gone" in failure()

@@ -535,7 +535,8 @@ def compute_release(
 def reading(store: Store) -> Iterator[None]:
     """Turn an engine's failure to read one of the store's files into an error naming it.
 
-    The engine's own message (on Spark, a JVM stack trace with the store's absolute path),
+    `Store.read_failed` says what the file is now: gone, replaced while the job read it, or
+    damaged. The engine's own message (on Spark, a JVM stack trace with the store's absolute path),
     which the job's error would otherwise carry to the analyst, stays as the error's cause.
     """
     try:
@@ -546,7 +547,7 @@ def reading(store: Store) -> Iterator[None]:
         damaged = store.file_named_in(str(error))
         if damaged is None:
             raise
-        raise store.unreadable(damaged) from error
+        raise store.read_failed(damaged) from error
 
 
 def _protected(

@@ -273,6 +273,27 @@ class Store:
             "(a day's files: ingest again the delivery that holds the day)"
         )
 
+    def read_failed(self, path: Path) -> CellcensusError:
+        """The error for an engine that failed to read `path`, a file of the store.
+
+        It says what the file is now: gone, readable (replaced while the job read it, by an
+        ingest's commit), or damaged (`unreadable`).
+        """
+        name = path.relative_to(self.root)
+        if not path.exists():
+            return CellcensusError(
+                f"the store's file {name} is gone: it was removed while the job read it (a "
+                "purge) or by hand; if by hand, the holder must restore it from a backup"
+            )
+        try:
+            row_count(path)
+        except (pa.ArrowException, OSError):
+            return self.unreadable(path)
+        return CellcensusError(
+            f"the store's file {name} changed while the job read it (a writer of the store, "
+            "such as an ingest, replaced it); nothing was released: submit the job again"
+        )
+
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""
         wanted = set(days) if days is not None else None
