@@ -293,3 +293,16 @@ def test_a_lock_file_removed_as_it_is_taken_is_not_the_lock_held(tmp_path, monke
         with pytest.raises(writer_lock.StoreBusyError, match=r"another writer \(purge, process"):
             purge(store=store.root, before=CUTOFF)
     assert not lock_path.exists()
+
+
+def test_a_purge_killed_midway_is_not_taken_for_lost_days(tmp_path):
+    # The purge moved the 21st's events aside, not yet its summary: jobs are told to let a
+    # writer finish the purge, not to restore a day that is being purged.
+    store = _store(tmp_path)
+    _killed_purge(store, "between two moves")
+    assert store.lost_days() == [date(2011, 3, 21)]
+    with pytest.raises(CellcensusError, match="holds a purge that was interrupted midway"):
+        store.check_no_lost_days()
+    _next_summarise(tmp_path, store)
+    assert store.lost_days() == []
+    store.check_no_lost_days()

@@ -232,6 +232,12 @@ class Store:
             return
         files = ", ".join(str(self.day_path(day).relative_to(self.root)) for day in lost[:3])
         more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        if any(self.root.glob(".purge-*")):  # a purge killed midway moved the events first
+            raise CellcensusError(
+                f"the store {self.root} holds a purge that was interrupted midway ({files}{more} "
+                "already moved aside): any command that writes the store finishes it first, "
+                f"e.g. `cellcensus store summarise --store {self.root}`"
+            )
         raise CellcensusError(
             f"the store {self.root} has lost the events of {len(lost)} day(s): {files}{more} "
             "is missing while the day's device-day summary is there. Restore the file from a "
