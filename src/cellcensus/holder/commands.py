@@ -393,10 +393,10 @@ def summarise_command(
     filter only when every stored day, and no other, has a fresh one.
     """
     target = Store(store)
-    if not target.days():
-        raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
     check_memory_limit(memory_limit)
-    with writing(target, writer="summarise"):
+    with writing(target, writer="summarise"):  # finishes a purge killed midway first
+        if not target.days():
+            raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")
         done = summarise(target, memory_limit=memory_limit, rebuild=rebuild)
     console.print(
         f"Summarised {len(done)} day(s); {len(target.days()) - len(done)} already were: "

@@ -159,6 +159,14 @@ KILLS = {
             return open_(self, mode, *args, **kwargs)
         Path.open = killing_open
     """,
+    "after the events, before the summaries": """
+        rename = Path.rename
+        def killing_rename(self, target):
+            if self.parent.name == "device_days":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return rename(self, target)
+        Path.rename = killing_rename
+    """,
     "before the delete": """
         def killing_rmtree(*args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -167,7 +175,7 @@ KILLS = {
 }
 
 
-def _killed_purge(store: Store, kill: str) -> None:
+def _killed_purge(store: Store, kill: str, *, before: date = CUTOFF) -> None:
     script = textwrap.dedent(
         """
         import os, shutil, signal
@@ -177,7 +185,7 @@ def _killed_purge(store: Store, kill: str) -> None:
         """
     )
     script += textwrap.dedent(KILLS[kill])
-    script += f"purge(store=Path({str(store.root)!r}), before=date(2011, 3, 24))\n"
+    script += f"purge(store=Path({str(store.root)!r}), before=date.fromisoformat('{before}'))\n"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == -9, done.stderr
     assert list(store.root.glob(".purge-*")), "the kill left the purge unfinished"
@@ -306,3 +314,15 @@ def test_a_purge_killed_midway_is_not_taken_for_lost_days(tmp_path):
     _next_summarise(tmp_path, store)
     assert store.lost_days() == []
     store.check_no_lost_days()
+
+
+def test_a_killed_purge_of_every_day_is_finished_by_summarise_as_jobs_are_told(tmp_path):
+    # Every day's events moved aside, no summary yet: the store holds no day file.
+    store = _store(tmp_path)
+    _killed_purge(store, "after the events, before the summaries", before=date(2011, 3, 27))
+    assert store.days() == [] and store.lost_days()
+    with pytest.raises(CellcensusError, match=r"store summarise --store"):
+        store.check_no_lost_days()
+    result = runner.invoke(app, ["store", "summarise", "--store", str(store.root)])
+    assert store.lost_days() == [] and not list(store.root.glob(".purge-*"))
+    assert "holds no events" in result.output  # said once the purge is finished
