@@ -135,6 +135,22 @@ def test_a_lost_day_file_refuses_jobs_and_summarising_until_it_is_back(
     check_job(store, get_algorithm("usual_residence"), parameters={}, level="municipality")
 
 
+def test_an_analyst_is_told_to_ask_the_holder_for_a_lost_day(store, tmp_path):
+    # The holder's refusal names the store's commands and backups; an analyst has neither.
+    shutil.move(store.day_path(date(2011, 3, 24)).parent, tmp_path / "aside")
+    with pytest.raises(CellcensusError) as refused:
+        check_job(
+            store,
+            get_algorithm("usual_residence"),
+            parameters={},
+            level="municipality",
+            reader="analyst",
+        )
+    told = str(refused.value)
+    assert "2011-03-24" in told and "ask the data holder" in told
+    assert "cellcensus" not in told and "backup" not in told and str(store.root) not in told
+
+
 def test_an_ingest_is_refused_while_a_day_is_lost_unless_it_brings_the_day_again(store, tmp_path):
     shutil.rmtree(store.day_path(date(2011, 3, 22)).parent)
     april = {**METADATA, "period": {"start": "2011-04-04", "end": "2011-04-05"}}

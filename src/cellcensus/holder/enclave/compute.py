@@ -194,7 +194,7 @@ def check_job(
     never runs in the service process. A refusal tells `reader` what to do.
     """
     check_level(store, level, reader=reader)
-    store.check_no_lost_days()
+    check_no_lost_days(store, reader=reader)
     check_period(store, parameters)
     if algorithm is not None:
         layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
@@ -207,6 +207,25 @@ def check_job(
                 else "ask the data holder to make it"
             )
             raise CellcensusError(error.told(action)) from None
+
+
+def check_no_lost_days(store: Store, *, reader: Reader) -> None:
+    """Refuse a store that lost day files (`Store.lost_days`): jobs would count without them.
+
+    The holder is told how to restore them; an analyst, who cannot, to ask the holder.
+    """
+    if reader == "holder":
+        store.check_no_lost_days()
+        return
+    lost = store.lost_days()
+    if lost:
+        days = ", ".join(day.isoformat() for day in lost[:3])
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
+        raise CellcensusError(
+            f"the store lacks the events of {len(lost)} day(s) ({days}{more}) that it holds "
+            "device-day summaries of (day files removed, or a purge of them unfinished): jobs "
+            "are refused until they are restored or purged; ask the data holder"
+        )
 
 
 def check_period(store: Store, parameters: dict[str, Any]) -> None:
