@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -82,6 +83,9 @@ def test_a_failed_read_is_named_by_what_the_file_is_now(store: Path, tmp_path: P
     # Readable now: an ingest's commit replaced it while the job read it.
     assert "changed while the job read it" in failure()
     data = day.read_bytes()
+    # Readable but without a day file's columns: submitting again would fail again.
+    pq.write_table(pq.read_table(day).drop_columns(["cell_id"]), day)
+    assert "lacks the day file column(s) cell_id" in failure()
     day.write_bytes(data[: len(data) // 2])
     assert "could not be read (damaged" in failure()
     day.unlink()

@@ -282,8 +282,8 @@ class Store:
     def read_failed(self, path: Path) -> CellcensusError:
         """The error for an engine that failed to read `path`, a file of the store.
 
-        It says what the file is now: gone, readable (replaced while the job read it, by an
-        ingest's commit), or damaged (`unreadable`).
+        It says what the file is now: gone, damaged (`unreadable`), a day file without its
+        columns, or readable (replaced while the job read it, by an ingest's commit).
         """
         name = path.relative_to(self.root)
         if not path.exists():
@@ -292,13 +292,24 @@ class Store:
                 "purge) or by hand; if by hand, the holder must restore it from a backup"
             )
         try:
-            row_count(path)
+            columns = pq.read_schema(path).names
         except (pa.ArrowException, OSError):
             return self.unreadable(path)
+        lacking = [c for c in EVENT_COLUMNS if c not in columns] if self.is_day_file(path) else []
+        if lacking:  # written over by hand: the job would fail again
+            return CellcensusError(
+                f"the store's file {name} lacks the day file column(s) {', '.join(lacking)}; "
+                "the holder must restore it from a backup or ingest again the delivery that "
+                "holds the day"
+            )
         return CellcensusError(
             f"the store's file {name} changed while the job read it (a writer of the store, "
             "such as an ingest, replaced it); nothing was released: submit the job again"
         )
+
+    def is_day_file(self, path: Path) -> bool:
+        """Whether `path` is the events file of a day (`day_path`)."""
+        return path.parent.parent == self.events_dir and bool(_DAY_FOLDER.match(path.parent.name))
 
     def event_files(self, *, days: Iterable[date] | None = None) -> list[Path]:
         """The day files, all of them or those of `days` that exist, in day order."""
