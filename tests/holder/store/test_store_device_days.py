@@ -151,6 +151,22 @@ def test_an_analyst_is_told_to_ask_the_holder_for_a_lost_day(store, tmp_path):
     assert "cellcensus" not in told and "backup" not in told and str(store.root) not in told
 
 
+def test_a_re_ingest_never_shows_a_job_a_lost_day(store, tmp_path, monkeypatch):
+    # Jobs take no lock: one checked between two of the commit's moves must not be refused.
+    seen: list[list[date]] = []
+    rename = Path.rename
+
+    def watched(source: Path, target: Path) -> Path:
+        moved: Path = rename(source, target)
+        seen.append(store.lost_days())
+        return moved
+
+    monkeypatch.setattr(Path, "rename", watched)
+    again = write_delivery(tmp_path / "again", rows=ROWS)
+    ingest_dataset(dataset=again, store=store.root, key_file=tmp_path / "key")
+    assert len(seen) > 6 and not any(seen)
+
+
 def test_an_ingest_is_refused_while_a_day_is_lost_unless_it_brings_the_day_again(store, tmp_path):
     shutil.rmtree(store.day_path(date(2011, 3, 22)).parent)
     april = {**METADATA, "period": {"start": "2011-04-04", "end": "2011-04-05"}}

@@ -907,12 +907,13 @@ def _commit(*, staging: Path, store: Store, start: date, end: date) -> None:
     try:
         day = start
         while day <= end:
-            old = store.events_dir / f"date={day.isoformat()}"
-            if old.exists():
-                move(old, replaced / "events" / old.name)
+            # The summary first: a summary without its day is what jobs refuse as a lost day.
             summary = store.device_day_path(day).parent  # made from the day replaced
             if summary.exists():
                 move(summary, replaced / "device_days" / summary.name)
+            old = store.events_dir / f"date={day.isoformat()}"
+            if old.exists():
+                move(old, replaced / "events" / old.name)
             day += timedelta(days=1)
         staged_events = staging / "events"
         if staged_events.is_dir():
