@@ -159,10 +159,10 @@ KILLS = {
             return open_(self, mode, *args, **kwargs)
         Path.open = killing_open
     """,
-    "after the events, before the summaries": """
+    "after the summaries, before the events": """
         rename = Path.rename
         def killing_rename(self, target):
-            if self.parent.name == "device_days":
+            if self.parent.name == "events":
                 os.kill(os.getpid(), signal.SIGKILL)
             return rename(self, target)
         Path.rename = killing_rename
@@ -303,26 +303,23 @@ def test_a_lock_file_removed_as_it_is_taken_is_not_the_lock_held(tmp_path, monke
     assert not lock_path.exists()
 
 
-def test_a_purge_killed_midway_is_not_taken_for_lost_days(tmp_path):
-    # The purge moved the 21st's events aside, not yet its summary: jobs are told to let a
-    # writer finish the purge, not to restore a day that is being purged.
+@pytest.mark.parametrize("kill", list(KILLS))
+def test_a_purge_killed_anywhere_leaves_no_lost_day(tmp_path, kill):
+    # A purge moves each summary before its day: a job never meets a summary without its
+    # day file, which it would refuse as a day lost by hand.
     store = _store(tmp_path)
-    _killed_purge(store, "between two moves")
-    assert store.lost_days() == [date(2011, 3, 21)]
-    with pytest.raises(CellcensusError, match="holds a purge that was interrupted midway"):
-        store.check_no_lost_days()
-    _next_summarise(tmp_path, store)
+    _killed_purge(store, kill)
     assert store.lost_days() == []
     store.check_no_lost_days()
 
 
-def test_a_killed_purge_of_every_day_is_finished_by_summarise_as_jobs_are_told(tmp_path):
-    # Every day's events moved aside, no summary yet: the store holds no day file.
+def test_a_killed_purge_of_every_day_is_finished_by_summarise(tmp_path):
+    # Every day moved aside, the record not yet written: the store holds no day file, and
+    # summarise finishes the purge (under its lock) before it says so.
     store = _store(tmp_path)
-    _killed_purge(store, "after the events, before the summaries", before=date(2011, 3, 27))
-    assert store.days() == [] and store.lost_days()
-    with pytest.raises(CellcensusError, match=r"store summarise --store"):
-        store.check_no_lost_days()
+    _killed_purge(store, "before the record", before=date(2011, 3, 27))
+    assert store.days() == []
     result = runner.invoke(app, ["store", "summarise", "--store", str(store.root)])
-    assert store.lost_days() == [] and not list(store.root.glob(".purge-*"))
+    assert not list(store.root.glob(".purge-*"))
+    assert [entry["before"] for entry in store.purges()] == ["2011-03-27"]
     assert "holds no events" in result.output  # said once the purge is finished

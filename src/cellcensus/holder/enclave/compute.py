@@ -223,8 +223,8 @@ def check_no_lost_days(store: Store, *, reader: Reader) -> None:
         more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
         raise CellcensusError(
             f"the store lacks the events of {len(lost)} day(s) ({days}{more}) that it holds "
-            "device-day summaries of (day files removed, or a purge of them unfinished): jobs "
-            "are refused until they are restored or purged; ask the data holder"
+            "device-day summaries of (day files removed): jobs are refused until they are "
+            "restored or purged; ask the data holder"
         )
 
 

@@ -218,9 +218,9 @@ class Store:
     def lost_days(self) -> list[date]:
         """Days whose events file is gone while their device-day summary is still there.
 
-        Every writer of the store moves a day's events and summary together (an ingest's
-        commit, a purge), so a summary without its day file means the file was removed or
-        moved by hand: a job would count the period without that day.
+        Every writer of the store moves a day's summary before its events, and both (an
+        ingest's commit, a purge, killed or not), so a summary without its day file means the
+        file was removed or moved by hand: a job would count the period without that day.
         """
         stored = set(self.days())
         return [day for day in self.device_day_days() if day not in stored]
@@ -232,12 +232,6 @@ class Store:
             return
         files = ", ".join(str(self.day_path(day).relative_to(self.root)) for day in lost[:3])
         more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
-        if any(self.root.glob(".purge-*")):  # a purge killed midway moved the events first
-            raise CellcensusError(
-                f"the store {self.root} holds a purge that was interrupted midway ({files}{more} "
-                "already moved aside): any command that writes the store finishes it first, "
-                f"e.g. `cellcensus store summarise --store {self.root}`"
-            )
         raise CellcensusError(
             f"the store {self.root} has lost the events of {len(lost)} day(s): {files}{more} "
             "is missing while the day's device-day summary is there. Restore the file from a "

@@ -127,8 +127,10 @@ def _plan(store: Store, before: date) -> _Plan:
         quarantine_rows_deleted=sum(cut.rows_deleted for cut in cuts),
         quarantine_periods_removed=[cut.partition.name for cut in cuts if cut.kept is None],
     )
-    folders = [store.day_path(day).parent for day in days]
-    folders += [store.device_day_path(day).parent for day in summaries]
+    # Summaries first: a summary whose day is gone is what jobs refuse as a lost day, so a
+    # purge that is killed, or that a job meets, never shows one.
+    folders = [store.device_day_path(day).parent for day in summaries]
+    folders += [store.day_path(day).parent for day in days]
     return _Plan(record=record, folders=folders, cuts=cuts)
 
 
