@@ -168,8 +168,8 @@ def points_in_areas(
     """The points (x, y) inside an area (not on its border), and the area of each.
 
     A point inside several areas (they overlap) belongs to the first. Each prepared polygon
-    tests only the points of its bounding box: ten times faster than an R-tree of the polygons
-    queried by half a million tile centres.
+    tests only the points of its bounding box: about ten times faster than an R-tree of the
+    polygons queried by the tile centres of Belgium (`benchmarks/bench_footprint.py`).
 
     Returns:
         The points' indices, ascending, and the index in `shapes` of each one's area.
