@@ -179,45 +179,52 @@ class PresentPopulation:
         return _ratio(hourly.get(self.day_hour, math.nan), hourly.get(self.night_hour, math.nan))
 
     def day_night_ratio_ci95(self, region: str = BRUSSELS_REGION) -> tuple[float, float]:
-        """Approximate 95 % interval of `day_night_ratio` from the declared noise.
+        """Approximate 95 % interval of `day_night_ratio` from sampling and the declared noise.
 
-        Delta method: the ratio divides two hourly sums, each a mean over the weekdays of
-        the region's estimates; their noise variances add over weekdays and over the counts
-        each depends on (its own, and every scaled count through the hour's scale). The two
-        hours are different counts, with independent noise. Sampling and model error are
-        not in it. NaN when the noise is not known.
+        Delta method on the two hourly sums the ratio divides (`_hourly_variances`). Their
+        noise is independent. Their sampling is not: a phone present at both hours counts in
+        both, which raises both sums together and so narrows the ratio's spread, but how
+        many phones do the release does not say. The interval takes their covariance as
+        none: conservative wherever more phones stay in the region from night to day than
+        chance would put there (every region whose residents mostly stay), and exact where
+        the hours' phones are independent. Model error is not in it. NaN when the noise is
+        not known.
         """
         ratio = self.day_night_ratio(region)
         if self.noise is None or math.isnan(ratio):
             return math.nan, math.nan
         night = float(self.region_hourly(region).get(self.night_hour, math.nan))
-        day_variance = self._hourly_noise_variance(region, self.day_hour)
-        night_variance = self._hourly_noise_variance(region, self.night_hour)
+        day_variance = sum(self._hourly_variances(region, self.day_hour))
+        night_variance = sum(self._hourly_variances(region, self.night_hour))
         half = CI95_Z * math.sqrt(day_variance + ratio**2 * night_variance) / night
         return ratio - half, ratio + half
 
-    def _hourly_noise_variance(self, region: str, hour: int) -> float:
-        """Noise variance of `region_hourly`'s value at `hour` (a mean over weekdays).
+    def _hourly_variances(self, region: str, hour: int) -> tuple[float, float]:
+        """Sampling and noise variances of `region_hourly`'s value at `hour`.
 
-        On a date, the region's estimate is ``R * x_reg / x_scaled`` (persons ``x`` scaled
-        so that the scaled areas hold their residents ``R``), so a count ``D_a`` moves it by
-        ``m_a (1[a in region] - q 1[a scaled])``, with ``m_a`` its persons per device and
-        ``q`` the region's share of ``R``.
+        That value is a mean over weekdays. On a date, the region's estimate is
+        ``R * x_reg / x_scaled`` (persons ``x`` scaled so that the scaled areas hold their
+        residents ``R``), so a count ``D_a`` moves it by ``m_a (1[a in region] - q 1[a
+        scaled])``, with ``m_a`` its persons per device and ``q`` the region's share of
+        ``R``. The same phones are sampled every day, so the days' sampling errors are
+        shared (their standard deviations average, as in `_weekday_means`); each day's
+        noise is drawn anew (its variance divides by the days).
         """
         assert self.noise is not None
         dates = self.weekdays or tuple(sorted(self.long["local_date"].unique()))
         rows = self.long["local_date"].isin(dates) & (self.long["slot"] == hour)
         hours = self.long[rows].assign(**self.noise[rows])
         inside = hours["area_code"].isin(self.region_areas(region))
-        total = 0.0
+        sampling_sd, noise = 0.0, 0.0
         for _, day in hours.groupby("local_date"):
             within = inside.reindex(day.index).to_numpy()
             per_device = (day["estimate"] / day["devices"].where(day["devices"] > 0)).fillna(0.0)
             scaled = day["scaled"].to_numpy(dtype=bool)
             share = day.loc[within, "estimate"].sum() / day.loc[scaled, "estimate"].sum()
             gradient = per_device * (within - share * scaled)
-            total += float((gradient**2 * day["variance"]).sum())
-        return total / len(dates) ** 2
+            sampling_sd += math.sqrt(float((gradient**2 * day["sampling"]).sum()))
+            noise += float((gradient**2 * day["variance"]).sum())
+        return (sampling_sd / len(dates)) ** 2, noise / len(dates) ** 2
 
     @property
     def median_relative_std_error(self) -> float:

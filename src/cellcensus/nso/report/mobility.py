@@ -197,14 +197,15 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
 
 
 def _ratio_interval(present: PresentPopulation) -> str:
-    """The day/night ratio's approximate 95 % interval from the declared noise, in words."""
+    """The day/night ratio's approximate 95 % interval, in words."""
     low, high = present.day_night_ratio_ci95()
     if math.isnan(low):
         return ""
     return (
         f" (approximate 95% interval {decimal(low, 2)} to {decimal(high, 2)}, from the "
-        "disclosure noise and rounding the release declares, by the delta method; sampling "
-        "and model error are not in it)"
+        "sampling of phones and the disclosure noise and rounding the release declares, by "
+        "the delta method; conservative, as the phones counted at both hours are not "
+        "known; the error of the method itself is not in it)"
     )
 
 
