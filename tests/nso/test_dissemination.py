@@ -13,6 +13,7 @@ from cellcensus.nso.dissemination import (
     SDMX_PRESENT,
     official_table,
     write_commuting_sdmx,
+    write_geojson,
     write_outputs,
     write_present_population_sdmx,
     write_sdmx_csv,
@@ -217,3 +218,21 @@ def test_each_sdmx_dataflow_has_one_set_of_dimensions(
         for structure in frame["STRUCTURE_ID"].unique():
             columns.setdefault(structure, set()).add(tuple(frame.columns))
     assert all(len(headers) == 1 for headers in columns.values()), columns
+
+
+def test_geojson_rings_follow_the_right_hand_rule(tmp_path: Path) -> None:
+    import shapely
+
+    # A union or a difference gives clockwise exteriors; RFC 7946 3.1.6 asks the opposite.
+    holed = shapely.box(4.0, 50.0, 5.0, 51.0).difference(shapely.box(4.4, 50.4, 4.6, 50.6))
+    areas = pd.DataFrame({"area_code": ["A"], "geometry": [holed]})
+    assert not holed.exterior.is_ccw
+    out = write_geojson(
+        table=pd.DataFrame({"area_code": ["A"], "estimate": [10.0]}),
+        areas=areas,
+        out=tmp_path / "a.geojson",
+    )
+    (feature,) = json.loads(out.read_text(encoding="utf-8"))["features"]
+    polygon = shapely.geometry.shape(feature["geometry"])
+    assert polygon.exterior.is_ccw
+    assert [ring.is_ccw for ring in polygon.interiors] == [False]

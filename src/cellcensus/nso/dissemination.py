@@ -149,6 +149,7 @@ def write_geojson(*, table: pd.DataFrame, areas: pd.DataFrame, out: Path) -> Pat
     rounded = shapely.transform(
         shapes.to_numpy(), lambda coords: np.round(coords, _COORDINATE_DECIMALS)
     )
+    rounded = shapely.orient_polygons(rounded)  # RFC 7946: exteriors counter-clockwise
     geometry = dict(zip(shapes.index, shapely.to_geojson(rounded), strict=True))
     features = ",\n".join(
         '{"type": "Feature", "properties": '
