@@ -151,3 +151,17 @@ def test_the_reports_folder_keeps_the_answers_of_its_reports(examples_dir: Path,
     result = CliRunner().invoke(_app(), ["assess", "--answers", str(mine), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert mine.read_text("utf-8").startswith("# my notes")
+
+
+def test_the_saved_answers_replay_to_the_same_assessment(examples_dir: Path, tmp_path: Path):
+    first, replay = tmp_path / "first", tmp_path / "replay"
+    source = examples_dir / "belgium_residents.yaml"
+    for answers, out in ((source, first), (first / "answers.yaml", replay)):
+        result = CliRunner().invoke(
+            _app(), ["assess", "--answers", str(answers), "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+    original = json.loads((first / "assessment.json").read_text("utf-8"))
+    replayed = json.loads((replay / "assessment.json").read_text("utf-8"))
+    assert original["description"].startswith("The statistics office wants")
+    assert replayed == original

@@ -13,6 +13,7 @@ from cellcensus.nso.dissemination import (
     SDMX_PRESENT,
     official_table,
     write_commuting_sdmx,
+    write_geojson,
     write_outputs,
     write_present_population_sdmx,
     write_sdmx_csv,
@@ -187,3 +188,51 @@ def test_commuting_sdmx_names_home_and_work_over_the_flows_period(
     with pytest.raises(CellcensusError, match="period"):
         undated = estimate_commuting(release=release, residents=unbiased_result)
         write_commuting_sdmx(commuting=undated, out=tmp_path / "undated.sdmx.csv")
+
+
+def test_each_sdmx_dataflow_has_one_set_of_dimensions(
+    tmp_path: Path, unbiased_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _flows_release
+
+    period = {"start": "2011-03-01", "end": "2011-03-28"}
+    flows = replace(
+        _flows_release(belgium.commuting_matrix(), share=0.02), published={"period": period}
+    )
+    files = [
+        write_sdmx_csv(
+            table=official_table(result=unbiased_result),
+            out=tmp_path / "residents.sdmx.csv",
+            period_start=period["start"],
+            period_end=period["end"],
+        ),
+        write_commuting_sdmx(
+            commuting=estimate_commuting(release=flows, residents=unbiased_result),
+            out=tmp_path / "flows.sdmx.csv",
+        ),
+    ]
+    # A dataflow has one data structure: every file naming it has the same columns.
+    columns: dict[str, set[tuple[str, ...]]] = {}
+    for path in files:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for structure in frame["STRUCTURE_ID"].unique():
+            columns.setdefault(structure, set()).add(tuple(frame.columns))
+    assert all(len(headers) == 1 for headers in columns.values()), columns
+
+
+def test_geojson_rings_follow_the_right_hand_rule(tmp_path: Path) -> None:
+    import shapely
+
+    # A union or a difference gives clockwise exteriors; RFC 7946 3.1.6 asks the opposite.
+    holed = shapely.box(4.0, 50.0, 5.0, 51.0).difference(shapely.box(4.4, 50.4, 4.6, 50.6))
+    areas = pd.DataFrame({"area_code": ["A"], "geometry": [holed]})
+    assert not holed.exterior.is_ccw
+    out = write_geojson(
+        table=pd.DataFrame({"area_code": ["A"], "estimate": [10.0]}),
+        areas=areas,
+        out=tmp_path / "a.geojson",
+    )
+    (feature,) = json.loads(out.read_text(encoding="utf-8"))["features"]
+    polygon = shapely.geometry.shape(feature["geometry"])
+    assert polygon.exterior.is_ccw
+    assert [ring.is_ccw for ring in polygon.interiors] == [False]

@@ -34,6 +34,10 @@ OFFICIAL_STEM = "usual_residents"
 SDMX_DATAFLOW = "CELLCENSUS:DF_POP_MNO(1.0.0)"
 """SDMX dataflow id (AGENCY:ID(VERSION)) written in the STRUCTURE_ID column."""
 
+SDMX_COMMUTING_DATAFLOW = "CELLCENSUS:DF_COMMUTING_MNO(1.0.0)"
+"""SDMX dataflow of the home-work flows: their COUNTERPART_AREA dimension makes a structure
+of its own (a dataflow has one data structure, so one set of dimensions)."""
+
 SDMX_INDICATOR = "POP_USUAL_RES"
 """Code of the indicator: usual resident population."""
 
@@ -145,6 +149,7 @@ def write_geojson(*, table: pd.DataFrame, areas: pd.DataFrame, out: Path) -> Pat
     rounded = shapely.transform(
         shapes.to_numpy(), lambda coords: np.round(coords, _COORDINATE_DECIMALS)
     )
+    rounded = shapely.orient_polygons(rounded)  # RFC 7946: exteriors counter-clockwise
     geometry = dict(zip(shapes.index, shapely.to_geojson(rounded), strict=True))
     features = ",\n".join(
         '{"type": "Feature", "properties": '
@@ -237,11 +242,14 @@ def write_present_population_sdmx(
     return _write_observations(rows, out)
 
 
-def write_commuting_sdmx(*, commuting: Commuting, out: Path, dataflow: str = SDMX_DATAFLOW) -> Path:
+def write_commuting_sdmx(
+    *, commuting: Commuting, out: Path, dataflow: str = SDMX_COMMUTING_DATAFLOW
+) -> Path:
     """Write the home-work flows as SDMX-CSV 2.0 observations, one per pair of areas.
 
     As `write_sdmx_csv`, with indicator `SDMX_COMMUTERS`, ``REF_AREA`` the home area and
-    ``COUNTERPART_AREA`` the work area, over the release's period.
+    ``COUNTERPART_AREA`` the work area, over the release's period, in the dataflow
+    `SDMX_COMMUTING_DATAFLOW` (the other tables have no COUNTERPART_AREA).
 
     Raises:
         CellcensusError: If the flows' period is not known.

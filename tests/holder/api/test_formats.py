@@ -4,6 +4,7 @@ with its provenance and published facts in headers."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -142,3 +143,41 @@ def test_http_geojson_of_flows_and_406_problem_without_areas(service):
     assert problem["status"] == 406 and problem["title"] == "Not acceptable"
     assert "geojson" in problem["detail"].lower()
     assert "format=json, csv or parquet" in problem["detail"]
+
+
+def _exteriors_and_holes(geometry: dict[str, Any]) -> list[tuple[bool, bool]]:
+    """(is exterior, is counter-clockwise) of each ring of a GeoJSON (multi)polygon."""
+    import shapely.geometry
+
+    shape = shapely.geometry.shape(geometry)
+    polygons = shape.geoms if shape.geom_type == "MultiPolygon" else [shape]
+    return [
+        (index == 0, ring.is_ccw)
+        for polygon in polygons
+        for index, ring in enumerate((polygon.exterior, *polygon.interiors))
+    ]
+
+
+def test_served_boundaries_follow_the_right_hand_rule(tmp_path):
+    import shapely
+
+    from cellcensus.holder.api.formats import area_geometries
+    from cellcensus.holder.geo.boundaries import roll_up_boundaries, save_boundaries
+    from cellcensus.holder.store import Store
+
+    store = Store(tmp_path / "store")
+    ring = shapely.box(4.0, 50.0, 5.0, 51.0).difference(shapely.box(4.4, 50.4, 4.6, 50.6))
+    areas = pd.DataFrame(
+        {"area_code": ["W", "E"], "geometry": [ring, shapely.box(5.0, 50.0, 6.0, 51.0)]}
+    )
+    save_boundaries(store, areas=areas, level="municipality")
+    roll_up_boundaries(
+        store, parent=pd.Series({"W": "ALL", "E": "ALL"}), level="all", source="municipality"
+    )
+    # RFC 7946 3.1.6: exterior rings counter-clockwise, holes clockwise.
+    for level in ("municipality", "all"):
+        saved = json.loads((store.root / "areas" / f"{level}.geojson").read_text("utf-8"))
+        served = area_geometries(store.root, level).values()
+        for geometry in [feature["geometry"] for feature in saved["features"]] + list(served):
+            rings = _exteriors_and_holes(geometry)
+            assert all(exterior == ccw for exterior, ccw in rings), (level, rings)

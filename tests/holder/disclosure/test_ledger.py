@@ -45,6 +45,13 @@ def test_only_a_steward_sets_budgets(ledger):
     assert ledger.budget(analyst="ana", project="census").epsilon == 1.0
 
 
+def test_a_role_given_by_name_is_the_role(ledger):
+    with pytest.raises(DisclosureError, match="'ana' acts as analyst"):
+        ledger.set_budget(analyst="ana", project="census", epsilon=9.0, by="ana", role="analyst")
+    ledger.set_budget(analyst="ana", project="census", epsilon=2.0, by="sam", role="steward")
+    assert ledger.budget(analyst="ana", project="census").epsilon == 2.0
+
+
 def test_budget_is_spent_over_several_releases_then_refused_saying_what_is_left(ledger):
     for job in range(3):
         ledger.charge(job_id=f"job-{job}", analyst="ana", project="census", epsilon=0.3)

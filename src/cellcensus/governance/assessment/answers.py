@@ -184,6 +184,8 @@ def answers_to_yaml(answers: Answers, tree: DecisionTree) -> str:
     document: dict[str, Any] = {"tree_version": tree.tree_version, "title": answers.title}
     if answers.country:
         document["country"] = answers.country
+    if answers.description:  # the reports show it: a replay must too
+        document["description"] = answers.description
     document["answers"] = {
         question.id: _answer_value(question, answers.chosen[question.id])
         for question in tree.questions

@@ -224,6 +224,7 @@ def _read_geometries(path: str, _mtime: int) -> dict[str, Any]:
     for feature in collection.get("features", []):
         code = str(feature.get("properties", {}).get("area_code", ""))
         if code and feature.get("geometry") is not None:
-            geometry = shapely.geometry.shape(feature["geometry"])
-            found[code] = mapping(shapely.set_precision(geometry, 1e-6))
+            geometry = shapely.set_precision(shapely.geometry.shape(feature["geometry"]), 1e-6)
+            # set_precision turns rings clockwise; RFC 7946 wants exteriors counter-clockwise.
+            found[code] = mapping(shapely.orient_polygons(geometry))
     return found

@@ -165,9 +165,9 @@ class PrivacyLedger:
         Raises:
             DisclosureError: The caller is not a steward, or a value is out of range.
         """
-        if role is not Role.STEWARD:
+        if role != Role.STEWARD:  # equality: a role given by name ("steward") counts too
             raise DisclosureError(
-                f"only a data steward can set privacy budgets ({by!r} acts as {role.value})"
+                f"only a data steward can set privacy budgets ({by!r} acts as {role})"
             )
         _check_names(analyst=analyst, project=project, by=by)
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)

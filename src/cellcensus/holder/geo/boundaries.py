@@ -1,10 +1,10 @@
 """The boundaries of each area level, kept in the store for maps of its releases.
 
-``STORE/areas/LEVEL.geojson`` is a FeatureCollection (WGS84, 6 decimals) with one feature
-per area and its code in the ``area_code`` property: the service's GeoJSON releases take
-their geometries from it (docs/service.md). It is written beside every allocation: the
-areas allocated to, the squares of a grid level, the union of its parts for a rolled-up
-level.
+``STORE/areas/LEVEL.geojson`` is a FeatureCollection (WGS84, 6 decimals, exterior rings
+counter-clockwise as RFC 7946 asks) with one feature per area and its code in the
+``area_code`` property: the service's GeoJSON releases take their geometries from it
+(docs/service.md). It is written beside every allocation: the areas allocated to, the
+squares of a grid level, the union of its parts for a rolled-up level.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def save_boundaries(store: Store, *, areas: pd.DataFrame, level: str) -> Path:
     shapes = shapely.transform(
         np.asarray(areas["geometry"], dtype=object), lambda xy: np.round(xy, DECIMALS)
     )
+    # RFC 7946: exterior rings counter-clockwise, holes clockwise (GEOS unions turn them).
+    shapes = shapely.orient_polygons(shapes)
     features = [
         {"type": "Feature", "properties": {"area_code": str(code)}, "geometry": geometry}
         for code, geometry in zip(
