@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Users of the service: add, grant scopes, budgets, set a password, deactivate, "
         "activate, list.",
     ),
+    "policies": (
+        "cellcensus.holder.api.commands",
+        "Release policies: disclosure, approval, who may run what.",
+    ),
     "audit": ("cellcensus.holder.api.commands", "The hash-chained audit log."),
     "demo": (
         "cellcensus.demo",

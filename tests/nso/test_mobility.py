@@ -387,7 +387,7 @@ def _persons_at_two_hours(exact: Release, *, probability: float, stay: bool) -> 
     """
     table = exact.table[exact.table["local_date"] == exact.table["local_date"].min()]
     counts = table.pivot(index="area_code", columns="slot", values="device_count")
-    persons = (counts.astype("float64") / probability).round().astype("int64")
+    persons: pd.DataFrame = (counts.astype("float64") / probability).round().astype("int64")
     if stay:
         brussels = persons.index == BRUSSELS_ARRONDISSEMENT
         left = (persons[NIGHT_HOUR] - persons[DAY_HOUR])[~brussels].sum()

@@ -8,7 +8,6 @@ from cellcensus.holder.disclosure import (
     FALLBACK_POLICY,
     DifferentialPrivacy,
     DisclosurePolicy,
-    load_policies,
     policy_for,
 )
 from cellcensus.holder.disclosure.policy import DEFAULT_EPSILON, MIN_COUNT_FLOOR
@@ -98,35 +97,3 @@ def test_override_rejects_unknown_fields_naming_them():
         FALLBACK_POLICY.override({"min_cuont": 20})
     with pytest.raises(CellcensusError, match=r"dp: unknown field\(s\) \['eps'\]"):
         FALLBACK_POLICY.override({"dp": {"eps": 1}})
-
-
-def test_steward_overrides_load_from_yaml(tmp_path):
-    path = tmp_path / "policies.yaml"
-    path.write_text(
-        "usual_residence:\n  min_count: 20\n  dp: {epsilon: 0.25}\n"
-        "present_population:\n  rounding_base: 10\n"
-    )
-    policies = load_policies(path=path)
-    assert policies["usual_residence"].min_count == 20
-    assert policies["usual_residence"].epsilon == 0.25
-    assert policies["present_population"].rounding_base == 10
-    assert policies["present_population"].dp == DEFAULT_POLICIES["present_population"].dp
-    assert policy_for(algorithm="present_population", policies=policies).rounding_base == 10
-
-
-def test_steward_overrides_load_from_json(tmp_path):
-    path = tmp_path / "policies.json"
-    path.write_text(json.dumps({"usual_residence": {"secondary_suppression": False}}))
-    assert load_policies(path=path)["usual_residence"].secondary_suppression is False
-
-
-def test_steward_file_errors_name_the_file_and_algorithm(tmp_path):
-    path = tmp_path / "policies.yaml"
-    path.write_text("usual_residence:\n  min_count: 3\n")
-    with pytest.raises(CellcensusError, match=r"policies.yaml: usual_residence: min_count"):
-        load_policies(path=path)
-    path.write_text("- a list\n")
-    with pytest.raises(CellcensusError, match="expected a mapping"):
-        load_policies(path=path)
-    with pytest.raises(CellcensusError, match="cannot read"):
-        load_policies(path=tmp_path / "missing.yaml")

@@ -1,4 +1,4 @@
-"""Commands of the service: `serve`, `users ...` (bootstrap and admin), `audit verify`."""
+"""Commands of the service: `serve`, `users`, `policies` (steward's admin), `audit verify`."""
 
 from __future__ import annotations
 
@@ -6,17 +6,21 @@ import errno
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pydantic
 import typer
 from rich.table import Table
 
 from cellcensus.console import console, err_console, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.api.schemas import PolicyIn
 from cellcensus.holder.api.settings import ServiceSettings
 from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import MIN_PASSWORD, Role, User, Users, check_scopes
+from cellcensus.holder.disclosure import read_policy_file
 from cellcensus.holder.enclave.audit import AuditLog
+from cellcensus.holder.enclave.policies import DEFAULT_KEY, ReleasePolicy
 from cellcensus.holder.enclave.state import State, open_state
 from cellcensus.holder.engines import check_spark_starts
 from cellcensus.holder.store.layout import require_store
@@ -268,6 +272,93 @@ def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
+def show_policies(
+    store: StoreOption,
+    algorithm: Annotated[
+        str | None, typer.Argument(help="One algorithm (default: every one in the catalogue).")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show the release policies in force: each algorithm's default with the steward's changes."""
+    from cellcensus.holder.enclave.service import EnclaveService
+
+    service = EnclaveService(store=store, state=_state(store, database_url))
+    names = [service.catalogue.get(algorithm).name] if algorithm else service.catalogue.entries()
+    stored = service.policies.all()
+    for name in sorted(names):
+        changed = (
+            "own changes"
+            if name in stored
+            else ("changes of *" if DEFAULT_KEY in stored else "default")
+        )
+        console.print(
+            f"{name} ({changed}): {_policy_words(service.policies.for_algorithm(name))}",
+            highlight=False,
+        )
+
+
+def _policy_words(policy: ReleasePolicy) -> str:
+    disclosure = policy.disclosure
+    dp = disclosure.dp
+    noise = "no noise" if dp is None else f"{dp.mechanism} noise epsilon {dp.epsilon:g}"
+    if dp is not None and dp.delta:
+        noise += f" delta {dp.delta:g}"
+    runs = " or ".join(policy.allowed_certifications)
+    approval = _yes_no(policy.require_approval)
+    return (
+        f"counts of {disclosure.min_count:g} or fewer withheld, rounded to "
+        f"{disclosure.rounding_base}, {noise}, approval {approval}, may run {runs}"
+    )
+
+
+def set_policies(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="YAML or JSON: algorithm (or *) -> changes, as the body of PUT /policies/NAME."
+        ),
+    ],
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Change release policies from a file, as `PUT /policies/NAME` does for each algorithm.
+
+    Each entry replaces that algorithm's stored changes (`*`: for every algorithm without
+    its own). Every entry is checked (a known algorithm, known fields, the disclosure floors)
+    before any is stored, and each change is audited.
+    """
+    from cellcensus.holder.enclave.service import EnclaveService
+
+    service = EnclaveService(store=store, state=_state(store, database_url))
+    changes = {
+        name: _policy_changes(body, source=f"{file}: {name}")
+        for name, body in read_policy_file(file).items()
+    }
+    for name, body in changes.items():
+        try:
+            if name != DEFAULT_KEY:
+                service.catalogue.get(name)
+            ReleasePolicy.from_dict(body, default=service.policies.default_for(name))
+        except CellcensusError as error:
+            raise CellcensusError(f"{file}: {name}: {error}; nothing was changed") from None
+    for name, body in changes.items():
+        policy = service.policies.set(name, body, steward="cli")
+        console.print(f"{name}: {_policy_words(policy)}", highlight=False)
+
+
+def _policy_changes(body: Any, *, source: str) -> dict[str, Any]:
+    """One entry of a policy file, checked as `PUT /policies/NAME` checks its body."""
+    try:
+        changes = PolicyIn.model_validate(body).model_dump(exclude_unset=True)
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'entry'}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise CellcensusError(f"{source}: {problems}; nothing was changed") from None
+    return dict(changes)
+
+
 def verify(
     store: StoreOption,
     database_url: DatabaseOption = None,
@@ -297,7 +388,7 @@ def _parse_head(text: str) -> tuple[int, str]:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `serve`, `users` and `audit` to the `cellcensus` app."""
+    """Add `serve`, `users`, `policies` and `audit` to the `cellcensus` app."""
     app.command(name="serve")(user_errors(serve))
     users_app = typer.Typer(
         help=(
@@ -313,6 +404,10 @@ def register(app: typer.Typer) -> None:
     users_app.command(name="budget")(user_errors(budget))
     users_app.command(name="list")(user_errors(list_users))
     app.add_typer(users_app, name="users")
+    policies_app = typer.Typer(help="Release policies: disclosure, approval, who may run what.")
+    policies_app.command(name="show")(user_errors(show_policies))
+    policies_app.command(name="set")(user_errors(set_policies))
+    app.add_typer(policies_app, name="policies")
     audit_app = typer.Typer(help="The hash-chained audit log.")
     audit_app.command(name="verify")(user_errors(verify))
     app.add_typer(audit_app, name="audit")

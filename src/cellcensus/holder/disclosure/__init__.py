@@ -17,8 +17,8 @@ from cellcensus.holder.disclosure.policy import (
     FALLBACK_POLICY,
     DifferentialPrivacy,
     DisclosurePolicy,
-    load_policies,
     policy_for,
+    read_policy_file,
 )
 from cellcensus.holder.disclosure.protection import measure, protect
 
@@ -34,8 +34,8 @@ __all__ = [
     "Role",
     "belgian_hierarchy",
     "ledger_metadata",
-    "load_policies",
     "measure",
     "policy_for",
     "protect",
+    "read_policy_file",
 ]

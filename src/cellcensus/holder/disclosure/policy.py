@@ -218,7 +218,7 @@ def policy_for(
 
     Args:
         algorithm: Name of a catalogue algorithm.
-        policies: Policies per algorithm (the defaults, or the result of `load_policies`).
+        policies: Policies per algorithm (the defaults, or others given).
 
     Returns:
         The algorithm's policy, or `FALLBACK_POLICY` when none is listed.
@@ -226,37 +226,12 @@ def policy_for(
     return policies.get(algorithm, FALLBACK_POLICY)
 
 
-def load_policies(
-    *, path: Path, defaults: Mapping[str, DisclosurePolicy] = DEFAULT_POLICIES
-) -> dict[str, DisclosurePolicy]:
-    """Read a steward's overrides (YAML or JSON) and apply them to the default policies.
-
-    The file maps algorithm names to the fields that change, e.g.::
-
-        usual_residence:
-          min_count: 20
-          dp: {epsilon: 0.25}
-
-    Args:
-        path: The steward's file (``.yaml``, ``.yml`` or ``.json``).
-        defaults: Policies the overrides apply to.
-
-    Returns:
-        Every algorithm's policy: the defaults with the overrides applied.
+def read_policy_file(path: Path) -> dict[str, Any]:
+    """A steward's policy file (YAML, or JSON by its suffix): a mapping by algorithm name.
 
     Raises:
-        CellcensusError: Unreadable file, unknown field, or a value outside the floors,
-            naming the file and the algorithm.
+        CellcensusError: Unreadable, malformed or not a mapping, naming the file.
     """
-    data = _read_mapping(path)
-    policies = dict(defaults)
-    for algorithm, changes in data.items():
-        base = policy_for(algorithm=str(algorithm), policies=defaults)
-        policies[str(algorithm)] = base.override(changes, source=f"{path}: {algorithm}")
-    return policies
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as error:
