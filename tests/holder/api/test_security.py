@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from urllib.parse import quote
 
+import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -352,3 +358,44 @@ def test_pages_that_run_a_cdns_scripts_are_off_unless_asked_for(service):
     assert service.client.get("/openapi.json").json()["info"]["title"]
     with TestClient(create_app(service.settings.with_(interactive_docs=True))) as client:
         assert "cdn.jsdelivr.net" in client.get("/docs").text
+
+
+def test_the_access_log_keeps_no_secret_a_client_put_in_the_url(tiny_store, tmp_path):
+    # uvicorn logs each request's path with its query: a password or token sent there by
+    # mistake would stay in the server's log.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "CELLCENSUS_DATABASE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CELLCENSUS_JWT_KEY_FILE": str(tmp_path / "jwt.key"),
+        "CELLCENSUS_WORKERS": "0",
+    }
+    command = [sys.executable, "-m", "cellcensus.holder.api", "serve", "--store", str(tiny_store)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get("/health").status_code == 200:
+                        break
+                time.sleep(0.1)
+            client.post(
+                "/auth/token?username=alice&password=hunter2-in-the-url",
+                json={"username": "alice", "password": "not the one"},
+            )
+            client.get("/transparency?limit=5&access_token=token-in-the-url")
+            client.get("/transparency?secret-alone-in-the-url")
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+    assert '"GET /transparency?limit=5&... HTTP/1.1" 200' in log, log
+    assert '"POST /auth/token?...&... HTTP/1.1" 401' in log, log
+    assert "in-the-url" not in log

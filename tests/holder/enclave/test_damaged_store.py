@@ -10,14 +10,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.enclave import EnclaveService, JobRequest, JobStatus
+from cellcensus.holder.enclave import Enclave, EnclaveService, JobRequest, JobStatus
 from cellcensus.holder.enclave.compute import reading
 from cellcensus.holder.enclave.state import State
+from cellcensus.holder.enclave.worker import INTERNAL_ERROR
 from cellcensus.holder.store import Store
 
 REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
@@ -90,3 +92,22 @@ def test_a_failed_read_is_named_by_what_the_file_is_now(store: Path, tmp_path: P
     assert "could not be read (damaged" in failure()
     day.unlink()
     assert "is gone" in failure()
+
+
+def test_an_engine_error_of_a_job_run_in_process_is_not_the_analysts_to_read(
+    store: Path, tmp_path: Path
+) -> None:
+    # `cellcensus run --analyst NAME` records the job in the service's table, where its
+    # analyst reads its error: an engine's own message (which may quote a value it read)
+    # goes to the audit log only, as the worker's does.
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    allocation = copy / "allocation" / "municipality.parquet"
+    pd.read_parquet(allocation).assign(weight="1007919").to_parquet(allocation, index=False)
+    enclave = Enclave(store=copy, state_url=f"sqlite:///{tmp_path / 'state.db'}")
+    with pytest.raises(TypeError) as raised:
+        enclave.run(algorithm="usual_residence", parameters={}, analyst="alice")
+    (job,) = enclave.service.book.recent()
+    assert job.status is JobStatus.FAILED
+    assert job.error == INTERNAL_ERROR
+    failed = [entry for entry in enclave.service.audit.entries() if entry.action == "job.failed"]
+    assert str(raised.value) in failed[-1].details["detail"]

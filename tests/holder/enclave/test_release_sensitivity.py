@@ -14,7 +14,10 @@ import math
 import numpy as np
 import opendp.prelude as dp
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
+from tiny_store import build_store  # type: ignore[import-not-found]
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.registry import get_algorithm
@@ -24,6 +27,7 @@ from cellcensus.holder.disclosure.noise import noisy_counts, release_sensitivity
 from cellcensus.holder.disclosure.policy import DifferentialPrivacy
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.enclave.compute import privacy_units
+from cellcensus.holder.store.key_record import RECORD_NAME, KeyPeriod, write_key_record
 
 DAYS = 7  # the tiny store: 7 days of March 2011, municipalities 11001, 11002, 21004
 LN20 = math.log(20.0)  # Laplace: ci95 = scale * ln 20
@@ -166,3 +170,32 @@ def test_protect_refuses_a_malformed_unit_count():
                 charged_at=dt.datetime.now(dt.UTC),
             ),
         )
+
+
+def test_a_key_rotation_in_the_period_counts_each_device_once_per_key(tmp_path):
+    # From the rotation on, every device has another pseudonym: over the whole week each one
+    # is two devices of the release, and the noise must cover both.
+    store = build_store(tmp_path / "store")
+    rotation = dt.date(2011, 3, 10)
+    for day in range(10, 14):
+        path = store / "events" / f"date=2011-03-{day}" / "part-0.parquet"
+        events = pq.read_table(path)
+        renamed = pc.add(events["device_id"], 1)  # new pseudonyms, as a new key makes
+        pq.write_table(events.set_column(0, "device_id", renamed), path)
+    write_key_record(
+        [KeyPeriod(None, "0" * 16), KeyPeriod(rotation, "1" * 16)], path=store / RECORD_NAME
+    )
+    laplace = DisclosurePolicy(dp=DifferentialPrivacy())
+    enclave = Enclave(store=store, state_url=f"sqlite:///{tmp_path / 'e.db'}", policy=laplace)
+    week = enclave.run(algorithm="usual_residence", parameters={}, analyst="a")
+    one_key = enclave.run(
+        algorithm="usual_residence",
+        parameters={"start": rotation.isoformat(), "end": "2011-03-13"},
+        analyst="a",
+    )
+    one_device = 1.0 / 0.4 * LN20  # Laplace ci95 of one device's bound at epsilon 0.4
+    assert week.table["device_count"].astype(float).min() > 100  # 80 devices an area, twice
+    assert week.provenance.privacy_units == 2
+    assert_ci95(week.table, round(2 * one_device, 2))
+    assert one_key.provenance.privacy_units == 1
+    assert_ci95(one_key.table, round(one_device, 2))

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -83,9 +84,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             details={"version": __version__, "recovered_jobs": recovered},
         )
         ctx.pool.start()
+        access_log.addFilter(QUERY_REDACTION)  # after uvicorn configured its loggers
         try:
             yield
         finally:
+            access_log.removeFilter(QUERY_REDACTION)
             ctx.pool.stop()
             ctx.service.audit.append(actor="service", action="service.stopped")
 
@@ -132,6 +135,40 @@ def _document_problems(operation: dict[str, Any]) -> None:
                 problems.PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
             },
         }
+
+
+LOGGED_QUERY = frozenset({"after", "format", "limit"})
+"""Query parameters the API reads, which the access log keeps. Any other is written ``...``:
+a password or token that a client put in the URL must not reach the log."""
+
+
+def redacted_path(path: str) -> str:
+    """A request's path and query with the query parameters the API does not read hidden."""
+    base, mark, query = path.partition("?")
+    if not mark:
+        return path
+    # An unknown name is hidden too: a token sent as ``?TOKEN`` is all name.
+    kept = [
+        pair if unquote_plus(pair.partition("=")[0]) in LOGGED_QUERY else "..."
+        for pair in query.split("&")
+    ]
+    return f"{base}?{'&'.join(kept)}"
+
+
+class QueryRedaction(logging.Filter):
+    """Hides unknown query parameters in uvicorn's access log lines (`redacted_path`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the path of an access log record; keep every record."""
+        args = record.args
+        # uvicorn's access record: (client, method, path with query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], redacted_path(args[2]), *args[3:])
+        return True
+
+
+QUERY_REDACTION = QueryRedaction()
+access_log = logging.getLogger("uvicorn.access")
 
 
 CONTENT_SECURITY_POLICY = (

@@ -11,11 +11,14 @@ are protected as one composite key and split back afterwards.
 The noise is calibrated to the whole release: an algorithm whose contribution bound holds
 per privacy unit (its manifest's `unit_keys`, e.g. per date and slot) releases as many units
 as the product of those keys' domains, and one device may add up to the bound in each of
-them (`privacy_units`).
+them (`privacy_units`). A key rotation gives each device a new pseudonym, so a bound per device
+over the period holds per key period: the units are multiplied by the key periods the job's
+days span (`release_units`).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import datetime as dt
@@ -54,6 +57,7 @@ from cellcensus.holder.geo.allocation import GRID_LEVEL
 from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
+from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.release import Provenance, Release
 
@@ -342,6 +346,31 @@ def privacy_units(unit_keys: Sequence[str], domains: dict[str, list[Any]]) -> in
     return math.prod(max(len(domains[name]), 1) for name in unit_keys)
 
 
+def release_units(
+    store: Store,
+    unit_keys: Sequence[str],
+    domains: dict[str, list[Any]],
+    period: tuple[dt.date, dt.date],
+) -> int:
+    """The privacy units of a release: `privacy_units`, times the pseudonyms one device has.
+
+    A key rotation gives every device a new pseudonym from its first day on, so over days of
+    k key periods one device counts as k devices and may add the bound k times. A unit
+    within one day (a unit key of dates) lies in one key period.
+    """
+    units = privacy_units(unit_keys, domains)
+    if any(_kind(domains[name]) is dt.date for name in unit_keys):
+        return units
+    return units * key_periods_spanned(store, period)
+
+
+def key_periods_spanned(store: Store, period: tuple[dt.date, dt.date]) -> int:
+    """How many of the store's key periods (`keys.json`) hold its days within `period`."""
+    starts = sorted(key.valid_from for key in read_key_record(store) if key.valid_from)
+    days = [day for day in store.days() if period[0] <= day <= period[1]]
+    return max(1, len({bisect.bisect_right(starts, day) for day in days}))
+
+
 def protect_release(
     raw: pd.DataFrame,
     *,
@@ -398,6 +427,7 @@ def private_finish(
     charge: Charge | None,
     seed: str,
     domains: dict[str, list[Any]],
+    units: int,
 ) -> tuple[pd.DataFrame, list[float] | None]:
     """Noise on the algorithm's counts per cell, then its `finish` step on the noisy counts.
 
@@ -427,7 +457,7 @@ def private_finish(
         key=COMPOSITE,
         contribution_bound=algorithm.manifest.bound(parsed),
         charge=charge,
-        units=privacy_units(algorithm.manifest.unit_keys, domains),
+        units=units,
     )
     noisy = _split(noisy, measured, domains)
     finished = algorithm.finish(noisy, tables, parsed)
@@ -524,6 +554,7 @@ def compute_release(
                 charge=charge,
                 seed=job_id,
                 domains=domains,
+                units=release_units(opened, algorithm.manifest.unit_keys, domains, period),
             )
         else:
             raw = algorithm.run(tables, parameters)
@@ -583,7 +614,7 @@ def _protected(
     period: tuple[dt.date, dt.date],
 ) -> Release:
     """The release of `raw` protected over its key domains, with its privacy units recorded."""
-    units = privacy_units(unit_keys, domains)
+    units = release_units(store, unit_keys, domains, period)
     table = protect_release(
         raw,
         domains=domains,

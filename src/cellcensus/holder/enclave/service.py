@@ -8,6 +8,7 @@ worker pool (`holder.enclave.worker`), which computes in subprocesses and report
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -437,8 +438,15 @@ class EnclaveService:
                 progress=lambda stage: self.book.set_stage(job.id, stage),
                 reader=self.reader,
             )
-        except Exception as error:
+        except CellcensusError as error:
             self.book.fail(job.id, error=str(error))
+            raise
+        except Exception:
+            # An engine's own message may quote what it read: the analyst gets the worker's
+            # fixed text, the steward the traceback (audit log).
+            from cellcensus.holder.enclave.worker import INTERNAL_ERROR
+
+            self.book.fail(job.id, error=INTERNAL_ERROR, detail=traceback.format_exc()[-4000:])
             raise
 
     def _compute_in_worker(self, job: Job, charge: Charge | None) -> Release:

@@ -48,6 +48,9 @@ SUBMITTED_JOB_FAILED = (
     "the submitted algorithm failed; the steward can read the details in the audit log"
 )
 """What an analyst reads when a job of submitted code fails (its message is not released)."""
+INTERNAL_ERROR = "internal error in the worker; the steward can read the details in the audit log"
+"""What an analyst reads of a job that failed on anything but a `CellcensusError`: an engine's
+own message may quote what it read."""
 
 MAX_OUTPUT_CHARS = 256 * 1024 * 1024
 """Most a worker may write on stdout (stages and result, in characters); beyond, it is killed."""
@@ -519,10 +522,7 @@ def main() -> int:
         if type(error).__name__ == "OutOfMemoryException":  # DuckDB's, under RLIMIT_AS
             emit(error=_over_memory(spec), detail=str(error)[-4000:])
             return 1
-        emit(
-            error="internal error in the worker; the steward can read the details in the audit log",
-            detail=traceback.format_exc()[-4000:],
-        )
+        emit(error=INTERNAL_ERROR, detail=traceback.format_exc()[-4000:])
         return 1
     return 0
 
