@@ -1,7 +1,10 @@
 import csv
+import itertools
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -18,7 +21,11 @@ from cellcensus.nso.dissemination import (
     write_present_population_sdmx,
     write_sdmx_csv,
 )
-from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
+from cellcensus.nso.mobility import (
+    PresentPopulation,
+    estimate_commuting,
+    estimate_present_population,
+)
 from cellcensus.nso.production import EstimationResult
 from cellcensus.reference import belgium
 
@@ -163,6 +170,75 @@ def test_present_population_sdmx_gives_each_hour_in_its_local_offset(
             assert int(row["OBS_VALUE"]) == round(expected)
             assert int(row["CI_LOWER"]) <= int(row["OBS_VALUE"]) <= int(row["CI_UPPER"])
     assert sum(row["CONF_STATUS"] == "C" for row in rows) >= 1
+
+
+def _sdmx_hours(present: PresentPopulation, out: Path) -> list[tuple[datetime, timedelta]]:
+    """One area's SDMX-CSV periods as (UTC start, length), in the order of their starts."""
+    write_present_population_sdmx(present=present, out=out)
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    area = rows[0]["REF_AREA"]
+    periods = [row["TIME_PERIOD"].split("/") for row in rows if row["REF_AREA"] == area]
+    spans = [
+        (datetime.fromisoformat(start).astimezone(UTC), timedelta(hours=int(length[2:-1])))
+        for start, length in periods
+    ]
+    return sorted(spans)
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [("2011-03-26", "2011-03-27", "2011-03-28"), ("2011-10-29", "2011-10-30", "2011-10-31")],
+    ids=["clocks forward", "clocks back"],
+)
+def test_present_population_sdmx_periods_tile_time_across_a_clock_change(
+    tmp_path: Path, unbiased_result: EstimationResult, dates: tuple[str, ...]
+) -> None:
+    from tests.nso.test_mobility import _present_release, _release_on
+
+    release = _release_on(_present_release(unbiased_result, day_gain=1.2), dates)
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    spans = _sdmx_hours(present, tmp_path / "present.sdmx.csv")
+
+    # Each period starts where the one before ends: no instant twice, none left out, from
+    # the first local midnight to the last (71 hours when the clocks go forward, 73 back).
+    assert all(start + length == after for (start, length), (after, _) in itertools.pairwise(spans))
+    brussels = ZoneInfo("Europe/Brussels")
+    first = datetime.fromisoformat(f"{dates[0]}T00:00").replace(tzinfo=brussels)
+    last = datetime.fromisoformat(f"{dates[-1]}T00:00").replace(tzinfo=brussels)
+    assert (spans[0][0], spans[-1][0] + spans[-1][1]) == (first, last + timedelta(days=1))
+
+
+def test_present_population_sdmx_labels_the_repeated_hour_by_its_two_hours(
+    tmp_path: Path, unbiased_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _present_release, _release_on
+
+    dates = ("2011-10-29", "2011-10-30", "2011-10-31")
+    release = _release_on(_present_release(unbiased_result, day_gain=1.2), dates)
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    out = write_present_population_sdmx(present=present, out=tmp_path / "present.sdmx.csv")
+
+    periods = {row["TIME_PERIOD"] for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert "2011-10-30T01:00:00+02:00/PT1H" in periods
+    assert "2011-10-30T02:00:00+02:00/PT2H" in periods
+    assert "2011-10-30T03:00:00+01:00/PT1H" in periods
+    assert not any(period.startswith("2011-10-30T02:00:00+01:00") for period in periods)
+
+
+def test_present_population_sdmx_refuses_an_hour_the_clocks_skip(
+    tmp_path: Path, unbiased_result: EstimationResult
+) -> None:
+    from tests.nso.test_mobility import _present_release
+
+    exact = _present_release(unbiased_result, day_gain=1.2)
+    present = estimate_present_population(release=exact, residents=unbiased_result)
+    long = present.long.assign(local_date="2011-03-27")
+    skipped = replace(present, long=long, timezone="Europe/Brussels")
+
+    with pytest.raises(CellcensusError, match="02:00 of 2011-03-27 does not exist"):
+        write_present_population_sdmx(present=skipped, out=tmp_path / "present.sdmx.csv")
 
 
 def test_commuting_sdmx_names_home_and_work_over_the_flows_period(

@@ -27,7 +27,11 @@ from cellcensus.nso.mobility import (
     selection_probability,
 )
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.report.mobility import commuting_section, commuting_summary
+from cellcensus.nso.report.mobility import (
+    commuting_section,
+    commuting_summary,
+    present_population_section,
+)
 from cellcensus.reference import belgium
 from cellcensus.release import Provenance, Release
 
@@ -206,6 +210,45 @@ def test_a_release_that_is_not_hourly_is_refused(unbiased_result):
     release.table["slot"] = release.table["slot"] * 4
     with pytest.raises(CellcensusError, match="slot_minutes=60"):
         estimate_present_population(release=release, residents=unbiased_result)
+
+
+def _release_on(exact: Release, dates: tuple[str, ...]) -> Release:
+    """`exact`'s first date at every one of `dates`, in the time zone of Brussels."""
+    day = exact.table[exact.table["local_date"] == DATES[0]]
+    table = pd.concat([day.assign(local_date=d) for d in dates], ignore_index=True)
+    return replace(exact, table=table, published={"timezone": "Europe/Brussels"})
+
+
+def test_the_hour_the_clocks_skip_is_in_no_table_and_the_report_says_why(unbiased_result, tmp_path):
+    exact = _present_release(unbiased_result, day_gain=1.2)
+    # Saturday, the Sunday clocks go forward (02:00 -> 03:00), and Monday.
+    release = _release_on(exact, ("2011-03-26", "2011-03-27", "2011-03-28"))
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    hours = set(zip(present.long["local_date"], present.long["slot"], strict=True))
+    assert ("2011-03-27", 2) not in hours
+    assert {("2011-03-26", 2), ("2011-03-27", 1), ("2011-03-27", 3)} <= hours
+    assert len(present.long) == len(release.table) - release.table["area_code"].nunique()
+    assert present.skipped_hours == ("2011-03-27T02:00",)
+    block = mobility_metrics(present=present, commuting=None)["present_population"]
+    assert block["skipped_local_hours"] == ["2011-03-27T02:00"]
+    assert block["repeated_local_hours"] == []
+    section = present_population_section(present=present, out_dir=tmp_path)
+    assert "The clocks skip 02:00 on 2011-03-27" in section
+
+
+def test_the_hour_the_clocks_repeat_is_kept_and_named(unbiased_result, tmp_path):
+    exact = _present_release(unbiased_result, day_gain=1.2)
+    release = _release_on(exact, ("2011-10-29", "2011-10-30", "2011-10-31"))
+
+    present = estimate_present_population(release=release, residents=unbiased_result)
+
+    assert len(present.long) == len(release.table)
+    assert present.skipped_hours == ()
+    assert present.repeated_hours == ("2011-10-30T02:00",)
+    section = present_population_section(present=present, out_dir=tmp_path)
+    assert "The clocks repeat 02:00 on 2011-10-30" in section
 
 
 def test_presence_counts_are_in_local_time_and_leave_out_persons_abroad():

@@ -13,17 +13,16 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import shapely
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.mobility import Commuting, PresentPopulation
+from cellcensus.nso.mobility import Commuting, PresentPopulation, local_hour
 from cellcensus.nso.production import EstimationResult
 from cellcensus.reference import belgium
 from cellcensus.release import published_period
@@ -222,9 +221,13 @@ def write_present_population_sdmx(
 
     As `write_sdmx_csv`, with indicator `SDMX_PRESENT` and ``TIME_PERIOD`` the hour as an
     ISO 8601 interval (``2011-03-08T03:00:00+01:00/PT1H``; local time without an offset
-    when the release does not publish its time zone).
+    when the release does not publish its time zone). The hour the clocks repeat lasts two
+    hours from its first occurrence (``2011-10-30T02:00:00+02:00/PT2H``).
+
+    Raises:
+        CellcensusError: If an hour of the table does not exist in the time zone.
     """
-    zone = ZoneInfo(present.timezone) if present.timezone else None
+    zone = present.timezone or None
     rows = [
         _observation(
             row,
@@ -314,10 +317,19 @@ def _period(period_start: date | str, period_end: date | str) -> str:
     return f"{start.isoformat()}/P{(end - start).days + 1}D"
 
 
-def _hour(local_date: str, hour: int, zone: ZoneInfo | None) -> str:
-    """A local hour as an ISO 8601 interval of one hour, with its UTC offset when known."""
-    start = datetime.combine(_day(local_date[:10]), time(hour), tzinfo=zone)
-    return f"{start.isoformat(timespec='seconds')}/PT1H"
+def _hour(local_date: str, hour: int, zone: str | None) -> str:
+    """A local hour as an ISO 8601 interval, with its UTC offset and true length when known."""
+    if zone is None:
+        start = datetime.combine(_day(local_date[:10]), time(hour))
+        return f"{start.isoformat(timespec='seconds')}/PT1H"
+    known = local_hour(local_date, hour, zone)
+    if known is None:
+        raise CellcensusError(
+            f"local hour {hour:02d}:00 of {local_date[:10]} does not exist in {zone} (the "
+            "clocks skip it); estimate_present_population leaves such hours out"
+        )
+    start, length = known
+    return f"{start.isoformat(timespec='seconds')}/PT{length // timedelta(hours=1)}H"
 
 
 def write_outputs(

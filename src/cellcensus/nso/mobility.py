@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,8 @@ class PresentPopulation:
             of each released count, ``sampling``, its sampling variance, and ``scaled``,
             whether the count is in its hour's scale (`_scaled_rows`); None when not known.
         timezone: The time zone of the release's local hours, when it publishes it.
+        skipped_hours: The local hours of the release that the clocks skip in `timezone`
+            (``2011-03-27T02:00``), left out of `long` (`estimate_present_population`).
     """
 
     long: pd.DataFrame
@@ -152,6 +155,19 @@ class PresentPopulation:
     level: str = "municipality"
     noise: pd.DataFrame | None = None
     timezone: str | None = None
+    skipped_hours: tuple[str, ...] = ()
+
+    @cached_property
+    def repeated_hours(self) -> tuple[str, ...]:
+        """The local hours of `long` that the clocks repeat: each covers two hours."""
+        if self.timezone is None:
+            return ()
+        hours = self.long[["local_date", "slot"]].drop_duplicates()
+        return tuple(
+            _hour_label(day, slot)
+            for day, slot in sorted(hours.itertuples(index=False, name=None))
+            if _lasts_longer(local_hour(day, slot, self.timezone))
+        )
 
     @cached_property
     def weekday(self) -> pd.DataFrame:
@@ -297,6 +313,8 @@ class PresentPopulation:
             "census_brussels_day_night_ratio": self.census_day_night_ratio,
             "n_suppressed": int(self.long["devices"].isna().sum()),
             "n_keys": len(self.long),
+            "skipped_local_hours": list(self.skipped_hours),
+            "repeated_local_hours": list(self.repeated_hours),
             "median_relative_std_error": self.median_relative_std_error,
         }
         truth = self.truth_day_night_ratio()
@@ -323,6 +341,9 @@ def estimate_present_population(
     level: str = "municipality",
 ) -> PresentPopulation:
     """Expand a ``present_population`` release (hourly) to persons.
+
+    The hours the clocks skip in the release's published time zone are left out (see
+    `local_hour`); those they repeat stay, each one row over two hours.
 
     Args:
         release: ``local_date``, ``slot`` (local hour), ``area_code``, ``device_count``.
@@ -367,6 +388,13 @@ def estimate_present_population(
             .to_numpy(),
         }
     )
+    timezone = release.published.get("timezone")
+    skipped = _skipped_hours(long, timezone)
+    # Every date of the release has every slot, but a skipped hour counts only the phones
+    # carried into it from the hours around: not a figure of any real hour.
+    kept = ~pd.MultiIndex.from_frame(long[["local_date", "slot"]]).isin(skipped)
+    long = long[kept].reset_index(drop=True)
+    release = replace(release, table=table[kept].reset_index(drop=True))  # its noise per row
     factors = area_factors(residents, parent=parent)
     persons = long["devices"] * factors.reindex(long["area_code"]).to_numpy()
     residents_estimate = residents.best.table["estimate"].astype("float64")
@@ -419,8 +447,42 @@ def estimate_present_population(
         areas=area_table,
         level=level,
         noise=noise,
-        timezone=release.published.get("timezone"),
+        timezone=timezone,
+        skipped_hours=tuple(_hour_label(day, slot) for day, slot in skipped),
     )
+
+
+def local_hour(local_date: str, hour: int, timezone: str) -> tuple[datetime, timedelta] | None:
+    """When local `hour` of `local_date` starts in `timezone`, and how long it lasts.
+
+    None where the clocks skip the hour (the change to summer time). An hour the clocks
+    repeat (the change back) starts at its first occurrence, in the summer offset, and
+    lasts two hours: a slot of the release is a local clock hour, so it covers both.
+    """
+    zone = ZoneInfo(timezone)
+    midnight = datetime.combine(date.fromisoformat(local_date[:10]), time(), tzinfo=zone)
+    start = midnight + timedelta(hours=hour)  # wall-clock sum: the first occurrence
+    if start.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != start.replace(tzinfo=None):
+        return None  # a skipped wall time comes back from UTC as another one
+    end = start + timedelta(hours=1)
+    return start, end.astimezone(UTC) - start.astimezone(UTC)
+
+
+def _skipped_hours(long: pd.DataFrame, timezone: str | None) -> list[tuple[str, int]]:
+    """The (local_date, slot) pairs of `long` whose hour the clocks skip in `timezone`."""
+    if timezone is None:
+        return []
+    hours = long[["local_date", "slot"]].drop_duplicates()
+    pairs = sorted(hours.itertuples(index=False, name=None))
+    return [(day, slot) for day, slot in pairs if local_hour(day, slot, timezone) is None]
+
+
+def _lasts_longer(hour: tuple[datetime, timedelta] | None) -> bool:
+    return hour is not None and hour[1] > timedelta(hours=1)
+
+
+def _hour_label(local_date: str, slot: int) -> str:
+    return f"{local_date}T{slot:02d}:00"
 
 
 def _scaled_rows(*, long: pd.DataFrame, residents: pd.Series) -> pd.Series:

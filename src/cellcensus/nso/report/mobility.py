@@ -191,9 +191,31 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "error of the method itself, where silent phones are placed, is not in it. The "
         "weekday means of the maps, with their intervals, are in "
         "present_population_weekday.csv: the same phones are counted every day, so "
-        "averaging days reduces the disclosure noise but not the sampling error.</p>\n"
+        "averaging days reduces the disclosure noise but not the sampling error."
+        f"{_clock_changes(present)}</p>\n"
         f"{shown}{table}</section>"
     )
+
+
+def _clock_changes(present: PresentPopulation) -> str:
+    """What the tables do with the hours the clocks skip or repeat, where there are any."""
+    text = ""
+    if present.skipped_hours:
+        text += (
+            f" The clocks skip {_hours(present.skipped_hours)}: the release counts there "
+            "only the phones carried in from the hours around, so it is in no table."
+        )
+    if present.repeated_hours:
+        text += (
+            f" The clocks repeat {_hours(present.repeated_hours)}: its count covers both "
+            "occurrences, two hours (in SDMX-CSV an interval of PT2H)."
+        )
+    return text
+
+
+def _hours(labels: tuple[str, ...]) -> str:
+    """Local hours in words: ``2011-03-27T02:00`` as 02:00 on 2011-03-27."""
+    return ", ".join(f"{label[11:]} on {label[:10]}" for label in labels)
 
 
 def _ratio_interval(present: PresentPopulation) -> str:
