@@ -46,7 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cellcensus.holder.api.commands",
         "Release policies: disclosure, approval, who may run what.",
     ),
-    "audit": ("cellcensus.holder.api.commands", "The hash-chained audit log."),
+    "audit": (
+        "cellcensus.holder.api.commands",
+        "The hash-chained audit log, and failed jobs' diagnostics.",
+    ),
     "demo": (
         "cellcensus.demo",
         "Estimate usual residents per Belgian municipality from mobile data, vs census 2011.",

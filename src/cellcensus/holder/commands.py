@@ -66,6 +66,14 @@ PriorOption = Annotated[
 ]
 # --store has no default: a purge must never fall on a folder the user did not name.
 StoreOption = Annotated[Path, typer.Option("--store", help="The holder's store folder.")]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="State database URL, whose failed jobs' diagnostics the purge deletes (default: "
+        "$CELLCENSUS_DATABASE_URL, else SQLite in STORE/enclave/state.db if there).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -275,15 +283,41 @@ def purge_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only show what would be deleted.")
     ] = False,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Delete the store's event days (and quarantined rows) before a day; record the purge.
 
     Each day goes whole or not at all; the purge is appended to the store's purges.jsonl. A
     purge that was killed midway is finished, and recorded, by the next command that writes
-    to the store. Refused while another command writes to it (an ingest, say).
+    to the store. Refused while another command writes to it (an ingest, say). Then the
+    diagnostics of failed jobs that started before the purge are deleted from the state
+    database: they may quote what those jobs read.
     """
     record = purge(store=store, before=_date(before, option="--before"), dry_run=dry_run)
-    console.print(purge_table(record, store=store, dry_run=dry_run))
+    diagnostics = _purge_diagnostics(store, database_url, dry_run=dry_run)
+    table = purge_table(record, store=store, dry_run=dry_run)
+    table.add_row("failed jobs' diagnostics deleted", diagnostics)
+    console.print(table)
+
+
+def _purge_diagnostics(store: Path, database_url: str | None, *, dry_run: bool) -> str:
+    """Delete (or count) the diagnostics of jobs started before now; how many, as text.
+
+    Any such job may have read the days just purged (submitted code reads every stored day).
+    """
+    from cellcensus.holder.api.settings import ServiceSettings
+    from cellcensus.holder.enclave.diagnostics import JobDiagnostics
+    from cellcensus.holder.enclave.state import now, open_state
+
+    settings = ServiceSettings.from_env(store=store, database_url=database_url)
+    default = settings.state_dir / "state.db"
+    if not settings.database_url and not default.exists():
+        return f"none (no state database at {default}; give --database-url)"
+    state = open_state(settings.resolved_database_url)
+    try:
+        return f"{JobDiagnostics(state).purge(started_before=now(), dry_run=dry_run):,}"
+    finally:
+        state.engine.dispose()
 
 
 @user_errors

@@ -99,7 +99,8 @@ def test_an_engine_error_of_a_job_run_in_process_is_not_the_analysts_to_read(
 ) -> None:
     # `cellcensus run --analyst NAME` records the job in the service's table, where its
     # analyst reads its error: an engine's own message (which may quote a value it read)
-    # goes to the audit log only, as the worker's does.
+    # goes to the steward's job diagnostics only, as the worker's does (not the audit log,
+    # which auditors read and no purge reaches).
     copy = Path(shutil.copytree(store, tmp_path / "store"))
     allocation = copy / "allocation" / "municipality.parquet"
     pd.read_parquet(allocation).assign(weight="1007919").to_parquet(allocation, index=False)
@@ -110,4 +111,7 @@ def test_an_engine_error_of_a_job_run_in_process_is_not_the_analysts_to_read(
     assert job.status is JobStatus.FAILED
     assert job.error == INTERNAL_ERROR
     failed = [entry for entry in enclave.service.audit.entries() if entry.action == "job.failed"]
-    assert str(raised.value) in failed[-1].details["detail"]
+    assert str(raised.value) not in str(failed[-1].details)
+    diagnostics = enclave.service.diagnostics.get(job.id)
+    assert diagnostics is not None and str(raised.value) in diagnostics.detail
+    assert diagnostics.matches(failed[-1].details["detail_sha256"])

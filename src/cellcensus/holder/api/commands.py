@@ -1,4 +1,4 @@
-"""Commands of the service: `serve`, `users`, `policies` (steward's admin), `audit verify`."""
+"""Commands of the service: `serve`, `users`, `policies` (steward's admin), `audit ...`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import MIN_PASSWORD, Role, User, Users, check_scopes
 from cellcensus.holder.disclosure import read_policy_file
 from cellcensus.holder.enclave.audit import AuditLog
+from cellcensus.holder.enclave.diagnostics import JobDiagnostics, committed
 from cellcensus.holder.enclave.policies import DEFAULT_KEY, ReleasePolicy
 from cellcensus.holder.enclave.state import State, open_state
 from cellcensus.holder.engines import check_spark_starts
@@ -380,6 +381,29 @@ def verify(
     raise typer.Exit(code=1)
 
 
+def diagnostics(
+    job_id: Annotated[str, typer.Argument(help="The failed job's id.")],
+    store: StoreOption,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Show a failed job's traceback or stderr tail, checked against its audit entry.
+
+    For the steward: it may quote what the job read. Exit 1 if it does not match the entry.
+    """
+    state = _state(store, database_url)
+    found = JobDiagnostics(state).get(job_id)
+    if found is None:
+        raise CellcensusError(
+            f"no diagnostics of job {job_id}: none were recorded, or `cellcensus store purge` "
+            "deleted them"
+        )
+    console.print(found.detail, markup=False, highlight=False)
+    if not found.matches(committed(state, job_id)):
+        err_console.print("[bold red]does not match the job's job.failed audit entry[/]")
+        raise typer.Exit(code=1)
+    console.print(f"recorded {found.recorded_at}; matches the job's job.failed audit entry")
+
+
 def _parse_head(text: str) -> tuple[int, str]:
     seq, _, digest = text.partition(":")
     if not seq.isdigit() or len(digest) != 64:
@@ -408,6 +432,7 @@ def register(app: typer.Typer) -> None:
     policies_app.command(name="show")(user_errors(show_policies))
     policies_app.command(name="set")(user_errors(set_policies))
     app.add_typer(policies_app, name="policies")
-    audit_app = typer.Typer(help="The hash-chained audit log.")
+    audit_app = typer.Typer(help="The hash-chained audit log, and failed jobs' diagnostics.")
     audit_app.command(name="verify")(user_errors(verify))
+    audit_app.command(name="diagnostics")(user_errors(diagnostics))
     app.add_typer(audit_app, name="audit")

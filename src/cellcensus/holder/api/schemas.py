@@ -260,6 +260,20 @@ class ApprovalList(BaseModel):
     approvals: list[Approval]
 
 
+class DiagnosticsOut(BaseModel):
+    """A failed job's traceback or stderr tail, for the steward only.
+
+    ``sha256`` is SHA-256 of the ``salt``'s bytes followed by ``detail``: what the job's
+    ``job.failed`` audit entry holds as ``detail_sha256``.
+    """
+
+    job_id: str
+    recorded_at: str
+    detail: str
+    salt: str
+    sha256: str
+
+
 class SubmissionIn(Strict):
     """A Python module in the algorithm form."""
 

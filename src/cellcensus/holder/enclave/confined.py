@@ -81,7 +81,7 @@ def exact_output(
 
     Raises:
         CellcensusError: the child failed, timed out or wrote no readable table (the message,
-            with the tail of its stderr, is for the steward's audit log).
+            with the tail of its stderr, is for the steward's job diagnostics).
     """
     with tempfile.TemporaryDirectory(prefix="cellcensus-submitted-") as scratch:
         spec = {

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave.audit import append_entry
+from cellcensus.holder.enclave.diagnostics import record
 from cellcensus.holder.enclave.state import State, jobs, now, releases
 
 
@@ -288,7 +289,10 @@ class JobBook:
             )
 
     def fail(self, job_id: str, *, error: str, detail: str = "", actor: str = "service") -> bool:
-        """Mark an unfinished job failed with a reason the analyst may read."""
+        """Mark an unfinished job failed with a reason the analyst may read.
+
+        `detail` (a traceback, a stderr tail) goes to the steward's diagnostics, not the audit.
+        """
         with self.state.write() as conn:
             moved = _move(
                 conn,
@@ -300,7 +304,7 @@ class JobBook:
                 finished_at=now(),
             )
             if moved:
-                _audit_job(conn, actor, "job.failed", job_id, {"error": error, "detail": detail})
+                _audit_job(conn, actor, "job.failed", job_id, _failure(conn, job_id, error, detail))
                 _settle_followers(
                     conn,
                     job_id,
@@ -365,6 +369,13 @@ def _remember(cache: dict[str, Any], key: str, value: Any, size: int) -> None:
     if len(cache) >= size:
         cache.pop(next(iter(cache)))  # oldest first (dicts keep insertion order)
     cache[key] = value
+
+
+def _failure(conn: sa.Connection, job_id: str, error: str, detail: str) -> dict[str, Any]:
+    """A ``job.failed`` entry's details: the analyst's reason and a commitment to `detail`."""
+    if not detail:
+        return {"error": error}
+    return {"error": error, "detail_sha256": record(conn, job_id, detail)}
 
 
 def _recover_one(conn: sa.Connection, row: Any, *, max_attempts: int) -> None:

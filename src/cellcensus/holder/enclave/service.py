@@ -27,6 +27,7 @@ from cellcensus.holder.enclave.compute import (
     compute_release,
     job_period,
 )
+from cellcensus.holder.enclave.diagnostics import JobDiagnostics
 from cellcensus.holder.enclave.jobs import Job, JobBook, JobStatus, NewJob, Submission
 from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosure_policy
 from cellcensus.holder.enclave.state import State
@@ -105,6 +106,7 @@ class EnclaveService:
         self.limits = limits or ServiceLimits()
         self.audit = AuditLog(state)
         self.book = JobBook(state)
+        self.diagnostics = JobDiagnostics(state)
         self.policies = Policies(state, default=default_policy)
         self.submissions = Submissions(state)
         self.catalogue = Catalogue(self.submissions)
@@ -443,7 +445,7 @@ class EnclaveService:
             raise
         except Exception:
             # An engine's own message may quote what it read: the analyst gets the worker's
-            # fixed text, the steward the traceback (audit log).
+            # fixed text, the steward the traceback (job diagnostics, not the audit log).
             from cellcensus.holder.enclave.worker import INTERNAL_ERROR
 
             self.book.fail(job.id, error=INTERNAL_ERROR, detail=traceback.format_exc()[-4000:])

@@ -1,4 +1,4 @@
-"""The enclave's state in a database: users, scopes, jobs, releases, policies, audit.
+"""The enclave's state in a database: users, scopes, jobs, releases, policies, audit, diagnostics.
 
 SQLAlchemy Core over SQLite by default (one file beside the store) or PostgreSQL by URL. The
 schema is versioned by a small explicit migration table (`schema_migrations`) and an ordered
@@ -144,6 +144,18 @@ audit = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+job_diagnostics = sa.Table(
+    "job_diagnostics",
+    metadata,
+    # A failed job's traceback or stderr tail: it may quote what the job read, so it stays out
+    # of the audit log (read by auditors, never purged); the steward reads it, a purge deletes it.
+    sa.Column("job_id", sa.String(32), primary_key=True),
+    sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+)
+
 Migration = Callable[[sa.Connection], None]
 
 
@@ -194,12 +206,22 @@ def _add_must_change_password(conn: sa.Connection) -> None:
         )
 
 
+def _create_job_diagnostics(conn: sa.Connection) -> None:
+    """Failed jobs' details, kept apart from the audit log (`enclave.diagnostics`).
+
+    Details recorded before this version stay in their ``job.failed`` audit entries: the
+    chain cannot be edited.
+    """
+    metadata.create_all(conn, tables=[job_diagnostics], checkfirst=True)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
     (2, "algorithm submissions (certification workflow)", _create_submissions),
     (3, "privacy-loss ledger: budgets, budget changes, charges", _create_ledger),
     (4, "the manifest recorded with a certified submission", _add_submission_manifest),
     (5, "users who must change a password a steward set", _add_must_change_password),
+    (6, "failed jobs' diagnostics, for the steward only", _create_job_diagnostics),
 )
 """Every schema change, in order: (version, what it does, the function that does it).
 

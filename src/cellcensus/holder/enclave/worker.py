@@ -57,7 +57,7 @@ MAX_OUTPUT_CHARS = 256 * 1024 * 1024
 MAX_STAGES = 1000
 """Stage messages honoured per worker (each is a database write); later ones are ignored."""
 STAGE_CHARS = 100  # width of jobs.stage
-STDERR_TAIL = 4000  # characters of a worker's stderr kept for the audit log
+STDERR_TAIL = 4000  # characters of a worker's stderr kept for the job's diagnostics
 CONFORMANCE_FILE_MB = 64
 """Largest file a conformance run may write (``RLIMIT_FSIZE``): its world is in memory."""
 CONFORMANCE_OUTPUT_CHARS = 16 * 1024 * 1024
@@ -76,7 +76,8 @@ class WorkerOutcome:
     Attributes:
         result: The final message (``release`` or ``report``) when it succeeded.
         error: A message the analyst may read when it failed.
-        detail: Internals for the audit log (traceback, stderr), never shown to analysts.
+        detail: Internals (traceback, stderr) for the steward's job diagnostics, never shown
+            to analysts nor kept in the audit log.
     """
 
     result: dict[str, Any] | None
@@ -510,7 +511,7 @@ def main() -> int:
     except CellcensusError as error:
         if spec["kind"] == "job" and spec.get("source") is not None:
             # A submitted algorithm's own message could carry what it read in the store:
-            # the analyst gets a fixed text, the steward the message (audit log).
+            # the analyst gets a fixed text, the steward the message (job diagnostics).
             emit(error=SUBMITTED_JOB_FAILED, detail=str(error)[-4000:])
         else:
             emit(error=str(error))

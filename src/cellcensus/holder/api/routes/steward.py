@@ -1,8 +1,9 @@
-"""Stewards' routes: users, scopes, budgets, policies, and the approval queue."""
+"""Stewards' routes: users, scopes, budgets, policies, the approval queue, job diagnostics."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -215,3 +216,20 @@ def decide(ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision)
         job_id, steward=caller.name, approve=body.approve, reason=body.reason
     )
     return job_out(decided, store=ctx.settings.store)
+
+
+@router.get(
+    "/jobs/{job_id}/diagnostics",
+    response_model=schemas.DiagnosticsOut,
+    responses=responses(*COMMON, 404),
+)
+def job_diagnostics(ctx: Context, caller: Steward, job_id: JobId) -> schemas.DiagnosticsOut:
+    """A failed job's traceback or stderr tail (its audit entry holds only their hash).
+
+    Stewards only: it may quote what the job read. 404 when the job has none, or a store
+    purge deleted them.
+    """
+    found = ctx.service.diagnostics.get(job_id)
+    if found is None:
+        raise ApiError(404, f"no diagnostics of job {job_id} (none recorded, or purged)")
+    return schemas.DiagnosticsOut(**asdict(found))
