@@ -45,10 +45,12 @@ from cellcensus.holder.engines import start
 log = logging.getLogger("cellcensus.enclave")
 
 SUBMITTED_JOB_FAILED = (
-    "the submitted algorithm failed; the steward can read the details in the audit log"
+    "the submitted algorithm failed; the steward can read the details in the job's diagnostics"
 )
 """What an analyst reads when a job of submitted code fails (its message is not released)."""
-INTERNAL_ERROR = "internal error in the worker; the steward can read the details in the audit log"
+INTERNAL_ERROR = (
+    "internal error in the worker; the steward can read the details in the job's diagnostics"
+)
 """What an analyst reads of a job that failed on anything but a `CellcensusError`: an engine's
 own message may quote what it read."""
 
