@@ -291,6 +291,23 @@ def _flows_release(matrix: pd.DataFrame, *, share: float, seed: int = 0) -> Rele
     return _release(table, "home_work_flows")
 
 
+def test_the_flows_median_error_leaves_out_a_homes_only_flow(unbiased_result):
+    # At a tiny share most homes keep one released flow, their own workers exactly
+    # (standard error 0): the median is that of the flows with an error, not 0.
+    matrix = belgium.commuting_matrix()
+    commuting = estimate_commuting(
+        release=_flows_release(matrix, share=0.0005), residents=unbiased_result
+    )
+    flows = commuting.flows[commuting.flows["estimate"] > 0]
+    exact = flows["std_error"] == 0
+    assert exact.mean() > 0.5
+    spread = flows[~exact]
+    assert commuting.median_relative_std_error == pytest.approx(
+        (spread["std_error"] / spread["estimate"]).median()
+    )
+    assert commuting.median_relative_std_error > 0.01
+
+
 def test_commuting_flows_sampled_from_the_census_agree_with_it(unbiased_result):
     matrix = belgium.commuting_matrix()
     release = _flows_release(matrix, share=0.02)

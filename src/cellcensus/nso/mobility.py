@@ -645,8 +645,12 @@ class Commuting:
 
     @property
     def median_relative_std_error(self) -> float:
-        """Median standard error of the flows above zero, as a share of the estimate."""
-        return _median_relative(self.flows)
+        """Median standard error of the flows above zero, as a share of the estimate.
+
+        A home's only released flow is its resident workers, exactly (standard error 0):
+        such flows are left out, or on a small release the median would say no error.
+        """
+        return _median_relative(self.flows[self.flows["std_error"] > 0])
 
     def metrics(self) -> dict[str, Any]:
         """The ``home_work_flows`` block of ``metrics.json``."""

@@ -198,4 +198,8 @@ def test_publish_release_adds_present_population_and_commuting(
         assert table.loc[known, ["std_error", "ci_lower", "ci_upper"]].notna().all().all()
         assert (table.loc[known, "ci_lower"] <= table.loc[known, "estimate"]).all()
         assert (table.loc[known, "estimate"] <= table.loc[known, "ci_upper"]).all()
-        assert (table[["estimate", "ci_lower", "ci_upper"]].dropna() % 1 == 0).all().all()
+        persons = [
+            name for name in ("expanded", "estimate", "ci_lower", "ci_upper") if name in table
+        ]
+        assert (table[persons].dropna() % 1 == 0).all().all()
+    assert "expanded" in pd.read_csv(tmp_path / "commuting_flows.csv")

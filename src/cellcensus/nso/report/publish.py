@@ -194,8 +194,8 @@ def estimates_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return frame[list(ESTIMATES_COLUMNS)]
 
 
-PERSONS_COLUMNS = ("estimate", "std_error", "ci_lower", "ci_upper")
-"""Columns in persons, written rounded to persons."""
+PERSONS_COLUMNS = ("expanded", "estimate", "std_error", "ci_lower", "ci_upper")
+"""Columns in persons, written rounded to persons (``expanded``: the flows' only)."""
 
 
 def _write_mobility(
@@ -234,7 +234,7 @@ def _write_table(table: pd.DataFrame, stem: Path) -> list[Path]:
 
 def _in_persons(table: pd.DataFrame) -> pd.DataFrame:
     """`table` with its `PERSONS_COLUMNS` rounded to persons."""
-    return table.assign(**{name: table[name].round(0) for name in PERSONS_COLUMNS})
+    return table.assign(**{name: table[name].round(0) for name in PERSONS_COLUMNS if name in table})
 
 
 def publish_report(
