@@ -276,6 +276,27 @@ def test_presence_counts_are_in_local_time_and_leave_out_persons_abroad():
     ]
 
 
+def test_presence_counts_give_the_repeated_hour_one_row_per_area_from_its_later_hour():
+    # 00:00 and 01:00 UTC on 2011-10-30 are both 02:00 in Brussels (summer, then winter time).
+    presence = pd.DataFrame(
+        {
+            "person_id": ["a", "b", "a", "b"],
+            "hour": pd.to_datetime(
+                ["2011-10-30 00:00", "2011-10-30 00:00", "2011-10-30 01:00", "2011-10-30 01:00"],
+                utc=True,
+            ),
+            "area": ["21004", "21004", "11002", "21004"],
+        }
+    )
+
+    counts = presence_counts(presence=presence).sort_values("area_code")
+
+    assert counts.to_dict(orient="records") == [
+        {"local_date": "2011-10-30", "slot": 2, "area_code": "11002", "persons": 1},
+        {"local_date": "2011-10-30", "slot": 2, "area_code": "21004", "persons": 1},
+    ]
+
+
 def _flows_release(matrix: pd.DataFrame, *, share: float, seed: int = 0) -> Release:
     rng = np.random.default_rng(seed)
     devices = rng.binomial(matrix["workers"].to_numpy(), share)

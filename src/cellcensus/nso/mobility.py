@@ -597,8 +597,9 @@ def presence_counts(*, presence: pd.DataFrame, timezone: str = "Europe/Brussels"
     # Group first (abroad rows, with a null area, drop out), convert the few keys after.
     sizes: pd.Series = presence.groupby(["hour", "area"], observed=True).size()
     counts = sizes.rename("persons").reset_index()
-    local = pd.Series(pd.to_datetime(counts["hour"], utc=True)).dt.tz_convert(timezone)
-    return pd.DataFrame(
+    hour = pd.Series(pd.to_datetime(counts["hour"], utc=True))
+    local = hour.dt.tz_convert(timezone)
+    table = pd.DataFrame(
         {
             "local_date": local.dt.strftime("%Y-%m-%d").to_numpy(),
             "slot": local.dt.hour.astype("int64").to_numpy(),
@@ -606,6 +607,10 @@ def presence_counts(*, presence: pd.DataFrame, timezone: str = "Europe/Brussels"
             "persons": counts["persons"].astype("int64").to_numpy(),
         }
     )
+    # The hour the clocks repeat is one slot: a device is where its last event in the slot
+    # puts it, so a person is where the later of the two hours has them.
+    last = hour.groupby([table["local_date"], table["slot"]]).transform("max")
+    return table[(hour == last).to_numpy()].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
