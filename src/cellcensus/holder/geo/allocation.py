@@ -86,6 +86,11 @@ NAMED_LEVELS = ("municipality", "arrondissement", "province", "region", GRID_LEV
 """The levels of the project: Belgium's nesting areas and the grid. A level of any other name
 comes from the holder's own GeoJSON and exists once the store has an allocation for it."""
 
+FARTHEST_SITE_KM = 100.0
+"""A site this far from every area is misplaced (latitude and longitude swapped, a sign lost),
+not a site abroad serving the border: allocated to the nearest area, its devices would be
+counted there."""
+
 MIN_SHARE = 1e-6
 """Overlaps below this share of a cell's region (10 m2 of a 10 km2 region) are slivers of
 digitisation and reprojection, not coverage; they are dropped before normalising."""
@@ -375,7 +380,8 @@ def build_allocation(
         The path of the allocation file (`VERSIONED_COLUMNS`: see `versioned_allocation`).
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model.
+        CellcensusError: If the population prior is asked of the Voronoi model, or a cell
+            lies farther than `FARTHEST_SITE_KM` from every area.
     """
     store = store if isinstance(store, Store) else Store(store)
     # Locked from reading the cells to recording their digest: an ingest in between would
@@ -494,12 +500,14 @@ def versioned_allocation(
         `VERSIONED_COLUMNS`, sorted by cell_id, valid_from (nulls first), area_code.
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model.
+        CellcensusError: If the population prior is asked of the Voronoi model, or a cell
+            lies farther than `FARTHEST_SITE_KM` from every area (`check_sites_near`).
     """
     if coverage == "voronoi" and prior == "population":
         raise CellcensusError(
             "the population prior needs a grid footprint: use --coverage sector or signal"
         )
+    check_sites_near(cells, areas=areas)
     allocate_state: Callable[[pd.DataFrame], pd.DataFrame]
     if coverage == "voronoi" and grid_m is None:
         country = country_of(areas)
@@ -523,6 +531,30 @@ def versioned_allocation(
         for number, state in enumerate(network_states(cells))
     ]
     return _as_versions(versions)
+
+
+def check_sites_near(cells: pd.DataFrame, *, areas: pd.DataFrame) -> None:
+    """Refuse cells farther than `FARTHEST_SITE_KM` from every area, naming the first.
+
+    Raises:
+        CellcensusError: Naming the cell, its position and the likely mistakes.
+    """
+    sites = cells.drop_duplicates(["latitude", "longitude"]).sort_values("cell_id")
+    points = to_metric(shapely.points(sites["longitude"], sites["latitude"]))
+    tree = shapely.STRtree(to_metric(areas["geometry"].to_numpy()))
+    near = tree.query_nearest(points, max_distance=FARTHEST_SITE_KM * 1000, all_matches=False)
+    far = np.setdiff1d(np.arange(len(sites)), near[0])
+    if not len(far):
+        return
+    first = sites.iloc[far[0]]
+    others = f" (and {len(far) - 1} other site(s))" if len(far) > 1 else ""
+    raise CellcensusError(
+        f"cells: cell {first['cell_id']!r} at latitude {first['latitude']}, longitude "
+        f"{first['longitude']} is more than {FARTHEST_SITE_KM:g} km from every area{others}, "
+        "and its devices would be counted in the nearest one; correct the cells table's "
+        "positions (latitude and longitude swapped? a sign lost?) and ingest it again, or "
+        "allocate to areas that cover the whole network"
+    )
 
 
 def _as_versions(states: list[pd.DataFrame]) -> pd.DataFrame:
