@@ -20,6 +20,7 @@ from cellcensus.holder.geo import (
     AllocationPrior,
     CoverageModel,
     build_allocation,
+    check_coverage,
     default_prior,
     read_areas,
 )
@@ -138,6 +139,7 @@ def ingest_command(
     """
     if engine not in ENGINES:
         raise CellcensusError(f"--engine {engine!r}: choose {' or '.join(ENGINES)}")
+    check_coverage(coverage, prior=prior)  # the allocation comes after the store is written
     on: Engine = "spark" if engine == "spark" else "duckdb"
     key = key_file or default_key_file()
     columns = (

@@ -503,10 +503,7 @@ def versioned_allocation(
         CellcensusError: If the population prior is asked of the Voronoi model, or a cell
             lies farther than `FARTHEST_SITE_KM` from every area (`check_sites_near`).
     """
-    if coverage == "voronoi" and prior == "population":
-        raise CellcensusError(
-            "the population prior needs a grid footprint: use --coverage sector or signal"
-        )
+    check_coverage(coverage, prior=prior)
     check_sites_near(cells, areas=areas)
     allocate_state: Callable[[pd.DataFrame], pd.DataFrame]
     if coverage == "voronoi" and grid_m is None:
@@ -531,6 +528,18 @@ def versioned_allocation(
         for number, state in enumerate(network_states(cells))
     ]
     return _as_versions(versions)
+
+
+def check_coverage(coverage: CoverageModel, *, prior: AllocationPrior | None) -> None:
+    """Refuse what the coverage model cannot do, before anything is read or written.
+
+    Raises:
+        CellcensusError: If the population prior is asked of the Voronoi model.
+    """
+    if coverage == "voronoi" and prior == "population":
+        raise CellcensusError(
+            "the population prior needs a grid footprint: use --coverage sector or signal"
+        )
 
 
 def check_sites_near(cells: pd.DataFrame, *, areas: pd.DataFrame) -> None:
