@@ -252,6 +252,16 @@ def test_cells_far_from_every_area_are_refused_naming_the_cell(
     assert set(store.read_allocation().cell_id) == {"ok", "near_abroad"}
 
 
+def test_the_grid_is_refused_to_the_voronoi_model_rather_than_made_by_another(tmp_path):
+    # The grid is allocated from tile footprints, which the Voronoi model does not make.
+    store = Store(tmp_path)
+    cells = pd.DataFrame({"cell_id": ["A"], "latitude": [50.8466], "longitude": [4.3528]})
+    cells.to_parquet(store.cells_path)
+    with pytest.raises(CellcensusError, match="the grid needs a grid footprint"):
+        build_allocation(store=store, areas=municipalities(), coverage="voronoi", grid_m=1000.0)
+    assert not store.allocation_path("municipality").exists()
+
+
 def test_an_allocation_of_cells_since_changed_is_refused_until_made_again(tmp_path):
     store = Store(tmp_path)
     cells = pd.DataFrame(

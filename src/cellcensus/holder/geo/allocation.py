@@ -380,8 +380,9 @@ def build_allocation(
         The path of the allocation file (`VERSIONED_COLUMNS`: see `versioned_allocation`).
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model, or a cell
-            lies farther than `FARTHEST_SITE_KM` from every area.
+        CellcensusError: If the Voronoi model is asked for the population prior or the grid
+            (`check_coverage`), or a cell lies farther than `FARTHEST_SITE_KM` from every
+            area.
     """
     store = store if isinstance(store, Store) else Store(store)
     # Locked from reading the cells to recording their digest: an ingest in between would
@@ -500,13 +501,14 @@ def versioned_allocation(
         `VERSIONED_COLUMNS`, sorted by cell_id, valid_from (nulls first), area_code.
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model, or a cell
-            lies farther than `FARTHEST_SITE_KM` from every area (`check_sites_near`).
+        CellcensusError: If the Voronoi model is asked for the population prior or the grid
+            (`check_coverage`), or a cell lies farther than `FARTHEST_SITE_KM` from every
+            area (`check_sites_near`).
     """
-    check_coverage(coverage, prior=prior)
+    check_coverage(coverage, prior=prior, grid_m=grid_m)
     check_sites_near(cells, areas=areas)
     allocate_state: Callable[[pd.DataFrame], pd.DataFrame]
-    if coverage == "voronoi" and grid_m is None:
+    if coverage == "voronoi":
         country = country_of(areas)
 
         def allocate_state(state: pd.DataFrame) -> pd.DataFrame:
@@ -530,16 +532,21 @@ def versioned_allocation(
     return _as_versions(versions)
 
 
-def check_coverage(coverage: CoverageModel, *, prior: AllocationPrior | None) -> None:
+def check_coverage(
+    coverage: CoverageModel, *, prior: AllocationPrior | None, grid_m: float | None = None
+) -> None:
     """Refuse what the coverage model cannot do, before anything is read or written.
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model.
+        CellcensusError: If the population prior or the grid is asked of the Voronoi model
+            (both need the footprint on tiles that only the grid models make).
     """
     if coverage == "voronoi" and prior == "population":
         raise CellcensusError(
             "the population prior needs a grid footprint: use --coverage sector or signal"
         )
+    if coverage == "voronoi" and grid_m is not None:
+        raise CellcensusError("the grid needs a grid footprint: use --coverage sector or signal")
 
 
 def check_sites_near(cells: pd.DataFrame, *, areas: pd.DataFrame) -> None:
