@@ -385,6 +385,7 @@ def build_allocation(
             area.
     """
     store = store if isinstance(store, Store) else Store(store)
+    path = store.allocation_path(level)  # a malformed level is refused before any work
     # Locked from reading the cells to recording their digest: an ingest in between would
     # have the allocation record cells it was not made from.
     with writing(store, writer="allocation"):
@@ -397,7 +398,7 @@ def build_allocation(
         )
         shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
         save_boundaries(store, areas=shapes, level=level)
-        return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
+        return _save(allocation, path=path, cells=store.cells_digest())
 
 
 def roll_up_allocation(
