@@ -20,6 +20,7 @@ from cellcensus.holder.geo import (
     AllocationPrior,
     CoverageModel,
     build_allocation,
+    check_coverage,
     default_prior,
     read_areas,
 )
@@ -32,6 +33,7 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
+from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
@@ -146,6 +148,7 @@ def ingest_command(
     """
     if engine not in ENGINES:
         raise CellcensusError(f"--engine {engine!r}: choose {' or '.join(ENGINES)}")
+    check_coverage(coverage, prior=prior)  # the allocation comes after the store is written
     on: Engine = "spark" if engine == "spark" else "duckdb"
     key = key_file or default_key_file()
     columns = (
@@ -387,8 +390,13 @@ def allocate_command(
         raise CellcensusError(
             "--tile-footprint labels tiles with municipalities: leave out --areas and --grid"
         )
-    shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
     name = level or (GRID_LEVEL if grid else "municipality" if areas is None else areas.stem)
+    if not LEVEL_PATTERN.match(name):
+        raise CellcensusError(
+            f"area level {name!r} is not a level name (lowercase letters, digits, _); "
+            "name the level with --level"
+        )
+    shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
     path = build_allocation(
         store=store,
         areas=shapes,

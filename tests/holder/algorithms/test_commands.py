@@ -217,6 +217,30 @@ def test_run_names_an_unknown_parameter_and_lists_the_known_ones(tmp_path, pair,
     assert f"no parameter {named}" in result.output and listed in result.output
 
 
+@pytest.mark.parametrize(
+    ("algorithm", "pairs", "said"),
+    [
+        ("usual_residence", ["start=2011-03-09", "end=2011-03-07"], "start 2011-03-09 is after"),
+        (
+            "present_population",
+            ["max_carry_minutes=1440", "max_backfill_minutes=60"],
+            "max_carry_minutes (1440) and max_backfill_minutes (60) reach 25 slots",
+        ),
+    ],
+)
+def test_run_states_a_rule_between_parameters_without_a_parameter_of_no_name(
+    tmp_path, algorithm, pairs, said
+):
+    # A rule over several parameters has no one parameter to name: the message is the rule.
+    args = ["run", algorithm, "--store", str(tmp_path / "store"), "--out", str(tmp_path / "x.csv")]
+    result = cli.invoke(app, [*args, *(part for pair in pairs for part in ("--param", pair))])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    said_in_one_line = " ".join(result.output.split())
+    assert f"error: {algorithm}: {said}" in said_in_one_line
+    assert "parameter 'parameters'" not in said_in_one_line
+    assert "Value error" not in said_in_one_line
+
+
 def test_run_help_names_the_levels_and_the_grid_level_as_allocated():
     from cellcensus.holder.geo.allocation import GRID_LEVEL
 

@@ -225,6 +225,43 @@ def test_build_allocation_writes_the_store_file(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["municipality.parquet"]
 
 
+@pytest.mark.parametrize(
+    ("mistake", "latitude", "longitude"),
+    [("swapped", 4.3528, 50.8466), ("sign lost", 50.8466, -4.3528)],
+)
+def test_cells_far_from_every_area_are_refused_naming_the_cell(
+    tmp_path, mistake, latitude, longitude
+):
+    # A site abroad serving the border is allocated to the nearest area; one hundreds of km
+    # from every area has a wrong position, and its devices would be counted at the border.
+    store = Store(tmp_path)
+    cells = pd.DataFrame(
+        {
+            "cell_id": ["ok", "near_abroad", "wrong"],
+            "latitude": [50.8466, 50.60, latitude],
+            "longitude": [4.3528, 6.45, longitude],  # near_abroad: Germany, 13 km out
+        }
+    )
+    cells.to_parquet(store.cells_path)
+    with pytest.raises(CellcensusError, match=r"cell 'wrong' .* latitude .* longitude"):
+        build_allocation(store=store, areas=municipalities())
+    assert not store.allocation_path("municipality").exists()
+
+    cells.iloc[:2].to_parquet(store.cells_path)
+    build_allocation(store=store, areas=municipalities())
+    assert set(store.read_allocation().cell_id) == {"ok", "near_abroad"}
+
+
+def test_the_grid_is_refused_to_the_voronoi_model_rather_than_made_by_another(tmp_path):
+    # The grid is allocated from tile footprints, which the Voronoi model does not make.
+    store = Store(tmp_path)
+    cells = pd.DataFrame({"cell_id": ["A"], "latitude": [50.8466], "longitude": [4.3528]})
+    cells.to_parquet(store.cells_path)
+    with pytest.raises(CellcensusError, match="the grid needs a grid footprint"):
+        build_allocation(store=store, areas=municipalities(), coverage="voronoi", grid_m=1000.0)
+    assert not store.allocation_path("municipality").exists()
+
+
 def test_an_allocation_of_cells_since_changed_is_refused_until_made_again(tmp_path):
     store = Store(tmp_path)
     cells = pd.DataFrame(

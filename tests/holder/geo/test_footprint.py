@@ -13,6 +13,7 @@ import shapely
 from typer.testing import CliRunner
 
 from cellcensus.cli import app
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.geo import build_allocation, footprint, footprint_allocation
 from cellcensus.holder.geo.footprint import (
     RadioModel,
@@ -278,6 +279,25 @@ def test_store_allocate_names_a_missing_code_property(tmp_path):
     assert result.exit_code != 0
     assert "has no property 'nis'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_store_allocate_asks_for_a_level_when_the_file_name_is_none_before_any_work(tmp_path):
+    # The level defaults to the file's name, which need not be a level name ("Zones-2024").
+    _, store, zones = _two_zone_store(tmp_path)
+    named = zones.rename(tmp_path / "Zones-2024.geojson")
+    command = [*ALLOCATE, str(store.root), "--areas", str(named), "--code-property", "zone"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "'Zones-2024' is not a level name" in said and "--level" in said
+    assert not store.allocation_dir.exists() and not (store.root / "areas").exists()
+    with pytest.raises(CellcensusError, match="'Zones-2024' is not a level name"):
+        build_allocation(store=store, areas=municipalities(), level="Zones-2024")
+    assert not (store.root / "areas").exists()
+
+    result = runner.invoke(app, [*command, "--level", "zones_2024"])
+    assert result.exit_code == 0, result.output
+    assert store.area_levels() == ["zones_2024"]
 
 
 def test_the_population_prior_splits_a_cell_by_people_not_by_ground():

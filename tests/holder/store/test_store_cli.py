@@ -107,6 +107,14 @@ def test_a_memory_limit_that_is_not_a_size_is_refused_before_anything_is_written
     assert not (tmp_path / "store").exists()
 
 
+def test_a_prior_the_coverage_model_cannot_take_is_refused_before_anything_is_written(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = _ingest(dataset, tmp_path, "store", "--coverage", "voronoi", "--prior", "population")
+    assert result.exit_code == 2
+    assert "the population prior needs a grid footprint" in result.output
+    assert not (tmp_path / "store").exists()
+
+
 def test_ingest_says_which_stored_days_a_delivery_left_without_events(tmp_path):
     assert (
         _ingest(write_delivery(tmp_path / "a", rows=good_events()), tmp_path, "store").exit_code

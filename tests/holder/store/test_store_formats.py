@@ -20,6 +20,7 @@ from deliveries import (  # type: ignore[import-not-found]
     write_delivery,
 )
 
+from cellcensus.errors import InputDataError
 from cellcensus.holder.store import EVENT_COLUMNS, Store, device_id, ingest, ingest_dataset
 
 ROWS = [
@@ -119,6 +120,28 @@ def test_csv_with_semicolons_crlf_and_a_byte_order_mark(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
     assert report.rows_stored == len(ROWS)
+
+
+def test_csv_lines_ending_with_a_delimiter_are_read(tmp_path):
+    # Spreadsheet exports end every line with a delimiter: an empty-named column, not read.
+    dataset = write_delivery(tmp_path / "dataset", rows=ROWS, fmt="csv")
+    path = dataset / "events" / "part-0.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("\n", ",\n"), encoding="utf-8")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert report.rows_stored == len(ROWS)
+    pd.testing.assert_frame_equal(
+        Store(tmp_path / "store").read_events(), _stored(tmp_path, "parquet")
+    )
+
+
+def test_a_csv_column_named_twice_is_refused_naming_it(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=ROWS, fmt="csv")
+    path = dataset / "events" / "part-0.csv"
+    header, *lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([f"{header},mcc", *(f"{line},208" for line in lines)]) + "\n")
+    with pytest.raises(InputDataError, match=r"part-0\.csv has column mcc twice"):
+        ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert not (tmp_path / "store").exists()
 
 
 def test_timestamps_as_text_with_offsets_and_naive_timestamps_are_utc(tmp_path):

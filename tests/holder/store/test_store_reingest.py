@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from deliveries import METADATA, USERS, event, good_events, snapshot, write_delivery  # type: ignore[import-not-found]
+import pytest
+from deliveries import (  # type: ignore[import-not-found]
+    CELLS,
+    METADATA,
+    USERS,
+    event,
+    good_events,
+    snapshot,
+    write_delivery,
+)
 
+from cellcensus.errors import InputDataError
 from cellcensus.holder.store import Store, ingest_dataset
 
 ROWS = [*good_events(), event(user=USERS[0], timestamp="2011-03-24T08:00:00Z", kind="fax")]
@@ -73,3 +83,23 @@ def test_the_report_names_the_days_a_delivery_replaced_and_those_it_emptied(tmp_
     assert report.days_replaced == ["2011-03-22"]
     assert report.days_emptied == ["2011-03-22"]
     assert Store(tmp_path / "store").days() == [date(2011, 3, 25)]
+
+
+def test_a_cells_table_without_the_cells_of_the_days_kept_is_refused(tmp_path):
+    # An export of the network as it stands now leaves out retired cells: the days kept from
+    # earlier deliveries use them, and their events would drop out of every release.
+    _ingest(tmp_path, write_delivery(tmp_path / "march", rows=ROWS))
+    files = snapshot(tmp_path / "store")
+    april = METADATA | {"period": {"start": "2011-04-01", "end": "2011-04-03"}}
+    rows = [event(timestamp="2011-04-02T08:00:00Z")]
+    current = CELLS[CELLS.cell_id != "D"]  # D, retired after 2011-03-22, the day kept
+    delivery = write_delivery(tmp_path / "april", rows=rows, cells=current, metadata=april)
+    with pytest.raises(InputDataError, match=r"lacks 1 cell\(s\) .*: 'D'.* valid_to"):
+        _ingest(tmp_path, delivery)
+    assert snapshot(tmp_path / "store") == files
+
+    unused = CELLS[CELLS.cell_id != "C"]  # C, valid from 2011-03-23: no day kept had it
+    report = _ingest(
+        tmp_path, write_delivery(tmp_path / "later", rows=rows, cells=unused, metadata=april)
+    )
+    assert report.rows_stored == 1

@@ -325,7 +325,10 @@ class Manifest:
             return self.parameters.model_validate(values)
         except ValidationError as error:
             first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "parameters"
+            if not first["loc"]:  # a rule between parameters: no one parameter to name
+                rule = first["msg"].removeprefix("Value error, ")
+                raise CellcensusError(f"{self.name}: {rule}") from None
+            where = ".".join(str(part) for part in first["loc"])
             if first["type"] == "extra_forbidden":
                 known = ", ".join(self._parameter_names(first["loc"][:-1])) or "none"
                 raise CellcensusError(

@@ -86,6 +86,11 @@ NAMED_LEVELS = ("municipality", "arrondissement", "province", "region", GRID_LEV
 """The levels of the project: Belgium's nesting areas and the grid. A level of any other name
 comes from the holder's own GeoJSON and exists once the store has an allocation for it."""
 
+FARTHEST_SITE_KM = 100.0
+"""A site this far from every area is misplaced (latitude and longitude swapped, a sign lost),
+not a site abroad serving the border: allocated to the nearest area, its devices would be
+counted there."""
+
 MIN_SHARE = 1e-6
 """Overlaps below this share of a cell's region (10 m2 of a 10 km2 region) are slivers of
 digitisation and reprojection, not coverage; they are dropped before normalising."""
@@ -375,9 +380,12 @@ def build_allocation(
         The path of the allocation file (`VERSIONED_COLUMNS`: see `versioned_allocation`).
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model.
+        CellcensusError: If the Voronoi model is asked for the population prior or the grid
+            (`check_coverage`), or a cell lies farther than `FARTHEST_SITE_KM` from every
+            area.
     """
     store = store if isinstance(store, Store) else Store(store)
+    path = store.allocation_path(level)  # a malformed level is refused before any work
     # Locked from reading the cells to recording their digest: an ingest in between would
     # have the allocation record cells it was not made from.
     with writing(store, writer="allocation"):
@@ -390,7 +398,7 @@ def build_allocation(
         )
         shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
         save_boundaries(store, areas=shapes, level=level)
-        return _save(allocation, path=store.allocation_path(level), cells=store.cells_digest())
+        return _save(allocation, path=path, cells=store.cells_digest())
 
 
 def roll_up_allocation(
@@ -494,14 +502,14 @@ def versioned_allocation(
         `VERSIONED_COLUMNS`, sorted by cell_id, valid_from (nulls first), area_code.
 
     Raises:
-        CellcensusError: If the population prior is asked of the Voronoi model.
+        CellcensusError: If the Voronoi model is asked for the population prior or the grid
+            (`check_coverage`), or a cell lies farther than `FARTHEST_SITE_KM` from every
+            area (`check_sites_near`).
     """
-    if coverage == "voronoi" and prior == "population":
-        raise CellcensusError(
-            "the population prior needs a grid footprint: use --coverage sector or signal"
-        )
+    check_coverage(coverage, prior=prior, grid_m=grid_m)
+    check_sites_near(cells, areas=areas)
     allocate_state: Callable[[pd.DataFrame], pd.DataFrame]
-    if coverage == "voronoi" and grid_m is None:
+    if coverage == "voronoi":
         country = country_of(areas)
 
         def allocate_state(state: pd.DataFrame) -> pd.DataFrame:
@@ -523,6 +531,47 @@ def versioned_allocation(
         for number, state in enumerate(network_states(cells))
     ]
     return _as_versions(versions)
+
+
+def check_coverage(
+    coverage: CoverageModel, *, prior: AllocationPrior | None, grid_m: float | None = None
+) -> None:
+    """Refuse what the coverage model cannot do, before anything is read or written.
+
+    Raises:
+        CellcensusError: If the population prior or the grid is asked of the Voronoi model
+            (both need the footprint on tiles that only the grid models make).
+    """
+    if coverage == "voronoi" and prior == "population":
+        raise CellcensusError(
+            "the population prior needs a grid footprint: use --coverage sector or signal"
+        )
+    if coverage == "voronoi" and grid_m is not None:
+        raise CellcensusError("the grid needs a grid footprint: use --coverage sector or signal")
+
+
+def check_sites_near(cells: pd.DataFrame, *, areas: pd.DataFrame) -> None:
+    """Refuse cells farther than `FARTHEST_SITE_KM` from every area, naming the first.
+
+    Raises:
+        CellcensusError: Naming the cell, its position and the likely mistakes.
+    """
+    sites = cells.drop_duplicates(["latitude", "longitude"]).sort_values("cell_id")
+    points = to_metric(shapely.points(sites["longitude"], sites["latitude"]))
+    tree = shapely.STRtree(to_metric(areas["geometry"].to_numpy()))
+    near = tree.query_nearest(points, max_distance=FARTHEST_SITE_KM * 1000, all_matches=False)
+    far = np.setdiff1d(np.arange(len(sites)), near[0])
+    if not len(far):
+        return
+    first = sites.iloc[far[0]]
+    others = f" (and {len(far) - 1} other site(s))" if len(far) > 1 else ""
+    raise CellcensusError(
+        f"cells: cell {first['cell_id']!r} at latitude {first['latitude']}, longitude "
+        f"{first['longitude']} is more than {FARTHEST_SITE_KM:g} km from every area{others}, "
+        "and its devices would be counted in the nearest one; correct the cells table's "
+        "positions (latitude and longitude swapped? a sign lost?) and ingest it again, or "
+        "allocate to areas that cover the whole network"
+    )
 
 
 def _as_versions(states: list[pd.DataFrame]) -> pd.DataFrame:

@@ -229,7 +229,8 @@ def ingest(
     Raises:
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
             missing file or column, a file that is not what its name says, a CSV line that
-            Spark cannot read line by line); the store is then left as it was.
+            Spark cannot read line by line, a cells table without a cell of the days the
+            store keeps); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key, or the store lost a day file outside the delivery's period
             (`Store.lost_days`; nothing is written then); or if the delivery was stored but
@@ -266,7 +267,9 @@ def ingest(
             target.check_no_lost_days()  # a delivery of the lost days' period restores them
         replaced = [day.isoformat() for day in target.days() if start <= day <= end]
         with _staging(target.root) as staging:
-            run = run_on(staging=staging, start=start, end=end, changes=changes, say=say)
+            run = run_on(
+                staging=staging, store=target, start=start, end=end, changes=changes, say=say
+            )
             counts = run.classify(cell_files, event_files, keys=keys, memory_limit=memory_limit)
             del keys
             report = IngestReport(
@@ -343,12 +346,14 @@ class _Run:
         self,
         *,
         staging: Path,
+        store: Store,
         start: date,
         end: date,
         changes: list[OffsetChange],
         say: ProgressCallback,
     ) -> None:
         self.staging = staging
+        self.store = store
         self.start = start
         self.end = end
         self.changes = changes
@@ -396,6 +401,7 @@ class _Run:
             selects.append(cell_select(scan=scan, types=types, source=str(table.location)))
         self._run(f"CREATE TEMP TABLE cells_in AS {' UNION ALL '.join(selects)}", table=table)
         self._check_cells(table)
+        self._check_cells_of_days_kept(table)
         columns = ", ".join(CELL_COLUMNS)
         self._run(
             f"COPY (SELECT DISTINCT {columns} FROM cells_in "
@@ -491,6 +497,37 @@ class _Run:
             raise InputDataError(
                 f"cells: cell {cell!r} has {count} different rows valid from {since} in "
                 f"{table.location}; give one row per cell and validity period"
+            )
+
+    def _check_cells_of_days_kept(self, table: TableFiles) -> None:
+        """Refuse cells that leave out a cell valid on a day the store keeps beside the delivery.
+
+        The delivery's cells table replaces the store's: a cell left out (an export of the
+        network as it stands, without its retired cells) would drop the events of the days
+        kept from earlier deliveries out of every release.
+        """
+        kept = [day for day in self.store.days() if not self.start <= day <= self.end]
+        if not kept or not self.store.cells_path.exists():
+            return
+        days = ", ".join(f"DATE '{day}'" for day in kept)
+        missing = self._run(
+            f"""
+            SELECT DISTINCT o.cell_id
+            FROM read_parquet({sql_string(self.store.cells_path)}) AS o,
+                 (SELECT unnest([{days}]) AS day) AS d
+            WHERE coalesce(o.valid_from <= d.day, true) AND coalesce(d.day <= o.valid_to, true)
+                AND o.cell_id NOT IN (SELECT cell_id FROM cells_in)
+            ORDER BY o.cell_id
+            """
+        ).fetchall()
+        if missing:
+            named = ", ".join(repr(row[0]) for row in missing[:5])
+            named += ", ..." if len(missing) > 5 else ""
+            raise InputDataError(
+                f"cells: {table.location} lacks {len(missing)} cell(s) of the days the store "
+                f"keeps from earlier deliveries ({kept[0]} to {kept[-1]}): {named}; their "
+                "events would no longer be counted. Keep every cell of the network's history "
+                "in the cells table, a retired one with its valid_to"
             )
 
     def load_events(self, table: TableFiles) -> None:

@@ -235,7 +235,23 @@ def check_csv(*, path: Path, what: str, required: tuple[str, ...]) -> tuple[str,
             best = (found, delimiter, names)
     assert best is not None
     _require_columns(path=path, what=what, found=best[2], required=required)
-    return best[1], tuple(best[2])
+    return best[1], _column_names(best[2], path=path, what=what)
+
+
+def _column_names(header: list[str], *, path: Path, what: str) -> tuple[str, ...]:
+    """The header's names, each once, to declare the CSV's columns by.
+
+    A line ending with a delimiter (a spreadsheet export) has an empty last name: such a
+    column is named by its place, as nothing reads it.
+
+    Raises:
+        InputDataError: If a name repeats: which of the columns holds it would be a guess.
+    """
+    names = [name or f"column{index}" for index, name in enumerate(header)]
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise InputDataError(f"{what}: {path} has column {repeated} twice; export each column once")
+    return tuple(names)
 
 
 def _require_columns(*, path: Path, what: str, found: list[str], required: tuple[str, ...]) -> None:
