@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cellcensus.holder.api.commands import register
 from cellcensus.holder.api.tokens import TokenIssuer, is_revoked
 from cellcensus.holder.api.users import Role, Users
+from cellcensus.holder.enclave.service import EnclaveService
 from cellcensus.holder.enclave.state import open_state
 
 KEPT = "usual_residence:municipality:*"
@@ -90,6 +91,23 @@ def test_a_budget_for_nobody_or_for_a_steward_is_refused(users_cli):
     assert code != 0 and "budgets are for analysts" in output
     code, output = invoke("budget", "alice", "--epsilon", "1", "--project", "p")
     assert code == 0 and "alice/p: epsilon 1 left" in output
+
+
+def test_the_budget_of_a_command_line_analyst_who_is_no_user_can_be_raised(
+    users_cli, tiny_store, tmp_path
+):
+    # `cellcensus run` (analyst "holder" by default) gives its analyst a budget of its own;
+    # when it runs out, the refusal names `users budget holder`, which must work.
+    invoke, users = users_cli
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    service = EnclaveService(store=tiny_store, state=open_state(url))
+    service.set_budget(analyst="holder", project="default", epsilon=2, delta=0, steward="holder")
+
+    code, output = invoke("budget", "holder", "--epsilon", "3")
+
+    assert code == 0, output
+    assert "holder/default: epsilon 3 left" in output
+    assert users.get("holder") is None  # no user is made of it
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cellcensus.errors import DisclosureError
@@ -49,6 +51,22 @@ def test_a_refusal_never_reads_as_if_the_cost_were_left(service):
     assert f"epsilon {cost:g}, delta 0; epsilon {cost - 1e-6:.7g}" in message
     assert f"{cost:g} left" not in message
     assert service.book.recent(analyst="alice") == []
+    # The command it names grants what this release needs, and no more than that.
+    command = re.search(r"`cellcensus users budget alice (.*?)`", message)
+    assert command is not None
+    options = dict(re.findall(r"--(\w+) (\S+)", command.group(1)))
+    assert options["project"] == "default" and float(options["delta"]) == 0.0
+    service.set_budget(
+        analyst="alice",
+        project="default",
+        epsilon=float(options["epsilon"]),
+        delta=0.0,
+        steward="s",
+    )
+    job = service.submit(analyst="alice", request=request(2)).job
+    claimed = service.book.claim(job.id)
+    assert claimed is not None and service.charge(claimed) is not None
+    assert service.budget_left(analyst="alice", project="default")[0] < 1e-6
 
 
 GAUSSIAN = JobRequest(algorithm="present_population", project="census-2011")

@@ -190,10 +190,13 @@ def budget(
     from cellcensus.holder.enclave.service import EnclaveService
 
     state = _state(store, database_url)
-    user = _require_user(Users(state), username)
-    if user.role is not Role.ANALYST:
-        raise CellcensusError(f"{username} is a {user.role.value}; budgets are for analysts")
     service = EnclaveService(store=store, state=state)
+    user = Users(state).get(username)
+    # `cellcensus run --analyst NAME` gives a name that is no user a budget of its own.
+    if user is None and not service.ledger.projects(analyst=username):
+        _require_user(Users(state), username)
+    if user is not None and user.role is not Role.ANALYST:
+        raise CellcensusError(f"{username} is a {user.role.value}; budgets are for analysts")
     left = service.set_budget(
         analyst=username, project=project, epsilon=epsilon, delta=delta, steward="cli"
     )

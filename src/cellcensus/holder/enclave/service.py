@@ -8,6 +8,7 @@ worker pool (`holder.enclave.worker`), which computes in subprocesses and report
 from __future__ import annotations
 
 import datetime as dt
+import math
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,11 +277,17 @@ class EnclaveService:
                 f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
                 f"--delta {needed:g}` (or PUT /users/{new.analyst}/budget)"
             )
+        # A budget set again replaces the totals, spent stays spent: name totals that pay.
+        # Up to a millionth, rounded up: printed shorter, it must still pay.
+        epsilon = math.ceil((total.epsilon - left.epsilon + new.epsilon) * 1e6 - 1e-6) / 1e6
+        delta = max(total.delta, total.delta - left.delta + new.delta)
         return DisclosureError(
             f"privacy budget of project {new.project!r} exhausted: this release costs "
             f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
             f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
-            f"delta {amount_left(left.delta, new.delta)} left; ask the steward for more"
+            f"delta {amount_left(left.delta, new.delta)} left; the steward grants more with "
+            f"`cellcensus users budget {new.analyst} --project {new.project} --epsilon "
+            f"{epsilon:g} --delta {delta:g}` (or PUT /users/{new.analyst}/budget)"
         )
 
     def _no_budget(self, new: NewJob) -> DisclosureError:
