@@ -103,3 +103,19 @@ def test_a_cells_table_without_the_cells_of_the_days_kept_is_refused(tmp_path):
         tmp_path, write_delivery(tmp_path / "later", rows=rows, cells=unused, metadata=april)
     )
     assert report.rows_stored == 1
+
+
+def test_a_delivery_of_no_valid_row_does_not_empty_the_days_kept(tmp_path):
+    # A wrong timestamp format quarantines every row: the days kept stay as they were.
+    _ingest(tmp_path, write_delivery(tmp_path / "first", rows=ROWS))
+    files = snapshot(tmp_path / "store")
+    broken = [event(user=user, timestamp="22/03/2011 08:00") for user in USERS[:2]]
+    with pytest.raises(InputDataError, match=r"none of the delivery's 2 rows .*2 malformed_value"):
+        _ingest(tmp_path, write_delivery(tmp_path / "broken", rows=broken))
+    assert snapshot(tmp_path / "store") == files
+
+    # Where the store keeps no day of the period, the rows are quarantined as ever.
+    april = METADATA | {"period": {"start": "2011-04-01", "end": "2011-04-03"}}
+    report = _ingest(tmp_path, write_delivery(tmp_path / "april", rows=broken, metadata=april))
+    assert report.rows_stored == 0
+    assert report.rows_quarantined_by_reason["malformed_value"] == 2

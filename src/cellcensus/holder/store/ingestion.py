@@ -230,7 +230,8 @@ def ingest(
         InputDataError: If the input breaks the contract in a way that stops ingestion (a
             missing file or column, a file that is not what its name says, a CSV line that
             Spark cannot read line by line, a cells table without a cell of the days the
-            store keeps); the store is then left as it was.
+            store keeps, rows none of which is valid where the store keeps days of the
+            period); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key, or the store lost a day file outside the delivery's period
             (`Store.lost_days`; nothing is written then); or if the delivery was stored but
@@ -272,6 +273,8 @@ def ingest(
             )
             counts = run.classify(cell_files, event_files, keys=keys, memory_limit=memory_limit)
             del keys
+            if counts.rows_read and not counts.rows_stored and replaced:
+                raise InputDataError(_nothing_stored(counts, replaced))
             report = IngestReport(
                 rows_read=counts.rows_read,
                 rows_stored=counts.rows_stored,
@@ -293,6 +296,20 @@ def ingest(
         _summarise_stored(target, days=list(counts.stored_by_day), memory_limit=memory_limit)
     say("done", 1.0)
     return report
+
+
+def _nothing_stored(counts: _Counts, replaced: list[str]) -> str:
+    """Why a delivery none of whose rows is valid may not empty the days the store keeps.
+
+    Every row quarantined is a wrong format far more often than a wish to empty days (a
+    delivery without rows does that).
+    """
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in counts.quarantined.items() if n)
+    return (
+        f"none of the delivery's {counts.rows_read:,} rows could be stored ({reasons}), and it "
+        f"would empty the stored day(s) {', '.join(replaced)}: nothing was changed; see what "
+        "each reason means in docs/store.md, correct the delivery and ingest it again"
+    )
 
 
 def _run_on(engine: Engine) -> type[_Run]:
