@@ -7,6 +7,7 @@ to the client.
 from __future__ import annotations
 
 import logging
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,6 +149,8 @@ def without_store_path(text: str, store: Path) -> str:
     keeps its data is not for the clients of the service to learn.
     """
     spellings = {str(store.absolute()), str(store.resolve())}
+    # Spark and Hadoop write paths as URIs: a space or a non-ASCII letter percent-encoded.
+    spellings |= {urllib.parse.quote(spelling) for spelling in spellings}
     if len(store.parts) > 1:  # a relative path of one word would replace ordinary words
         spellings.add(str(store))
     for spelling in sorted(spellings, key=len, reverse=True):
