@@ -33,7 +33,6 @@ from cellcensus.holder.store import IngestReport, Store, default_key_file, inges
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
-from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
@@ -391,11 +390,10 @@ def allocate_command(
             "--tile-footprint labels tiles with municipalities: leave out --areas and --grid"
         )
     name = level or (GRID_LEVEL if grid else "municipality" if areas is None else areas.stem)
-    if not LEVEL_PATTERN.match(name):
-        raise CellcensusError(
-            f"area level {name!r} is not a level name (lowercase letters, digits, _); "
-            "name the level with --level"
-        )
+    try:
+        Store(store).allocation_path(name)  # refuses a malformed level, before any work
+    except CellcensusError as error:
+        raise CellcensusError(f"{error}; name the level with --level") from None
     shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
     path = build_allocation(
         store=store,

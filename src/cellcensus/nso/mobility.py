@@ -24,7 +24,7 @@ expanded with those same factors, so that they speak of persons as the resident 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -160,14 +160,8 @@ class PresentPopulation:
     @cached_property
     def repeated_hours(self) -> tuple[str, ...]:
         """The local hours of `long` that the clocks repeat: each covers two hours."""
-        if self.timezone is None:
-            return ()
-        hours = self.long[["local_date", "slot"]].drop_duplicates()
-        return tuple(
-            _hour_label(day, slot)
-            for day, slot in sorted(hours.itertuples(index=False, name=None))
-            if _lasts_longer(local_hour(day, slot, self.timezone))
-        )
+        repeated = _clock_hours(self.long, self.timezone, _lasts_longer)
+        return tuple(_hour_label(day, slot) for day, slot in repeated)
 
     @cached_property
     def weekday(self) -> pd.DataFrame:
@@ -389,7 +383,7 @@ def estimate_present_population(
         }
     )
     timezone = release.published.get("timezone")
-    skipped = _skipped_hours(long, timezone)
+    skipped = _clock_hours(long, timezone, lambda hour: hour is None)
     # Every date of the release has every slot, but a skipped hour counts only the phones
     # carried into it from the hours around: not a figure of any real hour.
     kept = ~pd.MultiIndex.from_frame(long[["local_date", "slot"]]).isin(skipped)
@@ -468,13 +462,17 @@ def local_hour(local_date: str, hour: int, timezone: str) -> tuple[datetime, tim
     return start, end.astimezone(UTC) - start.astimezone(UTC)
 
 
-def _skipped_hours(long: pd.DataFrame, timezone: str | None) -> list[tuple[str, int]]:
-    """The (local_date, slot) pairs of `long` whose hour the clocks skip in `timezone`."""
+def _clock_hours(
+    long: pd.DataFrame,
+    timezone: str | None,
+    chosen: Callable[[tuple[datetime, timedelta] | None], bool],
+) -> list[tuple[str, int]]:
+    """The (local_date, slot) pairs of `long` whose `local_hour` in `timezone` is `chosen`."""
     if timezone is None:
         return []
     hours = long[["local_date", "slot"]].drop_duplicates()
     pairs = sorted(hours.itertuples(index=False, name=None))
-    return [(day, slot) for day, slot in pairs if local_hour(day, slot, timezone) is None]
+    return [(day, slot) for day, slot in pairs if chosen(local_hour(day, slot, timezone))]
 
 
 def _lasts_longer(hour: tuple[datetime, timedelta] | None) -> bool:

@@ -191,10 +191,11 @@ def budget(
 
     state = _state(store, database_url)
     service = EnclaveService(store=store, state=state)
-    user = Users(state).get(username)
+    users = Users(state)
+    user = users.get(username)
     # `cellcensus run --analyst NAME` gives a name that is no user a budget of its own.
     if user is None and not service.ledger.projects(analyst=username):
-        _require_user(Users(state), username)
+        _require_user(users, username)
     if user is not None and user.role is not Role.ANALYST:
         raise CellcensusError(f"{username} is a {user.role.value}; budgets are for analysts")
     left = service.set_budget(
