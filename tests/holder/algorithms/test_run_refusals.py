@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from cellcensus.holder.geo.tile_footprint import (
 )
 from cellcensus.holder.store import Store
 from cellcensus.reference import municipalities
+from cellcensus.release import Release
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
@@ -140,6 +142,8 @@ def spent(store: Path, analyst: str) -> tuple[int, int]:
     [
         ("spatial_estimator=posterior", "the posterior estimator needs the store's tile footprint"),
         ("start=2011-03-20", "holds none of the days in store"),
+        ("end=2011-03-20", "reaches beyond the days in store"),
+        ("start=2011-03-01", "reaches beyond the days in store"),
         ("min_nights=9", "holds 7 of the store's days, at most 8 nights: fewer than min_nights"),
         ("start=2011-03-12", "at most 3 nights: fewer than min_nights (4)"),
     ],
@@ -229,3 +233,21 @@ def test_spark_without_java_is_one_line_and_spends_no_budget(store, tmp_path):
     assert "needs Java 17" in " ".join(done.stderr.split())
     left = Enclave(store=store).service.budget_left(analyst="holder", project="default")
     assert left == (2.0, 1e-5)
+
+
+def test_a_day_missing_between_the_stored_days_is_no_date_of_the_release(store, tmp_path):
+    """Its counts would be noise alone: the refusal names the held runs, the release skips it."""
+    shutil.rmtree(store / "events" / "date=2011-03-10")  # never delivered
+    out = tmp_path / "present.csv"
+    command = ["run", "present_population", "--store", str(store), "--out", str(out)]
+    result = cli.invoke(app, [*command, "--param", "end=2011-03-14"])
+    output = " ".join(result.output.split())
+    assert result.exit_code != 0
+    assert "(2011-03-07 to 2011-03-09, 2011-03-11 to 2011-03-13)" in output
+    result = cli.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    dates = set(pd.read_csv(out)["local_date"])
+    assert dates == {f"2011-03-{day:02d}" for day in (7, 8, 9, 11, 12, 13)}
+    published = Release.read(out).published
+    assert published["period"] == {"start": "2011-03-07", "end": "2011-03-13"}
+    assert published["days_missing"] == ["2011-03-10"]

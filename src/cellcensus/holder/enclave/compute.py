@@ -233,15 +233,34 @@ def check_no_lost_days(store: Store, *, reader: Reader) -> None:
 
 
 def check_period(store: Store, parameters: dict[str, Any]) -> None:
-    """Refuse a period that holds none of the days the store holds (nothing to count)."""
+    """Refuse a period reaching beyond the days the store holds.
+
+    Its dates outside them would be released as counts of nothing but noise, and its published
+    period would claim days the job never read. The held days are public (deliveries, not
+    persons); a day missing between them is left out of the date keys (`job_dates`).
+    """
     start, end = job_period(store, parameters)
     days = store.days()
-    if not any(start <= day <= end for day in days):
-        held = f"{days[0]} to {days[-1]}" if days else "none"
-        raise CellcensusError(
-            f"the period {start} to {end} holds none of the days in store {store.root} "
-            f"({held}): choose start and end among them"
-        )
+    within = [day for day in days if start <= day <= end]
+    if within and days[0] <= start and end <= days[-1]:
+        return
+    told = "reaches beyond the days" if within else "holds none of the days"
+    held = held_ranges(days) if days else "none"
+    raise CellcensusError(
+        f"the period {start} to {end} {told} in store {store.root} ({held}): "
+        "choose start and end among them"
+    )
+
+
+def held_ranges(days: list[dt.date]) -> str:
+    """The stored days as runs of consecutive dates: "2026-03-01 to 2026-03-07, 2026-03-09"."""
+    runs: list[list[dt.date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(f"{run[0]} to {run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def _allocation_hint(store: Store, level: str, reader: Reader) -> str:
@@ -273,11 +292,16 @@ def allocate_command(store: Store, level: str) -> str:
 def published_facts(store: Store, period: tuple[dt.date, dt.date]) -> dict[str, Any]:
     """Holder facts released beside every table: market share, sampling fraction, period, time zone.
 
-    The period is that of the job (`job_period`), not of the store's last delivery.
+    The period is that of the job (`job_period`), not of the store's last delivery; the days
+    in it the store does not hold are listed as ``days_missing``.
     """
     metadata = store.metadata()
     facts = {name: metadata[name] for name in PUBLISHED_FACTS if name in metadata}
     facts["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
+    held = set(store.days())
+    every = (period[0] + dt.timedelta(days=k) for k in range((period[1] - period[0]).days + 1))
+    if missing := [day.isoformat() for day in every if day not in held]:
+        facts["days_missing"] = missing  # between deliveries: nothing was read on them
     return facts
 
 
@@ -323,6 +347,9 @@ def key_domain(
     if key.domain is KeyDomain.AREA:
         return sorted(tables.allocation.select("area_code").distinct().to_pandas()["area_code"])
     if key.domain is KeyDomain.DATE:
+        # The stored days in the period: a day missing between them is no date of the release.
+        if tables.dates:
+            return [day for day in tables.dates if period[0] <= day <= period[1]]
         days = (period[1] - period[0]).days + 1
         return [period[0] + dt.timedelta(days=offset) for offset in range(days)]
     if key.domain is KeyDomain.SLOT:

@@ -97,6 +97,7 @@ class ReportContext:
         dataset: What the input data is, in a few words (e.g. "synthetic Belgium, seed 7").
         period_start: First day of the observation period (a date or an ISO string).
         period_end: Last day of the observation period (a date or an ISO string).
+        days_missing: Days of the period the holder had no data for (ISO dates).
         market_share: Operator's share of the resident population, in (0, 1].
         sampling_fraction: Share of the operator's subscribers in the data, in (0, 1].
         n_devices_released_total: Sum of the released (unsuppressed) device counts.
@@ -127,6 +128,7 @@ class ReportContext:
     algorithm_name: str
     algorithm_version: str
     job_id: str
+    days_missing: tuple[str, ...] = ()
     scale: float | None = None
     night_window: str = "20:00–07:00"
     spatial_estimator: str = "allocation"
@@ -176,6 +178,7 @@ class ReportContext:
             dataset=dataset,
             period_start=period["start"],
             period_end=period["end"],
+            days_missing=tuple(str(day) for day in published.get("days_missing") or ()),
             market_share=float(published["market_share"]),
             sampling_fraction=float(published["sampling_fraction"]),
             n_devices_released_total=int(release.table["device_count"].sum()),
@@ -848,4 +851,6 @@ def _period(context: ReportContext) -> str:
         day.isoformat() if isinstance(day, date) else str(day)
         for day in (context.period_start, context.period_end)
     )
-    return f"{escape(start)} to {escape(end)}"
+    missing = context.days_missing
+    gaps = f" (no data on {', '.join(missing)})" if missing else ""
+    return escape(f"{start} to {end}{gaps}")
