@@ -272,3 +272,13 @@ def test_an_algorithms_parameters_hide_nothing_on_an_80_column_terminal(name):
     result = cli.invoke(app, ["algorithms", name], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "…" not in result.output
+
+
+def test_run_says_a_tac_given_as_a_number_must_be_quoted(tmp_path):
+    # 01234567 as a number is 1234567: refusing it beats matching the wrong handsets.
+    args = ["run", "usual_residence", "--store", str(tmp_path / "store"), "--out", "x.csv"]
+    result = cli.invoke(app, [*args, "--param", "filters.m2m_tacs=[35000001]"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in said
+    assert "parameter 'filters.m2m_tacs.0': a TAC is 8 digits written as a string" in said
+    assert '("01234567")' in said and "Value error" not in said

@@ -334,8 +334,9 @@ class Manifest:
                 raise CellcensusError(
                     f"{self.name}: no parameter '{where}'; its parameters there: {known}"
                 ) from None
+            said = first["msg"].removeprefix("Value error, ")
             raise CellcensusError(
-                f"{self.name}: parameter '{where}': {first['msg']} (got {first.get('input')!r})"
+                f"{self.name}: parameter '{where}': {said} (got {first.get('input')!r})"
             ) from None
 
     def _parameter_names(self, group: tuple[int | str, ...]) -> list[str]:

@@ -47,7 +47,7 @@ from typing import Annotated
 
 import ibis
 import ibis.expr.types as ir
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from cellcensus.holder.algorithms.base import (
     COUNT,
@@ -67,7 +67,18 @@ REASONS = ("m2m_tac", "m2m_behaviour", "seen_too_little", "kept")
 MAX_M2M_CELLS = 10
 """The most distinct cells a behavioural M2M SIM may be set to use (`m2m_max_cells`)."""
 
-Tac = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")]
+
+def _quoted_tac(value: object) -> object:
+    """Refuse a TAC given as a number, which has lost any leading zero, saying how to write it."""
+    if isinstance(value, int | float):
+        raise ValueError(
+            'a TAC is 8 digits written as a string, in quotes ("01234567"): '
+            "as a number it loses its leading zeros"
+        )
+    return value
+
+
+Tac = Annotated[str, BeforeValidator(_quoted_tac), StringConstraints(pattern=r"^[0-9]{8}$")]
 
 
 class Subscribers(StrEnum):
