@@ -1,3 +1,4 @@
+import io
 import json
 import sys
 from pathlib import Path
@@ -5,12 +6,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import registered_algorithms
-from cellcensus.holder.algorithms.commands import parameter_rows, parse_parameters, register
+from cellcensus.holder.algorithms.commands import (
+    _catalogue_table,
+    parameter_rows,
+    parse_parameters,
+    register,
+)
 from cellcensus.holder.algorithms.registry import get_algorithm
+from cellcensus.holder.algorithms.usual_environment import MAX_OTHER_PLACES
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "api"))
 
@@ -55,6 +63,22 @@ def test_algorithms_json_has_keys_bounds_and_schemas():
     assert [key["name"] for key in flows["keys"]] == ["home_area", "work_area"]
     assert flows["contribution_bound"] == 1.0
     assert "min_work_days" in flows["parameters"]["properties"]
+    # The declared bound holds at the most permissive parameters; the defaults' is tighter.
+    places, manifest = described["usual_environment"], get_algorithm("usual_environment").manifest
+    widest = manifest.bound(manifest.parse({"max_other_places": MAX_OTHER_PLACES}))
+    assert places["contribution_bound_at_defaults"] == 2 + 3  # home, work and 3 other places
+    assert widest == places["contribution_bound"] == 2 + MAX_OTHER_PLACES
+    assert described["internal_migration"]["contribution_bound_at_defaults"] is None  # no dates
+
+
+def test_algorithms_table_gives_the_bound_at_the_defaults_and_at_most():
+    wide = Console(width=200, record=True, file=io.StringIO())
+    wide.print(_catalogue_table(registered_algorithms()))
+    shown = wide.export_text()
+    row = next(line for line in shown.splitlines() if "usual_environment" in line)
+    manifest = get_algorithm("usual_environment").manifest
+    assert f"{manifest.default_bound():g} ({manifest.contribution_bound:g} at most)" in row
+    assert "at the most permissive ones" in " ".join(shown.split())
 
 
 def test_parameters_parse_as_json_with_nested_names():

@@ -354,6 +354,13 @@ class Manifest:
         specific = self.bound_for(params)
         return self.contribution_bound if specific is None else specific
 
+    def default_bound(self) -> float | None:
+        """The bound at the default parameters; None where a parameter has no default."""
+        try:
+            return self.bound(self.parse({}))
+        except CellcensusError:
+            return None
+
     def parameters_schema(self) -> dict[str, Any]:
         """JSON schema of the parameters (feeds the API and `cellcensus algorithms`)."""
         return self.parameters.model_json_schema()
@@ -373,6 +380,7 @@ class Manifest:
             "privacy_unit": self.privacy_unit,
             "unit_keys": list(self.unit_keys),
             "contribution_bound": self.contribution_bound,
+            "contribution_bound_at_defaults": self.default_bound(),
             "reference": self.reference,
             "parameters": self.parameters_schema(),
         }

@@ -70,13 +70,19 @@ def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
     for algorithm in algorithms.values():
         manifest = algorithm.manifest
         unit = f" per {'/'.join(manifest.unit_keys)}" if manifest.unit_keys else ""
+        most, default = manifest.contribution_bound, manifest.default_bound()
+        bound = f"{most:g}" if default in (None, most) else f"{default:g} ({most:g} at most)"
         table.add_row(
             manifest.name,
             manifest.version,
             str(manifest.certification),
             "\n".join(manifest.key_names),
-            f"{manifest.contribution_bound:g}{unit}",
+            f"{bound}{unit}",
         )
+    table.caption = (
+        "bound per device: the most one device adds to a release at the default parameters, "
+        "and in brackets at the most permissive ones; a job's own follows from its parameters"
+    )
     return table
 
 
