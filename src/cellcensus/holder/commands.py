@@ -309,10 +309,10 @@ def _purge_diagnostics(store: Path, database_url: str | None, *, dry_run: bool) 
     """
     from cellcensus.holder.api.settings import ServiceSettings
     from cellcensus.holder.enclave.diagnostics import JobDiagnostics
-    from cellcensus.holder.enclave.state import now, open_state
+    from cellcensus.holder.enclave.state import default_state_path, now, open_state
 
     settings = ServiceSettings.from_env(store=store, database_url=database_url)
-    default = settings.state_dir / "state.db"
+    default = default_state_path(store)
     if not settings.database_url and not default.exists():
         return f"none (no state database at {default}; give --database-url)"
     state = open_state(settings.resolved_database_url)

@@ -11,9 +11,9 @@ import pytest
 from cellcensus.holder.enclave.conformance import source_hash
 from cellcensus.holder.enclave.sandbox import landlock_abi
 from cellcensus.holder.enclave.worker import (
+    DETAIL_CHARS,
     MAX_STAGES,
     STAGE_CHARS,
-    STDERR_TAIL,
     run_conformance,
     run_in_subprocess,
 )
@@ -93,7 +93,7 @@ def test_stderr_flood_keeps_only_its_tail(tmp_path):
         {**spec, "memory_mb": MEMORY_MB, "timeout_s": 60}, timeout_s=8, on_stage=lambda _: None
     )
     assert outcome.result is None and "time limit" in (outcome.error or "")
-    assert 0 < len(outcome.detail) <= STDERR_TAIL and set(outcome.detail) == {"y"}
+    assert 0 < len(outcome.detail) <= DETAIL_CHARS and set(outcome.detail) == {"y"}
 
 
 def _alive(pid: int) -> bool:

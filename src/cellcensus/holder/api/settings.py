@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.state import default_state_url
 
 KEY_ENV = "CELLCENSUS_JWT_KEY"
 ENV_PREFIX = "CELLCENSUS_"
@@ -116,10 +117,7 @@ class ServiceSettings:
     @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in the state folder."""
-        if self.database_url:
-            return self.database_url
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{self.state_dir / 'state.db'}"
+        return self.database_url or default_state_url(self.store)
 
     @property
     def resolved_key_file(self) -> Path:

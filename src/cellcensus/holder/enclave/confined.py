@@ -38,7 +38,7 @@ from cellcensus.holder.enclave.compute import open_tables
 from cellcensus.holder.enclave.conformance import load_submitted
 from cellcensus.holder.enclave.manifests import FINISH_REFUSED
 from cellcensus.holder.enclave.sandbox import confine
-from cellcensus.holder.enclave.worker import limit_resources
+from cellcensus.holder.enclave.worker import DETAIL_CHARS, limit_resources
 from cellcensus.holder.geo.tile_footprint import has_footprint
 from cellcensus.holder.store import Store
 
@@ -58,7 +58,6 @@ STORE_TABLES = (
 """Store entries the child may read: what `open_tables` opens. Not the quarantine (malformed
 rows as delivered), the reports and records, the key record or the enclave's state."""
 NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
-_STDERR_TAIL = 4000
 _MAX_SPEC_CHARS = 64 * 1024 * 1024
 
 
@@ -114,7 +113,7 @@ def _run_child(spec: dict[str, Any], *, cwd: str, timeout_s: float) -> tuple[int
         text=True,
         errors="replace",
     )
-    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL // 1024 + 1)
+    tail: collections.deque[str] = collections.deque(maxlen=DETAIL_CHARS // 1024 + 1)
     drain = threading.Thread(target=_drain, args=(process.stderr, tail), daemon=True)
     drain.start()
     assert process.stdin is not None
@@ -131,7 +130,7 @@ def _run_child(spec: dict[str, Any], *, cwd: str, timeout_s: float) -> tuple[int
         drain.join(timeout=5)
         assert process.stderr is not None
         process.stderr.close()
-    return process.returncode, "".join(tail)[-_STDERR_TAIL:]
+    return process.returncode, "".join(tail)[-DETAIL_CHARS:]
 
 
 def _drain(stream: Any, tail: collections.deque[str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from cellcensus.holder.disclosure import DisclosurePolicy
 from cellcensus.holder.enclave.compute import PUBLISHED_FACTS, compute_release, open_tables
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, EnclaveService, JobRequest
-from cellcensus.holder.enclave.state import open_state
+from cellcensus.holder.enclave.state import default_state_url, open_state
 from cellcensus.holder.engines import Engine
 from cellcensus.holder.store.layout import require_store_folder
 from cellcensus.release import Release
@@ -23,13 +23,6 @@ EMBEDDED_EPSILON = 2.0
 """Budget the embedded enclave grants an analyst without one (see `Enclave`)."""
 EMBEDDED_DELTA = 1e-5
 """Delta granted with it: ten Gaussian releases at the largest delta a policy may spend."""
-
-
-def default_state_url(store: Path) -> str:
-    """The SQLite state database kept beside a store: ``STORE/enclave/state.db``."""
-    folder = Path(store) / "enclave"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'state.db'}"
 
 
 class Enclave:

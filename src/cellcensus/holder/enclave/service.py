@@ -266,21 +266,20 @@ class EnclaveService:
         total = self.ledger.budget(analyst=new.analyst, project=new.project)
         if total is None:
             return self._no_budget(new)
+        # A budget set again replaces the totals, spent stays spent: name totals that pay.
+        delta = max(total.delta, total.delta - left.delta + new.delta)
         if left.covers(epsilon=new.epsilon, delta=0.0):  # the ledger's rule, epsilon alone
             # Only delta is short: typically a budget set without --delta (it defaults to 0)
             # and a release with Gaussian noise, which needs some.
-            needed = total.delta - left.delta + new.delta
             return DisclosureError(
                 f"this release needs delta {new.delta:g} and project {new.project!r} has "
                 f"delta {amount_left(left.delta, new.delta)} left of {total.delta:g} (epsilon "
                 f"is enough); the steward grants delta with `cellcensus users budget "
                 f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
-                f"--delta {needed:g}` (or PUT /users/{new.analyst}/budget)"
+                f"--delta {delta:g}` (or PUT /users/{new.analyst}/budget)"
             )
-        # A budget set again replaces the totals, spent stays spent: name totals that pay.
         # Up to a millionth, rounded up: printed shorter, it must still pay.
         epsilon = math.ceil((total.epsilon - left.epsilon + new.epsilon) * 1e6 - 1e-6) / 1e6
-        delta = max(total.delta, total.delta - left.delta + new.delta)
         return DisclosureError(
             f"privacy budget of project {new.project!r} exhausted: this release costs "
             f"epsilon {new.epsilon:g}, delta {new.delta:g}; "
@@ -453,9 +452,11 @@ class EnclaveService:
         except Exception:
             # An engine's own message may quote what it read: the analyst gets the worker's
             # fixed text, the steward the traceback (job diagnostics, not the audit log).
-            from cellcensus.holder.enclave.worker import INTERNAL_ERROR
+            from cellcensus.holder.enclave.worker import DETAIL_CHARS, INTERNAL_ERROR
 
-            self.book.fail(job.id, error=INTERNAL_ERROR, detail=traceback.format_exc()[-4000:])
+            self.book.fail(
+                job.id, error=INTERNAL_ERROR, detail=traceback.format_exc()[-DETAIL_CHARS:]
+            )
             raise
 
     def _compute_in_worker(self, job: Job, charge: Charge | None) -> Release:

@@ -280,6 +280,18 @@ class State:
             return _version(conn)
 
 
+def default_state_path(store: Path) -> Path:
+    """The SQLite state database kept beside a store: ``STORE/enclave/state.db``."""
+    return Path(store) / "enclave" / "state.db"
+
+
+def default_state_url(store: Path) -> str:
+    """The URL of `default_state_path`, its folder made."""
+    path = default_state_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
 def open_state(url: str) -> State:
     """Connect to the state database at `url` and bring its schema up to date.
 

@@ -59,7 +59,7 @@ MAX_OUTPUT_CHARS = 256 * 1024 * 1024
 MAX_STAGES = 1000
 """Stage messages honoured per worker (each is a database write); later ones are ignored."""
 STAGE_CHARS = 100  # width of jobs.stage
-STDERR_TAIL = 4000  # characters of a worker's stderr kept for the job's diagnostics
+DETAIL_CHARS = 4000  # characters of a failure's detail (traceback, stderr tail) kept
 CONFORMANCE_FILE_MB = 64
 """Largest file a conformance run may write (``RLIMIT_FSIZE``): its world is in memory."""
 CONFORMANCE_OUTPUT_CHARS = 16 * 1024 * 1024
@@ -187,7 +187,7 @@ def run_in_subprocess(
         on_start(process)
     output = _Output(limit=max_output_chars)
     reader = threading.Thread(target=_read_lines, args=(process, on_stage, output), daemon=True)
-    errors: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL // _STDERR_BLOCK + 1)
+    errors: collections.deque[str] = collections.deque(maxlen=DETAIL_CHARS // _STDERR_BLOCK + 1)
     drain = threading.Thread(target=_read_tail, args=(process.stderr, errors), daemon=True)
     reader.start()
     drain.start()
@@ -199,7 +199,7 @@ def run_in_subprocess(
     reader.join(timeout=5)
     drain.join(timeout=5)
     _close_pipes(process)
-    detail = "".join(errors)[-STDERR_TAIL:]
+    detail = "".join(errors)[-DETAIL_CHARS:]
     what = "the conformance run" if spec.get("kind") == "conformance" else "the job"
     if output.overflow:
         limit_mb = max_output_chars / (1024 * 1024)
@@ -514,7 +514,7 @@ def main() -> int:
         if spec["kind"] == "job" and spec.get("source") is not None:
             # A submitted algorithm's own message could carry what it read in the store:
             # the analyst gets a fixed text, the steward the message (job diagnostics).
-            emit(error=SUBMITTED_JOB_FAILED, detail=str(error)[-4000:])
+            emit(error=SUBMITTED_JOB_FAILED, detail=str(error)[-DETAIL_CHARS:])
         else:
             emit(error=str(error))
         return 1
@@ -523,9 +523,9 @@ def main() -> int:
         return 1
     except Exception as error:
         if type(error).__name__ == "OutOfMemoryException":  # DuckDB's, under RLIMIT_AS
-            emit(error=_over_memory(spec), detail=str(error)[-4000:])
+            emit(error=_over_memory(spec), detail=str(error)[-DETAIL_CHARS:])
             return 1
-        emit(error=INTERNAL_ERROR, detail=traceback.format_exc()[-4000:])
+        emit(error=INTERNAL_ERROR, detail=traceback.format_exc()[-DETAIL_CHARS:])
         return 1
     return 0
 
