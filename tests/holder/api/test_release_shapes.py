@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from cellcensus.holder.algorithms.commands import register
 from cellcensus.holder.api import create_app
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.enclave.runner import default_state_url
+from cellcensus.holder.enclave.state import default_state_url
 from cellcensus.release import Release
 
 
