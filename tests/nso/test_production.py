@@ -207,6 +207,24 @@ def test_a_reference_without_a_province_leaves_no_factor_short_of_its_population
     assert {"age_coverage", "raking_calibrated"} <= set(result.outcomes)
 
 
+def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_province(
+    unbiased: SimulatedRelease,
+) -> None:
+    register = belgium.register_population(2011)
+    municipalities = belgium.municipalities()
+    province = municipalities.set_index(municipalities["area_code"].astype(str))["province"]
+    antwerp = register["area_code"].astype(str).map(province).astype(str).eq("10000")
+    zeroed = register.assign(population=register["population"].where(~antwerp, 0))
+
+    result = estimate_all(release=unbiased.release, calibration_reference=zeroed)
+
+    # Every calibrated weight of Antwerp went to 0: its 70 municipalities published as empty.
+    for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated"):
+        assert "group '10000': known total 0" in result.skipped[name]
+    assert {"national", "power_law"} <= set(result.outcomes)
+    assert result.default in result.outcomes
+
+
 def test_the_default_is_chosen_without_the_census(unbiased_result: EstimationResult) -> None:
     assert unbiased_result.options.default is None
     chosen = min(unbiased_result.outcomes.values(), key=lambda o: o.selection_score)

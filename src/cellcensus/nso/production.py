@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
-from cellcensus.nso.calibration import CalibrationMethod, calibrate, density_classes
+from cellcensus.nso.calibration import (
+    CalibrationMethod,
+    UnreachableMarginError,
+    calibrate,
+    density_classes,
+)
 from cellcensus.nso.estimation import released_devices
 from cellcensus.nso.expansion import (
     DEFAULT_OWNERSHIP_BY_AGE,
@@ -639,7 +644,12 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
         fitted["power_law"] = (law, 2)
     for method in ("ratio", "linear", "raking"):
         name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
-        fitted[name] = _calibrated(inputs=inputs, base=covered, reference=reference, method=method)
+        try:
+            fitted[name] = _calibrated(
+                inputs=inputs, base=covered, reference=reference, method=method
+            )
+        except UnreachableMarginError as error:  # a wrong reference: the others still run
+            skipped[name] = str(error)
     return fitted, skipped
 
 
