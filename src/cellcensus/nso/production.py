@@ -663,12 +663,16 @@ def _without_reference(*, inputs: _Inputs, regions: Any) -> str | None:
     """
     region = inputs.areas["region"]
     chosen = region.index if regions is None else region.index[region.isin(regions)]
-    lacking = chosen[inputs.reference.reindex(chosen).isna().to_numpy()]
+    reference = inputs.reference.reindex(chosen)
+    counted = inputs.devices.reindex(chosen) > 0
+    # 0 residents where the release counted devices is no population: a misaligned code.
+    lacking = chosen[(reference.isna() | ((reference <= 0) & counted)).to_numpy()]
     if lacking.empty:
         return None
     return (
-        f"the calibration reference lacks {len(lacking)} area(s) of the areas table, e.g. "
-        f"{lacking[0]} (region {region[lacking[0]]})"
+        f"the calibration reference lacks (or gives 0 residents where devices were counted) "
+        f"{len(lacking)} area(s) of the areas table, e.g. {lacking[0]} (region "
+        f"{region[lacking[0]]})"
     )
 
 
