@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.calibration import calibrate, density_classes
+from cellcensus.nso.calibration import UnreachableMarginError, calibrate, density_classes
 from cellcensus.nso.expansion import Expansion, national_expansion
 
 RNG = np.random.default_rng(8)
@@ -126,10 +126,42 @@ def test_bad_calibration_requests_are_refused() -> None:
         calibrate(expansion=expansion, reference=TRUTH, partitions={"g": GROUPS}, method="x")  # type: ignore[arg-type]
     with pytest.raises(CellcensusError, match="no group for area_code"):
         calibrate(expansion=expansion, reference=TRUTH, partitions={"g": GROUPS.iloc[1:]})
-    with pytest.raises(CellcensusError, match="did not converge"):
+    with pytest.raises(UnreachableMarginError, match="cannot be negative"):
         negative = TRUTH.copy()
         negative[GROUPS == "g1"] = -negative[GROUPS == "g1"]
         calibrate(expansion=expansion, reference=negative, partitions={"g": GROUPS})
+    with pytest.raises(CellcensusError, match="did not converge in 1 steps"):
+        calibrate(
+            expansion=expansion,
+            reference=TRUTH,
+            partitions={"g": GROUPS, "c": CLASSES},
+            max_iterations=1,
+        )
+
+
+@pytest.mark.parametrize("method", ["ratio", "linear", "raking"])
+def test_a_zero_margin_where_devices_were_counted_is_refused(method: str) -> None:
+    # A reference whose group g1 reads 0 (codes of another year, gaps filled with 0): every
+    # weight went to 0 and the group's 30 areas, with 29,542 devices, were published as
+    # empty; ratio and GREG exactly, raking to within 1e-10.
+    zeroed = TRUTH.where(GROUPS != "g1", 0.0)
+    partitions = {"g": GROUPS} if method == "ratio" else {"g": GROUPS, "c": CLASSES}
+
+    with pytest.raises(UnreachableMarginError, match="margin 'g', group 'g1': known total 0"):
+        calibrate(
+            expansion=first_estimate(),
+            reference=zeroed,
+            partitions=partitions,
+            method=method,  # type: ignore[arg-type]
+        )
+    no_devices = DEVICES.where(GROUPS != "g2", 0.0)
+    with pytest.raises(UnreachableMarginError, match="group 'g2'"):
+        calibrate(
+            expansion=first_estimate(no_devices),
+            reference=TRUTH,
+            partitions=partitions,
+            method=method,  # type: ignore[arg-type]
+        )
 
 
 def test_density_classes_have_equal_sizes_and_follow_density() -> None:

@@ -415,6 +415,45 @@ def test_commuting_flows_that_are_not_the_census_do_not_agree_with_it(unbiased_r
     assert not math.isclose(commuting.share_within, commuting.census_share_within, abs_tol=0.1)
 
 
+def test_flows_between_arrondissements_check_what_the_census_margin_does_not_set(
+    unbiased_result, tmp_path
+):
+    # Scaled to the census's own workers per home, flows that know only the national share
+    # working in the home arrondissement, spread evenly elsewhere, still reach r = 0.94 over
+    # all flows: r was set by the margin. Between arrondissements they agree with nothing.
+    matrix = belgium.commuting_matrix()
+    home = matrix["home_arrondissement"]
+    workers = matrix.groupby("home_arrondissement")["workers"].transform("sum")
+    within = (home == matrix["work_arrondissement"]).to_numpy()
+    share = matrix["workers"][within].sum() / matrix["workers"].sum()
+    blind_workers = np.where(within, share * workers, (1 - share) * workers / (home.nunique() - 1))
+    blind = matrix.assign(workers=np.rint(blind_workers).astype(int))
+
+    told = estimate_commuting(release=_flows_release(matrix, share=0.02), residents=unbiased_result)
+    guessed = estimate_commuting(
+        release=_flows_release(blind, share=0.02), residents=unbiased_result
+    )
+
+    assert told.workers_from_census and guessed.workers_from_census
+    assert guessed.agreement.pearson_r > 0.9  # by construction
+    assert guessed.between is not None and guessed.between.pearson_r < 0.3
+    assert told.between is not None and told.between.pearson_r > 0.95
+    assert told.between.n_areas + told.between.n_suppressed == int((~within).sum())
+    metrics = guessed.metrics()
+    assert metrics["workers_margin"] == "census"
+    assert metrics["between_pearson_r"] == pytest.approx(guessed.between.pearson_r)
+    section = commuting_section(commuting=guessed, out_dir=tmp_path)
+    assert "agree with the census by construction" in section
+    assert "between arrondissements" in commuting_summary(guessed)
+    given = estimate_commuting(
+        release=_flows_release(matrix, share=0.02),
+        residents=unbiased_result,
+        workers=matrix.groupby("home_arrondissement")["workers"].sum() * 1.1,
+    )
+    assert not given.workers_from_census
+    assert "by construction" not in commuting_section(commuting=given, out_dir=tmp_path)
+
+
 def test_error_sources_separate_the_declared_noise_from_sampling(unbiased_result):
     best = unbiased_result.best
     parts = best.error_sources

@@ -292,3 +292,24 @@ def test_model_error_widens_intervals_to_cover_errors_beyond_sampling() -> None:
     narrow = (sampling_only["ci_lower"] <= check) & (check <= sampling_only["ci_upper"])
     assert narrow.mean() < 0.7
     assert model_error(expansion=expansion, variance=variance, reference=pd.Series()) == 0.0
+
+
+def test_model_error_covers_a_new_area_at_the_split_conformal_rate() -> None:
+    # 40 calibration areas whose errors are all model error (10 %, no sampling): the k-th
+    # smallest of their scores, k = ceil(41 x 0.95) = 39, covers a new area with probability
+    # 39 / 41 = 95.1 %. One rank higher (the 40th) covered 40 / 41 = 97.6 %.
+    rng = np.random.default_rng(21)
+    n, draws = 40, 200
+    covered = []
+    for _ in range(draws):
+        estimate = pd.Series(rng.uniform(1_000, 10_000, 2 * n))
+        reference: pd.Series = estimate * np.exp(rng.normal(0.0, 0.1, 2 * n))
+        expansion = national_expansion(devices=estimate, market_share=1.0, sampling_fraction=1.0)
+        variance = pd.Series(0.0, index=estimate.index)
+        tau = model_error(expansion=expansion, variance=variance, reference=reference.iloc[:n])
+        table = intervals(expansion=expansion, variance=variance, tau=tau).iloc[n:]
+        new: pd.Series = reference.iloc[n:]
+        covered.append(float(((table["ci_lower"] <= new) & (new <= table["ci_upper"])).mean()))
+
+    # 200 draws of 40 new areas: the mean's sd is 0.0035; allow 0.01.
+    assert np.mean(covered) == pytest.approx(math.ceil((n + 1) * 0.95) / (n + 1), abs=0.01)

@@ -39,6 +39,15 @@ CalibrationMethod = Literal["ratio", "linear", "raking"]
 FloatArray = NDArray[np.float64]
 
 
+class UnreachableMarginError(CellcensusError):
+    """A margin group's known total cannot be met by weighting its first estimates.
+
+    A population total below 0, a total of 0 where the release counted devices, or a
+    positive total where it counted none: the reference is wrong or misaligned (codes of
+    another year, missing values filled with 0), and weights would hide it.
+    """
+
+
 @dataclass(frozen=True)
 class Calibration:
     """A calibrated expansion and the evidence that the margins hold.
@@ -93,8 +102,10 @@ def calibrate(
         for that group.
 
     Raises:
-        CellcensusError: If an input is inconsistent, or the targets cannot be met (raking
-            cannot reach a negative or unreachable total).
+        UnreachableMarginError: If a group's known total is negative, 0 where its
+            calibration areas have a positive first estimate, or positive where they have
+            none (weights would set every area of the group to 0 or fail to move it).
+        CellcensusError: If an input is inconsistent, or the targets cannot be met.
     """
     _check_method(method=method, partitions=partitions, covariates=covariates)
     released = expansion.estimate.dropna().index
@@ -106,6 +117,7 @@ def calibrate(
     d = expansion.estimate.reindex(released).to_numpy(dtype="float64")[in_set]
     targets = ref.to_numpy()[in_set] @ x_cal
     support = np.abs(x_cal).sum(axis=0) > 0
+    _check_reachable(design=design, d=d, x=x_cal, targets=targets, support=support)
     lambdas = np.zeros(x_all.shape[1])
     iterations = 0
     if support.any():
@@ -136,6 +148,31 @@ def calibrate(
         iterations=iterations,
         method=method,
     )
+
+
+def _check_reachable(
+    *,
+    design: pd.DataFrame,
+    d: FloatArray,
+    x: FloatArray,
+    targets: FloatArray,
+    support: NDArray[np.bool_],
+) -> None:
+    """Refuse a partition group whose known total no positive weight can reach."""
+    initial = d @ x
+    margins = design.columns.get_level_values(0)
+    groups = design.columns.get_level_values(1)
+    for column, (margin, group) in enumerate(zip(margins, groups, strict=True)):
+        if margin == "covariate" or not support[column]:
+            continue
+        target, first = float(targets[column]), float(initial[column])
+        if target < 0 or (target == 0) != (first == 0):
+            raise UnreachableMarginError(
+                f"margin {margin!r}, group {group!r}: known total {target:,.0f} against a first "
+                f"estimate of {first:,.0f} over its calibration areas; a population total "
+                "cannot be negative, nor 0 where devices were counted (or positive where none "
+                "were): check that the reference is aligned on the release's area codes"
+            )
 
 
 def density_classes(*, estimate: pd.Series, area_km2: pd.Series, n_classes: int = 5) -> pd.Series:

@@ -628,6 +628,13 @@ class Commuting:
         log_agreement_pairs: Pairs in the log correlation (both sides above zero).
         source: The release: algorithm, version and job.
         period: First and last day the flows were observed, when known.
+        between: `agreement` over the flows between two different arrondissements only.
+            Where the workers margin is the census's own (`workers_from_census`), each
+            home's total is the census's by construction, and with it the flows within the
+            home arrondissement, which are most workers: `agreement` is then high whatever
+            the phones say of where people work; `between` is not set by the margin.
+        workers_from_census: Whether the resident workers each home's flows are scaled to
+            are the totals of the census matrix the flows are compared with.
     """
 
     flows: pd.DataFrame
@@ -635,6 +642,8 @@ class Commuting:
     log_agreement_pairs: int
     source: str = ""
     period: tuple[date, date] | None = None
+    between: Agreement | None = None
+    workers_from_census: bool = False
 
     @property
     def share_within(self) -> float:
@@ -674,6 +683,17 @@ class Commuting:
             "expanded_persons_with_a_work_place": float(self.flows.loc[released, "expanded"].sum()),
             "census_commuters_in_released_pairs": float(self.flows.loc[released, "census"].sum()),
             "median_relative_std_error": self.median_relative_std_error,
+            "workers_margin": "census" if self.workers_from_census else "given",
+            **(
+                {}
+                if self.between is None
+                else {
+                    "between_pearson_r": self.between.pearson_r,
+                    "between_log_pearson_r": self.between.log_pearson_r,
+                    "between_weighted_ape": self.between.weighted_ape,
+                    "between_n_pairs": self.between.n_areas,
+                }
+            ),
         }
 
 
@@ -702,8 +722,9 @@ def estimate_commuting(
         crosswalk: ``area_code`` (2011 municipality) and ``arrondissement_2019`` (default:
             the Belgian crosswalk), to aggregate the residents' factors.
         workers: Resident workers per home arrondissement (default: the census matrix's
-            totals by home arrondissement). A home arrondissement without one keeps its
-            expanded flows.
+            totals by home arrondissement, which makes each home's total agree with the
+            census by construction: `Commuting.between` is then the check). A home
+            arrondissement without one keeps its expanded flows.
 
     Returns:
         The expanded flows beside the census, and their agreement.
@@ -740,6 +761,7 @@ def estimate_commuting(
     flows["expanded"] = (
         flows["devices"] * factor.reindex(flows["home_area"]).fillna(overall).to_numpy()
     )
+    from_census = workers is None
     if workers is None:
         workers = flows.groupby("home_area")["census"].sum()
     expanded = flows.groupby("home_area")["expanded"].sum(min_count=1)
@@ -766,10 +788,11 @@ def estimate_commuting(
     columns = ["devices", "expanded", "estimate", "std_error", "ci_lower", "ci_upper", "census"]
     flows = flows[["home_area", "work_area", *columns]]
     keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
-    measured = agreement(
-        estimate=pd.Series(flows["estimate"].to_numpy(), index=keys),
-        reference=pd.Series(flows["census"].to_numpy(), index=keys),
-    )
+    estimate = pd.Series(flows["estimate"].to_numpy(), index=keys)
+    reference = pd.Series(flows["census"].to_numpy(), index=keys)
+    measured = agreement(estimate=estimate, reference=reference)
+    apart = (flows["home_area"] != flows["work_area"]).to_numpy()
+    between = agreement(estimate=estimate[apart], reference=reference[apart])
     both = int(((flows["estimate"] > 0) & (flows["census"] > 0)).sum())
     return Commuting(
         flows=flows,
@@ -777,6 +800,8 @@ def estimate_commuting(
         log_agreement_pairs=both,
         source=_source(release),
         period=published_period(release.published),
+        between=between,
+        workers_from_census=from_census,
     )
 
 

@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
-from cellcensus.nso.calibration import CalibrationMethod, calibrate, density_classes
+from cellcensus.nso.calibration import (
+    CalibrationMethod,
+    UnreachableMarginError,
+    calibrate,
+    density_classes,
+)
 from cellcensus.nso.estimation import released_devices
 from cellcensus.nso.expansion import (
     DEFAULT_OWNERSHIP_BY_AGE,
@@ -410,7 +415,10 @@ def estimate_all(
         calibration_reference: Known totals used to fit and calibrate: ``area_code`` and
             ``population`` (default: Belgian register on 1 January 2011, within 0.14 % of
             the census for the median municipality: the census then checks the spatial
-            pattern of the estimates, not their level).
+            pattern of the estimates, not their level). Areas it lacks are fitted on by
+            none; the population of their region (and of the country) is then unknown, so
+            the regional factor (and, without ``subscribers_by_region``, devices per
+            person) is skipped.
         areas: ``area_code``, ``region``, ``area_km2`` and the `EstimationOptions.margin_level`
             column (default: Belgian municipalities 2011).
         age_structure: Long ``area_code``, ``age_5y``, ``population`` (default: Belgian
@@ -597,18 +605,33 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     )
     fitted["national"] = (national, 0)
     base, groups = national, None
-    if inputs.subscribers_by_region:
+    regions = inputs.areas["region"].reindex(inputs.devices.index).dropna().unique()
+    unknown = _without_reference(inputs=inputs, regions=regions)
+    if not inputs.subscribers_by_region:
+        skipped["regional"] = "the release does not publish subscribers_by_region"
+    elif unknown is not None:
+        skipped["regional"] = f"{unknown}, so the population of its region is unknown"
+    else:
         regional = _regional(inputs=inputs)
         fitted["regional"] = (regional, 0)
         base, groups = regional, inputs.areas["region"]
+    unknown_total = _without_reference(inputs=inputs, regions=None)
+    if (
+        inputs.options.devices_per_subscriber is None
+        and not inputs.subscribers_by_region
+        and unknown_total is not None
+    ):
+        skipped["devices_per_person"] = (
+            f"{unknown_total}, so the population the subscribers are a share of is unknown"
+        )
+        per_person = base
     else:
-        skipped["regional"] = "the release does not publish subscribers_by_region"
-    per_person = devices_per_person_correction(
-        base=base,
-        subscribers=_subscribers(inputs=inputs),
-        known_ratio=inputs.options.devices_per_subscriber,
-    )
-    fitted["devices_per_person"] = (per_person, 0)
+        per_person = devices_per_person_correction(
+            base=base,
+            subscribers=_subscribers(inputs=inputs),
+            known_ratio=inputs.options.devices_per_subscriber,
+        )
+        fitted["devices_per_person"] = (per_person, 0)
     covered = age_coverage_correction(base=per_person, coverage=inputs.coverage, groups=groups)
     fitted["age_coverage"] = (covered, 0)
     try:
@@ -621,8 +644,36 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
         fitted["power_law"] = (law, 2)
     for method in ("ratio", "linear", "raking"):
         name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
-        fitted[name] = _calibrated(inputs=inputs, base=covered, reference=reference, method=method)
+        try:
+            fitted[name] = _calibrated(
+                inputs=inputs, base=covered, reference=reference, method=method
+            )
+        except UnreachableMarginError as error:  # a wrong reference: the others still run
+            skipped[name] = str(error)
     return fitted, skipped
+
+
+def _without_reference(*, inputs: _Inputs, regions: Any) -> str | None:
+    """Which areas of `regions` (None: of every region) the calibration reference lacks.
+
+    A region's (or the country's) population is the sum of its areas' references, all of
+    them: summed over the areas the reference gives, it would fall short by the others',
+    and every factor taken from it with it (a province left out of the register put the
+    regional factor of its region 27 % too low). None when every area has a reference.
+    """
+    region = inputs.areas["region"]
+    chosen = region.index if regions is None else region.index[region.isin(regions)]
+    reference = inputs.reference.reindex(chosen)
+    counted = inputs.devices.reindex(chosen) > 0
+    # 0 residents where the release counted devices is no population: a misaligned code.
+    lacking = chosen[(reference.isna() | ((reference <= 0) & counted)).to_numpy()]
+    if lacking.empty:
+        return None
+    return (
+        f"the calibration reference lacks (or gives 0 residents where devices were counted) "
+        f"{len(lacking)} area(s) of the areas table, e.g. {lacking[0]} (region "
+        f"{region[lacking[0]]})"
+    )
 
 
 def _regional(*, inputs: _Inputs) -> Expansion:

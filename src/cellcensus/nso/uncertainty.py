@@ -191,10 +191,11 @@ def model_error(
 ) -> float:
     """Relative standard deviation ``tau`` of the error that sampling and noise leave out.
 
-    For each calibration area, the smallest ``tau`` whose interval would cover its reference
-    is found; ``tau`` is their ``level`` quantile (with the finite-sample correction of
-    split-conformal prediction), inflated by ``n / (n - n_parameters)`` for the areas'
-    estimates having been fitted to the same references.
+    For each of the n calibration areas, the smallest ``tau`` whose interval would cover its
+    reference is found; ``tau`` is the k-th smallest of them, ``k = ceil((n + 1) level)``
+    (split-conformal prediction: an exchangeable new area is covered with probability
+    ``k / (n + 1)``, the largest of them when k > n), inflated by ``n / (n - n_parameters)``
+    for the areas' estimates having been fitted to the same references.
 
     Args:
         expansion: The estimates.
@@ -219,8 +220,11 @@ def model_error(
     needed = ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(
         lower=0.0
     ) / frame["estimate"] ** 2
-    rank = min(1.0, math.ceil((n + 1) * level) / n)
-    tau2 = float(np.quantile(needed.to_numpy(), rank, method="higher"))
+    # Split conformal: the k-th smallest of the n scores, k = ceil((n + 1) level), covers a
+    # new exchangeable area with probability k / (n + 1) (at least `level`, less than
+    # `level` + 1 / (n + 1)). Beyond the largest score (k > n), the largest.
+    rank = min(n, math.ceil((n + 1) * level))
+    tau2 = float(np.sort(needed.to_numpy())[rank - 1])
     inflation = n / (n - n_parameters) if n > n_parameters else 1.0
     return math.sqrt(tau2 * inflation)
 

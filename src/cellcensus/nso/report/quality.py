@@ -405,10 +405,13 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
         "illustrative table unless a national survey's is supplied).",
     ]
     if "regional" in result.skipped:
-        items.append(
-            "The holder did not publish its subscribers per region, so regional market shares "
-            "could only be corrected by calibration."
+        why = (
+            "The holder did not publish its subscribers per region"
+            if "subscribers_by_region" not in result.published
+            else "The calibration reference lacks municipalities, so the population of a "
+            "region is unknown"
         )
+        items.append(f"{why}, so regional market shares could only be corrected by calibration.")
     return items
 
 
