@@ -22,6 +22,12 @@ from cellcensus.errors import CellcensusError
 from cellcensus.release import Release
 
 FINAL = ("released", "failed", "rejected")
+RETRIES = 4
+"""Tries again after a refusal for rate (429) or a connection that failed, before giving up."""
+LONGEST_RETRY_S = 60.0
+"""A 429 asking to wait longer (a daily quota used up) is raised, not waited for."""
+LONGEST_POLL_S = 5.0
+"""Polling slows from `poll_s` to this, so a long job costs few requests of the quota."""
 
 
 class Runner(Protocol):
@@ -146,11 +152,38 @@ class HttpClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self._token is None:
             self.login()
-        answer = self._http.request(method, path, headers=self._headers(), **kwargs)
+        answer = self._send(method, path, **kwargs)
         if answer.status_code == 401 and self._credentials is not None:
             self.login()  # the short-lived token expired: log in again, once
-            answer = self._http.request(method, path, headers=self._headers(), **kwargs)
+            answer = self._send(method, path, **kwargs)
         return _checked(answer)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, tried again where that cannot do it twice.
+
+        A 429 was refused before any work (the service's rate limits), so any method is sent
+        again after its ``Retry-After``; a connection that never opened likewise. A read that
+        failed midway is sent again for GET only: a POST may have been done.
+        """
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            try:
+                answer = self._http.request(method, path, headers=self._headers(), **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if last:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+                continue
+            except httpx.TransportError:
+                if method != "GET" or last:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+                continue
+            wait = _retry_after(answer)
+            if wait is None or wait > LONGEST_RETRY_S or last:
+                return answer
+            time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
@@ -180,7 +213,7 @@ class HttpClient:
     def wait(
         self, job_id: str, *, timeout_s: float = 3600.0, poll_s: float = 0.5
     ) -> dict[str, Any]:
-        """Poll until the job is released; show its stage meanwhile.
+        """Poll until the job is released, every `poll_s` at first, then slower; show its stage.
 
         Raises:
             CellcensusError: the job failed or was rejected, or `timeout_s` passed.
@@ -189,6 +222,7 @@ class HttpClient:
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with live_progress(*columns, on=err_console, shown=self.progress) as bar:
             task = bar.add_task(f"job {job_id[:8]}", total=None)
+            pause = poll_s
             while True:
                 job = self.status(job_id)
                 bar.update(task, description=f"job {job_id[:8]}: {job['stage']}")
@@ -196,7 +230,8 @@ class HttpClient:
                     return _finished(job)
                 if time.monotonic() > deadline:
                     raise CellcensusError(f"job {job_id} still {job['status']} after {timeout_s} s")
-                time.sleep(poll_s)
+                time.sleep(pause)
+                pause = max(pause, min(pause * 1.5, LONGEST_POLL_S))
 
     def fetch(self, job_id: str) -> Release:
         """The release of a released job, with its provenance."""
@@ -259,6 +294,16 @@ def _checked(answer: httpx.Response) -> httpx.Response:
     except ValueError:
         detail = answer.text[:500]
     raise ServiceError(answer.status_code, detail)
+
+
+def _retry_after(answer: httpx.Response) -> float | None:
+    """Seconds a 429 asks to wait (1 if it does not say); None for any other answer."""
+    if answer.status_code != 429:
+        return None
+    try:
+        return max(0.0, float(answer.headers.get("Retry-After", "1")))
+    except ValueError:  # an HTTP date: not what this service sends
+        return 1.0
 
 
 def _finished(job: dict[str, Any]) -> dict[str, Any]:
