@@ -129,3 +129,59 @@ def test_the_first_steps_the_help_shows_run_as_written(tmp_path, monkeypatch):
         assert result.exit_code == 0, (step, result.output)
     residents = (tmp_path / "residents.csv").read_text().splitlines()
     assert residents[0].startswith("area_code,") and len(residents) == 1 + 589
+
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def _written_commands() -> list[tuple[str, str]]:
+    """Every `cellcensus ...` command README.md and docs/ write: (document, command)."""
+    found = []
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)
+        lines = [line.split(" #", 1)[0] for block in blocks for line in block.splitlines()]
+        spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        # `store summarise --rebuild`: a subcommand written without `cellcensus`
+        spans = [f"cellcensus {span}" if _is_subcommand(span) else span for span in spans]
+        for piece in lines + spans:
+            for match in re.finditer(r"(?<![\w./-])cellcensus ([a-z].*)", piece, flags=re.S):
+                if match.group(1).split()[0] in COMMANDS:
+                    written = " ".join(match.group(0).split())
+                    found.append((str(document.relative_to(ROOT)), written))
+    return sorted(set(found))
+
+
+def _is_subcommand(span: str) -> bool:
+    name, *words = span.split() or [""]
+    if name not in COMMANDS or not words:
+        return False
+    return words[0] in getattr(layer_commands(COMMANDS[name][0]).commands[name], "commands", {})
+
+
+def _options(command) -> set[str]:
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+
+
+@pytest.mark.parametrize(("document", "written"), _written_commands())
+def test_each_command_the_docs_write_names_options_it_takes(document, written):
+    # A renamed option or subcommand leaves docs that no longer run as written.
+    name, *words = written.split()[1:]
+    command = layer_commands(COMMANDS[name][0]).commands[name]
+    while words and words[0] in getattr(command, "commands", {}):
+        command = command.commands[words.pop(0)]
+    subcommands = list(getattr(command, "commands", {}).values())
+    if subcommands and words and not words[0].startswith(("-", "[", ".")):
+        pytest.fail(f"{document}: `{written}`: {command.name} has no subcommand {words[0]!r}")
+    # `cellcensus users ... --store STORE`: an option every subcommand takes
+    accepted = _options(command) | set.intersection(*map(_options, subcommands or [command]))
+    options = re.findall(r"(?<![\w-])--[a-z][\w-]*", " ".join(words))
+    unknown = sorted(set(options) - accepted - {"--help"})
+    assert not unknown, f"{document}: `{written}` names {unknown}, which {command.name} lacks"
+
+
+def test_the_docs_write_commands_to_check():
+    written = [command for _, command in _written_commands()]
+    assert len(written) > 50
+    assert "cellcensus store purge --before DATE --store STORE" in written
