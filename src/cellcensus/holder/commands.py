@@ -365,7 +365,11 @@ def allocate_command(
     ] = "code",
     level: Annotated[
         str | None,
-        typer.Option("--level", help="Name of the area level (default: municipality)."),
+        typer.Option(
+            "--level",
+            help="Name of the area level (default: municipality; with --areas, the file's "
+            "name without its suffix).",
+        ),
     ] = None,
     grid: Annotated[
         bool,
