@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,31 @@ def test_a_spark_service_whose_engine_cannot_start_does_not_start(tmp_path):
     assert done.returncode == 2, said
     assert "the service's engine, spark, does not start" in said
     assert "needs Java 17" in said and "Traceback" not in said
+
+
+def _documented_defaults() -> dict[str, str]:
+    """Each setting's default as the table of docs/service.md writes it."""
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", DOCS.read_text(), flags=re.M)
+    return {name: default.strip() for name, default in rows}
+
+
+def test_every_documented_default_is_the_settings_default():
+    documented = _documented_defaults()
+    checked = 0
+    for field in fields(ServiceSettings):
+        written = documented[field.name].strip("`")
+        if field.default is None or field.default is MISSING:
+            continue  # resolved from the store: "(required)", "STORE/enclave/jwt.key"
+        if isinstance(field.default, bool):
+            value: object = {"true": True, "false": False}.get(written)
+        elif isinstance(field.default, int | float):
+            value = float(written)
+        elif written == "(empty)":
+            value = ""
+        elif " " in written:
+            continue  # a description: "SQLite in STORE/enclave/state.db"
+        else:
+            value = written
+        assert value == field.default, f"docs/service.md gives {field.name} the default {written}"
+        checked += 1
+    assert checked >= 15
