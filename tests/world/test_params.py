@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from datetime import date
 from pathlib import Path
@@ -80,3 +81,19 @@ def test_every_parameter_and_source_is_documented() -> None:
     assert not missing, f"parameters missing from docs/world.md: {missing}"
     unsourced = [key for key in SOURCES if f"`{key}`" not in docs]
     assert not unsourced, f"sources missing from docs/world.md: {unsourced}"
+
+
+def test_every_number_default_docs_world_md_gives_is_the_parameters() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "world.md").read_text(encoding="utf-8")
+    written = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", docs, flags=re.M))
+    checked = 0
+    for item in fields(WorldParams):
+        default = item.default
+        if isinstance(default, bool) or not isinstance(default, int | float | date):
+            continue  # steps, ranges and tables are written in words
+        text = written[item.name].split(" (")[0].replace(",", "").strip()
+        assert text == (default.isoformat() if isinstance(default, date) else f"{default:g}"), (
+            f"docs/world.md gives {item.name} the default {written[item.name]!r}"
+        )
+        checked += 1
+    assert checked >= 40
