@@ -1,4 +1,7 @@
+import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +100,24 @@ def test_override_rejects_unknown_fields_naming_them():
         FALLBACK_POLICY.override({"min_cuont": 20})
     with pytest.raises(CellcensusError, match=r"dp: unknown field\(s\) \['eps'\]"):
         FALLBACK_POLICY.override({"dp": {"eps": 1}})
+
+
+def test_the_policy_table_of_docs_disclosure_md_gives_the_defaults():
+    docs = Path(__file__).resolve().parents[3] / "docs" / "disclosure.md"
+    written = dict(re.findall(r"^\| `([\w.]+)` \| ([^|]+) \|", docs.read_text(), flags=re.M))
+    defaults = {**DisclosurePolicy().to_dict(), **dataclasses.asdict(DifferentialPrivacy())}
+    checked = 0
+    for field, text in written.items():
+        name = field.removeprefix("dp.")
+        if name == "dp":
+            continue  # "per algorithm"
+        value = text.strip().strip("`")
+        expected = defaults[name]
+        if isinstance(expected, bool):
+            assert value == str(expected).lower(), field
+        elif isinstance(expected, str):
+            assert value == expected, field
+        else:
+            assert float(value) == expected, field
+        checked += 1
+    assert checked == 7
