@@ -53,6 +53,15 @@ KeyFileOption = Annotated[
         "~/.config/cellcensus/.",
     ),
 ]
+ListedKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Pseudonymisation key whose key periods to list, from its files' names (no key "
+        "is read or created); default: $CELLCENSUS_KEY_FILE, else pseudonym.key in "
+        "~/.config/cellcensus/.",
+    ),
+]
 CoverageOption = Annotated[
     CoverageModel,
     typer.Option("--coverage", help="Coverage model: voronoi, sector (default) or signal."),
@@ -450,7 +459,7 @@ def summarise_command(
 
 
 @user_errors
-def info_command(store: StoreOption, key_file: KeyFileOption = None) -> None:
+def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> None:
     """Show what the store holds: days, rows, quarantine, purges, area levels, key periods."""
     summary = store_summary(store)
     table = Table(title=f"Store {store}", show_header=False)

@@ -260,3 +260,15 @@ def test_rotate_key_refuses_a_bad_date_or_a_missing_store(tmp_path):
         assert "error:" in result.output and "Traceback" not in result.output
     assert "is not a date" in bad.output and "does not exist" in missing.output
     assert not (tmp_path / "k").exists()
+
+
+def test_store_info_creates_no_key_file_and_its_help_says_so(tmp_path):
+    store, key_file = tmp_path / "store", tmp_path / "keys" / "pseudonym.key"
+    _ingest(_early(tmp_path), store, tmp_path / "pseudonym.key")
+    result = runner.invoke(
+        app, ["store", "info", "--store", str(store), "--key-file", str(key_file)]
+    )
+    assert result.exit_code == 0 and "no key yet" in result.output
+    assert not key_file.parent.exists()
+    shown = runner.invoke(app, ["store", "info", "--help"], env={"COLUMNS": "1000"}).output
+    assert "created for a new store" not in shown and "no key is read or created" in shown
