@@ -126,14 +126,17 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         series = present.region_hourly(region)
         low, high = series.get(night, math.nan), series.get(day, math.nan)
         rows.append(
-            f"<tr><td>{escape(name)}</td><td class='num'>{number(low)}</td>"
+            f"<tr><th scope='row' class='row'>{escape(name)}</th>"
+            f"<td class='num'>{number(low)}</td>"
             f"<td class='num'>{number(high)}</td>"
             f"<td class='num'>{signed_percent(high / low - 1 if low else math.nan)}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>Region</th>"
-        f"<th class='num'>Present at {night:02d}:00</th><th class='num'>At {day:02d}:00</th>"
-        "<th class='num'>Change</th></tr></thead>"
+        f"<table><caption>Persons present by region at {night:02d}:00 and {day:02d}:00, "
+        "mean of the weekdays</caption><thead><tr><th scope='col'>Region</th>"
+        f"<th scope='col' class='num'>Present at {night:02d}:00</th>"
+        f"<th scope='col' class='num'>At {day:02d}:00</th>"
+        "<th scope='col' class='num'>Change</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
     figures = (
@@ -290,7 +293,8 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         ),
     )
     body = "".join(
-        f"<tr><th>{label}</th><td class='num'>{value}</td></tr>" for label, value in rows
+        f"<tr><th scope='row'>{label}</th><td class='num'>{value}</td></tr>"
+        for label, value in rows
     )
     figure = ReportFigure(
         path=out_dir / FLOWS_PNG,
@@ -321,7 +325,8 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "release declares (median standard error "
         f"{percent(commuting.median_relative_std_error)} of the estimate); "
         "the error of reading a weekday place as a work place is not in it.</p>\n"
-        f"<table><tbody>{body}</tbody></table>{shown}</section>"
+        "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
+        f"matrix</caption><tbody>{body}</tbody></table>{shown}</section>"
     )
 
 

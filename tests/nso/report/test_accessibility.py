@@ -1,0 +1,178 @@
+"""The statistical release as the Web Accessibility Directive asks (WCAG 2.1 AA, EN 301 549).
+
+The report of a whole release (residents, present population and commuting, every figure) is
+parsed for what a screen reader needs: the page's language and title, one h1 and no heading
+level skipped, a main landmark, every table captioned with header cells that say what they
+head, every figure with a text alternative that gives its finding.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.report.publish import publish_release
+from cellcensus.reference import belgium
+
+
+@dataclass
+class Table:
+    caption: str = ""
+    headers: list[tuple[str | None, str]] = field(default_factory=list)
+    """Each ``th``: its scope and its text."""
+
+
+@dataclass
+class Image:
+    alt: str | None
+    caption: str = ""
+
+
+class Structure(HTMLParser):
+    """What assistive technology reads of a page: language, title, headings, tables, images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lang: str | None = None
+        self.title = ""
+        self.headings: list[tuple[int, str]] = []
+        self.landmarks: list[str] = []
+        self.tables: list[Table] = []
+        self.images: list[Image] = []
+        self._text: list[str] | None = None
+        self._into: str | None = None
+        self._scope: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "html":
+            self.lang = found.get("lang")
+        elif tag in ("main", "header", "footer", "nav"):
+            self.landmarks.append(tag)
+        elif tag == "table":
+            self.tables.append(Table())
+        elif tag == "img":
+            self.images.append(Image(alt=found.get("alt")))
+        if tag in ("title", "h1", "h2", "h3", "h4", "h5", "h6", "caption", "th", "figcaption"):
+            self._text, self._into, self._scope = [], tag, found.get("scope")
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag != self._into or self._text is None:
+            return
+        text = " ".join("".join(self._text).split())
+        if tag == "title":
+            self.title = text
+        elif tag.startswith("h") and tag[1:].isdigit():
+            self.headings.append((int(tag[1]), text))
+        elif tag == "caption":
+            self.tables[-1].caption = text
+        elif tag == "th":
+            self.tables[-1].headers.append((self._scope, text))
+        elif tag == "figcaption" and self.images:
+            self.images[-1].caption = text
+        self._text = self._into = None
+
+
+def structure(html: str) -> Structure:
+    parsed = Structure()
+    parsed.feed(html)
+    parsed.close()
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def release_report(
+    tmp_path_factory: pytest.TempPathFactory, realistic_result: EstimationResult
+) -> str:
+    """The report of a whole release, with present population and commuting: read only."""
+    from tests.nso.test_mobility import _flows_release, _present_release
+
+    from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
+
+    present = estimate_present_population(
+        release=_present_release(realistic_result, day_gain=1.4), residents=realistic_result
+    )
+    commuting = estimate_commuting(
+        release=_flows_release(belgium.commuting_matrix(), share=0.02),
+        residents=realistic_result,
+    )
+    context = ReportContext(
+        dataset="simulated",
+        period_start="2011-03-07",
+        period_end="2011-03-13",
+        market_share=0.4,
+        sampling_fraction=0.1,
+        n_devices_released_total=1,
+        suppression_threshold=15,
+        algorithm_name="usual_residence",
+        algorithm_version="simulated",
+        job_id="6e2f4c1d9a0b4c3e8f7d6a5b4c3d2e1f",
+    )
+    written = publish_release(
+        out_dir=tmp_path_factory.mktemp("release"),
+        result=realistic_result,
+        context=context,
+        present=present,
+        commuting=commuting,
+    )
+    return Path(written.report).read_text(encoding="utf-8")
+
+
+def test_the_page_has_a_language_a_title_and_one_main_landmark(release_report: str) -> None:
+    page = structure(release_report)
+
+    assert page.lang == "en"
+    assert page.title == "Population of Belgian municipalities estimated from mobile phone data"
+    assert page.landmarks.count("main") == 1
+    # Everything but the title block is in the main landmark.
+    body = release_report.split("<body>")[1]
+    assert body.split("<main>")[0].strip().startswith("<header>")
+    assert body.split("</main>")[1].strip() == "</body>\n</html>"
+
+
+def test_headings_start_at_one_h1_and_skip_no_level(release_report: str) -> None:
+    levels = [level for level, _ in structure(release_report).headings]
+
+    assert levels[0] == 1 and levels.count(1) == 1
+    for before, after in itertools.pairwise(levels):
+        assert after <= before + 1, structure(release_report).headings
+
+
+def test_every_table_has_a_caption_and_header_cells_with_their_scope(
+    release_report: str,
+) -> None:
+    tables = structure(release_report).tables
+
+    assert len(tables) >= 11
+    for table in tables:
+        assert len(table.caption) > 15, table
+        assert table.headers, table
+        for scope, text in table.headers:
+            assert scope in ("col", "row"), table
+            assert text, table  # no empty header cell
+
+
+def test_the_rows_of_the_area_tables_are_headed_by_their_municipality(
+    release_report: str,
+) -> None:
+    every = [table for table in structure(release_report).tables if "All " in table.caption]
+
+    assert len(every) == 1
+    rows = [text for scope, text in every[0].headers if scope == "row"]
+    assert len(rows) > 500  # one row header per municipality
+    assert [text for scope, text in every[0].headers if scope == "col"][:4] == [
+        "Municipality",
+        "Code",
+        "Census 2011",
+        "Estimate",
+    ]
