@@ -9,9 +9,12 @@ head, every figure with a text alternative that gives its finding.
 from __future__ import annotations
 
 import itertools
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -176,3 +179,57 @@ def test_the_rows_of_the_area_tables_are_headed_by_their_municipality(
         "Census 2011",
         "Estimate",
     ]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system's headless Chromium, through Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs a chromium binary on PATH")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def open_report(browser: Any, html: str, folder: Path, *, width: int) -> Any:
+    page_file = folder / "report.html"
+    page_file.write_text(html, encoding="utf-8")
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(page_file.as_uri())
+    return page
+
+
+def test_the_report_reflows_to_320_css_pixels_without_scrolling_sideways(
+    browser: Any, release_report: str, tmp_path: Path
+) -> None:
+    # 320 CSS pixels: a 1280-pixel window zoomed to 400 %. Only the tables scroll sideways,
+    # each in its own block; the page itself does not (a job id of 32 characters in the
+    # method's text once pushed it 33 pixels wider than the window).
+    page = open_report(browser, release_report, tmp_path, width=320)
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    page.close()
+    assert widths[0] <= widths[1], widths
+
+
+def test_the_table_of_every_municipality_opens_from_the_keyboard_with_a_visible_focus(
+    browser: Any, release_report: str, tmp_path: Path
+) -> None:
+    page = open_report(browser, release_report, tmp_path, width=1280)
+    page.keyboard.press("Tab")
+    focused = page.evaluate(
+        """() => { const e = document.activeElement, s = getComputedStyle(e);
+        return [e.tagName, e.textContent, s.outlineStyle, parseFloat(s.outlineWidth),
+                e.matches(':focus-visible')]; }"""
+    )
+    page.keyboard.press("Enter")
+    opened = page.evaluate("() => document.activeElement.parentElement.open")
+    page.close()
+    tag, text, style, width, visible = focused
+    assert tag == "SUMMARY" and text.startswith("Show the table")
+    assert visible and style != "none" and width >= 2
+    assert opened is True

@@ -392,7 +392,8 @@ _CSS = """
 :root { --ink: #222; --muted: #666; --rule: #d8d8d8; --accent: #225ea8; }
 * { box-sizing: border-box; }
 body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: var(--ink);
-  max-width: 1120px; margin: 0 auto; padding: 2rem 1.5rem 4rem; line-height: 1.5; }
+  max-width: 1120px; margin: 0 auto; padding: 2rem 1.5rem 4rem; line-height: 1.5;
+  overflow-wrap: break-word; }
 h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
 h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; padding-bottom: .2rem;
   border-bottom: 2px solid var(--accent); }
@@ -419,6 +420,7 @@ td.note { color: var(--muted); font-size: .85rem; }
 h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
 ol li, ul li { margin-bottom: .35rem; }
 details summary { cursor: pointer; color: var(--accent); margin: .5rem 0; }
+summary:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .sources { color: var(--muted); font-size: .88rem; }
 tr.default td, tr.default th { font-weight: 600; background: #eef3fa; }
 .wide, .scroll { overflow-x: auto; }
