@@ -9,6 +9,7 @@ head, every figure with a text alternative that gives its finding.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,6 +180,49 @@ def test_the_rows_of_the_area_tables_are_headed_by_their_municipality(
         "Census 2011",
         "Estimate",
     ]
+
+
+def test_every_figure_has_a_text_alternative_that_gives_its_finding(release_report: str) -> None:
+    images = structure(release_report).images
+
+    assert len(images) == 8
+    alts = [image.alt or "" for image in images]
+    for image, alt in zip(images, alts, strict=True):
+        assert alt and alt != image.caption, image
+        # What the figure is, then what it shows, in numbers.
+        assert len(alt) > 150 and alt.count(". ") >= 1, alt
+        assert re.search(r"\d", alt), alt
+    scatter = next(alt for alt in alts if alt.startswith("Scatter plot of estimated against c"))
+    assert re.search(
+        r"correlation of the logarithms 0\.9\d\d, half of the municipalities "
+        r"within \d+\.\d% of the census",
+        scatter,
+    ), scatter
+    maps = alts[0]
+    assert re.search(
+        r"[\d,]+ of the [\d,]+ municipalities with an estimate are in the same "
+        r"density class on both maps",
+        maps,
+    ), maps
+
+
+def test_the_error_map_counts_every_municipality_with_an_estimate(release_report: str) -> None:
+    alt = next(
+        image.alt or ""
+        for image in structure(release_report).images
+        if (image.alt or "").startswith("Map of Belgium coloured by the relative")
+    )
+    counts = re.search(
+        r"([\d,]+) municipalities are within 10% of the census \(white and pale\), ([\d,]+) are "
+        r"more than 10% above it \(red\) and ([\d,]+) more than 10% below",
+        alt,
+    )
+    assert counts, alt
+    every = next(table for table in structure(release_report).tables if "All " in table.caption)
+    rows = len([text for scope, text in every.headers if scope == "row"])
+    found = re.search(r"([\d,]+) municipalit(?:y|ies) had too few devices", release_report)
+    withheld = int(found[1].replace(",", "")) if found else 0
+    assert sum(int(count.replace(",", "")) for count in counts.groups()) == rows - withheld
 
 
 @pytest.fixture(scope="module")

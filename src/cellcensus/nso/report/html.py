@@ -31,6 +31,7 @@ from cellcensus.nso.report.figures import (
     MAPS_PNG,
     SCATTER_PNG,
 )
+from cellcensus.nso.report.findings import residents_findings
 from cellcensus.nso.report.numbers import factor as _factor
 from cellcensus.nso.report.numbers import number as _number
 from cellcensus.nso.report.numbers import signed_number as _signed_number
@@ -237,6 +238,7 @@ def write_report(
     n_largest: int = 15,
     estimation: EstimationResult | None = None,
     extra_sections: Sequence[str] = (),
+    area_km2: pd.Series | None = None,
 ) -> Path:
     """Write ``report.html`` into `out_dir`: a statistical release with figures and method.
 
@@ -254,13 +256,17 @@ def write_report(
             ``census_2011``), as `cellcensus.nso.validation.compare_with_census` returns.
         context: How the numbers were made.
         figures: PNGs to embed (base64, so the file stands alone). None: those of
-            `standard_figures` found in `out_dir`.
+            `standard_figures` found in `out_dir`, whose text alternatives give what each
+            shows (`cellcensus.nso.report.findings`).
         n_largest: Rows of each table of largest errors.
         estimation: Output of `cellcensus.nso.production.estimate_all`; `estimates` should
             then hold its default estimator's figures (``estimation.estimates()``), whose
             interval columns are added (matched on area_code) when `estimates` lacks them.
         extra_sections: Further HTML sections (e.g. present population and commuting, see
             `cellcensus.nso.report.mobility`), placed after the estimation sections.
+        area_km2: Area of each municipality (index: area_code): with it, the text
+            alternative of the density maps says how many municipalities fall in the same
+            density class on both.
 
     Returns:
         The path of the written report.
@@ -271,7 +277,10 @@ def write_report(
     """
     table = _with_errors(estimates, estimation=estimation)
     if figures is None:
-        figures = standard_figures(out_dir)
+        figures = standard_figures(
+            out_dir,
+            findings=residents_findings(table, estimation=estimation, area_km2=area_km2),
+        )
     agreements = {
         label: _as_agreement(label=label, value=value) for label, value in metrics.items()
     }
@@ -311,7 +320,9 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
         MAPS_PNG,
         "Population density per municipality: estimated from mobile phone data (left) and "
         "counted by the 2011 census (right), with the same classes and colours.",
-        "Two maps of Belgium coloured by population density, side by side.",
+        "Two maps of Belgium side by side, coloured by population density in eight classes "
+        "from pale yellow (under 50 inhabitants per km²) to dark blue (3,200 and over): "
+        "estimated from mobile phone data (left) and counted by the 2011 census (right).",
     ),
     (
         SCATTER_PNG,
@@ -321,8 +332,11 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         ERROR_MAP_PNG,
-        "Where the estimate is above (red) or below (blue) the census.",
-        "Map of Belgium coloured by the relative difference between estimate and census.",
+        "Where the estimate is above (red) or below (blue) the census; the darker, the larger "
+        "the difference (classes in the legend).",
+        "Map of Belgium coloured by the relative difference between estimate and census, in "
+        "seven classes from dark blue (estimate more than 20% below) through white (within "
+        "5%) to dark red (more than 20% above).",
     ),
     (
         ESTIMATORS_PNG,
@@ -339,19 +353,29 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def standard_figures(out_dir: Path) -> list[ReportFigure]:
+def standard_figures(
+    out_dir: Path, *, findings: Mapping[str, str] | None = None
+) -> list[ReportFigure]:
     """The figures of `cellcensus.nso.report.figures` under their standard names in `out_dir`.
 
     Args:
         out_dir: Where the PNGs were written (``maps.png``, ``scatter.png``,
             ``relative_error_map.png``, ``estimators.png``, ``intervals.png``); absent ones
             are skipped.
+        findings: What each figure shows, by file name (`findings.residents_findings`):
+            added to its text alternative, which otherwise says only what kind of figure it
+            is.
 
     Returns:
         The figures that exist, with their captions, in reading order.
     """
+    found = findings or {}
     return [
-        ReportFigure(path=out_dir / name, caption=caption, alt=alt)
+        ReportFigure(
+            path=out_dir / name,
+            caption=caption,
+            alt=f"{alt} {found[name]}" if name in found else alt,
+        )
         for name, caption, alt in _STANDARD_FIGURES
         if (out_dir / name).is_file()
     ]
