@@ -350,7 +350,7 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "and census agree. Both axes are logarithmic; suppressed flows are not shown.",
         alt="Scatter plot of estimated against census commuting flows, one dot per pair of "
         "arrondissements (home, work), on logarithmic axes: flows between two "
-        "arrondissements in blue, within one in orange. The "
+        "arrondissements as blue dots, within one as vermilion triangles. The "
         f"{measured.n_areas:,} dots lie along the diagonal where estimate and census agree: "
         f"r = {decimal(measured.pearson_r, 3)}, {decimal(measured.log_pearson_r, 3)} for the "
         "logarithms. The measures are in the table above the figure.",
