@@ -468,6 +468,7 @@ p.print-only { display: none; }
     break-inside: avoid; }
   table, figure { page-break-inside: avoid; break-inside: avoid; }
   th { background: none; }
+  th.num { white-space: normal; }
   details:not([open]) { display: none; }
   details:not([open]) + p.print-only { display: block; color: var(--muted); }
   a { color: inherit; text-decoration: none; }
