@@ -86,3 +86,42 @@ def test_the_parameters_an_analyst_chose_show_and_the_defaults_unfold(service, b
     assert "night start hour" not in shown  # folded away
     row.locator("summary").click()
     assert "night start hour: 20" in row.locator("td.params").inner_text()
+
+
+def test_the_folded_defaults_open_from_the_keyboard_with_a_visible_focus(service, browser):
+    headers = service.auth("alice")
+    body = {"algorithm": "usual_residence", "parameters": {"min_nights": 3}}
+    job = service.wait(submit(service, headers, body)["id"], headers)
+    page, _ = show(browser, service.client.get("/transparency/page"))
+
+    page.keyboard.press("Tab")  # the page's first control: the job's folded defaults
+    focused = page.evaluate(
+        """() => { const e = document.activeElement, s = getComputedStyle(e);
+        return [e.tagName, e.matches(':focus-visible'), s.outlineStyle]; }"""
+    )
+    assert focused[0] == "SUMMARY" and focused[1] and focused[2] != "none", focused
+    page.keyboard.press("Enter")
+    row = page.locator("tr", has_text=job["id"])
+    assert "night start hour: 20" in row.locator("td.params").inner_text()
+
+
+def test_the_page_reads_in_order_and_reflows_to_320_css_pixels(service, browser):
+    headers = service.auth("alice")
+    service.wait(submit(service, headers)["id"], headers)
+    page, _ = show(browser, service.client.get("/transparency/page"))
+
+    assert page.evaluate("document.documentElement.lang") == "en"
+    assert page.title() == "cellcensus transparency log"
+    levels = page.eval_on_selector_all("h1, h2, h3", "hs => hs.map(h => h.tagName)")
+    assert levels == ["H1", "H2"]
+    assert page.locator("table caption").inner_text().startswith("1 job")
+    scopes = page.eval_on_selector_all("th", "ths => ths.map(th => th.scope)")
+    assert scopes and set(scopes) == {"col"}
+    # A 1280-pixel window zoomed to 400 %: the text wraps, only the table scrolls in its block.
+    page.set_viewport_size({"width": 320, "height": 800})
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+    block = page.eval_on_selector(".wide", "b => getComputedStyle(b).overflowX")
+    assert block == "auto"

@@ -7,20 +7,28 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
-from matplotlib.colors import to_hex
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.path import Path as MplPath
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.report import figures as figures_module
 from cellcensus.nso.report.figures import (
+    ACCENT,
+    CONTRAST,
     DENSITY_BREAKS,
     DENSITY_COLOURS,
+    LIGHT_ACCENT,
     _metrics_text,
     class_labels,
     classify,
     draw_side_by_side_maps,
+    estimator_chart,
+    flow_scatter,
     geometry_path,
+    hourly_chart,
+    interval_chart,
     percent_tick,
     project,
     relative_error_map,
@@ -236,3 +244,131 @@ def test_percent_ticks_keep_the_decimals_they_need() -> None:
     assert percent_tick(0.5, signed=True) == "+50%"
     assert percent_tick(-0.2, signed=True) == "\N{MINUS SIGN}20%"
     assert percent_tick(0.0, signed=True) == "0%"
+
+
+def _luminance(colour: str) -> float:
+    channels = [
+        value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+        for value in to_rgb(colour)
+    ]
+    return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+
+
+def contrast(colour: str, against: str = "#ffffff") -> float:
+    """The WCAG 2.1 contrast ratio of two colours."""
+    low, high = sorted((_luminance(colour), _luminance(against)))
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """The figures the chart functions draw, kept instead of written."""
+    figures: list[Figure] = []
+
+    def keep(*, figure: Figure, out: Path) -> Path:
+        figures.append(figure)
+        return out
+
+    monkeypatch.setattr(figures_module, "_save", keep)
+    return figures
+
+
+def marker_shapes(figure: Figure) -> list[tuple[int, ...]]:
+    """The shape of each scatter's marker: its path's codes."""
+    return [
+        tuple(np.asarray(collection.get_paths()[0].codes).tolist())
+        for axes in figure.axes
+        for collection in axes.collections
+        if isinstance(collection, PathCollection) and np.asarray(collection.get_offsets()).size
+    ]
+
+
+def test_the_colours_of_the_charts_stand_out_against_white() -> None:
+    # WCAG 2.1 1.4.11: 3:1 for the parts of a chart needed to read it. The old hold-out
+    # orange, #f0a868, had 2.0:1; the old lighter blue, #7fa7d1, 2.5:1.
+    for colour in (ACCENT, CONTRAST, LIGHT_ACCENT):
+        assert contrast(colour) >= 3, colour
+
+
+def test_an_interval_that_misses_the_census_is_a_cross_not_only_another_colour(
+    drawn: list[Figure], tmp_path: Path
+) -> None:
+    census = np.array([1_000.0, 5_000.0, 20_000.0, 80_000.0])
+    table = pd.DataFrame(
+        {
+            "census": census,
+            "estimate": census * [1.1, 0.9, 1.3, 1.0],
+            "ci_lower": census * [1.0, 0.8, 1.2, 0.95],
+            "ci_upper": census * [1.2, 1.05, 1.4, 1.05],
+        }
+    )
+
+    interval_chart(table=table, out=tmp_path / "intervals.png")
+
+    covers, misses = marker_shapes(drawn[0])
+    assert covers != misses
+    colours = [
+        to_hex(np.asarray(collection.get_facecolor())[0])
+        for collection in drawn[0].axes[0].collections
+        if isinstance(collection, PathCollection)
+    ]
+    assert colours == [ACCENT, CONTRAST]
+
+
+def test_flows_within_and_between_areas_differ_in_shape_too(
+    drawn: list[Figure], tmp_path: Path
+) -> None:
+    keys = pd.Index(["a|a", "a|b", "b|a", "b|b"])
+    census = pd.Series([900.0, 100.0, 120.0, 800.0], index=keys)
+    flow_scatter(
+        estimate=census * 1.05,
+        census=census,
+        within=pd.Series([True, False, False, True], index=keys),
+        out=tmp_path / "flows.png",
+        metrics=agreement(estimate=census * 1.05, reference=census),
+    )
+
+    between, within = marker_shapes(drawn[0])
+    assert between != within
+
+
+def test_the_lines_of_the_hourly_chart_differ_in_dashes_and_markers(
+    drawn: list[Figure], tmp_path: Path
+) -> None:
+    hours = pd.Series(np.linspace(1.0, 2.0, 24), index=range(24))
+    hourly_chart(
+        series={"phones": hours, "truth": hours * 1.1},
+        out=tmp_path / "hourly.png",
+        title="t",
+        marks=(3, 11),
+    )
+
+    lines = [
+        line for line in drawn[0].axes[0].get_lines() if np.asarray(line.get_xdata()).size == 24
+    ]
+    assert len(lines) == 2
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_marker() != lines[1].get_marker()
+
+
+def test_the_default_estimator_is_named_and_the_hold_out_bars_hatched(
+    drawn: list[Figure], tmp_path: Path
+) -> None:
+    comparison = pd.DataFrame(
+        {
+            "label": ["National factor", "Raking to margins"],
+            "weighted_ape": [0.1, 0.06],
+            "ape_median": [0.11, 0.07],
+            "holdout_weighted_ape": [0.105, 0.065],
+            "holdout_ape_median": [0.11, 0.072],
+        },
+        index=pd.Index(["national", "raking"]),
+    )
+
+    estimator_chart(comparison=comparison, out=tmp_path / "estimators.png", default="raking")
+
+    axes = drawn[0].axes[0]
+    labels = [tick.get_text() for tick in axes.get_yticklabels()]
+    assert "Raking to margins (default)" in labels and "National factor" in labels
+    hatches = {bar.get_hatch() for bar in axes.patches}
+    assert hatches == {None, "////"}  # the bars fitted on all areas plain, hold-out hatched

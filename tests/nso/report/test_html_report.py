@@ -146,8 +146,8 @@ def test_report_explains_method_period_source_and_limitations(
         "Limitations",
         "The data are synthetic",
         # Brussels is suppressed: 3 of 4 areas, 700,800 of 860,800 census residents.
-        "<th>Coverage</th><td>3 of 4 municipalities have an estimate, 81.4% of the 2011 "
-        "census population</td>",
+        '<th scope="row">Coverage</th><td>3 of 4 municipalities have an estimate, 81.4% of '
+        "the 2011 census population</td>",
     ):
         assert shown in html, shown
     assert re.findall(r"\d %", html) == []  # one style throughout: 2%, as every figure in it
@@ -331,7 +331,7 @@ def test_agreement_table_gives_the_log_log_fit_and_the_error_of_the_total(
         ("Log-log slope", "0.9712"),
         ("Error of the total", "−2.3%"),
     ):
-        assert f'<th>{label}</th><td class="num">{value}</td>' in table, label
+        assert f'<th scope="row">{label}</th><td class="num">{value}</td>' in table, label
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_the_quality_table_of_a_simulated_release_has_the_true_row(
         result=released(realistic_result, DEMO_RELEASE), generated=None, synthetic=True
     )
 
-    row = html.split("<th>Timeliness and punctuality</th><td>")[1].split("</td>")[0]
+    row = html.split('<th scope="row">Timeliness and punctuality</th><td>')[1].split("</td>")[0]
     assert row.startswith("Not measurable here")
     assert "The holder released the counts on 2026-11-28 10:13 UTC." in row
     assert "days after" not in row

@@ -31,6 +31,7 @@ from cellcensus.nso.report.figures import (
     MAPS_PNG,
     SCATTER_PNG,
 )
+from cellcensus.nso.report.findings import residents_findings
 from cellcensus.nso.report.numbers import factor as _factor
 from cellcensus.nso.report.numbers import number as _number
 from cellcensus.nso.report.numbers import signed_number as _signed_number
@@ -237,6 +238,7 @@ def write_report(
     n_largest: int = 15,
     estimation: EstimationResult | None = None,
     extra_sections: Sequence[str] = (),
+    area_km2: pd.Series | None = None,
 ) -> Path:
     """Write ``report.html`` into `out_dir`: a statistical release with figures and method.
 
@@ -254,13 +256,17 @@ def write_report(
             ``census_2011``), as `cellcensus.nso.validation.compare_with_census` returns.
         context: How the numbers were made.
         figures: PNGs to embed (base64, so the file stands alone). None: those of
-            `standard_figures` found in `out_dir`.
+            `standard_figures` found in `out_dir`, whose text alternatives give what each
+            shows (`cellcensus.nso.report.findings`).
         n_largest: Rows of each table of largest errors.
         estimation: Output of `cellcensus.nso.production.estimate_all`; `estimates` should
             then hold its default estimator's figures (``estimation.estimates()``), whose
             interval columns are added (matched on area_code) when `estimates` lacks them.
         extra_sections: Further HTML sections (e.g. present population and commuting, see
             `cellcensus.nso.report.mobility`), placed after the estimation sections.
+        area_km2: Area of each municipality (index: area_code): with it, the text
+            alternative of the density maps says how many municipalities fall in the same
+            density class on both.
 
     Returns:
         The path of the written report.
@@ -271,13 +277,15 @@ def write_report(
     """
     table = _with_errors(estimates, estimation=estimation)
     if figures is None:
-        figures = standard_figures(out_dir)
+        figures = standard_figures(
+            out_dir,
+            findings=residents_findings(table, estimation=estimation, area_km2=area_km2),
+        )
     agreements = {
         label: _as_agreement(label=label, value=value) for label, value in metrics.items()
     }
-    body = "\n".join(
+    main = "\n".join(
         (
-            _header(context),
             _summary(table=table, context=context, estimation=estimation),
             *(_figure(figure) for figure in figures),
             _metrics_section(agreements),
@@ -291,6 +299,7 @@ def write_report(
             _sources(context),
         )
     )
+    body = f"{_header(context)}\n<main>\n{main}\n</main>"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REPORT_FILE
     path.write_text(_page(title=context.title, body=body), encoding="utf-8")
@@ -311,7 +320,9 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
         MAPS_PNG,
         "Population density per municipality: estimated from mobile phone data (left) and "
         "counted by the 2011 census (right), with the same classes and colours.",
-        "Two maps of Belgium coloured by population density, side by side.",
+        "Two maps of Belgium side by side, coloured by population density in eight classes "
+        "from pale yellow (under 50 inhabitants per km²) to dark blue (3,200 and over): "
+        "estimated from mobile phone data (left) and counted by the 2011 census (right).",
     ),
     (
         SCATTER_PNG,
@@ -321,8 +332,11 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
     ),
     (
         ERROR_MAP_PNG,
-        "Where the estimate is above (red) or below (blue) the census.",
-        "Map of Belgium coloured by the relative difference between estimate and census.",
+        "Where the estimate is above (red) or below (blue) the census; the darker, the larger "
+        "the difference (classes in the legend).",
+        "Map of Belgium coloured by the relative difference between estimate and census, in "
+        "seven classes from dark blue (estimate more than 20% below) through white (within "
+        "5%) to dark red (more than 20% above).",
     ),
     (
         ESTIMATORS_PNG,
@@ -339,19 +353,29 @@ _STANDARD_FIGURES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def standard_figures(out_dir: Path) -> list[ReportFigure]:
+def standard_figures(
+    out_dir: Path, *, findings: Mapping[str, str] | None = None
+) -> list[ReportFigure]:
     """The figures of `cellcensus.nso.report.figures` under their standard names in `out_dir`.
 
     Args:
         out_dir: Where the PNGs were written (``maps.png``, ``scatter.png``,
             ``relative_error_map.png``, ``estimators.png``, ``intervals.png``); absent ones
             are skipped.
+        findings: What each figure shows, by file name (`findings.residents_findings`):
+            added to its text alternative, which otherwise says only what kind of figure it
+            is.
 
     Returns:
         The figures that exist, with their captions, in reading order.
     """
+    found = findings or {}
     return [
-        ReportFigure(path=out_dir / name, caption=caption, alt=alt)
+        ReportFigure(
+            path=out_dir / name,
+            caption=caption,
+            alt=f"{alt} {found[name]}" if name in found else alt,
+        )
         for name, caption, alt in _STANDARD_FIGURES
         if (out_dir / name).is_file()
     ]
@@ -392,7 +416,8 @@ _CSS = """
 :root { --ink: #222; --muted: #666; --rule: #d8d8d8; --accent: #225ea8; }
 * { box-sizing: border-box; }
 body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; color: var(--ink);
-  max-width: 1120px; margin: 0 auto; padding: 2rem 1.5rem 4rem; line-height: 1.5; }
+  max-width: 1120px; margin: 0 auto; padding: 2rem 1.5rem 4rem; line-height: 1.5;
+  overflow-wrap: break-word; }
 h1 { font-size: 1.7rem; margin: 0 0 .3rem; }
 h2 { font-size: 1.25rem; margin: 2.2rem 0 .6rem; padding-bottom: .2rem;
   border-bottom: 2px solid var(--accent); }
@@ -405,6 +430,11 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .92rem; }
 th, td { padding: .3rem .7rem; border-bottom: 1px solid var(--rule); text-align: left;
   vertical-align: top; }
 th { background: #f3f5f8; font-weight: 600; }
+th.row { background: none; font-weight: normal; }
+caption { caption-side: top; text-align: left; color: var(--muted); font-size: .9rem;
+  padding: .2rem 0; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;
+  overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.note { color: var(--muted); font-size: .85rem; }
 .pair { display: flex; gap: 1.5rem; flex-wrap: wrap; }
@@ -414,8 +444,9 @@ td.note { color: var(--muted); font-size: .85rem; }
 h3 { font-size: 1rem; margin: 1rem 0 .3rem; }
 ol li, ul li { margin-bottom: .35rem; }
 details summary { cursor: pointer; color: var(--accent); margin: .5rem 0; }
+summary:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .sources { color: var(--muted); font-size: .88rem; }
-tr.default td { font-weight: 600; background: #eef3fa; }
+tr.default td, tr.default th { font-weight: 600; background: #eef3fa; }
 .wide, .scroll { overflow-x: auto; }
 .wide table { font-size: .8rem; }
 .wide th, .wide td { padding: .25rem .4rem; }
@@ -423,20 +454,21 @@ tr.default td { font-weight: 600; background: #eef3fa; }
 table.quality th { width: 14rem; }
 @media (max-width: 40rem) { table.quality th { width: auto; } }
 ul.assumptions { color: var(--muted); font-size: .9rem; margin: .2rem 0 .4rem; }
-table.by-size td:first-child { white-space: nowrap; }
+table.by-size th.row { white-space: nowrap; }
 p.print-only { display: none; }
 @page { size: A4; margin: 15mm 12mm; }
 @media print {
   html { font-size: 10pt; }
   .wide, .scroll { overflow: visible; }
   .wide table { font-size: 7pt; }
-  tr.default td { background: none; }
+  tr.default td, tr.default th { background: none; }
   body { max-width: none; padding: 0; font-size: 1rem; }
   h2, h3 { page-break-after: avoid; break-after: avoid; }
   section > p:has(+ .scroll, + .wide, + h3) { page-break-after: avoid; break-after: avoid;
     break-inside: avoid; }
   table, figure { page-break-inside: avoid; break-inside: avoid; }
   th { background: none; }
+  th.num { white-space: normal; }
   details:not([open]) { display: none; }
   details:not([open]) + p.print-only { display: block; color: var(--muted); }
   a { color: inherit; text-decoration: none; }
@@ -574,19 +606,24 @@ def _css_width(png: bytes) -> int:
 
 
 def _metrics_section(agreements: Mapping[str, Agreement]) -> str:
-    head = "".join(f'<th class="num">{escape(label)}</th>' for label in agreements)
+    head = "".join(f'<th scope="col" class="num">{escape(label)}</th>' for label in agreements)
     rows = []
     for key, label, note in _METRIC_ROWS:
         cells = "".join(
             f'<td class="num">{_metric(key, getattr(agreement, key))}</td>'
             for agreement in agreements.values()
         )
-        rows.append(f'<tr><th>{escape(label)}</th>{cells}<td class="note">{escape(note)}</td></tr>')
+        rows.append(
+            f'<tr><th scope="row">{escape(label)}</th>{cells}<td class="note">{escape(note)}</td>'
+            "</tr>"
+        )
     return (
         "<section><h2>Agreement with the 2011 census</h2>\n"
         "<p>Errors are absolute differences between estimate and census, as a share of the "
         "census population.</p>\n"
-        f"<table><thead><tr><th>Measure</th>{head}<th></th></tr></thead>\n"
+        "<table><caption>Agreement of the estimates with the 2011 census</caption>"
+        f'<thead><tr><th scope="col">Measure</th>{head}<th scope="col">Meaning</th></tr>'
+        "</thead>\n"
         f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
 
@@ -609,19 +646,38 @@ def _largest_errors(*, table: pd.DataFrame, n_largest: int) -> str:
     by_share = released.loc[
         released["relative_error"].abs().sort_values(ascending=False, na_position="last").index
     ]
+    shown = min(n_largest, len(released))
     return (
         '<section><h2>Largest differences</h2>\n<div class="pair">'
-        f"<div><h3>In persons</h3>{_area_table(by_persons.head(n_largest))}</div>"
-        f"<div><h3>Relative to the census</h3>{_area_table(by_share.head(n_largest))}</div>"
+        "<div><h3>In persons</h3>"
+        f"{_area_table(by_persons.head(n_largest), caption=_largest('in persons', shown))}"
+        "</div><div><h3>Relative to the census</h3>"
+        f"{_area_table(by_share.head(n_largest), caption=_largest('relative', shown))}"
+        "</div>"
         "</div></section>"
     )
 
 
-def _area_table(rows: pd.DataFrame) -> str:
+def _largest(kind: str, count: int) -> str:
+    """The caption of a table of largest differences (its heading says the same in short)."""
+    which = "relative to their census population" if kind == "relative" else kind
+    return (
+        f'<caption class="visually-hidden">The {count:,} municipalities with the largest '
+        f"differences from the census, {which}</caption>"
+    )
+
+
+def _area_table(rows: pd.DataFrame, *, caption: str) -> str:
+    """Areas with their census, estimate (and interval) and difference, one row each.
+
+    Args:
+        rows: The areas, as `_with_errors` returns them.
+        caption: The table's ``<caption>`` element.
+    """
     with_interval = set(_INTERVAL_COLUMNS) <= set(rows.columns)
     body = "".join(
         "<tr>"
-        f"<td>{escape(str(row['name']))}</td>"
+        f'<th scope="row" class="row">{escape(str(row["name"]))}</th>'
         f'<td class="num">{escape(str(row["area_code"]))}</td>'
         f'<td class="num">{_number(row["census"])}</td>'
         f'<td class="num">{_number(row["estimate"], missing="suppressed")}</td>'
@@ -631,12 +687,13 @@ def _area_table(rows: pd.DataFrame) -> str:
         "</tr>"
         for row in rows.to_dict("records")
     )
-    interval_head = '<th class="num">Interval</th>' if with_interval else ""
+    interval_head = '<th scope="col" class="num">Interval</th>' if with_interval else ""
     return (
-        '<table><thead><tr><th>Municipality</th><th class="num">Code</th>'
-        f'<th class="num">Census 2011</th><th class="num">Estimate</th>{interval_head}'
-        '<th class="num">Difference</th><th class="num">Relative</th></tr></thead>'
-        f"<tbody>{body}</tbody></table>"
+        f'<table>{caption}<thead><tr><th scope="col">Municipality</th>'
+        '<th scope="col" class="num">Code</th><th scope="col" class="num">Census 2011</th>'
+        f'<th scope="col" class="num">Estimate</th>{interval_head}'
+        '<th scope="col" class="num">Difference</th><th scope="col" class="num">Relative</th>'
+        f"</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
@@ -776,8 +833,13 @@ def _parameters(context: ReportContext, *, table: pd.DataFrame) -> str:
         ),
         ("Enclave job", escape(context.job_id)),
     )
-    body = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)
-    return f"<section><h2>Parameters</h2>\n<table><tbody>{body}</tbody></table></section>"
+    body = "".join(
+        f'<tr><th scope="row">{label}</th><td>{value}</td></tr>' for label, value in rows
+    )
+    return (
+        '<section><h2>Parameters</h2>\n<table><caption class="visually-hidden">Parameters of '
+        f"the release</caption><tbody>{body}</tbody></table></section>"
+    )
 
 
 def _coverage(table: pd.DataFrame) -> str:
@@ -830,10 +892,19 @@ def _all_areas(table: pd.DataFrame) -> str:
     ordered = table.sort_values("area_code")
     return (
         "<section><h2>All municipalities</h2>\n<details><summary>Show the table "
-        f"({len(ordered):,} rows)</summary>{_area_table(ordered)}</details>"
+        f"({len(ordered):,} rows)</summary>"
+        f"{_area_table(ordered, caption=_every_area(ordered))}</details>"
         f'<p class="print-only">Not printed: the table of all {len(ordered):,} '
         "municipalities is in the screen version of this report (open it before printing "
         "to print it) and in the output files of the release.</p></section>"
+    )
+
+
+def _every_area(ordered: pd.DataFrame) -> str:
+    interval = ", interval" if set(_INTERVAL_COLUMNS) <= set(ordered.columns) else ""
+    return (
+        f"<caption>All {len(ordered):,} municipalities by code: census, estimate{interval} "
+        "and difference</caption>"
     )
 
 

@@ -126,14 +126,17 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         series = present.region_hourly(region)
         low, high = series.get(night, math.nan), series.get(day, math.nan)
         rows.append(
-            f"<tr><td>{escape(name)}</td><td class='num'>{number(low)}</td>"
+            f"<tr><th scope='row' class='row'>{escape(name)}</th>"
+            f"<td class='num'>{number(low)}</td>"
             f"<td class='num'>{number(high)}</td>"
             f"<td class='num'>{signed_percent(high / low - 1 if low else math.nan)}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>Region</th>"
-        f"<th class='num'>Present at {night:02d}:00</th><th class='num'>At {day:02d}:00</th>"
-        "<th class='num'>Change</th></tr></thead>"
+        f"<table><caption>Persons present by region at {night:02d}:00 and {day:02d}:00, "
+        "mean of the weekdays</caption><thead><tr><th scope='col'>Region</th>"
+        f"<th scope='col' class='num'>Present at {night:02d}:00</th>"
+        f"<th scope='col' class='num'>At {day:02d}:00</th>"
+        "<th scope='col' class='num'>Change</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
     figures = (
@@ -143,8 +146,12 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
                 f"Persons present per km², mean of {len(present.weekdays)} weekdays: at "
                 f"{night:02d}:00 (left) and {day:02d}:00 (right), same classes and colours."
             ),
-            alt="Two maps of Belgium coloured by the density of persons present at night "
-            "and by day.",
+            alt=(
+                f"Two maps of Belgium side by side, coloured by the density of persons present "
+                f"at {night:02d}:00 (left) and {day:02d}:00 (right), with the same classes. "
+                f"{_regions_in_words(present)} The numbers of each region are in the table "
+                "below the figures."
+            ),
         ),
         ReportFigure(
             path=out_dir / PRESENT_HOURLY_PNG,
@@ -152,7 +159,10 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
                 f"Persons present in Brussels-Capital by hour, relative to {night:02d}:00; "
                 "dashed lines mark the hours of the maps."
             ),
-            alt="Line chart of the population present in Brussels-Capital by hour.",
+            alt=(
+                "Line chart of the persons present in Brussels-Capital by hour of a weekday, "
+                f"relative to {night:02d}:00. {_hours_in_words(present)}"
+            ),
         ),
     )
     shown = "".join(figure_html(figure) for figure in figures if figure.path.is_file())
@@ -195,6 +205,47 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         f"{_clock_changes(present)}</p>\n"
         f"{shown}{table}</section>"
     )
+
+
+def _regions_in_words(present: PresentPopulation) -> str:
+    """How each region's present population changes from night to day, for an alt text."""
+    night, day = present.night_hour, present.day_hour
+    changes = []
+    for region, name in REGION_NAMES.items():
+        series = present.region_hourly(region)
+        low, high = series.get(night, math.nan), series.get(day, math.nan)
+        if low and not math.isnan(low) and not math.isnan(high):
+            changes.append(f"{name} {signed_percent(high / low - 1)}")
+    if not changes:
+        return ""
+    return f"From night to day the persons present change by: {'; '.join(changes)}."
+
+
+def _hours_in_words(present: PresentPopulation) -> str:
+    """The lowest and highest hours of Brussels-Capital's curve (and the truth's), in words."""
+    night = present.night_hour
+    hourly = present.region_hourly().astype("float64")
+    base = hourly.get(night, math.nan)
+    if not base or math.isnan(base) or hourly.dropna().empty:
+        return ""
+    relative = (hourly / base).dropna()
+    hours, values = relative.index.to_numpy(dtype="int64"), relative.to_numpy(dtype="float64")
+    low, high = int(values.argmin()), int(values.argmax())
+    day = relative.get(present.day_hour, math.nan)
+    text = (
+        f"The phones' curve is lowest at {hours[low]:02d}:00 ({decimal(values[low], 2)}) and "
+        f"highest at {hours[high]:02d}:00 ({decimal(values[high], 2)}); at "
+        f"{present.day_hour:02d}:00, the hour of the daytime map, it is {decimal(day, 2)}."
+    )
+    truth = present.truth_hourly()
+    if truth is not None and truth.get(night):
+        true = (truth.astype("float64") / truth[night]).dropna()
+        peak = int(true.to_numpy(dtype="float64").argmax())
+        text += (
+            " The true presence of the synthetic world peaks at "
+            f"{int(true.index[peak]):02d}:00 ({decimal(float(true.iloc[peak]), 2)})."
+        )
+    return text
 
 
 def _clock_changes(present: PresentPopulation) -> str:
@@ -290,13 +341,19 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         ),
     )
     body = "".join(
-        f"<tr><th>{label}</th><td class='num'>{value}</td></tr>" for label, value in rows
+        f"<tr><th scope='row'>{label}</th><td class='num'>{value}</td></tr>"
+        for label, value in rows
     )
     figure = ReportFigure(
         path=out_dir / FLOWS_PNG,
         caption="Each dot is a pair of arrondissements (home, work); on the diagonal, estimate "
         "and census agree. Both axes are logarithmic; suppressed flows are not shown.",
-        alt="Scatter plot of estimated against census commuting flows between arrondissements.",
+        alt="Scatter plot of estimated against census commuting flows, one dot per pair of "
+        "arrondissements (home, work), on logarithmic axes: flows between two "
+        "arrondissements as blue dots, within one as vermilion triangles. The "
+        f"{measured.n_areas:,} dots lie along the diagonal where estimate and census agree: "
+        f"r = {decimal(measured.pearson_r, 3)}, {decimal(measured.log_pearson_r, 3)} for the "
+        "logarithms. The measures are in the table above the figure.",
     )
     shown = figure_html(figure) if figure.path.is_file() else ""
     return (
@@ -321,7 +378,8 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "release declares (median standard error "
         f"{percent(commuting.median_relative_std_error)} of the estimate); "
         "the error of reading a weekday place as a work place is not in it.</p>\n"
-        f"<table><tbody>{body}</tbody></table>{shown}</section>"
+        "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
+        f"matrix</caption><tbody>{body}</tbody></table>{shown}</section>"
     )
 
 

@@ -36,7 +36,7 @@ from cellcensus.nso.report.figures import (
     scatter_log,
     side_by_side_maps,
 )
-from cellcensus.nso.report.html import ReportContext, standard_figures, write_report
+from cellcensus.nso.report.html import ReportContext, write_report
 from cellcensus.nso.report.mobility import (
     commuting_section,
     draw_mobility_figures,
@@ -299,9 +299,9 @@ def publish_report(
         metrics=metrics,
         estimates=comparison,
         context=context,
-        figures=standard_figures(out_dir),
         estimation=estimation,
         extra_sections=extra_sections,
+        area_km2=area_km2,
     )
 
 

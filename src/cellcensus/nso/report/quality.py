@@ -59,6 +59,9 @@ def summary_section(result: EstimationResult) -> str:
     )
 
 
+_NUM = ' class="num"'
+
+
 def estimators_section(result: EstimationResult) -> str:
     """Table of every estimator's agreement, hold-out agreement and interval coverage.
 
@@ -69,20 +72,29 @@ def estimators_section(result: EstimationResult) -> str:
         The section.
     """
     comparison = result.comparison()
-    head = (
-        "<tr><th>Estimator</th><th>Fitted on areas</th>"
-        '<th class="num">log R²</th><th class="num">log slope</th>'
-        '<th class="num">Median error</th><th class="num">Weighted error</th>'
-        '<th class="num">Total</th><th class="num">Hold-out median</th>'
-        '<th class="num">Hold-out weighted</th><th class="num">Coverage (hold-out)</th>'
-        '<th class="num">Median ± interval</th></tr>'
+    names = (
+        "Fitted on areas",
+        "log R²",
+        "log slope",
+        "Median error",
+        "Weighted error",
+        "Total",
+        "Hold-out median",
+        "Hold-out weighted",
+        "Coverage (hold-out)",
+        "Median ± interval",
+    )
+    head = '<th scope="col">Estimator</th>' + "".join(
+        f'<th scope="col"{"" if index == 0 else _NUM}>{name}</th>'
+        for index, name in enumerate(names)
     )
     rows = []
     for name, row in comparison.iterrows():
         mark = ' class="default"' if name == result.default else ""
         label = escape(str(row["label"])) + (" (default)" if name == result.default else "")
         rows.append(
-            f"<tr{mark}><td>{label}</td><td>{'yes' if row['supervised'] else 'no'}</td>"
+            f'<tr{mark}><th scope="row" class="row">{label}</th>'
+            f"<td>{'yes' if row['supervised'] else 'no'}</td>"
             f'<td class="num">{decimal(row["log_r2"])}</td>'
             f'<td class="num">{decimal(row["log_slope"], 3)}</td>'
             f'<td class="num">{percent(row["ape_median"])}</td>'
@@ -110,7 +122,9 @@ def estimators_section(result: EstimationResult) -> str:
         "held-out estimates came closest to the calibration reference (not the census), so "
         "that its hold-out error here is not the one it was picked for. <em>Total</em>: "
         "error of the sum over the compared municipalities.</p>\n"
-        f'<div class="wide"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
+        '<div class="wide"><table><caption>Agreement of each estimator with the 2011 census, '
+        "on all municipalities and on the hold-out half</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
         f"</table></div>{f'<ul>{skipped}</ul>' if skipped else ''}</section>"
     )
 
@@ -135,7 +149,7 @@ def size_class_section(result: EstimationResult) -> str:
     for row, naive_error in zip(best.to_dict(orient="records"), naive_errors, strict=True):
         naive = percent(float(naive_error))
         rows.append(
-            f"<tr><td>{escape(str(row['size_class']))}</td>"
+            f'<tr><th scope="row" class="row">{escape(str(row["size_class"]))}</th>'
             f'<td class="num">{int(row["n_areas"]):,}</td>'
             f'<td class="num">{int(row["n_suppressed"]):,}</td>'
             f'<td class="num">{percent(row["ape_median"])}</td>'
@@ -152,11 +166,13 @@ def size_class_section(result: EstimationResult) -> str:
         "precise; and since only counts whose noisy value exceeded the threshold are "
         "published, the published estimates of small municipalities are also biased upward "
         "(those whose noise happened to be negative were more often withheld).</p>\n"
-        '<table class="by-size"><thead><tr><th>Residents (census)</th>'
-        '<th class="num">Compared</th>'
-        '<th class="num">Suppressed</th><th class="num">Median error</th>'
-        '<th class="num">90th percentile</th><th class="num">Weighted error</th>'
-        '<th class="num">Total</th><th class="num">National factor, weighted</th></tr>'
+        '<table class="by-size"><caption>Errors of the default estimator by census size of '
+        'municipality</caption><thead><tr><th scope="col">Residents (census)</th>'
+        '<th scope="col" class="num">Compared</th>'
+        '<th scope="col" class="num">Suppressed</th><th scope="col" class="num">Median error</th>'
+        '<th scope="col" class="num">90th percentile</th>'
+        '<th scope="col" class="num">Weighted error</th><th scope="col" class="num">Total</th>'
+        '<th scope="col" class="num">National factor, weighted</th></tr>'
         f"</thead><tbody>{''.join(rows)}</tbody></table></section>"
     )
 
@@ -250,7 +266,9 @@ def error_sources_table(result: EstimationResult) -> str:
         ("noise", "Disclosure noise and rounding"),
         ("model", "Model error"),
     )
-    head = "".join(f'<th class="num">{escape(name)}</th>' for name, _, _ in ERROR_SOURCE_CLASSES)
+    head = "".join(
+        f'<th scope="col" class="num">{escape(name)}</th>' for name, _, _ in ERROR_SOURCE_CLASSES
+    )
     rows = []
     for column, label in labels:
         medians = (
@@ -260,7 +278,7 @@ def error_sources_table(result: EstimationResult) -> str:
         cells = "".join(f'<td class="num">{percent(value)}</td>' for value in medians)
         share = float(variance[column] / total) if total else math.nan
         rows.append(
-            f"<tr><td>{escape(label)}</td>"
+            f'<tr><th scope="row" class="row">{escape(label)}</th>'
             f'<td class="num">{percent(float(relative[column].median()))}</td>{cells}'
             f'<td class="num">{percent(share)}</td></tr>'
         )
@@ -271,8 +289,10 @@ def error_sources_table(result: EstimationResult) -> str:
         "variance summed over all municipalities. The disclosure noise is "
         f"{_times(summary['noise_to_sampling_se'])} the sampling error in the median "
         "municipality.</p>\n"
-        '<table class="sources-of-error"><thead><tr><th>Source</th>'
-        f'<th class="num">All</th>{head}<th class="num">Share of variance</th></tr></thead>'
+        '<table class="sources-of-error"><caption>Median standard error added by each source, '
+        "as a share of the estimate, by census size of municipality</caption>"
+        '<thead><tr><th scope="col">Source</th><th scope="col" class="num">All</th>'
+        f'{head}<th scope="col" class="num">Share of variance</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
@@ -371,11 +391,12 @@ def quality_section(
             "algorithms are open and versioned.",
         ),
     )
-    body = "".join(f"<tr><th>{label}</th><td>{text}</td></tr>" for label, text in rows)
+    body = "".join(f'<tr><th scope="row">{label}</th><td>{text}</td></tr>' for label, text in rows)
     return (
         "<section><h2>Quality</h2>\n<p>Along the dimensions of the European Statistical "
         "System quality framework.</p>\n"
-        f'<table class="quality"><tbody>{body}</tbody></table></section>'
+        '<table class="quality"><caption class="visually-hidden">The release\'s quality by '
+        f"dimension</caption><tbody>{body}</tbody></table></section>"
     )
 
 

@@ -1,0 +1,168 @@
+"""What each figure of the report shows, in words: the main finding of its text alternative.
+
+A reader who cannot see a figure gets from its ``alt`` what the figure is and what it shows
+(WCAG 2.1, success criterion 1.1.1), computed from the same numbers the figure is drawn from;
+the alternative also says which table of the report holds those numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from typing import Any
+
+import pandas as pd
+
+from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.figures import (
+    DENSITY_BREAKS,
+    ERROR_MAP_PNG,
+    ESTIMATORS_PNG,
+    INTERVALS_PNG,
+    MAPS_PNG,
+    SCATTER_PNG,
+    classify,
+)
+from cellcensus.nso.report.numbers import decimal, percent, signed_percent
+from cellcensus.nso.validation import agreement
+
+ALL_AREAS_TABLE = "The numbers are in the table of all municipalities."
+"""Where the numbers behind the figures of municipalities are."""
+
+CLOSE = 0.1
+"""A relative difference within which an estimate counts as close to the census."""
+
+
+def residents_findings(
+    table: pd.DataFrame,
+    *,
+    estimation: EstimationResult | None = None,
+    area_km2: pd.Series | None = None,
+) -> dict[str, str]:
+    """The finding of each standard figure of the resident population, by its file name.
+
+    Args:
+        table: One row per municipality with ``area_code``, ``name``, ``estimate`` (NaN where
+            suppressed), ``census``, ``relative_error`` and optionally ``ci_lower`` and
+            ``ci_upper``.
+        estimation: The estimation, for the chart of estimators; None leaves it out.
+        area_km2: Area of each municipality (index: area_code), for the classes of the
+            density maps; None gives the maps the share of close estimates only.
+
+    Returns:
+        One or two sentences per figure that the inputs allow.
+    """
+    released = table[table["estimate"].notna()]
+    found = {
+        MAPS_PNG: _maps(table, released=released, area_km2=area_km2),
+        SCATTER_PNG: _scatter(table),
+        ERROR_MAP_PNG: _error_map(released),
+    }
+    if estimation is not None:
+        found[ESTIMATORS_PNG] = _estimators(estimation)
+    if {"ci_lower", "ci_upper"} <= set(table.columns):
+        found[INTERVALS_PNG] = _intervals(released)
+    return found
+
+
+def _maps(table: pd.DataFrame, *, released: pd.DataFrame, area_km2: pd.Series | None) -> str:
+    close = int((released["relative_error"].abs() <= CLOSE).sum())
+    withheld = len(table) - len(released)
+    hatched = (
+        f" The {withheld:,} municipalities without an estimate are hatched grey."
+        if withheld
+        else ""
+    )
+    classes = ""
+    if area_km2 is not None:
+        area = area_km2.reindex(released["area_code"].astype(str)).to_numpy(dtype="float64")
+        keyed = pd.Index(released["area_code"].astype(str))
+        estimated = classify(
+            values=pd.Series(released["estimate"].to_numpy() / area, index=keyed),
+            breaks=DENSITY_BREAKS,
+        )
+        counted = classify(
+            values=pd.Series(released["census"].to_numpy() / area, index=keyed),
+            breaks=DENSITY_BREAKS,
+        )
+        known = estimated.notna() & counted.notna()
+        same = int((estimated[known] == counted[known]).sum())
+        apart = (estimated[known] - counted[known]).abs()
+        rest = (
+            ", the others in a neighbouring class" if known.any() and int(apart.max()) <= 1 else ""
+        )
+        classes = (
+            f"{same:,} of the {int(known.sum()):,} municipalities with an estimate are in the "
+            f"same density class on both maps{rest}."
+        )
+    return (
+        f"{classes.strip()} The estimate is within {CLOSE:.0%} of the census for {close:,} of "
+        f"{len(released):,} municipalities.{hatched} {ALL_AREAS_TABLE}"
+    )
+
+
+def _scatter(table: pd.DataFrame) -> str:
+    keyed = table.set_index(table["area_code"].astype(str))
+    measured = agreement(estimate=keyed["estimate"], reference=keyed["census"])
+    return (
+        f"The {measured.n_areas:,} dots lie along the diagonal where estimate and census "
+        f"agree: correlation of the logarithms {decimal(measured.log_pearson_r, 3)}, half of "
+        f"the municipalities within {percent(measured.ape_median)} of the census, and "
+        f"{percent(measured.ape_p90)} or less for nine in ten. {ALL_AREAS_TABLE}"
+    )
+
+
+def _error_map(released: pd.DataFrame) -> str:
+    error = released["relative_error"]
+    above = int((error > CLOSE).sum())
+    below = int((error < -CLOSE).sum())
+    within = int(error.notna().sum()) - above - below
+    largest = ""
+    if error.notna().any():
+        worst = released.iloc[int(error.abs().fillna(-1.0).to_numpy().argmax())]
+        largest = (
+            f" The largest relative difference is {signed_percent(float(worst['relative_error']))}"
+            f" ({worst['name']})."
+        )
+    return (
+        f"{within:,} municipalities are within {CLOSE:.0%} of the census (white and pale), "
+        f"{above:,} are more than {CLOSE:.0%} above it (red) and {below:,} more than "
+        f"{CLOSE:.0%} below it (blue).{largest} {ALL_AREAS_TABLE}"
+    )
+
+
+def _estimators(estimation: EstimationResult) -> str:
+    rows: dict[Hashable, dict[Hashable, Any]] = estimation.comparison().to_dict("index")
+    best = rows[estimation.default]
+    national = rows.get("national") if estimation.default != "national" else None
+    alone = (
+        f" The national factor alone: {percent(float(national['weighted_ape']))}."
+        if national is not None
+        else ""
+    )
+    return (
+        f"{best['label']}, the default estimator, has a population-weighted error of "
+        f"{percent(float(best['weighted_ape']))} "
+        f"({percent(float(best['holdout_weighted_ape']))} on the hold-out half) and a median "
+        f"error of {percent(float(best['ape_median']))}.{alone} The numbers are in the table "
+        "of estimators compared."
+    )
+
+
+def _intervals(released: pd.DataFrame) -> str:
+    rows = released[released["census"] > 0]
+    census = rows["census"].to_numpy(dtype="float64")
+    covers = (rows["ci_lower"].to_numpy() <= census) & (census <= rows["ci_upper"].to_numpy())
+    half = (rows["ci_upper"] - rows["ci_lower"]) / 2 / rows["estimate"].where(rows["estimate"] > 0)
+    small = float(half[rows["census"] < 5_000].median())
+    large = float(half[rows["census"] >= 20_000].median())
+    widths = (
+        f" The intervals narrow as municipalities grow: a median of ±{percent(small)} under "
+        f"5,000 residents, ±{percent(large)} from 20,000."
+        if not (math.isnan(small) or math.isnan(large))
+        else ""
+    )
+    return (
+        f"{percent(float(covers.mean()) if covers.size else math.nan)} of the {covers.size:,} "
+        f"intervals contain the census value.{widths} {ALL_AREAS_TABLE}"
+    )
