@@ -114,6 +114,9 @@ def test_the_page_reads_in_order_and_reflows_to_320_css_pixels(service, browser)
     assert page.title() == "cellcensus transparency log"
     levels = page.eval_on_selector_all("h1, h2, h3", "hs => hs.map(h => h.tagName)")
     assert levels == ["H1", "H2"]
+    # One main landmark holding the whole content, so a screen reader can jump to it.
+    assert page.locator("main").count() == 1
+    assert page.locator("main h1, main table, main h2").count() == 3
     assert page.locator("table caption").inner_text().startswith("1 job")
     scopes = page.eval_on_selector_all("th", "ths => ths.map(th => th.scope)")
     assert scopes and set(scopes) == {"col"}

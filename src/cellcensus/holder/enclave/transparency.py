@@ -125,9 +125,9 @@ def render_page(
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>cellcensus transparency log</title><style>{STYLE}</style></head><body>"
+        f"<title>cellcensus transparency log</title><style>{STYLE}</style></head><body><main>"
         f"<h1>Transparency log</h1>{INTRO}{jobs}"
-        f"<h2>Checking the log</h2>{_chain(seq, digest)}</body></html>"
+        f"<h2>Checking the log</h2>{_chain(seq, digest)}</main></body></html>"
     )
 
 
