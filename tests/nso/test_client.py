@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -82,3 +84,26 @@ def test_a_long_job_is_polled_ever_less_often():
     expected = sum(min(0.05 * 1.5**k, LONGEST_POLL_S) for k in range(7))
     assert len(seen) == 8
     assert expected <= waited < expected + 1.0
+
+
+def test_a_refusal_for_rate_until_an_http_date_is_waited_for_until_then():
+    # A proxy in front of the service may write Retry-After as a date: an hour ahead is a
+    # quota used up, said at once; not five requests a second apart into more 429s.
+    def answer_until(when: datetime) -> Callable[[httpx.Request, int], httpx.Response]:
+        def answer(request: httpx.Request, number: int) -> httpx.Response:
+            if number == 1 or when > datetime.now(UTC) + timedelta(minutes=1):
+                date = format_datetime(when, usegmt=True)
+                return httpx.Response(429, headers={"Retry-After": date}, json={"detail": "quota"})
+            return httpx.Response(200, json=JOB)
+
+        return answer
+
+    nso, seen = client(answer_until(datetime.now(UTC) + timedelta(hours=1)))
+    with pytest.raises(ServiceError, match="quota"):
+        nso.status("j1")
+    assert len(seen) == 1
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    nso, seen = client(answer_until(soon))
+    assert nso.status("j1")["stage"] == "computing"
+    assert datetime.now(UTC) >= soon - timedelta(seconds=0.01)
+    assert len(seen) == 2

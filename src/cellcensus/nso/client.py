@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -297,13 +299,25 @@ def _checked(answer: httpx.Response) -> httpx.Response:
 
 
 def _retry_after(answer: httpx.Response) -> float | None:
-    """Seconds a 429 asks to wait (1 if it does not say); None for any other answer."""
+    """Seconds a 429 asks to wait (1 if it does not say); None for any other answer.
+
+    ``Retry-After`` is seconds (what the service sends) or an HTTP date (what a proxy in
+    front of it may send): a date is waited for until it comes, as the seconds would be.
+    """
     if answer.status_code != 429:
         return None
+    said = answer.headers.get("Retry-After", "1").strip()
     try:
-        return max(0.0, float(answer.headers.get("Retry-After", "1")))
-    except ValueError:  # an HTTP date: not what this service sends
+        return max(0.0, float(said))
+    except ValueError:
+        pass
+    try:
+        until = parsedate_to_datetime(said)
+    except (TypeError, ValueError):  # neither: wait as if it said nothing
         return 1.0
+    if until.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+        until = until.replace(tzinfo=UTC)
+    return max(0.0, (until - datetime.now(UTC)).total_seconds())
 
 
 def _finished(job: dict[str, Any]) -> dict[str, Any]:
