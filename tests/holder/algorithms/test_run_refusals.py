@@ -13,8 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.commands import register
 from cellcensus.holder.enclave import Enclave
+from cellcensus.holder.enclave.compute import check_period
 from cellcensus.holder.geo.tile_footprint import (
     build_tile_footprint,
     footprint_path,
@@ -251,3 +253,17 @@ def test_a_day_missing_between_the_stored_days_is_no_date_of_the_release(store, 
     published = Release.read(out).published
     assert published["period"] == {"start": "2011-03-07", "end": "2011-03-13"}
     assert published["days_missing"] == ["2011-03-10"]
+
+
+def test_a_store_without_days_says_to_ingest_not_to_choose_among_none(store, tmp_path):
+    # Every day purged (or removed): no period can be chosen "among them".
+    shutil.rmtree(store / "events")
+    (store / "events").mkdir()
+    code, output = run(store, tmp_path / "x.csv")
+    assert code != 0
+    assert f"store {store} holds no day of events; ingest a delivery first" in output
+    assert f"cellcensus ingest --store {store}" in output
+    assert "among them" not in output
+    analyst = Store(store)
+    with pytest.raises(CellcensusError, match="ask the data holder to ingest a delivery"):
+        check_period(analyst, {}, reader="analyst")

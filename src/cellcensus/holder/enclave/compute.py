@@ -199,7 +199,7 @@ def check_job(
     """
     check_level(store, level, reader=reader)
     check_no_lost_days(store, reader=reader)
-    check_period(store, parameters)
+    check_period(store, parameters, reader=reader)
     if algorithm is not None:
         layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
         try:
@@ -232,22 +232,30 @@ def check_no_lost_days(store: Store, *, reader: Reader) -> None:
         )
 
 
-def check_period(store: Store, parameters: dict[str, Any]) -> None:
+def check_period(store: Store, parameters: dict[str, Any], *, reader: Reader = "holder") -> None:
     """Refuse a period reaching beyond the days the store holds.
 
     Its dates outside them would be released as counts of nothing but noise, and its published
     period would claim days the job never read. The held days are public (deliveries, not
-    persons); a day missing between them is left out of the date keys (`job_dates`).
+    persons); a day missing between them is left out of the date keys (`key_domain`). A
+    store that holds no day (none ingested, or every one purged) is refused as such: no
+    period can be chosen in it.
     """
-    start, end = job_period(store, parameters)
     days = store.days()
+    if not days:
+        action = (
+            f"ingest a delivery first (`cellcensus ingest --store {store.root} --dataset ...`)"
+            if reader == "holder"
+            else "ask the data holder to ingest a delivery"
+        )
+        raise CellcensusError(f"store {store.root} holds no day of events; {action}")
+    start, end = job_period(store, parameters)
     within = [day for day in days if start <= day <= end]
     if within and days[0] <= start and end <= days[-1]:
         return
     told = "reaches beyond the days" if within else "holds none of the days"
-    held = held_ranges(days) if days else "none"
     raise CellcensusError(
-        f"the period {start} to {end} {told} in store {store.root} ({held}): "
+        f"the period {start} to {end} {told} in store {store.root} ({held_ranges(days)}): "
         "choose start and end among them"
     )
 
