@@ -27,6 +27,7 @@ from cellcensus.nso.mobility import (
     selection_probability,
 )
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.report.figures import FLOWS_PNG
 from cellcensus.nso.report.mobility import (
     commuting_section,
     commuting_summary,
@@ -442,8 +443,13 @@ def test_flows_between_arrondissements_check_what_the_census_margin_does_not_set
     metrics = guessed.metrics()
     assert metrics["workers_margin"] == "census"
     assert metrics["between_pearson_r"] == pytest.approx(guessed.between.pearson_r)
+    (tmp_path / FLOWS_PNG).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(24))  # any PNG
     section = commuting_section(commuting=guessed, out_dir=tmp_path)
     assert "agree with the census by construction" in section
+    # Its alt text gives both r's and does not say the dots lie along the diagonal.
+    alt = re.search(r'alt="([^"]*)"', section)
+    assert alt is not None and "lie along" not in alt[1]
+    assert f"r = {guessed.between.pearson_r:.3f} between two arrondissements" in alt[1]
     assert "between arrondissements" in commuting_summary(guessed)
     given = estimate_commuting(
         release=_flows_release(matrix, share=0.02),

@@ -105,8 +105,8 @@ def _scatter(table: pd.DataFrame) -> str:
     keyed = table.set_index(table["area_code"].astype(str))
     measured = agreement(estimate=keyed["estimate"], reference=keyed["census"])
     return (
-        f"The {measured.n_areas:,} dots lie along the diagonal where estimate and census "
-        f"agree: correlation of the logarithms {decimal(measured.log_pearson_r, 3)}, half of "
+        f"On the diagonal, estimate and census agree. Over the {measured.n_areas:,} dots: "
+        f"correlation of the logarithms {decimal(measured.log_pearson_r, 3)}, half of "
         f"the municipalities within {percent(measured.ape_median)} of the census, and "
         f"{percent(measured.ape_p90)} or less for nine in ten. {ALL_AREAS_TABLE}"
     )

@@ -350,10 +350,11 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "and census agree. Both axes are logarithmic; suppressed flows are not shown.",
         alt="Scatter plot of estimated against census commuting flows, one dot per pair of "
         "arrondissements (home, work), on logarithmic axes: flows between two "
-        "arrondissements as blue dots, within one as vermilion triangles. The "
-        f"{measured.n_areas:,} dots lie along the diagonal where estimate and census agree: "
+        "arrondissements as blue dots, within one as vermilion triangles; on the diagonal, "
+        f"estimate and census agree. Over the {measured.n_areas:,} dots: "
         f"r = {decimal(measured.pearson_r, 3)}, {decimal(measured.log_pearson_r, 3)} for the "
-        "logarithms. The measures are in the table above the figure.",
+        f"logarithms{_between_words(commuting)}. The measures are in the table above the "
+        "figure.",
     )
     shown = figure_html(figure) if figure.path.is_file() else ""
     return (
@@ -381,6 +382,13 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
         f"matrix</caption><tbody>{body}</tbody></table>{shown}</section>"
     )
+
+
+def _between_words(commuting: Commuting) -> str:
+    """The agreement of the flows between two arrondissements, for the scatter's alt text."""
+    if commuting.between is None:
+        return ""
+    return f", r = {decimal(commuting.between.pearson_r, 3)} between two arrondissements"
 
 
 def _margin_words(commuting: Commuting) -> str:
