@@ -5,6 +5,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from cellcensus.nso.mobility import (
     BRUSSELS_REGION,
     DAY_HOUR,
     NIGHT_HOUR,
+    Commuting,
     PresentPopulation,
     area_factors,
     arrondissements,
@@ -33,8 +35,12 @@ from cellcensus.nso.report.mobility import (
     commuting_summary,
     present_population_section,
 )
+from cellcensus.nso.validation import agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Provenance, Release
+
+ESTIMATION_DOCS = (Path(__file__).parents[2] / "docs" / "estimation.md").read_text()
+"""What the flows' agreement is said to be (its figures measured here)."""
 
 DATES = ("2011-03-07", "2011-03-08", "2011-03-09", "2011-03-12")
 """Monday (the warm-up day), Tuesday, Wednesday and a Saturday (not a weekday)."""
@@ -437,6 +443,7 @@ def test_flows_between_arrondissements_check_what_the_census_margin_does_not_set
 
     assert told.workers_from_census and guessed.workers_from_census
     assert guessed.agreement.pearson_r > 0.9  # by construction
+    assert f"r = {told.margin_alone_r:.2f}\n(`Commuting.margin_alone_r`" in ESTIMATION_DOCS
     assert guessed.between is not None and guessed.between.pearson_r < 0.3
     assert told.between is not None and told.between.pearson_r > 0.95
     assert told.between.n_areas + told.between.n_suppressed == int((~within).sum())
@@ -745,3 +752,27 @@ def test_commuting_intervals_cover_the_census_flows_in_95_percent_of_draws(unbia
     # Errors in standard errors have unit spread: the flows of a home share their errors
     # through its total, which the intervals take into account.
     assert float(np.std(np.concatenate(ratios))) == pytest.approx(1.0, abs=0.08)
+
+
+def test_what_the_census_margin_alone_reaches_is_measured_on_the_census_matrix_compared_with(
+    tmp_path,
+):
+    # The report said 0.94 (the Belgian matrix's) whatever matrix the flows met. A census
+    # whose every home sends the national share to work at home and spreads the rest evenly
+    # is reached by the margin alone exactly.
+    homes = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    works = ["a", "b", "c"] * 3
+    even = [50.0, 25.0, 25.0, 50.0, 100.0, 50.0, 15.0, 15.0, 30.0]
+    flows = pd.DataFrame({"home_area": homes, "work_area": works, "census": even}).assign(
+        devices=1.0, expanded=1.0, estimate=1.0, std_error=0.1, ci_lower=0.8, ci_upper=1.2
+    )
+    nowhere = agreement(estimate=pd.Series([1.0, 2.0]), reference=pd.Series([1.0, 2.0]))
+    blind = Commuting(
+        flows=flows, agreement=nowhere, log_agreement_pairs=0, workers_from_census=True
+    )
+    assert blind.margin_alone_r == pytest.approx(1.0)
+    assert "would reach r = 1.00)" in commuting_section(commuting=blind, out_dir=tmp_path)
+    uneven = replace(blind, flows=flows.assign(census=[20.0, 70.0, 10.0, 10, 20, 170, 90, 5, 5]))
+    assert uneven.margin_alone_r < 0.99
+    said = commuting_section(commuting=uneven, out_dir=tmp_path)
+    assert f"would reach r = {uneven.margin_alone_r:.2f})" in said

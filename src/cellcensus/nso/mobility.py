@@ -656,6 +656,32 @@ class Commuting:
         return _within(self.flows, "census", released_only=False)
 
     @property
+    def margin_alone_r(self) -> float:
+        """R over all flows of flows that know nothing the phones tell, only the census margin.
+
+        Each home's census workers, the census's national share of them in their home
+        arrondissement, and the others spread evenly over the home's other pairs: how much of
+        `agreement`'s r the margin sets when it is the census's own (`workers_from_census`).
+        """
+        census = self.flows[["home_area", "work_area", "census"]].dropna()
+        within = (census["home_area"] == census["work_area"]).to_numpy()
+        homes = census.groupby("home_area")["census"]
+        workers = homes.transform("sum").to_numpy(dtype="float64")
+        total = float(census["census"].sum())
+        share = float(census.loc[within, "census"].sum()) / total if total > 0 else math.nan
+        others = (
+            pd.Series(~within, index=census.index).groupby(census["home_area"]).transform("sum")
+        ).to_numpy(dtype="float64")
+        blind = np.where(
+            within, share * workers, (1 - share) * workers / np.where(others > 0, others, np.nan)
+        )
+        keys = pd.RangeIndex(len(census))
+        return agreement(
+            estimate=pd.Series(blind, index=keys),
+            reference=pd.Series(census["census"].to_numpy(dtype="float64"), index=keys),
+        ).pearson_r
+
+    @property
     def median_relative_std_error(self) -> float:
         """Median standard error of the flows above zero, as a share of the estimate.
 

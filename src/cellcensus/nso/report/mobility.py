@@ -400,8 +400,9 @@ def _margin_words(commuting: Commuting) -> str:
         "census matrix's own totals, so each home's total, and the level, agree with the "
         "census by construction; so does most of r over all flows, since most workers work "
         "in their home arrondissement (flows that knew only the national share working "
-        "there, and nothing of where the others go, would reach r = 0.94). The flows between "
-        "arrondissements are the check that the margin does not set.</p>\n"
+        "there, and nothing of where the others go, would reach "
+        f"r = {decimal(commuting.margin_alone_r, 2)}). The flows between arrondissements are "
+        "the check that the margin does not set.</p>\n"
     )
 
 
