@@ -173,6 +173,14 @@ def test_without_subscribers_by_region_the_regional_estimator_is_skipped() -> No
     assert "regional" not in result.outcomes
     assert "subscribers_by_region" in result.skipped["regional"]
     assert meets_bars(result.outcomes["devices_per_person"].agreement)
+    # A release that names subscribers_by_region without a value publishes none either: the
+    # limitation says so, not that the reference lacks municipalities.
+    empty = {**sim.release.published, "subscribers_by_region": {}}
+    said = estimation_limitations(
+        estimate_all(release=dataclasses.replace(sim.release, published=empty))
+    )
+    assert any("did not publish its subscribers per region" in item for item in said), said
+    assert not any("reference lacks" in item for item in said), said
 
 
 @pytest.mark.parametrize("by_region", [True, False])

@@ -572,6 +572,9 @@ class _Inputs:
         )
 
 
+NO_SUBSCRIBERS_BY_REGION = "the release does not publish subscribers_by_region"
+"""Why the regional factor is skipped when the holder gives no subscribers per region."""
+
 _Fitted = dict[str, tuple[Expansion, int]]
 """Expansion per estimator name, with the number of constants fitted on per-area references."""
 
@@ -608,7 +611,7 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     regions = inputs.areas["region"].reindex(inputs.devices.index).dropna().unique()
     unknown = _without_reference(inputs=inputs, regions=regions)
     if not inputs.subscribers_by_region:
-        skipped["regional"] = "the release does not publish subscribers_by_region"
+        skipped["regional"] = NO_SUBSCRIBERS_BY_REGION
     elif unknown is not None:
         skipped["regional"] = f"{unknown}, so the population of its region is unknown"
     else:

@@ -11,7 +11,11 @@ import math
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 
-from cellcensus.nso.production import ESTIMATOR_INFO, EstimationResult
+from cellcensus.nso.production import (
+    ESTIMATOR_INFO,
+    NO_SUBSCRIBERS_BY_REGION,
+    EstimationResult,
+)
 from cellcensus.nso.report.numbers import decimal, number, percent, signed_percent
 from cellcensus.release import published_period
 
@@ -428,7 +432,7 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     if "regional" in result.skipped:
         why = (
             "The holder did not publish its subscribers per region"
-            if "subscribers_by_region" not in result.published
+            if result.skipped["regional"] == NO_SUBSCRIBERS_BY_REGION
             else "The calibration reference lacks municipalities, so the population of a "
             "region is unknown"
         )
