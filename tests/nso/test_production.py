@@ -208,7 +208,7 @@ def test_a_reference_without_a_province_leaves_no_factor_short_of_its_population
         estimate = outcome.table["estimate"].dropna()
         total = estimate.sum() / sim.truth.reindex(estimate.index).sum() - 1
         assert abs(total) < 0.01, (name, total)
-    lacking = "where devices were counted) 70 area(s)"
+    lacking = "the calibration reference lacks 70 area(s) of the areas table"
     assert lacking in result.skipped["regional" if by_region else "devices_per_person"]
     said = " ".join(estimation_limitations(result))
     assert ("reference lacks municipalities" in said) == by_region
@@ -232,7 +232,12 @@ def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_
     # And its zeros stood for its residents in the population of Flanders: the regional
     # factors, and all built on them, fell 16.5 % short over Belgium. Now every estimator
     # that runs is unbiased, as the release is: its total within 1 % of the truth.
-    assert "gives 0 residents where devices were counted" in result.skipped["regional"]
+    said = result.skipped["regional"]
+    assert "gives 0 residents where devices were counted to 70 area(s)" in said
+    assert said.endswith(
+        "so the population of its region is unknown: give the calibration reference every "
+        "area of the areas table, with its residents"
+    )
     for name, outcome in result.outcomes.items():
         estimate = outcome.table["estimate"].dropna()
         total = estimate.sum() / unbiased.truth.reindex(estimate.index).sum() - 1

@@ -613,7 +613,9 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     if not inputs.subscribers_by_region:
         skipped["regional"] = NO_SUBSCRIBERS_BY_REGION
     elif unknown is not None:
-        skipped["regional"] = f"{unknown}, so the population of its region is unknown"
+        skipped["regional"] = (
+            f"{unknown}, so the population of its region is unknown: {_EVERY_AREA}"
+        )
     else:
         regional = _regional(inputs=inputs)
         fitted["regional"] = (regional, 0)
@@ -625,7 +627,8 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
         and unknown_total is not None
     ):
         skipped["devices_per_person"] = (
-            f"{unknown_total}, so the population the subscribers are a share of is unknown"
+            f"{unknown_total}, so the population the subscribers are a share of is unknown: "
+            f"{_EVERY_AREA}"
         )
         per_person = base
     else:
@@ -656,6 +659,9 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     return fitted, skipped
 
 
+_EVERY_AREA = "give the calibration reference every area of the areas table, with its residents"
+
+
 def _without_reference(*, inputs: _Inputs, regions: Any) -> str | None:
     """Which areas of `regions` (None: of every region) the calibration reference lacks.
 
@@ -669,14 +675,20 @@ def _without_reference(*, inputs: _Inputs, regions: Any) -> str | None:
     reference = inputs.reference.reindex(chosen)
     counted = inputs.devices.reindex(chosen) > 0
     # 0 residents where the release counted devices is no population: a misaligned code.
-    lacking = chosen[(reference.isna() | ((reference <= 0) & counted)).to_numpy()]
-    if lacking.empty:
+    absent = chosen[reference.isna().to_numpy()]
+    zero = chosen[((reference <= 0) & counted).to_numpy()]
+    said = [
+        f"{what} {len(areas)} area(s) of the areas table, e.g. {areas[0]} (region "
+        f"{region[areas[0]]})"
+        for what, areas in (
+            ("the calibration reference lacks", absent),
+            ("the calibration reference gives 0 residents where devices were counted to", zero),
+        )
+        if not areas.empty
+    ]
+    if not said:
         return None
-    return (
-        f"the calibration reference lacks (or gives 0 residents where devices were counted) "
-        f"{len(lacking)} area(s) of the areas table, e.g. {lacking[0]} (region "
-        f"{region[lacking[0]]})"
-    )
+    return "; ".join(said)
 
 
 def _regional(*, inputs: _Inputs) -> Expansion:
