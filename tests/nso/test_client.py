@@ -14,6 +14,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from cellcensus.errors import CellcensusError
 from cellcensus.nso.client import LONGEST_POLL_S, HttpClient, ServiceError
 
 JOB = {"id": "j1", "status": "running", "stage": "computing"}
@@ -107,3 +108,12 @@ def test_a_refusal_for_rate_until_an_http_date_is_waited_for_until_then():
     assert nso.status("j1")["stage"] == "computing"
     assert datetime.now(UTC) >= soon - timedelta(seconds=0.01)
     assert len(seen) == 2
+
+
+def test_a_job_still_running_at_its_timeout_is_said_then_not_a_long_pause_after():
+    nso, seen = client(lambda request, number: httpx.Response(200, json=JOB))
+    started = time.monotonic()
+    with pytest.raises(CellcensusError, match=r"still running after 0\.3 s"):
+        nso.wait("j1", timeout_s=0.3, poll_s=LONGEST_POLL_S)
+    assert time.monotonic() - started < 1.0
+    assert len(seen) == 2  # at the start, and at the deadline

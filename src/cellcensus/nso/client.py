@@ -232,7 +232,8 @@ class HttpClient:
                     return _finished(job)
                 if time.monotonic() > deadline:
                     raise CellcensusError(f"job {job_id} still {job['status']} after {timeout_s} s")
-                time.sleep(pause)
+                # Not past the deadline: the last poll comes at it, not a long pause after.
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 pause = max(pause, min(pause * 1.5, LONGEST_POLL_S))
 
     def fetch(self, job_id: str) -> Release:
