@@ -140,6 +140,14 @@ def test_metrics_json_keeps_the_usual_residence_block_and_adds_one_per_estimator
     raking = metrics["estimators"]["raking_calibrated"]
     assert {"agreement", "holdout", "interval_coverage", "by_size_class"} <= set(raking)
     assert raking["holdout"]["n_areas"] < block["n_areas"]
+    classes = raking["by_size_class"]
+    assert {"interval_coverage", "median_relative_ci"} <= set(classes[0])
+    # Coverage per class, weighted by the areas compared, is the overall coverage.
+    compared = sum(c["n_areas"] for c in classes if c["interval_coverage"] is not None)
+    assert compared == block["n_areas"]
+    assert sum(
+        c["interval_coverage"] * c["n_areas"] for c in classes if c["n_areas"]
+    ) / compared == pytest.approx(raking["interval_coverage"])
 
 
 def test_comparison_table_has_one_row_per_estimator(realistic_result: EstimationResult) -> None:

@@ -182,7 +182,8 @@ class EstimatorOutcome:
         holdout_coverage: The same over the validation half, hold-out intervals.
         model_error: Relative model error ``tau`` in the intervals of each half of the
             hold-out split (calibration half, validation half), each fitted on the other.
-        by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas.
+        by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas,
+            with the coverage and median width of the intervals in each class.
         parameters: Constants given or fitted.
         assumptions: Under which the estimator is unbiased.
         selection_score: Population-weighted error against the calibration reference on
@@ -758,7 +759,12 @@ def _outcome(
             lower=held_table["ci_lower"], upper=held_table["ci_upper"], reference=validation
         ),
         model_error=tuple(float(tau[tau.index.isin(half)].max()) for half in halves),
-        by_size_class=error_by_size_class(estimate=table["estimate"], reference=inputs.census),
+        by_size_class=error_by_size_class(
+            estimate=table["estimate"],
+            reference=inputs.census,
+            lower=table["ci_lower"],
+            upper=table["ci_upper"],
+        ),
         parameters=dict(expansion.parameters),
         assumptions=tuple(expansion.assumptions.values()),
         error_sources=_error_sources(inputs=inputs, expansion=expansion, tau=tau),

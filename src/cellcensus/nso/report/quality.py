@@ -130,33 +130,43 @@ def estimators_section(result: EstimationResult) -> str:
 
 
 def size_class_section(result: EstimationResult) -> str:
-    """Errors of the default and the national estimator by size of municipality.
+    """Errors of the default and the national estimator by size of municipality, and coverage.
 
     Args:
         result: The estimation.
 
     Returns:
-        The section.
+        The section: a table of errors, then one of the intervals' coverage and width.
     """
     best = result.best.by_size_class
+    level = f"{result.options.level:.0%}"
     national = result.outcomes.get("national")
-    naive_errors = (
-        national.by_size_class["weighted_ape"].tolist()
+    naive = (
+        national.by_size_class
         if national is not None
-        else [math.nan] * len(best)
+        else best.assign(weighted_ape=math.nan, interval_coverage=math.nan)
     )
-    rows = []
-    for row, naive_error in zip(best.to_dict(orient="records"), naive_errors, strict=True):
-        naive = percent(float(naive_error))
+    rows, covered = [], []
+    for row, plain in zip(
+        best.to_dict(orient="records"), naive.to_dict(orient="records"), strict=True
+    ):
+        label = f'<th scope="row" class="row">{escape(str(row["size_class"]))}</th>'
         rows.append(
-            f'<tr><th scope="row" class="row">{escape(str(row["size_class"]))}</th>'
+            f"<tr>{label}"
             f'<td class="num">{int(row["n_areas"]):,}</td>'
             f'<td class="num">{int(row["n_suppressed"]):,}</td>'
             f'<td class="num">{percent(row["ape_median"])}</td>'
             f'<td class="num">{percent(row["ape_p90"])}</td>'
             f'<td class="num">{percent(row["weighted_ape"])}</td>'
             f'<td class="num">{signed_percent(row["relative_bias"])}</td>'
-            f'<td class="num">{naive}</td></tr>'
+            f'<td class="num">{percent(float(plain["weighted_ape"]))}</td></tr>'
+        )
+        covered.append(
+            f"<tr>{label}"
+            f'<td class="num">{int(row["n_areas"]):,}</td>'
+            f'<td class="num">{percent(row["interval_coverage"])}</td>'
+            f'<td class="num">{percent(row["median_relative_ci"])}</td>'
+            f'<td class="num">{percent(float(plain["interval_coverage"]))}</td></tr>'
         )
     return (
         "<section><h2>Accuracy by size of municipality</h2>\n"
@@ -173,7 +183,18 @@ def size_class_section(result: EstimationResult) -> str:
         '<th scope="col" class="num">90th percentile</th>'
         '<th scope="col" class="num">Weighted error</th><th scope="col" class="num">Total</th>'
         '<th scope="col" class="num">National factor, weighted</th></tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></section>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>\n"
+        f"<p>How often the {level} intervals contain the census value in each class: "
+        "intervals are judged within classes, not only overall, since one overall rate can "
+        "hide large municipalities covered less often and small ones nearly always. "
+        "<em>Median ±</em>: half of the class's intervals are narrower than that share of "
+        "the estimate. The last column gives the national factor's coverage.</p>\n"
+        '<table class="by-size"><caption>Coverage of the default estimator\'s intervals by '
+        'census size of municipality</caption><thead><tr><th scope="col">Residents (census)'
+        '</th><th scope="col" class="num">Compared</th>'
+        '<th scope="col" class="num">Coverage</th><th scope="col" class="num">Median ±</th>'
+        '<th scope="col" class="num">National factor, coverage</th></tr>'
+        f"</thead><tbody>{''.join(covered)}</tbody></table></section>"
     )
 
 
