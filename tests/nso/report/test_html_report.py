@@ -542,3 +542,10 @@ def test_accuracy_by_size_gives_the_intervals_coverage_within_each_class(
     for row in realistic_result.best.by_size_class.itertuples():
         if row.n_areas:
             assert f'<td class="num">{row.interval_coverage:.1%}</td>' in by_size
+    uncertainty = html.split("<h2>Uncertainty</h2>")[1].split("</section>")[0]
+    assert "within each class of estimated size" in uncertainty
+    fits = realistic_result.best.model_error_by_size
+    largest = fits[fits["upper"] == np.inf]
+    low = float(largest["lower"].iloc[0])
+    taus = " and ".join(f"{tau:.1%}" for tau in largest["tau"])
+    assert f"{low:,.0f} and over: {taus}" in uncertainty

@@ -11,7 +11,7 @@ import math
 from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 
-from cellcensus.nso.production import ESTIMATOR_INFO, EstimationResult
+from cellcensus.nso.production import ESTIMATOR_INFO, EstimationResult, EstimatorOutcome
 from cellcensus.nso.report.numbers import decimal, number, percent, signed_percent
 from cellcensus.release import published_period
 
@@ -223,16 +223,13 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"Disclosure protection declared by the release: {escape(noise.source)}; {rounding}.",
         "Model error: what sampling and noise leave unexplained (homes placed in a "
         "neighbouring municipality, uneven coverage), set so that intervals cover the "
-        "calibration reference at the nominal rate. It is cross-fitted: the municipalities "
-        "are split at random into two halves, and each half gets the model error measured "
-        "on the other, so that no interval is calibrated on its own municipality: "
-        + (
-            f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate for "
-            "the default estimator."
-            if max(best.model_error, default=0.0) > 0
-            else "none was needed for the default estimator, whose differences from the "
-            "reference sampling and noise already explain."
-        ),
+        "calibration reference at the nominal rate within each class of estimated size "
+        "(up to five, the quintiles of the estimates), since it is not the same share of a "
+        "small municipality's estimate as of a large one's: one rate for all sizes would "
+        "cover some sizes too rarely. It is "
+        "cross-fitted: the municipalities are split at random into two halves, and each "
+        "half gets the model error measured on the other, so that no interval is calibrated "
+        "on its own municipality: " + _model_error_words(best) + ".",
     )
     body = "".join(f"<li>{item}</li>" for item in items)
     return (
@@ -248,6 +245,40 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"±{percent(best.median_relative_ci)} of the estimate.</p>\n"
         f"{error_sources_table(result)}</section>"
     )
+
+
+def _model_error_words(best: EstimatorOutcome) -> str:
+    """The default estimator's model error per size class, in each half, as a phrase."""
+    if max(best.model_error, default=0.0) <= 0:
+        return (
+            "none was needed for the default estimator, whose differences from the "
+            "reference sampling and noise already explain"
+        )
+    fits = best.model_error_by_size
+    if fits.empty:
+        return f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate"
+    classes = []
+    limits = zip(fits["lower"].astype(float), fits["upper"].astype(float), strict=True)
+    for low, high in sorted(set(limits)):
+        rows = fits[(fits["lower"] == low) & (fits["upper"] == high)]
+        taus = " and ".join(percent(float(tau)) for tau in rows["tau"])
+        classes.append(f"{_estimate_class(low, high)}: {taus}")
+    return (
+        "as a share of the estimate, for the default estimator, per class of estimated "
+        "residents (the first figure for one half of the municipalities, the second for the "
+        "other): " + "; ".join(classes)
+    )
+
+
+def _estimate_class(low: float, high: float) -> str:
+    """A class of estimated residents in words: ``under 6,500``, ``6,500 – 10,100``."""
+    if low <= 0 and math.isinf(high):
+        return "all sizes"
+    if low <= 0:
+        return f"under {high:,.0f}"
+    if math.isinf(high):
+        return f"{low:,.0f} and over"
+    return f"{low:,.0f} – {high:,.0f}"
 
 
 ERROR_SOURCE_CLASSES: tuple[tuple[str, float, float], ...] = (
@@ -433,8 +464,9 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     register = result.reference_agreement
     items = [
         "The intervals cover sampling, the declared disclosure noise and a model error "
-        "measured on the calibration areas. They do not cover errors shared by every "
-        "municipality, such as a wrong published market share where no margin corrects it.",
+        "measured on the calibration areas, per class of size. They do not cover errors "
+        "shared by every municipality, such as a wrong published market share where no "
+        "margin corrects it.",
         "The calibration reference (the register of 1 January 2011) agrees with the census "
         f"within {percent(register.ape_median, 2)} for the median municipality, so "
         "calibrating to it is close to calibrating to the census: the census is not an "
