@@ -214,6 +214,27 @@ def test_error_by_size_class_groups_areas_by_reference_population() -> None:
         error_by_size_class(estimate=estimate, reference=reference, breaks=(0, 10, 5))
 
 
+def test_error_by_size_class_measures_coverage_and_width_within_each_class() -> None:
+    # An overall 7 in 8 hides a class covered 1 in 4: coverage is judged within classes.
+    codes = [f"{10000 + i}" for i in range(9)]
+    reference = series([1_000] * 4 + [60_000] * 4 + [3_000], codes=codes)
+    estimate = series([1_000] * 4 + [60_000] * 4 + [np.nan], codes=codes)
+    lower = series([900] * 4 + [61_000, 61_000, 61_000, 57_000] + [np.nan], codes=codes)
+    upper = series([1_100] * 4 + [63_000, 63_000, 63_000, 63_000] + [np.nan], codes=codes)
+
+    table = error_by_size_class(
+        estimate=estimate, reference=reference, lower=lower, upper=upper
+    ).set_index("size_class")
+    plain = error_by_size_class(estimate=estimate, reference=reference)
+
+    assert table.loc["under 2,000", "interval_coverage"] == pytest.approx(1.0)
+    assert table.loc["50,000 and over", "interval_coverage"] == pytest.approx(0.25)
+    assert table.loc["under 2,000", "median_relative_ci"] == pytest.approx(0.1)
+    assert table.loc["50,000 and over", "median_relative_ci"] == pytest.approx(1_000 / 60_000)
+    assert np.isnan(table["interval_coverage"]["2,000 – 5,000"])  # suppressed: none
+    assert plain["interval_coverage"].isna().all()
+
+
 def test_interval_coverage_counts_areas_whose_reference_is_inside() -> None:
     reference = series([100, 200, 400, 800])
     lower = series([90, 210, np.nan, 700])

@@ -44,7 +44,7 @@ from cellcensus.nso.uncertainty import (
     cross_fitted_model_error,
     declared_noise,
     intervals,
-    model_error,
+    size_class_model_error,
 )
 from cellcensus.nso.validation import (
     Agreement,
@@ -180,9 +180,14 @@ class EstimatorOutcome:
         coverage: Share of areas whose census value is inside the interval (all areas; out
             of sample, each half's ``tau`` being fitted on the other half).
         holdout_coverage: The same over the validation half, hold-out intervals.
-        model_error: Relative model error ``tau`` in the intervals of each half of the
-            hold-out split (calibration half, validation half), each fitted on the other.
-        by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas.
+        model_error: Largest relative model error ``tau`` in the intervals of each half of
+            the hold-out split (calibration half, validation half), each fitted on the other.
+        model_error_by_size: ``tau`` of each class of estimated size in each half: ``half``
+            (``calibration`` or ``validation``: whose intervals get it), ``lower`` and
+            ``upper`` (estimated persons), ``n_areas`` (of the other half, fitted on) and
+            ``tau`` (`cellcensus.nso.uncertainty.size_class_model_error`).
+        by_size_class: `cellcensus.nso.validation.error_by_size_class` over all areas,
+            with the coverage and median width of the intervals in each class.
         parameters: Constants given or fitted.
         assumptions: Under which the estimator is unbiased.
         selection_score: Population-weighted error against the calibration reference on
@@ -207,6 +212,7 @@ class EstimatorOutcome:
     assumptions: tuple[str, ...]
     selection_score: float = math.nan
     error_sources: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_error_by_size: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -258,6 +264,7 @@ class EstimatorOutcome:
                 "holdout_interval_coverage": self.holdout_coverage,
                 "median_relative_ci": self.median_relative_ci,
                 "model_error": self.model_error,
+                "model_error_by_size": self.model_error_by_size.to_dict(orient="records"),
                 "selection_score": self.selection_score,
                 "parameters": dict(self.parameters),
                 "by_size_class": self.by_size_class.to_dict(orient="records"),
@@ -739,7 +746,7 @@ def _outcome(
     expansion, n_fitted = full
     level = inputs.options.level
     halves = (calibration_areas, validation_areas)
-    tau = cross_fitted_model_error(
+    cross_fitted = cross_fitted_model_error(
         expansion=expansion,
         variance=inputs.variance,
         reference=inputs.reference,
@@ -747,15 +754,16 @@ def _outcome(
         level=level,
         n_parameters=n_fitted,
     )
+    tau = cross_fitted.tau
     table = _table(expansion=expansion, variance=inputs.variance, tau=tau, level=level)
     held_expansion, held_fitted = held
-    held_tau = model_error(
+    held_tau = size_class_model_error(
         expansion=held_expansion,
         variance=inputs.variance,
         reference=inputs.reference.reindex(calibration_areas),
         level=level,
         n_parameters=held_fitted,
-    )
+    ).of(held_expansion.estimate)
     held_table = _table(
         expansion=held_expansion, variance=inputs.variance, tau=held_tau, level=level
     )
@@ -773,7 +781,19 @@ def _outcome(
             lower=held_table["ci_lower"], upper=held_table["ci_upper"], reference=validation
         ),
         model_error=tuple(float(tau[tau.index.isin(half)].max()) for half in halves),
-        by_size_class=error_by_size_class(estimate=table["estimate"], reference=inputs.census),
+        model_error_by_size=pd.concat(
+            [
+                fit.table().assign(half=half)
+                for half, fit in zip(("calibration", "validation"), cross_fitted.folds, strict=True)
+            ],
+            ignore_index=True,
+        ),
+        by_size_class=error_by_size_class(
+            estimate=table["estimate"],
+            reference=inputs.census,
+            lower=table["ci_lower"],
+            upper=table["ci_upper"],
+        ),
         parameters=dict(expansion.parameters),
         assumptions=tuple(expansion.assumptions.values()),
         error_sources=_error_sources(inputs=inputs, expansion=expansion, tau=tau),

@@ -17,18 +17,21 @@ variance of an estimate is built from what it does see:
 3. Model error: what the first two leave unexplained (homes detected in the wrong area,
    uneven market shares). It is a relative standard deviation ``tau`` chosen on the
    calibration areas so that the intervals cover their reference at the nominal rate
-   (a split-conformal calibration), and 0 when no reference is given. Cross-fitted
-   (`cross_fitted_model_error`): each half of the areas gets the ``tau`` fitted on the
-   other half, so that no interval is calibrated on its own area's reference and its
-   coverage is measured out of sample.
+   (a split-conformal calibration), one per class of estimated size so that they do so
+   within each class (Mondrian conformal, `size_class_model_error`), and 0 when no
+   reference is given. Cross-fitted (`cross_fitted_model_error`): each half of the areas
+   gets the ``tau`` of its class fitted on the other half, so that no interval is
+   calibrated on its own area's reference and its coverage is measured out of sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
 interval is normal, cut at zero. The present population and flows, which have no model
 error term, take the normal-Laplace quantile instead (`noisy_interval`): there an estimate's
 own count's Laplace noise can outweigh the rest, and its tails are heavier than a normal's.
 
-Reference: Reed (2006), "The normal-Laplace distribution and its relatives", in Advances in
-Distribution Theory, Order Statistics, and Inference, Birkhäuser.
+References: Reed (2006), "The normal-Laplace distribution and its relatives", in Advances in
+Distribution Theory, Order Statistics, and Inference, Birkhäuser. Vovk, Gammerman & Shafer
+(2005), Algorithmic Learning in a Random World, Springer, ch. 4 (Mondrian conformal
+prediction).
 """
 
 from __future__ import annotations
@@ -181,6 +184,51 @@ def count_variance(
     return (sampling + noise.per_count(devices.index)).where(devices.notna())
 
 
+SIZE_CLASSES = 5
+"""Classes of estimated size the model error is fitted in: quintiles of the estimates."""
+
+MIN_AREAS_PER_SIZE_CLASS = 40
+"""Fewest calibration areas a size class fits its own model error on (else fewer classes).
+
+At 95 % the conformal rank needs 19 areas to fall inside a class's scores; 40 keep each
+class's coverage within about 3.5 points (the spread of a conformal quantile of n scores,
+``sqrt(0.95 x 0.05 / n)``).
+"""
+
+
+@dataclass(frozen=True)
+class ModelError:
+    """The relative model error ``tau`` of each class of estimated size.
+
+    Attributes:
+        limits: Upper limit of every class but the last, in estimated persons, increasing
+            (empty for a single class); an estimate on a limit is in the class above.
+        tau: Relative model error of each class, smallest areas first.
+        n_areas: Calibration areas each class's ``tau`` was fitted on.
+    """
+
+    limits: tuple[float, ...]
+    tau: tuple[float, ...]
+    n_areas: tuple[int, ...]
+
+    def of(self, estimate: pd.Series) -> pd.Series:
+        """``tau`` of each area, by the class of its estimate (indexed like `estimate`)."""
+        classes = _size_class(estimate.to_numpy(dtype="float64"), self.limits)
+        return pd.Series(np.asarray(self.tau)[classes], index=estimate.index, dtype="float64")
+
+    def table(self) -> pd.DataFrame:
+        """One row per class: ``lower`` and ``upper`` limits, ``n_areas``, ``tau``."""
+        edges = (0.0, *self.limits, math.inf)
+        return pd.DataFrame(
+            {
+                "lower": edges[:-1],
+                "upper": edges[1:],
+                "n_areas": self.n_areas,
+                "tau": self.tau,
+            }
+        )
+
+
 def model_error(
     *,
     expansion: Expansion,
@@ -195,7 +243,8 @@ def model_error(
     reference is found; ``tau`` is the k-th smallest of them, ``k = ceil((n + 1) level)``
     (split-conformal prediction: an exchangeable new area is covered with probability
     ``k / (n + 1)``, the largest of them when k > n), inflated by ``n / (n - n_parameters)``
-    for the areas' estimates having been fitted to the same references.
+    for the areas' estimates having been fitted to the same references. One ``tau`` for
+    areas of every size: `size_class_model_error` fits one per class of size.
 
     Args:
         expansion: The estimates.
@@ -208,6 +257,57 @@ def model_error(
     Returns:
         ``tau`` (0 when no area has a reference).
     """
+    fitted = size_class_model_error(
+        expansion=expansion,
+        variance=variance,
+        reference=reference,
+        level=level,
+        n_parameters=n_parameters,
+        size_classes=1,
+    )
+    return fitted.tau[0]
+
+
+def size_class_model_error(
+    *,
+    expansion: Expansion,
+    variance: pd.Series,
+    reference: pd.Series,
+    level: float = 0.95,
+    n_parameters: int = 0,
+    size_classes: int = SIZE_CLASSES,
+    min_areas: int = MIN_AREAS_PER_SIZE_CLASS,
+) -> ModelError:
+    """``tau`` fitted apart in each class of estimated size (Mondrian split conformal).
+
+    What sampling and noise leave unexplained is not the same share of the estimate at
+    every size: the sampling variance can overstate the spread of small areas' estimates,
+    and errors that move a share of the devices (homes misplaced, margins calibrated)
+    weigh most where sampling is smallest, in the large areas. One ``tau`` for all then
+    covers small areas nearly always and large ones less often than `level`. Here the
+    areas are put in classes by their *estimate* (quantiles of the estimates of every
+    area of the expansion, so that no reference decides a class), and each class's
+    ``tau`` is the split-conformal quantile (`model_error`) of its own calibration areas:
+    a new area like them is then covered with probability at least `level` within its
+    class (Mondrian conformal prediction: Vovk, Gammerman & Shafer 2005, *Algorithmic
+    Learning in a Random World*, ch. 4), not only on average over sizes. Fewer classes are
+    made when one would hold fewer than `min_areas` calibration areas; with one class
+    this is `model_error`. The inflation for the fitted constants is the whole fit's,
+    ``n / (n - n_parameters)``.
+
+    Args:
+        expansion: The estimates.
+        variance: Variance of each released count (`count_variance`).
+        reference: Known population of the calibration areas (absent or NaN: not used).
+        level: Coverage the intervals should reach in each class.
+        n_parameters: Constants fitted on the same reference.
+        size_classes: Most classes to make.
+        min_areas: Fewest calibration areas per class.
+
+    Returns:
+        The classes' limits and ``tau`` (one class of ``tau`` 0 when no area has a
+        reference).
+    """
     z = NormalDist().inv_cdf(0.5 + level / 2)
     sampling = expansion.gradient**2 * variance.reindex(expansion.estimate.index)
     frame = pd.DataFrame({"estimate": _by_code(expansion.estimate), "sampling": _by_code(sampling)})
@@ -216,17 +316,82 @@ def model_error(
     frame = frame[frame["estimate"] > 0]
     n = len(frame)
     if n == 0:
-        return 0.0
-    needed = ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(
-        lower=0.0
-    ) / frame["estimate"] ** 2
-    # Split conformal: the k-th smallest of the n scores, k = ceil((n + 1) level), covers a
-    # new exchangeable area with probability k / (n + 1) (at least `level`, less than
-    # `level` + 1 / (n + 1)). Beyond the largest score (k > n), the largest.
-    rank = min(n, math.ceil((n + 1) * level))
-    tau2 = float(np.sort(needed.to_numpy())[rank - 1])
+        return ModelError(limits=(), tau=(0.0,), n_areas=(0,))
+    needed = (
+        ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(lower=0.0)
+        / frame["estimate"] ** 2
+    ).to_numpy()
+    estimates = expansion.estimate.to_numpy(dtype="float64")
+    estimates = estimates[np.isfinite(estimates) & (estimates > 0)]
     inflation = n / (n - n_parameters) if n > n_parameters else 1.0
-    return math.sqrt(tau2 * inflation)
+    count = max(1, min(size_classes, n // max(min_areas, 1)))
+    quantiles = np.quantile(estimates, np.arange(1, count) / count) if count > 1 else []
+    limits = _merged_limits(
+        estimate=frame["estimate"].to_numpy(),
+        limits=[float(v) for v in quantiles],
+        min_areas=min_areas,
+    )
+    classes = _size_class(frame["estimate"].to_numpy(), limits)
+    sizes = np.bincount(classes, minlength=len(limits) + 1)
+    tau = tuple(
+        math.sqrt(_conformal_quantile(needed[classes == c], level) * inflation)
+        for c in range(len(limits) + 1)
+    )
+    return ModelError(limits=limits, tau=tau, n_areas=tuple(int(v) for v in sizes))
+
+
+def _merged_limits(
+    *, estimate: np.ndarray, limits: Sequence[float], min_areas: int
+) -> tuple[float, ...]:
+    """The `limits` left when each class holds at least `min_areas` of the `estimate`s.
+
+    From the smallest class up, a class with too few joins the next; a last class with
+    too few joins the one below it.
+    """
+    sizes = np.bincount(_size_class(estimate, limits), minlength=len(limits) + 1)
+    kept: list[float] = []
+    held = 0
+    for index, size in enumerate(sizes[:-1]):
+        held += int(size)
+        if held >= min_areas:
+            kept.append(limits[index])
+            held = 0
+    if kept and held + int(sizes[-1]) < min_areas:
+        kept.pop()
+    return tuple(kept)
+
+
+def _conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The k-th smallest of the n scores, ``k = ceil((n + 1) level)``; the largest if k > n.
+
+    It covers a new exchangeable score with probability ``k / (n + 1)`` (at least `level`,
+    less than `level` + 1 / (n + 1)). 0 for no score.
+    """
+    n = scores.size
+    if n == 0:
+        return 0.0
+    rank = min(n, math.ceil((n + 1) * level))
+    return float(np.sort(scores)[rank - 1])
+
+
+def _size_class(estimate: np.ndarray, limits: Sequence[float]) -> np.ndarray:
+    """Class of each estimate: the number of `limits` at or below it (NaN: the first)."""
+    values = np.nan_to_num(estimate, nan=-math.inf)
+    classes: np.ndarray = np.searchsorted(np.asarray(limits, dtype="float64"), values, side="right")
+    return classes
+
+
+@dataclass(frozen=True)
+class CrossFittedModelError:
+    """Model error of each area, fitted on the areas outside its fold.
+
+    Attributes:
+        tau: Relative model error of each area, indexed like the estimates.
+        folds: What each fold's areas got: the `ModelError` fitted on the other areas.
+    """
+
+    tau: pd.Series
+    folds: tuple[ModelError, ...]
 
 
 def cross_fitted_model_error(
@@ -237,8 +402,9 @@ def cross_fitted_model_error(
     folds: Sequence[pd.Index],
     level: float = 0.95,
     n_parameters: int = 0,
-) -> pd.Series:
-    """``tau`` of each area, fitted on the areas outside its fold (`model_error`).
+    size_classes: int = SIZE_CLASSES,
+) -> CrossFittedModelError:
+    """``tau`` of each area, fitted on the areas outside its fold (`size_class_model_error`).
 
     Args:
         expansion: The estimates.
@@ -247,28 +413,34 @@ def cross_fitted_model_error(
         folds: Disjoint sets of area codes (e.g. the two halves of a random split).
         level: Coverage the intervals should reach.
         n_parameters: Constants fitted on the same reference.
+        size_classes: Most classes of estimated size (1: one ``tau`` for every size).
 
     Returns:
-        ``tau`` indexed like the estimates; an area in no fold gets the ``tau`` of every
-        reference.
+        ``tau`` indexed like the estimates, by the class of each area's estimate; an area
+        in no fold gets the ``tau`` fitted on every reference. And each fold's fit.
     """
 
-    def fitted_on(known: pd.Series) -> float:
-        return model_error(
+    def fitted_on(known: pd.Series) -> ModelError:
+        return size_class_model_error(
             expansion=expansion,
             variance=variance,
             reference=known,
             level=level,
             n_parameters=n_parameters,
+            size_classes=size_classes,
         )
 
-    codes = expansion.estimate.index.astype(str)
+    estimate = expansion.estimate
+    codes = estimate.index.astype(str)
     known = _by_code(reference)
-    tau = pd.Series(fitted_on(known), index=expansion.estimate.index, dtype="float64")
+    tau = fitted_on(known).of(estimate)
+    fits = []
     for fold in folds:
-        inside = fold.astype(str)
-        tau[codes.isin(inside)] = fitted_on(known[~known.index.isin(inside)])
-    return tau
+        inside = codes.isin(fold.astype(str))
+        fit = fitted_on(known[~known.index.isin(fold.astype(str))])
+        tau[inside] = fit.of(estimate)[inside]
+        fits.append(fit)
+    return CrossFittedModelError(tau=tau, folds=tuple(fits))
 
 
 def intervals(
@@ -280,7 +452,7 @@ def intervals(
         expansion: The estimates.
         variance: Variance of each released count (`count_variance`).
         tau: Relative model error (`model_error`), one value or one per area
-            (`cross_fitted_model_error`).
+            (`ModelError.of`, `CrossFittedModelError.tau`).
         level: Confidence level of the interval, in (0, 1).
 
     Returns:

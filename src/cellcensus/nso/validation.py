@@ -107,20 +107,33 @@ SIZE_CLASS_BREAKS: tuple[float, ...] = (0, 2_000, 5_000, 10_000, 20_000, 50_000,
 
 
 def error_by_size_class(
-    *, estimate: pd.Series, reference: pd.Series, breaks: Sequence[float] = SIZE_CLASS_BREAKS
+    *,
+    estimate: pd.Series,
+    reference: pd.Series,
+    breaks: Sequence[float] = SIZE_CLASS_BREAKS,
+    lower: pd.Series | None = None,
+    upper: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Errors per class of area size: do small areas fare worse than large ones?
+    """Errors, and how often the intervals cover, per class of area size.
+
+    Official statistics judge intervals within domains: a 95 % overall coverage can hide
+    large areas covered far less often and small ones nearly always.
 
     Args:
         estimate: Estimated population indexed by area_code; NaN where suppressed.
         reference: Reference population indexed by area_code; it defines the classes.
         breaks: Increasing class limits of the reference population; a class includes its
             lower limit. The last limit may be ``math.inf``.
+        lower: Lower interval limits indexed by area_code (None: no coverage measured).
+        upper: Upper interval limits, same index.
 
     Returns:
         One row per class, smallest first: ``size_class`` (a label such as
         ``"2,000 – 5,000"``), ``n_areas`` (compared), ``n_suppressed``, ``ape_median``,
-        ``ape_p90``, ``weighted_ape`` and ``relative_bias`` (NaN where a class has no area).
+        ``ape_p90``, ``weighted_ape``, ``relative_bias``, ``interval_coverage`` (share of
+        the class's areas whose reference lies inside their interval, `interval_coverage`)
+        and ``median_relative_ci`` (median interval half-width as a share of the
+        estimate); NaN where a class has no area, or no interval was given.
 
     Raises:
         CellcensusError: If the breaks are not increasing, or a series is invalid.
@@ -131,10 +144,19 @@ def error_by_size_class(
     ref = _clean(series=reference, name="reference").dropna()
     r = ref.to_numpy(dtype="float64")
     e = _clean(series=estimate, name="estimate").reindex(ref.index).to_numpy(dtype="float64")
+    low_limit, high_limit = (
+        (math.nan * r, math.nan * r)
+        if lower is None or upper is None
+        else (_aligned(lower, ref.index), _aligned(upper, ref.index))
+    )
     rows = []
     for low, high in itertools.pairwise(limits):
         inside = (r >= low) & (r < high)
         measured = _measure(est=e[inside], ref=r[inside])
+        bounded = inside & ~np.isnan(low_limit) & ~np.isnan(high_limit)
+        covered = (low_limit[bounded] <= r[bounded]) & (r[bounded] <= high_limit[bounded])
+        half = (high_limit[bounded] - low_limit[bounded]) / 2.0
+        positive = e[bounded] > 0
         rows.append(
             {
                 "size_class": _class_label(low=low, high=high),
@@ -144,9 +166,21 @@ def error_by_size_class(
                 "ape_p90": measured.ape_p90,
                 "weighted_ape": measured.weighted_ape,
                 "relative_bias": measured.relative_bias,
+                "interval_coverage": float(covered.mean()) if covered.size else math.nan,
+                "median_relative_ci": (
+                    float(np.median(half[positive] / e[bounded][positive]))
+                    if positive.any()
+                    else math.nan
+                ),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _aligned(series: pd.Series, index: pd.Index) -> np.ndarray:
+    """`series` as floats aligned on the area_code strings of `index`."""
+    values = series.astype("float64").set_axis(series.index.astype(str)).reindex(index)
+    return values.to_numpy(dtype="float64")
 
 
 def interval_coverage(*, lower: pd.Series, upper: pd.Series, reference: pd.Series) -> float:

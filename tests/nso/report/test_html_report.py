@@ -520,3 +520,32 @@ def test_the_largest_differences_show_every_column_on_a_desktop(
         )
         browser.close()
     assert len(hidden) == 2 and max(hidden) <= 0, hidden
+
+
+def test_accuracy_by_size_gives_the_intervals_coverage_within_each_class(
+    tmp_path: Path, realistic_result: EstimationResult
+) -> None:
+    table = realistic_result.estimates().reset_index().assign(name="x")
+
+    html = read_report(
+        write_report(
+            out_dir=tmp_path,
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=context(),
+            estimation=realistic_result,
+        )
+    )
+
+    by_size = html.split("Accuracy by size of municipality")[1].split("</section>")[0]
+    assert '<th scope="col" class="num">Coverage</th>' in by_size  # judged within classes
+    for row in realistic_result.best.by_size_class.itertuples():
+        if row.n_areas:
+            assert f'<td class="num">{row.interval_coverage:.1%}</td>' in by_size
+    uncertainty = html.split("<h2>Uncertainty</h2>")[1].split("</section>")[0]
+    assert "within each class of estimated size" in uncertainty
+    fits = realistic_result.best.model_error_by_size
+    largest = fits[fits["upper"] == np.inf]
+    low = float(largest["lower"].iloc[0])
+    taus = " and ".join(f"{tau:.1%}" for tau in largest["tau"])
+    assert f"{low:,.0f} and over: {taus}" in uncertainty

@@ -15,6 +15,7 @@ from cellcensus.nso.production import (
     ESTIMATOR_INFO,
     NO_SUBSCRIBERS_BY_REGION,
     EstimationResult,
+    EstimatorOutcome,
 )
 from cellcensus.nso.report.numbers import decimal, number, percent, signed_percent
 from cellcensus.release import published_period
@@ -134,33 +135,43 @@ def estimators_section(result: EstimationResult) -> str:
 
 
 def size_class_section(result: EstimationResult) -> str:
-    """Errors of the default and the national estimator by size of municipality.
+    """Errors of the default and the national estimator by size of municipality, and coverage.
 
     Args:
         result: The estimation.
 
     Returns:
-        The section.
+        The section: a table of errors, then one of the intervals' coverage and width.
     """
     best = result.best.by_size_class
+    level = f"{result.options.level:.0%}"
     national = result.outcomes.get("national")
-    naive_errors = (
-        national.by_size_class["weighted_ape"].tolist()
+    naive = (
+        national.by_size_class
         if national is not None
-        else [math.nan] * len(best)
+        else best.assign(weighted_ape=math.nan, interval_coverage=math.nan)
     )
-    rows = []
-    for row, naive_error in zip(best.to_dict(orient="records"), naive_errors, strict=True):
-        naive = percent(float(naive_error))
+    rows, covered = [], []
+    for row, plain in zip(
+        best.to_dict(orient="records"), naive.to_dict(orient="records"), strict=True
+    ):
+        label = f'<th scope="row" class="row">{escape(str(row["size_class"]))}</th>'
         rows.append(
-            f'<tr><th scope="row" class="row">{escape(str(row["size_class"]))}</th>'
+            f"<tr>{label}"
             f'<td class="num">{int(row["n_areas"]):,}</td>'
             f'<td class="num">{int(row["n_suppressed"]):,}</td>'
             f'<td class="num">{percent(row["ape_median"])}</td>'
             f'<td class="num">{percent(row["ape_p90"])}</td>'
             f'<td class="num">{percent(row["weighted_ape"])}</td>'
             f'<td class="num">{signed_percent(row["relative_bias"])}</td>'
-            f'<td class="num">{naive}</td></tr>'
+            f'<td class="num">{percent(float(plain["weighted_ape"]))}</td></tr>'
+        )
+        covered.append(
+            f"<tr>{label}"
+            f'<td class="num">{int(row["n_areas"]):,}</td>'
+            f'<td class="num">{percent(row["interval_coverage"])}</td>'
+            f'<td class="num">{percent(row["median_relative_ci"])}</td>'
+            f'<td class="num">{percent(float(plain["interval_coverage"]))}</td></tr>'
         )
     return (
         "<section><h2>Accuracy by size of municipality</h2>\n"
@@ -177,7 +188,18 @@ def size_class_section(result: EstimationResult) -> str:
         '<th scope="col" class="num">90th percentile</th>'
         '<th scope="col" class="num">Weighted error</th><th scope="col" class="num">Total</th>'
         '<th scope="col" class="num">National factor, weighted</th></tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table></section>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>\n"
+        f"<p>How often the {level} intervals contain the census value in each class: "
+        "intervals are judged within classes, not only overall, since one overall rate can "
+        "hide large municipalities covered less often and small ones nearly always. "
+        "<em>Median ±</em>: half of the class's intervals are narrower than that share of "
+        "the estimate. The last column gives the national factor's coverage.</p>\n"
+        '<table class="by-size"><caption>Coverage of the default estimator\'s intervals by '
+        'census size of municipality</caption><thead><tr><th scope="col">Residents (census)'
+        '</th><th scope="col" class="num">Compared</th>'
+        '<th scope="col" class="num">Coverage</th><th scope="col" class="num">Median ±</th>'
+        '<th scope="col" class="num">National factor, coverage</th></tr>'
+        f"</thead><tbody>{''.join(covered)}</tbody></table></section>"
     )
 
 
@@ -206,16 +228,13 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"Disclosure protection declared by the release: {escape(noise.source)}; {rounding}.",
         "Model error: what sampling and noise leave unexplained (homes placed in a "
         "neighbouring municipality, uneven coverage), set so that intervals cover the "
-        "calibration reference at the nominal rate. It is cross-fitted: the municipalities "
-        "are split at random into two halves, and each half gets the model error measured "
-        "on the other, so that no interval is calibrated on its own municipality: "
-        + (
-            f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate for "
-            "the default estimator."
-            if max(best.model_error, default=0.0) > 0
-            else "none was needed for the default estimator, whose differences from the "
-            "reference sampling and noise already explain."
-        ),
+        "calibration reference at the nominal rate within each class of estimated size "
+        "(up to five, the quintiles of the estimates), since it is not the same share of a "
+        "small municipality's estimate as of a large one's: one rate for all sizes would "
+        "cover some sizes too rarely. It is "
+        "cross-fitted: the municipalities are split at random into two halves, and each "
+        "half gets the model error measured on the other, so that no interval is calibrated "
+        "on its own municipality: " + _model_error_words(best) + ".",
     )
     body = "".join(f"<li>{item}</li>" for item in items)
     return (
@@ -231,6 +250,40 @@ def uncertainty_section(result: EstimationResult) -> str:
         f"±{percent(best.median_relative_ci)} of the estimate.</p>\n"
         f"{error_sources_table(result)}</section>"
     )
+
+
+def _model_error_words(best: EstimatorOutcome) -> str:
+    """The default estimator's model error per size class, in each half, as a phrase."""
+    if max(best.model_error, default=0.0) <= 0:
+        return (
+            "none was needed for the default estimator, whose differences from the "
+            "reference sampling and noise already explain"
+        )
+    fits = best.model_error_by_size
+    if fits.empty:
+        return f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate"
+    classes = []
+    limits = zip(fits["lower"].astype(float), fits["upper"].astype(float), strict=True)
+    for low, high in sorted(set(limits)):
+        rows = fits[(fits["lower"] == low) & (fits["upper"] == high)]
+        taus = " and ".join(percent(float(tau)) for tau in rows["tau"])
+        classes.append(f"{_estimate_class(low, high)}: {taus}")
+    return (
+        "as a share of the estimate, for the default estimator, per class of estimated "
+        "residents (the first figure for one half of the municipalities, the second for the "
+        "other): " + "; ".join(classes)
+    )
+
+
+def _estimate_class(low: float, high: float) -> str:
+    """A class of estimated residents in words: ``under 6,500``, ``6,500 – 10,100``."""
+    if low <= 0 and math.isinf(high):
+        return "all sizes"
+    if low <= 0:
+        return f"under {high:,.0f}"
+    if math.isinf(high):
+        return f"{low:,.0f} and over"
+    return f"{low:,.0f} – {high:,.0f}"
 
 
 ERROR_SOURCE_CLASSES: tuple[tuple[str, float, float], ...] = (
@@ -416,8 +469,9 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     register = result.reference_agreement
     items = [
         "The intervals cover sampling, the declared disclosure noise and a model error "
-        "measured on the calibration areas. They do not cover errors shared by every "
-        "municipality, such as a wrong published market share where no margin corrects it.",
+        "measured on the calibration areas, per class of size. They do not cover errors "
+        "shared by every municipality, such as a wrong published market share where no "
+        "margin corrects it.",
         "The calibration reference (the register of 1 January 2011) agrees with the census "
         f"within {percent(register.ape_median, 2)} for the median municipality, so "
         "calibrating to it is close to calibrating to the census: the census is not an "
