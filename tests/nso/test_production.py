@@ -274,6 +274,22 @@ def test_a_reference_without_a_province_leaves_no_factor_short_of_its_population
     assert {"age_coverage", "raking_calibrated"} <= set(result.outcomes)
 
 
+def test_a_reference_of_no_released_area_is_refused_naming_the_codes(
+    unbiased: SimulatedRelease,
+) -> None:
+    # Arrondissement codes given for a municipal release: nothing could be fitted on them,
+    # and every estimator would have fallen back to the national factor without a word.
+    register = belgium.register_population(2011)
+    codes = register["area_code"].astype(str).str[:2] + "000"
+    summed = register.groupby(codes)["population"].sum()
+    wrong_level = summed.rename_axis("area_code").reset_index()
+    wrong_level = wrong_level[~wrong_level["area_code"].isin(unbiased.release.table["area_code"])]
+    with pytest.raises(CellcensusError, match="gives the population of no area of the release"):
+        estimate_all(release=unbiased.release, calibration_reference=wrong_level)
+    with pytest.raises(CellcensusError, match=r"\(none; the release's area codes are like"):
+        estimate_all(release=unbiased.release, calibration_reference=register.iloc[:0])
+
+
 def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_province(
     unbiased: SimulatedRelease,
 ) -> None:

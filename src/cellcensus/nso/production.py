@@ -549,14 +549,17 @@ class _Inputs:
             columns=("region", "area_km2", options.margin_level),
         )
         by_region = published.get("subscribers_by_region")
+        reference = _population(
+            calibration_reference,
+            name="calibration_reference",
+            default=lambda: belgium.register_population(2011),
+        )
+        if calibration_reference is not None:
+            _check_overlap(reference, devices, name="calibration_reference")
         return cls(
             devices=devices,
             census=_population(census, name="census", default=belgium.census_population),
-            reference=_population(
-                calibration_reference,
-                name="calibration_reference",
-                default=lambda: belgium.register_population(2011),
-            ),
+            reference=reference,
             areas=area_table,
             coverage=coverage_by_age(
                 age_population=(
@@ -891,6 +894,22 @@ def _population(
     if series.index.duplicated().any():
         raise CellcensusError(f"{name} table repeats an area_code")
     return series
+
+
+def _check_overlap(reference: pd.Series, devices: pd.Series, *, name: str) -> None:
+    """Refuse a reference given for none of the released areas: nothing would be fitted.
+
+    Typically codes of another level or year, or a filter that kept no row; without this
+    every estimator would fall back to the national factor without a word.
+    """
+    if reference.reindex(devices.index).notna().any():
+        return
+    given = f"{len(reference):,} area(s), e.g. {reference.index[0]}" if len(reference) else "none"
+    raise CellcensusError(
+        f"{name} gives the population of no area of the release ({given}; the release's "
+        f"area codes are like {devices.index[0]}): give area_code and population at the "
+        "release's level"
+    )
 
 
 def json_ready(value: Mapping[str, Any]) -> dict[str, Any]:
