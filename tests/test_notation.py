@@ -1,6 +1,8 @@
+import datetime as dt
+
 import pytest
 
-from cellcensus.notation import scientific
+from cellcensus.notation import date_runs, scientific
 
 
 @pytest.mark.parametrize(
@@ -16,3 +18,14 @@ from cellcensus.notation import scientific
 )
 def test_a_small_delta_is_written_as_a_power_of_ten(value: float, written: str) -> None:
     assert scientific(value) == written
+
+
+def test_days_are_written_as_runs_of_consecutive_dates_in_order() -> None:
+    days = [dt.date(2011, 3, d) for d in (11, 7, 8, 9, 13, 28)] + [dt.date(2011, 4, 1)]
+    assert (
+        date_runs(days)
+        == "2011-03-07 to 2011-03-09, 2011-03-11, 2011-03-13, 2011-03-28, 2011-04-01"
+    )
+    month_end = [dt.date(2011, 2, 28), dt.date(2011, 3, 1)]  # runs across a month's end
+    assert date_runs(month_end) == "2011-02-28 to 2011-03-01"
+    assert date_runs([]) == ""

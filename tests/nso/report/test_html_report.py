@@ -410,11 +410,16 @@ def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
     assert ReportContext.from_release(
         replace(release, provenance=nights), dataset="d"
     ).night_window == ("22:00–06:00")
-    gaps = {**release.published, "days_missing": ["2011-03-10", "2011-03-11"]}
+    gaps = {**release.published, "days_missing": ["2011-03-10", "2011-03-11", "2011-03-20"]}
     gapped = ReportContext.from_release(replace(release, published=gaps), dataset="d")
-    assert gapped.days_missing == ("2011-03-10", "2011-03-11")
-    assert _period(gapped) == "2011-03-01 to 2011-03-28 (no data on 2011-03-10, 2011-03-11)"
+    assert gapped.days_missing == ("2011-03-10", "2011-03-11", "2011-03-20")
+    assert _period(gapped) == (
+        "2011-03-01 to 2011-03-28 (no data on 2011-03-10 to 2011-03-11, 2011-03-20)"
+    )
     assert _period(made) == "2011-03-01 to 2011-03-28"
+    garbled = {**release.published, "days_missing": ["10 March"]}
+    with pytest.raises(CellcensusError, match="days_missing holds '10 March', not a date"):
+        ReportContext.from_release(replace(release, published=garbled), dataset="d")
     no_period = replace(release, published={"market_share": 0.4, "sampling_fraction": 0.1})
     with pytest.raises(CellcensusError, match="does not say its period start, period end"):
         ReportContext.from_release(no_period, dataset="d")

@@ -59,6 +59,7 @@ from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
+from cellcensus.notation import date_runs
 from cellcensus.release import Provenance, Release
 
 PUBLISHED_FACTS = (
@@ -255,20 +256,9 @@ def check_period(store: Store, parameters: dict[str, Any], *, reader: Reader = "
         return
     told = "reaches beyond the days" if within else "holds none of the days"
     raise CellcensusError(
-        f"the period {start} to {end} {told} in store {store.root} ({held_ranges(days)}): "
+        f"the period {start} to {end} {told} in store {store.root} ({date_runs(days)}): "
         "choose start and end among them"
     )
-
-
-def held_ranges(days: list[dt.date]) -> str:
-    """The stored days as runs of consecutive dates: "2026-03-01 to 2026-03-07, 2026-03-09"."""
-    runs: list[list[dt.date]] = []
-    for day in days:
-        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return ", ".join(f"{run[0]} to {run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
 
 
 def _allocation_hint(store: Store, level: str, reader: Reader) -> str:

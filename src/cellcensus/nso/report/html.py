@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
-from cellcensus.notation import scientific
+from cellcensus.notation import date_runs, scientific
 from cellcensus.nso.estimation import expansion_factor
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report import quality
@@ -179,7 +179,7 @@ class ReportContext:
             dataset=dataset,
             period_start=period["start"],
             period_end=period["end"],
-            days_missing=tuple(str(day) for day in published.get("days_missing") or ()),
+            days_missing=_days_missing(published),
             market_share=float(published["market_share"]),
             sampling_fraction=float(published["sampling_fraction"]),
             n_devices_released_total=int(release.table["device_count"].sum()),
@@ -917,11 +917,24 @@ def _sources(context: ReportContext) -> str:
     )
 
 
+def _days_missing(published: Mapping[str, Any]) -> tuple[str, ...]:
+    """The published ``days_missing`` (ISO dates), each checked to be a date."""
+    days = tuple(str(day)[:10] for day in published.get("days_missing") or ())
+    for day in days:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise CellcensusError(
+                f"the release's published days_missing holds {day!r}, not a date YYYY-MM-DD"
+            ) from None
+    return days
+
+
 def _period(context: ReportContext) -> str:
     start, end = (
         day.isoformat() if isinstance(day, date) else str(day)
         for day in (context.period_start, context.period_end)
     )
-    missing = context.days_missing
-    gaps = f" (no data on {', '.join(missing)})" if missing else ""
+    missing = [date.fromisoformat(day) for day in context.days_missing]
+    gaps = f" (no data on {date_runs(missing)})" if missing else ""
     return escape(f"{start} to {end}{gaps}")
