@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.nso.report.whole_release import publish_whole_release
 
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.report.html import ReportContext
-from cellcensus.nso.report.publish import publish_release
-from cellcensus.reference import belgium
 
 
 @dataclass
@@ -99,35 +97,10 @@ def release_report(
     tmp_path_factory: pytest.TempPathFactory, realistic_result: EstimationResult
 ) -> str:
     """The report of a whole release, with present population and commuting: read only."""
-    from tests.nso.test_mobility import _flows_release, _present_release
-
-    from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
-
-    present = estimate_present_population(
-        release=_present_release(realistic_result, day_gain=1.4), residents=realistic_result
-    )
-    commuting = estimate_commuting(
-        release=_flows_release(belgium.commuting_matrix(), share=0.02),
-        residents=realistic_result,
-    )
-    context = ReportContext(
-        dataset="simulated",
-        period_start="2011-03-07",
-        period_end="2011-03-13",
-        market_share=0.4,
-        sampling_fraction=0.1,
-        n_devices_released_total=1,
-        suppression_threshold=15,
-        algorithm_name="usual_residence",
-        algorithm_version="simulated",
+    written = publish_whole_release(
+        tmp_path_factory.mktemp("release"),
+        realistic_result,
         job_id="6e2f4c1d9a0b4c3e8f7d6a5b4c3d2e1f",
-    )
-    written = publish_release(
-        out_dir=tmp_path_factory.mktemp("release"),
-        result=realistic_result,
-        context=context,
-        present=present,
-        commuting=commuting,
     )
     return Path(written.report).read_text(encoding="utf-8")
 

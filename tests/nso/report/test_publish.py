@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.nso.report.whole_release import publish_whole_release
 
 from cellcensus.nso.estimation import expand_national
 from cellcensus.nso.production import EstimationResult
@@ -130,38 +131,9 @@ def test_publish_release_writes_the_whole_statistical_release(
 def test_publish_release_adds_present_population_and_commuting(
     tmp_path: Path, realistic_result: EstimationResult
 ) -> None:
-    from tests.nso.test_mobility import _flows_release, _present_release
-
-    from cellcensus.nso.mobility import estimate_commuting, estimate_present_population
     from cellcensus.nso.report.figures import FLOWS_PNG, PRESENT_HOURLY_PNG, PRESENT_MAPS_PNG
 
-    present = estimate_present_population(
-        release=_present_release(realistic_result, day_gain=1.4), residents=realistic_result
-    )
-    commuting = estimate_commuting(
-        release=_flows_release(belgium.commuting_matrix(), share=0.02),
-        residents=realistic_result,
-    )
-    context = ReportContext(
-        dataset="simulated",
-        period_start="2011-03-07",
-        period_end="2011-03-13",
-        market_share=0.4,
-        sampling_fraction=0.1,
-        n_devices_released_total=1,
-        suppression_threshold=15,
-        algorithm_name="usual_residence",
-        algorithm_version="simulated",
-        job_id="simulated-12",
-    )
-
-    written = publish_release(
-        out_dir=tmp_path,
-        result=realistic_result,
-        context=context,
-        present=present,
-        commuting=commuting,
-    )
+    written = publish_whole_release(tmp_path, realistic_result, job_id="simulated-12")
 
     metrics = json.loads(written.metrics.read_text())
     # The residents' blocks are unchanged; one block per algorithm is added.
