@@ -187,7 +187,7 @@ def test_the_error_map_counts_every_municipality_with_an_estimate(release_report
     )
     counts = re.search(
         r"([\d,]+) municipalities are within 10% of the census \(white and pale\), ([\d,]+) are "
-        r"more than 10% above it \(red\) and ([\d,]+) more than 10% below",
+        r"10% or more above it \(red\) and ([\d,]+) more than 10% below",
         alt,
     )
     assert counts, alt

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cellcensus.nso.report.figures import SCATTER_PNG
+from cellcensus.nso.report.figures import (
+    ERROR_MAP_PNG,
+    RELATIVE_ERROR_BREAKS,
+    SCATTER_PNG,
+    classify,
+)
 from cellcensus.nso.report.findings import residents_findings
 
 
@@ -28,3 +33,32 @@ def test_the_scatter_claims_no_agreement_the_numbers_do_not_show() -> None:
     assert "lie along the diagonal" not in said
     assert "On the diagonal, estimate and census agree. Over the 40 dots" in said
     assert "correlation of the logarithms -1.000" in said
+
+
+def _table(estimate: list[float], census: list[float]) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "area_code": [f"{i:05d}" for i in range(len(estimate))],
+            "name": [f"m{i}" for i in range(len(estimate))],
+            "estimate": estimate,
+            "census": census,
+        }
+    )
+    table["relative_error"] = (table["estimate"] - table["census"]) / table["census"]
+    return table
+
+
+def test_the_error_map_counts_an_error_on_a_limit_in_the_colour_the_map_gives_it() -> None:
+    # +10% and -10% exactly, one well inside and one each well above and below.
+    table = _table([1_100.0, 900.0, 1_000.0, 1_300.0, 700.0], [1_000.0] * 5)
+    drawn = classify(values=table["relative_error"], breaks=RELATIVE_ERROR_BREAKS)
+    red = int((drawn >= RELATIVE_ERROR_BREAKS.index(0.1)).sum())
+    blue = int((drawn < RELATIVE_ERROR_BREAKS.index(-0.1)).sum())
+    assert (red, blue) == (2, 1)  # the map colours +10% as "+10% to +20%", -10% pale
+
+    said = residents_findings(table)[ERROR_MAP_PNG]
+
+    assert said.startswith(
+        "2 municipalities are within 10% of the census (white and pale), 2 are 10% or more "
+        "above it (red) and 1 more than 10% below it (blue)."
+    ), said

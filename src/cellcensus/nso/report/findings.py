@@ -11,6 +11,7 @@ import math
 from collections.abc import Hashable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cellcensus.nso.production import EstimationResult
@@ -20,6 +21,7 @@ from cellcensus.nso.report.figures import (
     ESTIMATORS_PNG,
     INTERVALS_PNG,
     MAPS_PNG,
+    RELATIVE_ERROR_BREAKS,
     SCATTER_PNG,
     classify,
 )
@@ -114,9 +116,14 @@ def _scatter(table: pd.DataFrame) -> str:
 
 def _error_map(released: pd.DataFrame) -> str:
     error = released["relative_error"]
-    above = int((error > CLOSE).sum())
-    below = int((error < -CLOSE).sum())
-    within = int(error.notna().sum()) - above - below
+    # Counted in the map's own classes, so that an error on a limit (+10% exactly) is told
+    # in the colour the map gives it (the class from +10%), not in the one below.
+    classes = classify(values=error, breaks=RELATIVE_ERROR_BREAKS)
+    known = classes.dropna().to_numpy(dtype="int64")
+    limits = np.asarray(RELATIVE_ERROR_BREAKS, dtype="float64")
+    above = int((limits[known] >= CLOSE).sum())
+    below = int((limits[known + 1] <= -CLOSE).sum())
+    within = len(known) - above - below
     largest = ""
     if error.notna().any():
         worst = released.iloc[int(error.abs().fillna(-1.0).to_numpy().argmax())]
@@ -126,7 +133,7 @@ def _error_map(released: pd.DataFrame) -> str:
         )
     return (
         f"{within:,} municipalities are within {CLOSE:.0%} of the census (white and pale), "
-        f"{above:,} are more than {CLOSE:.0%} above it (red) and {below:,} more than "
+        f"{above:,} are {CLOSE:.0%} or more above it (red) and {below:,} more than "
         f"{CLOSE:.0%} below it (blue).{largest} {ALL_AREAS_TABLE}"
     )
 
