@@ -62,3 +62,12 @@ def test_the_error_map_counts_an_error_on_a_limit_in_the_colour_the_map_gives_it
         "2 municipalities are within 10% of the census (white and pale), 2 are 10% or more "
         "above it (red) and 1 more than 10% below it (blue)."
     ), said
+
+
+def test_the_scatter_counts_the_dots_it_draws_on_its_logarithmic_axes() -> None:
+    # An estimate of 0 (no device counted) is compared, but no dot on log axes.
+    table = _table([0.0, 1_000.0, 2_000.0, 3_000.0], [500.0, 1_100.0, 1_900.0, 3_000.0])
+
+    said = residents_findings(table)[SCATTER_PNG]
+
+    assert "Over the 3 dots" in said, said

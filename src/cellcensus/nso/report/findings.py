@@ -106,8 +106,10 @@ def _maps(table: pd.DataFrame, *, released: pd.DataFrame, area_km2: pd.Series | 
 def _scatter(table: pd.DataFrame) -> str:
     keyed = table.set_index(table["area_code"].astype(str))
     measured = agreement(estimate=keyed["estimate"], reference=keyed["census"])
+    # The axes are logarithmic: an estimate or census of 0 is no dot (`scatter_log`).
+    dots = int(((keyed["estimate"] > 0) & (keyed["census"] > 0)).sum())
     return (
-        f"On the diagonal, estimate and census agree. Over the {measured.n_areas:,} dots: "
+        f"On the diagonal, estimate and census agree. Over the {dots:,} dots: "
         f"correlation of the logarithms {decimal(measured.log_pearson_r, 3)}, half of "
         f"the municipalities within {percent(measured.ape_median)} of the census, and "
         f"{percent(measured.ape_p90)} or less for nine in ten. {ALL_AREAS_TABLE}"
