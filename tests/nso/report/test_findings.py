@@ -7,6 +7,7 @@ import pandas as pd
 
 from cellcensus.nso.report.figures import (
     ERROR_MAP_PNG,
+    INTERVALS_PNG,
     RELATIVE_ERROR_BREAKS,
     SCATTER_PNG,
     classify,
@@ -71,3 +72,23 @@ def test_the_scatter_counts_the_dots_it_draws_on_its_logarithmic_axes() -> None:
     said = residents_findings(table)[SCATTER_PNG]
 
     assert "Over the 3 dots" in said, said
+
+
+def test_the_intervals_width_is_said_to_go_the_way_the_numbers_go() -> None:
+    census = [1_000.0, 2_000.0, 30_000.0, 40_000.0]
+    table = _table(census, census)
+    widths = {"narrow": [0.2, 0.2, 0.05, 0.05], "widen": [0.05, 0.05, 0.2, 0.2]}
+    said = {}
+    for trend, relative in widths.items():
+        half = table["estimate"] * relative
+        bounded = table.assign(ci_lower=table["estimate"] - half, ci_upper=table["estimate"] + half)
+        said[trend] = residents_findings(bounded)[INTERVALS_PNG]
+
+    assert (
+        "The intervals narrow as municipalities grow: a median of ±20.0% under 5,000 "
+        in (said["narrow"])
+    )
+    assert (
+        "The intervals widen as municipalities grow: a median of ±5.0% under 5,000 "
+        in (said["widen"])
+    )

@@ -165,8 +165,17 @@ def _intervals(released: pd.DataFrame) -> str:
     half = (rows["ci_upper"] - rows["ci_lower"]) / 2 / rows["estimate"].where(rows["estimate"] > 0)
     small = float(half[rows["census"] < 5_000].median())
     large = float(half[rows["census"] >= 20_000].median())
+    # Which way the width goes is read from the numbers: with a model error fitted per
+    # size class, the large municipalities' intervals can be the wider ones.
+    trend = (
+        "narrow as municipalities grow"
+        if large < small
+        else "widen as municipalities grow"
+        if large > small
+        else "are as wide for small municipalities as for large ones"
+    )
     widths = (
-        f" The intervals narrow as municipalities grow: a median of ±{percent(small)} under "
+        f" The intervals {trend}: a median of ±{percent(small)} under "
         f"5,000 residents, ±{percent(large)} from 20,000."
         if not (math.isnan(small) or math.isnan(large))
         else ""
