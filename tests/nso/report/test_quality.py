@@ -1,10 +1,15 @@
 """The quality section's timeliness row: true for simulated and for real data."""
 
+import math
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
+from typing import cast
 
-from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.report.quality import quality_section, timeliness
+import pandas as pd
+
+from cellcensus.nso.production import EstimationResult, EstimatorOutcome
+from cellcensus.nso.report.quality import _model_error_words, quality_section, timeliness
 
 DEMO_RELEASE = "2026-11-28T10:13:58+00:00"
 """When the demo's enclave released its counts: years after the simulated 2011 period."""
@@ -81,3 +86,40 @@ def test_dates_without_time_and_inconsistent_dates_are_said_plainly(
     assert "before the end of the observation period (2011-03-28)" in before_end
     assert "this report is dated before it" in report_first
     assert unknown.startswith("Release dates not recorded.")
+
+
+def test_the_model_error_of_halves_with_different_size_classes_is_said_half_by_half() -> None:
+    # One half's other half had too few calibration areas for two classes: one tau for all.
+    fits = pd.DataFrame(
+        {
+            "lower": [0.0, 0.0, 6_500.0],
+            "upper": [math.inf, 6_500.0, math.inf],
+            "n_areas": [79, 41, 40],
+            "tau": [0.05, 0.08, 0.03],
+            "half": ["calibration", "validation", "validation"],
+        }
+    )
+    best = cast(
+        EstimatorOutcome, SimpleNamespace(model_error=(0.05, 0.08), model_error_by_size=fits)
+    )
+
+    said = _model_error_words(best)
+
+    assert said.endswith(
+        "in one half of the municipalities all sizes: 5.0%, in the other under 6,500: 8.0%; "
+        "6,500 and over: 3.0%"
+    ), said
+    assert "the first figure for one half" not in said
+    same = pd.DataFrame(
+        {
+            "lower": [0.0, 6_500.0] * 2,
+            "upper": [6_500.0, math.inf] * 2,
+            "n_areas": [41, 40, 40, 41],
+            "tau": [0.08, 0.03, 0.07, 0.04],
+            "half": ["calibration"] * 2 + ["validation"] * 2,
+        }
+    )
+    paired = _model_error_words(
+        cast(EstimatorOutcome, SimpleNamespace(model_error=(0.08, 0.07), model_error_by_size=same))
+    )
+    assert paired.endswith("under 6,500: 8.0% and 7.0%; 6,500 and over: 3.0% and 4.0%"), paired

@@ -262,12 +262,32 @@ def _model_error_words(best: EstimatorOutcome) -> str:
     fits = best.model_error_by_size
     if fits.empty:
         return f"{' and '.join(percent(tau) for tau in best.model_error)} of the estimate"
+    halves = [rows for _, rows in fits.groupby("half", sort=False)]
+    limits = {tuple(zip(rows["lower"], rows["upper"], strict=True)) for rows in halves}
+    if len(halves) != 2 or len(limits) > 1:
+        # Each half's fit makes its own classes (fewer where its other half has fewer
+        # calibration areas): paired figures would pair classes that differ.
+        said = [
+            "; ".join(
+                f"{_estimate_class(low, high)}: {percent(tau)}"
+                for low, high, tau in zip(
+                    rows["lower"].to_numpy(dtype="float64"),
+                    rows["upper"].to_numpy(dtype="float64"),
+                    rows["tau"].to_numpy(dtype="float64"),
+                    strict=True,
+                )
+            )
+            for rows in halves
+        ]
+        return (
+            "as a share of the estimate, for the default estimator, per class of estimated "
+            "residents, in one half of the municipalities " + ", in the other ".join(said)
+        )
     classes = []
-    limits = zip(fits["lower"].astype(float), fits["upper"].astype(float), strict=True)
-    for low, high in sorted(set(limits)):
+    for low, high in sorted(next(iter(limits))):
         rows = fits[(fits["lower"] == low) & (fits["upper"] == high)]
         taus = " and ".join(percent(float(tau)) for tau in rows["tau"])
-        classes.append(f"{_estimate_class(low, high)}: {taus}")
+        classes.append(f"{_estimate_class(float(low), float(high))}: {taus}")
     return (
         "as a share of the estimate, for the default estimator, per class of estimated "
         "residents (the first figure for one half of the municipalities, the second for the "
