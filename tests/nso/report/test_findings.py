@@ -8,6 +8,7 @@ import pandas as pd
 from cellcensus.nso.report.figures import (
     ERROR_MAP_PNG,
     INTERVALS_PNG,
+    MAPS_PNG,
     RELATIVE_ERROR_BREAKS,
     SCATTER_PNG,
     classify,
@@ -92,3 +93,20 @@ def test_the_intervals_width_is_said_to_go_the_way_the_numbers_go() -> None:
         "The intervals widen as municipalities grow: a median of ±5.0% under 5,000 "
         in (said["widen"])
     )
+
+
+def test_the_maps_speak_of_other_municipalities_only_where_there_are_others() -> None:
+    area_km2 = pd.Series([1.0, 1.0], index=["00000", "00001"])
+    alike = _table([60.0, 500.0], [70.0, 520.0])  # both in the same class on both maps
+    apart = _table([60.0, 500.0], [40.0, 520.0])  # the first one class lower on the census's
+
+    said = residents_findings(alike, area_km2=area_km2)[MAPS_PNG]
+    other = residents_findings(apart, area_km2=area_km2)[MAPS_PNG]
+
+    assert said.startswith(
+        "2 of the 2 municipalities with an estimate are in the same density class on both maps."
+    ), said
+    assert other.startswith(
+        "1 of the 2 municipalities with an estimate are in the same "
+        "density class on both maps, the others in a neighbouring class."
+    ), other

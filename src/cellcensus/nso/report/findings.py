@@ -91,7 +91,9 @@ def _maps(table: pd.DataFrame, *, released: pd.DataFrame, area_km2: pd.Series | 
         same = int((estimated[known] == counted[known]).sum())
         apart = (estimated[known] - counted[known]).abs()
         rest = (
-            ", the others in a neighbouring class" if known.any() and int(apart.max()) <= 1 else ""
+            ", the others in a neighbouring class"
+            if same < int(known.sum()) and int(apart.max()) <= 1
+            else ""
         )
         classes = (
             f"{same:,} of the {int(known.sum()):,} municipalities with an estimate are in the "
