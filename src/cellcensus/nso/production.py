@@ -657,7 +657,7 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
     except TooFewCalibrationAreasError as error:  # small data: the others still run
         skipped["power_law"] = str(error)
     else:
-        fitted["power_law"] = (law, 2)
+        fitted["power_law"] = (law, 3)  # alpha, beta and the smearing factor
     for method in ("ratio", "linear", "raking"):
         name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
         try:

@@ -385,7 +385,7 @@ def scatter_log(
     axes.fill_between(span, span * 0.9, span * 1.1, color="#dddddd", lw=0, label="± 10%")
     axes.plot(span, span, color="#555555", lw=1.0, label="estimate = census")
     axes.scatter(
-        pair["census"], pair["estimate"], s=12, color="#225ea8", alpha=0.7, lw=0, label=area_name
+        pair["census"], pair["estimate"], s=12, color=ACCENT, alpha=0.7, lw=0, label=area_name
     )
     axes.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), aspect="equal")
     thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
