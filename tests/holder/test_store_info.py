@@ -42,3 +42,23 @@ def test_store_info_names_the_key_file_its_key_periods_come_from(tmp_path, monke
     result = CliRunner().invoke(app, ["store", "info", "--store", str(store)])
     assert result.exit_code == 0, result.output
     assert re.search(r"key periods of default\.key\W", result.output), result.output
+
+
+def test_store_info_names_each_purge_folder_left_and_what_becomes_of_it(tmp_path, monkeypatch):
+    # A purge killed midway leaves STORE/.purge-*; one from before intents (files moved, no
+    # intent) is never finished nor removed by a writer: only store info tells the operator.
+    monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(tmp_path / "key"))
+    store = build_store(tmp_path / "store")
+    old = store / ".purge-old" / "events"
+    old.mkdir(parents=True)
+    (store / "events" / "date=2011-03-07").rename(old / "date=2011-03-07")  # moved, pre-intent
+    (store / ".purge-new").mkdir()
+    (store / ".purge-new" / "intent.json").write_text("{}")
+    (store / ".purge-early" / "kept").mkdir(parents=True)
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["store", "info", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert re.search(r"purge folder \.purge-new\W+interrupted: the next writer finishes", said)
+    assert re.search(r"\.purge-early\W+left before any move: the next writer removes it", said)
+    assert re.search(r"\.purge-old\W+holds files but no intent", said)
+    assert "look for its days in purges.jsonl; delete it if they are there" in said

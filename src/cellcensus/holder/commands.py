@@ -477,6 +477,8 @@ def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> No
     last = summary["last_purge"]
     purges = f"{summary['purges']}" + (f" (last: before {last['before']})" if last else "")
     table.add_row("purges", purges)
+    for folder, fate in summary["purge_folders"].items():  # a purge was killed
+        table.add_row(f"[yellow]purge folder {folder}[/yellow]", fate)
     table.add_row("area levels allocated", ", ".join(Store(store).area_levels()) or "none")
     # Named: without --key-file it is the default file, which need not be this store's key.
     key = key_file or default_key_file()

@@ -97,6 +97,28 @@ def carry_out(store: Store, aside: Path, intent: PurgeIntent) -> None:
     _remove(aside)
 
 
+def leftover_purges(store: Store) -> dict[str, str]:
+    """Each purge folder left in `store` (a purge was killed) and what becomes of it."""
+    fates = {}
+    for aside in sorted(store.root.glob(".purge-*")):
+        if (aside / INTENT_NAME).is_file():
+            fates[aside.name] = "interrupted: the next writer finishes it"
+        elif _before_any_move(aside):
+            fates[aside.name] = "left before any move: the next writer removes it"
+        else:
+            fates[aside.name] = (
+                "holds files but no intent (a purge from before intents were written): "
+                "look for its days in purges.jsonl; delete it if they are there, otherwise "
+                "move them back"
+            )
+    return fates
+
+
+def _before_any_move(aside: Path) -> bool:
+    """Whether a purge folder without an intent holds only what precedes the first move."""
+    return {path.name for path in aside.iterdir()} <= {KEPT, _UNFINISHED_INTENT}
+
+
 def finish_interrupted_purges(store: Store, *, writer: str) -> None:
     """Finish every purge of `store` that was killed after writing its intent.
 
@@ -110,7 +132,7 @@ def finish_interrupted_purges(store: Store, *, writer: str) -> None:
     for aside in sorted(store.root.glob(".purge-*")):
         if (aside / INTENT_NAME).is_file():
             _finish(store, aside, writer=writer)
-        elif {path.name for path in aside.iterdir()} <= {KEPT, _UNFINISHED_INTENT}:
+        elif _before_any_move(aside):
             shutil.rmtree(aside)
 
 

@@ -34,7 +34,14 @@ import pyarrow.parquet as pq
 from cellcensus.holder.store.device_days import fresh
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import Store, require_store, row_count
-from cellcensus.holder.store.purge_intent import KEPT, PurgeIntent, carry_out, started_by, sync
+from cellcensus.holder.store.purge_intent import (
+    KEPT,
+    PurgeIntent,
+    carry_out,
+    leftover_purges,
+    started_by,
+    sync,
+)
 from cellcensus.holder.store.writer_lock import writing
 
 
@@ -199,6 +206,7 @@ def store_summary(store: Path) -> dict[str, Any]:
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
         "last_purge": purges[-1] if purges else None,
+        "purge_folders": leftover_purges(target),
         "key_periods": [
             {
                 "valid_from": period.valid_from and period.valid_from.isoformat(),
