@@ -297,8 +297,7 @@ def published_facts(store: Store, period: tuple[dt.date, dt.date]) -> dict[str, 
     facts = {name: metadata[name] for name in PUBLISHED_FACTS if name in metadata}
     facts["period"] = {"start": period[0].isoformat(), "end": period[1].isoformat()}
     held = set(store.days())
-    every = (period[0] + dt.timedelta(days=k) for k in range((period[1] - period[0]).days + 1))
-    if missing := [day.isoformat() for day in every if day not in held]:
+    if missing := [day.isoformat() for day in period_days(period) if day not in held]:
         facts["days_missing"] = missing  # between deliveries: nothing was read on them
     return facts
 
@@ -321,6 +320,11 @@ def rounding_secret(store: Path) -> bytes:
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise CellcensusError(f"rounding key {path} is readable by others; run: chmod 600 {path}")
     return path.read_bytes().strip()
+
+
+def period_days(period: tuple[dt.date, dt.date]) -> list[dt.date]:
+    """Every date from the period's first to its last."""
+    return [period[0] + dt.timedelta(days=k) for k in range((period[1] - period[0]).days + 1)]
 
 
 def job_period(store: Store, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
@@ -348,8 +352,7 @@ def key_domain(
         # The stored days in the period: a day missing between them is no date of the release.
         if tables.dates:
             return [day for day in tables.dates if period[0] <= day <= period[1]]
-        days = (period[1] - period[0]).days + 1
-        return [period[0] + dt.timedelta(days=offset) for offset in range(days)]
+        return period_days(period)
     if key.domain is KeyDomain.SLOT:
         minutes = getattr(parsed, "slot_minutes", None)
         if not isinstance(minutes, int):
