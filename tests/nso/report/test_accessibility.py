@@ -179,6 +179,15 @@ def test_every_figure_has_a_text_alternative_that_gives_its_finding(release_repo
     ), maps
 
 
+def test_every_figure_sits_in_a_section_under_a_heading(release_report: str) -> None:
+    # A figure between sections belongs to no heading: a screen reader's list of headings
+    # cannot reach it.
+    main = release_report.split("<main>")[1].split("</main>")[0]
+    outside = re.sub(r"<section[ >].*?</section>", "", main, flags=re.DOTALL)
+    assert "<figure" not in outside
+    assert outside.strip() == ""
+
+
 def test_the_error_map_counts_every_municipality_with_an_estimate(release_report: str) -> None:
     alt = next(
         image.alt or ""

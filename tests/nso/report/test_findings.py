@@ -110,3 +110,14 @@ def test_the_maps_speak_of_other_municipalities_only_where_there_are_others() ->
         "1 of the 2 municipalities with an estimate are in the same "
         "density class on both maps, the others in a neighbouring class."
     ), other
+
+
+def test_with_nothing_released_every_figure_says_so_rather_than_counting_zeros() -> None:
+    table = _table([np.nan, np.nan, np.nan], [500.0, 1_100.0, 1_900.0])
+    table = table.assign(ci_lower=np.nan, ci_upper=np.nan)
+
+    said = residents_findings(table, area_km2=pd.Series(1.0, index=table["area_code"]))
+
+    assert set(said) == {MAPS_PNG, SCATTER_PNG, ERROR_MAP_PNG, INTERVALS_PNG}
+    for finding in said.values():
+        assert finding == "None of the 3 municipalities has an estimate: all are withheld."

@@ -55,15 +55,23 @@ def residents_findings(
         One or two sentences per figure that the inputs allow.
     """
     released = table[table["estimate"].notna()]
-    found = {
-        MAPS_PNG: _maps(table, released=released, area_km2=area_km2),
-        SCATTER_PNG: _scatter(table),
-        ERROR_MAP_PNG: _error_map(released),
-    }
+    areas = [MAPS_PNG, SCATTER_PNG, ERROR_MAP_PNG]
+    if {"ci_lower", "ci_upper"} <= set(table.columns):
+        areas.append(INTERVALS_PNG)
+    if released.empty:
+        # Every sentence below counts among the estimates: with none, say so instead.
+        nothing = f"None of the {len(table):,} municipalities has an estimate: all are withheld."
+        found = dict.fromkeys(areas, nothing)
+    else:
+        describe = {
+            MAPS_PNG: lambda: _maps(table, released=released, area_km2=area_km2),
+            SCATTER_PNG: lambda: _scatter(table),
+            ERROR_MAP_PNG: lambda: _error_map(released),
+            INTERVALS_PNG: lambda: _intervals(released),
+        }
+        found = {name: describe[name]() for name in areas}
     if estimation is not None:
         found[ESTIMATORS_PNG] = _estimators(estimation)
-    if {"ci_lower", "ci_upper"} <= set(table.columns):
-        found[INTERVALS_PNG] = _intervals(released)
     return found
 
 

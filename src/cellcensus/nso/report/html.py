@@ -287,7 +287,7 @@ def write_report(
     main = "\n".join(
         (
             _summary(table=table, context=context, estimation=estimation),
-            *(_figure(figure) for figure in figures),
+            _figures_section(figures),
             _metrics_section(agreements),
             *_estimation_sections(estimation=estimation, context=context),
             *extra_sections,
@@ -597,6 +597,14 @@ def _figure(figure: ReportFigure) -> str:
         f'<img src="data:image/png;base64,{encoded}" alt="{escape(figure.alt)}">'
         f"<figcaption>{escape(figure.caption)}</figcaption></figure>"
     )
+
+
+def _figures_section(figures: Sequence[ReportFigure]) -> str:
+    """The residents' figures under a heading of their own (a landmark a reader can jump to)."""
+    if not figures:
+        return ""
+    body = "\n".join(_figure(figure) for figure in figures)
+    return f"<section><h2>Residents per municipality in figures</h2>\n{body}</section>"
 
 
 def _css_width(png: bytes) -> int:
