@@ -171,3 +171,20 @@ def test_density_classes_have_equal_sizes_and_follow_density() -> None:
     classes = density_classes(estimate=estimate, area_km2=km2, n_classes=5)
 
     assert classes.tolist() == ["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d4", "d5", "d5"]
+
+
+def test_the_constants_fitted_count_the_margin_cells_the_others_do_not_fix() -> None:
+    # 4 groups and 3 classes are 7 cells, but both partitions add up to every area, so the
+    # 7 totals hold only 6 independent constants; a covariate adds one.
+    covariates = pd.DataFrame({"young": RNG.uniform(0.1, 0.3, N)}, index=CODES)
+    one = calibrate(expansion=first_estimate(), reference=TRUTH, partitions={"group": GROUPS})
+    two = calibrate(
+        expansion=first_estimate(),
+        reference=TRUTH,
+        partitions={"group": GROUPS, "class": CLASSES},
+        covariates=covariates,
+    )
+
+    assert one.expansion.parameters["fitted_constants"] == 4
+    assert two.expansion.parameters["calibration_cells"] == 8
+    assert two.expansion.parameters["fitted_constants"] == 7

@@ -129,7 +129,12 @@ def calibrate(
     calibrated = expansion.rescaled(
         by=g,
         name=name or f"{method}_calibrated",
-        parameters={"calibration_cells": float(support.sum())},
+        parameters={
+            "calibration_cells": float(support.sum()),
+            # Two partitions' groups each add up to every area: one of their cells is fixed
+            # by the others. The constants fitted are the independent ones.
+            "fitted_constants": float(np.linalg.matrix_rank(x_cal[:, support])),
+        },
         assumptions={
             "margins": "The known totals (margins) are right, and within a margin group the "
             "first estimate errs by the same proportion in every area.",

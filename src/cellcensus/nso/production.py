@@ -735,7 +735,7 @@ def _calibrated(
     result = calibrate(
         expansion=base, reference=reference, partitions=partitions, method=method, name=name
     )
-    return result.expansion, int(result.expansion.parameters["calibration_cells"])
+    return result.expansion, int(result.expansion.parameters["fitted_constants"])
 
 
 def _outcome(
