@@ -23,10 +23,16 @@ from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.registry import get_algorithm
 from cellcensus.holder.disclosure import DEFAULT_POLICIES, Charge, DisclosurePolicy, protect
 from cellcensus.holder.disclosure.hierarchy import layout
-from cellcensus.holder.disclosure.noise import noisy_counts, release_sensitivity
+from cellcensus.holder.disclosure.noise import (
+    CI95_PER_SD,
+    _scale,
+    noisy_counts,
+    release_sensitivity,
+)
 from cellcensus.holder.disclosure.policy import DifferentialPrivacy
 from cellcensus.holder.enclave import Enclave
-from cellcensus.holder.enclave.compute import privacy_units
+from cellcensus.holder.enclave.compute import open_tables, privacy_units
+from cellcensus.holder.store import Store
 from cellcensus.holder.store.key_record import RECORD_NAME, KeyPeriod, write_key_record
 
 DAYS = 7  # the tiny store: 7 days of March 2011, municipalities 11001, 11002, 21004
@@ -199,3 +205,85 @@ def test_a_key_rotation_in_the_period_counts_each_device_once_per_key(tmp_path):
     assert_ci95(week.table, round(2 * one_device, 2))
     assert one_key.provenance.privacy_units == 1
     assert_ci95(one_key.table, round(one_device, 2))
+
+
+ROTATION = dt.date(2011, 3, 10)
+NEW_KEY = 10**12  # added to every pseudonym from the rotation on: a new key's pseudonyms
+
+
+def rotated_store(root, *, without: int | None = None):
+    """The tiny store with a key rotation on `ROTATION`, optionally without one device.
+
+    `without` is the device's pseudonym under the first key; under the new key it has
+    another one, as `cellcensus store rotate-key` makes it.
+    """
+    store = build_store(root)
+    for path in sorted((store / "events").glob("date=*/part-0.parquet")):
+        events = pq.read_table(path)
+        day = dt.date.fromisoformat(path.parent.name.removeprefix("date="))
+        if without is not None:
+            events = events.filter(pc.not_equal(events["device_id"], without))
+        if day >= ROTATION:
+            renamed = pc.add(events["device_id"], NEW_KEY)
+            events = events.set_column(0, "device_id", renamed)
+        pq.write_table(events, path)
+    write_key_record(
+        [KeyPeriod(None, "0" * 16), KeyPeriod(ROTATION, "1" * 16)], path=store / RECORD_NAME
+    )
+    return store
+
+
+def exact_counts(store, algorithm, parameters):
+    """The algorithm's exact output on `store`, by its key columns."""
+    found = get_algorithm(algorithm)
+    names = [key.name for key in found.manifest.keys]
+    raw = found.run(open_tables(Store(store)), parameters)
+    return raw.set_index(names)["device_count"].astype(float)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "parameters", "policy"),
+    [
+        # The default Gaussian policy; a device's position is carried across midnight, so
+        # on the slots around the rotation both of its pseudonyms are present.
+        (
+            "present_population",
+            {"slot_minutes": 60, "start": "2011-03-09", "end": "2011-03-10"},
+            None,
+        ),
+        # A steward's Gaussian policy for a bound over the period: both pseudonyms of a
+        # device have the same home, so they add 2 to one cell (L2 2, not sqrt 2).
+        (
+            "usual_residence",
+            {},
+            DisclosurePolicy(dp=DifferentialPrivacy(epsilon=0.4, delta=1e-6, mechanism="gaussian")),
+        ),
+    ],
+)
+def test_noise_covers_one_device_across_a_key_rotation(tmp_path, algorithm, parameters, policy):
+    # The attack a key rotation opens: one person is two pseudonyms of the release. Measure
+    # what removing that person (both pseudonyms) changes in the exact output, and check that
+    # the noise released is calibrated to at least that change.
+    target = 1_000_000  # the tiny store's first device
+    full = exact_counts(rotated_store(tmp_path / "full"), algorithm, parameters)
+    less = exact_counts(rotated_store(tmp_path / "less", without=target), algorithm, parameters)
+    change = full.sub(less, fill_value=0.0).to_numpy()
+    l2 = float(np.sqrt(np.sum(change**2)))
+    enclave = Enclave(
+        store=rotated_store(tmp_path / "released"),
+        state_url=f"sqlite:///{tmp_path / 'e.db'}",
+        policy=policy,
+    )
+    release = enclave.run(algorithm=algorithm, parameters=parameters, analyst="a")
+    dp_policy = DisclosurePolicy.from_dict(release.provenance.policy).dp
+    assert dp_policy is not None and dp_policy.mechanism == "gaussian"
+    sigma = float(release.table["ci95"].astype(float).min()) / CI95_PER_SD["gaussian"]
+    # The smallest sigma at which OpenDP certifies the policy for that change.
+    needed = _scale(
+        size=len(release.table),
+        d_in=l2,
+        mechanism="gaussian",
+        epsilon=dp_policy.epsilon,
+        delta=dp_policy.delta,
+    )
+    assert sigma >= needed * (1 - 1e-3), (algorithm, l2, sigma, needed)

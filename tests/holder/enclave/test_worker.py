@@ -204,3 +204,34 @@ def test_a_passing_report_says_which_sandbox_applied(tmp_path):
     report = run_conformance(source, sha256=source_hash(source), memory_mb=4096, timeout_s=120)
     assert report["passed"] is True, report
     assert report["sandbox"] == ("none" if landlock_abi() < 1 else f"landlock ABI {landlock_abi()}")
+
+
+@pytest.mark.parametrize("timeout_s", [0.2, 60.0], ids=["killed", "ended"])
+def test_a_worker_spills_in_a_private_folder_removed_when_it_ends(tmp_path, timeout_s):
+    # DuckDB spills a job's intermediate tables (pseudonymised rows) beneath its working
+    # folder: a worker working in the service's folder would leave them there, readable by
+    # whoever reads that folder, outside the store and its retention, when it is killed.
+    import stat
+
+    import duckdb
+
+    spill = duckdb.connect().execute("SELECT current_setting('temp_directory')").fetchall()
+    assert spill == [(".tmp",)]  # relative: beneath the working folder
+    seen: dict[str, object] = {}
+
+    def look(process):
+        folder = Path(f"/proc/{process.pid}/cwd").readlink()
+        seen["folder"] = folder
+        seen["mode"] = stat.S_IMODE(folder.stat().st_mode)
+
+    outcome = run_in_subprocess(
+        {**SPEC, "memory_mb": 4096, "timeout_s": 60, "scratch": str(tmp_path)},
+        timeout_s=timeout_s,
+        on_stage=lambda _stage: None,
+        on_start=look,
+    )
+    assert outcome.result is not None or outcome.error
+    folder = Path(str(seen["folder"]))
+    assert folder != Path.cwd() and Path.cwd() not in folder.parents
+    assert seen["mode"] == 0o700
+    assert not folder.exists()

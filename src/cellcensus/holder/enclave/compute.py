@@ -11,9 +11,9 @@ are protected as one composite key and split back afterwards.
 The noise is calibrated to the whole release: an algorithm whose contribution bound holds
 per privacy unit (its manifest's `unit_keys`, e.g. per date and slot) releases as many units
 as the product of those keys' domains, and one device may add up to the bound in each of
-them (`privacy_units`). A key rotation gives each device a new pseudonym, so a bound per device
-over the period holds per key period: the units are multiplied by the key periods the job's
-days span (`release_units`).
+them (`privacy_units`). A key rotation gives each device a new pseudonym, so over days of k
+key periods one device is k pseudonyms, each adding up to the bound to each unit and to the
+same cells: the bound per unit is multiplied by k (`pseudonyms`).
 """
 
 from __future__ import annotations
@@ -374,22 +374,18 @@ def privacy_units(unit_keys: Sequence[str], domains: dict[str, list[Any]]) -> in
     return math.prod(max(len(domains[name]), 1) for name in unit_keys)
 
 
-def release_units(
-    store: Store,
-    unit_keys: Sequence[str],
-    domains: dict[str, list[Any]],
-    period: tuple[dt.date, dt.date],
-) -> int:
-    """The privacy units of a release: `privacy_units`, times the pseudonyms one device has.
+def pseudonyms(store: Store, period: tuple[dt.date, dt.date]) -> int:
+    """The most pseudonyms one device has in a release over `period`: its key periods.
 
     A key rotation gives every device a new pseudonym from its first day on, so over days of
-    k key periods one device counts as k devices and may add the bound k times. A unit
-    within one day (a unit key of dates) lies in one key period.
+    k key periods one device counts as k devices, each of which may add the bound to each
+    unit, and to the same cells (the same home, the same area at the same hour): the bound
+    per unit is k times the manifest's. This holds for units of dates too: a device's
+    position carried across midnight (`present_population`) puts both of its pseudonyms in
+    the slots around the rotation. Multiplying the units instead would be right for L1 but
+    give an L2 sensitivity of sqrt(k) where it is k.
     """
-    units = privacy_units(unit_keys, domains)
-    if any(_kind(domains[name]) is dt.date for name in unit_keys):
-        return units
-    return units * key_periods_spanned(store, period)
+    return key_periods_spanned(store, period)
 
 
 def key_periods_spanned(store: Store, period: tuple[dt.date, dt.date]) -> int:
@@ -456,6 +452,7 @@ def private_finish(
     seed: str,
     domains: dict[str, list[Any]],
     units: int,
+    per_device: int = 1,
 ) -> tuple[pd.DataFrame, list[float] | None]:
     """Noise on the algorithm's counts per cell, then its `finish` step on the noisy counts.
 
@@ -483,7 +480,7 @@ def private_finish(
         keys=_composite([*others.values(), cells]),
         policy=policy,
         key=COMPOSITE,
-        contribution_bound=algorithm.manifest.bound(parsed),
+        contribution_bound=algorithm.manifest.bound(parsed) * per_device,
         charge=charge,
         units=units,
     )
@@ -582,7 +579,8 @@ def compute_release(
                 charge=charge,
                 seed=job_id,
                 domains=domains,
-                units=release_units(opened, algorithm.manifest.unit_keys, domains, period),
+                units=privacy_units(algorithm.manifest.unit_keys, domains),
+                per_device=pseudonyms(opened, period),
             )
         else:
             raw = algorithm.run(tables, parameters)
@@ -641,19 +639,23 @@ def _protected(
     charge: Charge | None,
     period: tuple[dt.date, dt.date],
 ) -> Release:
-    """The release of `raw` protected over its key domains, with its privacy units recorded."""
-    units = release_units(store, unit_keys, domains, period)
+    """The release of `raw` protected over its key domains, with its privacy units recorded.
+
+    Each of a device's pseudonyms (`pseudonyms`) may add `bound` to each privacy unit.
+    """
+    units = privacy_units(unit_keys, domains)
+    per_device = pseudonyms(store, period)
     table = protect_release(
         raw,
         domains=domains,
         policy=policy,
-        contribution_bound=bound,
+        contribution_bound=bound * per_device,
         charge=charge,
         rounding_key=rounding_secret(store.root),
         measured_ci95=measured_ci95,
         units=units,
     )
-    provenance = dataclasses.replace(provenance, privacy_units=units)
+    provenance = dataclasses.replace(provenance, privacy_units=units * per_device)
     return Release(table=table, provenance=provenance, published=published_facts(store, period))
 
 

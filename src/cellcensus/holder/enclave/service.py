@@ -319,7 +319,7 @@ class EnclaveService:
         return {
             "kind": "job",
             "job_id": job.id,
-            "store": str(self.store_root),
+            "store": str(self.store_root.absolute()),  # the worker works in another folder
             "engine": self.engine,
             "algorithm": job.algorithm,
             "version": job.version,

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,9 +90,22 @@ class WorkerOutcome:
 
 @dataclass(frozen=True)
 class WorkerProcess:
-    """A started worker subprocess, waiting for its spec on stdin."""
+    """A started worker subprocess, waiting for its spec on stdin.
+
+    Attributes:
+        process: The subprocess.
+        folder: Its working folder, private to the service's user (mode 0700): DuckDB
+            spills the job's intermediate tables (pseudonymised rows) beneath it (``.tmp``),
+            so not in the service's own working folder, readable by others and left behind
+            by a killed worker. Removed once the worker has ended (`discard`).
+    """
 
     process: subprocess.Popen[str]
+    folder: str
+
+    def discard(self) -> None:
+        """Remove the worker's folder, and what it spilled there (the worker has ended)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # The service's own variables (its settings, the JWT key, a steward's password) and libpq's
@@ -113,8 +127,9 @@ def start_worker() -> WorkerProcess:
     """Start a worker subprocess (it imports the catalogue, then waits for a spec).
 
     It leads a new session (and process group), so killing the group kills whatever it
-    started too.
+    started too. It works in a private folder of its own (`WorkerProcess.folder`).
     """
+    folder = tempfile.mkdtemp(prefix="cellcensus-worker-")
     process = subprocess.Popen(
         [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
         stdin=subprocess.PIPE,
@@ -124,8 +139,9 @@ def start_worker() -> WorkerProcess:
         errors="replace",
         start_new_session=True,
         env=worker_environment(),
+        cwd=folder,
     )
-    return WorkerProcess(process=process)
+    return WorkerProcess(process=process, folder=folder)
 
 
 class WarmWorkers:
@@ -141,6 +157,8 @@ class WarmWorkers:
         with self._lock:
             ready, self._ready = self._ready, None
         if ready is None or ready.process.poll() is not None:
+            if ready is not None:
+                ready.discard()
             ready = start_worker()
         threading.Thread(target=self._refill, daemon=True).start()
         return ready
@@ -164,6 +182,7 @@ class WarmWorkers:
                 os.killpg(ready.process.pid, signal.SIGKILL)
             ready.process.wait()
             _close_pipes(ready.process)
+            ready.discard()
 
 
 def run_in_subprocess(
@@ -199,6 +218,7 @@ def run_in_subprocess(
     reader.join(timeout=5)
     drain.join(timeout=5)
     _close_pipes(process)
+    worker.discard()
     detail = "".join(errors)[-DETAIL_CHARS:]
     what = "the conformance run" if spec.get("kind") == "conformance" else "the job"
     if output.overflow:
