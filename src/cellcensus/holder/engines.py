@@ -5,9 +5,12 @@ Algorithms are Ibis expressions, so the same code runs on either; only the conne
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -24,16 +27,31 @@ ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
 def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBackend:
     """A fresh Ibis backend on `engine`.
 
-    DuckDB gets a memory limit so large stores spill to disk instead of exhausting memory.
-    Spark uses the session from `spark_session()` (local mode unless SPARK_MASTER is set).
+    DuckDB gets a memory limit so large stores spill to disk instead of exhausting memory,
+    into `spill_folder`. Spark uses the session from `spark_session()` (local mode unless
+    SPARK_MASTER is set).
     """
     if engine == "duckdb":
         con = ibis.duckdb.connect()
         con.raw_sql(f"SET memory_limit='{memory_limit}'")
+        con.raw_sql(f"SET temp_directory='{spill_folder()}'")
         return con
     if engine == "spark":
         return ibis.pyspark.connect(spark_session())
     raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+
+
+@cache
+def spill_folder() -> str:
+    """Where this process's DuckDB spills: a folder only its user reads, removed at exit.
+
+    DuckDB's default, ``.tmp`` beneath the working folder, is made with the umask (readable
+    by everyone, usually) and outlives the process; what spills there is pseudonymised
+    events. A process killed before its exit leaves this folder behind, still private.
+    """
+    folder = tempfile.mkdtemp(prefix="cellcensus-spill-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 LOCAL_SPARK = {

@@ -127,7 +127,9 @@ def start_worker() -> WorkerProcess:
     """Start a worker subprocess (it imports the catalogue, then waits for a spec).
 
     It leads a new session (and process group), so killing the group kills whatever it
-    started too. It works in a private folder of its own (`WorkerProcess.folder`).
+    started too. It works in a private folder of its own (`WorkerProcess.folder`), which is
+    its temporary folder too (``TMPDIR``): DuckDB's spill folder (`engines.spill_folder`)
+    goes with it when the worker is killed before it could remove it.
     """
     folder = tempfile.mkdtemp(prefix="cellcensus-worker-")
     process = subprocess.Popen(
@@ -138,7 +140,7 @@ def start_worker() -> WorkerProcess:
         text=True,
         errors="replace",
         start_new_session=True,
-        env=worker_environment(),
+        env=worker_environment() | {"TMPDIR": folder},
         cwd=folder,
     )
     return WorkerProcess(process=process, folder=folder)

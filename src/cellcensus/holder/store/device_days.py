@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cellcensus.holder.algorithms.device_filter import INTERACTIVE_EVENTS, MAX_M2M_CELLS
+from cellcensus.holder.engines import spill_folder
 from cellcensus.holder.store.layout import Store, row_count
 from cellcensus.holder.store.sources import sql_string
 
@@ -127,7 +128,11 @@ def summarise(
     stale = [day for day in wanted if rebuild or not is_fresh(store, day)]
     if not stale:
         return []
-    with duckdb.connect(config={"memory_limit": memory_limit}) as con:
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": memory_limit,
+        "temp_directory": spill_folder(),
+    }
+    with duckdb.connect(config=config) as con:
         con.execute("SET enable_progress_bar = false")  # no bar on the ingest's stdout
         for day in stale:
             if progress is not None:
