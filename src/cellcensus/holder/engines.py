@@ -35,6 +35,9 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
         con = ibis.duckdb.connect()
         con.raw_sql(f"SET memory_limit='{memory_limit}'")
         con.raw_sql(f"SET temp_directory='{spill_folder()}'")
+        # The CLI and the service report progress their own way; DuckDB's bar, printed to
+        # stdout on a slow query, would mix into a command's output (its --json too).
+        con.raw_sql("SET enable_progress_bar = false")
         return con
     if engine == "spark":
         return ibis.pyspark.connect(spark_session())
