@@ -30,5 +30,5 @@ def test_duckdb_spills_into_a_private_folder_removed_at_exit(tmp_path: Path) -> 
     assert all(Path(path).parent == Path(said["folder"]) for path in said["paths"])
     assert said["mode"] == 0o700
     assert not Path(said["folder"]).exists()  # removed when the process ended
-    assert list(tmp_path.iterdir()) == []
-    assert said["bar"] is False  # a slow query's bar would go to the command's stdout  # not DuckDB's default `.tmp` of the working folder
+    assert list(tmp_path.iterdir()) == []  # not DuckDB's default `.tmp` of the working folder
+    assert said["bar"] is False  # a slow query's bar would go into the command's stdout
