@@ -36,12 +36,13 @@ from cellcensus.nso.mobility import (
     parent_areas,
     presence_counts,
 )
-from cellcensus.nso.production import estimate_all
+from cellcensus.nso.production import EstimationResult, estimate_all
 from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import municipalities
+from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
@@ -104,55 +105,22 @@ def run_demo(
         dataset = out / "dataset"
         synthesize(out=dataset, params=params)
 
-    step("Holder: ingesting and pseudonymising")
-    store = out / "store"
-    ingest_dataset(dataset=dataset, store=store, key_file=key_file or out / KEY_FILE)
-    step("Holder: allocating cells to municipalities")
     areas = municipalities()
-    build_allocation(store=store, areas=areas)
-    roll_up_allocation(store=Store(store), parent=arrondissements(), level=FLOWS_LEVEL)
-    build_tile_footprint(Store(store), areas=areas)
-
-    step("Enclave: running usual_residence")
-    enclave = Enclave(store=store)
-    client = InProcessClient(runner=enclave.run, analyst="demo-analyst")
-    release = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
-    period = _period_days(release.published.get("period") or {})
-    step("Enclave: running present_population (hourly, weekdays, arrondissements)")
-    present_release = client.run(
-        algorithm="present_population",
-        parameters={**PRESENT_PARAMETERS, **_present_period(period)},
-        level=FLOWS_LEVEL,
-    )
-    flows_release = None
-    weekdays, needed = _weekdays(period), _min_work_days()
-    if weekdays >= needed:
-        step("Enclave: running home_work_flows (arrondissements)")
-        flows_release = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
-    else:  # no device could have a work place: the release would hold noise only
-        step(f"Home-work flows skipped: {weekdays} weekday(s) in the period, {needed} needed")
-    synthetic = (dataset / "world.json").is_file()
+    store = _holder_store(out=out, dataset=dataset, key_file=key_file, areas=areas, step=step)
+    releases = _Releases.run(store, step=step)
 
     step("NSO: estimating, calibrating and validating against the census")
-    result = estimate_all(release=release, areas=areas)
-    parent = arrondissements()
-    present = estimate_present_population(
-        release=present_release,
-        residents=result,
-        areas=parent_areas(areas, parent),
-        truth=_presence_truth(dataset, parent=parent),
-        parent=parent,
-        level=FLOWS_LEVEL,
-    )
+    result = estimate_all(release=releases.residents, areas=areas)
+    present = _present_population(releases.present, residents=result, areas=areas, dataset=dataset)
     commuting = None
-    if flows_release is not None:
-        commuting = estimate_commuting(release=flows_release, residents=result)
+    if releases.flows is not None:
+        commuting = estimate_commuting(release=releases.flows, residents=result)
     step("NSO: writing figures and report")
     context = ReportContext.from_release(
-        release,
+        releases.residents,
         dataset=str(dataset),
-        synthetic=synthetic,
-        uses=[used for used in (present_release, flows_release) if used is not None],
+        synthetic=(dataset / "world.json").is_file(),
+        uses=[used for used in (releases.present, releases.flows) if used is not None],
     )
     published = publish_release(
         out_dir=out,
@@ -170,6 +138,82 @@ def run_demo(
         estimates=estimates,
         present=present,
         commuting=commuting,
+    )
+
+
+def _holder_store(
+    *,
+    out: Path,
+    dataset: Path,
+    key_file: Path | None,
+    areas: pd.DataFrame,
+    step: Callable[[str], None],
+) -> Path:
+    """The holder's store of `dataset`, its cells allocated to `areas` and arrondissements.
+
+    Also the tile footprint, which the posterior estimator of homes reads.
+    """
+    step("Holder: ingesting and pseudonymising")
+    store = out / "store"
+    ingest_dataset(dataset=dataset, store=store, key_file=key_file or out / KEY_FILE)
+    step("Holder: allocating cells to municipalities")
+    build_allocation(store=store, areas=areas)
+    roll_up_allocation(store=Store(store), parent=arrondissements(), level=FLOWS_LEVEL)
+    build_tile_footprint(Store(store), areas=areas)
+    return store
+
+
+@dataclass(frozen=True)
+class _Releases:
+    """What the enclave released to the demo's NSO half.
+
+    Attributes:
+        residents: Usual residents per municipality.
+        present: Present population by hour, per arrondissement.
+        flows: Home-work flows between arrondissements; None when the period has too few
+            weekdays for any device to have a work place.
+    """
+
+    residents: Release
+    present: Release
+    flows: Release | None
+
+    @classmethod
+    def run(cls, store: Path, *, step: Callable[[str], None]) -> _Releases:
+        """Run each job on `store`'s enclave, through the client interface the NSO holds."""
+        step("Enclave: running usual_residence")
+        client = InProcessClient(runner=Enclave(store=store).run, analyst="demo-analyst")
+        residents = client.run(algorithm=ALGORITHM, parameters=RELEASE_PARAMETERS)
+        period = _period_days(residents.published.get("period") or {})
+        step("Enclave: running present_population (hourly, weekdays, arrondissements)")
+        present = client.run(
+            algorithm="present_population",
+            parameters={**PRESENT_PARAMETERS, **_present_period(period)},
+            level=FLOWS_LEVEL,
+        )
+        weekdays, needed = _weekdays(period), _min_work_days()
+        # Fewer weekdays than needed: no device could have a work place, the flows' release
+        # would hold noise only.
+        if weekdays < needed:
+            step(f"Home-work flows skipped: {weekdays} weekday(s) in the period, {needed} needed")
+            return cls(residents=residents, present=present, flows=None)
+        step("Enclave: running home_work_flows (arrondissements)")
+        flows = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
+        return cls(residents=residents, present=present, flows=flows)
+
+
+def _present_population(
+    release: Release, *, residents: EstimationResult, areas: pd.DataFrame, dataset: Path
+) -> PresentPopulation:
+    """The present population per arrondissement of `areas`, beside a synthetic world's truth."""
+    parent = arrondissements()
+    return estimate_present_population(
+        release=release,
+        residents=residents,
+        areas=parent_areas(areas, parent),
+        truth=_presence_truth(dataset, parent=parent),
+        parent=parent,
+        level=FLOWS_LEVEL,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,7 +32,11 @@ from cellcensus.holder.geo.tile_footprint import (
 )
 from cellcensus.holder.store import IngestReport, Store, default_key_file, ingest, ingest_dataset
 from cellcensus.holder.store.device_days import summarise
-from cellcensus.holder.store.ingestion import MEMORY_LIMIT, check_memory_limit
+from cellcensus.holder.store.ingestion import (
+    MEMORY_LIMIT,
+    ProgressCallback,
+    check_memory_limit,
+)
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.holder.store.writer_lock import writing
@@ -97,57 +102,64 @@ def register(app: typer.Typer) -> None:
     app.add_typer(store_app, name="store")
 
 
+# The options only `cellcensus ingest` takes, out of its signature like those above.
+DatasetOption = Annotated[
+    Path | None,
+    typer.Option("--dataset", help="Delivery folder: events/, cells.parquet, metadata.json."),
+]
+EventsOption = Annotated[
+    Path | None, typer.Option("--events", help="Events file or folder (instead of --dataset).")
+]
+CellsOption = Annotated[Path | None, typer.Option("--cells", help="Cells file (with --events).")]
+PeriodOption = Annotated[
+    tuple[str, str] | None,
+    typer.Option(
+        "--period", help="First and last local day, YYYY-MM-DD YYYY-MM-DD (with --events)."
+    ),
+]
+MetadataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--metadata",
+        help="Holder facts JSON (timezone, market_share, ...) to keep (with --events).",
+    ),
+]
+ReportOption = Annotated[
+    Path | None, typer.Option("--report", help="Also write the ingest report here (JSON).")
+]
+IngestMemoryOption = Annotated[
+    str,
+    typer.Option(
+        "--memory-limit",
+        help="DuckDB's memory limit during ingest (e.g. 4GB); it spills to disk beyond it.",
+    ),
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb, or spark for the row checks on Spark (docs/spark.md); both "
+        "write the same store.",
+    ),
+]
+
+
 @user_errors
 def ingest_command(
     store: Annotated[
         Path, typer.Option("--store", help="Store folder to ingest into (created if missing).")
     ],
-    dataset: Annotated[
-        Path | None,
-        typer.Option("--dataset", help="Delivery folder: events/, cells.parquet, metadata.json."),
-    ] = None,
-    events: Annotated[
-        Path | None,
-        typer.Option("--events", help="Events file or folder (instead of --dataset)."),
-    ] = None,
-    cells: Annotated[
-        Path | None, typer.Option("--cells", help="Cells file (with --events).")
-    ] = None,
-    period: Annotated[
-        tuple[str, str] | None,
-        typer.Option(
-            "--period",
-            help="First and last local day, YYYY-MM-DD YYYY-MM-DD (with --events).",
-        ),
-    ] = None,
-    metadata: Annotated[
-        Path | None,
-        typer.Option(
-            "--metadata",
-            help="Holder facts JSON (timezone, market_share, ...) to keep (with --events).",
-        ),
-    ] = None,
+    dataset: DatasetOption = None,
+    events: EventsOption = None,
+    cells: CellsOption = None,
+    period: PeriodOption = None,
+    metadata: MetadataOption = None,
     key_file: KeyFileOption = None,
-    report: Annotated[
-        Path | None, typer.Option("--report", help="Also write the ingest report here (JSON).")
-    ] = None,
+    report: ReportOption = None,
     coverage: CoverageOption = DEFAULT_COVERAGE,
     prior: PriorOption = None,
-    memory_limit: Annotated[
-        str,
-        typer.Option(
-            "--memory-limit",
-            help="DuckDB's memory limit during ingest (e.g. 4GB); it spills to disk beyond it.",
-        ),
-    ] = MEMORY_LIMIT,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="duckdb, or spark for the row checks on Spark (docs/spark.md); both "
-            "write the same store.",
-        ),
-    ] = "duckdb",
+    memory_limit: IngestMemoryOption = MEMORY_LIMIT,
+    engine: EngineOption = "duckdb",
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
@@ -159,6 +171,9 @@ def ingest_command(
     check_coverage(coverage, prior=prior)  # the allocation comes after the store is written
     on: Engine = "spark" if engine == "spark" else "duckdb"
     key = key_file or default_key_file()
+    delivery = _Delivery(
+        dataset=dataset, events=events, cells=cells, period=period, metadata=metadata
+    )
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -171,35 +186,9 @@ def ingest_command(
         def progress(step: str, fraction: float) -> None:
             bar.update(task, description=step, completed=min(fraction, 1.0) * 0.9)
 
-        if dataset is not None:
-            if events is not None or cells is not None or period is not None:
-                raise CellcensusError(
-                    "give either --dataset, or --events with --cells and --period, not both"
-                )
-            result = ingest_dataset(
-                dataset=dataset,
-                store=store,
-                key_file=key,
-                progress=progress,
-                memory_limit=memory_limit,
-                engine=on,
-            )
-        else:
-            if events is None or cells is None or period is None:
-                raise CellcensusError(
-                    "give --dataset DIR, or all of --events PATH --cells PATH --period START END"
-                )
-            result = ingest(
-                events=events,
-                cells=cells,
-                store=store,
-                key_file=key,
-                period=(_day(period[0]), _day(period[1])),
-                metadata=_metadata(metadata) if metadata is not None else None,
-                progress=progress,
-                memory_limit=memory_limit,
-                engine=on,
-            )
+        result = delivery.ingest(
+            store=store, key_file=key, progress=progress, memory_limit=memory_limit, engine=on
+        )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
         build_allocation(
             store=store,
@@ -214,6 +203,60 @@ def ingest_command(
         report.write_text(result.to_json(), encoding="utf-8")
     console.print(report_table(result, store=store))
     _say_what_new_cells_left_stale(Store(store))
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    """The delivery `ingest_command` was given: a dataset folder, or its files and facts."""
+
+    dataset: Path | None
+    events: Path | None
+    cells: Path | None
+    period: tuple[str, str] | None
+    metadata: Path | None
+
+    def ingest(
+        self,
+        *,
+        store: Path,
+        key_file: Path,
+        progress: ProgressCallback,
+        memory_limit: str,
+        engine: Engine,
+    ) -> IngestReport:
+        """Ingest the dataset folder, or the events and cells files of the period.
+
+        Raises:
+            CellcensusError: If both a dataset and files are given, or neither in full.
+        """
+        if self.dataset is not None:
+            if self.events is not None or self.cells is not None or self.period is not None:
+                raise CellcensusError(
+                    "give either --dataset, or --events with --cells and --period, not both"
+                )
+            return ingest_dataset(
+                dataset=self.dataset,
+                store=store,
+                key_file=key_file,
+                progress=progress,
+                memory_limit=memory_limit,
+                engine=engine,
+            )
+        if self.events is None or self.cells is None or self.period is None:
+            raise CellcensusError(
+                "give --dataset DIR, or all of --events PATH --cells PATH --period START END"
+            )
+        return ingest(
+            events=self.events,
+            cells=self.cells,
+            store=store,
+            key_file=key_file,
+            period=(_day(self.period[0]), _day(self.period[1])),
+            metadata=_metadata(self.metadata) if self.metadata is not None else None,
+            progress=progress,
+            memory_limit=memory_limit,
+            engine=engine,
+        )
 
 
 def _say_what_new_cells_left_stale(store: Store) -> None:

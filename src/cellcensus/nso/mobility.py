@@ -361,17 +361,69 @@ def estimate_present_population(
     Raises:
         CellcensusError: If the release lacks a column or is not hourly.
     """
-    table = release.table
-    missing = [c for c in ("local_date", "slot", "area_code", "device_count") if c not in table]
-    if missing:
-        raise CellcensusError(f"present_population release lacks column(s) {missing}")
-    if int(table["slot"].max()) > 23:
+    _check_columns(
+        release, "present_population", ("local_date", "slot", "area_code", "device_count")
+    )
+    if int(release.table["slot"].max()) > 23:
         raise CellcensusError("present_population release is not hourly: ask slot_minutes=60")
     area_table = areas if areas is not None else belgium.municipalities()
-    regions = pd.Series(
-        area_table["region"].astype(str).to_numpy(),
-        index=pd.Index(area_table["area_code"].astype(str).to_numpy(), name="area_code"),
+    release, long, skipped = _without_skipped_hours(release)
+    factors = area_factors(residents, parent=parent).reindex(long["area_code"])
+    per_device = pd.Series(factors.to_numpy(), index=long.index)
+    resident_persons = _resident_persons(residents, parent=parent)
+    persons = long["devices"] * per_device
+    hour_scale = _hour_scale(long=long.assign(persons=persons), residents=resident_persons)
+    long["estimate"] = persons * hour_scale
+    noise = _present_noise(
+        long=long, release=release, residents=residents, resident_persons=resident_persons
     )
+    parts = _present_variances(long=long, noise=noise, per_device=per_device * hour_scale)
+    spread = (parts["sampling"] + parts["noise"]) ** 0.5
+    long = long.join(noisy_interval(long["estimate"], spread, laplace=parts["laplace"]))
+    weekdays = _averaged_weekdays(long, warm_up_days=warm_up_days)
+    chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
+    jobs, workers, population = _brussels_census()
+    return PresentPopulation(
+        long=long,
+        weekday_table=_weekday_means(long[chosen].join(parts)),
+        weekdays=weekdays,
+        regions=pd.Series(
+            area_table["region"].astype(str).to_numpy(),
+            index=pd.Index(area_table["area_code"].astype(str).to_numpy(), name="area_code"),
+        ),
+        night_hour=night_hour,
+        day_hour=day_hour,
+        census_jobs=jobs,
+        census_resident_workers=workers,
+        census_population=population,
+        truth=truth,
+        source=_source(release),
+        areas=area_table,
+        level=level,
+        noise=noise,
+        timezone=release.published.get("timezone"),
+        skipped_hours=tuple(_hour_label(day, slot) for day, slot in skipped),
+    )
+
+
+def _check_columns(release: Release, algorithm: str, columns: tuple[str, ...]) -> None:
+    """Refuse a release of `algorithm` that lacks any of `columns`, naming them."""
+    missing = [c for c in columns if c not in release.table]
+    if missing:
+        raise CellcensusError(f"{algorithm} release lacks column(s) {missing}")
+
+
+def _without_skipped_hours(
+    release: Release,
+) -> tuple[Release, pd.DataFrame, list[tuple[str, int]]]:
+    """A present population release without the hours the clocks skip in its time zone.
+
+    Returns:
+        The release without those hours' rows (its noise is declared row by row); its
+        counts as local_date, slot, area_code and ``devices`` (NaN where suppressed),
+        without them too; and the (local_date, slot) pairs left out.
+    """
+    table = release.table
     long = pd.DataFrame(
         {
             "local_date": table["local_date"].astype(str).str[:10].to_numpy(),
@@ -382,68 +434,51 @@ def estimate_present_population(
             .to_numpy(),
         }
     )
-    timezone = release.published.get("timezone")
-    skipped = _clock_hours(long, timezone, lambda hour: hour is None)
+    skipped = _clock_hours(long, release.published.get("timezone"), lambda hour: hour is None)
     # Every date of the release has every slot, but a skipped hour counts only the phones
     # carried into it from the hours around: not a figure of any real hour.
     kept = ~pd.MultiIndex.from_frame(long[["local_date", "slot"]]).isin(skipped)
-    long = long[kept].reset_index(drop=True)
-    release = replace(release, table=table[kept].reset_index(drop=True))  # its noise per row
-    factors = area_factors(residents, parent=parent)
-    persons = long["devices"] * factors.reindex(long["area_code"]).to_numpy()
-    residents_estimate = residents.best.table["estimate"].astype("float64")
-    if parent is not None:
-        residents_estimate = residents_estimate.groupby(
-            parent.reindex(residents_estimate.index)
-        ).sum(min_count=1)
-    hour_scale = _hour_scale(long=long.assign(persons=persons), residents=residents_estimate)
-    long["estimate"] = persons * hour_scale
+    release = replace(release, table=table[kept].reset_index(drop=True))
+    return release, long[kept].reset_index(drop=True), skipped
+
+
+def _resident_persons(residents: EstimationResult, *, parent: pd.Series | None) -> pd.Series:
+    """The residents' default estimates per area, or summed into their `parent` areas."""
+    estimate = residents.best.table["estimate"].astype("float64")
+    if parent is None:
+        return estimate
+    return estimate.groupby(parent.reindex(estimate.index)).sum(min_count=1)
+
+
+def _present_noise(
+    *,
+    long: pd.DataFrame,
+    release: Release,
+    residents: EstimationResult,
+    resident_persons: pd.Series,
+) -> pd.DataFrame:
+    """Per count of `long` (the rows of `release`): the columns of `PresentPopulation.noise`.
+
+    Also ``laplace``, the scale of the count's Laplace noise (for `_present_variances`).
+    """
     declared = declared_noise(release=release)
-    noise = pd.DataFrame(
+    return pd.DataFrame(
         {
             "variance": declared.per_count().to_numpy(),
             "laplace": declared.laplace_scale().to_numpy(),
             "sampling": sampling_variance(long["devices"], selection_probability(residents)),
-            "scaled": _scaled_rows(long=long, residents=residents_estimate),
+            "scaled": _scaled_rows(long=long, residents=resident_persons),
         },
         index=long.index,
     )
-    per_device = pd.Series(factors.reindex(long["area_code"]).to_numpy(), index=long.index)
-    parts = _present_variances(long=long, noise=noise, per_device=per_device * hour_scale)
-    long = long.join(
-        noisy_interval(
-            long["estimate"], (parts["sampling"] + parts["noise"]) ** 0.5, laplace=parts["laplace"]
-        )
-    )
+
+
+def _averaged_weekdays(long: pd.DataFrame, *, warm_up_days: int) -> tuple[str, ...]:
+    """The weekdays among `long`'s dates, after its first `warm_up_days` if later ones exist."""
     dates = pd.to_datetime(pd.Series(sorted(long["local_date"].unique())))
     if len(dates) > warm_up_days:
         dates = dates.iloc[warm_up_days:]
-    weekdays = tuple(sorted(d.strftime("%Y-%m-%d") for d in dates[dates.dt.day_of_week < 5]))
-    chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
-    weekday_table = _weekday_means(long[chosen].join(parts))
-    jobs, workers = _brussels_commuting()
-    census = belgium.census_population()
-    municipal = belgium.municipalities()
-    region_of = pd.Series(municipal["region"].astype(str).to_numpy(), index=municipal["area_code"])
-    in_brussels = region_of.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
-    return PresentPopulation(
-        long=long,
-        weekday_table=weekday_table,
-        weekdays=weekdays,
-        regions=regions,
-        night_hour=night_hour,
-        day_hour=day_hour,
-        census_jobs=jobs,
-        census_resident_workers=workers,
-        census_population=float(census.loc[in_brussels, "population"].sum()),
-        truth=truth,
-        source=_source(release),
-        areas=area_table,
-        level=level,
-        noise=noise,
-        timezone=timezone,
-        skipped_hours=tuple(_hour_label(day, slot) for day, slot in skipped),
-    )
+    return tuple(sorted(d.strftime("%Y-%m-%d") for d in dates[dates.dt.day_of_week < 5]))
 
 
 def local_hour(local_date: str, hour: int, timezone: str) -> tuple[datetime, timedelta] | None:
@@ -758,51 +793,19 @@ def estimate_commuting(
     Raises:
         CellcensusError: If the release lacks a column.
     """
-    table = release.table
-    missing = [c for c in ("home_area", "work_area", "device_count") if c not in table]
-    if missing:
-        raise CellcensusError(f"home_work_flows release lacks column(s) {missing}")
+    _check_columns(release, "home_work_flows", ("home_area", "work_area", "device_count"))
     matrix = census if census is not None else belgium.commuting_matrix()
+    flows = _flows_beside_census(release, matrix)
     factor = area_factors(residents, parent=arrondissements(crosswalk))
-    overall = float(factor.attrs["overall"])
-    released_flows = pd.DataFrame(
-        {
-            "home_area": table["home_area"].astype(str).to_numpy(),
-            "work_area": table["work_area"].astype(str).to_numpy(),
-            "devices": pd.to_numeric(table["device_count"], errors="coerce")
-            .astype("float64")
-            .to_numpy(),
-        }
-    )
-    declared = declared_noise(release=release)
-    released_flows["noise"] = declared.per_count().to_numpy()
-    released_flows["laplace"] = declared.laplace_scale().to_numpy()
-    flows = pd.DataFrame(
-        {
-            "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
-            "work_area": matrix["work_arrondissement"].astype(str).to_numpy(),
-            "census": matrix["workers"].astype("float64").to_numpy(),
-        }
-    ).merge(released_flows, on=["home_area", "work_area"], how="left")
-    flows["expanded"] = (
-        flows["devices"] * factor.reindex(flows["home_area"]).fillna(overall).to_numpy()
-    )
+    per_device = factor.reindex(flows["home_area"]).fillna(float(factor.attrs["overall"]))
+    per_device = per_device.set_axis(flows.index)
+    flows["expanded"] = flows["devices"] * per_device
     from_census = workers is None
     if workers is None:
         workers = flows.groupby("home_area")["census"].sum()
-    expanded = flows.groupby("home_area")["expanded"].sum(min_count=1)
-    workers = workers.set_axis(workers.index.astype(str))
-    known = expanded.dropna().index
-    if len(known) and not known.isin(workers.index).any():
-        raise CellcensusError(
-            "workers per home arrondissement share no code with the released flows "
-            f"(e.g. {known[0]!r}): index them by the 2019 arrondissement codes, as strings"
-        )
-    scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
-    home_scale = scale.reindex(flows["home_area"]).set_axis(flows.index)
+    home_scale = _home_scale(flows, workers=workers)
     flows["estimate"] = flows["expanded"] * home_scale.fillna(1.0)
     sampling = sampling_variance(flows["devices"], selection_probability(residents))
-    per_device = factor.reindex(flows["home_area"]).fillna(overall).set_axis(flows.index)
     flows = flows.join(
         _flow_intervals(
             flows,
@@ -813,21 +816,77 @@ def estimate_commuting(
     )
     columns = ["devices", "expanded", "estimate", "std_error", "ci_lower", "ci_upper", "census"]
     flows = flows[["home_area", "work_area", *columns]]
-    keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
-    estimate = pd.Series(flows["estimate"].to_numpy(), index=keys)
-    reference = pd.Series(flows["census"].to_numpy(), index=keys)
-    measured = agreement(estimate=estimate, reference=reference)
-    apart = (flows["home_area"] != flows["work_area"]).to_numpy()
-    between = agreement(estimate=estimate[apart], reference=reference[apart])
-    both = int(((flows["estimate"] > 0) & (flows["census"] > 0)).sum())
+    measured, between = _flow_agreements(flows)
     return Commuting(
         flows=flows,
         agreement=measured,
-        log_agreement_pairs=both,
+        log_agreement_pairs=int(((flows["estimate"] > 0) & (flows["census"] > 0)).sum()),
         source=_source(release),
         period=published_period(release.published),
         between=between,
         workers_from_census=from_census,
+    )
+
+
+def _flows_beside_census(release: Release, matrix: pd.DataFrame) -> pd.DataFrame:
+    """One row per (home, work) pair of the census `matrix`, with what the release says of it.
+
+    Returns:
+        ``home_area``, ``work_area``, ``census`` (workers), ``devices`` (released, NaN where
+        suppressed or not in the release), ``noise`` (its declared noise and rounding
+        variance) and ``laplace`` (its Laplace noise's scale).
+    """
+    table = release.table
+    released = pd.DataFrame(
+        {
+            "home_area": table["home_area"].astype(str).to_numpy(),
+            "work_area": table["work_area"].astype(str).to_numpy(),
+            "devices": pd.to_numeric(table["device_count"], errors="coerce")
+            .astype("float64")
+            .to_numpy(),
+        }
+    )
+    declared = declared_noise(release=release)
+    released["noise"] = declared.per_count().to_numpy()
+    released["laplace"] = declared.laplace_scale().to_numpy()
+    return pd.DataFrame(
+        {
+            "home_area": matrix["home_arrondissement"].astype(str).to_numpy(),
+            "work_area": matrix["work_arrondissement"].astype(str).to_numpy(),
+            "census": matrix["workers"].astype("float64").to_numpy(),
+        }
+    ).merge(released, on=["home_area", "work_area"], how="left")
+
+
+def _home_scale(flows: pd.DataFrame, *, workers: pd.Series) -> pd.Series:
+    """Per flow, the factor that makes its home's ``expanded`` flows add up to its `workers`.
+
+    NaN where the home has no workers or no released flow: its flows keep their expansion.
+
+    Raises:
+        CellcensusError: If `workers` share no code with the homes of the released flows.
+    """
+    expanded = flows.groupby("home_area")["expanded"].sum(min_count=1)
+    workers = workers.set_axis(workers.index.astype(str))
+    known = expanded.dropna().index
+    if len(known) and not known.isin(workers.index).any():
+        raise CellcensusError(
+            "workers per home arrondissement share no code with the released flows "
+            f"(e.g. {known[0]!r}): index them by the 2019 arrondissement codes, as strings"
+        )
+    scale = (workers / expanded).replace([np.inf, -np.inf], np.nan)
+    return scale.reindex(flows["home_area"]).set_axis(flows.index)
+
+
+def _flow_agreements(flows: pd.DataFrame) -> tuple[Agreement, Agreement]:
+    """Estimated against census flows, over every pair and over those between two areas."""
+    keys = pd.Index(flows["home_area"] + "|" + flows["work_area"])
+    estimate = pd.Series(flows["estimate"].to_numpy(), index=keys)
+    reference = pd.Series(flows["census"].to_numpy(), index=keys)
+    apart = (flows["home_area"] != flows["work_area"]).to_numpy()
+    return (
+        agreement(estimate=estimate, reference=reference),
+        agreement(estimate=estimate[apart], reference=reference[apart]),
     )
 
 
@@ -860,12 +919,16 @@ def _source(release: Release) -> str:
     return f"{provenance.algorithm} {provenance.version} (job {provenance.job_id})"
 
 
-def _brussels_commuting() -> tuple[float, float]:
-    """Jobs in, and workers resident in, Brussels-Capital (census 2011 commuting)."""
+def _brussels_census() -> tuple[float, float, float]:
+    """Jobs in, workers resident in (census 2011 commuting) and residents of Brussels-Capital."""
     matrix = belgium.commuting_matrix()
     jobs = matrix.loc[matrix["work_arrondissement"] == BRUSSELS_ARRONDISSEMENT, "workers"].sum()
     workers = matrix.loc[matrix["home_arrondissement"] == BRUSSELS_ARRONDISSEMENT, "workers"].sum()
-    return float(jobs), float(workers)
+    census = belgium.census_population()
+    municipal = belgium.municipalities()
+    region_of = pd.Series(municipal["region"].astype(str).to_numpy(), index=municipal["area_code"])
+    in_brussels = region_of.reindex(census["area_code"].astype(str)).to_numpy() == BRUSSELS_REGION
+    return float(jobs), float(workers), float(census.loc[in_brussels, "population"].sum())
 
 
 def _within(flows: pd.DataFrame, column: str, *, released_only: bool = True) -> float:

@@ -454,45 +454,27 @@ def estimate_all(
     )
     selection = _split(inputs=inputs, seed=options.seed)
     calibration_areas, validation_areas = _split(inputs=inputs, seed=options.seed + 1)
-    full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
-    held, held_skipped = _fit_all(
-        inputs=inputs, reference=inputs.reference.reindex(calibration_areas)
-    )
-    chosen_on, chosen_skipped = _fit_all(
-        inputs=inputs, reference=inputs.reference.reindex(selection[0])
-    )
-    on_half = {
-        name: f"{reason} (fitted on half of the areas, for validation)"
-        for name, reason in {**chosen_skipped, **held_skipped}.items()
-    }
-    for name, reason in {**on_half, **negative_estimates(full, held, chosen_on)}.items():
-        skipped.setdefault(name, reason)
-        for fits in (full, held, chosen_on):
-            fits.pop(name, None)
-    outcomes = {
-        name: _outcome(
-            inputs=inputs,
-            full=full[name],
-            held=held[name],
-            calibration_areas=calibration_areas,
-            validation_areas=validation_areas,
-        )
-        for name in full
-    }
+    fits = _Fits.of(inputs=inputs, calibration_areas=calibration_areas, selection=selection)
     outcomes = {
         name: replace(
-            outcome,
+            _outcome(
+                inputs=inputs,
+                full=full,
+                held=fits.held[name],
+                calibration_areas=calibration_areas,
+                validation_areas=validation_areas,
+            ),
             selection_score=_selection_score(
-                inputs=inputs, expansion=chosen_on[name][0], validation=selection[1]
+                inputs=inputs, expansion=fits.chosen_on[name][0], validation=selection[1]
             ),
         )
-        for name, outcome in outcomes.items()
+        for name, full in fits.full.items()
     }
     return EstimationResult(
         algorithm=release.provenance.algorithm,
-        default=_default(outcomes=outcomes, requested=options.default, skipped=skipped),
+        default=_default(outcomes=outcomes, requested=options.default, skipped=fits.skipped),
         outcomes=outcomes,
-        skipped=skipped,
+        skipped=fits.skipped,
         census=inputs.census,
         calibration_reference=inputs.reference,
         calibration_areas=calibration_areas,
@@ -605,6 +587,45 @@ def negative_estimates(*fits: _Fitted) -> dict[str, str]:
                     "calibration weights went below 0); raking keeps them positive"
                 )
     return reasons
+
+
+@dataclass(frozen=True)
+class _Fits:
+    """Every estimator fitted on three references, and why those that are not were left out.
+
+    Attributes:
+        full: Fitted on the whole calibration reference.
+        held: Fitted on the calibration half of the hold-out split.
+        chosen_on: Fitted on the first half of the selection split (to choose the default).
+        skipped: Why each estimator missing from the three was left out.
+    """
+
+    full: _Fitted
+    held: _Fitted
+    chosen_on: _Fitted
+    skipped: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, *, inputs: _Inputs, calibration_areas: pd.Index, selection: tuple[pd.Index, pd.Index]
+    ) -> _Fits:
+        """Fit on each reference; an estimator that fails or goes negative on one is in none."""
+        full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
+        held, held_skipped = _fit_all(
+            inputs=inputs, reference=inputs.reference.reindex(calibration_areas)
+        )
+        chosen_on, chosen_skipped = _fit_all(
+            inputs=inputs, reference=inputs.reference.reindex(selection[0])
+        )
+        on_half = {
+            name: f"{reason} (fitted on half of the areas, for validation)"
+            for name, reason in {**chosen_skipped, **held_skipped}.items()
+        }
+        for name, reason in {**on_half, **negative_estimates(full, held, chosen_on)}.items():
+            skipped.setdefault(name, reason)
+            for fits in (full, held, chosen_on):
+                fits.pop(name, None)
+        return cls(full=full, held=held, chosen_on=chosen_on, skipped=skipped)
 
 
 def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[str, str]]:

@@ -48,6 +48,7 @@ from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.key_record import (
     RECORD_NAME,
+    KeyPeriod,
     check_key_file,
     check_keys,
     write_key_record,
@@ -245,12 +246,7 @@ def ingest(
         raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     start, end = period
     check_period(start=start, end=end, source="period")
-    facts: dict[str, Any] = (
-        {"timezone": DEFAULT_TIMEZONE}
-        if metadata is None
-        else check_metadata(metadata=metadata, source="metadata", period_required=False)
-    )
-    facts["period"] = {"start": start.isoformat(), "end": end.isoformat()}
+    facts = _facts_to_keep(metadata, start=start, end=end)
     changes = offset_changes(timezone=str(facts["timezone"]), start=start, end=end)
 
     say("checking the input files", 0.0)
@@ -259,11 +255,7 @@ def ingest(
     run_on = _run_on(engine)
     target = Store(store)
     with _store_folder(target.root), writing(target, writer="ingest"):
-        check_key_file(key_file=Path(key_file), store=target)
-        keys = keys_for_period(key_file=Path(key_file), start=start, end=end)
-        key_periods = check_keys(
-            store=target, keys=keys, key_file=Path(key_file), start=start, end=end
-        )
+        keys, key_periods = _period_keys(target, key_file=Path(key_file), start=start, end=end)
         if any(not start <= day <= end for day in target.lost_days()):
             target.check_no_lost_days()  # a delivery of the lost days' period restores them
         replaced = [day.isoformat() for day in target.days() if start <= day <= end]
@@ -275,18 +267,8 @@ def ingest(
             del keys
             if counts.rows_read and not counts.rows_stored and replaced:
                 raise InputDataError(_nothing_stored(counts, replaced))
-            report = IngestReport(
-                rows_read=counts.rows_read,
-                rows_stored=counts.rows_stored,
-                rows_quarantined_by_reason=counts.quarantined,
-                days=[day.isoformat() for day in counts.stored_by_day],
-                distinct_devices=counts.distinct_devices,
-                period_start=start.isoformat(),
-                period_end=end.isoformat(),
-                rows_stored_by_day={day.isoformat(): n for day, n in counts.stored_by_day.items()},
-                seconds=round(time.perf_counter() - began, 3),
-                days_replaced=replaced,
-            )
+            seconds = round(time.perf_counter() - began, 3)
+            report = counts.report(period=period, seconds=seconds, replaced=replaced)
             (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
             (staging / "metadata.json").write_text(_json(facts), encoding="utf-8")
             write_key_record(key_periods, path=staging / RECORD_NAME)
@@ -296,6 +278,31 @@ def ingest(
         _summarise_stored(target, days=list(counts.stored_by_day), memory_limit=memory_limit)
     say("done", 1.0)
     return report
+
+
+def _facts_to_keep(metadata: dict[str, Any] | None, *, start: date, end: date) -> dict[str, Any]:
+    """The holder facts to keep: `metadata` checked (or the default time zone), and the period."""
+    facts: dict[str, Any] = (
+        {"timezone": DEFAULT_TIMEZONE}
+        if metadata is None
+        else check_metadata(metadata=metadata, source="metadata", period_required=False)
+    )
+    facts["period"] = {"start": start.isoformat(), "end": end.isoformat()}
+    return facts
+
+
+def _period_keys(
+    store: Store, *, key_file: Path, start: date, end: date
+) -> tuple[list[PeriodKey], list[KeyPeriod]]:
+    """The keys of the delivery's days, and the store's key record with them.
+
+    Raises:
+        CellcensusError: If the key file is missing for a store that holds pseudonyms, or a
+            day's key is not the one the store holds for it (`key_record.py`).
+    """
+    check_key_file(key_file=key_file, store=store)
+    keys = keys_for_period(key_file=key_file, start=start, end=end)
+    return keys, check_keys(store=store, keys=keys, key_file=key_file, start=start, end=end)
 
 
 def _nothing_stored(counts: _Counts, replaced: list[str]) -> str:
@@ -352,6 +359,24 @@ class _Counts:
         self.quarantined: dict[str, int] = dict.fromkeys(QUARANTINE_REASONS, 0)
         self.stored_by_day: dict[date, int] = {}
         self.distinct_devices = 0
+
+    def report(
+        self, *, period: tuple[date, date], seconds: float, replaced: list[str]
+    ) -> IngestReport:
+        """The account of an ingest of `period` that took `seconds` and replaced days `replaced`."""
+        start, end = period
+        return IngestReport(
+            rows_read=self.rows_read,
+            rows_stored=self.rows_stored,
+            rows_quarantined_by_reason=self.quarantined,
+            days=[day.isoformat() for day in self.stored_by_day],
+            distinct_devices=self.distinct_devices,
+            period_start=start.isoformat(),
+            period_end=end.isoformat(),
+            rows_stored_by_day={day.isoformat(): n for day, n in self.stored_by_day.items()},
+            seconds=seconds,
+            days_replaced=replaced,
+        )
 
 
 class _Run:

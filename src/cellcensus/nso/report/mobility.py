@@ -106,21 +106,77 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
     Returns:
         The section.
     """
-    night, day = present.night_hour, present.day_hour
     level, plural = present.level, _plural(present.level)
+    return (
+        "<section><h2>Present population by hour</h2>\n"
+        "<p>Where people are, hour by hour, rather than where they live. The holder counted "
+        f"its own subscribers' phones per {level} and hour (a silent phone at its cell "
+        f"nearest in time, before or after) with {escape(present.source)}; the counts are "
+        f"multiplied by each {level}'s persons per device from the resident estimate, "
+        "scaled hour by hour so that the phones located at that hour stand for every "
+        "resident (more phones are silent, and located nowhere, at night), and averaged "
+        "over the weekdays of the release after its first day (whose night knows no "
+        f"position from before the period). Regional totals leave out the {plural} whose count was "
+        "withheld at some hour. Each phone is present in every hour of every day of the "
+        "release, so the noise that protects it is calibrated to all those hours at once: "
+        "that is why the hours are released for larger areas than the residents.</p>\n"
+        f"{_brussels_lead(present)}"
+        "<p>A silent phone counts where it was seen nearest in time, before or after (up to "
+        "12 hours either way): a phone silent from the evening to the morning counts where "
+        "it was last seen for the first half of the night and where it is next seen for the "
+        "second, so the curve moves between day and night places more gradually than "
+        "people do.</p>\n"
+        f"<p>The table of every {level} and hour (present_population.csv, also as Parquet "
+        "and SDMX-CSV) gives each estimate "
+        "with an approximate 95% interval from the sampling of phones and the disclosure "
+        "noise and rounding the release declares (median standard error "
+        f"{percent(present.median_relative_std_error)} of the estimate); the "
+        "error of the method itself, where silent phones are placed, is not in it. The "
+        "weekday means of the maps, with their intervals, are in "
+        "present_population_weekday.csv: the same phones are counted every day, so "
+        "averaging days reduces the disclosure noise but not the sampling error."
+        f"{_clock_changes(present)}</p>\n"
+        f"{_present_figures(present, out_dir=out_dir)}{_regions_table(present)}</section>"
+    )
+
+
+def _brussels_lead(present: PresentPopulation) -> str:
+    """The paragraph of Brussels-Capital's day/night ratio beside the census (and the truth)."""
+    night, day = present.night_hour, present.day_hour
     hourly = present.region_hourly()
-    ratio = present.day_night_ratio()
-    truth_text = ""
+    return (
+        f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
+        f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
+        f"a day/night ratio of <strong>{decimal(present.day_night_ratio(), 2)}</strong>"
+        f"{_ratio_interval(present)}. The 2011 census counts "
+        f"{number(present.census_jobs)} jobs in the region for "
+        f"{number(present.census_resident_workers)} resident workers "
+        f"({decimal(present.census_job_ratio, 2)} jobs per resident worker); if every worker "
+        "were at work and nobody else moved, the daytime population would be "
+        f"{decimal(present.census_day_night_ratio, 2)} times the residents."
+        f"{_truth_words(present)}</p>\n"
+    )
+
+
+def _truth_words(present: PresentPopulation) -> str:
+    """How the estimates compare with the true presence, where the data are synthetic."""
     truth = present.truth_hourly()
     measured = present.truth_agreement()
-    if truth is not None and measured is not None:
-        true_ratio = truth.get(day, math.nan) / truth.get(night, math.nan)
-        truth_text = (
-            " In the synthetic world the true ratio is "
-            f"{decimal(true_ratio, 2)}; per {level} and hour, the estimates correlate "
-            f"with the true presence at r = {decimal(measured.pearson_r, 3)} (logarithms: "
-            f"{decimal(measured.log_pearson_r, 3)}, {measured.n_areas:,} {level}-hours)."
-        )
+    if truth is None or measured is None:
+        return ""
+    true_ratio = truth.get(present.day_hour, math.nan) / truth.get(present.night_hour, math.nan)
+    level = present.level
+    return (
+        " In the synthetic world the true ratio is "
+        f"{decimal(true_ratio, 2)}; per {level} and hour, the estimates correlate "
+        f"with the true presence at r = {decimal(measured.pearson_r, 3)} (logarithms: "
+        f"{decimal(measured.log_pearson_r, 3)}, {measured.n_areas:,} {level}-hours)."
+    )
+
+
+def _regions_table(present: PresentPopulation) -> str:
+    """The table of each region's persons present at night and by day."""
+    night, day = present.night_hour, present.day_hour
     rows = []
     for region, name in REGION_NAMES.items():
         series = present.region_hourly(region)
@@ -131,7 +187,7 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
             f"<td class='num'>{number(high)}</td>"
             f"<td class='num'>{signed_percent(high / low - 1 if low else math.nan)}</td></tr>"
         )
-    table = (
+    return (
         f"<table><caption>Persons present by region at {night:02d}:00 and {day:02d}:00, "
         "mean of the weekdays</caption><thead><tr><th scope='col'>Region</th>"
         f"<th scope='col' class='num'>Present at {night:02d}:00</th>"
@@ -139,6 +195,11 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "<th scope='col' class='num'>Change</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _present_figures(present: PresentPopulation, *, out_dir: Path) -> str:
+    """The maps by hour and Brussels-Capital's curve, those `draw_mobility_figures` drew."""
+    night, day = present.night_hour, present.day_hour
     figures = (
         ReportFigure(
             path=out_dir / PRESENT_MAPS_PNG,
@@ -165,46 +226,7 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
             ),
         ),
     )
-    shown = "".join(figure_html(figure) for figure in figures if figure.path.is_file())
-    return (
-        "<section><h2>Present population by hour</h2>\n"
-        "<p>Where people are, hour by hour, rather than where they live. The holder counted "
-        f"its own subscribers' phones per {level} and hour (a silent phone at its cell "
-        f"nearest in time, before or after) with {escape(present.source)}; the counts are "
-        f"multiplied by each {level}'s persons per device from the resident estimate, "
-        "scaled hour by hour so that the phones located at that hour stand for every "
-        "resident (more phones are silent, and located nowhere, at night), and averaged "
-        "over the weekdays of the release after its first day (whose night knows no "
-        f"position from before the period). Regional totals leave out the {plural} whose count was "
-        "withheld at some hour. Each phone is present in every hour of every day of the "
-        "release, so the noise that protects it is calibrated to all those hours at once: "
-        "that is why the hours are released for larger areas than the residents.</p>\n"
-        f'<p class="lead">Brussels-Capital holds {number(hourly.get(night, math.nan))} '
-        f"persons at {night:02d}:00 and {number(hourly.get(day, math.nan))} at {day:02d}:00: "
-        f"a day/night ratio of <strong>{decimal(ratio, 2)}</strong>{_ratio_interval(present)}. "
-        "The 2011 census counts "
-        f"{number(present.census_jobs)} jobs in the region for "
-        f"{number(present.census_resident_workers)} resident workers "
-        f"({decimal(present.census_job_ratio, 2)} jobs per resident worker); if every worker "
-        "were at work and nobody else moved, the daytime population would be "
-        f"{decimal(present.census_day_night_ratio, 2)} times the residents.{truth_text}</p>\n"
-        "<p>A silent phone counts where it was seen nearest in time, before or after (up to "
-        "12 hours either way): a phone silent from the evening to the morning counts where "
-        "it was last seen for the first half of the night and where it is next seen for the "
-        "second, so the curve moves between day and night places more gradually than "
-        "people do.</p>\n"
-        f"<p>The table of every {level} and hour (present_population.csv, also as Parquet "
-        "and SDMX-CSV) gives each estimate "
-        "with an approximate 95% interval from the sampling of phones and the disclosure "
-        "noise and rounding the release declares (median standard error "
-        f"{percent(present.median_relative_std_error)} of the estimate); the "
-        "error of the method itself, where silent phones are placed, is not in it. The "
-        "weekday means of the maps, with their intervals, are in "
-        "present_population_weekday.csv: the same phones are counted every day, so "
-        "averaging days reduces the disclosure noise but not the sampling error."
-        f"{_clock_changes(present)}</p>\n"
-        f"{shown}{table}</section>"
-    )
+    return "".join(figure_html(figure) for figure in figures if figure.path.is_file())
 
 
 def _regions_in_words(present: PresentPopulation) -> str:
@@ -303,19 +325,53 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
     Returns:
         The section.
     """
+    body = "".join(
+        f"<tr><th scope='row'>{label}</th><td class='num'>{value}</td></tr>"
+        for label, value in _agreement_rows(commuting)
+    )
+    return (
+        "<section><h2>Commuting between arrondissements</h2>\n"
+        "<p>The holder found each phone's home cell (nights) and work cell (weekday working "
+        f"hours) and released the flows between the {_count_areas(commuting)} arrondissements "
+        f"with {escape(commuting.source)}. Each flow is multiplied by the persons per device "
+        "of its home arrondissement (from the resident estimate), then scaled so that the "
+        "flows from each home arrondissement add up to its resident workers (suppressed "
+        "flows count as none, so the released ones carry their workers), and compared "
+        "with the census 2011 commuting matrix (arrondissements of 2019). A phone's work "
+        "place is any place it visits on weekdays in working hours: a school or a daily "
+        "errand as well as a job, so the phones tell how workers split over work places, "
+        "not how many there are, and pupils and others who stay near home raise the share "
+        "working in the home arrondissement. The census counts workers by place of work, "
+        "including those who work at home; the phones count only those seen at a work place "
+        "other than home.</p>\n"
+        f"{_margin_words(commuting)}"
+        "<p>The table of flows (commuting_flows.csv, also as Parquet and SDMX-CSV) gives "
+        "each estimate with an approximate "
+        "95% interval from the sampling of phones and the disclosure noise and rounding the "
+        "release declares (median standard error "
+        f"{percent(commuting.median_relative_std_error)} of the estimate); "
+        "the error of reading a weekday place as a work place is not in it.</p>\n"
+        "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
+        f"matrix</caption><tbody>{body}</tbody></table>"
+        f"{_flows_figure(commuting, out_dir=out_dir)}</section>"
+    )
+
+
+def _agreement_rows(commuting: Commuting) -> tuple[tuple[str, str], ...]:
+    """Label and value of each measure of the flows' agreement with the census."""
     measured = commuting.agreement
     metrics = commuting.metrics()
-    rows = (
+    between = commuting.between
+    return (
         ("Pearson correlation r of the flows", decimal(measured.pearson_r)),
         *(
             []
-            if commuting.between is None
+            if between is None
             else [
                 (
                     "r of the flows between arrondissements",
-                    f"{decimal(commuting.between.pearson_r)} (weighted error "
-                    f"{percent(commuting.between.weighted_ape)}, "
-                    f"{commuting.between.n_areas:,} flows)",
+                    f"{decimal(between.pearson_r)} (weighted error "
+                    f"{percent(between.weighted_ape)}, {between.n_areas:,} flows)",
                 )
             ]
         ),
@@ -340,10 +396,11 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
             f"{measured.n_areas:,} / {measured.n_suppressed:,} of {len(commuting.flows):,}",
         ),
     )
-    body = "".join(
-        f"<tr><th scope='row'>{label}</th><td class='num'>{value}</td></tr>"
-        for label, value in rows
-    )
+
+
+def _flows_figure(commuting: Commuting, *, out_dir: Path) -> str:
+    """The flows' scatter against the census, if `draw_mobility_figures` drew it."""
+    measured = commuting.agreement
     figure = ReportFigure(
         path=out_dir / FLOWS_PNG,
         caption="Each dot is a pair of arrondissements (home, work); on the diagonal, estimate "
@@ -356,32 +413,7 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         f"logarithms{_between_words(commuting)}. The measures are in the table above the "
         "figure.",
     )
-    shown = figure_html(figure) if figure.path.is_file() else ""
-    return (
-        "<section><h2>Commuting between arrondissements</h2>\n"
-        "<p>The holder found each phone's home cell (nights) and work cell (weekday working "
-        f"hours) and released the flows between the {_count_areas(commuting)} arrondissements "
-        f"with {escape(commuting.source)}. Each flow is multiplied by the persons per device "
-        "of its home arrondissement (from the resident estimate), then scaled so that the "
-        "flows from each home arrondissement add up to its resident workers (suppressed "
-        "flows count as none, so the released ones carry their workers), and compared "
-        "with the census 2011 commuting matrix (arrondissements of 2019). A phone's work "
-        "place is any place it visits on weekdays in working hours: a school or a daily "
-        "errand as well as a job, so the phones tell how workers split over work places, "
-        "not how many there are, and pupils and others who stay near home raise the share "
-        "working in the home arrondissement. The census counts workers by place of work, "
-        "including those who work at home; the phones count only those seen at a work place "
-        "other than home.</p>\n"
-        f"{_margin_words(commuting)}"
-        "<p>The table of flows (commuting_flows.csv, also as Parquet and SDMX-CSV) gives "
-        "each estimate with an approximate "
-        "95% interval from the sampling of phones and the disclosure noise and rounding the "
-        "release declares (median standard error "
-        f"{percent(commuting.median_relative_std_error)} of the estimate); "
-        "the error of reading a weekday place as a work place is not in it.</p>\n"
-        "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
-        f"matrix</caption><tbody>{body}</tbody></table>{shown}</section>"
-    )
+    return figure_html(figure) if figure.path.is_file() else ""
 
 
 def _between_words(commuting: Commuting) -> str:
