@@ -13,6 +13,8 @@ from cellcensus.holder.enclave import Enclave, EnclaveService, JobRequest, JobSt
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.enclave.worker import run_in_subprocess
 from cellcensus.holder.store.layout import Store
+from cellcensus.holder.store.retention import purge
+from cellcensus.release import published_period
 
 REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
 
@@ -179,3 +181,21 @@ def test_a_level_that_lost_its_allocation_before_the_run_tells_the_analyst_to_as
     assert "ask the data holder to allocate the municipality level" in outcome.error
     assert "cellcensus store allocate" not in outcome.error
     state.engine.dispose()
+
+
+def test_a_job_without_dates_asked_again_of_other_stored_days_is_computed_again(
+    state, store, tmp_path
+):
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    service = EnclaveService(store=copy, state=state, limits=None)
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    first = service.run_inline(analyst="alice", request=REQUEST)
+    days = Store(copy).days()
+
+    purge(store=copy, before=days[1])  # the store holds other days now: not the same question
+    again = service.run_inline(analyst="alice", request=REQUEST)
+
+    assert again.provenance.job_id != first.provenance.job_id
+    assert published_period(again.published) == (days[1], days[-1])
+    assert published_period(first.published) == (days[0], days[-1])
+    assert service.book.recent()[0].cached_from is None

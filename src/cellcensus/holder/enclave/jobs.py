@@ -94,13 +94,16 @@ class NewJob:
     policy: dict[str, Any]
     epsilon: float
     delta: float
+    days: str = ""
 
     def request_hash(self) -> str:
-        """Identical requests (same code, parameters, level and policy) share it.
+        """Identical requests (same code, parameters, level, policy and days read) share it.
 
         Neither the analyst nor the project is part of it: a release, once out, is shared
         with whoever asks the identical question. Computing it again would draw fresh noise,
-        and two noisy answers to one question leak more than one.
+        and two noisy answers to one question leak more than one. The stored days the job
+        reads (`days`, as runs) are: a job without dates asked again after a new delivery
+        asks of more days, and must not be served the release of fewer.
         """
         body = {
             "algorithm": self.algorithm,
@@ -109,6 +112,7 @@ class NewJob:
             "level": self.level,
             "parameters": self.parameters,
             "policy": self.policy,
+            "days": self.days,
         }
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()

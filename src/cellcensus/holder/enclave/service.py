@@ -34,6 +34,7 @@ from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosu
 from cellcensus.holder.enclave.state import State
 from cellcensus.holder.engines import Engine, start
 from cellcensus.holder.store import Store
+from cellcensus.notation import date_runs
 from cellcensus.release import Release
 
 DEFAULT_PROJECT = "default"
@@ -210,6 +211,7 @@ class EnclaveService:
             level=request.level,
             reader=self.reader,
         )
+        start, end = job_period(self.store, parameters)
         return NewJob(
             analyst=analyst,
             project=request.project,
@@ -221,6 +223,7 @@ class EnclaveService:
             policy=policy.to_dict(),
             epsilon=policy.epsilon,
             delta=policy.delta,
+            days=date_runs([day for day in self.store.days() if start <= day <= end]),
         )
 
     def submit(self, *, analyst: str, request: JobRequest) -> Submission:
