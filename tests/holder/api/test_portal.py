@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from test_app import submit  # type: ignore[import-not-found]
+from test_app import JOB, submit  # type: ignore[import-not-found]
 from tiny_store import PASSWORD  # type: ignore[import-not-found]
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -337,3 +337,48 @@ def test_package_data_ships_every_file_the_portal_serves():
     served = [f"holder/api/portal/{name}" for name, _ in FILES.values()]
     assert all((root / "src" / "cellcensus" / path).is_file() for path in served)
     assert [path for path in served if not any(fnmatch(path, p) for p in patterns)] == []
+
+
+def test_a_steward_approves_one_held_release_and_rejects_another(service, portal):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
+    assert service.client.put("/policies/*", json=policy, headers=steward).is_success
+    held = [
+        service.wait(submit(service, alice, {**JOB, "parameters": {"min_nights": n}})["id"], alice)
+        for n in (2, 3)
+    ]
+    assert {job["status"] for job in held} == {"awaiting_approval"}
+    kept, dropped = (job["id"] for job in held)
+
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    expect(page.locator("#account")).to_contain_text("Signed in as steward (steward)")
+    expect(page.locator("#analyst")).to_be_hidden()
+    first = page.locator(f"#approvals article[data-job='{kept}']")
+    expect(first.locator("h3")).to_have_text(f"Job {kept}")
+    expect(first).to_contain_text("alice ran usual_residence")
+    expect(first.locator("tbody tr")).to_have_count(3)  # the checked release, row by row
+    expect(first.locator("table caption")).to_have_text("The release as checked: 3 rows")
+
+    # Without a reason the service refuses the decision: its words, as they are.
+    first.get_by_role("button", name="Approve the release").click()
+    said = page.get_by_role("alert").locator(".said")
+    expect(said).to_contain_text("reason")
+    assert service.client.get(f"/jobs/{kept}", headers=alice).json()["status"] == (
+        "awaiting_approval"
+    )
+
+    first.get_by_label("Reason for the decision").fill("counts checked")
+    first.get_by_role("button", name="Approve the release").click()
+    expect(page.locator("#notice")).to_have_text(f"Job {kept}: released.")
+    expect(first).to_have_count(0)
+    second = page.locator(f"#approvals article[data-job='{dropped}']")
+    second.get_by_label("Reason for the decision").fill("too fine a rule")
+    second.get_by_role("button", name="Reject it").click()
+    expect(page.locator("#notice")).to_contain_text(f"Job {dropped}: rejected")
+    expect(page.locator("#no-approvals")).to_be_visible()
+
+    decided = [service.client.get(f"/jobs/{job}", headers=alice).json() for job in (kept, dropped)]
+    assert [job["status"] for job in decided] == ["released", "rejected"]
+    assert not tab.policy_refusals(), tab.console

@@ -178,7 +178,8 @@ function show(view) {
   $("sign-in").hidden = signedIn;
   $("account").hidden = !signedIn;
   $("analyst").hidden = view !== "analyst";
-  $("other-role").hidden = view !== "other";
+  $("steward").hidden = view !== "steward";
+  $("other-role").hidden = !["auditor", "other"].includes(view);
   if (signedIn) {
     $("account-name").textContent = session.username;
     $("account-role").textContent = session.role;
@@ -223,12 +224,15 @@ async function signOut() {
 }
 
 async function enter() {
-  const view = session.role === "analyst" ? "analyst" : "other";
+  const view = ["analyst", "steward"].includes(session.role) ? session.role : "other";
   show(view);
   $("sign-out").focus(); // where the sign-in form was, which is now hidden
   if (view === "analyst") {
     await loadCatalogue(); // first: the jobs' parameters fold at its defaults
     await Promise.all([loadBudget(), loadJobs()]);
+  } else if (view === "steward") {
+    catalogue = await callJson("algorithms");
+    await loadApprovals();
   }
 }
 
@@ -693,6 +697,80 @@ function filename(answer) {
   return match ? match[1] : null;
 }
 
+// ---------------------------------------------------------------- steward
+
+async function loadApprovals() {
+  const { approvals } = await callJson("approvals");
+  $("approvals").replaceChildren(...approvals.map(approvalBlock));
+  $("no-approvals").hidden = approvals.length > 0;
+}
+
+function approvalBlock({ job, release }) {
+  const id = `decide-${job.id}`;
+  const table = releaseTable(release, job);
+  const reason = el("textarea", { id: `${id}-reason`, rows: 2 });
+  const form = el(
+    "form",
+    { className: "decision", noValidate: true },
+    el("label", { htmlFor: reason.id }, "Reason for the decision (recorded in the audit log)"),
+    reason,
+    el(
+      "div",
+      { className: "buttons" },
+      el("button", { type: "submit", value: "approve" }, "Approve the release"),
+      el("button", { type: "submit", value: "reject", className: "reject" }, "Reject it"),
+    ),
+  );
+  form.addEventListener("submit", (event) => decide(event, job, reason));
+  return el(
+    "article",
+    { className: "approval", attrs: { "data-job": job.id } },
+    el("h3", {}, `Job ${job.id}`),
+    el(
+      "p",
+      {},
+      `${job.analyst} ran ${job.algorithm} ${job.version} at the ${job.level} level ` +
+        `(project ${job.project}) on ${time(job.created_at)} UTC; privacy cost ${cost(job)}.`,
+    ),
+    parameterList(job.parameters, defaultsOf(job)),
+    el("div", { className: "wide" }, table),
+    form,
+  );
+}
+
+function releaseTable(release, job) {
+  const rows = Array.isArray(release.table) ? release.table : [];
+  const columns = rows.length ? Object.keys(rows[0]) : [];
+  return el(
+    "table",
+    {},
+    el("caption", {}, `The release as checked: ${rows.length} rows`),
+    el("thead", {}, el("tr", {}, ...columns.map((name) => el("th", { scope: "col" }, name)))),
+    el(
+      "tbody",
+      {},
+      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(plain(row[name]))))),
+    ),
+  );
+}
+
+async function decide(event, job, reason) {
+  event.preventDefault();
+  clearProblem();
+  const approve = event.submitter ? event.submitter.value === "approve" : false;
+  try {
+    const done = await callJson(`approvals/${job.id}`, {
+      method: "POST",
+      body: { approve, reason: reason.value },
+    });
+    announce(`Job ${job.id}: ${STATUSES[done.status] || done.status}.`);
+    await loadApprovals();
+    $("approvals-heading").focus();
+  } catch (error) {
+    report(error, `The decision on job ${job.id} was refused.`);
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 async function guarded(action, doing) {
@@ -714,6 +792,12 @@ function start() {
       await Promise.all([loadJobs(), loadBudget()]);
       announce("The list of jobs is up to date.");
     }, "The list of jobs could not be loaded."),
+  );
+  $("refresh-approvals").addEventListener("click", () =>
+    guarded(async () => {
+      await loadApprovals();
+      announce("The list of releases awaiting approval is up to date.");
+    }, "The releases awaiting approval could not be loaded."),
   );
   session = loadSession();
   if (session) {
