@@ -42,11 +42,10 @@ class Refusal extends Error {
   }
 }
 
-async function call(path, { method = "GET", body, accept } = {}) {
+async function call(path, { method = "GET", body } = {}) {
   const headers = {};
   if (session) headers.Authorization = `Bearer ${session.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (accept) headers.Accept = accept;
   let answer;
   try {
     answer = await fetch(new URL(path, API), {
@@ -57,7 +56,7 @@ async function call(path, { method = "GET", body, accept } = {}) {
       cache: "no-store",
     });
   } catch (error) {
-    throw new Refusal(0, "No answer", `the service did not answer (${error.message})`);
+    throw new Refusal(0, "No answer", `The service did not answer (${error.message}).`);
   }
   if (answer.ok) return answer;
   let problem = {};
@@ -97,8 +96,8 @@ function report(error, doing) {
   box.replaceChildren();
   if (!error) return;
   const heading = el("p", { className: "problem-title" }, doing);
-  const status = error.status ? ` (${error.status} ${error.title})` : "";
-  const said = el("p", {}, `The service said${status}: `);
+  const said = el("p", {});
+  if (error.status) said.append(`The service said (${error.status} ${error.title}): `);
   said.append(el("span", { className: "said" }, error.detail || error.title));
   box.append(heading, said);
   box.focus();
@@ -304,28 +303,33 @@ function lookup(root, ref) {
 function bounds(node) {
   // The schema's bounds in words (the service, not this page, enforces them).
   const items = node.type === "array" ? node.items || {} : node;
-  const parts = [];
   const low =
     items.minimum !== undefined
-      ? `${items.minimum}`
+      ? ["at least", items.minimum]
       : items.exclusiveMinimum !== undefined
-        ? `more than ${items.exclusiveMinimum}`
+        ? ["more than", items.exclusiveMinimum]
         : null;
   const high =
     items.maximum !== undefined
-      ? `${items.maximum}`
+      ? ["at most", items.maximum]
       : items.exclusiveMaximum !== undefined
-        ? `less than ${items.exclusiveMaximum}`
+        ? ["less than", items.exclusiveMaximum]
         : null;
-  if (low !== null && high !== null) parts.push(`from ${low} to ${high}`);
-  else if (low !== null) parts.push(`at least ${low}`);
-  else if (high !== null) parts.push(`at most ${high}`);
-  if (items.type === "integer") parts.unshift("a whole number");
-  else if (items.type === "number" && parts.length) parts.unshift("a number");
-  if (node.enum) parts.push(`one of ${node.enum.map(plain).join(", ")}`);
+  const list = node.type === "array";
+  const parts = [];
+  if (node.enum) return `one of ${node.enum.map(plain).join(", ")}`;
+  if (items.type === "integer") parts.push(list ? "whole numbers" : "a whole number");
+  else if (items.type === "number" && (low || high)) parts.push(list ? "numbers" : "a number");
+  if (low && high && low[0] === "at least" && high[0] === "at most") {
+    parts.push(`from ${low[1]} to ${high[1]}`);
+  } else {
+    const range = [low, high].filter(Boolean).map(([words, value]) => `${words} ${value}`);
+    if (range.length) parts.push(range.join(", "));
+  }
   if (node.format === "date") parts.push("a date");
-  if (node.type === "array") {
-    parts.unshift("a comma-separated list of");
+  if (node.type === "boolean") parts.push("yes or no");
+  if (list) {
+    parts.unshift(parts.length ? "a comma-separated list of" : "a comma-separated list");
     if (node.maxItems !== undefined) parts.push(`(up to ${node.maxItems})`);
   }
   return parts.join(" ");
@@ -429,7 +433,7 @@ function showCatalogue() {
 
 function defaultText(row) {
   if (!row.hasDefault) return "";
-  return row.node.default === null ? "empty (see its meaning)" : plain(row.node.default);
+  return row.node.default === null ? "empty" : plain(row.node.default);
 }
 
 function chosenAlgorithm() {
