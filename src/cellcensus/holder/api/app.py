@@ -20,7 +20,15 @@ from cellcensus import __version__
 from cellcensus.holder.api import problems
 from cellcensus.holder.api.deps import ServiceContext
 from cellcensus.holder.api.limits import BodySizeLimit, RateLimiter
-from cellcensus.holder.api.routes import account, audit, certification, jobs, public, steward
+from cellcensus.holder.api.routes import (
+    account,
+    audit,
+    certification,
+    jobs,
+    portal,
+    public,
+    steward,
+)
 from cellcensus.holder.api.settings import ServiceSettings, signing_key
 from cellcensus.holder.api.tokens import TokenIssuer
 from cellcensus.holder.api.users import Users
@@ -102,7 +110,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     app.state.context = ctx
     problems.install(app)
-    for module in (certification, public, account, jobs, steward, audit):
+    for module in (certification, public, account, jobs, steward, audit, portal):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
@@ -179,13 +187,23 @@ CONTENT_SECURITY_POLICY = (
 transparency page with its own style sheet only: should escaping ever miss, an injected script
 or form still does nothing."""
 
+PORTAL_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+    "require-trusted-types-for 'script'; trusted-types 'none'"
+)
+"""The portal's pages run the service's own script and style sheet, which call its API
+(`connect-src`), and nothing else: no inline script or style, no other origin, no form
+submitted by the browser, and (Trusted Types) no HTML parsed from a string by the script, so
+that data can only ever become text."""
+
 UNGUARDED_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 """FastAPI's interactive documentation (off unless `interactive_docs`), which runs scripts from
 a public CDN: the policy would stop them."""
 
 
 class SecurityHeaders:
-    """ASGI middleware: no caching, no content sniffing, no framing, no scripts."""
+    """ASGI middleware: no caching, no content sniffing, no framing, no scripts but the portal's."""
 
     HEADERS = (
         (b"cache-control", b"no-store"),
@@ -193,6 +211,7 @@ class SecurityHeaders:
         (b"x-frame-options", b"DENY"),
     )
     POLICY = ((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),)
+    PORTAL_POLICY = ((b"content-security-policy", PORTAL_POLICY.encode()),)
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -203,8 +222,9 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        guarded = scope["path"] not in UNGUARDED_PAGES
-        headers = [*self.HEADERS, *(self.POLICY if guarded else ())]
+        path = scope["path"]
+        policy = self.PORTAL_POLICY if path in portal.ADDRESSES else self.POLICY
+        headers = [*self.HEADERS, *(policy if path not in UNGUARDED_PAGES else ())]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

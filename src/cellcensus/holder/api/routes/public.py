@@ -21,6 +21,7 @@ router = APIRouter()
 ENTRY_POINTS = {
     "health": "/health",
     "transparency_page": "/transparency/page",
+    "portal": "/portal/",
     "catalogue": "/algorithms",
     "login": "/auth/token",
     "openapi": "/openapi.json",

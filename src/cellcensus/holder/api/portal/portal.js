@@ -1,0 +1,814 @@
+// The cellcensus portal: the service's JSON API in a browser, with no rules of its own.
+//
+// Every value the service sends is shown as text (textContent, never HTML): the page's
+// Content-Security-Policy enforces Trusted Types, so parsing a string as HTML would throw.
+// The bearer token stays in this tab's sessionStorage (gone with the tab), never in a cookie:
+// the browser sends nothing on its own, so another site cannot act as the signed-in user.
+// The service checks every parameter: its refusal is shown word for word.
+
+const API = new URL("../", document.baseURI); // the page is at API/portal/
+const SESSION_KEY = "cellcensus.session";
+const POLL_MS = 1000;
+const FORMATS = [
+  ["csv", "CSV"],
+  ["json", "JSON"],
+  ["geojson", "GeoJSON"],
+  ["parquet", "Parquet"],
+];
+const STATUSES = {
+  queued: "waiting to run",
+  running: "running",
+  awaiting_approval: "awaiting a data steward's approval",
+  released: "released",
+  failed: "failed, nothing released",
+  rejected: "rejected by a data steward, nothing released",
+};
+const UNFINISHED = new Set(["queued", "running"]);
+
+const $ = (id) => document.getElementById(id);
+let session = null; // {token, username, role, expiresAt}
+let catalogue = null; // GET /algorithms
+let polling = null;
+
+// ---------------------------------------------------------------- the API
+
+class Refusal extends Error {
+  // A problem document (RFC 9457) the service answered with, or a network failure.
+  constructor(status, title, detail) {
+    super(detail || title);
+    this.status = status;
+    this.title = title;
+    this.detail = detail;
+  }
+}
+
+async function call(path, { method = "GET", body } = {}) {
+  const headers = {};
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let answer;
+  try {
+    answer = await fetch(new URL(path, API), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch (error) {
+    throw new Refusal(0, "No answer", `The service did not answer (${error.message}).`);
+  }
+  if (answer.ok) return answer;
+  let problem = {};
+  try {
+    problem = await answer.json();
+  } catch {
+    // not a problem document: the status says it all
+  }
+  const refusal = new Refusal(
+    answer.status,
+    String(problem.title || answer.statusText || "Error"),
+    String(problem.detail || ""),
+  );
+  if (answer.status === 401 && session && path !== "auth/logout") {
+    endSession();
+    show("signed-out");
+    announce("");
+  }
+  throw refusal;
+}
+
+async function callJson(path, options) {
+  const answer = await call(path, options);
+  return answer.status === 204 ? null : answer.json();
+}
+
+// ---------------------------------------------------------------- messages
+
+function announce(text) {
+  // A polite message (status region): what just happened.
+  $("notice").textContent = text;
+}
+
+function report(error, doing) {
+  // The service's refusal, word for word, in the alert region.
+  const box = $("problem");
+  box.replaceChildren();
+  if (!error) return;
+  const heading = el("p", { className: "problem-title" }, doing);
+  const said = el("p", {});
+  if (error.status) said.append(`The service said (${error.status} ${error.title}): `);
+  said.append(el("span", { className: "said" }, error.detail || error.title));
+  box.append(heading, said);
+  box.focus();
+}
+
+function clearProblem() {
+  // A new action: the messages of the last one go.
+  $("problem").replaceChildren();
+  $("notice").textContent = "";
+}
+
+// ---------------------------------------------------------------- building the page
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "attrs") {
+      for (const [name, text] of Object.entries(value)) node.setAttribute(name, text);
+    } else {
+      node[key] = value;
+    }
+  }
+  for (const child of children) {
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function cell(...children) {
+  return el("td", {}, ...children);
+}
+
+function lines(texts) {
+  const block = el("div");
+  for (const text of texts) block.append(el("div", {}, text));
+  return block;
+}
+
+function time(stamp) {
+  return stamp ? stamp.slice(0, 16).replace("T", " ") : "";
+}
+
+function plain(value) {
+  if (value === null || value === undefined) return "none";
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length ? value.map(plain).join(", ") : "none";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function label(name) {
+  return name.replaceAll("_", " ");
+}
+
+// ---------------------------------------------------------------- session
+
+function loadSession() {
+  try {
+    const stored = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+    if (stored && Date.parse(stored.expiresAt) > Date.now()) return stored;
+  } catch {
+    // unreadable: sign in again
+  }
+  sessionStorage.removeItem(SESSION_KEY);
+  return null;
+}
+
+function endSession() {
+  session = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  if (polling) clearTimeout(polling);
+  polling = null;
+}
+
+function show(view) {
+  const signedIn = view !== "signed-out";
+  $("sign-in").hidden = signedIn;
+  $("account").hidden = !signedIn;
+  $("analyst").hidden = view !== "analyst";
+  $("steward").hidden = view !== "steward";
+  $("other-role").hidden = !["auditor", "other"].includes(view);
+  if (signedIn) {
+    $("account-name").textContent = session.username;
+    $("account-role").textContent = session.role;
+  }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  clearProblem();
+  const username = $("username").value.trim();
+  const password = $("password").value;
+  try {
+    const token = await callJson("auth/token", { method: "POST", body: { username, password } });
+    session = {
+      token: token.access_token,
+      username,
+      role: token.role,
+      expiresAt: token.expires_at,
+    };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    $("password").value = "";
+    await enter();
+    announce(`Signed in as ${username}.`);
+  } catch (error) {
+    report(error, "Signing in failed.");
+    $("password").focus();
+  }
+}
+
+async function signOut() {
+  clearProblem();
+  try {
+    await call("auth/logout", { method: "POST" });
+  } catch (error) {
+    // The token is dropped all the same; say why the service did not revoke it.
+    report(error, "The service did not confirm the sign-out; this page forgot the token.");
+  }
+  endSession();
+  show("signed-out");
+  announce("Signed out.");
+  $("username").focus();
+}
+
+async function enter() {
+  const view = ["analyst", "steward"].includes(session.role) ? session.role : "other";
+  show(view);
+  $("sign-out").focus(); // where the sign-in form was, which is now hidden
+  if (view === "analyst") {
+    await loadCatalogue(); // first: the jobs' parameters fold at its defaults
+    await Promise.all([loadBudget(), loadJobs()]);
+  } else if (view === "steward") {
+    catalogue = await callJson("algorithms");
+    await loadApprovals();
+  }
+}
+
+// ---------------------------------------------------------------- budget
+
+async function loadBudget() {
+  const me = await callJson("me");
+  const rows = me.budget.map((entry) =>
+    el(
+      "tr",
+      {},
+      cell(entry.project),
+      el("td", { className: "num" }, formatNumber(entry.epsilon_left)),
+      el("td", { className: "num" }, formatNumber(entry.delta_left)),
+    ),
+  );
+  $("budget").tBodies[0].replaceChildren(...rows);
+  const quota = me.quota;
+  $("quota").textContent =
+    `Jobs today: ${quota.jobs_today} of ${quota.jobs_per_day}. ` +
+    `Your scopes: ${me.scopes.length ? me.scopes.join("; ") : "none (ask the steward)"}.`;
+  const project = $("project");
+  const chosen = project.value || "default";
+  project.replaceChildren(
+    ...me.budget.map((entry) => el("option", { value: entry.project }, entry.project)),
+  );
+  if (me.budget.some((entry) => entry.project === chosen)) project.value = chosen;
+}
+
+function formatNumber(value) {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
+// ---------------------------------------------------------------- catalogue and form
+
+function resolve(schema, root) {
+  // A property's schema with $ref followed and "X or null" reduced to X.
+  let node = schema;
+  let nullable = false;
+  if (node.$ref) node = { ...lookup(root, node.$ref), ...withoutRef(node) };
+  if (Array.isArray(node.anyOf)) {
+    const kinds = node.anyOf.filter((option) => option.type !== "null");
+    nullable = kinds.length < node.anyOf.length;
+    if (kinds.length === 1) node = { ...resolve(kinds[0], root).node, ...withoutAnyOf(node) };
+  }
+  return { node, nullable };
+}
+
+function withoutRef(node) {
+  const copy = { ...node };
+  delete copy.$ref;
+  return copy;
+}
+
+function withoutAnyOf(node) {
+  const copy = { ...node };
+  delete copy.anyOf;
+  return copy;
+}
+
+function lookup(root, ref) {
+  // "#/$defs/Name" within the algorithm's parameter schema.
+  return ref
+    .replace(/^#\//, "")
+    .split("/")
+    .reduce((node, key) => (node ? node[key] : undefined), root) || {};
+}
+
+function bounds(node) {
+  // The schema's bounds in words (the service, not this page, enforces them).
+  const items = node.type === "array" ? node.items || {} : node;
+  const low =
+    items.minimum !== undefined
+      ? ["at least", items.minimum]
+      : items.exclusiveMinimum !== undefined
+        ? ["more than", items.exclusiveMinimum]
+        : null;
+  const high =
+    items.maximum !== undefined
+      ? ["at most", items.maximum]
+      : items.exclusiveMaximum !== undefined
+        ? ["less than", items.exclusiveMaximum]
+        : null;
+  const list = node.type === "array";
+  const parts = [];
+  if (node.enum) return `one of ${node.enum.map(plain).join(", ")}`;
+  if (items.type === "integer") parts.push(list ? "whole numbers" : "a whole number");
+  else if (items.type === "number" && (low || high)) parts.push(list ? "numbers" : "a number");
+  if (low && high && low[0] === "at least" && high[0] === "at most") {
+    parts.push(`from ${low[1]} to ${high[1]}`);
+  } else {
+    const range = [low, high].filter(Boolean).map(([words, value]) => `${words} ${value}`);
+    if (range.length) parts.push(range.join(", "));
+  }
+  if (node.format === "date") parts.push("a date");
+  if (node.type === "boolean") parts.push("yes or no");
+  if (list) {
+    parts.unshift(parts.length ? "a comma-separated list of" : "a comma-separated list");
+    if (node.maxItems !== undefined) parts.push(`(up to ${node.maxItems})`);
+  }
+  return parts.join(" ");
+}
+
+function describe(node, hasDefault, required) {
+  const parts = [];
+  if (node.description) parts.push(node.description);
+  const range = bounds(node);
+  if (range) parts.push(`Allowed: ${range}.`);
+  if (required) parts.push("Required.");
+  else if (hasDefault && node.default === null) parts.push("Leave empty for the default.");
+  else if (hasDefault) parts.push(`Default: ${plain(node.default)}.`);
+  return parts.join(" ");
+}
+
+function parameterRows(schema, root = schema, within = []) {
+  // Each parameter, nested groups walked: {path, node, nullable, required, hasDefault}.
+  const rows = [];
+  const required = new Set(schema.required || []);
+  for (const [name, property] of Object.entries(schema.properties || {})) {
+    const { node, nullable } = resolve(property, root);
+    const path = [...within, name];
+    if (node.type === "object" && node.properties) {
+      rows.push(...parameterRows(node, root, path));
+    } else {
+      const hasDefault = "default" in node;
+      rows.push({ path, node, nullable, required: required.has(name), hasDefault });
+    }
+  }
+  return rows;
+}
+
+async function loadCatalogue() {
+  catalogue = await callJson("algorithms");
+  const select = $("algorithm");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...catalogue.algorithms.map((algorithm) =>
+      el("option", { value: algorithm.name }, `${algorithm.name} ${algorithm.version}`),
+    ),
+  );
+  if (catalogue.algorithms.some((algorithm) => algorithm.name === chosen)) select.value = chosen;
+  const level = $("level");
+  level.replaceChildren(...catalogue.levels.map((name) => el("option", { value: name }, name)));
+  if (catalogue.levels.includes("municipality")) level.value = "municipality";
+  showCatalogue();
+  buildForm();
+}
+
+function showCatalogue() {
+  const blocks = catalogue.algorithms.map((algorithm) => {
+    const rows = parameterRows(algorithm.parameters_schema).map((row) =>
+      el(
+        "tr",
+        {},
+        el("th", { scope: "row" }, row.path.map(label).join(", ")),
+        cell(row.required ? "required" : defaultText(row)),
+        cell(bounds(row.node)),
+        cell(row.node.description || ""),
+      ),
+    );
+    const table = el(
+      "table",
+      {},
+      el("caption", {}, `Parameters of ${algorithm.name}`),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...["Parameter", "Default", "Allowed", "Meaning"].map((text) =>
+            el("th", { scope: "col" }, text),
+          ),
+        ),
+      ),
+      el("tbody", {}, ...rows),
+    );
+    return el(
+      "article",
+      { className: "algorithm" },
+      el("h3", {}, algorithm.name),
+      el("p", {}, algorithm.summary),
+      el(
+        "p",
+        { className: "muted" },
+        `Version ${algorithm.version}, ${algorithm.certification} (${algorithm.origin}); ` +
+          `releases ${algorithm.outputs.join(", ")}.`,
+      ),
+      el(
+        "details",
+        {},
+        el("summary", {}, `Its ${rows.length} parameters`),
+        el("div", { className: "wide" }, table),
+      ),
+    );
+  });
+  $("catalogue").replaceChildren(...blocks);
+}
+
+function defaultText(row) {
+  if (!row.hasDefault) return "";
+  return row.node.default === null ? "empty" : plain(row.node.default);
+}
+
+function chosenAlgorithm() {
+  return catalogue.algorithms.find((algorithm) => algorithm.name === $("algorithm").value);
+}
+
+function buildForm() {
+  const algorithm = chosenAlgorithm();
+  $("algorithm-summary").textContent = algorithm ? algorithm.summary : "";
+  if (!algorithm) return $("parameter-fields").replaceChildren();
+  const fields = parameterRows(algorithm.parameters_schema).map((row, index) =>
+    field(row, `parameter-${index}`),
+  );
+  $("parameter-fields").replaceChildren(...fields);
+}
+
+function field(row, id) {
+  const { node } = row;
+  const hintId = `${id}-hint`;
+  const name = row.path.map(label).join(", ");
+  let input;
+  if (node.enum) {
+    input = el(
+      "select",
+      {},
+      ...node.enum.map((value) => el("option", { value: JSON.stringify(value) }, plain(value))),
+    );
+    if (row.hasDefault) input.value = JSON.stringify(node.default);
+  } else if (node.type === "boolean") {
+    input = el("input", { type: "checkbox", checked: Boolean(node.default) });
+  } else if (node.format === "date") {
+    input = el("input", { type: "date" });
+    if (typeof node.default === "string") input.value = node.default;
+  } else {
+    const numeric = ["integer", "number"].includes(node.type);
+    const list = node.type === "array";
+    input = el("input", {
+      type: "text",
+      inputMode: numeric ? (node.type === "integer" ? "numeric" : "decimal") : "text",
+      autocomplete: "off",
+      spellcheck: false,
+    });
+    if (row.hasDefault && node.default !== null) {
+      input.value = list ? node.default.join(", ") : String(node.default);
+    }
+  }
+  input.id = id;
+  input.dataset.path = JSON.stringify(row.path);
+  input.dataset.kind = node.enum ? "enum" : node.type || node.format || "text";
+  input.dataset.items = node.type === "array" ? (node.items || {}).type || "" : "";
+  if (row.hasDefault) input.dataset.default = JSON.stringify(node.default);
+  input.setAttribute("aria-describedby", hintId);
+  if (row.required) input.setAttribute("aria-required", "true");
+  const hint = el("p", { className: "hint", id: hintId }, describe(node, row.hasDefault, row.required));
+  const caption = el("label", { htmlFor: id }, name + (row.required ? " (required)" : ""));
+  const kind = node.type === "boolean" ? "field check" : "field";
+  return node.type === "boolean"
+    ? el("div", { className: kind }, el("div", {}, input, " ", caption), hint)
+    : el("div", { className: kind }, caption, input, hint);
+}
+
+function typed(text) {
+  // What was typed, as the number it spells, or as the text itself for the service to judge.
+  const trimmed = text.trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return Number(trimmed);
+  return trimmed;
+}
+
+function fieldValue(input) {
+  // The field's value, or undefined to leave the parameter at the service's default.
+  const kind = input.dataset.kind;
+  if (kind === "enum") return JSON.parse(input.value);
+  if (kind === "boolean") return input.checked;
+  const text = input.value.trim();
+  if (text === "") return undefined;
+  if (kind === "array") {
+    const numbers = ["integer", "number"].includes(input.dataset.items);
+    return text.split(",").map((item) => (numbers ? typed(item) : item.trim()));
+  }
+  if (kind === "integer" || kind === "number") return typed(text);
+  return text;
+}
+
+function parameters() {
+  const chosen = {};
+  for (const input of $("parameter-fields").querySelectorAll("[data-path]")) {
+    const value = fieldValue(input);
+    if (value === undefined) continue;
+    if ("default" in input.dataset && JSON.stringify(value) === input.dataset.default) continue;
+    const path = JSON.parse(input.dataset.path);
+    let group = chosen;
+    for (const name of path.slice(0, -1)) group = group[name] ??= {};
+    group[path[path.length - 1]] = value;
+  }
+  return chosen;
+}
+
+async function submitJob(event) {
+  event.preventDefault();
+  clearProblem();
+  const body = {
+    algorithm: $("algorithm").value,
+    parameters: parameters(),
+    level: $("level").value,
+    project: $("project").value || "default",
+  };
+  const button = $("submit-job");
+  button.disabled = true;
+  try {
+    const job = await callJson("jobs", { method: "POST", body });
+    const reused = job.cached ? ", reusing an earlier identical result" : "";
+    announce(`Job ${job.id} submitted: ${STATUSES[job.status] || job.status}${reused}.`);
+    await Promise.all([loadJobs(), loadBudget()]);
+  } catch (error) {
+    report(error, "The service refused the job.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- jobs
+
+async function loadJobs() {
+  const { jobs } = await callJson("jobs");
+  $("jobs").tBodies[0].replaceChildren(...jobs.map(jobRow));
+  $("jobs").hidden = jobs.length === 0;
+  $("no-jobs").hidden = jobs.length > 0;
+  watch(jobs);
+}
+
+function watch(jobs) {
+  // While a job runs, look again each second; say when each one ends.
+  if (polling) clearTimeout(polling);
+  polling = null;
+  const running = jobs.filter((job) => UNFINISHED.has(job.status)).map((job) => job.id);
+  if (!running.length) return;
+  polling = setTimeout(async () => {
+    polling = null;
+    if (!session) return;
+    try {
+      const { jobs: now } = await callJson("jobs");
+      const ended = now.filter((job) => running.includes(job.id) && !UNFINISHED.has(job.status));
+      $("jobs").tBodies[0].replaceChildren(...now.map(jobRow));
+      if (ended.length) {
+        announce(ended.map((job) => `Job ${job.id}: ${STATUSES[job.status] || job.status}.`).join(" "));
+        await loadBudget();
+      }
+      watch(now);
+    } catch (error) {
+      report(error, "The list of jobs could not be updated.");
+    }
+  }, POLL_MS);
+}
+
+function jobRow(job) {
+  const row = el(
+    "tr",
+    { attrs: { "data-job": job.id } },
+    el("td", { className: "code" }, job.id),
+    el("td", { className: "time" }, time(job.created_at)),
+    cell(lines([job.algorithm, `version ${job.version}`])),
+    cell(lines([job.level, job.project])),
+    el("td", { className: "params" }, parameterList(job.parameters, defaultsOf(job))),
+    cell(cost(job)),
+    el("td", { className: "status" }, status(job)),
+    cell(downloads(job)),
+  );
+  return row;
+}
+
+function flatten(value, within = []) {
+  // Each parameter as [its path of names, its value], nested groups walked.
+  const out = [];
+  for (const [name, setting] of Object.entries(value || {})) {
+    const path = [...within, name];
+    if (setting && typeof setting === "object" && !Array.isArray(setting)) {
+      out.push(...flatten(setting, path));
+    } else {
+      out.push([path, setting]);
+    }
+  }
+  return out;
+}
+
+function defaultsOf(job) {
+  // The defaults of the job's algorithm version, by path, when the catalogue holds it.
+  const algorithm = (catalogue?.algorithms || []).find(
+    (entry) => entry.name === job.algorithm && entry.version === job.version,
+  );
+  if (!algorithm) return null;
+  const rows = parameterRows(algorithm.parameters_schema).filter((row) => row.hasDefault);
+  return new Map(rows.map((row) => [JSON.stringify(row.path), JSON.stringify(row.node.default)]));
+}
+
+function parameterList(value, defaults) {
+  // The parameters the job chose, then those at their defaults folded under their count.
+  const line = ([path, setting]) => `${path.map(label).join(", ")}: ${plain(setting)}`;
+  const all = flatten(value);
+  const usual = ([path, setting]) =>
+    defaults !== null && defaults.get(JSON.stringify(path)) === JSON.stringify(setting);
+  const chosen = all.filter((item) => !usual(item)).map(line);
+  const folded = all.filter(usual).map(line);
+  const block = lines(chosen);
+  if (folded.length) {
+    const summary = chosen.length
+      ? `${folded.length} more at their defaults`
+      : `the algorithm's defaults (${folded.length} parameters)`;
+    block.append(el("details", {}, el("summary", {}, summary), lines(folded)));
+  } else if (!chosen.length) {
+    block.append("the algorithm's defaults");
+  }
+  return block;
+}
+
+function cost(job) {
+  if (job.cached) return "none (reuses an earlier identical result)";
+  if (!job.epsilon) return "none";
+  return job.delta ? `ε = ${job.epsilon}, δ = ${job.delta}` : `ε = ${job.epsilon}`;
+}
+
+function status(job) {
+  const parts = [STATUSES[job.status] || job.status];
+  if (UNFINISHED.has(job.status) && job.stage) parts.push(`(${job.stage})`);
+  const block = lines([parts.join(" ")]);
+  if (job.error) block.append(el("div", { className: "error" }, job.error));
+  return block;
+}
+
+function downloads(job) {
+  if (job.status !== "released") {
+    const over = ["failed", "rejected"].includes(job.status);
+    return document.createTextNode(over ? "none" : "not yet");
+  }
+  const group = el("div", { className: "downloads" });
+  for (const [format, name] of FORMATS) {
+    const button = el("button", { type: "button" }, name);
+    button.setAttribute("aria-label", `Download the result of job ${job.id} as ${name}`);
+    button.addEventListener("click", () => download(job, format, name));
+    group.append(button);
+  }
+  return group;
+}
+
+async function download(job, format, name) {
+  clearProblem();
+  try {
+    const answer = await call(`jobs/${job.id}/result?format=${format}`);
+    const blob = await answer.blob();
+    const link = el("a", {
+      href: URL.createObjectURL(blob),
+      download: filename(answer) || `${job.id}.${format}`,
+    });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    announce(`The result of job ${job.id} is downloading as ${name}.`);
+  } catch (error) {
+    report(error, `The result of job ${job.id} could not be downloaded as ${name}.`);
+  }
+}
+
+function filename(answer) {
+  const match = /filename="([^"]+)"/.exec(answer.headers.get("Content-Disposition") || "");
+  return match ? match[1] : null;
+}
+
+// ---------------------------------------------------------------- steward
+
+async function loadApprovals() {
+  const { approvals } = await callJson("approvals");
+  $("approvals").replaceChildren(...approvals.map(approvalBlock));
+  $("no-approvals").hidden = approvals.length > 0;
+}
+
+function approvalBlock({ job, release }) {
+  const id = `decide-${job.id}`;
+  const table = releaseTable(release, job);
+  const reason = el("textarea", { id: `${id}-reason`, rows: 2 });
+  const form = el(
+    "form",
+    { className: "decision", noValidate: true },
+    el("label", { htmlFor: reason.id }, "Reason for the decision (recorded in the audit log)"),
+    reason,
+    el(
+      "div",
+      { className: "buttons" },
+      el("button", { type: "submit", value: "approve" }, "Approve the release"),
+      el("button", { type: "submit", value: "reject", className: "reject" }, "Reject it"),
+    ),
+  );
+  form.addEventListener("submit", (event) => decide(event, job, reason));
+  return el(
+    "article",
+    { className: "approval", attrs: { "data-job": job.id } },
+    el("h3", {}, `Job ${job.id}`),
+    el(
+      "p",
+      {},
+      `${job.analyst} ran ${job.algorithm} ${job.version} at the ${job.level} level ` +
+        `(project ${job.project}) on ${time(job.created_at)} UTC; privacy cost ${cost(job)}.`,
+    ),
+    parameterList(job.parameters, defaultsOf(job)),
+    el("div", { className: "wide" }, table),
+    form,
+  );
+}
+
+function releaseTable(release, job) {
+  const rows = Array.isArray(release.table) ? release.table : [];
+  const columns = rows.length ? Object.keys(rows[0]) : [];
+  return el(
+    "table",
+    {},
+    el("caption", {}, `The release as checked: ${rows.length} rows`),
+    el("thead", {}, el("tr", {}, ...columns.map((name) => el("th", { scope: "col" }, name)))),
+    el(
+      "tbody",
+      {},
+      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(plain(row[name]))))),
+    ),
+  );
+}
+
+async function decide(event, job, reason) {
+  event.preventDefault();
+  clearProblem();
+  const approve = event.submitter ? event.submitter.value === "approve" : false;
+  try {
+    const done = await callJson(`approvals/${job.id}`, {
+      method: "POST",
+      body: { approve, reason: reason.value },
+    });
+    announce(`Job ${job.id}: ${STATUSES[done.status] || done.status}.`);
+    await loadApprovals();
+    $("approvals-heading").focus();
+  } catch (error) {
+    report(error, `The decision on job ${job.id} was refused.`);
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+async function guarded(action, doing) {
+  clearProblem();
+  try {
+    await action();
+  } catch (error) {
+    report(error, doing);
+  }
+}
+
+function start() {
+  $("sign-in-form").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  $("job-form").addEventListener("submit", submitJob);
+  $("algorithm").addEventListener("change", buildForm);
+  $("refresh-jobs").addEventListener("click", () =>
+    guarded(async () => {
+      await Promise.all([loadJobs(), loadBudget()]);
+      announce("The list of jobs is up to date.");
+    }, "The list of jobs could not be loaded."),
+  );
+  $("refresh-approvals").addEventListener("click", () =>
+    guarded(async () => {
+      await loadApprovals();
+      announce("The list of releases awaiting approval is up to date.");
+    }, "The releases awaiting approval could not be loaded."),
+  );
+  session = loadSession();
+  if (session) {
+    guarded(enter, "The portal could not load your data.");
+  } else {
+    show("signed-out");
+  }
+}
+
+start();

@@ -1,0 +1,384 @@
+"""The web portal as its users work with it: in a real browser (the system's headless Chromium
+through Playwright), every request of the page answered by the app in process, headers and all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from test_app import JOB, submit  # type: ignore[import-not-found]
+from tiny_store import PASSWORD  # type: ignore[import-not-found]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a chromium binary on PATH")
+
+ORIGIN = "https://service.example"
+PORTAL = f"{ORIGIN}/portal/"
+SESSION_KEY = "cellcensus.session"
+PAYLOAD = "<img src=x onerror=window.injected=1><script>window.injected=1</script>"
+"""Markup that runs a script if the page ever parses a field as HTML."""
+
+Tamper = Callable[[str, Any], Any]
+"""Changes the JSON body the app answered a GET of a path with, before the page gets it."""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Portal:
+    """A browser tab on the portal, its requests answered by `service`'s app."""
+
+    def __init__(self, browser: Any, service: Any, tamper: Tamper | None = None) -> None:
+        self.service = service
+        self.tamper = tamper
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.console: list[str] = []
+        self.page.on("console", lambda message: self.console.append(message.text))
+        self.page.route(f"{ORIGIN}/**", self._answer)
+        self.page.goto(PORTAL)
+
+    def _answer(self, route: Any) -> None:
+        request = route.request
+        url = urlsplit(request.url)
+        path = url.path + (f"?{url.query}" if url.query else "")
+        headers = {
+            name: value
+            for name, value in request.all_headers().items()
+            if name.lower() in {"authorization", "content-type", "accept"}
+        }
+        answer = self.service.client.request(
+            request.method,
+            path,
+            headers=headers,
+            content=request.post_data_buffer,
+            follow_redirects=False,
+        )
+        body = answer.content
+        sent = dict(answer.headers)
+        json_answer = sent.get("content-type", "").startswith("application/json")
+        if self.tamper and request.method == "GET" and answer.is_success and json_answer:
+            body = json.dumps(self.tamper(url.path, answer.json())).encode()
+            sent["content-length"] = str(len(body))
+        route.fulfill(status=answer.status_code, headers=sent, body=body)
+
+    def sign_in(self, username: str, password: str = PASSWORD) -> None:
+        self.page.get_by_label("User name").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def row(self, job_id: str) -> Any:
+        return self.page.locator(f"#jobs tr[data-job='{job_id}']")
+
+    def submit(self, **fields: str) -> None:
+        for name, value in fields.items():
+            self.page.get_by_label(name, exact=True).fill(value)
+        self.page.get_by_role("button", name="Submit the job").click()
+
+    def newest_job(self) -> str:
+        rows = self.page.locator("#jobs tbody tr")
+        sync_api.expect(rows.first).to_be_visible()
+        return str(rows.first.get_attribute("data-job"))
+
+    def session(self) -> Any:
+        return self.page.evaluate(f"() => sessionStorage.getItem('{SESSION_KEY}')")
+
+    def policy_refusals(self) -> list[str]:
+        return [text for text in self.console if "Content Security Policy" in text]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def portal(browser: Any) -> Iterator[Callable[..., Portal]]:
+    opened: list[Portal] = []
+
+    def open_portal(service: Any, tamper: Tamper | None = None) -> Portal:
+        opened.append(Portal(browser, service, tamper))
+        return opened[-1]
+
+    yield open_portal
+    for tab in opened:
+        tab.close()
+
+
+def test_an_analyst_submits_a_job_downloads_its_csv_and_signs_out(service, portal):
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(page.locator("#account")).to_contain_text("Signed in as alice (analyst)")
+    budget = page.locator("#budget tbody tr")
+    expect(budget).to_have_count(1)
+    expect(budget.locator("td")).to_have_text(["default", "2", "0"])
+
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tab.submit(**{"min nights": "3"})
+    job_id = tab.newest_job()
+    expect(tab.row(job_id).locator("td.status")).to_have_text("released", timeout=90_000)
+
+    alice = service.auth("alice")
+    job = service.client.get(f"/jobs/{job_id}", headers=alice).json()
+    assert job["status"] == "released" and job["parameters"]["min_nights"] == 3
+    # Only the changed parameter shows; the others fold under their count.
+    params = tab.row(job_id).locator("td.params")
+    expect(params).to_contain_text("min nights: 3")
+    expect(params.locator("summary")).to_have_text("15 more at their defaults")
+    left = service.client.get("/me", headers=alice).json()["budget"][0]["epsilon_left"]
+    assert left < 2
+    expect(budget.locator("td").nth(1)).to_have_text(f"{left:g}")
+    expect(page.locator("#notice")).to_contain_text(f"Job {job_id}")
+
+    with page.expect_download() as started:
+        page.get_by_role("button", name=f"Download the result of job {job_id} as CSV").click()
+    download = started.value
+    assert download.suggested_filename == f"{job_id}.csv"
+    fetched = service.client.get(f"/jobs/{job_id}/result", params={"format": "csv"}, headers=alice)
+    saved = Path(download.path()).read_text()
+    assert saved == fetched.text
+    assert saved.splitlines()[0].startswith("area_code,device_count")
+    assert len(saved.splitlines()) == 4  # the header and the tiny store's three areas
+
+    token = json.loads(tab.session())["token"]
+    assert service.client.get("/me", headers={"Authorization": f"Bearer {token}"}).is_success
+    assert tab.context.cookies() == []  # the token never was a cookie
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#analyst")).to_be_hidden()
+    assert tab.session() is None
+    refused = service.client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert page.evaluate("() => sessionStorage.length") == 0
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_the_services_refusals_show_word_for_word_and_are_announced(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    alert = page.get_by_role("alert")
+
+    tab.sign_in("alice", "not the password")
+    expect(alert).to_contain_text("Signing in failed.")
+    expect(alert).to_contain_text("unknown user name or wrong password")
+    expect(page.locator("#analyst")).to_be_hidden()
+    tab.sign_in("alice")
+    expect(page.locator("#account")).to_be_visible()
+    expect(alert).to_be_empty()
+
+    alice = idle_service.auth("alice")
+    body = {"algorithm": "usual_residence", "parameters": {"min_nights": 999}}
+    said = idle_service.client.post("/jobs", json=body, headers=alice).json()["detail"]
+    assert "366" in said
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tab.submit(**{"min nights": "999"})
+    expect(alert).to_contain_text("The service refused the job.")
+    expect(alert.locator(".said")).to_have_text(said)
+    assert page.evaluate("() => document.activeElement.id") == "problem"
+
+    # Out of the analyst's scopes (municipality only): the 403's words, as they are.
+    page.get_by_label("min nights", exact=True).fill("2")
+    page.get_by_label("Area level").select_option("province")
+    page.get_by_role("button", name="Submit the job").click()
+    expect(alert.locator(".said")).to_contain_text("your scopes do not allow usual_residence")
+    expect(alert).to_contain_text("403 Forbidden")
+    assert idle_service.client.get("/jobs", headers=alice).json()["jobs"] == []
+    expect(page.locator("#no-jobs")).to_be_visible()
+
+
+def test_script_in_job_or_algorithm_fields_shows_as_text_and_never_runs(idle_service, portal):
+    def tamper(path: str, body: Any) -> Any:
+        if path == "/algorithms":  # as if a certified submission carried markup
+            first = body["algorithms"][0]
+            first["summary"] = PAYLOAD
+            first["name"] = f"x{PAYLOAD}"
+            first["parameters_schema"]["properties"]["start"]["description"] = PAYLOAD
+        if path == "/jobs":  # every text field of a job the page shows
+            for job in body["jobs"]:
+                job.update(error=PAYLOAD, stage=PAYLOAD, project=PAYLOAD)
+                job["parameters"]["filters"]["m2m_tacs"] = [PAYLOAD]
+        return body
+
+    alice = idle_service.auth("alice")
+    job_id = submit(idle_service, alice)["id"]  # stays queued: no workers
+    tab = portal(idle_service, tamper)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+
+    row = tab.row(job_id)
+    expect(row.locator("td.params")).to_contain_text(f"filters, m2m tacs: {PAYLOAD}")
+    expect(row.locator("td.status")).to_contain_text(PAYLOAD)
+    expect(row).to_contain_text(f"municipality{PAYLOAD}")
+    catalogue = page.locator("#catalogue article").first
+    expect(catalogue.locator("h3")).to_have_text(f"x{PAYLOAD}")
+    expect(catalogue).to_contain_text(PAYLOAD)
+
+    # The service's own refusal quotes what the analyst typed: shown as text too.
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tab.submit(**{"filters, m2m tacs": PAYLOAD})
+    expect(page.get_by_role("alert").locator(".said")).to_contain_text(f"(got '{PAYLOAD}')")
+
+    assert page.evaluate("() => window.injected") is None
+    assert page.locator("img, main script").count() == 0
+    assert not tab.policy_refusals(), tab.console  # nothing was even tried
+
+    # Were a string ever given to innerHTML, the policy's Trusted Types would refuse it.
+    refused = page.evaluate(
+        "() => { try { document.body.innerHTML = '<b>x</b>'; return 'parsed'; }"
+        " catch (error) { return error.name; } }"
+    )
+    assert refused == "TypeError"
+
+
+def test_the_portal_works_from_the_keyboard_with_labels_and_a_visible_focus(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "username"
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("#analyst")).to_be_visible()
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    expect(page.get_by_role("button", name="Sign out")).to_be_focused()
+    focused = page.evaluate(
+        """() => { const e = document.activeElement, s = getComputedStyle(e);
+        return [e.id, e.matches(':focus-visible'), s.outlineStyle]; }"""
+    )
+    assert focused[0] == "sign-out" and focused[1] and focused[2] != "none", focused
+
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => e.labels.length === 0).map(e => e.id)"""
+    )
+    assert unlabelled == []
+    described = page.evaluate(
+        """() => document.getElementById(document.querySelector('[data-path]')
+        .getAttribute('aria-describedby')).textContent"""
+    )
+    assert "Leave empty for the default" in described
+    levels = page.eval_on_selector_all("h1, h2", "hs => hs.map(h => h.tagName + h.textContent)")
+    assert levels[0] == "H1Portal" and "H2Submit a job" in levels
+    assert page.locator("main").count() == 1
+    assert page.get_by_role("alert").count() == 1 and page.get_by_role("status").count() == 1
+
+    page.set_viewport_size({"width": 320, "height": 800})
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+
+
+def test_a_signed_in_tab_keeps_its_session_until_the_token_is_refused(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    page.reload()  # the token lives in this tab's session storage
+    expect(page.locator("#account")).to_contain_text("alice")
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+
+    token = json.loads(tab.session())["token"]
+    logout = idle_service.client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert logout.status_code == 204  # as if signed out in another tab
+    page.get_by_role("button", name="Refresh the list").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("the access token was revoked")
+    assert tab.session() is None
+
+
+def test_the_index_links_the_portal_served_with_its_own_policy(idle_service):
+    client = idle_service.client
+    assert client.get("/").json()["links"]["portal"] == "/portal/"
+    moved = client.get("/portal", follow_redirects=False)
+    assert moved.status_code == 308 and moved.headers["location"] == "portal/"
+    types = {
+        "/portal/": "text/html",
+        "/portal/portal.js": "text/javascript",
+        "/portal/portal.css": "text/css",
+    }
+    for path, media in types.items():
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(media)
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert "require-trusted-types-for 'script'" in policy
+        assert "form-action 'none'" in policy and "frame-ancestors 'none'" in policy
+    page = client.get("/portal/").text
+    assert '<script type="module" src="portal.js"></script>' in page
+    assert "style=" not in page and "<style" not in page and "onclick" not in page
+    # Everywhere else no script runs, as before.
+    for path in ("/", "/transparency/page", "/portal/missing.js"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "script-src" not in policy and "connect-src" not in policy, path
+
+
+def test_package_data_ships_every_file_the_portal_serves():
+    import tomllib
+    from fnmatch import fnmatch
+
+    from cellcensus.holder.api.routes.portal import FILES
+
+    root = Path(__file__).parents[3]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["cellcensus"]
+    served = [f"holder/api/portal/{name}" for name, _ in FILES.values()]
+    assert all((root / "src" / "cellcensus" / path).is_file() for path in served)
+    assert [path for path in served if not any(fnmatch(path, p) for p in patterns)] == []
+
+
+def test_a_steward_approves_one_held_release_and_rejects_another(service, portal):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
+    assert service.client.put("/policies/*", json=policy, headers=steward).is_success
+    held = [
+        service.wait(submit(service, alice, {**JOB, "parameters": {"min_nights": n}})["id"], alice)
+        for n in (2, 3)
+    ]
+    assert {job["status"] for job in held} == {"awaiting_approval"}
+    kept, dropped = (job["id"] for job in held)
+
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    expect(page.locator("#account")).to_contain_text("Signed in as steward (steward)")
+    expect(page.locator("#analyst")).to_be_hidden()
+    first = page.locator(f"#approvals article[data-job='{kept}']")
+    expect(first.locator("h3")).to_have_text(f"Job {kept}")
+    expect(first).to_contain_text("alice ran usual_residence")
+    expect(first.locator("tbody tr")).to_have_count(3)  # the checked release, row by row
+    expect(first.locator("table caption")).to_have_text("The release as checked: 3 rows")
+
+    # Without a reason the service refuses the decision: its words, as they are.
+    first.get_by_role("button", name="Approve the release").click()
+    said = page.get_by_role("alert").locator(".said")
+    expect(said).to_contain_text("reason")
+    assert service.client.get(f"/jobs/{kept}", headers=alice).json()["status"] == (
+        "awaiting_approval"
+    )
+
+    first.get_by_label("Reason for the decision").fill("counts checked")
+    first.get_by_role("button", name="Approve the release").click()
+    expect(page.locator("#notice")).to_have_text(f"Job {kept}: released.")
+    expect(first).to_have_count(0)
+    second = page.locator(f"#approvals article[data-job='{dropped}']")
+    second.get_by_label("Reason for the decision").fill("too fine a rule")
+    second.get_by_role("button", name="Reject it").click()
+    expect(page.locator("#notice")).to_contain_text(f"Job {dropped}: rejected")
+    expect(page.locator("#no-approvals")).to_be_visible()
+
+    decided = [service.client.get(f"/jobs/{job}", headers=alice).json() for job in (kept, dropped)]
+    assert [job["status"] for job in decided] == ["released", "rejected"]
+    assert not tab.policy_refusals(), tab.console
