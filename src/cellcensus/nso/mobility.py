@@ -36,13 +36,16 @@ import pandas as pd
 import shapely
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.expansion import Expansion
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.uncertainty import (
     CI95_Z,
+    cross_fitted_model_error,
     declared_noise,
     noisy_interval,
     normal_interval,
     sampling_variance,
+    size_class_model_error,
 )
 from cellcensus.nso.validation import Agreement, agreement
 from cellcensus.reference import belgium
@@ -138,6 +141,8 @@ class PresentPopulation:
         timezone: The time zone of the release's local hours, when it publishes it.
         skipped_hours: The local hours of the release that the clocks skip in `timezone`
             (``2011-03-27T02:00``), left out of `long` (`estimate_present_population`).
+        model_error: Relative model error ``tau`` in every estimate's interval, fitted on
+            the night hour against the residents (`_night_model_error`); 0 when not fitted.
     """
 
     long: pd.DataFrame
@@ -156,6 +161,7 @@ class PresentPopulation:
     noise: pd.DataFrame | None = None
     timezone: str | None = None
     skipped_hours: tuple[str, ...] = ()
+    model_error: float = 0.0
 
     @cached_property
     def repeated_hours(self) -> tuple[str, ...]:
@@ -310,6 +316,7 @@ class PresentPopulation:
             "skipped_local_hours": list(self.skipped_hours),
             "repeated_local_hours": list(self.repeated_hours),
             "median_relative_std_error": self.median_relative_std_error,
+            "model_error": self.model_error,
         }
         truth = self.truth_day_night_ratio()
         if truth is not None:
@@ -378,10 +385,16 @@ def estimate_present_population(
         long=long, release=release, residents=residents, resident_persons=resident_persons
     )
     parts = _present_variances(long=long, noise=noise, per_device=per_device * hour_scale)
-    spread = (parts["sampling"] + parts["noise"]) ** 0.5
-    long = long.join(noisy_interval(long["estimate"], spread, laplace=parts["laplace"]))
     weekdays = _averaged_weekdays(long, warm_up_days=warm_up_days)
     chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
+    tau = _night_model_error(
+        long=long[chosen & (long["slot"] == night_hour)],
+        std_error=(parts["sampling"] + parts["noise"]) ** 0.5,
+        residents=resident_persons,
+    )
+    parts["model"] = (tau * long["estimate"]) ** 2
+    spread = (parts["sampling"] + parts["noise"] + parts["model"]) ** 0.5
+    long = long.join(noisy_interval(long["estimate"], spread, laplace=parts["laplace"]))
     jobs, workers, population = _brussels_census()
     return PresentPopulation(
         long=long,
@@ -403,6 +416,7 @@ def estimate_present_population(
         noise=noise,
         timezone=release.published.get("timezone"),
         skipped_hours=tuple(_hour_label(day, slot) for day, slot in skipped),
+        model_error=tau,
     )
 
 
@@ -570,16 +584,62 @@ def _present_variances(
     )
 
 
+def _night_model_error(*, long: pd.DataFrame, std_error: pd.Series, residents: pd.Series) -> float:
+    """Relative model error ``tau`` of the present population, from the night hour.
+
+    Sampling and noise leave out the error of the method: where silent phones are placed,
+    the hour's scale to the residents, the persons per device of each area. At night
+    nearly everyone is at home, so the residents' estimate of an area (calibrated to the
+    register) is a reference for its present population at the night hour, as the register
+    is for the residents. ``tau`` is the split-conformal quantile of what each night
+    estimate's interval lacks to cover its area's residents (`size_class_model_error`,
+    one class: the rows are the areas at the night hour of each averaged weekday), and is
+    taken as the same share of the estimate at every hour: the method's error in the
+    synthetic world is mostly an area's, not an hour's. Conservative where true absence
+    at night (night shifts, trips) adds to what it measures. 0 without such rows.
+
+    Args:
+        long: The rows of the night hour to fit on, with ``estimate`` and ``area_code``.
+        std_error: Standard error from sampling and noise of every row (indexed like
+            `long`'s rows, or more).
+        residents: The residents' estimate of each area.
+    """
+    rows = long[long["estimate"].notna() & (long["estimate"] > 0)]
+    reference = residents.reindex(rows["area_code"]).to_numpy(dtype="float64")
+    keys = pd.Index(rows["local_date"].astype(str) + "|" + rows["area_code"].astype(str))
+    known = np.isfinite(reference) & (reference > 0)
+    if not known.any():
+        return 0.0
+    estimate = pd.Series(rows["estimate"].to_numpy(dtype="float64"), index=keys)
+    expansion = Expansion(
+        name="present_population",
+        devices=estimate,
+        estimate=estimate,
+        factor=pd.Series(1.0, index=keys),
+        gradient=pd.Series(1.0, index=keys),
+    )
+    fitted = size_class_model_error(
+        expansion=expansion,
+        variance=pd.Series(std_error.reindex(rows.index).to_numpy() ** 2, index=keys),
+        reference=pd.Series(reference, index=keys)[known],
+        size_classes=1,
+    )
+    return float(fitted.tau[0])
+
+
 def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean estimate per area and hour over the days of `rows`, with its interval.
 
     The same phones are sampled every day, so their sampling error is taken as shared by
     the days (its standard deviation averages, it does not shrink), while each day's noise
-    is drawn anew (its variance divides by the days). The mean of several days' Laplace
-    noise is near normal: the interval is normal.
+    is drawn anew (its variance divides by the days). The model error (``model``, the
+    variance `_night_model_error` adds) is the method's, the same every day: it is shared
+    by the days too (its standard deviation averages), independent of the others.
+    The mean of several days' Laplace noise is near normal: the interval is normal.
     """
     rows = rows[rows["estimate"].notna()]
-    grouped = rows.assign(sampling_sd=np.sqrt(rows["sampling"])).groupby(
+    model = rows["model"] if "model" in rows else pd.Series(0.0, index=rows.index)
+    grouped = rows.assign(sampling_sd=np.sqrt(rows["sampling"]), model_sd=np.sqrt(model)).groupby(
         ["area_code", "slot"], sort=True
     )
     table = grouped.agg(
@@ -587,8 +647,11 @@ def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
         estimate=("estimate", "mean"),
         sampling_sd=("sampling_sd", "mean"),
         noise=("noise", "sum"),
+        model_sd=("model_sd", "mean"),
     ).reset_index()
-    std_error = np.sqrt(table["sampling_sd"] ** 2 + table["noise"] / table["days"] ** 2)
+    std_error = np.sqrt(
+        table["sampling_sd"] ** 2 + table["model_sd"] ** 2 + table["noise"] / table["days"] ** 2
+    )
     bounds = normal_interval(table["estimate"], std_error)
     return pd.concat([table[["area_code", "slot", "days", "estimate"]], bounds], axis=1)
 
@@ -670,6 +733,8 @@ class Commuting:
             the phones say of where people work; `between` is not set by the margin.
         workers_from_census: Whether the resident workers each home's flows are scaled to
             are the totals of the census matrix the flows are compared with.
+        model_error: Relative model error ``tau`` in each flow's interval, indexed like
+            `flows` (`_flow_model_error`); None when not fitted.
     """
 
     flows: pd.DataFrame
@@ -679,6 +744,7 @@ class Commuting:
     period: tuple[date, date] | None = None
     between: Agreement | None = None
     workers_from_census: bool = False
+    model_error: pd.Series | None = None
 
     @property
     def share_within(self) -> float:
@@ -806,14 +872,13 @@ def estimate_commuting(
     home_scale = _home_scale(flows, workers=workers)
     flows["estimate"] = flows["expanded"] * home_scale.fillna(1.0)
     sampling = sampling_variance(flows["devices"], selection_probability(residents))
-    flows = flows.join(
-        _flow_intervals(
-            flows,
-            variance=sampling + flows["noise"],
-            per_device=per_device * home_scale.fillna(1.0),
-            calibrated=home_scale.notna(),
-        )
-    )
+    stated = {
+        "variance": sampling + flows["noise"],
+        "per_device": per_device * home_scale.fillna(1.0),
+        "calibrated": home_scale.notna(),
+    }
+    tau = _flow_model_error(flows, std_error=_flow_intervals(flows, **stated)["std_error"])
+    flows = flows.join(_flow_intervals(flows, **stated, model=(tau * flows["estimate"]) ** 2))
     columns = ["devices", "expanded", "estimate", "std_error", "ci_lower", "ci_upper", "census"]
     flows = flows[["home_area", "work_area", *columns]]
     measured, between = _flow_agreements(flows)
@@ -825,6 +890,7 @@ def estimate_commuting(
         period=published_period(release.published),
         between=between,
         workers_from_census=from_census,
+        model_error=tau,
     )
 
 
@@ -891,7 +957,12 @@ def _flow_agreements(flows: pd.DataFrame) -> tuple[Agreement, Agreement]:
 
 
 def _flow_intervals(
-    flows: pd.DataFrame, *, variance: pd.Series, per_device: pd.Series, calibrated: pd.Series
+    flows: pd.DataFrame,
+    *,
+    variance: pd.Series,
+    per_device: pd.Series,
+    calibrated: pd.Series,
+    model: pd.Series | None = None,
 ) -> pd.DataFrame:
     """``std_error``, ``ci_lower`` and ``ci_upper`` (95 %) of each flow's estimate.
 
@@ -900,7 +971,8 @@ def _flow_intervals(
     other v)``, with ``c`` its persons per device, ``p = D_f / S`` and ``v`` each count's
     sampling and noise variance; an uncalibrated one ``c² v_f``. The half-width is the
     normal-Laplace quantile of the flow's own noise, weighted ``c (1 - p)``, beside the rest
-    (`noisy_interval`). Model error (a weekday place that is no work place) is not in it.
+    (`noisy_interval`). `model`, the variance of the method's error (`_flow_model_error`),
+    adds to the normal part.
     """
     released = flows["devices"].notna()
     home = flows["home_area"]
@@ -909,9 +981,62 @@ def _flow_intervals(
     share = flows["devices"] / total.where(total > 0)
     tied = (1.0 - share) ** 2 * variance + share**2 * (every - variance)
     spread = per_device**2 * tied.where(calibrated, variance)
+    if model is not None:
+        spread = spread + model.fillna(0.0)
     weight = per_device * (1.0 - share).where(calibrated, 1.0)
     laplace = (weight * flows["laplace"]).abs()
     return noisy_interval(flows["estimate"], np.sqrt(spread), laplace=laplace)
+
+
+FLOW_SPLIT_SEED = 1
+"""Seed of the split of the home arrondissements whose halves fit each other's model error."""
+
+
+def _flow_model_error(flows: pd.DataFrame, *, std_error: pd.Series) -> pd.Series:
+    """Relative model error ``tau`` of each flow, from the census flows, cross-fitted.
+
+    Sampling and noise leave out the error of the method, which dominates the flows: a
+    weekday place is a school or an errand as often as a job, nearer home than work, so
+    the flows within the home arrondissement come out too large and those between too
+    small. The census commuting matrix is the flows' reference, as the register is the
+    residents': per class of estimated size, ``tau`` is the split-conformal quantile of
+    what each flow's interval lacks to cover its census flow (`size_class_model_error`,
+    Mondrian), fitted on the flows of a random half of the home arrondissements and given
+    to the other half's (`cross_fitted_model_error`), so no flow's interval is calibrated
+    on its own census flow. A home's only flow (its workers exactly) gets none.
+
+    Args:
+        flows: ``home_area``, ``work_area``, ``estimate``, ``census``.
+        std_error: Standard error of each flow from sampling and noise.
+
+    Returns:
+        ``tau`` of each flow, indexed like `flows` (0 where there is no estimate).
+    """
+    fitted = flows["estimate"].notna() & (flows["estimate"] > 0) & (std_error > 0)
+    rows = flows[fitted]
+    tau = pd.Series(0.0, index=flows.index)
+    if rows.empty:
+        return tau
+    keys = pd.Index(rows["home_area"].astype(str) + "|" + rows["work_area"].astype(str))
+    estimate = pd.Series(rows["estimate"].to_numpy(dtype="float64"), index=keys)
+    expansion = Expansion(
+        name="home_work_flows",
+        devices=estimate,
+        estimate=estimate,
+        factor=pd.Series(1.0, index=keys),
+        gradient=pd.Series(1.0, index=keys),
+    )
+    homes = np.sort(rows["home_area"].astype(str).unique())
+    half = set(np.random.default_rng(FLOW_SPLIT_SEED).permutation(homes)[: len(homes) // 2])
+    first = rows["home_area"].astype(str).isin(half).to_numpy()
+    crossed = cross_fitted_model_error(
+        expansion=expansion,
+        variance=pd.Series(std_error[fitted].to_numpy() ** 2, index=keys),
+        reference=pd.Series(rows["census"].to_numpy(dtype="float64"), index=keys),
+        folds=[keys[first], keys[~first]],
+    )
+    tau[fitted] = crossed.tau.to_numpy()
+    return tau
 
 
 def _source(release: Release) -> str:
