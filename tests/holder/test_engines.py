@@ -98,3 +98,35 @@ def test_plain_python_runs_local_quiet_and_the_environment_overrides(tmp_path: P
     # With a configuration folder of the operator's, Spark logs as that folder says: here
     # nothing, so Spark's defaults (the check above could fail).
     assert "Setting default log level" in stderr
+
+
+SCRATCH = """
+import glob, os, stat
+from cellcensus.holder.engines import spark_session
+session = spark_session()
+session.range(1000).selectExpr("id % 7 AS k").distinct().collect()  # a shuffle
+folder = session.sparkContext.getConf().get("spark.local.dir", "unset")
+print("FOLDER", folder)
+print("MODE", oct(stat.S_IMODE(os.stat(folder).st_mode)) if os.path.isdir(folder) else "none")
+print("BLOCKS", len(glob.glob(os.path.join(folder, "blockmgr-*"))))
+"""
+
+
+def test_plain_python_keeps_spark_scratch_files_in_a_private_folder(tmp_path: Path) -> None:
+    # Shuffle files hold an ingest's raw user_ids: not in /tmp folders everyone may read.
+    script = tmp_path / "scratch.py"
+    script.write_text(SCRATCH)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=without_spark_settings(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    found = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+
+    assert Path(found["FOLDER"]).name.startswith("cellcensus-spill-"), found
+    assert found["MODE"] == "0o700"
+    assert int(found["BLOCKS"]) >= 1  # Spark's block manager works beneath it
+    assert not Path(found["FOLDER"]).exists()  # removed when the process ended

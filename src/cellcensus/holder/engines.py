@@ -89,6 +89,19 @@ def quiet_start() -> dict[str, str]:
     return {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={SPARK_LOG.as_uri()}"}
 
 
+def private_scratch() -> dict[str, str]:
+    """Spark's scratch folder in this process's private one, unless the operator sets it.
+
+    Spark writes its shuffle and spill files (an ingest's raw user_ids among them) under
+    ``spark.local.dir``, by default in folders of ``/tmp`` that everyone may read, and a
+    killed JVM leaves them there. Beneath `spill_folder` (mode 0700) only the holder reads
+    them. An operator's ``SPARK_CONF_DIR`` or ``SPARK_LOCAL_DIRS`` keeps its own choice.
+    """
+    if "SPARK_CONF_DIR" in os.environ or "SPARK_LOCAL_DIRS" in os.environ:
+        return {}
+    return {"spark.local.dir": spill_folder()}
+
+
 @cache
 def spark_session() -> Any:
     """The process's Spark session, configured for cellcensus.
@@ -96,8 +109,9 @@ def spark_session() -> Any:
     Under ``spark-submit`` (a cluster: YARN, Kubernetes, standalone) the submitted
     configuration is kept (master, executor memory, partitions, UI), so a cluster runs
     cellcensus the way its operators run every Spark job (docs/spark.md); from plain Python,
-    `LOCAL_SPARK`, quiet from the start. `SPARK_ENVIRONMENT` variables override either. A
-    local master, submitted or not, gets `LOCAL_SHUFFLE_PARTITIONS` unless they were set. The
+    `LOCAL_SPARK`, quiet from the start, its scratch files private (`private_scratch`).
+    `SPARK_ENVIRONMENT` variables override either. A local master, submitted or not, gets
+    `LOCAL_SHUFFLE_PARTITIONS` unless they were set. The
     session time zone is always UTC: the algorithms' local times are computed from UTC
     timestamps.
     """
@@ -110,7 +124,7 @@ def spark_session() -> Any:
     # spark-submit starts the JVM before Python and hands PySpark its port: its --master and
     # --conf are then already set.
     submitted = "PYSPARK_GATEWAY_PORT" in os.environ
-    settings = {} if submitted else LOCAL_SPARK | quiet_start()
+    settings = {} if submitted else LOCAL_SPARK | quiet_start() | private_scratch()
     settings |= {
         key: os.environ[name] for name, key in SPARK_ENVIRONMENT.items() if name in os.environ
     }
