@@ -34,7 +34,12 @@ class Provenance:
     engine: str
     privacy_units: int = 1
     """Units the release spans (e.g. dates x slots), in each of which one device adds at most
-    the manifest's contribution bound; the noise is calibrated to all of them at once."""
+    the manifest's contribution bound; the noise is calibrated to all of them at once. Times
+    `pseudonyms`: the L1 sensitivity in bounds."""
+    pseudonyms: int = 1
+    """The most pseudonyms one device has in the release (its key periods): each adds the
+    bound to each unit, to the same cells, so the L2 sensitivity is ``sqrt(U k) L`` with U
+    `privacy_units` (which counts each pseudonym) and k this."""
 
 
 PROVENANCE_SUFFIX = ".provenance.json"

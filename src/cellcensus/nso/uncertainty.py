@@ -108,7 +108,8 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
             algorithm's contribution bound; 1 for usual residence), used only when the
             noise has to be derived from the policy's epsilon. Over the provenance's
             ``privacy_units`` U the holder calibrates to the L1 sensitivity ``U L``
-            (Laplace) or the L2 sensitivity ``sqrt(U) L`` (Gaussian), and so does this.
+            (Laplace) or the L2 sensitivity ``sqrt(U k) L`` (Gaussian, with k the
+            provenance's ``pseudonyms``: U counts each of them), and so does this.
 
     Returns:
         The declared noise per area_code (per row of the table where it has no area_code,
@@ -137,7 +138,10 @@ def declared_noise(*, release: Release, contribution_bound: float = 1.0) -> Decl
         )
     dp = policy.get("dp")
     value, source = _policy_variance(
-        dp=dp, bound=contribution_bound, units=release.provenance.privacy_units
+        dp=dp,
+        bound=contribution_bound,
+        units=release.provenance.privacy_units,
+        pseudonyms=release.provenance.pseudonyms,
     )
     return DeclaredNoise(
         variance=pd.Series(value, index=index, dtype="float64"),
@@ -624,11 +628,14 @@ def _ci95_variance(column: pd.Series, *, per_sd: float) -> pd.Series:
     return (_numeric(column, "ci95") / per_sd) ** 2
 
 
-def _policy_variance(*, dp: Any, bound: float, units: int) -> tuple[float, str]:
+def _policy_variance(
+    *, dp: Any, bound: float, units: int, pseudonyms: int = 1
+) -> tuple[float, str]:
     """Noise variance of a differential privacy policy ``{"epsilon", "delta", "mechanism"}``.
 
     Calibrated as the holder calibrates it: to the L1 sensitivity ``units * bound`` for
-    Laplace, the L2 sensitivity ``sqrt(units) * bound`` for Gaussian (docs/disclosure.md).
+    Laplace, the L2 sensitivity ``sqrt(units * pseudonyms) * bound`` for Gaussian (`units`
+    counts each of a device's `pseudonyms`, which add to the same cells: docs/disclosure.md).
     """
     if not dp:
         return 0.0, "no noise declared"
@@ -647,7 +654,7 @@ def _policy_variance(*, dp: Any, bound: float, units: int) -> tuple[float, str]:
         delta = float(dp.get("delta") or 0.0)
         if not 0.0 < delta < 1.0:
             raise CellcensusError(f"Gaussian noise needs a delta in (0, 1), got {delta}")
-        sensitivity = math.sqrt(units) * bound
+        sensitivity = math.sqrt(units * max(pseudonyms, 1)) * bound
         sigma = gaussian_sigma(epsilon=epsilon, delta=delta, sensitivity=sensitivity)
         return sigma**2, (
             f"Gaussian noise, epsilon {epsilon:g}, delta {scientific(delta)}, L2 sensitivity "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -12,6 +13,7 @@ from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.enclave import Enclave, EnclaveService, JobRequest, JobStatus
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.enclave.worker import run_in_subprocess
+from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.layout import Store
 from cellcensus.holder.store.retention import purge
 from cellcensus.release import published_period
@@ -198,4 +200,26 @@ def test_a_job_without_dates_asked_again_of_other_stored_days_is_computed_again(
     assert again.provenance.job_id != first.provenance.job_id
     assert published_period(again.published) == (days[1], days[-1])
     assert published_period(first.published) == (days[0], days[-1])
+    assert service.book.recent()[0].cached_from is None
+
+
+def test_a_job_asked_again_after_a_stored_day_was_delivered_anew_is_computed_again(
+    state, store, tmp_path
+):
+    # A corrected delivery of days the store holds replaces them: the same days, other
+    # events. The release of the events replaced is not the answer to the question now.
+    copy = Path(shutil.copytree(store, tmp_path / "store"))
+    service = EnclaveService(store=copy, state=state, limits=None)
+    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
+    first = service.run_inline(analyst="alice", request=REQUEST)
+    held = Store(copy)
+    day = held.days()[-1]
+    events = pq.read_table(held.day_path(day))
+    pq.write_table(events.slice(0, events.num_rows // 2), held.day_path(day))
+    summarise(held)
+
+    again = service.run_inline(analyst="alice", request=REQUEST)
+
+    assert held.days() == Store(store).days()  # the same days
+    assert again.provenance.job_id != first.provenance.job_id
     assert service.book.recent()[0].cached_from is None

@@ -287,3 +287,27 @@ def test_noise_covers_one_device_across_a_key_rotation(tmp_path, algorithm, para
         delta=dp_policy.delta,
     )
     assert sigma >= needed * (1 - 1e-3), (algorithm, l2, sigma, needed)
+
+
+def test_the_noise_a_rotated_release_declares_by_its_policy_is_the_noise_it_carries(tmp_path):
+    # A release's table without its noise column (a CSV kept without it): the statistician
+    # derives the noise from the provenance's policy, units and the manifest's bound, and
+    # must find the sigma the holder drew, Gaussian noise over a key rotation included.
+    from dataclasses import replace
+
+    from cellcensus.nso.uncertainty import declared_noise
+
+    enclave = Enclave(
+        store=rotated_store(tmp_path / "store"), state_url=f"sqlite:///{tmp_path / 'e.db'}"
+    )
+    release = enclave.run(
+        algorithm="present_population",
+        parameters={"slot_minutes": 60, "start": "2011-03-09", "end": "2011-03-10"},
+        analyst="a",
+    )
+    sigma = float(release.table["ci95"].astype(float).min()) / CI95_PER_SD["gaussian"]
+    bare = replace(release, table=release.table.drop(columns="ci95"))
+
+    declared = declared_noise(release=bare, contribution_bound=1.0)
+
+    assert float(declared.variance.iloc[0]) ** 0.5 == pytest.approx(sigma, rel=1e-2)

@@ -655,7 +655,9 @@ def _protected(
         measured_ci95=measured_ci95,
         units=units,
     )
-    provenance = dataclasses.replace(provenance, privacy_units=units * per_device)
+    provenance = dataclasses.replace(
+        provenance, privacy_units=units * per_device, pseudonyms=per_device
+    )
     return Release(table=table, provenance=provenance, published=published_facts(store, period))
 
 

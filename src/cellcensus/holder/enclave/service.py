@@ -8,6 +8,7 @@ worker pool (`holder.enclave.worker`), which computes in subprocesses and report
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import traceback
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosu
 from cellcensus.holder.enclave.state import State
 from cellcensus.holder.engines import Engine, start
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import row_count
 from cellcensus.notation import date_runs
 from cellcensus.release import Release
 
@@ -223,7 +225,7 @@ class EnclaveService:
             policy=policy.to_dict(),
             epsilon=policy.epsilon,
             delta=policy.delta,
-            days=date_runs([day for day in self.store.days() if start <= day <= end]),
+            days=days_read(self.store, [day for day in self.store.days() if start <= day <= end]),
         )
 
     def submit(self, *, analyst: str, request: JobRequest) -> Submission:
@@ -521,3 +523,17 @@ def _charge_dict(charge: Charge) -> dict[str, Any]:
 def charge_from_dict(values: dict[str, Any]) -> Charge:
     """The ledger receipt a worker receives in its spec."""
     return Charge(**{**values, "charged_at": dt.datetime.fromisoformat(values["charged_at"])})
+
+
+def days_read(store: Store, days: list[dt.date]) -> str:
+    """The stored `days` a job reads, as runs, and what each one's events file holds now.
+
+    A delivery of days the store holds replaces their files: the same days, other events.
+    Each file is known by its rows and bytes, as a device-day summary knows the file it was
+    made from (`device_days.is_fresh`).
+    """
+    files = ";".join(
+        f"{day}:{row_count(store.day_path(day))}:{store.day_path(day).stat().st_size}"
+        for day in days
+    )
+    return f"{date_runs(days)} ({hashlib.sha256(files.encode()).hexdigest()[:16]})"
