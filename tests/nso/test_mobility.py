@@ -858,3 +858,38 @@ def test_commuting_intervals_cover_the_census_when_phones_overstate_the_home_flo
 
     # 50 draws of 105 flows, correlated within a draw and a home: allow 93-99 %.
     assert 0.93 <= pd.concat(covered).mean() <= 0.99
+
+
+def test_the_report_says_the_methods_error_is_in_the_intervals_only_where_it_is(
+    unbiased_result, tmp_path
+):
+    present = estimate_present_population(
+        release=_present_release(unbiased_result, day_gain=1.2), residents=unbiased_result
+    )
+    with_error = present_population_section(
+        present=replace(present, model_error=0.04), out_dir=tmp_path
+    )
+    without = present_population_section(
+        present=replace(present, model_error=0.0), out_dir=tmp_path
+    )
+
+    assert "where silent phones are placed: 4.0% of the estimate, measured at night" in with_error
+    assert "where silent phones are placed) is not in it" in without
+    assert "measured at night" not in without
+
+
+def test_the_report_says_the_flows_work_place_error_is_in_them_only_where_it_is(
+    unbiased_result, tmp_path
+):
+    matrix = belgium.commuting_matrix()
+    commuting = estimate_commuting(
+        release=_flows_release(matrix, share=0.02), residents=unbiased_result
+    )
+    (tmp_path / FLOWS_PNG).write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(24))  # any PNG
+    tau = pd.Series(0.25, index=commuting.flows.index)
+
+    with_error = commuting_section(commuting=replace(commuting, model_error=tau), out_dir=tmp_path)
+    without = commuting_section(commuting=replace(commuting, model_error=None), out_dir=tmp_path)
+
+    assert "as a work place (median 25.0% of the estimate, measured against" in with_error
+    assert "reading a weekday place as a work place is not in it" in without

@@ -35,7 +35,6 @@ from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosu
 from cellcensus.holder.enclave.state import State
 from cellcensus.holder.engines import Engine, start
 from cellcensus.holder.store import Store
-from cellcensus.holder.store.layout import row_count
 from cellcensus.notation import date_runs
 from cellcensus.release import Release
 
@@ -526,14 +525,14 @@ def charge_from_dict(values: dict[str, Any]) -> Charge:
 
 
 def days_read(store: Store, days: list[dt.date]) -> str:
-    """The stored `days` a job reads, as runs, and what each one's events file holds now.
+    """The stored `days` a job reads, as runs, and which file each one's events are in now.
 
     A delivery of days the store holds replaces their files: the same days, other events.
-    Each file is known by its rows and bytes, as a device-day summary knows the file it was
-    made from (`device_days.is_fresh`).
+    Each file is known by its size and time of change, read from the file system only (a
+    damaged file fails its job when read, naming it, as before).
     """
+    stats = [store.day_path(day).stat() for day in days]
     files = ";".join(
-        f"{day}:{row_count(store.day_path(day))}:{store.day_path(day).stat().st_size}"
-        for day in days
+        f"{day}:{stat.st_size}:{stat.st_mtime_ns}" for day, stat in zip(days, stats, strict=True)
     )
     return f"{date_runs(days)} ({hashlib.sha256(files.encode()).hexdigest()[:16]})"

@@ -128,16 +128,45 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "people do.</p>\n"
         f"<p>The table of every {level} and hour (present_population.csv, also as Parquet "
         "and SDMX-CSV) gives each estimate "
-        "with an approximate 95% interval from the sampling of phones and the disclosure "
-        "noise and rounding the release declares (median standard error "
-        f"{percent(present.median_relative_std_error)} of the estimate) and the error "
-        "of the method itself (where silent phones are placed), measured at night against "
-        "the resident estimate. The "
+        "with an approximate 95% interval from the sampling of phones, the disclosure "
+        f"noise and rounding the release declares{_present_model_words(present)} (median "
+        f"standard error {percent(present.median_relative_std_error)} of the estimate). The "
         "weekday means of the maps, with their intervals, are in "
         "present_population_weekday.csv: the same phones are counted every day, so "
         "averaging days reduces the disclosure noise but not the sampling error."
         f"{_clock_changes(present)}</p>\n"
         f"{_present_figures(present, out_dir=out_dir)}{_regions_table(present)}</section>"
+    )
+
+
+def _present_model_words(present: PresentPopulation) -> str:
+    """What the present population's intervals say of the method's own error."""
+    if present.model_error > 0:
+        return (
+            " and the error of the method itself (where silent phones are placed: "
+            f"{percent(present.model_error)} of the estimate, measured at night against the "
+            "resident estimate)"
+        )
+    return (
+        "; the error of the method itself (where silent phones are placed) is not in it: "
+        "against the resident estimate at night, none showed beyond sampling and noise, or "
+        "there was none to measure it against"
+    )
+
+
+def _flow_model_words(commuting: Commuting) -> str:
+    """What the flows' intervals say of the error of reading a weekday place as work."""
+    tau = commuting.model_error
+    if tau is not None and bool((tau > 0).any()):
+        return (
+            " and the error of reading a weekday place as a work place (median "
+            f"{percent(float(tau[tau > 0].median()))} of the estimate, measured against the "
+            "census flows of the other half of the home arrondissements)"
+        )
+    return (
+        "; the error of reading a weekday place as a work place is not in it: against the "
+        "census flows, none showed beyond sampling and noise, or there were none to measure "
+        "it against"
     )
 
 
@@ -348,11 +377,9 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         f"{_margin_words(commuting)}"
         "<p>The table of flows (commuting_flows.csv, also as Parquet and SDMX-CSV) gives "
         "each estimate with an approximate "
-        "95% interval from the sampling of phones and the disclosure noise and rounding the "
-        "release declares (median standard error "
-        f"{percent(commuting.median_relative_std_error)} of the estimate); "
-        "the error of reading a weekday place as a work place is in it, measured against "
-        "the census flows.</p>\n"
+        "95% interval from the sampling of phones, the disclosure noise and rounding the "
+        f"release declares{_flow_model_words(commuting)} (median standard error "
+        f"{percent(commuting.median_relative_std_error)} of the estimate).</p>\n"
         "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
         f"matrix</caption><tbody>{body}</tbody></table>"
         f"{_flows_figure(commuting, out_dir=out_dir)}</section>"
