@@ -102,7 +102,7 @@ class NewJob:
         Neither the analyst nor the project is part of it: a release, once out, is shared
         with whoever asks the identical question. Computing it again would draw fresh noise,
         and two noisy answers to one question leak more than one. The stored days the job
-        reads (`days`: as runs, and what each day's file holds, `service.days_read`) are: a
+        reads (`days`: as runs, and which file holds each day, `service.days_read`) are: a
         job without dates asked again after a new delivery asks of more days, and must not
         be served the release of fewer; nor one of days a delivery replaced since.
         """
