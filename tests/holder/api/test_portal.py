@@ -382,3 +382,29 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     decided = [service.client.get(f"/jobs/{job}", headers=alice).json() for job in (kept, dropped)]
     assert [job["status"] for job in decided] == ["released", "rejected"]
     assert not tab.policy_refusals(), tab.console
+
+
+def test_a_parameters_format_shows_before_submission_and_the_service_still_judges(
+    idle_service, portal
+):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tacs = page.get_by_label("filters, m2m tacs", exact=True)
+    hint = page.locator(f"#{tacs.get_attribute('aria-describedby')}")
+    expect(hint).to_contain_text("8 digits written as a string")  # the schema's description
+    expect(hint).to_contain_text("Allowed: a comma-separated list of texts of 8 digits")
+    catalogue = page.locator("#catalogue article").filter(has_text="usual_residence").first
+    expect(catalogue.locator("tr").filter(has_text="m2m tacs")).to_contain_text("texts of 8 digits")
+
+    mismatch = "(e) => e.validity.patternMismatch"
+    for typed, wrong in (("01234567, 35123456", False), ("0123456", True), ("1234567a", True)):
+        tacs.fill(typed)
+        assert tacs.evaluate(mismatch) is wrong, typed
+
+    # The page only marks it: the service judges, and its words are shown.
+    tab.submit()
+    said = page.get_by_role("alert").locator(".said")
+    expect(said).to_contain_text("filters.m2m_tacs")
+    assert idle_service.client.get("/jobs", headers=idle_service.auth("alice")).json()["jobs"] == []

@@ -318,6 +318,7 @@ function bounds(node) {
   const list = node.type === "array";
   const parts = [];
   if (node.enum) return `one of ${node.enum.map(plain).join(", ")}`;
+  if (items.pattern) parts.push(`${list ? "texts" : "a text"} of ${shape(items.pattern)}`);
   if (items.type === "integer") parts.push(list ? "whole numbers" : "a whole number");
   else if (items.type === "number" && (low || high)) parts.push(list ? "numbers" : "a number");
   if (low && high && low[0] === "at least" && high[0] === "at most") {
@@ -333,6 +334,23 @@ function bounds(node) {
     if (node.maxItems !== undefined) parts.push(`(up to ${node.maxItems})`);
   }
   return parts.join(" ");
+}
+
+function shape(pattern) {
+  // A text's format in words: "8 digits" for ^[0-9]{8}$, else the pattern itself.
+  const digits = /^\^\[0-9\]\{(\d+)\}\$$/.exec(pattern);
+  return digits ? `${digits[1]} digits` : `the form ${pattern}`;
+}
+
+function inputPattern(node) {
+  // The schema's pattern as an input's pattern attribute (a list's: items separated by
+  // commas), so that the browser marks a value of the wrong form; the service still judges.
+  const list = node.type === "array";
+  const pattern = (list ? node.items || {} : node).pattern;
+  const anchored = typeof pattern === "string" && /^\^.*\$$/.test(pattern);
+  if (!anchored) return null;
+  const one = `(?:${pattern.slice(1, -1)})`;
+  return list ? `\\s*${one}\\s*(?:,\\s*${one}\\s*)*` : one;
 }
 
 function describe(node, hasDefault, required) {
@@ -479,6 +497,8 @@ function field(row, id) {
     if (row.hasDefault && node.default !== null) {
       input.value = list ? node.default.join(", ") : String(node.default);
     }
+    const pattern = inputPattern(node);
+    if (pattern) input.pattern = pattern;
   }
   input.id = id;
   input.dataset.path = JSON.stringify(row.path);
