@@ -408,3 +408,32 @@ def test_a_parameters_format_shows_before_submission_and_the_service_still_judge
     said = page.get_by_role("alert").locator(".said")
     expect(said).to_contain_text("filters.m2m_tacs")
     assert idle_service.client.get("/jobs", headers=idle_service.auth("alice")).json()["jobs"] == []
+
+
+def test_a_job_offers_only_the_formats_the_service_serves_its_release_in(service, portal):
+    steward = service.auth("steward")
+    granted = service.client.put("/users/alice/scopes", json={"scopes": ["*:*:*"]}, headers=steward)
+    assert granted.status_code == 200, granted.text
+    alice = service.auth("alice")
+    jobs = {
+        algorithm: service.wait(submit(service, alice, {"algorithm": algorithm})["id"], alice)
+        for algorithm in ("usual_residence", "device_filter")
+    }
+    assert {job["status"] for job in jobs.values()} == {"released"}
+
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    buttons = {
+        algorithm: tab.row(job["id"]).locator(".downloads button")
+        for algorithm, job in jobs.items()
+    }
+    expect(buttons["usual_residence"]).to_have_text(["CSV", "JSON", "GeoJSON", "Parquet"])
+    expect(buttons["device_filter"]).to_have_text(["CSV", "JSON", "Parquet"])  # no area column
+
+    areas = jobs["usual_residence"]["id"]
+    with page.expect_download() as started:
+        page.get_by_role("button", name=f"Download the result of job {areas} as GeoJSON").click()
+    collection = json.loads(Path(started.value.path()).read_text())
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 3
+    assert not tab.policy_refusals(), tab.console

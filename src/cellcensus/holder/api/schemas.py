@@ -96,6 +96,11 @@ class JobOut(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    formats: list[str] = Field(
+        default_factory=list,
+        description="The formats GET /jobs/{id}/result serves once the job is released "
+        "(json, csv, parquet, and geojson where the table has an area column); empty before.",
+    )
     links: JobLinks
 
 

@@ -687,8 +687,10 @@ function downloads(job) {
     const over = ["failed", "rejected"].includes(job.status);
     return document.createTextNode(over ? "none" : "not yet");
   }
+  // Only the formats the service offers for this release (no GeoJSON without an area column).
+  const offered = new Set(job.formats || []);
   const group = el("div", { className: "downloads" });
-  for (const [format, name] of FORMATS) {
+  for (const [format, name] of FORMATS.filter(([format]) => offered.has(format))) {
     const button = el("button", { type: "button" }, name);
     button.setAttribute("aria-label", `Download the result of job ${job.id} as ${name}`);
     button.addEventListener("click", () => download(job, format, name));
