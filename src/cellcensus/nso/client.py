@@ -145,6 +145,14 @@ class HttpClient:
         if self._credentials is not None:
             self._credentials = (self._credentials[0], new)
 
+    def me(self) -> dict[str, Any]:
+        """Who the service knows the client as (`GET /me`).
+
+        Name and role; an analyst's scopes, budget left per project and quotas too.
+        """
+        answer: dict[str, Any] = self._request("GET", "/me").json()
+        return answer
+
     def logout(self) -> None:
         """Revoke the client's token at the service (the next request logs in again)."""
         if self._token is not None:

@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from tiny_store import PASSWORD  # type: ignore[import-not-found]
+from tiny_store import PASSWORD, SCOPE  # type: ignore[import-not-found]
 
 from cellcensus.holder.api import create_app
 from cellcensus.holder.api.users import hash_password, verify_password
@@ -118,6 +118,34 @@ def test_after_a_reset_the_user_chooses_a_password_before_anything_else(service)
     assert not service.client.get("/users/alice", headers=steward).json()["must_change_password"]
 
 
+def test_every_role_asks_who_it_is_and_gets_what_applies_to_it(service):
+    for name in ("steward", "auditor"):
+        answer = service.client.get("/me", headers=service.auth(name))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "username": name,
+            "role": name,
+            "scopes": None,
+            "budget": None,
+            "quota": None,
+        }
+    alice = service.client.get("/me", headers=service.auth("alice")).json()
+    assert (alice["username"], alice["role"]) == ("alice", "analyst")
+    assert alice["scopes"] == [SCOPE]
+    assert alice["budget"] == [{"project": "default", "epsilon_left": 2.0, "delta_left": 0.0}]
+    assert alice["quota"]["jobs_today"] == 0
+    # Answering every role opens nothing else: a steward still runs no job, an auditor
+    # still sees no user, and a password a steward set still comes first.
+    steward, auditor = service.auth("steward"), service.auth("auditor")
+    assert service.client.get("/jobs/" + "0" * 32 + "/result", headers=steward).status_code == 403
+    assert service.client.get("/users", headers=auditor).status_code == 403
+    service.client.put("/users/auditor/password", json={"password": NEW}, headers=steward)
+    token = login(service, "auditor", NEW).json()["access_token"]
+    refused = service.client.get("/me", headers=bearer(token))
+    assert refused.status_code == 403 and "choose your own first" in refused.json()["detail"]
+    assert service.client.get("/me").status_code == 401
+
+
 def test_the_python_client_changes_the_password_and_logs_out(service):
     other = service.token("alice")
     with HttpClient(
@@ -127,6 +155,7 @@ def test_the_python_client_changes_the_password_and_logs_out(service):
         progress=False,
         transport=service.client._transport,  # the app in process, as TestClient calls it
     ) as nso:
+        assert (nso.me()["username"], nso.me()["role"]) == ("alice", "analyst")
         with pytest.raises(ServiceError, match="current password is wrong"):
             nso.change_password("not alice's password", NEW)
         nso.change_password(PASSWORD, NEW)

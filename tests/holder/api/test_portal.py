@@ -437,3 +437,28 @@ def test_a_job_offers_only_the_formats_the_service_serves_its_release_in(service
     collection = json.loads(Path(started.value.path()).read_text())
     assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 3
     assert not tab.policy_refusals(), tab.console
+
+
+def test_every_role_is_shown_as_the_service_knows_it_not_as_typed(idle_service, portal):
+    def tamper(path: str, body: Any) -> Any:
+        if path == "/me":  # what the service says is shown, as text
+            body["username"] = f"{body['username']} (known){PAYLOAD}"
+        return body
+
+    for name, role, view in (
+        ("alice", "analyst", "#analyst"),
+        ("steward", "steward", "#steward"),
+        ("auditor", "auditor", "#other-role"),
+    ):
+        tab = portal(idle_service, tamper)
+        page, expect = tab.page, sync_api.expect
+        tab.sign_in(name)
+        expect(page.locator("#account")).to_contain_text(
+            f"Signed in as {name} (known){PAYLOAD} ({role})"
+        )
+        expect(page.locator(view)).to_be_visible()
+        expect(page.locator("#notice")).to_have_text(f"Signed in as {name} (known){PAYLOAD}.")
+        page.reload()  # a kept session asks again
+        expect(page.locator("#account-name")).to_have_text(f"{name} (known){PAYLOAD}")
+        assert page.evaluate("() => window.injected") is None
+        assert not tab.policy_refusals(), tab.console

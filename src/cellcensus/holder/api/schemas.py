@@ -147,13 +147,19 @@ class QuotaOut(BaseModel):
 
 
 class Me(BaseModel):
-    """The caller: role, scopes, budget and quotas."""
+    """The caller: name and role; an analyst's scopes, budget and quotas too."""
 
     username: str
     role: str
-    scopes: list[str]
-    budget: list[BudgetOut]
-    quota: QuotaOut
+    scopes: list[str] | None = Field(
+        default=None, description="An analyst's scopes (null for a steward or an auditor)."
+    )
+    budget: list[BudgetOut] | None = Field(
+        default=None, description="An analyst's budget left per project (null for others)."
+    )
+    quota: QuotaOut | None = Field(
+        default=None, description="An analyst's quotas and their use (null for others)."
+    )
 
 
 class UserCreate(Strict):

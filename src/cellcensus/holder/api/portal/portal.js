@@ -194,14 +194,14 @@ async function signIn(event) {
     const token = await callJson("auth/token", { method: "POST", body: { username, password } });
     session = {
       token: token.access_token,
-      username,
+      username: null, // who the service says (GET /me), not what was typed
       role: token.role,
       expiresAt: token.expires_at,
     };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("password").value = "";
     await enter();
-    announce(`Signed in as ${username}.`);
+    announce(`Signed in as ${session.username}.`);
   } catch (error) {
     report(error, "Signing in failed.");
     $("password").focus();
@@ -223,12 +223,17 @@ async function signOut() {
 }
 
 async function enter() {
+  // Who the token belongs to, as the service knows it (every role may ask).
+  const me = await callJson("me");
+  session.username = me.username;
+  session.role = me.role;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   const view = ["analyst", "steward"].includes(session.role) ? session.role : "other";
   show(view);
   $("sign-out").focus(); // where the sign-in form was, which is now hidden
   if (view === "analyst") {
     await loadCatalogue(); // first: the jobs' parameters fold at its defaults
-    await Promise.all([loadBudget(), loadJobs()]);
+    await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
     await loadApprovals();
@@ -237,8 +242,8 @@ async function enter() {
 
 // ---------------------------------------------------------------- budget
 
-async function loadBudget() {
-  const me = await callJson("me");
+async function loadBudget(known = null) {
+  const me = known || (await callJson("me"));
   const rows = me.budget.map((entry) =>
     el(
       "tr",

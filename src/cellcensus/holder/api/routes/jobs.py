@@ -1,4 +1,4 @@
-"""Analysts' routes: submit a job, poll it, fetch its result; see their own budget."""
+"""Analysts' routes: submit a job, poll it, fetch its result; and `/me`, who the caller is."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import (
     Analyst,
     AnalystOrSteward,
+    Caller,
     Context,
     Principal,
     ServiceContext,
@@ -229,9 +230,15 @@ async def get_result(
     return Response(content=content, media_type=MEDIA_TYPES[chosen], headers=headers)
 
 
-@router.get("/me", response_model=schemas.Me, responses=responses(401, 429))
-def me(ctx: Context, caller: Analyst) -> schemas.Me:
-    """Your role, scopes, privacy budget left per project, and quotas."""
+@router.get("/me", response_model=schemas.Me, responses=responses(401, 403, 429))
+def me(ctx: Context, caller: Caller) -> schemas.Me:
+    """Who you are: your name and role; an analyst's scopes, budget left and quotas too.
+
+    Every role may ask; a user whose password a steward set is answered 403 until they
+    choose their own, as on every route but the account's.
+    """
+    if caller.user.role is not Role.ANALYST:
+        return schemas.Me(username=caller.name, role=caller.user.role.value)
     # Every project the steward gave a budget in, whether or not a job ran there yet.
     projects = sorted({DEFAULT_PROJECT, *ctx.service.budget_projects(analyst=caller.name)})
     budget = []
