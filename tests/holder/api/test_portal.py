@@ -76,7 +76,7 @@ class Portal:
 
     def sign_in(self, username: str, password: str = PASSWORD) -> None:
         self.page.get_by_label("User name").fill(username)
-        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_label("Password", exact=True).fill(password)
         self.page.get_by_role("button", name="Sign in").click()
 
     def row(self, job_id: str) -> Any:
@@ -462,3 +462,60 @@ def test_every_role_is_shown_as_the_service_knows_it_not_as_typed(idle_service, 
         expect(page.locator("#account-name")).to_have_text(f"{name} (known){PAYLOAD}")
         assert page.evaluate("() => window.injected") is None
         assert not tab.policy_refusals(), tab.console
+
+
+def test_a_user_whose_password_a_steward_set_chooses_their_own_then_carries_on(
+    idle_service, portal
+):
+    given, own = "a passphrase the steward knows", "alice's very own passphrase"
+    steward = idle_service.auth("steward")
+    reset = idle_service.client.put(
+        "/users/alice/password", json={"password": given}, headers=steward
+    )
+    assert reset.status_code == 204, reset.text
+
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    alert = page.get_by_role("alert")
+    tab.sign_in("alice", given)
+    expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
+    expect(page.locator("#account")).to_contain_text("Signed in as alice (analyst)")
+    expect(page.locator("#analyst")).to_be_hidden()
+    expect(page.locator("#notice")).to_contain_text("A data steward set your password")
+    expect(page.get_by_label("Password the steward gave you")).to_be_focused()
+    page.reload()  # the session remembers what comes first
+    expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
+
+    def change(current: str, new: str, again: str) -> None:
+        page.get_by_label("Password the steward gave you").fill(current)
+        page.get_by_label("New password", exact=True).fill(new)
+        page.get_by_label("New password again").fill(again)
+        page.get_by_role("button", name="Change the password").click()
+
+    change(given, own, own + "x")  # a slip: nothing sent
+    expect(alert).to_contain_text("differ")
+    expect(alert).not_to_contain_text("The service said")
+    change(given, "short", "short")  # the service's rule, in its words
+    expect(alert).to_contain_text("422")
+    expect(alert.locator(".said")).to_contain_text("new_password")
+    change("not the password", own, own)
+    expect(alert).to_contain_text("403")
+    expect(alert.locator(".said")).to_contain_text("current password is wrong")
+    user = idle_service.client.get("/users/alice", headers=steward).json()
+    assert user["must_change_password"]
+
+    change(given, own, own)
+    expect(page.locator("#analyst")).to_be_visible()
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    expect(page.locator("#notice")).to_have_text("Your password is changed. Signed in as alice.")
+    expect(page.locator("#change-password")).to_be_hidden()
+    assert page.get_by_label("New password", exact=True).input_value() == ""
+    user = idle_service.client.get("/users/alice", headers=steward).json()
+    assert not user["must_change_password"]
+    token = idle_service.client.post(
+        "/auth/token", json={"username": "alice", "password": own}
+    ).json()
+    assert token["must_change_password"] is False
+    page.reload()
+    expect(page.locator("#analyst")).to_be_visible()
+    assert not tab.policy_refusals(), tab.console

@@ -55,8 +55,14 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
     expires_at: str
+    username: str = Field(description="The user the token is for.")
     role: str
     scopes: list[str]
+    must_change_password: bool = Field(
+        default=False,
+        description="A steward set this password: every route but POST /auth/password and "
+        "POST /auth/logout answers 403 until the user chooses their own.",
+    )
 
 
 class JobCreate(Strict):

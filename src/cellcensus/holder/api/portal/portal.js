@@ -26,7 +26,7 @@ const STATUSES = {
 const UNFINISHED = new Set(["queued", "running"]);
 
 const $ = (id) => document.getElementById(id);
-let session = null; // {token, username, role, expiresAt}
+let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
 
@@ -176,6 +176,7 @@ function show(view) {
   const signedIn = view !== "signed-out";
   $("sign-in").hidden = signedIn;
   $("account").hidden = !signedIn;
+  $("change-password").hidden = view !== "change-password";
   $("analyst").hidden = view !== "analyst";
   $("steward").hidden = view !== "steward";
   $("other-role").hidden = !["auditor", "other"].includes(view);
@@ -194,12 +195,14 @@ async function signIn(event) {
     const token = await callJson("auth/token", { method: "POST", body: { username, password } });
     session = {
       token: token.access_token,
-      username: null, // who the service says (GET /me), not what was typed
+      username: token.username, // who the service says, not what was typed
       role: token.role,
       expiresAt: token.expires_at,
+      mustChange: token.must_change_password === true,
     };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("password").value = "";
+    if (session.mustChange) return askForPassword();
     await enter();
     announce(`Signed in as ${session.username}.`);
   } catch (error) {
@@ -220,6 +223,46 @@ async function signOut() {
   show("signed-out");
   announce("Signed out.");
   $("username").focus();
+}
+
+function askForPassword() {
+  // A steward set the password: every route but the password change answers 403 until then.
+  show("change-password");
+  announce(`Signed in as ${session.username}. A data steward set your password: choose your own.`);
+  $("current-password").focus();
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  clearProblem();
+  const current = $("current-password").value;
+  const chosen = $("new-password").value;
+  if (chosen !== $("repeat-password").value) {
+    // A typing slip, caught before anything is sent; the service judges the password itself.
+    report(
+      new Refusal(0, "Not sent", "The new password and its repetition differ: type it again."),
+      "The password was not changed.",
+    );
+    $("repeat-password").focus();
+    return;
+  }
+  const button = $("change-password-button");
+  button.disabled = true;
+  try {
+    await call("auth/password", {
+      method: "POST",
+      body: { current_password: current, new_password: chosen },
+    });
+    for (const id of ["current-password", "new-password", "repeat-password"]) $(id).value = "";
+    session.mustChange = false;
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    await enter();
+    announce(`Your password is changed. Signed in as ${session.username}.`);
+  } catch (error) {
+    report(error, "The password was not changed.");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function enter() {
@@ -816,6 +859,7 @@ async function guarded(action, doing) {
 function start() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("change-password-form").addEventListener("submit", changePassword);
   $("job-form").addEventListener("submit", submitJob);
   $("algorithm").addEventListener("change", buildForm);
   $("refresh-jobs").addEventListener("click", () =>
@@ -831,7 +875,9 @@ function start() {
     }, "The releases awaiting approval could not be loaded."),
   );
   session = loadSession();
-  if (session) {
+  if (session && session.mustChange) {
+    askForPassword();
+  } else if (session) {
     guarded(enter, "The portal could not load your data.");
   } else {
     show("signed-out");
