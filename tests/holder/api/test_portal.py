@@ -519,3 +519,31 @@ def test_a_user_whose_password_a_steward_set_chooses_their_own_then_carries_on(
     page.reload()
     expect(page.locator("#analyst")).to_be_visible()
     assert not tab.policy_refusals(), tab.console
+
+
+@pytest.mark.parametrize(
+    ("scopes", "algorithm", "level"),
+    [
+        (None, "usual_residence", "municipality"),  # alice's own scope
+        (["home_work_flows:province:*", "trips_od:municipality:*"], "home_work_flows", "province"),
+        (["nothing_known:*:*", "trips_od:*:*"], "trips_od", "municipality"),
+        (["*:*:*"], "device_filter", "municipality"),  # anything: the catalogue's first
+    ],
+)
+def test_the_job_form_starts_at_an_algorithm_the_analysts_scopes_allow(
+    idle_service, portal, scopes, algorithm, level
+):
+    if scopes is not None:
+        context = idle_service.client.app.state.context
+        context.users.set_scopes("alice", scopes, actor="test")  # unknown names kept as given
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(page.get_by_label("Algorithm")).to_have_value(algorithm)
+    expect(page.get_by_label("Area level")).to_have_value(level)
+    summary = next(
+        entry["summary"]
+        for entry in idle_service.client.get("/algorithms").json()["algorithms"]
+        if entry["name"] == algorithm
+    )
+    expect(page.locator("#algorithm-summary")).to_have_text(summary)  # its form, built

@@ -275,7 +275,7 @@ async function enter() {
   show(view);
   $("sign-out").focus(); // where the sign-in form was, which is now hidden
   if (view === "analyst") {
-    await loadCatalogue(); // first: the jobs' parameters fold at its defaults
+    await loadCatalogue(me.scopes || []); // first: the jobs' parameters fold at its defaults
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
@@ -429,7 +429,22 @@ function parameterRows(schema, root = schema, within = []) {
   return rows;
 }
 
-async function loadCatalogue() {
+function allowedBy(scopes) {
+  // The first algorithm of the catalogue one of the analyst's scopes names (or "*"), with
+  // that scope's level when it names one; null when no scope names any. A preselection only:
+  // the service judges every job against the scopes.
+  for (const algorithm of catalogue.algorithms) {
+    for (const scope of scopes) {
+      const [name, level] = String(scope).split(":");
+      if (name === "*" || name === algorithm.name) {
+        return { algorithm: algorithm.name, level: level && level !== "*" ? level : null };
+      }
+    }
+  }
+  return null;
+}
+
+async function loadCatalogue(scopes) {
   catalogue = await callJson("algorithms");
   const select = $("algorithm");
   const chosen = select.value;
@@ -438,10 +453,16 @@ async function loadCatalogue() {
       el("option", { value: algorithm.name }, `${algorithm.name} ${algorithm.version}`),
     ),
   );
-  if (catalogue.algorithms.some((algorithm) => algorithm.name === chosen)) select.value = chosen;
+  const allowed = allowedBy(scopes);
   const level = $("level");
   level.replaceChildren(...catalogue.levels.map((name) => el("option", { value: name }, name)));
   if (catalogue.levels.includes("municipality")) level.value = "municipality";
+  if (catalogue.algorithms.some((algorithm) => algorithm.name === chosen)) {
+    select.value = chosen;
+  } else if (allowed) {
+    select.value = allowed.algorithm;
+    if (allowed.level && catalogue.levels.includes(allowed.level)) level.value = allowed.level;
+  }
   showCatalogue();
   buildForm();
 }
