@@ -106,6 +106,8 @@ class HttpClient:
         self._http = httpx.Client(base_url=base_url, timeout=timeout_s, transport=transport)
         self._credentials = (username, password) if username and password else None
         self._token = token
+        self.must_change_password = False
+        """Whether the last login's password was set by a steward (`change_password` first)."""
         self.level = level
         self.project = project
         self.progress = progress
@@ -131,7 +133,9 @@ class HttpClient:
             raise CellcensusError("no credentials: pass username and password, or a token")
         username, password = self._credentials
         answer = self._http.post("/auth/token", json={"username": username, "password": password})
-        self._token = str(_checked(answer).json()["access_token"])
+        token = _checked(answer).json()
+        self._token = str(token["access_token"])
+        self.must_change_password = bool(token.get("must_change_password", False))
         return self._token
 
     def change_password(self, current: str, new: str) -> None:
@@ -142,8 +146,17 @@ class HttpClient:
         self._request(
             "POST", "/auth/password", json={"current_password": current, "new_password": new}
         )
+        self.must_change_password = False
         if self._credentials is not None:
             self._credentials = (self._credentials[0], new)
+
+    def me(self) -> dict[str, Any]:
+        """Who the service knows the client as (`GET /me`).
+
+        Name and role; an analyst's scopes, budget left per project and quotas too.
+        """
+        answer: dict[str, Any] = self._request("GET", "/me").json()
+        return answer
 
     def logout(self) -> None:
         """Revoke the client's token at the service (the next request logs in again)."""

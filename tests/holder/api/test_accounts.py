@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from tiny_store import PASSWORD  # type: ignore[import-not-found]
+from tiny_store import PASSWORD, SCOPE  # type: ignore[import-not-found]
 
 from cellcensus.holder.api import create_app
 from cellcensus.holder.api.users import hash_password, verify_password
@@ -109,13 +109,65 @@ def test_after_a_reset_the_user_chooses_a_password_before_anything_else(service)
     steward = service.auth("steward")
     service.client.put("/users/alice/password", json={"password": NEW}, headers=steward)
     assert service.client.get("/users/alice", headers=steward).json()["must_change_password"]
-    token = login(service, "alice", NEW).json()["access_token"]
+    answer = login(service, "alice", NEW).json()
+    assert answer["must_change_password"] is True  # said at login, not learnt from a 403
+    assert (answer["username"], answer["role"]) == ("alice", "analyst")
+    token = answer["access_token"]
     refused = service.client.get("/me", headers=bearer(token))
     assert refused.status_code == 403
     assert "choose your own first (POST /auth/password" in refused.json()["detail"]
     assert change(service, token, NEW, "alice's own passphrase").status_code == 204
     assert service.client.get("/me", headers=bearer(token)).status_code == 200
     assert not service.client.get("/users/alice", headers=steward).json()["must_change_password"]
+    again = login(service, "alice", "alice's own passphrase").json()
+    assert again["must_change_password"] is False
+
+
+def test_every_role_asks_who_it_is_and_gets_what_applies_to_it(service):
+    for name in ("steward", "auditor"):
+        answer = service.client.get("/me", headers=service.auth(name))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {
+            "username": name,
+            "role": name,
+            "scopes": None,
+            "budget": None,
+            "quota": None,
+        }
+    alice = service.client.get("/me", headers=service.auth("alice")).json()
+    assert (alice["username"], alice["role"]) == ("alice", "analyst")
+    assert alice["scopes"] == [SCOPE]
+    assert alice["budget"] == [{"project": "default", "epsilon_left": 2.0, "delta_left": 0.0}]
+    assert alice["quota"]["jobs_today"] == 0
+    # Answering every role opens nothing else: a steward still runs no job, an auditor
+    # still sees no user, and a password a steward set still comes first.
+    steward, auditor = service.auth("steward"), service.auth("auditor")
+    assert service.client.get("/jobs/" + "0" * 32 + "/result", headers=steward).status_code == 403
+    assert service.client.get("/users", headers=auditor).status_code == 403
+    service.client.put("/users/auditor/password", json={"password": NEW}, headers=steward)
+    token = login(service, "auditor", NEW).json()["access_token"]
+    refused = service.client.get("/me", headers=bearer(token))
+    assert refused.status_code == 403 and "choose your own first" in refused.json()["detail"]
+    assert service.client.get("/me").status_code == 401
+
+
+def test_the_python_client_says_a_steward_set_the_password_until_it_is_changed(service):
+    steward = service.auth("steward")
+    service.client.put("/users/alice/password", json={"password": NEW}, headers=steward)
+    with HttpClient(
+        base_url="http://testserver",
+        username="alice",
+        password=NEW,
+        progress=False,
+        transport=service.client._transport,
+    ) as nso:
+        nso.login()
+        assert nso.must_change_password
+        nso.change_password(NEW, "alice's own passphrase")
+        assert not nso.must_change_password
+        assert nso.me()["username"] == "alice"
+        nso.login()
+        assert not nso.must_change_password
 
 
 def test_the_python_client_changes_the_password_and_logs_out(service):
@@ -127,6 +179,7 @@ def test_the_python_client_changes_the_password_and_logs_out(service):
         progress=False,
         transport=service.client._transport,  # the app in process, as TestClient calls it
     ) as nso:
+        assert (nso.me()["username"], nso.me()["role"]) == ("alice", "analyst")
         with pytest.raises(ServiceError, match="current password is wrong"):
             nso.change_password("not alice's password", NEW)
         nso.change_password(PASSWORD, NEW)

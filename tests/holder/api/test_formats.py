@@ -9,7 +9,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cellcensus.holder.api.formats import NoGeoJSONError, ResultFormat, geojson_keys, render
+from cellcensus.holder.api.formats import (
+    NoGeoJSONError,
+    ResultFormat,
+    geojson_keys,
+    offered_formats,
+    release_columns,
+    render,
+)
 from cellcensus.release import Provenance, Release
 
 SQUARES = {
@@ -85,6 +92,34 @@ def test_release_without_area_column_has_no_geojson_and_says_what_to_ask_for():
     assert json.loads(headers["Cellcensus-Published"]) == {"market_share": 0.4}
 
 
+def test_the_formats_offered_are_those_render_serves():
+    tables = {
+        "usual_residence": pd.DataFrame({"area_code": ["11001"], "device_count": [50]}),
+        "home_work_flows": pd.DataFrame(
+            {"home_area": ["11001"], "work_area": ["21004"], "device_count": [40]}
+        ),
+        "device_filter": pd.DataFrame({"reason": ["kept"], "device_count": [200]}),
+        "empty": pd.DataFrame({"reason": pd.Series([], dtype=str), "device_count": []}),
+    }
+    for algorithm, table in tables.items():
+        released = body(table, algorithm)
+        assert release_columns(released) == list(table.columns)
+        offered = offered_formats(release_columns(released))
+        for fmt in ResultFormat:
+            if fmt in offered:
+                render(released, fmt, geometries=SQUARES)
+            else:
+                with pytest.raises(NoGeoJSONError):
+                    render(released, fmt, geometries=SQUARES)
+        placed = algorithm in ("usual_residence", "home_work_flows")
+        assert (ResultFormat.GEOJSON in offered) is placed, algorithm
+        assert offered[:2] == (ResultFormat.JSON, ResultFormat.CSV)
+    # A release archived before `columns` was written: the first row's names.
+    legacy = json.loads(body(tables["device_filter"], "device_filter"))
+    del legacy["columns"]
+    assert release_columns(json.dumps(legacy)) == ["device_count", "reason"]
+
+
 def test_geojson_feature_ids_tell_features_apart():
     by_area = pd.DataFrame({"area_code": ["11001", "21004"], "device_count": [50, 60]})
     content, _ = render(body(by_area, "usual_residence"), ResultFormat.GEOJSON, geometries=SQUARES)
@@ -120,7 +155,7 @@ def test_http_geojson_of_flows_and_406_problem_without_areas(service):
     granted = service.client.put("/users/alice/scopes", json={"scopes": ["*:*:*"]}, headers=steward)
     assert granted.status_code == 200, granted.text
     headers = service.auth("alice")  # a token issued after the grant carries the scope
-    results = {}
+    results, formats = {}, {}
     for algorithm in ("home_work_flows", "device_filter"):
         answer = service.client.post(
             "/jobs", json={"algorithm": algorithm, "parameters": {}}, headers=headers
@@ -128,6 +163,13 @@ def test_http_geojson_of_flows_and_406_problem_without_areas(service):
         assert answer.status_code == 202, answer.text
         done = service.wait(answer.json()["id"], headers)
         assert done["status"] == "released", done
+        assert answer.json()["formats"] == []  # queued: nothing offered yet
+        formats[algorithm] = done["formats"]
+        for fmt in done["formats"]:  # each format the job offers is served
+            served = service.client.get(
+                done["links"]["result"], params={"format": fmt}, headers=headers
+            )
+            assert served.status_code == 200, (algorithm, fmt, served.text)
         results[algorithm] = service.client.get(
             done["links"]["result"], params={"format": "geojson"}, headers=headers
         )
@@ -143,6 +185,14 @@ def test_http_geojson_of_flows_and_406_problem_without_areas(service):
     assert problem["status"] == 406 and problem["title"] == "Not acceptable"
     assert "geojson" in problem["detail"].lower()
     assert "format=json, csv or parquet" in problem["detail"]
+    assert formats == {
+        "home_work_flows": ["json", "csv", "geojson", "parquet"],
+        "device_filter": ["json", "csv", "parquet"],
+    }
+    listed = service.client.get("/jobs", headers=headers).json()["jobs"]
+    assert sorted(job["formats"] for job in listed) == sorted(formats.values())
+    seen = service.client.get("/jobs", headers=service.auth("steward")).json()["jobs"]
+    assert sorted(job["formats"] for job in seen) == sorted(formats.values())
 
 
 def _exteriors_and_holes(geometry: dict[str, Any]) -> list[tuple[bool, bool]]:

@@ -76,7 +76,7 @@ class Portal:
 
     def sign_in(self, username: str, password: str = PASSWORD) -> None:
         self.page.get_by_label("User name").fill(username)
-        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_label("Password", exact=True).fill(password)
         self.page.get_by_role("button", name="Sign in").click()
 
     def row(self, job_id: str) -> Any:
@@ -382,3 +382,168 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     decided = [service.client.get(f"/jobs/{job}", headers=alice).json() for job in (kept, dropped)]
     assert [job["status"] for job in decided] == ["released", "rejected"]
     assert not tab.policy_refusals(), tab.console
+
+
+def test_a_parameters_format_shows_before_submission_and_the_service_still_judges(
+    idle_service, portal
+):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tacs = page.get_by_label("filters, m2m tacs", exact=True)
+    hint = page.locator(f"#{tacs.get_attribute('aria-describedby')}")
+    expect(hint).to_contain_text("8 digits written as a string")  # the schema's description
+    expect(hint).to_contain_text("Allowed: a comma-separated list of texts of 8 digits")
+    catalogue = page.locator("#catalogue article").filter(has_text="usual_residence").first
+    expect(catalogue.locator("tr").filter(has_text="m2m tacs")).to_contain_text("texts of 8 digits")
+
+    mismatch = "(e) => e.validity.patternMismatch"
+    for typed, wrong in (("01234567, 35123456", False), ("0123456", True), ("1234567a", True)):
+        tacs.fill(typed)
+        assert tacs.evaluate(mismatch) is wrong, typed
+
+    # The page only marks it: the service judges, and its words are shown.
+    tab.submit()
+    said = page.get_by_role("alert").locator(".said")
+    expect(said).to_contain_text("filters.m2m_tacs")
+    assert idle_service.client.get("/jobs", headers=idle_service.auth("alice")).json()["jobs"] == []
+
+
+def test_a_job_offers_only_the_formats_the_service_serves_its_release_in(service, portal):
+    steward = service.auth("steward")
+    granted = service.client.put("/users/alice/scopes", json={"scopes": ["*:*:*"]}, headers=steward)
+    assert granted.status_code == 200, granted.text
+    alice = service.auth("alice")
+    jobs = {
+        algorithm: service.wait(submit(service, alice, {"algorithm": algorithm})["id"], alice)
+        for algorithm in ("usual_residence", "device_filter")
+    }
+    assert {job["status"] for job in jobs.values()} == {"released"}
+
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    buttons = {
+        algorithm: tab.row(job["id"]).locator(".downloads button")
+        for algorithm, job in jobs.items()
+    }
+    expect(buttons["usual_residence"]).to_have_text(["CSV", "JSON", "GeoJSON", "Parquet"])
+    expect(buttons["device_filter"]).to_have_text(["CSV", "JSON", "Parquet"])  # no area column
+
+    areas = jobs["usual_residence"]["id"]
+    with page.expect_download() as started:
+        page.get_by_role("button", name=f"Download the result of job {areas} as GeoJSON").click()
+    collection = json.loads(Path(started.value.path()).read_text())
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 3
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_every_role_is_shown_as_the_service_knows_it_not_as_typed(idle_service, portal):
+    def tamper(path: str, body: Any) -> Any:
+        if path == "/me":  # what the service says is shown, as text
+            body["username"] = f"{body['username']} (known){PAYLOAD}"
+        return body
+
+    for name, role, view in (
+        ("alice", "analyst", "#analyst"),
+        ("steward", "steward", "#steward"),
+        ("auditor", "auditor", "#other-role"),
+    ):
+        tab = portal(idle_service, tamper)
+        page, expect = tab.page, sync_api.expect
+        tab.sign_in(name)
+        expect(page.locator("#account")).to_contain_text(
+            f"Signed in as {name} (known){PAYLOAD} ({role})"
+        )
+        expect(page.locator(view)).to_be_visible()
+        expect(page.locator("#notice")).to_have_text(f"Signed in as {name} (known){PAYLOAD}.")
+        page.reload()  # a kept session asks again
+        expect(page.locator("#account-name")).to_have_text(f"{name} (known){PAYLOAD}")
+        assert page.evaluate("() => window.injected") is None
+        assert not tab.policy_refusals(), tab.console
+
+
+def test_a_user_whose_password_a_steward_set_chooses_their_own_then_carries_on(
+    idle_service, portal
+):
+    given, own = "a passphrase the steward knows", "alice's very own passphrase"
+    steward = idle_service.auth("steward")
+    reset = idle_service.client.put(
+        "/users/alice/password", json={"password": given}, headers=steward
+    )
+    assert reset.status_code == 204, reset.text
+
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    alert = page.get_by_role("alert")
+    tab.sign_in("alice", given)
+    expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
+    expect(page.locator("#account")).to_contain_text("Signed in as alice (analyst)")
+    expect(page.locator("#analyst")).to_be_hidden()
+    expect(page.locator("#notice")).to_contain_text("A data steward set your password")
+    expect(page.get_by_label("Password the steward gave you")).to_be_focused()
+    page.reload()  # the session remembers what comes first
+    expect(page.get_by_role("heading", name="Choose your own password")).to_be_visible()
+
+    def change(current: str, new: str, again: str) -> None:
+        page.get_by_label("Password the steward gave you").fill(current)
+        page.get_by_label("New password", exact=True).fill(new)
+        page.get_by_label("New password again").fill(again)
+        page.get_by_role("button", name="Change the password").click()
+
+    change(given, own, own + "x")  # a slip: nothing sent
+    expect(alert).to_contain_text("differ")
+    expect(alert).not_to_contain_text("The service said")
+    change(given, "short", "short")  # the service's rule, in its words
+    expect(alert).to_contain_text("422")
+    expect(alert.locator(".said")).to_contain_text("new_password")
+    change("not the password", own, own)
+    expect(alert).to_contain_text("403")
+    expect(alert.locator(".said")).to_contain_text("current password is wrong")
+    user = idle_service.client.get("/users/alice", headers=steward).json()
+    assert user["must_change_password"]
+
+    change(given, own, own)
+    expect(page.locator("#analyst")).to_be_visible()
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    expect(page.locator("#notice")).to_have_text("Your password is changed. Signed in as alice.")
+    expect(page.locator("#change-password")).to_be_hidden()
+    assert page.get_by_label("New password", exact=True).input_value() == ""
+    user = idle_service.client.get("/users/alice", headers=steward).json()
+    assert not user["must_change_password"]
+    token = idle_service.client.post(
+        "/auth/token", json={"username": "alice", "password": own}
+    ).json()
+    assert token["must_change_password"] is False
+    page.reload()
+    expect(page.locator("#analyst")).to_be_visible()
+    assert not tab.policy_refusals(), tab.console
+
+
+@pytest.mark.parametrize(
+    ("scopes", "algorithm", "level"),
+    [
+        (None, "usual_residence", "municipality"),  # alice's own scope
+        (["home_work_flows:province:*", "trips_od:municipality:*"], "home_work_flows", "province"),
+        (["nothing_known:*:*", "trips_od:*:*"], "trips_od", "municipality"),
+        (["*:*:*"], "device_filter", "municipality"),  # anything: the catalogue's first
+    ],
+)
+def test_the_job_form_starts_at_an_algorithm_the_analysts_scopes_allow(
+    idle_service, portal, scopes, algorithm, level
+):
+    if scopes is not None:
+        context = idle_service.client.app.state.context
+        context.users.set_scopes("alice", scopes, actor="test")  # unknown names kept as given
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(page.get_by_label("Algorithm")).to_have_value(algorithm)
+    expect(page.get_by_label("Area level")).to_have_value(level)
+    summary = next(
+        entry["summary"]
+        for entry in idle_service.client.get("/algorithms").json()["algorithms"]
+        if entry["name"] == algorithm
+    )
+    expect(page.locator("#algorithm-summary")).to_have_text(summary)  # its form, built

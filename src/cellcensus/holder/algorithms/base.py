@@ -103,7 +103,9 @@ class PeriodParameters(Parameters):
     """Parameters of an algorithm run over a period of local dates (both ends inclusive)."""
 
     start: dt.date | None = Field(default=None, description="First local date (default: all).")
-    end: dt.date | None = Field(default=None, description="Last local date (default: all).")
+    end: dt.date | None = Field(
+        default=None, description="Last local date (default: all); not before start."
+    )
 
     @model_validator(mode="after")
     def _period_ordered(self) -> PeriodParameters:

@@ -78,7 +78,10 @@ def _quoted_tac(value: object) -> object:
     return value
 
 
-Tac = Annotated[str, BeforeValidator(_quoted_tac), StringConstraints(pattern=r"^[0-9]{8}$")]
+TAC_PATTERN = r"^[0-9]{8}$"
+# The constraint before the validator: pydantic publishes a constraint placed after a
+# BeforeValidator in no JSON schema, and the catalogue must show the format it enforces.
+Tac = Annotated[str, StringConstraints(pattern=TAC_PATTERN), BeforeValidator(_quoted_tac)]
 
 
 class Subscribers(StrEnum):
@@ -99,7 +102,9 @@ class DeviceFilterParameters(Parameters):
         default=206, ge=200, le=799, description="MCC of the holder's network (206: Belgium)."
     )
     m2m_tacs: tuple[Tac, ...] = Field(
-        default=(), max_length=100_000, description="TACs of machine-to-machine modules."
+        default=(),
+        max_length=100_000,
+        description="TACs of machine-to-machine modules, each 8 digits written as a string.",
     )
     m2m_behaviour: bool = Field(default=True, description="Drop static SIMs without calls/SMS.")
     m2m_max_cells: int = Field(

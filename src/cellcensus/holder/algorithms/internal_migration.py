@@ -64,9 +64,14 @@ class InternalMigrationParameters(HomeParameters):
     """Parameters of `internal_migration`: two periods of local dates (inclusive)."""
 
     before_start: dt.date = Field(description="First local date of the earlier period.")
-    before_end: dt.date = Field(description="Last local date of the earlier period.")
+    before_end: dt.date = Field(
+        description="Last local date of the earlier period; not before before_start, and "
+        "before after_start."
+    )
     after_start: dt.date = Field(description="First local date of the later period.")
-    after_end: dt.date = Field(description="Last local date of the later period.")
+    after_end: dt.date = Field(
+        description="Last local date of the later period; not before after_start."
+    )
     max_visit_nights: int = Field(
         default=1,
         ge=0,

@@ -67,13 +67,18 @@ class PresentPopulationParameters(PeriodParameters):
 
     slot_minutes: Literal[15, 30, 60, 1440] = Field(default=60, description="Length of a slot.")
     max_carry_minutes: int = Field(
-        default=720, ge=0, le=1440, description="Longest a last known position is carried."
+        default=720,
+        ge=0,
+        le=1440,
+        description="Longest a last known position is carried; in slots, together with "
+        "max_backfill_minutes, at most a day.",
     )
     max_backfill_minutes: int = Field(
         default=720,
         ge=0,
         le=1440,
-        description="Longest a next known position is carried back (0: the last one only).",
+        description="Longest a next known position is carried back (0: the last one only); "
+        "in slots, together with max_carry_minutes, at most a day.",
     )
     subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)

@@ -72,6 +72,29 @@ def geojson_keys(columns: Sequence[str]) -> tuple[str, ...] | None:
     return None
 
 
+def release_columns(body: str) -> list[str]:
+    """The column names of a release's JSON `body`: its ``columns``, else its first row's."""
+    document = json.loads(body)
+    if "columns" in document:
+        return [str(column["name"]) for column in document["columns"]]
+    rows = document.get("table") or [{}]
+    return [str(name) for name in rows[0]]
+
+
+def offered_formats(columns: Sequence[str]) -> tuple[ResultFormat, ...]:
+    """The formats a release with `columns` is served in: GeoJSON only where rows have a place.
+
+    The one rule of both `GET /jobs/{id}/result` (`render`) and the job's ``formats``.
+    """
+    placed = geojson_keys(columns) is not None
+    return tuple(fmt for fmt in ResultFormat if placed or fmt is not ResultFormat.GEOJSON)
+
+
+def _words(formats: Sequence[ResultFormat]) -> str:
+    names = [fmt.value for fmt in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def negotiate(requested: ResultFormat | None, accept: str) -> ResultFormat:
     """The `format` query parameter if given, else the first known type in Accept, else JSON."""
     if requested is not None:
@@ -102,12 +125,13 @@ def render(
         return release.to_csv().encode(), headers
     if fmt is ResultFormat.PARQUET:
         return _parquet(release, body), {}
-    placed_by = geojson_keys(list(release.table.columns))
+    columns = release_columns(body)
+    placed_by = geojson_keys(columns)
     if placed_by is None:
         raise NoGeoJSONError(
             f"release of {release.provenance.algorithm} has no area column (area_code, or "
             f"{' or '.join('/'.join(pair) for pair in FLOW_KEYS)}) to place its rows on a map: "
-            "there is no GeoJSON of it; ask for format=json, csv or parquet"
+            f"there is no GeoJSON of it; ask for format={_words(offered_formats(columns))}"
         )
     return _geojson(body, geometries or {}, placed_by=placed_by), {}
 

@@ -55,8 +55,14 @@ class TokenResponse(BaseModel):
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
     expires_at: str
+    username: str = Field(description="The user the token is for.")
     role: str
     scopes: list[str]
+    must_change_password: bool = Field(
+        default=False,
+        description="A steward set this password: every route but POST /auth/password and "
+        "POST /auth/logout answers 403 until the user chooses their own.",
+    )
 
 
 class JobCreate(Strict):
@@ -96,6 +102,11 @@ class JobOut(BaseModel):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    formats: list[str] = Field(
+        default_factory=list,
+        description="The formats GET /jobs/{id}/result serves once the job is released "
+        "(json, csv, parquet, and geojson where the table has an area column); empty before.",
+    )
     links: JobLinks
 
 
@@ -142,13 +153,19 @@ class QuotaOut(BaseModel):
 
 
 class Me(BaseModel):
-    """The caller: role, scopes, budget and quotas."""
+    """The caller: name and role; an analyst's scopes, budget and quotas too."""
 
     username: str
     role: str
-    scopes: list[str]
-    budget: list[BudgetOut]
-    quota: QuotaOut
+    scopes: list[str] | None = Field(
+        default=None, description="An analyst's scopes (null for a steward or an auditor)."
+    )
+    budget: list[BudgetOut] | None = Field(
+        default=None, description="An analyst's budget left per project (null for others)."
+    )
+    quota: QuotaOut | None = Field(
+        default=None, description="An analyst's quotas and their use (null for others)."
+    )
 
 
 class UserCreate(Strict):

@@ -26,7 +26,7 @@ const STATUSES = {
 const UNFINISHED = new Set(["queued", "running"]);
 
 const $ = (id) => document.getElementById(id);
-let session = null; // {token, username, role, expiresAt}
+let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
 
@@ -176,6 +176,7 @@ function show(view) {
   const signedIn = view !== "signed-out";
   $("sign-in").hidden = signedIn;
   $("account").hidden = !signedIn;
+  $("change-password").hidden = view !== "change-password";
   $("analyst").hidden = view !== "analyst";
   $("steward").hidden = view !== "steward";
   $("other-role").hidden = !["auditor", "other"].includes(view);
@@ -194,14 +195,16 @@ async function signIn(event) {
     const token = await callJson("auth/token", { method: "POST", body: { username, password } });
     session = {
       token: token.access_token,
-      username,
+      username: token.username, // who the service says, not what was typed
       role: token.role,
       expiresAt: token.expires_at,
+      mustChange: token.must_change_password === true,
     };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("password").value = "";
+    if (session.mustChange) return askForPassword();
     await enter();
-    announce(`Signed in as ${username}.`);
+    announce(`Signed in as ${session.username}.`);
   } catch (error) {
     report(error, "Signing in failed.");
     $("password").focus();
@@ -222,13 +225,58 @@ async function signOut() {
   $("username").focus();
 }
 
+function askForPassword() {
+  // A steward set the password: every route but the password change answers 403 until then.
+  show("change-password");
+  announce(`Signed in as ${session.username}. A data steward set your password: choose your own.`);
+  $("current-password").focus();
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  clearProblem();
+  const current = $("current-password").value;
+  const chosen = $("new-password").value;
+  if (chosen !== $("repeat-password").value) {
+    // A typing slip, caught before anything is sent; the service judges the password itself.
+    report(
+      new Refusal(0, "Not sent", "The new password and its repetition differ: type it again."),
+      "The password was not changed.",
+    );
+    $("repeat-password").focus();
+    return;
+  }
+  const button = $("change-password-button");
+  button.disabled = true;
+  try {
+    await call("auth/password", {
+      method: "POST",
+      body: { current_password: current, new_password: chosen },
+    });
+    for (const id of ["current-password", "new-password", "repeat-password"]) $(id).value = "";
+    session.mustChange = false;
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    await enter();
+    announce(`Your password is changed. Signed in as ${session.username}.`);
+  } catch (error) {
+    report(error, "The password was not changed.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function enter() {
+  // Who the token belongs to, as the service knows it (every role may ask).
+  const me = await callJson("me");
+  session.username = me.username;
+  session.role = me.role;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   const view = ["analyst", "steward"].includes(session.role) ? session.role : "other";
   show(view);
   $("sign-out").focus(); // where the sign-in form was, which is now hidden
   if (view === "analyst") {
-    await loadCatalogue(); // first: the jobs' parameters fold at its defaults
-    await Promise.all([loadBudget(), loadJobs()]);
+    await loadCatalogue(me.scopes || []); // first: the jobs' parameters fold at its defaults
+    await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
     await loadApprovals();
@@ -237,8 +285,8 @@ async function enter() {
 
 // ---------------------------------------------------------------- budget
 
-async function loadBudget() {
-  const me = await callJson("me");
+async function loadBudget(known = null) {
+  const me = known || (await callJson("me"));
   const rows = me.budget.map((entry) =>
     el(
       "tr",
@@ -318,6 +366,7 @@ function bounds(node) {
   const list = node.type === "array";
   const parts = [];
   if (node.enum) return `one of ${node.enum.map(plain).join(", ")}`;
+  if (items.pattern) parts.push(`${list ? "texts" : "a text"} of ${shape(items.pattern)}`);
   if (items.type === "integer") parts.push(list ? "whole numbers" : "a whole number");
   else if (items.type === "number" && (low || high)) parts.push(list ? "numbers" : "a number");
   if (low && high && low[0] === "at least" && high[0] === "at most") {
@@ -333,6 +382,23 @@ function bounds(node) {
     if (node.maxItems !== undefined) parts.push(`(up to ${node.maxItems})`);
   }
   return parts.join(" ");
+}
+
+function shape(pattern) {
+  // A text's format in words: "8 digits" for ^[0-9]{8}$, else the pattern itself.
+  const digits = /^\^\[0-9\]\{(\d+)\}\$$/.exec(pattern);
+  return digits ? `${digits[1]} digits` : `the form ${pattern}`;
+}
+
+function inputPattern(node) {
+  // The schema's pattern as an input's pattern attribute (a list's: items separated by
+  // commas), so that the browser marks a value of the wrong form; the service still judges.
+  const list = node.type === "array";
+  const pattern = (list ? node.items || {} : node).pattern;
+  const anchored = typeof pattern === "string" && /^\^.*\$$/.test(pattern);
+  if (!anchored) return null;
+  const one = `(?:${pattern.slice(1, -1)})`;
+  return list ? `\\s*${one}\\s*(?:,\\s*${one}\\s*)*` : one;
 }
 
 function describe(node, hasDefault, required) {
@@ -363,7 +429,22 @@ function parameterRows(schema, root = schema, within = []) {
   return rows;
 }
 
-async function loadCatalogue() {
+function allowedBy(scopes) {
+  // The first algorithm of the catalogue one of the analyst's scopes names (or "*"), with
+  // that scope's level when it names one; null when no scope names any. A preselection only:
+  // the service judges every job against the scopes.
+  for (const algorithm of catalogue.algorithms) {
+    for (const scope of scopes) {
+      const [name, level] = String(scope).split(":");
+      if (name === "*" || name === algorithm.name) {
+        return { algorithm: algorithm.name, level: level && level !== "*" ? level : null };
+      }
+    }
+  }
+  return null;
+}
+
+async function loadCatalogue(scopes) {
   catalogue = await callJson("algorithms");
   const select = $("algorithm");
   const chosen = select.value;
@@ -372,10 +453,16 @@ async function loadCatalogue() {
       el("option", { value: algorithm.name }, `${algorithm.name} ${algorithm.version}`),
     ),
   );
-  if (catalogue.algorithms.some((algorithm) => algorithm.name === chosen)) select.value = chosen;
+  const allowed = allowedBy(scopes);
   const level = $("level");
   level.replaceChildren(...catalogue.levels.map((name) => el("option", { value: name }, name)));
   if (catalogue.levels.includes("municipality")) level.value = "municipality";
+  if (catalogue.algorithms.some((algorithm) => algorithm.name === chosen)) {
+    select.value = chosen;
+  } else if (allowed) {
+    select.value = allowed.algorithm;
+    if (allowed.level && catalogue.levels.includes(allowed.level)) level.value = allowed.level;
+  }
   showCatalogue();
   buildForm();
 }
@@ -479,6 +566,8 @@ function field(row, id) {
     if (row.hasDefault && node.default !== null) {
       input.value = list ? node.default.join(", ") : String(node.default);
     }
+    const pattern = inputPattern(node);
+    if (pattern) input.pattern = pattern;
   }
   input.id = id;
   input.dataset.path = JSON.stringify(row.path);
@@ -667,8 +756,10 @@ function downloads(job) {
     const over = ["failed", "rejected"].includes(job.status);
     return document.createTextNode(over ? "none" : "not yet");
   }
+  // Only the formats the service offers for this release (no GeoJSON without an area column).
+  const offered = new Set(job.formats || []);
   const group = el("div", { className: "downloads" });
-  for (const [format, name] of FORMATS) {
+  for (const [format, name] of FORMATS.filter(([format]) => offered.has(format))) {
     const button = el("button", { type: "button" }, name);
     button.setAttribute("aria-label", `Download the result of job ${job.id} as ${name}`);
     button.addEventListener("click", () => download(job, format, name));
@@ -789,6 +880,7 @@ async function guarded(action, doing) {
 function start() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("change-password-form").addEventListener("submit", changePassword);
   $("job-form").addEventListener("submit", submitJob);
   $("algorithm").addEventListener("change", buildForm);
   $("refresh-jobs").addEventListener("click", () =>
@@ -804,7 +896,9 @@ function start() {
     }, "The releases awaiting approval could not be loaded."),
   );
   session = loadSession();
-  if (session) {
+  if (session && session.mustChange) {
+    askForPassword();
+  } else if (session) {
     guarded(enter, "The portal could not load your data.");
   } else {
     show("signed-out");

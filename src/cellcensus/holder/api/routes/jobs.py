@@ -1,4 +1,4 @@
-"""Analysts' routes: submit a job, poll it, fetch its result; see their own budget."""
+"""Analysts' routes: submit a job, poll it, fetch its result; and `/me`, who the caller is."""
 
 from __future__ import annotations
 
@@ -9,13 +9,22 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Analyst, AnalystOrSteward, Context, Principal
+from cellcensus.holder.api.deps import (
+    Analyst,
+    AnalystOrSteward,
+    Caller,
+    Context,
+    Principal,
+    ServiceContext,
+)
 from cellcensus.holder.api.formats import (
     MEDIA_TYPES,
     NoGeoJSONError,
     ResultFormat,
     area_geometries,
     negotiate,
+    offered_formats,
+    release_columns,
     render,
 )
 from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
@@ -28,7 +37,31 @@ router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex digits).")]
 
 
-def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
+def job_view(ctx: ServiceContext, job: Job) -> schemas.JobOut:
+    """A job as the API shows it to its analyst or a steward, with its formats once released."""
+    return job_out(job, store=ctx.settings.store, formats=released_formats(ctx, job))
+
+
+def released_formats(ctx: ServiceContext, job: Job) -> tuple[ResultFormat, ...]:
+    """The formats `GET /jobs/{id}/result` serves a released job's release in (none before).
+
+    `offered_formats` of the release's columns, the rule `render` applies; remembered per
+    release, which never changes.
+    """
+    if job.status is not JobStatus.RELEASED or job.release_id is None:
+        return ()
+    known = ctx.formats.get(job.release_id)
+    if known is None:
+        known = offered_formats(release_columns(ctx.service.release_of(job)))
+        if len(ctx.formats) > 100_000:
+            ctx.formats.clear()
+        ctx.formats[job.release_id] = known
+    return known
+
+
+def job_out(
+    job: Job, *, store: pathlib.Path, formats: tuple[ResultFormat, ...] = ()
+) -> schemas.JobOut:
     """A job as the API shows it (its error without the path of the `store`)."""
     links = schemas.JobLinks(self=f"/jobs/{job.id}")
     if job.status is JobStatus.RELEASED:
@@ -52,6 +85,7 @@ def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        formats=[fmt.value for fmt in formats],
         links=links,
     )
 
@@ -80,7 +114,7 @@ def submit_job(
     if submission.job.status is JobStatus.QUEUED:
         ctx.pool.wake()
     response.headers["Location"] = f"/jobs/{submission.job.id}"
-    return job_out(submission.job, store=ctx.settings.store)
+    return job_view(ctx, submission.job)
 
 
 def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, reason: str) -> None:
@@ -128,7 +162,7 @@ def list_jobs(
     """Your jobs, newest first (a steward sees everyone's)."""
     analyst = None if caller.user.role is Role.STEWARD else caller.name
     found = ctx.service.book.recent(analyst=analyst, limit=limit)
-    return schemas.JobList(jobs=[job_out(job, store=ctx.settings.store) for job in found])
+    return schemas.JobList(jobs=[job_view(ctx, job) for job in found])
 
 
 def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
@@ -142,8 +176,8 @@ def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
     "/jobs/{job_id}", response_model=schemas.JobOut, responses=responses(401, 403, 404, 422, 429)
 )
 def get_job(ctx: Context, caller: AnalystOrSteward, job_id: JobId) -> schemas.JobOut:
-    """A job's status and stage; ``links.result`` appears once it is released."""
-    return job_out(_visible_job(ctx, caller, job_id), store=ctx.settings.store)
+    """A job's status and stage; ``links.result`` and ``formats`` once it is released."""
+    return job_view(ctx, _visible_job(ctx, caller, job_id))
 
 
 @router.get(
@@ -196,9 +230,15 @@ async def get_result(
     return Response(content=content, media_type=MEDIA_TYPES[chosen], headers=headers)
 
 
-@router.get("/me", response_model=schemas.Me, responses=responses(401, 429))
-def me(ctx: Context, caller: Analyst) -> schemas.Me:
-    """Your role, scopes, privacy budget left per project, and quotas."""
+@router.get("/me", response_model=schemas.Me, responses=responses(401, 403, 429))
+def me(ctx: Context, caller: Caller) -> schemas.Me:
+    """Who you are: your name and role; an analyst's scopes, budget left and quotas too.
+
+    Every role may ask; a user whose password a steward set is answered 403 until they
+    choose their own, as on every route but the account's.
+    """
+    if caller.user.role is not Role.ANALYST:
+        return schemas.Me(username=caller.name, role=caller.user.role.value)
     # Every project the steward gave a budget in, whether or not a job ran there yet.
     projects = sorted({DEFAULT_PROJECT, *ctx.service.budget_projects(analyst=caller.name)})
     budget = []

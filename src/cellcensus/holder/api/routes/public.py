@@ -144,8 +144,10 @@ def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas
         access_token=token,
         expires_in=seconds,
         expires_at=claims.expires_at.isoformat(),
+        username=user.username,
         role=claims.role,
         scopes=list(claims.scopes),
+        must_change_password=user.must_change_password,
     )
 
 

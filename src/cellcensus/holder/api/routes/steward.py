@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Response
 from cellcensus.holder.api import schemas
 from cellcensus.holder.api.deps import Context, Steward
 from cellcensus.holder.api.problems import ApiError, responses
-from cellcensus.holder.api.routes.jobs import JobId, job_out
+from cellcensus.holder.api.routes.jobs import JobId, job_view
 from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import LastStewardError, Role, User, check_scopes
 from cellcensus.holder.enclave.jobs import JobStatus
@@ -194,11 +194,7 @@ def approvals(ctx: Context, caller: Steward) -> schemas.ApprovalList:
     items = []
     for job in held:
         body = ctx.service.book.release_body(job.id)
-        items.append(
-            schemas.Approval(
-                job=job_out(job, store=ctx.settings.store), release=json.loads(body or "{}")
-            )
-        )
+        items.append(schemas.Approval(job=job_view(ctx, job), release=json.loads(body or "{}")))
     return schemas.ApprovalList(approvals=items)
 
 
@@ -215,7 +211,7 @@ def decide(ctx: Context, caller: Steward, job_id: JobId, body: schemas.Decision)
     decided = ctx.service.decide(
         job_id, steward=caller.name, approve=body.approve, reason=body.reason
     )
-    return job_out(decided, store=ctx.settings.store)
+    return job_view(ctx, decided)
 
 
 @router.get(
