@@ -35,6 +35,7 @@ from cellcensus.nso.report.mobility import (
     commuting_summary,
     present_population_section,
 )
+from cellcensus.nso.uncertainty import CI95_Z
 from cellcensus.nso.validation import agreement
 from cellcensus.reference import belgium
 from cellcensus.release import Provenance, Release
@@ -628,11 +629,15 @@ def _coverage_and_spread(draws: list[pd.DataFrame], truth: pd.Series) -> tuple[f
 
 def _stated(present: PresentPopulation) -> PresentPopulation:
     """`present` with each table's standard error from sampling and noise alone, ``stated``:
-    without the model error fitted at night (`PresentPopulation.model_error`), which here,
-    the phones being where the residents are, is only what the draws' own errors put in it."""
+    without the model error fitted at night (`PresentPopulation.model_error`, per area),
+    which here, the phones being where the residents are, is only what the draws' own errors
+    put in it."""
+    fitted = present.model_error
+    assert fitted is not None
 
     def without_model(table: pd.DataFrame) -> pd.DataFrame:
-        model = present.model_error * table["estimate"]
+        tau = fitted.reindex(table["area_code"]).to_numpy()
+        model = tau * table["estimate"]
         return table.assign(stated=np.sqrt(table["std_error"] ** 2 - model**2))
 
     return replace(
@@ -825,13 +830,46 @@ def test_present_population_intervals_cover_an_error_of_the_method_fitted_at_nig
             _sampled_and_noisy(misplaced, probability=probability, scale=60.0, rng=rng)
         )
         draws.append(estimated.long.set_index(keys).assign(stated=np.nan))
-        taus.append(estimated.model_error)
+        taus.append(estimated.median_model_error)
 
     coverage, _ = _coverage_and_spread(draws, truth)
 
     # 50 draws of 258 rows, correlated within a draw (one bias per area): allow 94-99 %.
     assert 0.94 <= coverage <= 0.99
     assert np.median(taus) > 0.03
+
+
+def test_an_areas_own_night_error_does_not_set_its_own_model_error(unbiased_result) -> None:
+    # One arrondissement's phones are placed 40 % too high at every hour of one of the two
+    # weekdays (its night mean 19 % too high), the others where their residents are. Each
+    # area is one calibration unit (its night mean over the weekdays), and each half of the
+    # areas gets the tau fitted on the other half: the other half's areas get what the
+    # outlier needs to be covered (the conformal quantile of 21 or 22 areas is their
+    # largest), the outlier's half, and it, what the others need (nothing here). Fitted in
+    # sample every area would share one tau; fitted per area, the outlier would get its own;
+    # fitted on rows of one day each (42 per half), the second largest row would set it,
+    # another area's, and the outlier's mean error would be in nobody's tau.
+    exact, present = _present_at_two_hours(unbiased_result)
+    outlier = "57000"
+    table = exact.table
+    placed: pd.Series = table["device_count"].astype("float64") * np.where(
+        (table["area_code"] == outlier) & (table["local_date"] == DATES[1]), 1.4, 1.0
+    )
+    estimated = present(replace(exact, table=table.assign(device_count=placed.round())))
+    tau = estimated.model_error
+    assert tau is not None
+    weekday = _stated(estimated).weekday_table
+    mean = weekday[(weekday["area_code"] == outlier) & (weekday["slot"] == NIGHT_HOUR)].iloc[0]
+    parent = arrondissements()
+    residents = unbiased_result.best.table["estimate"].groupby(parent).sum()[outlier]
+    needed = math.sqrt((mean["estimate"] - residents) ** 2 / CI95_Z**2 - mean["stated"] ** 2)
+
+    assert mean["estimate"] / residents == pytest.approx(1.19, abs=0.01)
+    assert tau[outlier] < 0.01
+    assert not mean["ci_lower"] <= residents <= mean["ci_upper"]
+    assert tau.max() == pytest.approx(needed / mean["estimate"], rel=1e-6)
+    assert 20 <= int((tau == tau.max()).sum()) <= 23
+    assert estimated.metrics()["model_error"] == pytest.approx(float(tau.median()))
 
 
 def test_commuting_intervals_cover_the_census_when_phones_overstate_the_home_flows(
@@ -866,14 +904,19 @@ def test_the_report_says_the_methods_error_is_in_the_intervals_only_where_it_is(
     present = estimate_present_population(
         release=_present_release(unbiased_result, day_gain=1.2), residents=unbiased_result
     )
+    codes = present.regions.index
+    tau = pd.Series(np.where(np.arange(codes.size) % 3 == 0, 0.06, 0.04), index=codes)
     with_error = present_population_section(
-        present=replace(present, model_error=0.04), out_dir=tmp_path
+        present=replace(present, model_error=tau), out_dir=tmp_path
     )
     without = present_population_section(
-        present=replace(present, model_error=0.0), out_dir=tmp_path
+        present=replace(present, model_error=tau * 0.0), out_dir=tmp_path
     )
 
-    assert "where silent phones are placed: 4.0% of the estimate, measured at night" in with_error
+    assert (
+        "where silent phones are placed: median 4.0% of the estimate over the areas, at most "
+        "6.0%, measured at night against the resident estimates of the other half" in with_error
+    )
     assert "where silent phones are placed) is not in it" in without
     assert "measured at night" not in without
 

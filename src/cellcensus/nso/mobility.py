@@ -141,8 +141,9 @@ class PresentPopulation:
         timezone: The time zone of the release's local hours, when it publishes it.
         skipped_hours: The local hours of the release that the clocks skip in `timezone`
             (``2011-03-27T02:00``), left out of `long` (`estimate_present_population`).
-        model_error: Relative model error ``tau`` in every estimate's interval, fitted on
-            the night hour against the residents (`_night_model_error`); 0 when not fitted.
+        model_error: Relative model error ``tau`` of each area (indexed by area_code), in
+            every interval of the area: fitted on the night hour against the residents of
+            the other half of the areas (`_night_model_error`); None when not fitted.
     """
 
     long: pd.DataFrame
@@ -161,7 +162,13 @@ class PresentPopulation:
     noise: pd.DataFrame | None = None
     timezone: str | None = None
     skipped_hours: tuple[str, ...] = ()
-    model_error: float = 0.0
+    model_error: pd.Series | None = None
+
+    @property
+    def median_model_error(self) -> float:
+        """Median of the areas' `model_error` (0 when not fitted)."""
+        tau = self.model_error
+        return 0.0 if tau is None or tau.dropna().empty else float(tau.median())
 
     @cached_property
     def repeated_hours(self) -> tuple[str, ...]:
@@ -316,7 +323,7 @@ class PresentPopulation:
             "skipped_local_hours": list(self.skipped_hours),
             "repeated_local_hours": list(self.repeated_hours),
             "median_relative_std_error": self.median_relative_std_error,
-            "model_error": self.model_error,
+            "model_error": self.median_model_error,
         }
         truth = self.truth_day_night_ratio()
         if truth is not None:
@@ -388,11 +395,12 @@ def estimate_present_population(
     weekdays = _averaged_weekdays(long, warm_up_days=warm_up_days)
     chosen = long["local_date"].isin(weekdays) if weekdays else long["local_date"].notna()
     tau = _night_model_error(
-        long=long[chosen & (long["slot"] == night_hour)],
-        std_error=(parts["sampling"] + parts["noise"]) ** 0.5,
+        night=_weekday_means(long[chosen & (long["slot"] == night_hour)].join(parts)),
         residents=resident_persons,
+        areas=long.groupby("area_code")["estimate"].mean(),
     )
-    parts["model"] = (tau * long["estimate"]) ** 2
+    row_tau = pd.Series(tau.reindex(long["area_code"]).to_numpy(), index=long.index)
+    parts["model"] = (row_tau * long["estimate"]) ** 2
     spread = (parts["sampling"] + parts["noise"] + parts["model"]) ** 0.5
     long = long.join(noisy_interval(long["estimate"], spread, laplace=parts["laplace"]))
     jobs, workers, population = _brussels_census()
@@ -584,47 +592,71 @@ def _present_variances(
     )
 
 
-def _night_model_error(*, long: pd.DataFrame, std_error: pd.Series, residents: pd.Series) -> float:
-    """Relative model error ``tau`` of the present population, from the night hour.
+NIGHT_SPLIT_SEED = 1
+"""Seed of the split of the areas whose halves fit each other's present population tau."""
+
+
+def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.Series) -> pd.Series:
+    """Relative model error ``tau`` of each area's present population, from the night hour.
 
     Sampling and noise leave out the error of the method: where silent phones are placed,
     the hour's scale to the residents, the persons per device of each area. At night
     nearly everyone is at home, so the residents' estimate of an area (calibrated to the
     register) is a reference for its present population at the night hour, as the register
-    is for the residents. ``tau`` is the split-conformal quantile of what each night
-    estimate's interval lacks to cover its area's residents (`size_class_model_error`,
-    one class: the rows are the areas at the night hour of each averaged weekday), and is
-    taken as the same share of the estimate at every hour: the method's error in the
-    synthetic world is mostly an area's, not an hour's. Conservative where true absence
-    at night (night shifts, trips) adds to what it measures. 0 without such rows.
+    is for the residents. Each area is one calibration unit: its night estimate averaged
+    over the weekdays, with that mean's standard error (`_weekday_means`: the sampling
+    shared by the days, the noise divided), so that no area counts once per day. Per class
+    of estimated size, ``tau`` is the split-conformal quantile of what each area's interval
+    lacks to cover its residents (`size_class_model_error`, Mondrian; one class where a
+    half holds fewer than 80 areas), fitted on a random half of the areas and given to the
+    other half's (`cross_fitted_model_error`), so that no area's interval is calibrated on
+    its own residents. It is taken as the same share of the estimate at every hour and date: the
+    method's error in the synthetic world is mostly an area's, not an hour's. Conservative
+    where true absence at night (night shifts, trips) adds to what it measures.
 
     Args:
-        long: The rows of the night hour to fit on, with ``estimate`` and ``area_code``.
-        std_error: Standard error from sampling and noise of every row (indexed like
-            `long`'s rows, or more).
+        night: The night hour's weekday means from sampling and noise alone
+            (`_weekday_means`): ``area_code``, ``estimate``, ``std_error``.
         residents: The residents' estimate of each area.
+        areas: An estimate of every area to give a ``tau`` (e.g. its mean over every row),
+            indexed by area_code: an area without a night mean (or without residents) gets
+            the ``tau`` fitted on every area, by the class of this estimate.
+
+    Returns:
+        ``tau`` indexed like `areas` (0 for all when no area has a reference).
     """
-    rows = long[long["estimate"].notna() & (long["estimate"] > 0)]
-    reference = residents.reindex(rows["area_code"]).to_numpy(dtype="float64")
-    keys = pd.Index(rows["local_date"].astype(str) + "|" + rows["area_code"].astype(str))
-    known = np.isfinite(reference) & (reference > 0)
+    tau = pd.Series(0.0, index=areas.index.astype(str), name="model_error", dtype="float64")
+    units = night[night["estimate"].notna() & (night["estimate"] > 0)]
+    codes = pd.Index(units["area_code"].astype(str))
+    reference = residents.set_axis(residents.index.astype(str)).reindex(codes).astype("float64")
+    known = reference.notna() & (reference > 0)
     if not known.any():
-        return 0.0
-    estimate = pd.Series(rows["estimate"].to_numpy(dtype="float64"), index=keys)
+        return tau
+    estimate = pd.Series(units["estimate"].to_numpy(dtype="float64"), index=codes)
     expansion = Expansion(
         name="present_population",
         devices=estimate,
         estimate=estimate,
-        factor=pd.Series(1.0, index=keys),
-        gradient=pd.Series(1.0, index=keys),
+        factor=pd.Series(1.0, index=codes),
+        gradient=pd.Series(1.0, index=codes),
     )
-    fitted = size_class_model_error(
+    variance = pd.Series(units["std_error"].to_numpy(dtype="float64") ** 2, index=codes)
+    fitted = np.sort(codes[known.to_numpy()])
+    half = pd.Index(np.random.default_rng(NIGHT_SPLIT_SEED).permutation(fitted)[: fitted.size // 2])
+    crossed = cross_fitted_model_error(
         expansion=expansion,
-        variance=pd.Series(std_error.reindex(rows.index).to_numpy() ** 2, index=keys),
-        reference=pd.Series(reference, index=keys)[known],
-        size_classes=1,
+        variance=variance,
+        reference=reference[known],
+        folds=[half, pd.Index(fitted).difference(half)],
     )
-    return float(fitted.tau[0])
+    tau[:] = crossed.tau.reindex(tau.index).to_numpy()
+    missing = tau.isna()
+    if missing.any():
+        whole = size_class_model_error(
+            expansion=expansion, variance=variance, reference=reference[known]
+        )
+        tau[missing] = whole.of(areas.set_axis(tau.index)[missing]).to_numpy()
+    return tau
 
 
 def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
@@ -633,8 +665,8 @@ def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
     The same phones are sampled every day, so their sampling error is taken as shared by
     the days (its standard deviation averages, it does not shrink), while each day's noise
     is drawn anew (its variance divides by the days). The model error (``model``, the
-    variance `_night_model_error` adds) is the method's, the same every day: it is shared
-    by the days too (its standard deviation averages), independent of the others.
+    variance of each area's `_night_model_error`) is the method's, the same every day: it
+    is shared by the days too (its standard deviation averages), independent of the others.
     The mean of several days' Laplace noise is near normal: the interval is normal.
     """
     rows = rows[rows["estimate"].notna()]

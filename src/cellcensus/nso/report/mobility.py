@@ -141,11 +141,13 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
 
 def _present_model_words(present: PresentPopulation) -> str:
     """What the present population's intervals say of the method's own error."""
-    if present.model_error > 0:
+    tau = present.model_error
+    if tau is not None and bool((tau > 0).any()):
         return (
-            " and the error of the method itself (where silent phones are placed: "
-            f"{percent(present.model_error)} of the estimate, measured at night against the "
-            "resident estimate)"
+            " and the error of the method itself (where silent phones are placed: median "
+            f"{percent(present.median_model_error)} of the estimate over the areas, at most "
+            f"{percent(float(tau.max()))}, measured at night against the resident estimates "
+            "of the other half of the areas)"
         )
     return (
         "; the error of the method itself (where silent phones are placed) is not in it: "
