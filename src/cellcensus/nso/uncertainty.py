@@ -24,9 +24,10 @@ variance of an estimate is built from what it does see:
    calibrated on its own area's reference and its coverage is measured out of sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
-interval is normal, cut at zero. The present population and flows, which have no model
-error term, take the normal-Laplace quantile instead (`noisy_interval`): there an estimate's
-own count's Laplace noise can outweigh the rest, and its tails are heavier than a normal's.
+interval is normal, cut at zero. The present population and flows take the normal-Laplace
+quantile instead (`noisy_interval`), their model error in the normal part: there an
+estimate's own count's Laplace noise can outweigh the rest, and its tails are heavier than a
+normal's.
 
 References: Reed (2006), "The normal-Laplace distribution and its relatives", in Advances in
 Distribution Theory, Order Statistics, and Inference, Birkhäuser. Vovk, Gammerman & Shafer
