@@ -4,7 +4,6 @@ headless Chromium through Playwright), served with the app's own answer and head
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ INJECT = """() => {
   return window.injected === true;
 }"""
 """What a script or style that escaping had missed would do on the page."""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def show(browser: Any, answer: Any) -> tuple[Any, list[str]]:

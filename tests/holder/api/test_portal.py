@@ -29,14 +29,6 @@ Tamper = Callable[[str, Any], Any]
 """Changes the JSON body the app answered a GET of a path with, before the page gets it."""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 class Portal:
     """A browser tab on the portal, its requests answered by `service`'s app."""
 
