@@ -16,7 +16,7 @@ from cellcensus.holder.enclave.worker import run_in_subprocess
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.layout import Store
 from cellcensus.holder.store.retention import purge
-from cellcensus.release import published_period
+from cellcensus.release import Release, published_period
 
 REQUEST = JobRequest(algorithm="usual_residence", parameters={"min_nights": 2})
 
@@ -185,13 +185,18 @@ def test_a_level_that_lost_its_allocation_before_the_run_tells_the_analyst_to_as
     state.engine.dispose()
 
 
-def test_a_job_without_dates_asked_again_of_other_stored_days_is_computed_again(
-    state, store, tmp_path
-):
+def released_on_a_copy(state, store, tmp_path) -> tuple[Path, EnclaveService, Release]:
+    """A copy of the store, a service on it, and REQUEST's release there."""
     copy = Path(shutil.copytree(store, tmp_path / "store"))
     service = EnclaveService(store=copy, state=state, limits=None)
     service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
-    first = service.run_inline(analyst="alice", request=REQUEST)
+    return copy, service, service.run_inline(analyst="alice", request=REQUEST)
+
+
+def test_a_job_without_dates_asked_again_of_other_stored_days_is_computed_again(
+    state, store, tmp_path
+):
+    copy, service, first = released_on_a_copy(state, store, tmp_path)
     days = Store(copy).days()
 
     purge(store=copy, before=days[1])  # the store holds other days now: not the same question
@@ -208,10 +213,7 @@ def test_a_job_asked_again_after_a_stored_day_was_delivered_anew_is_computed_aga
 ):
     # A corrected delivery of days the store holds replaces them: the same days, other
     # events. The release of the events replaced is not the answer to the question now.
-    copy = Path(shutil.copytree(store, tmp_path / "store"))
-    service = EnclaveService(store=copy, state=state, limits=None)
-    service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
-    first = service.run_inline(analyst="alice", request=REQUEST)
+    copy, service, first = released_on_a_copy(state, store, tmp_path)
     held = Store(copy)
     day = held.days()[-1]
     events = pq.read_table(held.day_path(day))
