@@ -143,7 +143,7 @@ class PresentPopulation:
             (``2011-03-27T02:00``), left out of `long` (`estimate_present_population`).
         model_error: Relative model error ``tau`` of each area (indexed by area_code), in
             every interval of the area: fitted on the night hour against the residents of
-            the other half of the areas (`_night_model_error`); None when not fitted.
+            the other areas (`_night_model_error`, leave-one-out); None when not fitted.
     """
 
     long: pd.DataFrame
@@ -592,10 +592,6 @@ def _present_variances(
     )
 
 
-NIGHT_SPLIT_SEED = 1
-"""Seed of the split of the areas whose halves fit each other's present population tau."""
-
-
 def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.Series) -> pd.Series:
     """Relative model error ``tau`` of each area's present population, from the night hour.
 
@@ -607,12 +603,16 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
     over the weekdays, with that mean's standard error (`_weekday_means`: the sampling
     shared by the days, the noise divided), so that no area counts once per day. Per class
     of estimated size, ``tau`` is the split-conformal quantile of what each area's interval
-    lacks to cover its residents (`size_class_model_error`, Mondrian; one class where a
-    half holds fewer than 80 areas), fitted on a random half of the areas and given to the
-    other half's (`cross_fitted_model_error`), so that no area's interval is calibrated on
-    its own residents. It is taken as the same share of the estimate at every hour and date: the
-    method's error in the synthetic world is mostly an area's, not an hour's. Conservative
-    where true absence at night (night shifts, trips) adds to what it measures.
+    lacks to cover its residents (`size_class_model_error`, Mondrian; one class where the
+    other areas are fewer than 80 per class), cross-fitted leave-one-out
+    (`cross_fitted_model_error`, one fold per area): each area gets the quantile of every
+    other area's scores, so that no area's interval is calibrated on its own residents and
+    each rests on n - 1 areas, not half of them (the jackknife+ idea: Barber, Candès,
+    Ramdas & Tibshirani 2021, *Ann. Statist.* 49(1); the estimates are not refitted, so
+    this is split conformal with n - 1 calibration areas for each). It is taken as the
+    same share of the estimate at every hour and date: the method's error in the synthetic
+    world is mostly an area's, not an hour's. Conservative where true absence at night
+    (night shifts, trips) adds to what it measures.
 
     Args:
         night: The night hour's weekday means from sampling and noise alone
@@ -641,13 +641,11 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
         gradient=pd.Series(1.0, index=codes),
     )
     variance = pd.Series(units["std_error"].to_numpy(dtype="float64") ** 2, index=codes)
-    fitted = np.sort(codes[known.to_numpy()])
-    half = pd.Index(np.random.default_rng(NIGHT_SPLIT_SEED).permutation(fitted)[: fitted.size // 2])
     crossed = cross_fitted_model_error(
         expansion=expansion,
         variance=variance,
         reference=reference[known],
-        folds=[half, pd.Index(fitted).difference(half)],
+        folds=[pd.Index([code]) for code in codes[known.to_numpy()].unique()],
     )
     tau[:] = crossed.tau.reindex(tau.index).to_numpy()
     missing = tau.isna()

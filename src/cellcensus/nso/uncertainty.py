@@ -20,8 +20,10 @@ variance of an estimate is built from what it does see:
    (a split-conformal calibration), one per class of estimated size so that they do so
    within each class (Mondrian conformal, `size_class_model_error`), and 0 when no
    reference is given. Cross-fitted (`cross_fitted_model_error`): each half of the areas
-   gets the ``tau`` of its class fitted on the other half, so that no interval is
-   calibrated on its own area's reference and its coverage is measured out of sample.
+   gets the ``tau`` of its class fitted on the other half (or, with one fold per area, as
+   for the present population, each area the ``tau`` fitted on all the others), so that no
+   interval is calibrated on its own area's reference and its coverage is measured out of
+   sample.
 
 The estimate's variance is ``gradient² * (sampling + noise) + (tau * estimate)²`` and the
 interval is normal, cut at zero. The present population and flows take the normal-Laplace
@@ -415,7 +417,8 @@ def cross_fitted_model_error(
         expansion: The estimates.
         variance: Variance of each released count (`count_variance`).
         reference: Known population of the calibration areas.
-        folds: Disjoint sets of area codes (e.g. the two halves of a random split).
+        folds: Disjoint sets of area codes (e.g. the two halves of a random split, or one
+            area each: leave-one-out).
         level: Coverage the intervals should reach.
         n_parameters: Constants fitted on the same reference.
         size_classes: Most classes of estimated size (1: one ``tau`` for every size).

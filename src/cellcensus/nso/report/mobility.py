@@ -147,7 +147,7 @@ def _present_model_words(present: PresentPopulation) -> str:
             " and the error of the method itself (where silent phones are placed: median "
             f"{percent(present.median_model_error)} of the estimate over the areas, at most "
             f"{percent(float(tau.max()))}, measured at night against the resident estimates "
-            "of the other half of the areas)"
+            "of the other areas)"
         )
     return (
         "; the error of the method itself (where silent phones are placed) is not in it: "
