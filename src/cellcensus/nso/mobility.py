@@ -592,6 +592,13 @@ def _present_variances(
     )
 
 
+def _as_expansion(name: str, estimate: pd.Series, *, index: pd.Index) -> Expansion:
+    """Estimates already in persons as an `Expansion` (factor 1), for the model error's fit."""
+    values = pd.Series(estimate.to_numpy(dtype="float64"), index=index)
+    ones = pd.Series(1.0, index=index)
+    return Expansion(name=name, devices=values, estimate=values, factor=ones, gradient=ones)
+
+
 def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.Series) -> pd.Series:
     """Relative model error ``tau`` of each area's present population, from the night hour.
 
@@ -632,14 +639,7 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
     known = reference.notna() & (reference > 0)
     if not known.any():
         return tau
-    estimate = pd.Series(units["estimate"].to_numpy(dtype="float64"), index=codes)
-    expansion = Expansion(
-        name="present_population",
-        devices=estimate,
-        estimate=estimate,
-        factor=pd.Series(1.0, index=codes),
-        gradient=pd.Series(1.0, index=codes),
-    )
+    expansion = _as_expansion("present_population", units["estimate"], index=codes)
     variance = pd.Series(units["std_error"].to_numpy(dtype="float64") ** 2, index=codes)
     crossed = cross_fitted_model_error(
         expansion=expansion,
@@ -1048,14 +1048,7 @@ def _flow_model_error(flows: pd.DataFrame, *, std_error: pd.Series) -> pd.Series
     if rows.empty:
         return tau
     keys = pd.Index(rows["home_area"].astype(str) + "|" + rows["work_area"].astype(str))
-    estimate = pd.Series(rows["estimate"].to_numpy(dtype="float64"), index=keys)
-    expansion = Expansion(
-        name="home_work_flows",
-        devices=estimate,
-        estimate=estimate,
-        factor=pd.Series(1.0, index=keys),
-        gradient=pd.Series(1.0, index=keys),
-    )
+    expansion = _as_expansion("home_work_flows", rows["estimate"], index=keys)
     homes = np.sort(rows["home_area"].astype(str).unique())
     half = set(np.random.default_rng(FLOW_SPLIT_SEED).permutation(homes)[: len(homes) // 2])
     first = rows["home_area"].astype(str).isin(half).to_numpy()
