@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out")
@@ -44,3 +48,16 @@ def _holder_key_in_tmp(
     """Never let a test create or read the user's real holder key."""
     key_dir = tmp_path_factory.getbasetemp() / "holder-key"
     monkeypatch.setenv("CELLCENSUS_KEY_FILE", str(key_dir / "pseudonym.key"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright (the browser tests skip without them)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("needs a chromium binary on PATH")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -112,16 +112,3 @@ def _settings(
 def _service(settings: ServiceSettings) -> Iterator[Service]:
     with TestClient(create_app(settings)) as client:
         yield Service(client=client, settings=settings)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium through Playwright (the browser tests skip without them)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("needs a chromium binary on PATH")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()

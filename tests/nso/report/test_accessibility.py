@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -205,19 +203,6 @@ def test_the_error_map_counts_every_municipality_with_an_estimate(release_report
     found = re.search(r"([\d,]+) municipalit(?:y|ies) had too few devices", release_report)
     withheld = int(found[1].replace(",", "")) if found else 0
     assert sum(int(count.replace(",", "")) for count in counts.groups()) == rows - withheld
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """The system's headless Chromium, through Playwright."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("needs a chromium binary on PATH")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def open_report(browser: Any, html: str, folder: Path, *, width: int) -> Any:
