@@ -220,8 +220,13 @@ class ModelError:
 
     def of(self, estimate: pd.Series) -> pd.Series:
         """``tau`` of each area, by the class of its estimate (indexed like `estimate`)."""
-        classes = _size_class(estimate.to_numpy(dtype="float64"), self.limits)
-        return pd.Series(np.asarray(self.tau)[classes], index=estimate.index, dtype="float64")
+        values = self.of_values(estimate.to_numpy(dtype="float64"))
+        return pd.Series(values, index=estimate.index, dtype="float64")
+
+    def of_values(self, estimate: np.ndarray) -> np.ndarray:
+        """``tau`` of each estimate in an array, by its class."""
+        taus: np.ndarray = np.asarray(self.tau, dtype="float64")[_size_class(estimate, self.limits)]
+        return taus
 
     def table(self) -> pd.DataFrame:
         """One row per class: ``lower`` and ``upper`` limits, ``n_areas``, ``tau``."""
@@ -315,36 +320,82 @@ def size_class_model_error(
         The classes' limits and ``tau`` (one class of ``tau`` 0 when no area has a
         reference).
     """
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    sampling = expansion.gradient**2 * variance.reindex(expansion.estimate.index)
-    frame = pd.DataFrame({"estimate": _by_code(expansion.estimate), "sampling": _by_code(sampling)})
-    frame["reference"] = _by_code(reference).reindex(frame.index)
-    frame = frame.dropna()
-    frame = frame[frame["estimate"] > 0]
-    n = len(frame)
-    if n == 0:
-        return ModelError(limits=(), tau=(0.0,), n_areas=(0,))
-    needed = (
-        ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(lower=0.0)
-        / frame["estimate"] ** 2
-    ).to_numpy()
-    estimates = expansion.estimate.to_numpy(dtype="float64")
-    estimates = estimates[np.isfinite(estimates) & (estimates > 0)]
-    inflation = n / (n - n_parameters) if n > n_parameters else 1.0
-    count = max(1, min(size_classes, n // max(min_areas, 1)))
-    quantiles = np.quantile(estimates, np.arange(1, count) / count) if count > 1 else []
-    limits = _merged_limits(
-        estimate=frame["estimate"].to_numpy(),
-        limits=[float(v) for v in quantiles],
+    scores = _Scores.of(expansion=expansion, variance=variance, reference=reference, level=level)
+    return scores.fit(
+        np.ones(scores.codes.size, dtype=bool),
+        level=level,
+        n_parameters=n_parameters,
+        size_classes=size_classes,
         min_areas=min_areas,
     )
-    classes = _size_class(frame["estimate"].to_numpy(), limits)
-    sizes = np.bincount(classes, minlength=len(limits) + 1)
-    tau = tuple(
-        math.sqrt(_conformal_quantile(needed[classes == c], level) * inflation)
-        for c in range(len(limits) + 1)
-    )
-    return ModelError(limits=limits, tau=tau, n_areas=tuple(int(v) for v in sizes))
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """What each calibration area's interval lacks to cover its reference, computed once.
+
+    Attributes:
+        codes: Area code of each calibration area (estimate above 0, reference known).
+        estimate: Its estimate.
+        needed: Its score: the relative variance its interval lacks, ``tau^2`` (at least 0).
+        estimates: Every finite estimate above 0 of the expansion, which set the classes.
+    """
+
+    codes: np.ndarray
+    estimate: np.ndarray
+    needed: np.ndarray
+    estimates: np.ndarray
+
+    @classmethod
+    def of(
+        cls, *, expansion: Expansion, variance: pd.Series, reference: pd.Series, level: float
+    ) -> _Scores:
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        sampling = expansion.gradient**2 * variance.reindex(expansion.estimate.index)
+        frame = pd.DataFrame(
+            {"estimate": _by_code(expansion.estimate), "sampling": _by_code(sampling)}
+        )
+        frame["reference"] = _by_code(reference).reindex(frame.index)
+        frame = frame.dropna()
+        frame = frame[frame["estimate"] > 0]
+        needed = ((frame["estimate"] - frame["reference"]) ** 2 / z**2 - frame["sampling"]).clip(
+            lower=0.0
+        ) / frame["estimate"] ** 2
+        estimates = expansion.estimate.to_numpy(dtype="float64")
+        return cls(
+            codes=frame.index.to_numpy(dtype=str),
+            estimate=frame["estimate"].to_numpy(),
+            needed=needed.to_numpy(),
+            estimates=estimates[np.isfinite(estimates) & (estimates > 0)],
+        )
+
+    def fit(
+        self,
+        used: np.ndarray,
+        *,
+        level: float,
+        n_parameters: int,
+        size_classes: int,
+        min_areas: int,
+    ) -> ModelError:
+        """The classes and their ``tau`` fitted on the `used` calibration areas (a mask)."""
+        estimate, needed = self.estimate[used], self.needed[used]
+        n = estimate.size
+        if n == 0:
+            return ModelError(limits=(), tau=(0.0,), n_areas=(0,))
+        inflation = n / (n - n_parameters) if n > n_parameters else 1.0
+        count = max(1, min(size_classes, n // max(min_areas, 1)))
+        quantiles = np.quantile(self.estimates, np.arange(1, count) / count) if count > 1 else []
+        limits = _merged_limits(
+            estimate=estimate, limits=[float(v) for v in quantiles], min_areas=min_areas
+        )
+        classes = _size_class(estimate, limits)
+        sizes = np.bincount(classes, minlength=len(limits) + 1)
+        tau = tuple(
+            math.sqrt(_conformal_quantile(needed[classes == c], level) * inflation)
+            for c in range(len(limits) + 1)
+        )
+        return ModelError(limits=limits, tau=tau, n_areas=tuple(int(v) for v in sizes))
 
 
 def _merged_limits(
@@ -427,28 +478,31 @@ def cross_fitted_model_error(
         ``tau`` indexed like the estimates, by the class of each area's estimate; an area
         in no fold gets the ``tau`` fitted on every reference. And each fold's fit.
     """
+    # Scored once: each fold only ranks the scores of the areas outside it.
+    scores = _Scores.of(expansion=expansion, variance=variance, reference=reference, level=level)
 
-    def fitted_on(known: pd.Series) -> ModelError:
-        return size_class_model_error(
-            expansion=expansion,
-            variance=variance,
-            reference=known,
+    def fitted_on(used: np.ndarray) -> ModelError:
+        return scores.fit(
+            used,
             level=level,
             n_parameters=n_parameters,
             size_classes=size_classes,
+            min_areas=MIN_AREAS_PER_SIZE_CLASS,
         )
 
-    estimate = expansion.estimate
-    codes = estimate.index.astype(str)
-    known = _by_code(reference)
-    tau = fitted_on(known).of(estimate)
+    estimate = expansion.estimate.to_numpy(dtype="float64")
+    codes = expansion.estimate.index.astype(str).to_numpy()
+    tau = fitted_on(np.ones(scores.codes.size, dtype=bool)).of_values(estimate)
     fits = []
     for fold in folds:
-        inside = codes.isin(fold.astype(str))
-        fit = fitted_on(known[~known.index.isin(fold.astype(str))])
-        tau[inside] = fit.of(estimate)[inside]
+        left_out = fold.astype(str).to_numpy()
+        fit = fitted_on(~np.isin(scores.codes, left_out))
+        inside = np.isin(codes, left_out)
+        tau[inside] = fit.of_values(estimate[inside])
         fits.append(fit)
-    return CrossFittedModelError(tau=tau, folds=tuple(fits))
+    return CrossFittedModelError(
+        tau=pd.Series(tau, index=expansion.estimate.index, dtype="float64"), folds=tuple(fits)
+    )
 
 
 def intervals(
