@@ -645,7 +645,7 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
         expansion=expansion,
         variance=variance,
         reference=reference[known],
-        folds=_night_folds(codes[known.to_numpy()].unique()),
+        folds=[pd.Index([code]) for code in codes[known.to_numpy()].unique()],
     )
     tau[:] = crossed.tau.reindex(tau.index).to_numpy()
     missing = tau.isna()
@@ -655,25 +655,6 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
         )
         tau[missing] = whole.of(areas.set_axis(tau.index)[missing]).to_numpy()
     return tau
-
-
-MOST_NIGHT_FOLDS = 50
-"""Most folds of the night model error: up to this many areas, each is its own fold."""
-NIGHT_FOLD_SEED = 1
-"""Seed of the folds beyond `MOST_NIGHT_FOLDS` areas."""
-
-
-def _night_folds(codes: pd.Index) -> list[pd.Index]:
-    """Each area its own fold (leave-one-out), or `MOST_NIGHT_FOLDS` random folds of them.
-
-    Each fold is a fit of every other area: with the municipalities (589), leave-one-out
-    would fit 589 times per estimate, where 50 folds of about 12 leave each ``tau`` resting
-    on about 577 areas, as good a quantile.
-    """
-    if len(codes) <= MOST_NIGHT_FOLDS:
-        return [pd.Index([code]) for code in codes]
-    order = np.random.default_rng(NIGHT_FOLD_SEED).permutation(np.sort(codes.to_numpy()))
-    return [pd.Index(order[fold::MOST_NIGHT_FOLDS]) for fold in range(MOST_NIGHT_FOLDS)]
 
 
 def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
