@@ -767,14 +767,16 @@ def test_commuting_intervals_cover_the_census_flows_in_95_percent_of_draws(unbia
         ratios.append((flows["estimate"] - flows["census"]) / flows["stated"])
 
     assert len(matrix) > 50
-    # 200 draws of 105 flows (correlated within a home): allow 1.5 points. Where the Laplace
-    # noise outweighs the sampling, normal intervals of the same standard error would cover
-    # 93.7 % (Laplace noise is beyond 1.96 sd in 6.3 % of draws): the half-widths are the
-    # normal-Laplace quantiles.
+    # 200 draws of 105 flows (correlated within a home): allow 1.5 points below 95 %. Above,
+    # 2.5: here the flows have no error of the method, so the model error fitted on the
+    # draws' own errors (the other homes' 95th percentile) can only widen the intervals.
+    # Where the Laplace noise outweighs the sampling, normal intervals of the same standard
+    # error would cover 93.7 % (Laplace noise is beyond 1.96 sd in 6.3 % of draws): the
+    # half-widths are the normal-Laplace quantiles.
     coverage = pd.concat(covered).mean()
     noise_led = pd.concat([hits[noisy] for hits in covered]).mean()
-    assert coverage == pytest.approx(0.95, abs=0.015)
-    assert noise_led == pytest.approx(0.95, abs=0.015)
+    assert 0.935 <= coverage <= 0.975
+    assert 0.935 <= noise_led <= 0.975
     assert noisy.mean() > 0.5
     # Errors in standard errors have unit spread: the flows of a home share their errors
     # through its total, which the intervals take into account.

@@ -1018,10 +1018,6 @@ def _flow_intervals(
     return noisy_interval(flows["estimate"], np.sqrt(spread), laplace=laplace)
 
 
-FLOW_SPLIT_SEED = 1
-"""Seed of the split of the home arrondissements whose halves fit each other's model error."""
-
-
 def _flow_model_error(flows: pd.DataFrame, *, std_error: pd.Series) -> pd.Series:
     """Relative model error ``tau`` of each flow, from the census flows, cross-fitted.
 
@@ -1031,9 +1027,10 @@ def _flow_model_error(flows: pd.DataFrame, *, std_error: pd.Series) -> pd.Series
     small. The census commuting matrix is the flows' reference, as the register is the
     residents': per class of estimated size, ``tau`` is the split-conformal quantile of
     what each flow's interval lacks to cover its census flow (`size_class_model_error`,
-    Mondrian), fitted on the flows of a random half of the home arrondissements and given
-    to the other half's (`cross_fitted_model_error`), so no flow's interval is calibrated
-    on its own census flow. A home's only flow (its workers exactly) gets none.
+    Mondrian), cross-fitted leaving one home arrondissement out (`cross_fitted_model_error`:
+    the flows from each home get the quantile fitted on every other home's flows), so no
+    flow's interval is calibrated on its own census flow, nor on its home's other flows,
+    which share its home's error. A home's only flow (its workers exactly) gets none.
 
     Args:
         flows: ``home_area``, ``work_area``, ``estimate``, ``census``.
@@ -1049,14 +1046,12 @@ def _flow_model_error(flows: pd.DataFrame, *, std_error: pd.Series) -> pd.Series
         return tau
     keys = pd.Index(rows["home_area"].astype(str) + "|" + rows["work_area"].astype(str))
     expansion = _as_expansion("home_work_flows", rows["estimate"], index=keys)
-    homes = np.sort(rows["home_area"].astype(str).unique())
-    half = set(np.random.default_rng(FLOW_SPLIT_SEED).permutation(homes)[: len(homes) // 2])
-    first = rows["home_area"].astype(str).isin(half).to_numpy()
+    home = rows["home_area"].astype(str).to_numpy()
     crossed = cross_fitted_model_error(
         expansion=expansion,
         variance=pd.Series(std_error[fitted].to_numpy() ** 2, index=keys),
         reference=pd.Series(rows["census"].to_numpy(dtype="float64"), index=keys),
-        folds=[keys[first], keys[~first]],
+        folds=[keys[home == code] for code in np.unique(home)],
     )
     tau[fitted] = crossed.tau.to_numpy()
     return tau

@@ -468,8 +468,8 @@ def cross_fitted_model_error(
         expansion: The estimates.
         variance: Variance of each released count (`count_variance`).
         reference: Known population of the calibration areas.
-        folds: Disjoint sets of area codes (e.g. the two halves of a random split, or one
-            area each: leave-one-out).
+        folds: Disjoint sets of area codes (e.g. the two halves of a random split, one area
+            each: leave-one-out, or the flows of each home).
         level: Coverage the intervals should reach.
         n_parameters: Constants fitted on the same reference.
         size_classes: Most classes of estimated size (1: one ``tau`` for every size).

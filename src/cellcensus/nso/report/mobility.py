@@ -163,7 +163,7 @@ def _flow_model_words(commuting: Commuting) -> str:
         return (
             " and the error of reading a weekday place as a work place (median "
             f"{percent(float(tau[tau > 0].median()))} of the estimate, measured against the "
-            "census flows of the other half of the home arrondissements)"
+            "census flows from the other home arrondissements)"
         )
     return (
         "; the error of reading a weekday place as a work place is not in it: against the "
