@@ -85,6 +85,28 @@ def test_devices_per_person_divides_by_devices_per_subscriber() -> None:
         devices_per_person_correction(base=base, subscribers=0)
 
 
+def test_devices_per_subscriber_leaves_the_suppressed_areas_subscribers_out() -> None:
+    # 1.1 devices per subscriber, every resident a subscriber; the small areas' counts are
+    # suppressed, as on a small sample, where they hold most of the devices.
+    rng = np.random.default_rng(5)
+    population = pd.Series(rng.lognormal(3.0, 1.0, 400), index=[f"{i:05d}" for i in range(400)])
+    counted = pd.Series(rng.poisson(1.1 * population.to_numpy()), index=population.index)
+    released = counted.where(counted > 50).astype("float64")
+    subscribers = float(population.sum())
+    assert released.isna().mean() > 0.5
+
+    naive = devices_per_subscriber(devices=released, subscribers=subscribers)
+    fair = devices_per_subscriber(devices=released, subscribers=subscribers, population=population)
+
+    assert naive < 0.7  # the suppressed areas' devices missing from the numerator only
+    # Within 3 %: a count passes the threshold more often when it drew high (2 % here).
+    assert fair == pytest.approx(1.1, rel=0.03)
+    with pytest.raises(CellcensusError, match="no released area has a population"):
+        devices_per_subscriber(
+            devices=released, subscribers=subscribers, population=population.iloc[:0]
+        )
+
+
 @pytest.mark.parametrize(
     ("band", "start"),
     [("Y_LT5", 0), ("Y5-9", 5), ("Y10-14", 10), ("Y85-89", 85), ("Y_GE100", 100)],

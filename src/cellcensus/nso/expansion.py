@@ -188,23 +188,30 @@ def regional_expansion(
     )
 
 
-def devices_per_subscriber(*, devices: pd.Series, subscribers: float) -> float:
+def devices_per_subscriber(
+    *, devices: pd.Series, subscribers: float, population: pd.Series | None = None
+) -> float:
     """Resident devices counted per subscriber: released devices over published subscribers.
 
     Above 1 when subscribers carry second SIMs or machine SIMs pass the holder's filter;
-    below 1 when homes go undetected. Suppressed areas are missing from the numerator, which
-    understates the ratio by at most their share of devices.
+    below 1 when homes go undetected. Suppressed areas are missing from the numerator: with
+    `population`, the subscribers are taken in the released areas' share of it, so that
+    both sides cover the same areas (subscribers in proportion to residents, as the national
+    factor assumes); without it the ratio is understated by the suppressed areas' share of
+    devices, which is most of them on a small sample.
 
     Args:
         devices: Released device counts (NaN where suppressed).
         subscribers: Subscribers in the data (the sum of ``subscribers_by_region``, or
             ``market_share * sampling_fraction * population``).
+        population: Residents per area_code (e.g. the register), or None.
 
     Returns:
         The ratio.
 
     Raises:
-        CellcensusError: If `subscribers` is not positive or nothing was released.
+        CellcensusError: If `subscribers` is not positive, nothing was released, or no
+            released area has a population.
     """
     total = float(devices.sum(skipna=True))
     if not subscribers > 0 or total <= 0:
@@ -212,11 +219,25 @@ def devices_per_subscriber(*, devices: pd.Series, subscribers: float) -> float:
             f"devices per subscriber needs positive subscribers ({subscribers}) and released "
             f"devices ({total})"
         )
-    return total / subscribers
+    if population is None:
+        return total / subscribers
+    residents = population.astype("float64").set_axis(population.index.astype(str)).dropna()
+    released = devices.dropna().index.astype(str)
+    covered = float(residents.reindex(released).sum())
+    if not covered > 0:
+        raise CellcensusError(
+            "devices per subscriber: no released area has a population; give the population "
+            "of the released areas (indexed by area_code)"
+        )
+    return total / (subscribers * covered / float(residents.sum()))
 
 
 def devices_per_person_correction(
-    *, base: Expansion, subscribers: float, known_ratio: float | None = None
+    *,
+    base: Expansion,
+    subscribers: float,
+    known_ratio: float | None = None,
+    population: pd.Series | None = None,
 ) -> Expansion:
     """Divide `base` by the number of resident devices counted per subscriber.
 
@@ -225,6 +246,8 @@ def devices_per_person_correction(
         subscribers: Subscribers in the data, to estimate the ratio from the release.
         known_ratio: Devices per subscriber if known from elsewhere (a survey, the holder's
             own figure); None to estimate it as released devices over subscribers.
+        population: Residents per area_code, to leave the suppressed areas' subscribers
+            out of the estimated ratio (`devices_per_subscriber`).
 
     Returns:
         The expansion named ``"devices_per_person"``.
@@ -233,7 +256,7 @@ def devices_per_person_correction(
         CellcensusError: If the ratio is not positive.
     """
     ratio = (
-        devices_per_subscriber(devices=base.devices, subscribers=subscribers)
+        devices_per_subscriber(devices=base.devices, subscribers=subscribers, population=population)
         if known_ratio is None
         else float(known_ratio)
     )

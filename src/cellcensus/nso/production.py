@@ -667,6 +667,7 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
             base=base,
             subscribers=_subscribers(inputs=inputs),
             known_ratio=inputs.options.devices_per_subscriber,
+            population=inputs.reference,
         )
         fitted["devices_per_person"] = (per_person, 0)
     covered = age_coverage_correction(base=per_person, coverage=inputs.coverage, groups=groups)
