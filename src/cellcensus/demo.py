@@ -305,9 +305,10 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Folder for the report and outputs.")] = Path(
             "cellcensus-demo"
         ),
-        scale: Annotated[float, typer.Option(help="Fraction of the population simulated.")] = (
-            WorldParams.scale
-        ),
+        scale: Annotated[
+            float,
+            typer.Option(help="Sampling fraction of the census population simulated, in (0, 1]."),
+        ] = (WorldParams.scale),
         days: Annotated[int, typer.Option(help="Days of network events.")] = WorldParams.days,
         seed: Annotated[int, typer.Option(help="Random seed of the synthetic world.")] = (
             WorldParams.seed

@@ -923,10 +923,15 @@ def test_the_report_says_the_methods_error_is_in_the_intervals_only_where_it_is(
         present=replace(present, model_error=tau * 0.0), out_dir=tmp_path
     )
 
-    assert (
-        "where silent phones are placed: median 4.0% of the estimate over the areas, at most "
-        "6.0%, measured at night against the resident estimates of the other areas)" in with_error
+    alike = present_population_section(
+        present=replace(present, model_error=tau * 0.0 + 0.04), out_dir=tmp_path
     )
+
+    assert (
+        "where silent phones are placed: median 4.0%, at most 6.0% of the estimate over the "
+        "areas, measured at night against the resident estimates of the other areas)" in with_error
+    )
+    assert "placed: median 4.0% of the estimate over the areas," in alike
     assert "where silent phones are placed) is not in it" in without
     assert "measured at night" not in without
 

@@ -467,6 +467,18 @@ def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
     assert "within 0.14% for the median municipality" in limitations
     assert "only together with the register population of the withheld" in html
     assert "biased upward" in html.split("Accuracy by size of municipality")[1]
+    alone = read_report(
+        write_report(
+            out_dir=tmp_path / "alone",
+            metrics={"Municipalities": realistic_result.best.agreement},
+            estimates=table[["area_code", "name", "estimate", "census"]],
+            context=ReportContext.from_release(release, dataset="d", synthetic=True),
+            estimation=realistic_result,
+        )
+    )
+    assert "This report uses one noisy release: usual_residence" in alone
+    assert "Its privacy loss is ε = 0.5 and δ = 0 (a bound" in alone
+    assert "sum of their losses" not in alone
 
 
 class Nesting(HTMLParser):

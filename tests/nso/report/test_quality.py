@@ -9,7 +9,12 @@ from typing import cast
 import pandas as pd
 
 from cellcensus.nso.production import EstimationResult, EstimatorOutcome
-from cellcensus.nso.report.quality import _model_error_words, quality_section, timeliness
+from cellcensus.nso.report.quality import (
+    _model_error_words,
+    estimators_section,
+    quality_section,
+    timeliness,
+)
 
 DEMO_RELEASE = "2026-11-28T10:13:58+00:00"
 """When the demo's enclave released its counts: years after the simulated 2011 period."""
@@ -123,3 +128,25 @@ def test_the_model_error_of_halves_with_different_size_classes_is_said_half_by_h
         cast(EstimatorOutcome, SimpleNamespace(model_error=(0.08, 0.07), model_error_by_size=same))
     )
     assert paired.endswith("under 6,500: 8.0% and 7.0%; 6,500 and over: 3.0% and 4.0%"), paired
+
+
+def test_the_hold_out_half_says_how_many_of_it_had_an_estimate_to_judge(
+    realistic_result: EstimationResult,
+) -> None:
+    judged = realistic_result.best.holdout.n_areas
+    whole = estimators_section(realistic_result)
+    # Twelve areas of the validation half without a published estimate (suppressed).
+    unpublished = pd.Index([f"9{code:04d}" for code in range(12)])
+    fewer = estimators_section(
+        replace(
+            realistic_result,
+            validation_areas=realistic_result.validation_areas.append(unpublished),
+        )
+    )
+
+    assert judged == len(realistic_result.validation_areas)
+    assert "of them with a published estimate" not in whole
+    assert (
+        f"judged on the other half ({judged + 12:,}, {judged:,} of them with a published "
+        "estimate)" in fewer
+    )

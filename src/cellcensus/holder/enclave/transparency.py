@@ -68,7 +68,7 @@ INTRO = (
     "<p>Every job run on the mobile network data in this safe environment, newest first: "
     "who asked, which algorithm and version, with which parameters, at which area level, "
     "what privacy it cost, when, and how it ended. Results are never shown here.</p>"
-    "<p><strong>Privacy cost</strong> is the share of the privacy budget a job spent "
+    "<p><strong>Privacy cost</strong> is what a job spent of its project's privacy budget "
     "(differential privacy): &epsilon; (epsilon) measures how much the data of one phone "
     "(a person with two SIMs has two) can change a result &ndash; the smaller, the better "
     "protected; &delta; (delta) is the small "

@@ -736,7 +736,7 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
         "homes, daily movements and mobile phones, and a simulated mobile network that records "
         "what an operator records (which cell a phone used, and when)."
         if context.synthetic
-        else "The operator's own network records (which cell a phone used, and when)."
+        else "The data are the operator's own network records: which cell a phone used, and when."
     )
     steps = (
         world,
@@ -800,9 +800,13 @@ def _privacy_loss(protections: Sequence[ReleaseProtection]) -> str:
     )
     epsilon = sum(used.epsilon for used in noisy)
     delta = sum(used.delta for used in noisy)
-    count = "release" if len(noisy) == 1 else "releases"
+    if len(noisy) == 1:
+        return (
+            f" This report uses one noisy release: {each}. Its privacy loss is ε = {epsilon:g} "
+            f"and δ = {scientific(delta)} (a bound on what it reveals about one phone)."
+        )
     return (
-        f" This report uses {len(noisy)} noisy {count}: {each}. The total privacy loss is "
+        f" This report uses {len(noisy)} noisy releases: {each}. The total privacy loss is "
         f"the sum of their losses, ε = {epsilon:g} and δ = {scientific(delta)} (basic "
         "composition, a bound on what they reveal together about one phone)."
     )
@@ -869,8 +873,8 @@ def _limitations(context: ReportContext, *, estimation: EstimationResult | None 
         "Where people sleep is not always where they live: students, shift workers, people "
         "with a second home and people who travel during the period are placed wrongly, and a "
         "cell near a border may serve two municipalities.",
-        f"Municipalities with {context.suppression_threshold:g} phones or fewer have no "
-        "estimate; "
+        f"Municipalities whose noisy phone count was {context.suppression_threshold:g} or "
+        "fewer have no estimate; "
         "totals in this report leave them out, on both sides of every comparison.",
         "Only municipalities whose noisy count exceeded the threshold are published, so "
         "those just above it are overestimated on average: among municipalities with the "

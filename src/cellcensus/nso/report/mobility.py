@@ -128,9 +128,10 @@ def present_population_section(*, present: PresentPopulation, out_dir: Path) -> 
         "people do.</p>\n"
         f"<p>The table of every {level} and hour (present_population.csv, also as Parquet "
         "and SDMX-CSV) gives each estimate "
-        "with an approximate 95% interval from the sampling of phones, the disclosure "
-        f"noise and rounding the release declares{_present_model_words(present)} (median "
-        f"standard error {percent(present.median_relative_std_error)} of the estimate). The "
+        "with an approximate 95% interval (median standard error "
+        f"{percent(present.median_relative_std_error)} of the estimate) from the sampling "
+        "of phones, the disclosure noise and rounding the release "
+        f"declares{_present_model_words(present)}. The "
         "weekday means of the maps, with their intervals, are in "
         "present_population_weekday.csv: the same phones are counted every day, so "
         "averaging days reduces the disclosure noise but not the sampling error."
@@ -143,11 +144,12 @@ def _present_model_words(present: PresentPopulation) -> str:
     """What the present population's intervals say of the method's own error."""
     tau = present.model_error
     if tau is not None and bool((tau > 0).any()):
+        median, most = percent(present.median_model_error), percent(float(tau.max()))
+        spread = f"median {median}" if most == median else f"median {median}, at most {most}"
         return (
-            " and the error of the method itself (where silent phones are placed: median "
-            f"{percent(present.median_model_error)} of the estimate over the areas, at most "
-            f"{percent(float(tau.max()))}, measured at night against the resident estimates "
-            "of the other areas)"
+            " and the error of the method itself (where silent phones are placed: "
+            f"{spread} of the estimate over the areas, measured at night against the resident "
+            "estimates of the other areas)"
         )
     return (
         "; the error of the method itself (where silent phones are placed) is not in it: "
@@ -378,10 +380,10 @@ def commuting_section(*, commuting: Commuting, out_dir: Path) -> str:
         "other than home.</p>\n"
         f"{_margin_words(commuting)}"
         "<p>The table of flows (commuting_flows.csv, also as Parquet and SDMX-CSV) gives "
-        "each estimate with an approximate "
-        "95% interval from the sampling of phones, the disclosure noise and rounding the "
-        f"release declares{_flow_model_words(commuting)} (median standard error "
-        f"{percent(commuting.median_relative_std_error)} of the estimate).</p>\n"
+        "each estimate with an approximate 95% interval (median standard error "
+        f"{percent(commuting.median_relative_std_error)} of the estimate) from the sampling "
+        "of phones, the disclosure noise and rounding the release "
+        f"declares{_flow_model_words(commuting)}.</p>\n"
         "<table><caption>Agreement of the estimated flows with the census 2011 commuting "
         f"matrix</caption><tbody>{body}</tbody></table>"
         f"{_flows_figure(commuting, out_dir=out_dir)}</section>"

@@ -67,6 +67,14 @@ def summary_section(result: EstimationResult) -> str:
 _NUM = ' class="num"'
 
 
+def _compared(result: EstimationResult) -> str:
+    """How many of the validation half have an estimate to judge, where not all do."""
+    judged = result.best.holdout.n_areas
+    if judged >= len(result.validation_areas):
+        return ""
+    return f", {judged:,} of them with a published estimate"
+
+
 def estimators_section(result: EstimationResult) -> str:
     """Table of every estimator's agreement, hold-out agreement and interval coverage.
 
@@ -121,7 +129,8 @@ def estimators_section(result: EstimationResult) -> str:
         "the 2011 census. <em>Hold-out</em>: the estimator was fitted on a random half of the "
         f"municipalities ({len(result.calibration_areas):,}, drawn within each "
         f"{escape(result.options.margin_level)}) and judged on the other half "
-        f"({len(result.validation_areas):,}), whose reference values it never saw; for "
+        f"({len(result.validation_areas):,}{_compared(result)}), whose reference values it "
+        "never saw; for "
         "estimators fitted on areas, that is the figure to go by. The default estimator was "
         "chosen on a second random split, drawn independently of this one, as the one whose "
         "held-out estimates came closest to the calibration reference (not the census), so "
