@@ -145,7 +145,7 @@ class ReportContext:
         release: Release,
         *,
         dataset: str,
-        synthetic: bool = False,
+        synthetic: bool | None = None,
         uses: Sequence[Release] = (),
         **more: Any,
     ) -> ReportContext:
@@ -154,7 +154,9 @@ class ReportContext:
         Args:
             release: The holder's release (e.g. `Release.read` of ``cellcensus run --out``).
             dataset: What the input data is, in a few words.
-            synthetic: Whether the data is simulated.
+            synthetic: Whether the data is simulated; None: simulated where the release's
+                sampling fraction is below 1 (a real export's is 1, a synthetic world's is
+                its scale).
             uses: The other releases the report uses (present population, flows), whose
                 privacy loss adds to `release`'s.
             more: Other fields (``scale``, ``title``, ``citation``, ``generated_at``).
@@ -189,7 +191,7 @@ class ReportContext:
             job_id=provenance.job_id,
             night_window=_night_window(parameters),
             spatial_estimator=str(parameters.get("spatial_estimator", "allocation")),
-            synthetic=synthetic,
+            synthetic=float(published["sampling_fraction"]) < 1 if synthetic is None else synthetic,
             protections=tuple(ReleaseProtection.of(used) for used in (release, *uses)),
             **more,
         )
