@@ -111,10 +111,14 @@ class DeviceFilterParameters(Parameters):
         default=1,
         ge=1,
         le=MAX_M2M_CELLS,
-        description="Most distinct cells of a behavioural M2M SIM.",
+        description="Maximum distinct cells of a behavioural M2M SIM.",
     )
-    min_days: int = Field(default=1, ge=1, le=366, description="Least distinct days seen.")
-    min_events: int = Field(default=1, ge=1, le=1_000_000, description="Least events seen.")
+    min_days: int = Field(
+        default=1, ge=1, le=366, description="Minimum distinct days a device is seen."
+    )
+    min_events: int = Field(
+        default=1, ge=1, le=1_000_000, description="Minimum events of a device."
+    )
 
 
 def in_scope(events: ir.Table, subscribers: Subscribers, *, home_mcc: int) -> ir.Table:
@@ -351,10 +355,10 @@ class MultiSimParameters(Parameters):
         default=0.7,
         gt=0.0,
         le=1.0,
-        description="Least share of the hours two devices are both seen in at one site.",
+        description="Minimum share of the hours two devices are both seen in at one site.",
     )
     min_sites: int = Field(
-        default=3, ge=1, le=100, description="Least distinct sites two devices share an hour at."
+        default=3, ge=1, le=100, description="Minimum distinct sites two devices share an hour at."
     )
 
 

@@ -82,7 +82,7 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         default=(), max_length=600, description="Home MCCs counted (default: every foreign one)."
     )
     max_nights: int = Field(
-        default=92, ge=1, le=MAX_NIGHTS, description="Most nights counted per device."
+        default=92, ge=1, le=MAX_NIGHTS, description="Maximum nights counted per device."
     )
     impute_nights: bool = Field(
         default=True,
@@ -92,7 +92,7 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         default=2,
         ge=0,
         le=MAX_SILENT_DAYS,
-        description="impute_nights: most days without an event between the two days seen.",
+        description="impute_nights: maximum days without an event between the two days seen.",
     )
     night_share: float = Field(
         default=0.3,
@@ -110,13 +110,14 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         default=1.0,
         ge=0.0,
         le=MAX_END_NIGHTS,
-        description="Most expected silent nights added before and after a roamer's counted ones.",
+        description="Maximum expected silent nights added before and after a roamer's counted "
+        "ones.",
     )
     max_weight: float = Field(
         default=2.0,
         ge=1.0,
         le=MAX_WEIGHT,
-        description="Most weight of a night: 1 / chance a stay is seen (1: no expansion).",
+        description="Maximum weight of a night: 1 / chance a stay is seen (1: no expansion).",
     )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 

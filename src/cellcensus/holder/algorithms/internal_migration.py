@@ -76,7 +76,7 @@ class InternalMigrationParameters(HomeParameters):
         default=1,
         ge=0,
         le=366,
-        description="Most nights a mover's new home (old home) may be seen in the earlier "
+        description="Maximum nights a mover's new home (old home) may be seen in the earlier "
         "(later) period.",
     )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)

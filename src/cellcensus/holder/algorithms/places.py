@@ -59,15 +59,17 @@ class HomeParameters(NightParameters):
     """Which home rule, and how much observation it needs."""
 
     rule: HomeRule = Field(default=HomeRule.MOST_DISTINCT_NIGHTS, description="Home rule.")
-    min_nights: int = Field(default=2, ge=1, le=366, description="Least distinct nights seen.")
+    min_nights: int = Field(
+        default=2, ge=1, le=366, description="Minimum distinct nights a device is seen."
+    )
     home_ps_share: float = Field(
-        default=0.8, gt=0.0, le=1.0, description="multi_mno: least share of night hours."
+        default=0.8, gt=0.0, le=1.0, description="multi_mno: minimum share of night hours."
     )
     home_nights_share: float = Field(
-        default=0.8, gt=0.0, le=1.0, description="multi_mno: least share of nights."
+        default=0.8, gt=0.0, le=1.0, description="multi_mno: minimum share of nights."
     )
     min_months: int = Field(
-        default=1, ge=1, le=24, description="anchor_point: least months with a monthly home."
+        default=1, ge=1, le=24, description="anchor_point: minimum months with a monthly home."
     )
 
 
@@ -77,7 +79,7 @@ class WorkParameters(Parameters):
     work_start_hour: int = Field(default=9, ge=5, le=12, description="Local hour work starts.")
     work_end_hour: int = Field(default=17, ge=13, le=22, description="Local hour work ends.")
     min_work_days: int = Field(
-        default=3, ge=1, le=366, description="Least distinct working days at the work cell."
+        default=3, ge=1, le=366, description="Minimum distinct working days at the work cell."
     )
 
 

@@ -53,10 +53,13 @@ class TripsParameters(PeriodParameters):
     """Parameters of `trips_od`."""
 
     min_stay_minutes: int = Field(
-        default=30, ge=1, le=720, description="Least minutes between a stay's first and last event."
+        default=30,
+        ge=1,
+        le=720,
+        description="Minimum minutes between a stay's first and last event.",
     )
     max_trips_per_day: int = Field(
-        default=10, ge=1, le=MAX_TRIPS_PER_DAY, description="Most trips counted per device-day."
+        default=10, ge=1, le=MAX_TRIPS_PER_DAY, description="Maximum trips counted per device-day."
     )
     subscribers: Subscribers = Field(default=Subscribers.DOMESTIC, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)

@@ -49,10 +49,10 @@ class UsualEnvironmentParameters(HomeParameters, WorkParameters, PeriodParameter
     """Parameters of `usual_environment`."""
 
     min_days_share: float = Field(
-        default=0.25, gt=0.0, le=1.0, description="Least share of days at an other place."
+        default=0.25, gt=0.0, le=1.0, description="Minimum share of days at an other place."
     )
     max_other_places: int = Field(
-        default=3, ge=0, le=MAX_OTHER_PLACES, description="Most other places per device."
+        default=3, ge=0, le=MAX_OTHER_PLACES, description="Maximum other places per device."
     )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
 

@@ -66,7 +66,7 @@ class UsualResidenceParameters(HomeParameters, PeriodParameters):
     spatial_estimator: SpatialEstimator = Field(
         default="allocation",
         description="From home cells to areas: 'allocation' (footprint shares), 'bayesian' "
-        "(Ricciato & Coluccia maximum likelihood; see holder/algorithms/spatial.py) or "
+        "(Ricciato & Coluccia maximum likelihood; docs/algorithms/usual_residence.md) or "
         "'posterior' (each device's tile posterior from its night cells; needs the store's "
         "tile footprint, see holder/algorithms/posterior.py).",
     )
