@@ -23,8 +23,6 @@ from cellcensus.holder.api.formats import (
     ResultFormat,
     area_geometries,
     negotiate,
-    offered_formats,
-    release_columns,
     render,
 )
 from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
@@ -39,30 +37,15 @@ JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex 
 
 def job_view(ctx: ServiceContext, job: Job) -> schemas.JobOut:
     """A job as the API shows it to its analyst or a steward, with its formats once released."""
-    return job_out(job, store=ctx.settings.store, formats=released_formats(ctx, job))
+    return job_out(job, store=ctx.settings.store)
 
 
-def released_formats(ctx: ServiceContext, job: Job) -> tuple[ResultFormat, ...]:
-    """The formats `GET /jobs/{id}/result` serves a released job's release in (none before).
+def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
+    """A job as the API shows it (its error without the path of the `store`).
 
-    `offered_formats` of the release's columns, the rule `render` applies; remembered per
-    release, which never changes.
+    Its ``formats`` are those stored with its release when the release was made
+    (`offered_formats`, the rule `render` applies): showing a job reads no release.
     """
-    if job.status is not JobStatus.RELEASED or job.release_id is None:
-        return ()
-    known = ctx.formats.get(job.release_id)
-    if known is None:
-        known = offered_formats(release_columns(ctx.service.release_of(job)))
-        if len(ctx.formats) > 100_000:
-            ctx.formats.clear()
-        ctx.formats[job.release_id] = known
-    return known
-
-
-def job_out(
-    job: Job, *, store: pathlib.Path, formats: tuple[ResultFormat, ...] = ()
-) -> schemas.JobOut:
-    """A job as the API shows it (its error without the path of the `store`)."""
     links = schemas.JobLinks(self=f"/jobs/{job.id}")
     if job.status is JobStatus.RELEASED:
         links.result = f"/jobs/{job.id}/result"
@@ -85,7 +68,7 @@ def job_out(
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        formats=[fmt.value for fmt in formats],
+        formats=list(job.formats),
         links=links,
     )
 
