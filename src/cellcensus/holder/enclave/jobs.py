@@ -9,6 +9,7 @@ was charged before it was computed, idempotently per job id, so a re-run spends 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -107,6 +108,8 @@ class NewJob:
     policy: dict[str, Any]
     epsilon: float
     delta: float
+    period: tuple[dt.date, dt.date]
+    """The first and last day it reads (`compute.job_period`), which scopes are judged by."""
     days: str = ""
 
     def request_hash(self) -> str:
