@@ -168,10 +168,25 @@ class JobBook:
         return job
 
     def recent(
-        self, *, analyst: str | None = None, status: JobStatus | None = None, limit: int = 100
+        self,
+        *,
+        analyst: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 100,
+        before: Job | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, optionally of one analyst or status."""
-        query = _select_jobs().order_by(jobs.c.created_at.desc()).limit(limit)
+        """Jobs, newest first, optionally of one analyst or status, and submitted `before` one.
+
+        Newest first is by submission time, then by id (descending) between jobs submitted
+        in the same microsecond: a total order, so pages that follow one another from their
+        last job (`before`) neither repeat nor skip a job, whatever is submitted meanwhile.
+        """
+        query = _select_jobs().order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(
+                (jobs.c.created_at < before.created_at)
+                | ((jobs.c.created_at == before.created_at) & (jobs.c.id < before.id))
+            )
         if analyst is not None:
             query = query.where(jobs.c.analyst == analyst)
         if status is not None:

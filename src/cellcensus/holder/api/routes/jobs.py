@@ -138,14 +138,55 @@ def _check_quota(ctx: Context, caller: Principal) -> None:
     refuse_beyond_daily_quota(used=used, limit=limit, what="jobs")
 
 
-@router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 429))
+MAX_PAGE = 1000
+"""The most jobs `GET /jobs` answers at once."""
+
+
+@router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 422, 429))
 def list_jobs(
-    ctx: Context, caller: AnalystOrSteward, limit: int = Query(default=100, ge=1, le=1000)
+    ctx: Context,
+    caller: AnalystOrSteward,
+    response: Response,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description=f"Jobs per page, 1 to {MAX_PAGE}.")
+    ] = 100,
+    before: Annotated[
+        str | None,
+        Query(
+            pattern=schemas.JOB_ID,
+            description="Only jobs submitted before this one (the last job of the previous "
+            "page): what links.next of a page asks for.",
+        ),
+    ] = None,
 ) -> schemas.JobList:
-    """Your jobs, newest first (a steward sees everyone's)."""
+    """Your jobs, newest first, a page at a time (a steward sees everyone's).
+
+    A page holds at most `limit` jobs; ``links.next`` (also in the ``Link`` header,
+    ``rel="next"``) is the page of the older ones, null on the last page. Pages follow from a
+    job rather than an offset, so a job submitted meanwhile shifts nothing.
+    """
     analyst = None if caller.user.role is Role.STEWARD else caller.name
-    found = ctx.service.book.recent(analyst=analyst, limit=limit)
-    return schemas.JobList(jobs=[job_view(ctx, job) for job in found])
+    after = None if before is None else _page_start(ctx, caller, before)
+    found = ctx.service.book.recent(analyst=analyst, limit=limit + 1, before=after)
+    page = found[:limit]
+    here = f"/jobs?limit={limit}" + ("" if before is None else f"&before={before}")
+    links = schemas.JobListLinks(self=here)
+    if len(found) > limit:
+        links.next = f"/jobs?limit={limit}&before={page[-1].id}"
+        response.headers["Link"] = f'<{links.next}>; rel="next"'
+    return schemas.JobList(jobs=[job_view(ctx, job) for job in page], links=links)
+
+
+def _page_start(ctx: Context, caller: Principal, before: str) -> Job:
+    """The job a page starts before; 422 for one the caller may not see (or none)."""
+    job = ctx.service.book.get(before)
+    if job is None or (caller.user.role is not Role.STEWARD and job.analyst != caller.name):
+        raise ApiError(
+            422,
+            f"before: no job {before} of yours to list the jobs before; take it from the "
+            "links.next of a page of GET /jobs",
+        )
+    return job
 
 
 def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
