@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from pydantic import BaseModel, Field
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from cellcensus.holder.algorithms import registered_algorithms
 from cellcensus.holder.algorithms.commands import (
     _catalogue_table,
     parameter_rows,
+    parameters_table,
     parse_parameters,
     register,
 )
@@ -52,6 +54,41 @@ def test_algorithms_name_lists_its_parameters_as_run_takes_them():
     unknown = cli.invoke(app, ["algorithms", "usual_residnce"])
     assert unknown.exit_code == 2
     assert "known algorithms: device_filter" in unknown.output
+
+
+def test_a_text_parameters_pattern_shows_in_the_table_as_in_the_json_schema():
+    manifest = get_algorithm("device_filter").manifest
+    schema = manifest.parameters.model_json_schema()
+    filters = schema["$defs"]["DeviceFilterParameters"]["properties"]["m2m_tacs"]
+    pattern, most = filters["items"]["pattern"], filters["maxItems"]
+    assert pattern == "^[0-9]{8}$"
+    rows = {row[0]: row for row in parameter_rows(manifest.parameters)}
+    assert rows["filters.m2m_tacs"][3] == f"at most {most} items, each matching {pattern}"
+    countries = get_algorithm("inbound_tourism").manifest.parameters.model_fields["countries"]
+    assert [
+        row[3]
+        for row in parameter_rows(get_algorithm("inbound_tourism").manifest.parameters)
+        if row[0] == "countries"
+    ] == [f"at most {countries.metadata[0].max_length} items, each >= 200, <= 799"]
+    result = cli.invoke(app, ["algorithms", "device_filter"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "filters.m2m_tacs" in line)
+    assert f"each matching {pattern}" in row  # printed whole: its brackets are not markup
+
+
+def test_patterns_and_lengths_of_texts_show_as_given():
+    class Codes(BaseModel):
+        country: str = Field(default="be", pattern="^[a-z]{2}$", description="[b]old[/b] stays")
+        label: str = Field(default="x", min_length=1, max_length=40)
+
+    rows = {row[0]: row for row in parameter_rows(Codes)}
+    assert rows["country"][3] == "matching ^[a-z]{2}$"
+    assert rows["label"][3] == "at least 1 character, at most 40 characters"
+    wide = Console(width=200, record=True, file=io.StringIO())
+    wide.print(parameters_table("codes", Codes))
+    shown = wide.export_text()
+    assert "matching ^[a-z]{2}$" in shown  # not taken for markup
+    assert "[b]old[/b] stays" in shown
 
 
 def test_algorithms_json_has_keys_bounds_and_schemas():

@@ -195,6 +195,39 @@ def test_http_geojson_of_flows_and_406_problem_without_areas(service):
     assert sorted(job["formats"] for job in seen) == sorted(formats.values())
 
 
+def test_a_restarted_service_lists_released_jobs_formats_without_reading_a_release(service):
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from cellcensus.holder.api import create_app
+
+    headers = service.auth("alice")
+    job = {"algorithm": "usual_residence", "parameters": {"min_nights": 2}}
+    answer = service.client.post("/jobs", json=job, headers=headers)
+    assert answer.status_code == 202, answer.text
+    assert service.wait(answer.json()["id"], headers)["status"] == "released"
+    # A new process over the same database: nothing of the release in its memory.
+    with TestClient(create_app(service.settings)) as restarted:
+        engine = restarted.app.state.context.service.state.engine  # type: ignore[attr-defined]
+        statements: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            listed = restarted.get("/jobs", headers=headers)
+            one = restarted.get(f"/jobs/{answer.json()['id']}", headers=headers)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+    assert listed.status_code == 200, listed.text
+    assert [item["formats"] for item in listed.json()["jobs"]] == [
+        ["json", "csv", "geojson", "parquet"]
+    ]
+    assert one.json()["formats"] == ["json", "csv", "geojson", "parquet"]
+    assert statements and not any("releases.body" in text for text in statements)
+
+
 def _exteriors_and_holes(geometry: dict[str, Any]) -> list[tuple[bool, bool]]:
     """(is exterior, is counter-clockwise) of each ring of a GeoJSON (multi)polygon."""
     import shapely.geometry

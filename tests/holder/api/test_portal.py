@@ -539,3 +539,50 @@ def test_the_job_form_starts_at_an_algorithm_the_analysts_scopes_allow(
         if entry["name"] == algorithm
     )
     expect(page.locator("#algorithm-summary")).to_have_text(summary)  # its form, built
+
+
+def test_an_analyst_with_many_jobs_shows_the_older_ones_on_request(idle_service, portal, tmp_path):
+    alice = idle_service.auth("alice")
+    submitted = []
+    for k in range(30):  # more than the portal's page of 25
+        body = {"algorithm": "usual_residence", "parameters": {"min_nights": 1 + k % 7}}
+        body["parameters"]["night_start_hour"] = 16 + k // 7
+        submitted.append(submit(idle_service, alice, body)["id"])
+    newest_first = submitted[::-1]
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    rows = page.locator("#jobs tbody tr")
+    older = page.get_by_role("button", name="Show older jobs")
+    expect(rows).to_have_count(25)
+    expect(older).to_be_visible()
+    assert [row.get_attribute("data-job") for row in rows.all()] == newest_first[:25]
+
+    older.focus()  # scrolled into view, below the newest 25 jobs
+    page.screenshot(path=str(tmp_path / "newest-jobs.png"))
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(30)
+    expect(older).to_be_hidden()  # no older job left to show
+    expect(page.locator("#notice")).to_have_text(
+        "5 older jobs shown, 30 in all. These are all your jobs."
+    )
+    expect(page.get_by_role("heading", name="Your jobs")).to_be_focused()
+    assert [row.get_attribute("data-job") for row in rows.all()] == newest_first
+    tab.row(submitted[0]).scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "older-jobs.png"))
+    for shot in ("newest-jobs.png", "older-jobs.png"):
+        assert (tmp_path / shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # A job submitted now tops the list, and the older ones stay shown below it.
+    page.get_by_label("Algorithm").select_option("usual_residence")
+    tab.submit(**{"min nights": "2", "night start hour": "23"})
+    expect(rows).to_have_count(31)
+    newest = tab.newest_job()
+    assert newest not in submitted
+    assert [row.get_attribute("data-job") for row in rows.all()] == [newest, *newest_first]
+    expect(older).to_be_hidden()
+    # Refreshing shows the newest page alone again, the older ones a click away.
+    page.get_by_role("button", name="Refresh the list").click()
+    expect(rows).to_have_count(25)
+    expect(older).to_be_visible()
+    assert not tab.policy_refusals(), tab.console

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def service(state, store):
     made = EnclaveService(store=store, state=state, limits=None)
     made.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
     return made
+
+
+def json_list(value):
+    """A JSON column as the driver returns it: text on SQLite, a list on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def charges(state, job_id):
@@ -127,9 +133,39 @@ def test_held_release_is_released_only_on_approval(service):
         service.run_inline(analyst="alice", request=REQUEST)
     job = service.book.recent()[0]
     assert job.status is JobStatus.AWAITING_APPROVAL
+    assert job.formats == ()  # held: nothing is served yet
     decided = service.decide(job.id, steward="s", approve=True, reason="checked")
     assert decided.status is JobStatus.RELEASED and decided.decided_by == "s"
     assert service.release_of(decided)
+    assert decided.formats == ("json", "csv", "geojson", "parquet")
+
+
+def test_formats_are_stored_with_a_release_and_listing_jobs_reads_no_release(service, state):
+    service.run_inline(analyst="alice", request=REQUEST)
+    service.run_inline(analyst="alice", request=JobRequest(algorithm="device_filter"))
+    service.run_inline(analyst="alice", request=REQUEST)  # cached: shares the first release
+    with state.read() as conn:
+        stored = dict(conn.execute(sa.text("SELECT id, formats FROM releases")).all())
+    assert len(stored) == 2
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(state.engine, "before_cursor_execute", record)
+    try:
+        listed = EnclaveService(store=service.store_root, state=state).book.recent()
+    finally:
+        sa.event.remove(state.engine, "before_cursor_execute", record)
+    assert [job.formats for job in listed] == [
+        ("json", "csv", "geojson", "parquet"),  # usual_residence (cached): by area
+        ("json", "csv", "parquet"),  # device_filter: no area column, no GeoJSON
+        ("json", "csv", "geojson", "parquet"),
+    ]
+    assert listed[0].cached_from == listed[2].id
+    for job in listed:
+        assert list(job.formats) == json_list(stored[job.release_id])
+    assert statements and not any("releases.body" in text for text in statements)
 
 
 def test_enclave_run_keeps_the_in_process_call(store, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -19,6 +20,7 @@ from cellcensus.holder.enclave.state import (
     migrate,
     now,
     open_state,
+    releases,
     schema_migrations,
     users,
 )
@@ -97,6 +99,32 @@ def test_users_from_before_version_5_need_not_change_their_password(state_url):
     opened = open_state(state_url)
     with opened.read() as conn:
         assert conn.execute(sa.select(users.c.must_change_password)).scalars().all() == [False]
+    opened.engine.dispose()
+
+
+def test_releases_from_before_version_7_get_their_formats(state_url):
+    at_version(state_url, 6)
+    by_area = {"columns": [{"name": "area_code"}, {"name": "device_count"}], "table": []}
+    by_reason = {"table": [{"device_count": 200, "reason": "kept"}]}  # archived without columns
+    engine = sa.create_engine(state_url)
+    with engine.begin() as conn:  # migration 1 makes the releases table as defined now
+        conn.execute(sa.text("ALTER TABLE releases DROP COLUMN formats"))
+        for release_id, document in (("a" * 32, by_area), ("b" * 32, by_reason)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO releases (id, request_hash, body, sha256, created_at) "
+                    "VALUES (:id, 'h', :body, 's', 'x')"
+                ),
+                {"id": release_id, "body": json.dumps(document)},
+            )
+    engine.dispose()
+    opened = open_state(state_url)
+    with opened.read() as conn:
+        found = dict(conn.execute(sa.select(releases.c.id, releases.c.formats)).all())
+    assert found == {
+        "a" * 32: ["json", "csv", "geojson", "parquet"],
+        "b" * 32: ["json", "csv", "parquet"],
+    }
     opened.engine.dispose()
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from rich.markup import escape
 from rich.table import Table
 
 from cellcensus.console import console, user_errors
@@ -89,12 +90,19 @@ def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
 def _parameters_table(algorithm: Algorithm) -> Table:
     """One row per parameter, nested ones by dotted name, as ``--param`` takes them."""
     manifest = algorithm.manifest
-    table = Table(title=f"{manifest.name} {manifest.version}: --param NAME=VALUE")
+    return parameters_table(
+        f"{manifest.name} {manifest.version}: --param NAME=VALUE", manifest.parameters
+    )
+
+
+def parameters_table(title: str, model: type[BaseModel]) -> Table:
+    """The `parameter_rows` of `model` as a table, each cell printed as it is."""
+    table = Table(title=title)
     table.add_column("name", no_wrap=True)
     for column in ("type", "default", "allowed", "description"):
         table.add_column(column, overflow="fold")  # a choice cut short cannot be typed
-    for row in parameter_rows(manifest.parameters):
-        table.add_row(*row)
+    for row in parameter_rows(model):
+        table.add_row(*(escape(cell) for cell in row))  # a pattern's [a-z] is no markup
     return table
 
 
@@ -111,7 +119,7 @@ def parameter_rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, 
                 prefix + name,
                 _type_name(kind),
                 _default_text(field),
-                _allowed(field.metadata),
+                _allowed(field),
                 field.description or "",
             )
         )
@@ -155,16 +163,61 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def _allowed(metadata: list[Any]) -> str:
-    """Bounds of a number (">= 1, <= 366") from its field's constraints."""
+def _allowed(field: FieldInfo) -> str:
+    """What a value must be, as the parameter's JSON schema says, from its constraints.
+
+    The bounds of a number (">= 1, <= 366"), the pattern of a text ("matching ^[0-9]{8}$"),
+    and of a list its most items and each item's own rules ("at most 100000 items, each
+    matching ^[0-9]{8}$").
+    """
+    item = _item_type(field.annotation)
+    if item is None:
+        return ", ".join(_rules(field.metadata, unit="characters"))
+    rules = _rules(field.metadata, unit="items")
+    each = _rules(list(get_args(item)[1:]) if get_origin(item) is Annotated else [])
+    if each:
+        rules.append(f"each {', '.join(each)}")
+    return ", ".join(rules)
+
+
+def _item_type(kind: Any) -> Any:
+    """The item type of a list parameter (``tuple[X, ...]``, or none), else None."""
+    args = [arg for arg in get_args(kind) if arg is not type(None)]
+    if get_origin(kind) is tuple:
+        return args[0]
+    if len(args) == 1 and len(args) < len(get_args(kind)):  # X | None
+        return _item_type(args[0])
+    return None
+
+
+def _rules(metadata: list[Any], unit: str = "characters") -> list[str]:
+    """Bounds, pattern and lengths among constraints (a `Field` in `Annotated` unpacked)."""
     signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    bounds = [
+    items = [inner for item in metadata for inner in _unpacked(item)]
+    rules = [
         f"{sign} {_number(getattr(item, bound))}"
-        for item in metadata
+        for item in items
         for bound, sign in signs.items()
         if getattr(item, bound, None) is not None
     ]
-    return ", ".join(bounds)
+    for item in items:
+        if getattr(item, "min_length", None):
+            rules.append(f"at least {_count(item.min_length, unit)}")
+        if getattr(item, "max_length", None) is not None:
+            rules.append(f"at most {_count(item.max_length, unit)}")
+        if getattr(item, "pattern", None) is not None:
+            rules.append(f"matching {item.pattern}")
+    return rules
+
+
+def _count(number: int, unit: str) -> str:
+    """``1 item``, ``2 items``."""
+    return f"{number} {unit if number != 1 else unit.removesuffix('s')}"
+
+
+def _unpacked(item: Any) -> list[Any]:
+    """A constraint, or the constraints of a `Field` given as ``Annotated`` metadata."""
+    return list(item.metadata) if isinstance(item, FieldInfo) else [item]
 
 
 @user_errors

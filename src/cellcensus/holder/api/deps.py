@@ -10,7 +10,6 @@ from typing import Annotated, NoReturn
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cellcensus.holder.api.formats import ResultFormat
 from cellcensus.holder.api.limits import RateLimiter, retry_after
 from cellcensus.holder.api.problems import ApiError
 from cellcensus.holder.api.settings import ServiceSettings
@@ -36,8 +35,6 @@ class ServiceContext:
     limiter: RateLimiter
     login_limiter: RateLimiter
     revocations: dict[str, tuple[float, bool]] = field(default_factory=dict)
-    formats: dict[str, tuple[ResultFormat, ...]] = field(default_factory=dict)
-    """The formats each release (by id) is served in: releases never change."""
 
     def revoked(self, claims: Claims, *, ttl_s: float = 2.0) -> bool:
         """Whether the token is revoked or unknown as its user's (cached for `ttl_s` seconds)."""

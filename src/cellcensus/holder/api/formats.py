@@ -8,6 +8,8 @@ GeoJSON needs a place for each row: a table of areas (an ``area_code`` column) g
 feature per row with the area's geometry; an origin-destination table (a pair of area columns
 in `FLOW_KEYS`) gives one line per row from the centroid of the origin area to the centroid of
 the destination area. Any other table has no GeoJSON representation (`NoGeoJSONError`).
+That rule (`offered_formats`) lives in `holder.enclave.release_formats`, which also works out
+the formats stored with each release when it is made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,27 @@ import pyarrow.parquet as pq
 import shapely
 from shapely.geometry import mapping
 
+from cellcensus.holder.enclave.release_formats import (
+    FLOW_KEYS,
+    ResultFormat,
+    geojson_keys,
+    offered_formats,
+    release_columns,
+)
 from cellcensus.release import Release
 
-
-class ResultFormat(StrEnum):
-    """Formats of `GET /jobs/{id}/result`."""
-
-    JSON = "json"
-    CSV = "csv"
-    GEOJSON = "geojson"
-    PARQUET = "parquet"
+__all__ = [
+    "FLOW_KEYS",
+    "MEDIA_TYPES",
+    "NoGeoJSONError",
+    "ResultFormat",
+    "area_geometries",
+    "geojson_keys",
+    "negotiate",
+    "offered_formats",
+    "release_columns",
+    "render",
+]
 
 
 MEDIA_TYPES = {
@@ -44,8 +56,6 @@ MEDIA_TYPES = {
     ResultFormat.GEOJSON: "application/geo+json",
     ResultFormat.PARQUET: "application/vnd.apache.parquet",
 }
-FLOW_KEYS = (("origin", "destination"), ("home_area", "work_area"))
-"""Pairs of area columns (from, to) of origin-destination releases, drawn as lines."""
 _BY_ACCEPT = {
     "text/csv": ResultFormat.CSV,
     "application/geo+json": ResultFormat.GEOJSON,
@@ -56,38 +66,6 @@ _BY_ACCEPT = {
 
 class NoGeoJSONError(ValueError):
     """The release has no area column to place its rows on a map."""
-
-
-def geojson_keys(columns: Sequence[str]) -> tuple[str, ...] | None:
-    """The area column(s) a GeoJSON feature is placed by, or None when there are none.
-
-    ``("area_code",)`` for a table of areas, a pair of `FLOW_KEYS` for an origin-destination
-    table (a line between the two areas' centroids).
-    """
-    if "area_code" in columns:
-        return ("area_code",)
-    for pair in FLOW_KEYS:
-        if all(name in columns for name in pair):
-            return pair
-    return None
-
-
-def release_columns(body: str) -> list[str]:
-    """The column names of a release's JSON `body`: its ``columns``, else its first row's."""
-    document = json.loads(body)
-    if "columns" in document:
-        return [str(column["name"]) for column in document["columns"]]
-    rows = document.get("table") or [{}]
-    return [str(name) for name in rows[0]]
-
-
-def offered_formats(columns: Sequence[str]) -> tuple[ResultFormat, ...]:
-    """The formats a release with `columns` is served in: GeoJSON only where rows have a place.
-
-    The one rule of both `GET /jobs/{id}/result` (`render`) and the job's ``formats``.
-    """
-    placed = geojson_keys(columns) is not None
-    return tuple(fmt for fmt in ResultFormat if placed or fmt is not ResultFormat.GEOJSON)
 
 
 def _words(formats: Sequence[ResultFormat]) -> str:

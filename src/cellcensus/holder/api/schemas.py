@@ -110,10 +110,22 @@ class JobOut(BaseModel):
     links: JobLinks
 
 
+class JobListLinks(BaseModel):
+    """This page, and the next (older) one while there is one."""
+
+    self: str = Field(description="This page.")
+    next: str | None = Field(
+        default=None,
+        description="The page of the jobs submitted before the last one on this page; null "
+        "on the last page.",
+    )
+
+
 class JobList(BaseModel):
-    """Jobs, newest first."""
+    """A page of jobs, newest first."""
 
     jobs: list[JobOut]
+    links: JobListLinks
 
 
 class AlgorithmOut(BaseModel):

@@ -189,6 +189,7 @@ def check_job(
     parameters: dict[str, Any],
     level: str,
     reader: Reader = "holder",
+    days: Sequence[dt.date] | None = None,
 ) -> None:
     """Refuse a job the store cannot serve, from its layout alone, before it is charged.
 
@@ -196,13 +197,16 @@ def check_job(
     algorithm's precondition must hold (e.g. the tile footprint its estimator reads, enough
     nights in its period for its `min_nights`). None of this reads an event, so a refusal
     here reveals nothing and costs no budget. `algorithm` is None for submitted code, which
-    never runs in the service process. A refusal tells `reader` what to do.
+    never runs in the service process. A refusal tells `reader` what to do. `days` are the
+    store's days if the caller listed them already (`Store.days`); else they are listed once
+    here for every check.
     """
+    days = store.days() if days is None else list(days)
     check_level(store, level, reader=reader)
-    check_no_lost_days(store, reader=reader)
-    check_period(store, parameters, reader=reader)
+    check_no_lost_days(store, reader=reader, days=days)
+    check_period(store, parameters, reader=reader, days=days)
     if algorithm is not None:
-        layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(store.days()))
+        layout = StoreLayout(level=level, footprint=has_footprint(store), days=tuple(days))
         try:
             algorithm.check(parameters, layout)
         except MissingFootprintError as error:
@@ -214,35 +218,44 @@ def check_job(
             raise CellcensusError(error.told(action)) from None
 
 
-def check_no_lost_days(store: Store, *, reader: Reader) -> None:
+def check_no_lost_days(
+    store: Store, *, reader: Reader, days: Sequence[dt.date] | None = None
+) -> None:
     """Refuse a store that lost day files (`Store.lost_days`): jobs would count without them.
 
     The holder is told how to restore them; an analyst, who cannot, to ask the holder.
+    `days` are the stored days if listed already.
     """
     if reader == "holder":
-        store.check_no_lost_days()
+        store.check_no_lost_days(days)
         return
-    lost = store.lost_days()
+    lost = store.lost_days(days)
     if lost:
-        days = ", ".join(day.isoformat() for day in lost[:3])
+        named = ", ".join(day.isoformat() for day in lost[:3])
         more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
         raise CellcensusError(
-            f"the store lacks the events of {len(lost)} day(s) ({days}{more}) that it holds "
+            f"the store lacks the events of {len(lost)} day(s) ({named}{more}) that it holds "
             "device-day summaries of (day files removed): jobs are refused until they are "
             "restored or purged; ask the data holder"
         )
 
 
-def check_period(store: Store, parameters: dict[str, Any], *, reader: Reader = "holder") -> None:
+def check_period(
+    store: Store,
+    parameters: dict[str, Any],
+    *,
+    reader: Reader = "holder",
+    days: Sequence[dt.date] | None = None,
+) -> None:
     """Refuse a period reaching beyond the days the store holds.
 
     Its dates outside them would be released as counts of nothing but noise, and its published
     period would claim days the job never read. The held days are public (deliveries, not
     persons); a day missing between them is left out of the date keys (`key_domain`). A
     store that holds no day (none ingested, or every one purged) is refused as such: no
-    period can be chosen in it.
+    period can be chosen in it. `days` are the stored days if listed already.
     """
-    days = store.days()
+    days = store.days() if days is None else list(days)
     if not days:
         action = (
             f"ingest a delivery first (`cellcensus ingest --store {store.root} --dataset ...`)"
@@ -250,7 +263,7 @@ def check_period(store: Store, parameters: dict[str, Any], *, reader: Reader = "
             else "ask the data holder to ingest a delivery"
         )
         raise CellcensusError(f"store {store.root} holds no day of events; {action}")
-    start, end = job_period(store, parameters)
+    start, end = job_period(store, parameters, days=days)
     within = [day for day in days if start <= day <= end]
     if within and days[0] <= start and end <= days[-1]:
         return
@@ -327,16 +340,21 @@ def period_days(period: tuple[dt.date, dt.date]) -> list[dt.date]:
     return [period[0] + dt.timedelta(days=k) for k in range((period[1] - period[0]).days + 1)]
 
 
-def job_period(store: Store, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
+def job_period(
+    store: Store, parameters: dict[str, Any], *, days: Sequence[dt.date] | None = None
+) -> tuple[dt.date, dt.date]:
     """The days a job reads: its ``start``/``end`` parameters, else the store's first or last day.
 
-    Not the last delivery's period (``metadata.json``): after weekly deliveries a job without
-    dates reads every stored day, and its scope, key domain and published period must say so.
+    Not the last delivery's period (``metadata.json``, read only for a store without days):
+    after weekly deliveries a job without dates reads every stored day, and its scope, key
+    domain and published period must say so. `days` are the stored days if listed already.
     """
-    days = store.days()
-    period = store.metadata()["period"]
-    first = days[0] if days else period["start"]
-    last = days[-1] if days else period["end"]
+    days = store.days() if days is None else days
+    if days:
+        first, last = days[0], days[-1]
+    else:
+        period = store.metadata()["period"]
+        first, last = period["start"], period["end"]
     start = parameters.get("start") or first
     end = parameters.get("end") or last
     return dt.date.fromisoformat(str(start)[:10]), dt.date.fromisoformat(str(end)[:10])

@@ -9,6 +9,7 @@ was charged before it was computed, idempotently per job id, so a re-run spends 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.diagnostics import record
+from cellcensus.holder.enclave.release_formats import release_formats
 from cellcensus.holder.enclave.state import State, jobs, now, releases
 
 
@@ -71,13 +73,25 @@ class Job:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    formats: tuple[str, ...] = ()
+    """The formats its release is served in (`release_formats`), stored with the release when
+    it was made; empty until the job is released."""
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> Job:
-        """Build from a `jobs` row."""
+        """Build from a row of `_select_jobs` (a `jobs` row and its release's formats)."""
         values = dict(row._mapping)
         values["status"] = JobStatus(values["status"])
+        released = values["status"] is JobStatus.RELEASED
+        values["formats"] = tuple(values.get("formats") or ()) if released else ()
         return cls(**values)
+
+
+def _select_jobs() -> sa.Select[Any]:
+    """Jobs with the formats of their release (none before it is theirs), no release body."""
+    return sa.select(jobs, releases.c.formats).select_from(
+        jobs.outerjoin(releases, jobs.c.release_id == releases.c.id)
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,8 @@ class NewJob:
     policy: dict[str, Any]
     epsilon: float
     delta: float
+    period: tuple[dt.date, dt.date]
+    """The first and last day it reads (`compute.job_period`), which scopes are judged by."""
     days: str = ""
 
     def request_hash(self) -> str:
@@ -143,7 +159,7 @@ class JobBook:
         if job_id in self._finished:
             return self._finished[job_id]
         with self.state.read() as conn:
-            row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            row = conn.execute(_select_jobs().where(jobs.c.id == job_id)).first()
         if row is None:
             return None
         job = Job.from_row(row)
@@ -152,10 +168,25 @@ class JobBook:
         return job
 
     def recent(
-        self, *, analyst: str | None = None, status: JobStatus | None = None, limit: int = 100
+        self,
+        *,
+        analyst: str | None = None,
+        status: JobStatus | None = None,
+        limit: int = 100,
+        before: Job | None = None,
     ) -> list[Job]:
-        """Jobs, newest first, optionally of one analyst or status."""
-        query = sa.select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        """Jobs, newest first, optionally of one analyst or status, and submitted `before` one.
+
+        Newest first is by submission time, then by id (descending) between jobs submitted
+        in the same microsecond: a total order, so pages that follow one another from their
+        last job (`before`) neither repeat nor skip a job, whatever is submitted meanwhile.
+        """
+        query = _select_jobs().order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(
+                (jobs.c.created_at < before.created_at)
+                | ((jobs.c.created_at == before.created_at) & (jobs.c.id < before.id))
+            )
         if analyst is not None:
             query = query.where(jobs.c.analyst == analyst)
         if status is not None:
@@ -198,7 +229,7 @@ class JobBook:
             conn.execute(jobs.insert().values(**row))
             action = "job.submitted" if row["cached_from"] is None else "job.cached"
             _audit_job(conn, new.analyst, action, job_id, _summary(row))
-            job = Job.from_row(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
+            job = Job.from_row(conn.execute(_select_jobs().where(jobs.c.id == job_id)).one())
         return Submission(job=job, cached=done is not None, reused=leader is not None)
 
     def claim_next(self) -> Job | None:
@@ -227,7 +258,7 @@ class JobBook:
             if not changed:
                 return None
             _audit_job(conn, "service", "job.started", job_id, {})
-            return Job.from_row(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
+            return Job.from_row(conn.execute(_select_jobs().where(jobs.c.id == job_id)).one())
 
     def set_stage(self, job_id: str, stage: str) -> None:
         """Record progress of a running job (not audited: it is not a decision)."""
@@ -409,7 +440,7 @@ def _latest(
     analyst: str | None = None,
     leaders_only: bool = False,
 ) -> Job | None:
-    query = sa.select(jobs).where(
+    query = _select_jobs().where(
         (jobs.c.request_hash == request_hash) & jobs.c.status.in_([s.value for s in statuses])
     )
     if analyst is not None:
@@ -517,6 +548,7 @@ def _insert_release(conn: sa.Connection, release_id: str, body: str) -> None:
             body=body,
             sha256=hashlib.sha256(body.encode()).hexdigest(),
             created_at=now(),
+            formats=release_formats(body),
         )
     )
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,10 +127,6 @@ class EnclaveService:
         """Area levels with an allocation in the store."""
         return self.store.area_levels()
 
-    def job_period(self, parameters: dict[str, Any]) -> tuple[dt.date, dt.date]:
-        """The days a job reads: its ``start``/``end`` parameters, else the store's period."""
-        return job_period(self.store, parameters)
-
     def set_budget(
         self, *, analyst: str, project: str, epsilon: float, delta: float, steward: str
     ) -> tuple[float, float]:
@@ -194,7 +192,8 @@ class EnclaveService:
         """Validate a request into a job: algorithm allowed, parameters valid, store able.
 
         The store's layout is checked here (`compute.check_job`), before any charge, so a job
-        it cannot serve is refused at no cost.
+        it cannot serve is refused at no cost. The store's days are listed once, each day's
+        file looked at once (`Store.day_files`), for the checks, the period and the request.
         """
         _check_account(analyst=analyst, project=request.project)
         entry = self.catalogue.get(request.algorithm)
@@ -205,14 +204,18 @@ class EnclaveService:
                 f"{', '.join(policy.allowed_certifications)} algorithms may run"
             )
         parameters = self.catalogue.normalize(entry, request.parameters)
+        store = self.store
+        files = store.day_files()
+        days = list(files)
         check_job(
-            self.store,
+            store,
             _built_in(entry),
             parameters=parameters,
             level=request.level,
             reader=self.reader,
+            days=days,
         )
-        start, end = job_period(self.store, parameters)
+        start, end = job_period(store, parameters, days=days)
         return NewJob(
             analyst=analyst,
             project=request.project,
@@ -224,7 +227,8 @@ class EnclaveService:
             policy=policy.to_dict(),
             epsilon=policy.epsilon,
             delta=policy.delta,
-            days=days_read(self.store, [day for day in self.store.days() if start <= day <= end]),
+            period=(start, end),
+            days=days_read({day: files[day] for day in days if start <= day <= end}),
         )
 
     def submit(self, *, analyst: str, request: JobRequest) -> Submission:
@@ -524,15 +528,15 @@ def charge_from_dict(values: dict[str, Any]) -> Charge:
     return Charge(**{**values, "charged_at": dt.datetime.fromisoformat(values["charged_at"])})
 
 
-def days_read(store: Store, days: list[dt.date]) -> str:
-    """The stored `days` a job reads, as runs, and which file each one's events are in now.
+def days_read(files: Mapping[dt.date, os.stat_result]) -> str:
+    """The stored days a job reads, as runs, and which file each one's events are in now.
 
-    A delivery of days the store holds replaces their files: the same days, other events.
-    Each file is known by its size and time of change, read from the file system only (a
-    damaged file fails its job when read, naming it, as before).
+    `files` are those days' files' status, in order (`Store.day_files`). A delivery of days
+    the store holds replaces their files: the same days, other events. Each file is known by
+    its size and time of change, read from the file system only (a damaged file fails its job
+    when read, naming it, as before).
     """
-    stats = [store.day_path(day).stat() for day in days]
-    files = ";".join(
-        f"{day}:{stat.st_size}:{stat.st_mtime_ns}" for day, stat in zip(days, stats, strict=True)
+    known = ";".join(
+        f"{day}:{status.st_size}:{status.st_mtime_ns}" for day, status in files.items()
     )
-    return f"{date_runs(days)} ({hashlib.sha256(files.encode()).hexdigest()[:16]})"
+    return f"{date_runs(list(files))} ({hashlib.sha256(known.encode()).hexdigest()[:16]})"

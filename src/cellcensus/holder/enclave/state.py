@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.enclave.release_formats import release_formats
 
 log = logging.getLogger("cellcensus.state")
 metadata = sa.MetaData()
@@ -103,6 +104,9 @@ releases = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # The formats GET /jobs/{id}/result serves it in (`release_formats`), worked out once when
+    # it is made: a release never changes, and listing jobs then reads no release body.
+    sa.Column("formats", sa.JSON, nullable=True),
 )
 
 policies = sa.Table(
@@ -215,6 +219,28 @@ def _create_job_diagnostics(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[job_diagnostics], checkfirst=True)
 
 
+def _add_release_formats(conn: sa.Connection) -> None:
+    """The formats each release is served in, worked out for every release already made.
+
+    A database created at this version already has the column (as in migration 4). Each
+    release body is read once, one at a time, here; from then on a release gets its formats
+    when it is made (`jobs.JobBook`).
+    """
+    if "formats" not in {column["name"] for column in sa.inspect(conn).get_columns("releases")}:
+        kind = sa.JSON().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE releases ADD COLUMN formats {kind}"))
+    missing = conn.execute(sa.select(releases.c.id).where(releases.c.formats.is_(None)))
+    for release_id in missing.scalars().all():
+        body = conn.execute(
+            sa.select(releases.c.body).where(releases.c.id == release_id)
+        ).scalar_one()
+        conn.execute(
+            releases.update()
+            .where(releases.c.id == release_id)
+            .values(formats=release_formats(str(body)))
+        )
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "users, scopes, tokens, jobs, releases, policies, audit", _create_core),
     (2, "algorithm submissions (certification workflow)", _create_submissions),
@@ -222,6 +248,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (4, "the manifest recorded with a certified submission", _add_submission_manifest),
     (5, "users who must change a password a steward set", _add_must_change_password),
     (6, "failed jobs' diagnostics, for the steward only", _create_job_diagnostics),
+    (7, "the formats each release is served in", _add_release_formats),
 )
 """Every schema change, in order: (version, what it does, the function that does it).
 

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -213,21 +215,31 @@ class Store:
 
     def days(self) -> list[date]:
         """The local days that hold events, in order."""
-        return _partition_days(self.events_dir)
+        return list(self.day_files())
 
-    def lost_days(self) -> list[date]:
+    def day_files(self) -> dict[date, os.stat_result]:
+        """The local days that hold events, in order, each with its events file's status.
+
+        One listing of the events folder and one ``stat`` of each day's file: the days of
+        `days`, and what tells a day's file from another delivery's (its size and time of
+        change), for whoever needs both.
+        """
+        return _partition_files(self.events_dir)
+
+    def lost_days(self, days: Iterable[date] | None = None) -> list[date]:
         """Days whose events file is gone while their device-day summary is still there.
 
         Every writer of the store moves a day's summary before its events, and both (an
         ingest's commit, a purge, killed or not), so a summary without its day file means the
         file was removed or moved by hand: a job would count the period without that day.
+        `days` are the stored days if the caller listed them already (`days`).
         """
-        stored = set(self.days())
+        stored = set(self.days() if days is None else days)
         return [day for day in self.device_day_days() if day not in stored]
 
-    def check_no_lost_days(self) -> None:
+    def check_no_lost_days(self, days: Iterable[date] | None = None) -> None:
         """Refuse a store that lost a day's events (`lost_days`), naming the days."""
-        lost = self.lost_days()
+        lost = self.lost_days(days)
         if not lost:
             return
         files = ", ".join(str(self.day_path(day).relative_to(self.root)) for day in lost[:3])
@@ -388,14 +400,25 @@ def require_store(root: Path) -> None:
 
 def _partition_days(folder: Path) -> list[date]:
     """The days of the ``date=YYYY-MM-DD/part-0.parquet`` partitions in `folder`, in order."""
+    return list(_partition_files(folder))
+
+
+def _partition_files(folder: Path) -> dict[date, os.stat_result]:
+    """`_partition_days` with each day's file's status, from one ``stat`` of it."""
     if not folder.is_dir():
-        return []
-    found = []
+        return {}
+    found = {}
     for partition in folder.iterdir():
         match = _DAY_FOLDER.match(partition.name)
-        if match and (partition / "part-0.parquet").is_file():
-            found.append(date.fromisoformat(match.group(1)))
-    return sorted(found)
+        if not match:
+            continue
+        try:
+            status = (partition / "part-0.parquet").stat()
+        except (OSError, ValueError):  # no such file: as `Path.is_file` answers False
+            continue
+        if stat.S_ISREG(status.st_mode):
+            found[date.fromisoformat(match.group(1))] = status
+    return dict(sorted(found.items()))
 
 
 def row_count(path: Path) -> int:

@@ -24,11 +24,13 @@ const STATUSES = {
   rejected: "rejected by a data steward, nothing released",
 };
 const UNFINISHED = new Set(["queued", "running"]);
+const JOBS_PER_PAGE = 25; // GET /jobs?limit=: the newest page first, older ones on request
 
 const $ = (id) => document.getElementById(id);
 let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
+let jobList = { jobs: new Map(), next: null, paged: false }; // shown jobs by id; next page
 
 // ---------------------------------------------------------------- the API
 
@@ -635,7 +637,7 @@ async function submitJob(event) {
     const job = await callJson("jobs", { method: "POST", body });
     const reused = job.cached ? ", reusing an earlier identical result" : "";
     announce(`Job ${job.id} submitted: ${STATUSES[job.status] || job.status}${reused}.`);
-    await Promise.all([loadJobs(), loadBudget()]);
+    await Promise.all([loadJobs({ keepOlder: true }), loadBudget()]);
   } catch (error) {
     report(error, "The service refused the job.");
   } finally {
@@ -645,12 +647,57 @@ async function submitJob(event) {
 
 // ---------------------------------------------------------------- jobs
 
-async function loadJobs() {
-  const { jobs } = await callJson("jobs");
+async function loadJobs({ keepOlder = false } = {}) {
+  // The newest page of jobs: alone, or above the older pages shown already.
+  const page = await callJson(`jobs?limit=${JOBS_PER_PAGE}`);
+  if (!keepOlder) jobList = { jobs: new Map(), next: null, paged: false };
+  if (!jobList.paged) jobList.next = nextBefore(page);
+  keepJobs(page.jobs);
+  showJobs();
+  watch(shownJobs());
+}
+
+async function loadOlderJobs() {
+  // The page after the oldest one shown, below it: from the service's links.next.
+  const button = $("older-jobs");
+  button.disabled = true;
+  try {
+    const query = new URLSearchParams({ limit: JOBS_PER_PAGE, before: jobList.next });
+    const page = await callJson(`jobs?${query}`);
+    jobList.next = nextBefore(page);
+    jobList.paged = true;
+    keepJobs(page.jobs);
+    showJobs();
+    const all = jobList.next ? "" : " These are all your jobs.";
+    announce(`${page.jobs.length} older jobs shown, ${jobList.jobs.size} in all.${all}`);
+    if (!jobList.next) $("jobs-heading").focus(); // the button is gone: not focus with it
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function nextBefore(page) {
+  // The job the next (older) page starts before, from its link; null on the last page.
+  const next = page.links && page.links.next;
+  return next ? new URL(next, API).searchParams.get("before") : null;
+}
+
+function keepJobs(jobs) {
+  for (const job of jobs) jobList.jobs.set(job.id, job);
+}
+
+function shownJobs() {
+  // Newest first, as the service lists them: by submission time, then by id.
+  const key = (job) => `${job.created_at} ${job.id}`;
+  return [...jobList.jobs.values()].sort((a, b) => (key(a) > key(b) ? -1 : 1));
+}
+
+function showJobs() {
+  const jobs = shownJobs();
   $("jobs").tBodies[0].replaceChildren(...jobs.map(jobRow));
   $("jobs").hidden = jobs.length === 0;
   $("no-jobs").hidden = jobs.length > 0;
-  watch(jobs);
+  $("older-jobs").hidden = !jobList.next;
 }
 
 function watch(jobs) {
@@ -663,14 +710,17 @@ function watch(jobs) {
     polling = null;
     if (!session) return;
     try {
-      const { jobs: now } = await callJson("jobs");
+      const page = await callJson(`jobs?limit=${JOBS_PER_PAGE}`);
+      const now = page.jobs;
       const ended = now.filter((job) => running.includes(job.id) && !UNFINISHED.has(job.status));
-      $("jobs").tBodies[0].replaceChildren(...now.map(jobRow));
+      keepJobs(now); // the newest page again; older pages shown stay
+      if (!jobList.paged) jobList.next = nextBefore(page);
+      showJobs();
       if (ended.length) {
         announce(ended.map((job) => `Job ${job.id}: ${STATUSES[job.status] || job.status}.`).join(" "));
         await loadBudget();
       }
-      watch(now);
+      watch(shownJobs());
     } catch (error) {
       report(error, "The list of jobs could not be updated.");
     }
@@ -888,6 +938,9 @@ function start() {
       await Promise.all([loadJobs(), loadBudget()]);
       announce("The list of jobs is up to date.");
     }, "The list of jobs could not be loaded."),
+  );
+  $("older-jobs").addEventListener("click", () =>
+    guarded(loadOlderJobs, "The older jobs could not be loaded."),
   );
   $("refresh-approvals").addEventListener("click", () =>
     guarded(async () => {

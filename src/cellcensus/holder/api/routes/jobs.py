@@ -23,8 +23,6 @@ from cellcensus.holder.api.formats import (
     ResultFormat,
     area_geometries,
     negotiate,
-    offered_formats,
-    release_columns,
     render,
 )
 from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
@@ -39,30 +37,15 @@ JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex 
 
 def job_view(ctx: ServiceContext, job: Job) -> schemas.JobOut:
     """A job as the API shows it to its analyst or a steward, with its formats once released."""
-    return job_out(job, store=ctx.settings.store, formats=released_formats(ctx, job))
+    return job_out(job, store=ctx.settings.store)
 
 
-def released_formats(ctx: ServiceContext, job: Job) -> tuple[ResultFormat, ...]:
-    """The formats `GET /jobs/{id}/result` serves a released job's release in (none before).
+def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
+    """A job as the API shows it (its error without the path of the `store`).
 
-    `offered_formats` of the release's columns, the rule `render` applies; remembered per
-    release, which never changes.
+    Its ``formats`` are those stored with its release when the release was made
+    (`offered_formats`, the rule `render` applies): showing a job reads no release.
     """
-    if job.status is not JobStatus.RELEASED or job.release_id is None:
-        return ()
-    known = ctx.formats.get(job.release_id)
-    if known is None:
-        known = offered_formats(release_columns(ctx.service.release_of(job)))
-        if len(ctx.formats) > 100_000:
-            ctx.formats.clear()
-        ctx.formats[job.release_id] = known
-    return known
-
-
-def job_out(
-    job: Job, *, store: pathlib.Path, formats: tuple[ResultFormat, ...] = ()
-) -> schemas.JobOut:
-    """A job as the API shows it (its error without the path of the `store`)."""
     links = schemas.JobLinks(self=f"/jobs/{job.id}")
     if job.status is JobStatus.RELEASED:
         links.result = f"/jobs/{job.id}/result"
@@ -85,7 +68,7 @@ def job_out(
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
-        formats=[fmt.value for fmt in formats],
+        formats=list(job.formats),
         links=links,
     )
 
@@ -124,7 +107,7 @@ def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, rea
 
 
 def _check_scope(ctx: Context, caller: Principal, new: NewJob) -> None:
-    period = ctx.service.job_period(new.parameters)
+    period = new.period  # as `prepare` worked it out: the store's days are not listed again
     in_token = any(
         Scope.parse(text).allows(algorithm=new.algorithm, level=new.level, period=period)
         for text in caller.claims.scopes
@@ -155,14 +138,55 @@ def _check_quota(ctx: Context, caller: Principal) -> None:
     refuse_beyond_daily_quota(used=used, limit=limit, what="jobs")
 
 
-@router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 429))
+MAX_PAGE = 1000
+"""The most jobs `GET /jobs` answers at once."""
+
+
+@router.get("/jobs", response_model=schemas.JobList, responses=responses(401, 403, 422, 429))
 def list_jobs(
-    ctx: Context, caller: AnalystOrSteward, limit: int = Query(default=100, ge=1, le=1000)
+    ctx: Context,
+    caller: AnalystOrSteward,
+    response: Response,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description=f"Jobs per page, 1 to {MAX_PAGE}.")
+    ] = 100,
+    before: Annotated[
+        str | None,
+        Query(
+            pattern=schemas.JOB_ID,
+            description="Only jobs submitted before this one (the last job of the previous "
+            "page): what links.next of a page asks for.",
+        ),
+    ] = None,
 ) -> schemas.JobList:
-    """Your jobs, newest first (a steward sees everyone's)."""
+    """Your jobs, newest first, a page at a time (a steward sees everyone's).
+
+    A page holds at most `limit` jobs; ``links.next`` (also in the ``Link`` header,
+    ``rel="next"``) is the page of the older ones, null on the last page. Pages follow from a
+    job rather than an offset, so a job submitted meanwhile shifts nothing.
+    """
     analyst = None if caller.user.role is Role.STEWARD else caller.name
-    found = ctx.service.book.recent(analyst=analyst, limit=limit)
-    return schemas.JobList(jobs=[job_view(ctx, job) for job in found])
+    after = None if before is None else _page_start(ctx, caller, before)
+    found = ctx.service.book.recent(analyst=analyst, limit=limit + 1, before=after)
+    page = found[:limit]
+    here = f"/jobs?limit={limit}" + ("" if before is None else f"&before={before}")
+    links = schemas.JobListLinks(self=here)
+    if len(found) > limit:
+        links.next = f"/jobs?limit={limit}&before={page[-1].id}"
+        response.headers["Link"] = f'<{links.next}>; rel="next"'
+    return schemas.JobList(jobs=[job_view(ctx, job) for job in page], links=links)
+
+
+def _page_start(ctx: Context, caller: Principal, before: str) -> Job:
+    """The job a page starts before; 422 for one the caller may not see (or none)."""
+    job = ctx.service.book.get(before)
+    if job is None or (caller.user.role is not Role.STEWARD and job.analyst != caller.name):
+        raise ApiError(
+            422,
+            f"before: no job {before} of yours to list the jobs before; take it from the "
+            "links.next of a page of GET /jobs",
+        )
+    return job
 
 
 def _visible_job(ctx: Context, caller: Principal, job_id: str) -> Job:
