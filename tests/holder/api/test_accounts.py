@@ -254,3 +254,20 @@ def test_an_old_hash_still_logs_in_and_is_replaced_by_a_strong_one(service, serv
     assert login(service, "bob", PASSWORD).status_code == 200
     rehashed = [e for e in audit_of(service) if e.action == "user.password_rehashed"]
     assert [e.actor for e in rehashed] == ["bob"]
+
+
+def test_an_analyst_sees_only_the_projects_a_steward_gave_a_budget_in(service):
+    steward = service.auth("steward")
+    new = {"username": "carol", "role": "analyst", "password": PASSWORD}
+    assert service.client.post("/users", json=new, headers=steward).status_code == 201
+    token = login(service, "carol", PASSWORD).json()["access_token"]
+    assert change(service, token, PASSWORD, "carol's own passphrase").status_code == 204
+    token = login(service, "carol", "carol's own passphrase").json()["access_token"]
+
+    before = service.client.get("/me", headers=bearer(token)).json()["budget"]
+    grant = {"epsilon": 1, "delta": 0, "project": "census-2011"}
+    assert service.client.put("/users/carol/budget", json=grant, headers=steward).is_success
+    after = service.client.get("/me", headers=bearer(token)).json()["budget"]
+
+    assert before == []  # no "default" project without a budget to spend in it
+    assert after == [{"project": "census-2011", "epsilon_left": 1.0, "delta_left": 0.0}]

@@ -15,6 +15,8 @@ import pytest
 from test_app import JOB, submit  # type: ignore[import-not-found]
 from tiny_store import PASSWORD  # type: ignore[import-not-found]
 
+from cellcensus.holder.api.users import Role
+
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a chromium binary on PATH")
@@ -586,3 +588,26 @@ def test_an_analyst_with_many_jobs_shows_the_older_ones_on_request(idle_service,
     expect(rows).to_have_count(25)
     expect(older).to_be_visible()
     assert not tab.policy_refusals(), tab.console
+
+
+def test_the_form_starts_at_a_project_with_budget_and_no_budget_is_said(service, portal):
+    context = service.client.app.state.context
+    for name in ("carol", "dave"):
+        context.users.add(username=name, role=Role.ANALYST, password=PASSWORD, actor="test")
+    context.service.set_budget(
+        analyst="carol", project="census-2011", epsilon=1.0, delta=0.0, steward="test"
+    )
+    expect = sync_api.expect
+
+    carol = portal(service)
+    carol.sign_in("carol")
+    budget = carol.page.locator("#budget tbody tr")
+    expect(budget).to_have_count(1)
+    expect(budget.locator("td")).to_have_text(["census-2011", "1", "0"])
+    expect(carol.page.get_by_label("Project (budget account)")).to_have_value("census-2011")
+
+    dave = portal(service)
+    dave.sign_in("dave")
+    expect(dave.page.locator("#budget tbody")).to_have_text(
+        "No budget in any project yet: ask the data steward for one."
+    )

@@ -298,17 +298,25 @@ async function loadBudget(known = null) {
       el("td", { className: "num" }, formatNumber(entry.delta_left)),
     ),
   );
-  $("budget").tBodies[0].replaceChildren(...rows);
+  const none = el(
+    "tr",
+    {},
+    el("td", { colSpan: 3 }, "No budget in any project yet: ask the data steward for one."),
+  );
+  $("budget").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
   const quota = me.quota;
   $("quota").textContent =
     `Jobs today: ${quota.jobs_today} of ${quota.jobs_per_day}. ` +
     `Your scopes: ${me.scopes.length ? me.scopes.join("; ") : "none (ask the steward)"}.`;
   const project = $("project");
-  const chosen = project.value || "default";
+  const chosen = project.value;
   project.replaceChildren(
     ...me.budget.map((entry) => el("option", { value: entry.project }, entry.project)),
   );
+  // Keep the analyst's choice; else start at the first project with budget left.
+  const funded = me.budget.find((entry) => entry.epsilon_left > 0);
   if (me.budget.some((entry) => entry.project === chosen)) project.value = chosen;
+  else if (funded) project.value = funded.project;
 }
 
 function formatNumber(value) {

@@ -29,7 +29,7 @@ from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
 from cellcensus.holder.api.problems import ApiError, responses, without_store_path
 from cellcensus.holder.api.users import Role, Scope
 from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
-from cellcensus.holder.enclave.service import DEFAULT_PROJECT, JobRequest
+from cellcensus.holder.enclave.service import JobRequest
 
 router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex digits).")]
@@ -263,8 +263,9 @@ def me(ctx: Context, caller: Caller) -> schemas.Me:
     """
     if caller.user.role is not Role.ANALYST:
         return schemas.Me(username=caller.name, role=caller.user.role.value)
-    # Every project the steward gave a budget in, whether or not a job ran there yet.
-    projects = sorted({DEFAULT_PROJECT, *ctx.service.budget_projects(analyst=caller.name)})
+    # Every project the steward gave a budget in, whether or not a job ran there yet: no
+    # other (a project without a budget would only invite a refused job).
+    projects = sorted(ctx.service.budget_projects(analyst=caller.name))
     budget = []
     for project in projects:
         epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)
