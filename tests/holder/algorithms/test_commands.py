@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from rich.console import Console
 from typer.testing import CliRunner
 
+from cellcensus.console import console
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import registered_algorithms
 from cellcensus.holder.algorithms.commands import (
@@ -56,7 +57,7 @@ def test_algorithms_name_lists_its_parameters_as_run_takes_them():
     assert "known algorithms: device_filter" in unknown.output
 
 
-def test_a_text_parameters_pattern_shows_in_the_table_as_in_the_json_schema():
+def test_a_text_parameters_pattern_shows_in_the_table_as_in_the_json_schema(monkeypatch):
     manifest = get_algorithm("device_filter").manifest
     schema = manifest.parameters.model_json_schema()
     filters = schema["$defs"]["DeviceFilterParameters"]["properties"]["m2m_tacs"]
@@ -70,7 +71,9 @@ def test_a_text_parameters_pattern_shows_in_the_table_as_in_the_json_schema():
         for row in parameter_rows(get_algorithm("inbound_tourism").manifest.parameters)
         if row[0] == "countries"
     ] == [f"at most {countries.metadata[0].max_length} items, each >= 200, <= 799"]
-    result = cli.invoke(app, ["algorithms", "device_filter"], env={"COLUMNS": "200"})
+    # The console is made at import, so COLUMNS at invoke would not widen it.
+    monkeypatch.setattr(console, "_width", 200)
+    result = cli.invoke(app, ["algorithms", "device_filter"])
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if "filters.m2m_tacs" in line)
     assert f"each matching {pattern}" in row  # printed whole: its brackets are not markup
