@@ -113,6 +113,8 @@ def test_demo_writes_the_release_and_measures_agreement(demo_out):
     assert estimates["census_2011"].sum() == 11_000_638
     for name in ("report.html", "maps.png", "scatter.png"):
         assert (demo_out / name).stat().st_size > 10_000
+    # The world's metadata says it is synthetic; the release publishes it; the report says so.
+    assert "A synthetic country stands in for reality" in (demo_out / "report.html").read_text()
     # One writer: the ids and estimates of the report's table are those of the file.
     assert estimates["area_code"].str.fullmatch(r"\d{5}").all()
     assert estimates["estimate"].notna().sum() == metrics["n_areas"]

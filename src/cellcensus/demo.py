@@ -119,7 +119,6 @@ def run_demo(
     context = ReportContext.from_release(
         releases.residents,
         dataset=str(dataset),
-        synthetic=(dataset / "world.json").is_file(),
         uses=[used for used in (releases.present, releases.flows) if used is not None],
     )
     published = publish_release(

@@ -25,7 +25,9 @@ def test_a_simulated_release_looks_like_the_enclaves(unbiased: SimulatedRelease)
         "sampling_fraction",
         "period",
         "subscribers_by_region",
+        "synthetic",
     }
+    assert release.published["synthetic"] is True
     assert set(release.published["subscribers_by_region"]) == {"2000", "3000", "4000"}
     assert release.provenance.policy["dp"] == {
         "epsilon": 0.5,

@@ -154,6 +154,7 @@ def simulate_release(
         "market_share": market_share,
         "sampling_fraction": sampling_fraction,
         "period": {"start": "2011-03-01", "end": "2011-03-28"},
+        "synthetic": True,
     }
     if publish_subscribers_by_region:
         by_region = pd.Series(subscribers, index=frame.index).groupby(frame["region"]).sum()

@@ -233,6 +233,7 @@ def _metadata(country: SyntheticCountry) -> dict[str, Any]:
         "timezone": TIMEZONE,
         "market_share": subscribers.size / country.residents.size,
         "sampling_fraction": params.scale,
+        "synthetic": True,  # so that a report on it says the data is simulated
         "subscribers_by_region": {
             str(region): int(count) for region, count in zip(regions, counts, strict=True)
         },

@@ -394,7 +394,7 @@ def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
         algorithm_version="simulated",
         job_id=provenance.job_id,
         scale=0.1,
-        synthetic=True,  # a sampling fraction below 1: a simulated release
+        synthetic=True,  # as the simulated release publishes
         protections=(
             ReleaseProtection(
                 algorithm="usual_residence",
@@ -406,9 +406,10 @@ def test_the_context_of_a_release_is_read_from_the_release(unbiased) -> None:
             ),
         ),
     )
-    assert release.published["sampling_fraction"] < 1
-    export = replace(release, published={**release.published, "sampling_fraction": 1.0})
-    assert not ReportContext.from_release(export, dataset="d").synthetic  # a real export's
+    # A sample of subscribers is no simulation: only the published fact says so.
+    facts = {k: v for k, v in release.published.items() if k != "synthetic"}
+    export = replace(release, published={**facts, "sampling_fraction": 0.5})
+    assert not ReportContext.from_release(export, dataset="d").synthetic
     assert ReportContext.from_release(export, dataset="d", synthetic=True).synthetic
     nights = replace(provenance, parameters={"night_start_hour": 22, "night_end_hour": 6})
     assert ReportContext.from_release(

@@ -68,6 +68,7 @@ PUBLISHED_FACTS = (
     "period",
     "timezone",
     "subscribers_by_region",
+    "synthetic",
 )
 """Holder facts released beside every table; the time zone is that of its local dates and hours."""
 COMPOSITE = "__cell__"

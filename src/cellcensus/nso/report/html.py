@@ -154,9 +154,8 @@ class ReportContext:
         Args:
             release: The holder's release (e.g. `Release.read` of ``cellcensus run --out``).
             dataset: What the input data is, in a few words.
-            synthetic: Whether the data is simulated; None: simulated where the release's
-                sampling fraction is below 1 (a real export's is 1, a synthetic world's is
-                its scale).
+            synthetic: Whether the data is simulated; None: as the release's published
+                facts say (``synthetic``, which a synthetic world's metadata carries).
             uses: The other releases the report uses (present population, flows), whose
                 privacy loss adds to `release`'s.
             more: Other fields (``scale``, ``title``, ``citation``, ``generated_at``).
@@ -191,7 +190,7 @@ class ReportContext:
             job_id=provenance.job_id,
             night_window=_night_window(parameters),
             spatial_estimator=str(parameters.get("spatial_estimator", "allocation")),
-            synthetic=float(published["sampling_fraction"]) < 1 if synthetic is None else synthetic,
+            synthetic=bool(published.get("synthetic")) if synthetic is None else synthetic,
             protections=tuple(ReleaseProtection.of(used) for used in (release, *uses)),
             **more,
         )
