@@ -51,12 +51,12 @@ from cellcensus.holder.algorithms.conformance import (
 )
 from cellcensus.holder.algorithms.registry import registered_algorithms
 from cellcensus.holder.api import create_app
-from cellcensus.holder.api.formats import geojson_keys
 from cellcensus.holder.disclosure import DisclosurePolicy, policy_for
 from cellcensus.holder.enclave import Enclave, EnclaveService, open_state
 from cellcensus.holder.enclave.compute import job_period, key_domain, open_tables
 from cellcensus.holder.enclave.conformance import load_submitted, manifest_summary, source_hash
 from cellcensus.holder.enclave.policies import ReleasePolicy
+from cellcensus.holder.enclave.release_formats import geojson_keys
 from cellcensus.holder.enclave.state import default_state_url
 from cellcensus.holder.enclave.worker import SUBMITTED_JOB_FAILED, run_in_subprocess
 from cellcensus.holder.store import Store

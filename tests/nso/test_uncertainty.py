@@ -16,6 +16,7 @@ from cellcensus.nso.expansion import national_expansion
 from cellcensus.nso.uncertainty import (
     DeclaredNoise,
     count_variance,
+    cross_fitted_model_error,
     declared_noise,
     intervals,
     model_error,
@@ -413,3 +414,32 @@ def test_size_classes_need_enough_calibration_areas_and_no_reference_decides_the
     assert tau.iloc[int(estimate.argmin())] == everything.tau[0]
     empty = size_class_model_error(expansion=expansion, variance=variance, reference=pd.Series())
     assert empty.tau == (0.0,)
+
+
+def test_cross_fitted_model_error_gives_each_fold_the_fit_on_every_other_reference() -> None:
+    rng = np.random.default_rng(11)
+    codes = [f"{i:05d}" for i in range(300)]
+    estimate = pd.Series(rng.lognormal(8.0, 1.0, 300), index=codes)
+    estimate.iloc[:5] = np.nan  # no estimate: the first class, as `ModelError.of` has it
+    expansion = national_expansion(devices=estimate, market_share=1.0, sampling_fraction=1.0)
+    variance = pd.Series(estimate.fillna(0.0) * 0.5, index=codes)
+    reference: pd.Series = estimate.fillna(100.0) * np.exp(rng.normal(0.0, 0.1, 300))
+    reference = reference.iloc[:280]  # the last 20 areas have no reference: in no fold
+    reference.iloc[10] = np.nan  # nor has this one
+    # Folds as the flows' (one per home), with a fold of a code no estimate has.
+    folds = [pd.Index(codes[k:280:7]) for k in range(7)] + [pd.Index(["none"])]
+
+    crossed = cross_fitted_model_error(
+        expansion=expansion, variance=variance, reference=reference, folds=folds
+    )
+
+    for fold, fit in zip(folds, crossed.folds, strict=True):
+        alone = size_class_model_error(
+            expansion=expansion, variance=variance, reference=reference.drop(fold, errors="ignore")
+        )
+        assert fit == alone
+        inside = estimate.index.isin(fold)
+        assert crossed.tau[inside].equals(alone.of(estimate)[inside])
+    everything = size_class_model_error(expansion=expansion, variance=variance, reference=reference)
+    assert crossed.tau.iloc[280:].equals(everything.of(estimate).iloc[280:])
+    assert crossed.tau.index.equals(estimate.index) and crossed.tau.notna().all()

@@ -9,13 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cellcensus.holder.api.formats import (
-    NoGeoJSONError,
-    ResultFormat,
+from cellcensus.holder.api.formats import NoGeoJSONError, ResultFormat, render
+from cellcensus.holder.enclave.release_formats import (
     geojson_keys,
     offered_formats,
     release_columns,
-    render,
 )
 from cellcensus.release import Provenance, Release
 

@@ -611,3 +611,25 @@ def test_the_form_starts_at_a_project_with_budget_and_no_budget_is_said(service,
     expect(dave.page.locator("#budget tbody")).to_have_text(
         "No budget in any project yet: ask the data steward for one."
     )
+
+
+def test_a_job_that_ends_on_an_older_page_is_shown_ended(idle_service, portal):
+    alice = idle_service.auth("alice")
+    submitted = []
+    for k in range(26):  # one more than the portal's page of 25: the first is on the next
+        body = {"algorithm": "usual_residence", "parameters": {"min_nights": 1 + k % 7}}
+        body["parameters"]["night_start_hour"] = 16 + k // 7
+        submitted.append(submit(idle_service, alice, body)["id"])
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    page.get_by_role("button", name="Show older jobs").click()
+    oldest = tab.row(submitted[0])
+    expect(oldest.locator("td.status")).to_contain_text("queued")
+
+    book = idle_service.client.app.state.context.service.book
+    assert book.fail(submitted[0], error="stopped for the test", actor="test")
+    # Watched like the newest page's jobs: its row and the notice say it ended.
+    expect(oldest.locator("td.status")).to_contain_text("stopped for the test")
+    expect(page.locator("#notice")).to_contain_text(f"Job {submitted[0]}: failed")
+    assert not tab.policy_refusals(), tab.console

@@ -37,15 +37,11 @@ from cellcensus.holder.enclave.release_formats import (
 from cellcensus.release import Release
 
 __all__ = [
-    "FLOW_KEYS",
     "MEDIA_TYPES",
     "NoGeoJSONError",
     "ResultFormat",
     "area_geometries",
-    "geojson_keys",
     "negotiate",
-    "offered_formats",
-    "release_columns",
     "render",
 ]
 

@@ -25,6 +25,7 @@ const STATUSES = {
 };
 const UNFINISHED = new Set(["queued", "running"]);
 const JOBS_PER_PAGE = 25; // GET /jobs?limit=: the newest page first, older ones on request
+const MOST_JOBS_PER_PAGE = 1000; // the most GET /jobs answers at once
 
 const $ = (id) => document.getElementById(id);
 let session = null; // {token, username, role, expiresAt, mustChange}
@@ -718,7 +719,7 @@ function watch(jobs) {
     polling = null;
     if (!session) return;
     try {
-      const page = await callJson(`jobs?limit=${JOBS_PER_PAGE}`);
+      const page = await callJson(`jobs?limit=${watchedLimit(running)}`);
       const now = page.jobs;
       const ended = now.filter((job) => running.includes(job.id) && !UNFINISHED.has(job.status));
       keepJobs(now); // the newest page again; older pages shown stay
@@ -733,6 +734,14 @@ function watch(jobs) {
       report(error, "The list of jobs could not be updated.");
     }
   }, POLL_MS);
+}
+
+function watchedLimit(running) {
+  // The newest page, or as many jobs as reach the oldest one watched: a job shown from an
+  // older page is seen to end too, by the same one request.
+  const shown = shownJobs().map((job) => job.id);
+  const oldest = Math.max(...running.map((id) => shown.indexOf(id)));
+  return Math.min(MOST_JOBS_PER_PAGE, Math.max(JOBS_PER_PAGE, oldest + 1));
 }
 
 function jobRow(job) {
