@@ -16,9 +16,11 @@ from cellcensus.nso.mobility import (
     BRUSSELS_ARRONDISSEMENT,
     BRUSSELS_REGION,
     DAY_HOUR,
+    MOST_NIGHT_FOLDS,
     NIGHT_HOUR,
     Commuting,
     PresentPopulation,
+    _night_folds,
     area_factors,
     arrondissements,
     estimate_commuting,
@@ -951,3 +953,16 @@ def test_the_report_says_the_flows_work_place_error_is_in_them_only_where_it_is(
 
     assert "as a work place (median 25.0% of the estimate, measured against" in with_error
     assert "reading a weekday place as a work place is not in it" in without
+
+
+def test_the_night_model_error_leaves_each_area_out_or_deals_many_into_folds() -> None:
+    few = pd.Index([f"{code:05d}" for code in range(589)])
+    many = pd.Index([f"{code:05d}" for code in range(2 * MOST_NIGHT_FOLDS + 500)])
+
+    alone = _night_folds(few)
+    dealt = _night_folds(many)
+
+    assert [list(fold) for fold in alone] == [[code] for code in few]
+    assert len(dealt) == MOST_NIGHT_FOLDS
+    assert sorted(code for fold in dealt for code in fold) == list(many)  # each once
+    assert {len(fold) for fold in dealt} == {2, 3}

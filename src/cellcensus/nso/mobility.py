@@ -645,7 +645,7 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
         expansion=expansion,
         variance=variance,
         reference=reference[known],
-        folds=[pd.Index([code]) for code in codes[known.to_numpy()].unique()],
+        folds=_night_folds(codes[known.to_numpy()].unique()),
     )
     tau[:] = crossed.tau.reindex(tau.index).to_numpy()
     missing = tau.isna()
@@ -655,6 +655,25 @@ def _night_model_error(*, night: pd.DataFrame, residents: pd.Series, areas: pd.S
         )
         tau[missing] = whole.of(areas.set_axis(tau.index)[missing]).to_numpy()
     return tau
+
+
+MOST_NIGHT_FOLDS = 1000
+"""Most folds of the night model error: up to this many areas, each is its own fold."""
+NIGHT_FOLD_SEED = 1
+"""Seed of the folds beyond `MOST_NIGHT_FOLDS` areas."""
+
+
+def _night_folds(codes: pd.Index) -> list[pd.Index]:
+    """Each area its own fold (leave-one-out), or `MOST_NIGHT_FOLDS` random folds of them.
+
+    Each fold ranks the scores of every other area, so leave-one-out costs the square of
+    the areas: 0.2 s for the 589 municipalities, 8.5 s for 5,000 areas, minutes for the
+    1 km grid. Beyond 1,000 areas each ``tau`` rests on all but a thousandth of them.
+    """
+    if len(codes) <= MOST_NIGHT_FOLDS:
+        return [pd.Index([code]) for code in codes]
+    order = np.random.default_rng(NIGHT_FOLD_SEED).permutation(np.sort(codes.to_numpy()))
+    return [pd.Index(order[fold::MOST_NIGHT_FOLDS]) for fold in range(MOST_NIGHT_FOLDS)]
 
 
 def _weekday_means(rows: pd.DataFrame) -> pd.DataFrame:
