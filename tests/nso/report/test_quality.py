@@ -145,8 +145,8 @@ def test_the_hold_out_half_says_how_many_of_it_had_an_estimate_to_judge(
     )
 
     assert judged == len(realistic_result.validation_areas)
-    assert "of them with a published estimate" not in whole
+    assert "of them with an estimate" not in whole
     assert (
-        f"judged on the other half ({judged + 12:,}, {judged:,} of them with a published "
-        "estimate)" in fewer
+        f"judged on the other half ({judged + 12:,}, {judged:,} of them with an estimate and "
+        "a census count to judge)" in fewer
     )

@@ -68,11 +68,11 @@ _NUM = ' class="num"'
 
 
 def _compared(result: EstimationResult) -> str:
-    """How many of the validation half have an estimate to judge, where not all do."""
+    """How many of the validation half were judged (estimate and census), where not all."""
     judged = result.best.holdout.n_areas
     if judged >= len(result.validation_areas):
         return ""
-    return f", {judged:,} of them with a published estimate"
+    return f", {judged:,} of them with an estimate and a census count to judge"
 
 
 def estimators_section(result: EstimationResult) -> str:

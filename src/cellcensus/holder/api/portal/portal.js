@@ -173,6 +173,7 @@ function endSession() {
   sessionStorage.removeItem(SESSION_KEY);
   if (polling) clearTimeout(polling);
   polling = null;
+  jobList = { jobs: new Map(), next: null, paged: false }; // nothing of theirs stays
 }
 
 function show(view) {
@@ -717,9 +718,11 @@ function watch(jobs) {
   if (!running.length) return;
   polling = setTimeout(async () => {
     polling = null;
-    if (!session) return;
+    const asked = session;
+    if (!asked) return;
     try {
       const page = await callJson(`jobs?limit=${watchedLimit(running)}`);
+      if (session !== asked) return; // signed out (or in as another) while it was asked
       const now = page.jobs;
       const ended = now.filter((job) => running.includes(job.id) && !UNFINISHED.has(job.status));
       keepJobs(now); // the newest page again; older pages shown stay
