@@ -307,7 +307,7 @@ def register(app: typer.Typer) -> None:
         scale: Annotated[
             float,
             typer.Option(help="Sampling fraction of the census population simulated, in (0, 1]."),
-        ] = (WorldParams.scale),
+        ] = WorldParams.scale,
         days: Annotated[int, typer.Option(help="Days of network events.")] = WorldParams.days,
         seed: Annotated[int, typer.Option(help="Random seed of the synthetic world.")] = (
             WorldParams.seed

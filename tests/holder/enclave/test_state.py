@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -102,29 +103,42 @@ def test_users_from_before_version_5_need_not_change_their_password(state_url):
     opened.engine.dispose()
 
 
-def test_releases_from_before_version_7_get_their_formats(state_url):
+def test_releases_from_before_version_7_get_their_formats(state_url, caplog):
+    """A damaged body is offered in no format, and named in the log; the service starts."""
     at_version(state_url, 6)
     by_area = {"columns": [{"name": "area_code"}, {"name": "device_count"}], "table": []}
     by_reason = {"table": [{"device_count": 200, "reason": "kept"}]}  # archived without columns
+    bodies = {
+        "a" * 32: json.dumps(by_area),
+        "b" * 32: json.dumps(by_reason),
+        "c" * 32: '{"table": [{"device_co',  # cut short
+        "d" * 32: "[1, 2]",
+    }
     engine = sa.create_engine(state_url)
     with engine.begin() as conn:  # migration 1 makes the releases table as defined now
         conn.execute(sa.text("ALTER TABLE releases DROP COLUMN formats"))
-        for release_id, document in (("a" * 32, by_area), ("b" * 32, by_reason)):
+        for release_id, body in bodies.items():
             conn.execute(
                 sa.text(
                     "INSERT INTO releases (id, request_hash, body, sha256, created_at) "
                     "VALUES (:id, 'h', :body, 's', 'x')"
                 ),
-                {"id": release_id, "body": json.dumps(document)},
+                {"id": release_id, "body": body},
             )
     engine.dispose()
-    opened = open_state(state_url)
+    with caplog.at_level(logging.WARNING, logger="cellcensus.state"):
+        opened = open_state(state_url)
     with opened.read() as conn:
         found = dict(conn.execute(sa.select(releases.c.id, releases.c.formats)).all())
     assert found == {
         "a" * 32: ["json", "csv", "geojson", "parquet"],
         "b" * 32: ["json", "csv", "parquet"],
+        "c" * 32: [],
+        "d" * 32: [],
     }
+    damaged = [record.getMessage() for record in caplog.records]
+    assert len(damaged) == 2
+    assert "c" * 32 in damaged[0] and "d" * 32 in damaged[1]
     opened.engine.dispose()
 
 

@@ -234,10 +234,15 @@ def _add_release_formats(conn: sa.Connection) -> None:
         body = conn.execute(
             sa.select(releases.c.body).where(releases.c.id == release_id)
         ).scalar_one()
+        try:
+            formats = release_formats(str(body))
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+            # One damaged body must not stop the service starting: it is offered in no
+            # format, as it could not be served in any.
+            log.warning("release %s is not a readable release document (%s)", release_id, error)
+            formats = []
         conn.execute(
-            releases.update()
-            .where(releases.c.id == release_id)
-            .values(formats=release_formats(str(body)))
+            releases.update().where(releases.c.id == release_id).values(formats=formats)
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -36,12 +35,7 @@ JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex 
 
 
 def job_view(ctx: ServiceContext, job: Job) -> schemas.JobOut:
-    """A job as the API shows it to its analyst or a steward, with its formats once released."""
-    return job_out(job, store=ctx.settings.store)
-
-
-def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
-    """A job as the API shows it (its error without the path of the `store`).
+    """A job as the API shows it to its analyst or a steward, its error without the store's path.
 
     Its ``formats`` are those stored with its release when the release was made
     (`offered_formats`, the rule `render` applies): showing a job reads no release.
@@ -64,7 +58,7 @@ def job_out(job: Job, *, store: pathlib.Path) -> schemas.JobOut:
         delta=job.delta,
         cached=job.cached_from is not None,
         cached_from=job.cached_from,
-        error=None if job.error is None else without_store_path(job.error, store),
+        error=None if job.error is None else without_store_path(job.error, ctx.settings.store),
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
