@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from cellcensus.holder.engines import spill_folder
+
 SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out")
 """Fixtures that take tens of seconds to build: each test that uses one joins that fixture's
 xdist group, so `--dist loadgroup` builds it on one worker instead of on each."""
@@ -39,6 +41,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = next((name for name in SHARED_ON_ONE_WORKER if name in used), None)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove this process's DuckDB spill folder: pytest-xdist's workers end without running
+    the exit handler that would (`engines.spill_folder`)."""
+    if spill_folder.cache_info().currsize:
+        shutil.rmtree(spill_folder(), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

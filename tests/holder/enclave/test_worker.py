@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,8 +17,10 @@ from cellcensus.holder.enclave.worker import (
     DETAIL_CHARS,
     MAX_STAGES,
     STAGE_CHARS,
+    _close_pipes,
     run_conformance,
     run_in_subprocess,
+    start_worker,
 )
 
 SPEC = {"kind": "conformance", "source": "x = 1\n", "sha256": "0" * 64}
@@ -235,3 +240,28 @@ def test_a_worker_spills_in_a_private_folder_removed_when_it_ends(tmp_path, time
     assert folder != Path.cwd() and Path.cwd() not in folder.parents
     assert seen["mode"] == 0o700
     assert not folder.exists()
+
+
+def test_a_warm_worker_whose_service_went_away_removes_its_folder(tmp_path):
+    """A service that ends without discarding its warm worker (killed, say) closes the
+    worker's stdin by ending: the worker then removes its private folder itself."""
+    ready = start_worker()
+    assert Path(ready.folder).is_dir()
+    _close_pipes(ready.process)  # what the service's end does to the pipes
+    assert ready.process.wait(timeout=60) == 0
+    assert not Path(ready.folder).exists()
+
+
+def test_a_worker_run_by_hand_leaves_its_folder_alone(tmp_path):
+    folder = tmp_path / "cellcensus-worker-by-hand"
+    folder.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
+        input="",
+        cwd=folder,
+        env=os.environ | {"TMPDIR": str(tmp_path)},
+        timeout=60,
+        check=True,
+    )
+    assert done.returncode == 0
+    assert folder.is_dir()

@@ -241,9 +241,7 @@ def _add_release_formats(conn: sa.Connection) -> None:
             # format, as it could not be served in any.
             log.warning("release %s is not a readable release document (%s)", release_id, error)
             formats = []
-        conn.execute(
-            releases.update().where(releases.c.id == release_id).values(formats=formats)
-        )
+        conn.execute(releases.update().where(releases.c.id == release_id).values(formats=formats))
 
 
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (

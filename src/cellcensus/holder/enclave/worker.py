@@ -123,6 +123,9 @@ def worker_environment() -> dict[str, str]:
     }
 
 
+WORKER_FOLDER_PREFIX = "cellcensus-worker-"
+
+
 def start_worker() -> WorkerProcess:
     """Start a worker subprocess (it imports the catalogue, then waits for a spec).
 
@@ -131,7 +134,7 @@ def start_worker() -> WorkerProcess:
     its temporary folder too (``TMPDIR``): DuckDB's spill folder (`engines.spill_folder`)
     goes with it when the worker is killed before it could remove it.
     """
-    folder = tempfile.mkdtemp(prefix="cellcensus-worker-")
+    folder = tempfile.mkdtemp(prefix=WORKER_FOLDER_PREFIX)
     process = subprocess.Popen(
         [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
         stdin=subprocess.PIPE,
@@ -507,7 +510,8 @@ def main() -> int:
     """Entry point of the worker subprocess."""
     text = sys.stdin.read()
     if not text.strip():
-        return 0  # a warm worker whose service went away
+        _remove_own_folder()  # a warm worker whose service went away without discarding it
+        return 0
     spec = json.loads(text)
     try:
         if runs_on_spark(spec):
@@ -550,6 +554,16 @@ def main() -> int:
         emit(error=INTERNAL_ERROR, detail=traceback.format_exc()[-DETAIL_CHARS:])
         return 1
     return 0
+
+
+def _remove_own_folder() -> None:
+    """Remove the private folder `start_worker` made this worker work in, if it is that one.
+
+    Only then: run by hand from another folder, a worker leaves it alone.
+    """
+    folder = Path.cwd()
+    if folder.name.startswith(WORKER_FOLDER_PREFIX) and os.environ.get("TMPDIR") == str(folder):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def runs_on_spark(spec: dict[str, Any]) -> bool:
