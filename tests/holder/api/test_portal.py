@@ -633,3 +633,46 @@ def test_a_job_that_ends_on_an_older_page_is_shown_ended(idle_service, portal):
     expect(oldest.locator("td.status")).to_contain_text("stopped for the test")
     expect(page.locator("#notice")).to_contain_text(f"Job {submitted[0]}: failed")
     assert not tab.policy_refusals(), tab.console
+
+
+def test_the_poll_draws_again_only_the_rows_of_jobs_that_changed(idle_service, portal):
+    """Queued jobs are asked about each second; a row whose job did not change stays the
+    same element, so the poll takes no keyboard focus (or screen reader's place) from it."""
+    alice = idle_service.auth("alice")
+    kept, ended = (  # two requests: a job asking what another asks would share its end
+        submit(
+            idle_service, alice, {"algorithm": "usual_residence", "parameters": {"min_nights": k}}
+        )["id"]
+        for k in (1, 2)
+    )
+    polls: list[str] = []
+
+    def count(path: str, body: Any) -> Any:
+        if path == "/jobs":
+            polls.append(path)
+        return body
+
+    tab = portal(idle_service, count)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(tab.row(ended)).to_be_visible()
+    page.evaluate(
+        "([kept, ended]) => { window.rows = [kept, ended].map("
+        "(id) => document.querySelector(`#jobs tr[data-job='${id}']`)); }",
+        [kept, ended],
+    )
+    asked = len(polls)
+    for _ in range(100):  # two polls at least (one a second), at most 10 s
+        if len(polls) >= asked + 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(polls) >= asked + 2, polls
+    assert page.evaluate("() => window.rows.map((row) => document.contains(row))") == [True, True]
+
+    book = idle_service.client.app.state.context.service.book
+    assert book.fail(ended, error="stopped for the test", actor="test")
+    expect(tab.row(ended).locator("td.status")).to_contain_text("stopped for the test")
+    # The ended job's row is drawn anew, the other one is the same element still.
+    assert page.evaluate("() => window.rows.map((row) => document.contains(row))") == [True, False]
+    assert page.locator("#jobs tbody tr").count() == 2
+    assert not tab.policy_refusals(), tab.console

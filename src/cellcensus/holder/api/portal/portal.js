@@ -174,6 +174,7 @@ function endSession() {
   if (polling) clearTimeout(polling);
   polling = null;
   jobList = { jobs: new Map(), next: null, paged: false }; // nothing of theirs stays
+  $("jobs").tBodies[0].replaceChildren();
 }
 
 function show(view) {
@@ -703,8 +704,23 @@ function shownJobs() {
 }
 
 function showJobs() {
+  // A row whose job is unchanged is kept, not drawn again: the poll each second must not
+  // take the keyboard focus (or a screen reader's place) from a link in the table.
   const jobs = shownJobs();
-  $("jobs").tBodies[0].replaceChildren(...jobs.map(jobRow));
+  const body = $("jobs").tBodies[0];
+  const drawn = new Map([...body.rows].map((row) => [row.dataset.job, row]));
+  const rows = jobs.map((job) => {
+    const shown = JSON.stringify(job);
+    const row = drawn.get(job.id);
+    if (row && row.dataset.shown === shown) return row;
+    const fresh = jobRow(job);
+    fresh.dataset.shown = shown;
+    return fresh;
+  });
+  rows.forEach((row, k) => {
+    if (body.rows[k] !== row) body.insertBefore(row, body.rows[k] || null);
+  });
+  while (body.rows.length > rows.length) body.lastElementChild.remove();
   $("jobs").hidden = jobs.length === 0;
   $("no-jobs").hidden = jobs.length > 0;
   $("older-jobs").hidden = !jobList.next;
