@@ -62,6 +62,26 @@ def test_signing_key_file_is_private(tmp_path, monkeypatch):
         signing_key(settings)
 
 
+@pytest.mark.parametrize("key", ["changeme" * 8, "a" * 64, "ab12" * 16])
+def test_a_long_but_guessable_signing_key_is_refused(tmp_path, monkeypatch, key):
+    monkeypatch.setenv("CELLCENSUS_JWT_KEY", key)
+    settings = ServiceSettings(store=tmp_path)
+    refusal = rf"\$CELLCENSUS_JWT_KEY uses only {len(set(key))} different characters"
+    with pytest.raises(CellcensusError, match=refusal) as error:
+        signing_key(settings)
+    assert "secrets.token_urlsafe" in str(error.value)
+
+
+def test_random_keys_are_kept(tmp_path, monkeypatch):
+    import secrets
+
+    # Ten different characters are enough; 64 random hex digits use all 16 (fewer than 10
+    # with a chance below 2e-12).
+    for key in ("0123456789" * 4, secrets.token_hex(32), secrets.token_urlsafe(32)):
+        monkeypatch.setenv("CELLCENSUS_JWT_KEY", key)
+        assert signing_key(ServiceSettings(store=tmp_path)) == key.encode()
+
+
 def test_a_short_signing_key_file_is_named_with_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("CELLCENSUS_JWT_KEY", raising=False)
     key_file = tmp_path / "jwt.key"

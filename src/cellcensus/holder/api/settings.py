@@ -20,6 +20,8 @@ from cellcensus.holder.enclave.state import default_state_url
 KEY_ENV = "CELLCENSUS_JWT_KEY"
 ENV_PREFIX = "CELLCENSUS_"
 MIN_KEY_BYTES = 32
+MIN_KEY_SYMBOLS = 10
+"""Different bytes a key must use: 64 hex digits use 16, a repeated word fewer."""
 MAX_TOKEN_MINUTES = 24 * 60
 """Longest lifetime of an access token (minutes)."""
 
@@ -172,25 +174,30 @@ def signing_key(settings: ServiceSettings) -> bytes:
     """The JWT signing key: from the environment, else the key file (created if missing).
 
     Raises:
-        CellcensusError: the key file is readable by others than its owner, or too short.
+        CellcensusError: the key file is readable by others than its owner, or the key is
+            too short or repeats a few characters.
     """
     from_env = os.environ.get(KEY_ENV)
     path = settings.resolved_key_file
     key = from_env.encode() if from_env else _key_from_file(path)
+    # Named by where it came from: an empty file left by a failed copy looks like no key.
+    source = f"${KEY_ENV}" if from_env else f"JWT key file {path}"
     if len(key) < MIN_KEY_BYTES:
-        # Named by where it came from: an empty file left by a failed copy looks like no key.
-        source = f"${KEY_ENV}" if from_env else f"JWT key file {path}"
-        remedy = (
-            "set it to a new one"
-            if from_env
-            else "delete it (the service makes a new one) or write a new one"
-        )
-        raise CellcensusError(
-            f"{source} holds {len(key)} bytes; a JWT signing key needs at least "
-            f"{MIN_KEY_BYTES}: {remedy}, made with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-        )
-    return key
+        problem = f"holds {len(key)} bytes; a JWT signing key needs at least {MIN_KEY_BYTES}"
+    elif len(set(key)) < MIN_KEY_SYMBOLS:
+        # Long enough, but a word or character repeated (changemechangeme...): guessable.
+        problem = f"uses only {len(set(key))} different characters; a random key has many more"
+    else:
+        return key
+    remedy = (
+        "set it to a new one"
+        if from_env
+        else "delete it (the service makes a new one) or write a new one"
+    )
+    raise CellcensusError(
+        f"{source} {problem}: {remedy}, made with: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    )
 
 
 def _key_from_file(path: Path) -> bytes:
