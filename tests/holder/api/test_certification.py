@@ -202,7 +202,7 @@ def test_analysts_read_only_the_outline_of_a_conformance_report(service):
 
 def test_submitted_code_cannot_read_the_services_secrets_in_its_environment(service, monkeypatch):
     secrets = {
-        "CELLCENSUS_JWT_KEY": "jwt-key-" + "k" * 40,
+        "CELLCENSUS_JWT_KEY": "jwt-key-8fQ2xL0pZr7mN4vB1cY6tK3wH9sD5gJe",
         "CELLCENSUS_PASSWORD": "a stewards password",
         "PGPASSWORD": "the state databases password",
     }
