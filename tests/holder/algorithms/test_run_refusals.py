@@ -53,7 +53,10 @@ def test_a_level_without_allocation_names_the_command_that_allocates_it(store, t
     code, output = run(store, tmp_path / "x.csv", "--level", "arrondissement")
     assert code != 0
     assert "no arrondissement allocation" in output
-    assert f"cellcensus store allocate --store {store} --level arrondissement --areas" in output
+    # Arrondissements are summed from municipalities: no polygons to give.
+    assert f"`cellcensus store allocate --store {store} --level arrondissement`" in output
+    code, output = run(store, tmp_path / "x.csv", "--level", "districts")
+    assert f"cellcensus store allocate --store {store} --level districts --areas" in output
     assert "cellcensus ingest" not in output
     assert not (tmp_path / "x.csv").exists()
 
