@@ -80,8 +80,14 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
         Release.read(tmp_path / "other.json")
     with pytest.raises(CellcensusError, match="no such release file"):
         Release.read(tmp_path / "absent.json")
-    with pytest.raises(CellcensusError, match=r"\.csv or \.json"):
-        Release.read(tmp_path / "homes.parquet")
+    with pytest.raises(CellcensusError, match=r"\.csv, \.json or \.parquet"):
+        Release.read(tmp_path / "homes.xlsx")
+    pd.DataFrame({"area_code": ["11001"]}).to_parquet(tmp_path / "plain.parquet")
+    with pytest.raises(CellcensusError, match=r"plain\.parquet: not a cellcensus release"):
+        Release.read(tmp_path / "plain.parquet")
+    (tmp_path / "text.parquet").write_text("area_code\n")
+    with pytest.raises(CellcensusError, match=r"text\.parquet: cannot be read as a release"):
+        Release.read(tmp_path / "text.parquet")
 
 
 def test_the_published_period_is_read_as_dates_or_refused() -> None:

@@ -45,6 +45,9 @@ class Provenance:
 PROVENANCE_SUFFIX = ".provenance.json"
 """Suffix of the sidecar that carries a CSV release's provenance (``NAME.provenance.json``)."""
 RELEASE_SUFFIXES = (".csv", ".json")
+READ_SUFFIXES = (*RELEASE_SUFFIXES, ".parquet")
+"""What `Release.read` takes: also the Parquet the service sends, its facts in its metadata."""
+PARQUET_KEYS = {"provenance": b"cellcensus.provenance", "published": b"cellcensus.published"}
 
 
 def provenance_path(table: Path) -> Path:
@@ -162,22 +165,28 @@ class Release:
         """Read a release file as `write` (and ``cellcensus run --out``) wrote it.
 
         ``NAME.json`` is the whole release; ``NAME.csv`` is its table, read with the
-        provenance, published facts and column types of ``NAME.provenance.json`` beside it.
+        provenance, published facts and column types of ``NAME.provenance.json`` beside it;
+        ``NAME.parquet`` is the service's Parquet, the facts in its schema metadata.
 
         Raises:
             CellcensusError: the file or its sidecar is missing, or is not a release.
         """
         path = Path(path)
         suffix = path.suffix.lower()
-        if suffix not in RELEASE_SUFFIXES:
-            raise CellcensusError(f"{path}: a release is a .csv or .json file, not {suffix!r}")
+        if suffix not in READ_SUFFIXES:
+            raise CellcensusError(
+                f"{path}: a release is a .csv, .json or .parquet file, not {suffix!r}"
+            )
         if suffix == ".json":
             return _parsed(path, lambda: cls.from_json(_text(path)))
+        if suffix == ".parquet":
+            return _parsed(path, lambda: _from_parquet(cls, path))
         sidecar = provenance_path(path)
         if not sidecar.is_file():
             raise CellcensusError(
                 f"{path}: its provenance {sidecar.name} is missing; a CSV release is read "
-                "with the sidecar `cellcensus run --out` wrote beside it"
+                "with the sidecar `cellcensus run --out` wrote beside it (the service sends a "
+                "CSV's provenance in headers: download format=json or format=parquet instead)"
             )
         document = _parsed(sidecar, lambda: json.loads(_text(sidecar)))
         return _parsed(sidecar, lambda: cls._from_csv(_text(path), document))
@@ -203,6 +212,29 @@ class Release:
         return cls(
             table=table, provenance=Provenance(**data["provenance"]), published=data["published"]
         )
+
+
+def _from_parquet(cls: type[Release], path: Path) -> Release:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise CellcensusError(f"{path}: no such release file") from None
+    except (OSError, pa.ArrowException) as error:
+        raise CellcensusError(f"{path}: cannot be read as a release ({error})") from None
+    metadata = table.schema.metadata or {}
+    if missing := [name for name, key in PARQUET_KEYS.items() if key not in metadata]:
+        raise CellcensusError(
+            f"{path}: not a cellcensus release (no {' or '.join(missing)} in its metadata); "
+            "read the Parquet the service sent"
+        )
+    return cls(
+        table=table.to_pandas(),
+        provenance=Provenance(**json.loads(metadata[PARQUET_KEYS["provenance"]])),
+        published=json.loads(metadata[PARQUET_KEYS["published"]]),
+    )
 
 
 def _text(path: Path) -> str:

@@ -18,12 +18,15 @@ from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.geo import (
     DEFAULT_COVERAGE,
     GRID_LEVEL,
+    ROLLED_UP_LEVELS,
     AllocationPrior,
     CoverageModel,
+    belgian_parents,
     build_allocation,
     check_coverage,
     default_prior,
     read_areas,
+    roll_up_allocation,
 )
 from cellcensus.holder.geo.tile_footprint import (
     build_tile_footprint,
@@ -420,7 +423,8 @@ def allocate_command(
         typer.Option(
             "--level",
             help="Name of the area level (default: municipality; with --areas, the file's "
-            "name without its suffix).",
+            "name without its suffix). Without --areas, arrondissement, province and region "
+            "are summed from the municipality allocation.",
         ),
     ] = None,
     grid: Annotated[
@@ -450,25 +454,49 @@ def allocate_command(
         Store(store).allocation_path(name)  # refuses a malformed level, before any work
     except CellcensusError as error:
         raise CellcensusError(f"{error}; name the level with --level") from None
-    shapes = municipalities() if areas is None else read_areas(areas, code_property=code_property)
-    path = build_allocation(
-        store=store,
-        areas=shapes,
-        level=name,
-        coverage=coverage,
-        grid_m=1000.0 if grid else None,
-        prior=prior,
-    )
-    allocation = Store(store).read_allocation(name)
-    console.print(
-        f"Allocated {allocation['cell_id'].nunique():,} cells to "
-        f"{allocation['area_code'].nunique():,} areas of level {name} "
-        f"({coverage}, {prior or default_prior(coverage)} prior): {path}",
-        highlight=False,
-    )
+    if name in ROLLED_UP_LEVELS and areas is None and not grid:
+        # Without this, the municipalities themselves would be stored under the larger
+        # level's name, and its releases would count municipalities.
+        _roll_up(Store(store), level=name)
+    else:
+        shapes = (
+            municipalities() if areas is None else read_areas(areas, code_property=code_property)
+        )
+        path = build_allocation(
+            store=store,
+            areas=shapes,
+            level=name,
+            coverage=coverage,
+            grid_m=1000.0 if grid else None,
+            prior=prior,
+        )
+        allocation = Store(store).read_allocation(name)
+        console.print(
+            f"Allocated {allocation['cell_id'].nunique():,} cells to "
+            f"{allocation['area_code'].nunique():,} areas of level {name} "
+            f"({coverage}, {prior or default_prior(coverage)} prior): {path}",
+            highlight=False,
+        )
     if tile_footprint:
         folder = build_tile_footprint(Store(store))
         console.print(f"Tile footprint (signal model, 250 m tiles): {folder}", highlight=False)
+
+
+def _roll_up(store: Store, *, level: str) -> None:
+    """Allocate `level` by summing the store's municipality allocation into its areas."""
+    if not store.allocation_path("municipality").exists():
+        raise CellcensusError(
+            f"the {level} level is summed from the municipality allocation, which store "
+            f"{store.root} lacks: run `cellcensus store allocate --store {store.root}` first"
+        )
+    path = roll_up_allocation(store=store, parent=belgian_parents(level), level=level)
+    allocation = store.read_allocation(level)
+    console.print(
+        f"Allocated {allocation['cell_id'].nunique():,} cells to "
+        f"{allocation['area_code'].nunique():,} areas of level {level} "
+        f"(summed from the municipality allocation): {path}",
+        highlight=False,
+    )
 
 
 @user_errors

@@ -53,7 +53,10 @@ def test_a_level_without_allocation_names_the_command_that_allocates_it(store, t
     code, output = run(store, tmp_path / "x.csv", "--level", "arrondissement")
     assert code != 0
     assert "no arrondissement allocation" in output
-    assert f"cellcensus store allocate --store {store} --level arrondissement --areas" in output
+    # Arrondissements are summed from municipalities: no polygons to give.
+    assert f"`cellcensus store allocate --store {store} --level arrondissement`" in output
+    code, output = run(store, tmp_path / "x.csv", "--level", "districts")
+    assert f"cellcensus store allocate --store {store} --level districts --areas" in output
     assert "cellcensus ingest" not in output
     assert not (tmp_path / "x.csv").exists()
 
@@ -267,3 +270,25 @@ def test_a_store_without_days_says_to_ingest_not_to_choose_among_none(store, tmp
     analyst = Store(store)
     with pytest.raises(CellcensusError, match="ask the data holder to ingest a delivery"):
         check_period(analyst, {}, reader="analyst")
+
+
+def test_run_gives_no_budget_to_a_user_of_the_service(store, tmp_path):
+    # A name that is no user gets a budget of its own at its first run; a user of the
+    # service only what the steward set, which `--analyst alice` must not add to.
+    from tiny_store import PASSWORD  # type: ignore[import-not-found]
+
+    from cellcensus.holder.api.users import Role, Users
+    from cellcensus.holder.enclave.state import default_state_url, open_state
+
+    state = open_state(default_state_url(store))
+    Users(state).add(username="alice", role=Role.ANALYST, password=PASSWORD, actor="test")
+    code, output = run(store, tmp_path / "x.csv", "--analyst", "alice")
+    assert code == 2
+    assert "no privacy budget for project 'default'" in output
+    assert "cellcensus users budget alice" in output
+    ledger = Enclave(store=store).service.ledger
+    assert ledger.projects(analyst="alice") == []
+    assert not (tmp_path / "x.csv").exists()
+    code, output = run(store, tmp_path / "x.csv", "--analyst", "holder-team")
+    assert code == 0, output
+    assert ledger.projects(analyst="holder-team") == ["default"]

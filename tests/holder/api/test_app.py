@@ -127,6 +127,24 @@ def test_steward_approves_or_rejects_held_releases(service):
     assert again.status_code == 409
 
 
+def test_a_rejected_job_tells_its_analyst_why_and_that_nothing_will_come(service):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    policy = {"require_approval": True}
+    service.client.put("/policies/usual_residence", json=policy, headers=steward)
+    held = service.wait(submit(service, alice)["id"], alice)
+    answer = service.client.get(f"/jobs/{held['id']}/result", headers=alice)
+    assert answer.status_code == 409 and "poll" in answer.json()["detail"]  # not yet
+    reason = "the smallest areas could identify a household"
+    decision = {"approve": False, "reason": reason}
+    service.client.post(f"/approvals/{held['id']}", json=decision, headers=steward)
+    job = service.client.get(f"/jobs/{held['id']}", headers=alice).json()
+    assert job["status"] == "rejected" and reason in job["error"]
+    answer = service.client.get(f"/jobs/{held['id']}/result", headers=alice)
+    assert answer.status_code == 409
+    detail = answer.json()["detail"]
+    assert reason in detail and "never" in detail and "poll" not in detail
+
+
 @BOTH_BACKENDS
 def test_budget_exhausted_is_refused_with_what_is_left(idle_service):
     service = idle_service

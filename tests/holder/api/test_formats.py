@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.api.formats import NoGeoJSONError, ResultFormat, render
 from cellcensus.holder.enclave.release_formats import (
     geojson_keys,
@@ -262,3 +263,27 @@ def test_served_boundaries_follow_the_right_hand_rule(tmp_path):
         for geometry in [feature["geometry"] for feature in saved["features"]] + list(served):
             rings = _exteriors_and_holes(geometry)
             assert all(exterior == ccw for exterior, ccw in rings), (level, rings)
+
+
+def test_a_downloaded_parquet_or_json_is_read_back_as_the_release(tmp_path):
+    # What an analyst saves from GET /jobs/{id}/result is what the NSO side reads in.
+    table = pd.DataFrame(
+        {
+            "area_code": ["01001", "21004"],
+            "device_count": pd.array([40, None], dtype="Int64"),
+            "ci95": [7.49, 7.49],
+        }
+    )
+    wire = body(table, "usual_residence")
+    original = Release.from_json(wire)
+    for fmt in (ResultFormat.PARQUET, ResultFormat.JSON):
+        content, _ = render(wire, fmt)
+        path = tmp_path / f"release.{fmt.value}"
+        path.write_bytes(content)
+        read = Release.read(path)
+        pd.testing.assert_frame_equal(read.table, original.table)
+        assert read.provenance == original.provenance and read.published == original.published
+    content, _ = render(wire, ResultFormat.CSV)
+    (tmp_path / "release.csv").write_bytes(content)
+    with pytest.raises(CellcensusError, match=r"format=json or format=parquet"):
+        Release.read(tmp_path / "release.csv")  # its provenance came in headers, not a file

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from fastapi.testclient import TestClient
+from tiny_store import PASSWORD, add_users, settings_for  # type: ignore[import-not-found]
+
+from cellcensus.holder.api import create_app
 from cellcensus.holder.api.problems import without_store_path
 
 
@@ -26,3 +31,21 @@ def test_a_store_path_spelt_as_a_uri_by_spark_is_masked(tmp_path: Path) -> None:
 
 def test_a_store_of_one_relative_word_leaves_ordinary_words_alone() -> None:
     assert without_store_path("the store is damaged", Path("store")).startswith("the store is")
+
+
+def test_a_service_started_on_a_relative_store_names_it_store_to_clients(
+    tiny_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `cellcensus serve --store vault`: the folder's own name must not reach a client either.
+    monkeypatch.chdir(tiny_store.parent)
+    settings = settings_for(Path(tiny_store.name), tmp_path / "state", workers=0)
+    add_users(settings)
+    with TestClient(create_app(settings)) as client:
+        login = client.post("/auth/token", json={"username": "bob", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        job = {"algorithm": "usual_residence", "parameters": {}, "level": "region"}
+        answer = client.post("/jobs", json=job, headers=headers)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert "no region allocation in store STORE" in detail
+    assert f" {tiny_store.name} " not in detail.replace(";", " ")

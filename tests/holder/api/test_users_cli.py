@@ -174,3 +174,15 @@ def test_a_password_prompt_without_input_says_where_a_password_can_come_from(
     assert code == 2, output
     assert "no password given" in output and "--password-file" in output
     assert "CELLCENSUS_PASSWORD" in output and users.get("bob") is None
+
+
+def test_grant_says_which_scopes_it_took_away(users_cli):
+    # `grant` replaces the scopes: a steward adding one must see that the others went.
+    invoke, users = users_cli
+    added = "present_population:*:*"
+    code, output = invoke("grant", "alice", added)
+    assert code == 0 and users.get("alice").scopes == (added,)
+    assert f"no longer: {KEPT}" in output and "name every scope to keep" in output
+    code, output = invoke("grant", "alice", added, KEPT)
+    assert code == 0 and "no longer" not in output
+    assert set(users.get("alice").scopes) == {added, KEPT}

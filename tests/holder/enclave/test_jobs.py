@@ -261,3 +261,25 @@ def test_a_job_asked_again_after_a_stored_day_was_delivered_anew_is_computed_aga
     assert held.days() == Store(store).days()  # the same days
     assert again.provenance.job_id != first.provenance.job_id
     assert service.book.recent()[0].cached_from is None
+
+
+def test_a_held_run_says_how_to_get_its_release_once_decided(service):
+    # `cellcensus run` under require_approval: the holder learns that running the command
+    # again after the steward's approval writes the release, at no further charge.
+    service.policies.set("*", {"require_approval": True}, steward="s")
+    with pytest.raises(CellcensusError) as held:
+        service.run_inline(analyst="alice", request=REQUEST)
+    job = service.book.recent()[0]
+    for said in (str(held.value), _refusal(service)):
+        assert f"POST /approvals/{job.id}" in said and "run it again" in said
+    left = service.ledger.remaining(analyst="alice", project="default")
+    service.decide(job.id, steward="s", approve=True, reason="checked")
+    release = service.run_inline(analyst="alice", request=REQUEST)
+    assert release.provenance.job_id == job.id
+    assert service.ledger.remaining(analyst="alice", project="default") == left
+
+
+def _refusal(service) -> str:
+    with pytest.raises(CellcensusError) as again:
+        service.run_inline(analyst="alice", request=REQUEST)
+    return str(again.value)

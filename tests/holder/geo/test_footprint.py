@@ -400,3 +400,48 @@ def test_allocated_levels_keep_the_boundaries_the_service_maps_with(tmp_path):
     )
     union = shapely.geometry.shape(area_geometries(store.root, "all")["ALL"])
     assert shapely.hausdorff_distance(union, shapely.union_all(areas.geometry.to_numpy())) < 1e-5
+
+
+def test_store_allocate_sums_municipalities_into_the_named_larger_levels(tmp_path):
+    # Without --areas, a province level must hold provinces, not the municipalities named so.
+    areas = municipalities()
+    points = shapely.point_on_surface(areas.geometry.sample(40, random_state=3).to_numpy())
+    cells = pd.DataFrame(
+        {
+            "cell_id": [f"c{i:02d}" for i in range(len(points))],
+            "longitude": shapely.get_x(points),
+            "latitude": shapely.get_y(points),
+        }
+    )
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    cells.to_parquet(store.cells_path)
+    for level in ("province", "arrondissement", "region"):
+        result = runner.invoke(app, [*ALLOCATE, str(store.root), "--level", level])
+        assert result.exit_code != 0
+        assert "run `cellcensus store allocate --store" in " ".join(result.output.split())
+    result = runner.invoke(app, [*ALLOCATE, str(store.root), "--coverage", "voronoi"])
+    assert result.exit_code == 0, result.output
+    by_municipality = store.read_allocation("municipality")
+
+    from cellcensus.nso.mobility import arrondissements
+
+    parents = {
+        "province": areas.set_index("area_code")["province"].astype(str),
+        "region": areas.set_index("area_code")["region"].astype(str),
+        "arrondissement": arrondissements(),  # the codes the demo and the NSO's flows use
+    }
+    for level, parent in parents.items():
+        result = runner.invoke(app, [*ALLOCATE, str(store.root), "--level", level])
+        assert result.exit_code == 0, result.output
+        rolled = store.read_allocation(level)
+        assert set(rolled.area_code) <= set(parent)
+        assert np.allclose(rolled.groupby("cell_id").weight.sum(), 1.0)
+        expected = (
+            by_municipality.assign(area_code=by_municipality.area_code.map(parent))
+            .groupby(["cell_id", "area_code"])
+            .weight.sum()
+        )
+        got = rolled.set_index(["cell_id", "area_code"]).weight.sort_index()
+        pd.testing.assert_series_equal(got, expected.sort_index(), check_names=False)
+    assert set(store.area_levels()) == {"municipality", *parents}

@@ -150,3 +150,18 @@ def test_the_hold_out_half_says_how_many_of_it_had_an_estimate_to_judge(
         f"judged on the other half ({judged + 12:,}, {judged:,} of them with an estimate and "
         "a census count to judge)" in fewer
     )
+
+
+def test_the_summary_total_is_the_sum_of_the_published_estimates(
+    realistic_result: EstimationResult,
+) -> None:
+    # A reader who adds up the published table (rounded to persons) finds the report's total.
+    from cellcensus.nso.dissemination import official_table
+    from cellcensus.nso.report.numbers import number
+    from cellcensus.nso.report.quality import summary_section
+
+    published = official_table(result=realistic_result)["estimate"].sum()
+    unrounded = realistic_result.best.table["estimate"].sum()
+    assert round(unrounded) != published  # the rounding of each area shows in the total
+
+    assert f"count {number(published)} residents" in summary_section(realistic_result)

@@ -156,18 +156,28 @@ def grant(
     store: StoreOption,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Replace a user's scopes, e.g. usual_residence:municipality:2011-03-01..2011-03-31."""
+    """Replace a user's scopes, e.g. usual_residence:municipality:2011-03-01..2011-03-31.
+
+    Name every scope the user keeps: those left out are taken away.
+    """
     from cellcensus.holder.enclave.service import EnclaveService
 
     state = _state(store, database_url)
     users = Users(state)
-    _require_user(users, username)
+    before = _require_user(users, username).scopes
     service = EnclaveService(store=store, state=state)
     warnings = check_scopes(scopes, algorithms=service.catalogue.entries(), store=service.store)
     user = users.set_scopes(username, scopes, actor="cli")
     for warning in warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    console.print(f"{user.username}: {', '.join(user.scopes) or 'no scopes'}")
+    console.print(f"{user.username}: {', '.join(user.scopes) or 'no scopes'}", highlight=False)
+    if gone := [scope for scope in before if scope not in user.scopes]:
+        # A steward who meant to add a scope learns here that the others went.
+        err_console.print(
+            f"[yellow]no longer:[/] {', '.join(gone)} (grant replaces the scopes: "
+            "name every scope to keep)",
+            highlight=False,
+        )
 
 
 def _require_user(users: Users, username: str) -> User:

@@ -89,6 +89,10 @@ class ServiceSettings:
     interactive_docs: bool = False
 
     def __post_init__(self) -> None:
+        # Messages name the store by the path it was given; an absolute one is what
+        # `without_store_path` can mask without touching the ordinary word a relative
+        # one-word name (`--store store`) would be.
+        object.__setattr__(self, "store", Path(self.store).absolute())
         if self.engine not in ("duckdb", "spark"):
             raise CellcensusError(f"engine must be duckdb or spark, got {self.engine!r}")
         for name in (

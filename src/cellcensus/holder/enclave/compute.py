@@ -53,7 +53,7 @@ from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging, st
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure, protect
 from cellcensus.holder.enclave.manifests import RecordedManifest
 from cellcensus.holder.engines import Engine, connect, spark_session
-from cellcensus.holder.geo.allocation import GRID_LEVEL
+from cellcensus.holder.geo.allocation import GRID_LEVEL, ROLLED_UP_LEVELS
 from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
@@ -298,6 +298,8 @@ def allocate_command(store: Store, level: str) -> str:
         return f"cellcensus store allocate --store {store.root}"
     if level == GRID_LEVEL:
         return f"cellcensus store allocate --store {store.root} --grid"
+    if level in ROLLED_UP_LEVELS:
+        return f"cellcensus store allocate --store {store.root} --level {level}"
     return f"cellcensus store allocate --store {store.root} --level {level} --areas AREAS.geojson"
 
 

@@ -351,7 +351,11 @@ class JobBook:
             return moved
 
     def reject(self, job_id: str, *, steward: str, reason: str) -> bool:
-        """The steward refuses a held release: it is never released."""
+        """The steward refuses a held release: it is never released.
+
+        The reason becomes the job's error: its analyst was charged and reads why.
+        """
+        error = f"the data steward rejected the release: {reason}"[:2000]
         with self.state.write() as conn:
             moved = _move(
                 conn,
@@ -361,6 +365,7 @@ class JobBook:
                 stage="rejected by steward",
                 decided_by=steward,
                 decision_reason=reason,
+                error=error,
                 finished_at=now(),
             )
             if moved:
@@ -371,6 +376,7 @@ class JobBook:
                     JobStatus.REJECTED,
                     stage="rejected by steward",
                     decision_reason=reason,
+                    error=error,
                 )
             return moved
 

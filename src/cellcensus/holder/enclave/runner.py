@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from cellcensus.holder.disclosure import DisclosurePolicy
 from cellcensus.holder.enclave.compute import PUBLISHED_FACTS, compute_release, open_tables
 from cellcensus.holder.enclave.service import DEFAULT_PROJECT, EnclaveService, JobRequest
-from cellcensus.holder.enclave.state import default_state_url, open_state
+from cellcensus.holder.enclave.state import default_state_url, open_state, users
 from cellcensus.holder.engines import Engine
 from cellcensus.holder.store.layout import require_store_folder
 from cellcensus.release import Release
@@ -88,9 +90,12 @@ class Enclave:
         """
         request = JobRequest(algorithm=algorithm, parameters=parameters, level=level)
         ledger = self.service.ledger
+        # A user of the service gets budgets from the steward only: granting one here would
+        # give them privacy loss to spend over HTTP that nobody set.
         if (
             self.embedded_epsilon
             and ledger.budget(analyst=analyst, project=request.project) is None
+            and not self._is_service_user(analyst)
         ):
             self.grant_budget(
                 analyst=analyst,
@@ -99,3 +104,8 @@ class Enclave:
                 project=request.project,
             )
         return self.service.run_inline(analyst=analyst, request=request)
+
+    def _is_service_user(self, name: str) -> bool:
+        with self.service.state.read() as conn:
+            found = conn.execute(sa.select(users.c.username).where(users.c.username == name))
+            return found.first() is not None

@@ -423,6 +423,8 @@ class EnclaveService:
             )
         claimed = self.book.claim(job.id)
         if claimed is None:
+            if job.status is JobStatus.AWAITING_APPROVAL:
+                raise CellcensusError(_held(job.id, identical=True))
             raise CellcensusError(f"an identical job {job.id} is already {job.status.value}")
         # Charged before the events are read and never refunded: what fails from here on
         # may depend on the data (what the store's layout refuses was refused in `prepare`,
@@ -498,8 +500,18 @@ class EnclaveService:
         if final.status is JobStatus.RELEASED:
             return release
         if final.status is JobStatus.AWAITING_APPROVAL:
-            raise CellcensusError(f"job {job_id} is held for the steward's approval")
+            raise CellcensusError(_held(job_id, identical=False))
         raise CellcensusError(f"job {job_id} {final.status.value}: {final.error}")
+
+
+def _held(job_id: str, *, identical: bool) -> str:
+    """What the holder of a release held for approval does to get it."""
+    which = "an identical job" if identical else "job"
+    return (
+        f"{which} {job_id} is held for the steward's approval (the policy requires it): a "
+        f"steward decides in the service's portal (/portal/) or with POST /approvals/{job_id}; "
+        "once approved, run it again to write the release, at no further privacy cost"
+    )
 
 
 def _built_in(entry: CatalogueEntry) -> Algorithm | None:

@@ -46,7 +46,7 @@ from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.holder.store.writer_lock import writing
-from cellcensus.reference import municipalities, register_population
+from cellcensus.reference import crosswalk_2019, municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
 """Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
@@ -85,6 +85,9 @@ GRID_LEVEL = "inspire_1km"
 NAMED_LEVELS = ("municipality", "arrondissement", "province", "region", GRID_LEVEL)
 """The levels of the project: Belgium's nesting areas and the grid. A level of any other name
 comes from the holder's own GeoJSON and exists once the store has an allocation for it."""
+ROLLED_UP_LEVELS = ("arrondissement", "province", "region")
+"""The project's levels made of whole municipalities: summed from the municipality allocation
+(`belgian_parents`), no polygons needed."""
 
 FARTHEST_SITE_KM = 100.0
 """A site this far from every area is misplaced (latitude and longitude swapped, a sign lost),
@@ -399,6 +402,28 @@ def build_allocation(
         shapes = areas if grid_m is None else grid_squares(allocation["area_code"])
         save_boundaries(store, areas=shapes, level=level)
         return _save(allocation, path=path, cells=store.cells_digest())
+
+
+def belgian_parents(level: str) -> pd.Series:
+    """The `level` area of each 2011 municipality, indexed by municipality code.
+
+    Arrondissements are those of 2019, the codes of the census commuting matrix the statistics
+    office compares flows with (as the demo releases them); provinces and regions did not change.
+    """
+    if level == "arrondissement":
+        links = crosswalk_2019()
+        codes, index = links["arrondissement_2019"], links["area_code"]
+    elif level in ("province", "region"):
+        frame = municipalities()
+        codes, index = frame[level], frame["area_code"]
+    else:
+        raise CellcensusError(
+            f"{level!r} is not made of municipalities; levels that are: "
+            + ", ".join(ROLLED_UP_LEVELS)
+        )
+    return pd.Series(
+        codes.astype(str).to_numpy(), index=pd.Index(index.astype(str), name="area_code")
+    )
 
 
 def roll_up_allocation(

@@ -32,7 +32,8 @@ def summary_section(result: EstimationResult) -> str:
     """
     best = result.best
     released = best.table["estimate"].notna()
-    total = float(best.table.loc[released, "estimate"].sum())
+    # Summed as published (each area rounded to persons): the total a reader adds up.
+    total = float(best.table.loc[released, "estimate"].round(0).sum())
     census = result.census.reindex(best.table.index[released.to_numpy()])
     total_census = float(census.sum())
     national = result.outcomes.get("national")

@@ -893,7 +893,11 @@ function approvalBlock({ job, release }) {
   const form = el(
     "form",
     { className: "decision", noValidate: true },
-    el("label", { htmlFor: reason.id }, "Reason for the decision (recorded in the audit log)"),
+    el(
+      "label",
+      { htmlFor: reason.id },
+      "Reason for the decision (recorded in the audit log; a rejection's is shown to the analyst)",
+    ),
     reason,
     el(
       "div",

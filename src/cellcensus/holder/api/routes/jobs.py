@@ -226,6 +226,12 @@ async def get_result(
     change), so serving a cached result blocks nothing.
     """
     job = _visible_job(ctx, caller, job_id)
+    if job.status in (JobStatus.FAILED, JobStatus.REJECTED):
+        why = without_store_path(job.error, ctx.settings.store) if job.error else job.stage
+        raise ApiError(
+            409,
+            f"job {job.id} is {job.status.value} and will never be released: {why}",
+        )
     if job.status is not JobStatus.RELEASED:
         raise ApiError(
             409,
