@@ -48,6 +48,7 @@ RELEASE_SUFFIXES = (".csv", ".json")
 READ_SUFFIXES = (*RELEASE_SUFFIXES, ".parquet")
 """What `Release.read` takes: also the Parquet the service sends, its facts in its metadata."""
 PARQUET_KEYS = {"provenance": b"cellcensus.provenance", "published": b"cellcensus.published"}
+"""Schema metadata keys of a Parquet release (`holder.api.formats` writes them): its facts."""
 
 
 def provenance_path(table: Path) -> Path:

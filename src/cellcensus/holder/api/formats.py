@@ -34,7 +34,7 @@ from cellcensus.holder.enclave.release_formats import (
     offered_formats,
     release_columns,
 )
-from cellcensus.release import Release
+from cellcensus.release import PARQUET_KEYS, Release
 
 __all__ = [
     "MEDIA_TYPES",
@@ -122,8 +122,10 @@ def _parquet(release: Release, body: str) -> bytes:
     table = table.replace_schema_metadata(
         {
             **(table.schema.metadata or {}),
-            b"cellcensus.provenance": json.dumps(document["provenance"], sort_keys=True).encode(),
-            b"cellcensus.published": json.dumps(document["published"], sort_keys=True).encode(),
+            **{
+                key: json.dumps(document[name], sort_keys=True).encode()
+                for name, key in PARQUET_KEYS.items()
+            },
         }
     )
     sink = io.BytesIO()
