@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out")
+SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out", "spark_from_plain_python")
 """Fixtures that take tens of seconds to build: each test that uses one joins that fixture's
 xdist group, so `--dist loadgroup` builds it on one worker instead of on each."""
 
