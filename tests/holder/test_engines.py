@@ -1,7 +1,9 @@
 """The Spark session honours spark-submit's configuration, and local defaults elsewhere.
 
-Each case starts its own JVM in a subprocess (the session is one per process), as an operator
-would: `spark-submit --master ...` on a cluster, plain Python on one machine.
+Each configuration starts its own JVM in a subprocess (the session is one per process), as an
+operator would: `spark-submit --master ...` on a cluster, plain Python on one machine. The
+tests of one configuration share its run (`spark_from_plain_python`): a JVM's start costs tens
+of seconds.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ print("PROGRESS", conf.get("spark.ui.showConsoleProgress", "unset"))
 session.range(3).selectExpr("row_number() over (order by id) as n").collect()
 """
 
+# After `SCRIPT`: a shuffle, then where Spark keeps its scratch files.
+SCRATCH = """
+import glob, os, stat
+session.range(1000).selectExpr("id % 7 AS k").distinct().collect()  # a shuffle
+folder = session.sparkContext.getConf().get("spark.local.dir", "unset")
+print("FOLDER", folder)
+print("MODE", oct(stat.S_IMODE(os.stat(folder).st_mode)) if os.path.isdir(folder) else "none")
+print("BLOCKS", len(glob.glob(os.path.join(folder, "blockmgr-*"))))
+"""
+
 
 def without_spark_settings() -> dict[str, str]:
     """This environment without Spark's variables, this Python's programs first on PATH."""
@@ -36,10 +48,13 @@ def without_spark_settings() -> dict[str, str]:
     return clean | {"PATH": bindir + os.pathsep + clean.get("PATH", "")}
 
 
-def started(command: list[str], env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], str]:
-    """The session's settings as `command` (Python, or spark-submit) starts it, and stderr."""
+def started(
+    command: list[str], env: dict[str, str], tmp_path: Path, *, then: str = ""
+) -> tuple[dict[str, str], str]:
+    """The session's settings as `command` (Python, or spark-submit) starts it, with what
+    `then` (more of the script) prints, and stderr."""
     script = tmp_path / "session.py"
-    script.write_text(SCRIPT)
+    script.write_text(SCRIPT + then)
     done = subprocess.run(
         [*command, str(script)],
         env=without_spark_settings() | env,
@@ -80,10 +95,20 @@ def test_spark_submit_on_one_machine_gets_the_local_partitions(tmp_path: Path) -
     assert found["PARTITIONS"] == "5"
 
 
-def test_plain_python_runs_local_quiet_and_the_environment_overrides(tmp_path: Path) -> None:
-    found, stderr = started([sys.executable], {"SPARK_SHUFFLE_PARTITIONS": "5"}, tmp_path)
+@pytest.fixture(scope="module")
+def spark_from_plain_python(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], str]:
+    """A session started from plain Python, its partitions set by the environment, after a
+    shuffle (`SCRATCH`): its settings and scratch folder, and stderr."""
+    tmp_path = tmp_path_factory.mktemp("plain-python")
+    return started([sys.executable], {"SPARK_SHUFFLE_PARTITIONS": "5"}, tmp_path, then=SCRATCH)
+
+
+def test_plain_python_runs_local_quiet_and_the_environment_overrides(
+    spark_from_plain_python: tuple[dict[str, str], str], tmp_path: Path
+) -> None:
+    found, stderr = spark_from_plain_python
     # No stage progress bars over the CLI's spinner.
-    assert found == {
+    assert {key: found[key] for key in ("MASTER", "PARTITIONS", "TIMEZONE", "PROGRESS")} == {
         "MASTER": "local[2]",
         "PARTITIONS": "5",
         "TIMEZONE": "UTC",
@@ -100,32 +125,11 @@ def test_plain_python_runs_local_quiet_and_the_environment_overrides(tmp_path: P
     assert "Setting default log level" in stderr
 
 
-SCRATCH = """
-import glob, os, stat
-from cellcensus.holder.engines import spark_session
-session = spark_session()
-session.range(1000).selectExpr("id % 7 AS k").distinct().collect()  # a shuffle
-folder = session.sparkContext.getConf().get("spark.local.dir", "unset")
-print("FOLDER", folder)
-print("MODE", oct(stat.S_IMODE(os.stat(folder).st_mode)) if os.path.isdir(folder) else "none")
-print("BLOCKS", len(glob.glob(os.path.join(folder, "blockmgr-*"))))
-"""
-
-
-def test_plain_python_keeps_spark_scratch_files_in_a_private_folder(tmp_path: Path) -> None:
+def test_plain_python_keeps_spark_scratch_files_in_a_private_folder(
+    spark_from_plain_python: tuple[dict[str, str], str],
+) -> None:
     # Shuffle files hold an ingest's raw user_ids: not in /tmp folders everyone may read.
-    script = tmp_path / "scratch.py"
-    script.write_text(SCRATCH)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        env=without_spark_settings(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=True,
-    )
-    found = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
-
+    found = spark_from_plain_python[0]
     assert Path(found["FOLDER"]).name.startswith("cellcensus-spill-"), found
     assert found["MODE"] == "0o700"
     assert int(found["BLOCKS"]) >= 1  # Spark's block manager works beneath it
