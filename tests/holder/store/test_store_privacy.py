@@ -48,3 +48,19 @@ def test_no_file_of_the_store_holds_a_raw_user_id(tmp_path: Path) -> None:
     assert values.isdisjoint(USERS)
     quarantine = Store(tmp_path / "store").read_quarantine()
     assert "[user_id removed]" in set(quarantine["cell_id"]) | set(quarantine["mcc_text"])
+
+
+def test_a_store_folder_an_ingest_creates_is_closed_to_others(tmp_path: Path) -> None:
+    """Its quarantine keeps rejected fields' raw text: not for every account of the machine."""
+    import stat
+
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    store = tmp_path / "new" / "store"
+    ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "k")
+    assert stat.S_IMODE(store.stat().st_mode) == 0o750
+    # A folder the operator made keeps the mode the operator gave it.
+    made = tmp_path / "made"
+    made.mkdir(mode=0o755)
+    made.chmod(0o755)
+    ingest_dataset(dataset=dataset, store=made, key_file=tmp_path / "k")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o755

@@ -947,13 +947,23 @@ def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
     return InputDataError(f"{table.what}: cannot read {table.location} ({detail}); check the files")
 
 
+STORE_FOLDER_MODE = 0o750
+"""Mode of a store folder an ingest creates: the holder's staff (its group) may read it."""
+
+
 @contextlib.contextmanager
 def _store_folder(root: Path) -> Iterator[None]:
-    """The store folder, created if missing and removed again if the ingest leaves it empty."""
+    """The store folder, created if missing and removed again if the ingest leaves it empty.
+
+    A folder it creates is closed to others than its owner and group (mode 0750): beside the
+    pseudonymised events, the quarantine keeps the raw text of rejected fields.
+    """
     if root.exists() and not root.is_dir():
         raise InputDataError(f"store {root} is a file; give a folder for the store")
     created = [folder for folder in (root, *root.parents) if not folder.exists()]
     root.mkdir(parents=True, exist_ok=True)
+    if root in created:
+        root.chmod(STORE_FOLDER_MODE)  # whatever the umask
     try:
         yield
     finally:
