@@ -320,3 +320,16 @@ def test_catalogue_lists_algorithms_with_schemas_and_levels(idle_service):
     assert catalogue["levels"] == ["municipality", "province"]
     one = service.client.get("/algorithms/usual_residence").json()
     assert "min_nights" in json.dumps(one["parameters_schema"])
+
+
+def test_budget_left_is_shown_without_float_dust(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    grant = {"epsilon": 1.0, "project": "census-2011"}
+    assert service.client.put("/users/alice/budget", json=grant, headers=steward).is_success
+    ledger = service.client.app.state.context.service.ledger
+    for number in (1, 2):
+        ledger.charge(job_id=f"{number:032x}", analyst="alice", project="census-2011", epsilon=0.4)
+    assert 1.0 - 0.4 - 0.4 != 0.2  # what the sum of the charges leaves in floating point
+    budget = service.client.get("/me", headers=service.auth("alice")).json()["budget"]
+    assert budget[0] == {"project": "census-2011", "epsilon_left": 0.2, "delta_left": 0.0}

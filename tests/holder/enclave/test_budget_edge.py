@@ -76,7 +76,7 @@ def test_a_project_without_budget_names_the_projects_that_have_one(service):
     with pytest.raises(DisclosureError) as refused:
         service.submit(analyst="alice", request=GAUSSIAN)
     assert str(refused.value).startswith(
-        "no privacy budget for project 'census-2011'; you have budgets in: none: ask the steward"
+        "no privacy budget for project 'census-2011', nor in any other project: ask the steward"
     )
     service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
     with pytest.raises(DisclosureError) as refused:

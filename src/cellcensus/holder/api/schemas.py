@@ -148,12 +148,17 @@ class Catalogue(BaseModel):
     levels: list[str]
 
 
+def _without_float_dust(value: float) -> float:
+    """12 significant digits: 1 - 0.4 - 0.4 is shown 0.2, not 0.19999999999999996."""
+    return float(f"{value:.12g}")
+
+
 class BudgetOut(BaseModel):
-    """Privacy budget left in one project."""
+    """Privacy budget left in one project (the ledger's own sums are exact to its tolerance)."""
 
     project: str
-    epsilon_left: float
-    delta_left: float
+    epsilon_left: Annotated[float, AfterValidator(_without_float_dust)]
+    delta_left: Annotated[float, AfterValidator(_without_float_dust)]
 
 
 class QuotaOut(BaseModel):

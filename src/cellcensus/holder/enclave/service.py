@@ -307,9 +307,9 @@ class EnclaveService:
                 f"budget in {new.project!r})"
             )
         return DisclosureError(
-            f"no privacy budget for project {new.project!r}; you have budgets in: none: ask "
-            f"the steward (`cellcensus users budget {new.analyst} --project {new.project} "
-            "--epsilon E --delta D`)"
+            f"no privacy budget for project {new.project!r}, nor in any other project: ask "
+            f"the steward for one (`cellcensus users budget {new.analyst} --project "
+            f"{new.project} --epsilon E --delta D`)"
         )
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:
