@@ -30,7 +30,6 @@ from cellcensus.nso.client import InProcessClient
 from cellcensus.nso.mobility import (
     Commuting,
     PresentPopulation,
-    arrondissements,
     estimate_commuting,
     estimate_present_population,
     parent_areas,
@@ -41,7 +40,7 @@ from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import publish_release
 from cellcensus.nso.validation import Agreement
-from cellcensus.reference import municipalities
+from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
@@ -157,7 +156,7 @@ def _holder_store(
     ingest_dataset(dataset=dataset, store=store, key_file=key_file or out / KEY_FILE)
     step("Holder: allocating cells to municipalities")
     build_allocation(store=store, areas=areas)
-    roll_up_allocation(store=Store(store), parent=arrondissements(), level=FLOWS_LEVEL)
+    roll_up_allocation(store=Store(store), parent=arrondissements_2019(), level=FLOWS_LEVEL)
     build_tile_footprint(Store(store), areas=areas)
     return store
 
@@ -205,7 +204,7 @@ def _present_population(
     release: Release, *, residents: EstimationResult, areas: pd.DataFrame, dataset: Path
 ) -> PresentPopulation:
     """The present population per arrondissement of `areas`, beside a synthetic world's truth."""
-    parent = arrondissements()
+    parent = arrondissements_2019()
     return estimate_present_population(
         release=release,
         residents=residents,

@@ -22,7 +22,6 @@ from cellcensus.nso.mobility import (
     PresentPopulation,
     _night_folds,
     area_factors,
-    arrondissements,
     estimate_commuting,
     estimate_present_population,
     mobility_metrics,
@@ -39,7 +38,7 @@ from cellcensus.nso.report.mobility import (
 )
 from cellcensus.nso.uncertainty import CI95_Z
 from cellcensus.nso.validation import agreement
-from cellcensus.reference import belgium
+from cellcensus.reference import arrondissements_2019, belgium
 from cellcensus.release import Provenance, Release
 
 ESTIMATION_DOCS = (Path(__file__).parents[2] / "docs" / "estimation.md").read_text()
@@ -121,7 +120,7 @@ def test_brussels_day_night_ratio_follows_the_release(unbiased_result):
 def test_a_release_by_arrondissement_is_expanded_with_its_municipalities(unbiased_result):
     # The municipal release summed to arrondissements, as the holder releases it.
     municipal = _present_release(unbiased_result, day_gain=1.5, saturday_gain=0.5).table
-    parent = arrondissements()
+    parent = arrondissements_2019()
     table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
     table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
     areas = parent_areas(belgium.municipalities(), parent)
@@ -508,7 +507,7 @@ def _arrondissements_at_two_hours(
     municipal = municipal[
         municipal["local_date"].isin(DATES[:3]) & municipal["slot"].isin([NIGHT_HOUR, DAY_HOUR])
     ]
-    parent = arrondissements()
+    parent = arrondissements_2019()
     table = municipal.assign(area_code=parent.reindex(municipal["area_code"]).to_numpy())
     table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
     areas = parent_areas(belgium.municipalities(), parent)
@@ -866,7 +865,7 @@ def test_an_areas_own_night_error_does_not_set_its_own_model_error(unbiased_resu
     assert tau is not None
     weekday = _stated(estimated).weekday_table
     night = weekday[weekday["slot"] == NIGHT_HOUR].set_index("area_code")
-    residents = unbiased_result.best.table["estimate"].groupby(arrondissements()).sum()
+    residents = unbiased_result.best.table["estimate"].groupby(arrondissements_2019()).sum()
     residents = residents.reindex(night.index)
     lacking = (night["estimate"] - residents) ** 2 / CI95_Z**2 - night["stated"] ** 2
     needed = np.sqrt(lacking.clip(lower=0)) / night["estimate"]

@@ -61,13 +61,6 @@ DAY_HOUR = 11
 """Local hour shown as day (11:00-12:00)."""
 
 
-def arrondissements(crosswalk: pd.DataFrame | None = None) -> pd.Series:
-    """The 2019 arrondissement of each 2011 municipality (default: the Belgian crosswalk)."""
-    links = crosswalk if crosswalk is not None else belgium.crosswalk_2019()
-    codes = links["arrondissement_2019"].astype(str).to_numpy()
-    return pd.Series(codes, index=pd.Index(links["area_code"].astype(str), name="area_code"))
-
-
 def area_factors(residents: EstimationResult, *, parent: pd.Series | None = None) -> pd.Series:
     """Persons per released device of each area under the residents' default estimator.
 
@@ -911,7 +904,7 @@ def estimate_commuting(
     _check_columns(release, "home_work_flows", ("home_area", "work_area", "device_count"))
     matrix = census if census is not None else belgium.commuting_matrix()
     flows = _flows_beside_census(release, matrix)
-    factor = area_factors(residents, parent=arrondissements(crosswalk))
+    factor = area_factors(residents, parent=belgium.arrondissements_2019(crosswalk))
     per_device = factor.reindex(flows["home_area"]).fillna(float(factor.attrs["overall"]))
     per_device = per_device.set_axis(flows.index)
     flows["expanded"] = flows["devices"] * per_device

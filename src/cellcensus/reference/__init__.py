@@ -6,6 +6,7 @@ identifier used across cellcensus. See `data/belgium/PROVENANCE.md` for sources 
 
 from cellcensus.reference.belgium import (
     CITATION,
+    arrondissements_2019,
     census_age_sex,
     census_population,
     commuting_matrix,
@@ -17,6 +18,7 @@ from cellcensus.reference.belgium import (
 
 __all__ = [
     "CITATION",
+    "arrondissements_2019",
     "census_age_sex",
     "census_population",
     "commuting_matrix",

@@ -121,6 +121,17 @@ def crosswalk_2019() -> pd.DataFrame:
     return _crosswalk().copy()
 
 
+def arrondissements_2019(crosswalk: pd.DataFrame | None = None) -> pd.Series:
+    """The 2019 arrondissement of each 2011 municipality, indexed by its code (``area_code``).
+
+    The codes of the census commuting matrix; from `crosswalk` (shaped as `crosswalk_2019`),
+    else from the Belgian one.
+    """
+    links = _crosswalk() if crosswalk is None else crosswalk
+    codes = links["arrondissement_2019"].astype(str).to_numpy()
+    return pd.Series(codes, index=pd.Index(links["area_code"].astype(str), name="area_code"))
+
+
 @cache
 def _commuting() -> pd.DataFrame:
     wide = _csv("be_census2011_commuting_arrondissements_2019codes.csv", dtype={"NIS": str})

@@ -26,8 +26,7 @@ from cellcensus.holder.geo import (
     voronoi_coverage,
 )
 from cellcensus.holder.store import Store
-from cellcensus.nso.mobility import arrondissements
-from cellcensus.reference import country_outline, municipalities
+from cellcensus.reference import arrondissements_2019, country_outline, municipalities
 
 # A point in the middle of Belgium, in EPSG:3812 metres: hand-made shapes are built around it.
 ORIGIN = to_metric([shapely.Point(4.5, 50.6)])[0]
@@ -269,7 +268,7 @@ def test_an_allocation_of_cells_since_changed_is_refused_until_made_again(tmp_pa
     )
     cells.to_parquet(store.cells_path)
     build_allocation(store=store, areas=municipalities(), coverage="voronoi")
-    parent = arrondissements()
+    parent = arrondissements_2019()
     roll_up_allocation(store=store, parent=parent, level="arrondissement")
     cells.to_parquet(store.cells_path)  # the same cells written again by a later ingest
     check_level(store, "arrondissement")
@@ -306,7 +305,7 @@ def test_roll_up_of_a_network_without_validity_dates_keeps_them_dates(tmp_path, 
     pq.write_table(_undated_cells(validity), store.cells_path)
     build_allocation(store=store, areas=municipalities(), coverage="voronoi")
 
-    path = roll_up_allocation(store=store, parent=arrondissements(), level="arrondissement")
+    path = roll_up_allocation(store=store, parent=arrondissements_2019(), level="arrondissement")
 
     table = pq.read_table(path)
     assert table.schema.field("valid_from").type == pa.date32()
@@ -314,7 +313,7 @@ def test_roll_up_of_a_network_without_validity_dates_keeps_them_dates(tmp_path, 
     assert table.column("valid_from").null_count == table.num_rows
     rolled = store.read_allocation("arrondissement")
     assert np.allclose(rolled.groupby("cell_id").weight.sum(), 1.0)
-    assert set(rolled.area_code) <= set(arrondissements())
+    assert set(rolled.area_code) <= set(arrondissements_2019())
 
 
 def test_roll_up_sums_each_cell_version_into_its_parent_areas(tmp_path):

@@ -424,12 +424,12 @@ def test_store_allocate_sums_municipalities_into_the_named_larger_levels(tmp_pat
     assert result.exit_code == 0, result.output
     by_municipality = store.read_allocation("municipality")
 
-    from cellcensus.nso.mobility import arrondissements
+    from cellcensus.reference import arrondissements_2019
 
     parents = {
         "province": areas.set_index("area_code")["province"].astype(str),
         "region": areas.set_index("area_code")["region"].astype(str),
-        "arrondissement": arrondissements(),  # the codes the demo and the NSO's flows use
+        "arrondissement": arrondissements_2019(),  # the codes the demo and the NSO's flows use
     }
     for level, parent in parents.items():
         result = runner.invoke(app, [*ALLOCATE, str(store.root), "--level", level])

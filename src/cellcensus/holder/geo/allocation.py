@@ -46,7 +46,7 @@ from cellcensus.holder.geo.projection import to_metric
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.holder.store.writer_lock import writing
-from cellcensus.reference import crosswalk_2019, municipalities, register_population
+from cellcensus.reference import arrondissements_2019, municipalities, register_population
 
 ALLOCATION_COLUMNS: tuple[str, ...] = ("cell_id", "area_code", "weight", "overlap_km2")
 """Columns of an allocation: weight sums to 1 per cell; overlap_km2 is region ∩ area."""
@@ -411,18 +411,16 @@ def belgian_parents(level: str) -> pd.Series:
     office compares flows with (as the demo releases them); provinces and regions did not change.
     """
     if level == "arrondissement":
-        links = crosswalk_2019()
-        codes, index = links["arrondissement_2019"], links["area_code"]
-    elif level in ("province", "region"):
-        frame = municipalities()
-        codes, index = frame[level], frame["area_code"]
-    else:
+        return arrondissements_2019()
+    if level not in ("province", "region"):
         raise CellcensusError(
             f"{level!r} is not made of municipalities; levels that are: "
             + ", ".join(ROLLED_UP_LEVELS)
         )
+    frame = municipalities()
     return pd.Series(
-        codes.astype(str).to_numpy(), index=pd.Index(index.astype(str), name="area_code")
+        frame[level].astype(str).to_numpy(),
+        index=pd.Index(frame["area_code"].astype(str), name="area_code"),
     )
 
 
