@@ -94,6 +94,10 @@ def _select_jobs() -> sa.Select[Any]:
     )
 
 
+MAX_ERROR_CHARS = 2000
+"""The most of a failure's or a rejection's reason a job keeps as its `Job.error`."""
+
+
 @dataclass(frozen=True)
 class NewJob:
     """What a submission fixes about a job before it runs."""
@@ -336,7 +340,7 @@ class JobBook:
                 ACTIVE,
                 JobStatus.FAILED,
                 stage="failed",
-                error=error[:2000],
+                error=error[:MAX_ERROR_CHARS],
                 finished_at=now(),
             )
             if moved:
@@ -346,7 +350,7 @@ class JobBook:
                     job_id,
                     JobStatus.FAILED,
                     stage="failed",
-                    error=f"identical job {job_id} failed: {error}"[:2000],
+                    error=f"identical job {job_id} failed: {error}"[:MAX_ERROR_CHARS],
                 )
             return moved
 
@@ -355,7 +359,7 @@ class JobBook:
 
         The reason becomes the job's error: its analyst was charged and reads why.
         """
-        error = f"the data steward rejected the release: {reason}"[:2000]
+        error = f"the data steward rejected the release: {reason}"[:MAX_ERROR_CHARS]
         with self.state.write() as conn:
             moved = _move(
                 conn,
