@@ -48,8 +48,14 @@ MARKER = ".cellcensus-demo"
 ALGORITHM = "usual_residence"
 RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "posterior"}
 """Homes placed on tiles by each device's night cells (docs/algorithms/usual_residence.md)."""
-PRESENT_PARAMETERS: dict[str, Any] = {"slot_minutes": 60, "subscribers": "domestic"}
-"""Hourly present population of the holder's own subscribers (roamers are not residents)."""
+PRESENT_PARAMETERS: dict[str, Any] = {
+    "slot_minutes": 60,
+    "subscribers": "domestic",
+    "usual_place_after_minutes": 180,
+}
+"""Hourly present population of the holder's own subscribers (roamers are not residents); a
+phone silent for hours is at its usual place at that hour (docs/algorithms/present_population.md).
+"""
 FLOWS_LEVEL = "arrondissement"
 """Area level of the home-work flows: the arrondissements of 2019, as the census commuting."""
 KEY_FILE = "holder.key"

@@ -107,6 +107,18 @@ def test_bayesian_residence_respects_the_bound_where_the_noise_goes(world, duckd
     assert moved.sum() > 1.0
 
 
+USUAL = {"slot_minutes": 30, "usual_place_after_minutes": 120}
+
+
+@pytest.mark.spark
+def test_spark_takes_the_same_usual_places_as_duckdb(world, duckdb_runner, spark_runner):
+    algorithm = with_examples("present_population", USUAL)
+    suite.check_engines_agree(algorithm, world, {"duckdb": duckdb_runner, "spark": spark_runner})
+    nearest = duckdb_runner.run(algorithm, world, {**USUAL, "usual_place_after_minutes": 0})
+    usual = duckdb_runner.run(algorithm, world, USUAL)
+    assert not usual.equals(nearest)  # the world has devices silent long enough
+
+
 # The suite itself must catch broken algorithms.
 
 

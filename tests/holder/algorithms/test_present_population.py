@@ -172,3 +172,34 @@ def test_a_device_staying_at_one_cell_is_counted_only_within_reach(release):
         **{(D, slot, "1"): 1.0 for slot in (6, 7, 8, 9, 12, 13, 14, 15, 20, 21, 22, 23)},
         **{(NEXT, slot, "1"): 1.0 for slot in (4, 5, 6, 7)},
     }
+
+
+# Seen at home (A, area 1) at 08:00 and 18:00 and at work (C, area 2) at 10:00 on Monday.
+MONDAY = [ev(1, 0, 8, "A"), ev(1, 0, 10, "C"), ev(1, 0, 18, "A")]
+
+
+def test_a_long_silence_takes_the_usual_place_at_that_hour(release):
+    # On Tuesday seen at home at 07:00 and 20:00 only: the nearest observation puts every
+    # slot between at home. Slots more than 3 hours from both (11:00-16:00) take the usual
+    # place at their hour where there is one: Monday's 10:00 at work counts for 09:00-11:00.
+    world = hand_world([*MONDAY, ev(1, 1, 7, "A"), ev(1, 1, 20, "A")])
+    nearest = hourly(release, world)
+    usual = hourly(release, world, usual_place_after_minutes=180)
+    assert nearest[(NEXT, 11, "1")] == 1.0
+    moved = {**nearest, (NEXT, 11, "2"): 1.0}
+    del moved[(NEXT, 11, "1")]
+    assert usual == moved
+    # Nearer than 3 hours to an observation, the nearest one wins: nothing moves at 4 hours.
+    assert hourly(release, world, usual_place_after_minutes=240) == nearest
+
+
+def test_weekend_days_have_usual_places_of_their_own(release):
+    # The same Tuesday as a Saturday: Monday's place at work is a weekday's, not Saturday's.
+    saturday = 5
+    world = hand_world([*MONDAY, ev(1, saturday, 7, "A"), ev(1, saturday, 20, "A")])
+    assert hourly(release, world, usual_place_after_minutes=180) == hourly(release, world)
+
+
+def test_a_usual_place_needs_slots_within_a_day(release):
+    with pytest.raises(CellcensusError, match="usual_place_after_minutes needs slots within"):
+        release("present_population", WORLD, slot_minutes=1440, usual_place_after_minutes=60)

@@ -18,6 +18,10 @@ on the way). On the accuracy world (docs/algorithms/present_population.md) it ta
 true presence per municipality and hour from 0.970 to 0.986, at night from 0.948 to 0.985.
 ``max_backfill_minutes=0`` gives the last known position only (version 1.2).
 
+With ``usual_place_after_minutes``, slots farther than that from both observations around
+them take the device's usual place at their hour (`usual_places`), where it has one: a phone
+silent through the working day is at work, not at home where it was seen morning and evening.
+
 Reference: Ricciato, Widhalm, Craglia & Pantisano (2015), "Estimating population density
 distribution from network-based mobile phone data", JRC technical report EUR 27361; Eurostat
 Multi-MNO project, present population estimation (2024); FlowKit's ``spatial_aggregate`` of
@@ -80,6 +84,14 @@ class PresentPopulationParameters(PeriodParameters):
         description="Longest a next known position is carried back (0: the last one only); "
         "in slots, together with max_carry_minutes, at most a day.",
     )
+    usual_place_after_minutes: int = Field(
+        default=0,
+        ge=0,
+        le=720,
+        description="A slot farther than this from both of a silent device's observations "
+        "takes the device's usual place at that hour (its most frequent cell within an hour "
+        "of it on the period's weekdays, or weekend days), where it has one (0: never).",
+    )
     subscribers: Subscribers = Field(default=Subscribers.ALL, description="Whose devices.")
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
     spatial_estimator: Literal["allocation", "bayesian"] = Field(
@@ -107,6 +119,11 @@ class PresentPopulationParameters(PeriodParameters):
                 f"({self.max_backfill_minutes}) reach {slots} slots of {self.slot_minutes} "
                 "minutes together: at most a day, so lower one of them (e.g. "
                 "max_backfill_minutes=0 to carry only forward)"
+            )
+        if self.usual_place_after_minutes and self.slot_minutes == 1440:
+            raise ValueError(
+                "usual_place_after_minutes needs slots within a day (slot_minutes 15, 30 "
+                "or 60): a daily slot has no hour to take a usual place at"
             )
         return self
 
@@ -194,11 +211,97 @@ def stays(
 
 
 PART = "part"
-"""Which kind of row of `day_parts` a row is: `CHANGES`, `LAST` or `OPENS`."""
-CHANGES, LAST, OPENS = "changes", "last", "opens"
+"""Which kind of row of `day_parts` a row is: `CHANGES`, `LAST`, `OPENS`, `SEEN` or `USUAL`."""
+CHANGES, LAST, OPENS, SEEN, USUAL = "changes", "last", "opens", "seen", "usual"
 
 
-def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
+def hour_of(g: ir.IntegerValue, *, per_day: int) -> ir.IntegerValue:
+    """The local hour slot `g` starts in."""
+    return (g % per_day) * (1440 // per_day) // 60
+
+
+def weekend(g: ir.IntegerValue, *, per_day: int) -> ir.BooleanValue:
+    """Whether slot `g` falls on a Saturday or a Sunday (day 0, 1970-01-01, was a Thursday)."""
+    return (g // per_day + 3) % 7 >= 5
+
+
+def usual_spans(pairs: ir.Table, *, carry: int, back: int, usual: int) -> ir.Table:
+    """The slots that two observations' spans reach but are farther than `usual` from both.
+
+    `pairs` has device_id, g and rank (an observation, or nulls), after and after_rank (the
+    device's next one, or nulls). The earlier one reaches to where `span_end` puts it, the
+    later one back from there (or `back` slots); of the slots either reaches, those more
+    than `usual` slots from both may take the device's usual place (`usual_changes`).
+    Returns device_id, rank (of the observation the slots would go to), g, until (both
+    included).
+    """
+    spans = {"carry": carry, "back": back}
+    meet = span_end(pairs.g, pairs.after, **spans)
+    end = ibis.ifelse(pairs.after.isnull(), pairs.g + (carry + 1), meet)
+    reach = pairs.after - back
+    start = ibis.ifelse(pairs.g.isnull(), reach, ibis.greatest(reach, meet))
+    far = pairs.mutate(
+        lo_1=pairs.g + (usual + 1),
+        hi_1=ibis.least(end - 1, (pairs.after - (usual + 1)).fill_null(end - 1)),
+        lo_2=ibis.greatest(start, (pairs.g + (usual + 1)).fill_null(start)),
+        hi_2=pairs.after - (usual + 1),
+    )
+    earlier = far.filter(far.g.notnull() & (far.lo_1 <= far.hi_1))
+    later = far.filter(far.after.notnull() & (far.lo_2 <= far.hi_2))
+    return earlier.select("device_id", "rank", g=earlier.lo_1, until=earlier.hi_1).union(
+        later.select("device_id", rank=later.after_rank, g=later.lo_2, until=later.hi_2),
+        distinct=False,
+    )
+
+
+def usual_places(seen: ir.Table, *, per_day: int) -> ir.Table:
+    """device_id, weekend, hour, usual: each device's usual cell rank at each hour.
+
+    The cell of most observed slots within an hour of it on the period's weekdays (or
+    weekend days: `weekend`), ties to the largest rank, of devices seen then at all.
+    """
+    hours = seen.select(
+        "device_id",
+        "rank",
+        weekend=weekend(seen.g, per_day=per_day),
+        hour=hour_of(seen.g, per_day=per_day),
+    )
+    counts = hours.group_by(["device_id", "weekend", "hour", "rank"]).agg(n=hours.count())
+    # Each hour's observations count for the hours either side too, once summed.
+    near = counts.mutate(k=ibis.range(23, 26).unnest())  # an unnest of its own, for Spark
+    near = near.mutate(hour=(near.hour + near.k) % 24)
+    counts = near.group_by(["device_id", "weekend", "hour", "rank"]).agg(n=near.n.sum())
+    key = counts.n.cast("int64") * CELL_RANKS + counts["rank"]
+    best = counts.group_by(["device_id", "weekend", "hour"]).agg(key=key.max())
+    return best.select("device_id", "weekend", "hour", usual=best.key % CELL_RANKS)
+
+
+def usual_changes(spans: ir.Table, places: ir.Table, *, per_day: int) -> ir.Table:
+    """rank, g, change: each slot of `spans` moved to the device's usual place at its hour.
+
+    The device leaves the cell of its nearer observation for that slot and is at its usual
+    place instead (where it has one there and it differs), so it still counts once per slot.
+    """
+    slots = spans.mutate(k=ibis.range(0, spans.until - spans.g + 1).unnest())
+    slots = slots.select("device_id", "rank", g=slots.g + slots.k)
+    slots = slots.mutate(
+        weekend=weekend(slots.g, per_day=per_day), hour=hour_of(slots.g, per_day=per_day)
+    )
+    moved = slots.join(places, ["device_id", "weekend", "hour"])
+    moved = moved.filter(moved.usual != moved["rank"])
+    one = ibis.literal(1, type="int64")
+    return ibis.union(
+        moved.select("rank", g=moved.g, change=-one),
+        moved.select("rank", g=moved.g + 1, change=one),
+        moved.select(rank=moved.usual, g=moved.g, change=one),
+        moved.select(rank=moved.usual, g=moved.g + 1, change=-one),
+        distinct=False,
+    )
+
+
+def day_parts(
+    days: ir.Table, *, carry_slots: int, back_slots: int, usual_slots: int | None = None
+) -> ir.Table:
     """A day's presence spans as changes per cell rank, and its open ends (a per-day step).
 
     A device is at each observed cell over a span around its slot `g`: from `g` on until
@@ -215,7 +318,12 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
             starts, -1 where each span with a later one ends, summed per cell rank and slot
             (small);
         `LAST` (device_id, rank, g): each device's last observation of the day;
-        `OPENS` (device_id, rank, g): each device's first observation of the day.
+        `OPENS` (device_id, rank, g): each device's first observation of the day;
+    and with `usual_slots`:
+        `SEEN` (device_id, rank, g): every observation, for the devices' usual places;
+        `USUAL` (device_id, rank, g, until): the slots between two observations that day
+            farther than `usual_slots` from both (`usual_spans`).
+    `until` is null but in `USUAL` rows.
     """
     spans = {"carry": carry_slots, "back": back_slots}
     same_cell = days.following_rank == days["rank"]
@@ -232,7 +340,7 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
     none = ibis.null().cast("int64")
     last = days.filter(days.following.isnull())
     opening = days.filter(days.first)
-    return ibis.union(
+    parts = [
         changes.select(
             ibis.literal(CHANGES).name(PART), nobody.name("device_id"), "rank", "g", "change"
         ),
@@ -240,12 +348,42 @@ def day_parts(days: ir.Table, *, carry_slots: int, back_slots: int) -> ir.Table:
         opening.select(
             ibis.literal(OPENS).name(PART), "device_id", "rank", "g", none.name("change")
         ),
-        distinct=False,
-    )
+    ]
+    parts = [part.mutate(until=none) for part in parts]
+    if usual_slots is not None:
+        seen = days.select(
+            ibis.literal(SEEN).name(PART),
+            "device_id",
+            "rank",
+            "g",
+            none.name("change"),
+            none.name("until"),
+        )
+        pairs = days.filter(days.following.notnull()).select(
+            "device_id", "g", "rank", after=days.following, after_rank=days.following_rank
+        )
+        far = usual_spans(pairs, **spans, usual=usual_slots)
+        parts += [
+            seen,
+            far.select(
+                ibis.literal(USUAL).name(PART),
+                "device_id",
+                "rank",
+                "g",
+                none.name("change"),
+                "until",
+            ),
+        ]
+    return ibis.union(*parts, distinct=False)
 
 
 def presence_changes(
-    parts: ir.Table, *, carry_slots: int, back_slots: int, per_day: int
+    parts: ir.Table,
+    *,
+    carry_slots: int,
+    back_slots: int,
+    per_day: int,
+    usual_slots: int | None = None,
 ) -> ir.Table:
     """Devices arriving (+) and leaving (-) each cell at each slot: rank, g, change.
 
@@ -255,6 +393,9 @@ def presence_changes(
     the day before `back_slots` back. Spans never reach past the next day, as carrying
     forward and back together last at most a day (`PresentPopulationParameters`): a join
     of the days' last and first observations, no sort of the period.
+
+    With `usual_slots`, the slots farther than that from both observations around them, that
+    day or across the night, go to the device's usual place at their hour (`usual_changes`).
 
     The changes are not summed per cell and slot (several rows may share both): the caller
     sums them per area (a far smaller table than the cells' slots), or per cell for the
@@ -282,7 +423,22 @@ def presence_changes(
     )
     starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
-    return ibis.union(changes, ends, starts, distinct=False)
+    every = [changes, ends, starts]
+    if usual_slots is not None:
+        nights = pairs.select(
+            device_id=ibis.coalesce(pairs.device_id, pairs._device),
+            g=pairs.g,
+            rank=pairs["rank"],
+            after=pairs._next,
+            after_rank=pairs._rank,
+        )
+        far = usual_spans(nights, carry=carry_slots, back=back_slots, usual=usual_slots)
+        within = parts.filter(parts[PART] == USUAL).select("device_id", "rank", "g", "until")
+        seen = parts.filter(parts[PART] == SEEN).select("device_id", "rank", "g")
+        places = usual_places(seen, per_day=per_day)
+        spans_far = within.union(far, distinct=False)
+        every.append(usual_changes(spans_far, places, per_day=per_day))
+    return ibis.union(*every, distinct=False)
 
 
 def version_changes(per_cell: ir.Table, allocation: ir.Table, *, per_day: int) -> ir.Table:
@@ -353,14 +509,15 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
         "carry_slots": params.max_carry_minutes // params.slot_minutes,
         "back_slots": params.max_backfill_minutes // params.slot_minutes,
     }
+    usual = params.usual_place_after_minutes // params.slot_minutes or None
 
     def day(events: ir.Table) -> ir.Table:
         observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
-        return day_parts(day_observations(observed, per_day=per_day), **spans)
+        return day_parts(day_observations(observed, per_day=per_day), **spans, usual_slots=usual)
 
     columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
     parts = tables.materialize(scope.daily(day, *columns))  # each part is read on its own
-    changes = presence_changes(parts, **spans, per_day=per_day)
+    changes = presence_changes(parts, **spans, per_day=per_day, usual_slots=usual)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.
         key = "cell_id"
@@ -418,7 +575,7 @@ def finish(
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.3.1",
+        version="1.4.0",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, a silent one at its nearest position.",
         parameters=PresentPopulationParameters,
@@ -437,6 +594,7 @@ present_population = Algorithm(
                 "max_backfill_minutes": 0,
             },
             {"max_carry_minutes": 180, "max_backfill_minutes": 1260},
+            {"slot_minutes": 30, "usual_place_after_minutes": 120},
         ),
     ),
     compute=compute,
