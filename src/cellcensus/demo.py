@@ -18,7 +18,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cellcensus.console import console, live_progress, user_errors
+from cellcensus.console import console, live_progress, output_folder, user_errors
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
@@ -70,17 +70,9 @@ class DemoResult:
 
 def prepare_output(out: Path) -> None:
     """Create `out`, or clear a previous demo's folder; refuse anything else."""
-    if out.exists() and not out.is_dir():
-        raise CellcensusError(f"--out {out} is a file; give a folder path")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise CellcensusError(
-                f"--out {out} is a non-empty folder not made by the demo; give a new or empty one"
-            )
-        for child in ("dataset", "store"):
-            shutil.rmtree(out / child, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).touch()
+    output_folder(out, marker=MARKER, made_by="the demo")
+    for child in ("dataset", "store"):
+        shutil.rmtree(out / child, ignore_errors=True)
 
 
 def run_demo(
