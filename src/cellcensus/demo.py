@@ -35,17 +35,15 @@ from cellcensus.nso.mobility import (
     parent_areas,
     presence_counts,
 )
-from cellcensus.nso.production import EstimationResult, estimate_all
-from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.mobility import commuting_summary
-from cellcensus.nso.report.publish import publish_release
+from cellcensus.nso.residents import ALGORITHM, estimate_residents, publish_residents
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
-ALGORITHM = "usual_residence"
 RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "posterior"}
 """Homes placed on tiles by each device's night cells (docs/algorithms/usual_residence.md)."""
 PRESENT_PARAMETERS: dict[str, Any] = {"slot_minutes": 60, "subscribers": "domestic"}
@@ -101,22 +99,19 @@ def run_demo(
     releases = _Releases.run(store, step=step)
 
     step("NSO: estimating, calibrating and validating against the census")
-    result = estimate_all(release=releases.residents, areas=areas)
+    result = estimate_residents(releases.residents, areas=areas)
     present = _present_population(releases.present, residents=result, areas=areas, dataset=dataset)
     commuting = None
     if releases.flows is not None:
         commuting = estimate_commuting(release=releases.flows, residents=result)
     step("NSO: writing figures and report")
-    context = ReportContext.from_release(
-        releases.residents,
-        dataset=str(dataset),
-        uses=[used for used in (releases.present, releases.flows) if used is not None],
-    )
-    published = publish_release(
-        out_dir=out,
+    published = publish_residents(
+        release=releases.residents,
         result=result,
-        context=context,
+        out_dir=out,
+        dataset=str(dataset),
         areas=areas,
+        uses=[used for used in (releases.present, releases.flows) if used is not None],
         present=present,
         commuting=commuting,
     )
