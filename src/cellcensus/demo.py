@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from cellcensus.console import console, live_progress, output_folder, user_errors
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
@@ -27,6 +26,7 @@ from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.ingestion import check_dataset_folder
 from cellcensus.nso.client import InProcessClient
+from cellcensus.nso.commands import metrics_table
 from cellcensus.nso.mobility import (
     Commuting,
     PresentPopulation,
@@ -272,15 +272,6 @@ def _truth_ratio(present: PresentPopulation) -> str:
     return "" if truth is None else f"; synthetic truth: {truth:.2f}"
 
 
-def _metrics_table(metrics: Agreement) -> Table:
-    table = Table(title="Usual residents vs census 2011, per municipality")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.to_dict().items():
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
-    return table
-
-
 def register(app: typer.Typer) -> None:
     """Add the demo command to the `cellcensus` app."""
 
@@ -313,7 +304,7 @@ def register(app: typer.Typer) -> None:
             result = run_demo(
                 out=out, params=params, dataset=dataset, key_file=key_file, progress=progress
             )
-        console.print(_metrics_table(result.metrics))
+        console.print(metrics_table(result.metrics))
         if result.present is not None:
             console.print(
                 "Brussels-Capital day/night ratio "
