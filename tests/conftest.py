@@ -11,7 +11,7 @@ import pytest
 
 from cellcensus.holder.engines import spill_folder
 
-SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out", "spark_from_plain_python")
+SHARED_ON_ONE_WORKER = ("accuracy_world", "demo_out", "operator_chain", "spark_from_plain_python")
 """Fixtures that take tens of seconds to build: each test that uses one joins that fixture's
 xdist group, so `--dist loadgroup` builds it on one worker instead of on each."""
 

@@ -129,6 +129,10 @@ def test_the_first_steps_the_help_shows_run_as_written(tmp_path, monkeypatch):
         assert result.exit_code == 0, (step, result.output)
     residents = (tmp_path / "residents.csv").read_text().splitlines()
     assert residents[0].startswith("area_code,") and len(residents) == 1 + 589
+    # The statistics office's step: the release's estimates, one row per municipality.
+    estimates = (tmp_path / "estimates" / "estimates.csv").read_text().splitlines()
+    assert estimates[0].startswith("area_code,area_name,") and len(estimates) == 1 + 589
+    assert (tmp_path / "estimates" / "report.html").is_file()
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cellcensus.holder.api.commands",
         "The hash-chained audit log, and failed jobs' diagnostics.",
     ),
+    "estimate": (
+        "cellcensus.nso.commands",
+        "Estimate usual residents per municipality from a usual_residence release, vs census 2011.",
+    ),
     "demo": (
         "cellcensus.demo",
         "Estimate usual residents per Belgian municipality from mobile data, vs census 2011.",
@@ -105,8 +109,10 @@ FIRST_STEPS = (
     "cellcensus synth --out world --scale 0.002 --days 2",
     "cellcensus ingest --dataset world --store store",
     "cellcensus run usual_residence --store store --out residents.csv",
+    "cellcensus estimate residents.csv --out estimates",
 )
-"""The help's first steps: the whole chain, then its steps one by one (a tiny world)."""
+"""The help's first steps: the whole chain, then its steps one by one (a tiny world), the
+holder's then the statistics office's."""
 
 app = typer.Typer(
     name="cellcensus",

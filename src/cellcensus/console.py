@@ -1,9 +1,10 @@
-"""Terminal output shared by the commands: Rich consoles and one-line user errors."""
+"""What the commands share: Rich consoles, one-line user errors, their output folders."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import typer
@@ -46,3 +47,23 @@ def user_errors(function: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def output_folder(out: Path, *, marker: str, made_by: str) -> Path:
+    """Create `out` for a command's outputs, or take back a folder it made; refuse the rest.
+
+    A folder that holds anything is taken only if `marker` is in it (the command leaves it
+    there): a command overwrites its own files, never what it did not write.
+
+    Raises:
+        CellcensusError: `out` is a file, or a non-empty folder without `marker`.
+    """
+    if out.exists() and not out.is_dir():
+        raise CellcensusError(f"--out {out} is a file; give a folder path")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise CellcensusError(
+            f"--out {out} is a non-empty folder not made by {made_by}; give a new or empty one"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / marker).touch()
+    return out

@@ -16,9 +16,8 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from cellcensus.console import console, live_progress, user_errors
+from cellcensus.console import console, live_progress, output_folder, user_errors
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.holder.algorithms.home_work_flows import HomeWorkFlowsParameters
 from cellcensus.holder.enclave import Enclave
@@ -27,6 +26,7 @@ from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.ingestion import check_dataset_folder
 from cellcensus.nso.client import InProcessClient
+from cellcensus.nso.commands import metrics_table
 from cellcensus.nso.mobility import (
     Commuting,
     PresentPopulation,
@@ -35,17 +35,15 @@ from cellcensus.nso.mobility import (
     parent_areas,
     presence_counts,
 )
-from cellcensus.nso.production import EstimationResult, estimate_all
-from cellcensus.nso.report.html import ReportContext
+from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.mobility import commuting_summary
-from cellcensus.nso.report.publish import publish_release
+from cellcensus.nso.residents import ALGORITHM, estimate_residents, publish_residents
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release
 from cellcensus.world import WorldParams, synthesize
 
 MARKER = ".cellcensus-demo"
-ALGORITHM = "usual_residence"
 RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "posterior"}
 """Homes placed on tiles by each device's night cells (docs/algorithms/usual_residence.md)."""
 PRESENT_PARAMETERS: dict[str, Any] = {
@@ -76,17 +74,9 @@ class DemoResult:
 
 def prepare_output(out: Path) -> None:
     """Create `out`, or clear a previous demo's folder; refuse anything else."""
-    if out.exists() and not out.is_dir():
-        raise CellcensusError(f"--out {out} is a file; give a folder path")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).exists():
-            raise CellcensusError(
-                f"--out {out} is a non-empty folder not made by the demo; give a new or empty one"
-            )
-        for child in ("dataset", "store"):
-            shutil.rmtree(out / child, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).touch()
+    output_folder(out, marker=MARKER, made_by="the demo")
+    for child in ("dataset", "store"):
+        shutil.rmtree(out / child, ignore_errors=True)
 
 
 def run_demo(
@@ -115,22 +105,19 @@ def run_demo(
     releases = _Releases.run(store, step=step)
 
     step("NSO: estimating, calibrating and validating against the census")
-    result = estimate_all(release=releases.residents, areas=areas)
+    result = estimate_residents(releases.residents, areas=areas)
     present = _present_population(releases.present, residents=result, areas=areas, dataset=dataset)
     commuting = None
     if releases.flows is not None:
         commuting = estimate_commuting(release=releases.flows, residents=result)
     step("NSO: writing figures and report")
-    context = ReportContext.from_release(
-        releases.residents,
-        dataset=str(dataset),
-        uses=[used for used in (releases.present, releases.flows) if used is not None],
-    )
-    published = publish_release(
-        out_dir=out,
+    published = publish_residents(
+        release=releases.residents,
         result=result,
-        context=context,
+        out_dir=out,
+        dataset=str(dataset),
         areas=areas,
+        uses=[used for used in (releases.present, releases.flows) if used is not None],
         present=present,
         commuting=commuting,
     )
@@ -291,15 +278,6 @@ def _truth_ratio(present: PresentPopulation) -> str:
     return "" if truth is None else f"; synthetic truth: {truth:.2f}"
 
 
-def _metrics_table(metrics: Agreement) -> Table:
-    table = Table(title="Usual residents vs census 2011, per municipality")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in metrics.to_dict().items():
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
-    return table
-
-
 def register(app: typer.Typer) -> None:
     """Add the demo command to the `cellcensus` app."""
 
@@ -332,7 +310,7 @@ def register(app: typer.Typer) -> None:
             result = run_demo(
                 out=out, params=params, dataset=dataset, key_file=key_file, progress=progress
             )
-        console.print(_metrics_table(result.metrics))
+        console.print(metrics_table(result.metrics))
         if result.present is not None:
             console.print(
                 "Brussels-Capital day/night ratio "
