@@ -318,8 +318,13 @@ def test_the_catalogue_hides_nothing_on_an_80_column_terminal():
     result = cli.invoke(app, ["algorithms"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "…" not in result.output
-    # present_population's bound is per local_date/slot, every word of it shown (folded).
-    assert "/slot" in result.output
+    cells = {cell.strip() for line in result.output.splitlines() for cell in line.split("│")}
+    # Every key, certification level and bound unit whole on a line of a cell.
+    for algorithm in registered_algorithms().values():
+        manifest = algorithm.manifest
+        assert set(manifest.key_names) <= cells, manifest.name
+        assert str(manifest.certification) in cells
+    assert "local_date/slot" in cells  # the unit of present_population's bound
 
 
 def test_a_parameter_without_default_is_listed_as_required():

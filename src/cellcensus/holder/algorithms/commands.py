@@ -63,20 +63,20 @@ def algorithms_command(
 def _catalogue_table(algorithms: dict[str, Algorithm]) -> Table:
     """One row per algorithm: what it is, what it releases, what one device adds at most."""
     table = Table(title="cellcensus algorithms")
-    table.add_column("name", no_wrap=True)
-    # One key a line, and folded rather than cut: on an 80-column terminal a key name cut
-    # short ("local_dat…") is no name at all.
-    for column in ("version", "certification", "keys", "bound per device"):
-        table.add_column(column, overflow="fold")
+    # Every word whole on an 80-column terminal: a key name cut short ("local_dat…") or
+    # folded ("destinatio/n") is no name at all. One key a line, the certification level
+    # under the version, the bound's unit on a line of its own.
+    for column in ("name", "version", "keys"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("bound per device", overflow="fold")
     for algorithm in algorithms.values():
         manifest = algorithm.manifest
-        unit = f" per {'/'.join(manifest.unit_keys)}" if manifest.unit_keys else ""
+        unit = f"\nper {'/'.join(manifest.unit_keys)}" if manifest.unit_keys else ""
         most, default = manifest.contribution_bound, manifest.default_bound()
         bound = f"{most:g}" if default in (None, most) else f"{default:g} ({most:g} at most)"
         table.add_row(
             manifest.name,
-            manifest.version,
-            str(manifest.certification),
+            f"{manifest.version}\n{manifest.certification}",
             "\n".join(manifest.key_names),
             f"{bound}{unit}",
         )
