@@ -86,6 +86,7 @@ from cellcensus.holder.store.sources import (
     sql_string,
 )
 from cellcensus.holder.store.writer_lock import writing
+from cellcensus.notation import date_runs
 
 EVENT_TYPES: tuple[str, ...] = (
     "call_out",
@@ -130,6 +131,7 @@ def ingest_dataset(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
     engine: Engine = "duckdb",
+    empty_days: bool = False,
 ) -> IngestReport:
     """Ingest a dataset folder in the docs/schema.md layout (events/, cells, metadata.json).
 
@@ -141,6 +143,8 @@ def ingest_dataset(
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
         engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
             (`spark_ingestion.py`); both write the same store.
+        empty_days: Let the delivery empty the stored days of its period it has no rows
+            for (`ingest`).
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -169,6 +173,7 @@ def ingest_dataset(
         progress=progress,
         memory_limit=memory_limit,
         engine=engine,
+        empty_days=empty_days,
     )
 
 
@@ -205,6 +210,7 @@ def ingest(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
     engine: Engine = "duckdb",
+    empty_days: bool = False,
 ) -> IngestReport:
     """Ingest event and cell files into a store: validate, pseudonymise, partition by day.
 
@@ -223,6 +229,9 @@ def ingest(
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
         engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
             (`spark_ingestion.py`); both write the same store.
+        empty_days: Let the delivery empty the days of its period that the store holds and
+            it stores no row of (they are refused otherwise: a period set wider than the
+            events would delete them).
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -232,7 +241,8 @@ def ingest(
             missing file or column, a file that is not what its name says, a CSV line that
             Spark cannot read line by line, a cells table without a cell of the days the
             store keeps, rows none of which is valid where the store keeps days of the
-            period); the store is then left as it was.
+            period, stored days of the period left without a row and `empty_days` not
+            given); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key, or the store lost a day file outside the delivery's period
             (`Store.lost_days`; nothing is written then); or if the delivery was stored but
@@ -267,6 +277,11 @@ def ingest(
             del keys
             if counts.rows_read and not counts.rows_stored and replaced:
                 raise InputDataError(_nothing_stored(counts, replaced))
+            emptied = [
+                day for day in replaced if date.fromisoformat(day) not in counts.stored_by_day
+            ]
+            if emptied and not empty_days:
+                raise InputDataError(_would_empty(emptied, period=period))
             seconds = round(time.perf_counter() - began, 3)
             report = counts.report(period=period, seconds=seconds, replaced=replaced)
             (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
@@ -316,6 +331,23 @@ def _nothing_stored(counts: _Counts, replaced: list[str]) -> str:
         f"none of the delivery's {counts.rows_read:,} rows could be stored ({reasons}), and it "
         f"would empty the stored day(s) {', '.join(replaced)}: nothing was changed; see what "
         "each reason means in docs/store.md, correct the delivery and ingest it again"
+    )
+
+
+def _would_empty(emptied: list[str], *, period: tuple[date, date]) -> str:
+    """Why a delivery may not empty stored days of its period unless told to.
+
+    A period declared wider than the events (a typo in it) would delete the days it does not
+    hold; a delivery meant to empty days says so.
+    """
+    start, end = period
+    days = date_runs(date.fromisoformat(day) for day in emptied)
+    return (
+        f"the delivery's period {start} to {end} holds {len(emptied)} day(s) the store keeps "
+        f"that the delivery has no rows to store for ({days}): ingesting it would delete their "
+        "events, so nothing was changed. If the period is wrong, correct it (metadata.json, "
+        "or --period) and ingest again; if those days are meant to be emptied, ingest with "
+        "--empty-days (empty_days=True in Python)"
     )
 
 
