@@ -143,6 +143,31 @@ def test_quarantined_rows_carry_the_pseudonym_and_the_bad_value(tmp_path):
     assert "user_id" not in quarantine.columns
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_quarantined_row_names_the_fields_to_fix(tmp_path, fmt):
+    rows = {
+        "timestamp": event(timestamp="22/03/2011 08:00"),
+        "mcc": event(mcc="two-o-six"),
+        "mnc": event(mnc="1x"),
+        "tac": event(tac="3500001"),
+        "mcc,mnc,tac": event(mcc=2060, mnc="0x10", tac="35-00001"),
+        "cell_id": event(cell=None),
+        "user_id,mnc": event(user=None, mnc=None),
+    }
+    _, store = _ingest(tmp_path, [*good_events(), *rows.values(), event(cell="Z")], fmt)
+    quarantine = store.read_quarantine()
+
+    found = sorted(zip(quarantine["reason"], quarantine["field"].fillna("-"), strict=True))
+    assert found == sorted(
+        [
+            *(("null_field", name) for name in ("cell_id", "user_id,mnc")),
+            *(("malformed_value", name) for name in ("timestamp", "mcc", "mnc", "tac")),
+            ("malformed_value", "mcc,mnc,tac"),
+            ("unknown_cell", "-"),  # the reason names the field
+        ]
+    )
+
+
 def test_the_report_is_written_beside_the_store(tmp_path):
     report, store = _ingest(tmp_path, [*good_events(), event(kind="fax")])
     assert store.ingest_report() == report

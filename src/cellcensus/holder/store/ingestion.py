@@ -72,8 +72,12 @@ from cellcensus.holder.store.metadata import (
 from cellcensus.holder.store.normalise import (
     CELL_DATES,
     CELL_NUMBERS,
+    any_field,
     cell_select,
+    empty_fields,
     event_select,
+    fields_at_fault,
+    malformed_fields,
 )
 from cellcensus.holder.store.pseudonym import pseudonymise
 from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
@@ -749,12 +753,8 @@ class _Run:
             ), reasoned AS (
                 SELECT d.*, p.device_id, c.cell,
                     CASE
-                        WHEN d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL
-                            OR (d.ts IS NULL AND d.ts_text IS NULL)
-                            OR (d.mcc IS NULL AND d.mcc_text IS NULL)
-                            OR (d.mnc IS NULL AND d.mnc_text IS NULL) THEN 'null_field'
-                        WHEN d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL
-                            OR NOT coalesce(regexp_full_match(d.tac, '[0-9]{{8}}'), true)
+                        WHEN {any_field(empty_fields("d."))} THEN 'null_field'
+                        WHEN {any_field(malformed_fields(tac_ok=_tac_ok("d."), row="d."))}
                             THEN 'malformed_value'
                         WHEN d.event IS NULL THEN 'unknown_event_type'
                         WHEN d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'
@@ -774,7 +774,8 @@ class _Run:
                 device_id, ts, local_hour, enum_code(cell) AS cell, enum_code(event) AS event,
                 mcc, mnc, tac,
                 CASE WHEN reason IS NOT NULL THEN CAST(to_json(struct_pack(
-                    reason, local_date, cell_id, event_type, ts_text, mcc_text, mnc_text
+                    reason, field := {fields_at_fault(tac_ok=_tac_ok())}, local_date,
+                    cell_id, event_type, ts_text, mcc_text, mnc_text
                 )) AS VARCHAR) END AS rejected,
                 CASE WHEN reason IS NULL THEN CAST(local_date AS VARCHAR)
                      ELSE '{REJECTED}' END AS part
@@ -793,8 +794,9 @@ class _Run:
                 """
                 CREATE TEMP TABLE rejected (
                     device_id BIGINT, ts TIMESTAMPTZ, local_date DATE, mcc INTEGER,
-                    mnc INTEGER, reason VARCHAR, cell_text VARCHAR, event_text VARCHAR,
-                    tac_text VARCHAR, ts_text VARCHAR, mcc_text VARCHAR, mnc_text VARCHAR)
+                    mnc INTEGER, reason VARCHAR, field VARCHAR, cell_text VARCHAR,
+                    event_text VARCHAR, tac_text VARCHAR, ts_text VARCHAR, mcc_text VARCHAR,
+                    mnc_text VARCHAR)
                 """
             )
             return
@@ -802,7 +804,8 @@ class _Run:
             f"""
             CREATE TEMP VIEW rejected AS
             SELECT device_id, ts, CAST(rejected ->> 'local_date' AS DATE) AS local_date,
-                   mcc, mnc, rejected ->> 'reason' AS reason, rejected ->> 'cell_id' AS cell_text,
+                   mcc, mnc, rejected ->> 'reason' AS reason, rejected ->> 'field' AS field,
+                   rejected ->> 'cell_id' AS cell_text,
                    rejected ->> 'event_type' AS event_text, tac AS tac_text,
                    rejected ->> 'ts_text' AS ts_text, rejected ->> 'mcc_text' AS mcc_text,
                    rejected ->> 'mnc_text' AS mnc_text
@@ -876,15 +879,15 @@ class _Run:
             CREATE TEMP TABLE quarantined AS
             SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date,
                    cell_text AS cell_id, event_text AS event_type, mcc, mcc_text, mnc,
-                   mnc_text, tac_text AS tac, reason, CAST(NULL AS VARCHAR) AS source
+                   mnc_text, tac_text AS tac, reason, field, CAST(NULL AS VARCHAR) AS source
             FROM rejected
             UNION ALL
             SELECT device_id, ts, NULL, local_date, CAST(cell AS VARCHAR),
-                   CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL
+                   CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL, NULL
             FROM duplicates
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   'malformed_row', source
+                   'malformed_row', NULL, source
             FROM malformed_rows
             """
         )
@@ -925,6 +928,11 @@ def check_memory_limit(memory_limit: str) -> None:
             f"memory limit {memory_limit!r} is not a size; write it as a number and a unit, "
             f"e.g. 4GB or 512MB"
         )
+
+
+def _tac_ok(row: str = "") -> str:
+    """DuckDB SQL true where the row's tac is 8 digits (NULL where it has none)."""
+    return f"regexp_full_match({row}tac, '[0-9]{{8}}')"
 
 
 def _staged_days(classified: Path) -> list[date]:

@@ -18,6 +18,9 @@ QUARANTINE_REASONS: tuple[str, ...] = (
 )
 """Why a row was quarantined, in the order the checks apply (a row gets the first that fails).
 
+The quarantine's ``field`` names the fields at fault for ``null_field`` and ``malformed_value``
+(docs/store.md, *The quarantine*).
+
 - ``null_field``: a required field (user_id, timestamp, cell_id, event_type, mcc, mnc) is empty.
 - ``malformed_value``: a timestamp that does not parse (or lies before 1970 or after 2199), an
   mcc or mnc that is not an integer in 0-999, a tac that is not 8 digits.

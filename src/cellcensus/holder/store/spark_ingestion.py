@@ -41,7 +41,13 @@ from cellcensus.holder.store.ingestion import (
 from cellcensus.holder.store.key_rotation import PeriodKey
 from cellcensus.holder.store.layout import EVENT_COLUMNS
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
-from cellcensus.holder.store.normalise import normalised_columns
+from cellcensus.holder.store.normalise import (
+    any_field,
+    empty_fields,
+    fields_at_fault,
+    malformed_fields,
+    normalised_columns,
+)
 from cellcensus.holder.store.sources import TableFiles, sql_string
 from cellcensus.holder.store.spark_csv import CsvLines
 
@@ -200,21 +206,10 @@ class SparkRun(_Run):
             + " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(EVENT_TYPES))
             + " END"
         )
-        tac_malformed = ~F.coalesce(F.col("d.tac").rlike(_TAC), F.lit(True))
+        malformed = malformed_fields(tac_ok=_tac_ok("d."), row="d.")
         reason = (
-            F.when(
-                F.expr(
-                    "d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL "
-                    "OR (d.ts IS NULL AND d.ts_text IS NULL) "
-                    "OR (d.mcc IS NULL AND d.mcc_text IS NULL) "
-                    "OR (d.mnc IS NULL AND d.mnc_text IS NULL)"
-                ),
-                "null_field",
-            )
-            .when(
-                F.expr("d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL") | tac_malformed,
-                "malformed_value",
-            )
+            F.when(F.expr(any_field(empty_fields("d."))), "null_field")
+            .when(F.expr(any_field(malformed)), "malformed_value")
             .when(F.expr("d.event IS NULL"), "unknown_event_type")
             .when(
                 F.expr(f"d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'"),
@@ -248,6 +243,7 @@ class SparkRun(_Run):
             "mnc",
             "tac",
             "CASE WHEN reason IS NOT NULL THEN to_json(named_struct('reason', reason, "
+            f"'field', {fields_at_fault(tac_ok=_tac_ok())}, "
             "'local_date', local_date, 'cell_id', cell_id, 'event_type', event_type, "
             "'ts_text', ts_text, 'mcc_text', mcc_text, 'mnc_text', mnc_text)) END AS rejected",
             f"CASE WHEN reason IS NULL THEN CAST(local_date AS STRING) ELSE '{REJECTED}' END "
@@ -387,6 +383,11 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         f"{_text(types, 'tac', source, pad=8)} AS tac",
     ]
     return inner, normalised_columns(ts_ok=_TIMESTAMP_TEXT_RANGE)
+
+
+def _tac_ok(row: str = "") -> str:
+    """Spark SQL true where the row's tac is 8 digits (NULL where it has none)."""
+    return f"{row}tac RLIKE {_sql_text(_TAC)}"
 
 
 def _spark_frame(table: pa.Table, *, schema: str) -> Any:
