@@ -612,8 +612,8 @@ class _Run:
         """Expose the event files as one normalised relation ``events_in``.
 
         Parquet is scanned where it lies (twice: distinct ids, then rows); CSV is parsed once
-        into memory, and its lines that cannot be split into fields are kept for the
-        quarantine as file:line only.
+        into memory, and its lines that cannot be split into the header's fields are kept for
+        the quarantine as file:line only, in table ``malformed_rows`` with their reason.
         """
         self.say("reading the events", 0.05)
         selects = []
@@ -630,11 +630,14 @@ class _Run:
             errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
             if self._exists(errors) and self._exists(scans):
                 rejected.append(
-                    f"SELECT DISTINCT s.file_path || ':' || e.line AS source "
-                    f"FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)"
+                    f"SELECT s.file_path || ':' || e.line AS source, {_LINE_REASON} AS reason "
+                    f"FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id) "
+                    "GROUP BY ALL"
                 )
-        union = " UNION ALL ".join(rejected) or "SELECT CAST(NULL AS VARCHAR) AS source LIMIT 0"
-        self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source FROM ({union})")
+        union = " UNION ALL ".join(rejected) or (
+            "SELECT CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS reason LIMIT 0"
+        )
+        self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM ({union})")
 
     def _exists(self, name: str) -> bool:
         row = self.con.execute(
@@ -686,12 +689,11 @@ class _Run:
         counts = _Counts()
         classified = self.staging / "classified"
         read = self._stage_classified(table=table, folder=classified)
-        malformed_rows = self._scalar("SELECT count(*) FROM malformed_rows")
-        counts.rows_read = read + malformed_rows
-        counts.quarantined["malformed_row"] = malformed_rows
+        counts.rows_read = read + self._scalar("SELECT count(*) FROM malformed_rows")
         self._load_rejected(classified / f"part={REJECTED}")
         for reason, count in self._run(
-            "SELECT reason, count(*) FROM rejected GROUP BY reason"
+            "SELECT reason, count(*) FROM rejected GROUP BY reason "
+            "UNION ALL SELECT reason, count(*) FROM malformed_rows GROUP BY reason"
         ).fetchall():
             counts.quarantined[str(reason)] = int(count)
         self._run(
@@ -723,7 +725,7 @@ class _Run:
         """Classify every row in one streaming pass, staged by local day (rejected apart).
 
         Returns:
-            The number of rows read (malformed CSV lines apart).
+            The number of rows read (rejected CSV lines apart).
         """
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
         event_codes = " ".join(
@@ -887,7 +889,7 @@ class _Run:
             FROM duplicates
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   'malformed_row', NULL, source
+                   reason, NULL, source
             FROM malformed_rows
             """
         )
@@ -962,6 +964,13 @@ def _pseudonyms(
             devices[rows] = pseudonymise(user_ids=chosen, key=period_key.key)
     return devices
 
+
+_LINE_REASON = (
+    "CASE WHEN bool_and(e.error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')) "
+    "THEN 'wrong_field_count' ELSE 'malformed_row' END"
+)
+"""SQL for the reason of a CSV line DuckDB's reader rejected, from its errors ``e``: a line
+that only has too few or too many fields is told apart from one that cannot be split."""
 
 _EVENT_OF_CODE = (
     "CASE s.event "

@@ -103,7 +103,8 @@ class SparkRun(_Run):
         """The event files as one normalised Spark DataFrame (`normalise.event_select`'s).
 
         CSV lines are numbered first (one Spark job per group of files), which may refuse
-        the delivery; the malformed ones become table ``malformed_rows``, as on DuckDB.
+        the delivery; the faulty ones become table ``malformed_rows`` (with their reason), as
+        on DuckDB.
         """
         self.say("reading the events", 0.05)
         session = spark_session()
@@ -116,7 +117,7 @@ class SparkRun(_Run):
             _guarded(table, lambda g=group: session.read.parquet(*map(_file_uri, g)))
             for group in table.parquet
         ]
-        malformed: list[str] = []
+        malformed: list[tuple[str, str]] = []
         for group in table.csv:
             lines = CsvLines(session, group, uri=_file_uri)
             self.csv_lines.append(lines)
@@ -139,8 +140,12 @@ class SparkRun(_Run):
             "AS local_date",
             f"CAST(({local_us} % {MICROS_PER_DAY}) div {MICROS_PER_HOUR} AS TINYINT) AS local_hour",
         )
-        self.con.register("malformed_arrow", pa.table({"source": pa.array(malformed, pa.string())}))
-        self._run("CREATE TEMP TABLE malformed_rows AS SELECT source FROM malformed_arrow")
+        lines = pa.table(
+            {"source": [line for line, _ in malformed], "reason": [why for _, why in malformed]},
+            schema=pa.schema([("source", pa.string()), ("reason", pa.string())]),
+        )
+        self.con.register("malformed_arrow", lines)
+        self._run("CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM malformed_arrow")
         self.con.unregister("malformed_arrow")
 
     def pseudonymise(self, keys: list[PeriodKey], *, table: TableFiles) -> None:
