@@ -145,6 +145,14 @@ EngineOption = Annotated[
         "write the same store.",
     ),
 ]
+EmptyDaysOption = Annotated[
+    bool,
+    typer.Option(
+        "--empty-days",
+        help="Let the delivery empty the stored days of its period it has no rows for "
+        "(refused otherwise: a period set wider than the events would delete them).",
+    ),
+]
 
 
 @user_errors
@@ -163,6 +171,7 @@ def ingest_command(
     prior: PriorOption = None,
     memory_limit: IngestMemoryOption = MEMORY_LIMIT,
     engine: EngineOption = "duckdb",
+    empty_days: EmptyDaysOption = False,
 ) -> None:
     """Ingest a delivery into the holder's store and allocate its cells to municipalities.
 
@@ -190,7 +199,12 @@ def ingest_command(
             bar.update(task, description=step, completed=min(fraction, 1.0) * 0.9)
 
         result = delivery.ingest(
-            store=store, key_file=key, progress=progress, memory_limit=memory_limit, engine=on
+            store=store,
+            key_file=key,
+            progress=progress,
+            memory_limit=memory_limit,
+            engine=on,
+            empty_days=empty_days,
         )
         bar.update(task, description="allocating cells to municipalities", completed=0.9)
         build_allocation(
@@ -226,6 +240,7 @@ class _Delivery:
         progress: ProgressCallback,
         memory_limit: str,
         engine: Engine,
+        empty_days: bool,
     ) -> IngestReport:
         """Ingest the dataset folder, or the events and cells files of the period.
 
@@ -244,6 +259,7 @@ class _Delivery:
                 progress=progress,
                 memory_limit=memory_limit,
                 engine=engine,
+                empty_days=empty_days,
             )
         if self.events is None or self.cells is None or self.period is None:
             raise CellcensusError(
@@ -259,6 +275,7 @@ class _Delivery:
             progress=progress,
             memory_limit=memory_limit,
             engine=engine,
+            empty_days=empty_days,
         )
 
 

@@ -10,6 +10,7 @@ from deliveries import (  # type: ignore[import-not-found]
     START,
     event,
     good_events,
+    snapshot,
     write_delivery,
 )
 from typer.testing import CliRunner
@@ -120,11 +121,25 @@ def test_ingest_says_which_stored_days_a_delivery_left_without_events(tmp_path):
         _ingest(write_delivery(tmp_path / "a", rows=good_events()), tmp_path, "store").exit_code
         == 0
     )
-    later = [event(timestamp="2011-03-25T08:00:00Z")]
-    result = _ingest(write_delivery(tmp_path / "b", rows=later), tmp_path, "store")
+    later = write_delivery(tmp_path / "b", rows=[event(timestamp="2011-03-25T08:00:00Z")])
+    result = _ingest(later, tmp_path, "store", "--empty-days")
     assert result.exit_code == 0, result.output
     assert "now without events" in result.output
     assert "2011-03-22 to 2011-03-22" in result.output
+
+
+def test_ingest_refuses_to_empty_stored_days_unless_told_to(tmp_path):
+    dataset = write_delivery(tmp_path / "a", rows=good_events())
+    assert _ingest(dataset, tmp_path, "store").exit_code == 0
+    files = snapshot(tmp_path / "store")
+    later = write_delivery(tmp_path / "b", rows=[event(timestamp="2011-03-25T08:00:00Z")])
+    result = _ingest(later, tmp_path, "store")
+    assert result.exit_code != 0
+    output = " ".join(result.output.split())
+    assert "1 day(s) the store keeps" in output
+    assert "(2011-03-22)" in output
+    assert "--empty-days" in output
+    assert snapshot(tmp_path / "store") == files
 
 
 def test_ingest_names_what_the_new_cells_leave_to_make_again(tmp_path):

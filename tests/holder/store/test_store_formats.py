@@ -134,6 +134,16 @@ def test_csv_lines_ending_with_a_delimiter_are_read(tmp_path):
     )
 
 
+def test_a_csv_field_holding_a_quoted_line_break_is_read(tmp_path):
+    # Standard CSV: the value keeps its line break (here a cell that the cells table lacks).
+    rows = [*good_events(), event(cell="A\nB")]
+    dataset = write_delivery(tmp_path / "dataset", rows=rows, fmt="csv")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    assert report.rows_stored == 3
+    assert report.rows_quarantined_by_reason["unknown_cell"] == 1
+    assert list(Store(tmp_path / "store").read_quarantine()["cell_id"]) == ["A\nB"]
+
+
 def test_a_csv_column_named_twice_is_refused_naming_it(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=ROWS, fmt="csv")
     path = dataset / "events" / "part-0.csv"

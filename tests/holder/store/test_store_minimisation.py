@@ -31,9 +31,11 @@ QUARANTINE_COLUMNS = (
     "mnc_text",
     "tac",
     "reason",
+    "field",
     "source",
 )
-"""What a quarantined row keeps: the contract's fields (pseudonymised) and why it was refused."""
+"""What a quarantined row keeps: the contract's fields (pseudonymised), why it was refused and
+which of them to fix."""
 
 
 def test_extra_delivery_columns_never_reach_the_store(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_duplicates_are_found_even_when_not_adjacent_in_the_input(tmp_path):
 def test_malformed_csv_lines_are_quarantined_with_their_line_only(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus\n")
+        handle.write(f'{USERS[0]},"2011-03-22T11:00:00Z"Z,A,data,206,10,35000001\n')
     report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
 
     assert report.rows_read == 4
@@ -117,6 +117,37 @@ def test_malformed_csv_lines_are_quarantined_with_their_line_only(tmp_path):
     assert pd.isna(row["device_id"])
 
 
+WRONG_FIELD_COUNTS = {
+    4: f"{USERS[0]},2011-03-22T11:00:00Z,A",  # too few: not a row of empty fields
+    5: f"{USERS[1]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus",  # one too many
+    6: f'{USERS[2]},"2011-03-22T11:00:00Z,A",data,206,10,35000001',  # a quote misplaced
+    7: "   ",
+}
+"""CSV lines (by line number) whose fields are not the header's (7), each quarantined as such."""
+
+
+def test_a_csv_line_with_the_wrong_field_count_is_quarantined_as_such(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events()[:2], fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write("\n".join([*WRONG_FIELD_COUNTS.values(), "", good_csv_line()]) + "\n")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+    assert report.rows_read == 3 + len(WRONG_FIELD_COUNTS)
+    assert report.rows_stored == 3
+    assert report.rows_quarantined_by_reason["wrong_field_count"] == len(WRONG_FIELD_COUNTS)
+    assert report.rows_quarantined_by_reason["null_field"] == 0
+    quarantine = Store(tmp_path / "store").read_quarantine()
+    assert set(quarantine["reason"]) == {"wrong_field_count"}
+    lines = sorted(int(source.rsplit(":", 1)[1]) for source in quarantine["source"])
+    assert lines == sorted(WRONG_FIELD_COUNTS)
+    assert quarantine["device_id"].isna().all()
+
+
+def good_csv_line() -> str:
+    """The third good event as a CSV line of the delivery's columns."""
+    return ",".join(str(value) for value in good_events()[2].values())
+
+
 def test_a_mixed_delivery_adds_up_and_every_reason_is_reported(tmp_path):
     faulty = [row for rows in FAULTS.values() for row in rows]
     rows = good_events() + faulty + [good_events()[2]]
@@ -124,7 +155,7 @@ def test_a_mixed_delivery_adds_up_and_every_reason_is_reported(tmp_path):
 
     assert set(report.rows_quarantined_by_reason) == set(QUARANTINE_REASONS)
     expected = {reason: len(rows) for reason, rows in FAULTS.items()}
-    expected |= {"duplicate": 1, "malformed_row": 0}
+    expected |= {"duplicate": 1, "malformed_row": 0, "wrong_field_count": 0}
     assert report.rows_quarantined_by_reason == expected
     assert report.rows_stored + report.rows_quarantined == report.rows_read == len(rows)
 
@@ -141,6 +172,31 @@ def test_quarantined_rows_carry_the_pseudonym_and_the_bad_value(tmp_path):
     assert pd.isna(malformed["mcc"])
     assert quarantine.loc["unknown_cell", "cell_id"] == "Z"
     assert "user_id" not in quarantine.columns
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_quarantined_row_names_the_fields_to_fix(tmp_path, fmt):
+    rows = {
+        "timestamp": event(timestamp="22/03/2011 08:00"),
+        "mcc": event(mcc="two-o-six"),
+        "mnc": event(mnc="1x"),
+        "tac": event(tac="3500001"),
+        "mcc,mnc,tac": event(mcc=2060, mnc="0x10", tac="35-00001"),
+        "cell_id": event(cell=None),
+        "user_id,mnc": event(user=None, mnc=None),
+    }
+    _, store = _ingest(tmp_path, [*good_events(), *rows.values(), event(cell="Z")], fmt)
+    quarantine = store.read_quarantine()
+
+    found = sorted(zip(quarantine["reason"], quarantine["field"].fillna("-"), strict=True))
+    assert found == sorted(
+        [
+            *(("null_field", name) for name in ("cell_id", "user_id,mnc")),
+            *(("malformed_value", name) for name in ("timestamp", "mcc", "mnc", "tac")),
+            ("malformed_value", "mcc,mnc,tac"),
+            ("unknown_cell", "-"),  # the reason names the field
+        ]
+    )
 
 
 def test_the_report_is_written_beside_the_store(tmp_path):

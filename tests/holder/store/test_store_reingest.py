@@ -22,8 +22,10 @@ from cellcensus.holder.store import Store, ingest_dataset
 ROWS = [*good_events(), event(user=USERS[0], timestamp="2011-03-24T08:00:00Z", kind="fax")]
 
 
-def _ingest(tmp_path, dataset):
-    return ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+def _ingest(tmp_path, dataset, **options):
+    return ingest_dataset(
+        dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key", **options
+    )
 
 
 def test_ingesting_the_same_delivery_twice_changes_nothing(tmp_path):
@@ -78,11 +80,48 @@ def test_the_report_names_the_days_a_delivery_replaced_and_those_it_emptied(tmp_
     first = _ingest(tmp_path, write_delivery(tmp_path / "first", rows=ROWS))
     assert first.days_replaced == []
     later = [event(user=USERS[1], timestamp="2011-03-25T08:00:00Z")]
-    report = _ingest(tmp_path, write_delivery(tmp_path / "second", rows=later))
+    report = _ingest(tmp_path, write_delivery(tmp_path / "second", rows=later), empty_days=True)
 
     assert report.days_replaced == ["2011-03-22"]
     assert report.days_emptied == ["2011-03-22"]
     assert Store(tmp_path / "store").days() == [date(2011, 3, 25)]
+
+
+def test_a_period_wider_than_the_events_does_not_empty_the_days_kept(tmp_path):
+    # An operator's typo in the period: the delivery holds the 25th only, the store four days
+    # of the period it declares, which it would delete.
+    kept = ["2011-03-22", "2011-03-23", "2011-03-24", "2011-03-26"]
+    rows = [event(timestamp=f"{day}T08:00:00Z") for day in kept]
+    _ingest(tmp_path, write_delivery(tmp_path / "first", rows=rows))
+    files = snapshot(tmp_path / "store")
+    later = write_delivery(
+        tmp_path / "second", rows=[event(user=USERS[1], timestamp="2011-03-25T08:00:00Z")]
+    )
+    with pytest.raises(InputDataError) as refused:
+        _ingest(tmp_path, later)
+
+    message = str(refused.value)
+    assert "4 day(s)" in message
+    assert "2011-03-22 to 2011-03-24, 2011-03-26" in message
+    assert "--empty-days" in message
+    assert "empty_days=True" in message
+    assert snapshot(tmp_path / "store") == files
+    store = Store(tmp_path / "store")
+    assert [day.isoformat() for day in store.days()] == kept
+    assert len(store.read_events()) == 4
+
+    report = _ingest(tmp_path, later, empty_days=True)  # meant: the days are emptied
+    assert report.days_replaced == kept
+    assert report.days_emptied == kept
+    assert store.days() == [date(2011, 3, 25)]
+
+
+def test_a_delivery_that_refills_every_day_kept_needs_no_option(tmp_path):
+    _ingest(tmp_path, write_delivery(tmp_path / "first", rows=ROWS))
+    rows = [event(user=USERS[1]), event(user=USERS[1], timestamp="2011-03-26T08:00:00Z")]
+    report = _ingest(tmp_path, write_delivery(tmp_path / "second", rows=rows))
+    assert report.days_replaced == ["2011-03-22"]
+    assert report.days_emptied == []
 
 
 def test_a_cells_table_without_the_cells_of_the_days_kept_is_refused(tmp_path):

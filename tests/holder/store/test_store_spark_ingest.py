@@ -220,21 +220,23 @@ def test_a_delivery_overlapping_stored_days_replaces_them_as_on_duckdb(tmp_path:
     assert_same_store(duckdb, spark)
 
 
-MALFORMED_LINES = (
-    f"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus",  # a field too many
-    f'{USERS[1]},"2011-03-22T11:00:00Z"Z,A,data,206,10,35000001',  # text after a quote
-    f"{USERS[2]},2011-03-22T11:00:00Z,A,data,206,10,350\xff0001",  # not UTF-8
-)
-"""Lines DuckDB's reader rejects: each goes to the quarantine as file:line."""
+MALFORMED_LINES = {
+    f"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001,surplus": "wrong_field_count",
+    f'{USERS[1]},"2011-03-22T11:00:00Z"Z,A,data,206,10,35000001': "malformed_row",  # after "
+    f"{USERS[2]},2011-03-22T11:00:00Z,A,data,206,10,350\xff0001": "malformed_row",  # not UTF-8
+    f"{USERS[0]},2011-03-22T12:00:00Z,A": "wrong_field_count",  # too few fields
+    "   ": "wrong_field_count",  # spaces only: one field
+    f'{USERS[1]},"2011-03-22T11:00:00Z"Z,A': "malformed_row",  # too few, and text after "
+    f"{USERS[2]},2011-03-22T11:00:00Z,\xff": "malformed_row",  # too few, and not UTF-8
+}
+"""Lines DuckDB's reader rejects, with their reason: each goes to the quarantine as file:line."""
 
 ODD_LINES = (
     "",  # blank: no row, but a line
-    f"{USERS[0]},2011-03-22T12:00:00Z,A",  # too few fields: NULLs, a null_field row
     f"{USERS[1]},2011-03-22T12:00:00Z,B,data,206,10,35000001,,",  # empty surplus fields
     f' {USERS[2]} , "2011-03-22T12:00:00Z" ,"A","da""ta",206,10,""',  # quotes and spaces
     f'{USERS[0]},2011-03-22T12:30:00Z,"A,B",data,206,10,35000001',  # a quoted delimiter
     f'{USERS[1]},2011-03-22T12:45:00Z,"A"  "B",data,206,10,35000001',  # quoted parts: "A  B"
-    "   ",  # spaces only: a row of one field
 )
 """Lines DuckDB's reader reads, some oddly."""
 
@@ -255,8 +257,9 @@ def test_a_csv_delivery_with_malformed_lines_gives_the_same_store_on_both_engine
     events = dataset / "events"
     (events / "part-0.parquet").unlink()
     first, second = _csv_lines(rows[:30]), _csv_lines(rows[30:])
-    lf = [*first[:3], *MALFORMED_LINES, *ODD_LINES, *first[3:], MALFORMED_LINES[0], ""]
-    crlf = [*second[:4], MALFORMED_LINES[1], *second[4:]]
+    faulty = list(MALFORMED_LINES)
+    lf = [*first[:3], *faulty, *ODD_LINES, *first[3:], faulty[0], ""]
+    crlf = [*second[:4], faulty[1], *second[4:]]
     for name, lines, end in (("2011-03-22", lf, "\n"), ("2011-03-23", crlf, "\r\n")):
         (events / f"date={name}").mkdir()
         text = end.join(lines) + ("\n" if end == "\n" else "")
@@ -274,13 +277,15 @@ def test_a_csv_delivery_with_malformed_lines_gives_the_same_store_on_both_engine
         small_spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert cache_is_empty(small_spark)  # the parsed lines, kept for the ingest's jobs, freed
     expected = sorted(
-        f"{events / f'date={name}' / 'part-0.csv'}:{number}"
+        (f"{events / f'date={name}' / 'part-0.csv'}:{number}", MALFORMED_LINES[line])
         for name, lines in (("2011-03-22", lf), ("2011-03-23", crlf))
         for number, line in enumerate(lines, start=1)
         if line in MALFORMED_LINES
     )
-    assert sorted(duckdb.read_quarantine()["source"].dropna()) == expected
-    assert duckdb.ingest_report().rows_quarantined_by_reason["malformed_row"] == 5
+    rejected = duckdb.read_quarantine().dropna(subset="source")
+    assert sorted(zip(rejected["source"], rejected["reason"], strict=True)) == expected
+    counts = duckdb.ingest_report().rows_quarantined_by_reason
+    assert (counts["malformed_row"], counts["wrong_field_count"]) == (5, 4)
     assert_same_store(duckdb, spark)
 
 
@@ -305,7 +310,8 @@ UNNUMBERABLE = {
 def test_a_csv_line_spark_cannot_number_refuses_the_delivery(
     tmp_path: Path, name: str, small_spark: Any
 ) -> None:
-    """DuckDB's ingest fails on each too; Spark's names the file (and line)."""
+    """DuckDB's ingest fails on each too but a quoted line break (standard CSV), which it
+    reads; Spark's names the file (and line)."""
     line, message = UNNUMBERABLE[name]
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8", newline="") as handle:
@@ -317,8 +323,12 @@ def test_a_csv_line_spark_cannot_number_refuses_the_delivery(
         key_file=tmp_path / "key",
     )
     before = snapshot(store)
-    with pytest.raises(InputDataError):
-        ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
+    if name == "a quoted line break":
+        read = ingest_dataset(dataset=dataset, store=tmp_path / "read", key_file=tmp_path / "key")
+        assert read.rows_read == 4
+    else:
+        with pytest.raises(InputDataError):
+            ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key")
     small_spark.catalog.clearCache()
     with pytest.raises(InputDataError, match=message):
         ingest_dataset(dataset=dataset, store=store, key_file=tmp_path / "key", engine="spark")

@@ -72,8 +72,12 @@ from cellcensus.holder.store.metadata import (
 from cellcensus.holder.store.normalise import (
     CELL_DATES,
     CELL_NUMBERS,
+    any_field,
     cell_select,
+    empty_fields,
     event_select,
+    fields_at_fault,
+    malformed_fields,
 )
 from cellcensus.holder.store.pseudonym import pseudonymise
 from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
@@ -86,6 +90,7 @@ from cellcensus.holder.store.sources import (
     sql_string,
 )
 from cellcensus.holder.store.writer_lock import writing
+from cellcensus.notation import date_runs
 
 EVENT_TYPES: tuple[str, ...] = (
     "call_out",
@@ -130,6 +135,7 @@ def ingest_dataset(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
     engine: Engine = "duckdb",
+    empty_days: bool = False,
 ) -> IngestReport:
     """Ingest a dataset folder in the docs/schema.md layout (events/, cells, metadata.json).
 
@@ -141,6 +147,8 @@ def ingest_dataset(
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
         engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
             (`spark_ingestion.py`); both write the same store.
+        empty_days: Let the delivery empty the stored days of its period it has no rows
+            for (`ingest`).
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -169,6 +177,7 @@ def ingest_dataset(
         progress=progress,
         memory_limit=memory_limit,
         engine=engine,
+        empty_days=empty_days,
     )
 
 
@@ -205,6 +214,7 @@ def ingest(
     progress: ProgressCallback | None = None,
     memory_limit: str = MEMORY_LIMIT,
     engine: Engine = "duckdb",
+    empty_days: bool = False,
 ) -> IngestReport:
     """Ingest event and cell files into a store: validate, pseudonymise, partition by day.
 
@@ -223,6 +233,9 @@ def ingest(
         memory_limit: DuckDB's memory limit (e.g. ``"4GB"``); it spills to disk beyond it.
         engine: Where the per-row pass runs: ``"duckdb"`` or ``"spark"``
             (`spark_ingestion.py`); both write the same store.
+        empty_days: Let the delivery empty the days of its period that the store holds and
+            it stores no row of (they are refused otherwise: a period set wider than the
+            events would delete them).
 
     Returns:
         The account of the ingest (also written to ``store/ingest_report.json``).
@@ -232,7 +245,8 @@ def ingest(
             missing file or column, a file that is not what its name says, a CSV line that
             Spark cannot read line by line, a cells table without a cell of the days the
             store keeps, rows none of which is valid where the store keeps days of the
-            period); the store is then left as it was.
+            period, stored days of the period left without a row and `empty_days` not
+            given); the store is then left as it was.
         CellcensusError: If the key file is missing for a store that holds pseudonyms, or is
             not the store's key, or the store lost a day file outside the delivery's period
             (`Store.lost_days`; nothing is written then); or if the delivery was stored but
@@ -267,6 +281,11 @@ def ingest(
             del keys
             if counts.rows_read and not counts.rows_stored and replaced:
                 raise InputDataError(_nothing_stored(counts, replaced))
+            emptied = [
+                day for day in replaced if date.fromisoformat(day) not in counts.stored_by_day
+            ]
+            if emptied and not empty_days:
+                raise InputDataError(_would_empty(emptied, period=period))
             seconds = round(time.perf_counter() - began, 3)
             report = counts.report(period=period, seconds=seconds, replaced=replaced)
             (staging / "ingest_report.json").write_text(report.to_json(), encoding="utf-8")
@@ -316,6 +335,23 @@ def _nothing_stored(counts: _Counts, replaced: list[str]) -> str:
         f"none of the delivery's {counts.rows_read:,} rows could be stored ({reasons}), and it "
         f"would empty the stored day(s) {', '.join(replaced)}: nothing was changed; see what "
         "each reason means in docs/store.md, correct the delivery and ingest it again"
+    )
+
+
+def _would_empty(emptied: list[str], *, period: tuple[date, date]) -> str:
+    """Why a delivery may not empty stored days of its period unless told to.
+
+    A period declared wider than the events (a typo in it) would delete the days it does not
+    hold; a delivery meant to empty days says so.
+    """
+    start, end = period
+    days = date_runs(date.fromisoformat(day) for day in emptied)
+    return (
+        f"the delivery's period {start} to {end} holds {len(emptied)} day(s) the store keeps "
+        f"that the delivery has no rows to store for ({days}): ingesting it would delete their "
+        "events, so nothing was changed. If the period is wrong, correct it (metadata.json, "
+        "or --period) and ingest again; if those days are meant to be emptied, ingest with "
+        "--empty-days (empty_days=True in Python)"
     )
 
 
@@ -576,8 +612,8 @@ class _Run:
         """Expose the event files as one normalised relation ``events_in``.
 
         Parquet is scanned where it lies (twice: distinct ids, then rows); CSV is parsed once
-        into memory, and its lines that cannot be split into fields are kept for the
-        quarantine as file:line only.
+        into memory, and its lines that cannot be split into the header's fields are kept for
+        the quarantine as file:line only, in table ``malformed_rows`` with their reason.
         """
         self.say("reading the events", 0.05)
         selects = []
@@ -594,11 +630,14 @@ class _Run:
             errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
             if self._exists(errors) and self._exists(scans):
                 rejected.append(
-                    f"SELECT DISTINCT s.file_path || ':' || e.line AS source "
-                    f"FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)"
+                    f"SELECT s.file_path || ':' || e.line AS source, {_LINE_REASON} AS reason "
+                    f"FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id) "
+                    "GROUP BY ALL"
                 )
-        union = " UNION ALL ".join(rejected) or "SELECT CAST(NULL AS VARCHAR) AS source LIMIT 0"
-        self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source FROM ({union})")
+        union = " UNION ALL ".join(rejected) or (
+            "SELECT CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS reason LIMIT 0"
+        )
+        self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM ({union})")
 
     def _exists(self, name: str) -> bool:
         row = self.con.execute(
@@ -650,12 +689,11 @@ class _Run:
         counts = _Counts()
         classified = self.staging / "classified"
         read = self._stage_classified(table=table, folder=classified)
-        malformed_rows = self._scalar("SELECT count(*) FROM malformed_rows")
-        counts.rows_read = read + malformed_rows
-        counts.quarantined["malformed_row"] = malformed_rows
+        counts.rows_read = read + self._scalar("SELECT count(*) FROM malformed_rows")
         self._load_rejected(classified / f"part={REJECTED}")
         for reason, count in self._run(
-            "SELECT reason, count(*) FROM rejected GROUP BY reason"
+            "SELECT reason, count(*) FROM rejected GROUP BY reason "
+            "UNION ALL SELECT reason, count(*) FROM malformed_rows GROUP BY reason"
         ).fetchall():
             counts.quarantined[str(reason)] = int(count)
         self._run(
@@ -687,7 +725,7 @@ class _Run:
         """Classify every row in one streaming pass, staged by local day (rejected apart).
 
         Returns:
-            The number of rows read (malformed CSV lines apart).
+            The number of rows read (rejected CSV lines apart).
         """
         local_us = local_micros_sql(epoch_us="epoch", changes=self.changes)
         event_codes = " ".join(
@@ -717,12 +755,8 @@ class _Run:
             ), reasoned AS (
                 SELECT d.*, p.device_id, c.cell,
                     CASE
-                        WHEN d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL
-                            OR (d.ts IS NULL AND d.ts_text IS NULL)
-                            OR (d.mcc IS NULL AND d.mcc_text IS NULL)
-                            OR (d.mnc IS NULL AND d.mnc_text IS NULL) THEN 'null_field'
-                        WHEN d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL
-                            OR NOT coalesce(regexp_full_match(d.tac, '[0-9]{{8}}'), true)
+                        WHEN {any_field(empty_fields("d."))} THEN 'null_field'
+                        WHEN {any_field(malformed_fields(tac_ok=_tac_ok("d."), row="d."))}
                             THEN 'malformed_value'
                         WHEN d.event IS NULL THEN 'unknown_event_type'
                         WHEN d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'
@@ -742,7 +776,8 @@ class _Run:
                 device_id, ts, local_hour, enum_code(cell) AS cell, enum_code(event) AS event,
                 mcc, mnc, tac,
                 CASE WHEN reason IS NOT NULL THEN CAST(to_json(struct_pack(
-                    reason, local_date, cell_id, event_type, ts_text, mcc_text, mnc_text
+                    reason, field := {fields_at_fault(tac_ok=_tac_ok())}, local_date,
+                    cell_id, event_type, ts_text, mcc_text, mnc_text
                 )) AS VARCHAR) END AS rejected,
                 CASE WHEN reason IS NULL THEN CAST(local_date AS VARCHAR)
                      ELSE '{REJECTED}' END AS part
@@ -761,8 +796,9 @@ class _Run:
                 """
                 CREATE TEMP TABLE rejected (
                     device_id BIGINT, ts TIMESTAMPTZ, local_date DATE, mcc INTEGER,
-                    mnc INTEGER, reason VARCHAR, cell_text VARCHAR, event_text VARCHAR,
-                    tac_text VARCHAR, ts_text VARCHAR, mcc_text VARCHAR, mnc_text VARCHAR)
+                    mnc INTEGER, reason VARCHAR, field VARCHAR, cell_text VARCHAR,
+                    event_text VARCHAR, tac_text VARCHAR, ts_text VARCHAR, mcc_text VARCHAR,
+                    mnc_text VARCHAR)
                 """
             )
             return
@@ -770,7 +806,8 @@ class _Run:
             f"""
             CREATE TEMP VIEW rejected AS
             SELECT device_id, ts, CAST(rejected ->> 'local_date' AS DATE) AS local_date,
-                   mcc, mnc, rejected ->> 'reason' AS reason, rejected ->> 'cell_id' AS cell_text,
+                   mcc, mnc, rejected ->> 'reason' AS reason, rejected ->> 'field' AS field,
+                   rejected ->> 'cell_id' AS cell_text,
                    rejected ->> 'event_type' AS event_text, tac AS tac_text,
                    rejected ->> 'ts_text' AS ts_text, rejected ->> 'mcc_text' AS mcc_text,
                    rejected ->> 'mnc_text' AS mnc_text
@@ -844,15 +881,15 @@ class _Run:
             CREATE TEMP TABLE quarantined AS
             SELECT device_id, ts AS timestamp, ts_text AS timestamp_text, local_date,
                    cell_text AS cell_id, event_text AS event_type, mcc, mcc_text, mnc,
-                   mnc_text, tac_text AS tac, reason, CAST(NULL AS VARCHAR) AS source
+                   mnc_text, tac_text AS tac, reason, field, CAST(NULL AS VARCHAR) AS source
             FROM rejected
             UNION ALL
             SELECT device_id, ts, NULL, local_date, CAST(cell AS VARCHAR),
-                   CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL
+                   CAST(event AS VARCHAR), mcc, NULL, mnc, NULL, tac, 'duplicate', NULL, NULL
             FROM duplicates
             UNION ALL
             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                   'malformed_row', source
+                   reason, NULL, source
             FROM malformed_rows
             """
         )
@@ -895,6 +932,11 @@ def check_memory_limit(memory_limit: str) -> None:
         )
 
 
+def _tac_ok(row: str = "") -> str:
+    """DuckDB SQL true where the row's tac is 8 digits (NULL where it has none)."""
+    return f"regexp_full_match({row}tac, '[0-9]{{8}}')"
+
+
 def _staged_days(classified: Path) -> list[date]:
     """The local days that have valid rows among the staged partitions, in order."""
     if not classified.is_dir():
@@ -922,6 +964,13 @@ def _pseudonyms(
             devices[rows] = pseudonymise(user_ids=chosen, key=period_key.key)
     return devices
 
+
+_LINE_REASON = (
+    "CASE WHEN bool_and(e.error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS')) "
+    "THEN 'wrong_field_count' ELSE 'malformed_row' END"
+)
+"""SQL for the reason of a CSV line DuckDB's reader rejected, from its errors ``e``: a line
+that only has too few or too many fields is told apart from one that cannot be split."""
 
 _EVENT_OF_CODE = (
     "CASE s.event "

@@ -171,6 +171,65 @@ def normalised_columns(*, ts_ok: str) -> list[str]:
     return [*outer, "tac"]
 
 
+def empty_fields(row: str = "") -> dict[str, str]:
+    """Per required field of the contract, SQL true where a normalised row leaves it empty.
+
+    The SQL is read by DuckDB and by Spark alike.
+
+    Args:
+        row: Prefix of the normalised columns (``"d."``), if any.
+    """
+    return {
+        "user_id": f"{row}user_id IS NULL",
+        "timestamp": f"({row}ts IS NULL AND {row}ts_text IS NULL)",
+        "cell_id": f"{row}cell_id IS NULL",
+        "event_type": f"{row}event_type IS NULL",
+        "mcc": f"({row}mcc IS NULL AND {row}mcc_text IS NULL)",
+        "mnc": f"({row}mnc IS NULL AND {row}mnc_text IS NULL)",
+    }
+
+
+def malformed_fields(*, tac_ok: str, row: str = "") -> dict[str, str]:
+    """Per field, SQL true where it is malformed in a row whose required fields are all there.
+
+    Args:
+        tac_ok: SQL true where the row's tac is 8 digits, NULL where it has none (each engine
+            writes its own regular expression).
+        row: Prefix of the normalised columns (``"d."``), if any.
+    """
+    return {
+        "timestamp": f"{row}ts IS NULL",
+        "mcc": f"{row}mcc IS NULL",
+        "mnc": f"{row}mnc IS NULL",
+        "tac": f"NOT coalesce({tac_ok}, true)",
+    }
+
+
+def any_field(fields: Mapping[str, str]) -> str:
+    """SQL true where any of `fields`' conditions is."""
+    return "(" + " OR ".join(fields.values()) + ")"
+
+
+def fields_at_fault(*, tac_ok: str) -> str:
+    """SQL of the quarantine's ``field``: the fields that gave a rejected row its reason.
+
+    Comma-separated in the contract's order, for ``null_field`` and ``malformed_value`` (whose
+    reason does not say which field to fix); NULL for the other reasons. `tac_ok` is as for
+    `malformed_fields`; the row's columns are read without a prefix.
+    """
+    named = {
+        "null_field": empty_fields(),
+        "malformed_value": malformed_fields(tac_ok=tac_ok),
+    }
+    cases = " ".join(
+        f"WHEN '{reason}' THEN concat_ws(',', "
+        + ", ".join(f"CASE WHEN {sql} THEN '{name}' END" for name, sql in fields.items())
+        + ")"
+        for reason, fields in named.items()
+    )
+    return f"CASE reason {cases} END"
+
+
 CELL_TEXT = ("cell_id", "site_id", "technology")
 CELL_NUMBERS = ("latitude", "longitude", "azimuth_deg", "beam_width_deg", "range_m")
 CELL_DATES = ("valid_from", "valid_to")

@@ -10,6 +10,7 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     "null_field",
     "malformed_value",
     "malformed_row",
+    "wrong_field_count",
     "unknown_event_type",
     "outside_period",
     "unknown_cell",
@@ -18,11 +19,16 @@ QUARANTINE_REASONS: tuple[str, ...] = (
 )
 """Why a row was quarantined, in the order the checks apply (a row gets the first that fails).
 
+The quarantine's ``field`` names the fields at fault for ``null_field`` and ``malformed_value``
+(docs/store.md, *The quarantine*).
+
 - ``null_field``: a required field (user_id, timestamp, cell_id, event_type, mcc, mnc) is empty.
 - ``malformed_value``: a timestamp that does not parse (or lies before 1970 or after 2199), an
   mcc or mnc that is not an integer in 0-999, a tac that is not 8 digits.
-- ``malformed_row``: a CSV line that cannot be split into the header's fields (too many fields,
-  an unterminated quote, bytes that are not UTF-8); it keeps only its file and line number.
+- ``malformed_row``: a CSV line that cannot be split into fields (an unterminated quote, text
+  after a closing quote, bytes that are not UTF-8); it keeps only its file and line number.
+- ``wrong_field_count``: a CSV line with fewer fields than the header, or more (but for empty
+  ones at its end); it keeps only its file and line number.
 - ``unknown_event_type``: not one of call_out, call_in, sms_out, sms_in, data, location_update.
 - ``outside_period``: the local date is outside the delivery's period.
 - ``unknown_cell``: the cell_id is not in the cells table.

@@ -278,8 +278,9 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
 
     Parquet files are read with their own types; CSV files (one header per scan, since
     DuckDB keeps rejects only without union_by_name) as text (``all_varchar``), with
-    malformed lines collected in DuckDB's reject tables named ``{rejects}_errors_i`` and
-    ``{rejects}_scans_i`` when `rejects` is given (otherwise they raise).
+    malformed lines, and lines with too few or too many fields, collected in DuckDB's reject
+    tables named ``{rejects}_errors_i`` and ``{rejects}_scans_i`` when `rejects` is given
+    (otherwise a malformed line raises and a short one is padded with NULLs).
 
     Returns:
         ``FROM``-able SQL expressions.
@@ -300,11 +301,15 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
             f"delim={sql_string(group.delimiter)}",
             "quote='\"'",
             "escape='\"'",
-            "null_padding=true",
             "compression='auto'",
         ]
-        if rejects is not None:
+        if rejects is None:
+            options.append("null_padding=true")
+        else:
+            # A line with too few fields is then a reject too, quarantined with a reason of
+            # its own rather than as a row of empty fields.
             options += [
+                "null_padding=false",
                 "ignore_errors=true",
                 "store_rejects=true",
                 f"rejects_table={sql_string(f'{rejects}_errors_{index}')}",

@@ -9,19 +9,20 @@ expression in Spark SQL (no Python UDFs) and numbered as the file's lines, for t
 - a field is quoted (``"..."``, a quote inside doubled, spaces around the quotes dropped;
   several quoted parts separated by spaces are one value, spaces kept) or unquoted (anything
   but the delimiter, not starting with a quote, spaces kept); an empty field is NULL;
-- a line with fewer fields than the header gets NULLs; one with more is malformed unless
-  every field past the header's is empty; a quoted field followed by other text, or a line
-  that is not UTF-8, is malformed.
+- a line with fewer fields than the header, or more unless every field past the header's is
+  empty, has the wrong field count; a quoted field followed by other text, or a line that is
+  not UTF-8, is malformed (whatever its field count).
 
 A quoted field holding a line break (or never closed) cannot be numbered line by line, nor
 can a carriage return inside a line or a file mixing ``\r\n`` and ``\n`` line ends: each
-refuses the delivery (DuckDB fails on them too, but for a quote never closed).
+refuses the delivery (DuckDB fails on the last two too; it reads a quoted line break, as CSV
+allows, and quarantines a quote never closed).
 
 Lines are numbered without a shuffle: each line gets ``monotonically_increasing_id()`` (its
 task's number, then its place in the task) and its file split's start (``_metadata``). One
 aggregation gives each split's first id and line count; the driver adds up the counts of a
 file's earlier splits, so a line's number is its id plus its split's offset. A second job
-brings back the ids of the malformed lines (DuckDB keeps those lines on its driver too) and of
+brings back the ids of the faulty lines (DuckDB keeps those lines on its driver too) and of
 those that refuse. The split lines, ids included, are kept (memory, then the executors' disks)
 for these jobs and the ingest's two passes over the rows, so the text is read and split once.
 """
@@ -59,7 +60,7 @@ def _column(name: str) -> str:
 
 
 def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
-    """Spark SQL of a line's ``refused`` fault, ``values`` and ``malformed`` flag.
+    """Spark SQL of a line's ``refused`` fault, ``values`` and ``fault`` (its quarantine reason).
 
     Args:
         delimiter: The group's delimiter.
@@ -88,8 +89,10 @@ def line_sql(delimiter: str, *, width: int) -> dict[str, str]:
             "THEN 'open quote' END"
         ),
         "values": f"CASE WHEN {plain} THEN {fields} WHEN text RLIKE {whole} THEN {values} END",
-        "malformed": (
-            f"text <> '' AND (values IS NULL OR text RLIKE '\\\\x{{FFFD}}' OR {surplus})"
+        "fault": (
+            "CASE WHEN text = '' THEN NULL "
+            "WHEN values IS NULL OR text RLIKE '\\\\x{FFFD}' THEN 'malformed_row' "
+            f"WHEN size(values) < {width} OR {surplus} THEN 'wrong_field_count' END"
         ),
     }
 
@@ -124,7 +127,7 @@ class CsvLines:
                 f"{sql['values']} AS values",
                 "text",
             )
-            .selectExpr("*", f"{sql['malformed']} AS malformed")
+            .selectExpr("*", f"{sql['fault']} AS fault")
             .drop("text")
             .persist(StorageLevel.MEMORY_AND_DISK)  # read by four jobs; spilt past memory
         )
@@ -133,13 +136,13 @@ class CsvLines:
         """Free the parsed lines kept for the jobs that read them."""
         self.lines.unpersist()
 
-    def number(self) -> tuple[Any, list[str]]:
+    def number(self) -> tuple[Any, list[tuple[str, str]]]:
         """Number the lines; refuse the files if a line cannot be read line by line.
 
         Returns:
             Each split's ``delta`` (a small DataFrame on ``file`` and ``block``: a line's
-            number is its ``row_id`` plus its split's delta), and the malformed lines as
-            ``file:line``, the file named as DuckDB names it.
+            number is its ``row_id`` plus its split's delta), and the faulty lines as
+            ``file:line`` (the file named as DuckDB names it) with their reason.
 
         Raises:
             InputDataError: At the first line holding an open quote or a carriage return.
@@ -156,8 +159,8 @@ class CsvLines:
             )
             .collect()
         )
-        faults = self.lines.where("refused IS NOT NULL OR malformed").selectExpr(
-            "file", "block", "row_id", "refused"
+        faults = self.lines.where("refused IS NOT NULL OR fault IS NOT NULL").selectExpr(
+            "file", "block", "row_id", "refused", "fault"
         )
         self._refuse_mixed_line_ends(splits)
         deltas = self._deltas(splits)
@@ -199,27 +202,30 @@ class CsvLines:
                 offset += part["lines"]
         return deltas
 
-    def _faults(self, faults: list[Any], deltas: dict[tuple[str, int], int]) -> list[str]:
+    def _faults(
+        self, faults: list[Any], deltas: dict[tuple[str, int], int]
+    ) -> list[tuple[str, str]]:
         numbered = sorted(
             (
                 self._name(fault["file"]),
                 fault["row_id"] + deltas[(fault["file"], fault["block"])],
                 fault["refused"],
+                fault["fault"],
             )
             for fault in faults
         )
         data = [fault for fault in numbered if fault[1] > 1]  # line 1 is the header
-        for name, line, refused in data:
+        for name, line, refused, _ in data:
             if refused is not None:
                 raise _refusal(name, line=line, fault=refused)
-        return [f"{name}:{line}" for name, line, _ in data]
+        return [(f"{name}:{line}", reason) for name, line, _, reason in data]
 
     def rows(self, deltas: Any) -> Any:
-        """The data lines' fields as the header's columns, as text (malformed lines apart)."""
+        """The data lines' fields as the header's columns, as text (faulty lines apart)."""
         from pyspark.sql import functions as F  # noqa: N812 (PySpark's convention)
 
         kept = self.lines.join(F.broadcast(deltas), ["file", "block"]).where(
-            "row_id + delta > 1 AND NOT blank AND NOT malformed"
+            "row_id + delta > 1 AND NOT blank AND fault IS NULL"
         )
         return kept.selectExpr(
             *(

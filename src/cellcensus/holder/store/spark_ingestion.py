@@ -41,7 +41,13 @@ from cellcensus.holder.store.ingestion import (
 from cellcensus.holder.store.key_rotation import PeriodKey
 from cellcensus.holder.store.layout import EVENT_COLUMNS
 from cellcensus.holder.store.local_time import MICROS_PER_DAY, MICROS_PER_HOUR, local_micros_sql
-from cellcensus.holder.store.normalise import normalised_columns
+from cellcensus.holder.store.normalise import (
+    any_field,
+    empty_fields,
+    fields_at_fault,
+    malformed_fields,
+    normalised_columns,
+)
 from cellcensus.holder.store.sources import TableFiles, sql_string
 from cellcensus.holder.store.spark_csv import CsvLines
 
@@ -97,7 +103,8 @@ class SparkRun(_Run):
         """The event files as one normalised Spark DataFrame (`normalise.event_select`'s).
 
         CSV lines are numbered first (one Spark job per group of files), which may refuse
-        the delivery; the malformed ones become table ``malformed_rows``, as on DuckDB.
+        the delivery; the faulty ones become table ``malformed_rows`` (with their reason), as
+        on DuckDB.
         """
         self.say("reading the events", 0.05)
         session = spark_session()
@@ -110,7 +117,7 @@ class SparkRun(_Run):
             _guarded(table, lambda g=group: session.read.parquet(*map(_file_uri, g)))
             for group in table.parquet
         ]
-        malformed: list[str] = []
+        malformed: list[tuple[str, str]] = []
         for group in table.csv:
             lines = CsvLines(session, group, uri=_file_uri)
             self.csv_lines.append(lines)
@@ -133,8 +140,12 @@ class SparkRun(_Run):
             "AS local_date",
             f"CAST(({local_us} % {MICROS_PER_DAY}) div {MICROS_PER_HOUR} AS TINYINT) AS local_hour",
         )
-        self.con.register("malformed_arrow", pa.table({"source": pa.array(malformed, pa.string())}))
-        self._run("CREATE TEMP TABLE malformed_rows AS SELECT source FROM malformed_arrow")
+        lines = pa.table(
+            {"source": [line for line, _ in malformed], "reason": [why for _, why in malformed]},
+            schema=pa.schema([("source", pa.string()), ("reason", pa.string())]),
+        )
+        self.con.register("malformed_arrow", lines)
+        self._run("CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM malformed_arrow")
         self.con.unregister("malformed_arrow")
 
     def pseudonymise(self, keys: list[PeriodKey], *, table: TableFiles) -> None:
@@ -200,21 +211,10 @@ class SparkRun(_Run):
             + " ".join(f"WHEN '{name}' THEN {code}" for code, name in enumerate(EVENT_TYPES))
             + " END"
         )
-        tac_malformed = ~F.coalesce(F.col("d.tac").rlike(_TAC), F.lit(True))
+        malformed = malformed_fields(tac_ok=_tac_ok("d."), row="d.")
         reason = (
-            F.when(
-                F.expr(
-                    "d.user_id IS NULL OR d.cell_id IS NULL OR d.event_type IS NULL "
-                    "OR (d.ts IS NULL AND d.ts_text IS NULL) "
-                    "OR (d.mcc IS NULL AND d.mcc_text IS NULL) "
-                    "OR (d.mnc IS NULL AND d.mnc_text IS NULL)"
-                ),
-                "null_field",
-            )
-            .when(
-                F.expr("d.ts IS NULL OR d.mcc IS NULL OR d.mnc IS NULL") | tac_malformed,
-                "malformed_value",
-            )
+            F.when(F.expr(any_field(empty_fields("d."))), "null_field")
+            .when(F.expr(any_field(malformed)), "malformed_value")
             .when(F.expr("d.event IS NULL"), "unknown_event_type")
             .when(
                 F.expr(f"d.local_date NOT BETWEEN DATE '{self.start}' AND DATE '{self.end}'"),
@@ -248,6 +248,7 @@ class SparkRun(_Run):
             "mnc",
             "tac",
             "CASE WHEN reason IS NOT NULL THEN to_json(named_struct('reason', reason, "
+            f"'field', {fields_at_fault(tac_ok=_tac_ok())}, "
             "'local_date', local_date, 'cell_id', cell_id, 'event_type', event_type, "
             "'ts_text', ts_text, 'mcc_text', mcc_text, 'mnc_text', mnc_text)) END AS rejected",
             f"CASE WHEN reason IS NULL THEN CAST(local_date AS STRING) ELSE '{REJECTED}' END "
@@ -387,6 +388,11 @@ def event_columns(types: dict[str, str], *, source: str) -> tuple[list[str], lis
         f"{_text(types, 'tac', source, pad=8)} AS tac",
     ]
     return inner, normalised_columns(ts_ok=_TIMESTAMP_TEXT_RANGE)
+
+
+def _tac_ok(row: str = "") -> str:
+    """Spark SQL true where the row's tac is 8 digits (NULL where it has none)."""
+    return f"{row}tac RLIKE {_sql_text(_TAC)}"
 
 
 def _spark_frame(table: pa.Table, *, schema: str) -> Any:
