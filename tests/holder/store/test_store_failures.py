@@ -241,3 +241,16 @@ def test_an_ingest_removes_what_a_killed_one_left_and_two_never_write_at_once(
     ingest_dataset(dataset=dataset, store=existing_store, key_file=tmp_path / "key")
     assert not list(existing_store.glob(".staging-*"))
     assert not (existing_store / LOCK_NAME).exists()
+
+
+def test_a_short_line_of_the_cells_table_is_refused_not_padded(tmp_path, existing_store):
+    # Cell D retired on 2011-03-22, its line cut before valid_to: padded with an empty
+    # field it would read as a cell still in service.
+    dataset = write_delivery(tmp_path / "new", rows=good_events())
+    lines = CELLS.to_csv(index=False).splitlines()
+    assert lines[4].endswith(",2011-03-22")
+    lines[4] = lines[4].rsplit(",", 1)[0]
+    (dataset / "cells.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (dataset / "cells.parquet").unlink()
+    message = _refused(tmp_path, existing_store, dataset, match="line 5 of cells.csv has 9 fields")
+    assert "where its header has 10" in message

@@ -992,8 +992,23 @@ _STORED_AS = {
 
 def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
     text = str(error).strip()
-    detail = text.splitlines()[0] if text else type(error).__name__
+    detail = _field_count_error(text) or (text.splitlines()[0] if text else type(error).__name__)
     return InputDataError(f"{table.what}: cannot read {table.location} ({detail}); check the files")
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_CSV_COUNT = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_CSV_FILE = re.compile(r"^\s*file = (.+)$", re.MULTILINE)
+
+
+def _field_count_error(text: str) -> str | None:
+    """DuckDB's error for a CSV line with too few or too many fields, in a sentence."""
+    line, count, file = _CSV_LINE.search(text), _CSV_COUNT.search(text), _CSV_FILE.search(text)
+    if not (line and count):
+        return None
+    where = f" of {Path(file.group(1)).name}" if file else ""
+    expected, found = count.groups()
+    return f"line {line.group(1)}{where} has {found} fields where its header has {expected}"
 
 
 STORE_FOLDER_MODE = 0o750

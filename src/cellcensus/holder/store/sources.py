@@ -280,7 +280,8 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
     DuckDB keeps rejects only without union_by_name) as text (``all_varchar``), with
     malformed lines, and lines with too few or too many fields, collected in DuckDB's reject
     tables named ``{rejects}_errors_i`` and ``{rejects}_scans_i`` when `rejects` is given
-    (otherwise a malformed line raises and a short one is padded with NULLs).
+    (otherwise such a line raises: a short line of the cells table padded with NULLs would
+    lose its last fields, such as the date a cell was retired, without a word).
 
     Returns:
         ``FROM``-able SQL expressions.
@@ -303,13 +304,11 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
             "escape='\"'",
             "compression='auto'",
         ]
-        if rejects is None:
-            options.append("null_padding=true")
-        else:
+        options.append("null_padding=false")
+        if rejects is not None:
             # A line with too few fields is then a reject too, quarantined with a reason of
             # its own rather than as a row of empty fields.
             options += [
-                "null_padding=false",
                 "ignore_errors=true",
                 "store_rejects=true",
                 f"rejects_table={sql_string(f'{rejects}_errors_{index}')}",
