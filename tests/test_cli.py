@@ -189,3 +189,11 @@ def test_the_docs_write_commands_to_check():
     written = [command for _, command in _written_commands()]
     assert len(written) > 50
     assert "cellcensus store purge --before DATE --store STORE" in written
+
+
+def test_a_help_paragraph_wraps_at_the_terminal_not_at_the_docstring_lines():
+    result = CliRunner().invoke(app, ["store", "allocate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    # The docstring breaks this paragraph after "over the"; a wide terminal shows it whole.
+    said = "Jobs then take the level (`cellcensus run --level NAME`); each cell's weights over"
+    assert f"{said} the areas sum to 1." in result.output

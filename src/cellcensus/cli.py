@@ -7,6 +7,7 @@ A layer is imported when one of its commands runs, not to list them: `cellcensus
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
 from typer import _click as click  # the Click that Typer carries (its own, not the package)
@@ -74,7 +75,24 @@ def layer_commands(module: str) -> TyperGroup:
     """The commands a layer registers, as a Click group."""
     app = typer.Typer()
     importlib.import_module(module).register(app)
-    return typer.main.get_group(app)
+    group = typer.main.get_group(app)
+    _unfold_help(group)
+    return group
+
+
+def _unfold_help(command: click.Command) -> None:
+    r"""Join the lines of each paragraph of the command's help, and its subcommands'.
+
+    Typer keeps a docstring's line breaks after its first paragraph, which then break
+    mid-sentence at the terminal's width; a paragraph marked ``\b`` keeps its lines.
+    """
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(
+            text if text.startswith("\b") else " ".join(text.split("\n")) for text in paragraphs
+        )
+    for subcommand in getattr(command, "commands", {}).values():
+        _unfold_help(subcommand)
 
 
 class LayeredGroup(TyperGroup):
