@@ -189,6 +189,17 @@ def test_the_openapi_document_describes_both_bodies_and_their_refusals(idle_serv
     assert answers["415"]["content"]["application/problem+json"]["schema"] == problem
 
 
+def test_swagger_ui_can_log_in_by_the_password_flow(idle_service):
+    spec = idle_service.client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    flow = next(scheme for scheme in schemes.values() if scheme["type"] == "oauth2")
+    assert flow["flows"]["password"]["tokenUrl"] == "auth/token"
+    assert flow["flows"]["password"]["scopes"] == {}
+    assert any(scheme["type"] == "http" for scheme in schemes.values())  # a token pasted
+    me = spec["paths"]["/me"]["get"]["security"]
+    assert sorted(name for option in me for name in option) == sorted(schemes)
+
+
 @pytest.mark.parametrize("site", ["cross-site", "same-site"])
 def test_a_page_of_another_site_cannot_make_a_browser_try_logins(idle_service, site):
     # A form is a request a page of any site may make a browser send, unasked and without
