@@ -285,7 +285,6 @@ def test_errors_are_problem_documents(idle_service):
     ("body", "content_type", "refusal"),
     [
         (b'{"username": "alice", "pass', "application/json", "is not valid JSON (at character 22"),
-        (b"username=alice&password=x", "application/x-www-form-urlencoded", "not JSON"),
         (b"[1, 2]", "application/json", "the body is not a JSON object"),
         (b"", "application/json", "the body is empty"),
     ],
@@ -300,6 +299,15 @@ def test_a_body_that_is_not_a_json_object_says_so(idle_service, body, content_ty
     assert detail.startswith("the body") and refusal in detail, detail
     assert "send a JSON object with username, password" in detail
     assert [error["field"] for error in answer.json()["errors"]] == ["body"]
+
+
+def test_a_form_where_a_json_object_is_read_says_so(idle_service):
+    headers = {**idle_service.auth("alice"), "Content-Type": "application/x-www-form-urlencoded"}
+    answer = idle_service.client.post("/jobs", content=b"algorithm=x", headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith(
+        "the body is application/x-www-form-urlencoded, not JSON: send a JSON object with algorithm"
+    )
 
 
 def test_a_truncated_job_names_the_fields_of_a_job(idle_service):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from cellcensus.holder.api.limits import RateLimiter, retry_after
 from cellcensus.holder.api.problems import ApiError
@@ -21,6 +21,13 @@ from cellcensus.holder.enclave.worker import WorkerPool
 BEARER = {"WWW-Authenticate": 'Bearer realm="cellcensus"'}
 INVALID = {"WWW-Authenticate": 'Bearer realm="cellcensus", error="invalid_token"'}
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/token")
+password_flow = OAuth2PasswordBearer(
+    tokenUrl="auth/token",  # relative to the schema's address: right behind a path prefix too
+    auto_error=False,
+    description="The same access token, from POST /auth/token as an OAuth 2.0 password grant "
+    "(what Swagger UI's Authorize and OAuth 2.0 clients send)",
+)
+"""Declares, beside `bearer`, how OAuth 2.0 clients get a token; reads the same header."""
 
 
 @dataclass
@@ -75,6 +82,7 @@ async def account_holder(
     ctx: Context,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _flow: Annotated[str | None, Depends(password_flow)],  # OpenAPI's other way to the token
 ) -> Principal:
     """The caller behind a valid bearer token, within its request rate.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -46,6 +46,32 @@ class LoginRequest(Strict):
 
     username: Text = Field(max_length=64)
     password: Text = Field(max_length=256)
+
+
+class PasswordGrant(LoginRequest):
+    """OAuth 2.0's resource owner password credentials grant (RFC 6749 section 4.3.2).
+
+    The same credentials, sent as ``application/x-www-form-urlencoded`` as OAuth 2.0 clients
+    do. Other parameters (``client_id``, ``client_secret``) are ignored: the service has no
+    registered clients. A ``scope`` is refused (``invalid_scope``): a token carries every scope
+    its user was granted.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: Literal["password"]
+
+
+OAuthErrorCode = Literal[
+    "invalid_request", "unsupported_grant_type", "invalid_scope", "invalid_grant"
+]
+
+
+class OAuthError(BaseModel):
+    """How POST /auth/token refuses a password grant (RFC 6749 section 5.2)."""
+
+    error: OAuthErrorCode
+    error_description: str = Field(description="What went wrong and what to do about it.")
 
 
 class TokenResponse(BaseModel):

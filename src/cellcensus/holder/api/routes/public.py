@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from cellcensus import __version__
-from cellcensus.holder.api import schemas
-from cellcensus.holder.api.deps import Anonymous, Context, client_address
+from cellcensus.holder.api import oauth, schemas
+from cellcensus.holder.api.deps import Anonymous, Context, ServiceContext, client_address
 from cellcensus.holder.api.limits import retry_after
 from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
@@ -113,30 +117,97 @@ def transparency_page(ctx: Context) -> HTMLResponse:
     return HTMLResponse(page)
 
 
-@router.post(
+WRONG_CREDENTIALS = "unknown user name or wrong password"
+BEARER = {"WWW-Authenticate": 'Bearer realm="cellcensus"'}
+
+
+def login(
+    ctx: Context, body: schemas.LoginRequest, request: Request, response: Response
+) -> schemas.TokenResponse:
+    """Exchange a user's name and password for a short-lived bearer token.
+
+    The body is a JSON object, or an OAuth 2.0 password grant (RFC 6749 section 4.3) as OAuth
+    2.0 clients send it: `grant_type=password&username=...&password=...`, form-encoded, whose
+    refusals are OAuth 2.0 error responses (`error`, `error_description`). Both count against
+    the same login limits.
+    """
+    token = issue_token(ctx, body, client=client_address(request))
+    if token is None:
+        raise ApiError(401, WRONG_CREDENTIALS, headers=BEARER)
+    response.headers.update(oauth.NO_CACHE)
+    return token
+
+
+async def form_login(request: Request) -> Response:
+    """`login` for an OAuth 2.0 password grant (`TokenRoute` sends the forms here)."""
+    try:
+        oauth.refuse_other_sites(request)
+        grant = oauth.read_grant(await request.body())
+    except oauth.GrantError as refusal:
+        return refusal.response()
+    ctx: ServiceContext = request.app.state.context
+    # Hashing the password takes a while: not on the event loop, as FastAPI runs `login`.
+    token = await run_in_threadpool(issue_token, ctx, grant, client=client_address(request))
+    if token is None:
+        wrong = oauth.GrantError("invalid_grant", WRONG_CREDENTIALS, status=401, headers=BEARER)
+        return wrong.response()
+    return JSONResponse(token.model_dump(mode="json"), headers=oauth.NO_CACHE)
+
+
+class TokenRoute(APIRoute):
+    """The route of POST /auth/token: a form to `form_login`, JSON to FastAPI's `login`.
+
+    FastAPI reads one kind of body per route; this one reads two, told apart by their
+    Content-Type. JSON (or a body without a Content-Type) goes through FastAPI's handling of
+    `login` untouched; any other media type is refused, naming both.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler of `login`, with forms and other media types taken aside."""
+        json_login = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            kind = oauth.media_type(request)
+            if kind == oauth.FORM:
+                return await form_login(request)
+            if kind and not oauth.is_json(kind):
+                raise oauth.unsupported(kind)
+            return await json_login(request)
+
+        return handler
+
+
+router.add_api_route(
     "/auth/token",
+    login,
+    methods=["POST"],
     response_model=schemas.TokenResponse,
     tags=["auth"],
-    responses=responses(401, 429),
+    summary="Login",
+    responses={**oauth.responses(), **responses(415, 429)},
+    openapi_extra=oauth.REQUEST_BODY,
+    route_class_override=TokenRoute,
 )
-def login(ctx: Context, body: schemas.LoginRequest, request: Request) -> schemas.TokenResponse:
-    """Exchange a user's name and password for a short-lived bearer token."""
-    client = client_address(request)
-    limit_logins(ctx, username=body.username, client=client)
+
+
+def issue_token(
+    ctx: ServiceContext, credentials: schemas.LoginRequest, *, client: str
+) -> schemas.TokenResponse | None:
+    """A token for the user of `credentials`, or None when they are wrong (audited).
+
+    Within the login limits (429 beyond them), whichever body the credentials came in.
+    """
+    limit_logins(ctx, username=credentials.username, client=client)
     user = None
-    if _is_username(body.username):
-        user = ctx.users.authenticate(body.username, body.password)
+    if _is_username(credentials.username):
+        user = ctx.users.authenticate(credentials.username, credentials.password)
     if user is None:
         ctx.service.audit.append(
-            actor=_failed_login_actor(ctx, body.username),
+            actor=_failed_login_actor(ctx, credentials.username),
             action="login.failed",
             target=f"client:{client}",
         )
-        raise ApiError(
-            401,
-            "unknown user name or wrong password",
-            headers={"WWW-Authenticate": 'Bearer realm="cellcensus"'},
-        )
+        return None
     ctx.service.audit.append(actor=user.username, action="login", target=f"client:{client}")
     token, claims = ctx.issuer.issue(user, state=ctx.service.state)
     seconds = int((claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds())
