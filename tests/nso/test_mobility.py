@@ -146,6 +146,31 @@ def test_a_release_by_arrondissement_is_expanded_with_its_municipalities(unbiase
     assert factors["44000"] == pytest.approx(expected)
 
 
+def test_an_arrondissement_without_released_residents_takes_the_overall_factor(
+    unbiased_result,
+):
+    parent = arrondissements_2019()
+    ghent = parent[parent == "44000"].index
+    outcome = unbiased_result.best
+    table = outcome.table.copy()
+    table.loc[ghent, ["released_devices", "estimate"]] = np.nan  # every one suppressed
+    suppressed = replace(
+        unbiased_result,
+        outcomes={
+            **unbiased_result.outcomes,
+            unbiased_result.default: replace(outcome, table=table),
+        },
+    )
+
+    factors = area_factors(suppressed, parent=parent)
+
+    assert factors.index.is_unique and set(factors.index) == set(parent)
+    assert factors["44000"] == pytest.approx(factors.attrs["overall"])
+    assert factors.drop("44000").to_numpy() == pytest.approx(
+        area_factors(unbiased_result, parent=parent).drop("44000").to_numpy()
+    )
+
+
 def test_each_hour_stands_for_every_resident(unbiased_result):
     release = _present_release(unbiased_result, day_gain=1.5)
     table = release.table

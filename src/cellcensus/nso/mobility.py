@@ -70,8 +70,9 @@ def area_factors(residents: EstimationResult, *, parent: pd.Series | None = None
             factors of those larger areas (their persons over their released devices).
 
     Returns:
-        Indexed by area_code; where the area's count was suppressed, the ratio of all
-        estimated residents to all released devices (also in ``attrs["overall"]``).
+        Indexed by area_code; where the area's count was suppressed (a parent: the counts of
+        all its areas), the ratio of all estimated residents to all released devices (also in
+        ``attrs["overall"]``).
     """
     table = residents.best.table
     devices = table["released_devices"].astype("float64")
@@ -79,9 +80,11 @@ def area_factors(residents: EstimationResult, *, parent: pd.Series | None = None
     known = estimate.notna() & devices.gt(0) & estimate.gt(0)
     overall = float(estimate[known].sum() / devices[known].sum()) if known.any() else math.nan
     if parent is not None:
-        group = parent.reindex(table.index)[known]
-        estimate = estimate[known].groupby(group).sum()
-        devices = devices[known].groupby(group).sum()
+        parents = parent.reindex(table.index)
+        every = pd.Index(parents.dropna().unique(), name="area_code")
+        # A parent none of whose areas was released keeps a factor: the overall one.
+        estimate = estimate[known].groupby(parents[known]).sum().reindex(every)
+        devices = devices[known].groupby(parents[known]).sum().reindex(every)
     ratio = estimate / devices.where(devices > 0)
     fine = ratio.notna() & np.isfinite(ratio) & (ratio > 0)
     factors = ratio.where(fine, overall).astype("float64").rename("factor")
