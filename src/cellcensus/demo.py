@@ -26,16 +26,14 @@ from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.ingestion import check_dataset_folder
 from cellcensus.nso.client import InProcessClient
-from cellcensus.nso.commands import metrics_table
-from cellcensus.nso.mobility import (
-    Commuting,
-    PresentPopulation,
-    estimate_commuting,
-    estimate_present_population,
-    parent_areas,
-    presence_counts,
+from cellcensus.nso.commands import metrics_table, present_summary
+from cellcensus.nso.mobility import Commuting, PresentPopulation
+from cellcensus.nso.mobility_releases import (
+    FLOWS_LEVEL,
+    PRESENT_PARAMETERS,
+    commuting,
+    present_population,
 )
-from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.residents import ALGORITHM, estimate_residents, publish_residents
 from cellcensus.nso.validation import Agreement
@@ -46,16 +44,6 @@ from cellcensus.world import WorldParams, synthesize
 MARKER = ".cellcensus-demo"
 RELEASE_PARAMETERS: dict[str, Any] = {"spatial_estimator": "posterior"}
 """Homes placed on tiles by each device's night cells (docs/algorithms/usual_residence.md)."""
-PRESENT_PARAMETERS: dict[str, Any] = {
-    "slot_minutes": 60,
-    "subscribers": "domestic",
-    "usual_place_after_minutes": 180,
-}
-"""Hourly present population of the holder's own subscribers (roamers are not residents); a
-phone silent for hours is at its usual place at that hour (docs/algorithms/present_population.md).
-"""
-FLOWS_LEVEL = "arrondissement"
-"""Area level of the home-work flows: the arrondissements of 2019, as the census commuting."""
 KEY_FILE = "holder.key"
 """The holder's pseudonymisation key in the demo's folder (git ignores ``*.key``): a demo
 leaves nothing outside its folder."""
@@ -106,10 +94,10 @@ def run_demo(
 
     step("NSO: estimating, calibrating and validating against the census")
     result = estimate_residents(releases.residents, areas=areas)
-    present = _present_population(releases.present, residents=result, areas=areas, dataset=dataset)
-    commuting = None
+    present = present_population(releases.present, residents=result, areas=areas, world=dataset)
+    flows = None
     if releases.flows is not None:
-        commuting = estimate_commuting(release=releases.flows, residents=result)
+        flows = commuting(releases.flows, residents=result)
     step("NSO: writing figures and report")
     published = publish_residents(
         release=releases.residents,
@@ -119,7 +107,7 @@ def run_demo(
         areas=areas,
         uses=[used for used in (releases.present, releases.flows) if used is not None],
         present=present,
-        commuting=commuting,
+        commuting=flows,
     )
     types: dict[str, str] = {"area_code": "str", "released_devices": "Int64"}
     estimates = pd.read_csv(published.estimates, dtype=types)
@@ -128,7 +116,7 @@ def run_demo(
         metrics=result.best.agreement,
         estimates=estimates,
         present=present,
-        commuting=commuting,
+        commuting=flows,
     )
 
 
@@ -193,21 +181,6 @@ class _Releases:
         return cls(residents=residents, present=present, flows=flows)
 
 
-def _present_population(
-    release: Release, *, residents: EstimationResult, areas: pd.DataFrame, dataset: Path
-) -> PresentPopulation:
-    """The present population per arrondissement of `areas`, beside a synthetic world's truth."""
-    parent = arrondissements_2019()
-    return estimate_present_population(
-        release=release,
-        residents=residents,
-        areas=parent_areas(areas, parent),
-        truth=_presence_truth(dataset, parent=parent),
-        parent=parent,
-        level=FLOWS_LEVEL,
-    )
-
-
 def _period_days(period: dict[str, Any]) -> tuple[date, date] | None:
     """First and last day of a release's published period (None if it states none)."""
     if not period.get("start"):
@@ -247,18 +220,6 @@ def _present_period(period: tuple[date, date] | None, *, weekdays: int = 3) -> d
     return {"start": (first - timedelta(days=1)).isoformat(), "end": max(end, start).isoformat()}
 
 
-def _presence_truth(dataset: Path, *, parent: pd.Series) -> pd.DataFrame | None:
-    """A synthetic world's true hourly presence per parent area (None for real data)."""
-    folder = dataset / "truth" / "presence"
-    if not folder.is_dir():
-        return None
-    counts = presence_counts(presence=pd.read_parquet(folder, columns=["hour", "area"]))
-    counts["area_code"] = parent.reindex(counts["area_code"].astype(str)).to_numpy()
-    keys = ["local_date", "slot", "area_code"]
-    summed: pd.DataFrame = counts.groupby(keys, as_index=False, sort=True)[["persons"]].sum()
-    return summed
-
-
 def _stepper(progress: Progress | None) -> Callable[[str], None]:
     """A function that shows each step of the chain on `progress` (or does nothing)."""
     if progress is None:
@@ -270,12 +231,6 @@ def _stepper(progress: Progress | None) -> Callable[[str], None]:
         progress.console.log(description)
 
     return step
-
-
-def _truth_ratio(present: PresentPopulation) -> str:
-    """The world's own day/night ratio for the console, where its true presence is known."""
-    truth = present.truth_day_night_ratio()
-    return "" if truth is None else f"; synthetic truth: {truth:.2f}"
 
 
 def register(app: typer.Typer) -> None:
@@ -312,13 +267,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(metrics_table(result.metrics))
         if result.present is not None:
-            console.print(
-                "Brussels-Capital day/night ratio "
-                f"({result.present.day_hour:02d}:00 / {result.present.night_hour:02d}:00): "
-                f"{result.present.day_night_ratio():.2f} "
-                f"(census, all workers at work: {result.present.census_day_night_ratio:.2f}"
-                f"{_truth_ratio(result.present)})"
-            )
+            console.print(present_summary(result.present))
         if result.commuting is not None:
             console.print(commuting_summary(result.commuting))
         console.print(f"Report: {result.out / 'report.html'}")

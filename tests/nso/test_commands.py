@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,16 @@ from typer.testing import CliRunner
 from cellcensus.cli import app
 from cellcensus.holder.api.formats import ResultFormat, render
 from cellcensus.nso.commands import MARKER, Estimator
+from cellcensus.nso.mobility_releases import PRESENT_PARAMETERS
 from cellcensus.nso.production import ESTIMATOR_INFO
 from cellcensus.nso.report.publish import ESTIMATES_COLUMNS
 from cellcensus.nso.simulation import SimulatedRelease
-from cellcensus.reference import census_population, municipalities, register_population
+from cellcensus.reference import (
+    arrondissements_2019,
+    census_population,
+    municipalities,
+    register_population,
+)
 from cellcensus.release import Release
 
 runner = CliRunner()
@@ -35,20 +41,30 @@ class Chain:
         json: The same release as one JSON document.
         parquet: The same release as the service sends it (``format=parquet``).
         arrondissements: usual_residence at arrondissement level (JSON).
+        present: present_population, hourly, per arrondissement (CSV), as the demo asks.
+        flows: home_work_flows between arrondissements (CSV).
+        world: The synthetic world, with its true presence.
     """
 
     csv: Path
     json: Path
     parquet: Path
     arrondissements: Path
+    present: Path
+    flows: Path
+    world: Path
 
 
 @pytest.fixture(scope="module")
 def operator_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    """The README's first steps (`--scale 0.002 --days 2`), and a release per format."""
+    """The README's first steps (`--scale 0.002 --days 2`), a release per format, and the
+    present population and home-work flows between arrondissements the demo asks for."""
     folder = tmp_path_factory.mktemp("chain")
     world, store = str(folder / "world"), str(folder / "store")
     run = ["run", "usual_residence", "--store", store]
+    arrondissements = ["--store", store, "--level", "arrondissement"]
+    settings = [f"{name}={value}" for name, value in PRESENT_PARAMETERS.items()]
+    hourly = [word for setting in settings for word in ("--param", setting)]
     steps = [
         ["synth", "--out", world, "--scale", "0.002", "--days", "2"],
         ["ingest", "--dataset", world, "--store", store],
@@ -57,6 +73,24 @@ def operator_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
         [*run, "--out", str(folder / "residents.json")],
         ["store", "allocate", "--store", store, "--level", "arrondissement"],
         [*run, "--level", "arrondissement", "--out", str(folder / "arrondissements.json")],
+        [
+            "run",
+            "present_population",
+            *arrondissements,
+            *hourly,
+            "--out",
+            str(folder / "present.csv"),
+        ],
+        # Two days hold two weekdays: a work place needs them both (three by default).
+        [
+            "run",
+            "home_work_flows",
+            *arrondissements,
+            "--param",
+            "min_work_days=2",
+            "--out",
+            str(folder / "flows.csv"),
+        ],
     ]
     with pytest.MonkeyPatch.context() as patch:  # the holder's key in the test's folder
         patch.setenv("CELLCENSUS_KEY_FILE", str(folder / "pseudonym.key"))
@@ -70,6 +104,9 @@ def operator_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
         json=folder / "residents.json",
         parquet=folder / "residents.parquet",
         arrondissements=folder / "arrondissements.json",
+        present=folder / "present.csv",
+        flows=folder / "flows.csv",
+        world=folder / "world",
     )
 
 
@@ -193,6 +230,204 @@ def test_a_release_at_arrondissement_level_is_refused_saying_which_to_ask_for(
     assert "its 43 areas are arrondissements (e.g. 11000, 12000, 13000" in said
     assert "ask the holder for a release at municipality level" in said
     assert "cellcensus run usual_residence --store STORE --out residents.csv" in said
+
+
+def mobility_outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """present_population.csv, commuting_flows.csv and metrics.json of `out`."""
+    present = pd.read_csv(out / "present_population.csv", dtype={"area_code": str})
+    flows = pd.read_csv(out / "commuting_flows.csv", dtype={"home_area": str, "work_area": str})
+    return present, flows, json.loads((out / "metrics.json").read_text())
+
+
+def within_intervals(table: pd.DataFrame) -> bool:
+    """Every estimate of `table` inside its interval."""
+    shown = table.dropna(subset=["estimate"])
+    return bool(
+        ((shown["ci_lower"] <= shown["estimate"]) & (shown["estimate"] <= shown["ci_upper"])).all()
+    )
+
+
+@pytest.mark.slow
+def test_present_population_and_flows_join_the_residents_as_in_the_demo(operator_chain, tmp_path):
+    out = tmp_path / "estimates"
+    mobility = ["--present", str(operator_chain.present), "--flows", str(operator_chain.flows)]
+    printed = estimate(operator_chain.csv, out, *mobility)
+    present, flows, metrics = mobility_outputs(out)
+    arrondissements = sorted(set(arrondissements_2019()))
+    assert len(arrondissements) == 43
+
+    # Every arrondissement at every hour of both released days, in persons with intervals.
+    released = Release.read(operator_chain.present)
+    assert len(present) == len(released.table) == 2 * 24 * 43
+    assert set(present["local_date"]) == {"2011-03-07", "2011-03-08"}
+    assert set(present["slot"]) == set(range(24))
+    assert sorted(set(present["area_code"])) == arrondissements
+    counted = present["devices"].notna()
+    assert counted.sum() == len(released.table) - released.n_suppressed
+    assert (
+        present["estimate"].notna()[counted].all() and (present.loc[counted, "estimate"] > 0).all()
+    )
+    assert within_intervals(present)
+    # Monday warms up (no position carried in from Sunday): the weekday means are Tuesday's.
+    block = metrics["present_population"]
+    assert block["weekdays"] == ["2011-03-08"]
+    assert (block["night_hour"], block["day_hour"]) == (3, 11)
+    assert block["brussels_areas_compared"] == 1  # Brussels-Capital is one arrondissement
+    assert block["census_brussels_jobs_per_resident_worker"] == pytest.approx(1.8887, abs=1e-4)
+    assert block["brussels_day_night_ratio"] > 0
+    assert block["n_keys"] == len(present) and block["n_suppressed"] == released.n_suppressed
+    assert not any(key.startswith("truth") for key in block)  # no world given: no truth
+    weekday = pd.read_csv(out / "present_population_weekday.csv", dtype={"area_code": str})
+    # One weekday: its means are Tuesday's estimates, where Tuesday's count was released.
+    tuesday = present[counted & (present["local_date"] == "2011-03-08")]
+    keys = ["area_code", "slot"]
+    assert set(weekday["days"]) == {1} and len(weekday) == len(tuesday)
+    same = weekday.merge(tuesday, on=keys, suffixes=("", "_tuesday"), validate="1:1")
+    assert len(same) == len(tuesday)
+    assert np.allclose(same["estimate"], same["estimate_tuesday"], atol=1)
+    assert within_intervals(weekday)
+    sdmx = pd.read_csv(out / "present_population.sdmx.csv", dtype={"REF_AREA": str})
+    assert sorted(set(sdmx["REF_AREA"])) == arrondissements
+
+    # The flows, every pair of the census matrix, beside the census commuting.
+    assert len(flows) == 43 * 43
+    assert flows["census"].sum() == 4_304_172
+    assert within_intervals(flows)
+    commuting = metrics["home_work_flows"]
+    assert commuting["level"] == "arrondissement"
+    assert commuting["n_pairs"] + commuting["n_suppressed"] == 43 * 43
+    assert commuting["n_pairs"] == flows["devices"].notna().sum() > 0
+    assert commuting["census_share_within_arrondissement"] == pytest.approx(0.6296, abs=1e-4)
+    assert -1 <= commuting["pearson_r"] <= 1
+    assert (out / "commuting_flows.sdmx.csv").is_file()
+
+    # The residents' figures are those the residents' release alone gives.
+    alone = tmp_path / "alone"
+    estimate(operator_chain.csv, alone)
+    pd.testing.assert_frame_equal(read_estimates(out), read_estimates(alone))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Present population by hour" in html
+    assert released.provenance.job_id in html
+    assert Release.read(operator_chain.flows).provenance.job_id in html
+    for name in (
+        "present_population_maps.png",
+        "present_population_brussels.png",
+        "commuting_scatter.png",
+    ):
+        assert (out / name).stat().st_size > 10_000
+    assert "Brussels-Capital day/night ratio (11:00 / 03:00)" in printed
+    assert "synthetic truth" not in printed
+    assert "Home-work flows vs census, arrondissements: r =" in printed
+    assert "Mobility tables: present_population.csv" in printed
+
+
+@pytest.mark.slow
+def test_a_synthetic_worlds_truth_stands_beside_the_present_population(operator_chain, tmp_path):
+    out = tmp_path / "estimates"
+    given = ["--present", str(operator_chain.present), "--world", str(operator_chain.world)]
+    printed = estimate(operator_chain.csv, out, *given)
+    block = json.loads((out / "metrics.json").read_text())["present_population"]
+    assert block["truth_n_keys"] > 0 and -1 <= block["truth_pearson_r"] <= 1
+    assert block["truth_brussels_day_night_ratio"] > 0
+    assert f"synthetic truth: {block['truth_brussels_day_night_ratio']:.2f}" in printed
+    assert "home_work_flows" not in json.loads((out / "metrics.json").read_text())
+    assert not (out / "commuting_flows.csv").exists()
+
+
+def relabelled(
+    path: Path,
+    folder: Path,
+    *,
+    table: pd.DataFrame | None = None,
+    parameters: dict[str, Any] | None = None,
+    published: dict[str, Any] | None = None,
+) -> Path:
+    """The release at `path` with its table, provenance parameters or facts changed, as JSON."""
+    release = Release.read(path)
+    provenance = release.provenance
+    changed = replace(
+        release,
+        table=release.table if table is None else table,
+        provenance=replace(provenance, parameters={**provenance.parameters, **(parameters or {})}),
+        published={**release.published, **(published or {})},
+    )
+    out = folder / f"changed-{path.stem}-{len(list(folder.glob('changed-*')))}.json"
+    changed.write(out)
+    return out
+
+
+@pytest.mark.slow
+def test_present_and_flows_releases_the_expansion_cannot_use_are_refused(operator_chain, tmp_path):
+    out = tmp_path / "estimates"
+    residents, present, flows = operator_chain.csv, operator_chain.present, operator_chain.flows
+    run_present = "cellcensus run present_population --store STORE --level arrondissement"
+    said = refusal(residents, out, "--present", str(residents))
+    assert (
+        f"--present {residents} is a release of usual_residence, not of present_population" in said
+    )
+    assert f"ask the holder for `{run_present} --param slot_minutes=60" in said
+
+    hourly = Release.read(present).table
+    daily = relabelled(
+        present, tmp_path, table=hourly[hourly["slot"] == 0], parameters={"slot_minutes": 1440}
+    )
+    said = refusal(residents, out, "--present", str(daily))
+    assert f"--present {daily} has 1440-minute slots: the expansion takes hourly slots" in said
+    assert "(slot_minutes=60)" in said
+
+    region = municipalities().set_index("area_code")["region"].astype(str)
+    of_region = region.groupby(arrondissements_2019().reindex(region.index)).first()
+    regions = relabelled(
+        present, tmp_path, table=hourly.assign(area_code=hourly["area_code"].map(of_region))
+    )
+    said = refusal(residents, out, "--present", str(regions))
+    assert f"--present {regions}: its 3 areas are regions (e.g. 2000, 3000, 4000)" in said
+    assert "must be municipalities or arrondissements of 2019" in said
+    assert "cellcensus store allocate --store STORE --level arrondissement` (once)" in said
+
+    later = relabelled(
+        present, tmp_path, published={"period": {"start": "2011-03-08", "end": "2011-03-10"}}
+    )
+    said = refusal(residents, out, "--present", str(later))
+    assert (
+        f"--present {later} covers 2011-03-08 to 2011-03-10, not within the residents' "
+        "release's 2011-03-07 to 2011-03-08"
+    ) in said
+
+    said = refusal(residents, out, "--flows", str(present))
+    assert f"--flows {present} is a release of present_population, not of home_work_flows" in said
+    assert (
+        "cellcensus run home_work_flows --store STORE --level arrondissement --out flows.csv"
+        in said
+    )
+
+    pairs = Release.read(flows).table
+    first = pd.Series(arrondissements_2019().index, index=arrondissements_2019().to_numpy())
+    first = first[~first.index.duplicated()]
+    municipal = relabelled(
+        flows,
+        tmp_path,
+        table=pairs.assign(
+            home_area=pairs["home_area"].map(first), work_area=pairs["work_area"].map(first)
+        ),
+    )
+    said = refusal(residents, out, "--flows", str(municipal))
+    assert f"--flows {municipal}: its 43 areas are municipalities" in said
+    assert "the census 2011 commuting is between the 43 arrondissements of 2019" in said
+
+
+@pytest.mark.slow
+def test_a_world_is_taken_only_beside_a_synthetic_present_population(operator_chain, tmp_path):
+    out = tmp_path / "estimates"
+    residents, world = operator_chain.csv, operator_chain.world
+    said = refusal(residents, out, "--world", str(world))
+    assert "--world sets the present population beside its truth: give --present" in said
+    given = ["--present", str(operator_chain.present), "--world"]
+    said = refusal(residents, out, *given, str(tmp_path))
+    assert f"--world {tmp_path} holds no truth/presence: give the folder `cellcensus synth" in said
+    real = relabelled(operator_chain.present, tmp_path, published={"synthetic": False})
+    said = refusal(residents, out, "--present", str(real), "--world", str(world))
+    assert "does not publish that its data are synthetic" in said
 
 
 def test_a_release_of_another_algorithm_is_refused_saying_which_to_ask_for(

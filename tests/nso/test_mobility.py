@@ -29,6 +29,7 @@ from cellcensus.nso.mobility import (
     presence_counts,
     selection_probability,
 )
+from cellcensus.nso.mobility_releases import present_population
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.report.figures import FLOWS_PNG
 from cellcensus.nso.report.mobility import (
@@ -144,6 +145,28 @@ def test_a_release_by_arrondissement_is_expanded_with_its_municipalities(unbiase
     ghent = parent[parent == "44000"].index
     expected = table.loc[ghent, "estimate"].sum() / table.loc[ghent, "released_devices"].sum()
     assert factors["44000"] == pytest.approx(expected)
+
+
+def test_the_shared_expansion_takes_the_level_the_release_is_at(unbiased_result):
+    """`present_population` (the demo's and `cellcensus estimate`'s) reads the level off the
+    release's codes: municipalities as they are, arrondissements of 2019 with their parents."""
+    municipal = _present_release(unbiased_result, day_gain=1.5)
+    parent = arrondissements_2019()
+    table = municipal.table.assign(
+        area_code=parent.reindex(municipal.table["area_code"]).to_numpy()
+    )
+    table = table.groupby(["local_date", "slot", "area_code"], as_index=False).sum()
+
+    by_municipality = present_population(municipal, residents=unbiased_result)
+    by_arrondissement = present_population(
+        _release(table, "present_population"), residents=unbiased_result
+    )
+
+    assert by_municipality.level == "municipality" and len(by_municipality.areas) == 589
+    assert by_arrondissement.level == "arrondissement" and len(by_arrondissement.areas) == 43
+    assert by_municipality.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+    assert by_arrondissement.day_night_ratio() == pytest.approx(1.5, rel=0.01)
+    assert by_arrondissement.region_areas().tolist() == [BRUSSELS_ARRONDISSEMENT]
 
 
 def test_an_arrondissement_without_released_residents_takes_the_overall_factor(

@@ -1,12 +1,14 @@
 """The statistics office's command: ``cellcensus estimate``, from a release file to estimates.
 
-It reads the file the holder hands over (what `cellcensus run` wrote, or what the service
-sends) and writes what the demo's NSO half writes for residents: it calls the same functions
-(`cellcensus.nso.residents`).
+It reads the files the holder hands over (what `cellcensus run` wrote, or what the service
+sends) and writes what the demo's NSO half writes: for residents, and with ``--present`` and
+``--flows`` for the present population by hour and the home-work flows. It calls the same
+functions (`cellcensus.nso.residents`, `cellcensus.nso.mobility_releases`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,7 +17,16 @@ from rich.table import Table
 
 from cellcensus.console import console, output_folder, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.mobility import PresentPopulation
+from cellcensus.nso.mobility_releases import (
+    check_flows_release,
+    check_present_release,
+    check_world,
+    commuting,
+    present_population,
+)
 from cellcensus.nso.production import ESTIMATORS, EstimationOptions, EstimationResult
+from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import PublishedRelease
 from cellcensus.nso.residents import estimate_residents, publish_residents
 from cellcensus.nso.validation import Agreement
@@ -99,19 +110,66 @@ def estimate_command(
             "file name).",
         ),
     ] = None,
+    present: Annotated[
+        Path | None,
+        typer.Option(
+            "--present",
+            help="A present_population release, hourly, at arrondissement (or municipality) "
+            "level, of days within the residents' period: its estimates per area and hour "
+            "join the report and files (how the holder makes it: docs/estimation.md).",
+            show_default=False,
+        ),
+    ] = None,
+    flows: Annotated[
+        Path | None,
+        typer.Option(
+            "--flows",
+            help="A home_work_flows release between arrondissements: its flows, expanded and "
+            "set beside the census 2011 commuting, join the report and files (how the holder "
+            "makes it: docs/estimation.md).",
+            show_default=False,
+        ),
+    ] = None,
+    world: Annotated[
+        Path | None,
+        typer.Option(
+            "--world",
+            help="The synthetic world the releases come from (`cellcensus synth --out`): "
+            "the report sets the present population beside its true presence (with --present, "
+            "of a release that publishes that it is synthetic).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Estimate usual residents per municipality from a usual_residence release, vs census 2011.
 
-    Writes estimates.csv, the official table (CSV, Parquet, GeoJSON, SDMX-CSV), report.html.
+    Writes estimates.csv, the official table (CSV, Parquet, GeoJSON, SDMX-CSV), report.html;
+    with --present and --flows, also the present population by hour and the home-work flows.
     """
     if not 0 < confidence < 1:
         raise CellcensusError(f"--confidence {confidence:g}: must be in (0, 1), e.g. 0.95")
+    if world is not None and present is None:
+        raise CellcensusError(
+            "--world sets the present population beside its truth: give --present"
+        )
     released = Release.read(release)
+    # The other releases are checked before any estimate: a refusal costs nothing.
+    uses = _Uses.read(present=present, flows=flows, residents=released)
+    if world is not None and uses.present is not None:
+        check_world(world, release=uses.present)
     options = EstimationOptions(
         default=estimator, margin_level=margin_level, level=confidence, seed=seed
     )
     with console.status("estimating, calibrating and validating against the census"):
         result = estimate_residents(released, options=options, source=str(release))
+        hourly = None
+        if uses.present is not None:
+            hourly = present_population(
+                uses.present, residents=result, world=world, source=f"--present {present}"
+            )
+        expanded = None
+        if uses.flows is not None:
+            expanded = commuting(uses.flows, residents=result, source=f"--flows {flows}")
     output_folder(out, marker=MARKER, made_by="cellcensus estimate")
     with console.status("writing the estimates, figures and report"):
         published = publish_residents(
@@ -119,11 +177,44 @@ def estimate_command(
             result=result,
             out_dir=out,
             dataset=source or f"{released.provenance.algorithm} release {release.name}",
+            uses=uses.releases,
+            present=hourly,
+            commuting=expanded,
         )
     console.print(metrics_table(result.best.agreement))
     # Unwrapped: a path cut at the terminal's edge cannot be copied.
     console.print(summary(result), highlight=False, soft_wrap=True)
+    if hourly is not None:
+        console.print(present_summary(hourly), highlight=False, soft_wrap=True)
+    if expanded is not None:
+        console.print(commuting_summary(expanded), highlight=False, soft_wrap=True)
     console.print(written(published), highlight=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class _Uses:
+    """The releases `cellcensus estimate` uses beside the residents', checked."""
+
+    present: Release | None
+    flows: Release | None
+
+    @classmethod
+    def read(cls, *, present: Path | None, flows: Path | None, residents: Release) -> _Uses:
+        """Read and check `--present` and `--flows` (None where not given)."""
+        hourly = Release.read(present) if present is not None else None
+        if hourly is not None:
+            check_present_release(
+                hourly, residents=residents.published, source=f"--present {present}"
+            )
+        between = Release.read(flows) if flows is not None else None
+        if between is not None:
+            check_flows_release(between, source=f"--flows {flows}")
+        return cls(present=hourly, flows=between)
+
+    @property
+    def releases(self) -> list[Release]:
+        """The releases given, for the report's list of those it uses."""
+        return [used for used in (self.present, self.flows) if used is not None]
 
 
 def metrics_table(metrics: Agreement) -> Table:
@@ -134,6 +225,18 @@ def metrics_table(metrics: Agreement) -> Table:
     for name, value in metrics.to_dict().items():
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     return table
+
+
+def present_summary(present: PresentPopulation) -> str:
+    """Brussels-Capital's day/night ratio beside the census's (and a synthetic world's truth)."""
+    truth = present.truth_day_night_ratio()
+    beside = "" if truth is None else f"; synthetic truth: {truth:.2f}"
+    return (
+        "Brussels-Capital day/night ratio "
+        f"({present.day_hour:02d}:00 / {present.night_hour:02d}:00): "
+        f"{present.day_night_ratio():.2f} "
+        f"(census, all workers at work: {present.census_day_night_ratio:.2f}{beside})"
+    )
 
 
 def summary(result: EstimationResult) -> str:
@@ -151,9 +254,14 @@ def written(published: PublishedRelease) -> str:
     """The files a statistician opens first."""
     outputs = published.outputs
     tables = (outputs.csv, outputs.parquet, outputs.geojson, outputs.sdmx_csv)
+    mobility = (
+        f"Mobility tables: {', '.join(path.name for path in published.mobility)}\n"
+        if published.mobility
+        else ""
+    )
     return (
         f"Estimates: {published.estimates} (official table: "
         f"{', '.join(path.name for path in tables)}; every estimator: "
         f"{outputs.all_estimators.name}); metrics: {published.metrics}\n"
-        f"Report: {published.report}"
+        f"{mobility}Report: {published.report}"
     )
