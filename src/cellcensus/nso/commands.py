@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import typer
 from rich.table import Table
@@ -79,16 +79,21 @@ def estimate_command(
         Estimator | None,
         typer.Option(
             "--estimator",
-            help="The official estimator of estimates.csv and the report (default: the one "
-            "whose hold-out estimates come closest to the register; every estimator is in "
-            "estimators.csv).",
+            metavar="NAME",
+            help="The official estimator of estimates.csv and the report: "
+            + ", ".join(get_args(Estimator))
+            + " (default: the one whose hold-out estimates come closest to the register; "
+            "every estimator is in estimators.csv).",
         ),
     ] = None,
     margin_level: Annotated[
         MarginLevel,
         typer.Option(
             "--margin-level",
-            help="Groups whose register totals the calibrated estimators add up to.",
+            metavar="LEVEL",
+            help="Groups whose register totals the calibrated estimators add up to: "
+            + ", ".join(get_args(MarginLevel))
+            + ".",
         ),
     ] = "province",
     confidence: Annotated[
