@@ -3,6 +3,7 @@ on the release it wrote, through the command line; and the command's refusals.""
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -220,6 +221,11 @@ def test_calibrated_estimates_add_up_to_the_register_in_each_margin(operator_cha
     )
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "90% interval" in html and "95% interval" not in html
+    # The official table and its SDMX-CSV say their intervals' level, read alone.
+    official = pd.read_csv(out / "usual_residents.csv")
+    assert set(official["ci_level"]) == {0.9}
+    with (out / "usual_residents.sdmx.csv").open(encoding="utf-8", newline="") as handle:
+        assert {row["CI_LEVEL"] for row in csv.DictReader(handle)} == {"0.9"}
 
 
 @pytest.mark.slow

@@ -87,6 +87,7 @@ def test_sdmx_csv_has_the_standard_columns_and_flags_suppressed_cells(
     assert first["TIME_PERIOD"] == "2011-03-01/P28D"
     assert first["UNIT_MEASURE"] == "PS" and first["OBS_STATUS"] == "E"
     assert int(first["CI_LOWER"]) <= int(first["OBS_VALUE"]) <= int(first["CI_UPPER"])
+    assert {row["CI_LEVEL"] for row in rows} == {"0.95"}
     confidential = [row for row in rows if row["CONF_STATUS"] == "C"]
     assert confidential and all(row["OBS_VALUE"] == "" for row in confidential)
 
@@ -170,6 +171,7 @@ def test_present_population_sdmx_gives_each_hour_in_its_local_offset(
             assert int(row["OBS_VALUE"]) == round(expected)
             assert int(row["CI_LOWER"]) <= int(row["OBS_VALUE"]) <= int(row["CI_UPPER"])
     assert sum(row["CONF_STATUS"] == "C" for row in rows) >= 1
+    assert {row["CI_LEVEL"] for row in rows} == {"0.95"}
 
 
 def _sdmx_hours(present: PresentPopulation, out: Path) -> list[tuple[datetime, timedelta]]:

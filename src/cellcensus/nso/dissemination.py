@@ -24,6 +24,7 @@ import shapely
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.mobility import Commuting, PresentPopulation, local_hour
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.uncertainty import CI95
 from cellcensus.reference import belgium
 from cellcensus.release import published_period
 
@@ -82,8 +83,8 @@ def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = Non
     Returns:
         One row per area: ``area_code``, the names and parent codes present, ``estimate``
         (persons, rounded to units), ``std_error``, ``ci_lower``, ``ci_upper`` (rounded),
-        ``released_devices`` (``Int64``, missing where suppressed), ``status`` and
-        ``estimator``.
+        ``ci_level`` (the intervals' confidence level), ``released_devices`` (``Int64``,
+        missing where suppressed), ``status`` and ``estimator``.
     """
     frame = areas if areas is not None else belgium.municipalities()
     keep = [
@@ -102,12 +103,14 @@ def official_table(*, result: EstimationResult, areas: pd.DataFrame | None = Non
     )
     table["status"] = np.where(table["estimate"].notna(), "estimated", "suppressed")
     table["estimator"] = result.default
+    table["ci_level"] = result.options.level  # a file read alone says what its bounds are
     ordered = [
         *keep,
         "estimate",
         "std_error",
         "ci_lower",
         "ci_upper",
+        "ci_level",
         "released_devices",
         "status",
         "estimator",
@@ -181,8 +184,8 @@ def write_sdmx_csv(
     ISO 8601 interval such as ``2011-03-01/P28D``), ``OBS_VALUE`` (persons, empty when
     suppressed), the attributes ``UNIT_MEASURE`` (``PS``: persons), ``UNIT_MULT`` (0),
     ``OBS_STATUS`` (``E``: estimated value) and ``CONF_STATUS`` (``F`` free, ``C``
-    confidential), and the custom columns ``STD_ERROR``, ``CI_LOWER``, ``CI_UPPER`` and
-    ``ESTIMATOR``.
+    confidential), and the custom columns ``STD_ERROR``, ``CI_LOWER``, ``CI_UPPER``,
+    ``CI_LEVEL`` (the intervals' confidence level) and ``ESTIMATOR``.
 
     Args:
         table: `official_table` output.
@@ -294,6 +297,7 @@ def _observation(
         "STD_ERROR": _integer(row.get("std_error")),
         "CI_LOWER": _integer(row.get("ci_lower")),
         "CI_UPPER": _integer(row.get("ci_upper")),
+        "CI_LEVEL": f"{row.get('ci_level', CI95):g}",
     }
 
 

@@ -56,7 +56,9 @@ from cellcensus.notation import scientific
 from cellcensus.nso.expansion import Expansion
 from cellcensus.release import Provenance, Release
 
-CI95_Z = NormalDist().inv_cdf(0.975)
+CI95 = 0.95
+"""Confidence level of the intervals with no level of their own (present population, flows)."""
+CI95_Z = NormalDist().inv_cdf(0.5 + CI95 / 2)
 _LAPLACE_CI95_PER_SD = math.log(20.0) / math.sqrt(2.0)
 """Laplace noise: P(|X| > b ln 20) = 5 % and sd = b sqrt 2, so ci95 = 2.118 sd (not 1.96)."""
 _BESIDE = ", given beside each count"
