@@ -194,6 +194,21 @@ def span_end(g: ir.IntegerValue, after: ir.IntegerValue, *, carry: int, back: in
     return ibis.least(g + carry, nearer) + 1
 
 
+def span_meeting(
+    g: ir.IntegerValue, after: ir.IntegerValue, *, carry: int, back: int
+) -> tuple[ir.IntegerValue, ir.IntegerValue]:
+    """Where the span of an observation at `g` ends, and that of the next one at `after` starts.
+
+    Either may be null (no observation on that side, across a night): the earlier span then
+    lasts `carry` slots more, the later one reaches `back` slots back.
+    """
+    meet = span_end(g, after, carry=carry, back=back)
+    end = ibis.ifelse(after.isnull(), g + (carry + 1), meet)
+    reach = after - back
+    start = ibis.ifelse(g.isnull(), reach, ibis.greatest(reach, meet))
+    return end, start
+
+
 def stays(
     g: ir.IntegerValue,
     after: ir.IntegerValue,
@@ -235,11 +250,7 @@ def usual_spans(pairs: ir.Table, *, carry: int, back: int, usual: int) -> ir.Tab
     Returns device_id, rank (of the observation the slots would go to), g, until (both
     included).
     """
-    spans = {"carry": carry, "back": back}
-    meet = span_end(pairs.g, pairs.after, **spans)
-    end = ibis.ifelse(pairs.after.isnull(), pairs.g + (carry + 1), meet)
-    reach = pairs.after - back
-    start = ibis.ifelse(pairs.g.isnull(), reach, ibis.greatest(reach, meet))
+    end, start = span_meeting(pairs.g, pairs.after, carry=carry, back=back)
     far = pairs.mutate(
         lo_1=pairs.g + (usual + 1),
         hi_1=ibis.least(end - 1, (pairs.after - (usual + 1)).fill_null(end - 1)),
@@ -412,15 +423,11 @@ def presence_changes(
     # Null where either side is missing: then both the end and the start are written.
     stayed = stays(pairs.g, pairs._next, pairs._rank == pairs["rank"], **spans).fill_null(False)
     pairs = pairs.mutate(_stayed=stayed)
-    seen = pairs.filter(pairs.g.notnull() & ~pairs._stayed)
-    following = span_end(seen.g, seen._next, **spans)
-    end = ibis.ifelse(seen._next.isnull(), seen.g + (carry_slots + 1), following)
-    ends = seen.select("rank", g=end, change=ibis.literal(-1, type="int64"))
+    closed = pairs.filter(pairs.g.notnull() & ~pairs._stayed)
+    end, _ = span_meeting(closed.g, closed._next, **spans)
+    ends = closed.select("rank", g=end, change=ibis.literal(-1, type="int64"))
     opened = pairs.filter(pairs._next.notnull() & ~pairs._stayed)
-    reach = opened._next - back_slots
-    start = ibis.ifelse(
-        opened.g.isnull(), reach, ibis.greatest(reach, span_end(opened.g, opened._next, **spans))
-    )
+    _, start = span_meeting(opened.g, opened._next, **spans)
     starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
     every = [changes, ends, starts]
