@@ -27,6 +27,7 @@ from cellcensus.nso.mobility import (
     presence_counts,
 )
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.residents import MUNICIPALITY, level_of
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release, published_period
 
@@ -55,8 +56,8 @@ RUN_PRESENT = (
 """How the holder makes the present population release the demo expands."""
 RUN_FLOWS = f"cellcensus run {FLOWS} --store STORE --level {FLOWS_LEVEL} --out flows.csv"
 """How the holder makes the home-work flows release the demo compares with the census."""
-LEVEL_PLURALS = {"area_code": "municipalities", "province": "provinces", "region": "regions"}
-"""Columns of the municipalities table whose codes a release may be at, named as a level."""
+NAMED_LEVELS = (MUNICIPALITY, "province", "region")
+"""The levels a refusal names a release's areas by, where they are not those wanted."""
 TRUTH_FOLDER = Path("truth") / "presence"
 """Where a synthetic world keeps its true hourly presence (`cellcensus synth`)."""
 
@@ -283,9 +284,10 @@ def _said_of(
 ) -> str:
     """What a release's area codes are, where not the `wanted` ones (words of a message)."""
     table = areas if areas is not None else municipalities()
-    for column, plural in LEVEL_PLURALS.items():
-        if codes.isin(table[column].astype(str)).all():
-            return f"its {len(codes):,} areas are {plural}"
+    level = level_of(codes, table, levels=NAMED_LEVELS)
+    if level is not None:
+        plural = "municipalities" if level == MUNICIPALITY else f"{level}s"
+        return f"its {len(codes):,} areas are {plural}"
     return f"{len(foreign):,} of its {len(codes):,} area codes are not {wanted}"
 
 

@@ -28,6 +28,7 @@ RUN_RESIDENTS = "cellcensus run usual_residence --store STORE --out residents.cs
 """How the holder makes a release the estimators take (municipality is the default level)."""
 PARENT_LEVELS = ("arrondissement", "province", "region")
 """Columns of the areas table naming a level above the municipality, as a release may use."""
+MUNICIPALITY = "municipality"
 
 
 def check_release(
@@ -62,7 +63,7 @@ def check_release(
     foreign = codes[~codes.isin(known)]
     if foreign.empty:
         return
-    level = _level_of(codes, table)
+    level = level_of(codes, table)
     said = (
         f"its {len(codes):,} areas are {level}s"
         if level
@@ -76,13 +77,17 @@ def check_release(
     )
 
 
-def _level_of(codes: pd.Index, areas: pd.DataFrame) -> str | None:
-    """The level above the municipality whose codes `codes` all are, if one is.
+def level_of(
+    codes: pd.Index, areas: pd.DataFrame, *, levels: Sequence[str] = PARENT_LEVELS
+) -> str | None:
+    """The first of `levels` whose codes `codes` all are, if one is.
 
-    Arrondissements by their codes of 2011 or of 2019, the holder's (`arrondissements_2019`).
+    A level is a column of `areas` (``municipality``: its ``area_code``); arrondissements by
+    their codes of 2011 or of 2019, the holder's (`arrondissements_2019`).
     """
-    for level in PARENT_LEVELS:
-        known = set(areas[level].astype(str)) if level in areas.columns else set()
+    for level in levels:
+        column = "area_code" if level == MUNICIPALITY else level
+        known = set(areas[column].astype(str)) if column in areas.columns else set()
         if level == "arrondissement":
             known |= set(arrondissements_2019().astype(str))
         if codes.isin(known).all():
