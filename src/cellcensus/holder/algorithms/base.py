@@ -272,7 +272,11 @@ class StoreTables:
         self.materialize.release()
 
 
-def _no_bound(_params: Any) -> float | None:
+Period = tuple[dt.date, dt.date]
+"""A job's first and last local date (both inclusive)."""
+
+
+def _no_bound(_params: Any, _period: Period | None) -> float | None:
     return None
 
 
@@ -293,7 +297,9 @@ class Manifest:
         reference: Literature the method follows.
         unit_keys: Key columns that identify a privacy unit: the bound holds for each of
             their values separately (e.g. each date and slot). Empty: the whole release.
-        bound_for: The (tighter) bound for given parsed parameters; default: the static one.
+        bound_for: The (tighter) bound for given parsed parameters and, where known, the
+            job's period (public: the days the store holds), which can cap what a device
+            adds over it (e.g. its nights); default: the static one.
         examples: Parameter sets the conformance suite runs (besides the defaults), valid on
             the conformance world (14 days from Monday 7 March 2011).
     """
@@ -308,7 +314,7 @@ class Manifest:
     contribution_bound: float
     reference: str
     unit_keys: tuple[str, ...] = ()
-    bound_for: Callable[[Any], float | None] = _no_bound
+    bound_for: Callable[[Any, Period | None], float | None] = _no_bound
     examples: tuple[dict[str, Any], ...] = field(default=())
 
     @property
@@ -351,9 +357,12 @@ class Manifest:
         prefix = "".join(f"{name}." for name in group)
         return [prefix + name for name in model.model_fields]
 
-    def bound(self, params: Parameters) -> float:
-        """The contribution bound per privacy unit for these parsed parameters."""
-        specific = self.bound_for(params)
+    def bound(self, params: Parameters, period: Period | None = None) -> float:
+        """The contribution bound per privacy unit for these parsed parameters.
+
+        `period` is the job's first and last day; None: the bound over any period.
+        """
+        specific = self.bound_for(params, period)
         return self.contribution_bound if specific is None else specific
 
     def default_bound(self) -> float | None:

@@ -51,6 +51,7 @@ from cellcensus.holder.algorithms.base import (
     Key,
     KeyDomain,
     Parameters,
+    Period,
     StoreTables,
     TileFootprint,
 )
@@ -605,12 +606,13 @@ def check_contribution_bound(
     runner = as_runner(con)
     unfinished = dataclasses.replace(algorithm, finish=None)
     for number, values in enumerate(parameter_sets(algorithm)):
-        bound = manifest.bound(manifest.parse(values))
+        parsed = manifest.parse(values)
         base = runner.run(unfinished, world, values)
         measured = noised_stage(algorithm, base)
         size = n_events if number == 0 else min(n_events, n_events_other_sets)
         for mcc in (HOME_MCC, 208):
             attacked = attacked_world(world, n_events=size, mcc=mcc)
+            bound = manifest.bound(parsed, job_period(attacked, parsed))
             change = _change(measured, base, runner.run(unfinished, attacked, values))
             if change > bound + 1e-6:
                 raise _fail(
@@ -618,6 +620,15 @@ def check_contribution_bound(
                     f"one device (mcc {mcc}, {size} events) changed the release by "
                     f"{change:g} > bound {bound:g} for {values}",
                 )
+
+
+def job_period(world: World, parsed: Parameters) -> Period:
+    """The period a job on `world` reads, as the enclave sees it (`enclave.compute.job_period`).
+
+    Its ``start`` and ``end``, else the first and last dates of the world's events.
+    """
+    start, end = getattr(parsed, "start", None), getattr(parsed, "end", None)
+    return (start or world.days[0], end or world.days[-1])
 
 
 def noised_stage(algorithm: Algorithm, output: pd.DataFrame) -> Algorithm:

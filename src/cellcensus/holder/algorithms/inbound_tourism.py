@@ -31,8 +31,10 @@ one expect (measured on a synthetic Belgium of four weeks: docs/algorithms/inbou
    roamer weighs its inverse (Horvitz and Thompson 1952), at most `max_weight`, so the roamers
    that are seen stand for the similar ones that are not.
 
-One device adds at most `max_nights` to ``devices``, `max_weight` x `max_nights` to
-``arrivals`` and `max_weight` x (`max_nights` + 2 x `max_end_nights`) to ``nights``.
+One device adds at most `n` to ``devices``, `max_weight` x `n` to ``arrivals`` and
+`max_weight` x (`n` + 2 x `max_end_nights`) to ``nights``, where `n` is `max_nights` or, if
+fewer, the nights the job's period spans (its days and the night before the first): a week's
+release is calibrated to 8 nights, not to 92 (the period is public: the days the store holds).
 Day trippers (no night) are not tourists in this definition (UNWTO: overnight visitors).
 
 Reference: Eurostat Multi-MNO project, inbound tourism indicators (2024; trips join stays up to
@@ -58,6 +60,7 @@ from cellcensus.holder.algorithms.base import (
     Key,
     KeyDomain,
     Manifest,
+    Period,
     PeriodParameters,
     StoreTables,
     first_per_group,
@@ -299,17 +302,26 @@ def _float(value: float) -> ir.FloatingValue:
     return ibis.literal(value, type="float64")
 
 
-def bound(params: InboundTourismParameters) -> float:
-    """Devices, weighted arrivals, weighted counted and expected nights (module docstring)."""
-    return params.max_nights + params.max_weight * (
-        2 * params.max_nights + 2 * params.max_end_nights
-    )
+def bound(params: InboundTourismParameters, period: Period | None) -> float:
+    """Devices, weighted arrivals, weighted counted and expected nights (module docstring).
+
+    A device has no more nights in a period than the period spans: each night is dated by
+    its evening, from the one before the first day to the last day's (`period_nights`).
+    """
+    nights = params.max_nights if period is None else min(params.max_nights, period_nights(period))
+    return nights + params.max_weight * (2 * nights + 2 * params.max_end_nights)
+
+
+def period_nights(period: Period) -> int:
+    """The nights a period's events can fall in: its days' evenings and the one before."""
+    first, last = period
+    return (last - first).days + 2
 
 
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.3.0",
+        version="1.4.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,

@@ -33,6 +33,7 @@ from cellcensus.holder.algorithms.base import (
     Key,
     KeyDomain,
     Manifest,
+    Period,
     PeriodParameters,
     StoreTables,
     one,
@@ -140,7 +141,7 @@ def compute(tables: StoreTables, params: TripsParameters) -> ir.Table:
     return distinct_device_count(found, ["local_date", "origin", "destination"])
 
 
-def bound(params: TripsParameters) -> float:
+def bound(params: TripsParameters, _period: Period | None) -> float:
     """At most `max_trips_per_day` per device and day."""
     return float(params.max_trips_per_day)
 

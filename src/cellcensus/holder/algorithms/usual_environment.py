@@ -27,6 +27,7 @@ from cellcensus.holder.algorithms.base import (
     Key,
     KeyDomain,
     Manifest,
+    Period,
     PeriodParameters,
     StoreTables,
 )
@@ -89,7 +90,7 @@ def compute(tables: StoreTables, params: UsualEnvironmentParameters) -> ir.Table
     return distinct_device_count(located, ["place", "area_code"])
 
 
-def bound(params: UsualEnvironmentParameters) -> float:
+def bound(params: UsualEnvironmentParameters, _period: Period | None) -> float:
     """Home and work once each, plus each other place."""
     return 2.0 + params.max_other_places
 

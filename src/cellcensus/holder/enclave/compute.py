@@ -473,6 +473,7 @@ def private_finish(
     seed: str,
     domains: dict[str, list[Any]],
     units: int,
+    period: tuple[dt.date, dt.date] | None = None,
     per_device: int = 1,
 ) -> tuple[pd.DataFrame, list[float] | None]:
     """Noise on the algorithm's counts per cell, then its `finish` step on the noisy counts.
@@ -501,7 +502,7 @@ def private_finish(
         keys=_composite([*others.values(), cells]),
         policy=policy,
         key=COMPOSITE,
-        contribution_bound=algorithm.manifest.bound(parsed) * per_device,
+        contribution_bound=algorithm.manifest.bound(parsed, period) * per_device,
         charge=charge,
         units=units,
     )
@@ -601,6 +602,7 @@ def compute_release(
                 seed=job_id,
                 domains=domains,
                 units=privacy_units(algorithm.manifest.unit_keys, domains),
+                period=period,
                 per_device=pseudonyms(opened, period),
             )
         else:
@@ -611,7 +613,7 @@ def compute_release(
         store=opened,
         domains=domains,
         unit_keys=algorithm.manifest.unit_keys,
-        bound=algorithm.manifest.bound(parsed),
+        bound=algorithm.manifest.bound(parsed, period),
         measured_ci95=ci95,
         provenance=Provenance(
             job_id=job_id,
