@@ -233,6 +233,8 @@ def _metadata(country: SyntheticCountry) -> dict[str, Any]:
         "timezone": TIMEZONE,
         "market_share": subscribers.size / country.residents.size,
         "sampling_fraction": params.scale,
+        # The world gives the holder this share of roaming visitors (`world.roaming`).
+        "roaming_share": params.market_share,
         "synthetic": True,  # so that a report on it says the data is simulated
         "subscribers_by_region": {
             str(region): int(count) for region, count in zip(regions, counts, strict=True)

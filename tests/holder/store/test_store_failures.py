@@ -106,6 +106,7 @@ def test_a_gzip_file_named_csv_is_refused(tmp_path, existing_store):
     [
         ({"market_share": None}, "lacks market_share"),
         ({"sampling_fraction": 1.5}, "sampling_fraction"),
+        ({"roaming_share": "35%"}, "'roaming_share' is '35%'; it must be a number in"),
         ({"timezone": "Mars/Olympus"}, "not an IANA time zone"),
         ({"period": {"start": "2011-03-27", "end": "2011-03-21"}}, "ends .* before it starts"),
         ({"period": "March"}, "'period' must be"),

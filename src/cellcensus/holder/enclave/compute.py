@@ -65,6 +65,7 @@ from cellcensus.release import Provenance, Release
 PUBLISHED_FACTS = (
     "market_share",
     "sampling_fraction",
+    "roaming_share",
     "period",
     "timezone",
     "subscribers_by_region",

@@ -22,7 +22,10 @@ _HINTS = {
     "timezone": 'the IANA zone of local dates, e.g. "Europe/Brussels"',
     "market_share": "the national share of residents who subscribe, e.g. 0.4",
     "sampling_fraction": "1.0 for a real export, the world's --scale for a synthetic one",
+    "roaming_share": "the holder's share of the country's inbound roaming visitors, e.g. 0.35",
 }
+SHARES = ("market_share", "sampling_fraction", "roaming_share")
+"""Facts that are shares in (0, 1]; ``roaming_share`` is optional (inbound tourism needs it)."""
 
 
 def read_metadata(*, path: Path) -> dict[str, Any]:
@@ -86,7 +89,7 @@ def check_metadata(
         zone(timezone)
     except InputDataError as error:
         raise InputDataError(f"{source}: {error}") from None
-    for key in ("market_share", "sampling_fraction"):
+    for key in (key for key in SHARES if key in metadata):
         value = metadata[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise InputDataError(
