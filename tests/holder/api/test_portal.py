@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 from test_app import JOB, submit  # type: ignore[import-not-found]
 from tiny_store import PASSWORD  # type: ignore[import-not-found]
@@ -284,12 +285,33 @@ def test_a_signed_in_tab_keeps_its_session_until_the_token_is_refused(idle_servi
     expect(page.locator("#account")).to_contain_text("alice")
     expect(page.locator("#budget tbody tr")).to_have_count(1)
 
-    token = json.loads(tab.session())["token"]
+    kept = json.loads(tab.session())
+    token = kept["token"]
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert kept["expiresAt"] == exp * 1000  # the answer's Unix seconds, as Date.now() counts
     logout = idle_service.client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
     assert logout.status_code == 204  # as if signed out in another tab
     page.get_by_role("button", name="Refresh the list").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("the access token was revoked")
+    assert tab.session() is None
+
+
+def test_a_kept_session_past_its_tokens_expiry_signs_in_again(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("alice")
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    page.evaluate(
+        """key => {
+            const kept = JSON.parse(sessionStorage.getItem(key));
+            kept.expiresAt = Date.now() - 1000;
+            sessionStorage.setItem(key, JSON.stringify(kept));
+        }""",
+        SESSION_KEY,
+    )
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert tab.session() is None
 
 

@@ -7,6 +7,10 @@ the JSON body of the service's own clients answers as it always did.
 
 from __future__ import annotations
 
+import json
+import time
+
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 from tiny_store import PASSWORD  # type: ignore[import-not-found]
@@ -45,6 +49,29 @@ def test_a_password_grant_answers_what_a_json_login_does_and_its_token_works(idl
     assert me.status_code == 200 and me.json()["username"] == "alice"
     actions = [entry.action for entry in client.app.state.context.service.audit.entries()]
     assert actions.count("login") == 2
+
+
+@pytest.mark.parametrize(
+    "body", [{"data": GRANT}, {"json": {"username": "alice", "password": PASSWORD}}]
+)
+def test_expires_at_is_the_tokens_exp_in_unix_seconds_as_oauth_clients_read_it(idle_service, body):
+    before = time.time()
+    answer = idle_service.client.post("/auth/token", **body)
+    assert answer.status_code == 200, answer.text
+    token = json.loads(answer.text)
+    assert type(token["expires_at"]) is int
+    # authlib's OAuth2Token, requests-oauthlib and httr2 read it so: an ISO time fails here.
+    expires_at = int(token["expires_at"])
+    claims = jwt.decode(token["access_token"], options={"verify_signature": False})
+    assert expires_at == claims["exp"]
+    assert abs(expires_at - (before + token["expires_in"])) <= 2
+
+
+def test_the_openapi_document_says_expires_at_is_in_unix_seconds(idle_service):
+    spec = idle_service.client.get("/openapi.json").json()
+    expires_at = spec["components"]["schemas"]["TokenResponse"]["properties"]["expires_at"]
+    assert expires_at["type"] == "integer"
+    assert "Unix seconds (UTC)" in expires_at["description"]
 
 
 def test_what_oauth_clients_add_to_the_grant_is_ignored(idle_service):

@@ -80,7 +80,10 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int = Field(description="Seconds until the token expires.")
-    expires_at: str
+    expires_at: int = Field(
+        description="When the token expires, in Unix seconds (UTC): the token's `exp`, as "
+        "OAuth 2.0 clients read `expires_at`."
+    )
     username: str = Field(description="The user the token is for.")
     role: str
     scopes: list[str]

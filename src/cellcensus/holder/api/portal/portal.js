@@ -160,7 +160,10 @@ function label(name) {
 function loadSession() {
   try {
     const stored = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    if (stored && Date.parse(stored.expiresAt) > Date.now()) return stored;
+    // Milliseconds; a session an older portal kept (an ISO time) signs in again.
+    if (stored && typeof stored.expiresAt === "number" && stored.expiresAt > Date.now()) {
+      return stored;
+    }
   } catch {
     // unreadable: sign in again
   }
@@ -202,7 +205,7 @@ async function signIn(event) {
       token: token.access_token,
       username: token.username, // who the service says, not what was typed
       role: token.role,
-      expiresAt: token.expires_at,
+      expiresAt: token.expires_at * 1000, // Unix seconds, kept in milliseconds as Date.now()
       mustChange: token.must_change_password === true,
     };
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));

@@ -214,7 +214,7 @@ def issue_token(
     return schemas.TokenResponse(
         access_token=token,
         expires_in=seconds,
-        expires_at=claims.expires_at.isoformat(),
+        expires_at=int(claims.expires_at.timestamp()),
         username=user.username,
         role=claims.role,
         scopes=list(claims.scopes),
