@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ EPSILON_SCALE = 40.0
 """Laplace scale of the release's noise per count (what its ci95 column declares)."""
 
 
-def tourism_release(counts: pd.DataFrame, *, published: dict | None = None) -> Release:
+def tourism_release(counts: pd.DataFrame, *, published: dict[str, Any] | None = None) -> Release:
     """A release as the enclave writes it: counts rounded to 5, a declared ci95 per count."""
     table = counts.assign(ci95=round(EPSILON_SCALE * math.log(20.0), 2))
     provenance = Provenance(
