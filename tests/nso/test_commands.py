@@ -44,7 +44,8 @@ class Chain:
         arrondissements: usual_residence at arrondissement level (JSON).
         present: present_population, hourly, per arrondissement (CSV), as the demo asks.
         flows: home_work_flows between arrondissements (CSV).
-        world: The synthetic world, with its true presence.
+        tourism: inbound_tourism per province (CSV).
+        world: The synthetic world, with its true presence and visitors' stays.
     """
 
     csv: Path
@@ -53,6 +54,7 @@ class Chain:
     arrondissements: Path
     present: Path
     flows: Path
+    tourism: Path
     world: Path
 
 
@@ -92,6 +94,13 @@ def operator_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
             "--out",
             str(folder / "flows.csv"),
         ],
+        ["store", "allocate", "--store", store, "--level", "province"],
+        [
+            "run",
+            "inbound_tourism",
+            *("--store", store, "--level", "province"),
+            *("--out", str(folder / "tourism.csv")),
+        ],
     ]
     with pytest.MonkeyPatch.context() as patch:  # the holder's key in the test's folder
         patch.setenv("CELLCENSUS_KEY_FILE", str(folder / "pseudonym.key"))
@@ -107,6 +116,7 @@ def operator_chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
         arrondissements=folder / "arrondissements.json",
         present=folder / "present.csv",
         flows=folder / "flows.csv",
+        tourism=folder / "tourism.csv",
         world=folder / "world",
     )
 
@@ -501,3 +511,58 @@ def test_the_estimators_offered_are_those_that_run_in_report_order():
     result = runner.invoke(app, ["estimate", "r.json", "--out", "out", "--estimator", "median"])
     shown = " ".join(result.output.replace("│", " ").split())  # as Rich boxed it
     assert result.exit_code == 2 and "'median' is not one of 'national'" in shown
+
+
+def true_visitors(world: Path) -> pd.DataFrame:
+    """Nights (evenings from the day before the world's first to its last) and arrivals (stays
+    with such a night) of the world's visitors per province, counted stay by stay."""
+    stays = pd.read_parquet(world / "truth" / "roamer_stays.parquet")
+    parameters = json.loads((world / "world.json").read_text())["parameters"]
+    first = pd.Timestamp(parameters["start"]) - pd.Timedelta(days=1)
+    last = first + pd.Timedelta(days=parameters["days"])
+    province = municipalities().set_index("area_code")["province"]
+    counts: dict[tuple[str, str], float] = {}
+    for arrival, nights, area in zip(stays["arrival"], stays["nights"], stays["area"], strict=True):
+        evening = arrival.tz_convert("Europe/Brussels").tz_localize(None).normalize()
+        seen = [k for k in range(nights) if first <= evening + pd.Timedelta(days=k) <= last]
+        key = province[area]
+        counts[(key, "nights")] = counts.get((key, "nights"), 0) + len(seen)
+        counts[(key, "arrivals")] = counts.get((key, "arrivals"), 0) + (len(seen) > 0)
+    share = parameters["market_share"] * parameters["scale"]  # the world's visitors of all
+    frame = pd.Series(counts).rename_axis(["area_code", "indicator"]).rename("truth") / share
+    expected: pd.DataFrame = frame.reset_index()
+    return expected
+
+
+@pytest.mark.slow
+def test_inbound_tourism_joins_the_residents_beside_the_worlds_true_stays(operator_chain, tmp_path):
+    out = tmp_path / "out"
+    said = estimate(
+        operator_chain.csv,
+        out,
+        *("--tourism", str(operator_chain.tourism), "--world", str(operator_chain.world)),
+    )
+    table = pd.read_csv(out / "inbound_tourism.csv", dtype={"area_code": str})
+    provinces = set(municipalities()["province"])
+    assert set(table["area_code"]) == provinces and len(table) == 2 * len(provinces)
+    truth = true_visitors(operator_chain.world)
+    beside = table.merge(truth, on=["area_code", "indicator"], how="left", suffixes=("", "_"))
+    assert np.allclose(beside["truth"], beside["truth_"].fillna(0.0), atol=0.5)  # rounded
+    released = Release.read(operator_chain.tourism)
+    probability = released.published["roaming_share"] * released.published["sampling_fraction"]
+    shown = table.dropna(subset=["devices"])
+    assert np.allclose(shown["estimate"], (shown["devices"] / probability).round(0), atol=0.5)
+    assert shown["estimate"].between(shown["ci_lower"], shown["ci_upper"]).all()
+    assert table.loc[table["devices"].isna(), "estimate"].isna().all()  # suppressed: unknown
+    block = json.loads((out / "metrics.json").read_text())["inbound_tourism"]
+    assert block["level"] == "province"
+    assert block["selection_probability"] == pytest.approx(probability)
+    assert "Inbound tourism:" in said and "synthetic truth in the same areas" in said
+    assert "<h2>Inbound tourism</h2>" in (out / "report.html").read_text()
+
+
+def test_tourism_options_without_their_release_are_refused(operator_chain, tmp_path):
+    said = refusal(operator_chain.csv, tmp_path / "out", "--roaming-share", "0.3")
+    assert "--roaming-share expands inbound tourism: give --tourism" in said
+    said = refusal(operator_chain.csv, tmp_path / "out", "--tourism", str(operator_chain.flows))
+    assert "is a release of home_work_flows, not of inbound_tourism" in said

@@ -3,7 +3,8 @@
 It reads the files the holder hands over (what `cellcensus run` wrote, or what the service
 sends) and writes what the demo's NSO half writes: for residents, and with ``--present`` and
 ``--flows`` for the present population by hour and the home-work flows. It calls the same
-functions (`cellcensus.nso.residents`, `cellcensus.nso.mobility_releases`).
+functions (`cellcensus.nso.residents`, `cellcensus.nso.mobility_releases`); ``--tourism``
+adds the foreign visitors' nights and arrivals (`cellcensus.nso.tourism`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cellcensus.nso.production import ESTIMATORS, EstimationOptions, EstimationR
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import PublishedRelease
 from cellcensus.nso.residents import estimate_residents, publish_residents
+from cellcensus.nso.tourism import Tourism, check_tourism_release, estimate_tourism
 from cellcensus.nso.validation import Agreement
 from cellcensus.release import Release
 
@@ -135,13 +137,32 @@ def estimate_command(
             show_default=False,
         ),
     ] = None,
+    tourism: Annotated[
+        Path | None,
+        typer.Option(
+            "--tourism",
+            help="An inbound_tourism release (best at province level): the foreign "
+            "visitors' nights and arrivals per area, expanded, join the report and files.",
+            show_default=False,
+        ),
+    ] = None,
+    roaming_share: Annotated[
+        float | None,
+        typer.Option(
+            "--roaming-share",
+            help="With --tourism: the holder's share of the country's inbound roaming "
+            "visitors, in (0, 1] (default: the one the release publishes).",
+            show_default=False,
+        ),
+    ] = None,
     world: Annotated[
         Path | None,
         typer.Option(
             "--world",
             help="The synthetic world the releases come from (`cellcensus synth --out`): "
-            "the report sets the present population beside its true presence (with --present, "
-            "of a release that publishes that it is synthetic).",
+            "the report sets the present population (--present) and the visitors' nights "
+            "and arrivals (--tourism) beside their truth, for releases that publish that "
+            "they are synthetic.",
             show_default=False,
         ),
     ] = None,
@@ -149,17 +170,21 @@ def estimate_command(
     """Estimate usual residents per municipality from a usual_residence release, vs census 2011.
 
     Writes estimates.csv, the official table (CSV, Parquet, GeoJSON, SDMX-CSV), report.html;
-    with --present and --flows, also the present population by hour and the home-work flows.
+    with --present and --flows, also the present population by hour and the home-work flows;
+    with --tourism, the foreign visitors' nights and arrivals.
     """
     if not 0 < confidence < 1:
         raise CellcensusError(f"--confidence {confidence:g}: must be in (0, 1), e.g. 0.95")
-    if world is not None and present is None:
+    if world is not None and present is None and tourism is None:
         raise CellcensusError(
-            "--world sets the present population beside its truth: give --present"
+            "--world sets the present population and inbound tourism beside their truth: "
+            "give --present or --tourism"
         )
+    if roaming_share is not None and tourism is None:
+        raise CellcensusError("--roaming-share expands inbound tourism: give --tourism")
     released = Release.read(release)
     # The other releases are checked before any estimate: a refusal costs nothing.
-    uses = _Uses.read(present=present, flows=flows, residents=released)
+    uses = _Uses.read(present=present, flows=flows, tourism=tourism, residents=released)
     if world is not None and uses.present is not None:
         check_world(world, release=uses.present)
     options = EstimationOptions(
@@ -175,6 +200,14 @@ def estimate_command(
         expanded = None
         if uses.flows is not None:
             expanded = commuting(uses.flows, residents=result, source=f"--flows {flows}")
+        visitors = None
+        if uses.tourism is not None:
+            visitors = estimate_tourism(
+                uses.tourism,
+                roaming_share=roaming_share,
+                world=world,
+                source=f"--tourism {tourism}",
+            )
     output_folder(out, marker=MARKER, made_by="cellcensus estimate")
     with console.status("writing the estimates, figures and report"):
         published = publish_residents(
@@ -185,6 +218,7 @@ def estimate_command(
             uses=uses.releases,
             present=hourly,
             commuting=expanded,
+            tourism=visitors,
         )
     console.print(metrics_table(result.best.agreement))
     # Unwrapped: a path cut at the terminal's edge cannot be copied.
@@ -193,6 +227,8 @@ def estimate_command(
         console.print(present_summary(hourly), highlight=False, soft_wrap=True)
     if expanded is not None:
         console.print(commuting_summary(expanded), highlight=False, soft_wrap=True)
+    if visitors is not None:
+        console.print(tourism_summary(visitors), highlight=False, soft_wrap=True)
     console.print(written(published), highlight=False, soft_wrap=True)
 
 
@@ -202,10 +238,18 @@ class _Uses:
 
     present: Release | None
     flows: Release | None
+    tourism: Release | None = None
 
     @classmethod
-    def read(cls, *, present: Path | None, flows: Path | None, residents: Release) -> _Uses:
-        """Read and check `--present` and `--flows` (None where not given)."""
+    def read(
+        cls,
+        *,
+        present: Path | None,
+        flows: Path | None,
+        residents: Release,
+        tourism: Path | None = None,
+    ) -> _Uses:
+        """Read and check `--present`, `--flows` and `--tourism` (None where not given)."""
         hourly = Release.read(present) if present is not None else None
         if hourly is not None:
             check_present_release(
@@ -214,12 +258,16 @@ class _Uses:
         between = Release.read(flows) if flows is not None else None
         if between is not None:
             check_flows_release(between, source=f"--flows {flows}")
-        return cls(present=hourly, flows=between)
+        visitors = Release.read(tourism) if tourism is not None else None
+        if visitors is not None:
+            check_tourism_release(visitors, source=f"--tourism {tourism}")
+        return cls(present=hourly, flows=between, tourism=visitors)
 
     @property
     def releases(self) -> list[Release]:
         """The releases given, for the report's list of those it uses."""
-        return [used for used in (self.present, self.flows) if used is not None]
+        given = (self.present, self.flows, self.tourism)
+        return [used for used in given if used is not None]
 
 
 def metrics_table(metrics: Agreement) -> Table:
@@ -241,6 +289,22 @@ def present_summary(present: PresentPopulation) -> str:
         f"({present.day_hour:02d}:00 / {present.night_hour:02d}:00): "
         f"{present.day_night_ratio():.2f} "
         f"(census, all workers at work: {present.census_day_night_ratio:.2f}{beside})"
+    )
+
+
+def tourism_summary(tourism: Tourism) -> str:
+    """The foreign visitors' nights and arrivals (and a synthetic world's truth)."""
+    metrics = tourism.metrics()
+    nights, arrivals = metrics["nights"], metrics["arrivals"]
+    truth = (
+        f"; synthetic truth in the same areas: {nights['truth_in_released_areas']:,.0f} nights"
+        if "truth_in_released_areas" in nights
+        else ""
+    )
+    return (
+        f"Inbound tourism: {nights['estimate']:,.0f} nights and {arrivals['estimate']:,.0f} "
+        f"arrivals of foreign visitors in {nights['n_areas']} {tourism.level} areas released "
+        f"(average stay {tourism.average_stay:.1f} nights){truth}"
     )
 
 

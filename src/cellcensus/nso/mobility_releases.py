@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.levels import MUNICIPALITY, level_of
 from cellcensus.nso.mobility import (
     Commuting,
     PresentPopulation,
@@ -27,7 +28,6 @@ from cellcensus.nso.mobility import (
     presence_counts,
 )
 from cellcensus.nso.production import EstimationResult
-from cellcensus.nso.residents import MUNICIPALITY, level_of
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release, published_period
 

@@ -11,24 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.levels import level_of
 from cellcensus.nso.mobility import Commuting, PresentPopulation
 from cellcensus.nso.production import EstimationOptions, EstimationResult, estimate_all
 from cellcensus.nso.report.html import ReportContext
 from cellcensus.nso.report.publish import PublishedRelease, publish_release
-from cellcensus.reference import arrondissements_2019, municipalities
+from cellcensus.reference import municipalities
 from cellcensus.release import Release
+
+if TYPE_CHECKING:
+    from cellcensus.nso.tourism import Tourism
 
 ALGORITHM = "usual_residence"
 """The algorithm whose releases the estimators expand: devices per area of usual residence."""
 RUN_RESIDENTS = "cellcensus run usual_residence --store STORE --out residents.csv"
 """How the holder makes a release the estimators take (municipality is the default level)."""
-PARENT_LEVELS = ("arrondissement", "province", "region")
-"""Columns of the areas table naming a level above the municipality, as a release may use."""
-MUNICIPALITY = "municipality"
 
 
 def check_release(
@@ -77,24 +79,6 @@ def check_release(
     )
 
 
-def level_of(
-    codes: pd.Index, areas: pd.DataFrame, *, levels: Sequence[str] = PARENT_LEVELS
-) -> str | None:
-    """The first of `levels` whose codes `codes` all are, if one is.
-
-    A level is a column of `areas` (``municipality``: its ``area_code``); arrondissements by
-    their codes of 2011 or of 2019, the holder's (`arrondissements_2019`).
-    """
-    for level in levels:
-        column = "area_code" if level == MUNICIPALITY else level
-        known = set(areas[column].astype(str)) if column in areas.columns else set()
-        if level == "arrondissement":
-            known |= set(arrondissements_2019().astype(str))
-        if codes.isin(known).all():
-            return level
-    return None
-
-
 def estimate_residents(
     release: Release,
     *,
@@ -133,6 +117,7 @@ def publish_residents(
     uses: Sequence[Release] = (),
     present: PresentPopulation | None = None,
     commuting: Commuting | None = None,
+    tourism: Tourism | None = None,
 ) -> PublishedRelease:
     """Write the statistical release of `result` into `out_dir`.
 
@@ -145,6 +130,7 @@ def publish_residents(
         uses: The other releases the report uses (present population, flows).
         present: Present population by hour, estimated from one of `uses`, or None.
         commuting: Home-work flows, estimated from one of `uses`, or None.
+        tourism: Inbound tourism, estimated from one of `uses`, or None.
 
     Returns:
         The paths written (`cellcensus.nso.report.publish.publish_release`).
@@ -157,4 +143,5 @@ def publish_residents(
         areas=areas,
         present=present,
         commuting=commuting,
+        tourism=tourism,
     )

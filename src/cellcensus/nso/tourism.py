@@ -30,10 +30,15 @@ import numpy as np
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.residents import MUNICIPALITY, level_of
+from cellcensus.nso.levels import MUNICIPALITY, level_of
 from cellcensus.nso.uncertainty import declared_noise, noisy_interval, sampling_variance
-from cellcensus.nso.validation import agreement
-from cellcensus.reference import arrondissements_2019, municipalities
+from cellcensus.nso.validation import agreement, display_names
+from cellcensus.reference import (
+    area_names,
+    arrondissements_2019,
+    census_population,
+    municipalities,
+)
 from cellcensus.release import Release, published_period
 
 ALGORITHM = "inbound_tourism"
@@ -56,7 +61,7 @@ class Tourism:
 
     Attributes:
         table: One row per area and indicator (``nights``, ``arrivals``): ``area_code``,
-            ``indicator``, ``devices`` (released, NaN where suppressed), ``estimate``
+            ``area_name``, ``indicator``, ``devices`` (released, NaN where suppressed), ``estimate``
             (visitors' nights or arrivals), ``std_error``, ``ci_lower``, ``ci_upper`` and
             ``truth`` (a synthetic world's, scaled to all its visitors; NaN when unknown).
         level: The areas' level (``province``, ...).
@@ -75,7 +80,7 @@ class Tourism:
     def indicator(self, name: str) -> pd.DataFrame:
         """The rows of one indicator, indexed by area_code."""
         rows = self.table[self.table["indicator"] == name]
-        return rows.set_index("area_code").drop(columns="indicator")
+        return rows.set_index("area_code").drop(columns=["area_name", "indicator"])
 
     @property
     def average_stay(self) -> float:
@@ -141,6 +146,8 @@ def estimate_tourism(
     truth = None if world is None else tourism_truth(world, release=release, parent=parent)
     keys = pd.MultiIndex.from_frame(table[["area_code", "indicator"]])
     table["truth"] = np.nan if truth is None else truth.reindex(keys).fillna(0.0).to_numpy()
+    named = _names(level).reindex(table["area_code"]).to_numpy()
+    table.insert(1, "area_name", np.where(pd.isna(named), table["area_code"], named))
     return Tourism(
         table=table,
         level=level,
@@ -195,6 +202,12 @@ def _parent(level: str, *, codes: pd.Index, areas: pd.DataFrame) -> pd.Series | 
     return pd.Series(
         areas[level].astype(str).to_numpy(), index=areas["area_code"].astype(str), name=level
     )
+
+
+def _names(level: str) -> pd.Series:
+    """Each area's name in the language of its region, by area_code."""
+    table = census_population() if level == MUNICIPALITY else area_names(level)
+    return pd.Series(display_names(table).to_numpy(), index=table["area_code"].astype(str))
 
 
 def _selection_probability(release: Release, *, roaming_share: float | None, source: str) -> float:

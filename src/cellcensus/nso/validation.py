@@ -286,7 +286,7 @@ def compare_with_census(*, expanded: pd.DataFrame, census: pd.DataFrame) -> pd.D
     table = pd.DataFrame(
         {
             "area_code": codes.to_numpy(),
-            "name": _display_names(census).to_numpy(),
+            "name": display_names(census).to_numpy(),
             "released_devices": aligned["released_devices"].astype("float64").to_numpy(),
             "estimate": aligned["estimate"].astype("float64").to_numpy(),
             "census": census["population"].astype("float64").to_numpy(),
@@ -297,7 +297,7 @@ def compare_with_census(*, expanded: pd.DataFrame, census: pd.DataFrame) -> pd.D
     return table
 
 
-def _display_names(census: pd.DataFrame) -> pd.Series:
+def display_names(census: pd.DataFrame) -> pd.Series:
     """One name per area: ``name``, else the name in the region's language (NUTS1 code).
 
     Flemish (BE2) municipalities get their Dutch name, Walloon (BE3) ones their French name,

@@ -6,6 +6,7 @@ identifier used across cellcensus. See `data/belgium/PROVENANCE.md` for sources 
 
 from cellcensus.reference.belgium import (
     CITATION,
+    area_names,
     arrondissements_2019,
     census_age_sex,
     census_population,
@@ -18,6 +19,7 @@ from cellcensus.reference.belgium import (
 
 __all__ = [
     "CITATION",
+    "area_names",
     "arrondissements_2019",
     "census_age_sex",
     "census_population",

@@ -69,11 +69,16 @@ def register_population(year: int) -> pd.DataFrame:
 
 
 @cache
-def _municipalities() -> pd.DataFrame:
+def _features() -> list[dict[str, Any]]:
     with (_DATA / "be_municipalities_2011_589_wgs84.geojson").open("rb") as handle:
-        collection = json.load(handle)
+        features: list[dict[str, Any]] = json.load(handle)["features"]
+    return features
+
+
+@cache
+def _municipalities() -> pd.DataFrame:
     rows = []
-    for feature in collection["features"]:
+    for feature in _features():
         props = feature["properties"]
         rows.append(
             {
@@ -89,6 +94,33 @@ def _municipalities() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).sort_values("area_code").reset_index(drop=True)
+
+
+_LEVEL_PROPERTIES = {
+    "arrondissement": ("CD_DSTR_REFNIS", "TX_ADM_DSTR_DESCR"),
+    "province": ("CD_PROV_REFNIS", "TX_PROV_DESCR"),
+    "region": ("CD_RGN_REFNIS", "TX_RGN_DESCR"),
+}
+"""The geojson's code and name properties (``_NL``, ``_FR``) of each level above municipality."""
+
+
+def area_names(level: str) -> pd.DataFrame:
+    """The areas of `level` (arrondissement of 2011, province or region) and their names.
+
+    Columns: area_code, name_nl, name_fr, nuts1 (the region's NUTS code, which says the
+    language of the names in use). Brussels-Capital stands in for a province under its
+    region's code and name, as in `municipalities`.
+    """
+    if level not in _LEVEL_PROPERTIES:
+        raise ValueError(f"no names of level {level!r}; levels: {', '.join(_LEVEL_PROPERTIES)}")
+    code, name = _LEVEL_PROPERTIES[level]
+    rows = {}
+    for feature in _features():
+        props = feature["properties"]
+        key, label = (code, name) if props[code] else _LEVEL_PROPERTIES["region"]
+        rows[str(props[key])] = (props[f"{label}_NL"], props[f"{label}_FR"], props["nuts1"])
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["name_nl", "name_fr", "nuts1"])
+    return frame.rename_axis("area_code").sort_index().reset_index()
 
 
 def municipalities() -> pd.DataFrame:

@@ -42,6 +42,8 @@ from cellcensus.nso.report.mobility import (
     draw_mobility_figures,
     present_population_section,
 )
+from cellcensus.nso.report.tourism import tourism_section
+from cellcensus.nso.tourism import Tourism
 from cellcensus.nso.validation import Agreement, agreement, compare_with_census
 from cellcensus.reference import belgium
 
@@ -49,6 +51,7 @@ ESTIMATES_CSV = "estimates.csv"
 METRICS_JSON = "metrics.json"
 PRESENT_POPULATION_STEM = "present_population"
 COMMUTING_STEM = "commuting_flows"
+TOURISM_STEM = "inbound_tourism"
 
 ESTIMATES_COLUMNS: tuple[str, ...] = (
     "area_code",
@@ -92,6 +95,7 @@ def publish_release(
     census: pd.DataFrame | None = None,
     present: PresentPopulation | None = None,
     commuting: Commuting | None = None,
+    tourism: Tourism | None = None,
 ) -> PublishedRelease:
     """Write the whole statistical release of an estimation into `out_dir`.
 
@@ -112,6 +116,7 @@ def publish_release(
             census 2011).
         present: Present population by hour (`cellcensus.nso.mobility`), or None.
         commuting: Home-work flows between arrondissements, or None.
+        tourism: Foreign visitors' nights and arrivals, or None.
 
     Returns:
         The paths written.
@@ -130,6 +135,7 @@ def publish_release(
     metrics = {
         **result.metrics_json(),
         **json_ready(mobility_metrics(present=present, commuting=commuting)),
+        **({} if tourism is None else {TOURISM_STEM: json_ready(tourism.metrics())}),
     }
     metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     note = f"Census 2011 and municipality boundaries. {context.citation}."
@@ -141,6 +147,8 @@ def publish_release(
         sections.append(present_population_section(present=present, out_dir=out_dir))
     if commuting is not None:
         sections.append(commuting_section(commuting=commuting, out_dir=out_dir))
+    if tourism is not None:
+        sections.append(tourism_section(tourism))
     estimator_chart(
         comparison=result.comparison(),
         out=out_dir / ESTIMATORS_PNG,
@@ -163,7 +171,9 @@ def publish_release(
         metrics=metrics_path,
         estimates=out_dir / ESTIMATES_CSV,
         outputs=write_outputs(result=result, out_dir=out_dir, areas=area_table),
-        mobility=_write_mobility(out_dir=out_dir, present=present, commuting=commuting),
+        mobility=_write_mobility(
+            out_dir=out_dir, present=present, commuting=commuting, tourism=tourism
+        ),
     )
 
 
@@ -199,9 +209,13 @@ PERSONS_COLUMNS = ("expanded", "estimate", "std_error", "ci_lower", "ci_upper")
 
 
 def _write_mobility(
-    *, out_dir: Path, present: PresentPopulation | None, commuting: Commuting | None
+    *,
+    out_dir: Path,
+    present: PresentPopulation | None,
+    commuting: Commuting | None,
+    tourism: Tourism | None = None,
 ) -> tuple[Path, ...]:
-    """Each mobility table as CSV, Parquet and SDMX-CSV, in persons.
+    """Each mobility table as CSV, Parquet and SDMX-CSV (tourism: CSV and Parquet), in persons.
 
     The flows' SDMX-CSV needs their period: without it only CSV and Parquet.
     """
@@ -221,6 +235,9 @@ def _write_mobility(
         if commuting.period is not None:
             sdmx = out_dir / f"{COMMUTING_STEM}.sdmx.csv"
             written.append(write_commuting_sdmx(commuting=commuting, out=sdmx))
+    if tourism is not None:
+        table = tourism.table.assign(devices=as_counts(tourism.table["devices"]))
+        written += _write_table(_in_persons(table), out_dir / TOURISM_STEM)
     return tuple(written)
 
 
