@@ -26,7 +26,7 @@ from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.ingestion import check_dataset_folder
 from cellcensus.nso.client import InProcessClient
-from cellcensus.nso.commands import metrics_table, present_summary
+from cellcensus.nso.commands import metrics_table, present_summary, tourism_summary
 from cellcensus.nso.mobility import Commuting, PresentPopulation
 from cellcensus.nso.mobility_releases import (
     FLOWS_LEVEL,
@@ -36,6 +36,7 @@ from cellcensus.nso.mobility_releases import (
 )
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.residents import ALGORITHM, estimate_residents, publish_residents
+from cellcensus.nso.tourism import TOURISM_LEVEL, Tourism, estimate_tourism
 from cellcensus.nso.validation import Agreement
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release
@@ -58,6 +59,7 @@ class DemoResult:
     estimates: pd.DataFrame
     present: PresentPopulation | None = None
     commuting: Commuting | None = None
+    tourism: Tourism | None = None
 
 
 def prepare_output(out: Path) -> None:
@@ -98,6 +100,9 @@ def run_demo(
     flows = None
     if releases.flows is not None:
         flows = commuting(releases.flows, residents=result)
+    visitors = None
+    if releases.tourism is not None:
+        visitors = estimate_tourism(releases.tourism, world=dataset)
     step("NSO: writing figures and report")
     published = publish_residents(
         release=releases.residents,
@@ -105,9 +110,10 @@ def run_demo(
         out_dir=out,
         dataset=str(dataset),
         areas=areas,
-        uses=[used for used in (releases.present, releases.flows) if used is not None],
+        uses=releases.used,
         present=present,
         commuting=flows,
+        tourism=visitors,
     )
     types: dict[str, str] = {"area_code": "str", "released_devices": "Int64"}
     estimates = pd.read_csv(published.estimates, dtype=types)
@@ -117,6 +123,7 @@ def run_demo(
         estimates=estimates,
         present=present,
         commuting=flows,
+        tourism=visitors,
     )
 
 
@@ -128,9 +135,10 @@ def _holder_store(
     areas: pd.DataFrame,
     step: Callable[[str], None],
 ) -> Path:
-    """The holder's store of `dataset`, its cells allocated to `areas` and arrondissements.
+    """The holder's store of `dataset`, its cells allocated to `areas` and their parents.
 
-    Also the tile footprint, which the posterior estimator of homes reads.
+    Arrondissements for the mobility releases, provinces for inbound tourism; also the tile
+    footprint, which the posterior estimator of homes reads.
     """
     step("Holder: ingesting and pseudonymising")
     store = out / "store"
@@ -138,6 +146,8 @@ def _holder_store(
     step("Holder: allocating cells to municipalities")
     build_allocation(store=store, areas=areas)
     roll_up_allocation(store=Store(store), parent=arrondissements_2019(), level=FLOWS_LEVEL)
+    provinces = areas.set_index(areas["area_code"].astype(str))["province"].astype(str)
+    roll_up_allocation(store=Store(store), parent=provinces, level=TOURISM_LEVEL)
     build_tile_footprint(Store(store), areas=areas)
     return store
 
@@ -151,11 +161,19 @@ class _Releases:
         present: Present population by hour, per arrondissement.
         flows: Home-work flows between arrondissements; None when the period has too few
             weekdays for any device to have a work place.
+        tourism: Foreign roamers' nights and arrivals per province; None when the holder
+            publishes no share of inbound roaming to expand them with.
     """
 
     residents: Release
     present: Release
     flows: Release | None
+    tourism: Release | None = None
+
+    @property
+    def used(self) -> list[Release]:
+        """The releases beside the residents', for the report's list of those it uses."""
+        return [used for used in (self.present, self.flows, self.tourism) if used is not None]
 
     @classmethod
     def run(cls, store: Path, *, step: Callable[[str], None]) -> _Releases:
@@ -170,15 +188,19 @@ class _Releases:
             parameters={**PRESENT_PARAMETERS, **_present_period(period)},
             level=FLOWS_LEVEL,
         )
+        tourism = None
+        if "roaming_share" in residents.published:
+            step("Enclave: running inbound_tourism (provinces)")
+            tourism = client.run(algorithm="inbound_tourism", parameters={}, level=TOURISM_LEVEL)
         weekdays, needed = _weekdays(period), _min_work_days()
         # Fewer weekdays than needed: no device could have a work place, the flows' release
         # would hold noise only.
         if weekdays < needed:
             step(f"Home-work flows skipped: {weekdays} weekday(s) in the period, {needed} needed")
-            return cls(residents=residents, present=present, flows=None)
+            return cls(residents=residents, present=present, flows=None, tourism=tourism)
         step("Enclave: running home_work_flows (arrondissements)")
         flows = client.run(algorithm="home_work_flows", parameters={}, level=FLOWS_LEVEL)
-        return cls(residents=residents, present=present, flows=flows)
+        return cls(residents=residents, present=present, flows=flows, tourism=tourism)
 
 
 def _period_days(period: dict[str, Any]) -> tuple[date, date] | None:
@@ -270,4 +292,6 @@ def register(app: typer.Typer) -> None:
             console.print(present_summary(result.present))
         if result.commuting is not None:
             console.print(commuting_summary(result.commuting))
+        if result.tourism is not None:
+            console.print(tourism_summary(result.tourism))
         console.print(f"Report: {result.out / 'report.html'}")

@@ -303,8 +303,8 @@ def tourism_summary(tourism: Tourism) -> str:
     )
     return (
         f"Inbound tourism: {nights['estimate']:,.0f} nights and {arrivals['estimate']:,.0f} "
-        f"arrivals of foreign visitors in {nights['n_areas']} {tourism.level} areas released "
-        f"(average stay {tourism.average_stay:.1f} nights){truth}"
+        f"arrivals of foreign visitors in the {nights['n_areas']} {tourism.plural} whose "
+        f"nights were released (average stay {tourism.average_stay:.1f} nights){truth}"
     )
 
 

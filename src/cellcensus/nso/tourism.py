@@ -46,9 +46,12 @@ INDICATORS = ("nights", "arrivals")
 """The released indicators this expands (``devices``, distinct roamers per area, carries no
 weight for the stays never seen, and distinct counts do not add up over areas)."""
 LEVELS = (MUNICIPALITY, "arrondissement", "province", "region")
+TOURISM_LEVEL = "province"
+"""Where tourism statistics are published (NUTS 2) and a visitor's night is placed well
+enough (docs/algorithms/inbound_tourism.md)."""
 RUN_TOURISM = (
-    "cellcensus store allocate --store STORE --level province (once), then "
-    "cellcensus run inbound_tourism --store STORE --level province --out tourism.csv"
+    f"cellcensus store allocate --store STORE --level {TOURISM_LEVEL} (once), then "
+    f"cellcensus run inbound_tourism --store STORE --level {TOURISM_LEVEL} --out tourism.csv"
 )
 """How the holder makes the release this expands, at the level tourism is published at."""
 STAYS = Path("truth") / "roamer_stays.parquet"
@@ -76,6 +79,11 @@ class Tourism:
     selection_probability: float
     source: str = ""
     period: tuple[date, date] | None = None
+
+    @property
+    def plural(self) -> str:
+        """The areas' level in the plural, for sentences."""
+        return "municipalities" if self.level == MUNICIPALITY else f"{self.level}s"
 
     def indicator(self, name: str) -> pd.DataFrame:
         """The rows of one indicator, indexed by area_code."""

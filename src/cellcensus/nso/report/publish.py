@@ -236,7 +236,9 @@ def _write_mobility(
             sdmx = out_dir / f"{COMMUTING_STEM}.sdmx.csv"
             written.append(write_commuting_sdmx(commuting=commuting, out=sdmx))
     if tourism is not None:
-        table = tourism.table.assign(devices=as_counts(tourism.table["devices"]))
+        table = tourism.table.assign(
+            devices=as_counts(tourism.table["devices"]), truth=tourism.table["truth"].round(0)
+        )
         written += _write_table(_in_persons(table), out_dir / TOURISM_STEM)
     return tuple(written)
 
