@@ -437,7 +437,8 @@ def test_a_world_is_taken_only_beside_a_synthetic_present_population(operator_ch
     out = tmp_path / "estimates"
     residents, world = operator_chain.csv, operator_chain.world
     said = refusal(residents, out, "--world", str(world))
-    assert "--world sets the present population beside its truth: give --present" in said
+    assert "--world sets the present population and inbound tourism beside their truth: " in said
+    assert "give --present or --tourism" in said
     given = ["--present", str(operator_chain.present), "--world"]
     said = refusal(residents, out, *given, str(tmp_path))
     assert f"--world {tmp_path} holds no truth/presence: give the folder `cellcensus synth" in said
@@ -566,3 +567,6 @@ def test_tourism_options_without_their_release_are_refused(operator_chain, tmp_p
     assert "--roaming-share expands inbound tourism: give --tourism" in said
     said = refusal(operator_chain.csv, tmp_path / "out", "--tourism", str(operator_chain.flows))
     assert "is a release of home_work_flows, not of inbound_tourism" in said
+    given = ["--tourism", str(operator_chain.tourism), "--world", str(tmp_path)]
+    said = refusal(operator_chain.csv, tmp_path / "out", *given)
+    assert f"--world {tmp_path} holds no truth/roamer_stays.parquet: give the folder" in said

@@ -55,3 +55,16 @@ def test_provenance_ships_beside_the_data():
 
     text = (files("cellcensus.reference") / "data" / "belgium" / "PROVENANCE.md").read_text()
     assert "Statbel" in text and "licence" in text
+
+
+def test_every_parent_area_of_the_municipalities_has_its_names():
+    areas = reference.municipalities()
+    for level, count in (("arrondissement", 43), ("province", 11), ("region", 3)):
+        names = reference.area_names(level)
+        assert set(names["area_code"]) == set(areas[level]) and len(names) == count
+        assert names[["name_nl", "name_fr"]].notna().all().all()
+    provinces = reference.area_names("province").set_index("area_code")
+    assert provinces.loc["20001", "name_nl"] == "Provincie Vlaams-Brabant"
+    assert provinces.loc["4000", "name_fr"] == "Région de Bruxelles-Capitale"  # no province
+    with pytest.raises(ValueError, match="levels: arrondissement, province, region"):
+        reference.area_names("commune")

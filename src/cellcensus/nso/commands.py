@@ -30,7 +30,12 @@ from cellcensus.nso.production import ESTIMATORS, EstimationOptions, EstimationR
 from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import PublishedRelease
 from cellcensus.nso.residents import estimate_residents, publish_residents
-from cellcensus.nso.tourism import Tourism, check_tourism_release, estimate_tourism
+from cellcensus.nso.tourism import (
+    Tourism,
+    check_tourism_release,
+    check_tourism_world,
+    estimate_tourism,
+)
 from cellcensus.nso.validation import Agreement
 from cellcensus.release import Release
 
@@ -187,6 +192,8 @@ def estimate_command(
     uses = _Uses.read(present=present, flows=flows, tourism=tourism, residents=released)
     if world is not None and uses.present is not None:
         check_world(world, release=uses.present)
+    if world is not None and uses.tourism is not None:
+        check_tourism_world(world, release=uses.tourism)
     options = EstimationOptions(
         default=estimator, margin_level=margin_level, level=confidence, seed=seed
     )

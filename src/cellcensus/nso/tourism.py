@@ -286,6 +286,26 @@ def _sampling_variance(rows: pd.DataFrame, probability: float) -> pd.Series:
     return sampling_variance(rows["devices"] * per_visitor, probability)
 
 
+def check_tourism_world(world: Path, *, release: Release, source: str = "--world") -> None:
+    """Refuse a world folder whose truth cannot stand beside `release`'s visitors.
+
+    Raises:
+        CellcensusError: The release does not publish that its data are synthetic, or the
+            folder holds no true stays.
+    """
+    if release.published.get("synthetic") is not True:
+        raise CellcensusError(
+            f"{source} {world}: the inbound tourism release does not publish that its data "
+            "are synthetic, and only a synthetic world has true stays; leave "
+            f"{source} out"
+        )
+    if not (world / STAYS).is_file():
+        raise CellcensusError(
+            f"{source} {world} holds no {STAYS}: give the folder `cellcensus synth --out` "
+            "wrote, the one the holder ingested"
+        )
+
+
 def tourism_truth(
     world: Path, *, release: Release, parent: pd.Series | None = None
 ) -> pd.Series | None:
@@ -307,11 +327,7 @@ def tourism_truth(
     path = world / STAYS
     if not path.is_file():
         return None
-    if release.published.get("synthetic") is not True:
-        raise CellcensusError(
-            f"--world {world}: the inbound tourism release does not publish that its data "
-            "are synthetic, and only a synthetic world has true stays; leave --world out"
-        )
+    check_tourism_world(world, release=release)
     period = published_period(release.published)
     if period is None:
         raise CellcensusError("the inbound tourism release publishes no period to set truth in")
