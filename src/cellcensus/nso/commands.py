@@ -17,6 +17,7 @@ from rich.table import Table
 
 from cellcensus.console import console, output_folder, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.migration_releases import MigrationRequest
 from cellcensus.nso.mobility import PresentPopulation
 from cellcensus.nso.mobility_releases import (
     check_flows_release,
@@ -135,6 +136,16 @@ def estimate_command(
             show_default=False,
         ),
     ] = None,
+    migration: Annotated[
+        Path | None,
+        typer.Option(
+            "--migration",
+            help="An internal_migration release, at arrondissement (or municipality) level, "
+            "whose earlier period is within the residents' period: its movers, expanded, per "
+            "area join the files (how the holder makes it: docs/estimation.md).",
+            show_default=False,
+        ),
+    ] = None,
     world: Annotated[
         Path | None,
         typer.Option(
@@ -153,13 +164,15 @@ def estimate_command(
     """
     if not 0 < confidence < 1:
         raise CellcensusError(f"--confidence {confidence:g}: must be in (0, 1), e.g. 0.95")
-    if world is not None and present is None:
+    if world is not None and present is None and migration is None:
         raise CellcensusError(
-            "--world sets the present population beside its truth: give --present"
+            "--world sets the present population beside its truth: give --present (or the "
+            "migration: --migration)"
         )
     released = Release.read(release)
     # The other releases are checked before any estimate: a refusal costs nothing.
     uses = _Uses.read(present=present, flows=flows, residents=released)
+    moves = MigrationRequest.read(migration, residents=released, world=world)
     if world is not None and uses.present is not None:
         check_world(world, release=uses.present)
     options = EstimationOptions(
@@ -186,6 +199,7 @@ def estimate_command(
             present=hourly,
             commuting=expanded,
         )
+        moved = None if moves is None else moves.publish(residents=result, out_dir=out)
     console.print(metrics_table(result.best.agreement))
     # Unwrapped: a path cut at the terminal's edge cannot be copied.
     console.print(summary(result), highlight=False, soft_wrap=True)
@@ -193,6 +207,8 @@ def estimate_command(
         console.print(present_summary(hourly), highlight=False, soft_wrap=True)
     if expanded is not None:
         console.print(commuting_summary(expanded), highlight=False, soft_wrap=True)
+    if moved is not None:
+        console.print(moved, highlight=False, soft_wrap=True)
     console.print(written(published), highlight=False, soft_wrap=True)
 
 
