@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.migration import MigrationTruth, estimate_migration
+from cellcensus.nso.migration import MigrationTruth, Periods, estimate_migration
 from cellcensus.nso.migration_releases import check_migration_release
 from cellcensus.nso.production import EstimationResult
 from cellcensus.reference import arrondissements_2019
@@ -67,7 +67,7 @@ def migration_release(
     return Release(table=table, provenance=provenance, published=published)
 
 
-def periods_of(parameters: dict[str, str]) -> tuple[tuple, tuple]:
+def periods_of(parameters: dict[str, str]) -> Periods:
     days = [pd.Timestamp(parameters[name]).date() for name in PERIODS]
     return (days[0], days[1]), (days[2], days[3])
 
