@@ -86,7 +86,6 @@ class Migration:
         noise_only_pairs: Pairs between two areas that the noise alone is expected to
             release were they all empty (`_noise_only`); NaN without a declared threshold.
         noise_only_devices: The devices those pairs are expected to hold.
-        source: The release: algorithm, version and job.
         truth: The true moves, where the data are synthetic.
     """
 
@@ -96,7 +95,6 @@ class Migration:
     periods: Periods
     noise_only_pairs: float
     noise_only_devices: float
-    source: str = ""
     truth: MigrationTruth | None = None
 
     def measure(self, name: str) -> pd.DataFrame:
@@ -243,10 +241,6 @@ def estimate_migration(
         periods=periods,
         noise_only_pairs=noise_pairs,
         noise_only_devices=noise_devices,
-        source=(
-            f"{release.provenance.algorithm} {release.provenance.version} "
-            f"(job {release.provenance.job_id})"
-        ),
         truth=truth,
     )
 
