@@ -437,8 +437,8 @@ def test_a_world_is_taken_only_beside_a_synthetic_present_population(operator_ch
     out = tmp_path / "estimates"
     residents, world = operator_chain.csv, operator_chain.world
     said = refusal(residents, out, "--world", str(world))
-    assert "--world sets the present population and inbound tourism beside their truth: " in said
-    assert "give --present or --tourism" in said
+    assert "--world sets the present population, inbound tourism and internal migration " in said
+    assert "give --present, --tourism or --migration" in said
     given = ["--present", str(operator_chain.present), "--world"]
     said = refusal(residents, out, *given, str(tmp_path))
     assert f"--world {tmp_path} holds no truth/presence: give the folder `cellcensus synth" in said

@@ -18,6 +18,12 @@ from rich.table import Table
 
 from cellcensus.console import console, output_folder, user_errors
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.migration_releases import (
+    check_migration_release,
+    check_migration_world,
+    migration_summary,
+)
+from cellcensus.nso.migration_releases import migration as internal_migration
 from cellcensus.nso.mobility import PresentPopulation
 from cellcensus.nso.mobility_releases import (
     check_flows_release,
@@ -160,6 +166,16 @@ def estimate_command(
             show_default=False,
         ),
     ] = None,
+    migration: Annotated[
+        Path | None,
+        typer.Option(
+            "--migration",
+            help="An internal_migration release, at arrondissement (or municipality) level, "
+            "whose earlier period is within the residents' period: its movers, expanded, per "
+            "area join the files (how the holder makes it: docs/estimation.md).",
+            show_default=False,
+        ),
+    ] = None,
     world: Annotated[
         Path | None,
         typer.Option(
@@ -180,20 +196,24 @@ def estimate_command(
     """
     if not 0 < confidence < 1:
         raise CellcensusError(f"--confidence {confidence:g}: must be in (0, 1), e.g. 0.95")
-    if world is not None and present is None and tourism is None:
+    if world is not None and present is None and tourism is None and migration is None:
         raise CellcensusError(
-            "--world sets the present population and inbound tourism beside their truth: "
-            "give --present or --tourism"
+            "--world sets the present population, inbound tourism and internal migration "
+            "beside their truth: give --present, --tourism or --migration"
         )
     if roaming_share is not None and tourism is None:
         raise CellcensusError("--roaming-share expands inbound tourism: give --tourism")
     released = Release.read(release)
     # The other releases are checked before any estimate: a refusal costs nothing.
-    uses = _Uses.read(present=present, flows=flows, tourism=tourism, residents=released)
+    uses = _Uses.read(
+        present=present, flows=flows, tourism=tourism, migration=migration, residents=released
+    )
     if world is not None and uses.present is not None:
         check_world(world, release=uses.present)
     if world is not None and uses.tourism is not None:
         check_tourism_world(world, release=uses.tourism)
+    if world is not None and uses.migration is not None:
+        check_migration_world(world, release=uses.migration)
     options = EstimationOptions(
         default=estimator, margin_level=margin_level, level=confidence, seed=seed
     )
@@ -215,6 +235,11 @@ def estimate_command(
                 world=world,
                 source=f"--tourism {tourism}",
             )
+        moved = None
+        if uses.migration is not None:
+            moved = internal_migration(
+                uses.migration, residents=result, world=world, source=f"--migration {migration}"
+            )
     output_folder(out, marker=MARKER, made_by="cellcensus estimate")
     with console.status("writing the estimates, figures and report"):
         published = publish_residents(
@@ -226,6 +251,7 @@ def estimate_command(
             present=hourly,
             commuting=expanded,
             tourism=visitors,
+            migration=moved,
         )
     console.print(metrics_table(result.best.agreement))
     # Unwrapped: a path cut at the terminal's edge cannot be copied.
@@ -236,6 +262,8 @@ def estimate_command(
         console.print(commuting_summary(expanded), highlight=False, soft_wrap=True)
     if visitors is not None:
         console.print(tourism_summary(visitors), highlight=False, soft_wrap=True)
+    if moved is not None:
+        console.print(migration_summary(moved), highlight=False, soft_wrap=True)
     console.print(written(published), highlight=False, soft_wrap=True)
 
 
@@ -246,6 +274,7 @@ class _Uses:
     present: Release | None
     flows: Release | None
     tourism: Release | None = None
+    migration: Release | None = None
 
     @classmethod
     def read(
@@ -255,8 +284,9 @@ class _Uses:
         flows: Path | None,
         residents: Release,
         tourism: Path | None = None,
+        migration: Path | None = None,
     ) -> _Uses:
-        """Read and check `--present`, `--flows` and `--tourism` (None where not given)."""
+        """Read and check the releases beside the residents' (None where not given)."""
         hourly = Release.read(present) if present is not None else None
         if hourly is not None:
             check_present_release(
@@ -268,12 +298,16 @@ class _Uses:
         visitors = Release.read(tourism) if tourism is not None else None
         if visitors is not None:
             check_tourism_release(visitors, source=f"--tourism {tourism}")
-        return cls(present=hourly, flows=between, tourism=visitors)
+        moves = Release.read(migration) if migration is not None else None
+        if moves is not None:
+            source = f"--migration {migration}"
+            check_migration_release(moves, residents=residents.published, source=source)
+        return cls(present=hourly, flows=between, tourism=visitors, migration=moves)
 
     @property
     def releases(self) -> list[Release]:
         """The releases given, for the report's list of those it uses."""
-        given = (self.present, self.flows, self.tourism)
+        given = (self.present, self.flows, self.tourism, self.migration)
         return [used for used in given if used is not None]
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from cellcensus.errors import CellcensusError
+from cellcensus.nso.migration import Migration
 from cellcensus.nso.mobility import Commuting, PresentPopulation, local_hour
 from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.uncertainty import CI95
@@ -46,6 +47,14 @@ SDMX_PRESENT = "POP_PRESENT"
 
 SDMX_COMMUTERS = "COMMUTERS"
 """Code of the indicator: workers living in one area and working in another (or the same)."""
+
+SDMX_MIGRATION = {
+    "stayers": "MIGR_STAYERS",
+    "out_migrants": "MIGR_OUT",
+    "in_migrants": "MIGR_IN",
+    "net_migration": "MIGR_NET",
+}
+"""Codes of the internal migration indicators in persons, by `Migration.areas` measure."""
 
 _COORDINATE_DECIMALS = 6
 """Decimals of GeoJSON coordinates (about 0.1 m)."""
@@ -275,6 +284,35 @@ def write_commuting_sdmx(
             },
         )
         for row in commuting.flows.to_dict(orient="records")
+    ]
+    return _write_observations(rows, out)
+
+
+def write_migration_sdmx(*, migration: Migration, out: Path, dataflow: str = SDMX_DATAFLOW) -> Path:
+    """Write the internal migration per area as SDMX-CSV 2.0 observations.
+
+    As `write_sdmx_csv`, one observation per area and `SDMX_MIGRATION` indicator, over the
+    days from the earlier period's first to the later period's last. A sum with pairs
+    withheld (status ``partial``) is no figure of the area: it is written as suppressed.
+    The migration rate, not in persons, stays in ``migration.csv``.
+    """
+    (start, _), (_, end) = migration.periods
+    table = migration.areas[migration.areas["measure"].isin(list(SDMX_MIGRATION))]
+    figures = ["estimate", "std_error", "ci_lower", "ci_upper"]
+    table = table.assign(
+        **{name: table[name].where(table["status"] == "estimated") for name in figures}
+    )
+    rows = [
+        _observation(
+            row,
+            dataflow=dataflow,
+            dimensions={
+                "REF_AREA": row["area_code"],
+                "INDICATOR": SDMX_MIGRATION[row["measure"]],
+                "TIME_PERIOD": _period(start, end),
+            },
+        )
+        for row in table.to_dict(orient="records")
     ]
     return _write_observations(rows, out)
 

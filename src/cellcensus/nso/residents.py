@@ -25,6 +25,7 @@ from cellcensus.reference import municipalities
 from cellcensus.release import Release
 
 if TYPE_CHECKING:
+    from cellcensus.nso.migration import Migration
     from cellcensus.nso.tourism import Tourism
 
 ALGORITHM = "usual_residence"
@@ -118,6 +119,7 @@ def publish_residents(
     present: PresentPopulation | None = None,
     commuting: Commuting | None = None,
     tourism: Tourism | None = None,
+    migration: Migration | None = None,
 ) -> PublishedRelease:
     """Write the statistical release of `result` into `out_dir`.
 
@@ -131,6 +133,7 @@ def publish_residents(
         present: Present population by hour, estimated from one of `uses`, or None.
         commuting: Home-work flows, estimated from one of `uses`, or None.
         tourism: Inbound tourism, estimated from one of `uses`, or None.
+        migration: Internal migration, estimated from one of `uses`, or None.
 
     Returns:
         The paths written (`cellcensus.nso.report.publish.publish_release`).
@@ -144,4 +147,5 @@ def publish_residents(
         present=present,
         commuting=commuting,
         tourism=tourism,
+        migration=migration,
     )

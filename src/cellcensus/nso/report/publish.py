@@ -19,9 +19,12 @@ from cellcensus.nso.dissemination import (
     OutputFiles,
     as_counts,
     write_commuting_sdmx,
+    write_migration_sdmx,
     write_outputs,
     write_present_population_sdmx,
 )
+from cellcensus.nso.migration import Migration
+from cellcensus.nso.migration_releases import MIGRATION, migration_tables
 from cellcensus.nso.mobility import Commuting, PresentPopulation, mobility_metrics
 from cellcensus.nso.production import EstimationResult, json_ready
 from cellcensus.nso.report.figures import (
@@ -37,6 +40,7 @@ from cellcensus.nso.report.figures import (
     side_by_side_maps,
 )
 from cellcensus.nso.report.html import ReportContext, write_report
+from cellcensus.nso.report.migration import migration_section
 from cellcensus.nso.report.mobility import (
     commuting_section,
     draw_mobility_figures,
@@ -52,6 +56,7 @@ METRICS_JSON = "metrics.json"
 PRESENT_POPULATION_STEM = "present_population"
 COMMUTING_STEM = "commuting_flows"
 TOURISM_STEM = "inbound_tourism"
+MIGRATION_STEM = "migration"
 
 ESTIMATES_COLUMNS: tuple[str, ...] = (
     "area_code",
@@ -96,6 +101,7 @@ def publish_release(
     present: PresentPopulation | None = None,
     commuting: Commuting | None = None,
     tourism: Tourism | None = None,
+    migration: Migration | None = None,
 ) -> PublishedRelease:
     """Write the whole statistical release of an estimation into `out_dir`.
 
@@ -117,6 +123,7 @@ def publish_release(
         present: Present population by hour (`cellcensus.nso.mobility`), or None.
         commuting: Home-work flows between arrondissements, or None.
         tourism: Foreign visitors' nights and arrivals, or None.
+        migration: Internal migration between two periods, or None.
 
     Returns:
         The paths written.
@@ -136,6 +143,7 @@ def publish_release(
         **result.metrics_json(),
         **json_ready(mobility_metrics(present=present, commuting=commuting)),
         **({} if tourism is None else {TOURISM_STEM: json_ready(tourism.metrics())}),
+        **({} if migration is None else {MIGRATION: json_ready(migration.metrics())}),
     }
     metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     note = f"Census 2011 and municipality boundaries. {context.citation}."
@@ -149,6 +157,8 @@ def publish_release(
         sections.append(commuting_section(commuting=commuting, out_dir=out_dir))
     if tourism is not None:
         sections.append(tourism_section(tourism))
+    if migration is not None:
+        sections.append(migration_section(migration))
     estimator_chart(
         comparison=result.comparison(),
         out=out_dir / ESTIMATORS_PNG,
@@ -172,7 +182,11 @@ def publish_release(
         estimates=out_dir / ESTIMATES_CSV,
         outputs=write_outputs(result=result, out_dir=out_dir, areas=area_table),
         mobility=_write_mobility(
-            out_dir=out_dir, present=present, commuting=commuting, tourism=tourism
+            out_dir=out_dir,
+            present=present,
+            commuting=commuting,
+            tourism=tourism,
+            migration=migration,
         ),
     )
 
@@ -214,8 +228,11 @@ def _write_mobility(
     present: PresentPopulation | None,
     commuting: Commuting | None,
     tourism: Tourism | None = None,
+    migration: Migration | None = None,
 ) -> tuple[Path, ...]:
     """Each mobility table as CSV, Parquet and SDMX-CSV (tourism: CSV and Parquet), in persons.
+
+    The migration's per-area table has the SDMX-CSV; its pairs are CSV and Parquet.
 
     The flows' SDMX-CSV needs their period: without it only CSV and Parquet.
     """
@@ -240,6 +257,12 @@ def _write_mobility(
             devices=as_counts(tourism.table["devices"]), truth=tourism.table["truth"].round(0)
         )
         written += _write_table(_in_persons(table), out_dir / TOURISM_STEM)
+    if migration is not None:
+        areas, pairs = migration_tables(migration)
+        written += _write_table(areas, out_dir / MIGRATION_STEM)
+        sdmx = out_dir / f"{MIGRATION_STEM}.sdmx.csv"
+        written.append(write_migration_sdmx(migration=migration, out=sdmx))
+        written += _write_table(pairs, out_dir / f"{MIGRATION_STEM}_pairs")
     return tuple(written)
 
 
