@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from cellcensus.errors import CellcensusError
@@ -49,6 +52,37 @@ READ_SUFFIXES = (*RELEASE_SUFFIXES, ".parquet")
 """What `Release.read` takes: also the Parquet the service sends, its facts in its metadata."""
 PARQUET_KEYS = {"provenance": b"cellcensus.provenance", "published": b"cellcensus.published"}
 """Schema metadata keys of a Parquet release (`holder.api.formats` writes them): its facts."""
+
+
+def noise_threshold(
+    *, min_count: float, ci95: np.ndarray, noise_releases: float | None, laplace: bool
+) -> np.ndarray:
+    """The noisy count each cell of a release had to exceed to be published.
+
+    `min_count`, or more: noise alone lifts a cell where no device is above `min_count` with
+    a small chance, but a release of many cells (a matrix of pairs of areas) has enough of
+    them for such cells to outnumber the true ones, each a positive error that a sum over
+    the released cells keeps. Each cell's threshold is its noise's quantile ``1 - r / n``
+    (n cells, r `noise_releases`, the policy's ``dp.noise_releases``) where that is more:
+    Laplace noise of scale b exceeds ``b ln(n / 2r)`` with chance r / n, normal noise of
+    deviation s exceeds ``s z(1 - r / n)``. The noise is public (its ``ci95``, ``b ln 20``
+    or ``1.96 s``), so is the threshold; the holder withholds by it and the statistics
+    office reads it back.
+    """
+    ci95 = np.asarray(ci95, dtype=np.float64)
+    floor = np.full(len(ci95), float(min_count))
+    if noise_releases is None or not len(ci95):
+        return floor
+    share = min(noise_releases / len(ci95), 0.5)
+    if laplace:
+        quantile = ci95 / math.log(20.0) * math.log(0.5 / share)
+    else:
+        quantile = ci95 / _NORMAL.inv_cdf(0.975) * _NORMAL.inv_cdf(1.0 - share)
+    threshold: np.ndarray = np.maximum(floor, np.nan_to_num(quantile))
+    return threshold
+
+
+_NORMAL = NormalDist()
 
 
 def provenance_path(table: Path) -> Path:

@@ -11,7 +11,6 @@ the truth, sums and intervals consistent, what the noise alone releases).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,8 +115,10 @@ def test_migration_between_arrondissements_is_written_beside_the_truth(between_a
     # only the persons whose phone has a home in both periods (4 of 9 nights each): 41 % fewer
     # measured (40 % over four weeks, 5 of 12 nights each).
     stayers = areas[areas["measure"] == "stayers"]
-    assert (stayers["status"] == "estimated").all()
-    assert block["truth_stayers_n_areas"] == ARRONDISSEMENTS
+    # The smallest arrondissements hold few such phones at this scale, near the threshold
+    # (raised over the noise to 17.1 for 1,849 pairs): a few may be withheld.
+    assert (stayers["status"] == "estimated").sum() >= ARRONDISSEMENTS - 4
+    assert block["truth_stayers_n_areas"] >= ARRONDISSEMENTS - 4
     assert block["truth_stayers_pearson_r"] >= 0.97
     assert -0.55 <= block["truth_stayers_relative_bias"] <= -0.25
 
@@ -133,10 +134,11 @@ def test_migration_between_arrondissements_is_written_beside_the_truth(between_a
     assert (factor.groupby(released["origin"]).agg(lambda f: f.max() / f.min()) < 1.01).all()
 
     # A few movers among 1,806 pairs: the released ones are what the noise releases alone.
-    assert block["n_mover_pairs"] <= 10  # Poisson(2.3): at most 10 but once in 10^5
-    # Laplace noise of scale 1 / 0.4 (its ci95, b ln 20, is published to hundredths).
-    noise_alone = 1806 * 0.5 * math.exp(-15 * 0.4)
-    assert block["noise_only_pairs_expected"] == pytest.approx(noise_alone, rel=1e-3)
+    assert block["n_mover_pairs"] <= 8  # Poisson(1): at most 8 but once in 10^5
+    # Laplace noise of scale 1 / 0.4 (its ci95, b ln 20, is published to hundredths), the
+    # threshold raised so that each of the 1,849 pairs passes by noise with chance 1 / 1,849.
+    noise_alone = 1806 / 1849
+    assert block["noise_only_pairs_expected"] == pytest.approx(noise_alone, rel=1e-2)
     assert block["truth_movers"] >= 0 and 0 <= block["truth_migration_rate"] < 0.01
 
     sdmx = pd.read_csv(out / "migration.sdmx.csv", dtype={"REF_AREA": str})
@@ -148,19 +150,21 @@ def test_migration_between_arrondissements_is_written_beside_the_truth(between_a
     assert "Mobility tables: migration.csv, migration.parquet" in printed
 
 
-def test_between_municipalities_the_released_movers_are_the_noises(migration_chain, tmp_path):
-    """589 x 588 pairs between municipalities: about 430 of them released by noise alone."""
+def test_between_municipalities_noise_alone_releases_about_one_pair(migration_chain, tmp_path):
+    """589 x 588 pairs between municipalities, with a threshold raised over the noise.
+
+    At the threshold of 15 alone, noise released about 430 empty pairs (423 measured, 429
+    expected: 9.5 million persons of movers where the world's true 5,500 were in none of
+    them). Raised to each pair's noise quantile 1 - 1 / 346,921 (31.9 devices), it lets
+    about one through; the world's 11 movers, one device each, are withheld.
+    """
     out = tmp_path / "municipalities"
     given = ["--migration", str(migration_chain.municipalities), "--world"]
     estimate(migration_chain, out, *given, str(migration_chain.world))
     block = json.loads((out / "metrics.json").read_text())["internal_migration"]
-    expected = block["noise_only_pairs_expected"]
-    assert expected == pytest.approx(589 * 588 * 0.5 * math.exp(-15 * 0.4), rel=1e-3)
-    assert abs(block["n_mover_pairs"] - expected) <= 4 * math.sqrt(expected)
-    # Measured: 423 pairs released, 429 expected. The true movers are 5,500 persons (11 of the
-    # world's); the released pairs hold 9.5 million, and none of the truth.
-    assert block["movers"] > 100 * max(block["truth_movers"], 1.0)
-    assert block["truth_movers_in_released_pairs"] <= 0.05 * block["movers"]
+    assert block["noise_only_pairs_expected"] == pytest.approx(588 / 589, rel=1e-2)
+    assert block["n_mover_pairs"] <= 8  # Poisson(1): at most 8 but once in 10^5
+    assert block["n_mover_pairs_suppressed"] >= 589 * 588 - 8
 
 
 def test_migration_releases_the_expansion_cannot_use_are_refused(migration_chain, tmp_path):

@@ -31,12 +31,13 @@ from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.uncertainty import (
     CI95_Z,
     DeclaredNoise,
+    ci95_per_sd,
     declared_noise,
     noisy_interval,
     sampling_variance,
 )
 from cellcensus.nso.validation import Agreement, agreement
-from cellcensus.release import Release
+from cellcensus.release import Release, noise_threshold
 
 MEASURES = ("stayers", "out_migrants", "in_migrants", "net_migration", "migration_rate")
 """The per-area figures of `Migration.areas`, in its order."""
@@ -232,8 +233,7 @@ def estimate_migration(
     pairs = pairs.join(noisy_interval(pairs["estimate"], np.sqrt(variance), laplace=laplace))
     if truth is not None:
         pairs["truth"] = _true_pairs(pairs, truth)
-    threshold = release.provenance.policy.get("min_count") if release.provenance.policy else None
-    noise_pairs, noise_devices = _noise_only(pairs, declared=declared, threshold=threshold)
+    noise_pairs, noise_devices = _noise_only(pairs, declared=declared, release=release)
     return Migration(
         pairs=pairs,
         areas=_area_measures(pairs.assign(variance=variance, laplace=laplace), truth=truth),
@@ -377,25 +377,34 @@ def _migration_rate(out: pd.DataFrame, stayers: pd.DataFrame) -> pd.DataFrame:
 
 
 def _noise_only(
-    pairs: pd.DataFrame, *, declared: DeclaredNoise, threshold: Any
+    pairs: pd.DataFrame, *, declared: DeclaredNoise, release: Release
 ) -> tuple[float, float]:
     """Pairs between two areas the noise alone would release, were they all empty.
 
     A count at or below the threshold is withheld, and with differential privacy the
     threshold applies to the noisy count: an empty pair is released when its noise exceeds
-    the threshold ``T``, with probability ``exp(-T / b) / 2`` for Laplace noise of scale
-    ``b`` (``1 - Phi(T / sd)`` for normal noise), and then holds ``T + b`` devices on
-    average (``sd phi(T / sd)`` over that probability). Most pairs of a migration matrix
-    are empty, so this is about what the noise adds to the released movers.
+    the threshold ``T`` (`cellcensus.release.noise_threshold`: at least ``min_count``), with
+    probability ``exp(-T / b) / 2`` for Laplace noise of scale ``b`` (``1 - Phi(T / sd)``
+    for normal noise), and then holds ``T + b`` devices on average (``sd phi(T / sd)`` over
+    that probability). Most pairs of a migration matrix are empty, so this is about what
+    the noise adds to the released movers.
 
     Returns:
         The expected pairs and devices (NaN without a threshold; 0 without noise).
     """
-    if threshold is None:
+    policy = release.provenance.policy or {}
+    if policy.get("min_count") is None:
         return math.nan, math.nan
+    dp = policy.get("dp") or {}
+    variance = declared.per_count().to_numpy() - declared.rounding_variance
+    threshold = noise_threshold(
+        min_count=float(policy["min_count"]),
+        ci95=np.sqrt(np.clip(variance, 0.0, None)) * ci95_per_sd(release.provenance),
+        noise_releases=dp.get("noise_releases"),
+        laplace=declared.laplace,
+    )
     apart = (pairs["origin"] != pairs["destination"]).to_numpy()
-    variance = declared.per_count().to_numpy()[apart] - declared.rounding_variance
-    limit = float(threshold)
+    variance, limit = variance[apart], threshold[apart]
     with np.errstate(divide="ignore", invalid="ignore"):
         if declared.laplace:
             scale = np.sqrt(variance / 2.0)

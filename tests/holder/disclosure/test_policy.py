@@ -77,6 +77,7 @@ def test_policy_round_trips_through_its_dict():
         "delta": 1e-7,
         "mechanism": "gaussian",
         "measure_totals": False,
+        "noise_releases": 1.0,
     }
     assert json.loads(json.dumps(recorded)) == recorded
     assert DisclosurePolicy.from_dict(recorded) == policy

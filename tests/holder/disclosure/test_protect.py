@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -153,6 +155,37 @@ def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
     withheld = out.device_count.isna().to_numpy()
     assert 0.40 < withheld[:400].mean() < 0.60
     assert 0.24 < withheld[400:].mean() < 0.43
+
+
+@pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
+def test_noise_alone_releases_about_one_cell_of_a_large_sparse_table(charge_for, mechanism):
+    """A matrix of 20,000 pairs, all empty but one of 80 devices (a migration, say).
+
+    At the threshold of 15 alone, Laplace noise of scale 2.5 lifts an empty pair above it
+    with chance exp(-6) / 2: 25 pairs of pure noise are expected (Poisson: 10 to 45 but
+    once in 1,500). Raised to each cell's noise quantile 1 - 1/n (23.0 devices here), the
+    threshold lets through about one (more than 5 once in 1,700); the true pair stays.
+    """
+    dp = {
+        "laplace": DifferentialPrivacy(),
+        "gaussian": DifferentialPrivacy(mechanism="gaussian", delta=1e-6, epsilon=2.0),
+    }[mechanism]
+    raw = table({f"{i:05d}": 80.0 if i == 0 else 0.0 for i in range(20_000)})
+    released = {}
+    for name, noise_releases in (("raised", 1.0), ("min_count", None)):
+        policy = DisclosurePolicy(rounding_base=1, dp=replace(dp, noise_releases=noise_releases))
+        out = protect(
+            raw,
+            keys=list(raw.area_code),
+            policy=policy,
+            contribution_bound=1.0,
+            charge=charge_for(policy),
+        )
+        assert out.device_count.notna().iloc[0]  # the pair of 80 devices
+        released[name] = int(out.device_count.iloc[1:].notna().sum())
+    assert released["raised"] <= 5, released
+    if mechanism == "laplace":
+        assert 10 <= released["min_count"] <= 45, released
 
 
 def test_contribution_bound_scales_the_noise(charge_for):

@@ -7,8 +7,10 @@ Order of protections (see docs/disclosure.md):
 2. differential privacy, when the policy asks for it: OpenDP noise on every cell, then
    reconciliation across levels and non-negativity (post-processing);
 3. primary suppression of device counts at or below the threshold (before any scaling; with
-   DP, on the noisy counts, so that the suppression pattern is itself private), then
-   secondary suppression where a withheld cell could be recovered from a published total;
+   DP, on the noisy counts, so that the suppression pattern is itself private, and no lower
+   than what noise alone reaches in about ``dp.noise_releases`` of the release's cells:
+   `release_threshold`), then secondary suppression where a withheld cell could be
+   recovered from a published total;
 4. consistent rounding of what is published.
 
 An algorithm whose last step is not a sum of per-device contributions (the Bayesian spatial
@@ -34,6 +36,7 @@ from cellcensus.holder.disclosure.noise import CI95_PER_SD, noisy_counts
 from cellcensus.holder.disclosure.policy import DisclosurePolicy
 from cellcensus.holder.disclosure.rounding import consistent_round
 from cellcensus.holder.disclosure.suppression import primary_suppression, secondary_suppression
+from cellcensus.release import noise_threshold
 
 _CHARGE_SLACK = 1e-12
 
@@ -102,7 +105,8 @@ def protect(
             units=units,
             charge=charge,
         )
-    hidden = primary_suppression(values=values, min_count=policy.min_count)
+    threshold = release_threshold(policy, ci95=ci95, measured=measured_ci95 is not None)
+    hidden = primary_suppression(values=values, min_count=threshold)
     if policy.secondary_suppression and hierarchy is not None:
         hidden = secondary_suppression(values=values, suppressed=hidden, children=cells.children)
     ids = [f"{level}:{code}" for level, code in zip(cells.level, cells.code, strict=True)]
@@ -115,6 +119,26 @@ def protect(
         released=np.where(hidden, np.nan, rounded),
         ci95=ci95,
         with_level=hierarchy is not None,
+    )
+
+
+def release_threshold(
+    policy: DisclosurePolicy, *, ci95: FloatArray | None, measured: bool = False
+) -> FloatArray | float:
+    """The count each cell must exceed to be published: `min_count`, or more under noise.
+
+    `cellcensus.release.noise_threshold`, from the noise's ci95; counts measured before a
+    post-processing step (`measured`) have roughly normal errors (their ci95 is 1.96
+    bootstrap deviations).
+    """
+    dp = policy.dp
+    if dp is None or ci95 is None:
+        return policy.min_count
+    return noise_threshold(
+        min_count=policy.min_count,
+        ci95=ci95,
+        noise_releases=dp.noise_releases,
+        laplace=dp.mechanism == "laplace" and not measured,
     )
 
 

@@ -26,8 +26,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def primary_suppression(*, values: FloatArray, min_count: float) -> BoolArray:
-    """Cells whose (unscaled) device count is `min_count` or fewer."""
+def primary_suppression(*, values: FloatArray, min_count: FloatArray | float) -> BoolArray:
+    """Cells whose (unscaled) device count is `min_count` (its own, where one per cell) or fewer."""
     return np.asarray(values <= min_count, dtype=np.bool_)
 
 
