@@ -26,9 +26,9 @@ from cellcensus.nso.migration_releases import (
 from cellcensus.nso.migration_releases import migration as internal_migration
 from cellcensus.nso.mobility import PresentPopulation
 from cellcensus.nso.mobility_releases import (
+    TRUTH_FOLDER,
     check_flows_release,
     check_present_release,
-    check_world,
     commuting,
     present_population,
 )
@@ -43,6 +43,7 @@ from cellcensus.nso.tourism import (
     estimate_tourism,
 )
 from cellcensus.nso.validation import Agreement
+from cellcensus.nso.worlds import check_truth
 from cellcensus.release import Release
 
 MARKER = ".cellcensus-estimate"
@@ -209,7 +210,7 @@ def estimate_command(
         present=present, flows=flows, tourism=tourism, migration=migration, residents=released
     )
     if world is not None and uses.present is not None:
-        check_world(world, release=uses.present)
+        check_truth(world, release=uses.present, truth=TRUTH_FOLDER, what="present population")
     if world is not None and uses.tourism is not None:
         check_tourism_world(world, release=uses.tourism)
     if world is not None and uses.migration is not None:

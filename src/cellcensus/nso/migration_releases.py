@@ -21,6 +21,7 @@ from cellcensus.nso.levels import MUNICIPALITY, level_of
 from cellcensus.nso.migration import Migration, MigrationTruth, Periods, estimate_migration
 from cellcensus.nso.mobility_releases import ALLOCATE
 from cellcensus.nso.production import EstimationResult
+from cellcensus.nso.worlds import check_truth
 from cellcensus.reference import arrondissements_2019, municipalities
 from cellcensus.release import Release, published_period
 
@@ -123,22 +124,8 @@ def _require_earlier_within(periods: Periods, *, residents: Mapping[str, Any], s
 
 
 def check_migration_world(world: Path, *, release: Release, source: str = "--world") -> None:
-    """Refuse a world whose truth cannot stand beside `release`'s moves.
-
-    Raises:
-        CellcensusError: The release does not publish that its data are synthetic, or the
-            folder holds no true moves.
-    """
-    if release.published.get("synthetic") is not True:
-        raise CellcensusError(
-            f"{source} {world}: the migration release does not publish that its data are "
-            f"synthetic, and only a synthetic world has true moves; leave {source} out"
-        )
-    if not (world / TRUTH_FILE).is_file():
-        raise CellcensusError(
-            f"{source} {world} holds no {TRUTH_FILE}: give the folder `cellcensus synth "
-            "--out` wrote, the one the holder ingested"
-        )
+    """Refuse a world folder whose true moves cannot stand beside `release`'s."""
+    check_truth(world, release=release, truth=TRUTH_FILE, what="migration", source=source)
 
 
 def migration_truth(

@@ -153,26 +153,6 @@ def present_population(
     )
 
 
-def check_world(world: Path, *, release: Release, source: str = "--world") -> None:
-    """Refuse a world folder whose truth cannot stand beside `release`'s present population.
-
-    Raises:
-        CellcensusError: The release does not publish that its data are synthetic (real data
-            have no truth), or the folder holds no true presence.
-    """
-    if release.published.get("synthetic") is not True:
-        raise CellcensusError(
-            f"{source} {world}: the present population release does not publish that its "
-            "data are synthetic, and only a synthetic world has a true presence; leave "
-            f"{source} out"
-        )
-    if not (world / TRUTH_FOLDER).is_dir():
-        raise CellcensusError(
-            f"{source} {world} holds no {TRUTH_FOLDER}: give the folder `cellcensus synth "
-            "--out` wrote, the one the holder ingested"
-        )
-
-
 def presence_truth(world: Path, *, parent: pd.Series | None = None) -> pd.DataFrame | None:
     """A synthetic world's true hourly presence per area, or per `parent` area.
 

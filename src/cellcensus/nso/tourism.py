@@ -33,6 +33,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.levels import MUNICIPALITY, level_of
 from cellcensus.nso.uncertainty import declared_noise, noisy_interval, sampling_variance
 from cellcensus.nso.validation import agreement, display_names
+from cellcensus.nso.worlds import check_truth
 from cellcensus.reference import (
     area_names,
     arrondissements_2019,
@@ -287,23 +288,8 @@ def _sampling_variance(rows: pd.DataFrame, probability: float) -> pd.Series:
 
 
 def check_tourism_world(world: Path, *, release: Release, source: str = "--world") -> None:
-    """Refuse a world folder whose truth cannot stand beside `release`'s visitors.
-
-    Raises:
-        CellcensusError: The release does not publish that its data are synthetic, or the
-            folder holds no true stays.
-    """
-    if release.published.get("synthetic") is not True:
-        raise CellcensusError(
-            f"{source} {world}: the inbound tourism release does not publish that its data "
-            "are synthetic, and only a synthetic world has true stays; leave "
-            f"{source} out"
-        )
-    if not (world / STAYS).is_file():
-        raise CellcensusError(
-            f"{source} {world} holds no {STAYS}: give the folder `cellcensus synth --out` "
-            "wrote, the one the holder ingested"
-        )
+    """Refuse a world folder whose true stays cannot stand beside `release`'s visitors."""
+    check_truth(world, release=release, truth=STAYS, what="inbound tourism", source=source)
 
 
 def tourism_truth(
