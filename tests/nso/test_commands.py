@@ -391,6 +391,11 @@ def test_present_and_flows_releases_the_expansion_cannot_use_are_refused(operato
     assert f"--present {daily} has 1440-minute slots: the expansion takes hourly slots" in said
     assert "(slot_minutes=60)" in said
 
+    everyone = relabelled(present, tmp_path, parameters={"subscribers": "all"})
+    said = refusal(residents, out, "--present", str(everyone))
+    assert f"--present {everyone} counts the phones of subscribers=all: each hour" in said
+    assert "(subscribers=domestic)" in said
+
     region = municipalities().set_index("area_code")["region"].astype(str)
     of_region = region.groupby(arrondissements_2019().reindex(region.index)).first()
     regions = relabelled(

@@ -101,9 +101,10 @@ def check_present_release(
 
     Raises:
         CellcensusError: The release is of another algorithm, lacks a column, its slots are
-            not hours, its areas are neither municipalities nor arrondissements, or it covers
-            days outside the residents' period: each hour is expanded with the residents'
-            persons per device and scaled to their total, which must be of the same people.
+            not hours, it counts other phones than the holder's subscribers, its areas are
+            neither municipalities nor arrondissements, or it covers days outside the
+            residents' period: each hour is expanded with the residents' persons per device
+            and scaled to their total, which must be of the same people.
     """
     algorithm = release.provenance.algorithm
     if algorithm != PRESENT:
@@ -113,6 +114,7 @@ def check_present_release(
         )
     _require_columns(release, ("local_date", "slot", "area_code", "device_count"), source)
     _require_hourly(release, source)
+    _require_domestic(release, source)
     level = _present_level(release, areas=areas, source=source)
     _require_within(release, residents=residents, source=source)
     return level
@@ -234,6 +236,18 @@ def _require_hourly(release: Release, source: str) -> None:
         f"{source} has {said}: the expansion takes hourly slots (each hour scaled to the "
         f"residents, 03:00 and 11:00 shown as night and day); ask the holder for "
         f"`{RUN_PRESENT}` (slot_minutes=60)"
+    )
+
+
+def _require_domestic(release: Release, source: str) -> None:
+    """Refuse a count of other phones than the subscribers' (roamers are no residents)."""
+    subscribers = release.provenance.parameters.get("subscribers", "domestic")
+    if subscribers == "domestic":
+        return
+    raise CellcensusError(
+        f"{source} counts the phones of subscribers={subscribers}: each hour is scaled to "
+        "the residents, and foreign visitors' phones would stand in for residents where "
+        f"they stay; ask the holder for `{RUN_PRESENT}` (subscribers=domestic)"
     )
 
 
