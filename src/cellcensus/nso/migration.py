@@ -10,9 +10,10 @@ devices and the release's declared noise.
 
 Suppressed pairs are unknown, not zeros: an area's sum is over its released pairs, and says
 how many of its pairs were withheld (``status`` ``partial``). With differential privacy the
-threshold acts on the noisy counts, so pure noise releases a few empty pairs: over the
-hundreds of thousands of pairs of a municipality matrix those outnumber the true movers
-(`Migration.noise_only_pairs`), which is why arrondissements are the level to ask for.
+threshold acts on the noisy counts, so pure noise may release an empty pair; the holder
+raises the threshold over the noise so that about one does, whatever the matrix's size
+(`Migration.noise_only_pairs` says how many to expect). Arrondissements are the level to ask
+for: their pairs hold more movers for the same threshold.
 """
 
 from __future__ import annotations

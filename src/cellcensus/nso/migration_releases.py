@@ -219,6 +219,6 @@ def migration_summary(migration: Migration) -> str:
         f"Internal migration ({migration.level}, {before} to {after}): "
         f"{block['movers']:,.0f} movers in {block['n_mover_pairs']:,} released pairs "
         f"(rate {block['migration_rate']:.2%}), {block['n_mover_pairs_suppressed']:,} pairs "
-        f"withheld; noise alone would release about {block['noise_only_pairs_expected']:,.0f} "
-        f"pairs{truth}"
+        f"withheld; pairs noise alone would release: "
+        f"{block['noise_only_pairs_expected']:,.1f}{truth}"
     )

@@ -37,9 +37,10 @@ def migration_section(migration: Migration) -> str:
         "in the other period. Each pair is multiplied by the persons per device of its "
         "origin (from the resident estimate); phones seen in only one period are not "
         "counted. The holder withholds a pair whose noisy count is at or below its "
-        "threshold, so noise alone releases a few empty pairs: where they are about as many "
-        "as the pairs released, the movers are noise (migration.csv and "
-        "migration_pairs.csv give every figure with an approximate 95% interval).</p>\n"
+        "threshold, raised over the noise so that about one empty pair of the matrix is "
+        "released on noise alone: where the pairs released are about as few as that, the "
+        "movers may be noise (migration.csv and migration_pairs.csv give every figure with "
+        "an approximate 95% interval).</p>\n"
         "<table><caption>Internal migration between the two periods</caption>"
         f"<tbody>{body}</tbody></table></section>"
     )
