@@ -54,6 +54,9 @@ PARQUET_KEYS = {"provenance": b"cellcensus.provenance", "published": b"cellcensu
 """Schema metadata keys of a Parquet release (`holder.api.formats` writes them): its facts."""
 
 
+_NORMAL = NormalDist()
+
+
 def noise_threshold(
     *, min_count: float, ci95: np.ndarray, noise_releases: float | None, laplace: bool
 ) -> np.ndarray:
@@ -80,9 +83,6 @@ def noise_threshold(
         quantile = ci95 / _NORMAL.inv_cdf(0.975) * _NORMAL.inv_cdf(1.0 - share)
     threshold: np.ndarray = np.maximum(floor, np.nan_to_num(quantile))
     return threshold
-
-
-_NORMAL = NormalDist()
 
 
 def provenance_path(table: Path) -> Path:

@@ -4,7 +4,8 @@ It reads the files the holder hands over (what `cellcensus run` wrote, or what t
 sends) and writes what the demo's NSO half writes: for residents, and with ``--present`` and
 ``--flows`` for the present population by hour and the home-work flows. It calls the same
 functions (`cellcensus.nso.residents`, `cellcensus.nso.mobility_releases`); ``--tourism``
-adds the foreign visitors' nights and arrivals (`cellcensus.nso.tourism`).
+adds the foreign visitors' nights and arrivals (`cellcensus.nso.tourism`), ``--migration``
+the movers between two periods (`cellcensus.nso.migration_releases`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from rich.table import Table
 from cellcensus.console import console, output_folder, user_errors
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.migration_releases import (
+    TRUTH_FILE,
     check_migration_release,
-    check_migration_world,
     migration_summary,
 )
 from cellcensus.nso.migration_releases import migration as internal_migration
@@ -37,9 +38,9 @@ from cellcensus.nso.report.mobility import commuting_summary
 from cellcensus.nso.report.publish import PublishedRelease
 from cellcensus.nso.residents import estimate_residents, publish_residents
 from cellcensus.nso.tourism import (
+    STAYS,
     Tourism,
     check_tourism_release,
-    check_tourism_world,
     estimate_tourism,
 )
 from cellcensus.nso.validation import Agreement
@@ -182,9 +183,9 @@ def estimate_command(
         typer.Option(
             "--world",
             help="The synthetic world the releases come from (`cellcensus synth --out`): "
-            "the report sets the present population (--present) and the visitors' nights "
-            "and arrivals (--tourism) beside their truth, for releases that publish that "
-            "they are synthetic.",
+            "the report sets the present population (--present), the visitors' nights "
+            "and arrivals (--tourism) and the movers (--migration) beside their truth, for "
+            "releases that publish that they are synthetic.",
             show_default=False,
         ),
     ] = None,
@@ -193,7 +194,8 @@ def estimate_command(
 
     Writes estimates.csv, the official table (CSV, Parquet, GeoJSON, SDMX-CSV), report.html;
     with --present and --flows, also the present population by hour and the home-work flows;
-    with --tourism, the foreign visitors' nights and arrivals.
+    with --tourism, the foreign visitors' nights and arrivals; with --migration, the movers
+    between two periods.
     """
     if not 0 < confidence < 1:
         raise CellcensusError(f"--confidence {confidence:g}: must be in (0, 1), e.g. 0.95")
@@ -209,12 +211,8 @@ def estimate_command(
     uses = _Uses.read(
         present=present, flows=flows, tourism=tourism, migration=migration, residents=released
     )
-    if world is not None and uses.present is not None:
-        check_truth(world, release=uses.present, truth=TRUTH_FOLDER, what="present population")
-    if world is not None and uses.tourism is not None:
-        check_tourism_world(world, release=uses.tourism)
-    if world is not None and uses.migration is not None:
-        check_migration_world(world, release=uses.migration)
+    if world is not None:
+        uses.check_truth(world)
     options = EstimationOptions(
         default=estimator, margin_level=margin_level, level=confidence, seed=seed
     )
@@ -304,6 +302,16 @@ class _Uses:
             source = f"--migration {migration}"
             check_migration_release(moves, residents=residents.published, source=source)
         return cls(present=hourly, flows=between, tourism=visitors, migration=moves)
+
+    def check_truth(self, world: Path) -> None:
+        """Refuse a `world` whose truth cannot stand beside each release given."""
+        for release, truth, what in (
+            (self.present, TRUTH_FOLDER, "present population"),
+            (self.tourism, STAYS, "inbound tourism"),
+            (self.migration, TRUTH_FILE, "migration"),
+        ):
+            if release is not None:
+                check_truth(world, release=release, truth=truth, what=what)
 
     @property
     def releases(self) -> list[Release]:

@@ -123,11 +123,6 @@ def _require_earlier_within(periods: Periods, *, residents: Mapping[str, Any], s
     )
 
 
-def check_migration_world(world: Path, *, release: Release, source: str = "--world") -> None:
-    """Refuse a world folder whose true moves cannot stand beside `release`'s."""
-    check_truth(world, release=release, truth=TRUTH_FILE, what="migration", source=source)
-
-
 def migration_truth(
     world: Path, *, periods: Periods, parent: pd.Series | None, sampling_fraction: float
 ) -> MigrationTruth:
@@ -174,13 +169,13 @@ def migration(
         source: What to call the release in messages (its file).
 
     Raises:
-        CellcensusError: As `check_migration_release` and `check_migration_world`.
+        CellcensusError: As `check_migration_release` and `nso.worlds.check_truth`.
     """
     level, periods = check_migration_release(release, residents=residents.published, source=source)
     parent = arrondissements_2019() if level == "arrondissement" else None
     truth = None
     if world is not None:
-        check_migration_world(world, release=release)
+        check_truth(world, release=release, truth=TRUTH_FILE, what="migration")
         fraction = float(release.published.get("sampling_fraction") or 1.0)
         truth = migration_truth(world, periods=periods, parent=parent, sampling_fraction=fraction)
     return estimate_migration(

@@ -94,10 +94,11 @@ class Tourism:
     @property
     def average_stay(self) -> float:
         """Nights per arrival over the areas where both were released."""
-        nights, arrivals = self.indicator("nights"), self.indicator("arrivals")
-        both = nights["estimate"].notna() & arrivals["estimate"].reindex(nights.index).notna()
-        total = float(arrivals.loc[both[both].index, "estimate"].sum())
-        return float(nights.loc[both, "estimate"].sum()) / total if total > 0 else math.nan
+        nights = self.indicator("nights")["estimate"]
+        arrivals = self.indicator("arrivals")["estimate"].reindex(nights.index)
+        both = nights.notna() & arrivals.notna()
+        total = float(arrivals[both].sum())
+        return float(nights[both].sum()) / total if total > 0 else math.nan
 
     def metrics(self) -> dict[str, Any]:
         """The ``inbound_tourism`` block of ``metrics.json``."""
@@ -287,11 +288,6 @@ def _sampling_variance(rows: pd.DataFrame, probability: float) -> pd.Series:
     return sampling_variance(rows["devices"] * per_visitor, probability)
 
 
-def check_tourism_world(world: Path, *, release: Release, source: str = "--world") -> None:
-    """Refuse a world folder whose true stays cannot stand beside `release`'s visitors."""
-    check_truth(world, release=release, truth=STAYS, what="inbound tourism", source=source)
-
-
 def tourism_truth(
     world: Path, *, release: Release, parent: pd.Series | None = None
 ) -> pd.Series | None:
@@ -313,7 +309,7 @@ def tourism_truth(
     path = world / STAYS
     if not path.is_file():
         return None
-    check_tourism_world(world, release=release)
+    check_truth(world, release=release, truth=STAYS, what="inbound tourism")
     period = published_period(release.published)
     if period is None:
         raise CellcensusError("the inbound tourism release publishes no period to set truth in")
