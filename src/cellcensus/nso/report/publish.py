@@ -47,6 +47,7 @@ from cellcensus.nso.report.mobility import (
     present_population_section,
 )
 from cellcensus.nso.report.tourism import tourism_section
+from cellcensus.nso.tourism import ALGORITHM as TOURISM
 from cellcensus.nso.tourism import Tourism
 from cellcensus.nso.validation import Agreement, agreement, compare_with_census
 from cellcensus.reference import belgium
@@ -142,7 +143,7 @@ def publish_release(
     metrics = {
         **result.metrics_json(),
         **json_ready(mobility_metrics(present=present, commuting=commuting)),
-        **({} if tourism is None else {TOURISM_STEM: json_ready(tourism.metrics())}),
+        **({} if tourism is None else {TOURISM: json_ready(tourism.metrics())}),
         **({} if migration is None else {MIGRATION: json_ready(migration.metrics())}),
     }
     metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
