@@ -56,9 +56,16 @@ PARQUET_KEYS = {"provenance": b"cellcensus.provenance", "published": b"cellcensu
 
 _NORMAL = NormalDist()
 
+CI95_PER_SD: dict[str, float] = {
+    "laplace": math.log(20.0) / math.sqrt(2.0),  # P(|X| > b ln 20) = 5 %, sd = b sqrt 2
+    "gaussian": _NORMAL.inv_cdf(0.975),
+}
+"""Half-width of a released 95 % noise interval (``ci95``) per deviation of the noise, by the
+policy's mechanism: the holder writes ``ci95`` by it and the statistics office reads it back."""
+
 
 def noise_threshold(
-    *, min_count: float, ci95: np.ndarray, noise_releases: float | None, laplace: bool
+    *, min_count: float, sd: np.ndarray, noise_releases: float | None, laplace: bool
 ) -> np.ndarray:
     """The noisy count each cell of a release had to exceed to be published.
 
@@ -67,20 +74,20 @@ def noise_threshold(
     them for such cells to outnumber the true ones, each a positive error that a sum over
     the released cells keeps. Each cell's threshold is its noise's quantile ``1 - r / n``
     (n cells, r `noise_releases`, the policy's ``dp.noise_releases``) where that is more:
-    Laplace noise of scale b exceeds ``b ln(n / 2r)`` with chance r / n, normal noise of
-    deviation s exceeds ``s z(1 - r / n)``. The noise is public (its ``ci95``, ``b ln 20``
-    or ``1.96 s``), so is the threshold; the holder withholds by it and the statistics
-    office reads it back.
+    Laplace noise of scale b (deviation `sd` = b sqrt 2) exceeds ``b ln(n / 2r)`` with
+    chance r / n, normal noise of deviation `sd` exceeds ``sd z(1 - r / n)``. The noise is
+    public (its ``ci95``: `CI95_PER_SD`), so is the threshold; the holder withholds by it and
+    the statistics office reads it back.
     """
-    ci95 = np.asarray(ci95, dtype=np.float64)
-    floor = np.full(len(ci95), float(min_count))
-    if noise_releases is None or not len(ci95):
+    sd = np.asarray(sd, dtype=np.float64)
+    floor = np.full(len(sd), float(min_count))
+    if noise_releases is None or not len(sd):
         return floor
-    share = min(noise_releases / len(ci95), 0.5)
+    share = min(noise_releases / len(sd), 0.5)
     if laplace:
-        quantile = ci95 / math.log(20.0) * math.log(0.5 / share)
+        quantile = sd / math.sqrt(2.0) * math.log(0.5 / share)
     else:
-        quantile = ci95 / _NORMAL.inv_cdf(0.975) * _NORMAL.inv_cdf(1.0 - share)
+        quantile = sd * _NORMAL.inv_cdf(1.0 - share)
     threshold: np.ndarray = np.maximum(floor, np.nan_to_num(quantile))
     return threshold
 

@@ -32,7 +32,6 @@ from cellcensus.nso.production import EstimationResult
 from cellcensus.nso.uncertainty import (
     CI95_Z,
     DeclaredNoise,
-    ci95_per_sd,
     declared_noise,
     noisy_interval,
     sampling_variance,
@@ -400,7 +399,7 @@ def _noise_only(
     variance = declared.per_count().to_numpy() - declared.rounding_variance
     threshold = noise_threshold(
         min_count=float(policy["min_count"]),
-        ci95=np.sqrt(np.clip(variance, 0.0, None)) * ci95_per_sd(release.provenance),
+        sd=np.sqrt(np.clip(variance, 0.0, None)),
         noise_releases=dp.get("noise_releases"),
         laplace=declared.laplace,
     )

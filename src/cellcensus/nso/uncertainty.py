@@ -54,13 +54,11 @@ from scipy import special
 from cellcensus.errors import CellcensusError
 from cellcensus.notation import scientific
 from cellcensus.nso.expansion import Expansion
-from cellcensus.release import Provenance, Release
+from cellcensus.release import CI95_PER_SD, Provenance, Release
 
 CI95 = 0.95
 """Confidence level of the intervals with no level of their own (present population, flows)."""
 CI95_Z = NormalDist().inv_cdf(0.5 + CI95 / 2)
-_LAPLACE_CI95_PER_SD = math.log(20.0) / math.sqrt(2.0)
-"""Laplace noise: P(|X| > b ln 20) = 5 % and sd = b sqrt 2, so ci95 = 2.118 sd (not 1.96)."""
 _BESIDE = ", given beside each count"
 _LOW_HIGH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ci95_low", "ci95_high"),
@@ -642,7 +640,7 @@ def ci95_per_sd(provenance: Provenance) -> float:
     An estimator run on noisy per-cell counts (``spatial_estimator: bayesian``) gets a
     bootstrap ``1.96 sd`` (normal approximation) whatever the mechanism.
     """
-    return _LAPLACE_CI95_PER_SD if _laplace(provenance) else CI95_Z
+    return CI95_PER_SD["laplace"] if _laplace(provenance) else CI95_Z
 
 
 def _laplace(provenance: Provenance) -> bool:

@@ -23,17 +23,13 @@ from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.registry import get_algorithm
 from cellcensus.holder.disclosure import DEFAULT_POLICIES, Charge, DisclosurePolicy, protect
 from cellcensus.holder.disclosure.hierarchy import layout
-from cellcensus.holder.disclosure.noise import (
-    CI95_PER_SD,
-    _scale,
-    noisy_counts,
-    release_sensitivity,
-)
+from cellcensus.holder.disclosure.noise import _scale, noisy_counts, release_sensitivity
 from cellcensus.holder.disclosure.policy import DifferentialPrivacy
 from cellcensus.holder.enclave import Enclave
 from cellcensus.holder.enclave.compute import open_tables, privacy_units
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.key_record import RECORD_NAME, KeyPeriod, write_key_record
+from cellcensus.release import CI95_PER_SD
 
 DAYS = 7  # the tiny store: 7 days of March 2011, municipalities 11001, 11002, 21004
 LN20 = math.log(20.0)  # Laplace: ci95 = scale * ln 20

@@ -35,6 +35,7 @@ import opendp.prelude as dp
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.disclosure.hierarchy import Layout
 from cellcensus.holder.disclosure.policy import DifferentialPrivacy, Mechanism
+from cellcensus.release import CI95_PER_SD
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,11 +44,6 @@ MAX_RECONCILED_LEAVES = 3000
 
 _GRANULARITY = -40
 """OpenDP rounds inputs to multiples of 2**k; k=-40 costs ~1e-11 relative epsilon."""
-
-CI95_PER_SD: dict[Mechanism, float] = {
-    "laplace": math.log(20.0) / math.sqrt(2.0),  # Laplace: P(|X| > b ln 20) = 5 %
-    "gaussian": 1.959963984540054,
-}
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,11 @@ import pandas as pd
 from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.disclosure.hierarchy import FloatArray, Hierarchy, Layout, layout
 from cellcensus.holder.disclosure.ledger import Charge
-from cellcensus.holder.disclosure.noise import CI95_PER_SD, noisy_counts
+from cellcensus.holder.disclosure.noise import noisy_counts
 from cellcensus.holder.disclosure.policy import DisclosurePolicy
 from cellcensus.holder.disclosure.rounding import consistent_round
 from cellcensus.holder.disclosure.suppression import primary_suppression, secondary_suppression
-from cellcensus.release import noise_threshold
+from cellcensus.release import CI95_PER_SD, noise_threshold
 
 _CHARGE_SLACK = 1e-12
 
@@ -134,11 +134,12 @@ def release_threshold(
     dp = policy.dp
     if dp is None or ci95 is None:
         return policy.min_count
+    mechanism = "gaussian" if measured else dp.mechanism
     return noise_threshold(
         min_count=policy.min_count,
-        ci95=ci95,
+        sd=ci95 / CI95_PER_SD[mechanism],
         noise_releases=dp.noise_releases,
-        laplace=dp.mechanism == "laplace" and not measured,
+        laplace=mechanism == "laplace",
     )
 
 

@@ -60,7 +60,7 @@ from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.notation import date_runs
-from cellcensus.release import Provenance, Release
+from cellcensus.release import CI95_PER_SD, Provenance, Release
 
 PUBLISHED_FACTS = (
     "market_share",
@@ -516,7 +516,9 @@ def private_finish(
         redone = algorithm.finish(noisy.assign(device_count=again.clip(lower=0.0)), tables, parsed)
         draws.append(redone.set_index(_joined(redone[name] for name in domains))["device_count"])
     spread = pd.concat(draws, axis=1).std(axis=1)
-    ci95 = 1.96 * spread.reindex(sorted(_composite(list(domains.values())))).fillna(0.0)
+    ci95 = CI95_PER_SD["gaussian"] * spread.reindex(
+        sorted(_composite(list(domains.values())))
+    ).fillna(0.0)
     return finished, [float(value) for value in ci95]
 
 
