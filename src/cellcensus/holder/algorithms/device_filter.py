@@ -293,8 +293,8 @@ class Scope:
         ]
         if len(days) < 2:
             return step(events)
-        return self.tables.materialize.each(
-            [step(events.filter(events.local_date == day)) for day in days]
+        return self.tables.materialize.each_date(
+            lambda day: step(events.filter(events.local_date == day)), days
         )
 
     @property

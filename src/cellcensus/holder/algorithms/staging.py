@@ -21,8 +21,9 @@ cached instead, and the view names the cached data frame.)
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import ibis
@@ -42,9 +43,17 @@ class Staging(Protocol):
         """The union of `parts` (not distinct), each computed as its own query."""
         ...
 
+    def each_date(self, step: DateStep, dates: Sequence[dt.date]) -> ir.Table:
+        """The union of `step` on each of `dates` (not distinct), each its own query."""
+        ...
+
     def release(self) -> None:
         """Free what was staged."""
         ...
+
+
+DateStep = Callable[[ir.DateValue], ir.Table]
+"""A per-date step: the table it computes for the date it is given (a literal or parameter)."""
 
 
 class Inline:
@@ -58,8 +67,21 @@ class Inline:
         """The union of `parts`, one expression."""
         return ibis.union(*parts, distinct=False)
 
+    def each_date(self, step: DateStep, dates: Sequence[dt.date]) -> ir.Table:
+        """The union of `step` on each date, one expression."""
+        return self.each([step(ibis.literal(day)) for day in dates])
+
     def release(self) -> None:
         """Nothing to free."""
+
+
+SENTINEL_DATE = dt.date(1000, 1, 1)
+"""A date no store holds: where it stands in a compiled per-date step, each date goes."""
+
+
+def _date_sql(day: dt.date) -> str:
+    """A date as Ibis writes it in DuckDB SQL."""
+    return f"MAKE_DATE({day.year}, {day.month}, {day.day})"
 
 
 def stage_name() -> str:
@@ -107,6 +129,28 @@ class DuckDBStaging:
             self.con.raw_sql(f"INSERT INTO {name} BY NAME {query}").fetchall()  # type: ignore[attr-defined]
         return staged
 
+    def each_date(self, step: DateStep, dates: Sequence[dt.date]) -> ir.Table:
+        """`step` on each date as its own query, into one table (their union, not distinct).
+
+        The step is built and compiled once, for a date parameter, and each date's query is
+        that SQL with the date in its place: building and compiling the Ibis expression of a
+        day's step costs about 0.1 s, a tenth of a day's query at 0.1 scale.
+        """
+        date = ibis.param("date")
+        table = step(date)
+        self.con._run_pre_execute_hooks(table)  # registers the step's memtables
+        query = str(self.con.compile(table, params={date: SENTINEL_DATE}))  # type: ignore[attr-defined]
+        if _date_sql(SENTINEL_DATE) not in query:  # not as Ibis writes dates: build each one
+            return self.each([step(ibis.literal(day)) for day in dates])
+        name = stage_name()
+        # The step's own types (DuckDB would widen a sum of integers to a 128-bit one).
+        staged = self.con.create_table(name, schema=table.schema(), temp=True)  # type: ignore[attr-defined]
+        self.names.append(name)
+        for day in dates:
+            on_day = query.replace(_date_sql(SENTINEL_DATE), _date_sql(day))
+            self.con.raw_sql(f"INSERT INTO {name} BY NAME {on_day}").fetchall()  # type: ignore[attr-defined]
+        return staged
+
     def release(self) -> None:
         """Drop every staged table."""
         for name in self.names:
@@ -144,6 +188,10 @@ class SparkStaging:
     def each(self, parts: Sequence[ir.Table]) -> ir.Table:
         """The union of `parts`, each cached on its own."""
         return ibis.union(*(self(part) for part in parts), distinct=False)
+
+    def each_date(self, step: DateStep, dates: Sequence[dt.date]) -> ir.Table:
+        """The union of `step` on each date, each cached on its own."""
+        return self.each([step(ibis.literal(day)) for day in dates])
 
     def release(self) -> None:
         """Drop every cached stage (frees executor memory)."""
