@@ -400,6 +400,33 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     assert not tab.policy_refusals(), tab.console
 
 
+def test_a_held_release_shows_its_columns_in_order_and_a_withheld_count_as_withheld(
+    service, portal
+):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    held_back = {"require_approval": True}
+    assert service.client.put("/policies/*", json=held_back, headers=steward).is_success
+    job = service.wait(submit(service, alice)["id"], alice)
+    assert job["status"] == "awaiting_approval"
+    held = service.client.get("/approvals", headers=steward).json()["approvals"][0]["release"]
+    columns = [column["name"] for column in held["columns"]]
+    assert list(held["table"][0]) != columns  # the JSON's rows name their fields in another order
+
+    def tamper(path: str, body: Any) -> Any:
+        if path == "/approvals":  # as a count under the threshold comes: null
+            body["approvals"][0]["release"]["table"][0]["device_count"] = None
+        return body
+
+    tab = portal(service, tamper)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    table = page.locator(f"#approvals article[data-job='{job['id']}'] table")
+    expect(table.locator("thead th")).to_have_text(columns)
+    first = table.locator("tbody tr").first.locator("td")
+    expect(first.nth(columns.index("device_count"))).to_have_text("withheld")
+    expect(first.nth(columns.index("area_code"))).to_have_text(held["table"][0]["area_code"])
+
+
 def test_a_parameters_format_shows_before_submission_and_the_service_still_judges(
     idle_service, portal
 ):

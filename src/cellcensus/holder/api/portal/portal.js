@@ -927,8 +927,12 @@ function approvalBlock({ job, release }) {
 }
 
 function releaseTable(release, job) {
+  // The columns in the release's own order (its rows' fields come sorted by name); a count
+  // the disclosure rules held back is null: "withheld", not "none", which reads as zero.
   const rows = Array.isArray(release.table) ? release.table : [];
-  const columns = rows.length ? Object.keys(rows[0]) : [];
+  const given = Array.isArray(release.columns) ? release.columns : [];
+  const named = given.map((column) => column.name);
+  const columns = named.length ? named : rows.length ? Object.keys(rows[0]) : [];
   return el(
     "table",
     {},
@@ -937,9 +941,13 @@ function releaseTable(release, job) {
     el(
       "tbody",
       {},
-      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(plain(row[name]))))),
+      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(released(row[name]))))),
     ),
   );
+}
+
+function released(value) {
+  return value === null || value === undefined ? "withheld" : plain(value);
 }
 
 async function decide(event, job, reason) {
