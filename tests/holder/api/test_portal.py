@@ -192,6 +192,31 @@ def test_the_services_refusals_show_word_for_word_and_are_announced(idle_service
     expect(page.locator("#no-jobs")).to_be_visible()
 
 
+def test_an_empty_sign_in_field_is_said_and_nothing_is_sent(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(urlsplit(request.url).path))
+    alert = page.get_by_role("alert")
+    focused = "() => document.activeElement.id"
+
+    page.get_by_role("button", name="Sign in").click()
+    expect(alert).to_contain_text("Not signed in.")
+    expect(alert.locator(".said")).to_have_text("Type your user name and password.")
+    assert page.evaluate(focused) == "username"
+    page.get_by_label("User name").fill("alice")
+    page.get_by_role("button", name="Sign in").click()
+    expect(alert.locator(".said")).to_have_text("Type your password.")
+    assert page.evaluate(focused) == "password"
+    assert "/auth/token" not in sent
+    audit = idle_service.client.get("/audit", headers=idle_service.auth("auditor")).json()
+    assert not [entry for entry in audit["entries"] if entry["action"] == "login.failed"]
+
+    tab.sign_in("alice")
+    expect(page.locator("#account")).to_contain_text("Signed in as alice (analyst)")
+    expect(alert).to_be_empty()
+
+
 def test_script_in_job_or_algorithm_fields_shows_as_text_and_never_runs(idle_service, portal):
     def tamper(path: str, body: Any) -> Any:
         if path == "/algorithms":  # as if a certified submission carried markup

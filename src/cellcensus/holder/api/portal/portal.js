@@ -199,6 +199,13 @@ async function signIn(event) {
   clearProblem();
   const username = $("username").value.trim();
   const password = $("password").value;
+  const missing = [username ? null : "user name", password ? null : "password"].filter(Boolean);
+  if (missing.length) {
+    // Not sent: an empty field would spend a login attempt and an entry in the audit log.
+    report(new Refusal(0, "Not sent", `Type your ${missing.join(" and ")}.`), "Not signed in.");
+    $(username ? "password" : "username").focus();
+    return;
+  }
   try {
     const token = await callJson("auth/token", { method: "POST", body: { username, password } });
     session = {
