@@ -281,6 +281,22 @@ def test_errors_are_problem_documents(idle_service):
     assert wrong.status_code == 401 and wrong.json()["title"] == "Not authenticated"
 
 
+def test_an_unknown_path_or_method_says_where_to_look(idle_service):
+    nowhere = idle_service.client.get("/nowhere")
+    assert nowhere.status_code == 404
+    assert nowhere.headers["content-type"] == "application/problem+json"
+    assert nowhere.json()["detail"] == (
+        "the service has no /nowhere: GET / lists its entry points, GET /openapi.json every route"
+    )
+    wrong = idle_service.client.delete("/jobs", headers=idle_service.auth("alice"))
+    assert wrong.status_code == 405 and wrong.headers["allow"]
+    allowed = wrong.headers["allow"]
+    assert wrong.json()["detail"] == f"/jobs does not take DELETE: it takes {allowed}"
+    # A route's own 404 keeps its words.
+    job = idle_service.client.get("/jobs/" + "0" * 32, headers=idle_service.auth("alice"))
+    assert job.status_code == 404 and "of yours" in job.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "refusal"),
     [

@@ -192,6 +192,31 @@ def test_the_services_refusals_show_word_for_word_and_are_announced(idle_service
     expect(page.locator("#no-jobs")).to_be_visible()
 
 
+def test_an_empty_sign_in_field_is_said_and_nothing_is_sent(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(urlsplit(request.url).path))
+    alert = page.get_by_role("alert")
+    focused = "() => document.activeElement.id"
+
+    page.get_by_role("button", name="Sign in").click()
+    expect(alert).to_contain_text("Not signed in.")
+    expect(alert.locator(".said")).to_have_text("Type your user name and password.")
+    assert page.evaluate(focused) == "username"
+    page.get_by_label("User name").fill("alice")
+    page.get_by_role("button", name="Sign in").click()
+    expect(alert.locator(".said")).to_have_text("Type your password.")
+    assert page.evaluate(focused) == "password"
+    assert "/auth/token" not in sent
+    audit = idle_service.client.get("/audit", headers=idle_service.auth("auditor")).json()
+    assert not [entry for entry in audit["entries"] if entry["action"] == "login.failed"]
+
+    tab.sign_in("alice")
+    expect(page.locator("#account")).to_contain_text("Signed in as alice (analyst)")
+    expect(alert).to_be_empty()
+
+
 def test_script_in_job_or_algorithm_fields_shows_as_text_and_never_runs(idle_service, portal):
     def tamper(path: str, body: Any) -> Any:
         if path == "/algorithms":  # as if a certified submission carried markup
@@ -398,6 +423,33 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     decided = [service.client.get(f"/jobs/{job}", headers=alice).json() for job in (kept, dropped)]
     assert [job["status"] for job in decided] == ["released", "rejected"]
     assert not tab.policy_refusals(), tab.console
+
+
+def test_a_held_release_shows_its_columns_in_order_and_a_withheld_count_as_withheld(
+    service, portal
+):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    held_back = {"require_approval": True}
+    assert service.client.put("/policies/*", json=held_back, headers=steward).is_success
+    job = service.wait(submit(service, alice)["id"], alice)
+    assert job["status"] == "awaiting_approval"
+    held = service.client.get("/approvals", headers=steward).json()["approvals"][0]["release"]
+    columns = [column["name"] for column in held["columns"]]
+    assert list(held["table"][0]) != columns  # the JSON's rows name their fields in another order
+
+    def tamper(path: str, body: Any) -> Any:
+        if path == "/approvals":  # as a count under the threshold comes: null
+            body["approvals"][0]["release"]["table"][0]["device_count"] = None
+        return body
+
+    tab = portal(service, tamper)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    table = page.locator(f"#approvals article[data-job='{job['id']}'] table")
+    expect(table.locator("thead th")).to_have_text(columns)
+    first = table.locator("tbody tr").first.locator("td")
+    expect(first.nth(columns.index("device_count"))).to_have_text("withheld")
+    expect(first.nth(columns.index("area_code"))).to_have_text(held["table"][0]["area_code"])
 
 
 def test_a_parameters_format_shows_before_submission_and_the_service_still_judges(

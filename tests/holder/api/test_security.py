@@ -100,8 +100,25 @@ def test_alg_none_is_refused(service):
 
     token = part({"alg": "none", "typ": "JWT"}) + "." + part(claims(service)) + "."
     assert refused(service.client.get("/me", headers=bearer(token)), 401) == (
-        "the access token is invalid"
+        "the access token is invalid; log in again for a new one (POST /auth/token)"
     )
+
+
+@pytest.mark.parametrize("token", ["abc.def.ghi", "not-a-token"])
+def test_a_made_up_token_says_how_to_get_a_real_one(service, token):
+    detail = refused(service.client.get("/me", headers=bearer(token)), 401)
+    assert detail.startswith("the access token is invalid") and "POST /auth/token" in detail
+
+
+def test_a_token_for_another_audience_issuer_or_later_says_how_to_get_one(service):
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    for change in (
+        {"aud": "another-api"},
+        {"iss": "mallory"},
+        {"nbf": later, "exp": later + dt.timedelta(minutes=5)},
+    ):
+        detail = refused(service.client.get("/me", headers=bearer(forged(service, **change))), 401)
+        assert detail.endswith("log in again for a new one (POST /auth/token)"), detail
 
 
 def test_token_signed_with_another_key_is_refused(service):

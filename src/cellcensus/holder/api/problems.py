@@ -10,6 +10,7 @@ import logging
 import urllib.parse
 import uuid
 from collections.abc import Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,8 @@ def install(app: FastAPI) -> None:
             error.detail if isinstance(error.detail, str) else TITLES.get(error.status_code, "")
         )
         headers = dict(error.headers or {})
+        if detail == HTTPStatus(error.status_code).phrase:  # the router's, which says no more
+            detail = _routing_detail(request, error.status_code, headers) or detail
         return problem(error.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
@@ -156,6 +159,20 @@ def without_store_path(text: str, store: Path) -> str:
     for spelling in sorted(spellings, key=len, reverse=True):
         text = text.replace(spelling, "STORE")
     return text
+
+
+def _routing_detail(request: Request, status: int, headers: dict[str, str]) -> str | None:
+    """What to do about a path the service has no route for, or a method a route does not take."""
+    if status == 404:
+        return (
+            f"the service has no {request.url.path}: GET / lists its entry points, "
+            "GET /openapi.json every route"
+        )
+    if status == 405:
+        allowed = headers.get("Allow") or headers.get("allow") or ""
+        takes = f"it takes {allowed}" if allowed else "see GET /openapi.json for what it takes"
+        return f"{request.url.path} does not take {request.method}: {takes}"
+    return None
 
 
 def _outside(request: Request, text: str) -> str:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # users.py revokes tokens when a password changes
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "scopes", "iat", "nbf", "exp", "jti")
 LEEWAY_S = 5
+AGAIN = "log in again for a new one (POST /auth/token)"
+"""What a client refused for its token does: the refusal says so."""
 
 
 class TokenError(Exception):
@@ -107,20 +109,24 @@ class TokenIssuer:
         except jwt.ExpiredSignatureError:
             raise TokenError("the access token has expired; log in again") from None
         except jwt.ImmatureSignatureError:
-            raise TokenError("the access token is not valid yet") from None
+            raise TokenError(f"the access token is not valid yet; {AGAIN}") from None
         except jwt.InvalidAudienceError:
-            raise TokenError("the access token is for another service (audience)") from None
+            raise TokenError(
+                f"the access token is for another service (audience); {AGAIN}"
+            ) from None
         except jwt.InvalidIssuerError:
-            raise TokenError("the access token was issued by someone else (issuer)") from None
+            raise TokenError(
+                f"the access token was issued by someone else (issuer); {AGAIN}"
+            ) from None
         except jwt.PyJWTError:
-            raise TokenError("the access token is invalid") from None
+            raise TokenError(f"the access token is invalid; {AGAIN}") from None
         return _claims(payload)
 
 
 def _claims(payload: dict[str, Any]) -> Claims:
     scopes = payload["scopes"]
     if not isinstance(scopes, list) or not all(isinstance(item, str) for item in scopes):
-        raise TokenError("the access token is invalid")
+        raise TokenError(f"the access token is invalid; {AGAIN}")
     return Claims(
         username=str(payload["sub"]),
         role=str(payload["role"]),

@@ -199,6 +199,13 @@ async function signIn(event) {
   clearProblem();
   const username = $("username").value.trim();
   const password = $("password").value;
+  const missing = [username ? null : "user name", password ? null : "password"].filter(Boolean);
+  if (missing.length) {
+    // Not sent: an empty field would spend a login attempt and an entry in the audit log.
+    report(new Refusal(0, "Not sent", `Type your ${missing.join(" and ")}.`), "Not signed in.");
+    $(username ? "password" : "username").focus();
+    return;
+  }
   try {
     const token = await callJson("auth/token", { method: "POST", body: { username, password } });
     session = {
@@ -927,8 +934,12 @@ function approvalBlock({ job, release }) {
 }
 
 function releaseTable(release, job) {
+  // The columns in the release's own order (its rows' fields come sorted by name); a count
+  // the disclosure rules held back is null: "withheld", not "none", which reads as zero.
   const rows = Array.isArray(release.table) ? release.table : [];
-  const columns = rows.length ? Object.keys(rows[0]) : [];
+  const given = Array.isArray(release.columns) ? release.columns : [];
+  const named = given.map((column) => column.name);
+  const columns = named.length ? named : rows.length ? Object.keys(rows[0]) : [];
   return el(
     "table",
     {},
@@ -937,9 +948,13 @@ function releaseTable(release, job) {
     el(
       "tbody",
       {},
-      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(plain(row[name]))))),
+      ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(released(row[name]))))),
     ),
   );
+}
+
+function released(value) {
+  return value === null || value === undefined ? "withheld" : plain(value);
 }
 
 async function decide(event, job, reason) {
