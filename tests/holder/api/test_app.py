@@ -41,6 +41,17 @@ def test_the_bare_address_lists_entry_points_that_answer(idle_service):
         assert answer.status_code != 404, (name, path)
 
 
+def test_a_browser_opening_the_bare_address_lands_on_the_portal(idle_service):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    opened = idle_service.client.get("/", headers={"Accept": browser}, follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "portal/"
+    landed = idle_service.client.get("/", headers={"Accept": browser})
+    assert landed.status_code == 200 and "text/html" in landed.headers["content-type"]
+    for accept in ("application/json", "*/*", "application/json, text/html"):
+        answer = idle_service.client.get("/", headers={"Accept": accept})
+        assert answer.json()["links"]["portal"] == "/portal/", accept
+
+
 @BOTH_BACKENDS
 def test_job_runs_and_result_comes_in_every_format(service):
     headers = service.auth("alice")

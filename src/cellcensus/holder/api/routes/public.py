@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
@@ -33,9 +33,21 @@ ENTRY_POINTS = {
 """Where a client (or a browser opened on the service's address) goes from `GET /`."""
 
 
-@router.get("/", tags=["public"])
-def index() -> dict[str, object]:
-    """The service's entry points, so that its bare address answers with more than a 404."""
+@router.get(
+    "/",
+    tags=["public"],
+    response_model=None,
+    responses={303: {"description": "A browser (asking for HTML, not JSON) goes to the portal."}},
+)
+def index(request: Request) -> dict[str, object] | RedirectResponse:
+    """The service's entry points, so that its bare address answers with more than a 404.
+
+    A person opening the address in a browser is sent to the portal instead of a JSON
+    document; a client asking for JSON, or for anything (``*/*``), gets the entry points.
+    """
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept and "application/json" not in accept:
+        return RedirectResponse("portal/", status_code=303)  # relative: behind a proxy's prefix too
     return {"service": "cellcensus", "version": __version__, "links": ENTRY_POINTS}
 
 
