@@ -406,6 +406,8 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     first.get_by_role("button", name="Approve the release").click()
     said = page.get_by_role("alert").locator(".said")
     expect(said).to_contain_text("reason")
+    expect(first.get_by_label("Reason for the decision")).to_be_focused()
+    assert first.get_by_label("Reason for the decision").get_attribute("required") is not None
     assert service.client.get(f"/jobs/{kept}", headers=alice).json()["status"] == (
         "awaiting_approval"
     )

@@ -899,14 +899,15 @@ async function loadApprovals() {
 function approvalBlock({ job, release }) {
   const id = `decide-${job.id}`;
   const table = releaseTable(release, job);
-  const reason = el("textarea", { id: `${id}-reason`, rows: 2 });
+  const reason = el("textarea", { id: `${id}-reason`, rows: 2, required: true });
   const form = el(
     "form",
     { className: "decision", noValidate: true },
     el(
       "label",
       { htmlFor: reason.id },
-      "Reason for the decision (recorded in the audit log; a rejection's is shown to the analyst)",
+      "Reason for the decision (required; recorded in the audit log; a rejection's is shown " +
+        "to the analyst)",
     ),
     reason,
     el(
@@ -971,6 +972,7 @@ async function decide(event, job, reason) {
     $("approvals-heading").focus();
   } catch (error) {
     report(error, `The decision on job ${job.id} was refused.`);
+    if (!reason.value.trim()) reason.focus(); // the service asks for the reason first
   }
 }
 
