@@ -136,6 +136,21 @@ def test_an_analyst_submits_a_job_downloads_its_csv_and_signs_out(service, porta
     expect(budget.locator("td").nth(1)).to_have_text(f"{left:g}")
     expect(page.locator("#notice")).to_contain_text(f"Job {job_id}")
 
+    # The result read in the page: the holder's facts and the rules, then the table.
+    page.get_by_role("button", name=f"View the result of job {job_id}").click()
+    view = page.locator("#release-view")
+    expect(view.get_by_role("heading")).to_be_focused()
+    expect(view.get_by_role("heading")).to_have_text(f"The result of job {job_id}")
+    result = service.client.get(f"/jobs/{job_id}/result", params={"format": "json"}, headers=alice)
+    released = result.json()
+    names, values = view.locator("dt").all_inner_texts(), view.locator("dd").all_inner_texts()
+    facts = dict(zip(names, values, strict=True))
+    assert facts["period start"] == released["published"]["period"]["start"]
+    assert float(facts["market share"]) == released["published"]["market_share"]
+    assert float(facts["disclosure min count"]) == released["provenance"]["policy"]["min_count"]
+    expect(view.locator("thead th")).to_have_text([c["name"] for c in released["columns"]])
+    expect(view.locator("tbody tr")).to_have_count(len(released["table"]))
+
     with page.expect_download() as started:
         page.get_by_role("button", name=f"Download the result of job {job_id} as CSV").click()
     download = started.value
@@ -452,6 +467,9 @@ def test_a_held_release_shows_its_columns_in_order_and_a_withheld_count_as_withh
     first = table.locator("tbody tr").first.locator("td")
     expect(first.nth(columns.index("device_count"))).to_have_text("withheld")
     expect(first.nth(columns.index("area_code"))).to_have_text(held["table"][0]["area_code"])
+    rows = len(held["table"])
+    caption = f"The release as checked: {rows} rows, 1 withheld by the disclosure rules"
+    expect(table.locator("caption")).to_have_text(caption)
 
 
 def test_a_parameters_format_shows_before_submission_and_the_service_still_judges(
@@ -498,8 +516,8 @@ def test_a_job_offers_only_the_formats_the_service_serves_its_release_in(service
         algorithm: tab.row(job["id"]).locator(".downloads button")
         for algorithm, job in jobs.items()
     }
-    expect(buttons["usual_residence"]).to_have_text(["CSV", "JSON", "GeoJSON", "Parquet"])
-    expect(buttons["device_filter"]).to_have_text(["CSV", "JSON", "Parquet"])  # no area column
+    expect(buttons["usual_residence"]).to_have_text(["View", "CSV", "JSON", "GeoJSON", "Parquet"])
+    expect(buttons["device_filter"]).to_have_text(["View", "CSV", "JSON", "Parquet"])  # no areas
 
     areas = jobs["usual_residence"]["id"]
     with page.expect_download() as started:

@@ -855,6 +855,12 @@ function downloads(job) {
   // Only the formats the service offers for this release (no GeoJSON without an area column).
   const offered = new Set(job.formats || []);
   const group = el("div", { className: "downloads" });
+  if (offered.has("json")) {
+    const view = el("button", { type: "button" }, "View");
+    view.setAttribute("aria-label", `View the result of job ${job.id}`);
+    view.addEventListener("click", () => viewRelease(job));
+    group.append(view);
+  }
   for (const [format, name] of FORMATS.filter(([format]) => offered.has(format))) {
     const button = el("button", { type: "button" }, name);
     button.setAttribute("aria-label", `Download the result of job ${job.id} as ${name}`);
@@ -883,6 +889,44 @@ async function download(job, format, name) {
   }
 }
 
+async function viewRelease(job) {
+  clearProblem();
+  try {
+    const release = await callJson(`jobs/${job.id}/result?format=json`);
+    const view = $("release-view");
+    view.replaceChildren(
+      el("h3", { id: "release-heading", tabIndex: -1 }, `The result of job ${job.id}`),
+      el("p", {}, `${job.algorithm} ${job.version} at the ${job.level} level.`),
+      releaseFacts(release),
+      el("div", { className: "wide" }, releaseTable(release, "The release")),
+    );
+    view.hidden = false;
+    $("release-heading").focus();
+  } catch (error) {
+    report(error, `The result of job ${job.id} could not be shown.`);
+  }
+}
+
+function releaseFacts(release) {
+  // What the holder published beside the counts (period, shares, days missing) and the
+  // disclosure rules the counts passed: what an analyst needs to read them.
+  const facts = [
+    ...flatten(release.published || {}),
+    ...flatten(release.provenance?.policy || {}).map(([path, value]) => [
+      ["disclosure", ...path],
+      value,
+    ]),
+  ];
+  return el(
+    "dl",
+    { className: "facts" },
+    ...facts.flatMap(([path, value]) => [
+      el("dt", {}, label(path.join(" "))),
+      el("dd", {}, plain(value)),
+    ]),
+  );
+}
+
 function filename(answer) {
   const match = /filename="([^"]+)"/.exec(answer.headers.get("Content-Disposition") || "");
   return match ? match[1] : null;
@@ -898,7 +942,7 @@ async function loadApprovals() {
 
 function approvalBlock({ job, release }) {
   const id = `decide-${job.id}`;
-  const table = releaseTable(release, job);
+  const table = releaseTable(release);
   const reason = el("textarea", { id: `${id}-reason`, rows: 2, required: true });
   const form = el(
     "form",
@@ -934,7 +978,7 @@ function approvalBlock({ job, release }) {
   );
 }
 
-function releaseTable(release, job) {
+function releaseTable(release, caption = "The release as checked") {
   // The columns in the release's own order (its rows' fields come sorted by name); a count
   // the disclosure rules held back is null: "withheld", not "none", which reads as zero.
   const rows = Array.isArray(release.table) ? release.table : [];
@@ -944,7 +988,7 @@ function releaseTable(release, job) {
   return el(
     "table",
     {},
-    el("caption", {}, `The release as checked: ${rows.length} rows`),
+    el("caption", {}, `${caption}: ${rows.length} rows${withheldOf(rows)}`),
     el("thead", {}, el("tr", {}, ...columns.map((name) => el("th", { scope: "col" }, name)))),
     el(
       "tbody",
@@ -952,6 +996,11 @@ function releaseTable(release, job) {
       ...rows.map((row) => el("tr", {}, ...columns.map((name) => cell(released(row[name]))))),
     ),
   );
+}
+
+function withheldOf(rows) {
+  const withheld = rows.filter((row) => row.device_count === null).length;
+  return withheld ? `, ${withheld} withheld by the disclosure rules` : "";
 }
 
 function released(value) {
