@@ -80,6 +80,8 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
         Release.read(tmp_path / "other.json")
     with pytest.raises(CellcensusError, match="no such release file"):
         Release.read(tmp_path / "absent.json")
+    with pytest.raises(CellcensusError, match=r"absent\.csv: no such release file"):
+        Release.read(tmp_path / "absent.csv")  # not its sidecar: neither is there
     with pytest.raises(CellcensusError, match=r"\.csv, \.json or \.parquet"):
         Release.read(tmp_path / "homes.xlsx")
     pd.DataFrame({"area_code": ["11001"]}).to_parquet(tmp_path / "plain.parquet")

@@ -223,6 +223,7 @@ class Release:
             return _parsed(path, lambda: cls.from_json(_text(path)))
         if suffix == ".parquet":
             return _parsed(path, lambda: _from_parquet(cls, path))
+        text = _text(path)  # a missing table is named before its missing sidecar
         sidecar = provenance_path(path)
         if not sidecar.is_file():
             raise CellcensusError(
@@ -231,7 +232,7 @@ class Release:
                 "CSV's provenance in headers: download format=json or format=parquet instead)"
             )
         document = _parsed(sidecar, lambda: json.loads(_text(sidecar)))
-        return _parsed(sidecar, lambda: cls._from_csv(_text(path), document))
+        return _parsed(sidecar, lambda: cls._from_csv(text, document))
 
     @classmethod
     def _from_csv(cls, text: str, document: dict[str, Any]) -> Release:
