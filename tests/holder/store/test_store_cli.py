@@ -198,3 +198,13 @@ def test_a_delivery_given_as_a_store_is_refused_and_left_as_it_is(tmp_path, monk
     result = _ingest(dataset, tmp_path, "store")  # what the message says to do
     assert result.exit_code == 0, result.output
     assert Store(tmp_path / "store").holds_raw_events() is False
+
+
+def test_a_delivery_is_not_ingested_into_another_delivery(tmp_path):
+    other = _hive_delivery(tmp_path / "other")
+    before = snapshot(other)
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = _ingest(dataset, tmp_path, "other")
+    assert result.exit_code == 2, result.output
+    assert f"{other} is a delivery, not a store" in " ".join(result.output.split())
+    assert snapshot(other) == before  # its raw events kept

@@ -54,7 +54,7 @@ from cellcensus.holder.store.key_record import (
     write_key_record,
 )
 from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
-from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
+from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store, check_not_delivery
 from cellcensus.holder.store.local_time import (
     MICROS_PER_DAY,
     MICROS_PER_HOUR,
@@ -269,6 +269,7 @@ def ingest(
     run_on = _run_on(engine)
     target = Store(store)
     _check_delivery_apart(target, events=Path(events), cells=Path(cells))
+    check_not_delivery(target.root)  # another delivery's raw days would be replaced too
     with _store_folder(target.root), writing(target, writer="ingest"):
         keys, key_periods = _period_keys(target, key_file=Path(key_file), start=start, end=end)
         if any(not start <= day <= end for day in target.lost_days()):
