@@ -75,11 +75,23 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
     provenance_path(table).write_text('{"job": 1}')
     with pytest.raises(CellcensusError, match=r"homes\.provenance\.json: not a cellcensus release"):
         Release.read(table)
+    good = tmp_path / "good.csv"
+    release().write(good)
+    edited = tmp_path / "edited.csv"
+    edited.write_text(good.read_text().replace("device_count", "devices"))
+    provenance_path(edited).write_text(provenance_path(good).read_text())
+    with pytest.raises(CellcensusError, match=r"edited\.csv: no column device_count, which"):
+        Release.read(edited)  # the table's fault, not its sidecar's
+    edited.write_text(good.read_text().replace("11001,20.0", "11001,twenty"))
+    with pytest.raises(CellcensusError, match=r"edited\.csv: not a cellcensus release"):
+        Release.read(edited)
     (tmp_path / "other.json").write_text("[1, 2]")
     with pytest.raises(CellcensusError, match=r"other\.json: not a cellcensus release"):
         Release.read(tmp_path / "other.json")
     with pytest.raises(CellcensusError, match="no such release file"):
         Release.read(tmp_path / "absent.json")
+    with pytest.raises(CellcensusError, match=r"absent\.csv: no such release file"):
+        Release.read(tmp_path / "absent.csv")  # not its sidecar: neither is there
     with pytest.raises(CellcensusError, match=r"\.csv, \.json or \.parquet"):
         Release.read(tmp_path / "homes.xlsx")
     pd.DataFrame({"area_code": ["11001"]}).to_parquet(tmp_path / "plain.parquet")

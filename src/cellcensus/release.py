@@ -223,6 +223,7 @@ class Release:
             return _parsed(path, lambda: cls.from_json(_text(path)))
         if suffix == ".parquet":
             return _parsed(path, lambda: _from_parquet(cls, path))
+        text = _text(path)  # a missing table is named before its missing sidecar
         sidecar = provenance_path(path)
         if not sidecar.is_file():
             raise CellcensusError(
@@ -231,18 +232,12 @@ class Release:
                 "CSV's provenance in headers: download format=json or format=parquet instead)"
             )
         document = _parsed(sidecar, lambda: json.loads(_text(sidecar)))
-        return _parsed(sidecar, lambda: cls._from_csv(_text(path), document))
-
-    @classmethod
-    def _from_csv(cls, text: str, document: dict[str, Any]) -> Release:
-        # Every column as text first: area codes keep their leading zeros.
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-        columns = document.get("columns") or _untyped(list(table.columns))
-        return cls(
-            table=_typed(table, columns),
-            provenance=Provenance(**document["provenance"]),
-            published=document["published"],
+        # Each fault is the file's it is in: the sidecar's facts, or the table's columns.
+        provenance, published = _parsed(
+            sidecar, lambda: (Provenance(**document["provenance"]), document["published"])
         )
+        table = _parsed(path, lambda: _csv_table(text, document.get("columns"), path=path))
+        return cls(table=table, provenance=provenance, published=published)
 
     @classmethod
     def from_json(cls, text: str) -> Release:
@@ -299,6 +294,25 @@ def _parsed(path: Path, read: Callable[[], T]) -> T:
             f"{path}: not a cellcensus release ({type(error).__name__}: {error}); read the "
             "file `cellcensus run --out` wrote"
         ) from None
+
+
+def _csv_table(text: str, columns: list[dict[str, str]] | None, *, path: Path) -> pd.DataFrame:
+    """A CSV release's table, in the columns and types its sidecar recorded.
+
+    Raises:
+        CellcensusError: The table lacks a column the sidecar names (a header edited).
+    """
+    # Every column as text first: area codes keep their leading zeros.
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    if not columns:
+        return _typed(table, _untyped(list(table.columns)))
+    if missing := [column["name"] for column in columns if column["name"] not in table]:
+        raise CellcensusError(
+            f"{path}: no column {', '.join(missing)}, which its provenance "
+            f"{provenance_path(path).name} names (the table has {', '.join(table.columns)}); "
+            "read the file `cellcensus run --out` wrote, unedited"
+        )
+    return _typed(table, columns)
 
 
 def _untyped(names: list[str]) -> list[dict[str, str]]:

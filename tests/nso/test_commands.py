@@ -16,11 +16,12 @@ from typer.testing import CliRunner
 
 from cellcensus.cli import app
 from cellcensus.holder.api.formats import ResultFormat, render
-from cellcensus.nso.commands import MARKER, Estimator
+from cellcensus.nso.commands import MARKER, Estimator, tourism_summary
 from cellcensus.nso.mobility_releases import PRESENT_PARAMETERS
 from cellcensus.nso.production import ESTIMATOR_INFO
 from cellcensus.nso.report.publish import ESTIMATES_COLUMNS
 from cellcensus.nso.simulation import SimulatedRelease
+from cellcensus.nso.tourism import estimate_tourism
 from cellcensus.reference import (
     arrondissements_2019,
     census_population,
@@ -575,3 +576,31 @@ def test_tourism_options_without_their_release_are_refused(operator_chain, tmp_p
     given = ["--tourism", str(operator_chain.tourism), "--world", str(tmp_path)]
     said = refusal(operator_chain.csv, tmp_path / "out", *given)
     assert f"--world {tmp_path} holds no truth/roamer_stays.parquet: give the folder" in said
+
+
+def tourism_said(nights: list[float], arrivals: list[float]) -> str:
+    """The console's tourism line for a release of two provinces' nights and arrivals."""
+    from tests.nso.test_tourism import tourism_release
+
+    counts = pd.DataFrame(
+        {
+            "area_code": ["10000", "4000"] * 2,
+            "indicator": ["nights"] * 2 + ["arrivals"] * 2,
+            "device_count": nights + arrivals,
+        }
+    )
+    return tourism_summary(estimate_tourism(tourism_release(counts)))
+
+
+def test_the_tourism_line_says_what_was_suppressed_instead_of_counting_it_as_none():
+    said = tourism_said([300.0, 200.0], [100.0, 50.0])
+    assert "12,500 nights and 3,750 arrivals" in said and "in the 2 provinces" in said
+    assert "(average stay 3.3 nights)" in said
+    said = tourism_said([300.0, np.nan], [np.nan, np.nan])
+    assert "7,500 nights of foreign visitors in the 1 province whose" in said
+    assert "arrivals suppressed everywhere" in said
+    assert "0 arrivals" not in said and "nan" not in said
+    said = tourism_said([300.0, 200.0], [100.0, np.nan])
+    assert "2,500 arrivals in the 1 whose arrivals were (average stay 3.0 nights)" in said
+    said = tourism_said([np.nan, np.nan], [100.0, np.nan])
+    assert said == "Inbound tourism: no province's nights were released (all suppressed)"

@@ -41,6 +41,7 @@ from cellcensus.holder.store.ingestion import (
     check_memory_limit,
 )
 from cellcensus.holder.store.key_rotation import rotate_key, rotation_days
+from cellcensus.holder.store.layout import check_not_delivery
 from cellcensus.holder.store.retention import PurgeRecord, purge, store_summary
 from cellcensus.holder.store.writer_lock import writing
 from cellcensus.reference import municipalities
@@ -466,6 +467,7 @@ def allocate_command(
         raise CellcensusError(
             "--tile-footprint labels tiles with municipalities: leave out --areas and --grid"
         )
+    check_not_delivery(store)
     name = level or (GRID_LEVEL if grid else "municipality" if areas is None else areas.stem)
     try:
         Store(store).allocation_path(name)  # refuses a malformed level, before any work
@@ -535,6 +537,7 @@ def summarise_command(
     """
     target = Store(store)
     check_memory_limit(memory_limit)
+    check_not_delivery(store)
     with writing(target, writer="summarise"):  # finishes a purge killed midway first
         if not target.days():
             raise CellcensusError(f"store {store} holds no events; run `cellcensus ingest` first")

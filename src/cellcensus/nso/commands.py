@@ -10,6 +10,7 @@ the movers between two periods (`cellcensus.nso.migration_releases`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, get_args
@@ -343,19 +344,42 @@ def present_summary(present: PresentPopulation) -> str:
 
 
 def tourism_summary(tourism: Tourism) -> str:
-    """The foreign visitors' nights and arrivals (and a synthetic world's truth)."""
+    """The foreign visitors' nights and arrivals (and a synthetic world's truth).
+
+    A sum over no released area is no estimate of 0: an indicator suppressed everywhere is
+    said to be, and the average stay only shown where some area released both.
+    """
     metrics = tourism.metrics()
     nights, arrivals = metrics["nights"], metrics["arrivals"]
+    if not nights["n_areas"]:
+        return f"Inbound tourism: no {tourism.level}'s nights were released (all suppressed)"
     truth = (
         f"; synthetic truth in the same areas: {nights['truth_in_released_areas']:,.0f} nights"
         if "truth_in_released_areas" in nights
         else ""
     )
-    return (
-        f"Inbound tourism: {nights['estimate']:,.0f} nights and {arrivals['estimate']:,.0f} "
-        f"arrivals of foreign visitors in the {nights['n_areas']} {tourism.plural} whose "
-        f"nights were released (average stay {tourism.average_stay:.1f} nights){truth}"
+    stay = tourism.average_stay
+    average = f" (average stay {stay:.1f} nights)" if math.isfinite(stay) else ""
+    where = f"in the {_areas(nights['n_areas'], tourism)} whose nights were released"
+    if arrivals["n_areas"] == nights["n_areas"]:
+        return (
+            f"Inbound tourism: {nights['estimate']:,.0f} nights and "
+            f"{arrivals['estimate']:,.0f} arrivals of foreign visitors {where}{average}{truth}"
+        )
+    arrived = (
+        f"{arrivals['estimate']:,.0f} arrivals in the {arrivals['n_areas']} whose arrivals were"
+        if arrivals["n_areas"]
+        else "arrivals suppressed everywhere"
     )
+    return (
+        f"Inbound tourism: {nights['estimate']:,.0f} nights of foreign visitors {where}; "
+        f"{arrived}{average}{truth}"
+    )
+
+
+def _areas(count: int, tourism: Tourism) -> str:
+    """``1 province``, ``4 provinces``."""
+    return f"{count} {tourism.level if count == 1 else tourism.plural}"
 
 
 def summary(result: EstimationResult) -> str:

@@ -163,3 +163,48 @@ def test_ingest_names_the_engines(tmp_path):
     assert result.exit_code == 2
     assert "--engine 'polars': choose duckdb or spark" in result.output
     assert not (tmp_path / "store").exists()
+
+
+def _hive_delivery(folder):
+    """A delivery whose events are partitioned by day, as `cellcensus synth` writes them."""
+    dataset = write_delivery(folder, rows=good_events())
+    day = dataset / "events" / "date=2011-03-22"
+    day.mkdir()
+    (dataset / "events" / "part-0.parquet").rename(day / "part-0.parquet")
+    return dataset
+
+
+STORE_COMMANDS = {
+    "run": ["run", "usual_residence", "--out", "homes.csv"],
+    "store info": ["store", "info"],
+    "store allocate": ["store", "allocate"],
+    "store summarise": ["store", "summarise"],
+    "store purge": ["store", "purge", "--before", "2011-04-01"],
+}
+
+
+def test_a_delivery_given_as_a_store_is_refused_and_left_as_it_is(tmp_path, monkeypatch):
+    # A delivery has a store's layout: jobs and summaries would meet raw ids, a purge delete them.
+    monkeypatch.chdir(tmp_path)
+    dataset = _hive_delivery(tmp_path / "world")
+    before = snapshot(dataset)
+    for name, command in STORE_COMMANDS.items():
+        result = runner.invoke(app, [*command, "--store", str(dataset)], env={"COLUMNS": "200"})
+        assert result.exit_code == 2, (name, result.output)
+        said = " ".join(result.output.split())
+        assert f"{dataset} is a delivery, not a store" in said, name
+        assert f"cellcensus ingest --dataset {dataset} --store STORE" in said, name
+        assert snapshot(dataset) == before, name
+    result = _ingest(dataset, tmp_path, "store")  # what the message says to do
+    assert result.exit_code == 0, result.output
+    assert Store(tmp_path / "store").holds_raw_events() is False
+
+
+def test_a_delivery_is_not_ingested_into_another_delivery(tmp_path):
+    other = _hive_delivery(tmp_path / "other")
+    before = snapshot(other)
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = _ingest(dataset, tmp_path, "other")
+    assert result.exit_code == 2, result.output
+    assert f"{other} is a delivery, not a store" in " ".join(result.output.split())
+    assert snapshot(other) == before  # its raw events kept

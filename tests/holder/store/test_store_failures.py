@@ -255,3 +255,13 @@ def test_a_short_line_of_the_cells_table_is_refused_not_padded(tmp_path, existin
     (dataset / "cells.parquet").unlink()
     message = _refused(tmp_path, existing_store, dataset, match="line 5 of cells.csv has 9 fields")
     assert "where its header has 10" in message
+
+
+def test_a_delivery_is_refused_as_its_own_store(tmp_path):
+    dataset = write_delivery(tmp_path / "delivery", rows=good_events())
+    before = snapshot(dataset)
+    with pytest.raises(InputDataError, match="holds the delivery's events") as raised:
+        ingest_dataset(dataset=dataset, store=dataset, key_file=tmp_path / "key")
+    assert "give a --store folder apart from the delivery" in str(raised.value)
+    assert snapshot(dataset) == before  # its raw events kept, not replaced by pseudonyms
+    assert not (tmp_path / "key").exists()

@@ -27,6 +27,7 @@ from cellcensus.holder.engines import check_spark_starts
 from cellcensus.holder.store.layout import require_store
 
 PASSWORD_ENV = "CELLCENSUS_PASSWORD"
+MAX_PORT = 65535
 
 StoreOption = Annotated[Path, typer.Option(help="The holder's store folder.")]
 DatabaseOption = Annotated[
@@ -76,6 +77,9 @@ def check_port_free(host: str, port: int) -> None:
         CellcensusError: Naming the address and what to do (uvicorn would log its own error
             after the service's address was printed, and exit 3).
     """
+    if not 1 <= port <= MAX_PORT:
+        # Port 0 would listen on a port the system picks, not the one the service prints.
+        raise CellcensusError(f"--port {port}: give a port from 1 to {MAX_PORT}, e.g. 8000")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds

@@ -284,7 +284,7 @@ class EnclaveService:
                 f"delta {amount_left(left.delta, new.delta)} left of {total.delta:g} (epsilon "
                 f"is enough); the steward grants delta with `cellcensus users budget "
                 f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
-                f"--delta {delta:g}` (or PUT /users/{new.analyst}/budget)"
+                f"--delta {delta:g} --store STORE` (or PUT /users/{new.analyst}/budget)"
             )
         # Up to a millionth, rounded up: printed shorter, it must still pay.
         epsilon = math.ceil((total.epsilon - left.epsilon + new.epsilon) * 1e6 - 1e-6) / 1e6
@@ -294,7 +294,7 @@ class EnclaveService:
             f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
             f"delta {amount_left(left.delta, new.delta)} left; the steward grants more with "
             f"`cellcensus users budget {new.analyst} --project {new.project} --epsilon "
-            f"{epsilon:g} --delta {delta:g}` (or PUT /users/{new.analyst}/budget)"
+            f"{epsilon:g} --delta {delta:g} --store STORE` (or PUT /users/{new.analyst}/budget)"
         )
 
     def _no_budget(self, new: NewJob) -> DisclosureError:
@@ -309,7 +309,7 @@ class EnclaveService:
         return DisclosureError(
             f"no privacy budget for project {new.project!r}, nor in any other project: ask "
             f"the steward for one (`cellcensus users budget {new.analyst} --project "
-            f"{new.project} --epsilon E --delta D`)"
+            f"{new.project} --epsilon E --delta D --store STORE`)"
         )
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:

@@ -54,7 +54,7 @@ from cellcensus.holder.store.key_record import (
     write_key_record,
 )
 from cellcensus.holder.store.key_rotation import PeriodKey, key_index_sql, keys_for_period
-from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store
+from cellcensus.holder.store.layout import CELL_COLUMNS, EVENT_COLUMNS, Store, check_not_delivery
 from cellcensus.holder.store.local_time import (
     MICROS_PER_DAY,
     MICROS_PER_HOUR,
@@ -268,6 +268,8 @@ def ingest(
     cell_files = find_table(location=Path(cells), what="cells", required=CELL_REQUIRED)
     run_on = _run_on(engine)
     target = Store(store)
+    _check_delivery_apart(target, events=Path(events), cells=Path(cells))
+    check_not_delivery(target.root)  # another delivery's raw days would be replaced too
     with _store_folder(target.root), writing(target, writer="ingest"):
         keys, key_periods = _period_keys(target, key_file=Path(key_file), start=start, end=end)
         if any(not start <= day <= end for day in target.lost_days()):
@@ -297,6 +299,25 @@ def ingest(
         _summarise_stored(target, days=list(counts.stored_by_day), memory_limit=memory_limit)
     say("done", 1.0)
     return report
+
+
+def _check_delivery_apart(store: Store, *, events: Path, cells: Path) -> None:
+    """Refuse a store whose events or cells are the delivery's own files.
+
+    A dataset folder and a store share a layout (events/, cells.parquet, metadata.json): the
+    delivery as its own store would have its raw events replaced by their pseudonyms.
+
+    Raises:
+        InputDataError: Naming the store, the delivery's files and what to do.
+    """
+    written = (store.events_dir.resolve(), store.cells_path.resolve())
+    for what, location in (("events", events), ("cells", cells)):
+        place = location.resolve()
+        if any(place == path or place.is_relative_to(path) for path in written):
+            raise InputDataError(
+                f"store {store.root} holds the delivery's {what} {location}: the ingest would "
+                "replace them with the store's; give a --store folder apart from the delivery"
+            )
 
 
 def _facts_to_keep(metadata: dict[str, Any] | None, *, start: date, end: date) -> dict[str, Any]:

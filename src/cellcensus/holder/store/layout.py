@@ -73,6 +73,10 @@ CELL_COLUMNS: tuple[str, ...] = (
 )
 """The columns of ``cells.parquet``, in order."""
 
+RAW_IDENTIFIER = "user_id"
+"""The subscriber id column of a delivery's events (docs/schema.md); a store keeps its
+keyed pseudonym, ``device_id``, instead."""
+
 _DAY_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -237,6 +241,21 @@ class Store:
         stored = set(self.days() if days is None else days)
         return [day for day in self.device_day_days() if day not in stored]
 
+    def holds_raw_events(self) -> bool:
+        """Whether the first day file has raw subscriber ids: a delivery's, not a store's.
+
+        A dataset folder has a store's layout (events/date=.../, cells.parquet,
+        metadata.json); only its events' columns tell it apart.
+        """
+        days = self.days()
+        if not days:
+            return False
+        try:
+            names = pq.read_schema(self.day_path(days[0])).names
+        except (OSError, pa.ArrowException):
+            return False  # an unreadable day file is named by whatever reads it
+        return RAW_IDENTIFIER in names and "device_id" not in names
+
     def check_no_lost_days(self, days: Iterable[date] | None = None) -> None:
         """Refuse a store that lost a day's events (`lost_days`), naming the days."""
         lost = self.lost_days(days)
@@ -395,6 +414,21 @@ def require_store(root: Path) -> None:
             f"{root} is not a store (no metadata.json, no events/): a store is the folder "
             "`cellcensus ingest` fills with a delivery's pseudonymised events and cells; "
             f"make one with `cellcensus ingest --dataset DELIVERY --store {root}`"
+        )
+    check_not_delivery(root)
+
+
+def check_not_delivery(root: Path) -> None:
+    """Refuse a delivery given as a store: its jobs, summaries or purges would read raw ids.
+
+    Raises:
+        CellcensusError: Naming the folder and the command that makes a store of it.
+    """
+    if Store(root).holds_raw_events():
+        raise CellcensusError(
+            f"{root} is a delivery, not a store (its events hold raw {RAW_IDENTIFIER}s): "
+            f"ingest it with `cellcensus ingest --dataset {root} --store STORE` and give that "
+            "store"
         )
 
 
