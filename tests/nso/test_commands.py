@@ -464,6 +464,24 @@ def test_a_release_of_another_algorithm_is_refused_saying_which_to_ask_for(
     assert "ask the holder for `cellcensus run usual_residence --store STORE" in said
 
 
+def test_municipalities_absent_from_the_release_are_said_to_count_as_suppressed(
+    unbiased: SimulatedRelease, tmp_path
+):
+    whole = tmp_path / "whole.json"
+    unbiased.release.write(whole)
+    assert "The release lists" not in estimate(whole, tmp_path / "whole")
+    cut = tmp_path / "cut.json"
+    replace(unbiased.release, table=unbiased.release.table.iloc[:300]).write(cut)
+
+    said = estimate(cut, tmp_path / "cut")
+
+    absent = unbiased.release.table["area_code"].iloc[300:303].astype(str)
+    assert "The release lists 300 of the 589 municipalities: the 289 absent" in said
+    assert f"(e.g. {', '.join(absent)})" in said
+    metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert metrics["usual_residence"]["n_suppressed"] >= 289  # as the line says
+
+
 def test_a_release_on_the_grid_is_refused(unbiased: SimulatedRelease, tmp_path):
     table = unbiased.release.table.head(3).assign(
         area_code=[f"CRS3035RES1000mN31{k}0000E3900000" for k in range(3)]

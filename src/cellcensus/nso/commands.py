@@ -46,6 +46,7 @@ from cellcensus.nso.tourism import (
 )
 from cellcensus.nso.validation import Agreement
 from cellcensus.nso.worlds import check_truth
+from cellcensus.reference import municipalities
 from cellcensus.release import Release
 
 MARKER = ".cellcensus-estimate"
@@ -256,6 +257,8 @@ def estimate_command(
     console.print(metrics_table(result.best.agreement))
     # Unwrapped: a path cut at the terminal's edge cannot be copied.
     console.print(summary(result), highlight=False, soft_wrap=True)
+    if absent := absent_summary(released):
+        console.print(absent, highlight=False, soft_wrap=True)
     if hourly is not None:
         console.print(present_summary(hourly), highlight=False, soft_wrap=True)
     if expanded is not None:
@@ -391,6 +394,24 @@ def summary(result: EstimationResult) -> str:
     ]
     lines += [f"Skipped {name}: {reason}" for name, reason in result.skipped.items()]
     return "\n".join(lines)
+
+
+def absent_summary(release: Release) -> str | None:
+    """Municipalities the release does not list, which count as suppressed: said, not hidden.
+
+    A holder's release lists every area of its level, a withheld count as an empty one; rows
+    missing from the file were most likely cut from it after it was released.
+    """
+    known = municipalities()["area_code"].astype(str)
+    absent = known[~known.isin(release.table["area_code"].astype(str))]
+    if absent.empty:
+        return None
+    return (
+        f"The release lists {len(known) - len(absent):,} of the {len(known):,} municipalities: "
+        f"the {len(absent):,} absent (e.g. {', '.join(absent[:3])}) have no estimate and count "
+        "as suppressed. A holder's release lists every area, a withheld count empty: ask for "
+        "the whole release if rows were cut from it."
+    )
 
 
 def written(published: PublishedRelease) -> str:
