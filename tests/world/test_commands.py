@@ -85,3 +85,12 @@ def test_bad_faults_give_a_one_line_error(app: typer.Typer, tmp_path: Path) -> N
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "dupes" in lines[0]
+
+
+def test_threads_below_one_are_refused_naming_the_option(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    result = CliRunner().invoke(app, ["synth", "--out", str(out), "--threads", "0"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "--threads" in said and "greater than or equal to 1" in said, said
+    assert not out.exists()

@@ -313,6 +313,8 @@ def _day(text: str) -> date:
 
 
 def _metadata(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputDataError(f"--metadata {path}: no such file; give the holder facts' JSON file")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

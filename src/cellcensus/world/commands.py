@@ -60,7 +60,7 @@ def synth(
         ),
     ] = _DEFAULTS.location_update_minutes,
     threads: Annotated[
-        int | None, typer.Option(help="Days simulated at once (output is the same).")
+        int | None, typer.Option(min=1, help="Days simulated at once (output is the same).")
     ] = None,
     report: Annotated[
         bool, typer.Option("--report", help="Print a realism summary against published figures.")

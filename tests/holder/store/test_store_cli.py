@@ -63,6 +63,31 @@ def test_ingest_events_and_cells_with_a_period(tmp_path):
     assert Store(tmp_path / "store").metadata()["market_share"] == 0.4
 
 
+def test_a_missing_metadata_file_is_named_missing(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    nowhere = tmp_path / "nosuch.json"
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--events",
+            str(dataset / "events"),
+            "--cells",
+            str(dataset / "cells.parquet"),
+            "--period",
+            START.isoformat(),
+            END.isoformat(),
+            "--metadata",
+            str(nowhere),
+            "--store",
+            str(tmp_path / "store"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert f"--metadata {nowhere}: no such file" in " ".join(result.output.split())
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_user_mistake_is_one_line_and_exit_code_2(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events())
     (dataset / "events" / "part-0.parquet").write_text("user_id,timestamp\n")
