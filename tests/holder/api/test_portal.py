@@ -151,6 +151,17 @@ def test_an_analyst_submits_a_job_downloads_its_csv_and_signs_out(service, porta
     expect(view.locator("thead th")).to_have_text([c["name"] for c in released["columns"]])
     expect(view.locator("tbody tr")).to_have_count(len(released["table"]))
 
+    # On a phone's width each job's cells stack, named: its status and result stay in view.
+    page.set_viewport_size({"width": 390, "height": 900})
+    status = tab.row(job_id).locator("td.status")
+    box = status.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390, box
+    assert status.get_attribute("data-label") == "Status"
+    button = page.get_by_role("button", name=f"Download the result of job {job_id} as CSV")
+    shown = button.bounding_box()
+    assert shown is not None and shown["x"] + shown["width"] <= 390, shown
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     with page.expect_download() as started:
         page.get_by_role("button", name=f"Download the result of job {job_id} as CSV").click()
     download = started.value

@@ -786,6 +786,9 @@ function jobRow(job) {
     el("td", { className: "status" }, status(job)),
     cell(downloads(job)),
   );
+  // Each cell names its column, which a narrow screen shows beside it (portal.css).
+  const heads = [...document.querySelectorAll("#jobs thead th")].map((th) => th.textContent);
+  [...row.cells].forEach((td, index) => td.setAttribute("data-label", heads[index] || ""));
   return row;
 }
 
