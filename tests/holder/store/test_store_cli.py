@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from deliveries import (  # type: ignore[import-not-found]
     CELLS,
@@ -13,7 +14,7 @@ from deliveries import (  # type: ignore[import-not-found]
     snapshot,
     write_delivery,
 )
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cellcensus.cli import app
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint
@@ -40,9 +41,10 @@ def test_ingest_a_dataset_folder(tmp_path):
     assert set(allocation.cell_id) == {"A", "B", "C", "D"}
 
 
-def test_ingest_events_and_cells_with_a_period(tmp_path):
+def _ingest_parts(tmp_path: Path, *, metadata: Path | None = None) -> Result:
+    """`cellcensus ingest` of a delivery's events and cells, for a period, with metadata."""
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
-    result = runner.invoke(
+    return runner.invoke(
         app,
         [
             "ingest",
@@ -54,35 +56,22 @@ def test_ingest_events_and_cells_with_a_period(tmp_path):
             START.isoformat(),
             END.isoformat(),
             "--metadata",
-            str(dataset / "metadata.json"),
+            str(metadata or dataset / "metadata.json"),
             "--store",
             str(tmp_path / "store"),
         ],
     )
+
+
+def test_ingest_events_and_cells_with_a_period(tmp_path):
+    result = _ingest_parts(tmp_path)
     assert result.exit_code == 0, result.output
     assert Store(tmp_path / "store").metadata()["market_share"] == 0.4
 
 
 def test_a_missing_metadata_file_is_named_missing(tmp_path):
-    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     nowhere = tmp_path / "nosuch.json"
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            "--events",
-            str(dataset / "events"),
-            "--cells",
-            str(dataset / "cells.parquet"),
-            "--period",
-            START.isoformat(),
-            END.isoformat(),
-            "--metadata",
-            str(nowhere),
-            "--store",
-            str(tmp_path / "store"),
-        ],
-    )
+    result = _ingest_parts(tmp_path, metadata=nowhere)
     assert result.exit_code == 2
     assert f"--metadata {nowhere}: no such file" in " ".join(result.output.split())
     assert not (tmp_path / "store").exists()
