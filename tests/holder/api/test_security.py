@@ -78,7 +78,9 @@ def test_no_token_is_refused(service):
 def test_expired_token_is_refused(service):
     past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     token = forged(service, iat=past, nbf=past, exp=past + dt.timedelta(minutes=5))
-    assert "expired" in refused(service.client.get("/me", headers=bearer(token)), 401)
+    detail = refused(service.client.get("/me", headers=bearer(token)), 401)
+    assert "expired" in detail
+    assert detail.endswith("log in again for a new one (POST /auth/token)"), detail
 
 
 def test_token_not_yet_valid_is_refused(service):

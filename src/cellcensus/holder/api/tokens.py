@@ -107,7 +107,7 @@ class TokenIssuer:
                 options={"require": list(REQUIRED_CLAIMS), "verify_signature": True},
             )
         except jwt.ExpiredSignatureError:
-            raise TokenError("the access token has expired; log in again") from None
+            raise TokenError(f"the access token has expired; {AGAIN}") from None
         except jwt.ImmatureSignatureError:
             raise TokenError(f"the access token is not valid yet; {AGAIN}") from None
         except jwt.InvalidAudienceError:
