@@ -185,6 +185,41 @@ def test_me_lists_every_project_with_a_budget_before_any_job(idle_service):
     assert [item["project"] for item in others] == ["default"]
 
 
+def test_a_steward_reads_each_analysts_budgets_total_and_left(service):
+    steward = service.auth("steward")
+    grant = {"epsilon": 2, "delta": 1e-5, "project": "census-2011"}
+    assert service.client.put("/users/alice/budget", json=grant, headers=steward).is_success
+    before = service.client.get("/users/alice/budget", headers=steward).json()["budgets"]
+    alice = service.auth("alice")
+    job = service.wait(submit(service, alice)["id"], alice)
+    after = service.client.get("/users/alice/budget", headers=steward).json()["budgets"]
+    assert [item["project"] for item in after] == ["census-2011", "default"]
+    census, default = after
+    assert census == {
+        "project": "census-2011",
+        "epsilon_total": 2.0,
+        "delta_total": 1e-5,
+        "epsilon_left": 2.0,
+        "delta_left": 1e-5,
+    }
+    # The job spent its epsilon in the default project: the total stays, the rest falls.
+    assert default["epsilon_total"] == before[1]["epsilon_total"] > 0
+    spent = default["epsilon_total"] - default["epsilon_left"]
+    assert spent == pytest.approx(job["epsilon"]) and spent > 0
+    me = service.client.get("/me", headers=alice).json()["budget"]
+    assert [item["epsilon_left"] for item in me] == [item["epsilon_left"] for item in after]
+
+
+def test_budgets_are_read_by_stewards_only_and_of_analysts_only(service):
+    steward = service.auth("steward")
+    refused = service.client.get("/users/alice/budget", headers=service.auth("alice"))
+    assert refused.status_code == 403
+    own = service.client.get("/users/steward/budget", headers=steward)
+    assert own.status_code == 422 and "budgets are for analysts" in own.json()["detail"]
+    nobody = service.client.get("/users/nobody/budget", headers=steward)
+    assert nobody.status_code == 404 and "nobody" in nobody.json()["detail"]
+
+
 @BOTH_BACKENDS
 def test_released_job_is_on_the_transparency_log_and_in_the_audit_chain(service):
     headers = service.auth("alice")

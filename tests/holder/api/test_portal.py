@@ -406,6 +406,31 @@ def test_package_data_ships_every_file_the_portal_serves():
     assert [path for path in served if not any(fnmatch(path, p) for p in patterns)] == []
 
 
+def test_a_steward_sees_each_analysts_budget_given_and_left(service, portal):
+    alice, steward = service.auth("alice"), service.auth("steward")
+    job = service.wait(submit(service, alice)["id"], alice)
+    assert job["status"] == "released"
+
+    tab = portal(service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    rows = page.locator("#budgets tbody tr")
+    expect(rows).to_have_count(2)  # alice and bob, one project each
+    cells = [row.locator("td").all_inner_texts() for row in rows.all()]
+    left = 2.0 - job["epsilon"]
+    assert cells[0][:3] == ["alice", "default", "2"]
+    assert float(cells[0][3]) == pytest.approx(left, abs=1e-3) and left < 2
+    assert cells[1][:4] == ["bob", "default", "2", "2"]
+
+    grant = {"epsilon": 1.5, "delta": 1e-6, "project": "census-2011"}
+    assert service.client.put("/users/bob/budget", json=grant, headers=steward).is_success
+    page.get_by_role("button", name="Refresh the budgets").click()
+    expect(page.locator("#notice")).to_have_text("The budgets are up to date.")
+    expect(rows).to_have_count(3)
+    assert rows.nth(1).locator("td").all_inner_texts()[:4] == ["bob", "census-2011", "1.5", "1.5"]
+    assert not tab.policy_refusals(), tab.console
+
+
 def test_a_steward_approves_one_held_release_and_rejects_another(service, portal):
     alice, steward = service.auth("alice"), service.auth("steward")
     policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}

@@ -276,6 +276,19 @@ class BudgetUpdate(Strict):
     delta: float = Field(default=0.0, ge=0, le=1)
 
 
+class BudgetStatus(BudgetOut):
+    """A project's total privacy budget for one analyst and what is left of it."""
+
+    epsilon_total: float
+    delta_total: float
+
+
+class BudgetList(BaseModel):
+    """An analyst's budgets, one per project a steward set one in, by project."""
+
+    budgets: list[BudgetStatus]
+
+
 class PolicyIn(Strict):
     """Changes to an algorithm's default release policy.
 

@@ -155,6 +155,11 @@ class EnclaveService:
         left = self.ledger.remaining(analyst=analyst, project=project)
         return left.epsilon, left.delta
 
+    def budget_total(self, *, analyst: str, project: str) -> tuple[float, float]:
+        """(epsilon, delta) the steward gave `analyst` in `project` (0 where none)."""
+        total = self.ledger.budget(analyst=analyst, project=project)
+        return (0.0, 0.0) if total is None else (total.epsilon, total.delta)
+
     def budget_projects(self, *, analyst: str) -> list[str]:
         """The projects `analyst` has a budget in (set by a steward, spent or not)."""
         return self.ledger.projects(analyst=analyst)

@@ -294,7 +294,7 @@ async function enter() {
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
-    await loadApprovals();
+    await Promise.all([loadApprovals(), loadBudgets()]);
   }
 }
 
@@ -943,6 +943,36 @@ async function loadApprovals() {
   $("no-approvals").hidden = approvals.length > 0;
 }
 
+async function loadBudgets() {
+  const { users } = await callJson("users");
+  const analysts = users.filter((user) => user.role === "analyst");
+  const budgets = await Promise.all(
+    analysts.map((user) => callJson(`users/${encodeURIComponent(user.username)}/budget`)),
+  );
+  const rows = analysts.flatMap((user, index) => {
+    const inactive = user.active ? "" : " (deactivated)";
+    const entries = budgets[index].budgets;
+    if (!entries.length) {
+      return [
+        el("tr", {}, cell(user.username + inactive), el("td", { colSpan: 5 }, "no budget")),
+      ];
+    }
+    return entries.map((entry) =>
+      el(
+        "tr",
+        {},
+        cell(user.username + inactive),
+        cell(entry.project),
+        ...[entry.epsilon_total, entry.epsilon_left, entry.delta_total, entry.delta_left].map(
+          (value) => el("td", { className: "num" }, formatNumber(value)),
+        ),
+      ),
+    );
+  });
+  const none = el("tr", {}, el("td", { colSpan: 6 }, "No analyst is registered yet."));
+  $("budgets").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
+}
+
 function approvalBlock({ job, release }) {
   const id = `decide-${job.id}`;
   const table = releaseTable(release);
@@ -1059,6 +1089,12 @@ function start() {
       await loadApprovals();
       announce("The list of releases awaiting approval is up to date.");
     }, "The releases awaiting approval could not be loaded."),
+  );
+  $("refresh-budgets").addEventListener("click", () =>
+    guarded(async () => {
+      await loadBudgets();
+      announce("The budgets are up to date.");
+    }, "The budgets could not be loaded."),
   );
   session = loadSession();
   if (session && session.mustChange) {

@@ -144,6 +144,32 @@ def set_budget(
     return schemas.BudgetOut(project=body.project, epsilon_left=epsilon, delta_left=delta)
 
 
+@router.get(
+    "/users/{username}/budget",
+    response_model=schemas.BudgetList,
+    responses=responses(*COMMON, 404),
+)
+def get_budgets(ctx: Context, caller: Steward, username: Username) -> schemas.BudgetList:
+    """An analyst's budget in each project: the total a steward set and what is left."""
+    user = _require_user(ctx, username)
+    if user.role is not Role.ANALYST:
+        raise ApiError(422, f"{username} is a {user.role.value}; budgets are for analysts")
+    budgets = []
+    for project in ctx.service.budget_projects(analyst=username):
+        epsilon_total, delta_total = ctx.service.budget_total(analyst=username, project=project)
+        epsilon, delta = ctx.service.budget_left(analyst=username, project=project)
+        budgets.append(
+            schemas.BudgetStatus(
+                project=project,
+                epsilon_total=epsilon_total,
+                delta_total=delta_total,
+                epsilon_left=epsilon,
+                delta_left=delta,
+            )
+        )
+    return schemas.BudgetList(budgets=budgets)
+
+
 @router.get("/policies", response_model=schemas.PolicyList, responses=responses(*COMMON))
 def list_policies(ctx: Context, caller: Steward) -> schemas.PolicyList:
     """The steward's stored changes to the default policies (``*``: for all without their own).
