@@ -28,6 +28,8 @@ const JOBS_PER_PAGE = 25; // GET /jobs?limit=: the newest page first, older ones
 const MOST_JOBS_PER_PAGE = 1000; // the most GET /jobs answers at once
 
 const $ = (id) => document.getElementById(id);
+// The jobs table's column names (a module runs once the page is parsed).
+const JOB_COLUMNS = [...document.querySelectorAll("#jobs thead th")].map((th) => th.textContent);
 let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
@@ -787,8 +789,7 @@ function jobRow(job) {
     cell(downloads(job)),
   );
   // Each cell names its column, which a narrow screen shows beside it (portal.css).
-  const heads = [...document.querySelectorAll("#jobs thead th")].map((th) => th.textContent);
-  [...row.cells].forEach((td, index) => td.setAttribute("data-label", heads[index] || ""));
+  [...row.cells].forEach((td, index) => td.setAttribute("data-label", JOB_COLUMNS[index] || ""));
   return row;
 }
 
