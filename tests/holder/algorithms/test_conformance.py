@@ -25,43 +25,43 @@ def test_out_of_range_parameters_are_refused_by_name(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_schema_as_declared(name, world, duckdb_runner):
-    suite.check_schema(get_algorithm(name), world, duckdb_runner)
+def test_schema_as_declared(name, world, period_runner):
+    suite.check_schema(get_algorithm(name), world, period_runner)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_deterministic(name, world, duckdb_runner):
-    suite.check_deterministic(get_algorithm(name), world, duckdb_runner)
+def test_deterministic(name, world, period_runner):
+    suite.check_deterministic(get_algorithm(name), world, period_runner)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_contribution_bound_holds_against_a_million_event_device(name, world, duckdb_runner):
-    suite.check_contribution_bound(get_algorithm(name), world, duckdb_runner, n_events=1_000_000)
+def test_contribution_bound_holds_against_a_million_event_device(name, world, period_runner):
+    suite.check_contribution_bound(get_algorithm(name), world, period_runner, n_events=1_000_000)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_day_by_day_gives_the_result_of_the_whole_period(name, world, duckdb_runner):
-    suite.check_day_by_day(get_algorithm(name), world, duckdb_runner.con)
+def test_day_by_day_gives_the_result_of_the_whole_period(name, world, period_runner):
+    suite.check_day_by_day(get_algorithm(name), world, period_runner.con)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_device_day_summaries_give_the_result_of_the_events(name, world, duckdb_runner):
-    suite.check_device_days(get_algorithm(name), world, duckdb_runner)
+def test_device_day_summaries_give_the_result_of_the_events(name, world, period_runner):
+    suite.check_device_days(get_algorithm(name), world, period_runner)
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", ["device_filter", "usual_residence"])
-def test_spark_reads_device_day_summaries_as_duckdb(name, world, duckdb_runner, spark_runner):
+def test_spark_reads_device_day_summaries_as_duckdb(name, world, period_runner, spark_runner):
     # device_filter lists TACs and cells from the summaries; usual_residence then reads
     # the night events only.
     summarised = dataclasses.replace(world, summarised=True)
-    engines = {"duckdb": duckdb_runner, "spark": spark_runner}
+    engines = {"duckdb": period_runner, "spark": spark_runner}
     suite.check_engines_agree(get_algorithm(name), summarised, engines)
 
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", NAMES)
-def test_spark_gives_the_same_results_as_duckdb(name, world, duckdb_runner, spark_runner):
+def test_spark_gives_the_same_results_as_duckdb(name, world, period_runner, spark_runner):
     algorithm = get_algorithm(name)
     first = suite.parameter_sets(algorithm)[:1]
     only_first = dataclasses.replace(
@@ -73,36 +73,36 @@ def test_spark_gives_the_same_results_as_duckdb(name, world, duckdb_runner, spar
         algorithm = dataclasses.replace(
             algorithm, manifest=dataclasses.replace(algorithm.manifest, examples=tuple(first))
         )
-    suite.check_engines_agree(algorithm, world, {"duckdb": duckdb_runner, "spark": spark_runner})
+    suite.check_engines_agree(algorithm, world, {"duckdb": period_runner, "spark": spark_runner})
 
 
-def test_the_conformance_world_exercises_every_algorithm(world, duckdb_runner):
+def test_the_conformance_world_exercises_every_algorithm(world, period_runner):
     # A check that passes on empty output proves nothing: every parameter set gives rows.
     for name in NAMES:
         algorithm = get_algorithm(name)
         for values in suite.parameter_sets(algorithm):
-            assert len(duckdb_runner.run(algorithm, world, values)) > 0, (name, values)
+            assert len(period_runner.run(algorithm, world, values)) > 0, (name, values)
 
 
 BAYESIAN = {"spatial_estimator": "bayesian"}
 
 
-def test_bayesian_residence_is_deterministic_and_keyed_by_area(world, duckdb_runner):
+def test_bayesian_residence_is_deterministic_and_keyed_by_area(world, period_runner):
     algorithm = with_examples("usual_residence", BAYESIAN)
-    suite.check_schema(algorithm, world, duckdb_runner)
-    suite.check_deterministic(algorithm, world, duckdb_runner)
-    total = duckdb_runner.run(algorithm, world, BAYESIAN).device_count.sum()
-    assert total == pytest.approx(duckdb_runner.run(algorithm, world, {}).device_count.sum())
+    suite.check_schema(algorithm, world, period_runner)
+    suite.check_deterministic(algorithm, world, period_runner)
+    total = period_runner.run(algorithm, world, BAYESIAN).device_count.sum()
+    assert total == pytest.approx(period_runner.run(algorithm, world, {}).device_count.sum())
 
 
-def test_bayesian_residence_respects_the_bound_where_the_noise_goes(world, duckdb_runner):
+def test_bayesian_residence_respects_the_bound_where_the_noise_goes(world, period_runner):
     # The enclave noises the counts per home cell and runs the estimator on them: the bound
     # holds there. On the areas it would not: the estimator redistributes other devices too.
     algorithm = with_examples("usual_residence", BAYESIAN)
-    suite.check_contribution_bound(algorithm, world, duckdb_runner, n_events=20_000)
+    suite.check_contribution_bound(algorithm, world, period_runner, n_events=20_000)
     attacked = suite.attacked_world(world, n_events=20_000, mcc=suite.HOME_MCC)
-    before = duckdb_runner.run(algorithm, world, BAYESIAN).set_index("area_code")
-    after = duckdb_runner.run(algorithm, attacked, BAYESIAN).set_index("area_code")
+    before = period_runner.run(algorithm, world, BAYESIAN).set_index("area_code")
+    after = period_runner.run(algorithm, attacked, BAYESIAN).set_index("area_code")
     moved = (after.device_count - before.device_count.reindex(after.index).fillna(0)).abs()
     assert moved.sum() > 1.0
 
@@ -111,11 +111,11 @@ USUAL = {"slot_minutes": 30, "usual_place_after_minutes": 120}
 
 
 @pytest.mark.spark
-def test_spark_takes_the_same_usual_places_as_duckdb(world, duckdb_runner, spark_runner):
+def test_spark_takes_the_same_usual_places_as_duckdb(world, period_runner, spark_runner):
     algorithm = with_examples("present_population", USUAL)
-    suite.check_engines_agree(algorithm, world, {"duckdb": duckdb_runner, "spark": spark_runner})
-    nearest = duckdb_runner.run(algorithm, world, {**USUAL, "usual_place_after_minutes": 0})
-    usual = duckdb_runner.run(algorithm, world, USUAL)
+    suite.check_engines_agree(algorithm, world, {"duckdb": period_runner, "spark": spark_runner})
+    nearest = period_runner.run(algorithm, world, {**USUAL, "usual_place_after_minutes": 0})
+    usual = period_runner.run(algorithm, world, USUAL)
     assert not usual.equals(nearest)  # the world has devices silent long enough
 
 
@@ -128,27 +128,27 @@ def _broken(name, compute):
     return dataclasses.replace(algorithm, manifest=manifest, compute=compute)
 
 
-def test_suite_catches_a_device_counted_once_per_event(world, duckdb_runner):
+def test_suite_catches_a_device_counted_once_per_event(world, period_runner):
     def per_event(tables, params):
         located = tables.events.join(tables.allocation, "cell_id")
         return located.group_by("area_code").agg(device_count=located.weight.sum())
 
     with pytest.raises(ConformanceError, match="changed the release by"):
         suite.check_contribution_bound(
-            _broken("per_event", per_event), world, duckdb_runner, n_events=1000
+            _broken("per_event", per_event), world, period_runner, n_events=1000
         )
 
 
-def test_suite_catches_undeclared_columns(world, duckdb_runner):
+def test_suite_catches_undeclared_columns(world, period_runner):
     def extra(tables, params):
         counts = get_algorithm("usual_residence").compute(tables, params)
         return counts.mutate(extra=1)
 
     with pytest.raises(ConformanceError, match="columns"):
-        suite.check_schema(_broken("extra_column", extra), world, duckdb_runner)
+        suite.check_schema(_broken("extra_column", extra), world, period_runner)
 
 
-def test_suite_catches_an_order_dependent_result(world, duckdb_runner):
+def test_suite_catches_an_order_dependent_result(world, period_runner):
     import ibis
 
     def first_row(tables, params):
@@ -157,10 +157,10 @@ def test_suite_catches_an_order_dependent_result(world, duckdb_runner):
         return first.group_by("area_code").agg(device_count=first.weight.sum())
 
     with pytest.raises(ConformanceError, match="shuffled"):
-        suite.check_deterministic(_broken("order_dependent", first_row), world, duckdb_runner)
+        suite.check_deterministic(_broken("order_dependent", first_row), world, period_runner)
 
 
-def test_suite_catches_a_step_that_is_not_per_day(world, duckdb_runner):
+def test_suite_catches_a_step_that_is_not_per_day(world, period_runner):
     # Distinct cells per device over the whole period is not a union of days: counted day
     # by day, a device's cells seen on several days count several times.
     from cellcensus.holder.algorithms.device_filter import (
@@ -180,10 +180,10 @@ def test_suite_catches_a_step_that_is_not_per_day(world, duckdb_runner):
         return located.group_by("area_code").agg(device_count=located.weight.sum())
 
     with pytest.raises(ConformanceError, match="day by day differs"):
-        suite.check_day_by_day(_broken("not_per_day", cells_per_device), world, duckdb_runner.con)
+        suite.check_day_by_day(_broken("not_per_day", cells_per_device), world, period_runner.con)
 
 
-def test_suite_catches_summaries_read_as_devices(world, duckdb_runner):
+def test_suite_catches_summaries_read_as_devices(world, period_runner):
     import ibis
 
     # A summary has a row per device and day: counting its rows counts devices once a day.
@@ -197,7 +197,7 @@ def test_suite_catches_summaries_read_as_devices(world, duckdb_runner):
         )
 
     with pytest.raises(ConformanceError, match="device-day summaries change"):
-        suite.check_device_days(_broken("summary_rows", devices), world, duckdb_runner)
+        suite.check_device_days(_broken("summary_rows", devices), world, period_runner)
 
 
 def test_suite_catches_an_unbounded_parameter():

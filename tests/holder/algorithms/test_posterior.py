@@ -82,23 +82,23 @@ def _only_posterior(algorithm):
     return [values for values in suite.parameter_sets(algorithm) if values == POSTERIOR]
 
 
-def test_posterior_passes_the_conformance_checks(footprint_world, duckdb_runner):
+def test_posterior_passes_the_conformance_checks(footprint_world, period_runner):
     algorithm = with_examples("usual_residence", POSTERIOR)
     assert _only_posterior(algorithm) == [POSTERIOR]
-    suite.check_schema(algorithm, footprint_world, duckdb_runner)
-    suite.check_deterministic(algorithm, footprint_world, duckdb_runner)
-    suite.check_contribution_bound(algorithm, footprint_world, duckdb_runner, n_events=50_000)
-    suite.check_day_by_day(algorithm, footprint_world, duckdb_runner.con)
-    placed = duckdb_runner.run(algorithm, footprint_world, POSTERIOR)
-    allocated = duckdb_runner.run(algorithm, footprint_world, {})
+    suite.check_schema(algorithm, footprint_world, period_runner)
+    suite.check_deterministic(algorithm, footprint_world, period_runner)
+    suite.check_contribution_bound(algorithm, footprint_world, period_runner, n_events=50_000)
+    suite.check_day_by_day(algorithm, footprint_world, period_runner.con)
+    placed = period_runner.run(algorithm, footprint_world, POSTERIOR)
+    allocated = period_runner.run(algorithm, footprint_world, {})
     assert placed.device_count.sum() == pytest.approx(allocated.device_count.sum(), abs=1e-9)
     assert not np.allclose(placed.device_count, allocated.device_count)
 
 
 @pytest.mark.spark
-def test_posterior_gives_the_same_result_on_spark(footprint_world, duckdb_runner, spark_runner):
+def test_posterior_gives_the_same_result_on_spark(footprint_world, period_runner, spark_runner):
     suite.check_engines_agree(
         with_examples("usual_residence", POSTERIOR),
         footprint_world,
-        {"duckdb": duckdb_runner, "spark": spark_runner},
+        {"duckdb": period_runner, "spark": spark_runner},
     )

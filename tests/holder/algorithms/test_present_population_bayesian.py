@@ -91,29 +91,29 @@ def test_without_a_footprint_the_bayesian_estimator_is_refused_naming_the_comman
 
 
 def test_bayesian_passes_the_conformance_checks_and_keeps_each_slots_total(
-    footprint_world, duckdb_runner
+    footprint_world, period_runner
 ):
     algorithm = with_examples("present_population", BAYESIAN)
-    suite.check_schema(algorithm, footprint_world, duckdb_runner)
-    suite.check_deterministic(algorithm, footprint_world, duckdb_runner)
-    suite.check_day_by_day(algorithm, footprint_world, duckdb_runner.con)
+    suite.check_schema(algorithm, footprint_world, period_runner)
+    suite.check_deterministic(algorithm, footprint_world, period_runner)
+    suite.check_day_by_day(algorithm, footprint_world, period_runner.con)
     keys = ["local_date", "slot"]
-    placed = duckdb_runner.run(algorithm, footprint_world, BAYESIAN).groupby(keys).device_count
-    allocated = duckdb_runner.run(algorithm, footprint_world, {}).groupby(keys).device_count
+    placed = period_runner.run(algorithm, footprint_world, BAYESIAN).groupby(keys).device_count
+    allocated = period_runner.run(algorithm, footprint_world, {}).groupby(keys).device_count
     pd.testing.assert_series_equal(placed.sum(), allocated.sum(), atol=1e-9)
 
 
-def test_bayesian_respects_the_bound_where_the_noise_goes(footprint_world, duckdb_runner):
+def test_bayesian_respects_the_bound_where_the_noise_goes(footprint_world, period_runner):
     # The enclave noises the counts per cell and slot, which the expression returns before
     # `finish`: the bound holds there.
     algorithm = with_examples("present_population", BAYESIAN)
-    suite.check_contribution_bound(algorithm, footprint_world, duckdb_runner, n_events=20_000)
+    suite.check_contribution_bound(algorithm, footprint_world, period_runner, n_events=20_000)
 
 
 @pytest.mark.spark
-def test_bayesian_gives_the_same_result_on_spark(footprint_world, duckdb_runner, spark_runner):
+def test_bayesian_gives_the_same_result_on_spark(footprint_world, period_runner, spark_runner):
     suite.check_engines_agree(
         with_examples("present_population", BAYESIAN),
         footprint_world,
-        {"duckdb": duckdb_runner, "spark": spark_runner},
+        {"duckdb": period_runner, "spark": spark_runner},
     )

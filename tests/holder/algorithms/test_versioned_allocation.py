@@ -202,7 +202,7 @@ def test_the_moved_world_changes_results(world, duckdb_runner):
 
 @pytest.mark.spark
 @pytest.mark.parametrize("name", sorted(registered_algorithms()))
-def test_spark_agrees_with_duckdb_on_a_versioned_network(name, world, duckdb_runner, spark_runner):
+def test_spark_agrees_with_duckdb_on_a_versioned_network(name, world, period_runner, spark_runner):
     algorithm = get_algorithm(name)
     first = suite.parameter_sets(algorithm)[:1]
     algorithm = dataclasses.replace(
@@ -212,5 +212,5 @@ def test_spark_agrees_with_duckdb_on_a_versioned_network(name, world, duckdb_run
         ),
     )
     suite.check_engines_agree(
-        algorithm, _moved_world(world), {"duckdb": duckdb_runner, "spark": spark_runner}
+        algorithm, _moved_world(world), {"duckdb": period_runner, "spark": spark_runner}
     )

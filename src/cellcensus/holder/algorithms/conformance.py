@@ -321,8 +321,9 @@ class Runner:
     On DuckDB the world's tables are registered under fixed names and each (algorithm,
     parameters) is compiled to SQL once, then run on every world (base, shuffled, attacked):
     compiling costs more than running on a small world. Other backends run memtables.
-    DuckDB aggregates day by day (`StoreTables.per_day`) unless `by_day` is false, as it does
-    on a store (`enclave.compute.open_tables`).
+    DuckDB aggregates day by day (`StoreTables.per_day`, the dates' parts in one query) unless
+    `by_day` is false: then over the whole period at once, as a small store and Spark do
+    (`enclave.compute.open_tables`), and compiled about six times faster for a 14-day world.
     """
 
     def __init__(self, con: BaseBackend, *, by_day: bool = True) -> None:
@@ -688,16 +689,20 @@ def check_day_by_day(algorithm: Algorithm, world: World, con: BaseBackend) -> No
 
 
 def check_device_days(algorithm: Algorithm, world: World, con: BaseBackend | Runner) -> None:
-    """The same result with the filter reading device-day summaries as from the events."""
+    """The same result with the filter reading device-day summaries as from the events.
+
+    On DuckDB also staged date by date (`Runner.run_staged`), as a store runs it: there the
+    filter reads each date's summaries on their own.
+    """
     runner = as_runner(con)
     summarised = dataclasses.replace(world, summarised=True)
     for values in parameter_sets(algorithm):
-        _same(
-            algorithm,
-            runner.run(algorithm, world, values),
-            runner.run(algorithm, summarised, values),
-            f"device-day summaries change the result for {values}",
-        )
+        events = runner.run(algorithm, world, values)
+        what = f"device-day summaries change the result for {values}"
+        _same(algorithm, events, runner.run(algorithm, summarised, values), what)
+        if runner.fast:
+            staged = runner.run_staged(algorithm, summarised, values)
+            _same(algorithm, events, staged, f"{what}, staged day by day")
 
 
 def check_algorithm(
@@ -720,8 +725,10 @@ def check_algorithm(
         ConformanceError: the first check that fails, saying what and for which parameters.
     """
     world = world or conformance_world()
+    # Over the whole period: `check_day_by_day` shows the per-day plans give the same.
     runners = {
-        name: Runner(con) for name, con in (engines or {"duckdb": ibis.duckdb.connect()}).items()
+        name: Runner(con, by_day=False)
+        for name, con in (engines or {"duckdb": ibis.duckdb.connect()}).items()
     }
     runner = next(iter(runners.values()))
     check_manifest(algorithm)
@@ -730,7 +737,7 @@ def check_algorithm(
     check_deterministic(algorithm, world, runner)
     check_contribution_bound(algorithm, world, runner, n_events=adversary_events)
     check_device_days(algorithm, world, runner)
-    if runner.by_day:
+    if runner.fast:
         check_day_by_day(algorithm, world, runner.con)
     if len(runners) > 1:
         check_engines_agree(algorithm, world, dict(runners))
