@@ -134,8 +134,10 @@ def test_dp_noise_differs_between_releases_and_is_centred(charge_for):
         for _ in range(2)
     )
     assert (first != second).mean() > 0.5
-    assert first.mean() == pytest.approx(200.0, abs=0.75)  # sd of the mean ~ 0.18
-    assert first.std() == pytest.approx(2.5 * np.sqrt(2), rel=0.2)
+    # The mean's sd is about 0.18 and the sd's about 7 % (Laplace tails): these bars fail by
+    # chance about once in 2 million runs (measured over 2 million simulated releases).
+    assert first.mean() == pytest.approx(200.0, abs=1.0)
+    assert first.std() == pytest.approx(2.5 * np.sqrt(2), rel=0.3)
 
 
 def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
@@ -143,7 +145,8 @@ def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
 
     Laplace scale 2.5: a cell of 15 devices is released when its noise is > 0 (p = 0.5), one
     of 16 withheld when its noise is <= -1 (p = 0.5 exp(-0.4) = 0.335). Over 400 cells each
-    the shares' standard errors are 0.025 and 0.024: the bounds sit 3.9 of them or more away.
+    the shares' standard errors are 0.025 and 0.024: the bounds sit 5.1 of them or more away
+    (a chance failure about once in 2.5 million runs, exact binomial tails).
     """
     policy = DisclosurePolicy(rounding_base=1, dp=DifferentialPrivacy())
     raw = table({f"{i:04d}": 15.0 if i < 400 else 16.0 for i in range(800)})
@@ -155,8 +158,8 @@ def test_dp_threshold_is_applied_to_the_noisy_count(charge_for):
         charge=charge_for(policy),
     )
     withheld = out.device_count.isna().to_numpy()
-    assert 0.40 < withheld[:400].mean() < 0.60
-    assert 0.24 < withheld[400:].mean() < 0.43
+    assert 0.37 < withheld[:400].mean() < 0.63
+    assert 0.21 < withheld[400:].mean() < 0.46
 
 
 @pytest.mark.parametrize("mechanism", ["laplace", "gaussian"])
@@ -164,9 +167,9 @@ def test_noise_alone_releases_about_one_cell_of_a_large_sparse_table(charge_for,
     """A matrix of 20,000 pairs, all empty but one of 80 devices (a migration, say).
 
     At the threshold of 15 alone, Laplace noise of scale 2.5 lifts an empty pair above it
-    with chance exp(-6) / 2: 25 pairs of pure noise are expected (Poisson: 10 to 45 but
-    once in 1,500). Raised to each cell's noise quantile 1 - 1/n (23.0 devices here), the
-    threshold lets through about one (more than 5 once in 1,700); the true pair stays.
+    with chance exp(-6) / 2: 25 pairs of pure noise are expected (5 to 55 but once in 2.8
+    million). Raised to each cell's noise quantile 1 - 1/n (23.0 devices here), the
+    threshold lets through about one (more than 8 once in 900,000); the true pair stays.
     """
     dp = {
         "laplace": DifferentialPrivacy(),
@@ -185,9 +188,9 @@ def test_noise_alone_releases_about_one_cell_of_a_large_sparse_table(charge_for,
         )
         assert out.device_count.notna().iloc[0]  # the pair of 80 devices
         released[name] = int(out.device_count.iloc[1:].notna().sum())
-    assert released["raised"] <= 5, released
+    assert released["raised"] <= 8, released
     if mechanism == "laplace":
-        assert 10 <= released["min_count"] <= 45, released
+        assert 5 <= released["min_count"] <= 55, released
 
 
 def test_contribution_bound_scales_the_noise(charge_for):

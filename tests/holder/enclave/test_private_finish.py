@@ -38,18 +38,19 @@ def test_bayesian_release_is_noised_per_cell_and_declares_its_error(store, tmp_p
     assert (shown % 5 == 0).all()
     assert (shown > 15).all()
     # Released values sit within their declared error (plus rounding) of the exact estimator:
-    # the error is not hidden. (Within 3 x ci95, about 6 sd: a sum of two Laplace draws
-    # passes it but for about 5e-5 per area; 1.5 x ci95 failed about one run in fifty.)
+    # the error is not hidden. (Within 5 x ci95: the bootstrap's ci95 is itself random, so
+    # a sum of two Laplace draws exceeds 3 x ci95 about once in 7,000 runs and 5 x ci95 about
+    # once in a million; 1.5 x ci95 failed about one run in fifty.)
     gap = (shown - exact["device_count"].reindex(shown.index).fillna(0.0)).abs()
-    assert (gap <= 3 * table["ci95"].reindex(shown.index) + 5).all()
+    assert (gap <= 5 * table["ci95"].reindex(shown.index) + 5).all()
     # Each area of the tiny store is the sum of two cells, each with Laplace noise of scale
     # 1 / epsilon (sd = scale * sqrt 2): the bootstrap's ci95 must find about 1.96 * sd * sqrt 2.
     dp = release.provenance.policy["dp"]
     assert dp["mechanism"] == "laplace"
     expected = 1.96 * np.sqrt(2) * np.sqrt(2) / dp["epsilon"]
-    # (20 bootstrap draws estimate it within about 16 %: the bounds sit 3.7 and 5 of those
-    # away, so that three areas all pass but for about one run in three thousand.)
-    assert table["ci95"].between(0.4 * expected, 1.8 * expected).all()
+    # (20 bootstrap draws estimate it within about 16 % (chi with 19 degrees of freedom):
+    # three areas all pass these bounds but for about one run in three million.)
+    assert table["ci95"].between(0.3 * expected, 2.0 * expected).all()
 
 
 def test_measure_refuses_a_policy_without_noise():

@@ -215,7 +215,9 @@ def test_a_key_rotation_in_the_period_counts_each_device_once_per_key(tmp_path):
         analyst="a",
     )
     one_device = 1.0 / 0.4 * LN20  # Laplace ci95 of one device's bound at epsilon 0.4
-    assert week.table["device_count"].astype(float).min() > 100  # 80 devices an area, twice
+    # 80 devices an area, each twice: 480 over the three areas (240 if counted once), with
+    # Laplace noise of scale 5 on each (a chance failure below once in a billion runs).
+    assert week.table["device_count"].astype(float).sum() > 360
     assert week.provenance.privacy_units == 2
     assert_ci95(week.table, round(2 * one_device, 2))
     assert one_key.provenance.privacy_units == 1
