@@ -238,6 +238,12 @@ def test_released_job_is_on_the_transparency_log_and_in_the_audit_chain(service)
     assert {"login", "token.issued", "job.submitted", "budget.charged", "job.released"} <= actions
     verdict = service.client.get("/audit/verify", headers=auditor).json()
     assert verdict["ok"] and verdict["first_bad"] is None
+    # Each page says where the chain ends: the newest two entries are after head_seq - 2.
+    first = service.client.get("/audit?limit=1", headers=auditor).json()
+    assert len(first["entries"]) == 1 and first["head_seq"] == verdict["head_seq"]
+    newest = service.client.get(f"/audit?after={verdict['head_seq'] - 2}", headers=auditor).json()
+    assert [entry["hash"] for entry in newest["entries"]][-1] == verdict["head_hash"]
+    assert newest["next_after"] == newest["head_seq"] == verdict["head_seq"]
     assert service.client.get("/audit", headers=headers).status_code == 403
 
 

@@ -17,6 +17,7 @@ from test_app import JOB, submit  # type: ignore[import-not-found]
 from tiny_store import PASSWORD  # type: ignore[import-not-found]
 
 from cellcensus.holder.api.users import Role
+from cellcensus.holder.enclave.state import audit
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
@@ -431,6 +432,67 @@ def test_a_steward_sees_each_analysts_budget_given_and_left(service, portal):
     assert not tab.policy_refusals(), tab.console
 
 
+def test_an_auditor_reads_the_log_newest_first_pages_back_and_checks_the_chain(
+    idle_service, portal
+):
+    service = idle_service.client.app.state.context.service
+    for number in range(60):  # more than a page; a detail that is markup stays text
+        service.audit.append(
+            actor=f"auditor-test{PAYLOAD}", action="test.entry", details={"n": number}
+        )
+    head = service.audit.head()[0]
+
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("auditor")
+    rows = page.locator("#audit tbody tr")
+    expect(rows).to_have_count(50)
+    # Newest first, from the end of the chain (the sign-in's own entries included).
+    seqs = [int(seq) for seq in page.locator("#audit tbody tr td:first-child").all_inner_texts()]
+    newest = [entry.seq for entry in service.audit.entries(after=0, limit=5000)][-50:]
+    assert seqs == newest[::-1] and seqs[0] > head
+    ours = page.locator("#audit tbody tr", has_text="test.entry").first
+    assert ours.locator("td").nth(2).inner_text() == f"auditor-test{PAYLOAD}"
+    assert ours.locator("td").nth(5).inner_text() == "n: 59"
+
+    older = page.get_by_role("button", name="Show older entries")
+    older.press("Enter")
+    expect(rows).to_have_count(min(100, seqs[0]))
+    while older.is_visible():
+        older.click()
+        expect(page.locator("#notice")).to_contain_text("older entries of the audit log shown")
+    expect(rows).to_have_count(seqs[0])  # the whole chain, each entry once
+    assert page.locator("#audit tbody tr td:first-child").last.inner_text() == "1"
+    expect(page.locator("#audit-heading")).to_be_focused()
+
+    page.get_by_role("button", name="Check the chain").click()
+    verdict = page.locator("#audit-verdict")
+    expect(page.locator("#notice")).to_have_text("The audit chain checks.")
+    expect(verdict).to_contain_text(f"The chain checks: {seqs[0]} entries, the last #{seqs[0]}")
+    with service.state.write() as conn:  # an entry edited behind the service's back
+        conn.execute(audit.update().where(audit.c.seq == 7).values(details={"n": -1}))
+    page.get_by_role("button", name="Check the chain").click()
+    expect(verdict).to_have_text(
+        "The chain is broken at entry #7: " + service.audit.verify().reason
+    )
+    expect(page.locator("#notice")).to_have_text(verdict.inner_text())
+    assert page.evaluate("() => window.injected") is None
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_a_steward_sees_the_audit_log_below_the_budgets(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    rows = page.locator("#audit tbody tr")
+    expect(rows.first).to_contain_text("steward")  # the sign-in, newest
+    expect(page.locator("#steward")).to_be_visible()
+    head = idle_service.client.app.state.context.service.audit.head()[0]
+    assert head < 50
+    expect(rows).to_have_count(head)  # fewer than a page: every entry, and no more to ask
+    expect(page.get_by_role("button", name="Show older entries")).to_be_hidden()
+
+
 def test_a_steward_approves_one_held_release_and_rejects_another(service, portal):
     alice, steward = service.auth("alice"), service.auth("steward")
     policy = {"disclosure": {"min_count": 15, "rounding_base": 5}, "require_approval": True}
@@ -572,7 +634,7 @@ def test_every_role_is_shown_as_the_service_knows_it_not_as_typed(idle_service, 
     for name, role, view in (
         ("alice", "analyst", "#analyst"),
         ("steward", "steward", "#steward"),
-        ("auditor", "auditor", "#other-role"),
+        ("auditor", "auditor", "#audit-log"),
     ):
         tab = portal(idle_service, tamper)
         page, expect = tab.page, sync_api.expect

@@ -391,10 +391,15 @@ class AuditEntryOut(BaseModel):
 
 
 class AuditPage(BaseModel):
-    """A page of the audit log; ask again with ``after=next_after``."""
+    """A page of the audit log; ask again with ``after=next_after``.
+
+    ``head_seq`` is the chain's last entry when the page was read: the newest page of ``n``
+    entries is ``after=head_seq - n``.
+    """
 
     entries: list[AuditEntryOut]
     next_after: int
+    head_seq: int
 
 
 class AuditVerdictOut(BaseModel):

@@ -26,6 +26,8 @@ const STATUSES = {
 const UNFINISHED = new Set(["queued", "running"]);
 const JOBS_PER_PAGE = 25; // GET /jobs?limit=: the newest page first, older ones on request
 const MOST_JOBS_PER_PAGE = 1000; // the most GET /jobs answers at once
+const AUDIT_PER_PAGE = 50; // audit entries shown at once, older ones on request
+const AUDITORS = new Set(["auditor", "steward"]); // the roles GET /audit answers
 
 const $ = (id) => document.getElementById(id);
 // The jobs table's column names (a module runs once the page is parsed).
@@ -34,6 +36,7 @@ let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
 let jobList = { jobs: new Map(), next: null, paged: false }; // shown jobs by id; next page
+let auditOldest = 0; // sequence number of the oldest audit entry shown
 
 // ---------------------------------------------------------------- the API
 
@@ -180,6 +183,8 @@ function endSession() {
   polling = null;
   jobList = { jobs: new Map(), next: null, paged: false }; // nothing of theirs stays
   $("jobs").tBodies[0].replaceChildren();
+  $("audit").tBodies[0].replaceChildren();
+  $("audit-verdict").hidden = true;
 }
 
 function show(view) {
@@ -189,7 +194,8 @@ function show(view) {
   $("change-password").hidden = view !== "change-password";
   $("analyst").hidden = view !== "analyst";
   $("steward").hidden = view !== "steward";
-  $("other-role").hidden = !["auditor", "other"].includes(view);
+  $("audit-log").hidden = !AUDITORS.has(view);
+  $("other-role").hidden = view !== "other";
   if (signedIn) {
     $("account-name").textContent = session.username;
     $("account-role").textContent = session.role;
@@ -288,7 +294,7 @@ async function enter() {
   session.username = me.username;
   session.role = me.role;
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-  const view = ["analyst", "steward"].includes(session.role) ? session.role : "other";
+  const view = ["analyst", "steward", "auditor"].includes(session.role) ? session.role : "other";
   show(view);
   $("sign-out").focus(); // where the sign-in form was, which is now hidden
   if (view === "analyst") {
@@ -296,7 +302,9 @@ async function enter() {
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
-    await Promise.all([loadApprovals(), loadBudgets()]);
+    await Promise.all([loadApprovals(), loadBudgets(), loadAudit()]);
+  } else if (view === "auditor") {
+    await loadAudit();
   }
 }
 
@@ -1059,6 +1067,75 @@ async function decide(event, job, reason) {
   }
 }
 
+// ---------------------------------------------------------------- audit log
+
+async function loadAudit() {
+  // The newest page: where the chain ends, then the entries up to there.
+  const { head_seq: head } = await callJson("audit?limit=1");
+  const after = Math.max(0, head - AUDIT_PER_PAGE);
+  const page = await callJson(`audit?after=${after}&limit=${AUDIT_PER_PAGE}`);
+  const none = el("tr", {}, el("td", { colSpan: 6 }, "The audit log is empty."));
+  const rows = auditRows(page.entries);
+  $("audit").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
+  showOlderAudit(after);
+}
+
+async function loadOlderAudit() {
+  // The entries just before the oldest one shown, below it.
+  const button = $("older-audit");
+  button.disabled = true;
+  try {
+    const after = Math.max(0, auditOldest - 1 - AUDIT_PER_PAGE);
+    const page = await callJson(`audit?after=${after}&limit=${auditOldest - 1 - after}`);
+    $("audit").tBodies[0].append(...auditRows(page.entries));
+    showOlderAudit(after);
+    const all = after === 0 ? " These are all the entries." : "";
+    announce(`${page.entries.length} older entries of the audit log shown.${all}`);
+    if (after === 0) $("audit-heading").focus(); // the button is gone: not focus with it
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showOlderAudit(after) {
+  auditOldest = after + 1;
+  $("older-audit").hidden = after === 0;
+}
+
+function auditRows(entries) {
+  // Newest first; the details as "name: value" lines, every value as text.
+  return [...entries].reverse().map((entry) =>
+    el(
+      "tr",
+      { attrs: { "data-seq": entry.seq } },
+      el("td", { className: "num" }, String(entry.seq)),
+      cell(entry.at.slice(0, 19).replace("T", " ")),
+      cell(entry.actor),
+      cell(entry.action),
+      cell(entry.target),
+      cell(lines(Object.entries(entry.details).map(([name, value]) => detail(name, value)))),
+    ),
+  );
+}
+
+function detail(name, value) {
+  return `${label(name)}: ${plain(value)}`;
+}
+
+async function verifyAudit() {
+  // The service recomputes every hash of the chain and names the first entry that fails.
+  const verdict = await callJson("audit/verify");
+  const text = verdict.ok
+    ? `The chain checks: ${verdict.entries} entries, the last #${verdict.head_seq} with ` +
+      `hash ${verdict.head_hash}.`
+    : `The chain is broken at entry #${verdict.first_bad}: ${verdict.reason}`;
+  const shown = $("audit-verdict");
+  shown.textContent = text;
+  shown.className = verdict.ok ? "verdict" : "verdict broken";
+  shown.hidden = false;
+  announce(verdict.ok ? "The audit chain checks." : text); // where it breaks, said in full
+}
+
 // ---------------------------------------------------------------- start
 
 async function guarded(action, doing) {
@@ -1096,6 +1173,18 @@ function start() {
       await loadBudgets();
       announce("The budgets are up to date.");
     }, "The budgets could not be loaded."),
+  );
+  $("refresh-audit").addEventListener("click", () =>
+    guarded(async () => {
+      await loadAudit();
+      announce("The audit log is up to date.");
+    }, "The audit log could not be loaded."),
+  );
+  $("older-audit").addEventListener("click", () =>
+    guarded(loadOlderAudit, "The older audit entries could not be loaded."),
+  );
+  $("verify-audit").addEventListener("click", () =>
+    guarded(verifyAudit, "The audit chain could not be checked."),
   );
   session = loadSession();
   if (session && session.mustChange) {

@@ -18,11 +18,12 @@ def read_audit(
     after: int = Query(default=0, ge=0, le=2**53, description="Entries after this one."),
     limit: int = Query(default=500, ge=1, le=5000),
 ) -> schemas.AuditPage:
-    """Audit entries in chain order, a page at a time."""
+    """Audit entries in chain order, a page at a time, and where the chain ends."""
     entries = ctx.service.audit.entries(after=after, limit=limit)
     return schemas.AuditPage(
         entries=[schemas.AuditEntryOut(**entry.to_dict()) for entry in entries],
         next_after=entries[-1].seq if entries else after,
+        head_seq=ctx.service.audit.head()[0],
     )
 
 
