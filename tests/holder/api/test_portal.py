@@ -432,6 +432,49 @@ def test_a_steward_sees_each_analysts_budget_given_and_left(service, portal):
     assert not tab.policy_refusals(), tab.console
 
 
+def test_a_steward_sets_a_budget_and_a_refused_value_is_said_word_for_word(idle_service, portal):
+    steward = idle_service.auth("steward")
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    rows = page.locator("#budgets tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Analyst", exact=True).select_option("bob")
+    page.get_by_label("Project", exact=True).fill("census-2011")
+    page.get_by_label("ε (epsilon) in all").fill("1.5")
+    page.get_by_label("δ (delta) in all").fill("1e-6")
+    page.get_by_role("button", name="Set the budget").click()
+    expect(page.locator("#notice")).to_have_text(
+        "The budget of bob in project census-2011 is set: ε 1.5 and δ 0.000001 left."
+    )
+    expect(rows).to_have_count(3)
+    assert rows.nth(1).locator("td").all_inner_texts() == [
+        "bob",
+        "census-2011",
+        "1.5",
+        "1.5",
+        "0.000001",
+        "0.000001",
+    ]
+    budgets = idle_service.client.get("/users/bob/budget", headers=steward).json()["budgets"]
+    given = {entry["project"]: entry["epsilon_total"] for entry in budgets}
+    assert given == {"default": 2.0, "census-2011": 1.5}
+    expect(page.get_by_label("Analyst", exact=True)).to_have_value(
+        "bob"
+    )  # kept for the next change
+
+    for typed in ("-1", "", "a lot"):  # refused by the service, which names the field
+        page.get_by_label("ε (epsilon) in all").fill(typed)
+        page.get_by_role("button", name="Set the budget").click()
+        problem = page.locator("#problem")
+        expect(problem).to_contain_text("The budget of bob was not set.")
+        expect(problem).to_contain_text("422")
+        expect(problem).to_contain_text("epsilon")
+    after = idle_service.client.get("/users/bob/budget", headers=steward).json()["budgets"]
+    assert after == budgets
+    assert not tab.policy_refusals(), tab.console
+
+
 def test_an_auditor_reads_the_log_newest_first_pages_back_and_checks_the_chain(
     idle_service, portal
 ):

@@ -980,6 +980,41 @@ async function loadBudgets() {
   });
   const none = el("tr", {}, el("td", { colSpan: 6 }, "No analyst is registered yet."));
   $("budgets").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
+  const chosen = $("budget-analyst").value;
+  $("budget-analyst").replaceChildren(
+    ...analysts.map((user) => el("option", { value: user.username }, user.username)),
+  );
+  if (analysts.some((user) => user.username === chosen)) $("budget-analyst").value = chosen;
+}
+
+async function setBudget(event) {
+  // The service judges every value (a number, its bounds, the project's form): sent as typed,
+  // an empty or unreadable number as null, which it refuses by name.
+  event.preventDefault();
+  clearProblem();
+  const analyst = $("budget-analyst").value;
+  const number = (id) => {
+    const text = $(id).value.trim();
+    return text === "" || Number.isNaN(Number(text)) ? null : Number(text);
+  };
+  const body = {
+    project: $("budget-project").value.trim(),
+    epsilon: number("budget-epsilon"),
+    delta: number("budget-delta"),
+  };
+  try {
+    const left = await callJson(`users/${encodeURIComponent(analyst)}/budget`, {
+      method: "PUT",
+      body,
+    });
+    await loadBudgets();
+    announce(
+      `The budget of ${analyst} in project ${left.project} is set: ` +
+        `ε ${formatNumber(left.epsilon_left)} and δ ${formatNumber(left.delta_left)} left.`,
+    );
+  } catch (error) {
+    report(error, `The budget of ${analyst} was not set.`);
+  }
 }
 
 function approvalBlock({ job, release }) {
@@ -1174,6 +1209,7 @@ function start() {
       announce("The budgets are up to date.");
     }, "The budgets could not be loaded."),
   );
+  $("budget-form").addEventListener("submit", setBudget);
   $("refresh-audit").addEventListener("click", () =>
     guarded(async () => {
       await loadAudit();
