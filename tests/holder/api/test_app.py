@@ -208,12 +208,27 @@ def test_a_steward_reads_each_analysts_budgets_total_and_left(service):
     assert spent == pytest.approx(job["epsilon"]) and spent > 0
     me = service.client.get("/me", headers=alice).json()["budget"]
     assert [item["epsilon_left"] for item in me] == [item["epsilon_left"] for item in after]
+    # Every analyst's at once: the same figures, by analyst then project.
+    every = service.client.get("/budgets", headers=steward).json()["budgets"]
+    assert [(item["analyst"], item["project"]) for item in every] == [
+        ("alice", "census-2011"),
+        ("alice", "default"),
+        ("bob", "default"),
+    ]
+    assert [{**item, "analyst": None} for item in every[:2]] == [
+        {**item, "analyst": None} for item in after
+    ]
+    bob = service.client.get("/users/bob/budget", headers=steward).json()["budgets"]
+    assert {key: every[2][key] for key in bob[0]} == bob[0]
 
 
 def test_budgets_are_read_by_stewards_only_and_of_analysts_only(service):
     steward = service.auth("steward")
-    refused = service.client.get("/users/alice/budget", headers=service.auth("alice"))
+    alice = service.auth("alice")
+    refused = service.client.get("/users/alice/budget", headers=alice)
     assert refused.status_code == 403
+    assert service.client.get("/budgets", headers=alice).status_code == 403
+    assert service.client.get("/budgets", headers=service.auth("auditor")).status_code == 403
     own = service.client.get("/users/steward/budget", headers=steward)
     assert own.status_code == 422 and "budgets are for analysts" in own.json()["detail"]
     nobody = service.client.get("/users/nobody/budget", headers=steward)

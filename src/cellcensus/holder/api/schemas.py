@@ -289,6 +289,18 @@ class BudgetList(BaseModel):
     budgets: list[BudgetStatus]
 
 
+class AnalystBudget(BudgetStatus):
+    """One analyst's total privacy budget in one project and what is left of it."""
+
+    analyst: str
+
+
+class AnalystBudgetList(BaseModel):
+    """Every analyst's budgets, by analyst, then project (analysts without one: absent)."""
+
+    budgets: list[AnalystBudget]
+
+
 class PolicyIn(Strict):
     """Changes to an algorithm's default release policy.
 

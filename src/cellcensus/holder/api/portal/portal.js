@@ -953,14 +953,12 @@ async function loadApprovals() {
 }
 
 async function loadBudgets() {
-  const { users } = await callJson("users");
+  // Two requests whatever the number of analysts: the users, then every budget at once.
+  const [{ users }, { budgets }] = await Promise.all([callJson("users"), callJson("budgets")]);
   const analysts = users.filter((user) => user.role === "analyst");
-  const budgets = await Promise.all(
-    analysts.map((user) => callJson(`users/${encodeURIComponent(user.username)}/budget`)),
-  );
-  const rows = analysts.flatMap((user, index) => {
+  const rows = analysts.flatMap((user) => {
     const inactive = user.active ? "" : " (deactivated)";
-    const entries = budgets[index].budgets;
+    const entries = budgets.filter((entry) => entry.analyst === user.username);
     if (!entries.length) {
       return [
         el("tr", {}, cell(user.username + inactive), el("td", { colSpan: 5 }, "no budget")),

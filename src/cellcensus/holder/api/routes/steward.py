@@ -154,10 +154,28 @@ def get_budgets(ctx: Context, caller: Steward, username: Username) -> schemas.Bu
     user = _require_user(ctx, username)
     if user.role is not Role.ANALYST:
         raise ApiError(422, f"{username} is a {user.role.value}; budgets are for analysts")
+    return schemas.BudgetList(budgets=_budgets_of(ctx, username))
+
+
+@router.get("/budgets", response_model=schemas.AnalystBudgetList, responses=responses(*COMMON))
+def every_budget(ctx: Context, caller: Steward) -> schemas.AnalystBudgetList:
+    """Every analyst's budget in each project, in one answer (by analyst, then project)."""
+    analysts = sorted(user.username for user in ctx.users.everyone() if user.role is Role.ANALYST)
+    return schemas.AnalystBudgetList(
+        budgets=[
+            schemas.AnalystBudget(analyst=name, **status.model_dump())
+            for name in analysts
+            for status in _budgets_of(ctx, name)
+        ]
+    )
+
+
+def _budgets_of(ctx: Context, analyst: str) -> list[schemas.BudgetStatus]:
+    """`analyst`'s budget in each project a steward set one in: the total and what is left."""
     budgets = []
-    for project in ctx.service.budget_projects(analyst=username):
-        epsilon_total, delta_total = ctx.service.budget_total(analyst=username, project=project)
-        epsilon, delta = ctx.service.budget_left(analyst=username, project=project)
+    for project in ctx.service.budget_projects(analyst=analyst):
+        epsilon_total, delta_total = ctx.service.budget_total(analyst=analyst, project=project)
+        epsilon, delta = ctx.service.budget_left(analyst=analyst, project=project)
         budgets.append(
             schemas.BudgetStatus(
                 project=project,
@@ -167,7 +185,7 @@ def get_budgets(ctx: Context, caller: Steward, username: Username) -> schemas.Bu
                 delta_left=delta,
             )
         )
-    return schemas.BudgetList(budgets=budgets)
+    return budgets
 
 
 @router.get("/policies", response_model=schemas.PolicyList, responses=responses(*COMMON))
