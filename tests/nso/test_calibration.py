@@ -18,6 +18,11 @@ BIAS = GROUPS.map({"g1": 1.1, "g2": 0.9, "g3": 1.0, "g4": 1.2}) * CLASSES.map(
 DEVICES = (TRUTH * 0.04 * BIAS * RNG.lognormal(0, 0.01, N)).round()
 
 
+def young_shares() -> np.ndarray:
+    """A covariate per area, the same whichever test asks first (xdist orders them freely)."""
+    return np.random.default_rng(9).uniform(0.1, 0.3, N)
+
+
 def first_estimate(devices: pd.Series = DEVICES) -> Expansion:
     return national_expansion(devices=devices, market_share=0.4, sampling_fraction=0.1)
 
@@ -56,7 +61,7 @@ def test_one_partition_gives_the_same_weights_whatever_the_method() -> None:
 
 @pytest.mark.parametrize("method", ["linear", "raking"])
 def test_two_crossed_partitions_and_a_covariate_hold_exactly(method: str) -> None:
-    covariates = pd.DataFrame({"young": RNG.uniform(0.1, 0.3, N)}, index=CODES)
+    covariates = pd.DataFrame({"young": young_shares()}, index=CODES)
 
     result = calibrate(
         expansion=first_estimate(),
@@ -176,7 +181,7 @@ def test_density_classes_have_equal_sizes_and_follow_density() -> None:
 def test_the_constants_fitted_count_the_margin_cells_the_others_do_not_fix() -> None:
     # 4 groups and 3 classes are 7 cells, but both partitions add up to every area, so the
     # 7 totals hold only 6 independent constants; a covariate adds one.
-    covariates = pd.DataFrame({"young": RNG.uniform(0.1, 0.3, N)}, index=CODES)
+    covariates = pd.DataFrame({"young": young_shares()}, index=CODES)
     one = calibrate(expansion=first_estimate(), reference=TRUTH, partitions={"group": GROUPS})
     two = calibrate(
         expansion=first_estimate(),
