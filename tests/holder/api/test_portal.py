@@ -459,9 +459,8 @@ def test_a_steward_sets_a_budget_and_a_refused_value_is_said_word_for_word(idle_
     budgets = idle_service.client.get("/users/bob/budget", headers=steward).json()["budgets"]
     given = {entry["project"]: entry["epsilon_total"] for entry in budgets}
     assert given == {"default": 2.0, "census-2011": 1.5}
-    expect(page.get_by_label("Analyst", exact=True)).to_have_value(
-        "bob"
-    )  # kept for the next change
+    # The analyst chosen stays chosen for the next change.
+    expect(page.get_by_label("Analyst", exact=True)).to_have_value("bob")
 
     for typed in ("-1", "", "a lot"):  # refused by the service, which names the field
         page.get_by_label("ε (epsilon) in all").fill(typed)

@@ -144,8 +144,8 @@ function lines(texts) {
   return block;
 }
 
-function time(stamp) {
-  return stamp ? stamp.slice(0, 16).replace("T", " ") : "";
+function time(stamp, { seconds = false } = {}) {
+  return stamp ? stamp.slice(0, seconds ? 19 : 16).replace("T", " ") : "";
 }
 
 function plain(value) {
@@ -1142,7 +1142,7 @@ function auditRows(entries) {
       "tr",
       { attrs: { "data-seq": entry.seq } },
       el("td", { className: "num" }, String(entry.seq)),
-      cell(entry.at.slice(0, 19).replace("T", " ")),
+      cell(time(entry.at, { seconds: true })),
       cell(entry.actor),
       cell(entry.action),
       cell(entry.target),
@@ -1180,46 +1180,57 @@ async function guarded(action, doing) {
   }
 }
 
+function clicks(id, action, doing) {
+  // A button whose action's refusal is reported as `doing` failed.
+  $(id).addEventListener("click", () => guarded(action, doing));
+}
+
+function refreshes(id, load, done, doing) {
+  // A refresh button: load again, then say it is `done`.
+  clicks(
+    id,
+    async () => {
+      await load();
+      announce(done);
+    },
+    doing,
+  );
+}
+
 function start() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("change-password-form").addEventListener("submit", changePassword);
   $("job-form").addEventListener("submit", submitJob);
   $("algorithm").addEventListener("change", buildForm);
-  $("refresh-jobs").addEventListener("click", () =>
-    guarded(async () => {
-      await Promise.all([loadJobs(), loadBudget()]);
-      announce("The list of jobs is up to date.");
-    }, "The list of jobs could not be loaded."),
+  refreshes(
+    "refresh-jobs",
+    () => Promise.all([loadJobs(), loadBudget()]),
+    "The list of jobs is up to date.",
+    "The list of jobs could not be loaded.",
   );
-  $("older-jobs").addEventListener("click", () =>
-    guarded(loadOlderJobs, "The older jobs could not be loaded."),
+  clicks("older-jobs", loadOlderJobs, "The older jobs could not be loaded.");
+  refreshes(
+    "refresh-approvals",
+    loadApprovals,
+    "The list of releases awaiting approval is up to date.",
+    "The releases awaiting approval could not be loaded.",
   );
-  $("refresh-approvals").addEventListener("click", () =>
-    guarded(async () => {
-      await loadApprovals();
-      announce("The list of releases awaiting approval is up to date.");
-    }, "The releases awaiting approval could not be loaded."),
-  );
-  $("refresh-budgets").addEventListener("click", () =>
-    guarded(async () => {
-      await loadBudgets();
-      announce("The budgets are up to date.");
-    }, "The budgets could not be loaded."),
+  refreshes(
+    "refresh-budgets",
+    loadBudgets,
+    "The budgets are up to date.",
+    "The budgets could not be loaded.",
   );
   $("budget-form").addEventListener("submit", setBudget);
-  $("refresh-audit").addEventListener("click", () =>
-    guarded(async () => {
-      await loadAudit();
-      announce("The audit log is up to date.");
-    }, "The audit log could not be loaded."),
+  refreshes(
+    "refresh-audit",
+    loadAudit,
+    "The audit log is up to date.",
+    "The audit log could not be loaded.",
   );
-  $("older-audit").addEventListener("click", () =>
-    guarded(loadOlderAudit, "The older audit entries could not be loaded."),
-  );
-  $("verify-audit").addEventListener("click", () =>
-    guarded(verifyAudit, "The audit chain could not be checked."),
-  );
+  clicks("older-audit", loadOlderAudit, "The older audit entries could not be loaded.");
+  clicks("verify-audit", verifyAudit, "The audit chain could not be checked.");
   session = loadSession();
   if (session && session.mustChange) {
     askForPassword();
