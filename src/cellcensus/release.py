@@ -43,6 +43,10 @@ class Provenance:
     """The most pseudonyms one device has in the release (its key periods): each adds the
     bound to each unit, to the same cells, so the L2 sensitivity is ``sqrt(U k) L`` with U
     `privacy_units` (which counts each pseudonym) and k this."""
+    area_level: str | None = None
+    """The allocation the areas are of (``municipality``, ``arrondissement``, a holder's own
+    level): with the rest, what reproducing the release takes. None in releases made before
+    it was recorded."""
 
 
 PROVENANCE_SUFFIX = ".provenance.json"

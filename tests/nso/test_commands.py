@@ -249,6 +249,19 @@ def test_a_release_at_arrondissement_level_is_refused_saying_which_to_ask_for(
     assert "cellcensus run usual_residence --store STORE --out residents.csv" in said
 
 
+def test_each_release_records_the_area_level_it_was_run_at(operator_chain):
+    """What reproducing a release takes includes its allocation, not only its parameters."""
+    levels = {
+        operator_chain.csv: "municipality",
+        operator_chain.json: "municipality",
+        operator_chain.arrondissements: "arrondissement",
+        operator_chain.present: "arrondissement",
+        operator_chain.flows: "arrondissement",
+        operator_chain.tourism: "province",
+    }
+    assert {path: Release.read(path).provenance.area_level for path in levels} == levels
+
+
 def mobility_outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """present_population.csv, commuting_flows.csv and metrics.json of `out`."""
     present = pd.read_csv(out / "present_population.csv", dtype={"area_code": str})

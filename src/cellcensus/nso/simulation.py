@@ -304,4 +304,5 @@ def _provenance(*, disclosure: SimulatedDisclosure, seed: int) -> Provenance:
         # Made now, like a release of the enclave: the period is simulated, this time is not.
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         engine="simulation",
+        area_level="municipality",
     )

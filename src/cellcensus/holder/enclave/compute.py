@@ -626,6 +626,7 @@ def compute_release(
             policy=policy.to_dict(),
             created_at=_now(),
             engine=engine,
+            area_level=level,
         ),
         policy=policy,
         charge=charge,
@@ -756,6 +757,7 @@ def compute_submitted_release(
             policy=policy.to_dict(),
             created_at=_now(),
             engine="duckdb",  # the confined child's
+            area_level=level,
         ),
         policy=policy,
         charge=charge,
