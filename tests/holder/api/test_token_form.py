@@ -166,6 +166,10 @@ def test_form_and_json_logins_share_the_login_limits(idle_service):
         assert held.headers["content-type"] == "application/problem+json"
         assert "too many login attempts" in held.json()["detail"]
         assert int(held.headers["Retry-After"]) >= 1
+        # What an OAuth 2.0 client reads: the reason, not only the status.
+        assert held.json()["error"] == "temporarily_unavailable"
+        assert held.json()["error_description"] == held.json()["detail"]
+        assert answers[1].json()["error"] == "invalid_grant"  # the JSON body's 401 as well
         assert len(failed_logins(client)) == 3  # refused attempts write nothing
 
 
@@ -196,7 +200,14 @@ def test_a_grant_over_the_body_limit_is_refused_before_it_is_read(idle_service):
     padding = "x" * idle_service.settings.max_body_bytes
     answer = form(client, f"grant_type=password&username=alice&password={padding}")
     assert answer.status_code == 413
-    assert answer.json()["title"] == "Request too large"
+    refusal = answer.json()
+    assert refusal["title"] == "Request too large"
+    assert refusal["error"] == "invalid_request"
+    assert refusal["error_description"] == refusal["detail"]
+    assert "larger than" in refusal["detail"]
+    # Elsewhere the same refusal is a plain problem document.
+    elsewhere = client.post("/jobs", content=padding + "x", headers={"Content-Type": FORM})
+    assert elsewhere.status_code == 413 and "error" not in elsewhere.json()
 
 
 def test_the_openapi_document_describes_both_bodies_and_their_refusals(idle_service):

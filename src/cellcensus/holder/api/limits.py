@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES, ApiError
+from cellcensus.holder.api.problems import PROBLEM_TYPE, TITLES, ApiError, oauth_members
 
 
 class RateLimiter:
@@ -89,14 +89,16 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         detail = f"request body larger than {self.max_bytes} bytes; send less"
+        path = scope.get("path", "")
         body = json.dumps(
             {
                 "type": "about:blank",
                 "title": TITLES[413],
                 "status": 413,
                 "detail": detail,
-                "instance": scope.get("path", ""),
+                "instance": path,
             }
+            | oauth_members(path, 413, detail)
         ).encode()
         await send(
             {

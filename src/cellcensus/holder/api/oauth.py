@@ -5,7 +5,8 @@ OAuth 2.0 clients (R's httr2, authlib, requests-oauthlib, Swagger UI's Authorize
 read a refusal as RFC 6749 section 5.2 writes it: ``application/json`` with ``error`` and
 ``error_description``. The service's own clients send a JSON object and get problem documents,
 as on every other route. What section 5.2 does not cover (429 beyond the login limits, 413 over
-the body limit, 500) is a problem document for both.
+the body limit, 500) is a problem document for both, with ``error`` and ``error_description``
+beside its members so that an OAuth 2.0 client still says why (`problems.oauth_members`).
 
 The form is read with the standard library: it is one small body of percent-encoded pairs, and
 a form library (FastAPI's ``Form`` needs python-multipart) would add a multipart parser that

@@ -40,6 +40,17 @@ TITLES = {
 }
 log = logging.getLogger("cellcensus.api")
 
+TOKEN_PATH = "/auth/token"
+OAUTH_ERRORS = {
+    401: "invalid_grant",
+    429: "temporarily_unavailable",
+    500: "server_error",
+    503: "temporarily_unavailable",
+}
+"""RFC 6749 error codes of the token endpoint's refusals that section 5.2 does not shape
+(``invalid_request`` for the rest). Section 5.2 registers none for a rate or a size limit;
+these are its registry's nearest, so that an OAuth 2.0 client shows the reason."""
+
 
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
@@ -81,11 +92,23 @@ def problem(
         errors=errors,
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True),
+        body.model_dump(exclude_none=True) | oauth_members(instance, status, detail),
         status_code=status,
         headers=headers,
         media_type=PROBLEM_TYPE,
     )
+
+
+def oauth_members(path: str, status: int, detail: str) -> dict[str, str]:
+    """``error`` and ``error_description`` beside a problem of the token endpoint.
+
+    OAuth 2.0 clients (R's httr2, authlib) read a refusal of the token endpoint by these
+    members alone; as extension members of the problem document (RFC 9457 section 3.2) they
+    let such a client say why, also where RFC 6749 section 5.2 does not apply (429, 413).
+    """
+    if path != TOKEN_PATH:
+        return {}
+    return {"error": OAUTH_ERRORS.get(status, "invalid_request"), "error_description": detail}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -15,7 +15,7 @@ from cellcensus import __version__
 from cellcensus.holder.api import oauth, schemas
 from cellcensus.holder.api.deps import Anonymous, Context, ServiceContext, client_address
 from cellcensus.holder.api.limits import retry_after
-from cellcensus.holder.api.problems import ApiError, responses
+from cellcensus.holder.api.problems import TOKEN_PATH, ApiError, responses
 from cellcensus.holder.api.users import USERNAME_PATTERN
 from cellcensus.holder.enclave.transparency import PAGE_LIMIT, render_page, transparency_log
 
@@ -27,7 +27,7 @@ ENTRY_POINTS = {
     "transparency_page": "/transparency/page",
     "portal": "/portal/",
     "catalogue": "/algorithms",
-    "login": "/auth/token",
+    "login": TOKEN_PATH,
     "openapi": "/openapi.json",
 }
 """Where a client (or a browser opened on the service's address) goes from `GET /`."""
@@ -190,7 +190,7 @@ class TokenRoute(APIRoute):
 
 
 router.add_api_route(
-    "/auth/token",
+    TOKEN_PATH,
     login,
     methods=["POST"],
     response_model=schemas.TokenResponse,
