@@ -45,6 +45,24 @@ def test_only_a_steward_sets_budgets(ledger):
     assert ledger.budget(analyst="ana", project="census").epsilon == 1.0
 
 
+def test_standings_give_each_budget_and_what_is_left_as_one_at_a_time_does(ledger):
+    steward = {"by": "sam", "role": Role.STEWARD}
+    ledger.set_budget(analyst="bob", project="census", epsilon=2.0, delta=1e-6, **steward)
+    ledger.set_budget(analyst="ana", project="atlas", epsilon=0.5, **steward)
+    ledger.charge(job_id="a", analyst="ana", project="census", epsilon=0.25)
+    ledger.charge(job_id="b", analyst="bob", project="census", epsilon=1.5, delta=4e-7)
+    standings = ledger.standings()
+    pairs = [(standing.analyst, standing.project) for standing in standings]
+    assert pairs == [("ana", "atlas"), ("ana", "census"), ("bob", "census")]
+    for standing in standings:
+        asked = {"analyst": standing.analyst, "project": standing.project}
+        assert standing.total == ledger.budget(**asked)
+        assert standing.left == ledger.remaining(**asked)
+    assert standings[2].left == Budget(epsilon=0.5, delta=pytest.approx(6e-7))
+    assert ledger.standings(analyst="bob") == standings[2:]
+    assert ledger.standings(analyst="eve") == []
+
+
 def test_a_role_given_by_name_is_the_role(ledger):
     with pytest.raises(DisclosureError, match="'ana' acts as analyst"):
         ledger.set_budget(analyst="ana", project="census", epsilon=9.0, by="ana", role="analyst")

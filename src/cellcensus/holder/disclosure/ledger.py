@@ -108,6 +108,16 @@ def amount_left(left: float, cost: float) -> str:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """One budget the steward set: its analyst, project, total and what is left of it."""
+
+    analyst: str
+    project: str
+    total: Budget
+    left: Budget
+
+
+@dataclass(frozen=True)
 class Charge:
     """The receipt of privacy loss spent by one job; `protect` requires it for DP releases."""
 
@@ -208,12 +218,26 @@ class PrivacyLedger:
         """What `analyst` may still spend in `project` (zero if no budget is set)."""
         with self.engine.connect() as connection:
             row = _budget_row(connection, analyst=analyst, project=project)
-        if row is None:
-            return Budget(epsilon=0.0, delta=0.0)
-        return Budget(
-            epsilon=max(0.0, row.epsilon - row.spent_epsilon),
-            delta=max(0.0, row.delta - row.spent_delta),
+        return Budget(epsilon=0.0, delta=0.0) if row is None else _left(row)
+
+    def standings(self, *, analyst: str | None = None) -> list[Standing]:
+        """Every budget set (or `analyst`'s), by analyst then project: one query for all."""
+        query = sa.select(privacy_budget).order_by(
+            privacy_budget.c.analyst, privacy_budget.c.project
         )
+        if analyst is not None:
+            query = query.where(privacy_budget.c.analyst == analyst)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            Standing(
+                analyst=row.analyst,
+                project=row.project,
+                total=Budget(epsilon=row.epsilon, delta=row.delta),
+                left=_left(row),
+            )
+            for row in rows
+        ]
 
     def charge(
         self, *, job_id: str, analyst: str, project: str, epsilon: float, delta: float = 0.0
@@ -328,6 +352,13 @@ def _budget_row(connection: sa.Connection, *, analyst: str, project: str) -> Any
         privacy_budget.c.analyst == analyst, privacy_budget.c.project == project
     )
     return connection.execute(query).first()
+
+
+def _left(row: Any) -> Budget:
+    return Budget(
+        epsilon=max(0.0, row.epsilon - row.spent_epsilon),
+        delta=max(0.0, row.delta - row.spent_delta),
+    )
 
 
 def _same_job(previous: Charge, request: Charge) -> Charge:

@@ -21,7 +21,7 @@ from cellcensus.errors import CellcensusError, DisclosureError
 from cellcensus.holder.algorithms import Algorithm, get_algorithm
 from cellcensus.holder.disclosure import Charge, DisclosurePolicy, PrivacyLedger
 from cellcensus.holder.disclosure import Role as LedgerRole
-from cellcensus.holder.disclosure.ledger import Budget, amount_left
+from cellcensus.holder.disclosure.ledger import Budget, Standing, amount_left
 from cellcensus.holder.enclave.audit import AuditLog, append_entry
 from cellcensus.holder.enclave.catalogue import Catalogue, CatalogueEntry
 from cellcensus.holder.enclave.certification import Submissions
@@ -155,14 +155,9 @@ class EnclaveService:
         left = self.ledger.remaining(analyst=analyst, project=project)
         return left.epsilon, left.delta
 
-    def budget_total(self, *, analyst: str, project: str) -> tuple[float, float]:
-        """(epsilon, delta) the steward gave `analyst` in `project` (0 where none)."""
-        total = self.ledger.budget(analyst=analyst, project=project)
-        return (0.0, 0.0) if total is None else (total.epsilon, total.delta)
-
-    def budget_projects(self, *, analyst: str) -> list[str]:
-        """The projects `analyst` has a budget in (set by a steward, spent or not)."""
-        return self.ledger.projects(analyst=analyst)
+    def budget_standings(self, *, analyst: str | None = None) -> list[Standing]:
+        """Every budget a steward set (or `analyst`'s, spent or not), with what is left."""
+        return self.ledger.standings(analyst=analyst)
 
     def charge(self, job: Job) -> Charge | None:
         """Charge a job's privacy loss before it is computed (idempotent per job id).

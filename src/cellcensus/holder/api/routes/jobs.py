@@ -265,11 +265,14 @@ def me(ctx: Context, caller: Caller) -> schemas.Me:
         return schemas.Me(username=caller.name, role=caller.user.role.value)
     # Every project the steward gave a budget in, whether or not a job ran there yet: no
     # other (a project without a budget would only invite a refused job).
-    projects = sorted(ctx.service.budget_projects(analyst=caller.name))
-    budget = []
-    for project in projects:
-        epsilon, delta = ctx.service.budget_left(analyst=caller.name, project=project)
-        budget.append(schemas.BudgetOut(project=project, epsilon_left=epsilon, delta_left=delta))
+    budget = [
+        schemas.BudgetOut(
+            project=standing.project,
+            epsilon_left=standing.left.epsilon,
+            delta_left=standing.left.delta,
+        )
+        for standing in ctx.service.budget_standings(analyst=caller.name)
+    ]
     midnight = utc_midnight()
     quota = schemas.QuotaOut(
         jobs_per_day=caller.user.jobs_per_day or ctx.settings.jobs_per_day,

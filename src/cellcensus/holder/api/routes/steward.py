@@ -14,6 +14,7 @@ from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.routes.jobs import JobId, job_view
 from cellcensus.holder.api.tokens import revoke_all
 from cellcensus.holder.api.users import LastStewardError, Role, User, check_scopes
+from cellcensus.holder.disclosure.ledger import Standing
 from cellcensus.holder.enclave.jobs import JobStatus
 
 router = APIRouter(tags=["steward"])
@@ -160,32 +161,29 @@ def get_budgets(ctx: Context, caller: Steward, username: Username) -> schemas.Bu
 @router.get("/budgets", response_model=schemas.AnalystBudgetList, responses=responses(*COMMON))
 def every_budget(ctx: Context, caller: Steward) -> schemas.AnalystBudgetList:
     """Every analyst's budget in each project, in one answer (by analyst, then project)."""
-    analysts = sorted(user.username for user in ctx.users.everyone() if user.role is Role.ANALYST)
+    analysts = {user.username for user in ctx.users.everyone() if user.role is Role.ANALYST}
     return schemas.AnalystBudgetList(
         budgets=[
-            schemas.AnalystBudget(analyst=name, **status.model_dump())
-            for name in analysts
-            for status in _budgets_of(ctx, name)
+            schemas.AnalystBudget(analyst=standing.analyst, **_status(standing).model_dump())
+            for standing in ctx.service.budget_standings()
+            if standing.analyst in analysts
         ]
     )
 
 
 def _budgets_of(ctx: Context, analyst: str) -> list[schemas.BudgetStatus]:
     """`analyst`'s budget in each project a steward set one in: the total and what is left."""
-    budgets = []
-    for project in ctx.service.budget_projects(analyst=analyst):
-        epsilon_total, delta_total = ctx.service.budget_total(analyst=analyst, project=project)
-        epsilon, delta = ctx.service.budget_left(analyst=analyst, project=project)
-        budgets.append(
-            schemas.BudgetStatus(
-                project=project,
-                epsilon_total=epsilon_total,
-                delta_total=delta_total,
-                epsilon_left=epsilon,
-                delta_left=delta,
-            )
-        )
-    return budgets
+    return [_status(standing) for standing in ctx.service.budget_standings(analyst=analyst)]
+
+
+def _status(standing: Standing) -> schemas.BudgetStatus:
+    return schemas.BudgetStatus(
+        project=standing.project,
+        epsilon_total=standing.total.epsilon,
+        delta_total=standing.total.delta,
+        epsilon_left=standing.left.epsilon,
+        delta_left=standing.left.delta,
+    )
 
 
 @router.get("/policies", response_model=schemas.PolicyList, responses=responses(*COMMON))
