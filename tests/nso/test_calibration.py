@@ -1,9 +1,19 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.nso.calibration import UnreachableMarginError, calibrate, density_classes
+from cellcensus.nso.calibration import (
+    DEFAULT_BOUNDS,
+    CalibrationNotConvergedError,
+    UnreachableMarginError,
+    calibrate,
+    density_classes,
+    logit_weight,
+    logit_weight_derivative,
+)
 from cellcensus.nso.expansion import Expansion, national_expansion
 
 RNG = np.random.default_rng(8)
@@ -31,7 +41,7 @@ def group_totals(values: pd.Series, groups: pd.Series) -> pd.Series:
     return values.groupby(groups).sum()
 
 
-@pytest.mark.parametrize("method", ["ratio", "linear", "raking"])
+@pytest.mark.parametrize("method", ["ratio", "linear", "raking", "logit"])
 def test_one_partition_margins_hold_exactly(method: str) -> None:
     result = calibrate(
         expansion=first_estimate(),
@@ -52,14 +62,14 @@ def test_one_partition_gives_the_same_weights_whatever_the_method() -> None:
         calibrate(
             expansion=first_estimate(), reference=TRUTH, partitions={"g": GROUPS}, method=m
         ).g_weights
-        for m in ("ratio", "linear", "raking")
+        for m in ("ratio", "linear", "raking", "logit")
     ]
 
-    np.testing.assert_allclose(weights[0], weights[1])
-    np.testing.assert_allclose(weights[0], weights[2])
+    for other in weights[1:]:
+        np.testing.assert_allclose(weights[0], other)
 
 
-@pytest.mark.parametrize("method", ["linear", "raking"])
+@pytest.mark.parametrize("method", ["linear", "raking", "logit"])
 def test_two_crossed_partitions_and_a_covariate_hold_exactly(method: str) -> None:
     covariates = pd.DataFrame({"young": young_shares()}, index=CODES)
 
@@ -81,6 +91,10 @@ def test_two_crossed_partitions_and_a_covariate_hold_exactly(method: str) -> Non
     assert relative < 0.02  # the crossed bias is gone, only the 1 % noise is left
     if method == "raking":
         assert (result.g_weights > 0).all()
+    if method == "logit":
+        lower, upper = DEFAULT_BOUNDS
+        assert result.g_weights.between(lower, upper, inclusive="neither").all()
+        assert result.expansion.parameters["upper_bound"] == upper
 
 
 def test_areas_outside_the_calibration_set_get_their_groups_weight() -> None:
@@ -142,9 +156,17 @@ def test_bad_calibration_requests_are_refused() -> None:
             partitions={"g": GROUPS, "c": CLASSES},
             max_iterations=1,
         )
+    with pytest.raises(CellcensusError, match="apply to the 'logit' method only"):
+        calibrate(
+            expansion=expansion,
+            reference=TRUTH,
+            partitions={"g": GROUPS},
+            method="raking",
+            bounds=(0.5, 2.0),
+        )
 
 
-@pytest.mark.parametrize("method", ["ratio", "linear", "raking"])
+@pytest.mark.parametrize("method", ["ratio", "linear", "raking", "logit"])
 def test_a_zero_margin_where_devices_were_counted_is_refused(method: str) -> None:
     # A reference whose group g1 reads 0 (codes of another year, gaps filled with 0): every
     # weight went to 0 and the group's 30 areas, with 29,542 devices, were published as
@@ -193,3 +215,132 @@ def test_the_constants_fitted_count_the_margin_cells_the_others_do_not_fix() -> 
     assert one.expansion.parameters["fitted_constants"] == 4
     assert two.expansion.parameters["calibration_cells"] == 8
     assert two.expansion.parameters["fitted_constants"] == 7
+
+
+def students_town(rng: np.random.Generator) -> tuple[Expansion, pd.DataFrame, pd.Series]:
+    """First estimates that overstate areas of many young people, one town of students most.
+
+    Calibrating to the share of young people needs a steep slope in it, which a linear weight
+    extrapolates below 0 in the town (young share 0.9, the others 0.1 to 0.3).
+    """
+    truth = pd.Series(rng.uniform(1_000, 50_000, N).round(), index=CODES)
+    young = rng.uniform(0.1, 0.3, N)
+    young[0] = 0.9
+    devices = (truth * 0.04 * (1 + 4.5 * (young - 0.2))).round()
+    return first_estimate(devices), pd.DataFrame({"young": young}, index=CODES), truth
+
+
+def test_logit_meets_the_margins_within_its_bounds_where_greg_goes_negative() -> None:
+    expansion, covariates, truth = students_town(np.random.default_rng(5))
+    asked = {"reference": truth, "partitions": {"g": GROUPS}, "covariates": covariates}
+    greg = calibrate(expansion=expansion, method="linear", **asked)  # type: ignore[arg-type]
+    assert greg.g_weights.min() < 0  # the town: a negative population
+
+    lower, upper = 0.1, 10.0  # the town's first estimate is about 4 times its population
+    logit = calibrate(expansion=expansion, method="logit", bounds=(lower, upper), **asked)  # type: ignore[arg-type]
+
+    np.testing.assert_allclose(logit.margins["calibrated"], logit.margins["target"], rtol=1e-9)
+    assert logit.g_weights.between(lower, upper, inclusive="neither").all()
+    assert logit.g_weights.idxmin() == CODES[0]
+    assert (logit.expansion.estimate > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("bounds", "twin", "other"),
+    [((0.01, 100.0), "raking", "linear"), ((0.5, 1.5), "linear", "raking")],
+)
+def test_logit_agrees_with_raking_or_greg_as_its_curvature_says_where_weights_are_near_one(
+    bounds: tuple[float, float], twin: str, other: str
+) -> None:
+    # Weights within 1 % of 1: every method's g is 1 + u + g''(0) u^2 / 2 + O(u^3) with
+    # |u| < 0.01, so methods differ by up to about u^2 = 1e-4 when their curvatures differ
+    # and by about u^3 = 1e-6 when they match. The logit curvature
+    # (U + L - 2) / ((1 - L)(U - 1)) is raking's 1 when L U = 1 and GREG's 0 when L + U = 2.
+    rng = np.random.default_rng(21)
+    truth = pd.Series(rng.uniform(1_000, 50_000, N).round(), index=CODES)
+    devices = (truth * 0.04 * rng.uniform(0.97, 1.03, N)).round()
+    covariates = pd.DataFrame({"young": rng.uniform(0.1, 0.3, N)}, index=CODES)
+    asked = {
+        "expansion": first_estimate(devices),
+        "reference": truth,
+        "partitions": {"g": GROUPS, "c": CLASSES},
+        "covariates": covariates,
+    }
+    g = {m: calibrate(method=m, **asked).g_weights for m in (twin, other)}  # type: ignore[arg-type]
+    logit = calibrate(method="logit", bounds=bounds, **asked).g_weights  # type: ignore[arg-type]
+
+    assert (logit - 1).abs().max() < 0.01
+    assert (logit - g[twin]).abs().max() < 1e-6
+    assert 1e-6 < (logit - g[other]).abs().max() < 1e-4
+
+
+def test_margins_out_of_reach_of_the_bounds_are_an_error_not_missed_totals() -> None:
+    # g1's known total is about 2.7 times its first estimate: no weight below 2 reaches it.
+    tripled = TRUTH.where(GROUPS != "g1", TRUTH * 3)
+    asked = {"expansion": first_estimate(), "reference": tripled, "partitions": {"g": GROUPS}}
+
+    with pytest.raises(
+        CalibrationNotConvergedError, match=r"the bounds \(0.5, 2\) may be too tight.*widen"
+    ):
+        calibrate(method="logit", **asked)  # type: ignore[arg-type]
+    widened = calibrate(method="logit", bounds=(0.5, 4.0), **asked)  # type: ignore[arg-type]
+    np.testing.assert_allclose(widened.margins["calibrated"], widened.margins["target"])
+    assert 2 < widened.g_weights.max() < 4
+
+
+@pytest.mark.parametrize(
+    "bounds", [(1.0, 2.0), (0.5, 1.0), (-0.1, 2.0), (2.0, 0.5), (0.5, np.inf), (np.nan, 2.0)]
+)
+def test_bounds_not_around_one_are_refused_naming_them(bounds: tuple[float, float]) -> None:
+    with pytest.raises(CellcensusError, match=r"0 <= lower < 1 < upper .*got lower=.*upper="):
+        calibrate(
+            expansion=first_estimate(),
+            reference=TRUTH,
+            partitions={"g": GROUPS},
+            method="logit",
+            bounds=bounds,
+        )
+    with pytest.raises(CellcensusError, match=f"upper={bounds[1]:g}"):
+        logit_weight(np.zeros(1), bounds=bounds)
+
+
+@pytest.mark.parametrize("bounds", [DEFAULT_BOUNDS, (0.0, 3.0), (0.9, 1.1), (0.2, 50.0)])
+def test_the_logit_weight_rises_from_one_bound_to_the_other_through_one(
+    bounds: tuple[float, float],
+) -> None:
+    lower, upper = bounds
+    rate = (upper - lower) / ((1 - lower) * (upper - 1))
+    u = np.linspace(-3.0, 3.0, 601) / rate  # where g moves, for narrow bounds too
+    rise = np.exp(rate * u)  # Deville & Särndal's form, safe for these u
+    closed_form = (lower * (upper - 1) + upper * (1 - lower) * rise) / (
+        (upper - 1) + (1 - lower) * rise
+    )
+    h = 1e-6
+
+    g = logit_weight(u, bounds=bounds)
+    slope = logit_weight_derivative(u, bounds=bounds)
+
+    np.testing.assert_allclose(g, closed_form, rtol=1e-12)
+    assert logit_weight(np.zeros(1), bounds=bounds)[0] == pytest.approx(1.0, abs=1e-15)
+    assert logit_weight_derivative(np.zeros(1), bounds=bounds)[0] == pytest.approx(1.0, rel=1e-12)
+    central = (logit_weight(u + h, bounds=bounds) - logit_weight(u - h, bounds=bounds)) / (2 * h)
+    np.testing.assert_allclose(slope, central, rtol=1e-6, atol=1e-8)
+    assert np.all(np.diff(g) > 0) and np.all(slope > 0)
+    assert np.all((lower < g) & (g < upper))
+
+
+@pytest.mark.parametrize("bounds", [DEFAULT_BOUNDS, (0.0, 3.0), (0.9, 1.1)])
+def test_the_logit_weight_reaches_its_bounds_without_overflow(
+    bounds: tuple[float, float],
+) -> None:
+    far = np.array([-np.inf, -1e308, -1e3, 1e3, 1e308, np.inf])
+
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = logit_weight(far, bounds=bounds)
+        slope = logit_weight_derivative(far, bounds=bounds)
+
+    np.testing.assert_allclose(g, [bounds[0]] * 3 + [bounds[1]] * 3, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(slope, 0.0, atol=1e-12)
+    wide = np.linspace(-1e3, 1e3, 20_001)
+    assert np.all(np.diff(logit_weight(wide, bounds=bounds)) >= 0)

@@ -18,6 +18,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.expansion import Expansion
 from cellcensus.nso.production import (
     ESTIMATORS,
+    TIE,
     EstimationOptions,
     EstimationResult,
     estimate_all,
@@ -32,7 +33,7 @@ WEIGHTED_APE_BAR = 0.03
 MEDIAN_APE_BAR = 0.05
 SLOPE_BARS = (0.97, 1.03)
 COVERAGE_BAR = 0.90
-CORRECTED = ("greg_calibrated", "raking_calibrated")
+CORRECTED = ("greg_calibrated", "raking_calibrated", "logit_calibrated")
 """Estimators expected to meet the bars under the realistic biases. The uncalibrated
 corrections cannot see that second SIMs and machines are commoner in towns."""
 
@@ -152,7 +153,7 @@ def test_calibrated_margins_hold_exactly(realistic_result: EstimationResult) -> 
     province = belgium.municipalities().set_index("area_code")["province"]
     register = realistic_result.calibration_reference
     assert realistic_result.options.margin_level == "province"
-    for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated"):
+    for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated", "logit_calibrated"):
         estimate = realistic_result.outcomes[name].table["estimate"]
         # Suppressed areas keep no estimate; their register population stands in for them.
         completed = estimate.fillna(register.where(estimate.isna()))
@@ -302,7 +303,7 @@ def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_
     result = estimate_all(release=unbiased.release, calibration_reference=zeroed)
 
     # Every calibrated weight of Antwerp went to 0: its 70 municipalities published as empty.
-    for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated"):
+    for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated", "logit_calibrated"):
         assert "group '10000': known total 0" in result.skipped[name]
     # And its zeros stood for its residents in the population of Flanders: the regional
     # factors, and all built on them, fell 16.5 % short over Belgium. Now every estimator
@@ -319,10 +320,47 @@ def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_
         assert abs(total) < 0.01, (name, total)
 
 
+def test_margins_out_of_the_logit_bounds_leave_the_bounded_estimator_out_with_its_reason(
+    unbiased: SimulatedRelease,
+) -> None:
+    # A register that counts Luxembourg three times over: a small province, so the factor of
+    # Wallonia rises by only 15 % and its weights would have to reach about 2.6, beyond the
+    # logit bound of 2. GREG and raking follow the register; logit says why it cannot.
+    register = belgium.register_population(2011)
+    municipalities = belgium.municipalities()
+    province = municipalities.set_index(municipalities["area_code"].astype(str))["province"]
+    luxembourg = register["area_code"].astype(str).map(province).astype(str).eq("80000")
+    tripled = register.assign(population=register["population"].where(~luxembourg, lambda p: 3 * p))
+
+    result = estimate_all(release=unbiased.release, calibration_reference=tripled)
+
+    assert "logit_calibrated" not in result.outcomes
+    assert "the bounds (0.5, 2) may be too tight" in result.skipped["logit_calibrated"]
+    assert {"greg_calibrated", "raking_calibrated"} <= set(result.outcomes)
+
+
 def test_the_default_is_chosen_without_the_census(unbiased_result: EstimationResult) -> None:
     assert unbiased_result.options.default is None
-    chosen = min(unbiased_result.outcomes.values(), key=lambda o: o.selection_score)
-    assert unbiased_result.default == chosen.name
+    best = min(outcome.selection_score for outcome in unbiased_result.outcomes.values())
+    chosen = unbiased_result.outcomes[unbiased_result.default]
+    assert chosen.selection_score <= best * (1 + TIE)
+    # Of estimators tied with the best, the first in report order.
+    earlier = list(unbiased_result.outcomes)[: list(unbiased_result.outcomes).index(chosen.name)]
+    assert all(
+        unbiased_result.outcomes[name].selection_score > best * (1 + TIE) for name in earlier
+    )
+
+
+def test_a_near_twin_does_not_take_the_default_by_a_rounding(
+    unbiased_result: EstimationResult,
+) -> None:
+    """Logit with bounds (0.5, 2) weighs as raking does to within 1e-4 near 1: a tie."""
+    outcomes = unbiased_result.outcomes
+    raking, logit = (outcomes[name] for name in ("raking_calibrated", "logit_calibrated"))
+    assert logit.selection_score == pytest.approx(raking.selection_score, rel=TIE)
+    order = list(outcomes)
+    assert order.index("raking_calibrated") < order.index("logit_calibrated")
+    assert unbiased_result.default != "logit_calibrated"
 
 
 def test_the_default_is_chosen_on_another_split_than_the_one_reported(

@@ -1,4 +1,4 @@
-"""Calibration of area estimates to known totals: ratio, GREG (linear) and raking.
+"""Calibration of area estimates to known totals: ratio, GREG (linear), raking and logit.
 
 The area estimates are adjusted by a weight ``g`` per area so that, over the calibration
 areas, they add up exactly to known totals (margins): the register population of each
@@ -13,6 +13,9 @@ and their first estimates as design weights:
   cases.
 - ``raking``: ``g = exp(x'lambda)``; always positive; with several partitions it is
   iterative proportional fitting.
+- ``logit`` (bounded): ``g = F(x'lambda)`` with Deville & Särndal's logit function, which
+  keeps every weight strictly within bounds ``(L, U)``, ``0 <= L < 1 < U``: no negative or
+  extreme weight, and margins out of reach of the bounds are an error, not missed totals.
 
 The weight is a function of the area's auxiliaries ``x``, so areas outside the calibration
 set (the validation half of a hold-out, areas whose reference is unknown) get the weight of
@@ -24,19 +27,40 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import special
 
 from cellcensus.errors import CellcensusError
 from cellcensus.nso.expansion import Expansion
 
-CalibrationMethod = Literal["ratio", "linear", "raking"]
+CalibrationMethod = Literal["ratio", "linear", "raking", "logit"]
 """How the weights depend on the auxiliaries; see the module docstring."""
 
+DEFAULT_BOUNDS: tuple[float, float] = (0.5, 2.0)
+"""Bounds ``(L, U)`` of the logit method's weights unless given.
+
+No area's first estimate is more than halved or doubled: the margins correct the first
+estimates' errors by group (market shares, second SIMs), which move the weights by a few
+per cent (0.96 to 1.05 on the simulated release with realistic biases); a weight near 0.5 or
+2 would rather signal a wrong reference or release. Symmetric on the log scale (``L = 1/U``),
+the logit function then agrees with raking's ``exp`` to second order near ``g = 1``.
+"""
+
 FloatArray = NDArray[np.float64]
+WeightFunction = Callable[[FloatArray], FloatArray]
+"""``g(u)`` or its derivative ``g'(u)``, with ``u = x'lambda`` per area."""
+
+
+class CalibrationNotConvergedError(CellcensusError):
+    """Newton steps did not bring the calibrated totals to the margins within the tolerance.
+
+    Margins inconsistent with each other, or out of reach of the weights the method allows
+    (positive ones for raking, those within the bounds for logit): no weights are returned.
+    """
 
 
 class UnreachableMarginError(CellcensusError):
@@ -76,6 +100,7 @@ def calibrate(
     partitions: Mapping[str, pd.Series],
     covariates: pd.DataFrame | None = None,
     method: CalibrationMethod = "raking",
+    bounds: tuple[float, float] | None = None,
     name: str | None = None,
     tolerance: float = 1e-10,
     max_iterations: int = 100,
@@ -91,8 +116,10 @@ def calibrate(
             targets are the reference totals of each group over the calibration areas.
         covariates: Numeric auxiliaries per area_code (e.g. share of children); the target
             of a column is ``sum(reference * column)`` over the calibration areas.
-        method: ``"ratio"`` (exactly one partition, no covariates), ``"linear"`` or
-            ``"raking"``.
+        method: ``"ratio"`` (exactly one partition, no covariates), ``"linear"``,
+            ``"raking"`` or ``"logit"``.
+        bounds: ``(L, U)`` with ``0 <= L < 1 < U``: every weight of the logit method lies
+            strictly between them. Logit only; None gives `DEFAULT_BOUNDS`.
         name: Name of the calibrated estimator (default ``"<method>_calibrated"``).
         tolerance: Largest relative gap between a calibrated total and its target.
         max_iterations: Most Newton steps.
@@ -105,9 +132,13 @@ def calibrate(
         UnreachableMarginError: If a group's known total is negative, 0 where its
             calibration areas have a positive first estimate, or positive where they have
             none (weights would set every area of the group to 0 or fail to move it).
-        CellcensusError: If an input is inconsistent, or the targets cannot be met.
+        CalibrationNotConvergedError: If the targets cannot be met (for logit: the bounds
+            may be too tight).
+        CellcensusError: If an input is inconsistent, or bounds are given to a method other
+            than logit or are not ``0 <= L < 1 < U``.
     """
-    _check_method(method=method, partitions=partitions, covariates=covariates)
+    _check_method(method=method, partitions=partitions, covariates=covariates, bounds=bounds)
+    bounds = bounds or DEFAULT_BOUNDS
     released = expansion.estimate.dropna().index
     design = _design(index=released, partitions=partitions, covariates=covariates)
     ref = reference.astype("float64").set_axis(reference.index.astype(str)).reindex(released)
@@ -120,25 +151,35 @@ def calibrate(
     _check_reachable(design=design, d=d, x=x_cal, targets=targets, support=support)
     lambdas = np.zeros(x_all.shape[1])
     iterations = 0
+    weight, slope = _weight_functions(method=method, bounds=bounds)
     if support.any():
-        solve = _SOLVERS[method]
+        solve = (
+            _solve_ratio
+            if method == "ratio"
+            else _solve_newton(weight, slope, method=method, hint=_unmet_hint(method, bounds))
+        )
         lambdas[support], iterations = solve(
             d, x_cal[:, support], targets[support], tolerance, max_iterations
         )
-    g = pd.Series(_G[method](x_all @ lambdas), index=released)
+    g = pd.Series(weight(x_all @ lambdas), index=released)
+    parameters = {
+        "calibration_cells": float(support.sum()),
+        # Two partitions' groups each add up to every area: one of their cells is fixed
+        # by the others. The constants fitted are the independent ones.
+        "fitted_constants": float(np.linalg.matrix_rank(x_cal[:, support])),
+    }
+    assumptions = {
+        "margins": "The known totals (margins) are right, and within a margin group the "
+        "first estimate errs by the same proportion in every area.",
+    }
+    if method == "logit":
+        parameters |= {"lower_bound": bounds[0], "upper_bound": bounds[1]}
+        assumptions["bounds"] = (
+            f"Every area's population lies between {bounds[0]:g} and {bounds[1]:g} times its "
+            "first estimate (the bounds of the weights)."
+        )
     calibrated = expansion.rescaled(
-        by=g,
-        name=name or f"{method}_calibrated",
-        parameters={
-            "calibration_cells": float(support.sum()),
-            # Two partitions' groups each add up to every area: one of their cells is fixed
-            # by the others. The constants fitted are the independent ones.
-            "fitted_constants": float(np.linalg.matrix_rank(x_cal[:, support])),
-        },
-        assumptions={
-            "margins": "The known totals (margins) are right, and within a margin group the "
-            "first estimate errs by the same proportion in every area.",
-        },
+        by=g, name=name or f"{method}_calibrated", parameters=parameters, assumptions=assumptions
     )
     margins = _margin_table(
         design=design.loc[in_set],
@@ -206,16 +247,81 @@ def density_classes(*, estimate: pd.Series, area_km2: pd.Series, n_classes: int 
     return "d" + numbers.astype(int).astype(str)
 
 
+def logit_weight(u: FloatArray, *, bounds: tuple[float, float]) -> FloatArray:
+    """Deville & Särndal's bounded calibration function ``g(u)``, that of the logit distance.
+
+    ``g(u) = (L(U-1) + U(1-L) e^{Au}) / ((U-1) + (1-L) e^{Au})``, ``A = (U-L)/((1-L)(U-1))``,
+    rises from ``L`` to ``U`` with ``g(0) = 1`` and ``g'(0) = 1``. It is computed as
+    ``L + (U-L) expit(Au + c)``, ``c = log((1-L)/(U-1))``, so that no ``u`` overflows.
+
+    Args:
+        u: ``x'lambda`` per area.
+        bounds: ``(L, U)``, ``0 <= L < 1 < U``.
+
+    Returns:
+        The weight per area, within ``[L, U]`` (strictly inside unless ``|u|`` is huge).
+
+    Raises:
+        CellcensusError: If the bounds are not ``0 <= L < 1 < U``.
+    """
+    lower, upper = _check_bounds(bounds)
+    z = _logit_argument(u, lower=lower, upper=upper)
+    return np.asarray(lower + (upper - lower) * special.expit(z), dtype=np.float64)
+
+
+def logit_weight_derivative(u: FloatArray, *, bounds: tuple[float, float]) -> FloatArray:
+    """``g'(u) = (U-L) A expit(z) expit(-z)`` of `logit_weight`, ``z = Au + c``; 1 at 0.
+
+    Raises:
+        CellcensusError: If the bounds are not ``0 <= L < 1 < U``.
+    """
+    lower, upper = _check_bounds(bounds)
+    z = _logit_argument(u, lower=lower, upper=upper)
+    slope = (upper - lower) * _logit_rate(lower=lower, upper=upper)
+    return np.asarray(slope * special.expit(z) * special.expit(-z), dtype=np.float64)
+
+
+def _logit_rate(*, lower: float, upper: float) -> float:
+    return (upper - lower) / ((1.0 - lower) * (upper - 1.0))
+
+
+def _logit_argument(u: FloatArray, *, lower: float, upper: float) -> FloatArray:
+    """``z = Au + c``, shifted so that ``g(0) = 1``."""
+    shift = math.log((1.0 - lower) / (upper - 1.0))
+    # expit is flat beyond |z| ~ 750; the clip only keeps A u from overflowing.
+    clipped = np.clip(np.asarray(u, dtype=np.float64), -1e250, 1e250)
+    return np.asarray(_logit_rate(lower=lower, upper=upper) * clipped + shift)
+
+
+def _check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
+    lower, upper = (float(bound) for bound in bounds)
+    if not (math.isfinite(upper) and 0.0 <= lower < 1.0 < upper):
+        raise CellcensusError(
+            f"logit calibration bounds must satisfy 0 <= lower < 1 < upper (finite), got "
+            f"lower={lower:g}, upper={upper:g}: the weights start at 1 and stay between the "
+            f"bounds; give e.g. bounds={DEFAULT_BOUNDS}"
+        )
+    return lower, upper
+
+
 def _check_method(
     *,
     method: str,
     partitions: Mapping[str, pd.Series],
     covariates: pd.DataFrame | None,
+    bounds: tuple[float, float] | None,
 ) -> None:
-    if method not in _SOLVERS:
+    if method not in _METHODS:
         raise CellcensusError(
-            f"calibration method must be one of {sorted(_SOLVERS)}, got {method!r}"
+            f"calibration method must be one of {sorted(_METHODS)}, got {method!r}"
         )
+    if bounds is not None and method != "logit":
+        raise CellcensusError(
+            f"bounds {bounds} apply to the 'logit' method only, not to {method!r}: use "
+            "method='logit' to keep the weights within bounds, or leave bounds out"
+        )
+    if method == "logit":
+        _check_bounds(bounds or DEFAULT_BOUNDS)
     if method == "ratio" and (len(partitions) != 1 or covariates is not None):
         raise CellcensusError(
             "ratio calibration takes exactly one partition and no covariates; use "
@@ -264,9 +370,10 @@ def _solve_ratio(
 
 
 def _solve_newton(
-    g: Callable[[FloatArray], FloatArray],
-    g_prime: Callable[[FloatArray], FloatArray],
+    g: WeightFunction, g_prime: WeightFunction, *, method: str, hint: str
 ) -> Callable[[FloatArray, FloatArray, FloatArray, float, int], tuple[FloatArray, int]]:
+    """Newton steps on the calibration equations; `hint` says why they may not converge."""
+
     def solve(
         d: FloatArray, x: FloatArray, targets: FloatArray, tolerance: float, max_iterations: int
     ) -> tuple[FloatArray, int]:
@@ -279,13 +386,21 @@ def _solve_newton(
             lambdas, gap = _line_search(d=d, x=x, targets=targets, lambdas=lambdas, step=step, g=g)
             if np.max(np.abs(gap) / scale) < tolerance:
                 return lambdas, iteration
-        raise CellcensusError(
-            f"calibration did not converge in {max_iterations} steps (largest relative gap "
-            f"{np.max(np.abs(gap) / scale):.2e}); the margins may be inconsistent or out of "
-            "reach of positive weights"
+        raise CalibrationNotConvergedError(
+            f"{method} calibration did not converge in {max_iterations} steps (largest "
+            f"relative gap {np.max(np.abs(gap) / scale):.2e}); {hint}"
         )
 
     return solve
+
+
+def _unmet_hint(method: str, bounds: tuple[float, float]) -> str:
+    if method == "logit":
+        return (
+            f"the bounds ({bounds[0]:g}, {bounds[1]:g}) may be too tight for these margins: "
+            "widen them (a lower bound nearer 0, an upper one higher), or check the margins"
+        )
+    return "the margins may be inconsistent or out of reach of positive weights"
 
 
 def _line_search(
@@ -295,9 +410,9 @@ def _line_search(
     targets: FloatArray,
     lambdas: FloatArray,
     step: FloatArray,
-    g: Callable[[FloatArray], FloatArray],
+    g: WeightFunction,
 ) -> tuple[FloatArray, FloatArray]:
-    """Halve the Newton step until the gap to the targets shrinks (raking can overshoot)."""
+    """Halve the Newton step until the gap to the targets shrinks (raking, logit overshoot)."""
     current = np.linalg.norm(targets - (d * g(x @ lambdas)) @ x)
     size = 1.0
     for _ in range(40):
@@ -322,18 +437,21 @@ def _exp(u: FloatArray) -> FloatArray:
     return np.exp(np.clip(u, -50, 50))
 
 
-_G: Mapping[str, Callable[[FloatArray], FloatArray]] = {
-    "ratio": _linear,
-    "linear": _linear,
-    "raking": _exp,
-}
-_SOLVERS: Mapping[
-    str, Callable[[FloatArray, FloatArray, FloatArray, float, int], tuple[FloatArray, int]]
-] = {
-    "ratio": _solve_ratio,
-    "linear": _solve_newton(_linear, _ones),
-    "raking": _solve_newton(_exp, _exp),
-}
+_METHODS: tuple[str, ...] = get_args(CalibrationMethod)
+
+
+def _weight_functions(
+    *, method: str, bounds: tuple[float, float]
+) -> tuple[WeightFunction, WeightFunction]:
+    """``g`` and ``g'`` of `method` (ratio's closed form is a linear ``g``)."""
+    if method == "logit":
+        return (
+            lambda u: logit_weight(u, bounds=bounds),
+            lambda u: logit_weight_derivative(u, bounds=bounds),
+        )
+    if method == "raking":
+        return _exp, _exp
+    return _linear, _ones
 
 
 def _margin_table(

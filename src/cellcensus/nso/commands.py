@@ -61,6 +61,7 @@ Estimator = Literal[
     "ratio_calibrated",
     "greg_calibrated",
     "raking_calibrated",
+    "logit_calibrated",
 ]
 """The estimators `--estimator` takes: those of `cellcensus.nso.production.ESTIMATORS`."""
 MarginLevel = Literal["province", "arrondissement", "region"]

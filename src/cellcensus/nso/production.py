@@ -22,7 +22,9 @@ import pandas as pd
 
 from cellcensus.errors import SCHEMA_DOC, CellcensusError
 from cellcensus.nso.calibration import (
+    DEFAULT_BOUNDS,
     CalibrationMethod,
+    CalibrationNotConvergedError,
     UnreachableMarginError,
     calibrate,
     density_classes,
@@ -124,8 +126,18 @@ ESTIMATORS: tuple[EstimatorInfo, ...] = (
         "Age coverage, raked to margin groups and density classes.",
         supervised=True,
     ),
+    EstimatorInfo(
+        "logit_calibrated",
+        "Bounded logit to margins",
+        "Age coverage, calibrated to margin groups and density classes with every weight "
+        f"kept between {DEFAULT_BOUNDS[0]:g} and {DEFAULT_BOUNDS[1]:g} (Deville & Särndal's "
+        "logit method).",
+        supervised=True,
+    ),
 )
 """Every estimator `estimate_all` runs, in the order of the report."""
+TIE = 1e-4
+"""Relative gap of selection scores below which two estimators tie (the earlier is chosen)."""
 
 ESTIMATOR_INFO: Mapping[str, EstimatorInfo] = MappingProxyType({e.name: e for e in ESTIMATORS})
 
@@ -584,7 +596,8 @@ def negative_estimates(*fits: _Fitted) -> dict[str, str]:
             if len(below) and name not in reasons:
                 reasons[name] = (
                     f"negative estimates for {len(below)} area(s), e.g. {below[0]} (its "
-                    "calibration weights went below 0); raking keeps them positive"
+                    "calibration weights went below 0); raking keeps them positive, the "
+                    "bounded (logit) calibration within its bounds"
                 )
     return reasons
 
@@ -680,13 +693,15 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
         skipped["power_law"] = str(error)
     else:
         fitted["power_law"] = (law, 3)  # alpha, beta and the smearing factor
-    for method in ("ratio", "linear", "raking"):
-        name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
+    methods: tuple[CalibrationMethod, ...] = ("ratio", "linear", "raking", "logit")
+    for method in methods:
+        name = _calibrated_name(method)
         try:
             fitted[name] = _calibrated(
                 inputs=inputs, base=covered, reference=reference, method=method
             )
-        except UnreachableMarginError as error:  # a wrong reference: the others still run
+        # A wrong reference, or margins no allowed weights reach (logit's bounds): the others run.
+        except (UnreachableMarginError, CalibrationNotConvergedError) as error:
             skipped[name] = str(error)
     return fitted, skipped
 
@@ -753,11 +768,18 @@ def _calibrated(
             area_km2=inputs.areas["area_km2"],
             n_classes=inputs.options.n_density_classes,
         )
-    name = "greg_calibrated" if method == "linear" else f"{method}_calibrated"
     result = calibrate(
-        expansion=base, reference=reference, partitions=partitions, method=method, name=name
+        expansion=base,
+        reference=reference,
+        partitions=partitions,
+        method=method,
+        name=_calibrated_name(method),
     )
     return result.expansion, int(result.expansion.parameters["fitted_constants"])
+
+
+def _calibrated_name(method: CalibrationMethod) -> str:
+    return "greg_calibrated" if method == "linear" else f"{method}_calibrated"
 
 
 def _outcome(
@@ -887,7 +909,11 @@ def _default(
     }
     if not scores:
         return next(iter(outcomes))
-    return min(scores, key=lambda name: scores[name])
+    # Scores this close are no evidence either way (the split's noise is far larger):
+    # the first in report order wins, so that a near twin (logit beside raking) added to
+    # the comparison does not take the default by a rounding.
+    best = min(scores.values())
+    return next(name for name, score in scores.items() if score <= best * (1 + TIE))
 
 
 def _keyed(table: pd.DataFrame, *, name: str, columns: tuple[str, ...]) -> pd.DataFrame:
