@@ -123,6 +123,21 @@ def test_after_a_reset_the_user_chooses_a_password_before_anything_else(service)
     assert again["must_change_password"] is False
 
 
+def test_a_user_a_steward_adds_chooses_a_password_before_anything_else(service):
+    steward = service.auth("steward")
+    new = {"username": "carol", "role": "auditor", "password": NEW}
+    created = service.client.post("/users", json=new, headers=steward)
+    assert created.status_code == 201 and created.json()["must_change_password"] is True
+    answer = login(service, "carol", NEW).json()
+    assert answer["must_change_password"] is True
+    token = answer["access_token"]
+    assert service.client.get("/audit", headers=bearer(token)).status_code == 403
+    assert change(service, token, NEW, "carol's own passphrase").status_code == 204
+    assert service.client.get("/audit", headers=bearer(token)).status_code == 200
+    # Users made as `cellcensus users add` makes them (the tests' alice) have no such duty.
+    assert login(service, "alice", PASSWORD).json()["must_change_password"] is False
+
+
 def test_every_role_asks_who_it_is_and_gets_what_applies_to_it(service):
     for name in ("steward", "auditor"):
         answer = service.client.get("/me", headers=service.auth(name))

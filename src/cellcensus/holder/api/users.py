@@ -270,8 +270,16 @@ class Users:
         self._cache[username] = (time.monotonic(), user)
         return user
 
-    def add(self, *, username: str, role: Role, password: str, actor: str) -> User:
-        """Register a user."""
+    def add(
+        self,
+        *,
+        username: str,
+        role: Role,
+        password: str,
+        actor: str,
+        must_change_password: bool = False,
+    ) -> User:
+        """Register a user; `must_change_password` where someone else chose the password."""
         self._cache.pop(username, None)
         check_new_user(username, password)
         with self.state.write() as conn:
@@ -286,6 +294,7 @@ class Users:
                     password_hash=hash_password(password),
                     active=True,
                     created_at=now(),
+                    must_change_password=must_change_password,
                 )
             )
             append_entry(

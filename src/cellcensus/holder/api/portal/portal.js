@@ -30,13 +30,18 @@ const AUDIT_PER_PAGE = 50; // audit entries shown at once, older ones on request
 const AUDITORS = new Set(["auditor", "steward"]); // the roles GET /audit answers
 
 const $ = (id) => document.getElementById(id);
-// The jobs table's column names (a module runs once the page is parsed).
-const JOB_COLUMNS = [...document.querySelectorAll("#jobs thead th")].map((th) => th.textContent);
+// The column names of the tables whose cells stack on a narrow screen (a module runs once the
+// page is parsed).
+const columnsOf = (id) =>
+  [...document.querySelectorAll(`#${id} thead th`)].map((th) => th.textContent);
+const JOB_COLUMNS = columnsOf("jobs");
+const USER_COLUMNS = columnsOf("users");
 let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
 let jobList = { jobs: new Map(), next: null, paged: false }; // shown jobs by id; next page
 let auditOldest = 0; // sequence number of the oldest audit entry shown
+let people = new Map(); // the steward's GET /users by name: the chosen user's state
 
 // ---------------------------------------------------------------- the API
 
@@ -185,6 +190,9 @@ function endSession() {
   $("jobs").tBodies[0].replaceChildren();
   $("audit").tBodies[0].replaceChildren();
   $("audit-verdict").hidden = true;
+  $("users").tBodies[0].replaceChildren();
+  people = new Map();
+  for (const id of ["new-user-password", "reset-password"]) $(id).value = ""; // typed, unsent
 }
 
 function show(view) {
@@ -302,7 +310,7 @@ async function enter() {
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
-    await Promise.all([loadApprovals(), loadBudgets(), loadAudit()]);
+    await Promise.all([loadApprovals(), loadUsers(), loadAudit()]);
   } else if (view === "auditor") {
     await loadAudit();
   }
@@ -796,8 +804,12 @@ function jobRow(job) {
     el("td", { className: "status" }, status(job)),
     cell(downloads(job)),
   );
+  return labelled(row, JOB_COLUMNS);
+}
+
+function labelled(row, columns) {
   // Each cell names its column, which a narrow screen shows beside it (portal.css).
-  [...row.cells].forEach((td, index) => td.setAttribute("data-label", JOB_COLUMNS[index] || ""));
+  [...row.cells].forEach((td, index) => td.setAttribute("data-label", columns[index] || ""));
   return row;
 }
 
@@ -952,9 +964,15 @@ async function loadApprovals() {
   $("no-approvals").hidden = approvals.length > 0;
 }
 
-async function loadBudgets() {
-  // Two requests whatever the number of analysts: the users, then every budget at once.
+async function loadUsers() {
+  // Two requests whatever the number of users: the users, then every budget at once. The
+  // budgets, the users and the forms' selects are all drawn from these answers.
   const [{ users }, { budgets }] = await Promise.all([callJson("users"), callJson("budgets")]);
+  showBudgets(users, budgets);
+  showUsers(users);
+}
+
+function showBudgets(users, budgets) {
   const analysts = users.filter((user) => user.role === "analyst");
   const rows = analysts.flatMap((user) => {
     const inactive = user.active ? "" : " (deactivated)";
@@ -978,11 +996,18 @@ async function loadBudgets() {
   });
   const none = el("tr", {}, el("td", { colSpan: 6 }, "No analyst is registered yet."));
   $("budgets").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
-  const chosen = $("budget-analyst").value;
-  $("budget-analyst").replaceChildren(
-    ...analysts.map((user) => el("option", { value: user.username }, user.username)),
-  );
-  if (analysts.some((user) => user.username === chosen)) $("budget-analyst").value = chosen;
+  refill($("budget-analyst"), analysts.map((user) => user.username));
+}
+
+function refill(select, values) {
+  // New options, the one chosen kept while it is still offered.
+  const chosen = select.value;
+  select.replaceChildren(...values.map((value) => el("option", { value }, value)));
+  if (values.includes(chosen)) select.value = chosen;
+}
+
+function userPath(name, tail = "") {
+  return `users/${encodeURIComponent(name)}${tail}`;
 }
 
 async function setBudget(event) {
@@ -1001,11 +1026,11 @@ async function setBudget(event) {
     delta: number("budget-delta"),
   };
   try {
-    const left = await callJson(`users/${encodeURIComponent(analyst)}/budget`, {
+    const left = await callJson(userPath(analyst, "/budget"), {
       method: "PUT",
       body,
     });
-    await loadBudgets();
+    await loadUsers();
     announce(
       `The budget of ${analyst} in project ${left.project} is set: ` +
         `ε ${formatNumber(left.epsilon_left)} and δ ${formatNumber(left.delta_left)} left.`,
@@ -1013,6 +1038,142 @@ async function setBudget(event) {
   } catch (error) {
     report(error, `The budget of ${analyst} was not set.`);
   }
+}
+
+// ---------------------------------------------------------------- users
+
+function showUsers(users) {
+  const rows = users.map((user) =>
+    labelled(
+      el(
+        "tr",
+        { attrs: { "data-user": user.username } },
+        cell(user.username + (user.username === session.username ? " (you)" : "")),
+        cell(user.role),
+        cell(plain(user.active)),
+        el("td", { className: "scopes" }, user.scopes.length ? lines(user.scopes) : "none"),
+        cell(plain(user.must_change_password)),
+      ),
+      USER_COLUMNS,
+    ),
+  );
+  $("users").tBodies[0].replaceChildren(...rows);
+  people = new Map(users.map((user) => [user.username, user]));
+  refill($("user-choice"), users.map((user) => user.username));
+  showChoice();
+}
+
+function showChoice() {
+  // The chosen user's state and actions: their scopes ready to edit, and a password reset
+  // unless they are the steward signed in (whose current password the service wants: 409).
+  const user = people.get($("user-choice").value);
+  if (!user) return;
+  const own = user.username === session.username;
+  const state = `${user.role}, ${user.active ? "active" : "deactivated"}`;
+  $("user-choice-state").textContent = own ? `${state} (you).` : `${state}.`;
+  $("user-scopes").value = user.scopes.join(", ");
+  $("toggle-active").textContent = `${user.active ? "Deactivate" : "Activate"} ${user.username}`;
+  $("reset-password-label").textContent = `New password for ${user.username}`;
+  $("reset-form").hidden = own;
+  $("own-password").hidden = !own;
+}
+
+async function changeUser({ button, path, method, body, done, refused }) {
+  // One change, said once made (`done` of the service's answer), then the users drawn again
+  // as the service now has them. Answers whether it was made.
+  clearProblem();
+  const focused = document.activeElement === button;
+  button.disabled = true; // until the answer: a second press would send the change again
+  let answer;
+  try {
+    answer = await callJson(path, { method, body });
+  } catch (error) {
+    report(error, refused);
+    return false;
+  } finally {
+    button.disabled = false;
+    // Disabled, it lost the focus: a keyboard user stays where they were.
+    if (focused && document.activeElement === document.body) button.focus();
+  }
+  announce(done(answer));
+  try {
+    await loadUsers();
+  } catch (error) {
+    report(error, "The users could not be loaded."); // the change itself was made
+  }
+  return true;
+}
+
+async function addUser(event) {
+  // Sent as typed: the service judges the name, the role and the password.
+  event.preventDefault();
+  const body = {
+    username: $("new-user-name").value,
+    role: $("new-user-role").value,
+    password: $("new-user-password").value,
+  };
+  const added = await changeUser({
+    button: $("add-user"),
+    path: "users",
+    method: "POST",
+    body,
+    done: (user) => `${user.username} is added as ${user.role}.`,
+    refused: "The user was not added.",
+  });
+  if (!added) return;
+  $("new-user-name").value = "";
+  $("new-user-password").value = "";
+  if (people.has(body.username)) {
+    $("user-choice").value = body.username; // chosen below, for their scopes
+    showChoice();
+  }
+}
+
+async function setScopes(event) {
+  // Space- or comma-separated, sent as a list (an empty field as none).
+  event.preventDefault();
+  const name = $("user-choice").value;
+  await changeUser({
+    button: $("set-scopes"),
+    path: userPath(name, "/scopes"),
+    method: "PUT",
+    body: { scopes: $("user-scopes").value.split(/[\s,]+/).filter(Boolean) },
+    done: (user) => `The scopes of ${name} are set: ${plain(user.scopes)}.`,
+    refused: `The scopes of ${name} were not set.`,
+  });
+}
+
+async function toggleActive() {
+  // The service refuses to deactivate the last active steward (409), and revokes every token
+  // of a user it deactivates.
+  const user = people.get($("user-choice").value);
+  if (!user) return;
+  const active = !user.active;
+  const verb = active ? "activated" : "deactivated";
+  await changeUser({
+    button: $("toggle-active"),
+    path: userPath(user.username),
+    method: "PATCH",
+    body: { active },
+    done: () => `${user.username} is ${verb}.`,
+    refused: `${user.username} was not ${verb}.`,
+  });
+}
+
+async function resetPassword(event) {
+  event.preventDefault();
+  const name = $("user-choice").value;
+  const reset = await changeUser({
+    button: $("reset-password-button"),
+    path: userPath(name, "/password"),
+    method: "PUT",
+    body: { password: $("reset-password").value },
+    done: () =>
+      `The password of ${name} is reset: their tokens are revoked, and they choose their ` +
+      "own at their next sign-in.",
+    refused: `The password of ${name} was not reset.`,
+  });
+  if (reset) $("reset-password").value = "";
 }
 
 function approvalBlock({ job, release }) {
@@ -1218,11 +1379,22 @@ function start() {
   );
   refreshes(
     "refresh-budgets",
-    loadBudgets,
+    loadUsers,
     "The budgets are up to date.",
     "The budgets could not be loaded.",
   );
   $("budget-form").addEventListener("submit", setBudget);
+  refreshes(
+    "refresh-users",
+    loadUsers,
+    "The users are up to date.",
+    "The users could not be loaded.",
+  );
+  $("add-user-form").addEventListener("submit", addUser);
+  $("user-choice").addEventListener("change", showChoice);
+  $("scopes-form").addEventListener("submit", setScopes);
+  $("toggle-active").addEventListener("click", toggleActive);
+  $("reset-form").addEventListener("submit", resetPassword);
   refreshes(
     "refresh-audit",
     loadAudit,

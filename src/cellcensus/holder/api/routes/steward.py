@@ -45,11 +45,19 @@ def list_users(ctx: Context, caller: Steward) -> schemas.UserList:
     "/users", status_code=201, response_model=schemas.UserOut, responses=responses(*COMMON, 409)
 )
 def create_user(ctx: Context, caller: Steward, body: schemas.UserCreate) -> schemas.UserOut:
-    """Register an analyst, steward or auditor."""
+    """Register an analyst, steward or auditor, who chooses their own password at first login.
+
+    The steward knows the initial password, as after a reset: until the new user changes it,
+    every route but `POST /auth/password` and `POST /auth/logout` answers 403.
+    """
     if ctx.users.get(body.username) is not None:
         raise ApiError(409, f"user {body.username!r} already exists")
     user = ctx.users.add(
-        username=body.username, role=Role(body.role), password=body.password, actor=caller.name
+        username=body.username,
+        role=Role(body.role),
+        password=body.password,
+        actor=caller.name,
+        must_change_password=True,
     )
     return user_out(user)
 
