@@ -291,13 +291,18 @@ def test_a_reference_of_no_released_area_is_refused_naming_the_codes(
         estimate_all(release=unbiased.release, calibration_reference=register.iloc[:0])
 
 
+def in_province(register: pd.DataFrame, code: str) -> pd.Series:
+    """Whether each municipality of `register` is in the province `code`."""
+    municipalities = belgium.municipalities()
+    province = municipalities.set_index(municipalities["area_code"].astype(str))["province"]
+    return register["area_code"].astype(str).map(province).astype(str).eq(code)
+
+
 def test_a_reference_of_zeros_for_a_province_leaves_the_calibration_out_not_the_province(
     unbiased: SimulatedRelease,
 ) -> None:
     register = belgium.register_population(2011)
-    municipalities = belgium.municipalities()
-    province = municipalities.set_index(municipalities["area_code"].astype(str))["province"]
-    antwerp = register["area_code"].astype(str).map(province).astype(str).eq("10000")
+    antwerp = in_province(register, "10000")
     zeroed = register.assign(population=register["population"].where(~antwerp, 0))
 
     result = estimate_all(release=unbiased.release, calibration_reference=zeroed)
@@ -327,9 +332,7 @@ def test_margins_out_of_the_logit_bounds_leave_the_bounded_estimator_out_with_it
     # Wallonia rises by only 15 % and its weights would have to reach about 2.6, beyond the
     # logit bound of 2. GREG and raking follow the register; logit says why it cannot.
     register = belgium.register_population(2011)
-    municipalities = belgium.municipalities()
-    province = municipalities.set_index(municipalities["area_code"].astype(str))["province"]
-    luxembourg = register["area_code"].astype(str).map(province).astype(str).eq("80000")
+    luxembourg = in_province(register, "80000")
     tripled = register.assign(population=register["population"].where(~luxembourg, lambda p: 3 * p))
 
     result = estimate_all(release=unbiased.release, calibration_reference=tripled)
