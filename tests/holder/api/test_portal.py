@@ -179,6 +179,10 @@ def test_an_analyst_submits_a_job_downloads_its_csv_and_signs_out(service, porta
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.locator("#analyst")).to_be_hidden()
+    assert page.locator("#budget tbody tr, #jobs tbody tr").count() == 0  # theirs: gone
+    assert (
+        page.locator("#release-view").inner_text() == "" and not page.locator("#quota").inner_text()
+    )
     assert tab.session() is None
     refused = service.client.get("/me", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
@@ -1116,10 +1120,13 @@ def test_a_steward_resets_an_analysts_password_but_not_their_own(idle_service, p
     page.get_by_label("User", exact=True).select_option("bob")
     page.get_by_label("New password for bob").fill("typed, never sent")
 
-    # Signing out leaves neither the users nor a password typed in the page.
+    # Signing out leaves nothing of the session in the page, hidden or not: no row of any
+    # table, no user to choose, no password typed.
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    assert page.locator("#users tbody tr").count() == 0
+    tables = "#budgets tbody tr, #users tbody tr, #audit tbody tr, #approvals *"
+    assert page.locator(tables).count() == 0
+    assert page.locator("#budget-analyst option, #user-choice option").count() == 0
     assert page.locator("#reset-password").input_value() == ""
     assert not tab.policy_refusals(), tab.console
 

@@ -186,12 +186,18 @@ function endSession() {
   sessionStorage.removeItem(SESSION_KEY);
   if (polling) clearTimeout(polling);
   polling = null;
-  jobList = { jobs: new Map(), next: null, paged: false }; // nothing of theirs stays
-  $("jobs").tBodies[0].replaceChildren();
-  $("audit").tBodies[0].replaceChildren();
-  $("audit-verdict").hidden = true;
-  $("users").tBodies[0].replaceChildren();
+  // Nothing of the session stays in the page, hidden or not: the next person at this
+  // browser signs in to a blank page.
+  jobList = { jobs: new Map(), next: null, paged: false };
   people = new Map();
+  for (const id of ["budget", "jobs", "budgets", "users", "audit"]) {
+    $(id).tBodies[0].replaceChildren();
+  }
+  for (const id of ["approvals", "release-view", "budget-analyst", "user-choice", "quota"]) {
+    $(id).replaceChildren();
+  }
+  $("release-view").hidden = true;
+  $("audit-verdict").hidden = true;
   for (const id of ["new-user-password", "reset-password"]) $(id).value = ""; // typed, unsent
 }
 
