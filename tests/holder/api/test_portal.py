@@ -325,6 +325,12 @@ def test_the_portal_works_from_the_keyboard_with_labels_and_a_visible_focus(idle
     assert page.locator("main").count() == 1
     assert page.get_by_role("alert").count() == 1 and page.get_by_role("status").count() == 1
 
+    # A job submitted from the keyboard: the button, disabled until the answer, keeps the focus.
+    page.get_by_role("button", name="Submit the job").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("submitted")
+    expect(page.get_by_role("button", name="Submit the job")).to_be_focused()
+
     page.set_viewport_size({"width": 320, "height": 800})
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"

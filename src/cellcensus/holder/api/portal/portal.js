@@ -283,22 +283,38 @@ async function changePassword(event) {
     $("repeat-password").focus();
     return;
   }
-  const button = $("change-password-button");
-  button.disabled = true;
   try {
-    await call("auth/password", {
-      method: "POST",
-      body: { current_password: current, new_password: chosen },
-    });
-    for (const id of ["current-password", "new-password", "repeat-password"]) $(id).value = "";
-    session.mustChange = false;
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    await busy($("change-password-button"), () =>
+      call("auth/password", {
+        method: "POST",
+        body: { current_password: current, new_password: chosen },
+      }),
+    );
+  } catch (error) {
+    report(error, "The password was not changed.");
+    return;
+  }
+  for (const id of ["current-password", "new-password", "repeat-password"]) $(id).value = "";
+  session.mustChange = false;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  try {
     await enter();
     announce(`Your password is changed. Signed in as ${session.username}.`);
   } catch (error) {
-    report(error, "The password was not changed.");
+    report(error, "Your password is changed, but the page could not be loaded.");
+  }
+}
+
+async function busy(button, action) {
+  // The button is disabled until the answer (a second press would send the request again);
+  // disabled, it loses the focus, which a keyboard user gets back where they were.
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  try {
+    return await action();
   } finally {
     button.disabled = false;
+    if (focused && document.activeElement === document.body) button.focus();
   }
 }
 
@@ -676,17 +692,15 @@ async function submitJob(event) {
     level: $("level").value,
     project: $("project").value || "default",
   };
-  const button = $("submit-job");
-  button.disabled = true;
   try {
-    const job = await callJson("jobs", { method: "POST", body });
-    const reused = job.cached ? ", reusing an earlier identical result" : "";
-    announce(`Job ${job.id} submitted: ${STATUSES[job.status] || job.status}${reused}.`);
-    await Promise.all([loadJobs({ keepOlder: true }), loadBudget()]);
+    await busy($("submit-job"), async () => {
+      const job = await callJson("jobs", { method: "POST", body });
+      const reused = job.cached ? ", reusing an earlier identical result" : "";
+      announce(`Job ${job.id} submitted: ${STATUSES[job.status] || job.status}${reused}.`);
+      await Promise.all([loadJobs({ keepOlder: true }), loadBudget()]);
+    });
   } catch (error) {
     report(error, "The service refused the job.");
-  } finally {
-    button.disabled = false;
   }
 }
 
@@ -704,9 +718,7 @@ async function loadJobs({ keepOlder = false } = {}) {
 
 async function loadOlderJobs() {
   // The page after the oldest one shown, below it: from the service's links.next.
-  const button = $("older-jobs");
-  button.disabled = true;
-  try {
+  await busy($("older-jobs"), async () => {
     const query = new URLSearchParams({ limit: JOBS_PER_PAGE, before: jobList.next });
     const page = await callJson(`jobs?${query}`);
     jobList.next = nextBefore(page);
@@ -716,9 +728,7 @@ async function loadOlderJobs() {
     const all = jobList.next ? "" : " These are all your jobs.";
     announce(`${page.jobs.length} older jobs shown, ${jobList.jobs.size} in all.${all}`);
     if (!jobList.next) $("jobs-heading").focus(); // the button is gone: not focus with it
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function nextBefore(page) {
@@ -1088,18 +1098,12 @@ async function changeUser({ button, path, method, body, done, refused }) {
   // One change, said once made (`done` of the service's answer), then the users drawn again
   // as the service now has them. Answers whether it was made.
   clearProblem();
-  const focused = document.activeElement === button;
-  button.disabled = true; // until the answer: a second press would send the change again
   let answer;
   try {
-    answer = await callJson(path, { method, body });
+    answer = await busy(button, () => callJson(path, { method, body }));
   } catch (error) {
     report(error, refused);
     return false;
-  } finally {
-    button.disabled = false;
-    // Disabled, it lost the focus: a keyboard user stays where they were.
-    if (focused && document.activeElement === document.body) button.focus();
   }
   announce(done(answer));
   try {
@@ -1282,9 +1286,7 @@ async function loadAudit() {
 
 async function loadOlderAudit() {
   // The entries just before the oldest one shown, below it.
-  const button = $("older-audit");
-  button.disabled = true;
-  try {
+  await busy($("older-audit"), async () => {
     const after = Math.max(0, auditOldest - 1 - AUDIT_PER_PAGE);
     const page = await callJson(`audit?after=${after}&limit=${auditOldest - 1 - after}`);
     $("audit").tBodies[0].append(...auditRows(page.entries));
@@ -1292,9 +1294,7 @@ async function loadOlderAudit() {
     const all = after === 0 ? " These are all the entries." : "";
     announce(`${page.entries.length} older entries of the audit log shown.${all}`);
     if (after === 0) $("audit-heading").focus(); // the button is gone: not focus with it
-  } finally {
-    button.disabled = false;
-  }
+  });
 }
 
 function showOlderAudit(after) {
