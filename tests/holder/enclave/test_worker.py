@@ -171,12 +171,23 @@ def test_conformance_run_cannot_reach_the_store_the_state_or_the_network(tmp_pat
     outside = tmp_path / "planted.txt"
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
+    # A datagram and a unix socket's path (as a local PostgreSQL's): Landlock rules neither.
+    datagrams = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    datagrams.bind(("127.0.0.1", 0))
+    datagrams.settimeout(0.5)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(tmp_path / "s.sock"))
+    unix.listen(1)
     source = (
         "import os, socket\n"
         "tries = {\n"
         f"    'read': lambda: open({str(secret)!r}).read(),\n"
         f"    'write': lambda: open({str(outside)!r}, 'w').write('x'),\n"
         f"    'connect': lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5),\n"
+        "    'udp': lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(\n"
+        f"        b'leak', ('127.0.0.1', {datagrams.getsockname()[1]})),\n"
+        "    'unix': lambda: socket.socket(socket.AF_UNIX).connect(\n"
+        f"        {str(tmp_path / 's.sock')!r}),\n"
         "    'scratch': lambda: open(os.path.join(os.environ['TMPDIR'], 'f'), 'w').write('x'),\n"
         "}\n"
         "found = {}\n"
@@ -188,14 +199,18 @@ def test_conformance_run_cannot_reach_the_store_the_state_or_the_network(tmp_pat
         "        found[name] = type(error).__name__\n"
         "raise RuntimeError(found)\n"
     )
-    with listener:
+    with listener, datagrams, unix:
         report = run_conformance(
             source, sha256=source_hash(source), memory_mb=MEMORY_MB, timeout_s=60
         )
+        with pytest.raises(TimeoutError):
+            datagrams.recv(10)  # nothing came
     expected = {
         "read": "PermissionError",
         "write": "PermissionError",
-        "connect": "PermissionError" if landlock_abi() >= 4 else "allowed",
+        "connect": "PermissionError",
+        "udp": "PermissionError",
+        "unix": "PermissionError",
         "scratch": "allowed",  # its private temporary folder
     }
     assert repr(expected) in report["error"], report
@@ -208,7 +223,8 @@ def test_a_passing_report_says_which_sandbox_applied(tmp_path):
     source = module.read_text().split("MODULE = '''")[1].split("'''")[0]
     report = run_conformance(source, sha256=source_hash(source), memory_mb=4096, timeout_s=120)
     assert report["passed"] is True, report
-    assert report["sandbox"] == ("none" if landlock_abi() < 1 else f"landlock ABI {landlock_abi()}")
+    expected = f"landlock ABI {landlock_abi()}, no sockets" if landlock_abi() >= 1 else "none"
+    assert report["sandbox"] == expected
 
 
 @pytest.mark.parametrize("timeout_s", [0.2, 60.0], ids=["killed", "ended"])

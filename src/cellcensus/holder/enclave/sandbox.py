@@ -5,29 +5,36 @@ A conformance run executes a submitted module. Time and memory are limited by rl
 anything it starts) can read only Python's own files, the installed packages and cellcensus's
 code, can write only in a fresh private temporary folder, cannot open TCP connections or
 bind ports (Landlock ABI 4+), cannot signal processes or reach abstract unix sockets outside
-its domain (ABI 6+), and cannot ptrace the service. So a submission cannot read the store,
-the state database or the token key, or write to them. A job of submitted code is confined
-the same way, with read access to the store's tables (`enclave.confined`).
+its domain (ABI 6+), and cannot ptrace the service. Landlock rules only TCP, so a seccomp
+filter refuses every new socket (UDP, a unix socket's path such as PostgreSQL's, netlink) and
+io_uring, which could open one beside the filter. So a submission cannot read the store, the
+state database or the token key, write to them, or send anything anywhere. A job of submitted
+code is confined the same way, with read access to the store's tables (`enclave.confined`).
 
 Landlock is in Linux since 5.13 (ABI 1; TCP rules since 6.7). Where the kernel lacks it,
 `confine` returns ``"none"`` and the run goes on with rlimits only; the conformance report
-says which sandbox applied (``sandbox``), so the steward knows.
+says which sandbox applied (``sandbox``), so the steward knows. The seccomp filter (Linux
+3.5) is written for x86-64 and AArch64; elsewhere the report says it is missing.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import platform
 import struct
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same numbers on every arch
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _FS_ABI1 = (1 << 13) - 1  # execute ... make_sym
@@ -71,6 +78,59 @@ def landlock_abi() -> int:
         _libc().syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), _CREATE_RULESET_VERSION)
     )
     return max(version, 0)
+
+
+@dataclass(frozen=True)
+class _Arch:
+    audit: int  # AUDIT_ARCH_* of seccomp_data.arch
+    socket: int  # __NR_socket
+    x32: bool  # x86-64's second system call table (numbers from 0x40000000)
+
+
+_ARCHES = {
+    "x86_64": _Arch(audit=0xC000003E, socket=41, x32=True),
+    "aarch64": _Arch(audit=0xC00000B7, socket=198, x32=False),
+}
+_IO_URING_SETUP = 425  # the same on every arch
+_LD_W_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06  # classic BPF opcodes
+_ALLOW, _REFUSE = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, RET_ERRNO
+
+
+def no_sockets_filter(arch: _Arch) -> list[tuple[int, int, int, int]]:
+    """A seccomp program (code, jt, jf, k) refusing socket() and io_uring with EACCES.
+
+    Sockets already open stay usable (none is handed to a confined process but its own pipes).
+    Another arch's system calls (x86-64's int 0x80 into the i386 table, where ``socketcall``
+    opens sockets) and x32's are refused whole: Python uses neither.
+    """
+    program = [
+        (_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_JEQ, 1, 0, arch.audit),
+        (_RET, 0, 0, _REFUSE),
+        (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if arch.x32:
+        program.append((_JGE, 3, 0, 0x40000000))
+    program += [
+        (_JEQ, 2, 0, arch.socket),
+        (_JEQ, 1, 0, _IO_URING_SETUP),
+        (_RET, 0, 0, _ALLOW),
+        (_RET, 0, 0, _REFUSE),
+    ]
+    return program
+
+
+def _refuse_sockets(libc: ctypes.CDLL) -> bool:
+    """Install `no_sockets_filter` on this process (after no_new_privs); False if no arch."""
+    arch = _ARCHES.get(platform.machine())
+    if arch is None:
+        return False
+    program = no_sockets_filter(arch)
+    filters = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *i) for i in program))
+    fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))  # sock_fprog
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+    return True
 
 
 def python_read_only() -> set[str]:
@@ -122,7 +182,8 @@ def confine(scratch: str, *, read_only: Sequence[str] = ()) -> str:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(ruleset)
-    return f"landlock ABI {abi}"
+    sockets = "no sockets" if _refuse_sockets(libc) else "sockets not filtered on this arch"
+    return f"landlock ABI {abi}, {sockets}"
 
 
 def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
