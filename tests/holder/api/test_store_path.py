@@ -45,7 +45,11 @@ def test_a_service_started_on_a_relative_store_names_it_store_to_clients(
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         job = {"algorithm": "usual_residence", "parameters": {}, "level": "region"}
         answer = client.post("/jobs", json=job, headers=headers)
+        audit = client.app.state.context.service.audit.entries(limit=100)
     assert answer.status_code == 422
     detail = answer.json()["detail"]
     assert "no region allocation in store STORE" in detail
     assert f" {tiny_store.name} " not in detail.replace(";", " ")
+    # The audit log records the refusal as the analyst read it, for auditors to read.
+    (refused,) = [entry for entry in audit if entry.action == "job.refused"]
+    assert refused.details["reason"] == detail
