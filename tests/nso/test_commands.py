@@ -639,6 +639,12 @@ def test_the_tourism_line_says_what_was_suppressed_instead_of_counting_it_as_non
     assert "arrivals suppressed everywhere" in said
     assert "0 arrivals" not in said and "nan" not in said
     said = tourism_said([300.0, 200.0], [100.0, np.nan])
-    assert "2,500 arrivals in the 1 whose arrivals were (average stay 3.0 nights)" in said
+    assert "2,500 arrivals in the 1 province whose arrivals were released" in said
+    assert "(average stay 3.0 nights in the 1 province that released both)" in said
+    # As many provinces, not the same ones: each sum says its own, never "the same areas".
+    said = tourism_said([300.0, np.nan], [np.nan, 50.0])
+    assert "7,500 nights of foreign visitors in the 1 province whose nights" in said
+    assert "1,250 arrivals in the 1 province whose arrivals were released" in said
+    assert "average stay" not in said and "nights and" not in said
     said = tourism_said([np.nan, np.nan], [100.0, np.nan])
     assert said == "Inbound tourism: no province's nights were released (all suppressed)"

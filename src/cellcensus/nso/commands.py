@@ -351,7 +351,8 @@ def tourism_summary(tourism: Tourism) -> str:
     """The foreign visitors' nights and arrivals (and a synthetic world's truth).
 
     A sum over no released area is no estimate of 0: an indicator suppressed everywhere is
-    said to be, and the average stay only shown where some area released both.
+    said to be, each sum names the areas it is over, and the average stay is over the areas
+    that released both.
     """
     metrics = tourism.metrics()
     nights, arrivals = metrics["nights"], metrics["arrivals"]
@@ -362,18 +363,29 @@ def tourism_summary(tourism: Tourism) -> str:
         if "truth_in_released_areas" in nights
         else ""
     )
+    released = {
+        name: set(tourism.indicator(name)["estimate"].dropna().index)
+        for name in ("nights", "arrivals")
+    }
     stay = tourism.average_stay
-    average = f" (average stay {stay:.1f} nights)" if math.isfinite(stay) else ""
     where = f"in the {_areas(nights['n_areas'], tourism)} whose nights were released"
-    if arrivals["n_areas"] == nights["n_areas"]:
+    if released["arrivals"] == released["nights"]:
+        average = f" (average stay {stay:.1f} nights)" if math.isfinite(stay) else ""
         return (
             f"Inbound tourism: {nights['estimate']:,.0f} nights and "
             f"{arrivals['estimate']:,.0f} arrivals of foreign visitors {where}{average}{truth}"
         )
     arrived = (
-        f"{arrivals['estimate']:,.0f} arrivals in the {arrivals['n_areas']} whose arrivals were"
+        f"{arrivals['estimate']:,.0f} arrivals in the {_areas(arrivals['n_areas'], tourism)} "
+        "whose arrivals were released"
         if arrivals["n_areas"]
         else "arrivals suppressed everywhere"
+    )
+    both = _areas(len(released["nights"] & released["arrivals"]), tourism)
+    average = (
+        f" (average stay {stay:.1f} nights in the {both} that released both)"
+        if math.isfinite(stay)
+        else ""
     )
     return (
         f"Inbound tourism: {nights['estimate']:,.0f} nights of foreign visitors {where}; "
