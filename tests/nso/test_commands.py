@@ -603,7 +603,9 @@ def test_inbound_tourism_joins_the_residents_beside_the_worlds_true_stays(operat
         else "no province's nights were released (all suppressed)"
     )
     assert "Inbound tourism:" in said and expected in said
-    assert "<h2>Inbound tourism</h2>" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "<h2>Inbound tourism</h2>" in report
+    assert "published estimates are biased upward" in report  # its cells, each thresholded
 
 
 def test_tourism_options_without_their_release_are_refused(operator_chain, tmp_path):
