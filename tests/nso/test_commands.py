@@ -262,6 +262,21 @@ def test_each_release_records_the_area_level_it_was_run_at(operator_chain):
     assert {path: Release.read(path).provenance.area_level for path in levels} == levels
 
 
+@pytest.mark.slow
+def test_the_logit_bounds_are_the_users_to_widen_and_wrong_ones_are_refused_first(
+    operator_chain, tmp_path
+):
+    said = estimate(operator_chain.csv, tmp_path / "tight", "--logit-bounds", "0.99", "1.01")
+    # No tiny world's margins are met by weights within 1 %: left out, saying how to widen.
+    assert "Skipped logit_calibrated" in said and "--logit-bounds LOWER UPPER" in said
+    said = estimate(operator_chain.csv, tmp_path / "wide", "--logit-bounds", "0.02", "50")
+    assert "logit_calibrated" not in said
+    estimators = pd.read_csv(tmp_path / "wide" / "estimators.csv")
+    assert "logit_calibrated" in set(estimators["estimator"])
+    said = refusal(operator_chain.csv, tmp_path / "wrong", "--logit-bounds", "1", "3")
+    assert "bounds must satisfy 0 <= lower < 1 < upper (finite), got lower=1, upper=3" in said
+
+
 def mobility_outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """present_population.csv, commuting_flows.csv and metrics.json of `out`."""
     present = pd.read_csv(out / "present_population.csv", dtype={"area_code": str})

@@ -338,8 +338,18 @@ def test_margins_out_of_the_logit_bounds_leave_the_bounded_estimator_out_with_it
     result = estimate_all(release=unbiased.release, calibration_reference=tripled)
 
     assert "logit_calibrated" not in result.outcomes
-    assert "the bounds (0.5, 2) may be too tight" in result.skipped["logit_calibrated"]
+    said = result.skipped["logit_calibrated"]
+    assert "the bounds (0.5, 2) may be too tight" in said
+    assert "`cellcensus estimate --logit-bounds LOWER UPPER`" in said  # how to widen them
     assert {"greg_calibrated", "raking_calibrated"} <= set(result.outcomes)
+
+    # Widened, they reach the margins: every weight within them, the provinces' totals met.
+    options = EstimationOptions(logit_bounds=(0.25, 4.0))
+    wider = estimate_all(release=unbiased.release, calibration_reference=tripled, options=options)
+    logit = wider.outcomes["logit_calibrated"]
+    first = wider.outcomes["age_coverage"].table["estimate"]
+    g = (logit.table["estimate"] / first).dropna()
+    assert g.between(0.25, 4.0, inclusive="neither").all() and g.max() > 2.0
 
 
 def test_the_default_is_chosen_without_the_census(unbiased_result: EstimationResult) -> None:

@@ -264,7 +264,7 @@ def logit_weight(u: FloatArray, *, bounds: tuple[float, float]) -> FloatArray:
     Raises:
         CellcensusError: If the bounds are not ``0 <= L < 1 < U``.
     """
-    lower, upper = _check_bounds(bounds)
+    lower, upper = check_bounds(bounds)
     z = _logit_argument(u, lower=lower, upper=upper)
     return np.asarray(lower + (upper - lower) * special.expit(z), dtype=np.float64)
 
@@ -275,7 +275,7 @@ def logit_weight_derivative(u: FloatArray, *, bounds: tuple[float, float]) -> Fl
     Raises:
         CellcensusError: If the bounds are not ``0 <= L < 1 < U``.
     """
-    lower, upper = _check_bounds(bounds)
+    lower, upper = check_bounds(bounds)
     z = _logit_argument(u, lower=lower, upper=upper)
     slope = (upper - lower) * _logit_rate(lower=lower, upper=upper)
     return np.asarray(slope * special.expit(z) * special.expit(-z), dtype=np.float64)
@@ -293,13 +293,14 @@ def _logit_argument(u: FloatArray, *, lower: float, upper: float) -> FloatArray:
     return np.asarray(_logit_rate(lower=lower, upper=upper) * clipped + shift)
 
 
-def _check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
+def check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
+    """`bounds` as ``(L, U)`` floats, refused unless ``0 <= L < 1 < U`` (finite)."""
     lower, upper = (float(bound) for bound in bounds)
     if not (math.isfinite(upper) and 0.0 <= lower < 1.0 < upper):
         raise CellcensusError(
             f"logit calibration bounds must satisfy 0 <= lower < 1 < upper (finite), got "
             f"lower={lower:g}, upper={upper:g}: the weights start at 1 and stay between the "
-            f"bounds; give e.g. bounds={DEFAULT_BOUNDS}"
+            f"bounds; give e.g. {DEFAULT_BOUNDS[0]:g} and {DEFAULT_BOUNDS[1]:g}"
         )
     return lower, upper
 
@@ -321,7 +322,7 @@ def _check_method(
             "method='logit' to keep the weights within bounds, or leave bounds out"
         )
     if method == "logit":
-        _check_bounds(bounds or DEFAULT_BOUNDS)
+        check_bounds(bounds or DEFAULT_BOUNDS)
     if method == "ratio" and (len(partitions) != 1 or covariates is not None):
         raise CellcensusError(
             "ratio calibration takes exactly one partition and no covariates; use "

@@ -114,6 +114,14 @@ def estimate_command(
             + ".",
         ),
     ] = "province",
+    logit_bounds: Annotated[
+        tuple[float, float],
+        typer.Option(
+            "--logit-bounds",
+            metavar="LOWER UPPER",
+            help="Bounds of the bounded (logit) calibration's weights, 0 <= LOWER < 1 < UPPER.",
+        ),
+    ] = DEFAULTS.logit_bounds,
     confidence: Annotated[
         float, typer.Option("--confidence", help="Confidence level of the intervals, in (0, 1).")
     ] = DEFAULTS.level,
@@ -217,7 +225,11 @@ def estimate_command(
     if world is not None:
         uses.check_truth(world)
     options = EstimationOptions(
-        default=estimator, margin_level=margin_level, level=confidence, seed=seed
+        default=estimator,
+        margin_level=margin_level,
+        logit_bounds=logit_bounds,
+        level=confidence,
+        seed=seed,
     )
     with console.status("estimating, calibrating and validating against the census"):
         result = estimate_residents(released, options=options, source=str(release))

@@ -27,6 +27,7 @@ from cellcensus.nso.calibration import (
     CalibrationNotConvergedError,
     UnreachableMarginError,
     calibrate,
+    check_bounds,
     density_classes,
 )
 from cellcensus.nso.estimation import released_devices
@@ -130,8 +131,8 @@ ESTIMATORS: tuple[EstimatorInfo, ...] = (
         "logit_calibrated",
         "Bounded logit to margins",
         "Age coverage, calibrated to margin groups and density classes with every weight "
-        f"kept between {DEFAULT_BOUNDS[0]:g} and {DEFAULT_BOUNDS[1]:g} (Deville & Särndal's "
-        "logit method).",
+        f"kept within bounds ({DEFAULT_BOUNDS[0]:g} and {DEFAULT_BOUNDS[1]:g} unless set; "
+        "Deville & Särndal's logit method).",
         supervised=True,
     ),
 )
@@ -153,6 +154,8 @@ class EstimationOptions:
         margin_level: Column of the areas table whose groups are the calibration margins
             (``arrondissement``, ``province`` or ``region``).
         n_density_classes: Density classes raked to as a second margin (0 for none).
+        logit_bounds: ``(L, U)``, ``0 <= L < 1 < U``: the bounded calibration's weights stay
+            between them (`calibration.DEFAULT_BOUNDS` unless given).
         holdout_fraction: Share of areas in the calibration half of the hold-out.
         seed: Seed of the split the default estimator is chosen on; the hold-out split
             reported (and the halves of the cross-fitted model error) uses ``seed + 1``.
@@ -171,11 +174,15 @@ class EstimationOptions:
     devices_per_subscriber: float | None = None
     margin_level: str = "province"
     n_density_classes: int = 5
+    logit_bounds: tuple[float, float] = DEFAULT_BOUNDS
     holdout_fraction: float = 0.5
     seed: int = 0
     level: float = 0.95
     contribution_bound: float = 1.0
     default: str | None = None
+
+    def __post_init__(self) -> None:
+        check_bounds(self.logit_bounds)  # refused before any estimate, not after
 
 
 @dataclass(frozen=True)
@@ -702,8 +709,11 @@ def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[st
             )
         # A wrong reference, or margins no allowed weights reach (logit's bounds): the others run.
         except (UnreachableMarginError, CalibrationNotConvergedError) as error:
-            skipped[name] = str(error)
+            skipped[name] = str(error) + (_WIDER if method == "logit" else "")
     return fitted, skipped
+
+
+_WIDER = " (EstimationOptions.logit_bounds; `cellcensus estimate --logit-bounds LOWER UPPER`)"
 
 
 _EVERY_AREA = "give the calibration reference every area of the areas table, with its residents"
@@ -773,6 +783,7 @@ def _calibrated(
         reference=reference,
         partitions=partitions,
         method=method,
+        bounds=inputs.options.logit_bounds if method == "logit" else None,
         name=_calibrated_name(method),
     )
     return result.expansion, int(result.expansion.parameters["fitted_constants"])

@@ -40,12 +40,13 @@ def test_a_service_started_on_a_relative_store_names_it_store_to_clients(
     monkeypatch.chdir(tiny_store.parent)
     settings = settings_for(Path(tiny_store.name), tmp_path / "state", workers=0)
     add_users(settings)
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         login = client.post("/auth/token", json={"username": "bob", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         job = {"algorithm": "usual_residence", "parameters": {}, "level": "region"}
         answer = client.post("/jobs", json=job, headers=headers)
-        audit = client.app.state.context.service.audit.entries(limit=100)
+        audit = app.state.context.service.audit.entries(limit=100)
     assert answer.status_code == 422
     detail = answer.json()["detail"]
     assert "no region allocation in store STORE" in detail
