@@ -170,6 +170,11 @@ def test_scope_for_another_algorithm_a_finer_level_or_period_is_refused(service)
     for body in cases:
         detail = refused(service.client.post("/jobs", json=body, headers=alice), 403)
         assert "scopes do not allow" in detail
+    # An algorithm out of scope is refused as such, before its parameters are judged: an
+    # analyst learns nothing of what it takes, and is not sent to mend them for nothing.
+    wrong = {"algorithm": "home_work_flows", "parameters": {"min_work_days": 99}, "level": "x"}
+    detail = refused(service.client.post("/jobs", json=wrong, headers=alice), 403)
+    assert detail.startswith("your scopes do not allow home_work_flows:x:*")
     ok = {
         "algorithm": "usual_residence",
         "level": "province",

@@ -86,11 +86,11 @@ class Scope:
             )
         return cls(match["algorithm"], match["level"], first, last)
 
-    def allows(self, *, algorithm: str, level: str, period: tuple[dt.date, dt.date]) -> bool:
-        """Whether a job of `algorithm` at `level` over `period` falls within this scope."""
+    def allows(self, *, algorithm: str, level: str, period: tuple[dt.date, dt.date] | None) -> bool:
+        """Whether a job of `algorithm` at `level` over `period` (None: some) is in scope."""
         if self.algorithm not in ("*", algorithm) or self.level not in ("*", level):
             return False
-        if self.start is None or self.end is None:
+        if period is None or self.start is None or self.end is None:
             return True
         return self.start <= period[0] and period[1] <= self.end
 
@@ -474,9 +474,9 @@ class Users:
         return self.require(username)
 
     def allowed(
-        self, user: User, *, algorithm: str, level: str, period: tuple[dt.date, dt.date]
+        self, user: User, *, algorithm: str, level: str, period: tuple[dt.date, dt.date] | None
     ) -> bool:
-        """Whether one of the user's scopes covers the job."""
+        """Whether one of the user's scopes covers the job (None: over some period)."""
         return any(
             Scope.parse(text).allows(algorithm=algorithm, level=level, period=period)
             for text in user.scopes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -27,7 +28,7 @@ from cellcensus.holder.api.formats import (
 from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
 from cellcensus.holder.api.problems import ApiError, responses, without_store_path
 from cellcensus.holder.api.users import Role, Scope
-from cellcensus.holder.enclave.jobs import Job, JobStatus, NewJob
+from cellcensus.holder.enclave.jobs import Job, JobStatus
 from cellcensus.holder.enclave.service import JobRequest
 
 router = APIRouter(tags=["jobs"])
@@ -80,12 +81,14 @@ def submit_job(
     request = JobRequest(
         algorithm=body.algorithm, parameters=body.parameters, level=body.level, project=body.project
     )
+    # Out of scope whatever the period: said before its parameters are judged.
+    _check_scope(ctx, caller, algorithm=body.algorithm, level=body.level)
     try:
         new = ctx.service.prepare(analyst=caller.name, request=request)
     except Exception as error:
         _audit_refusal(ctx, caller, body, str(error))
         raise
-    _check_scope(ctx, caller, new)
+    _check_scope(ctx, caller, algorithm=new.algorithm, level=new.level, period=new.period)
     _check_quota(ctx, caller)
     submission = ctx.service.enqueue(new)
     if submission.job.status is JobStatus.QUEUED:
@@ -102,28 +105,34 @@ def _audit_refusal(ctx: Context, caller: Principal, body: schemas.JobCreate, rea
     )
 
 
-def _check_scope(ctx: Context, caller: Principal, new: NewJob) -> None:
-    period = new.period  # as `prepare` worked it out: the store's days are not listed again
+def _check_scope(
+    ctx: Context,
+    caller: Principal,
+    *,
+    algorithm: str,
+    level: str,
+    period: tuple[dt.date, dt.date] | None = None,
+) -> None:
+    """Refuse a job no scope of the token and of the user allows (None: over any period).
+
+    The period is the one `prepare` worked out: the store's days are not listed again.
+    """
     in_token = any(
-        Scope.parse(text).allows(algorithm=new.algorithm, level=new.level, period=period)
+        Scope.parse(text).allows(algorithm=algorithm, level=level, period=period)
         for text in caller.claims.scopes
     )
-    granted = ctx.users.allowed(
-        caller.user, algorithm=new.algorithm, level=new.level, period=period
+    if in_token and ctx.users.allowed(caller.user, algorithm=algorithm, level=level, period=period):
+        return
+    span = "*" if period is None else f"{period[0]}..{period[1]}"
+    ctx.service.audit.append(
+        actor=caller.name,
+        action="job.forbidden",
+        target=f"algorithm:{algorithm}",
+        details={"level": level, "period": span},
     )
-    if not (in_token and granted):
-        span = f"{period[0]}..{period[1]}"
-        ctx.service.audit.append(
-            actor=caller.name,
-            action="job.forbidden",
-            target=f"algorithm:{new.algorithm}",
-            details={"level": new.level, "period": span},
-        )
-        raise ApiError(
-            403,
-            f"your scopes do not allow {new.algorithm}:{new.level}:{span}; "
-            "ask the steward for this scope",
-        )
+    raise ApiError(
+        403, f"your scopes do not allow {algorithm}:{level}:{span}; ask the steward for this scope"
+    )
 
 
 def _check_quota(ctx: Context, caller: Principal) -> None:
