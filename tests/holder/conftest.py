@@ -78,6 +78,12 @@ def _run_as() -> list[str]:
     pytest.skip("PostgreSQL cannot run as root and there is no postgres or nobody account")
 
 
+def _server_env() -> dict[str, str]:
+    """This environment without pytest's current test, whose id (a parameter of thousands of
+    characters) would make starting the server fail with E2BIG in that test."""
+    return {name: value for name, value in os.environ.items() if name != "PYTEST_CURRENT_TEST"}
+
+
 def _owner() -> tuple[int, int]:
     if os.geteuid() != 0:
         return os.geteuid(), os.getegid()
@@ -110,6 +116,7 @@ def postgres_cluster() -> Iterator[str]:
             check=True,
             capture_output=True,
             text=True,
+            env=_server_env(),
             timeout=120,
         )
         options = (
@@ -124,6 +131,7 @@ def postgres_cluster() -> Iterator[str]:
             check=True,
             capture_output=True,
             text=True,
+            env=_server_env(),
             timeout=90,
         )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
@@ -139,6 +147,7 @@ def postgres_cluster() -> Iterator[str]:
         subprocess.run(
             [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
             capture_output=True,
+            env=_server_env(),
             timeout=60,
             check=False,
         )
