@@ -34,6 +34,10 @@ DatabaseOption = Annotated[
     str | None,
     typer.Option(help="State database URL (default: SQLite in STORE/enclave/state.db)."),
 ]
+PasswordFileOption = Annotated[
+    Path | None,
+    typer.Option(help=f"Read the password from a file (else ${PASSWORD_ENV}, else a prompt)."),
+]
 
 
 def _state(store: Path, database_url: str | None) -> State:
@@ -141,9 +145,7 @@ def add_user(
     username: Annotated[str, typer.Argument(help="New user name.")],
     store: StoreOption,
     role: Annotated[Role, typer.Option(help="analyst, steward or auditor.")] = Role.ANALYST,
-    password_file: Annotated[
-        Path | None, typer.Option(help=f"Read the password from a file (else ${PASSWORD_ENV}).")
-    ] = None,
+    password_file: PasswordFileOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a user (the first steward is created this way)."""
@@ -250,9 +252,7 @@ def deactivate(
 def set_password(
     username: Annotated[str, typer.Argument(help="User name.")],
     store: StoreOption,
-    password_file: Annotated[
-        Path | None, typer.Option(help=f"Read the password from a file (else ${PASSWORD_ENV}).")
-    ] = None,
+    password_file: PasswordFileOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Set a new password for a user who lost theirs and revoke its tokens.
