@@ -195,6 +195,35 @@ def test_a_benign_submission_keyed_by_date_releases_what_it_released_before(hold
     assert body["provenance"]["privacy_units"] == before.provenance.privacy_units == 3
 
 
+PERIOD_PROBE = DAILY.replace("daily_first_cell", "period_probe").replace(
+    "def compute(tables, params):\n",
+    """def compute(tables, params):
+    import os, pathlib
+    seen = set(tables.events.local_date.cast("string").to_pandas().unique())
+    if seen - {"2011-03-08", "2011-03-09", "2011-03-10"}:
+        raise RuntimeError(f"read days outside the period: {sorted(seen)}")
+    day = next(pathlib.Path(os.environ["TMPDIR"], "store", "events").iterdir()) / "part-0.parquet"
+    other = pathlib.Path(os.readlink(day)).parents[1] / "date=2011-03-12" / "part-0.parquet"
+    try:
+        open(other, "rb").read(4)
+    except PermissionError:
+        pass
+    else:
+        raise RuntimeError(f"read {other}")
+""",
+)
+
+
+def test_submitted_code_reads_the_days_of_its_jobs_period_and_no_other(holder):
+    service, store = holder
+    assert {"2011-03-07", "2011-03-12"} <= {str(day) for day in Store(store).days()}
+    certify(service, PERIOD_PROBE, benign=PERIOD_PROBE)
+    parameters = {"start": "2011-03-08", "end": "2011-03-10"}
+    status, body = run_job(service, "period_probe", parameters)
+    assert status == "released"
+    assert body is not None and len(body["table"]) == 3 * 3
+
+
 HOSTILE = {
     "patches_protect_at_import": MODULE + LEAK + "\n_patch()\n",
     "patches_protect_in_compute": _in_compute(MODULE + LEAK, "_patch()"),

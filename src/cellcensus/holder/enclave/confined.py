@@ -4,12 +4,12 @@ The worker that protects a release must never execute submitted code: a module i
 there could replace the protection, or write the worker's result line itself. So for a job
 of a certified submission the worker (service code only) starts this module as a child
 (``python -m cellcensus.holder.enclave.confined``), which confines itself
-(`sandbox.confine`: it may read Python's files and the store's tables, write only in a
-scratch folder, reach no network; not the quarantine, the state database or the rounding
-key), loads the submitted module, computes its exact output on DuckDB and writes it as an
-Arrow IPC file in the scratch folder. Its stdout goes nowhere. The worker reads back that
-table and nothing else, checks it against the manifest recorded at certification and
-protects it (`compute.compute_submitted_release`).
+(`sandbox.confine`: it may read Python's files and the store's tables of the job's period,
+write only in a scratch folder, reach no network; not the quarantine, the state database or
+the rounding key, nor any other day), loads the submitted module, computes its exact
+output on DuckDB and writes it as an Arrow IPC file in the scratch folder. Its stdout goes
+nowhere. The worker reads back that table and nothing else, checks it against the manifest
+recorded at certification and protects it (`compute.compute_submitted_release`).
 
 Where the kernel has no Landlock, the child refuses to run: submitted code reads the store
 only confined.
@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ import pyarrow as pa
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.base import StoreLayout
-from cellcensus.holder.enclave.compute import open_tables
+from cellcensus.holder.enclave.compute import job_period, open_tables
 from cellcensus.holder.enclave.conformance import load_submitted
 from cellcensus.holder.enclave.manifests import FINISH_REFUSED
 from cellcensus.holder.enclave.sandbox import confine
@@ -47,23 +49,35 @@ OUTPUT = "exact.arrow"
 OUTPUT_FILE_MB = 16 * 1024
 """Largest file the child may write (``RLIMIT_FSIZE``): its output and DuckDB's spill file,
 which on a large store outgrows the memory limit as a built-in job's does."""
-STORE_TABLES = (
-    "events",
-    "device_days",
-    "cells.parquet",
-    "allocation",
-    "footprint",
-    "metadata.json",
-)
-"""Store entries the child may read: what `open_tables` opens. Not the quarantine (malformed
-rows as delivered), the reports and records, the key record or the enclave's state."""
+STORE_TABLES = ("cells.parquet", "allocation", "footprint", "metadata.json")
+"""Store entries the child may read beside the period's day files: what `open_tables` opens.
+Not the quarantine (malformed rows as delivered), the reports and records, the key record or
+the enclave's state."""
 NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
 _MAX_SPEC_CHARS = 64 * 1024 * 1024
 
 
-def readable_tables(store: Path) -> list[str]:
-    """What the child may read of the store: those of `STORE_TABLES` it has."""
-    return [str(store / name) for name in STORE_TABLES if (store / name).exists()]
+def period_view(store: Store, days: Sequence[date], into: Path) -> tuple[Path, list[str]]:
+    """A store folder of links to `store`'s tables with only `days` of its day files.
+
+    Returns the folder (in `into`) and the linked paths, the only ones of the store the
+    child may read: submitted code reads the job's period, which its scope and noise are of.
+    """
+    view = into / "store"
+    view.mkdir()
+    readable = []
+    for name in STORE_TABLES:
+        if (store.root / name).exists():
+            (view / name).symlink_to(store.root / name)
+            readable.append(str(store.root / name))
+    for day in days:
+        for path in (store.day_path(day), store.device_day_path(day)):
+            if path.exists():  # links to files: DuckDB's glob lists real folders only
+                link = view / path.relative_to(store.root)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(path)
+                readable.append(str(path))
+    return view, readable
 
 
 def exact_output(
@@ -83,11 +97,15 @@ def exact_output(
             with the tail of its stderr, is for the steward's job diagnostics).
     """
     with tempfile.TemporaryDirectory(prefix="cellcensus-submitted-") as scratch:
+        opened = Store(store)
+        start, end = job_period(opened, parameters)
+        days = [day for day in opened.days() if start <= day <= end]
+        view, readable = period_view(opened, days, Path(scratch))
         spec = {
             "source": source,
             "sha256": sha256,
-            "store": str(store),
-            "read_only": readable_tables(store),
+            "store": str(view),
+            "read_only": readable,
             "level": level,
             "parameters": parameters,
             "memory_mb": memory_mb,
