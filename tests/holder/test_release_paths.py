@@ -362,10 +362,18 @@ class Http:
 
 def http_user(steward: Http) -> None:
     """An analyst allowed every algorithm, with budget for all the releases of this module."""
+    first = "the steward's first passphrase"  # which the analyst changes at once
     created = steward.call(
-        "POST", "/users", json={"username": ANALYST, "role": "analyst", "password": PASSWORD}
+        "POST", "/users", json={"username": ANALYST, "role": "analyst", "password": first}
     )
     assert created.status_code == 201, created.text
+    token = steward.client.post("/auth/token", json={"username": ANALYST, "password": first})
+    changed = steward.client.post(
+        "/auth/password",
+        json={"current_password": first, "new_password": PASSWORD},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
+    assert changed.status_code == 204, changed.text
     scoped = steward.call("PUT", f"/users/{ANALYST}/scopes", json={"scopes": ["*:*:*"]})
     assert scoped.status_code == 200, scoped.text
     funded = steward.call(

@@ -91,16 +91,16 @@ def live(
     server = LiveServer(tiny_store, tmp_path, url)
     runner = CliRunner()
     env = {"CELLCENSUS_PASSWORD": PASSWORD}
-    added = runner.invoke(
-        cli(), ["users", "add", "steward", "--role", "steward", *server.args()], env=env
-    )
-    assert added.exit_code == 0, added.output
+    # As the holder makes users at the command line (one made by a steward through the
+    # service would have to choose a password first, and log in once more to do so).
+    for name, role in (("steward", "steward"), ("alice", "analyst")):
+        added = runner.invoke(
+            cli(), ["users", "add", name, "--role", role, *server.args()], env=env
+        )
+        assert added.exit_code == 0, added.output
     server.start()
     steward = HttpClient(
         base_url=server.base, username="steward", password=PASSWORD, progress=False
-    )
-    steward._request(
-        "POST", "/users", json={"username": "alice", "role": "analyst", "password": PASSWORD}
     )
     steward._request("PUT", "/users/alice/scopes", json={"scopes": ["usual_residence:*:*"]})
     steward._request("PUT", "/users/alice/budget", json={"epsilon": 2.0})
