@@ -222,6 +222,33 @@ def test_a_steward_reads_each_analysts_budgets_total_and_left(service):
     assert {key: every[2][key] for key in bob[0]} == bob[0]
 
 
+def test_a_store_wide_budget_counts_every_analyst_and_refuses_beyond_it(service):
+    steward, alice = service.auth("steward"), service.auth("alice")
+    unset = service.client.get("/budgets/total", headers=steward)
+    assert unset.status_code == 404 and "no store-wide privacy budget" in unset.json()["detail"]
+    first = service.wait(submit(service, alice)["id"], alice)
+    assert first["status"] == "released" and first["epsilon"] > 0
+    cap = {"epsilon": 1.5 * first["epsilon"]}
+    total = service.client.put("/budgets/total", json=cap, headers=steward).json()
+    # The release before it counts: half a release is left, for all analysts together.
+    assert total["epsilon_total"] == pytest.approx(cap["epsilon"])
+    assert total["epsilon_left"] == pytest.approx(0.5 * first["epsilon"])
+    assert service.client.get("/budgets/total", headers=steward).json() == total
+    bob = service.auth("bob")
+    body = {**JOB, "parameters": {"min_nights": 3}}
+    refused = service.client.post("/jobs", json=body, headers=bob)
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("the store-wide privacy budget is exhausted")
+    # Bob's own budget is untouched; the audit log has the steward's setting.
+    assert service.client.get("/me", headers=bob).json()["budget"][0]["epsilon_left"] > 0
+    audit = service.client.get("/audit", headers=service.auth("auditor")).json()["entries"]
+    assert [e["details"] for e in audit if e["action"] == "budget.total_set"] == [
+        {"epsilon": cap["epsilon"], "delta": 0.0}
+    ]
+    for who in (alice, bob, service.auth("auditor")):
+        assert service.client.put("/budgets/total", json=cap, headers=who).status_code == 403
+
+
 def test_budgets_are_read_by_stewards_only_and_of_analysts_only(service):
     steward = service.auth("steward")
     alice = service.auth("alice")

@@ -63,6 +63,33 @@ def test_standings_give_each_budget_and_what_is_left_as_one_at_a_time_does(ledge
     assert ledger.standings(analyst="eve") == []
 
 
+def test_a_store_wide_budget_caps_all_analysts_together_and_counts_what_was_spent(ledger):
+    steward = {"by": "sam", "role": Role.STEWARD}
+    ledger.set_budget(analyst="bob", project="atlas", epsilon=2.0, **steward)
+    ledger.charge(job_id="a", analyst="ana", project="census", epsilon=0.5)
+    assert ledger.total() is None  # none set: the analysts' budgets alone hold
+    left = ledger.set_total(epsilon=1.0, **steward)
+    assert left.epsilon == pytest.approx(0.5)  # what was charged before it counts
+    ledger.charge(job_id="b", analyst="bob", project="atlas", epsilon=0.4)
+    with pytest.raises(
+        DisclosureError,
+        match=r"store-wide privacy budget is exceeded.*only "
+        r"epsilon=0\.1, delta=0 is left of epsilon=1, .*all analysts",
+    ):
+        ledger.charge(job_id="c", analyst="bob", project="atlas", epsilon=0.2)
+    # The refused job spent nothing: neither bob's budget nor the store-wide one moved.
+    assert ledger.remaining(analyst="bob", project="atlas").epsilon == pytest.approx(1.6)
+    assert [charge.job_id for charge in ledger.charges(analyst="bob", project="atlas")] == ["b"]
+    total = ledger.total()
+    assert total is not None and total.left.epsilon == pytest.approx(0.1)
+    # Raised, what was spent stays spent; and it is not one of the analysts' budgets.
+    assert ledger.set_total(epsilon=1.5, **steward).epsilon == pytest.approx(0.6)
+    ledger.charge(job_id="c", analyst="bob", project="atlas", epsilon=0.2)
+    assert {standing.analyst for standing in ledger.standings()} == {"ana", "bob"}
+    with pytest.raises(DisclosureError, match="only a data steward"):
+        ledger.set_total(epsilon=9.0, by="ana", role=Role.ANALYST)
+
+
 def test_a_role_given_by_name_is_the_role(ledger):
     with pytest.raises(DisclosureError, match="'ana' acts as analyst"):
         ledger.set_budget(analyst="ana", project="census", epsilon=9.0, by="ana", role="analyst")

@@ -283,6 +283,22 @@ class BudgetStatus(BudgetOut):
     delta_total: float
 
 
+class TotalBudgetUpdate(Strict):
+    """The store-wide privacy budget: what all analysts in all projects spend together."""
+
+    epsilon: float = Field(ge=0, le=1000)
+    delta: float = Field(default=0.0, ge=0, le=1)
+
+
+class TotalBudget(BaseModel):
+    """The store-wide privacy budget and what is left of it."""
+
+    epsilon_total: float
+    delta_total: float
+    epsilon_left: Annotated[float, AfterValidator(_without_float_dust)]
+    delta_left: Annotated[float, AfterValidator(_without_float_dust)]
+
+
 class BudgetList(BaseModel):
     """An analyst's budgets, one per project a steward set one in, by project."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ ledger_metadata = sa.MetaData()
 """Tables of the ledger; create them with the service's other tables or let the ledger do it."""
 
 _NAME = 200
+ALL = "*"
+"""Analyst and project of the store-wide budget's row: no user name is ``*``."""
 TOLERANCE = 1e-9
 """Relative floating-point slack when comparing spent + cost with the budget (2.0 - 4 x 0.4
 is 0.3999...): relative to the amounts compared, so that a budget of 0 admits no cost at all."""
@@ -221,12 +223,13 @@ class PrivacyLedger:
         return Budget(epsilon=0.0, delta=0.0) if row is None else _left(row)
 
     def standings(self, *, analyst: str | None = None) -> list[Standing]:
-        """Every budget set (or `analyst`'s), by analyst then project: one query for all."""
-        query = sa.select(privacy_budget).order_by(
-            privacy_budget.c.analyst, privacy_budget.c.project
+        """Every analyst's budget (or `analyst`'s), by analyst then project: one query."""
+        chosen = privacy_budget.c.analyst == analyst if analyst else privacy_budget.c.analyst != ALL
+        query = (
+            sa.select(privacy_budget)
+            .where(chosen)
+            .order_by(privacy_budget.c.analyst, privacy_budget.c.project)
         )
-        if analyst is not None:
-            query = query.where(privacy_budget.c.analyst == analyst)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [
@@ -239,6 +242,60 @@ class PrivacyLedger:
             for row in rows
         ]
 
+    def set_total(self, *, epsilon: float, delta: float = 0.0, by: str, role: Role) -> Budget:
+        """Set the store-wide budget: what every analyst in every project spends together.
+
+        Each analyst's budget composes their own releases; releases of several analysts are
+        all of the same people, so their losses add up too (they may publish or pool them).
+        Set once, it counts everything charged before it; set again, what was spent stays.
+        With none set, only the analysts' budgets hold.
+
+        Returns:
+            What is left of it.
+
+        Raises:
+            DisclosureError: The caller is not a steward, or a value is out of range.
+        """
+        if role != Role.STEWARD:
+            raise DisclosureError(
+                f"only a data steward can set privacy budgets ({by!r} acts as {role})"
+            )
+        _check_names(by=by)
+        _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)
+        values = {"epsilon": epsilon, "delta": delta, "set_by": by, "set_at": _now()}
+        with self.engine.begin() as connection:
+            if _budget_row(connection, analyst=ALL, project=ALL) is None:
+                spent = connection.execute(
+                    sa.select(
+                        sa.func.coalesce(sa.func.sum(privacy_charge.c.epsilon), 0.0),
+                        sa.func.coalesce(sa.func.sum(privacy_charge.c.delta), 0.0),
+                    )
+                ).one()
+                connection.execute(
+                    sa.insert(privacy_budget).values(
+                        analyst=ALL,
+                        project=ALL,
+                        spent_epsilon=float(spent[0]),
+                        spent_delta=float(spent[1]),
+                        **values,
+                    )
+                )
+            else:
+                _upsert_budget(connection, analyst=ALL, project=ALL, values=values)
+            connection.execute(
+                sa.insert(privacy_budget_change).values(analyst=ALL, project=ALL, **values)
+            )
+        return self.remaining(analyst=ALL, project=ALL)
+
+    def total(self) -> Standing | None:
+        """The store-wide budget and what is left of it, or None if none is set."""
+        with self.engine.connect() as connection:
+            row = _budget_row(connection, analyst=ALL, project=ALL)
+        if row is None:
+            return None
+        total = Budget(epsilon=row.epsilon, delta=row.delta)
+        return Standing(analyst=ALL, project=ALL, total=total, left=_left(row))
+
     def charge(
         self, *, job_id: str, analyst: str, project: str, epsilon: float, delta: float = 0.0
     ) -> Charge:
@@ -250,8 +307,9 @@ class PrivacyLedger:
             The receipt to pass to `protect`.
 
         Raises:
-            DisclosureError: No budget is set, the budget would be exceeded (the message says
-                what is left), or the job id was charged with other values.
+            DisclosureError: No budget is set, the analyst's or the store-wide budget would
+                be exceeded (the message says what is left), or the job id was charged with
+                other values.
         """
         _check_names(analyst=analyst, project=project, job_id=job_id)
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=False)
@@ -270,6 +328,8 @@ class PrivacyLedger:
             with self.engine.begin() as connection:
                 if not _spend(connection, request):
                     raise self._refusal(request)
+                if not _spend_total(connection, request):
+                    raise self._total_refusal(request)  # the analyst's spending rolls back
                 connection.execute(sa.insert(privacy_charge).values(**_charge_values(request)))
         except sa.exc.IntegrityError:
             previous = self._charge_of(job_id)  # the same job was charged concurrently
@@ -294,6 +354,18 @@ class PrivacyLedger:
             row = connection.execute(query).first()
         return None if row is None else _charge_from(row)
 
+    def _total_refusal(self, request: Charge) -> DisclosureError:
+        total = self.total()
+        assert total is not None  # it refused the charge
+        return DisclosureError(
+            f"the store-wide privacy budget is exceeded: job {request.job_id} needs "
+            f"epsilon={request.epsilon:g}, delta={request.delta:g} but only "
+            f"epsilon={amount_left(total.left.epsilon, request.epsilon)}, "
+            f"delta={amount_left(total.left.delta, request.delta)} is left of "
+            f"epsilon={total.total.epsilon:g}, delta={total.total.delta:g} for all analysts "
+            "and projects together; the job was not run (ask the data steward)"
+        )
+
     def _refusal(self, request: Charge) -> DisclosureError:
         total = self.budget(analyst=request.analyst, project=request.project)
         where = f"analyst {request.analyst!r} in project {request.project!r}"
@@ -311,6 +383,13 @@ class PrivacyLedger:
             f"epsilon={total.epsilon:g}, delta={total.delta:g}; the job was not run "
             "(ask the data steward for more budget)"
         )
+
+
+def _spend_total(connection: sa.Connection, request: Charge) -> bool:
+    """Add the charge to the store-wide budget too, if one is set; False if it does not fit."""
+    if _budget_row(connection, analyst=ALL, project=ALL) is None:
+        return True
+    return _spend(connection, replace(request, analyst=ALL, project=ALL))
 
 
 def _spend(connection: sa.Connection, request: Charge) -> bool:

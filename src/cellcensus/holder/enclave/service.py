@@ -150,6 +150,26 @@ class EnclaveService:
             )
         return left.epsilon, left.delta
 
+    def set_total_budget(self, *, epsilon: float, delta: float, steward: str) -> Standing:
+        """Set the store-wide budget of all analysts together (audited); return it."""
+        with self.state.lock:
+            self.ledger.set_total(epsilon=epsilon, delta=delta, by=steward, role=LedgerRole.STEWARD)
+        with self.state.write() as conn:
+            append_entry(
+                conn,
+                actor=steward,
+                action="budget.total_set",
+                target="store",
+                details={"epsilon": epsilon, "delta": delta},
+            )
+        total = self.ledger.total()
+        assert total is not None
+        return total
+
+    def total_budget(self) -> Standing | None:
+        """The store-wide budget with what is left of it, None where none is set."""
+        return self.ledger.total()
+
     def budget_left(self, *, analyst: str, project: str) -> tuple[float, float]:
         """(epsilon, delta) `analyst` may still spend in `project`."""
         left = self.ledger.remaining(analyst=analyst, project=project)
@@ -256,9 +276,8 @@ class EnclaveService:
         a refusal for budget is recorded whichever way the job was asked for.
         """
         if new.epsilon > 0 and self.book.reusable(new.request_hash()) is None:
-            left = self.ledger.remaining(analyst=new.analyst, project=new.project)
-            if not left.covers(epsilon=new.epsilon, delta=new.delta):
-                refusal = self._budget_refusal(new, left)
+            refusal = self._early_refusal(new)
+            if refusal is not None:
                 self.audit_refusal(
                     analyst=new.analyst,
                     algorithm=new.algorithm,
@@ -268,6 +287,24 @@ class EnclaveService:
                 )
                 raise refusal
         return self.book.submit(new)
+
+    def _early_refusal(self, new: NewJob) -> DisclosureError | None:
+        """Why the analyst's budget, or the store-wide one, cannot pay for `new` (else None)."""
+        left = self.ledger.remaining(analyst=new.analyst, project=new.project)
+        if not left.covers(epsilon=new.epsilon, delta=new.delta):
+            return self._budget_refusal(new, left)
+        total = self.ledger.total()
+        if total is None or total.left.covers(epsilon=new.epsilon, delta=new.delta):
+            return None
+        return DisclosureError(
+            f"the store-wide privacy budget is exhausted: this release costs epsilon "
+            f"{new.epsilon:g}, delta {new.delta:g}; epsilon "
+            f"{amount_left(total.left.epsilon, new.epsilon)}, delta "
+            f"{amount_left(total.left.delta, new.delta)} left of epsilon "
+            f"{total.total.epsilon:g}, delta {total.total.delta:g} for all analysts together "
+            "(releases of several analysts are of the same people); only the steward can "
+            "raise it (PUT /budgets/total)"
+        )
 
     def _budget_refusal(self, new: NewJob, left: Budget) -> DisclosureError:
         """Why `left` does not pay for `new`, and what the analyst or the steward can do."""

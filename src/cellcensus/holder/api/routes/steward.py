@@ -179,6 +179,40 @@ def every_budget(ctx: Context, caller: Steward) -> schemas.AnalystBudgetList:
     )
 
 
+@router.get("/budgets/total", response_model=schemas.TotalBudget, responses=responses(*COMMON, 404))
+def get_total_budget(ctx: Context, caller: Steward) -> schemas.TotalBudget:
+    """The store-wide budget: what all analysts in all projects spend together, and its rest."""
+    total = ctx.service.total_budget()
+    if total is None:
+        raise ApiError(
+            404, "no store-wide privacy budget is set (each analyst's alone holds): PUT one"
+        )
+    return _total(total)
+
+
+@router.put("/budgets/total", response_model=schemas.TotalBudget, responses=responses(*COMMON))
+def set_total_budget(
+    ctx: Context, caller: Steward, body: schemas.TotalBudgetUpdate
+) -> schemas.TotalBudget:
+    """Set the store-wide budget; set for the first time, it counts every charge made before.
+
+    Releases of several analysts are of the same people: their privacy losses add up too.
+    """
+    standing = ctx.service.set_total_budget(
+        epsilon=body.epsilon, delta=body.delta, steward=caller.name
+    )
+    return _total(standing)
+
+
+def _total(standing: Standing) -> schemas.TotalBudget:
+    return schemas.TotalBudget(
+        epsilon_total=standing.total.epsilon,
+        delta_total=standing.total.delta,
+        epsilon_left=standing.left.epsilon,
+        delta_left=standing.left.delta,
+    )
+
+
 def _budgets_of(ctx: Context, analyst: str) -> list[schemas.BudgetStatus]:
     """`analyst`'s budget in each project a steward set one in: the total and what is left."""
     return [_status(standing) for standing in ctx.service.budget_standings(analyst=analyst)]
