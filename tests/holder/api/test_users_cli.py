@@ -110,6 +110,26 @@ def test_the_budget_of_a_command_line_analyst_who_is_no_user_can_be_raised(
     assert users.get("holder") is None  # no user is made of it
 
 
+def test_the_store_wide_budget_is_set_at_the_command_line_counting_what_was_spent(
+    users_cli, tiny_store, tmp_path
+):
+    invoke, _ = users_cli
+    service = EnclaveService(
+        store=tiny_store, state=open_state(f"sqlite:///{tmp_path / 'state.db'}")
+    )
+    service.set_budget(analyst="alice", project="default", epsilon=2, delta=0, steward="s")
+    service.ledger.charge(job_id="earlier", analyst="alice", project="default", epsilon=0.5)
+
+    code, output = invoke("total-budget", "--epsilon", "1.5")
+
+    assert code == 0, output
+    assert "all analysts together: epsilon 1 left of 1.5" in output
+    total = service.total_budget()
+    assert total is not None and total.left.epsilon == pytest.approx(1.0)
+    code, output = invoke("total-budget", "--epsilon", "-1")
+    assert code != 0 and "epsilon" in output and "Traceback" not in output
+
+
 @pytest.mark.parametrize(
     ("scope", "refusal"),
     [

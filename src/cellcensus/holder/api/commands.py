@@ -220,6 +220,23 @@ def budget(
     console.print(f"{username}/{project}: epsilon {left[0]:g} left, delta {left[1]:g}")
 
 
+def total_budget(
+    store: StoreOption,
+    epsilon: Annotated[float, typer.Option(help="Total epsilon of all analysts together.")],
+    delta: Annotated[float, typer.Option(help="Total delta of all analysts together.")] = 0.0,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set the store-wide privacy budget, as `PUT /budgets/total` (every analyst spends it)."""
+    from cellcensus.holder.enclave.service import EnclaveService
+
+    service = EnclaveService(store=store, state=_state(store, database_url))
+    total = service.set_total_budget(epsilon=epsilon, delta=delta, steward="cli")
+    console.print(
+        f"all analysts together: epsilon {total.left.epsilon:g} left of {epsilon:g}, "
+        f"delta {total.left.delta:g} of {delta:g}"
+    )
+
+
 def activate(
     username: Annotated[str, typer.Argument(help="User name.")],
     store: StoreOption,
@@ -444,6 +461,7 @@ def register(app: typer.Typer) -> None:
     users_app.command(name="password")(user_errors(set_password))
     users_app.command(name="grant")(user_errors(grant))
     users_app.command(name="budget")(user_errors(budget))
+    users_app.command(name="total-budget")(user_errors(total_budget))
     users_app.command(name="list")(user_errors(list_users))
     app.add_typer(users_app, name="users")
     policies_app = typer.Typer(help="Release policies: disclosure, approval, who may run what.")
