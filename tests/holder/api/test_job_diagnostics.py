@@ -25,9 +25,9 @@ from cellcensus.holder.algorithms import registered_algorithms
 from cellcensus.holder.api import ServiceSettings, create_app
 from cellcensus.holder.enclave import EnclaveService
 from cellcensus.holder.enclave.conformance import load_submitted, manifest_summary, source_hash
-from cellcensus.holder.enclave.sandbox import landlock_abi
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.enclave.worker import SUBMITTED_JOB_FAILED
+from cellcensus.holder.sandbox import landlock_abi
 
 pytestmark = [
     pytest.mark.slow,  # a worker and its confined child

@@ -22,10 +22,10 @@ from cellcensus.holder.algorithms import registered_algorithms
 from cellcensus.holder.disclosure import DisclosurePolicy
 from cellcensus.holder.enclave.compute import compute_release, open_tables
 from cellcensus.holder.enclave.conformance import load_submitted, manifest_summary, source_hash
-from cellcensus.holder.enclave.sandbox import landlock_abi
 from cellcensus.holder.enclave.service import EnclaveService, JobRequest, ServiceLimits
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.enclave.worker import WorkerPool
+from cellcensus.holder.sandbox import landlock_abi
 from cellcensus.holder.store import Store
 
 pytestmark = [

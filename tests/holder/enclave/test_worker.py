@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from cellcensus.holder.enclave.conformance import source_hash
-from cellcensus.holder.enclave.sandbox import landlock_abi
 from cellcensus.holder.enclave.worker import (
     DETAIL_CHARS,
     MAX_STAGES,
@@ -22,6 +22,7 @@ from cellcensus.holder.enclave.worker import (
     run_in_subprocess,
     start_worker,
 )
+from cellcensus.holder.sandbox import landlock_abi
 
 SPEC = {"kind": "conformance", "source": "x = 1\n", "sha256": "0" * 64}
 
@@ -215,6 +216,36 @@ def test_conformance_run_cannot_reach_the_store_the_state_or_the_network(tmp_pat
     }
     assert repr(expected) in report["error"], report
     assert not outside.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(landlock_abi() < 1, reason="the kernel has no Landlock: rlimits only")
+def test_every_thread_of_a_conformance_run_is_confined(tmp_path):
+    # Landlock and seccomp bind the threads a process has when it confines itself and those
+    # they start: a thread the imports started before would run a signal handler unconfined.
+    source = (
+        "import os, pathlib\n"
+        "import numpy, pyarrow, polars, duckdb  # libraries that start threads\n"
+        "tasks = pathlib.Path('/proc/self/task')\n"
+        "modes = sorted({next(line.split()[1] for line in (task / 'status').read_text()"
+        ".splitlines() if line.startswith('Seccomp:')) for task in tasks.iterdir()})\n"
+        "raise RuntimeError(f'threads {len(list(tasks.iterdir()))} seccomp {modes}')\n"
+    )
+    report = run_conformance(source, sha256=source_hash(source), memory_mb=MEMORY_MB, timeout_s=60)
+    threads, modes = re.search(r"threads (\d+) seccomp (\[.*?\])", report["error"]).groups()
+    assert int(threads) > 1 and modes == "['2']", report["error"]  # 2: a filter on each
+
+
+def test_a_process_of_several_threads_is_not_confined(tmp_path):
+    code = (
+        "import threading, time\n"
+        "from cellcensus.holder.sandbox import confine\n"
+        "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        f"confine({str(tmp_path)!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot confine a process of 2 threads" in done.stderr
 
 
 @pytest.mark.slow

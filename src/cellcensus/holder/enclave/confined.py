@@ -3,7 +3,7 @@
 The worker that protects a release must never execute submitted code: a module imported
 there could replace the protection, or write the worker's result line itself. So for a job
 of a certified submission the worker (service code only) starts this module as a child
-(``python -m cellcensus.holder.enclave.confined``), which confines itself
+(``python -m cellcensus.holder.untrusted``), which confines itself
 (`sandbox.confine`: it may read Python's files and the store's tables of the job's period,
 write only in a scratch folder, reach no network; not the quarantine, the state database or
 the rounding key, nor any other day), loads the submitted module, computes its exact
@@ -39,22 +39,16 @@ from cellcensus.holder.algorithms.base import StoreLayout
 from cellcensus.holder.enclave.compute import job_period, open_tables
 from cellcensus.holder.enclave.conformance import load_submitted
 from cellcensus.holder.enclave.manifests import FINISH_REFUSED
-from cellcensus.holder.enclave.sandbox import confine
-from cellcensus.holder.enclave.worker import DETAIL_CHARS, limit_resources
+from cellcensus.holder.enclave.worker import DETAIL_CHARS, UNTRUSTED_MODULE
 from cellcensus.holder.geo.tile_footprint import has_footprint
 from cellcensus.holder.store import Store
 
 OUTPUT = "exact.arrow"
 """The file, in the scratch folder, the child writes its exact output to."""
-OUTPUT_FILE_MB = 16 * 1024
-"""Largest file the child may write (``RLIMIT_FSIZE``): its output and DuckDB's spill file,
-which on a large store outgrows the memory limit as a built-in job's does."""
 STORE_TABLES = ("cells.parquet", "allocation", "footprint", "metadata.json")
 """Store entries the child may read beside the period's day files: what `open_tables` opens.
 Not the quarantine (malformed rows as delivered), the reports and records, the key record or
 the enclave's state."""
-NOT_CONFINED = "no Landlock in this kernel: submitted code runs only confined"
-_MAX_SPEC_CHARS = 64 * 1024 * 1024
 
 
 def period_view(store: Store, days: Sequence[date], into: Path) -> tuple[Path, list[str]]:
@@ -102,6 +96,7 @@ def exact_output(
         days = [day for day in opened.days() if start <= day <= end]
         view, readable = period_view(opened, days, Path(scratch))
         spec = {
+            "kind": "submitted_job",
             "source": source,
             "sha256": sha256,
             "store": str(view),
@@ -123,7 +118,7 @@ def exact_output(
 def _run_child(spec: dict[str, Any], *, cwd: str, timeout_s: float) -> tuple[int, str]:
     """Run the child on `spec`; its exit code and the tail of its stderr."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "cellcensus.holder.enclave.confined"],
+        [sys.executable, "-m", UNTRUSTED_MODULE],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,  # never the worker's protocol stream
         stderr=subprocess.PIPE,
@@ -200,26 +195,3 @@ def compute_exact(spec: dict[str, Any]) -> pd.DataFrame:
     memory_limit = f"{max(256, int(spec['memory_mb']) // 2)}MB"
     tables = open_tables(store, engine="duckdb", level=spec["level"], memory_limit=memory_limit)
     return algorithm.exact(tables, algorithm.manifest.parse(spec["parameters"]))
-
-
-def main() -> int:
-    """Entry point of the child: confine, then compute and write the output table.
-
-    Everything it imports is imported before it confines itself; the submitted module is
-    executed only after.
-    """
-    spec = json.loads(sys.stdin.read(_MAX_SPEC_CHARS))
-    limit_resources(
-        memory_mb=int(spec["memory_mb"]),
-        timeout_s=float(spec["timeout_s"]),
-        file_mb=OUTPUT_FILE_MB,
-    )
-    if confine(spec["scratch"], read_only=spec["read_only"]) == "none":
-        sys.stderr.write(NOT_CONFINED + "\n")
-        return 3
-    write_output(compute_exact(spec), Path(spec["scratch"]) / OUTPUT)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.enclave.sandbox import confine
 from cellcensus.holder.engines import start
+from cellcensus.holder.sandbox import limit_resources
 
 log = logging.getLogger("cellcensus.enclave")
 
@@ -61,8 +61,6 @@ MAX_STAGES = 1000
 """Stage messages honoured per worker (each is a database write); later ones are ignored."""
 STAGE_CHARS = 100  # width of jobs.stage
 DETAIL_CHARS = 4000  # characters of a failure's detail (traceback, stderr tail) kept
-CONFORMANCE_FILE_MB = 64
-"""Largest file a conformance run may write (``RLIMIT_FSIZE``): its world is in memory."""
 CONFORMANCE_OUTPUT_CHARS = 16 * 1024 * 1024
 """Most a conformance run may write on stdout (a report is a few KiB)."""
 _CHUNK = 1 << 20
@@ -124,10 +122,15 @@ def worker_environment() -> dict[str, str]:
 
 
 WORKER_FOLDER_PREFIX = "cellcensus-worker-"
+WORKER_MODULE = "cellcensus.holder.enclave.worker"
+UNTRUSTED_MODULE = "cellcensus.holder.untrusted"
 
 
-def start_worker() -> WorkerProcess:
+def start_worker(module: str = WORKER_MODULE) -> WorkerProcess:
     """Start a worker subprocess (it imports the catalogue, then waits for a spec).
+
+    `module` is run instead for submitted code (`UNTRUSTED_MODULE`: it confines itself
+    before it imports anything that starts threads).
 
     It leads a new session (and process group), so killing the group kills whatever it
     started too. It works in a private folder of its own (`WorkerProcess.folder`), which is
@@ -136,7 +139,7 @@ def start_worker() -> WorkerProcess:
     """
     folder = tempfile.mkdtemp(prefix=WORKER_FOLDER_PREFIX)
     process = subprocess.Popen(
-        [sys.executable, "-m", "cellcensus.holder.enclave.worker"],
+        [sys.executable, "-m", module],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -205,7 +208,10 @@ def run_in_subprocess(
     forks), this returns an outcome within about `timeout_s` seconds, and the worker and
     everything it started are gone.
     """
-    worker = warm.take() if warm is not None else start_worker()
+    if spec.get("kind") == "conformance":  # submitted code: a process that confines itself
+        worker = start_worker(UNTRUSTED_MODULE)
+    else:
+        worker = warm.take() if warm is not None else start_worker()
     process = worker.process
     if on_start is not None:
         on_start(process)
@@ -389,22 +395,6 @@ def _outcome(
     return WorkerOutcome(None, reason, stderr)
 
 
-def limit_resources(*, memory_mb: int, timeout_s: float, file_mb: int | None = None) -> None:
-    """Cap this process's address space, CPU time and (optionally) file size (POSIX rlimits).
-
-    No core dumps either: a crashing worker must not fill the disk.
-    """
-    memory = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    seconds = int(timeout_s) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if file_mb is not None:
-        size = file_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    signal.alarm(seconds)  # a worker orphaned by a killed service still ends on its own
-
-
 def emit(**message: Any) -> None:
     """Write one protocol line to stdout."""
     sys.stdout.write(json.dumps(message) + "\n")
@@ -507,35 +497,44 @@ def conformance_of(source: str, *, sha256: str) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Entry point of the worker subprocess."""
+    """Entry point of the worker subprocess (a conformance run's is `holder.untrusted`)."""
     text = sys.stdin.read()
     if not text.strip():
         _remove_own_folder()  # a warm worker whose service went away without discarding it
         return 0
     spec = json.loads(text)
+    if spec.get("kind") == "conformance":
+        emit(error=f"submitted code runs in {UNTRUSTED_MODULE}, which confines itself first")
+        return 1
+    return guarded(spec, lambda: _run(spec))
+
+
+def _run(spec: dict[str, Any]) -> None:
+    if runs_on_spark(spec):
+        # Before the limits, which the JVM would inherit: it reserves its whole heap
+        # (spark.driver.memory) and more as address space at start, and spends CPU time on
+        # many threads. Its heap bounds it, and the job's wall-clock limit still ends it.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        start("spark")
+    limit_resources(memory_mb=int(spec["memory_mb"]), timeout_s=float(spec["timeout_s"]))
+    emit(**execute(spec))
+
+
+def conformance_main(spec: dict[str, Any], sandbox: str) -> int:
+    """The conformance run, in the process `holder.untrusted` confined as `sandbox` says."""
+
+    def run() -> None:
+        result = execute(spec)
+        result["report"]["sandbox"] = sandbox
+        emit(**result)
+
+    return guarded(spec, run)
+
+
+def guarded(spec: dict[str, Any], work: Callable[[], None]) -> int:
+    """Run `work`; say any failure as the protocol's error line; the exit code."""
     try:
-        if runs_on_spark(spec):
-            # Before the limits, which the JVM would inherit: it reserves its whole heap
-            # (spark.driver.memory) and more as address space at start, and spends CPU time on
-            # many threads. Its heap bounds it, and the job's wall-clock limit still ends it.
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            start("spark")
-        limit_resources(
-            memory_mb=int(spec["memory_mb"]),
-            timeout_s=float(spec["timeout_s"]),
-            file_mb=CONFORMANCE_FILE_MB if spec["kind"] == "conformance" else None,
-        )
-        if spec["kind"] == "conformance":
-            try:  # submitted code: no store, no state database, no network
-                sandbox = confine(spec["scratch"])  # the caller removes it afterwards
-            except OSError as error:
-                emit(error=f"could not confine the conformance run: {error}")
-                return 1
-            result = execute(spec)
-            result["report"]["sandbox"] = sandbox
-            emit(**result)
-        else:
-            emit(**execute(spec))
+        work()
     except CellcensusError as error:
         if spec["kind"] == "job" and spec.get("source") is not None:
             # A submitted algorithm's own message could carry what it read in the store:

@@ -1,20 +1,28 @@
-"""Confining a worker that runs untrusted code: Linux Landlock, no privileges needed.
+"""Confining a process that runs untrusted code: Linux Landlock and seccomp, no privileges.
 
-A conformance run executes a submitted module. Time and memory are limited by rlimits
-(`worker.limit_resources`); this limits what it can reach. After `confine`, the process (and
-anything it starts) can read only Python's own files, the installed packages and cellcensus's
-code, can write only in a fresh private temporary folder, cannot open TCP connections or
-bind ports (Landlock ABI 4+), cannot signal processes or reach abstract unix sockets outside
-its domain (ABI 6+), and cannot ptrace the service. Landlock rules only TCP, so a seccomp
-filter refuses every new socket (UDP, a unix socket's path such as PostgreSQL's, netlink) and
-io_uring, which could open one beside the filter. So a submission cannot read the store, the
-state database or the token key, write to them, or send anything anywhere. A job of submitted
-code is confined the same way, with read access to the store's tables (`enclave.confined`).
+A conformance run executes a submitted module, and so does a job of certified submitted code.
+Time and memory are limited by rlimits (`limit_resources`); `confine` limits what it can
+reach. Both bind the threads of the process that exist when it confines itself and those they
+start later, so `confine` refuses a process of several threads: a library that started
+threads at import (NumPy's BLAS, Arrow's allocator, Polars' pool) would leave them outside,
+and code on such a thread (a signal handler runs on any thread that does not block the
+signal) would be free. `holder.untrusted` confines first and imports after.
 
-Landlock is in Linux since 5.13 (ABI 1; TCP rules since 6.7). Where the kernel lacks it,
-`confine` returns ``"none"`` and the run goes on with rlimits only; the conformance report
-says which sandbox applied (``sandbox``), so the steward knows. The seccomp filter (Linux
-3.5) is written for x86-64 and AArch64; elsewhere the report says it is missing.
+After `confine`, the process (and anything it starts) can read only Python's own files, the
+installed packages and cellcensus's code, can write only in a fresh private temporary folder,
+cannot open TCP connections or bind ports (Landlock ABI 4+), cannot signal processes or reach
+abstract unix sockets outside its domain (ABI 6+), and cannot ptrace the service. Landlock
+rules only TCP, so a seccomp filter refuses every new socket or socket pair (UDP, a unix
+socket's path such as PostgreSQL's, netlink) and io_uring, which could open one beside the
+filter. So a submission cannot read the store, the state database or the token key, write to
+them, or send anything anywhere. A job of submitted code is confined the same way, with read
+access to its period's tables (`enclave.confined`).
+
+Landlock is in Linux since 5.13 (ABI 1; TCP rules since 6.7). Where the kernel lacks it, the
+files part of what `confine` returns is ``"none"`` and a conformance run goes on with rlimits
+and the filter only; its report says which sandbox applied (``sandbox``), so the steward
+knows. The seccomp filter (Linux 3.17) is written for x86-64 and AArch64; elsewhere the
+report says it is missing.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import ctypes
 import errno
 import os
 import platform
+import resource
+import signal
 import struct
 import sys
 import tempfile
@@ -34,7 +44,7 @@ _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446  # same numbers on ev
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
-_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+_SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 
 _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _FS_ABI1 = (1 << 13) - 1  # execute ... make_sym
@@ -84,12 +94,14 @@ def landlock_abi() -> int:
 class _Arch:
     audit: int  # AUDIT_ARCH_* of seccomp_data.arch
     socket: int  # __NR_socket
+    socketpair: int  # __NR_socketpair
+    seccomp: int  # __NR_seccomp
     x32: bool  # x86-64's second system call table (numbers from 0x40000000)
 
 
 _ARCHES = {
-    "x86_64": _Arch(audit=0xC000003E, socket=41, x32=True),
-    "aarch64": _Arch(audit=0xC00000B7, socket=198, x32=False),
+    "x86_64": _Arch(audit=0xC000003E, socket=41, socketpair=53, seccomp=317, x32=True),
+    "aarch64": _Arch(audit=0xC00000B7, socket=198, socketpair=199, seccomp=277, x32=False),
 }
 _IO_URING_SETUP = 425  # the same on every arch
 _LD_W_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06  # classic BPF opcodes
@@ -97,9 +109,10 @@ _ALLOW, _REFUSE = 0x7FFF0000, 0x00050000 | errno.EACCES  # SECCOMP_RET_ALLOW, RE
 
 
 def no_sockets_filter(arch: _Arch) -> list[tuple[int, int, int, int]]:
-    """A seccomp program (code, jt, jf, k) refusing socket() and io_uring with EACCES.
+    """A seccomp program (code, jt, jf, k) refusing socket(), socketpair() and io_uring.
 
-    Sockets already open stay usable (none is handed to a confined process but its own pipes).
+    With EACCES. A datagram socket pair could still send to a unix socket's path, which
+    Landlock does not rule. Open sockets stay usable: a confined process is handed none.
     Another arch's system calls (x86-64's int 0x80 into the i386 table, where ``socketcall``
     opens sockets) and x32's are refused whole: Python uses neither.
     """
@@ -110,9 +123,10 @@ def no_sockets_filter(arch: _Arch) -> list[tuple[int, int, int, int]]:
         (_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
     ]
     if arch.x32:
-        program.append((_JGE, 3, 0, 0x40000000))
+        program.append((_JGE, 4, 0, 0x40000000))
     program += [
-        (_JEQ, 2, 0, arch.socket),
+        (_JEQ, 3, 0, arch.socket),
+        (_JEQ, 2, 0, arch.socketpair),
         (_JEQ, 1, 0, _IO_URING_SETUP),
         (_RET, 0, 0, _ALLOW),
         (_RET, 0, 0, _REFUSE),
@@ -128,9 +142,38 @@ def _refuse_sockets(libc: ctypes.CDLL) -> bool:
     program = no_sockets_filter(arch)
     filters = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *i) for i in program))
     fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(filters))  # sock_fprog
-    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, fprog, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+    # TSYNC: every thread of the process, should one have started despite `_one_thread`.
+    flags = _SECCOMP_FILTER_FLAG_TSYNC
+    if libc.syscall(arch.seccomp, _SECCOMP_SET_MODE_FILTER, flags, fprog) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_SET_MODE_FILTER) failed")
     return True
+
+
+def _one_thread() -> None:
+    """Refuse to confine a process of several threads: the others would stay free."""
+    threads = sum(1 for _ in Path("/proc/self/task").iterdir())
+    if threads != 1:
+        raise OSError(
+            errno.EBUSY,
+            f"cannot confine a process of {threads} threads: Landlock binds only the calling "
+            "thread; confine before importing libraries that start threads (holder.untrusted)",
+        )
+
+
+def limit_resources(*, memory_mb: int, timeout_s: float, file_mb: int | None = None) -> None:
+    """Cap this process's address space, CPU time and (optionally) file size (POSIX rlimits).
+
+    No core dumps either: a crashing worker must not fill the disk.
+    """
+    memory = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    seconds = int(timeout_s) + 5
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 5))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if file_mb is not None:
+        size = file_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    signal.alarm(seconds)  # a worker orphaned by a killed service still ends on its own
 
 
 def python_read_only() -> set[str]:
@@ -147,21 +190,30 @@ def python_read_only() -> set[str]:
 
 
 def confine(scratch: str, *, read_only: Sequence[str] = ()) -> str:
-    """Confine this process; return the sandbox applied (``"landlock ABI n"`` or ``"none"``).
+    """Confine this process; return the sandbox applied, e.g. ``"landlock ABI 7, no sockets"``.
 
     Sets ``TMPDIR`` to `scratch` (an empty folder the caller removes afterwards), the only
     place it may then write. `read_only`: further files or folders it may read (a job of
-    submitted code reads the store's tables).
+    submitted code reads the store's tables). Without Landlock the files part is ``"none"``.
 
     Raises:
-        OSError: Landlock is there but refused the rules (the caller should stop).
+        OSError: The process has several threads, or the kernel refused the rules (the
+            caller should stop).
     """
     os.environ["TMPDIR"] = scratch
     tempfile.tempdir = scratch
-    abi = landlock_abi()
-    if abi < 1:
-        return "none"
+    _one_thread()
     libc = _libc()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    abi = landlock_abi()
+    files = _restrict_files(libc, abi, scratch, read_only) if abi >= 1 else "none"
+    sockets = "no sockets" if _refuse_sockets(libc) else "sockets not filtered on this arch"
+    return f"{files}, {sockets}"
+
+
+def _restrict_files(libc: ctypes.CDLL, abi: int, scratch: str, read_only: Sequence[str]) -> str:
+    """Landlock: read Python's files and `read_only`, write `scratch`, no TCP, no signals."""
     handled_fs = _FS_ABI1 | (_REFER if abi >= 2 else 0) | (_TRUNCATE if abi >= 3 else 0)
     fields: tuple[int, ...] = (handled_fs,)
     if abi >= 4:
@@ -176,14 +228,11 @@ def confine(scratch: str, *, read_only: Sequence[str] = ()) -> str:
         for path in sorted(python_read_only() | set(SYSTEM_READ_ONLY) | set(read_only)):
             _allow(libc, ruleset, path, _READ & handled_fs)
         _allow(libc, ruleset, scratch, handled_fs)
-        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if libc.syscall(_RESTRICT_SELF, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(ruleset)
-    sockets = "no sockets" if _refuse_sockets(libc) else "sockets not filtered on this arch"
-    return f"landlock ABI {abi}, {sockets}"
+    return f"landlock ABI {abi}"
 
 
 def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
