@@ -90,6 +90,41 @@ def test_a_store_wide_budget_caps_all_analysts_together_and_counts_what_was_spen
         ledger.set_total(epsilon=9.0, by="ana", role=Role.ANALYST)
 
 
+def test_the_store_wide_row_counts_every_charge_even_one_beside_the_first_total(url, path):
+    """Charges add to the store-wide row whether or not a total is set, so one made by
+    another process while the steward sets the first total cannot be missed; a ledger of
+    an older release gets the row from its charges when first opened."""
+    service, steward_cli = open_ledger(url, path), open_ledger(url, path)
+    steward = {"by": "sam", "role": Role.STEWARD}
+    service.set_budget(analyst="ana", project="p", epsilon=10.0, **steward)
+    service.charge(job_id="j1", analyst="ana", project="p", epsilon=1.0)
+
+    @sa.event.listens_for(steward_cli.engine, "before_cursor_execute")
+    def beside(conn, cursor, statement, *_):  # the service charges as the total is set
+        if statement.startswith("UPDATE privacy_budget") and not beside.fired:
+            beside.fired = True
+            service.charge(job_id="j2", analyst="ana", project="p", epsilon=2.0)
+
+    beside.fired = False
+    steward_cli.set_total(epsilon=3.5, **steward)
+    total = steward_cli.total()
+    assert beside.fired and total is not None and total.left.epsilon == pytest.approx(0.5)
+    with service.engine.begin() as connection:  # as a ledger made before the row existed
+        connection.execute(
+            sa.delete(ledger_metadata.tables["privacy_budget"]).where(
+                ledger_metadata.tables["privacy_budget"].c.analyst == "*"
+            )
+        )
+    reopened = open_ledger(url, path)
+    assert reopened.total() is None  # no total: the one set before went with the row
+    reopened.set_total(epsilon=3.5, **steward)
+    assert reopened.total().left.epsilon == pytest.approx(0.5)  # the 3.0 charged counted
+    with pytest.raises(DisclosureError, match="store-wide budget's name"):
+        reopened.set_budget(analyst="*", project="*", epsilon=99.0, **steward)
+    for ledger in (service, steward_cli, reopened):
+        ledger.engine.dispose()
+
+
 def test_a_role_given_by_name_is_the_role(ledger):
     with pytest.raises(DisclosureError, match="'ana' acts as analyst"):
         ledger.set_budget(analyst="ana", project="census", epsilon=9.0, by="ana", role="analyst")

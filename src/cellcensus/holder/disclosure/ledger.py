@@ -17,6 +17,7 @@ committed (READ COMMITTED), so it is refused if the rest no longer fits. No sepa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from dataclasses import dataclass, replace
@@ -141,6 +142,7 @@ class PrivacyLedger:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         ledger_metadata.create_all(engine)
+        _keep_store_row(engine)
 
     @classmethod
     def at(cls, *, path: Path) -> PrivacyLedger:
@@ -182,6 +184,7 @@ class PrivacyLedger:
                 f"only a data steward can set privacy budgets ({by!r} acts as {role})"
             )
         _check_names(analyst=analyst, project=project, by=by)
+        _check_analyst(analyst)
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)
         now = _now()
         values = {"epsilon": epsilon, "delta": delta, "set_by": by, "set_at": now}
@@ -247,7 +250,7 @@ class PrivacyLedger:
 
         Each analyst's budget composes their own releases; releases of several analysts are
         all of the same people, so their losses add up too (they may publish or pool them).
-        Set once, it counts everything charged before it; set again, what was spent stays.
+        It counts everything ever charged, before it was set too; what was spent stays.
         With none set, only the analysts' budgets hold.
 
         Returns:
@@ -264,24 +267,8 @@ class PrivacyLedger:
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=True)
         values = {"epsilon": epsilon, "delta": delta, "set_by": by, "set_at": _now()}
         with self.engine.begin() as connection:
-            if _budget_row(connection, analyst=ALL, project=ALL) is None:
-                spent = connection.execute(
-                    sa.select(
-                        sa.func.coalesce(sa.func.sum(privacy_charge.c.epsilon), 0.0),
-                        sa.func.coalesce(sa.func.sum(privacy_charge.c.delta), 0.0),
-                    )
-                ).one()
-                connection.execute(
-                    sa.insert(privacy_budget).values(
-                        analyst=ALL,
-                        project=ALL,
-                        spent_epsilon=float(spent[0]),
-                        spent_delta=float(spent[1]),
-                        **values,
-                    )
-                )
-            else:
-                _upsert_budget(connection, analyst=ALL, project=ALL, values=values)
+            # Its spent is every charge's already (`_keep_store_row`): only the totals change.
+            _upsert_budget(connection, analyst=ALL, project=ALL, values=values)
             connection.execute(
                 sa.insert(privacy_budget_change).values(analyst=ALL, project=ALL, **values)
             )
@@ -291,7 +278,7 @@ class PrivacyLedger:
         """The store-wide budget and what is left of it, or None if none is set."""
         with self.engine.connect() as connection:
             row = _budget_row(connection, analyst=ALL, project=ALL)
-        if row is None:
+        if row is None or math.isinf(row.epsilon):
             return None
         total = Budget(epsilon=row.epsilon, delta=row.delta)
         return Standing(analyst=ALL, project=ALL, total=total, left=_left(row))
@@ -312,6 +299,7 @@ class PrivacyLedger:
                 other values.
         """
         _check_names(analyst=analyst, project=project, job_id=job_id)
+        _check_analyst(analyst)
         _check_loss(epsilon=epsilon, delta=delta, allow_zero=False)
         request = Charge(
             job_id=job_id,
@@ -386,10 +374,42 @@ class PrivacyLedger:
 
 
 def _spend_total(connection: sa.Connection, request: Charge) -> bool:
-    """Add the charge to the store-wide budget too, if one is set; False if it does not fit."""
-    if _budget_row(connection, analyst=ALL, project=ALL) is None:
+    """Add the charge to the store-wide row too; False if a total is set and it does not fit.
+
+    Every charge counts there, set or not, so a total set later starts from all of them.
+    """
+    if _spend(connection, replace(request, analyst=ALL, project=ALL)):
         return True
-    return _spend(connection, replace(request, analyst=ALL, project=ALL))
+    return _budget_row(connection, analyst=ALL, project=ALL) is None  # a ledger made before
+
+
+def _keep_store_row(engine: sa.Engine) -> None:
+    """Make the store-wide row (no total: infinite) where missing, from every charge so far.
+
+    Once, when the tables are made (or first opened by this code): from then on every charge
+    adds to it in its own transaction, which no later sum could miss.
+    """
+    with engine.connect() as connection:
+        if _budget_row(connection, analyst=ALL, project=ALL) is not None:
+            return
+    sums = sa.select(
+        sa.func.coalesce(sa.func.sum(privacy_charge.c.epsilon), 0.0),
+        sa.func.coalesce(sa.func.sum(privacy_charge.c.delta), 0.0),
+    )
+    with contextlib.suppress(sa.exc.IntegrityError), engine.begin() as connection:
+        spent_epsilon, spent_delta = connection.execute(sums).one()
+        connection.execute(
+            sa.insert(privacy_budget).values(
+                analyst=ALL,
+                project=ALL,
+                epsilon=math.inf,
+                delta=math.inf,
+                spent_epsilon=float(spent_epsilon),
+                spent_delta=float(spent_delta),
+                set_by="ledger",
+                set_at=_now(),
+            )
+        )
 
 
 def _spend(connection: sa.Connection, request: Charge) -> bool:
@@ -482,6 +502,14 @@ def _charge_from(row: Any) -> Charge:
         delta=row.delta,
         charged_at=charged_at,
     )
+
+
+def _check_analyst(analyst: str) -> None:
+    if analyst == ALL:
+        raise DisclosureError(
+            f"{ALL!r} is the store-wide budget's name, no analyst's: set it with set_total "
+            "(PUT /budgets/total, `cellcensus users total-budget`)"
+        )
 
 
 def _check_names(**names: str) -> None:
