@@ -2,8 +2,8 @@
 
 The worker that protects a release must never execute submitted code: a module imported
 there could replace the protection, or write the worker's result line itself. So for a job
-of a certified submission the worker (service code only) starts this module as a child
-(``python -m cellcensus.holder.untrusted``), which confines itself
+of a certified submission the worker (service code only) starts a child (``python -m
+cellcensus.holder.untrusted``), which confines itself, then runs this module's computation
 (`sandbox.confine`: it may read Python's files and the store's tables of the job's period,
 write only in a scratch folder, reach no network; not the quarantine, the state database or
 the rounding key, nor any other day), loads the submitted module, computes its exact
