@@ -484,6 +484,44 @@ def test_a_steward_sets_a_budget_and_a_refused_value_is_said_word_for_word(idle_
     assert not tab.policy_refusals(), tab.console
 
 
+def test_a_steward_sets_the_budget_of_all_analysts_together(idle_service, portal):
+    steward = idle_service.auth("steward")
+    client = idle_service.client
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    line = page.locator("#total-budget")
+    expect(line).to_have_text(
+        "No budget of all analysts together is set: each analyst's alone bounds their releases."
+    )
+    for typed in ("-1", ""):  # refused by the service, which names the field; nothing set
+        page.get_by_label("ε (epsilon) of all").fill(typed)
+        page.get_by_role("button", name="Set the store-wide budget").click()
+        said = client.put("/budgets/total", json={"epsilon": None}, headers=steward)
+        expect(page.locator("#problem")).to_contain_text("The budget of all analysts was not set.")
+        expect(page.locator("#problem")).to_contain_text("422")
+        expect(page.locator("#problem")).to_contain_text("epsilon")
+        assert said.status_code == 422
+    assert client.get("/budgets/total", headers=steward).status_code == 404
+
+    page.get_by_label("ε (epsilon) of all").fill("5")
+    page.get_by_label("δ (delta) of all").fill("1e-5")
+    page.get_by_role("button", name="Set the store-wide budget").click()
+    expect(page.locator("#notice")).to_have_text("The budget of all analysts is set: ε 5 left.")
+    total = client.get("/budgets/total", headers=steward).json()
+    assert total == {
+        "epsilon_total": 5.0,
+        "delta_total": 1e-5,
+        "epsilon_left": 5.0,
+        "delta_left": 1e-5,
+    }
+    expect(line).to_have_text("All analysts together: ε 5 left of 5, δ 0.00001 left of 0.00001.")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(line).to_be_empty()  # nothing of the session stays in the page
+    assert not tab.policy_refusals(), tab.console
+
+
 def test_an_auditor_reads_the_log_newest_first_pages_back_and_checks_the_chain(
     idle_service, portal
 ):

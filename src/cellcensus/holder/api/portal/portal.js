@@ -193,7 +193,8 @@ function endSession() {
   for (const id of ["budget", "jobs", "budgets", "users", "audit"]) {
     $(id).tBodies[0].replaceChildren();
   }
-  for (const id of ["approvals", "release-view", "budget-analyst", "user-choice", "quota"]) {
+  const filled = ["approvals", "release-view", "budget-analyst", "user-choice", "quota"];
+  for (const id of [...filled, "total-budget"]) {
     $(id).replaceChildren();
   }
   $("release-view").hidden = true;
@@ -332,7 +333,7 @@ async function enter() {
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
-    await Promise.all([loadApprovals(), loadUsers(), loadAudit()]);
+    await Promise.all([loadApprovals(), loadUsers(), loadTotal(), loadAudit()]);
   } else if (view === "auditor") {
     await loadAudit();
   }
@@ -1026,20 +1027,21 @@ function userPath(name, tail = "") {
   return `users/${encodeURIComponent(name)}${tail}`;
 }
 
+function typedNumber(id) {
+  // The service judges every value (a number, its bounds): sent as typed, an empty or
+  // unreadable number as null, which it refuses by name.
+  const text = $(id).value.trim();
+  return text === "" || Number.isNaN(Number(text)) ? null : Number(text);
+}
+
 async function setBudget(event) {
-  // The service judges every value (a number, its bounds, the project's form): sent as typed,
-  // an empty or unreadable number as null, which it refuses by name.
   event.preventDefault();
   clearProblem();
   const analyst = $("budget-analyst").value;
-  const number = (id) => {
-    const text = $(id).value.trim();
-    return text === "" || Number.isNaN(Number(text)) ? null : Number(text);
-  };
   const body = {
     project: $("budget-project").value.trim(),
-    epsilon: number("budget-epsilon"),
-    delta: number("budget-delta"),
+    epsilon: typedNumber("budget-epsilon"),
+    delta: typedNumber("budget-delta"),
   };
   try {
     const left = await callJson(userPath(analyst, "/budget"), {
@@ -1054,6 +1056,36 @@ async function setBudget(event) {
   } catch (error) {
     report(error, `The budget of ${analyst} was not set.`);
   }
+}
+
+async function loadTotal() {
+  // The budget of all analysts together, or none (404 until a steward sets one).
+  let total = null;
+  try {
+    total = await callJson("budgets/total");
+  } catch (error) {
+    if (!(error instanceof Refusal && error.status === 404)) throw error;
+  }
+  $("total-budget").textContent = total
+    ? `All analysts together: ε ${formatNumber(total.epsilon_left)} left of ` +
+      `${formatNumber(total.epsilon_total)}, δ ${formatNumber(total.delta_left)} left of ` +
+      `${formatNumber(total.delta_total)}.`
+    : "No budget of all analysts together is set: each analyst's alone bounds their releases.";
+  return total;
+}
+
+async function setTotal(event) {
+  event.preventDefault();
+  clearProblem();
+  const body = { epsilon: typedNumber("total-epsilon"), delta: typedNumber("total-delta") };
+  try {
+    await busy($("set-total"), () => callJson("budgets/total", { method: "PUT", body }));
+  } catch (error) {
+    report(error, "The budget of all analysts was not set.");
+    return;
+  }
+  const total = await loadTotal();
+  announce(`The budget of all analysts is set: ε ${formatNumber(total.epsilon_left)} left.`);
 }
 
 // ---------------------------------------------------------------- users
@@ -1385,11 +1417,12 @@ function start() {
   );
   refreshes(
     "refresh-budgets",
-    loadUsers,
+    () => Promise.all([loadUsers(), loadTotal()]),
     "The budgets are up to date.",
     "The budgets could not be loaded.",
   );
   $("budget-form").addEventListener("submit", setBudget);
+  $("total-form").addEventListener("submit", setTotal);
   refreshes(
     "refresh-users",
     loadUsers,
