@@ -68,7 +68,7 @@ def test_a_store_wide_budget_caps_all_analysts_together_and_counts_what_was_spen
     ledger.set_budget(analyst="bob", project="atlas", epsilon=2.0, **steward)
     ledger.charge(job_id="a", analyst="ana", project="census", epsilon=0.5)
     assert ledger.total() is None  # none set: the analysts' budgets alone hold
-    left = ledger.set_total(epsilon=1.0, **steward)
+    left = ledger.set_total(epsilon=1.0, **steward).left
     assert left.epsilon == pytest.approx(0.5)  # what was charged before it counts
     ledger.charge(job_id="b", analyst="bob", project="atlas", epsilon=0.4)
     with pytest.raises(
@@ -83,7 +83,7 @@ def test_a_store_wide_budget_caps_all_analysts_together_and_counts_what_was_spen
     total = ledger.total()
     assert total is not None and total.left.epsilon == pytest.approx(0.1)
     # Raised, what was spent stays spent; and it is not one of the analysts' budgets.
-    assert ledger.set_total(epsilon=1.5, **steward).epsilon == pytest.approx(0.6)
+    assert ledger.set_total(epsilon=1.5, **steward).left.epsilon == pytest.approx(0.6)
     ledger.charge(job_id="c", analyst="bob", project="atlas", epsilon=0.2)
     assert {standing.analyst for standing in ledger.standings()} == {"ana", "bob"}
     with pytest.raises(DisclosureError, match="only a data steward"):

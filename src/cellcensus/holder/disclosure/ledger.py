@@ -245,7 +245,7 @@ class PrivacyLedger:
             for row in rows
         ]
 
-    def set_total(self, *, epsilon: float, delta: float = 0.0, by: str, role: Role) -> Budget:
+    def set_total(self, *, epsilon: float, delta: float = 0.0, by: str, role: Role) -> Standing:
         """Set the store-wide budget: what every analyst in every project spends together.
 
         Each analyst's budget composes their own releases; releases of several analysts are
@@ -254,7 +254,7 @@ class PrivacyLedger:
         With none set, only the analysts' budgets hold.
 
         Returns:
-            What is left of it.
+            It, with what is left of it.
 
         Raises:
             DisclosureError: The caller is not a steward, or a value is out of range.
@@ -272,7 +272,9 @@ class PrivacyLedger:
             connection.execute(
                 sa.insert(privacy_budget_change).values(analyst=ALL, project=ALL, **values)
             )
-        return self.remaining(analyst=ALL, project=ALL)
+        total = self.total()
+        assert total is not None  # just set, and finite (`_check_loss`)
+        return total
 
     def total(self) -> Standing | None:
         """The store-wide budget and what is left of it, or None if none is set."""

@@ -153,7 +153,9 @@ class EnclaveService:
     def set_total_budget(self, *, epsilon: float, delta: float, steward: str) -> Standing:
         """Set the store-wide budget of all analysts together (audited); return it."""
         with self.state.lock:
-            self.ledger.set_total(epsilon=epsilon, delta=delta, by=steward, role=LedgerRole.STEWARD)
+            total = self.ledger.set_total(
+                epsilon=epsilon, delta=delta, by=steward, role=LedgerRole.STEWARD
+            )
         with self.state.write() as conn:
             append_entry(
                 conn,
@@ -162,8 +164,6 @@ class EnclaveService:
                 target="store",
                 details={"epsilon": epsilon, "delta": delta},
             )
-        total = self.ledger.total()
-        assert total is not None
         return total
 
     def total_budget(self) -> Standing | None:

@@ -193,8 +193,8 @@ function endSession() {
   for (const id of ["budget", "jobs", "budgets", "users", "audit"]) {
     $(id).tBodies[0].replaceChildren();
   }
-  const filled = ["approvals", "release-view", "budget-analyst", "user-choice", "quota"];
-  for (const id of [...filled, "total-budget"]) {
+  for (const id of ["approvals", "release-view", "budget-analyst", "user-choice", "quota",
+    "total-budget"]) {
     $(id).replaceChildren();
   }
   $("release-view").hidden = true;
