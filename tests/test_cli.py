@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer import _click as click
 from typer.testing import CliRunner
 
 from cellcensus.cli import COMMANDS, FIRST_STEPS, app, layer_commands
@@ -44,7 +45,31 @@ def test_a_command_runs_through_its_layer_and_an_unknown_one_is_named():
     result = CliRunner().invoke(app, ["algorithms", "--json"])
     assert result.exit_code == 0 and '"usual_residence"' in result.output
     result = CliRunner().invoke(app, ["sotre"])
-    assert result.exit_code == 2 and "No such command 'sotre'" in result.output
+    assert (
+        result.exit_code == 2 and "No such command 'sotre'. Did you mean 'store'?" in result.output
+    )
+    result = CliRunner().invoke(app, ["xyzzy"])
+    assert result.exit_code == 2 and "No such command 'xyzzy'." in result.output
+    assert "Did you mean" not in result.output
+
+
+@pytest.mark.parametrize("module", LAYERS)
+def test_a_flag_shows_no_value_type_and_an_option_shows_its_own(module):
+    # A flag takes no value: `--help <bool>` would tell a reader to give it one.
+    runner = CliRunner(env={"COLUMNS": "1000"})
+    for path, command in _commands(layer_commands(module)):
+        output = runner.invoke(app, [*path, "--help"]).output
+        rows = {
+            words[0]: words[1:]
+            for line in output.splitlines()
+            if (words := line.replace("│", " ").replace("*", " ").split())
+        }
+        for option in [*command.params, command.get_help_option(click.Context(command))]:
+            name = option.opts[0]
+            if name.startswith("--"):
+                shown = " ".join(rows[name])
+                shows_type = shown.startswith(option.metavar or "<")
+                assert shows_type != getattr(option, "is_flag", False), (path, name, rows[name])
 
 
 def _commands(group, path=()):
@@ -197,3 +222,11 @@ def test_a_help_paragraph_wraps_at_the_terminal_not_at_the_docstring_lines():
     # The docstring breaks this paragraph after "over the"; a wide terminal shows it whole.
     said = "Jobs then take the level (`cellcensus run --level NAME`); each cell's weights over"
     assert f"{said} the areas sum to 1." in result.output
+
+
+def test_a_misspelt_name_is_refused_with_the_name_it_was_meant_to_be():
+    result = CliRunner().invoke(app, ["algorithms", "usual_residense"])
+    assert result.exit_code != 0
+    assert "unknown algorithm 'usual_residense' (did you mean 'usual_residence'?)" in result.output
+    result = CliRunner().invoke(app, ["algorithms", "census"])
+    assert "unknown algorithm 'census'; known algorithms:" in result.output

@@ -6,12 +6,13 @@ A layer is imported when one of its commands runs, not to list them: `cellcensus
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 
 import typer
 from typer import _click as click  # the Click that Typer carries (its own, not the package)
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": (
@@ -113,6 +114,19 @@ class LayeredGroup(TyperGroup):
             return TyperCommand(name=cmd_name, help=short_help)
         return layer_commands(module).commands[cmd_name]
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command, or a refusal that names the command a misspelling was meant to be."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.UsageError as error:
+            # As Typer words it for the layers' subcommands, which it knows before they run.
+            close = difflib.get_close_matches(args[0], COMMANDS, n=1) if args else []
+            if close:
+                error.message = f"{error.message.rstrip('.')}. Did you mean {close[0]!r}?"
+            raise
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The help, listing the commands without importing their layers."""
         self.listing = True
@@ -120,6 +134,16 @@ class LayeredGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self.listing = False
+
+
+def _option_type(option: TyperOption, ctx: click.Context) -> str | None:
+    """The type beside an option in the help: none for a flag, which takes no value."""
+    return None if option.is_flag and not option.count else _value_type(option, ctx)
+
+
+# Typer 0.29 writes `<bool>` beside every flag (`--help <bool>`), as if it took a value.
+_value_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _option_type  # type: ignore[method-assign,assignment]
 
 
 FIRST_STEPS = (

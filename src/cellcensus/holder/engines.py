@@ -18,7 +18,7 @@ from typing import Any, Literal
 import ibis
 from ibis.backends import BaseBackend
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import CellcensusError, did_you_mean
 
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
@@ -41,7 +41,10 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
         return con
     if engine == "spark":
         return ibis.pyspark.connect(spark_session())
-    raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    raise CellcensusError(
+        f"unknown engine {engine!r}{did_you_mean(engine, ENGINES)}; choose one of "
+        f"{', '.join(ENGINES)}"
+    )
 
 
 @cache

@@ -11,7 +11,7 @@ import dataclasses
 from functools import cache
 from importlib.metadata import entry_points
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import CellcensusError, did_you_mean
 from cellcensus.holder.algorithms.base import Algorithm, Certification
 from cellcensus.holder.algorithms.device_filter import device_filter
 from cellcensus.holder.algorithms.home_work_flows import home_work_flows
@@ -64,5 +64,7 @@ def get_algorithm(name: str) -> Algorithm:
     algorithms = registered_algorithms()
     if name not in algorithms:
         known = ", ".join(sorted(algorithms))
-        raise CellcensusError(f"unknown algorithm {name!r}; known algorithms: {known}")
+        raise CellcensusError(
+            f"unknown algorithm {name!r}{did_you_mean(name, algorithms)}; known algorithms: {known}"
+        )
     return algorithms[name]

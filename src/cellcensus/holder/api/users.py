@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import CellcensusError, did_you_mean
 from cellcensus.holder.api.tokens import revoke_tokens
 from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.compute import allocate_command
@@ -147,7 +147,8 @@ def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: 
         scope = Scope.parse(text)
         if scope.algorithm != "*" and scope.algorithm not in algorithms:
             raise CellcensusError(
-                f"scope {text!r}: unknown algorithm {scope.algorithm!r}; known algorithms: "
+                f"scope {text!r}: unknown algorithm {scope.algorithm!r}"
+                f"{did_you_mean(scope.algorithm, algorithms)}; known algorithms: "
                 f"{', '.join(sorted(algorithms))}"
             )
         if scope.level == "*" or scope.level in allocated:
@@ -155,7 +156,8 @@ def check_scopes(granted: Sequence[str], *, algorithms: Collection[str], store: 
         if scope.level not in NAMED_LEVELS:
             known = ", ".join(sorted({*allocated, *NAMED_LEVELS}))
             raise CellcensusError(
-                f"scope {text!r}: unknown area level {scope.level!r}; known levels: {known} "
+                f"scope {text!r}: unknown area level {scope.level!r}"
+                f"{did_you_mean(scope.level, {*allocated, *NAMED_LEVELS})}; known levels: {known} "
                 f"(a level of your own exists once allocated: "
                 f"`{allocate_command(store, scope.level)}`)"
             )

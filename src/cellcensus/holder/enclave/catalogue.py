@@ -18,7 +18,7 @@ import jsonschema
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import CellcensusError, did_you_mean
 from cellcensus.holder.algorithms import Algorithm, get_algorithm, registered_algorithms
 from cellcensus.holder.enclave.certification import Submissions
 
@@ -118,7 +118,10 @@ class Catalogue:
         entries = self.entries()
         if name not in entries:
             known = ", ".join(sorted(entries))
-            raise CellcensusError(f"unknown algorithm {name[:64]!r}; known algorithms: {known}")
+            raise CellcensusError(
+                f"unknown algorithm {name[:64]!r}{did_you_mean(name, entries)}; "
+                f"known algorithms: {known}"
+            )
         return entries[name]
 
     def normalize(self, entry: CatalogueEntry, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from ibis.backends import BaseBackend
 
-from cellcensus.errors import CellcensusError
+from cellcensus.errors import CellcensusError, did_you_mean
 from cellcensus.holder.algorithms import Algorithm, Key, KeyDomain, Parameters, StoreTables
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -169,7 +169,8 @@ def check_level(store: Store, level: str, *, reader: Reader = "holder") -> None:
     if not store.allocation_path(level).exists():
         known = ", ".join(store.area_levels()) or "none"
         raise CellcensusError(
-            f"no {level} allocation in store {store.root}; known levels: {known} "
+            f"no {level} allocation in store {store.root}"
+            f"{did_you_mean(level, store.area_levels())}; known levels: {known} "
             f"({_allocation_hint(store, level, reader)})"
         )
     if store.allocation_made_from_other_cells(level):

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from cellcensus.errors import CellcensusError, InputDataError
+from cellcensus.errors import CellcensusError, InputDataError, did_you_mean
 from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.store.device_days import summarise
 from cellcensus.holder.store.key_record import (
@@ -257,7 +257,10 @@ def ingest(
     say = progress or _quiet
     check_memory_limit(memory_limit)
     if engine not in ENGINES:
-        raise CellcensusError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise CellcensusError(
+            f"unknown engine {engine!r}{did_you_mean(engine, ENGINES)}; choose one of "
+            f"{', '.join(ENGINES)}"
+        )
     start, end = period
     check_period(start=start, end=end, source="period")
     facts = _facts_to_keep(metadata, start=start, end=end)
