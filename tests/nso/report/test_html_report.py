@@ -462,7 +462,12 @@ def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
         "random noise was added to every count (Laplace noise, ε = 0.5); counts whose noisy "
         "value was 15 phones or fewer were withheld" in method
     )
-    assert "rounded to multiples of 5" in method
+    # Rounding comes after the threshold, so a published 15 is not a count the rule withholds.
+    assert (
+        "rounded to multiples of 5 (so a count just above the threshold may be published as 15)"
+        in method
+    )
+    assert "15 devices or fewer, before rounding" in html
     assert "Gaussian noise, ε = 0.3, δ = 10⁻⁷" in method
     assert "the sum of their losses, ε = 0.8 and δ = 10⁻⁷ (basic composition" in method
     assert "placed in the wrong" not in html and "counted in the wrong" not in html

@@ -775,9 +775,13 @@ def _protection_steps(context: ReportContext) -> str:
     if not context.protections:
         return f"Counts of {threshold} (after any noise the policy adds) were withheld."
     first = context.protections[0]
+    base = first.rounding_base
+    # Rounding comes after the threshold: a count just above it may round down to it.
+    lowest = base * math.floor(context.suppression_threshold / base)
     rounded = (
-        f"the others were rounded to multiples of {first.rounding_base}"
-        if first.rounding_base > 1
+        f"the others were rounded to multiples of {base} (so a count just above the "
+        f"threshold may be published as {lowest:g})"
+        if base > 1
         else "the others were published as they were"
     )
     if first.mechanism is None:
@@ -839,7 +843,7 @@ def _parameters(context: ReportContext, *, table: pd.DataFrame) -> str:
             ),
         ),
         ("Devices released (total)", f"{context.n_devices_released_total:,}"),
-        ("Suppressed when", f"{context.suppression_threshold:g} devices or fewer"),
+        ("Suppressed when", f"{context.suppression_threshold:g} devices or fewer, before rounding"),
         (
             "Algorithm",
             f"{escape(context.algorithm_name)} {escape(context.algorithm_version)}",
