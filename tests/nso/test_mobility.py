@@ -427,6 +427,10 @@ def test_the_share_in_the_home_arrondissement_and_the_census_share_have_one_prec
         share, census = shown[0]
         assert census == f"{100 * commuting.census_share_within:.1f}"  # 63.0, not 62.96
         assert len(share.partition(".")[2]) == len(census.partition(".")[2]), text
+    # How many flows an r stands on is said with it: on a tiny world it may be two.
+    pairs = commuting.agreement.n_areas
+    assert f"over {pairs:,} released flows" in commuting_summary(commuting)
+    assert f"over {commuting.between.n_areas:,})" in commuting_summary(commuting)
 
 
 def test_calibration_to_resident_workers_keeps_the_split_the_phones_show(unbiased_result):

@@ -341,10 +341,15 @@ def _ratio_interval(present: PresentPopulation) -> str:
 def commuting_summary(commuting: Commuting) -> str:
     """The flows' agreement with the census in one line, for the terminal."""
     between = commuting.between
-    apart = "" if between is None else f" (between arrondissements {between.pearson_r:.3f})"
+    apart = (
+        ""
+        if between is None
+        else f" (between arrondissements {between.pearson_r:.3f} over {between.n_areas:,})"
+    )
     return (
         f"Home-work flows vs census, arrondissements: r = "
-        f"{commuting.agreement.pearson_r:.3f}{apart}, working in home arrondissement "
+        f"{commuting.agreement.pearson_r:.3f} over {commuting.agreement.n_areas:,} released "
+        f"flows{apart}, working in home arrondissement "
         f"{percent(commuting.share_within)} (census {percent(commuting.census_share_within)})"
     )
 
