@@ -119,7 +119,9 @@ CellsOption = Annotated[Path | None, typer.Option("--cells", help="Cells file (w
 PeriodOption = Annotated[
     tuple[str, str] | None,
     typer.Option(
-        "--period", help="First and last local day, YYYY-MM-DD YYYY-MM-DD (with --events)."
+        "--period",
+        metavar="<first> <last>",
+        help="First and last local day, YYYY-MM-DD YYYY-MM-DD (with --events).",
     ),
 ]
 MetadataOption = Annotated[

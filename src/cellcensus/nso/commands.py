@@ -97,7 +97,7 @@ def estimate_command(
         Estimator | None,
         typer.Option(
             "--estimator",
-            metavar="NAME",
+            metavar="<name>",
             help="The official estimator of estimates.csv and the report: "
             + ", ".join(get_args(Estimator))
             + " (default: the one whose hold-out estimates come closest to the register; "
@@ -108,7 +108,7 @@ def estimate_command(
         MarginLevel,
         typer.Option(
             "--margin-level",
-            metavar="LEVEL",
+            metavar="<level>",
             help="Groups whose register totals the calibrated estimators add up to: "
             + ", ".join(get_args(MarginLevel))
             + ".",
@@ -118,7 +118,7 @@ def estimate_command(
         tuple[float, float],
         typer.Option(
             "--logit-bounds",
-            metavar="LOWER UPPER",
+            metavar="<lower> <upper>",
             help="Bounds of the bounded (logit) calibration's weights, 0 <= LOWER < 1 < UPPER.",
         ),
     ] = DEFAULTS.logit_bounds,

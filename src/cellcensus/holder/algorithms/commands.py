@@ -235,6 +235,7 @@ def run_command(
         list[str] | None,
         typer.Option(
             "--param",
+            metavar="<name=value>",
             help="NAME=VALUE, repeatable; VALUE is JSON when it parses (3, true, [208]), else "
             "text; nested names with dots (filters.min_days=3).",
         ),
