@@ -180,6 +180,13 @@ def test_an_analyst_submits_a_job_downloads_its_csv_and_signs_out(service, porta
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.locator("#analyst")).to_be_hidden()
     assert page.locator("#budget tbody tr, #jobs tbody tr").count() == 0  # theirs: gone
+    # A blank form, not their name, and the password emptied is not marked as an error.
+    expect(page.get_by_label("User name")).to_have_value("")
+    borders = page.evaluate(
+        "() => ['username', 'password']"
+        ".map((id) => getComputedStyle(document.getElementById(id)).borderColor)"
+    )
+    assert borders == ["rgb(136, 136, 136)"] * 2, borders  # portal.css's grey, not its red
     assert (
         page.locator("#release-view").inner_text() == "" and not page.locator("#quota").inner_text()
     )
@@ -570,6 +577,57 @@ def test_an_auditor_reads_the_log_newest_first_pages_back_and_checks_the_chain(
     assert not tab.policy_refusals(), tab.console
 
 
+def test_a_stewards_change_shows_in_the_audit_log_at_once(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    newest = page.locator("#audit tbody tr").first.locator("td")
+    expect(newest.nth(3)).to_have_text("token.issued")  # the sign-in's
+
+    page.get_by_label("User", exact=True).select_option("bob")
+    page.get_by_label("Scopes", exact=True).fill("trips_od:*:*")
+    page.get_by_role("button", name="Set the scopes").click()
+    expect(newest.nth(3)).to_have_text("user.scopes")
+    expect(newest.nth(4)).to_have_text("user:bob")
+    expect(newest.nth(5)).to_have_text("scopes: trips_od:*:*")
+
+    page.get_by_label("Analyst", exact=True).select_option("bob")
+    page.get_by_label("ε (epsilon) in all").fill("1.5")
+    page.get_by_role("button", name="Set the budget").click()
+    expect(newest.nth(3)).to_have_text("budget.set")
+    page.get_by_label("ε (epsilon) of all").fill("5")
+    page.get_by_role("button", name="Set the store-wide budget").click()
+    expect(newest.nth(3)).to_have_text("budget.total_set")
+    seqs = [int(seq) for seq in page.locator("#audit tbody tr td:first-child").all_inner_texts()]
+    head = idle_service.client.app.state.context.service.audit.head()[0]
+    assert seqs == list(range(head, 0, -1))  # every entry once, newest first
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_the_audit_log_fits_the_page_its_times_on_one_line(idle_service, portal):
+    """A job's entry holds its parameters, a token's its long name: the table breaks them
+    rather than run past the page's edge, and on a phone each entry's cells stack."""
+    submit(idle_service, idle_service.auth("alice"))
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("auditor")
+    entry = page.locator("#audit tbody tr", has_text="job.submitted")
+    expect(entry).to_have_count(1)
+    overflow = "(e) => [e.parentElement.scrollWidth, e.parentElement.clientWidth]"
+    lines = (
+        "(e) => { const r = document.createRange(); r.selectNodeContents(e);"
+        " return r.getClientRects().length; }"
+    )
+    wide, room = page.locator("#audit").evaluate(overflow)
+    assert wide <= room, (wide, room)
+    assert entry.locator("td.time").evaluate(lines) == 1
+
+    page.set_viewport_size({"width": 390, "height": 900})
+    wide, room = page.locator("#audit").evaluate(overflow)
+    assert wide <= room, (wide, room)
+    assert entry.locator("td").nth(3).get_attribute("data-label") == "Action"
+
+
 def test_a_steward_sees_the_audit_log_below_the_budgets(idle_service, portal):
     tab = portal(idle_service)
     page, expect = tab.page, sync_api.expect
@@ -616,9 +674,13 @@ def test_a_steward_approves_one_held_release_and_rejects_another(service, portal
     )
 
     first.get_by_label("Reason for the decision").fill("counts checked")
-    first.get_by_role("button", name="Approve the release").click()
+    approving: list[str] = []
+    page.on("request", lambda request: approving.append(urlsplit(request.url).path))
+    first.get_by_role("button", name="Approve the release").dblclick()  # one decision sent
     expect(page.locator("#notice")).to_have_text(f"Job {kept}: released.")
     expect(first).to_have_count(0)
+    assert approving.count(f"/approvals/{kept}") == 1, approving
+    expect(page.get_by_role("alert")).to_be_empty()
     second = page.locator(f"#approvals article[data-job='{dropped}']")
     second.get_by_label("Reason for the decision").fill("too fine a rule")
     second.get_by_role("button", name="Reject it").click()
@@ -1079,6 +1141,78 @@ def test_a_steward_sets_scopes_as_the_service_keeps_them_and_a_refused_one_chang
     assert not tab.policy_refusals(), tab.console
 
 
+def test_a_refresh_never_overwrites_the_scopes_a_steward_is_editing(idle_service, portal):
+    """The users are drawn again on every refresh and after every change: the scopes field
+    keeps what the steward is editing (focused, or changed and not saved) until it is saved,
+    and after that shows the service's again."""
+    steward = idle_service.auth("steward")
+    client = idle_service.client
+
+    def scopes_of(name: str) -> list[str]:
+        return list(client.get(f"/users/{name}", headers=steward).json()["scopes"])
+
+    def set_behind(scopes: list[str]) -> None:  # as another steward would, elsewhere
+        answer = client.put("/users/bob/scopes", json={"scopes": scopes}, headers=steward)
+        assert answer.status_code == 200, answer.text
+
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    notice = page.locator("#notice")
+    tab.sign_in("steward")
+    page.get_by_label("User", exact=True).select_option("bob")
+    field = page.get_by_label("Scopes", exact=True)
+    expect(field).to_have_value("usual_residence:*:*")
+    shown = page.locator("#users tr[data-user='bob'] td.scopes div div")
+
+    def refresh_users() -> None:
+        # The refresh runs with the focus left where it is, as one the page starts itself.
+        page.evaluate("() => document.getElementById('refresh-users').click()")
+        expect(notice).to_have_text("The users are up to date.")
+
+    typed = "trips_od:*:*, usual_residence:province:*"
+    field.fill(typed)  # focused, and changed
+    set_behind(["home_work_flows:*:*"])
+    refresh_users()
+    expect(shown).to_have_text(["home_work_flows:*:*"])  # the table is the service's
+    expect(field).to_be_focused()
+    assert field.input_value() == typed
+
+    # Changed and not saved, the focus elsewhere: other refreshes and changes leave it too.
+    page.get_by_role("button", name="Refresh the budgets").click()
+    expect(notice).to_have_text("The budgets are up to date.")
+    assert field.input_value() == typed
+    page.get_by_label("Analyst", exact=True).select_option("alice")
+    page.get_by_label("ε (epsilon) in all").fill("3")
+    page.get_by_role("button", name="Set the budget").click()
+    expect(notice).to_contain_text("The budget of alice in project default is set")
+    expect(page.locator("#budgets tbody tr").first.locator("td").nth(2)).to_have_text("3")
+    page.get_by_role("button", name="Deactivate bob").click()
+    expect(notice).to_have_text("bob is deactivated.")
+    expect(page.locator("#user-choice-state")).to_have_text("analyst, deactivated.")
+    assert field.input_value() == typed
+
+    page.get_by_role("button", name="Set the scopes").click()
+    kept = sorted(typed.replace(",", " ").split())
+    expect(notice).to_have_text(f"The scopes of bob are set: {', '.join(kept)}.")
+    assert scopes_of("bob") == kept
+    expect(field).to_have_value(", ".join(kept))  # saved: the service's list, as it keeps it
+
+    # Saved, the field follows the service again.
+    set_behind(["usual_residence:*:*"])
+    refresh_users()
+    expect(field).to_have_value("usual_residence:*:*")
+
+    # Focused but unchanged, it waits until the steward leaves it.
+    field.focus()
+    set_behind(["trips_od:*:*"])
+    refresh_users()
+    expect(shown).to_have_text(["trips_od:*:*"])
+    assert field.input_value() == "usual_residence:*:*"
+    page.keyboard.press("Tab")
+    expect(field).to_have_value("trips_od:*:*")
+    assert not tab.policy_refusals(), tab.console
+
+
 def test_a_steward_deactivates_and_reactivates_an_analyst_but_not_the_last_steward(
     idle_service, portal
 ):
@@ -1172,7 +1306,55 @@ def test_a_steward_resets_an_analysts_password_but_not_their_own(idle_service, p
     assert page.locator(tables).count() == 0
     assert page.locator("#budget-analyst option, #user-choice option").count() == 0
     assert page.locator("#reset-password").input_value() == ""
+    assert page.locator("#user-scopes").input_value() == ""
+    assert "bob" not in str(page.locator("main").text_content())  # no label names them
     assert not tab.policy_refusals(), tab.console
+
+
+def test_no_form_of_the_portal_draws_chromiums_password_form_hint(idle_service, portal):
+    """Chromium asks every form with a password field for a user name field, which a password
+    manager files the password under: the password change and the steward's reset carry a
+    hidden one, holding whose password it is. Signing out empties them."""
+    given = "a passphrase the steward knows"
+    steward = idle_service.auth("steward")
+    reset = idle_service.client.put(
+        "/users/bob/password", json={"password": given}, headers=steward
+    )
+    assert reset.status_code == 204, reset.text
+    expect = sync_api.expect
+
+    def hints(tab: Portal) -> list[str]:
+        return [text for text in tab.console if "username field" in text or "[DOM]" in text]
+
+    tab = portal(idle_service)
+    page = tab.page
+    tab.sign_in("steward")
+    page.get_by_label("User", exact=True).select_option("alice")
+    name = page.locator("#reset-form input[autocomplete='username']")
+    expect(name).to_have_value("alice")
+    assert name.is_hidden() and name.get_attribute("readonly") is not None
+    page.get_by_label("User", exact=True).select_option("bob")
+    expect(name).to_have_value("bob")
+
+    theirs = portal(idle_service)
+    theirs.sign_in("bob", given)
+    mine = theirs.page.locator("#change-password-form input[autocomplete='username']")
+    expect(mine).to_have_value("bob")
+    expect(theirs.page.locator("#new-password-hint")).to_contain_text("At least 12 characters")
+    theirs.page.get_by_label("Password the steward gave you").fill(given)
+    theirs.page.get_by_label("New password", exact=True).fill("typed, never sent")
+    theirs.page.get_by_role("button", name="Sign out").click()
+    expect(theirs.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    fields = "#change-password-form input"
+    assert [field.input_value() for field in theirs.page.locator(fields).all()] == [""] * 4
+
+    analyst, auditor = portal(idle_service), portal(idle_service)
+    analyst.sign_in("alice")
+    auditor.sign_in("auditor")
+    expect(analyst.page.locator("#budget tbody tr")).to_have_count(1)
+    expect(auditor.page.locator("#audit tbody tr").first).to_be_visible()
+    for each in (tab, theirs, analyst, auditor):
+        assert hints(each) == [], each.console
 
 
 def test_markup_typed_as_a_user_name_or_scope_shows_as_text_and_never_runs(idle_service, portal):

@@ -36,12 +36,16 @@ const columnsOf = (id) =>
   [...document.querySelectorAll(`#${id} thead th`)].map((th) => th.textContent);
 const JOB_COLUMNS = columnsOf("jobs");
 const USER_COLUMNS = columnsOf("users");
+const AUDIT_COLUMNS = columnsOf("audit");
 let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
 let jobList = { jobs: new Map(), next: null, paged: false }; // shown jobs by id; next page
 let auditOldest = 0; // sequence number of the oldest audit entry shown
 let people = new Map(); // the steward's GET /users by name: the chosen user's state
+// Whose scopes the scopes field shows, and whether the steward typed in it since: a refresh
+// of the users never overwrites a field being edited (focused, or changed and not saved).
+let scopesField = { user: null, edited: false };
 
 // ---------------------------------------------------------------- the API
 
@@ -190,6 +194,7 @@ function endSession() {
   // browser signs in to a blank page.
   jobList = { jobs: new Map(), next: null, paged: false };
   people = new Map();
+  scopesField = { user: null, edited: false };
   for (const id of ["budget", "jobs", "budgets", "users", "audit"]) {
     $(id).tBodies[0].replaceChildren();
   }
@@ -199,7 +204,23 @@ function endSession() {
   }
   $("release-view").hidden = true;
   $("audit-verdict").hidden = true;
-  for (const id of ["new-user-password", "reset-password"]) $(id).value = ""; // typed, unsent
+  // Typed and unsent, or a user's name and scopes: emptied too.
+  for (const id of [
+    "current-password",
+    "new-password",
+    "repeat-password",
+    "change-password-username",
+    "new-user-name",
+    "new-user-password",
+    "user-scopes",
+    "reset-username",
+    "reset-password",
+  ]) {
+    $(id).value = "";
+  }
+  $("user-choice-state").textContent = "";
+  $("toggle-active").textContent = "Deactivate the user";
+  $("reset-password-label").textContent = "New password for the user";
 }
 
 function show(view) {
@@ -260,12 +281,14 @@ async function signOut() {
   endSession();
   show("signed-out");
   announce("Signed out.");
+  $("username").value = ""; // the next person at this browser starts from a blank form
   $("username").focus();
 }
 
 function askForPassword() {
   // A steward set the password: every route but the password change answers 403 until then.
   show("change-password");
+  $("change-password-username").value = session.username; // for password managers
   announce(`Signed in as ${session.username}. A data steward set your password: choose your own.`);
   $("current-password").focus();
 }
@@ -306,16 +329,18 @@ async function changePassword(event) {
   }
 }
 
-async function busy(button, action) {
-  // The button is disabled until the answer (a second press would send the request again);
-  // disabled, it loses the focus, which a keyboard user gets back where they were.
-  const focused = document.activeElement === button;
-  button.disabled = true;
+async function busy(buttons, action) {
+  // The button (or each of a form's buttons) is disabled until the answer (a second press
+  // would send the request again); disabled, it loses the focus, which a keyboard user gets
+  // back where they were.
+  const all = [buttons].flat();
+  const focused = all.find((button) => document.activeElement === button);
+  for (const button of all) button.disabled = true;
   try {
     return await action();
   } finally {
-    button.disabled = false;
-    if (focused && document.activeElement === document.body) button.focus();
+    for (const button of all) button.disabled = false;
+    if (focused && document.activeElement === document.body) focused.focus();
   }
 }
 
@@ -1043,18 +1068,29 @@ async function setBudget(event) {
     epsilon: typedNumber("budget-epsilon"),
     delta: typedNumber("budget-delta"),
   };
+  let left;
   try {
-    const left = await callJson(userPath(analyst, "/budget"), {
-      method: "PUT",
-      body,
-    });
-    await loadUsers();
-    announce(
-      `The budget of ${analyst} in project ${left.project} is set: ` +
-        `ε ${formatNumber(left.epsilon_left)} and δ ${formatNumber(left.delta_left)} left.`,
+    left = await busy($("set-budget"), () =>
+      callJson(userPath(analyst, "/budget"), { method: "PUT", body }),
     );
   } catch (error) {
     report(error, `The budget of ${analyst} was not set.`);
+    return;
+  }
+  announce(
+    `The budget of ${analyst} in project ${left.project} is set: ` +
+      `ε ${formatNumber(left.epsilon_left)} and δ ${formatNumber(left.delta_left)} left.`,
+  );
+  await reloadAfterChange(loadUsers);
+}
+
+async function reloadAfterChange(...loads) {
+  // A steward's change made: what it changed drawn again, and the audit log, which records
+  // it. A failure here is said apart, as the change itself was made.
+  try {
+    await Promise.all([...loads.map((load) => load()), loadAudit()]);
+  } catch (error) {
+    report(error, "The change is made, but the page could not be updated to show it.");
   }
 }
 
@@ -1066,26 +1102,31 @@ async function loadTotal() {
   } catch (error) {
     if (!(error instanceof Refusal && error.status === 404)) throw error;
   }
+  showTotal(total);
+}
+
+function showTotal(total) {
   $("total-budget").textContent = total
     ? `All analysts together: ε ${formatNumber(total.epsilon_left)} left of ` +
       `${formatNumber(total.epsilon_total)}, δ ${formatNumber(total.delta_left)} left of ` +
       `${formatNumber(total.delta_total)}.`
     : "No budget of all analysts together is set: each analyst's alone bounds their releases.";
-  return total;
 }
 
 async function setTotal(event) {
   event.preventDefault();
   clearProblem();
   const body = { epsilon: typedNumber("total-epsilon"), delta: typedNumber("total-delta") };
+  let total;
   try {
-    await busy($("set-total"), () => callJson("budgets/total", { method: "PUT", body }));
+    total = await busy($("set-total"), () => callJson("budgets/total", { method: "PUT", body }));
   } catch (error) {
     report(error, "The budget of all analysts was not set.");
     return;
   }
-  const total = await loadTotal();
+  showTotal(total); // the service's answer: the standing it set
   announce(`The budget of all analysts is set: ε ${formatNumber(total.epsilon_left)} left.`);
+  await reloadAfterChange();
 }
 
 // ---------------------------------------------------------------- users
@@ -1119,7 +1160,15 @@ function showChoice() {
   const own = user.username === session.username;
   const state = `${user.role}, ${user.active ? "active" : "deactivated"}`;
   $("user-choice-state").textContent = own ? `${state} (you).` : `${state}.`;
-  $("user-scopes").value = user.scopes.join(", ");
+  const field = $("user-scopes");
+  const editing =
+    scopesField.user === user.username &&
+    (scopesField.edited || document.activeElement === field);
+  if (!editing) {
+    field.value = user.scopes.join(", ");
+    scopesField = { user: user.username, edited: false };
+  }
+  $("reset-username").value = user.username; // for password managers
   $("toggle-active").textContent = `${user.active ? "Deactivate" : "Activate"} ${user.username}`;
   $("reset-password-label").textContent = `New password for ${user.username}`;
   $("reset-form").hidden = own;
@@ -1138,11 +1187,7 @@ async function changeUser({ button, path, method, body, done, refused }) {
     return false;
   }
   announce(done(answer));
-  try {
-    await loadUsers();
-  } catch (error) {
-    report(error, "The users could not be loaded."); // the change itself was made
-  }
+  await reloadAfterChange(loadUsers);
   return true;
 }
 
@@ -1165,9 +1210,9 @@ async function addUser(event) {
   if (!added) return;
   $("new-user-name").value = "";
   $("new-user-password").value = "";
-  if (people.has(body.username)) {
-    $("user-choice").value = body.username; // chosen below, for their scopes
-    showChoice();
+  if (people.has(body.username) && !scopesField.edited) {
+    $("user-choice").value = body.username; // chosen below, for their scopes (unless the
+    showChoice(); // steward is editing another user's, which stay)
   }
 }
 
@@ -1180,7 +1225,10 @@ async function setScopes(event) {
     path: userPath(name, "/scopes"),
     method: "PUT",
     body: { scopes: $("user-scopes").value.split(/[\s,]+/).filter(Boolean) },
-    done: (user) => `The scopes of ${name} are set: ${plain(user.scopes)}.`,
+    done: (user) => {
+      scopesField = { user: null, edited: false }; // saved: the service's list shows next
+      return `The scopes of ${name} are set: ${plain(user.scopes)}.`;
+    },
     refused: `The scopes of ${name} were not set.`,
   });
 }
@@ -1289,18 +1337,22 @@ async function decide(event, job, reason) {
   event.preventDefault();
   clearProblem();
   const approve = event.submitter ? event.submitter.value === "approve" : false;
+  const buttons = [...event.currentTarget.querySelectorAll("button")]; // one decision at once
   try {
-    const done = await callJson(`approvals/${job.id}`, {
-      method: "POST",
-      body: { approve, reason: reason.value },
-    });
+    const done = await busy(buttons, () =>
+      callJson(`approvals/${job.id}`, {
+        method: "POST",
+        body: { approve, reason: reason.value },
+      }),
+    );
     announce(`Job ${job.id}: ${STATUSES[done.status] || done.status}.`);
-    await loadApprovals();
-    $("approvals-heading").focus();
   } catch (error) {
     report(error, `The decision on job ${job.id} was refused.`);
     if (!reason.value.trim()) reason.focus(); // the service asks for the reason first
+    return;
   }
+  await reloadAfterChange(loadApprovals);
+  $("approvals-heading").focus();
 }
 
 // ---------------------------------------------------------------- audit log
@@ -1336,18 +1388,20 @@ function showOlderAudit(after) {
 
 function auditRows(entries) {
   // Newest first; the details as "name: value" lines, every value as text.
-  return [...entries].reverse().map((entry) =>
-    el(
+  return [...entries].reverse().map((entry) => {
+    const details = Object.entries(entry.details).map(([name, value]) => detail(name, value));
+    const row = el(
       "tr",
       { attrs: { "data-seq": entry.seq } },
       el("td", { className: "num" }, String(entry.seq)),
-      cell(time(entry.at, { seconds: true })),
+      el("td", { className: "time" }, time(entry.at, { seconds: true })),
       cell(entry.actor),
       cell(entry.action),
-      cell(entry.target),
-      cell(lines(Object.entries(entry.details).map(([name, value]) => detail(name, value)))),
-    ),
-  );
+      el("td", { className: "long" }, entry.target),
+      el("td", { className: "long" }, lines(details)),
+    );
+    return labelled(row, AUDIT_COLUMNS);
+  });
 }
 
 function detail(name, value) {
@@ -1431,6 +1485,11 @@ function start() {
   );
   $("add-user-form").addEventListener("submit", addUser);
   $("user-choice").addEventListener("change", showChoice);
+  $("user-scopes").addEventListener("input", () => {
+    scopesField.edited = true;
+  });
+  // Left unchanged, the field shows the scopes as the last refresh had them.
+  $("user-scopes").addEventListener("blur", () => scopesField.edited || showChoice());
   $("scopes-form").addEventListener("submit", setScopes);
   $("toggle-active").addEventListener("click", toggleActive);
   $("reset-form").addEventListener("submit", resetPassword);
