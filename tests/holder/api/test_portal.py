@@ -1403,3 +1403,252 @@ def test_markup_typed_as_a_user_name_or_scope_shows_as_text_and_never_runs(idle_
     assert page.evaluate("() => window.injected") is None
     assert page.locator("main img, main svg, main script").count() == 0
     assert not tab.policy_refusals(), tab.console
+
+
+def shown_number(value: float) -> str:
+    """A number as the portal writes it (JavaScript's String of it, never an exponent)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:f}".rstrip("0")
+
+
+def test_a_steward_sees_the_release_policy_in_force_per_algorithm_as_the_api_gives_it(
+    idle_service, portal, tmp_path
+):
+    steward = idle_service.auth("steward")
+    client = idle_service.client
+    for name, change in (
+        ("*", {"disclosure": {"dp": {"epsilon": 0.25}}, "require_approval": True}),
+        ("trips_od", {"disclosure": {"min_count": 25, "rounding_base": 10}}),
+        ("usual_residence", {"disclosure": {"dp": None}, "allowed_certifications": []}),
+    ):
+        answer = client.put(f"/policies/{name}", json=change, headers=steward)
+        assert answer.status_code == 200, answer.text
+    names = ["*", *dict.fromkeys(a["name"] for a in client.get("/algorithms").json()["algorithms"])]
+
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    tab.sign_in("steward")
+    rows = page.locator("#policies tbody tr")
+    expect(rows).to_have_count(len(names))
+    assert [row.get_attribute("data-policy") for row in rows.all()] == names
+    for name in names:
+        policy = client.get(f"/policies/{name}", headers=steward).json()
+        rules, dp = policy["disclosure"], policy["disclosure"]["dp"]
+        noise = ["none"] * 3 if dp is None else [dp["mechanism"].capitalize()]
+        if dp is not None:
+            noise += [shown_number(dp["epsilon"]), shown_number(dp["delta"])]
+        values = [
+            shown_number(rules["min_count"]),
+            shown_number(rules["rounding_base"]),
+            "yes" if rules["secondary_suppression"] else "no",
+            *noise,
+            "yes" if policy["require_approval"] else "no",
+            ", ".join(policy["allowed_certifications"]) or "none",
+        ]
+        expect(page.locator(f"#policies tr[data-policy='{name}'] td .value")).to_have_text(values)
+    home = page.locator("#policies tr[data-policy='home_work_flows'] td")
+    expect(home.nth(6)).to_have_text("0.25 changed")  # the changes of *: its epsilon
+    expect(home.nth(5)).to_have_text("Laplace")  # its own mechanism, kept
+    expect(home.nth(8)).to_have_text("yes changed")
+    trips = page.locator("#policies tr[data-policy='trips_od'] td")
+    expect(trips.nth(1)).to_have_text("its own changes")
+    expect(trips.locator(".set")).to_have_count(4)  # threshold, rounding, approval, may run
+    expect(trips.nth(5)).to_have_text("Gaussian")  # not the epsilon of *: its own replace them
+    expect(home.nth(1)).to_have_text("the changes of *")
+    residence = page.locator("#policies tr[data-policy='usual_residence'] td")
+    expect(residence.nth(5)).to_have_text("none changed")
+    expect(residence.nth(9)).to_have_text("none changed")  # nothing of it may run
+
+    # The form shows the chosen policy's stored changes, ready to edit.
+    page.get_by_label("Policy of").select_option("trips_od")
+    expect(page.get_by_label("Threshold (min count)")).to_have_value("25")
+    expect(page.get_by_label("Rounding base")).to_have_value("10")
+    expect(page.get_by_label("Noise", exact=True)).to_have_value("")  # its default
+    expect(page.locator("#policy-algorithm-state")).to_have_text(
+        "Changes of its own: min count: 25, rounding base: 10, approval no, may run certified."
+    )
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#policy-form input, #policy-form select')]
+        .filter(e => e.labels.length === 0).map(e => e.id)"""
+    )
+    assert unlabelled == []
+
+    # Changed elsewhere: the Refresh button shows it.
+    change = {"disclosure": {"min_count": 30}}
+    assert client.put("/policies/trips_od", json=change, headers=steward).is_success
+    page.get_by_role("button", name="Refresh the policies").click()
+    expect(page.locator("#notice")).to_have_text("The release policies are up to date.")
+    expect(trips.nth(2)).to_have_text("30 changed")
+    expect(trips.nth(3)).to_have_text("5")  # back to its default: the change replaced it
+    threshold = page.get_by_label("Threshold (min count)")
+    expect(threshold).to_have_value("30")  # not edited: the form follows the service
+    expect(page.get_by_label("Rounding base")).to_have_value("")
+    # Edited and not saved, the form stays as typed through a refresh; its state is the service's.
+    threshold.fill("35")
+    change = {"disclosure": {"min_count": 40}}
+    assert client.put("/policies/trips_od", json=change, headers=steward).is_success
+    page.get_by_role("button", name="Refresh the policies").click()
+    expect(trips.nth(2)).to_have_text("40 changed")
+    expect(page.locator("#policy-algorithm-state")).to_contain_text("min count: 40")
+    assert threshold.input_value() == "35"
+    section = page.locator("section[aria-labelledby='policies-heading']")
+    section.screenshot(path=str(tmp_path / "policies-desktop.png"))
+
+    # On a phone's width each policy's cells stack, named, and nothing runs past the edge.
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert trips.nth(2).get_attribute("data-label") == "Threshold (min count)"
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+    section.screenshot(path=str(tmp_path / "policies-phone.png"))
+    for shot in ("policies-desktop.png", "policies-phone.png"):
+        assert (tmp_path / shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_a_steward_changes_a_policy_in_the_form_and_the_service_keeps_it(idle_service, portal):
+    steward = idle_service.auth("steward")
+    client = idle_service.client
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    notice = page.locator("#notice")
+    sent: list[Any] = []
+    page.on(
+        "request",
+        lambda request: request.method == "PUT" and sent.append(request.post_data_json),
+    )
+    tab.sign_in("steward")
+    row = page.locator("#policies tr[data-policy='usual_residence'] td")
+    expect(row.nth(1)).to_have_text("the defaults")
+
+    page.get_by_label("Policy of").select_option("usual_residence")
+    page.get_by_label("Threshold (min count)").fill("20")
+    page.get_by_label("ε (epsilon) per release").fill("0.3")
+    page.get_by_label("Hold each release for a steward's approval").check()
+    page.get_by_label("contrib").check()
+    page.get_by_role("button", name="Set the policy").click()
+    expect(notice).to_have_text(
+        "The policy of usual_residence is set: counts of 20 or fewer withheld, rounded to 5, "
+        "Laplace noise ε 0.3, approval yes, may run certified, contrib."
+    )
+    # Only what was set: no rounding, no mechanism, no δ.
+    assert sent == [
+        {
+            "disclosure": {"min_count": 20, "dp": {"epsilon": 0.3}},
+            "require_approval": True,
+            "allowed_certifications": ["certified", "contrib"],
+        }
+    ]
+    in_force = client.get("/policies/usual_residence", headers=steward).json()
+    assert in_force["disclosure"]["min_count"] == 20
+    assert in_force["disclosure"]["dp"]["epsilon"] == 0.3
+    assert in_force["disclosure"]["dp"]["mechanism"] == "laplace"
+    assert in_force["require_approval"] is True
+    assert in_force["allowed_certifications"] == ["certified", "contrib"]
+    stored = client.get("/policies", headers=steward).json()["policies"]
+    assert [entry["disclosure"] for entry in stored] == [{"min_count": 20, "dp": {"epsilon": 0.3}}]
+    expect(row.nth(1)).to_have_text("its own changes")
+    expect(row.nth(2)).to_have_text("20 changed")
+    expect(row.nth(6)).to_have_text("0.3 changed")
+    expect(row.nth(9)).to_have_text("certified, contrib changed")
+    newest = page.locator("#audit tbody tr").first.locator("td")
+    expect(newest.nth(3)).to_have_text("policy.set")
+    expect(newest.nth(4)).to_have_text("policy:usual_residence")
+    expect(page.get_by_label("Threshold (min count)")).to_have_value("20")  # as now stored
+
+    # For every algorithm without its own: no noise, coarser rounding.
+    page.get_by_label("Policy of").select_option("*")
+    expect(page.get_by_label("Threshold (min count)")).to_have_value("")
+    page.get_by_label("Noise", exact=True).select_option("none")
+    expect(page.get_by_label("ε (epsilon) per release")).to_be_disabled()
+    page.get_by_label("Rounding base").fill("10")
+    page.get_by_role("button", name="Set the policy").click()
+    expect(notice).to_contain_text("The policy of * is set: counts of 15 or fewer withheld")
+    assert sent[-1] == {
+        "disclosure": {"rounding_base": 10, "dp": None},
+        "require_approval": False,
+        "allowed_certifications": ["certified"],
+    }
+    flows = client.get("/policies/home_work_flows", headers=steward).json()["disclosure"]
+    assert flows["dp"] is None and flows["rounding_base"] == 10
+    assert client.get("/policies/usual_residence", headers=steward).json() == in_force
+    other = page.locator("#policies tr[data-policy='home_work_flows'] td")
+    expect(other.nth(1)).to_have_text("the changes of *")
+    expect(other.nth(5)).to_have_text("none changed")
+    expect(newest.nth(4)).to_have_text("policy:*")
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_a_refused_policy_change_shows_the_services_words_and_changes_nothing(idle_service, portal):
+    steward = idle_service.auth("steward")
+    client = idle_service.client
+    kept = {"disclosure": {"min_count": 20}}
+    assert client.put("/policies/usual_residence", json=kept, headers=steward).is_success
+    before = client.get("/policies", headers=steward).json()
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    alert = page.get_by_role("alert")
+    tab.sign_in("steward")
+    row = page.locator("#policies tr[data-policy='usual_residence'] td")
+    expect(row.nth(2)).to_have_text("20 changed")
+    head = idle_service.client.app.state.context.service.audit.head()[0]
+
+    page.get_by_label("Policy of").select_option("usual_residence")
+    base = {"require_approval": False, "allowed_certifications": ["certified"]}
+    for fields, noise, body, words in (
+        (
+            {"Threshold (min count)": "5"},
+            "",
+            {"disclosure": {"min_count": 5}},
+            "min_count must be between 10 and 1000 devices, got 5",
+        ),
+        (
+            {"Threshold (min count)": "20", "Rounding base": "2"},
+            "none",
+            {"disclosure": {"min_count": 20, "rounding_base": 2, "dp": None}},
+            "rounding_base must be between 5 and 100 when no noise is added",
+        ),
+    ):
+        refused = client.put("/policies/usual_residence", json=body | base, headers=steward)
+        assert refused.status_code == 422 and words in refused.json()["detail"]
+        for name, value in fields.items():
+            page.get_by_label(name, exact=True).fill(value)
+        page.get_by_label("Noise", exact=True).select_option(noise)
+        page.get_by_role("button", name="Set the policy").click()
+        expect(alert).to_contain_text("The policy of usual_residence was not set.")
+        expect(alert).to_contain_text("422")
+        expect(alert.locator(".said")).to_have_text(refused.json()["detail"])
+    assert client.get("/policies", headers=steward).json() == before
+    assert idle_service.client.app.state.context.service.audit.head()[0] == head
+    expect(row.nth(2)).to_have_text("20 changed")
+    expect(row.nth(3)).to_have_text("5")
+    expect(page.get_by_label("Rounding base")).to_have_value("2")  # as typed, to correct
+    assert not tab.policy_refusals(), tab.console
+
+
+def test_the_release_policies_are_the_stewards_alone_and_go_at_sign_out(idle_service, portal):
+    tab = portal(idle_service)
+    page, expect = tab.page, sync_api.expect
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(urlsplit(request.url).path))
+    tab.sign_in("steward")
+    section = page.get_by_role("heading", name="Release policies")
+    expect(section).to_be_visible()
+    expect(page.locator("#policies tbody tr").first).to_be_visible()
+    page.get_by_label("Policy of").select_option("trips_od")
+    page.get_by_label("Threshold (min count)").fill("40")  # typed, never sent
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.locator("#policies tbody tr, #policy-algorithm option").count() == 0
+    assert page.get_by_label("Threshold (min count)").input_value() == ""
+    assert page.locator("#policy-algorithm-state").inner_text() == ""
+
+    asked.clear()
+    tab.sign_in("alice")
+    expect(page.locator("#budget tbody tr")).to_have_count(1)
+    assert page.locator("#policies").count() == 1  # in the page, and not shown to her
+    expect(section).to_be_hidden()
+    expect(page.get_by_label("Policy of")).to_be_hidden()
+    assert page.locator("#policies tbody tr").count() == 0
+    assert not [path for path in asked if path.startswith("/policies")], asked
+    assert not tab.policy_refusals(), tab.console

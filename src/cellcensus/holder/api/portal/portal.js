@@ -37,6 +37,8 @@ const columnsOf = (id) =>
 const JOB_COLUMNS = columnsOf("jobs");
 const USER_COLUMNS = columnsOf("users");
 const AUDIT_COLUMNS = columnsOf("audit");
+const POLICY_COLUMNS = columnsOf("policies");
+const ALL = "*"; // the policy key of every algorithm without changes of its own
 let session = null; // {token, username, role, expiresAt, mustChange}
 let catalogue = null; // GET /algorithms
 let polling = null;
@@ -46,6 +48,10 @@ let people = new Map(); // the steward's GET /users by name: the chosen user's s
 // Whose scopes the scopes field shows, and whether the steward typed in it since: a refresh
 // of the users never overwrites a field being edited (focused, or changed and not saved).
 let scopesField = { user: null, edited: false };
+// The steward's stored policy changes (GET /policies) and the policies in force, by algorithm;
+// the stored noise settings the policy form does not show, sent back as they were; whether the
+// steward changed the form since it was filled (a refresh then leaves it as it is).
+let policies = { changes: new Map(), inForce: new Map(), keptNoise: {}, edited: false };
 
 // ---------------------------------------------------------------- the API
 
@@ -195,11 +201,12 @@ function endSession() {
   jobList = { jobs: new Map(), next: null, paged: false };
   people = new Map();
   scopesField = { user: null, edited: false };
-  for (const id of ["budget", "jobs", "budgets", "users", "audit"]) {
+  policies = { changes: new Map(), inForce: new Map(), keptNoise: {}, edited: false };
+  for (const id of ["budget", "jobs", "budgets", "policies", "users", "audit"]) {
     $(id).tBodies[0].replaceChildren();
   }
   for (const id of ["approvals", "release-view", "budget-analyst", "user-choice", "quota",
-    "total-budget"]) {
+    "total-budget", "policy-algorithm", "policy-algorithm-state"]) {
     $(id).replaceChildren();
   }
   $("release-view").hidden = true;
@@ -215,8 +222,17 @@ function endSession() {
     "user-scopes",
     "reset-username",
     "reset-password",
+    "policy-min-count",
+    "policy-rounding",
+    "policy-secondary",
+    "policy-noise",
+    "policy-epsilon",
+    "policy-delta",
   ]) {
     $(id).value = "";
+  }
+  for (const box of document.querySelectorAll("#policy-form input[type='checkbox']")) {
+    box.checked = false;
   }
   $("user-choice-state").textContent = "";
   $("toggle-active").textContent = "Deactivate the user";
@@ -358,7 +374,7 @@ async function enter() {
     await Promise.all([loadBudget(me), loadJobs()]);
   } else if (view === "steward") {
     catalogue = await callJson("algorithms");
-    await Promise.all([loadApprovals(), loadUsers(), loadTotal(), loadAudit()]);
+    await Promise.all([loadApprovals(), loadUsers(), loadTotal(), loadPolicies(), loadAudit()]);
   } else if (view === "auditor") {
     await loadAudit();
   }
@@ -1129,6 +1145,206 @@ async function setTotal(event) {
   await reloadAfterChange();
 }
 
+// ---------------------------------------------------------------- release policies
+
+function policyNames() {
+  // `*`, then each algorithm of the catalogue once (whatever its versions).
+  return [ALL, ...new Set(catalogue.algorithms.map((algorithm) => algorithm.name))];
+}
+
+function policyTitle(name) {
+  return name === ALL ? "* (every algorithm without its own)" : name;
+}
+
+function policyPath(name) {
+  return `policies/${encodeURIComponent(name)}`;
+}
+
+async function loadPolicies() {
+  // The stored changes, and the policy in force of `*` and of each algorithm: one request
+  // each, as the service lists only the changes.
+  const names = policyNames();
+  const [{ policies: stored }, ...inForce] = await Promise.all([
+    callJson("policies"),
+    ...names.map((name) => callJson(policyPath(name))),
+  ]);
+  policies.changes = new Map(stored.map((entry) => [entry.algorithm, entry]));
+  policies.inForce = new Map(inForce.map((policy) => [policy.algorithm, policy]));
+  $("policies").tBodies[0].replaceChildren(...inForce.map(policyRow));
+  const select = $("policy-algorithm");
+  const chosen = select.value;
+  select.replaceChildren(...names.map((name) => el("option", { value: name }, policyTitle(name))));
+  if (names.includes(chosen)) select.value = chosen;
+  // The form shows the choice's changes as now stored, unless the steward is editing it.
+  showPolicyChoice({ fill: !policies.edited });
+}
+
+function appliedChanges(name) {
+  // The stored changes the policy of `name` is made of: its own, else those of `*`.
+  const own = policies.changes.get(name);
+  if (own || name === ALL) return { changes: own || null, from: own ? "its own changes" : null };
+  const all = policies.changes.get(ALL);
+  return { changes: all || null, from: all ? "the changes of *" : null };
+}
+
+function policyRow(policy) {
+  // Each value the stored changes set is marked "changed": the API lists the changes apart.
+  const { changes, from } = appliedChanges(policy.algorithm);
+  const set = changes ? changes.disclosure : {};
+  const noise = "dp" in set ? set.dp : undefined; // null: the change removes the noise
+  const noiseSet = (field) => noise === null || (noise !== undefined && field in noise);
+  const { disclosure } = policy;
+  const dp = disclosure.dp;
+  const value = (text, changed) =>
+    el(
+      "td",
+      {},
+      el("span", { className: "value" }, text),
+      ...(changed ? [" ", el("span", { className: "set" }, "changed")] : []),
+    );
+  const row = el(
+    "tr",
+    { attrs: { "data-policy": policy.algorithm } },
+    cell(policyTitle(policy.algorithm)),
+    cell(from || "the defaults"),
+    value(formatNumber(disclosure.min_count), "min_count" in set),
+    value(formatNumber(disclosure.rounding_base), "rounding_base" in set),
+    value(plain(disclosure.secondary_suppression), "secondary_suppression" in set),
+    value(dp ? mechanismName(dp.mechanism) : "none", noiseSet("mechanism")),
+    value(dp ? formatNumber(dp.epsilon) : "none", noiseSet("epsilon")),
+    value(dp ? formatNumber(dp.delta) : "none", noiseSet("delta")),
+    value(plain(policy.require_approval), changes !== null),
+    value(plain(policy.allowed_certifications), changes !== null),
+  );
+  return labelled(row, POLICY_COLUMNS);
+}
+
+function mechanismName(mechanism) {
+  return { laplace: "Laplace", gaussian: "Gaussian" }[mechanism] || String(mechanism);
+}
+
+function policyWords(policy) {
+  // The policy in force in a sentence, as `cellcensus policies` says it.
+  const { disclosure } = policy;
+  const dp = disclosure.dp;
+  let noise = "no noise";
+  if (dp) {
+    noise = `${mechanismName(dp.mechanism)} noise ε ${formatNumber(dp.epsilon)}`;
+    if (dp.delta) noise += ` δ ${formatNumber(dp.delta)}`;
+  }
+  return (
+    `counts of ${formatNumber(disclosure.min_count)} or fewer withheld, rounded to ` +
+    `${formatNumber(disclosure.rounding_base)}, ${noise}, approval ` +
+    `${plain(policy.require_approval)}, may run ${plain(policy.allowed_certifications)}`
+  );
+}
+
+function showPolicyChoice({ fill = true } = {}) {
+  // The chosen policy's state; with `fill`, its stored changes ready to edit (the approval
+  // and the levels that may run as they are in force).
+  const name = $("policy-algorithm").value;
+  if (!name) return;
+  const own = policies.changes.get(name);
+  let state;
+  if (own) state = `Changes of its own: ${changeWords(own)}.`;
+  else if (name === ALL) state = "No changes: every algorithm without its own has its default.";
+  else if (policies.changes.has(ALL)) state = "No changes of its own: the changes of * apply.";
+  else state = "No changes: its default applies.";
+  $("policy-algorithm-state").textContent = state;
+  if (!fill) return;
+  policies.edited = false;
+  const set = own ? own.disclosure : {};
+  const text = (field) => (field in set ? String(set[field]) : "");
+  $("policy-min-count").value = text("min_count");
+  $("policy-rounding").value = text("rounding_base");
+  $("policy-secondary").value =
+    "secondary_suppression" in set ? plain(set.secondary_suppression) : "";
+  const noise = "dp" in set ? set.dp : undefined;
+  const stored = noise && typeof noise === "object" ? noise : {};
+  $("policy-noise").value = noise === null ? "none" : stored.mechanism || "";
+  $("policy-epsilon").value = "epsilon" in stored ? String(stored.epsilon) : "";
+  $("policy-delta").value = "delta" in stored ? String(stored.delta) : "";
+  const { epsilon, delta, mechanism, ...kept } = stored;
+  policies.keptNoise = kept;
+  const inForce = policies.inForce.get(name);
+  $("policy-approval").checked = Boolean(inForce && inForce.require_approval);
+  const levels = new Set(inForce ? inForce.allowed_certifications : []);
+  for (const box of document.querySelectorAll("#policy-levels input")) {
+    box.checked = levels.has(box.value);
+  }
+  showNoiseFields();
+}
+
+function changeWords(stored) {
+  // A stored change in words: each disclosure field it sets, the approval and the levels.
+  const parts = flatten(stored.disclosure).map(([path, value]) =>
+    path.join() === "dp" && value === null ? "no noise" : detail(path.join(" "), value),
+  );
+  parts.push(`approval ${plain(stored.require_approval)}`);
+  parts.push(`may run ${plain(stored.allowed_certifications)}`);
+  return parts.join(", ");
+}
+
+function showNoiseFields() {
+  // Without noise there is no ε or δ to set.
+  const none = $("policy-noise").value === "none";
+  $("policy-epsilon").disabled = none;
+  $("policy-delta").disabled = none;
+}
+
+function policyBody() {
+  // Only what the steward set: an empty field or "default" is left out, the service keeping
+  // the algorithm's default; the values go as typed, the service judges them.
+  const disclosure = {};
+  const given = (id) => {
+    const text = $(id).value.trim();
+    return text === "" ? undefined : typed(text);
+  };
+  const minCount = given("policy-min-count");
+  if (minCount !== undefined) disclosure.min_count = minCount;
+  const rounding = given("policy-rounding");
+  if (rounding !== undefined) disclosure.rounding_base = rounding;
+  const secondary = $("policy-secondary").value;
+  if (secondary) disclosure.secondary_suppression = secondary === "yes";
+  const mechanism = $("policy-noise").value;
+  if (mechanism === "none") {
+    disclosure.dp = null;
+  } else {
+    const dp = { ...policies.keptNoise };
+    if (mechanism) dp.mechanism = mechanism;
+    const epsilon = given("policy-epsilon");
+    if (epsilon !== undefined) dp.epsilon = epsilon;
+    const delta = given("policy-delta");
+    if (delta !== undefined) dp.delta = delta;
+    if (Object.keys(dp).length) disclosure.dp = dp;
+  }
+  const body = {};
+  if (Object.keys(disclosure).length) body.disclosure = disclosure;
+  body.require_approval = $("policy-approval").checked;
+  body.allowed_certifications = [
+    ...document.querySelectorAll("#policy-levels input:checked"),
+  ].map((box) => box.value);
+  return body;
+}
+
+async function setPolicy(event) {
+  event.preventDefault();
+  clearProblem();
+  const name = $("policy-algorithm").value;
+  let policy;
+  try {
+    policy = await busy($("set-policy"), () =>
+      callJson(policyPath(name), { method: "PUT", body: policyBody() }),
+    );
+  } catch (error) {
+    report(error, `The policy of ${name} was not set.`);
+    return;
+  }
+  announce(`The policy of ${name} is set: ${policyWords(policy)}.`);
+  await reloadAfterChange(loadPolicies);
+  showPolicyChoice(); // its changes as the service now keeps them
+}
+
 // ---------------------------------------------------------------- users
 
 function showUsers(users) {
@@ -1483,6 +1699,18 @@ function start() {
     "The users are up to date.",
     "The users could not be loaded.",
   );
+  refreshes(
+    "refresh-policies",
+    loadPolicies,
+    "The release policies are up to date.",
+    "The release policies could not be loaded.",
+  );
+  $("policy-algorithm").addEventListener("change", () => showPolicyChoice());
+  $("policy-noise").addEventListener("change", showNoiseFields);
+  $("policy-form").addEventListener("submit", setPolicy);
+  $("policy-form").addEventListener("input", (event) => {
+    if (event.target !== $("policy-algorithm")) policies.edited = true;
+  });
   $("add-user-form").addEventListener("submit", addUser);
   $("user-choice").addEventListener("change", showChoice);
   $("user-scopes").addEventListener("input", () => {
