@@ -1341,8 +1341,8 @@ async function setPolicy(event) {
     return;
   }
   announce(`The policy of ${name} is set: ${policyWords(policy)}.`);
+  policies.edited = false; // saved: the reload fills the form with the changes as now kept
   await reloadAfterChange(loadPolicies);
-  showPolicyChoice(); // its changes as the service now keeps them
 }
 
 // ---------------------------------------------------------------- users
