@@ -42,11 +42,16 @@ class Portal:
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
         self.console: list[str] = []
+        self.holding: Callable[[str], bool] = lambda path: False
+        self.held: list[Any] = []
         self.page.on("console", lambda message: self.console.append(message.text))
         self.page.route(f"{ORIGIN}/**", self._answer)
         self.page.goto(PORTAL)
 
     def _answer(self, route: Any) -> None:
+        if self.holding(urlsplit(route.request.url).path):
+            self.held.append(route)  # a slow answer, sent when the test says so
+            return
         request = route.request
         url = urlsplit(request.url)
         path = url.path + (f"?{url.query}" if url.query else "")
@@ -69,6 +74,12 @@ class Portal:
             body = json.dumps(self.tamper(url.path, answer.json())).encode()
             sent["content-length"] = str(len(body))
         route.fulfill(status=answer.status_code, headers=sent, body=body)
+
+    def answer_held(self) -> None:
+        self.holding = lambda path: False
+        held, self.held = self.held, []
+        for route in held:
+            self._answer(route)
 
     def sign_in(self, username: str, password: str = PASSWORD) -> None:
         self.page.get_by_label("User name").fill(username)
@@ -1259,6 +1270,32 @@ def test_a_steward_deactivates_and_reactivates_an_analyst_but_not_the_last_stewa
     expect(page.locator("#steward")).to_be_visible()
     expect(page.get_by_role("button", name="Deactivate steward")).to_be_visible()
     assert not tab.policy_refusals(), tab.console
+
+
+def test_what_a_steward_does_while_the_page_loads_is_not_overwritten_by_the_sign_in(
+    idle_service, portal
+):
+    # The release policies answer last (slow), after the steward has already acted.
+    tab = portal(idle_service)
+    page, expect, notice = tab.page, sync_api.expect, tab.page.locator("#notice")
+    tab.holding = lambda path: path.startswith("/policies")
+    tab.sign_in("steward")
+    page.get_by_label("User", exact=True).select_option("alice")
+    page.get_by_role("button", name="Deactivate alice").click()
+    expect(notice).to_have_text("alice is deactivated.")
+    assert tab.held, "the policies were answered before the steward acted"
+    tab.answer_held()
+    expect(page.locator("#policies tbody tr").first).to_be_visible()
+    expect(notice).to_have_text("alice is deactivated.")
+
+    # Nothing done meanwhile, the sign-in is announced once the page has loaded.
+    tab.page.get_by_role("button", name="Sign out").click()
+    tab.holding = lambda path: path.startswith("/policies")
+    tab.sign_in("steward")
+    expect(page.locator("#steward")).to_be_visible()
+    expect(notice).not_to_have_text("Signed in as steward.")
+    tab.answer_held()
+    expect(notice).to_have_text("Signed in as steward.")
 
 
 def test_a_steward_resets_an_analysts_password_but_not_their_own(idle_service, portal):

@@ -108,9 +108,20 @@ async function callJson(path, options) {
 
 // ---------------------------------------------------------------- messages
 
+let announcements = 0; // how many messages so far, so a slow load's message yields to a newer one
+
 function announce(text) {
   // A polite message (status region): what just happened.
+  announcements += 1;
   $("notice").textContent = text;
+}
+
+async function enterThenAnnounce(message) {
+  // The view is usable as soon as it shows: what the person did while the rest loaded
+  // is newer news than the sign-in itself, so it is not overwritten.
+  const before = announcements;
+  await enter();
+  if (announcements === before) announce(message());
 }
 
 function report(error, doing) {
@@ -278,8 +289,7 @@ async function signIn(event) {
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
     $("password").value = "";
     if (session.mustChange) return askForPassword();
-    await enter();
-    announce(`Signed in as ${session.username}.`);
+    await enterThenAnnounce(() => `Signed in as ${session.username}.`);
   } catch (error) {
     report(error, "Signing in failed.");
     $("password").focus();
@@ -338,8 +348,9 @@ async function changePassword(event) {
   session.mustChange = false;
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
   try {
-    await enter();
-    announce(`Your password is changed. Signed in as ${session.username}.`);
+    await enterThenAnnounce(
+      () => `Your password is changed. Signed in as ${session.username}.`,
+    );
   } catch (error) {
     report(error, "Your password is changed, but the page could not be loaded.");
   }
