@@ -116,6 +116,26 @@ function announce(text) {
   $("notice").textContent = text;
 }
 
+const loads = new Map(); // an element's id → its newest load's number, and how many are out
+
+async function latest(id, fetch, draw) {
+  // Answers can arrive out of order (the sign-in's load, a refresh, the reload after a
+  // change): only the newest load's answer is drawn, so a slower, older one never hides a
+  // change. The element is marked busy while any is out, for assistive technology.
+  const state = loads.get(id) || { newest: 0, out: 0 };
+  loads.set(id, state);
+  const load = ++state.newest;
+  state.out += 1;
+  $(id).setAttribute("aria-busy", "true");
+  try {
+    const answer = await fetch();
+    if (state.newest === load) draw(answer);
+  } finally {
+    state.out -= 1;
+    if (!state.out) $(id).removeAttribute("aria-busy");
+  }
+}
+
 async function enterThenAnnounce(message) {
   // The view is usable as soon as it shows: what the person did while the rest loaded
   // is newer news than the sign-in itself, so it is not overwritten.
@@ -394,7 +414,10 @@ async function enter() {
 // ---------------------------------------------------------------- budget
 
 async function loadBudget(known = null) {
-  const me = known || (await callJson("me"));
+  await latest("budget", async () => known || callJson("me"), showBudget);
+}
+
+function showBudget(me) {
   const rows = me.budget.map((entry) =>
     el(
       "tr",
@@ -761,12 +784,13 @@ async function submitJob(event) {
 
 async function loadJobs({ keepOlder = false } = {}) {
   // The newest page of jobs: alone, or above the older pages shown already.
-  const page = await callJson(`jobs?limit=${JOBS_PER_PAGE}`);
-  if (!keepOlder) jobList = { jobs: new Map(), next: null, paged: false };
-  if (!jobList.paged) jobList.next = nextBefore(page);
-  keepJobs(page.jobs);
-  showJobs();
-  watch(shownJobs());
+  await latest("jobs", () => callJson(`jobs?limit=${JOBS_PER_PAGE}`), (page) => {
+    if (!keepOlder) jobList = { jobs: new Map(), next: null, paged: false };
+    if (!jobList.paged) jobList.next = nextBefore(page);
+    keepJobs(page.jobs);
+    showJobs();
+    watch(shownJobs());
+  });
 }
 
 async function loadOlderJobs() {
@@ -1028,17 +1052,23 @@ function filename(answer) {
 // ---------------------------------------------------------------- steward
 
 async function loadApprovals() {
-  const { approvals } = await callJson("approvals");
-  $("approvals").replaceChildren(...approvals.map(approvalBlock));
-  $("no-approvals").hidden = approvals.length > 0;
+  await latest("approvals", () => callJson("approvals"), ({ approvals }) => {
+    $("approvals").replaceChildren(...approvals.map(approvalBlock));
+    $("no-approvals").hidden = approvals.length > 0;
+  });
 }
 
 async function loadUsers() {
   // Two requests whatever the number of users: the users, then every budget at once. The
   // budgets, the users and the forms' selects are all drawn from these answers.
-  const [{ users }, { budgets }] = await Promise.all([callJson("users"), callJson("budgets")]);
-  showBudgets(users, budgets);
-  showUsers(users);
+  await latest(
+    "users",
+    () => Promise.all([callJson("users"), callJson("budgets")]),
+    ([{ users }, { budgets }]) => {
+      showBudgets(users, budgets);
+      showUsers(users);
+    },
+  );
 }
 
 function showBudgets(users, budgets) {
@@ -1123,13 +1153,18 @@ async function reloadAfterChange(...loads) {
 
 async function loadTotal() {
   // The budget of all analysts together, or none (404 until a steward sets one).
-  let total = null;
-  try {
-    total = await callJson("budgets/total");
-  } catch (error) {
-    if (!(error instanceof Refusal && error.status === 404)) throw error;
-  }
-  showTotal(total);
+  await latest(
+    "total-budget",
+    async () => {
+      try {
+        return await callJson("budgets/total");
+      } catch (error) {
+        if (!(error instanceof Refusal && error.status === 404)) throw error;
+        return null;
+      }
+    },
+    showTotal,
+  );
 }
 
 function showTotal(total) {
@@ -1175,10 +1210,14 @@ async function loadPolicies() {
   // The stored changes, and the policy in force of `*` and of each algorithm: one request
   // each, as the service lists only the changes.
   const names = policyNames();
-  const [{ policies: stored }, ...inForce] = await Promise.all([
-    callJson("policies"),
-    ...names.map((name) => callJson(policyPath(name))),
-  ]);
+  await latest(
+    "policies",
+    () => Promise.all([callJson("policies"), ...names.map((name) => callJson(policyPath(name)))]),
+    ([{ policies: stored }, ...inForce]) => showPolicies(names, stored, inForce),
+  );
+}
+
+function showPolicies(names, stored, inForce) {
   policies.changes = new Map(stored.map((entry) => [entry.algorithm, entry]));
   policies.inForce = new Map(inForce.map((policy) => [policy.algorithm, policy]));
   $("policies").tBodies[0].replaceChildren(...inForce.map(policyRow));
@@ -1586,13 +1625,20 @@ async function decide(event, job, reason) {
 
 async function loadAudit() {
   // The newest page: where the chain ends, then the entries up to there.
-  const { head_seq: head } = await callJson("audit?limit=1");
-  const after = Math.max(0, head - AUDIT_PER_PAGE);
-  const page = await callJson(`audit?after=${after}&limit=${AUDIT_PER_PAGE}`);
-  const none = el("tr", {}, el("td", { colSpan: 6 }, "The audit log is empty."));
-  const rows = auditRows(page.entries);
-  $("audit").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
-  showOlderAudit(after);
+  await latest(
+    "audit",
+    async () => {
+      const { head_seq: head } = await callJson("audit?limit=1");
+      const after = Math.max(0, head - AUDIT_PER_PAGE);
+      return [after, await callJson(`audit?after=${after}&limit=${AUDIT_PER_PAGE}`)];
+    },
+    ([after, page]) => {
+      const none = el("tr", {}, el("td", { colSpan: 6 }, "The audit log is empty."));
+      const rows = auditRows(page.entries);
+      $("audit").tBodies[0].replaceChildren(...(rows.length ? rows : [none]));
+      showOlderAudit(after);
+    },
+  );
 }
 
 async function loadOlderAudit() {
