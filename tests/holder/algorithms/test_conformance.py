@@ -50,10 +50,11 @@ def test_device_day_summaries_give_the_result_of_the_events(name, world, period_
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("name", ["device_filter", "usual_residence"])
+@pytest.mark.parametrize("name", ["device_filter", "usual_residence", "present_population"])
 def test_spark_reads_device_day_summaries_as_duckdb(name, world, period_runner, spark_runner):
     # device_filter lists TACs and cells from the summaries; usual_residence then reads
-    # the night events only.
+    # the night events only; present_population the hourly positions (by position on
+    # Spark, side by side on DuckDB).
     summarised = dataclasses.replace(world, summarised=True)
     engines = {"duckdb": period_runner, "spark": spark_runner}
     suite.check_engines_agree(get_algorithm(name), summarised, engines)

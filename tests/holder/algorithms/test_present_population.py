@@ -1,9 +1,15 @@
+import dataclasses
 import datetime as dt
 
+import ibis
+import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
-from cellcensus.holder.algorithms.conformance import HOME_MCC, PHONE_TAC
+from cellcensus.holder.algorithms import get_algorithm
+from cellcensus.holder.algorithms.base import engine_of
+from cellcensus.holder.algorithms.conformance import HOME_MCC, PHONE_TAC, normalised
+from cellcensus.holder.algorithms.present_population import position_observations
 
 from .conftest import D, as_dict, ev, hand_world
 
@@ -22,6 +28,24 @@ WORLD = hand_world(
         ev(3, 0, 12, "C", 50),
     ]
 )
+
+
+@pytest.fixture
+def release(duckdb_runner):
+    """The release read from the events, checked against the one read from the device-day
+    summaries' hourly positions (what a store's jobs read for hourly and daily slots)."""
+
+    def _release(name, world, **values):
+        algorithm = get_algorithm(name)
+        events = duckdb_runner.run(algorithm, world, values)
+        summarised = dataclasses.replace(world, summarised=True)
+        positions = duckdb_runner.run(algorithm, summarised, values)
+        pd.testing.assert_frame_equal(
+            normalised(positions, algorithm), normalised(events, algorithm), check_exact=False
+        )
+        return events
+
+    return _release
 
 
 def hourly(release, world=WORLD, **values):
@@ -203,3 +227,46 @@ def test_weekend_days_have_usual_places_of_their_own(release):
 def test_a_usual_place_needs_slots_within_a_day(release):
     with pytest.raises(CellcensusError, match="usual_place_after_minutes needs slots within"):
         release("present_population", WORLD, slot_minutes=1440, usual_place_after_minutes=60)
+
+
+def test_events_in_the_same_second_place_the_device_at_the_largest_cell_id(release):
+    # Both at 14:59:59 (A then D in the file): neither is later, and the order of cell ids
+    # decides, from the events as from the hourly positions the ingest summarises.
+    at = dt.datetime.combine(D, dt.time(14, 59, 59))
+    rows = [(4, at, cell, "call_out", HOME_MCC, PHONE_TAC) for cell in ("D", "A")]
+    only_seen = {"max_carry_minutes": 0, "max_backfill_minutes": 0}
+    for order in (rows, rows[::-1]):
+        frame = release("present_population", hand_world(order), slot_minutes=60, **only_seen)
+        assert as_dict(frame, "local_date", "slot", "area_code") == {(D, 14, "3"): 1.0}
+
+
+def test_a_device_under_two_home_networks_in_a_day_is_counted_once_from_its_events(release):
+    # Its summary has a row per network, each with its own hours: a row's positions are not
+    # its day, so the summaries' positions are not read and the events place it.
+    world = hand_world([ev(5, 0, 9, "A", 10), ev(5, 0, 9, "C", 40, mcc=208)])
+    assert not dataclasses.replace(world, summarised=True).positions
+    assert hand_world([ev(5, 0, 9, "A", 10), ev(6, 0, 9, "C", mcc=208)]).positions is False
+    only_seen = {"max_carry_minutes": 0, "max_backfill_minutes": 0}
+    frame = release("present_population", world, slot_minutes=60, **only_seen)
+    assert as_dict(frame, "local_date", "slot", "area_code") == {(D, 9, "2"): 1.0}
+    daily = release("present_population", world, slot_minutes=1440, **only_seen)
+    assert as_dict(daily, "local_date", "area_code") == {(D, "2"): 1.0}
+
+
+def test_duckdbs_side_by_side_unnest_gives_the_positions_the_portable_form_gives(world):
+    # Spark takes the listed hours by position (one generator per select); DuckDB unnests
+    # the lists side by side. The conformance world's checks against the events run the
+    # latter on DuckDB and the former on Spark; here both run on DuckDB.
+    summaries = dataclasses.replace(world, summarised=True).arrow["device_days"]
+    con = ibis.duckdb.connect()
+    cells = ibis.memtable(world.arrow["cells"])
+    keys = ["device_id", "g"]
+    forms = {}
+    bound = con.create_table("summaries", summaries)
+    for name, table in (("portable", ibis.memtable(summaries)), ("duckdb", bound)):
+        assert engine_of(table) == (None if name == "portable" else "duckdb")
+        observed = position_observations(table, cells, per_day=24)
+        forms[name] = con.to_pandas(observed).sort_values(keys).reset_index(drop=True)
+    assert len(forms["duckdb"]) == sum(len(day) for day in summaries["positions"].to_pylist())
+    assert forms["duckdb"]["following"].notna().sum() == len(forms["duckdb"]) - summaries.num_rows
+    pd.testing.assert_frame_equal(forms["portable"], forms["duckdb"], check_dtype=False)

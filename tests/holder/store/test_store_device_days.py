@@ -31,7 +31,13 @@ from cellcensus.holder.algorithms.device_filter import (
 )
 from cellcensus.holder.enclave.compute import check_job, open_tables
 from cellcensus.holder.store import Store, ingest_dataset
-from cellcensus.holder.store.device_days import fresh, is_fresh, summarise, summary_of
+from cellcensus.holder.store.device_days import (
+    POSITIONS,
+    fresh,
+    is_fresh,
+    summarise,
+    summary_of,
+)
 from cellcensus.holder.store.retention import purge
 
 runner = CliRunner()
@@ -51,7 +57,11 @@ ROWS = [
 def store(tmp_path: Path) -> Store:
     dataset = write_delivery(tmp_path / "dataset", rows=ROWS)
     ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
-    store = Store(tmp_path / "store")
+    return allocated(Store(tmp_path / "store"))
+
+
+def allocated(store: Store) -> Store:
+    """`store` with every cell in one municipality."""
     allocation = pd.DataFrame(
         {"cell_id": list("ABCD"), "area_code": ["21004"] * 4, "weight": 1.0, "overlap_km2": 1.0}
     )
@@ -76,6 +86,36 @@ def test_the_ingest_summarises_each_stored_day_from_its_events(store):
     assert list(first.loc[1, "cells"]) == ["A", "D"]
     stored = store.read_events(days=[date(2011, 3, 21)])
     assert set(first["device_id"]) == set(stored["device_id"])
+
+
+def test_the_summaries_list_each_devices_hours_and_the_cell_it_was_last_seen_at(store):
+    # 08:00-10:00 UTC are 09:00-11:00 in Brussels; USERS[0] last at A, B, B in those hours.
+    first = pd.read_parquet(store.device_day_path(date(2011, 3, 21)))
+    first = first.sort_values("n_events", ascending=False).reset_index(drop=True)
+    positions = [[(at["hour"], at["cell_id"]) for at in day] for day in first["positions"]]
+    assert positions == [[(9, "A"), (10, "B"), (11, "B")], [(9, "A"), (10, "D")]]
+    assert open_tables(store).positions
+
+
+def test_summaries_made_before_they_listed_positions_are_made_again(store):
+    day = date(2011, 3, 22)
+    path = store.device_day_path(day)
+    table = pq.read_table(path).drop_columns(["positions"])
+    metadata = {k: v for k, v in table.schema.metadata.items() if k != POSITIONS}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    assert not is_fresh(store, day) and open_tables(store).device_days is None
+    assert summarise(store) == [day]
+    assert fresh(store) and open_tables(store).positions
+
+
+def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_path):
+    # The contract gives a subscriber one home network; a delivery that does not is read
+    # from the events by `present_population`, whose summaries list a row per network.
+    rows = [*ROWS, event(user=USERS[2], timestamp="2011-03-24T09:00:00Z", cell="A", mcc=208)]
+    dataset = write_delivery(tmp_path / "dataset", rows=rows)
+    ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
+    tables = open_tables(allocated(Store(tmp_path / "store")))
+    assert tables.device_days is not None and not tables.positions
 
 
 def test_open_tables_reads_summaries_only_while_every_day_has_a_fresh_one(store, tmp_path):

@@ -254,6 +254,9 @@ class StoreTables:
             per device, local date and home network), where every stored day has a fresh
             one: the device filter then reads them (`device_filter.device_day_counts`)
             instead of every event of the period.
+        positions: Whether `device_days` lists each device under one home network a day, so
+            that a row's hourly `positions` are its whole day's: `present_population` then
+            reads them for hourly and daily slots instead of the events.
         level: The area level of `allocation`.
     """
 
@@ -265,6 +268,7 @@ class StoreTables:
     dates: tuple[dt.date, ...] = ()
     footprint: TileFootprint | None = None
     device_days: ir.Table | None = None
+    positions: bool = False
     level: str = FOOTPRINT_LEVEL
 
     def release(self) -> None:
@@ -493,12 +497,21 @@ def whole_seconds(timestamp: ir.TimestampValue) -> ir.IntegerValue:
     it to a plain timestamp, and that time zone conversion per event costs three times the
     rest (measured on 76 M events).
     """
-    try:
-        engine = timestamp._find_backend(use_default=False).name
-    except IbisError:  # an unbound expression: the portable form
-        engine = None
-    seconds = _duckdb_epoch(timestamp) if engine == "duckdb" else timestamp.epoch_seconds()
+    duckdb = engine_of(timestamp) == "duckdb"
+    seconds = _duckdb_epoch(timestamp) if duckdb else timestamp.epoch_seconds()
     return seconds.floor().cast("int64")
+
+
+def engine_of(expression: ir.Expr) -> str | None:
+    """The name of the backend `expression` is bound to, or None.
+
+    An unbound expression (of memtables only) may run on any engine: an algorithm then
+    writes the form every engine runs.
+    """
+    try:
+        return str(expression._find_backend(use_default=False).name)
+    except IbisError:
+        return None
 
 
 def in_period(table: ir.Table, params: PeriodParameters, column: str = "local_date") -> ir.Table:

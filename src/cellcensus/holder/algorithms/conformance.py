@@ -56,7 +56,7 @@ from cellcensus.holder.algorithms.base import (
     TileFootprint,
 )
 from cellcensus.holder.algorithms.staging import DuckDBStaging, SparkStaging
-from cellcensus.holder.store.device_days import summary_of
+from cellcensus.holder.store.device_days import one_network, summary_of
 
 START = dt.date(2011, 3, 7)
 DAYS = 14
@@ -129,7 +129,13 @@ class World:
             dates=self.days,
             footprint=self._footprint(lambda name: ibis.memtable(self.arrow[name])),
             device_days=self._device_days(lambda name: ibis.memtable(self.arrow[name])),
+            positions=self.positions,
         )
+
+    @property
+    def positions(self) -> bool:
+        """Whether the summaries' hourly positions are each device's whole day's."""
+        return self.summarised and one_network(self.arrow["device_days"])
 
     def _device_days(self, table: Callable[[str], ir.Table]) -> ir.Table | None:
         return table("device_days") if self.summarised else None
@@ -338,7 +344,7 @@ class Runner:
             return self._run_slow(algorithm, world, values)
         self._register(world)
         days = world.days if self.by_day else ()
-        shape = [world.footprint is not None, world.summarised]
+        shape = [world.footprint is not None, world.summarised, world.positions]
         key = json.dumps(
             [algorithm.manifest.name, values, days, shape], sort_keys=True, default=str
         )
@@ -375,6 +381,7 @@ class Runner:
             dates=world.days,
             footprint=world._footprint(self._registered),
             device_days=world._device_days(self._registered),
+            positions=world.positions,
             **options,
         )
 

@@ -274,15 +274,28 @@ class Scope:
             in_period(events, self.period), self.subscribers, home_mcc=self.filters.home_mcc
         )
 
-    def daily(self, step: Callable[[ir.Table], ir.Table], *columns: str) -> ir.Table:
+    def summaries(self, *columns: str) -> ir.Table:
+        """The store's device-day summaries in the period and scope, with `columns` (and mcc)."""
+        if self.tables.device_days is None:
+            raise ValueError("the tables have no device-day summaries")
+        chosen = list(dict.fromkeys([*columns, "local_date", "mcc"]))
+        days = self.tables.device_days.select(chosen)
+        return in_scope(
+            in_period(days, self.period), self.subscribers, home_mcc=self.filters.home_mcc
+        )
+
+    def daily(
+        self, step: Callable[[ir.Table], ir.Table], *columns: str, summaries: bool = False
+    ) -> ir.Table:
         """`step` over the scope's events (with `columns`), one local date at a time.
 
         `step` is a per-day aggregation: it groups by the local date (or something finer
         within a day), so the union of its results on each date is its result on the period.
         Dates are taken one at a time where the tables ask for it (`StoreTables.per_day`), each
-        date's result computed on its own (`StoreTables.materialize`).
+        date's result computed on its own (`StoreTables.materialize`). With `summaries`, the
+        step reads the device-day summaries instead of the events.
         """
-        events = self.events(*columns)
+        events = self.summaries(*columns) if summaries else self.events(*columns)
         start, end = self.period.start, self.period.end
         if not self.tables.per_day:
             return step(events)

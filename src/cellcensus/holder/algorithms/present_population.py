@@ -51,6 +51,7 @@ from cellcensus.holder.algorithms.base import (
     StoreLayout,
     StoreTables,
     check_footprint,
+    engine_of,
     footprint_refusal,
     in_period,
     whole_seconds,
@@ -180,6 +181,73 @@ def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
         following=observed.g.lead().over(window),
         following_rank=observed["rank"].lead().over(window),
         first=ibis.row_number().over(window) == 0,
+    )
+
+
+def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int) -> ir.Table:
+    """`day_observations` of hourly or daily slots from the devices' hourly positions.
+
+    `summaries` are device-day summaries (`holder.store.device_days`), one row per device and
+    date, whose `positions` list the hours a device was seen in, in order, each with the
+    cell of its last event by the rule of `observed_slots`. Each hour is then a slot with its
+    successor beside it in the list, and a day's last position is that of its last hour: no
+    sort of a day's slots, no pass over its events.
+    """
+    day = summaries.local_date.epoch_days().cast("int64")
+    if per_day == 1:
+        last = summaries.positions[summaries.positions.length() - 1]["cell_id"]
+        seen = summaries.mutate(g=day, cell_id=last)
+        seen = seen.select(
+            "device_id",
+            "g",
+            "cell_id",
+            following=ibis.null().cast("int64"),
+            following_cell=ibis.null().cast(last.type()),
+            first=ibis.literal(True),
+        )
+    else:
+        hours = _hours_with_next(summaries.mutate(day=day))
+        seen = hours.select(
+            "device_id",
+            g=hours.day * per_day + hours.hour.cast("int64"),
+            cell_id=hours.at["cell_id"],
+            following=hours.day * per_day + hours.next["hour"].cast("int64"),
+            following_cell=hours.next["cell_id"],
+            first=hours.first,
+        )
+    ranks = cell_ranks(cells)
+    seen = seen.join(ranks, "cell_id").drop("cell_id")
+    after = ranks.view()
+    after = after.select(following_cell=after.cell_id, following_rank=after["rank"])
+    seen = seen.left_join(after, "following_cell")
+    return seen.select("device_id", "rank", "g", "following", "following_rank", "first")
+
+
+def _hours_with_next(summaries: ir.Table) -> ir.Table:
+    """device_id, day, hour, at, next, first: each listed position and the next one.
+
+    On DuckDB the list and its tail are unnested side by side (the tail padded with a
+    null), a vectorised pass; elsewhere (Spark allows one generator per select) by position.
+    """
+    positions = summaries.positions
+    if engine_of(summaries) == "duckdb":
+        listed = summaries.select(
+            "device_id",
+            "day",
+            opening=positions[0]["hour"],
+            at=positions.unnest(),
+            next=positions[1:].unnest(),
+        )
+        return listed.mutate(hour=listed.at["hour"], first=listed.at["hour"] == listed.opening)
+    listed = summaries.mutate(at=positions).unnest("at", offset="i", keep_empty=False)
+    more = listed.i + 1 < listed.positions.length()  # past the end is an error on Spark (ANSI)
+    return listed.select(
+        "device_id",
+        "day",
+        "at",
+        hour=listed.at["hour"],
+        next=ibis.ifelse(more, listed.positions[listed.i + 1], None),
+        first=listed.i == 0,
     )
 
 
@@ -522,8 +590,16 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
         observed = scope.keep(observed_slots(events, tables.cells, params.slot_minutes))
         return day_parts(day_observations(observed, per_day=per_day), **spans, usual_slots=usual)
 
-    columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
-    parts = tables.materialize(scope.daily(day, *columns))  # each part is read on its own
+    def day_of_positions(summaries: ir.Table) -> ir.Table:
+        days = position_observations(scope.keep(summaries), tables.cells, per_day=per_day)
+        return day_parts(days, **spans, usual_slots=usual)
+
+    if tables.positions and params.slot_minutes % 60 == 0:
+        parts = scope.daily(day_of_positions, "device_id", "positions", summaries=True)
+    else:
+        columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
+        parts = scope.daily(day, *columns)
+    parts = tables.materialize(parts)  # each part is read on its own
     changes = presence_changes(parts, **spans, per_day=per_day, usual_slots=usual)
     if params.spatial_estimator == "bayesian":
         # Devices per cell and slot: `finish` places them on areas.

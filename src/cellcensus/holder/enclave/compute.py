@@ -57,6 +57,7 @@ from cellcensus.holder.geo.allocation import GRID_LEVEL, ROLLED_UP_LEVELS
 from cellcensus.holder.geo.tile_footprint import footprint_path, has_footprint
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.device_days import fresh as fresh_device_days
+from cellcensus.holder.store.device_days import positions_of_one_network
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
 from cellcensus.notation import date_runs
@@ -114,9 +115,10 @@ def open_tables(
     cells = _read(con, store.cells_path, engine)
     allocation = _read(con, store.allocation_path(level), engine)
     per_day = engine == "duckdb" and store.event_rows() >= per_day_from
-    device_days = None
+    device_days, positions = None, False
     if fresh_device_days(store):
         device_days = _read(con, _partitioned(store.device_days_dir, engine), engine)
+        positions = positions_of_one_network(store)
     footprint = None
     if level == FOOTPRINT_LEVEL and has_footprint(store):
         footprint = TileFootprint(
@@ -131,6 +133,7 @@ def open_tables(
         dates=tuple(store.days()),
         footprint=footprint,
         device_days=device_days,
+        positions=positions,
         level=level,
     )
 

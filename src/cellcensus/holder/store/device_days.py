@@ -4,7 +4,8 @@ Every algorithm counts only the devices that pass the device filter, and the fil
 all of a device's events over the period (calls and SMS, cells, TACs, days seen). Read from
 the events, that is a pass over every event at every job. The store therefore keeps, per
 local day, one row per device and home network (`SUMMARY_SQL`; read by
-`device_filter.device_day_counts`):
+`device_filter.device_day_counts`), with the cell of the device's last event in each hour it
+was seen (read by `present_population` for hourly and daily slots instead of the events):
 
 ```
 STORE/device_days/date=YYYY-MM-DD/part-0.parquet
@@ -27,6 +28,7 @@ from datetime import date
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cellcensus.holder.algorithms.device_filter import INTERACTIVE_EVENTS, MAX_M2M_CELLS
@@ -40,6 +42,10 @@ SOURCE_BYTES = b"cellcensus.source_bytes"
 CELLS_KEPT = b"cellcensus.cells_kept"
 """Key of the number of a silent day's cells a summary lists: summaries made for another
 `MAX_M2M_CELLS` are not fresh."""
+POSITIONS = b"cellcensus.hourly_positions"
+"""Key marking summaries with `positions`: those made before them are not fresh."""
+ONE_NETWORK = b"cellcensus.one_network_per_device"
+"""Key saying whether a summary lists each device under one home network (`one_network`)."""
 
 _INTERACTIVE = ", ".join(f"'{event}'" for event in INTERACTIVE_EVENTS)
 SUMMARY_SQL = f"""
@@ -48,23 +54,38 @@ WITH per_cell AS (
            count(*) FILTER (WHERE event_type IN ({_INTERACTIVE})) AS n_interactive
     FROM {{events}}
     GROUP BY ALL
+), per_hour AS (
+    SELECT device_id, local_date, mcc, local_hour,
+           arg_max(cell_id, (floor(epoch(timestamp))::BIGINT, cell_id)) AS cell_id
+    FROM {{events}}
+    GROUP BY ALL
+), positions AS (
+    SELECT device_id, local_date, mcc,
+           list_sort(list({{{{'hour': local_hour, 'cell_id': cell_id}}}})) AS positions
+    FROM per_hour
+    GROUP BY ALL
+), counts AS (
+    SELECT device_id, local_date, mcc,
+           sum(n_events)::BIGINT AS n_events,
+           sum(n_interactive)::BIGINT AS n_interactive,
+           list_sort(list_distinct(array_agg(tac))) AS tacs,
+           CASE WHEN sum(n_interactive) = 0
+                THEN list_sort(list_distinct(array_agg(cell_id)))[1:{MAX_M2M_CELLS + 1}]
+           END AS cells
+    FROM per_cell
+    GROUP BY ALL
 )
-SELECT device_id, local_date, mcc,
-       sum(n_events)::BIGINT AS n_events,
-       sum(n_interactive)::BIGINT AS n_interactive,
-       list_sort(list_distinct(array_agg(tac))) AS tacs,
-       CASE WHEN sum(n_interactive) = 0
-            THEN list_sort(list_distinct(array_agg(cell_id)))[1:{MAX_M2M_CELLS + 1}]
-       END AS cells
-FROM per_cell
-GROUP BY ALL
+SELECT counts.*, positions.positions
+FROM counts JOIN positions USING (device_id, local_date, mcc)
 ORDER BY device_id, mcc
 """
 """Per device, local date and home network (mcc): events, calls and SMS, the distinct TACs
-(sorted, nulls left out) and, on a day without calls or SMS, the first `MAX_M2M_CELLS` + 1
+(sorted, nulls left out), on a day without calls or SMS the first `MAX_M2M_CELLS` + 1
 distinct cells in order (enough to tell whether a device uses more cells than a behavioural
-M2M SIM may). Grouping by cell and TAC first, then listing, costs a third of distinct
-aggregates."""
+M2M SIM may), and its `positions`: each local hour it was seen in, in order, with the cell
+of its last event in that hour (`present_population`'s rule: by whole seconds, ties to the
+largest cell id). Grouping by cell and TAC first, then listing, costs a third of distinct
+aggregates; a list of structs sorted once costs less than two lists ordered apart."""
 
 
 def summary_of(events: pa.Table) -> pa.Table:
@@ -80,7 +101,29 @@ def _source(store: Store, day: date) -> dict[bytes, bytes]:
         SOURCE_ROWS: str(row_count(path)).encode(),
         SOURCE_BYTES: str(path.stat().st_size).encode(),
         CELLS_KEPT: str(MAX_M2M_CELLS + 1).encode(),
+        POSITIONS: b"1",
     }
+
+
+def one_network(summary: pa.Table) -> bool:
+    """Whether no device of `summary` has rows under two home networks on one date.
+
+    Only then are a row's `positions` the device's whole day: `present_population` reads
+    the positions of a store whose summaries all say so, and the events otherwise.
+    """
+    if summary.num_rows == 0:
+        return True
+    rows = summary.group_by(["device_id", "local_date"]).aggregate([([], "count_all")])
+    return pc.max(rows["count_all"]).as_py() == 1
+
+
+def positions_of_one_network(store: Store) -> bool:
+    """Whether every stored day's summary lists each device under one home network."""
+    for day in store.days():
+        recorded = pq.read_schema(store.device_day_path(day)).metadata or {}
+        if recorded.get(ONE_NETWORK) != b"true":
+            return False
+    return True
 
 
 def is_fresh(store: Store, day: date) -> bool:
@@ -143,6 +186,7 @@ def summarise(
             path = store.device_day_path(day)
             path.parent.mkdir(parents=True, exist_ok=True)
             aside = path.with_name(f".{path.name}.tmp")
+            source[ONE_NETWORK] = b"true" if one_network(table) else b"false"
             pq.write_table(table.replace_schema_metadata(source), aside, compression="zstd")
             aside.replace(path)
     return stale
