@@ -114,7 +114,7 @@ def one_network(summary: pa.Table) -> bool:
     if summary.num_rows == 0:
         return True
     rows = summary.group_by(["device_id", "local_date"]).aggregate([([], "count_all")])
-    return pc.max(rows["count_all"]).as_py() == 1
+    return bool(pc.max(rows["count_all"]).as_py() == 1)
 
 
 def positions_of_one_network(store: Store) -> bool:
