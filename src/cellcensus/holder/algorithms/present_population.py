@@ -658,7 +658,7 @@ def finish(
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.4.0",
+        version="1.4.1",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, a silent one at its nearest position.",
         parameters=PresentPopulationParameters,

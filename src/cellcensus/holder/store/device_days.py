@@ -44,6 +44,10 @@ CELLS_KEPT = b"cellcensus.cells_kept"
 `MAX_M2M_CELLS` are not fresh."""
 POSITIONS = b"cellcensus.hourly_positions"
 """Key marking summaries with `positions`: those made before them are not fresh."""
+ROW_GROUP_ROWS = 16_384
+"""Rows per row group of a summary: DuckDB scans a file's row groups in parallel, and a job
+run day by day reads one day's summary per query (one group of 350 k rows took twice as long
+as 22 at 0.1 x 30)."""
 ONE_NETWORK = b"cellcensus.one_network_per_device"
 """Key saying whether a summary lists each device under one home network (`one_network`)."""
 
@@ -187,6 +191,11 @@ def summarise(
             path.parent.mkdir(parents=True, exist_ok=True)
             aside = path.with_name(f".{path.name}.tmp")
             source[ONE_NETWORK] = b"true" if one_network(table) else b"false"
-            pq.write_table(table.replace_schema_metadata(source), aside, compression="zstd")
+            pq.write_table(
+                table.replace_schema_metadata(source),
+                aside,
+                compression="zstd",
+                row_group_size=ROW_GROUP_ROWS,
+            )
             aside.replace(path)
     return stale
