@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_algorithms.py [--scale 0.1] [--days 30]
        [--cache /tmp/cellcensus-bench-algorithms] [--algorithms usual_residence,present_population]
-       [--repeat 2] [--spark]
+       [--repeat 2] [--spark] [--hourly-positions | --no-hourly-positions]
 
 An entry of --algorithms may set parameters after a colon, ``NAME:P=V:P=V`` (as ``--param``
 takes them), e.g. ``present_population:usual_place_after_minutes=180``, to time a variant
@@ -36,8 +36,11 @@ from cellcensus.holder.store import Store
 CLI = [sys.executable, "-c", "from cellcensus.cli import app; app()"]
 
 
-def prepare(cache: Path, *, scale: float, days: int) -> Path:
-    """A store of a synthetic world of `scale` and `days`, generated and ingested once."""
+def prepare(cache: Path, *, scale: float, days: int, positions: bool | None = None) -> Path:
+    """A store of a synthetic world of `scale` and `days`, generated and ingested once.
+
+    `positions`: whether its device-day summaries list hourly positions (None: as they are).
+    """
     world = cache / f"world-{scale}-{days}"
     store = cache / f"store-{scale}-{days}"
     if not (world / "metadata.json").is_file():
@@ -45,6 +48,9 @@ def prepare(cache: Path, *, scale: float, days: int) -> Path:
         subprocess.run(command, check=True)
     if not (store / "metadata.json").is_file():
         subprocess.run([*CLI, "ingest", "--store", str(store), "--dataset", str(world)], check=True)
+    if positions is not None:
+        choice = "--hourly-positions" if positions else "--no-hourly-positions"
+        subprocess.run([*CLI, "store", "summarise", "--store", str(store), choice], check=True)
     return store
 
 
@@ -102,8 +108,15 @@ def main() -> None:
     parser.add_argument("--algorithms", default="usual_residence,present_population")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--spark", action="store_true", help="Also time PySpark local mode.")
+    parser.add_argument(
+        "--hourly-positions",
+        action=argparse.BooleanOptionalAction,
+        help="The store's summaries with hourly positions, or without (default: as they are).",
+    )
     args = parser.parse_args()
-    store = Store(prepare(args.cache, scale=args.scale, days=args.days))
+    store = Store(
+        prepare(args.cache, scale=args.scale, days=args.days, positions=args.hourly_positions)
+    )
     names = [name.strip() for name in args.algorithms.split(",") if name.strip()]
     events = int(open_tables(store).events.count().to_pandas())
     report("duckdb", run_engine("duckdb", store, names, args.repeat), events)

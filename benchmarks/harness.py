@@ -7,6 +7,7 @@ Usage:
 Options: --algorithms usual_residence,present_population
          --implementations floor,certified,polars,pandas   --engines duckdb[,spark]
          --repeat 2   --seed 1   --cache /tmp/cellcensus-bench-harness   --markdown FILE
+         --hourly-positions (or --no-hourly-positions): the store's summaries so, first
 
 One run generates a synthetic world (`cellcensus synth`) and ingests it into a store (both
 cached under --cache by scale, days and seed), or reuses the given ones; then, on the same
@@ -57,6 +58,7 @@ from benchmarks.baselines import StoreFiles, differences  # noqa: E402
 
 from cellcensus.holder.algorithms import get_algorithm  # noqa: E402
 from cellcensus.holder.store import Store  # noqa: E402
+from cellcensus.holder.store.device_days import keeps_positions  # noqa: E402
 
 CLI = [sys.executable, "-c", "from cellcensus.cli import app; app()"]
 ALGORITHMS = ("usual_residence", "present_population")
@@ -115,6 +117,13 @@ def prepare(args: argparse.Namespace, say: Callable[[str], None]) -> Path:
         ingest = ["ingest", "--dataset", str(world), "--store", str(store)]
         ingest += ["--key-file", str(cache / "pseudonym.key")]
         subprocess.run([*CLI, *ingest], check=True, stdout=subprocess.DEVNULL)
+    if args.hourly_positions is not None:
+        # The summaries as the holder chose them; summarising them costs the ingest, not
+        # the jobs (bench_ingest.py times it).
+        say(f"device-day summaries {'with' if args.hourly_positions else 'without'} positions")
+        positions = "--hourly-positions" if args.hourly_positions else "--no-hourly-positions"
+        summarise = ["store", "summarise", "--store", str(store), positions]
+        subprocess.run([*CLI, *summarise], check=True, stdout=subprocess.DEVNULL)
     return store
 
 
@@ -421,6 +430,12 @@ def main() -> None:
     parser.add_argument("--world", type=Path, help="Reuse this generated world (ingest it).")
     parser.add_argument("--store", type=Path, help="Reuse this ingested store.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-harness"))
+    parser.add_argument(
+        "--hourly-positions",
+        action=argparse.BooleanOptionalAction,
+        help="Have the store's summaries list hourly positions, or not, before timing "
+        "(`cellcensus store summarise --hourly-positions`; default: as they are).",
+    )
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))
     parser.add_argument("--engines", default="duckdb", help="duckdb, or duckdb,spark")
@@ -466,6 +481,7 @@ def main() -> None:
             "scale": None if args.store or args.world else args.scale,
             "days": None if args.store or args.world else args.days,
             "events": events,
+            "hourly_positions": keeps_positions(store),
             "repeat": args.repeat,
             "target_ratio_floor": TARGET_FLOOR,
             "machine": machine(),

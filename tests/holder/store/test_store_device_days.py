@@ -32,9 +32,9 @@ from cellcensus.holder.algorithms.device_filter import (
 from cellcensus.holder.enclave.compute import check_job, open_tables
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.device_days import (
-    POSITIONS,
     fresh,
     is_fresh,
+    keeps_positions,
     summarise,
     summary_of,
 )
@@ -88,24 +88,44 @@ def test_the_ingest_summarises_each_stored_day_from_its_events(store):
     assert set(first["device_id"]) == set(stored["device_id"])
 
 
-def test_the_summaries_list_each_devices_hours_and_the_cell_it_was_last_seen_at(store):
+def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_ingests(
+    store, tmp_path
+):
+    assert not keeps_positions(store) and not open_tables(store).positions
+    result = runner.invoke(
+        app, ["store", "summarise", "--store", str(store.root), "--hourly-positions"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Summarised 3 day(s) (with hourly positions); 0 already were" in result.output
     # 08:00-10:00 UTC are 09:00-11:00 in Brussels; USERS[0] last at A, B, B in those hours.
     first = pd.read_parquet(store.device_day_path(date(2011, 3, 21)))
     first = first.sort_values("n_events", ascending=False).reset_index(drop=True)
     positions = [[(at["hour"], at["cell_id"]) for at in day] for day in first["positions"]]
     assert positions == [[(9, "A"), (10, "B"), (11, "B")], [(9, "A"), (10, "D")]]
+    assert fresh(store) and open_tables(store).positions
+
+    # A later delivery's days are summarised the same way, so the folder keeps one schema.
+    rows = [*ROWS, event(user=USERS[2], timestamp="2011-03-25T08:00:00Z", cell="C")]
+    ingest_dataset(
+        dataset=write_delivery(tmp_path / "later", rows=rows),
+        store=store.root,
+        key_file=tmp_path / "key",
+    )
+    assert date(2011, 3, 25) in store.days() and fresh(store)
     assert open_tables(store).positions
 
+    assert summarise(store, positions=False) == store.days()
+    assert fresh(store) and not keeps_positions(store) and not open_tables(store).positions
+    assert "positions" not in pq.read_schema(store.device_day_path(date(2011, 3, 25))).names
 
-def test_summaries_made_before_they_listed_positions_are_made_again(store):
-    day = date(2011, 3, 22)
-    path = store.device_day_path(day)
-    table = pq.read_table(path).drop_columns(["positions"])
-    metadata = {k: v for k, v in table.schema.metadata.items() if k != POSITIONS}
-    pq.write_table(table.replace_schema_metadata(metadata), path)
-    assert not is_fresh(store, day) and open_tables(store).device_days is None
-    assert summarise(store) == [day]
-    assert fresh(store) and open_tables(store).positions
+
+def test_summaries_half_with_positions_are_not_read_until_summarised_again(store):
+    # As a `summarise --hourly-positions` stopped after its first day leaves them: the next
+    # `summarise` goes on the way the first day's summary went.
+    summarise(store, days=[date(2011, 3, 21)], positions=True)
+    assert not fresh(store) and open_tables(store).device_days is None
+    assert summarise(store) == [date(2011, 3, 22), date(2011, 3, 24)]
+    assert fresh(store) and keeps_positions(store) and open_tables(store).positions
 
 
 def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_path):
@@ -114,8 +134,10 @@ def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_
     rows = [*ROWS, event(user=USERS[2], timestamp="2011-03-24T09:00:00Z", cell="A", mcc=208)]
     dataset = write_delivery(tmp_path / "dataset", rows=rows)
     ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "key")
-    tables = open_tables(allocated(Store(tmp_path / "store")))
-    assert tables.device_days is not None and not tables.positions
+    store = allocated(Store(tmp_path / "store"))
+    summarise(store, positions=True)
+    tables = open_tables(store)
+    assert fresh(store) and tables.device_days is not None and not tables.positions
 
 
 def test_open_tables_reads_summaries_only_while_every_day_has_a_fresh_one(store, tmp_path):

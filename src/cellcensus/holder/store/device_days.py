@@ -4,8 +4,10 @@ Every algorithm counts only the devices that pass the device filter, and the fil
 all of a device's events over the period (calls and SMS, cells, TACs, days seen). Read from
 the events, that is a pass over every event at every job. The store therefore keeps, per
 local day, one row per device and home network (`SUMMARY_SQL`; read by
-`device_filter.device_day_counts`), with the cell of the device's last event in each hour it
-was seen (read by `present_population` for hourly and daily slots instead of the events):
+`device_filter.device_day_counts`). A holder who runs `present_population` often may have them
+list, too, the cell of the device's last event in each hour it was seen
+(``cellcensus store summarise --hourly-positions``; read for hourly and daily slots instead
+of the events): the ingest then pays once what every such job saves.
 
 ```
 STORE/device_days/date=YYYY-MM-DD/part-0.parquet
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -43,7 +46,7 @@ CELLS_KEPT = b"cellcensus.cells_kept"
 """Key of the number of a silent day's cells a summary lists: summaries made for another
 `MAX_M2M_CELLS` are not fresh."""
 POSITIONS = b"cellcensus.hourly_positions"
-"""Key marking summaries with `positions`: those made before them are not fresh."""
+"""Key marking summaries that list `positions` (`POSITIONS_SUMMARY_SQL`)."""
 ROW_GROUP_ROWS = 16_384
 """Rows per row group of a summary: DuckDB scans a file's row groups in parallel, and a job
 run day by day reads one day's summary per query (one group of 350 k rows took twice as long
@@ -52,13 +55,30 @@ ONE_NETWORK = b"cellcensus.one_network_per_device"
 """Key saying whether a summary lists each device under one home network (`one_network`)."""
 
 _INTERACTIVE = ", ".join(f"'{event}'" for event in INTERACTIVE_EVENTS)
-SUMMARY_SQL = f"""
+_COUNTS = f"""
+    SELECT device_id, local_date, mcc,
+           sum(n_events)::BIGINT AS n_events,
+           sum(n_interactive)::BIGINT AS n_interactive,
+           list_sort(list_distinct(array_agg(tac))) AS tacs,
+           CASE WHEN sum(n_interactive) = 0
+                THEN list_sort(list_distinct(array_agg(cell_id)))[1:{MAX_M2M_CELLS + 1}]
+           END AS cells
+    FROM per_cell
+    GROUP BY ALL"""
+_PER_CELL = f"""
 WITH per_cell AS (
     SELECT device_id, local_date, mcc, cell_id, tac, count(*) AS n_events,
            count(*) FILTER (WHERE event_type IN ({_INTERACTIVE})) AS n_interactive
     FROM {{events}}
     GROUP BY ALL
-), per_hour AS (
+)"""
+SUMMARY_SQL = f"{_PER_CELL}\n{_COUNTS}\nORDER BY device_id, mcc\n"
+"""Per device, local date and home network (mcc): events, calls and SMS, the distinct TACs
+(sorted, nulls left out) and, on a day without calls or SMS, the first `MAX_M2M_CELLS` + 1
+distinct cells in order (enough to tell whether a device uses more cells than a behavioural
+M2M SIM may). Grouping by cell and TAC first, then listing, costs a third of distinct
+aggregates."""
+POSITIONS_SUMMARY_SQL = f"""{_PER_CELL}, per_hour AS (
     SELECT device_id, local_date, mcc, local_hour,
            arg_max(cell_id, (floor(epoch(timestamp))::BIGINT, cell_id)) AS cell_id
     FROM {{events}}
@@ -68,35 +88,24 @@ WITH per_cell AS (
            list_sort(list({{{{'hour': local_hour, 'cell_id': cell_id}}}})) AS positions
     FROM per_hour
     GROUP BY ALL
-), counts AS (
-    SELECT device_id, local_date, mcc,
-           sum(n_events)::BIGINT AS n_events,
-           sum(n_interactive)::BIGINT AS n_interactive,
-           list_sort(list_distinct(array_agg(tac))) AS tacs,
-           CASE WHEN sum(n_interactive) = 0
-                THEN list_sort(list_distinct(array_agg(cell_id)))[1:{MAX_M2M_CELLS + 1}]
-           END AS cells
-    FROM per_cell
-    GROUP BY ALL
+), counts AS ({_COUNTS}
 )
 SELECT counts.*, positions.positions
 FROM counts JOIN positions USING (device_id, local_date, mcc)
 ORDER BY device_id, mcc
 """
-"""Per device, local date and home network (mcc): events, calls and SMS, the distinct TACs
-(sorted, nulls left out), on a day without calls or SMS the first `MAX_M2M_CELLS` + 1
-distinct cells in order (enough to tell whether a device uses more cells than a behavioural
-M2M SIM may), and its `positions`: each local hour it was seen in, in order, with the cell
-of its last event in that hour (`present_population`'s rule: by whole seconds, ties to the
-largest cell id). Grouping by cell and TAC first, then listing, costs a third of distinct
-aggregates; a list of structs sorted once costs less than two lists ordered apart."""
+"""`SUMMARY_SQL` with each row's `positions`: each local hour the device was seen in, in
+order, with the cell of its last event in that hour (`present_population`'s rule: by whole
+seconds, ties to the largest cell id). A list of structs sorted once costs less than two
+lists ordered apart."""
 
 
-def summary_of(events: pa.Table) -> pa.Table:
+def summary_of(events: pa.Table, *, positions: bool = True) -> pa.Table:
     """The device-day summary of events in the store's schema (for tests and hand worlds)."""
+    sql = POSITIONS_SUMMARY_SQL if positions else SUMMARY_SQL
     with duckdb.connect() as con:
         con.register("summarised_events", events)
-        return con.sql(SUMMARY_SQL.format(events="summarised_events")).to_arrow_table()
+        return con.sql(sql.format(events="summarised_events")).to_arrow_table()
 
 
 def _source(store: Store, day: date) -> dict[bytes, bytes]:
@@ -105,8 +114,23 @@ def _source(store: Store, day: date) -> dict[bytes, bytes]:
         SOURCE_ROWS: str(row_count(path)).encode(),
         SOURCE_BYTES: str(path.stat().st_size).encode(),
         CELLS_KEPT: str(MAX_M2M_CELLS + 1).encode(),
-        POSITIONS: b"1",
     }
+
+
+def lists_positions(path: Path) -> bool:
+    """Whether the summary at `path` lists hourly positions."""
+    return (pq.read_schema(path).metadata or {}).get(POSITIONS) == b"1"
+
+
+def keeps_positions(store: Store) -> bool:
+    """Whether the holder chose summaries that list hourly positions (`summarise`)."""
+    return _positions_choice(store).is_file()
+
+
+def _positions_choice(store: Store) -> Path:
+    # In the summaries' folder, where a reader of its day files never looks (DuckDB reads
+    # *.parquet, Spark skips names starting with "_").
+    return store.device_days_dir / "_hourly_positions"
 
 
 def one_network(summary: pa.Table) -> bool:
@@ -122,10 +146,10 @@ def one_network(summary: pa.Table) -> bool:
 
 
 def positions_of_one_network(store: Store) -> bool:
-    """Whether every stored day's summary lists each device under one home network."""
+    """Whether every stored day's summary lists positions, each device under one network."""
     for day in store.days():
         recorded = pq.read_schema(store.device_day_path(day)).metadata or {}
-        if recorded.get(ONE_NETWORK) != b"true":
+        if recorded.get(POSITIONS) != b"1" or recorded.get(ONE_NETWORK) != b"true":
             return False
     return True
 
@@ -149,7 +173,11 @@ def fresh(store: Store) -> bool:
     days = store.days()
     if not days or store.device_day_days() != days:
         return False
-    return all(is_fresh(store, day) for day in days)
+    listing = keeps_positions(store)  # and so one schema for the folder jobs read whole
+    return all(
+        is_fresh(store, day) and lists_positions(store.device_day_path(day)) == listing
+        for day in days
+    )
 
 
 def summarise(
@@ -159,20 +187,38 @@ def summarise(
     memory_limit: str = "4GB",
     rebuild: bool = False,
     progress: Callable[[date], None] | None = None,
+    positions: bool | None = None,
 ) -> list[date]:
     """Write the summary of each stored day (of `days`) that has no fresh one.
 
     With `rebuild`, every one of `days` is summarised again, fresh or not. A store that lost
     a day file is refused (`Store.check_no_lost_days`). Each file is written beside its place
-    and renamed into it, so a reader sees a whole summary or none.
+    and renamed into it, so a reader sees a whole summary or none. `positions` is the
+    holder's choice of summaries that list hourly positions (`POSITIONS_SUMMARY_SQL`),
+    recorded in the store: a summary that does otherwise is made again. None keeps the
+    store's choice (`keeps_positions`), so that every ingest after it follows it.
 
     Returns:
         The days summarised now.
     """
     store.check_no_lost_days()  # its summary is the only trace of a lost day: keep it
+    if positions is not None and positions != keeps_positions(store):
+        choice = _positions_choice(store)
+        if positions:
+            choice.parent.mkdir(parents=True, exist_ok=True)
+            choice.touch()
+        else:
+            choice.unlink()
+    listing = keeps_positions(store)
     stored = store.days()
     wanted = stored if days is None else sorted(set(days) & set(stored))
-    stale = [day for day in wanted if rebuild or not is_fresh(store, day)]
+    stale = [
+        day
+        for day in wanted
+        if rebuild
+        or not is_fresh(store, day)
+        or lists_positions(store.device_day_path(day)) != listing
+    ]
     if not stale:
         return []
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -186,11 +232,14 @@ def summarise(
                 progress(day)
             source = _source(store, day)
             events = f"read_parquet({sql_string(store.day_path(day))})"
-            table = con.sql(SUMMARY_SQL.format(events=events)).to_arrow_table()
+            sql = POSITIONS_SUMMARY_SQL if listing else SUMMARY_SQL
+            table = con.sql(sql.format(events=events)).to_arrow_table()
             path = store.device_day_path(day)
             path.parent.mkdir(parents=True, exist_ok=True)
             aside = path.with_name(f".{path.name}.tmp")
-            source[ONE_NETWORK] = b"true" if one_network(table) else b"false"
+            if listing:
+                source[POSITIONS] = b"1"
+                source[ONE_NETWORK] = b"true" if one_network(table) else b"false"
             pq.write_table(
                 table.replace_schema_metadata(source),
                 aside,
