@@ -117,14 +117,18 @@ def prepare(args: argparse.Namespace, say: Callable[[str], None]) -> Path:
         ingest = ["ingest", "--dataset", str(world), "--store", str(store)]
         ingest += ["--key-file", str(cache / "pseudonym.key")]
         subprocess.run([*CLI, *ingest], check=True, stdout=subprocess.DEVNULL)
-    if args.hourly_positions is not None:
-        # The summaries as the holder chose them; summarising them costs the ingest, not
-        # the jobs (bench_ingest.py times it).
-        say(f"device-day summaries {'with' if args.hourly_positions else 'without'} positions")
-        positions = "--hourly-positions" if args.hourly_positions else "--no-hourly-positions"
-        summarise = ["store", "summarise", "--store", str(store), positions]
-        subprocess.run([*CLI, *summarise], check=True, stdout=subprocess.DEVNULL)
     return store
+
+
+def choose_positions(store: Path, positions: bool, say: Callable[[str], None]) -> None:
+    """The store's summaries with hourly positions or without, as a holder chooses them.
+
+    Summarising them costs the ingest, not the jobs timed here (bench_ingest.py times it).
+    """
+    say(f"device-day summaries {'with' if positions else 'without'} hourly positions")
+    choice = "--hourly-positions" if positions else "--no-hourly-positions"
+    summarise = ["store", "summarise", "--store", str(store), choice]
+    subprocess.run([*CLI, *summarise], check=True, stdout=subprocess.DEVNULL)
 
 
 def warm_page_cache(store: Store) -> None:
@@ -453,6 +457,8 @@ def main() -> None:
 
     console = Console(stderr=True)
     store_path = prepare(args, lambda message: console.log(message))
+    if args.hourly_positions is not None:
+        choose_positions(store_path, args.hourly_positions, lambda message: console.log(message))
     store = Store(store_path)
     console.log("warming the page cache")
     warm_page_cache(store)
