@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_algorithms.py [--scale 0.1] [--days 30]
        [--cache /tmp/cellcensus-bench-algorithms] [--algorithms usual_residence,present_population]
-       [--repeat 2] [--spark] [--hourly-positions | --no-hourly-positions]
+       [--repeat 2] [--spark] [--positions | --no-positions]
 
 An entry of --algorithms may set parameters after a colon, ``NAME:P=V:P=V`` (as ``--param``
 takes them), e.g. ``present_population:usual_place_after_minutes=180``, to time a variant
@@ -49,7 +49,7 @@ def prepare(cache: Path, *, scale: float, days: int, positions: bool | None = No
     if not (store / "metadata.json").is_file():
         subprocess.run([*CLI, "ingest", "--store", str(store), "--dataset", str(world)], check=True)
     if positions is not None:
-        choice = "--hourly-positions" if positions else "--no-hourly-positions"
+        choice = "--positions" if positions else "--no-positions"
         subprocess.run([*CLI, "store", "summarise", "--store", str(store), choice], check=True)
     return store
 
@@ -109,7 +109,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--spark", action="store_true", help="Also time PySpark local mode.")
     parser.add_argument(
-        "--hourly-positions",
+        "--positions",
+        dest="hourly_positions",
         action=argparse.BooleanOptionalAction,
         help="The store's summaries with hourly positions, or without (default: as they are).",
     )

@@ -7,7 +7,7 @@ Usage:
 Options: --algorithms usual_residence,present_population
          --implementations floor,certified,polars,pandas   --engines duckdb[,spark]
          --repeat 2   --seed 1   --cache /tmp/cellcensus-bench-harness   --markdown FILE
-         --hourly-positions (or --no-hourly-positions): the store's summaries so, first
+         --positions (or --no-positions): the store's summaries so, first
 
 One run generates a synthetic world (`cellcensus synth`) and ingests it into a store (both
 cached under --cache by scale, days and seed), or reuses the given ones; then, on the same
@@ -126,7 +126,7 @@ def choose_positions(store: Path, positions: bool, say: Callable[[str], None]) -
     Summarising them costs the ingest, not the jobs timed here (bench_ingest.py times it).
     """
     say(f"device-day summaries {'with' if positions else 'without'} hourly positions")
-    choice = "--hourly-positions" if positions else "--no-hourly-positions"
+    choice = "--positions" if positions else "--no-positions"
     summarise = ["store", "summarise", "--store", str(store), choice]
     subprocess.run([*CLI, *summarise], check=True, stdout=subprocess.DEVNULL)
 
@@ -435,10 +435,11 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="Reuse this ingested store.")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cellcensus-bench-harness"))
     parser.add_argument(
-        "--hourly-positions",
+        "--positions",
+        dest="hourly_positions",
         action=argparse.BooleanOptionalAction,
         help="Have the store's summaries list hourly positions, or not, before timing "
-        "(`cellcensus store summarise --hourly-positions`; default: as they are).",
+        "(`cellcensus store summarise --positions`; default: as they are).",
     )
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))

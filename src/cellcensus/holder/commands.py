@@ -538,10 +538,8 @@ def summarise_command(
     hourly_positions: Annotated[
         bool | None,
         typer.Option(
-            "--hourly-positions/--no-hourly-positions",
-            help="List each device's hourly positions in the summaries, from now on (every "
-            "later ingest keeps the choice): present_population reads them for hourly and "
-            "daily slots, about twice as fast, for a dearer ingest. Default: as they are.",
+            "--positions/--no-positions",
+            help="List hourly positions, from now on (for present_population).",
         ),
     ] = None,
 ) -> None:
@@ -549,8 +547,9 @@ def summarise_command(
 
     The ingest writes them; this is for a store that predates them, whose ingest stopped
     before they were written, or whose day files were changed by hand (--rebuild: a summary
-    is known fresh by its day file's rows and bytes only). Jobs read them for the device
-    filter only when every stored day, and no other, has a fresh one.
+    is known fresh by its day file's rows and bytes only). Jobs read them only when every
+    stored day, and no other, has a fresh one. --positions: present_population reads
+    them for hourly and daily slots, faster, for a dearer ingest; later ingests keep it.
     """
     target = Store(store)
     check_memory_limit(memory_limit)

@@ -92,9 +92,7 @@ def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_inge
     store, tmp_path
 ):
     assert not keeps_positions(store) and not open_tables(store).positions
-    result = runner.invoke(
-        app, ["store", "summarise", "--store", str(store.root), "--hourly-positions"]
-    )
+    result = runner.invoke(app, ["store", "summarise", "--store", str(store.root), "--positions"])
     assert result.exit_code == 0, result.output
     assert "Summarised 3 day(s) (with hourly positions); 0 already were" in result.output
     # 08:00-10:00 UTC are 09:00-11:00 in Brussels; USERS[0] last at A, B, B in those hours.
@@ -120,7 +118,7 @@ def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_inge
 
 
 def test_summaries_half_with_positions_are_not_read_until_summarised_again(store):
-    # As a `summarise --hourly-positions` stopped after its first day leaves them: the next
+    # As a `summarise --positions` stopped after its first day leaves them: the next
     # `summarise` goes on the way the first day's summary went.
     summarise(store, days=[date(2011, 3, 21)], positions=True)
     assert not fresh(store) and open_tables(store).device_days is None

@@ -220,7 +220,17 @@ def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int)
     after = ranks.view()
     after = after.select(following_cell=after.cell_id, following_rank=after["rank"])
     seen = seen.left_join(after, "following_cell")
-    return seen.select("device_id", "rank", "g", "following", "following_rank", "first")
+    # A successor at a cell the cells table lacks is no observation (ingest refuses such a
+    # table for stored days; the events path drops its events too).
+    following = ibis.ifelse(seen.following_rank.isnull(), None, seen.following)
+    return seen.select(
+        "device_id",
+        "rank",
+        "g",
+        following=following,
+        following_rank="following_rank",
+        first="first",
+    )
 
 
 def _hours_with_next(summaries: ir.Table) -> ir.Table:

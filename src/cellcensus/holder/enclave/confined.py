@@ -42,6 +42,7 @@ from cellcensus.holder.enclave.manifests import FINISH_REFUSED
 from cellcensus.holder.enclave.worker import DETAIL_CHARS, UNTRUSTED_MODULE
 from cellcensus.holder.geo.tile_footprint import has_footprint
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.device_days import positions_choice
 
 OUTPUT = "exact.arrow"
 """The file, in the scratch folder, the child writes its exact output to."""
@@ -64,6 +65,11 @@ def period_view(store: Store, days: Sequence[date], into: Path) -> tuple[Path, l
         if (store.root / name).exists():
             (view / name).symlink_to(store.root / name)
             readable.append(str(store.root / name))
+    choice = positions_choice(store)  # the summaries' schema the store chose
+    if choice.exists():
+        (view / choice.relative_to(store.root)).parent.mkdir(parents=True, exist_ok=True)
+        (view / choice.relative_to(store.root)).symlink_to(choice)
+        readable.append(str(choice))
     for day in days:
         for path in (store.day_path(day), store.device_day_path(day)):
             if path.exists():  # links to files: DuckDB's glob lists real folders only

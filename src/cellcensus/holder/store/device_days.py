@@ -6,7 +6,7 @@ the events, that is a pass over every event at every job. The store therefore ke
 local day, one row per device and home network (`SUMMARY_SQL`; read by
 `device_filter.device_day_counts`). A holder who runs `present_population` often may have them
 list, too, the cell of the device's last event in each hour it was seen
-(``cellcensus store summarise --hourly-positions``; read for hourly and daily slots instead
+(``cellcensus store summarise --positions``; read for hourly and daily slots instead
 of the events): the ingest then pays once what every such job saves.
 
 ```
@@ -91,7 +91,8 @@ POSITIONS_SUMMARY_SQL = f"""{_PER_CELL}, per_hour AS (
 ), counts AS ({_COUNTS}
 )
 SELECT counts.*, positions.positions
-FROM counts JOIN positions USING (device_id, local_date, mcc)
+FROM counts JOIN positions ON counts.device_id = positions.device_id
+    AND counts.local_date = positions.local_date AND counts.mcc IS NOT DISTINCT FROM positions.mcc
 ORDER BY device_id, mcc
 """
 """`SUMMARY_SQL` with each row's `positions`: each local hour the device was seen in, in
@@ -124,10 +125,11 @@ def lists_positions(path: Path) -> bool:
 
 def keeps_positions(store: Store) -> bool:
     """Whether the holder chose summaries that list hourly positions (`summarise`)."""
-    return _positions_choice(store).is_file()
+    return positions_choice(store).is_file()
 
 
-def _positions_choice(store: Store) -> Path:
+def positions_choice(store: Store) -> Path:
+    """The file whose presence records the holder's choice of hourly positions."""
     # In the summaries' folder, where a reader of its day files never looks (DuckDB reads
     # *.parquet, Spark skips names starting with "_").
     return store.device_days_dir / "_hourly_positions"
@@ -203,7 +205,7 @@ def summarise(
     """
     store.check_no_lost_days()  # its summary is the only trace of a lost day: keep it
     if positions is not None and positions != keeps_positions(store):
-        choice = _positions_choice(store)
+        choice = positions_choice(store)
         if positions:
             choice.parent.mkdir(parents=True, exist_ok=True)
             choice.touch()
