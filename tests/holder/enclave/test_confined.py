@@ -21,12 +21,14 @@ import pytest
 from cellcensus.holder.algorithms import registered_algorithms
 from cellcensus.holder.disclosure import DisclosurePolicy
 from cellcensus.holder.enclave.compute import compute_release, open_tables
+from cellcensus.holder.enclave.confined import period_view
 from cellcensus.holder.enclave.conformance import load_submitted, manifest_summary, source_hash
 from cellcensus.holder.enclave.service import EnclaveService, JobRequest, ServiceLimits
 from cellcensus.holder.enclave.state import open_state
 from cellcensus.holder.enclave.worker import WorkerPool
 from cellcensus.holder.sandbox import landlock_abi
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.device_days import positions_choice, summarise
 
 pytestmark = [
     pytest.mark.slow,  # a worker and its confined child per job, a few seconds each
@@ -344,3 +346,16 @@ def test_the_embedded_runner_computes_submitted_code_in_a_worker(holder):
     release = service.run_inline(analyst="alice", request=JobRequest(algorithm="first_cell"))
     released = dict(zip(release.table["area_code"], release.table["device_count"], strict=True))
     assert released == expected and released != exact
+
+
+def test_a_periods_view_keeps_the_stores_choice_of_hourly_positions(holder, tmp_path):
+    # Without the choice beside them, the view's summaries would read as stale and the
+    # submitted code's filter would pass over every event.
+    _, store = holder
+    summarise(Store(store), positions=True)
+    into = tmp_path / "view"
+    into.mkdir()
+    view, readable = period_view(Store(store), Store(store).days()[1:3], into)
+    tables = open_tables(Store(view))
+    assert tables.device_days is not None and tables.positions
+    assert str(positions_choice(Store(store))) in readable

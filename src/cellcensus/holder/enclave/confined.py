@@ -65,18 +65,15 @@ def period_view(store: Store, days: Sequence[date], into: Path) -> tuple[Path, l
         if (store.root / name).exists():
             (view / name).symlink_to(store.root / name)
             readable.append(str(store.root / name))
-    choice = positions_choice(store)  # the summaries' schema the store chose
-    if choice.exists():
-        (view / choice.relative_to(store.root)).parent.mkdir(parents=True, exist_ok=True)
-        (view / choice.relative_to(store.root)).symlink_to(choice)
-        readable.append(str(choice))
-    for day in days:
-        for path in (store.day_path(day), store.device_day_path(day)):
-            if path.exists():  # links to files: DuckDB's glob lists real folders only
-                link = view / path.relative_to(store.root)
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(path)
-                readable.append(str(path))
+    # The period's day files and summaries, and the summaries' schema the store chose.
+    files = [positions_choice(store)]
+    files += [path for day in days for path in (store.day_path(day), store.device_day_path(day))]
+    for path in files:
+        if path.exists():  # links to files: DuckDB's glob lists real folders only
+            link = view / path.relative_to(store.root)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path)
+            readable.append(str(path))
     return view, readable
 
 

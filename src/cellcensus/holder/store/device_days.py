@@ -120,7 +120,12 @@ def _source(store: Store, day: date) -> dict[bytes, bytes]:
 
 def lists_positions(path: Path) -> bool:
     """Whether the summary at `path` lists hourly positions."""
-    return (pq.read_schema(path).metadata or {}).get(POSITIONS) == b"1"
+    return _recorded(path).get(POSITIONS) == b"1"
+
+
+def _recorded(path: Path) -> dict[bytes, bytes]:
+    """What the summary at `path` records of itself (its Parquet footer's metadata)."""
+    return pq.read_schema(path).metadata or {}
 
 
 def keeps_positions(store: Store) -> bool:
@@ -150,7 +155,7 @@ def one_network(summary: pa.Table) -> bool:
 def positions_of_one_network(store: Store) -> bool:
     """Whether every stored day's summary lists positions, each device under one network."""
     for day in store.days():
-        recorded = pq.read_schema(store.device_day_path(day)).metadata or {}
+        recorded = _recorded(store.device_day_path(day))
         if recorded.get(POSITIONS) != b"1" or recorded.get(ONE_NETWORK) != b"true":
             return False
     return True
@@ -159,9 +164,11 @@ def positions_of_one_network(store: Store) -> bool:
 def is_fresh(store: Store, day: date) -> bool:
     """Whether `day` has a summary made from the day file now in the store."""
     path = store.device_day_path(day)
-    if not path.is_file():
-        return False
-    recorded = pq.read_schema(path).metadata or {}
+    return path.is_file() and _made_from(store, day, _recorded(path))
+
+
+def _made_from(store: Store, day: date, recorded: dict[bytes, bytes]) -> bool:
+    """Whether a summary that records `recorded` was made from `day`'s file now stored."""
     return all(recorded.get(key) == value for key, value in _source(store, day).items())
 
 
@@ -175,11 +182,12 @@ def fresh(store: Store) -> bool:
     days = store.days()
     if not days or store.device_day_days() != days:
         return False
-    listing = keeps_positions(store)  # and so one schema for the folder jobs read whole
-    return all(
-        is_fresh(store, day) and lists_positions(store.device_day_path(day)) == listing
-        for day in days
-    )
+    listing = b"1" if keeps_positions(store) else None  # one schema for the folder jobs read
+    for day in days:  # each summary's footer read once
+        recorded = _recorded(store.device_day_path(day))
+        if not _made_from(store, day, recorded) or recorded.get(POSITIONS) != listing:
+            return False
+    return True
 
 
 def summarise(
