@@ -24,6 +24,7 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreTables,
 )
+from cellcensus.holder.algorithms.conformance import conformance_world
 from cellcensus.holder.algorithms.device_filter import (
     DeviceFilterParameters,
     Scope,
@@ -101,6 +102,9 @@ def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_inge
     positions = [[(at["hour"], at["cell_id"]) for at in day] for day in first["positions"]]
     assert positions == [[(9, "A"), (10, "B"), (11, "B")], [(9, "A"), (10, "D")]]
     assert fresh(store) and open_tables(store).positions
+    info = runner.invoke(app, ["store", "info", "--store", str(store.root)])
+    assert "fresh, with hourly positions" in info.output, info.output
+    assert "unread" not in info.output
 
     # A later delivery's days are summarised the same way, so the folder keeps one schema.
     rows = [*ROWS, event(user=USERS[2], timestamp="2011-03-25T08:00:00Z", cell="C")]
@@ -126,6 +130,17 @@ def test_summaries_half_with_positions_are_not_read_until_summarised_again(store
     assert fresh(store) and keeps_positions(store) and open_tables(store).positions
 
 
+def test_summaries_without_positions_are_those_with_them_less_the_list():
+    # The conformance suite checks every algorithm on summaries with positions; this is why
+    # that covers the default ones (the filter reads the other columns only).
+    events = conformance_world().arrow["events"]
+    listed = summary_of(events).drop_columns(["positions"])
+    plain = summary_of(events, positions=False)
+    keys = [("device_id", "ascending"), ("local_date", "ascending"), ("mcc", "ascending")]
+    assert plain.num_rows > 300
+    assert plain.sort_by(keys).equals(listed.select(plain.column_names).sort_by(keys))
+
+
 def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_path):
     # The contract gives a subscriber one home network; a delivery that does not is read
     # from the events by `present_population`, whose summaries list a row per network.
@@ -136,6 +151,9 @@ def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_
     summarise(store, positions=True)
     tables = open_tables(store)
     assert fresh(store) and tables.device_days is not None and not tables.positions
+    info = runner.invoke(app, ["store", "info", "--store", str(store.root)])
+    assert "hourly positions unread" in info.output, info.output
+    assert "two home networks on a day" in info.output
 
 
 def test_open_tables_reads_summaries_only_while_every_day_has_a_fresh_one(store, tmp_path):

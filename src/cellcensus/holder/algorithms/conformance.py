@@ -668,11 +668,17 @@ def _change(algorithm: Algorithm, base: pd.DataFrame, attacked: pd.DataFrame) ->
 
 
 def check_engines_agree(
-    algorithm: Algorithm, world: World, engines: dict[str, BaseBackend | Runner]
+    algorithm: Algorithm,
+    world: World,
+    engines: dict[str, BaseBackend | Runner],
+    sets: Sequence[dict[str, Any]] | None = None,
 ) -> None:
-    """Every engine gives the same result as the first one."""
+    """Every engine gives the same result as the first one.
+
+    For each of `sets`, by default the algorithm's `parameter_sets`.
+    """
     (first_name, first), *others = ((name, as_runner(con)) for name, con in engines.items())
-    for values in parameter_sets(algorithm):
+    for values in parameter_sets(algorithm) if sets is None else sets:
         expected = first.run(algorithm, world, values)
         for name, runner in others:
             got = runner.run(algorithm, world, values)

@@ -31,7 +31,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cellcensus.holder.store.device_days import fresh, keeps_positions
+from cellcensus.holder.store.device_days import (
+    fresh,
+    keeps_positions,
+    positions_of_one_network,
+)
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import Store, require_store, row_count
 from cellcensus.holder.store.purge_intent import (
@@ -203,6 +207,7 @@ def store_summary(store: Path) -> dict[str, Any]:
         "event_rows": target.event_rows(),
         "device_days_fresh": fresh(target),
         "hourly_positions": keeps_positions(target),
+        "hourly_positions_read": keeps_positions(target) and positions_of_one_network(target),
         "lost_days": [day.isoformat() for day in target.lost_days()],
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
