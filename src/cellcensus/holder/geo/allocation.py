@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -606,19 +607,8 @@ def _as_versions(states: list[pd.DataFrame]) -> pd.DataFrame:
         return frame[list(VERSIONED_COLUMNS)].reset_index(drop=True)
     frame = pd.concat(states, ignore_index=True)
     frame = frame.sort_values(["cell_id", "_state", "area_code"], kind="stable")
-    # A cell's weights in a state, as one comparable value: its areas, rounded weights and
-    # overlaps (the Bayesian estimator reads those too).
-    weight = np.round(frame["weight"].to_numpy() / SAME_WEIGHT).astype(np.int64)
-    overlap = np.round(frame["overlap_km2"].to_numpy() / SAME_WEIGHT).astype(np.int64)
-    frame["_part"] = (
-        frame["area_code"].astype(str) + "=" + weight.astype(str) + ":" + overlap.astype(str)
-    )
     keys = ["cell_id", "_state"]
-    signature = frame.groupby(keys, sort=True)["_part"].agg("|".join).reset_index()
-    previous = signature.groupby("cell_id")["_part"].shift()
-    signature["_new"] = signature["_part"] != previous
-    starts = signature[signature["_new"]].drop(columns=["_part", "_new"])
-    frame = frame.merge(starts, on=keys, how="inner")
+    frame = frame.merge(_version_starts(frame), on=keys, how="inner")
     # Tile the time line: the first version opens at the start, each runs to the next's start.
     firsts = frame.drop_duplicates(keys)[[*keys, "valid_from"]].copy()
     firsts["_next"] = firsts.groupby("cell_id")["valid_from"].shift(-1)
@@ -632,6 +622,32 @@ def _as_versions(states: list[pd.DataFrame]) -> pd.DataFrame:
     )
     frame = frame.sort_values(["cell_id", "_state", "area_code"], kind="stable")
     return frame[list(VERSIONED_COLUMNS)].reset_index(drop=True)
+
+
+def _version_starts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The (cell_id, _state) pairs whose weights differ from the cell's previous state's.
+
+    A cell's weights in a state are compared as one value: its areas with their weights and
+    overlaps (the Bayesian estimator reads those too), each rounded to `SAME_WEIGHT`.
+    Grouped in DuckDB: a national network's 20 states have 400,000 pairs.
+    """
+    rounded = frame[["cell_id", "_state", "area_code"]].assign(
+        weight=np.round(frame["weight"].to_numpy() / SAME_WEIGHT).astype(np.int64),
+        overlap=np.round(frame["overlap_km2"].to_numpy() / SAME_WEIGHT).astype(np.int64),
+    )
+    with duckdb.connect() as con:
+        con.register("rounded", rounded)
+        return con.sql(
+            """
+            WITH states AS (
+                SELECT cell_id, _state,
+                       list((area_code, weight, overlap) ORDER BY area_code) AS weights
+                FROM rounded GROUP BY cell_id, _state)
+            SELECT cell_id, _state FROM states
+            QUALIFY weights IS DISTINCT FROM
+                    lag(weights) OVER (PARTITION BY cell_id ORDER BY _state)
+            """
+        ).df()
 
 
 def default_prior(coverage: CoverageModel) -> AllocationPrior:
