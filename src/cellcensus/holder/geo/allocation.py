@@ -637,7 +637,7 @@ def _version_starts(frame: pd.DataFrame) -> pd.DataFrame:
     )
     with duckdb.connect() as con:
         con.register("rounded", rounded)
-        return con.sql(
+        starts: pd.DataFrame = con.sql(
             """
             WITH states AS (
                 SELECT cell_id, _state,
@@ -648,6 +648,7 @@ def _version_starts(frame: pd.DataFrame) -> pd.DataFrame:
                     lag(weights) OVER (PARTITION BY cell_id ORDER BY _state)
             """
         ).df()
+    return starts
 
 
 def default_prior(coverage: CoverageModel) -> AllocationPrior:
