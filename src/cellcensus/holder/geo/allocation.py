@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
-from scipy.spatial import cKDTree
 from shapely.errors import GEOSException
 
 from cellcensus.errors import CellcensusError
@@ -331,7 +330,7 @@ def _orphan_sectors(sectors: Sectors, tiles: Tiles, per_sector: pd.DataFrame) ->
     """Sectors serving no tile (abroad, always outshone): whole to the nearest tile's area."""
     orphans = np.setdiff1d(np.arange(len(sectors.site)), per_sector["sector"].to_numpy())
     site = sectors.site[orphans]
-    _, nearest = cKDTree(np.column_stack([tiles.x, tiles.y])).query(
+    _, nearest = tiles.tree.query(
         np.column_stack([sectors.site_x[site], sectors.site_y[site]]), k=1
     )
     return pd.DataFrame(

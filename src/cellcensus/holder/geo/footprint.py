@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -96,6 +97,11 @@ class Tiles:
     def km2(self) -> float:
         """Area of one tile."""
         return (self.size_m / 1000) ** 2
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """A k-d tree of the centres, built once for every state of a network."""
+        return cKDTree(np.column_stack([self.x, self.y]))
 
 
 @dataclass(frozen=True)
