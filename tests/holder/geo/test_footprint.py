@@ -145,6 +145,51 @@ def test_serving_probabilities_do_not_depend_on_how_many_tiles_are_taken_at_once
         assert sorted(whole.sector.unique()) == list(range(7))
 
 
+@pytest.mark.parametrize("model", ["sector", "signal"])
+def test_a_network_state_served_from_the_last_one_is_the_one_computed_afresh(model, monkeypatch):
+    # Twenty sites of three sectors, 3.5 km apart: a tile's eight nearest are a part of them.
+    areas = _areas(west=(-8_000, -6_000, 0, 6_000), east=(0, -6_000, 8_000, 6_000))
+    first = _cells(
+        *(
+            (f"{x}/{y}/{azimuth}", x, y, float(azimuth))
+            for x in range(-7_000, 7_001, 3_500)
+            for y in range(-5_250, 5_251, 3_500)
+            for azimuth in (0, 120, 240)
+        ),
+        ("omni", 1_000, 1_000, None),
+    )
+    states = [
+        first,
+        pd.concat([first, _cells(("new", -7_500, 5_500, 45.0))], ignore_index=True),  # a site
+        first[first["cell_id"] != "7000/5250/120"],  # a sector, and the new site, gone
+        first.assign(  # a sector turned
+            azimuth_deg=np.where(first["cell_id"] == "-7000/-5250/0", 30.0, first["azimuth_deg"])
+        ),
+    ]
+    tiles = grid_tiles(areas, size_m=250)
+    radio = RadioModel()
+    recomputed: list[int] = []
+    served_tiles = footprint._served_tiles
+
+    def counted(**arguments):
+        recomputed.append(len(arguments["tile"]))
+        return served_tiles(**arguments)
+
+    previous = None
+    for cells in states:
+        sectors = network_sectors(cells)
+        afresh = footprint.served(sectors=sectors, tiles=tiles, model=model, radio=radio)
+        monkeypatch.setattr(footprint, "_served_tiles", counted)
+        recomputed.clear()
+        previous = footprint.served(
+            sectors=sectors, tiles=tiles, model=model, radio=radio, previous=previous
+        )
+        monkeypatch.setattr(footprint, "_served_tiles", served_tiles)
+        pd.testing.assert_frame_equal(previous.table, afresh.table)
+        if cells is not first:  # each change reaches some tiles, not all
+            assert 0 < sum(recomputed) < len(tiles.x)
+
+
 def test_sharper_shadowing_concentrates_the_footprint():
     areas = _areas(W=(-10_000, -5_000, 0, 5_000), E=(0, -5_000, 10_000, 5_000))
     omni = _cells(("w", -2_000, 0, None), ("e", 2_000, 0, None))

@@ -36,10 +36,11 @@ from cellcensus.holder.geo.footprint import (
     FootprintModel,
     RadioModel,
     Sectors,
+    Served,
     Tiles,
     grid_tiles,
     network_sectors,
-    serving_probabilities,
+    served,
     tile_density,
 )
 from cellcensus.holder.geo.projection import to_metric
@@ -273,9 +274,22 @@ def _footprint_allocator(
             x=tiles.x, y=tiles.y, area_code=inspire_ids(tiles.x, tiles.y, grid_m), size_m=tile_m
         )
 
+    previous: Served | None = None  # the last state's: `served` recomputes what changed
+
     def allocate_cells(cells: pd.DataFrame) -> pd.DataFrame:
+        nonlocal previous
+        sectors = network_sectors(cells)
+        if len(sectors.cell_id) == 0 or len(tiles.x) == 0:
+            return _frame(cell_id=[], area_code=[], weight=[], overlap_km2=[])
+        previous = served(
+            sectors=sectors,
+            tiles=tiles,
+            model=model,
+            radio=radio or RadioModel(),
+            previous=previous,
+        )
         return _footprint_weights(
-            cells=cells, tiles=tiles, density=density, model=model, radio=radio or RadioModel()
+            sectors=sectors, served=previous.table, tiles=tiles, density=density
         )
 
     return allocate_cells
@@ -283,16 +297,12 @@ def _footprint_allocator(
 
 def _footprint_weights(
     *,
-    cells: pd.DataFrame,
+    sectors: Sectors,
+    served: pd.DataFrame,
     tiles: Tiles,
     density: npt.NDArray[np.float64] | None,
-    model: FootprintModel,
-    radio: RadioModel,
 ) -> pd.DataFrame:
-    sectors = network_sectors(cells)
-    if len(sectors.cell_id) == 0 or len(tiles.x) == 0:
-        return _frame(cell_id=[], area_code=[], weight=[], overlap_km2=[])
-    served = serving_probabilities(sectors=sectors, tiles=tiles, model=model, radio=radio)
+    """Each cell's areas from its sector's `serving_probabilities` (`served`) on `tiles`."""
     tile = served["tile"].to_numpy()
     overlap = served["probability"].to_numpy() * tiles.km2
     per_sector = pd.DataFrame(

@@ -228,24 +228,115 @@ def serving_probabilities(
         tile, sector, probability: per tile the probabilities sum to 1; rows by tile, then
         by the tile's nearest sites, then by sector.
     """
+    return served(sectors=sectors, tiles=tiles, model=model, radio=radio).table
+
+
+@dataclass(frozen=True)
+class Served:
+    """A network's `serving_probabilities` (``table``) and what they were computed from."""
+
+    sectors: Sectors
+    nearest: npt.NDArray[np.intp]
+    """Each tile's nearest sites, nearest first."""
+    table: pd.DataFrame
+
+
+def served(
+    *,
+    sectors: Sectors,
+    tiles: Tiles,
+    model: FootprintModel,
+    radio: RadioModel,
+    previous: Served | None = None,
+) -> Served:
+    """`serving_probabilities`, recomputed only for the tiles a change of network reaches.
+
+    A tile's probabilities depend on its nearest sites and their sectors alone: where those
+    are as in `previous` (another state of the network on the same tiles), its rows are
+    taken from there, the sectors renumbered. The table is the one computed afresh.
+    """
     nearest = min(radio.nearest_sites if model == "signal" else 1, len(sectors.site_x))
     tree = cKDTree(np.column_stack([sectors.site_x, sectors.site_y]))
     _, site = tree.query(np.column_stack([tiles.x, tiles.y]), k=nearest)
     site = np.asarray(site, dtype=np.intp).reshape(len(tiles.x), nearest)
     members = _site_sectors(sectors)
+    same = np.zeros(len(tiles.x), dtype=bool)
+    if previous is not None and previous.nearest.shape == site.shape:
+        sector_number, site_unchanged, site_number = _renumbered(previous, sectors, members)
+        same = site_unchanged[site].all(axis=1) & (site_number[previous.nearest] == site).all(
+            axis=1
+        )
+    changed = np.flatnonzero(~same)
     chunk = max(CHUNK_PAIRS // (nearest * members.shape[1]), 1)  # tiles at once
     parts = [
         _served_tiles(
             sectors=sectors,
             tiles=tiles,
-            first=first,
-            candidates=members[site[first : first + chunk]],
+            tile=changed[first : first + chunk],
+            candidates=members[site[changed[first : first + chunk]]],
             model=model,
             radio=radio,
         )
-        for first in range(0, len(tiles.x), chunk)
+        for first in range(0, len(changed), chunk)
     ]
-    return pd.concat(parts, ignore_index=True) if parts else _served([], [], [])
+    if previous is not None and same.any():
+        kept = previous.table[same[previous.table["tile"].to_numpy()]]
+        parts.append(kept.assign(sector=sector_number[kept["sector"].to_numpy()]))
+    table = pd.concat(parts, ignore_index=True) if parts else _served([], [], [])
+    if len(parts) > 1:  # by tile, each tile's rows in their order (the sums per sector too)
+        order = np.argsort(table["tile"].to_numpy(), kind="stable")
+        table = table.iloc[order].reset_index(drop=True)
+    return Served(sectors=sectors, nearest=site, table=table)
+
+
+def _renumbered(
+    previous: Served, sectors: Sectors, members: npt.NDArray[np.intp]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """How `previous`'s sectors and sites are numbered in `sectors`.
+
+    Returns:
+        The new number of each previous sector of an unchanged site (-1 otherwise); whether
+        each new site is unchanged (at a previous site's position, with the same sectors,
+        azimuths and beam widths in the same order); and the new number of each previous
+        site (-1 where none is at its position).
+    """
+    old = previous.sectors
+    old_members = _site_sectors(old)
+    width = max(members.shape[1], old_members.shape[1])
+    members = np.pad(members, ((0, 0), (0, width - members.shape[1])), constant_values=-1)
+    old_members = np.pad(
+        old_members, ((0, 0), (0, width - old_members.shape[1])), constant_values=-1
+    )
+    new_sites = pd.DataFrame(
+        {"x": sectors.site_x, "y": sectors.site_y, "new": np.arange(len(sectors.site_x))}
+    )
+    old_sites = pd.DataFrame({"x": old.site_x, "y": old.site_y, "old": np.arange(len(old.site_x))})
+    pairs = new_sites.merge(old_sites, on=["x", "y"], how="inner")
+    new, was = pairs["new"].to_numpy(), pairs["old"].to_numpy()
+    now, then = members[new], old_members[was]
+    present = now >= 0
+    alike = (present == (then >= 0)) & (
+        ~present
+        | (
+            _same(sectors.azimuth_deg[now], old.azimuth_deg[then])
+            & _same(sectors.beam_width_deg[now], old.beam_width_deg[then])
+        )
+    )
+    unchanged = alike.all(axis=1)
+    site_unchanged = np.zeros(len(sectors.site_x), dtype=bool)
+    site_unchanged[new[unchanged]] = True
+    site_number = np.full(len(old.site_x), -1, dtype=np.intp)
+    site_number[was] = new
+    sector_number = np.full(len(old.site), -1, dtype=np.intp)
+    kept = then[unchanged] >= 0
+    sector_number[then[unchanged][kept]] = now[unchanged][kept]
+    return sector_number, site_unchanged, site_number
+
+
+def _same(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Elementwise equality, NaN equal to NaN (an omnidirectional sector's azimuth)."""
+    equal: npt.NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return equal
 
 
 CHUNK_PAIRS = 2**21
@@ -267,12 +358,12 @@ def _served_tiles(
     *,
     sectors: Sectors,
     tiles: Tiles,
-    first: int,
+    tile: npt.NDArray[np.intp],
     candidates: npt.NDArray[np.intp],
     model: FootprintModel,
     radio: RadioModel,
 ) -> pd.DataFrame:
-    """`serving_probabilities` of the tiles from `first` on, one per row of `candidates`.
+    """`serving_probabilities` of the tiles `tile`, one per row of `candidates`.
 
     `candidates` holds each tile's sectors: by nearest site, then the site's sectors, -1
     where a site has fewer than the most.
@@ -280,7 +371,6 @@ def _served_tiles(
     candidates = candidates.reshape(len(candidates), -1)
     valid = candidates >= 0
     sector = np.where(valid, candidates, 0)
-    tile = first + np.arange(len(candidates))
     dx = tiles.x[tile][:, None] - sectors.site_x[sectors.site[sector]]
     dy = tiles.y[tile][:, None] - sectors.site_y[sectors.site[sector]]
     off_axis = _off_axis(sectors=sectors, sector=sector, dx=dx, dy=dy)
@@ -347,9 +437,11 @@ __all__ = [
     "FootprintModel",
     "RadioModel",
     "Sectors",
+    "Served",
     "Tiles",
     "grid_tiles",
     "network_sectors",
     "points_in_areas",
+    "served",
     "serving_probabilities",
 ]
