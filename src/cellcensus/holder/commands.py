@@ -581,7 +581,7 @@ def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> No
     fresh = "fresh" if summary["device_days_fresh"] else "no"
     listed = ", with hourly positions" if summary["hourly_positions"] else ""
     table.add_row("device-day summaries", fresh + listed)
-    if listed and fresh == "fresh" and not summary["hourly_positions_read"]:
+    if listed and summary["device_days_fresh"] and not summary["hourly_positions_read"]:
         # present_population reads them only where each device-day is one row (`one_network`)
         table.add_row("[yellow]hourly positions unread[/yellow]", "two home networks on a day")
     if summary["lost_days"]:  # jobs are refused until the day files are back

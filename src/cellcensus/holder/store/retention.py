@@ -202,12 +202,14 @@ def store_summary(store: Path) -> dict[str, Any]:
     days = target.days()
     quarantine = {path.parent.name: row_count(path) for path in target.quarantine_files()}
     purges = target.purges()
+    summaries_fresh = fresh(target)
     return {
         "days": [day.isoformat() for day in days],
         "event_rows": target.event_rows(),
-        "device_days_fresh": fresh(target),
+        "device_days_fresh": summaries_fresh,
         "hourly_positions": keeps_positions(target),
-        "hourly_positions_read": keeps_positions(target) and positions_of_one_network(target),
+        # The rule `open_tables` applies for present_population.
+        "hourly_positions_read": summaries_fresh and positions_of_one_network(target),
         "lost_days": [day.isoformat() for day in target.lost_days()],
         "quarantine_rows_by_period": quarantine,
         "purges": len(purges),
