@@ -261,14 +261,16 @@ def served(
     site = np.asarray(site, dtype=np.intp).reshape(len(tiles.x), nearest)
     members = _site_sectors(sectors)
     same = np.zeros(len(tiles.x), dtype=bool)
+    parts = []
     if previous is not None and previous.nearest.shape == site.shape:
         sector_number, site_unchanged, site_number = _renumbered(previous, sectors, members)
-        same = site_unchanged[site].all(axis=1) & (site_number[previous.nearest] == site).all(
-            axis=1
-        )
+        same_sites = (site_number[previous.nearest] == site).all(axis=1)
+        same = same_sites & site_unchanged[site].all(axis=1)
+        kept = previous.table[same[previous.table["tile"].to_numpy()]]
+        parts.append(kept.assign(sector=sector_number[kept["sector"].to_numpy()]))
     changed = np.flatnonzero(~same)
     chunk = max(CHUNK_PAIRS // (nearest * members.shape[1]), 1)  # tiles at once
-    parts = [
+    parts += [
         _served_tiles(
             sectors=sectors,
             tiles=tiles,
@@ -279,11 +281,8 @@ def served(
         )
         for first in range(0, len(changed), chunk)
     ]
-    if previous is not None and same.any():
-        kept = previous.table[same[previous.table["tile"].to_numpy()]]
-        parts.append(kept.assign(sector=sector_number[kept["sector"].to_numpy()]))
     table = pd.concat(parts, ignore_index=True) if parts else _served([], [], [])
-    if len(parts) > 1:  # by tile, each tile's rows in their order (the sums per sector too)
+    if same.any() and len(changed):  # by tile, each tile's rows in order (as the sums add)
         order = np.argsort(table["tile"].to_numpy(), kind="stable")
         table = table.iloc[order].reset_index(drop=True)
     return Served(sectors=sectors, nearest=site, table=table)
