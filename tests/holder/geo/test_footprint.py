@@ -175,16 +175,15 @@ def test_a_network_state_served_from_the_last_one_is_the_one_computed_afresh(mod
         recomputed.append(len(arguments["tile"]))
         return served_tiles(**arguments)
 
+    monkeypatch.setattr(footprint, "_served_tiles", counted)
     previous = None
     for cells in states:
         sectors = network_sectors(cells)
         afresh = footprint.served(sectors=sectors, tiles=tiles, model=model, radio=radio)
-        monkeypatch.setattr(footprint, "_served_tiles", counted)
         recomputed.clear()
         previous = footprint.served(
             sectors=sectors, tiles=tiles, model=model, radio=radio, previous=previous
         )
-        monkeypatch.setattr(footprint, "_served_tiles", served_tiles)
         pd.testing.assert_frame_equal(previous.table, afresh.table)
         if cells is not first:  # each change reaches some tiles, not all
             assert 0 < sum(recomputed) < len(tiles.x)
