@@ -331,6 +331,51 @@ def true_roamer_nights(stays: pd.DataFrame, first: dt.date, last: dt.date) -> pd
     return nights[(nights["night"] >= first) & (nights["night"] <= last)]
 
 
+PROVINCE_NIGHTS = 50
+"""True nights a province needs for its released nights to be held to a tolerance."""
+
+SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
+"""`inbound_tourism` counting only the nights its events show (version 1.2)."""
+
+
+def nights_per_province(world: AccuracyWorld, **params: object) -> pd.DataFrame:
+    """Released and true visitor nights per province (Brussels as one): truth, released.
+
+    The truth counts the nights of evenings the period sees (its first morning's night to
+    its last evening's).
+    """
+    period = {"start": START, "end": END}  # so no expected night falls outside it
+    released = get_algorithm("inbound_tourism").run(world.tables(), {**period, **params})
+    nights = released[released["indicator"] == "nights"]
+    province = municipalities().set_index("area_code")["province"].fillna("Brussels")
+    estimated = nights.groupby(nights["area_code"].map(province))["device_count"].sum()
+    stays = world.truth.frame("roamer_stays.parquet")
+    true_nights = true_roamer_nights(stays, START - dt.timedelta(days=1), END)
+    return paired(true_nights["area"].map(province).value_counts(), estimated)
+
+
+def test_inbound_tourism_corrections_bring_the_nights_close_to_the_truth(accuracy_world):
+    """The nights no event shows, added by the three corrections, against the true nights.
+
+    Measured: +4.0 % over the country (-24.1 % counting only what the events show), and in
+    the 5 provinces with at least 50 true nights -11.7 % to +6.9 % (-31 % to -19 %): every
+    one of them closer to its truth with the corrections. Held at 6 % and 15 %, so that a
+    change that loses or doubles nights fails here while the 10 % bar below stays unmet.
+    """
+    corrected = nights_per_province(accuracy_world)
+    seen = nights_per_province(accuracy_world, **SEEN_ONLY)
+    country = corrected.sum()
+    assert country["truth"] > 500
+    assert abs(country["released"] / country["truth"] - 1) <= 0.06, country.to_dict()
+    assert seen["released"].sum() / country["truth"] - 1 <= -0.15  # what the corrections add
+    provinces = corrected.index[corrected["truth"] >= PROVINCE_NIGHTS]
+    assert len(provinces) >= 4
+    error = (corrected["released"] / corrected["truth"] - 1)[provinces]
+    seen_error = (seen["released"] / seen["truth"] - 1)[provinces]
+    assert error.abs().max() <= 0.15, error.round(3).to_dict()
+    assert (error.abs() < seen_error.abs()).all(), (error.round(3), seen_error.round(3))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="measured -11.7 % to +6.9 % in the 5 provinces with >= 50 true nights (bar 10 %; "
@@ -345,18 +390,9 @@ def true_roamer_nights(stays: pd.DataFrame, first: dt.date, last: dt.date) -> pd
 )
 def test_inbound_tourism_nights_per_province_within_ten_percent(accuracy_world):
     """Nights spent by foreign visitors per province (Brussels as one), in provinces with
-    at least 50 true nights; the truth counts the nights of evenings the period sees (its
-    first morning's night to its last evening's)."""
-    period = {"start": START, "end": END}  # so no expected night falls outside it
-    released = get_algorithm("inbound_tourism").run(accuracy_world.tables(), period)
-    nights = released[released["indicator"] == "nights"]
-    province = municipalities().set_index("area_code")["province"].fillna("Brussels")
-    estimated = nights.groupby(nights["area_code"].map(province))["device_count"].sum()
-    stays = accuracy_world.truth.frame("roamer_stays.parquet")
-    true_nights = true_roamer_nights(stays, START - dt.timedelta(days=1), END)
-    true_counts = true_nights["area"].map(province).value_counts()
-    both = paired(true_counts, estimated)
-    both = both[both["truth"] >= 50]
+    at least 50 true nights (`nights_per_province`)."""
+    both = nights_per_province(accuracy_world)
+    both = both[both["truth"] >= PROVINCE_NIGHTS]
     assert len(both) >= 4
     error = both["released"] / both["truth"] - 1
     assert error.abs().max() <= 0.10, error.round(3).to_dict()
