@@ -344,6 +344,17 @@ def test_quota_of_jobs_per_day(idle_service):
         "/jobs", json={**JOB, "parameters": {"min_nights": 3}}, headers=alice
     )
     assert answer.status_code == 429 and "retry-after" in answer.headers
+    assert service.client.get("/me", headers=alice).json()["quota"]["jobs_per_day"] == 1
+
+
+def test_a_quota_of_no_jobs_is_shown_as_it_is_enforced(idle_service):
+    service = idle_service
+    steward = service.auth("steward")
+    service.client.patch("/users/alice", json={"jobs_per_day": 0}, headers=steward)
+    alice = service.auth("alice")
+    quota = service.client.get("/me", headers=alice).json()["quota"]
+    assert (quota["jobs_per_day"], quota["jobs_today"]) == (0, 0)  # not the service's default
+    assert service.client.post("/jobs", json=JOB, headers=alice).status_code == 429
 
 
 def test_rate_limit_per_minute(idle_service):

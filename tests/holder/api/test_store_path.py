@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tiny_store import PASSWORD, add_users, settings_for  # type: ignore[import-not-found]
 
 from cellcensus.holder.api import create_app
-from cellcensus.holder.api.problems import without_store_path
+from cellcensus.holder.store.layout import without_store_path
 
 
 def test_a_store_path_spelt_as_a_uri_by_spark_is_masked(tmp_path: Path) -> None:

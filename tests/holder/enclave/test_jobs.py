@@ -89,6 +89,11 @@ def test_a_job_that_fails_once_charged_stays_charged_and_releases_nothing(state,
     (job,) = service.book.recent()
     assert job.status is JobStatus.FAILED and job.release_id is None
     assert charges(state, job.id) == 1  # no refund: the failure came after the events were read
+    # Where the holder keeps the store is for neither the analyst nor the auditor.
+    (failed,) = [entry for entry in service.audit.entries() if entry.action == "job.failed"]
+    for said in (job.error, failed.details["error"]):
+        assert "STORE/enclave/rounding.key is readable by others" in said
+        assert str(tmp_path) not in said
     assert service.budget_left(analyst="alice", project="default") == pytest.approx((1.6, 0.0))
 
 

@@ -7,11 +7,9 @@ to the client.
 from __future__ import annotations
 
 import logging
-import urllib.parse
 import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cellcensus.errors import CellcensusError, DisclosureError
+from cellcensus.holder.store.layout import without_store_path
 
 PROBLEM_TYPE = "application/problem+json"
 TITLES = {
@@ -166,22 +165,6 @@ def install(app: FastAPI) -> None:
             f"an unexpected error occurred (reference {reference}); the operator has the details"
         )
         return problem(500, detail, instance=request.url.path)
-
-
-def without_store_path(text: str, store: Path) -> str:
-    """`text` with the store's location on the holder's disk written ``STORE``.
-
-    Messages meant for the holder's command line name the store's folder; where the holder
-    keeps its data is not for the clients of the service to learn.
-    """
-    spellings = {str(store.absolute()), str(store.resolve())}
-    # Spark and Hadoop write paths as URIs: a space or a non-ASCII letter percent-encoded.
-    spellings |= {urllib.parse.quote(spelling) for spelling in spellings}
-    if len(store.parts) > 1:  # a relative path of one word would replace ordinary words
-        spellings.add(str(store))
-    for spelling in sorted(spellings, key=len, reverse=True):
-        text = text.replace(spelling, "STORE")
-    return text
 
 
 def _routing_detail(request: Request, status: int, headers: dict[str, str]) -> str | None:

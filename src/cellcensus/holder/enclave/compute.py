@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import itertools
 import math
-import os
 import secrets
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +59,7 @@ from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.device_days import positions_of_one_network
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
+from cellcensus.holder.store.pseudonym import create_key
 from cellcensus.notation import date_runs
 from cellcensus.release import CI95_PER_SD, Provenance, Release
 
@@ -323,24 +323,30 @@ def published_facts(store: Store, period: tuple[dt.date, dt.date]) -> dict[str, 
     return facts
 
 
+ROUNDING_KEY_BYTES = 32
+"""The least a rounding secret holds: a shorter one puts each cell's grid within guessing."""
+
+
 def rounding_secret(store: Path) -> bytes:
     """The holder's secret keying the consistent-rounding grid (``STORE/enclave/rounding.key``).
 
-    Created with mode 0600 on first use; refused if others can read it.
+    Created with mode 0600 on first use, whole or not at all (`create_key`); refused if
+    others can read it or if it is too short to be secret (an empty key, of a creation cut
+    short by an older version, would round every cell on a grid anyone can compute).
     """
     path = Path(store) / "enclave" / "rounding.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_hex(32))
+        create_key(key_file=path, secret=secrets.token_hex(ROUNDING_KEY_BYTES).encode())
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise CellcensusError(f"rounding key {path} is readable by others; run: chmod 600 {path}")
-    return path.read_bytes().strip()
+    secret = path.read_bytes().strip()
+    if len(secret) < ROUNDING_KEY_BYTES:
+        raise CellcensusError(
+            f"rounding key {path} holds {len(secret)} bytes, too few to be secret (at least "
+            f"{ROUNDING_KEY_BYTES}); remove it and the next release makes a new one"
+        )
+    return secret
 
 
 def period_days(period: tuple[dt.date, dt.date]) -> list[dt.date]:

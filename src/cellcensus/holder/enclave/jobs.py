@@ -15,6 +15,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from cellcensus.holder.enclave.audit import append_entry
 from cellcensus.holder.enclave.diagnostics import record
 from cellcensus.holder.enclave.release_formats import release_formats
 from cellcensus.holder.enclave.state import State, jobs, now, releases
+from cellcensus.holder.store.layout import without_store_path
 
 
 class JobStatus(StrEnum):
@@ -151,8 +153,10 @@ class Submission:
 class JobBook:
     """Reads and moves jobs in the state database; every move is audited in its transaction."""
 
-    def __init__(self, state: State, *, cache_size: int = 1024) -> None:
+    def __init__(self, state: State, *, store: Path | None = None, cache_size: int = 1024) -> None:
+        """Jobs in `state`; a failure's reason names the `store`'s folder ``STORE``."""
         self.state = state
+        self.store = store
         self.cache_size = cache_size
         # Finished jobs and releases never change: fetching a cached result needs no query.
         self._finished: dict[str, Job] = {}
@@ -332,7 +336,11 @@ class JobBook:
         """Mark an unfinished job failed with a reason the analyst may read.
 
         `detail` (a traceback, a stderr tail) goes to the steward's diagnostics, not the audit.
+        Where the holder keeps the store is not for analysts or auditors: the reason, recorded
+        in the job and its audit entry, says ``STORE``.
         """
+        if self.store is not None:
+            error = without_store_path(error, self.store)
         with self.state.write() as conn:
             moved = _move(
                 conn,

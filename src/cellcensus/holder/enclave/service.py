@@ -110,7 +110,7 @@ class EnclaveService:
         self.engine: Engine = engine
         self.limits = limits or ServiceLimits()
         self.audit = AuditLog(state)
-        self.book = JobBook(state)
+        self.book = JobBook(state, store=self.store_root)
         self.diagnostics = JobDiagnostics(state)
         self.policies = Policies(state, default=default_policy)
         self.submissions = Submissions(state)

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import stat
+import urllib.parse
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -464,3 +465,19 @@ def _read(path: Path) -> pd.DataFrame:
     """One Parquet file as a DataFrame (without partition columns from its folder name)."""
     frame: pd.DataFrame = pq.read_table(path).to_pandas()
     return frame
+
+
+def without_store_path(text: str, store: Path) -> str:
+    """`text` with the store's location on the holder's disk written ``STORE``.
+
+    Messages meant for the holder's command line name the store's folder; where the holder
+    keeps its data is not for the clients of the service to learn.
+    """
+    spellings = {str(store.absolute()), str(store.resolve())}
+    # Spark and Hadoop write paths as URIs: a space or a non-ASCII letter percent-encoded.
+    spellings |= {urllib.parse.quote(spelling) for spelling in spellings}
+    if len(store.parts) > 1:  # a relative path of one word would replace ordinary words
+        spellings.add(str(store))
+    for spelling in sorted(spellings, key=len, reverse=True):
+        text = text.replace(spelling, "STORE")
+    return text

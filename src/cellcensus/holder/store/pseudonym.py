@@ -100,11 +100,14 @@ def read_key(*, key_file: Path) -> bytes:
     return key
 
 
-def create_key(*, key_file: Path) -> None:
-    """Write a new random key to `key_file` (mode 0600), unless another process got there first.
+def create_key(*, key_file: Path, secret: bytes | None = None) -> None:
+    """Write a new key to `key_file` (mode 0600), unless another process got there first.
+
+    Written aside and hard-linked into place, so no reader ever sees a key half written.
 
     Args:
         key_file: Where the key goes; missing folders are created with mode 0700.
+        secret: The key's bytes (default: `KEY_BYTES` random bytes from the system).
     """
     parents = (key_file.parent, *key_file.parent.parents)
     missing = [folder for folder in parents if not folder.exists()]
@@ -116,7 +119,7 @@ def create_key(*, key_file: Path) -> None:
     descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.fchmod(descriptor, 0o600)
-        os.write(descriptor, os.urandom(KEY_BYTES))
+        os.write(descriptor, os.urandom(KEY_BYTES) if secret is None else secret)
         os.fsync(descriptor)
     finally:
         os.close(descriptor)

@@ -26,10 +26,11 @@ from cellcensus.holder.api.formats import (
     render,
 )
 from cellcensus.holder.api.limits import refuse_beyond_daily_quota, utc_midnight
-from cellcensus.holder.api.problems import ApiError, responses, without_store_path
+from cellcensus.holder.api.problems import ApiError, responses
 from cellcensus.holder.api.users import Role, Scope
 from cellcensus.holder.enclave.jobs import Job, JobStatus
 from cellcensus.holder.enclave.service import JobRequest
+from cellcensus.holder.store.layout import without_store_path
 
 router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(pattern=schemas.JOB_ID, description="Job id (32 hex digits).")]
@@ -135,12 +136,16 @@ def _check_scope(
     )
 
 
-def _check_quota(ctx: Context, caller: Principal) -> None:
+def _jobs_per_day(ctx: Context, caller: Principal) -> int:
+    """The caller's own daily quota of jobs (0: none), else the service's."""
     limit = caller.user.jobs_per_day
-    limit = ctx.settings.jobs_per_day if limit is None else limit
+    return ctx.settings.jobs_per_day if limit is None else limit
+
+
+def _check_quota(ctx: Context, caller: Principal) -> None:
     since = utc_midnight().isoformat(timespec="microseconds")
     used = ctx.service.book.count_since(analyst=caller.name, since=since)
-    refuse_beyond_daily_quota(used=used, limit=limit, what="jobs")
+    refuse_beyond_daily_quota(used=used, limit=_jobs_per_day(ctx, caller), what="jobs")
 
 
 MAX_PAGE = 1000
@@ -286,7 +291,7 @@ def me(ctx: Context, caller: Caller) -> schemas.Me:
     ]
     midnight = utc_midnight()
     quota = schemas.QuotaOut(
-        jobs_per_day=caller.user.jobs_per_day or ctx.settings.jobs_per_day,
+        jobs_per_day=_jobs_per_day(ctx, caller),
         jobs_today=ctx.service.book.count_since(
             analyst=caller.name, since=midnight.isoformat(timespec="microseconds")
         ),
