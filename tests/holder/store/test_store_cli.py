@@ -132,6 +132,16 @@ def test_a_memory_limit_that_is_not_a_size_is_refused_before_anything_is_written
     assert not (tmp_path / "store").exists()
 
 
+def test_a_memory_limit_too_small_to_read_is_named_not_the_files(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events())
+    result = _ingest(dataset, tmp_path, "store", "--memory-limit", "0GB")
+    said = " ".join(result.output.split())
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "ran out of memory under the ingest's memory limit" in said, said
+    assert "give a larger --memory-limit" in said and "check the files" not in said
+    assert not (tmp_path / "store").exists()
+
+
 def test_a_prior_the_coverage_model_cannot_take_is_refused_before_anything_is_written(tmp_path):
     dataset = write_delivery(tmp_path / "dataset", rows=good_events())
     result = _ingest(dataset, tmp_path, "store", "--coverage", "voronoi", "--prior", "population")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from deliveries import USERS, event, good_events, write_delivery  # type: ignore[import-not-found]
 
+from cellcensus.errors import InputDataError
 from cellcensus.holder.store import QUARANTINE_REASONS, Store, device_id, ingest_dataset
 
 FAULTS = {
@@ -115,6 +116,33 @@ def test_malformed_csv_lines_are_quarantined_with_their_line_only(tmp_path):
     assert row["reason"] == "malformed_row"
     assert row["source"].endswith("part-0.csv:5")
     assert pd.isna(row["device_id"])
+
+
+def test_a_quote_left_open_refuses_the_delivery_instead_of_swallowing_the_lines_after_it(
+    tmp_path,
+):
+    # DuckDB reads from the open quote to the file's end as one field: the 3 good lines
+    # after it would be neither stored nor quarantined.
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f'"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001\n')
+        handle.write("\n".join([good_csv_line()] * 3) + "\n")
+    with pytest.raises(
+        InputDataError, match=r"line 5 of \S+part-0\.csv opens a quote .*the 3 line\(s\)"
+    ):
+        ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_quote_error_that_ends_on_its_line_quarantines_that_line_only(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f'"{USERS[0]}"x,2011-03-22T11:00:00Z,A,data,206,10,35000001\n')
+        handle.write(good_csv_line() + "\n")
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+    assert (report.rows_read, report.rows_stored) == (5, 3)  # the repeated line a duplicate
+    assert report.rows_quarantined_by_reason["malformed_row"] == 1
 
 
 WRONG_FIELD_COUNTS = {

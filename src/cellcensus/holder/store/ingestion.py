@@ -662,6 +662,34 @@ class _Run:
             "SELECT CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS reason LIMIT 0"
         )
         self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM ({union})")
+        for index in range(len(table.csv)):
+            self._refuse_lines_lost_to_an_open_quote(index)
+
+    def _refuse_lines_lost_to_an_open_quote(self, index: int) -> None:
+        """Refuse CSV lines read into a field whose opening quote was never closed on its line.
+
+        DuckDB's reader takes everything from such a quote to the next quote (or to the
+        file's end) as one field and rejects that record, so the lines after the first
+        would be neither stored nor quarantined. The record's text keeps them: one holding
+        more than its own line refuses the delivery, as the Spark engine's reader does.
+        """
+        errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
+        if not (self._exists(errors) and self._exists(scans)):
+            return
+        lines = "list_filter(string_split(csv_line, chr(10)), lambda x: trim(x, chr(13)) <> '')"
+        swallowed = self._run(
+            f"SELECT s.file_path, e.line, len({lines}) - 1 AS after FROM {errors} AS e "
+            f"JOIN {scans} AS s USING (scan_id, file_id) "
+            f"WHERE e.error_type = 'UNQUOTED VALUE' AND len({lines}) > 1 ORDER BY 1, 2"
+        ).fetchall()
+        if swallowed:
+            file, line, after = swallowed[0]
+            raise InputDataError(
+                f"events: line {line} of {file} opens a quote its field does not close, and "
+                f"the {after:,} line(s) after it were read into that field; nothing of the "
+                "delivery is stored: close or remove the quote (a quote inside a quoted field "
+                "is doubled) and ingest again"
+            )
 
     def _exists(self, name: str) -> bool:
         row = self.con.execute(
@@ -1014,7 +1042,12 @@ _STORED_AS = {
 """Stored columns from the columns that valid rows carry through the sort."""
 
 
-def _unreadable(table: TableFiles, error: BaseException) -> InputDataError:
+def _unreadable(table: TableFiles, error: BaseException) -> CellcensusError:
+    if isinstance(error, duckdb.OutOfMemoryException):  # the limit's fault, not the files'
+        return CellcensusError(
+            f"{table.what}: reading {table.location} ran out of memory under the ingest's "
+            f"memory limit; give a larger --memory-limit ({MEMORY_LIMIT} by default)"
+        )
     text = str(error).strip()
     detail = _field_count_error(text) or (text.splitlines()[0] if text else type(error).__name__)
     return InputDataError(f"{table.what}: cannot read {table.location} ({detail}); check the files")

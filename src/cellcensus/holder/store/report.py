@@ -25,8 +25,9 @@ The quarantine's ``field`` names the fields at fault for ``null_field`` and ``ma
 - ``null_field``: a required field (user_id, timestamp, cell_id, event_type, mcc, mnc) is empty.
 - ``malformed_value``: a timestamp that does not parse (or lies before 1970 or after 2199), an
   mcc or mnc that is not an integer in 0-999, a tac that is not 8 digits.
-- ``malformed_row``: a CSV line that cannot be split into fields (an unterminated quote, text
-  after a closing quote, bytes that are not UTF-8); it keeps only its file and line number.
+- ``malformed_row``: a CSV line that cannot be split into fields (a quote not closed on it,
+  text after a closing quote, bytes that are not UTF-8); it keeps only its file and line
+  number. A quote left open that takes later lines into its field refuses the delivery.
 - ``wrong_field_count``: a CSV line with fewer fields than the header, or more (but for empty
   ones at its end); it keeps only its file and line number.
 - ``unknown_event_type``: not one of call_out, call_in, sms_out, sms_in, data, location_update.

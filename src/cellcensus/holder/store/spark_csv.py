@@ -15,8 +15,8 @@ expression in Spark SQL (no Python UDFs) and numbered as the file's lines, for t
 
 A quoted field holding a line break (or never closed) cannot be numbered line by line, nor
 can a carriage return inside a line or a file mixing ``\r\n`` and ``\n`` line ends: each
-refuses the delivery (DuckDB fails on the last two too; it reads a quoted line break, as CSV
-allows, and quarantines a quote never closed).
+refuses the delivery (DuckDB fails on the last two too, and on a quote never closed that takes
+later lines into its field; it reads a quoted line break, as CSV allows).
 
 Lines are numbered without a shuffle: each line gets ``monotonically_increasing_id()`` (its
 task's number, then its place in the task) and its file split's start (``_metadata``). One
