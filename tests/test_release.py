@@ -83,7 +83,14 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
     with pytest.raises(CellcensusError, match=r"edited\.csv: no column device_count, which"):
         Release.read(edited)  # the table's fault, not its sidecar's
     edited.write_text(good.read_text().replace("11001,20.0", "11001,twenty"))
-    with pytest.raises(CellcensusError, match=r"edited\.csv: not a cellcensus release"):
+    with pytest.raises(
+        CellcensusError, match=r"edited\.csv: line 2: device_count is 'twenty', not a number"
+    ):
+        Release.read(edited)
+    edited.write_text(good.read_text().replace("11002,", "11002"))  # a field lost, not empty
+    with pytest.raises(
+        CellcensusError, match=r"edited\.csv: line 3 has 1 field\(s\) where the header has 2"
+    ):
         Release.read(edited)
     (tmp_path / "other.json").write_text("[1, 2]")
     with pytest.raises(CellcensusError, match=r"other\.json: not a cellcensus release"):
@@ -100,6 +107,19 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
     (tmp_path / "text.parquet").write_text("area_code\n")
     with pytest.raises(CellcensusError, match=r"text\.parquet: cannot be read as a release"):
         Release.read(tmp_path / "text.parquet")
+
+
+def test_a_count_that_is_not_whole_is_refused_naming_its_line(tmp_path: Path) -> None:
+    written = release()
+    written.table["device_count"] = written.table["device_count"].astype("Int64")
+    written.write(tmp_path / "counts.csv")
+    assert Release.read(tmp_path / "counts.csv").table["device_count"].dtype == "Int64"
+    text = (tmp_path / "counts.csv").read_text()
+    (tmp_path / "counts.csv").write_text(text.replace("11001,20", "11001,1.5"))
+    with pytest.raises(
+        CellcensusError, match=r"line 2: device_count is '1\.5', not a whole number"
+    ):
+        Release.read(tmp_path / "counts.csv")
 
 
 def test_the_published_period_is_read_as_dates_or_refused() -> None:

@@ -6,6 +6,7 @@ the NSO reads one (in process or as JSON over HTTP).
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -306,17 +307,54 @@ def _csv_table(text: str, columns: list[dict[str, str]] | None, *, path: Path) -
     Raises:
         CellcensusError: The table lacks a column the sidecar names (a header edited).
     """
+    unedited = "read the file `cellcensus run --out` wrote, unedited"
+    _check_field_counts(text, path=path, unedited=unedited)
     # Every column as text first: area codes keep their leading zeros.
     table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
-    if not columns:
-        return _typed(table, _untyped(list(table.columns)))
+    columns = columns or _untyped(list(table.columns))
     if missing := [column["name"] for column in columns if column["name"] not in table]:
         raise CellcensusError(
             f"{path}: no column {', '.join(missing)}, which its provenance "
             f"{provenance_path(path).name} names (the table has {', '.join(table.columns)}); "
-            "read the file `cellcensus run --out` wrote, unedited"
+            f"{unedited}"
         )
+    for column in columns:
+        if column["dtype"] in NUMBERS:
+            _check_numbers(table[column["name"]], column["dtype"], path=path, unedited=unedited)
     return _typed(table, columns)
+
+
+NUMBERS = {"Int64": "a whole number", "int64": "a whole number", "float64": "a number"}
+"""Numeric column types of a release table, and what each value must be."""
+
+
+def _check_field_counts(text: str, *, path: Path, unedited: str) -> None:
+    """Refuse a CSV line with more or fewer fields than the header.
+
+    Read as empty, a missing count or interval would silently change the estimates.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    for row in reader:
+        if row and len(row) != len(header):
+            raise CellcensusError(
+                f"{path}: line {reader.line_num} has {len(row)} field(s) where the header has "
+                f"{len(header)}; {unedited}"
+            )
+
+
+def _check_numbers(values: pd.Series, dtype: str, *, path: Path, unedited: str) -> None:
+    """Refuse a value of a numeric column that is not a number (or not whole), naming its line."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numbers.isna()
+    if dtype.lower() == "int64":
+        bad |= numbers.notna() & (numbers % 1 != 0)
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise CellcensusError(
+            f"{path}: line {row + 2}: {values.name} is {values.iloc[row]!r}, not "
+            f"{NUMBERS[dtype]}; {unedited}"
+        )
 
 
 def _untyped(names: list[str]) -> list[dict[str, str]]:

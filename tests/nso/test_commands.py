@@ -277,6 +277,12 @@ def test_the_logit_bounds_are_the_users_to_widen_and_wrong_ones_are_refused_firs
     assert "bounds must satisfy 0 <= lower < 1 < upper (finite), got lower=1, upper=3" in said
 
 
+@pytest.mark.slow
+def test_a_negative_seed_is_refused_in_a_line(operator_chain, tmp_path):
+    said = refusal(operator_chain.csv, tmp_path / "out", "--seed", "-1")
+    assert "seed -1: must be a non-negative integer" in said
+
+
 def mobility_outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """present_population.csv, commuting_flows.csv and metrics.json of `out`."""
     present = pd.read_csv(out / "present_population.csv", dtype={"area_code": str})

@@ -183,6 +183,11 @@ class EstimationOptions:
 
     def __post_init__(self) -> None:
         check_bounds(self.logit_bounds)  # refused before any estimate, not after
+        if self.seed < 0:
+            raise CellcensusError(
+                f"seed {self.seed}: must be a non-negative integer (the random halves of the "
+                "municipalities are drawn from it)"
+            )
 
 
 @dataclass(frozen=True)
