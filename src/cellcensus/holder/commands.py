@@ -14,7 +14,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cellcensus.console import console, live_progress, user_errors
-from cellcensus.errors import CellcensusError, InputDataError
+from cellcensus.errors import CellcensusError, InputDataError, did_you_mean
 from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.geo import (
     DEFAULT_COVERAGE,
@@ -481,6 +481,15 @@ def allocate_command(
         Store(store).allocation_path(name)  # refuses a malformed level, before any work
     except CellcensusError as error:
         raise CellcensusError(f"{error}; name the level with --level") from None
+    built_in = ("municipality", *ROLLED_UP_LEVELS)
+    if areas is None and not grid and name not in built_in and did_you_mean(name, built_in):
+        # Without --areas the municipalities are stored under the name (another coverage
+        # model's, say): a misspelt level's releases would count municipalities as its areas.
+        raise CellcensusError(
+            f"--level {name}: not one of the levels {', '.join(built_in)}"
+            f"{did_you_mean(name, built_in)}; without --areas the municipalities are "
+            "allocated under the name given, so spell the level as listed or give another name"
+        )
     if name in ROLLED_UP_LEVELS and areas is None and not grid:
         # Without this, the municipalities themselves would be stored under the larger
         # level's name, and its releases would count municipalities.
@@ -597,7 +606,10 @@ def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> No
     table.add_row("area levels allocated", ", ".join(Store(store).area_levels()) or "none")
     # Named: without --key-file it is the default file, which need not be this store's key.
     key = key_file or default_key_file()
-    table.add_row(f"key periods of {key}", _key_periods(key))
+    periods = _key_periods(key)
+    if periods == "no key yet" and summary["key_periods"]:  # the store's key is elsewhere
+        periods = "[yellow]none here[/yellow]: name the store's key with --key-file"
+    table.add_row(f"key periods of {key}", periods)
     table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))
     console.print(table)
 

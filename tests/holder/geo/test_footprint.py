@@ -384,6 +384,17 @@ def test_the_population_prior_needs_a_grid_footprint(tmp_path):
     assert "--coverage sector or signal" in result.output
 
 
+def test_a_misspelt_level_is_refused_not_made_of_municipalities(tmp_path):
+    store = Store(tmp_path / "store")
+    store.root.mkdir()
+    _cells(("a0", 0, 0, 0.0)).to_parquet(store.cells_path)
+    result = runner.invoke(app, [*ALLOCATE, str(store.root), "--level", "provnce"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    said = " ".join(result.output.split())
+    assert "--level provnce: not one of the levels" in said and "'province'?" in said
+    assert not store.allocation_path("provnce").exists()
+
+
 @pytest.mark.slow
 def test_store_allocate_keeps_the_tile_footprint_of_belgium(tmp_path):
     areas = municipalities()
