@@ -56,7 +56,7 @@ def test_a_refusal_never_reads_as_if_the_cost_were_left(service):
     assert command is not None
     options = dict(re.findall(r"--(\w+) (\S+)", command.group(1)))
     assert options["project"] == "default" and float(options["delta"]) == 0.0
-    assert options["store"] == "STORE"  # the command needs it: without, it fails as given
+    assert options["store"] == str(service.store_root)  # without it, it fails as given
     service.set_budget(
         analyst="alice",
         project="default",
@@ -79,7 +79,10 @@ def test_a_project_without_budget_names_the_projects_that_have_one(service):
     assert str(refused.value).startswith(
         "no privacy budget for project 'census-2011', nor in any other project: ask the steward"
     )
-    assert "--epsilon E --delta D --store STORE`" in str(refused.value)
+    # The holder pastes the command as it is; auditors read where the store is as STORE.
+    assert f"--epsilon E --delta D --store {service.store_root}`" in str(refused.value)
+    (audited,) = [entry for entry in service.audit.entries() if entry.action == "job.refused"]
+    assert "--epsilon E --delta D --store STORE`" in audited.details["reason"]
     service.set_budget(analyst="alice", project="default", epsilon=2.0, delta=0.0, steward="s")
     with pytest.raises(DisclosureError) as refused:
         service.submit(analyst="alice", request=GAUSSIAN)
@@ -99,7 +102,7 @@ def test_a_budget_without_delta_says_the_release_needs_delta_and_how_to_grant_it
     command = (
         f"cellcensus users budget alice --project census-2011 --epsilon 2 --delta {cost.delta:g}"
     )
-    assert f"{command} --store STORE`" in message
+    assert f"{command} --store {service.store_root}`" in message
     service.set_budget(  # what the message says to run
         analyst="alice", project="census-2011", epsilon=2, delta=cost.delta, steward="s"
     )

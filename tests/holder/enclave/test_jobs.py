@@ -124,7 +124,9 @@ def test_a_refusal_for_budget_is_audited(service):
         "job.refused",
         "algorithm:usual_residence",
     )
-    assert entry.details["reason"] == str(refused.value)
+    # As the holder was told it, but for where the store is.
+    assert entry.details["reason"] == str(refused.value).replace(str(service.store_root), "STORE")
+    assert "--store STORE`" in entry.details["reason"]
     assert entry.details["project"] == "default"
 
 

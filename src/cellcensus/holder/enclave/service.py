@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import math
 import os
+import shlex
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from cellcensus.holder.enclave.policies import Policies, ReleasePolicy, disclosu
 from cellcensus.holder.enclave.state import State
 from cellcensus.holder.engines import Engine, start
 from cellcensus.holder.store import Store
+from cellcensus.holder.store.layout import without_store_path
 from cellcensus.notation import date_runs
 from cellcensus.release import Release
 
@@ -261,13 +263,22 @@ class EnclaveService:
         return self.enqueue(new)
 
     def audit_refusal(self, *, analyst: str, algorithm: str, reason: str, **details: str) -> None:
-        """Record a refused submission as ``job.refused``, with why."""
+        """Record a refused submission as ``job.refused``, with why.
+
+        As an analyst is told it: where the holder keeps the store is not for auditors.
+        """
+        said = without_store_path(reason, self.store_root)
         self.audit.append(
             actor=analyst[:ACCOUNT_LENGTH],
             action="job.refused",
             target=f"algorithm:{algorithm[:64]}",
-            details={"reason": reason[:500], **details},
+            details={"reason": said[:500], **details},
         )
+
+    @property
+    def _store_word(self) -> str:
+        """The store as a command the holder can paste (the service writes it STORE)."""
+        return shlex.quote(str(self.store_root))
 
     def enqueue(self, new: NewJob) -> Submission:
         """Queue a prepared job, refusing early (audited) when its budget is already spent.
@@ -321,7 +332,8 @@ class EnclaveService:
                 f"delta {amount_left(left.delta, new.delta)} left of {total.delta:g} (epsilon "
                 f"is enough); the steward grants delta with `cellcensus users budget "
                 f"{new.analyst} --project {new.project} --epsilon {total.epsilon:g} "
-                f"--delta {delta:g} --store STORE` (or PUT /users/{new.analyst}/budget)"
+                f"--delta {delta:g} --store {self._store_word}` "
+                f"(or PUT /users/{new.analyst}/budget)"
             )
         # Up to a millionth, rounded up: printed shorter, it must still pay.
         epsilon = math.ceil((total.epsilon - left.epsilon + new.epsilon) * 1e6 - 1e-6) / 1e6
@@ -331,7 +343,8 @@ class EnclaveService:
             f"epsilon {amount_left(left.epsilon, new.epsilon)}, "
             f"delta {amount_left(left.delta, new.delta)} left; the steward grants more with "
             f"`cellcensus users budget {new.analyst} --project {new.project} --epsilon "
-            f"{epsilon:g} --delta {delta:g} --store STORE` (or PUT /users/{new.analyst}/budget)"
+            f"{epsilon:g} --delta {delta:g} --store {self._store_word}` "
+            f"(or PUT /users/{new.analyst}/budget)"
         )
 
     def _no_budget(self, new: NewJob) -> DisclosureError:
@@ -346,7 +359,7 @@ class EnclaveService:
         return DisclosureError(
             f"no privacy budget for project {new.project!r}, nor in any other project: ask "
             f"the steward for one (`cellcensus users budget {new.analyst} --project "
-            f"{new.project} --epsilon E --delta D --store STORE`)"
+            f"{new.project} --epsilon E --delta D --store {self._store_word}`)"
         )
 
     def worker_spec(self, job: Job, *, charge: Charge | None) -> dict[str, Any]:
