@@ -38,6 +38,7 @@ Target: each certified algorithm within 1.5x of its floor and no slower than Pol
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -421,6 +422,24 @@ def markdown(steps: list[Step]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_installed(implementations: list[str], engines: list[str]) -> None:
+    """Refuse a run whose implementations or engines lack their package, saying what to install."""
+    needed = {"polars": ("polars", "bench"), "spark": ("pyspark", "spark")}
+    asked = [*implementations, *engines]
+    missing = [
+        (module, extra)
+        for name, (module, extra) in needed.items()
+        if name in asked and importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        extras = ",".join(extra for _, extra in missing)
+        modules = ", ".join(module for module, _ in missing)
+        raise SystemExit(
+            f"{modules} not installed: run `.venv/bin/pip install -c constraints.txt "
+            f"-e '.[{extras}]'` (or leave its implementation or engine out)"
+        )
+
+
 def main() -> None:
     """Parse arguments; run as the parent (prepare, time, report) or as one step's child."""
     parser = argparse.ArgumentParser(
@@ -456,6 +475,9 @@ def main() -> None:
 
     from rich.console import Console
 
+    implementations = [name.strip() for name in args.implementations.split(",") if name.strip()]
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    check_installed(implementations, engines)  # before a world is made for them
     console = Console(stderr=True)
     store_path = prepare(args, lambda message: console.log(message))
     if args.hourly_positions is not None:
@@ -465,8 +487,6 @@ def main() -> None:
     warm_page_cache(store)
     events = count_events(store)
     algorithms = [name.strip() for name in args.algorithms.split(",") if name.strip()]
-    implementations = [name.strip() for name in args.implementations.split(",") if name.strip()]
-    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
     plan = [(a, i, "duckdb") for a in algorithms for i in implementations]
     if "spark" in engines:
         plan += [(a, i, "spark") for a in algorithms for i in ("floor", "certified")]

@@ -7,7 +7,6 @@ algorithm's pre-disclosure output (same keys, counts within 1e-6).
 
 import dataclasses
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,11 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from benchmarks.baselines import StoreFiles, differences, pandas_rules, polars_rules
 
 from cellcensus.holder.algorithms import get_algorithm
 from cellcensus.holder.algorithms.conformance import M2M_TAC, Runner, World, conformance_world
 from cellcensus.holder.store.device_days import summary_of
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.baselines import StoreFiles, differences, pandas_rules, polars_rules  # noqa: E402
 
 KEYS = {"usual_residence": ["area_code"], "present_population": ["local_date", "slot", "area_code"]}
 PARAMETERS: dict[str, list[dict[str, Any]]] = {
