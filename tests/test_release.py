@@ -84,7 +84,8 @@ def test_read_says_what_is_missing_or_wrong(tmp_path: Path) -> None:
         Release.read(edited)  # the table's fault, not its sidecar's
     edited.write_text(good.read_text().replace("11001,20.0", "11001,twenty"))
     with pytest.raises(
-        CellcensusError, match=r"edited\.csv: line 2: device_count is 'twenty', not a number"
+        CellcensusError,
+        match=r"edited\.csv: row 1 \(after the header\): device_count is 'twenty', not a number",
     ):
         Release.read(edited)
     edited.write_text(good.read_text().replace("11002,", "11002"))  # a field lost, not empty
@@ -117,9 +118,24 @@ def test_a_count_that_is_not_whole_is_refused_naming_its_line(tmp_path: Path) ->
     text = (tmp_path / "counts.csv").read_text()
     (tmp_path / "counts.csv").write_text(text.replace("11001,20", "11001,1.5"))
     with pytest.raises(
-        CellcensusError, match=r"line 2: device_count is '1\.5', not a whole number"
+        CellcensusError,
+        match=r"row 1 \(after the header\): device_count is '1\.5', not a whole number",
     ):
         Release.read(tmp_path / "counts.csv")
+
+
+def test_a_quote_left_open_in_a_long_release_is_refused_in_a_line(tmp_path: Path) -> None:
+    codes = [f"{code:05d}" for code in range(20_000)]
+    table = pd.DataFrame({"area_code": codes, "device_count": [20.0] * len(codes)})
+    written = Release(table=table, provenance=release().provenance, published={})
+    written.write(tmp_path / "long.csv")
+    lines = (tmp_path / "long.csv").read_text().splitlines()
+    lines[2] = '"' + lines[2]  # the rest of the file would be one field
+    (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        CellcensusError, match=r"long\.csv: cannot be split into fields from line 3"
+    ):
+        Release.read(tmp_path / "long.csv")
 
 
 def test_the_published_period_is_read_as_dates_or_refused() -> None:

@@ -334,13 +334,20 @@ def _check_field_counts(text: str, *, path: Path, unedited: str) -> None:
     Read as empty, a missing count or interval would silently change the estimates.
     """
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
-    for row in reader:
-        if row and len(row) != len(header):
-            raise CellcensusError(
-                f"{path}: line {reader.line_num} has {len(row)} field(s) where the header has "
-                f"{len(header)}; {unedited}"
-            )
+    try:
+        header = next(reader, [])
+        start = reader.line_num + 1  # where the next record starts (it may span lines)
+        for row in reader:
+            if row and len(row) != len(header):
+                raise CellcensusError(
+                    f"{path}: line {start} has {len(row)} field(s) where the header has "
+                    f"{len(header)}; {unedited}"
+                )
+            start = reader.line_num + 1
+    except csv.Error as error:  # a field past the csv module's limit: a quote left open
+        raise CellcensusError(
+            f"{path}: cannot be split into fields from line {start} on ({error}); {unedited}"
+        ) from None
 
 
 def _check_numbers(values: pd.Series, dtype: str, *, path: Path, unedited: str) -> None:
@@ -352,8 +359,8 @@ def _check_numbers(values: pd.Series, dtype: str, *, path: Path, unedited: str) 
     if bad.any():
         row = int(bad.to_numpy().argmax())
         raise CellcensusError(
-            f"{path}: line {row + 2}: {values.name} is {values.iloc[row]!r}, not "
-            f"{NUMBERS[dtype]}; {unedited}"
+            f"{path}: row {row + 1} (after the header): {values.name} is "
+            f"{values.iloc[row]!r}, not {NUMBERS[dtype]}; {unedited}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cellcensus.console import console, live_progress, user_errors
-from cellcensus.errors import CellcensusError, InputDataError, did_you_mean
+from cellcensus.errors import CellcensusError, InputDataError
 from cellcensus.holder.engines import ENGINES, Engine
 from cellcensus.holder.geo import (
     DEFAULT_COVERAGE,
@@ -481,15 +482,8 @@ def allocate_command(
         Store(store).allocation_path(name)  # refuses a malformed level, before any work
     except CellcensusError as error:
         raise CellcensusError(f"{error}; name the level with --level") from None
-    built_in = ("municipality", *ROLLED_UP_LEVELS)
-    if areas is None and not grid and name not in built_in and did_you_mean(name, built_in):
-        # Without --areas the municipalities are stored under the name (another coverage
-        # model's, say): a misspelt level's releases would count municipalities as its areas.
-        raise CellcensusError(
-            f"--level {name}: not one of the levels {', '.join(built_in)}"
-            f"{did_you_mean(name, built_in)}; without --areas the municipalities are "
-            "allocated under the name given, so spell the level as listed or give another name"
-        )
+    if areas is None and not grid:
+        _refuse_a_misspelt_level(name)
     if name in ROLLED_UP_LEVELS and areas is None and not grid:
         # Without this, the municipalities themselves would be stored under the larger
         # level's name, and its releases would count municipalities.
@@ -516,6 +510,24 @@ def allocate_command(
     if tile_footprint:
         folder = build_tile_footprint(Store(store))
         console.print(f"Tile footprint (signal model, 250 m tiles): {folder}", highlight=False)
+
+
+def _refuse_a_misspelt_level(name: str) -> None:
+    """Refuse a level name that looks like a built-in level misspelt (`provnce`, `regions`).
+
+    Without --areas the municipalities are stored under the name given, which may be another
+    coverage model's (`municipality_voronoi`); a misspelt level's releases would count
+    municipalities as its areas.
+    """
+    built_in = ("municipality", *ROLLED_UP_LEVELS)
+    close = difflib.get_close_matches(name, built_in, n=1, cutoff=0.8)
+    if name in built_in or not close or any(name.startswith(close[0] + s) for s in "_-."):
+        return
+    raise CellcensusError(
+        f"--level {name}: not one of the levels {', '.join(built_in)} (did you mean "
+        f"{close[0]!r}?); without --areas the municipalities are allocated under the name "
+        f"given, so spell the level as listed, or name another allocation e.g. {close[0]}_2"
+    )
 
 
 def _roll_up(store: Store, *, level: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,12 @@ def test_a_store_path_spelt_as_a_uri_by_spark_is_masked(tmp_path: Path) -> None:
         f"Path does not exist: file:STORE/{day}"
     )
     assert "holder" not in masked and "%20" not in masked
+
+
+def test_a_store_path_quoted_for_the_shell_is_masked(tmp_path: Path) -> None:
+    store = tmp_path / "o'brien data"
+    said = f"run `cellcensus users budget alice --store {shlex.quote(str(store))}`"
+    assert without_store_path(said, store) == "run `cellcensus users budget alice --store STORE`"
 
 
 def test_a_store_of_one_relative_word_leaves_ordinary_words_alone() -> None:

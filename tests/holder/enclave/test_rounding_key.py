@@ -1,6 +1,8 @@
 """The holder's rounding secret: made whole on first use, refused when it could be guessed."""
 
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,18 @@ def test_a_key_too_short_to_be_secret_is_refused_until_removed(tmp_path: Path, c
         rounding_secret(tmp_path)
     key.unlink()
     assert len(rounding_secret(tmp_path)) == 2 * ROUNDING_KEY_BYTES
+
+
+def test_threads_making_the_key_at_once_all_get_the_same_whole_key(tmp_path: Path) -> None:
+    # The service's threads may release together on a new store: no aside is shared.
+    start = threading.Barrier(8)
+
+    def made() -> bytes:
+        start.wait()
+        return rounding_secret(tmp_path)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        secrets = set(pool.map(lambda _: made(), range(8)))
+    (secret,) = secrets
+    assert len(secret) == 2 * ROUNDING_KEY_BYTES
+    assert [path.name for path in (tmp_path / "enclave").iterdir()] == ["rounding.key"]

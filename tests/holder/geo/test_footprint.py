@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cellcensus.cli import app
 from cellcensus.errors import CellcensusError
+from cellcensus.holder.commands import _refuse_a_misspelt_level
 from cellcensus.holder.geo import build_allocation, footprint, footprint_allocation
 from cellcensus.holder.geo.footprint import (
     RadioModel,
@@ -393,6 +394,11 @@ def test_a_misspelt_level_is_refused_not_made_of_municipalities(tmp_path):
     said = " ".join(result.output.split())
     assert "--level provnce: not one of the levels" in said and "'province'?" in said
     assert not store.allocation_path("provnce").exists()
+    for another in ("municipality_voronoi", "province-2", "voronoi", "sectors", "arrondissement"):
+        _refuse_a_misspelt_level(another)  # names of allocations of their own
+    for misspelt in ("regoin", "provinces", "municipalites"):
+        with pytest.raises(CellcensusError, match="did you mean"):
+            _refuse_a_misspelt_level(misspelt)
 
 
 @pytest.mark.slow

@@ -137,7 +137,7 @@ def test_a_memory_limit_too_small_to_read_is_named_not_the_files(tmp_path):
     result = _ingest(dataset, tmp_path, "store", "--memory-limit", "0GB")
     said = " ".join(result.output.split())
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert "ran out of memory under the ingest's memory limit" in said, said
+    assert "ran out of memory under the ingest's memory limit of 0GB" in said, said
     assert "give a larger --memory-limit" in said and "check the files" not in said
     assert not (tmp_path / "store").exists()
 

@@ -118,20 +118,47 @@ def test_malformed_csv_lines_are_quarantined_with_their_line_only(tmp_path):
     assert pd.isna(row["device_id"])
 
 
-def test_a_quote_left_open_refuses_the_delivery_instead_of_swallowing_the_lines_after_it(
-    tmp_path,
+def good_csv_line() -> str:
+    """The third good event as a CSV line of the delivery's columns."""
+    return ",".join(str(value) for value in good_events()[2].values())
+
+
+OPEN_QUOTE = f'"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001'
+"""A line whose first field opens a quote it does not close."""
+
+
+@pytest.mark.parametrize(
+    ("after", "lost"),
+    [
+        ([good_csv_line()] * 3, 3),  # read into the field up to the file's end
+        ([good_csv_line()] * 20_000, 20_000),  # more than DuckDB keeps of a rejected line
+        (["x,y", f'{USERS[1]},"2011-03-22T11:00:00Z",A,data', good_csv_line()], 2),  # closed
+    ],
+    ids=["to the end", "a long file", "closed by a later quote"],
+)
+def test_a_quote_left_open_refuses_the_delivery_instead_of_losing_the_lines_after_it(
+    tmp_path, after, lost
 ):
-    # DuckDB reads from the open quote to the file's end as one field: the 3 good lines
-    # after it would be neither stored nor quarantined.
+    # DuckDB reads from the open quote to the next quote as one field of one rejected
+    # record: the lines between would be neither stored nor quarantined.
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f'"{USERS[0]},2011-03-22T11:00:00Z,A,data,206,10,35000001\n')
-        handle.write("\n".join([good_csv_line()] * 3) + "\n")
-    with pytest.raises(
-        InputDataError, match=r"line 5 of \S+part-0\.csv opens a quote .*the 3 line\(s\)"
-    ):
+        handle.write("\n".join([OPEN_QUOTE, *after]) + "\n")
+    expected = rf"{lost:,} line\(s\) of \S+part-0\.csv from line 5 on were read into one field"
+    with pytest.raises(InputDataError, match=expected):
         ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
     assert not (tmp_path / "store").exists()
+
+
+def test_a_quoted_line_break_beside_a_rejected_line_is_no_line_lost(tmp_path):
+    # The break makes two lines of one row, which the count of lines allows for.
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f'{USERS[1]},2011-03-22T12:00:00Z,"A\nB",data,206,10,35000001\n')
+        handle.write(f"{USERS[2]},2011-03-22T12:00:00Z,A\n")  # too few fields
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+    assert report.rows_read == 5 and report.rows_quarantined_by_reason["wrong_field_count"] == 1
 
 
 def test_a_quote_error_that_ends_on_its_line_quarantines_that_line_only(tmp_path):
@@ -169,11 +196,6 @@ def test_a_csv_line_with_the_wrong_field_count_is_quarantined_as_such(tmp_path):
     lines = sorted(int(source.rsplit(":", 1)[1]) for source in quarantine["source"])
     assert lines == sorted(WRONG_FIELD_COUNTS)
     assert quarantine["device_id"].isna().all()
-
-
-def good_csv_line() -> str:
-    """The third good event as a CSV line of the delivery's columns."""
-    return ",".join(str(value) for value in good_events()[2].values())
 
 
 def test_a_mixed_delivery_adds_up_and_every_reason_is_reported(tmp_path):

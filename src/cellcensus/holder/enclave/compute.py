@@ -59,7 +59,7 @@ from cellcensus.holder.store.device_days import fresh as fresh_device_days
 from cellcensus.holder.store.device_days import positions_of_one_network
 from cellcensus.holder.store.key_record import read_key_record
 from cellcensus.holder.store.layout import LEVEL_PATTERN
-from cellcensus.holder.store.pseudonym import create_key
+from cellcensus.holder.store.pseudonym import create_key, remove_killed_asides
 from cellcensus.notation import date_runs
 from cellcensus.release import CI95_PER_SD, Provenance, Release
 
@@ -337,6 +337,7 @@ def rounding_secret(store: Path) -> bytes:
     path = Path(store) / "enclave" / "rounding.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_killed_asides(path)  # a secret a killed process left aside is no key's
         create_key(key_file=path, secret=secrets.token_hex(ROUNDING_KEY_BYTES).encode())
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise CellcensusError(f"rounding key {path} is readable by others; run: chmod 600 {path}")

@@ -277,8 +277,8 @@ class EnclaveService:
 
     @property
     def _store_word(self) -> str:
-        """The store as a command the holder can paste (the service writes it STORE)."""
-        return shlex.quote(str(self.store_root))
+        """The store in a command: as the holder can paste it, or STORE for an analyst."""
+        return shlex.quote(str(self.store_root)) if self.reader == "holder" else "STORE"
 
     def enqueue(self, new: NewJob) -> Submission:
         """Queue a prepared job, refusing early (audited) when its budget is already spent.

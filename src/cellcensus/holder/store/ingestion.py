@@ -84,7 +84,10 @@ from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
 from cellcensus.holder.store.sources import (
     CELL_REQUIRED,
     EVENT_REQUIRED,
+    CsvGroup,
     TableFiles,
+    csv_scan,
+    data_lines,
     find_table,
     scan_sql,
     sql_string,
@@ -471,6 +474,7 @@ class _Run:
             "temp_directory": str(self.staging / "spill"),
             "memory_limit": memory_limit,
         }
+        self.memory_limit = memory_limit
         with duckdb.connect(":memory:", config=config) as self.con:
             self.con.execute("SET TimeZone = 'UTC'")  # text without an offset, naive types: UTC
             self.con.execute("SET enable_progress_bar = false")  # progress: `say`'s, not stdout's
@@ -488,7 +492,7 @@ class _Run:
         except duckdb.Error as error:
             if table is None:
                 raise
-            raise _unreadable(table, error) from None
+            raise _unreadable(table, error, memory_limit=self.memory_limit) from None
 
     def _scalar(self, query: str) -> int:
         row = self.con.execute(query).fetchone()
@@ -662,33 +666,47 @@ class _Run:
             "SELECT CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS reason LIMIT 0"
         )
         self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM ({union})")
-        for index in range(len(table.csv)):
-            self._refuse_lines_lost_to_an_open_quote(index)
+        for index, group in enumerate(table.csv):
+            self._refuse_lines_lost_to_an_open_quote(group, index)
 
-    def _refuse_lines_lost_to_an_open_quote(self, index: int) -> None:
-        """Refuse CSV lines read into a field whose opening quote was never closed on its line.
+    def _refuse_lines_lost_to_an_open_quote(self, group: CsvGroup, index: int) -> None:
+        """Refuse a CSV group some of whose lines are neither a row nor a rejected line.
 
-        DuckDB's reader takes everything from such a quote to the next quote (or to the
-        file's end) as one field and rejects that record, so the lines after the first
-        would be neither stored nor quarantined. The record's text keeps them: one holding
-        more than its own line refuses the delivery, as the Spark engine's reader does.
+        DuckDB's reader takes everything from a quote left open to the next quote (or to the
+        file's end) as one field of one rejected record, so the lines between would be
+        neither stored nor quarantined. Where the reader rejected anything, the group's
+        non-blank lines are counted against its rows (each line break inside a quoted field
+        one line more) and its rejected records: fewer refuses the delivery, as the Spark
+        engine's reader refuses a quote that does not end on its line.
         """
         errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
         if not (self._exists(errors) and self._exists(scans)):
             return
-        lines = "list_filter(string_split(csv_line, chr(10)), lambda x: trim(x, chr(13)) <> '')"
-        swallowed = self._run(
-            f"SELECT s.file_path, e.line, len({lines}) - 1 AS after FROM {errors} AS e "
-            f"JOIN {scans} AS s USING (scan_id, file_id) "
-            f"WHERE e.error_type = 'UNQUOTED VALUE' AND len({lines}) > 1 ORDER BY 1, 2"
+        firsts = self._run(
+            f"SELECT s.file_path, e.line FROM {errors} AS e JOIN {scans} AS s "
+            "USING (scan_id, file_id) ORDER BY 1, 2 LIMIT 1"
         ).fetchall()
-        if swallowed:
-            file, line, after = swallowed[0]
+        if not firsts:
+            return
+        rejected = self._scalar(
+            f"SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM {errors})"
+        )
+        breaks = " + ".join(
+            f"coalesce(length({column}) - length(replace({column}, chr(10), '')), 0)"
+            for column in (f'"{name.replace(chr(34), chr(34) * 2)}"' for name in group.header)
+        )
+        scan = csv_scan(group, rejects=(f"recount_errors_{index}", f"recount_scans_{index}"))
+        ((rows, inside),) = self._run(
+            f"SELECT count(*), coalesce(sum({breaks}), 0) FROM {scan}"
+        ).fetchall()
+        lines = sum(data_lines(path) for path in group.files)
+        if rows + inside + rejected < lines:
+            file, line = firsts[0]
             raise InputDataError(
-                f"events: line {line} of {file} opens a quote its field does not close, and "
-                f"the {after:,} line(s) after it were read into that field; nothing of the "
-                "delivery is stored: close or remove the quote (a quote inside a quoted field "
-                "is doubled) and ingest again"
+                f"events: {lines - rows - inside - rejected:,} line(s) of {file} from line "
+                f"{line} on were read into one field, a quote left open at or after line "
+                f"{line} (the first line rejected); nothing of the delivery is stored: close "
+                "or remove the quote (a quote inside a quoted field is doubled) and ingest again"
             )
 
     def _exists(self, name: str) -> bool:
@@ -729,7 +747,7 @@ class _Run:
                 devices = _pseudonyms(ids.to_pylist(), indexes.to_numpy(), keys=keys)
                 batches.append(pa.record_batch([ids, indexes, pa.array(devices)], schema=schema))
         except duckdb.Error as error:
-            raise _unreadable(table, error) from None
+            raise _unreadable(table, error, memory_limit=self.memory_limit) from None
         mapping = pa.Table.from_batches(batches, schema=schema)
         self.con.register("pseudonyms_arrow", mapping)
         self._run("CREATE TEMP TABLE pseudonyms AS SELECT * FROM pseudonyms_arrow")
@@ -1042,11 +1060,14 @@ _STORED_AS = {
 """Stored columns from the columns that valid rows carry through the sort."""
 
 
-def _unreadable(table: TableFiles, error: BaseException) -> CellcensusError:
-    if isinstance(error, duckdb.OutOfMemoryException):  # the limit's fault, not the files'
+def _unreadable(
+    table: TableFiles, error: BaseException, *, memory_limit: str | None = None
+) -> CellcensusError:
+    if memory_limit and isinstance(error, duckdb.OutOfMemoryException):  # not the files'
         return CellcensusError(
             f"{table.what}: reading {table.location} ran out of memory under the ingest's "
-            f"memory limit; give a larger --memory-limit ({MEMORY_LIMIT} by default)"
+            f"memory limit of {memory_limit}; give a larger --memory-limit ({MEMORY_LIMIT} "
+            "by default)"
         )
     text = str(error).strip()
     detail = _field_count_error(text) or (text.splitlines()[0] if text else type(error).__name__)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import stat
 import urllib.parse
 from collections.abc import Iterable
@@ -476,6 +477,8 @@ def without_store_path(text: str, store: Path) -> str:
     spellings = {str(store.absolute()), str(store.resolve())}
     # Spark and Hadoop write paths as URIs: a space or a non-ASCII letter percent-encoded.
     spellings |= {urllib.parse.quote(spelling) for spelling in spellings}
+    # A command quotes it for the shell (`'/data/o'"'"'brien'`).
+    spellings |= {shlex.quote(spelling) for spelling in spellings}
     if len(store.parts) > 1:  # a relative path of one word would replace ordinary words
         spellings.add(str(store))
     for spelling in sorted(spellings, key=len, reverse=True):

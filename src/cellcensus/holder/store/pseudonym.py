@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,7 +116,9 @@ def create_key(*, key_file: Path, secret: bytes | None = None) -> None:
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=0o700)
             folder.chmod(0o700)
-    aside = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+    # Named by a token and the process (last: `remove_killed_asides` reads it), so that
+    # threads of one process making the key at once do not share an aside.
+    aside = key_file.with_name(f".{key_file.name}.{secrets.token_hex(4)}.{os.getpid()}.tmp")
     descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.fchmod(descriptor, 0o600)

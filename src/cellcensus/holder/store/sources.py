@@ -291,28 +291,46 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
         for group in table.parquet
     ]
     for index, group in enumerate(table.csv):
-        # Every column as text, declared from the header: a line with more fields than the
-        # header is then an error (kept as a reject), not a reason to invent a column.
-        columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in group.header)
-        options = [
-            "header=true",
-            "auto_detect=false",
-            f"columns={{{columns}}}",
-            "hive_partitioning=false",
-            f"delim={sql_string(group.delimiter)}",
-            "quote='\"'",
-            "escape='\"'",
-            "compression='auto'",
-        ]
-        options.append("null_padding=false")
-        if rejects is not None:
-            # A line with too few fields is then a reject too, quarantined with a reason of
-            # its own rather than as a row of empty fields.
-            options += [
-                "ignore_errors=true",
-                "store_rejects=true",
-                f"rejects_table={sql_string(f'{rejects}_errors_{index}')}",
-                f"rejects_scan={sql_string(f'{rejects}_scans_{index}')}",
-            ]
-        scans.append(f"read_csv({sql_list(group.files)}, {', '.join(options)})")
+        named = (
+            None if rejects is None else (f"{rejects}_errors_{index}", f"{rejects}_scans_{index}")
+        )
+        scans.append(csv_scan(group, rejects=named))
     return scans
+
+
+def csv_scan(group: CsvGroup, *, rejects: tuple[str, str] | None = None) -> str:
+    """The SQL scan of a CSV group (see `scan_sql`).
+
+    With `rejects` (two table names: errors, scans) its faulty lines are kept there.
+    """
+    # Every column as text, declared from the header: a line with more fields than the
+    # header is then an error (kept as a reject), not a reason to invent a column.
+    columns = ", ".join(f"{sql_string(name)}: 'VARCHAR'" for name in group.header)
+    options = [
+        "header=true",
+        "auto_detect=false",
+        f"columns={{{columns}}}",
+        "hive_partitioning=false",
+        f"delim={sql_string(group.delimiter)}",
+        "quote='\"'",
+        "escape='\"'",
+        "compression='auto'",
+        "null_padding=false",
+    ]
+    if rejects is not None:
+        # A line with too few fields is then a reject too, quarantined with a reason of
+        # its own rather than as a row of empty fields.
+        options += [
+            "ignore_errors=true",
+            "store_rejects=true",
+            f"rejects_table={sql_string(rejects[0])}",
+            f"rejects_scan={sql_string(rejects[1])}",
+        ]
+    return f"read_csv({sql_list(group.files)}, {', '.join(options)})"
+
+
+def data_lines(path: Path) -> int:
+    """Lines of a CSV file (plain or gzip) that are neither its header nor blank."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip(b"\r\n")) - 1
