@@ -136,6 +136,10 @@ def test_a_quote_left_open_in_a_long_release_is_refused_in_a_line(tmp_path: Path
         CellcensusError, match=r"long\.csv: cannot be split into fields from line 3"
     ):
         Release.read(tmp_path / "long.csv")
+    lines[0], lines[2] = '"' + lines[0], lines[2][1:]  # in the header
+    (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(CellcensusError, match=r"cannot be split into fields from line 1"):
+        Release.read(tmp_path / "long.csv")
 
 
 def test_the_published_period_is_read_as_dates_or_refused() -> None:

@@ -334,6 +334,7 @@ def _check_field_counts(text: str, *, path: Path, unedited: str) -> None:
     Read as empty, a missing count or interval would silently change the estimates.
     """
     reader = csv.reader(io.StringIO(text))
+    start = 1
     try:
         header = next(reader, [])
         start = reader.line_num + 1  # where the next record starts (it may span lines)

@@ -521,7 +521,7 @@ def _refuse_a_misspelt_level(name: str) -> None:
     """
     built_in = ("municipality", *ROLLED_UP_LEVELS)
     close = difflib.get_close_matches(name, built_in, n=1, cutoff=0.8)
-    if name in built_in or not close or any(name.startswith(close[0] + s) for s in "_-."):
+    if name in built_in or not close or name.startswith(f"{close[0]}_"):
         return
     raise CellcensusError(
         f"--level {name}: not one of the levels {', '.join(built_in)} (did you mean "

@@ -394,7 +394,7 @@ def test_a_misspelt_level_is_refused_not_made_of_municipalities(tmp_path):
     said = " ".join(result.output.split())
     assert "--level provnce: not one of the levels" in said and "'province'?" in said
     assert not store.allocation_path("provnce").exists()
-    for another in ("municipality_voronoi", "province-2", "voronoi", "sectors", "arrondissement"):
+    for another in ("municipality_voronoi", "province_2", "voronoi", "sectors", "arrondissement"):
         _refuse_a_misspelt_level(another)  # names of allocations of their own
     for misspelt in ("regoin", "provinces", "municipalites"):
         with pytest.raises(CellcensusError, match="did you mean"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pandas as pd
@@ -144,10 +145,34 @@ def test_a_quote_left_open_refuses_the_delivery_instead_of_losing_the_lines_afte
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
         handle.write("\n".join([OPEN_QUOTE, *after]) + "\n")
-    expected = rf"{lost:,} line\(s\) of \S+part-0\.csv from line 5 on were read into one field"
+    expected = rf"{lost:,} line\(s\) of \S+part-0\.csv went into no row .* open at line 5 "
     with pytest.raises(InputDataError, match=expected):
         ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
     assert not (tmp_path / "store").exists()
+
+
+def test_lost_lines_are_found_past_quoted_blank_lines_in_compressed_and_other_files(tmp_path):
+    # A quoted field's blank line is no line of the file's count, nor of the row's.
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    events = dataset / "events"
+    with (events / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f'{USERS[1]},2011-03-22T12:00:00Z,"A\n\nB",data,206,10,35000001\n')
+        handle.write(f"{USERS[2]},2011-03-22T12:00:00Z,A\n")  # rejected, harmless
+    header = (events / "part-0.csv").read_text().splitlines()[0]
+    lines = [header, OPEN_QUOTE, good_csv_line(), good_csv_line()]
+    with gzip.open(events / "part-1.CSV.GZ", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with pytest.raises(InputDataError, match=r"2 line\(s\) of \S+part-1\.CSV\.GZ went into"):
+        ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+
+def test_a_rejected_line_holding_a_quoted_line_break_is_quarantined(tmp_path):
+    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
+    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
+        handle.write(f'{USERS[2]},"2011-03-22T12:00\n:00Z",A\n')  # too few fields
+    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
+
+    assert report.rows_read == 4 and report.rows_quarantined_by_reason["wrong_field_count"] == 1
 
 
 def test_a_quoted_line_break_beside_a_rejected_line_is_no_line_lost(tmp_path):

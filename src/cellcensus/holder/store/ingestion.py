@@ -667,47 +667,65 @@ class _Run:
         )
         self._run(f"CREATE TEMP TABLE malformed_rows AS SELECT source, reason FROM ({union})")
         for index, group in enumerate(table.csv):
-            self._refuse_lines_lost_to_an_open_quote(group, index)
+            self._refuse_lines_lost_to_an_open_quote(table, group, index)
 
-    def _refuse_lines_lost_to_an_open_quote(self, group: CsvGroup, index: int) -> None:
-        """Refuse a CSV group some of whose lines are neither a row nor a rejected line.
+    def _refuse_lines_lost_to_an_open_quote(
+        self, table: TableFiles, group: CsvGroup, index: int
+    ) -> None:
+        """Refuse a CSV group some of whose lines are neither a row nor in a rejected record.
 
         DuckDB's reader takes everything from a quote left open to the next quote (or to the
         file's end) as one field of one rejected record, so the lines between would be
-        neither stored nor quarantined. Where the reader rejected anything, the group's
-        non-blank lines are counted against its rows (each line break inside a quoted field
-        one line more) and its rejected records: fewer refuses the delivery, as the Spark
-        engine's reader refuses a quote that does not end on its line.
+        neither stored nor quarantined, as the Spark engine's reader (which refuses a quote
+        not closed on its line) never lets happen. Where a rejected record may hold a quote,
+        each file's non-blank lines are counted against its rows with their quoted line
+        breaks (read again) and its rejected records: one with a quote error as a line (its
+        text, which DuckDB cuts at 10,000 characters or at its buffer, cannot say how many
+        it took), one without as the lines of its text.
         """
         errors, scans = f"csv_rejects_errors_{index}", f"csv_rejects_scans_{index}"
         if not (self._exists(errors) and self._exists(scans)):
             return
-        firsts = self._run(
-            f"SELECT s.file_path, e.line FROM {errors} AS e JOIN {scans} AS s "
-            "USING (scan_id, file_id) ORDER BY 1, 2 LIMIT 1"
+        records = self._run(
+            f"""
+            SELECT s.file_path, e.line, bool_or(e.error_type = 'UNQUOTED VALUE') AS quote,
+                   len({_NON_BLANK.format(text="any_value(e.csv_line)")}) AS lines,
+                   max(length(e.csv_line)) < {REJECTED_TEXT_CHARS} AS whole,
+                   bool_or(e.csv_line LIKE '%"%' OR e.csv_line = '') AS quoted
+            FROM {errors} AS e JOIN {scans} AS s USING (scan_id, file_id)
+            GROUP BY s.file_path, e.line ORDER BY 1, 2
+            """
         ).fetchall()
-        if not firsts:
-            return
-        rejected = self._scalar(
-            f"SELECT count(*) FROM (SELECT DISTINCT scan_id, file_id, line FROM {errors})"
-        )
+        if not any(quoted for *_, quoted in records):
+            return  # no quote, no field that could have taken other lines
+        read = self._rows_and_breaks(table, group, index)
+        for path in group.files:
+            mine = [record for record in records if record[0] == str(path)]
+            # A rejected record without a quote error is whole lines (a quoted break in it).
+            kept = sum(lines if whole and not quote else 1 for _, _, quote, lines, whole, _ in mine)
+            lost = data_lines(path) - read.get(str(path), 0) - kept
+            if lost > 0 and mine:
+                raise _open_quote(str(path), mine[0][1], lost=lost)
+
+    def _rows_and_breaks(self, table: TableFiles, group: CsvGroup, index: int) -> dict[str, int]:
+        """Per file of `group`: the non-blank lines its rows take.
+
+        A row is a line, and a quoted field's line breaks start more: its last one a line
+        that goes on with the closing quote, the others lines of their own, if not blank.
+        """
         breaks = " + ".join(
-            f"coalesce(length({column}) - length(replace({column}, chr(10), '')), 0)"
+            f"(CASE WHEN strpos({column}, chr(10)) > 0 THEN 1 + len(list_filter("
+            f"string_split({column}, chr(10))[2:-2], lambda s: trim(s, chr(13)) <> '')) "
+            "ELSE 0 END)"
             for column in (f'"{name.replace(chr(34), chr(34) * 2)}"' for name in group.header)
         )
-        scan = csv_scan(group, rejects=(f"recount_errors_{index}", f"recount_scans_{index}"))
-        ((rows, inside),) = self._run(
-            f"SELECT count(*), coalesce(sum({breaks}), 0) FROM {scan}"
+        rejects = (f"recount_errors_{index}", f"recount_scans_{index}")
+        scan = csv_scan(group, rejects=rejects, filename=True)
+        counted = self._run(
+            f"SELECT filename, count(*) + coalesce(sum({breaks}), 0) FROM {scan} GROUP BY 1",
+            table=table,
         ).fetchall()
-        lines = sum(data_lines(path) for path in group.files)
-        if rows + inside + rejected < lines:
-            file, line = firsts[0]
-            raise InputDataError(
-                f"events: {lines - rows - inside - rejected:,} line(s) of {file} from line "
-                f"{line} on were read into one field, a quote left open at or after line "
-                f"{line} (the first line rejected); nothing of the delivery is stored: close "
-                "or remove the quote (a quote inside a quoted field is doubled) and ingest again"
-            )
+        return {str(file): int(lines) for file, lines in counted}
 
     def _exists(self, name: str) -> bool:
         row = self.con.execute(
@@ -1058,6 +1076,22 @@ _STORED_AS = {
     "event_type": "event AS event_type",
 }
 """Stored columns from the columns that valid rows carry through the sort."""
+
+
+REJECTED_TEXT_CHARS = 10_000
+"""DuckDB keeps at most this much of a rejected CSV record's text."""
+
+_NON_BLANK = "list_filter(string_split({text}, chr(10)), lambda s: trim(s, chr(13)) <> '')"
+"""SQL for the non-blank lines of a text (`{text}`), in order."""
+
+
+def _open_quote(file: str, line: int, *, lost: int) -> InputDataError:
+    return InputDataError(
+        f"events: {lost:,} line(s) of {file} went into no row and no rejected line: a quote "
+        f"left open at line {line} (or after it) took them into one field; nothing of the "
+        "delivery is stored: close or remove the quote (a quote inside a quoted field is "
+        "doubled) and ingest again"
+    )
 
 
 def _unreadable(

@@ -298,10 +298,13 @@ def scan_sql(*, table: TableFiles, rejects: str | None = None) -> list[str]:
     return scans
 
 
-def csv_scan(group: CsvGroup, *, rejects: tuple[str, str] | None = None) -> str:
+def csv_scan(
+    group: CsvGroup, *, rejects: tuple[str, str] | None = None, filename: bool = False
+) -> str:
     """The SQL scan of a CSV group (see `scan_sql`).
 
-    With `rejects` (two table names: errors, scans) its faulty lines are kept there.
+    With `rejects` (two table names: errors, scans) its faulty lines are kept there; with
+    `filename`, each row names its file (column ``filename``).
     """
     # Every column as text, declared from the header: a line with more fields than the
     # header is then an error (kept as a reject), not a reason to invent a column.
@@ -326,11 +329,13 @@ def csv_scan(group: CsvGroup, *, rejects: tuple[str, str] | None = None) -> str:
             f"rejects_table={sql_string(rejects[0])}",
             f"rejects_scan={sql_string(rejects[1])}",
         ]
+    if filename:
+        options.append("filename=true")
     return f"read_csv({sql_list(group.files)}, {', '.join(options)})"
 
 
 def data_lines(path: Path) -> int:
     """Lines of a CSV file (plain or gzip) that are neither its header nor blank."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as handle:
         return sum(1 for line in handle if line.strip(b"\r\n")) - 1
