@@ -166,24 +166,23 @@ def test_lost_lines_are_found_past_quoted_blank_lines_in_compressed_and_other_fi
         ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
 
 
-def test_a_rejected_line_holding_a_quoted_line_break_is_quarantined(tmp_path):
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [f'{USERS[2]},"2011-03-22T12:00\n:00Z",A'],  # in a line with too few fields
+        [f'{USERS[1]},2011-03-22T12:00:00Z,"A\nB",data,206,10,35000001', f"{USERS[2]},A"],
+    ],
+    ids=["in the rejected line", "beside it"],
+)
+def test_a_quoted_line_break_by_a_rejected_line_loses_no_line(tmp_path, lines):
+    # The break makes two lines of one record, which the count of lines allows for.
     dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
     with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f'{USERS[2]},"2011-03-22T12:00\n:00Z",A\n')  # too few fields
+        handle.write("\n".join(lines) + "\n")
     report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
 
-    assert report.rows_read == 4 and report.rows_quarantined_by_reason["wrong_field_count"] == 1
-
-
-def test_a_quoted_line_break_beside_a_rejected_line_is_no_line_lost(tmp_path):
-    # The break makes two lines of one row, which the count of lines allows for.
-    dataset = write_delivery(tmp_path / "dataset", rows=good_events(), fmt="csv")
-    with (dataset / "events" / "part-0.csv").open("a", encoding="utf-8") as handle:
-        handle.write(f'{USERS[1]},2011-03-22T12:00:00Z,"A\nB",data,206,10,35000001\n')
-        handle.write(f"{USERS[2]},2011-03-22T12:00:00Z,A\n")  # too few fields
-    report = ingest_dataset(dataset=dataset, store=tmp_path / "store", key_file=tmp_path / "k")
-
-    assert report.rows_read == 5 and report.rows_quarantined_by_reason["wrong_field_count"] == 1
+    assert report.rows_read == 3 + len(lines)
+    assert report.rows_quarantined_by_reason["wrong_field_count"] == 1
 
 
 def test_a_quote_error_that_ends_on_its_line_quarantines_that_line_only(tmp_path):
