@@ -307,8 +307,7 @@ def _csv_table(text: str, columns: list[dict[str, str]] | None, *, path: Path) -
     Raises:
         CellcensusError: The table lacks a column the sidecar names (a header edited).
     """
-    unedited = "read the file `cellcensus run --out` wrote, unedited"
-    _check_field_counts(text, path=path, unedited=unedited)
+    _check_field_counts(text, path=path)
     # Every column as text first: area codes keep their leading zeros.
     table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     columns = columns or _untyped(list(table.columns))
@@ -316,19 +315,22 @@ def _csv_table(text: str, columns: list[dict[str, str]] | None, *, path: Path) -
         raise CellcensusError(
             f"{path}: no column {', '.join(missing)}, which its provenance "
             f"{provenance_path(path).name} names (the table has {', '.join(table.columns)}); "
-            f"{unedited}"
+            f"{UNEDITED}"
         )
     for column in columns:
         if column["dtype"] in NUMBERS:
-            _check_numbers(table[column["name"]], column["dtype"], path=path, unedited=unedited)
+            _check_numbers(table[column["name"]], column["dtype"], path=path)
     return _typed(table, columns)
 
+
+UNEDITED = "read the file `cellcensus run --out` wrote, unedited"
+"""What to do about a CSV release that is not as it was written."""
 
 NUMBERS = {"Int64": "a whole number", "int64": "a whole number", "float64": "a number"}
 """Numeric column types of a release table, and what each value must be."""
 
 
-def _check_field_counts(text: str, *, path: Path, unedited: str) -> None:
+def _check_field_counts(text: str, *, path: Path) -> None:
     """Refuse a CSV line with more or fewer fields than the header.
 
     Read as empty, a missing count or interval would silently change the estimates.
@@ -342,17 +344,17 @@ def _check_field_counts(text: str, *, path: Path, unedited: str) -> None:
             if row and len(row) != len(header):
                 raise CellcensusError(
                     f"{path}: line {start} has {len(row)} field(s) where the header has "
-                    f"{len(header)}; {unedited}"
+                    f"{len(header)}; {UNEDITED}"
                 )
             start = reader.line_num + 1
     except csv.Error as error:  # a field past the csv module's limit: a quote left open
         raise CellcensusError(
-            f"{path}: cannot be split into fields from line {start} on ({error}); {unedited}"
+            f"{path}: cannot be split into fields from line {start} on ({error}); {UNEDITED}"
         ) from None
 
 
-def _check_numbers(values: pd.Series, dtype: str, *, path: Path, unedited: str) -> None:
-    """Refuse a value of a numeric column that is not a number (or not whole), naming its line."""
+def _check_numbers(values: pd.Series, dtype: str, *, path: Path) -> None:
+    """Refuse a value of a numeric column that is not a number (or not whole), naming its row."""
     numbers = pd.to_numeric(values, errors="coerce")
     bad = values.notna() & numbers.isna()
     if dtype.lower() == "int64":
@@ -361,7 +363,7 @@ def _check_numbers(values: pd.Series, dtype: str, *, path: Path, unedited: str) 
         row = int(bad.to_numpy().argmax())
         raise CellcensusError(
             f"{path}: row {row + 1} (after the header): {values.name} is "
-            f"{values.iloc[row]!r}, not {NUMBERS[dtype]}; {unedited}"
+            f"{values.iloc[row]!r}, not {NUMBERS[dtype]}; {UNEDITED}"
         )
 
 

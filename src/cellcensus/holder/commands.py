@@ -482,9 +482,10 @@ def allocate_command(
         Store(store).allocation_path(name)  # refuses a malformed level, before any work
     except CellcensusError as error:
         raise CellcensusError(f"{error}; name the level with --level") from None
-    if areas is None and not grid:
+    of_municipalities = areas is None and not grid
+    if of_municipalities:
         _refuse_a_misspelt_level(name)
-    if name in ROLLED_UP_LEVELS and areas is None and not grid:
+    if name in ROLLED_UP_LEVELS and of_municipalities:
         # Without this, the municipalities themselves would be stored under the larger
         # level's name, and its releases would count municipalities.
         _roll_up(Store(store), level=name)
@@ -619,7 +620,7 @@ def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> No
     # Named: without --key-file it is the default file, which need not be this store's key.
     key = key_file or default_key_file()
     periods = _key_periods(key)
-    if periods == "no key yet" and summary["key_periods"]:  # the store's key is elsewhere
+    if not key.expanduser().exists() and summary["key_periods"]:  # the store's key is elsewhere
         periods = "[yellow]none here[/yellow]: name the store's key with --key-file"
     table.add_row(f"key periods of {key}", periods)
     table.add_row("key fingerprints (store)", _fingerprints(summary["key_periods"]))

@@ -153,7 +153,7 @@ class Submission:
 class JobBook:
     """Reads and moves jobs in the state database; every move is audited in its transaction."""
 
-    def __init__(self, state: State, *, store: Path | None = None, cache_size: int = 1024) -> None:
+    def __init__(self, state: State, *, store: Path, cache_size: int = 1024) -> None:
         """Jobs in `state`; a failure's reason names the `store`'s folder ``STORE``."""
         self.state = state
         self.store = store
@@ -339,8 +339,7 @@ class JobBook:
         Where the holder keeps the store is not for analysts or auditors: the reason, recorded
         in the job and its audit entry, says ``STORE``.
         """
-        if self.store is not None:
-            error = without_store_path(error, self.store)
+        error = without_store_path(error, self.store)
         with self.state.write() as conn:
             moved = _move(
                 conn,

@@ -78,6 +78,7 @@ from cellcensus.holder.store.normalise import (
     event_select,
     fields_at_fault,
     malformed_fields,
+    quote,
 )
 from cellcensus.holder.store.pseudonym import pseudonymise
 from cellcensus.holder.store.report import QUARANTINE_REASONS, IngestReport
@@ -717,7 +718,7 @@ class _Run:
             f"(CASE WHEN strpos({column}, chr(10)) > 0 THEN 1 + len(list_filter("
             f"string_split({column}, chr(10))[2:-2], lambda s: trim(s, chr(13)) <> '')) "
             "ELSE 0 END)"
-            for column in (f'"{name.replace(chr(34), chr(34) * 2)}"' for name in group.header)
+            for column in map(quote, group.header)
         )
         rejects = (f"recount_errors_{index}", f"recount_scans_{index}")
         scan = csv_scan(group, rejects=rejects, filename=True)
