@@ -8,10 +8,19 @@ import pytest
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import get_algorithm
 from cellcensus.holder.algorithms.base import engine_of
-from cellcensus.holder.algorithms.conformance import HOME_MCC, PHONE_TAC, normalised
-from cellcensus.holder.algorithms.present_population import position_observations
+from cellcensus.holder.algorithms.conformance import (
+    HOME_MCC,
+    PHONE_TAC,
+    World,
+    events_frame,
+    normalised,
+)
+from cellcensus.holder.algorithms.present_population import (
+    position_observations,
+    position_ranks,
+)
 
-from .conftest import D, as_dict, ev, hand_world
+from .conftest import ALLOCATION, CELLS, D, as_dict, ev, hand_world
 
 NEXT = D + dt.timedelta(days=1)
 
@@ -270,3 +279,45 @@ def test_duckdbs_side_by_side_unnest_gives_the_positions_the_portable_form_gives
     assert len(forms["duckdb"]) == sum(len(day) for day in summaries["positions"].to_pylist())
     assert forms["duckdb"]["following"].notna().sum() == len(forms["duckdb"]) - summaries.num_rows
     pd.testing.assert_frame_equal(forms["portable"], forms["duckdb"], check_dtype=False)
+
+
+def test_cells_of_the_same_unchanging_weights_rank_as_one_and_count_the_same(release):
+    # E lies wholly in area 1, as A does; F wholly in area 2, as C does until the third day,
+    # when C moves to area 3. A move between A and E is no change of any count, so they
+    # share a rank; C's weights change, so it keeps its own and F does not join it.
+    third = D + dt.timedelta(days=2)
+    allocation = pd.concat(
+        [
+            ALLOCATION[ALLOCATION.cell_id != "C"],
+            pd.DataFrame(
+                {
+                    "cell_id": ["E", "F", "C", "C"],
+                    "area_code": ["1", "2", "2", "3"],
+                    "weight": 1.0,
+                    "valid_from": [None, None, None, third],
+                    "valid_to": [None, None, third - dt.timedelta(days=1), None],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    cells = pd.concat([CELLS, pd.DataFrame({"cell_id": ["E", "F"], "site_id": "S4"})])
+    ranks = position_ranks(ibis.memtable(cells), ibis.memtable(allocation)).to_pandas()
+    rank = dict(zip(ranks.cell_id, ranks["rank"], strict=True))
+    assert rank["A"] == rank["E"]
+    assert len({rank["A"], rank["B"], rank["C"], rank["D"], rank["F"]}) == 5
+    rows = [ev(1, 0, 8, "A"), ev(1, 0, 9, "E"), ev(1, 0, 10, "A"), ev(1, 1, 22, "F")]
+    rows += [ev(2, 1, 22, "C"), ev(3, 2, 12, "D")]
+    world = World(events=events_frame(rows), cells=cells, allocation=allocation)
+    counts = hourly(release, world, max_carry_minutes=180, max_backfill_minutes=0)
+    # Carried three slots on: F stays in area 2 past midnight, C's device moves to area 3.
+    second = D + dt.timedelta(days=1)
+    assert counts == pytest.approx(
+        {
+            **{(D, slot, "1"): 1.0 for slot in range(8, 14)},
+            (second, 22, "2"): 2.0,
+            (second, 23, "2"): 2.0,
+            **{(third, slot, area): 1.0 for slot in (0, 1) for area in ("2", "3")},
+            **{(third, slot, "3"): 1.0 for slot in range(12, 16)},
+        }
+    )
