@@ -471,16 +471,22 @@ def span_changes(pairs: ir.Table, *, carry: int, back: int) -> ir.Table:
     """rank, g, change: where the spans of `pairs` (an observation and the next) meet, summed.
 
     `pairs` has rank, g, following and following_rank. Where the device moves (`stays` is
-    false), the first one's span ends (-1) and the next one's starts (+1); the rows are
-    summed per cell rank and slot.
+    false), the first one's span ends (-1) and the next one's starts (+1), both from one
+    pass over the moves (a list of the two, unnested); the rows are summed per cell rank and
+    slot.
     """
     same_cell = pairs.following_rank == pairs["rank"]
     moves = pairs.filter(~stays(pairs.g, pairs.following, same_cell, carry=carry, back=back))
     end = span_end(moves.g, moves.following, carry=carry, back=back)
-    ends = moves.select("rank", g=end, change=ibis.literal(-1, "int64"))
     start = ibis.greatest(moves.following - back, end)
-    starts = moves.select(rank=moves.following_rank, g=start, change=ibis.literal(1, "int64"))
-    points = starts.union(ends, distinct=False)
+    one = ibis.literal(1, "int64")
+    both = ibis.array(
+        [
+            ibis.struct({"rank": moves["rank"], "g": end, "change": -one}),
+            ibis.struct({"rank": moves.following_rank, "g": start, "change": one}),
+        ]
+    )
+    points = moves.select(point=both.unnest()).unpack("point")
     return points.group_by(["rank", "g"]).agg(change=points.change.sum())
 
 
@@ -493,9 +499,8 @@ def position_parts(
     computed without a table of every listed hour: a day's first and last observations are
     the ends of each list, and only the hours whose next listed hour is at another cell (or
     out of reach: `stays`) are ranked (two joins on the cell ids of the moves, not of every
-    hour). On the 0.1 x 30
-    store this halves the CPU time of a day's step (docs/performance.md). Every listed cell
-    is in `ranks` (ingest quarantines the events of a cell the cells table lacks).
+    hour). Every listed cell is in `ranks` (ingest quarantines the events of a cell the
+    cells table lacks).
     """
     spans = {"carry": carry_slots, "back": back_slots}
     summaries = summaries.mutate(day=summaries.local_date.epoch_days().cast("int64"))
@@ -560,15 +565,18 @@ def presence_changes(
     pairs = last.outer_join(opening, [last.device_id == opening._device, last.day == opening._day])
     # Null where either side is missing: then both the end and the start are written.
     stayed = stays(pairs.g, pairs._next, pairs._rank == pairs["rank"], **spans).fill_null(False)
-    pairs = pairs.mutate(_stayed=stayed)
-    closed = pairs.filter(pairs.g.notnull() & ~pairs._stayed)
-    end, _ = span_meeting(closed.g, closed._next, **spans)
-    ends = closed.select("rank", g=end, change=ibis.literal(-1, type="int64"))
-    opened = pairs.filter(pairs._next.notnull() & ~pairs._stayed)
-    _, start = span_meeting(opened.g, opened._next, **spans)
-    starts = opened.select(rank=opened._rank, g=start, change=ibis.literal(1, type="int64"))
+    moved = pairs.filter(~stayed)
+    end, start = span_meeting(moved.g, moved._next, **spans)
+    one = ibis.literal(1, "int64")
+    both = ibis.array(  # both rows from one pass over the pairs, as in `span_changes`
+        [
+            ibis.struct({"rank": moved["rank"], "g": end, "change": -one}),
+            ibis.struct({"rank": moved._rank, "g": start, "change": one}),
+        ]
+    )
+    points = moved.select(point=both.unnest()).unpack("point")
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
-    every = [changes, ends, starts]
+    every = [changes, points.filter(points["rank"].notnull())]  # not the side a pair lacks
     if usual_slots is not None:
         nights = pairs.select(
             device_id=ibis.coalesce(pairs.device_id, pairs._device),
@@ -692,8 +700,10 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     # A level holds until the next change (which always comes: every span ends).
     slots = levels.mutate(k=ibis.range(0, levels.until - levels.g).unnest())
     slots = slots.mutate(g=slots.g + slots.k)
-    # Only dates with events: carrying past the last day of data would invent a day.
-    dates = in_period(tables.events, params).select("local_date").distinct()
+    # Only dates with events: carrying past the last day of data would invent a day. The
+    # device-day summaries have a row for each device seen on a date, far fewer to read.
+    seen = tables.events if tables.device_days is None else tables.device_days
+    dates = in_period(seen, params).select("local_date").distinct()
     dates = dates.mutate(day=dates.local_date.epoch_days().cast("int64"))
     slots = slots.mutate(day=slots.g // per_day, slot=slots.g % per_day)
     slots = slots.join(dates, "day")
