@@ -306,6 +306,11 @@ def test_cells_of_the_same_unchanging_weights_rank_as_one_and_count_the_same(rel
     rank = dict(zip(ranks.cell_id, ranks["rank"], strict=True))
     assert rank["A"] == rank["E"]
     assert len({rank["A"], rank["B"], rank["C"], rank["D"], rank["F"]}) == 5
+    # Without validity dates every cell's weights hold for all time: C then ranks with F.
+    timeless = allocation[allocation.valid_from.isna()].drop(columns=["valid_from", "valid_to"])
+    ranks = position_ranks(ibis.memtable(cells), ibis.memtable(timeless)).to_pandas()
+    merged = dict(zip(ranks.cell_id, ranks["rank"], strict=True))
+    assert merged["A"] == merged["E"] and merged["C"] == merged["F"] != merged["A"]
     rows = [ev(1, 0, 8, "A"), ev(1, 0, 9, "E"), ev(1, 0, 10, "A"), ev(1, 1, 22, "F")]
     rows += [ev(2, 1, 22, "C"), ev(3, 2, 12, "D")]
     world = World(events=events_frame(rows), cells=cells, allocation=allocation)

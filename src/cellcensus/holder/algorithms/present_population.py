@@ -158,12 +158,12 @@ def position_ranks(cells: ir.Table, allocation: ir.Table) -> ir.Table:
     The allocation keyed by `cell_ranks` then spreads these ranks as their cells.
     """
     ranks = cell_ranks(cells)
-    share = ibis.struct({"area_code": allocation.area_code, "weight": allocation.weight})
-    dated = ibis.literal(False)
     if versioned(allocation):
         dated = allocation.valid_from.notnull() | allocation.valid_to.notnull()
-    weights = allocation.group_by("cell_id").agg(shares=share.collect().sort(), dated=dated.any())
-    fixed = weights.filter(~weights.dated).join(ranks, "cell_id")
+        allocation = allocation.anti_join(allocation.filter(dated).select("cell_id"), "cell_id")
+    share = ibis.struct({"area_code": allocation.area_code, "weight": allocation.weight})
+    weights = allocation.group_by("cell_id").agg(shares=share.collect().sort())
+    fixed = weights.join(ranks, "cell_id")
     fixed = fixed.select(_cell=fixed.cell_id, _rank=fixed["rank"].min().over(group_by=fixed.shares))
     ranks = ranks.left_join(fixed, ranks.cell_id == fixed._cell)
     return ranks.select("cell_id", rank=ranks._rank.fill_null(ranks["rank"]))
