@@ -243,9 +243,7 @@ def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int)
         )
     ranks = cell_ranks(cells)
     seen = seen.join(ranks, "cell_id").drop("cell_id")
-    after = ranks.view()
-    after = after.select(following_cell=after.cell_id, following_rank=after["rank"])
-    seen = seen.left_join(after, "following_cell")
+    seen = seen.left_join(as_following(ranks), "following_cell")
     # A successor at a cell the cells table lacks is no observation (ingest refuses such a
     # table for stored days; the events path drops its events too).
     following = ibis.ifelse(seen.following_rank.isnull(), None, seen.following)
@@ -257,6 +255,12 @@ def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int)
         following_rank="following_rank",
         first="first",
     )
+
+
+def as_following(ranks: ir.Table) -> ir.Table:
+    """`ranks` as following_cell, following_rank: to rank the cell of a successor."""
+    after = ranks.view()
+    return after.select(following_cell=after.cell_id, following_rank=after["rank"])
 
 
 def _hours_with_next(summaries: ir.Table) -> ir.Table:
@@ -459,10 +463,10 @@ def day_parts(
 
 def as_part(part: str, rows: ir.Table, device: DataType) -> ir.Table:
     """`rows` as the `part` rows of `day_parts`: its columns, with nulls for those they lack."""
-    types = {"device_id": device, "rank": "int64", "g": "int64", "change": "int64"}
+    types = {"device_id": device, **dict.fromkeys(("rank", "g", "change", "until"), "int64")}
     columns = {
         name: rows[name] if name in rows.columns else ibis.null().cast(kind)
-        for name, kind in {**types, "until": "int64"}.items()
+        for name, kind in types.items()
     }
     return rows.select(ibis.literal(part).name(PART), **columns)
 
@@ -471,23 +475,37 @@ def span_changes(pairs: ir.Table, *, carry: int, back: int) -> ir.Table:
     """rank, g, change: where the spans of `pairs` (an observation and the next) meet, summed.
 
     `pairs` has rank, g, following and following_rank. Where the device moves (`stays` is
-    false), the first one's span ends (-1) and the next one's starts (+1), both from one
-    pass over the moves (a list of the two, unnested); the rows are summed per cell rank and
-    slot.
+    false), the first one's span ends (-1) and the next one's starts (+1)
+    (`ends_and_starts`); the rows are summed per cell rank and slot.
     """
     same_cell = pairs.following_rank == pairs["rank"]
     moves = pairs.filter(~stays(pairs.g, pairs.following, same_cell, carry=carry, back=back))
     end = span_end(moves.g, moves.following, carry=carry, back=back)
     start = ibis.greatest(moves.following - back, end)
+    points = ends_and_starts(moves, moves["rank"], end, moves.following_rank, start)
+    return points.group_by(["rank", "g"]).agg(change=points.change.sum())
+
+
+def ends_and_starts(
+    moves: ir.Table,
+    ended: ir.IntegerValue,
+    end: ir.IntegerValue,
+    started: ir.IntegerValue,
+    start: ir.IntegerValue,
+) -> ir.Table:
+    """rank, g, change: -1 for rank `ended` at `end` and +1 for `started` at `start`.
+
+    Two rows per row of `moves`, from one pass over them (a list of the two, unnested)
+    rather than a table read twice.
+    """
     one = ibis.literal(1, "int64")
     both = ibis.array(
         [
-            ibis.struct({"rank": moves["rank"], "g": end, "change": -one}),
-            ibis.struct({"rank": moves.following_rank, "g": start, "change": one}),
+            ibis.struct({"rank": ended, "g": end, "change": -one}),
+            ibis.struct({"rank": started, "g": start, "change": one}),
         ]
     )
-    points = moves.select(point=both.unnest()).unpack("point")
-    return points.group_by(["rank", "g"]).agg(change=points.change.sum())
+    return moves.select(point=both.unnest()).unpack("point")
 
 
 def position_parts(
@@ -523,10 +541,7 @@ def position_parts(
     )
     same_cell = pairs.following_cell == pairs.cell_id  # null after the last: no pair
     moved = pairs.filter(~stays(pairs.g, pairs.following, same_cell, **spans))
-    moved = moved.join(ranks, "cell_id")
-    after = ranks.view()
-    after = after.select(following_cell=after.cell_id, following_rank=after["rank"])
-    moved = moved.join(after, "following_cell")
+    moved = moved.join(ranks, "cell_id").join(as_following(ranks), "following_cell")
     parts.insert(0, as_part(CHANGES, span_changes(moved, **spans), device))
     return ibis.union(*parts, distinct=False)
 
@@ -567,14 +582,7 @@ def presence_changes(
     stayed = stays(pairs.g, pairs._next, pairs._rank == pairs["rank"], **spans).fill_null(False)
     moved = pairs.filter(~stayed)
     end, start = span_meeting(moved.g, moved._next, **spans)
-    one = ibis.literal(1, "int64")
-    both = ibis.array(  # both rows from one pass over the pairs, as in `span_changes`
-        [
-            ibis.struct({"rank": moved["rank"], "g": end, "change": -one}),
-            ibis.struct({"rank": moved._rank, "g": start, "change": one}),
-        ]
-    )
-    points = moved.select(point=both.unnest()).unpack("point")
+    points = ends_and_starts(moved, moved["rank"], end, moved._rank, start)
     changes = parts.filter(parts[PART] == CHANGES).select("rank", "g", "change")
     every = [changes, points.filter(points["rank"].notnull())]  # not the side a pair lacks
     if usual_slots is not None:
