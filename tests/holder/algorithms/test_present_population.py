@@ -16,6 +16,8 @@ from cellcensus.holder.algorithms.conformance import (
     normalised,
 )
 from cellcensus.holder.algorithms.present_population import (
+    by_key,
+    cell_ranks,
     position_observations,
     position_ranks,
 )
@@ -268,13 +270,13 @@ def test_duckdbs_side_by_side_unnest_gives_the_positions_the_portable_form_gives
     # latter on DuckDB and the former on Spark; here both run on DuckDB.
     summaries = dataclasses.replace(world, summarised=True).arrow["device_days"]
     con = ibis.duckdb.connect()
-    cells = ibis.memtable(world.arrow["cells"])
+    ranks = by_key(cell_ranks(ibis.memtable(world.arrow["cells"])))
     keys = ["device_id", "g"]
     forms = {}
     bound = con.create_table("summaries", summaries)
     for name, table in (("portable", ibis.memtable(summaries)), ("duckdb", bound)):
         assert engine_of(table) == (None if name == "portable" else "duckdb")
-        observed = position_observations(table, cells, per_day=24)
+        observed = position_observations(table, ranks, per_day=24)
         forms[name] = con.to_pandas(observed).sort_values(keys).reset_index(drop=True)
     assert len(forms["duckdb"]) == sum(len(day) for day in summaries["positions"].to_pylist())
     assert forms["duckdb"]["following"].notna().sum() == len(forms["duckdb"]) - summaries.num_rows

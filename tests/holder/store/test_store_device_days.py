@@ -23,6 +23,7 @@ from cellcensus.holder.algorithms.base import (
     EVENTS_SCHEMA,
     PeriodParameters,
     StoreTables,
+    cell_key,
 )
 from cellcensus.holder.algorithms.conformance import conformance_world
 from cellcensus.holder.algorithms.device_filter import (
@@ -33,6 +34,7 @@ from cellcensus.holder.algorithms.device_filter import (
 from cellcensus.holder.enclave.compute import check_job, open_tables
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.device_days import (
+    POSITIONS,
     fresh,
     is_fresh,
     keeps_positions,
@@ -99,8 +101,9 @@ def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_inge
     # 08:00-10:00 UTC are 09:00-11:00 in Brussels; USERS[0] last at A, B, B in those hours.
     first = pd.read_parquet(store.device_day_path(date(2011, 3, 21)))
     first = first.sort_values("n_events", ascending=False).reset_index(drop=True)
-    positions = [[(at["hour"], at["cell_id"]) for at in day] for day in first["positions"]]
-    assert positions == [[(9, "A"), (10, "B"), (11, "B")], [(9, "A"), (10, "D")]]
+    positions = [[(at["hour"], at["cell"]) for at in day] for day in first["positions"]]
+    a, b, d = (cell_key(cell) for cell in "ABD")
+    assert positions == [[(9, a), (10, b), (11, b)], [(9, a), (10, d)]]
     assert fresh(store) and open_tables(store).positions
     info = runner.invoke(app, ["store", "info", "--store", str(store.root)])
     assert "fresh, with hourly positions" in info.output, info.output
@@ -119,6 +122,19 @@ def test_hourly_positions_are_listed_once_the_holder_asks_and_kept_by_later_inge
     assert summarise(store, positions=False) == store.days()
     assert fresh(store) and not keeps_positions(store) and not open_tables(store).positions
     assert "positions" not in pq.read_schema(store.device_day_path(date(2011, 3, 25))).names
+
+
+def test_positions_of_cell_ids_are_listed_again_by_cell_keys(store):
+    # Summaries of an earlier format listed each position's cell id: they are not read as
+    # positions, and the next `summarise` makes them again.
+    summarise(store, positions=True)
+    path = store.device_day_path(date(2011, 3, 22))
+    table = pq.read_table(path)
+    metadata = {**(table.schema.metadata or {}), POSITIONS: b"1"}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+    assert not fresh(store) and not open_tables(store).positions
+    assert summarise(store) == [date(2011, 3, 22)]
+    assert fresh(store) and open_tables(store).positions
 
 
 def test_summaries_half_with_positions_are_not_read_until_summarised_again(store):

@@ -36,6 +36,7 @@ from typing import Literal
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 from ibis.expr.datatypes import DataType
 from pydantic import Field, model_validator
 
@@ -51,6 +52,7 @@ from cellcensus.holder.algorithms.base import (
     PeriodParameters,
     StoreLayout,
     StoreTables,
+    cell_keys,
     check_footprint,
     engine_of,
     footprint_refusal,
@@ -169,6 +171,22 @@ def position_ranks(cells: ir.Table, allocation: ir.Table) -> ir.Table:
     return ranks.select("cell_id", rank=ranks._rank.fill_null(ranks["rank"]))
 
 
+def by_key(ranks: ir.Table) -> ir.Table:
+    """cell, rank: `ranks` (cell_id, rank) by the `cell_key` that lists a cell in positions.
+
+    The small table is computed here and keyed in Python, so every engine joins the same
+    integers.
+    """
+    table = ranks.select("cell_id", "rank").to_pyarrow()
+    keys = cell_keys(table["cell_id"].to_pylist())
+    if len(set(keys["cell"].to_pylist())) < table.num_rows:
+        raise ValueError(
+            "two cell ids of the cells table share one key in the hourly positions: "
+            "summarise the store without them (cellcensus store summarise --no-positions)"
+        )
+    return ibis.memtable(pa.table({"cell": keys["cell"], "rank": table["rank"]}))
+
+
 def observed_slots(events: ir.Table, cells: ir.Table, slot_minutes: int) -> ir.Table:
     """One row per device and slot with events: device_id, g, rank (of the slot's cell).
 
@@ -210,25 +228,26 @@ def day_observations(observed: ir.Table, *, per_day: int) -> ir.Table:
     )
 
 
-def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int) -> ir.Table:
+def position_observations(summaries: ir.Table, ranks: ir.Table, *, per_day: int) -> ir.Table:
     """`day_observations` of hourly or daily slots from the devices' hourly positions.
 
     `summaries` are device-day summaries (`holder.store.device_days`), one row per device and
     date, whose `positions` list the hours a device was seen in, in order, each with the
     cell of its last event by the rule of `observed_slots`. Each hour is then a slot with its
     successor beside it in the list, and a day's last position is that of its last hour: no
-    sort of a day's slots, no pass over its events.
+    sort of a day's slots, no pass over its events. `ranks` ranks the cells by their keys
+    (`by_key`).
     """
     day = summaries.local_date.epoch_days().cast("int64")
     if per_day == 1:
-        last = summaries.positions[summaries.positions.length() - 1]["cell_id"]
-        seen = summaries.mutate(g=day, cell_id=last)
+        last = summaries.positions[summaries.positions.length() - 1]["cell"]
+        seen = summaries.mutate(g=day, cell=last)
         seen = seen.select(
             "device_id",
             "g",
-            "cell_id",
+            "cell",
             following=ibis.null().cast("int64"),
-            following_cell=ibis.null().cast(last.type()),
+            following_cell=ibis.null().cast("int64"),
             first=ibis.literal(True),
         )
     else:
@@ -236,13 +255,12 @@ def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int)
         seen = hours.select(
             "device_id",
             g=hours.day * per_day + hours.hour.cast("int64"),
-            cell_id=hours.at["cell_id"],
+            cell=hours.at["cell"],
             following=hours.day * per_day + hours.next["hour"].cast("int64"),
-            following_cell=hours.next["cell_id"],
+            following_cell=hours.next["cell"],
             first=hours.first,
         )
-    ranks = cell_ranks(cells)
-    seen = seen.join(ranks, "cell_id").drop("cell_id")
+    seen = seen.join(ranks, "cell").drop("cell")
     seen = seen.left_join(as_following(ranks), "following_cell")
     # A successor at a cell the cells table lacks is no observation (ingest refuses such a
     # table for stored days; the events path drops its events too).
@@ -258,9 +276,9 @@ def position_observations(summaries: ir.Table, cells: ir.Table, *, per_day: int)
 
 
 def as_following(ranks: ir.Table) -> ir.Table:
-    """`ranks` as following_cell, following_rank: to rank the cell of a successor."""
+    """`ranks` (`by_key`) as following_cell, following_rank: to rank a successor's cell."""
     after = ranks.view()
-    return after.select(following_cell=after.cell_id, following_rank=after["rank"])
+    return after.select(following_cell=after.cell, following_rank=after["rank"])
 
 
 def _hours_with_next(summaries: ir.Table) -> ir.Table:
@@ -513,12 +531,12 @@ def position_parts(
 ) -> ir.Table:
     """`day_parts` of hourly slots read off the devices' hourly positions (no usual places).
 
-    The parts of ``day_parts(position_observations(...))``, the cells ranked by `ranks`,
-    computed without a table of every listed hour: a day's first and last observations are
-    the ends of each list, and only the hours whose next listed hour is at another cell (or
-    out of reach: `stays`) are ranked (two joins on the cell ids of the moves, not of every
-    hour). Every listed cell is in `ranks` (ingest quarantines the events of a cell the
-    cells table lacks).
+    The parts of ``day_parts(position_observations(...))``, the cells ranked by `ranks`
+    (`by_key`), computed without a table of every listed hour: a day's first and last
+    observations are the ends of each list, and only the hours whose next listed hour is at
+    another cell (or out of reach: `stays`) are ranked (two joins on the cell keys of the
+    moves, not of every hour). Every listed cell is in `ranks` (ingest quarantines the
+    events of a cell the cells table lacks).
     """
     spans = {"carry": carry_slots, "back": back_slots}
     summaries = summaries.mutate(day=summaries.local_date.epoch_days().cast("int64"))
@@ -529,19 +547,19 @@ def position_parts(
         at = summaries.select(
             "device_id",
             g=summaries.day * HOURS + position["hour"].cast("int64"),
-            cell_id=position["cell_id"],
+            cell=position["cell"],
         )
-        parts.append(as_part(part, at.join(ranks, "cell_id"), device))
+        parts.append(as_part(part, at.join(ranks, "cell"), device))
     hours = _hours_with_next(summaries)
     pairs = hours.select(
         g=hours.day * HOURS + hours.hour.cast("int64"),
-        cell_id=hours.at["cell_id"],
+        cell=hours.at["cell"],
         following=hours.day * HOURS + hours.next["hour"].cast("int64"),
-        following_cell=hours.next["cell_id"],
+        following_cell=hours.next["cell"],
     )
-    same_cell = pairs.following_cell == pairs.cell_id  # null after the last: no pair
+    same_cell = pairs.following_cell == pairs.cell  # null after the last: no pair
     moved = pairs.filter(~stays(pairs.g, pairs.following, same_cell, **spans))
-    moved = moved.join(ranks, "cell_id").join(as_following(ranks), "following_cell")
+    moved = moved.join(ranks, "cell").join(as_following(ranks), "following_cell")
     parts.insert(0, as_part(CHANGES, span_changes(moved, **spans), device))
     return ibis.union(*parts, distinct=False)
 
@@ -677,7 +695,7 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
         return day_parts(day_observations(observed, per_day=per_day), **spans, usual_slots=usual)
 
     def day_of_positions(summaries: ir.Table) -> ir.Table:
-        days = position_observations(scope.keep(summaries), tables.cells, per_day=per_day)
+        days = position_observations(scope.keep(summaries), ranks, per_day=per_day)
         return day_parts(days, **spans, usual_slots=usual)
 
     def hour_of_positions(summaries: ir.Table) -> ir.Table:
@@ -687,9 +705,11 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     if tables.positions and per_day == HOURS and usual is None:
         ranks = cell_ranks(tables.cells)  # each cell's own count, for the Bayesian estimator
         if params.spatial_estimator == "allocation":
-            ranks = tables.materialize(position_ranks(tables.cells, tables.allocation))
+            ranks = position_ranks(tables.cells, tables.allocation)
+        ranks = by_key(ranks)
         parts = scope.daily(hour_of_positions, *summaries, summaries=True)
     elif tables.positions and params.slot_minutes % 60 == 0:
+        ranks = by_key(cell_ranks(tables.cells))
         parts = scope.daily(day_of_positions, *summaries, summaries=True)
     else:
         columns = ("device_id", "timestamp", "local_date", "local_hour", "cell_id")
@@ -755,7 +775,7 @@ def finish(
 present_population = Algorithm(
     manifest=Manifest(
         name="present_population",
-        version="1.4.2",
+        version="1.4.3",
         certification=Certification.CERTIFIED,
         summary="Distinct devices per area and time slot, a silent one at its nearest position.",
         parameters=PresentPopulationParameters,

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cellcensus.holder.algorithms.base import cell_keys
 from cellcensus.holder.algorithms.device_filter import INTERACTIVE_EVENTS, MAX_M2M_CELLS
 from cellcensus.holder.engines import spill_folder
 from cellcensus.holder.store.layout import Store, row_count
@@ -46,7 +47,10 @@ CELLS_KEPT = b"cellcensus.cells_kept"
 """Key of the number of a silent day's cells a summary lists: summaries made for another
 `MAX_M2M_CELLS` are not fresh."""
 POSITIONS = b"cellcensus.hourly_positions"
-"""Key marking summaries that list `positions` (`POSITIONS_SUMMARY_SQL`)."""
+"""Key marking summaries that list `positions` (`POSITIONS_SUMMARY_SQL`), with the format of
+their list (`LISTING`)."""
+LISTING = b"2"
+"""Positions whose cells are `cell_key`s (format 1, cell ids, is summarised again)."""
 ROW_GROUP_ROWS = 16_384
 """Rows per row group of a summary: DuckDB scans a file's row groups in parallel, and a job
 run day by day reads one day's summary per query (one group of 350 k rows took twice as long
@@ -85,8 +89,8 @@ POSITIONS_SUMMARY_SQL = f"""{_PER_CELL}, per_hour AS (
     GROUP BY ALL
 ), positions AS (
     SELECT device_id, local_date, mcc,
-           list_sort(list({{{{'hour': local_hour, 'cell_id': cell_id}}}})) AS positions
-    FROM per_hour
+           list_sort(list({{{{'hour': local_hour, 'cell': cell}}}})) AS positions
+    FROM per_hour LEFT JOIN {{keys}} USING (cell_id)
     GROUP BY ALL
 ), counts AS ({_COUNTS}
 )
@@ -97,16 +101,25 @@ ORDER BY device_id, mcc
 """
 """`SUMMARY_SQL` with each row's `positions`: each local hour the device was seen in, in
 order, with the cell of its last event in that hour (`present_population`'s rule: by whole
-seconds, ties to the largest cell id). A list of structs sorted once costs less than two
-lists ordered apart."""
+seconds, ties to the largest cell id) as its `cell_key` (from the table `keys`: `cell_keys`).
+A list of structs sorted once costs less than two lists ordered apart."""
+
+
+def _summary_sql(con: duckdb.DuckDBPyConnection, events: str, *, positions: bool) -> str:
+    """The summary query of `events` (a relation `con` reads), its cells' keys registered."""
+    if not positions:
+        return SUMMARY_SQL.format(events=events)
+    ids = con.sql(f"SELECT DISTINCT cell_id FROM {events} WHERE cell_id IS NOT NULL")
+    con.register("summarised_cells", cell_keys(ids.to_arrow_table()["cell_id"].to_pylist()))
+    return POSITIONS_SUMMARY_SQL.format(events=events, keys="summarised_cells")
 
 
 def summary_of(events: pa.Table, *, positions: bool = True) -> pa.Table:
     """The device-day summary of events in the store's schema (for tests and hand worlds)."""
-    sql = POSITIONS_SUMMARY_SQL if positions else SUMMARY_SQL
     with duckdb.connect() as con:
         con.register("summarised_events", events)
-        return con.sql(sql.format(events="summarised_events")).to_arrow_table()
+        sql = _summary_sql(con, "summarised_events", positions=positions)
+        return con.sql(sql).to_arrow_table()
 
 
 def _source(store: Store, day: date) -> dict[bytes, bytes]:
@@ -120,7 +133,7 @@ def _source(store: Store, day: date) -> dict[bytes, bytes]:
 
 def lists_positions(path: Path) -> bool:
     """Whether the summary at `path` lists hourly positions."""
-    return _recorded(path).get(POSITIONS) == b"1"
+    return _recorded(path).get(POSITIONS) == LISTING
 
 
 def _recorded(path: Path) -> dict[bytes, bytes]:
@@ -156,7 +169,7 @@ def positions_of_one_network(store: Store) -> bool:
     """Whether every stored day's summary lists positions, each device under one network."""
     for day in store.days():
         recorded = _recorded(store.device_day_path(day))
-        if recorded.get(POSITIONS) != b"1" or recorded.get(ONE_NETWORK) != b"true":
+        if recorded.get(POSITIONS) != LISTING or recorded.get(ONE_NETWORK) != b"true":
             return False
     return True
 
@@ -182,7 +195,7 @@ def fresh(store: Store) -> bool:
     days = store.days()
     if not days or store.device_day_days() != days:
         return False
-    listing = b"1" if keeps_positions(store) else None  # one schema for the folder jobs read
+    listing = LISTING if keeps_positions(store) else None  # one schema for the folder jobs read
     for day in days:  # each summary's footer read once
         recorded = _recorded(store.device_day_path(day))
         if not _made_from(store, day, recorded) or recorded.get(POSITIONS) != listing:
@@ -242,13 +255,12 @@ def summarise(
                 progress(day)
             source = _source(store, day)
             events = f"read_parquet({sql_string(store.day_path(day))})"
-            sql = POSITIONS_SUMMARY_SQL if listing else SUMMARY_SQL
-            table = con.sql(sql.format(events=events)).to_arrow_table()
+            table = con.sql(_summary_sql(con, events, positions=listing)).to_arrow_table()
             path = store.device_day_path(day)
             path.parent.mkdir(parents=True, exist_ok=True)
             aside = path.with_name(f".{path.name}.tmp")
             if listing:
-                source[POSITIONS] = b"1"
+                source[POSITIONS] = LISTING
                 source[ONE_NETWORK] = b"true" if one_network(table) else b"false"
             pq.write_table(
                 table.replace_schema_metadata(source),
