@@ -38,6 +38,9 @@ def connect(engine: Engine = "duckdb", *, memory_limit: str = "4GB") -> BaseBack
         # The CLI and the service report progress their own way; DuckDB's bar, printed to
         # stdout on a slow query, would mix into a command's output (its --json too).
         con.raw_sql("SET enable_progress_bar = false")
+        # A job run day by day opens every day file in each date's query: their footers
+        # are read once (the cache checks each file's modification time).
+        con.raw_sql("SET parquet_metadata_cache = true")
         return con
     if engine == "spark":
         return ibis.pyspark.connect(spark_session())
