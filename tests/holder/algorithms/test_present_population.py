@@ -7,7 +7,7 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import get_algorithm
-from cellcensus.holder.algorithms.base import engine_of
+from cellcensus.holder.algorithms.base import cell_key, cell_keys, engine_of
 from cellcensus.holder.algorithms.conformance import (
     HOME_MCC,
     PHONE_TAC,
@@ -328,3 +328,19 @@ def test_cells_of_the_same_unchanging_weights_rank_as_one_and_count_the_same(rel
             **{(third, slot, "3"): 1.0 for slot in range(12, 16)},
         }
     )
+
+
+def test_positions_are_keyed_by_cell_and_two_ids_of_one_key_are_refused(monkeypatch):
+    ranks = cell_ranks(ibis.memtable(CELLS))
+    keyed = by_key(ranks).to_pandas()
+    expected = {cell_key(cell): rank for cell, rank in ranks.to_pandas().itertuples(index=False)}
+    assert dict(zip(keyed.cell, keyed["rank"], strict=True)) == expected
+
+    # A hash shared by two ids (about one chance in 10^9 among a million cells) would rank
+    # one cell's positions as the other's: refused, naming the way out.
+    def one_key(ids):
+        return cell_keys(["A" for _ in ids]).set_column(0, "cell_id", [list(ids)])
+
+    monkeypatch.setattr("cellcensus.holder.algorithms.present_population.cell_keys", one_key)
+    with pytest.raises(CellcensusError, match=r"share one key.*--no-positions"):
+        by_key(ranks)

@@ -40,6 +40,7 @@ import pyarrow as pa
 from ibis.expr.datatypes import DataType
 from pydantic import Field, model_validator
 
+from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms.areas import allocation_on, spread, versioned
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
@@ -180,7 +181,7 @@ def by_key(ranks: ir.Table) -> ir.Table:
     table = ranks.select("cell_id", "rank").to_pyarrow()
     keys = cell_keys(table["cell_id"].to_pylist())
     if len(set(keys["cell"].to_pylist())) < table.num_rows:
-        raise ValueError(
+        raise CellcensusError(
             "two cell ids of the cells table share one key in the hourly positions: "
             "summarise the store without them (cellcensus store summarise --no-positions)"
         )
