@@ -11,6 +11,7 @@ from cellcensus.holder.algorithms.base import cell_key, cell_keys, engine_of
 from cellcensus.holder.algorithms.conformance import (
     HOME_MCC,
     PHONE_TAC,
+    Runner,
     World,
     events_frame,
     normalised,
@@ -344,3 +345,24 @@ def test_positions_are_keyed_by_cell_and_two_ids_of_one_key_are_refused(monkeypa
     monkeypatch.setattr("cellcensus.holder.algorithms.present_population.cell_keys", one_key)
     with pytest.raises(CellcensusError, match=r"share one key.*--no-positions"):
         by_key(ranks)
+
+
+def test_a_runner_ranks_each_worlds_own_cells(world):
+    # The expression holds the ranks of the world's cells by key (`by_key`), computed as it
+    # is built: a runner that reuses compiled SQL must not rank another network by them.
+    world = dataclasses.replace(world, summarised=True)
+
+    def renamed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(cell_id=frame.cell_id.str.replace("C", "X", regex=False))
+
+    other = dataclasses.replace(
+        world,
+        events=renamed(world.events),
+        cells=renamed(world.cells),
+        allocation=renamed(world.allocation),
+    )
+    runner = Runner(ibis.duckdb.connect())
+    first = runner.run(get_algorithm("present_population"), world, {})
+    second = runner.run(get_algorithm("present_population"), other, {})
+    assert first["device_count"].sum() > 1000
+    pd.testing.assert_frame_equal(first, second)

@@ -454,7 +454,9 @@ class Algorithm:
     def expression(self, tables: StoreTables, values: dict[str, Any]) -> ir.Table:
         """Build the Ibis expression for validated parameters.
 
-        Only the stages `tables.materialize` computes on their own run while it is built.
+        Only the stages `tables.materialize` computes on their own, and small tables of the
+        network (`present_population.by_key`), run while it is built: the expression is
+        bound to the tables' data, not only to their names.
         """
         return self.compute(tables, self.manifest.parse(values))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import typing
@@ -321,6 +322,14 @@ def parameter_sets(algorithm: Algorithm) -> list[dict[str, Any]]:
     return sets
 
 
+def digest(table: pa.Table) -> str:
+    """A fingerprint of `table`'s schema and rows (its Arrow IPC stream, hashed)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
 class Runner:
     """Runs algorithms on worlds on one Ibis backend.
 
@@ -345,8 +354,11 @@ class Runner:
         self._register(world)
         days = world.days if self.by_day else ()
         shape = [world.footprint is not None, world.summarised, world.positions]
+        # The network's tables too: an expression may hold a small table computed from them
+        # while it is built (`present_population.by_key`).
+        network = [digest(world.arrow[name]) for name in ("cells", "allocation")]
         key = json.dumps(
-            [algorithm.manifest.name, values, days, shape], sort_keys=True, default=str
+            [algorithm.manifest.name, values, days, shape, network], sort_keys=True, default=str
         )
         if key not in self._sql:
             expression = algorithm.expression(self._tables(world, per_day=self.by_day), values)
