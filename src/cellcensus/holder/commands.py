@@ -600,7 +600,9 @@ def info_command(store: StoreOption, key_file: ListedKeyFileOption = None) -> No
     days = summary["days"]
     table.add_row("days stored", f"{len(days)} ({days[0]} to {days[-1]})" if days else "0")
     table.add_row("event rows", f"{summary['event_rows']:,}")
-    fresh = "fresh" if summary["device_days_fresh"] else "no"
+    # Not fresh: jobs read the events (a day stored without one, a replaced day file, a
+    # summary of an earlier format) until `summarise` writes what is missing.
+    fresh = "fresh" if summary["device_days_fresh"] else "no: cellcensus store summarise"
     listed = ", with hourly positions" if summary["hourly_positions"] else ""
     table.add_row("device-day summaries", fresh + listed)
     if listed and summary["device_days_fresh"] and not summary["hourly_positions_read"]:

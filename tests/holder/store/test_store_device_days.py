@@ -133,6 +133,8 @@ def test_positions_of_cell_ids_are_listed_again_by_cell_keys(store):
     metadata = {**(table.schema.metadata or {}), POSITIONS: b"1"}
     pq.write_table(table.replace_schema_metadata(metadata), path)
     assert not fresh(store) and not open_tables(store).positions
+    info = runner.invoke(app, ["store", "info", "--store", str(store.root)])
+    assert "no: cellcensus store summarise, with" in info.output, info.output
     assert summarise(store) == [date(2011, 3, 22)]
     assert fresh(store) and open_tables(store).positions
 
