@@ -159,6 +159,31 @@ def test_summaries_without_positions_are_those_with_them_less_the_list():
     assert plain.sort_by(keys).equals(listed.select(plain.column_names).sort_by(keys))
 
 
+@pytest.mark.parametrize("positions", [True, False])
+def test_a_day_summarised_in_buckets_of_devices_is_the_day_summarised_at_once(positions):
+    # A large day is summarised a bucket of devices at a time, so that it fits in memory.
+    events = conformance_world().arrow["events"]
+    whole = summary_of(events, positions=positions)
+    parts = summary_of(events, positions=positions, buckets=5)
+    keys = [("device_id", "ascending"), ("local_date", "ascending"), ("mcc", "ascending")]
+    assert whole.num_rows > 300
+    assert parts.sort_by(keys).equals(whole.sort_by(keys))
+
+
+def test_a_store_day_of_more_events_than_a_bucket_is_summarised_in_buckets(store, monkeypatch):
+    summarise(store, positions=True)
+    day = date(2011, 3, 21)
+    whole = pq.read_table(store.device_day_path(day))
+    monkeypatch.setattr("cellcensus.holder.store.device_days.BUCKET_EVENTS", 2)  # 3 buckets
+    assert summarise(store, days=[day], rebuild=True) == [day]
+    assert (
+        pq.read_table(store.device_day_path(day))
+        .sort_by("device_id")
+        .equals(whole.sort_by("device_id"))
+    )
+    assert fresh(store) and open_tables(store).positions
+
+
 def test_a_device_under_two_home_networks_in_a_day_keeps_jobs_on_its_events(tmp_path):
     # The contract gives a subscriber one home network; a delivery that does not is read
     # from the events by `present_population`, whose summaries list a row per network.
