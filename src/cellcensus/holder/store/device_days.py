@@ -56,8 +56,8 @@ ROW_GROUP_ROWS = 16_384
 run day by day reads one day's summary per query (one group of 350 k rows took twice as long
 as 22 at 0.1 x 30)."""
 BUCKET_EVENTS = 10_000_000
-"""Events of a day summarised in one query at most; a larger day's devices are split into
-buckets (`_summary`)."""
+"""Events of a day summarised with positions in one query at most; a larger day's devices
+are split into buckets (`_summary`)."""
 ONE_NETWORK = b"cellcensus.one_network_per_device"
 """Key saying whether a summary lists each device under one home network (`one_network`)."""
 
@@ -272,7 +272,8 @@ def summarise(
                 progress(day)
             source = _source(store, day)
             events = f"read_parquet({sql_string(store.day_path(day))})"
-            buckets = -(-int(source[SOURCE_ROWS]) // BUCKET_EVENTS)
+            # Positions only: the summaries without them fit a national day in one query.
+            buckets = -(-int(source[SOURCE_ROWS]) // BUCKET_EVENTS) if listing else 1
             table = _summary(con, events, positions=listing, buckets=max(buckets, 1))
             path = store.device_day_path(day)
             path.parent.mkdir(parents=True, exist_ok=True)
