@@ -25,6 +25,7 @@ summary with its events.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
@@ -123,11 +124,12 @@ def _summary(
         sql = POSITIONS_SUMMARY_SQL
         ids = con.sql(f"SELECT DISTINCT cell_id FROM {events} WHERE cell_id IS NOT NULL")
         con.register(keys, cell_keys(ids.to_arrow_table()["cell_id"].to_pylist()))
-    parts = [
-        f"(SELECT * FROM {events} WHERE hash(device_id) % {buckets} = {bucket})"
-        for bucket in range(buckets)
-    ]
-    parts = parts if buckets > 1 else [events]
+    parts = [events]
+    if buckets > 1:
+        parts = [
+            f"(SELECT * FROM {events} WHERE hash(device_id) % {buckets} = {bucket})"
+            for bucket in range(buckets)
+        ]
     tables = [con.sql(sql.format(events=part, keys=keys)).to_arrow_table() for part in parts]
     return pa.concat_tables(tables)
 
@@ -273,8 +275,8 @@ def summarise(
             source = _source(store, day)
             events = f"read_parquet({sql_string(store.day_path(day))})"
             # Positions only: the summaries without them fit a national day in one query.
-            buckets = -(-int(source[SOURCE_ROWS]) // BUCKET_EVENTS) if listing else 1
-            table = _summary(con, events, positions=listing, buckets=max(buckets, 1))
+            buckets = max(1, math.ceil(int(source[SOURCE_ROWS]) / BUCKET_EVENTS)) if listing else 1
+            table = _summary(con, events, positions=listing, buckets=buckets)
             path = store.device_day_path(day)
             path.parent.mkdir(parents=True, exist_ok=True)
             aside = path.with_name(f".{path.name}.tmp")
