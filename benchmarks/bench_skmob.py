@@ -11,7 +11,8 @@ own virtual environment (`--setup` makes it) and runs in a child process there. 
 the first devices of a store (in pseudonym order, so a random sample of devices) until
 `--events` is reached, whole devices only. Both sides get them: scikit-mobility as a
 TrajDataFrame (device, local time, the serving cell's site coordinates), cellcensus as a store
-of those devices' day files.
+of those devices' day files with their device-day summaries (what an ingest writes; not
+timed, as the TrajDataFrame's making is not).
 
 Timed (best of `--repeat`, each after its input is in memory):
 
@@ -55,6 +56,7 @@ from cellcensus.holder.algorithms.usual_residence import (  # noqa: E402
 )
 from cellcensus.holder.enclave.compute import open_tables  # noqa: E402
 from cellcensus.holder.store import Store  # noqa: E402
+from cellcensus.holder.store.device_days import summarise  # noqa: E402
 
 SKMOB_REQUIREMENTS = ("scikit-mobility==1.3.1", "numpy<2", "shapely<2", "pyarrow<20")
 PARAMETERS: dict[str, Any] = {"rule": "most_night_activity", "min_nights": 1}
@@ -89,7 +91,11 @@ def setup(venv: Path) -> None:
 
 
 def sample_store(store: Store, events: int, out: Path) -> int:
-    """A store of the first devices (pseudonym order) holding about `events` events."""
+    """A store of the first devices (pseudonym order) holding about `events` events.
+
+    Its day files, cells, allocation and device-day summaries, as an ingest of those
+    devices' events would have made them.
+    """
     con = duckdb.connect()
     glob = str(store.events_dir / "**" / "*.parquet")
     con.execute(f"CREATE VIEW events AS SELECT * FROM read_parquet('{glob}', hive_partitioning=1)")
@@ -110,6 +116,8 @@ def sample_store(store: Store, events: int, out: Path) -> int:
     (out / "allocation").mkdir()
     for path in store.allocation_dir.glob("*.parquet"):
         (out / "allocation" / path.name).write_bytes(path.read_bytes())
+    # The device-day summaries, as the ingest writes them: the device filter reads those.
+    summarise(Store(out))
     counted = con.execute(f"SELECT count(*) FROM read_parquet('{out}/events/**/*.parquet')")
     return int(counted.fetchone()[0])  # type: ignore[index]
 

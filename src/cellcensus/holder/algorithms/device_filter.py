@@ -331,18 +331,23 @@ class Scope:
             daily = self.daily(
                 lambda events: daily_summaries(events, self.filters), *FILTER_COLUMNS
             )
-        daily = self.tables.materialize(daily)  # read twice by `device_reasons`
+            daily = self.tables.materialize(daily)  # read twice by `device_reasons`
         return device_reasons(daily, self.filters, cells=cells)
 
     @cached_property
-    def kept(self) -> ir.Table:
-        """device_id of every device in scope that passes every filter (materialised)."""
+    def dropped(self) -> ir.Table:
+        """device_id of every device in scope that fails a filter (materialised)."""
         reasons = self.reasons
-        return self.tables.materialize(reasons.filter(reasons.reason == "kept").select("device_id"))
+        return self.tables.materialize(reasons.filter(reasons.reason != "kept").select("device_id"))
 
     def keep(self, table: ir.Table) -> ir.Table:
-        """Rows of `table` (with a device_id) of kept devices."""
-        return table.semi_join(self.kept, "device_id")
+        """Rows of `table` of kept devices; `table` comes from the scope's `events` or `summaries`.
+
+        Every device in scope has a reason, so those not dropped are the kept ones: an anti
+        join of the few dropped devices costs less than a semi join of the many kept ones
+        (a hash table of thousands of devices, not of every device, in each day's step).
+        """
+        return table.anti_join(self.dropped, "device_id")
 
     def keep_by(self, table: ir.Table, daily: ir.Table) -> ir.Table:
         """Rows of `table` of the devices that pass the filters, judged on `daily`.
