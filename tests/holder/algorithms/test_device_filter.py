@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from cellcensus.holder.algorithms.conformance import M2M_TAC
@@ -74,6 +76,40 @@ def test_algorithms_leave_filtered_devices_out(release):
     assert as_dict(homes, "area_code") == pytest.approx({"1": 1.0})
     unfiltered = release("usual_residence", WORLD, min_nights=1, filters={"m2m_behaviour": False})
     assert as_dict(unfiltered, "area_code") == pytest.approx({"1": 1.0, "2": 1.0})
+
+
+@pytest.mark.parametrize("summarised", [False, True])
+@pytest.mark.parametrize(
+    ("subscribers", "filters"),
+    [
+        ("all", {}),
+        ("domestic", {"m2m_tacs": [M2M_TAC], "min_days": 2}),
+        ("all", {"m2m_max_cells": 2, "min_days": 3}),
+        ("domestic", {"m2m_behaviour": False, "min_events": 4}),
+    ],
+)
+def test_keep_leaves_the_rows_of_the_kept_devices_and_no_other(
+    duckdb_runner, summarised, subscribers, filters
+):
+    # `keep` drops the devices with another reason than "kept" (an anti join): the rows it
+    # leaves of the scope's events are exactly those of the devices the filter keeps.
+    params = DeviceFilterAlgorithmParameters(subscribers=subscribers, filters=filters)
+    world = dataclasses.replace(WORLD, summarised=summarised)
+    scope = Scope(world.tables(), params, params.subscribers, params.filters)
+    reasons = duckdb_runner.con.to_pandas(scope.reasons)
+    kept = set(reasons.device_id[reasons.reason == "kept"])
+    events = scope.events("device_id", "timestamp", "cell_id")
+    every = duckdb_runner.con.to_pandas(events)
+    left = duckdb_runner.con.to_pandas(scope.keep(events))
+    assert set(reasons.device_id) == set(every.device_id)  # a reason for every device in scope
+    assert 0 < len(kept) < len(set(every.device_id))  # some kept, some dropped
+    expected = every[every.device_id.isin(kept)]
+    key = ["device_id", "timestamp", "cell_id"]
+    assert (
+        left.sort_values(key)
+        .reset_index(drop=True)
+        .equals(expected.sort_values(key).reset_index(drop=True))
+    )
 
 
 TWO_SIMS = hand_world(

@@ -239,7 +239,7 @@ class StoreTables:
         allocation: cell_id, area_code, weight (each cell's weights sum to 1), and the
             validity of each version of a cell's weights (valid_from, valid_to).
         materialize: Called by algorithms on an intermediate table that later steps read
-            several times (kept devices, home cells), and (`each`) on the dates' parts of
+            several times (dropped devices, home cells), and (`each`) on the dates' parts of
             a per-day step: it computes them now, each on its own (`staging`). The default
             (`staging.Inline`) leaves them in the expression, planned at once.
         per_day: Whether the per-day steps aggregate one of `dates` at a time

@@ -3,7 +3,7 @@
 An algorithm is one Ibis expression, but some of its intermediate tables are better computed
 on their own (`StoreTables.materialize`):
 
-- a table read in several places (the kept devices, the home cells): Spark inlines a shared
+- a table read in several places (the dropped devices, the home cells): Spark inlines a shared
   subquery and recomputes it at every use, which turns an algorithm that reads the kept
   events in three places into three passes over the month;
 - a per-day step (`device_filter.Scope.daily`): one query per date holds one day's hash
