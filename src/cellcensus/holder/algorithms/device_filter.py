@@ -345,7 +345,9 @@ class Scope:
 
         Every device in scope has a reason, so those not dropped are the kept ones: an anti
         join of the few dropped devices costs less than a semi join of the many kept ones
-        (a hash table of thousands of devices, not of every device, in each day's step).
+        (a hash table of thousands of devices, not of every device, in each day's step). A
+        table with devices out of the scope (or null ids, which ingest quarantines) would
+        keep them.
         """
         return table.anti_join(self.dropped, "device_id")
 
