@@ -8,6 +8,7 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -35,6 +36,7 @@ from cellcensus.holder.enclave.compute import check_job, open_tables
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.device_days import (
     POSITIONS,
+    device_ranges,
     fresh,
     is_fresh,
     keeps_positions,
@@ -168,6 +170,21 @@ def test_a_day_summarised_in_buckets_of_devices_is_the_day_summarised_at_once(po
     keys = [("device_id", "ascending"), ("local_date", "ascending"), ("mcc", "ascending")]
     assert whole.num_rows > 300
     assert parts.sort_by(keys).equals(whole.sort_by(keys))
+    devices = parts["device_id"].to_pylist()
+    assert devices == sorted(devices)  # ranges of device ids, in order: in device order
+
+
+@pytest.mark.parametrize("buckets", [2, 3, 7])
+def test_the_device_ranges_put_every_row_in_one_bucket(buckets):
+    # Nulls and repeated ids included: each row meets exactly one range's condition.
+    ids = [None, 5, 5, 5, 5, -3, 2**62, 7, None, -(2**63), 1, 1, 2]
+    with duckdb.connect() as con:
+        con.register("rows", pa.table({"device_id": pa.array(ids, pa.int64())}))
+        ranges = device_ranges(con, "rows", buckets)
+        assert 1 < len(ranges) <= buckets
+        tests = ", ".join(f"({where})::INT" for where in ranges)
+        met = con.sql(f"SELECT list_sum([{tests}]) FROM rows").fetchall()
+    assert [row[0] for row in met] == [1] * len(ids)
 
 
 def test_a_store_day_of_more_events_than_a_bucket_is_summarised_in_buckets(store, monkeypatch):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -114,10 +115,10 @@ def _summary(
 ) -> pa.Table:
     """The summary of `events` (a relation `con` reads), in `buckets` queries.
 
-    Each query takes the devices of one bucket (a hash of the device id), so a day's
-    summary needs a bucket's memory: DuckDB holds each device's positions in the grouping,
-    and a national day's (45 M events) did not fit in 4 GB. Devices never span buckets, so
-    the rows are those of one query.
+    Each query takes the devices of one bucket (`device_ranges`), so a day's summary needs a
+    bucket's memory: DuckDB holds each device's positions in the grouping, and a national
+    day's (45 M events) did not fit in 4 GB. Devices never span buckets, so the rows are
+    those of one query, and in its order.
     """
     sql, keys = SUMMARY_SQL, "summarised_cells"
     if positions:
@@ -127,11 +128,28 @@ def _summary(
     parts = [events]
     if buckets > 1:
         parts = [
-            f"(SELECT * FROM {events} WHERE hash(device_id) % {buckets} = {bucket})"
-            for bucket in range(buckets)
+            f"(SELECT * FROM {events} WHERE {where})"
+            for where in device_ranges(con, events, buckets)
         ]
     tables = [con.sql(sql.format(events=part, keys=keys)).to_arrow_table() for part in parts]
     return pa.concat_tables(tables)
+
+
+def device_ranges(con: duckdb.DuckDBPyConnection, events: str, buckets: int) -> list[str]:
+    """Conditions splitting the devices of `events` into `buckets` ranges of ids, in order.
+
+    Ranges between quantiles of the device ids, not a hash: a day file is sorted by device
+    (`ingestion`), so each bucket's query reads only the row groups its range covers (their
+    statistics), not the whole file again. Every row is in one range (nulls in the last).
+    """
+    shares = [bucket / buckets for bucket in range(1, buckets)]
+    (found,) = con.execute(f"SELECT quantile_disc(device_id, {shares}) FROM {events}").fetchall()
+    cuts = sorted(set(found[0] or []))
+    if not cuts:
+        return ["TRUE"]
+    ranges = [f"device_id < {cuts[0]}"]
+    ranges += [f"device_id >= {low} AND device_id < {high}" for low, high in pairwise(cuts)]
+    return [*ranges, f"(device_id >= {cuts[-1]} OR device_id IS NULL)"]
 
 
 def summary_of(events: pa.Table, *, positions: bool = True, buckets: int = 1) -> pa.Table:
