@@ -17,6 +17,9 @@ holds it. Printed:
   usual residence's ``posterior``: its nights per cell as evidence); and with every night of
   a run of consecutive nights at the run's cell of most nights (`at_stay_cells`), not at
   each night's own;
+- with ``--true-prior``, the bounds: the tile estimator and each roamer's posterior with the
+  world's visitor nights per tile as prior, and the allocation weights of each cell times its
+  municipalities' visitor nights per registered resident (what tourist beds could give);
 - the share of the nights of Brussels' visitors placed in Flemish Brabant and the reverse,
   and the same shares of residents' home cells (`usual_residence`, its allocation weights):
   how far each spills over the border;
@@ -58,7 +61,7 @@ from cellcensus.holder.geo.projection import GRID_CRS
 from cellcensus.holder.geo.tile_footprint import build_tile_footprint
 from cellcensus.holder.store import Store, ingest_dataset
 from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
-from cellcensus.reference import municipalities
+from cellcensus.reference import belgium, municipalities
 from cellcensus.world import WorldParams, synthesize
 from cellcensus.world.country import SyntheticCountry, build_country
 from cellcensus.world.network import SECTORS
@@ -178,6 +181,18 @@ def true_prior(country: SyntheticCountry, footprint: TileFootprint) -> TileFootp
     return TileFootprint(
         cells=footprint.cells, serving=footprint.serving, tiles=ibis.memtable(prior)
     )
+
+
+def visitor_weights(allocation: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """`allocation` with each cell's weights times its municipalities' true visitor nights
+    per registered resident, normalised per cell: the most tourist beds per municipality could
+    tell (a municipality without a visitor keeps a hundredth of a night)."""
+    residents = belgium.register_population(2011).set_index("area_code")["population"]
+    per_resident = (truth["area"].value_counts().reindex(residents.index).fillna(0) + 0.01) / (
+        residents
+    )
+    weight = allocation["weight"] * allocation["area_code"].map(per_resident).fillna(0.0)
+    return allocation.assign(weight=weight / weight.groupby(allocation["cell_id"]).transform("sum"))
 
 
 def border_site(visitors: pd.DataFrame, tables: StoreTables) -> str:
@@ -309,6 +324,11 @@ def main() -> None:
         shares = posterior_areas(evidence, homes, bound, allocation)
         placed = shares.group_by("area_code").agg(device_count=shares.share.sum()).to_pandas()
         table["device posterior, visitors' prior"] = errors(true_counts, placed)
+        weights = visitor_weights(tables.allocation.to_pandas(), truth)
+        reweighted = spread(spent, ibis.memtable(weights), share="share", day="night")
+        table["visitors' weights"] = errors(
+            true_counts, count_by(reweighted, ["area_code"]).to_pandas()
+        )
     stay = tourism.expanded_nights(at_stay_cells(counted, nights), days, params)
     stay = spread(stay, tables.allocation, share="share", day="night")
     table["stay cell"] = errors(true_counts, count_by(stay, ["area_code"]).to_pandas())

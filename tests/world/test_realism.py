@@ -15,6 +15,7 @@ from cellcensus.world.clock import in_hours
 from cellcensus.world.country import SyntheticCountry
 from cellcensus.world.evidence import TOURIST_DESTINATIONS
 from cellcensus.world.places import Column, PoiKind
+from cellcensus.world.roaming import SIGHTS, SIGHTSEEING_KM
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +96,12 @@ def test_inbound_roamers_go_to_tourist_places(small_country: SyntheticCountry) -
     assert 1.0 < stays.nights[stays.nights > 0].mean() < 4.0
 
 
-def test_each_visitor_sleeps_at_a_place_of_its_own_in_its_area(
+def test_each_visitor_sleeps_and_sightsees_at_places_of_its_own(
     small_country: SyntheticCountry,
 ) -> None:
-    """Accommodations are not the area's few leisure places: at small scales those are one
-    or two per municipality, and their cells would carry all its visitors."""
+    """Accommodations and sights are not the area's few leisure places: at small scales
+    those are one or two per municipality, and their cells would carry all its visitors'
+    nights and evenings."""
     stays, locations = small_country.stays, small_country.locations
     home = stays.places[:, Column.HOME]
     assert np.unique(home).size == stays.size
@@ -113,8 +115,17 @@ def test_each_visitor_sleeps_at_a_place_of_its_own_in_its_area(
         > 0.99
     )
     busiest = np.bincount(stays.area).argmax()
+    leisure = small_country.pois.count[PoiKind.LEISURE, busiest]
     cells = np.unique(locations.sector[home[stays.area == busiest], 0])
-    assert cells.size > small_country.pois.count[PoiKind.LEISURE, busiest]
+    assert cells.size > leisure
+    sights = stays.places[:, list(SIGHTS)]
+    assert np.unique(np.concatenate([home, sights.ravel()])).size == 4 * stays.size
+    # Two sights in the destination, the third there or nearby.
+    assert (locations.area[sights[:, :2]] == stays.area[:, None]).all()
+    nearby = stays.location_xy[sights[:, 2] - home[0]]
+    assert np.median(np.hypot(*(nearby - stays.accommodation_xy).T)) < 2 * SIGHTSEEING_KM * 1000
+    seen = np.unique(locations.sector[sights[stays.area == busiest, :2].ravel(), 0])
+    assert seen.size > leisure
 
 
 def test_migrants_live_in_their_new_home_after_moving(

@@ -99,7 +99,6 @@ def build_country(*, params: WorldParams, progress: Progress | None = None) -> S
     stays = draw_stays(
         territory=people.territory,
         settlements=people.settlements,
-        pois=pois,
         params=params,
         offset=road_offset + roads.point_xy.shape[0],
     )
@@ -108,14 +107,14 @@ def build_country(*, params: WorldParams, progress: Progress | None = None) -> S
     report("finding serving cells", 0.06)
     locations = _locations(
         network=network,
-        xy=np.concatenate([home_xy, new_home_xy, pois.xy, roads.point_xy, stays.accommodation_xy]),
+        xy=np.concatenate([home_xy, new_home_xy, pois.xy, roads.point_xy, stays.location_xy]),
         areas=np.concatenate(
             [
                 _home_areas(people),
                 people.migrations.to_area[np.isin(people.migrations.person, people.tracked)],
                 pois.area,
                 roads.point_area,
-                stays.area,
+                stays.location_area,
             ]
         ),
         params=params,

@@ -1,8 +1,8 @@
 """Where people can be: homes, points of interest and road points, with their serving cells.
 
 Every place an agent (a person or a visitor) can be at is a *location*: its own home (a
-visitor's accommodation), a point of interest shared with others (a workplace, a school, a
-shop or sight), or a road point. Locations are numbered in one table whose serving cells are
+visitor's accommodation and sights), a point of interest shared with others (a workplace, a
+school, a shop), or a road point. Locations are numbered in one table whose serving cells are
 computed once, so a day only looks them up.
 """
 

@@ -6,10 +6,11 @@ mostly from the neighbouring countries (tourism-belgium), stay a few nights or o
 in Brussels, Bruges, on the coast, in the Ardennes, the art cities or anywhere (business and
 family visits). Each arrival day has its own random stream.
 
-A visitor's accommodation is a place of its own, drawn like a leisure place (gathered in town
-centres): a municipality's leisure places number its simulated residents / 150, so at small
-scales one or two of them would hold all its visitors, and wherever their cell straddles a
-border, every visitor of the municipality with it.
+A visitor's accommodation and sights are places of its own, drawn like leisure places (gathered
+in town centres): a municipality's leisure places number its simulated residents / 150, so at
+small scales one or two of them would hold all its visitors' nights and evenings, and wherever
+their cell straddles a border, every visitor of the municipality with it. Drawn afresh for each
+visitor, they follow the same distribution at every scale.
 """
 
 from __future__ import annotations
@@ -23,13 +24,7 @@ from numpy.typing import NDArray
 from cellcensus.world.clock import MICROSECONDS_PER_HOUR, day_clock
 from cellcensus.world.evidence import ROAMING_ORIGINS, TOURIST_DESTINATIONS
 from cellcensus.world.params import WorldParams
-from cellcensus.world.places import (
-    PLACE_COLUMNS,
-    POI_CONCENTRATION,
-    Column,
-    PoiKind,
-    PointsOfInterest,
-)
+from cellcensus.world.places import PLACE_COLUMNS, POI_CONCENTRATION, Column, PoiKind
 from cellcensus.world.sampling import gravity_areas
 from cellcensus.world.streams import Stream, random_stream
 from cellcensus.world.territory import Settlements, Territory, settled_points
@@ -55,8 +50,10 @@ class RoamerStays:
         nights: Nights spent.
         area: Area of the accommodation (or of the visit, for day visitors).
         places: (visitors, PLACE_COLUMNS) locations: accommodation, then sights.
-        accommodation_xy: (visitors, 2) where each one's accommodation is, in metres: the
-            locations its `places` number from the offset `draw_stays` was given.
+        location_xy: (visitors x 4, 2) the visitors' locations in metres, numbered by `places`
+            from the offset `draw_stays` was given: every accommodation, then each visitor's
+            three sights.
+        location_area: The area of each of `location_xy`.
     """
 
     origin: NDArray[np.int16]
@@ -67,12 +64,18 @@ class RoamerStays:
     nights: NDArray[np.int16]
     area: NDArray[np.intp]
     places: NDArray[np.int32]
-    accommodation_xy: NDArray[np.float64]
+    location_xy: NDArray[np.float64]
+    location_area: NDArray[np.intp]
 
     @property
     def size(self) -> int:
         """Number of visits."""
         return int(self.origin.size)
+
+    @property
+    def accommodation_xy(self) -> NDArray[np.float64]:
+        """(visitors, 2) where each one's accommodation is, in metres."""
+        return self.location_xy[: self.size]
 
     @property
     def mcc(self) -> NDArray[np.int32]:
@@ -102,7 +105,6 @@ def draw_stays(
     *,
     territory: Territory,
     settlements: Settlements,
-    pois: PointsOfInterest,
     params: WorldParams,
     offset: int,
 ) -> RoamerStays:
@@ -110,8 +112,7 @@ def draw_stays(
 
     Args:
         territory: The areas.
-        settlements: The areas' centres (accommodations gather there).
-        pois: The points of interest (sights are leisure POIs).
+        settlements: The areas' centres (accommodations and sights gather there).
         params: The world's parameters.
         offset: Location index of the first visit's accommodation.
 
@@ -126,7 +127,6 @@ def draw_stays(
             mean=daily,
             weights=weights,
             territory=territory,
-            pois=pois,
             params=params,
         )
         for offset in range(-LONGEST_STAY, params.days)
@@ -136,16 +136,20 @@ def draw_stays(
     start_us = day_clock(params.start).start
     keep = (stays["arrival_us"] < end_us) & (stays["departure_us"] > start_us)
     stays = {name: values[keep] for name, values in stays.items()}
-    accommodation = settled_points(
+    count = stays["area"].size
+    areas = np.concatenate([stays["area"], stays["sight_area"].ravel()]).astype(np.intp)
+    xy = settled_points(
         territory=territory,
         settlements=settlements,
-        areas=stays["area"].astype(np.intp),
+        areas=areas,
         rng=random_stream(seed=params.seed, stream=Stream.ROAMING, part=1),
         concentration=POI_CONCENTRATION[PoiKind.LEISURE],
     )
-    places = stays["places"].astype(np.int32)
+    places = np.zeros((count, PLACE_COLUMNS), dtype=np.int32)
     at_accommodation = [column for column in Column if column not in SIGHTS]
-    places[:, at_accommodation] = (offset + np.arange(len(places), dtype=np.int32))[:, None]
+    places[:, at_accommodation] = (offset + np.arange(count, dtype=np.int32))[:, None]
+    sights = offset + count + np.arange(count * len(SIGHTS), dtype=np.int32)
+    places[:, list(SIGHTS)] = sights.reshape(count, len(SIGHTS))
     return RoamerStays(
         origin=stays["origin"].astype(np.int16),
         mnc=stays["mnc"].astype(np.int32),
@@ -155,7 +159,8 @@ def draw_stays(
         nights=stays["nights"].astype(np.int16),
         area=stays["area"].astype(np.intp),
         places=places,
-        accommodation_xy=accommodation,
+        location_xy=xy,
+        location_area=areas,
     )
 
 
@@ -165,7 +170,6 @@ def _arrivals(
     mean: float,
     weights: NDArray[np.float64],
     territory: Territory,
-    pois: PointsOfInterest,
     params: WorldParams,
 ) -> dict[str, NDArray[np.int64] | NDArray[np.float64]]:
     rng = random_stream(seed=params.seed, stream=Stream.ROAMING, index=day.toordinal())
@@ -183,7 +187,7 @@ def _arrivals(
         stays_over, rng.uniform(8, 20, size=count), arrival_hour + rng.uniform(2, 8, size=count)
     )
     area = rng.choice(territory.size, size=count, p=weights)
-    places = _visit_places(area=area, territory=territory, pois=pois, rng=rng)
+    nearby = gravity_areas(territory=territory, origin=area, distance_km=SIGHTSEEING_KM, rng=rng)
     midnight = day_clock(day).start
     # Visitors are placed hour by hour: the stay covers the whole hours they are in, so that
     # an event in the arrival or departure hour lies inside it.
@@ -196,25 +200,8 @@ def _arrivals(
         "departure_us": midnight + departure.astype(np.int64) * MICROSECONDS_PER_HOUR,
         "nights": nights,
         "area": area,
-        "places": places,
+        "sight_area": np.stack([area, area, nearby], axis=1),  # two sights in the area
     }
-
-
-def _visit_places(
-    *,
-    area: NDArray[np.int64],
-    territory: Territory,
-    pois: PointsOfInterest,
-    rng: np.random.Generator,
-) -> NDArray[np.int32]:
-    """Two sights in the area and one in a nearby area (`draw_stays` adds the accommodation)."""
-    area = area.astype(np.intp)
-    places = np.zeros((area.size, PLACE_COLUMNS), dtype=np.int32)
-    places[:, Column.OTHER_1] = pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
-    places[:, Column.OTHER_2] = pois.pick(kind=PoiKind.LEISURE, areas=area, rng=rng)
-    nearby = gravity_areas(territory=territory, origin=area, distance_km=SIGHTSEEING_KM, rng=rng)
-    places[:, Column.OTHER_3] = pois.pick(kind=PoiKind.LEISURE, areas=nearby, rng=rng)
-    return places
 
 
 def _numbers(origin: NDArray[np.int64], params: WorldParams) -> NDArray[np.str_]:
