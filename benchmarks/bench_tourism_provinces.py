@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_tourism_provinces.py --world DIR [--visitors 5] [--iterations 1 10]
-        [--night-hours 20 7] [--true-prior] [--sights]
+        [--night-hours 20 7] [--true-prior]
 
 DIR receives the accuracy test's synthetic Belgium (0.15 %, four weeks from 14 March 2011,
 seed 7: tests/holder/algorithms/test_accuracy.py) with `--visitors` times the foreign
@@ -22,11 +22,7 @@ holds it. Printed:
   municipalities' visitor nights per registered resident (what tourist beds could give);
 - the share of the nights of Brussels' visitors placed in Flemish Brabant and the reverse,
   and the same shares of residents' home cells (`usual_residence`, its allocation weights):
-  how far each spills over the border;
-- with ``--sights``, for the site whose cells place the most of those nights in Flemish
-  Brabant, where the visitors with a counted night on it sleep (distance from the site) and
-  sightsee (the share of their sights at their most seen place, and how much of that
-  place's events the site serves), from the world rebuilt from its parameters.
+  how far each spills over the border.
 
 `--night-hours` sets the algorithm's night (default 20 7, its own default).
 """
@@ -64,9 +60,6 @@ from cellcensus.holder.store.pseudonym import load_or_create_key, pseudonymise
 from cellcensus.reference import belgium, municipalities
 from cellcensus.world import WorldParams, synthesize
 from cellcensus.world.country import SyntheticCountry, build_country
-from cellcensus.world.network import SECTORS
-from cellcensus.world.radio import CUMULATIVE_SCALE
-from cellcensus.world.roaming import SIGHTS
 from cellcensus.world.territory import PROJECTED_CRS
 
 START = dt.date(2011, 3, 14)
@@ -192,50 +185,9 @@ def visitor_weights(allocation: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFra
         residents
     )
     weight = allocation["weight"] * allocation["area_code"].map(per_resident).fillna(0.0)
-    return allocation.assign(weight=weight / weight.groupby(allocation["cell_id"]).transform("sum"))
-
-
-def border_site(visitors: pd.DataFrame, tables: StoreTables) -> str:
-    """The site whose cells place the most nights of Brussels' visitors in Fl. Brabant."""
-    province = provinces()
-    crossing = visitors[
-        (visitors["area"].map(province) == BRUSSELS)
-        & (visitors["area_code"].map(province) == FLEMISH_BRABANT)
-    ]
-    cells = tables.cells.to_pandas().drop_duplicates("cell_id").set_index("cell_id")["site_id"]
-    per_site = crossing.groupby(crossing["cell_id"].map(cells))["_weight"].sum()
-    return str(per_site.idxmax())
-
-
-def site_visitors(
-    country: SyntheticCountry, tables: StoreTables, site_id: str, counted: pd.DataFrame, key: bytes
-) -> dict[str, object]:
-    """Where the visitors with a counted night on the site's cells sleep and sightsee."""
-    cells = tables.cells.to_pandas()
-    mine = cells[cells["site_id"] == site_id]
-    lonlat = mine[["longitude", "latitude"]].to_numpy()[0]
-    network, stays = country.network, country.stays
-    site = int(np.argmin(np.hypot(*(network.site_lonlat - lonlat).T)))
-    ids = np.array(pseudonymise(user_ids=[str(u) for u in stays.user_id], key=key))
-    visits = np.flatnonzero(
-        np.isin(ids, counted["device_id"][counted["cell_id"].isin(mine["cell_id"])])
-    )
-    distance = np.hypot(*(stays.accommodation_xy[visits] - network.site_xy[site]).T)
-    sights = stays.places[visits][:, list(SIGHTS)].ravel()
-    places, seen = np.unique(sights, return_counts=True)
-    top = places[np.argmax(seen)]
-    shares = np.diff(country.locations.cumulative[top], prepend=0) / CUMULATIVE_SCALE
-    from_site = country.locations.sector[top] // SECTORS == site
-    return {
-        "site": site_id,
-        "visitors": visits.size,
-        "median km from the site to their accommodation": round(
-            float(np.median(distance)) / 1000, 1
-        ),
-        "the site's range, m": float(network.site_range_m[site]),
-        "their sights at their most seen place": f"{seen.max()} of {sights.size}",
-        "that place's events served by the site": round(float(shares[from_site].sum()), 2),
-    }
+    version = [allocation["cell_id"], allocation["valid_from"]]  # each version sums to 1
+    total = weight.groupby(version, dropna=False).transform("sum")
+    return allocation.assign(weight=weight / total)
 
 
 def errors(truth: pd.Series, released: pd.DataFrame) -> pd.Series:
@@ -279,7 +231,6 @@ def main() -> None:
     parser.add_argument("--visitors", type=float, default=5.0)
     parser.add_argument("--iterations", type=int, nargs="*", default=[1, 10])
     parser.add_argument("--true-prior", action="store_true")
-    parser.add_argument("--sights", action="store_true")
     parser.add_argument("--night-hours", type=int, nargs=2, default=[20, 7])
     args = parser.parse_args()
     key_file = args.world / "holder.key"
@@ -337,10 +288,6 @@ def main() -> None:
         truth.drop_duplicates("device_id")[["device_id", "area"]], on="device_id"
     )
     print("visitor nights:", spill(visitors, "area", "_weight").to_dict())
-    if args.sights:
-        key = load_or_create_key(key_file=key_file)
-        site = border_site(visitors, tables)
-        print(site_visitors(rebuilt(args.world), tables, site, counted.to_pandas(), key))
     residents = resident_homes(args.world, tables, key_file)
     print("residents' homes:", spill(residents, "home_area", "_weight").to_dict())
 

@@ -44,7 +44,7 @@ class PoiKind(IntEnum):
 
 
 PERSONS_PER_POI = {PoiKind.WORKPLACE: 25.0, PoiKind.SCHOOL: 250.0, PoiKind.LEISURE: 150.0}
-"""Workers per workplace, pupils per school, residents per shop or sight (assumption)."""
+"""Workers per workplace, pupils per school, residents per shop or leisure place (assumption)."""
 POI_CONCENTRATION = {PoiKind.WORKPLACE: 2.0, PoiKind.SCHOOL: 1.5, PoiKind.LEISURE: 2.0}
 """How much each kind gathers in town centres (see `settled_points`)."""
 

@@ -388,7 +388,7 @@ def test_inbound_tourism_corrections_bring_the_nights_close_to_the_truth(accurac
     "nights from 22:00 to 08:00, every other province with 100 true nights or more then within "
     "9 %), 13 times fewer than Brussels': 3.8 % of Brussels' visitor nights land there, where "
     "residents' homes cross 2.7 % and cancel. The bar needs under 0.8 %; neither the world's "
-    "own visitor nights per municipality as the cells' weights (+25 %) nor per tile as the "
+    "own visitor nights per municipality as the cells' weights (+26 %) nor per tile as the "
     "prior of each roamer's posterior (+42 %) gets there (docs/algorithms/inbound_tourism.md, "
     "benchmarks/bench_tourism_provinces.py)",
 )
