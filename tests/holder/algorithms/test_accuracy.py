@@ -383,13 +383,11 @@ def test_inbound_tourism_corrections_bring_the_nights_close_to_the_truth(accurac
     strict=True,
     reason="measured -8.4 % to +15.7 % in the 5 provinces with >= 50 true nights (bar 10 %; "
     "-31.8 % to -20.0 % counting only what the events show): Antwerp +15.7 % on 106 true "
-    "nights, the noise of a few visitors. The systematic miss is Flemish Brabant: +30 % on its "
-    "37 true nights (below the 50), +48 % on 123 with five times the visitors (+44 % with "
-    "nights from 22:00 to 08:00, every other province with 100 true nights or more then within "
-    "9 %), 13 times fewer than Brussels': 3.8 % of Brussels' visitor nights land there, where "
-    "residents' homes cross 2.7 % and cancel. The bar needs under 0.8 %; neither the world's "
-    "own visitor nights per municipality as the cells' weights (+26 %) nor per tile as the "
-    "prior of each roamer's posterior (+42 %) gets there (docs/algorithms/inbound_tourism.md, "
+    "nights, the noise of a few visitors. Flemish Brabant misses too, +30 % on its 37 true "
+    "nights (below the 50). On worlds with five and ten times the visitors it is +48 % and "
+    "+17 % (3-4 % of Brussels' visitor nights cross the border, and Brussels has 13 and 7.6 "
+    "times its nights), East Flanders +18 % and +15 %, Liege +16 % and +17 %, every other "
+    "province with 100 true nights or more within 9 % (docs/algorithms/inbound_tourism.md, "
     "benchmarks/bench_tourism_provinces.py)",
 )
 def test_inbound_tourism_nights_per_province_within_ten_percent(accuracy_world):
