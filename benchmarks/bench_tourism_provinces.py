@@ -6,8 +6,8 @@ Usage:
 
 DIR receives the accuracy test's synthetic Belgium (0.15 %, four weeks from 14 March 2011,
 seed 7: tests/holder/algorithms/test_accuracy.py) with `--visitors` times the foreign
-visitors (`roamer_arrivals_per_day`), generated, ingested and allocated unless DIR already
-holds it. Printed:
+visitors (`roamer_arrivals_per_day`; ten times is the tourism tests' world), generated,
+ingested and allocated unless DIR already holds it. Printed:
 
 - per province (the Brussels region as one), the true visitor nights (the nights of evenings
   the period sees) and the error of `inbound_tourism`'s released nights: by the allocation
