@@ -11,12 +11,12 @@ ingested and allocated unless DIR already holds it. Printed:
 
 - per province (the Brussels region as one), the true visitor nights (the nights of evenings
   the period sees) and the error of `inbound_tourism`'s released nights: by the allocation
-  weights (as released); for each `--iterations`, by the tile estimator of present population
-  (`spatial.tile_bayesian_counts`: the register prior, then that many updates) fed the
-  algorithm's nights per cell; by each roamer's tile posterior (`posterior.posterior_areas`,
-  usual residence's ``posterior``: its nights per cell as evidence); and with every night of
-  a run of consecutive nights at the run's cell of most nights (`at_stay_cells`), not at
-  each night's own;
+  weights (as released), and so counting only the nights its events show; for each
+  `--iterations`, by the tile estimator of present population (`spatial.tile_bayesian_counts`:
+  the register prior, then that many updates) fed the algorithm's nights per cell; by each
+  roamer's tile posterior (`posterior.posterior_areas`, usual residence's ``posterior``: its
+  nights per cell as evidence); and with every night of a run of consecutive nights at the
+  run's cell of most nights (`at_stay_cells`), not at each night's own;
 - with ``--true-prior``, the bounds: the tile estimator and each roamer's posterior with the
   world's visitor nights per tile as prior, and the allocation weights of each cell times its
   municipalities' visitor nights per registered resident (what tourist beds could give);
@@ -68,6 +68,8 @@ END = START + dt.timedelta(days=DAYS - 1)
 ACCURACY_WORLD = WorldParams(
     scale=0.0015, days=DAYS, seed=7, start=START, migration_rate_per_year=1.0
 )
+SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
+"""`inbound_tourism` counting only the nights its events show (its corrections off)."""
 BRUSSELS, FLEMISH_BRABANT = "4000", "20001"  # the region counts as a province
 TIMEZONE = "Europe/Brussels"
 
@@ -250,6 +252,11 @@ def main() -> None:
     located = spread(spent, tables.allocation, share="share", day="night")
     table = pd.DataFrame({"true nights": true_counts})
     table["allocation"] = errors(true_counts, count_by(located, ["area_code"]).to_pandas())
+    seen_only = params.model_copy(update=SEEN_ONLY)
+    seen, seen_days, _ = counted_nights(tables, seen_only)
+    seen = tourism.expanded_nights(seen, seen_days, seen_only)
+    seen = spread(seen, tables.allocation, share="share", day="night")
+    table["seen only"] = errors(true_counts, count_by(seen, ["area_code"]).to_pandas())
     per_cell = spent.group_by("cell_id").agg(device_count=spent.share.sum()).to_pandas()
     assert tables.footprint is not None, "the store has no tile footprint"
     for iterations in args.iterations:
