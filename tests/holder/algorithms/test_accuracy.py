@@ -408,11 +408,12 @@ def test_inbound_tourism_corrections_bring_the_nights_close_to_the_truth(tourism
     strict=True,
     reason="measured -5.2 % to +17.3 % in the 11 provinces (bar 10 %): Flemish Brabant +17.3 % "
     "(343 true nights; 3.3 % of Brussels' visitor nights cross the border, and Brussels has 7.6 "
-    "times its nights), Liege +16.7 % (376) and East Flanders +14.7 % (624), whose visitors are "
-    "seen on more of their nights (-19 % counting only what the events show, -22 % to -31 % in "
-    "the other provinces with 300 true nights or more) while the corrections add to them what "
-    "they add elsewhere; every other province within 9 %, and every one with 300 true nights "
-    "or more within 10 % with nights from 22:00 to 08:00, the world's own visitor night "
+    "times its nights), Liege +16.7 % (376) and East Flanders +14.7 % (624), which count more "
+    "nights as seen (-19 % counting only what the events show, -22 % to -31 % in the other "
+    "provinces with 300 true nights or more: their own visitors seen more often, neighbours' "
+    "evenings and day visitors) while the corrections add to them what they add elsewhere; "
+    "every other province within 9 %, and every one with 300 true nights or more within 10 % "
+    "with nights from 22:00 to 08:00, the world's own visitor night "
     "(docs/algorithms/inbound_tourism.md, benchmarks/bench_tourism_provinces.py)",
 )
 def test_inbound_tourism_nights_per_province_within_ten_percent(tourism_world):
