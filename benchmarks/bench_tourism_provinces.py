@@ -68,8 +68,6 @@ END = START + dt.timedelta(days=DAYS - 1)
 ACCURACY_WORLD = WorldParams(
     scale=0.0015, days=DAYS, seed=7, start=START, migration_rate_per_year=1.0
 )
-SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
-"""`inbound_tourism` counting only the nights its events show (its corrections off)."""
 BRUSSELS, FLEMISH_BRABANT = "4000", "20001"  # the region counts as a province
 TIMEZONE = "Europe/Brussels"
 
@@ -252,7 +250,7 @@ def main() -> None:
     located = spread(spent, tables.allocation, share="share", day="night")
     table = pd.DataFrame({"true nights": true_counts})
     table["allocation"] = errors(true_counts, count_by(located, ["area_code"]).to_pandas())
-    seen_only = params.model_copy(update=SEEN_ONLY)
+    seen_only = params.model_copy(update=tourism.SEEN_ONLY)
     seen, seen_days, _ = counted_nights(tables, seen_only)
     seen = tourism.expanded_nights(seen, seen_days, seen_only)
     seen = spread(seen, tables.allocation, share="share", day="night")

@@ -33,6 +33,7 @@ from cellcensus.holder.algorithms.device_filter import (
     multi_sim_hints,
     multi_sim_pairs,
 )
+from cellcensus.holder.algorithms.inbound_tourism import SEEN_ONLY
 from cellcensus.holder.algorithms.internal_migration import (
     InternalMigrationParameters,
     period_nights,
@@ -81,14 +82,21 @@ class AccuracyWorld:
         return open_tables(self.store, level=level)
 
 
+def allocated_world(root: Path, params: WorldParams) -> Store:
+    """The world of `params` generated under `root`, ingested (key `root`/holder.key) and
+    allocated to municipalities."""
+    synthesize(out=root / "dataset", params=params)
+    ingest_dataset(dataset=root / "dataset", store=root / "store", key_file=root / "holder.key")
+    store = Store(root / "store")
+    build_allocation(store=store, areas=municipalities())
+    return store
+
+
 @pytest.fixture(scope="session")
 def accuracy_world(tmp_path_factory: pytest.TempPathFactory) -> AccuracyWorld:
     root = tmp_path_factory.mktemp("accuracy")
-    synthesize(out=root / "dataset", params=PARAMS)
+    store = allocated_world(root, PARAMS)
     key_file = root / "holder.key"
-    ingest_dataset(dataset=root / "dataset", store=root / "store", key_file=key_file)
-    store = Store(root / "store")
-    build_allocation(store=store, areas=municipalities())
     roll_up_allocation(store=store, parent=_arrondissements(), level="arrondissement")
     build_tile_footprint(store)
     folder = root / "dataset" / "truth"
@@ -339,9 +347,6 @@ measure the draw."""
 PROVINCE_NIGHTS = 50
 """True nights a province needs for its released nights to be held to a tolerance."""
 
-SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
-"""`inbound_tourism` counting only the nights its events show (version 1.2)."""
-
 
 @dataclass(frozen=True)
 class TourismWorld:
@@ -358,10 +363,7 @@ def tourism_world(tmp_path_factory: pytest.TempPathFactory) -> TourismWorld:
     (benchmarks/bench_tourism_provinces.py --visitors 10 makes the same world)."""
     root = tmp_path_factory.mktemp("tourism")
     arrivals = PARAMS.roamer_arrivals_per_day * TOURISM_VISITORS
-    synthesize(out=root / "dataset", params=replace(PARAMS, roamer_arrivals_per_day=arrivals))
-    ingest_dataset(dataset=root / "dataset", store=root / "store", key_file=root / "holder.key")
-    store = Store(root / "store")
-    build_allocation(store=store, areas=municipalities())
+    store = allocated_world(root, replace(PARAMS, roamer_arrivals_per_day=arrivals))
     return TourismWorld(store=store, truth=root / "dataset" / "truth")
 
 

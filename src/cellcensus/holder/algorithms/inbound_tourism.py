@@ -74,6 +74,9 @@ MAX_NIGHTS = 366
 MAX_SILENT_DAYS = 6
 MAX_END_NIGHTS = 3.0
 MAX_WEIGHT = 5.0
+SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
+"""The parameters that turn the three corrections off: only the nights the events show, as
+version 1.2 counted them (the accuracy tests and the tourism benchmark compare with it)."""
 
 Mcc = Annotated[int, Field(ge=200, le=799)]
 
