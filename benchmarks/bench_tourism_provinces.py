@@ -119,7 +119,7 @@ def counted_nights(
     days = tables.materialize(scope.keep(tourism.daily_activity(events)))
     observed = nights.select("device_id", "night").distinct()
     silent = tourism.silent_nights(days, observed, max_silent_days=params.max_silent_days)
-    return tables.materialize(tourism.night_cells(nights, params, silent)), days, nights
+    return tables.materialize(tourism.night_cells(nights, days, params, silent)), days, nights
 
 
 def at_stay_cells(counted: ir.Table, nights: ir.Table) -> ir.Table:

@@ -8,19 +8,20 @@ from .conftest import D, as_dict, ev, hand_world
 # Only what the events show: no night across silent days, no expected or weighted nights.
 COUNTED = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
 
-WORLD = hand_world(
-    [
-        # 1 (France): nights 0 and 1 at A, away on night 2, night 3 at C: two arrivals.
-        ev(1, 0, 22, "A", mcc=208), ev(1, 1, 6, "A", mcc=208), ev(1, 1, 23, "A", mcc=208),
-        ev(1, 3, 23, "C", mcc=208), ev(1, 3, 14, "D", mcc=208),
-        # 2 (UK): night 0 mostly at B (split between areas 1 and 2), once at A.
-        ev(2, 0, 22, "B", mcc=234), ev(2, 0, 23, "B", mcc=234), ev(2, 1, 2, "A", mcc=234),
-        # 3 (UK): a day tripper, never seen at night.
-        ev(3, 2, 14, "D", mcc=234),
-        # 4: the holder's own subscriber.
-        *(ev(4, d, 22, "D") for d in range(4)),
-    ]
-)  # fmt: skip
+WORLD_EVENTS = [
+    # 1 (France): nights 0 and 1 at A, away on night 2, night 3 at C: two arrivals.
+    ev(1, 0, 22, "A", mcc=208), ev(1, 1, 6, "A", mcc=208), ev(1, 1, 23, "A", mcc=208),
+    ev(1, 3, 23, "C", mcc=208), ev(1, 3, 14, "D", mcc=208),
+    # 2 (UK): night 0 mostly at B (split between areas 1 and 2), once at A; seen the next
+    # morning.
+    ev(2, 0, 22, "B", mcc=234), ev(2, 0, 23, "B", mcc=234), ev(2, 1, 2, "A", mcc=234),
+    ev(2, 1, 9, "D", mcc=234),
+    # 3 (UK): a day tripper, never seen at night.
+    ev(3, 2, 14, "D", mcc=234),
+    # 4: the holder's own subscriber.
+    *(ev(4, d, 22, "D") for d in range(4)),
+]  # fmt: skip
+WORLD = hand_world(WORLD_EVENTS)
 
 
 def indicators(frame):
@@ -42,6 +43,24 @@ def test_countries_and_night_cap(release):
     capped = indicators(release("inbound_tourism", WORLD, max_nights=1, **COUNTED))
     assert capped["nights"] == pytest.approx({"1": 1.5, "2": 0.5})
     assert capped["arrivals"] == pytest.approx({"1": 1.5, "2": 0.5})
+
+
+def test_a_night_counts_only_if_the_roamer_is_seen_after_its_functional_midnight(release):
+    # 5 (UK) leaves after 02:00: a same-day visitor, no night. 1's night 3 is the data's last
+    # night (its morning lies outside the data), so it counts; in a longer period it does not.
+    late = hand_world([*WORLD_EVENTS, *LATE_EVENTS])
+    got = indicators(release("inbound_tourism", late, **COUNTED))
+    assert got["nights"] == pytest.approx({"1": 2.5, "2": 1.5})  # as without 5
+    at_two = indicators(release("inbound_tourism", late, **COUNTED, functional_midnight_hour=2))
+    assert at_two["nights"] == pytest.approx({"1": 3.5, "2": 1.5})
+    longer = {"start": D, "end": D + dt.timedelta(days=5)}
+    assert indicators(release("inbound_tourism", late, **COUNTED, **longer))[
+        "nights"
+    ] == pytest.approx({"1": 2.5, "2": 0.5})  # 1's night 3 (at C) is no longer the last
+
+
+# 5 (UK): seen from 14:00 to 02:00 the next day, at A.
+LATE_EVENTS = [ev(5, 1, 14, "A", mcc=234), ev(5, 1, 22, "A", mcc=234), ev(5, 2, 2, "A", mcc=234)]
 
 
 SILENT = hand_world(
@@ -83,8 +102,9 @@ def test_expected_nights_at_the_ends_of_a_stay(release):
     period = {"start": D, "end": D + dt.timedelta(days=6)}
     got = indicators(release("inbound_tourism", STAY, **period, max_weight=1))
     silent = math.exp(-0.9 * 1.0)  # end_share x events a day
-    ends = silent / (1 - silent)
-    assert got["nights"] == pytest.approx({"1": 1 + 2 * ends})
+    before = silent / (1 - silent)
+    after = math.exp(-0.25 * 1.0) / (1 - silent)  # departure_share: the last morning missed
+    assert got["nights"] == pytest.approx({"1": 1 + before + after})
     assert got["devices"] == pytest.approx({"1": 1.0})  # expected nights are not devices
     assert got["arrivals"] == pytest.approx({"1": 1.0})
     capped = indicators(
@@ -94,7 +114,7 @@ def test_expected_nights_at_the_ends_of_a_stay(release):
     # None after the period's last night: its end is night 2's evening.
     last = {"start": D, "end": D + dt.timedelta(days=2), "max_weight": 1}
     assert indicators(release("inbound_tourism", STAY, **last))["nights"] == pytest.approx(
-        {"1": 1 + ends}
+        {"1": 1 + before}
     )
 
 
@@ -102,12 +122,15 @@ def test_without_a_period_no_expected_night_falls_after_the_data(release):
     # Seen on nights 2 and 3; night 3 is the last the data holds (its last day is day 3).
     to_the_end = hand_world([*STAY_EVENTS, ev(9, 3, 22, "A", mcc=214)])
     silent = math.exp(-0.9 * 3 / 2)  # 4 events over 2 days, the first not counted
-    ends = silent / (1 - silent)
+    before = silent / (1 - silent)
     got = indicators(release("inbound_tourism", to_the_end, max_weight=1))
-    assert got["nights"] == pytest.approx({"1": 2 + ends})  # before the stay only
+    assert got["nights"] == pytest.approx({"1": 2 + before})  # before the stay only
+    # In a longer period night 3, never followed by an event, does not count; the nights
+    # expected after night 2 stand for it.
     longer = {"end": D + dt.timedelta(days=6), "max_weight": 1}
     got = indicators(release("inbound_tourism", to_the_end, **longer))
-    assert got["nights"] == pytest.approx({"1": 2 + 2 * ends})
+    after = math.exp(-0.25 * 3 / 2) / (1 - silent)
+    assert got["nights"] == pytest.approx({"1": 1 + before + after})
 
 
 def test_horvitz_thompson_weight_of_a_stay_and_its_cap(release):

@@ -3,8 +3,11 @@
 Method: inbound roamers are devices whose home network's MCC is not the holder's (optionally
 only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
 a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
-id). A device's first `max_nights` counted nights count. Per area, spreading each night cell by
-its allocation weights:
+id). A night counts only if the roamer is seen after it, from its functional midnight
+(`functional_midnight_hour`, 04:00) on: a visitor gone before then stayed no night (UNWTO's
+same-day visitor; the Multi-MNO pipeline's overnight stay spans that hour). The period's last
+night, whose morning the data does not hold, counts as seen. A device's first `max_nights`
+counted nights count. Per area, spreading each night cell by its allocation weights:
 
 - ``nights``: nights spent (device-nights);
 - ``devices``: distinct devices that spent at least one counted night there (a device's
@@ -20,12 +23,13 @@ one expect (measured on a synthetic Belgium of four weeks: docs/algorithms/inbou
    days `d` and `d'` with at most `max_silent_days` silent days between them spent nights
    `d` .. `d'` - 1 in the country; those without a night-time event count, at the cell of its
    last event of `d`.
-2. The ends of a stay (`end_share`, `max_end_nights`): a roamer making `r` events a day (over
-   the days from its first to its last day seen, the first event not counted: the
-   observation starts with it) misses its arrival evening and next day, or its last morning,
-   with chance ``q = exp(-end_share * r)``; before its first counted night and after its last
-   it gets ``q / (1 - q)`` expected nights (at most `max_end_nights`) at that night's cell.
-   None is added outside the period.
+2. The ends of a stay (`end_share`, `departure_share`, `max_end_nights`): a roamer making `r`
+   events a day (over the days from its first to its last day seen, the first event not
+   counted: the observation starts with it) misses its arrival evening and next day with
+   chance ``q = exp(-end_share * r)``, its departure day before it leaves with chance
+   ``q_d = exp(-departure_share * r)``; before its first counted night it gets ``q / (1 - q)``
+   expected nights, after its last ``q_d / (1 - q)`` (each at most `max_end_nights`), at that
+   night's cell. None is added outside the period.
 3. Stays never seen (`night_share`, `max_weight`): a stay of `n` nights is seen at night at
    least once with chance ``1 - exp(-night_share * r) ** n``; each night and arrival of the
    roamer weighs its inverse (Horvitz and Thompson 1952), at most `max_weight`, so the roamers
@@ -112,8 +116,22 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         le=2.0,
         description="Share of a day's events whose absence hides the first or last night.",
     )
+    departure_share: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=2.0,
+        description="Share of a day's events made on the departure day before leaving: whose "
+        "absence hides the last night.",
+    )
+    functional_midnight_hour: int = Field(
+        default=4,
+        ge=0,
+        le=12,
+        description="A night counts only for a roamer seen from this local hour of the next "
+        "morning on.",
+    )
     max_end_nights: float = Field(
-        default=1.0,
+        default=2.0,
         ge=0.0,
         le=MAX_END_NIGHTS,
         description="Maximum expected silent nights added before and after a roamer's counted "
@@ -129,17 +147,34 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
 
 
 def daily_activity(events: ir.Table) -> ir.Table:
-    """device_id, local_date, events, cell_id: each day a roamer is seen, with its last cell.
+    """device_id, local_date, events, latest_hour, cell_id: each day a roamer is seen.
 
-    The last cell is that of the day's last event (ties: the largest cell id).
+    The cell is that of the day's last event (ties: the largest cell id), `latest_hour` that
+    event's local hour.
     """
     last = first_per_group(
         events.select("device_id", "local_date", "timestamp", "cell_id"),
         ["device_id", "local_date"],
         [ibis.desc("timestamp"), ibis.desc("cell_id")],
     ).select("device_id", "local_date", "cell_id")
-    counts = events.group_by("device_id", "local_date").agg(events=events.count())
+    counts = events.group_by("device_id", "local_date").agg(
+        events=events.count(), latest_hour=events.local_hour.max()
+    )
     return counts.join(last, ["device_id", "local_date"])
+
+
+def overnight(nights: ir.Table, days: ir.Table, *, midnight_hour: int, end: ir.Value) -> ir.Table:
+    """The `nights` (device_id, night, ...) after which their roamer is seen again.
+
+    A night `n` stays if the roamer is seen from `midnight_hour` on day `n` + 1 or on a later
+    day, or if `n` is the period's last night (`end`: its morning lies outside the data).
+    """
+    day = ibis.ifelse(
+        days.latest_hour >= midnight_hour, days.local_date, days.local_date - ibis.interval(days=1)
+    )
+    seen = days.group_by("device_id").agg(_until=day.max())
+    kept = nights.join(seen, "device_id")
+    return kept.filter((kept.night < kept._until) | (kept.night >= end)).drop("_until")
 
 
 def silent_nights(days: ir.Table, observed: ir.Table, *, max_silent_days: int = 0) -> ir.Table:
@@ -173,12 +208,16 @@ def silent_nights(days: ir.Table, observed: ir.Table, *, max_silent_days: int = 
 
 
 def night_cells(
-    per_cell: ir.Table, params: InboundTourismParameters, silent: ir.Table | None = None
+    per_cell: ir.Table,
+    days: ir.Table,
+    params: InboundTourismParameters,
+    silent: ir.Table | None = None,
 ) -> ir.Table:
     """device_id, night, cell_id, arrival: each counted night of each roamer.
 
     Args:
         per_cell: The roamers' night summary (device_id, night, cell_id, events).
+        days: The days each roamer is seen, as from `daily_activity`.
         params: The parameters.
         silent: Nights to count without night-time events (device_id, night, cell_id), as
             from `silent_nights`.
@@ -188,6 +227,9 @@ def night_cells(
     ).select("device_id", "night", "cell_id")
     if silent is not None:
         best = best.union(silent.select("device_id", "night", "cell_id"), distinct=False)
+    best = overnight(
+        best, days, midnight_hour=params.functional_midnight_hour, end=period_end(days, params)
+    )
     order = ibis.window(group_by="device_id", order_by="night")
     best = best.mutate(previous=best.night.lag().over(order), _rank=ibis.row_number().over(order))
     best = best.filter(best._rank < params.max_nights)
@@ -219,11 +261,12 @@ def expanded_nights(
 ) -> ir.Table:
     """device_id, night, cell_id, arrival, share: counted nights and expected missed ones.
 
-    Ends of a stay: before its first counted night (after its last), a roamer gets, at that
-    night's cell, the expected silent nights ``q / (1 - q)`` (the mean of a geometric count
-    of missed nights before the first one seen), with `q` its silence over `end_share` of a
-    day, at most `max_end_nights`, none before `start` - 1 or after `end` (without them, the
-    first and last days any roamer is seen: the data's period).
+    Ends of a stay: before its first counted night a roamer gets, at that night's cell, the
+    expected silent nights ``q / (1 - q)`` (the mean of a geometric count of missed nights
+    before the first one seen), with `q` its silence over `end_share` of a day; after its last
+    ``q_d / (1 - q)``, with `q_d` its silence over `departure_share` of a day (its departure
+    day, partly spent, missed first); each at most `max_end_nights`, none before `start` - 1 or
+    after `end` (without them, the first and last days any roamer is seen: the data's period).
 
     Stays never seen: every night (and arrival) of a roamer weighs ``1 / (1 - p ** n)``, `p` its
     silence over a night (`night_share` of a day) and `n` its nights (counted and expected):
@@ -235,14 +278,15 @@ def expanded_nights(
     )
     per_device = per_device.join(event_rate(days), "device_id")
     q = silence(per_device.rate, params.end_share)
+    departure = silence(per_device.rate, params.departure_share)
     most = params.max_end_nights
-    # q / (1 - q) >= most exactly when q * (1 + most) >= most (and q = 1 divides by 0).
-    expected = ibis.ifelse(q * (1 + most) < most, q / (1 - q), _float(most))
+    # a / (1 - q) >= most exactly when a >= most * (1 - q) (and q = 1 divides by 0).
+    before = ibis.ifelse(q < most * (1 - q), q / (1 - q), _float(most))
+    after = ibis.ifelse(departure < most * (1 - q), departure / (1 - q), _float(most))
     start = days.local_date.min() if params.start is None else ibis.literal(params.start)
-    end = days.local_date.max() if params.end is None else ibis.literal(params.end)
     per_device = per_device.mutate(
-        before=ibis.ifelse(per_device["first"] >= start, expected, _float(0)),
-        after=ibis.ifelse(per_device["last"] < end, expected, _float(0)),
+        before=ibis.ifelse(per_device["first"] >= start, before, _float(0)),
+        after=ibis.ifelse(per_device["last"] < period_end(days, params), after, _float(0)),
     )
     length = per_device.nights.cast("float64") + per_device.before + per_device.after
     seen = 1 - silence(per_device.rate, params.night_share).pow(length)
@@ -273,12 +317,12 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     if params.countries:
         events = events.filter(events.mcc.isin(list(params.countries)))
     nights = scope.keep(summarise_nights(events, params))
-    days = scope.keep(daily_activity(events))
+    days = tables.materialize(scope.keep(daily_activity(events)))
     silent = None
     if params.impute_nights:
         observed = nights.select("device_id", "night").distinct()
         silent = silent_nights(days, observed, max_silent_days=params.max_silent_days)
-    counted = tables.materialize(night_cells(nights, params, silent))
+    counted = tables.materialize(night_cells(nights, days, params, silent))
     # A night by the weights valid on the date of its evening.
     located = spread(counted, tables.allocation, day="night")
     spent = counted.mutate(share=one())
@@ -298,6 +342,11 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
         .union(nights.select(columns), distinct=False)
         .union(arrivals.select(columns), distinct=False)
     )
+
+
+def period_end(days: ir.Table, params: InboundTourismParameters) -> ir.Value:
+    """The period's last day: `end`, or else the last day any roamer is seen."""
+    return days.local_date.max() if params.end is None else ibis.literal(params.end)
 
 
 def _float(value: float) -> ir.FloatingValue:
@@ -324,7 +373,7 @@ def period_nights(period: Period) -> int:
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.4.0",
+        version="1.5.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,
