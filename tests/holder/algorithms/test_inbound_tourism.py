@@ -1,9 +1,14 @@
+import dataclasses
 import datetime as dt
 import math
+from typing import Any
 
 import pytest
 
-from .conftest import D, as_dict, ev, hand_world
+from cellcensus.errors import CellcensusError
+from cellcensus.holder.algorithms import conformance as suite
+
+from .conftest import HAND_FOOTPRINT, D, as_dict, ev, hand_world, with_examples
 
 # Only what the events show: no night across silent days, no expected or weighted nights.
 COUNTED = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
@@ -149,3 +154,76 @@ def test_horvitz_thompson_weight_of_a_stay_and_its_cap(release):
     got = indicators(release("inbound_tourism", busy, **no_ends))
     assert got["nights"] == pytest.approx({"1": 1 / (1 - math.exp(-0.3 * 8))})
     assert got["nights"]["1"] < 1.1
+
+
+# --- the Bayesian estimator -----------------------------------------------------------------
+
+BAYESIAN = {"spatial_estimator": "bayesian", **COUNTED}
+
+
+def roamer_nights(device: int, cell: str, nights: int = 1) -> list[tuple[Any, ...]]:
+    """A French roamer's `nights` at `cell` from night 0, seen again each next morning."""
+    return [
+        event
+        for night in range(nights)
+        for event in (ev(device, night, 22, cell, mcc=208), ev(device, night + 1, 9, cell, mcc=208))
+    ]
+
+
+def test_bayesian_places_every_indicator_by_the_posterior_of_its_cell(release):
+    # Tile 1 (area 1) is three times as dense as the others: B's roamer is in area 1 with
+    # probability (0.3 + 3 x 0.9) / (0.3 + 3 x 0.9 + 0.9 + 0.3) = 3 / 4.2.
+    footprint = {**HAND_FOOTPRINT, "tiles": HAND_FOOTPRINT["tiles"].assign(log_prior=LOG_PRIOR)}
+    world = dataclasses.replace(hand_world(roamer_nights(1, "B", 2)), footprint=footprint)
+    got = indicators(release("inbound_tourism", world, **BAYESIAN, iterations=1))
+    assert got["nights"] == pytest.approx({"1": 2 * 3 / 4.2, "2": 2 * 1.2 / 4.2})
+    assert got["devices"] == pytest.approx({"1": 3 / 4.2, "2": 1.2 / 4.2})
+    assert got["arrivals"] == pytest.approx(got["devices"])
+    allocated = indicators(release("inbound_tourism", world, **COUNTED))
+    assert allocated["nights"] == pytest.approx({"1": 1.0, "2": 1.0})  # B halved
+
+
+LOG_PRIOR = [0.0, math.log(3.0), 0.0, 0.0, 0.0]
+
+
+def test_bayesian_fits_the_density_to_the_roamers_own_nights(release):
+    # Five roamers sleep at A (area 1), one at B: under a flat prior B's nights split evenly,
+    # and the updates move them towards area 1, where the roamers are.
+    rows = [event for device in range(1, 6) for event in roamer_nights(device, "A")]
+    world = dataclasses.replace(
+        hand_world([*rows, *roamer_nights(6, "B")]), footprint=HAND_FOOTPRINT
+    )
+    one = indicators(release("inbound_tourism", world, **BAYESIAN, iterations=1))
+    fitted = indicators(release("inbound_tourism", world, **BAYESIAN))
+    assert sum(fitted["nights"].values()) == pytest.approx(6.0)
+    assert sum(fitted["devices"].values()) == pytest.approx(6.0)  # each device once
+    assert fitted["nights"]["1"] > one["nights"]["1"] + 0.2
+    assert fitted["nights"]["1"] < 6.0
+
+
+def test_bayesian_is_refused_without_a_footprint_naming_the_command(release):
+    with pytest.raises(CellcensusError, match="--tile-footprint"):
+        release("inbound_tourism", hand_world(roamer_nights(1, "B")), **BAYESIAN)
+
+
+def test_bayesian_passes_the_conformance_checks(footprint_world, period_runner):
+    algorithm = with_examples("inbound_tourism", BAYESIAN, {"spatial_estimator": "bayesian"})
+    suite.check_schema(algorithm, footprint_world, period_runner)
+    suite.check_deterministic(algorithm, footprint_world, period_runner)
+    suite.check_day_by_day(algorithm, footprint_world, period_runner.con)
+    # The enclave noises the counts per night cell, before `finish`: the bound holds there.
+    suite.check_contribution_bound(algorithm, footprint_world, period_runner, n_events=20_000)
+    placed = period_runner.run(algorithm, footprint_world, {"spatial_estimator": "bayesian"})
+    allocated = period_runner.run(algorithm, footprint_world, {})
+    nights = [part[part.indicator == "nights"].device_count.sum() for part in (placed, allocated)]
+    assert nights[1] > 0
+    assert nights[0] == pytest.approx(nights[1])  # the estimator moves nights, never adds any
+
+
+@pytest.mark.spark
+def test_bayesian_gives_the_same_result_on_spark(footprint_world, period_runner, spark_runner):
+    suite.check_engines_agree(
+        with_examples("inbound_tourism", {"spatial_estimator": "bayesian"}),
+        footprint_world,
+        {"duckdb": period_runner, "spark": spark_runner},
+    )

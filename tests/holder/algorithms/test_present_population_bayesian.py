@@ -11,7 +11,11 @@ from scipy import sparse
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
-from cellcensus.holder.algorithms.spatial import AreaFootprint, tile_bayesian_counts
+from cellcensus.holder.algorithms.spatial import (
+    AreaFootprint,
+    tile_bayesian_counts,
+    tile_posterior_weights,
+)
 
 from .conftest import HAND_FOOTPRINT, as_dict, ev, hand_world, with_examples
 
@@ -42,9 +46,9 @@ def test_one_update_is_each_devices_posterior_over_the_tiles_under_the_prior(rel
     assert allocated == {"1": 0.5, "2": 0.5}  # the allocation halves B whatever the density
 
 
-def test_updates_fit_a_wrong_prior_to_the_counts():
-    # 30 areas, 60 sectors, serving probabilities at random; counts are those expected of a
-    # known density. The flat prior is wrong; the updates move it towards the truth.
+def random_world() -> tuple[AreaFootprint, pd.DataFrame, np.ndarray]:
+    """30 areas, 60 sectors, serving probabilities at random, a flat prior; the counts per
+    cell expected of a known density (slot 0), and that density."""
     rng = np.random.default_rng(5)
     n_areas, n_sectors = 30, 60
     mass = rng.uniform(size=(n_sectors, n_areas)) * (rng.uniform(size=(n_sectors, n_areas)) < 0.2)
@@ -62,6 +66,13 @@ def test_updates_fit_a_wrong_prior_to_the_counts():
     cell_counts = pd.DataFrame(
         {"slot": 0, "cell_id": footprint.sectors.index, "device_count": counts}
     )
+    return footprint, cell_counts, truth
+
+
+def test_updates_fit_a_wrong_prior_to_the_counts():
+    # The flat prior is wrong; the updates move it towards the truth.
+    footprint, cell_counts, truth = random_world()
+    counts = cell_counts.device_count.to_numpy()
 
     def error(iterations: int) -> float:
         placed, unknown = tile_bayesian_counts(
@@ -73,6 +84,23 @@ def test_updates_fit_a_wrong_prior_to_the_counts():
 
     assert error(100) < 0.5 * error(1)
     assert error(100) < 0.15
+
+
+@pytest.mark.parametrize("iterations", [1, 5])
+def test_posterior_weights_place_the_counts_as_the_updates_do(iterations):
+    # inbound_tourism places its indicators by the weights fitted to its nights.
+    footprint, cell_counts, _ = random_world()
+    weights = tile_posterior_weights(
+        cell_counts=cell_counts, footprint=footprint, iterations=iterations
+    )
+    assert weights.groupby("cell_id").weight.sum().to_numpy() == pytest.approx(1.0)
+    placed = cell_counts.merge(weights, on="cell_id")
+    per_area = (placed.device_count * placed.weight).groupby(placed.area_code).sum()
+    updated, _ = tile_bayesian_counts(
+        cell_counts=cell_counts, footprint=footprint, by=["slot"], iterations=iterations
+    )
+    expected = updated.set_index("area_code").device_count
+    assert per_area.reindex(expected.index).to_numpy() == pytest.approx(expected.to_numpy())
 
 
 def test_a_cell_outside_the_footprint_keeps_its_allocation_weights(release):

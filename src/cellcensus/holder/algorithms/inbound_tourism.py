@@ -49,13 +49,19 @@ tourism surveys: an Estonian case study", Tourism Management 29(3); Horvitz & Th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 from pydantic import Field
 
-from cellcensus.holder.algorithms.areas import count_by, distinct_device_count, spread
+from cellcensus.holder.algorithms.areas import (
+    allocation_on,
+    count_by,
+    distinct_device_count,
+    spread,
+)
 from cellcensus.holder.algorithms.base import (
     AREA_KEY,
     COUNT,
@@ -66,12 +72,16 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     Period,
     PeriodParameters,
+    StoreLayout,
     StoreTables,
+    check_footprint,
     first_per_group,
+    footprint_refusal,
     one,
 )
 from cellcensus.holder.algorithms.device_filter import DeviceFilterParameters, Scope, Subscribers
 from cellcensus.holder.algorithms.places import NIGHT_COLUMNS, NightParameters, summarise_nights
+from cellcensus.holder.algorithms.spatial import tile_posterior_weights
 
 INDICATORS = ("devices", "nights", "arrivals")
 MAX_NIGHTS = 366
@@ -144,6 +154,20 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         description="Maximum weight of a night: 1 / chance a stay is seen (1: no expansion).",
     )
     filters: DeviceFilterParameters = Field(default_factory=DeviceFilterParameters)
+    spatial_estimator: Literal["allocation", "bayesian"] = Field(
+        default="allocation",
+        description="From night cells to areas: 'allocation' (footprint shares, which follow "
+        "residents) or 'bayesian' (Ricciato & Coluccia over the coverage model's 250 m tiles, "
+        "the register prior fitted to the roamers' own nights; needs the store's tile "
+        "footprint). Under 'bayesian' a device counts once in devices, shared among its night "
+        "cells by its nights there.",
+    )
+    iterations: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="bayesian: updates of the density (1: the posterior under the prior).",
+    )
 
 
 def daily_activity(events: ir.Table) -> ir.Table:
@@ -323,11 +347,13 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
         observed = nights.select("device_id", "night").distinct()
         silent = silent_nights(days, observed, max_silent_days=params.max_silent_days)
     counted = tables.materialize(night_cells(nights, days, params, silent))
-    # A night by the weights valid on the date of its evening.
-    located = spread(counted, tables.allocation, day="night")
     spent = counted.mutate(share=one())
     if params.max_end_nights > 0 or params.max_weight > 1:
         spent = expanded_nights(counted, days, params)
+    if params.spatial_estimator == "bayesian":
+        return per_cell(counted, spent)
+    # A night by the weights valid on the date of its evening.
+    located = spread(counted, tables.allocation, day="night")
     spent = spread(spent, tables.allocation, share="share", day="night")
     nights = count_by(spent, ["area_code"]).mutate(indicator=ibis.literal("nights"))
     devices = distinct_device_count(located, ["area_code"]).mutate(
@@ -342,6 +368,59 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
         .union(nights.select(columns), distinct=False)
         .union(arrivals.select(columns), distinct=False)
     )
+
+
+def per_cell(counted: ir.Table, spent: ir.Table) -> ir.Table:
+    """cell_id, indicator, device_count: the indicators per night cell, for `finish`.
+
+    A device counts once in ``devices``, shared among its night cells by its counted nights
+    there (a distinct count per area cannot be placed from counts per cell).
+    """
+    nights_of = counted.group_by("device_id").agg(_nights=counted.count())
+    shares = counted.join(nights_of, "device_id")
+    shares = shares.mutate(share=one() / shares._nights.cast("float64"))
+    parts = {"devices": shares, "nights": spent, "arrivals": spent.filter(spent.arrival)}
+    tables = [
+        part.group_by("cell_id")
+        .agg(**{COUNT: part.share.sum()})
+        .mutate(indicator=ibis.literal(indicator))
+        .select("cell_id", "indicator", COUNT)
+        for indicator, part in parts.items()
+    ]
+    return tables[0].union(tables[1], distinct=False).union(tables[2], distinct=False)
+
+
+def precondition(params: InboundTourismParameters, layout: StoreLayout) -> None:
+    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "bayesian":
+        check_footprint("bayesian", layout)
+
+
+def finish(
+    raw: pd.DataFrame, tables: StoreTables, params: InboundTourismParameters
+) -> pd.DataFrame:
+    """Place the indicators per night cell on areas by the Bayesian estimator.
+
+    The density is fitted to the nights per cell (`spatial.tile_posterior_weights`), and each
+    indicator placed by its cells' posterior shares, so that devices, nights and arrivals
+    share one geography. A cell the footprint does not know keeps the allocation weights of
+    the period's last day.
+    """
+    if params.spatial_estimator != "bayesian":
+        return raw
+    if tables.footprint is None:
+        raise footprint_refusal("bayesian", level=tables.level)
+    nights = raw[raw["indicator"] == "nights"]
+    weights = tile_posterior_weights(
+        cell_counts=nights, footprint=tables.footprint.per_area, iterations=params.iterations
+    )
+    allocated = allocation_on(tables.allocation, params.end).to_pandas()
+    allocated = allocated[~allocated["cell_id"].isin(weights["cell_id"])]
+    weights = pd.concat([weights, allocated[["cell_id", "area_code", "weight"]]])
+    placed = raw.merge(weights, on="cell_id")
+    placed[COUNT] = placed[COUNT] * placed["weight"]
+    keys = ["area_code", "indicator"]
+    return placed.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})[[*keys, COUNT]]
 
 
 def period_end(days: ir.Table, params: InboundTourismParameters) -> ir.Value:
@@ -392,4 +471,6 @@ inbound_tourism = Algorithm(
         ),
     ),
     compute=compute,
+    finish=finish,
+    precondition=precondition,
 )

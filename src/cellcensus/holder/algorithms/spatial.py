@@ -217,6 +217,48 @@ def tile_bayesian_counts(
     return _in_rows(groups, footprint.areas, u), unknown
 
 
+def tile_posterior_weights(
+    *, cell_counts: pd.DataFrame, footprint: AreaFootprint, iterations: int
+) -> pd.DataFrame:
+    """Each known cell's shares among areas, under a density fitted to `cell_counts`.
+
+    The density starts from the prior and takes `iterations` - 1 updates; a cell's share of
+    area j is then P(i | j) u_j / sum_l P(i | l) u_l, its devices' posterior. Counts placed by
+    these weights are `tile_bayesian_counts` after `iterations` updates, and other counts of
+    the same cells (other indicators of the same devices) can be placed alike.
+
+    Args:
+        cell_counts: cell_id, device_count (negative counts, as noise makes, count as 0).
+        footprint: The store's footprint per area (`TileFootprint.per_area`).
+        iterations: Updates, as in `tile_bayesian_counts`.
+
+    Returns:
+        cell_id, area_code, weight: the cells of `cell_counts` the footprint knows (and whose
+        areas keep some density).
+    """
+    position = footprint.sectors.index.get_indexer(pd.Index(cell_counts["cell_id"]))
+    known = cell_counts[position >= 0]
+    sectors = footprint.sectors.to_numpy()[position[position >= 0]]
+    counts = known.assign(sector=sectors, device_count=known["device_count"].clip(lower=0.0))
+    _, observed = _observed(counts, [], "sector", footprint.sector_ids)
+    u = observed.sum() * footprint.prior[np.newaxis, :] / footprint.prior.sum()
+    for _ in range(iterations - 1):
+        u = _update(u, footprint.serving, observed)
+    posterior = sparse.csr_array(footprint.serving.multiply(u)).tocoo()
+    totals = np.asarray(posterior.sum(axis=1)).ravel()
+    placed = totals[posterior.row] > 0  # a sector whose areas all fitted to 0 places nothing
+    weights = pd.DataFrame(
+        {
+            "sector": footprint.sector_ids[posterior.row[placed]],
+            "area_code": footprint.areas[posterior.col[placed]],
+            "weight": posterior.data[placed] / totals[posterior.row[placed]],
+        }
+    )
+    cells = pd.DataFrame({"cell_id": known["cell_id"].unique()})
+    cells["sector"] = footprint.sectors.reindex(cells["cell_id"]).to_numpy()
+    return cells.merge(weights, on="sector")[["cell_id", "area_code", "weight"]]
+
+
 def _by_footprint(
     cell_counts: pd.DataFrame, pairs: pd.DataFrame, by: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
