@@ -11,9 +11,10 @@ ingested and allocated unless DIR already holds it. Printed:
 
 - per province (the Brussels region as one), the true visitor nights (the nights of evenings
   the period sees) and the error of `inbound_tourism`'s released nights: by the allocation
-  weights (as released), and so counting only the nights its events show; for each
-  `--iterations`, by the tile estimator of present population (`spatial.tile_bayesian_counts`:
-  the register prior, then that many updates) fed the algorithm's nights per cell; by each
+  weights (the default), and so counting only the nights its events show; for each
+  `--iterations`, by the tile estimator (`spatial.tile_bayesian_counts`: the register prior,
+  then that many updates) fed the algorithm's nights per cell, which is what its
+  ``spatial_estimator="bayesian"`` releases with as many ``iterations``; by each
   roamer's tile posterior (`posterior.posterior_areas`, usual residence's ``posterior``: its
   nights per cell as evidence); and with every night of a run of consecutive nights at the
   run's cell of most nights (`at_stay_cells`), not at each night's own;

@@ -435,7 +435,7 @@ def test_inbound_tourism_bayesian_estimator_follows_the_visitors_not_the_residen
     strict=True,
     reason="measured with the Bayesian estimator -14.6 % to +13.8 % in the 11 provinces (bar "
     "10 %): Liege +13.8 % (376 true nights: its 177 visitors' own nights come out +7.7 %, 1.4 "
-    "times their sampling error of 5.5 %, and Luxembourg's visitors add 7 %), Walloon Brabant "
+    "times their sampling error of 5.5 %, and Luxembourg's visitors add 6 %), Walloon Brabant "
     "-14.6 % (51 nights of 24 visitors, whose sampling error alone is 16 %); every other "
     "province within 6.3 % (docs/algorithms/inbound_tourism.md, "
     "benchmarks/bench_tourism_provinces.py)",

@@ -15,6 +15,11 @@ counted nights count. Per area, spreading each night cell by its allocation weig
 - ``arrivals``: arrivals in the country, counted in the area of the first night of each run of
   consecutive nights (a device seen again after a night away arrives again).
 
+With ``spatial_estimator="bayesian"`` the indicators stop at the night cells, and `finish`
+places them by the estimator of Ricciato & Coluccia over the tile footprint, its register
+prior fitted to the roamers' own nights (visitors do not sleep where residents do); ``devices``
+then counts each device once, shared among its night cells by its nights there.
+
 A night no event reveals would go uncounted (a visitor's phone is far less active than a
 resident's); three corrections, each a parameter, recover what the roamer's own events let
 one expect (measured on a synthetic Belgium of four weeks: docs/algorithms/inbound_tourism.md):
@@ -42,7 +47,8 @@ release is calibrated to 8 nights, not to 92 (the period is public: the days the
 Day trippers (no night) are not tourists in this definition (UNWTO: overnight visitors).
 
 Reference: Eurostat Multi-MNO project, inbound tourism indicators (2024; trips join stays up to
-`max_trip_gap_h` apart); Ahas et al. (2008), "Evaluating passive mobile positioning data for
+`max_trip_gap_h` apart, an overnight stay spans `functional_midnight_h`); Ricciato & Coluccia
+(2023), IEEE Transactions on Mobile Computing; Ahas et al. (2008), "Evaluating passive mobile positioning data for
 tourism surveys: an Estonian case study", Tourism Management 29(3); Horvitz & Thompson (1952),
 "A generalization of sampling without replacement from a finite universe", JASA 47(260).
 """
@@ -460,7 +466,7 @@ inbound_tourism = Algorithm(
         privacy_unit="device over the period",
         contribution_bound=MAX_NIGHTS + MAX_WEIGHT * (2 * MAX_NIGHTS + 2 * MAX_END_NIGHTS),
         reference="Eurostat Multi-MNO inbound tourism (2024); Ahas et al. (2008); "
-        "Horvitz & Thompson (1952)",
+        "Horvitz & Thompson (1952); Ricciato & Coluccia (2023)",
         bound_for=bound,
         examples=(
             {"countries": [208], "max_nights": 3},
