@@ -48,9 +48,10 @@ Day trippers (no night) are not tourists in this definition (UNWTO: overnight vi
 
 Reference: Eurostat Multi-MNO project, inbound tourism indicators (2024; trips join stays up to
 `max_trip_gap_h` apart, an overnight stay spans `functional_midnight_h`); Ricciato & Coluccia
-(2023), IEEE Transactions on Mobile Computing; Ahas et al. (2008), "Evaluating passive mobile positioning data for
-tourism surveys: an Estonian case study", Tourism Management 29(3); Horvitz & Thompson (1952),
-"A generalization of sampling without replacement from a finite universe", JASA 47(260).
+(2023), IEEE Transactions on Mobile Computing; Ahas et al. (2008), "Evaluating passive mobile
+positioning data for tourism surveys: an Estonian case study", Tourism Management 29(3);
+Horvitz & Thompson (1952), "A generalization of sampling without replacement from a finite
+universe", JASA 47(260).
 """
 
 from __future__ import annotations
