@@ -14,7 +14,8 @@ from .conftest import HAND_FOOTPRINT, D, as_dict, ev, hand_world, with_examples
 COUNTED = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
 
 WORLD_EVENTS = [
-    # 1 (France): nights 0 and 1 at A, away on night 2, night 3 at C: two arrivals.
+    # 1 (France): nights 0 and 1 at A, away on night 2, night 3 at C: two arrivals. Night 1
+    # is not seen ended (no event on day 2): counted only where silent days are bridged.
     ev(1, 0, 22, "A", mcc=208), ev(1, 1, 6, "A", mcc=208), ev(1, 1, 23, "A", mcc=208),
     ev(1, 3, 23, "C", mcc=208), ev(1, 3, 14, "D", mcc=208),
     # 2 (UK): night 0 mostly at B (split between areas 1 and 2), once at A; seen the next
@@ -37,14 +38,14 @@ def indicators(frame):
 
 def test_devices_nights_and_arrivals_per_area(release):
     got = indicators(release("inbound_tourism", WORLD, **COUNTED))
-    assert got["nights"] == pytest.approx({"1": 2.5, "2": 1.5})
+    assert got["nights"] == pytest.approx({"1": 1.5, "2": 1.5})
     assert got["devices"] == pytest.approx({"1": 1.5, "2": 1.5})
     assert got["arrivals"] == pytest.approx({"1": 1.5, "2": 1.5})
 
 
 def test_countries_and_night_cap(release):
     french = indicators(release("inbound_tourism", WORLD, countries=[208], **COUNTED))
-    assert french["nights"] == pytest.approx({"1": 2.0, "2": 1.0})
+    assert french["nights"] == pytest.approx({"1": 1.0, "2": 1.0})
     capped = indicators(release("inbound_tourism", WORLD, max_nights=1, **COUNTED))
     assert capped["nights"] == pytest.approx({"1": 1.5, "2": 0.5})
     assert capped["arrivals"] == pytest.approx({"1": 1.5, "2": 0.5})
@@ -55,13 +56,23 @@ def test_a_night_counts_only_if_the_roamer_is_seen_after_its_functional_midnight
     # night (its morning lies outside the data), so it counts; in a longer period it does not.
     late = hand_world([*WORLD_EVENTS, *LATE_EVENTS])
     got = indicators(release("inbound_tourism", late, **COUNTED))
-    assert got["nights"] == pytest.approx({"1": 2.5, "2": 1.5})  # as without 5
+    assert got["nights"] == pytest.approx({"1": 1.5, "2": 1.5})  # as without 5
     at_two = indicators(release("inbound_tourism", late, **COUNTED, functional_midnight_hour=2))
-    assert at_two["nights"] == pytest.approx({"1": 3.5, "2": 1.5})
+    assert at_two["nights"] == pytest.approx({"1": 2.5, "2": 1.5})
     longer = {"start": D, "end": D + dt.timedelta(days=5)}
     assert indicators(release("inbound_tourism", late, **COUNTED, **longer))[
         "nights"
-    ] == pytest.approx({"1": 2.5, "2": 0.5})  # 1's night 3 (at C) is no longer the last
+    ] == pytest.approx({"1": 1.5, "2": 0.5})  # 1's night 3 (at C) is no longer the last
+
+
+def test_a_same_day_visitor_who_comes_back_counts_no_night_for_its_first_visit(release):
+    # 6 (UK): evenings at A on days 0 and 5 (gone before 04:00 each time), noon at C on day 8.
+    evenings = [ev(6, day, hour, "A", mcc=234) for day in (0, 5) for hour in (21, 23)]
+    back = hand_world([*evenings, ev(6, 8, 12, "C", mcc=234)])
+    assert "nights" not in indicators(release("inbound_tourism", back, **COUNTED))
+    # Day 8 is within max_silent_days + 1 of the second evening: nights 5 to 7, at A.
+    bridged = indicators(release("inbound_tourism", back, **{**COUNTED, "max_silent_days": 2}))
+    assert bridged["nights"] == pytest.approx({"1": 3.0})
 
 
 # 5 (UK): seen from 14:00 to 02:00 the next day, at A.

@@ -4,9 +4,10 @@ Method: inbound roamers are devices whose home network's MCC is not the holder's
 only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
 a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
 id). A night counts only if the roamer is seen after it, from its functional midnight
-(`functional_midnight_hour`, 04:00) on: a visitor gone before then stayed no night (UNWTO's
-same-day visitor; the Multi-MNO pipeline's overnight stay spans that hour). The period's last
-night, whose morning the data does not hold, counts as seen. A device's first `max_nights`
+(`functional_midnight_hour`, 04:00) on, within `max_silent_days` + 1 days: a visitor gone
+before then stayed no night (UNWTO's same-day visitor; the Multi-MNO pipeline's overnight stay
+spans that hour). The period's last night, whose morning the data does not hold, counts as
+seen. A device's first `max_nights`
 counted nights count. Per area, spreading each night cell by its allocation weights:
 
 - ``nights``: nights spent (device-nights);
@@ -56,6 +57,8 @@ universe", JASA 47(260).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import ibis
@@ -96,8 +99,9 @@ MAX_SILENT_DAYS = 6
 MAX_END_NIGHTS = 3.0
 MAX_WEIGHT = 5.0
 SEEN_ONLY = {"max_silent_days": 0, "max_end_nights": 0, "max_weight": 1}
-"""The parameters that turn the three corrections off: only the nights the events show, as
-version 1.2 counted them (the accuracy tests and the tourism benchmark compare with it)."""
+"""The parameters that turn the three corrections off: only the nights the events show, each
+ended by a sighting the next day (the accuracy tests and the tourism benchmark compare with
+it)."""
 
 Mcc = Annotated[int, Field(ge=200, le=799)]
 
@@ -178,10 +182,10 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
 
 
 def daily_activity(events: ir.Table) -> ir.Table:
-    """device_id, local_date, events, latest_hour, cell_id: each day a roamer is seen.
+    """Each day a roamer is seen: device_id, local_date, events, the hours, cell_id.
 
-    The cell is that of the day's last event (ties: the largest cell id), `latest_hour` that
-    event's local hour.
+    The hours are the local hours of the day's first and last events (`earliest_hour`,
+    `latest_hour`); the cell is that of its last event (ties: the largest cell id).
     """
     last = first_per_group(
         events.select("device_id", "local_date", "timestamp", "cell_id"),
@@ -189,23 +193,38 @@ def daily_activity(events: ir.Table) -> ir.Table:
         [ibis.desc("timestamp"), ibis.desc("cell_id")],
     ).select("device_id", "local_date", "cell_id")
     counts = events.group_by("device_id", "local_date").agg(
-        events=events.count(), latest_hour=events.local_hour.max()
+        events=events.count(),
+        earliest_hour=events.local_hour.min(),
+        latest_hour=events.local_hour.max(),
     )
     return counts.join(last, ["device_id", "local_date"])
 
 
-def overnight(nights: ir.Table, days: ir.Table, *, midnight_hour: int, end: ir.Value) -> ir.Table:
+def overnight(
+    nights: ir.Table, days: ir.Table, *, midnight_hour: int, max_silent_days: int, end: ir.Value
+) -> ir.Table:
     """The `nights` (device_id, night, ...) after which their roamer is seen again.
 
-    A night `n` stays if the roamer is seen from `midnight_hour` on day `n` + 1 or on a later
-    day, or if `n` is the period's last night (`end`: its morning lies outside the data).
+    A functional day `f` runs from `midnight_hour` on date `f` to `midnight_hour` the next
+    day. A night `n` stays if the roamer is seen on a functional day from `n` + 1 to `n` + 1 +
+    `max_silent_days` (the gap the silent nights bridge), or if `n` is the period's last
+    night (`end`: its morning lies outside the data).
     """
-    day = ibis.ifelse(
-        days.latest_hour >= midnight_hour, days.local_date, days.local_date - ibis.interval(days=1)
+    late = days.filter(days.latest_hour >= midnight_hour)
+    early = days.filter(days.earliest_hour < midnight_hour)
+    seen = late.select("device_id", _day=late.local_date).union(
+        early.select("device_id", _day=early.local_date - ibis.interval(days=1))
     )
-    seen = days.group_by("device_id").agg(_until=day.max())
-    kept = nights.join(seen, "device_id")
-    return kept.filter((kept.night < kept._until) | (kept.night >= end)).drop("_until")
+    after = nights.night + ibis.interval(days=1)
+    confirmed = nights.filter(nights.night < end).semi_join(
+        seen,
+        [
+            nights.device_id == seen.device_id,
+            seen._day >= after,
+            seen._day <= after + ibis.interval(days=max_silent_days),
+        ],
+    )
+    return confirmed.union(nights.filter(nights.night >= end), distinct=False)
 
 
 def silent_nights(days: ir.Table, observed: ir.Table, *, max_silent_days: int = 0) -> ir.Table:
@@ -243,6 +262,8 @@ def night_cells(
     days: ir.Table,
     params: InboundTourismParameters,
     silent: ir.Table | None = None,
+    *,
+    dates: Sequence[dt.date] = (),
 ) -> ir.Table:
     """device_id, night, cell_id, arrival: each counted night of each roamer.
 
@@ -252,6 +273,8 @@ def night_cells(
         params: The parameters.
         silent: Nights to count without night-time events (device_id, night, cell_id), as
             from `silent_nights`.
+        dates: The dates the store holds (`StoreTables.dates`): the period, where the
+            parameters do not set it.
     """
     best = first_per_group(
         per_cell, ["device_id", "night"], [ibis.desc("events"), ibis.asc("cell_id")]
@@ -259,7 +282,11 @@ def night_cells(
     if silent is not None:
         best = best.union(silent.select("device_id", "night", "cell_id"), distinct=False)
     best = overnight(
-        best, days, midnight_hour=params.functional_midnight_hour, end=period_end(days, params)
+        best,
+        days,
+        midnight_hour=params.functional_midnight_hour,
+        max_silent_days=params.max_silent_days,
+        end=period(days, params, dates)[1],
     )
     order = ibis.window(group_by="device_id", order_by="night")
     best = best.mutate(previous=best.night.lag().over(order), _rank=ibis.row_number().over(order))
@@ -288,7 +315,11 @@ def silence(rate: ir.FloatingValue, share: float) -> ir.FloatingValue:
 
 
 def expanded_nights(
-    counted: ir.Table, days: ir.Table, params: InboundTourismParameters
+    counted: ir.Table,
+    days: ir.Table,
+    params: InboundTourismParameters,
+    *,
+    dates: Sequence[dt.date] = (),
 ) -> ir.Table:
     """device_id, night, cell_id, arrival, share: counted nights and expected missed ones.
 
@@ -314,10 +345,10 @@ def expanded_nights(
     # a / (1 - q) >= most exactly when a >= most * (1 - q) (and q = 1 divides by 0).
     before = ibis.ifelse(q < most * (1 - q), q / (1 - q), _float(most))
     after = ibis.ifelse(departure < most * (1 - q), departure / (1 - q), _float(most))
-    start = days.local_date.min() if params.start is None else ibis.literal(params.start)
+    start, end = period(days, params, dates)
     per_device = per_device.mutate(
         before=ibis.ifelse(per_device["first"] >= start, before, _float(0)),
-        after=ibis.ifelse(per_device["last"] < period_end(days, params), after, _float(0)),
+        after=ibis.ifelse(per_device["last"] < end, after, _float(0)),
     )
     length = per_device.nights.cast("float64") + per_device.before + per_device.after
     seen = 1 - silence(per_device.rate, params.night_share).pow(length)
@@ -353,10 +384,10 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     if params.impute_nights:
         observed = nights.select("device_id", "night").distinct()
         silent = silent_nights(days, observed, max_silent_days=params.max_silent_days)
-    counted = tables.materialize(night_cells(nights, days, params, silent))
+    counted = tables.materialize(night_cells(nights, days, params, silent, dates=tables.dates))
     spent = counted.mutate(share=one())
     if params.max_end_nights > 0 or params.max_weight > 1:
-        spent = expanded_nights(counted, days, params)
+        spent = expanded_nights(counted, days, params, dates=tables.dates)
     if params.spatial_estimator == "bayesian":
         return per_cell(counted, spent)
     # A night by the weights valid on the date of its evening.
@@ -410,8 +441,8 @@ def finish(
 
     The density is fitted to the nights per cell (`spatial.tile_posterior_weights`), and each
     indicator placed by its cells' posterior shares, so that devices, nights and arrivals
-    share one geography. A cell the footprint does not know keeps the allocation weights of
-    the period's last day.
+    share one geography. A cell the footprint does not know, or whose areas all fitted to no
+    density, keeps the allocation weights of the period's last day.
     """
     if params.spatial_estimator != "bayesian":
         return raw
@@ -421,7 +452,7 @@ def finish(
     weights = tile_posterior_weights(
         cell_counts=nights, footprint=tables.footprint.per_area, iterations=params.iterations
     )
-    allocated = allocation_on(tables.allocation, params.end).to_pandas()
+    allocated = allocation_on(tables.allocation, first_last(params, tables.dates)[1]).to_pandas()
     allocated = allocated[~allocated["cell_id"].isin(weights["cell_id"])]
     weights = pd.concat([weights, allocated[["cell_id", "area_code", "weight"]]])
     placed = raw.merge(weights, on="cell_id")
@@ -430,9 +461,28 @@ def finish(
     return placed.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})[[*keys, COUNT]]
 
 
-def period_end(days: ir.Table, params: InboundTourismParameters) -> ir.Value:
-    """The period's last day: `end`, or else the last day any roamer is seen."""
-    return days.local_date.max() if params.end is None else ibis.literal(params.end)
+def period(
+    days: ir.Table, params: InboundTourismParameters, dates: Sequence[dt.date]
+) -> tuple[ir.Value, ir.Value]:
+    """The period's first and last days, as expressions.
+
+    `start` and `end`, else the store's dates (public), else (no dates known, as in a
+    hand-built table) the first and last days a roamer is seen.
+    """
+    first, last = first_last(params, dates)
+    return (
+        days.local_date.min() if first is None else ibis.literal(first, type="date"),
+        days.local_date.max() if last is None else ibis.literal(last, type="date"),
+    )
+
+
+def first_last(
+    params: InboundTourismParameters, dates: Sequence[dt.date]
+) -> tuple[dt.date | None, dt.date | None]:
+    """`start` and `end`, else the first and last of `dates` (None where neither is known)."""
+    first = params.start if params.start is not None else (dates[0] if dates else None)
+    last = params.end if params.end is not None else (dates[-1] if dates else None)
+    return first, last
 
 
 def _float(value: float) -> ir.FloatingValue:

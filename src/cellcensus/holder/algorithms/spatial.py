@@ -116,7 +116,11 @@ def _update(u: np.ndarray, serving: sparse.csr_array, observed: np.ndarray) -> n
 def _observed(
     cell_counts: pd.DataFrame, by: list[str], column: str, cells: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The groups (sorted `by` values) and their counts per `column` (cells): a matrix."""
+    """The groups (sorted `by` values) and their counts per `column` (cells): a matrix.
+
+    A negative count (noise, see `enclave.compute.private_finish`) counts as 0: the Poisson
+    likelihood has no negative counts.
+    """
     if by:
         groups = cell_counts[by].drop_duplicates().sort_values(by).reset_index(drop=True)
         row = groups.reset_index().merge(cell_counts, on=by)
@@ -129,7 +133,7 @@ def _observed(
     np.add.at(
         observed,
         (row["index"].to_numpy()[inside], position[inside]),
-        row["device_count"].to_numpy(dtype="float64")[inside],
+        row["device_count"].to_numpy(dtype="float64").clip(min=0.0)[inside],
     )
     return groups, observed
 
@@ -228,7 +232,7 @@ def tile_posterior_weights(
     the same cells (other indicators of the same devices) can be placed alike.
 
     Args:
-        cell_counts: cell_id, device_count (negative counts, as noise makes, count as 0).
+        cell_counts: cell_id, device_count.
         footprint: The store's footprint per area (`TileFootprint.per_area`).
         iterations: Updates, as in `tile_bayesian_counts`.
 
@@ -239,7 +243,7 @@ def tile_posterior_weights(
     position = footprint.sectors.index.get_indexer(pd.Index(cell_counts["cell_id"]))
     known = cell_counts[position >= 0]
     sectors = footprint.sectors.to_numpy()[position[position >= 0]]
-    counts = known.assign(sector=sectors, device_count=known["device_count"].clip(lower=0.0))
+    counts = known.assign(sector=sectors)
     _, observed = _observed(counts, [], "sector", footprint.sector_ids)
     u = observed.sum() * footprint.prior[np.newaxis, :] / footprint.prior.sum()
     for _ in range(iterations - 1):

@@ -72,6 +72,7 @@ def noisy_counts(
     dp_policy: DifferentialPrivacy,
     contribution_bound: float,
     units: int = 1,
+    clip: bool = True,
 ) -> NoisyCounts:
     """Measure the cells with OpenDP noise and post-process (reconcile, clip, sum).
 
@@ -82,6 +83,9 @@ def noisy_counts(
         contribution_bound: Most one device adds to the leaves of one privacy unit (L1).
         units: Privacy units the leaves span (e.g. dates x slots); the bound holds in each,
             so one device adds at most ``units * contribution_bound`` to all leaves together.
+        clip: Keep the leaves' estimates non-negative (without measured totals). A step that
+            sums many noisy leaves itself wants them unclipped: clipping adds about half the
+            noise's scale to each leaf that holds little.
 
     Returns:
         The estimates and their published error.
@@ -105,7 +109,7 @@ def noisy_counts(
     if n_measured > 1:
         estimate, sd_cells = _reconcile(noisy=noisy, layout=layout, sd=sd)
     else:
-        estimate = layout.totals(np.clip(noisy, 0.0, None))
+        estimate = layout.totals(np.clip(noisy, 0.0, None) if clip else noisy)
         sd_cells = sd * np.sqrt(layout.totals(np.ones(len(leaves))))
     return NoisyCounts(
         values=estimate,

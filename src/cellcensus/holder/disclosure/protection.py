@@ -223,8 +223,8 @@ def measure(
     `contribution_bound` and `units` are as in `protect`.
 
     Returns:
-        `key`, ``device_count`` (noisy, non-negative) for every key, sorted; and the noise's
-        standard deviation per key.
+        `key`, ``device_count`` (noisy and unclipped, so unbiased: negative where the noise
+        is) for every key, sorted; and the noise's standard deviation per key.
 
     Raises:
         DisclosureError: The policy adds no noise, or the charge does not cover it.
@@ -240,6 +240,7 @@ def measure(
         dp_policy=policy.dp,
         contribution_bound=contribution_bound,
         units=units,
+        clip=False,
     )
     sd = noisy.ci95 / CI95_PER_SD[policy.dp.mechanism]
     return pd.DataFrame({key: public, "device_count": noisy.values}), sd

@@ -493,9 +493,12 @@ def private_finish(
     `finish` (e.g. the Bayesian spatial estimator) is not a sum of per-device contributions,
     so the noise goes where the contribution bound holds: the counts per cell (and per value
     of the release's other keys, e.g. date and slot), over every cell of the allocation.
-    What `finish` makes of them is post-processing. Its error is found by a parametric
-    bootstrap: `finish` again on the noisy counts with fresh noise of the same scale (normal
-    approximation), which reads nothing but the noisy counts.
+    What `finish` makes of them is post-processing. The noisy counts are not clipped at 0,
+    which would add about half the noise's scale to every cell holding little (summed over
+    thousands of cells, far more than the counts): a step that cannot take a negative count
+    clips it itself (`spatial._observed`), and the finished counts are clipped per key. Its
+    error is found by a parametric bootstrap: `finish` again on the noisy counts with fresh
+    noise of the same scale (normal approximation), which reads nothing but the noisy counts.
 
     Returns:
         The finished counts, and the ci95 of each public key (the composite of the key
@@ -520,11 +523,13 @@ def private_finish(
     )
     noisy = _split(noisy, measured, domains)
     finished = algorithm.finish(noisy, tables, parsed)
+    # Released counts are non-negative, as `protect` requires: clipped once, per public key.
+    finished = finished.assign(device_count=finished["device_count"].clip(lower=0.0))
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8]))
     draws = []
     for _ in range(BOOTSTRAP_DRAWS):
         again = noisy["device_count"] + rng.normal(0.0, sd)
-        redone = algorithm.finish(noisy.assign(device_count=again.clip(lower=0.0)), tables, parsed)
+        redone = algorithm.finish(noisy.assign(device_count=again), tables, parsed)
         draws.append(redone.set_index(_joined(redone[name] for name in domains))["device_count"])
     spread = pd.concat(draws, axis=1).std(axis=1)
     ci95 = CI95_PER_SD["gaussian"] * spread.reindex(
