@@ -3,6 +3,7 @@ noise on its counts per cell, the step on the noisy counts, and an honest ci95."
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import numpy as np
@@ -12,7 +13,7 @@ from tiny_store import AREAS, CELLS  # type: ignore[import-not-found]
 
 from cellcensus.errors import DisclosureError
 from cellcensus.holder.algorithms.registry import get_algorithm
-from cellcensus.holder.disclosure import DisclosurePolicy, measure
+from cellcensus.holder.disclosure import Charge, DisclosurePolicy, measure
 from cellcensus.holder.disclosure.policy import (
     DELTA_CEILING,
     EPSILON_CEILING,
@@ -64,6 +65,32 @@ def test_measure_refuses_a_policy_without_noise():
             contribution_bound=1.0,
             charge=None,
         )
+
+
+def test_measured_counts_are_unbiased_where_cells_hold_nothing():
+    # A finish step sums many cells; clipped at 0, 2,000 empty cells would each add about half
+    # the Laplace scale (0.5 here) to that sum.
+    keys = [f"c{index:04d}" for index in range(2000)]
+    raw = pd.DataFrame({"cell_id": keys[:1], "device_count": [0.0]})
+    noisy, sd = measure(
+        raw,
+        keys=keys,
+        policy=DisclosurePolicy(dp=DifferentialPrivacy(epsilon=1.0)),
+        key="cell_id",
+        contribution_bound=1.0,
+        charge=Charge(
+            job_id="j",
+            analyst="a",
+            project="p",
+            epsilon=1.0,
+            delta=0.0,
+            charged_at=dt.datetime.now(dt.UTC),
+        ),
+    )
+    assert (noisy["device_count"] < 0).any()
+    # The mean of 2,000 Laplace(1) draws has a standard deviation of 0.03.
+    assert abs(noisy["device_count"].mean()) < 0.15
+    assert sd == pytest.approx(np.sqrt(2.0))
 
 
 def _with_footprint(store, folder):
