@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import ibis
 import ibis.expr.datatypes as dtypes
@@ -171,6 +171,20 @@ def check_days(
             f"{len(days)} of the store's days, at most {counted}: fewer than {parameter} "
             f"({least}), so no device could qualify; choose a longer period or lower {parameter}"
         )
+
+
+class SpatialParameters(Protocol):
+    """Parameters that choose a spatial estimator (present population, inbound tourism)."""
+
+    @property
+    def spatial_estimator(self) -> str:
+        """'allocation', 'bayesian', ..."""
+
+
+def bayesian_needs_footprint(params: SpatialParameters, layout: StoreLayout) -> None:
+    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
+    if params.spatial_estimator == "bayesian":
+        check_footprint("bayesian", layout)
 
 
 def check_footprint(estimator: str, layout: StoreLayout) -> None:

@@ -82,9 +82,8 @@ from cellcensus.holder.algorithms.base import (
     Manifest,
     Period,
     PeriodParameters,
-    StoreLayout,
     StoreTables,
-    check_footprint,
+    bayesian_needs_footprint,
     first_per_group,
     footprint_refusal,
     one,
@@ -428,12 +427,6 @@ def per_cell(counted: ir.Table, spent: ir.Table) -> ir.Table:
     return tables[0].union(tables[1], distinct=False).union(tables[2], distinct=False)
 
 
-def precondition(params: InboundTourismParameters, layout: StoreLayout) -> None:
-    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
-    if params.spatial_estimator == "bayesian":
-        check_footprint("bayesian", layout)
-
-
 def finish(
     raw: pd.DataFrame, tables: StoreTables, params: InboundTourismParameters
 ) -> pd.DataFrame:
@@ -529,5 +522,5 @@ inbound_tourism = Algorithm(
     ),
     compute=compute,
     finish=finish,
-    precondition=precondition,
+    precondition=bayesian_needs_footprint,
 )

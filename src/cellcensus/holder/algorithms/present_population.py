@@ -51,10 +51,9 @@ from cellcensus.holder.algorithms.base import (
     KeyDomain,
     Manifest,
     PeriodParameters,
-    StoreLayout,
     StoreTables,
+    bayesian_needs_footprint,
     cell_keys,
-    check_footprint,
     engine_of,
     footprint_refusal,
     in_period,
@@ -739,12 +738,6 @@ def compute(tables: StoreTables, params: PresentPopulationParameters) -> ir.Tabl
     return slots.select("local_date", "slot", key, **{COUNT: slots.level})
 
 
-def precondition(params: PresentPopulationParameters, layout: StoreLayout) -> None:
-    """The Bayesian estimator reads the tile footprint, at the level its tiles serve."""
-    if params.spatial_estimator == "bayesian":
-        check_footprint("bayesian", layout)
-
-
 def finish(
     raw: pd.DataFrame, tables: StoreTables, params: PresentPopulationParameters
 ) -> pd.DataFrame:
@@ -800,5 +793,5 @@ present_population = Algorithm(
     ),
     compute=compute,
     finish=finish,
-    precondition=precondition,
+    precondition=bayesian_needs_footprint,
 )
