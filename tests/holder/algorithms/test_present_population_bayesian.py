@@ -103,6 +103,27 @@ def test_posterior_weights_place_the_counts_as_the_updates_do(iterations):
     assert per_area.reindex(expected.index).to_numpy() == pytest.approx(expected.to_numpy())
 
 
+def test_posterior_weights_read_a_negative_count_as_none_and_skip_cells_fitted_to_nothing():
+    # Area 1 is served by sector 1 alone, where noise left a negative count: read as 0, area
+    # 1 fits to no density after one update, and sector 1 has no posterior to give (its cell
+    # falls back to the allocation in `inbound_tourism.finish`). Area 0 has sectors 0 and 2.
+    footprint = AreaFootprint(
+        sectors=pd.Series([0, 1, 2], index=["c0", "c1", "c2"]),
+        serving=sparse.csr_array(np.array([[0.5, 0.0], [0.0, 1.0], [0.5, 0.0]])),
+        sector_ids=np.arange(3),
+        areas=np.array(["a0", "a1"]),
+        prior=np.ones(2),
+    )
+    counts = pd.DataFrame({"cell_id": ["c0", "c1", "c2"], "device_count": [4.0, -3.0, 2.0]})
+    weights = tile_posterior_weights(cell_counts=counts, footprint=footprint, iterations=2)
+    zero = counts.assign(device_count=counts.device_count.clip(lower=0.0))
+    same = tile_posterior_weights(cell_counts=zero, footprint=footprint, iterations=2)
+    pd.testing.assert_frame_equal(weights, same)
+    assert set(weights.cell_id) == {"c0", "c2"}
+    assert weights.set_index("cell_id").loc[["c0", "c2"], "area_code"].tolist() == ["a0", "a0"]
+    assert weights.weight.to_numpy() == pytest.approx(1.0)
+
+
 def test_a_cell_outside_the_footprint_keeps_its_allocation_weights(release):
     footprint = dict(HAND_FOOTPRINT)
     footprint["cells"] = HAND_FOOTPRINT["cells"][lambda frame: frame.cell_id != "D"]
