@@ -115,6 +115,15 @@ class PeriodParameters(Parameters):
             raise ValueError(f"start {self.start} is after end {self.end}")
         return self
 
+    def known_period(self, dates: Sequence[dt.date]) -> tuple[dt.date | None, dt.date | None]:
+        """`start` and `end`, else the first and last of the store's `dates` (public).
+
+        None where neither is known (`StoreTables.dates` is empty for a hand-built table).
+        """
+        first = self.start if self.start is not None else (dates[0] if dates else None)
+        last = self.end if self.end is not None else (dates[-1] if dates else None)
+        return first, last
+
 
 FOOTPRINT_TABLES = ("cells", "serving", "tiles")
 """The tables of a `TileFootprint`, in order."""

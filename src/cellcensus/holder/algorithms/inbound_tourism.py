@@ -7,8 +7,8 @@ id). A night counts only if the roamer is seen after it, from its functional mid
 (`functional_midnight_hour`, 04:00) on, within `max_silent_days` + 1 days: a visitor gone
 before then stayed no night (UNWTO's same-day visitor; the Multi-MNO pipeline's overnight stay
 spans that hour). The period's last night, whose morning the data does not hold, counts as
-seen. A device's first `max_nights`
-counted nights count. Per area, spreading each night cell by its allocation weights:
+seen. A device's first `max_nights` counted nights count. Per area, spreading each night cell
+by its allocation weights:
 
 - ``nights``: nights spent (device-nights);
 - ``devices``: distinct devices that spent at least one counted night there (a device's
@@ -326,8 +326,8 @@ def expanded_nights(
     expected silent nights ``q / (1 - q)`` (the mean of a geometric count of missed nights
     before the first one seen), with `q` its silence over `end_share` of a day; after its last
     ``q_d / (1 - q)``, with `q_d` its silence over `departure_share` of a day (its departure
-    day, partly spent, missed first); each at most `max_end_nights`, none before `start` - 1 or
-    after `end` (without them, the first and last days any roamer is seen: the data's period).
+    day, partly spent, missed first); each at most `max_end_nights`, none before the period's
+    first day - 1 or after its last (`period`).
 
     Stays never seen: every night (and arrival) of a roamer weighs ``1 / (1 - p ** n)``, `p` its
     silence over a night (`night_share` of a day) and `n` its nights (counted and expected):
@@ -445,7 +445,8 @@ def finish(
     weights = tile_posterior_weights(
         cell_counts=nights, footprint=tables.footprint.per_area, iterations=params.iterations
     )
-    allocated = allocation_on(tables.allocation, first_last(params, tables.dates)[1]).to_pandas()
+    allocated = allocation_on(tables.allocation, params.known_period(tables.dates)[1])
+    allocated = allocated.to_pandas()
     allocated = allocated[~allocated["cell_id"].isin(weights["cell_id"])]
     weights = pd.concat([weights, allocated[["cell_id", "area_code", "weight"]]])
     placed = raw.merge(weights, on="cell_id")
@@ -462,20 +463,11 @@ def period(
     `start` and `end`, else the store's dates (public), else (no dates known, as in a
     hand-built table) the first and last days a roamer is seen.
     """
-    first, last = first_last(params, dates)
+    first, last = params.known_period(dates)
     return (
         days.local_date.min() if first is None else ibis.literal(first, type="date"),
         days.local_date.max() if last is None else ibis.literal(last, type="date"),
     )
-
-
-def first_last(
-    params: InboundTourismParameters, dates: Sequence[dt.date]
-) -> tuple[dt.date | None, dt.date | None]:
-    """`start` and `end`, else the first and last of `dates` (None where neither is known)."""
-    first = params.start if params.start is not None else (dates[0] if dates else None)
-    last = params.end if params.end is not None else (dates[-1] if dates else None)
-    return first, last
 
 
 def _float(value: float) -> ir.FloatingValue:

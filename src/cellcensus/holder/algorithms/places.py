@@ -148,9 +148,7 @@ def one_set_from(scope: Scope) -> dt.date | None:
     evening of its last. A month fits: its sets need no window, and a device's nights at a
     cell are one row, not one per window it crosses.
     """
-    dates = scope.tables.dates
-    first = scope.period.start or (dates[0] if dates else None)
-    last = scope.period.end or (dates[-1] if dates else None)
+    first, last = scope.period.known_period(scope.tables.dates)
     if first is None or last is None:
         return None
     first_night = first - dt.timedelta(days=1)

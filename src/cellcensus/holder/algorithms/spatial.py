@@ -208,17 +208,28 @@ def tile_bayesian_counts(
         The `by` columns, area_code, device_count of every group and area; and the rows of
         `cell_counts` whose cell the footprint does not know (to be allocated otherwise).
     """
-    by = list(by)
+    counts, unknown = _with_sectors(cell_counts, footprint)
+    groups, observed = _observed(counts, list(by), "sector", footprint.sector_ids)
+    return _in_rows(groups, footprint.areas, _fitted(observed, footprint, iterations)), unknown
+
+
+def _with_sectors(
+    cell_counts: pd.DataFrame, footprint: AreaFootprint
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows whose cell the footprint knows, with its sector; and the other rows."""
     position = footprint.sectors.index.get_indexer(pd.Index(cell_counts["cell_id"]))
     known = position >= 0
-    unknown = cell_counts[~known]
-    counts = cell_counts[known].assign(sector=footprint.sectors.to_numpy()[position[known]])
-    groups, observed = _observed(counts, by, "sector", footprint.sector_ids)
+    sectors = footprint.sectors.to_numpy()[position[known]]
+    return cell_counts[known].assign(sector=sectors), cell_counts[~known]
+
+
+def _fitted(observed: np.ndarray, footprint: AreaFootprint, updates: int) -> np.ndarray:
+    """The densities (groups x areas): each group's total spread by the prior, then updated."""
     share = footprint.prior / footprint.prior.sum()
-    u = observed.sum(axis=1, keepdims=True) * share[np.newaxis, :]
-    for _ in range(iterations):
+    u: np.ndarray = observed.sum(axis=1, keepdims=True) * share[np.newaxis, :]
+    for _ in range(updates):
         u = _update(u, footprint.serving, observed)
-    return _in_rows(groups, footprint.areas, u), unknown
+    return u
 
 
 def tile_posterior_weights(
@@ -240,14 +251,9 @@ def tile_posterior_weights(
         cell_id, area_code, weight: the cells of `cell_counts` the footprint knows (and whose
         areas keep some density).
     """
-    position = footprint.sectors.index.get_indexer(pd.Index(cell_counts["cell_id"]))
-    known = cell_counts[position >= 0]
-    sectors = footprint.sectors.to_numpy()[position[position >= 0]]
-    counts = known.assign(sector=sectors)
+    counts, _ = _with_sectors(cell_counts, footprint)
     _, observed = _observed(counts, [], "sector", footprint.sector_ids)
-    u = observed.sum() * footprint.prior[np.newaxis, :] / footprint.prior.sum()
-    for _ in range(iterations - 1):
-        u = _update(u, footprint.serving, observed)
+    u = _fitted(observed, footprint, iterations - 1)
     posterior = sparse.csr_array(footprint.serving.multiply(u)).tocoo()
     totals = np.asarray(posterior.sum(axis=1)).ravel()
     placed = totals[posterior.row] > 0  # a sector whose areas all fitted to 0 places nothing
@@ -258,8 +264,7 @@ def tile_posterior_weights(
             "weight": posterior.data[placed] / totals[posterior.row[placed]],
         }
     )
-    cells = pd.DataFrame({"cell_id": known["cell_id"].unique()})
-    cells["sector"] = footprint.sectors.reindex(cells["cell_id"]).to_numpy()
+    cells = counts[["cell_id", "sector"]].drop_duplicates()
     return cells.merge(weights, on="sector")[["cell_id", "area_code", "weight"]]
 
 
