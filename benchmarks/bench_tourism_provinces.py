@@ -2,11 +2,11 @@
 
 Usage:
     python benchmarks/bench_tourism_provinces.py --world DIR [--visitors 5] [--iterations 1 10]
-        [--night-hours 20 7] [--true-prior]
+        [--night-hours 22 7] [--true-prior]
 
 DIR receives the accuracy test's synthetic Belgium (0.15 %, four weeks from 14 March 2011,
 seed 7: tests/holder/algorithms/test_accuracy.py) with `--visitors` times the foreign
-visitors (`roamer_arrivals_per_day`; ten times is the tourism tests' world), generated,
+visitors (`roamer_arrivals_per_day`; 150 times is the tourism tests' world), generated,
 ingested and allocated unless DIR already holds it. Printed:
 
 - per province (the Brussels region as one), the true visitor nights (the nights of evenings
@@ -25,7 +25,7 @@ ingested and allocated unless DIR already holds it. Printed:
   and the same shares of residents' home cells (`usual_residence`, its allocation weights):
   how far each spills over the border.
 
-`--night-hours` sets the algorithm's night (default 20 7, its own default).
+`--night-hours` sets the algorithm's night (default: its own, 22 to 7).
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def main() -> None:
     parser.add_argument("--visitors", type=float, default=5.0)
     parser.add_argument("--iterations", type=int, nargs="*", default=[1, 10])
     parser.add_argument("--true-prior", action="store_true")
-    parser.add_argument("--night-hours", type=int, nargs=2, default=[20, 7])
+    parser.add_argument("--night-hours", type=int, nargs=2)
     args = parser.parse_args()
     key_file = args.world / "holder.key"
     if not (args.world / "store").exists():
@@ -240,12 +240,10 @@ def main() -> None:
     tables = open_tables(Store(args.world / "store"), level="municipality")
     truth = true_nights(args.world, key_file)
     true_counts = truth["area"].map(provinces()).value_counts()
-    params = tourism.InboundTourismParameters(
-        start=START,
-        end=END,
-        night_start_hour=args.night_hours[0],
-        night_end_hour=args.night_hours[1],
-    )
+    night = {}
+    if args.night_hours:
+        night = {"night_start_hour": args.night_hours[0], "night_end_hour": args.night_hours[1]}
+    params = tourism.InboundTourismParameters(start=START, end=END, **night)
     counted, days, nights = counted_nights(tables, params)
     spent = tourism.expanded_nights(counted, days, params)
     located = spread(spent, tables.allocation, share="share", day="night")

@@ -339,13 +339,14 @@ def true_roamer_nights(stays: pd.DataFrame, first: dt.date, last: dt.date) -> pd
     return nights[(nights["night"] >= first) & (nights["night"] <= last)]
 
 
-TOURISM_VISITORS = 10
-"""Times the world's foreign visitors in the tourism tests' world: at the accuracy world's own
-(889 true nights) a province has about a hundred, whose count varies by about 8 % from one
-sample of visitors to the next before the corrections scale that up, so a 10 % bar would
-measure the draw."""
+TOURISM_VISITORS = 150
+"""Times the world's foreign visitors in the tourism tests' world (121,014 true nights, 17 s
+to make): at ten times, Walloon Brabant had 51 true nights of 24 visitors, whose count varied by
+16 % from one sample of visitors to the next, so a 10 % bar measured the draw; here the
+smallest province has 691 and the errors below are the method's."""
 PROVINCE_NIGHTS = 50
 """True nights a province needs for its released nights to be held to a tolerance."""
+BRUSSELS, FLEMISH_BRABANT = "4000", "20001"  # the Brussels region counts as a province
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,7 @@ class TourismWorld:
 @pytest.fixture(scope="session")
 def tourism_world(tmp_path_factory: pytest.TempPathFactory) -> TourismWorld:
     """The accuracy world with `TOURISM_VISITORS` times the visitors, ingested, allocated and
-    with its tile footprint (benchmarks/bench_tourism_provinces.py --visitors 10 makes the
+    with its tile footprint (benchmarks/bench_tourism_provinces.py --visitors 150 makes the
     same world)."""
     root = tmp_path_factory.mktemp("tourism")
     arrivals = PARAMS.roamer_arrivals_per_day * TOURISM_VISITORS
@@ -388,24 +389,26 @@ def nights_per_province(world: TourismWorld, **params: object) -> pd.DataFrame:
 def test_inbound_tourism_corrections_bring_the_nights_close_to_the_truth(tourism_world):
     """The nights no event shows, added by the three corrections, against the true nights.
 
-    Measured (7,998 true nights): -1.4 % over the country (-31.6 % counting only what the
-    events show); in the 11 provinces, all with at least 50 true nights, -11.3 % to +17.6 %
-    (-38.8 % to -12.8 %), 6.9 % off on average against 30.1 %. Held at 8 %, 25 % and half the
-    average, so that a change that loses or doubles nights fails here while the 10 % bar below
-    stays unmet.
+    Brussels and Flemish Brabant count as one here: what crosses their border is the spatial
+    step's (the next test). Measured (121,014 true nights): -3.1 % over the country (-33.0 %
+    counting only what the events show); in the 10 provinces -4.8 % to -0.3 % (-36.6 % to
+    -29.9 %). Held at 5 % over the country and 8 % per province.
     """
-    corrected = nights_per_province(tourism_world)
-    seen = nights_per_province(tourism_world, **SEEN_ONLY)
+    corrected = brussels_area(nights_per_province(tourism_world))
+    seen = brussels_area(nights_per_province(tourism_world, **SEEN_ONLY))
     country = corrected.sum()
-    assert country["truth"] > 5000
-    assert abs(country["released"] / country["truth"] - 1) <= 0.08, country.to_dict()
+    assert country["truth"] > 50_000
+    assert abs(country["released"] / country["truth"] - 1) <= 0.05, country.to_dict()
     assert seen["released"].sum() / country["truth"] - 1 <= -0.15  # what the corrections add
-    provinces = corrected.index[corrected["truth"] >= PROVINCE_NIGHTS]
-    assert len(provinces) >= 8
-    error = (corrected["released"] / corrected["truth"] - 1)[provinces].abs()
-    seen_error = (seen["released"] / seen["truth"] - 1)[provinces].abs()
-    assert error.max() <= 0.25, error.round(3).to_dict()
-    assert error.mean() < seen_error.mean() / 2, (error.round(3), seen_error.round(3))
+    assert (corrected["truth"] >= PROVINCE_NIGHTS).all() and len(corrected) == 10
+    error = corrected["released"] / corrected["truth"] - 1
+    assert error.abs().max() <= 0.08, error.round(3).to_dict()
+
+
+def brussels_area(both: pd.DataFrame) -> pd.DataFrame:
+    """`both` (per province) with Flemish Brabant added to Brussels."""
+    province = both.index.to_series().replace({FLEMISH_BRABANT: BRUSSELS})
+    return both.groupby(province.to_numpy()).sum()
 
 
 def test_inbound_tourism_bayesian_estimator_follows_the_visitors_not_the_residents(
@@ -413,12 +416,10 @@ def test_inbound_tourism_bayesian_estimator_follows_the_visitors_not_the_residen
 ):
     """The Bayesian estimator against the allocation weights, which follow residents.
 
-    Measured: Flemish Brabant +6.2 % against +17.6 % (3.6 % of Brussels' visitor nights,
-    7.6 times its own, cross the border by the allocation weights); the average error over the
-    provinces 5.9 % against 6.9 %; the same nights over the country (the estimator moves
-    nights, never adds any). A favourable draw for the province: with twice and four times
-    these visitors it is +7 % and +21 % (allocation +30 % and +39 %), so the bound here
-    guards this world, not the estimator in general (docs/algorithms/inbound_tourism.md).
+    Measured: Flemish Brabant +12.4 % against +35.6 % (4 % of Brussels' visitor nights,
+    nearly ten times its own, cross the border by the allocation weights); the average error
+    over the provinces 4.4 % against 6.2 %; the same nights over the country (the estimator
+    moves nights, never adds any).
     """
     bayesian = nights_per_province(tourism_world, spatial_estimator="bayesian")
     allocated = nights_per_province(tourism_world)
@@ -427,20 +428,18 @@ def test_inbound_tourism_bayesian_estimator_follows_the_visitors_not_the_residen
         name: (both["released"] / both["truth"] - 1)[both["truth"] >= PROVINCE_NIGHTS]
         for name, both in (("bayesian", bayesian), ("allocation", allocated))
     }
-    brabant = "20001"  # Flemish Brabant
-    assert abs(error["bayesian"][brabant]) <= 0.10, error["bayesian"].round(3).to_dict()
+    brabant = FLEMISH_BRABANT
+    assert abs(error["bayesian"][brabant]) <= 0.15, error["bayesian"].round(3).to_dict()
     assert abs(error["bayesian"][brabant]) < abs(error["allocation"][brabant]) / 2
     assert error["bayesian"].abs().mean() < error["allocation"].abs().mean()
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured with the Bayesian estimator -14.6 % to +13.8 % in the 11 provinces (bar "
-    "10 %): Liege +13.8 % (376 true nights: its 177 visitors' own nights come out +7.7 %, 1.4 "
-    "times their sampling error of 5.5 %, and Luxembourg's visitors add 6 %), Walloon Brabant "
-    "-14.6 % (51 nights of 24 visitors, whose sampling error alone is 16 %); every other "
-    "province within 6.3 % (docs/algorithms/inbound_tourism.md, "
-    "benchmarks/bench_tourism_provinces.py)",
+    reason="measured with the Bayesian estimator: Flemish Brabant +12.4 % (4,370 true nights; "
+    "Brussels' visitor nights that its border cells serve, which the tile footprint places "
+    "across the border even with the visitors' true density as prior), every other province "
+    "within 5.2 % (docs/algorithms/inbound_tourism.md, benchmarks/bench_tourism_provinces.py)",
 )
 def test_inbound_tourism_nights_per_province_within_ten_percent(tourism_world):
     """Nights spent by foreign visitors per province (Brussels as one), in provinces with

@@ -1,8 +1,9 @@
 """Inbound tourism: foreign roamers per area, as devices, nights spent and arrivals.
 
 Method: inbound roamers are devices whose home network's MCC is not the holder's (optionally
-only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
-a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
+only those of the listed `countries`' MCCs). For each night (night hours, by default 22:00 to
+07:00, later than a resident's: a visitor spends the evening out; dated by the evening) a
+roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
 id). A night counts only if the roamer is seen after it, from its functional midnight
 (`functional_midnight_hour`, 04:00) on, within `max_silent_days` + 1 days: a visitor gone
 before then stayed no night (UNWTO's same-day visitor; the Multi-MNO pipeline's overnight stay
@@ -27,8 +28,9 @@ one expect (measured on a synthetic Belgium of four weeks: docs/algorithms/inbou
 
 1. Silent nights between days seen (`impute_nights`, `max_silent_days`): a roamer seen on
    days `d` and `d'` with at most `max_silent_days` silent days between them spent nights
-   `d` .. `d'` - 1 in the country; those without a night-time event count, at the cell of its
-   last event of `d`.
+   `d` .. `d'` - 1 in the country; those without a night-time event count, at the cell of
+   its nearest night seen within `max_silent_days` + 1 nights (the earlier of two as near),
+   else at the cell of its last event of `d` (most often where it spent the evening).
 2. The ends of a stay (`end_share`, `departure_share`, `max_end_nights`): a roamer making `r`
    events a day (over the days from its first to its last day seen, the first event not
    counted: the observation starts with it) misses its arrival evening and next day with
@@ -108,6 +110,13 @@ Mcc = Annotated[int, Field(ge=200, le=799)]
 class InboundTourismParameters(NightParameters, PeriodParameters):
     """Parameters of `inbound_tourism`."""
 
+    night_start_hour: int = Field(
+        default=22,
+        ge=16,
+        le=23,
+        description="Local hour night starts (later than a resident's: visitors spend the "
+        "evening out).",
+    )
     countries: tuple[Mcc, ...] = Field(
         default=(), max_length=600, description="Home MCCs counted (default: every foreign one)."
     )
@@ -116,7 +125,8 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
     )
     impute_nights: bool = Field(
         default=True,
-        description="Count the silent nights between two days seen (at the last cell).",
+        description="Count the silent nights between two days seen (at the nearest night "
+        "seen's cell, else the day's last).",
     )
     max_silent_days: int = Field(
         default=2,
@@ -256,6 +266,27 @@ def silent_nights(days: ir.Table, observed: ir.Table, *, max_silent_days: int = 
     return silent.anti_join(observed, ["device_id", "night"])
 
 
+def at_nearest_seen(silent: ir.Table, seen: ir.Table, *, within: int) -> ir.Table:
+    """device_id, night, cell_id: each silent night at its roamer's nearest night seen.
+
+    The nearest night seen at most `within` nights away gives the cell (the earlier of two as
+    near); without one, the silent night keeps its own cell. That is the cell of the last
+    event of its day, most often where the visitor spent the evening; a night seen in the same
+    stay shows where it sleeps.
+    """
+    pairs = silent.select("device_id", "night").join(
+        seen.select("device_id", _night="night", _cell="cell_id"), "device_id"
+    )
+    gap = pairs.night.epoch_days().cast("int64") - pairs._night.epoch_days().cast("int64")
+    pairs = pairs.mutate(_distance=gap.abs(), _later=gap < 0)
+    pairs = pairs.filter(pairs._distance <= within)
+    nearest = first_per_group(
+        pairs, ["device_id", "night"], [ibis.asc("_distance"), ibis.asc("_later")]
+    ).select("device_id", "night", cell_id="_cell")
+    alone = silent.anti_join(nearest, ["device_id", "night"])
+    return nearest.union(alone.select("device_id", "night", "cell_id"), distinct=False)
+
+
 def night_cells(
     per_cell: ir.Table,
     days: ir.Table,
@@ -279,7 +310,8 @@ def night_cells(
         per_cell, ["device_id", "night"], [ibis.desc("events"), ibis.asc("cell_id")]
     ).select("device_id", "night", "cell_id")
     if silent is not None:
-        best = best.union(silent.select("device_id", "night", "cell_id"), distinct=False)
+        silent = at_nearest_seen(silent, best, within=params.max_silent_days + 1)
+        best = best.union(silent, distinct=False)
     best = overnight(
         best,
         days,
@@ -494,7 +526,7 @@ def period_nights(period: Period) -> int:
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.5.0",
+        version="1.6.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,
