@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/bench_tourism_provinces.py --world DIR [--visitors 5] [--iterations 1 10]
-        [--night-hours 22 7] [--true-prior]
+        [--night-hours 22 8] [--true-prior]
 
 DIR receives the accuracy test's synthetic Belgium (0.15 %, four weeks from 14 March 2011,
 seed 7: tests/holder/algorithms/test_accuracy.py) with `--visitors` times the foreign
@@ -25,7 +25,7 @@ ingested and allocated unless DIR already holds it. Printed:
   and the same shares of residents' home cells (`usual_residence`, its allocation weights):
   how far each spills over the border.
 
-`--night-hours` sets the algorithm's night (default: its own, 22 to 7).
+`--night-hours` sets the algorithm's night (default: its own, 20 to 7).
 """
 
 from __future__ import annotations

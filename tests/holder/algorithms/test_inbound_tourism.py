@@ -130,20 +130,6 @@ def test_a_silent_night_is_spent_where_the_nearest_night_seen_was(release):
     assert got["nights"] == pytest.approx({"1": 2.0, "2": 1.0})
 
 
-def test_a_visitors_night_starts_at_ten_by_default(release):
-    # 12 (Netherlands): dinner at C from 20:00 (three events), one event at A at 23:00, seen
-    # the next morning: the night is at A; from 20:00 the evening's cell would win.
-    dinner = hand_world(
-        [
-            ev(12, 0, 20, "C", mcc=204), ev(12, 0, 20, "C", 30, mcc=204),
-            ev(12, 0, 21, "C", mcc=204), ev(12, 0, 23, "A", mcc=204), ev(12, 1, 9, "D", mcc=204),
-        ]
-    )  # fmt: skip
-    assert indicators(release("inbound_tourism", dinner, **COUNTED))["nights"] == {"1": 1.0}
-    early = release("inbound_tourism", dinner, **COUNTED, night_start_hour=20)
-    assert indicators(early)["nights"] == {"2": 1.0}
-
-
 # 9 (Spain): three events over days 2 and 3, night 2 seen at A: 1 event a day after the first.
 STAY_EVENTS = [ev(9, 2, 21, "A", mcc=214), ev(9, 2, 23, "A", mcc=214), ev(9, 3, 10, "C", mcc=214)]
 STAY = hand_world(STAY_EVENTS)

@@ -1,9 +1,8 @@
 """Inbound tourism: foreign roamers per area, as devices, nights spent and arrivals.
 
 Method: inbound roamers are devices whose home network's MCC is not the holder's (optionally
-only those of the listed `countries`' MCCs). For each night (night hours, by default 22:00 to
-07:00, later than a resident's: a visitor spends the evening out; dated by the evening) a
-roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
+only those of the listed `countries`' MCCs). For each night (night hours, dated by the evening)
+a roamer is seen in, its night cell is the cell of most night-time events (ties: smallest cell
 id). A night counts only if the roamer is seen after it, from its functional midnight
 (`functional_midnight_hour`, 04:00) on, within `max_silent_days` + 1 days: a visitor gone
 before then stayed no night (UNWTO's same-day visitor; the Multi-MNO pipeline's overnight stay
@@ -110,13 +109,6 @@ Mcc = Annotated[int, Field(ge=200, le=799)]
 class InboundTourismParameters(NightParameters, PeriodParameters):
     """Parameters of `inbound_tourism`."""
 
-    night_start_hour: int = Field(
-        default=22,
-        ge=16,
-        le=23,
-        description="Local hour night starts (later than a resident's: visitors spend the "
-        "evening out).",
-    )
     countries: tuple[Mcc, ...] = Field(
         default=(), max_length=600, description="Home MCCs counted (default: every foreign one)."
     )
