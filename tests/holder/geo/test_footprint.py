@@ -23,6 +23,7 @@ from cellcensus.holder.geo.footprint import (
     points_in_areas,
     serving_probabilities,
 )
+from cellcensus.holder.geo.tile_footprint import tile_parts
 from cellcensus.holder.store import Store
 from cellcensus.reference import municipalities
 
@@ -363,6 +364,29 @@ def test_the_population_prior_splits_a_cell_by_people_not_by_ground():
     assert by_people.overlap_km2.tolist() == pytest.approx(by_area.overlap_km2.tolist())
 
 
+def test_a_tile_on_a_border_is_shared_by_its_sample_points_and_their_people():
+    # The border runs 50 m into a column of tiles (centred 125 m east of ORIGIN, in E): a
+    # fifth of each tile's sample points lie west. W holds 1,000 people per km², E 100.
+    areas = _areas(W=(-1_000, -500, 50, 500), E=(50, -500, 1_000, 500))
+    population = areas.assign(population=[1_050.0, 95.0])  # 1.05 and 0.95 km²
+    tiles = grid_tiles(areas, size_m=250)
+    parts = tile_parts(tiles, areas, population)
+    straddling = tiles.x - ORIGIN_X == 125
+    assert straddling.sum() == 4  # one column of four tiles
+    on_border = parts[parts.tile.isin(np.flatnonzero(straddling))]
+    assert on_border.groupby("area_code").share.unique().map(list).to_dict() == {
+        "W": [pytest.approx(0.2)],
+        "E": [pytest.approx(0.8)],
+    }
+    prior = np.exp(on_border.groupby("area_code").log_prior.first())
+    assert prior.to_dict() == pytest.approx({"W": 200.0, "E": 80.0})  # density x share
+    whole = parts[~parts.tile.isin(np.flatnonzero(straddling))]
+    assert (whole.share == 1).all() and whole.tile.is_unique
+    by_area = np.exp(whole.log_prior).groupby(whole.area_code).unique().map(list).to_dict()
+    assert by_area == {"W": [pytest.approx(1_000.0)], "E": [pytest.approx(100.0)]}
+    assert set(parts.tile) == set(range(len(tiles.x)))
+
+
 def test_a_footprint_where_no_one_is_known_keeps_the_area_weights():
     areas = _areas(W=(-4_000, -2_000, 0, 2_000), E=(0, -2_000, 4_000, 2_000))
     cells = _cells(("c", 0, 0, None))
@@ -428,9 +452,12 @@ def test_store_allocate_keeps_the_tile_footprint_of_belgium(tmp_path):
     assert serving.probability.min() >= 1e-3
     assert set(serving.tile) == set(tiles.tile)
     assert set(tiles.area_code) == set(areas.area_code)
-    # 250 m tiles: 16 per km² of Belgium's 30,528 km², to the grid.
-    assert len(tiles) == pytest.approx(16 * areas.area_km2.sum(), rel=0.01)
-    prior = tiles.groupby("area_code").log_prior.first()
+    # 250 m tiles: 16 per km² of Belgium's 30,528 km², to the grid; about one in ten on a
+    # border, shared among the municipalities it overlaps.
+    assert tiles.tile.nunique() == pytest.approx(16 * areas.area_km2.sum(), rel=0.01)
+    assert np.allclose(tiles.groupby("tile").share.sum(), 1.0)
+    assert 0.05 < (tiles.share < 1).mean() < 0.25
+    prior = tiles[tiles.share == 1].groupby("area_code").log_prior.first()
     assert prior["21004"] > prior["82036"] + 3  # Brussels city vs rural Vaux-sur-Sûre
 
     result = runner.invoke(app, [*ALLOCATE, str(store.root), "--grid", "--tile-footprint"])

@@ -8,8 +8,11 @@ and saves under ``STORE/footprint/``:
 
 - ``cells.parquet``: cell_id, sector (cells of one antenna sector share a footprint);
 - ``serving.parquet``: sector, tile, probability (P(sector | tile) >= `RadioModel`'s floor);
-- ``tiles.parquet``: tile, area_code (municipality of the tile's centre), log_prior (log of
-  the register population density there, people per km², floored at `MIN_DENSITY`).
+- ``tiles.parquet``: tile, area_code, share, log_prior: one row per tile and municipality it
+  overlaps (a tile on a border has a row for each side), the share of the tile there and the
+  log of the register population the part holds (the register density at its sample points,
+  people per km² floored at `MIN_DENSITY`, times its share). Tiles are those whose centre lies
+  in a municipality (`grid_tiles`).
 
 The footprint is that of the network's latest state (`current_cells`): a network that
 changes during the period is placed by its state at the end of it.
@@ -20,19 +23,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 
 from cellcensus.holder.algorithms.base import FOOTPRINT_TABLES
 from cellcensus.holder.geo.allocation import DEFAULT_TILE_M, register_population_areas
 from cellcensus.holder.geo.footprint import (
     RadioModel,
+    Tiles,
     grid_tiles,
     network_sectors,
+    points_in_areas,
     serving_probabilities,
-    tile_density,
 )
+from cellcensus.holder.geo.projection import to_grid
 from cellcensus.holder.store import Store
 from cellcensus.holder.store.layout import CELLS_DIGEST_KEY
 from cellcensus.holder.store.writer_lock import writing
@@ -43,6 +50,9 @@ SHADOWING_DB = 6.0
 
 MIN_DENSITY = 1.0
 """People per km² below which a tile's prior is floored: an empty tile stays possible."""
+
+SAMPLES_PER_SIDE = 5
+"""Sample points along a tile's side (50 m apart) that share it among the areas it overlaps."""
 
 
 def footprint_path(store: Store, table: str) -> Path:
@@ -74,8 +84,8 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
     """
     store = store if isinstance(store, Store) else Store(store)
     with writing(store, writer="allocation"):
-        tiles = grid_tiles(municipalities() if areas is None else areas, size_m=DEFAULT_TILE_M)
-        density = tile_density(tiles, register_population_areas())
+        areas = municipalities() if areas is None else areas
+        tiles = grid_tiles(areas, size_m=DEFAULT_TILE_M)
         sectors = network_sectors(store.read_cells())
         served = serving_probabilities(
             sectors=sectors,
@@ -97,13 +107,7 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
                     "probability": served["probability"].to_numpy(dtype="float64"),
                 }
             ),
-            "tiles": pd.DataFrame(
-                {
-                    "tile": np.arange(len(tiles.x), dtype="int64"),
-                    "area_code": tiles.area_code.astype(str),
-                    "log_prior": np.log(np.maximum(density, MIN_DENSITY)),
-                }
-            ),
+            "tiles": tile_parts(tiles, areas, register_population_areas()),
         }
         made_from = {CELLS_DIGEST_KEY: store.cells_digest().encode()}
         for name, frame in tables.items():
@@ -115,3 +119,66 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
             pq.write_table(table, aside)
             aside.replace(path)
     return footprint_path(store, "tiles").parent
+
+
+def tile_parts(tiles: Tiles, areas: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """tile, area_code, share, log_prior: each tile's part in each area it overlaps.
+
+    A tile whose corners lie in the area of its centre is wholly there, at the register
+    density of its centre; another is shared among areas by its `SAMPLES_PER_SIDE` ² sample
+    points (those outside every area left out), each part's prior the mean register density
+    of its points times its share. Labelled by its centre alone, a tile half in a busy town
+    centre and centred across the border would hand the town's people (or visitors) to its
+    neighbour.
+
+    Args:
+        tiles: The tiles (`grid_tiles` of `areas`).
+        areas: area_code and geometry (WGS84) of the areas.
+        population: area_code, geometry (WGS84) and population: the register prior.
+    """
+    shapes = to_grid(areas["geometry"].to_numpy())
+    populated = to_grid(population["geometry"].to_numpy())
+    per_km2 = population["population"].to_numpy(dtype=float) / (shapely.area(populated) / 1e6)
+    codes = pd.Index(areas["area_code"].astype(str))
+    centre = codes.get_indexer(pd.Index(tiles.area_code.astype(str)))
+    half = tiles.size_m / 2 * (1 - 1 / SAMPLES_PER_SIDE)  # the outermost sample points
+    whole = np.ones(len(tiles.x), dtype=bool)
+    for dx, dy in ((-half, -half), (-half, half), (half, -half), (half, half)):
+        whole &= _area_at(shapes, tiles.x + dx, tiles.y + dy) == centre
+    split = np.flatnonzero(~whole)
+    step = tiles.size_m / SAMPLES_PER_SIDE
+    offsets = (np.arange(SAMPLES_PER_SIDE) - (SAMPLES_PER_SIDE - 1) / 2) * step
+    dx, dy = (grid.ravel() for grid in np.meshgrid(offsets, offsets))
+    tile = np.concatenate([np.flatnonzero(whole), np.repeat(split, dx.size)])
+    x = np.concatenate([tiles.x[whole], (tiles.x[split, None] + dx).ravel()])
+    y = np.concatenate([tiles.y[whole], (tiles.y[split, None] + dy).ravel()])
+    area = _area_at(shapes, x, y)
+    at = _area_at(populated, x, y)
+    density = np.where(at >= 0, per_km2[np.maximum(at, 0)], 0.0)
+    samples = pd.DataFrame(
+        {"tile": tile, "area": area, "density": np.maximum(density, MIN_DENSITY)}
+    )
+    parts = (
+        samples[samples["area"] >= 0]
+        .groupby(["tile", "area"], as_index=False)
+        .agg(points=("density", "size"), mass=("density", "sum"))
+    )
+    in_tile = parts.groupby("tile")["points"].transform("sum")
+    return pd.DataFrame(
+        {
+            "tile": parts["tile"].to_numpy(dtype="int64"),
+            "area_code": codes.to_numpy()[parts["area"].to_numpy()],
+            "share": (parts["points"] / in_tile).to_numpy(dtype="float64"),
+            "log_prior": np.log(parts["mass"] / in_tile).to_numpy(dtype="float64"),
+        }
+    )
+
+
+def _area_at(
+    shapes: npt.NDArray[np.object_], x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """The index in `shapes` of the area of each point (x, y), -1 outside every one."""
+    point_at, area_at = points_in_areas(shapes, x, y)
+    found = np.full(len(x), -1, dtype=np.intp)
+    found[point_at] = area_at
+    return found
