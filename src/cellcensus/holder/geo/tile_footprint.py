@@ -169,7 +169,7 @@ def tile_parts(tiles: Tiles, areas: pd.DataFrame, population: pd.DataFrame) -> p
             "tile": parts["tile"].to_numpy(dtype="int64"),
             "area_code": codes.to_numpy()[parts["area"].to_numpy()],
             "share": (parts["points"] / in_tile).to_numpy(dtype="float64"),
-            "log_prior": np.log(parts["mass"] / in_tile).to_numpy(dtype="float64"),
+            "log_prior": np.log((parts["mass"] / in_tile).to_numpy(dtype="float64")),
         }
     )
 
