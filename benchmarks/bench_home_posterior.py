@@ -89,7 +89,8 @@ def true_prior(world: Path, footprint: TileFootprint) -> TileFootprint:
     found = cell.get_indexer(pd.MultiIndex.from_arrays([x // DEFAULT_TILE_M, y // DEFAULT_TILE_M]))
     homes = np.bincount(found[found >= 0], minlength=len(tiles.x))
     prior = footprint.tiles.to_pandas()
-    prior["log_prior"] = np.log(homes[prior["tile"].to_numpy()] + 0.05)
+    # A tile on a border has a part in each municipality: each its share of the tile's homes.
+    prior["log_prior"] = np.log((homes[prior["tile"].to_numpy()] + 0.05) * prior["share"])
     return TileFootprint(
         cells=footprint.cells, serving=footprint.serving, tiles=ibis.memtable(prior)
     )

@@ -171,6 +171,7 @@ def true_prior(country: SyntheticCountry, footprint: TileFootprint) -> TileFootp
     inside = found >= 0
     per_tile = np.bincount(found[inside], weights=nights[inside], minlength=len(tiles.x))
     prior = footprint.tiles.to_pandas()
+    # A tile on a border has a part in each municipality: each its share of the tile's nights.
     prior["log_prior"] = np.log((per_tile[prior["tile"].to_numpy()] + 0.05) * prior["share"])
     return TileFootprint(
         cells=footprint.cells, serving=footprint.serving, tiles=ibis.memtable(prior)

@@ -128,6 +128,16 @@ def test_a_silent_night_is_spent_where_the_nearest_night_seen_was(release):
     )  # fmt: skip
     got = indicators(release("inbound_tourism", between, **COUNTED))
     assert got["nights"] == pytest.approx({"1": 2.0, "2": 1.0})
+    # 13 (Italy): night 0 at A, then days 1 and 2 end at D without a night-time event: night
+    # 1 is at A, but night 2, two nights from A (more than max_silent_days + 1), keeps D.
+    far = hand_world(
+        [
+            ev(13, 0, 23, "A", mcc=222), ev(13, 1, 12, "D", mcc=222),
+            ev(13, 2, 12, "D", mcc=222), ev(13, 3, 12, "C", mcc=222),
+        ]
+    )  # fmt: skip
+    got = indicators(release("inbound_tourism", far, **COUNTED))
+    assert got["nights"] == pytest.approx({"1": 2.0, "3": 1.0})
 
 
 # 9 (Spain): three events over days 2 and 3, night 2 seen at A: 1 event a day after the first.

@@ -239,7 +239,9 @@ class TileFootprint:
     Attributes:
         cells: cell_id, sector: the antenna sector of each cell.
         serving: sector, tile, probability: P(sector | tile), at least 1e-3.
-        tiles: tile, area_code, log_prior: each tile's area and log prior density.
+        tiles: tile, area_code, share, log_prior: each tile's part in each area it overlaps
+            (one row for a tile inside one), its share of the tile and the log of its prior
+            mass (density times share).
     """
 
     cells: ir.Table

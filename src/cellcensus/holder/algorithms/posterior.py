@@ -8,7 +8,8 @@ most nights serves (with probability at least `CANDIDATE_MIN`):
     log post(t) = log prior(t) + sum_c n_c^EVIDENCE_POWER log max(P(c | t), FLOOR)
 
 with n_c the device's nights at each of its `TOP_SECTORS` sectors of most nights, P(c | t) the
-``signal`` footprint and the prior the register population density (`TileFootprint`). Nights
+``signal`` footprint and the prior the register population of the tile's part in an area
+(`TileFootprint`: a tile on a border is scored once per side). Nights
 at one home are not independent draws from P(c | t): the shadowing that decides which sector
 serves a place is the same every night, so a sector's hundredth night says less than its
 first, and the nights count by a power below 1 (`EVIDENCE_POWER`). The posterior, normalised

@@ -16,7 +16,8 @@ the released network's geometry and the counts themselves: no census or other pr
 
 `tile_bayesian_counts` (present population's ``bayesian``) takes its serving probabilities from
 the coverage model instead: the store's tile footprint (`holder.geo.tile_footprint`) gives
-P(sector | t) on 250 m tiles t and the register density prior(t); per area,
+P(sector | t) on 250 m tiles t and the register prior(t) of each tile's part in an area (a
+tile on a border has a part on each side); per area,
 
     P(i | j) = sum_{t in j} prior(t) P(i | t) / sum_{t in j} prior(t)
 
@@ -155,7 +156,7 @@ class AreaFootprint:
         serving: P(sector | area), sectors x areas, each area's column summing to 1.
         sector_ids: The sectors of the rows of `serving`.
         areas: The area codes of its columns.
-        prior: The register population of each area (the sum of its tiles' densities).
+        prior: The register population of each area (the sum of its tile parts' priors).
     """
 
     sectors: pd.Series

@@ -124,7 +124,8 @@ def build_tile_footprint(store: Store | Path, *, areas: pd.DataFrame | None = No
 def tile_parts(tiles: Tiles, areas: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
     """tile, area_code, share, log_prior: each tile's part in each area it overlaps.
 
-    A tile whose corners lie in the area of its centre is wholly there, at the register
+    A tile whose outermost sample points (near its corners) lie in the area of its centre is
+    taken as wholly there, at the register
     density of its centre; another is shared among areas by its `SAMPLES_PER_SIDE` ² sample
     points (those outside every area left out), each part's prior the mean register density
     of its points times its share. Labelled by its centre alone, a tile half in a busy town
@@ -138,7 +139,8 @@ def tile_parts(tiles: Tiles, areas: pd.DataFrame, population: pd.DataFrame) -> p
     """
     shapes = to_grid(areas["geometry"].to_numpy())
     populated = to_grid(population["geometry"].to_numpy())
-    per_km2 = population["population"].to_numpy(dtype=float) / (shapely.area(populated) / 1e6)
+    km2 = shapely.area(populated) / 1e6
+    per_km2 = population["population"].to_numpy(dtype=float) / np.where(km2 > 0, km2, np.inf)
     codes = pd.Index(areas["area_code"].astype(str))
     centre = codes.get_indexer(pd.Index(tiles.area_code.astype(str)))
     half = tiles.size_m / 2 * (1 - 1 / SAMPLES_PER_SIDE)  # the outermost sample points
