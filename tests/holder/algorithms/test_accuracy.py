@@ -437,8 +437,9 @@ def test_inbound_tourism_bayesian_estimator_follows_the_visitors_not_the_residen
 @pytest.mark.xfail(
     strict=True,
     reason="measured with the Bayesian estimator: Flemish Brabant +14.9 % (4,370 true nights; "
-    "Brussels' visitor nights that its border cells serve, which the tile footprint places "
-    "across the border even with the visitors' true density as prior), every other province "
+    "Brussels' visitor nights that its border cells serve, which the register prior fitted to "
+    "the nights cannot tell from Flemish Brabant's, and silent nights of stays never seen at "
+    "night at their evening's cell), every other province "
     "within 4.4 % (docs/algorithms/inbound_tourism.md, benchmarks/bench_tourism_provinces.py)",
 )
 def test_inbound_tourism_nights_per_province_within_ten_percent(tourism_world):
