@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+import pyproj
+import pytest
 import shapely
 
 from cellcensus.reference import belgium
@@ -10,7 +12,7 @@ from cellcensus.world.params import WorldParams
 from cellcensus.world.places import Column, PoiKind
 from cellcensus.world.population import SEXES
 from cellcensus.world.synthesis import WorldSummary
-from cellcensus.world.territory import settled_points
+from cellcensus.world.territory import PROJECTED_CRS, settled_points
 
 
 def test_persons_per_municipality_are_rounded_census_population(
@@ -56,6 +58,33 @@ def test_settled_points_lie_in_their_area_and_cluster(small_country: SyntheticCo
         axis=1,
     )
     assert np.median(nearest_centre) < 0.25 * uniform_spread
+
+
+def test_centres_are_the_real_towns_and_villages_weighted_by_population(
+    small_country: SyntheticCountry,
+) -> None:
+    territory, settlements = small_country.territory, small_country.settlements
+    places = belgium.places()
+    to_metres = pyproj.Transformer.from_crs("EPSG:4326", PROJECTED_CRS, always_xy=True)
+    towns = np.column_stack(to_metres.transform(places["longitude"], places["latitude"]))
+    leuven = int(np.flatnonzero(territory.area_codes == "24062")[0])
+    centres = slice(settlements.first[leuven], settlements.first[leuven + 1])
+    xy, weight = settlements.xy[centres], settlements.weight[centres]
+    # Each centre of Leuven is one of its places (Leuven, Heverlee, Kessel-Lo, ...), weighing
+    # its population: the town itself, with 101,032 of the 194,585, is the heaviest.
+    distance = np.hypot(*(xy[:, None] - towns[None]).transpose(2, 0, 1))
+    own = places.iloc[np.argmin(distance, axis=1)]
+    assert distance.min(axis=1).max() < 1
+    assert set(own["name"]) == {"Leuven", "Heverlee", "Kessel-Lo", "Wilsele", "Blauwput"}
+    population = own["population"].to_numpy(dtype=float)
+    assert weight == pytest.approx(population / population.sum())
+    assert own["name"].iloc[np.argmax(weight)] == "Leuven"
+    # Every place is a centre; an area without one (Herstappe) still gets one, inside it.
+    assert settlements.area.size == len(places) + 2  # and Sint-Pieters-Woluwe
+    herstappe = int(np.flatnonzero(territory.area_codes == "73028")[0])
+    alone = settlements.xy[settlements.area == herstappe]
+    assert len(alone) == 1
+    assert shapely.contains_xy(territory.polygons[herstappe], alone[:, 0], alone[:, 1]).all()
 
 
 def test_places_of_tracked_persons(small_country: SyntheticCountry) -> None:

@@ -179,3 +179,16 @@ def commuting_matrix() -> pd.DataFrame:
     Columns: home_arrondissement, work_arrondissement, workers (43 x 43 rows, total 4,304,172).
     """
     return _commuting().copy()
+
+
+@cache
+def _places() -> pd.DataFrame:
+    return _csv("be_geonames_places_500.csv", dtype={"name": str})
+
+
+def places() -> pd.DataFrame:
+    """Belgium's towns and villages of 500 inhabitants or more (GeoNames, 2,256 rows).
+
+    Columns: geonameid, name, latitude, longitude (WGS84), population (0 where unknown).
+    """
+    return _places().copy()

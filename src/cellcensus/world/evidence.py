@@ -53,6 +53,9 @@ SOURCES: dict[str, str] = {
     "school years 2010-11 and 2011-12 (identical dates then).",
     "pre-fusion-1977": "Belgium had 2,359 municipalities before the mergers of 1977 (589 "
     "after): one former village centre per 13 km2 on average.",
+    "geonames-places": "GeoNames, populated places of 500 inhabitants or more (cities500, CC "
+    "BY 4.0): Belgium's 2,256 towns and villages with their positions and populations "
+    "(shipped in cellcensus.reference).",
     "3gpp-36814": "3GPP TR 36.814, Table A.2.1.1-2: horizontal antenna pattern "
     "-min(12 (theta/theta_3dB)^2, 20) dB, theta_3dB = 65 degrees, three sectors per site.",
     "gonzalez-2008": "Gonzalez, Hidalgo & Barabasi, 'Understanding individual human mobility "

@@ -1,8 +1,9 @@
 """The country the world is built on: Belgium's 589 municipalities of 2011, in metres.
 
-People do not live uniformly inside a municipality: most live in its village and town centres
-(the 2,359 municipalities merged in 1977, about one per 13 km2), the rest scattered. `Settlements`
-holds those centres, and `settled_points` draws homes, work places and antenna sites around them.
+People do not live uniformly inside a municipality: most live around its towns and villages
+(GeoNames' 2,256 places of 500 inhabitants or more, close to the 2,359 municipalities merged in
+1977), the rest scattered. `Settlements` holds those centres, and `settled_points` draws homes,
+work places and antenna sites around them.
 """
 
 from __future__ import annotations
@@ -144,9 +145,12 @@ def _inside(polygon: shapely.Geometry, count: int, rng: np.random.Generator) -> 
 
 
 KM2_PER_CENTRE = 13.0
-"""Land per village or town centre: 30,528 km2 over the 2,359 pre-1977 municipalities."""
+"""Land per centre of an area without a known place: 30,528 km2 over the 2,359 pre-1977
+municipalities."""
 DENSITY_UNIFORM = 4000.0
 """Residents per km2 above which an area is built up throughout (points drawn uniformly)."""
+PLACE_SNAP_M = 2000.0
+"""A place this close to an area and in none (a point on the beach) belongs to the nearest."""
 
 
 @dataclass(frozen=True)
@@ -171,34 +175,65 @@ class Settlements:
 
 
 def build_settlements(*, territory: Territory, rng: np.random.Generator) -> Settlements:
-    """Place the centres of each area: one per 13 km2, the first (the main town) largest.
+    """The centres of each area: its real towns and villages, weighted by their population.
 
-    Centre weights fall as 1/rank (a Zipf law of town sizes); denser areas are more uniformly
-    built up (all of Brussels is).
+    The centres are Belgium's places of 500 inhabitants or more (`belgium.places`, GeoNames):
+    towns and the former municipalities merged into larger ones, each weighing its population
+    (at least 500). An area without one gets one centre per 13 km2 at random points, weighing
+    1/rank (a Zipf law of town sizes). Denser areas are more uniformly built up (all of
+    Brussels is).
 
     Args:
         territory: The areas.
-        rng: The random generator.
+        rng: The random generator (for areas without a known place).
 
     Returns:
         The settlements.
     """
-    counts = np.maximum(1, np.rint(territory.area_km2 / KM2_PER_CENTRE)).astype(np.int64)
+    known_area, known_xy, known_weight = _known_places(territory)
+    counts = np.bincount(known_area, minlength=territory.size)
+    unknown = counts == 0
+    counts[unknown] = np.maximum(1, np.rint(territory.area_km2[unknown] / KM2_PER_CENTRE))
     area = np.repeat(np.arange(territory.size), counts)
     first = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
     rank = np.arange(area.size) - first[area]
     weight: NDArray[np.float64] = 1.0 / (rank.astype(np.float64) + 1.0)
+    xy = np.empty((area.size, 2), dtype=np.float64)
+    drawn = unknown[area]
+    xy[drawn] = sample_points(territory=territory, areas=area[drawn].astype(np.intp), rng=rng)
+    order = np.argsort(known_area, kind="stable")  # the known places in area order
+    xy[~drawn] = known_xy[order]
+    weight[~drawn] = known_weight[order]
     weight = weight / np.bincount(area, weights=weight)[area]
     spread = 0.3 * np.sqrt(territory.area_km2[area] / counts[area]) * 1000.0
     dispersed = 0.2 + 0.8 * np.minimum(1.0, territory.density / DENSITY_UNIFORM)
     return Settlements(
         area=area.astype(np.intp),
-        xy=sample_points(territory=territory, areas=area.astype(np.intp), rng=rng),
+        xy=xy,
         weight=weight,
         spread_m=spread,
         first=first,
         dispersed=dispersed,
     )
+
+
+def _known_places(
+    territory: Territory,
+) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[np.float64]]:
+    """Area, position and weight (population, at least 500) of each place in an area."""
+    places = belgium.places()
+    to_metres = pyproj.Transformer.from_crs("EPSG:4326", PROJECTED_CRS, always_xy=True)
+    x, y = to_metres.transform(places["longitude"].to_numpy(), places["latitude"].to_numpy())
+    area = np.full(len(places), -1, dtype=np.intp)
+    for index, polygon in enumerate(territory.polygons):
+        area[shapely.contains_xy(polygon, x, y)] = index
+    for place in np.flatnonzero(area < 0):
+        distance = shapely.distance(territory.polygons, shapely.Point(x[place], y[place]))
+        if distance.min() <= PLACE_SNAP_M:
+            area[place] = int(np.argmin(distance))
+    known = area >= 0
+    weight = np.maximum(places["population"].to_numpy(dtype=np.float64), 500.0)
+    return area[known], np.column_stack([x, y])[known], weight[known]
 
 
 def settled_points(

@@ -302,6 +302,8 @@ def night_cells(
         per_cell, ["device_id", "night"], [ibis.desc("events"), ibis.asc("cell_id")]
     ).select("device_id", "night", "cell_id")
     if silent is not None:
+        # Before `overnight`: a night seen but not followed by a sighting (often the last of
+        # a stay) does not count, but its night-time events still show where the bed is.
         silent = at_nearest_seen(silent, best, within=params.max_silent_days + 1)
         best = best.union(silent, distinct=False)
     best = overnight(
