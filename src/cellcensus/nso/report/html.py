@@ -733,9 +733,10 @@ def _method(context: ReportContext, *, estimation: EstimationResult | None = Non
         market_share=context.market_share, sampling_fraction=context.sampling_fraction
     )
     world = (
-        "A synthetic country stands in for reality: a simulated population of Belgium with "
-        "homes, daily movements and mobile phones, and a simulated mobile network that records "
-        "what an operator records (which cell a phone used, and when)."
+        "A synthetic country stands in for reality: a simulated population of Belgium living "
+        "around its real towns and villages, with daily movements and mobile phones, and a "
+        "simulated mobile network that records what an operator records (which cell a phone "
+        "used, and when)."
         if context.synthetic
         else "The data are the operator's own network records: which cell a phone used, and when."
     )
