@@ -1,7 +1,8 @@
-"""Real public reference data shipped with the package (Belgium, Statbel), with provenance.
+"""Real public reference data shipped with the package (Belgium: Statbel, GeoNames).
 
-Every table comes back with `area_code` as a 5-character string (Statbel NIS code), the
-identifier used across cellcensus. See `data/belgium/PROVENANCE.md` for sources and licence.
+Every table of areas comes back with `area_code` as a 5-character string (Statbel NIS code),
+the identifier used across cellcensus. See `data/belgium/PROVENANCE.md` for sources and
+licences.
 """
 
 from cellcensus.reference.belgium import (
@@ -14,6 +15,7 @@ from cellcensus.reference.belgium import (
     country_outline,
     crosswalk_2019,
     municipalities,
+    places,
     register_population,
 )
 
@@ -27,5 +29,6 @@ __all__ = [
     "country_outline",
     "crosswalk_2019",
     "municipalities",
+    "places",
     "register_population",
 ]

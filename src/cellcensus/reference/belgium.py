@@ -1,4 +1,4 @@
-"""Loaders for the Belgian reference tables (census 2011, register, boundaries, commuting)."""
+"""Loaders for the Belgian reference tables (census, register, boundaries, commuting, towns)."""
 
 from __future__ import annotations
 
