@@ -55,6 +55,19 @@ def test_provenance_ships_beside_the_data():
 
     text = (files("cellcensus.reference") / "data" / "belgium" / "PROVENANCE.md").read_text()
     assert "Statbel" in text and "licence" in text
+    assert "be_geonames_places_500.csv" in text and "CC BY 4.0" in text
+
+
+def test_places_are_belgian_towns_of_five_hundred_or_more():
+    places = reference.places()
+    assert len(places) == 2256 and places["geonameid"].is_unique
+    # Within Belgium's bounding box; populations of 500 or more, unknown (0) for six.
+    assert places["latitude"].between(49.49, 51.51).all()
+    assert places["longitude"].between(2.54, 6.41).all()
+    assert (places["population"] == 0).sum() == 6
+    assert places.loc[places["population"] > 0, "population"].min() >= 500
+    leuven = places.set_index("name").loc["Leuven"]
+    assert (round(leuven["latitude"], 2), round(leuven["longitude"], 2)) == (50.88, 4.70)
 
 
 def test_every_parent_area_of_the_municipalities_has_its_names():
