@@ -243,6 +243,25 @@ def test_bayesian_fits_the_density_to_the_roamers_own_nights(release):
     assert fitted["nights"]["1"] < 6.0
 
 
+def test_bayesian_lets_the_stays_seen_at_night_stand_for_those_never_seen(release):
+    # 1 sleeps at A (area 1) two nights; 2 is never seen at night: its silent night sits at
+    # its last event, C (area 2), where it spent the afternoon, not where it slept.
+    unseen = [ev(2, 0, 15, "C", mcc=208), ev(2, 1, 10, "C", mcc=208)]
+    world = dataclasses.replace(
+        hand_world([*roamer_nights(1, "A", 2), *unseen]), footprint=HAND_FOOTPRINT
+    )
+    allocated = indicators(release("inbound_tourism", world, **COUNTED))
+    assert allocated["nights"] == pytest.approx({"1": 2.0, "2": 1.0})
+    got = indicators(release("inbound_tourism", world, **BAYESIAN))
+    # Placed as the seen stay's nights are, all three indicators keep their totals.
+    assert got["nights"] == pytest.approx({"1": 3.0})
+    assert got["devices"] == pytest.approx({"1": 2.0})
+    assert got["arrivals"] == pytest.approx({"1": 2.0})
+    # With no stay seen at night, nothing stands for the unseen ones: nothing is placed.
+    alone = dataclasses.replace(hand_world(unseen), footprint=HAND_FOOTPRINT)
+    assert "nights" not in indicators(release("inbound_tourism", alone, **BAYESIAN))
+
+
 def test_bayesian_is_refused_without_a_footprint_naming_the_command(release):
     with pytest.raises(CellcensusError, match="--tile-footprint"):
         release("inbound_tourism", hand_world(roamer_nights(1, "B")), **BAYESIAN)

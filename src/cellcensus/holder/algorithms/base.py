@@ -470,6 +470,9 @@ class Algorithm:
     compute: Compute
     finish: Finish | None = None
     precondition: Precondition | None = None
+    pooled_cells: tuple[str, ...] = ()
+    """Cell ids beyond the network's in `compute`'s counts per cell, for `finish` (the
+    enclave noises them with the real cells): counts that no cell places."""
 
     def check(self, values: dict[str, Any], layout: StoreLayout) -> None:
         """Refuse parameters the store's layout cannot serve (no event is read)."""

@@ -19,7 +19,9 @@ by its allocation weights:
 With ``spatial_estimator="bayesian"`` the indicators stop at the night cells, and `finish`
 places them by the estimator of Ricciato & Coluccia over the tile footprint, its register
 prior fitted to the roamers' own nights (visitors do not sleep where residents do); ``devices``
-then counts each device once, shared among its night cells by its nights there.
+then counts each device once, shared among its night cells by its nights there, and the stays
+never seen at night, whose cells are day-time events, are placed as the stays seen at night
+are (`UNSEEN_STAYS`).
 
 A night no event reveals would go uncounted (a visitor's phone is far less active than a
 resident's); three corrections, each a parameter, recover what the roamer's own events let
@@ -64,6 +66,7 @@ from typing import Annotated, Literal
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -172,7 +175,7 @@ class InboundTourismParameters(NightParameters, PeriodParameters):
         "residents) or 'bayesian' (Ricciato & Coluccia over the coverage model's 250 m tiles, "
         "the register prior fitted to the roamers' own nights; needs the store's tile "
         "footprint). Under 'bayesian' a device counts once in devices, shared among its night "
-        "cells by its nights there.",
+        "cells by its nights there, and stays never seen at night are placed as the seen are.",
     )
     iterations: int = Field(
         default=10,
@@ -405,16 +408,16 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
         events = events.filter(events.mcc.isin(list(params.countries)))
     nights = scope.keep(summarise_nights(events, params))
     days = tables.materialize(scope.keep(daily_activity(events)))
+    observed = nights.select("device_id", "night").distinct()
     silent = None
     if params.impute_nights:
-        observed = nights.select("device_id", "night").distinct()
         silent = silent_nights(days, observed, max_silent_days=params.max_silent_days)
     counted = tables.materialize(night_cells(nights, days, params, silent, dates=tables.dates))
     spent = counted.mutate(share=one())
     if params.max_end_nights > 0 or params.max_weight > 1:
         spent = expanded_nights(counted, days, params, dates=tables.dates)
     if params.spatial_estimator == "bayesian":
-        return per_cell(counted, spent)
+        return per_cell(counted, spent, observed)
     # A night by the weights valid on the date of its evening.
     located = spread(counted, tables.allocation, day="night")
     spent = spread(spent, tables.allocation, share="share", day="night")
@@ -433,24 +436,44 @@ def compute(tables: StoreTables, params: InboundTourismParameters) -> ir.Table:
     )
 
 
-def per_cell(counted: ir.Table, spent: ir.Table) -> ir.Table:
+UNSEEN_STAYS = "stays-unseen-at-night"
+"""The pooled cell of the stays never seen at night (`per_cell`)."""
+
+
+def per_cell(counted: ir.Table, spent: ir.Table, observed: ir.Table) -> ir.Table:
     """cell_id, indicator, device_count: the indicators per night cell, for `finish`.
 
     A device counts once in ``devices``, shared among its night cells by its counted nights
-    there (a distinct count per area cannot be placed from counts per cell).
+    there (a distinct count per area cannot be placed from counts per cell). The stays never
+    seen at night (no counted night among the `observed` ones, device_id and night) count
+    under the one pooled cell `UNSEEN_STAYS`: their cells are day-time events, not beds.
     """
     nights_of = counted.group_by("device_id").agg(_nights=counted.count())
     shares = counted.join(nights_of, "device_id")
     shares = shares.mutate(share=one() / shares._nights.cast("float64"))
     parts = {"devices": shares, "nights": spent, "arrivals": spent.filter(spent.arrival)}
+    seen = counted.semi_join(observed, ["device_id", "night"]).select("device_id").distinct()
     tables = [
-        part.group_by("cell_id")
-        .agg(**{COUNT: part.share.sum()})
-        .mutate(indicator=ibis.literal(indicator))
-        .select("cell_id", "indicator", COUNT)
+        _per_cell(_pooled_unseen(part, seen)).mutate(indicator=ibis.literal(indicator))
         for indicator, part in parts.items()
     ]
+    tables = [table.select("cell_id", "indicator", COUNT) for table in tables]
     return tables[0].union(tables[1], distinct=False).union(tables[2], distinct=False)
+
+
+def _per_cell(part: ir.Table) -> ir.Table:
+    return part.group_by("cell_id").agg(**{COUNT: part.share.sum()})
+
+
+def _pooled_unseen(part: ir.Table, seen: ir.Table) -> ir.Table:
+    """`part` (device_id, cell_id, share) with the cell of devices not `seen` pooled."""
+    columns = ["device_id", "cell_id", "share"]
+    unseen = part.anti_join(seen, "device_id").mutate(cell_id=ibis.literal(UNSEEN_STAYS))
+    return (
+        part.semi_join(seen, "device_id")
+        .select(columns)
+        .union(unseen.select(columns), distinct=False)
+    )
 
 
 def finish(
@@ -461,12 +484,17 @@ def finish(
     The density is fitted to the nights per cell (`spatial.tile_posterior_weights`), and each
     indicator placed by its cells' posterior shares, so that devices, nights and arrivals
     share one geography. A cell the footprint does not know, or whose areas all fitted to no
-    density, keeps the allocation weights of the period's last day.
+    density, keeps the allocation weights of the period's last day. The stays never seen at
+    night (`UNSEEN_STAYS`) are placed as the stays seen at night are: each indicator scaled
+    by its total over both to its total over the seen (Horvitz-Thompson: the stays seen
+    stand for the others; none placed where no stay is seen).
     """
     if params.spatial_estimator != "bayesian":
         return raw
     if tables.footprint is None:
         raise footprint_refusal("bayesian", level=tables.level)
+    unseen = raw[raw["cell_id"] == UNSEEN_STAYS].groupby("indicator")[COUNT].sum().clip(lower=0)
+    raw = raw[raw["cell_id"] != UNSEEN_STAYS]
     nights = raw[raw["indicator"] == "nights"]
     weights = tile_posterior_weights(
         cell_counts=nights, footprint=tables.footprint.per_area, iterations=params.iterations
@@ -478,7 +506,13 @@ def finish(
     placed = raw.merge(weights, on="cell_id")
     placed[COUNT] = placed[COUNT] * placed["weight"]
     keys = ["area_code", "indicator"]
-    return placed.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})[[*keys, COUNT]]
+    placed = placed.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})[[*keys, COUNT]]
+    if placed.empty:
+        return placed
+    seen = placed.groupby("indicator")[COUNT].transform("sum")
+    extra = placed["indicator"].map(unseen).fillna(0.0)
+    scale = np.divide(seen + extra, seen, out=np.ones(len(seen)), where=seen.to_numpy() > 0)
+    return placed.assign(**{COUNT: placed[COUNT] * scale})
 
 
 def period(
@@ -520,7 +554,7 @@ def period_nights(period: Period) -> int:
 inbound_tourism = Algorithm(
     manifest=Manifest(
         name="inbound_tourism",
-        version="1.6.0",
+        version="1.7.0",
         certification=Certification.CERTIFIED,
         summary="Foreign roamers per area: devices, nights spent, arrivals.",
         parameters=InboundTourismParameters,
@@ -540,5 +574,6 @@ inbound_tourism = Algorithm(
     ),
     compute=compute,
     finish=finish,
+    pooled_cells=(UNSEEN_STAYS,),
     precondition=bayesian_needs_footprint,
 )

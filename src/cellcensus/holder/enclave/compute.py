@@ -510,6 +510,7 @@ def private_finish(
     if "cell_id" not in exact.columns:  # this parameter set needs no finishing
         return algorithm.finish(exact, tables, parsed), None
     cells = tables.allocation.select("cell_id").distinct().to_pandas()["cell_id"].tolist()
+    cells = [*cells, *algorithm.pooled_cells]
     others = {name: values for name, values in domains.items() if name != AREA_KEY.name}
     measured = [*others, "cell_id"]
     noisy, sd = measure(
