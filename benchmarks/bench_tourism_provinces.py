@@ -14,7 +14,9 @@ ingested and allocated unless DIR already holds it. Printed:
   weights (the default), and so counting only the nights its events show; for each
   `--iterations`, by the tile estimator (`spatial.tile_bayesian_counts`: the register prior,
   then that many updates) fed the algorithm's nights per cell, which is what its
-  ``spatial_estimator="bayesian"`` releases with as many ``iterations``; by each
+  ``spatial_estimator="bayesian"`` released with as many ``iterations`` up to version 1.6;
+  ``bayesian``, what the algorithm's Bayesian estimator releases (version 1.7: the stays
+  never seen at night placed as the seen are, 10 updates); by each
   roamer's tile posterior (`posterior.posterior_areas`, usual residence's ``posterior``: its
   nights per cell as evidence); and with every night of a run of consecutive nights at the
   run's cell of most nights (`at_stay_cells`), not at each night's own;
@@ -265,6 +267,12 @@ def main() -> None:
             iterations=iterations,
         )
         table[f"tile, {iterations} updates"] = errors(true_counts, placed)
+    bayesian = params.model_copy(update={"spatial_estimator": "bayesian"})
+    observed = nights.select("device_id", "night").distinct()
+    placed = tourism.finish(
+        tourism.per_cell(counted, spent, observed).to_pandas(), tables, bayesian
+    )
+    table["bayesian"] = errors(true_counts, placed[placed["indicator"] == "nights"])
     homes = spent.group_by("device_id", "cell_id").agg(share=spent.share.sum())
     evidence = counted.group_by("device_id", "cell_id").agg(nights=counted.count())
     allocation = allocation_on(tables.allocation, END)
