@@ -453,27 +453,24 @@ def per_cell(counted: ir.Table, spent: ir.Table, observed: ir.Table) -> ir.Table
     shares = shares.mutate(share=one() / shares._nights.cast("float64"))
     parts = {"devices": shares, "nights": spent, "arrivals": spent.filter(spent.arrival)}
     seen = counted.semi_join(observed, ["device_id", "night"]).select("device_id").distinct()
-    tables = [
-        _per_cell(_pooled_unseen(part, seen)).mutate(indicator=ibis.literal(indicator))
-        for indicator, part in parts.items()
-    ]
-    tables = [table.select("cell_id", "indicator", COUNT) for table in tables]
+    tables = [_indicator_per_cell(part, seen, indicator) for indicator, part in parts.items()]
     return tables[0].union(tables[1], distinct=False).union(tables[2], distinct=False)
 
 
-def _per_cell(part: ir.Table) -> ir.Table:
-    return part.group_by("cell_id").agg(**{COUNT: part.share.sum()})
+def _indicator_per_cell(part: ir.Table, seen: ir.Table, indicator: str) -> ir.Table:
+    """cell_id, indicator, device_count of `part` (device_id, cell_id, share).
 
-
-def _pooled_unseen(part: ir.Table, seen: ir.Table) -> ir.Table:
-    """`part` (device_id, cell_id, share) with the cell of devices not `seen` pooled."""
+    The devices not `seen` at night count under the pooled cell `UNSEEN_STAYS`.
+    """
     columns = ["device_id", "cell_id", "share"]
     unseen = part.anti_join(seen, "device_id").mutate(cell_id=ibis.literal(UNSEEN_STAYS))
-    return (
+    pooled = (
         part.semi_join(seen, "device_id")
         .select(columns)
         .union(unseen.select(columns), distinct=False)
     )
+    counts = pooled.group_by("cell_id").agg(**{COUNT: pooled.share.sum()})
+    return counts.mutate(indicator=ibis.literal(indicator)).select("cell_id", "indicator", COUNT)
 
 
 def finish(
