@@ -3,10 +3,12 @@ import datetime as dt
 import math
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
+from cellcensus.holder.algorithms.inbound_tourism import COUNT, place_unseen
 
 from .conftest import HAND_FOOTPRINT, D, as_dict, ev, hand_world, with_examples
 
@@ -260,6 +262,26 @@ def test_bayesian_lets_the_stays_seen_at_night_stand_for_those_never_seen(releas
     # With no stay seen at night, nothing stands for the unseen ones: nothing is placed.
     alone = dataclasses.replace(hand_world(unseen), footprint=HAND_FOOTPRINT)
     assert "nights" not in indicators(release("inbound_tourism", alone, **BAYESIAN))
+
+
+def test_unseen_stays_follow_the_seen_areas_whatever_the_noise_on_their_counts():
+    # Noisy counts per area, as the enclave's: arrivals at 10 and -9.9 sum to 0.1, and
+    # scaling each area by (0.1 + 100) / 0.1 would put 10,010 arrivals in area 1.
+    placed = pd.DataFrame(
+        {
+            "area_code": ["1", "2", "1", "2", "1", "2"],
+            "indicator": ["nights", "nights", "arrivals", "arrivals", "devices", "devices"],
+            COUNT: [30.0, 10.0, 10.0, -9.9, -1.0, -2.0],
+        }
+    )
+    unseen = pd.Series({"nights": 40.0, "arrivals": 100.0, "devices": 5.0})
+    got = place_unseen(placed, unseen).set_index(["indicator", "area_code"])[COUNT]
+    # Positive counts: the seen stand for the unseen (each area times (40 + 40) / 40).
+    assert got["nights"].to_dict() == pytest.approx({"1": 60.0, "2": 20.0})
+    # An area below 0 gets no share, and no area more than the unseen total.
+    assert got["arrivals"].to_dict() == pytest.approx({"1": 110.0, "2": -9.9})
+    # No area with a positive count: nothing stands for the unseen, nothing is added.
+    assert got["devices"].to_dict() == pytest.approx({"1": -1.0, "2": -2.0})
 
 
 def test_bayesian_is_refused_without_a_footprint_naming_the_command(release):

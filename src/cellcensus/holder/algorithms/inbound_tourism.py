@@ -482,9 +482,8 @@ def finish(
     indicator placed by its cells' posterior shares, so that devices, nights and arrivals
     share one geography. A cell the footprint does not know, or whose areas all fitted to no
     density, keeps the allocation weights of the period's last day. The stays never seen at
-    night (`UNSEEN_STAYS`) are placed as the stays seen at night are: each indicator scaled
-    by its total over both to its total over the seen (Horvitz-Thompson: the stays seen
-    stand for the others; none placed where no stay is seen).
+    night (`UNSEEN_STAYS`) are placed as the stays seen at night are (`place_unseen`: the stays
+    seen stand for the others; none placed where no stay is seen).
     """
     if params.spatial_estimator != "bayesian":
         return raw
@@ -504,12 +503,27 @@ def finish(
     placed[COUNT] = placed[COUNT] * placed["weight"]
     keys = ["area_code", "indicator"]
     placed = placed.groupby(keys, as_index=False).agg(**{COUNT: (COUNT, "sum")})[[*keys, COUNT]]
-    if placed.empty:
-        return placed
-    seen = placed.groupby("indicator")[COUNT].transform("sum")
+    return place_unseen(placed, unseen) if not placed.empty else placed
+
+
+def place_unseen(placed: pd.DataFrame, unseen: pd.Series) -> pd.DataFrame:
+    """Each indicator's total over the stays never seen at night, shared as the seen are.
+
+    Args:
+        placed: area_code, indicator, and the count of the stays seen at night per area.
+        unseen: The unseen stays' total per indicator (at least 0).
+
+    Returns:
+        `placed` with each area's share of its indicator's unseen total added: the share of
+        its count clipped at 0, since noisy counts can be negative, and a share of their sum
+        (which noise can bring near 0) could be any size. Nothing is added to an indicator
+        no area has a positive count of.
+    """
+    seen = placed[COUNT].clip(lower=0)
+    total = seen.groupby(placed["indicator"]).transform("sum").to_numpy()
+    share = np.divide(seen, total, out=np.zeros(len(seen)), where=total > 0)
     extra = placed["indicator"].map(unseen).fillna(0.0)
-    scale = np.divide(seen + extra, seen, out=np.ones(len(seen)), where=seen.to_numpy() > 0)
-    return placed.assign(**{COUNT: placed[COUNT] * scale})
+    return placed.assign(**{COUNT: placed[COUNT] + extra * share})
 
 
 def period(
