@@ -137,7 +137,7 @@ def test_report_explains_method_period_source_and_limitations(
     for shown in (
         "2024-03-01 to 2024-03-31",
         "Statbel (Directorate-general Statistics - Statistics Belgium)",
-        "20:00–07:00",
+        "19:00–08:00",
         "15 phones or fewer",
         "= 5 persons per phone",  # 1 / (0.4 x 0.5)
         "usual_residence version 1.2.0",

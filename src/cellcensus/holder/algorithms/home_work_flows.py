@@ -79,7 +79,7 @@ def precondition(params: HomeWorkFlowsParameters, layout: StoreLayout) -> None:
 home_work_flows = Algorithm(
     manifest=Manifest(
         name="home_work_flows",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Commuting matrix: devices by home area and work area.",
         parameters=HomeWorkFlowsParameters,

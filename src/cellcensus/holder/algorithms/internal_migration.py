@@ -175,7 +175,7 @@ def precondition(params: InternalMigrationParameters, layout: StoreLayout) -> No
 internal_migration = Algorithm(
     manifest=Manifest(
         name="internal_migration",
-        version="1.2.0",
+        version="1.3.0",
         certification=Certification.CERTIFIED,
         summary="Devices by usual residence area in an earlier and a later period.",
         parameters=InternalMigrationParameters,

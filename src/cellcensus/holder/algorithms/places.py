@@ -56,8 +56,16 @@ class NightParameters(Parameters):
 
 
 class HomeParameters(NightParameters):
-    """Which home rule, and how much observation it needs."""
+    """Which home rule, and how much observation it needs.
 
+    A home's nights run from 19:00 to 08:00, wider than a stay's (`NightParameters`): the
+    evening and morning hours at home add evidence of where a resident sleeps
+    (docs/algorithms/usual_residence.md measures it), where a visitor's evening out in the
+    same hours must not count as a night in that town.
+    """
+
+    night_start_hour: int = Field(default=19, ge=16, le=23, description="Local hour night starts.")
+    night_end_hour: int = Field(default=8, ge=0, le=10, description="Local hour night ends.")
     rule: HomeRule = Field(default=HomeRule.MOST_DISTINCT_NIGHTS, description="Home rule.")
     min_nights: int = Field(
         default=2, ge=1, le=366, description="Minimum distinct nights a device is seen."

@@ -98,7 +98,7 @@ def bound(params: UsualEnvironmentParameters, _period: Period | None) -> float:
 usual_environment = Algorithm(
     manifest=Manifest(
         name="usual_environment",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by kind of meaningful place: home, work, other.",
         parameters=UsualEnvironmentParameters,

@@ -165,7 +165,7 @@ def compute_sensitivity(tables: StoreTables, params: UsualResidenceParameters) -
 usual_residence = Algorithm(
     manifest=Manifest(
         name="usual_residence",
-        version="2.3.1",
+        version="2.4.0",
         certification=Certification.CERTIFIED,
         summary="Devices per area by usual residence, under a named home detection rule.",
         parameters=UsualResidenceParameters,
@@ -186,7 +186,7 @@ usual_residence = Algorithm(
 usual_residence_sensitivity = Algorithm(
     manifest=Manifest(
         name="usual_residence_sensitivity",
-        version="1.1.0",
+        version="1.2.0",
         certification=Certification.CERTIFIED,
         summary="Devices by home area under the chosen rule and under each other rule.",
         parameters=UsualResidenceParameters,

@@ -131,7 +131,7 @@ class ReportContext:
     job_id: str
     days_missing: tuple[str, ...] = ()
     scale: float | None = None
-    night_window: str = "20:00–07:00"
+    night_window: str = "19:00–08:00"
     spatial_estimator: str = "allocation"
     synthetic: bool = True
     title: str = "Population of Belgian municipalities estimated from mobile phone data"
@@ -198,7 +198,7 @@ class ReportContext:
 
 def _night_window(parameters: Mapping[str, Any]) -> str:
     """The night hours of a usual-residence release's parameters (its defaults if not given)."""
-    start, end = parameters.get("night_start_hour", 20), parameters.get("night_end_hour", 7)
+    start, end = parameters.get("night_start_hour", 19), parameters.get("night_end_hour", 8)
     return f"{int(start):02d}:00–{int(end):02d}:00"
 
 
