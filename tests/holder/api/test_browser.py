@@ -76,7 +76,7 @@ def test_the_parameters_an_analyst_chose_show_and_the_defaults_unfold(service, b
     assert "min nights: 3" in shown and "more at their defaults" in shown
     assert "night start hour" not in shown  # folded away
     row.locator("summary").click()
-    assert "night start hour: 20" in row.locator("td.params").inner_text()
+    assert "night start hour: 19" in row.locator("td.params").inner_text()
 
 
 def test_the_folded_defaults_open_from_the_keyboard_with_a_visible_focus(service, browser):
@@ -93,7 +93,7 @@ def test_the_folded_defaults_open_from_the_keyboard_with_a_visible_focus(service
     assert focused[0] == "SUMMARY" and focused[1] and focused[2] != "none", focused
     page.keyboard.press("Enter")
     row = page.locator("tr", has_text=job["id"])
-    assert "night start hour: 20" in row.locator("td.params").inner_text()
+    assert "night start hour: 19" in row.locator("td.params").inner_text()
 
 
 def test_the_page_reads_in_order_and_reflows_to_320_css_pixels(service, browser):
