@@ -8,7 +8,8 @@ import pytest
 
 from cellcensus.errors import CellcensusError
 from cellcensus.holder.algorithms import conformance as suite
-from cellcensus.holder.algorithms.inbound_tourism import COUNT, place_unseen
+from cellcensus.holder.algorithms.base import COUNT
+from cellcensus.holder.algorithms.inbound_tourism import place_unseen
 
 from .conftest import HAND_FOOTPRINT, D, as_dict, ev, hand_world, with_examples
 
