@@ -462,14 +462,9 @@ def _indicator_per_cell(part: ir.Table, seen: ir.Table, indicator: str) -> ir.Ta
 
     The devices not `seen` at night count under the pooled cell `UNSEEN_STAYS`.
     """
-    columns = ["device_id", "cell_id", "share"]
-    unseen = part.anti_join(seen, "device_id").mutate(cell_id=ibis.literal(UNSEEN_STAYS))
-    pooled = (
-        part.semi_join(seen, "device_id")
-        .select(columns)
-        .union(unseen.select(columns), distinct=False)
-    )
-    counts = pooled.group_by("cell_id").agg(**{COUNT: pooled.share.sum()})
+    unseen = ibis.literal(UNSEEN_STAYS)
+    cell = part.device_id.isin(seen.device_id).ifelse(part.cell_id, unseen)
+    counts = part.group_by(cell_id=cell).agg(**{COUNT: part.share.sum()})
     return counts.mutate(indicator=ibis.literal(indicator)).select("cell_id", "indicator", COUNT)
 
 
@@ -514,10 +509,10 @@ def place_unseen(placed: pd.DataFrame, unseen: pd.Series) -> pd.DataFrame:
         unseen: The unseen stays' total per indicator (at least 0).
 
     Returns:
-        `placed` with each area's share of its indicator's unseen total added: the share of
-        its count clipped at 0, since noisy counts can be negative, and a share of their sum
-        (which noise can bring near 0) could be any size. Nothing is added to an indicator
-        no area has a positive count of.
+        `placed` with each area's share of its indicator's unseen total added, by its count
+        clipped at 0: noisy counts can be negative, and their sum, which noise can bring near
+        0, would give shares of any size. Nothing is added to an indicator no area has a
+        positive count of.
     """
     seen = placed[COUNT].clip(lower=0)
     total = seen.groupby(placed["indicator"]).transform("sum").to_numpy()
