@@ -18,6 +18,7 @@ from cellcensus.errors import CellcensusError
 from cellcensus.nso.expansion import Expansion
 from cellcensus.nso.production import (
     ESTIMATORS,
+    SELECTION_SPLITS,
     TIE,
     EstimationOptions,
     EstimationResult,
@@ -376,20 +377,32 @@ def test_a_near_twin_does_not_take_the_default_by_a_rounding(
     assert unbiased_result.default != "logit_calibrated"
 
 
-def test_the_default_is_chosen_on_another_split_than_the_one_reported(
+def test_the_default_is_chosen_on_other_splits_than_the_one_reported(
     unbiased_result: EstimationResult,
 ) -> None:
-    chosen_on = set(unbiased_result.selection_split[1])
+    splits = unbiased_result.selection_splits
     reported_on = set(unbiased_result.validation_areas)
-
-    assert chosen_on != reported_on
-    # Two independent draws of half the areas share about half of them.
-    assert 0.35 < len(chosen_on & reported_on) / len(reported_on) < 0.65
-    # The national factor fits nothing: its score is its error on the selection half.
+    assert len(splits) == SELECTION_SPLITS
+    assert len({tuple(sorted(second)) for _, second in splits}) == SELECTION_SPLITS
+    for first, second in splits:
+        assert set(first) | set(second) == set(unbiased_result.calibration_reference.index)
+        assert not set(first) & set(second)
+        # Independent draws of half the areas share about half of them.
+        assert 0.35 < len(set(second) & reported_on) / len(reported_on) < 0.65
+    # The national factor fits nothing: each half of every split judges the same estimates,
+    # so its pooled score is its error against the calibration reference over all areas.
     national = unbiased_result.outcomes["national"]
-    register = unbiased_result.calibration_reference.reindex(sorted(chosen_on))
-    expected = agreement(estimate=national.table["estimate"], reference=register)
+    expected = agreement(
+        estimate=national.table["estimate"], reference=unbiased_result.calibration_reference
+    )
     assert national.selection_score == pytest.approx(expected.weighted_ape, rel=1e-12)
+    # A fitted estimator is judged out of sample: its pooled score is above its in-sample
+    # error against the reference (GREG's margins hold exactly on every area it saw).
+    greg = unbiased_result.outcomes["greg_calibrated"]
+    in_sample = agreement(
+        estimate=greg.table["estimate"], reference=unbiased_result.calibration_reference
+    )
+    assert greg.selection_score > in_sample.weighted_ape
 
 
 def test_unknown_default_or_missing_facts_are_refused(unbiased: SimulatedRelease) -> None:

@@ -208,7 +208,7 @@ def holdout_split(
     *,
     codes: Sequence[str] | pd.Index,
     fraction: float = 0.5,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     strata: pd.Series | None = None,
 ) -> tuple[pd.Index, pd.Index]:
     """Split areas at random into a calibration set and a validation set.
@@ -220,7 +220,8 @@ def holdout_split(
     Args:
         codes: The area codes to split.
         fraction: Share of areas in the calibration set, in (0, 1).
-        seed: Seed of the random split (the same seed gives the same split).
+        seed: Seed of the random split (the same seed gives the same split): an integer, or
+            integers (``(seed, k)``: the k-th of several independent splits).
         strata: Stratum of each area, indexed by area_code; None for one stratum.
 
     Returns:
