@@ -26,7 +26,6 @@ from cellcensus.reference import (
     arrondissements_2019,
     census_population,
     municipalities,
-    register_population,
 )
 from cellcensus.release import Release
 
@@ -171,7 +170,7 @@ def test_the_holders_csv_release_becomes_estimates_per_municipality(operator_cha
     assert official["estimator"] in metrics["estimators"]
     assert set(metrics["estimators"]) | set(metrics["skipped_estimators"]) == set(ESTIMATOR_INFO)
     assert "present_population" not in metrics  # residents only: no other release used
-    assert f"Official estimator: {official['estimator']} (best hold-out score" in printed
+    assert f"Official estimator: {official['estimator']} (best cross-validated score" in printed
     assert f"Report: {out / 'report.html'}" in printed
 
     # The official table says the same in every format.
@@ -206,9 +205,10 @@ def test_the_holders_csv_release_becomes_estimates_per_municipality(operator_cha
 
 
 @pytest.mark.slow
-def test_calibrated_estimates_add_up_to_the_register_in_each_margin(operator_chain, tmp_path):
+def test_calibrated_estimates_add_up_to_the_census_in_each_margin(operator_chain, tmp_path):
     """The service's Parquet and JSON give the same figures; calibrated to provinces, the
-    released municipalities of each add up to their register population of 1 January 2011."""
+    released municipalities of each add up to their census population (the default
+    calibration reference)."""
     out = tmp_path / "estimates"
     options = ["--estimator", "ratio_calibrated", "--seed", "3", "--confidence", "0.9"]
     named = ["--source", "Operator X, March 2011"]
@@ -219,14 +219,14 @@ def test_calibrated_estimates_add_up_to_the_register_in_each_margin(operator_cha
     pd.testing.assert_frame_equal(read_estimates(out), from_parquet)
 
     released = from_parquet.dropna(subset=["estimate"]).set_index("area_code")
-    register = register_population(2011).set_index("area_code")["population"]
+    census = census_population().set_index("area_code")["population"]
     province = municipalities().set_index("area_code")["province"].reindex(released.index)
-    frame = released.assign(register=register.reindex(released.index), province=province)
-    margins = frame.groupby("province")[["estimate", "register"]].sum()
+    frame = released.assign(census=census.reindex(released.index), province=province)
+    margins = frame.groupby("province")[["estimate", "census"]].sum()
     areas = frame.groupby("province").size()
     # estimates.csv rounds each municipality to persons: at most half a person each
-    assert ((margins["estimate"] - margins["register"]).abs() <= 0.5 * areas).all()
-    assert abs(frame["estimate"].sum() - frame["register"].sum()) <= 0.5 * len(frame)
+    assert ((margins["estimate"] - margins["census"]).abs() <= 0.5 * areas).all()
+    assert abs(frame["estimate"].sum() - frame["census"].sum()) <= 0.5 * len(frame)
     assert json.loads((out / "metrics.json").read_text())["usual_residence"]["estimator"] == (
         "ratio_calibrated"
     )

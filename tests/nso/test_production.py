@@ -488,3 +488,16 @@ def test_the_power_law_is_skipped_on_too_few_released_areas_and_the_rest_runs(
     assert where in result.skipped["power_law"]
     assert {"national", "age_coverage", "raking_calibrated"} <= set(result.outcomes)
     assert result.default in result.outcomes
+
+
+def test_the_limitations_say_which_totals_the_figures_add_up_to(
+    unbiased: SimulatedRelease, unbiased_result: EstimationResult
+) -> None:
+    census = " ".join(estimation_limitations(unbiased_result))
+    assert "add up to the census's totals per province" in census
+    register = belgium.register_population(2011)
+    on_register = estimate_all(release=unbiased.release, calibration_reference=register)
+    said = " ".join(estimation_limitations(on_register))
+    assert "census's totals" not in said
+    # The register of 1 January 2011 counts 49,372 fewer residents than the census.
+    assert "0.14% for the median municipality and is 0.45% below it in total" in said, said

@@ -100,7 +100,8 @@ def estimate_command(
             metavar="<name>",
             help="The official estimator of estimates.csv and the report: "
             + ", ".join(get_args(Estimator))
-            + " (default: the one whose hold-out estimates come closest to the register; "
+            + " (default: the one whose cross-validated estimates come closest to the "
+            "calibration reference, the census 2011's municipalities; "
             "every estimator is in estimators.csv).",
         ),
     ] = None,
@@ -109,7 +110,7 @@ def estimate_command(
         typer.Option(
             "--margin-level",
             metavar="<level>",
-            help="Groups whose register totals the calibrated estimators add up to: "
+            help="Groups whose census totals the calibrated estimators add up to: "
             + ", ".join(get_args(MarginLevel))
             + ".",
         ),
@@ -412,7 +413,11 @@ def _areas(count: int, tourism: Tourism) -> str:
 
 def summary(result: EstimationResult) -> str:
     """Which estimator is official and why, and those that did not run."""
-    chosen = "as asked" if result.options.default else "best hold-out score against the register"
+    chosen = (
+        "as asked"
+        if result.options.default
+        else "best cross-validated score against the calibration reference"
+    )
     lines = [
         f"Official estimator: {result.default} ({chosen}); {result.options.level:.0%} "
         f"intervals; {len(result.outcomes)} of {len(ESTIMATORS)} estimators ran"

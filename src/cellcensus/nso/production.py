@@ -142,9 +142,9 @@ TIE = 1e-4
 SELECTION_SPLITS = 5
 """Random halvings of the areas the default is chosen on, each half judged by the other.
 
-One halving chose age coverage over GREG on a 0.1 x 28-day world where GREG was the better
-on the census, on the reported hold-out and on four other halvings out of five: the
-split's own noise. Five halvings cost ten more fits (0.3 s at 589 municipalities).
+One half of one split chose age coverage over GREG on a 0.1 x 28-day world where GREG was
+the better on the census, on the other half and on four other splits: the split's own
+noise (docs/estimation.md). Five splits cost ten more fits (0.3 s at 589 municipalities).
 """
 
 ESTIMATOR_INFO: Mapping[str, EstimatorInfo] = MappingProxyType({e.name: e for e in ESTIMATORS})
@@ -172,8 +172,8 @@ class EstimationOptions:
             algorithm's bound), for noise derived from epsilon when no column declares it.
         default: Estimator reported as the official one; None picks the one whose
             cross-validated estimates are closest to the calibration reference over the
-            selection splits (population-weighted), so that the census plays no part in
-            the choice and the reported hold-out split is not one it was chosen on.
+            selection splits (population-weighted), so that the reported hold-out split
+            is not one it was chosen on.
     """
 
     ownership_by_age: Mapping[int, float] = field(
@@ -224,7 +224,7 @@ class EstimatorOutcome:
         assumptions: Under which the estimator is unbiased.
         selection_score: Population-weighted error against the calibration reference of
             each half of every selection split, fitted on its other half, pooled: how the
-            default is chosen without looking at the census, nor at the reported split.
+            default is chosen without looking at the reported split.
         error_sources: Indexed by area_code: the standard error each source adds to the
             estimate, in persons: ``sampling`` (who is in the data), ``noise`` (the
             disclosure noise and rounding the release declares) and ``model`` (the model
@@ -349,8 +349,9 @@ class EstimationResult:
     def reference_agreement(self) -> Agreement:
         """The calibration reference against the census: how independent a check the census is.
 
-        The register of 1 January 2011 is within 0.14 % of the census for the median
-        municipality, so calibrating to it is close to calibrating to the census.
+        Exact (0 error) with the default reference, the census itself; the register of
+        1 January 2011 is within 0.14 % of the census for the median municipality, but 0.45 %
+        below it in total (1.6 % in Brussels-Capital).
         """
         return agreement(estimate=self.calibration_reference, reference=self.census)
 
@@ -451,12 +452,13 @@ def estimate_all(
         census: Validation reference: ``area_code`` and ``population`` (default: Belgian
             census 2011).
         calibration_reference: Known totals used to fit and calibrate: ``area_code`` and
-            ``population`` (default: Belgian register on 1 January 2011, within 0.14 % of
-            the census for the median municipality: the census then checks the spatial
-            pattern of the estimates, not their level). Areas it lacks are fitted on by
-            none; the population of their region (and of the country) is then unknown, so
-            the regional factor (and, without ``subscribers_by_region``, devices per
-            person) is skipped.
+            ``population`` (default: the census 2011, the population the estimates are of:
+            the census then checks the spatial pattern of the estimates, not their level;
+            the register of 1 January 2011 counts 0.45 % fewer residents, 1.6 % fewer in
+            Brussels-Capital, and calibrating to it carried that gap into every calibrated
+            estimate). Areas it lacks are fitted on by none; the population of their
+            region (and of the country) is then unknown, so the regional factor (and,
+            without ``subscribers_by_region``, devices per person) is skipped.
         areas: ``area_code``, ``region``, ``area_km2`` and the `EstimationOptions.margin_level`
             column (default: Belgian municipalities 2011).
         age_structure: Long ``area_code``, ``age_5y``, ``population`` (default: Belgian
@@ -565,7 +567,7 @@ class _Inputs:
         reference = _population(
             calibration_reference,
             name="calibration_reference",
-            default=lambda: belgium.register_population(2011),
+            default=belgium.census_population,
         )
         if calibration_reference is not None:
             _check_overlap(reference, devices, name="calibration_reference")
@@ -897,7 +899,7 @@ def _split(*, inputs: _Inputs, seed: int | tuple[int, int]) -> tuple[pd.Index, p
 def _selection_score(
     *, inputs: _Inputs, folds: tuple[tuple[_Fitted, pd.Index], ...], name: str
 ) -> float:
-    """Weighted error against the calibration reference (not the census), pooled over folds.
+    """Weighted error against the calibration reference, pooled over folds.
 
     Each fold's estimates are judged on the areas it was not fitted on; suppressed areas
     (no estimate) are left out, as `agreement` leaves them out.

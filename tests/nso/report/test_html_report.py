@@ -474,8 +474,8 @@ def test_the_method_gives_the_order_of_protection_and_the_total_privacy_loss(
     assert "(population-weighted APE)" in html
     limitations = html.split("<h2>Limitations</h2>")[1]
     assert "selection on the noisy count" in limitations
-    assert "within 0.14% for the median municipality" in limitations
-    assert "only together with the register population of the withheld" in html
+    assert "add up to the census's totals per province" in limitations
+    assert "only together with the census's population of the withheld" in html
     assert "biased upward" in html.split("Accuracy by size of municipality")[1]
     alone = read_report(
         write_report(

@@ -133,9 +133,10 @@ def estimators_section(result: EstimationResult) -> str:
         f"({len(result.validation_areas):,}{_compared(result)}), whose reference values it "
         "never saw; for "
         "estimators fitted on areas, that is the figure to go by. The default estimator was "
-        "chosen on a second random split, drawn independently of this one, as the one whose "
-        "held-out estimates came closest to the calibration reference (not the census), so "
-        "that its hold-out error here is not the one it was picked for. <em>Total</em>: "
+        f"chosen on {len(result.selection_splits)} other random splits into halves, drawn "
+        "independently of this one, as the one whose estimates on each half, fitted on the "
+        f"other, came closest to {reference_name(result)}, so that its hold-out error here "
+        "is not the one it was picked for. <em>Total</em>: "
         "error of the sum over the compared municipalities.</p>\n"
         '<div class="wide"><table><caption>Agreement of each estimator with the 2011 census, '
         "on all municipalities and on the hold-out half</caption>"
@@ -463,8 +464,9 @@ def quality_section(
         (
             "Coherence and comparability",
             "Calibrated estimators add up exactly to the known totals of each "
-            f"{escape(result.options.margin_level)} (register) only together with the register "
-            "population of the withheld municipalities: the published estimates alone fall "
+            f"{escape(result.options.margin_level)} ({reference_name(result)}) only together "
+            f"with {reference_name(result)}'s population of the withheld municipalities: the "
+            "published estimates alone fall "
             "short of each total by that population. The total of the published "
             "municipalities differs from the census by "
             f"{signed_percent(best.agreement.relative_bias)}. The algorithm, its version and "
@@ -496,20 +498,14 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
     Returns:
         One sentence or two per limitation.
     """
-    register = result.reference_agreement
     items = [
         "The intervals cover sampling, the declared disclosure noise and a model error "
         "measured on the calibration areas, per class of size. They do not cover errors "
         "shared by every municipality, such as a wrong published market share where no "
         "margin corrects it.",
-        "The calibration reference (the register of 1 January 2011) agrees with the census "
-        f"within {percent(register.ape_median, 2)} for the median municipality, so "
-        "calibrating to it is close to calibrating to the census: the census is not an "
-        "independent check of the level of the calibrated figures, only of how the phones "
-        "spread them over municipalities (the noise of the spatial pattern).",
-        "Calibrated figures inherit the errors of the totals they are calibrated to (the "
-        "register of 1 January 2011 by default), and assume that within each margin group "
-        "the first estimate errs by the same proportion everywhere.",
+        _reference_limitation(result),
+        "Calibrated figures assume that within each margin group the first estimate errs "
+        "by the same proportion everywhere.",
         "The phone ownership by age used for the age correction is an assumption (an "
         "illustrative table unless a national survey's is supplied).",
     ]
@@ -522,6 +518,37 @@ def estimation_limitations(result: EstimationResult) -> list[str]:
         )
         items.append(f"{why}, so regional market shares could only be corrected by calibration.")
     return items
+
+
+def _reference_limitation(result: EstimationResult) -> str:
+    """What the calibration reference leaves the census to check."""
+    spread = (
+        "only of how the phones spread them over municipalities (the noise of the spatial pattern)"
+    )
+    if reference_name(result) == "the census":
+        return (
+            "The calibrated figures add up to the census's totals per "
+            f"{escape(result.options.margin_level)}: the census is no independent check of "
+            f"their level, {spread}. Its values per municipality also chose the default "
+            "estimator and measured the model error, each on halves of the municipalities "
+            "other than those it was judged on."
+        )
+    reference = result.reference_agreement
+    side = "below" if reference.relative_bias < 0 else "above"
+    return (
+        "The calibration reference agrees with the census within "
+        f"{percent(reference.ape_median, 2)} for the median municipality and is "
+        f"{percent(abs(reference.relative_bias), 2)} {side} it in total: the census is not an "
+        f"independent check of the level of the calibrated figures, {spread}, and they "
+        "inherit the reference's gap to it."
+    )
+
+
+def reference_name(result: EstimationResult) -> str:
+    """``the census`` where the calibration reference is the census, else what it is."""
+    reference = result.reference_agreement
+    same = reference.n_areas == len(result.census.dropna()) and reference.weighted_ape == 0
+    return "the census" if same else "the calibration reference"
 
 
 def timeliness(
