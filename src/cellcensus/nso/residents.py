@@ -96,8 +96,8 @@ def estimate_residents(
         source: What to call the release in messages (its file).
 
     Returns:
-        `cellcensus.nso.production.estimate_all`'s result, validated against census 2011
-        and calibrated to the register of 1 January 2011.
+        `cellcensus.nso.production.estimate_all`'s result, calibrated to and validated
+        against the census 2011.
 
     Raises:
         CellcensusError: The release is not one the estimators can use (`check_release`),
