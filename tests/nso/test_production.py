@@ -152,14 +152,14 @@ def test_the_model_error_is_fitted_per_class_of_estimated_size(
 
 def test_calibrated_margins_hold_exactly(realistic_result: EstimationResult) -> None:
     province = belgium.municipalities().set_index("area_code")["province"]
-    register = realistic_result.calibration_reference
+    reference = realistic_result.calibration_reference
     assert realistic_result.options.margin_level == "province"
     for name in ("ratio_calibrated", "greg_calibrated", "raking_calibrated", "logit_calibrated"):
         estimate = realistic_result.outcomes[name].table["estimate"]
-        # Suppressed areas keep no estimate; their register population stands in for them.
-        completed = estimate.fillna(register.where(estimate.isna()))
+        # Suppressed areas keep no estimate; their reference population stands in for them.
+        completed = estimate.fillna(reference.where(estimate.isna()))
         np.testing.assert_allclose(
-            completed.groupby(province).sum(), register.groupby(province).sum(), rtol=1e-9
+            completed.groupby(province).sum(), reference.groupby(province).sum(), rtol=1e-9
         )
 
 
@@ -170,10 +170,10 @@ def test_margins_can_be_arrondissements(realistic: SimulatedRelease) -> None:
 
     arrondissement = belgium.municipalities().set_index("area_code")["arrondissement"]
     estimate = result.outcomes["raking_calibrated"].table["estimate"]
-    register = result.calibration_reference
-    completed = estimate.fillna(register.where(estimate.isna()))
+    reference = result.calibration_reference
+    completed = estimate.fillna(reference.where(estimate.isna()))
     np.testing.assert_allclose(
-        completed.groupby(arrondissement).sum(), register.groupby(arrondissement).sum(), rtol=1e-9
+        completed.groupby(arrondissement).sum(), reference.groupby(arrondissement).sum(), rtol=1e-9
     )
     assert meets_bars(result.outcomes["raking_calibrated"].agreement)
 
@@ -397,7 +397,7 @@ def test_the_default_is_chosen_on_other_splits_than_the_one_reported(
     )
     assert national.selection_score == pytest.approx(expected.weighted_ape, rel=1e-12)
     # A fitted estimator is judged out of sample: its pooled score is above its in-sample
-    # error against the reference (GREG's margins hold exactly on every area it saw).
+    # error against the reference (fitted on the judged areas' own values).
     greg = unbiased_result.outcomes["greg_calibrated"]
     in_sample = agreement(
         estimate=greg.table["estimate"], reference=unbiased_result.calibration_reference
@@ -488,6 +488,24 @@ def test_the_power_law_is_skipped_on_too_few_released_areas_and_the_rest_runs(
     assert where in result.skipped["power_law"]
     assert {"national", "age_coverage", "raking_calibrated"} <= set(result.outcomes)
     assert result.default in result.outcomes
+
+
+def test_an_estimator_a_selection_half_cannot_fit_is_published_but_not_chosen(
+    unbiased: SimulatedRelease,
+) -> None:
+    # 25 released areas: the power law fits on all of them and on the hold-out's half, not
+    # on some halves of the selection splits (fewer than 10 released areas there).
+    table = unbiased.release.table.copy()
+    table["device_count"] = table["device_count"].where(np.arange(len(table)) % 24 == 0)
+
+    result = estimate_all(release=dataclasses.replace(unbiased.release, table=table))
+
+    law = result.outcomes["power_law"]
+    assert "power_law" not in result.skipped
+    assert math.isnan(law.selection_score)
+    assert not math.isnan(law.holdout.weighted_ape)
+    assert result.default != "power_law"
+    assert not math.isnan(result.best.selection_score)
 
 
 def test_the_limitations_say_which_totals_the_figures_add_up_to(

@@ -1,8 +1,8 @@
 """Calibration of area estimates to known totals: ratio, GREG (linear), raking and logit.
 
 The area estimates are adjusted by a weight ``g`` per area so that, over the calibration
-areas, they add up exactly to known totals (margins): the register population of each
-arrondissement, of each class of areas, or any auxiliary total. Small areas borrow strength
+areas, they add up exactly to known totals (margins): the census or register population of
+each arrondissement, of each class of areas, or any auxiliary total. Small areas borrow strength
 from the margins they belong to. This is the calibration of Deville & Särndal (1992),
 "Calibration estimators in survey sampling", JASA 87(418), applied with the areas as units
 and their first estimates as design weights:

@@ -131,7 +131,8 @@ def estimate_command(
         typer.Option(
             "--seed",
             help="Seed of the random halves of the municipalities: the default estimator is "
-            "chosen on one split, the hold-out validation uses the next seed's.",
+            "chosen on five splits drawn from it, the hold-out validation uses the next "
+            "seed's.",
         ),
     ] = DEFAULTS.seed,
     source: Annotated[

@@ -143,8 +143,12 @@ SELECTION_SPLITS = 5
 """Random halvings of the areas the default is chosen on, each half judged by the other.
 
 One half of one split chose age coverage over GREG on a 0.1 x 28-day world where GREG was
-the better on the census, on the other half and on four other splits: the split's own
-noise (docs/estimation.md). Five splits cost ten more fits (0.3 s at 589 municipalities).
+the better on the census, on the other half of that split and on one half of each of four
+other splits: the split's own noise (docs/estimation.md). Five splits cost ten more fits
+(0.3 s at 589 municipalities). The uncalibrated corrections take their region's and
+country's population from the whole reference in every fold (the subscribers they divide
+it by are the whole region's), the calibrated ones their margins from the half they are
+fitted on: the choice leans towards the former.
 """
 
 ESTIMATOR_INFO: Mapping[str, EstimatorInfo] = MappingProxyType({e.name: e for e in ESTIMATORS})
@@ -486,9 +490,11 @@ def estimate_all(
         options=options,
     )
     selection = tuple(
-        _split(inputs=inputs, seed=(options.seed, k)) for k in range(SELECTION_SPLITS)
+        _split(inputs=inputs, seed=(options.seed, k), fraction=0.5) for k in range(SELECTION_SPLITS)
     )
-    calibration_areas, validation_areas = _split(inputs=inputs, seed=options.seed + 1)
+    calibration_areas, validation_areas = _split(
+        inputs=inputs, seed=options.seed + 1, fraction=options.holdout_fraction
+    )
     fits = _Fits.of(inputs=inputs, calibration_areas=calibration_areas, selection=selection)
     outcomes = {
         name: replace(
@@ -625,14 +631,15 @@ def negative_estimates(*fits: _Fitted) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Fits:
-    """Every estimator fitted on three references, and why those that are not were left out.
+    """Every estimator fitted on each reference, and why those that are not were left out.
 
     Attributes:
         full: Fitted on the whole calibration reference.
         held: Fitted on the calibration half of the hold-out split.
         folds: Fitted on each half of every selection split, with the other half (whose
-            reference judges the fit, to choose the default).
-        skipped: Why each estimator missing from them was left out.
+            reference judges the fit, to choose the default). An estimator a fold cannot
+            fit is missing from that fold only: it gets no selection score.
+        skipped: Why each estimator missing from `full` and `held` was left out.
     """
 
     full: _Fitted
@@ -648,31 +655,37 @@ class _Fits:
         calibration_areas: pd.Index,
         selection: tuple[tuple[pd.Index, pd.Index], ...],
     ) -> _Fits:
-        """Fit on each reference; an estimator that fails or goes negative on one is in none."""
+        """Fit on each reference; an estimator failing on one is left out or not chosen.
+
+        One that fails or goes negative on all areas or on the hold-out half is in none;
+        one that does on a selection fold stays, but is not chosen as the default.
+        """
         full, skipped = _fit_all(inputs=inputs, reference=inputs.reference)
         held, held_failed = _fit_all(
             inputs=inputs, reference=inputs.reference.reindex(calibration_areas)
         )
-        failed = [held_failed]
-        folds: list[tuple[_Fitted, pd.Index]] = []
-        for first, second in selection:
-            for fitted_on, judged_on in ((first, second), (second, first)):
-                fitted, fold_failed = _fit_all(
-                    inputs=inputs, reference=inputs.reference.reindex(fitted_on)
-                )
-                folds.append((fitted, judged_on))
-                failed.append(fold_failed)
+        folds = tuple(
+            (_fit_fold(inputs=inputs, areas=fitted_on), judged_on)
+            for first, second in selection
+            for fitted_on, judged_on in ((first, second), (second, first))
+        )
         on_half = {
             name: f"{reason} (fitted on half of the areas, for validation)"
-            for reasons in failed
-            for name, reason in reasons.items()
+            for name, reason in held_failed.items()
         }
-        fits = [full, held, *(fitted for fitted, _ in folds)]
-        for name, reason in {**on_half, **negative_estimates(*fits)}.items():
+        for name, reason in {**on_half, **negative_estimates(full, held)}.items():
             skipped.setdefault(name, reason)
-            for fitted in fits:
+            for fitted in (full, held, *(fold for fold, _ in folds)):
                 fitted.pop(name, None)
-        return cls(full=full, held=held, folds=tuple(folds), skipped=skipped)
+        return cls(full=full, held=held, folds=folds, skipped=skipped)
+
+
+def _fit_fold(*, inputs: _Inputs, areas: pd.Index) -> _Fitted:
+    """Every estimator that can be fitted on `areas`' references without a negative estimate."""
+    fitted, _ = _fit_all(inputs=inputs, reference=inputs.reference.reindex(areas))
+    for name in negative_estimates(fitted):
+        del fitted[name]
+    return fitted
 
 
 def _fit_all(*, inputs: _Inputs, reference: pd.Series) -> tuple[_Fitted, dict[str, str]]:
@@ -885,12 +898,14 @@ def _outcome(
     )
 
 
-def _split(*, inputs: _Inputs, seed: int | tuple[int, int]) -> tuple[pd.Index, pd.Index]:
-    """A random half of the areas with a reference, within each margin group, and the rest."""
+def _split(
+    *, inputs: _Inputs, seed: int | tuple[int, int], fraction: float
+) -> tuple[pd.Index, pd.Index]:
+    """A random `fraction` of the areas with a reference, within each margin group, and the rest."""
     options = inputs.options
     return holdout_split(
         codes=inputs.reference.index,
-        fraction=options.holdout_fraction,
+        fraction=fraction,
         seed=seed,
         strata=inputs.areas[options.margin_level],
     )
@@ -902,8 +917,11 @@ def _selection_score(
     """Weighted error against the calibration reference, pooled over folds.
 
     Each fold's estimates are judged on the areas it was not fitted on; suppressed areas
-    (no estimate) are left out, as `agreement` leaves them out.
+    (no estimate) are left out, as `agreement` leaves them out. NaN (never the default)
+    for an estimator a fold could not fit.
     """
+    if any(name not in fitted for fitted, _ in folds):
+        return math.nan
     error = total = 0.0
     for fitted, judged_on in folds:
         estimate = fitted[name][0].estimate.reindex(judged_on)

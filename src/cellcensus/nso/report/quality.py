@@ -534,11 +534,13 @@ def _reference_limitation(result: EstimationResult) -> str:
             "other than those it was judged on."
         )
     reference = result.reference_agreement
+    gap = abs(reference.relative_bias)
     side = "below" if reference.relative_bias < 0 else "above"
+    total = f"{percent(gap, 2)} {side} it" if round(gap, 4) else "equal to it"
     return (
         "The calibration reference agrees with the census within "
         f"{percent(reference.ape_median, 2)} for the median municipality and is "
-        f"{percent(abs(reference.relative_bias), 2)} {side} it in total: the census is not an "
+        f"{total} in total: the census is not an "
         f"independent check of the level of the calibrated figures, {spread}, and they "
         "inherit the reference's gap to it."
     )
