@@ -438,6 +438,7 @@ def quality_section(
         The section.
     """
     best = result.best
+    reference = reference_name(result)
     rows = (
         (
             "Relevance",
@@ -464,8 +465,8 @@ def quality_section(
         (
             "Coherence and comparability",
             "Calibrated estimators add up exactly to the known totals of each "
-            f"{escape(result.options.margin_level)} ({reference_name(result)}) only together "
-            f"with {reference_name(result)}'s population of the withheld municipalities: the "
+            f"{escape(result.options.margin_level)} ({reference}) only together "
+            f"with {reference}'s population of the withheld municipalities: the "
             "published estimates alone fall "
             "short of each total by that population. The total of the published "
             "municipalities differs from the census by "
